@@ -1,0 +1,5 @@
+package jose
+
+import "crypto/elliptic"
+
+func elliptic256() elliptic.Curve { return elliptic.P256() }

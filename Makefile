@@ -1,0 +1,67 @@
+# aauth-ps — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO        ?= go
+PKGS      ?= ./...
+DEV_PORT  ?= 8080
+FUZZTIME  ?= 10s
+BIN       := bin/aauth-ps
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/aauth-ps/aauth-ps/ps/version.Version=$(VERSION)
+
+.PHONY: all build run test test-short prereqs lint fuzz bench generate verify docker clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/aauth-ps
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/aauth-conformance ./cmd/aauth-conformance
+
+# Starts the PS on the embedded database in development mode.
+run: build
+	./$(BIN) serve --dev --issuer http://localhost:$(DEV_PORT) --listen 127.0.0.1:$(DEV_PORT)
+
+# Every test, PostgreSQL and browser ones included, with the race detector.
+test: prereqs
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# Quick loop while editing: no race detector.
+test-short: prereqs
+	$(GO) test -count=1 $(PKGS)
+
+# Starts (or installs) what the tests need; fails loudly when it cannot.
+prereqs:
+	./.ci/prereqs
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'); echo 'gofmt needed'; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+# Runs every fuzz target briefly (FUZZTIME each). Longer runs: make fuzz FUZZTIME=10m.
+fuzz:
+	@for spec in $$($(GO) run ./internal/tools/listfuzz); do \
+		pkg=$${spec%%:*}; name=$${spec##*:}; \
+		echo "== $$pkg $$name"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+# Speed and memory targets are checked by benchmarks, never by timed tests.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)
+
+generate:
+	$(GO) tool templ generate
+
+# Fails when generated code, formatting or go.mod drift from their sources.
+verify: lint
+	$(GO) tool templ generate
+	$(GO) mod tidy
+	git diff --exit-code -- '*_templ.go' go.mod go.sum || { echo 'generated files or go.mod are out of date: run make generate / go mod tidy and commit'; exit 1; }
+
+docker:
+	docker build -t aauth-ps:$(VERSION) .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,233 @@
+// Package app is the composition root: it turns a validated Config into a
+// running PS (database, migrations, keys, outbound fetcher, verifier, HTTP
+// server, housekeeping). cmd/aauth-ps calls it; black-box tests start the
+// same wiring in-process.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/fetch"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/keys"
+	"github.com/aauth-ps/aauth-ps/ps/server"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/version"
+)
+
+// App is a wired PS.
+type App struct {
+	Config    *config.Config
+	Store     *store.Store
+	Keys      *keys.Manager
+	Discovery *fetch.Discovery
+	Server    *server.Server
+	Log       *slog.Logger
+	Now       func() time.Time
+
+	closeOnce sync.Once
+}
+
+// Options let tests substitute the clock; production passes zero Options.
+type Options struct {
+	Now func() time.Time
+}
+
+// New opens the database, applies migrations, makes sure a signing key
+// exists and builds the HTTP application. The caller must Close it.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	a := &App{Config: cfg, Log: log, Now: now}
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	a.Store = st
+	if err := st.MigrateUp(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("apply migrations: %w", err)
+	}
+
+	secret, generated, err := cfg.KeyEncryptionSecret()
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("key-encryption secret: %w", err)
+	}
+	if generated {
+		log.Warn("development mode generated a key-encryption secret in the data directory", "dir", cfg.DataDir())
+	}
+	sealer, err := keys.NewSealer(secret)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Keys = keys.NewManager(st, sealer, now, keys.Options{Alg: cfg.SigningAlg})
+	if created, err := a.Keys.EnsureActive(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("signing keys: %w", err)
+	} else if created {
+		log.Info("created the first PS signing key", "alg", cfg.SigningAlg)
+	}
+
+	roots, err := cfg.RootCAs()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	resolve, _ := cfg.ResolveMap()
+	egress, _ := cfg.EgressPrefixes()
+	client, err := fetch.New(fetch.Config{
+		AllowLoopbackHTTP: cfg.Dev,
+		EgressAllow:       egress,
+		RootCAs:           roots,
+		Resolve:           resolve,
+		UserAgent:         "aauth-ps/" + version.Version,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Discovery = fetch.NewDiscovery(client, fetch.DiscoveryOptions{
+		Now:                  now,
+		AllowCrossOriginJWKS: cfg.AllowCrossOriginJWKS,
+		AllowLoopbackHTTP:    cfg.Dev,
+	})
+
+	authorities := []string{cfg.IssuerAuthority()}
+	authorities = append(authorities, cfg.AuthorityAliases...)
+	verifier, err := httpsig.New(httpsig.Config{
+		Issuer:        cfg.Issuer,
+		Authorities:   authorities,
+		Window:        cfg.SignatureWindow,
+		AcceptAlgs:    aauth.SupportedAlgs,
+		Now:           now,
+		Discovery:     a.Discovery,
+		Replay:        st.WithClock(now),
+		Revocations:   st,
+		Identifiers:   cfg.Identifiers(),
+		StrictPSClaim: cfg.StrictPSClaim,
+		Logger:        log,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	srv, err := server.New(server.Options{
+		Issuer:          cfg.Issuer,
+		Name:            cfg.Name,
+		Description:     cfg.Description,
+		TrustedProxies:  cfg.TrustedProxyPrefixes(),
+		RequireProxy:    cfg.TLSCert == "" && len(cfg.TrustedProxies) > 0,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		SignatureWindow: cfg.SignatureWindow,
+		Verifier:        verifier,
+		DB:              st,
+		Keys:            a.Keys,
+		Logger:          log,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Server = srv
+	return a, nil
+}
+
+// Close releases the database.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		if a.Store != nil {
+			if err := a.Store.Close(); err != nil {
+				a.Log.Warn("close database", "err", err)
+			}
+		}
+	})
+}
+
+// TLSConfig is the server TLS configuration: TLS 1.2 or later (PS-247).
+func TLSConfig(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS key pair: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// Serve answers on ln until ctx is cancelled, then shuts down gracefully.
+// It also runs housekeeping (expired replay entries, revocations, retired keys).
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           a.Server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second, // long-polling (Prefer: wait) needs room
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	if a.Config.TLSCert != "" {
+		tc, err := TLSConfig(a.Config.TLSCert, a.Config.TLSKey)
+		if err != nil {
+			return err
+		}
+		hs.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+	}
+	hkCtx, stopHK := context.WithCancel(ctx)
+	defer stopHK()
+	go a.housekeeping(hkCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return nil
+}
+
+func (a *App) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.Store.PurgeExpired(ctx, a.Now()); err != nil {
+			a.Log.Warn("housekeeping: purge expired rows", "err", err)
+		} else if n > 0 {
+			a.Log.Debug("housekeeping: purged expired rows", "rows", n)
+		}
+		if _, err := a.Keys.PruneExpired(ctx); err != nil {
+			a.Log.Warn("housekeeping: prune retired keys", "err", err)
+		}
+	}
+}

@@ -1,0 +1,355 @@
+// Package config holds the PS's settings: flags with AAUTH_PS_* environment
+// variables, and one Validate that reports every problem at start.
+//
+// Flags are declared with the standard library's flag package and the
+// environment overlay is done here (a dozen lines) rather than through a
+// configuration framework: the set is small, repeatable flags need
+// comma-splitting from the environment, and the exact names are a contract
+// with operators' scripts and the conformance suite.
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// EnvPrefix prefixes every environment variable: --trust-ca is AAUTH_PS_TRUST_CA.
+const EnvPrefix = "AAUTH_PS_"
+
+// DefaultDatabaseURL is the zero-setup embedded database.
+const DefaultDatabaseURL = "sqlite:./data/aauth-ps.db"
+
+// Config is every setting of the PS.
+type Config struct {
+	Issuer         string
+	Listen         string
+	TLSCert        string
+	TLSKey         string
+	TrustedProxies []string
+	DatabaseURL    string
+	Dev            bool
+	TrustCA        []string
+	Resolve        []string
+	EgressAllow    []string
+	LogLevel       string
+
+	// KeyEncryptionKey seals the PS's private signing keys in the database.
+	KeyEncryptionKey     string
+	KeyEncryptionKeyFile string
+	// AuthorityAliases are further @authority values (host[:port]) the PS answers to.
+	AuthorityAliases []string
+	// SigningAlg is the algorithm of newly created PS signing keys.
+	SigningAlg string
+	// SignatureWindow bounds `created` on signed requests.
+	SignatureWindow time.Duration
+	// MaxBodyBytes caps request bodies (413 beyond it, before any parsing).
+	MaxBodyBytes int64
+	// StrictPSClaim rejects agent tokens whose ps names another PS (A-28).
+	StrictPSClaim bool
+	// AllowCrossOriginJWKS admits a jwks_uri on another host than its metadata.
+	AllowCrossOriginJWKS bool
+	// Name and Description appear in the PS metadata.
+	Name        string
+	Description string
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// stringList is a repeatable flag; from the environment it splits on commas.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// Register declares every configuration flag on fs.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Issuer, "issuer", "", "the PS's issuer identifier (https://host; http://localhost:PORT only with --dev)")
+	fs.StringVar(&c.Listen, "listen", ":8443", "listen address host:port")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.Var((*stringList)(&c.TrustedProxies), "trusted-proxy", "CIDR of a TLS-terminating reverse proxy allowed to reach plain HTTP (repeatable)")
+	fs.StringVar(&c.DatabaseURL, "database-url", DefaultDatabaseURL, "postgres://… or sqlite:PATH")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: http://localhost identifiers, loopback fetches, a generated key-encryption key (never in production)")
+	fs.Var((*stringList)(&c.TrustCA), "trust-ca", "extra trusted CA certificates for outbound HTTPS (PEM file, repeatable)")
+	fs.Var((*stringList)(&c.Resolve), "resolve", "host=addr:port: connect to addr:port for host, as curl --resolve (repeatable)")
+	fs.Var((*stringList)(&c.EgressAllow), "egress-allow", "CIDR of otherwise refused destinations (loopback, private) that outbound fetches may reach (repeatable)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", "", "secret (≥32 bytes) sealing the PS's private keys; prefer --key-encryption-key-file")
+	fs.StringVar(&c.KeyEncryptionKeyFile, "key-encryption-key-file", "", "file holding the key-encryption secret")
+	fs.Var((*stringList)(&c.AuthorityAliases), "authority-alias", "further host[:port] this PS answers signed requests for (repeatable)")
+	fs.StringVar(&c.SigningAlg, "signing-alg", aauth.AlgEd25519, "algorithm of new PS signing keys: Ed25519 or ES256")
+	fs.DurationVar(&c.SignatureWindow, "signature-window", aauth.DefaultSignatureWindowSeconds*time.Second, "validity window of a signature's created parameter")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 64*1024, "largest accepted request body")
+	fs.BoolVar(&c.StrictPSClaim, "strict-ps-claim", false, "reject agent tokens whose ps claim names another person server (except call chaining)")
+	fs.BoolVar(&c.AllowCrossOriginJWKS, "allow-cross-origin-jwks", false, "admit a jwks_uri on a different host from its metadata document")
+	fs.StringVar(&c.Name, "name", "", "display name in the PS metadata")
+	fs.StringVar(&c.Description, "description", "", "Markdown description in the PS metadata")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown bound")
+}
+
+// Parse registers the flags on a new set named name, applies AAUTH_PS_*
+// variables from getenv for flags not given on the command line, then the
+// arguments. It does not validate.
+func Parse(name string, args []string, getenv func(string) string) (*Config, *flag.FlagSet, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		val := getenv(env)
+		if val == "" {
+			return
+		}
+		values := []string{val}
+		if _, repeatable := f.Value.(*stringList); repeatable {
+			values = splitList(val)
+		}
+		for _, v := range values {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	return c, fs, errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Identifiers is the identifier policy this configuration implies.
+func (c *Config) Identifiers() aauth.IdentifierPolicy {
+	return aauth.IdentifierPolicy{AllowLoopbackHTTP: c.Dev}
+}
+
+// IssuerAuthority is the @authority of the issuer (host[:port]).
+func (c *Config) IssuerAuthority() string { return aauth.ServerHost(c.Issuer) }
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Issuer == "" {
+		bad("--issuer is required")
+	} else if err := c.Identifiers().CheckServer(c.Issuer); err != nil {
+		if !c.Dev && strings.HasPrefix(c.Issuer, "http://") {
+			bad("--issuer %q: http identifiers need --dev (and only localhost or 127.0.0.1)", c.Issuer)
+		} else {
+			bad("--issuer %q: %v", c.Issuer, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("--listen %q: %v", c.Listen, err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("--tls-cert and --tls-key must be given together")
+	}
+	for _, f := range []string{c.TLSCert, c.TLSKey} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				bad("TLS file: %v", err)
+			}
+		}
+	}
+	httpsIssuer := strings.HasPrefix(c.Issuer, "https://")
+	if httpsIssuer && c.TLSCert == "" && len(c.TrustedProxies) == 0 && !c.Dev {
+		bad("an https issuer needs --tls-cert/--tls-key, or --trusted-proxy naming the TLS-terminating proxy")
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err2 := netip.ParseAddr(p); err2 != nil {
+				bad("--trusted-proxy %q: not a CIDR or address", p)
+			}
+		}
+	}
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		bad("--database-url: %v", err)
+	}
+	for _, f := range c.TrustCA {
+		if err := checkCAFile(f); err != nil {
+			bad("--trust-ca %q: %v", f, err)
+		}
+	}
+	if _, err := c.ResolveMap(); err != nil {
+		bad("--resolve: %v", err)
+	}
+	if _, err := c.EgressPrefixes(); err != nil {
+		bad("--egress-allow: %v", err)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.KeyEncryptionKey != "" && c.KeyEncryptionKeyFile != "" {
+		bad("give --key-encryption-key or --key-encryption-key-file, not both")
+	}
+	if c.KeyEncryptionKey == "" && c.KeyEncryptionKeyFile == "" && !c.Dev {
+		bad("a key-encryption secret is required (--key-encryption-key-file or AAUTH_PS_KEY_ENCRYPTION_KEY); only --dev generates one")
+	}
+	if c.KeyEncryptionKey != "" && len(c.KeyEncryptionKey) < 32 {
+		bad("--key-encryption-key must be at least 32 bytes")
+	}
+	if c.KeyEncryptionKeyFile != "" {
+		if _, err := os.Stat(c.KeyEncryptionKeyFile); err != nil {
+			bad("--key-encryption-key-file: %v", err)
+		}
+	}
+	for _, a := range c.AuthorityAliases {
+		if a == "" || a != strings.ToLower(a) || strings.ContainsAny(a, "/?#@ ") {
+			bad("--authority-alias %q: want a lowercase host[:port]", a)
+		}
+	}
+	if c.SigningAlg != aauth.AlgEd25519 && c.SigningAlg != aauth.AlgES256 {
+		bad("--signing-alg %q: want Ed25519 or ES256", c.SigningAlg)
+	}
+	if c.SignatureWindow < 5*time.Second || c.SignatureWindow > 5*time.Minute {
+		bad("--signature-window %s: want between 5s and 5m", c.SignatureWindow)
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
+		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateDatabase checks only what the migrate and keys commands need.
+func (c *Config) ValidateDatabase() error {
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		return fmt.Errorf("--database-url: %w", err)
+	}
+	return nil
+}
+
+func checkDatabaseURL(u string) error {
+	switch {
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return nil
+	case strings.HasPrefix(u, "sqlite:"):
+		if strings.TrimPrefix(u, "sqlite:") == "" {
+			return errors.New("sqlite: needs a path")
+		}
+		return nil
+	}
+	return errors.New("want postgres://… or sqlite:PATH")
+}
+
+func checkCAFile(path string) error {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return errors.New("no PEM certificate found")
+	}
+	return nil
+}
+
+// ResolveMap parses --resolve host=addr:port entries.
+func (c *Config) ResolveMap() (map[string]string, error) {
+	m := map[string]string{}
+	for _, r := range c.Resolve {
+		host, addr, ok := strings.Cut(r, "=")
+		if !ok || host == "" {
+			return nil, fmt.Errorf("%q: want host=addr:port", r)
+		}
+		h, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %v", r, err)
+		}
+		if _, err := netip.ParseAddr(h); err != nil {
+			return nil, fmt.Errorf("%q: %q is not an IP address", r, h)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("%q: bad port", r)
+		}
+		m[strings.ToLower(host)] = addr
+	}
+	return m, nil
+}
+
+// EgressPrefixes parses --egress-allow CIDRs (a bare address is a /32 or /128).
+func (c *Config) EgressPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.EgressAllow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				return nil, fmt.Errorf("%q: not a CIDR or address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// TrustedProxyPrefixes parses --trusted-proxy.
+func (c *Config) TrustedProxyPrefixes() []string {
+	var out []string
+	for _, s := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, s)
+		} else if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()).String())
+		}
+	}
+	return out
+}
+
+// RootCAs is the system pool plus every --trust-ca certificate.
+func (c *Config) RootCAs() (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range c.TrustCA {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", f)
+		}
+	}
+	return pool, nil
+}
+
+// DataDir is where development-mode files live: the directory of the
+// embedded database, or ./data.
+func (c *Config) DataDir() string {
+	if p, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
+		return filepath.Dir(p)
+	}
+	return "data"
+}

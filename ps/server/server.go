@@ -1,0 +1,253 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+)
+
+// Pinger is the readiness probe's view of the database.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// KeySource publishes the PS's public keys.
+type KeySource interface {
+	JWKS(ctx context.Context) ([]byte, error)
+}
+
+// Options configure a Server. Every field is required unless marked.
+type Options struct {
+	Issuer      string
+	Name        string // optional display name in metadata
+	Description string // optional
+	// TrustedProxies are CIDRs allowed to reach a plain-HTTP listener; when
+	// set (and TLS is terminated upstream) requests from elsewhere are refused.
+	TrustedProxies []string
+	// RequireProxy refuses non-proxy peers (plain HTTP behind a proxy).
+	RequireProxy    bool
+	MaxBodyBytes    int64
+	SignatureWindow time.Duration
+	Verifier        *httpsig.Verifier
+	DB              Pinger
+	Keys            KeySource
+	Logger          *slog.Logger
+	Metrics         *Metrics // optional; a fresh registry when nil
+}
+
+// Server is the PS's HTTP application.
+type Server struct {
+	opt      Options
+	log      *slog.Logger
+	metrics  *Metrics
+	engine   *gin.Engine
+	proxies  []netip.Prefix
+	metadata []byte
+}
+
+// Endpoint paths (PS-REQUIREMENTS §2.3 recommended paths). Clients learn the
+// real URLs from metadata.
+const (
+	PathMetadata    = "/.well-known/aauth-person.json"
+	PathJWKS        = "/.well-known/jwks.json"
+	PathPersonToken = "/person"
+	PathAuthToken   = "/token"
+	PathHealthz     = "/healthz"
+	PathReadyz      = "/readyz"
+	PathMetrics     = "/metrics"
+)
+
+// New builds the Server and its route table.
+func New(opt Options) (*Server, error) {
+	if opt.Verifier == nil || opt.DB == nil || opt.Keys == nil || opt.Issuer == "" {
+		return nil, errors.New("server: Issuer, Verifier, DB and Keys are required")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
+	if opt.MaxBodyBytes == 0 {
+		opt.MaxBodyBytes = 64 * 1024
+	}
+	s := &Server{opt: opt, log: opt.Logger, metrics: opt.Metrics}
+	for _, p := range opt.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		s.proxies = append(s.proxies, pfx)
+	}
+	md, err := s.buildMetadata()
+	if err != nil {
+		return nil, err
+	}
+	s.metadata = md
+
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RemoveExtraSlash = false
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	if err := e.SetTrustedProxies(opt.TrustedProxies); err != nil {
+		return nil, err
+	}
+	e.Use(s.recoverer(), s.metrics.middleware(), s.accessLog(), s.proxyGate())
+	e.NoRoute(func(c *gin.Context) {
+		s.renderError(c, aauth.NewProblem(http.StatusNotFound, aauth.ErrNotFound, "no such endpoint"))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		s.renderError(c, &aauth.Problem{Status: http.StatusMethodNotAllowed, Code: aauth.ErrMethodNotAllowed,
+			Detail: "method not allowed on this endpoint", Header: http.Header{"Allow": c.Writer.Header().Values("Allow")}})
+	})
+
+	e.GET(PathMetadata, s.handleMetadata)
+	e.GET(PathJWKS, s.handleJWKS)
+	e.GET(PathHealthz, s.handleHealthz)
+	e.GET(PathReadyz, s.handleReadyz)
+	e.GET(PathMetrics, gin.WrapH(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
+
+	// Agent-facing endpoints: verification runs from day one; behaviour
+	// lands with later issues and answers 501 until then.
+	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.notImplemented))
+	e.POST(PathAuthToken, s.agentRoute(httpsig.Policy{}, s.notImplemented))
+
+	s.engine = e
+	return s, nil
+}
+
+// Handler is the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// SignedRequest is what a signed handler receives: the verified agent and
+// the body the signature covered.
+type SignedRequest struct {
+	Agent *httpsig.Agent
+	Body  []byte
+}
+
+type signedHandler func(c *gin.Context, req *SignedRequest) error
+
+// agentRoute reads the body under the size cap (413 before any parsing or
+// fetching, PS-050), verifies the signature (PS-029: before the body is
+// interpreted), then calls h with the verified principal.
+func (s *Server) agentRoute(pol httpsig.Policy, h signedHandler) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		body, err := readBody(c, s.opt.MaxBodyBytes)
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
+		agent, err := s.opt.Verifier.Verify(c.Request.Context(), c.Request, body, pol)
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
+		if err := h(c, &SignedRequest{Agent: agent, Body: body}); err != nil {
+			s.renderError(c, err)
+		}
+	}
+}
+
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	if c.Request.ContentLength > limit {
+		return nil, aauth.NewProblem(http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest, "request body too large")
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, aauth.NewProblem(http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest, "request body too large")
+		}
+		return nil, aauth.BadRequest("the request body could not be read")
+	}
+	return b, nil
+}
+
+func (s *Server) notImplemented(_ *gin.Context, _ *SignedRequest) error {
+	return aauth.NewProblem(http.StatusNotImplemented, aauth.ErrNotImplemented,
+		"the request verified; this endpoint's behaviour is not implemented yet")
+}
+
+func (s *Server) handleHealthz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.opt.DB.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "readiness: database unreachable", "err", err)
+		writeJSON(c, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
+		return
+	}
+	writeJSON(c, http.StatusOK, map[string]string{"status": "ready", "database": "ok"})
+}
+
+// proxyGate refuses, on a plain-HTTP listener behind a TLS-terminating
+// proxy, requests that did not come through that proxy: they bypassed TLS.
+func (s *Server) proxyGate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !s.opt.RequireProxy || c.Request.TLS != nil || c.Request.URL.Path == PathHealthz {
+			return
+		}
+		host, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+		addr, perr := netip.ParseAddr(host)
+		if err == nil && perr == nil {
+			for _, p := range s.proxies {
+				if p.Contains(addr.Unmap()) {
+					return
+				}
+			}
+		}
+		s.renderError(c, aauth.NewProblem(http.StatusForbidden, "proxy_required", "requests must arrive through the configured TLS proxy"))
+	}
+}
+
+func (s *Server) recoverer() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler { //nolint:errorlint // sentinel compared by identity per net/http
+					panic(r)
+				}
+				s.log.ErrorContext(c.Request.Context(), "panic serving request", "route", routeOf(c), "panic", r)
+				if !c.Writer.Written() {
+					writeProblem(c, aauth.NewProblem(http.StatusInternalServerError, aauth.ErrServerError, "internal error"))
+				}
+			}
+		}()
+		c.Next()
+	}
+}
+
+// accessLog writes one structured line per request. It logs no header
+// values and no bodies: tokens travel in both.
+func (s *Server) accessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
+			slog.String("method", c.Request.Method),
+			slog.String("route", routeOf(c)),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("client_ip", c.ClientIP()),
+		)
+	}
+}

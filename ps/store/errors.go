@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"gorm.io/gorm"
+)
+
+// Error kinds. Test with errors.Is. Everything the database reports that is
+// not a conflict or a missing row is ErrDatabase: callers answer it with a
+// 500 server_error and never show the cause to a client.
+var (
+	// ErrDatabase: the database failed or refused the operation.
+	ErrDatabase = errors.New("database error")
+	// ErrConflict: a unique constraint refused the write (for signing keys:
+	// the kid exists, or another key is already active).
+	ErrConflict = errors.New("conflict")
+	// ErrNotFound: no such row.
+	ErrNotFound = errors.New("not found")
+	// ErrInTx: the operation is not available on a transaction's Store.
+	ErrInTx = errors.New("store: not available inside a transaction")
+)
+
+// Error is a store failure. Its message names the operation and the kind
+// only, never SQL text, values or the driver's message; the driver's error
+// is kept for errors.Is/As and for server-side logs (Cause, LogValue).
+type Error struct {
+	Op   string // e.g. "remember signature"
+	Kind error  // ErrDatabase, ErrConflict or ErrNotFound
+	Err  error  // the driver's error; may be nil
+}
+
+func (e *Error) Error() string { return "store: " + e.Op + ": " + e.Kind.Error() }
+
+// Unwrap exposes both the kind and the cause (so errors.Is(err,
+// context.Canceled) works too).
+func (e *Error) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// Cause returns the driver's message, for server-side logs only.
+func (e *Error) Cause() string {
+	if e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+
+// LogValue makes slog record the operation and the driver's message.
+func (e *Error) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("op", e.Op),
+		slog.String("kind", e.Kind.Error()),
+		slog.String("cause", e.Cause()),
+	)
+}
+
+// wrap classifies a driver/gorm error; nil stays nil.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	kind := ErrDatabase
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		kind = ErrNotFound
+	case isUniqueViolation(err):
+		kind = ErrConflict
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// still ErrDatabase; the cause keeps the context error for errors.Is.
+	}
+	return &Error{Op: op, Kind: kind, Err: err}
+}
+
+// isUniqueViolation recognises unique/primary-key violations from pgx
+// (SQLSTATE 23505) and from the SQLite driver (extended codes 2067 and 1555)
+// without importing either driver's error type.
+func isUniqueViolation(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) && pg.SQLState() == "23505" {
+		return true
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		switch lite.Code() {
+		case 2067, 1555: // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names returned by Store.Dialect; they are also the folder names in
+// package migrations.
+const (
+	DialectPostgres = "postgres"
+	DialectSQLite   = "sqlite"
+)
+
+// Connection pool sizes. SQLite serialises writers on the file lock (every
+// transaction starts with BEGIN IMMEDIATE and waits up to busy_timeout), so
+// a few connections let WAL readers proceed without starving a writer.
+const (
+	postgresMaxOpenConns = 20
+	postgresMaxIdleConns = 5
+	sqliteMaxOpenConns   = 4
+	sqliteBusyTimeoutMS  = 5000
+)
+
+// Store is the PS's database: gorm over PostgreSQL or embedded SQLite.
+//
+// A Store returned by Open owns a connection pool. The *Store handed to an
+// InTx callback runs every method inside that transaction; it cannot
+// migrate, ping the pool or be closed.
+type Store struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB // nil inside a transaction
+	dialect string
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// Open connects to databaseURL:
+//
+//   - "postgres://…" or "postgresql://…": PostgreSQL through pgx;
+//   - "sqlite:PATH": an embedded SQLite file (pure Go). The parent directory
+//     is created (0700); the database uses WAL, foreign keys and a 5 s busy
+//     timeout.
+//
+// Open pings the database but does not migrate it (see MigrateUp). The URL's
+// password is never logged nor put into errors.
+func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		dialector gorm.Dialector
+		dialect   string
+		shown     string // what may appear in logs and errors
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		u, err := url.Parse(databaseURL)
+		if err != nil {
+			// url.Error repeats the input, password included: do not wrap it.
+			return nil, errors.New("store: the PostgreSQL database URL does not parse")
+		}
+		dialect, shown = DialectPostgres, u.Redacted()
+		dialector = postgres.New(postgres.Config{DSN: databaseURL})
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		path := strings.TrimPrefix(databaseURL, "sqlite:")
+		dsn, err := sqliteDSN(path)
+		if err != nil {
+			return nil, err
+		}
+		dialect, shown = DialectSQLite, databaseURL
+		dialector = sqlite.Open(dsn)
+	default:
+		return nil, errors.New(`store: unsupported database URL: want "postgres://…", "postgresql://…" or "sqlite:PATH"`)
+	}
+
+	db, err := gorm.Open(dialector, &gorm.Config{
+		Logger: logger.NewSlogLogger(log.With("component", "store"), logger.Config{
+			SlowThreshold:             500 * time.Millisecond,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			ParameterizedQueries:      true, // never log values (sealed keys, identifiers)
+		}),
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
+	}
+	switch dialect {
+	case DialectPostgres:
+		sqlDB.SetMaxOpenConns(postgresMaxOpenConns)
+		sqlDB.SetMaxIdleConns(postgresMaxIdleConns)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	case DialectSQLite:
+		sqlDB.SetMaxOpenConns(sqliteMaxOpenConns)
+		sqlDB.SetMaxIdleConns(sqliteMaxOpenConns)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
+	}
+	log.Info("database opened", "dialect", dialect, "url", shown)
+	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now}, nil
+}
+
+// sqliteDSN validates PATH, creates its parent directory and returns the
+// driver DSN with the connection pragmas.
+func sqliteDSN(path string) (string, error) {
+	switch {
+	case path == "":
+		return "", errors.New("store: sqlite URL without a path (want sqlite:PATH)")
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return "", errors.New("store: sqlite URL must name a file (in-memory and URI forms are not supported)")
+	case strings.ContainsAny(path, "?#"):
+		return "", errors.New("store: sqlite path must not contain '?' or '#'")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("store: create the sqlite directory: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
+	return path + "?" + q.Encode(), nil
+}
+
+// WithClock returns a Store sharing s's connections whose notion of "now"
+// (used to decide whether a replay-cache row has expired) is now. Closing
+// either closes the shared pool.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
+}
+
+// Dialect returns "postgres" or "sqlite".
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB returns the gorm handle (the transaction's, inside InTx) for
+// repositories in this package. Prefer Store methods.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// inTx reports whether s is bound to a transaction.
+func (s *Store) inTx() bool { return s.sqlDB == nil }
+
+// Ping checks the connection (inside a transaction: that the transaction is
+// still usable).
+func (s *Store) Ping(ctx context.Context) error {
+	if s.inTx() {
+		return wrap("ping", s.db.WithContext(ctx).Exec("SELECT 1").Error)
+	}
+	return wrap("ping", s.sqlDB.PingContext(ctx))
+}
+
+// Close closes the connection pool. It fails on a transaction's Store.
+func (s *Store) Close() error {
+	if s.inTx() {
+		return ErrInTx
+	}
+	return wrap("close", s.sqlDB.Close())
+}
+
+// InTx runs fn in a transaction and commits if fn returns nil; otherwise
+// (or if fn panics) it rolls back. fn's error is returned unchanged. The
+// *Store passed to fn has the same methods, all bound to the transaction;
+// calling InTx on it opens a savepoint.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	var fnErr error
+	err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now})
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrap("transaction", err)
+}

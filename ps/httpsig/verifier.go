@@ -180,15 +180,16 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, pol
 	if err := checkContentDigest(r, body, in.components); err != nil {
 		return nil, err
 	}
-	if err := v.checkReplay(ctx, r, in, agent.Key.Thumbprint); err != nil {
-		return nil, err
-	}
 	if agent.ParentAgent != "" && !pol.AllowSubAgent {
 		return nil, aauth.SigErr(aauth.SigInvalidJWT,
 			"sub-agents cannot call the person server directly; their parent agent requests on their behalf")
 	}
 	if v.cfg.StrictPSClaim && agent.PS != "" && agent.PS != v.cfg.Issuer && !carriesUpstreamToken(body) {
 		return nil, aauth.SigErr(aauth.SigInvalidJWT, "the agent token's ps claim names another person server")
+	}
+	// Last: a refused request must leave nothing behind, not even a replay entry.
+	if err := v.checkReplay(ctx, r, in, agent.Key.Thumbprint); err != nil {
+		return nil, err
 	}
 	if agent.PS != "" && agent.PS != v.cfg.Issuer {
 		v.cfg.Logger.InfoContext(ctx, "agent token names another person server",

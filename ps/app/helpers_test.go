@@ -1,0 +1,195 @@
+package app_test
+
+import (
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"testing"
+
+	"github.com/dunglas/httpsfv"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// world is one PS, one agent provider at https://ap.test and one agent.
+type world struct {
+	env   *pstest.Env
+	ap    *conformance.AgentProvider
+	ps    *pstest.PS
+	agent *conformance.Agent
+}
+
+func newWorld(t *testing.T, opt pstest.Options) *world {
+	t.Helper()
+	env := pstest.NewEnv(t)
+	ap := env.StartAP(t, "ap.test")
+	ps := env.Start(t, opt)
+	agent, err := ap.NewAgent(conformance.TokenSpec{Sub: "aauth:a1@ap.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{env: env, ap: ap, ps: ps, agent: agent}
+}
+
+// result is a response read in full.
+type result struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (w *world) do(t *testing.T, req *http.Request) result {
+	t.Helper()
+	res, err := w.env.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := result{status: res.StatusCode, header: res.Header, raw: raw}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// signed builds and signs a request as agent a.
+func signed(t *testing.T, a *conformance.Agent, method, url string, body []byte, opts ...conformance.SignOption) *http.Request {
+	t.Helper()
+	req := a.NewRequest(method, url, body)
+	if _, err := a.Sign(req, body, opts...); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// mint mints an agent token for a's key with spec changes.
+func (w *world) mint(t *testing.T, spec conformance.TokenSpec) *conformance.Agent {
+	t.Helper()
+	if spec.Agent == nil {
+		spec.Agent = w.agent.Key
+	}
+	if spec.Sub == "" {
+		spec.Sub = w.agent.ID
+	}
+	tok, err := w.ap.MintAgentToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &conformance.Agent{Key: spec.Agent, Token: tok, ID: spec.Sub, Issuer: w.ap.Issuer()}
+}
+
+// sigError parses Signature-Error and returns its error token and the
+// dictionary (PS-013).
+func sigError(t *testing.T, r result) (string, *httpsfv.Dictionary) {
+	t.Helper()
+	vals := r.header.Values(aauth.HeaderSignatureError)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	d, err := httpsfv.UnmarshalDictionary(vals)
+	if err != nil {
+		t.Fatalf("Signature-Error %q does not parse as a dictionary: %v", vals, err)
+	}
+	m, ok := d.Get("error")
+	if !ok {
+		t.Fatalf("Signature-Error %q has no error member", vals)
+	}
+	tok, ok := m.(httpsfv.Item).Value.(httpsfv.Token)
+	if !ok {
+		t.Fatalf("Signature-Error error member is not a token: %q", vals)
+	}
+	return string(tok), d
+}
+
+// expect401 asserts a 401 whose Signature-Error and problem+json body both
+// carry code (PS-013, PS-054).
+func expect401(t *testing.T, r result, code aauth.SigCode) {
+	t.Helper()
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("status = %d, want 401; body %s", r.status, r.raw)
+	}
+	got, _ := sigError(t, r)
+	if got != string(code) {
+		t.Fatalf("Signature-Error error = %q, want %q; body %s", got, code, r.raw)
+	}
+	if ct := r.header.Get("Content-Type"); ct != aauth.ProblemContentType {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	if r.body["error"] != string(code) || r.body["type"] != "urn:ietf:params:sig-error:"+string(code) {
+		t.Fatalf("problem body = %s", r.raw)
+	}
+	if code != aauth.SigUnsupportedScheme && r.header.Get(aauth.HeaderAcceptSignatureScheme) != "" {
+		t.Fatal("Accept-Signature-Scheme sent with another error")
+	}
+	if code != aauth.SigUnsupportedAlgorithm && r.header.Get(aauth.HeaderAcceptSignatureAlg) != "" {
+		t.Fatal("Accept-Signature-Alg sent with another error")
+	}
+}
+
+// expectProblem asserts a non-401 problem+json answer without any
+// Signature-* header (PS-028 for 403s).
+func expectProblem(t *testing.T, r result, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.raw)
+	}
+	if ct := r.header.Get("Content-Type"); ct != aauth.ProblemContentType {
+		t.Fatalf("Content-Type = %q, want problem+json", ct)
+	}
+	if r.body["error"] != code {
+		t.Fatalf("error = %v, want %s; body %s", r.body["error"], code, r.raw)
+	}
+	for _, h := range []string{aauth.HeaderSignatureError, aauth.HeaderAcceptSignatureAlg, aauth.HeaderAcceptSignatureScheme} {
+		if r.header.Get(h) != "" {
+			t.Fatalf("%d response carries %s", status, h)
+		}
+	}
+}
+
+// expectVerified asserts the request passed verification: the endpoint's
+// behaviour has not landed, so it answers 501 after verifying.
+func expectVerified(t *testing.T, r result) {
+	t.Helper()
+	if r.status != http.StatusNotImplemented || r.body["error"] != aauth.ErrNotImplemented {
+		t.Fatalf("status = %d, body %s; want the 501 that follows successful verification", r.status, r.raw)
+	}
+}
+
+// tokenList parses an SF List of Tokens (PS-254).
+func tokenList(t *testing.T, vals []string) []string {
+	t.Helper()
+	l, err := httpsfv.UnmarshalList(vals)
+	if err != nil {
+		t.Fatalf("%q is not an SF list: %v", vals, err)
+	}
+	var out []string
+	for _, m := range l {
+		it, ok := m.(httpsfv.Item)
+		if !ok {
+			t.Fatalf("%q: member is not an item", vals)
+		}
+		tok, ok := it.Value.(httpsfv.Token)
+		if !ok {
+			t.Fatalf("%q: member %v is not a token", vals, it.Value)
+		}
+		if len(it.Params.Names()) != 0 {
+			t.Fatalf("%q: token has parameters", vals)
+		}
+		out = append(out, string(tok))
+	}
+	return out
+}
+
+// unchanged asserts the database holds what it held before.
+func unchanged(t *testing.T, ps *pstest.PS, before map[string]int64) {
+	t.Helper()
+	if after := ps.TableCounts(t); !maps.Equal(before, after) {
+		t.Fatalf("a refused request changed the database: before %v, after %v", before, after)
+	}
+}

@@ -16,7 +16,6 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/aauth-ps
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/aauth-conformance ./cmd/aauth-conformance
 
 # Starts the PS on the embedded database in development mode.
 run: build

@@ -123,7 +123,7 @@ const maxAgentLocal = 255
 func (p IdentifierPolicy) ParseAgentID(s string) (AgentID, error) {
 	rest, ok := strings.CutPrefix(s, "aauth:")
 	if !ok {
-		return AgentID{}, errors.New("agent identifier must start with aauth:")
+		return AgentID{}, errors.New("agent identifier must use the aauth scheme")
 	}
 	at := strings.LastIndexByte(rest, '@')
 	if at < 0 {

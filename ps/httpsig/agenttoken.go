@@ -149,8 +149,11 @@ func (v *Verifier) agentClaims(jwt *jose.CompactJWT) (*Agent, error) {
 		}
 		a.ParentAgent = s
 	} else if parsed.IsSubAgentName() {
-		// P§agent-identifiers: a top-level agent's local part MUST NOT contain '+'.
-		return nil, invalid("a top-level agent identifier must not contain '+'")
+		// P§agent-identifiers: a top-level local part MUST NOT contain '+', but
+		// parties MUST NOT parse it for protocol decisions; parent_agent alone
+		// marks a sub-agent. Logged as an agent-provider anomaly.
+		v.cfg.Logger.Warn("agent provider issued a top-level agent identifier containing '+'",
+			"agent", sub, "provider", iss)
 	}
 	return a, nil
 }

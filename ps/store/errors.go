@@ -97,3 +97,8 @@ func isUniqueViolation(err error) bool {
 	}
 	return false
 }
+
+// Wrap classifies a gorm/driver error as a *store.Error for the operation
+// op; nil stays nil. Repositories in other packages use it so that no SQL
+// text ever reaches a client.
+func Wrap(op string, err error) error { return wrap(op, err) }

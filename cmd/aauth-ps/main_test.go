@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), args, &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	if code, out, _ := runCmd(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "aauth-ps ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	if code, _, errOut := runCmd(t, nil); code != 2 || !strings.Contains(errOut, "usage:") {
+		t.Fatalf("no args: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("unknown: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, nil, "migrate"); code != 2 || !strings.Contains(errOut, "missing subcommand") {
+		t.Fatalf("migrate without subcommand: %d %q", code, errOut)
+	}
+}
+
+// TestMigrateAndKeys drives `migrate up|status|down` and `keys list|rotate`
+// against an embedded database configured through AAUTH_PS_* variables.
+func TestMigrateAndKeys(t *testing.T) {
+	env := map[string]string{
+		"AAUTH_PS_DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "ps.db"),
+		"AAUTH_PS_KEY_ENCRYPTION_KEY": "0123456789abcdef0123456789abcdef-test",
+	}
+	if code, _, e := runCmd(t, env, "migrate", "up"); code != 0 {
+		t.Fatalf("migrate up: %d %s", code, e)
+	}
+	code, out, e := runCmd(t, env, "migrate", "status")
+	if code != 0 || !strings.Contains(out, "00001_init.sql") {
+		t.Fatalf("migrate status: %d %q %s", code, out, e)
+	}
+	code, out, e = runCmd(t, env, "keys", "rotate")
+	if code != 0 || !strings.Contains(out, "new active key") {
+		t.Fatalf("keys rotate: %d %q %s", code, out, e)
+	}
+	code, out, e = runCmd(t, env, "keys", "rotate", "--signing-alg", "ES256")
+	if code != 0 || !strings.Contains(out, "ES256") {
+		t.Fatalf("keys rotate ES256: %d %q %s", code, out, e)
+	}
+	code, out, e = runCmd(t, env, "keys", "list")
+	if code != 0 || strings.Count(out, "active") != 1 || strings.Count(out, "retired") != 1 {
+		t.Fatalf("keys list: %d %q %s", code, out, e)
+	}
+	// A wrong key-encryption secret is a clear error, not a crash.
+	bad := map[string]string{"AAUTH_PS_DATABASE_URL": env["AAUTH_PS_DATABASE_URL"], "AAUTH_PS_KEY_ENCRYPTION_KEY": strings.Repeat("z", 40)}
+	if code, _, e := runCmd(t, bad, "keys", "rotate"); code != 1 || !strings.Contains(e, "secret") {
+		t.Fatalf("wrong secret: %d %s", code, e)
+	}
+	if code, _, e := runCmd(t, env, "migrate", "down"); code != 0 {
+		t.Fatalf("migrate down: %d %s", code, e)
+	}
+	if code, _, e := runCmd(t, env, "keys", "sideways"); code != 1 || !strings.Contains(e, "unknown subcommand") {
+		t.Fatalf("keys sideways: %d %s", code, e)
+	}
+}
+
+// TestServeReportsEveryConfigProblem: Validate's joined errors reach the operator.
+func TestServeReportsEveryConfigProblem(t *testing.T) {
+	code, _, e := runCmd(t, nil, "serve", "--issuer", "http://ps.example", "--listen", "nope", "--log-level", "loud", "--resolve", "x")
+	if code != 1 {
+		t.Fatalf("serve with a bad config exited %d", code)
+	}
+	for _, want := range []string{"--issuer", "--listen", "--log-level", "--resolve", "key-encryption secret"} {
+		if !strings.Contains(e, want) {
+			t.Errorf("error output lacks %q:\n%s", want, e)
+		}
+	}
+}

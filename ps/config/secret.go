@@ -35,7 +35,12 @@ func (c *Config) KeyEncryptionSecret() (secret []byte, generated bool, err error
 	}
 	path := filepath.Join(c.DataDir(), devSecretFile)
 	if b, err := os.ReadFile(path); err == nil {
-		return []byte(strings.TrimSpace(string(b))), false, nil
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			// A truncated file must not silently become a weak key.
+			return nil, false, fmt.Errorf("%s holds fewer than 32 bytes; restore it, or delete it and the database's sealed keys", path)
+		}
+		return []byte(s), false, nil
 	}
 	if err := os.MkdirAll(c.DataDir(), 0o700); err != nil {
 		return nil, false, err

@@ -211,8 +211,7 @@ func discoveryError(err error) error {
 		retry := 5
 		var ue *fetch.UnavailableError
 		if errors.As(err, &ue) && ue.RetryAfter > 0 {
-			retry = int(ue.RetryAfter.Round(time.Second) / time.Second)
-			retry = max(retry, 1)
+			retry = ue.RetryAfterSeconds()
 		}
 		p := aauth.Unavailable("the agent provider's keys could not be fetched; retry later", retry)
 		p.Cause = err

@@ -138,6 +138,8 @@ type signatureInput struct {
 	keyMember  httpsfv.Item
 	hasExpires bool
 	expires    time.Time
+	// paramErr is a missing or malformed created/expires, reported at step 3.
+	paramErr error
 }
 
 // Verify checks a received request whose body has already been read in
@@ -161,7 +163,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, pol
 	if err != nil {
 		return nil, err
 	}
-	authority := requestAuthority(r)
+	authority := requestAuthority(r, v.cfg.Issuer)
 	if !slices.Contains(v.cfg.Authorities, authority) {
 		return nil, aauth.SigErrf(aauth.SigInvalidSignature, "@authority %q is not served here", authority)
 	}
@@ -256,21 +258,23 @@ func (v *Verifier) parseHeaders(r *http.Request) (*signatureInput, error) {
 			in.components = append(in.components, name+";")
 		}
 	}
-	if c, ok := list.Params.Get("created"); ok {
-		n, isInt := c.(int64)
-		if !isInt {
-			return nil, aauth.SigErr(aauth.SigInvalidSignature, "created is not an integer")
-		}
-		in.created = time.Unix(n, 0)
+	// created/expires problems are reported at step 3, after the covered
+	// components (step 2), so the more actionable invalid_input wins.
+	if c, ok := list.Params.Get("created"); !ok {
+		in.paramErr = aauth.SigErr(aauth.SigInvalidSignature, "created is missing")
+	} else if n, isInt := c.(int64); !isInt {
+		in.paramErr = aauth.SigErr(aauth.SigInvalidSignature, "created is not an integer")
 	} else {
-		return nil, aauth.SigErr(aauth.SigInvalidSignature, "created is missing")
+		in.created = time.Unix(n, 0)
 	}
 	if e, ok := list.Params.Get("expires"); ok {
-		n, isInt := e.(int64)
-		if !isInt {
-			return nil, aauth.SigErr(aauth.SigInvalidSignature, "expires is not an integer")
+		if n, isInt := e.(int64); !isInt {
+			if in.paramErr == nil {
+				in.paramErr = aauth.SigErr(aauth.SigInvalidSignature, "expires is not an integer")
+			}
+		} else {
+			in.hasExpires, in.expires = true, time.Unix(n, 0)
 		}
-		in.hasExpires, in.expires = true, time.Unix(n, 0)
 	}
 
 	sigMember, ok := sigDict.Get(label)
@@ -326,6 +330,8 @@ func (v *Verifier) checkComponents(r *http.Request, body []byte, in *signatureIn
 // checkFreshness is step 3 and the `expires` rule of P§freshness-and-replay.
 func (v *Verifier) checkFreshness(now time.Time, in *signatureInput) error {
 	switch {
+	case in.paramErr != nil:
+		return in.paramErr
 	case in.created.Before(now.Add(-v.cfg.Window)):
 		return aauth.SigErr(aauth.SigInvalidSignature, "created is older than the signature window")
 	case in.created.After(now.Add(v.cfg.Window)):
@@ -365,15 +371,15 @@ func (v *Verifier) unsupportedScheme(pol Policy) error {
 }
 
 // requestAuthority is @authority as received (RFC 9421 §2.2.3): the Host
-// header, lowercased, without a default port.
-func requestAuthority(r *http.Request) string {
+// header, lowercased, without the default port of the scheme agents use to
+// reach this PS. The scheme comes from the issuer, not the connection: behind
+// a TLS-terminating proxy the connection is plain HTTP.
+func requestAuthority(r *http.Request, issuer string) string {
 	a := strings.ToLower(r.Host)
-	if r.TLS != nil {
-		a = strings.TrimSuffix(a, ":443")
-	} else {
-		a = strings.TrimSuffix(a, ":80")
+	if strings.HasPrefix(issuer, "http://") {
+		return strings.TrimSuffix(a, ":80")
 	}
-	return a
+	return strings.TrimSuffix(a, ":443")
 }
 
 // verifyMessage is step 7: the RFC 9421 signature over the request as

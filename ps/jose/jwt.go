@@ -38,6 +38,11 @@ func ParseCompact(token string) (*CompactJWT, error) {
 	if len(token) > MaxJWTLength {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformedJWT, MaxJWTLength)
 	}
+	// encoding/base64 skips CR and LF even in strict mode; a compact JWS
+	// has no line breaks (RFC 7515 §2).
+	if strings.ContainsAny(token, "\r\n") {
+		return nil, fmt.Errorf("%w: contains a line break", ErrMalformedJWT)
+	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return nil, fmt.Errorf("%w: %d parts, want 3", ErrMalformedJWT, len(parts))
@@ -93,7 +98,9 @@ func (t *CompactJWT) NumericDate(name string) (v int64, ok bool, err error) {
 		return i, true, nil
 	}
 	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f > math.MaxInt64 || f < math.MinInt64 {
+	// 2^63 itself is out of range: float64(math.MaxInt64) rounds up to it,
+	// and converting it to int64 would wrap to math.MinInt64.
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f >= 0x1p63 || f < -0x1p63 {
 		return 0, true, fmt.Errorf("claim %q is not a valid NumericDate", name)
 	}
 	return int64(math.Floor(f)), true, nil

@@ -101,4 +101,10 @@ func isUniqueViolation(err error) bool {
 // Wrap classifies a gorm/driver error as a *store.Error for the operation
 // op; nil stays nil. Repositories in other packages use it so that no SQL
 // text ever reaches a client.
-func Wrap(op string, err error) error { return wrap(op, err) }
+func Wrap(op string, err error) error {
+	var se *Error
+	if errors.As(err, &se) {
+		return err // already classified (for example by InTx)
+	}
+	return wrap(op, err)
+}

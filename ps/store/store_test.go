@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aauth-ps/aauth-ps/migrations"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -96,10 +98,41 @@ func testDialect(t *testing.T, b storetest.Backend, open func(*testing.T) *store
 	require.NoError(t, s.Ping(ctx(t)))
 }
 
+// migrationCount is the number of embedded migrations for a dialect.
+func migrationCount(t *testing.T, dialect string) int {
+	t.Helper()
+	fsys, err := migrations.FS(dialect)
+	require.NoError(t, err)
+	entries, err := fs.ReadDir(fsys, ".")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".sql") {
+			n++
+		}
+	}
+	return n
+}
+
+// tableCount counts the application tables (goose's own excluded).
+func tableCount(t *testing.T, s *store.Store) int {
+	t.Helper()
+	tables, err := s.DB().WithContext(ctx(t)).Migrator().GetTables()
+	require.NoError(t, err)
+	n := 0
+	for _, tb := range tables {
+		if tb != "goose_db_version" && !strings.HasPrefix(tb, "sqlite_") {
+			n++
+		}
+	}
+	return n
+}
+
 func testMigrateUpDownAllUp(t *testing.T, b storetest.Backend, _ func(*testing.T) *store.Store) {
 	s := storetest.OpenURL(t, b.NewURL(t), false)
+	all := migrationCount(t, b.Name)
 
-	assert.Equal(t, 1, pending(t, s), "fresh database: 00001_init pending")
+	assert.Equal(t, all, pending(t, s), "fresh database: every migration pending")
 	st := status(t, s)
 	assert.Contains(t, st, "VERSION")
 	assert.Regexp(t, `00001\s+pending\s+-\s+00001_init\.sql`, st)
@@ -120,7 +153,8 @@ func testMigrateUpDownAllUp(t *testing.T, b storetest.Backend, _ func(*testing.T
 	require.NoError(t, err)
 
 	require.NoError(t, s.MigrateDownAll(ctx(t)))
-	assert.Equal(t, 1, pending(t, s))
+	assert.Equal(t, all, pending(t, s))
+	assert.Equal(t, 0, tableCount(t, s), "down-all leaves no application table")
 	assert.Regexp(t, `00001\s+pending`, status(t, s))
 	for _, tb := range tables {
 		assert.False(t, hasTable(t, s, tb), "%s must be gone after down-all", tb)
@@ -140,9 +174,13 @@ func testMigrateUpDownAllUp(t *testing.T, b storetest.Backend, _ func(*testing.T
 
 func testMigrateDownOneStep(t *testing.T, b storetest.Backend, open func(*testing.T) *store.Store) {
 	s := open(t)
+	before := tableCount(t, s)
 	require.NoError(t, s.MigrateDown(ctx(t)))
 	assert.Equal(t, 1, pending(t, s))
-	assert.False(t, hasTable(t, s, "signing_keys"))
+	assert.Less(t, tableCount(t, s), before, "one step down removes the newest migration's tables")
+	assert.True(t, hasTable(t, s, "signing_keys"), "older migrations stay")
+	require.NoError(t, s.MigrateUp(ctx(t)))
+	assert.Equal(t, before, tableCount(t, s))
 }
 
 func testReplayFreshThenDuplicate(t *testing.T, _ storetest.Backend, open func(*testing.T) *store.Store) {

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -62,9 +64,29 @@ func DecodeObject(data []byte) (map[string]any, error) {
 }
 
 // Unmarshal checks data (see Check) and then unmarshals it into v.
+//
+// Member names match struct fields exactly. encoding/json alone would also
+// fill a `resource` field from "Resource" or "RESOURCE", so a second
+// spelling could override the first behind the duplicate check (A-35);
+// here such case variants are unknown members and are ignored (PS-053).
 func Unmarshal(data []byte, v any) error {
 	if err := Check(data); err != nil {
 		return err
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		var doc any
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			return fmt.Errorf("malformed JSON: %w", err)
+		}
+		if dropCaseVariants(doc, rv.Type().Elem()) {
+			b, err := json.Marshal(doc)
+			if err != nil {
+				return fmt.Errorf("malformed JSON: %w", err)
+			}
+			data = b
+		}
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -74,6 +96,99 @@ func Unmarshal(data []byte, v any) error {
 		return fmt.Errorf("malformed JSON: %w", err)
 	}
 	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// dropCaseVariants deletes, from the decoded document doc destined for a
+// value of type t, every object member whose name matches a struct field
+// only case-insensitively (the folding encoding/json applies, which
+// strings.EqualFold mirrors). It reports whether it deleted anything.
+func dropCaseVariants(doc any, t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return false
+	}
+	dropped := false
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := doc.(map[string]any)
+		if !ok {
+			return false
+		}
+		fields := map[string]reflect.Type{}
+		jsonFields(t, fields, map[reflect.Type]bool{})
+		for k, val := range obj {
+			if ft, exact := fields[k]; exact {
+				dropped = dropCaseVariants(val, ft) || dropped
+				continue
+			}
+			for name := range fields {
+				if strings.EqualFold(k, name) {
+					delete(obj, k)
+					dropped = true
+					break
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, _ := doc.([]any)
+		for _, val := range arr {
+			dropped = dropCaseVariants(val, t.Elem()) || dropped
+		}
+	case reflect.Map:
+		obj, _ := doc.(map[string]any)
+		for _, val := range obj {
+			dropped = dropCaseVariants(val, t.Elem()) || dropped
+		}
+	}
+	return dropped
+}
+
+// jsonFields adds the JSON member names of struct type t and their types to
+// fields, promoted fields of embedded structs included (outer names win).
+func jsonFields(t reflect.Type, fields map[string]reflect.Type, seen map[reflect.Type]bool) {
+	if seen[t] {
+		return
+	}
+	seen[t] = true
+	var embedded []reflect.Type
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if sf.Anonymous && name == "" {
+			ft := sf.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				embedded = append(embedded, ft)
+				continue
+			}
+		}
+		if !sf.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		fields[name] = sf.Type
+	}
+	for _, et := range embedded {
+		promoted := map[string]reflect.Type{}
+		jsonFields(et, promoted, seen)
+		for name, ft := range promoted {
+			if _, outer := fields[name]; !outer {
+				fields[name] = ft
+			}
+		}
+	}
 }
 
 func walkObject(dec *json.Decoder, depth int) error {

@@ -1,0 +1,203 @@
+package account
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		s, _ := newTestService(t, st)
+		ctx := t.Context()
+		alice := mustPerson(t, s, "alice", false)
+		mustPerson(t, s, "admin", true)
+		_, err := s.CreatePerson(ctx, NewPerson{Username: "nopass"})
+		require.NoError(t, err)
+		dis := mustPerson(t, s, "disabled", false)
+		_, err = s.UpdatePerson(ctx, dis.ID, PersonUpdate{Disabled: ptr(true)})
+		require.NoError(t, err)
+
+		p, err := s.Authenticate(ctx, "alice", goodPassword, "192.0.2.1")
+		require.NoError(t, err)
+		assert.Equal(t, alice.ID, p.ID)
+		p, err = s.Authenticate(ctx, " Alice ", goodPassword, "192.0.2.1")
+		require.NoError(t, err, "usernames are case-insensitive")
+		assert.Equal(t, alice.ID, p.ID)
+
+		for name, tc := range map[string][2]string{
+			"wrong password":   {"alice", goodPassword + "!"},
+			"empty password":   {"alice", ""},
+			"unknown user":     {"carol", goodPassword},
+			"invalid username": {"no such user!", goodPassword},
+			"no password":      {"nopass", goodPassword},
+			"disabled":         {"disabled", goodPassword},
+			"huge password":    {"alice", strings.Repeat("x", 10*MaxPasswordBytes)},
+		} {
+			p, err := s.Authenticate(ctx, tc[0], tc[1], "")
+			assert.Nil(t, p, name)
+			// One error for every failure, with one message.
+			assert.True(t, errors.Is(err, ErrBadCredentials) && err.Error() == ErrBadCredentials.Error(), "%s: %v", name, err)
+		}
+	})
+}
+
+func TestAuthenticateRehashes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		old, _ := newTestService(t, st)
+		ctx := t.Context()
+		p := mustPerson(t, old, "alice", false)
+		hash := func() string {
+			var h string
+			require.NoError(t, st.DB().WithContext(ctx).Raw(`SELECT password_hash FROM persons WHERE id = ?`, p.ID).Scan(&h).Error)
+			return h
+		}
+		before := hash()
+
+		// Same parameters: no rewrite.
+		_, err := old.Authenticate(ctx, "alice", goodPassword, "")
+		require.NoError(t, err)
+		assert.Equal(t, before, hash())
+
+		stronger, _ := newTestService(t, st, func(o *Options) { o.Argon2 = Argon2Params{Time: 2, MemoryKiB: 128, Threads: 1} })
+		_, err = stronger.Authenticate(ctx, "alice", "wrong password!", "")
+		require.ErrorIs(t, err, ErrBadCredentials)
+		assert.Equal(t, before, hash(), "no rehash on failure")
+		_, err = stronger.Authenticate(ctx, "alice", goodPassword, "")
+		require.NoError(t, err)
+		after := hash()
+		assert.True(t, strings.HasPrefix(after, "$argon2id$v=19$m=128,t=2,p=1$"), after)
+		_, err = stronger.Authenticate(ctx, "alice", goodPassword, "")
+		require.NoError(t, err, "the new hash verifies")
+		_, err = old.Authenticate(ctx, "alice", goodPassword, "")
+		require.NoError(t, err, "and so it does for a replica still on the old parameters")
+	})
+}
+
+func TestRateLimitPerUser(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		s, clk := newTestService(t, st)
+		ctx := t.Context()
+		mustPerson(t, s, "alice", false)
+		mustPerson(t, s, "bob", false)
+
+		// Five failures, one a minute, from different addresses.
+		for i := range DefaultMaxFailuresPerUser {
+			_, err := s.Authenticate(ctx, "alice", "wrong password!", "192.0.2."+string(rune('1'+i)))
+			require.ErrorIs(t, err, ErrBadCredentials, "failure %d", i+1)
+			clk.Advance(time.Minute)
+		}
+		// t0+5m: the sixth attempt is refused before the password is looked
+		// at, even the right one; the wait ends when the first failure
+		// (t0) leaves the 15-minute window.
+		_, err := s.Authenticate(ctx, "ALICE", goodPassword, "198.51.100.7")
+		var rl *RateLimitedError
+		require.ErrorAs(t, err, &rl)
+		assert.ErrorIs(t, err, ErrRateLimited)
+		assert.Equal(t, 10*time.Minute, rl.RetryAfter)
+		assert.EqualValues(t, 5, countRows(t, st, "login_attempts", `"key" = ?`, userAttemptKey("alice")),
+			"refusals are not recorded")
+
+		// Other users are unaffected.
+		_, err = s.Authenticate(ctx, "bob", goodPassword, "198.51.100.7")
+		require.NoError(t, err)
+
+		// Sub-second clocks round the wait up.
+		clk.Advance(9*time.Minute + 59*time.Second + 500*time.Millisecond)
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "")
+		require.ErrorAs(t, err, &rl)
+		assert.Equal(t, time.Second, rl.RetryAfter)
+
+		// The window slides: at t0+15m the first failure has left it and one
+		// attempt is allowed; failing it fills the window again.
+		clk.Advance(500 * time.Millisecond)
+		_, err = s.Authenticate(ctx, "alice", "wrong password!", "")
+		require.ErrorIs(t, err, ErrBadCredentials)
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "")
+		require.ErrorAs(t, err, &rl)
+		assert.Equal(t, time.Minute, rl.RetryAfter, "the next oldest failure (t0+1m) leaves in a minute")
+
+		clk.Advance(time.Minute)
+		p, err := s.Authenticate(ctx, "alice", goodPassword, "")
+		require.NoError(t, err)
+		assert.Equal(t, "alice", p.Username)
+		assert.Zero(t, countRows(t, st, "login_attempts", `"key" = ?`, userAttemptKey("alice")),
+			"success clears the user's failures")
+
+		// Unknown usernames are limited alike (no enumeration by limits).
+		for range DefaultMaxFailuresPerUser {
+			_, err := s.Authenticate(ctx, "nobody", goodPassword, "")
+			require.ErrorIs(t, err, ErrBadCredentials)
+		}
+		_, err = s.Authenticate(ctx, "nobody", goodPassword, "")
+		require.ErrorIs(t, err, ErrRateLimited)
+	})
+}
+
+func TestRateLimitPerIP(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		s, clk := newTestService(t, st, func(o *Options) { o.MaxFailuresPerIP = 3 })
+		ctx := t.Context()
+		mustPerson(t, s, "alice", false)
+
+		// Three different usernames from one address.
+		for _, u := range []string{"u1", "u2", "u3"} {
+			_, err := s.Authenticate(ctx, u, "wrong password!", "203.0.113.9")
+			require.ErrorIs(t, err, ErrBadCredentials)
+		}
+		_, err := s.Authenticate(ctx, "alice", goodPassword, "203.0.113.9")
+		var rl *RateLimitedError
+		require.ErrorAs(t, err, &rl)
+		assert.Equal(t, 15*time.Minute, rl.RetryAfter)
+
+		// Another address, or none, is fine; alice's own count is untouched.
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "203.0.113.10")
+		require.NoError(t, err)
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "")
+		require.NoError(t, err)
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "203.0.113.9")
+		require.ErrorIs(t, err, ErrRateLimited, "a success elsewhere does not clear the address")
+
+		// IPv6 addresses count per /64.
+		for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"} {
+			_, err := s.Authenticate(ctx, "u9", "wrong password!", ip)
+			require.ErrorIs(t, err, ErrBadCredentials)
+		}
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "2001:db8:1:2::77")
+		require.ErrorIs(t, err, ErrRateLimited)
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "2001:db8:1:3::1")
+		require.NoError(t, err)
+
+		clk.Advance(15 * time.Minute)
+		_, err = s.Authenticate(ctx, "alice", goodPassword, "203.0.113.9")
+		require.NoError(t, err, "the window has passed")
+	})
+}
+
+func TestAttemptKeys(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, userAttemptKey("Alice "), userAttemptKey("alice"))
+	assert.NotContains(t, userAttemptKey("hunter2-typed-as-username"), "hunter2")
+	assert.Len(t, userAttemptKey("x"), len("user:")+32)
+	for in, want := range map[string]string{
+		"":                  "",
+		"192.0.2.1":         "ip:192.0.2.1",
+		"::ffff:192.0.2.1":  "ip:192.0.2.1",
+		"2001:db8::1":       "ip:2001:db8::/64",
+		"2001:db8:0:0:1::1": "ip:2001:db8::/64",
+		"not-an-ip":         "ip:not-an-ip",
+	} {
+		assert.Equal(t, want, ipAttemptKey(in), in)
+	}
+}

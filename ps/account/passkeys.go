@@ -1,0 +1,408 @@
+package account
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
+
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// Passkey ceremony kinds (webauthn_ceremonies.kind).
+const (
+	ceremonyRegister = "register"
+	ceremonyLogin    = "login"
+)
+
+// Limits on passkey input.
+const (
+	maxCeremonyBody   = 64 << 10 // bytes of a navigator.credentials response
+	MaxPasskeyName    = 64       // characters
+	defaultPasskeyTag = "Passkey"
+)
+
+// Passkey is a registered WebAuthn credential, as listed to its person.
+type Passkey struct {
+	ID             string // credential id, base64url
+	Name           string
+	AAGUID         string // authenticator model (UUID); all zero for most passkey providers
+	Transports     []string
+	BackupEligible bool // may sync between devices
+	BackupState    bool // is synced
+	SignCount      uint32
+	CreatedAt      time.Time
+	LastUsedAt     *time.Time
+}
+
+type credentialModel struct {
+	ID                string `gorm:"column:id;primaryKey"`
+	PersonID          string `gorm:"column:person_id"`
+	PublicKey         []byte `gorm:"column:public_key"`
+	AttestationType   string `gorm:"column:attestation_type"`
+	AttestationFormat string `gorm:"column:attestation_format"`
+	AAGUID            string `gorm:"column:aaguid"`
+	SignCount         int64  `gorm:"column:sign_count"`
+	Transports        string `gorm:"column:transports"`
+	BackupEligible    bool   `gorm:"column:backup_eligible"`
+	BackupState       bool   `gorm:"column:backup_state"`
+	Name              string `gorm:"column:name"`
+	Created           int64  `gorm:"column:created_at"`
+	LastUsed          *int64 `gorm:"column:last_used_at"`
+}
+
+func (credentialModel) TableName() string { return "webauthn_credentials" }
+
+func (m *credentialModel) passkey() Passkey {
+	return Passkey{
+		ID: m.ID, Name: m.Name, AAGUID: m.AAGUID, Transports: decodeLabels(m.Transports),
+		BackupEligible: m.BackupEligible, BackupState: m.BackupState, SignCount: uint32(m.SignCount),
+		CreatedAt: fromUnix(m.Created), LastUsedAt: fromUnixPtr(m.LastUsed),
+	}
+}
+
+// credential rebuilds the go-webauthn credential record. Registration
+// requires user verification, so UV is set.
+func (m *credentialModel) credential() (webauthn.Credential, error) {
+	id, err := base64.RawURLEncoding.DecodeString(m.ID)
+	if err != nil {
+		return webauthn.Credential{}, err
+	}
+	flags := protocol.FlagUserPresent | protocol.FlagUserVerified
+	if m.BackupEligible {
+		flags |= protocol.FlagBackupEligible
+	}
+	if m.BackupState {
+		flags |= protocol.FlagBackupState
+	}
+	var aaguid []byte
+	if u, err := uuid.Parse(m.AAGUID); err == nil {
+		aaguid = u[:]
+	}
+	var transports []protocol.AuthenticatorTransport
+	for _, t := range decodeLabels(m.Transports) {
+		transports = append(transports, protocol.AuthenticatorTransport(t))
+	}
+	return webauthn.Credential{
+		ID: id, PublicKey: m.PublicKey, AttestationType: m.AttestationType,
+		AttestationFormat: m.AttestationFormat, Transport: transports,
+		Flags:         webauthn.NewCredentialFlags(flags),
+		Authenticator: webauthn.Authenticator{AAGUID: aaguid, SignCount: uint32(m.SignCount)},
+	}, nil
+}
+
+// waUser implements webauthn.User for a person. The user handle is the
+// person ID's bytes (22 ASCII bytes, random, no personal data).
+type waUser struct {
+	p     *personModel
+	creds []webauthn.Credential
+}
+
+func (u *waUser) WebAuthnID() []byte                         { return []byte(u.p.ID) }
+func (u *waUser) WebAuthnName() string                       { return u.p.Username }
+func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+func (u *waUser) WebAuthnDisplayName() string {
+	if u.p.Name != "" {
+		return u.p.Name
+	}
+	return u.p.Username
+}
+
+// loadUser returns the enabled person id with their credentials.
+func (s *Service) loadUser(ctx context.Context, id string) (*waUser, error) {
+	p, err := s.personRow(ctx, "load passkeys", "id = ?", id)
+	if err != nil {
+		return nil, err
+	}
+	if p.DisabledAt != nil {
+		return nil, ErrNotFound
+	}
+	var ms []credentialModel
+	if err := s.db(ctx).Where("person_id = ?", id).Order("created_at, id").Find(&ms).Error; err != nil {
+		return nil, dbErr("load passkeys", err)
+	}
+	u := &waUser{p: p}
+	for i := range ms {
+		c, err := ms[i].credential()
+		if err != nil {
+			continue // a corrupt row cannot be used; skip it
+		}
+		u.creds = append(u.creds, c)
+	}
+	return u, nil
+}
+
+// saveCeremony stores the go-webauthn session data and returns its ID.
+func (s *Service) saveCeremony(ctx context.Context, personID *string, kind string, sd *webauthn.SessionData) (string, error) {
+	data, err := json.Marshal(sd)
+	if err != nil {
+		return "", fmt.Errorf("account: encode ceremony: %w", err)
+	}
+	id := randomToken()
+	err = s.db(ctx).Exec(`INSERT INTO webauthn_ceremonies (id, person_id, kind, data, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		id, personID, kind, string(data), s.now().Add(CeremonyTTL).Unix()).Error
+	if err != nil {
+		return "", dbErr("begin passkey ceremony", err)
+	}
+	return id, nil
+}
+
+// takeCeremony deletes the ceremony (single use: even a failing Finish uses
+// it up) and returns its session data if it was of kind, for personID
+// ("" for a login), and unexpired; otherwise ErrCeremonyInvalid.
+func (s *Service) takeCeremony(ctx context.Context, id, kind, personID string) (*webauthn.SessionData, error) {
+	if !wellFormedToken(id) {
+		return nil, ErrCeremonyInvalid
+	}
+	var rows []struct {
+		PersonID *string `gorm:"column:person_id"`
+		Kind     string  `gorm:"column:kind"`
+		Data     string  `gorm:"column:data"`
+		Expires  int64   `gorm:"column:expires_at"`
+	}
+	err := s.db(ctx).Raw(`DELETE FROM webauthn_ceremonies WHERE id = ? RETURNING person_id, kind, data, expires_at`, id).
+		Scan(&rows).Error
+	if err != nil {
+		return nil, dbErr("finish passkey ceremony", err)
+	}
+	if len(rows) != 1 {
+		return nil, ErrCeremonyInvalid
+	}
+	r := rows[0]
+	owner := ""
+	if r.PersonID != nil {
+		owner = *r.PersonID
+	}
+	if r.Kind != kind || owner != personID || s.now().Unix() >= r.Expires {
+		return nil, ErrCeremonyInvalid
+	}
+	var sd webauthn.SessionData
+	if err := json.Unmarshal([]byte(r.Data), &sd); err != nil {
+		return nil, ErrCeremonyInvalid
+	}
+	return &sd, nil
+}
+
+// BeginPasskeyRegistration starts registering a passkey (a discoverable,
+// user-verifying credential) for an enabled person. It returns the ceremony
+// ID, to hand back to FinishPasskeyRegistration within CeremonyTTL, and the
+// JSON options for navigator.credentials.create ({"publicKey": …}); the
+// person's existing passkeys are excluded. Errors: ErrPasskeysDisabled,
+// ErrNotFound (unknown or disabled person).
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, personID string) (string, []byte, error) {
+	if s.wa == nil {
+		return "", nil, ErrPasskeysDisabled
+	}
+	u, err := s.loadUser(ctx, personID)
+	if err != nil {
+		return "", nil, err
+	}
+	creation, sd, err := s.wa.BeginRegistration(u,
+		webauthn.WithExclusions(webauthn.Credentials(u.creds).CredentialDescriptors()))
+	if err != nil {
+		return "", nil, fmt.Errorf("account: begin passkey registration: %w", err)
+	}
+	options, err := json.Marshal(creation)
+	if err != nil {
+		return "", nil, fmt.Errorf("account: encode passkey options: %w", err)
+	}
+	id, err := s.saveCeremony(ctx, &u.p.ID, ceremonyRegister, sd)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, options, nil
+}
+
+// FinishPasskeyRegistration verifies the browser's response (the JSON body
+// of r: the PublicKeyCredential from navigator.credentials.create) against
+// the ceremony and stores the passkey under name (trimmed; default
+// "Passkey"). Errors: ErrPasskeysDisabled, ErrCeremonyInvalid, ErrNotFound
+// (person gone or disabled), ErrInvalidField (name), ErrPasskeyRejected.
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, personID, ceremonyID, name string, r *http.Request) error {
+	if s.wa == nil {
+		return ErrPasskeysDisabled
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = defaultPasskeyTag
+	}
+	if err := checkText("passkey name", name, MaxPasskeyName); err != nil {
+		return err
+	}
+	sd, err := s.takeCeremony(ctx, ceremonyID, ceremonyRegister, personID)
+	if err != nil {
+		return err
+	}
+	u, err := s.loadUser(ctx, personID)
+	if err != nil {
+		return err
+	}
+	parsed, err := parseBody(r, protocol.ParseCredentialCreationResponseBody)
+	if err != nil {
+		return err
+	}
+	cred, err := s.wa.CreateCredential(u, *sd, parsed)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrPasskeyRejected, describe(err))
+	}
+	transports := make([]string, 0, len(cred.Transport))
+	for _, t := range cred.Transport {
+		transports = append(transports, string(t))
+	}
+	aaguid := ""
+	if u, err := uuid.FromBytes(cred.Authenticator.AAGUID); err == nil {
+		aaguid = u.String()
+	}
+	m := credentialModel{
+		ID: base64.RawURLEncoding.EncodeToString(cred.ID), PersonID: personID, PublicKey: cred.PublicKey,
+		AttestationType: cred.AttestationType, AttestationFormat: cred.AttestationFormat, AAGUID: aaguid,
+		SignCount: int64(cred.Authenticator.SignCount), Transports: encodeLabels(transports),
+		BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState,
+		Name: name, Created: s.now().Unix(),
+	}
+	if err := s.db(ctx).Create(&m).Error; err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("%w: this passkey is already registered", ErrPasskeyRejected)
+		}
+		return dbErr("store passkey", err)
+	}
+	return nil
+}
+
+// BeginPasskeyLogin starts a username-less login with a discoverable
+// credential. It returns the ceremony ID and the JSON options for
+// navigator.credentials.get ({"publicKey": …}). ErrPasskeysDisabled.
+func (s *Service) BeginPasskeyLogin(ctx context.Context) (string, []byte, error) {
+	if s.wa == nil {
+		return "", nil, ErrPasskeysDisabled
+	}
+	assertion, sd, err := s.wa.BeginDiscoverableLogin()
+	if err != nil {
+		return "", nil, fmt.Errorf("account: begin passkey login: %w", err)
+	}
+	options, err := json.Marshal(assertion)
+	if err != nil {
+		return "", nil, fmt.Errorf("account: encode passkey options: %w", err)
+	}
+	id, err := s.saveCeremony(ctx, nil, ceremonyLogin, sd)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, options, nil
+}
+
+// FinishPasskeyLogin verifies the browser's assertion (the JSON body of r)
+// against the ceremony and returns the person it authenticates. The
+// credential's sign count must increase unless the authenticator keeps none
+// (always 0); it and last_used_at are stored. Errors: ErrPasskeysDisabled,
+// ErrCeremonyInvalid, ErrPasskeyRejected (also for an unknown credential or
+// a disabled person).
+func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID string, r *http.Request) (*Person, error) {
+	if s.wa == nil {
+		return nil, ErrPasskeysDisabled
+	}
+	sd, err := s.takeCeremony(ctx, ceremonyID, ceremonyLogin, "")
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := parseBody(r, protocol.ParseCredentialRequestResponseBody)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		found      *waUser
+		handlerErr error
+	)
+	handler := func(_, userHandle []byte) (webauthn.User, error) {
+		found, handlerErr = s.loadUser(ctx, string(userHandle))
+		if handlerErr != nil {
+			return nil, handlerErr
+		}
+		return found, nil
+	}
+	_, cred, err := s.wa.ValidatePasskeyLogin(handler, *sd, parsed)
+	if err != nil {
+		if errors.Is(handlerErr, store.ErrDatabase) {
+			return nil, handlerErr
+		}
+		return nil, fmt.Errorf("%w: %s", ErrPasskeyRejected, describe(err))
+	}
+	credID := base64.RawURLEncoding.EncodeToString(cred.ID)
+	if cred.Authenticator.CloneWarning {
+		s.log.Warn("account: passkey sign count did not increase; refusing (cloned authenticator?)",
+			"person", found.p.ID, "credential", credID)
+		return nil, fmt.Errorf("%w: the authenticator's signature counter went backwards", ErrPasskeyRejected)
+	}
+	now := s.now().Unix()
+	newCount := int64(cred.Authenticator.SignCount)
+	// The counter only moves forward, also against a concurrent login with
+	// the same credential (0 = the authenticator keeps no counter).
+	res := s.db(ctx).Exec(`UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
+		WHERE id = ? AND person_id = ? AND (sign_count < ? OR (sign_count = 0 AND ? = 0))`,
+		newCount, cred.Flags.BackupState, now, credID, found.p.ID, newCount, newCount)
+	if res.Error != nil {
+		return nil, dbErr("update passkey", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return nil, fmt.Errorf("%w: the authenticator's signature counter went backwards", ErrPasskeyRejected)
+	}
+	return found.p.person(), nil
+}
+
+// parseBody parses r's JSON body (at most maxCeremonyBody bytes) with
+// parse; a malformed body is ErrPasskeyRejected.
+func parseBody[T any](r *http.Request, parse func(io.Reader) (*T, error)) (*T, error) {
+	if r == nil || r.Body == nil {
+		return nil, fmt.Errorf("%w: no response", ErrPasskeyRejected)
+	}
+	defer r.Body.Close()
+	out, err := parse(io.LimitReader(r.Body, maxCeremonyBody))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrPasskeyRejected, describe(err))
+	}
+	return out, nil
+}
+
+// describe is a go-webauthn error's short, client-safe description.
+func describe(err error) string {
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Details != "" {
+		return pe.Details
+	}
+	return "verification failed"
+}
+
+// Passkeys lists the person's passkeys, oldest first.
+func (s *Service) Passkeys(ctx context.Context, personID string) ([]Passkey, error) {
+	var ms []credentialModel
+	if err := s.db(ctx).Where("person_id = ?", personID).Order("created_at, id").Find(&ms).Error; err != nil {
+		return nil, dbErr("list passkeys", err)
+	}
+	out := make([]Passkey, 0, len(ms))
+	for i := range ms {
+		out = append(out, ms[i].passkey())
+	}
+	return out, nil
+}
+
+// DeletePasskey removes the person's passkey credID. ErrNotFound when the
+// person has no such passkey.
+func (s *Service) DeletePasskey(ctx context.Context, personID, credID string) error {
+	res := s.db(ctx).Exec(`DELETE FROM webauthn_credentials WHERE id = ? AND person_id = ?`, credID, personID)
+	if res.Error != nil {
+		return dbErr("delete passkey", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package account
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Password policy.
+const (
+	MinPasswordLength = 10   // characters (runes)
+	MaxPasswordBytes  = 1024 // bounds the hashing work an attacker can ask for
+)
+
+const (
+	argon2SaltLen = 16
+	argon2KeyLen  = 32
+)
+
+// commonPasswords are the 20 most common passwords of the public breach
+// lists (compared case-insensitively). Most are shorter than
+// MinPasswordLength anyway; the list states intent and catches the long ones.
+var commonPasswords = map[string]bool{
+	"123456": true, "password": true, "123456789": true, "12345678": true,
+	"12345": true, "qwerty": true, "1234567": true, "111111": true,
+	"1234567890": true, "123123": true, "abc123": true, "1234": true,
+	"password1": true, "iloveyou": true, "1q2w3e4r": true, "000000": true,
+	"qwerty123": true, "zaq12wsx": true, "qwertyuiop": true, "password123": true,
+}
+
+// checkPassword applies the policy: MinPasswordLength characters, at most
+// MaxPasswordBytes bytes, not a common password, not equal to the username
+// or email (case-insensitively). The error wraps ErrWeakPassword and never
+// contains the password.
+func checkPassword(password, username, email string) error {
+	switch {
+	case utf8.RuneCountInString(password) < MinPasswordLength:
+		return fmt.Errorf("%w: use at least %d characters", ErrWeakPassword, MinPasswordLength)
+	case len(password) > MaxPasswordBytes:
+		return fmt.Errorf("%w: use at most %d bytes", ErrWeakPassword, MaxPasswordBytes)
+	case !utf8.ValidString(password):
+		return fmt.Errorf("%w: not valid UTF-8", ErrWeakPassword)
+	}
+	lower := strings.ToLower(password)
+	switch {
+	case commonPasswords[lower]:
+		return fmt.Errorf("%w: this password is among the most common ones", ErrWeakPassword)
+	case lower == strings.ToLower(username), email != "" && lower == strings.ToLower(email):
+		return fmt.Errorf("%w: the password must differ from the username and email", ErrWeakPassword)
+	}
+	return nil
+}
+
+func (p Argon2Params) validate() error {
+	if p.Time < 1 || p.Threads < 1 || p.MemoryKiB < 8*uint32(p.Threads) {
+		return errors.New("account: argon2 needs Time >= 1, Threads >= 1 and MemoryKiB >= 8*Threads")
+	}
+	if p.MemoryKiB > 4*1024*1024 || p.Time > 64 {
+		return errors.New("account: argon2 parameters beyond 4 GiB or 64 passes")
+	}
+	return nil
+}
+
+// phc is a parsed "$argon2id$v=19$m=…,t=…,p=…$salt$hash" string.
+type phc struct {
+	params Argon2Params
+	salt   []byte
+	hash   []byte
+}
+
+var b64 = base64.RawStdEncoding // PHC uses unpadded standard base64
+
+// hashPassword returns the PHC string of an argon2id hash of password with a
+// fresh random salt.
+func hashPassword(password string, p Argon2Params) (string, error) {
+	if err := p.validate(); err != nil {
+		return "", err
+	}
+	salt := randomBytes(argon2SaltLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argon2KeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// parsePHC parses an argon2id PHC string and bounds its parameters (a
+// tampered row must not make a login allocate gigabytes).
+func parsePHC(s string) (*phc, error) {
+	bad := errors.New("account: malformed password hash")
+	parts := strings.Split(s, "$")
+	// "", "argon2id", "v=19", "m=…,t=…,p=…", salt, hash
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return nil, bad
+	}
+	if parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return nil, bad
+	}
+	var p Argon2Params
+	seen := 0
+	for _, kv := range strings.Split(parts[3], ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, bad
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return nil, bad
+		}
+		switch k {
+		case "m":
+			p.MemoryKiB, seen = uint32(n), seen|1
+		case "t":
+			p.Time, seen = uint32(n), seen|2
+		case "p":
+			if n > 255 {
+				return nil, bad
+			}
+			p.Threads, seen = uint8(n), seen|4
+		default:
+			return nil, bad
+		}
+	}
+	if seen != 7 || p.validate() != nil {
+		return nil, bad
+	}
+	salt, err := b64.Strict().DecodeString(parts[4])
+	if err != nil || len(salt) < 8 || len(salt) > 64 {
+		return nil, bad
+	}
+	hash, err := b64.Strict().DecodeString(parts[5])
+	if err != nil || len(hash) < 16 || len(hash) > 64 {
+		return nil, bad
+	}
+	return &phc{params: p, salt: salt, hash: hash}, nil
+}
+
+// verifyPassword reports whether password matches the PHC string encoded,
+// comparing in constant time, and whether the hash should be redone with
+// want (other parameters or key length).
+func verifyPassword(password, encoded string, want Argon2Params) (ok, rehash bool, err error) {
+	h, err := parsePHC(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	key := argon2.IDKey([]byte(password), h.salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, uint32(len(h.hash)))
+	ok = subtle.ConstantTimeCompare(key, h.hash) == 1
+	return ok, ok && (h.params != want || len(h.hash) != argon2KeyLen || len(h.salt) != argon2SaltLen), nil
+}

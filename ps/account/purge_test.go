@@ -1,0 +1,65 @@
+package account
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+func TestPurge(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		s, clk := newTestService(t, st, func(o *Options) {
+			o.SessionIdle = time.Hour
+			o.SessionAbsolute = 2 * time.Hour
+			o.InviteTTL = 3 * time.Hour
+		})
+		ctx := t.Context()
+		alice := mustPerson(t, s, "alice", false)
+
+		// Expiring at t0+1h (idle), t0+1h (ceremony at +55m), t0+3h (invite),
+		// failure at t0 (window 15m).
+		idleTok, _, err := s.CreateSession(ctx, alice.ID, "", "")
+		require.NoError(t, err)
+		_, err = s.Authenticate(ctx, "alice", "wrong password!", "192.0.2.1")
+		require.ErrorIs(t, err, ErrBadCredentials)
+		_, _, err = s.CreateInvite(ctx, alice.ID, "", false)
+		require.NoError(t, err)
+		clk.Advance(55 * time.Minute)
+		_, _, err = s.BeginPasskeyLogin(ctx)
+		require.NoError(t, err)
+		liveTok, _, err := s.CreateSession(ctx, alice.ID, "", "")
+		require.NoError(t, err)
+
+		n, err := s.Purge(ctx)
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, n, "the two login failures (user and address) left the window")
+
+		clk.Advance(5 * time.Minute) // t0+1h: idle session and ceremony expire
+		n, err = s.Purge(ctx)
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, n)
+		_, _, err = s.Session(ctx, idleTok)
+		assert.ErrorIs(t, err, ErrNoSession)
+		_, _, err = s.Session(ctx, liveTok)
+		require.NoError(t, err)
+
+		clk.Advance(2 * time.Hour) // t0+3h: the invite and (absolute) the live session
+		n, err = s.Purge(ctx)
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, n)
+		for _, tb := range []string{"sessions", "invites", "webauthn_ceremonies", "login_attempts"} {
+			assert.Zero(t, countRows(t, st, tb, ""), tb)
+		}
+		n, err = s.Purge(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		_, err = s.Person(ctx, alice.ID)
+		require.NoError(t, err, "persons are never purged")
+	})
+}

@@ -1,0 +1,63 @@
+package strictjson_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+)
+
+// strictjsonSeeds are realistic AAuth documents: request bodies (E3, E4,
+// missions, revocation), JWT headers and claims, JWKS and metadata, plus the
+// refusals of PS-048 and PS-051.
+var strictjsonSeeds = []string{
+	`{"resource":"https://rs.test"}`,
+	`{"resource":"https://rs.test","capabilities":["interaction","clarification"],"mission_s256":"BQwpnz9T_MPsWun9WfcCBMUsWJk_-y26OXOLICGMFRk","prompt":"none","login_hint":"alice@example.com"}`,
+	`{"resource_token":"eyJhbGciOiJFZDI1NTE5In0.e30.AAAA","presented_token":"eyJ.e30.AAAA","justification":"# Book\n\nA trip."}`,
+	`{"action":"update","description":"# Hotel unavailable"}`,
+	`{"agent":"aauth:assistant@agent.example","approved_at":"2026-04-07T14:30:00Z","description":"# Plan Japan Vacation\n\nPlan and book a trip to Japan next month for 2 adults."}`,
+	`{"iss":"https://ap.test","jti":"3f2c","exp":1730221200}`,
+	`{"alg":"Ed25519","kid":"ap-key-1","typ":"aa-agent+jwt"}`,
+	`{"iss":"https://ap.test","dwk":"aauth-agent.json","sub":"aauth:a1@ap.test","jti":"x","iat":1730217600,"exp":1730221200,"cnf":{"jwk":{"kty":"OKP","crv":"Ed25519","alg":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}},"ps":"https://ps.test"}`,
+	`{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},{"kty":"XYZ","kid":"other"}]}`,
+	`{"issuer":"https://ap.test","jwks_uri":"https://ap.test/jwks.json","localhost_callback_allowed":true,"n":1.5e3}`,
+	`{"resource":"https://a.test","resource":"https://b.test"}`,
+	`{"x":[{"a":1},{"a":1,"a":2}]}`,
+	"{\"a\":\"\xff\"}",
+	`[]`, `"x"`, `{"resource":`, `{} {}`, `{"a":1,}`, `{"a":"\ud800"}`, `{"a":1,"\u0061":2}`,
+}
+
+// FuzzStrictJSON: Check never panics; whatever it accepts, encoding/json
+// also parses into a map, and DecodeObject and Unmarshal agree with it.
+// Whatever encoding/json itself calls invalid, Check refuses (A-35).
+func FuzzStrictJSON(f *testing.F) {
+	for _, s := range strictjsonSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := strictjson.Check(data)
+		if err != nil {
+			if m, derr := strictjson.DecodeObject(data); derr == nil || m != nil {
+				t.Fatalf("Check refused (%v) but DecodeObject returned %v, %v", err, m, derr)
+			}
+			var r tokenRequest
+			if uerr := strictjson.Unmarshal(data, &r); uerr == nil {
+				t.Fatalf("Check refused (%v) but Unmarshal accepted", err)
+			}
+			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("Check accepted %q, which encoding/json calls invalid", data)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil || m == nil {
+			t.Fatalf("Check accepted %q, but encoding/json cannot parse it into a map: %v", data, err)
+		}
+		dm, err := strictjson.DecodeObject(data)
+		if err != nil || len(dm) != len(m) {
+			t.Fatalf("DecodeObject(%q) = %d members, %v; encoding/json found %d", data, len(dm), err, len(m))
+		}
+		var r tokenRequest
+		_ = strictjson.Unmarshal(data, &r) // may be a type error; must not panic
+	})
+}

@@ -1,0 +1,209 @@
+package templates
+
+import (
+	"html/template"
+	"time"
+)
+
+// Page is what every page needs.
+type Page struct {
+	Title  string
+	Viewer *Viewer // nil when logged out
+	CSRF   string  // the session's CSRF token, for forms
+	Flash  string  // a one-line notice shown on top
+	Error  string  // a one-line error shown on top
+	Dev    bool    // development mode banner
+}
+
+// Viewer is the logged-in person.
+type Viewer struct {
+	Username string
+	Name     string
+	IsAdmin  bool
+}
+
+// DisplayName is the name to greet the viewer with.
+func (v *Viewer) DisplayName() string {
+	if v.Name != "" {
+		return v.Name
+	}
+	return v.Username
+}
+
+// LoginView is the login page.
+type LoginView struct {
+	Next      string // where to go after login (a local path)
+	Username  string
+	Passkeys  bool // offer passkey login
+	SignupURL string
+}
+
+// WaitingItem is a pending request waiting for the person.
+type WaitingItem struct {
+	URL         string // the interaction page
+	What        string // short PS-written description ("Bind a new agent", "Answer a question")
+	AgentID     string
+	Provider    string
+	Created     time.Time
+	Interacting bool
+}
+
+// AgentItem is one connected agent.
+type AgentItem struct {
+	BindingID    string
+	AgentID      string
+	Provider     string
+	ProviderName string
+	Platform     string
+	Device       string
+	Since        time.Time
+	LastSeen     time.Time
+	Revoked      bool
+}
+
+// HomeView is the person's home page.
+type HomeView struct {
+	Waiting []WaitingItem
+	Agents  []AgentItem
+}
+
+// AssertedByAgent is agent-asserted content, attributed (P§consent-presentation).
+type AssertedByAgent struct {
+	AgentID  string
+	Platform string
+	Device   string
+	// Statements are the agent's own words (justification, question,
+	// description, clarification answers), already sanitized.
+	Statements []Statement
+	// Provider display values, attributed to the provider.
+	ProviderName        string
+	ProviderDescription template.HTML
+	ProviderLogo        string
+}
+
+// Statement is one sanitized piece of agent text with a label.
+type Statement struct {
+	Label string
+	HTML  template.HTML
+	At    time.Time
+}
+
+// PSFacts are facts this PS established itself.
+type PSFacts struct {
+	AgentID        string
+	Provider       string
+	KeyThumbprint  string
+	NewEnrollment  bool
+	BoundTo        string // username the agent is bound to, if any
+	RequestCreated time.Time
+	Expires        time.Time
+}
+
+// Clarification is one round of the clarification chat.
+type Clarification struct {
+	Question string // the person's question (their own words, escaped)
+	Answer   template.HTML
+	Asked    time.Time
+	Answered *time.Time
+}
+
+// InteractStage says what the interaction page shows.
+type InteractStage string
+
+const (
+	StageEnterCode  InteractStage = "enter_code"
+	StageBind       InteractStage = "bind"
+	StageQuestion   InteractStage = "question"
+	StageRelay      InteractStage = "relay"
+	StageApproval   InteractStage = "approval"
+	StageDone       InteractStage = "done"
+	StageWithdrawn  InteractStage = "withdrawn"
+	StageFailed     InteractStage = "failed"
+	StageWaitAnswer InteractStage = "wait_answer"
+)
+
+// InteractView is the interaction / consent page.
+type InteractView struct {
+	ID        string
+	Action    string // form action base: /interact/{id}
+	Stage     InteractStage
+	Headline  string
+	Facts     PSFacts
+	Agent     AssertedByAgent
+	Chat      []Clarification
+	CanAsk    bool   // the agent declared clarification and rounds remain
+	AskNote   string // why asking is not possible
+	RelayURL  string // the https URL the person may open (relay)
+	Message   string // for done/failed/withdrawn
+	Refresh   int    // seconds; >0 adds a meta refresh while waiting for the agent
+	Callback  string // where to return the browser after completion (validated)
+}
+
+// AgentsView is the connected-agents page.
+type AgentsView struct {
+	Agents  []AgentItem
+	Blocked []string
+}
+
+// SettingsView is the settings page.
+type SettingsView struct {
+	Username     string
+	Name         string
+	Email        string
+	InboxChannel bool
+	HasPassword  bool
+	Passkeys     []PasskeyItem
+	Claims       []Claim
+}
+
+// PasskeyItem is one registered passkey.
+type PasskeyItem struct {
+	ID       string
+	Name     string
+	Created  time.Time
+	LastUsed *time.Time
+}
+
+// Claim is an identity claim the PS can assert.
+type Claim struct{ Name, Value string }
+
+// AdminPersonsView lists persons and invites.
+type AdminPersonsView struct {
+	Persons   []PersonItem
+	InviteURL string // a freshly created invite link, shown once
+}
+
+// PersonItem is one person for administrators.
+type PersonItem struct {
+	ID       string
+	Username string
+	Name     string
+	Email    string
+	IsAdmin  bool
+	Disabled bool
+	Created  time.Time
+}
+
+// AdminProvidersView lists agent providers and the policy.
+type AdminProvidersView struct {
+	Policy    string
+	Providers []ProviderItem
+}
+
+// ProviderItem is one agent provider.
+type ProviderItem struct {
+	Issuer      string
+	Status      string
+	Name        string
+	Description template.HTML
+	LogoURI     string
+	LastSeen    time.Time
+}
+
+// InviteView is the invite redemption page.
+type InviteView struct {
+	Token    string
+	Email    string
+	Username string
+	Signup   bool // open sign-up rather than an invite
+}

@@ -128,8 +128,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		return err
 	}
 	log.Info("aauth-ps listening", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "version", version.Version)
-	fmt.Fprintf(stdout, "\naauth-ps %s is running\n  issuer:   %s\n  metadata: %s/.well-known/aauth-person.json\n  jwks:     %s/.well-known/jwks.json\n\n",
+	fmt.Fprintf(stdout, "\naauth-ps %s is running\n  issuer:   %s\n  metadata: %s/.well-known/aauth-person.json\n  jwks:     %s/.well-known/jwks.json\n",
 		version.Version, cfg.Issuer, cfg.Issuer, cfg.Issuer)
+	if cfg.Dev {
+		user, pass, err := a.EnsureDevLogin(ctx)
+		if err != nil {
+			return fmt.Errorf("development login: %w", err)
+		}
+		fmt.Fprintf(stdout, "  web UI:   %s/  (development login: %s / %s)\n", cfg.Issuer, user, pass)
+	}
+	fmt.Fprintln(stdout)
 	return a.Serve(ctx, ln)
 }
 

@@ -216,3 +216,6 @@ func fromUnixPtr(u *int64) *time.Time {
 	t := fromUnix(*u)
 	return &t
 }
+
+// PasskeysEnabled reports whether WebAuthn is configured (Options.RPID).
+func (s *Service) PasskeysEnabled() bool { return s.wa != nil }

@@ -3,8 +3,10 @@ package agents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
@@ -39,9 +41,9 @@ func (s *Service) Admit(ctx context.Context, issuer string) error {
 	known := r.Issuer != ""
 	switch {
 	case known && ProviderStatus(r.Status) == ProviderBlocked:
-		return ErrProviderNotTrusted
+		return fmt.Errorf("%w: %w", ErrProviderNotTrusted, httpsig.ErrProviderRefused)
 	case s.policy == AllowList && (!known || ProviderStatus(r.Status) != ProviderAllowed):
-		return ErrProviderNotTrusted
+		return fmt.Errorf("%w: %w", ErrProviderNotTrusted, httpsig.ErrProviderRefused)
 	}
 	return nil
 }

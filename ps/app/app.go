@@ -16,13 +16,18 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/version"
+	"github.com/aauth-ps/aauth-ps/ps/web"
 )
 
 // App is a wired PS.
@@ -31,9 +36,15 @@ type App struct {
 	Store     *store.Store
 	Keys      *keys.Manager
 	Discovery *fetch.Discovery
+	Accounts  *account.Service
+	Agents    *agents.Service
+	Engine    *pending.Engine
+	Interact  *interact.Service
 	Server    *server.Server
 	Log       *slog.Logger
 	Now       func() time.Time
+
+	notifier interface{ Close() }
 
 	closeOnce sync.Once
 }
@@ -110,6 +121,46 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		AllowLoopbackHTTP:    cfg.Dev,
 	})
 
+	policy, err := agents.ParsePolicy(cfg.AgentProviderPolicy)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Agents = agents.New(st, now, policy)
+	rpHost := cfg.IssuerAuthority()
+	if h, _, err := net.SplitHostPort(rpHost); err == nil {
+		rpHost = h
+	}
+	a.Accounts, err = account.New(st, now, account.Options{RPID: rpHost, RPOrigins: []string{cfg.Issuer}, Log: log})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	var notifier pending.Notifier = pending.NewMemoryNotifier()
+	if st.Dialect() == store.DialectPostgres {
+		pn, err := pending.NewPostgresNotifier(ctx, cfg.DatabaseURL, log)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("pending-request notifier: %w", err)
+		}
+		notifier, a.notifier = pn, pn
+	}
+	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log})
+	a.Interact, err = interact.New(interact.Options{
+		Issuer: cfg.Issuer, Engine: a.Engine, Agents: a.Agents, Accounts: a.Accounts,
+		Discovery: a.Discovery, Egress: client, Identifiers: cfg.Identifiers(), Now: now, Logger: log,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
+		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Logger: log})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+
 	authorities := []string{cfg.IssuerAuthority()}
 	authorities = append(authorities, cfg.AuthorityAliases...)
 	verifier, err := httpsig.New(httpsig.Config{
@@ -121,6 +172,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Discovery:     a.Discovery,
 		Replay:        st.WithClock(now),
 		Revocations:   st,
+		Providers:     a.Agents,
 		Identifiers:   cfg.Identifiers(),
 		StrictPSClaim: cfg.StrictPSClaim,
 		Logger:        log,
@@ -141,6 +193,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		DB:              st,
 		Keys:            a.Keys,
 		Logger:          log,
+		Engine:          a.Engine,
+		Interact:        a.Interact,
+		Web:             ui,
+		AfterVerify:     a.providerSeen,
 	})
 	if err != nil {
 		a.Close()
@@ -150,9 +206,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	return a, nil
 }
 
+// providerSeen records a provider whose agent just verified, with the
+// display values of its (cached) metadata.
+func (a *App) providerSeen(ctx context.Context, issuer string) {
+	var d agents.Display
+	if md, err := a.Discovery.Metadata(ctx, issuer, aauth.DWKAgent); err == nil {
+		d.Name, _ = md["name"].(string)
+		d.Description, _ = md["description"].(string)
+		d.LogoURI, _ = md["logo_uri"].(string)
+	}
+	if err := a.Agents.Seen(ctx, issuer, d); err != nil {
+		a.Log.WarnContext(ctx, "record agent provider", "err", err)
+	}
+}
+
 // Close releases the database.
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
+		if a.notifier != nil {
+			a.notifier.Close()
+		}
 		if a.Store != nil {
 			if err := a.Store.Close(); err != nil {
 				a.Log.Warn("close database", "err", err)
@@ -228,6 +301,15 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Keys.PruneExpired(ctx); err != nil {
 			a.Log.Warn("housekeeping: prune retired keys", "err", err)
+		}
+		if _, err := a.Engine.ExpireDue(ctx); err != nil {
+			a.Log.Warn("housekeeping: expire pending requests", "err", err)
+		}
+		if _, err := a.Engine.Purge(ctx); err != nil {
+			a.Log.Warn("housekeeping: purge pending requests", "err", err)
+		}
+		if _, err := a.Accounts.Purge(ctx); err != nil {
+			a.Log.Warn("housekeeping: purge sessions and invites", "err", err)
 		}
 	}
 }

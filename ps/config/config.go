@@ -64,6 +64,12 @@ type Config struct {
 	Description string
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
+	// AgentProviderPolicy is allow-any or allow-list.
+	AgentProviderPolicy string
+	// AllowSignup lets anyone create an account at /signup.
+	AllowSignup bool
+	// PendingLifetime bounds a pending request (PS-155).
+	PendingLifetime time.Duration
 }
 
 // stringList is a repeatable flag; from the environment it splits on commas.
@@ -99,6 +105,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Name, "name", "", "display name in the PS metadata")
 	fs.StringVar(&c.Description, "description", "", "Markdown description in the PS metadata")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown bound")
+	fs.StringVar(&c.AgentProviderPolicy, "agent-provider-policy", "allow-any", "which agent providers may present agents: allow-any (except blocked) or allow-list")
+	fs.BoolVar(&c.AllowSignup, "allow-signup", false, "let anyone create an account at /signup")
+	fs.DurationVar(&c.PendingLifetime, "pending-lifetime", 10*time.Minute, "how long a pending (202) request waits for its person")
 }
 
 // Parse registers the flags on a new set named name, applies AAUTH_PS_*
@@ -235,6 +244,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SignatureWindow < 5*time.Second || c.SignatureWindow > 5*time.Minute {
 		bad("--signature-window %s: want between 5s and 5m", c.SignatureWindow)
+	}
+	if c.AgentProviderPolicy != "allow-any" && c.AgentProviderPolicy != "allow-list" {
+		bad("--agent-provider-policy %q: want allow-any or allow-list", c.AgentProviderPolicy)
+	}
+	if c.PendingLifetime < 5*time.Second || c.PendingLifetime > 24*time.Hour {
+		bad("--pending-lifetime %s: want between 5s and 24h", c.PendingLifetime)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)

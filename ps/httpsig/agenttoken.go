@@ -14,6 +14,10 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/jose"
 )
 
+// ErrProviderRefused is what a ProviderGate wraps when policy refuses an
+// agent provider; the request gets 401 invalid_jwt.
+var ErrProviderRefused = errors.New("agent provider refused by policy")
+
 // verifyAgentToken verifies the agent token carried by a `jwt`-scheme
 // Signature-Key member, in the order of PS-REQUIREMENTS §2.2.1: every check
 // that needs no network runs before the agent provider is contacted.
@@ -68,6 +72,14 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 		return nil, err
 	}
 	agent.TokenExp, agent.TokenIAT = time.Unix(exp, 0), time.Unix(iat, 0)
+	if v.cfg.Providers != nil {
+		if err := v.cfg.Providers.Admit(ctx, agent.Provider); err != nil {
+			if errors.Is(err, ErrProviderRefused) {
+				return nil, &aauth.SignatureError{Code: aauth.SigInvalidJWT, Detail: "this person server does not accept agents of this agent provider", Cause: err}
+			}
+			return nil, internalError("provider policy", err)
+		}
+	}
 
 	// 6–8. Discovery, key selection, JWT signature (refresh once on failure).
 	if err := v.verifyTokenSignature(ctx, jwt, agent.Provider, kid, alg); err != nil {

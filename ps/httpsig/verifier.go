@@ -43,6 +43,12 @@ type Revocations interface {
 	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
 }
 
+// ProviderGate applies the operator's agent-provider policy before the
+// PS contacts a provider (an allow-list must not become a fetch list).
+type ProviderGate interface {
+	Admit(ctx context.Context, issuer string) error
+}
+
 // Config configures a Verifier. Every field without a stated default is required.
 type Config struct {
 	// Issuer is this PS's issuer; `ps` claims are compared with it.
@@ -58,6 +64,8 @@ type Config struct {
 	Discovery   KeyDiscovery
 	Replay      ReplayCache
 	Revocations Revocations
+	// Providers, when set, refuses agent providers the operator does not trust.
+	Providers   ProviderGate
 	Identifiers aauth.IdentifierPolicy
 	// StrictPSClaim rejects an agent token whose `ps` names another PS, except
 	// on requests carrying `upstream_token` (A-28; off by default).

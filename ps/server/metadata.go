@@ -30,6 +30,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		},
 		AuthTokenEndpoint:   iss + PathAuthToken,
 		PersonTokenEndpoint: iss + PathPersonToken,
+		InteractionEndpoint: iss + PathInteraction,
 	}
 	if w := s.opt.SignatureWindow; w != 0 && w != aauth.DefaultSignatureWindowSeconds*time.Second {
 		md.SignatureWindow = int(w / time.Second)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
 // Pinger is the readiness probe's view of the database.
@@ -44,6 +46,13 @@ type Options struct {
 	Keys            KeySource
 	Logger          *slog.Logger
 	Metrics         *Metrics // optional; a fresh registry when nil
+	Engine          *pending.Engine
+	Interact        *interact.Service
+	// Web registers the browser pages (optional).
+	Web interface{ Register(e *gin.Engine) }
+	// AfterVerify runs after an agent request verified (records the
+	// provider as seen); optional.
+	AfterVerify func(ctx context.Context, providerIssuer string)
 }
 
 // Server is the PS's HTTP application.
@@ -70,8 +79,8 @@ const (
 
 // New builds the Server and its route table.
 func New(opt Options) (*Server, error) {
-	if opt.Verifier == nil || opt.DB == nil || opt.Keys == nil || opt.Issuer == "" {
-		return nil, errors.New("server: Issuer, Verifier, DB and Keys are required")
+	if opt.Verifier == nil || opt.DB == nil || opt.Keys == nil || opt.Issuer == "" || opt.Engine == nil || opt.Interact == nil {
+		return nil, errors.New("server: Issuer, Verifier, DB, Keys, Engine and Interact are required")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -124,6 +133,13 @@ func New(opt Options) (*Server, error) {
 	// lands with later issues and answers 501 until then.
 	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.notImplemented))
 	e.POST(PathAuthToken, s.agentRoute(httpsig.Policy{}, s.notImplemented))
+	e.POST(PathInteraction, s.agentRoute(httpsig.Policy{}, s.handleInteraction))
+	e.GET(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePoll))
+	e.POST(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingPost))
+	e.DELETE(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingDelete))
+	if opt.Web != nil {
+		opt.Web.Register(e)
+	}
 
 	s.engine = e
 	return s, nil
@@ -158,6 +174,12 @@ func (s *Server) agentRoute(pol httpsig.Policy, h signedHandler) gin.HandlerFunc
 		}
 		if err := h(c, &SignedRequest{Agent: agent, Body: body}); err != nil {
 			s.renderError(c, err)
+			return
+		}
+		// Only a request that succeeded leaves a trace: a refused one
+		// changes nothing.
+		if s.opt.AfterVerify != nil && c.Writer.Status() < 400 {
+			s.opt.AfterVerify(c.Request.Context(), agent.Provider)
 		}
 	}
 }

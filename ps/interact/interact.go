@@ -1,0 +1,255 @@
+// Package interact connects agents to their person: the agent–person
+// binding on an agent's first request, the interaction endpoint through
+// which an agent relays an interaction, a payment or a question (E9), and
+// the person's side of every pending request — arriving with the code,
+// consenting, asking clarification questions, answering, refusing.
+//
+// It is domain logic over the pending engine, the agents service and the
+// accounts service: no gin, no templ. The HTTP adapters are ps/server
+// (agent side) and ps/web (browser side).
+//
+// Implements draft-hardt-oauth-aauth-protocol-11 §User Interaction,
+// §Interaction Callback Errors, §Consent Presentation, §Clarification Chat,
+// §Interaction Endpoint, §Agent-Person Binding, and PS-REQUIREMENTS §3.13,
+// §3.14, §3.20 with A-15, A-27, A-38, A-40, A-62.
+package interact
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+)
+
+// Capabilities an agent declares in a request body (P§aauth-capabilities;
+// at PS endpoints they travel in the `capabilities` member, A-11).
+const (
+	CapInteraction   = "interaction"
+	CapClarification = "clarification"
+	CapPayment       = "payment"
+)
+
+// Kinds of pending requests this package creates.
+const (
+	KindRelay   = "interaction_relay"
+	KindBinding = "binding"
+)
+
+// Stages of a pending request, as the person sees it.
+const (
+	StageBinding  = "binding"  // the person must connect the agent first
+	StageQuestion = "question" // the person answers the agent's question
+	StageRelay    = "relay"    // the person opens a relayed link
+	StageApproval = "approval" // the person approves or denies
+)
+
+// Discovery reads an agent provider's metadata (cached; egress-guarded).
+type Discovery interface {
+	Metadata(ctx context.Context, issuer, dwk string) (map[string]any, error)
+}
+
+// Egress admits a URL the PS would send a browser to (A-24).
+type Egress interface {
+	Admit(ctx context.Context, rawURL string) error
+}
+
+// Options configure the Service.
+type Options struct {
+	Issuer      string
+	Engine      *pending.Engine
+	Agents      *agents.Service
+	Accounts    *account.Service
+	Discovery   Discovery
+	Egress      Egress
+	Identifiers aauth.IdentifierPolicy
+	Now         func() time.Time
+	Logger      *slog.Logger
+	// ClarificationTimeout is how long the agent has to answer a question.
+	ClarificationTimeout time.Duration
+}
+
+// Service is the binding, relay and person-side logic.
+type Service struct {
+	o   Options
+	log *slog.Logger
+}
+
+// New builds a Service.
+func New(o Options) (*Service, error) {
+	if o.Engine == nil || o.Agents == nil || o.Accounts == nil || o.Discovery == nil || o.Egress == nil || o.Issuer == "" {
+		return nil, errors.New("interact: Issuer, Engine, Agents, Accounts, Discovery and Egress are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ClarificationTimeout == 0 {
+		o.ClarificationTimeout = 5 * time.Minute
+	}
+	return &Service{o: o, log: o.Logger}, nil
+}
+
+// CheckIssuer validates an agent-provider identifier typed by a person.
+func (s *Service) CheckIssuer(iss string) error { return s.o.Identifiers.CheckServer(iss) }
+
+// requester is the pending-request owner for a verified agent: its
+// provider and identifier, so a rotated key may still poll (A-08).
+func requester(a *httpsig.Agent) pending.Requester {
+	return pending.Requester{Scheme: aauth.SchemeJWT, Issuer: a.Provider, Subject: a.ID}
+}
+
+// Requester is exported for the pending-URL handlers.
+func Requester(a *httpsig.Agent) pending.Requester { return requester(a) }
+
+// AgentInfo is what the PS records about the agent with a pending request,
+// for the consent page: facts it verified and values the agent asserted.
+type AgentInfo struct {
+	ID         string `json:"id"`
+	Provider   string `json:"provider"`
+	Thumbprint string `json:"thumbprint"`
+	Platform   string `json:"platform,omitempty"`
+	Device     string `json:"device,omitempty"`
+}
+
+func agentInfo(a *httpsig.Agent, platform, device string) AgentInfo {
+	return AgentInfo{ID: a.ID, Provider: a.Provider, Thumbprint: a.Key.Thumbprint, Platform: platform, Device: device}
+}
+
+// Result is what an agent endpoint answers: either a wire response from
+// the pending engine (a 202) or nil with the caller continuing.
+type Result = *pending.Response
+
+// Person resolves the person an agent acts for. A bound agent gets its
+// person; a revoked one is refused (403 denied); an unbound one needs the
+// person to connect it, which takes an interaction (A-40): without the
+// `interaction` capability the answer is 403 user_unreachable, otherwise a
+// pending request of kind `kind` in stage `binding` is created and its 202
+// returned. payload is stored for when the binding completes.
+func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, kind string, payload any) (*account.Person, Result, error) {
+	b, err := s.o.Agents.Lookup(ctx, a.Provider, a.ID)
+	switch {
+	case err == nil && b.State == agents.BindingRevoked:
+		return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent")
+	case err == nil:
+		p, err := s.o.Accounts.Person(ctx, b.PersonID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.Disabled {
+			return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person's account is disabled")
+		}
+		if err := s.o.Agents.Touch(ctx, b.ID); err != nil {
+			s.log.WarnContext(ctx, "record agent activity", "err", err)
+		}
+		return p, nil, nil
+	case !errors.Is(err, agents.ErrNotFound):
+		return nil, nil, err
+	}
+	if !slices.Contains(caps, CapInteraction) {
+		return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
+			"this agent is not connected to a person yet, and it did not declare the interaction capability to bring one")
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, _, err := s.o.Engine.Create(ctx, pending.NewRequest{
+		Kind: kind, Stage: StageBinding, Requester: requester(a), Capabilities: caps,
+		Payload: raw, Requirement: pending.RequirementInteraction,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	resp := s.o.Engine.Respond(r)
+	s.log.InfoContext(ctx, "binding interaction started", "agent", a.ID, "provider", a.Provider, "pending", r.ID)
+	return nil, &resp, nil
+}
+
+// reach decides how the PS gets a bound person's attention (PS-171,
+// PS-172): the agent brings them (interaction), or they asked to be reached
+// through their inbox (approval); otherwise they cannot be reached.
+func reach(p *account.Person, caps []string) (pending.Requirement, bool) {
+	switch {
+	case slices.Contains(caps, CapInteraction):
+		return pending.RequirementInteraction, true
+	case p.InboxChannel:
+		return pending.RequirementApproval, true
+	}
+	return "", false
+}
+
+// AskPerson creates a pending request that needs a bound person's input.
+func (s *Service) AskPerson(ctx context.Context, a *httpsig.Agent, p *account.Person, caps []string, kind, stage string, payload any) (Result, error) {
+	req, ok := reach(p, caps)
+	if !ok {
+		return nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
+			"the person cannot be reached: the agent did not declare interaction and the person has no inbox channel")
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := s.o.Engine.Create(ctx, pending.NewRequest{
+		Kind: kind, Stage: stage, Requester: requester(a), PersonID: p.ID, Capabilities: caps,
+		Payload: raw, Requirement: req,
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := s.o.Engine.Respond(r)
+	return &resp, nil
+}
+
+// ParseCapabilities reads the optional `capabilities` member: an array of
+// strings (PS-052); unknown values are kept and ignored.
+func ParseCapabilities(m map[string]any) ([]string, error) {
+	v, ok := m["capabilities"]
+	if !ok {
+		return nil, nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, aauth.BadRequest("capabilities must be an array of strings")
+	}
+	out := make([]string, 0, len(arr))
+	for _, x := range arr {
+		str, ok := x.(string)
+		if !ok {
+			return nil, aauth.BadRequest("capabilities must be an array of strings")
+		}
+		out = append(out, str)
+	}
+	return out, nil
+}
+
+// optString reads an optional string member.
+func optString(m map[string]any, name string, max int) (string, error) {
+	v, ok := m[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	str, ok := v.(string)
+	if !ok {
+		return "", aauth.BadRequest(name + " must be a string")
+	}
+	if len(str) > max {
+		return "", aauth.BadRequest(fmt.Sprintf("%s is longer than %d bytes", name, max))
+	}
+	return str, nil
+}
+
+// trimmed is strings.TrimSpace, named for readability at call sites.
+func trimmed(s string) string { return strings.TrimSpace(s) }

@@ -1,0 +1,389 @@
+package interact
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+)
+
+// Person-side errors; the web layer turns them into pages.
+var (
+	// ErrNotFound: no such pending request (or one the person may not see).
+	ErrNotFound = errors.New("interact: no such request")
+	// ErrNotYours: the request is addressed to another person (PS-165).
+	ErrNotYours = errors.New("interact: this request is for another person")
+	// ErrCode: the code is wrong, already used, or the request failed after
+	// too many wrong codes (PS-162, PS-163).
+	ErrCode = errors.New("interact: the code is not valid")
+	// ErrExpired: the request expired before the person arrived (PS-162).
+	ErrExpired = errors.New("interact: the request has expired")
+	// ErrBadCallback: the callback is not one the agent's provider registered (PS-170).
+	ErrBadCallback = errors.New("interact: the agent's return address is not registered by its provider")
+	// ErrStage: the action does not fit the request's current stage.
+	ErrStage = errors.New("interact: that action is not available now")
+)
+
+// Statement is agent-asserted Markdown with a label (sanitized by the UI).
+type Statement struct {
+	Label    string
+	Markdown string
+	At       time.Time
+}
+
+// Consent is what the person sees for a pending request.
+type Consent struct {
+	ID            string
+	Kind, Stage   string
+	State         pending.State
+	Agent         AgentInfo
+	NewEnrollment bool
+	// Provider display values from its metadata: agent-asserted.
+	ProviderName, ProviderDescription, ProviderLogo string
+	Statements                                      []Statement
+	Chat                                            []pending.Exchange
+	Outstanding                                     *pending.Question
+	CanAsk                                          bool
+	AskNote                                         string
+	RelayURL                                        string
+	Expires                                         time.Time
+	Created                                         time.Time
+	// NeedCode is set when the person must enter the code first.
+	NeedCode bool
+	// Outcome is set once the request ended.
+	Outcome *Outcome
+}
+
+// Outcome is how a decision ended, for the completion page.
+type Outcome struct {
+	OK       bool
+	Message  string
+	Callback string // the agent's callback, with ?error= on failure; "" when none
+	Redirect string // an external https URL to send the browser to (a relayed link)
+}
+
+// Open is the person arriving at the interaction URL, with the code and
+// the agent's callback when they came from the agent (P§user-interaction).
+// The code only correlates the browser with the request; the decision
+// needs the authenticated person (PS-164).
+func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, callback string) (*Consent, error) {
+	r, err := s.o.Engine.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, pending.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	if r.PersonID != "" && r.PersonID != p.ID {
+		return nil, ErrNotYours
+	}
+	if !r.State.Open() {
+		if r.PersonID == "" {
+			return nil, ErrExpired
+		}
+		return s.consent(ctx, r)
+	}
+	holder := r.PersonID == p.ID
+	if code != "" && !(holder && r.CodeConsumedAt != nil) {
+		cb := ""
+		if callback != "" {
+			if cb, err = s.checkCallback(ctx, r.Requester.Issuer, callback); err != nil {
+				return nil, err
+			}
+		}
+		if r, err = s.o.Engine.ConsumeCode(ctx, id, code); err != nil {
+			switch {
+			case errors.Is(err, pending.ErrExpired):
+				return nil, ErrExpired
+			case errors.Is(err, pending.ErrInvalidCode):
+				return nil, ErrCode
+			}
+			return nil, err
+		}
+		r, err = s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
+			if x.PersonID == "" {
+				x.PersonID = p.ID
+			}
+			if cb != "" {
+				x.Callback = cb
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.log.InfoContext(ctx, "person arrived with the interaction code", "pending", id, "person", p.ID)
+	} else if !holder {
+		return &Consent{ID: id, NeedCode: true}, nil
+	}
+	if r.State == pending.StatePending {
+		if err := s.o.Engine.MarkInteracting(ctx, id); err != nil && !errors.Is(err, pending.ErrClosed) {
+			return nil, err
+		}
+		if r, err = s.o.Engine.Get(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return s.consent(ctx, r)
+}
+
+// checkCallback admits an agent's callback only when its provider's
+// metadata registers it: https on the origin of callback_endpoint, or a
+// loopback http URL when localhost_callback_allowed (PS-170).
+func (s *Service) checkCallback(ctx context.Context, provider, callback string) (string, error) {
+	u, err := url.Parse(callback)
+	if err != nil || u.User != nil || u.Fragment != "" || u.Host == "" {
+		return "", ErrBadCallback
+	}
+	md, err := s.o.Discovery.Metadata(ctx, provider, aauth.DWKAgent)
+	if err != nil {
+		return "", ErrBadCallback
+	}
+	if u.Scheme == "http" {
+		allowed, _ := md["localhost_callback_allowed"].(bool)
+		host := u.Hostname()
+		if allowed && (host == "localhost" || net.ParseIP(host).IsLoopback()) {
+			return u.String(), nil
+		}
+		return "", ErrBadCallback
+	}
+	ep, _ := md["callback_endpoint"].(string)
+	reg, err := url.Parse(ep)
+	if ep == "" || err != nil || u.Scheme != "https" || reg.Scheme != "https" || !strings.EqualFold(u.Host, reg.Host) {
+		return "", ErrBadCallback
+	}
+	return u.String(), nil
+}
+
+// consent builds the person's view of a request.
+func (s *Service) consent(ctx context.Context, r *pending.Request) (*Consent, error) {
+	c := &Consent{ID: r.ID, Kind: r.Kind, Stage: r.Stage, State: r.State, Chat: r.Answers, Outstanding: r.Question,
+		Expires: r.ExpiresAt, Created: r.CreatedAt}
+	var pl relayPayload
+	if err := json.Unmarshal(r.Payload, &pl); err == nil {
+		c.Agent = pl.Agent
+		req := pl.Request
+		if req.Description != "" {
+			c.Statements = append(c.Statements, Statement{Label: "Why", Markdown: req.Description, At: r.CreatedAt})
+		}
+		switch req.Type {
+		case RelayQuestion:
+			c.Statements = append(c.Statements, Statement{Label: "Question for you", Markdown: req.Question, At: r.CreatedAt})
+		case RelayInteraction, RelayPayment:
+			c.RelayURL = relayTarget(req)
+		}
+	}
+	if c.Agent.ID == "" {
+		c.Agent = AgentInfo{ID: r.Requester.Subject, Provider: r.Requester.Issuer}
+	}
+	if prov, err := s.o.Agents.Provider(ctx, r.Requester.Issuer); err == nil {
+		c.ProviderName, c.ProviderDescription, c.ProviderLogo = prov.Name, prov.Description, prov.LogoURI
+	}
+	if r.Stage == StageBinding {
+		_, err := s.o.Agents.Lookup(ctx, r.Requester.Issuer, r.Requester.Subject)
+		c.NewEnrollment = errors.Is(err, agents.ErrNotFound)
+	}
+	switch {
+	case !r.HasCapability(CapClarification):
+		c.AskNote = "This agent did not say it can answer questions."
+	case r.Question != nil:
+		c.AskNote = "Wait for the agent to answer your question."
+	case r.Rounds >= s.o.Engine.Options().MaxClarificationRounds:
+		c.AskNote = "You have asked the agent as many questions as this server allows."
+	default:
+		c.CanAsk = r.State.Open()
+	}
+	if !r.State.Open() {
+		c.Outcome = outcomeOf(r)
+	}
+	return c, nil
+}
+
+// relayTarget is the link shown to the person: {url}?code={code}, with the
+// code URL-encoded (PS-231).
+func relayTarget(req RelayRequest) string {
+	if req.Code == "" {
+		return req.URL
+	}
+	sep := "?"
+	if strings.Contains(req.URL, "?") {
+		sep = "&"
+	}
+	return req.URL + sep + "code=" + url.QueryEscape(req.Code)
+}
+
+// outcomeOf describes a finished request to its person.
+func outcomeOf(r *pending.Request) *Outcome {
+	o := &Outcome{}
+	switch r.State {
+	case pending.StateCompleted:
+		o.OK, o.Message = true, "Done. The agent has been told."
+		o.Callback = r.Callback
+	case pending.StateCancelled:
+		o.Message = "The agent withdrew this request."
+	case pending.StateExpired:
+		o.Message = "This request expired."
+		o.Callback = withError(r.Callback, "interaction_expired")
+	case pending.StateAbandoned:
+		o.Message = "This request was abandoned."
+		o.Callback = withError(r.Callback, "user_abandoned")
+	default:
+		o.Message = "This request was refused."
+		o.Callback = withError(r.Callback, "access_denied")
+	}
+	return o
+}
+
+// withError appends ?error=code to a callback (P§interaction-callback-errors).
+func withError(callback, code string) string {
+	if callback == "" {
+		return ""
+	}
+	u, err := url.Parse(callback)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	q.Set("error", code)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Decide carries out a person's decision on a request they hold: approve
+// (connect the agent, or approve the request), deny, ask (a clarification
+// question), answer (the agent's question), open (a relayed link).
+func (s *Service) Decide(ctx context.Context, id string, p *account.Person, action string, form map[string]string) (*Outcome, error) {
+	r, err := s.o.Engine.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, pending.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	if r.PersonID != p.ID {
+		if r.PersonID == "" {
+			return nil, ErrCode // the code was never presented by this person
+		}
+		return nil, ErrNotYours
+	}
+	if !r.State.Open() {
+		return outcomeOf(r), nil
+	}
+	// Out-of-band completion (PS-281): a decision made without the code
+	// consumes it, so a later visit with it fails.
+	if r.HasCode && r.CodeConsumedAt == nil {
+		if err := s.o.Engine.ConsumeOutOfBand(ctx, id); err != nil && !errors.Is(err, pending.ErrClosed) {
+			return nil, err
+		}
+	}
+	switch action {
+	case "deny":
+		if err := s.o.Engine.Fail(ctx, id, http.StatusForbidden, aauth.ErrDenied, "the person declined"); err != nil {
+			return nil, err
+		}
+		s.log.InfoContext(ctx, "person declined", "pending", id, "person", p.ID)
+	case "ask":
+		q := trimmed(form["question"])
+		if q == "" || len(q) > 2000 {
+			return nil, fmt.Errorf("%w: a question of 1 to 2000 characters is needed", ErrStage)
+		}
+		if err := s.o.Engine.Ask(ctx, id, q, nil, s.o.ClarificationTimeout); err != nil {
+			if errors.Is(err, pending.ErrNoClarificationCapability) {
+				return nil, fmt.Errorf("%w: this agent cannot answer questions", ErrStage)
+			}
+			if !errors.Is(err, pending.ErrClosed) {
+				return nil, err
+			}
+		}
+	case "approve":
+		if r.Stage != StageBinding {
+			return nil, ErrStage
+		}
+		if err := s.bind(ctx, r, p); err != nil {
+			return nil, err
+		}
+	case "answer":
+		a := trimmed(form["answer"])
+		if r.Stage != StageQuestion || a == "" || len(a) > maxMarkdown {
+			return nil, ErrStage
+		}
+		if err := s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"answer": a}); err != nil {
+			return nil, err
+		}
+	case "open":
+		if r.Stage != StageRelay {
+			return nil, ErrStage
+		}
+		var pl relayPayload
+		if err := json.Unmarshal(r.Payload, &pl); err != nil {
+			return nil, err
+		}
+		target := relayTarget(pl.Request)
+		if err := s.o.Egress.Admit(ctx, target); err != nil {
+			// A relayed link into a private network is not followed.
+			_ = s.o.Engine.Fail(ctx, id, http.StatusForbidden, aauth.ErrDenied, "the relayed URL is not allowed")
+			return &Outcome{Message: "This link points somewhere this server does not send people."}, nil
+		}
+		if err := s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"status": "relayed", "engaged": true}); err != nil {
+			return nil, err
+		}
+		return &Outcome{OK: true, Message: "Opening the link…", Redirect: target}, nil
+	default:
+		return nil, ErrStage
+	}
+	r, err = s.o.Engine.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.State.Open() {
+		return nil, nil // still open: show the request again
+	}
+	return outcomeOf(r), nil
+}
+
+// bind connects the agent to the person and moves the request on.
+func (s *Service) bind(ctx context.Context, r *pending.Request, p *account.Person) error {
+	blocked, err := s.o.Agents.BlockedBy(ctx, p.ID, r.Requester.Issuer)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return s.o.Engine.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrDenied, "the person blocks this agent provider")
+	}
+	var pl relayPayload
+	_ = json.Unmarshal(r.Payload, &pl)
+	if _, err := s.o.Agents.Bind(ctx, r.Requester.Issuer, r.Requester.Subject, p.ID, pl.Agent.Platform, pl.Agent.Device); err != nil {
+		if errors.Is(err, agents.ErrAlreadyBound) {
+			_ = s.o.Engine.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrDenied, "the agent is bound to another person")
+			return nil
+		}
+		return err
+	}
+	s.log.InfoContext(ctx, "agent bound to person", "agent", r.Requester.Subject, "provider", r.Requester.Issuer, "person", p.ID)
+	next := ""
+	switch r.Kind {
+	case KindRelay:
+		next = StageRelay
+		if pl.Request.Type == RelayQuestion {
+			next = StageQuestion
+		}
+	default:
+		// A pure binding: the agent learns it is connected.
+		return s.o.Engine.Complete(ctx, r.ID, http.StatusOK, map[string]any{"status": "bound"})
+	}
+	_, err = s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		x.Stage = next
+		return nil
+	})
+	return err
+}

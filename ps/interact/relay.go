@@ -1,0 +1,213 @@
+package interact
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+)
+
+// Relay types (P§interaction-request).
+const (
+	RelayInteraction = "interaction"
+	RelayPayment     = "payment"
+	RelayQuestion    = "question"
+)
+
+// maxMarkdown caps agent Markdown members (A-46).
+const maxMarkdown = 8 << 10
+
+// RelayRequest is a parsed interaction-endpoint request (E9).
+type RelayRequest struct {
+	Type         string   `json:"type"`
+	Description  string   `json:"description,omitempty"`
+	URL          string   `json:"url,omitempty"`
+	Code         string   `json:"code,omitempty"`
+	Question     string   `json:"question,omitempty"`
+	MaxWait      *int     `json:"max_wait,omitempty"`
+	MissionS256  string   `json:"mission_s256,omitempty"`
+	Capabilities []string `json:"capabilities,omitempty"`
+}
+
+// relayPayload is what a relay pending request stores.
+type relayPayload struct {
+	Request RelayRequest `json:"request"`
+	Agent   AgentInfo    `json:"agent"`
+}
+
+// ParseRelay validates an E9 body (PS-224, PS-225, PS-052).
+func ParseRelay(body []byte) (*RelayRequest, error) {
+	m, err := decodeBody(body)
+	if err != nil {
+		return nil, err
+	}
+	var r RelayRequest
+	if r.Type, err = optString(m, "type", 64); err != nil {
+		return nil, err
+	}
+	switch r.Type {
+	case RelayInteraction, RelayPayment, RelayQuestion:
+	case "":
+		return nil, aauth.BadRequest("type is required: interaction, payment or question")
+	default:
+		return nil, aauth.BadRequest("type must be interaction, payment or question")
+	}
+	if r.Description, err = optString(m, "description", maxMarkdown); err != nil {
+		return nil, err
+	}
+	if r.URL, err = optString(m, "url", 2048); err != nil {
+		return nil, err
+	}
+	if r.Code, err = optString(m, "code", 64); err != nil {
+		return nil, err
+	}
+	if r.Question, err = optString(m, "question", maxMarkdown); err != nil {
+		return nil, err
+	}
+	if r.MissionS256, err = optString(m, "mission_s256", 128); err != nil {
+		return nil, err
+	}
+	if v, ok := m["max_wait"]; ok {
+		n, isNum := v.(json.Number)
+		i, ierr := n.Int64()
+		if !isNum || ierr != nil || i < 0 || i > 86400 {
+			return nil, aauth.BadRequest("max_wait must be a non-negative integer number of seconds")
+		}
+		w := int(i)
+		r.MaxWait = &w
+	}
+	if r.Capabilities, err = ParseCapabilities(m); err != nil {
+		return nil, err
+	}
+	switch r.Type {
+	case RelayInteraction, RelayPayment:
+		u, perr := url.Parse(r.URL)
+		if r.URL == "" || perr != nil || u.Scheme != "https" || u.Host == "" || u.Fragment != "" || u.User != nil {
+			return nil, aauth.BadRequest("url is required for " + r.Type + " and must be an https URL without a fragment")
+		}
+	case RelayQuestion:
+		if trimmed(r.Question) == "" {
+			return nil, aauth.BadRequest("question is required for type question")
+		}
+	}
+	return &r, nil
+}
+
+// decodeBody is the common JSON-body check: a JSON object with valid UTF-8
+// and no duplicate members (PS-048, PS-051).
+func decodeBody(body []byte) (map[string]any, error) {
+	if len(body) == 0 {
+		return nil, aauth.BadRequest("a JSON object body is required")
+	}
+	m, err := strictjson.DecodeObject(body)
+	if err != nil {
+		return nil, aauth.BadRequest("the body must be a JSON object: " + err.Error())
+	}
+	return m, nil
+}
+
+// Relay handles an interaction-endpoint request from a verified agent.
+func (s *Service) Relay(ctx context.Context, a *httpsig.Agent, r *RelayRequest) (Result, error) {
+	if r.MissionS256 != "" {
+		// Missions land with their own issue; until then no mission exists,
+		// and unknown missions answer exactly as another agent's would.
+		return nil, aauth.NewProblem(http.StatusNotFound, aauth.ErrMissionNotFound, "no such mission")
+	}
+	pl := relayPayload{Request: *r, Agent: agentInfo(a, claimString(a, "platform"), claimString(a, "device"))}
+	person, res, err := s.Person(ctx, a, r.Capabilities, KindRelay, pl)
+	if err != nil || res != nil {
+		return res, err
+	}
+	switch r.Type {
+	case RelayQuestion:
+		return s.AskPerson(ctx, a, person, r.Capabilities, KindRelay, StageQuestion, pl)
+	default:
+		// A relayed link reaches the person only through a channel of the
+		// PS's own (the inbox); an agent that can bring the person somewhere
+		// should bring them to the link itself (P§interaction-relay).
+		if !person.InboxChannel {
+			if slices.Contains(r.Capabilities, CapInteraction) {
+				return nil, aauth.NewProblem(http.StatusFailedDependency, "interaction_unavailable",
+					"the person server has no channel to relay this; direct the person to the url yourself")
+			}
+			return nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
+				"the person cannot be reached and the agent did not declare the interaction capability")
+		}
+		return s.AskPerson(ctx, a, person, []string{}, KindRelay, StageRelay, pl)
+	}
+}
+
+// Settle applies deadlines the engine does not know: a relay whose
+// max_wait passed without the person engaging ends with engaged=false
+// (A-27, PS-229). The pending-URL handlers call it before polling.
+func (s *Service) Settle(ctx context.Context, id string) error {
+	r, err := s.o.Engine.Get(ctx, id)
+	if err != nil || r.Kind != KindRelay || !r.State.Open() {
+		return nil
+	}
+	var pl relayPayload
+	if json.Unmarshal(r.Payload, &pl) != nil || pl.Request.MaxWait == nil || pl.Request.Type == RelayQuestion {
+		return nil
+	}
+	if s.o.Now().Before(r.CreatedAt.Add(time.Duration(*pl.Request.MaxWait) * time.Second)) {
+		return nil
+	}
+	return s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"status": "relayed", "engaged": false})
+}
+
+// Waiting lists what waits for a person: open requests addressed to them.
+func (s *Service) Waiting(ctx context.Context, personID string) ([]WaitingItem, error) {
+	rs, err := s.o.Engine.ForPerson(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WaitingItem, 0, len(rs))
+	for _, r := range rs {
+		if !r.State.Open() {
+			continue
+		}
+		out = append(out, WaitingItem{
+			URL: "/interact/" + r.ID, What: describe(r.Kind, r.Stage), AgentID: r.Requester.Subject,
+			Provider: r.Requester.Issuer, Created: r.CreatedAt, Interacting: r.State == pending.StateInteracting,
+		})
+	}
+	return out, nil
+}
+
+// WaitingItem is an open request waiting for a person (the home page).
+type WaitingItem struct {
+	URL         string
+	What        string
+	AgentID     string
+	Provider    string
+	Created     time.Time
+	Interacting bool
+}
+
+// describe is the PS's own short label for a pending request.
+func describe(kind, stage string) string {
+	switch stage {
+	case StageBinding:
+		return "Connect a new agent"
+	case StageQuestion:
+		return "Answer an agent's question"
+	case StageRelay:
+		return "Open a link an agent relayed"
+	}
+	return "Decide on an agent's request"
+}
+
+func claimString(a *httpsig.Agent, name string) string {
+	s, _ := a.Claims[name].(string)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

@@ -1,0 +1,47 @@
+// Package pending is the PS's one deferred-response engine
+// (P§deferred-responses): every endpoint that cannot answer at once creates
+// a pending request and answers 202; the agent polls the Location. It
+// implements E10 of PS-REQUIREMENTS (the pending URL) and the rules of
+// §3.12 (PS-146..PS-158, PS-280), §3.13 (PS-159..PS-164, PS-281) and §3.14
+// (PS-173..PS-179), with the interpretations,
+//
+//
+// State lives in the database (table pending_requests, migration
+// 00003_pending), so a restart or a second replica on the same PostgreSQL
+// database continues a request. Long polls sleep on a Notifier: in one
+// process a MemoryNotifier, across replicas a PostgresNotifier
+// (LISTEN/NOTIFY on channel "aauth_pending"). The engine publishes after
+// every state change, and a waiting poll re-reads the row after each
+// wake-up and once at the end of its wait.
+//
+// The HTTP handlers verify the request signature first and pass the
+// verified requester (Requester: scheme, iss, sub); the engine decides the
+// exact wire answer and returns it as data (Response: status, headers,
+// body). The package imports neither gin nor templ.
+//
+// Endpoints answer with Respond (or RespondWait for Prefer: wait on the
+// initial request) and serve the pending URL with Poll, Post and Delete.
+// Flows and the web UI drive a request with Create, Update, Complete, Fail,
+// MarkInteracting, ConsumeCode (the per-request interaction URL
+// {issuer}/interact/{id}, A-15), ConsumeOutOfBand (PS-281), Ask
+// (clarification chat), ForPerson and ForRequester; housekeeping runs
+// ExpireDue and Purge.
+//
+// Wire rules, in short:
+//   - every 202 has an absolute Location ({issuer}/pending/{id}),
+//     Retry-After (2 for interaction and clarification, 5 otherwise),
+//     Cache-Control: no-store and {"status":"pending"|"interacting"}, plus
+//     AAuth-Requirement as an SF Dictionary;
+//   - interaction codes are 10 Crockford base32 symbols shown XXXXX-XXXXX,
+//     stored only as a salted hash, single use, 5 wrong codes end the
+//     request 410 invalid_code;
+//   - another requester and an unknown id get the identical 404;
+//   - the terminal answer is delivered exactly once (across replicas); every
+//     later GET, POST or DELETE gets 410
+//     {"error":"invalid_request","detail":"pending request is no longer available"};
+//   - a request past its lifetime (10 min) or an unanswered question past
+//     its deadline answers 408 expired;
+//   - polling more than 1 s faster than Retry-After (without a long-poll)
+//     gets 429 slow_down with Retry-After + 5;
+//   - Prefer: wait=N (≤ 30 s) holds the poll until the request changes.
+package pending

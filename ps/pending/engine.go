@@ -1,0 +1,762 @@
+package pending
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// Errors returned by Engine methods (besides *store.Error for database
+// failures, which callers answer with 500 server_error).
+var (
+	// ErrNotFound: no pending request has this id (or it was purged).
+	// At the interaction URL, render it like ErrInvalidCode.
+	ErrNotFound = errors.New("pending: no such pending request")
+	// ErrClosed: the request is terminal; it cannot be changed any more.
+	ErrClosed = errors.New("pending: the pending request is no longer open")
+	// ErrInvalidCode: the interaction code is wrong, already used, or the
+	// request failed or ended (answer `invalid_code`, PS-162, PS-163).
+	ErrInvalidCode = errors.New("pending: " + aauth.ErrInvalidCode)
+	// ErrExpired: the request (and so its code) expired (answer `expired`).
+	ErrExpired = errors.New("pending: " + aauth.ErrExpired)
+	// ErrNoClarificationCapability: the agent did not declare
+	// `clarification`; tell the person the question cannot be relayed (PS-173).
+	ErrNoClarificationCapability = errors.New("pending: the agent did not declare the clarification capability")
+	// ErrQuestionOutstanding: Ask while the previous question is unanswered.
+	ErrQuestionOutstanding = errors.New("pending: a clarification question is already outstanding")
+	// ErrClarificationLimit: Ask beyond MaxClarificationRounds; the request
+	// has just ended with 403 denied (A-38, PS-178).
+	ErrClarificationLimit = errors.New("pending: clarification round limit reached; the request was denied")
+	// ErrConflict: the request kept changing under a read-modify-write
+	// (retries exhausted). Rare; callers may retry or answer 503.
+	ErrConflict = errors.New("pending: the pending request changed concurrently")
+)
+
+// MaxMarkdown caps the Markdown strings this package stores: clarification
+// questions and answers and updated_request justifications (A-46: 8 KiB).
+const MaxMarkdown = 8 << 10
+
+// Limits on a clarification question's options.
+const (
+	maxOptions      = 20
+	maxOptionLength = 1 << 10
+)
+
+// Options configures an Engine. Zero values take the documented defaults.
+type Options struct {
+	// Issuer is the PS's issuer URL (https, no trailing slash); pending URLs
+	// are Issuer + "/pending/" + id and interaction URLs Issuer +
+	// "/interact/" + id. Required.
+	Issuer string
+	// Lifetime bounds a pending request (PS-155). Default 10 min.
+	Lifetime time.Duration
+	// InteractionRetryAfter is Retry-After, in seconds, for interaction and
+	// clarification (A-45). Default 2.
+	InteractionRetryAfter int
+	// ApprovalRetryAfter is Retry-After, in seconds, for approval and for a
+	// request without a requirement (A-45). Default 5.
+	ApprovalRetryAfter int
+	// MaxWait caps Prefer: wait (A-45). Default 30 s.
+	MaxWait time.Duration
+	// MaxClarificationRounds caps the questions per request (A-38). Default 5.
+	MaxClarificationRounds int
+	// ClarificationTimeout is the default deadline of a question. Default 5 min.
+	ClarificationTimeout time.Duration
+	// MaxCodeAttempts is the number of wrong interaction codes after which
+	// the request fails with 410 invalid_code (A-15, PS-163). Default 5.
+	MaxCodeAttempts int
+	// Retention is how long a request is kept after its ExpiresAt, so that
+	// its pending URL answers 410 rather than 404, before Purge deletes it.
+	// Default 24 h.
+	Retention time.Duration
+	// OnUpdatedRequest verifies an `updated_request` POST (PS-177) on a
+	// token request. It gets the request and the POST body (already checked
+	// to be a JSON object with string `resource_token` and
+	// `presented_token` members) and returns the payload that replaces
+	// Request.Payload. Returning an *aauth.Problem answers the POST with it
+	// (for example 400 invalid_resource_token); any other error is returned
+	// by Post (answer 500). The hook runs outside any transaction and may
+	// do network I/O. When nil, updated_request gets 400 invalid_request.
+	OnUpdatedRequest func(ctx context.Context, r *Request, body map[string]any) (json.RawMessage, error)
+	// Log receives notifier failures. Default: discard.
+	Log *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Lifetime <= 0 {
+		o.Lifetime = 10 * time.Minute
+	}
+	if o.InteractionRetryAfter <= 0 {
+		o.InteractionRetryAfter = 2
+	}
+	if o.ApprovalRetryAfter <= 0 {
+		o.ApprovalRetryAfter = 5
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 30 * time.Second
+	}
+	if o.MaxClarificationRounds <= 0 {
+		o.MaxClarificationRounds = 5
+	}
+	if o.ClarificationTimeout <= 0 {
+		o.ClarificationTimeout = 5 * time.Minute
+	}
+	if o.MaxCodeAttempts <= 0 {
+		o.MaxCodeAttempts = 5
+	}
+	if o.Retention <= 0 {
+		o.Retention = 24 * time.Hour
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	o.Issuer = strings.TrimRight(o.Issuer, "/")
+}
+
+// Engine is the deferred-response engine. It is safe for concurrent use;
+// every replica runs its own Engine on the shared database, with a
+// Notifier that reaches the others.
+type Engine struct {
+	st  *store.Store
+	n   Notifier
+	now func() time.Time
+	o   Options
+	// newCode issues interaction codes (NewCode; tests substitute it).
+	newCode func() string
+}
+
+// New returns an Engine over st (migrated to 00003_pending), waking long
+// polls through n (nil: a private MemoryNotifier, enough for a single
+// process), telling time with now (nil: time.Now).
+func New(st *store.Store, n Notifier, now func() time.Time, o Options) *Engine {
+	o.defaults()
+	if n == nil {
+		n = NewMemoryNotifier()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{st: st, n: n, now: now, o: o, newCode: NewCode}
+}
+
+// Options returns the effective options (defaults applied).
+func (e *Engine) Options() Options { return e.o }
+
+// PendingURL is the Location of request id.
+func (e *Engine) PendingURL(id string) string { return e.o.Issuer + "/pending/" + id }
+
+// InteractionURL is the per-request interaction URL of id (A-15 (a)).
+func (e *Engine) InteractionURL(id string) string { return e.o.Issuer + "/interact/" + id }
+
+// retryAfter is the advised polling interval for a requirement (A-45).
+func (e *Engine) retryAfter(q Requirement) int {
+	switch q {
+	case RequirementInteraction, RequirementClarification:
+		return e.o.InteractionRetryAfter
+	}
+	return e.o.ApprovalRetryAfter
+}
+
+// NewRequest describes a pending request to create.
+type NewRequest struct {
+	Kind         string // required
+	Stage        string
+	Requester    Requester // required: Scheme and Issuer, and Subject for "jwt"
+	PersonID     string
+	Capabilities []string
+	Payload      json.RawMessage // optional; valid UTF-8 JSON
+	Requirement  Requirement
+	Callback     string
+	// Lifetime overrides Options.Lifetime when positive.
+	Lifetime time.Duration
+}
+
+// Create stores a new pending request in state pending. When Requirement
+// is interaction it also issues an interaction code and returns its
+// display form (XXXXX-XXXXX); only a hash is stored, so the code can be
+// sent only in the 202 built from the returned Request (Respond). The
+// code is "" for every other requirement.
+func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, error) {
+	switch {
+	case n.Kind == "":
+		return nil, "", errors.New("pending: create: Kind is required")
+	case !n.Requester.valid():
+		return nil, "", errors.New("pending: create: the requester is incomplete")
+	case !n.Requirement.valid():
+		return nil, "", fmt.Errorf("pending: create: unknown requirement %q", n.Requirement)
+	case n.Requirement == RequirementClarification:
+		return nil, "", errors.New("pending: create: use Ask for clarification")
+	case n.Payload != nil && (!json.Valid(n.Payload) || !utf8.Valid(n.Payload)):
+		return nil, "", errors.New("pending: create: Payload is not valid UTF-8 JSON")
+	case !storable(n.Kind, n.Stage, n.Requester.Scheme, n.Requester.Issuer, n.Requester.Subject, n.PersonID, n.Callback),
+		!storable(n.Capabilities...):
+		return nil, "", errors.New("pending: create: strings must be valid UTF-8 without NUL")
+	}
+	now := e.now()
+	life := e.o.Lifetime
+	if n.Lifetime > 0 {
+		life = n.Lifetime
+	}
+	caps := make([]string, 0, len(n.Capabilities))
+	for _, c := range n.Capabilities {
+		if !slices.Contains(caps, c) {
+			caps = append(caps, c)
+		}
+	}
+	r := &Request{
+		ID:           newID(),
+		Kind:         n.Kind,
+		Stage:        n.Stage,
+		Requester:    n.Requester,
+		PersonID:     n.PersonID,
+		State:        StatePending,
+		Requirement:  n.Requirement,
+		Capabilities: caps,
+		Payload:      slices.Clone(n.Payload),
+		Callback:     n.Callback,
+		Answers:      []Exchange{},
+		RetryAfter:   e.retryAfter(n.Requirement),
+		CreatedAt:    time.Unix(now.Unix(), 0).UTC(),
+		UpdatedAt:    time.Unix(now.Unix(), 0).UTC(),
+		ExpiresAt:    time.Unix(now.Add(life).Unix(), 0).UTC(),
+		Version:      1,
+	}
+	var hash []byte
+	if n.Requirement == RequirementInteraction {
+		r.code = e.newCode()
+		norm, _ := NormalizeCode(r.code)
+		hash = codeHash(r.ID, norm)
+		r.HasCode = true
+	}
+	if err := e.insert(ctx, r, hash); err != nil {
+		return nil, "", err
+	}
+	return r, r.code, nil
+}
+
+// Get returns the request with id, or ErrNotFound. It does no access
+// control: it is for the PS's own flows and web UI, never for a
+// requester-facing answer.
+func (e *Engine) Get(ctx context.Context, id string) (*Request, error) {
+	l, err := e.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, ErrNotFound
+	}
+	return l.Request, nil
+}
+
+// maxAttempts bounds the optimistic read-modify-write retries.
+const maxAttempts = 20
+
+// errUnchanged, returned by a mutate callback, ends the mutation without a
+// write (and without an error).
+var errUnchanged = errors.New("pending: unchanged")
+
+// mutate is the one read-modify-write loop: it loads id, calls fn on a
+// copy, and saves the copy if the row's version did not move meanwhile;
+// on a conflict it re-reads and calls fn again (so fn must depend only on
+// its argument). After a write it publishes a wake-up. It returns the
+// request as saved (or as read, when fn returned errUnchanged).
+func (e *Engine) mutate(ctx context.Context, id string, fn func(l *loaded, now time.Time) error) (*Request, error) {
+	for attempt := range maxAttempts {
+		l, err := e.load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if l == nil {
+			return nil, ErrNotFound
+		}
+		now := e.now()
+		if err := fn(l, now); err != nil {
+			if errors.Is(err, errUnchanged) {
+				return l.Request, nil
+			}
+			return l.Request, err
+		}
+		err = e.save(ctx, l.Request, now)
+		if err == nil {
+			e.publish(ctx, id)
+			return l.Request, nil
+		}
+		if !errors.Is(err, errVersion) {
+			return nil, err
+		}
+		// Jittered, growing back-off so that competing writers spread out.
+		d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	return nil, ErrConflict
+}
+
+func (e *Engine) publish(ctx context.Context, id string) {
+	if err := e.n.Publish(context.WithoutCancel(ctx), id); err != nil {
+		e.o.Log.Warn("pending: publish wake-up failed", "err", err)
+	}
+}
+
+// Update changes an open request with fn, retrying on a concurrent change
+// (optimistic concurrency on Version; fn may therefore run more than once
+// and must only change its argument), then wakes its long polls. Only
+// these fields are written: Stage, PersonID, Requirement, Capabilities,
+// Payload and Callback; State may move between pending and interacting.
+// Changes to anything else are ignored. Terminal transitions go through
+// Complete or Fail; clarification through Ask. Update returns ErrClosed on
+// a terminal request; an error from fn is returned unchanged (nothing is
+// written).
+func (e *Engine) Update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
+	var outcome error
+	r, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		outcome = nil
+		if expireIfDue(l.Request, now) {
+			outcome = ErrExpired // record the expiry, then report it
+			return nil
+		}
+		if !l.State.Open() {
+			return ErrClosed
+		}
+		c := l.Request.clone()
+		if err := fn(c); err != nil {
+			return err
+		}
+		switch {
+		case !c.State.Open():
+			return errors.New("pending: update: use Complete or Fail to end a request")
+		case !c.Requirement.valid() || c.Requirement == RequirementClarification:
+			return fmt.Errorf("pending: update: invalid requirement %q", c.Requirement)
+		case c.Requirement == RequirementInteraction && !l.HasCode:
+			return errors.New("pending: update: a request created without an interaction code cannot require interaction")
+		case c.Payload != nil && (!json.Valid(c.Payload) || !utf8.Valid(c.Payload)):
+			return errors.New("pending: update: Payload is not valid UTF-8 JSON")
+		case !storable(c.Stage, c.PersonID, c.Callback), !storable(c.Capabilities...):
+			return errors.New("pending: update: strings must be valid UTF-8 without NUL")
+		}
+		r := l.Request
+		r.Stage, r.PersonID, r.Requirement = c.Stage, c.PersonID, c.Requirement
+		r.Capabilities, r.Payload, r.Callback, r.State = c.Capabilities, c.Payload, c.Callback, c.State
+		r.RetryAfter = e.retryAfter(r.EffectiveRequirement())
+		return nil
+	})
+	if err == nil {
+		err = outcome
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// stateForCode maps a terminal error code to the state it ends in.
+func stateForCode(code string) State {
+	switch code {
+	case aauth.ErrDenied:
+		return StateDenied
+	case aauth.ErrAbandoned:
+		return StateAbandoned
+	case aauth.ErrExpired:
+		return StateExpired
+	}
+	return StateFailed
+}
+
+// validResultStatus refuses statuses that would not read as a terminal
+// answer: 1xx, 202 (still pending), 3xx and 404 (the no-oracle answer).
+func validResultStatus(s int) bool {
+	return s >= 200 && s <= 599 && s != http.StatusAccepted && (s < 300 || s >= 400) && s != http.StatusNotFound
+}
+
+// Complete ends an open request with the answer the originating endpoint
+// would have given at once (PS-151): status and body. body may be nil (no
+// body, no Content-Type: the revocation 200), json.RawMessage or []byte
+// (sent as is; must be valid JSON) or any value json.Marshal accepts. A
+// status ≥ 400 is sent as application/problem+json and ends the request
+// in the state its `error` member names (denied, abandoned, expired, else
+// failed); below 400 the state is completed. A consumed-but-unused
+// interaction code stays consumed (PS-281: out-of-band completion).
+// Complete returns ErrClosed if the request already ended, and ErrExpired
+// (recording the expiry: the poll gets 408) if it is past its lifetime or
+// its question's deadline.
+func (e *Engine) Complete(ctx context.Context, id string, status int, body any) error {
+	if !validResultStatus(status) {
+		return fmt.Errorf("pending: complete: status %d is not a terminal answer", status)
+	}
+	raw, err := encodeBody(body)
+	if err != nil {
+		return err
+	}
+	state := StateCompleted
+	if status >= 400 {
+		var p struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(raw, &p)
+		state = stateForCode(p.Error)
+	}
+	return e.end(ctx, id, state, status, raw)
+}
+
+// end is Complete and Fail: it ends an open request, unless it is due, in
+// which case it records the expiry and returns ErrExpired.
+func (e *Engine) end(ctx context.Context, id string, state State, status int, body json.RawMessage) error {
+	var outcome error
+	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		outcome = nil
+		if expireIfDue(l.Request, now) {
+			outcome = ErrExpired
+			return nil
+		}
+		if !l.State.Open() {
+			return ErrClosed
+		}
+		finish(l.Request, now, state, status, body)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
+func encodeBody(body any) (json.RawMessage, error) {
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+		return json.RawMessage{}, nil
+	case json.RawMessage:
+		raw = b
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("pending: complete: encode body: %w", err)
+		}
+	}
+	if len(raw) > 0 && (!json.Valid(raw) || !utf8.Valid(raw)) {
+		return nil, errors.New("pending: complete: body is not valid UTF-8 JSON")
+	}
+	return slices.Clone(raw), nil
+}
+
+// Fail ends an open request with a problem: 403 denied, 403 abandoned,
+// 408 expired, 403 revoked (detail says which token, PS-280), 403
+// mission_terminated (PS-158), 502 as_unreachable, … The body is the
+// problem+json document the poll delivers. ErrClosed if already ended,
+// ErrExpired (recorded) if past its lifetime.
+func (e *Engine) Fail(ctx context.Context, id string, status int, code, detail string) error {
+	if !validResultStatus(status) || status < 400 || code == "" {
+		return fmt.Errorf("pending: fail: want a 4xx/5xx status and a code, got %d %q", status, code)
+	}
+	return e.end(ctx, id, stateForCode(code), status, problemBody(status, code, detail))
+}
+
+// finish moves r to a terminal state. An outstanding question ends with it.
+func finish(r *Request, now time.Time, state State, status int, body json.RawMessage) {
+	r.State, r.ResultStatus, r.ResultBody = state, status, body
+	if r.Question != nil && state == StateExpired && !now.Before(r.Question.Deadline) {
+		r.Answers = append(r.Answers, Exchange{
+			Question: r.Question.Text, Options: r.Question.Options, AskedAt: r.Question.AskedAt,
+			Action: "timeout", AnsweredAt: time.Unix(now.Unix(), 0).UTC(),
+		})
+	}
+	r.Question = nil
+}
+
+// expireIfDue ends an open request whose lifetime or outstanding question
+// deadline has passed with 408 expired. It reports whether it did.
+func expireIfDue(r *Request, now time.Time) bool {
+	if !r.State.Open() {
+		return false
+	}
+	switch {
+	case !now.Before(r.ExpiresAt):
+		finish(r, now, StateExpired, http.StatusRequestTimeout,
+			problemBody(http.StatusRequestTimeout, aauth.ErrExpired, "the pending request expired"))
+	case r.Question != nil && !now.Before(r.Question.Deadline):
+		finish(r, now, StateExpired, http.StatusRequestTimeout,
+			problemBody(http.StatusRequestTimeout, aauth.ErrExpired, "the clarification question was not answered in time"))
+	default:
+		return false
+	}
+	return true
+}
+
+// MarkInteracting records that the person has arrived (status
+// "interacting", PS-150) by a route other than ConsumeCode, for example an
+// out-of-band channel (PS-281); an unconsumed code is consumed with it.
+// It is a no-op on a request already interacting; ErrClosed when ended,
+// ErrExpired when past its lifetime.
+func (e *Engine) MarkInteracting(ctx context.Context, id string) error {
+	var outcome error
+	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		outcome = nil
+		if expireIfDue(l.Request, now) {
+			outcome = ErrExpired // save the expiry, then report it
+			return nil
+		}
+		switch {
+		case l.State == StateExpired:
+			return ErrExpired
+		case !l.State.Open():
+			return ErrClosed
+		}
+		if l.State == StateInteracting {
+			return errUnchanged
+		}
+		l.State = StateInteracting
+		if l.HasCode && l.CodeConsumedAt == nil {
+			t := time.Unix(now.Unix(), 0).UTC()
+			l.CodeConsumedAt = &t
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
+// ConsumeOutOfBand uses up the interaction code of request id without the
+// person presenting it, because the person decides over a channel the PS
+// already has (PS-281): a later visit with the code fails with
+// invalid_code. The state is unchanged (see MarkInteracting for the
+// status). It is a no-op when there is no code or it is already used;
+// ErrClosed when the request ended, ErrExpired (recorded) when it is due.
+func (e *Engine) ConsumeOutOfBand(ctx context.Context, id string) error {
+	var outcome error
+	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		outcome = nil
+		if expireIfDue(l.Request, now) {
+			outcome = ErrExpired
+			return nil
+		}
+		switch {
+		case l.State == StateExpired:
+			return ErrExpired
+		case !l.State.Open():
+			return ErrClosed
+		case !l.HasCode || l.CodeConsumedAt != nil:
+			return errUnchanged
+		}
+		t := time.Unix(now.Unix(), 0).UTC()
+		l.CodeConsumedAt = &t
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
+// ConsumeCode checks the code the person entered at the interaction URL of
+// request id (P§interaction-code-format): hyphens stripped,
+// case-insensitive, I/L → 1 and O → 0, compared in constant time against
+// the stored hash. On success the code is used up and the request becomes
+// "interacting". Errors:
+//   - ErrInvalidCode: wrong code (counted: the MaxCodeAttempts-th wrong
+//     code ends the request with 410 invalid_code, after which even the
+//     right code fails), a code already used, a request that has no code or
+//     has ended otherwise (PS-162, PS-163);
+//   - ErrExpired: the request has expired (its poll then gets 408);
+//   - ErrNotFound: no such request (render as invalid_code).
+//
+// The code only correlates the browser with the request; approving still
+// needs an authenticated person session (PS-164).
+func (e *Engine) ConsumeCode(ctx context.Context, id, entered string) (*Request, error) {
+	var outcome error
+	r, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		outcome = nil
+		if expireIfDue(l.Request, now) {
+			outcome = ErrExpired
+			return nil
+		}
+		switch {
+		case l.State == StateExpired:
+			return ErrExpired
+		case !l.State.Open(), !l.HasCode, l.CodeConsumedAt != nil:
+			return ErrInvalidCode
+		}
+		if codeMatches(l.ID, entered, l.codeHash) {
+			t := time.Unix(now.Unix(), 0).UTC()
+			l.CodeConsumedAt, l.State = &t, StateInteracting
+			return nil
+		}
+		outcome = ErrInvalidCode
+		l.CodeAttempts++
+		if l.CodeAttempts >= e.o.MaxCodeAttempts {
+			finish(l.Request, now, StateFailed, http.StatusGone,
+				problemBody(http.StatusGone, aauth.ErrInvalidCode, "too many wrong interaction codes"))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if outcome != nil {
+		return nil, outcome
+	}
+	return r, nil
+}
+
+// Ask poses the person's question to the agent (P§clarification-chat): the
+// next polls answer 202 requirement=clarification with the question,
+// options and remaining timeout, until the agent POSTs a
+// clarification_response or the deadline (now + timeout, default
+// Options.ClarificationTimeout) passes, which ends the request 408 expired
+// (PS-179). question is Markdown (≤ 8 KiB, stored raw); options are
+// optional discrete answers. Errors: ErrNoClarificationCapability (PS-173),
+// ErrQuestionOutstanding, ErrClarificationLimit (the request has just
+// ended 403 denied, PS-178), ErrClosed, ErrExpired.
+func (e *Engine) Ask(ctx context.Context, id, question string, options []string, timeout time.Duration) error {
+	if err := checkMarkdown("question", question); err != nil {
+		return err
+	}
+	if len(options) > maxOptions {
+		return fmt.Errorf("pending: ask: at most %d options", maxOptions)
+	}
+	for _, o := range options {
+		if o == "" || len(o) > maxOptionLength || !storable(o) {
+			return fmt.Errorf("pending: ask: options must be non-empty UTF-8 strings of at most %d bytes", maxOptionLength)
+		}
+	}
+	if timeout <= 0 {
+		timeout = e.o.ClarificationTimeout
+	}
+	var outcome error
+	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		outcome = nil
+		if expireIfDue(l.Request, now) {
+			outcome = ErrExpired
+			return nil
+		}
+		switch {
+		case !l.State.Open():
+			return ErrClosed
+		case !l.HasCapability(CapabilityClarification):
+			return ErrNoClarificationCapability
+		case l.Question != nil:
+			return ErrQuestionOutstanding
+		case l.Rounds >= e.o.MaxClarificationRounds:
+			outcome = ErrClarificationLimit
+			finish(l.Request, now, StateDenied, http.StatusForbidden,
+				problemBody(http.StatusForbidden, aauth.ErrDenied, "the clarification round limit was reached"))
+			return nil
+		}
+		asked := time.Unix(now.Unix(), 0).UTC()
+		l.Question = &Question{
+			Text: question, Options: slices.Clone(options), AskedAt: asked,
+			Deadline: time.Unix(now.Add(timeout).Unix(), 0).UTC(),
+		}
+		l.Rounds++
+		l.RetryAfter = e.retryAfter(RequirementClarification)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
+func checkMarkdown(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("pending: the %s is empty", what)
+	case len(s) > MaxMarkdown:
+		return fmt.Errorf("pending: the %s exceeds %d bytes", what, MaxMarkdown)
+	case !storable(s):
+		return fmt.Errorf("pending: the %s is not valid UTF-8 without NUL", what)
+	}
+	return nil
+}
+
+// storable reports whether s can be stored in a TEXT column of both
+// databases: valid UTF-8 without NUL (PostgreSQL refuses both, and an
+// agent must not be able to turn that into a 500).
+func storable(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ForPerson returns the open, unexpired requests of a person (the inbox),
+// oldest first.
+func (e *Engine) ForPerson(ctx context.Context, personID string) ([]Request, error) {
+	if personID == "" {
+		return nil, nil
+	}
+	return e.list(ctx, "list pending requests of a person",
+		`person_id = ? AND state IN `+openStates+` AND expires_at > ? ORDER BY created_at, id`,
+		personID, e.now().Unix())
+}
+
+// ForRequester returns the open requests created by who, oldest first (for
+// example to end them 403 revoked when its agent token is revoked, A-59).
+func (e *Engine) ForRequester(ctx context.Context, who Requester) ([]Request, error) {
+	return e.list(ctx, "list pending requests of a requester",
+		`requester_scheme = ? AND requester_iss = ? AND requester_sub = ? AND state IN `+openStates+
+			` ORDER BY created_at, id`, who.Scheme, who.Issuer, who.Subject)
+}
+
+// ExpireDue ends, with 408 expired, every open request past its lifetime
+// or whose outstanding question passed its deadline, waking their polls.
+// Run it periodically on any replica (polls also expire requests lazily).
+// It returns how many requests it ended.
+func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
+	now := e.now().Unix()
+	var ids []string
+	err := e.db(ctx).Raw(`SELECT id FROM pending_requests WHERE state IN `+openStates+
+		` AND (expires_at <= ? OR question_deadline <= ?) ORDER BY expires_at, id`, now, now).Scan(&ids).Error
+	if err != nil {
+		return 0, dbErr("list due pending requests", err)
+	}
+	n := 0
+	for _, id := range ids {
+		expired := false
+		_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+			expired = expireIfDue(l.Request, now)
+			if !expired {
+				return errUnchanged
+			}
+			return nil
+		})
+		switch {
+		case err == nil && expired:
+			n++
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Purge deletes requests whose ExpiresAt is more than Options.Retention in
+// the past (their pending URLs then answer 404 instead of 410). It returns
+// how many it deleted.
+func (e *Engine) Purge(ctx context.Context) (int, error) {
+	res := e.db(ctx).Exec(`DELETE FROM pending_requests WHERE expires_at < ?`,
+		e.now().Add(-e.o.Retention).Unix())
+	if res.Error != nil {
+		return 0, dbErr("purge pending requests", res.Error)
+	}
+	return int(res.RowsAffected), nil
+}

@@ -1,0 +1,1089 @@
+package pending
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+// TestEngine runs the engine suite on SQLite and PostgreSQL, each subtest
+// on a new database.
+func TestEngine(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s *store.Store)
+	}{
+		{"UniqueLocations", testUniqueLocations},
+		{"Interaction202", testInteraction202},
+		{"Approval202AndPolls", testApproval202AndPolls},
+		{"NoRequirement202", testNoRequirement202},
+		{"NotFoundIsIdentical", testNotFoundIsIdentical},
+		{"TerminalDeliveredOnce", testTerminalDeliveredOnce},
+		{"CompleteVariants", testCompleteVariants},
+		{"FailCodes", testFailCodes},
+		{"Lifetime", testLifetime},
+		{"SlowDown", testSlowDown},
+		{"LongPollTimesOut", testLongPollTimesOut},
+		{"LongPollWakesOnChange", testLongPollWakesOnChange},
+		{"LongPollCappedAndBoundedByLifetime", testLongPollCapped},
+		{"RespondWait", testRespondWait},
+		{"CodeConsumption", testCodeConsumption},
+		{"CodeAttemptsExhausted", testCodeAttemptsExhausted},
+		{"CodeAfterExpiry", testCodeAfterExpiry},
+		{"CodeOutOfBand", testCodeOutOfBand},
+		{"CodeStoredOnlyAsHash", testCodeStoredOnlyAsHash},
+		{"Clarification", testClarification},
+		{"ClarificationCapability", testClarificationCapability},
+		{"ClarificationRoundLimit", testClarificationRoundLimit},
+		{"ClarificationTimeout", testClarificationTimeout},
+		{"PostActions", testPostActions},
+		{"UpdatedRequest", testUpdatedRequest},
+		{"Delete", testDelete},
+		{"Update", testUpdate},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"ForPersonAndRequester", testForPersonAndRequester},
+		{"ExpireDueAndPurge", testExpireDueAndPurge},
+		{"CreateValidation", testCreateValidation},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, tc.fn)
+		})
+	}
+}
+
+// PS-147: 100 Locations, distinct, ≥ 128 bits, on the issuer's origin.
+func testUniqueLocations(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	seen := map[string]bool{}
+	for range 100 {
+		r, _ := create(t, e, RequirementApproval)
+		loc := e.Respond(r).Header.Get("Location")
+		require.True(t, strings.HasPrefix(loc, issuer+"/pending/"), loc)
+		id := strings.TrimPrefix(loc, issuer+"/pending/")
+		require.Equal(t, r.ID, id)
+		b, err := base64.RawURLEncoding.DecodeString(id)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(b)*8, 128)
+		require.False(t, seen[id])
+		seen[id] = true
+	}
+}
+
+// PS-146, PS-159, PS-160: the interaction 202.
+func testInteraction202(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, code := create(t, e, RequirementInteraction)
+	require.Regexp(t, codeFormat, code)
+	require.Equal(t, code, r.Code())
+
+	resp := e.Respond(r)
+	body := require202(t, e, resp, r.ID, 2)
+	assert.Equal(t, map[string]any{"status": "pending"}, body)
+	it := requirement(t, resp)
+	require.NotNil(t, it)
+	assert.Equal(t, httpsfv.Token("interaction"), it.Value)
+	assert.Equal(t, issuer+"/interact/"+r.ID, param(t, it, "url"))
+	assert.Equal(t, code, param(t, it, "code"))
+	assert.Equal(t, []string{"url", "code"}, it.Params.Names())
+	assert.Equal(t, fmt.Sprintf(`requirement=interaction;url="%s/interact/%s";code="%s"`, issuer, r.ID, code),
+		resp.Header.Get("AAuth-Requirement"))
+
+	// Later polls: the same header set except the code-bearing requirement
+	// (the code is not stored).
+	got, err := e.Get(ctxOf(t), r.ID)
+	require.NoError(t, err)
+	assert.Empty(t, got.Code())
+	p := poll(t, e, r.ID)
+	require202(t, e, p, r.ID, 2)
+	assert.Nil(t, requirement(t, p))
+}
+
+// A-45: approval advises 5 s; the requirement stays on every poll.
+func testApprovalAndPolls(t *testing.T, s *store.Store, q Requirement, want string, retry int) {
+	e, c := newEngine(t, s)
+	r, code := create(t, e, q)
+	assert.Empty(t, code)
+	resp := e.Respond(r)
+	require202(t, e, resp, r.ID, retry)
+	assert.Equal(t, want, resp.Header.Get("AAuth-Requirement"))
+	for range 3 {
+		c.Advance(time.Duration(retry) * time.Second)
+		p := poll(t, e, r.ID)
+		require202(t, e, p, r.ID, retry)
+		assert.Equal(t, want, p.Header.Get("AAuth-Requirement"))
+		assert.Equal(t, `{"status":"pending"}`, string(p.Body))
+	}
+}
+
+func testApproval202AndPolls(t *testing.T, s *store.Store) {
+	testApprovalAndPolls(t, s, RequirementApproval, "requirement=approval", 5)
+}
+
+func testNoRequirement202(t *testing.T, s *store.Store) {
+	testApprovalAndPolls(t, s, RequirementNone, "", 5)
+}
+
+// A-08, PS-149, A-58: unknown id, another agent, the same agent under
+// another scheme: one identical 404.
+func testNotFoundIsIdentical(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, _ := create(t, e, RequirementApproval)
+	ctx := ctxOf(t)
+	unknown, err := e.Poll(ctx, "AAAAAAAAAAAAAAAAAAAAAA", agentA1, 0)
+	require.NoError(t, err)
+	requireProblem(t, unknown, http.StatusNotFound, "not_found")
+
+	others := []Requester{
+		agentA3,
+		{Scheme: "jwt", Issuer: "https://other-ap.example", Subject: agentA1.Subject},
+		{Scheme: "jwks_uri", Issuer: agentA1.Issuer, Subject: agentA1.Subject},
+		{},
+	}
+	for _, who := range others {
+		for _, call := range []func() (Response, error){
+			func() (Response, error) { return e.Poll(ctx, r.ID, who, 0) },
+			func() (Response, error) { return e.Poll(ctx, r.ID, who, time.Second) },
+			func() (Response, error) { return e.Post(ctx, r.ID, who, []byte(`{"action":"cancel"}`)) },
+			func() (Response, error) { return e.Delete(ctx, r.ID, who) },
+		} {
+			got, err := call()
+			require.NoError(t, err)
+			require.True(t, reflect.DeepEqual(unknown, got), "%+v vs %+v", unknown, got)
+		}
+	}
+	for _, id := range []string{"", strings.Repeat("x", 500), "../etc", "AAAAAAAAAAAAAAAAAAAAA\x00", "AAAAAAAAAAAAAAAAAAAAA\xff", r.ID + "="} {
+		got, err := e.Poll(ctx, id, agentA1, 0)
+		require.NoError(t, err)
+		require.True(t, reflect.DeepEqual(unknown, got))
+	}
+	// None of that touched the request; the owner still gets a 202.
+	require202(t, e, poll(t, e, r.ID), r.ID, 5)
+}
+
+// PS-151, PS-152: 200 once, then 410 for GET, POST and DELETE.
+func testTerminalDeliveredOnce(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, _ := create(t, e, RequirementApproval)
+	body := map[string]any{"token": "eyJ…", "expires_in": 3600}
+	require.NoError(t, e.Complete(ctxOf(t), r.ID, http.StatusOK, body))
+	require.ErrorIs(t, e.Complete(ctxOf(t), r.ID, http.StatusOK, body), ErrClosed)
+
+	resp := poll(t, e, r.ID)
+	require.Equal(t, http.StatusOK, resp.Status)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	assert.JSONEq(t, `{"token":"eyJ…","expires_in":3600}`, string(resp.Body))
+
+	requireGone(t, poll(t, e, r.ID))
+	requireGone(t, poll(t, e, r.ID))
+	requireGone(t, post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"x"}`))
+	del, err := e.Delete(ctxOf(t), r.ID, agentA1)
+	require.NoError(t, err)
+	requireGone(t, del)
+	// Exact body of the 410 (A-08), in the renderer's problem shape.
+	assert.JSONEq(t, `{"error":"invalid_request","status":410,"title":"Gone","detail":"pending request is no longer available"}`,
+		string(poll(t, e, r.ID).Body))
+
+	got, err := e.Get(ctxOf(t), r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateCompleted, got.State)
+	assert.True(t, got.ResultDelivered)
+	assert.Equal(t, http.StatusOK, got.ResultStatus)
+
+	// A terminal answer that a POST is the first to see is delivered to it.
+	r2, _ := create(t, e, RequirementApproval)
+	require.NoError(t, e.Fail(ctxOf(t), r2.ID, http.StatusForbidden, aauth.ErrDenied, "The user declined the request."))
+	requireProblem(t, post(t, e, r2.ID, `{"action":"cancel"}`), http.StatusForbidden, "denied")
+	requireGone(t, poll(t, e, r2.ID))
+}
+
+func testCompleteVariants(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	// Empty body (the revocation 200): no Content-Type.
+	r, _ := create(t, e, RequirementNone, func(n *NewRequest) { n.Kind = KindRevocation })
+	require.NoError(t, e.Complete(ctx, r.ID, http.StatusOK, nil))
+	resp := poll(t, e, r.ID)
+	assert.Equal(t, http.StatusOK, resp.Status)
+	assert.Empty(t, resp.Body)
+	assert.Empty(t, resp.Header.Get("Content-Type"))
+
+	// Raw JSON passes through byte for byte.
+	r, _ = create(t, e, RequirementNone)
+	raw := json.RawMessage(`{"b":1,  "a":[2]}`)
+	require.NoError(t, e.Complete(ctx, r.ID, http.StatusOK, raw))
+	assert.Equal(t, string(raw), string(poll(t, e, r.ID).Body))
+
+	// An error status stored by Complete (a relayed AS error) is problem+json.
+	r, _ = create(t, e, RequirementNone)
+	require.NoError(t, e.Complete(ctx, r.ID, http.StatusBadGateway,
+		map[string]any{"error": "as_unreachable", "detail": "the AS did not answer"}))
+	got, _ := e.Get(ctx, r.ID)
+	assert.Equal(t, StateFailed, got.State)
+	requireProblem(t, poll(t, e, r.ID), http.StatusBadGateway, "as_unreachable")
+
+	r, _ = create(t, e, RequirementNone)
+	require.NoError(t, e.Complete(ctx, r.ID, http.StatusForbidden, map[string]any{"error": "denied"}))
+	got, _ = e.Get(ctx, r.ID)
+	assert.Equal(t, StateDenied, got.State)
+
+	for _, st := range []int{0, 100, 202, 302, 404, 600} {
+		assert.Error(t, e.Complete(ctx, r.ID, st, nil), "status %d", st)
+	}
+	r, _ = create(t, e, RequirementNone)
+	assert.Error(t, e.Complete(ctx, r.ID, http.StatusOK, json.RawMessage(`{"a":`)))
+	assert.Error(t, e.Complete(ctx, r.ID, http.StatusOK, func() {}))
+	assert.ErrorIs(t, e.Complete(ctx, "nope", http.StatusOK, nil), ErrNotFound)
+}
+
+// Polling error codes: denied, abandoned, revoked (PS-280),
+// mission_terminated (PS-158), expired.
+func testFailCodes(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	for _, tc := range []struct {
+		status int
+		code   string
+		state  State
+		detail string
+	}{
+		{403, aauth.ErrDenied, StateDenied, "The user declined the request."},
+		{403, aauth.ErrAbandoned, StateAbandoned, ""},
+		{403, aauth.ErrRevoked, StateFailed, "agent token revoked"},
+		{403, aauth.ErrMissionTerminated, StateFailed, ""},
+		{408, aauth.ErrExpired, StateExpired, ""},
+		{500, aauth.ErrServerError, StateFailed, ""},
+	} {
+		r, _ := create(t, e, RequirementApproval)
+		require.NoError(t, e.Fail(ctx, r.ID, tc.status, tc.code, tc.detail))
+		got, _ := e.Get(ctx, r.ID)
+		assert.Equal(t, tc.state, got.State, tc.code)
+		m := requireProblem(t, poll(t, e, r.ID), tc.status, tc.code)
+		if tc.detail != "" {
+			assert.Equal(t, tc.detail, m["detail"])
+		} else {
+			assert.NotContains(t, m, "detail")
+		}
+		requireGone(t, poll(t, e, r.ID))
+		assert.ErrorIs(t, e.Fail(ctx, r.ID, 403, aauth.ErrDenied, ""), ErrClosed)
+	}
+	r, _ := create(t, e, RequirementApproval)
+	assert.Error(t, e.Fail(ctx, r.ID, 200, "x", ""))
+	assert.Error(t, e.Fail(ctx, r.ID, 403, "", ""))
+}
+
+// PS-155: past the lifetime, 408 expired and then 410.
+func testLifetime(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	r, _ := create(t, e, RequirementApproval)
+	assert.Equal(t, r.CreatedAt.Add(10*time.Minute), r.ExpiresAt)
+	c.Advance(10*time.Minute - time.Second)
+	require202(t, e, poll(t, e, r.ID), r.ID, 5)
+	c.Advance(time.Second)
+	requireProblem(t, poll(t, e, r.ID), http.StatusRequestTimeout, "expired")
+	requireGone(t, poll(t, e, r.ID))
+	got, _ := e.Get(ctxOf(t), r.ID)
+	assert.Equal(t, StateExpired, got.State)
+
+	// Lifetime override; an expired request also refuses POST and DELETE.
+	r, _ = create(t, e, RequirementApproval, func(n *NewRequest) { n.Lifetime = 5 * time.Second })
+	c.Advance(5 * time.Second)
+	del, err := e.Delete(ctxOf(t), r.ID, agentA1)
+	require.NoError(t, err)
+	requireProblem(t, del, http.StatusRequestTimeout, "expired")
+	requireGone(t, post(t, e, r.ID, `{"action":"cancel"}`))
+	assert.ErrorIs(t, e.Complete(ctxOf(t), r.ID, 200, nil), ErrClosed)
+
+	// A decision that arrives after the lifetime is too late: the expiry is
+	// recorded and the poll gets 408, not the late result.
+	for _, late := range []func(id string) error{
+		func(id string) error { return e.Complete(ctxOf(t), id, 200, map[string]any{"token": "t"}) },
+		func(id string) error { return e.Fail(ctxOf(t), id, 403, aauth.ErrDenied, "") },
+		func(id string) error {
+			_, err := e.Update(ctxOf(t), id, func(x *Request) error { x.Stage = "late"; return nil })
+			return err
+		},
+	} {
+		r, _ = create(t, e, RequirementApproval, func(n *NewRequest) { n.Lifetime = time.Second })
+		c.Advance(time.Second)
+		assert.ErrorIs(t, late(r.ID), ErrExpired)
+		got, _ := e.Get(ctxOf(t), r.ID)
+		assert.Equal(t, StateExpired, got.State)
+		requireProblem(t, poll(t, e, r.ID), http.StatusRequestTimeout, "expired")
+	}
+}
+
+// PS-153, A-45: slow_down.
+func testSlowDown(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	r, _ := create(t, e, RequirementInteraction) // advised 2 s
+	require202(t, e, poll(t, e, r.ID), r.ID, 2)  // the first poll is never too soon
+	c.Advance(200 * time.Millisecond)
+	slow := poll(t, e, r.ID)
+	requireProblem(t, slow, http.StatusTooManyRequests, "slow_down")
+	assert.Equal(t, "7", slow.Header.Get("Retry-After"), "advised + 5")
+	// Exactly 1 s sooner than advised is tolerated.
+	c.Advance(time.Second)
+	require202(t, e, poll(t, e, r.ID), r.ID, 2)
+	c.Advance(999 * time.Millisecond)
+	requireProblem(t, poll(t, e, r.ID), http.StatusTooManyRequests, "slow_down")
+	c.Advance(2 * time.Second)
+	require202(t, e, poll(t, e, r.ID), r.ID, 2)
+
+	// Approval: advised 5, so Retry-After 10 on a 429; 4 s is fine.
+	a, _ := create(t, e, RequirementApproval)
+	require202(t, e, poll(t, e, a.ID), a.ID, 5)
+	c.Advance(3 * time.Second)
+	assert.Equal(t, "10", poll(t, e, a.ID).Header.Get("Retry-After"))
+	c.Advance(4 * time.Second)
+	require202(t, e, poll(t, e, a.ID), a.ID, 5)
+
+	// A poll with Prefer: wait is a long-poll: never slow_down.
+	c.Advance(100 * time.Millisecond)
+	resp2, err := e.Poll(ctxOf(t), a.ID, agentA1, time.Second)
+	require.NoError(t, err)
+	require202(t, e, resp2, a.ID, 5)
+
+	// While a long-poll is outstanding, a quick plain poll is not penalised.
+	b, _ := create(t, e, RequirementApproval)
+	require202(t, e, poll(t, e, b.ID), b.ID, 5)
+	done := make(chan Response)
+	go func() {
+		resp, err := e.Poll(context.Background(), b.ID, agentA1, 2*time.Second)
+		assert.NoError(t, err)
+		done <- resp
+	}()
+	waitForLongPoll(t, e, b.ID)
+	require202(t, e, poll(t, e, b.ID), b.ID, 5)
+	require.NoError(t, e.Complete(ctxOf(t), b.ID, 200, map[string]any{"ok": true}))
+	<-done
+}
+
+// waitForLongPoll blocks until a long-poll of id is recorded.
+func waitForLongPoll(t *testing.T, e *Engine, id string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		l, err := e.load(context.Background(), id)
+		return err == nil && l != nil && l.longPollUntilMS != nil
+	}, 2*time.Second, 5*time.Millisecond)
+}
+
+// PS-154: Prefer: wait=1 on an unchanged request holds about 1 s, then 202
+// with Preference-Applied.
+func testLongPollTimesOut(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, _ := create(t, e, RequirementApproval)
+	start := time.Now()
+	resp, err := e.Poll(ctxOf(t), r.ID, agentA1, time.Second)
+	require.NoError(t, err)
+	elapsed := time.Since(start)
+	require202(t, e, resp, r.ID, 5)
+	assert.Equal(t, "wait=1", resp.Header.Get("Preference-Applied"))
+	assert.GreaterOrEqual(t, elapsed, 950*time.Millisecond)
+	assert.Less(t, elapsed, 2*time.Second)
+	// The long-poll mark is cleared afterwards.
+	l, err := e.load(ctxOf(t), r.ID)
+	require.NoError(t, err)
+	assert.Nil(t, l.longPollUntilMS)
+	assert.NotNil(t, l.lastPollMS)
+}
+
+// A long-poll returns as soon as the request changes: a completion gives
+// the result, a status change the new 202.
+func testLongPollWakesOnChange(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, _ := create(t, e, RequirementInteraction)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		assert.NoError(t, e.MarkInteracting(context.Background(), r.ID))
+	}()
+	start := time.Now()
+	resp, err := e.Poll(ctx, r.ID, agentA1, 2*time.Second)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second)
+	body := require202(t, e, resp, r.ID, 2)
+	assert.Equal(t, "interacting", body["status"])
+	assert.Equal(t, "wait=2", resp.Header.Get("Preference-Applied"))
+
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		assert.NoError(t, e.Complete(context.Background(), r.ID, http.StatusOK, map[string]any{"token": "t"}))
+	}()
+	start = time.Now()
+	resp, err = e.Poll(ctx, r.ID, agentA1, 2*time.Second)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second)
+	assert.Equal(t, http.StatusOK, resp.Status)
+	assert.JSONEq(t, `{"token":"t"}`, string(resp.Body))
+	assert.Empty(t, resp.Header.Get("Preference-Applied"))
+
+	// A poll that gives up (client gone) returns the context error.
+	r2, _ := create(t, e, RequirementApproval)
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = e.Poll(cctx, r2.ID, agentA1, 2*time.Second)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, e.n.(*MemoryNotifier).subscribers(), "subscriptions are released")
+}
+
+// MaxWait caps Prefer: wait; the wait also ends at the request's expiry.
+func testLongPollCapped(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s, func(o *Options) { o.MaxWait = time.Second })
+	r, _ := create(t, e, RequirementApproval)
+	start := time.Now()
+	resp, err := e.Poll(ctxOf(t), r.ID, agentA1, 30*time.Second)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Equal(t, "wait=1", resp.Header.Get("Preference-Applied"))
+
+	// Expired while waiting (by the engine clock): 408 without a long wait.
+	e2, c2 := newEngine(t, s)
+	r2, _ := create(t, e2, RequirementApproval, func(n *NewRequest) { n.Lifetime = time.Second })
+	c2.Advance(time.Second)
+	start = time.Now()
+	resp, err = e2.Poll(ctxOf(t), r2.ID, agentA1, 30*time.Second)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second)
+	requireProblem(t, resp, http.StatusRequestTimeout, "expired")
+}
+
+// The originating endpoint honouring Prefer: wait keeps the code on its
+// 202 and delivers a quick result itself.
+func testRespondWait(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, code := create(t, e, RequirementInteraction)
+	resp, err := e.RespondWait(ctxOf(t), r, 0)
+	require.NoError(t, err)
+	assert.Equal(t, e.Respond(r), resp)
+
+	resp, err = e.RespondWait(ctxOf(t), r, 200*time.Millisecond)
+	require.NoError(t, err)
+	require202(t, e, resp, r.ID, 2)
+	assert.Equal(t, code, param(t, requirement(t, resp), "code"))
+	assert.Equal(t, "wait=1", resp.Header.Get("Preference-Applied"))
+
+	a, _ := create(t, e, RequirementApproval)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		assert.NoError(t, e.Complete(context.Background(), a.ID, 200, map[string]any{"ok": true}))
+	}()
+	resp, err = e.RespondWait(ctxOf(t), a, 2*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.Status)
+	requireGone(t, poll(t, e, a.ID))
+}
+
+func fixedCode(e *Engine, code string) { e.newCode = func() string { return code } }
+
+// PS-161, PS-162, PS-150: normalization, single use, status interacting.
+func testCodeConsumption(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	fixedCode(e, "0A1B0-C1D2E")
+	for _, entered := range []string{"0A1B0-C1D2E", "0a1b0-c1d2e", "0A1B0C1D2E", "OA1BO-C1D2E", "0AIB0-CLD2E", "oaibo-cld2e"} {
+		r, code := create(t, e, RequirementInteraction)
+		require.Equal(t, "0A1B0-C1D2E", code)
+		got, err := e.ConsumeCode(ctx, r.ID, entered)
+		require.NoError(t, err, entered)
+		assert.Equal(t, StateInteracting, got.State)
+		assert.NotNil(t, got.CodeConsumedAt)
+		body := require202(t, e, poll(t, e, r.ID), r.ID, 2)
+		assert.Equal(t, "interacting", body["status"])
+		// Single use.
+		_, err = e.ConsumeCode(ctx, r.ID, entered)
+		assert.ErrorIs(t, err, ErrInvalidCode)
+		_, err = e.ConsumeCode(ctx, r.ID, "0A1B0-C1D2E")
+		assert.ErrorIs(t, err, ErrInvalidCode)
+	}
+	// Four wrong codes, then the right one, still works.
+	r, _ := create(t, e, RequirementInteraction)
+	for range 4 {
+		_, err := e.ConsumeCode(ctx, r.ID, "ZZZZZ-ZZZZZ")
+		assert.ErrorIs(t, err, ErrInvalidCode)
+	}
+	_, err := e.ConsumeCode(ctx, r.ID, "0a1b0c1d2e")
+	require.NoError(t, err)
+
+	// No code, unknown request.
+	a, _ := create(t, e, RequirementApproval)
+	_, err = e.ConsumeCode(ctx, a.ID, "0A1B0-C1D2E")
+	assert.ErrorIs(t, err, ErrInvalidCode)
+	_, err = e.ConsumeCode(ctx, "unknown", "0A1B0-C1D2E")
+	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+// PS-163, A-15: five wrong codes end the request 410 invalid_code; the
+// right code fails afterwards.
+func testCodeAttemptsExhausted(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, code := create(t, e, RequirementInteraction)
+	for i := range 5 {
+		_, err := e.ConsumeCode(ctx, r.ID, "not a code at all "+fmt.Sprint(i))
+		assert.ErrorIs(t, err, ErrInvalidCode)
+	}
+	got, _ := e.Get(ctx, r.ID)
+	assert.Equal(t, StateFailed, got.State)
+	assert.Equal(t, 5, got.CodeAttempts)
+	_, err := e.ConsumeCode(ctx, r.ID, code)
+	assert.ErrorIs(t, err, ErrInvalidCode)
+	requireProblem(t, poll(t, e, r.ID), http.StatusGone, "invalid_code")
+	requireGone(t, poll(t, e, r.ID))
+	_, err = e.ConsumeCode(ctx, r.ID, code)
+	assert.ErrorIs(t, err, ErrInvalidCode)
+
+	// Concurrent wrong attempts are each counted once; no more than the
+	// maximum is ever accepted.
+	r2, code2 := create(t, e, RequirementInteraction)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			_, err := e.ConsumeCode(context.Background(), r2.ID, "ZZZZZ-ZZZZZ")
+			assert.ErrorIs(t, err, ErrInvalidCode)
+		})
+	}
+	wg.Wait()
+	got, _ = e.Get(ctx, r2.ID)
+	assert.Equal(t, StateFailed, got.State)
+	_, err = e.ConsumeCode(ctx, r2.ID, code2)
+	assert.ErrorIs(t, err, ErrInvalidCode)
+}
+
+// PS-162: a code presented after expiry fails with expired; the poll gets 408.
+func testCodeAfterExpiry(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, code := create(t, e, RequirementInteraction)
+	c.Advance(10 * time.Minute)
+	_, err := e.ConsumeCode(ctx, r.ID, code)
+	assert.ErrorIs(t, err, ErrExpired)
+	_, err = e.ConsumeCode(ctx, r.ID, code)
+	assert.ErrorIs(t, err, ErrExpired, "still expired once recorded")
+	assert.ErrorIs(t, e.MarkInteracting(ctx, r.ID), ErrExpired)
+	requireProblem(t, poll(t, e, r.ID), http.StatusRequestTimeout, "expired")
+
+	r2, _ := create(t, e, RequirementInteraction)
+	c.Advance(10 * time.Minute)
+	assert.ErrorIs(t, e.MarkInteracting(ctx, r2.ID), ErrExpired)
+	requireProblem(t, poll(t, e, r2.ID), http.StatusRequestTimeout, "expired")
+}
+
+// PS-281: out-of-band completion consumes the code.
+func testCodeOutOfBand(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, code := create(t, e, RequirementInteraction)
+	require.NoError(t, e.MarkInteracting(ctx, r.ID))
+	require.NoError(t, e.MarkInteracting(ctx, r.ID), "idempotent")
+	_, err := e.ConsumeCode(ctx, r.ID, code)
+	assert.ErrorIs(t, err, ErrInvalidCode)
+	require.NoError(t, e.Complete(ctx, r.ID, 200, map[string]any{"token": "t"}))
+	assert.Equal(t, http.StatusOK, poll(t, e, r.ID).Status)
+	_, err = e.ConsumeCode(ctx, r.ID, code)
+	assert.ErrorIs(t, err, ErrInvalidCode)
+	assert.ErrorIs(t, e.MarkInteracting(ctx, r.ID), ErrClosed)
+
+	// ConsumeOutOfBand: the code is used up, the status unchanged.
+	r3, code3 := create(t, e, RequirementInteraction)
+	require.NoError(t, e.ConsumeOutOfBand(ctx, r3.ID))
+	require.NoError(t, e.ConsumeOutOfBand(ctx, r3.ID), "idempotent")
+	got, _ := e.Get(ctx, r3.ID)
+	assert.Equal(t, StatePending, got.State)
+	assert.NotNil(t, got.CodeConsumedAt)
+	_, err = e.ConsumeCode(ctx, r3.ID, code3)
+	assert.ErrorIs(t, err, ErrInvalidCode)
+	require.NoError(t, e.Fail(ctx, r3.ID, 403, aauth.ErrDenied, ""))
+	assert.ErrorIs(t, e.ConsumeOutOfBand(ctx, r3.ID), ErrClosed)
+	a, _ := create(t, e, RequirementApproval)
+	require.NoError(t, e.ConsumeOutOfBand(ctx, a.ID), "no code: nothing to do")
+	assert.ErrorIs(t, e.ConsumeOutOfBand(ctx, "nope"), ErrNotFound)
+
+	r2, code2 := create(t, e, RequirementInteraction)
+	require.NoError(t, e.Complete(ctx, r2.ID, 200, map[string]any{}))
+	_, err = e.ConsumeCode(ctx, r2.ID, code2)
+	assert.ErrorIs(t, err, ErrInvalidCode)
+}
+
+func testCodeStoredOnlyAsHash(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, code := create(t, e, RequirementInteraction)
+	rows, err := s.DB().Raw(`SELECT * FROM pending_requests WHERE id = ?`, r.ID).Rows()
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	require.True(t, rows.Next())
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	require.NoError(t, rows.Scan(ptrs...))
+	norm, _ := NormalizeCode(code)
+	for i, v := range vals {
+		str := fmt.Sprint(v)
+		if b, ok := v.([]byte); ok {
+			str = string(b)
+		}
+		assert.NotContains(t, str, norm, cols[i])
+		assert.NotContains(t, str, code, cols[i])
+	}
+	l, err := e.load(ctxOf(t), r.ID)
+	require.NoError(t, err)
+	assert.Len(t, l.codeHash, 32)
+}
+
+// PS-174, PS-175: a question, the 202s that carry it, the answer, and the
+// return to the previous requirement.
+func testClarification(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, _ := create(t, e, RequirementApproval)
+	q := "Why do you need **write** access to my calendar?"
+	require.NoError(t, e.Ask(ctx, r.ID, q, []string{"read", "write"}, 120*time.Second))
+	require.ErrorIs(t, e.Ask(ctx, r.ID, "again?", nil, 0), ErrQuestionOutstanding)
+	c.Advance(20 * time.Second)
+
+	resp := poll(t, e, r.ID)
+	body := require202(t, e, resp, r.ID, 2)
+	assert.Equal(t, "requirement=clarification", resp.Header.Get("AAuth-Requirement"))
+	assert.Equal(t, map[string]any{"status": "pending", "clarification": q, "timeout": float64(100),
+		"options": []any{"read", "write"}}, body)
+
+	// The answer.
+	answer := "I need to create a meeting invite\nfor the participants you listed."
+	c.Advance(2 * time.Second)
+	pr := post(t, e, r.ID, `{"action":"clarification_response","clarification_response":`+mustJSON(answer)+`}`)
+	body = require202(t, e, pr, r.ID, 5)
+	assert.Equal(t, map[string]any{"status": "pending"}, body)
+	assert.Equal(t, "requirement=approval", pr.Header.Get("AAuth-Requirement"))
+	got, _ := e.Get(ctx, r.ID)
+	assert.Nil(t, got.Question)
+	assert.Equal(t, 1, got.Rounds)
+	require.Len(t, got.Answers, 1)
+	assert.Equal(t, q, got.Answers[0].Question)
+	assert.Equal(t, answer, got.Answers[0].Answer)
+	assert.Equal(t, []string{"read", "write"}, got.Answers[0].Options)
+	assert.Equal(t, ActionClarificationResponse, got.Answers[0].Action)
+	assert.Equal(t, c.Now().Add(-22*time.Second), got.Answers[0].AskedAt)
+	assert.Equal(t, c.Now(), got.Answers[0].AnsweredAt)
+
+	// Back to approval; a second answer is unsolicited (A-38).
+	c.Advance(5 * time.Second)
+	p := poll(t, e, r.ID)
+	require202(t, e, p, r.ID, 5)
+	assert.Equal(t, "requirement=approval", p.Header.Get("AAuth-Requirement"))
+	requireProblem(t, post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"more"}`),
+		http.StatusBadRequest, "invalid_request")
+
+	// Interaction request: while interacting, the clarification 202 says so;
+	// the outstanding question without options has no options member.
+	ir, _ := create(t, e, RequirementInteraction)
+	require.NoError(t, e.MarkInteracting(ctx, ir.ID))
+	require.NoError(t, e.Ask(ctx, ir.ID, "Which calendar?", nil, 0))
+	b := require202(t, e, poll(t, e, ir.ID), ir.ID, 2)
+	assert.Equal(t, map[string]any{"status": "interacting", "clarification": "Which calendar?", "timeout": float64(300)}, b)
+	// Bad answers.
+	for _, bad := range []string{
+		`{"action":"clarification_response"}`,
+		`{"action":"clarification_response","clarification_response":42}`,
+		`{"action":"clarification_response","clarification_response":""}`,
+		`{"action":"clarification_response","clarification_response":"` + strings.Repeat("x", MaxMarkdown+1) + `"}`,
+		`{"action":"clarification_response","clarification_response":"nul \u0000 byte"}`,
+	} {
+		requireProblem(t, post(t, e, ir.ID, bad), http.StatusBadRequest, "invalid_request")
+	}
+	ok := `{"action":"clarification_response","clarification_response":"` + strings.Repeat("x", MaxMarkdown) + `"}`
+	require202(t, e, post(t, e, ir.ID, ok), ir.ID, 2)
+	// Timeout reported is bounded by the request's own expiry.
+	s2, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.Lifetime = 30 * time.Second })
+	require.NoError(t, e.Ask(ctx, s2.ID, "q", nil, time.Hour))
+	assert.Equal(t, float64(30), jsonBody(t, poll(t, e, s2.ID))["timeout"])
+
+	// Ask validation.
+	assert.Error(t, e.Ask(ctx, s2.ID, "", nil, 0))
+	assert.Error(t, e.Ask(ctx, s2.ID, strings.Repeat("q", MaxMarkdown+1), nil, 0))
+	assert.Error(t, e.Ask(ctx, s2.ID, "q", []string{""}, 0))
+	assert.ErrorIs(t, e.Ask(ctx, "nope", "q", nil, 0), ErrNotFound)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// PS-173: only agents that declared clarification are asked.
+func testClarificationCapability(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.Capabilities = []string{CapabilityInteraction} })
+	require.ErrorIs(t, e.Ask(ctxOf(t), r.ID, "Why?", nil, 0), ErrNoClarificationCapability)
+	resp := poll(t, e, r.ID)
+	assert.Equal(t, "requirement=approval", resp.Header.Get("AAuth-Requirement"))
+	got, _ := e.Get(ctxOf(t), r.ID)
+	assert.Zero(t, got.Rounds)
+}
+
+// PS-178, A-38: five rounds; the sixth question ends the request 403 denied.
+func testClarificationRoundLimit(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, _ := create(t, e, RequirementApproval)
+	for i := range 5 {
+		require.NoError(t, e.Ask(ctx, r.ID, fmt.Sprintf("question %d", i+1), nil, 0))
+		c.Advance(3 * time.Second)
+		require202(t, e, post(t, e, r.ID, fmt.Sprintf(`{"clarification_response":"answer %d"}`, i+1)), r.ID, 5)
+	}
+	require.ErrorIs(t, e.Ask(ctx, r.ID, "question 6", nil, 0), ErrClarificationLimit)
+	got, _ := e.Get(ctx, r.ID)
+	assert.Equal(t, StateDenied, got.State)
+	assert.Len(t, got.Answers, 5)
+	assert.Equal(t, 5, got.Rounds)
+	requireProblem(t, poll(t, e, r.ID), http.StatusForbidden, "denied")
+	requireGone(t, poll(t, e, r.ID))
+	assert.ErrorIs(t, e.Ask(ctx, r.ID, "question 7", nil, 0), ErrClosed)
+}
+
+// PS-179: an unanswered question ends the request 408 at the next poll
+// (or at ExpireDue).
+func testClarificationTimeout(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, _ := create(t, e, RequirementApproval)
+	require.NoError(t, e.Ask(ctx, r.ID, "Why?", nil, 3*time.Second))
+	c.Advance(2 * time.Second)
+	require202(t, e, poll(t, e, r.ID), r.ID, 2)
+	c.Advance(time.Second)
+	// A late answer does not revive it.
+	m := requireProblem(t, post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"late"}`),
+		http.StatusRequestTimeout, "expired")
+	assert.Contains(t, m["detail"], "clarification")
+	requireGone(t, poll(t, e, r.ID))
+	got, _ := e.Get(ctx, r.ID)
+	require.Len(t, got.Answers, 1)
+	assert.Equal(t, "timeout", got.Answers[0].Action)
+
+	r2, _ := create(t, e, RequirementApproval)
+	require.NoError(t, e.Ask(ctx, r2.ID, "Why?", nil, 3*time.Second))
+	c.Advance(3 * time.Second)
+	n, err := e.ExpireDue(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	requireProblem(t, poll(t, e, r2.ID), http.StatusRequestTimeout, "expired")
+}
+
+// PS-157, A-09: the POST body and action rules.
+func testPostActions(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, _ := create(t, e, RequirementApproval)
+	for _, bad := range []string{
+		`{}`, `{"action":"foo"}`, `{"action":42}`, `{"action":null}`, `{"action":"CANCEL"}`,
+		``, `not json`, `[]`, `"cancel"`, `{"action":"cancel","action":"cancel"}`, `{"action":"cancel"} {}`,
+		`{"clarification_response":"x","resource_token":"y"}`, // ambiguous without action
+		"{\"action\":\"cancel\",\"x\":\"\xff\"}",
+	} {
+		m := requireProblem(t, post(t, e, r.ID, bad), http.StatusBadRequest, "invalid_request")
+		assert.NotEmpty(t, m["detail"], bad)
+	}
+	// Inferred clarification_response: still needs an outstanding question.
+	requireProblem(t, post(t, e, r.ID, `{"clarification_response":"x"}`), http.StatusBadRequest, "invalid_request")
+	require.NoError(t, e.Ask(ctxOf(t), r.ID, "Why?", nil, 0))
+	require202(t, e, post(t, e, r.ID, `{"clarification_response":"because"}`), r.ID, 5)
+	// Unknown members are ignored.
+	require.NoError(t, e.Ask(ctxOf(t), r.ID, "Why?", nil, 0))
+	require202(t, e, post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"b","x":1}`), r.ID, 5)
+	// cancel.
+	del := post(t, e, r.ID, `{"action":"cancel"}`)
+	assert.Equal(t, http.StatusNoContent, del.Status)
+	assert.Empty(t, del.Body)
+	requireGone(t, poll(t, e, r.ID))
+
+	// A revocation pending URL takes no POST.
+	rv, _ := create(t, e, RequirementNone, func(n *NewRequest) {
+		n.Kind = KindRevocation
+		n.Requester = Requester{Scheme: "jwks_uri", Issuer: "https://ap.example"}
+	})
+	resp, err := e.Post(ctxOf(t), rv.ID, Requester{Scheme: "jwks_uri", Issuer: "https://ap.example"}, []byte(`{"action":"cancel"}`))
+	require.NoError(t, err)
+	requireProblem(t, resp, http.StatusBadRequest, "invalid_request")
+}
+
+// PS-176, PS-177, A-12: updated_request.
+func testUpdatedRequest(t *testing.T, s *store.Store) {
+	var calls int
+	hook := func(_ context.Context, r *Request, body map[string]any) (json.RawMessage, error) {
+		calls++
+		if body["resource_token"] == "bad" {
+			return nil, aauth.NewProblem(http.StatusBadRequest, "invalid_resource_token", "different iss")
+		}
+		if body["resource_token"] == "boom" {
+			return nil, errors.New("verifier down")
+		}
+		return json.RawMessage(`{"resource_token":` + mustJSON(body["resource_token"]) + `}`), nil
+	}
+	e, _ := newEngine(t, s, func(o *Options) { o.OnUpdatedRequest = hook })
+	ctx := ctxOf(t)
+
+	// Not a token request.
+	m, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.Kind = "mission" })
+	requireProblem(t, post(t, e, m.ID, `{"action":"updated_request","resource_token":"a","presented_token":"b"}`),
+		http.StatusBadRequest, "invalid_request")
+
+	r, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.Kind = KindAuthToken })
+	require.NoError(t, e.Ask(ctx, r.ID, "Why write?", nil, 0))
+	for _, bad := range []string{
+		`{"action":"updated_request","resource_token":"rt2"}`,
+		`{"action":"updated_request","presented_token":"pt"}`,
+		`{"action":"updated_request","resource_token":1,"presented_token":"pt"}`,
+		`{"action":"updated_request","resource_token":"rt2","presented_token":"pt","justification":7}`,
+	} {
+		requireProblem(t, post(t, e, r.ID, bad), http.StatusBadRequest, "invalid_request")
+	}
+	assert.Zero(t, calls, "the hook only sees well-formed bodies")
+	p := requireProblem(t, post(t, e, r.ID, `{"action":"updated_request","resource_token":"bad","presented_token":"pt"}`),
+		http.StatusBadRequest, "invalid_resource_token")
+	assert.Equal(t, "different iss", p["detail"])
+	_, err := e.Post(ctx, r.ID, agentA1, []byte(`{"action":"updated_request","resource_token":"boom","presented_token":"pt"}`))
+	assert.ErrorContains(t, err, "verifier down")
+
+	// Accepted (action inferred from resource_token): the payload is replaced
+	// and the outstanding question counts as answered.
+	resp := post(t, e, r.ID, `{"resource_token":"rt2","presented_token":"pt","justification":"read-only now"}`)
+	require202(t, e, resp, r.ID, 5)
+	assert.Equal(t, "requirement=approval", resp.Header.Get("AAuth-Requirement"))
+	got, _ := e.Get(ctx, r.ID)
+	assert.JSONEq(t, `{"resource_token":"rt2"}`, string(got.Payload))
+	assert.Nil(t, got.Question)
+	require.Len(t, got.Answers, 1)
+	assert.Equal(t, ActionUpdatedRequest, got.Answers[0].Action)
+	assert.Equal(t, "read-only now", got.Answers[0].Answer)
+
+	// Without a hook the action is refused.
+	e2, _ := newEngine(t, s)
+	r2, _ := create(t, e2, RequirementApproval, func(n *NewRequest) { n.Kind = KindPersonToken })
+	requireProblem(t, post(t, e2, r2.ID, `{"action":"updated_request","resource_token":"a","presented_token":"b"}`),
+		http.StatusBadRequest, "invalid_request")
+}
+
+// PS-156: DELETE cancels; later requests get 410; the UI sees cancelled.
+func testDelete(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, _ := create(t, e, RequirementInteraction)
+	resp, err := e.Delete(ctx, r.ID, agentA1)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNoContent, resp.Status)
+	assert.Empty(t, resp.Body)
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	got, _ := e.Get(ctx, r.ID)
+	assert.Equal(t, StateCancelled, got.State)
+	assert.True(t, got.ResultDelivered)
+	requireGone(t, poll(t, e, r.ID))
+	requireGone(t, post(t, e, r.ID, `{"action":"cancel"}`))
+	resp, err = e.Delete(ctx, r.ID, agentA1)
+	require.NoError(t, err)
+	requireGone(t, resp)
+	assert.ErrorIs(t, e.Complete(ctx, r.ID, 200, nil), ErrClosed)
+	_, err = e.Update(ctx, r.ID, func(r *Request) error { r.Stage = "x"; return nil })
+	assert.ErrorIs(t, err, ErrClosed)
+}
+
+func testUpdate(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, _ := create(t, e, RequirementApproval)
+	got, err := e.Update(ctx, r.ID, func(x *Request) error {
+		x.Stage, x.PersonID = "binding", "person-1"
+		x.Payload = json.RawMessage(`{"v":2}`)
+		x.Callback = "https://agent.example/cb"
+		x.Capabilities = []string{"payment"}
+		x.Requirement = RequirementNone
+		x.Kind, x.Requester, x.Rounds, x.ResultStatus = "other", agentA3, 9, 200 // ignored
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, r.Version+1, got.Version)
+	got, _ = e.Get(ctx, r.ID)
+	assert.Equal(t, "binding", got.Stage)
+	assert.Equal(t, "person-1", got.PersonID)
+	assert.JSONEq(t, `{"v":2}`, string(got.Payload))
+	assert.Equal(t, "https://agent.example/cb", got.Callback)
+	assert.Equal(t, []string{"payment"}, got.Capabilities)
+	assert.Equal(t, RequirementNone, got.Requirement)
+	assert.Equal(t, KindPersonToken, got.Kind)
+	assert.Equal(t, agentA1, got.Requester)
+	assert.Zero(t, got.Rounds)
+	assert.Equal(t, StatePending, got.State)
+
+	boom := errors.New("boom")
+	_, err = e.Update(ctx, r.ID, func(*Request) error { return boom })
+	assert.ErrorIs(t, err, boom)
+	for _, bad := range []func(*Request){
+		func(x *Request) { x.State = StateCompleted },
+		func(x *Request) { x.Requirement = RequirementClarification },
+		func(x *Request) { x.Requirement = "bogus" },
+		func(x *Request) { x.Requirement = RequirementInteraction }, // no code was issued
+		func(x *Request) { x.Payload = json.RawMessage(`{`) },
+	} {
+		_, err = e.Update(ctx, r.ID, func(x *Request) error { bad(x); return nil })
+		assert.Error(t, err)
+	}
+	after, _ := e.Get(ctx, r.ID)
+	assert.Equal(t, got.Version, after.Version, "refused updates write nothing")
+	_, err = e.Update(ctx, "nope", func(*Request) error { return nil })
+	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+// Concurrent Update calls (optimistic concurrency) lose no write.
+func testConcurrentUpdates(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	r, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.Payload = json.RawMessage(`[]`) })
+	const workers, each = 8, 5
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				_, err := e.Update(context.Background(), r.ID, func(x *Request) error {
+					var list []string
+					if err := json.Unmarshal(x.Payload, &list); err != nil {
+						return err
+					}
+					x.Payload, _ = json.Marshal(append(list, fmt.Sprintf("%d-%d", w, i)))
+					return nil
+				})
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := e.Get(ctxOf(t), r.ID)
+	require.NoError(t, err)
+	var list []string
+	require.NoError(t, json.Unmarshal(got.Payload, &list))
+	assert.Len(t, list, workers*each)
+	assert.Equal(t, r.Version+workers*each, got.Version)
+}
+
+func testForPersonAndRequester(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	ctx := ctxOf(t)
+	a, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.PersonID = "p1" })
+	c.Advance(time.Second)
+	b, _ := create(t, e, RequirementInteraction, func(n *NewRequest) { n.PersonID = "p1"; n.Requester = agentA3 })
+	done, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.PersonID = "p1" })
+	require.NoError(t, e.Fail(ctx, done.ID, 403, aauth.ErrDenied, ""))
+	_, _ = create(t, e, RequirementApproval, func(n *NewRequest) { n.PersonID = "p1"; n.Lifetime = time.Second }) // expires below
+	_, _ = create(t, e, RequirementApproval, func(n *NewRequest) { n.PersonID = "p2" })
+	c.Advance(time.Second)
+
+	list, err := e.ForPerson(ctx, "p1")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	assert.Equal(t, a.ID, list[0].ID)
+	assert.Equal(t, b.ID, list[1].ID)
+	list, err = e.ForPerson(ctx, "")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+
+	list, err = e.ForRequester(ctx, agentA3)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, b.ID, list[0].ID)
+}
+
+func testExpireDueAndPurge(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	ctx := ctxOf(t)
+	a, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.Lifetime = time.Minute })
+	b, _ := create(t, e, RequirementApproval)
+	done, _ := create(t, e, RequirementApproval, func(n *NewRequest) { n.Lifetime = time.Minute })
+	require.NoError(t, e.Complete(ctx, done.ID, 200, nil))
+
+	ch, cancel := e.n.Subscribe(a.ID)
+	defer cancel()
+	c.Advance(time.Minute)
+	n, err := e.ExpireDue(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("ExpireDue did not wake the request's polls")
+	}
+	got, _ := e.Get(ctx, a.ID)
+	assert.Equal(t, StateExpired, got.State)
+	got, _ = e.Get(ctx, b.ID)
+	assert.Equal(t, StatePending, got.State)
+	n, err = e.ExpireDue(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+
+	// Kept for Retention past expiry (410), then purged (404).
+	requireProblem(t, poll(t, e, a.ID), http.StatusRequestTimeout, "expired")
+	c.Advance(24 * time.Hour)
+	purged, err := e.Purge(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, purged)
+	requireGone(t, poll(t, e, a.ID))
+	c.Advance(time.Second)
+	purged, err = e.Purge(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, purged) // a and done; b expires later
+	assert.Equal(t, NotFound(), poll(t, e, a.ID))
+}
+
+func testCreateValidation(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	ok := NewRequest{Kind: "k", Requester: agentA1}
+	for _, bad := range []func(*NewRequest){
+		func(n *NewRequest) { n.Kind = "" },
+		func(n *NewRequest) { n.Requester = Requester{} },
+		func(n *NewRequest) { n.Requester.Subject = "" },
+		func(n *NewRequest) { n.Requirement = "bogus" },
+		func(n *NewRequest) { n.Requirement = RequirementClarification },
+		func(n *NewRequest) { n.Payload = json.RawMessage(`{"a":`) },
+		func(n *NewRequest) { n.Payload = json.RawMessage("\"\xff\"") },
+		func(n *NewRequest) { n.Stage = "a\x00b" },
+		func(n *NewRequest) { n.Requester.Subject = "\xff" },
+		func(n *NewRequest) { n.Capabilities = []string{"\x00"} },
+	} {
+		n := ok
+		bad(&n)
+		_, _, err := e.Create(ctx, n)
+		assert.Error(t, err)
+	}
+	// Capabilities are de-duplicated; a server requester needs no subject.
+	r, code, err := e.Create(ctx, NewRequest{Kind: KindRevocation,
+		Requester:    Requester{Scheme: "jwks_uri", Issuer: "https://ap.example"},
+		Capabilities: []string{"interaction", "interaction", "payment"}})
+	require.NoError(t, err)
+	assert.Empty(t, code)
+	assert.Equal(t, []string{"interaction", "payment"}, r.Capabilities)
+	got, _ := e.Get(ctx, r.ID)
+	assert.Equal(t, r.Capabilities, got.Capabilities)
+	assert.Nil(t, got.Payload)
+	_, err = e.Get(ctx, "nope")
+	assert.ErrorIs(t, err, ErrNotFound)
+}

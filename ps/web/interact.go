@@ -1,0 +1,145 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/markdown"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/templates"
+)
+
+// interactPage is GET /interact/{id}[?code=…&callback=…].
+func (u *UI) interactPage(c *gin.Context, s *session) error {
+	id := c.Param("id")
+	cons, err := u.opt.Interact.Open(ctx(c), id, s.person, c.Query("code"), c.Query("callback"))
+	if err != nil {
+		return u.interactError(c, s, id, err)
+	}
+	u.render(c, http.StatusOK, templates.InteractPage(u.pageFor(c, s, "Your agent is asking"), u.interactView(cons)))
+	return nil
+}
+
+// interactAction is POST /interact/{id}/{approve|deny|ask|answer|open}.
+func (u *UI) interactAction(c *gin.Context, s *session) error {
+	id := c.Param("id")
+	form := map[string]string{"question": c.PostForm("question"), "answer": c.PostForm("answer")}
+	out, err := u.opt.Interact.Decide(ctx(c), id, s.person, c.Param("action"), form)
+	if err != nil {
+		if errors.Is(err, interact.ErrStage) {
+			u.redirectFlash(c, "/interact/"+id, "That was not possible: "+err.Error())
+			return nil
+		}
+		return u.interactError(c, s, id, err)
+	}
+	if out == nil {
+		c.Redirect(http.StatusSeeOther, "/interact/"+id)
+		return nil
+	}
+	u.render(c, http.StatusOK, templates.InteractPage(u.pageFor(c, s, "Done"), outcomeView(id, out)))
+	return nil
+}
+
+func (u *UI) interactError(c *gin.Context, s *session, id string, err error) error {
+	status, heading, msg := http.StatusBadRequest, "", ""
+	switch {
+	case errors.Is(err, interact.ErrNotFound):
+		status, heading, msg = http.StatusNotFound, "Request not found", "There is no such request. The agent may have given you a wrong link."
+	case errors.Is(err, interact.ErrNotYours):
+		status, heading, msg = http.StatusForbidden, "Not your request", "This request is addressed to another person. Log out and let them decide."
+	case errors.Is(err, interact.ErrCode):
+		heading, msg = "Code not valid", "The code is wrong or was already used. Check the code the agent shows you, or ask it to start again."
+		if r := u.codeForm(c, s, id, "That code is not valid."); r {
+			return nil
+		}
+	case errors.Is(err, interact.ErrExpired):
+		status, heading, msg = http.StatusGone, "Request expired", "This request expired. Ask the agent to start again."
+	case errors.Is(err, interact.ErrBadCallback):
+		heading, msg = "Unknown return address", "The agent asked to send you back to an address its provider did not register, so this server will not follow it."
+	default:
+		return err
+	}
+	u.renderStatus(c, status, s, heading, msg)
+	return nil
+}
+
+// codeForm re-shows the code entry for a wrong code (the request still open).
+func (u *UI) codeForm(c *gin.Context, s *session, id, msg string) bool {
+	r, err := u.opt.Interact.Open(ctx(c), id, s.person, "", "")
+	if err != nil || r == nil || !r.NeedCode {
+		return false
+	}
+	p := u.pageFor(c, s, "Enter the code")
+	p.Error = msg
+	u.render(c, http.StatusBadRequest, templates.InteractPage(p, u.interactView(r)))
+	return true
+}
+
+// interactView maps the domain consent onto the page, sanitizing every
+// piece of agent-asserted Markdown (PS-168) and keeping it attributed.
+func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
+	v := templates.InteractView{ID: cons.ID, Action: "/interact/" + cons.ID}
+	if cons.NeedCode {
+		v.Stage, v.Headline = templates.StageEnterCode, "Enter the code from your agent"
+		return v
+	}
+	if cons.Outcome != nil {
+		return outcomeView(cons.ID, cons.Outcome)
+	}
+	v.Facts = templates.PSFacts{AgentID: cons.Agent.ID, Provider: cons.Agent.Provider, KeyThumbprint: cons.Agent.Thumbprint,
+		NewEnrollment: cons.NewEnrollment, RequestCreated: cons.Created, Expires: cons.Expires}
+	v.Agent = templates.AssertedByAgent{AgentID: cons.Agent.ID, Platform: cons.Agent.Platform, Device: cons.Agent.Device,
+		ProviderName: markdown.Plain(cons.ProviderName), ProviderDescription: markdown.Render(cons.ProviderDescription)}
+	if cons.ProviderLogo != "" && len(cons.ProviderLogo) < 2048 && hasHTTPS(cons.ProviderLogo) {
+		v.Agent.ProviderLogo = cons.ProviderLogo
+	}
+	for _, st := range cons.Statements {
+		v.Agent.Statements = append(v.Agent.Statements, templates.Statement{Label: st.Label, HTML: markdown.Render(st.Markdown), At: st.At})
+	}
+	for _, x := range cons.Chat {
+		cl := templates.Clarification{Question: x.Question, Asked: x.AskedAt}
+		if x.Action == pending.ActionClarificationResponse || x.Answer != "" {
+			at := x.AnsweredAt
+			cl.Answer, cl.Answered = markdown.Render(x.Answer), &at
+		}
+		v.Chat = append(v.Chat, cl)
+	}
+	if cons.Outstanding != nil {
+		v.Chat = append(v.Chat, templates.Clarification{Question: cons.Outstanding.Text, Asked: cons.Outstanding.AskedAt})
+	}
+	v.CanAsk, v.AskNote, v.RelayURL = cons.CanAsk, cons.AskNote, cons.RelayURL
+	switch {
+	case cons.Outstanding != nil:
+		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the agent's answer", 3
+	case cons.Stage == interact.StageBinding:
+		v.Stage, v.Headline = templates.StageBind, "An agent wants to act for you"
+	case cons.Stage == interact.StageQuestion:
+		v.Stage, v.Headline = templates.StageQuestion, "Your agent has a question"
+	case cons.Stage == interact.StageRelay:
+		v.Stage, v.Headline = templates.StageRelay, "Your agent asks you to continue elsewhere"
+	default:
+		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for your approval"
+	}
+	return v
+}
+
+func outcomeView(id string, o *interact.Outcome) templates.InteractView {
+	v := templates.InteractView{ID: id, Action: "/interact/" + id, Message: o.Message, Callback: o.Callback}
+	switch {
+	case o.Redirect != "":
+		v.Stage, v.Headline, v.Callback = templates.StageDone, "Opening the link", o.Redirect
+		v.RefreshURL = o.Redirect
+	case o.OK:
+		v.Stage, v.Headline = templates.StageDone, "Done"
+		v.RefreshURL = o.Callback
+	default:
+		v.Stage, v.Headline = templates.StageFailed, "Request ended"
+		v.RefreshURL = o.Callback
+	}
+	return v
+}
+
+func hasHTTPS(s string) bool { return len(s) > 8 && s[:8] == "https://" }

@@ -1,0 +1,495 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/markdown"
+	"github.com/aauth-ps/aauth-ps/templates"
+)
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	s, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// --- login, logout, invitations, sign-up ---
+
+func (u *UI) loginPage(c *gin.Context, s *session) error {
+	next := localPath(c.Query("next"))
+	if s != nil {
+		c.Redirect(http.StatusSeeOther, next)
+		return nil
+	}
+	u.render(c, http.StatusOK, templates.LoginPage(u.pageFor(c, nil, "Log in"), u.loginView(next, "")))
+	return nil
+}
+
+func (u *UI) loginView(next, username string) templates.LoginView {
+	v := templates.LoginView{Next: next, Username: username, Passkeys: u.opt.Accounts.PasskeysEnabled()}
+	if u.opt.Signup {
+		v.SignupURL = "/signup"
+	}
+	return v
+}
+
+func (u *UI) login(c *gin.Context, _ *session) error {
+	next := localPath(c.PostForm("next"))
+	username := strings.TrimSpace(c.PostForm("username"))
+	person, err := u.opt.Accounts.Authenticate(ctx(c), username, c.PostForm("password"), c.ClientIP())
+	if err != nil {
+		p := u.pageFor(c, nil, "Log in")
+		status := http.StatusUnauthorized
+		var rl *account.RateLimitedError
+		switch {
+		case errors.As(err, &rl):
+			status = http.StatusTooManyRequests
+			c.Header("Retry-After", strconv.Itoa(max(1, int(rl.RetryAfter.Seconds()))))
+			p.Error = "Too many failed attempts. Wait a few minutes and try again."
+		case errors.Is(err, account.ErrBadCredentials):
+			p.Error = "Wrong username or password."
+		default:
+			return err
+		}
+		u.render(c, status, templates.LoginPage(p, u.loginView(next, username)))
+		return nil
+	}
+	return u.startSession(c, person, next)
+}
+
+// startSession logs person in: a fresh session (never a pre-login one,
+// against session fixation) and a redirect to next.
+func (u *UI) startSession(c *gin.Context, person *account.Person, next string) error {
+	token, sess, err := u.opt.Accounts.CreateSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
+	if err != nil {
+		return err
+	}
+	u.setSessionCookie(c, token, sess.ExpiresAt)
+	u.log.InfoContext(ctx(c), "person logged in", "person", person.ID)
+	c.Redirect(http.StatusSeeOther, localPath(next))
+	return nil
+}
+
+func (u *UI) logout(c *gin.Context, s *session) error {
+	if err := u.opt.Accounts.EndSession(ctx(c), s.token); err != nil {
+		return err
+	}
+	u.clearCookie(c)
+	c.Redirect(http.StatusSeeOther, "/login")
+	return nil
+}
+
+func (u *UI) invitePage(c *gin.Context, s *session) error {
+	inv, err := u.opt.Accounts.InviteInfo(ctx(c), c.Param("token"))
+	if errors.Is(err, account.ErrInviteInvalid) {
+		u.renderStatus(c, http.StatusNotFound, s, "Invitation not valid", "This invitation is unknown, expired or already used. Ask for a new one.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	u.render(c, http.StatusOK, templates.InvitePage(u.pageFor(c, s, "Accept your invitation"),
+		templates.InviteView{Token: c.Param("token"), Email: inv.Email}))
+	return nil
+}
+
+func (u *UI) newPersonFromForm(c *gin.Context) account.NewPerson {
+	return account.NewPerson{
+		Username: strings.ToLower(strings.TrimSpace(c.PostForm("username"))),
+		Name:     strings.TrimSpace(c.PostForm("name")),
+		Password: c.PostForm("password"),
+	}
+}
+
+func (u *UI) redeemInvite(c *gin.Context, s *session) error {
+	np := u.newPersonFromForm(c)
+	person, err := u.opt.Accounts.RedeemInvite(ctx(c), c.Param("token"), np)
+	if err != nil {
+		if msg, ok := personError(err); ok {
+			p := u.pageFor(c, s, "Accept your invitation")
+			p.Error = msg
+			u.render(c, http.StatusBadRequest, templates.InvitePage(p, templates.InviteView{Token: c.Param("token"), Username: np.Username}))
+			return nil
+		}
+		return err
+	}
+	return u.startSession(c, person, "/")
+}
+
+func (u *UI) signupPage(c *gin.Context, s *session) error {
+	if !u.opt.Signup {
+		return errNotFound
+	}
+	u.render(c, http.StatusOK, templates.InvitePage(u.pageFor(c, s, "Create your account"), templates.InviteView{Signup: true}))
+	return nil
+}
+
+func (u *UI) signup(c *gin.Context, s *session) error {
+	if !u.opt.Signup {
+		return errNotFound
+	}
+	np := u.newPersonFromForm(c)
+	person, err := u.opt.Accounts.CreatePerson(ctx(c), np)
+	if err != nil {
+		if msg, ok := personError(err); ok {
+			p := u.pageFor(c, s, "Create your account")
+			p.Error = msg
+			u.render(c, http.StatusBadRequest, templates.InvitePage(p, templates.InviteView{Signup: true, Username: np.Username}))
+			return nil
+		}
+		return err
+	}
+	return u.startSession(c, person, "/")
+}
+
+// personError turns validation failures into a message for the person.
+func personError(err error) (string, bool) {
+	for _, e := range []error{account.ErrUsernameTaken, account.ErrEmailTaken, account.ErrInvalidUsername,
+		account.ErrInvalidEmail, account.ErrInvalidField, account.ErrWeakPassword, account.ErrInviteInvalid, account.ErrLastAdmin} {
+		if errors.Is(err, e) {
+			return strings.TrimPrefix(err.Error(), "account: "), true
+		}
+	}
+	return "", false
+}
+
+// --- passkeys ---
+
+func (u *UI) passkeyLoginBegin(c *gin.Context, _ *session) error {
+	id, opts, err := u.opt.Accounts.BeginPasskeyLogin(ctx(c))
+	if err != nil {
+		return u.jsonError(c, err)
+	}
+	c.JSON(http.StatusOK, gin.H{"ceremony": id, "options": json.RawMessage(opts)})
+	return nil
+}
+
+func (u *UI) passkeyLoginFinish(c *gin.Context, _ *session) error {
+	person, err := u.opt.Accounts.FinishPasskeyLogin(ctx(c), c.Query("ceremony"), c.Request)
+	if err != nil {
+		return u.jsonError(c, err)
+	}
+	token, sess, err := u.opt.Accounts.CreateSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
+	if err != nil {
+		return err
+	}
+	u.setSessionCookie(c, token, sess.ExpiresAt)
+	c.JSON(http.StatusOK, gin.H{"redirect": localPath(c.Query("next"))})
+	return nil
+}
+
+func (u *UI) passkeyRegisterBegin(c *gin.Context, s *session) error {
+	id, opts, err := u.opt.Accounts.BeginPasskeyRegistration(ctx(c), s.person.ID)
+	if err != nil {
+		return u.jsonError(c, err)
+	}
+	c.JSON(http.StatusOK, gin.H{"ceremony": id, "options": json.RawMessage(opts)})
+	return nil
+}
+
+func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
+	name := strings.TrimSpace(c.Query("name"))
+	if name == "" {
+		name = "Passkey"
+	}
+	if err := u.opt.Accounts.FinishPasskeyRegistration(ctx(c), s.person.ID, c.Query("ceremony"), name, c.Request); err != nil {
+		return u.jsonError(c, err)
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "registered"})
+	return nil
+}
+
+func (u *UI) deletePasskey(c *gin.Context, s *session) error {
+	if err := u.opt.Accounts.DeletePasskey(ctx(c), s.person.ID, c.Param("id")); err != nil && !errors.Is(err, account.ErrNotFound) {
+		return err
+	}
+	u.redirectFlash(c, "/settings", "Passkey removed.")
+	return nil
+}
+
+// jsonError answers the passkey script: known refusals are 400 with a
+// detail, anything else is a 500.
+func (u *UI) jsonError(c *gin.Context, err error) error {
+	for _, e := range []error{account.ErrPasskeysDisabled, account.ErrCeremonyInvalid, account.ErrPasskeyRejected} {
+		if errors.Is(err, e) {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "invalid_request", "detail": strings.TrimPrefix(err.Error(), "account: ")})
+			return nil
+		}
+	}
+	return err
+}
+
+// --- home, agents ---
+
+func (u *UI) home(c *gin.Context, s *session) error {
+	open, err := u.opt.Interact.Waiting(ctx(c), s.person.ID)
+	if err != nil {
+		return err
+	}
+	waiting := make([]templates.WaitingItem, len(open))
+	for i, w := range open {
+		waiting[i] = templates.WaitingItem(w)
+	}
+	agentItems, err := u.agentItems(c, s)
+	if err != nil {
+		return err
+	}
+	u.render(c, http.StatusOK, templates.HomePage(u.pageFor(c, s, "Home"), templates.HomeView{Waiting: waiting, Agents: agentItems}))
+	return nil
+}
+
+func (u *UI) agentItems(c *gin.Context, s *session) ([]templates.AgentItem, error) {
+	bs, err := u.opt.Agents.Bindings(ctx(c), s.person.ID)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	out := make([]templates.AgentItem, 0, len(bs))
+	for _, b := range bs {
+		name, ok := names[b.Provider]
+		if !ok {
+			if p, err := u.opt.Agents.Provider(ctx(c), b.Provider); err == nil {
+				name = markdown.Plain(p.Name)
+			}
+			names[b.Provider] = name
+		}
+		out = append(out, templates.AgentItem{BindingID: b.ID, AgentID: b.AgentID, Provider: b.Provider, ProviderName: name,
+			Platform: b.Platform, Device: b.Device, Since: b.CreatedAt, LastSeen: b.LastSeenAt, Revoked: b.State == agents.BindingRevoked})
+	}
+	return out, nil
+}
+
+func (u *UI) agentsPage(c *gin.Context, s *session) error {
+	items, err := u.agentItems(c, s)
+	if err != nil {
+		return err
+	}
+	blocked, err := u.opt.Agents.BlockedProviders(ctx(c), s.person.ID)
+	if err != nil {
+		return err
+	}
+	u.render(c, http.StatusOK, templates.AgentsPage(u.pageFor(c, s, "Connected agents"), templates.AgentsView{Agents: items, Blocked: blocked}))
+	return nil
+}
+
+func (u *UI) revokeAgent(c *gin.Context, s *session) error {
+	if err := u.opt.Agents.Revoke(ctx(c), s.person.ID, c.Param("id")); err != nil {
+		if errors.Is(err, agents.ErrNotFound) {
+			return errNotFound
+		}
+		return err
+	}
+	u.redirectFlash(c, "/agents", "Agent revoked: its requests are now refused.")
+	return nil
+}
+
+func (u *UI) unbindAgent(c *gin.Context, s *session) error {
+	if err := u.opt.Agents.Unbind(ctx(c), s.person.ID, c.Param("id")); err != nil {
+		if errors.Is(err, agents.ErrNotFound) {
+			return errNotFound
+		}
+		return err
+	}
+	u.redirectFlash(c, "/agents", "Agent unbound.")
+	return nil
+}
+
+func (u *UI) blockProvider(c *gin.Context, s *session) error {
+	iss := strings.TrimSpace(c.PostForm("issuer"))
+	if err := u.opt.Interact.CheckIssuer(iss); err != nil {
+		u.redirectFlash(c, "/agents", "That is not an agent provider identifier (https://host).")
+		return nil
+	}
+	if err := u.opt.Agents.BlockProvider(ctx(c), s.person.ID, iss); err != nil {
+		return err
+	}
+	u.redirectFlash(c, "/agents", "Provider blocked.")
+	return nil
+}
+
+func (u *UI) unblockProvider(c *gin.Context, s *session) error {
+	if err := u.opt.Agents.UnblockProvider(ctx(c), s.person.ID, c.PostForm("issuer")); err != nil {
+		return err
+	}
+	u.redirectFlash(c, "/agents", "Provider unblocked.")
+	return nil
+}
+
+// --- settings ---
+
+func (u *UI) settingsPage(c *gin.Context, s *session) error {
+	keys, err := u.opt.Accounts.Passkeys(ctx(c), s.person.ID)
+	if err != nil && !errors.Is(err, account.ErrPasskeysDisabled) {
+		return err
+	}
+	v := templates.SettingsView{Username: s.person.Username, Name: s.person.Name, Email: s.person.Email,
+		InboxChannel: s.person.InboxChannel, HasPassword: s.person.HasPassword}
+	for _, k := range keys {
+		v.Passkeys = append(v.Passkeys, templates.PasskeyItem{ID: k.ID, Name: k.Name, Created: k.CreatedAt, LastUsed: k.LastUsedAt})
+	}
+	v.Claims = claimsOf(s.person)
+	u.render(c, http.StatusOK, templates.SettingsPage(u.pageFor(c, s, "Settings"), v))
+	return nil
+}
+
+func claimsOf(p *account.Person) []templates.Claim {
+	out := []templates.Claim{{Name: "sub", Value: "a different identifier for each resource"}}
+	add := func(name, v string) {
+		if v != "" {
+			out = append(out, templates.Claim{Name: name, Value: v})
+		}
+	}
+	add("name", p.Name)
+	add("email", p.Email)
+	add("tenant", p.Tenant)
+	add("groups", strings.Join(p.Groups, ", "))
+	add("roles", strings.Join(p.Roles, ", "))
+	return out
+}
+
+func (u *UI) saveProfile(c *gin.Context, s *session) error {
+	name := strings.TrimSpace(c.PostForm("name"))
+	email := strings.TrimSpace(c.PostForm("email"))
+	inbox := c.PostForm("inbox_channel") == "on"
+	_, err := u.opt.Accounts.UpdatePerson(ctx(c), s.person.ID, account.PersonUpdate{Name: &name, Email: &email, InboxChannel: &inbox})
+	if msg, ok := personError(err); ok {
+		u.redirectFlash(c, "/settings", msg)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	u.redirectFlash(c, "/settings", "Saved.")
+	return nil
+}
+
+func (u *UI) changePassword(c *gin.Context, s *session) error {
+	if s.person.HasPassword {
+		if _, err := u.opt.Accounts.Authenticate(ctx(c), s.person.Username, c.PostForm("current"), c.ClientIP()); err != nil {
+			u.redirectFlash(c, "/settings", "The current password is wrong.")
+			return nil
+		}
+	}
+	err := u.opt.Accounts.SetPassword(ctx(c), s.person.ID, c.PostForm("new"))
+	if msg, ok := personError(err); ok {
+		u.redirectFlash(c, "/settings", msg)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	u.redirectFlash(c, "/settings", "Password changed.")
+	return nil
+}
+
+// --- administration ---
+
+func (u *UI) adminPersons(c *gin.Context, s *session) error {
+	return u.renderAdminPersons(c, s, "")
+}
+
+func (u *UI) renderAdminPersons(c *gin.Context, s *session, inviteURL string) error {
+	ps, err := u.opt.Accounts.ListPersons(ctx(c))
+	if err != nil {
+		return err
+	}
+	v := templates.AdminPersonsView{InviteURL: inviteURL}
+	for _, p := range ps {
+		v.Persons = append(v.Persons, templates.PersonItem{ID: p.ID, Username: p.Username, Name: p.Name, Email: p.Email,
+			IsAdmin: p.IsAdmin, Disabled: p.Disabled, Created: p.CreatedAt})
+	}
+	u.render(c, http.StatusOK, templates.AdminPersonsPage(u.pageFor(c, s, "People"), v))
+	return nil
+}
+
+func (u *UI) adminCreatePerson(c *gin.Context, s *session) error {
+	np := u.newPersonFromForm(c)
+	np.Email = strings.TrimSpace(c.PostForm("email"))
+	np.IsAdmin = c.PostForm("admin") == "on"
+	if _, err := u.opt.Accounts.CreatePerson(ctx(c), np); err != nil {
+		if msg, ok := personError(err); ok {
+			u.redirectFlash(c, "/admin/persons", msg)
+			return nil
+		}
+		return err
+	}
+	u.log.InfoContext(ctx(c), "administrator created a person", "by", s.person.ID, "username", np.Username)
+	u.redirectFlash(c, "/admin/persons", "Account created.")
+	return nil
+}
+
+func (u *UI) adminTogglePerson(c *gin.Context, s *session) error {
+	p, err := u.opt.Accounts.Person(ctx(c), c.Param("id"))
+	if errors.Is(err, account.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	disabled := !p.Disabled
+	if _, err := u.opt.Accounts.UpdatePerson(ctx(c), p.ID, account.PersonUpdate{Disabled: &disabled}); err != nil {
+		if msg, ok := personError(err); ok {
+			u.redirectFlash(c, "/admin/persons", msg)
+			return nil
+		}
+		return err
+	}
+	if disabled {
+		if err := u.opt.Accounts.EndSessionsOf(ctx(c), p.ID); err != nil {
+			return err
+		}
+	}
+	u.redirectFlash(c, "/admin/persons", "Saved.")
+	return nil
+}
+
+func (u *UI) adminInvite(c *gin.Context, s *session) error {
+	token, _, err := u.opt.Accounts.CreateInvite(ctx(c), s.person.ID, strings.TrimSpace(c.PostForm("email")), c.PostForm("admin") == "on")
+	if msg, ok := personError(err); ok {
+		u.redirectFlash(c, "/admin/persons", msg)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return u.renderAdminPersons(c, s, u.opt.Issuer+"/invite/"+token)
+}
+
+func (u *UI) adminProviders(c *gin.Context, s *session) error {
+	ps, err := u.opt.Agents.Providers(ctx(c))
+	if err != nil {
+		return err
+	}
+	v := templates.AdminProvidersView{Policy: string(u.opt.Agents.Policy())}
+	for _, p := range ps {
+		v.Providers = append(v.Providers, templates.ProviderItem{Issuer: p.Issuer, Status: string(p.Status),
+			Name: markdown.Plain(p.Name), Description: markdown.Render(p.Description), LogoURI: p.LogoURI, LastSeen: p.LastSeen})
+	}
+	u.render(c, http.StatusOK, templates.AdminProvidersPage(u.pageFor(c, s, "Agent providers"), v))
+	return nil
+}
+
+func (u *UI) adminSetProvider(c *gin.Context, s *session) error {
+	iss := strings.TrimSpace(c.PostForm("issuer"))
+	if err := u.opt.Interact.CheckIssuer(iss); err != nil {
+		u.redirectFlash(c, "/admin/providers", "That is not an agent provider identifier (https://host).")
+		return nil
+	}
+	if err := u.opt.Agents.SetProviderStatus(ctx(c), iss, agents.ProviderStatus(c.PostForm("status")), s.person.ID); err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "administrator decided on an agent provider", "by", s.person.ID, "issuer", iss, "status", c.PostForm("status"))
+	u.redirectFlash(c, "/admin/providers", "Saved.")
+	return nil
+}

@@ -1,0 +1,314 @@
+// Package web is the PS's browser surface: login (password and passkeys),
+// the home page, connected agents, settings, administration, and the
+// interaction pages behind the URLs agents hand to their person.
+//
+// Security posture: a strict Content-Security-Policy (no inline script or
+// style), session cookies that are HttpOnly, SameSite=Lax and Secure (with
+// the __Host- prefix) whenever the PS is served over https, a per-session
+// CSRF token on every form plus net/http's cross-origin protection on every
+// unsafe method, and authentication before any consent decision
+// (P§ps-approval-endpoint-auth). Pages work without JavaScript; only passkeys
+// need it.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/templates"
+)
+
+// Options configure the web UI.
+type Options struct {
+	Issuer   string
+	Dev      bool
+	Signup   bool // open sign-up
+	Accounts *account.Service
+	Agents   *agents.Service
+	Interact *interact.Service
+	Logger   *slog.Logger
+}
+
+// UI serves the browser pages.
+type UI struct {
+	opt        Options
+	log        *slog.Logger
+	secure     bool // served over https: Secure cookies with the __Host- prefix
+	cookieName string
+	origin     *http.CrossOriginProtection
+}
+
+// New builds the UI.
+func New(opt Options) (*UI, error) {
+	if opt.Accounts == nil || opt.Agents == nil || opt.Interact == nil || opt.Issuer == "" {
+		return nil, errors.New("web: Issuer, Accounts, Agents and Interact are required")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	u := &UI{opt: opt, log: opt.Logger, secure: strings.HasPrefix(opt.Issuer, "https://")}
+	u.cookieName = "aauth_ps_session"
+	if u.secure {
+		u.cookieName = "__Host-aauth_ps_session"
+	}
+	u.origin = http.NewCrossOriginProtection()
+	u.origin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+	}))
+	return u, nil
+}
+
+// session is the logged-in person for a request, passed explicitly to
+// handlers (never stored in the gin context).
+type session struct {
+	token  string
+	sess   *account.Session
+	person *account.Person
+}
+
+func (s *session) viewer() *templates.Viewer {
+	if s == nil {
+		return nil
+	}
+	return &templates.Viewer{Username: s.person.Username, Name: s.person.Name, IsAdmin: s.person.IsAdmin}
+}
+
+// page wraps a handler that may run without a session.
+type pageFunc func(c *gin.Context, s *session) error
+
+// Register adds every UI route to e.
+func (u *UI) Register(e *gin.Engine) {
+	e.StaticFS("/static", http.FS(mustSub(templates.Static, "static")))
+	g := e.Group("/", u.securityHeaders(), u.crossOrigin())
+
+	g.GET("/", u.authed(u.home))
+	g.GET("/login", u.public(u.loginPage))
+	g.POST("/login", u.public(u.login))
+	g.POST("/logout", u.authed(u.logout))
+	g.GET("/invite/:token", u.public(u.invitePage))
+	g.POST("/invite/:token", u.public(u.redeemInvite))
+	g.GET("/signup", u.public(u.signupPage))
+	g.POST("/signup", u.public(u.signup))
+
+	g.GET("/agents", u.authed(u.agentsPage))
+	g.POST("/agents/:id/revoke", u.authed(u.revokeAgent))
+	g.POST("/agents/:id/unbind", u.authed(u.unbindAgent))
+	g.POST("/agents/providers/block", u.authed(u.blockProvider))
+	g.POST("/agents/providers/unblock", u.authed(u.unblockProvider))
+
+	g.GET("/settings", u.authed(u.settingsPage))
+	g.POST("/settings/profile", u.authed(u.saveProfile))
+	g.POST("/settings/password", u.authed(u.changePassword))
+	g.POST("/settings/passkeys/begin", u.authed(u.passkeyRegisterBegin))
+	g.POST("/settings/passkeys/finish", u.authed(u.passkeyRegisterFinish))
+	g.POST("/settings/passkeys/:id/delete", u.authed(u.deletePasskey))
+	g.POST("/passkeys/login/begin", u.public(u.passkeyLoginBegin))
+	g.POST("/passkeys/login/finish", u.public(u.passkeyLoginFinish))
+
+	g.GET("/admin/persons", u.admin(u.adminPersons))
+	g.POST("/admin/persons", u.admin(u.adminCreatePerson))
+	g.POST("/admin/persons/:id/toggle", u.admin(u.adminTogglePerson))
+	g.POST("/admin/invites", u.admin(u.adminInvite))
+	g.GET("/admin/providers", u.admin(u.adminProviders))
+	g.POST("/admin/providers", u.admin(u.adminSetProvider))
+
+	g.GET("/interact/:id", u.authedNext(u.interactPage))
+	g.POST("/interact/:id/:action", u.authed(u.interactAction))
+}
+
+// securityHeaders sets the headers every page carries.
+func (u *UI) securityHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; "+
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		h.Set("Cache-Control", "no-store")
+		if u.secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+	}
+}
+
+// crossOrigin refuses unsafe cross-origin requests (Sec-Fetch-Site/Origin).
+func (u *UI) crossOrigin() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := u.origin.Check(c.Request); err != nil {
+			u.renderStatus(c, http.StatusForbidden, nil, "Refused", "This form was submitted from another site.")
+			c.Abort()
+		}
+	}
+}
+
+// loadSession reads the session cookie; nil when absent or invalid.
+func (u *UI) loadSession(c *gin.Context) (*session, error) {
+	ck, err := c.Request.Cookie(u.cookieName)
+	if err != nil || ck.Value == "" {
+		return nil, nil
+	}
+	sess, person, err := u.opt.Accounts.Session(c.Request.Context(), ck.Value)
+	if errors.Is(err, account.ErrNoSession) {
+		u.clearCookie(c)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &session{token: ck.Value, sess: sess, person: person}, nil
+}
+
+func (u *UI) public(f pageFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s, err := u.loadSession(c)
+		if err == nil {
+			err = f(c, s)
+		}
+		u.finish(c, s, err)
+	}
+}
+
+// authed requires a session; unsafe methods also need the CSRF token.
+func (u *UI) authed(f pageFunc) gin.HandlerFunc {
+	return u.authedWith(f, false)
+}
+
+// authedNext is authed for pages an agent links to: a person without a
+// session logs in and comes back to the same URL (with its query).
+func (u *UI) authedNext(f pageFunc) gin.HandlerFunc {
+	return u.authedWith(f, true)
+}
+
+func (u *UI) authedWith(f pageFunc, comeBack bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s, err := u.loadSession(c)
+		if err != nil {
+			u.finish(c, nil, err)
+			return
+		}
+		if s == nil {
+			next := "/"
+			if comeBack || c.Request.Method == http.MethodGet {
+				next = c.Request.URL.RequestURI()
+			}
+			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
+			return
+		}
+		if c.Request.Method != http.MethodGet && !u.csrfOK(c, s) {
+			u.renderStatus(c, http.StatusForbidden, s, "Refused", "The form expired or did not come from this site. Go back, reload and try again.")
+			return
+		}
+		u.finish(c, s, f(c, s))
+	}
+}
+
+func (u *UI) admin(f pageFunc) gin.HandlerFunc {
+	return u.authed(func(c *gin.Context, s *session) error {
+		if !s.person.IsAdmin {
+			return errForbidden
+		}
+		return f(c, s)
+	})
+}
+
+func (u *UI) csrfOK(c *gin.Context, s *session) bool {
+	tok := c.GetHeader("X-CSRF-Token")
+	if tok == "" {
+		tok = c.PostForm("csrf")
+	}
+	return account.CheckCSRF(s.sess, tok)
+}
+
+var (
+	errForbidden = errors.New("forbidden")
+	errNotFound  = errors.New("not found")
+)
+
+// finish renders an error the handler returned.
+func (u *UI) finish(c *gin.Context, s *session, err error) {
+	if err == nil || c.Writer.Written() {
+		return
+	}
+	switch {
+	case errors.Is(err, errForbidden):
+		u.renderStatus(c, http.StatusForbidden, s, "Not allowed", "You cannot do this.")
+	case errors.Is(err, errNotFound):
+		u.renderStatus(c, http.StatusNotFound, s, "Not found", "There is nothing here.")
+	default:
+		u.log.ErrorContext(c.Request.Context(), "web request failed", "path", c.FullPath(), "err", err)
+		u.renderStatus(c, http.StatusInternalServerError, s, "Something went wrong", "The server could not finish this. Try again later.")
+	}
+}
+
+// pageFor builds the common page model.
+func (u *UI) pageFor(c *gin.Context, s *session, title string) templates.Page {
+	p := templates.Page{Title: title, Dev: u.opt.Dev, Viewer: s.viewer()}
+	if s != nil {
+		p.CSRF = s.sess.CSRFToken
+	}
+	if f, err := c.Cookie("aauth_ps_flash"); err == nil && f != "" {
+		p.Flash = f
+		u.setCookie(c, "aauth_ps_flash", "", -1)
+	}
+	return p
+}
+
+func (u *UI) render(c *gin.Context, status int, comp templ.Component) {
+	c.Status(status)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := comp.Render(c.Request.Context(), c.Writer); err != nil {
+		u.log.ErrorContext(c.Request.Context(), "render page", "err", err)
+	}
+}
+
+func (u *UI) renderStatus(c *gin.Context, status int, s *session, heading, msg string) {
+	u.render(c, status, templates.ErrorPage(u.pageFor(c, s, heading), heading, msg))
+	c.Abort()
+}
+
+// redirectFlash redirects with a one-line notice for the next page.
+func (u *UI) redirectFlash(c *gin.Context, to, flash string) {
+	if flash != "" {
+		u.setCookie(c, "aauth_ps_flash", flash, 60)
+	}
+	c.Redirect(http.StatusSeeOther, to)
+}
+
+func (u *UI) setCookie(c *gin.Context, name, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: url.QueryEscape(value), Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
+}
+
+func (u *UI) setSessionCookie(c *gin.Context, token string, expires time.Time) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: u.cookieName, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
+}
+
+func (u *UI) clearCookie(c *gin.Context) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: u.cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// localPath admits only same-site absolute paths as redirect targets.
+func localPath(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// ctx is shorthand for the request context.
+func ctx(c *gin.Context) context.Context { return c.Request.Context() }

@@ -124,19 +124,19 @@ const (
 
 // InteractView is the interaction / consent page.
 type InteractView struct {
-	ID        string
-	Action    string // form action base: /interact/{id}
-	Stage     InteractStage
-	Headline  string
-	Facts     PSFacts
-	Agent     AssertedByAgent
-	Chat      []Clarification
-	CanAsk    bool   // the agent declared clarification and rounds remain
-	AskNote   string // why asking is not possible
-	RelayURL  string // the https URL the person may open (relay)
-	Message   string // for done/failed/withdrawn
-	Refresh   int    // seconds; >0 adds a meta refresh while waiting for the agent
-	Callback  string // where to return the browser after completion (validated)
+	ID       string
+	Action   string // form action base: /interact/{id}
+	Stage    InteractStage
+	Headline string
+	Facts    PSFacts
+	Agent    AssertedByAgent
+	Chat     []Clarification
+	CanAsk   bool   // the agent declared clarification and rounds remain
+	AskNote  string // why asking is not possible
+	RelayURL string // the https URL the person may open (relay)
+	Message  string // for done/failed/withdrawn
+	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
+	Callback string // where to return the browser after completion (validated)
 	// RefreshURL, when set, sends the browser there at once (the agent's
 	// callback, or a relayed link); a visible link is shown as well. A meta
 	// refresh rather than a redirect: form-action 'self' forbids

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/dunglas/httpsfv"
 
@@ -20,18 +21,33 @@ type world struct {
 	ap    *conformance.AgentProvider
 	ps    *pstest.PS
 	agent *conformance.Agent
+	clock *offsetClock
 }
 
 func newWorld(t *testing.T, opt pstest.Options) *world {
 	t.Helper()
 	env := pstest.NewEnv(t)
 	ap := env.StartAP(t, "ap.test")
+	clock := &offsetClock{}
+	if opt.Now == nil {
+		opt.Now = clock.Now
+	}
 	ps := env.Start(t, opt)
 	agent, err := ap.NewAgent(conformance.TokenSpec{Sub: "aauth:a1@ap.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{env: env, ap: ap, ps: ps, agent: agent}
+	return &world{env: env, ap: ap, ps: ps, agent: agent, clock: clock}
+}
+
+// poll is a well-behaved agent poll: the PS clock moves past the advised
+// Retry-After first (so it is never slow_down), and the request is signed
+// at the PS's time.
+func (w *world) poll(t *testing.T, a *conformance.Agent, loc string, opts ...conformance.SignOption) result {
+	t.Helper()
+	w.clock.Advance(6 * time.Second)
+	opts = append([]conformance.SignOption{conformance.WithCreatedOffset(w.clock.Offset())}, opts...)
+	return w.do(t, signed(t, a, http.MethodGet, loc, nil, opts...))
 }
 
 // result is a response read in full.

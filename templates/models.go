@@ -13,6 +13,10 @@ type Page struct {
 	Flash  string  // a one-line notice shown on top
 	Error  string  // a one-line error shown on top
 	Dev    bool    // development mode banner
+	// RefreshURL sends the browser there at once (meta refresh in <head>);
+	// Refresh > 0 reloads the page after that many seconds.
+	RefreshURL string
+	Refresh    int
 }
 
 // Viewer is the logged-in person.

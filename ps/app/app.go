@@ -49,9 +49,11 @@ type App struct {
 	closeOnce sync.Once
 }
 
-// Options let tests substitute the clock; production passes zero Options.
+// Options let tests substitute the clock and cheapen password hashing;
+// production passes zero Options.
 type Options struct {
-	Now func() time.Time
+	Now    func() time.Time
+	Argon2 account.Argon2Params
 }
 
 // New opens the database, applies migrations, makes sure a signing key
@@ -131,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if h, _, err := net.SplitHostPort(rpHost); err == nil {
 		rpHost = h
 	}
-	a.Accounts, err = account.New(st, now, account.Options{RPID: rpHost, RPOrigins: []string{cfg.Issuer}, Log: log})
+	a.Accounts, err = account.New(st, now, account.Options{RPID: rpHost, RPOrigins: []string{cfg.Issuer}, Log: log, Argon2: opt.Argon2})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -81,8 +81,9 @@ type Options struct {
 
 // Service is the binding, relay and person-side logic.
 type Service struct {
-	o   Options
-	log *slog.Logger
+	o     Options
+	log   *slog.Logger
+	kinds map[string]Kind
 }
 
 // New builds a Service.

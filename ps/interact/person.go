@@ -58,6 +58,14 @@ type Consent struct {
 	RelayURL                                        string
 	Expires                                         time.Time
 	Created                                         time.Time
+	// Bound: the agent is connected to this person (PS facts).
+	Bound bool
+	// Kind-specific content (see Kind.Describe).
+	Resource *ResourceInfo // resource-asserted
+	Mission  *MissionInfo  // what the person approved before
+	Review   *Review       // a proposal the person may edit
+	// Wording is the PS's own sentence for the decision ("Let … act at … as you?").
+	Wording string
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool
 	// Outcome is set once the request ended.
@@ -77,6 +85,9 @@ type Outcome struct {
 // The code only correlates the browser with the request; the decision
 // needs the authenticated person (PS-164).
 func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, callback string) (*Consent, error) {
+	if err := s.settle(ctx, id); err != nil && !ended(err) {
+		return nil, err
+	}
 	r, err := s.o.Engine.Get(ctx, id)
 	if err != nil {
 		if errors.Is(err, pending.ErrNotFound) {
@@ -88,8 +99,16 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 		return nil, ErrNotYours
 	}
 	if !r.State.Open() {
-		if r.PersonID == "" {
-			return nil, ErrExpired
+		switch {
+		case r.State == pending.StateExpired && (code != "" || r.PersonID == ""):
+			return nil, ErrExpired // PS-162
+		case code != "":
+			// The code was used, or the request failed after too many wrong
+			// codes, or it was decided out of band: a code presented now is
+			// not valid (PS-162, PS-163, PS-281).
+			return nil, ErrCode
+		case r.PersonID == "":
+			return &Consent{ID: id, NeedCode: true}, nil
 		}
 		return s.consent(ctx, r)
 	}
@@ -189,9 +208,15 @@ func (s *Service) consent(ctx context.Context, r *pending.Request) (*Consent, er
 	if prov, err := s.o.Agents.Provider(ctx, r.Requester.Issuer); err == nil {
 		c.ProviderName, c.ProviderDescription, c.ProviderLogo = prov.Name, prov.Description, prov.LogoURI
 	}
-	if r.Stage == StageBinding {
-		_, err := s.o.Agents.Lookup(ctx, r.Requester.Issuer, r.Requester.Subject)
-		c.NewEnrollment = errors.Is(err, agents.ErrNotFound)
+	if b, err := s.o.Agents.Lookup(ctx, r.Requester.Issuer, r.Requester.Subject); errors.Is(err, agents.ErrNotFound) {
+		c.NewEnrollment = r.Stage == StageBinding
+	} else if err == nil {
+		c.Bound = b.PersonID == r.PersonID && b.State == agents.BindingActive
+	}
+	if k := s.kind(r.Kind); k != nil {
+		if err := k.Describe(ctx, r, c); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case !r.HasCapability(CapClarification):
@@ -227,6 +252,13 @@ func outcomeOf(r *pending.Request) *Outcome {
 	o := &Outcome{}
 	switch r.State {
 	case pending.StateCompleted:
+		var relayed struct {
+			Engaged *bool `json:"engaged"`
+		}
+		if r.Kind == KindRelay && json.Unmarshal(r.ResultBody, &relayed) == nil && relayed.Engaged != nil && !*relayed.Engaged {
+			o.Message = "The agent stopped waiting for this link."
+			break
+		}
 		o.OK, o.Message = true, "Done. The agent has been told."
 		o.Callback = r.Callback
 	case pending.StateCancelled:
@@ -263,6 +295,11 @@ func withError(callback, code string) string {
 // (connect the agent, or approve the request), deny, ask (a clarification
 // question), answer (the agent's question), open (a relayed link).
 func (s *Service) Decide(ctx context.Context, id string, p *account.Person, action string, form map[string]string) (*Outcome, error) {
+	// A relay whose max_wait passed ends unengaged before the person's
+	// click counts (A-27: engaged is false when max_wait passed first).
+	if err := s.settle(ctx, id); err != nil && !ended(err) {
+		return nil, err
+	}
 	r, err := s.o.Engine.Get(ctx, id)
 	if err != nil {
 		if errors.Is(err, pending.ErrNotFound) {
@@ -282,13 +319,25 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 	// Out-of-band completion (PS-281): a decision made without the code
 	// consumes it, so a later visit with it fails.
 	if r.HasCode && r.CodeConsumedAt == nil {
-		if err := s.o.Engine.ConsumeOutOfBand(ctx, id); err != nil && !errors.Is(err, pending.ErrClosed) {
+		if err := s.o.Engine.ConsumeOutOfBand(ctx, id); err != nil && !ended(err) {
 			return nil, err
+		}
+	}
+	if k := s.kind(r.Kind); k != nil && !(action == "approve" && r.Stage == StageBinding) {
+		out, handled, err := k.Decide(ctx, r, p, action, form)
+		if err != nil && !ended(err) {
+			return nil, err
+		}
+		if handled {
+			if out != nil {
+				return out, nil
+			}
+			return s.afterDecision(ctx, id)
 		}
 	}
 	switch action {
 	case "deny":
-		if err := s.o.Engine.Fail(ctx, id, http.StatusForbidden, aauth.ErrDenied, "the person declined"); err != nil {
+		if err := s.o.Engine.Fail(ctx, id, http.StatusForbidden, aauth.ErrDenied, "the person declined"); err != nil && !ended(err) {
 			return nil, err
 		}
 		s.log.InfoContext(ctx, "person declined", "pending", id, "person", p.ID)
@@ -298,10 +347,12 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 			return nil, fmt.Errorf("%w: a question of 1 to 2000 characters is needed", ErrStage)
 		}
 		if err := s.o.Engine.Ask(ctx, id, q, nil, s.o.ClarificationTimeout); err != nil {
-			if errors.Is(err, pending.ErrNoClarificationCapability) {
+			switch {
+			case errors.Is(err, pending.ErrNoClarificationCapability):
 				return nil, fmt.Errorf("%w: this agent cannot answer questions", ErrStage)
-			}
-			if !errors.Is(err, pending.ErrClosed) {
+			case errors.Is(err, pending.ErrQuestionOutstanding):
+				return nil, fmt.Errorf("%w: wait for the agent to answer your previous question", ErrStage)
+			case !ended(err):
 				return nil, err
 			}
 		}
@@ -309,7 +360,7 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 		if r.Stage != StageBinding {
 			return nil, ErrStage
 		}
-		if err := s.bind(ctx, r, p); err != nil {
+		if err := s.bind(ctx, r, p); err != nil && !ended(err) {
 			return nil, err
 		}
 	case "answer":
@@ -317,7 +368,7 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 		if r.Stage != StageQuestion || a == "" || len(a) > maxMarkdown {
 			return nil, ErrStage
 		}
-		if err := s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"answer": a}); err != nil {
+		if err := s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"answer": a}); err != nil && !ended(err) {
 			return nil, err
 		}
 	case "open":
@@ -335,20 +386,38 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 			return &Outcome{Message: "This link points somewhere this server does not send people."}, nil
 		}
 		if err := s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"status": "relayed", "engaged": true}); err != nil {
-			return nil, err
+			if !ended(err) {
+				return nil, err
+			}
+			break // ended meanwhile (expired, withdrawn): show how
 		}
 		return &Outcome{OK: true, Message: "Opening the link…", Redirect: target}, nil
 	default:
 		return nil, ErrStage
 	}
-	r, err = s.o.Engine.Get(ctx, id)
+	return s.afterDecision(ctx, id)
+}
+
+// afterDecision reports how a request stands after a decision: nil while
+// it is still open (show it again), else its outcome.
+func (s *Service) afterDecision(ctx context.Context, id string) (*Outcome, error) {
+	r, err := s.o.Engine.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if r.State.Open() {
-		return nil, nil // still open: show the request again
+		return nil, nil
 	}
 	return outcomeOf(r), nil
+}
+
+// ended reports the errors that mean the request ended before or while the
+// person's decision was applied: it expired (recorded by the engine), the
+// agent withdrew it, another decision won, or the clarification round limit
+// denied it (A-38). The person is then shown how it ended, never an error.
+func ended(err error) bool {
+	return errors.Is(err, pending.ErrClosed) || errors.Is(err, pending.ErrExpired) ||
+		errors.Is(err, pending.ErrClarificationLimit)
 }
 
 // bind connects the agent to the person and moves the request on.
@@ -378,6 +447,9 @@ func (s *Service) bind(ctx context.Context, r *pending.Request, p *account.Perso
 			next = StageQuestion
 		}
 	default:
+		if k := s.kind(r.Kind); k != nil {
+			return k.Bound(ctx, r, p)
+		}
 		// A pure binding: the agent learns it is connected.
 		return s.o.Engine.Complete(ctx, r.ID, http.StatusOK, map[string]any{"status": "bound"})
 	}

@@ -144,14 +144,42 @@ func (s *Service) Relay(ctx context.Context, a *httpsig.Agent, r *RelayRequest) 
 	}
 }
 
-// Settle applies deadlines the engine does not know: a relay whose
-// max_wait passed without the person engaging ends with engaged=false
-// (A-27, PS-229). The pending-URL handlers call it before polling.
-func (s *Service) Settle(ctx context.Context, id string) error {
+// Settle applies conditions the engine does not know before the
+// requester polls: a relay whose max_wait passed without the person
+// engaging ends with engaged=false (A-27, PS-229), and registered kinds
+// apply theirs (a mission that ended). Only the request's own requester
+// triggers it, so a refused poll writes nothing.
+func (s *Service) Settle(ctx context.Context, id string, who pending.Requester) error {
 	r, err := s.o.Engine.Get(ctx, id)
-	if err != nil || r.Kind != KindRelay || !r.State.Open() {
+	if err != nil || !r.Requester.Equal(who) {
 		return nil
 	}
+	if err := s.settleRequest(ctx, r); err != nil && !ended(err) {
+		return err
+	}
+	return nil
+}
+
+// settle is Settle for the person's side (the holder is checked by the caller).
+func (s *Service) settle(ctx context.Context, id string) error {
+	r, err := s.o.Engine.Get(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return s.settleRequest(ctx, r)
+}
+
+func (s *Service) settleRequest(ctx context.Context, r *pending.Request) error {
+	if !r.State.Open() {
+		return nil
+	}
+	if k := s.kind(r.Kind); k != nil {
+		return k.Settle(ctx, r)
+	}
+	if r.Kind != KindRelay {
+		return nil
+	}
+	id := r.ID
 	var pl relayPayload
 	if json.Unmarshal(r.Payload, &pl) != nil || pl.Request.MaxWait == nil || pl.Request.Type == RelayQuestion {
 		return nil

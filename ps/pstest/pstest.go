@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/app"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
@@ -144,7 +145,9 @@ func (e *Env) Start(t testing.TB, opt Options) *PS {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log, app.Options{Now: opt.Now})
+	// Cheap password hashing: the production cost (64 MiB per hash) would
+	// dominate test time; the hashing itself is tested in ps/account.
+	a, err := app.New(ctx, cfg, log, app.Options{Now: opt.Now, Argon2: account.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
 	if err != nil {
 		cancel()
 		t.Fatalf("start PS: %v", err)

@@ -36,7 +36,7 @@ func (s *Server) handleInteraction(c *gin.Context, req *SignedRequest) error {
 // handlePoll is GET on a pending URL, with Prefer: wait (PS-154).
 func (s *Server) handlePoll(c *gin.Context, req *SignedRequest) error {
 	id := c.Param("id")
-	if err := s.opt.Interact.Settle(c.Request.Context(), id); err != nil {
+	if err := s.opt.Interact.Settle(c.Request.Context(), id, interact.Requester(req.Agent)); err != nil {
 		return err
 	}
 	res, err := s.opt.Engine.Poll(c.Request.Context(), id, interact.Requester(req.Agent), preferWait(c.Request))

@@ -19,7 +19,7 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 	if err != nil {
 		return u.interactError(c, s, id, err)
 	}
-	u.render(c, http.StatusOK, templates.InteractPage(u.pageFor(c, s, "Your agent is asking"), u.interactView(cons)))
+	u.renderInteract(c, http.StatusOK, u.pageFor(c, s, "Your agent is asking"), u.interactView(cons))
 	return nil
 }
 
@@ -39,7 +39,7 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 		c.Redirect(http.StatusSeeOther, "/interact/"+id)
 		return nil
 	}
-	u.render(c, http.StatusOK, templates.InteractPage(u.pageFor(c, s, "Done"), outcomeView(id, out)))
+	u.renderInteract(c, http.StatusOK, u.pageFor(c, s, "Done"), outcomeView(id, out))
 	return nil
 }
 
@@ -74,7 +74,7 @@ func (u *UI) codeForm(c *gin.Context, s *session, id, msg string) bool {
 	}
 	p := u.pageFor(c, s, "Enter the code")
 	p.Error = msg
-	u.render(c, http.StatusBadRequest, templates.InteractPage(p, u.interactView(r)))
+	u.renderInteract(c, http.StatusBadRequest, p, u.interactView(r))
 	return true
 }
 
@@ -91,6 +91,9 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	}
 	v.Facts = templates.PSFacts{AgentID: cons.Agent.ID, Provider: cons.Agent.Provider, KeyThumbprint: cons.Agent.Thumbprint,
 		NewEnrollment: cons.NewEnrollment, RequestCreated: cons.Created, Expires: cons.Expires}
+	if cons.Bound {
+		v.Facts.BoundTo = "you"
+	}
 	v.Agent = templates.AssertedByAgent{AgentID: cons.Agent.ID, Platform: cons.Agent.Platform, Device: cons.Agent.Device,
 		ProviderName: markdown.Plain(cons.ProviderName), ProviderDescription: markdown.Render(cons.ProviderDescription)}
 	if cons.ProviderLogo != "" && len(cons.ProviderLogo) < 2048 && hasHTTPS(cons.ProviderLogo) {
@@ -140,6 +143,12 @@ func outcomeView(id string, o *interact.Outcome) templates.InteractView {
 		v.RefreshURL = o.Callback
 	}
 	return v
+}
+
+// renderInteract renders an interaction page; its refresh goes in <head>.
+func (u *UI) renderInteract(c *gin.Context, status int, p templates.Page, v templates.InteractView) {
+	p.Refresh, p.RefreshURL = v.Refresh, v.RefreshURL
+	u.render(c, status, templates.InteractPage(p, v))
 }
 
 func hasHTTPS(s string) bool { return len(s) > 8 && s[:8] == "https://" }

@@ -1,0 +1,511 @@
+package browsertest_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/aauth-ps/aauth-ps/ps/browsertest"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+const (
+	viewportW, viewportH = 1280, 900
+	// testTimeout bounds one browser test, the browser included.
+	testTimeout = 90 * time.Second
+	// stepTimeout bounds one wait for a page or an element.
+	stepTimeout = 15 * time.Second
+	// screenshotsDir is docs/screenshots at the repository root.
+	screenshotsDir = "../../docs/screenshots"
+)
+
+// knownFavicon404 tolerates the 404 of the browser's automatic
+// /favicon.ico request, which Chromium logs as a console error on every
+// page: the layout links no icon and the PS serves none. Known bug, reported;
+// set to false once the layout has <link rel="icon" href="/static/…">.
+const knownFavicon404 = false
+
+// knownWhenLeak tolerates the templ call "@When(…)" printed as text on
+// the settings page's passkey list and the home page's waiting list (a
+// component call in the middle of a text line is text to templ). Known
+// bug, reported; set to false once templates/settings.templ and
+// templates/home.templ put @When on a line of its own.
+const knownWhenLeak = false
+
+// templLeak is templ syntax that reached the page as text.
+var templLeak = regexp.MustCompile(`@[A-Za-z_][\w.]*\(|\{ *[a-z]\w*\.[A-Z]\w* *\}`)
+
+// writeScreenshots: the PNGs in docs/screenshots are rewritten only on
+// request, so that `make test` leaves the committed files alone.
+var writeScreenshots = os.Getenv("AAUTH_PS_SCREENSHOTS") == "1"
+
+// browser is one headless Chromium with one tab, pointed at the world's PS.
+// It records every console error, uncaught exception, failed or blocked
+// load and Content-Security-Policy report, and the CSP header of every page.
+type browser struct {
+	t   *testing.T
+	w   *world
+	ctx context.Context
+	js  bool
+
+	mu         sync.Mutex
+	problems   []problem          // console errors, exceptions, CSP violations
+	docs       map[string]docInfo // by URL: every page (document) loaded
+	favicon404 bool               // the browser's automatic /favicon.ico request failed
+	whenLeak   bool               // a page showed "@When(" (knownWhenLeak)
+}
+
+// problem is something the browser reported about a page.
+type problem struct {
+	text string
+	url  string // the resource a network error is about
+}
+
+// docInfo is the response of a page.
+type docInfo struct {
+	status int64
+	csp    string
+}
+
+type browserOption func(*browser)
+
+// withoutJavaScript disables script execution in the tab.
+func withoutJavaScript(b *browser) { b.js = false }
+
+// newBrowser starts Chromium for w's PS. The test fails when there is no
+// Chromium: the browser tests are never skipped.
+func newBrowser(t *testing.T, w *world, opts ...browserOption) *browser {
+	t.Helper()
+	exe, err := browsertest.Chromium()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki, err := browsertest.LeafSPKIHash(w.ps.Addr, pstest.DefaultHost, w.env.CA.Pool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, err := net.SplitHostPort(w.ps.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, w: w, js: true, docs: map[string]docInfo{}}
+	for _, o := range opts {
+		o(b)
+	}
+
+	dataDir := t.TempDir() // removed after the browser has exited (cleanups run last-in first-out)
+	allocOpts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(exe), chromedp.UserDataDir(dataDir),
+		chromedp.WindowSize(viewportW, viewportH)}
+	for name, v := range browsertest.Flags([]string{pstest.DefaultHost}, port, spki) {
+		allocOpts = append(allocOpts, chromedp.Flag(name, v))
+	}
+	base, cancelBase := context.WithTimeout(context.Background(), testTimeout)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(base, allocOpts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen),
+		chromedp.WithErrorf(func(string, ...any) {}))
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.favicon404 {
+			t.Log("known bug: every page makes Chromium request /favicon.ico, which is a 404 (a console error); tolerated")
+		}
+		if b.whenLeak {
+			t.Log(`known bug: a page shows the templ call "@When(…)" as text; tolerated`)
+		}
+		cancelCtx()
+		cancelAlloc()
+		cancelBase()
+	})
+	b.ctx = ctx
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium (%s): %v", exe, err)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: viewportW, Height: viewportH, DeviceScaleFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !b.js {
+		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled,
+			emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// listen runs in the tab's event loop: it only records.
+func (b *browser) listen(ev any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, remoteText(a))
+			}
+			b.problems = append(b.problems, problem{text: "console." + string(ev.Type) + ": " + strings.Join(args, " ")})
+		} else if ev.Type == runtime.ConsoleAPICalledTypeWarning {
+			for _, a := range ev.Args {
+				if isCSP(remoteText(a)) {
+					b.problems = append(b.problems, problem{text: "console.warn: " + remoteText(a)})
+				}
+			}
+		}
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		msg := d.Text
+		if d.Exception != nil && d.Exception.Description != "" {
+			msg += " " + d.Exception.Description
+		}
+		b.problems = append(b.problems, problem{text: fmt.Sprintf("uncaught exception at %s:%d: %s", d.URL, d.LineNumber+1, msg)})
+	case *cdplog.EventEntryAdded:
+		e := ev.Entry
+		if knownFavicon404 && e.Source == cdplog.EntrySourceNetwork && strings.HasSuffix(e.URL, "/favicon.ico") {
+			b.favicon404 = true
+			return
+		}
+		if e.Level == cdplog.EntryLevelError || isCSP(e.Text) {
+			b.problems = append(b.problems, problem{text: fmt.Sprintf("log %s/%s: %s (%s)", e.Source, e.Level, e.Text, e.URL), url: e.URL})
+		}
+	case *network.EventLoadingFailed:
+		if ev.BlockedReason != "" || !ev.Canceled {
+			b.problems = append(b.problems, problem{text: fmt.Sprintf("load of a %s failed: %s %s", ev.Type, ev.ErrorText, ev.BlockedReason)})
+		}
+	case *network.EventResponseReceived:
+		if ev.Type == network.ResourceTypeDocument && ev.Response != nil {
+			csp := ""
+			for k, v := range ev.Response.Headers {
+				if strings.EqualFold(k, "Content-Security-Policy") {
+					csp, _ = v.(string)
+				}
+			}
+			b.docs[ev.Response.URL] = docInfo{status: ev.Response.Status, csp: csp}
+		}
+	}
+}
+
+func isCSP(s string) bool {
+	return strings.Contains(s, "Content Security Policy") || strings.Contains(s, "Content-Security-Policy")
+}
+
+func remoteText(o *runtime.RemoteObject) string {
+	if o == nil {
+		return ""
+	}
+	if o.Description != "" {
+		return o.Description
+	}
+	if len(o.Value) > 0 {
+		return strings.Trim(string(o.Value), `"`)
+	}
+	return string(o.Type)
+}
+
+// takeProblems returns and clears what went wrong so far, except the
+// console's report of the page's own error status (wantStatus, which the
+// test asserts): Chromium logs every 4xx page as a failed load.
+func (b *browser) takeProblems(page string, wantStatus int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, p := range b.problems {
+		if wantStatus >= 400 && p.url == page && strings.Contains(p.text, fmt.Sprintf("status of %d", wantStatus)) {
+			continue
+		}
+		out = append(out, p.text)
+	}
+	b.problems = nil
+	return out
+}
+
+// step runs actions with the step timeout and fails the test with what
+// was being done.
+func (b *browser) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %s: %v (on %s)\nvisible text:\n%s", what, err, b.location(), b.textOrError())
+	}
+}
+
+// run runs one action that returns a value, with the step timeout.
+func run[T any](b *browser, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.t.Fatalf("browser: %s: %v (on %s)", what, err, b.location())
+	}
+	return v
+}
+
+// location is the tab's URL, for messages.
+func (b *browser) location() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return "?"
+	}
+	return loc
+}
+
+// open loads a path (or absolute URL) of the PS and waits for the page.
+func (b *browser) open(path string) {
+	b.t.Helper()
+	u := path
+	if strings.HasPrefix(path, "/") {
+		u = b.w.ps.URL(path)
+	}
+	b.step("open "+path, chromedp.Navigate(u))
+}
+
+// submit performs a, which navigates (a click on a submit button, Enter on
+// a focused button) and waits for the next page to load.
+func (b *browser) submit(what string, a chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
+		b.t.Fatalf("browser: %s: %v (on %s)\nvisible text:\n%s", what, err, b.location(), b.textOrError())
+	}
+}
+
+// click clicks the first element matching a CSS selector and waits for
+// the page it leads to.
+func (b *browser) click(css string) {
+	b.t.Helper()
+	b.submit("click "+css, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+}
+
+// clickButton clicks the button whose visible text is label.
+func (b *browser) clickButton(label string) {
+	b.t.Helper()
+	b.submit("click the button "+label, chromedp.Click(chromedp.Search(`//button[normalize-space()="`+label+`"]`), chromedp.NodeVisible))
+}
+
+// fill types into the field with id.
+func (b *browser) fill(id, text string) {
+	b.t.Helper()
+	// Select what is there and type over it, as a person would (this
+	// needs no script in the page, unlike chromedp.Clear and SetValue).
+	b.step("type into #"+id, chromedp.WaitVisible(chromedp.ID(id)), chromedp.Focus(chromedp.ID(id)),
+		chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl)), chromedp.KeyEvent(kb.Delete),
+		chromedp.SendKeys(chromedp.ID(id), text))
+}
+
+// text is the visible text of the page (what a person reads).
+func (b *browser) text() string {
+	b.t.Helper()
+	return run(b, "read the page", chromedp.Text(chromedp.CSS("body")))
+}
+
+func (b *browser) textOrError() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return s
+}
+
+// heading is the text of the page's <h1>.
+func (b *browser) heading() string {
+	b.t.Helper()
+	return strings.TrimSpace(run(b, "read the heading", chromedp.Text(chromedp.CSS("h1"))))
+}
+
+// expectHeading fails unless the page's <h1> is want.
+func (b *browser) expectHeading(want string) {
+	b.t.Helper()
+	if got := b.heading(); got != want {
+		b.t.Fatalf("on %s the heading is %q, want %q\nvisible text:\n%s", b.location(), got, want, b.textOrError())
+	}
+}
+
+// expectText fails unless every want is in the page's visible text.
+func (b *browser) expectText(wants ...string) {
+	b.t.Helper()
+	txt := b.text()
+	for _, w := range wants {
+		if !strings.Contains(txt, w) {
+			b.t.Fatalf("on %s the page does not show %q\nvisible text:\n%s", b.location(), w, txt)
+		}
+	}
+}
+
+// waitText waits (up to within, across page reloads such as a meta
+// refresh) until the visible text contains want.
+func (b *browser) waitText(want string, within time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		cancel()
+		if err == nil && strings.Contains(txt, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("on %s the page did not show %q within %s\nvisible text:\n%s", b.location(), want, within, txt)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// pageFacts is what the accessibility smoke check reads from a page.
+type pageFacts struct {
+	Lang      string   `json:"lang"`
+	H1        int      `json:"h1"`
+	Unlabeled []string `json:"unlabeled"`
+	Title     string   `json:"title"`
+	Text      string   `json:"text"`
+}
+
+// checkPage is the smoke check of the current page: status 200, the
+// strict Content-Security-Policy, no console error or CSP violation since
+// the last check, <html lang>, one <h1>, a <title>, a label for every
+// field. Then its screenshot (under name, when screenshots are written and
+// name is not empty). Every page a test visits goes through it.
+func (b *browser) checkPage(name string) {
+	b.t.Helper()
+	b.checkPageStatus(name, 200)
+}
+
+// checkPageStatus is checkPage for a page answered with status.
+func (b *browser) checkPageStatus(name string, status int) {
+	b.t.Helper()
+	facts := run(b, "read the page structure", chromedp.Evaluate[pageFacts](`(() => {
+		const unlabeled = [];
+		for (const el of document.querySelectorAll("input, textarea, select")) {
+			if (el.type === "hidden" || el.hidden || el.type === "submit" || el.type === "button") continue;
+			const id = el.id;
+			if (!id || !document.querySelector('label[for="' + CSS.escape(id) + '"]')) {
+				unlabeled.push(el.outerHTML);
+			}
+		}
+		return {lang: document.documentElement.lang, h1: document.querySelectorAll("h1").length,
+			unlabeled: unlabeled, title: document.title, text: document.body.innerText};
+	})()`))
+	loc := b.location()
+	if facts.Lang == "" {
+		b.t.Errorf("%s: <html> has no lang", loc)
+	}
+	if facts.H1 != 1 {
+		b.t.Errorf("%s: %d <h1> elements, want exactly one", loc, facts.H1)
+	}
+	if facts.Title == "" {
+		b.t.Errorf("%s: no <title>", loc)
+	}
+	for _, u := range facts.Unlabeled {
+		b.t.Errorf("%s: input without a <label for=…>: %s", loc, u)
+	}
+	for _, m := range templLeak.FindAllString(facts.Text, -1) {
+		if knownWhenLeak && m == "@When(" {
+			b.mu.Lock()
+			b.whenLeak = true
+			b.mu.Unlock()
+			continue
+		}
+		b.t.Errorf("%s: template syntax shown as text: %q", loc, m)
+	}
+	b.mu.Lock()
+	doc, seen := b.docs[loc]
+	b.mu.Unlock()
+	switch {
+	case !seen:
+		b.t.Errorf("%s: no response recorded for the page", loc)
+	case doc.status != int64(status):
+		b.t.Errorf("%s: status %d, want %d", loc, doc.status, status)
+	case !strings.Contains(doc.csp, "default-src 'none'") || !strings.Contains(doc.csp, "script-src 'self'"):
+		b.t.Errorf("%s: Content-Security-Policy is %q, want the strict policy", loc, doc.csp)
+	}
+	if p := b.takeProblems(loc, status); len(p) > 0 {
+		b.t.Fatalf("the browser reported problems on %s:\n  %s", loc, strings.Join(p, "\n  "))
+	}
+	if name != "" {
+		b.screenshot(name)
+	}
+}
+
+// screenshot saves the page (full height, 1280 wide) as
+// docs/screenshots/<name>.png when AAUTH_PS_SCREENSHOTS=1.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	if !writeScreenshots {
+		return
+	}
+	png := run(b, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.MkdirAll(screenshotsDir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(screenshotsDir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// login fills and submits the login form as username.
+func (b *browser) login(username, password string) {
+	b.t.Helper()
+	b.fill("username", username)
+	b.fill("password", password)
+	b.clickButton("Log in")
+}
+
+// tabTo presses Tab until the focused element is the button labelled
+// label, and fails after max presses. Only the keyboard is used.
+func (b *browser) tabTo(label string, max int) {
+	b.t.Helper()
+	for i := 0; i < max; i++ {
+		b.step("press Tab", chromedp.KeyEvent("\t"))
+		got := run(b, "read the focused element", chromedp.Evaluate[string](
+			`document.activeElement ? document.activeElement.tagName + ":" + document.activeElement.textContent.trim() : ""`))
+		if got == "BUTTON:"+label {
+			// The focus is visible (the style sheet's :focus-visible outline).
+			outline := run(b, "read the focus outline", chromedp.Evaluate[string](
+				`(() => { const s = getComputedStyle(document.activeElement); return s.outlineStyle + " " + s.outlineWidth; })()`))
+			if strings.HasPrefix(outline, "none") || strings.HasSuffix(outline, " 0px") {
+				b.t.Fatalf("the focused button %q has no visible focus outline (%s)", label, outline)
+			}
+			return
+		}
+	}
+	b.t.Fatalf("on %s, %d presses of Tab did not reach the button %q", b.location(), max, label)
+}
+
+// pressEnter presses Enter on the focused element and waits for the page
+// it leads to.
+func (b *browser) pressEnter() {
+	b.t.Helper()
+	b.submit("press Enter", chromedp.KeyEvent("\r"))
+}
+
+// textOf reads the visible text of the first element matching css.
+func textOf(css string) chromedp.Action[string] {
+	return chromedp.Text(chromedp.CSS(css), chromedp.NodeVisible)
+}
+
+// openDetails opens a <details> by clicking its summary.
+func (b *browser) openDetails(summary string) {
+	b.t.Helper()
+	b.step("open "+summary, chromedp.Click(chromedp.Search(`//summary[normalize-space()="`+summary+`"]`), chromedp.NodeVisible))
+}

@@ -1,0 +1,78 @@
+package interact
+
+import (
+	"context"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+)
+
+// Kind is what another package plugs in for the pending requests it
+// creates (person tokens, missions, completions): how the person sees
+// them, what their decisions do, and what happens once the agent is bound.
+// The interaction layer keeps the generic parts: the code, binding,
+// clarification questions, refusal, callbacks.
+type Kind interface {
+	// Describe adds the kind's content to the person's view.
+	Describe(ctx context.Context, r *pending.Request, c *Consent) error
+	// Decide applies a person's action. handled=false leaves the action
+	// to the generic handling (deny, ask); a nil Outcome with handled=true
+	// shows the request again.
+	Decide(ctx context.Context, r *pending.Request, p *account.Person, action string, form map[string]string) (out *Outcome, handled bool, err error)
+	// Bound continues a request once the person connected the agent.
+	Bound(ctx context.Context, r *pending.Request, p *account.Person) error
+	// Settle applies conditions the engine does not know (for example the
+	// mission the request belongs to has ended) before a poll or a visit.
+	Settle(ctx context.Context, r *pending.Request) error
+}
+
+// RegisterKind plugs k in for requests of kind. Call it at start-up only.
+func (s *Service) RegisterKind(kind string, k Kind) {
+	if s.kinds == nil {
+		s.kinds = map[string]Kind{}
+	}
+	s.kinds[kind] = k
+}
+
+func (s *Service) kind(name string) Kind { return s.kinds[name] }
+
+// ResourceInfo is resource-asserted content: what the resource's metadata
+// says about itself (P§consent-presentation).
+type ResourceInfo struct {
+	Issuer      string
+	Name        string
+	Description string // Markdown, sanitized by the UI
+	AccessMode  string
+	LogoURI     string
+	Unavailable bool // the metadata could not be fetched
+}
+
+// MissionInfo is "what you approved": an approved mission and its
+// accepted updates.
+type MissionInfo struct {
+	S256        string
+	Description string
+	Tools       []string
+	Resources   []string
+	ExpiresAt   *time.Time
+	Updates     []string
+}
+
+// Review is a mission proposal the person may edit before approving.
+type Review struct {
+	Description string
+	Tools       []ToolChoice
+	Resources   []ResourceChoice
+}
+
+// ToolChoice is a proposed tool with its checkbox.
+type ToolChoice struct{ Name, Description string }
+
+// ResourceChoice is a proposed resource, with what it says about itself.
+type ResourceChoice struct{ ResourceInfo }
+
+// PersonByID reads a person (for kinds that know the person already).
+func (s *Service) PersonByID(ctx context.Context, id string) (*account.Person, error) {
+	return s.o.Accounts.Person(ctx, id)
+}

@@ -1,0 +1,191 @@
+package missions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dunglas/httpsfv"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/jose"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+)
+
+// Pending-request kinds and stages of the mission layer.
+const (
+	KindProposal   = "mission"
+	KindCompletion = "mission_completion"
+
+	StageReview     = "mission_review"
+	StageCompletion = "completion_review"
+)
+
+// AgentRef is what a pending mission request remembers about the agent,
+// so that person tokens can be issued when the person decides.
+type AgentRef struct {
+	Iss      string         `json:"iss"`
+	Sub      string         `json:"sub"`
+	TokenJTI string         `json:"token_jti"`
+	TokenExp int64          `json:"token_exp"`
+	JWK      map[string]any `json:"jwk"`
+}
+
+// Ref captures the verified agent.
+func Ref(a *httpsig.Agent) AgentRef {
+	jwk, _ := jose.PublicJWK(a.Key.Key, "")
+	return AgentRef{Iss: a.Provider, Sub: a.ID, TokenJTI: a.TokenJTI, TokenExp: a.TokenExp.Unix(), JWK: jwk}
+}
+
+// Key re-admits the remembered agent key.
+func (r AgentRef) Key() (*jose.PublicKey, error) {
+	return jose.ParsePublicJWK(r.JWK, aauth.SupportedAlgs)
+}
+
+// ProposalPayload is stored with a pending proposal.
+type ProposalPayload struct {
+	Agent    AgentRef         `json:"agent"`
+	Proposal mission.Proposal `json:"proposal"`
+	Platform string           `json:"platform,omitempty"`
+	Device   string           `json:"device,omitempty"`
+}
+
+// CompletionPayload is stored with a pending completion.
+type CompletionPayload struct {
+	Agent   AgentRef `json:"agent"`
+	S256    string   `json:"s256"`
+	Summary string   `json:"summary"`
+}
+
+// Flows is the agent side of the mission endpoint, over the interaction
+// layer (binding, reaching the person) and the pending engine.
+type Flows struct {
+	Missions *Service
+	Interact *interact.Service
+	Engine   *pending.Engine
+}
+
+// Propose handles POST {mission_endpoint}: the person always reviews a
+// proposal, so the answer is a 202 (or a binding 202 first, or 403
+// user_unreachable when neither the agent nor the person's inbox can
+// bring the person).
+func (f *Flows) Propose(ctx context.Context, a *httpsig.Agent, body []byte, ids aauth.IdentifierPolicy) (*pending.Response, error) {
+	p, err := mission.ParseProposal(body, ids)
+	if err != nil {
+		return nil, err
+	}
+	pl := ProposalPayload{Agent: Ref(a), Proposal: *p}
+	pl.Platform, _ = a.Claims["platform"].(string)
+	pl.Device, _ = a.Claims["device"].(string)
+	person, res, err := f.Interact.Person(ctx, a, p.Capabilities, KindProposal, pl)
+	if err != nil || res != nil {
+		return res, err
+	}
+	return f.Interact.AskPerson(ctx, a, person, p.Capabilities, KindProposal, StageReview, pl)
+}
+
+// MissionURL handles POST {mission_endpoint}/{s256}: update or completion
+// (P§mission-update, P§mission-completion).
+func (f *Flows) MissionURL(ctx context.Context, a *httpsig.Agent, s256 string, body []byte) (*pending.Response, map[string]any, error) {
+	if !mission.ValidS256(s256) {
+		return nil, nil, aauth.BadRequest("the mission identifier in the path is malformed")
+	}
+	m, err := strictjson.DecodeObject(body)
+	if err != nil {
+		return nil, nil, aauth.BadRequest("the body must be a JSON object: " + err.Error())
+	}
+	action, _ := m["action"].(string)
+	if action != "update" && action != "completion" {
+		return nil, nil, aauth.BadRequest("action must be update or completion")
+	}
+	ms, err := f.Missions.Active(ctx, s256, a.Provider, a.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch action {
+	case "update":
+		d, ok := m["description"].(string)
+		if !ok || strings.TrimSpace(d) == "" || len(d) > mission.MaxDescription {
+			return nil, nil, aauth.BadRequest("update needs a string description of at most 8 KiB")
+		}
+		// The exact request bytes are persisted and hashed (A-10).
+		digest := mission.S256(body)
+		if err := f.Missions.Log(ctx, ms.S256, Entry{Kind: "update", Actor: "agent", Summary: d, Body: body, Digest: digest}); err != nil {
+			return nil, nil, err
+		}
+		return nil, map[string]any{"s256": digest}, nil
+	default:
+		summary, ok := m["summary"].(string)
+		if !ok || strings.TrimSpace(summary) == "" || len(summary) > mission.MaxDescription {
+			return nil, nil, aauth.BadRequest("completion needs a string summary of at most 8 KiB")
+		}
+		caps, err := interact.ParseCapabilities(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		if caps == nil {
+			caps = ms.Capabilities
+		}
+		person, err := f.Interact.PersonByID(ctx, ms.PersonID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := f.Missions.Log(ctx, ms.S256, Entry{Kind: "completion", Actor: "agent", Summary: summary}); err != nil {
+			return nil, nil, err
+		}
+		res, err := f.Interact.AskPerson(ctx, a, person, caps, KindCompletion, StageCompletion,
+			CompletionPayload{Agent: Ref(a), S256: ms.S256, Summary: summary})
+		return res, nil, err
+	}
+}
+
+// Mission resolves the mission a request names (either form) and checks it
+// is the agent's and active; ("", nil) when the request names none.
+func (f *Flows) Mission(ctx context.Context, a *httpsig.Agent, m map[string]any, issuer string) (*Mission, error) {
+	s256, err := mission.Reference(m, issuer)
+	if err != nil || s256 == "" {
+		return nil, err
+	}
+	return f.Missions.Active(ctx, s256, a.Provider, a.ID)
+}
+
+// HeaderAAuthMission is the April-form response header.
+const HeaderAAuthMission = "AAuth-Mission"
+
+// ApprovalHeader is the April form carried on every approval response,
+// `AAuth-Mission: approver="<issuer>";s256="<s256>"`: a structured-field
+// dictionary whose approver member carries s256 as a parameter.
+func ApprovalHeader(issuer, s256 string) string {
+	params := httpsfv.NewParams()
+	params.Add("s256", s256)
+	d := httpsfv.NewDictionary()
+	d.Add("approver", httpsfv.Item{Value: issuer, Params: params})
+	v, err := httpsfv.Marshal(d)
+	if err != nil {
+		return fmt.Sprintf(`approver=%q;s256=%q`, issuer, s256)
+	}
+	return v
+}
+
+// ApprovalBody is the approval response (P§mission-approval).
+func ApprovalBody(m *Mission, caps []string, personTokens map[string]string) map[string]any {
+	b := map[string]any{"s256": m.S256, "mission": mission.Encode(m.Blob), "capabilities": nonNil(caps)}
+	if len(personTokens) > 0 {
+		b["person_tokens"] = personTokens
+	}
+	return b
+}
+
+// decodePayload reads a pending request's payload.
+func decodePayload(raw json.RawMessage, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return errors.New("missions: pending payload is unreadable")
+	}
+	return nil
+}

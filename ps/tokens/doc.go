@@ -1,0 +1,12 @@
+// Package tokens issues the PS's tokens. Person tokens (aa-person+jwt)
+// identify the person an agent acts for to one resource, with a directed
+// `sub` that is stable per (person, resource) and opaque, bound to the
+// agent's key through `cnf`, and capped in lifetime by one hour, the agent
+// token, the mission and any upstream token. Every issuance is recorded for
+// revocation until exp plus clock skew. The package also keeps the
+// person's consents per agent and resource.
+//
+// Implements draft-hardt-oauth-aauth-protocol-11 §Person Token Endpoint
+// (Retention), §Person Token Structure, §Directed Identifiers, and
+// PS-REQUIREMENTS §3.5–3.6 with A-19, A-22.
+package tokens

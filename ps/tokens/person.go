@@ -152,7 +152,7 @@ func (recordRow) TableName() string { return "person_token_records" }
 // Record is a person-token issuance record.
 type Record struct {
 	JTI, Aud, Sub, PersonID, AgentIss, AgentSub, AgentTokenJTI, CnfThumbprint, MissionS256, Tenant string
-	IssuedAt, Exp                                                                                   time.Time
+	IssuedAt, Exp                                                                                  time.Time
 }
 
 // Records lists the issuance records of a mission (or all when s256 is "").

@@ -29,6 +29,7 @@ type row struct {
 	Payload             *string `gorm:"column:payload"`
 	Callback            string  `gorm:"column:callback"`
 	CodeHash            []byte  `gorm:"column:code_hash"`
+	CodeDisplay         *string `gorm:"column:code_display"`
 	CodeAttempts        int     `gorm:"column:code_attempts"`
 	CodeConsumedAt      *int64  `gorm:"column:code_consumed_at"`
 	Question            *string `gorm:"column:question"`
@@ -50,7 +51,7 @@ type row struct {
 }
 
 const selectColumns = `id, kind, stage, requester_scheme, requester_iss, requester_sub, person_id,
-	state, requirement, capabilities, payload, callback, code_hash, code_attempts, code_consumed_at,
+	state, requirement, capabilities, payload, callback, code_hash, code_display, code_attempts, code_consumed_at,
 	question, question_options, question_asked_at, question_deadline, clarification_rounds, answers,
 	result_status, result_body, result_delivered_at, retry_after, last_poll_ms, long_poll_until_ms,
 	created_at, updated_at, expires_at, version`
@@ -93,6 +94,7 @@ func (w *row) toRequest() (*Request, error) {
 		Requirement:    Requirement(w.Requirement),
 		Callback:       w.Callback,
 		HasCode:        len(w.CodeHash) > 0,
+		code:           derefStr(w.CodeDisplay),
 		CodeAttempts:   w.CodeAttempts,
 		CodeConsumedAt: timePtr(w.CodeConsumedAt),
 		Rounds:         w.ClarificationRounds,
@@ -254,11 +256,11 @@ func (e *Engine) insert(ctx context.Context, r *Request, hash []byte) error {
 		return fmt.Errorf("pending: encode request: %w", err)
 	}
 	err = e.db(ctx).Exec(`INSERT INTO pending_requests (id, kind, stage, requester_scheme, requester_iss,
-		requester_sub, person_id, state, requirement, capabilities, payload, callback, code_hash,
+		requester_sub, person_id, state, requirement, capabilities, payload, callback, code_hash, code_display,
 		code_attempts, answers, retry_after, created_at, updated_at, expires_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Kind, m.stage, r.Requester.Scheme, r.Requester.Issuer, r.Requester.Subject, m.personID,
-		m.state, m.requirement, m.capabilities, m.payload, m.callback, hash,
+		m.state, m.requirement, m.capabilities, m.payload, m.callback, hash, nullIfEmpty(r.code),
 		0, m.answers, m.retryAfter, r.CreatedAt.Unix(), r.UpdatedAt.Unix(), r.ExpiresAt.Unix(), r.Version).Error
 	return dbErr("create pending request", err)
 }
@@ -277,12 +279,13 @@ func (e *Engine) save(ctx context.Context, r *Request, now time.Time) error {
 	}
 	res := e.db(ctx).Exec(`UPDATE pending_requests SET stage = ?, person_id = ?, state = ?, requirement = ?,
 		capabilities = ?, payload = ?, callback = ?, code_attempts = ?, code_consumed_at = ?,
+		code_display = CASE WHEN CAST(? AS BIGINT) IS NULL AND CAST(? AS INTEGER) = 1 THEN code_display ELSE NULL END,
 		question = ?, question_options = ?, question_asked_at = ?, question_deadline = ?,
 		clarification_rounds = ?, answers = ?, result_status = ?, result_body = ?, retry_after = ?,
 		updated_at = ?, version = version + 1
 		WHERE id = ? AND version = ?`,
 		m.stage, m.personID, m.state, m.requirement, m.capabilities, m.payload, m.callback,
-		m.codeAttempts, m.codeConsumedAt, m.question, m.questionOptions, m.questionAskedAt,
+		m.codeAttempts, m.codeConsumedAt, m.codeConsumedAt, boolInt(r.State.Open()), m.question, m.questionOptions, m.questionAskedAt,
 		m.questionDeadline, m.rounds, m.answers, m.resultStatus, m.resultBody, m.retryAfter,
 		now.Unix(), r.ID, r.Version)
 	if res.Error != nil {
@@ -326,4 +329,25 @@ func (e *Engine) endLongPoll(ctx context.Context, id string, untilMS int64) erro
 	return dbErr("record long-poll", e.db(ctx).Exec(
 		`UPDATE pending_requests SET long_poll_until_ms = NULL WHERE id = ? AND long_poll_until_ms = ?`,
 		id, untilMS).Error)
+}
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func derefStr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -106,14 +106,21 @@ func testInteraction202(t *testing.T, s *store.Store) {
 	assert.Equal(t, fmt.Sprintf(`requirement=interaction;url="%s/interact/%s";code="%s"`, issuer, r.ID, code),
 		resp.Header.Get("AAuth-Requirement"))
 
-	// Later polls: the same header set except the code-bearing requirement
-	// (the code is not stored).
+	// Later polls: the same header set, code included, until the person
+	// uses the code (PS-150, PS-159).
 	got, err := e.Get(ctxOf(t), r.ID)
 	require.NoError(t, err)
-	assert.Empty(t, got.Code())
+	assert.Equal(t, code, got.Code())
 	p := poll(t, e, r.ID)
 	require202(t, e, p, r.ID, 2)
-	assert.Nil(t, requirement(t, p))
+	assert.Equal(t, resp.Header.Get("AAuth-Requirement"), p.Header.Get("AAuth-Requirement"))
+
+	// Once used, the code is gone from storage and from the 202s.
+	_, err = e.ConsumeCode(ctxOf(t), r.ID, code)
+	require.NoError(t, err)
+	got, err = e.Get(ctxOf(t), r.ID)
+	require.NoError(t, err)
+	assert.Empty(t, got.Code())
 }
 
 // A-45: approval advises 5 s; the requirement stays on every poll.
@@ -626,6 +633,10 @@ func testCodeOutOfBand(t *testing.T, s *store.Store) {
 func testCodeStoredOnlyAsHash(t *testing.T, s *store.Store) {
 	e, _ := newEngine(t, s)
 	r, code := create(t, e, RequirementInteraction)
+	// The display form is kept only while the code is unused (PS-150);
+	// after use only the hash remains.
+	_, err := e.ConsumeCode(ctxOf(t), r.ID, code)
+	require.NoError(t, err)
 	rows, err := s.DB().Raw(`SELECT * FROM pending_requests WHERE id = ?`, r.ID).Rows()
 	require.NoError(t, err)
 	defer rows.Close()

@@ -169,8 +169,8 @@ type Request struct {
 	// Version increases with every state change (optimistic concurrency).
 	Version int64
 
-	// code is the display form of the interaction code; only set on the
-	// Request returned by Create (it is never stored).
+	// code is the display form of the interaction code while it is unused
+	// (the hash is what codes are compared against).
 	code string
 }
 
@@ -186,8 +186,8 @@ func (r *Request) EffectiveRequirement() Requirement {
 	return r.Requirement
 }
 
-// Code returns the display form of the interaction code on the Request
-// returned by Create, and "" on every other copy (only a hash is stored).
+// Code returns the display form of the interaction code while the code is
+// unused, "" afterwards.
 func (r *Request) Code() string { return r.code }
 
 func (r *Request) clone() *Request {

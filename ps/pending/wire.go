@@ -129,9 +129,9 @@ type body202 struct {
 // Content-Type: application/json and {"status":"pending"|"interacting"},
 // plus AAuth-Requirement (an SF Dictionary):
 //   - requirement=interaction;url="…/interact/{id}";code="XXXXX-XXXXX" on
-//     the Request returned by Create only: the code exists nowhere else
-//     (only its hash is stored), so later polls of an interaction request
-//     carry no AAuth-Requirement, which the 202 makes OPTIONAL;
+//     every 202 until the person uses the code (PS-150); once it is used
+//     (the request is then "interacting") the header is omitted, which the
+//     202 makes OPTIONAL;
 //   - requirement=approval;
 //   - requirement=clarification while a question is outstanding, with the
 //     body members clarification, timeout (seconds left) and options.

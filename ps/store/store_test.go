@@ -177,7 +177,6 @@ func testMigrateDownOneStep(t *testing.T, b storetest.Backend, open func(*testin
 	before := tableCount(t, s)
 	require.NoError(t, s.MigrateDown(ctx(t)))
 	assert.Equal(t, 1, pending(t, s))
-	assert.Less(t, tableCount(t, s), before, "one step down removes the newest migration's tables")
 	assert.True(t, hasTable(t, s, "signing_keys"), "older migrations stay")
 	require.NoError(t, s.MigrateUp(ctx(t)))
 	assert.Equal(t, before, tableCount(t, s))

@@ -67,8 +67,9 @@ type AgentItem struct {
 
 // HomeView is the person's home page.
 type HomeView struct {
-	Waiting []WaitingItem
-	Agents  []AgentItem
+	Waiting  []WaitingItem
+	Agents   []AgentItem
+	Missions []MissionItem
 }
 
 // AssertedByAgent is agent-asserted content, attributed (P§consent-presentation).
@@ -124,7 +125,40 @@ const (
 	StageWithdrawn  InteractStage = "withdrawn"
 	StageFailed     InteractStage = "failed"
 	StageWaitAnswer InteractStage = "wait_answer"
+	// StageMissionReview: the person reviews (and may edit) a proposal.
+	StageMissionReview InteractStage = "mission_review"
 )
+
+// ResourceView is resource-asserted content (P§consent-presentation).
+type ResourceView struct {
+	Issuer      string
+	Name        string
+	Description template.HTML
+	AccessMode  string
+	LogoURI     string
+	Unavailable bool
+}
+
+// MissionView is "what you approved".
+type MissionView struct {
+	S256        string
+	URL         string // the person's page for it
+	Description template.HTML
+	Tools       []string
+	Resources   []string
+	ExpiresAt   *time.Time
+	Updates     []template.HTML
+}
+
+// ReviewView is a proposal the person may edit.
+type ReviewView struct {
+	Description string // raw Markdown for the textarea
+	Tools       []ToolView
+	Resources   []ResourceView
+}
+
+// ToolView is a proposed tool.
+type ToolView struct{ Name, Description string }
 
 // InteractView is the interaction / consent page.
 type InteractView struct {
@@ -138,6 +172,10 @@ type InteractView struct {
 	CanAsk   bool   // the agent declared clarification and rounds remain
 	AskNote  string // why asking is not possible
 	RelayURL string // the https URL the person may open (relay)
+	Wording  string // the PS's own sentence for the decision
+	Resource *ResourceView
+	Approved *MissionView
+	Review   *ReviewView
 	Message  string // for done/failed/withdrawn
 	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
 	Callback string // where to return the browser after completion (validated)
@@ -215,4 +253,12 @@ type InviteView struct {
 	Email    string
 	Username string
 	Signup   bool // open sign-up rather than an invite
+}
+
+// toHTML renders a log summary that is already sanitized HTML.
+func toHTML(v any) string {
+	if h, ok := v.(template.HTML); ok {
+		return string(h)
+	}
+	return ""
 }

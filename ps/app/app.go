@@ -23,9 +23,12 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
+	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/ps/version"
 	"github.com/aauth-ps/aauth-ps/ps/web"
 )
@@ -40,6 +43,8 @@ type App struct {
 	Agents    *agents.Service
 	Engine    *pending.Engine
 	Interact  *interact.Service
+	Tokens    *tokens.Service
+	Missions  *missions.Service
 	Server    *server.Server
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -156,8 +161,27 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
+	a.Tokens, err = tokens.New(tokens.Options{Issuer: cfg.Issuer, Keys: a.Keys, Store: st, Now: now})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Missions, err = missions.New(missions.Options{Issuer: cfg.Issuer, Store: st, Now: now})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	resources := interact.Resources{Discovery: a.Discovery}
+	flows := &missions.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine}
+	kinds := &missions.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now}
+	kinds.Register(a.Interact)
+	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
+		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
+		Resources: resources, Now: now})
+
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
-		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Logger: log})
+		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds,
+		Tokens: a.Tokens, Logger: log, Now: now})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -198,6 +222,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Engine:          a.Engine,
 		Interact:        a.Interact,
 		Web:             ui,
+		PersonToken:     personTokens,
+		Missions:        flows,
+		Identifiers:     cfg.Identifiers(),
 		AfterVerify:     a.providerSeen,
 	})
 	if err != nil {
@@ -309,6 +336,9 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Engine.Purge(ctx); err != nil {
 			a.Log.Warn("housekeeping: purge pending requests", "err", err)
+		}
+		if _, err := a.Tokens.Purge(ctx); err != nil {
+			a.Log.Warn("housekeeping: purge person-token records", "err", err)
 		}
 		if _, err := a.Accounts.Purge(ctx); err != nil {
 			a.Log.Warn("housekeeping: purge sessions and invites", "err", err)

@@ -60,11 +60,13 @@ func TestMetadata(t *testing.T) {
 	if _, ok := md["login_endpoint"]; ok {
 		t.Fatal("metadata advertises the removed login_endpoint")
 	}
-	// Advertised endpoints are implemented: a signed request to each is
-	// verified (not 404/405) — PS-005's precondition until behaviours land.
-	for _, f := range []string{"auth_token_endpoint", "person_token_endpoint"} {
-		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, md[f].(string), []byte(`{}`))))
+	// PS-005: a signed POST of {} to every advertised agent endpoint is a
+	// 400 invalid_request, never 404 or 405. (The auth token endpoint's
+	// behaviour has not landed: it answers 501 after verifying.)
+	for _, f := range []string{"person_token_endpoint", "mission_endpoint", "interaction_endpoint"} {
+		expectProblem(t, w.do(t, signed(t, w.agent, http.MethodPost, md[f].(string), []byte(`{}`))), http.StatusBadRequest, aauth.ErrInvalidRequest)
 	}
+	expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, md["auth_token_endpoint"].(string), []byte(`{}`))))
 }
 
 // TestJWKS: PS-008, PS-011, plus rotation through the keys manager.

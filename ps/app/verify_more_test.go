@@ -38,7 +38,7 @@ func twin(t *testing.T, req *http.Request, body []byte) *http.Request {
 // TestReplay: PS-027 (A-37).
 func TestReplay(t *testing.T) {
 	w := newWorld(t, pstest.Options{})
-	req := signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)
+	req := signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
 	again := twin(t, req, validBody)
 	expectVerified(t, w.do(t, req))
 	before := w.ps.TableCounts(t)
@@ -48,7 +48,7 @@ func TestReplay(t *testing.T) {
 	// Two different requests signed in the same second are both accepted.
 	created := time.Now()
 	for _, b := range []string{`{"resource":"https://rs3.test"}`, `{"resource":"https://rs4.test"}`} {
-		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), []byte(b), conformance.WithCreated(created))))
+		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), []byte(b), conformance.WithCreated(created))))
 	}
 }
 
@@ -69,7 +69,7 @@ func TestReplaySharedAcrossReplicas(t *testing.T) {
 		w := &world{env: &pstest.Env{CA: env.CA, Resolver: env.Resolver, Client: conformance.NewHTTPClient(env.CA, env.Resolver)}}
 		return w.do(t, req)
 	}
-	req := signed(t, agent, http.MethodPost, a.URL("/person"), validBody)
+	req := signed(t, agent, http.MethodPost, a.URL("/token"), validBody)
 	again := twin(t, req, validBody)
 	expectVerified(t, via(a, req))
 	expect401(t, via(b, again), aauth.SigInvalidSignature)
@@ -89,7 +89,7 @@ func TestInvalidIssuerFetchesNothing(t *testing.T) {
 		t.Run(iss, func(t *testing.T) {
 			w.ap.ResetCounters()
 			a := w.mint(t, conformance.TokenSpec{ClaimOverrides: map[string]any{"iss": iss}})
-			expect401(t, w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)), aauth.SigInvalidJWT)
+			expect401(t, w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)), aauth.SigInvalidJWT)
 			if n := w.ap.Requests(); n != 0 {
 				t.Fatalf("the agent provider was contacted %d times", n)
 			}
@@ -102,7 +102,7 @@ func TestInvalidIssuerFetchesNothing(t *testing.T) {
 func TestEgressPolicyRefusesLoopbackProvider(t *testing.T) {
 	w := newWorld(t, pstest.Options{NoEgressAllow: true})
 	before := w.ps.TableCounts(t)
-	expect401(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)), aauth.SigInvalidJWT)
+	expect401(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)), aauth.SigInvalidJWT)
 	unchanged(t, w.ps, before)
 	if n := w.ap.Requests(); n != 0 {
 		t.Fatalf("the agent provider was contacted %d times", n)
@@ -116,7 +116,7 @@ func TestOversizeBody(t *testing.T) {
 	big := append([]byte(`{"x":"`), bytes.Repeat([]byte("a"), 1<<20)...)
 	big = append(big, '"', '}')
 	for _, chunked := range []bool{false, true} {
-		req := signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), big)
+		req := signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), big)
 		if chunked {
 			req.ContentLength = -1
 			req.Body = io.NopCloser(bytes.NewReader(big)) // no GetBody, no length: chunked
@@ -136,7 +136,7 @@ func TestProviderUnavailable(t *testing.T) {
 	w := newWorld(t, pstest.Options{})
 	w.ap.SetMetadataStatus(http.StatusInternalServerError)
 	before := w.ps.TableCounts(t)
-	r := w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody))
+	r := w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody))
 	expectProblem(t, r, http.StatusServiceUnavailable, aauth.ErrTemporarilyUnavailable)
 	if r.header.Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
@@ -149,12 +149,12 @@ func TestProviderUnavailable(t *testing.T) {
 func TestJWKSCacheFloor(t *testing.T) {
 	clock := &offsetClock{}
 	w := newWorld(t, pstest.Options{Now: clock.Now})
-	expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)))
+	expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)))
 	clock.Advance(61 * time.Second)
 	start := w.ap.JWKSFetches()
 	for i := range 10 {
 		a := w.mint(t, conformance.TokenSpec{KID: "unknown-" + string(rune('a'+i))})
-		r := w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithCreatedOffset(clock.Offset())))
+		r := w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithCreatedOffset(clock.Offset())))
 		expect401(t, r, aauth.SigUnknownKey)
 	}
 	if got := w.ap.JWKSFetches() - start; got != 1 {
@@ -168,31 +168,31 @@ func TestJWKSRefresh(t *testing.T) {
 	t.Run("a rotated provider key is accepted after the floor", func(t *testing.T) {
 		clock := &offsetClock{}
 		w := newWorld(t, pstest.Options{Now: clock.Now})
-		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)))
+		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)))
 		w.ap.RotateKey()
 		clock.Advance(61 * time.Second)
 		a := w.mint(t, conformance.TokenSpec{})
-		expectVerified(t, w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithCreatedOffset(clock.Offset()))))
+		expectVerified(t, w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithCreatedOffset(clock.Offset()))))
 	})
 	t.Run("a failing JWKS endpoint falls back to the cached copy", func(t *testing.T) {
 		clock := &offsetClock{}
 		w := newWorld(t, pstest.Options{Now: clock.Now})
-		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)))
+		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)))
 		w.ap.SetJWKSStatus(http.StatusInternalServerError)
 		w.ap.SetMetadataStatus(http.StatusInternalServerError)
 		clock.Advance(10 * time.Minute) // past max-age=300
-		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithCreatedOffset(clock.Offset()))))
+		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithCreatedOffset(clock.Offset()))))
 	})
 	t.Run("new key material under the same kid is picked up", func(t *testing.T) {
 		clock := &offsetClock{}
 		w := newWorld(t, pstest.Options{Now: clock.Now})
-		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)))
+		expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)))
 		if err := w.ap.ReplaceKeyMaterial(w.ap.SigningKID()); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(61 * time.Second)
 		a := w.mint(t, conformance.TokenSpec{})
-		expectVerified(t, w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithCreatedOffset(clock.Offset()))))
+		expectVerified(t, w.do(t, signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithCreatedOffset(clock.Offset()))))
 	})
 }
 
@@ -200,11 +200,11 @@ func TestJWKSRefresh(t *testing.T) {
 func TestStrictPSClaim(t *testing.T) {
 	w := newWorld(t, pstest.Options{Configure: func(c *config.Config) { c.StrictPSClaim = true }})
 	other := w.mint(t, conformance.TokenSpec{PS: "https://other-ps.test"})
-	expect401(t, w.do(t, signed(t, other, http.MethodPost, w.ps.URL("/person"), validBody)), aauth.SigInvalidJWT)
+	expect401(t, w.do(t, signed(t, other, http.MethodPost, w.ps.URL("/token"), validBody)), aauth.SigInvalidJWT)
 	chained := []byte(`{"resource":"https://rs.test","upstream_token":"x"}`)
-	expectVerified(t, w.do(t, signed(t, other, http.MethodPost, w.ps.URL("/person"), chained)))
+	expectVerified(t, w.do(t, signed(t, other, http.MethodPost, w.ps.URL("/token"), chained)))
 	ours := w.mint(t, conformance.TokenSpec{PS: w.ps.Issuer})
-	expectVerified(t, w.do(t, signed(t, ours, http.MethodPost, w.ps.URL("/person"), validBody)))
+	expectVerified(t, w.do(t, signed(t, ours, http.MethodPost, w.ps.URL("/token"), validBody)))
 }
 
 // TestMethodNotAllowed: PS-055.
@@ -243,10 +243,10 @@ func TestTLSMinimumVersion(t *testing.T) {
 func TestLogsCarryNoTokens(t *testing.T) {
 	var logs syncBuffer
 	w := newWorld(t, pstest.Options{Logs: &logs})
-	expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)))
+	expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)))
 	bad := w.mint(t, conformance.TokenSpec{KID: "zzz"})
-	expect401(t, w.do(t, signed(t, bad, http.MethodPost, w.ps.URL("/person"), validBody)), aauth.SigUnknownKey)
-	expect401(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithCorruptSignature())), aauth.SigInvalidSignature)
+	expect401(t, w.do(t, signed(t, bad, http.MethodPost, w.ps.URL("/token"), validBody)), aauth.SigUnknownKey)
+	expect401(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithCorruptSignature())), aauth.SigInvalidSignature)
 	out := logs.String()
 	if !strings.Contains(out, "signed request refused") {
 		t.Fatalf("expected refusal log lines, got:\n%s", out)
@@ -295,12 +295,12 @@ func TestHealthReadinessMetrics(t *testing.T) {
 	if r := get("/readyz"); r.status != 200 || r.body["database"] != "ok" {
 		t.Fatalf("readyz: %d %s", r.status, r.raw)
 	}
-	expect401(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithoutHeader("Signature"))), aauth.SigInvalidSignature)
+	expect401(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithoutHeader("Signature"))), aauth.SigInvalidSignature)
 	m := string(get("/metrics").raw)
 	for _, want := range []string{
 		`aauth_ps_signature_verification_failures_total{code="invalid_signature"} 1`,
 		`aauth_ps_signature_verification_failures_total{code="unknown_key"} 0`,
-		`aauth_ps_http_requests_total{method="POST",route="/person",status="401"} 1`,
+		`aauth_ps_http_requests_total{method="POST",route="/token",status="401"} 1`,
 		`aauth_ps_http_requests_total{method="GET",route="/readyz",status="200"} 1`,
 	} {
 		if !strings.Contains(m, want) {

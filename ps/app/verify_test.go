@@ -26,14 +26,14 @@ type refusal struct {
 
 func post(opts ...conformance.SignOption) func(t *testing.T, w *world) *http.Request {
 	return func(t *testing.T, w *world) *http.Request {
-		return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, opts...)
+		return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, opts...)
 	}
 }
 
 func postAs(spec conformance.TokenSpec, opts ...conformance.SignOption) func(t *testing.T, w *world) *http.Request {
 	return func(t *testing.T, w *world) *http.Request {
 		a := w.mint(t, spec)
-		return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody, opts...)
+		return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody, opts...)
 	}
 }
 
@@ -44,7 +44,7 @@ func cnfPatch(t *testing.T, w *world, patch map[string]any) map[string]any {
 func withCnf(patch map[string]any) func(t *testing.T, w *world) *http.Request {
 	return func(t *testing.T, w *world) *http.Request {
 		a := w.mint(t, conformance.TokenSpec{CnfJWK: cnfPatch(t, w, patch)})
-		return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+		return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 	}
 }
 
@@ -81,22 +81,22 @@ func refusals() []refusal {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithSigningKey(k2))
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithSigningKey(k2))
 		}},
 		{"tamper method", "PS-021", aauth.SigInvalidSignature, func(t *testing.T, w *world) *http.Request {
-			return signed(t, w.agent, http.MethodPut, w.ps.URL("/person"), validBody, conformance.TamperMethod(http.MethodPost))
+			return signed(t, w.agent, http.MethodPut, w.ps.URL("/token"), validBody, conformance.TamperMethod(http.MethodPost))
 		}},
-		{"tamper path", "PS-021", aauth.SigInvalidSignature, post(conformance.TamperPath("/token"))},
+		{"tamper path", "PS-021", aauth.SigInvalidSignature, post(conformance.TamperPath("/person"))},
 		{"tamper authority", "PS-021", aauth.SigInvalidSignature, post(conformance.TamperAuthority("other.test"))},
 		{"tamper content-type", "PS-021", aauth.SigInvalidSignature, post(conformance.TamperContentType("application/json; charset=utf-8"))},
 		{"tamper Signature-Key", "PS-021", aauth.SigInvalidSignature, func(t *testing.T, w *world) *http.Request {
 			other := w.mint(t, conformance.TokenSpec{})
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody,
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody,
 				conformance.TamperSignatureKey("sig="+conformance.JWTMember(other.Token)))
 		}},
 		{"tamper Content-Digest", "PS-021", aauth.SigInvalidSignature, post(conformance.TamperContentDigest(conformance.ContentDigest([]byte(`{}`))))},
 		{"foreign authority", "PS-022", aauth.SigInvalidSignature, func(t *testing.T, w *world) *http.Request {
-			req := w.agent.NewRequest(http.MethodPost, w.ps.URL("/person"), validBody)
+			req := w.agent.NewRequest(http.MethodPost, w.ps.URL("/token"), validBody)
 			req.Host = "other.test"
 			if _, err := w.agent.Sign(req, validBody); err != nil {
 				t.Fatal(err)
@@ -133,11 +133,11 @@ func refusals() []refusal {
 		{"dwk missing", "PS-033", aauth.SigInvalidJWT, postAs(conformance.TokenSpec{ClaimOverrides: map[string]any{"dwk": nil}})},
 		{"metadata without issuer", "PS-035", aauth.SigIssuerMissing, func(t *testing.T, w *world) *http.Request {
 			w.ap.SetMetadataMutator(func(m map[string]any) { delete(m, "issuer") })
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"metadata with another issuer", "PS-035", aauth.SigIssuerMismatch, func(t *testing.T, w *world) *http.Request {
 			w.ap.SetMetadataMutator(func(m map[string]any) { m["issuer"] = "https://ap2.test" })
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"unknown kid", "PS-036", aauth.SigUnknownKey, postAs(conformance.TokenSpec{KID: "zzz"})},
 		{"tampered payload", "PS-037", aauth.SigInvalidJWT, postAs(conformance.TokenSpec{Raw: conformance.RawTamperedPayload})},
@@ -147,7 +147,7 @@ func refusals() []refusal {
 				t.Fatal(err)
 			}
 			a := w.mint(t, conformance.TokenSpec{SignWith: k.Signer()})
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"exp past", "PS-038", aauth.SigExpiredJWT, postAs(conformance.TokenSpec{IssuedAt: time.Now().Add(-time.Hour), Lifetime: time.Hour - time.Second})},
 		{"exp missing", "PS-038", aauth.SigInvalidJWT, postAs(conformance.TokenSpec{ClaimOverrides: map[string]any{"exp": nil}})},
@@ -170,13 +170,13 @@ func refusals() []refusal {
 			if err := w.ap.SetPublishAlg(w.ap.SigningKID(), ""); err != nil {
 				t.Fatal(err)
 			}
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"JWKS key alg differs from header", "PS-045", aauth.SigInvalidJWT, func(t *testing.T, w *world) *http.Request {
 			if err := w.ap.SetPublishAlg(w.ap.SigningKID(), "ES256"); err != nil {
 				t.Fatal(err)
 			}
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"revoked agent token", "PS-046", aauth.SigRevokedJWT, func(t *testing.T, w *world) *http.Request {
 			a := w.mint(t, conformance.TokenSpec{JTI: "revoked-" + pstest.RandomHex(4)})
@@ -188,10 +188,10 @@ func refusals() []refusal {
 				time.Now().Add(time.Hour), time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"bad signature and malformed JSON", "PS-029", aauth.SigInvalidSignature, func(t *testing.T, w *world) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), []byte(`{`), conformance.WithCorruptSignature())
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), []byte(`{`), conformance.WithCorruptSignature())
 		}},
 	}
 }
@@ -252,7 +252,7 @@ func TestSignedRequestAccepted(t *testing.T) {
 		req       func(t *testing.T) *http.Request
 	}{
 		{"Ed25519 agent", "PS-026", func(t *testing.T) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"ES256 agent", "PS-026", func(t *testing.T) *http.Request {
 			k, err := conformance.NewAgentKey(aauth.AlgES256)
@@ -260,46 +260,46 @@ func TestSignedRequestAccepted(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := w.mint(t, conformance.TokenSpec{Agent: k})
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"label aauth", "PS-019", func(t *testing.T) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithLabel("aauth"), conformance.WithKeyLabel("aauth"))
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithLabel("aauth"), conformance.WithKeyLabel("aauth"))
 		}},
 		{"alg and keyid parameters ignored", "PS-017", func(t *testing.T) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody,
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody,
 				conformance.WithParam("alg", "hmac-sha256"), conformance.WithParam("keyid", "x"))
 		}},
 		{"future expires", "PS-016", func(t *testing.T) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithExpiresOffset(30*time.Second))
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithExpiresOffset(30*time.Second))
 		}},
 		{"old iat", "PS-038", func(t *testing.T) *http.Request {
 			a := w.mint(t, conformance.TokenSpec{IssuedAt: time.Now().Add(-86000 * time.Second), Lifetime: 87000 * time.Second})
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"unknown claim", "PS-043", func(t *testing.T) *http.Request {
 			a := w.mint(t, conformance.TokenSpec{ClaimOverrides: map[string]any{"foo": "bar"}})
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"upper-case local part", "PS-039 PS-255", func(t *testing.T) *http.Request {
 			a := w.mint(t, conformance.TokenSpec{Sub: "aauth:Assistant-V2@ap.test"})
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"top-level sub with + is accepted and logged", "A-61", func(t *testing.T) *http.Request {
 			a := w.mint(t, conformance.TokenSpec{Sub: "aauth:a1+x@ap.test"})
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"ps naming another PS is advisory", "PS-042", func(t *testing.T) *http.Request {
 			a := w.mint(t, conformance.TokenSpec{PS: "https://other-ps.test"})
-			return signed(t, a, http.MethodPost, w.ps.URL("/person"), validBody)
+			return signed(t, a, http.MethodPost, w.ps.URL("/token"), validBody)
 		}},
 		{"sha-512 digest", "PS-023", func(t *testing.T) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithDigestAlg("sha-512"))
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithDigestAlg("sha-512"))
 		}},
 		{"unknown digest algorithm beside sha-256", "PS-023", func(t *testing.T) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/person"), validBody, conformance.WithDigestAlg("md5", "sha-256"))
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody, conformance.WithDigestAlg("md5", "sha-256"))
 		}},
 		{"auth token endpoint", "PS-003", func(t *testing.T) *http.Request {
-			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
+			return signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), []byte(`{"resource_token":"x"}`))
 		}},
 	}
 	for _, tc := range cases {

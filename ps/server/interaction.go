@@ -9,7 +9,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/strictjson"
 )
 
 // Paths of the interaction endpoint (E9) and pending URLs (E10).
@@ -25,9 +27,28 @@ func (s *Server) handleInteraction(c *gin.Context, req *SignedRequest) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.opt.Interact.Relay(c.Request.Context(), req.Agent, r)
+	ctx := c.Request.Context()
+	m, _ := strictjson.DecodeObject(req.Body) // already checked by ParseRelay
+	ms, err := s.opt.Missions.Mission(ctx, req.Agent, m, s.opt.Issuer)
 	if err != nil {
 		return err
+	}
+	if ms != nil {
+		r.MissionS256 = ms.S256
+		if r.Capabilities == nil {
+			r.Capabilities = ms.Capabilities
+		}
+	}
+	res, err := s.opt.Interact.Relay(ctx, req.Agent, r)
+	if err != nil {
+		return err
+	}
+	if ms != nil {
+		what := r.Type
+		if r.Type == interact.RelayQuestion {
+			what += ": " + r.Question
+		}
+		_ = s.opt.Missions.Missions.Log(ctx, ms.S256, missions.Entry{Kind: "interaction", Actor: "agent", Summary: "Interaction request (" + what + ")."})
 	}
 	writePending(c, *res)
 	return nil
@@ -43,6 +64,7 @@ func (s *Server) handlePoll(c *gin.Context, req *SignedRequest) error {
 	if err != nil {
 		return err
 	}
+	s.missionHeader(c, id, &res)
 	writePending(c, res)
 	return nil
 }

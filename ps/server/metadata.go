@@ -30,7 +30,9 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		},
 		AuthTokenEndpoint:   iss + PathAuthToken,
 		PersonTokenEndpoint: iss + PathPersonToken,
-		InteractionEndpoint: iss + PathInteraction,
+		InteractionEndpoint:    iss + PathInteraction,
+		MissionEndpoint:        iss + PathMission,
+		MissionControlEndpoint: iss + PathMissionControl,
 	}
 	if w := s.opt.SignatureWindow; w != 0 && w != aauth.DefaultSignatureWindowSeconds*time.Second {
 		md.SignatureWindow = int(w / time.Second)

@@ -16,7 +16,9 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 )
 
 // Pinger is the readiness probe's view of the database.
@@ -50,6 +52,9 @@ type Options struct {
 	Interact        *interact.Service
 	// Web registers the browser pages (optional).
 	Web interface{ Register(e *gin.Engine) }
+	PersonToken *persontoken.Service
+	Missions    *missions.Flows
+	Identifiers aauth.IdentifierPolicy
 	// AfterVerify runs after an agent request verified (records the
 	// provider as seen); optional.
 	AfterVerify func(ctx context.Context, providerIssuer string)
@@ -79,8 +84,9 @@ const (
 
 // New builds the Server and its route table.
 func New(opt Options) (*Server, error) {
-	if opt.Verifier == nil || opt.DB == nil || opt.Keys == nil || opt.Issuer == "" || opt.Engine == nil || opt.Interact == nil {
-		return nil, errors.New("server: Issuer, Verifier, DB, Keys, Engine and Interact are required")
+	if opt.Verifier == nil || opt.DB == nil || opt.Keys == nil || opt.Issuer == "" || opt.Engine == nil || opt.Interact == nil ||
+		opt.PersonToken == nil || opt.Missions == nil {
+		return nil, errors.New("server: Issuer, Verifier, DB, Keys, Engine, Interact, PersonToken and Missions are required")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -131,8 +137,10 @@ func New(opt Options) (*Server, error) {
 
 	// Agent-facing endpoints: verification runs from day one; behaviour
 	// lands with later issues and answers 501 until then.
-	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.notImplemented))
+	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.handlePersonToken))
 	e.POST(PathAuthToken, s.agentRoute(httpsig.Policy{}, s.notImplemented))
+	e.POST(PathMission, s.agentRouteLimit(httpsig.Policy{}, MissionBodyLimit, s.handleMissionPropose))
+	e.POST(PathMissionURL, s.agentRoute(httpsig.Policy{}, s.handleMissionURL))
 	e.POST(PathInteraction, s.agentRoute(httpsig.Policy{}, s.handleInteraction))
 	e.GET(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePoll))
 	e.POST(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingPost))
@@ -161,8 +169,13 @@ type signedHandler func(c *gin.Context, req *SignedRequest) error
 // fetching, PS-050), verifies the signature (PS-029: before the body is
 // interpreted), then calls h with the verified principal.
 func (s *Server) agentRoute(pol httpsig.Policy, h signedHandler) gin.HandlerFunc {
+	return s.agentRouteLimit(pol, s.opt.MaxBodyBytes, h)
+}
+
+// agentRouteLimit is agentRoute with its own body cap.
+func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandler) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		body, err := readBody(c, s.opt.MaxBodyBytes)
+		body, err := readBody(c, limit)
 		if err != nil {
 			s.renderError(c, err)
 			return

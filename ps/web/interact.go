@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -26,7 +27,14 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 // interactAction is POST /interact/{id}/{approve|deny|ask|answer|open}.
 func (u *UI) interactAction(c *gin.Context, s *session) error {
 	id := c.Param("id")
-	form := map[string]string{"question": c.PostForm("question"), "answer": c.PostForm("answer")}
+	form := map[string]string{}
+	if err := c.Request.ParseForm(); err == nil {
+		for k, vs := range c.Request.PostForm {
+			if k != "csrf" {
+				form[k] = strings.Join(vs, "\n")
+			}
+		}
+	}
 	out, err := u.opt.Interact.Decide(ctx(c), id, s.person, c.Param("action"), form)
 	if err != nil {
 		if errors.Is(err, interact.ErrStage) {
@@ -113,7 +121,24 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	if cons.Outstanding != nil {
 		v.Chat = append(v.Chat, templates.Clarification{Question: cons.Outstanding.Text, Asked: cons.Outstanding.AskedAt})
 	}
-	v.CanAsk, v.AskNote, v.RelayURL = cons.CanAsk, cons.AskNote, cons.RelayURL
+	v.CanAsk, v.AskNote, v.RelayURL, v.Wording = cons.CanAsk, cons.AskNote, cons.RelayURL, cons.Wording
+	if cons.Resource != nil {
+		rv := resourceView(*cons.Resource)
+		v.Resource = &rv
+	}
+	if cons.Mission != nil {
+		v.Approved = missionView(cons.Mission)
+	}
+	if cons.Review != nil {
+		rv := &templates.ReviewView{Description: cons.Review.Description}
+		for _, t := range cons.Review.Tools {
+			rv.Tools = append(rv.Tools, templates.ToolView{Name: t.Name, Description: markdown.Plain(t.Description)})
+		}
+		for _, r := range cons.Review.Resources {
+			rv.Resources = append(rv.Resources, resourceView(r.ResourceInfo))
+		}
+		v.Review = rv
+	}
 	switch {
 	case cons.Outstanding != nil:
 		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the agent's answer", 3
@@ -123,6 +148,12 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageQuestion, "Your agent has a question"
 	case cons.Stage == interact.StageRelay:
 		v.Stage, v.Headline = templates.StageRelay, "Your agent asks you to continue elsewhere"
+	case cons.Review != nil:
+		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
+	case cons.Kind == "person_token":
+		v.Stage, v.Headline = templates.StageApproval, "Your agent wants to act as you"
+	case cons.Kind == "mission_completion":
+		v.Stage, v.Headline = templates.StageApproval, "Your agent says the mission is done"
 	default:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for your approval"
 	}
@@ -141,6 +172,20 @@ func outcomeView(id string, o *interact.Outcome) templates.InteractView {
 	default:
 		v.Stage, v.Headline = templates.StageFailed, "Request ended"
 		v.RefreshURL = o.Callback
+	}
+	return v
+}
+
+func resourceView(r interact.ResourceInfo) templates.ResourceView {
+	return templates.ResourceView{Issuer: r.Issuer, Name: markdown.Plain(r.Name), Description: markdown.Render(r.Description),
+		AccessMode: r.AccessMode, LogoURI: r.LogoURI, Unavailable: r.Unavailable}
+}
+
+func missionView(m *interact.MissionInfo) *templates.MissionView {
+	v := &templates.MissionView{S256: m.S256, URL: "/missions/" + m.S256, Description: markdown.Render(m.Description),
+		Tools: m.Tools, Resources: m.Resources, ExpiresAt: m.ExpiresAt}
+	for _, u := range m.Updates {
+		v.Updates = append(v.Updates, markdown.Render(u))
 	}
 	return v
 }

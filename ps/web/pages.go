@@ -245,7 +245,12 @@ func (u *UI) home(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.render(c, http.StatusOK, templates.HomePage(u.pageFor(c, s, "Home"), templates.HomeView{Waiting: waiting, Agents: agentItems}))
+	missionItems, err := u.missionItems(c, s)
+	if err != nil {
+		return err
+	}
+	u.render(c, http.StatusOK, templates.HomePage(u.pageFor(c, s, "Home"),
+		templates.HomeView{Waiting: waiting, Agents: agentItems, Missions: missionItems}))
 	return nil
 }
 

@@ -26,6 +26,8 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -37,7 +39,12 @@ type Options struct {
 	Accounts *account.Service
 	Agents   *agents.Service
 	Interact *interact.Service
-	Logger   *slog.Logger
+	Missions *missions.Service
+	// MissionKinds renders missions as "what you approved".
+	MissionKinds *missions.Kinds
+	Tokens       *tokens.Service
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // UI serves the browser pages.
@@ -125,6 +132,15 @@ func (u *UI) Register(e *gin.Engine) {
 
 	g.GET("/interact/:id", u.authedNext(u.interactPage))
 	g.POST("/interact/:id/:action", u.authed(u.interactAction))
+	u.registerMissions(g)
+}
+
+// now is the clock missions are evaluated with.
+func (u *UI) now() time.Time {
+	if u.opt.Now != nil {
+		return u.opt.Now()
+	}
+	return time.Now()
 }
 
 // securityHeaders sets the headers every page carries.

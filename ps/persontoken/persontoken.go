@@ -1,0 +1,331 @@
+// Package persontoken is the person token endpoint (E3): it decides which
+// person an agent acts for (the binding), checks the mission the request
+// names, asks the person the first time an agent wants to act at a
+// resource as them (showing the resource's own metadata), and issues the
+// token.
+//
+// Implements draft-hardt-oauth-aauth-protocol-11 §Person Token Endpoint
+// with PS-REQUIREMENTS §3.5–3.6, PS-256/257 and A-11, A-26.
+package persontoken
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
+)
+
+// KindPersonToken is the pending-request kind of a person-token consent.
+const (
+	KindPersonToken = "person_token"
+	StageConsent    = "consent"
+)
+
+// Request is a parsed person-token request.
+type Request struct {
+	Resource      string   `json:"resource"`
+	MissionS256   string   `json:"mission_s256,omitempty"`
+	Capabilities  []string `json:"capabilities,omitempty"`
+	LoginHint     string   `json:"login_hint,omitempty"`
+	Tenant        string   `json:"tenant,omitempty"`
+	DomainHint    string   `json:"domain_hint,omitempty"`
+	Prompt        string   `json:"prompt,omitempty"`
+	Justification string   `json:"justification,omitempty"`
+	Platform      string   `json:"platform,omitempty"`
+	Device        string   `json:"device,omitempty"`
+}
+
+// payload is what a pending consent stores.
+type payload struct {
+	Request Request           `json:"request"`
+	Agent   missions.AgentRef `json:"agent"`
+}
+
+// Options configure the Service.
+type Options struct {
+	Issuer      string
+	Identifiers aauth.IdentifierPolicy
+	Interact    *interact.Service
+	Missions    *missions.Flows
+	MissionKind *missions.Kinds
+	Tokens      *tokens.Service
+	Engine      *pending.Engine
+	Resources   missions.Resources
+	Now         func() time.Time
+	// NewResourcesPerHour bounds how many resources an agent may add in an
+	// hour (PS-070); default 20.
+	NewResourcesPerHour int
+}
+
+// Service handles E3.
+type Service struct{ o Options }
+
+// New builds the Service and registers its pending-request kind.
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewResourcesPerHour <= 0 {
+		o.NewResourcesPerHour = 20
+	}
+	s := &Service{o: o}
+	o.Interact.RegisterKind(KindPersonToken, kind{s})
+	return s
+}
+
+func str(m map[string]any, name string, max int) (string, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok || len(s) > max {
+		return "", aauth.BadRequest(fmt.Sprintf("%s must be a string of at most %d bytes", name, max))
+	}
+	return s, nil
+}
+
+// Parse validates an E3 body (PS-057, PS-058, PS-059, PS-256).
+func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
+	m, err := strictjson.DecodeObject(body)
+	if err != nil {
+		return nil, nil, aauth.BadRequest("the body must be a JSON object: " + err.Error())
+	}
+	var r Request
+	res, ok := m["resource"].(string)
+	if !ok {
+		return nil, nil, aauth.BadRequest("resource is required and must be a server identifier")
+	}
+	if err := s.o.Identifiers.CheckServer(res); err != nil {
+		return nil, nil, aauth.BadRequest("resource is not a valid server identifier: " + err.Error())
+	}
+	r.Resource = res
+	for _, f := range []struct {
+		name string
+		dst  *string
+		max  int
+	}{
+		{"login_hint", &r.LoginHint, 256}, {"tenant", &r.Tenant, 256}, {"domain_hint", &r.DomainHint, 256},
+		{"prompt", &r.Prompt, 64}, {"justification", &r.Justification, 8 << 10},
+		{"platform", &r.Platform, 200}, {"device", &r.Device, 200},
+	} {
+		if *f.dst, err = str(m, f.name, f.max); err != nil {
+			return nil, nil, err
+		}
+	}
+	switch r.Prompt {
+	case "", "none", "login", "consent", "select_account":
+	default:
+		if strings.Contains(r.Prompt, "none") {
+			return nil, nil, aauth.BadRequest("prompt none cannot be combined with other values")
+		}
+	}
+	if r.Capabilities, err = interact.ParseCapabilities(m); err != nil {
+		return nil, nil, err
+	}
+	for _, unsupported := range []string{"upstream_token", "subagent_token"} {
+		if _, ok := m[unsupported]; ok {
+			return nil, nil, aauth.BadRequest(unsupported + " is not supported by this person server yet")
+		}
+	}
+	return &r, m, nil
+}
+
+// Handle answers E3 for a verified agent: 200 with a person token, a 202
+// while the person is asked (or connects the agent first), or an error.
+func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (status int, resp any, pend *pending.Response, err error) {
+	r, m, err := s.Parse(body)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	ms, err := s.o.Missions.Mission(ctx, a, m, s.o.Issuer)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if ms != nil {
+		r.MissionS256 = ms.S256
+		if r.Capabilities == nil {
+			r.Capabilities = ms.Capabilities // captured at proposal (PS-257, A-11)
+		}
+	}
+	pl := payload{Request: *r, Agent: missions.Ref(a)}
+	person, res, err := s.o.Interact.Person(ctx, a, r.Capabilities, KindPersonToken, pl)
+	if err != nil || res != nil {
+		return 0, nil, res, err
+	}
+	ok, err := s.consented(ctx, person, pl, ms)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if ok && r.Prompt != "consent" {
+		out, err := s.issue(ctx, person, pl)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		return http.StatusOK, out, nil, nil
+	}
+	if r.Prompt == "none" {
+		return 0, nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
+			"the person must be asked, and prompt=none forbids it")
+	}
+	since := s.o.Now().Add(-time.Hour)
+	if n, err := s.o.Tokens.NewResourcesSince(ctx, a.Provider, a.ID, since); err != nil {
+		return 0, nil, nil, err
+	} else if n >= int64(s.o.NewResourcesPerHour) {
+		p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited, "too many new resources for this agent in the last hour")
+		p.RetryAfter = 600
+		return 0, nil, nil, p
+	}
+	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, KindPersonToken, StageConsent, pl)
+	return 0, nil, res, err
+}
+
+// consented: the person let this agent act at the resource, or approved
+// it within the mission the request names.
+func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, ms *missions.Mission) (bool, error) {
+	if ms != nil {
+		if b, err := ms.Parsed(); err == nil && slices.Contains(b.ApprovedResources, pl.Request.Resource) {
+			return true, nil
+		}
+	}
+	return s.o.Tokens.HasConsent(ctx, p.ID, pl.Agent.Iss, pl.Agent.Sub, pl.Request.Resource)
+}
+
+// issue signs the person token and records it in the mission log.
+func (s *Service) issue(ctx context.Context, p *account.Person, pl payload) (map[string]any, error) {
+	key, err := pl.Agent.Key()
+	if err != nil {
+		return nil, err
+	}
+	req := tokens.PersonTokenRequest{PersonID: p.ID, Tenant: p.Tenant, Resource: pl.Request.Resource,
+		AgentIss: pl.Agent.Iss, AgentSub: pl.Agent.Sub, AgentTokenJTI: pl.Agent.TokenJTI, AgentKey: key,
+		AgentTokenExp: time.Unix(pl.Agent.TokenExp, 0)}
+	if pl.Request.MissionS256 != "" {
+		ms, err := s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256)
+		if err != nil {
+			return nil, err
+		}
+		if ok, reason := ms.State().Active(s.o.Now()); !ok {
+			return nil, missions.Terminated(reason)
+		}
+		req.MissionS256, req.MissionExp = ms.S256, ms.ExpiresAt
+	}
+	iss, err := s.o.Tokens.IssuePersonToken(ctx, req)
+	if err != nil {
+		if err == tokens.ErrTooShort {
+			return nil, missions.Terminated("expired")
+		}
+		return nil, err
+	}
+	if req.MissionS256 != "" {
+		summary := "Person token issued for " + pl.Request.Resource + "."
+		if j := strings.TrimSpace(pl.Request.Justification); j != "" {
+			summary += "\n\nThe agent's justification: " + j
+		}
+		_ = s.o.Missions.Missions.Log(ctx, req.MissionS256, missions.Entry{Kind: "person_token", Actor: "agent", Summary: summary})
+	}
+	return map[string]any{"person_token": iss.Token, "expires_in": int(time.Until(iss.Exp).Round(time.Second) / time.Second)}, nil
+}
+
+// kind is the consent request as the person sees it.
+type kind struct{ s *Service }
+
+func (k kind) load(r *pending.Request) (payload, error) {
+	var pl payload
+	err := decodeJSON(r.Payload, &pl)
+	return pl, err
+}
+
+func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Consent) error {
+	pl, err := k.load(r)
+	if err != nil {
+		return err
+	}
+	info := k.s.o.Resources.Describe(ctx, pl.Request.Resource)
+	c.Resource = &info
+	c.Agent.Platform, c.Agent.Device = pl.Request.Platform, pl.Request.Device
+	if j := strings.TrimSpace(pl.Request.Justification); j != "" {
+		c.Statements = append(c.Statements, interact.Statement{Label: "Justification", Markdown: j, At: r.CreatedAt})
+	}
+	if pl.Request.MissionS256 != "" {
+		if m, err := k.s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256); err == nil {
+			c.Mission, _ = k.s.o.MissionKind.Info(ctx, m)
+		}
+	}
+	name := info.Name
+	if name == "" {
+		name = pl.Request.Resource
+	}
+	c.Wording = fmt.Sprintf("Let this agent act at %s as you? The resource will know it is you, and may serve the agent on that alone.", name)
+	return nil
+}
+
+func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, action string, _ map[string]string) (*interact.Outcome, bool, error) {
+	if action != "approve" || r.Stage != StageConsent {
+		return nil, false, nil
+	}
+	pl, err := k.load(r)
+	if err != nil {
+		return nil, true, err
+	}
+	if err := k.s.o.Tokens.GrantConsent(ctx, p.ID, pl.Agent.Iss, pl.Agent.Sub, pl.Request.Resource); err != nil {
+		return nil, true, err
+	}
+	return nil, true, k.complete(ctx, r, p, pl)
+}
+
+func (k kind) complete(ctx context.Context, r *pending.Request, p *account.Person, pl payload) error {
+	out, err := k.s.issue(ctx, p, pl)
+	if prob, ok := aauth.AsProblem(err); ok {
+		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, missions.ProblemBody(prob))
+	}
+	if err != nil {
+		return err
+	}
+	return k.s.o.Engine.Complete(ctx, r.ID, http.StatusOK, out)
+}
+
+// Bound continues after the person connected the agent: issue at once when
+// consent already covers the resource, else ask for it.
+func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) error {
+	pl, err := k.load(r)
+	if err != nil {
+		return err
+	}
+	var ms *missions.Mission
+	if pl.Request.MissionS256 != "" {
+		ms, _ = k.s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256)
+	}
+	if ok, err := k.s.consented(ctx, p, pl, ms); err != nil {
+		return err
+	} else if ok && pl.Request.Prompt != "consent" {
+		return k.complete(ctx, r, p, pl)
+	}
+	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		x.Stage = StageConsent
+		return nil
+	})
+	return err
+}
+
+func (k kind) Settle(ctx context.Context, r *pending.Request) error {
+	pl, err := k.load(r)
+	if err != nil {
+		return nil
+	}
+	return missions.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, pl.Request.MissionS256)
+}
+
+func decodeJSON(raw []byte, v any) error { return json.Unmarshal(raw, v) }

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+)
+
+// Paths of the mission endpoint (E5) and a mission's own URL (E6).
+const (
+	PathMission    = "/mission"
+	PathMissionURL = "/mission/:s256"
+	// MissionBodyLimit is the larger body cap of the mission endpoint (PS-050).
+	MissionBodyLimit = 256 << 10
+	// PathMissionControl is the control plane for the person and
+	// administrators (served by the web UI: session authentication).
+	PathMissionControl = "/mission-control"
+)
+
+// handlePersonToken is the person token endpoint (E3).
+func (s *Server) handlePersonToken(c *gin.Context, req *SignedRequest) error {
+	status, body, pend, err := s.opt.PersonToken.Handle(c.Request.Context(), req.Agent, req.Body)
+	if err != nil {
+		return err
+	}
+	if pend != nil {
+		writePending(c, *pend)
+		return nil
+	}
+	c.Header("Cache-Control", "no-store")
+	writeJSON(c, status, body)
+	return nil
+}
+
+// handleMissionPropose is POST {mission_endpoint} (E5).
+func (s *Server) handleMissionPropose(c *gin.Context, req *SignedRequest) error {
+	res, err := s.opt.Missions.Propose(c.Request.Context(), req.Agent, req.Body, s.opt.Identifiers)
+	if err != nil {
+		return err
+	}
+	writePending(c, *res)
+	return nil
+}
+
+// handleMissionURL is POST {mission_endpoint}/{s256} (E6).
+func (s *Server) handleMissionURL(c *gin.Context, req *SignedRequest) error {
+	res, body, err := s.opt.Missions.MissionURL(c.Request.Context(), req.Agent, c.Param("s256"), req.Body)
+	if err != nil {
+		return err
+	}
+	if res != nil {
+		writePending(c, *res)
+		return nil
+	}
+	c.Header("Cache-Control", "no-store")
+	writeJSON(c, http.StatusOK, body)
+	return nil
+}
+
+// missionHeader adds the April form to an approval delivered through a
+// pending URL: AAuth-Mission: approver="<issuer>";s256="<s256>".
+func (s *Server) missionHeader(c *gin.Context, id string, res *pending.Response) {
+	if res.Status != http.StatusOK {
+		return
+	}
+	r, err := s.opt.Engine.Get(c.Request.Context(), id)
+	if err != nil || r.Kind != missions.KindProposal {
+		return
+	}
+	var b struct {
+		S256 string `json:"s256"`
+	}
+	if json.Unmarshal(res.Body, &b) == nil && b.S256 != "" {
+		res.Header.Set(missions.HeaderAAuthMission, missions.ApprovalHeader(s.opt.Issuer, b.S256))
+	}
+}

@@ -1,0 +1,301 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/markdown"
+	"github.com/aauth-ps/aauth-ps/templates"
+)
+
+// registerMissions adds the mission pages and the mission control API.
+func (u *UI) registerMissions(g *gin.RouterGroup) {
+	g.GET("/missions/:s256", u.authed(u.missionPage))
+	g.POST("/missions/:s256/revoke", u.authed(u.revokeMission))
+
+	api := g.Group("/mission-control")
+	api.GET("/missions", u.api(u.mcList))
+	api.GET("/missions/:s256", u.api(u.mcGet))
+	api.GET("/missions/:s256/blob", u.api(u.mcBlob))
+	api.GET("/missions/:s256/log", u.api(u.mcLog))
+	api.POST("/missions/:s256/revoke", u.api(u.mcRevoke))
+	api.POST("/missions/:s256/terminate", u.api(u.mcTerminate))
+}
+
+// missionItems lists a person's missions for the home page.
+func (u *UI) missionItems(c *gin.Context, s *session) ([]templates.MissionItem, error) {
+	ms, err := u.opt.Missions.ForPerson(ctx(c), s.person.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := u.now()
+	out := make([]templates.MissionItem, 0, len(ms))
+	for _, m := range ms {
+		b, err := m.Parsed()
+		if err != nil {
+			continue
+		}
+		active, reason := m.State().Active(now)
+		out = append(out, templates.MissionItem{S256: m.S256, Title: title(b.Description), AgentID: m.AgentSub,
+			ApprovedAt: m.ApprovedAt, Active: active, Reason: string(reason)})
+	}
+	return out, nil
+}
+
+// title is a mission's first line, as plain text.
+func title(desc string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(desc), "\n")
+	line = strings.TrimSpace(strings.TrimLeft(markdown.Plain(line), "# "))
+	if len(line) > 120 {
+		line = line[:117] + "…"
+	}
+	if line == "" {
+		return "Untitled mission"
+	}
+	return line
+}
+
+// visible loads a mission the viewer may see: their own, or any for an
+// administrator. Anything else is not found (no oracle).
+func (u *UI) visible(c *gin.Context, s *session) (*missions.Mission, error) {
+	m, err := u.opt.Missions.Get(ctx(c), c.Param("s256"))
+	if errors.Is(err, missions.ErrNotFound) || (err == nil && m.PersonID != s.person.ID && !s.person.IsAdmin) {
+		return nil, errNotFound
+	}
+	return m, err
+}
+
+func (u *UI) missionPage(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	info, err := u.opt.MissionKinds.Info(ctx(c), m)
+	if err != nil {
+		return err
+	}
+	entries, err := u.opt.Missions.Entries(ctx(c), m.S256)
+	if err != nil {
+		return err
+	}
+	active, reason := m.State().Active(u.now())
+	v := templates.MissionPageView{Mission: *missionView(info), AgentID: m.AgentSub, Provider: m.AgentIss,
+		Approved: m.ApprovedAt, Active: active, Reason: string(reason), Ended: m.EndedAt, Blob: string(m.Blob)}
+	v.Mission.URL = ""
+	for _, e := range entries {
+		li := templates.LogItem{Seq: e.Seq, At: e.At, Kind: e.Kind, Actor: e.Actor, Digest: e.Digest}
+		if e.Actor == "agent" {
+			li.Summary = template.HTML(markdown.Render(e.Summary)) // agent-asserted: sanitized, attributed
+		} else {
+			li.Summary = e.Summary
+		}
+		v.Log = append(v.Log, li)
+	}
+	u.render(c, http.StatusOK, templates.MissionPage(u.pageFor(c, s, "Mission"), v))
+	return nil
+}
+
+func (u *UI) revokeMission(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	by := "person"
+	if m.PersonID != s.person.ID {
+		by = "admin"
+	}
+	if err := u.opt.Missions.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by); err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "mission revoked", "mission", m.S256, "by", s.person.ID)
+	u.redirectFlash(c, "/missions/"+m.S256, "Mission revoked.")
+	return nil
+}
+
+// --- mission control: a JSON API for the person and administrators ---
+
+// api wraps a mission-control handler: a session is required (401 JSON
+// otherwise, never a redirect), and unsafe methods need the session's
+// CSRF token in X-CSRF-Token.
+func (u *UI) api(f pageFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s, err := u.loadSession(c)
+		if err != nil {
+			u.apiError(c, http.StatusInternalServerError, "server_error", "internal error")
+			return
+		}
+		if s == nil {
+			u.apiError(c, http.StatusUnauthorized, "unauthorized", "log in to the person server first")
+			return
+		}
+		if c.Request.Method != http.MethodGet && !u.csrfOK(c, s) {
+			u.apiError(c, http.StatusForbidden, "invalid_csrf", "send the session's CSRF token in X-CSRF-Token")
+			return
+		}
+		if err := f(c, s); err != nil {
+			switch {
+			case errors.Is(err, errNotFound):
+				u.apiError(c, http.StatusNotFound, "mission_not_found", "no such mission")
+			case errors.Is(err, errForbidden):
+				u.apiError(c, http.StatusForbidden, "forbidden", "administrators only")
+			default:
+				u.log.ErrorContext(ctx(c), "mission control", "err", err)
+				u.apiError(c, http.StatusInternalServerError, "server_error", "internal error")
+			}
+		}
+	}
+}
+
+func (u *UI) apiError(c *gin.Context, status int, code, detail string) {
+	c.Header("Content-Type", "application/problem+json")
+	c.Header("Cache-Control", "no-store")
+	b, _ := json.Marshal(map[string]any{"error": code, "status": status, "detail": detail})
+	c.Data(status, "application/problem+json", b)
+	c.Abort()
+}
+
+// missionJSON is a mission's status document.
+func (u *UI) missionJSON(m *missions.Mission) map[string]any {
+	active, reason := m.State().Active(u.now())
+	d := map[string]any{
+		"s256": m.S256, "agent": m.AgentSub, "agent_provider": m.AgentIss, "approved_at": mission.FormatTime(m.ApprovedAt),
+		"mission_status": "active", "blob_url": u.opt.Issuer + "/mission-control/missions/" + m.S256 + "/blob",
+		"capabilities": m.Capabilities,
+	}
+	if m.ExpiresAt != nil {
+		d["expires_at"] = mission.FormatTime(*m.ExpiresAt)
+	}
+	if !active {
+		d["mission_status"], d["termination_reason"] = "terminated", string(reason)
+	}
+	if m.EndedAt != nil {
+		d["terminated_at"] = mission.FormatTime(*m.EndedAt)
+	}
+	return d
+}
+
+func (u *UI) mcList(c *gin.Context, s *session) error {
+	var (
+		ms  []*missions.Mission
+		err error
+	)
+	if s.person.IsAdmin && c.Query("all") == "true" {
+		ms, err = u.opt.Missions.All(ctx(c), 500)
+	} else {
+		ms, err = u.opt.Missions.ForPerson(ctx(c), s.person.ID)
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, u.missionJSON(m))
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"missions": out})
+	return nil
+}
+
+func (u *UI) mcGet(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, u.missionJSON(m))
+	return nil
+}
+
+// mcBlob serves the exact bytes that were hashed (P§mission-identifier, PS-188).
+func (u *UI) mcBlob(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/json", m.Blob)
+	return nil
+}
+
+func (u *UI) mcLog(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	entries, err := u.opt.Missions.Entries(ctx(c), m.S256)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(entries))
+	for _, e := range entries {
+		x := map[string]any{"seq": e.Seq, "at": mission.FormatTime(e.At), "kind": e.Kind, "actor": e.Actor, "summary": e.Summary}
+		if e.Body != nil {
+			x["body"] = base64.RawURLEncoding.EncodeToString(e.Body) // the exact persisted bytes (A-10)
+			x["s256"] = e.Digest
+		}
+		out = append(out, x)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"s256": m.S256, "log": out})
+	return nil
+}
+
+func (u *UI) mcRevoke(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	by := "person"
+	if m.PersonID != s.person.ID {
+		by = "admin"
+	}
+	if err := u.opt.Missions.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by); err != nil {
+		return err
+	}
+	if m, err = u.opt.Missions.Get(ctx(c), m.S256); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, u.missionJSON(m))
+	return nil
+}
+
+// mcTerminate is administrative termination with a reason (administrators only).
+func (u *UI) mcTerminate(c *gin.Context, s *session) error {
+	if !s.person.IsAdmin {
+		return errForbidden
+	}
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	_ = json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 4096)).Decode(&body)
+	reason := mission.Reason(body.Reason)
+	switch reason {
+	case mission.ReasonAdministrative, mission.ReasonSuperseded, mission.ReasonRevoked:
+	case "":
+		reason = mission.ReasonAdministrative
+	default:
+		u.apiError(c, http.StatusBadRequest, "invalid_request", "reason must be administrative, superseded or revoked")
+		return nil
+	}
+	if err := u.opt.Missions.Terminate(ctx(c), m.S256, reason, "admin"); err != nil {
+		return err
+	}
+	if m, err = u.opt.Missions.Get(ctx(c), m.S256); err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "mission terminated by an administrator", "mission", m.S256, "by", s.person.ID, "reason", reason)
+	c.JSON(http.StatusOK, u.missionJSON(m))
+	return nil
+}

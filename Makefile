@@ -16,6 +16,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/aauth-ps
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/aauth-agent ./cmd/aauth-agent
 
 # Starts the PS on the embedded database in development mode.
 run: build

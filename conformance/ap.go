@@ -30,6 +30,7 @@ const DefaultCacheControl = "max-age=300"
 type APOption func(*apConfig)
 
 type apConfig struct {
+	signingKey *AgentKey
 	keyAlg     string
 	name       string
 	desc       string
@@ -92,39 +93,71 @@ type AgentProvider struct {
 // StartAgentProvider starts an AP for https://<host> on 127.0.0.1:0 with a
 // certificate from ca, and maps host to its address in r (r may be nil).
 func StartAgentProvider(ca *CA, r *Resolver, host string, opts ...APOption) (*AgentProvider, error) {
-	cfg := apConfig{keyAlg: aauth.AlgEd25519, name: "Conformance AP " + host, listenAddr: "127.0.0.1:0"}
-	cfg.desc = "Fixture agent provider for **" + host + "** (AAuth conformance kit)."
+	cert, err := ca.Issue(host)
+	if err != nil {
+		return nil, err
+	}
+	return startAP(host, "https://"+host, &cert, r, opts)
+}
+
+// StartDevAgentProvider starts an agent provider over plain HTTP at
+// http://localhost:PORT, for a PS in development mode (--dev admits
+// loopback http identifiers). listenAddr is 127.0.0.1:PORT (port 0 picks
+// one). Its agents are aauth:…@localhost:PORT.
+func StartDevAgentProvider(listenAddr string, opts ...APOption) (*AgentProvider, error) {
+	return startAP("", "", nil, nil, append([]APOption{WithAPListenAddr(listenAddr)}, opts...))
+}
+
+// WithAPSigningKey makes k the AP's initial signing key (a stable kid
+// across runs, for a persistent demo provider).
+func WithAPSigningKey(k *AgentKey) APOption { return func(c *apConfig) { c.signingKey = k } }
+
+func startAP(host, issuer string, cert *tls.Certificate, r *Resolver, opts []APOption) (*AgentProvider, error) {
+	cfg := apConfig{keyAlg: aauth.AlgEd25519, listenAddr: "127.0.0.1:0"}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.keyAlg != aauth.AlgEd25519 && cfg.keyAlg != aauth.AlgES256 {
 		return nil, fmt.Errorf("conformance: unsupported AP key algorithm %q", cfg.keyAlg)
 	}
-	cert, err := ca.Issue(host)
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.listenAddr)
 	if err != nil {
 		return nil, err
 	}
+	if cert == nil { // plain HTTP development provider
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		host, issuer = "localhost:"+port, "http://localhost:"+port
+	}
+	if cfg.name == "" {
+		cfg.name = "Conformance AP " + host
+	}
+	if cfg.desc == "" {
+		cfg.desc = "Fixture agent provider for **" + host + "** (AAuth conformance kit)."
+	}
 	ap := &AgentProvider{
 		host:         host,
-		issuer:       "https://" + host,
+		issuer:       issuer,
 		addr:         ln.Addr().String(),
 		cfg:          cfg,
 		resolver:     r,
 		mux:          http.NewServeMux(),
 		cacheControl: DefaultCacheControl,
 	}
-	ap.signingKID = ap.addKeyLocked(mustAgentKey(cfg.keyAlg))
+	initial := cfg.signingKey
+	if initial == nil {
+		initial = mustAgentKey(cfg.keyAlg)
+	}
+	ap.signingKID = ap.addKeyLocked(initial)
 	ap.srv = &http.Server{
 		Handler:           http.HandlerFunc(ap.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	go func() { _ = ap.srv.Serve(tl) }()
+	var l net.Listener = ln
+	if cert != nil {
+		l = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+	}
+	go func() { _ = ap.srv.Serve(l) }()
 	if r != nil {
 		r.Set(host, ap.addr)
 	}

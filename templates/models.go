@@ -173,6 +173,9 @@ type InteractView struct {
 	AskNote  string // why asking is not possible
 	RelayURL string // the https URL the person may open (relay)
 	Wording  string // the PS's own sentence for the decision
+	// ApproveLabel and DenyLabel name the two decision buttons (default
+	// "Approve" and "Deny").
+	ApproveLabel, DenyLabel string
 	Resource *ResourceView
 	Approved *MissionView
 	Review   *ReviewView
@@ -261,4 +264,11 @@ func toHTML(v any) string {
 		return string(h)
 	}
 	return ""
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }

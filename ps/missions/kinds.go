@@ -107,11 +107,7 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 			_ = ms.Log(ctx, m.S256, Entry{Kind: "clarification", Actor: "agent", Summary: x.Answer})
 		}
 	}
-	edited := ""
-	if a.Description != pl.Proposal.Description {
-		edited = " The person edited the description."
-	}
-	_ = ms.Log(ctx, m.S256, Entry{Kind: "approval", Actor: "person", Summary: "Mission approved." + edited})
+	_ = ms.Log(ctx, m.S256, Entry{Kind: "approval", Actor: "person", Summary: approvalSummary(pl.Proposal, a)})
 
 	key, err := pl.Agent.Key()
 	if err != nil {
@@ -185,6 +181,32 @@ func (k *Kinds) approval(pl ProposalPayload, person *account.Person, form map[st
 		return nil, fmt.Errorf("unknown expiry %q", form["expires"])
 	}
 	return a, nil
+}
+
+// approvalSummary is the PS's log line for an approval, naming the edits.
+func approvalSummary(p mission.Proposal, a *Approval) string {
+	out := "Mission approved."
+	if a.Description != p.Description {
+		out += " The person edited the description."
+	}
+	var dropped []string
+	for _, t := range p.Tools {
+		if !slices.ContainsFunc(a.Tools, func(x mission.Tool) bool { return x.Name == t.Name }) {
+			dropped = append(dropped, "tool "+t.Name)
+		}
+	}
+	for _, r := range p.Resources {
+		if !slices.Contains(a.Resources, r) {
+			dropped = append(dropped, "resource "+r)
+		}
+	}
+	if len(dropped) > 0 {
+		out += " The person removed: " + strings.Join(dropped, ", ") + "."
+	}
+	if a.ExpiresAt != nil {
+		out += " It ends " + mission.FormatTime(*a.ExpiresAt) + "."
+	}
+	return out
 }
 
 func lines(s string) []string {

@@ -2,7 +2,6 @@ package missions
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
@@ -34,31 +33,33 @@ type logRow struct {
 func (logRow) TableName() string { return "mission_log" }
 
 // Log appends an entry. The sequence number is the next one for the
-// mission; a concurrent append that takes it first makes this one retry.
+// mission. Appends to one mission are serialized so MAX(seq)+1 is never
+// taken twice: a SQLite transaction holds the write lock from BEGIN
+// (IMMEDIATE), and on PostgreSQL the transaction locks the mission's row.
+// (Optimistic retries were not enough: under a burst of concurrent appends
+// some kept losing and the entry was dropped.)
 func (s *Service) Log(ctx context.Context, s256 string, e Entry) error {
 	if e.Body != nil && e.Digest == "" {
 		e.Digest = mission.S256(e.Body)
 	}
-	for range 10 {
+	return s.o.Store.InTx(ctx, func(tx *store.Store) error {
+		db := tx.DB().WithContext(ctx)
+		if tx.Dialect() == store.DialectPostgres {
+			var one int
+			if err := db.Raw(`SELECT 1 FROM missions WHERE s256 = ? FOR UPDATE`, s256).Scan(&one).Error; err != nil {
+				return store.Wrap("append mission log", err)
+			}
+		}
 		var next int64
-		err := s.o.Store.DB().WithContext(ctx).Raw(
-			`SELECT COALESCE(MAX(seq), 0) + 1 FROM mission_log WHERE mission_s256 = ?`, s256).Scan(&next).Error
-		if err != nil {
+		if err := db.Raw(`SELECT COALESCE(MAX(seq), 0) + 1 FROM mission_log WHERE mission_s256 = ?`, s256).Scan(&next).Error; err != nil {
 			return store.Wrap("append mission log", err)
 		}
 		r := logRow{MissionS256: s256, Seq: next, At: s.o.Now().Unix(), Kind: e.Kind, Actor: e.Actor, Summary: e.Summary, Body: e.Body}
 		if e.Digest != "" {
 			r.Digest = &e.Digest
 		}
-		err = store.Wrap("append mission log", s.o.Store.DB().WithContext(ctx).Create(&r).Error)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-	}
-	return errors.New("missions: mission log append kept conflicting")
+		return store.Wrap("append mission log", db.Create(&r).Error)
+	})
 }
 
 // Entries returns the mission log in order.

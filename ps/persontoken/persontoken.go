@@ -230,13 +230,14 @@ func (s *Service) issue(ctx context.Context, p *account.Person, pl payload) (map
 		return nil, err
 	}
 	if req.MissionS256 != "" {
-		summary := "Person token issued for " + pl.Request.Resource + "."
+		log := s.o.Missions.Missions
 		if j := strings.TrimSpace(pl.Request.Justification); j != "" {
-			summary += "\n\nThe agent's justification: " + j
+			_ = log.Log(ctx, req.MissionS256, missions.Entry{Kind: "person_token", Actor: "agent", Summary: j})
 		}
-		_ = s.o.Missions.Missions.Log(ctx, req.MissionS256, missions.Entry{Kind: "person_token", Actor: "agent", Summary: summary})
+		_ = log.Log(ctx, req.MissionS256, missions.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + pl.Request.Resource + "."})
 	}
-	return map[string]any{"person_token": iss.Token, "expires_in": int(time.Until(iss.Exp).Round(time.Second) / time.Second)}, nil
+	// expires_in is measured on the PS clock that set exp, not the wall clock.
+	return map[string]any{"person_token": iss.Token, "expires_in": int(iss.Exp.Sub(s.o.Now()).Round(time.Second) / time.Second)}, nil
 }
 
 // kind is the consent request as the person sees it.

@@ -51,7 +51,7 @@ type Options struct {
 	Engine          *pending.Engine
 	Interact        *interact.Service
 	// Web registers the browser pages (optional).
-	Web interface{ Register(e *gin.Engine) }
+	Web         interface{ Register(e *gin.Engine) }
 	PersonToken *persontoken.Service
 	Missions    *missions.Flows
 	Identifiers aauth.IdentifierPolicy

@@ -152,8 +152,10 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == "person_token":
 		v.Stage, v.Headline = templates.StageApproval, "Your agent wants to act as you"
+		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
 	case cons.Kind == "mission_completion":
 		v.Stage, v.Headline = templates.StageApproval, "Your agent says the mission is done"
+		v.ApproveLabel, v.DenyLabel = "Accept: the mission is done", "Not done yet"
 	default:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for your approval"
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/mission"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
+	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 

@@ -75,6 +75,9 @@ type Options struct {
 	// NoEgressAllow leaves --egress-allow empty, so loopback agent
 	// providers are refused (PS-047).
 	NoEgressAllow bool
+	// BehindProxy serves plain HTTP (no TLS files) behind the given
+	// --trusted-proxy CIDRs, as behind a TLS-terminating proxy.
+	BehindProxy []string
 }
 
 // PS is a running PS.
@@ -126,6 +129,10 @@ func (e *Env) Start(t testing.TB, opt Options) *PS {
 	cfg.Issuer = "https://" + opt.Host
 	cfg.Listen = "127.0.0.1:0"
 	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+	if len(opt.BehindProxy) > 0 {
+		cfg.TLSCert, cfg.TLSKey = "", ""
+		cfg.TrustedProxies = opt.BehindProxy
+	}
 	cfg.DatabaseURL = opt.DatabaseURL
 	cfg.TrustCA = []string{caFile}
 	cfg.Resolve = e.Resolver.Flags()

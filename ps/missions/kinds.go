@@ -2,6 +2,7 @@ package missions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -83,9 +84,19 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 	return nil
 }
 
+// stageApproving marks a proposal whose approval is being applied: the
+// claim that makes two concurrent approvals (a double click, two tabs)
+// create one mission, not one per click.
+const stageApproving = "mission_approving"
+
+var errClaimed = errors.New("missions: the proposal is being approved")
+
 func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *account.Person, action string, form map[string]string) (*interact.Outcome, bool, error) {
-	if action != "approve" || r.Stage != StageReview {
+	if action != "approve" || (r.Stage != StageReview && r.Stage != stageApproving) {
 		return nil, false, nil
+	}
+	if r.Stage == stageApproving {
+		return nil, true, nil // another approval is being applied
 	}
 	var pl ProposalPayload
 	if err := decodePayload(r.Payload, &pl); err != nil {
@@ -95,8 +106,23 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %v", interact.ErrStage, err)
 	}
+	// Claim the review (optimistic concurrency on the pending request).
+	engine := p.k.Flows.Engine
+	if _, err := engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		if x.Stage != StageReview {
+			return errClaimed
+		}
+		x.Stage = stageApproving
+		return nil
+	}); err != nil {
+		if errors.Is(err, errClaimed) {
+			return nil, true, nil
+		}
+		return nil, true, err
+	}
 	m, err := p.k.Flows.Missions.Create(ctx, *a)
 	if err != nil {
+		_, _ = engine.Update(ctx, r.ID, func(x *pending.Request) error { x.Stage = StageReview; return nil })
 		return nil, true, err
 	}
 	ms := p.k.Flows.Missions
@@ -130,7 +156,7 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 		_ = ms.Log(ctx, m.S256, Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + res + "."})
 	}
 	caps := psCapabilities(person)
-	if err := p.k.Flows.Engine.Complete(ctx, r.ID, http.StatusOK, ApprovalBody(m, caps, pts)); err != nil {
+	if err := engine.Complete(ctx, r.ID, http.StatusOK, ApprovalBody(m, caps, pts)); err != nil {
 		return nil, true, err
 	}
 	return nil, true, nil

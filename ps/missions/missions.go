@@ -223,6 +223,13 @@ func (s *Service) Active(ctx context.Context, s256, agentIss, agentSub string) (
 // Terminate ends a mission for good (a terminated mission never returns to
 // active); terminating an ended mission keeps its first reason.
 func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Reason, by string) error {
+	// A mission past expires_at already ended as expired, observed or not
+	// (A-39): that is the reason to record, never a later one.
+	if m, err := s.Get(ctx, s256); err == nil && !m.Terminated {
+		if ok, r := m.State().Active(s.o.Now()); !ok && r == mission.ReasonExpired {
+			reason, by = mission.ReasonExpired, "ps"
+		}
+	}
 	now := s.o.Now().Unix()
 	res := s.o.Store.DB().WithContext(ctx).Exec(`UPDATE missions SET state = 'terminated', termination_reason = ?,
 		terminated_at = ?, terminated_by = ? WHERE s256 = ? AND state = 'active'`, string(reason), now, by, s256)

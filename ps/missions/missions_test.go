@@ -278,3 +278,29 @@ func TestLogSequenceUnderConcurrentAppends(t *testing.T) {
 		}
 	})
 }
+
+// A mission past expires_at has ended as expired even when nothing
+// observed it yet: a later revocation or administrative
+// termination must not record another reason, so mission control never
+// reports "expired" first and "revoked" after.
+func TestTerminateAfterUnobservedExpiry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		s, c := setup(t, st)
+		ctx := context.Background()
+		a := approval()
+		exp := c.Now().Add(time.Hour).Truncate(time.Second)
+		a.ExpiresAt = &exp
+		m, err := s.Create(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Add(2 * time.Hour)
+		if err := s.Terminate(ctx, m.S256, mission.ReasonRevoked, "person"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.Get(ctx, m.S256)
+		if !got.Terminated || got.Reason != mission.ReasonExpired {
+			t.Fatalf("revoking an expired mission recorded %q, want expired", got.Reason)
+		}
+	})
+}

@@ -165,6 +165,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	if err != nil || res != nil {
 		return 0, nil, res, err
 	}
+	if ms != nil && ms.PersonID != person.ID {
+		// Approved by another person (the agent was unbound and enrolled
+		// again since): it authorizes nothing for this one.
+		return 0, nil, nil, missions.NotFound()
+	}
 	ok, err := s.consented(ctx, person, pl, ms)
 	if err != nil {
 		return 0, nil, nil, err
@@ -308,6 +313,12 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	var ms *missions.Mission
 	if pl.Request.MissionS256 != "" {
 		ms, _ = k.s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256)
+	}
+	if ms != nil && ms.PersonID != p.ID {
+		// The agent was connected to someone other than the mission's
+		// approver (see Handle); a pending request cannot end in 404.
+		prob := aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the mission was approved by another person")
+		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, missions.ProblemBody(prob))
 	}
 	if ok, err := k.s.consented(ctx, p, pl, ms); err != nil {
 		return err

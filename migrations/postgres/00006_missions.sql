@@ -16,6 +16,10 @@ CREATE TABLE missions (
     terminated_at      BIGINT,
     terminated_by      TEXT,
     capabilities       TEXT   NOT NULL DEFAULT '[]', -- captured at proposal (A-11)
+    -- SHA-256 over (agent_iss, agent_sub, s256): an agent's request for a
+    -- mission is one index probe on this column, which misses the same way
+    -- whether the mission is unknown or another agent's (A-05, PS-196).
+    owner_key          TEXT   NOT NULL UNIQUE,
     CHECK ((state = 'active' AND termination_reason IS NULL) OR (state = 'terminated' AND termination_reason IS NOT NULL))
 );
 CREATE INDEX missions_owner ON missions (agent_iss, agent_sub);

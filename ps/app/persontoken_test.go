@@ -351,12 +351,10 @@ func TestPersonTokenRateLimit(t *testing.T) {
 }
 
 // TestMissionOfAnotherPerson: a mission authorizes only for the person who
-// approved it. After alice unbinds her agent and bob enrolls it, alice's
-// mission (still the agent's by the blob's agent member) must not yield a
-// person token for bob at the resources alice approved: that would be
-// bob's identity at a resource bob never agreed to (PS-063), stamped with
-// a mission bob never saw. Answered as no such mission (A-05), or, for a
-// request that was pending while bob connected the agent, 403 denied.
+// approved it. When alice unbinds her agent, the missions it runs for her
+// end with the binding (revoked), so after bob enrolls the agent, alice's
+// mission yields nothing for bob: every request naming it is
+// 403 mission_terminated, while bob is asked as usual without it (PS-063).
 func TestMissionOfAnotherPerson(t *testing.T) {
 	t.Parallel()
 	w, alice, _ := missionWorld(t, pstest.Options{})
@@ -369,25 +367,24 @@ func TestMissionOfAnotherPerson(t *testing.T) {
 	if pg := alice.Post(t, "/agents/"+bnd.ID+"/unbind", nil); pg.Status != http.StatusSeeOther {
 		t.Fatalf("unbind: %d\n%s", pg.Status, pg.HTML)
 	}
-	// The unbound agent asks under the mission; bob connects it.
+	// The mission ended with the binding.
+	r := w.post(t, w.agent, "/person", `{"capabilities":["interaction"],"resource":"https://rs.test","mission_s256":"`+m.s256+`"}`)
+	expectProblem(t, r, http.StatusForbidden, aauth.ErrMissionTerminated)
+	if r.body["termination_reason"] != "revoked" {
+		t.Fatalf("termination_reason = %v", r.body["termination_reason"])
+	}
+	// Bob enrolls the agent; alice's mission stays ended for him too.
 	bob := w.person(t, "bob", false)
-	s := w.expectInteraction(t, w.post(t, w.agent, "/person",
-		`{"resource":"https://rs.test","mission_s256":"`+m.s256+`","capabilities":["interaction"]}`))
+	s := w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
 	open(t, bob, s)
 	bob.Post(t, s.path()+"/approve", nil)
-	// A pending request cannot end in 404: the PS declines it.
-	r := w.poll(t, w.agent, s.loc)
-	expectProblem(t, r, http.StatusForbidden, aauth.ErrDenied)
-
 	for _, body := range []string{
 		missionBody("https://rs.test", m.s256),
 		`{"resource":"https://rs.test","mission_s256":"` + m.s256 + `","capabilities":["interaction"]}`,
 	} {
 		r := w.post(t, w.agent, "/person", body)
-		expectProblem(t, r, http.StatusNotFound, aauth.ErrMissionNotFound)
+		expectProblem(t, r, http.StatusForbidden, aauth.ErrMissionTerminated)
 	}
-	// Without the mission, bob is asked as usual.
-	w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
 }
 
 // TestPersonTokenConsentResourceContentIsInert: what a resource says

@@ -13,6 +13,8 @@ package missions
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +69,18 @@ type row struct {
 	TerminatedAt      *int64  `gorm:"column:terminated_at"`
 	TerminatedBy      *string `gorm:"column:terminated_by"`
 	Capabilities      string  `gorm:"column:capabilities"`
+	OwnerKey          string  `gorm:"column:owner_key"`
+}
+
+// ownerKey is the single-probe lookup key of an agent's mission: a miss
+// on it costs the same whether the mission is unknown or not the agent's.
+func ownerKey(agentIss, agentSub, s256 string) string {
+	h := sha256.New()
+	for _, p := range []string{agentIss, agentSub, s256} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (row) TableName() string { return "missions" }
@@ -144,6 +158,7 @@ func (s *Service) Create(ctx context.Context, a Approval) (*Mission, error) {
 		}
 		r := row{S256: mission.S256(b), Blob: b, AgentIss: a.AgentIss, AgentSub: a.AgentSub, PersonID: a.PersonID,
 			ApprovedAtMS: at.UnixMilli(), State: "active", Capabilities: string(caps)}
+		r.OwnerKey = ownerKey(a.AgentIss, a.AgentSub, r.S256)
 		if a.ExpiresAt != nil {
 			e := a.ExpiresAt.Unix()
 			r.ExpiresAt = &e
@@ -177,8 +192,7 @@ func (s *Service) Get(ctx context.Context, s256 string) (*Mission, error) {
 // PS-060, PS-196).
 func (s *Service) Owned(ctx context.Context, s256, agentIss, agentSub string) (*Mission, error) {
 	var r row
-	err := s.o.Store.DB().WithContext(ctx).
-		Where("s256 = ? AND agent_iss = ? AND agent_sub = ?", s256, agentIss, agentSub).Limit(1).Find(&r).Error
+	err := s.o.Store.DB().WithContext(ctx).Where("owner_key = ?", ownerKey(agentIss, agentSub, s256)).Limit(1).Find(&r).Error
 	if err != nil {
 		return nil, store.Wrap("read mission", err)
 	}
@@ -281,4 +295,22 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// TerminateForAgent ends the active missions an agent runs for a person:
+// when the person revokes or unbinds the agent, its missions end with it
+// (a mission belongs to the agent acting for that person).
+func (s *Service) TerminateForAgent(ctx context.Context, agentIss, agentSub, personID string, reason mission.Reason) (int, error) {
+	var ids []string
+	err := s.o.Store.DB().WithContext(ctx).Raw(`SELECT s256 FROM missions
+		WHERE agent_iss = ? AND agent_sub = ? AND person_id = ? AND state = 'active'`, agentIss, agentSub, personID).Scan(&ids).Error
+	if err != nil {
+		return 0, store.Wrap("list agent missions", err)
+	}
+	for _, id := range ids {
+		if err := s.Terminate(ctx, id, reason, "person"); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }

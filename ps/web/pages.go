@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
@@ -289,24 +292,37 @@ func (u *UI) agentsPage(c *gin.Context, s *session) error {
 }
 
 func (u *UI) revokeAgent(c *gin.Context, s *session) error {
-	if err := u.opt.Agents.Revoke(ctx(c), s.person.ID, c.Param("id")); err != nil {
-		if errors.Is(err, agents.ErrNotFound) {
-			return errNotFound
-		}
-		return err
-	}
-	u.redirectFlash(c, "/agents", "Agent revoked: its requests are now refused.")
-	return nil
+	return u.endBinding(c, s, u.opt.Agents.Revoke, "Agent revoked: its requests are now refused")
 }
 
 func (u *UI) unbindAgent(c *gin.Context, s *session) error {
-	if err := u.opt.Agents.Unbind(ctx(c), s.person.ID, c.Param("id")); err != nil {
+	return u.endBinding(c, s, u.opt.Agents.Unbind, "Agent unbound")
+}
+
+// endBinding revokes or unbinds an agent and ends the missions it runs for
+// this person: a mission belongs to the agent acting for that person.
+func (u *UI) endBinding(c *gin.Context, s *session, end func(context.Context, string, string) error, done string) error {
+	b, err := u.opt.Agents.Binding(ctx(c), s.person.ID, c.Param("id"))
+	if errors.Is(err, agents.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := end(ctx(c), s.person.ID, b.ID); err != nil {
 		if errors.Is(err, agents.ErrNotFound) {
 			return errNotFound
 		}
 		return err
 	}
-	u.redirectFlash(c, "/agents", "Agent unbound.")
+	n, err := u.opt.Missions.TerminateForAgent(ctx(c), b.Provider, b.AgentID, s.person.ID, mission.ReasonRevoked)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		done += fmt.Sprintf("; %d of its missions ended", n)
+	}
+	u.redirectFlash(c, "/agents", done+".")
 	return nil
 }
 

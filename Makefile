@@ -22,8 +22,9 @@ build:
 run: build
 	./$(BIN) serve --dev --issuer http://localhost:$(DEV_PORT) --listen 127.0.0.1:$(DEV_PORT)
 
-# Every test, PostgreSQL and browser ones included, with the race detector.
-test: prereqs
+# Every test, PostgreSQL and browser ones included, with the race detector,
+# after the static gates (formatting, vet, staticcheck, generated-code drift).
+test: prereqs verify
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 # Quick loop while editing: no race detector.

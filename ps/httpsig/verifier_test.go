@@ -859,9 +859,6 @@ func TestReplay(t *testing.T) {
 // refreshed once; the refresh decides between success, unknown_key and
 // invalid_jwt (PS-036, PS-037).
 func TestRefreshOnce(t *testing.T) {
-	type outcome struct {
-		code aauth.SigCode // "" for success
-	}
 	cases := []struct {
 		name      string
 		fromCache bool

@@ -120,7 +120,7 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 				return nil, err
 			}
 		}
-		if r, err = s.o.Engine.ConsumeCode(ctx, id, code); err != nil {
+		if _, err = s.o.Engine.ConsumeCode(ctx, id, code); err != nil {
 			switch {
 			case errors.Is(err, pending.ErrExpired):
 				return nil, ErrExpired

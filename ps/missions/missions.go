@@ -127,8 +127,6 @@ func New(o Options) (*Service, error) {
 	return &Service{o: o}, nil
 }
 
-func (s *Service) db(ctx context.Context) *store.Store { return s.o.Store }
-
 // Approval is what the person approved: the proposal, possibly edited.
 type Approval struct {
 	AgentIss, AgentSub string

@@ -263,8 +263,8 @@ func TestUnmarshalIsCaseSensitive(t *testing.T) {
 // selfEmbedding embeds a pointer to itself, which must not send the field
 // walk into a loop.
 type selfEmbedding struct {
-	*selfEmbedding
-	Name string `json:"name"`
+	*selfEmbedding        //lint:ignore U1000 the self-embedding is the point of the test
+	Name           string `json:"name"`
 }
 
 func TestUnmarshalSelfEmbedding(t *testing.T) {

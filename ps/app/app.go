@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
-	a.Missions, err = missions.New(missions.Options{Issuer: cfg.Issuer, Store: st, Now: now})
+	a.Missions, err = missions.New(missions.Options{Issuer: cfg.Issuer, Store: st, Now: now, Log: log})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -670,3 +670,28 @@ func TestMissionApprovedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestMissionNotFoundRateLimit: PS-208. After 20 mission_not_found answers
+// in a minute one agent gets 429 rate_limited with Retry-After (for any
+// mission reference, so the limit itself reveals nothing), and after the
+// window it is served again.
+func TestMissionNotFoundRateLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	probe := func(i int) result {
+		body := []byte(`{"action":"update","description":"probe ` + strconv.Itoa(i) + `"}`)
+		return w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/mission/"+randomS256()), body, conformance.WithCreatedOffset(w.clock.Offset())))
+	}
+	for i := range 20 {
+		expectProblem(t, probe(i), http.StatusNotFound, aauth.ErrMissionNotFound)
+	}
+	r := probe(20)
+	expectProblem(t, r, http.StatusNotFound, aauth.ErrMissionNotFound) // the 21st miss trips the limit
+	r = probe(21)
+	expectProblem(t, r, http.StatusTooManyRequests, aauth.ErrRateLimited)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	w.clock.Advance(61 * time.Second)
+	expectProblem(t, probe(22), http.StatusNotFound, aauth.ErrMissionNotFound)
+}

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -111,10 +112,14 @@ type Options struct {
 	Issuer string
 	Store  *store.Store
 	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Service stores and evaluates missions.
-type Service struct{ o Options }
+type Service struct {
+	o      Options
+	misses misses
+}
 
 // New builds a Service.
 func New(o Options) (*Service, error) {
@@ -123,6 +128,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{o: o}, nil
 }
@@ -216,8 +224,15 @@ func Terminated(reason mission.Reason) *aauth.Problem {
 // first (another agent's ended mission is 404, PS-210), then state, with
 // expiry recorded the first time it is observed.
 func (s *Service) Active(ctx context.Context, s256, agentIss, agentSub string) (*Mission, error) {
+	agent := agentIss + " " + agentSub
+	if s.misses.over(agent, s.o.Now()) {
+		return nil, slowDown()
+	}
 	m, err := s.Owned(ctx, s256, agentIss, agentSub)
 	if errors.Is(err, ErrNotFound) {
+		if s.misses.record(agent, s.o.Now()) {
+			s.o.Log.WarnContext(ctx, "security: repeated requests for unknown missions", "agent", agentSub, "provider", agentIss)
+		}
 		return nil, NotFound()
 	}
 	if err != nil {

@@ -57,6 +57,17 @@ func TestMetadata(t *testing.T) {
 	if len(algs) != 2 || algs[0] != "Ed25519" || algs[1] != "ES256" {
 		t.Fatalf("accept_signature_algs = %v", algs)
 	}
+	for _, f := range []string{"scopes_supported", "claims_supported"} { // PS-006
+		arr, ok := md[f].([]any)
+		if !ok || len(arr) == 0 {
+			t.Fatalf("%s = %v", f, md[f])
+		}
+		for _, x := range arr {
+			if _, ok := x.(string); !ok {
+				t.Fatalf("%s has a non-string member", f)
+			}
+		}
+	}
 	if _, ok := md["login_endpoint"]; ok {
 		t.Fatal("metadata advertises the removed login_endpoint")
 	}

@@ -438,6 +438,8 @@ func (u *UI) adminCreatePerson(c *gin.Context, s *session) error {
 	np := u.newPersonFromForm(c)
 	np.Email = strings.TrimSpace(c.PostForm("email"))
 	np.IsAdmin = c.PostForm("admin") == "on"
+	np.Tenant = strings.TrimSpace(c.PostForm("tenant"))
+	np.Groups, np.Roles = commaList(c.PostForm("groups")), commaList(c.PostForm("roles"))
 	if _, err := u.opt.Accounts.CreatePerson(ctx(c), np); err != nil {
 		if msg, ok := personError(err); ok {
 			u.redirectFlash(c, "/admin/persons", msg)
@@ -513,4 +515,15 @@ func (u *UI) adminSetProvider(c *gin.Context, s *session) error {
 	u.log.InfoContext(ctx(c), "administrator decided on an agent provider", "by", s.person.ID, "issuer", iss, "status", c.PostForm("status"))
 	u.redirectFlash(c, "/admin/providers", "Saved.")
 	return nil
+}
+
+// commaList splits a comma-separated form value, dropping empty items.
+func commaList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -28,13 +28,13 @@ func (s *Server) buildMetadata() ([]byte, error) {
 			Name:                s.opt.Name,
 			Description:         s.opt.Description,
 		},
-		AuthTokenEndpoint:      iss + PathAuthToken,
-		PersonTokenEndpoint:    iss + PathPersonToken,
-		InteractionEndpoint:    iss + PathInteraction,
+		AuthTokenEndpoint:   iss + PathAuthToken,
+		PersonTokenEndpoint: iss + PathPersonToken,
+		InteractionEndpoint: iss + PathInteraction,
 		// Identity the PS can assert about a person: sub is directed
 		// per resource; the rest only with consent, when the person has it.
-		ScopesSupported: []string{"openid", "profile", "email", "tenant", "groups", "roles"},
-		ClaimsSupported: []string{"sub", "name", "email", "email_verified", "tenant", "groups", "roles"},
+		ScopesSupported:        []string{"openid", "profile", "email", "tenant", "groups", "roles"},
+		ClaimsSupported:        []string{"sub", "name", "email", "email_verified", "tenant", "groups", "roles"},
 		MissionEndpoint:        iss + PathMission,
 		MissionControlEndpoint: iss + PathMissionControl,
 	}

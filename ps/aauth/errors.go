@@ -147,3 +147,21 @@ func AsProblem(err error) (*Problem, bool) {
 	ok := errors.As(err, &p)
 	return p, ok
 }
+
+// Body is the problem+json document (RFC 9457) every error answer uses:
+// `error`, `status`, `title`, `detail` when set, and the Extra members.
+func (p *Problem) Body() map[string]any {
+	body := make(map[string]any, len(p.Extra)+4)
+	for k, v := range p.Extra {
+		body[k] = v
+	}
+	body["error"] = p.Code
+	body["status"] = p.Status
+	if t := http.StatusText(p.Status); t != "" {
+		body["title"] = t
+	}
+	if p.Detail != "" {
+		body["detail"] = p.Detail
+	}
+	return body
+}

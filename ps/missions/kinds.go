@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
-	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
@@ -313,17 +312,8 @@ func SettleMission(ctx context.Context, ms *Service, e *pending.Engine, id, s256
 	}
 	if ok, reason := m.State().Active(ms.o.Now()); !ok {
 		p := Terminated(reason)
-		return e.Complete(ctx, id, p.Status, ProblemBody(p))
+		return e.Complete(ctx, id, p.Status, p.Body())
 	}
 	return nil
 }
 
-// ProblemBody is a problem+json body in the renderer's shape, for pending
-// requests that end with a problem.
-func ProblemBody(p *aauth.Problem) map[string]any {
-	b := map[string]any{"error": p.Code, "status": p.Status, "title": http.StatusText(p.Status), "detail": p.Detail}
-	for k, v := range p.Extra {
-		b[k] = v
-	}
-	return b
-}

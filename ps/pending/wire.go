@@ -53,17 +53,10 @@ func newHeader() http.Header {
 	return h
 }
 
-// problemBody is the problem+json document, in the shape the server's
-// renderer uses for every other error (error, status, title, detail).
+// problemBody is the problem+json document in the one shape every error
+// answer uses (aauth.Problem.Body).
 func problemBody(status int, code, detail string) json.RawMessage {
-	m := map[string]any{"error": code, "status": status}
-	if t := http.StatusText(status); t != "" {
-		m["title"] = t
-	}
-	if detail != "" {
-		m["detail"] = detail
-	}
-	b, _ := json.Marshal(m) // cannot fail: strings and an int
+	b, _ := json.Marshal(aauth.NewProblem(status, code, detail).Body()) // cannot fail: strings and an int
 	return b
 }
 

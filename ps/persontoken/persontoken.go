@@ -295,7 +295,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 func (k kind) complete(ctx context.Context, r *pending.Request, p *account.Person, pl payload) error {
 	out, err := k.s.issue(ctx, p, pl)
 	if prob, ok := aauth.AsProblem(err); ok {
-		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, missions.ProblemBody(prob))
+		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, prob.Body())
 	}
 	if err != nil {
 		return err
@@ -318,7 +318,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 		// The agent was connected to someone other than the mission's
 		// approver (see Handle); a pending request cannot end in 404.
 		prob := aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the mission was approved by another person")
-		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, missions.ProblemBody(prob))
+		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, prob.Body())
 	}
 	if ok, err := k.s.consented(ctx, p, pl, ms); err != nil {
 		return err

@@ -98,19 +98,7 @@ func writeProblem(c *gin.Context, p *aauth.Problem) {
 	if p.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
-	body := map[string]any{}
-	for k, v := range p.Extra {
-		body[k] = v
-	}
-	body["error"] = p.Code
-	body["status"] = p.Status
-	if t := http.StatusText(p.Status); t != "" {
-		body["title"] = t
-	}
-	if p.Detail != "" {
-		body["detail"] = p.Detail
-	}
-	writeJSONBody(c, p.Status, aauth.ProblemContentType, body)
+	writeJSONBody(c, p.Status, aauth.ProblemContentType, p.Body())
 }
 
 // writeJSON writes a 2xx JSON document.

@@ -316,4 +316,3 @@ func SettleMission(ctx context.Context, ms *Service, e *pending.Engine, id, s256
 	}
 	return nil
 }
-

@@ -17,6 +17,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/aauth-ps
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/aauth-agent ./cmd/aauth-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/aauth-conformance ./cmd/aauth-conformance
 
 # Starts the PS on the embedded database in development mode.
 run: build

@@ -44,6 +44,7 @@
 //		"https://ps.test/person", []byte(`{"resource":"https://rs.test"}`),
 //		conformance.WithCreatedOffset(-120*time.Second))
 //
-// The in-repo PS tests use the kit directly; the conformance CLI (a later
-// cmd) reuses it unchanged to run the same cases against any PS.
+// The in-repo PS tests use the kit directly; the checks that run against
+// any PS live in conformance/suite, which cmd/aauth-conformance runs and
+// the PS's own tests run too.
 package conformance

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// The provider's state directory holds everything that must not change
+// between runs against one PS: the CA the PS trusts (--trust-ca), the
+// address and host the PS resolves (--resolve), and the providers' signing
+// keys (the PS caches their JWKS).
+const (
+	caFile       = "ca.pem"
+	caKeyFile    = "ca-key.pem"
+	settingsFile = "provider.json"
+	keysDir      = "keys"
+	agentKeyFile = "agent-key.pem"
+)
+
+// settings is provider.json.
+type settings struct {
+	Listen string `json:"listen"` // the bound address, never port 0
+	Host   string `json:"host"`
+}
+
+// provider is the conformance agent provider: a healthy provider at
+// https://HOST and one provider per suite.Fault at https://FAULT.HOST, all
+// behind one TLS listener whose certificate chains to the state's CA. Each
+// is a conformance.AgentProvider on a private loopback port; the front
+// proxies to it by Host.
+type provider struct {
+	dir    string
+	set    settings
+	ca     *stateCA
+	main   *conformance.AgentProvider
+	faulty map[suite.Fault]*conformance.AgentProvider
+	srv    *http.Server
+	done   chan struct{}
+}
+
+// startProvider starts the provider from dir. listen and host override
+// the saved settings when not empty. create allows a new state (with the
+// defaults for what is neither given nor saved); without it dir must hold
+// a provider already.
+func startProvider(dir, listen, host string, create bool) (*provider, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &provider{dir: abs, faulty: map[suite.Fault]*conformance.AgentProvider{}, done: make(chan struct{})}
+	if b, err := os.ReadFile(filepath.Join(dir, settingsFile)); err == nil {
+		if err := json.Unmarshal(b, &p.set); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, settingsFile), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if listen != "" {
+		p.set.Listen = listen
+	}
+	if host != "" {
+		p.set.Host = strings.ToLower(host)
+	}
+	if p.set.Listen == "" || p.set.Host == "" {
+		if !create {
+			return nil, fmt.Errorf("%s holds no provider: start it once with `aauth-conformance provider --state %s` and start the PS with the flags it prints", dir, dir)
+		}
+		p.set.Listen = cmp.Or(p.set.Listen, defaultListen)
+		p.set.Host = cmp.Or(p.set.Host, defaultHost)
+	}
+	if err := aauth.Strict.CheckServer("https://" + p.set.Host); err != nil {
+		return nil, fmt.Errorf("--host %q: %v", p.set.Host, err)
+	}
+	ip, _, err := net.SplitHostPort(p.set.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %v", p.set.Listen, err)
+	}
+	if _, err := netip.ParseAddr(ip); err != nil {
+		return nil, fmt.Errorf("--listen %q: want an IP address and port (the PS's --resolve needs one)", p.set.Listen)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, keysDir), 0o700); err != nil {
+		return nil, err
+	}
+	if p.ca, err = loadOrCreateCA(dir, create); err != nil {
+		return nil, err
+	}
+
+	// The backends, with a throw-away PKI of their own.
+	innerCA, err := conformance.NewCA()
+	if err != nil {
+		return nil, err
+	}
+	inner := conformance.NewResolver()
+	hosts := []string{p.set.Host}
+	start := func(host, name string) (*conformance.AgentProvider, error) {
+		k, err := loadOrCreateKey(filepath.Join(dir, keysDir, host+".pem"))
+		if err != nil {
+			return nil, err
+		}
+		return conformance.StartAgentProvider(innerCA, inner, host, conformance.WithAPSigningKey(k),
+			conformance.WithAPName(name), conformance.WithAPDescription("Agent provider of the **aauth-conformance** suite."))
+	}
+	if p.main, err = start(p.set.Host, "aauth-conformance"); err != nil {
+		return nil, err
+	}
+	for _, f := range suite.Faults() {
+		h := suite.FaultHost(p.set.Host, f)
+		ap, err := start(h, "aauth-conformance ("+string(f)+")")
+		if err != nil {
+			p.closeBackends()
+			return nil, err
+		}
+		if err := suite.Break(ap, f); err != nil {
+			p.closeBackends()
+			return nil, err
+		}
+		p.faulty[f] = ap
+		hosts = append(hosts, h)
+	}
+
+	// The front.
+	cert, err := p.ca.issue(hosts...)
+	if err != nil {
+		p.closeBackends()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", p.set.Listen)
+	if err != nil {
+		p.closeBackends()
+		return nil, fmt.Errorf("listen on %s: %w (is `aauth-conformance provider` still running on it? `run` starts the provider itself)", p.set.Listen, err)
+	}
+	p.set.Listen = ln.Addr().String()
+	b, _ := json.MarshalIndent(p.set, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, settingsFile), append(b, '\n'), 0o600); err != nil {
+		ln.Close()
+		p.closeBackends()
+		return nil, err
+	}
+	backends := map[string]bool{}
+	for _, h := range hosts {
+		backends[h] = true
+	}
+	tr := conformance.NewTransport(innerCA, inner)
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			host := hostOnly(pr.In.Host)
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = "https", host, host
+		},
+		Transport: tr,
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
+	p.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !backends[hostOnly(r.Host)] {
+				http.Error(w, "no agent provider named "+r.Host, http.StatusMisdirectedRequest)
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	go func() {
+		defer close(p.done)
+		_ = p.srv.Serve(tl)
+	}()
+	return p, nil
+}
+
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return strings.ToLower(host)
+	}
+	return strings.ToLower(h)
+}
+
+// Close stops the front and every backend.
+func (p *provider) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.srv.Shutdown(ctx)
+	<-p.done
+	p.closeBackends()
+}
+
+func (p *provider) closeBackends() {
+	if p.main != nil {
+		_ = p.main.Close()
+	}
+	for _, ap := range p.faulty {
+		_ = ap.Close()
+	}
+}
+
+// Hosts are the provider's host names, the healthy one first.
+func (p *provider) Hosts() []string {
+	hs := []string{p.set.Host}
+	for _, f := range suite.Faults() {
+		hs = append(hs, suite.FaultHost(p.set.Host, f))
+	}
+	return hs
+}
+
+// Flags are the flags the PS under test needs to reach and trust the
+// provider: --resolve for each host, --trust-ca and --egress-allow.
+func (p *provider) Flags() []string {
+	var out []string
+	for _, h := range p.Hosts() {
+		out = append(out, "--resolve", h+"="+p.set.Listen)
+	}
+	ip, _, _ := net.SplitHostPort(p.set.Listen)
+	a, _ := netip.ParseAddr(ip)
+	out = append(out, "--trust-ca", filepath.Join(p.dir, caFile), "--egress-allow", netip.PrefixFrom(a, a.BitLen()).String())
+	return out
+}
+
+// agent is the suite's agent: aauth:conformance@HOST with a stable key.
+func (p *provider) agent() (*conformance.Agent, error) {
+	k, err := loadOrCreateKey(filepath.Join(p.dir, agentKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	return p.main.NewAgent(conformance.TokenSpec{Agent: k, Sub: "aauth:conformance@" + p.set.Host})
+}
+
+// stateCA is the provider's CA, kept in the state directory so the PS's
+// --trust-ca file stays valid across runs.
+type stateCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func loadOrCreateCA(dir string, create bool) (*stateCA, error) {
+	certPath, keyPath := filepath.Join(dir, caFile), filepath.Join(dir, caKeyFile)
+	cb, cerr := os.ReadFile(certPath)
+	kb, kerr := os.ReadFile(keyPath)
+	if cerr == nil && kerr == nil {
+		return parseCA(cb, kb)
+	}
+	if !errors.Is(cerr, os.ErrNotExist) || !errors.Is(kerr, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s and %s must both exist or both be absent (%v, %v)", certPath, keyPath, cerr, kerr)
+	}
+	if !create {
+		return nil, fmt.Errorf("%s holds no CA: the PS under test could not trust this provider", dir)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "aauth-conformance test CA", Organization: []string{"aauth-ps conformance"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &stateCA{cert: cert, key: key}, nil
+}
+
+func parseCA(certPEM, keyPEM []byte) (*stateCA, error) {
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil {
+		return nil, errors.New(caFile + ": no PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", caFile, err)
+	}
+	signer, err := parseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", caKeyFile, err)
+	}
+	key, ok := signer.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.New(caKeyFile + ": not an ECDSA key")
+	}
+	return &stateCA{cert: cert, key: key}, nil
+}
+
+// issue returns a server certificate for hosts, chained to the CA.
+func (ca *stateCA) issue(hosts ...string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: hosts[0]},
+		DNSNames:     hosts,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(0, 0, 30),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key}, nil
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+// loadOrCreateKey reads an Ed25519 or P-256 PKCS #8 key from path,
+// creating an Ed25519 key on first use.
+func loadOrCreateKey(path string) (*conformance.AgentKey, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		s, err := parseKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return conformance.NewAgentKeyFromSigner(s)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k, err := conformance.NewAgentKey(aauth.AlgEd25519)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k.Signer())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func parseKey(b []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("not a signing key")
+	}
+	return s, nil
+}

@@ -33,7 +33,9 @@ const (
 )
 
 // NewCA creates a self-signed ECDSA P-256 root.
-func NewCA() (*CA, error) {
+func NewCA() (*CA, error) { return newCA(caValidity) }
+
+func newCA(validity time.Duration) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -43,7 +45,7 @@ func NewCA() (*CA, error) {
 		SerialNumber:          randomSerial(),
 		Subject:               pkix.Name{CommonName: "AAuth conformance kit test CA", Organization: []string{"aauth-ps conformance"}},
 		NotBefore:             now.Add(-clockSlack),
-		NotAfter:              now.Add(caValidity),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -129,4 +131,45 @@ func randomSerial() *big.Int {
 		panic(err) // crypto/rand does not fail
 	}
 	return n.Add(n, big.NewInt(1))
+}
+
+// NewCAValidFor creates a CA like NewCA, valid for d: a CA kept on disk
+// for a long-lived conformance provider (the PS under test trusts it by
+// file, so it must outlive many runs).
+func NewCAValidFor(d time.Duration) (*CA, error) {
+	return newCA(d)
+}
+
+// KeyPEM is the CA's private key, PKCS #8 PEM, for storing the CA.
+func (ca *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// LoadCA reads a CA stored with PEM and KeyPEM.
+func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, errors.New("conformance: no PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, errors.New("conformance: no PEM private key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok || !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("conformance: the key is not the certificate's ECDSA key")
+	}
+	return &CA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}, nil
 }

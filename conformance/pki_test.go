@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestCAIssue(t *testing.T) {
@@ -98,4 +99,40 @@ func TestClientTLSAndRedirects(t *testing.T) {
 	must(t, err)
 	_, err = NewHTTPClient(other, k.res).Get(k.ap.MetadataURL())
 	mustErr(t, err, "untrusted CA")
+}
+
+// A CA stored with PEM and KeyPEM loads back and keeps issuing
+// certificates its stored root verifies; a key of another CA is refused.
+func TestCAStoreAndLoad(t *testing.T) {
+	ca, err := NewCAValidFor(24 * time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadCA(ca.PEM(), keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := back.Issue("ap.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(leaf.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: "ap.test"}); err != nil {
+		t.Fatalf("a leaf from the loaded CA does not verify under the stored root: %v", err)
+	}
+	other, _ := NewCA()
+	otherKey, _ := other.KeyPEM()
+	if _, err := LoadCA(ca.PEM(), otherKey); err == nil {
+		t.Fatal("LoadCA accepted another CA's key")
+	}
+	if _, err := LoadCA([]byte("junk"), keyPEM); err == nil {
+		t.Fatal("LoadCA accepted junk")
+	}
 }

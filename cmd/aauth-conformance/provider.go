@@ -4,19 +4,14 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -57,7 +52,7 @@ type settings struct {
 type provider struct {
 	dir    string
 	set    settings
-	ca     *stateCA
+	ca     *conformance.CA
 	main   *conformance.AgentProvider
 	faulty map[suite.Fault]*conformance.AgentProvider
 	srv    *http.Server
@@ -145,7 +140,7 @@ func startProvider(dir, listen, host string, create bool) (*provider, error) {
 	}
 
 	// The front.
-	cert, err := p.ca.issue(hosts...)
+	cert, err := p.ca.Issue(hosts...)
 	if err != nil {
 		p.closeBackends()
 		return nil, err
@@ -250,19 +245,19 @@ func (p *provider) agent() (*conformance.Agent, error) {
 	return p.main.NewAgent(conformance.TokenSpec{Agent: k, Sub: "aauth:conformance@" + p.set.Host})
 }
 
-// stateCA is the provider's CA, kept in the state directory so the PS's
-// --trust-ca file stays valid across runs.
-type stateCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func loadOrCreateCA(dir string, create bool) (*stateCA, error) {
+// loadOrCreateCA reads the provider's CA from the state directory, or
+// creates one valid for ten years: the PS under test trusts it by file
+// (--trust-ca), so it must stay the same across runs.
+func loadOrCreateCA(dir string, create bool) (*conformance.CA, error) {
 	certPath, keyPath := filepath.Join(dir, caFile), filepath.Join(dir, caKeyFile)
 	cb, cerr := os.ReadFile(certPath)
 	kb, kerr := os.ReadFile(keyPath)
 	if cerr == nil && kerr == nil {
-		return parseCA(cb, kb)
+		ca, err := conformance.LoadCA(cb, kb)
+		if err != nil {
+			return nil, fmt.Errorf("%s, %s: %w", certPath, keyPath, err)
+		}
+		return ca, nil
 	}
 	if !errors.Is(cerr, os.ErrNotExist) || !errors.Is(kerr, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s and %s must both exist or both be absent (%v, %v)", certPath, keyPath, cerr, kerr)
@@ -270,91 +265,21 @@ func loadOrCreateCA(dir string, create bool) (*stateCA, error) {
 	if !create {
 		return nil, fmt.Errorf("%s holds no CA: the PS under test could not trust this provider", dir)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := conformance.NewCAValidFor(10 * 365 * 24 * time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "aauth-conformance test CA", Organization: []string{"aauth-ps conformance"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	keyPEM, err := ca.KeyPEM()
 	if err != nil {
 		return nil, err
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
+	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := os.WriteFile(certPath, ca.PEM(), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &stateCA{cert: cert, key: key}, nil
-}
-
-func parseCA(certPEM, keyPEM []byte) (*stateCA, error) {
-	cb, _ := pem.Decode(certPEM)
-	if cb == nil {
-		return nil, errors.New(caFile + ": no PEM certificate")
-	}
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", caFile, err)
-	}
-	signer, err := parseKey(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", caKeyFile, err)
-	}
-	key, ok := signer.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New(caKeyFile + ": not an ECDSA key")
-	}
-	return &stateCA{cert: cert, key: key}, nil
-}
-
-// issue returns a server certificate for hosts, chained to the CA.
-func (ca *stateCA) issue(hosts ...string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		DNSNames:     hosts,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(0, 0, 30),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key}, nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err) // crypto/rand does not fail
-	}
-	return n.Add(n, big.NewInt(1))
+	return ca, nil
 }
 
 // loadOrCreateKey reads an Ed25519 or P-256 PKCS #8 key from path,

@@ -34,8 +34,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dunglas/httpsfv"
-
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 )
@@ -216,7 +214,6 @@ func (ag *agent) do(ctx context.Context, path string, body any) error {
 	}
 	for res.StatusCode == http.StatusAccepted {
 		loc := res.Header.Get("Location")
-		req := res.Header.Get(aauth.HeaderAAuthRequirement)
 		var pb struct {
 			Status        string `json:"status"`
 			Clarification string `json:"clarification"`
@@ -224,7 +221,8 @@ func (ag *agent) do(ctx context.Context, path string, body any) error {
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		_ = json.Unmarshal(b, &pb)
-		switch kind, params := requirement(req); kind {
+		r, _ := conformance.ParseRequirement(res.Header.Values(aauth.HeaderAAuthRequirement))
+		switch kind, params := r.Token, r.Params; kind {
 		case "interaction":
 			fmt.Fprintf(ag.out, "\nYour person server needs you. Open:\n\n  %s?code=%s\n\n(or go to %s and enter the code %s)\n\n", params["url"], params["code"], params["url"], params["code"])
 		case "approval":
@@ -272,27 +270,6 @@ func (ag *agent) send(ctx context.Context, method, url string, body []byte) (*ht
 		return nil, err
 	}
 	return ag.client.Do(req)
-}
-
-func requirement(v string) (string, map[string]string) {
-	d, err := httpsfv.UnmarshalDictionary([]string{v})
-	if err != nil || v == "" {
-		return "", nil
-	}
-	m, ok := d.Get("requirement")
-	if !ok {
-		return "", nil
-	}
-	it, _ := m.(httpsfv.Item)
-	tok, _ := it.Value.(httpsfv.Token)
-	params := map[string]string{}
-	for _, k := range it.Params.Names() {
-		x, _ := it.Params.Get(k)
-		if s, ok := x.(string); ok {
-			params[k] = s
-		}
-	}
-	return string(tok), params
 }
 
 func retryAfter(res *http.Response) time.Duration {

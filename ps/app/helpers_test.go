@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dunglas/httpsfv"
-
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/conformance/suite"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
@@ -100,71 +99,31 @@ func (w *world) mint(t *testing.T, spec conformance.TokenSpec) *conformance.Agen
 	return &conformance.Agent{Key: spec.Agent, Token: tok, ID: spec.Sub, Issuer: w.ap.Issuer()}
 }
 
-// sigError parses Signature-Error and returns its error token and the
-// dictionary (PS-013).
-func sigError(t *testing.T, r result) (string, *httpsfv.Dictionary) {
-	t.Helper()
-	vals := r.header.Values(aauth.HeaderSignatureError)
-	if len(vals) == 0 {
-		return "", nil
-	}
-	d, err := httpsfv.UnmarshalDictionary(vals)
-	if err != nil {
-		t.Fatalf("Signature-Error %q does not parse as a dictionary: %v", vals, err)
-	}
-	m, ok := d.Get("error")
-	if !ok {
-		t.Fatalf("Signature-Error %q has no error member", vals)
-	}
-	tok, ok := m.(httpsfv.Item).Value.(httpsfv.Token)
-	if !ok {
-		t.Fatalf("Signature-Error error member is not a token: %q", vals)
-	}
-	return string(tok), d
+// asSuite views a result as the conformance suite's response, so the
+// suite's checks (the ones any PS must pass) serve these tests too.
+func (r result) asSuite() *suite.Response {
+	return &suite.Response{Status: r.status, Header: r.header, Raw: r.raw, Body: r.body}
 }
 
 // expect401 asserts a 401 whose Signature-Error and problem+json body both
-// carry code (PS-013, PS-054).
+// carry code, with Accept-Signature-* only beside their own error
+// (PS-013, PS-054, PS-254). Every level counts here: this is our PS.
 func expect401(t *testing.T, r result, code aauth.SigCode) {
 	t.Helper()
-	if r.status != http.StatusUnauthorized {
-		t.Fatalf("status = %d, want 401; body %s", r.status, r.raw)
-	}
-	got, _ := sigError(t, r)
-	if got != string(code) {
-		t.Fatalf("Signature-Error error = %q, want %q; body %s", got, code, r.raw)
-	}
-	if ct := r.header.Get("Content-Type"); ct != aauth.ProblemContentType {
-		t.Fatalf("Content-Type = %q", ct)
-	}
-	if r.body["error"] != string(code) || r.body["type"] != "urn:ietf:params:sig-error:"+string(code) {
-		t.Fatalf("problem body = %s", r.raw)
-	}
-	if code != aauth.SigUnsupportedScheme && r.header.Get(aauth.HeaderAcceptSignatureScheme) != "" {
-		t.Fatal("Accept-Signature-Scheme sent with another error")
-	}
-	if code != aauth.SigUnsupportedAlgorithm && r.header.Get(aauth.HeaderAcceptSignatureAlg) != "" {
-		t.Fatal("Accept-Signature-Alg sent with another error")
+	if err := suite.ExpectRefusal(r.asSuite(), code); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// expectProblem asserts a non-401 problem+json answer without any
-// Signature-* header (PS-028 for 403s).
+// expectProblem asserts a non-401 answer in exactly application/problem+json
+// without any Signature-* header (PS-028 for 403s, PS-054).
 func expectProblem(t *testing.T, r result, status int, code string) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.raw)
+	if err := suite.ExpectProblem(r.asSuite(), status, code); err != nil {
+		t.Fatal(err)
 	}
 	if ct := r.header.Get("Content-Type"); ct != aauth.ProblemContentType {
-		t.Fatalf("Content-Type = %q, want problem+json", ct)
-	}
-	if r.body["error"] != code {
-		t.Fatalf("error = %v, want %s; body %s", r.body["error"], code, r.raw)
-	}
-	for _, h := range []string{aauth.HeaderSignatureError, aauth.HeaderAcceptSignatureAlg, aauth.HeaderAcceptSignatureScheme} {
-		if r.header.Get(h) != "" {
-			t.Fatalf("%d response carries %s", status, h)
-		}
+		t.Fatalf("Content-Type = %q, want exactly problem+json", ct)
 	}
 }
 
@@ -177,27 +136,12 @@ func expectVerified(t *testing.T, r result) {
 	}
 }
 
-// tokenList parses an SF List of Tokens (PS-254).
+// tokenList parses an SF List of Tokens without parameters (PS-254).
 func tokenList(t *testing.T, vals []string) []string {
 	t.Helper()
-	l, err := httpsfv.UnmarshalList(vals)
+	out, err := suite.TokenList(vals)
 	if err != nil {
-		t.Fatalf("%q is not an SF list: %v", vals, err)
-	}
-	var out []string
-	for _, m := range l {
-		it, ok := m.(httpsfv.Item)
-		if !ok {
-			t.Fatalf("%q: member is not an item", vals)
-		}
-		tok, ok := it.Value.(httpsfv.Token)
-		if !ok {
-			t.Fatalf("%q: member %v is not a token", vals, it.Value)
-		}
-		if len(it.Params.Names()) != 0 {
-			t.Fatalf("%q: token has parameters", vals)
-		}
-		out = append(out, string(tok))
+		t.Fatal(err)
 	}
 	return out
 }

@@ -6,39 +6,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dunglas/httpsfv"
-
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
-// requirement parses AAuth-Requirement into its token and parameters.
+// requirement parses AAuth-Requirement into its token and parameters,
+// which must all be Strings (PS-159).
 func requirement(t *testing.T, r result) (string, map[string]string) {
 	t.Helper()
-	vals := r.header.Values(aauth.HeaderAAuthRequirement)
-	if len(vals) == 0 {
-		return "", nil
-	}
-	d, err := httpsfv.UnmarshalDictionary(vals)
+	req, err := conformance.ParseRequirement(r.header.Values(aauth.HeaderAAuthRequirement))
 	if err != nil {
-		t.Fatalf("AAuth-Requirement %q: %v", vals, err)
+		t.Fatal(err)
 	}
-	m, ok := d.Get("requirement")
-	if !ok {
-		t.Fatalf("AAuth-Requirement %q has no requirement", vals)
+	if len(req.Params) != len(req.Names) {
+		t.Fatalf("AAuth-Requirement has parameters that are not Strings: %v", req.Names)
 	}
-	it := m.(httpsfv.Item)
-	params := map[string]string{}
-	for _, k := range it.Params.Names() {
-		v, _ := it.Params.Get(k)
-		s, ok := v.(string)
-		if !ok {
-			t.Fatalf("AAuth-Requirement parameter %s is not a String", k)
-		}
-		params[k] = s
-	}
-	return string(it.Value.(httpsfv.Token)), params
+	return req.Token, req.Params
 }
 
 // expect202 checks the pending-response header set (PS-146).

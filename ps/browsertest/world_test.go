@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dunglas/httpsfv"
-
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
@@ -127,26 +125,9 @@ func (w *world) clarify(t *testing.T, loc, answer string) {
 // requirement parses AAuth-Requirement into its token and parameters.
 func requirement(t *testing.T, r result) (string, map[string]string) {
 	t.Helper()
-	vals := r.header.Values(aauth.HeaderAAuthRequirement)
-	if len(vals) == 0 {
-		return "", nil
-	}
-	d, err := httpsfv.UnmarshalDictionary(vals)
+	req, err := conformance.ParseRequirement(r.header.Values(aauth.HeaderAAuthRequirement))
 	if err != nil {
-		t.Fatalf("AAuth-Requirement %q: %v", vals, err)
+		t.Fatal(err)
 	}
-	m, ok := d.Get("requirement")
-	if !ok {
-		t.Fatalf("AAuth-Requirement %q has no requirement", vals)
-	}
-	it := m.(httpsfv.Item)
-	params := map[string]string{}
-	for _, k := range it.Params.Names() {
-		v, _ := it.Params.Get(k)
-		if s, ok := v.(string); ok {
-			params[k] = s
-		}
-	}
-	tok, _ := it.Value.(httpsfv.Token)
-	return string(tok), params
+	return req.Token, req.Params
 }

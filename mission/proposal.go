@@ -1,7 +1,6 @@
 package mission
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -139,10 +138,4 @@ func Reference(m map[string]any, issuer string) (string, error) {
 		s256 = s
 	}
 	return s256, nil
-}
-
-// MarshalTools renders tools for storage.
-func MarshalTools(t []Tool) []byte {
-	b, _ := json.Marshal(t)
-	return b
 }

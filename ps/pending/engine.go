@@ -150,6 +150,17 @@ func New(st *store.Store, n Notifier, now func() time.Time, o Options) *Engine {
 	return &Engine{st: st, n: n, now: now, o: o, newCode: NewCode}
 }
 
+// WithStore returns an Engine that reads and writes through st, typically
+// the *store.Store of a store.InTx callback, so that a decision and its
+// effects on pending requests commit together. Its wake-ups are published
+// only after that transaction commits (st.AfterCommit): a long poll never
+// wakes to a change that may still roll back.
+func (e *Engine) WithStore(st *store.Store) *Engine {
+	c := *e
+	c.st = st
+	return &c
+}
+
 // Options returns the effective options (defaults applied).
 func (e *Engine) Options() Options { return e.o }
 
@@ -307,9 +318,12 @@ func (e *Engine) mutate(ctx context.Context, id string, fn func(l *loaded, now t
 }
 
 func (e *Engine) publish(ctx context.Context, id string) {
-	if err := e.n.Publish(context.WithoutCancel(ctx), id); err != nil {
-		e.o.Log.Warn("pending: publish wake-up failed", "err", err)
-	}
+	ctx = context.WithoutCancel(ctx)
+	e.st.AfterCommit(func() {
+		if err := e.n.Publish(ctx, id); err != nil {
+			e.o.Log.Warn("pending: publish wake-up failed", "err", err)
+		}
+	})
 }
 
 // Update changes an open request with fn, retrying on a concurrent change

@@ -5,20 +5,23 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+
 	"gorm.io/gorm"
 )
 
-// Error kinds. Test with errors.Is. Everything the database reports that is
+// Error kinds (the same values as package dberr, which domain packages
+// use). Test with errors.Is. Everything the database reports that is
 // not a conflict or a missing row is ErrDatabase: callers answer it with a
 // 500 server_error and never show the cause to a client.
 var (
 	// ErrDatabase: the database failed or refused the operation.
-	ErrDatabase = errors.New("database error")
+	ErrDatabase = dberr.Database
 	// ErrConflict: a unique constraint refused the write (for signing keys:
 	// the kid exists, or another key is already active).
-	ErrConflict = errors.New("conflict")
+	ErrConflict = dberr.Conflict
 	// ErrNotFound: no such row.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = dberr.NotFound
 	// ErrInTx: the operation is not available on a transaction's Store.
 	ErrInTx = errors.New("store: not available inside a transaction")
 )

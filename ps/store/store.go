@@ -46,6 +46,9 @@ type Store struct {
 	dialect string
 	log     *slog.Logger
 	now     func() time.Time
+	// afterCommit collects what AfterCommit defers; nil outside a
+	// transaction. Savepoints share their outermost transaction's list.
+	afterCommit *[]func()
 }
 
 // Open connects to databaseURL:
@@ -187,13 +190,38 @@ func (s *Store) Close() error {
 // *Store passed to fn has the same methods, all bound to the transaction;
 // calling InTx on it opens a savepoint.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	hooks := new([]func()) // this transaction's (or savepoint's) own
 	var fnErr error
 	err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now})
+		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks})
 		return fnErr
 	})
 	if fnErr != nil {
 		return fnErr
 	}
-	return wrap("transaction", err)
+	if err != nil {
+		return wrap("transaction", err)
+	}
+	if s.afterCommit != nil { // a savepoint: its hooks wait for the outer commit
+		*s.afterCommit = append(*s.afterCommit, *hooks...)
+		return nil
+	}
+	for _, f := range *hooks {
+		f()
+	}
+	return nil
+}
+
+// AfterCommit runs f once the transaction s belongs to has committed, and
+// never if it rolls back; outside a transaction it runs f at once. It is
+// how a side effect that other processes observe (a wake-up, a
+// notification) waits for the write it announces.
+// A savepoint's hooks wait for the outermost commit and are dropped if the
+// savepoint rolls back.
+func (s *Store) AfterCommit(f func()) {
+	if s.afterCommit == nil {
+		f()
+		return
+	}
+	*s.afterCommit = append(*s.afterCommit, f)
 }

@@ -639,3 +639,7 @@ func TestOpenPostgresDoesNotLogPassword(t *testing.T) {
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// TestStoreConformance runs storetest.Run: every store method on SQLite
+// and PostgreSQL.
+func TestStoreConformance(t *testing.T) { storetest.Run(t) }

@@ -1,0 +1,35 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// Suite is one aggregate's part of the storage conformance suite: Run gets
+// open, which returns a new, migrated database of the backend under test
+// for each call.
+type Suite struct {
+	Name string
+	Run  func(t *testing.T, open func(t *testing.T) *store.Store)
+}
+
+// suites is the storage conformance suite, one entry per aggregate (one
+// file each in this package). Every store method is exercised here.
+var suites = []Suite{
+	{Name: "transactions", Run: runTransactions},
+}
+
+// Run runs the whole storage conformance suite on every backend (SQLite and
+// PostgreSQL; PostgreSQL must be reachable, the test fails otherwise).
+func Run(t *testing.T) {
+	for _, b := range Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			open := func(t *testing.T) *store.Store { return OpenURL(t, b.NewURL(t), true) }
+			for _, s := range suites {
+				t.Run(s.Name, func(t *testing.T) { s.Run(t, open) })
+			}
+		})
+	}
+}

@@ -172,3 +172,19 @@ func Patch(m, patch map[string]any) map[string]any {
 	}
 	return out
 }
+
+// ECDSATwin is the other valid ES256 signature of the same message: r‖s
+// becomes r‖(n−s) (ECDSA signatures are malleable). Both verify under the
+// same key, so a verifier that tells requests apart by their signature
+// bytes takes the twin for a new request (PS-027, A-37).
+func ECDSATwin(sig []byte) ([]byte, error) {
+	if len(sig) != 64 {
+		return nil, fmt.Errorf("conformance: an ES256 signature is 64 bytes, got %d", len(sig))
+	}
+	n := elliptic.P256().Params().N
+	s := new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:]))
+	out := make([]byte, 64)
+	copy(out[:32], sig[:32])
+	s.FillBytes(out[32:])
+	return out, nil
+}

@@ -2,6 +2,7 @@ package httpsig
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
@@ -37,6 +38,15 @@ Signature-Input: sig-b26=("date" "@method" "@path" "@authority" "content-type" "
 Signature: sig-b26=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQv5lIp5WPpBKRCw==:
 
 {"hello": "world"}`
+
+// rfc9421B26Base is the signature base RFC 9421 B.2.6 gives for rfc9421B26.
+const rfc9421B26Base = `"date": Tue, 20 Apr 2021 02:07:55 GMT
+"@method": POST
+"@path": /foo
+"@authority": example.com
+"content-type": application/json
+"content-length": 18
+"@signature-params": ("date" "@method" "@path" "@authority" "content-type" "content-length");created=1618884473;keyid="test-key-ed25519"`
 
 // RFC 9421 Appendix B.2.4: signing a response using ecdsa-p256-sha256.
 const rfc9421B24 = `HTTP/1.1 200 OK
@@ -80,6 +90,7 @@ func TestRFC9421VectorB26Ed25519Request(t *testing.T) {
 		t.Fatalf("alg = %s", key.Alg)
 	}
 	covered := []string{"date", "@method", "@path", "@authority", "content-type", "content-length"}
+	var digest [sha256.Size]byte
 	verify := func(raw string) error {
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(crlf(raw))))
 		if err != nil {
@@ -89,10 +100,15 @@ func TestRFC9421VectorB26Ed25519Request(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return verifySignature(msg, "sig-b26", key, covered)
+		digest, err = verifySignature(msg, "sig-b26", key, covered)
+		return err
 	}
 	if err := verify(rfc9421B26); err != nil {
 		t.Fatalf("RFC 9421 B.2.6 vector does not verify: %v", err)
+	}
+	// The replay key digests exactly the base the RFC shows (A-37).
+	if digest != sha256.Sum256([]byte(rfc9421B26Base)) {
+		t.Fatal("the digest returned is not SHA-256 of the RFC 9421 B.2.6 signature base")
 	}
 	// The same vector with one covered component changed must fail.
 	tampered := strings.Replace(rfc9421B26, "POST /foo", "PUT /foo", 1)
@@ -116,7 +132,8 @@ func TestRFC9421VectorB24ECDSAP256Response(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return verifySignature(msg, "sig-b24", key, covered)
+		_, err = verifySignature(msg, "sig-b24", key, covered)
+		return err
 	}
 	if err := verify(rfc9421B24); err != nil {
 		t.Fatalf("RFC 9421 B.2.4 vector does not verify: %v", err)

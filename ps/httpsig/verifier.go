@@ -3,8 +3,6 @@ package httpsig
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -142,7 +140,8 @@ type signatureInput struct {
 	label      string
 	components []string
 	created    time.Time
-	sigBytes   []byte
+	// baseDigest is SHA-256 of the signature base, once it verified.
+	baseDigest [sha256.Size]byte
 	keyMember  httpsfv.Item
 	hasExpires bool
 	expires    time.Time
@@ -293,7 +292,7 @@ func (v *Verifier) parseHeaders(r *http.Request) (*signatureInput, error) {
 	if !ok {
 		return nil, aauth.SigErr(aauth.SigInvalidSignature, "Signature member is not a byte sequence")
 	}
-	if in.sigBytes, ok = sigItem.Value.([]byte); !ok {
+	if _, ok = sigItem.Value.([]byte); !ok {
 		return nil, aauth.SigErr(aauth.SigInvalidSignature, "Signature member is not a byte sequence")
 	}
 
@@ -402,35 +401,27 @@ func (v *Verifier) verifyMessage(r *http.Request, body []byte, in *signatureInpu
 	if err != nil {
 		return &aauth.SignatureError{Code: aauth.SigInvalidSignature, Detail: "the request cannot be canonicalized", Cause: err}
 	}
-	return verifySignature(msg, in.label, key, aauth.BaseComponents)
+	in.baseDigest, err = verifySignature(msg, in.label, key, aauth.BaseComponents)
+	return err
 }
 
 // verifySignature checks the RFC 9421 signature labelled label on msg with
-// key (algorithm from the key, never from the `alg` parameter), requiring
-// the signature to cover required. The library's own time checks are off:
-// freshness is checked earlier against the injected clock.
-func verifySignature(msg *httpsign.Message, label string, key *jose.PublicKey, required []string) error {
+// key (algorithm from the admitted key, never from the `alg` parameter),
+// requiring the signature to cover required, and returns the SHA-256 of the
+// signature base that verified (the replay key's content, A-37). The
+// library's own time checks are off: freshness is checked earlier against
+// the injected clock.
+func verifySignature(msg *httpsign.Message, label string, key *jose.PublicKey, required []string) ([sha256.Size]byte, error) {
 	vcfg := httpsign.NewVerifyConfig().SetVerifyCreated(false).SetRejectExpired(false)
-	fields := httpsign.Headers(required...)
-	var (
-		verifier *httpsign.Verifier
-		err      error
-	)
-	switch pub := key.Key.(type) {
-	case ed25519.PublicKey:
-		verifier, err = httpsign.NewEd25519Verifier(pub, vcfg, fields)
-	case *ecdsa.PublicKey:
-		verifier, err = httpsign.NewP256Verifier(*pub, vcfg, fields)
-	default:
-		err = fmt.Errorf("no verifier for %T", key.Key)
-	}
+	observed := &observedKey{alg: key.Alg, key: key.Key}
+	verifier, err := httpsign.NewJWSVerifierV3(signatureBaseAlg, observed, vcfg, httpsign.Headers(required...))
 	if err != nil {
-		return &aauth.SignatureError{Code: aauth.SigInvalidKey, Detail: "the signing key cannot be used", Cause: err}
+		return [sha256.Size]byte{}, &aauth.SignatureError{Code: aauth.SigInvalidKey, Detail: "the signing key cannot be used", Cause: err}
 	}
-	if _, err := msg.Verify(label, *verifier); err != nil {
-		return &aauth.SignatureError{Code: aauth.SigInvalidSignature, Detail: "the HTTP message signature does not verify", Cause: err}
+	if _, err := msg.Verify(label, *verifier); err != nil || !observed.verified {
+		return [sha256.Size]byte{}, &aauth.SignatureError{Code: aauth.SigInvalidSignature, Detail: "the HTTP message signature does not verify", Cause: err}
 	}
-	return nil
+	return observed.baseDigest, nil
 }
 
 // checkContentDigest is 7b (A-17): a covered Content-Digest must be present,
@@ -452,20 +443,13 @@ func checkContentDigest(r *http.Request, body []byte, components []string) error
 	return nil
 }
 
-// checkReplay is 7d (A-37): non-GET requests are remembered by
-// (key thumbprint, label, signature bytes) until created + window.
+// checkReplay is 7d (A-37): non-GET requests are remembered by what was
+// signed, ReplayKey(key thumbprint, signature base), until created + window.
 func (v *Verifier) checkReplay(ctx context.Context, r *http.Request, in *signatureInput, thumbprint string) error {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return nil
 	}
-	h := sha256.New()
-	h.Write([]byte(thumbprint))
-	h.Write([]byte{0})
-	h.Write([]byte(in.label))
-	h.Write([]byte{0})
-	h.Write(in.sigBytes)
-	key := hex.EncodeToString(h.Sum(nil))
-	fresh, err := v.cfg.Replay.RememberSignature(ctx, key, in.created.Add(v.cfg.Window))
+	fresh, err := v.cfg.Replay.RememberSignature(ctx, ReplayKey(thumbprint, in.baseDigest), in.created.Add(v.cfg.Window))
 	if err != nil {
 		return internalError("replay cache", err)
 	}
@@ -473,6 +457,23 @@ func (v *Verifier) checkReplay(ctx context.Context, r *http.Request, in *signatu
 		return aauth.SigErr(aauth.SigInvalidSignature, "this signature has already been used")
 	}
 	return nil
+}
+
+// ReplayKey is the replay-cache key of A-37: the hex SHA-256 of the signing
+// key's thumbprint and the digest of the signature base. It names what was
+// signed and by whom, never how the signature is encoded, so a re-encoded or
+// re-signed copy of a request (an ECDSA (r, n−s) twin, a second randomized
+// signature of the same base) has the same key. The label is left out on
+// purpose: it is not part of the base, so a copy sent under another label
+// (possible when Signature-Key carries the same key under two labels) is
+// still the same signed request. The thumbprint is base64url and cannot
+// contain the NUL separator.
+func ReplayKey(thumbprint string, baseDigest [sha256.Size]byte) string {
+	h := sha256.New()
+	h.Write([]byte(thumbprint))
+	h.Write([]byte{0})
+	h.Write(baseDigest[:])
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // carriesUpstreamToken reports whether a JSON body has an upstream_token

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"time"
 )
@@ -15,21 +13,8 @@ const MaxReplayKeyLength = 128
 // PurgeExpired deletes it (the verifier's clock-skew allowance).
 const RevocationPurgeGrace = 300 * time.Second
 
-// ReplayKey is the replay-cache key of A-37 for a signature: the hex
-// SHA-256 of the Signature label and the signature bytes (label, a
-// structured-field key, cannot contain the NUL separator). Two distinct
-// requests that share created, method, authority and path get different
-// keys; a byte-identical replay gets the same one.
-func ReplayKey(label string, signature []byte) string {
-	h := sha256.New()
-	h.Write([]byte(label))
-	h.Write([]byte{0})
-	h.Write(signature)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// RememberSignature records a replay-cache key (A-37: a hash of the
-// signature label and bytes) until expiresAt. fresh is true when the key was
+// RememberSignature records a replay-cache key (A-37: httpsig.ReplayKey, a
+// hash of the signing key and the signature base) until expiresAt. fresh is true when the key was
 // not present, or was present but expired (the row is then replaced); it is
 // false when the key is present and unexpired, i.e. a replay.
 //

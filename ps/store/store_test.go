@@ -572,17 +572,6 @@ func testErrorsHideSQL(t *testing.T, b storetest.Backend, _ func(*testing.T) *st
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
-func TestReplayKey(t *testing.T) {
-	k := store.ReplayKey("sig", []byte{1, 2, 3})
-	assert.Len(t, k, 64)
-	assert.Regexp(t, `^[0-9a-f]{64}$`, k)
-	assert.Equal(t, k, store.ReplayKey("sig", []byte{1, 2, 3}), "deterministic")
-	assert.NotEqual(t, k, store.ReplayKey("sig1", []byte{1, 2, 3}), "label matters")
-	assert.NotEqual(t, k, store.ReplayKey("sig", []byte{1, 2, 4}), "signature matters")
-	assert.NotEqual(t, store.ReplayKey("a", []byte("b")), store.ReplayKey("ab", nil), "unambiguous split")
-	assert.LessOrEqual(t, len(k), store.MaxReplayKeyLength)
-}
-
 func TestOpenRejectsBadURLs(t *testing.T) {
 	for _, u := range []string{
 		"", "mysql://x", "sqlite:", "sqlite::memory:", "sqlite:file:x.db", "sqlite:/tmp/a?b.db",

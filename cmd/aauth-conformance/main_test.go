@@ -169,7 +169,7 @@ func TestRunAgainstPS(t *testing.T) {
 
 	t.Run("usage errors", func(t *testing.T) {
 		empty := []string{"run", "--ps", ps.Issuer, "--provider-state", filepath.Join(t.TempDir(), "none")}
-		for _, args := range [][]string{{}, {"nope"}, {"run"}, {"run", "--ps", "http://ps.test"}, append(base, "--only", "PS-999"), empty} {
+		for _, args := range [][]string{{}, {"nope"}, {"run"}, {"run", "--ps", "http://ps.test"}, append(base, "--only", "NOT-A-CHECK"), empty} {
 			if err := run(t.Context(), args, &syncBuf{}, &syncBuf{}); err == nil || errors.Is(err, errFailed) {
 				t.Errorf("run %v = %v, want a usage error", args, err)
 			}

@@ -216,13 +216,19 @@ func TestInteractionCodes(t *testing.T) {
 		}
 	})
 
+	// PS-162 (P§interaction-code-format, "Single use"): the first
+	// presentation of a valid code consumes it; every later presentation of
+	// that code, by the holder or anyone else, gets the invalid-code page
+	// (400, "Code not valid") and changes nothing. The holder comes back to
+	// the request through its URL without the code.
 	t.Run("PS-162 the code works once", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, pstest.Options{})
 		alice := w.person(t, "alice", false)
 		bob := w.person(t, "bob", false)
 		s := w.ask(t, w.agent, "Question 2?", "interaction")
-		// A visitor without a session is sent to log in; nothing is used up.
+		// A visitor without a session is sent to log in; that is not a
+		// presentation and uses nothing up.
 		anon := w.ps.NewBrowser(t)
 		if pg := anon.Get(t, s.link()); pg.Status != http.StatusSeeOther || !strings.HasPrefix(pg.Location, "/login?next=") {
 			t.Fatalf("anonymous visit: %d %s", pg.Status, pg.Location)
@@ -230,15 +236,30 @@ func TestInteractionCodes(t *testing.T) {
 		if st := w.pollState(t, w.agent, s.loc); st != "pending" {
 			t.Fatalf("an anonymous visit changed the status to %s", st)
 		}
+		// The first presentation consumes the code: alice holds the request.
 		open(t, alice, s)
-		// Another person presenting the same code is refused and sees none
-		// of the request.
-		pg := bob.Get(t, s.link())
-		if pg.Status == http.StatusOK || strings.Contains(pg.HTML, "aauth:a1@ap.test") || strings.Contains(pg.HTML, `class="consent"`) {
-			t.Fatalf("second presentation by another person: %d\n%s", pg.Status, pg.HTML)
+		if st := w.pollState(t, w.agent, s.loc); st != "interacting" {
+			t.Fatalf("after the first presentation the status is %s, want interacting", st)
 		}
-		// The holder's own session can come back to the request.
-		open(t, alice, started{url: s.url, code: s.code})
+		invalidCode := func(who string, pg pstest.Page) {
+			t.Helper()
+			if pg.Status != http.StatusBadRequest || !strings.Contains(pg.HTML, "<h1>Code not valid</h1>") {
+				t.Fatalf("%s presenting the used code: %d, want 400 Code not valid\n%s", who, pg.Status, pg.HTML)
+			}
+			if strings.Contains(pg.HTML, w.agent.ID) || strings.Contains(pg.HTML, `class="consent"`) || strings.Contains(pg.HTML, "Question 2?") {
+				t.Fatalf("%s presenting the used code sees the request:\n%s", who, pg.HTML)
+			}
+		}
+		invalidCode("bob", bob.Get(t, s.link()))
+		invalidCode("alice, the holder,", alice.Get(t, s.link()))
+		// Neither presentation touched the request, and the holder's session
+		// still reaches it.
+		if st := w.pollState(t, w.agent, s.loc); st != "interacting" {
+			t.Fatalf("later presentations changed the status to %s", st)
+		}
+		if pg := alice.Get(t, s.path()); pg.Status != http.StatusOK || !strings.Contains(pg.HTML, `class="consent"`) {
+			t.Fatalf("the holder coming back without the code: %d\n%s", pg.Status, pg.HTML)
+		}
 	})
 
 	t.Run("PS-163 five wrong codes fail the request", func(t *testing.T) {
@@ -321,8 +342,10 @@ func TestDecisionsNeedAuthentication(t *testing.T) {
 	}
 
 	// Bob, with his own session and the code, cannot see or decide
-	// Alice's request (PS-165).
-	if pg := bob.Get(t, s.link()); pg.Status != http.StatusForbidden || strings.Contains(pg.HTML, `class="consent"`) {
+	// Alice's request (PS-165). Alice already used the code, so to Bob it
+	// is the invalid-code answer every later presentation gets (PS-162).
+	if pg := bob.Get(t, s.link()); pg.Status != http.StatusBadRequest || !strings.Contains(pg.HTML, "<h1>Code not valid</h1>") ||
+		strings.Contains(pg.HTML, `class="consent"`) {
 		t.Fatalf("bob opens alice's request: %d\n%s", pg.Status, pg.HTML)
 	}
 	bob.Get(t, "/") // a page with bob's CSRF token

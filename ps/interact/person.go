@@ -95,7 +95,11 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 		}
 		return nil, err
 	}
-	if r.PersonID != "" && r.PersonID != p.ID {
+	// A code is single-use (PS-162, P§interaction-code-format): once
+	// consumed, any later presentation of it, the holder's included, is
+	// invalid_code; the holder returns through the URL without the code.
+	usedCode := code != "" && r.CodeConsumedAt != nil
+	if r.PersonID != "" && r.PersonID != p.ID && !usedCode {
 		return nil, ErrNotYours
 	}
 	if !r.State.Open() {
@@ -112,8 +116,11 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 		}
 		return s.consent(ctx, r)
 	}
+	if usedCode {
+		return nil, ErrCode
+	}
 	holder := r.PersonID == p.ID
-	if code != "" && !(holder && r.CodeConsumedAt != nil) {
+	if code != "" {
 		cb := ""
 		if callback != "" {
 			if cb, err = s.checkCallback(ctx, r.Requester.Issuer, callback); err != nil {

@@ -220,6 +220,76 @@ func (w *world) longPoll(t *testing.T, c *http.Client, a *conformance.Agent, loc
 	return r, nil
 }
 
+// backgroundPoll is a long poll running on its own goroutine.
+type backgroundPoll struct {
+	done chan polled
+}
+
+// polled is a long poll's outcome and how long it took.
+type polled struct {
+	r   result
+	err error
+	d   time.Duration
+}
+
+// startLongPoll sends a long poll (Prefer: wait=secs) in the background.
+func (w *world) startLongPoll(t *testing.T, c *http.Client, a *conformance.Agent, loc string, secs int) *backgroundPoll {
+	p := &backgroundPoll{done: make(chan polled, 1)}
+	go func() {
+		var o polled
+		o.d = timed(func() { o.r, o.err = w.longPoll(t, c, a, loc, secs) })
+		p.done <- o
+	}()
+	return p
+}
+
+// held waits until ps records the poll as waiting on loc's request (the
+// long-poll mark, written after the poll subscribed to wake-ups), then
+// checks the poll has not answered: only then does a change made next test
+// the wake-up rather than the first read.
+func (p *backgroundPoll) held(t *testing.T, ps *pstest.PS, loc string) {
+	t.Helper()
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	deadline := time.Now().Add(5 * time.Second)
+	for !longPollMarked(t, ps, id) {
+		select {
+		case o := <-p.done:
+			t.Fatalf("the long poll answered before it was seen waiting: %d %s %v", o.r.status, o.r.raw, o.err)
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the long poll was never seen waiting")
+		}
+	}
+	select {
+	case o := <-p.done:
+		t.Fatalf("the long poll answered while nothing changed: %d %s %v", o.r.status, o.r.raw, o.err)
+	default:
+	}
+}
+
+// result waits for the poll's outcome.
+func (p *backgroundPoll) result(t *testing.T) polled {
+	t.Helper()
+	o := <-p.done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	return o
+}
+
+// longPollMarked reads the pending request's long-poll mark. It is test
+// instrumentation over the shared schema (migrations/*/…pending…):
+// pending_requests.long_poll_until_ms is set while a poll waits.
+func longPollMarked(t *testing.T, ps *pstest.PS, id string) bool {
+	t.Helper()
+	var until *int64
+	if err := ps.App.Store.DB().Raw(`SELECT long_poll_until_ms FROM pending_requests WHERE id = ?`, id).Scan(&until).Error; err != nil {
+		t.Fatal(err)
+	}
+	return until != nil
+}
+
 // TestLongPollAndSlowDown: PS-153, PS-154 (A-45).
 func TestLongPollAndSlowDown(t *testing.T) {
 	t.Parallel()
@@ -247,23 +317,13 @@ func TestLongPollAndSlowDown(t *testing.T) {
 		s := w.ask(t, w.agent, "Wake me?", "interaction")
 		open(t, alice, s)
 		alice.Post(t, s.path()+"/approve", nil)
-		type out struct {
-			r   result
-			err error
-			d   time.Duration
-		}
-		done := make(chan out, 1)
-		go func() {
-			var o out
-			o.d = timed(func() { o.r, o.err = w.longPoll(t, w.env.Client, w.agent, s.loc, 10) })
-			done <- o
-		}()
-		time.Sleep(300 * time.Millisecond) // let the poll start waiting
+		// The poll must be waiting before the person answers: an answer
+		// that lands first is simply read at the start, and would pass with
+		// waking broken.
+		poll := w.startLongPoll(t, w.env.Client, w.agent, s.loc, 10)
+		poll.held(t, w.ps, s.loc)
 		alice.Post(t, s.path()+"/answer", map[string]string{"answer": "awake"})
-		o := <-done
-		if o.err != nil {
-			t.Fatal(o.err)
-		}
+		o := poll.result(t)
 		if o.r.status != http.StatusOK || o.r.body["answer"] != "awake" || o.d > 3*time.Second {
 			t.Fatalf("long poll: %d %s after %v", o.r.status, o.r.raw, o.d)
 		}
@@ -273,7 +333,7 @@ func TestLongPollAndSlowDown(t *testing.T) {
 	t.Run("PS-153 polling faster than Retry-After is slow_down", func(t *testing.T) {
 		s := w.ask(t, w.agent, "Too fast?", "interaction")
 		expect202(t, w.send(t, w.agent, http.MethodGet, s.loc, nil), w.ps.Issuer)
-		time.Sleep(200 * time.Millisecond)
+		// At once again, well inside the advised Retry-After.
 		r := w.send(t, w.agent, http.MethodGet, s.loc, nil)
 		expectProblem(t, r, http.StatusTooManyRequests, aauth.ErrSlowDown)
 		if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
@@ -342,26 +402,13 @@ func TestReplicasShareLongPoll(t *testing.T) {
 	open(t, alice, s)
 	alice.Post(t, s.path()+"/approve", nil)
 
-	type out struct {
-		r   result
-		err error
-		d   time.Duration
-	}
-	done := make(chan out, 1)
-	go func() {
-		var o out
-		o.d = timed(func() { o.r, o.err = wA.longPoll(t, clientA, agent, s.loc, 10) })
-		done <- o
-	}()
-	time.Sleep(500 * time.Millisecond) // let A's poll start waiting
+	poll := wA.startLongPoll(t, clientA, agent, s.loc, 10)
+	poll.held(t, psA, s.loc) // A's poll waits before B changes anything
 	answered := time.Now()
 	if pg := alice.Post(t, s.path()+"/answer", map[string]string{"answer": "either"}); pg.Status != http.StatusOK {
 		t.Fatalf("answer on B: %d\n%s", pg.Status, pg.HTML)
 	}
-	o := <-done
-	if o.err != nil {
-		t.Fatal(o.err)
-	}
+	o := poll.result(t)
 	if o.r.status != http.StatusOK || o.r.body["answer"] != "either" {
 		t.Fatalf("A's long poll: %d %s", o.r.status, o.r.raw)
 	}

@@ -34,19 +34,6 @@ const (
 	screenshotsDir = "../../docs/screenshots"
 )
 
-// knownFavicon404 tolerates the 404 of the browser's automatic
-// /favicon.ico request, which Chromium logs as a console error on every
-// page: the layout links no icon and the PS serves none. Known bug, reported;
-// set to false once the layout has <link rel="icon" href="/static/…">.
-const knownFavicon404 = false
-
-// knownWhenLeak tolerates the templ call "@When(…)" printed as text on
-// the settings page's passkey list and the home page's waiting list (a
-// component call in the middle of a text line is text to templ). Known
-// bug, reported; set to false once templates/settings.templ and
-// templates/home.templ put @When on a line of its own.
-const knownWhenLeak = false
-
 // templLeak is templ syntax that reached the page as text.
 var templLeak = regexp.MustCompile(`@[A-Za-z_][\w.]*\(|\{ *[a-z]\w*\.[A-Z]\w* *\}`)
 
@@ -63,11 +50,9 @@ type browser struct {
 	ctx context.Context
 	js  bool
 
-	mu         sync.Mutex
-	problems   []problem          // console errors, exceptions, CSP violations
-	docs       map[string]docInfo // by URL: every page (document) loaded
-	favicon404 bool               // the browser's automatic /favicon.ico request failed
-	whenLeak   bool               // a page showed "@When(" (knownWhenLeak)
+	mu       sync.Mutex
+	problems []problem          // console errors, exceptions, CSP violations
+	docs     map[string]docInfo // by URL: every page (document) loaded
 }
 
 // problem is something the browser reported about a page.
@@ -119,14 +104,6 @@ func newBrowser(t *testing.T, w *world, opts ...browserOption) *browser {
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen),
 		chromedp.WithErrorf(func(string, ...any) {}))
 	t.Cleanup(func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if b.favicon404 {
-			t.Log("known bug: every page makes Chromium request /favicon.ico, which is a 404 (a console error); tolerated")
-		}
-		if b.whenLeak {
-			t.Log(`known bug: a page shows the templ call "@When(…)" as text; tolerated`)
-		}
 		cancelCtx()
 		cancelAlloc()
 		cancelBase()
@@ -176,10 +153,6 @@ func (b *browser) listen(ev any) {
 		b.problems = append(b.problems, problem{text: fmt.Sprintf("uncaught exception at %s:%d: %s", d.URL, d.LineNumber+1, msg)})
 	case *cdplog.EventEntryAdded:
 		e := ev.Entry
-		if knownFavicon404 && e.Source == cdplog.EntrySourceNetwork && strings.HasSuffix(e.URL, "/favicon.ico") {
-			b.favicon404 = true
-			return
-		}
 		if e.Level == cdplog.EntryLevelError || isCSP(e.Text) {
 			b.problems = append(b.problems, problem{text: fmt.Sprintf("log %s/%s: %s (%s)", e.Source, e.Level, e.Text, e.URL), url: e.URL})
 		}
@@ -379,6 +352,7 @@ type pageFacts struct {
 	Unlabeled []string `json:"unlabeled"`
 	Title     string   `json:"title"`
 	Text      string   `json:"text"`
+	Icon      string   `json:"icon"`
 }
 
 // checkPage is the smoke check of the current page: status 200, the
@@ -404,7 +378,8 @@ func (b *browser) checkPageStatus(name string, status int) {
 			}
 		}
 		return {lang: document.documentElement.lang, h1: document.querySelectorAll("h1").length,
-			unlabeled: unlabeled, title: document.title, text: document.body.innerText};
+			unlabeled: unlabeled, title: document.title, text: document.body.innerText,
+			icon: document.querySelector('link[rel="icon"]')?.getAttribute("href") || ""};
 	})()`))
 	loc := b.location()
 	if facts.Lang == "" {
@@ -416,16 +391,15 @@ func (b *browser) checkPageStatus(name string, status int) {
 	if facts.Title == "" {
 		b.t.Errorf("%s: no <title>", loc)
 	}
+	// Without a linked icon Chromium requests /favicon.ico, a 404 and a
+	// console error on every page.
+	if facts.Icon != "/static/favicon.svg" {
+		b.t.Errorf("%s: the page links icon %q, want /static/favicon.svg", loc, facts.Icon)
+	}
 	for _, u := range facts.Unlabeled {
 		b.t.Errorf("%s: input without a <label for=…>: %s", loc, u)
 	}
 	for _, m := range templLeak.FindAllString(facts.Text, -1) {
-		if knownWhenLeak && m == "@When(" {
-			b.mu.Lock()
-			b.whenLeak = true
-			b.mu.Unlock()
-			continue
-		}
 		b.t.Errorf("%s: template syntax shown as text: %q", loc, m)
 	}
 	b.mu.Lock()

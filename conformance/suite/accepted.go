@@ -2,6 +2,7 @@ package suite
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strings"
@@ -73,20 +74,42 @@ func replayChecks() []Check {
 			if again.Body, err = req.GetBody(); err != nil {
 				return err
 			}
-			r, err := t.Do(ctx, req)
+			return t.expectReplayRefused(ctx, req, again)
+		}},
+		// ECDSA signatures are malleable: r‖s and r‖(n−s) both verify, so a
+		// replay cache keyed on signature bytes takes the twin for new
+		// (issue 15, A-37: key on what was signed).
+		{ID: "PS-027", Name: "ES256 signature re-encoded as (r, n-s) refused as a replay", Level: IMPL, Group: GroupReplay, Run: func(ctx context.Context, t *Target) error {
+			ep, err := t.endpoint(ctx)
 			if err != nil {
 				return err
 			}
-			if err := t.checkVerified(ctx, req, r); err != nil {
-				return Failf(MUST, "first use: %v", err)
-			}
-			r, err = t.Do(ctx, again)
+			key, err := conformance.NewAgentKey(aauth.AlgES256)
 			if err != nil {
 				return err
 			}
-			var v verdict
-			checkRefusal(&v, r, refusal{code: aauth.SigInvalidSignature, codeLevel: IMPL})
-			return v.err()
+			a, err := t.mint(conformance.TokenSpec{Agent: key})
+			if err != nil {
+				return err
+			}
+			req, err := newRequest(http.MethodPost, ep, t.body())
+			if err != nil {
+				return err
+			}
+			signed, err := a.Sign(req, t.body())
+			if err != nil {
+				return err
+			}
+			twinSig, err := conformance.ECDSATwin(signed.Signature)
+			if err != nil {
+				return err
+			}
+			twin := req.Clone(ctx)
+			if twin.Body, err = req.GetBody(); err != nil {
+				return err
+			}
+			twin.Header.Set(aauth.HeaderSignature, signed.Label+"=:"+base64.StdEncoding.EncodeToString(twinSig)+":")
+			return t.expectReplayRefused(ctx, req, twin)
 		}},
 		{ID: "PS-027", Name: "two requests with the same created both accepted", Level: IMPL, Group: GroupReplay, Run: func(ctx context.Context, t *Target) error {
 			ep, err := t.endpoint(ctx)
@@ -114,6 +137,24 @@ func replayChecks() []Check {
 			return nil
 		}},
 	}
+}
+
+// expectReplayRefused sends first, which must verify, then again, which
+// must be refused as a replay (401 invalid_signature).
+func (t *Target) expectReplayRefused(ctx context.Context, first, again *http.Request) error {
+	r, err := t.Do(ctx, first)
+	if err != nil {
+		return err
+	}
+	if err := t.checkVerified(ctx, first, r); err != nil {
+		return Failf(MUST, "first use: %v", err)
+	}
+	if r, err = t.Do(ctx, again); err != nil {
+		return err
+	}
+	var v verdict
+	checkRefusal(&v, r, refusal{code: aauth.SigInvalidSignature, codeLevel: IMPL})
+	return v.err()
 }
 
 func methodChecks() []Check {

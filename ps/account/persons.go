@@ -448,25 +448,34 @@ func (s *Service) checkOtherAdmin(ctx context.Context, id string) error {
 }
 
 // SetPassword checks newPassword against the policy and stores its hash.
-// It does not end the person's sessions: the caller decides (typically
-// EndSessionsOf, then RotateSession for the current one). Errors:
-// ErrNotFound, ErrWeakPassword.
+// It does not end the person's sessions: the web UI uses ChangePassword,
+// which does. Errors: ErrNotFound, ErrWeakPassword.
 func (s *Service) SetPassword(ctx context.Context, id, newPassword string) error {
-	m, err := s.personRow(ctx, "set password", "id = ?", id)
+	h, err := s.newPasswordHash(ctx, id, newPassword)
 	if err != nil {
 		return err
+	}
+	return s.storePasswordHash(ctx, id, h)
+}
+
+// newPasswordHash checks newPassword against the policy for person id and
+// hashes it (the slow part, to do before any transaction starts).
+func (s *Service) newPasswordHash(ctx context.Context, id, newPassword string) (string, error) {
+	m, err := s.personRow(ctx, "set password", "id = ?", id)
+	if err != nil {
+		return "", err
 	}
 	email := ""
 	if m.Email != nil {
 		email = *m.Email
 	}
 	if err := checkPassword(newPassword, m.Username, email); err != nil {
-		return err
+		return "", err
 	}
-	h, err := hashPassword(newPassword, s.opts.Argon2)
-	if err != nil {
-		return err
-	}
+	return hashPassword(newPassword, s.opts.Argon2)
+}
+
+func (s *Service) storePasswordHash(ctx context.Context, id, h string) error {
 	res := s.db(ctx).Exec(`UPDATE persons SET password_hash = ?, updated_at = ? WHERE id = ?`, h, s.now().Unix(), id)
 	if res.Error != nil {
 		return dbErr("set password", res.Error)

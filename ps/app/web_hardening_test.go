@@ -99,3 +99,48 @@ func TestEveryCookieHostPrefixed(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordChangeEndsOtherSessions: alice is logged in twice; changing
+// her password in one browser logs the other out, rotates the cookie of
+// the first (its old value stops working) and keeps that browser logged
+// in. A wrong current password changes nothing (issue 15 item 4).
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	w.ps.CreatePerson(t, "alice", false)
+	here, there := w.ps.NewBrowser(t), w.ps.NewBrowser(t)
+	here.Login(t, "alice")
+	there.Login(t, "alice")
+	old := sessionCookie(t, here)
+
+	here.Get(t, "/settings")
+	if pg := here.Post(t, "/settings/password", map[string]string{"current": "not my password", "new": "a brand new password"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("wrong current password: %d", pg.Status)
+	}
+	if pg := there.Get(t, "/"); pg.Status != http.StatusOK {
+		t.Fatalf("a refused password change ended another session: %d", pg.Status)
+	}
+
+	here.Get(t, "/settings")
+	if pg := here.Post(t, "/settings/password", map[string]string{"current": pstest.TestPassword, "new": "a brand new password"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("change password: %d\n%s", pg.Status, pg.HTML)
+	}
+	if pg := here.Get(t, "/settings"); pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "Password changed") {
+		t.Fatalf("the changing browser is no longer logged in: %d", pg.Status)
+	}
+	if sessionCookie(t, here).Value == old.Value {
+		t.Fatal("the session cookie was not rotated")
+	}
+	if pg := there.Get(t, "/"); pg.Status != http.StatusSeeOther || !strings.HasPrefix(pg.Location, "/login") {
+		t.Fatalf("the other session survived the password change: %d", pg.Status)
+	}
+	replay := w.ps.NewBrowser(t)
+	u, _ := url.Parse(w.ps.Issuer + "/")
+	replay.Client.Jar.SetCookies(u, []*http.Cookie{{Name: old.Name, Value: old.Value, Path: "/", Secure: true}})
+	if pg := replay.Get(t, "/"); pg.Status != http.StatusSeeOther {
+		t.Fatalf("the pre-change cookie still works: %d", pg.Status)
+	}
+	if pg := loginAs(t, w.ps.NewBrowser(t), "alice", "a brand new password", "/"); pg.Status != http.StatusSeeOther {
+		t.Fatalf("the new password does not log in: %d", pg.Status)
+	}
+}

@@ -206,18 +206,26 @@ func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
 	if name == "" {
 		name = "Passkey"
 	}
-	if err := u.opt.Accounts.FinishPasskeyRegistration(ctx(c), s.person.ID, c.Query("ceremony"), name, c.Request); err != nil {
+	token, sess, err := u.opt.Accounts.RegisterPasskey(ctx(c), s.token, c.Query("ceremony"), name, c.Request)
+	if err != nil {
 		return u.jsonError(c, err)
 	}
+	u.setSessionCookie(c, token, sess.ExpiresAt)
 	c.JSON(http.StatusOK, gin.H{"status": "registered"})
 	return nil
 }
 
 func (u *UI) deletePasskey(c *gin.Context, s *session) error {
-	if err := u.opt.Accounts.DeletePasskey(ctx(c), s.person.ID, c.Param("id")); err != nil && !errors.Is(err, account.ErrNotFound) {
+	token, sess, err := u.opt.Accounts.RemovePasskey(ctx(c), s.token, c.Param("id"))
+	if errors.Is(err, account.ErrNotFound) {
+		u.redirectFlash(c, "/settings", "There is no such passkey.")
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	u.redirectFlash(c, "/settings", "Passkey removed.")
+	u.setSessionCookie(c, token, sess.ExpiresAt)
+	u.redirectFlash(c, "/settings", "Passkey removed. Every other session of yours has ended.")
 	return nil
 }
 
@@ -402,7 +410,7 @@ func (u *UI) changePassword(c *gin.Context, s *session) error {
 			return nil
 		}
 	}
-	err := u.opt.Accounts.SetPassword(ctx(c), s.person.ID, c.PostForm("new"))
+	token, sess, err := u.opt.Accounts.ChangePassword(ctx(c), s.token, c.PostForm("new"))
 	if msg, ok := personError(err); ok {
 		u.redirectFlash(c, "/settings", msg)
 		return nil
@@ -410,7 +418,8 @@ func (u *UI) changePassword(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.redirectFlash(c, "/settings", "Password changed.")
+	u.setSessionCookie(c, token, sess.ExpiresAt)
+	u.redirectFlash(c, "/settings", "Password changed. Every other session of yours has ended.")
 	return nil
 }
 

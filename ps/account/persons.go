@@ -322,6 +322,17 @@ func (s *Service) CountPersons(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// HasEnabledAdmin reports whether an enabled administrator exists (false:
+// nobody can administer the PS yet; the operator runs "aauth-ps admin
+// invite").
+func (s *Service) HasEnabledAdmin(ctx context.Context) (bool, error) {
+	var n int64
+	if err := s.db(ctx).Model(&personModel{}).Where("is_admin = ? AND disabled_at IS NULL", true).Count(&n).Error; err != nil {
+		return false, dbErr("count administrators", err)
+	}
+	return n > 0, nil
+}
+
 // UpdatePerson applies u to the person id and returns the result. Errors:
 // ErrNotFound, ErrInvalidEmail, ErrInvalidField, ErrEmailTaken, and
 // ErrLastAdmin when the change would leave no enabled administrator.

@@ -103,7 +103,7 @@ func (u *UI) invitePage(c *gin.Context, s *session) error {
 		return err
 	}
 	u.render(c, http.StatusOK, templates.InvitePage(u.pageFor(c, s, "Accept your invitation"),
-		templates.InviteView{Token: c.Param("token"), Email: inv.Email}))
+		templates.InviteView{Token: c.Param("token"), Email: inv.Email, IsAdmin: inv.IsAdmin}))
 	return nil
 }
 

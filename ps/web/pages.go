@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
@@ -229,16 +230,19 @@ func (u *UI) deletePasskey(c *gin.Context, s *session) error {
 	return nil
 }
 
-// jsonError answers the passkey script: known refusals are 400 with a
-// detail, anything else is a 500.
+// jsonError answers the passkey script with a problem: known refusals are
+// 400 invalid_request with a detail, a session that ended meanwhile is 401
+// login_required, anything else is a 500.
 func (u *UI) jsonError(c *gin.Context, err error) error {
-	for _, e := range []error{account.ErrPasskeysDisabled, account.ErrCeremonyInvalid, account.ErrPasskeyRejected} {
-		if errors.Is(err, e) {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "invalid_request", "detail": strings.TrimPrefix(err.Error(), "account: ")})
-			return nil
-		}
+	switch {
+	case errors.Is(err, account.ErrPasskeysDisabled), errors.Is(err, account.ErrCeremonyInvalid),
+		errors.Is(err, account.ErrPasskeyRejected), errors.Is(err, account.ErrInvalidField):
+		err = aauth.BadRequest(strings.TrimPrefix(err.Error(), "account: "))
+	case errors.Is(err, account.ErrNoSession):
+		err = errLoginRequired
 	}
-	return err
+	u.problem(c, err)
+	return nil
 }
 
 // --- home, agents ---

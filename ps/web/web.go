@@ -25,6 +25,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -161,6 +162,10 @@ func (u *UI) securityHeaders() gin.HandlerFunc {
 func (u *UI) crossOrigin() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := u.origin.Check(c.Request); err != nil {
+			if strings.HasPrefix(c.Request.URL.Path, missionControlPath+"/") {
+				u.problem(c, aauth.NewProblem(http.StatusForbidden, aauth.ErrCrossOrigin, "request sent from another site"))
+				return
+			}
 			u.renderStatus(c, http.StatusForbidden, nil, "Refused", "This form was submitted from another site.")
 			c.Abort()
 		}

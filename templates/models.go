@@ -253,7 +253,8 @@ type ProviderItem struct {
 // InviteView is the invite redemption page.
 type InviteView struct {
 	Token    string
-	Email    string
+	Email    string // the account's email, set by the invitation ("" for none)
+	IsAdmin  bool   // the invitation makes an administrator
 	Username string
 	Signup   bool // open sign-up rather than an invite
 }

@@ -3,6 +3,7 @@
 //	aauth-ps serve        [flags]   run the PS (applies migrations first)
 //	aauth-ps migrate up|down|status [flags]
 //	aauth-ps keys list|rotate [flags]
+//	aauth-ps admin invite [flags] [EMAIL]
 //	aauth-ps version
 //
 // Every flag has an AAUTH_PS_<NAME> environment variable; see README.md.
@@ -23,6 +24,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/app"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
@@ -37,6 +39,8 @@ commands:
   migrate up|down|status
                         apply all migrations, revert the last one, or list them
   keys list|rotate      list the PS signing keys, or make a new active key
+  admin invite [EMAIL]  print a one-time link that creates an administrator
+                        (the first one, on a new installation)
   version               print the version
 
 Run 'aauth-ps serve -h' for the flags; each has an AAUTH_PS_<NAME> variable.
@@ -62,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "migrate", "keys":
+	case "migrate", "keys", "admin":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand\n\n%s", cmd, usage)
 			return 2
@@ -82,7 +86,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stderr, "aauth-ps:", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
+	extra := fs.Args()
+	if cmd == "admin" && len(extra) <= 1 {
+		extra = nil // the optional EMAIL of admin invite
+	}
+	if len(extra) > 0 {
 		fmt.Fprintf(stderr, "aauth-ps %s: unexpected arguments %v\n", cmd, fs.Args())
 		return 2
 	}
@@ -95,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = migrate(ctx, cfg, log, sub, stdout)
 	case "keys":
 		err = keysCmd(ctx, cfg, log, sub, stdout)
+	case "admin":
+		err = adminCmd(ctx, cfg, log, sub, fs.Arg(0), stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "aauth-ps:", err)
@@ -136,6 +146,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 			return fmt.Errorf("development login: %w", err)
 		}
 		fmt.Fprintf(stdout, "  web UI:   %s/  (development login: %s / %s)\n", cfg.Issuer, user, pass)
+	} else if ok, err := a.Accounts.HasEnabledAdmin(ctx); err != nil {
+		return err
+	} else if !ok {
+		log.Warn("no enabled administrator: run 'aauth-ps admin invite' with this configuration to create one")
+		fmt.Fprintf(stdout, "  no administrator yet: run 'aauth-ps admin invite' with this configuration\n"+
+			"  and open the link it prints to create one (see README.md, First administrator)\n")
 	}
 	fmt.Fprintln(stdout)
 	return a.Serve(ctx, ln)
@@ -146,6 +162,20 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stor
 		return nil, err
 	}
 	return store.Open(ctx, cfg.DatabaseURL, log)
+}
+
+// openMigrated is openStore with every migration applied, for the
+// commands that work on the PS's data.
+func openMigrated(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.MigrateUp(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, sub string, stdout io.Writer) error {
@@ -169,14 +199,11 @@ func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 	if sub != "list" && sub != "rotate" {
 		return fmt.Errorf("keys: unknown subcommand %q (want list or rotate)", sub)
 	}
-	st, err := openStore(ctx, cfg, log)
+	st, err := openMigrated(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.MigrateUp(ctx); err != nil {
-		return err
-	}
 	secret, _, err := cfg.KeyEncryptionSecret()
 	if err != nil {
 		return err
@@ -208,4 +235,37 @@ func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, k.Created.UTC().Format(time.RFC3339), until)
 	}
 	return tw.Flush()
+}
+
+// adminCmd is the operator's way in: "admin invite" prints a single-use
+// link (stored hashed, expiring) whose holder picks a username and a
+// password and becomes an administrator. It works in production mode: it is
+// how the first administrator of a new installation is made.
+func adminCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub, email string, stdout io.Writer) error {
+	if sub != "invite" {
+		return fmt.Errorf("admin: unknown subcommand %q (want invite)", sub)
+	}
+	if cfg.Issuer == "" {
+		return errors.New("admin invite: --issuer is required (the link is on the PS's origin)")
+	}
+	if err := cfg.Identifiers().CheckServer(cfg.Issuer); err != nil {
+		return fmt.Errorf("admin invite: --issuer %q: %w", cfg.Issuer, err)
+	}
+	st, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	accounts, err := account.New(st, time.Now, account.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	token, expires, err := accounts.CreateInvite(ctx, "", email, true)
+	if err != nil {
+		return fmt.Errorf("admin invite: %w", err)
+	}
+	log.Info("operator created an administrator invitation", "expires", expires)
+	fmt.Fprintf(stdout, "Open this link to create an administrator account. It works once, until %s:\n\n  %s/invite/%s\n\n",
+		expires.UTC().Format(time.RFC3339), cfg.Issuer, token)
+	return nil
 }

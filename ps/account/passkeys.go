@@ -225,34 +225,47 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, personID string)
 // FinishPasskeyRegistration verifies the browser's response (the JSON body
 // of r: the PublicKeyCredential from navigator.credentials.create) against
 // the ceremony and stores the passkey under name (trimmed; default
-// "Passkey"). Errors: ErrPasskeysDisabled, ErrCeremonyInvalid, ErrNotFound
-// (person gone or disabled), ErrInvalidField (name), ErrPasskeyRejected.
+// "Passkey"). It leaves the person's sessions alone; the web UI uses
+// RegisterPasskey, which also ends them. Errors: ErrPasskeysDisabled,
+// ErrCeremonyInvalid, ErrNotFound (person gone or disabled),
+// ErrInvalidField (name), ErrPasskeyRejected.
 func (s *Service) FinishPasskeyRegistration(ctx context.Context, personID, ceremonyID, name string, r *http.Request) error {
+	m, err := s.verifyRegistration(ctx, personID, ceremonyID, name, r)
+	if err != nil {
+		return err
+	}
+	return s.insertCredential(ctx, m)
+}
+
+// verifyRegistration checks a registration response against its ceremony
+// (using the ceremony up, whatever the outcome) and returns the passkey's
+// row, not yet stored.
+func (s *Service) verifyRegistration(ctx context.Context, personID, ceremonyID, name string, r *http.Request) (*credentialModel, error) {
 	if s.wa == nil {
-		return ErrPasskeysDisabled
+		return nil, ErrPasskeysDisabled
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = defaultPasskeyTag
 	}
 	if err := checkText("passkey name", name, MaxPasskeyName); err != nil {
-		return err
+		return nil, err
 	}
 	sd, err := s.takeCeremony(ctx, ceremonyID, ceremonyRegister, personID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u, err := s.loadUser(ctx, personID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	parsed, err := parseBody(r, protocol.ParseCredentialCreationResponseBody)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cred, err := s.wa.CreateCredential(u, *sd, parsed)
 	if err != nil {
-		return fmt.Errorf("%w: %s", ErrPasskeyRejected, describe(err))
+		return nil, fmt.Errorf("%w: %s", ErrPasskeyRejected, describe(err))
 	}
 	transports := make([]string, 0, len(cred.Transport))
 	for _, t := range cred.Transport {
@@ -262,14 +275,18 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, personID, cerem
 	if u, err := uuid.FromBytes(cred.Authenticator.AAGUID); err == nil {
 		aaguid = u.String()
 	}
-	m := credentialModel{
+	return &credentialModel{
 		ID: base64.RawURLEncoding.EncodeToString(cred.ID), PersonID: personID, PublicKey: cred.PublicKey,
 		AttestationType: cred.AttestationType, AttestationFormat: cred.AttestationFormat, AAGUID: aaguid,
 		SignCount: int64(cred.Authenticator.SignCount), Transports: encodeLabels(transports),
 		BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState,
 		Name: name, Created: s.now().Unix(),
-	}
-	if err := s.db(ctx).Create(&m).Error; err != nil {
+	}, nil
+}
+
+// insertCredential stores a verified passkey.
+func (s *Service) insertCredential(ctx context.Context, m *credentialModel) error {
+	if err := s.db(ctx).Create(m).Error; err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("%w: this passkey is already registered", ErrPasskeyRejected)
 		}

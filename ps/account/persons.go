@@ -322,6 +322,17 @@ func (s *Service) CountPersons(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// HasEnabledAdmin reports whether an enabled administrator exists (false:
+// nobody can administer the PS yet; the operator runs "aauth-ps admin
+// invite").
+func (s *Service) HasEnabledAdmin(ctx context.Context) (bool, error) {
+	var n int64
+	if err := s.db(ctx).Model(&personModel{}).Where("is_admin = ? AND disabled_at IS NULL", true).Count(&n).Error; err != nil {
+		return false, dbErr("count administrators", err)
+	}
+	return n > 0, nil
+}
+
 // UpdatePerson applies u to the person id and returns the result. Errors:
 // ErrNotFound, ErrInvalidEmail, ErrInvalidField, ErrEmailTaken, and
 // ErrLastAdmin when the change would leave no enabled administrator.
@@ -448,25 +459,34 @@ func (s *Service) checkOtherAdmin(ctx context.Context, id string) error {
 }
 
 // SetPassword checks newPassword against the policy and stores its hash.
-// It does not end the person's sessions: the caller decides (typically
-// EndSessionsOf, then RotateSession for the current one). Errors:
-// ErrNotFound, ErrWeakPassword.
+// It does not end the person's sessions: the web UI uses ChangePassword,
+// which does. Errors: ErrNotFound, ErrWeakPassword.
 func (s *Service) SetPassword(ctx context.Context, id, newPassword string) error {
-	m, err := s.personRow(ctx, "set password", "id = ?", id)
+	h, err := s.newPasswordHash(ctx, id, newPassword)
 	if err != nil {
 		return err
+	}
+	return s.storePasswordHash(ctx, id, h)
+}
+
+// newPasswordHash checks newPassword against the policy for person id and
+// hashes it (the slow part, to do before any transaction starts).
+func (s *Service) newPasswordHash(ctx context.Context, id, newPassword string) (string, error) {
+	m, err := s.personRow(ctx, "set password", "id = ?", id)
+	if err != nil {
+		return "", err
 	}
 	email := ""
 	if m.Email != nil {
 		email = *m.Email
 	}
 	if err := checkPassword(newPassword, m.Username, email); err != nil {
-		return err
+		return "", err
 	}
-	h, err := hashPassword(newPassword, s.opts.Argon2)
-	if err != nil {
-		return err
-	}
+	return hashPassword(newPassword, s.opts.Argon2)
+}
+
+func (s *Service) storePasswordHash(ctx context.Context, id, h string) error {
 	res := s.db(ctx).Exec(`UPDATE persons SET password_hash = ?, updated_at = ? WHERE id = ?`, h, s.now().Unix(), id)
 	if res.Error != nil {
 		return dbErr("set password", res.Error)

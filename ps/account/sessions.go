@@ -157,38 +157,54 @@ func (s *Service) EndSessionsOf(ctx context.Context, personID string) error {
 // on privilege changes to defeat session fixation. ErrNoSession when
 // oldToken is not a valid session.
 func (s *Service) RotateSession(ctx context.Context, oldToken string) (string, *Session, error) {
-	var (
-		token string
-		out   *Session
-	)
-	err := s.st.InTx(ctx, func(tx *store.Store) error {
-		ts := s.WithStore(tx)
-		old, _, err := ts.Session(ctx, oldToken)
-		if err != nil {
-			return err
-		}
-		db := tx.DB().WithContext(ctx)
-		res := db.Exec(`DELETE FROM sessions WHERE id_hash = ?`, old.IDHash)
+	return s.replaceInTx(ctx, oldToken, func(tx *store.Store, _ *Service, old *Session) error {
+		res := tx.DB().WithContext(ctx).Exec(`DELETE FROM sessions WHERE id_hash = ?`, old.IDHash)
 		if res.Error != nil {
 			return dbErr("rotate session", res.Error)
 		}
 		if res.RowsAffected != 1 { // a concurrent rotation or logout won
 			return ErrNoSession
 		}
-		now := s.now().Unix()
-		var row *sessionModel
-		token, row = s.newSessionRow(old.PersonID, now, old.ExpiresAt.Unix(), old.UserAgent, old.IP)
-		row.Created = old.CreatedAt.Unix()
-		if err := db.Create(row).Error; err != nil {
-			return dbErr("rotate session", err)
-		}
-		out = row.session()
 		return nil
+	})
+}
+
+// replaceInTx looks token's session up inside a transaction, runs end (which
+// must end that session, and may do more), and stores the session's
+// replacement (replaceSession), all or nothing.
+func (s *Service) replaceInTx(ctx context.Context, token string, end func(tx *store.Store, ts *Service, cur *Session) error) (string, *Session, error) {
+	var (
+		newToken string
+		out      *Session
+	)
+	err := s.st.InTx(ctx, func(tx *store.Store) error {
+		ts := s.WithStore(tx)
+		cur, _, err := ts.Session(ctx, token)
+		if err != nil {
+			return err
+		}
+		if err := end(tx, ts, cur); err != nil {
+			return err
+		}
+		newToken, out, err = ts.replaceSession(ctx, cur)
+		return err
 	})
 	if err != nil {
 		return "", nil, err
 	}
-	return token, out, nil
+	return newToken, out, nil
+}
+
+// replaceSession stores a new session in place of old (already ended): new
+// cookie and CSRF tokens, old's creation time, absolute expiry, user agent
+// and address.
+func (s *Service) replaceSession(ctx context.Context, old *Session) (string, *Session, error) {
+	token, row := s.newSessionRow(old.PersonID, s.now().Unix(), old.ExpiresAt.Unix(), old.UserAgent, old.IP)
+	row.Created = old.CreatedAt.Unix()
+	if err := s.db(ctx).Create(row).Error; err != nil {
+		return "", nil, dbErr("rotate session", err)
+	}
+	return token, row.session(), nil
 }
 
 // CheckCSRF reports, in constant time, whether submitted is the session's

@@ -504,7 +504,7 @@ func TestMissionControl(t *testing.T) {
 	// No session: 401 JSON, never a redirect.
 	for _, p := range []string{"/missions", "/missions/" + m.s256, "/missions/" + m.s256 + "/blob"} {
 		r := mc(t, w, nil, http.MethodGet, p, "", "")
-		if r.status != http.StatusUnauthorized || r.header.Get("Content-Type") != aauth.ProblemContentType || r.body["error"] != "unauthorized" {
+		if r.status != http.StatusUnauthorized || r.header.Get("Content-Type") != aauth.ProblemContentType || r.body["error"] != aauth.ErrLoginRequired {
 			t.Fatalf("GET %s without a session: %d %q %s", p, r.status, r.header.Get("Content-Type"), r.raw)
 		}
 	}
@@ -536,7 +536,7 @@ func TestMissionControl(t *testing.T) {
 	}
 
 	// Revoke: the CSRF header is required, and another site cannot send it.
-	if r := mc(t, w, alice, http.MethodPost, "/missions/"+m.s256+"/revoke", "", ""); r.status != http.StatusForbidden || r.body["error"] != "invalid_csrf" {
+	if r := mc(t, w, alice, http.MethodPost, "/missions/"+m.s256+"/revoke", "", ""); r.status != http.StatusForbidden || r.body["error"] != aauth.ErrInvalidCSRF {
 		t.Fatalf("revoke without X-CSRF-Token: %d %s", r.status, r.raw)
 	}
 	if r := mc(t, w, alice, http.MethodPost, "/missions/"+m.s256+"/revoke", "", "not-the-token"); r.status != http.StatusForbidden {

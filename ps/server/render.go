@@ -1,35 +1,23 @@
 package server
 
 import (
-	"encoding/json"
-	"log/slog"
-	"net/http"
-	"strconv"
-
-	"github.com/dunglas/httpsfv"
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/httperr"
 )
 
-// renderError writes err as the protocol requires. It is the only place an
-// error becomes a response.
+// renderError writes err through the one problem renderer (ps/httperr),
+// counting signature failures and logging server errors with the route.
 func (s *Server) renderError(c *gin.Context, err error) {
 	if se, ok := aauth.AsSignatureError(err); ok {
 		s.metrics.verifyFailures.WithLabelValues(string(se.Code)).Inc()
 		s.log.InfoContext(c.Request.Context(), "signed request refused",
 			"route", routeOf(c), "code", se.Code, "reason", se.Error())
-		writeSignatureError(c, se)
-		return
 	}
-	p, ok := aauth.AsProblem(err)
-	if !ok {
-		p = &aauth.Problem{Status: http.StatusInternalServerError, Code: aauth.ErrServerError, Detail: "internal error", Cause: err}
-	}
-	if p.Status >= 500 {
+	if p := httperr.Write(c, err); p != nil && p.Status >= 500 {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "route", routeOf(c), "status", p.Status, "code", p.Code, "err", errText(p))
 	}
-	writeProblem(c, p)
 }
 
 func errText(p *aauth.Problem) string {
@@ -39,80 +27,9 @@ func errText(p *aauth.Problem) string {
 	return p.Detail
 }
 
-// writeSignatureError renders a 401 with the Signature-Error dictionary
-// (SK§signature-error) and a problem+json body whose type is the
-// sig-error URN and whose `error` repeats the code (PS-013).
-func writeSignatureError(c *gin.Context, se *aauth.SignatureError) {
-	dict := httpsfv.NewDictionary()
-	dict.Add("error", httpsfv.NewItem(httpsfv.Token(se.Code)))
-	if se.Code == aauth.SigInvalidInput && len(se.RequiredInput) > 0 {
-		il := httpsfv.InnerList{Params: httpsfv.NewParams()}
-		for _, comp := range se.RequiredInput {
-			il.Items = append(il.Items, httpsfv.NewItem(comp))
-		}
-		dict.Add("required_input", il)
-	}
-	h := c.Writer.Header()
-	if v, err := httpsfv.Marshal(dict); err == nil {
-		h.Set(aauth.HeaderSignatureError, v)
-	}
-	if se.Code == aauth.SigUnsupportedScheme && len(se.AcceptSchemes) > 0 {
-		h.Set(aauth.HeaderAcceptSignatureScheme, tokenList(se.AcceptSchemes))
-	}
-	if se.Code == aauth.SigUnsupportedAlgorithm && len(se.AcceptAlgs) > 0 {
-		h.Set(aauth.HeaderAcceptSignatureAlg, tokenList(se.AcceptAlgs))
-	}
-	body := map[string]any{
-		"type":   "urn:ietf:params:sig-error:" + string(se.Code),
-		"title":  "Signature verification failed",
-		"status": http.StatusUnauthorized,
-		"error":  string(se.Code),
-	}
-	if se.Detail != "" {
-		body["detail"] = se.Detail
-	}
-	writeJSONBody(c, http.StatusUnauthorized, aauth.ProblemContentType, body)
-}
-
-// tokenList serializes an SF List of Tokens (PS-254).
-func tokenList(tokens []string) string {
-	l := make(httpsfv.List, 0, len(tokens))
-	for _, t := range tokens {
-		l = append(l, httpsfv.NewItem(httpsfv.Token(t)))
-	}
-	v, err := httpsfv.Marshal(l)
-	if err != nil {
-		return ""
-	}
-	return v
-}
-
-// writeProblem renders a non-signature error (P§error-response-format).
-func writeProblem(c *gin.Context, p *aauth.Problem) {
-	h := c.Writer.Header()
-	for k, vs := range p.Header {
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
-	if p.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(p.RetryAfter))
-	}
-	writeJSONBody(c, p.Status, aauth.ProblemContentType, p.Body())
-}
-
 // writeJSON writes a 2xx JSON document.
-func writeJSON(c *gin.Context, status int, v any) {
-	writeJSONBody(c, status, "application/json", v)
-}
+func writeJSON(c *gin.Context, status int, v any) { httperr.JSON(c, status, v) }
 
-func writeJSONBody(c *gin.Context, status int, contentType string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		slog.Error("encode response", "err", err)
-		status, contentType = http.StatusInternalServerError, aauth.ProblemContentType
-		b = []byte(`{"error":"server_error","status":500}`)
-	}
-	c.Data(status, contentType, b)
-	c.Abort()
-}
+// writeProblem writes p (the recoverer's last word, when no error value is
+// at hand).
+func writeProblem(c *gin.Context, p *aauth.Problem) { httperr.Write(c, p) }

@@ -11,17 +11,23 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/httperr"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
+
+// missionControlPath is where the mission control API lives (the
+// metadata's mission_control_endpoint).
+const missionControlPath = "/mission-control"
 
 // registerMissions adds the mission pages and the mission control API.
 func (u *UI) registerMissions(g *gin.RouterGroup) {
 	g.GET("/missions/:s256", u.authed(u.missionPage))
 	g.POST("/missions/:s256/revoke", u.authed(u.revokeMission))
 
-	api := g.Group("/mission-control")
+	api := g.Group(missionControlPath)
 	api.GET("/missions", u.api(u.mcList))
 	api.GET("/missions/:s256", u.api(u.mcGet))
 	api.GET("/missions/:s256/blob", u.api(u.mcBlob))
@@ -124,42 +130,46 @@ func (u *UI) revokeMission(c *gin.Context, s *session) error {
 
 // api wraps a mission-control handler: a session is required (401 JSON
 // otherwise, never a redirect), and unsafe methods need the session's
-// CSRF token in X-CSRF-Token.
+// CSRF token in X-CSRF-Token. Every error goes through the one problem
+// renderer.
 func (u *UI) api(f pageFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		s, err := u.loadSession(c)
-		if err != nil {
-			u.apiError(c, http.StatusInternalServerError, "server_error", "internal error")
-			return
-		}
-		if s == nil {
-			u.apiError(c, http.StatusUnauthorized, "unauthorized", "log in to the person server first")
-			return
-		}
-		if c.Request.Method != http.MethodGet && !u.csrfOK(c, s) {
-			u.apiError(c, http.StatusForbidden, "invalid_csrf", "send the session's CSRF token in X-CSRF-Token")
-			return
-		}
-		if err := f(c, s); err != nil {
-			switch {
-			case errors.Is(err, errNotFound):
-				u.apiError(c, http.StatusNotFound, "mission_not_found", "no such mission")
-			case errors.Is(err, errForbidden):
-				u.apiError(c, http.StatusForbidden, "forbidden", "administrators only")
-			default:
-				u.log.ErrorContext(ctx(c), "mission control", "err", err)
-				u.apiError(c, http.StatusInternalServerError, "server_error", "internal error")
+		switch {
+		case err != nil:
+			u.problem(c, err)
+		case s == nil:
+			u.problem(c, errLoginRequired)
+		case c.Request.Method != http.MethodGet && !u.csrfOK(c, s):
+			u.problem(c, aauth.NewProblem(http.StatusForbidden, aauth.ErrInvalidCSRF, "send the session's CSRF token in X-CSRF-Token"))
+		default:
+			if err := f(c, s); err != nil {
+				u.problem(c, apiProblem(err))
 			}
 		}
 	}
 }
 
-func (u *UI) apiError(c *gin.Context, status int, code, detail string) {
-	c.Header("Content-Type", "application/problem+json")
-	c.Header("Cache-Control", "no-store")
-	b, _ := json.Marshal(map[string]any{"error": code, "status": status, "detail": detail})
-	c.Data(status, "application/problem+json", b)
-	c.Abort()
+// errLoginRequired answers a JSON request without a valid session.
+var errLoginRequired = aauth.NewProblem(http.StatusUnauthorized, aauth.ErrLoginRequired, "log in to the person server first")
+
+// apiProblem maps the page errors to mission control's problems; a
+// *aauth.Problem passes as it is, anything else is a server error.
+func apiProblem(err error) error {
+	switch {
+	case errors.Is(err, errNotFound):
+		return aauth.NewProblem(http.StatusNotFound, aauth.ErrMissionNotFound, "no such mission")
+	case errors.Is(err, errForbidden):
+		return aauth.NewProblem(http.StatusForbidden, aauth.ErrAdminRequired, "administrators only")
+	}
+	return err
+}
+
+// problem writes err as problem+json (ps/httperr) and logs server errors.
+func (u *UI) problem(c *gin.Context, err error) {
+	if p := httperr.Write(c, err); p != nil && p.Status >= http.StatusInternalServerError {
+		u.log.ErrorContext(ctx(c), "web JSON request failed", "path", c.FullPath(), "err", p.Cause)
+	}
 }
 
 // missionJSON is a mission's status document.
@@ -167,7 +177,7 @@ func (u *UI) missionJSON(m *missions.Mission) map[string]any {
 	active, reason := m.State().Active(u.now())
 	d := map[string]any{
 		"s256": m.S256, "agent": m.AgentSub, "agent_provider": m.AgentIss, "approved_at": mission.FormatTime(m.ApprovedAt),
-		"mission_status": "active", "blob_url": u.opt.Issuer + "/mission-control/missions/" + m.S256 + "/blob",
+		"mission_status": "active", "blob_url": u.opt.Issuer + missionControlPath + "/missions/" + m.S256 + "/blob",
 		"capabilities": m.Capabilities,
 	}
 	if m.ExpiresAt != nil {
@@ -286,8 +296,7 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	case "":
 		reason = mission.ReasonAdministrative
 	default:
-		u.apiError(c, http.StatusBadRequest, "invalid_request", "reason must be administrative, superseded or revoked")
-		return nil
+		return aauth.BadRequest("reason must be administrative, superseded or revoked")
 	}
 	if err := u.opt.Missions.Terminate(ctx(c), m.S256, reason, "admin"); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
@@ -103,7 +104,7 @@ func (u *UI) invitePage(c *gin.Context, s *session) error {
 		return err
 	}
 	u.render(c, http.StatusOK, templates.InvitePage(u.pageFor(c, s, "Accept your invitation"),
-		templates.InviteView{Token: c.Param("token"), Email: inv.Email}))
+		templates.InviteView{Token: c.Param("token"), Email: inv.Email, IsAdmin: inv.IsAdmin}))
 	return nil
 }
 
@@ -206,31 +207,42 @@ func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
 	if name == "" {
 		name = "Passkey"
 	}
-	if err := u.opt.Accounts.FinishPasskeyRegistration(ctx(c), s.person.ID, c.Query("ceremony"), name, c.Request); err != nil {
+	token, sess, err := u.opt.Accounts.RegisterPasskey(ctx(c), s.token, c.Query("ceremony"), name, c.Request)
+	if err != nil {
 		return u.jsonError(c, err)
 	}
+	u.setSessionCookie(c, token, sess.ExpiresAt)
 	c.JSON(http.StatusOK, gin.H{"status": "registered"})
 	return nil
 }
 
 func (u *UI) deletePasskey(c *gin.Context, s *session) error {
-	if err := u.opt.Accounts.DeletePasskey(ctx(c), s.person.ID, c.Param("id")); err != nil && !errors.Is(err, account.ErrNotFound) {
+	token, sess, err := u.opt.Accounts.RemovePasskey(ctx(c), s.token, c.Param("id"))
+	if errors.Is(err, account.ErrNotFound) {
+		u.redirectFlash(c, "/settings", "There is no such passkey.")
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	u.redirectFlash(c, "/settings", "Passkey removed.")
+	u.setSessionCookie(c, token, sess.ExpiresAt)
+	u.redirectFlash(c, "/settings", "Passkey removed. Every other session of yours has ended.")
 	return nil
 }
 
-// jsonError answers the passkey script: known refusals are 400 with a
-// detail, anything else is a 500.
+// jsonError answers the passkey script with a problem: known refusals are
+// 400 invalid_request with a detail, a session that ended meanwhile is 401
+// login_required, anything else is a 500.
 func (u *UI) jsonError(c *gin.Context, err error) error {
-	for _, e := range []error{account.ErrPasskeysDisabled, account.ErrCeremonyInvalid, account.ErrPasskeyRejected} {
-		if errors.Is(err, e) {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "invalid_request", "detail": strings.TrimPrefix(err.Error(), "account: ")})
-			return nil
-		}
+	switch {
+	case errors.Is(err, account.ErrPasskeysDisabled), errors.Is(err, account.ErrCeremonyInvalid),
+		errors.Is(err, account.ErrPasskeyRejected), errors.Is(err, account.ErrInvalidField):
+		err = aauth.BadRequest(strings.TrimPrefix(err.Error(), "account: "))
+	case errors.Is(err, account.ErrNoSession):
+		err = errLoginRequired
 	}
-	return err
+	u.problem(c, err)
+	return nil
 }
 
 // --- home, agents ---
@@ -402,7 +414,7 @@ func (u *UI) changePassword(c *gin.Context, s *session) error {
 			return nil
 		}
 	}
-	err := u.opt.Accounts.SetPassword(ctx(c), s.person.ID, c.PostForm("new"))
+	token, sess, err := u.opt.Accounts.ChangePassword(ctx(c), s.token, c.PostForm("new"))
 	if msg, ok := personError(err); ok {
 		u.redirectFlash(c, "/settings", msg)
 		return nil
@@ -410,7 +422,8 @@ func (u *UI) changePassword(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.redirectFlash(c, "/settings", "Password changed.")
+	u.setSessionCookie(c, token, sess.ExpiresAt)
+	u.redirectFlash(c, "/settings", "Password changed. Every other session of yours has ended.")
 	return nil
 }
 

@@ -19,10 +19,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -49,11 +52,10 @@ type Options struct {
 
 // UI serves the browser pages.
 type UI struct {
-	opt        Options
-	log        *slog.Logger
-	secure     bool // served over https: Secure cookies with the __Host- prefix
-	cookieName string
-	origin     *http.CrossOriginProtection
+	opt    Options
+	log    *slog.Logger
+	secure bool // served over https: Secure cookies with the __Host- prefix
+	origin *http.CrossOriginProtection
 }
 
 // New builds the UI.
@@ -65,10 +67,6 @@ func New(opt Options) (*UI, error) {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	u := &UI{opt: opt, log: opt.Logger, secure: strings.HasPrefix(opt.Issuer, "https://")}
-	u.cookieName = "aauth_ps_session"
-	if u.secure {
-		u.cookieName = "__Host-aauth_ps_session"
-	}
 	u.origin = http.NewCrossOriginProtection()
 	u.origin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
@@ -164,6 +162,10 @@ func (u *UI) securityHeaders() gin.HandlerFunc {
 func (u *UI) crossOrigin() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := u.origin.Check(c.Request); err != nil {
+			if strings.HasPrefix(c.Request.URL.Path, missionControlPath+"/") {
+				u.problem(c, aauth.NewProblem(http.StatusForbidden, aauth.ErrCrossOrigin, "request sent from another site"))
+				return
+			}
 			u.renderStatus(c, http.StatusForbidden, nil, "Refused", "This form was submitted from another site.")
 			c.Abort()
 		}
@@ -172,7 +174,7 @@ func (u *UI) crossOrigin() gin.HandlerFunc {
 
 // loadSession reads the session cookie; nil when absent or invalid.
 func (u *UI) loadSession(c *gin.Context) (*session, error) {
-	ck, err := c.Request.Cookie(u.cookieName)
+	ck, err := c.Request.Cookie(u.cookie(sessionCookie))
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
@@ -275,9 +277,9 @@ func (u *UI) pageFor(c *gin.Context, s *session, title string) templates.Page {
 	if s != nil {
 		p.CSRF = s.sess.CSRFToken
 	}
-	if f, err := c.Cookie("aauth_ps_flash"); err == nil && f != "" {
+	if f, err := c.Cookie(u.cookie(flashCookie)); err == nil && f != "" {
 		p.Flash = f
-		u.setCookie(c, "aauth_ps_flash", "", -1)
+		u.setCookie(c, flashCookie, "", -1)
 	}
 	return p
 }
@@ -298,29 +300,69 @@ func (u *UI) renderStatus(c *gin.Context, status int, s *session, heading, msg s
 // redirectFlash redirects with a one-line notice for the next page.
 func (u *UI) redirectFlash(c *gin.Context, to, flash string) {
 	if flash != "" {
-		u.setCookie(c, "aauth_ps_flash", flash, 60)
+		u.setCookie(c, flashCookie, url.QueryEscape(flash), 60)
 	}
 	c.Redirect(http.StatusSeeOther, to)
 }
 
-func (u *UI) setCookie(c *gin.Context, name, value string, maxAge int) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: url.QueryEscape(value), Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
+// Cookie base names; cookie adds the prefix.
+const (
+	sessionCookie = "aauth_ps_session"
+	flashCookie   = "aauth_ps_flash"
+)
+
+// cookie is the name a cookie goes by: with the __Host- prefix over https,
+// so the browser only accepts it Secure, host-only and for Path=/.
+func (u *UI) cookie(base string) string {
+	if u.secure {
+		return "__Host-" + base
+	}
+	return base
 }
 
+// newCookie is one of the UI's cookies. Every cookie gets the same flags:
+// HttpOnly, SameSite=Lax, Path=/ and, over https, Secure and the __Host-
+// prefix.
+func (u *UI) newCookie(base, value string) *http.Cookie {
+	return &http.Cookie{Name: u.cookie(base), Value: value, Path: "/",
+		HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode}
+}
+
+// setCookie sets (maxAge > 0) or clears (maxAge < 0) a cookie.
+func (u *UI) setCookie(c *gin.Context, base, value string, maxAge int) {
+	ck := u.newCookie(base, value)
+	ck.MaxAge = maxAge
+	http.SetCookie(c.Writer, ck)
+}
+
+// setSessionCookie sets the session cookie to end with the session.
 func (u *UI) setSessionCookie(c *gin.Context, token string, expires time.Time) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: u.cookieName, Value: token, Path: "/", Expires: expires,
-		HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
+	ck := u.newCookie(sessionCookie, token)
+	ck.Expires = expires
+	http.SetCookie(c.Writer, ck)
 }
 
-func (u *UI) clearCookie(c *gin.Context) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: u.cookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
-}
+func (u *UI) clearCookie(c *gin.Context) { u.setCookie(c, sessionCookie, "", -1) }
 
-// localPath admits only same-site absolute paths as redirect targets.
+// localPath admits only a same-origin path as a redirect target and
+// answers "/" for anything else. Browsers drop TAB, CR and LF inside URLs
+// and read '\' as '/', so "/\t/evil.example" would become the
+// scheme-relative "//evil.example": any control, space or backslash
+// character refuses the target outright, before it is parsed. What is left
+// must parse to a bare path (no scheme, host or user) that does not start
+// with "//".
 func localPath(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	if strings.ContainsFunc(next, func(r rune) bool {
+		return r == '\\' || unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError
+	}) {
+		return "/"
+	}
+	p, err := url.Parse(next)
+	if err != nil || p.Scheme != "" || p.Host != "" || p.User != nil || p.Opaque != "" ||
+		!strings.HasPrefix(p.Path, "/") || strings.HasPrefix(p.Path, "//") {
 		return "/"
 	}
 	return next

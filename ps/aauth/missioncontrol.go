@@ -1,0 +1,18 @@
+package aauth
+
+// Error codes of the PS's session-authenticated JSON surfaces: mission
+// control and the web UI's passkey endpoints (IMPL: -11 leaves the
+// mission_control_endpoint's interface to a companion specification).
+// Their other errors use the draft's codes (invalid_request,
+// mission_not_found, server_error).
+const (
+	// ErrLoginRequired (401): no valid web session; log in first.
+	ErrLoginRequired = "login_required"
+	// ErrInvalidCSRF (403): an unsafe method without the session's CSRF
+	// token in X-CSRF-Token.
+	ErrInvalidCSRF = "invalid_csrf"
+	// ErrAdminRequired (403): an operation for administrators only.
+	ErrAdminRequired = "admin_required"
+	// ErrCrossOrigin (403): an unsafe request sent from another site.
+	ErrCrossOrigin = "cross_origin"
+)

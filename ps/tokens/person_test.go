@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
@@ -52,7 +53,7 @@ func setup(t *testing.T, st *store.Store) (*tokens.Service, *clock) {
 	if _, err := km.EnsureActive(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := tokens.New(tokens.Options{Issuer: "https://ps.example", Keys: km, Store: st, Now: c.Now})
+	s, err := tokens.New(tokens.Options{Issuer: "https://ps.example", Signer: km, Store: st, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +132,8 @@ func TestIssueCapsAndRecords(t *testing.T) {
 		ctx := context.Background()
 		now := c.Now()
 		key := agentKey(t)
-		base := tokens.PersonTokenRequest{PersonID: "p1", Resource: "https://rs.example", AgentIss: "https://ap.example",
-			AgentSub: "aauth:a@ap.example", AgentTokenJTI: "at-1", AgentKey: key, AgentTokenExp: now.Add(2 * time.Hour)}
+		base := tokens.PersonTokenRequest{PersonID: "p1", Resource: "https://rs.example", Agent: tokens.Agent{Iss: "https://ap.example",
+			Sub: "aauth:a@ap.example", TokenJTI: "at-1", Key: key, TokenExp: now.Add(2 * time.Hour)}}
 		mexp := now.Add(90 * time.Second)
 		cases := []struct {
 			name string
@@ -140,8 +141,8 @@ func TestIssueCapsAndRecords(t *testing.T) {
 			want time.Time
 		}{
 			{"one hour", func(*tokens.PersonTokenRequest) {}, now.Add(time.Hour)},
-			{"agent token", func(r *tokens.PersonTokenRequest) { r.AgentTokenExp = now.Add(5 * time.Minute) }, now.Add(5 * time.Minute)},
-			{"mission", func(r *tokens.PersonTokenRequest) { r.MissionS256, r.MissionExp = "m", &mexp }, mexp},
+			{"agent token", func(r *tokens.PersonTokenRequest) { r.Agent.TokenExp = now.Add(5 * time.Minute) }, now.Add(5 * time.Minute)},
+			{"mission", func(r *tokens.PersonTokenRequest) { r.Mission = &mission.Record{S256: "m", ExpiresAt: &mexp} }, mexp},
 		}
 		for _, tc := range cases {
 			r := base
@@ -165,7 +166,7 @@ func TestIssueCapsAndRecords(t *testing.T) {
 			}
 		}
 		r := base
-		r.AgentTokenExp = now.Add(4 * time.Second)
+		r.Agent.TokenExp = now.Add(4 * time.Second)
 		if _, err := s.IssuePersonToken(ctx, r); !errors.Is(err, tokens.ErrTooShort) {
 			t.Fatalf("4 s of validity: %v", err)
 		}

@@ -41,12 +41,7 @@ const issuer = "https://ps.example"
 func setup(t *testing.T, st *store.Store) (*missionflow.Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.UnixMilli(1_800_000_000_123).UTC()}
-	for _, id := range []string{"p1", "p2"} {
-		if err := st.DB().Exec(`INSERT INTO persons (id, username, created_at, updated_at) VALUES (?, ?, 0, 0)`,
-			id, "user-"+id).Error; err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.SeedPersons(t, st, "p1", "p2")
 	s, err := missionflow.New(missionflow.Options{Issuer: issuer, Store: st, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -39,12 +39,7 @@ func (c *clock) Add(d time.Duration) {
 func setup(t *testing.T, st *store.Store) (*tokens.Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	for _, id := range []string{"p1", "p2"} {
-		if err := st.DB().Exec(`INSERT INTO persons (id, username, created_at, updated_at) VALUES (?, ?, 0, 0)`,
-			id, "user-"+id).Error; err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.SeedPersons(t, st, "p1", "p2")
 	sealer, err := keys.NewSealer(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -90,9 +85,8 @@ func TestDirectedSubConcurrentFirstUse(t *testing.T) {
 				t.Fatalf("caller %d got %q, caller 0 got %q", i, subs[i], subs[0])
 			}
 		}
-		var rows int64
-		if err := st.DB().Raw(`SELECT COUNT(*) FROM pairwise_subjects`).Scan(&rows).Error; err != nil || rows != 1 {
-			t.Fatalf("%d pairwise rows (%v)", rows, err)
+		if rows := storetest.CountRows(t, st, "pairwise_subjects"); rows != 1 {
+			t.Fatalf("%d pairwise rows", rows)
 		}
 		// PS-078, PS-079: other resources and other persons get other subs.
 		other, _ := s.DirectedSub(ctx, "p1", "https://rs2.example")

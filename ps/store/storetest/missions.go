@@ -18,7 +18,7 @@ import (
 func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
 	st := open(t)
-	seedPersons(t, st, "p1", "p2")
+	SeedPersons(t, st, "p1", "p2")
 	at := time.UnixMilli(1_800_000_000_123).UTC()
 	exp := at.Add(time.Hour).Truncate(time.Second)
 	newRecord := func(agentSub, personID string, approvedAt time.Time) *mission.Record {

@@ -15,7 +15,7 @@ import (
 func runTokens(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
 	st := open(t)
-	seedPersons(t, st, "p1", "p2")
+	SeedPersons(t, st, "p1", "p2")
 	at := time.Unix(1_800_000_000, 0).UTC()
 	var _ tokens.Store = st
 

@@ -9,9 +9,10 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
-// Issue 7: a mission approval is one decision with its effects (the
+// Issue 7: a decision commits with its effects. A mission approval (the
 // mission, its log, a person token and a consent per approved resource,
-// the agent's answer), committed all or nothing, on both databases.
+// the agent's answer) and a person-token consent (the consent, the token,
+// the answer) are each committed all or nothing, on both databases.
 
 // onBothDatabases runs fn against a PS on SQLite and one on PostgreSQL.
 func onBothDatabases(t *testing.T, fn func(t *testing.T, opt pstest.Options)) {
@@ -20,19 +21,18 @@ func onBothDatabases(t *testing.T, fn func(t *testing.T, opt pstest.Options)) {
 	}
 }
 
-// injectConsentFailure makes the database refuse every consent insert: the
-// last write of an approval, after the mission row, its log and the person
-// token record were written in the same transaction. It returns the undo.
-func injectConsentFailure(t *testing.T, ps *pstest.PS) func() {
+// injectInsertFailure makes the database refuse every insert into table
+// (a trigger, so the PS runs unchanged). It returns the undo.
+func injectInsertFailure(t *testing.T, ps *pstest.PS, table string) func() {
 	t.Helper()
 	db := ps.App.Store.DB()
-	create, drop := []string{`CREATE TRIGGER inject_failure BEFORE INSERT ON resource_consents
+	create, drop := []string{`CREATE TRIGGER inject_failure BEFORE INSERT ON ` + table + `
 		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}, []string{`DROP TRIGGER inject_failure`}
 	if ps.App.Store.Dialect() == "postgres" {
 		create = []string{`CREATE FUNCTION inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
-			`CREATE TRIGGER inject_failure BEFORE INSERT ON resource_consents FOR EACH ROW EXECUTE FUNCTION inject_failure()`}
-		drop = []string{`DROP TRIGGER inject_failure ON resource_consents`, `DROP FUNCTION inject_failure()`}
+			`CREATE TRIGGER inject_failure BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION inject_failure()`}
+		drop = []string{`DROP TRIGGER inject_failure ON ` + table, `DROP FUNCTION inject_failure()`}
 	}
 	for _, q := range create {
 		if err := db.Exec(q).Error; err != nil {
@@ -62,7 +62,9 @@ func TestMissionApprovalFailingHalfWayLeavesNothing(t *testing.T) {
 		s := w.propose(t, w.agent, `{"description":"# Trip","resources":["https://rs.test"],"capabilities":["interaction"]}`)
 		open(t, b, s)
 		before := w.ps.TableCounts(t)
-		undo := injectConsentFailure(t, w.ps)
+		// The consent insert is the last write of an approval, after the
+		// mission row, its log and the person token record.
+		undo := injectInsertFailure(t, w.ps, "resource_consents")
 		pg := b.Post(t, s.path()+"/approve", nil)
 		after := w.ps.TableCounts(t)
 		for _, tb := range decisionTables {
@@ -150,5 +152,42 @@ func TestMissionApproveAndDenyConcurrently(t *testing.T) {
 			}
 		}
 		t.Logf("%d of %d rounds approved", approvals, rounds)
+	})
+}
+
+// The person's consent to a person token and the token it lets the PS
+// issue are one decision: when recording the token fails, the consent is
+// not kept either, and the request still waits for the person. PS-070,
+// PS-259.
+func TestPersonTokenConsentFailingHalfWayLeavesNothing(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		w, b, _ := missionWorld(t, opt)
+		s := w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
+		open(t, b, s)
+		before := w.ps.TableCounts(t)
+		undo := injectInsertFailure(t, w.ps, "person_token_records") // after the consent row
+		pg := b.Post(t, s.path()+"/approve", nil)
+		after := w.ps.TableCounts(t)
+		for _, tb := range decisionTables {
+			if after[tb] != before[tb] {
+				t.Errorf("%s: %d rows before the failed consent, %d after", tb, before[tb], after[tb])
+			}
+		}
+		if pg.Status != http.StatusInternalServerError {
+			t.Fatalf("consent with a failing database: %d, want 500", pg.Status)
+		}
+		if r := w.poll(t, w.agent, s.loc); r.status != http.StatusAccepted {
+			t.Fatalf("after the failed consent the agent polls %d %s, want 202", r.status, r.raw)
+		}
+		undo()
+		b.Get(t, s.path())
+		b.Post(t, s.path()+"/approve", nil)
+		if r := w.poll(t, w.agent, s.loc); r.status != http.StatusOK || r.body["person_token"] == nil {
+			t.Fatalf("consent again: %d %s", r.status, r.raw)
+		}
+		if done := w.ps.TableCounts(t); done["resource_consents"] != before["resource_consents"]+1 ||
+			done["person_token_records"] != before["person_token_records"]+1 {
+			t.Fatalf("after the consent: %v (before %v)", done, before)
+		}
 	})
 }

@@ -209,7 +209,12 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 		return 0, nil, nil, err
 	}
 	if ok && r.Prompt != "consent" {
-		out, err := s.issue(ctx, s.o.Tokens, s.o.Missions.Missions, person, pl, ms)
+		// The token's record and its mission-log entries commit together.
+		var out map[string]any
+		err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), person, pl, ms)
+			return err
+		})
 		if err != nil {
 			return 0, nil, nil, err
 		}

@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -8,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
 )
 
 // Policy is the operator's agent-provider trust mode.
@@ -83,30 +84,62 @@ var (
 	ErrProviderNotTrusted = errors.New("agent provider not trusted")
 	// ErrAlreadyBound: the agent is bound to (or revoked by) a person already.
 	ErrAlreadyBound = errors.New("agent already bound")
-	// ErrNotFound: no such binding or provider.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: no such binding or provider (the store's kind).
+	ErrNotFound = dberr.NotFound
 )
 
 // touchInterval throttles last-seen writes: activity is shown to the
 // minute, and a busy agent must not write on every request.
 const touchInterval = time.Minute
 
+// Store is what the agents service needs from the database (ps/store
+// implements it). Lookups report dberr.NotFound; creating a second live
+// binding of one agent reports dberr.Conflict.
+type Store interface {
+	LiveBinding(ctx context.Context, provider, agentID string) (*Binding, error)
+	PersonBinding(ctx context.Context, personID, id string) (*Binding, error)
+	PersonBindings(ctx context.Context, personID string) ([]Binding, error)
+	CreateBinding(ctx context.Context, b Binding) error
+	TouchBinding(ctx context.Context, id string, at time.Time) error
+	EndBinding(ctx context.Context, personID, id string, to BindingState, from []BindingState, at time.Time) error
+
+	AgentProvider(ctx context.Context, issuer string) (*Provider, error)
+	AgentProviders(ctx context.Context) ([]Provider, error)
+	SawAgentProvider(ctx context.Context, issuer string, d Display, at time.Time) error
+	SetAgentProviderStatus(ctx context.Context, issuer string, status ProviderStatus, by string, at time.Time) error
+	BlockProviderFor(ctx context.Context, personID, issuer string, at time.Time) error
+	UnblockProviderFor(ctx context.Context, personID, issuer string) error
+	ProvidersBlockedBy(ctx context.Context, personID string) ([]string, error)
+	ProviderBlockedBy(ctx context.Context, personID, issuer string) (bool, error)
+}
+
 // Service manages providers and bindings.
 type Service struct {
-	st     *store.Store
-	now    func() time.Time
-	policy Policy
+	st       Store
+	now      func() time.Time
+	policy   Policy
+	throttle *throttle
+}
 
+// throttle remembers the last activity write per provider or binding.
+type throttle struct {
 	mu      sync.Mutex
 	touched map[string]time.Time // provider issuer or binding id → last write
 }
 
 // New builds a Service.
-func New(st *store.Store, now func() time.Time, policy Policy) *Service {
+func New(st Store, now func() time.Time, policy Policy) *Service {
 	if policy == "" {
 		policy = AllowAny
 	}
-	return &Service{st: st, now: now, policy: policy, touched: map[string]time.Time{}}
+	return &Service{st: st, now: now, policy: policy, throttle: &throttle{touched: map[string]time.Time{}}}
+}
+
+// WithStore is the Service bound to st (a transaction).
+func (s *Service) WithStore(st Store) *Service {
+	c := *s
+	c.st = st
+	return &c
 }
 
 // Policy reports the operator's trust mode.
@@ -120,17 +153,16 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// throttle reports whether key may be written now, and records it.
-func (s *Service) throttle(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if t, ok := s.touched[key]; ok && now.Sub(t) < touchInterval {
+// due reports whether key may be written at now, and records it.
+func (t *throttle) due(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if last, ok := t.touched[key]; ok && now.Sub(last) < touchInterval {
 		return false
 	}
-	if len(s.touched) > 100_000 { // bound the map; a reset only costs a few writes
-		s.touched = map[string]time.Time{}
+	if len(t.touched) > 100_000 { // bound the map; a reset only costs a few writes
+		t.touched = map[string]time.Time{}
 	}
-	s.touched[key] = now
+	t.touched[key] = now
 	return true
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/ps/server"
@@ -44,7 +44,7 @@ type App struct {
 	Engine    *pending.Engine
 	Interact  *interact.Service
 	Tokens    *tokens.Service
-	Missions  *missions.Service
+	Missions  *missionflow.Service
 	Server    *server.Server
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -161,26 +161,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
-	a.Tokens, err = tokens.New(tokens.Options{Issuer: cfg.Issuer, Keys: a.Keys, Store: st, Now: now})
+	a.Tokens, err = tokens.New(tokens.Options{Issuer: cfg.Issuer, Signer: a.Keys, Store: st, Now: now})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.Missions, err = missions.New(missions.Options{Issuer: cfg.Issuer, Store: st, Now: now, Log: log})
+	a.Missions, err = missionflow.New(missionflow.Options{Issuer: cfg.Issuer, Store: st, Now: now, Log: log})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	resources := interact.Resources{Discovery: a.Discovery}
-	flows := &missions.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine}
-	kinds := &missions.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now}
+	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st}
+	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now}
 	kinds.Register(a.Interact)
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
-		Resources: resources, Now: now})
+		Resources: resources, DB: st, Now: now})
 
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
-		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds,
+		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, Logger: log, Now: now})
 	if err != nil {
 		a.Close()

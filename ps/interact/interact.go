@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -115,18 +116,14 @@ func requester(a *httpsig.Agent) pending.Requester {
 // Requester is exported for the pending-URL handlers.
 func Requester(a *httpsig.Agent) pending.Requester { return requester(a) }
 
-// AgentInfo is what the PS records about the agent with a pending request,
-// for the consent page: facts it verified and values the agent asserted.
-type AgentInfo struct {
-	ID         string `json:"id"`
-	Provider   string `json:"provider"`
-	Thumbprint string `json:"thumbprint"`
-	Platform   string `json:"platform,omitempty"`
-	Device     string `json:"device,omitempty"`
-}
-
-func agentInfo(a *httpsig.Agent, platform, device string) AgentInfo {
-	return AgentInfo{ID: a.ID, Provider: a.Provider, Thumbprint: a.Key.Thumbprint, Platform: platform, Device: device}
+// Decision is a person's action on a request they hold, with what they
+// entered for it (the web layer parses its form into this).
+type Decision struct {
+	Action   string // approve, deny, ask, answer, open
+	Question string // ask: the clarification question
+	Answer   string // answer: the answer to the agent's question
+	// Edits are the person's changes to a mission proposal (approve).
+	Edits mission.Edits
 }
 
 // Result is what an agent endpoint answers: either a wire response from

@@ -19,7 +19,7 @@ type Kind interface {
 	// Decide applies a person's action. handled=false leaves the action
 	// to the generic handling (deny, ask); a nil Outcome with handled=true
 	// shows the request again.
-	Decide(ctx context.Context, r *pending.Request, p *account.Person, action string, form map[string]string) (out *Outcome, handled bool, err error)
+	Decide(ctx context.Context, r *pending.Request, p *account.Person, d Decision) (out *Outcome, handled bool, err error)
 	// Bound continues a request once the person connected the agent.
 	Bound(ctx context.Context, r *pending.Request, p *account.Person) error
 	// Settle applies conditions the engine does not know (for example the

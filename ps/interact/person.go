@@ -15,6 +15,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
 // Person-side errors; the web layer turns them into pages.
@@ -34,48 +35,85 @@ var (
 	ErrStage = errors.New("interact: that action is not available now")
 )
 
-// Statement is agent-asserted Markdown with a label (sanitized by the UI).
+// StatementKind says what an agent-asserted statement is; the UI words it.
+type StatementKind string
+
+// Kinds of statements an agent makes to its person.
+const (
+	StatementWhy             StatementKind = "why"              // a relay's description
+	StatementQuestion        StatementKind = "question"         // a relayed question
+	StatementJustification   StatementKind = "justification"    // a person-token request's justification
+	StatementProposedMission StatementKind = "proposed_mission" // a mission proposal's description
+	StatementSummary         StatementKind = "summary"          // a completion's summary of the work
+)
+
+// Statement is agent-asserted Markdown (sanitized by the UI).
 type Statement struct {
-	Label    string
+	Kind     StatementKind
 	Markdown string
 	At       time.Time
 }
+
+// AskBlock is why the person cannot ask the agent a question now.
+type AskBlock string
+
+// Reasons the person cannot ask a clarification question.
+const (
+	AskAllowed        AskBlock = ""
+	AskNoCapability   AskBlock = "no_capability"   // the agent did not declare clarification
+	AskOutstanding    AskBlock = "outstanding"     // the previous question is unanswered
+	AskRoundsExceeded AskBlock = "rounds_exceeded" // the PS's round limit is reached (A-38)
+	AskClosed         AskBlock = "closed"          // the request ended
+)
 
 // Consent is what the person sees for a pending request.
 type Consent struct {
 	ID            string
 	Kind, Stage   string
 	State         pending.State
-	Agent         AgentInfo
+	Agent         tokens.Agent
 	NewEnrollment bool
 	// Provider display values from its metadata: agent-asserted (A-62).
 	ProviderName, ProviderDescription, ProviderLogo string
 	Statements                                      []Statement
 	Chat                                            []pending.Exchange
 	Outstanding                                     *pending.Question
-	CanAsk                                          bool
-	AskNote                                         string
-	RelayURL                                        string
-	Expires                                         time.Time
-	Created                                         time.Time
+	// AskBlocked is why the person cannot ask a question now (AskAllowed: they can).
+	AskBlocked AskBlock
+	RelayURL   string
+	Expires    time.Time
+	Created    time.Time
 	// Bound: the agent is connected to this person (PS facts).
 	Bound bool
 	// Kind-specific content (see Kind.Describe).
 	Resource *ResourceInfo // resource-asserted
 	Mission  *MissionInfo  // what the person approved before
 	Review   *Review       // a proposal the person may edit
-	// Wording is the PS's own sentence for the decision ("Let … act at … as you?").
-	Wording string
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool
 	// Outcome is set once the request ended.
 	Outcome *Outcome
 }
 
+// Ending is how a request ended, as the person is told.
+type Ending string
+
+// The endings of a request.
+const (
+	EndDone        Ending = "done"         // completed; the agent has been told
+	EndUnengaged   Ending = "unengaged"    // a relay whose max_wait passed first (A-27)
+	EndWithdrawn   Ending = "withdrawn"    // the agent cancelled it
+	EndExpired     Ending = "expired"      // it expired
+	EndAbandoned   Ending = "abandoned"    // it was abandoned
+	EndRefused     Ending = "refused"      // denied or failed
+	EndLinkRefused Ending = "link_refused" // a relayed link into a private network (A-24)
+	EndOpeningLink Ending = "opening_link" // the person follows a relayed link
+)
+
 // Outcome is how a decision ended, for the completion page.
 type Outcome struct {
 	OK       bool
-	Message  string
+	End      Ending
 	Callback string // the agent's callback, with ?error= on failure; "" when none
 	Redirect string // an external https URL to send the browser to (a relayed link)
 }
@@ -195,22 +233,28 @@ func (s *Service) checkCallback(ctx context.Context, provider, callback string) 
 func (s *Service) consent(ctx context.Context, r *pending.Request) (*Consent, error) {
 	c := &Consent{ID: r.ID, Kind: r.Kind, Stage: r.Stage, State: r.State, Chat: r.Answers, Outstanding: r.Question,
 		Expires: r.ExpiresAt, Created: r.CreatedAt}
+	// Every kind stores the agent under "agent" (tokens.Agent).
+	var withAgent struct {
+		Agent tokens.Agent `json:"agent"`
+	}
+	if json.Unmarshal(r.Payload, &withAgent) == nil {
+		c.Agent = withAgent.Agent
+	}
+	if c.Agent.Sub == "" {
+		c.Agent = tokens.Agent{Sub: r.Requester.Subject, Iss: r.Requester.Issuer}
+	}
 	var pl relayPayload
-	if err := json.Unmarshal(r.Payload, &pl); err == nil {
-		c.Agent = pl.Agent
+	if r.Kind == KindRelay && json.Unmarshal(r.Payload, &pl) == nil {
 		req := pl.Request
 		if req.Description != "" {
-			c.Statements = append(c.Statements, Statement{Label: "Why", Markdown: req.Description, At: r.CreatedAt})
+			c.Statements = append(c.Statements, Statement{Kind: StatementWhy, Markdown: req.Description, At: r.CreatedAt})
 		}
 		switch req.Type {
 		case RelayQuestion:
-			c.Statements = append(c.Statements, Statement{Label: "Question for you", Markdown: req.Question, At: r.CreatedAt})
+			c.Statements = append(c.Statements, Statement{Kind: StatementQuestion, Markdown: req.Question, At: r.CreatedAt})
 		case RelayInteraction, RelayPayment:
 			c.RelayURL = relayTarget(req)
 		}
-	}
-	if c.Agent.ID == "" {
-		c.Agent = AgentInfo{ID: r.Requester.Subject, Provider: r.Requester.Issuer}
 	}
 	if prov, err := s.o.Agents.Provider(ctx, r.Requester.Issuer); err == nil {
 		c.ProviderName, c.ProviderDescription, c.ProviderLogo = prov.Name, prov.Description, prov.LogoURI
@@ -227,13 +271,13 @@ func (s *Service) consent(ctx context.Context, r *pending.Request) (*Consent, er
 	}
 	switch {
 	case !r.HasCapability(CapClarification):
-		c.AskNote = "This agent did not say it can answer questions."
+		c.AskBlocked = AskNoCapability
 	case r.Question != nil:
-		c.AskNote = "Wait for the agent to answer your question."
+		c.AskBlocked = AskOutstanding
 	case r.Rounds >= s.o.Engine.Options().MaxClarificationRounds:
-		c.AskNote = "You have asked the agent as many questions as this server allows."
-	default:
-		c.CanAsk = r.State.Open()
+		c.AskBlocked = AskRoundsExceeded
+	case !r.State.Open():
+		c.AskBlocked = AskClosed
 	}
 	if !r.State.Open() {
 		c.Outcome = outcomeOf(r)
@@ -263,21 +307,21 @@ func outcomeOf(r *pending.Request) *Outcome {
 			Engaged *bool `json:"engaged"`
 		}
 		if r.Kind == KindRelay && json.Unmarshal(r.ResultBody, &relayed) == nil && relayed.Engaged != nil && !*relayed.Engaged {
-			o.Message = "The agent stopped waiting for this link."
+			o.End = EndUnengaged
 			break
 		}
-		o.OK, o.Message = true, "Done. The agent has been told."
+		o.OK, o.End = true, EndDone
 		o.Callback = r.Callback
 	case pending.StateCancelled:
-		o.Message = "The agent withdrew this request."
+		o.End = EndWithdrawn
 	case pending.StateExpired:
-		o.Message = "This request expired."
+		o.End = EndExpired
 		o.Callback = withError(r.Callback, "interaction_expired")
 	case pending.StateAbandoned:
-		o.Message = "This request was abandoned."
+		o.End = EndAbandoned
 		o.Callback = withError(r.Callback, "user_abandoned")
 	default:
-		o.Message = "This request was refused."
+		o.End = EndRefused
 		o.Callback = withError(r.Callback, "access_denied")
 	}
 	return o
@@ -301,7 +345,8 @@ func withError(callback, code string) string {
 // Decide carries out a person's decision on a request they hold: approve
 // (connect the agent, or approve the request), deny, ask (a clarification
 // question), answer (the agent's question), open (a relayed link).
-func (s *Service) Decide(ctx context.Context, id string, p *account.Person, action string, form map[string]string) (*Outcome, error) {
+func (s *Service) Decide(ctx context.Context, id string, p *account.Person, d Decision) (*Outcome, error) {
+	action := d.Action
 	// A relay whose max_wait passed ends unengaged before the person's
 	// click counts (A-27: engaged is false when max_wait passed first).
 	if err := s.settle(ctx, id); err != nil && !ended(err) {
@@ -331,7 +376,7 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 		}
 	}
 	if k := s.kind(r.Kind); k != nil && !(action == "approve" && r.Stage == StageBinding) {
-		out, handled, err := k.Decide(ctx, r, p, action, form)
+		out, handled, err := k.Decide(ctx, r, p, d)
 		if err != nil && !ended(err) {
 			return nil, err
 		}
@@ -349,7 +394,7 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 		}
 		s.log.InfoContext(ctx, "person declined", "pending", id, "person", p.ID)
 	case "ask":
-		q := trimmed(form["question"])
+		q := trimmed(d.Question)
 		if q == "" || len(q) > 2000 {
 			return nil, fmt.Errorf("%w: a question of 1 to 2000 characters is needed", ErrStage)
 		}
@@ -371,7 +416,7 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 			return nil, err
 		}
 	case "answer":
-		a := trimmed(form["answer"])
+		a := trimmed(d.Answer)
 		if r.Stage != StageQuestion || a == "" || len(a) > maxMarkdown {
 			return nil, ErrStage
 		}
@@ -390,7 +435,7 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 		if err := s.o.Egress.Admit(ctx, target); err != nil {
 			// A relayed link into a private network is not followed (A-24).
 			_ = s.o.Engine.Fail(ctx, id, http.StatusForbidden, aauth.ErrDenied, "the relayed URL is not allowed")
-			return &Outcome{Message: "This link points somewhere this server does not send people."}, nil
+			return &Outcome{End: EndLinkRefused}, nil
 		}
 		if err := s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"status": "relayed", "engaged": true}); err != nil {
 			if !ended(err) {
@@ -398,7 +443,7 @@ func (s *Service) Decide(ctx context.Context, id string, p *account.Person, acti
 			}
 			break // ended meanwhile (expired, withdrawn): show how
 		}
-		return &Outcome{OK: true, Message: "Opening the link…", Redirect: target}, nil
+		return &Outcome{OK: true, End: EndOpeningLink, Redirect: target}, nil
 	default:
 		return nil, ErrStage
 	}

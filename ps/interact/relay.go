@@ -12,6 +12,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
 // Relay types (P§interaction-request).
@@ -39,7 +40,7 @@ type RelayRequest struct {
 // relayPayload is what a relay pending request stores.
 type relayPayload struct {
 	Request RelayRequest `json:"request"`
-	Agent   AgentInfo    `json:"agent"`
+	Agent   tokens.Agent `json:"agent"`
 }
 
 // ParseRelay validates an E9 body (PS-224, PS-225, PS-052).
@@ -117,7 +118,7 @@ func decodeBody(body []byte) (map[string]any, error) {
 func (s *Service) Relay(ctx context.Context, a *httpsig.Agent, r *RelayRequest) (Result, error) {
 	// A mission the request names was checked by the caller (it belongs to
 	// the mission layer, which builds on this package).
-	pl := relayPayload{Request: *r, Agent: agentInfo(a, claimString(a, "platform"), claimString(a, "device"))}
+	pl := relayPayload{Request: *r, Agent: tokens.AgentOf(a)}
 	person, res, err := s.Person(ctx, a, r.Capabilities, KindRelay, pl)
 	if err != nil || res != nil {
 		return res, err
@@ -199,40 +200,20 @@ func (s *Service) Waiting(ctx context.Context, personID string) ([]WaitingItem, 
 			continue
 		}
 		out = append(out, WaitingItem{
-			URL: "/interact/" + r.ID, What: describe(r.Kind, r.Stage), AgentID: r.Requester.Subject,
+			URL: "/interact/" + r.ID, Kind: r.Kind, Stage: r.Stage, AgentID: r.Requester.Subject,
 			Provider: r.Requester.Issuer, Created: r.CreatedAt, Interacting: r.State == pending.StateInteracting,
 		})
 	}
 	return out, nil
 }
 
-// WaitingItem is an open request waiting for a person (the home page).
+// WaitingItem is an open request waiting for a person (the home page);
+// the UI words it from its kind and stage.
 type WaitingItem struct {
 	URL         string
-	What        string
+	Kind, Stage string
 	AgentID     string
 	Provider    string
 	Created     time.Time
 	Interacting bool
-}
-
-// describe is the PS's own short label for a pending request.
-func describe(kind, stage string) string {
-	switch stage {
-	case StageBinding:
-		return "Connect a new agent"
-	case StageQuestion:
-		return "Answer an agent's question"
-	case StageRelay:
-		return "Open a link an agent relayed"
-	}
-	return "Decide on an agent's request"
-}
-
-func claimString(a *httpsig.Agent, name string) string {
-	s, _ := a.Claims[name].(string)
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }

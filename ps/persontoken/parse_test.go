@@ -33,6 +33,19 @@ func TestParse(t *testing.T) {
 		`{"resource":"https://rs.example","prompt":"none login"}`,
 		`{"resource":"https://rs.example","login_hint":{}}`,
 		`{"resource":"https://rs.example","device":true}`,
+		// PS-099: platform outside the registry, device too long or with
+		// control characters.
+		`{"resource":"https://rs.example","platform":"tv"}`,
+		`{"resource":"https://rs.example","platform":"Web"}`,
+		`{"resource":"https://rs.example","device":"` + strings.Repeat("d", 65) + `"}`,
+		`{"resource":"https://rs.example","device":"a\u0007b"}`,
+		`{"resource":"https://rs.example","device":"tab\there"}`,
+	}
+	for _, ok := range []string{`{"resource":"https://rs.example","platform":"self-hosted","device":"` + strings.Repeat("ü", 64) + `"}`,
+		`{"resource":"https://rs.example","platform":"mobile","device":"Pixel 8 (App)"}`} {
+		if _, _, err := s.Parse([]byte(ok)); err != nil {
+			t.Errorf("%.70s: %v", ok, err)
+		}
 	}
 	for _, b := range bad {
 		_, _, err := s.Parse([]byte(b))

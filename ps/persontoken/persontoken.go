@@ -11,18 +11,23 @@ package persontoken
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
@@ -49,8 +54,8 @@ type Request struct {
 
 // payload is what a pending consent stores.
 type payload struct {
-	Request Request           `json:"request"`
-	Agent   missions.AgentRef `json:"agent"`
+	Request Request      `json:"request"`
+	Agent   tokens.Agent `json:"agent"`
 }
 
 // Options configure the Service.
@@ -58,12 +63,14 @@ type Options struct {
 	Issuer      string
 	Identifiers aauth.IdentifierPolicy
 	Interact    *interact.Service
-	Missions    *missions.Flows
-	MissionKind *missions.Kinds
+	Missions    *missionflow.Flows
+	MissionKind *missionflow.Kinds
 	Tokens      *tokens.Service
 	Engine      *pending.Engine
-	Resources   missions.Resources
-	Now         func() time.Time
+	Resources   missionflow.Resources
+	// DB runs a consent decision and its effects in one transaction.
+	DB  *store.Store
+	Now func() time.Time
 	// NewResourcesPerHour bounds how many resources an agent may add in an
 	// hour (PS-070); default 20.
 	NewResourcesPerHour int
@@ -97,6 +104,26 @@ func str(m map[string]any, name string, max int) (string, error) {
 	return s, nil
 }
 
+// platforms is the AAuth Platform Value Registry (P§aauth-platform-value-registry).
+var platforms = []string{"web", "mobile", "desktop", "workload", "self-hosted"}
+
+// maxDevice is the draft's limit on `device`, in characters (P§ps-token-endpoint).
+const maxDevice = 64
+
+// validDevice: `device` consists of printable UTF-8 characters only and is
+// at most 64 characters long (PS-099).
+func validDevice(d string) bool {
+	if utf8.RuneCountInString(d) > maxDevice {
+		return false
+	}
+	for _, r := range d {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // Parse validates an E3 body (PS-057, PS-058, PS-059, PS-256).
 func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 	m, err := strictjson.DecodeObject(body)
@@ -125,6 +152,12 @@ func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 			return nil, nil, err
 		}
 	}
+	if r.Platform != "" && !slices.Contains(platforms, r.Platform) {
+		return nil, nil, aauth.BadRequest("platform must be one of " + strings.Join(platforms, ", ") + " (the AAuth Platform Value Registry)")
+	}
+	if !validDevice(r.Device) {
+		return nil, nil, aauth.BadRequest(fmt.Sprintf("device must be at most %d printable characters", maxDevice))
+	}
 	switch r.Prompt {
 	case "", "none", "login", "consent", "select_account":
 	default:
@@ -145,6 +178,7 @@ func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 
 // Handle answers E3 for a verified agent: 200 with a person token, a 202
 // while the person is asked (or connects the agent first), or an error.
+// The mission the request names is resolved once and passed down.
 func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (status int, resp any, pend *pending.Response, err error) {
 	r, m, err := s.Parse(body)
 	if err != nil {
@@ -160,7 +194,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 			r.Capabilities = ms.Capabilities // captured at proposal (PS-257, A-11)
 		}
 	}
-	pl := payload{Request: *r, Agent: missions.Ref(a)}
+	pl := payload{Request: *r, Agent: agentOf(a, r)}
 	person, res, err := s.o.Interact.Person(ctx, a, r.Capabilities, KindPersonToken, pl)
 	if err != nil || res != nil {
 		return 0, nil, res, err
@@ -168,14 +202,19 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	if ms != nil && ms.PersonID != person.ID {
 		// Approved by another person (the agent was unbound and enrolled
 		// again since): it authorizes nothing for this one (A-05).
-		return 0, nil, nil, missions.NotFound()
+		return 0, nil, nil, mission.NotFound()
 	}
 	ok, err := s.consented(ctx, person, pl, ms)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	if ok && r.Prompt != "consent" {
-		out, err := s.issue(ctx, person, pl)
+		// The token's record and its mission-log entries commit together.
+		var out map[string]any
+		err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), person, pl, ms)
+			return err
+		})
 		if err != nil {
 			return 0, nil, nil, err
 		}
@@ -197,49 +236,48 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	return 0, nil, res, err
 }
 
+// agentOf is the verified agent with the platform and device this request
+// asserts (the request's values win over the agent token's claims).
+func agentOf(a *httpsig.Agent, r *Request) tokens.Agent {
+	ag := tokens.AgentOf(a)
+	if r.Platform != "" {
+		ag.Platform = r.Platform
+	}
+	if r.Device != "" {
+		ag.Device = r.Device
+	}
+	return ag
+}
+
 // consented: the person let this agent act at the resource, or approved
 // it within the mission the request names.
-func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, ms *missions.Mission) (bool, error) {
-	if ms != nil {
-		if b, err := ms.Parsed(); err == nil && slices.Contains(b.ApprovedResources, pl.Request.Resource) {
-			return true, nil
-		}
+func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, ms *mission.Record) (bool, error) {
+	if ms != nil && ms.Approves(pl.Request.Resource) {
+		return true, nil
 	}
 	return s.o.Tokens.HasConsent(ctx, p.ID, pl.Agent.Iss, pl.Agent.Sub, pl.Request.Resource)
 }
 
-// issue signs the person token and records it in the mission log.
-func (s *Service) issue(ctx context.Context, p *account.Person, pl payload) (map[string]any, error) {
-	key, err := pl.Agent.Key()
+// issue signs the person token and records it in the mission log, through
+// toks and log (bound to the caller's transaction, if any).
+func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, p *account.Person, pl payload, ms *mission.Record) (map[string]any, error) {
+	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Tenant: p.Tenant,
+		Resource: pl.Request.Resource, Mission: ms})
+	if errors.Is(err, tokens.ErrTooShort) {
+		return nil, mission.Terminated(mission.ReasonExpired)
+	}
 	if err != nil {
 		return nil, err
 	}
-	req := tokens.PersonTokenRequest{PersonID: p.ID, Tenant: p.Tenant, Resource: pl.Request.Resource,
-		AgentIss: pl.Agent.Iss, AgentSub: pl.Agent.Sub, AgentTokenJTI: pl.Agent.TokenJTI, AgentKey: key,
-		AgentTokenExp: time.Unix(pl.Agent.TokenExp, 0)}
-	if pl.Request.MissionS256 != "" {
-		ms, err := s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256)
-		if err != nil {
+	if ms != nil {
+		if j := strings.TrimSpace(pl.Request.Justification); j != "" {
+			if err := log.Log(ctx, ms.S256, mission.Entry{Kind: "person_token", Actor: "agent", Summary: j}); err != nil {
+				return nil, err
+			}
+		}
+		if err := log.Log(ctx, ms.S256, mission.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + pl.Request.Resource + "."}); err != nil {
 			return nil, err
 		}
-		if ok, reason := ms.State().Active(s.o.Now()); !ok {
-			return nil, missions.Terminated(reason)
-		}
-		req.MissionS256, req.MissionExp = ms.S256, ms.ExpiresAt
-	}
-	iss, err := s.o.Tokens.IssuePersonToken(ctx, req)
-	if err != nil {
-		if err == tokens.ErrTooShort {
-			return nil, missions.Terminated("expired")
-		}
-		return nil, err
-	}
-	if req.MissionS256 != "" {
-		log := s.o.Missions.Missions
-		if j := strings.TrimSpace(pl.Request.Justification); j != "" {
-			_ = log.Log(ctx, req.MissionS256, missions.Entry{Kind: "person_token", Actor: "agent", Summary: j})
-		}
-		_ = log.Log(ctx, req.MissionS256, missions.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + pl.Request.Resource + "."})
 	}
 	// expires_in is measured on the PS clock that set exp, not the wall clock.
 	return map[string]any{"person_token": iss.Token, "expires_in": int(iss.Exp.Sub(s.o.Now()).Round(time.Second) / time.Second)}, nil
@@ -261,46 +299,57 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 	}
 	info := k.s.o.Resources.Describe(ctx, pl.Request.Resource)
 	c.Resource = &info
-	c.Agent.Platform, c.Agent.Device = pl.Request.Platform, pl.Request.Device
 	if j := strings.TrimSpace(pl.Request.Justification); j != "" {
-		c.Statements = append(c.Statements, interact.Statement{Label: "Justification", Markdown: j, At: r.CreatedAt})
+		c.Statements = append(c.Statements, interact.Statement{Kind: interact.StatementJustification, Markdown: j, At: r.CreatedAt})
 	}
-	if pl.Request.MissionS256 != "" {
-		if m, err := k.s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256); err == nil {
-			c.Mission, _ = k.s.o.MissionKind.Info(ctx, m)
-		}
+	if ms, _ := k.mission(ctx, pl); ms != nil {
+		c.Mission, _ = k.s.o.MissionKind.Info(ctx, ms)
 	}
-	name := info.Name
-	if name == "" {
-		name = pl.Request.Resource
-	}
-	c.Wording = fmt.Sprintf("Let this agent act at %s as you? The resource will know it is you, and may serve the agent on that alone.", name)
 	return nil
 }
 
-func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, action string, _ map[string]string) (*interact.Outcome, bool, error) {
-	if action != "approve" || r.Stage != StageConsent {
+// mission reads the mission a pending consent belongs to (nil when none).
+func (k kind) mission(ctx context.Context, pl payload) (*mission.Record, error) {
+	if pl.Request.MissionS256 == "" {
+		return nil, nil
+	}
+	return k.s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256)
+}
+
+// Decide records the person's consent and issues the token, answering the
+// agent, in one transaction: all of it happens or none.
+func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if d.Action != "approve" || r.Stage != StageConsent {
 		return nil, false, nil
 	}
 	pl, err := k.load(r)
 	if err != nil {
 		return nil, true, err
 	}
-	if err := k.s.o.Tokens.GrantConsent(ctx, p.ID, pl.Agent.Iss, pl.Agent.Sub, pl.Request.Resource); err != nil {
+	ms, err := k.mission(ctx, pl)
+	if err != nil {
 		return nil, true, err
 	}
-	return nil, true, k.complete(ctx, r, p, pl)
+	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		toks := k.s.o.Tokens.WithStore(tx)
+		if err := toks.GrantConsent(ctx, p.ID, pl.Agent.Iss, pl.Agent.Sub, pl.Request.Resource); err != nil {
+			return err
+		}
+		return k.complete(ctx, tx, r, p, pl, ms)
+	})
 }
 
-func (k kind) complete(ctx context.Context, r *pending.Request, p *account.Person, pl payload) error {
-	out, err := k.s.issue(ctx, p, pl)
+// complete issues the token and completes the request, in tx.
+func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, p *account.Person, pl payload, ms *mission.Record) error {
+	engine := k.s.o.Engine.WithStore(tx)
+	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), p, pl, ms)
 	if prob, ok := aauth.AsProblem(err); ok {
-		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, prob.Body())
+		return engine.Complete(ctx, r.ID, prob.Status, prob.Body())
 	}
 	if err != nil {
 		return err
 	}
-	return k.s.o.Engine.Complete(ctx, r.ID, http.StatusOK, out)
+	return engine.Complete(ctx, r.ID, http.StatusOK, out)
 }
 
 // Bound continues after the person connected the agent: issue at once when
@@ -310,10 +359,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	if err != nil {
 		return err
 	}
-	var ms *missions.Mission
-	if pl.Request.MissionS256 != "" {
-		ms, _ = k.s.o.Missions.Missions.Get(ctx, pl.Request.MissionS256)
-	}
+	ms, _ := k.mission(ctx, pl)
 	if ms != nil && ms.PersonID != p.ID {
 		// The agent was connected to someone other than the mission's
 		// approver (see Handle); a pending request cannot end in 404.
@@ -323,7 +369,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	if ok, err := k.s.consented(ctx, p, pl, ms); err != nil {
 		return err
 	} else if ok && pl.Request.Prompt != "consent" {
-		return k.complete(ctx, r, p, pl)
+		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, p, pl, ms) })
 	}
 	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
 		x.Stage = StageConsent
@@ -337,7 +383,7 @@ func (k kind) Settle(ctx context.Context, r *pending.Request) error {
 	if err != nil {
 		return nil
 	}
-	return missions.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, pl.Request.MissionS256)
+	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, pl.Request.MissionS256)
 }
 
 func decodeJSON(raw []byte, v any) error { return json.Unmarshal(raw, v) }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
 )
@@ -48,7 +48,7 @@ func (s *Server) handleInteraction(c *gin.Context, req *SignedRequest) error {
 		if r.Type == interact.RelayQuestion {
 			what += ": " + r.Question
 		}
-		_ = s.opt.Missions.Missions.Log(ctx, ms.S256, missions.Entry{Kind: "interaction", Actor: "agent", Summary: "Interaction request (" + what + ")."})
+		_ = s.opt.Missions.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "interaction", Actor: "agent", Summary: "Interaction request (" + what + ")."})
 	}
 	writePending(c, *res)
 	return nil

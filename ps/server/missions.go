@@ -6,7 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
@@ -68,13 +68,13 @@ func (s *Server) missionHeader(c *gin.Context, id string, res *pending.Response)
 		return
 	}
 	r, err := s.opt.Engine.Get(c.Request.Context(), id)
-	if err != nil || r.Kind != missions.KindProposal {
+	if err != nil || r.Kind != missionflow.KindProposal {
 		return
 	}
 	var b struct {
 		S256 string `json:"s256"`
 	}
 	if json.Unmarshal(res.Body, &b) == nil && b.S256 != "" {
-		res.Header.Set(missions.HeaderAAuthMission, missions.ApprovalHeader(s.opt.Issuer, b.S256))
+		res.Header.Set(missionflow.HeaderAAuthMission, missionflow.ApprovalHeader(s.opt.Issuer, b.S256))
 	}
 }

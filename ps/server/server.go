@@ -16,7 +16,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 )
@@ -53,7 +53,7 @@ type Options struct {
 	// Web registers the browser pages (optional).
 	Web         interface{ Register(e *gin.Engine) }
 	PersonToken *persontoken.Service
-	Missions    *missions.Flows
+	Missions    *missionflow.Flows
 	Identifiers aauth.IdentifierPolicy
 	// AfterVerify runs after an agent request verified (records the
 	// provider as seen); optional.

@@ -5,13 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
-	"github.com/aauth-ps/aauth-ps/ps/keys"
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Defaults.
@@ -27,23 +25,43 @@ const (
 // ErrTooShort means the caps leave the token less than a few seconds.
 var ErrTooShort = errors.New("tokens: the token would expire at once")
 
+// Signer signs a JWT of type typ with the PS's active key.
+type Signer interface {
+	SignJWT(ctx context.Context, typ string, claims map[string]any) (string, error)
+}
+
+// Store is what issuance needs from the database: issuance records,
+// directed identifiers and consents (ps/store implements it).
+type Store interface {
+	RecordPersonToken(ctx context.Context, r Record) error
+	PersonTokenRecords(ctx context.Context, missionS256 string) ([]Record, error)
+	PurgePersonTokenRecords(ctx context.Context, expiredBefore time.Time) (int64, error)
+	// DirectedSub returns the stored sub of (person, resource), storing
+	// candidate first when there is none (concurrent callers agree).
+	DirectedSub(ctx context.Context, personID, resource, candidate string, at time.Time) (string, error)
+	PersonBySub(ctx context.Context, resource, sub string) (string, error)
+	HasConsent(ctx context.Context, personID, agentIss, agentSub, resource string) (bool, error)
+	GrantConsent(ctx context.Context, personID, agentIss, agentSub, resource string, at time.Time) error
+	NewResourcesSince(ctx context.Context, agentIss, agentSub string, since time.Time) (int64, error)
+}
+
 // Options configure the issuer.
 type Options struct {
 	Issuer string
-	Keys   *keys.Manager
-	Store  *store.Store
+	Signer Signer
+	Store  Store
 	Now    func() time.Time
 	// Lifetime of person tokens (≤ 1 h; default 1 h).
 	Lifetime time.Duration
 }
 
-// Service issues person tokens and keeps their records.
+// Service issues the PS's tokens and keeps their records and the consents.
 type Service struct{ o Options }
 
 // New builds a Service.
 func New(o Options) (*Service, error) {
-	if o.Issuer == "" || o.Keys == nil || o.Store == nil {
-		return nil, errors.New("tokens: Issuer, Keys and Store are required")
+	if o.Issuer == "" || o.Signer == nil || o.Store == nil {
+		return nil, errors.New("tokens: Issuer, Signer and Store are required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -54,23 +72,28 @@ func New(o Options) (*Service, error) {
 	return &Service{o: o}, nil
 }
 
-// PersonTokenRequest is everything a person token is made of.
+// WithStore is the Service bound to st (a transaction): what it issues and
+// records commits or rolls back with the decision it belongs to.
+func (s *Service) WithStore(st Store) *Service {
+	c := *s
+	c.o.Store = st
+	return &c
+}
+
+// PersonTokenRequest is everything a person token is made of, resolved by
+// the flow that asks for it: the agent, the person, the resource, the
+// mission (nil outside one) and any further cap on exp.
 type PersonTokenRequest struct {
+	Agent    Agent
 	PersonID string
 	Tenant   string
 	Resource string
-	// Agent identity and the key bound in cnf.
-	AgentIss, AgentSub, AgentTokenJTI string
-	AgentKey                          *jose.PublicKey
-	// Caps on exp: the agent token's exp (required), and optionally the
-	// mission's expires_at and an upstream token's exp.
-	AgentTokenExp time.Time
-	MissionS256   string
-	MissionExp    *time.Time
-	UpstreamExp   *time.Time
+	Mission  *mission.Record
+	// UpstreamExp caps exp by an upstream token's (call chaining).
+	UpstreamExp *time.Time
 }
 
-// Issued is a signed person token.
+// Issued is a signed token.
 type Issued struct {
 	Token string
 	JTI   string
@@ -78,78 +101,85 @@ type Issued struct {
 	Exp   time.Time
 }
 
-// IssuePersonToken signs a person token and records it.
-func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*Issued, error) {
-	now := s.o.Now()
+// binding is what every token the PS issues to an agent shares: the
+// agent's key in cnf, an audience, and an exp capped by one hour (or the
+// configured lifetime), the agent token, the mission and an upstream token.
+// The auth token endpoint issues through the same path.
+type binding struct {
+	agent    Agent
+	audience string
+	mission  *mission.Record
+	caps     []*time.Time
+}
+
+// claims are the bound claims of a token issued at now, or ErrTooShort, or
+// the mission's terminated problem.
+func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, error) {
+	if b.agent.Key == nil {
+		return nil, time.Time{}, errors.New("tokens: the agent's key is required")
+	}
 	exp := now.Add(s.o.Lifetime)
-	for _, c := range []*time.Time{&r.AgentTokenExp, r.MissionExp, r.UpstreamExp} {
+	caps := append([]*time.Time{&b.agent.TokenExp}, b.caps...)
+	if b.mission != nil {
+		if ok, reason := b.mission.State().Active(now); !ok {
+			return nil, time.Time{}, mission.Terminated(reason)
+		}
+		caps = append(caps, b.mission.ExpiresAt)
+	}
+	for _, c := range caps {
 		if c != nil && !c.IsZero() && c.Before(exp) {
 			exp = *c
 		}
 	}
 	if exp.Sub(now) < minLifetime {
-		return nil, ErrTooShort
+		return nil, time.Time{}, ErrTooShort
+	}
+	cnf, err := jose.PublicJWK(b.agent.Key.Key, "")
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	c := map[string]any{"iss": s.o.Issuer, "aud": b.audience, "cnf": map[string]any{"jwk": cnf},
+		"jti": randomID(), "iat": now.Unix(), "exp": exp.Unix()}
+	if b.mission != nil {
+		c["mission_s256"] = b.mission.S256
+	}
+	return c, exp, nil
+}
+
+// IssuePersonToken signs a person token (aa-person+jwt) and records it. A
+// mission that is no longer active answers its terminated problem.
+func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*Issued, error) {
+	now := s.o.Now()
+	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission,
+		caps: []*time.Time{r.UpstreamExp}}, now)
+	if err != nil {
+		return nil, err
 	}
 	sub, err := s.DirectedSub(ctx, r.PersonID, r.Resource)
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.o.Keys.Active(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cnf, err := jose.PublicJWK(r.AgentKey.Key, "")
-	if err != nil {
-		return nil, err
-	}
-	jti := randomID()
-	claims := map[string]any{
-		"iss": s.o.Issuer, "dwk": aauth.DWKPerson, "aud": r.Resource, "sub": sub,
-		"cnf": map[string]any{"jwk": cnf}, "jti": jti, "iat": now.Unix(), "exp": exp.Unix(),
-	}
-	if r.MissionS256 != "" {
-		claims["mission_s256"] = r.MissionS256
-	}
+	claims["dwk"], claims["sub"] = aauth.DWKPerson, sub
 	if r.Tenant != "" {
 		claims["tenant"] = r.Tenant
 	}
-	tok, err := jose.SignJWT(key.Alg, key.KID, aauth.TypPersonToken, key.Signer, claims)
+	tok, err := s.o.Signer.SignJWT(ctx, aauth.TypPersonToken, claims)
 	if err != nil {
 		return nil, err
 	}
-	rec := recordRow{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
-		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.AgentKey.Thumbprint, IssuedAt: now.Unix(), Exp: exp.Unix()}
-	if r.MissionS256 != "" {
-		rec.MissionS256 = &r.MissionS256
+	jti := claims["jti"].(string)
+	rec := Record{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
+		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.Thumbprint(), Tenant: r.Tenant, IssuedAt: now, Exp: exp}
+	if r.Mission != nil {
+		rec.MissionS256 = r.Mission.S256
 	}
-	if r.Tenant != "" {
-		rec.Tenant = &r.Tenant
-	}
-	if err := s.o.Store.DB().WithContext(ctx).Create(&rec).Error; err != nil {
-		return nil, store.Wrap("record person token", err)
+	if err := s.o.Store.RecordPersonToken(ctx, rec); err != nil {
+		return nil, err
 	}
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
 }
 
-type recordRow struct {
-	JTI           string  `gorm:"column:jti;primaryKey"`
-	Aud           string  `gorm:"column:aud"`
-	Sub           string  `gorm:"column:sub"`
-	PersonID      string  `gorm:"column:person_id"`
-	AgentIss      string  `gorm:"column:agent_iss"`
-	AgentSub      string  `gorm:"column:agent_sub"`
-	AgentTokenJTI string  `gorm:"column:agent_token_jti"`
-	CnfThumbprint string  `gorm:"column:cnf_thumbprint"`
-	MissionS256   *string `gorm:"column:mission_s256"`
-	Tenant        *string `gorm:"column:tenant"`
-	PresentedTo   *string `gorm:"column:presented_to"`
-	IssuedAt      int64   `gorm:"column:issued_at"`
-	Exp           int64   `gorm:"column:exp"`
-}
-
-func (recordRow) TableName() string { return "person_token_records" }
-
-// Record is a person-token issuance record.
+// Record is a person-token issuance record (PS-259).
 type Record struct {
 	JTI, Aud, Sub, PersonID, AgentIss, AgentSub, AgentTokenJTI, CnfThumbprint, MissionS256, Tenant string
 	IssuedAt, Exp                                                                                  time.Time
@@ -157,68 +187,42 @@ type Record struct {
 
 // Records lists the issuance records of a mission (or all when s256 is "").
 func (s *Service) Records(ctx context.Context, missionS256 string) ([]Record, error) {
-	var rows []recordRow
-	q := s.o.Store.DB().WithContext(ctx).Order("issued_at, jti")
-	if missionS256 != "" {
-		q = q.Where("mission_s256 = ?", missionS256)
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, store.Wrap("list person token records", err)
-	}
-	out := make([]Record, len(rows))
-	for i, r := range rows {
-		out[i] = Record{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
-			AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, IssuedAt: time.Unix(r.IssuedAt, 0).UTC(),
-			Exp: time.Unix(r.Exp, 0).UTC()}
-		if r.MissionS256 != nil {
-			out[i].MissionS256 = *r.MissionS256
-		}
-		if r.Tenant != nil {
-			out[i].Tenant = *r.Tenant
-		}
-	}
-	return out, nil
+	return s.o.Store.PersonTokenRecords(ctx, missionS256)
 }
 
 // DirectedSub returns the person's identifier at resource, creating it on
 // first use: random, so it reveals nothing and cannot be derived (PS-080),
 // and stored, so it is the same in every token for that resource (PS-077).
 func (s *Service) DirectedSub(ctx context.Context, personID, resource string) (string, error) {
-	db := s.o.Store.DB().WithContext(ctx)
-	var sub string
-	err := db.Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
-	if err != nil {
-		return "", store.Wrap("read directed sub", err)
-	}
-	if sub != "" {
-		return sub, nil
-	}
-	err = db.Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (person_id, resource) DO NOTHING`, personID, resource, randomID(), s.o.Now().Unix()).Error
-	if err != nil {
-		return "", store.Wrap("create directed sub", err)
-	}
-	err = db.Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
-	if err != nil || sub == "" {
-		return "", store.Wrap("read directed sub", fmt.Errorf("directed sub missing after insert: %w", err))
-	}
-	return sub, nil
+	return s.o.Store.DirectedSub(ctx, personID, resource, randomID(), s.o.Now())
 }
 
 // PersonBySub resolves the person behind a directed sub at a resource (call
 // chaining); "" when this PS never minted it.
 func (s *Service) PersonBySub(ctx context.Context, resource, sub string) (string, error) {
-	var id string
-	err := s.o.Store.DB().WithContext(ctx).Raw(
-		`SELECT person_id FROM pairwise_subjects WHERE resource = ? AND sub = ?`, resource, sub).Scan(&id).Error
-	return id, store.Wrap("resolve directed sub", err)
+	return s.o.Store.PersonBySub(ctx, resource, sub)
 }
 
 // Purge deletes issuance records past exp + clock skew (A-19).
 func (s *Service) Purge(ctx context.Context) (int64, error) {
-	res := s.o.Store.DB().WithContext(ctx).Exec(`DELETE FROM person_token_records WHERE exp < ?`,
-		s.o.Now().Add(-ClockSkew).Unix())
-	return res.RowsAffected, store.Wrap("purge person token records", res.Error)
+	return s.o.Store.PurgePersonTokenRecords(ctx, s.o.Now().Add(-ClockSkew))
+}
+
+// HasConsent reports whether the person let this agent act at resource
+// as them (P§person-token-endpoint: asked on first use).
+func (s *Service) HasConsent(ctx context.Context, personID, agentIss, agentSub, resource string) (bool, error) {
+	return s.o.Store.HasConsent(ctx, personID, agentIss, agentSub, resource)
+}
+
+// GrantConsent records the person's consent (idempotent).
+func (s *Service) GrantConsent(ctx context.Context, personID, agentIss, agentSub, resource string) error {
+	return s.o.Store.GrantConsent(ctx, personID, agentIss, agentSub, resource, s.o.Now())
+}
+
+// NewResourcesSince counts the resources an agent was granted since t:
+// the input of the distinct-resources rate limit (PS-070).
+func (s *Service) NewResourcesSince(ctx context.Context, agentIss, agentSub string, t time.Time) (int64, error) {
+	return s.o.Store.NewResourcesSince(ctx, agentIss, agentSub, t)
 }
 
 func randomID() string {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
@@ -38,12 +39,7 @@ func (c *clock) Add(d time.Duration) {
 func setup(t *testing.T, st *store.Store) (*tokens.Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	for _, id := range []string{"p1", "p2"} {
-		if err := st.DB().Exec(`INSERT INTO persons (id, username, created_at, updated_at) VALUES (?, ?, 0, 0)`,
-			id, "user-"+id).Error; err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.SeedPersons(t, st, "p1", "p2")
 	sealer, err := keys.NewSealer(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +48,7 @@ func setup(t *testing.T, st *store.Store) (*tokens.Service, *clock) {
 	if _, err := km.EnsureActive(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := tokens.New(tokens.Options{Issuer: "https://ps.example", Keys: km, Store: st, Now: c.Now})
+	s, err := tokens.New(tokens.Options{Issuer: "https://ps.example", Signer: km, Store: st, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +85,8 @@ func TestDirectedSubConcurrentFirstUse(t *testing.T) {
 				t.Fatalf("caller %d got %q, caller 0 got %q", i, subs[i], subs[0])
 			}
 		}
-		var rows int64
-		if err := st.DB().Raw(`SELECT COUNT(*) FROM pairwise_subjects`).Scan(&rows).Error; err != nil || rows != 1 {
-			t.Fatalf("%d pairwise rows (%v)", rows, err)
+		if rows := storetest.CountRows(t, st, "pairwise_subjects"); rows != 1 {
+			t.Fatalf("%d pairwise rows", rows)
 		}
 		// PS-078, PS-079: other resources and other persons get other subs.
 		other, _ := s.DirectedSub(ctx, "p1", "https://rs2.example")
@@ -131,8 +126,8 @@ func TestIssueCapsAndRecords(t *testing.T) {
 		ctx := context.Background()
 		now := c.Now()
 		key := agentKey(t)
-		base := tokens.PersonTokenRequest{PersonID: "p1", Resource: "https://rs.example", AgentIss: "https://ap.example",
-			AgentSub: "aauth:a@ap.example", AgentTokenJTI: "at-1", AgentKey: key, AgentTokenExp: now.Add(2 * time.Hour)}
+		base := tokens.PersonTokenRequest{PersonID: "p1", Resource: "https://rs.example", Agent: tokens.Agent{Iss: "https://ap.example",
+			Sub: "aauth:a@ap.example", TokenJTI: "at-1", Key: key, TokenExp: now.Add(2 * time.Hour)}}
 		mexp := now.Add(90 * time.Second)
 		cases := []struct {
 			name string
@@ -140,8 +135,8 @@ func TestIssueCapsAndRecords(t *testing.T) {
 			want time.Time
 		}{
 			{"one hour", func(*tokens.PersonTokenRequest) {}, now.Add(time.Hour)},
-			{"agent token", func(r *tokens.PersonTokenRequest) { r.AgentTokenExp = now.Add(5 * time.Minute) }, now.Add(5 * time.Minute)},
-			{"mission", func(r *tokens.PersonTokenRequest) { r.MissionS256, r.MissionExp = "m", &mexp }, mexp},
+			{"agent token", func(r *tokens.PersonTokenRequest) { r.Agent.TokenExp = now.Add(5 * time.Minute) }, now.Add(5 * time.Minute)},
+			{"mission", func(r *tokens.PersonTokenRequest) { r.Mission = &mission.Record{S256: "m", ExpiresAt: &mexp} }, mexp},
 		}
 		for _, tc := range cases {
 			r := base
@@ -165,7 +160,7 @@ func TestIssueCapsAndRecords(t *testing.T) {
 			}
 		}
 		r := base
-		r.AgentTokenExp = now.Add(4 * time.Second)
+		r.Agent.TokenExp = now.Add(4 * time.Second)
 		if _, err := s.IssuePersonToken(ctx, r); !errors.Is(err, tokens.ErrTooShort) {
 			t.Fatalf("4 s of validity: %v", err)
 		}

@@ -2,14 +2,19 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -27,15 +32,11 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 // interactAction is POST /interact/{id}/{approve|deny|ask|answer|open}.
 func (u *UI) interactAction(c *gin.Context, s *session) error {
 	id := c.Param("id")
-	form := map[string]string{}
-	if err := c.Request.ParseForm(); err == nil {
-		for k, vs := range c.Request.PostForm {
-			if k != "csrf" {
-				form[k] = strings.Join(vs, "\n")
-			}
-		}
+	d, err := decision(c)
+	var out *interact.Outcome
+	if err == nil {
+		out, err = u.opt.Interact.Decide(ctx(c), id, s.person, d)
 	}
-	out, err := u.opt.Interact.Decide(ctx(c), id, s.person, c.Param("action"), form)
 	if err != nil {
 		if errors.Is(err, interact.ErrStage) {
 			u.redirectFlash(c, "/interact/"+id, "That was not possible: "+err.Error())
@@ -49,6 +50,52 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 	}
 	u.renderInteract(c, http.StatusOK, u.pageFor(c, s, "Done"), outcomeView(id, out))
 	return nil
+}
+
+// expiryChoices are the mission lifetimes the review form offers.
+var expiryChoices = map[string]time.Duration{"1h": time.Hour, "1d": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
+// decision reads the person's form: the action, the question or answer,
+// and a mission review's edits (description, the tools and resources kept,
+// an expiry). A form the PS did not offer is ErrStage.
+func decision(c *gin.Context) (interact.Decision, error) {
+	d := interact.Decision{Action: c.Param("action")}
+	if err := c.Request.ParseForm(); err != nil {
+		return d, nil
+	}
+	form := c.Request.PostForm
+	d.Question, d.Answer = form.Get("question"), form.Get("answer")
+	if desc, ok := form["description"]; ok {
+		joined := strings.Join(desc, "\n")
+		d.Edits.Description = &joined
+	}
+	_, toolsSubmitted := form["tools_submitted"]
+	d.Edits.Tools = mission.Selection{Edited: toolsSubmitted, Keep: lines(form["tools"])}
+	_, resSubmitted := form["resources_submitted"]
+	d.Edits.Resources = mission.Selection{Edited: resSubmitted, Keep: lines(form["resources"])}
+	switch exp := form.Get("expires"); exp {
+	case "", "never":
+	default:
+		life, ok := expiryChoices[exp]
+		if !ok {
+			return d, fmt.Errorf("%w: unknown expiry %q", interact.ErrStage, exp)
+		}
+		d.Edits.Lifetime = &life
+	}
+	return d, nil
+}
+
+// lines splits form values on newlines, trimmed, without empty lines.
+func lines(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		for _, l := range strings.Split(v, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 func (u *UI) interactError(c *gin.Context, s *session, id string, err error) error {
@@ -97,18 +144,18 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	if cons.Outcome != nil {
 		return outcomeView(cons.ID, cons.Outcome)
 	}
-	v.Facts = templates.PSFacts{AgentID: cons.Agent.ID, Provider: cons.Agent.Provider, KeyThumbprint: cons.Agent.Thumbprint,
+	v.Facts = templates.PSFacts{AgentID: cons.Agent.Sub, Provider: cons.Agent.Iss, KeyThumbprint: cons.Agent.Thumbprint(),
 		NewEnrollment: cons.NewEnrollment, RequestCreated: cons.Created, Expires: cons.Expires}
 	if cons.Bound {
 		v.Facts.BoundTo = "you"
 	}
-	v.Agent = templates.AssertedByAgent{AgentID: cons.Agent.ID, Platform: cons.Agent.Platform, Device: cons.Agent.Device,
+	v.Agent = templates.AssertedByAgent{AgentID: cons.Agent.Sub, Platform: cons.Agent.Platform, Device: cons.Agent.Device,
 		ProviderName: markdown.Plain(cons.ProviderName), ProviderDescription: markdown.Render(cons.ProviderDescription)}
 	if cons.ProviderLogo != "" && len(cons.ProviderLogo) < 2048 && hasHTTPS(cons.ProviderLogo) {
 		v.Agent.ProviderLogo = cons.ProviderLogo
 	}
 	for _, st := range cons.Statements {
-		v.Agent.Statements = append(v.Agent.Statements, templates.Statement{Label: st.Label, HTML: markdown.Render(st.Markdown), At: st.At})
+		v.Agent.Statements = append(v.Agent.Statements, templates.Statement{Label: statementLabels[st.Kind], HTML: markdown.Render(st.Markdown), At: st.At})
 	}
 	for _, x := range cons.Chat {
 		cl := templates.Clarification{Question: x.Question, Asked: x.AskedAt}
@@ -121,7 +168,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	if cons.Outstanding != nil {
 		v.Chat = append(v.Chat, templates.Clarification{Question: cons.Outstanding.Text, Asked: cons.Outstanding.AskedAt})
 	}
-	v.CanAsk, v.AskNote, v.RelayURL, v.Wording = cons.CanAsk, cons.AskNote, cons.RelayURL, cons.Wording
+	v.CanAsk, v.AskNote, v.RelayURL, v.Wording = cons.AskBlocked == interact.AskAllowed, askNotes[cons.AskBlocked], cons.RelayURL, wording(cons)
 	if cons.Resource != nil {
 		rv := resourceView(*cons.Resource)
 		v.Resource = &rv
@@ -150,10 +197,10 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageRelay, "Your agent asks you to continue elsewhere"
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
-	case cons.Kind == "person_token":
+	case cons.Kind == persontoken.KindPersonToken:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent wants to act as you"
 		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
-	case cons.Kind == "mission_completion":
+	case cons.Kind == missionflow.KindCompletion:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent says the mission is done"
 		v.ApproveLabel, v.DenyLabel = "Accept: the mission is done", "Not done yet"
 	default:
@@ -163,7 +210,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 }
 
 func outcomeView(id string, o *interact.Outcome) templates.InteractView {
-	v := templates.InteractView{ID: id, Action: "/interact/" + id, Message: o.Message, Callback: o.Callback}
+	v := templates.InteractView{ID: id, Action: "/interact/" + id, Message: endings[o.End], Callback: o.Callback}
 	switch {
 	case o.Redirect != "":
 		v.Stage, v.Headline, v.Callback = templates.StageDone, "Opening the link", o.Redirect
@@ -176,6 +223,65 @@ func outcomeView(id string, o *interact.Outcome) templates.InteractView {
 		v.RefreshURL = o.Callback
 	}
 	return v
+}
+
+// statementLabels title what an agent asserted.
+var statementLabels = map[interact.StatementKind]string{
+	interact.StatementWhy:             "Why",
+	interact.StatementQuestion:        "Question for you",
+	interact.StatementJustification:   "Justification",
+	interact.StatementProposedMission: "Proposed mission",
+	interact.StatementSummary:         "Summary of the work",
+}
+
+// askNotes explain why the person cannot ask the agent a question now.
+var askNotes = map[interact.AskBlock]string{
+	interact.AskNoCapability:   "This agent did not say it can answer questions.",
+	interact.AskOutstanding:    "Wait for the agent to answer your question.",
+	interact.AskRoundsExceeded: "You have asked the agent as many questions as this server allows.",
+}
+
+// endings tell the person how a request ended.
+var endings = map[interact.Ending]string{
+	interact.EndDone:        "Done. The agent has been told.",
+	interact.EndUnengaged:   "The agent stopped waiting for this link.",
+	interact.EndWithdrawn:   "The agent withdrew this request.",
+	interact.EndExpired:     "This request expired.",
+	interact.EndAbandoned:   "This request was abandoned.",
+	interact.EndRefused:     "This request was refused.",
+	interact.EndLinkRefused: "This link points somewhere this server does not send people.",
+	interact.EndOpeningLink: "Opening the link…",
+}
+
+// wording is the PS's own sentence for the decision the person makes.
+func wording(cons *interact.Consent) string {
+	switch {
+	case cons.Review != nil:
+		return "Approve this mission for the agent? You can edit it first: the agent works within what you approve."
+	case cons.Kind == persontoken.KindPersonToken && cons.Resource != nil:
+		name := cons.Resource.Name
+		if name == "" {
+			name = cons.Resource.Issuer
+		}
+		return fmt.Sprintf("Let this agent act at %s as you? The resource will know it is you, and may serve the agent on that alone.", name)
+	case cons.Kind == missionflow.KindCompletion:
+		return "The agent says this mission is done. Accept, and the mission ends; or ask a question, and it stays active."
+	}
+	return ""
+}
+
+// waitingItem words an open request on the person's home page.
+func waitingItem(w interact.WaitingItem) templates.WaitingItem {
+	what := "Decide on an agent's request"
+	switch w.Stage {
+	case interact.StageBinding:
+		what = "Connect a new agent"
+	case interact.StageQuestion:
+		what = "Answer an agent's question"
+	case interact.StageRelay:
+		what = "Open a link an agent relayed"
+	}
+	return templates.WaitingItem{URL: w.URL, What: what, AgentID: w.AgentID, Provider: w.Provider, Created: w.Created, Interacting: w.Interacting}
 }
 
 func resourceView(r interact.ResourceInfo) templates.ResourceView {

@@ -14,7 +14,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/httperr"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -71,9 +71,9 @@ func title(desc string) string {
 
 // visible loads a mission the viewer may see: their own, or any for an
 // administrator. Anything else is not found (no oracle).
-func (u *UI) visible(c *gin.Context, s *session) (*missions.Mission, error) {
+func (u *UI) visible(c *gin.Context, s *session) (*mission.Record, error) {
 	m, err := u.opt.Missions.Get(ctx(c), c.Param("s256"))
-	if errors.Is(err, missions.ErrNotFound) || (err == nil && m.PersonID != s.person.ID && !s.person.IsAdmin) {
+	if errors.Is(err, missionflow.ErrNotFound) || (err == nil && m.PersonID != s.person.ID && !s.person.IsAdmin) {
 		return nil, errNotFound
 	}
 	return m, err
@@ -173,7 +173,7 @@ func (u *UI) problem(c *gin.Context, err error) {
 }
 
 // missionJSON is a mission's status document.
-func (u *UI) missionJSON(m *missions.Mission) map[string]any {
+func (u *UI) missionJSON(m *mission.Record) map[string]any {
 	active, reason := m.State().Active(u.now())
 	d := map[string]any{
 		"s256": m.S256, "agent": m.AgentSub, "agent_provider": m.AgentIss, "approved_at": mission.FormatTime(m.ApprovedAt),
@@ -194,7 +194,7 @@ func (u *UI) missionJSON(m *missions.Mission) map[string]any {
 
 func (u *UI) mcList(c *gin.Context, s *session) error {
 	var (
-		ms  []*missions.Mission
+		ms  []*mission.Record
 		err error
 	)
 	if s.person.IsAdmin && c.Query("all") == "true" {

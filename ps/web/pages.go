@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -254,7 +252,7 @@ func (u *UI) home(c *gin.Context, s *session) error {
 	}
 	waiting := make([]templates.WaitingItem, len(open))
 	for i, w := range open {
-		waiting[i] = templates.WaitingItem(w)
+		waiting[i] = waitingItem(w)
 	}
 	agentItems, err := u.agentItems(c, s)
 	if err != nil {
@@ -304,30 +302,20 @@ func (u *UI) agentsPage(c *gin.Context, s *session) error {
 }
 
 func (u *UI) revokeAgent(c *gin.Context, s *session) error {
-	return u.endBinding(c, s, u.opt.Agents.Revoke, "Agent revoked: its requests are now refused")
+	return u.endBinding(c, s, false, "Agent revoked: its requests are now refused")
 }
 
 func (u *UI) unbindAgent(c *gin.Context, s *session) error {
-	return u.endBinding(c, s, u.opt.Agents.Unbind, "Agent unbound")
+	return u.endBinding(c, s, true, "Agent unbound")
 }
 
-// endBinding revokes or unbinds an agent and ends the missions it runs for
-// this person: a mission belongs to the agent acting for that person.
-func (u *UI) endBinding(c *gin.Context, s *session, end func(context.Context, string, string) error, done string) error {
-	b, err := u.opt.Agents.Binding(ctx(c), s.person.ID, c.Param("id"))
+// endBinding revokes or unbinds an agent; the flow ends the missions it
+// runs for this person with it.
+func (u *UI) endBinding(c *gin.Context, s *session, unbind bool, done string) error {
+	n, err := u.opt.MissionFlows.EndBinding(ctx(c), s.person.ID, c.Param("id"), unbind)
 	if errors.Is(err, agents.ErrNotFound) {
 		return errNotFound
 	}
-	if err != nil {
-		return err
-	}
-	if err := end(ctx(c), s.person.ID, b.ID); err != nil {
-		if errors.Is(err, agents.ErrNotFound) {
-			return errNotFound
-		}
-		return err
-	}
-	n, err := u.opt.Missions.TerminateForAgent(ctx(c), b.Provider, b.AgentID, s.person.ID, mission.ReasonRevoked)
 	if err != nil {
 		return err
 	}

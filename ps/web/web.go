@@ -29,7 +29,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
@@ -42,9 +42,11 @@ type Options struct {
 	Accounts *account.Service
 	Agents   *agents.Service
 	Interact *interact.Service
-	Missions *missions.Service
+	Missions *missionflow.Service
 	// MissionKinds renders missions as "what you approved".
-	MissionKinds *missions.Kinds
+	MissionKinds *missionflow.Kinds
+	// MissionFlows runs the decisions that span agents and missions.
+	MissionFlows *missionflow.Flows
 	Tokens       *tokens.Service
 	Logger       *slog.Logger
 	Now          func() time.Time

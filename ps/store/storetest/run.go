@@ -18,6 +18,9 @@ type Suite struct {
 // file each in this package). Every store method is exercised here.
 var suites = []Suite{
 	{Name: "transactions", Run: runTransactions},
+	{Name: "agents", Run: runAgents},
+	{Name: "missions", Run: runMissions},
+	{Name: "tokens", Run: runTokens},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -1,4 +1,4 @@
-package missions
+package mission
 
 import (
 	"net/http"
@@ -15,19 +15,24 @@ import (
 const (
 	notFoundLimit  = 20
 	notFoundWindow = time.Minute
+	// notFoundAgents bounds the memory of the limiter; a reset only lets a
+	// prober start its window again.
+	notFoundAgents = 100_000
 )
 
-type misses struct {
+// NotFoundLimiter counts an agent's requests for missions that do not
+// exist (or are not its own) within a sliding minute.
+type NotFoundLimiter struct {
 	mu     sync.Mutex
 	counts map[string][]time.Time
 }
 
-// record notes a miss for agent and reports whether the agent is over the
-// limit (its next requests get 429 until the window passes).
-func (m *misses) record(agent string, now time.Time) bool {
+// Record notes a miss for agent and reports whether the agent is now over
+// the limit (its next requests get 429 until the window passes).
+func (m *NotFoundLimiter) Record(agent string, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.counts == nil || len(m.counts) > 100_000 {
+	if m.counts == nil || len(m.counts) > notFoundAgents {
 		m.counts = map[string][]time.Time{}
 	}
 	recent := m.counts[agent][:0]
@@ -41,8 +46,8 @@ func (m *misses) record(agent string, now time.Time) bool {
 	return len(recent) > notFoundLimit
 }
 
-// over reports, without recording, whether agent is over the limit.
-func (m *misses) over(agent string, now time.Time) bool {
+// Over reports, without recording, whether agent is over the limit.
+func (m *NotFoundLimiter) Over(agent string, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
@@ -54,7 +59,8 @@ func (m *misses) over(agent string, now time.Time) bool {
 	return n > notFoundLimit
 }
 
-func slowDown() *aauth.Problem {
+// SlowDown is the answer to an agent over the limit.
+func SlowDown() *aauth.Problem {
 	p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited, "too many requests for missions that do not exist")
 	p.RetryAfter = int(notFoundWindow / time.Second)
 	return p

@@ -1,4 +1,4 @@
-package missions
+package missionflow
 
 import (
 	"context"
@@ -11,12 +11,21 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
-	"github.com/aauth-ps/aauth-ps/ps/jose"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
 
 // Pending-request kinds and stages of the mission layer.
 const (
@@ -27,40 +36,17 @@ const (
 	StageCompletion = "completion_review"
 )
 
-// AgentRef is what a pending mission request remembers about the agent,
-// so that person tokens can be issued when the person decides.
-type AgentRef struct {
-	Iss      string         `json:"iss"`
-	Sub      string         `json:"sub"`
-	TokenJTI string         `json:"token_jti"`
-	TokenExp int64          `json:"token_exp"`
-	JWK      map[string]any `json:"jwk"`
-}
-
-// Ref captures the verified agent.
-func Ref(a *httpsig.Agent) AgentRef {
-	jwk, _ := jose.PublicJWK(a.Key.Key, "")
-	return AgentRef{Iss: a.Provider, Sub: a.ID, TokenJTI: a.TokenJTI, TokenExp: a.TokenExp.Unix(), JWK: jwk}
-}
-
-// Key re-admits the remembered agent key.
-func (r AgentRef) Key() (*jose.PublicKey, error) {
-	return jose.ParsePublicJWK(r.JWK, aauth.SupportedAlgs)
-}
-
 // ProposalPayload is stored with a pending proposal.
 type ProposalPayload struct {
-	Agent    AgentRef         `json:"agent"`
+	Agent    tokens.Agent     `json:"agent"`
 	Proposal mission.Proposal `json:"proposal"`
-	Platform string           `json:"platform,omitempty"`
-	Device   string           `json:"device,omitempty"`
 }
 
 // CompletionPayload is stored with a pending completion.
 type CompletionPayload struct {
-	Agent   AgentRef `json:"agent"`
-	S256    string   `json:"s256"`
-	Summary string   `json:"summary"`
+	Agent   tokens.Agent `json:"agent"`
+	S256    string       `json:"s256"`
+	Summary string       `json:"summary"`
 }
 
 // Flows is the agent side of the mission endpoint, over the interaction
@@ -69,6 +55,35 @@ type Flows struct {
 	Missions *Service
 	Interact *interact.Service
 	Engine   *pending.Engine
+	Agents   *agents.Service
+	// DB runs multi-write decisions in one transaction.
+	DB *store.Store
+}
+
+// EndBinding revokes (or, with unbind, forgets) a person's binding and
+// ends the missions the agent runs for that person, in one transaction: a
+// mission belongs to the agent acting for that person. It returns how many
+// missions ended, or agents.ErrNotFound when the person holds no such
+// binding.
+func (f *Flows) EndBinding(ctx context.Context, personID, bindingID string, unbind bool) (int, error) {
+	ended := 0
+	err := f.DB.InTx(ctx, func(tx *store.Store) error {
+		ag := f.Agents.WithStore(tx)
+		b, err := ag.Binding(ctx, personID, bindingID)
+		if err != nil {
+			return err
+		}
+		end := ag.Revoke
+		if unbind {
+			end = ag.Unbind
+		}
+		if err := end(ctx, personID, b.ID); err != nil {
+			return err
+		}
+		ended, err = f.Missions.WithStore(tx).TerminateForAgent(ctx, b.Provider, b.AgentID, personID, mission.ReasonRevoked)
+		return err
+	})
+	return ended, err
 }
 
 // Propose handles POST {mission_endpoint}: the person always reviews a
@@ -80,9 +95,7 @@ func (f *Flows) Propose(ctx context.Context, a *httpsig.Agent, body []byte, ids 
 	if err != nil {
 		return nil, err
 	}
-	pl := ProposalPayload{Agent: Ref(a), Proposal: *p}
-	pl.Platform, _ = a.Claims["platform"].(string)
-	pl.Device, _ = a.Claims["device"].(string)
+	pl := ProposalPayload{Agent: tokens.AgentOf(a), Proposal: *p}
 	person, res, err := f.Interact.Person(ctx, a, p.Capabilities, KindProposal, pl)
 	if err != nil || res != nil {
 		return res, err
@@ -116,7 +129,7 @@ func (f *Flows) MissionURL(ctx context.Context, a *httpsig.Agent, s256 string, b
 		}
 		// The exact request bytes are persisted and hashed (A-10).
 		digest := mission.S256(body)
-		if err := f.Missions.Log(ctx, ms.S256, Entry{Kind: "update", Actor: "agent", Summary: d, Body: body, Digest: digest}); err != nil {
+		if err := f.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "update", Actor: "agent", Summary: d, Body: body, Digest: digest}); err != nil {
 			return nil, nil, err
 		}
 		return nil, map[string]any{"s256": digest}, nil
@@ -136,18 +149,18 @@ func (f *Flows) MissionURL(ctx context.Context, a *httpsig.Agent, s256 string, b
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := f.Missions.Log(ctx, ms.S256, Entry{Kind: "completion", Actor: "agent", Summary: summary}); err != nil {
+		if err := f.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "completion", Actor: "agent", Summary: summary}); err != nil {
 			return nil, nil, err
 		}
 		res, err := f.Interact.AskPerson(ctx, a, person, caps, KindCompletion, StageCompletion,
-			CompletionPayload{Agent: Ref(a), S256: ms.S256, Summary: summary})
+			CompletionPayload{Agent: tokens.AgentOf(a), S256: ms.S256, Summary: summary})
 		return res, nil, err
 	}
 }
 
 // Mission resolves the mission a request names (either form) and checks it
 // is the agent's and active; ("", nil) when the request names none.
-func (f *Flows) Mission(ctx context.Context, a *httpsig.Agent, m map[string]any, issuer string) (*Mission, error) {
+func (f *Flows) Mission(ctx context.Context, a *httpsig.Agent, m map[string]any, issuer string) (*mission.Record, error) {
 	s256, err := mission.Reference(m, issuer)
 	if err != nil || s256 == "" {
 		return nil, err
@@ -174,7 +187,7 @@ func ApprovalHeader(issuer, s256 string) string {
 }
 
 // ApprovalBody is the approval response (P§mission-approval).
-func ApprovalBody(m *Mission, caps []string, personTokens map[string]string) map[string]any {
+func ApprovalBody(m *mission.Record, caps []string, personTokens map[string]string) map[string]any {
 	b := map[string]any{"s256": m.S256, "mission": mission.Encode(m.Blob), "capabilities": nonNil(caps)}
 	if len(personTokens) > 0 {
 		b["person_tokens"] = personTokens

@@ -1,4 +1,4 @@
-package missions_test
+package missionflow_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
-	"github.com/aauth-ps/aauth-ps/ps/missions"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -38,24 +38,19 @@ const issuer = "https://ps.example"
 
 // setup builds a Service on st with a frozen clock and one person row
 // (missions reference persons).
-func setup(t *testing.T, st *store.Store) (*missions.Service, *clock) {
+func setup(t *testing.T, st *store.Store) (*missionflow.Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.UnixMilli(1_800_000_000_123).UTC()}
-	for _, id := range []string{"p1", "p2"} {
-		if err := st.DB().Exec(`INSERT INTO persons (id, username, created_at, updated_at) VALUES (?, ?, 0, 0)`,
-			id, "user-"+id).Error; err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := missions.New(missions.Options{Issuer: issuer, Store: st, Now: c.Now})
+	storetest.SeedPersons(t, st, "p1", "p2")
+	s, err := missionflow.New(missionflow.Options{Issuer: issuer, Store: st, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, c
 }
 
-func approval() missions.Approval {
-	return missions.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:Assistant@ap.example", PersonID: "p1",
+func approval() mission.Approval {
+	return mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:Assistant@ap.example", PersonID: "p1",
 		Description: "# Trip\n\nBook it.", Tools: []mission.Tool{{Name: "WebSearch"}}, Resources: []string{"https://rs.example"},
 		Capabilities: []string{"interaction"}}
 }
@@ -93,7 +88,7 @@ func TestCreateBumpsApprovedAtOnCollision(t *testing.T) {
 		if b1.ApprovedAt != mission.FormatTime(c.Now()) || b2.ApprovedAt != mission.FormatTime(c.Now().Add(time.Millisecond)) {
 			t.Fatalf("approved_at %s / %s", b1.ApprovedAt, b2.ApprovedAt)
 		}
-		for _, m := range []*missions.Mission{m1, m2, m3} {
+		for _, m := range []*mission.Record{m1, m2, m3} {
 			got, err := s.Get(ctx, m.S256)
 			if err != nil {
 				t.Fatal(err)
@@ -124,7 +119,7 @@ func TestOwnedAndActive(t *testing.T) {
 			{"https://ap.example", "aauth:assistant@ap.example"}, // case differs: another agent (PS-255)
 			{"https://ap2.example", "aauth:Assistant@ap.example"},
 		} {
-			if _, err := s.Owned(ctx, m.S256, who[0], who[1]); !errors.Is(err, missions.ErrNotFound) {
+			if _, err := s.Owned(ctx, m.S256, who[0], who[1]); !errors.Is(err, missionflow.ErrNotFound) {
 				t.Fatalf("%v: %v", who, err)
 			}
 			_, err := s.Active(ctx, m.S256, who[0], who[1])
@@ -246,7 +241,7 @@ func TestLogSequenceUnderConcurrentAppends(t *testing.T) {
 				defer wg.Done()
 				for i := range each {
 					body := []byte(fmt.Sprintf(`{"action":"update","description":"w%d-%d"}`, w, i))
-					if err := s.Log(ctx, m.S256, missions.Entry{Kind: "update", Actor: "agent", Summary: "u", Body: body}); err != nil {
+					if err := s.Log(ctx, m.S256, mission.Entry{Kind: "update", Actor: "agent", Summary: "u", Body: body}); err != nil {
 						errs <- err
 					}
 				}

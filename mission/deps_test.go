@@ -1,0 +1,31 @@
+package mission
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The domain packages import no HTTP framework, database or template
+// package (issue 7): adapters import the domain, never the reverse. The
+// check runs the go tool on the packages' import graphs, so an indirect
+// import (through another package of ours) fails it too.
+func TestDomainPackagesImportNoAdapters(t *testing.T) {
+	domain := []string{"github.com/aauth-ps/aauth-ps/mission", "github.com/aauth-ps/aauth-ps/ps/tokens",
+		"github.com/aauth-ps/aauth-ps/ps/agents", "github.com/aauth-ps/aauth-ps/ps/dberr"}
+	forbidden := []string{"github.com/gin-gonic/", "gorm.io/", "github.com/jackc/pgx", "github.com/a-h/templ",
+		"github.com/aauth-ps/aauth-ps/ps/store"}
+	for _, pkg := range domain {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range forbidden {
+				if strings.HasPrefix(dep, f) {
+					t.Errorf("%s depends on %s", pkg, dep)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,271 @@
+package missionflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
+)
+
+// Resources describes resources to the person from their own metadata
+// (resource-asserted content; fetched under the egress policy, cached).
+type Resources interface {
+	Describe(ctx context.Context, resource string) interact.ResourceInfo
+}
+
+// Kinds plugs the mission requests into the interaction layer: the
+// person reviews a proposal (and may edit it) or a completion; each
+// decision runs in one transaction.
+type Kinds struct {
+	Flows     *Flows
+	Tokens    *tokens.Service
+	Resources Resources
+	Issuer    string
+	Now       func() time.Time
+}
+
+// Register installs the proposal and completion kinds.
+func (k *Kinds) Register(s *interact.Service) {
+	s.RegisterKind(KindProposal, proposalKind{k})
+	s.RegisterKind(KindCompletion, completionKind{k})
+}
+
+// Info renders a mission as "what you approved".
+func (k *Kinds) Info(ctx context.Context, m *mission.Record) (*interact.MissionInfo, error) {
+	b, err := m.Parsed()
+	if err != nil {
+		return nil, err
+	}
+	info := &interact.MissionInfo{S256: m.S256, Description: b.Description, Resources: b.ApprovedResources, ExpiresAt: m.ExpiresAt}
+	for _, t := range b.ApprovedTools {
+		info.Tools = append(info.Tools, t.Name)
+	}
+	ups, err := k.Flows.Missions.Updates(ctx, m.S256)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range ups {
+		info.Updates = append(info.Updates, u.Summary)
+	}
+	return info, nil
+}
+
+// decision is one transaction's view of the services a decision writes through.
+type decision struct {
+	missions *Service
+	tokens   *tokens.Service
+	engine   *pending.Engine
+}
+
+// inTx runs fn with every service bound to one transaction: the decision
+// and all its effects commit together or not at all.
+func (k *Kinds) inTx(ctx context.Context, fn func(d decision) error) error {
+	return k.Flows.DB.InTx(ctx, func(tx *store.Store) error {
+		return fn(decision{missions: k.Flows.Missions.WithStore(tx), tokens: k.Tokens.WithStore(tx), engine: k.Flows.Engine.WithStore(tx)})
+	})
+}
+
+// errDecided: another decision on the request won (it left the review).
+var errDecided = errors.New("missionflow: the request was decided meanwhile")
+
+// claim locks the pending request for this transaction while it is still
+// in stage: the version bump makes a concurrent decision (an approval in
+// another tab, a denial) wait for this transaction and then find the
+// request decided, or makes this one find it decided.
+func claim(ctx context.Context, e *pending.Engine, id, stage string) error {
+	_, err := e.Update(ctx, id, func(x *pending.Request) error {
+		if x.Stage != stage {
+			return errDecided
+		}
+		return nil
+	})
+	return err
+}
+
+type proposalKind struct{ k *Kinds }
+
+func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *interact.Consent) error {
+	var pl ProposalPayload
+	if err := decodePayload(r.Payload, &pl); err != nil {
+		return err
+	}
+	c.Statements = append(c.Statements, interact.Statement{Kind: interact.StatementProposedMission, Markdown: pl.Proposal.Description, At: r.CreatedAt})
+	rev := &interact.Review{Description: pl.Proposal.Description}
+	for _, t := range pl.Proposal.Tools {
+		rev.Tools = append(rev.Tools, interact.ToolChoice{Name: t.Name, Description: t.Description})
+	}
+	for i, res := range pl.Proposal.Resources {
+		info := interact.ResourceInfo{Issuer: res}
+		if i < 10 { // bound the fetches one page view can cause
+			info = p.k.Resources.Describe(ctx, res)
+		}
+		rev.Resources = append(rev.Resources, interact.ResourceChoice{ResourceInfo: info})
+	}
+	c.Review = rev
+	return nil
+}
+
+// Decide approves a proposal: the mission, its log, a person token and a
+// consent for each approved resource, and the approval answer are one
+// transaction, so a failure anywhere leaves the proposal as it was (still
+// decidable) and a concurrent decision finds it either untouched or decided.
+func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if d.Action != "approve" || r.Stage != StageReview {
+		return nil, false, nil
+	}
+	var pl ProposalPayload
+	if err := decodePayload(r.Payload, &pl); err != nil {
+		return nil, true, err
+	}
+	a, err := pl.Proposal.Approve(pl.Agent.Iss, pl.Agent.Sub, person.ID, d.Edits, p.k.Now())
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: %v", interact.ErrStage, err)
+	}
+	err = p.k.inTx(ctx, func(tx decision) error {
+		if err := claim(ctx, tx.engine, r.ID, StageReview); err != nil {
+			return err
+		}
+		m, err := tx.missions.Create(ctx, *a)
+		if err != nil {
+			return err
+		}
+		entries := []mission.Entry{{Kind: "proposal", Actor: "agent", Summary: pl.Proposal.Description}}
+		for _, x := range r.Answers {
+			entries = append(entries, mission.Entry{Kind: "clarification", Actor: "person", Summary: x.Question})
+			if x.Answer != "" {
+				entries = append(entries, mission.Entry{Kind: "clarification", Actor: "agent", Summary: x.Answer})
+			}
+		}
+		entries = append(entries, mission.Entry{Kind: "approval", Actor: "person", Summary: a.Summary(pl.Proposal)})
+		for _, e := range entries {
+			if err := tx.missions.Log(ctx, m.S256, e); err != nil {
+				return err
+			}
+		}
+		pts := map[string]string{}
+		for _, res := range a.Resources {
+			iss, err := tx.tokens.IssuePersonToken(ctx, tokens.PersonTokenRequest{
+				Agent: pl.Agent, PersonID: person.ID, Tenant: person.Tenant, Resource: res, Mission: m})
+			if errors.Is(err, tokens.ErrTooShort) {
+				// A resource the PS cannot issue for now (the agent token is
+				// about to expire) is left out; the agent may ask for it
+				// later (P§mission-approval, person_tokens).
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			pts[res] = iss.Token
+			if err := tx.tokens.GrantConsent(ctx, person.ID, pl.Agent.Iss, pl.Agent.Sub, res); err != nil {
+				return err
+			}
+			if err := tx.missions.Log(ctx, m.S256, mission.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + res + "."}); err != nil {
+				return err
+			}
+		}
+		return tx.engine.Complete(ctx, r.ID, http.StatusOK, ApprovalBody(m, psCapabilities(person), pts))
+	})
+	if errors.Is(err, errDecided) {
+		return nil, true, nil // another decision won; show how the request stands
+	}
+	return nil, true, err
+}
+
+// psCapabilities is what the PS can do for the person now (P§mission-approval):
+// with the inbox channel it can reach them and relay interactions.
+func psCapabilities(p *account.Person) []string {
+	if p.InboxChannel {
+		return []string{"interaction"}
+	}
+	return []string{}
+}
+
+func (p proposalKind) Bound(ctx context.Context, r *pending.Request, _ *account.Person) error {
+	_, err := p.k.Flows.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		x.Stage = StageReview
+		return nil
+	})
+	return err
+}
+
+func (proposalKind) Settle(context.Context, *pending.Request) error { return nil }
+
+type completionKind struct{ k *Kinds }
+
+func (ck completionKind) Describe(ctx context.Context, r *pending.Request, c *interact.Consent) error {
+	var pl CompletionPayload
+	if err := decodePayload(r.Payload, &pl); err != nil {
+		return err
+	}
+	m, err := ck.k.Flows.Missions.Get(ctx, pl.S256)
+	if err != nil {
+		return err
+	}
+	if c.Mission, err = ck.k.Info(ctx, m); err != nil {
+		return err
+	}
+	c.Statements = append(c.Statements, interact.Statement{Kind: interact.StatementSummary, Markdown: pl.Summary, At: r.CreatedAt})
+	return nil
+}
+
+// Decide accepts a completion: the mission ends completed and the agent's
+// request completes, together.
+func (ck completionKind) Decide(ctx context.Context, r *pending.Request, _ *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if d.Action != "approve" || r.Stage != StageCompletion {
+		return nil, false, nil
+	}
+	var pl CompletionPayload
+	if err := decodePayload(r.Payload, &pl); err != nil {
+		return nil, true, err
+	}
+	err := ck.k.inTx(ctx, func(tx decision) error {
+		if err := claim(ctx, tx.engine, r.ID, StageCompletion); err != nil {
+			return err
+		}
+		if err := tx.missions.Terminate(ctx, pl.S256, mission.ReasonCompleted, "person"); err != nil {
+			return err
+		}
+		return tx.engine.Complete(ctx, r.ID, http.StatusOK,
+			map[string]any{"mission_status": "terminated", "termination_reason": string(mission.ReasonCompleted)})
+	})
+	if errors.Is(err, errDecided) {
+		return nil, true, nil
+	}
+	return nil, true, err
+}
+
+func (completionKind) Bound(context.Context, *pending.Request, *account.Person) error { return nil }
+
+// Settle ends a pending completion whose mission ended meanwhile (PS-158).
+func (ck completionKind) Settle(ctx context.Context, r *pending.Request) error {
+	var pl CompletionPayload
+	if err := decodePayload(r.Payload, &pl); err != nil {
+		return nil
+	}
+	return SettleMission(ctx, ck.k.Flows.Missions, ck.k.Flows.Engine, r.ID, pl.S256)
+}
+
+// SettleMission ends a pending request with 403 mission_terminated when
+// the mission it belongs to is no longer active (PS-158, A-39).
+func SettleMission(ctx context.Context, ms *Service, e *pending.Engine, id, s256 string) error {
+	if s256 == "" {
+		return nil
+	}
+	m, err := ms.Get(ctx, s256)
+	if err != nil {
+		return nil
+	}
+	if ok, reason := m.State().Active(ms.o.Now()); !ok {
+		p := mission.Terminated(reason)
+		return e.Complete(ctx, id, p.Status, p.Body())
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+// Package missionflow runs the mission layer at this PS: the glue between
+// the rules of package mission, the database (through its Store
+// interface), the interaction layer and the pending engine. It answers the
+// agent's mission endpoint (propose, update, completion), resolves the
+// mission a request names, applies the person's decisions on proposals
+// and completions (each in one transaction) and serves mission control
+// (read, revoke, terminate) and the mission log.
+//
+// Implements draft-hardt-oauth-aauth-protocol-11 §Mission with
+// PS-REQUIREMENTS §2.4, §3.15–3.17 and.
+package missionflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+)
+
+// ErrNotFound: no such mission, or not the caller's (one error for both, A-05).
+var ErrNotFound = dberr.NotFound
+
+// Store is what the mission layer needs from the database (ps/store
+// implements it). Reads report dberr.NotFound; CreateMission reports
+// dberr.Conflict for an s256 that exists.
+type Store interface {
+	CreateMission(ctx context.Context, m *mission.Record) error
+	Mission(ctx context.Context, s256 string) (*mission.Record, error)
+	OwnedMission(ctx context.Context, ownerKey string) (*mission.Record, error)
+	PersonMissions(ctx context.Context, personID string) ([]*mission.Record, error)
+	AllMissions(ctx context.Context, limit int) ([]*mission.Record, error)
+	ActiveMissionsOf(ctx context.Context, agentIss, agentSub, personID string) ([]string, error)
+	// TerminateMission ends an active mission and logs entry with it; false
+	// when it was not active.
+	TerminateMission(ctx context.Context, s256 string, reason mission.Reason, by string, at time.Time, entry mission.Entry) (bool, error)
+	AppendMissionLog(ctx context.Context, s256 string, e mission.Entry) error
+	MissionLog(ctx context.Context, s256 string) ([]mission.Entry, error)
+}
+
+// Options configure the Service.
+type Options struct {
+	Issuer string
+	Store  Store
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Service stores and evaluates missions.
+type Service struct {
+	o      Options
+	misses *mission.NotFoundLimiter
+}
+
+// New builds a Service.
+func New(o Options) (*Service, error) {
+	if o.Issuer == "" || o.Store == nil {
+		return nil, errors.New("missionflow: Issuer and Store are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{o: o, misses: &mission.NotFoundLimiter{}}, nil
+}
+
+// WithStore is the Service bound to st (a transaction); it shares the
+// not-found limiter.
+func (s *Service) WithStore(st Store) *Service {
+	c := *s
+	c.o.Store = st
+	return &c
+}
+
+// Create stores the mission the person approved (A-47: approved_at unique
+// per PS) and returns it.
+func (s *Service) Create(ctx context.Context, a mission.Approval) (*mission.Record, error) {
+	return a.Mint(s.o.Issuer, s.o.Now(), func(r *mission.Record) error { return s.o.Store.CreateMission(ctx, r) })
+}
+
+// Get reads a mission by s256 (mission control; no ownership check).
+func (s *Service) Get(ctx context.Context, s256 string) (*mission.Record, error) {
+	return s.o.Store.Mission(ctx, s256)
+}
+
+// Owned reads a mission by s256 AND owner in one query, so an unknown
+// mission and another agent's take the same path and the same time (A-05,
+// PS-060, PS-196).
+func (s *Service) Owned(ctx context.Context, s256, agentIss, agentSub string) (*mission.Record, error) {
+	return s.o.Store.OwnedMission(ctx, mission.OwnerKey(agentIss, agentSub, s256))
+}
+
+// Active loads the agent's mission and checks it is active now; ownership
+// first (another agent's ended mission is 404, PS-210), then state, with
+// expiry recorded the first time it is observed.
+func (s *Service) Active(ctx context.Context, s256, agentIss, agentSub string) (*mission.Record, error) {
+	agent := agentIss + " " + agentSub
+	if s.misses.Over(agent, s.o.Now()) {
+		return nil, mission.SlowDown()
+	}
+	m, err := s.Owned(ctx, s256, agentIss, agentSub)
+	if errors.Is(err, ErrNotFound) {
+		if s.misses.Record(agent, s.o.Now()) {
+			s.o.Log.WarnContext(ctx, "security: repeated requests for unknown missions", "agent", agentSub, "provider", agentIss)
+		}
+		return nil, mission.NotFound()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ok, reason := m.State().Active(s.o.Now()); !ok {
+		if !m.Terminated && reason == mission.ReasonExpired {
+			_ = s.Terminate(ctx, m.S256, mission.ReasonExpired, "ps")
+		}
+		return nil, mission.Terminated(reason)
+	}
+	return m, nil
+}
+
+// Terminate ends a mission for good (a terminated mission never returns to
+// active); terminating an ended mission keeps its first reason.
+func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Reason, by string) error {
+	// A mission past expires_at already ended as expired, observed or not
+	// that is the reason to record, never a later one.
+	if m, err := s.Get(ctx, s256); err == nil && !m.Terminated {
+		if ok, r := m.State().Active(s.o.Now()); !ok && r == mission.ReasonExpired {
+			reason, by = mission.ReasonExpired, "ps"
+		}
+	}
+	now := s.o.Now()
+	entry := mission.Entry{At: now, Kind: "termination", Actor: mission.Actor(by), Summary: fmt.Sprintf("Mission ended: %s.", reason)}
+	_, err := s.o.Store.TerminateMission(ctx, s256, reason, by, now, entry)
+	return err
+}
+
+// ForPerson lists a person's missions, newest first.
+func (s *Service) ForPerson(ctx context.Context, personID string) ([]*mission.Record, error) {
+	return s.o.Store.PersonMissions(ctx, personID)
+}
+
+// All lists every mission (administrators), newest first, at most limit.
+func (s *Service) All(ctx context.Context, limit int) ([]*mission.Record, error) {
+	return s.o.Store.AllMissions(ctx, limit)
+}
+
+// TerminateForAgent ends the active missions an agent runs for a person:
+// when the person revokes or unbinds the agent, its missions end with it
+// (a mission belongs to the agent acting for that person).
+func (s *Service) TerminateForAgent(ctx context.Context, agentIss, agentSub, personID string, reason mission.Reason) (int, error) {
+	ids, err := s.o.Store.ActiveMissionsOf(ctx, agentIss, agentSub, personID)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := s.Terminate(ctx, id, reason, "person"); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// Log appends an entry to the mission log (P§mission-log), at now.
+func (s *Service) Log(ctx context.Context, s256 string, e mission.Entry) error {
+	if e.Body != nil && e.Digest == "" {
+		e.Digest = mission.S256(e.Body)
+	}
+	e.At = s.o.Now()
+	return s.o.Store.AppendMissionLog(ctx, s256, e)
+}
+
+// Entries returns the mission log in order.
+func (s *Service) Entries(ctx context.Context, s256 string) ([]mission.Entry, error) {
+	return s.o.Store.MissionLog(ctx, s256)
+}
+
+// Updates returns the accepted updates (their exact bytes and digests).
+func (s *Service) Updates(ctx context.Context, s256 string) ([]mission.Entry, error) {
+	all, err := s.Entries(ctx, s256)
+	if err != nil {
+		return nil, err
+	}
+	var out []mission.Entry
+	for _, e := range all {
+		if e.Kind == "update" {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

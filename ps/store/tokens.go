@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
+)
+
+// The tokens aggregate: person-token issuance records, directed
+// identifiers and the persons' consents (ps/tokens declares the interface).
+
+type personTokenRow struct {
+	JTI           string  `gorm:"column:jti;primaryKey"`
+	Aud           string  `gorm:"column:aud"`
+	Sub           string  `gorm:"column:sub"`
+	PersonID      string  `gorm:"column:person_id"`
+	AgentIss      string  `gorm:"column:agent_iss"`
+	AgentSub      string  `gorm:"column:agent_sub"`
+	AgentTokenJTI string  `gorm:"column:agent_token_jti"`
+	CnfThumbprint string  `gorm:"column:cnf_thumbprint"`
+	MissionS256   *string `gorm:"column:mission_s256"`
+	Tenant        *string `gorm:"column:tenant"`
+	PresentedTo   *string `gorm:"column:presented_to"`
+	IssuedAt      int64   `gorm:"column:issued_at"`
+	Exp           int64   `gorm:"column:exp"`
+}
+
+func (personTokenRow) TableName() string { return "person_token_records" }
+
+// optional maps "" to NULL.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// RecordPersonToken stores an issuance record.
+func (s *Store) RecordPersonToken(ctx context.Context, r tokens.Record) error {
+	row := personTokenRow{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
+		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: optional(r.MissionS256),
+		Tenant: optional(r.Tenant), IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix()}
+	return wrap("record person token", s.db.WithContext(ctx).Create(&row).Error)
+}
+
+// PersonTokenRecords lists the records of a mission (all when missionS256
+// is ""), oldest first.
+func (s *Store) PersonTokenRecords(ctx context.Context, missionS256 string) ([]tokens.Record, error) {
+	var rows []personTokenRow
+	q := s.db.WithContext(ctx).Order("issued_at, jti")
+	if missionS256 != "" {
+		q = q.Where("mission_s256 = ?", missionS256)
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, wrap("list person token records", err)
+	}
+	out := make([]tokens.Record, len(rows))
+	for i, r := range rows {
+		out[i] = tokens.Record{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
+			AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: deref(r.MissionS256),
+			Tenant: deref(r.Tenant), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC()}
+	}
+	return out, nil
+}
+
+// PurgePersonTokenRecords deletes the records whose exp is before t.
+func (s *Store) PurgePersonTokenRecords(ctx context.Context, expiredBefore time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM person_token_records WHERE exp < ?`, expiredBefore.Unix())
+	return res.RowsAffected, wrap("purge person token records", res.Error)
+}
+
+// DirectedSub returns the sub stored for (person, resource), storing
+// candidate first when there is none; concurrent first uses all get the
+// one value that was stored (PS-077).
+func (s *Store) DirectedSub(ctx context.Context, personID, resource, candidate string, at time.Time) (string, error) {
+	db := s.db.WithContext(ctx)
+	var sub string
+	read := func() error {
+		return db.Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
+	}
+	if err := read(); err != nil {
+		return "", wrap("read directed sub", err)
+	}
+	if sub != "" {
+		return sub, nil
+	}
+	err := db.Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (person_id, resource) DO NOTHING`, personID, resource, candidate, at.Unix()).Error
+	if err != nil {
+		return "", wrap("create directed sub", err)
+	}
+	if err := read(); err != nil || sub == "" {
+		return "", wrap("read directed sub", errors.Join(errors.New("directed sub missing after insert"), err))
+	}
+	return sub, nil
+}
+
+// PersonBySub resolves the person behind a directed sub at a resource; ""
+// when none.
+func (s *Store) PersonBySub(ctx context.Context, resource, sub string) (string, error) {
+	var id string
+	err := s.db.WithContext(ctx).Raw(
+		`SELECT person_id FROM pairwise_subjects WHERE resource = ? AND sub = ?`, resource, sub).Scan(&id).Error
+	return id, wrap("resolve directed sub", err)
+}
+
+// HasConsent reports whether the person consented to the agent acting at resource.
+func (s *Store) HasConsent(ctx context.Context, personID, agentIss, agentSub, resource string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM resource_consents
+		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?`,
+		personID, agentIss, agentSub, resource).Scan(&n).Error
+	return n > 0, wrap("read consent", err)
+}
+
+// GrantConsent records a consent; granting it again keeps the first.
+func (s *Store) GrantConsent(ctx context.Context, personID, agentIss, agentSub, resource string, at time.Time) error {
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO resource_consents
+		(person_id, agent_iss, agent_sub, resource, granted_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (person_id, agent_iss, agent_sub, resource) DO NOTHING`,
+		personID, agentIss, agentSub, resource, at.Unix()).Error
+	return wrap("grant consent", err)
+}
+
+// NewResourcesSince counts the consents granted to an agent since t.
+func (s *Store) NewResourcesSince(ctx context.Context, agentIss, agentSub string, since time.Time) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM resource_consents
+		WHERE agent_iss = ? AND agent_sub = ? AND granted_at >= ?`, agentIss, agentSub, since.Unix()).Scan(&n).Error
+	return n, wrap("count new resources", err)
+}

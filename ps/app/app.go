@@ -25,6 +25,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/keys"
 	"github.com/aauth-ps/aauth-ps/ps/missions"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/pending/pgnotify"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -145,7 +146,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	var notifier pending.Notifier = pending.NewMemoryNotifier()
 	if st.Dialect() == store.DialectPostgres {
-		pn, err := pending.NewPostgresNotifier(ctx, cfg.DatabaseURL, log)
+		pn, err := pgnotify.New(ctx, cfg.DatabaseURL, log)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("pending-request notifier: %w", err)

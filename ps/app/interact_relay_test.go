@@ -247,6 +247,8 @@ func TestLongPollAndSlowDown(t *testing.T) {
 		s := w.ask(t, w.agent, "Wake me?", "interaction")
 		open(t, alice, s)
 		alice.Post(t, s.path()+"/approve", nil)
+		// The agent is told "interacting" first: a long poll answers news at once (issue 15 item 7).
+		expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
 		type out struct {
 			r   result
 			err error
@@ -341,6 +343,8 @@ func TestReplicasShareLongPoll(t *testing.T) {
 	s := wA.ask(t, agent, "Which replica?", "interaction")
 	open(t, alice, s)
 	alice.Post(t, s.path()+"/approve", nil)
+	// The agent is told "interacting" first: a long poll answers news at once (issue 15 item 7).
+	expect202(t, wA.poll(t, agent, s.loc), wA.ps.Issuer)
 
 	type out struct {
 		r   result

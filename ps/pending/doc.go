@@ -43,5 +43,7 @@
 //     its deadline answers 408 expired;
 //   - polling more than 1 s faster than Retry-After (without a long-poll)
 //     gets 429 slow_down with Retry-After + 5;
-//   - Prefer: wait=N (≤ 30 s) holds the poll until the request changes.
+//   - Prefer: wait=N (≤ 30 s) answers at once when the request differs
+//     from what the agent was last shown, and otherwise holds the poll
+//     until it does.
 package pending

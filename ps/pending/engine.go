@@ -14,11 +14,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
-// Errors returned by Engine methods (besides *store.Error for database
-// failures, which callers answer with 500 server_error).
+// Errors returned by Engine methods (besides database failures, which wrap
+// dberr.Database and which callers answer with 500 server_error).
 var (
 	// ErrNotFound: no pending request has this id (or it was purged).
 	// At the interaction URL, render it like ErrInvalidCode.
@@ -128,7 +127,7 @@ func (o *Options) defaults() {
 // every replica runs its own Engine on the shared database, with a
 // Notifier that reaches the others.
 type Engine struct {
-	st  *store.Store
+	st  Store
 	n   Notifier
 	now func() time.Time
 	o   Options
@@ -136,10 +135,11 @@ type Engine struct {
 	newCode func() string
 }
 
-// New returns an Engine over st (migrated to 00003_pending), waking long
-// polls through n (nil: a private MemoryNotifier, enough for a single
-// process), telling time with now (nil: time.Now).
-func New(st *store.Store, n Notifier, now func() time.Time, o Options) *Engine {
+// New returns an Engine over st (in production the *store.Store of a
+// database migrated to 00008_pending_limits), waking long polls through n
+// (nil: a private MemoryNotifier, enough for a single process), telling
+// time with now (nil: time.Now).
+func New(st Store, n Notifier, now func() time.Time, o Options) *Engine {
 	o.defaults()
 	if n == nil {
 		n = NewMemoryNotifier()
@@ -155,7 +155,7 @@ func New(st *store.Store, n Notifier, now func() time.Time, o Options) *Engine {
 // effects on pending requests commit together. Its wake-ups are published
 // only after that transaction commits (st.AfterCommit): a long poll never
 // wakes to a change that may still roll back.
-func (e *Engine) WithStore(st *store.Store) *Engine {
+func (e *Engine) WithStore(st Store) *Engine {
 	c := *e
 	c.st = st
 	return &c
@@ -204,7 +204,7 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 		return nil, "", errors.New("pending: create: Kind is required")
 	case !n.Requester.valid():
 		return nil, "", errors.New("pending: create: the requester is incomplete")
-	case !n.Requirement.valid():
+	case !n.Requirement.Valid():
 		return nil, "", fmt.Errorf("pending: create: unknown requirement %q", n.Requirement)
 	case n.Requirement == RequirementClarification:
 		return nil, "", errors.New("pending: create: use Ask for clarification")
@@ -250,7 +250,8 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 		hash = codeHash(r.ID, norm)
 		r.HasCode = true
 	}
-	if err := e.insert(ctx, r, hash); err != nil {
+	rec := &Record{Request: r, CodeHash: hash, CodeDisplay: r.code, DeliveredView: view(r)}
+	if err := e.st.InsertPendingRequest(ctx, rec, Quota{}); err != nil {
 		return nil, "", err
 	}
 	return r, r.code, nil
@@ -282,7 +283,7 @@ var errUnchanged = errors.New("pending: unchanged")
 // on a conflict it re-reads and calls fn again (so fn must depend only on
 // its argument). After a write it publishes a wake-up. It returns the
 // request as saved (or as read, when fn returned errUnchanged).
-func (e *Engine) mutate(ctx context.Context, id string, fn func(l *loaded, now time.Time) error) (*Request, error) {
+func (e *Engine) mutate(ctx context.Context, id string, fn func(l *Record, now time.Time) error) (*Request, error) {
 	for attempt := range maxAttempts {
 		l, err := e.load(ctx, id)
 		if err != nil {
@@ -298,7 +299,7 @@ func (e *Engine) mutate(ctx context.Context, id string, fn func(l *loaded, now t
 			}
 			return l.Request, err
 		}
-		err = e.save(ctx, l.Request, now)
+		err = e.save(ctx, l, now)
 		if err == nil {
 			e.publish(ctx, id)
 			return l.Request, nil
@@ -337,7 +338,7 @@ func (e *Engine) publish(ctx context.Context, id string) {
 // written).
 func (e *Engine) Update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
 	var outcome error
-	r, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	r, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired // record the expiry, then report it
@@ -353,7 +354,7 @@ func (e *Engine) Update(ctx context.Context, id string, fn func(r *Request) erro
 		switch {
 		case !c.State.Open():
 			return errors.New("pending: update: use Complete or Fail to end a request")
-		case !c.Requirement.valid() || c.Requirement == RequirementClarification:
+		case !c.Requirement.Valid() || c.Requirement == RequirementClarification:
 			return fmt.Errorf("pending: update: invalid requirement %q", c.Requirement)
 		case c.Requirement == RequirementInteraction && !l.HasCode:
 			return errors.New("pending: update: a request created without an interaction code cannot require interaction")
@@ -430,7 +431,7 @@ func (e *Engine) Complete(ctx context.Context, id string, status int, body any) 
 // which case it records the expiry and returns ErrExpired.
 func (e *Engine) end(ctx context.Context, id string, state State, status int, body json.RawMessage) error {
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -519,7 +520,7 @@ func expireIfDue(r *Request, now time.Time) bool {
 // ErrExpired when past its lifetime.
 func (e *Engine) MarkInteracting(ctx context.Context, id string) error {
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired // save the expiry, then report it
@@ -555,7 +556,7 @@ func (e *Engine) MarkInteracting(ctx context.Context, id string) error {
 // ErrClosed when the request ended, ErrExpired (recorded) when it is due.
 func (e *Engine) ConsumeOutOfBand(ctx context.Context, id string) error {
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -595,7 +596,7 @@ func (e *Engine) ConsumeOutOfBand(ctx context.Context, id string) error {
 // needs an authenticated person session (PS-164).
 func (e *Engine) ConsumeCode(ctx context.Context, id, entered string) (*Request, error) {
 	var outcome error
-	r, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	r, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -607,7 +608,7 @@ func (e *Engine) ConsumeCode(ctx context.Context, id, entered string) (*Request,
 		case !l.State.Open(), !l.HasCode, l.CodeConsumedAt != nil:
 			return ErrInvalidCode
 		}
-		if codeMatches(l.ID, entered, l.codeHash) {
+		if codeMatches(l.ID, entered, l.CodeHash) {
 			t := time.Unix(now.Unix(), 0).UTC()
 			l.CodeConsumedAt, l.State = &t, StateInteracting
 			return nil
@@ -654,7 +655,7 @@ func (e *Engine) Ask(ctx context.Context, id, question string, options []string,
 		timeout = e.o.ClarificationTimeout
 	}
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -718,17 +719,13 @@ func (e *Engine) ForPerson(ctx context.Context, personID string) ([]Request, err
 	if personID == "" {
 		return nil, nil
 	}
-	return e.list(ctx, "list pending requests of a person",
-		`person_id = ? AND state IN `+openStates+` AND expires_at > ? ORDER BY created_at, id`,
-		personID, e.now().Unix())
+	return requests(e.st.OpenPendingRequestsOfPerson(ctx, personID, e.now()))
 }
 
 // ForRequester returns the open requests created by who, oldest first (for
 // example to end them 403 revoked when its agent token is revoked, A-59).
 func (e *Engine) ForRequester(ctx context.Context, who Requester) ([]Request, error) {
-	return e.list(ctx, "list pending requests of a requester",
-		`requester_scheme = ? AND requester_iss = ? AND requester_sub = ? AND state IN `+openStates+
-			` ORDER BY created_at, id`, who.Scheme, who.Issuer, who.Subject)
+	return requests(e.st.OpenPendingRequestsOf(ctx, who))
 }
 
 // ExpireDue ends, with 408 expired, every open request past its lifetime
@@ -736,17 +733,14 @@ func (e *Engine) ForRequester(ctx context.Context, who Requester) ([]Request, er
 // Run it periodically on any replica (polls also expire requests lazily).
 // It returns how many requests it ended.
 func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
-	now := e.now().Unix()
-	var ids []string
-	err := e.db(ctx).Raw(`SELECT id FROM pending_requests WHERE state IN `+openStates+
-		` AND (expires_at <= ? OR question_deadline <= ?) ORDER BY expires_at, id`, now, now).Scan(&ids).Error
+	ids, err := e.st.DuePendingRequests(ctx, e.now())
 	if err != nil {
-		return 0, dbErr("list due pending requests", err)
+		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
 		expired := false
-		_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 			expired = expireIfDue(l.Request, now)
 			if !expired {
 				return errUnchanged
@@ -764,13 +758,11 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 }
 
 // Purge deletes requests whose ExpiresAt is more than Options.Retention in
-// the past (their pending URLs then answer 404 instead of 410). It returns
-// how many it deleted.
+// the past (their pending URLs then answer 404 instead of 410), and drops
+// at once the payload of every ended request that no person holds: only
+// its requester can still ask about it, and the 410 it gets needs no
+// payload (issue 15: what an unknown agent stored must not outlive its
+// request). It returns how many requests it deleted.
 func (e *Engine) Purge(ctx context.Context) (int, error) {
-	res := e.db(ctx).Exec(`DELETE FROM pending_requests WHERE expires_at < ?`,
-		e.now().Add(-e.o.Retention).Unix())
-	if res.Error != nil {
-		return 0, dbErr("purge pending requests", res.Error)
-	}
-	return int(res.RowsAffected), nil
+	return e.st.PurgePendingRequests(ctx, e.now().Add(-e.o.Retention))
 }

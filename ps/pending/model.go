@@ -46,7 +46,8 @@ const (
 // Open reports whether s is a non-terminal state.
 func (s State) Open() bool { return s == StatePending || s == StateInteracting }
 
-func (s State) valid() bool {
+// Valid reports whether s is one of the states above.
+func (s State) Valid() bool {
 	switch s {
 	case StatePending, StateInteracting, StateCompleted, StateDenied, StateAbandoned,
 		StateExpired, StateCancelled, StateFailed:
@@ -68,7 +69,8 @@ const (
 	RequirementClarification Requirement = "clarification"
 )
 
-func (q Requirement) valid() bool {
+// Valid reports whether q is one of the requirements above.
+func (q Requirement) Valid() bool {
 	switch q {
 	case RequirementNone, RequirementInteraction, RequirementApproval, RequirementClarification:
 		return true

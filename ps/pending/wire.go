@@ -200,7 +200,7 @@ func isDue(r *Request, now time.Time) bool {
 // 410 after that or after a cancel. done is false for an open request.
 func (e *Engine) settle(ctx context.Context, r *Request) (resp Response, done bool, err error) {
 	if isDue(r, e.now()) {
-		r, err = e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+		r, err = e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 			if !expireIfDue(l.Request, now) {
 				return errUnchanged
 			}
@@ -219,7 +219,7 @@ func (e *Engine) settle(ctx context.Context, r *Request) (resp Response, done bo
 	if r.ResultDelivered || r.State == StateCancelled {
 		return Gone(), true, nil
 	}
-	claimed, err := e.claimDelivery(ctx, r.ID, e.now())
+	claimed, err := e.st.ClaimPendingResult(ctx, r.ID, e.now())
 	if err != nil {
 		return Response{}, true, err
 	}
@@ -230,7 +230,7 @@ func (e *Engine) settle(ctx context.Context, r *Request) (resp Response, done bo
 }
 
 // access loads id for who; nil (and no error) means "answer NotFound".
-func (e *Engine) access(ctx context.Context, id string, who Requester) (*loaded, error) {
+func (e *Engine) access(ctx context.Context, id string, who Requester) (*Record, error) {
 	l, err := e.load(ctx, id)
 	if err != nil || l == nil || !l.Requester.Equal(who) {
 		return nil, err
@@ -250,10 +250,11 @@ func (e *Engine) access(ctx context.Context, id string, who Requester) (*loaded,
 //     previous answered poll, without Prefer: wait and with no long-poll of
 //     this request outstanding: 429 slow_down whose Retry-After is the
 //     advised interval plus 5 s (PS-153, A-45);
-//   - with wait > 0 (capped at Options.MaxWait): held until the request
-//     changes (a Notifier wake-up, then a re-read) or the wait elapses,
-//     then answered like an immediate poll; a 202 then carries
-//     Preference-Applied: wait=N (PS-154);
+//   - with wait > 0 (capped at Options.MaxWait): answered at once when
+//     the request differs from what the last answer showed the requester
+//     (see view), otherwise held until it does (a Notifier wake-up, then a
+//     re-read) or the wait elapses, then answered like an immediate poll;
+//     a 202 then carries Preference-Applied: wait=N (PS-154);
 //   - otherwise the 202 of Respond.
 //
 // The error is non-nil only for database failures (answer 500) and for a
@@ -270,7 +271,7 @@ func (e *Engine) Poll(ctx context.Context, id string, who Requester, wait time.D
 		return resp, err
 	}
 	if wait <= 0 && e.tooSoon(l, e.now()) {
-		if err := e.markPolled(ctx, id, e.now()); err != nil {
+		if err := e.st.RecordPendingPoll(ctx, id, e.now(), ""); err != nil { // nothing new shown
 			return Response{}, err
 		}
 		adv := e.retryAfter(l.EffectiveRequirement())
@@ -282,7 +283,11 @@ func (e *Engine) Poll(ctx context.Context, id string, who Requester, wait time.D
 	if wait > 0 {
 		wait = min(wait, e.o.MaxWait)
 		applied = int(math.Ceil(wait.Seconds()))
-		if r, err = e.waitChange(ctx, l.Request, wait); err != nil {
+		shown := l.DeliveredView
+		if shown == "" { // a row from before views were recorded
+			shown = view(l.Request)
+		}
+		if r, err = e.waitChange(ctx, l.Request, shown, wait); err != nil {
 			return Response{}, err
 		}
 		if r == nil {
@@ -292,7 +297,7 @@ func (e *Engine) Poll(ctx context.Context, id string, who Requester, wait time.D
 			return resp, err
 		}
 	}
-	if err := e.markPolled(ctx, id, e.now()); err != nil {
+	if err := e.st.RecordPendingPoll(ctx, id, e.now(), view(r)); err != nil {
 		return Response{}, err
 	}
 	resp := e.Respond(r)
@@ -312,7 +317,7 @@ func (e *Engine) RespondWait(ctx context.Context, r *Request, wait time.Duration
 		return e.Respond(r), nil
 	}
 	wait = min(wait, e.o.MaxWait)
-	cur, err := e.waitChange(ctx, r, wait)
+	cur, err := e.waitChange(ctx, r, view(r), wait)
 	if err != nil {
 		return Response{}, err
 	}
@@ -329,59 +334,92 @@ func (e *Engine) RespondWait(ctx context.Context, r *Request, wait time.Duration
 }
 
 // tooSoon is the slow_down rule.
-func (e *Engine) tooSoon(l *loaded, now time.Time) bool {
-	if l.lastPollMS == nil {
+func (e *Engine) tooSoon(l *Record, now time.Time) bool {
+	if l.LastPollMS == nil {
 		return false
 	}
 	nowMS := now.UnixMilli()
-	if l.longPollUntilMS != nil && *l.longPollUntilMS > nowMS {
+	if l.LongPollUntilMS != nil && *l.LongPollUntilMS > nowMS {
 		return false
 	}
 	advisedMS := int64(e.retryAfter(l.EffectiveRequirement())) * 1000
-	return nowMS-*l.lastPollMS < advisedMS-1000
+	return nowMS-*l.LastPollMS < advisedMS-1000
 }
 
-// waitChange holds until r's row changes (its Version moves), the wait
-// elapses, or r's lifetime or question deadline passes; it never spins:
-// it sleeps on the Notifier and re-reads the row after each wake-up and
-// once at the end. It returns the latest row, nil if it vanished.
-func (e *Engine) waitChange(ctx context.Context, r *Request, wait time.Duration) (*Request, error) {
+// view is what an answer about r shows its requester, in short: the
+// status, the requirement advertised, whether an interaction code is
+// shown and which clarification question is asked; for a terminal request
+// its state. A long poll answers at once when the view differs from the
+// one the requester was last shown (issue 15 item 7), not only when the
+// request changes during the wait. Changes the requester cannot see
+// (stage, person, payload) leave the view alone.
+func view(r *Request) string {
+	if !r.State.Open() {
+		return string(r.State)
+	}
+	v := string(r.State) + "/" + string(r.EffectiveRequirement())
+	if r.code != "" {
+		v += "/code"
+	}
+	if r.Question != nil {
+		v += "/question-" + strconv.Itoa(r.Rounds)
+	}
+	return v
+}
+
+// waitChange holds until the view of r's request differs from shown (what
+// the requester was last told), the wait elapses, or the request's
+// lifetime or question deadline passes; it never spins: it sleeps on the
+// Notifier and re-reads the row after each wake-up and once at the end.
+// It returns the latest row, nil if it vanished.
+//
+// The long-poll mark (StartPendingLongPoll) is written only after the
+// first read found nothing new, so an observer that sees the mark knows
+// that only a wake-up (or the end of the wait) ends this poll.
+func (e *Engine) waitChange(ctx context.Context, r *Request, shown string, wait time.Duration) (*Request, error) {
 	ch, unsubscribe := e.n.Subscribe(r.ID)
 	defer unsubscribe()
 
 	now := e.now()
-	untilMS := now.Add(wait).UnixMilli()
-	if err := e.startLongPoll(ctx, r.ID, untilMS); err != nil {
-		return nil, err
-	}
-	defer func() { _ = e.endLongPoll(context.WithoutCancel(ctx), r.ID, untilMS) }()
-
 	deadline := r.ExpiresAt
 	if r.Question != nil && r.Question.Deadline.Before(deadline) {
 		deadline = r.Question.Deadline
 	}
+	untilMS := now.Add(wait).UnixMilli()
 	if left := deadline.Sub(now); left < wait {
 		wait = max(left, 0)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 
-	// Subscribed first, then re-read: a change made in between is seen here
+	// Subscribed first, then read: a change made in between is seen here
 	// instead of being lost.
 	cur, err := e.load(ctx, r.ID)
-	for err == nil && cur != nil && cur.Version == r.Version {
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	if view(cur.Request) != shown {
+		return cur.Request, nil
+	}
+	if err := e.st.StartPendingLongPoll(ctx, r.ID, untilMS); err != nil {
+		return nil, err
+	}
+	defer func() { _ = e.st.EndPendingLongPoll(context.WithoutCancel(ctx), r.ID, untilMS) }()
+	for {
 		select {
 		case <-ch:
-			cur, err = e.load(ctx, r.ID)
+			if cur, err = e.load(ctx, r.ID); err != nil || cur == nil {
+				return nil, err
+			}
+			if view(cur.Request) != shown {
+				return cur.Request, nil
+			}
 			continue
 		case <-timer.C:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 		break
-	}
-	if err != nil {
-		return nil, err
 	}
 	if cur, err = e.load(ctx, r.ID); err != nil || cur == nil {
 		return nil, err
@@ -491,7 +529,7 @@ func (e *Engine) postClarification(ctx context.Context, r *Request, m map[string
 	if err := checkMarkdown("clarification_response", answer); err != nil {
 		return badRequest("clarification_response must be a non-empty string of at most 8 KiB without NUL"), nil
 	}
-	saved, err := e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+	saved, err := e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 		switch {
 		case !l.State.Open() || isDue(l.Request, now):
 			return ErrClosed
@@ -556,7 +594,7 @@ func (e *Engine) postUpdated(ctx context.Context, r *Request, m map[string]any) 
 	if payload != nil && (!json.Valid(payload) || !utf8.Valid(payload)) {
 		return Response{}, errors.New("pending: OnUpdatedRequest returned an invalid JSON payload")
 	}
-	saved, err := e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+	saved, err := e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 		if !l.State.Open() || isDue(l.Request, now) {
 			return ErrClosed
 		}
@@ -595,7 +633,7 @@ func (e *Engine) Delete(ctx context.Context, id string, who Requester) (Response
 }
 
 func (e *Engine) cancel(ctx context.Context, r *Request) (Response, error) {
-	_, err := e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 		if !l.State.Open() || isDue(l.Request, now) {
 			return ErrClosed
 		}
@@ -610,7 +648,7 @@ func (e *Engine) cancel(ctx context.Context, r *Request) (Response, error) {
 	case err != nil:
 		return Response{}, err
 	}
-	if _, err := e.claimDelivery(ctx, r.ID, e.now()); err != nil {
+	if _, err := e.st.ClaimPendingResult(ctx, r.ID, e.now()); err != nil {
 		return Response{}, err
 	}
 	return Response{Status: http.StatusNoContent, Header: newHeader()}, nil

@@ -153,7 +153,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		}
 		notifier, a.notifier = pn, pn
 	}
-	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log})
+	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log,
+		Limits: pending.Limits{PerAgent: cfg.PendingMaxPerAgent, PerProvider: cfg.PendingMaxPerProvider,
+			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
+			MaxBytes: cfg.PendingMaxBytes}})
 	a.Interact, err = interact.New(interact.Options{
 		Issuer: cfg.Issuer, Engine: a.Engine, Agents: a.Agents, Accounts: a.Accounts,
 		Discovery: a.Discovery, Egress: client, Identifiers: cfg.Identifiers(), Now: now, Logger: log,

@@ -1,9 +1,7 @@
 package app_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -206,18 +204,7 @@ func (w *world) longPoll(t *testing.T, c *http.Client, a *conformance.Agent, loc
 	if _, err := a.Sign(req, nil, conformance.WithCreatedOffset(w.clock.Offset())); err != nil {
 		return result{}, err
 	}
-	res, err := c.Do(req)
-	if err != nil {
-		return result{}, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return result{}, err
-	}
-	r := result{status: res.StatusCode, header: res.Header, raw: raw}
-	_ = json.Unmarshal(raw, &r.body)
-	return r, nil
+	return sendResult(c, req)
 }
 
 // TestLongPollAndSlowDown: PS-153, PS-154.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -88,9 +90,66 @@ type Options struct {
 	// by Post (answer 500). The hook runs outside any transaction and may
 	// do network I/O. When nil, updated_request gets 400 invalid_request.
 	OnUpdatedRequest func(ctx context.Context, r *Request, body map[string]any) (json.RawMessage, error)
-	// Log receives notifier failures. Default: discard.
+	// Limits bound what requesters can make the PS store (issue 15 item 2).
+	Limits Limits
+	// Log receives notifier failures and, as security events, refused
+	// creations. Default: discard.
 	Log *slog.Logger
 }
+
+// Limits bound the pending requests one party can make the PS keep, at
+// every level an attacker controls: its agents, its agent provider (under
+// allow-any anyone can run one and mint agents) and its network address.
+// A creation beyond a bound is refused with 429 rate_limited and a
+// Retry-After (P§revocation-response defines the shape; PS-289 uses it
+// for the same purpose) and writes nothing. Zero takes the default; a
+// negative value disables the bound.
+type Limits struct {
+	// PerAgent bounds the open requests of one agent. Default 20.
+	PerAgent int
+	// PerProvider bounds the open requests of the agents of one agent
+	// provider (or of one server, for revocations). Default 200.
+	PerProvider int
+	// PerClient bounds the open requests created from one client network
+	// (an IPv4 address or an IPv6 /64). Default 200.
+	PerClient int
+	// FirstContactsPerMinute bounds, per agent provider, how many distinct
+	// agents the PS did not know yet (NewRequest.FirstContact) created a
+	// request in the last minute: minting fresh agents is what the other
+	// bounds cannot see. Default 30.
+	FirstContactsPerMinute int
+	// MaxBytes bounds the bytes one request stores (payload, callback,
+	// capabilities and identifiers); beyond it Create answers 413. Default
+	// 256 KiB, the largest body the PS accepts (the mission endpoint's).
+	MaxBytes int
+}
+
+// Default limits.
+const (
+	DefaultMaxPerAgent            = 20
+	DefaultMaxPerProvider         = 200
+	DefaultMaxPerClient           = 200
+	DefaultFirstContactsPerMinute = 30
+	DefaultMaxBytes               = 256 << 10
+)
+
+func (l *Limits) defaults() {
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&l.PerAgent, DefaultMaxPerAgent}, {&l.PerProvider, DefaultMaxPerProvider},
+		{&l.PerClient, DefaultMaxPerClient}, {&l.FirstContactsPerMinute, DefaultFirstContactsPerMinute},
+		{&l.MaxBytes, DefaultMaxBytes},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+}
+
+// firstContactWindow is the window of Limits.FirstContactsPerMinute.
+const firstContactWindow = time.Minute
 
 func (o *Options) defaults() {
 	if o.Lifetime <= 0 {
@@ -120,6 +179,7 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	o.Limits.defaults()
 	o.Issuer = strings.TrimRight(o.Issuer, "/")
 }
 
@@ -191,6 +251,47 @@ type NewRequest struct {
 	Callback     string
 	// Lifetime overrides Options.Lifetime when positive.
 	Lifetime time.Duration
+	// ClientAddr is the address the creating request came from, as the
+	// HTTP layer determined it (trusted-proxy aware); the zero Addr when
+	// there is none (a request the PS makes itself), which the per-client
+	// bound then skips.
+	ClientAddr netip.Addr
+	// FirstContact marks the request of an agent the PS does not know yet
+	// (its binding): those are bounded per provider and minute.
+	FirstContact bool
+}
+
+// size is what n makes the PS store, for Limits.MaxBytes.
+func (n *NewRequest) size() int {
+	total := len(n.Kind) + len(n.Stage) + len(n.Requester.Scheme) + len(n.Requester.Issuer) +
+		len(n.Requester.Subject) + len(n.PersonID) + len(n.Payload) + len(n.Callback)
+	for _, c := range n.Capabilities {
+		total += len(c)
+	}
+	return total
+}
+
+// clientNet is the network a per-client bound counts: an IPv4 address, or
+// the /64 of an IPv6 address (one subscriber's usual allocation, so that
+// rotating through it gains nothing); "" for none.
+func clientNet(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// quota is what Create asks the store to check at now.
+func (e *Engine) quota(now time.Time) Quota {
+	bound := func(v int) int { return max(v, 0) } // negative: disabled
+	l := e.o.Limits
+	return Quota{Now: now, PerAgent: bound(l.PerAgent), PerProvider: bound(l.PerProvider), PerClient: bound(l.PerClient),
+		FirstContacts: bound(l.FirstContactsPerMinute), FirstContactWindow: firstContactWindow}
 }
 
 // Create stores a new pending request in state pending. When Requirement
@@ -198,6 +299,11 @@ type NewRequest struct {
 // display form (XXXXX-XXXXX); only a hash is stored, so the code can be
 // sent only in the 202 built from the returned Request (Respond). The
 // code is "" for every other requirement.
+//
+// Create enforces Options.Limits: beyond a count bound it returns an
+// *aauth.Problem 429 rate_limited with RetryAfter (wrapping the
+// *QuotaError), beyond MaxBytes a 413 invalid_request; both are logged as
+// security events and store nothing.
 func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, error) {
 	switch {
 	case n.Kind == "":
@@ -213,6 +319,11 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 	case !storable(n.Kind, n.Stage, n.Requester.Scheme, n.Requester.Issuer, n.Requester.Subject, n.PersonID, n.Callback),
 		!storable(n.Capabilities...):
 		return nil, "", errors.New("pending: create: strings must be valid UTF-8 without NUL")
+	}
+	if limit := e.o.Limits.MaxBytes; limit > 0 && n.size() > limit {
+		e.refused(ctx, n, "stored bytes per request")
+		return nil, "", aauth.NewProblem(http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest,
+			"the request is too large to be kept pending")
 	}
 	now := e.now()
 	life := e.o.Lifetime
@@ -250,11 +361,29 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 		hash = codeHash(r.ID, norm)
 		r.HasCode = true
 	}
-	rec := &Record{Request: r, CodeHash: hash, CodeDisplay: r.code, DeliveredView: view(r)}
-	if err := e.st.InsertPendingRequest(ctx, rec, Quota{}); err != nil {
+	rec := &Record{Request: r, CodeHash: hash, CodeDisplay: r.code, DeliveredView: view(r),
+		ClientNet: clientNet(n.ClientAddr), FirstContact: n.FirstContact}
+	if err := e.st.InsertPendingRequest(ctx, rec, e.quota(now)); err != nil {
+		var qe *QuotaError
+		if errors.As(err, &qe) {
+			e.refused(ctx, n, string(qe.Bound))
+			p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited,
+				"too many pending requests ("+string(qe.Bound)+"); retry later")
+			p.RetryAfter = max(int(math.Ceil(qe.RetryAt.Sub(now).Seconds())), 1)
+			p.Cause = qe
+			return nil, "", p
+		}
 		return nil, "", err
 	}
 	return r, r.code, nil
+}
+
+// refused logs a creation refused by a limit as a security event: who and
+// from where, never the payload.
+func (e *Engine) refused(ctx context.Context, n NewRequest, bound string) {
+	e.o.Log.WarnContext(ctx, "security: pending request refused", "bound", bound, "kind", n.Kind,
+		"provider", n.Requester.Issuer, "agent", n.Requester.Subject, "client", clientNet(n.ClientAddr),
+		"first_contact", n.FirstContact)
 }
 
 // Get returns the request with id, or ErrNotFound. It does no access

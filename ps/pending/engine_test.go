@@ -1,12 +1,15 @@
 package pending_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -62,6 +65,7 @@ func TestEngine(t *testing.T) {
 		{"ForPersonAndRequester", testForPersonAndRequester},
 		{"ExpireDueAndPurge", testExpireDueAndPurge},
 		{"CreateValidation", testCreateValidation},
+		{"Limits", testLimits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +77,7 @@ func TestEngine(t *testing.T) {
 
 // PS-147: 100 Locations, distinct, ≥ 128 bits, on the issuer's origin.
 func testUniqueLocations(t *testing.T, s *store.Store) {
-	e, _ := newEngine(t, s)
+	e, _ := newEngine(t, s, func(o *pending.Options) { o.Limits.PerAgent, o.Limits.PerProvider = -1, -1 })
 	seen := map[string]bool{}
 	for range 100 {
 		r, _ := create(t, e, pending.RequirementApproval)
@@ -1156,4 +1160,104 @@ func testCreateValidation(t *testing.T, s *store.Store) {
 	assert.Nil(t, got.Payload)
 	_, err = e.Get(ctx, "nope")
 	assert.ErrorIs(t, err, pending.ErrNotFound)
+}
+
+// Issue 15 item 2: the bounds on what requesters make the PS store. Each
+// refusal is 429 rate_limited with a Retry-After (413 for size), is
+// logged as a security event without the payload, and stores nothing.
+func testLimits(t *testing.T, s *store.Store) {
+	var logs bytes.Buffer
+	e, c := newEngine(t, s, func(o *pending.Options) {
+		o.Limits = pending.Limits{PerAgent: 2, PerProvider: 3, PerClient: 4, FirstContactsPerMinute: 2, MaxBytes: 1024}
+		o.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	ctx := ctxOf(t)
+	secret := `{"resource_token":"SECRET-PAYLOAD"}`
+	newReq := func(sub, addr string) pending.NewRequest {
+		n := pending.NewRequest{Kind: pending.KindPersonToken, Requirement: pending.RequirementApproval,
+			Requester: pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: sub},
+			Payload:   json.RawMessage(secret)}
+		if addr != "" {
+			n.ClientAddr = netip.MustParseAddr(addr)
+		}
+		return n
+	}
+	refused := func(n pending.NewRequest, status int, code string, retry int) {
+		t.Helper()
+		before, _ := e.ForRequester(ctx, n.Requester)
+		_, _, err := e.Create(ctx, n)
+		p, ok := aauth.AsProblem(err)
+		require.True(t, ok, "want a problem, got %v", err)
+		assert.Equal(t, status, p.Status)
+		assert.Equal(t, code, p.Code)
+		assert.Equal(t, retry, p.RetryAfter)
+		after, _ := e.ForRequester(ctx, n.Requester)
+		assert.Len(t, after, len(before), "a refused creation stored something")
+	}
+
+	// Per agent; Retry-After is when the oldest counted request expires.
+	_, _, err := e.Create(ctx, newReq("aauth:a1@ap.example", "192.0.2.1"))
+	require.NoError(t, err)
+	c.Advance(time.Minute)
+	_, _, err = e.Create(ctx, newReq("aauth:a1@ap.example", "192.0.2.1"))
+	require.NoError(t, err)
+	refused(newReq("aauth:a1@ap.example", "192.0.2.1"), http.StatusTooManyRequests, aauth.ErrRateLimited, 9*60)
+	_, _, err = e.Create(ctx, newReq("aauth:a1@ap.example", "192.0.2.1"))
+	var qe *pending.QuotaError
+	require.ErrorAs(t, err, &qe)
+	assert.Equal(t, pending.BoundPerAgent, qe.Bound)
+
+	// Per provider: a third agent fills it; the fourth is refused.
+	_, _, err = e.Create(ctx, newReq("aauth:a2@ap.example", "192.0.2.2"))
+	require.NoError(t, err)
+	refused(newReq("aauth:a3@ap.example", "192.0.2.3"), http.StatusTooManyRequests, aauth.ErrRateLimited, 9*60)
+
+	// Per client network, across providers; an IPv6 /64 is one network.
+	other := func(host, addr string) pending.NewRequest {
+		n := newReq("aauth:x@"+host, addr)
+		n.Requester.Issuer = "https://" + host
+		return n
+	}
+	for i, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:db8:1:2::4"} {
+		_, _, err := e.Create(ctx, other(fmt.Sprintf("p%d.example", i), addr))
+		require.NoError(t, err)
+	}
+	refused(other("p9.example", "2001:db8:1:2:abcd::9"), http.StatusTooManyRequests, aauth.ErrRateLimited, 10*60)
+	_, _, err = e.Create(ctx, other("p9.example", "2001:db8:1:3::9")) // another /64
+	require.NoError(t, err)
+	_, _, err = e.Create(ctx, other("p8.example", "")) // no address: the PS's own request
+	require.NoError(t, err)
+
+	// First contacts per provider and minute.
+	first := func(sub string) pending.NewRequest {
+		n := other("new.example", "")
+		n.Requester.Subject, n.FirstContact = sub, true
+		return n
+	}
+	for _, sub := range []string{"aauth:n1@new.example", "aauth:n2@new.example"} {
+		_, _, err := e.Create(ctx, first(sub))
+		require.NoError(t, err)
+	}
+	refused(first("aauth:n3@new.example"), http.StatusTooManyRequests, aauth.ErrRateLimited, 60)
+	c.Advance(time.Minute)
+	_, _, err = e.Create(ctx, first("aauth:n3@new.example"))
+	require.NoError(t, err, "the window moved on")
+
+	// Stored bytes per request.
+	big := other("big.example", "")
+	big.Payload = json.RawMessage(`"` + strings.Repeat("x", 1024) + `"`)
+	refused(big, http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest, 0)
+
+	// Logged as security events, without the payload.
+	assert.Equal(t, 6, strings.Count(logs.String(), `"msg":"security: pending request refused"`), logs.String())
+	assert.Contains(t, logs.String(), `"bound":"open requests per agent provider"`)
+	assert.Contains(t, logs.String(), `"client":"2001:db8:1:2::/64"`)
+	assert.NotContains(t, logs.String(), "SECRET-PAYLOAD")
+
+	// A negative limit disables its bound.
+	e2, _ := newEngine(t, s, func(o *pending.Options) { o.Limits.PerAgent, o.Limits.PerProvider = -1, -1 })
+	for range pending.DefaultMaxPerAgent + 1 {
+		_, _, err := e2.Create(ctx, newReq("aauth:many@ap.example", ""))
+		require.NoError(t, err)
+	}
 }

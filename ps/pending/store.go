@@ -84,8 +84,9 @@ type Quota struct {
 	// record's requester, of its requester's issuer (the agent provider)
 	// and of its client network.
 	PerAgent, PerProvider, PerClient int
-	// FirstContacts bounds the first contacts of the requester's issuer
-	// within FirstContactWindow.
+	// FirstContacts bounds the distinct agents of the requester's issuer
+	// that made a first contact within FirstContactWindow (an agent already
+	// among them is no new contact).
 	FirstContacts      int
 	FirstContactWindow time.Duration
 }

@@ -273,10 +273,14 @@ func (s *Store) checkPendingQuota(ctx context.Context, rec *pending.Record, q pe
 		checks = append(checks, check{pending.BoundPerClient, q.PerClient, open + `client_net = ?`, []any{now, rec.ClientNet}})
 	}
 	if rec.FirstContact {
+		// New agents of the provider in the window: an agent already among
+		// them is no new contact (its own requests are bounded per agent).
 		window := int64(q.FirstContactWindow / time.Second)
 		checks = append(checks, check{pending.BoundFirstContacts, q.FirstContacts,
-			`SELECT COUNT(*) AS n, MIN(created_at) + ` + fmt.Sprint(window) + ` AS until FROM pending_requests
-			 WHERE first_contact = 1 AND requester_iss = ? AND created_at > ?`, []any{who.Issuer, now - window}})
+			`SELECT CASE WHEN SUM(CASE WHEN requester_sub = ? THEN 1 ELSE 0 END) > 0 THEN 0
+			        ELSE COUNT(DISTINCT requester_sub) END AS n, MIN(created_at) + ` + fmt.Sprint(window) + ` AS until
+			 FROM pending_requests WHERE first_contact = 1 AND requester_iss = ? AND created_at > ?`,
+			[]any{who.Subject, who.Issuer, now - window}})
 	}
 	for _, c := range checks {
 		if c.limit <= 0 {

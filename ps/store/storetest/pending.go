@@ -318,6 +318,10 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err := st4.InsertPendingRequest(ctx, newRecord(), q4); err != nil {
 			t.Fatalf("a request that is no first contact: %v", err)
 		}
+		again := newRecord(func(r *pending.Record) { r.FirstContact, r.Requester.Subject = true, "aauth:n0@ap.example" })
+		if err := st4.InsertPendingRequest(ctx, again, q4); err != nil {
+			t.Fatalf("an agent already counted in the window is no new contact: %v", err)
+		}
 		q4.Now = t0.Add(31 * time.Second)
 		if err := st4.InsertPendingRequest(ctx, newRecord(func(r *pending.Record) { r.FirstContact = true }), q4); err != nil {
 			t.Fatalf("after the oldest left the window: %v", err)

@@ -608,7 +608,7 @@ func (e *Engine) Fail(ctx context.Context, id string, status int, code, detail s
 	if !validResultStatus(status) || status < 400 || code == "" {
 		return fmt.Errorf("pending: fail: want a 4xx/5xx status and a code, got %d %q", status, code)
 	}
-	return e.end(ctx, id, stateForCode(code), status, problemBody(status, code, detail))
+	return e.end(ctx, id, stateForCode(code), status, problemBody(aauth.NewProblem(status, code, detail)))
 }
 
 // finish moves r to a terminal state. An outstanding question ends with it.
@@ -632,10 +632,10 @@ func expireIfDue(r *Request, now time.Time) bool {
 	switch {
 	case !now.Before(r.ExpiresAt):
 		finish(r, now, StateExpired, http.StatusRequestTimeout,
-			problemBody(http.StatusRequestTimeout, aauth.ErrExpired, "the pending request expired"))
+			problemBody(aauth.NewProblem(http.StatusRequestTimeout, aauth.ErrExpired, "the pending request expired")))
 	case r.Question != nil && !now.Before(r.Question.Deadline):
 		finish(r, now, StateExpired, http.StatusRequestTimeout,
-			problemBody(http.StatusRequestTimeout, aauth.ErrExpired, "the clarification question was not answered in time"))
+			problemBody(aauth.NewProblem(http.StatusRequestTimeout, aauth.ErrExpired, "the clarification question was not answered in time")))
 	default:
 		return false
 	}
@@ -746,7 +746,7 @@ func (e *Engine) ConsumeCode(ctx context.Context, id, entered string) (*Request,
 		l.CodeAttempts++
 		if l.CodeAttempts >= e.o.MaxCodeAttempts {
 			finish(l.Request, now, StateFailed, http.StatusGone,
-				problemBody(http.StatusGone, aauth.ErrInvalidCode, "too many wrong interaction codes"))
+				problemBody(aauth.NewProblem(http.StatusGone, aauth.ErrInvalidCode, "too many wrong interaction codes")))
 		}
 		return nil
 	})
@@ -793,14 +793,14 @@ func (e *Engine) Ask(ctx context.Context, id, question string, options []string,
 		switch {
 		case !l.State.Open():
 			return ErrClosed
-		case !l.HasCapability(CapabilityClarification):
+		case !l.HasCapability(aauth.CapabilityClarification):
 			return ErrNoClarificationCapability
 		case l.Question != nil:
 			return ErrQuestionOutstanding
 		case l.Rounds >= e.o.MaxClarificationRounds:
 			outcome = ErrClarificationLimit
 			finish(l.Request, now, StateDenied, http.StatusForbidden,
-				problemBody(http.StatusForbidden, aauth.ErrDenied, "the clarification round limit was reached"))
+				problemBody(aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the clarification round limit was reached")))
 			return nil
 		}
 		asked := time.Unix(now.Unix(), 0).UTC()

@@ -232,7 +232,7 @@ func testCompleteVariants(t *testing.T, s *store.Store) {
 	e, _ := newEngine(t, s)
 	ctx := ctxOf(t)
 	// Empty body (the revocation 200): no Content-Type.
-	r, _ := create(t, e, pending.RequirementNone, func(n *pending.NewRequest) { n.Kind = pending.KindRevocation })
+	r, _ := create(t, e, pending.RequirementNone, func(n *pending.NewRequest) { n.Kind = aauth.PendingRevocation })
 	require.NoError(t, e.Complete(ctx, r.ID, http.StatusOK, nil))
 	resp := poll(t, e, r.ID)
 	assert.Equal(t, http.StatusOK, resp.Status)
@@ -756,7 +756,7 @@ func testClarification(t *testing.T, s *store.Store) {
 	assert.Equal(t, q, got.Answers[0].Question)
 	assert.Equal(t, answer, got.Answers[0].Answer)
 	assert.Equal(t, []string{"read", "write"}, got.Answers[0].Options)
-	assert.Equal(t, pending.ActionClarificationResponse, got.Answers[0].Action)
+	assert.Equal(t, aauth.ActionClarificationResponse, got.Answers[0].Action)
 	assert.Equal(t, c.Now().Add(-22*time.Second), got.Answers[0].AskedAt)
 	assert.Equal(t, c.Now(), got.Answers[0].AnsweredAt)
 
@@ -810,7 +810,7 @@ func mustJSON(v any) string {
 // PS-173: only agents that declared clarification are asked.
 func testClarificationCapability(t *testing.T, s *store.Store) {
 	e, _ := newEngine(t, s)
-	r, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.Capabilities = []string{pending.CapabilityInteraction} })
+	r, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.Capabilities = []string{aauth.CapabilityInteraction} })
 	require.ErrorIs(t, e.Ask(ctxOf(t), r.ID, "Why?", nil, 0), pending.ErrNoClarificationCapability)
 	resp := poll(t, e, r.ID)
 	assert.Equal(t, "requirement=approval", resp.Header.Get("AAuth-Requirement"))
@@ -894,7 +894,7 @@ func testPostActions(t *testing.T, s *store.Store) {
 
 	// A revocation pending URL takes no POST.
 	rv, _ := create(t, e, pending.RequirementNone, func(n *pending.NewRequest) {
-		n.Kind = pending.KindRevocation
+		n.Kind = aauth.PendingRevocation
 		n.Requester = pending.Requester{Scheme: "jwks_uri", Issuer: "https://ap.example"}
 	})
 	resp, err := e.Post(ctxOf(t), rv.ID, pending.Requester{Scheme: "jwks_uri", Issuer: "https://ap.example"}, []byte(`{"action":"cancel"}`))
@@ -924,7 +924,7 @@ func testUpdatedRequest(t *testing.T, s *store.Store) {
 	requireProblem(t, post(t, e, m.ID, `{"action":"updated_request","resource_token":"a","presented_token":"b"}`),
 		http.StatusBadRequest, "invalid_request")
 
-	r, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.Kind = pending.KindAuthToken })
+	r, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.Kind = aauth.PendingAuthToken })
 	require.NoError(t, e.Ask(ctx, r.ID, "Why write?", nil, 0))
 	for _, bad := range []string{
 		`{"action":"updated_request","resource_token":"rt2"}`,
@@ -950,12 +950,12 @@ func testUpdatedRequest(t *testing.T, s *store.Store) {
 	assert.JSONEq(t, `{"resource_token":"rt2"}`, string(got.Payload))
 	assert.Nil(t, got.Question)
 	require.Len(t, got.Answers, 1)
-	assert.Equal(t, pending.ActionUpdatedRequest, got.Answers[0].Action)
+	assert.Equal(t, aauth.ActionUpdatedRequest, got.Answers[0].Action)
 	assert.Equal(t, "read-only now", got.Answers[0].Answer)
 
 	// Without a hook the action is refused.
 	e2, _ := newEngine(t, s)
-	r2, _ := create(t, e2, pending.RequirementApproval, func(n *pending.NewRequest) { n.Kind = pending.KindPersonToken })
+	r2, _ := create(t, e2, pending.RequirementApproval, func(n *pending.NewRequest) { n.Kind = aauth.PendingPersonToken })
 	requireProblem(t, post(t, e2, r2.ID, `{"action":"updated_request","resource_token":"a","presented_token":"b"}`),
 		http.StatusBadRequest, "invalid_request")
 }
@@ -1005,7 +1005,7 @@ func testUpdate(t *testing.T, s *store.Store) {
 	assert.Equal(t, "https://agent.example/cb", got.Callback)
 	assert.Equal(t, []string{"payment"}, got.Capabilities)
 	assert.Equal(t, pending.RequirementNone, got.Requirement)
-	assert.Equal(t, pending.KindPersonToken, got.Kind)
+	assert.Equal(t, aauth.PendingPersonToken, got.Kind)
 	assert.Equal(t, agentA1, got.Requester)
 	assert.Zero(t, got.Rounds)
 	assert.Equal(t, pending.StatePending, got.State)
@@ -1149,7 +1149,7 @@ func testCreateValidation(t *testing.T, s *store.Store) {
 		assert.Error(t, err)
 	}
 	// Capabilities are de-duplicated; a server requester needs no subject.
-	r, code, err := e.Create(ctx, pending.NewRequest{Kind: pending.KindRevocation,
+	r, code, err := e.Create(ctx, pending.NewRequest{Kind: aauth.PendingRevocation,
 		Requester:    pending.Requester{Scheme: "jwks_uri", Issuer: "https://ap.example"},
 		Capabilities: []string{"interaction", "interaction", "payment"}})
 	require.NoError(t, err)
@@ -1174,7 +1174,7 @@ func testLimits(t *testing.T, s *store.Store) {
 	ctx := ctxOf(t)
 	secret := `{"resource_token":"SECRET-PAYLOAD"}`
 	newReq := func(sub, addr string) pending.NewRequest {
-		n := pending.NewRequest{Kind: pending.KindPersonToken, Requirement: pending.RequirementApproval,
+		n := pending.NewRequest{Kind: aauth.PendingPersonToken, Requirement: pending.RequirementApproval,
 			Requester: pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: sub},
 			Payload:   json.RawMessage(secret)}
 		if addr != "" {
@@ -1260,4 +1260,21 @@ func testLimits(t *testing.T, s *store.Store) {
 		_, _, err := e2.Create(ctx, newReq("aauth:many@ap.example", ""))
 		require.NoError(t, err)
 	}
+}
+
+// ProblemResponse renders a problem in the one shape (aauth.Problem.Body):
+// extra members, Retry-After and the problem's own header fields.
+func TestProblemResponse(t *testing.T) {
+	p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited, "later")
+	p.RetryAfter, p.Extra, p.Header = 7, map[string]any{"bound": "per agent"}, http.Header{"Allow": {"GET"}}
+	resp := pending.ProblemResponse(p)
+	assert.Equal(t, http.StatusTooManyRequests, resp.Status)
+	assert.Equal(t, "7", resp.Header.Get("Retry-After"))
+	assert.Equal(t, "GET", resp.Header.Get("Allow"))
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	assert.Equal(t, aauth.ProblemContentType, resp.Header.Get("Content-Type"))
+	want, err := json.Marshal(p.Body())
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(resp.Body))
+	assert.JSONEq(t, `{"error":"rate_limited","status":429,"title":"Too Many Requests","detail":"later","bound":"per agent"}`, string(resp.Body))
 }

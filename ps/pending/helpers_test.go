@@ -11,6 +11,7 @@ import (
 	"github.com/dunglas/httpsfv"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
@@ -57,8 +58,8 @@ func newEngine(t *testing.T, s *store.Store, mod ...func(*pending.Options)) (*pe
 
 func create(t *testing.T, e *pending.Engine, q pending.Requirement, mod ...func(*pending.NewRequest)) (*pending.Request, string) {
 	t.Helper()
-	n := pending.NewRequest{Kind: pending.KindPersonToken, Stage: "consent", Requester: agentA1, Requirement: q,
-		Capabilities: []string{pending.CapabilityInteraction, pending.CapabilityClarification},
+	n := pending.NewRequest{Kind: aauth.PendingPersonToken, Stage: "consent", Requester: agentA1, Requirement: q,
+		Capabilities: []string{aauth.CapabilityInteraction, aauth.CapabilityClarification},
 		Payload:      json.RawMessage(`{"resource_token":"rt"}`)}
 	for _, m := range mod {
 		m(&n)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -20,8 +21,8 @@ func TestRestartInTheMiddle(t *testing.T) {
 		c := newClock()
 		s1 := storetest.OpenURL(t, url, false)
 		e1 := pending.New(s1, nil, c.Now, pending.Options{Issuer: issuer})
-		r, code, err := e1.Create(t.Context(), pending.NewRequest{Kind: pending.KindPersonToken, Requester: agentA1,
-			Requirement: pending.RequirementInteraction, Capabilities: []string{pending.CapabilityClarification}})
+		r, code, err := e1.Create(t.Context(), pending.NewRequest{Kind: aauth.PendingPersonToken, Requester: agentA1,
+			Requirement: pending.RequirementInteraction, Capabilities: []string{aauth.CapabilityClarification}})
 		require.NoError(t, err)
 		require202(t, e1, poll(t, e1, r.ID), r.ID, 2)
 		require.NoError(t, s1.Close())

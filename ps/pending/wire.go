@@ -25,87 +25,58 @@ type Response struct {
 	Body   []byte
 }
 
-// Header names the engine sets besides aauth.HeaderAAuthRequirement.
-const (
-	HeaderLocation          = "Location"
-	HeaderRetryAfter        = "Retry-After"
-	HeaderCacheControl      = "Cache-Control"
-	HeaderContentType       = "Content-Type"
-	HeaderPreferenceApplied = "Preference-Applied"
-)
-
 // Detail texts of the fixed answers.
 const (
 	goneDetail     = "pending request is no longer available"
 	notFoundDetail = "no such pending request"
 )
 
-// POST actions (P§agent-response-to-clarification, A-09).
-const (
-	ActionClarificationResponse = "clarification_response"
-	ActionUpdatedRequest        = "updated_request"
-	ActionCancel                = "cancel"
-)
-
 func newHeader() http.Header {
 	h := http.Header{}
-	h.Set(HeaderCacheControl, "no-store")
+	h.Set(aauth.HeaderCacheControl, "no-store")
 	return h
 }
 
 // problemBody is the problem+json document in the one shape every error
 // answer uses (aauth.Problem.Body).
-func problemBody(status int, code, detail string) json.RawMessage {
-	b, _ := json.Marshal(aauth.NewProblem(status, code, detail).Body()) // cannot fail: strings and an int
+func problemBody(p *aauth.Problem) json.RawMessage {
+	b, _ := json.Marshal(p.Body()) // cannot fail: strings, numbers and the caller's JSON values
 	return b
 }
 
-func problemResponse(status int, code, detail string, retryAfter int) Response {
-	h := newHeader()
-	h.Set(HeaderContentType, aauth.ProblemContentType)
-	if retryAfter > 0 {
-		h.Set(HeaderRetryAfter, strconv.Itoa(retryAfter))
-	}
-	return Response{Status: status, Header: h, Body: problemBody(status, code, detail)}
-}
-
 // ProblemResponse renders p (for example one returned by
-// Options.OnUpdatedRequest) as a Response.
+// Options.OnUpdatedRequest) as a Response, the way the server's renderer
+// renders every other problem: problem+json, Retry-After when set, and
+// p's own header fields.
 func ProblemResponse(p *aauth.Problem) Response {
-	resp := problemResponse(p.Status, p.Code, p.Detail, p.RetryAfter)
-	if len(p.Extra) > 0 {
-		m := map[string]any{}
-		for k, v := range p.Extra {
-			m[k] = v
-		}
-		_ = json.Unmarshal(resp.Body, &m)
-		if b, err := json.Marshal(m); err == nil {
-			resp.Body = b
-		}
+	h := newHeader()
+	h.Set(aauth.HeaderContentType, aauth.ProblemContentType)
+	if p.RetryAfter > 0 {
+		h.Set(aauth.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
 	}
 	for k, vs := range p.Header {
 		for _, v := range vs {
-			resp.Header.Add(k, v)
+			h.Add(k, v)
 		}
 	}
-	return resp
+	return Response{Status: p.Status, Header: h, Body: problemBody(p)}
 }
 
 // NotFound is the answer to an unknown id and to a requester other than
 // the original one: the same status, headers and body in both cases, so
 // the pending URL is no existence oracle (A-08, PS-149).
 func NotFound() Response {
-	return problemResponse(http.StatusNotFound, aauth.ErrNotFound, notFoundDetail, 0)
+	return ProblemResponse(aauth.NewProblem(http.StatusNotFound, aauth.ErrNotFound, notFoundDetail))
 }
 
 // Gone is the answer after the terminal answer was delivered, or after a
 // cancel (A-08, PS-152, PS-156).
 func Gone() Response {
-	return problemResponse(http.StatusGone, aauth.ErrInvalidRequest, goneDetail, 0)
+	return ProblemResponse(aauth.NewProblem(http.StatusGone, aauth.ErrInvalidRequest, goneDetail))
 }
 
 func badRequest(detail string) Response {
-	return problemResponse(http.StatusBadRequest, aauth.ErrInvalidRequest, detail, 0)
+	return ProblemResponse(aauth.BadRequest(detail))
 }
 
 // body202 is the body of a pending answer (P§pending-response,
@@ -133,9 +104,9 @@ type body202 struct {
 // when the originating endpoint answers a still-open request.
 func (e *Engine) Respond(r *Request) Response {
 	h := newHeader()
-	h.Set(HeaderLocation, e.PendingURL(r.ID))
-	h.Set(HeaderRetryAfter, strconv.Itoa(e.retryAfter(r.EffectiveRequirement())))
-	h.Set(HeaderContentType, "application/json")
+	h.Set(aauth.HeaderLocation, e.PendingURL(r.ID))
+	h.Set(aauth.HeaderRetryAfter, strconv.Itoa(e.retryAfter(r.EffectiveRequirement())))
+	h.Set(aauth.HeaderContentType, "application/json")
 	b := body202{Status: string(StatePending)}
 	if r.State == StateInteracting {
 		b.Status = string(StateInteracting)
@@ -180,7 +151,7 @@ func resultResponse(r *Request) Response {
 		if r.ResultStatus >= 400 {
 			ct = aauth.ProblemContentType
 		}
-		h.Set(HeaderContentType, ct)
+		h.Set(aauth.HeaderContentType, ct)
 	}
 	var body []byte
 	if len(r.ResultBody) > 0 {
@@ -274,9 +245,10 @@ func (e *Engine) Poll(ctx context.Context, id string, who Requester, wait time.D
 		if err := e.st.RecordPendingPoll(ctx, id, e.now(), ""); err != nil { // nothing new shown
 			return Response{}, err
 		}
-		adv := e.retryAfter(l.EffectiveRequirement())
-		return problemResponse(http.StatusTooManyRequests, aauth.ErrSlowDown,
-			"polling faster than Retry-After; increase the interval by 5 seconds", adv+5), nil
+		p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrSlowDown,
+			"polling faster than Retry-After; increase the interval by 5 seconds")
+		p.RetryAfter = e.retryAfter(l.EffectiveRequirement()) + 5
+		return ProblemResponse(p), nil
 	}
 	applied := 0
 	r := l.Request
@@ -302,7 +274,7 @@ func (e *Engine) Poll(ctx context.Context, id string, who Requester, wait time.D
 	}
 	resp := e.Respond(r)
 	if applied > 0 {
-		resp.Header.Set(HeaderPreferenceApplied, "wait="+strconv.Itoa(applied))
+		resp.Header.Set(aauth.HeaderPreferenceApplied, "wait="+strconv.Itoa(applied))
 	}
 	return resp, nil
 }
@@ -329,7 +301,7 @@ func (e *Engine) RespondWait(ctx context.Context, r *Request, wait time.Duration
 	}
 	cur.code = r.code
 	resp := e.Respond(cur)
-	resp.Header.Set(HeaderPreferenceApplied, "wait="+strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	resp.Header.Set(aauth.HeaderPreferenceApplied, "wait="+strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	return resp, nil
 }
 
@@ -459,7 +431,7 @@ func (e *Engine) Post(ctx context.Context, id string, who Requester, body []byte
 	if resp, done, err := e.settle(ctx, l.Request); done || err != nil {
 		return resp, err
 	}
-	if l.Kind == KindRevocation {
+	if l.Kind == aauth.PendingRevocation {
 		return badRequest("this pending request takes no POST"), nil
 	}
 	m, err := strictjson.DecodeObject(body)
@@ -471,11 +443,11 @@ func (e *Engine) Post(ctx context.Context, id string, who Requester, body []byte
 		return badRequest(problem), nil
 	}
 	switch action {
-	case ActionClarificationResponse:
+	case aauth.ActionClarificationResponse:
 		return e.postClarification(ctx, l.Request, m)
-	case ActionUpdatedRequest:
+	case aauth.ActionUpdatedRequest:
 		return e.postUpdated(ctx, l.Request, m)
-	default: // ActionCancel
+	default: // aauth.ActionCancel
 		return e.cancel(ctx, l.Request)
 	}
 }
@@ -484,13 +456,13 @@ func (e *Engine) Post(ctx context.Context, id string, who Requester, body []byte
 func actionOf(m map[string]any) (string, string) {
 	v, present := m["action"]
 	if !present {
-		_, hasAnswer := m[ActionClarificationResponse]
+		_, hasAnswer := m[aauth.ActionClarificationResponse]
 		_, hasRT := m["resource_token"]
 		switch {
 		case hasAnswer && !hasRT:
-			return ActionClarificationResponse, ""
+			return aauth.ActionClarificationResponse, ""
 		case hasRT && !hasAnswer:
-			return ActionUpdatedRequest, ""
+			return aauth.ActionUpdatedRequest, ""
 		}
 		return "", "the action member is missing"
 	}
@@ -499,7 +471,7 @@ func actionOf(m map[string]any) (string, string) {
 		return "", "the action member must be a string"
 	}
 	switch s {
-	case ActionClarificationResponse, ActionUpdatedRequest, ActionCancel:
+	case aauth.ActionClarificationResponse, aauth.ActionUpdatedRequest, aauth.ActionCancel:
 		return s, ""
 	}
 	return "", "unknown action"
@@ -522,7 +494,7 @@ func (e *Engine) closedAnswer(ctx context.Context, id string) (Response, error) 
 var errNoQuestion = errors.New("no clarification question is outstanding")
 
 func (e *Engine) postClarification(ctx context.Context, r *Request, m map[string]any) (Response, error) {
-	answer, ok := m[ActionClarificationResponse].(string)
+	answer, ok := m[aauth.ActionClarificationResponse].(string)
 	if !ok {
 		return badRequest("clarification_response must be a string"), nil
 	}
@@ -536,7 +508,7 @@ func (e *Engine) postClarification(ctx context.Context, r *Request, m map[string
 		case l.Question == nil:
 			return errNoQuestion
 		}
-		answerQuestion(l.Request, now, ActionClarificationResponse, answer)
+		answerQuestion(l.Request, now, aauth.ActionClarificationResponse, answer)
 		l.RetryAfter = e.retryAfter(l.EffectiveRequirement())
 		return nil
 	})
@@ -565,7 +537,7 @@ func answerQuestion(r *Request, now time.Time, action, answer string) {
 }
 
 func (e *Engine) postUpdated(ctx context.Context, r *Request, m map[string]any) (Response, error) {
-	if r.Kind != KindAuthToken && r.Kind != KindPersonToken {
+	if r.Kind != aauth.PendingAuthToken && r.Kind != aauth.PendingPersonToken {
 		return badRequest("updated_request applies only to a pending token request"), nil
 	}
 	for _, k := range []string{"resource_token", "presented_token"} {
@@ -599,7 +571,7 @@ func (e *Engine) postUpdated(ctx context.Context, r *Request, m map[string]any) 
 			return ErrClosed
 		}
 		l.Payload = append(json.RawMessage(nil), payload...)
-		answerQuestion(l.Request, now, ActionUpdatedRequest, justification)
+		answerQuestion(l.Request, now, aauth.ActionUpdatedRequest, justification)
 		l.RetryAfter = e.retryAfter(l.EffectiveRequirement())
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
@@ -134,7 +135,7 @@ func TestTwoReplicas(t *testing.T) {
 	eA := pending.New(sA, nA, c.Now, pending.Options{Issuer: issuer})
 	eB := pending.New(sB, nB, c.Now, pending.Options{Issuer: issuer})
 
-	r, _, err := eA.Create(t.Context(), pending.NewRequest{Kind: pending.KindAuthToken, Requester: agentA1, Requirement: pending.RequirementApproval})
+	r, _, err := eA.Create(t.Context(), pending.NewRequest{Kind: aauth.PendingAuthToken, Requester: agentA1, Requirement: pending.RequirementApproval})
 	require.NoError(t, err)
 
 	type result struct {
@@ -162,7 +163,7 @@ func TestTwoReplicas(t *testing.T) {
 	requireGone(t, poll(t, eB, r.ID))
 
 	// Two long-polls, one on each replica, race for one result.
-	r2, _, err := eB.Create(t.Context(), pending.NewRequest{Kind: pending.KindAuthToken, Requester: agentA1, Requirement: pending.RequirementApproval})
+	r2, _, err := eB.Create(t.Context(), pending.NewRequest{Kind: aauth.PendingAuthToken, Requester: agentA1, Requirement: pending.RequirementApproval})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	statuses := make(chan int, 2)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -23,7 +24,7 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 	newRecord := func(mod ...func(r *pending.Record)) *pending.Record {
 		seq++
 		rec := &pending.Record{Request: &pending.Request{
-			ID: pendingID(seq), Kind: pending.KindPersonToken, Stage: "consent", Requester: agent,
+			ID: pendingID(seq), Kind: aauth.PendingPersonToken, Stage: "consent", Requester: agent,
 			State: pending.StatePending, Requirement: pending.RequirementApproval,
 			Capabilities: []string{"interaction"}, Payload: json.RawMessage(`{"a":1}`), Answers: []pending.Exchange{},
 			RetryAfter: 5, CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), Version: 1,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -148,19 +147,6 @@ func expectRateLimited(t *testing.T, r result, limit time.Duration) {
 	}
 }
 
-// storesNothing asserts that no table but the replay cache changed: a
-// refusal after verification still records the signature as used (so it
-// cannot be replayed), and that entry expires with the signature window.
-func storesNothing(t *testing.T, ps *pstest.PS, before map[string]int64) {
-	t.Helper()
-	after := ps.TableCounts(t)
-	delete(before, "replay_cache")
-	delete(after, "replay_cache")
-	if !maps.Equal(before, after) {
-		t.Fatalf("a refused request changed the database: before %v, after %v", before, after)
-	}
-}
-
 func footprint(t *testing.T, ps *pstest.PS) (rows, bytes int64) {
 	t.Helper()
 	rows, bytes, err := ps.App.Store.PendingFootprint(t.Context())
@@ -201,7 +187,7 @@ func TestPendingFloodPerProvider(t *testing.T) {
 	if rows, bytes := footprint(t, w.ps); rows != rowsAtBound || bytes != bytesAtBound {
 		t.Fatalf("the database grew past the bound: %d rows, %d bytes (at the bound %d, %d)", rows, bytes, rowsAtBound, bytesAtBound)
 	}
-	storesNothing(t, w.ps, before)
+	writesNothing(t, w.ps, before)
 
 	// An honest agent of another provider is still served.
 	w.expectInteraction(t, w.post(t, w.agent, "/mission", string(maximalProposal())))
@@ -224,7 +210,7 @@ func TestPendingFloodPerAgentAndFirstContacts(t *testing.T) {
 	}
 	before := w.ps.TableCounts(t)
 	expectRateLimited(t, w.post(t, one, "/mission", string(maximalProposal())), 10*time.Minute)
-	storesNothing(t, w.ps, before)
+	writesNothing(t, w.ps, before)
 
 	statuses, refusal := flood(t, w, evil, w.env.Client, w.ps.URL("/mission"), "", 100)
 	if statuses[http.StatusAccepted] != perMinute || statuses[http.StatusTooManyRequests] != 100-perMinute {
@@ -272,5 +258,34 @@ func TestPendingFloodPerClient(t *testing.T) {
 	honest, _ := flood(t, w, w.ap, proxy, url, "198.51.100.7", 1)
 	if honest[http.StatusAccepted] != 1 {
 		t.Fatalf("a client at another address: %v, want 202", honest)
+	}
+}
+
+// TestLongPollShowsNewsAtOnce: issue 15 item 7 over HTTPS. A question the
+// person asks between two polls reaches the agent's next long poll at
+// once, not at the end of its 10 s wait (PS-154, PS-174).
+func TestLongPollShowsNewsAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	alice := w.person(t, "alice", false)
+	s := w.ask(t, w.agent, "Which seat?", "interaction", "clarification")
+	open(t, alice, s)
+	if st := w.pollState(t, w.agent, s.loc); st != "interacting" {
+		t.Fatalf("status %q, want interacting", st)
+	}
+	if pg := alice.Post(t, s.path()+"/ask", map[string]string{"question": "Window or aisle?"}); pg.Status >= 400 {
+		t.Fatalf("ask: %d\n%s", pg.Status, pg.HTML)
+	}
+	var (
+		r   result
+		err error
+	)
+	d := timed(func() { r, err = w.longPoll(t, w.env.Client, w.agent, s.loc, 10) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect202(t, r, w.ps.Issuer)
+	if r.body["clarification"] != "Window or aisle?" || d > 2*time.Second {
+		t.Fatalf("long poll: %s after %v; want the question at once", r.raw, d)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/keys"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/pending/pgnotify"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -145,14 +146,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	var notifier pending.Notifier = pending.NewMemoryNotifier()
 	if st.Dialect() == store.DialectPostgres {
-		pn, err := pending.NewPostgresNotifier(ctx, cfg.DatabaseURL, log)
+		pn, err := pgnotify.New(ctx, cfg.DatabaseURL, log)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("pending-request notifier: %w", err)
 		}
 		notifier, a.notifier = pn, pn
 	}
-	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log})
+	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log,
+		Limits: pending.Limits{PerAgent: cfg.PendingMaxPerAgent, PerProvider: cfg.PendingMaxPerProvider,
+			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
+			MaxBytes: cfg.PendingMaxBytes}})
 	a.Interact, err = interact.New(interact.Options{
 		Issuer: cfg.Issuer, Engine: a.Engine, Agents: a.Agents, Accounts: a.Accounts,
 		Discovery: a.Discovery, Egress: client, Identifiers: cfg.Identifiers(), Now: now, Logger: log,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -107,7 +108,8 @@ func TestRelayUnreachable(t *testing.T) {
 // TestPendingURLAccess: PS-147, PS-148, PS-149 (A-08, PS-255), PS-167.
 func TestPendingURLAccess(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, pstest.Options{})
+	// One agent keeps 100+ requests open below: above the default bound.
+	w := newWorld(t, pstest.Options{Configure: func(c *config.Config) { c.PendingMaxPerAgent = 150 }})
 	s := w.ask(t, w.agent, "Which flight?", "interaction")
 
 	// PS-148: unsigned requests to the pending URL.

@@ -1,9 +1,7 @@
 package app_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -206,18 +204,7 @@ func (w *world) longPoll(t *testing.T, c *http.Client, a *conformance.Agent, loc
 	if _, err := a.Sign(req, nil, conformance.WithCreatedOffset(w.clock.Offset())); err != nil {
 		return result{}, err
 	}
-	res, err := c.Do(req)
-	if err != nil {
-		return result{}, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return result{}, err
-	}
-	r := result{status: res.StatusCode, header: res.Header, raw: raw}
-	_ = json.Unmarshal(raw, &r.body)
-	return r, nil
+	return sendResult(c, req)
 }
 
 // backgroundPoll is a long poll running on its own goroutine.
@@ -317,6 +304,8 @@ func TestLongPollAndSlowDown(t *testing.T) {
 		s := w.ask(t, w.agent, "Wake me?", "interaction")
 		open(t, alice, s)
 		alice.Post(t, s.path()+"/approve", nil)
+		// The agent is told "interacting" first: a long poll answers news at once (issue 15 item 7).
+		expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
 		// The poll must be waiting before the person answers: an answer
 		// that lands first is simply read at the start, and would pass with
 		// waking broken.
@@ -401,6 +390,8 @@ func TestReplicasShareLongPoll(t *testing.T) {
 	s := wA.ask(t, agent, "Which replica?", "interaction")
 	open(t, alice, s)
 	alice.Post(t, s.path()+"/approve", nil)
+	// The agent is told "interacting" first: a long poll answers news at once (issue 15 item 7).
+	expect202(t, wA.poll(t, agent, s.loc), wA.ps.Issuer)
 
 	poll := wA.startLongPoll(t, clientA, agent, s.loc, 10)
 	poll.held(t, psA, s.loc) // A's poll waits before B changes anything

@@ -70,6 +70,14 @@ type Config struct {
 	AllowSignup bool
 	// PendingLifetime bounds a pending request (PS-155).
 	PendingLifetime time.Duration
+	// Bounds on pending requests (issue 15 item 2; ps/pending Limits):
+	// open requests per agent, per agent provider and per client address,
+	// first contacts per provider and minute, stored bytes per request.
+	PendingMaxPerAgent            int
+	PendingMaxPerProvider         int
+	PendingMaxPerClient           int
+	PendingFirstContactsPerMinute int
+	PendingMaxBytes               int
 }
 
 // stringList is a repeatable flag; from the environment it splits on commas.
@@ -108,6 +116,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.AgentProviderPolicy, "agent-provider-policy", "allow-any", "which agent providers may present agents: allow-any (except blocked) or allow-list")
 	fs.BoolVar(&c.AllowSignup, "allow-signup", false, "let anyone create an account at /signup")
 	fs.DurationVar(&c.PendingLifetime, "pending-lifetime", 10*time.Minute, "how long a pending (202) request waits for its person")
+	fs.IntVar(&c.PendingMaxPerAgent, "pending-max-per-agent", 20, "open pending requests one agent may have (429 rate_limited beyond)")
+	fs.IntVar(&c.PendingMaxPerProvider, "pending-max-per-provider", 200, "open pending requests the agents of one agent provider may have")
+	fs.IntVar(&c.PendingMaxPerClient, "pending-max-per-client", 200, "open pending requests created from one client address (IPv4) or IPv6 /64")
+	fs.IntVar(&c.PendingFirstContactsPerMinute, "pending-first-contacts-per-minute", 30, "new agents (unknown to the PS) per agent provider and minute that may create pending requests")
+	fs.IntVar(&c.PendingMaxBytes, "pending-max-bytes", 256<<10, "bytes one pending request may store (413 beyond)")
 }
 
 // Parse registers the flags on a new set named name, applies AAUTH_PS_*
@@ -250,6 +263,23 @@ func (c *Config) Validate() error {
 	}
 	if c.PendingLifetime < 5*time.Second || c.PendingLifetime > 24*time.Hour {
 		bad("--pending-lifetime %s: want between 5s and 24h", c.PendingLifetime)
+	}
+	for _, b := range []struct {
+		flag      string
+		v, lo, hi int
+	}{
+		{"--pending-max-per-agent", c.PendingMaxPerAgent, 1, 10_000},
+		{"--pending-max-per-provider", c.PendingMaxPerProvider, 1, 1_000_000},
+		{"--pending-max-per-client", c.PendingMaxPerClient, 1, 1_000_000},
+		{"--pending-first-contacts-per-minute", c.PendingFirstContactsPerMinute, 1, 100_000},
+		{"--pending-max-bytes", c.PendingMaxBytes, 16 << 10, 16 << 20},
+	} {
+		if b.v < b.lo || b.v > b.hi {
+			bad("%s %d: want between %d and %d", b.flag, b.v, b.lo, b.hi)
+		}
+	}
+	if c.PendingMaxPerAgent > c.PendingMaxPerProvider {
+		bad("--pending-max-per-agent %d exceeds --pending-max-per-provider %d", c.PendingMaxPerAgent, c.PendingMaxPerProvider)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -133,6 +134,10 @@ type Agent struct {
 	// Label and Created describe the verified signature.
 	Label   string
 	Created time.Time
+	// ClientAddr is the address the request came from, set by the HTTP
+	// layer (behind a trusted proxy, the client the proxy names). The
+	// signature does not cover it; it only feeds abuse bounds.
+	ClientAddr netip.Addr
 }
 
 // signatureInput is the verified-label member of Signature-Input.

@@ -167,6 +167,7 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 	r, _, err := s.o.Engine.Create(ctx, pending.NewRequest{
 		Kind: kind, Stage: StageBinding, Requester: requester(a), Capabilities: caps,
 		Payload: raw, Requirement: pending.RequirementInteraction,
+		ClientAddr: a.ClientAddr, FirstContact: true,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -202,7 +203,7 @@ func (s *Service) AskPerson(ctx context.Context, a *httpsig.Agent, p *account.Pe
 	}
 	r, _, err := s.o.Engine.Create(ctx, pending.NewRequest{
 		Kind: kind, Stage: stage, Requester: requester(a), PersonID: p.ID, Capabilities: caps,
-		Payload: raw, Requirement: req,
+		Payload: raw, Requirement: req, ClientAddr: a.ClientAddr,
 	})
 	if err != nil {
 		return nil, err

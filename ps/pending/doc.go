@@ -6,11 +6,12 @@
 // (PS-173..PS-179), with the interpretations,
 //
 //
-// State lives in the database (table pending_requests, migration
-// 00003_pending), so a restart or a second replica on the same PostgreSQL
-// database continues a request. Long polls sleep on a Notifier: in one
-// process a MemoryNotifier, across replicas a PostgresNotifier
-// (LISTEN/NOTIFY on channel "aauth_pending"). The engine publishes after
+// State lives in the database behind the Store interface (table
+// pending_requests, migrations 00003, 00007, 00008; the SQL is in
+// ps/store/pending.go), so a restart or a second replica on the same
+// PostgreSQL database continues a request. Long polls sleep on a Notifier:
+// in one process a MemoryNotifier, across replicas pgnotify.Notifier
+// (LISTEN/NOTIFY on channel "aauth_pending", package ps/pending/pgnotify). The engine publishes after
 // every state change, and a waiting poll re-reads the row after each
 // wake-up and once at the end of its wait.
 //
@@ -43,5 +44,13 @@
 //     its deadline answers 408 expired;
 //   - polling more than 1 s faster than Retry-After (without a long-poll)
 //     gets 429 slow_down with Retry-After + 5;
-//   - Prefer: wait=N (≤ 30 s) holds the poll until the request changes.
+//   - creation is bounded (Options.Limits, issue 15 item 2): open requests
+//     per agent, per agent provider and per client network, new agents per
+//     provider and minute (429 rate_limited with Retry-After), and stored
+//     bytes per request (413); the count and the insert are one atomic
+//     step on both databases, and the payload of an ended request no
+//     person holds is dropped by the next Purge;
+//   - Prefer: wait=N (≤ 30 s) answers at once when the request differs
+//     from what the agent was last shown, and otherwise holds the poll
+//     until it does.
 package pending

@@ -6,19 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
-// Errors returned by Engine methods (besides *store.Error for database
-// failures, which callers answer with 500 server_error).
+// Errors returned by Engine methods (besides database failures, which wrap
+// dberr.Database and which callers answer with 500 server_error).
 var (
 	// ErrNotFound: no pending request has this id (or it was purged).
 	// At the interaction URL, render it like ErrInvalidCode.
@@ -89,9 +90,66 @@ type Options struct {
 	// by Post (answer 500). The hook runs outside any transaction and may
 	// do network I/O. When nil, updated_request gets 400 invalid_request.
 	OnUpdatedRequest func(ctx context.Context, r *Request, body map[string]any) (json.RawMessage, error)
-	// Log receives notifier failures. Default: discard.
+	// Limits bound what requesters can make the PS store (issue 15 item 2).
+	Limits Limits
+	// Log receives notifier failures and, as security events, refused
+	// creations. Default: discard.
 	Log *slog.Logger
 }
+
+// Limits bound the pending requests one party can make the PS keep, at
+// every level an attacker controls: its agents, its agent provider (under
+// allow-any anyone can run one and mint agents) and its network address.
+// A creation beyond a bound is refused with 429 rate_limited and a
+// Retry-After (P§revocation-response defines the shape; PS-289 uses it
+// for the same purpose) and writes nothing. Zero takes the default; a
+// negative value disables the bound.
+type Limits struct {
+	// PerAgent bounds the open requests of one agent. Default 20.
+	PerAgent int
+	// PerProvider bounds the open requests of the agents of one agent
+	// provider (or of one server, for revocations). Default 200.
+	PerProvider int
+	// PerClient bounds the open requests created from one client network
+	// (an IPv4 address or an IPv6 /64). Default 200.
+	PerClient int
+	// FirstContactsPerMinute bounds, per agent provider, how many distinct
+	// agents the PS did not know yet (NewRequest.FirstContact) created a
+	// request in the last minute: minting fresh agents is what the other
+	// bounds cannot see. Default 30.
+	FirstContactsPerMinute int
+	// MaxBytes bounds the bytes one request stores (payload, callback,
+	// capabilities and identifiers); beyond it Create answers 413. Default
+	// 256 KiB, the largest body the PS accepts (the mission endpoint's).
+	MaxBytes int
+}
+
+// Default limits.
+const (
+	DefaultMaxPerAgent            = 20
+	DefaultMaxPerProvider         = 200
+	DefaultMaxPerClient           = 200
+	DefaultFirstContactsPerMinute = 30
+	DefaultMaxBytes               = 256 << 10
+)
+
+func (l *Limits) defaults() {
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&l.PerAgent, DefaultMaxPerAgent}, {&l.PerProvider, DefaultMaxPerProvider},
+		{&l.PerClient, DefaultMaxPerClient}, {&l.FirstContactsPerMinute, DefaultFirstContactsPerMinute},
+		{&l.MaxBytes, DefaultMaxBytes},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+}
+
+// firstContactWindow is the window of Limits.FirstContactsPerMinute.
+const firstContactWindow = time.Minute
 
 func (o *Options) defaults() {
 	if o.Lifetime <= 0 {
@@ -121,6 +179,7 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	o.Limits.defaults()
 	o.Issuer = strings.TrimRight(o.Issuer, "/")
 }
 
@@ -128,7 +187,7 @@ func (o *Options) defaults() {
 // every replica runs its own Engine on the shared database, with a
 // Notifier that reaches the others.
 type Engine struct {
-	st  *store.Store
+	st  Store
 	n   Notifier
 	now func() time.Time
 	o   Options
@@ -136,10 +195,11 @@ type Engine struct {
 	newCode func() string
 }
 
-// New returns an Engine over st (migrated to 00003_pending), waking long
-// polls through n (nil: a private MemoryNotifier, enough for a single
-// process), telling time with now (nil: time.Now).
-func New(st *store.Store, n Notifier, now func() time.Time, o Options) *Engine {
+// New returns an Engine over st (in production the *store.Store of a
+// database migrated to 00008_pending_limits), waking long polls through n
+// (nil: a private MemoryNotifier, enough for a single process), telling
+// time with now (nil: time.Now).
+func New(st Store, n Notifier, now func() time.Time, o Options) *Engine {
 	o.defaults()
 	if n == nil {
 		n = NewMemoryNotifier()
@@ -155,7 +215,7 @@ func New(st *store.Store, n Notifier, now func() time.Time, o Options) *Engine {
 // effects on pending requests commit together. Its wake-ups are published
 // only after that transaction commits (st.AfterCommit): a long poll never
 // wakes to a change that may still roll back.
-func (e *Engine) WithStore(st *store.Store) *Engine {
+func (e *Engine) WithStore(st Store) *Engine {
 	c := *e
 	c.st = st
 	return &c
@@ -191,6 +251,47 @@ type NewRequest struct {
 	Callback     string
 	// Lifetime overrides Options.Lifetime when positive.
 	Lifetime time.Duration
+	// ClientAddr is the address the creating request came from, as the
+	// HTTP layer determined it (trusted-proxy aware); the zero Addr when
+	// there is none (a request the PS makes itself), which the per-client
+	// bound then skips.
+	ClientAddr netip.Addr
+	// FirstContact marks the request of an agent the PS does not know yet
+	// (its binding): those are bounded per provider and minute.
+	FirstContact bool
+}
+
+// size is what n makes the PS store, for Limits.MaxBytes.
+func (n *NewRequest) size() int {
+	total := len(n.Kind) + len(n.Stage) + len(n.Requester.Scheme) + len(n.Requester.Issuer) +
+		len(n.Requester.Subject) + len(n.PersonID) + len(n.Payload) + len(n.Callback)
+	for _, c := range n.Capabilities {
+		total += len(c)
+	}
+	return total
+}
+
+// clientNet is the network a per-client bound counts: an IPv4 address, or
+// the /64 of an IPv6 address (one subscriber's usual allocation, so that
+// rotating through it gains nothing); "" for none.
+func clientNet(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// quota is what Create asks the store to check at now.
+func (e *Engine) quota(now time.Time) Quota {
+	bound := func(v int) int { return max(v, 0) } // negative: disabled
+	l := e.o.Limits
+	return Quota{Now: now, PerAgent: bound(l.PerAgent), PerProvider: bound(l.PerProvider), PerClient: bound(l.PerClient),
+		FirstContacts: bound(l.FirstContactsPerMinute), FirstContactWindow: firstContactWindow}
 }
 
 // Create stores a new pending request in state pending. When Requirement
@@ -198,13 +299,18 @@ type NewRequest struct {
 // display form (XXXXX-XXXXX); only a hash is stored, so the code can be
 // sent only in the 202 built from the returned Request (Respond). The
 // code is "" for every other requirement.
+//
+// Create enforces Options.Limits: beyond a count bound it returns an
+// *aauth.Problem 429 rate_limited with RetryAfter (wrapping the
+// *QuotaError), beyond MaxBytes a 413 invalid_request; both are logged as
+// security events and store nothing.
 func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, error) {
 	switch {
 	case n.Kind == "":
 		return nil, "", errors.New("pending: create: Kind is required")
 	case !n.Requester.valid():
 		return nil, "", errors.New("pending: create: the requester is incomplete")
-	case !n.Requirement.valid():
+	case !n.Requirement.Valid():
 		return nil, "", fmt.Errorf("pending: create: unknown requirement %q", n.Requirement)
 	case n.Requirement == RequirementClarification:
 		return nil, "", errors.New("pending: create: use Ask for clarification")
@@ -213,6 +319,11 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 	case !storable(n.Kind, n.Stage, n.Requester.Scheme, n.Requester.Issuer, n.Requester.Subject, n.PersonID, n.Callback),
 		!storable(n.Capabilities...):
 		return nil, "", errors.New("pending: create: strings must be valid UTF-8 without NUL")
+	}
+	if limit := e.o.Limits.MaxBytes; limit > 0 && n.size() > limit {
+		e.refused(ctx, n, "stored bytes per request")
+		return nil, "", aauth.NewProblem(http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest,
+			"the request is too large to be kept pending")
 	}
 	now := e.now()
 	life := e.o.Lifetime
@@ -250,10 +361,29 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 		hash = codeHash(r.ID, norm)
 		r.HasCode = true
 	}
-	if err := e.insert(ctx, r, hash); err != nil {
+	rec := &Record{Request: r, CodeHash: hash, CodeDisplay: r.code, DeliveredView: view(r),
+		ClientNet: clientNet(n.ClientAddr), FirstContact: n.FirstContact}
+	if err := e.st.InsertPendingRequest(ctx, rec, e.quota(now)); err != nil {
+		var qe *QuotaError
+		if errors.As(err, &qe) {
+			e.refused(ctx, n, string(qe.Bound))
+			p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited,
+				"too many pending requests ("+string(qe.Bound)+"); retry later")
+			p.RetryAfter = max(int(math.Ceil(qe.RetryAt.Sub(now).Seconds())), 1)
+			p.Cause = qe
+			return nil, "", p
+		}
 		return nil, "", err
 	}
 	return r, r.code, nil
+}
+
+// refused logs a creation refused by a limit as a security event: who and
+// from where, never the payload.
+func (e *Engine) refused(ctx context.Context, n NewRequest, bound string) {
+	e.o.Log.WarnContext(ctx, "security: pending request refused", "bound", bound, "kind", n.Kind,
+		"provider", n.Requester.Issuer, "agent", n.Requester.Subject, "client", clientNet(n.ClientAddr),
+		"first_contact", n.FirstContact)
 }
 
 // Get returns the request with id, or ErrNotFound. It does no access
@@ -282,7 +412,7 @@ var errUnchanged = errors.New("pending: unchanged")
 // on a conflict it re-reads and calls fn again (so fn must depend only on
 // its argument). After a write it publishes a wake-up. It returns the
 // request as saved (or as read, when fn returned errUnchanged).
-func (e *Engine) mutate(ctx context.Context, id string, fn func(l *loaded, now time.Time) error) (*Request, error) {
+func (e *Engine) mutate(ctx context.Context, id string, fn func(l *Record, now time.Time) error) (*Request, error) {
 	for attempt := range maxAttempts {
 		l, err := e.load(ctx, id)
 		if err != nil {
@@ -298,7 +428,7 @@ func (e *Engine) mutate(ctx context.Context, id string, fn func(l *loaded, now t
 			}
 			return l.Request, err
 		}
-		err = e.save(ctx, l.Request, now)
+		err = e.save(ctx, l, now)
 		if err == nil {
 			e.publish(ctx, id)
 			return l.Request, nil
@@ -337,7 +467,7 @@ func (e *Engine) publish(ctx context.Context, id string) {
 // written).
 func (e *Engine) Update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
 	var outcome error
-	r, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	r, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired // record the expiry, then report it
@@ -353,7 +483,7 @@ func (e *Engine) Update(ctx context.Context, id string, fn func(r *Request) erro
 		switch {
 		case !c.State.Open():
 			return errors.New("pending: update: use Complete or Fail to end a request")
-		case !c.Requirement.valid() || c.Requirement == RequirementClarification:
+		case !c.Requirement.Valid() || c.Requirement == RequirementClarification:
 			return fmt.Errorf("pending: update: invalid requirement %q", c.Requirement)
 		case c.Requirement == RequirementInteraction && !l.HasCode:
 			return errors.New("pending: update: a request created without an interaction code cannot require interaction")
@@ -430,7 +560,7 @@ func (e *Engine) Complete(ctx context.Context, id string, status int, body any) 
 // which case it records the expiry and returns ErrExpired.
 func (e *Engine) end(ctx context.Context, id string, state State, status int, body json.RawMessage) error {
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -478,7 +608,7 @@ func (e *Engine) Fail(ctx context.Context, id string, status int, code, detail s
 	if !validResultStatus(status) || status < 400 || code == "" {
 		return fmt.Errorf("pending: fail: want a 4xx/5xx status and a code, got %d %q", status, code)
 	}
-	return e.end(ctx, id, stateForCode(code), status, problemBody(status, code, detail))
+	return e.end(ctx, id, stateForCode(code), status, problemBody(aauth.NewProblem(status, code, detail)))
 }
 
 // finish moves r to a terminal state. An outstanding question ends with it.
@@ -502,10 +632,10 @@ func expireIfDue(r *Request, now time.Time) bool {
 	switch {
 	case !now.Before(r.ExpiresAt):
 		finish(r, now, StateExpired, http.StatusRequestTimeout,
-			problemBody(http.StatusRequestTimeout, aauth.ErrExpired, "the pending request expired"))
+			problemBody(aauth.NewProblem(http.StatusRequestTimeout, aauth.ErrExpired, "the pending request expired")))
 	case r.Question != nil && !now.Before(r.Question.Deadline):
 		finish(r, now, StateExpired, http.StatusRequestTimeout,
-			problemBody(http.StatusRequestTimeout, aauth.ErrExpired, "the clarification question was not answered in time"))
+			problemBody(aauth.NewProblem(http.StatusRequestTimeout, aauth.ErrExpired, "the clarification question was not answered in time")))
 	default:
 		return false
 	}
@@ -519,7 +649,7 @@ func expireIfDue(r *Request, now time.Time) bool {
 // ErrExpired when past its lifetime.
 func (e *Engine) MarkInteracting(ctx context.Context, id string) error {
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired // save the expiry, then report it
@@ -555,7 +685,7 @@ func (e *Engine) MarkInteracting(ctx context.Context, id string) error {
 // ErrClosed when the request ended, ErrExpired (recorded) when it is due.
 func (e *Engine) ConsumeOutOfBand(ctx context.Context, id string) error {
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -595,7 +725,7 @@ func (e *Engine) ConsumeOutOfBand(ctx context.Context, id string) error {
 // needs an authenticated person session (PS-164).
 func (e *Engine) ConsumeCode(ctx context.Context, id, entered string) (*Request, error) {
 	var outcome error
-	r, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	r, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -607,7 +737,7 @@ func (e *Engine) ConsumeCode(ctx context.Context, id, entered string) (*Request,
 		case !l.State.Open(), !l.HasCode, l.CodeConsumedAt != nil:
 			return ErrInvalidCode
 		}
-		if codeMatches(l.ID, entered, l.codeHash) {
+		if codeMatches(l.ID, entered, l.CodeHash) {
 			t := time.Unix(now.Unix(), 0).UTC()
 			l.CodeConsumedAt, l.State = &t, StateInteracting
 			return nil
@@ -616,7 +746,7 @@ func (e *Engine) ConsumeCode(ctx context.Context, id, entered string) (*Request,
 		l.CodeAttempts++
 		if l.CodeAttempts >= e.o.MaxCodeAttempts {
 			finish(l.Request, now, StateFailed, http.StatusGone,
-				problemBody(http.StatusGone, aauth.ErrInvalidCode, "too many wrong interaction codes"))
+				problemBody(aauth.NewProblem(http.StatusGone, aauth.ErrInvalidCode, "too many wrong interaction codes")))
 		}
 		return nil
 	})
@@ -654,7 +784,7 @@ func (e *Engine) Ask(ctx context.Context, id, question string, options []string,
 		timeout = e.o.ClarificationTimeout
 	}
 	var outcome error
-	_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
 		if expireIfDue(l.Request, now) {
 			outcome = ErrExpired
@@ -663,14 +793,14 @@ func (e *Engine) Ask(ctx context.Context, id, question string, options []string,
 		switch {
 		case !l.State.Open():
 			return ErrClosed
-		case !l.HasCapability(CapabilityClarification):
+		case !l.HasCapability(aauth.CapabilityClarification):
 			return ErrNoClarificationCapability
 		case l.Question != nil:
 			return ErrQuestionOutstanding
 		case l.Rounds >= e.o.MaxClarificationRounds:
 			outcome = ErrClarificationLimit
 			finish(l.Request, now, StateDenied, http.StatusForbidden,
-				problemBody(http.StatusForbidden, aauth.ErrDenied, "the clarification round limit was reached"))
+				problemBody(aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the clarification round limit was reached")))
 			return nil
 		}
 		asked := time.Unix(now.Unix(), 0).UTC()
@@ -718,17 +848,13 @@ func (e *Engine) ForPerson(ctx context.Context, personID string) ([]Request, err
 	if personID == "" {
 		return nil, nil
 	}
-	return e.list(ctx, "list pending requests of a person",
-		`person_id = ? AND state IN `+openStates+` AND expires_at > ? ORDER BY created_at, id`,
-		personID, e.now().Unix())
+	return requests(e.st.OpenPendingRequestsOfPerson(ctx, personID, e.now()))
 }
 
 // ForRequester returns the open requests created by who, oldest first (for
 // example to end them 403 revoked when its agent token is revoked, A-59).
 func (e *Engine) ForRequester(ctx context.Context, who Requester) ([]Request, error) {
-	return e.list(ctx, "list pending requests of a requester",
-		`requester_scheme = ? AND requester_iss = ? AND requester_sub = ? AND state IN `+openStates+
-			` ORDER BY created_at, id`, who.Scheme, who.Issuer, who.Subject)
+	return requests(e.st.OpenPendingRequestsOf(ctx, who))
 }
 
 // ExpireDue ends, with 408 expired, every open request past its lifetime
@@ -736,17 +862,14 @@ func (e *Engine) ForRequester(ctx context.Context, who Requester) ([]Request, er
 // Run it periodically on any replica (polls also expire requests lazily).
 // It returns how many requests it ended.
 func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
-	now := e.now().Unix()
-	var ids []string
-	err := e.db(ctx).Raw(`SELECT id FROM pending_requests WHERE state IN `+openStates+
-		` AND (expires_at <= ? OR question_deadline <= ?) ORDER BY expires_at, id`, now, now).Scan(&ids).Error
+	ids, err := e.st.DuePendingRequests(ctx, e.now())
 	if err != nil {
-		return 0, dbErr("list due pending requests", err)
+		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
 		expired := false
-		_, err := e.mutate(ctx, id, func(l *loaded, now time.Time) error {
+		_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 			expired = expireIfDue(l.Request, now)
 			if !expired {
 				return errUnchanged
@@ -764,13 +887,11 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 }
 
 // Purge deletes requests whose ExpiresAt is more than Options.Retention in
-// the past (their pending URLs then answer 404 instead of 410). It returns
-// how many it deleted.
+// the past (their pending URLs then answer 404 instead of 410), and drops
+// at once the payload of every ended request that no person holds: only
+// its requester can still ask about it, and the 410 it gets needs no
+// payload (issue 15: what an unknown agent stored must not outlive its
+// request). It returns how many requests it deleted.
 func (e *Engine) Purge(ctx context.Context) (int, error) {
-	res := e.db(ctx).Exec(`DELETE FROM pending_requests WHERE expires_at < ?`,
-		e.now().Add(-e.o.Retention).Unix())
-	if res.Error != nil {
-		return 0, dbErr("purge pending requests", res.Error)
-	}
-	return int(res.RowsAffected), nil
+	return e.st.PurgePendingRequests(ctx, e.now().Add(-e.o.Retention))
 }

@@ -1,4 +1,4 @@
-package pending
+package pending_test
 
 import (
 	"context"
@@ -11,14 +11,16 @@ import (
 	"github.com/dunglas/httpsfv"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 const issuer = "https://ps.example"
 
 var (
-	agentA1 = Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:a1@ap.example"}
-	agentA3 = Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:a3@ap.example"}
+	agentA1 = pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:a1@ap.example"}
+	agentA3 = pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:a3@ap.example"}
 )
 
 // clock is a settable fake clock.
@@ -44,20 +46,20 @@ func (c *clock) Advance(d time.Duration) {
 func ctxOf(t *testing.T) context.Context { return t.Context() }
 
 // newEngine returns an engine with a fake clock and a memory notifier.
-func newEngine(t *testing.T, s *store.Store, mod ...func(*Options)) (*Engine, *clock) {
+func newEngine(t *testing.T, s *store.Store, mod ...func(*pending.Options)) (*pending.Engine, *clock) {
 	t.Helper()
 	c := newClock()
-	o := Options{Issuer: issuer}
+	o := pending.Options{Issuer: issuer}
 	for _, m := range mod {
 		m(&o)
 	}
-	return New(s, NewMemoryNotifier(), c.Now, o), c
+	return pending.New(s, pending.NewMemoryNotifier(), c.Now, o), c
 }
 
-func create(t *testing.T, e *Engine, q Requirement, mod ...func(*NewRequest)) (*Request, string) {
+func create(t *testing.T, e *pending.Engine, q pending.Requirement, mod ...func(*pending.NewRequest)) (*pending.Request, string) {
 	t.Helper()
-	n := NewRequest{Kind: KindPersonToken, Stage: "consent", Requester: agentA1, Requirement: q,
-		Capabilities: []string{CapabilityInteraction, CapabilityClarification},
+	n := pending.NewRequest{Kind: aauth.PendingPersonToken, Stage: "consent", Requester: agentA1, Requirement: q,
+		Capabilities: []string{aauth.CapabilityInteraction, aauth.CapabilityClarification},
 		Payload:      json.RawMessage(`{"resource_token":"rt"}`)}
 	for _, m := range mod {
 		m(&n)
@@ -67,14 +69,14 @@ func create(t *testing.T, e *Engine, q Requirement, mod ...func(*NewRequest)) (*
 	return r, code
 }
 
-func poll(t *testing.T, e *Engine, id string) Response {
+func poll(t *testing.T, e *pending.Engine, id string) pending.Response {
 	t.Helper()
 	resp, err := e.Poll(ctxOf(t), id, agentA1, 0)
 	require.NoError(t, err)
 	return resp
 }
 
-func post(t *testing.T, e *Engine, id, body string) Response {
+func post(t *testing.T, e *pending.Engine, id, body string) pending.Response {
 	t.Helper()
 	resp, err := e.Post(ctxOf(t), id, agentA1, []byte(body))
 	require.NoError(t, err)
@@ -82,7 +84,7 @@ func post(t *testing.T, e *Engine, id, body string) Response {
 }
 
 // jsonBody decodes a response body into a map.
-func jsonBody(t *testing.T, resp Response) map[string]any {
+func jsonBody(t *testing.T, resp pending.Response) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(resp.Body, &m), "body %q", resp.Body)
@@ -90,7 +92,7 @@ func jsonBody(t *testing.T, resp Response) map[string]any {
 }
 
 // requireProblem checks a problem+json answer.
-func requireProblem(t *testing.T, resp Response, status int, code string) map[string]any {
+func requireProblem(t *testing.T, resp pending.Response, status int, code string) map[string]any {
 	t.Helper()
 	require.Equal(t, status, resp.Status, "body %s", resp.Body)
 	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
@@ -101,7 +103,7 @@ func requireProblem(t *testing.T, resp Response, status int, code string) map[st
 }
 
 // requireGone checks the A-08 410.
-func requireGone(t *testing.T, resp Response) {
+func requireGone(t *testing.T, resp pending.Response) {
 	t.Helper()
 	m := requireProblem(t, resp, http.StatusGone, "invalid_request")
 	require.Equal(t, "pending request is no longer available", m["detail"])
@@ -109,7 +111,7 @@ func requireGone(t *testing.T, resp Response) {
 
 // require202 checks the header set every 202 carries (PS-146) and returns
 // the body.
-func require202(t *testing.T, e *Engine, resp Response, id string, retryAfter int) map[string]any {
+func require202(t *testing.T, e *pending.Engine, resp pending.Response, id string, retryAfter int) map[string]any {
 	t.Helper()
 	require.Equal(t, http.StatusAccepted, resp.Status, "body %s", resp.Body)
 	require.Equal(t, issuer+"/pending/"+id, resp.Header.Get("Location"))
@@ -124,7 +126,7 @@ func require202(t *testing.T, e *Engine, resp Response, id string, retryAfter in
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 // requirement parses AAuth-Requirement; nil when absent.
-func requirement(t *testing.T, resp Response) *httpsfv.Item {
+func requirement(t *testing.T, resp pending.Response) *httpsfv.Item {
 	t.Helper()
 	v := resp.Header.Values("AAuth-Requirement")
 	if len(v) == 0 {

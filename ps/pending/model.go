@@ -2,6 +2,7 @@ package pending
 
 import (
 	"encoding/json"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"slices"
 	"time"
 )
@@ -46,7 +47,8 @@ const (
 // Open reports whether s is a non-terminal state.
 func (s State) Open() bool { return s == StatePending || s == StateInteracting }
 
-func (s State) valid() bool {
+// Valid reports whether s is one of the states above.
+func (s State) Valid() bool {
 	switch s {
 	case StatePending, StateInteracting, StateCompleted, StateDenied, StateAbandoned,
 		StateExpired, StateCancelled, StateFailed:
@@ -63,33 +65,19 @@ type Requirement string
 // example while the PS waits on an access server).
 const (
 	RequirementNone          Requirement = ""
-	RequirementInteraction   Requirement = "interaction"
-	RequirementApproval      Requirement = "approval"
-	RequirementClarification Requirement = "clarification"
+	RequirementInteraction   Requirement = aauth.RequirementInteraction
+	RequirementApproval      Requirement = aauth.RequirementApproval
+	RequirementClarification Requirement = aauth.RequirementClarification
 )
 
-func (q Requirement) valid() bool {
+// Valid reports whether q is one of the requirements above.
+func (q Requirement) Valid() bool {
 	switch q {
 	case RequirementNone, RequirementInteraction, RequirementApproval, RequirementClarification:
 		return true
 	}
 	return false
 }
-
-// Capability values an agent may declare (P§aauth-capabilities).
-const (
-	CapabilityInteraction   = "interaction"
-	CapabilityClarification = "clarification"
-	CapabilityPayment       = "payment"
-)
-
-// Kinds the engine itself looks at: updated_request is only accepted on
-// token requests (A-12, PS-176). Other kinds are free-form.
-const (
-	KindAuthToken   = "auth_token"
-	KindPersonToken = "person_token"
-	KindRevocation  = "revocation" // takes no POST (E10)
-)
 
 // Exchange is one clarification round: the person's question and how the
 // agent answered it. Answer is agent-asserted Markdown (stored raw; the web

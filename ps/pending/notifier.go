@@ -21,7 +21,8 @@ type Notifier interface {
 }
 
 // MemoryNotifier is the in-process Notifier: enough for a single process
-// (the SQLite deployment), and the local fan-out of PostgresNotifier.
+// (the SQLite deployment), and the local fan-out of a cross-process
+// notifier (pgnotify.Notifier).
 type MemoryNotifier struct {
 	mu   sync.Mutex
 	subs map[string]map[*subscription]struct{}
@@ -70,9 +71,9 @@ func (m *MemoryNotifier) Publish(_ context.Context, id string) error {
 	return nil
 }
 
-// wakeAll wakes every subscriber (after a listener reconnect, when
-// notifications may have been missed).
-func (m *MemoryNotifier) wakeAll() {
+// WakeAll wakes every subscriber (after a cross-process listener
+// reconnects, when notifications may have been missed).
+func (m *MemoryNotifier) WakeAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, set := range m.subs {
@@ -82,8 +83,8 @@ func (m *MemoryNotifier) wakeAll() {
 	}
 }
 
-// subscribers counts the live subscriptions (for tests).
-func (m *MemoryNotifier) subscribers() int {
+// Subscribers counts the live subscriptions (tests and metrics).
+func (m *MemoryNotifier) Subscribers() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0

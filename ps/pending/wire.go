@@ -25,87 +25,58 @@ type Response struct {
 	Body   []byte
 }
 
-// Header names the engine sets besides aauth.HeaderAAuthRequirement.
-const (
-	HeaderLocation          = "Location"
-	HeaderRetryAfter        = "Retry-After"
-	HeaderCacheControl      = "Cache-Control"
-	HeaderContentType       = "Content-Type"
-	HeaderPreferenceApplied = "Preference-Applied"
-)
-
 // Detail texts of the fixed answers.
 const (
 	goneDetail     = "pending request is no longer available"
 	notFoundDetail = "no such pending request"
 )
 
-// POST actions (P§agent-response-to-clarification, A-09).
-const (
-	ActionClarificationResponse = "clarification_response"
-	ActionUpdatedRequest        = "updated_request"
-	ActionCancel                = "cancel"
-)
-
 func newHeader() http.Header {
 	h := http.Header{}
-	h.Set(HeaderCacheControl, "no-store")
+	h.Set(aauth.HeaderCacheControl, "no-store")
 	return h
 }
 
 // problemBody is the problem+json document in the one shape every error
 // answer uses (aauth.Problem.Body).
-func problemBody(status int, code, detail string) json.RawMessage {
-	b, _ := json.Marshal(aauth.NewProblem(status, code, detail).Body()) // cannot fail: strings and an int
+func problemBody(p *aauth.Problem) json.RawMessage {
+	b, _ := json.Marshal(p.Body()) // cannot fail: strings, numbers and the caller's JSON values
 	return b
 }
 
-func problemResponse(status int, code, detail string, retryAfter int) Response {
-	h := newHeader()
-	h.Set(HeaderContentType, aauth.ProblemContentType)
-	if retryAfter > 0 {
-		h.Set(HeaderRetryAfter, strconv.Itoa(retryAfter))
-	}
-	return Response{Status: status, Header: h, Body: problemBody(status, code, detail)}
-}
-
 // ProblemResponse renders p (for example one returned by
-// Options.OnUpdatedRequest) as a Response.
+// Options.OnUpdatedRequest) as a Response, the way the server's renderer
+// renders every other problem: problem+json, Retry-After when set, and
+// p's own header fields.
 func ProblemResponse(p *aauth.Problem) Response {
-	resp := problemResponse(p.Status, p.Code, p.Detail, p.RetryAfter)
-	if len(p.Extra) > 0 {
-		m := map[string]any{}
-		for k, v := range p.Extra {
-			m[k] = v
-		}
-		_ = json.Unmarshal(resp.Body, &m)
-		if b, err := json.Marshal(m); err == nil {
-			resp.Body = b
-		}
+	h := newHeader()
+	h.Set(aauth.HeaderContentType, aauth.ProblemContentType)
+	if p.RetryAfter > 0 {
+		h.Set(aauth.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
 	}
 	for k, vs := range p.Header {
 		for _, v := range vs {
-			resp.Header.Add(k, v)
+			h.Add(k, v)
 		}
 	}
-	return resp
+	return Response{Status: p.Status, Header: h, Body: problemBody(p)}
 }
 
 // NotFound is the answer to an unknown id and to a requester other than
 // the original one: the same status, headers and body in both cases, so
 // the pending URL is no existence oracle (A-08, PS-149).
 func NotFound() Response {
-	return problemResponse(http.StatusNotFound, aauth.ErrNotFound, notFoundDetail, 0)
+	return ProblemResponse(aauth.NewProblem(http.StatusNotFound, aauth.ErrNotFound, notFoundDetail))
 }
 
 // Gone is the answer after the terminal answer was delivered, or after a
 // cancel (A-08, PS-152, PS-156).
 func Gone() Response {
-	return problemResponse(http.StatusGone, aauth.ErrInvalidRequest, goneDetail, 0)
+	return ProblemResponse(aauth.NewProblem(http.StatusGone, aauth.ErrInvalidRequest, goneDetail))
 }
 
 func badRequest(detail string) Response {
-	return problemResponse(http.StatusBadRequest, aauth.ErrInvalidRequest, detail, 0)
+	return ProblemResponse(aauth.BadRequest(detail))
 }
 
 // body202 is the body of a pending answer (P§pending-response,
@@ -133,9 +104,9 @@ type body202 struct {
 // when the originating endpoint answers a still-open request.
 func (e *Engine) Respond(r *Request) Response {
 	h := newHeader()
-	h.Set(HeaderLocation, e.PendingURL(r.ID))
-	h.Set(HeaderRetryAfter, strconv.Itoa(e.retryAfter(r.EffectiveRequirement())))
-	h.Set(HeaderContentType, "application/json")
+	h.Set(aauth.HeaderLocation, e.PendingURL(r.ID))
+	h.Set(aauth.HeaderRetryAfter, strconv.Itoa(e.retryAfter(r.EffectiveRequirement())))
+	h.Set(aauth.HeaderContentType, "application/json")
 	b := body202{Status: string(StatePending)}
 	if r.State == StateInteracting {
 		b.Status = string(StateInteracting)
@@ -180,7 +151,7 @@ func resultResponse(r *Request) Response {
 		if r.ResultStatus >= 400 {
 			ct = aauth.ProblemContentType
 		}
-		h.Set(HeaderContentType, ct)
+		h.Set(aauth.HeaderContentType, ct)
 	}
 	var body []byte
 	if len(r.ResultBody) > 0 {
@@ -200,7 +171,7 @@ func isDue(r *Request, now time.Time) bool {
 // 410 after that or after a cancel. done is false for an open request.
 func (e *Engine) settle(ctx context.Context, r *Request) (resp Response, done bool, err error) {
 	if isDue(r, e.now()) {
-		r, err = e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+		r, err = e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 			if !expireIfDue(l.Request, now) {
 				return errUnchanged
 			}
@@ -219,7 +190,7 @@ func (e *Engine) settle(ctx context.Context, r *Request) (resp Response, done bo
 	if r.ResultDelivered || r.State == StateCancelled {
 		return Gone(), true, nil
 	}
-	claimed, err := e.claimDelivery(ctx, r.ID, e.now())
+	claimed, err := e.st.ClaimPendingResult(ctx, r.ID, e.now())
 	if err != nil {
 		return Response{}, true, err
 	}
@@ -230,7 +201,7 @@ func (e *Engine) settle(ctx context.Context, r *Request) (resp Response, done bo
 }
 
 // access loads id for who; nil (and no error) means "answer NotFound".
-func (e *Engine) access(ctx context.Context, id string, who Requester) (*loaded, error) {
+func (e *Engine) access(ctx context.Context, id string, who Requester) (*Record, error) {
 	l, err := e.load(ctx, id)
 	if err != nil || l == nil || !l.Requester.Equal(who) {
 		return nil, err
@@ -250,10 +221,11 @@ func (e *Engine) access(ctx context.Context, id string, who Requester) (*loaded,
 //     previous answered poll, without Prefer: wait and with no long-poll of
 //     this request outstanding: 429 slow_down whose Retry-After is the
 //     advised interval plus 5 s (PS-153, A-45);
-//   - with wait > 0 (capped at Options.MaxWait): held until the request
-//     changes (a Notifier wake-up, then a re-read) or the wait elapses,
-//     then answered like an immediate poll; a 202 then carries
-//     Preference-Applied: wait=N (PS-154);
+//   - with wait > 0 (capped at Options.MaxWait): answered at once when
+//     the request differs from what the last answer showed the requester
+//     (see view), otherwise held until it does (a Notifier wake-up, then a
+//     re-read) or the wait elapses, then answered like an immediate poll;
+//     a 202 then carries Preference-Applied: wait=N (PS-154);
 //   - otherwise the 202 of Respond.
 //
 // The error is non-nil only for database failures (answer 500) and for a
@@ -270,19 +242,24 @@ func (e *Engine) Poll(ctx context.Context, id string, who Requester, wait time.D
 		return resp, err
 	}
 	if wait <= 0 && e.tooSoon(l, e.now()) {
-		if err := e.markPolled(ctx, id, e.now()); err != nil {
+		if err := e.st.RecordPendingPoll(ctx, id, e.now(), ""); err != nil { // nothing new shown
 			return Response{}, err
 		}
-		adv := e.retryAfter(l.EffectiveRequirement())
-		return problemResponse(http.StatusTooManyRequests, aauth.ErrSlowDown,
-			"polling faster than Retry-After; increase the interval by 5 seconds", adv+5), nil
+		p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrSlowDown,
+			"polling faster than Retry-After; increase the interval by 5 seconds")
+		p.RetryAfter = e.retryAfter(l.EffectiveRequirement()) + 5
+		return ProblemResponse(p), nil
 	}
 	applied := 0
 	r := l.Request
 	if wait > 0 {
 		wait = min(wait, e.o.MaxWait)
 		applied = int(math.Ceil(wait.Seconds()))
-		if r, err = e.waitChange(ctx, l.Request, wait); err != nil {
+		shown := l.DeliveredView
+		if shown == "" { // a row from before views were recorded
+			shown = view(l.Request)
+		}
+		if r, err = e.waitChange(ctx, l.Request, shown, wait); err != nil {
 			return Response{}, err
 		}
 		if r == nil {
@@ -292,12 +269,12 @@ func (e *Engine) Poll(ctx context.Context, id string, who Requester, wait time.D
 			return resp, err
 		}
 	}
-	if err := e.markPolled(ctx, id, e.now()); err != nil {
+	if err := e.st.RecordPendingPoll(ctx, id, e.now(), view(r)); err != nil {
 		return Response{}, err
 	}
 	resp := e.Respond(r)
 	if applied > 0 {
-		resp.Header.Set(HeaderPreferenceApplied, "wait="+strconv.Itoa(applied))
+		resp.Header.Set(aauth.HeaderPreferenceApplied, "wait="+strconv.Itoa(applied))
 	}
 	return resp, nil
 }
@@ -312,7 +289,7 @@ func (e *Engine) RespondWait(ctx context.Context, r *Request, wait time.Duration
 		return e.Respond(r), nil
 	}
 	wait = min(wait, e.o.MaxWait)
-	cur, err := e.waitChange(ctx, r, wait)
+	cur, err := e.waitChange(ctx, r, view(r), wait)
 	if err != nil {
 		return Response{}, err
 	}
@@ -324,64 +301,97 @@ func (e *Engine) RespondWait(ctx context.Context, r *Request, wait time.Duration
 	}
 	cur.code = r.code
 	resp := e.Respond(cur)
-	resp.Header.Set(HeaderPreferenceApplied, "wait="+strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	resp.Header.Set(aauth.HeaderPreferenceApplied, "wait="+strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	return resp, nil
 }
 
 // tooSoon is the slow_down rule.
-func (e *Engine) tooSoon(l *loaded, now time.Time) bool {
-	if l.lastPollMS == nil {
+func (e *Engine) tooSoon(l *Record, now time.Time) bool {
+	if l.LastPollMS == nil {
 		return false
 	}
 	nowMS := now.UnixMilli()
-	if l.longPollUntilMS != nil && *l.longPollUntilMS > nowMS {
+	if l.LongPollUntilMS != nil && *l.LongPollUntilMS > nowMS {
 		return false
 	}
 	advisedMS := int64(e.retryAfter(l.EffectiveRequirement())) * 1000
-	return nowMS-*l.lastPollMS < advisedMS-1000
+	return nowMS-*l.LastPollMS < advisedMS-1000
 }
 
-// waitChange holds until r's row changes (its Version moves), the wait
-// elapses, or r's lifetime or question deadline passes; it never spins:
-// it sleeps on the Notifier and re-reads the row after each wake-up and
-// once at the end. It returns the latest row, nil if it vanished.
-func (e *Engine) waitChange(ctx context.Context, r *Request, wait time.Duration) (*Request, error) {
+// view is what an answer about r shows its requester, in short: the
+// status, the requirement advertised, whether an interaction code is
+// shown and which clarification question is asked; for a terminal request
+// its state. A long poll answers at once when the view differs from the
+// one the requester was last shown (issue 15 item 7), not only when the
+// request changes during the wait. Changes the requester cannot see
+// (stage, person, payload) leave the view alone.
+func view(r *Request) string {
+	if !r.State.Open() {
+		return string(r.State)
+	}
+	v := string(r.State) + "/" + string(r.EffectiveRequirement())
+	if r.code != "" {
+		v += "/code"
+	}
+	if r.Question != nil {
+		v += "/question-" + strconv.Itoa(r.Rounds)
+	}
+	return v
+}
+
+// waitChange holds until the view of r's request differs from shown (what
+// the requester was last told), the wait elapses, or the request's
+// lifetime or question deadline passes; it never spins: it sleeps on the
+// Notifier and re-reads the row after each wake-up and once at the end.
+// It returns the latest row, nil if it vanished.
+//
+// The long-poll mark (StartPendingLongPoll) is written only after the
+// first read found nothing new, so an observer that sees the mark knows
+// that only a wake-up (or the end of the wait) ends this poll.
+func (e *Engine) waitChange(ctx context.Context, r *Request, shown string, wait time.Duration) (*Request, error) {
 	ch, unsubscribe := e.n.Subscribe(r.ID)
 	defer unsubscribe()
 
 	now := e.now()
-	untilMS := now.Add(wait).UnixMilli()
-	if err := e.startLongPoll(ctx, r.ID, untilMS); err != nil {
-		return nil, err
-	}
-	defer func() { _ = e.endLongPoll(context.WithoutCancel(ctx), r.ID, untilMS) }()
-
 	deadline := r.ExpiresAt
 	if r.Question != nil && r.Question.Deadline.Before(deadline) {
 		deadline = r.Question.Deadline
 	}
+	untilMS := now.Add(wait).UnixMilli()
 	if left := deadline.Sub(now); left < wait {
 		wait = max(left, 0)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 
-	// Subscribed first, then re-read: a change made in between is seen here
+	// Subscribed first, then read: a change made in between is seen here
 	// instead of being lost.
 	cur, err := e.load(ctx, r.ID)
-	for err == nil && cur != nil && cur.Version == r.Version {
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	if view(cur.Request) != shown {
+		return cur.Request, nil
+	}
+	if err := e.st.StartPendingLongPoll(ctx, r.ID, untilMS); err != nil {
+		return nil, err
+	}
+	defer func() { _ = e.st.EndPendingLongPoll(context.WithoutCancel(ctx), r.ID, untilMS) }()
+	for {
 		select {
 		case <-ch:
-			cur, err = e.load(ctx, r.ID)
+			if cur, err = e.load(ctx, r.ID); err != nil || cur == nil {
+				return nil, err
+			}
+			if view(cur.Request) != shown {
+				return cur.Request, nil
+			}
 			continue
 		case <-timer.C:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 		break
-	}
-	if err != nil {
-		return nil, err
 	}
 	if cur, err = e.load(ctx, r.ID); err != nil || cur == nil {
 		return nil, err
@@ -421,7 +431,7 @@ func (e *Engine) Post(ctx context.Context, id string, who Requester, body []byte
 	if resp, done, err := e.settle(ctx, l.Request); done || err != nil {
 		return resp, err
 	}
-	if l.Kind == KindRevocation {
+	if l.Kind == aauth.PendingRevocation {
 		return badRequest("this pending request takes no POST"), nil
 	}
 	m, err := strictjson.DecodeObject(body)
@@ -433,11 +443,11 @@ func (e *Engine) Post(ctx context.Context, id string, who Requester, body []byte
 		return badRequest(problem), nil
 	}
 	switch action {
-	case ActionClarificationResponse:
+	case aauth.ActionClarificationResponse:
 		return e.postClarification(ctx, l.Request, m)
-	case ActionUpdatedRequest:
+	case aauth.ActionUpdatedRequest:
 		return e.postUpdated(ctx, l.Request, m)
-	default: // ActionCancel
+	default: // aauth.ActionCancel
 		return e.cancel(ctx, l.Request)
 	}
 }
@@ -446,13 +456,13 @@ func (e *Engine) Post(ctx context.Context, id string, who Requester, body []byte
 func actionOf(m map[string]any) (string, string) {
 	v, present := m["action"]
 	if !present {
-		_, hasAnswer := m[ActionClarificationResponse]
+		_, hasAnswer := m[aauth.ActionClarificationResponse]
 		_, hasRT := m["resource_token"]
 		switch {
 		case hasAnswer && !hasRT:
-			return ActionClarificationResponse, ""
+			return aauth.ActionClarificationResponse, ""
 		case hasRT && !hasAnswer:
-			return ActionUpdatedRequest, ""
+			return aauth.ActionUpdatedRequest, ""
 		}
 		return "", "the action member is missing"
 	}
@@ -461,7 +471,7 @@ func actionOf(m map[string]any) (string, string) {
 		return "", "the action member must be a string"
 	}
 	switch s {
-	case ActionClarificationResponse, ActionUpdatedRequest, ActionCancel:
+	case aauth.ActionClarificationResponse, aauth.ActionUpdatedRequest, aauth.ActionCancel:
 		return s, ""
 	}
 	return "", "unknown action"
@@ -484,21 +494,21 @@ func (e *Engine) closedAnswer(ctx context.Context, id string) (Response, error) 
 var errNoQuestion = errors.New("no clarification question is outstanding")
 
 func (e *Engine) postClarification(ctx context.Context, r *Request, m map[string]any) (Response, error) {
-	answer, ok := m[ActionClarificationResponse].(string)
+	answer, ok := m[aauth.ActionClarificationResponse].(string)
 	if !ok {
 		return badRequest("clarification_response must be a string"), nil
 	}
 	if err := checkMarkdown("clarification_response", answer); err != nil {
 		return badRequest("clarification_response must be a non-empty string of at most 8 KiB without NUL"), nil
 	}
-	saved, err := e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+	saved, err := e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 		switch {
 		case !l.State.Open() || isDue(l.Request, now):
 			return ErrClosed
 		case l.Question == nil:
 			return errNoQuestion
 		}
-		answerQuestion(l.Request, now, ActionClarificationResponse, answer)
+		answerQuestion(l.Request, now, aauth.ActionClarificationResponse, answer)
 		l.RetryAfter = e.retryAfter(l.EffectiveRequirement())
 		return nil
 	})
@@ -527,7 +537,7 @@ func answerQuestion(r *Request, now time.Time, action, answer string) {
 }
 
 func (e *Engine) postUpdated(ctx context.Context, r *Request, m map[string]any) (Response, error) {
-	if r.Kind != KindAuthToken && r.Kind != KindPersonToken {
+	if r.Kind != aauth.PendingAuthToken && r.Kind != aauth.PendingPersonToken {
 		return badRequest("updated_request applies only to a pending token request"), nil
 	}
 	for _, k := range []string{"resource_token", "presented_token"} {
@@ -556,12 +566,12 @@ func (e *Engine) postUpdated(ctx context.Context, r *Request, m map[string]any) 
 	if payload != nil && (!json.Valid(payload) || !utf8.Valid(payload)) {
 		return Response{}, errors.New("pending: OnUpdatedRequest returned an invalid JSON payload")
 	}
-	saved, err := e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+	saved, err := e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 		if !l.State.Open() || isDue(l.Request, now) {
 			return ErrClosed
 		}
 		l.Payload = append(json.RawMessage(nil), payload...)
-		answerQuestion(l.Request, now, ActionUpdatedRequest, justification)
+		answerQuestion(l.Request, now, aauth.ActionUpdatedRequest, justification)
 		l.RetryAfter = e.retryAfter(l.EffectiveRequirement())
 		return nil
 	})
@@ -595,7 +605,7 @@ func (e *Engine) Delete(ctx context.Context, id string, who Requester) (Response
 }
 
 func (e *Engine) cancel(ctx context.Context, r *Request) (Response, error) {
-	_, err := e.mutate(ctx, r.ID, func(l *loaded, now time.Time) error {
+	_, err := e.mutate(ctx, r.ID, func(l *Record, now time.Time) error {
 		if !l.State.Open() || isDue(l.Request, now) {
 			return ErrClosed
 		}
@@ -610,7 +620,7 @@ func (e *Engine) cancel(ctx context.Context, r *Request) (Response, error) {
 	case err != nil:
 		return Response{}, err
 	}
-	if _, err := e.claimDelivery(ctx, r.ID, e.now()); err != nil {
+	if _, err := e.st.ClaimPendingResult(ctx, r.ID, e.now()); err != nil {
 		return Response{}, err
 	}
 	return Response{Status: http.StatusNoContent, Header: newHeader()}, nil

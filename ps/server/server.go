@@ -185,6 +185,8 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 			s.renderError(c, err)
 			return
 		}
+		// gin's ClientIP honours X-Forwarded-For only from --trusted-proxy.
+		agent.ClientAddr, _ = netip.ParseAddr(c.ClientIP())
 		if err := h(c, &SignedRequest{Agent: agent, Body: body}); err != nil {
 			s.renderError(c, err)
 			return

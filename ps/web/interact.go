@@ -10,10 +10,10 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
-	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
@@ -159,7 +159,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	}
 	for _, x := range cons.Chat {
 		cl := templates.Clarification{Question: x.Question, Asked: x.AskedAt}
-		if x.Action == pending.ActionClarificationResponse || x.Answer != "" {
+		if x.Action == aauth.ActionClarificationResponse || x.Answer != "" {
 			at := x.AnsweredAt
 			cl.Answer, cl.Answered = markdown.Render(x.Answer), &at
 		}

@@ -21,6 +21,7 @@ var suites = []Suite{
 	{Name: "agents", Run: runAgents},
 	{Name: "missions", Run: runMissions},
 	{Name: "tokens", Run: runTokens},
+	{Name: "pending", Run: runPending},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -1,4 +1,8 @@
-package pending
+// Package pgnotify is the cross-process Notifier of the pending engine for
+// replicas sharing one PostgreSQL database: PostgreSQL LISTEN/NOTIFY on
+// channel "aauth_pending". It is an adapter (it imports pgx); package
+// pending itself knows only the Notifier interface.
+package pgnotify
 
 import (
 	"context"
@@ -10,10 +14,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
-// PostgresChannel is the LISTEN/NOTIFY channel; the payload is a pending id.
-const PostgresChannel = "aauth_pending"
+// Channel is the LISTEN/NOTIFY channel; the payload is a pending id.
+const Channel = "aauth_pending"
 
 // Reconnect back-off of the listener.
 const (
@@ -21,15 +27,15 @@ const (
 	listenBackoffMax = 5 * time.Second
 )
 
-// PostgresNotifier is the Notifier for replicas sharing one PostgreSQL
-// database: Publish sends pg_notify(PostgresChannel, id) (and wakes local
+// Notifier is the pending.Notifier for replicas sharing one PostgreSQL
+// database: Publish sends pg_notify(Channel, id) (and wakes local
 // subscribers at once); one dedicated connection LISTENs and fans every
 // notification out to this process's subscribers. If that connection
 // drops, it reconnects with exponential back-off (100 ms to 5 s) and then
 // wakes every local subscriber, since notifications may have been missed
 // (the woken polls re-read the database).
-type PostgresNotifier struct {
-	local *MemoryNotifier
+type Notifier struct {
+	local *pending.MemoryNotifier
 	pool  *pgxpool.Pool // publishes
 	cfg   *pgx.ConnConfig
 	log   *slog.Logger
@@ -43,25 +49,25 @@ type PostgresNotifier struct {
 	pid  uint32    // its backend pid (tests terminate it)
 }
 
-// NewPostgresNotifier connects the listener to databaseURL (the same
+// New connects the listener to databaseURL (the same
 // database the Store uses) and starts listening. ctx bounds the initial
 // connection only. Close it when done.
-func NewPostgresNotifier(ctx context.Context, databaseURL string, log *slog.Logger) (*PostgresNotifier, error) {
+func New(ctx context.Context, databaseURL string, log *slog.Logger) (*Notifier, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
 		// The parse error may repeat the URL, password included.
-		return nil, errors.New("pending: the PostgreSQL database URL does not parse")
+		return nil, errors.New("pgnotify: the PostgreSQL database URL does not parse")
 	}
 	poolCfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, errors.New("pending: the PostgreSQL database URL does not parse")
+		return nil, errors.New("pgnotify: the PostgreSQL database URL does not parse")
 	}
 	poolCfg.MaxConns = 2
 	poolCfg.MaxConnIdleTime = time.Minute
-	n := &PostgresNotifier{local: NewMemoryNotifier(), cfg: cfg, log: log.With("component", "pending-notifier"), done: make(chan struct{})}
+	n := &Notifier{local: pending.NewMemoryNotifier(), cfg: cfg, log: log.With("component", "pending-notifier"), done: make(chan struct{})}
 	conn, err := n.listen(ctx)
 	if err != nil {
 		return nil, err
@@ -69,7 +75,7 @@ func NewPostgresNotifier(ctx context.Context, databaseURL string, log *slog.Logg
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), poolCfg)
 	if err != nil {
 		_ = conn.Close(context.Background())
-		return nil, fmt.Errorf("pending: notifier publish pool: %w", err)
+		return nil, fmt.Errorf("pgnotify: notifier publish pool: %w", err)
 	}
 	n.pool = pool
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -78,15 +84,15 @@ func NewPostgresNotifier(ctx context.Context, databaseURL string, log *slog.Logg
 	return n, nil
 }
 
-// listen opens a connection and LISTENs on PostgresChannel.
-func (n *PostgresNotifier) listen(ctx context.Context) (*pgx.Conn, error) {
+// listen opens a connection and LISTENs on Channel.
+func (n *Notifier) listen(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, n.cfg)
 	if err != nil {
-		return nil, fmt.Errorf("pending: notifier listener: %w", err)
+		return nil, fmt.Errorf("pgnotify: notifier listener: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+PostgresChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		_ = conn.Close(context.Background())
-		return nil, fmt.Errorf("pending: notifier LISTEN: %w", err)
+		return nil, fmt.Errorf("pgnotify: notifier LISTEN: %w", err)
 	}
 	n.mu.Lock()
 	n.conn, n.pid = conn, conn.PgConn().PID()
@@ -94,7 +100,7 @@ func (n *PostgresNotifier) listen(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-func (n *PostgresNotifier) run(ctx context.Context, conn *pgx.Conn) {
+func (n *Notifier) run(ctx context.Context, conn *pgx.Conn) {
 	defer close(n.done)
 	defer func() {
 		if conn != nil {
@@ -127,27 +133,27 @@ func (n *PostgresNotifier) run(ctx context.Context, conn *pgx.Conn) {
 			conn = c
 		}
 		n.log.Info("listener reconnected")
-		n.local.wakeAll()
+		n.local.WakeAll()
 	}
 }
 
-// Subscribe implements Notifier.
-func (n *PostgresNotifier) Subscribe(id string) (<-chan struct{}, func()) {
+// Subscribe implements pending.Notifier.
+func (n *Notifier) Subscribe(id string) (<-chan struct{}, func()) {
 	return n.local.Subscribe(id)
 }
 
-// Publish implements Notifier: it wakes local subscribers at once and
+// Publish implements pending.Notifier: it wakes local subscribers at once and
 // notifies every replica (this one included) through PostgreSQL.
-func (n *PostgresNotifier) Publish(ctx context.Context, id string) error {
+func (n *Notifier) Publish(ctx context.Context, id string) error {
 	_ = n.local.Publish(ctx, id)
-	if _, err := n.pool.Exec(ctx, "SELECT pg_notify($1, $2)", PostgresChannel, id); err != nil {
-		return fmt.Errorf("pending: pg_notify: %w", err)
+	if _, err := n.pool.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, id); err != nil {
+		return fmt.Errorf("pgnotify: pg_notify: %w", err)
 	}
 	return nil
 }
 
 // Close stops the listener and closes both connections. It is idempotent.
-func (n *PostgresNotifier) Close() {
+func (n *Notifier) Close() {
 	n.closeOnce.Do(func() {
 		n.cancel()
 		<-n.done
@@ -156,7 +162,7 @@ func (n *PostgresNotifier) Close() {
 }
 
 // listenerPID returns the backend pid of the current listener connection.
-func (n *PostgresNotifier) listenerPID() uint32 {
+func (n *Notifier) listenerPID() uint32 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.pid

@@ -18,6 +18,7 @@ type Suite struct {
 // file each in this package). Every store method is exercised here.
 var suites = []Suite{
 	{Name: "transactions", Run: runTransactions},
+	{Name: "accounts", Run: runAccounts},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
 // The fixtures shared with the package's internal tests (export_test.go).
@@ -68,13 +69,7 @@ func mustPerson(t *testing.T, s *account.Service, username string, admin bool) *
 
 func countRows(t *testing.T, st *store.Store, table, where string, args ...any) int64 {
 	t.Helper()
-	var n int64
-	q := st.DB().WithContext(t.Context()).Table(table)
-	if where != "" {
-		q = q.Where(where, args...)
-	}
-	require.NoError(t, q.Count(&n).Error)
-	return n
+	return storetest.CountWhere(t, st, table, where, args...)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -62,7 +62,7 @@ func TestInvites(t *testing.T) {
 		_, err = s.Authenticate(ctx, "carol", goodPassword, "")
 		require.NoError(t, err)
 		var row redeemedInvite
-		require.NoError(t, st.DB().WithContext(ctx).Where("token_hash = ?", account.TokenHash(tok)).Take(&row).Error)
+		storetest.Scan(t, st, &row, `SELECT redeemed_at, redeemed_by FROM invites WHERE token_hash = ?`, account.TokenHash(tok))
 		require.NotNil(t, row.RedeemedBy)
 		assert.Equal(t, p.ID, *row.RedeemedBy)
 		assert.Equal(t, clk.Now().Unix(), *row.RedeemedAt)
@@ -150,7 +150,7 @@ func TestInviteConcurrentRedemption(t *testing.T) {
 				assert.ErrorIs(t, err, account.ErrInviteInvalid, "every loser is told the invite is used")
 			}
 			var row redeemedInvite
-			require.NoError(t, st.DB().WithContext(ctx).Where("token_hash = ?", account.TokenHash(tok)).Take(&row).Error)
+			storetest.Scan(t, st, &row, `SELECT redeemed_at, redeemed_by FROM invites WHERE token_hash = ?`, account.TokenHash(tok))
 			require.NotNil(t, row.RedeemedBy)
 			assert.Equal(t, wins[0].ID, *row.RedeemedBy)
 		}
@@ -165,5 +165,3 @@ type redeemedInvite struct {
 	RedeemedAt *int64  `gorm:"column:redeemed_at"`
 	RedeemedBy *string `gorm:"column:redeemed_by"`
 }
-
-func (redeemedInvite) TableName() string { return "invites" }

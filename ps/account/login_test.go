@@ -59,7 +59,7 @@ func TestAuthenticateRehashes(t *testing.T) {
 		p := mustPerson(t, old, "alice", false)
 		hash := func() string {
 			var h string
-			require.NoError(t, st.DB().WithContext(ctx).Raw(`SELECT password_hash FROM persons WHERE id = ?`, p.ID).Scan(&h).Error)
+			storetest.Scan(t, st, &h, `SELECT password_hash FROM persons WHERE id = ?`, p.ID)
 			return h
 		}
 		before := hash()

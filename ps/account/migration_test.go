@@ -22,7 +22,7 @@ func TestMigrationDownUp(t *testing.T) {
 	storetest.EachURL(t, func(t *testing.T, url string) {
 		st := storetest.OpenURL(t, url, false)
 		ctx := t.Context()
-		has := func(tb string) bool { return st.DB().WithContext(ctx).Migrator().HasTable(tb) }
+		has := func(tb string) bool { return storetest.HasTable(st, tb) }
 		for _, tb := range accountTables {
 			require.True(t, has(tb), tb)
 		}

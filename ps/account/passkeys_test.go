@@ -221,7 +221,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 		assert.Equal(t, clk.Now(), pk.CreatedAt)
 		assert.Nil(t, pk.LastUsedAt)
 		var attType string
-		require.NoError(t, st.DB().WithContext(ctx).Raw(`SELECT attestation_type FROM webauthn_credentials`).Scan(&attType).Error)
+		storetest.Scan(t, st, &attType, `SELECT attestation_type FROM webauthn_credentials`)
 		assert.Equal(t, "none", attType)
 
 		// Registering the same credential again (a second ceremony) is refused.

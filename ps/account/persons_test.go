@@ -63,7 +63,7 @@ func TestCreatePerson(t *testing.T) {
 		assert.Equal(t, p, got, "what CreatePerson returns is what is stored")
 
 		var hash string
-		require.NoError(t, st.DB().WithContext(ctx).Raw(`SELECT password_hash FROM persons WHERE id = ?`, p.ID).Scan(&hash).Error)
+		storetest.Scan(t, st, &hash, `SELECT password_hash FROM persons WHERE id = ?`, p.ID)
 		assert.True(t, strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$"))
 		assert.NotContains(t, hash, goodPassword)
 

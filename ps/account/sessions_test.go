@@ -178,7 +178,7 @@ func TestSessionEndAndRotate(t *testing.T) {
 
 		// A person disabled behind the service's back loses the session at
 		// the next lookup.
-		require.NoError(t, st.DB().WithContext(ctx).Exec(`UPDATE persons SET disabled_at = 1 WHERE id = ?`, bob.ID).Error)
+		storetest.Exec(t, st, `UPDATE persons SET disabled_at = 1 WHERE id = ?`, bob.ID)
 		_, _, err = s.Session(ctx, tb)
 		assert.ErrorIs(t, err, account.ErrNoSession)
 		assert.Zero(t, countRows(t, st, "sessions", "person_id = ?", bob.ID))

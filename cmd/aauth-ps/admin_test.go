@@ -144,7 +144,7 @@ func serveOutput(t *testing.T, databaseURL string) string {
 		case <-tick.C:
 		}
 	}
-	// The hint (or its absence) is printed before serving starts.
+	// What serve says about administrators it decided before "is running".
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d:\n%s", code, errb.String())

@@ -99,7 +99,16 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 			t.Fatal(err)
 		}
 
-		// Enabled administrators, also inside a transaction (locked rows).
+		// Enabled administrators, also inside a transaction (locked rows);
+		// a disabled administrator is not one.
+		gone := account.PersonRecord{Person: account.Person{ID: "p-gone", Username: "gone", IsAdmin: true, Disabled: true,
+			CreatedAt: at, UpdatedAt: at}, DisabledAt: &at}
+		if err := st.InsertPerson(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.PersonByID(ctx, gone.ID); err != nil || !got.Disabled || got.DisabledAt == nil || !got.DisabledAt.Equal(at) {
+			t.Fatalf("a disabled person = %+v, %v", got, err)
+		}
 		if ids, err := st.EnabledAdmins(ctx); err != nil || !slices.Equal(ids, []string{alice.ID}) {
 			t.Fatalf("EnabledAdmins = %v, %v", ids, err)
 		}

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -93,5 +98,84 @@ func TestAdminInviteRefusals(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Contains(out, "/invite/") {
 			t.Errorf("%v: %d %q %q; want %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer the serving goroutine writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serveOutput starts `aauth-ps serve` in production mode (an https issuer
+// behind a trusted proxy, so no certificate is needed) on databaseURL,
+// waits until it says it is running, stops it, and returns what it
+// printed.
+func serveOutput(t *testing.T, databaseURL string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--issuer", "https://ps.test", "--listen", "127.0.0.1:0",
+			"--trusted-proxy", "127.0.0.1/32", "--database-url", databaseURL,
+			"--key-encryption-key", pstest.SecretForTests}, &out, &errb, func(string) string { return "" })
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(out.String(), "is running") {
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("serve exited %d before running:\n%s\n%s", code, out.String(), errb.String())
+		case <-tick.C:
+		}
+	}
+	// What serve says about administrators it decided before "is running".
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, errb.String())
+	}
+	return out.String()
+}
+
+// TestServeNamesTheBootstrap: outside --dev, serve tells the operator how
+// to create the first administrator while there is none, and stops saying
+// so once there is one (issue 15 item 6).
+func TestServeNamesTheBootstrap(t *testing.T) {
+	db := "sqlite:" + t.TempDir() + "/ps.db"
+	if out := serveOutput(t, db); !strings.Contains(out, "aauth-ps admin invite") {
+		t.Fatalf("serve on an installation without administrator does not say what to do:\n%s", out)
+	}
+	code, out, errOut := runCmd(t, nil, "admin", "invite", "--issuer", "https://ps.test", "--database-url", db)
+	if code != 0 {
+		t.Fatalf("admin invite: %d %s %s", code, out, errOut)
+	}
+	if out := serveOutput(t, db); !strings.Contains(out, "aauth-ps admin invite") {
+		t.Fatalf("an unused invitation is no administrator yet:\n%s", out)
+	}
+	st := storetest.OpenURL(t, db, true)
+	accounts, err := account.New(st, nil, account.Options{Argon2: account.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := accounts.CreatePerson(t.Context(), account.NewPerson{Username: "root", Password: "a long enough password", IsAdmin: true}); err != nil {
+		t.Fatal(err)
+	}
+	if out := serveOutput(t, db); strings.Contains(out, "admin invite") {
+		t.Fatalf("serve asks for an administrator though one exists:\n%s", out)
 	}
 }

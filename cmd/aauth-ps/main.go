@@ -137,6 +137,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
+	// Outside --dev, a PS nobody can administer says how to fix that.
+	needsAdmin := false
+	if !cfg.Dev {
+		ok, err := a.Accounts.HasEnabledAdmin(ctx)
+		if err != nil {
+			return err
+		}
+		needsAdmin = !ok
+	}
 	log.Info("aauth-ps listening", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "version", version.Version)
 	fmt.Fprintf(stdout, "\naauth-ps %s is running\n  issuer:   %s\n  metadata: %s/.well-known/aauth-person.json\n  jwks:     %s/.well-known/jwks.json\n",
 		version.Version, cfg.Issuer, cfg.Issuer, cfg.Issuer)
@@ -146,9 +155,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 			return fmt.Errorf("development login: %w", err)
 		}
 		fmt.Fprintf(stdout, "  web UI:   %s/  (development login: %s / %s)\n", cfg.Issuer, user, pass)
-	} else if ok, err := a.Accounts.HasEnabledAdmin(ctx); err != nil {
-		return err
-	} else if !ok {
+	}
+	if needsAdmin {
 		log.Warn("no enabled administrator: run 'aauth-ps admin invite' with this configuration to create one")
 		fmt.Fprintf(stdout, "  no administrator yet: run 'aauth-ps admin invite' with this configuration\n"+
 			"  and open the link it prints to create one (see README.md, First administrator)\n")

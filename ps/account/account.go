@@ -1,7 +1,6 @@
 package account
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,9 +12,6 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
-	"gorm.io/gorm"
-
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Defaults for Options fields left zero.
@@ -76,7 +72,7 @@ type Options struct {
 // Service manages persons, their credentials and browser sessions on a
 // store. It holds no mutable state; it is safe for concurrent use.
 type Service struct {
-	st    *store.Store
+	st    Store
 	now   func() time.Time
 	opts  Options
 	wa    *webauthn.WebAuthn // nil when passkeys are off
@@ -84,9 +80,9 @@ type Service struct {
 	log   *slog.Logger
 }
 
-// New returns a Service over st (a pool's Store or a transaction's). now is
-// the clock (nil: time.Now). It fails on inconsistent options.
-func New(st *store.Store, now func() time.Time, opts Options) (*Service, error) {
+// New returns a Service over st (ps/store's *Store, or a transaction's).
+// now is the clock (nil: time.Now). It fails on inconsistent options.
+func New(st Store, now func() time.Time, opts Options) (*Service, error) {
 	if st == nil {
 		return nil, errors.New("account: nil store")
 	}
@@ -164,17 +160,13 @@ func New(st *store.Store, now func() time.Time, opts Options) (*Service, error) 
 	return s, nil
 }
 
-// WithStore returns a Service sharing s's options on st, typically the
-// *store.Store of an InTx callback, so account changes join a caller's
-// transaction.
-func (s *Service) WithStore(st *store.Store) *Service {
+// WithStore returns a Service sharing s's options on st, typically a
+// transaction's Store, so account changes join a caller's transaction.
+func (s *Service) WithStore(st Store) *Service {
 	c := *s
 	c.st = st
 	return &c
 }
-
-// db is the gorm handle for ctx (the transaction's on a transaction Store).
-func (s *Service) db(ctx context.Context) *gorm.DB { return s.st.DB().WithContext(ctx) }
 
 // randomBytes returns n bytes from crypto/rand (which never fails on
 // supported platforms; rand.Read panics rather than return short).
@@ -205,16 +197,6 @@ func wellFormedToken(t string) bool {
 	}
 	_, err := base64.RawURLEncoding.Strict().DecodeString(t)
 	return err == nil
-}
-
-func fromUnix(u int64) time.Time { return time.Unix(u, 0).UTC() }
-
-func fromUnixPtr(u *int64) *time.Time {
-	if u == nil {
-		return nil
-	}
-	t := fromUnix(*u)
-	return &t
 }
 
 // PasskeysEnabled reports whether WebAuthn is configured (Options.RPID).

@@ -3,8 +3,6 @@ package account
 import (
 	"context"
 	"net/http"
-
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // A credential change (a new password, a passkey added or removed) ends
@@ -64,7 +62,7 @@ func (s *Service) RemovePasskey(ctx context.Context, sessionToken, credID string
 // its place. The session is looked up again inside the transaction, so a
 // logout that raced the change wins.
 func (s *Service) changeCredentials(ctx context.Context, sessionToken, personID string, change func(ts *Service) error) (string, *Session, error) {
-	return s.replaceInTx(ctx, sessionToken, func(_ *store.Store, ts *Service, cur *Session) error {
+	return s.replaceInTx(ctx, sessionToken, func(ts *Service, cur *Session) error {
 		if cur.PersonID != personID {
 			return ErrNoSession
 		}

@@ -1,7 +1,8 @@
-package account
+package account_test
 
 import (
 	"context"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"testing"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 
 // twoSessions logs alice in twice (two browsers) and bob once.
 type twoSessions struct {
-	s                    *Service
-	alice, bob           *Person
+	s                    *account.Service
+	alice, bob           *account.Person
 	current, other, bobs string
-	currentSess          *Session
+	currentSess          *account.Session
 }
 
 func newTwoSessions(t *testing.T, st *store.Store) (*twoSessions, *fakeClock) {
@@ -38,12 +39,12 @@ func newTwoSessions(t *testing.T, st *store.Store) (*twoSessions, *fakeClock) {
 
 // assertReplaced: the change ended both of alice's old sessions, her new
 // token works with the old session's lifetime, and bob's session lives on.
-func (x *twoSessions) assertReplaced(t *testing.T, token string, sess *Session) {
+func (x *twoSessions) assertReplaced(t *testing.T, token string, sess *account.Session) {
 	t.Helper()
 	ctx := context.Background()
 	for _, old := range []string{x.current, x.other} {
 		_, _, err := x.s.Session(ctx, old)
-		assert.ErrorIs(t, err, ErrNoSession, "a session from before the change still works")
+		assert.ErrorIs(t, err, account.ErrNoSession, "a session from before the change still works")
 	}
 	got, p, err := x.s.Session(ctx, token)
 	require.NoError(t, err)
@@ -75,9 +76,9 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 		ctx := t.Context()
 
 		_, _, err := x.s.ChangePassword(ctx, x.current, "short")
-		assert.ErrorIs(t, err, ErrWeakPassword)
+		assert.ErrorIs(t, err, account.ErrWeakPassword)
 		_, _, err = x.s.ChangePassword(ctx, "garbage", "a brand new password")
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 		x.assertUntouched(t)
 		_, err = x.s.Authenticate(ctx, "alice", goodPassword, "")
 		require.NoError(t, err, "a refused change altered the password")
@@ -88,7 +89,7 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 		_, err = x.s.Authenticate(ctx, "alice", "a brand new password", "")
 		require.NoError(t, err)
 		_, err = x.s.Authenticate(ctx, "alice", goodPassword, "")
-		assert.ErrorIs(t, err, ErrBadCredentials)
+		assert.ErrorIs(t, err, account.ErrBadCredentials)
 	})
 }
 
@@ -119,7 +120,7 @@ func TestPasskeyChangesEndOtherSessions(t *testing.T) {
 		bobs, _, err := x.s.CreateSession(ctx, x.bob.ID, "", "")
 		require.NoError(t, err)
 		_, _, err = x.s.RemovePasskey(ctx, bobs, keys[0].ID)
-		assert.ErrorIs(t, err, ErrNotFound, "bob removed alice's passkey")
+		assert.ErrorIs(t, err, account.ErrNotFound, "bob removed alice's passkey")
 		x.assertUntouched(t)
 		_, _, err = x.s.Session(ctx, bobs)
 		require.NoError(t, err, "a refused removal ended the remover's session")

@@ -1,8 +1,9 @@
 // Package account owns the persons this PS serves and how they prove who
 // they are to its web UI: accounts, passwords, passkeys, browser sessions
 // with CSRF tokens, admin invitations and login rate limiting. It is
-// domain logic plus its own repository (gorm over a *store.Store); it
-// imports neither gin nor templ, and the web UI is built on its API.
+// domain logic over the small Store interface it declares (store.go; the
+// SQL is in ps/store/accounts*.go); it imports neither gin, gorm nor templ,
+// and the web UI is built on its API.
 //
 // Draft sections:
 //   - P§ps-approval-endpoint-auth: the approval/consent endpoint MUST

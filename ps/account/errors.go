@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
 )
 
 // Errors. Test with errors.Is. Their messages may be shown to the person
-// (they name no secret and no SQL); a failure of the database is a
-// *store.Error of kind store.ErrDatabase instead (answer 500).
+// (they name no secret and no SQL); a failure of the database is
+// dberr.Database instead (answer 500).
 var (
 	// ErrNotFound: no such person, or no such passkey of that person.
 	ErrNotFound = errors.New("account: not found")
@@ -72,9 +72,11 @@ func (e *RateLimitedError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
-// dbErr classifies a database error (see store.Wrap): the message names
-// the operation only, never SQL or values.
-func dbErr(op string, err error) error { return store.Wrap(op, err) }
-
-// isUniqueViolation reports whether err is a unique-constraint refusal.
-func isUniqueViolation(err error) bool { return errors.Is(store.Wrap("", err), store.ErrConflict) }
+// notFound turns the store's dberr.NotFound into the domain's as; other
+// errors (and nil) pass unchanged.
+func notFound(err, as error) error {
+	if errors.Is(err, dberr.NotFound) {
+		return as
+	}
+	return err
+}

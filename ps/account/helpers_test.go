@@ -1,6 +1,7 @@
-package account
+package account_test
 
 import (
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"sync"
 	"testing"
 	"time"
@@ -8,16 +9,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
-// Test relying party.
+// The fixtures shared with the package's internal tests (export_test.go).
 const (
-	testRPID   = "ps.example.test"
-	testOrigin = "https://ps.example.test"
+	testRPID     = account.TestRPID
+	testOrigin   = account.TestOrigin
+	goodPassword = account.GoodPassword
 )
 
-// tinyArgon2 keeps hashing fast in tests.
-var tinyArgon2 = Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
+var tinyArgon2 = account.TinyArgon2
 
 // fakeClock is the injected clock; tests move it, nothing sleeps.
 type fakeClock struct {
@@ -39,43 +41,35 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func testOptions() Options {
-	return Options{Argon2: tinyArgon2, RPID: testRPID, RPOrigins: []string{testOrigin}}
+func testOptions() account.Options {
+	return account.Options{Argon2: tinyArgon2, RPID: testRPID, RPOrigins: []string{testOrigin}}
 }
 
-// newTestService returns a Service on st with tiny argon2 parameters, a
+// newTestService returns an account.Service on st with tiny argon2 parameters, a
 // fake clock and passkeys on, after applying edit to the options.
-func newTestService(t *testing.T, st *store.Store, edit ...func(*Options)) (*Service, *fakeClock) {
+func newTestService(t *testing.T, st *store.Store, edit ...func(*account.Options)) (*account.Service, *fakeClock) {
 	t.Helper()
 	clk := newClock()
 	opts := testOptions()
 	for _, e := range edit {
 		e(&opts)
 	}
-	s, err := New(st, clk.Now, opts)
+	s, err := account.New(st, clk.Now, opts)
 	require.NoError(t, err)
 	return s, clk
 }
 
-const goodPassword = "correct horse battery"
-
 // mustPerson creates a person with goodPassword.
-func mustPerson(t *testing.T, s *Service, username string, admin bool) *Person {
+func mustPerson(t *testing.T, s *account.Service, username string, admin bool) *account.Person {
 	t.Helper()
-	p, err := s.CreatePerson(t.Context(), NewPerson{Username: username, Password: goodPassword, IsAdmin: admin})
+	p, err := s.CreatePerson(t.Context(), account.NewPerson{Username: username, Password: goodPassword, IsAdmin: admin})
 	require.NoError(t, err)
 	return p
 }
 
 func countRows(t *testing.T, st *store.Store, table, where string, args ...any) int64 {
 	t.Helper()
-	var n int64
-	q := st.DB().WithContext(t.Context()).Table(table)
-	if where != "" {
-		q = q.Where(where, args...)
-	}
-	require.NoError(t, q.Count(&n).Error)
-	return n
+	return storetest.CountWhere(t, st, table, where, args...)
 }
 
 func ptr[T any](v T) *T { return &v }

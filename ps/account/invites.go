@@ -2,13 +2,8 @@ package account
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
-
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Invite is what an invite token grants: a new account, as an administrator
@@ -21,30 +16,6 @@ type Invite struct {
 	ExpiresAt time.Time
 }
 
-type inviteModel struct {
-	TokenHash  string  `gorm:"column:token_hash;primaryKey"`
-	CreatedBy  *string `gorm:"column:created_by"`
-	Email      *string `gorm:"column:email"`
-	IsAdmin    bool    `gorm:"column:is_admin"`
-	Created    int64   `gorm:"column:created_at"`
-	Expires    int64   `gorm:"column:expires_at"`
-	RedeemedAt *int64  `gorm:"column:redeemed_at"`
-	RedeemedBy *string `gorm:"column:redeemed_by"`
-}
-
-func (inviteModel) TableName() string { return "invites" }
-
-func (m *inviteModel) invite() *Invite {
-	inv := &Invite{IsAdmin: m.IsAdmin, CreatedAt: fromUnix(m.Created), ExpiresAt: fromUnix(m.Expires)}
-	if m.CreatedBy != nil {
-		inv.CreatedBy = *m.CreatedBy
-	}
-	if m.Email != nil {
-		inv.Email = *m.Email
-	}
-	return inv
-}
-
 // CreateInvite makes a single-use invite valid for Options.InviteTTL and
 // returns its token (256-bit random, base64url; shown once, stored hashed).
 // createdBy is the inviting person's ID, or "" for the operator; email is
@@ -55,23 +26,19 @@ func (s *Service) CreateInvite(ctx context.Context, createdBy, email string, isA
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	now := s.now()
-	m := inviteModel{IsAdmin: isAdmin, Created: now.Unix(), Expires: now.Add(s.opts.InviteTTL).Unix()}
 	if createdBy != "" {
-		if _, err := s.personRow(ctx, "create invite", "id = ?", createdBy); err != nil {
+		if _, err := s.record(ctx, createdBy); err != nil {
 			return "", time.Time{}, err
 		}
-		m.CreatedBy = &createdBy
 	}
-	if email != "" {
-		m.Email = &email
-	}
+	now := s.now().Truncate(time.Second).UTC()
 	token := randomToken()
-	m.TokenHash = tokenHash(token)
-	if err := s.db(ctx).Create(&m).Error; err != nil {
-		return "", time.Time{}, dbErr("create invite", err)
+	inv := InviteRecord{TokenHash: tokenHash(token), Invite: Invite{CreatedBy: createdBy, Email: email, IsAdmin: isAdmin,
+		CreatedAt: now, ExpiresAt: now.Add(s.opts.InviteTTL).Truncate(time.Second)}}
+	if err := s.st.InsertInvite(ctx, inv); err != nil {
+		return "", time.Time{}, err
 	}
-	return token, fromUnix(m.Expires), nil
+	return token, inv.ExpiresAt, nil
 }
 
 // InviteInfo returns what a still-usable invite grants, for the sign-up
@@ -81,16 +48,8 @@ func (s *Service) InviteInfo(ctx context.Context, token string) (*Invite, error)
 	if !wellFormedToken(token) {
 		return nil, ErrInviteInvalid
 	}
-	var m inviteModel
-	err := s.db(ctx).Where("token_hash = ? AND redeemed_at IS NULL AND expires_at > ?",
-		tokenHash(token), s.now().Unix()).Take(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrInviteInvalid
-	}
-	if err != nil {
-		return nil, dbErr("get invite", err)
-	}
-	return m.invite(), nil
+	inv, err := s.st.UsableInvite(ctx, tokenHash(token), s.now())
+	return inv, notFound(err, ErrInviteInvalid)
 }
 
 // RedeemInvite creates the invited person and uses the invite up, in one
@@ -114,32 +73,28 @@ func (s *Service) RedeemInvite(ctx context.Context, token string, np NewPerson) 
 	if inv.Email != "" {
 		np.Email = inv.Email
 	}
-	m, err := s.prepare(np) // hashes: outside the transaction
+	r, err := s.prepare(np) // hashes: outside the transaction
 	if err != nil {
 		return nil, err
 	}
-	err = s.st.InTx(ctx, func(tx *store.Store) error {
-		ts := s.WithStore(tx)
-		db := tx.DB().WithContext(ctx)
+	hash := tokenHash(token)
+	err = s.st.InAccountTx(ctx, func(tx Store) error {
 		// Claim first: the loser of a race stops here, whatever username
-		// it chose. On PostgreSQL the second UPDATE waits for the first
-		// transaction and then sees redeemed_at set.
-		res := db.Exec(`UPDATE invites SET redeemed_at = ? WHERE token_hash = ? AND redeemed_at IS NULL AND expires_at > ?`,
-			s.now().Unix(), tokenHash(token), s.now().Unix())
-		if res.Error != nil {
-			return dbErr("redeem invite", res.Error)
-		}
-		if res.RowsAffected != 1 {
-			return ErrInviteInvalid
-		}
-		if err := ts.insertPerson(ctx, m); err != nil {
+		// it chose.
+		claimed, err := tx.ClaimInvite(ctx, hash, s.now())
+		if err != nil {
 			return err
 		}
-		return dbErr("redeem invite", db.Exec(`UPDATE invites SET redeemed_by = ? WHERE token_hash = ?`,
-			m.ID, tokenHash(token)).Error)
+		if !claimed {
+			return ErrInviteInvalid
+		}
+		if err := tx.InsertPerson(ctx, *r); err != nil {
+			return err
+		}
+		return tx.SetInviteRedeemer(ctx, hash, r.ID)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return m.person(), nil
+	return &r.Person, nil
 }

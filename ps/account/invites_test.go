@@ -1,7 +1,8 @@
-package account
+package account_test
 
 import (
 	"fmt"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"sync"
 	"testing"
 	"time"
@@ -22,32 +23,32 @@ func TestInvites(t *testing.T) {
 
 		tok, exp, err := s.CreateInvite(ctx, admin.ID, "New.Admin@example.org", true)
 		require.NoError(t, err)
-		assert.True(t, wellFormedToken(tok))
-		assert.Equal(t, clk.Now().Add(DefaultInviteTTL), exp)
+		assert.True(t, account.WellFormedToken(tok))
+		assert.Equal(t, clk.Now().Add(account.DefaultInviteTTL), exp)
 		assert.Zero(t, countRows(t, st, "invites", "token_hash = ?", tok), "only the hash is stored")
-		assert.EqualValues(t, 1, countRows(t, st, "invites", "token_hash = ?", tokenHash(tok)))
+		assert.EqualValues(t, 1, countRows(t, st, "invites", "token_hash = ?", account.TokenHash(tok)))
 
 		inv, err := s.InviteInfo(ctx, tok)
 		require.NoError(t, err)
-		assert.Equal(t, &Invite{CreatedBy: admin.ID, Email: "New.Admin@example.org", IsAdmin: true,
+		assert.Equal(t, &account.Invite{CreatedBy: admin.ID, Email: "New.Admin@example.org", IsAdmin: true,
 			CreatedAt: clk.Now(), ExpiresAt: exp}, inv)
 
 		// A failing redemption leaves the invite usable.
-		_, err = s.RedeemInvite(ctx, tok, NewPerson{Username: "carol"})
-		assert.ErrorIs(t, err, ErrWeakPassword)
-		_, err = s.RedeemInvite(ctx, tok, NewPerson{Username: "carol", Password: "short"})
-		assert.ErrorIs(t, err, ErrWeakPassword)
-		_, err = s.RedeemInvite(ctx, tok, NewPerson{Username: "ADMIN", Password: goodPassword})
-		assert.ErrorIs(t, err, ErrUsernameTaken)
-		_, err = s.RedeemInvite(ctx, tok, NewPerson{Username: "x", Password: goodPassword})
-		assert.ErrorIs(t, err, ErrInvalidUsername)
+		_, err = s.RedeemInvite(ctx, tok, account.NewPerson{Username: "carol"})
+		assert.ErrorIs(t, err, account.ErrWeakPassword)
+		_, err = s.RedeemInvite(ctx, tok, account.NewPerson{Username: "carol", Password: "short"})
+		assert.ErrorIs(t, err, account.ErrWeakPassword)
+		_, err = s.RedeemInvite(ctx, tok, account.NewPerson{Username: "ADMIN", Password: goodPassword})
+		assert.ErrorIs(t, err, account.ErrUsernameTaken)
+		_, err = s.RedeemInvite(ctx, tok, account.NewPerson{Username: "x", Password: goodPassword})
+		assert.ErrorIs(t, err, account.ErrInvalidUsername)
 		_, err = s.InviteInfo(ctx, tok)
 		require.NoError(t, err)
 
 		// Only username, name, email and password come from the invitee;
 		// the invite's email and admin flag win.
 		clk.Advance(time.Hour)
-		p, err := s.RedeemInvite(ctx, tok, NewPerson{
+		p, err := s.RedeemInvite(ctx, tok, account.NewPerson{
 			Username: "Carol", Name: "Carol", Email: "other@example.org", Password: goodPassword,
 			IsAdmin: false, Tenant: "evil", Groups: []string{"root"}, Roles: []string{"superuser"},
 		})
@@ -60,17 +61,17 @@ func TestInvites(t *testing.T) {
 		assert.Empty(t, p.Roles)
 		_, err = s.Authenticate(ctx, "carol", goodPassword, "")
 		require.NoError(t, err)
-		var row inviteModel
-		require.NoError(t, st.DB().WithContext(ctx).Where("token_hash = ?", tokenHash(tok)).Take(&row).Error)
+		var row redeemedInvite
+		storetest.Scan(t, st, &row, `SELECT redeemed_at, redeemed_by FROM invites WHERE token_hash = ?`, account.TokenHash(tok))
 		require.NotNil(t, row.RedeemedBy)
 		assert.Equal(t, p.ID, *row.RedeemedBy)
 		assert.Equal(t, clk.Now().Unix(), *row.RedeemedAt)
 
 		// Single use.
 		_, err = s.InviteInfo(ctx, tok)
-		assert.ErrorIs(t, err, ErrInviteInvalid)
-		_, err = s.RedeemInvite(ctx, tok, NewPerson{Username: "dave", Password: goodPassword})
-		assert.ErrorIs(t, err, ErrInviteInvalid)
+		assert.ErrorIs(t, err, account.ErrInviteInvalid)
+		_, err = s.RedeemInvite(ctx, tok, account.NewPerson{Username: "dave", Password: goodPassword})
+		assert.ErrorIs(t, err, account.ErrInviteInvalid)
 
 		// Operator invite without email; the invitee picks one.
 		tok2, _, err := s.CreateInvite(ctx, "", "", false)
@@ -78,7 +79,7 @@ func TestInvites(t *testing.T) {
 		inv, err = s.InviteInfo(ctx, tok2)
 		require.NoError(t, err)
 		assert.Equal(t, "", inv.CreatedBy)
-		p, err = s.RedeemInvite(ctx, tok2, NewPerson{Username: "dave", Email: "dave@example.org", Password: goodPassword})
+		p, err = s.RedeemInvite(ctx, tok2, account.NewPerson{Username: "dave", Email: "dave@example.org", Password: goodPassword})
 		require.NoError(t, err)
 		assert.Equal(t, "dave@example.org", p.Email)
 		assert.False(t, p.IsAdmin)
@@ -91,21 +92,21 @@ func TestInvites(t *testing.T) {
 		require.NoError(t, err)
 		clk.Advance(time.Second)
 		_, err = s.InviteInfo(ctx, tok3)
-		assert.ErrorIs(t, err, ErrInviteInvalid)
-		_, err = s.RedeemInvite(ctx, tok3, NewPerson{Username: "erin", Password: goodPassword})
-		assert.ErrorIs(t, err, ErrInviteInvalid)
+		assert.ErrorIs(t, err, account.ErrInviteInvalid)
+		_, err = s.RedeemInvite(ctx, tok3, account.NewPerson{Username: "erin", Password: goodPassword})
+		assert.ErrorIs(t, err, account.ErrInviteInvalid)
 
-		for _, bad := range []string{"", "garbage", randomToken()} {
+		for _, bad := range []string{"", "garbage", account.RandomToken()} {
 			_, err = s.InviteInfo(ctx, bad)
-			assert.ErrorIs(t, err, ErrInviteInvalid)
-			_, err = s.RedeemInvite(ctx, bad, NewPerson{Username: "erin", Password: goodPassword})
-			assert.ErrorIs(t, err, ErrInviteInvalid)
+			assert.ErrorIs(t, err, account.ErrInviteInvalid)
+			_, err = s.RedeemInvite(ctx, bad, account.NewPerson{Username: "erin", Password: goodPassword})
+			assert.ErrorIs(t, err, account.ErrInviteInvalid)
 		}
 
 		_, _, err = s.CreateInvite(ctx, "nope", "", false)
-		assert.ErrorIs(t, err, ErrNotFound)
+		assert.ErrorIs(t, err, account.ErrNotFound)
 		_, _, err = s.CreateInvite(ctx, admin.ID, "not an email", false)
-		assert.ErrorIs(t, err, ErrInvalidEmail)
+		assert.ErrorIs(t, err, account.ErrInvalidEmail)
 	})
 }
 
@@ -121,7 +122,7 @@ func TestInviteConcurrentRedemption(t *testing.T) {
 			var (
 				wg   sync.WaitGroup
 				mu   sync.Mutex
-				wins []*Person
+				wins []*account.Person
 				errs []error
 			)
 			start := make(chan struct{})
@@ -132,7 +133,7 @@ func TestInviteConcurrentRedemption(t *testing.T) {
 						name = "racer-same"
 					}
 					<-start
-					p, err := s.RedeemInvite(ctx, tok, NewPerson{Username: name, Password: goodPassword})
+					p, err := s.RedeemInvite(ctx, tok, account.NewPerson{Username: name, Password: goodPassword})
 					mu.Lock()
 					defer mu.Unlock()
 					if err == nil {
@@ -146,10 +147,10 @@ func TestInviteConcurrentRedemption(t *testing.T) {
 			wg.Wait()
 			require.Len(t, wins, 1, "exactly one redemption wins (same username: %v); errors: %v", sameName, errs)
 			for _, err := range errs {
-				assert.ErrorIs(t, err, ErrInviteInvalid, "every loser is told the invite is used")
+				assert.ErrorIs(t, err, account.ErrInviteInvalid, "every loser is told the invite is used")
 			}
-			var row inviteModel
-			require.NoError(t, st.DB().WithContext(ctx).Where("token_hash = ?", tokenHash(tok)).Take(&row).Error)
+			var row redeemedInvite
+			storetest.Scan(t, st, &row, `SELECT redeemed_at, redeemed_by FROM invites WHERE token_hash = ?`, account.TokenHash(tok))
 			require.NotNil(t, row.RedeemedBy)
 			assert.Equal(t, wins[0].ID, *row.RedeemedBy)
 		}
@@ -157,4 +158,10 @@ func TestInviteConcurrentRedemption(t *testing.T) {
 		require.NoError(t, err)
 		assert.EqualValues(t, 2, c, "one person per invite, no orphans")
 	})
+}
+
+// redeemedInvite reads what an invite row says about its redemption.
+type redeemedInvite struct {
+	RedeemedAt *int64  `gorm:"column:redeemed_at"`
+	RedeemedBy *string `gorm:"column:redeemed_by"`
 }

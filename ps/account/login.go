@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
 )
 
 // Authenticate checks a username and password.
@@ -40,16 +42,16 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 		password = password[:MaxPasswordBytes]
 	}
 
-	var m *personModel
+	var m *PersonRecord
 	if u, err := NormalizeUsername(username); err == nil {
-		m, err = s.personRow(ctx, "authenticate", "username = ?", u)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		m, err = s.st.PersonByUsername(ctx, u)
+		if err != nil && !errors.Is(err, dberr.NotFound) {
 			return nil, err
 		}
 	}
 	encoded, usable := s.dummy, false
-	if m != nil && m.PasswordHash != nil && m.DisabledAt == nil {
-		encoded, usable = *m.PasswordHash, true
+	if m != nil && m.HasPassword && !m.Disabled {
+		encoded, usable = m.PasswordHash, true
 	}
 	ok, rehash, err := verifyPassword(password, encoded, s.opts.Argon2)
 	if err != nil {
@@ -67,21 +69,19 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 		return nil, ErrBadCredentials
 	}
 
-	if err := s.db(ctx).Exec(`DELETE FROM login_attempts WHERE "key" = ?`, userKey).Error; err != nil {
-		return nil, dbErr("clear login failures", err)
+	if err := s.st.ClearLoginFailures(ctx, userKey); err != nil {
+		return nil, err
 	}
 	if rehash {
 		if h, err := hashPassword(password, s.opts.Argon2); err == nil {
 			// Only replace the hash that was verified (a concurrent
 			// SetPassword wins).
-			err = s.db(ctx).Exec(`UPDATE persons SET password_hash = ? WHERE id = ? AND password_hash = ?`,
-				h, m.ID, encoded).Error
-			if err != nil {
-				s.log.Warn("account: rehash password failed", "person", m.ID, "error", dbErr("rehash password", err))
+			if _, err := s.st.ReplacePasswordHash(ctx, m.ID, encoded, h); err != nil {
+				s.log.Warn("account: rehash password failed", "person", m.ID, "error", err)
 			}
 		}
 	}
-	return m.person(), nil
+	return &m.Person, nil
 }
 
 // userAttemptKey is the login_attempts key of a submitted username: its
@@ -116,19 +116,16 @@ func ipAttemptKey(clientIP string) string {
 // checkRate returns a *RateLimitedError when key has limit or more failures
 // in (now-window, now].
 func (s *Service) checkRate(ctx context.Context, key string, limit int, now time.Time) error {
-	since := now.Add(-s.opts.FailureWindow).Unix()
-	var ats []int64
-	err := s.db(ctx).Raw(`SELECT at FROM login_attempts WHERE "key" = ? AND at > ? ORDER BY at DESC LIMIT ?`,
-		key, since, limit).Scan(&ats).Error
+	ats, err := s.st.RecentLoginFailures(ctx, key, now.Add(-s.opts.FailureWindow), limit)
 	if err != nil {
-		return dbErr("count login failures", err)
+		return err
 	}
 	if len(ats) < limit {
 		return nil
 	}
 	// The limit-th most recent failure is the one whose leaving the window
 	// brings the count below limit.
-	until := fromUnix(ats[limit-1]).Add(s.opts.FailureWindow)
+	until := ats[limit-1].Add(s.opts.FailureWindow)
 	wait := until.Sub(now).Truncate(time.Second)
 	if until.Sub(now) > wait {
 		wait += time.Second
@@ -141,8 +138,8 @@ func (s *Service) recordFailure(ctx context.Context, now time.Time, keys ...stri
 		if k == "" {
 			continue
 		}
-		if err := s.db(ctx).Exec(`INSERT INTO login_attempts ("key", at) VALUES (?, ?)`, k, now.Unix()).Error; err != nil {
-			return dbErr("record login failure", err)
+		if err := s.st.RecordLoginFailure(ctx, k, now); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,7 +1,8 @@
-package account
+package account_test
 
 import (
 	"errors"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +21,10 @@ func TestAuthenticate(t *testing.T) {
 		ctx := t.Context()
 		alice := mustPerson(t, s, "alice", false)
 		mustPerson(t, s, "admin", true)
-		_, err := s.CreatePerson(ctx, NewPerson{Username: "nopass"})
+		_, err := s.CreatePerson(ctx, account.NewPerson{Username: "nopass"})
 		require.NoError(t, err)
 		dis := mustPerson(t, s, "disabled", false)
-		_, err = s.UpdatePerson(ctx, dis.ID, PersonUpdate{Disabled: ptr(true)})
+		_, err = s.UpdatePerson(ctx, dis.ID, account.PersonUpdate{Disabled: ptr(true)})
 		require.NoError(t, err)
 
 		p, err := s.Authenticate(ctx, "alice", goodPassword, "192.0.2.1")
@@ -40,12 +41,12 @@ func TestAuthenticate(t *testing.T) {
 			"invalid username": {"no such user!", goodPassword},
 			"no password":      {"nopass", goodPassword},
 			"disabled":         {"disabled", goodPassword},
-			"huge password":    {"alice", strings.Repeat("x", 10*MaxPasswordBytes)},
+			"huge password":    {"alice", strings.Repeat("x", 10*account.MaxPasswordBytes)},
 		} {
 			p, err := s.Authenticate(ctx, tc[0], tc[1], "")
 			assert.Nil(t, p, name)
 			// One error for every failure, with one message.
-			assert.True(t, errors.Is(err, ErrBadCredentials) && err.Error() == ErrBadCredentials.Error(), "%s: %v", name, err)
+			assert.True(t, errors.Is(err, account.ErrBadCredentials) && err.Error() == account.ErrBadCredentials.Error(), "%s: %v", name, err)
 		}
 	})
 }
@@ -58,7 +59,7 @@ func TestAuthenticateRehashes(t *testing.T) {
 		p := mustPerson(t, old, "alice", false)
 		hash := func() string {
 			var h string
-			require.NoError(t, st.DB().WithContext(ctx).Raw(`SELECT password_hash FROM persons WHERE id = ?`, p.ID).Scan(&h).Error)
+			storetest.Scan(t, st, &h, `SELECT password_hash FROM persons WHERE id = ?`, p.ID)
 			return h
 		}
 		before := hash()
@@ -68,9 +69,9 @@ func TestAuthenticateRehashes(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, before, hash())
 
-		stronger, _ := newTestService(t, st, func(o *Options) { o.Argon2 = Argon2Params{Time: 2, MemoryKiB: 128, Threads: 1} })
+		stronger, _ := newTestService(t, st, func(o *account.Options) { o.Argon2 = account.Argon2Params{Time: 2, MemoryKiB: 128, Threads: 1} })
 		_, err = stronger.Authenticate(ctx, "alice", "wrong password!", "")
-		require.ErrorIs(t, err, ErrBadCredentials)
+		require.ErrorIs(t, err, account.ErrBadCredentials)
 		assert.Equal(t, before, hash(), "no rehash on failure")
 		_, err = stronger.Authenticate(ctx, "alice", goodPassword, "")
 		require.NoError(t, err)
@@ -92,20 +93,20 @@ func TestRateLimitPerUser(t *testing.T) {
 		mustPerson(t, s, "bob", false)
 
 		// Five failures, one a minute, from different addresses.
-		for i := range DefaultMaxFailuresPerUser {
+		for i := range account.DefaultMaxFailuresPerUser {
 			_, err := s.Authenticate(ctx, "alice", "wrong password!", "192.0.2."+string(rune('1'+i)))
-			require.ErrorIs(t, err, ErrBadCredentials, "failure %d", i+1)
+			require.ErrorIs(t, err, account.ErrBadCredentials, "failure %d", i+1)
 			clk.Advance(time.Minute)
 		}
 		// t0+5m: the sixth attempt is refused before the password is looked
 		// at, even the right one; the wait ends when the first failure
 		// (t0) leaves the 15-minute window.
 		_, err := s.Authenticate(ctx, "ALICE", goodPassword, "198.51.100.7")
-		var rl *RateLimitedError
+		var rl *account.RateLimitedError
 		require.ErrorAs(t, err, &rl)
-		assert.ErrorIs(t, err, ErrRateLimited)
+		assert.ErrorIs(t, err, account.ErrRateLimited)
 		assert.Equal(t, 10*time.Minute, rl.RetryAfter)
-		assert.EqualValues(t, 5, countRows(t, st, "login_attempts", `"key" = ?`, userAttemptKey("alice")),
+		assert.EqualValues(t, 5, countRows(t, st, "login_attempts", `"key" = ?`, account.UserAttemptKey("alice")),
 			"refusals are not recorded")
 
 		// Other users are unaffected.
@@ -122,7 +123,7 @@ func TestRateLimitPerUser(t *testing.T) {
 		// attempt is allowed; failing it fills the window again.
 		clk.Advance(500 * time.Millisecond)
 		_, err = s.Authenticate(ctx, "alice", "wrong password!", "")
-		require.ErrorIs(t, err, ErrBadCredentials)
+		require.ErrorIs(t, err, account.ErrBadCredentials)
 		_, err = s.Authenticate(ctx, "alice", goodPassword, "")
 		require.ErrorAs(t, err, &rl)
 		assert.Equal(t, time.Minute, rl.RetryAfter, "the next oldest failure (t0+1m) leaves in a minute")
@@ -131,33 +132,33 @@ func TestRateLimitPerUser(t *testing.T) {
 		p, err := s.Authenticate(ctx, "alice", goodPassword, "")
 		require.NoError(t, err)
 		assert.Equal(t, "alice", p.Username)
-		assert.Zero(t, countRows(t, st, "login_attempts", `"key" = ?`, userAttemptKey("alice")),
+		assert.Zero(t, countRows(t, st, "login_attempts", `"key" = ?`, account.UserAttemptKey("alice")),
 			"success clears the user's failures")
 
 		// Unknown usernames are limited alike (no enumeration by limits).
-		for range DefaultMaxFailuresPerUser {
+		for range account.DefaultMaxFailuresPerUser {
 			_, err := s.Authenticate(ctx, "nobody", goodPassword, "")
-			require.ErrorIs(t, err, ErrBadCredentials)
+			require.ErrorIs(t, err, account.ErrBadCredentials)
 		}
 		_, err = s.Authenticate(ctx, "nobody", goodPassword, "")
-		require.ErrorIs(t, err, ErrRateLimited)
+		require.ErrorIs(t, err, account.ErrRateLimited)
 	})
 }
 
 func TestRateLimitPerIP(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
-		s, clk := newTestService(t, st, func(o *Options) { o.MaxFailuresPerIP = 3 })
+		s, clk := newTestService(t, st, func(o *account.Options) { o.MaxFailuresPerIP = 3 })
 		ctx := t.Context()
 		mustPerson(t, s, "alice", false)
 
 		// Three different usernames from one address.
 		for _, u := range []string{"u1", "u2", "u3"} {
 			_, err := s.Authenticate(ctx, u, "wrong password!", "203.0.113.9")
-			require.ErrorIs(t, err, ErrBadCredentials)
+			require.ErrorIs(t, err, account.ErrBadCredentials)
 		}
 		_, err := s.Authenticate(ctx, "alice", goodPassword, "203.0.113.9")
-		var rl *RateLimitedError
+		var rl *account.RateLimitedError
 		require.ErrorAs(t, err, &rl)
 		assert.Equal(t, 15*time.Minute, rl.RetryAfter)
 
@@ -167,15 +168,15 @@ func TestRateLimitPerIP(t *testing.T) {
 		_, err = s.Authenticate(ctx, "alice", goodPassword, "")
 		require.NoError(t, err)
 		_, err = s.Authenticate(ctx, "alice", goodPassword, "203.0.113.9")
-		require.ErrorIs(t, err, ErrRateLimited, "a success elsewhere does not clear the address")
+		require.ErrorIs(t, err, account.ErrRateLimited, "a success elsewhere does not clear the address")
 
 		// IPv6 addresses count per /64.
 		for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"} {
 			_, err := s.Authenticate(ctx, "u9", "wrong password!", ip)
-			require.ErrorIs(t, err, ErrBadCredentials)
+			require.ErrorIs(t, err, account.ErrBadCredentials)
 		}
 		_, err = s.Authenticate(ctx, "alice", goodPassword, "2001:db8:1:2::77")
-		require.ErrorIs(t, err, ErrRateLimited)
+		require.ErrorIs(t, err, account.ErrRateLimited)
 		_, err = s.Authenticate(ctx, "alice", goodPassword, "2001:db8:1:3::1")
 		require.NoError(t, err)
 
@@ -187,9 +188,9 @@ func TestRateLimitPerIP(t *testing.T) {
 
 func TestAttemptKeys(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, userAttemptKey("Alice "), userAttemptKey("alice"))
-	assert.NotContains(t, userAttemptKey("hunter2-typed-as-username"), "hunter2")
-	assert.Len(t, userAttemptKey("x"), len("user:")+32)
+	assert.Equal(t, account.UserAttemptKey("Alice "), account.UserAttemptKey("alice"))
+	assert.NotContains(t, account.UserAttemptKey("hunter2-typed-as-username"), "hunter2")
+	assert.Len(t, account.UserAttemptKey("x"), len("user:")+32)
 	for in, want := range map[string]string{
 		"":                  "",
 		"192.0.2.1":         "ip:192.0.2.1",
@@ -198,6 +199,6 @@ func TestAttemptKeys(t *testing.T) {
 		"2001:db8:0:0:1::1": "ip:2001:db8::/64",
 		"not-an-ip":         "ip:not-an-ip",
 	} {
-		assert.Equal(t, want, ipAttemptKey(in), in)
+		assert.Equal(t, want, account.IPAttemptKey(in), in)
 	}
 }

@@ -1,6 +1,7 @@
-package account
+package account_test
 
 import (
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,7 +22,7 @@ func TestMigrationDownUp(t *testing.T) {
 	storetest.EachURL(t, func(t *testing.T, url string) {
 		st := storetest.OpenURL(t, url, false)
 		ctx := t.Context()
-		has := func(tb string) bool { return st.DB().WithContext(ctx).Migrator().HasTable(tb) }
+		has := func(tb string) bool { return storetest.HasTable(st, tb) }
 		for _, tb := range accountTables {
 			require.True(t, has(tb), tb)
 		}
@@ -33,7 +34,7 @@ func TestMigrationDownUp(t *testing.T) {
 		_, _, err = s.CreateInvite(ctx, p.ID, "", false)
 		require.NoError(t, err)
 		_, err = s.Authenticate(ctx, "alice", "wrong password!", "192.0.2.1")
-		require.ErrorIs(t, err, ErrBadCredentials)
+		require.ErrorIs(t, err, account.ErrBadCredentials)
 		register(t, s, p.ID, newSoftAuthenticator(t), "")
 		_, _, err = s.BeginPasskeyLogin(ctx)
 		require.NoError(t, err)

@@ -15,7 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
-	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
 )
 
 // Passkey ceremony kinds (webauthn_ceremonies.kind).
@@ -44,35 +44,9 @@ type Passkey struct {
 	LastUsedAt     *time.Time
 }
 
-type credentialModel struct {
-	ID                string `gorm:"column:id;primaryKey"`
-	PersonID          string `gorm:"column:person_id"`
-	PublicKey         []byte `gorm:"column:public_key"`
-	AttestationType   string `gorm:"column:attestation_type"`
-	AttestationFormat string `gorm:"column:attestation_format"`
-	AAGUID            string `gorm:"column:aaguid"`
-	SignCount         int64  `gorm:"column:sign_count"`
-	Transports        string `gorm:"column:transports"`
-	BackupEligible    bool   `gorm:"column:backup_eligible"`
-	BackupState       bool   `gorm:"column:backup_state"`
-	Name              string `gorm:"column:name"`
-	Created           int64  `gorm:"column:created_at"`
-	LastUsed          *int64 `gorm:"column:last_used_at"`
-}
-
-func (credentialModel) TableName() string { return "webauthn_credentials" }
-
-func (m *credentialModel) passkey() Passkey {
-	return Passkey{
-		ID: m.ID, Name: m.Name, AAGUID: m.AAGUID, Transports: decodeLabels(m.Transports),
-		BackupEligible: m.BackupEligible, BackupState: m.BackupState, SignCount: uint32(m.SignCount),
-		CreatedAt: fromUnix(m.Created), LastUsedAt: fromUnixPtr(m.LastUsed),
-	}
-}
-
 // credential rebuilds the go-webauthn credential record. Registration
 // requires user verification, so UV is set.
-func (m *credentialModel) credential() (webauthn.Credential, error) {
+func credential(m Credential) (webauthn.Credential, error) {
 	id, err := base64.RawURLEncoding.DecodeString(m.ID)
 	if err != nil {
 		return webauthn.Credential{}, err
@@ -89,21 +63,21 @@ func (m *credentialModel) credential() (webauthn.Credential, error) {
 		aaguid = u[:]
 	}
 	var transports []protocol.AuthenticatorTransport
-	for _, t := range decodeLabels(m.Transports) {
+	for _, t := range m.Transports {
 		transports = append(transports, protocol.AuthenticatorTransport(t))
 	}
 	return webauthn.Credential{
 		ID: id, PublicKey: m.PublicKey, AttestationType: m.AttestationType,
 		AttestationFormat: m.AttestationFormat, Transport: transports,
 		Flags:         webauthn.NewCredentialFlags(flags),
-		Authenticator: webauthn.Authenticator{AAGUID: aaguid, SignCount: uint32(m.SignCount)},
+		Authenticator: webauthn.Authenticator{AAGUID: aaguid, SignCount: m.SignCount},
 	}, nil
 }
 
 // waUser implements webauthn.User for a person. The user handle is the
 // person ID's bytes (22 ASCII bytes, random, no personal data).
 type waUser struct {
-	p     *personModel
+	p     *PersonRecord
 	creds []webauthn.Credential
 }
 
@@ -119,41 +93,40 @@ func (u *waUser) WebAuthnDisplayName() string {
 
 // loadUser returns the enabled person id with their credentials.
 func (s *Service) loadUser(ctx context.Context, id string) (*waUser, error) {
-	p, err := s.personRow(ctx, "load passkeys", "id = ?", id)
+	p, err := s.record(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if p.DisabledAt != nil {
+	if p.Disabled {
 		return nil, ErrNotFound
 	}
-	var ms []credentialModel
-	if err := s.db(ctx).Where("person_id = ?", id).Order("created_at, id").Find(&ms).Error; err != nil {
-		return nil, dbErr("load passkeys", err)
+	cs, err := s.st.Credentials(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	u := &waUser{p: p}
-	for i := range ms {
-		c, err := ms[i].credential()
+	for _, c := range cs {
+		wc, err := credential(c)
 		if err != nil {
 			continue // a corrupt row cannot be used; skip it
 		}
-		u.creds = append(u.creds, c)
+		u.creds = append(u.creds, wc)
 	}
 	return u, nil
 }
 
 // saveCeremony stores the go-webauthn session data and returns its ID.
-func (s *Service) saveCeremony(ctx context.Context, personID *string, kind string, sd *webauthn.SessionData) (string, error) {
+// personID is "" for a login.
+func (s *Service) saveCeremony(ctx context.Context, personID, kind string, sd *webauthn.SessionData) (string, error) {
 	data, err := json.Marshal(sd)
 	if err != nil {
 		return "", fmt.Errorf("account: encode ceremony: %w", err)
 	}
-	id := randomToken()
-	err = s.db(ctx).Exec(`INSERT INTO webauthn_ceremonies (id, person_id, kind, data, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		id, personID, kind, string(data), s.now().Add(CeremonyTTL).Unix()).Error
-	if err != nil {
-		return "", dbErr("begin passkey ceremony", err)
+	c := Ceremony{ID: randomToken(), PersonID: personID, Kind: kind, Data: string(data), ExpiresAt: s.now().Add(CeremonyTTL)}
+	if err := s.st.InsertCeremony(ctx, c); err != nil {
+		return "", err
 	}
-	return id, nil
+	return c.ID, nil
 }
 
 // takeCeremony deletes the ceremony (single use: even a failing Finish uses
@@ -163,30 +136,15 @@ func (s *Service) takeCeremony(ctx context.Context, id, kind, personID string) (
 	if !wellFormedToken(id) {
 		return nil, ErrCeremonyInvalid
 	}
-	var rows []struct {
-		PersonID *string `gorm:"column:person_id"`
-		Kind     string  `gorm:"column:kind"`
-		Data     string  `gorm:"column:data"`
-		Expires  int64   `gorm:"column:expires_at"`
-	}
-	err := s.db(ctx).Raw(`DELETE FROM webauthn_ceremonies WHERE id = ? RETURNING person_id, kind, data, expires_at`, id).
-		Scan(&rows).Error
+	c, err := s.st.TakeCeremony(ctx, id)
 	if err != nil {
-		return nil, dbErr("finish passkey ceremony", err)
+		return nil, notFound(err, ErrCeremonyInvalid)
 	}
-	if len(rows) != 1 {
-		return nil, ErrCeremonyInvalid
-	}
-	r := rows[0]
-	owner := ""
-	if r.PersonID != nil {
-		owner = *r.PersonID
-	}
-	if r.Kind != kind || owner != personID || s.now().Unix() >= r.Expires {
+	if c.Kind != kind || c.PersonID != personID || !s.now().Before(c.ExpiresAt) {
 		return nil, ErrCeremonyInvalid
 	}
 	var sd webauthn.SessionData
-	if err := json.Unmarshal([]byte(r.Data), &sd); err != nil {
+	if err := json.Unmarshal([]byte(c.Data), &sd); err != nil {
 		return nil, ErrCeremonyInvalid
 	}
 	return &sd, nil
@@ -215,7 +173,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, personID string)
 	if err != nil {
 		return "", nil, fmt.Errorf("account: encode passkey options: %w", err)
 	}
-	id, err := s.saveCeremony(ctx, &u.p.ID, ceremonyRegister, sd)
+	id, err := s.saveCeremony(ctx, u.p.ID, ceremonyRegister, sd)
 	if err != nil {
 		return "", nil, err
 	}
@@ -240,7 +198,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, personID, cerem
 // verifyRegistration checks a registration response against its ceremony
 // (using the ceremony up, whatever the outcome) and returns the passkey's
 // row, not yet stored.
-func (s *Service) verifyRegistration(ctx context.Context, personID, ceremonyID, name string, r *http.Request) (*credentialModel, error) {
+func (s *Service) verifyRegistration(ctx context.Context, personID, ceremonyID, name string, r *http.Request) (*Credential, error) {
 	if s.wa == nil {
 		return nil, ErrPasskeysDisabled
 	}
@@ -275,24 +233,22 @@ func (s *Service) verifyRegistration(ctx context.Context, personID, ceremonyID, 
 	if u, err := uuid.FromBytes(cred.Authenticator.AAGUID); err == nil {
 		aaguid = u.String()
 	}
-	return &credentialModel{
-		ID: base64.RawURLEncoding.EncodeToString(cred.ID), PersonID: personID, PublicKey: cred.PublicKey,
-		AttestationType: cred.AttestationType, AttestationFormat: cred.AttestationFormat, AAGUID: aaguid,
-		SignCount: int64(cred.Authenticator.SignCount), Transports: encodeLabels(transports),
-		BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState,
-		Name: name, Created: s.now().Unix(),
+	return &Credential{
+		Passkey: Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: name, AAGUID: aaguid,
+			Transports: transports, BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState,
+			SignCount: cred.Authenticator.SignCount, CreatedAt: s.now().Truncate(time.Second).UTC()},
+		PersonID: personID, PublicKey: cred.PublicKey,
+		AttestationType: cred.AttestationType, AttestationFormat: cred.AttestationFormat,
 	}, nil
 }
 
 // insertCredential stores a verified passkey.
-func (s *Service) insertCredential(ctx context.Context, m *credentialModel) error {
-	if err := s.db(ctx).Create(m).Error; err != nil {
-		if isUniqueViolation(err) {
-			return fmt.Errorf("%w: this passkey is already registered", ErrPasskeyRejected)
-		}
-		return dbErr("store passkey", err)
+func (s *Service) insertCredential(ctx context.Context, c *Credential) error {
+	err := s.st.InsertCredential(ctx, *c)
+	if errors.Is(err, dberr.Conflict) {
+		return fmt.Errorf("%w: this passkey is already registered", ErrPasskeyRejected)
 	}
-	return nil
+	return err
 }
 
 // BeginPasskeyLogin starts a username-less login with a discoverable
@@ -310,7 +266,7 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context) (string, []byte, error)
 	if err != nil {
 		return "", nil, fmt.Errorf("account: encode passkey options: %w", err)
 	}
-	id, err := s.saveCeremony(ctx, nil, ceremonyLogin, sd)
+	id, err := s.saveCeremony(ctx, "", ceremonyLogin, sd)
 	if err != nil {
 		return "", nil, err
 	}
@@ -348,7 +304,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID string, r *
 	}
 	_, cred, err := s.wa.ValidatePasskeyLogin(handler, *sd, parsed)
 	if err != nil {
-		if errors.Is(handlerErr, store.ErrDatabase) {
+		if errors.Is(handlerErr, dberr.Database) {
 			return nil, handlerErr
 		}
 		return nil, fmt.Errorf("%w: %s", ErrPasskeyRejected, describe(err))
@@ -359,20 +315,16 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID string, r *
 			"person", found.p.ID, "credential", credID)
 		return nil, fmt.Errorf("%w: the authenticator's signature counter went backwards", ErrPasskeyRejected)
 	}
-	now := s.now().Unix()
-	newCount := int64(cred.Authenticator.SignCount)
 	// The counter only moves forward, also against a concurrent login with
 	// the same credential (0 = the authenticator keeps no counter).
-	res := s.db(ctx).Exec(`UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
-		WHERE id = ? AND person_id = ? AND (sign_count < ? OR (sign_count = 0 AND ? = 0))`,
-		newCount, cred.Flags.BackupState, now, credID, found.p.ID, newCount, newCount)
-	if res.Error != nil {
-		return nil, dbErr("update passkey", res.Error)
+	advanced, err := s.st.AdvanceSignCount(ctx, found.p.ID, credID, cred.Authenticator.SignCount, cred.Flags.BackupState, s.now())
+	if err != nil {
+		return nil, err
 	}
-	if res.RowsAffected != 1 {
+	if !advanced {
 		return nil, fmt.Errorf("%w: the authenticator's signature counter went backwards", ErrPasskeyRejected)
 	}
-	return found.p.person(), nil
+	return &found.p.Person, nil
 }
 
 // parseBody parses r's JSON body (at most maxCeremonyBody bytes) with
@@ -400,13 +352,13 @@ func describe(err error) string {
 
 // Passkeys lists the person's passkeys, oldest first.
 func (s *Service) Passkeys(ctx context.Context, personID string) ([]Passkey, error) {
-	var ms []credentialModel
-	if err := s.db(ctx).Where("person_id = ?", personID).Order("created_at, id").Find(&ms).Error; err != nil {
-		return nil, dbErr("list passkeys", err)
+	cs, err := s.st.Credentials(ctx, personID)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]Passkey, 0, len(ms))
-	for i := range ms {
-		out = append(out, ms[i].passkey())
+	out := make([]Passkey, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Passkey)
 	}
 	return out, nil
 }
@@ -414,11 +366,11 @@ func (s *Service) Passkeys(ctx context.Context, personID string) ([]Passkey, err
 // DeletePasskey removes the person's passkey credID. ErrNotFound when the
 // person has no such passkey.
 func (s *Service) DeletePasskey(ctx context.Context, personID, credID string) error {
-	res := s.db(ctx).Exec(`DELETE FROM webauthn_credentials WHERE id = ? AND person_id = ?`, credID, personID)
-	if res.Error != nil {
-		return dbErr("delete passkey", res.Error)
+	deleted, err := s.st.DeleteCredential(ctx, personID, credID)
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
+	if !deleted {
 		return ErrNotFound
 	}
 	return nil

@@ -1,4 +1,4 @@
-package account
+package account_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,7 +53,7 @@ const (
 func newSoftAuthenticator(t *testing.T) *softAuthenticator {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	return &softAuthenticator{t: t, origin: testOrigin, key: k, credID: randomBytes(32)}
+	return &softAuthenticator{t: t, origin: testOrigin, key: k, credID: account.RandomBytes(32)}
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -170,7 +171,7 @@ func (a *softAuthenticator) get(options []byte) []byte {
 }
 
 // register runs a whole registration ceremony for person.
-func register(t *testing.T, s *Service, personID string, a *softAuthenticator, name string) {
+func register(t *testing.T, s *account.Service, personID string, a *softAuthenticator, name string) {
 	t.Helper()
 	ctx := t.Context()
 	id, opts, err := s.BeginPasskeyRegistration(ctx, personID)
@@ -179,7 +180,7 @@ func register(t *testing.T, s *Service, personID string, a *softAuthenticator, n
 }
 
 // login runs a whole login ceremony.
-func login(t *testing.T, s *Service, a *softAuthenticator) (*Person, error) {
+func login(t *testing.T, s *account.Service, a *softAuthenticator) (*account.Person, error) {
 	t.Helper()
 	id, opts, err := s.BeginPasskeyLogin(t.Context())
 	require.NoError(t, err)
@@ -198,7 +199,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 
 		id, opts, err := s.BeginPasskeyRegistration(ctx, alice.ID)
 		require.NoError(t, err)
-		assert.True(t, wellFormedToken(id))
+		assert.True(t, account.WellFormedToken(id))
 		assert.Contains(t, string(opts), `"rp":{"name":"AAuth Person Server","id":"ps.example.test"}`)
 		assert.Contains(t, string(opts), `"name":"alice"`)
 		clk.Advance(time.Minute)
@@ -220,7 +221,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 		assert.Equal(t, clk.Now(), pk.CreatedAt)
 		assert.Nil(t, pk.LastUsedAt)
 		var attType string
-		require.NoError(t, st.DB().WithContext(ctx).Raw(`SELECT attestation_type FROM webauthn_credentials`).Scan(&attType).Error)
+		storetest.Scan(t, st, &attType, `SELECT attestation_type FROM webauthn_credentials`)
 		assert.Equal(t, "none", attType)
 
 		// Registering the same credential again (a second ceremony) is refused.
@@ -228,7 +229,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, string(opts2), `"excludeCredentials":[{"type":"public-key","id":"`+b64url(a.credID)+`"`)
 		err = s.FinishPasskeyRegistration(ctx, alice.ID, id2, "", a.create(opts2))
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 
 		// Login: the person, the counter and last use are recorded.
 		clk.Advance(time.Minute)
@@ -254,105 +255,105 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 		_, err = s.FinishPasskeyLogin(ctx, cid, post(t, body))
 		require.NoError(t, err)
 		_, err = s.FinishPasskeyLogin(ctx, cid, post(t, body))
-		assert.ErrorIs(t, err, ErrCeremonyInvalid, "ceremonies are single use")
+		assert.ErrorIs(t, err, account.ErrCeremonyInvalid, "ceremonies are single use")
 		// … or with a fresh ceremony (wrong challenge).
 		cid, _, err = s.BeginPasskeyLogin(ctx)
 		require.NoError(t, err)
 		_, err = s.FinishPasskeyLogin(ctx, cid, post(t, body))
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 		assert.Zero(t, countRows(t, st, "webauthn_ceremonies", ""), "a failed finish uses the ceremony up too")
 
 		// A counter that does not increase (a cloned authenticator).
 		a.count = 1
 		_, err = login(t, s, a)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 		a.count = 3
 
 		// User verification is required.
 		a.noUV = true
 		_, err = login(t, s, a)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 		a.noUV = false
 
 		// Wrong origin.
 		a.origin = "https://evil.example"
 		_, err = login(t, s, a)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 		a.origin = testOrigin
 
 		// Another key claiming the credential.
 		forged := *a
 		forged.key = newSoftAuthenticator(t).key
 		_, err = login(t, s, &forged)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 
 		// Expired ceremony (5 minutes).
 		cid, lopts, err = s.BeginPasskeyLogin(ctx)
 		require.NoError(t, err)
-		clk.Advance(CeremonyTTL)
+		clk.Advance(account.CeremonyTTL)
 		_, err = s.FinishPasskeyLogin(ctx, cid, post(t, a.get(lopts)))
-		assert.ErrorIs(t, err, ErrCeremonyInvalid)
+		assert.ErrorIs(t, err, account.ErrCeremonyInvalid)
 		a.count--
 
 		// Ceremonies are bound to their kind and person.
 		rid, _, err := s.BeginPasskeyRegistration(ctx, bob.ID)
 		require.NoError(t, err)
 		_, err = s.FinishPasskeyLogin(ctx, rid, post(t, []byte(`{}`)))
-		assert.ErrorIs(t, err, ErrCeremonyInvalid, "a registration ceremony cannot finish a login")
+		assert.ErrorIs(t, err, account.ErrCeremonyInvalid, "a registration ceremony cannot finish a login")
 		rid, ropts, err := s.BeginPasskeyRegistration(ctx, bob.ID)
 		require.NoError(t, err)
 		err = s.FinishPasskeyRegistration(ctx, alice.ID, rid, "", newSoftAuthenticator(t).create(ropts))
-		assert.ErrorIs(t, err, ErrCeremonyInvalid, "bob's ceremony cannot register for alice")
+		assert.ErrorIs(t, err, account.ErrCeremonyInvalid, "bob's ceremony cannot register for alice")
 		cid, _, err = s.BeginPasskeyLogin(ctx)
 		require.NoError(t, err)
 		err = s.FinishPasskeyRegistration(ctx, alice.ID, cid, "", post(t, []byte(`{}`)))
-		assert.ErrorIs(t, err, ErrCeremonyInvalid, "a login ceremony cannot register")
+		assert.ErrorIs(t, err, account.ErrCeremonyInvalid, "a login ceremony cannot register")
 		_, err = s.FinishPasskeyLogin(ctx, "garbage", post(t, body))
-		assert.ErrorIs(t, err, ErrCeremonyInvalid)
-		_, err = s.FinishPasskeyLogin(ctx, randomToken(), post(t, body))
-		assert.ErrorIs(t, err, ErrCeremonyInvalid)
+		assert.ErrorIs(t, err, account.ErrCeremonyInvalid)
+		_, err = s.FinishPasskeyLogin(ctx, account.RandomToken(), post(t, body))
+		assert.ErrorIs(t, err, account.ErrCeremonyInvalid)
 
 		// Malformed bodies.
 		cid, _, err = s.BeginPasskeyLogin(ctx)
 		require.NoError(t, err)
 		_, err = s.FinishPasskeyLogin(ctx, cid, post(t, []byte(`{"id":`)))
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 		cid, _, err = s.BeginPasskeyLogin(ctx)
 		require.NoError(t, err)
-		_, err = s.FinishPasskeyLogin(ctx, cid, post(t, bytes.Repeat([]byte(" "), 2*maxCeremonyBody)))
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		_, err = s.FinishPasskeyLogin(ctx, cid, post(t, bytes.Repeat([]byte(" "), 2*account.MaxCeremonyBody)))
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 		rid, _, err = s.BeginPasskeyRegistration(ctx, alice.ID)
 		require.NoError(t, err)
 		err = s.FinishPasskeyRegistration(ctx, alice.ID, rid, "", nil)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
-		err = s.FinishPasskeyRegistration(ctx, alice.ID, rid, strings.Repeat("n", MaxPasskeyName+1), nil)
-		assert.ErrorIs(t, err, ErrInvalidField)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
+		err = s.FinishPasskeyRegistration(ctx, alice.ID, rid, strings.Repeat("n", account.MaxPasskeyName+1), nil)
+		assert.ErrorIs(t, err, account.ErrInvalidField)
 
 		// A disabled person cannot log in with a passkey (and cannot start
 		// registering one).
-		_, err = s.UpdatePerson(ctx, alice.ID, PersonUpdate{Disabled: ptr(true)})
+		_, err = s.UpdatePerson(ctx, alice.ID, account.PersonUpdate{Disabled: ptr(true)})
 		require.NoError(t, err)
 		_, err = login(t, s, a)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 		_, _, err = s.BeginPasskeyRegistration(ctx, alice.ID)
-		assert.ErrorIs(t, err, ErrNotFound)
-		_, err = s.UpdatePerson(ctx, alice.ID, PersonUpdate{Disabled: ptr(false)})
+		assert.ErrorIs(t, err, account.ErrNotFound)
+		_, err = s.UpdatePerson(ctx, alice.ID, account.PersonUpdate{Disabled: ptr(false)})
 		require.NoError(t, err)
 		_, err = login(t, s, a)
 		require.NoError(t, err)
 
 		// Deleting the passkey ends its use.
-		assert.ErrorIs(t, s.DeletePasskey(ctx, bob.ID, pk.ID), ErrNotFound, "not bob's")
+		assert.ErrorIs(t, s.DeletePasskey(ctx, bob.ID, pk.ID), account.ErrNotFound, "not bob's")
 		require.NoError(t, s.DeletePasskey(ctx, alice.ID, pk.ID))
-		assert.ErrorIs(t, s.DeletePasskey(ctx, alice.ID, pk.ID), ErrNotFound)
+		assert.ErrorIs(t, s.DeletePasskey(ctx, alice.ID, pk.ID), account.ErrNotFound)
 		keys, err = s.Passkeys(ctx, alice.ID)
 		require.NoError(t, err)
 		assert.Empty(t, keys)
 		_, err = login(t, s, a)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 
 		_, _, err = s.BeginPasskeyRegistration(ctx, "nope")
-		assert.ErrorIs(t, err, ErrNotFound)
+		assert.ErrorIs(t, err, account.ErrNotFound)
 	})
 }
 
@@ -379,20 +380,20 @@ func TestPasskeyCounterless(t *testing.T) {
 		require.NoError(t, err)
 		a.counterless, a.count = true, 0
 		_, err = login(t, s, a)
-		assert.ErrorIs(t, err, ErrPasskeyRejected)
+		assert.ErrorIs(t, err, account.ErrPasskeyRejected)
 	})
 }
 
 func TestPasskeysDisabled(t *testing.T) {
 	t.Parallel()
 	st := storetest.OpenSQLite(t)
-	s, _ := newTestService(t, st, func(o *Options) { o.RPID, o.RPOrigins = "", nil })
+	s, _ := newTestService(t, st, func(o *account.Options) { o.RPID, o.RPOrigins = "", nil })
 	ctx := t.Context()
 	_, _, err := s.BeginPasskeyRegistration(ctx, "x")
-	assert.ErrorIs(t, err, ErrPasskeysDisabled)
-	assert.ErrorIs(t, s.FinishPasskeyRegistration(ctx, "x", "y", "", nil), ErrPasskeysDisabled)
+	assert.ErrorIs(t, err, account.ErrPasskeysDisabled)
+	assert.ErrorIs(t, s.FinishPasskeyRegistration(ctx, "x", "y", "", nil), account.ErrPasskeysDisabled)
 	_, _, err = s.BeginPasskeyLogin(ctx)
-	assert.ErrorIs(t, err, ErrPasskeysDisabled)
+	assert.ErrorIs(t, err, account.ErrPasskeysDisabled)
 	_, err = s.FinishPasskeyLogin(ctx, "y", nil)
-	assert.ErrorIs(t, err, ErrPasskeysDisabled)
+	assert.ErrorIs(t, err, account.ErrPasskeysDisabled)
 }

@@ -2,8 +2,6 @@ package account
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/mail"
 	"regexp"
@@ -12,10 +10,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"gorm.io/gorm"
-
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Field limits.
@@ -79,57 +73,6 @@ type PersonUpdate struct {
 	Disabled      *bool
 }
 
-// personModel is the gorm mapping of persons. Field names avoid gorm's
-// CreatedAt/UpdatedAt conventions on purpose (times are unix seconds).
-type personModel struct {
-	ID            string  `gorm:"column:id;primaryKey"`
-	Username      string  `gorm:"column:username"`
-	Email         *string `gorm:"column:email"`
-	EmailVerified bool    `gorm:"column:email_verified"`
-	Name          string  `gorm:"column:name"`
-	Tenant        string  `gorm:"column:tenant"`
-	GroupsJSON    string  `gorm:"column:groups_json"`
-	RolesJSON     string  `gorm:"column:roles_json"`
-	IsAdmin       bool    `gorm:"column:is_admin"`
-	InboxChannel  bool    `gorm:"column:inbox_channel"`
-	PasswordHash  *string `gorm:"column:password_hash"`
-	Created       int64   `gorm:"column:created_at"`
-	Updated       int64   `gorm:"column:updated_at"`
-	DisabledAt    *int64  `gorm:"column:disabled_at"`
-}
-
-func (personModel) TableName() string { return "persons" }
-
-func (m *personModel) person() *Person {
-	p := &Person{
-		ID: m.ID, Username: m.Username, EmailVerified: m.EmailVerified, Name: m.Name,
-		Tenant: m.Tenant, IsAdmin: m.IsAdmin, InboxChannel: m.InboxChannel,
-		HasPassword: m.PasswordHash != nil, CreatedAt: fromUnix(m.Created),
-		UpdatedAt: fromUnix(m.Updated), Disabled: m.DisabledAt != nil,
-		Groups: decodeLabels(m.GroupsJSON), Roles: decodeLabels(m.RolesJSON),
-	}
-	if m.Email != nil {
-		p.Email = *m.Email
-	}
-	return p
-}
-
-func decodeLabels(s string) []string {
-	var out []string
-	if json.Unmarshal([]byte(s), &out) != nil || out == nil {
-		return []string{}
-	}
-	return out
-}
-
-func encodeLabels(l []string) string {
-	if l == nil {
-		l = []string{}
-	}
-	b, _ := json.Marshal(l)
-	return string(b)
-}
-
 // NormalizeUsername lowercases and trims u and checks it is 3 to 64
 // characters of [a-z0-9._-]; otherwise ErrInvalidUsername.
 func NormalizeUsername(u string) (string, error) {
@@ -187,9 +130,9 @@ func normalizeLabels(field string, in []string) ([]string, error) {
 	return out, nil
 }
 
-// prepare validates np and builds its row (hashing the password, the slow
-// part, before any transaction starts).
-func (s *Service) prepare(np NewPerson) (*personModel, error) {
+// prepare validates np and builds its record (hashing the password, the
+// slow part, before any transaction starts).
+func (s *Service) prepare(np NewPerson) (*PersonRecord, error) {
 	username, err := NormalizeUsername(np.Username)
 	if err != nil {
 		return nil, err
@@ -213,15 +156,11 @@ func (s *Service) prepare(np NewPerson) (*personModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().Unix()
-	m := &personModel{
-		ID: newID(), Username: username, Name: name, Tenant: tenant,
-		GroupsJSON: encodeLabels(groups), RolesJSON: encodeLabels(roles),
-		IsAdmin: np.IsAdmin, Created: now, Updated: now,
-	}
-	if email != "" {
-		m.Email = &email
-	}
+	now := s.now().Truncate(time.Second).UTC()
+	r := &PersonRecord{Person: Person{
+		ID: newID(), Username: username, Email: email, Name: name, Tenant: tenant,
+		Groups: groups, Roles: roles, IsAdmin: np.IsAdmin, CreatedAt: now, UpdatedAt: now,
+	}}
 	if np.Password != "" {
 		if err := checkPassword(np.Password, username, email); err != nil {
 			return nil, err
@@ -230,59 +169,38 @@ func (s *Service) prepare(np NewPerson) (*personModel, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.PasswordHash = &h
+		r.PasswordHash, r.HasPassword = h, true
 	}
-	return m, nil
-}
-
-// insertPerson inserts m, mapping unique violations to ErrUsernameTaken or
-// ErrEmailTaken.
-func (s *Service) insertPerson(ctx context.Context, m *personModel) error {
-	err := s.db(ctx).Create(m).Error
-	if err != nil && isUniqueViolation(err) {
-		// The driver's message names the constraint or index; it is not
-		// shown, only used to tell the two apart.
-		if strings.Contains(err.Error(), "email") {
-			return ErrEmailTaken
-		}
-		return ErrUsernameTaken
-	}
-	return dbErr("create person", err)
+	return r, nil
 }
 
 // CreatePerson validates and stores a new person. Errors:
 // ErrInvalidUsername, ErrInvalidEmail, ErrInvalidField, ErrWeakPassword
 // (only when a password is given), ErrUsernameTaken, ErrEmailTaken.
 func (s *Service) CreatePerson(ctx context.Context, np NewPerson) (*Person, error) {
-	m, err := s.prepare(np)
+	r, err := s.prepare(np)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.insertPerson(ctx, m); err != nil {
+	if err := s.st.InsertPerson(ctx, *r); err != nil {
 		return nil, err
 	}
-	return m.person(), nil
+	return &r.Person, nil
 }
 
-func (s *Service) personRow(ctx context.Context, op, where string, arg any) (*personModel, error) {
-	var m personModel
-	err := s.db(ctx).Where(where, arg).Take(&m).Error
-	if err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, ErrNotFound
-		}
-		return nil, dbErr(op, err)
-	}
-	return &m, nil
+// record returns the stored person id; ErrNotFound.
+func (s *Service) record(ctx context.Context, id string) (*PersonRecord, error) {
+	r, err := s.st.PersonByID(ctx, id)
+	return r, notFound(err, ErrNotFound)
 }
 
 // Person returns the person with id, disabled or not. ErrNotFound.
 func (s *Service) Person(ctx context.Context, id string) (*Person, error) {
-	m, err := s.personRow(ctx, "get person", "id = ?", id)
+	r, err := s.record(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return m.person(), nil
+	return &r.Person, nil
 }
 
 // PersonByUsername returns the person with username (any case).
@@ -292,45 +210,36 @@ func (s *Service) PersonByUsername(ctx context.Context, username string) (*Perso
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	m, err := s.personRow(ctx, "get person", "username = ?", u)
+	r, err := s.st.PersonByUsername(ctx, u)
 	if err != nil {
-		return nil, err
+		return nil, notFound(err, ErrNotFound)
 	}
-	return m.person(), nil
+	return &r.Person, nil
 }
 
 // ListPersons returns every person, disabled ones included, by username.
 func (s *Service) ListPersons(ctx context.Context) ([]Person, error) {
-	var ms []personModel
-	if err := s.db(ctx).Order("username").Find(&ms).Error; err != nil {
-		return nil, dbErr("list persons", err)
+	rs, err := s.st.Persons(ctx)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]Person, 0, len(ms))
-	for i := range ms {
-		out = append(out, *ms[i].person())
+	out := make([]Person, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.Person)
 	}
 	return out, nil
 }
 
 // CountPersons counts persons, disabled ones included (0: first start, time
 // to create the first administrator).
-func (s *Service) CountPersons(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.db(ctx).Model(&personModel{}).Count(&n).Error; err != nil {
-		return 0, dbErr("count persons", err)
-	}
-	return n, nil
-}
+func (s *Service) CountPersons(ctx context.Context) (int64, error) { return s.st.CountPersons(ctx) }
 
 // HasEnabledAdmin reports whether an enabled administrator exists (false:
 // nobody can administer the PS yet; the operator runs "aauth-ps admin
 // invite").
 func (s *Service) HasEnabledAdmin(ctx context.Context) (bool, error) {
-	var n int64
-	if err := s.db(ctx).Model(&personModel{}).Where("is_admin = ? AND disabled_at IS NULL", true).Count(&n).Error; err != nil {
-		return false, dbErr("count administrators", err)
-	}
-	return n > 0, nil
+	ids, err := s.st.EnabledAdmins(ctx)
+	return len(ids) > 0, err
 }
 
 // UpdatePerson applies u to the person id and returns the result. Errors:
@@ -338,97 +247,32 @@ func (s *Service) HasEnabledAdmin(ctx context.Context) (bool, error) {
 // ErrLastAdmin when the change would leave no enabled administrator.
 // Disabling a person also ends their sessions, in the same transaction.
 func (s *Service) UpdatePerson(ctx context.Context, id string, u PersonUpdate) (*Person, error) {
-	set := map[string]any{}
-	if u.Name != nil {
-		v := strings.TrimSpace(*u.Name)
-		if err := checkText("name", v, MaxNameLength); err != nil {
-			return nil, err
-		}
-		set["name"] = v
-	}
-	if u.Tenant != nil {
-		v := strings.TrimSpace(*u.Tenant)
-		if err := checkText("tenant", v, MaxNameLength); err != nil {
-			return nil, err
-		}
-		set["tenant"] = v
-	}
-	if u.Email != nil {
-		v, err := normalizeEmail(*u.Email)
-		if err != nil {
-			return nil, err
-		}
-		if v == "" {
-			set["email"] = nil
-		} else {
-			set["email"] = v
-		}
-		set["email_verified"] = false
-	}
-	if u.EmailVerified != nil {
-		set["email_verified"] = *u.EmailVerified
-	}
-	if u.Groups != nil {
-		v, err := normalizeLabels("groups", *u.Groups)
-		if err != nil {
-			return nil, err
-		}
-		set["groups_json"] = encodeLabels(v)
-	}
-	if u.Roles != nil {
-		v, err := normalizeLabels("roles", *u.Roles)
-		if err != nil {
-			return nil, err
-		}
-		set["roles_json"] = encodeLabels(v)
-	}
-	if u.IsAdmin != nil {
-		set["is_admin"] = *u.IsAdmin
-	}
-	if u.InboxChannel != nil {
-		set["inbox_channel"] = *u.InboxChannel
-	}
-	now := s.now().Unix()
 	var out *Person
-	err := s.st.InTx(ctx, func(tx *store.Store) error {
+	err := s.st.InAccountTx(ctx, func(tx Store) error {
 		ts := s.WithStore(tx)
-		cur, err := ts.personRow(ctx, "update person", "id = ?", id)
+		cur, err := ts.record(ctx, id)
 		if err != nil {
 			return err
 		}
-		if u.Disabled != nil {
-			switch {
-			case *u.Disabled && cur.DisabledAt == nil:
-				set["disabled_at"] = now
-			case !*u.Disabled && cur.DisabledAt != nil:
-				set["disabled_at"] = nil
-			}
+		next, err := s.applyUpdate(*cur, u)
+		if err != nil {
+			return err
 		}
-		losesAdmin := cur.IsAdmin && cur.DisabledAt == nil &&
-			((u.IsAdmin != nil && !*u.IsAdmin) || (u.Disabled != nil && *u.Disabled))
+		losesAdmin := cur.IsAdmin && !cur.Disabled && (!next.IsAdmin || next.Disabled)
 		if losesAdmin {
 			if err := ts.checkOtherAdmin(ctx, id); err != nil {
 				return err
 			}
 		}
-		set["updated_at"] = now
-		db := tx.DB().WithContext(ctx)
-		if err := db.Model(&personModel{}).Where("id = ?", id).Updates(set).Error; err != nil {
-			if isUniqueViolation(err) {
-				return ErrEmailTaken
-			}
-			return dbErr("update person", err)
+		if err := tx.SavePerson(ctx, next); err != nil {
+			return notFound(err, ErrNotFound)
 		}
-		if _, ok := set["disabled_at"]; ok && *u.Disabled {
-			if err := db.Exec(`DELETE FROM sessions WHERE person_id = ?`, id).Error; err != nil {
-				return dbErr("end sessions", err)
+		if next.Disabled && !cur.Disabled {
+			if err := tx.DeletePersonSessions(ctx, id); err != nil {
+				return err
 			}
 		}
-		m, err := ts.personRow(ctx, "update person", "id = ?", id)
-		if err != nil {
-			return err
-		}
-		out = m.person()
+		out = &next.Person
 		return nil
 	})
 	if err != nil {
@@ -437,18 +281,72 @@ func (s *Service) UpdatePerson(ctx context.Context, id string, u PersonUpdate) (
 	return out, nil
 }
 
-// checkOtherAdmin returns ErrLastAdmin unless an enabled administrator other
-// than id exists. On PostgreSQL it locks the administrators' rows, so two
-// concurrent demotions cannot both pass (SQLite transactions are already
-// serialised by BEGIN IMMEDIATE).
-func (s *Service) checkOtherAdmin(ctx context.Context, id string) error {
-	q := `SELECT id FROM persons WHERE is_admin = ? AND disabled_at IS NULL`
-	if s.st.Dialect() == store.DialectPostgres {
-		q += ` FOR UPDATE`
+// applyUpdate validates u and returns cur with it applied.
+func (s *Service) applyUpdate(cur PersonRecord, u PersonUpdate) (PersonRecord, error) {
+	next := cur
+	if u.Name != nil {
+		v := strings.TrimSpace(*u.Name)
+		if err := checkText("name", v, MaxNameLength); err != nil {
+			return cur, err
+		}
+		next.Name = v
 	}
-	var ids []string
-	if err := s.db(ctx).Raw(q, true).Scan(&ids).Error; err != nil {
-		return dbErr("count administrators", err)
+	if u.Tenant != nil {
+		v := strings.TrimSpace(*u.Tenant)
+		if err := checkText("tenant", v, MaxNameLength); err != nil {
+			return cur, err
+		}
+		next.Tenant = v
+	}
+	if u.Email != nil {
+		v, err := normalizeEmail(*u.Email)
+		if err != nil {
+			return cur, err
+		}
+		next.Email, next.EmailVerified = v, false
+	}
+	if u.EmailVerified != nil {
+		next.EmailVerified = *u.EmailVerified
+	}
+	if u.Groups != nil {
+		v, err := normalizeLabels("groups", *u.Groups)
+		if err != nil {
+			return cur, err
+		}
+		next.Groups = v
+	}
+	if u.Roles != nil {
+		v, err := normalizeLabels("roles", *u.Roles)
+		if err != nil {
+			return cur, err
+		}
+		next.Roles = v
+	}
+	if u.IsAdmin != nil {
+		next.IsAdmin = *u.IsAdmin
+	}
+	if u.InboxChannel != nil {
+		next.InboxChannel = *u.InboxChannel
+	}
+	now := s.now().Truncate(time.Second).UTC()
+	if u.Disabled != nil && *u.Disabled != cur.Disabled {
+		next.Disabled = *u.Disabled
+		next.DisabledAt = nil
+		if next.Disabled {
+			next.DisabledAt = &now
+		}
+	}
+	next.UpdatedAt = now
+	return next, nil
+}
+
+// checkOtherAdmin returns ErrLastAdmin unless an enabled administrator other
+// than id exists. Inside UpdatePerson's transaction the store locks the
+// administrators' rows, so two concurrent demotions cannot both pass.
+func (s *Service) checkOtherAdmin(ctx context.Context, id string) error {
+	ids, err := s.st.EnabledAdmins(ctx)
+	if err != nil {
+		return err
 	}
 	for _, other := range ids {
 		if other != id {
@@ -472,27 +370,16 @@ func (s *Service) SetPassword(ctx context.Context, id, newPassword string) error
 // newPasswordHash checks newPassword against the policy for person id and
 // hashes it (the slow part, to do before any transaction starts).
 func (s *Service) newPasswordHash(ctx context.Context, id, newPassword string) (string, error) {
-	m, err := s.personRow(ctx, "set password", "id = ?", id)
+	r, err := s.record(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	email := ""
-	if m.Email != nil {
-		email = *m.Email
-	}
-	if err := checkPassword(newPassword, m.Username, email); err != nil {
+	if err := checkPassword(newPassword, r.Username, r.Email); err != nil {
 		return "", err
 	}
 	return hashPassword(newPassword, s.opts.Argon2)
 }
 
 func (s *Service) storePasswordHash(ctx context.Context, id, h string) error {
-	res := s.db(ctx).Exec(`UPDATE persons SET password_hash = ?, updated_at = ? WHERE id = ?`, h, s.now().Unix(), id)
-	if res.Error != nil {
-		return dbErr("set password", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return notFound(s.st.SetPasswordHash(ctx, id, h, s.now()), ErrNotFound)
 }

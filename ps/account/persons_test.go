@@ -1,7 +1,8 @@
-package account
+package account_test
 
 import (
 	"errors"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestNormalizeUsername(t *testing.T) {
 		"abc": "abc", strings.Repeat("a", 64): strings.Repeat("a", 64),
 		"alice\n": "alice", "İstanbul": "istanbul", // folds to ASCII before the uniqueness check
 	} {
-		got, err := NormalizeUsername(in)
+		got, err := account.NormalizeUsername(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got)
 	}
@@ -28,8 +29,8 @@ func TestNormalizeUsername(t *testing.T) {
 		"", "ab", strings.Repeat("a", 65), "al ice", "alice@example.org", "ålice",
 		"alice/../x", "al\nice", "al\x00ice", "Ωmega",
 	} {
-		_, err := NormalizeUsername(in)
-		assert.ErrorIs(t, err, ErrInvalidUsername, "%q", in)
+		_, err := account.NormalizeUsername(in)
+		assert.ErrorIs(t, err, account.ErrInvalidUsername, "%q", in)
 	}
 }
 
@@ -38,7 +39,7 @@ func TestCreatePerson(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		s, clk := newTestService(t, st)
 		ctx := t.Context()
-		p, err := s.CreatePerson(ctx, NewPerson{
+		p, err := s.CreatePerson(ctx, account.NewPerson{
 			Username: "Alice", Email: "Alice@Example.org", Name: " Alice Liddell ", Password: goodPassword,
 			Tenant: "wonderland", Groups: []string{"eng", " eng", "", "ops"}, Roles: []string{"approver"},
 		})
@@ -62,40 +63,40 @@ func TestCreatePerson(t *testing.T) {
 		assert.Equal(t, p, got, "what CreatePerson returns is what is stored")
 
 		var hash string
-		require.NoError(t, st.DB().WithContext(ctx).Raw(`SELECT password_hash FROM persons WHERE id = ?`, p.ID).Scan(&hash).Error)
+		storetest.Scan(t, st, &hash, `SELECT password_hash FROM persons WHERE id = ?`, p.ID)
 		assert.True(t, strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$"))
 		assert.NotContains(t, hash, goodPassword)
 
 		// Duplicates, case-insensitively.
-		_, err = s.CreatePerson(ctx, NewPerson{Username: "ALICE", Password: goodPassword})
-		assert.ErrorIs(t, err, ErrUsernameTaken)
-		_, err = s.CreatePerson(ctx, NewPerson{Username: "alice2", Email: "alice@EXAMPLE.org"})
-		assert.ErrorIs(t, err, ErrEmailTaken)
+		_, err = s.CreatePerson(ctx, account.NewPerson{Username: "ALICE", Password: goodPassword})
+		assert.ErrorIs(t, err, account.ErrUsernameTaken)
+		_, err = s.CreatePerson(ctx, account.NewPerson{Username: "alice2", Email: "alice@EXAMPLE.org"})
+		assert.ErrorIs(t, err, account.ErrEmailTaken)
 
 		// A person without password or email.
-		q, err := s.CreatePerson(ctx, NewPerson{Username: "queen"})
+		q, err := s.CreatePerson(ctx, account.NewPerson{Username: "queen"})
 		require.NoError(t, err)
 		assert.False(t, q.HasPassword)
 		assert.Equal(t, "", q.Email)
 		assert.Equal(t, []string{}, q.Groups)
-		_, err = s.CreatePerson(ctx, NewPerson{Username: "hatter"}) // two NULL emails do not collide
+		_, err = s.CreatePerson(ctx, account.NewPerson{Username: "hatter"}) // two NULL emails do not collide
 		require.NoError(t, err)
 
 		for name, tc := range map[string]struct {
-			np   NewPerson
+			np   account.NewPerson
 			want error
 		}{
-			"short username":  {NewPerson{Username: "al"}, ErrInvalidUsername},
-			"bad username":    {NewPerson{Username: "al ice"}, ErrInvalidUsername},
-			"short password":  {NewPerson{Username: "bob", Password: "short"}, ErrWeakPassword},
-			"common password": {NewPerson{Username: "bob", Password: "1234567890"}, ErrWeakPassword},
-			"username as pw":  {NewPerson{Username: "bobby.tables", Password: "Bobby.Tables"}, ErrWeakPassword},
-			"bad email":       {NewPerson{Username: "bob", Email: "Bob <bob@example.org>"}, ErrInvalidEmail},
-			"not an email":    {NewPerson{Username: "bob", Email: "bob"}, ErrInvalidEmail},
-			"control in name": {NewPerson{Username: "bob", Name: "Bob\x07"}, ErrInvalidField},
-			"long tenant":     {NewPerson{Username: "bob", Tenant: strings.Repeat("t", MaxNameLength+1)}, ErrInvalidField},
-			"long role":       {NewPerson{Username: "bob", Roles: []string{strings.Repeat("r", MaxLabelLength+1)}}, ErrInvalidField},
-			"too many groups": {NewPerson{Username: "bob", Groups: manyLabels(MaxLabels + 1)}, ErrInvalidField},
+			"short username":  {account.NewPerson{Username: "al"}, account.ErrInvalidUsername},
+			"bad username":    {account.NewPerson{Username: "al ice"}, account.ErrInvalidUsername},
+			"short password":  {account.NewPerson{Username: "bob", Password: "short"}, account.ErrWeakPassword},
+			"common password": {account.NewPerson{Username: "bob", Password: "1234567890"}, account.ErrWeakPassword},
+			"username as pw":  {account.NewPerson{Username: "bobby.tables", Password: "Bobby.Tables"}, account.ErrWeakPassword},
+			"bad email":       {account.NewPerson{Username: "bob", Email: "Bob <bob@example.org>"}, account.ErrInvalidEmail},
+			"not an email":    {account.NewPerson{Username: "bob", Email: "bob"}, account.ErrInvalidEmail},
+			"control in name": {account.NewPerson{Username: "bob", Name: "Bob\x07"}, account.ErrInvalidField},
+			"long tenant":     {account.NewPerson{Username: "bob", Tenant: strings.Repeat("t", account.MaxNameLength+1)}, account.ErrInvalidField},
+			"long role":       {account.NewPerson{Username: "bob", Roles: []string{strings.Repeat("r", account.MaxLabelLength+1)}}, account.ErrInvalidField},
+			"too many groups": {account.NewPerson{Username: "bob", Groups: manyLabels(account.MaxLabels + 1)}, account.ErrInvalidField},
 		} {
 			_, err := s.CreatePerson(ctx, tc.np)
 			assert.ErrorIs(t, err, tc.want, name)
@@ -134,11 +135,11 @@ func TestPersonLookups(t *testing.T) {
 		assert.Equal(t, alice.ID, p.ID)
 		assert.True(t, p.IsAdmin)
 		_, err = s.PersonByUsername(ctx, "carol")
-		assert.ErrorIs(t, err, ErrNotFound)
+		assert.ErrorIs(t, err, account.ErrNotFound)
 		_, err = s.PersonByUsername(ctx, "no such user!")
-		assert.ErrorIs(t, err, ErrNotFound)
+		assert.ErrorIs(t, err, account.ErrNotFound)
 		_, err = s.Person(ctx, "nope")
-		assert.ErrorIs(t, err, ErrNotFound)
+		assert.ErrorIs(t, err, account.ErrNotFound)
 
 		list, err = s.ListPersons(ctx)
 		require.NoError(t, err)
@@ -157,14 +158,14 @@ func TestUpdatePerson(t *testing.T) {
 		s, clk := newTestService(t, st)
 		ctx := t.Context()
 		admin := mustPerson(t, s, "admin", true)
-		p, err := s.CreatePerson(ctx, NewPerson{Username: "alice", Email: "alice@example.org", Password: goodPassword})
+		p, err := s.CreatePerson(ctx, account.NewPerson{Username: "alice", Email: "alice@example.org", Password: goodPassword})
 		require.NoError(t, err)
 		mustPerson(t, s, "bob", false)
-		_, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{EmailVerified: ptr(true)})
+		_, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{EmailVerified: ptr(true)})
 		require.NoError(t, err)
 
 		clk.Advance(time.Hour)
-		u, err := s.UpdatePerson(ctx, p.ID, PersonUpdate{
+		u, err := s.UpdatePerson(ctx, p.ID, account.PersonUpdate{
 			Name: ptr("Alice L."), Tenant: ptr("acme"), Groups: ptr([]string{"a", "b"}),
 			Roles: ptr([]string{"r"}), IsAdmin: ptr(true), InboxChannel: ptr(true),
 		})
@@ -180,44 +181,44 @@ func TestUpdatePerson(t *testing.T) {
 		assert.Equal(t, clk.Now(), u.UpdatedAt)
 		assert.Equal(t, p.CreatedAt, u.CreatedAt)
 
-		u, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Email: ptr("alice@new.example")})
+		u, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Email: ptr("alice@new.example")})
 		require.NoError(t, err)
 		assert.Equal(t, "alice@new.example", u.Email)
 		assert.False(t, u.EmailVerified, "a new email is unverified")
-		u, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Email: ptr("alice@new.example"), EmailVerified: ptr(true)})
+		u, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Email: ptr("alice@new.example"), EmailVerified: ptr(true)})
 		require.NoError(t, err)
 		assert.True(t, u.EmailVerified)
-		u, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Email: ptr("")})
+		u, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Email: ptr("")})
 		require.NoError(t, err)
 		assert.Equal(t, "", u.Email)
-		u, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Groups: ptr([]string(nil))})
+		u, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Groups: ptr([]string(nil))})
 		require.NoError(t, err)
 		assert.Equal(t, []string{}, u.Groups)
 
-		_, err = s.UpdatePerson(ctx, admin.ID, PersonUpdate{Email: ptr("shared@example.org")})
+		_, err = s.UpdatePerson(ctx, admin.ID, account.PersonUpdate{Email: ptr("shared@example.org")})
 		require.NoError(t, err)
-		_, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Email: ptr("SHARED@example.org")})
-		assert.ErrorIs(t, err, ErrEmailTaken)
-		_, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Email: ptr("not-an-email")})
-		assert.ErrorIs(t, err, ErrInvalidEmail)
-		_, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Name: ptr("x\ny")})
-		assert.ErrorIs(t, err, ErrInvalidField)
-		_, err = s.UpdatePerson(ctx, "nope", PersonUpdate{Name: ptr("x")})
-		assert.ErrorIs(t, err, ErrNotFound)
-		u, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{})
+		_, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Email: ptr("SHARED@example.org")})
+		assert.ErrorIs(t, err, account.ErrEmailTaken)
+		_, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Email: ptr("not-an-email")})
+		assert.ErrorIs(t, err, account.ErrInvalidEmail)
+		_, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Name: ptr("x\ny")})
+		assert.ErrorIs(t, err, account.ErrInvalidField)
+		_, err = s.UpdatePerson(ctx, "nope", account.PersonUpdate{Name: ptr("x")})
+		assert.ErrorIs(t, err, account.ErrNotFound)
+		u, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{})
 		require.NoError(t, err, "an empty update is fine")
 		assert.Equal(t, p.ID, u.ID)
 
 		// Disabling ends the sessions, in the same transaction.
 		tok, _, err := s.CreateSession(ctx, p.ID, "ua", "192.0.2.1")
 		require.NoError(t, err)
-		u, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Disabled: ptr(true)})
+		u, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Disabled: ptr(true)})
 		require.NoError(t, err)
 		assert.True(t, u.Disabled)
 		assert.Zero(t, countRows(t, st, "sessions", "person_id = ?", p.ID))
 		_, _, err = s.Session(ctx, tok)
-		assert.ErrorIs(t, err, ErrNoSession)
-		u, err = s.UpdatePerson(ctx, p.ID, PersonUpdate{Disabled: ptr(false)})
+		assert.ErrorIs(t, err, account.ErrNoSession)
+		u, err = s.UpdatePerson(ctx, p.ID, account.PersonUpdate{Disabled: ptr(false)})
 		require.NoError(t, err)
 		assert.False(t, u.Disabled)
 	})
@@ -231,29 +232,29 @@ func TestLastAdmin(t *testing.T) {
 		a := mustPerson(t, s, "admin", true)
 		b := mustPerson(t, s, "bob", false)
 
-		_, err := s.UpdatePerson(ctx, a.ID, PersonUpdate{IsAdmin: ptr(false)})
-		assert.ErrorIs(t, err, ErrLastAdmin)
-		_, err = s.UpdatePerson(ctx, a.ID, PersonUpdate{Disabled: ptr(true)})
-		assert.ErrorIs(t, err, ErrLastAdmin)
+		_, err := s.UpdatePerson(ctx, a.ID, account.PersonUpdate{IsAdmin: ptr(false)})
+		assert.ErrorIs(t, err, account.ErrLastAdmin)
+		_, err = s.UpdatePerson(ctx, a.ID, account.PersonUpdate{Disabled: ptr(true)})
+		assert.ErrorIs(t, err, account.ErrLastAdmin)
 		got, err := s.Person(ctx, a.ID)
 		require.NoError(t, err)
 		assert.True(t, got.IsAdmin && !got.Disabled, "nothing changed")
 
 		// Not an admin: no restriction.
-		_, err = s.UpdatePerson(ctx, b.ID, PersonUpdate{IsAdmin: ptr(false), Disabled: ptr(true)})
+		_, err = s.UpdatePerson(ctx, b.ID, account.PersonUpdate{IsAdmin: ptr(false), Disabled: ptr(true)})
 		require.NoError(t, err)
 		// A disabled admin does not count.
-		_, err = s.UpdatePerson(ctx, b.ID, PersonUpdate{IsAdmin: ptr(true)})
+		_, err = s.UpdatePerson(ctx, b.ID, account.PersonUpdate{IsAdmin: ptr(true)})
 		require.NoError(t, err)
-		_, err = s.UpdatePerson(ctx, a.ID, PersonUpdate{IsAdmin: ptr(false)})
-		assert.ErrorIs(t, err, ErrLastAdmin)
+		_, err = s.UpdatePerson(ctx, a.ID, account.PersonUpdate{IsAdmin: ptr(false)})
+		assert.ErrorIs(t, err, account.ErrLastAdmin)
 		// With a second enabled admin, the first may step down.
-		_, err = s.UpdatePerson(ctx, b.ID, PersonUpdate{Disabled: ptr(false)})
+		_, err = s.UpdatePerson(ctx, b.ID, account.PersonUpdate{Disabled: ptr(false)})
 		require.NoError(t, err)
-		_, err = s.UpdatePerson(ctx, a.ID, PersonUpdate{IsAdmin: ptr(false)})
+		_, err = s.UpdatePerson(ctx, a.ID, account.PersonUpdate{IsAdmin: ptr(false)})
 		require.NoError(t, err)
-		_, err = s.UpdatePerson(ctx, b.ID, PersonUpdate{Disabled: ptr(true)})
-		assert.ErrorIs(t, err, ErrLastAdmin)
+		_, err = s.UpdatePerson(ctx, b.ID, account.PersonUpdate{Disabled: ptr(true)})
+		assert.ErrorIs(t, err, account.ErrLastAdmin)
 	})
 }
 
@@ -262,14 +263,14 @@ func TestSetPassword(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		s, _ := newTestService(t, st)
 		ctx := t.Context()
-		p, err := s.CreatePerson(ctx, NewPerson{Username: "alice", Email: "alice@example.org"})
+		p, err := s.CreatePerson(ctx, account.NewPerson{Username: "alice", Email: "alice@example.org"})
 		require.NoError(t, err)
 		_, err = s.Authenticate(ctx, "alice", goodPassword, "")
-		assert.ErrorIs(t, err, ErrBadCredentials, "no password yet")
+		assert.ErrorIs(t, err, account.ErrBadCredentials, "no password yet")
 
-		assert.ErrorIs(t, s.SetPassword(ctx, p.ID, "short"), ErrWeakPassword)
-		assert.ErrorIs(t, s.SetPassword(ctx, p.ID, "alice@example.org"), ErrWeakPassword)
-		assert.ErrorIs(t, s.SetPassword(ctx, "nope", goodPassword), ErrNotFound)
+		assert.ErrorIs(t, s.SetPassword(ctx, p.ID, "short"), account.ErrWeakPassword)
+		assert.ErrorIs(t, s.SetPassword(ctx, p.ID, "alice@example.org"), account.ErrWeakPassword)
+		assert.ErrorIs(t, s.SetPassword(ctx, "nope", goodPassword), account.ErrNotFound)
 
 		require.NoError(t, s.SetPassword(ctx, p.ID, goodPassword))
 		got, err := s.Person(ctx, p.ID)
@@ -285,7 +286,7 @@ func TestSetPassword(t *testing.T) {
 		_, _, err = s.Session(ctx, tok)
 		assert.NoError(t, err, "SetPassword leaves sessions to the caller")
 		_, err = s.Authenticate(ctx, "alice", goodPassword, "")
-		assert.ErrorIs(t, err, ErrBadCredentials)
+		assert.ErrorIs(t, err, account.ErrBadCredentials)
 		_, err = s.Authenticate(ctx, "alice", next, "")
 		assert.NoError(t, err)
 	})
@@ -304,7 +305,7 @@ func TestWithStoreJoinsTransaction(t *testing.T) {
 			require.NoError(t, err, "visible inside the transaction")
 			_, _, err = ts.CreateSession(ctx, p.ID, "", "")
 			require.NoError(t, err)
-			_, err = ts.UpdatePerson(ctx, p.ID, PersonUpdate{Name: ptr("A")}) // nested InTx: a savepoint
+			_, err = ts.UpdatePerson(ctx, p.ID, account.PersonUpdate{Name: ptr("A")}) // nested InTx: a savepoint
 			require.NoError(t, err)
 			return boom
 		})

@@ -1,6 +1,7 @@
-package account
+package account_test
 
 import (
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 func TestPurge(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
-		s, clk := newTestService(t, st, func(o *Options) {
+		s, clk := newTestService(t, st, func(o *account.Options) {
 			o.SessionIdle = time.Hour
 			o.SessionAbsolute = 2 * time.Hour
 			o.InviteTTL = 3 * time.Hour
@@ -27,7 +28,7 @@ func TestPurge(t *testing.T) {
 		idleTok, _, err := s.CreateSession(ctx, alice.ID, "", "")
 		require.NoError(t, err)
 		_, err = s.Authenticate(ctx, "alice", "wrong password!", "192.0.2.1")
-		require.ErrorIs(t, err, ErrBadCredentials)
+		require.ErrorIs(t, err, account.ErrBadCredentials)
 		_, _, err = s.CreateInvite(ctx, alice.ID, "", false)
 		require.NoError(t, err)
 		clk.Advance(55 * time.Minute)
@@ -45,7 +46,7 @@ func TestPurge(t *testing.T) {
 		require.NoError(t, err)
 		assert.EqualValues(t, 2, n)
 		_, _, err = s.Session(ctx, idleTok)
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 		_, _, err = s.Session(ctx, liveTok)
 		require.NoError(t, err)
 

@@ -5,10 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"time"
-
-	"gorm.io/gorm"
-
-	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Bounds on what a session row keeps of the request that created it.
@@ -31,29 +27,6 @@ type Session struct {
 	IP            string
 }
 
-type sessionModel struct {
-	IDHash      string `gorm:"column:id_hash;primaryKey"`
-	PersonID    string `gorm:"column:person_id"`
-	CSRFToken   string `gorm:"column:csrf_token"`
-	Created     int64  `gorm:"column:created_at"`
-	LastSeen    int64  `gorm:"column:last_seen_at"`
-	Expires     int64  `gorm:"column:expires_at"`
-	IdleExpires int64  `gorm:"column:idle_expires_at"`
-	UserAgent   string `gorm:"column:user_agent"`
-	IP          string `gorm:"column:ip"`
-}
-
-func (sessionModel) TableName() string { return "sessions" }
-
-func (m *sessionModel) session() *Session {
-	return &Session{
-		IDHash: m.IDHash, PersonID: m.PersonID, CSRFToken: m.CSRFToken,
-		CreatedAt: fromUnix(m.Created), LastSeenAt: fromUnix(m.LastSeen),
-		ExpiresAt: fromUnix(m.Expires), IdleExpiresAt: fromUnix(m.IdleExpires),
-		UserAgent: m.UserAgent, IP: m.IP,
-	}
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -70,30 +43,39 @@ func truncate(s string, n int) string {
 // the session, whose CSRF token is an independent 256-bit random value.
 // ErrNotFound for an unknown person, ErrNoSession for a disabled one.
 func (s *Service) CreateSession(ctx context.Context, personID, userAgent, ip string) (string, *Session, error) {
-	m, err := s.personRow(ctx, "create session", "id = ?", personID)
+	r, err := s.record(ctx, personID)
 	if err != nil {
 		return "", nil, err
 	}
-	if m.DisabledAt != nil {
+	if r.Disabled {
 		return "", nil, ErrNoSession
 	}
 	now := s.now()
-	token, row := s.newSessionRow(personID, now.Unix(), now.Add(s.opts.SessionAbsolute).Unix(), userAgent, ip)
-	if err := s.db(ctx).Create(row).Error; err != nil {
-		return "", nil, dbErr("create session", err)
+	token, sess := s.newSession(personID, now, now.Add(s.opts.SessionAbsolute), userAgent, ip)
+	if err := s.st.InsertSession(ctx, *sess); err != nil {
+		return "", nil, err
 	}
-	return token, row.session(), nil
+	return token, sess, nil
 }
 
-// newSessionRow makes a token and its row, created now, ending at expires.
-func (s *Service) newSessionRow(personID string, now, expires int64, userAgent, ip string) (string, *sessionModel) {
+// newSession makes a token and its session, created now, ending at
+// expires (times in whole seconds, as stored).
+func (s *Service) newSession(personID string, now, expires time.Time, userAgent, ip string) (string, *Session) {
 	token := randomToken()
-	return token, &sessionModel{
+	now, expires = now.Truncate(time.Second).UTC(), expires.Truncate(time.Second).UTC()
+	return token, &Session{
 		IDHash: tokenHash(token), PersonID: personID, CSRFToken: randomToken(),
-		Created: now, LastSeen: now, Expires: expires,
-		IdleExpires: min(now+int64(s.opts.SessionIdle/time.Second), expires),
-		UserAgent:   truncate(userAgent, maxUserAgent), IP: truncate(ip, maxIP),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: expires,
+		IdleExpiresAt: earliest(now.Add(s.opts.SessionIdle).Truncate(time.Second), expires),
+		UserAgent:     truncate(userAgent, maxUserAgent), IP: truncate(ip, maxIP),
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // Session looks up a cookie token and returns the session and its person.
@@ -106,34 +88,29 @@ func (s *Service) Session(ctx context.Context, token string) (*Session, *Person,
 		return nil, nil, ErrNoSession
 	}
 	idHash := tokenHash(token)
-	var sm sessionModel
-	if err := s.db(ctx).Where("id_hash = ?", idHash).Take(&sm).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, nil, ErrNoSession
-		}
-		return nil, nil, dbErr("get session", err)
+	sess, err := s.st.SessionByHash(ctx, idHash)
+	if err != nil {
+		return nil, nil, notFound(err, ErrNoSession)
 	}
-	pm, err := s.personRow(ctx, "get session", "id = ?", sm.PersonID)
+	r, err := s.record(ctx, sess.PersonID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, nil, err
 	}
-	now := s.now().Unix()
-	if pm == nil || pm.DisabledAt != nil || now >= sm.Expires || now >= sm.IdleExpires {
-		if err := s.db(ctx).Exec(`DELETE FROM sessions WHERE id_hash = ?`, idHash).Error; err != nil {
-			return nil, nil, dbErr("end session", err)
+	now := s.now().Truncate(time.Second).UTC()
+	if r == nil || r.Disabled || !now.Before(sess.ExpiresAt) || !now.Before(sess.IdleExpiresAt) {
+		if _, err := s.st.DeleteSession(ctx, idHash); err != nil {
+			return nil, nil, err
 		}
 		return nil, nil, ErrNoSession
 	}
-	if now-sm.LastSeen >= int64(sessionTouchInterval/time.Second) {
-		idle := min(now+int64(s.opts.SessionIdle/time.Second), sm.Expires)
-		err := s.db(ctx).Exec(`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id_hash = ?`,
-			now, idle, idHash).Error
-		if err != nil {
-			return nil, nil, dbErr("touch session", err)
+	if now.Sub(sess.LastSeenAt) >= sessionTouchInterval {
+		idle := earliest(now.Add(s.opts.SessionIdle), sess.ExpiresAt)
+		if err := s.st.TouchSession(ctx, idHash, now, idle); err != nil {
+			return nil, nil, err
 		}
-		sm.LastSeen, sm.IdleExpires = now, idle
+		sess.LastSeenAt, sess.IdleExpiresAt = now, idle
 	}
-	return sm.session(), pm.person(), nil
+	return sess, &r.Person, nil
 }
 
 // EndSession ends the session of token (logout). Ending an unknown or
@@ -142,13 +119,14 @@ func (s *Service) EndSession(ctx context.Context, token string) error {
 	if !wellFormedToken(token) {
 		return nil
 	}
-	return dbErr("end session", s.db(ctx).Exec(`DELETE FROM sessions WHERE id_hash = ?`, tokenHash(token)).Error)
+	_, err := s.st.DeleteSession(ctx, tokenHash(token))
+	return err
 }
 
 // EndSessionsOf ends every session of the person (after a password change,
 // on "log out everywhere").
 func (s *Service) EndSessionsOf(ctx context.Context, personID string) error {
-	return dbErr("end sessions", s.db(ctx).Exec(`DELETE FROM sessions WHERE person_id = ?`, personID).Error)
+	return s.st.DeletePersonSessions(ctx, personID)
 }
 
 // RotateSession replaces a valid session by a new one for the same person
@@ -157,12 +135,12 @@ func (s *Service) EndSessionsOf(ctx context.Context, personID string) error {
 // on privilege changes to defeat session fixation. ErrNoSession when
 // oldToken is not a valid session.
 func (s *Service) RotateSession(ctx context.Context, oldToken string) (string, *Session, error) {
-	return s.replaceInTx(ctx, oldToken, func(tx *store.Store, _ *Service, old *Session) error {
-		res := tx.DB().WithContext(ctx).Exec(`DELETE FROM sessions WHERE id_hash = ?`, old.IDHash)
-		if res.Error != nil {
-			return dbErr("rotate session", res.Error)
+	return s.replaceInTx(ctx, oldToken, func(ts *Service, old *Session) error {
+		ended, err := ts.st.DeleteSession(ctx, old.IDHash)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected != 1 { // a concurrent rotation or logout won
+		if !ended { // a concurrent rotation or logout won
 			return ErrNoSession
 		}
 		return nil
@@ -172,18 +150,18 @@ func (s *Service) RotateSession(ctx context.Context, oldToken string) (string, *
 // replaceInTx looks token's session up inside a transaction, runs end (which
 // must end that session, and may do more), and stores the session's
 // replacement (replaceSession), all or nothing.
-func (s *Service) replaceInTx(ctx context.Context, token string, end func(tx *store.Store, ts *Service, cur *Session) error) (string, *Session, error) {
+func (s *Service) replaceInTx(ctx context.Context, token string, end func(ts *Service, cur *Session) error) (string, *Session, error) {
 	var (
 		newToken string
 		out      *Session
 	)
-	err := s.st.InTx(ctx, func(tx *store.Store) error {
+	err := s.st.InAccountTx(ctx, func(tx Store) error {
 		ts := s.WithStore(tx)
 		cur, _, err := ts.Session(ctx, token)
 		if err != nil {
 			return err
 		}
-		if err := end(tx, ts, cur); err != nil {
+		if err := end(ts, cur); err != nil {
 			return err
 		}
 		newToken, out, err = ts.replaceSession(ctx, cur)
@@ -199,12 +177,12 @@ func (s *Service) replaceInTx(ctx context.Context, token string, end func(tx *st
 // cookie and CSRF tokens, old's creation time, absolute expiry, user agent
 // and address.
 func (s *Service) replaceSession(ctx context.Context, old *Session) (string, *Session, error) {
-	token, row := s.newSessionRow(old.PersonID, s.now().Unix(), old.ExpiresAt.Unix(), old.UserAgent, old.IP)
-	row.Created = old.CreatedAt.Unix()
-	if err := s.db(ctx).Create(row).Error; err != nil {
-		return "", nil, dbErr("rotate session", err)
+	token, sess := s.newSession(old.PersonID, s.now(), old.ExpiresAt, old.UserAgent, old.IP)
+	sess.CreatedAt = old.CreatedAt
+	if err := s.st.InsertSession(ctx, *sess); err != nil {
+		return "", nil, err
 	}
-	return token, row.session(), nil
+	return token, sess, nil
 }
 
 // CheckCSRF reports, in constant time, whether submitted is the session's

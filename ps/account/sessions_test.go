@@ -1,8 +1,9 @@
-package account
+package account_test
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"strings"
 	"testing"
 	"time"
@@ -23,16 +24,16 @@ func TestSessionCreateAndLookup(t *testing.T) {
 
 		tok, sess, err := s.CreateSession(ctx, alice.ID, strings.Repeat("u", 1000), "192.0.2.1")
 		require.NoError(t, err)
-		assert.True(t, wellFormedToken(tok), "256-bit base64url token")
-		assert.True(t, wellFormedToken(sess.CSRFToken), "256-bit base64url CSRF token")
+		assert.True(t, account.WellFormedToken(tok), "256-bit base64url token")
+		assert.True(t, account.WellFormedToken(sess.CSRFToken), "256-bit base64url CSRF token")
 		assert.NotEqual(t, tok, sess.CSRFToken)
 		sum := sha256.Sum256([]byte(tok))
 		assert.Equal(t, hex.EncodeToString(sum[:]), sess.IDHash)
 		assert.Equal(t, alice.ID, sess.PersonID)
 		assert.Equal(t, clk.Now(), sess.CreatedAt)
-		assert.Equal(t, clk.Now().Add(DefaultSessionAbsolute), sess.ExpiresAt)
-		assert.Equal(t, clk.Now().Add(DefaultSessionIdle), sess.IdleExpiresAt)
-		assert.Len(t, sess.UserAgent, maxUserAgent)
+		assert.Equal(t, clk.Now().Add(account.DefaultSessionAbsolute), sess.ExpiresAt)
+		assert.Equal(t, clk.Now().Add(account.DefaultSessionIdle), sess.IdleExpiresAt)
+		assert.Len(t, sess.UserAgent, account.MaxUserAgent)
 		assert.Equal(t, "192.0.2.1", sess.IP)
 
 		// The token itself is never stored.
@@ -48,25 +49,25 @@ func TestSessionCreateAndLookup(t *testing.T) {
 		assert.NotEqual(t, tok, tok2)
 		assert.NotEqual(t, sess.CSRFToken, sess2.CSRFToken)
 
-		for _, bad := range []string{"", "x", tok + "A", strings.ToUpper(tok), randomToken(), tok[:42] + "!"} {
+		for _, bad := range []string{"", "x", tok + "A", strings.ToUpper(tok), account.RandomToken(), tok[:42] + "!"} {
 			_, _, err := s.Session(ctx, bad)
-			assert.ErrorIs(t, err, ErrNoSession, "%q", bad)
+			assert.ErrorIs(t, err, account.ErrNoSession, "%q", bad)
 		}
 
 		_, _, err = s.CreateSession(ctx, "nope", "", "")
-		assert.ErrorIs(t, err, ErrNotFound)
+		assert.ErrorIs(t, err, account.ErrNotFound)
 		dis := mustPerson(t, s, "bob", false)
-		_, err = s.UpdatePerson(ctx, dis.ID, PersonUpdate{Disabled: ptr(true)})
+		_, err = s.UpdatePerson(ctx, dis.ID, account.PersonUpdate{Disabled: ptr(true)})
 		require.NoError(t, err)
 		_, _, err = s.CreateSession(ctx, dis.ID, "", "")
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 	})
 }
 
 func TestSessionIdleSlideAndExpiry(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
-		s, clk := newTestService(t, st, func(o *Options) {
+		s, clk := newTestService(t, st, func(o *account.Options) {
 			o.SessionIdle = time.Hour
 			o.SessionAbsolute = 3 * time.Hour
 		})
@@ -103,7 +104,7 @@ func TestSessionIdleSlideAndExpiry(t *testing.T) {
 		assert.Equal(t, created.ExpiresAt, got.IdleExpiresAt)
 		clk.Advance(created.ExpiresAt.Sub(clk.Now()))
 		_, _, err = s.Session(ctx, tok)
-		assert.ErrorIs(t, err, ErrNoSession, "absolute expiry")
+		assert.ErrorIs(t, err, account.ErrNoSession, "absolute expiry")
 		assert.Zero(t, countRows(t, st, "sessions", "id_hash = ?", created.IDHash), "an expired session is deleted")
 
 		// Idle expiry.
@@ -114,7 +115,7 @@ func TestSessionIdleSlideAndExpiry(t *testing.T) {
 		require.NoError(t, err, "one second before the idle expiry")
 		clk.Advance(time.Hour)
 		_, _, err = s.Session(ctx, tok)
-		assert.ErrorIs(t, err, ErrNoSession, "idle for an hour")
+		assert.ErrorIs(t, err, account.ErrNoSession, "idle for an hour")
 		assert.Zero(t, countRows(t, st, "sessions", "id_hash = ?", created.IDHash))
 	})
 }
@@ -136,7 +137,7 @@ func TestSessionEndAndRotate(t *testing.T) {
 
 		require.NoError(t, s.EndSession(ctx, t1))
 		_, _, err = s.Session(ctx, t1)
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 		require.NoError(t, s.EndSession(ctx, t1), "ending twice is fine")
 		require.NoError(t, s.EndSession(ctx, "garbage"))
 		_, _, err = s.Session(ctx, t2)
@@ -155,15 +156,15 @@ func TestSessionEndAndRotate(t *testing.T) {
 		assert.Equal(t, before.ExpiresAt, rotated.ExpiresAt, "rotation never extends a session")
 		assert.Equal(t, clk.Now(), rotated.LastSeenAt)
 		_, _, err = s.Session(ctx, t2)
-		assert.ErrorIs(t, err, ErrNoSession, "the old token is dead")
+		assert.ErrorIs(t, err, account.ErrNoSession, "the old token is dead")
 		got, p, err := s.Session(ctx, t3)
 		require.NoError(t, err)
 		assert.Equal(t, alice.ID, p.ID)
 		assert.Equal(t, rotated, got)
 		_, _, err = s.RotateSession(ctx, t2)
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 		_, _, err = s.RotateSession(ctx, "garbage")
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 
 		// End all of alice's sessions; bob keeps his.
 		_, _, err = s.CreateSession(ctx, alice.ID, "", "")
@@ -171,27 +172,27 @@ func TestSessionEndAndRotate(t *testing.T) {
 		require.NoError(t, s.EndSessionsOf(ctx, alice.ID))
 		assert.Zero(t, countRows(t, st, "sessions", "person_id = ?", alice.ID))
 		_, _, err = s.Session(ctx, t3)
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 		_, _, err = s.Session(ctx, tb)
 		require.NoError(t, err)
 
 		// A person disabled behind the service's back loses the session at
 		// the next lookup.
-		require.NoError(t, st.DB().WithContext(ctx).Exec(`UPDATE persons SET disabled_at = 1 WHERE id = ?`, bob.ID).Error)
+		storetest.Exec(t, st, `UPDATE persons SET disabled_at = 1 WHERE id = ?`, bob.ID)
 		_, _, err = s.Session(ctx, tb)
-		assert.ErrorIs(t, err, ErrNoSession)
+		assert.ErrorIs(t, err, account.ErrNoSession)
 		assert.Zero(t, countRows(t, st, "sessions", "person_id = ?", bob.ID))
 	})
 }
 
 func TestCheckCSRF(t *testing.T) {
 	t.Parallel()
-	sess := &Session{CSRFToken: randomToken()}
-	assert.True(t, CheckCSRF(sess, sess.CSRFToken))
-	assert.False(t, CheckCSRF(sess, ""))
-	assert.False(t, CheckCSRF(sess, sess.CSRFToken[:42]))
-	assert.False(t, CheckCSRF(sess, sess.CSRFToken+"x"))
-	assert.False(t, CheckCSRF(sess, randomToken()))
-	assert.False(t, CheckCSRF(nil, sess.CSRFToken))
-	assert.False(t, CheckCSRF(&Session{}, ""))
+	sess := &account.Session{CSRFToken: account.RandomToken()}
+	assert.True(t, account.CheckCSRF(sess, sess.CSRFToken))
+	assert.False(t, account.CheckCSRF(sess, ""))
+	assert.False(t, account.CheckCSRF(sess, sess.CSRFToken[:42]))
+	assert.False(t, account.CheckCSRF(sess, sess.CSRFToken+"x"))
+	assert.False(t, account.CheckCSRF(sess, account.RandomToken()))
+	assert.False(t, account.CheckCSRF(nil, sess.CSRFToken))
+	assert.False(t, account.CheckCSRF(&account.Session{}, ""))
 }

@@ -119,4 +119,24 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 	b.expectText("Log out")
 	b.checkPage("")
+
+	// The server checks the passkey login's redirect itself (issue 15
+	// item 3): a next the login page would never hand out, planted in the
+	// button, still lands on this PS.
+	b.clickButton("Log out")
+	b.expectHeading("Log in")
+	run(b, "plant a foreign next", chromedp.Evaluate[bool](
+		`(document.getElementById("passkey-login").dataset.next = "/\t/evil.example", true)`))
+	b.click("#passkey-login")
+	b.expectHeading("Hello, Alice")
+	if loc := b.location(); loc != w.ps.URL("/") {
+		t.Fatalf("a planted next sent the passkey login to %s", loc)
+	}
+
+	// Removing the passkey renews this browser's session (issue 15 item
+	// 4): the page after it is still this person's.
+	b.open("/settings")
+	b.click(`button[aria-label="Remove passkey Test laptop"]`)
+	b.expectHeading("Settings")
+	b.expectText("Passkey removed.", "No passkey yet.")
 }

@@ -469,11 +469,8 @@ func (u *UI) adminTogglePerson(c *gin.Context, s *session) error {
 		}
 		return err
 	}
-	if disabled {
-		if err := u.opt.Accounts.EndSessionsOf(ctx(c), p.ID); err != nil {
-			return err
-		}
-	}
+	// Disabling also ended every session of the person, in the update's
+	// transaction.
 	u.redirectFlash(c, "/admin/persons", "Saved.")
 	return nil
 }

@@ -22,6 +22,7 @@ var suites = []Suite{
 	{Name: "missions", Run: runMissions},
 	{Name: "tokens", Run: runTokens},
 	{Name: "pending", Run: runPending},
+	{Name: "accounts", Run: runAccounts},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -1,0 +1,38 @@
+package account
+
+// Internals the external tests (package account_test, which may import
+// ps/store) check directly.
+var (
+	RandomToken     = randomToken
+	TokenHash       = tokenHash
+	WellFormedToken = wellFormedToken
+	UserAttemptKey  = userAttemptKey
+	IPAttemptKey    = ipAttemptKey
+	RandomBytes     = randomBytes
+)
+
+// MaxCeremonyBody bounds a passkey response body.
+const MaxCeremonyBody = maxCeremonyBody
+
+// Test fixtures, shared by the internal and the external tests.
+const (
+	testRPID     = "ps.example.test"
+	testOrigin   = "https://ps.example.test"
+	goodPassword = "correct horse battery"
+
+	TestRPID     = testRPID
+	TestOrigin   = testOrigin
+	GoodPassword = goodPassword
+)
+
+// tinyArgon2 keeps hashing fast in tests.
+var (
+	tinyArgon2 = Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
+	TinyArgon2 = tinyArgon2
+)
+
+// Bounds on what a session keeps of its request.
+const (
+	MaxUserAgent = maxUserAgent
+	MaxIP        = maxIP
+)

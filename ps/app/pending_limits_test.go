@@ -161,7 +161,7 @@ func footprint(t *testing.T, ps *pstest.PS) (rows, bytes int64) {
 // bound is not what stops them). Exactly 40 rows are stored, the database
 // stops growing there, and an agent of another provider is still served.
 func TestPendingFloodPerProvider(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the flood would slow the timing tests of this package.
 	const bound, attempts = 40, 250
 	var evil *conformance.AgentProvider
 	w := newWorldWith(t, pstest.Options{Configure: func(c *config.Config) {
@@ -197,7 +197,7 @@ func TestPendingFloodPerProvider(t *testing.T) {
 // than its bound; fresh agents of one provider are limited per minute, and
 // the window moving on admits them again.
 func TestPendingFloodPerAgentAndFirstContacts(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the flood would slow the timing tests of this package.
 	const perAgent, perMinute = 3, 12
 	var evil *conformance.AgentProvider
 	w := newWorldWith(t, pstest.Options{Configure: func(c *config.Config) {
@@ -235,7 +235,7 @@ func TestPendingFloodPerAgentAndFirstContacts(t *testing.T) {
 // another address is served (the address is the proxy's X-Forwarded-For,
 // which the PS honours only from --trusted-proxy).
 func TestPendingFloodPerClient(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the flood would slow the timing tests of this package.
 	const bound = 30
 	var evil1, evil2 *conformance.AgentProvider
 	w := newWorldWith(t, pstest.Options{BehindProxy: []string{"127.0.0.1/32"}, Configure: func(c *config.Config) {

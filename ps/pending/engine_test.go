@@ -1278,3 +1278,30 @@ func TestProblemResponse(t *testing.T) {
 	assert.JSONEq(t, string(want), string(resp.Body))
 	assert.JSONEq(t, `{"error":"rate_limited","status":429,"title":"Too Many Requests","detail":"later","bound":"per agent"}`, string(resp.Body))
 }
+
+// Issue 15 item 2: the payload of an ended request that no person holds
+// (an unknown agent's binding request) is dropped by the next Purge; its
+// pending URL still answers 410. A request a person holds keeps it.
+func TestPurgeDropsUnheldPayloads(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		e, _ := newEngine(t, s)
+		ctx := ctxOf(t)
+		unheld, _ := create(t, e, pending.RequirementInteraction)
+		held, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.PersonID = "p1" })
+		open, _ := create(t, e, pending.RequirementInteraction)
+		for _, id := range []string{unheld.ID, held.ID} {
+			resp, err := e.Delete(ctx, id, agentA1)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusNoContent, resp.Status)
+		}
+		n, err := e.Purge(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n, "rows stay until their retention ends")
+		for id, want := range map[string]bool{unheld.ID: false, held.ID: true, open.ID: true} {
+			got, err := e.Get(ctx, id)
+			require.NoError(t, err)
+			assert.Equal(t, want, got.Payload != nil, id)
+		}
+		requireGone(t, poll(t, e, unheld.ID))
+	})
+}

@@ -187,3 +187,18 @@ func TestPersonTokenConsentFailingHalfWayLeavesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A completion the PS cannot put to the person (the agent declares no
+// interaction, the person has no inbox) is refused 403 user_unreachable
+// and leaves no completion entry in the mission log: the entry and the
+// pending request commit together. P§mission-completion, PS-171, PS-172.
+func TestUnreachableCompletionWritesNothing(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		w, b, _ := missionWorld(t, opt)
+		m := w.approveMission(t, w.agent, b, `{"description":"# Tidy","capabilities":["interaction"]}`, nil)
+		before := w.ps.TableCounts(t)
+		r := w.post(t, w.agent, "/mission/"+m.s256, `{"action":"completion","summary":"Done.","capabilities":[]}`)
+		expectProblem(t, r, http.StatusForbidden, "user_unreachable")
+		writesNothing(t, w.ps, before)
+	})
+}

@@ -1,7 +1,10 @@
 // Package mission is the AAuth mission layer's domain: proposals, the
-// mission blob and its s256 identifier, references to a mission in
-// requests (the -11 `mission_s256` and the April `mission: {approver, s256}`
-// object), and the two-state lifecycle with termination reasons.
+// person's edits and the approval they make, the mission blob and its
+// s256 identifier (with approved_at unique per PS), references to a
+// mission in requests (the -11 `mission_s256` and the April
+// `mission: {approver, s256}` object), the stored mission record with its
+// two-state lifecycle and termination reasons, the mission log entry, and
+// the rate limit on requests for missions that do not exist.
 //
 // The blob is serialized exactly once with the JSON Canonicalization
 // Scheme (RFC 8785, github.com/gowebpki/jcs); those bytes are persisted,
@@ -9,6 +12,7 @@
 //
 // Implements draft-hardt-oauth-aauth-protocol-11 §Mission (creation,
 // approval, identifier, update, completion, management, errors) with the
-// readings of PS-REQUIREMENTS §2.4, A-05, A-10, A-39, A-47 and A-56. It
-// imports no HTTP, database or template package.
+// readings of PS-REQUIREMENTS §2.4, A-05, A-10, A-39, A-47, A-56 and
+// PS-185, PS-208. It imports no HTTP, database or template package (a test
+// checks it); ps/missionflow runs these rules against the store.
 package mission

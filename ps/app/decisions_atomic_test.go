@@ -48,7 +48,27 @@ func injectInsertFailure(t *testing.T, ps *pstest.PS, table string) func() {
 	}
 }
 
-// decisionTables are the rows a mission approval writes.
+// approveFailing approves s while the database fails and checks the
+// decision left no row behind (the counts are those of before) and the
+// agent still waits.
+func approveFailing(t *testing.T, w *world, b *pstest.Browser, s started, before map[string]int64) {
+	t.Helper()
+	pg := b.Post(t, s.path()+"/approve", nil)
+	after := w.ps.TableCounts(t)
+	for _, tb := range decisionTables {
+		if after[tb] != before[tb] {
+			t.Errorf("%s: %d rows before the failed decision, %d after", tb, before[tb], after[tb])
+		}
+	}
+	if pg.Status != http.StatusInternalServerError {
+		t.Fatalf("approve with a failing database: %d, want 500\n%s", pg.Status, pg.HTML)
+	}
+	if r := w.poll(t, w.agent, s.loc); r.status != http.StatusAccepted {
+		t.Fatalf("after the failed decision the agent polls %d %s, want 202", r.status, r.raw)
+	}
+}
+
+// decisionTables are the rows a mission approval or a consent writes.
 var decisionTables = []string{"missions", "mission_log", "person_token_records", "pairwise_subjects", "resource_consents"}
 
 // An approval that fails half-way (the consent insert fails after the
@@ -65,19 +85,7 @@ func TestMissionApprovalFailingHalfWayLeavesNothing(t *testing.T) {
 		// The consent insert is the last write of an approval, after the
 		// mission row, its log and the person token record.
 		undo := injectInsertFailure(t, w.ps, "resource_consents")
-		pg := b.Post(t, s.path()+"/approve", nil)
-		after := w.ps.TableCounts(t)
-		for _, tb := range decisionTables {
-			if after[tb] != before[tb] {
-				t.Errorf("%s: %d rows before the failed approval, %d after", tb, before[tb], after[tb])
-			}
-		}
-		if pg.Status != http.StatusInternalServerError {
-			t.Fatalf("approve with a failing database: %d, want 500\n%s", pg.Status, pg.HTML)
-		}
-		if r := w.poll(t, w.agent, s.loc); r.status != http.StatusAccepted {
-			t.Fatalf("after the failed approval the agent polls %d %s, want 202", r.status, r.raw)
-		}
+		approveFailing(t, w, b, s, before)
 		undo()
 		b.Get(t, s.path())
 		if pg := b.Post(t, s.path()+"/approve", nil); pg.Status != http.StatusSeeOther && pg.Status != http.StatusOK {
@@ -166,19 +174,7 @@ func TestPersonTokenConsentFailingHalfWayLeavesNothing(t *testing.T) {
 		open(t, b, s)
 		before := w.ps.TableCounts(t)
 		undo := injectInsertFailure(t, w.ps, "person_token_records") // after the consent row
-		pg := b.Post(t, s.path()+"/approve", nil)
-		after := w.ps.TableCounts(t)
-		for _, tb := range decisionTables {
-			if after[tb] != before[tb] {
-				t.Errorf("%s: %d rows before the failed consent, %d after", tb, before[tb], after[tb])
-			}
-		}
-		if pg.Status != http.StatusInternalServerError {
-			t.Fatalf("consent with a failing database: %d, want 500", pg.Status)
-		}
-		if r := w.poll(t, w.agent, s.loc); r.status != http.StatusAccepted {
-			t.Fatalf("after the failed consent the agent polls %d %s, want 202", r.status, r.raw)
-		}
+		approveFailing(t, w, b, s, before)
 		undo()
 		b.Get(t, s.path())
 		b.Post(t, s.path()+"/approve", nil)
@@ -189,5 +185,20 @@ func TestPersonTokenConsentFailingHalfWayLeavesNothing(t *testing.T) {
 			done["person_token_records"] != before["person_token_records"]+1 {
 			t.Fatalf("after the consent: %v (before %v)", done, before)
 		}
+	})
+}
+
+// A completion the PS cannot put to the person (the agent declares no
+// interaction, the person has no inbox) is refused 403 user_unreachable
+// and leaves no completion entry in the mission log: the entry and the
+// pending request commit together. P§mission-completion, PS-171, PS-172.
+func TestUnreachableCompletionWritesNothing(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		w, b, _ := missionWorld(t, opt)
+		m := w.approveMission(t, w.agent, b, `{"description":"# Tidy","capabilities":["interaction"]}`, nil)
+		before := w.ps.TableCounts(t)
+		r := w.post(t, w.agent, "/mission/"+m.s256, `{"action":"completion","summary":"Done.","capabilities":[]}`)
+		expectProblem(t, r, http.StatusForbidden, "user_unreachable")
+		writesNothing(t, w.ps, before)
 	})
 }

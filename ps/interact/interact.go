@@ -104,6 +104,15 @@ func New(o Options) (*Service, error) {
 	return &Service{o: o, log: o.Logger}, nil
 }
 
+// WithEngine is the Service creating and changing pending requests
+// through e (an engine bound to a transaction, so that a request is created
+// together with the caller's other writes).
+func (s *Service) WithEngine(e *pending.Engine) *Service {
+	c := *s
+	c.o.Engine = e
+	return &c
+}
+
 // CheckIssuer validates an agent-provider identifier typed by a person.
 func (s *Service) CheckIssuer(iss string) error { return s.o.Identifiers.CheckServer(iss) }
 

@@ -149,11 +149,17 @@ func (f *Flows) MissionURL(ctx context.Context, a *httpsig.Agent, s256 string, b
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := f.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "completion", Actor: "agent", Summary: summary}); err != nil {
-			return nil, nil, err
-		}
-		res, err := f.Interact.AskPerson(ctx, a, person, caps, KindCompletion, StageCompletion,
-			CompletionPayload{Agent: tokens.AgentOf(a), S256: ms.S256, Summary: summary})
+		// The log entry and the request to the person commit together: a
+		// completion the person cannot be asked about leaves no trace.
+		var res *pending.Response
+		err = f.DB.InTx(ctx, func(tx *store.Store) error {
+			if err := f.Missions.WithStore(tx).Log(ctx, ms.S256, mission.Entry{Kind: "completion", Actor: "agent", Summary: summary}); err != nil {
+				return err
+			}
+			res, err = f.Interact.WithEngine(f.Engine.WithStore(tx)).AskPerson(ctx, a, person, caps, KindCompletion, StageCompletion,
+				CompletionPayload{Agent: tokens.AgentOf(a), S256: ms.S256, Summary: summary})
+			return err
+		})
 		return res, nil, err
 	}
 }

@@ -211,11 +211,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	if ok && r.Prompt != "consent" {
 		// The token's record and its mission-log entries commit together.
 		var out map[string]any
-		err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
-			out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), person, pl, ms)
-			return err
-		})
-		if err != nil {
+		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			var issueErr error
+			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), person, pl, ms)
+			return issueErr
+		}); err != nil {
 			return 0, nil, nil, err
 		}
 		return http.StatusOK, out, nil, nil

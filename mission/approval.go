@@ -127,7 +127,7 @@ func (a *Approval) record(approver string, at time.Time) (*Record, error) {
 const approvedAtAttempts = 20
 
 // Mint creates the mission: approved_at is now to the millisecond, unique
-// per PS: when save reports a conflict (dberr.Conflict: that s256
+// per PS: when save reports a conflict (dberr.ErrConflict: that s256
 // exists), approved_at moves forward by a millisecond and the blob is
 // serialized again.
 func (a *Approval) Mint(approver string, now time.Time, save func(*Record) error) (*Record, error) {
@@ -141,7 +141,7 @@ func (a *Approval) Mint(approver string, now time.Time, save func(*Record) error
 		if err == nil {
 			return r, nil
 		}
-		if !errors.Is(err, dberr.Conflict) {
+		if !errors.Is(err, dberr.ErrConflict) {
 			return nil, err
 		}
 		at = at.Add(time.Millisecond)

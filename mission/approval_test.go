@@ -66,7 +66,7 @@ func TestMintUniqueApprovedAt(t *testing.T) {
 	r, err := a.Mint("https://ps.example", now, func(r *Record) error {
 		tried = append(tried, r)
 		if len(tried) < 3 {
-			return dberr.Conflict
+			return dberr.ErrConflict
 		}
 		return nil
 	})
@@ -91,7 +91,7 @@ func TestMintUniqueApprovedAt(t *testing.T) {
 		t.Fatalf("a non-conflict failure: %v", err)
 	}
 	n := 0
-	if _, err := a.Mint("https://ps.example", now, func(*Record) error { n++; return dberr.Conflict }); err == nil || n != approvedAtAttempts {
+	if _, err := a.Mint("https://ps.example", now, func(*Record) error { n++; return dberr.ErrConflict }); err == nil || n != approvedAtAttempts {
 		t.Fatalf("endless conflicts: %v after %d tries", err, n)
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 // Errors. Test with errors.Is. Their messages may be shown to the person
 // (they name no secret and no SQL); a failure of the database is
-// dberr.Database instead (answer 500).
+// dberr.ErrDatabase instead (answer 500).
 var (
 	// ErrNotFound: no such person, or no such passkey of that person.
 	ErrNotFound = errors.New("account: not found")
@@ -72,10 +72,10 @@ func (e *RateLimitedError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
-// notFound turns the store's dberr.NotFound into the domain's as; other
+// notFound turns the store's dberr.ErrNotFound into the domain's as; other
 // errors (and nil) pass unchanged.
 func notFound(err, as error) error {
-	if errors.Is(err, dberr.NotFound) {
+	if errors.Is(err, dberr.ErrNotFound) {
 		return as
 	}
 	return err

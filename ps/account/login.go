@@ -45,7 +45,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	var m *PersonRecord
 	if u, err := NormalizeUsername(username); err == nil {
 		m, err = s.st.PersonByUsername(ctx, u)
-		if err != nil && !errors.Is(err, dberr.NotFound) {
+		if err != nil && !errors.Is(err, dberr.ErrNotFound) {
 			return nil, err
 		}
 	}

@@ -245,7 +245,7 @@ func (s *Service) verifyRegistration(ctx context.Context, personID, ceremonyID, 
 // insertCredential stores a verified passkey.
 func (s *Service) insertCredential(ctx context.Context, c *Credential) error {
 	err := s.st.InsertCredential(ctx, *c)
-	if errors.Is(err, dberr.Conflict) {
+	if errors.Is(err, dberr.ErrConflict) {
 		return fmt.Errorf("%w: this passkey is already registered", ErrPasskeyRejected)
 	}
 	return err
@@ -304,7 +304,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID string, r *
 	}
 	_, cred, err := s.wa.ValidatePasskeyLogin(handler, *sd, parsed)
 	if err != nil {
-		if errors.Is(handlerErr, dberr.Database) {
+		if errors.Is(handlerErr, dberr.ErrDatabase) {
 			return nil, handlerErr
 		}
 		return nil, fmt.Errorf("%w: %s", ErrPasskeyRejected, describe(err))

@@ -8,7 +8,7 @@ import (
 // Store is what the account service needs from the database. ps/store
 // implements it (ps/store/accounts*.go); the storage conformance suite
 // (ps/store/storetest) runs every method on PostgreSQL and SQLite. Missing
-// rows are dberr.NotFound, database failures dberr.Database.
+// rows are dberr.ErrNotFound, database failures dberr.ErrDatabase.
 type Store interface {
 	// InAccountTx runs fn in a transaction whose Store is tx: everything
 	// fn writes commits together, or nothing does (nested: a savepoint).
@@ -114,7 +114,7 @@ type PasskeyStore interface {
 	// Credentials lists a person's passkeys, oldest first.
 	Credentials(ctx context.Context, personID string) ([]Credential, error)
 	// InsertCredential: a credential id already registered is
-	// dberr.Conflict.
+	// dberr.ErrConflict.
 	InsertCredential(ctx context.Context, c Credential) error
 	// DeleteCredential reports whether the person had the passkey.
 	DeleteCredential(ctx context.Context, personID, id string) (bool, error)

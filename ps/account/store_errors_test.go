@@ -16,7 +16,7 @@ import (
 func TestDatabaseErrorsAreClassified(t *testing.T) {
 	t.Parallel()
 	e := store.Wrap("op", errors.New(`pq: relation "persons" SELECT secret`))
-	assert.ErrorIs(t, e, dberr.Database)
+	assert.ErrorIs(t, e, dberr.ErrDatabase)
 	assert.NotContains(t, e.Error(), "SELECT")
 	assert.Nil(t, store.Wrap("op", nil))
 }

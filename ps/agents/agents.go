@@ -85,7 +85,7 @@ var (
 	// ErrAlreadyBound: the agent is bound to (or revoked by) a person already.
 	ErrAlreadyBound = errors.New("agent already bound")
 	// ErrNotFound: no such binding or provider (the store's kind).
-	ErrNotFound = dberr.NotFound
+	ErrNotFound = dberr.ErrNotFound
 )
 
 // touchInterval throttles last-seen writes: activity is shown to the
@@ -93,8 +93,8 @@ var (
 const touchInterval = time.Minute
 
 // Store is what the agents service needs from the database (ps/store
-// implements it). Lookups report dberr.NotFound; creating a second live
-// binding of one agent reports dberr.Conflict.
+// implements it). Lookups report dberr.ErrNotFound; creating a second live
+// binding of one agent reports dberr.ErrConflict.
 type Store interface {
 	LiveBinding(ctx context.Context, provider, agentID string) (*Binding, error)
 	PersonBinding(ctx context.Context, personID, id string) (*Binding, error)

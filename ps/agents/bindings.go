@@ -30,7 +30,7 @@ func (s *Service) Bind(ctx context.Context, provider, agentID, personID, platfor
 	b := Binding{ID: newID(), Provider: provider, AgentID: agentID, PersonID: personID,
 		State: BindingActive, Platform: platform, Device: device, CreatedAt: now, LastSeenAt: now}
 	if err := s.st.CreateBinding(ctx, b); err != nil {
-		if errors.Is(err, dberr.Conflict) { // a concurrent bind won
+		if errors.Is(err, dberr.ErrConflict) { // a concurrent bind won
 			return nil, ErrAlreadyBound
 		}
 		return nil, err

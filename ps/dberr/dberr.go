@@ -7,13 +7,13 @@ package dberr
 import "errors"
 
 // Everything the database reports that is not a conflict or a missing row
-// is Database: callers answer it with 500 server_error and never show the
+// is ErrDatabase: callers answer it with 500 server_error and never show the
 // cause to a client.
 var (
-	// Database: the database failed or refused the operation.
-	Database = errors.New("database error")
-	// Conflict: a unique constraint refused the write.
-	Conflict = errors.New("conflict")
-	// NotFound: no such row.
-	NotFound = errors.New("not found")
+	// ErrDatabase: the database failed or refused the operation.
+	ErrDatabase = errors.New("database error")
+	// ErrConflict: a unique constraint refused the write.
+	ErrConflict = errors.New("conflict")
+	// ErrNotFound: no such row.
+	ErrNotFound = errors.New("not found")
 )

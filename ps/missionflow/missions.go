@@ -22,11 +22,11 @@ import (
 )
 
 // ErrNotFound: no such mission, or not the caller's (one error for both, A-05).
-var ErrNotFound = dberr.NotFound
+var ErrNotFound = dberr.ErrNotFound
 
 // Store is what the mission layer needs from the database (ps/store
-// implements it). Reads report dberr.NotFound; CreateMission reports
-// dberr.Conflict for an s256 that exists.
+// implements it). Reads report dberr.ErrNotFound; CreateMission reports
+// dberr.ErrConflict for an s256 that exists.
 type Store interface {
 	CreateMission(ctx context.Context, m *mission.Record) error
 	Mission(ctx context.Context, s256 string) (*mission.Record, error)

@@ -19,7 +19,7 @@ import (
 )
 
 // Errors returned by Engine methods (besides database failures, which wrap
-// dberr.Database and which callers answer with 500 server_error).
+// dberr.ErrDatabase and which callers answer with 500 server_error).
 var (
 	// ErrNotFound: no pending request has this id (or it was purged).
 	// At the interaction URL, render it like ErrInvalidCode.

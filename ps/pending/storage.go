@@ -16,7 +16,7 @@ func (e *Engine) load(ctx context.Context, id string) (*Record, error) {
 		return nil, nil // cannot exist; and never send arbitrary bytes to the database
 	}
 	rec, err := e.st.PendingRequest(ctx, id)
-	if errors.Is(err, dberr.NotFound) {
+	if errors.Is(err, dberr.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -43,7 +43,7 @@ func requests(recs []Record, err error) ([]Request, error) {
 // (errVersion otherwise).
 func (e *Engine) save(ctx context.Context, rec *Record, now time.Time) error {
 	err := e.st.SavePendingRequest(ctx, rec, now)
-	if errors.Is(err, dberr.Conflict) {
+	if errors.Is(err, dberr.ErrConflict) {
 		return errVersion
 	}
 	rec.code = rec.CodeDisplay

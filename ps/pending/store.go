@@ -16,11 +16,11 @@ type Store interface {
 	// overshoot a bound (on any replica); a bound already reached returns a
 	// *QuotaError and writes nothing.
 	InsertPendingRequest(ctx context.Context, rec *Record, q Quota) error
-	// PendingRequest reads one request; dberr.NotFound when there is none.
+	// PendingRequest reads one request; dberr.ErrNotFound when there is none.
 	PendingRequest(ctx context.Context, id string) (*Record, error)
 	// SavePendingRequest writes the mutable fields of rec if the stored
 	// version is still rec.Version, and bumps it (rec.Version and
-	// rec.UpdatedAt follow). dberr.Conflict when the row moved or vanished.
+	// rec.UpdatedAt follow). dberr.ErrConflict when the row moved or vanished.
 	// The bookkeeping fields (polls, delivery) are never written here.
 	SavePendingRequest(ctx context.Context, rec *Record, now time.Time) error
 	// OpenPendingRequestsOfPerson lists a person's open requests that are

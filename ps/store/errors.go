@@ -16,12 +16,12 @@ import (
 // 500 server_error and never show the cause to a client.
 var (
 	// ErrDatabase: the database failed or refused the operation.
-	ErrDatabase = dberr.Database
+	ErrDatabase = dberr.ErrDatabase
 	// ErrConflict: a unique constraint refused the write (for signing keys:
 	// the kid exists, or another key is already active).
-	ErrConflict = dberr.Conflict
+	ErrConflict = dberr.ErrConflict
 	// ErrNotFound: no such row.
-	ErrNotFound = dberr.NotFound
+	ErrNotFound = dberr.ErrNotFound
 	// ErrInTx: the operation is not available on a transaction's Store.
 	ErrInTx = errors.New("store: not available inside a transaction")
 )

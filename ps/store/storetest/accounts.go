@@ -53,7 +53,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 			func() error { _, err := st.PersonByID(ctx, "nobody"); return err },
 			func() error { _, err := st.PersonByUsername(ctx, "Alice"); return err },
 		} {
-			if err := miss(); !errors.Is(err, dberr.NotFound) {
+			if err := miss(); !errors.Is(err, dberr.ErrNotFound) {
 				t.Fatalf("a missing person: %v", err)
 			}
 		}
@@ -92,7 +92,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		ghost := bob
 		ghost.ID = "nobody"
-		if err := st.SavePerson(ctx, ghost); !errors.Is(err, dberr.NotFound) {
+		if err := st.SavePerson(ctx, ghost); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("saving a missing person: %v", err)
 		}
 		if err := st.SavePerson(ctx, alice); err != nil { // back to enabled admin
@@ -127,7 +127,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err := st.SetPasswordHash(ctx, bob.ID, "h1", later); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SetPasswordHash(ctx, "nobody", "h1", later); !errors.Is(err, dberr.NotFound) {
+		if err := st.SetPasswordHash(ctx, "nobody", "h1", later); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("SetPasswordHash of nobody: %v", err)
 		}
 		if ok, err := st.ReplacePasswordHash(ctx, bob.ID, "stale", "h2"); err != nil || ok {
@@ -151,7 +151,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 				t.Fatal(err)
 			}
 		}
-		if err := st.InsertSession(ctx, s); !errors.Is(err, dberr.Conflict) {
+		if err := st.InsertSession(ctx, s); !errors.Is(err, dberr.ErrConflict) {
 			t.Fatalf("a second session with one hash: %v", err)
 		}
 		if got, err := st.SessionByHash(ctx, "hash-1"); err != nil || *got != s {
@@ -169,7 +169,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		if ok, err := st.DeleteSession(ctx, "hash-1"); err != nil || ok {
 			t.Fatalf("DeleteSession twice = %v, %v", ok, err)
 		}
-		if _, err := st.SessionByHash(ctx, "hash-1"); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.SessionByHash(ctx, "hash-1"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("an ended session: %v", err)
 		}
 		other := s
@@ -180,7 +180,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err := st.DeletePersonSessions(ctx, alice.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.SessionByHash(ctx, "hash-2"); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.SessionByHash(ctx, "hash-2"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("DeletePersonSessions left one: %v", err)
 		}
 		if _, err := st.SessionByHash(ctx, "hash-bob"); err != nil {
@@ -203,7 +203,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		if got, err := st.UsableInvite(ctx, "inv-2", at); err != nil || *got != op.Invite {
 			t.Fatalf("UsableInvite of the operator's = %+v, %v", got, err)
 		}
-		if _, err := st.UsableInvite(ctx, "inv-1", at.Add(time.Hour)); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.UsableInvite(ctx, "inv-1", at.Add(time.Hour)); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("an expired invite: %v", err)
 		}
 		if ok, err := st.ClaimInvite(ctx, "inv-1", at.Add(time.Hour)); err != nil || ok {
@@ -215,7 +215,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		if ok, err := st.ClaimInvite(ctx, "inv-1", at); err != nil || ok {
 			t.Fatalf("claiming twice = %v, %v", ok, err)
 		}
-		if _, err := st.UsableInvite(ctx, "inv-1", at); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.UsableInvite(ctx, "inv-1", at); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("a redeemed invite: %v", err)
 		}
 		if err := st.SetInviteRedeemer(ctx, "inv-1", bob.ID); err != nil {
@@ -235,7 +235,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 				t.Fatal(err)
 			}
 		}
-		if err := st.InsertCredential(ctx, c); !errors.Is(err, dberr.Conflict) {
+		if err := st.InsertCredential(ctx, c); !errors.Is(err, dberr.ErrConflict) {
 			t.Fatalf("a credential registered twice: %v", err)
 		}
 		cs, err := st.Credentials(ctx, alice.ID)
@@ -282,7 +282,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 			if got, err := st.TakeCeremony(ctx, want.ID); err != nil || *got != want {
 				t.Fatalf("TakeCeremony = %+v, %v", got, err)
 			}
-			if _, err := st.TakeCeremony(ctx, want.ID); !errors.Is(err, dberr.NotFound) {
+			if _, err := st.TakeCeremony(ctx, want.ID); !errors.Is(err, dberr.ErrNotFound) {
 				t.Fatalf("a ceremony taken twice: %v", err)
 			}
 		}
@@ -360,7 +360,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("InAccountTx = %v", err)
 		}
-		if _, err := st.SessionByHash(ctx, "tx"); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.SessionByHash(ctx, "tx"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("a rolled-back write is visible: %v", err)
 		}
 	})

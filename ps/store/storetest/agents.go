@@ -29,7 +29,7 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		second := b
 		second.ID, second.PersonID = "b2", "p2"
-		if err := st.CreateBinding(ctx, second); !errors.Is(err, dberr.Conflict) {
+		if err := st.CreateBinding(ctx, second); !errors.Is(err, dberr.ErrConflict) {
 			t.Fatalf("a second live binding of one agent: %v, want Conflict", err)
 		}
 		got, err := st.LiveBinding(ctx, b.Provider, b.AgentID)
@@ -37,10 +37,10 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 			!got.CreatedAt.Equal(at) || got.State != agents.BindingActive || got.EndedAt != nil {
 			t.Fatalf("LiveBinding = %+v, %v", got, err)
 		}
-		if _, err := st.LiveBinding(ctx, b.Provider, "aauth:a1@ap.example"); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.LiveBinding(ctx, b.Provider, "aauth:a1@ap.example"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("case-folded identifier found a binding (PS-255): %v", err)
 		}
-		if _, err := st.PersonBinding(ctx, "p2", "b1"); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.PersonBinding(ctx, "p2", "b1"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("another person's binding: %v", err)
 		}
 		if err := st.TouchBinding(ctx, "b1", at.Add(time.Hour)); err != nil {
@@ -59,7 +59,7 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 			t.Fatalf("PersonBindings = %+v, %v (newest activity first)", list, err)
 		}
 		end := at.Add(2 * time.Hour)
-		if err := st.EndBinding(ctx, "p2", "b1", agents.BindingRevoked, []agents.BindingState{agents.BindingActive}, end); !errors.Is(err, dberr.NotFound) {
+		if err := st.EndBinding(ctx, "p2", "b1", agents.BindingRevoked, []agents.BindingState{agents.BindingActive}, end); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("another person ended the binding: %v", err)
 		}
 		if err := st.EndBinding(ctx, "p1", "b1", agents.BindingRevoked, []agents.BindingState{agents.BindingActive}, end); err != nil {
@@ -68,13 +68,13 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 		if got, _ := st.LiveBinding(ctx, b.Provider, b.AgentID); got == nil || got.State != agents.BindingRevoked || got.EndedAt == nil || !got.EndedAt.Equal(end) {
 			t.Fatalf("revoked binding = %+v", got)
 		}
-		if err := st.EndBinding(ctx, "p1", "b1", agents.BindingRevoked, []agents.BindingState{agents.BindingActive}, end); !errors.Is(err, dberr.NotFound) {
+		if err := st.EndBinding(ctx, "p1", "b1", agents.BindingRevoked, []agents.BindingState{agents.BindingActive}, end); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("revoking twice: %v", err)
 		}
 		if err := st.EndBinding(ctx, "p1", "b1", agents.BindingUnbound, []agents.BindingState{agents.BindingActive, agents.BindingRevoked}, end); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.LiveBinding(ctx, b.Provider, b.AgentID); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.LiveBinding(ctx, b.Provider, b.AgentID); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("an unbound binding is still live: %v", err)
 		}
 		if err := st.CreateBinding(ctx, second); err != nil {
@@ -83,7 +83,7 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 	})
 
 	t.Run("providers", func(t *testing.T) {
-		if _, err := st.AgentProvider(ctx, "https://ap.example"); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.AgentProvider(ctx, "https://ap.example"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("unknown provider: %v", err)
 		}
 		if err := st.SawAgentProvider(ctx, "https://ap.example", agents.Display{Name: "AP"}, at); err != nil {

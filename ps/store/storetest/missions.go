@@ -36,7 +36,7 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err := st.CreateMission(ctx, m1); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.CreateMission(ctx, newRecord("aauth:B@ap.example", "p2", at)); !errors.Is(err, dberr.Conflict) {
+		if err := st.CreateMission(ctx, newRecord("aauth:B@ap.example", "p2", at)); !errors.Is(err, dberr.ErrConflict) {
 			t.Fatalf("a second mission approved in the same millisecond: %v, want Conflict (A-47)", err)
 		}
 		got, err := st.Mission(ctx, m1.S256)
@@ -44,13 +44,13 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 			got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) || got.Terminated || len(got.Capabilities) != 1 || got.PersonID != "p1" {
 			t.Fatalf("Mission = %+v, %v", got, err)
 		}
-		if _, err := st.Mission(ctx, "nope"); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.Mission(ctx, "nope"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("unknown mission: %v", err)
 		}
 		if got, err := st.OwnedMission(ctx, mission.OwnerKey(m1.AgentIss, m1.AgentSub, m1.S256)); err != nil || got.S256 != m1.S256 {
 			t.Fatalf("OwnedMission: %+v %v", got, err)
 		}
-		if _, err := st.OwnedMission(ctx, mission.OwnerKey(m1.AgentIss, "aauth:a@ap.example", m1.S256)); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.OwnedMission(ctx, mission.OwnerKey(m1.AgentIss, "aauth:a@ap.example", m1.S256)); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("another agent's mission (PS-255): %v", err)
 		}
 	})

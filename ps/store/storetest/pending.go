@@ -68,11 +68,11 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 			got.ResultDelivered || got.LastPollMS != nil || got.LongPollUntilMS != nil {
 			t.Fatalf("read back %+v / %+v", *got, *got.Request)
 		}
-		if err := st.InsertPendingRequest(ctx, rec, pending.Quota{Now: t0}); !errors.Is(err, dberr.Conflict) {
-			t.Fatalf("second insert of one id: %v, want dberr.Conflict", err)
+		if err := st.InsertPendingRequest(ctx, rec, pending.Quota{Now: t0}); !errors.Is(err, dberr.ErrConflict) {
+			t.Fatalf("second insert of one id: %v, want dberr.ErrConflict", err)
 		}
-		if _, err := st.PendingRequest(ctx, pendingID(999)); !errors.Is(err, dberr.NotFound) {
-			t.Fatalf("unknown id: %v, want dberr.NotFound", err)
+		if _, err := st.PendingRequest(ctx, pendingID(999)); !errors.Is(err, dberr.ErrNotFound) {
+			t.Fatalf("unknown id: %v, want dberr.ErrNotFound", err)
 		}
 	})
 
@@ -99,8 +99,8 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 			got.Answers[0].Answer != "A0" || got.CodeDisplay != "ABCDE-FGHJK" || got.Version != 2 {
 			t.Fatalf("read back %+v", *got.Request)
 		}
-		if err := st.SavePendingRequest(ctx, &pending.Record{Request: &stale}, t0); !errors.Is(err, dberr.Conflict) {
-			t.Fatalf("save of a stale version: %v, want dberr.Conflict", err)
+		if err := st.SavePendingRequest(ctx, &pending.Record{Request: &stale}, t0); !errors.Is(err, dberr.ErrConflict) {
+			t.Fatalf("save of a stale version: %v, want dberr.ErrConflict", err)
 		}
 		consumed := t0.Add(2 * time.Second)
 		got.CodeConsumedAt, got.State = &consumed, pending.StateInteracting
@@ -229,7 +229,7 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err != nil || n != 2 {
 			t.Fatalf("purge after a minute: %d %v, want 2 (short and ended)", n, err)
 		}
-		if _, err := st.PendingRequest(ctx, ended.ID); !errors.Is(err, dberr.NotFound) {
+		if _, err := st.PendingRequest(ctx, ended.ID); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("purged row still there: %v", err)
 		}
 		rows, bytes, err := st.PendingFootprint(ctx)

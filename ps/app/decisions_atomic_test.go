@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -25,7 +26,7 @@ func onBothDatabases(t *testing.T, fn func(t *testing.T, opt pstest.Options)) {
 // (a trigger, so the PS runs unchanged). It returns the undo.
 func injectInsertFailure(t *testing.T, ps *pstest.PS, table string) func() {
 	t.Helper()
-	db := ps.App.Store.DB()
+	st := ps.App.Store
 	create, drop := []string{`CREATE TRIGGER inject_failure BEFORE INSERT ON ` + table + `
 		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}, []string{`DROP TRIGGER inject_failure`}
 	if ps.App.Store.Dialect() == "postgres" {
@@ -35,13 +36,13 @@ func injectInsertFailure(t *testing.T, ps *pstest.PS, table string) func() {
 		drop = []string{`DROP TRIGGER inject_failure ON ` + table, `DROP FUNCTION inject_failure()`}
 	}
 	for _, q := range create {
-		if err := db.Exec(q).Error; err != nil {
+		if err := st.ExecSQL(context.Background(), q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return func() {
 		for _, q := range drop {
-			if err := db.Exec(q).Error; err != nil {
+			if err := st.ExecSQL(context.Background(), q); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -271,7 +272,7 @@ func (p *backgroundPoll) result(t *testing.T) polled {
 func longPollMarked(t *testing.T, ps *pstest.PS, id string) bool {
 	t.Helper()
 	var until *int64
-	if err := ps.App.Store.DB().Raw(`SELECT long_poll_until_ms FROM pending_requests WHERE id = ?`, id).Scan(&until).Error; err != nil {
+	if err := ps.App.Store.QuerySQL(context.Background(), &until, `SELECT long_poll_until_ms FROM pending_requests WHERE id = ?`, id); err != nil {
 		t.Fatal(err)
 	}
 	return until != nil

@@ -391,7 +391,7 @@ func TestTamperedRowsAreRefused(t *testing.T) {
 		require.Equal(t, store.KeyStateActive, active.State)
 
 		setSealed := func(kid string, b []byte) {
-			require.NoError(t, s.DB().Exec(`UPDATE signing_keys SET private_sealed = ? WHERE kid = ?`, b, kid).Error)
+			require.NoError(t, s.ExecSQL(context.Background(), `UPDATE signing_keys SET private_sealed = ? WHERE kid = ?`, b, kid))
 		}
 
 		// Swap: the retired key's sealed blob in the active row.
@@ -413,7 +413,7 @@ func TestTamperedRowsAreRefused(t *testing.T) {
 		assert.Equal(t, active.KID, k.KID)
 
 		// A public JWK that does not match its kid is not published.
-		require.NoError(t, s.DB().Exec(`UPDATE signing_keys SET public_jwk = ? WHERE kid = ?`, string(retired.PublicJWK), active.KID).Error)
+		require.NoError(t, s.ExecSQL(context.Background(), `UPDATE signing_keys SET public_jwk = ? WHERE kid = ?`, string(retired.PublicJWK), active.KID))
 		_, err = m.JWKS(t.Context())
 		assert.Error(t, err)
 	})

@@ -191,22 +191,15 @@ func (p *PS) URL(path string) string { return p.Issuer + path }
 // assert that a refused request wrote nothing.
 func (p *PS) TableCounts(t testing.TB) map[string]int64 {
 	t.Helper()
-	db := p.App.Store.DB()
-	var tables []string
-	var err error
-	switch p.App.Store.Dialect() {
-	case "postgres":
-		err = db.Raw(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'goose_db_version'`).Scan(&tables).Error
-	default:
-		err = db.Raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'goose_db_version'`).Scan(&tables).Error
-	}
+	ctx := context.Background()
+	tables, err := p.App.Store.Tables(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	counts := map[string]int64{}
 	for _, tb := range tables {
-		var n int64
-		if err := db.Table(tb).Count(&n).Error; err != nil {
+		n, err := p.App.Store.CountRows(ctx, tb, "")
+		if err != nil {
 			t.Fatal(err)
 		}
 		counts[tb] = n

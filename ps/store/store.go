@@ -161,10 +161,6 @@ func (s *Store) WithClock(now func() time.Time) *Store {
 // Dialect returns "postgres" or "sqlite".
 func (s *Store) Dialect() string { return s.dialect }
 
-// DB returns the gorm handle (the transaction's, inside InTx) for
-// repositories in this package. Prefer Store methods.
-func (s *Store) DB() *gorm.DB { return s.db }
-
 // inTx reports whether s is bound to a transaction.
 func (s *Store) inTx() bool { return s.sqlDB == nil }
 

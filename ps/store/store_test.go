@@ -74,7 +74,7 @@ var tables = []string{"signing_keys", "replay_cache", "revoked_tokens"}
 
 func hasTable(t *testing.T, s *store.Store, name string) bool {
 	t.Helper()
-	ok := s.DB().WithContext(ctx(t)).Migrator().HasTable(name)
+	ok := s.HasTable(ctx(t), name)
 	return ok
 }
 
@@ -117,15 +117,9 @@ func migrationCount(t *testing.T, dialect string) int {
 // tableCount counts the application tables (goose's own excluded).
 func tableCount(t *testing.T, s *store.Store) int {
 	t.Helper()
-	tables, err := s.DB().WithContext(ctx(t)).Migrator().GetTables()
+	tables, err := s.Tables(ctx(t))
 	require.NoError(t, err)
-	n := 0
-	for _, tb := range tables {
-		if tb != "goose_db_version" && !strings.HasPrefix(tb, "sqlite_") {
-			n++
-		}
-	}
-	return n
+	return len(tables)
 }
 
 func testMigrateUpDownAllUp(t *testing.T, b storetest.Backend, _ func(*testing.T) *store.Store) {
@@ -304,11 +298,11 @@ func testRevocation(t *testing.T, _ storetest.Backend, open func(*testing.T) *st
 	}
 
 	var n int64
-	require.NoError(t, s.DB().Raw(`SELECT COUNT(*) FROM revoked_tokens`).Scan(&n).Error)
+	require.NoError(t, s.QuerySQL(context.Background(), &n, `SELECT COUNT(*) FROM revoked_tokens`))
 	assert.EqualValues(t, 1, n)
 	var exp, at int64
-	require.NoError(t, s.DB().Raw(`SELECT exp FROM revoked_tokens`).Scan(&exp).Error)
-	require.NoError(t, s.DB().Raw(`SELECT revoked_at FROM revoked_tokens`).Scan(&at).Error)
+	require.NoError(t, s.QuerySQL(context.Background(), &exp, `SELECT exp FROM revoked_tokens`))
+	require.NoError(t, s.QuerySQL(context.Background(), &at, `SELECT revoked_at FROM revoked_tokens`))
 	assert.Equal(t, now.Add(time.Hour).Unix(), exp, "exp only ever extends")
 	assert.Equal(t, now.Unix(), at, "the first revoked_at is kept")
 
@@ -317,7 +311,7 @@ func testRevocation(t *testing.T, _ storetest.Backend, open func(*testing.T) *st
 
 	// A later, longer exp extends the row.
 	require.NoError(t, s.RecordRevocation(ctx(t), "https://ap.test", "j1", now.Add(2*time.Hour), now))
-	require.NoError(t, s.DB().Raw(`SELECT exp FROM revoked_tokens`).Scan(&exp).Error)
+	require.NoError(t, s.QuerySQL(context.Background(), &exp, `SELECT exp FROM revoked_tokens`))
 	assert.Equal(t, now.Add(2*time.Hour).Unix(), exp)
 }
 
@@ -598,11 +592,11 @@ func TestOpenSQLiteCreatesPrivateDirectory(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
 
 	var mode string
-	require.NoError(t, s.DB().Raw("PRAGMA journal_mode").Scan(&mode).Error)
+	require.NoError(t, s.QuerySQL(context.Background(), &mode, "PRAGMA journal_mode"))
 	assert.Equal(t, "wal", strings.ToLower(mode))
 	var fk, busy int
-	require.NoError(t, s.DB().Raw("PRAGMA foreign_keys").Scan(&fk).Error)
-	require.NoError(t, s.DB().Raw("PRAGMA busy_timeout").Scan(&busy).Error)
+	require.NoError(t, s.QuerySQL(context.Background(), &fk, "PRAGMA foreign_keys"))
+	require.NoError(t, s.QuerySQL(context.Background(), &busy, "PRAGMA busy_timeout"))
 	assert.Equal(t, 1, fk)
 	assert.Equal(t, 5000, busy)
 }

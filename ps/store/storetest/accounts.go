@@ -383,12 +383,8 @@ func samePerson(got, want *account.PersonRecord) bool {
 // CountWhere counts the rows of table matching where ("" for all).
 func CountWhere(t testing.TB, st *store.Store, table, where string, args ...any) int64 {
 	t.Helper()
-	var n int64
-	q := st.DB().WithContext(context.Background()).Table(table)
-	if where != "" {
-		q = q.Where(where, args...)
-	}
-	if err := q.Count(&n).Error; err != nil {
+	n, err := st.CountRows(context.Background(), table, where, args...)
+	if err != nil {
 		t.Fatalf("count %s: %v", table, err)
 	}
 	return n
@@ -397,7 +393,7 @@ func CountWhere(t testing.TB, st *store.Store, table, where string, args ...any)
 // Scan runs query and scans its one row into dest.
 func Scan(t testing.TB, st *store.Store, dest any, query string, args ...any) {
 	t.Helper()
-	if err := st.DB().WithContext(context.Background()).Raw(query, args...).Scan(dest).Error; err != nil {
+	if err := st.QuerySQL(context.Background(), dest, query, args...); err != nil {
 		t.Fatalf("scan: %v", err)
 	}
 }
@@ -405,12 +401,12 @@ func Scan(t testing.TB, st *store.Store, dest any, query string, args ...any) {
 // Exec runs a statement.
 func Exec(t testing.TB, st *store.Store, statement string, args ...any) {
 	t.Helper()
-	if err := st.DB().WithContext(context.Background()).Exec(statement, args...).Error; err != nil {
+	if err := st.ExecSQL(context.Background(), statement, args...); err != nil {
 		t.Fatalf("exec: %v", err)
 	}
 }
 
 // HasTable reports whether the database has table.
 func HasTable(st *store.Store, table string) bool {
-	return st.DB().Migrator().HasTable(table)
+	return st.HasTable(context.Background(), table)
 }

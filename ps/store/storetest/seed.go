@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -15,8 +16,8 @@ import (
 func SeedPersons(t testing.TB, st *store.Store, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		if err := st.DB().Exec(`INSERT INTO persons (id, username, created_at, updated_at) VALUES (?, ?, 0, 0)`,
-			id, "user-"+id).Error; err != nil {
+		if err := st.ExecSQL(context.Background(), `INSERT INTO persons (id, username, created_at, updated_at) VALUES (?, ?, 0, 0)`,
+			id, "user-"+id); err != nil {
 			t.Fatalf("seed person %s: %v", id, err)
 		}
 	}
@@ -25,9 +26,5 @@ func SeedPersons(t testing.TB, st *store.Store, ids ...string) {
 // CountRows counts the rows of table.
 func CountRows(t testing.TB, st *store.Store, table string) int64 {
 	t.Helper()
-	var n int64
-	if err := st.DB().Table(table).Count(&n).Error; err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
-	return n
+	return CountWhere(t, st, table, "")
 }

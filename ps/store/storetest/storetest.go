@@ -82,7 +82,7 @@ func NewPostgresURL(t testing.TB) string {
 	}
 	defer admin.Close()
 	name := "aauth_ps_test_" + randomSuffix(t)
-	if err := admin.DB().WithContext(ctx).Exec("CREATE DATABASE " + name).Error; err != nil {
+	if err := admin.ExecSQL(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("storetest: CREATE DATABASE %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -94,7 +94,7 @@ func NewPostgresURL(t testing.TB) string {
 			return
 		}
 		defer admin.Close()
-		if err := admin.DB().WithContext(ctx).Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
+		if err := admin.ExecSQL(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("storetest: DROP DATABASE %s: %v", name, err)
 		}
 	})

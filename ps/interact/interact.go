@@ -33,14 +33,6 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
-// Capabilities an agent declares in a request body (P§aauth-capabilities;
-// at PS endpoints they travel in the `capabilities` member, A-11).
-const (
-	CapInteraction   = "interaction"
-	CapClarification = "clarification"
-	CapPayment       = "payment"
-)
-
 // Kinds of pending requests this package creates.
 const (
 	KindRelay   = "interaction_relay"
@@ -165,7 +157,7 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 	case !errors.Is(err, agents.ErrNotFound):
 		return nil, nil, err
 	}
-	if !slices.Contains(caps, CapInteraction) {
+	if !slices.Contains(caps, aauth.CapabilityInteraction) {
 		return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
 			"this agent is not connected to a person yet, and it did not declare the interaction capability to bring one")
 	}
@@ -191,7 +183,7 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 // through their inbox (approval); otherwise they cannot be reached.
 func reach(p *account.Person, caps []string) (pending.Requirement, bool) {
 	switch {
-	case slices.Contains(caps, CapInteraction):
+	case slices.Contains(caps, aauth.CapabilityInteraction):
 		return pending.RequirementInteraction, true
 	case p.InboxChannel:
 		return pending.RequirementApproval, true

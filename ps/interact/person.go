@@ -270,7 +270,7 @@ func (s *Service) consent(ctx context.Context, r *pending.Request) (*Consent, er
 		}
 	}
 	switch {
-	case !r.HasCapability(CapClarification):
+	case !r.HasCapability(aauth.CapabilityClarification):
 		c.AskBlocked = AskNoCapability
 	case r.Question != nil:
 		c.AskBlocked = AskOutstanding

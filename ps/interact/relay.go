@@ -131,7 +131,7 @@ func (s *Service) Relay(ctx context.Context, a *httpsig.Agent, r *RelayRequest) 
 		// PS's own (the inbox); an agent that can bring the person somewhere
 		// should bring them to the link itself (P§interaction-relay).
 		if !person.InboxChannel {
-			if slices.Contains(r.Capabilities, CapInteraction) {
+			if slices.Contains(r.Capabilities, aauth.CapabilityInteraction) {
 				return nil, aauth.NewProblem(http.StatusFailedDependency, "interaction_unavailable",
 					"the person server has no channel to relay this; direct the person to the url yourself")
 			}

@@ -32,11 +32,9 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
-// KindPersonToken is the pending-request kind of a person-token consent.
-const (
-	KindPersonToken = "person_token"
-	StageConsent    = "consent"
-)
+// StageConsent is the stage of a person-token request (pending kind
+// aauth.PendingPersonToken) that waits for the person's consent.
+const StageConsent = "consent"
 
 // Request is a parsed person-token request.
 type Request struct {
@@ -88,7 +86,7 @@ func New(o Options) *Service {
 		o.NewResourcesPerHour = 20
 	}
 	s := &Service{o: o}
-	o.Interact.RegisterKind(KindPersonToken, kind{s})
+	o.Interact.RegisterKind(aauth.PendingPersonToken, kind{s})
 	return s
 }
 
@@ -195,7 +193,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 		}
 	}
 	pl := payload{Request: *r, Agent: agentOf(a, r)}
-	person, res, err := s.o.Interact.Person(ctx, a, r.Capabilities, KindPersonToken, pl)
+	person, res, err := s.o.Interact.Person(ctx, a, r.Capabilities, aauth.PendingPersonToken, pl)
 	if err != nil || res != nil {
 		return 0, nil, res, err
 	}
@@ -232,7 +230,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 		p.RetryAfter = 600
 		return 0, nil, nil, p
 	}
-	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, KindPersonToken, StageConsent, pl)
+	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, aauth.PendingPersonToken, StageConsent, pl)
 	return 0, nil, res, err
 }
 

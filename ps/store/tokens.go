@@ -29,26 +29,11 @@ type personTokenRow struct {
 
 func (personTokenRow) TableName() string { return "person_token_records" }
 
-// optional maps "" to NULL.
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // RecordPersonToken stores an issuance record.
 func (s *Store) RecordPersonToken(ctx context.Context, r tokens.Record) error {
 	row := personTokenRow{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
-		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: optional(r.MissionS256),
-		Tenant: optional(r.Tenant), IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix()}
+		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: nullIfEmpty(r.MissionS256),
+		Tenant: nullIfEmpty(r.Tenant), IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix()}
 	return wrap("record person token", s.db.WithContext(ctx).Create(&row).Error)
 }
 
@@ -66,8 +51,8 @@ func (s *Store) PersonTokenRecords(ctx context.Context, missionS256 string) ([]t
 	out := make([]tokens.Record, len(rows))
 	for i, r := range rows {
 		out[i] = tokens.Record{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
-			AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: deref(r.MissionS256),
-			Tenant: deref(r.Tenant), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC()}
+			AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: emptyIfNull(r.MissionS256),
+			Tenant: emptyIfNull(r.Tenant), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC()}
 	}
 	return out, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
-	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -197,7 +196,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageRelay, "Your agent asks you to continue elsewhere"
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
-	case cons.Kind == persontoken.KindPersonToken:
+	case cons.Kind == aauth.PendingPersonToken:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent wants to act as you"
 		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
 	case cons.Kind == missionflow.KindCompletion:
@@ -258,7 +257,7 @@ func wording(cons *interact.Consent) string {
 	switch {
 	case cons.Review != nil:
 		return "Approve this mission for the agent? You can edit it first: the agent works within what you approve."
-	case cons.Kind == persontoken.KindPersonToken && cons.Resource != nil:
+	case cons.Kind == aauth.PendingPersonToken && cons.Resource != nil:
 		name := cons.Resource.Name
 		if name == "" {
 			name = cons.Resource.Issuer

@@ -134,12 +134,6 @@ func OpenSQLite(t testing.TB) *store.Store {
 	return OpenURL(t, NewSQLiteURL(t), true)
 }
 
-// OpenPostgres returns a migrated store on a new PostgreSQL database.
-func OpenPostgres(t testing.TB) *store.Store {
-	t.Helper()
-	return OpenURL(t, NewPostgresURL(t), true)
-}
-
 // Each runs fn as a subtest per backend ("sqlite", "postgres"), each with
 // its own new, migrated database.
 func Each(t *testing.T, fn func(t *testing.T, s *store.Store)) {

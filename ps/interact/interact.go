@@ -15,6 +15,7 @@
 package interact
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -161,7 +162,7 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 		return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
 			"this agent is not connected to a person yet, and it did not declare the interaction capability to bring one")
 	}
-	raw, err := json.Marshal(payload)
+	raw, err := encodePayload(payload)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -176,6 +177,20 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 	resp := s.o.Engine.Respond(r)
 	s.log.InfoContext(ctx, "binding interaction started", "agent", a.ID, "provider", a.Provider, "pending", r.ID)
 	return nil, &resp, nil
+}
+
+// encodePayload is a pending request's stored payload: JSON without
+// HTML escaping, so agent text full of '<', '>' or '&' is stored at the
+// size it was sent (escaped, each costs six bytes against the pending
+// request's byte bound).
+func encodePayload(payload any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(payload); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // reach decides how the PS gets a bound person's attention (PS-171,
@@ -198,7 +213,7 @@ func (s *Service) AskPerson(ctx context.Context, a *httpsig.Agent, p *account.Pe
 		return nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
 			"the person cannot be reached: the agent did not declare interaction and the person has no inbox channel")
 	}
-	raw, err := json.Marshal(payload)
+	raw, err := encodePayload(payload)
 	if err != nil {
 		return nil, err
 	}

@@ -48,8 +48,11 @@ type Options struct {
 	// MissionFlows runs the decisions that span agents and missions.
 	MissionFlows *missionflow.Flows
 	Tokens       *tokens.Service
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// MissionDefaultLifetime is the end the mission review selects at
+	// first (zero: when completed or revoked).
+	MissionDefaultLifetime time.Duration
+	Logger                 *slog.Logger
+	Now                    func() time.Time
 }
 
 // UI serves the browser pages.

@@ -129,7 +129,7 @@ func expectAgentReport(t *testing.T, b *browser, text string) {
 		Time       string `json:"time"`
 	}
 	where := run(b, "find the agent's report", chromedp.Evaluate[placement](`(() => {
-		const text = ` + jsString(text) + `;
+		const text = `+jsString(text)+`;
 		const approved = [...document.querySelectorAll(".assert-mission")].some(s => s.innerText.includes(text));
 		const fig = [...document.querySelectorAll(".assert-agent figure.said")].find(f => f.querySelector("blockquote").innerText.includes(text));
 		return {inApproved: approved, caption: fig ? fig.querySelector("figcaption").innerText.trim() : "",

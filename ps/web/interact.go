@@ -44,7 +44,12 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 		}
 		return u.interactError(c, s, id, err)
 	}
-	if out == nil {
+	// POST/redirect/GET: the page after a decision, its outcome included,
+	// lives at the request's GET URL, so reload and back work (issue 9
+	// item 8). Two outcomes cannot be rebuilt from the request's state and
+	// are rendered here: a relayed link being opened (the browser leaves
+	// at once) and a link this server refuses to send people to.
+	if out == nil || (out.Redirect == "" && out.End != interact.EndLinkRefused) {
 		c.Redirect(http.StatusSeeOther, "/interact/"+id)
 		return nil
 	}

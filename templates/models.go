@@ -147,7 +147,9 @@ type MissionView struct {
 	Tools       []string
 	Resources   []string
 	ExpiresAt   *time.Time
-	Updates     []template.HTML
+	// Updates are the agent's reports since the approval (sanitized,
+	// timed): shown apart from what the person approved, as the agent's.
+	Updates []Statement
 }
 
 // ReviewView is a proposal the person may edit.
@@ -155,6 +157,15 @@ type ReviewView struct {
 	Description string // raw Markdown for the textarea
 	Tools       []ToolView
 	Resources   []ResourceView
+	// Ends are the lifetimes the person may choose; one is Selected (the
+	// operator's default, bounded unless configured otherwise).
+	Ends []EndChoice
+}
+
+// EndChoice is one option of the review's "The mission ends" field.
+type EndChoice struct {
+	Value, Label string
+	Selected     bool
 }
 
 // ToolView is a proposed tool.

@@ -127,7 +127,7 @@ func (w *world) bind(t *testing.T, a *conformance.Agent, b *pstest.Browser) {
 		t.Fatalf("approve: %d\n%s", pg.Status, pg.HTML)
 	}
 	b.Follow(t, pg)
-	if pg = b.Post(t, s.path()+"/answer", map[string]string{"answer": "yes"}); pg.Status != http.StatusOK {
+	if pg = afterDecision(t, b, b.Post(t, s.path()+"/answer", map[string]string{"answer": "yes"})); pg.Status != http.StatusOK {
 		t.Fatalf("answer: %d\n%s", pg.Status, pg.HTML)
 	}
 	if r := w.poll(t, a, s.loc); r.status != http.StatusOK || r.body["answer"] != "yes" {
@@ -219,4 +219,15 @@ func liveHTML(t *testing.T, page string) []string {
 			}
 		}
 	}
+}
+
+// afterDecision follows the redirect a decision is answered with
+// (POST/redirect/GET, issue 9 item 8) to the request's own page, which
+// shows the outcome.
+func afterDecision(t *testing.T, b *pstest.Browser, pg pstest.Page) pstest.Page {
+	t.Helper()
+	if pg.Status != http.StatusSeeOther || !strings.HasPrefix(pg.Location, "/interact/") {
+		t.Fatalf("decision: %d to %q, want 303 to the request's page\n%s", pg.Status, pg.Location, pg.HTML)
+	}
+	return b.Follow(t, pg)
 }

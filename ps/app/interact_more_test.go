@@ -453,7 +453,7 @@ func TestBoundAgentCannotBeClaimed(t *testing.T) {
 	if pg := alice.Post(t, s1.path()+"/approve", nil); pg.Status != http.StatusSeeOther {
 		t.Fatalf("alice approves: %d", pg.Status)
 	}
-	pg := bob.Post(t, s2.path()+"/approve", nil)
+	pg := afterDecision(t, bob, bob.Post(t, s2.path()+"/approve", nil))
 	if pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "refused") {
 		t.Fatalf("bob approves an agent alice holds: %d\n%s", pg.Status, pg.HTML)
 	}
@@ -477,7 +477,7 @@ func TestRequestEndings(t *testing.T) {
 	// Deny: 403 denied, then 410.
 	s := w.ask(t, w.agent, "Question 5?", "interaction")
 	open(t, alice, s)
-	pg := alice.Post(t, s.path()+"/deny", nil)
+	pg := afterDecision(t, alice, alice.Post(t, s.path()+"/deny", nil))
 	if pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "Request ended") {
 		t.Fatalf("deny: %d\n%s", pg.Status, pg.HTML)
 	}
@@ -663,7 +663,7 @@ func TestCallbacks(t *testing.T) {
 	}
 	anon.Follow(t, pg)
 	anon.Post(t, s.path()+"/approve", nil)
-	finishesAt(t, anon.Post(t, s.path()+"/answer", map[string]string{"answer": "back"}), "https://ap.test/callback")
+	finishesAt(t, afterDecision(t, anon, anon.Post(t, s.path()+"/answer", map[string]string{"answer": "back"})), "https://ap.test/callback")
 	w.terminal(t, w.agent, s.loc, http.StatusOK, "")
 	// The agent is now bob's; alice connects her own agent below.
 	w.agent = w.mint(t, conformance.TokenSpec{Sub: "aauth:a9@ap.test"})
@@ -674,13 +674,13 @@ func TestCallbacks(t *testing.T) {
 		t.Fatalf("open with callback: %d\n%s", pg.Status, pg.HTML)
 	}
 	alice.Post(t, s.path()+"/approve", nil)
-	finishesAt(t, alice.Post(t, s.path()+"/answer", map[string]string{"answer": "yes"}), "https://ap.test/callback")
+	finishesAt(t, afterDecision(t, alice, alice.Post(t, s.path()+"/answer", map[string]string{"answer": "yes"})), "https://ap.test/callback")
 	w.terminal(t, w.agent, s.loc, http.StatusOK, "")
 
 	// Deny: callback?error=access_denied.
 	s = w.ask(t, w.agent, "Question 12?", "interaction")
 	alice.Get(t, withCallback(s, "https://ap.test/callback?state=xyz"))
-	pg = alice.Post(t, s.path()+"/deny", nil)
+	pg = afterDecision(t, alice, alice.Post(t, s.path()+"/deny", nil))
 	u := regexp.MustCompile(`content="0;url=([^"]+)"`).FindStringSubmatch(pg.HTML)
 	if u == nil {
 		t.Fatalf("deny page has no redirect:\n%s", pg.HTML)
@@ -719,5 +719,5 @@ func TestCallbacks(t *testing.T) {
 	if pg := alice.Get(t, withCallback(s, "http://localhost:9999/cb")); pg.Status != http.StatusOK {
 		t.Fatalf("localhost callback for a provider allowing it: %d\n%s", pg.Status, pg.HTML)
 	}
-	finishesAt(t, alice.Post(t, s.path()+"/deny", nil), "http://localhost:9999/cb?error=access_denied")
+	finishesAt(t, afterDecision(t, alice, alice.Post(t, s.path()+"/deny", nil)), "http://localhost:9999/cb?error=access_denied")
 }

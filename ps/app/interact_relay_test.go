@@ -103,7 +103,7 @@ func TestRelayLink(t *testing.T) {
 	id = strings.TrimPrefix(loc, w.ps.Issuer+"/pending/")
 	alice.Get(t, "/interact/"+id)
 	w.clock.Advance(4 * time.Second)
-	pg = alice.Post(t, "/interact/"+id+"/open", nil)
+	pg = afterDecision(t, alice, alice.Post(t, "/interact/"+id+"/open", nil))
 	if strings.Contains(pg.HTML, "url=https://rs.test/late") || !strings.Contains(pg.HTML, "stopped waiting") {
 		t.Fatalf("a click after max_wait: %d\n%s", pg.Status, pg.HTML)
 	}
@@ -401,7 +401,7 @@ func TestReplicasShareLongPoll(t *testing.T) {
 	poll := wA.startLongPoll(t, clientA, agent, s.loc, 10)
 	poll.held(t, psA, s.loc) // A's poll waits before B changes anything
 	answered := time.Now()
-	if pg := alice.Post(t, s.path()+"/answer", map[string]string{"answer": "either"}); pg.Status != http.StatusOK {
+	if pg := afterDecision(t, alice, alice.Post(t, s.path()+"/answer", map[string]string{"answer": "either"})); pg.Status != http.StatusOK {
 		t.Fatalf("answer on B: %d\n%s", pg.Status, pg.HTML)
 	}
 	o := poll.result(t)

@@ -110,7 +110,7 @@ func TestBindAnswerQuestion(t *testing.T) {
 	if !strings.Contains(pg.HTML, "Your agent has a question") || !strings.Contains(pg.HTML, "<strong>flight</strong>") {
 		t.Fatalf("question page:\n%s", pg.HTML)
 	}
-	pg = b.Post(t, "/interact/"+pathID(params["url"])+"/answer", map[string]string{"answer": "The 9:00 one"})
+	pg = afterDecision(t, b, b.Post(t, "/interact/"+pathID(params["url"])+"/answer", map[string]string{"answer": "The 9:00 one"}))
 	if pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "Done") {
 		t.Fatalf("answer: %d\n%s", pg.Status, pg.HTML)
 	}

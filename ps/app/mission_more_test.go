@@ -324,12 +324,17 @@ func TestMissionURL(t *testing.T) {
 	if r := w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)); r.status != http.StatusOK {
 		t.Fatalf("E3 while completion is pending: %d %s", r.status, r.raw)
 	}
-	// PS-202: the review shows what was approved and every accepted update.
+	// PS-202: the review shows what was approved and every accepted
+	// update; the updates are the agent's reports, shown in the agent's
+	// region and never inside what the person approved (issue 9 item 1).
 	pg := open(t, alice, cs)
-	approvedPart := section(pg.HTML, "assert-mission")
-	for _, want := range []string{"Tidy my calendar.", "The dentist moved to Friday.", "<strong>cancelled</strong>"} {
-		if !strings.Contains(approvedPart, want) {
-			t.Fatalf("completion review lacks %q in the approved region:\n%s", want, pg.HTML)
+	approvedPart, agentPart := section(pg.HTML, "assert-mission"), section(pg.HTML, "assert-agent")
+	if !strings.Contains(approvedPart, "Tidy my calendar.") {
+		t.Fatalf("completion review lacks the approved description in the approved region:\n%s", pg.HTML)
+	}
+	for _, want := range []string{"The dentist moved to Friday.", "<strong>cancelled</strong>"} {
+		if !strings.Contains(agentPart, want) || strings.Contains(approvedPart, want) {
+			t.Fatalf("completion review does not show the update %q as the agent's report, outside the approved region:\n%s", want, pg.HTML)
 		}
 	}
 	if !strings.Contains(section(pg.HTML, "assert-agent"), "<em>tidied</em>") {

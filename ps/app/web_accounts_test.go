@@ -68,7 +68,7 @@ func TestProviderPolicy(t *testing.T) {
 		}
 		s := w.ask(t, w.agent, "Connect me?", "interaction")
 		open(t, alice, s)
-		pg := alice.Post(t, s.path()+"/approve", nil)
+		pg := afterDecision(t, alice, alice.Post(t, s.path()+"/approve", nil))
 		if pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "refused") {
 			t.Fatalf("approving a blocked provider's agent: %d\n%s", pg.Status, pg.HTML)
 		}
@@ -177,7 +177,13 @@ func TestAccountsUI(t *testing.T) {
 
 	// An invitation: redeemed once, and its redeemer is logged in.
 	admin.Get(t, "/admin/persons")
+	// POST/redirect/GET: the link is shown on the page the form leads to
+	// (issue 9 item 8).
 	pg := admin.Post(t, "/admin/invites", map[string]string{"email": "dave@example.com"})
+	if pg.Status != http.StatusSeeOther || pg.Location != "/admin/persons" {
+		t.Fatalf("invite: %d to %q, want 303 to /admin/persons", pg.Status, pg.Location)
+	}
+	pg = admin.Follow(t, pg)
 	m := regexp.MustCompile(regexp.QuoteMeta(w.ps.Issuer) + `(/invite/[A-Za-z0-9_-]+)`).FindStringSubmatch(pg.HTML)
 	if pg.Status != http.StatusOK || m == nil {
 		t.Fatalf("invite: %d\n%s", pg.Status, pg.HTML)

@@ -116,3 +116,29 @@ func jsString(s string) string {
 	q, _ := json.Marshal(s)
 	return string(q)
 }
+
+// expectAgentReport checks that text, a mission update from the agent, is
+// shown as the agent's (in an agent region, labelled "Reported by the
+// agent" with a time) and nowhere inside "What you approved" (issue 9
+// item 1).
+func expectAgentReport(t *testing.T, b *browser, text string) {
+	t.Helper()
+	type placement struct {
+		InApproved bool   `json:"inApproved"`
+		Caption    string `json:"caption"`
+		Time       string `json:"time"`
+	}
+	where := run(b, "find the agent's report", chromedp.Evaluate[placement](`(() => {
+		const text = `+jsString(text)+`;
+		const approved = [...document.querySelectorAll(".assert-mission")].some(s => s.innerText.includes(text));
+		const fig = [...document.querySelectorAll(".assert-agent figure.said")].find(f => f.querySelector("blockquote").innerText.includes(text));
+		return {inApproved: approved, caption: fig ? fig.querySelector("figcaption").innerText.trim() : "",
+			time: fig ? (fig.querySelector("figcaption time")?.getAttribute("datetime") || "") : ""};
+	})()`))
+	if where.InApproved {
+		t.Fatalf("the agent's update %q is shown inside What you approved", text)
+	}
+	if !strings.HasPrefix(where.Caption, "Reported by the agent") || where.Time == "" {
+		t.Fatalf("the agent's update %q is not labelled as reported by the agent with its time (caption %q, time %q)", text, where.Caption, where.Time)
+	}
+}

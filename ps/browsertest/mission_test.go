@@ -98,8 +98,16 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	b.fill("mission-description", editedDescription)
 	b.step("untick BookHotel", chromedp.Click(chromedp.CSS(`input[name="tools"][value="BookHotel"]`), chromedp.NodeVisible))
 	b.step("untick https://hotels.test", chromedp.Click(chromedp.CSS(`input[name="resources"][value="https://hotels.test"]`), chromedp.NodeVisible))
-	b.step("choose in 7 days", chromedp.Focus(chromedp.ID("expires")),
-		chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown))
+	// The review starts bounded: 7 days is the default end (issue 9 item
+	// 3); the person moves away from it and back with the keyboard.
+	if got := b.value("expires"); got != "7d" {
+		t.Fatalf("the review's default end is %q, want 7d", got)
+	}
+	b.step("choose in 1 day", chromedp.Focus(chromedp.ID("expires")), chromedp.KeyEvent(kb.ArrowUp))
+	if got := b.value("expires"); got != "1d" {
+		t.Fatalf("the expiry is %q after choosing in 1 day", got)
+	}
+	b.step("choose in 7 days", chromedp.Focus(chromedp.ID("expires")), chromedp.KeyEvent(kb.ArrowDown))
 	if got := b.value("expires"); got != "7d" {
 		t.Fatalf("the expiry is %q after choosing in 7 days", got)
 	}
@@ -196,7 +204,8 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	b.open("/missions/" + id)
 	b.expectHeading("Mission")
 	b.expectText("active", "What you approved", "Book flights to Tokyo only.", "WebSearch", "https://flights.test",
-		"Accepted updates", "The direct flight is sold out", "Revoke the mission")
+		"What the agent reported since", "The direct flight is sold out", "Revoke the mission")
+	expectAgentReport(t, b, "The direct flight is sold out: I will book the one via Seoul.")
 	b.checkPage("mission-page")
 
 	// Completion: the person reviews what they approved and accepts.
@@ -209,6 +218,7 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	if strings.Contains(b.text(), "BookHotel") {
 		t.Fatal("the completion review shows a tool the person removed")
 	}
+	expectAgentReport(t, b, "The direct flight is sold out: I will book the one via Seoul.")
 	b.checkPage("completion-review")
 	b.clickButton("Accept: the mission is done")
 	b.expectHeading("Done")
@@ -328,7 +338,14 @@ func TestBrowserPersonTokenConsentAndRevoke(t *testing.T) {
 
 	b.open("/missions/" + id)
 	b.expectHeading("Mission")
-	b.expectText("active", "Weekly groceries", "Order, Pay", "when completed or revoked")
+	// Approved as proposed, the mission has the default bounded end (7
+	// days; before issue 9 it read "when completed or revoked").
+	b.expectText("active", "Weekly groceries", "Order, Pay")
+	ends := run(b, "read the mission's end", chromedp.Evaluate[string](
+		`(() => { for (const dt of document.querySelectorAll(".assert-mission dt")) { if (dt.textContent.trim() === "Ends") { const t = dt.nextElementSibling.querySelector("time"); return t ? t.getAttribute("datetime") : dt.nextElementSibling.textContent.trim(); } } return ""; })()`))
+	if end, err := time.Parse(time.RFC3339, ends); err != nil || end.Sub(w.clock.Now()) < 6*24*time.Hour || end.Sub(w.clock.Now()) > 8*24*time.Hour {
+		t.Fatalf("a mission approved as proposed ends %q, want about 7 days from now", ends)
+	}
 	b.checkPage("")
 	b.clickButton("Revoke the mission")
 	b.expectHeading("Mission")

@@ -78,6 +78,9 @@ type Config struct {
 	PendingMaxPerClient           int
 	PendingFirstContactsPerMinute int
 	PendingMaxBytes               int
+	// MissionDefaultLifetime is the end a mission review selects at first
+	// (0: when completed or revoked; issue 9 item 3).
+	MissionDefaultLifetime time.Duration
 }
 
 // stringList is a repeatable flag; from the environment it splits on commas.
@@ -121,6 +124,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.PendingMaxPerClient, "pending-max-per-client", 200, "open pending requests created from one client address (IPv4) or IPv6 /64")
 	fs.IntVar(&c.PendingFirstContactsPerMinute, "pending-first-contacts-per-minute", 30, "new agents (unknown to the PS) per agent provider and minute that may create pending requests")
 	fs.IntVar(&c.PendingMaxBytes, "pending-max-bytes", 256<<10, "bytes one pending request may store (413 beyond)")
+	fs.DurationVar(&c.MissionDefaultLifetime, "mission-default-lifetime", 7*24*time.Hour, "the end the mission review selects at first (0: when completed or revoked; otherwise 1h to 8760h)")
 }
 
 // Parse registers the flags on a new set named name, applies AAUTH_PS_*
@@ -280,6 +284,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PendingMaxPerAgent > c.PendingMaxPerProvider {
 		bad("--pending-max-per-agent %d exceeds --pending-max-per-provider %d", c.PendingMaxPerAgent, c.PendingMaxPerProvider)
+	}
+	if d := c.MissionDefaultLifetime; d != 0 && (d < time.Hour || d > 365*24*time.Hour) {
+		bad("--mission-default-lifetime %s: want 0 (no time limit) or between 1h and 8760h", d)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)

@@ -509,3 +509,30 @@ func TestRegister(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+// TestMissionDefaultLifetime: the mission review's default end is bounded
+// (7 days) unless the operator says otherwise, through the flag or
+// AAUTH_PS_MISSION_DEFAULT_LIFETIME; 0 means no time limit, and values
+// between 0 and 1h or beyond a year are refused (issue 9 item 3).
+func TestMissionDefaultLifetime(t *testing.T) {
+	if c := parse(t, nil, nil); c.MissionDefaultLifetime != 7*24*time.Hour {
+		t.Fatalf("default mission lifetime %s, want 168h", c.MissionDefaultLifetime)
+	}
+	if c := parse(t, nil, map[string]string{"AAUTH_PS_MISSION_DEFAULT_LIFETIME": "24h"}); c.MissionDefaultLifetime != 24*time.Hour {
+		t.Fatalf("AAUTH_PS_MISSION_DEFAULT_LIFETIME=24h parsed as %s", c.MissionDefaultLifetime)
+	}
+	for _, ok := range []time.Duration{0, time.Hour, 72 * time.Hour, 365 * 24 * time.Hour} {
+		c := valid(t)
+		c.MissionDefaultLifetime = ok
+		if err := c.Validate(); err != nil {
+			t.Errorf("--mission-default-lifetime %s refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []time.Duration{time.Minute, -time.Hour, 366 * 24 * time.Hour} {
+		c := valid(t)
+		c.MissionDefaultLifetime = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--mission-default-lifetime") {
+			t.Errorf("--mission-default-lifetime %s: %v, want refused", bad, err)
+		}
+	}
+}

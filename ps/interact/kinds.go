@@ -56,7 +56,16 @@ type MissionInfo struct {
 	Tools       []string
 	Resources   []string
 	ExpiresAt   *time.Time
-	Updates     []string
+	// Updates are what the agent reported since the approval, oldest
+	// first: the agent's words, never part of what was approved.
+	Updates []MissionUpdate
+}
+
+// MissionUpdate is one mission update the agent sent (agent-asserted
+// Markdown) and when the PS received it.
+type MissionUpdate struct {
+	Markdown string
+	At       time.Time
 }
 
 // Review is a mission proposal the person may edit before approving.

@@ -43,8 +43,9 @@
 //
 // Before rendering:
 //
-//   - headings are demoted by two levels (# → h3, ## → h4, ### → h5, the
-//     rest → h6) so agent text cannot look like page chrome;
+//   - headings, at every level, become a paragraph of strong text, so
+//     agent text shown inside the PS's pages cannot look like the PS's own
+//     headings ("# Verified by your Person Server");
 //   - images are never rendered: ![alt](src) becomes its alt text, so agents
 //     cannot make the PS or the person's browser fetch remote content;
 //   - links, autolinks and linkified URLs become <a> only when the
@@ -63,7 +64,7 @@
 // Finally the HTML passes through a bluemonday policy that is a strict subset
 // of bluemonday.UGCPolicy (bluemonday has no way to remove allowances from a
 // policy, so the subset is built from NewPolicy): the elements p, br, strong,
-// em, del, code, pre, blockquote, ul, ol, li, h3–h6, a, table, thead, tbody,
+// em, del, code, pre, blockquote, ul, ol, li, a, table, thead, tbody,
 // tr, th, td and hr; the attributes href and rel on a (href only https: or
 // mailto:, rel only the fixed value above) and a numeric start on ol;
 // nothing else, in particular no class, style, id, on* or data-* attribute

@@ -30,7 +30,7 @@ func newBlockMarkdown() goldmark.Markdown {
 		parser.WithInlineParsers(without(parser.DefaultInlineParsers(), parser.NewRawHTMLParser())...),
 		parser.WithParagraphTransformers(parser.DefaultParagraphTransformers()...),
 		parser.WithASTTransformers(
-			util.Prioritized(headingDemoter{}, 100),
+			util.Prioritized(headingFlattener{}, 100),
 			util.Prioritized(depthLimiter{}, 200),
 		),
 	)
@@ -91,17 +91,21 @@ func without(in []util.PrioritizedValue, drop any) []util.PrioritizedValue {
 	return out
 }
 
-// headingDemoter shifts heading levels down by two (h1→h3, h2→h4, h3→h5,
-// h4–h6→h6) so agent text cannot pose as page headings.
-type headingDemoter struct{}
+// headingFlattener turns every heading into a paragraph of strong text
+// ("# Verified by your Person Server" becomes <p><strong>Verified by your
+// Person Server</strong></p>): agent text is shown inside the PS's pages,
+// and a heading there, at any level, reads as the PS speaking (issue 9
+// item 2). Empty headings are dropped.
+type headingFlattener struct{}
 
-func (headingDemoter) Transform(doc *ast.Document, _ text.Reader, _ parser.Context) {
+func (headingFlattener) Transform(doc *ast.Document, _ text.Reader, _ parser.Context) {
+	var headings []*ast.Heading
 	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
 		if !entering {
 			return ast.WalkContinue, nil
 		}
 		if h, ok := n.(*ast.Heading); ok {
-			h.Level = min(h.Level+2, 6)
+			headings = append(headings, h)
 			return ast.WalkSkipChildren, nil
 		}
 		if n.Type() == ast.TypeInline {
@@ -109,6 +113,22 @@ func (headingDemoter) Transform(doc *ast.Document, _ text.Reader, _ parser.Conte
 		}
 		return ast.WalkContinue, nil
 	})
+	for _, h := range headings {
+		parent := h.Parent()
+		if !h.HasChildren() {
+			parent.RemoveChild(parent, h)
+			continue
+		}
+		strong := ast.NewEmphasis(2)
+		for c := h.FirstChild(); c != nil; {
+			next := c.NextSibling()
+			strong.AppendChild(strong, c) // AppendChild detaches c from h
+			c = next
+		}
+		p := ast.NewParagraph()
+		p.AppendChild(p, strong)
+		parent.ReplaceChild(parent, h, p)
+	}
 }
 
 // maxDepth bounds the element nesting of the output. Markdown lets 8 KiB of
@@ -354,7 +374,7 @@ func validHost(h string) bool {
 func newBlockPolicy() *bluemonday.Policy {
 	p := linkPolicy()
 	p.AllowElements("p", "br", "strong", "em", "del", "code", "pre",
-		"blockquote", "ul", "ol", "li", "h3", "h4", "h5", "h6",
+		"blockquote", "ul", "ol", "li",
 		"table", "thead", "tbody", "tr", "th", "td", "hr")
 	p.AllowAttrs("start").Matching(regexp.MustCompile(`^[0-9]{1,9}$`)).OnElements("ol")
 	return p

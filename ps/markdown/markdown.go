@@ -155,7 +155,7 @@ func cleanText(s string) string {
 // blockTags end a line in Plain output.
 var blockTags = map[string]bool{
 	"p": true, "pre": true, "blockquote": true, "ul": true, "ol": true,
-	"li": true, "h3": true, "h4": true, "h5": true, "h6": true,
+	"li":    true,
 	"table": true, "thead": true, "tbody": true, "tr": true, "hr": true,
 }
 

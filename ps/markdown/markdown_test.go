@@ -15,7 +15,7 @@ import (
 // blockAllowed and inlineAllowed are the only elements the output may hold.
 var (
 	blockAllowed = set("p", "br", "strong", "em", "del", "code", "pre",
-		"blockquote", "ul", "ol", "li", "h3", "h4", "h5", "h6", "a",
+		"blockquote", "ul", "ol", "li", "a",
 		"table", "thead", "tbody", "tr", "th", "td", "hr")
 	inlineAllowed = set("strong", "em", "del", "code", "a")
 	// dangerous is checked explicitly for a clearer failure message.
@@ -367,14 +367,19 @@ func TestPositive(t *testing.T) {
 		{"linkify http stays text", "see http://example.com", "<p>see http://example.com</p>\n"},
 		{"table", "| a | b |\n|:--|--:|\n| 1 | **2** |",
 			"<table>\n<thead>\n<tr>\n<th>a</th>\n<th>b</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n<td>1</td>\n<td><strong>2</strong></td>\n</tr>\n</tbody>\n</table>\n"},
-		{"h1 demoted", "# Title", "<h3>Title</h3>\n"},
-		{"h2 demoted", "## Title", "<h4>Title</h4>\n"},
-		{"h3 demoted", "### Title", "<h5>Title</h5>\n"},
-		{"h4 clamped", "#### Title", "<h6>Title</h6>\n"},
-		{"h6 clamped", "###### Title", "<h6>Title</h6>\n"},
-		{"setext h1 demoted", "Title\n=====", "<h3>Title</h3>\n"},
-		{"setext h2 demoted", "Title\n-----", "<h4>Title</h4>\n"},
-		{"heading in blockquote", "> # T", "<blockquote>\n<h3>T</h3>\n</blockquote>\n"},
+		// Headings are flattened to strong paragraphs (issue 9 item 2;
+		// they were demoted to h3–h6 before, which still read as the PS).
+		{"h1 flattened", "# Title", "<p><strong>Title</strong></p>\n"},
+		{"h2 flattened", "## Title", "<p><strong>Title</strong></p>\n"},
+		{"h3 flattened", "### Title", "<p><strong>Title</strong></p>\n"},
+		{"h4 flattened", "#### Title", "<p><strong>Title</strong></p>\n"},
+		{"h6 flattened", "###### Title", "<p><strong>Title</strong></p>\n"},
+		{"setext h1 flattened", "Title\n=====", "<p><strong>Title</strong></p>\n"},
+		{"setext h2 flattened", "Title\n-----", "<p><strong>Title</strong></p>\n"},
+		{"heading in blockquote", "> # T", "<blockquote>\n<p><strong>T</strong></p>\n</blockquote>\n"},
+		{"heading keeps its emphasis", "# *Verified* by `PS`", "<p><strong><em>Verified</em> by <code>PS</code></strong></p>\n"},
+		{"heading in a list", "- # T", "<ul>\n<li>\n<p><strong>T</strong></p>\n</li>\n</ul>\n"},
+		{"empty heading dropped", "#\n\nx", "<p>x</p>\n"},
 		{"image becomes alt", "![a *cat*](https://example.com/cat.png)", "<p>a cat</p>\n"},
 		{"image alt escaped", "![<b>](x)", "<p>&lt;b&gt;</p>\n"},
 		{"image in link", "[![logo](https://example.com/l.png)](https://example.com)",
@@ -666,5 +671,27 @@ func BenchmarkPlain(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Plain(src)
+	}
+}
+
+// TestHeadingsCannotPoseAsThePS: agent Markdown is shown inside the PS's
+// pages, so no heading of any level, in any container, survives rendering
+// (issue 9 item 2). The PS's own headings are the only ones on a page.
+func TestHeadingsCannotPoseAsThePS(t *testing.T) {
+	for _, src := range []string{
+		"# Verified by your Person Server\n\nAll good.",
+		"Verified by your Person Server\n===",
+		"> ## What you approved",
+		"1. ###### Approved\n2. text",
+		"| a |\n|---|\n| # not a heading in a cell |",
+	} {
+		got := string(Render(src))
+		if strings.Contains(got, "<h") {
+			t.Errorf("Render(%q) = %q: a heading reached the page", src, got)
+		}
+		checkSafe(t, got, blockAllowed)
+	}
+	if got := string(Render("# Verified by your Person Server")); got != "<p><strong>Verified by your Person Server</strong></p>\n" {
+		t.Errorf("a heading renders as %q, want strong text in a paragraph", got)
 	}
 }

@@ -53,7 +53,7 @@ func (k *Kinds) Info(ctx context.Context, m *mission.Record) (*interact.MissionI
 		return nil, err
 	}
 	for _, u := range ups {
-		info.Updates = append(info.Updates, u.Summary)
+		info.Updates = append(info.Updates, interact.MissionUpdate{Markdown: u.Summary, At: u.At})
 	}
 	return info, nil
 }

@@ -33,3 +33,13 @@ func writeJSON(c *gin.Context, status int, v any) { httperr.JSON(c, status, v) }
 // writeProblem writes p (the recoverer's last word, when no error value is
 // at hand).
 func writeProblem(c *gin.Context, p *aauth.Problem) { httperr.Write(c, p) }
+
+// browserError lets the web UI, when there is one, answer a browser's page
+// load that matched no route or method with an HTML page (it reports
+// whether it did); everyone else gets problem+json.
+func (s *Server) browserError(c *gin.Context, status int) bool {
+	b, ok := s.opt.Web.(interface {
+		BrowserError(c *gin.Context, status int) bool
+	})
+	return ok && b.BrowserError(c, status)
+}

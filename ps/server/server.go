@@ -122,9 +122,15 @@ func New(opt Options) (*Server, error) {
 	}
 	e.Use(s.recoverer(), s.metrics.middleware(), s.accessLog(), s.proxyGate())
 	e.NoRoute(func(c *gin.Context) {
+		if s.browserError(c, http.StatusNotFound) {
+			return
+		}
 		s.renderError(c, aauth.NewProblem(http.StatusNotFound, aauth.ErrNotFound, "no such endpoint"))
 	})
 	e.NoMethod(func(c *gin.Context) {
+		if s.browserError(c, http.StatusMethodNotAllowed) {
+			return
+		}
 		s.renderError(c, &aauth.Problem{Status: http.StatusMethodNotAllowed, Code: aauth.ErrMethodNotAllowed,
 			Detail: "method not allowed on this endpoint", Header: http.Header{"Allow": c.Writer.Header().Values("Allow")}})
 	})

@@ -31,7 +31,7 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 // interactAction is POST /interact/{id}/{approve|deny|ask|answer|open}.
 func (u *UI) interactAction(c *gin.Context, s *session) error {
 	id := c.Param("id")
-	d, err := decision(c)
+	d, err := u.decision(c)
 	var out *interact.Outcome
 	if err == nil {
 		out, err = u.opt.Interact.Decide(ctx(c), id, s.person, d)
@@ -43,7 +43,12 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 		}
 		return u.interactError(c, s, id, err)
 	}
-	if out == nil {
+	// POST/redirect/GET: the page after a decision, its outcome included,
+	// lives at the request's GET URL, so reload and back work (issue 9
+	// item 8). Two outcomes cannot be rebuilt from the request's state and
+	// are rendered here: a relayed link being opened (the browser leaves
+	// at once) and a link this server refuses to send people to.
+	if out == nil || (out.Redirect == "" && out.End != interact.EndLinkRefused) {
 		c.Redirect(http.StatusSeeOther, "/interact/"+id)
 		return nil
 	}
@@ -51,13 +56,76 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 	return nil
 }
 
-// expiryChoices are the mission lifetimes the review form offers.
-var expiryChoices = map[string]time.Duration{"1h": time.Hour, "1d": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+// endChoice is one lifetime the review form offers; zero is "when
+// completed or revoked".
+type endChoice struct {
+	value, label string
+	life         time.Duration
+}
+
+// endChoices are the mission lifetimes the review form offers, bounded
+// ones first. The operator's default (Options.MissionDefaultLifetime) is
+// selected; a default that is not one of them is offered as "default".
+var endChoices = []endChoice{
+	{"1h", "in 1 hour", time.Hour},
+	{"1d", "in 1 day", 24 * time.Hour},
+	{"7d", "in 7 days", 7 * 24 * time.Hour},
+	{"30d", "in 30 days", 30 * 24 * time.Hour},
+	{"never", "when completed or revoked (no time limit)", 0},
+}
+
+// ends is the review form's choices with the default selected.
+func (u *UI) ends() []templates.EndChoice {
+	def := u.opt.MissionDefaultLifetime
+	out := make([]templates.EndChoice, 0, len(endChoices)+1)
+	found := false
+	for _, e := range endChoices {
+		sel := e.life == def
+		found = found || sel
+		out = append(out, templates.EndChoice{Value: e.value, Label: e.label, Selected: sel})
+	}
+	if !found {
+		out = append([]templates.EndChoice{{Value: "default", Label: "in " + humanDuration(def), Selected: true}}, out...)
+	}
+	return out
+}
+
+// lifetime maps a submitted choice to the mission's lifetime (nil: no
+// time limit). A value the form did not offer is ErrStage.
+func (u *UI) lifetime(value string) (*time.Duration, error) {
+	life, ok := time.Duration(0), false
+	if value == "default" {
+		life, ok = u.opt.MissionDefaultLifetime, true
+	}
+	for _, e := range endChoices {
+		if e.value == value {
+			life, ok = e.life, true
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown expiry %q", interact.ErrStage, value)
+	}
+	if life == 0 {
+		return nil, nil
+	}
+	return &life, nil
+}
+
+// humanDuration words a lifetime in whole days or hours.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d%time.Hour == 0 && d >= 2*time.Hour:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	}
+	return d.String()
+}
 
 // decision reads the person's form: the action, the question or answer,
 // and a mission review's edits (description, the tools and resources kept,
-// an expiry). A form the PS did not offer is ErrStage.
-func decision(c *gin.Context) (interact.Decision, error) {
+// an end). A form the PS did not offer is ErrStage.
+func (u *UI) decision(c *gin.Context) (interact.Decision, error) {
 	d := interact.Decision{Action: c.Param("action")}
 	if err := c.Request.ParseForm(); err != nil {
 		return d, nil
@@ -72,14 +140,12 @@ func decision(c *gin.Context) (interact.Decision, error) {
 	d.Edits.Tools = mission.Selection{Edited: toolsSubmitted, Keep: lines(form["tools"])}
 	_, resSubmitted := form["resources_submitted"]
 	d.Edits.Resources = mission.Selection{Edited: resSubmitted, Keep: lines(form["resources"])}
-	switch exp := form.Get("expires"); exp {
-	case "", "never":
-	default:
-		life, ok := expiryChoices[exp]
-		if !ok {
-			return d, fmt.Errorf("%w: unknown expiry %q", interact.ErrStage, exp)
+	if exp := form.Get("expires"); exp != "" {
+		life, err := u.lifetime(exp)
+		if err != nil {
+			return d, err
 		}
-		d.Edits.Lifetime = &life
+		d.Edits.Lifetime = life
 	}
 	return d, nil
 }
@@ -176,7 +242,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Approved = missionView(cons.Mission)
 	}
 	if cons.Review != nil {
-		rv := &templates.ReviewView{Description: cons.Review.Description}
+		rv := &templates.ReviewView{Description: cons.Review.Description, Ends: u.ends()}
 		for _, t := range cons.Review.Tools {
 			rv.Tools = append(rv.Tools, templates.ToolView{Name: t.Name, Description: markdown.Plain(t.Description)})
 		}
@@ -291,8 +357,8 @@ func resourceView(r interact.ResourceInfo) templates.ResourceView {
 func missionView(m *interact.MissionInfo) *templates.MissionView {
 	v := &templates.MissionView{S256: m.S256, URL: "/missions/" + m.S256, Description: markdown.Render(m.Description),
 		Tools: m.Tools, Resources: m.Resources, ExpiresAt: m.ExpiresAt}
-	for _, u := range m.Updates {
-		v.Updates = append(v.Updates, markdown.Render(u))
+	for _, up := range m.Updates {
+		v.Updates = append(v.Updates, templates.Statement{Label: "Reported by the agent", HTML: markdown.Render(up.Markdown), At: up.At})
 	}
 	return v
 }

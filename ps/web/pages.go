@@ -417,11 +417,15 @@ func (u *UI) changePassword(c *gin.Context, s *session) error {
 
 // --- administration ---
 
+// adminPersons shows the people, and a just-created invitation link once:
+// it arrives in a short-lived cookie set by adminInvite's redirect
+// (POST/redirect/GET) and is cleared as it is shown.
 func (u *UI) adminPersons(c *gin.Context, s *session) error {
-	return u.renderAdminPersons(c, s, "")
-}
-
-func (u *UI) renderAdminPersons(c *gin.Context, s *session, inviteURL string) error {
+	inviteURL := ""
+	if v, err := c.Cookie(u.cookie(inviteCookie)); err == nil && strings.HasPrefix(v, u.opt.Issuer+"/invite/") {
+		inviteURL = v
+		u.setCookie(c, inviteCookie, "", -1)
+	}
 	ps, err := u.opt.Accounts.ListPersons(ctx(c))
 	if err != nil {
 		return err
@@ -484,7 +488,9 @@ func (u *UI) adminInvite(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	return u.renderAdminPersons(c, s, u.opt.Issuer+"/invite/"+token)
+	u.setCookie(c, inviteCookie, u.opt.Issuer+"/invite/"+token, 60)
+	u.redirectFlash(c, "/admin/persons", "Invitation created.")
+	return nil
 }
 
 func (u *UI) adminProviders(c *gin.Context, s *session) error {

@@ -48,8 +48,11 @@ type Options struct {
 	// MissionFlows runs the decisions that span agents and missions.
 	MissionFlows *missionflow.Flows
 	Tokens       *tokens.Service
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// MissionDefaultLifetime is the end the mission review selects at
+	// first (zero: when completed or revoked).
+	MissionDefaultLifetime time.Duration
+	Logger                 *slog.Logger
+	Now                    func() time.Time
 }
 
 // UI serves the browser pages.
@@ -299,6 +302,41 @@ func (u *UI) renderStatus(c *gin.Context, status int, s *session, heading, msg s
 	c.Abort()
 }
 
+// BrowserError answers a request no route or method matched with an HTML
+// error page when a browser asked for a page (its Accept names text/html)
+// outside the mission control API, and reports whether it did; API
+// clients get the server's problem+json (issue 9 item 8).
+func (u *UI) BrowserError(c *gin.Context, status int) bool {
+	if !wantsHTML(c.Request) || strings.HasPrefix(c.Request.URL.Path, missionControlPath+"/") {
+		return false
+	}
+	u.securityHeaders()(c)
+	s, err := u.loadSession(c)
+	if err != nil {
+		s = nil
+	}
+	heading, msg := "Page not found", "There is no page at this address. Check the link, or start again from your home page."
+	if status == http.StatusMethodNotAllowed {
+		heading, msg = "This page cannot be opened directly", "This address only takes a form sent from the page before it. Start again from your home page."
+	}
+	u.renderStatus(c, status, s, heading, msg)
+	return true
+}
+
+// wantsHTML reports whether the request's Accept names an HTML type, as
+// browsers' page loads do; API clients ask for JSON or send no Accept.
+func wantsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if mt = strings.ToLower(strings.TrimSpace(mt)); mt == "text/html" || mt == "application/xhtml+xml" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // redirectFlash redirects with a one-line notice for the next page.
 func (u *UI) redirectFlash(c *gin.Context, to, flash string) {
 	if flash != "" {
@@ -311,6 +349,7 @@ func (u *UI) redirectFlash(c *gin.Context, to, flash string) {
 const (
 	sessionCookie = "aauth_ps_session"
 	flashCookie   = "aauth_ps_flash"
+	inviteCookie  = "aauth_ps_invite" // a new invitation link, shown once after the redirect
 )
 
 // cookie is the name a cookie goes by: with the __Host- prefix over https,

@@ -137,7 +137,13 @@ type ResourceView struct {
 	AccessMode  string
 	LogoURI     string
 	Unavailable bool
+	// Scopes an agent asks for here, in the resource's own words.
+	Scopes []ScopeView
 }
+
+// ScopeView is a requested scope with the resource's scope_descriptions
+// entry (plain text; "" when the resource describes none).
+type ScopeView struct{ Name, Description string }
 
 // MissionView is "what you approved".
 type MissionView struct {

@@ -91,6 +91,14 @@ const (
 	ErrMissionNotFound        = "mission_not_found"
 	ErrMissionTerminated      = "mission_terminated"
 	ErrClockSkew              = "clock_skew"
+
+	// Auth token endpoint (P§token-endpoint-error-codes): tokens carried
+	// as request parameters.
+	ErrInvalidResourceToken  = "invalid_resource_token"
+	ErrExpiredResourceToken  = "expired_resource_token"
+	ErrInvalidPresentedToken = "invalid_presented_token"
+	ErrExpiredPresentedToken = "expired_presented_token"
+	ErrRevokedPresentedToken = "revoked_presented_token"
 )
 
 // Problem is a non-signature protocol error: an HTTP status, an `error` code

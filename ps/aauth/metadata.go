@@ -27,7 +27,7 @@ type AgentProviderMetadata struct {
 // An optional endpoint is present only when it is implemented (PS-005).
 type PersonServerMetadata struct {
 	CommonMetadata
-	AuthTokenEndpoint      string   `json:"auth_token_endpoint"`
+	AuthTokenEndpoint      string   `json:"auth_token_endpoint,omitempty"`
 	PersonTokenEndpoint    string   `json:"person_token_endpoint"`
 	MissionEndpoint        string   `json:"mission_endpoint,omitempty"`
 	PermissionEndpoint     string   `json:"permission_endpoint,omitempty"`

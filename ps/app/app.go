@@ -18,6 +18,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -182,6 +183,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
 		Resources: resources, DB: st, Now: now})
+	authTokens := authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
+		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, JWKS: a.Keys.JWKS, DB: st, Now: now,
+		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log})
 
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
@@ -227,6 +231,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Interact:        a.Interact,
 		Web:             ui,
 		PersonToken:     personTokens,
+		AuthToken:       authTokens,
 		Missions:        flows,
 		Identifiers:     cfg.Identifiers(),
 		AfterVerify:     a.providerSeen,

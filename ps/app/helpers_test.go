@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -127,13 +128,27 @@ func expectProblem(t *testing.T, r result, status int, code string) {
 	}
 }
 
-// expectVerified asserts the request passed verification: the endpoint's
-// behaviour has not landed, so it answers 501 after verifying.
+// expectVerified asserts the request passed verification: the auth token
+// endpoint then reads the body, which (validBody) has no resource_token,
+// and answers 400 invalid_request without Signature-Error (PS-081).
 func expectVerified(t *testing.T, r result) {
 	t.Helper()
-	if r.status != http.StatusNotImplemented || r.body["error"] != aauth.ErrNotImplemented {
-		t.Fatalf("status = %d, body %s; want the 501 that follows successful verification", r.status, r.raw)
+	if err := verifiedThenRefusedBody(r.asSuite()); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// verifiedThenRefusedBody: the 400 that follows successful verification
+// of a body the auth token endpoint cannot use: invalid_request for
+// validBody (no resource_token), invalid_resource_token for the suite's
+// {"resource_token":"x"} (PS-082).
+func verifiedThenRefusedBody(r *suite.Response) error {
+	code := r.Body["error"]
+	if r.Status != http.StatusBadRequest || (code != aauth.ErrInvalidRequest && code != aauth.ErrInvalidResourceToken) ||
+		r.Header.Get(aauth.HeaderSignatureError) != "" {
+		return fmt.Errorf("%s; want the 400 invalid_request that follows successful verification", r)
+	}
+	return nil
 }
 
 // tokenList parses an SF List of Tokens without parameters (PS-254).

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
@@ -28,15 +27,14 @@ func getDoc(t *testing.T, w *world, path string) (result, map[string]any) {
 func TestMetadata(t *testing.T) {
 	sw := newSuiteWorld(t)
 	rep := sw.run(t, suite.Groups(suite.Checks(), suite.GroupMetadata, suite.GroupEndpoints), false, map[string]suite.Status{
-		// The auth token endpoint's behaviour has not landed: it answers
-		// 501 after verifying, which the suite reports as a skip.
-		"PS-005 signed POST {} to auth_token_endpoint": suite.StatusSkip,
 		"PS-005 signed POST {} to permission_endpoint": suite.StatusNotApplicable,
 		"PS-005 signed POST {} to audit_endpoint":      suite.StatusNotApplicable,
 		"PS-005 signed POST {} to revocation_endpoint": suite.StatusNotApplicable,
 	})
-	if res, _ := rep.Find("PS-005 signed POST {} to auth_token_endpoint"); !strings.Contains(res.Detail, "501 "+aauth.ErrNotImplemented) {
-		t.Fatalf("auth_token_endpoint skip: %s", res.Detail)
+	// The auth token endpoint works, so it is advertised and passes PS-005
+	// (before issue 8 it was advertised and answered 501).
+	if res, _ := rep.Find("PS-005 signed POST {} to auth_token_endpoint"); res.Status != suite.StatusPass {
+		t.Fatalf("auth_token_endpoint: %s %s", res.Status, res.Detail)
 	}
 	// This PS's own list (PS-007, PS-254): exactly aauth.SupportedAlgs,
 	// Ed25519 first, in the metadata and in Accept-Signature-Alg.
@@ -52,7 +50,7 @@ func TestMetadata(t *testing.T) {
 	if got := tokenList(t, r.header.Values(aauth.HeaderAcceptSignatureAlg)); !slices.Equal(got, aauth.SupportedAlgs) {
 		t.Fatalf("Accept-Signature-Alg = %v, want %v", got, aauth.SupportedAlgs)
 	}
-	for _, f := range []string{"person_token_endpoint", "mission_endpoint", "interaction_endpoint"} {
+	for _, f := range []string{"person_token_endpoint", "auth_token_endpoint", "mission_endpoint", "interaction_endpoint"} {
 		if _, ok := md[f].(string); !ok {
 			t.Fatalf("this PS does not advertise %s", f)
 		}

@@ -22,7 +22,7 @@ func TestBehindTrustedProxy(t *testing.T) {
 		proxies []string
 		want    int
 	}{
-		{"request from the proxy", []string{"127.0.0.1/32"}, http.StatusNotImplemented},
+		{"request from the proxy", []string{"127.0.0.1/32"}, http.StatusBadRequest},
 		{"request not from the proxy", []string{"10.0.0.0/8"}, http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
-	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -58,14 +56,9 @@ func newSuiteWorld(t *testing.T) *suiteWorld {
 			sw.before = ps.TableCounts(t)
 			return err
 		},
-		// The auth token endpoint's behaviour has not landed: it answers
-		// 501 after verifying.
-		Verified: func(r *suite.Response) error {
-			if r.Status != http.StatusNotImplemented || r.Body["error"] != aauth.ErrNotImplemented {
-				return fmt.Errorf("%s; want the 501 that follows successful verification", r)
-			}
-			return nil
-		},
+		// After verifying, the auth token endpoint refuses validBody (no
+		// resource_token) with 400 invalid_request.
+		Verified: verifiedThenRefusedBody,
 	}
 	return sw
 }

@@ -48,6 +48,10 @@ type ResourceInfo struct {
 	Unavailable bool // the metadata could not be fetched
 }
 
+// ScopeInfo is a scope an agent asks for, with the resource's own
+// description of it (its metadata's scope_descriptions): resource-asserted.
+type ScopeInfo struct{ Name, Description string }
+
 // MissionInfo is "what you approved": an approved mission and its
 // accepted updates.
 type MissionInfo struct {

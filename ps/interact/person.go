@@ -87,6 +87,7 @@ type Consent struct {
 	Bound bool
 	// Kind-specific content (see Kind.Describe).
 	Resource *ResourceInfo // resource-asserted
+	Scopes   []ScopeInfo   // resource-asserted: the scopes asked, described by the resource
 	Mission  *MissionInfo  // what the person approved before
 	Review   *Review       // a proposal the person may edit
 	// NeedCode is set when the person must enter the code first.

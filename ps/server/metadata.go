@@ -28,7 +28,6 @@ func (s *Server) buildMetadata() ([]byte, error) {
 			Name:                s.opt.Name,
 			Description:         s.opt.Description,
 		},
-		AuthTokenEndpoint:   iss + PathAuthToken,
 		PersonTokenEndpoint: iss + PathPersonToken,
 		InteractionEndpoint: iss + PathInteraction,
 		// Identity the PS can assert about a person: sub is directed
@@ -37,6 +36,9 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		ClaimsSupported:        []string{"sub", "name", "email", "email_verified", "tenant", "groups", "roles"},
 		MissionEndpoint:        iss + PathMission,
 		MissionControlEndpoint: iss + PathMissionControl,
+	}
+	if s.opt.AuthToken != nil {
+		md.AuthTokenEndpoint = iss + PathAuthToken
 	}
 	if w := s.opt.SignatureWindow; w != 0 && w != aauth.DefaultSignatureWindowSeconds*time.Second {
 		md.SignatureWindow = int(w / time.Second)

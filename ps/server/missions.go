@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
@@ -21,19 +23,28 @@ const (
 	PathMissionControl = "/mission-control"
 )
 
-// handlePersonToken is the person token endpoint (E3).
-func (s *Server) handlePersonToken(c *gin.Context, req *SignedRequest) error {
-	status, body, pend, err := s.opt.PersonToken.Handle(c.Request.Context(), req.Agent, req.Body)
-	if err != nil {
-		return err
-	}
-	if pend != nil {
-		writePending(c, *pend)
+// TokenEndpoint is a token endpoint's flow: the person token endpoint
+// (E3) and the auth token endpoint answer 200 with a token, 202 while the
+// person is asked, or an error.
+type TokenEndpoint interface {
+	Handle(ctx context.Context, a *httpsig.Agent, body []byte) (int, any, *pending.Response, error)
+}
+
+// tokenHandler serves a token endpoint.
+func (s *Server) tokenHandler(ep TokenEndpoint) signedHandler {
+	return func(c *gin.Context, req *SignedRequest) error {
+		status, body, pend, err := ep.Handle(c.Request.Context(), req.Agent, req.Body)
+		if err != nil {
+			return err
+		}
+		if pend != nil {
+			writePending(c, *pend)
+			return nil
+		}
+		c.Header("Cache-Control", "no-store")
+		writeJSON(c, status, body)
 		return nil
 	}
-	c.Header("Cache-Control", "no-store")
-	writeJSON(c, status, body)
-	return nil
 }
 
 // handleMissionPropose is POST {mission_endpoint} (E5).

@@ -53,6 +53,9 @@ type Options struct {
 	// Web registers the browser pages (optional).
 	Web         interface{ Register(e *gin.Engine) }
 	PersonToken *persontoken.Service
+	// AuthToken is the auth token endpoint; advertised and routed only
+	// when set (PS-005: only endpoints that work are advertised).
+	AuthToken   TokenEndpoint
 	Missions    *missionflow.Flows
 	Identifiers aauth.IdentifierPolicy
 	// AfterVerify runs after an agent request verified (records the
@@ -141,10 +144,11 @@ func New(opt Options) (*Server, error) {
 	e.GET(PathReadyz, s.handleReadyz)
 	e.GET(PathMetrics, gin.WrapH(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
 
-	// Agent-facing endpoints: verification runs from day one; behaviour
-	// lands with later issues and answers 501 until then.
-	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.handlePersonToken))
-	e.POST(PathAuthToken, s.agentRoute(httpsig.Policy{}, s.notImplemented))
+	// Agent-facing endpoints.
+	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.PersonToken)))
+	if opt.AuthToken != nil {
+		e.POST(PathAuthToken, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.AuthToken)))
+	}
 	e.POST(PathMission, s.agentRouteLimit(httpsig.Policy{}, MissionBodyLimit, s.handleMissionPropose))
 	e.POST(PathMissionURL, s.agentRoute(httpsig.Policy{}, s.handleMissionURL))
 	e.POST(PathInteraction, s.agentRoute(httpsig.Policy{}, s.handleInteraction))
@@ -218,11 +222,6 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 		return nil, aauth.BadRequest("the request body could not be read")
 	}
 	return b, nil
-}
-
-func (s *Server) notImplemented(_ *gin.Context, _ *SignedRequest) error {
-	return aauth.NewProblem(http.StatusNotImplemented, aauth.ErrNotImplemented,
-		"the request verified; this endpoint's behaviour is not implemented yet")
 }
 
 func (s *Server) handleHealthz(c *gin.Context) {

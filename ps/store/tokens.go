@@ -40,21 +40,13 @@ func (s *Store) RecordPersonToken(ctx context.Context, r tokens.Record) error {
 // PersonTokenRecords lists the records of a mission (all when missionS256
 // is ""), oldest first.
 func (s *Store) PersonTokenRecords(ctx context.Context, missionS256 string) ([]tokens.Record, error) {
-	var rows []personTokenRow
-	q := s.db.WithContext(ctx).Order("issued_at, jti")
-	if missionS256 != "" {
-		q = q.Where("mission_s256 = ?", missionS256)
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, wrap("list person token records", err)
-	}
-	out := make([]tokens.Record, len(rows))
-	for i, r := range rows {
-		out[i] = tokens.Record{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
-			AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: emptyIfNull(r.MissionS256),
-			Tenant: emptyIfNull(r.Tenant), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC()}
-	}
-	return out, nil
+	return issuanceRecords(ctx, s, missionS256, "list person token records", personTokenRow.record)
+}
+
+func (r personTokenRow) record() tokens.Record {
+	return tokens.Record{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
+		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: emptyIfNull(r.MissionS256),
+		Tenant: emptyIfNull(r.Tenant), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC()}
 }
 
 // PurgePersonTokenRecords deletes the records whose exp is before t.

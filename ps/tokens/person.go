@@ -43,6 +43,15 @@ type Store interface {
 	HasConsent(ctx context.Context, personID, agentIss, agentSub, resource string) (bool, error)
 	GrantConsent(ctx context.Context, personID, agentIss, agentSub, resource string, at time.Time) error
 	NewResourcesSince(ctx context.Context, agentIss, agentSub string, since time.Time) (int64, error)
+	// PersonTokenRecord reads one record (dberr.ErrNotFound when none).
+	PersonTokenRecord(ctx context.Context, jti string) (*Record, error)
+
+	RecordAuthToken(ctx context.Context, r AuthRecord) error
+	AuthTokenRecord(ctx context.Context, jti string) (*AuthRecord, error)
+	AuthTokenRecords(ctx context.Context, missionS256 string) ([]AuthRecord, error)
+	PurgeAuthTokenRecords(ctx context.Context, expiredBefore time.Time) (int64, error)
+	GrantedScopes(ctx context.Context, personID, agentIss, agentSub, resource string) ([]string, error)
+	GrantScopes(ctx context.Context, personID, agentIss, agentSub, resource string, scopes []string, at time.Time) error
 }
 
 // Options configure the issuer.
@@ -203,9 +212,16 @@ func (s *Service) PersonBySub(ctx context.Context, resource, sub string) (string
 	return s.o.Store.PersonBySub(ctx, resource, sub)
 }
 
-// Purge deletes issuance records past exp + clock skew.
+// Purge deletes issuance records (person and auth tokens) past exp +
+// clock skew.
 func (s *Service) Purge(ctx context.Context) (int64, error) {
-	return s.o.Store.PurgePersonTokenRecords(ctx, s.o.Now().Add(-ClockSkew))
+	before := s.o.Now().Add(-ClockSkew)
+	n, err := s.o.Store.PurgePersonTokenRecords(ctx, before)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.o.Store.PurgeAuthTokenRecords(ctx, before)
+	return n + m, err
 }
 
 // HasConsent reports whether the person let this agent act at resource

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
@@ -236,6 +237,9 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	v.CanAsk, v.AskNote, v.RelayURL, v.Wording = cons.AskBlocked == interact.AskAllowed, askNotes[cons.AskBlocked], cons.RelayURL, wording(cons)
 	if cons.Resource != nil {
 		rv := resourceView(*cons.Resource)
+		for _, sc := range cons.Scopes {
+			rv.Scopes = append(rv.Scopes, templates.ScopeView{Name: sc.Name, Description: markdown.Plain(sc.Description)})
+		}
 		v.Resource = &rv
 	}
 	if cons.Mission != nil {
@@ -264,6 +268,9 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == aauth.PendingPersonToken:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent wants to act as you"
+		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
+	case cons.Kind == authtoken.KindAuthToken:
+		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for access"
 		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
 	case cons.Kind == missionflow.KindCompletion:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent says the mission is done"
@@ -329,6 +336,12 @@ func wording(cons *interact.Consent) string {
 			name = cons.Resource.Issuer
 		}
 		return fmt.Sprintf("Let this agent act at %s as you? The resource will know it is you, and may serve the agent on that alone.", name)
+	case cons.Kind == authtoken.KindAuthToken && cons.Resource != nil:
+		name := cons.Resource.Name
+		if name == "" {
+			name = cons.Resource.Issuer
+		}
+		return fmt.Sprintf("Give this agent the access listed above at %s, as you?", name)
 	case cons.Kind == missionflow.KindCompletion:
 		return "The agent says this mission is done. Accept, and the mission ends; or ask a question, and it stays active."
 	}

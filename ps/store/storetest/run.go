@@ -21,6 +21,7 @@ var suites = []Suite{
 	{Name: "agents", Run: runAgents},
 	{Name: "missions", Run: runMissions},
 	{Name: "tokens", Run: runTokens},
+	{Name: "auth tokens", Run: runAuthTokens},
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},
 }

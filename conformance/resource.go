@@ -1,0 +1,312 @@
+package conformance
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/jose"
+)
+
+// Resource is a test resource at https://<host> (three-party, no access
+// server): it serves /.well-known/aauth-resource.json (with
+// scope_descriptions) and its JWKS, verifies person and auth tokens issued
+// by a PS (fetching the PS's metadata and JWKS), and mints resource tokens
+// (aa-resource+jwt) with every defect switchable through ResourceTokenSpec.
+type Resource struct {
+	host, issuer, addr string
+	key                *AgentKey
+	srv                *http.Server
+	resolver           *Resolver
+	client             *http.Client
+
+	mu       sync.Mutex
+	metadata map[string]any
+}
+
+// ResourceScopes are the scope_descriptions a Resource publishes by default.
+var ResourceScopes = map[string]any{
+	"calendar.read":  "Read the events of your calendar",
+	"calendar.write": "Create and change events in your calendar",
+}
+
+// StartResource starts a test resource at https://host, with a certificate
+// from ca, mapped in r (start it before the PS, which reads --resolve at
+// start). Its client trusts ca and dials through r.
+func StartResource(ca *CA, r *Resolver, host string) (*Resource, error) {
+	cert, err := ca.Issue(host)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	key, err := NewAgentKey(aauth.AlgEd25519)
+	if err != nil {
+		return nil, err
+	}
+	rs := &Resource{host: host, issuer: "https://" + host, addr: ln.Addr().String(), key: key, resolver: r,
+		client: NewHTTPClient(ca, r)}
+	rs.metadata = map[string]any{
+		"issuer":             rs.issuer,
+		"jwks_uri":           rs.issuer + "/.well-known/jwks.json",
+		"name":               "Test Calendar",
+		"description":        "The conformance kit's test resource at " + host + ".",
+		"scope_descriptions": cloneMap(ResourceScopes),
+	}
+	rs.srv = &http.Server{Handler: http.HandlerFunc(rs.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)}
+	go func() {
+		_ = rs.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}()
+	r.Set(host, rs.addr)
+	return rs, nil
+}
+
+// Issuer is https://<host>: the resource token's iss and every token's aud.
+func (rs *Resource) Issuer() string { return rs.issuer }
+
+// Key is the resource's signing key (its kid is the key's thumbprint).
+func (rs *Resource) Key() *AgentKey { return rs.key }
+
+// SetMetadata changes the published metadata (nil members are removed).
+func (rs *Resource) SetMetadata(patch map[string]any) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.metadata = Patch(rs.metadata, patch)
+}
+
+// Close stops the server.
+func (rs *Resource) Close() error {
+	rs.resolver.deleteIf(rs.host, rs.addr)
+	return rs.srv.Close()
+}
+
+func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	var body any
+	switch r.URL.Path {
+	case "/.well-known/aauth-resource.json":
+		rs.mu.Lock()
+		body = cloneMap(rs.metadata)
+		rs.mu.Unlock()
+	case "/.well-known/jwks.json":
+		jwk := rs.key.PublicJWK()
+		jwk["kid"] = rs.key.Thumbprint()
+		body = map[string]any{"keys": []any{jwk}}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// ResourceTokenSpec describes a resource token. Zero values give a good
+// token for the presented token's claims; every field below the line is a
+// defect switch.
+type ResourceTokenSpec struct {
+	// PS is the person server (aud and ps); Sub, PresentedJTI, MissionS256
+	// and Tenant are copied from the presented token (see TokenFor).
+	PS, Sub, PresentedJTI, MissionS256, Tenant string
+	// AgentJKT is the thumbprint of the agent's signing key.
+	AgentJKT string
+	Scope    string
+	// JTI is the token's jti (default random): set it to replay one.
+	JTI string
+	// IssuedAt defaults to now; Lifetime to 5 minutes.
+	IssuedAt time.Time
+	Lifetime time.Duration
+
+	// Typ replaces aa-resource+jwt; Aud replaces PS as aud.
+	Typ, Aud string
+	// LegacyPresentedJTI names the presented token as person_token_jti
+	// (August 2026 resources) instead of presented_jti.
+	LegacyPresentedJTI bool
+	// Omit removes claims; Overrides sets (or, with nil, removes) claims.
+	Omit      []string
+	Overrides map[string]any
+	// SignWith signs with another key than the published one (bad signature).
+	SignWith *AgentKey
+}
+
+// MintResourceToken mints a resource token signed with the resource's key.
+func (rs *Resource) MintResourceToken(s ResourceTokenSpec) (string, error) {
+	now := s.IssuedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if s.Lifetime == 0 {
+		s.Lifetime = 5 * time.Minute
+	}
+	if s.JTI == "" {
+		s.JTI = randomB64(16)
+	}
+	aud := s.PS
+	if s.Aud != "" {
+		aud = s.Aud
+	}
+	claims := map[string]any{"iss": rs.issuer, "dwk": aauth.DWKResource, "aud": aud, "ps": s.PS, "sub": s.Sub,
+		"agent_jkt": s.AgentJKT, "jti": s.JTI, "iat": now.Unix(), "exp": now.Add(s.Lifetime).Unix()}
+	if s.LegacyPresentedJTI {
+		claims["person_token_jti"] = s.PresentedJTI
+	} else {
+		claims["presented_jti"] = s.PresentedJTI
+	}
+	for name, v := range map[string]string{"scope": s.Scope, "mission_s256": s.MissionS256, "tenant": s.Tenant} {
+		if v != "" {
+			claims[name] = v
+		}
+	}
+	for _, name := range s.Omit {
+		delete(claims, name)
+	}
+	claims = Patch(claims, s.Overrides)
+	typ := aauth.TypResourceToken
+	if s.Typ != "" {
+		typ = s.Typ
+	}
+	signer := rs.key
+	if s.SignWith != nil {
+		signer = s.SignWith
+	}
+	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": rs.key.Thumbprint()}
+	p, err := buildJWT(header, claims, signer.Signer(), signer.Alg())
+	if err != nil {
+		return "", err
+	}
+	return p.Compact(), nil
+}
+
+// TokenFor is the spec of a good resource token for a presented token (a
+// person or auth token the agent showed this resource) and the agent's
+// key: ps, sub, presented_jti, mission_s256 and tenant copied from it.
+func TokenFor(presented string, agent *AgentKey, scope string) (ResourceTokenSpec, error) {
+	_, c, err := DecodeJWT(presented)
+	if err != nil {
+		return ResourceTokenSpec{}, err
+	}
+	str := func(n string) string { s, _ := c[n].(string); return s }
+	ps := str("iss")
+	if p := str("ps"); p != "" {
+		ps = p
+	}
+	return ResourceTokenSpec{PS: ps, Sub: str("sub"), PresentedJTI: str("jti"), MissionS256: str("mission_s256"),
+		Tenant: str("tenant"), AgentJKT: agent.Thumbprint(), Scope: scope}, nil
+}
+
+// VerifyPersonToken verifies a person token presented to this resource by
+// the holder of signingKey (P§person-token-verification).
+func (rs *Resource) VerifyPersonToken(ctx context.Context, token string, signingKey *AgentKey) (map[string]any, error) {
+	return rs.verifyPSToken(ctx, token, aauth.TypPersonToken, signingKey)
+}
+
+// VerifyAuthToken verifies an auth token presented to this resource by the
+// holder of signingKey (P§auth-token-verification): typ, the PS's
+// signature, aud, cnf, sub and ps.
+func (rs *Resource) VerifyAuthToken(ctx context.Context, token string, signingKey *AgentKey) (map[string]any, error) {
+	c, err := rs.verifyPSToken(ctx, token, aauth.TypAuthToken, signingKey)
+	if err != nil {
+		return nil, err
+	}
+	if c["ps"] != c["iss"] {
+		return nil, errors.New("auth token: ps is not its issuer (a PS-issued token)")
+	}
+	return c, nil
+}
+
+func (rs *Resource) verifyPSToken(ctx context.Context, token, typ string, signingKey *AgentKey) (map[string]any, error) {
+	t, err := jose.ParseCompact(token)
+	if err != nil {
+		return nil, err
+	}
+	if !jose.TypMatches(t.HeaderString("typ"), typ) {
+		return nil, fmt.Errorf("typ %q, want %s", t.HeaderString("typ"), typ)
+	}
+	iss, _ := t.ClaimString("iss")
+	key, err := rs.psKey(ctx, iss, t.HeaderString("kid"))
+	if err != nil {
+		return nil, err
+	}
+	if key.Alg != t.HeaderString("alg") {
+		return nil, errors.New("alg is not the PS key's")
+	}
+	if err := t.VerifySignature(key); err != nil {
+		return nil, err
+	}
+	if dwk, _ := t.ClaimString("dwk"); dwk != aauth.DWKPerson {
+		return nil, fmt.Errorf("dwk %q", dwk)
+	}
+	if aud, _ := t.ClaimString("aud"); aud != rs.issuer {
+		return nil, fmt.Errorf("aud %q is not this resource", aud)
+	}
+	exp, ok, err := t.NumericDate("exp")
+	if err != nil || !ok || !time.Unix(exp, 0).After(time.Now()) {
+		return nil, errors.New("expired or without exp")
+	}
+	if sub, _ := t.ClaimString("sub"); sub == "" {
+		return nil, errors.New("no sub")
+	}
+	cnf, _ := t.Claims["cnf"].(map[string]any)
+	jwk, _ := cnf["jwk"].(map[string]any)
+	ck, err := jose.ParsePublicJWK(jwk, aauth.SupportedAlgs)
+	if err != nil {
+		return nil, fmt.Errorf("cnf.jwk: %w", err)
+	}
+	if ck.Thumbprint != signingKey.Thumbprint() {
+		return nil, errors.New("cnf.jwk is not the key that signed the request")
+	}
+	return t.Claims, nil
+}
+
+// psKey fetches the PS's metadata and JWKS and selects kid.
+func (rs *Resource) psKey(ctx context.Context, iss, kid string) (*jose.PublicKey, error) {
+	var md struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := rs.getJSON(ctx, iss+"/.well-known/aauth-person.json", &md); err != nil {
+		return nil, err
+	}
+	if md.Issuer != iss {
+		return nil, errors.New("the PS metadata names another issuer")
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := rs.getJSON(ctx, md.JWKSURI, &set); err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(set.Keys, func(k map[string]any) bool { return k["kid"] == kid })
+	if i < 0 {
+		return nil, fmt.Errorf("kid %q not in the PS JWKS", kid)
+	}
+	return jose.ParsePublicJWK(set.Keys[i], aauth.SupportedAlgs)
+}
+
+func (rs *Resource) getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := rs.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", url, res.StatusCode)
+	}
+	return json.NewDecoder(res.Body).Decode(v)
+}

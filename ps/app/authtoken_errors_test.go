@@ -1,0 +1,107 @@
+package app_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// TestAuthTokenRefusals: every refusal of the auth token endpoint answers
+// its draft code and status in problem+json without Signature-Error (not a
+// 401), and writes nothing (no auth_token_records row, no grant, no pending
+// request). PS-081..PS-091, PS-093, PS-094, PS-096, PS-260..PS-265, PS-272.
+func TestAuthTokenRefusals(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	// A second agent of alice's, with its own person token for rs.test.
+	a2 := w.newAgent(t, "aauth:a2@ap.test")
+	w.bind(t, a2, b)
+	r2 := w.post(t, a2, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	s2 := w.expectInteraction(t, r2)
+	open(t, b, s2)
+	b.Post(t, s2.path()+"/approve", nil)
+	pt2, _ := w.poll(t, a2, s2.loc).body["person_token"].(string)
+	other, err := conformance.NewAgentKey(aauth.AlgEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := func(edit func(*conformance.ResourceTokenSpec)) string {
+		return resourceToken(t, w, rs, pt, "calendar.read", edit)
+	}
+	good := rt(nil)
+	body := func(resourceToken any, presented any) map[string]any {
+		m := map[string]any{"resource_token": resourceToken}
+		if presented != nil {
+			m["presented_token"] = presented
+		}
+		return m
+	}
+	missing := func(claim string) func(*conformance.ResourceTokenSpec) {
+		return func(s *conformance.ResourceTokenSpec) { s.Omit = []string{claim} }
+	}
+	_, pc, _ := conformance.DecodeJWT(pt)
+
+	for _, tc := range []struct {
+		name   string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{"PS-081 no resource_token", map[string]any{}, 400, aauth.ErrInvalidRequest},
+		{"PS-081 resource_token not a string", body(5, pt), 400, aauth.ErrInvalidRequest},
+		{"upstream_token not supported yet", map[string]any{"resource_token": good, "presented_token": pt, "upstream_token": pt}, 400, aauth.ErrInvalidRequest},
+		{"PS-082 not a JWT", body("abc", pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-083 a person token as resource_token", body(pt, pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-083 typ JWT", body(rt(func(s *conformance.ResourceTokenSpec) { s.Typ = "JWT" }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-084 dwk", body(rt(func(s *conformance.ResourceTokenSpec) { s.Overrides = map[string]any{"dwk": aauth.DWKAgent} }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-085 bad signature", body(rt(func(s *conformance.ResourceTokenSpec) { s.SignWith = other }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-086 expired", body(rt(func(s *conformance.ResourceTokenSpec) { s.IssuedAt = w.clock.Now().Add(-301 * time.Second) }), pt), 400, aauth.ErrExpiredResourceToken},
+		{"PS-087 iat ahead", body(rt(func(s *conformance.ResourceTokenSpec) { s.IssuedAt = w.clock.Now().Add(5 * time.Minute) }), pt), 400, aauth.ErrClockSkew},
+		{"PS-088 lives too long", body(rt(func(s *conformance.ResourceTokenSpec) { s.Lifetime = time.Hour }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no iss", body(rt(missing("iss")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no dwk", body(rt(missing("dwk")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no aud", body(rt(missing("aud")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no jti", body(rt(missing("jti")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no ps", body(rt(missing("ps")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no sub", body(rt(missing("sub")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no presented_jti", body(rt(missing("presented_jti")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no agent_jkt", body(rt(missing("agent_jkt")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no iat", body(rt(missing("iat")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no exp", body(rt(missing("exp")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-089 no scope", body(rt(missing("scope")), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-090 aud another server", body(rt(func(s *conformance.ResourceTokenSpec) { s.Aud = "https://other.test" }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-091 agent_jkt of another key", body(rt(func(s *conformance.ResourceTokenSpec) { s.AgentJKT = other.Thumbprint() }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-264 ps another PS", body(rt(func(s *conformance.ResourceTokenSpec) { s.PS = "https://other-ps.test"; s.Aud = w.ps.Issuer }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-093 sub differs", body(rt(func(s *conformance.ResourceTokenSpec) { s.Sub = "someone-else" }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-093 tenant added", body(rt(func(s *conformance.ResourceTokenSpec) { s.Tenant = "acme" }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-093 mission_s256 added", body(rt(func(s *conformance.ResourceTokenSpec) { s.MissionS256 = randomS256() }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-263 presented_jti names another token", body(rt(func(s *conformance.ResourceTokenSpec) { s.PresentedJTI = "not-" + pc["jti"].(string) }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-261 presented_token not a JWT", body(good, "abc"), 400, aauth.ErrInvalidPresentedToken},
+		{"PS-261 presented_token not a string", body(good, 7), 400, aauth.ErrInvalidRequest},
+		{"PS-261 an agent token as presented_token", body(good, w.agent.Token), 400, aauth.ErrInvalidPresentedToken},
+		{"PS-261 a resource token as presented_token", body(good, good), 400, aauth.ErrInvalidPresentedToken},
+		{"PS-261 presented_token tampered", body(good, pt[:len(pt)-4]+"AAAA"), 400, aauth.ErrInvalidPresentedToken},
+		// PS-096: an RT naming a2's person token, redeemed by w.agent.
+		{"PS-096 presented cnf is not agent_jkt", body(resourceToken(t, w, rs, pt2, "calendar.read", nil), pt2), 400, aauth.ErrInvalidPresentedToken},
+		{"PS-260 no presented_token and no record", body(rt(func(s *conformance.ResourceTokenSpec) { s.PresentedJTI = "unknown-jti" }), nil), 400, aauth.ErrInvalidRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := w.ps.TableCounts(t)
+			expectProblem(t, w.post(t, w.agent, "/token", authBody(t, tc.body)), tc.status, tc.code)
+			writesNothing(t, w.ps, before)
+		})
+	}
+
+	// PS-265: the presented token has expired (the PS clock passes its
+	// exp; a fresh agent token and resource token keep the rest valid).
+	w.clock.Advance(time.Unix(num(pc, "exp"), 0).Sub(w.clock.Now()) + time.Second)
+	fresh := w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now(), Lifetime: time.Hour})
+	before := w.ps.TableCounts(t)
+	expectProblem(t, w.post(t, fresh, "/token", authBody(t, body(rt(nil), pt))), http.StatusBadRequest, aauth.ErrExpiredPresentedToken)
+	expectProblem(t, w.post(t, fresh, "/token", authBody(t, body(rt(nil), nil))), http.StatusBadRequest, aauth.ErrExpiredPresentedToken)
+	writesNothing(t, w.ps, before)
+}

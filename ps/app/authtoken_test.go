@@ -1,0 +1,215 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// Black-box tests of the auth token endpoint (E4, three-party) over HTTPS
+// with the conformance kit's test resource: PS-REQUIREMENTS §3.7, §3.8.
+
+// authWorld is a world with the test resource at https://rs.test, person
+// alice with a logged-in browser, and w.agent bound to her.
+func authWorld(t *testing.T) (*world, *pstest.Browser, *conformance.Resource) {
+	t.Helper()
+	var rs *conformance.Resource
+	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+		var err error
+		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs.Close() })
+	})
+	b := w.person(t, "alice", false)
+	w.bind(t, w.agent, b)
+	return w, b, rs
+}
+
+// personToken obtains a person token for rs.test through the person's
+// consent (or at once when it exists), checked by the resource.
+func personToken(t *testing.T, w *world, b *pstest.Browser, rs *conformance.Resource, body string) string {
+	t.Helper()
+	r := w.post(t, w.agent, "/person", body)
+	if r.status == http.StatusAccepted {
+		s := w.expectInteraction(t, r)
+		open(t, b, s)
+		b.Post(t, s.path()+"/approve", nil)
+		r = w.poll(t, w.agent, s.loc)
+	}
+	pt, _ := r.body["person_token"].(string)
+	if r.status != http.StatusOK || pt == "" {
+		t.Fatalf("person token: %d %s", r.status, r.raw)
+	}
+	if _, err := rs.VerifyPersonToken(ctxT(), pt, w.agent.Key); err != nil {
+		t.Fatalf("the resource refuses the person token: %v", err)
+	}
+	return pt
+}
+
+// resourceToken mints rs's resource token for presented, signed at the PS clock.
+func resourceToken(t *testing.T, w *world, rs *conformance.Resource, presented, scope string, edit func(*conformance.ResourceTokenSpec)) string {
+	t.Helper()
+	spec, err := conformance.TokenFor(presented, w.agent.Key, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.IssuedAt = w.clock.Now()
+	if edit != nil {
+		edit(&spec)
+	}
+	rt, err := rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+func authBody(t *testing.T, m map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// expectAuthToken asserts a 200 with an auth token the resource accepts and
+// returns its claims (PS-103, PS-104, PS-105, PS-109).
+func expectAuthToken(t *testing.T, w *world, rs *conformance.Resource, r result, presented string) map[string]any {
+	t.Helper()
+	at, _ := r.body["auth_token"].(string)
+	if r.status != http.StatusOK || at == "" || r.body["expires_in"] == nil || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("want 200 with an auth token: %d %v %s", r.status, r.header, r.raw)
+	}
+	c, err := rs.VerifyAuthToken(ctxT(), at, w.agent.Key)
+	if err != nil {
+		t.Fatalf("the resource refuses the auth token (PS-104): %v", err)
+	}
+	_, pc, _ := conformance.DecodeJWT(presented)
+	if c["iss"] != w.ps.Issuer || c["ps"] != w.ps.Issuer || c["aud"] != rs.Issuer() || c["sub"] != pc["sub"] {
+		t.Fatalf("auth token claims %v (PS-104, PS-105)", c)
+	}
+	// PS-106: capped by the presented token (and 1 h).
+	if num(c, "exp") > num(pc, "exp") || num(c, "exp")-num(c, "iat") > 3600 {
+		t.Fatalf("exp %d beyond the presented token's %d or 1 h (PS-106)", num(c, "exp"), num(pc, "exp"))
+	}
+	// PS-109: no agent identifier anywhere.
+	for k, v := range c {
+		if s, ok := v.(string); (ok && strings.HasPrefix(s, "aauth:")) || k == "act" || k == "agent" || k == "azp" {
+			t.Fatalf("auth token carries an agent identifier in %s (PS-109)", k)
+		}
+	}
+	return c
+}
+
+// TestAuthTokenThreePartyEndToEnd: agent → person token → the resource
+// mints a resource token → auth token request → the person consents,
+// seeing the resource's scope descriptions apart from the agent's
+// justification → the resource accepts the auth token. PS-103..PS-109,
+// PS-102 (a granted scope is not asked again), PS-282, the replay rule and
+// the August 2026 readings (person_token_jti, no presented_token).
+func TestAuthTokenThreePartyEndToEnd(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	rt := resourceToken(t, w, rs, pt, "calendar.read", nil)
+
+	r := w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+		"capabilities": []string{"interaction"}, "justification": "I need to **read** your calendar to find a slot."}))
+	s := w.expectInteraction(t, r)
+	pg := open(t, b, s)
+	res, agent := section(pg.HTML, "assert-resource"), section(pg.HTML, "assert-agent")
+	for _, want := range []string{"calendar.read", "Read the events of your calendar", "Test Calendar"} {
+		if !strings.Contains(res, want) {
+			t.Fatalf("resource region lacks %q (P§consent-presentation):\n%s", want, pg.HTML)
+		}
+	}
+	if !strings.Contains(agent, "<strong>read</strong>") || strings.Contains(res, "find a slot") || strings.Contains(agent, "Read the events") {
+		t.Fatalf("justification and scope descriptions are not in their own regions (PS-282):\n%s", pg.HTML)
+	}
+	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
+	b.Post(t, s.path()+"/approve", nil)
+	c := expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+	if c["scope"] != "calendar.read" {
+		t.Fatalf("scope %v, want calendar.read (PS-107)", c["scope"])
+	}
+	if _, has := c["mission_s256"]; has {
+		t.Fatal("mission_s256 without a mission (PS-108)")
+	}
+
+	// The issuance is recorded: jti, aud, exp, parent (the person token).
+	recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pc, _ := conformance.DecodeJWT(pt)
+	if len(recs) != 1 || recs[0].JTI != c["jti"] || recs[0].Aud != rs.Issuer() || recs[0].ParentJTI != pc["jti"] ||
+		recs[0].Exp.Unix() != num(c, "exp") || recs[0].CnfThumbprint != w.agent.Key.Thumbprint() {
+		t.Fatalf("auth token records %+v", recs)
+	}
+
+	// PS-102: the granted scope is not asked again; the same resource
+	// token again is the same decision again (decisions.md), a new token.
+	again := expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt})), pt)
+	if again["jti"] == c["jti"] {
+		t.Fatal("jti repeated (PS-106)")
+	}
+	// prompt=consent asks even so.
+	w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+		"prompt": "consent", "capabilities": []string{"interaction"}})))
+	// A scope not granted yet is asked for; with prompt=none that is 403 user_unreachable.
+	wider := resourceToken(t, w, rs, pt, "calendar.read calendar.write", nil)
+	before := w.ps.TableCounts(t)
+	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": wider, "presented_token": pt, "prompt": "none"})),
+		http.StatusForbidden, aauth.ErrUserUnreachable)
+	writesNothing(t, w.ps, before)
+
+	// August 2026: person_token_jti names the presented token, and without
+	// presented_token the PS reads its own issuance record.
+	legacy := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI = true })
+	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": legacy})), pt)
+}
+
+// TestAuthTokenUnderMission: under an approved mission the person token,
+// the resource token and the auth token carry mission_s256 (PS-108), the
+// issuance is in the mission log, and a terminated mission is 403
+// mission_terminated (PS-097) with nothing issued.
+func TestAuthTokenUnderMission(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Plan the week","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	pt := personToken(t, w, b, rs, missionBody("https://rs.test", m.s256))
+	rt := resourceToken(t, w, rs, pt, "calendar.read", nil)
+	s := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt})))
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	c := expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+	if c["mission_s256"] != m.s256 {
+		t.Fatalf("mission_s256 %v, want %s (PS-108)", c["mission_s256"], m.s256)
+	}
+	recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), m.s256)
+	if err != nil || len(recs) != 1 || recs[0].JTI != c["jti"] {
+		t.Fatalf("mission's auth token records %+v %v", recs, err)
+	}
+
+	// Mission stripping (PS-094): the resource token leaves mission_s256 out.
+	stripped := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.MissionS256 = "" })
+	before := w.ps.TableCounts(t)
+	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": stripped, "presented_token": pt})),
+		http.StatusBadRequest, aauth.ErrInvalidResourceToken)
+	writesNothing(t, w.ps, before)
+
+	// PS-097: the person ends the mission; the next request is refused.
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/revoke", "", csrfOf(t, b)); r.status >= 300 {
+		t.Fatalf("terminate: %d %s", r.status, r.raw)
+	}
+	before = w.ps.TableCounts(t)
+	expectTerminated(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt})), "revoked")
+	writesNothing(t, w.ps, before)
+}

@@ -1,0 +1,508 @@
+// Package authtoken is the auth token endpoint in three-party mode (issue
+// 8): the agent brings a resource token the resource minted for this PS and
+// the token it presented there; the PS verifies both, resolves the person,
+// decides (the person's remembered scope grants and the mission state,
+// asking the person through the pending engine when a scope is not
+// granted), issues an aa-auth+jwt through the one issuance service and
+// records it. One decision function (Service.Handle → decide) so that
+// Mission composition can plug its evaluation in later.
+//
+// Implements draft-hardt-oauth-aauth-protocol-11 §Auth Token Endpoint,
+// §Resource Token Verification, §Auth Token Structure, §Consent
+// Presentation, §Token Endpoint Error Codes; PS-REQUIREMENTS §3.7–3.11.
+package authtoken
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/jose"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/resourcetoken"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
+)
+
+// The pending-request kind and stage of an auth-token consent.
+const (
+	KindAuthToken = aauth.PendingAuthToken
+	StageConsent  = "consent"
+)
+
+// Discovery is the egress-guarded, cached discovery of resource metadata
+// and keys (*fetch.Discovery).
+type Discovery interface {
+	resourcetoken.Keys
+	Metadata(ctx context.Context, issuer, dwk string) (map[string]any, error)
+}
+
+// Options configure the Service.
+type Options struct {
+	Issuer      string
+	Interact    *interact.Service
+	Missions    *missionflow.Flows
+	MissionKind *missionflow.Kinds
+	Tokens      *tokens.Service
+	Engine      *pending.Engine
+	Resources   missionflow.Resources
+	Discovery   Discovery
+	// JWKS is this PS's published key set (keys.Manager.JWKS): presented
+	// tokens are verified against what the PS publishes.
+	JWKS        func(ctx context.Context) ([]byte, error)
+	DB          *store.Store
+	Now         func() time.Time
+	Window      time.Duration
+	AcceptAlgs  []string
+	Identifiers aauth.IdentifierPolicy
+	Logger      *slog.Logger
+}
+
+// Service handles the auth token endpoint.
+type Service struct{ o Options }
+
+// New builds the Service and registers its pending-request kind.
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Window == 0 {
+		o.Window = aauth.DefaultSignatureWindowSeconds * time.Second
+	}
+	s := &Service{o: o}
+	o.Interact.RegisterKind(KindAuthToken, kind{s})
+	return s
+}
+
+// Request is a parsed auth-token request.
+type Request struct {
+	ResourceToken  string   `json:"-"`
+	PresentedToken string   `json:"-"`
+	Justification  string   `json:"justification,omitempty"`
+	LoginHint      string   `json:"login_hint,omitempty"`
+	Tenant         string   `json:"tenant,omitempty"`
+	DomainHint     string   `json:"domain_hint,omitempty"`
+	Prompt         string   `json:"prompt,omitempty"`
+	Platform       string   `json:"platform,omitempty"`
+	Device         string   `json:"device,omitempty"`
+	Capabilities   []string `json:"capabilities,omitempty"`
+}
+
+// Grant is what the verified request asks for, resolved: everything the
+// decision and the issuance need, stored with a pending consent.
+type Grant struct {
+	Agent            tokens.Agent `json:"agent"`
+	PersonID         string       `json:"person_id"`
+	Resource         string       `json:"resource"`
+	Sub              string       `json:"sub"`
+	Scope            []string     `json:"scope,omitempty"`
+	MissionS256      string       `json:"mission_s256,omitempty"`
+	Tenant           string       `json:"tenant,omitempty"`
+	PresentedJTI     string       `json:"presented_jti"`
+	PresentedExp     int64        `json:"presented_exp"`
+	ResourceTokenJTI string       `json:"resource_token_jti"`
+	Justification    string       `json:"justification,omitempty"`
+	Prompt           string       `json:"prompt,omitempty"`
+}
+
+func optStr(m map[string]any, name string, max int) (string, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok || len(s) > max {
+		return "", aauth.BadRequest(fmt.Sprintf("%s must be a string of at most %d bytes", name, max))
+	}
+	return s, nil
+}
+
+// Parse validates the request body (PS-048, PS-051, P§ps-token-endpoint).
+func Parse(body []byte) (*Request, error) {
+	m, err := strictjson.DecodeObject(body)
+	if err != nil {
+		return nil, aauth.BadRequest("the body must be a JSON object: " + err.Error())
+	}
+	var r Request
+	rt, ok := m["resource_token"].(string)
+	if !ok || rt == "" {
+		return nil, aauth.BadRequest("resource_token is required and must be a string")
+	}
+	r.ResourceToken = rt
+	for _, f := range []struct {
+		name string
+		dst  *string
+		max  int
+	}{
+		{"presented_token", &r.PresentedToken, jose.MaxJWTLength}, {"justification", &r.Justification, 8 << 10},
+		{"login_hint", &r.LoginHint, 256}, {"tenant", &r.Tenant, 256}, {"domain_hint", &r.DomainHint, 256},
+		{"prompt", &r.Prompt, 64}, {"platform", &r.Platform, 200}, {"device", &r.Device, 200},
+	} {
+		if *f.dst, err = optStr(m, f.name, f.max); err != nil {
+			return nil, err
+		}
+	}
+	switch r.Prompt {
+	case "", "none", "login", "consent", "select_account":
+	default:
+		if strings.Contains(r.Prompt, "none") {
+			return nil, aauth.BadRequest("prompt none cannot be combined with other values")
+		}
+	}
+	if r.Capabilities, err = interact.ParseCapabilities(m); err != nil {
+		return nil, err
+	}
+	for _, unsupported := range []string{"upstream_token", "subagent_token"} {
+		if _, ok := m[unsupported]; ok {
+			return nil, aauth.BadRequest(unsupported + " is not supported by this person server yet")
+		}
+	}
+	return &r, nil
+}
+
+// Handle answers the auth token endpoint for a verified agent: 200 with an
+// auth token, 202 while the person is asked, or an error. A refusal issues
+// and records nothing.
+func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (int, any, *pending.Response, error) {
+	r, err := Parse(body)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	g, ms, err := s.verify(ctx, a, r)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if ms != nil && r.Capabilities == nil {
+		r.Capabilities = ms.Capabilities // captured at approval (P§auth-token-request, A-11)
+	}
+	return s.decide(ctx, a, r, g, ms)
+}
+
+// verify runs the checks of P§resource-token-verification and resolves the
+// person and the mission the grant belongs to.
+func (s *Service) verify(ctx context.Context, a *httpsig.Agent, r *Request) (*Grant, *mission.Record, error) {
+	now := s.o.Now()
+	exp := resourcetoken.Expect{Issuer: s.o.Issuer, AgentJKT: a.Key.Thumbprint, Now: now, Window: s.o.Window,
+		AcceptAlgs: s.o.AcceptAlgs, CheckServer: s.o.Identifiers.CheckServer}
+	rt, err := resourcetoken.VerifyResourceToken(ctx, r.ResourceToken, s.o.Discovery, exp)
+	if err != nil {
+		return nil, nil, err
+	}
+	var p *resourcetoken.Presented
+	if r.PresentedToken != "" {
+		p, err = resourcetoken.VerifyPresentedToken(ctx, r.PresentedToken, ownKeys{s.o.JWKS}, rt, exp)
+	} else {
+		p, err = s.recorded(ctx, rt, now)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := resourcetoken.Match(rt, p); err != nil {
+		s.o.Logger.WarnContext(ctx, "security: resource token does not match the presented token",
+			"resource", rt.Iss, "agent", a.ID, "err", err)
+		return nil, nil, err
+	}
+	personID, err := s.o.Tokens.PersonBySub(ctx, rt.Iss, rt.Sub)
+	if err != nil {
+		return nil, nil, err
+	}
+	if personID == "" {
+		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token's sub is not an identifier this person server issued for the resource")
+	}
+	g := &Grant{Agent: agentOf(a, r), PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
+		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
+		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt}
+	var ms *mission.Record
+	if g.MissionS256 != "" {
+		// Step 4: the mission is this agent's and active now.
+		ms, err = s.o.Missions.Missions.Owned(ctx, g.MissionS256, a.Provider, a.ID)
+		if errors.Is(err, dberr.ErrNotFound) {
+			return nil, nil, mission.NotFound()
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok, reason := ms.State().Active(now); !ok {
+			return nil, nil, mission.Terminated(reason)
+		}
+	}
+	return g, ms, nil
+}
+
+// recorded is the August 2026 reading (issue 8): without presented_token
+// the PS reads its own issuance record of the resource token's
+// presented_jti (a person or auth token it issued).
+func (s *Service) recorded(ctx context.Context, rt *resourcetoken.ResourceToken, now time.Time) (*resourcetoken.Presented, error) {
+	p := &resourcetoken.Presented{Iss: s.o.Issuer, JTI: rt.PresentedJTI}
+	var mission, tenant string
+	if rec, err := s.o.Tokens.PersonTokenRecord(ctx, rt.PresentedJTI); err == nil {
+		p.Typ, p.Aud, p.Sub, p.CnfJKT, p.Exp, mission, tenant = aauth.TypPersonToken, rec.Aud, rec.Sub, rec.CnfThumbprint, rec.Exp, rec.MissionS256, rec.Tenant
+	} else if !errors.Is(err, dberr.ErrNotFound) {
+		return nil, err
+	} else if rec, err := s.o.Tokens.AuthTokenRecord(ctx, rt.PresentedJTI); err == nil {
+		p.Typ, p.Aud, p.Sub, p.CnfJKT, p.Exp, mission, tenant = aauth.TypAuthToken, rec.Aud, rec.Sub, rec.CnfThumbprint, rec.Exp, rec.MissionS256, rec.Tenant
+	} else if errors.Is(err, dberr.ErrNotFound) {
+		return nil, aauth.BadRequest("presented_token is required: this person server keeps no record of the token the resource token names")
+	} else {
+		return nil, err
+	}
+	p.MissionS256 = resourcetoken.Claim{Value: mission, Present: mission != ""}
+	p.Tenant = resourcetoken.Claim{Value: tenant, Present: tenant != ""}
+	return p, p.Bound(rt, now)
+}
+
+// decide is the one decision point: the person, their remembered grants and
+// the mission state; it issues at once or asks the person.
+func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, ms *mission.Record) (int, any, *pending.Response, error) {
+	person, res, err := s.o.Interact.Person(ctx, a, r.Capabilities, KindAuthToken, g)
+	if err != nil || res != nil {
+		return 0, nil, res, err
+	}
+	if person.ID != g.PersonID || (ms != nil && ms.PersonID != person.ID) {
+		// The agent is bound to someone else now than the person the
+		// presented token names: it speaks for nobody here (A-05).
+		return 0, nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, "the presented token names a person this agent no longer acts for")
+	}
+	covered, err := s.covered(ctx, g)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if covered && r.Prompt != "consent" {
+		var out map[string]any
+		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			var issueErr error
+			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms)
+			return issueErr
+		}); err != nil {
+			return 0, nil, nil, err
+		}
+		return http.StatusOK, out, nil, nil
+	}
+	if r.Prompt == "none" {
+		return 0, nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
+			"the person must be asked, and prompt=none forbids it")
+	}
+	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, KindAuthToken, StageConsent, g)
+	return 0, nil, res, err
+}
+
+// covered: every requested scope was granted to this agent at this
+// resource by this person before.
+func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
+	granted, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, g.Agent.Iss, g.Agent.Sub, g.Resource)
+	if err != nil {
+		return false, err
+	}
+	for _, sc := range g.Scope {
+		if !slices.Contains(granted, sc) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// issue signs and records the auth token and logs it in the mission,
+// through toks and log (bound to the caller's transaction). The scope is
+// the requested one, every value of which the person granted: never
+// broader than requested ∩ granted.
+func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record) (map[string]any, error) {
+	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Tenant: g.Tenant,
+		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
+		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
+	switch {
+	case errors.Is(err, tokens.ErrTooShort):
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredPresentedToken, "the presented token expires too soon to issue an auth token")
+	case errors.Is(err, tokens.ErrSubMismatch):
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, err.Error())
+	case err != nil:
+		return nil, err
+	}
+	if ms != nil {
+		if j := strings.TrimSpace(g.Justification); j != "" {
+			if err := log.Log(ctx, ms.S256, mission.Entry{Kind: "auth_token", Actor: "agent", Summary: j}); err != nil {
+				return nil, err
+			}
+		}
+		summary := "Auth token issued for " + g.Resource + "."
+		if len(g.Scope) > 0 {
+			summary = "Auth token issued for " + g.Resource + " (scope " + strings.Join(g.Scope, " ") + ")."
+		}
+		if err := log.Log(ctx, ms.S256, mission.Entry{Kind: "auth_token", Actor: "ps", Summary: summary}); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]any{"auth_token": iss.Token, "expires_in": int(iss.Exp.Sub(s.o.Now()).Round(time.Second) / time.Second)}, nil
+}
+
+func agentOf(a *httpsig.Agent, r *Request) tokens.Agent {
+	ag := tokens.AgentOf(a)
+	if r.Platform != "" {
+		ag.Platform = r.Platform
+	}
+	if r.Device != "" {
+		ag.Device = r.Device
+	}
+	return ag
+}
+
+func dedupe(scope []string) []string {
+	var out []string
+	for _, s := range scope {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ownKeys finds a key of this PS's published JWKS by kid.
+type ownKeys struct {
+	jwks func(ctx context.Context) ([]byte, error)
+}
+
+func (k ownKeys) PublicKey(ctx context.Context, kid string) (*jose.PublicKey, error) {
+	raw, err := k.jwks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, err
+	}
+	for _, m := range set.Keys {
+		if m["kid"] == kid {
+			return jose.ParsePublicJWK(m, aauth.SupportedAlgs)
+		}
+	}
+	return nil, errors.New("authtoken: no published key with that kid")
+}
+
+// kind is the auth-token consent as the person sees it.
+type kind struct{ s *Service }
+
+func (k kind) load(r *pending.Request) (*Grant, error) {
+	var g Grant
+	if err := json.Unmarshal(r.Payload, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+func (k kind) mission(ctx context.Context, g *Grant) (*mission.Record, error) {
+	if g.MissionS256 == "" {
+		return nil, nil
+	}
+	return k.s.o.Missions.Missions.Get(ctx, g.MissionS256)
+}
+
+// Describe shows the resource's own words (metadata, scope_descriptions)
+// apart from the agent's justification (P§consent-presentation).
+func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Consent) error {
+	g, err := k.load(r)
+	if err != nil {
+		return err
+	}
+	info := k.s.o.Resources.Describe(ctx, g.Resource)
+	c.Resource = &info
+	var descriptions map[string]any
+	if md, err := k.s.o.Discovery.Metadata(ctx, g.Resource, aauth.DWKResource); err == nil {
+		descriptions, _ = md["scope_descriptions"].(map[string]any)
+	}
+	for _, sc := range g.Scope {
+		d, _ := descriptions[sc].(string)
+		c.Scopes = append(c.Scopes, interact.ScopeInfo{Name: sc, Description: d})
+	}
+	if j := strings.TrimSpace(g.Justification); j != "" {
+		c.Statements = append(c.Statements, interact.Statement{Kind: interact.StatementJustification, Markdown: j, At: r.CreatedAt})
+	}
+	if ms, _ := k.mission(ctx, g); ms != nil {
+		c.Mission, _ = k.s.o.MissionKind.Info(ctx, ms)
+	}
+	return nil
+}
+
+// Decide remembers the person's grant and issues the token, answering the
+// agent, in one transaction.
+func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if d.Action != "approve" || r.Stage != StageConsent {
+		return nil, false, nil
+	}
+	g, err := k.load(r)
+	if err != nil {
+		return nil, true, err
+	}
+	ms, err := k.mission(ctx, g)
+	if err != nil {
+		return nil, true, err
+	}
+	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, g.Agent.Iss, g.Agent.Sub, g.Resource, g.Scope); err != nil {
+			return err
+		}
+		return k.complete(ctx, tx, r, g, ms)
+	})
+}
+
+// complete issues the token and completes the request, in tx.
+func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record) error {
+	engine := k.s.o.Engine.WithStore(tx)
+	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms)
+	if prob, ok := aauth.AsProblem(err); ok {
+		return engine.Complete(ctx, r.ID, prob.Status, prob.Body())
+	}
+	if err != nil {
+		return err
+	}
+	return engine.Complete(ctx, r.ID, http.StatusOK, out)
+}
+
+// Bound continues after the person connected the agent: the grant is
+// someone's only if it is this person's; otherwise ask for the scopes.
+func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) error {
+	g, err := k.load(r)
+	if err != nil {
+		return err
+	}
+	if g.PersonID != p.ID {
+		prob := aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, "the presented token names another person")
+		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, prob.Body())
+	}
+	ms, _ := k.mission(ctx, g)
+	if ok, err := k.s.covered(ctx, g); err != nil {
+		return err
+	} else if ok && g.Prompt != "consent" {
+		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms) })
+	}
+	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		x.Stage = StageConsent
+		return nil
+	})
+	return err
+}
+
+func (k kind) Settle(ctx context.Context, r *pending.Request) error {
+	g, err := k.load(r)
+	if err != nil {
+		return nil
+	}
+	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, g.MissionS256)
+}

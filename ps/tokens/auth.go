@@ -1,0 +1,115 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// AuthTokenRequest is everything a three-party auth token is made of,
+// resolved and checked by the auth token flow: the agent, the person, the
+// resource and the directed sub the resource token named, the scope to
+// grant, the mission (nil outside one) and the presented token it is
+// issued against (its exp caps the auth token's).
+type AuthTokenRequest struct {
+	Agent    Agent
+	PersonID string
+	Tenant   string
+	Resource string
+	// Sub is the resource token's sub: it must be the person's directed
+	// identifier at Resource.
+	Sub     string
+	Scope   []string
+	Mission *mission.Record
+	// PresentedJTI and PresentedExp are the presented token's (the parent).
+	PresentedJTI     string
+	PresentedExp     time.Time
+	ResourceTokenJTI string
+}
+
+// AuthRecord is an auth-token issuance record: what revocation and audit
+// need (jti, aud, exp, mission, parent).
+type AuthRecord struct {
+	JTI, Aud, Sub, PersonID, AgentIss, AgentSub, AgentTokenJTI, CnfThumbprint string
+	Scope                                                                     []string
+	MissionS256, Tenant, ParentJTI, ResourceTokenJTI                          string
+	IssuedAt, Exp                                                             time.Time
+}
+
+// ErrSubMismatch means the sub a resource token named is not the person's
+// directed identifier at that resource.
+var ErrSubMismatch = errors.New("tokens: the resource token's sub is not the person's identifier at the resource")
+
+// IssueAuthToken signs an auth token (aa-auth+jwt) and records it, through
+// the same binding as person tokens: cnf, aud, the exp caps (1 h, agent
+// token, presented token, mission expires_at) and mission_s256.
+func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issued, error) {
+	now := s.o.Now()
+	presentedExp := r.PresentedExp
+	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission,
+		caps: []*time.Time{&presentedExp}}, now)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.DirectedSub(ctx, r.PersonID, r.Resource)
+	if err != nil {
+		return nil, err
+	}
+	if sub != r.Sub {
+		return nil, ErrSubMismatch
+	}
+	claims["dwk"], claims["sub"], claims["ps"] = aauth.DWKPerson, sub, s.o.Issuer
+	if len(r.Scope) > 0 {
+		claims["scope"] = strings.Join(r.Scope, " ")
+	}
+	if r.Tenant != "" {
+		claims["tenant"] = r.Tenant
+	}
+	tok, err := s.o.Signer.SignJWT(ctx, aauth.TypAuthToken, claims)
+	if err != nil {
+		return nil, err
+	}
+	jti := claims["jti"].(string)
+	rec := AuthRecord{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
+		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.Thumbprint(), Scope: slices.Clone(r.Scope), Tenant: r.Tenant,
+		ParentJTI: r.PresentedJTI, ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: now, Exp: exp}
+	if r.Mission != nil {
+		rec.MissionS256 = r.Mission.S256
+	}
+	if err := s.o.Store.RecordAuthToken(ctx, rec); err != nil {
+		return nil, err
+	}
+	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
+}
+
+// AuthRecords lists the auth-token records of a mission (all when s256 is "").
+func (s *Service) AuthRecords(ctx context.Context, missionS256 string) ([]AuthRecord, error) {
+	return s.o.Store.AuthTokenRecords(ctx, missionS256)
+}
+
+// PersonTokenRecord is the issuance record of one person token
+// (dberr.ErrNotFound when the PS keeps none).
+func (s *Service) PersonTokenRecord(ctx context.Context, jti string) (*Record, error) {
+	return s.o.Store.PersonTokenRecord(ctx, jti)
+}
+
+// AuthTokenRecord is the issuance record of one auth token
+// (dberr.ErrNotFound when the PS keeps none).
+func (s *Service) AuthTokenRecord(ctx context.Context, jti string) (*AuthRecord, error) {
+	return s.o.Store.AuthTokenRecord(ctx, jti)
+}
+
+// GrantedScopes are the scopes the person granted the agent at resource.
+func (s *Service) GrantedScopes(ctx context.Context, personID, agentIss, agentSub, resource string) ([]string, error) {
+	return s.o.Store.GrantedScopes(ctx, personID, agentIss, agentSub, resource)
+}
+
+// GrantScopes remembers the person's grant of scopes (idempotent).
+func (s *Service) GrantScopes(ctx context.Context, personID, agentIss, agentSub, resource string, scopes []string) error {
+	return s.o.Store.GrantScopes(ctx, personID, agentIss, agentSub, resource, scopes, s.o.Now())
+}

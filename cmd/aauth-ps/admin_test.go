@@ -60,8 +60,12 @@ func TestFirstAdministrator(t *testing.T) {
 		if pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "root@example.com") {
 			t.Fatalf("the new administrator cannot administer: %d\n%s", pg.Status, pg.HTML)
 		}
-		if pg := b.Post(t, "/admin/invites", map[string]string{"email": ""}); pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "/invite/") {
+		// Inviting is POST/redirect/GET: the new link is shown on the page
+		// the redirect leads to.
+		if pg := b.Post(t, "/admin/invites", map[string]string{"email": ""}); pg.Status != http.StatusSeeOther {
 			t.Fatalf("the new administrator cannot invite: %d", pg.Status)
+		} else if shown := b.Follow(t, pg); shown.Status != http.StatusOK || !strings.Contains(shown.HTML, "/invite/") {
+			t.Fatalf("the new invitation is not shown: %d", shown.Status)
 		}
 		// The link is used up, for anyone.
 		again := ps.NewBrowser(t)

@@ -193,12 +193,15 @@ type InteractView struct {
 	// ApproveLabel and DenyLabel name the two decision buttons (default
 	// "Approve" and "Deny").
 	ApproveLabel, DenyLabel string
-	Resource                *ResourceView
-	Approved                *MissionView
-	Review                  *ReviewView
-	Message                 string // for done/failed/withdrawn
-	Refresh                 int    // seconds; >0 adds a meta refresh while waiting for the agent
-	Callback                string // where to return the browser after completion (validated)
+	// FollowUp: the completion review's "Not done yet" sends the person's
+	// words to the agent as a clarification question instead of refusing.
+	FollowUp bool
+	Resource *ResourceView
+	Approved *MissionView
+	Review   *ReviewView
+	Message  string // for done/failed/withdrawn
+	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
+	Callback string // where to return the browser after completion (validated)
 	// RefreshURL, when set, sends the browser there at once (the agent's
 	// callback, or a relayed link); a visible link is shown as well. A meta
 	// refresh rather than a redirect: form-action 'self' forbids

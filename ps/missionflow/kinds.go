@@ -58,6 +58,19 @@ func (k *Kinds) Info(ctx context.Context, m *mission.Record) (*interact.MissionI
 	return info, nil
 }
 
+// clarificationEntries are a request's clarification rounds as mission-log
+// entries: the person's question, then the agent's answer if it gave one.
+func clarificationEntries(rounds []pending.Exchange) []mission.Entry {
+	var out []mission.Entry
+	for _, x := range rounds {
+		out = append(out, mission.Entry{Kind: "clarification", Actor: "person", Summary: x.Question})
+		if x.Answer != "" {
+			out = append(out, mission.Entry{Kind: "clarification", Actor: "agent", Summary: x.Answer})
+		}
+	}
+	return out
+}
+
 // decision is one transaction's view of the services a decision writes through.
 type decision struct {
 	missions *Service
@@ -138,12 +151,7 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 			return err
 		}
 		entries := []mission.Entry{{Kind: "proposal", Actor: "agent", Summary: pl.Proposal.Description}}
-		for _, x := range r.Answers {
-			entries = append(entries, mission.Entry{Kind: "clarification", Actor: "person", Summary: x.Question})
-			if x.Answer != "" {
-				entries = append(entries, mission.Entry{Kind: "clarification", Actor: "agent", Summary: x.Answer})
-			}
-		}
+		entries = append(entries, clarificationEntries(r.Answers)...)
 		entries = append(entries, mission.Entry{Kind: "approval", Actor: "person", Summary: a.Summary(pl.Proposal)})
 		for _, e := range entries {
 			if err := tx.missions.Log(ctx, m.S256, e); err != nil {
@@ -229,6 +237,13 @@ func (ck completionKind) Decide(ctx context.Context, r *pending.Request, _ *acco
 	err := ck.k.inTx(ctx, func(tx decision) error {
 		if err := claim(ctx, tx.engine, r.ID, StageCompletion); err != nil {
 			return err
+		}
+		// The person's "Not done yet" follow-ups and the agent's answers
+		// join the mission log with the decision (issue 9 item 6).
+		for _, e := range clarificationEntries(r.Answers) {
+			if err := tx.missions.Log(ctx, pl.S256, e); err != nil {
+				return err
+			}
 		}
 		if err := tx.missions.Terminate(ctx, pl.S256, mission.ReasonCompleted, "person"); err != nil {
 			return err

@@ -275,6 +275,10 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == missionflow.KindCompletion:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent says the mission is done"
 		v.ApproveLabel, v.DenyLabel = "Accept: the mission is done", "Not done yet"
+		// "Not done yet" is a follow-up question to the agent when it
+		// can answer one: the mission stays active and the exchange is
+		// logged (issue 9 item 6). Otherwise it can only refuse.
+		v.FollowUp = v.CanAsk
 	default:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for your approval"
 	}

@@ -87,6 +87,8 @@ func TestAuthTokenRefusals(t *testing.T) {
 		{"PS-261 presented_token tampered", body(good, pt[:len(pt)-4]+"AAAA"), 400, aauth.ErrInvalidPresentedToken},
 		// PS-096: an RT naming a2's person token, redeemed by w.agent.
 		{"PS-096 presented cnf is not agent_jkt", body(resourceToken(t, w, rs, pt2, "calendar.read", nil), pt2), 400, aauth.ErrInvalidPresentedToken},
+		{"PS-099 platform outside the registry", map[string]any{"resource_token": good, "presented_token": pt, "platform": "toaster"}, 400, aauth.ErrInvalidRequest},
+		{"PS-099 device with a control character", map[string]any{"resource_token": good, "presented_token": pt, "device": "a\u0007b"}, 400, aauth.ErrInvalidRequest},
 		{"PS-260 no presented_token and no record", body(rt(func(s *conformance.ResourceTokenSpec) { s.PresentedJTI = "unknown-jti" }), nil), 400, aauth.ErrInvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

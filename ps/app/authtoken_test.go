@@ -160,9 +160,16 @@ func TestAuthTokenThreePartyEndToEnd(t *testing.T) {
 	if again["jti"] == c["jti"] {
 		t.Fatal("jti repeated (PS-106)")
 	}
-	// prompt=consent asks even so.
-	w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+	// prompt=consent asks even so; the person refuses: 403 denied, and no
+	// token is issued for it (PS-112).
+	asked := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
 		"prompt": "consent", "capabilities": []string{"interaction"}})))
+	open(t, b, asked)
+	b.Post(t, asked.path()+"/deny", nil)
+	expectProblem(t, w.poll(t, w.agent, asked.loc), http.StatusForbidden, aauth.ErrDenied)
+	if recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), ""); err != nil || len(recs) != 2 {
+		t.Fatalf("after a denial: %d records, %v; want the 2 issued before", len(recs), err)
+	}
 	// A scope not granted yet is asked for; with prompt=none that is 403 user_unreachable.
 	wider := resourceToken(t, w, rs, pt, "calendar.read calendar.write", nil)
 	before := w.ps.TableCounts(t)

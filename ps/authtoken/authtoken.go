@@ -159,6 +159,9 @@ func Parse(body []byte) (*Request, error) {
 			return nil, err
 		}
 	}
+	if err := tokens.CheckAsserted(r.Platform, r.Device); err != nil {
+		return nil, err
+	}
 	switch r.Prompt {
 	case "", "none", "login", "consent", "select_account":
 	default:
@@ -226,7 +229,7 @@ func (s *Service) verify(ctx context.Context, a *httpsig.Agent, r *Request) (*Gr
 	if personID == "" {
 		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token's sub is not an identifier this person server issued for the resource")
 	}
-	g := &Grant{Agent: agentOf(a, r), PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
+	g := &Grant{Agent: tokens.AgentOf(a).Asserting(r.Platform, r.Device), PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
 		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt}
 	var ms *mission.Record
@@ -349,17 +352,6 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 		}
 	}
 	return map[string]any{"auth_token": iss.Token, "expires_in": int(iss.Exp.Sub(s.o.Now()).Round(time.Second) / time.Second)}, nil
-}
-
-func agentOf(a *httpsig.Agent, r *Request) tokens.Agent {
-	ag := tokens.AgentOf(a)
-	if r.Platform != "" {
-		ag.Platform = r.Platform
-	}
-	if r.Device != "" {
-		ag.Device = r.Device
-	}
-	return ag
 }
 
 func dedupe(scope []string) []string {

@@ -34,12 +34,16 @@ type world struct {
 
 const agentID = "aauth:a1@ap.test"
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, before ...func(env *pstest.Env)) *world {
 	t.Helper()
 	env := pstest.NewEnv(t)
 	ap := env.StartAP(t, "ap.test",
 		conformance.WithAPName("Example Agents"),
 		conformance.WithAPDescription("Personal assistants that book **travel** and manage calendars."))
+	// Servers the PS must resolve start first: it reads --resolve at start.
+	for _, f := range before {
+		f(env)
+	}
 	clock := &offsetClock{}
 	ps := env.Start(t, pstest.Options{Now: clock.Now})
 	agent, err := ap.NewAgent(conformance.TokenSpec{Sub: agentID,

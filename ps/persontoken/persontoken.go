@@ -14,11 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -102,26 +99,6 @@ func str(m map[string]any, name string, max int) (string, error) {
 	return s, nil
 }
 
-// platforms is the AAuth Platform Value Registry (P§aauth-platform-value-registry).
-var platforms = []string{"web", "mobile", "desktop", "workload", "self-hosted"}
-
-// maxDevice is the draft's limit on `device`, in characters (P§ps-token-endpoint).
-const maxDevice = 64
-
-// validDevice: `device` consists of printable UTF-8 characters only and is
-// at most 64 characters long (PS-099).
-func validDevice(d string) bool {
-	if utf8.RuneCountInString(d) > maxDevice {
-		return false
-	}
-	for _, r := range d {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
-
 // Parse validates an E3 body (PS-057, PS-058, PS-059, PS-256).
 func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 	m, err := strictjson.DecodeObject(body)
@@ -150,11 +127,8 @@ func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 			return nil, nil, err
 		}
 	}
-	if r.Platform != "" && !slices.Contains(platforms, r.Platform) {
-		return nil, nil, aauth.BadRequest("platform must be one of " + strings.Join(platforms, ", ") + " (the AAuth Platform Value Registry)")
-	}
-	if !validDevice(r.Device) {
-		return nil, nil, aauth.BadRequest(fmt.Sprintf("device must be at most %d printable characters", maxDevice))
+	if err := tokens.CheckAsserted(r.Platform, r.Device); err != nil {
+		return nil, nil, err
 	}
 	switch r.Prompt {
 	case "", "none", "login", "consent", "select_account":
@@ -237,14 +211,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 // agentOf is the verified agent with the platform and device this request
 // asserts (the request's values win over the agent token's claims).
 func agentOf(a *httpsig.Agent, r *Request) tokens.Agent {
-	ag := tokens.AgentOf(a)
-	if r.Platform != "" {
-		ag.Platform = r.Platform
-	}
-	if r.Device != "" {
-		ag.Device = r.Device
-	}
-	return ag
+	return tokens.AgentOf(a).Asserting(r.Platform, r.Device)
 }
 
 // consented: the person let this agent act at the resource, or approved

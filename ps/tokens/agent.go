@@ -3,7 +3,11 @@ package tokens
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -33,6 +37,52 @@ const maxAssertedClaim = 200
 func AgentOf(a *httpsig.Agent) Agent {
 	return Agent{Iss: a.Provider, Sub: a.ID, TokenJTI: a.TokenJTI, TokenExp: a.TokenExp, Key: a.Key,
 		Platform: claim(a, "platform"), Device: claim(a, "device")}
+}
+
+// platforms is the AAuth Platform Value Registry (P§aauth-platform-value-registry).
+var platforms = []string{"web", "mobile", "desktop", "workload", "self-hosted"}
+
+// maxDevice is the draft's limit on `device`, in characters (P§ps-token-endpoint).
+const maxDevice = 64
+
+// CheckAsserted validates the `platform` and `device` parameters of a
+// token request (both token endpoints, PS-099): platform from the
+// registry, compared exactly; device at most 64 printable characters.
+// Otherwise 400 invalid_request.
+func CheckAsserted(platform, device string) error {
+	if platform != "" && !slices.Contains(platforms, platform) {
+		return aauth.BadRequest("platform must be one of " + strings.Join(platforms, ", ") + " (the AAuth Platform Value Registry)")
+	}
+	if !validDevice(device) {
+		return aauth.BadRequest(fmt.Sprintf("device must be at most %d printable characters", maxDevice))
+	}
+	return nil
+}
+
+// validDevice: `device` consists of printable UTF-8 characters only and is
+// at most 64 characters long (PS-099).
+func validDevice(d string) bool {
+	if utf8.RuneCountInString(d) > maxDevice {
+		return false
+	}
+	for _, r := range d {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Asserting is the agent with the platform and device a request asserts:
+// the request's values, when present, replace the agent token's claims.
+func (a Agent) Asserting(platform, device string) Agent {
+	if platform != "" {
+		a.Platform = platform
+	}
+	if device != "" {
+		a.Device = device
+	}
+	return a
 }
 
 func claim(a *httpsig.Agent, name string) string {

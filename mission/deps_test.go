@@ -12,7 +12,8 @@ import (
 // import (through another package of ours) fails it too.
 func TestDomainPackagesImportNoAdapters(t *testing.T) {
 	domain := []string{"github.com/aauth-ps/aauth-ps/mission", "github.com/aauth-ps/aauth-ps/ps/tokens",
-		"github.com/aauth-ps/aauth-ps/ps/agents", "github.com/aauth-ps/aauth-ps/ps/dberr"}
+		"github.com/aauth-ps/aauth-ps/ps/agents", "github.com/aauth-ps/aauth-ps/ps/dberr",
+		"github.com/aauth-ps/aauth-ps/ps/resourcetoken"}
 	forbidden := []string{"github.com/gin-gonic/", "gorm.io/", "github.com/jackc/pgx", "github.com/a-h/templ",
 		"github.com/aauth-ps/aauth-ps/ps/store"}
 	for _, pkg := range domain {

@@ -58,8 +58,8 @@ type provider struct {
 	// resource is the test resource at https://rs.HOST (three-party
 	// flows: resource tokens, person and auth token verification).
 	resource *conformance.Resource
-	srv    *http.Server
-	done   chan struct{}
+	srv      *http.Server
+	done     chan struct{}
 }
 
 // startProvider starts the provider from dir. listen and host override

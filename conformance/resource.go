@@ -40,10 +40,21 @@ var ResourceScopes = map[string]any{
 	"calendar.write": "Create and change events in your calendar",
 }
 
+// ResourceOption configures StartResource.
+type ResourceOption func(*Resource)
+
+// WithResourceKey signs resource tokens with k (a stable key keeps a PS's
+// cached JWKS valid across restarts; default a fresh Ed25519 key).
+func WithResourceKey(k *AgentKey) ResourceOption { return func(rs *Resource) { rs.key = k } }
+
+// ResourceHost is the host of the test resource beside an agent provider
+// at host (the conformance command serves it there).
+func ResourceHost(host string) string { return "rs." + host }
+
 // StartResource starts a test resource at https://host, with a certificate
 // from ca, mapped in r (start it before the PS, which reads --resolve at
 // start). Its client trusts ca and dials through r.
-func StartResource(ca *CA, r *Resolver, host string) (*Resource, error) {
+func StartResource(ca *CA, r *Resolver, host string, opts ...ResourceOption) (*Resource, error) {
 	cert, err := ca.Issue(host)
 	if err != nil {
 		return nil, err
@@ -52,12 +63,16 @@ func StartResource(ca *CA, r *Resolver, host string) (*Resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := NewAgentKey(aauth.AlgEd25519)
-	if err != nil {
-		return nil, err
+	rs := &Resource{host: host, issuer: "https://" + host, addr: ln.Addr().String(), resolver: r, client: NewHTTPClient(ca, r)}
+	for _, o := range opts {
+		o(rs)
 	}
-	rs := &Resource{host: host, issuer: "https://" + host, addr: ln.Addr().String(), key: key, resolver: r,
-		client: NewHTTPClient(ca, r)}
+	if rs.key == nil {
+		if rs.key, err = NewAgentKey(aauth.AlgEd25519); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	rs.metadata = map[string]any{
 		"issuer":             rs.issuer,
 		"jwks_uri":           rs.issuer + "/.well-known/jwks.json",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
@@ -82,7 +83,9 @@ func TestRunAgainstPS(t *testing.T) {
 			t.Fatalf("unexpected flag %q in %v", flags[i], flags)
 		}
 	}
-	if len(resolve) != 1+len(suite.Faults()) || !strings.HasPrefix(resolve[0], "ap.test=127.0.0.1:") ||
+	// The healthy provider, one per fault, and the test resource (issue 8).
+	if len(resolve) != 2+len(suite.Faults()) || !strings.HasPrefix(resolve[0], "ap.test=127.0.0.1:") ||
+		!strings.HasPrefix(resolve[len(resolve)-1], "rs.ap.test=127.0.0.1:") ||
 		len(trust) != 1 || trust[0] != filepath.Join(state, caFile) || len(egress) != 1 || egress[0] != "127.0.0.1/32" {
 		t.Fatalf("provider flags = %v", flags)
 	}
@@ -97,6 +100,17 @@ func TestRunAgainstPS(t *testing.T) {
 		c.TrustCA = append(c.TrustCA, trust...)
 		c.EgressAllow = egress
 	}})
+	// The test resource beside the provider is reachable by the PS, through
+	// its egress-guarded discovery, with those flags (issue 8).
+	prov, err := startProvider(state, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := ps.App.Discovery.Metadata(t.Context(), "https://rs.ap.test", aauth.DWKResource)
+	prov.Close()
+	if err != nil || md["issuer"] != "https://rs.ap.test" || md["scope_descriptions"] == nil {
+		t.Fatalf("the test resource's metadata through the PS: %v %v", md, err)
+	}
 	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
 	if err := env.CA.WriteFile(psCA); err != nil {
 		t.Fatal(err)

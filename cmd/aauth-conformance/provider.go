@@ -55,8 +55,11 @@ type provider struct {
 	ca     *conformance.CA
 	main   *conformance.AgentProvider
 	faulty map[suite.Fault]*conformance.AgentProvider
-	srv    *http.Server
-	done   chan struct{}
+	// resource is the test resource at https://rs.HOST (three-party
+	// flows: resource tokens, person and auth token verification).
+	resource *conformance.Resource
+	srv      *http.Server
+	done     chan struct{}
 }
 
 // startProvider starts the provider from dir. listen and host override
@@ -139,6 +142,17 @@ func startProvider(dir, listen, host string, create bool) (*provider, error) {
 		hosts = append(hosts, h)
 	}
 
+	rsHost := conformance.ResourceHost(p.set.Host)
+	rsKey, err := loadOrCreateKey(filepath.Join(dir, keysDir, rsHost+".pem"))
+	if err == nil {
+		p.resource, err = conformance.StartResource(innerCA, inner, rsHost, conformance.WithResourceKey(rsKey))
+	}
+	if err != nil {
+		p.closeBackends()
+		return nil, err
+	}
+	hosts = append(hosts, rsHost)
+
 	// The front.
 	cert, err := p.ca.Issue(hosts...)
 	if err != nil {
@@ -212,15 +226,19 @@ func (p *provider) closeBackends() {
 	for _, ap := range p.faulty {
 		_ = ap.Close()
 	}
+	if p.resource != nil {
+		_ = p.resource.Close()
+	}
 }
 
-// Hosts are the provider's host names, the healthy one first.
+// Hosts are the provider's host names, the healthy one first, then the
+// faulty ones, then the test resource's.
 func (p *provider) Hosts() []string {
 	hs := []string{p.set.Host}
 	for _, f := range suite.Faults() {
 		hs = append(hs, suite.FaultHost(p.set.Host, f))
 	}
-	return hs
+	return append(hs, conformance.ResourceHost(p.set.Host))
 }
 
 // Flags are the flags the PS under test needs to reach and trust the

@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,7 +155,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		}
 		notifier, a.notifier = pn, pn
 	}
+	// The auth token flow needs the engine, and the engine its check of
+	// an updated_request: bound once both exist.
+	var authTokens *authtoken.Service
+	updatedRequest := func(ctx context.Context, r *pending.Request, body map[string]any) (json.RawMessage, error) {
+		return authTokens.UpdatedRequest(ctx, r, body)
+	}
 	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log,
+		OnUpdatedRequest: updatedRequest,
 		Limits: pending.Limits{PerAgent: cfg.PendingMaxPerAgent, PerProvider: cfg.PendingMaxPerProvider,
 			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
 			MaxBytes: cfg.PendingMaxBytes}})
@@ -183,7 +191,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
 		Resources: resources, DB: st, Now: now})
-	authTokens := authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
+	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, JWKS: a.Keys.JWKS, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log})
 

@@ -177,6 +177,25 @@ func TestAuthTokenThreePartyEndToEnd(t *testing.T) {
 		http.StatusForbidden, aauth.ErrUserUnreachable)
 	writesNothing(t, w.ps, before)
 
+	// updated_request (PS-177): the new resource token goes through every
+	// check again; one naming another sub is refused and changes nothing,
+	// a narrower one replaces the request's and is what gets issued.
+	pendingAsk := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": wider,
+		"presented_token": pt, "capabilities": []string{"interaction"}})))
+	otherSub := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Sub = "someone-else" })
+	before = w.ps.TableCounts(t)
+	expectProblem(t, w.send(t, w.agent, http.MethodPost, pendingAsk.loc, []byte(authBody(t, map[string]any{"action": "updated_request",
+		"resource_token": otherSub, "presented_token": pt}))), http.StatusBadRequest, aauth.ErrInvalidResourceToken)
+	writesNothing(t, w.ps, before)
+	narrower := resourceToken(t, w, rs, pt, "calendar.read", nil)
+	expect202(t, w.send(t, w.agent, http.MethodPost, pendingAsk.loc, []byte(authBody(t, map[string]any{"action": "updated_request",
+		"resource_token": narrower, "presented_token": pt}))), w.ps.Issuer)
+	open(t, b, pendingAsk)
+	b.Post(t, pendingAsk.path()+"/approve", nil)
+	if up := expectAuthToken(t, w, rs, w.poll(t, w.agent, pendingAsk.loc), pt); up["scope"] != "calendar.read" {
+		t.Fatalf("after updated_request: scope %v, want the updated calendar.read", up["scope"])
+	}
+
 	// August 2026: person_token_jti names the presented token, and without
 	// presented_token the PS reads its own issuance record.
 	legacy := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI = true })

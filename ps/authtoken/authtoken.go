@@ -188,7 +188,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	g, ms, err := s.verify(ctx, a, r)
+	g, ms, err := s.verify(ctx, tokens.AgentOf(a).Asserting(r.Platform, r.Device), r)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -198,11 +198,12 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	return s.decide(ctx, a, r, g, ms)
 }
 
-// verify runs the checks of P§resource-token-verification and resolves the
-// person and the mission the grant belongs to.
-func (s *Service) verify(ctx context.Context, a *httpsig.Agent, r *Request) (*Grant, *mission.Record, error) {
+// verify runs the checks of P§resource-token-verification for agent ag (the
+// verified signer) and resolves the person and the mission the grant
+// belongs to.
+func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Grant, *mission.Record, error) {
 	now := s.o.Now()
-	exp := resourcetoken.Expect{Issuer: s.o.Issuer, AgentJKT: a.Key.Thumbprint, Now: now, Window: s.o.Window,
+	exp := resourcetoken.Expect{Issuer: s.o.Issuer, AgentJKT: ag.Thumbprint(), Now: now, Window: s.o.Window,
 		AcceptAlgs: s.o.AcceptAlgs, CheckServer: s.o.Identifiers.CheckServer}
 	rt, err := resourcetoken.VerifyResourceToken(ctx, r.ResourceToken, s.o.Discovery, exp)
 	if err != nil {
@@ -219,7 +220,7 @@ func (s *Service) verify(ctx context.Context, a *httpsig.Agent, r *Request) (*Gr
 	}
 	if err := resourcetoken.Match(rt, p); err != nil {
 		s.o.Logger.WarnContext(ctx, "security: resource token does not match the presented token",
-			"resource", rt.Iss, "agent", a.ID, "err", err)
+			"resource", rt.Iss, "agent", ag.Sub, "err", err)
 		return nil, nil, err
 	}
 	personID, err := s.o.Tokens.PersonBySub(ctx, rt.Iss, rt.Sub)
@@ -229,13 +230,13 @@ func (s *Service) verify(ctx context.Context, a *httpsig.Agent, r *Request) (*Gr
 	if personID == "" {
 		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token's sub is not an identifier this person server issued for the resource")
 	}
-	g := &Grant{Agent: tokens.AgentOf(a).Asserting(r.Platform, r.Device), PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
+	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
 		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
 		// Step 4: the mission is this agent's and active now.
-		ms, err = s.o.Missions.Missions.Owned(ctx, g.MissionS256, a.Provider, a.ID)
+		ms, err = s.o.Missions.Missions.Owned(ctx, g.MissionS256, ag.Iss, ag.Sub)
 		if errors.Is(err, dberr.ErrNotFound) {
 			return nil, nil, mission.NotFound()
 		}
@@ -247,6 +248,37 @@ func (s *Service) verify(ctx context.Context, a *httpsig.Agent, r *Request) (*Gr
 		}
 	}
 	return g, ms, nil
+}
+
+// UpdatedRequest verifies an `updated_request` on a pending auth-token
+// request (pending.Options.OnUpdatedRequest, PS-177): the new resource and
+// presented tokens go through every check again, for the agent that
+// started the request, and must keep the resource, sub, mission and tenant
+// (with ps and agent_jkt checked against this PS and the agent's key by
+// verification itself). The answer is the new payload.
+func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body map[string]any) (json.RawMessage, error) {
+	if pr.Kind != KindAuthToken {
+		return nil, aauth.BadRequest("updated_request applies to auth token requests only")
+	}
+	old, err := kind{s}.load(pr)
+	if err != nil {
+		return nil, err
+	}
+	r := &Request{Justification: old.Justification, Prompt: old.Prompt}
+	r.ResourceToken, _ = body["resource_token"].(string)
+	r.PresentedToken, _ = body["presented_token"].(string)
+	if j, ok := body["justification"].(string); ok {
+		r.Justification = j
+	}
+	g, _, err := s.verify(ctx, old.Agent, r)
+	if err != nil {
+		return nil, err
+	}
+	if g.Resource != old.Resource || g.Sub != old.Sub || g.MissionS256 != old.MissionS256 || g.Tenant != old.Tenant || g.PersonID != old.PersonID {
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
+			"the updated resource token must keep the resource, sub, mission_s256 and tenant of the request")
+	}
+	return json.Marshal(g)
 }
 
 // recorded is the August 2026 reading (issue 8): without presented_token

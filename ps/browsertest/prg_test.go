@@ -35,7 +35,8 @@ func (b *browser) expectAt(path string) {
 // redirect to a GET page, so that after it a reload or Back shows a page,
 // never a re-submission or a JSON 405: the decisions on an interaction
 // (the Done page is the request's own URL), settings, blocking a provider
-// and an administrator's invitation (its link shown once).
+// and an administrator's invitation (its link shown once); a refusal
+// comes back as an alert, not as the success notice.
 func TestBrowserPostRedirectGet(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -104,6 +105,19 @@ func TestBrowserPostRedirectGet(t *testing.T) {
 	b.click(`button[aria-label="Disable bob"]`)
 	b.expectAt("/admin/persons")
 	b.expectText("Saved.")
+	b.checkPage("")
+
+	// A refusal is an alert written as a sentence, never the green
+	// success notice (issue 9 item 9): alice is the last administrator.
+	b.click(`button[aria-label="Disable alice"]`)
+	b.expectAt("/admin/persons")
+	alert := strings.TrimSpace(run(b, "read the alert", textOf(`[role="alert"]`)))
+	if alert != "The last enabled administrator cannot be demoted or disabled." {
+		t.Fatalf("the last-administrator refusal reads %q", alert)
+	}
+	if n := run(b, "count success notices", chromedp.Evaluate[int](`document.querySelectorAll(".flash").length`)); n != 0 {
+		t.Fatal("a refusal is shown in the success notice")
+	}
 	b.checkPage("")
 }
 

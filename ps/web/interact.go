@@ -39,7 +39,7 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 	}
 	if err != nil {
 		if errors.Is(err, interact.ErrStage) {
-			u.redirectFlash(c, "/interact/"+id, "That was not possible: "+err.Error())
+			u.redirectRefusal(c, "/interact/"+id, "That was not possible: "+err.Error())
 			return nil
 		}
 		return u.interactError(c, s, id, err)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -160,10 +162,24 @@ func personError(err error) (string, bool) {
 	for _, e := range []error{account.ErrUsernameTaken, account.ErrEmailTaken, account.ErrInvalidUsername,
 		account.ErrInvalidEmail, account.ErrInvalidField, account.ErrWeakPassword, account.ErrInviteInvalid, account.ErrLastAdmin} {
 		if errors.Is(err, e) {
-			return strings.TrimPrefix(err.Error(), "account: "), true
+			return sentence(strings.TrimPrefix(err.Error(), "account: ")), true
 		}
 	}
 	return "", false
+}
+
+// sentence makes a message a sentence for people: capital first letter,
+// final full stop (the account errors are lowercase Go error strings).
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	r, size := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[size:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }
 
 // --- passkeys ---
@@ -217,7 +233,7 @@ func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
 func (u *UI) deletePasskey(c *gin.Context, s *session) error {
 	token, sess, err := u.opt.Accounts.RemovePasskey(ctx(c), s.token, c.Param("id"))
 	if errors.Is(err, account.ErrNotFound) {
-		u.redirectFlash(c, "/settings", "There is no such passkey.")
+		u.redirectRefusal(c, "/settings", "There is no such passkey.")
 		return nil
 	}
 	if err != nil {
@@ -329,7 +345,7 @@ func (u *UI) endBinding(c *gin.Context, s *session, unbind bool, done string) er
 func (u *UI) blockProvider(c *gin.Context, s *session) error {
 	iss := strings.TrimSpace(c.PostForm("issuer"))
 	if err := u.opt.Interact.CheckIssuer(iss); err != nil {
-		u.redirectFlash(c, "/agents", "That is not an agent provider identifier (https://host).")
+		u.redirectRefusal(c, "/agents", "That is not an agent provider identifier (https://host).")
 		return nil
 	}
 	if err := u.opt.Agents.BlockProvider(ctx(c), s.person.ID, iss); err != nil {
@@ -385,7 +401,7 @@ func (u *UI) saveProfile(c *gin.Context, s *session) error {
 	inbox := c.PostForm("inbox_channel") == "on"
 	_, err := u.opt.Accounts.UpdatePerson(ctx(c), s.person.ID, account.PersonUpdate{Name: &name, Email: &email, InboxChannel: &inbox})
 	if msg, ok := personError(err); ok {
-		u.redirectFlash(c, "/settings", msg)
+		u.redirectRefusal(c, "/settings", msg)
 		return nil
 	}
 	if err != nil {
@@ -398,13 +414,13 @@ func (u *UI) saveProfile(c *gin.Context, s *session) error {
 func (u *UI) changePassword(c *gin.Context, s *session) error {
 	if s.person.HasPassword {
 		if _, err := u.opt.Accounts.Authenticate(ctx(c), s.person.Username, c.PostForm("current"), c.ClientIP()); err != nil {
-			u.redirectFlash(c, "/settings", "The current password is wrong.")
+			u.redirectRefusal(c, "/settings", "The current password is wrong.")
 			return nil
 		}
 	}
 	token, sess, err := u.opt.Accounts.ChangePassword(ctx(c), s.token, c.PostForm("new"))
 	if msg, ok := personError(err); ok {
-		u.redirectFlash(c, "/settings", msg)
+		u.redirectRefusal(c, "/settings", msg)
 		return nil
 	}
 	if err != nil {
@@ -447,7 +463,7 @@ func (u *UI) adminCreatePerson(c *gin.Context, s *session) error {
 	np.Groups, np.Roles = commaList(c.PostForm("groups")), commaList(c.PostForm("roles"))
 	if _, err := u.opt.Accounts.CreatePerson(ctx(c), np); err != nil {
 		if msg, ok := personError(err); ok {
-			u.redirectFlash(c, "/admin/persons", msg)
+			u.redirectRefusal(c, "/admin/persons", msg)
 			return nil
 		}
 		return err
@@ -468,7 +484,7 @@ func (u *UI) adminTogglePerson(c *gin.Context, s *session) error {
 	disabled := !p.Disabled
 	if _, err := u.opt.Accounts.UpdatePerson(ctx(c), p.ID, account.PersonUpdate{Disabled: &disabled}); err != nil {
 		if msg, ok := personError(err); ok {
-			u.redirectFlash(c, "/admin/persons", msg)
+			u.redirectRefusal(c, "/admin/persons", msg)
 			return nil
 		}
 		return err
@@ -482,7 +498,7 @@ func (u *UI) adminTogglePerson(c *gin.Context, s *session) error {
 func (u *UI) adminInvite(c *gin.Context, s *session) error {
 	token, _, err := u.opt.Accounts.CreateInvite(ctx(c), s.person.ID, strings.TrimSpace(c.PostForm("email")), c.PostForm("admin") == "on")
 	if msg, ok := personError(err); ok {
-		u.redirectFlash(c, "/admin/persons", msg)
+		u.redirectRefusal(c, "/admin/persons", msg)
 		return nil
 	}
 	if err != nil {
@@ -510,7 +526,7 @@ func (u *UI) adminProviders(c *gin.Context, s *session) error {
 func (u *UI) adminSetProvider(c *gin.Context, s *session) error {
 	iss := strings.TrimSpace(c.PostForm("issuer"))
 	if err := u.opt.Interact.CheckIssuer(iss); err != nil {
-		u.redirectFlash(c, "/admin/providers", "That is not an agent provider identifier (https://host).")
+		u.redirectRefusal(c, "/admin/providers", "That is not an agent provider identifier (https://host).")
 		return nil
 	}
 	if err := u.opt.Agents.SetProviderStatus(ctx(c), iss, agents.ProviderStatus(c.PostForm("status")), s.person.ID); err != nil {

@@ -286,6 +286,10 @@ func (u *UI) pageFor(c *gin.Context, s *session, title string) templates.Page {
 		p.Flash = f
 		u.setCookie(c, flashCookie, "", -1)
 	}
+	if e, err := c.Cookie(u.cookie(refusalCookie)); err == nil && e != "" {
+		p.Error = e
+		u.setCookie(c, refusalCookie, "", -1)
+	}
 	return p
 }
 
@@ -337,6 +341,13 @@ func wantsHTML(r *http.Request) bool {
 	return false
 }
 
+// redirectRefusal redirects with a one-line refusal for the next page,
+// shown as an alert, never in the success notice (issue 9 item 9).
+func (u *UI) redirectRefusal(c *gin.Context, to, msg string) {
+	u.setCookie(c, refusalCookie, url.QueryEscape(msg), 60)
+	c.Redirect(http.StatusSeeOther, to)
+}
+
 // redirectFlash redirects with a one-line notice for the next page.
 func (u *UI) redirectFlash(c *gin.Context, to, flash string) {
 	if flash != "" {
@@ -349,6 +360,7 @@ func (u *UI) redirectFlash(c *gin.Context, to, flash string) {
 const (
 	sessionCookie = "aauth_ps_session"
 	flashCookie   = "aauth_ps_flash"
+	refusalCookie = "aauth_ps_refusal"
 	inviteCookie  = "aauth_ps_invite" // a new invitation link, shown once after the redirect
 )
 

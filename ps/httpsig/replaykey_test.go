@@ -120,3 +120,14 @@ func TestReplayKey(t *testing.T) {
 		t.Fatalf("key of %d bytes exceeds the store's %d", len(k), store.MaxReplayKeyLength)
 	}
 }
+
+// TestObserverAlgorithmNotAcceptedFromTheWire: the private algorithm name
+// under which the signature-base observer is registered with jwx is never
+// an accepted algorithm (PS-026): an agent token naming it is invalid_jwt.
+func TestObserverAlgorithmNotAcceptedFromTheWire(t *testing.T) {
+	f := newFixture(t, aauth.AlgEd25519, aauth.AlgEd25519)
+	r, body := f.post(t, []claims{setHeader("alg", "x-aauth-ps-observed-signature-base")})
+	_, err := f.verify(r, body)
+	sigErr(t, err, aauth.SigInvalidJWT)
+	f.nothingWritten(t)
+}

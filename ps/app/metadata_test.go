@@ -28,7 +28,6 @@ func TestMetadata(t *testing.T) {
 	sw := newSuiteWorld(t)
 	rep := sw.run(t, suite.Groups(suite.Checks(), suite.GroupMetadata, suite.GroupEndpoints), false, map[string]suite.Status{
 		"PS-005 signed POST {} to permission_endpoint": suite.StatusNotApplicable,
-		"PS-005 signed POST {} to audit_endpoint":      suite.StatusNotApplicable,
 		"PS-005 signed POST {} to revocation_endpoint": suite.StatusNotApplicable,
 	})
 	// The auth token endpoint works, so it is advertised and passes PS-005
@@ -50,7 +49,11 @@ func TestMetadata(t *testing.T) {
 	if got := tokenList(t, r.header.Values(aauth.HeaderAcceptSignatureAlg)); !slices.Equal(got, aauth.SupportedAlgs) {
 		t.Fatalf("Accept-Signature-Alg = %v, want %v", got, aauth.SupportedAlgs)
 	}
-	for _, f := range []string{"person_token_endpoint", "auth_token_endpoint", "mission_endpoint", "interaction_endpoint"} {
+	// The audit endpoint works too (issue 8), so it is advertised and passes PS-005.
+	if res, _ := rep.Find("PS-005 signed POST {} to audit_endpoint"); res.Status != suite.StatusPass {
+		t.Fatalf("audit_endpoint: %s %s", res.Status, res.Detail)
+	}
+	for _, f := range []string{"person_token_endpoint", "auth_token_endpoint", "mission_endpoint", "interaction_endpoint", "audit_endpoint"} {
 		if _, ok := md[f].(string); !ok {
 			t.Fatalf("this PS does not advertise %s", f)
 		}

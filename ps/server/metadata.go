@@ -36,6 +36,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		ClaimsSupported:        []string{"sub", "name", "email", "email_verified", "tenant", "groups", "roles"},
 		MissionEndpoint:        iss + PathMission,
 		MissionControlEndpoint: iss + PathMissionControl,
+		AuditEndpoint:          iss + PathAudit,
 	}
 	if s.opt.AuthToken != nil {
 		md.AuthTokenEndpoint = iss + PathAuthToken

@@ -21,6 +21,8 @@ const (
 	// PathMissionControl is the control plane for the person and
 	// administrators (served by the web UI: session authentication).
 	PathMissionControl = "/mission-control"
+	// PathAudit is the audit endpoint (E8).
+	PathAudit = "/audit"
 )
 
 // TokenEndpoint is a token endpoint's flow: the person token endpoint
@@ -88,4 +90,15 @@ func (s *Server) missionHeader(c *gin.Context, id string, res *pending.Response)
 	if json.Unmarshal(res.Body, &b) == nil && b.S256 != "" {
 		res.Header.Set(missionflow.HeaderAAuthMission, missionflow.ApprovalHeader(s.opt.Issuer, b.S256))
 	}
+}
+
+// handleAudit is POST {audit_endpoint} (E8): 201 with an empty body once
+// the record is in the mission log; never deferred (PS-223).
+func (s *Server) handleAudit(c *gin.Context, req *SignedRequest) error {
+	if err := s.opt.Missions.Audit(c.Request.Context(), req.Agent, req.Body, s.opt.Issuer); err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusCreated)
+	return nil
 }

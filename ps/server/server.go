@@ -152,6 +152,7 @@ func New(opt Options) (*Server, error) {
 	e.POST(PathMission, s.agentRouteLimit(httpsig.Policy{}, MissionBodyLimit, s.handleMissionPropose))
 	e.POST(PathMissionURL, s.agentRoute(httpsig.Policy{}, s.handleMissionURL))
 	e.POST(PathInteraction, s.agentRoute(httpsig.Policy{}, s.handleInteraction))
+	e.POST(PathAudit, s.agentRoute(httpsig.Policy{}, s.handleAudit))
 	e.GET(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePoll))
 	e.POST(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingPost))
 	e.DELETE(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingDelete))

@@ -184,3 +184,38 @@ func TestAuditRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditRacingTermination: the audit's log append and its mission check
+// commit together (issue 7, PS-221). A database trigger ends the mission
+// the moment an audit entry is inserted, standing for a termination that
+// commits between the endpoint's first check and its append: the audit is
+// refused with 403 mission_terminated and rolled back whole (no entry, the
+// trigger's termination with it), never logged after the mission ended.
+func TestAuditRacingTermination(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, alice, _ := missionWorld(t, opt)
+		m := w.approveMission(t, w.agent, alice, `{"description":"Raced","capabilities":["interaction"]}`, nil)
+		end := `UPDATE missions SET state = 'terminated', termination_reason = 'revoked', terminated_at = 1, terminated_by = 'person'
+			WHERE s256 = NEW.mission_s256 AND NEW.kind = 'audit'`
+		create := []string{`CREATE TRIGGER end_on_audit BEFORE INSERT ON mission_log BEGIN ` + end + `; END`}
+		if w.ps.App.Store.Dialect() == "postgres" {
+			create = []string{`CREATE FUNCTION end_on_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN ` + end + `; RETURN NEW; END $$`,
+				`CREATE TRIGGER end_on_audit BEFORE INSERT ON mission_log FOR EACH ROW EXECUTE FUNCTION end_on_audit()`}
+		}
+		for _, q := range create {
+			if err := w.ps.App.Store.ExecSQL(ctxT(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before, beforeLog := w.ps.TableCounts(t), auditLog(t, w, m.s256)
+		r := w.post(t, w.agent, "/audit", `{"mission_s256":"`+m.s256+`","action":"WebSearch"}`)
+		expectTerminated(t, r, string(mission.ReasonRevoked))
+		writesNothing(t, w.ps, before)
+		sameLog(t, beforeLog, auditLog(t, w, m.s256))
+		if got, err := w.ps.App.Missions.Get(ctxT(), m.s256); err != nil || got.Terminated {
+			t.Fatalf("the refused audit's transaction was not rolled back whole: %+v %v", got, err)
+		}
+	})
+}

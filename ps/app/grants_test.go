@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -80,5 +81,44 @@ func TestGrantsPageRemoveConsent(t *testing.T) {
 	expect202(t, w.poll(t, w.agent, again.loc), w.ps.Issuer)
 	if pg := b.Post(t, "/access/remove", remove); pg.Status != http.StatusNotFound {
 		t.Fatalf("removing twice: %d", pg.Status)
+	}
+}
+
+// TestGrantsPageRemoveScopes: issue 9 item 5 — an auth-token scope grant
+// (PS-102) is listed on /access with its scopes, next to the person-token
+// consent it needed; removing the scope grant keeps the consent, and the
+// next auth-token request for the scope asks the person again (202) while
+// the person token is still issued at once.
+func TestGrantsPageRemoveScopes(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	rt := resourceToken(t, w, rs, pt, "calendar.read", nil)
+	s := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+		"capabilities": []string{"interaction"}})))
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt})), pt)
+
+	pg := b.Get(t, "/access")
+	if pg.Status != http.StatusOK || strings.Count(pg.HTML, `action="/access/remove"`) != 2 ||
+		!strings.Contains(pg.HTML, "Auth tokens with scopes <code>calendar.read</code>") || !strings.Contains(pg.HTML, "Person tokens") {
+		t.Fatalf("the access page does not list the consent and the scope grant: %d\n%s", pg.Status, pg.HTML)
+	}
+	done := b.Post(t, "/access/remove", map[string]string{"kind": "scopes", "agent_iss": w.agent.Issuer,
+		"agent_sub": w.agent.ID, "resource": rs.Issuer()})
+	if done.Status != http.StatusSeeOther || done.Header.Get("Location") != "/access" {
+		t.Fatalf("remove: %d %v", done.Status, done.Header)
+	}
+	if pg := b.Follow(t, done); strings.Contains(pg.HTML, "calendar.read") || strings.Count(pg.HTML, `action="/access/remove"`) != 1 {
+		t.Fatalf("after removing the scope grant:\n%s", pg.HTML)
+	}
+	rt2 := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.JTI = "after-removal" })
+	again := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt2, "presented_token": pt,
+		"capabilities": []string{"interaction"}})))
+	expect202(t, w.poll(t, w.agent, again.loc), w.ps.Issuer)
+	if r := w.post(t, w.agent, "/person", `{"resource":"https://rs.test","x":1}`); r.status != http.StatusOK {
+		t.Fatalf("the consent went with the scope grant: %d %s", r.status, r.raw)
 	}
 }

@@ -293,3 +293,19 @@ func orDefault(s, d string) string {
 	}
 	return s
 }
+
+// GrantItem is one standing grant on the access page: a person-token
+// consent (Kind "consent") or the scopes granted for auth tokens (Kind
+// "scopes").
+type GrantItem struct {
+	Kind               string
+	AgentIss, AgentSub string
+	Resource           string
+	Scopes             []string
+	GrantedAt          time.Time
+}
+
+// GrantsView is the "What your agents can access" page.
+type GrantsView struct {
+	Grants []GrantItem
+}

@@ -52,6 +52,12 @@ type Store interface {
 	PurgeAuthTokenRecords(ctx context.Context, expiredBefore time.Time) (int64, error)
 	GrantedScopes(ctx context.Context, personID, agentIss, agentSub, resource string) ([]string, error)
 	GrantScopes(ctx context.Context, personID, agentIss, agentSub, resource string, scopes []string, at time.Time) error
+	// Grants lists the person's consents and scope grants (scope grants
+	// one per agent × resource), newest first.
+	Grants(ctx context.Context, personID string) ([]Grant, error)
+	// RemoveGrant deletes one of the person's grants (every scope of a
+	// scope grant); dberr.ErrNotFound when the person has none such.
+	RemoveGrant(ctx context.Context, personID string, key GrantKey) error
 }
 
 // Options configure the issuer.

@@ -136,6 +136,7 @@ func (u *UI) Register(e *gin.Engine) {
 	g.GET("/interact/:id", u.authedNext(u.interactPage))
 	g.POST("/interact/:id/:action", u.authed(u.interactAction))
 	u.registerMissions(g)
+	u.registerGrants(g)
 }
 
 // now is the clock missions are evaluated with.

@@ -22,6 +22,7 @@ var suites = []Suite{
 	{Name: "missions", Run: runMissions},
 	{Name: "tokens", Run: runTokens},
 	{Name: "auth tokens", Run: runAuthTokens},
+	{Name: "grants", Run: runGrants},
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},
 }

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
+)
+
+// The standing grants of the tokens aggregate as the person manages them:
+// resource_consents (person tokens) and scope_grants (auth tokens).
+
+type grantRow struct {
+	AgentIss  string `gorm:"column:agent_iss"`
+	AgentSub  string `gorm:"column:agent_sub"`
+	Resource  string `gorm:"column:resource"`
+	Scope     string `gorm:"column:scope"`
+	GrantedAt int64  `gorm:"column:granted_at"`
+}
+
+// Grants lists the person's consents and scope grants, the scopes of one
+// agent at one resource folded into one grant (granted when the first
+// was), newest first.
+func (s *Store) Grants(ctx context.Context, personID string) ([]tokens.Grant, error) {
+	db := s.db.WithContext(ctx)
+	var consents, scopes []grantRow
+	if err := db.Raw(`SELECT agent_iss, agent_sub, resource, granted_at FROM resource_consents
+		WHERE person_id = ?`, personID).Scan(&consents).Error; err != nil {
+		return nil, wrap("list consents", err)
+	}
+	if err := db.Raw(`SELECT agent_iss, agent_sub, resource, scope, granted_at FROM scope_grants
+		WHERE person_id = ? ORDER BY agent_iss, agent_sub, resource, scope`, personID).Scan(&scopes).Error; err != nil {
+		return nil, wrap("list scope grants", err)
+	}
+	out := make([]tokens.Grant, 0, len(consents)+len(scopes))
+	for _, r := range consents {
+		out = append(out, tokens.Grant{GrantKey: r.key(tokens.GrantConsent), GrantedAt: time.Unix(r.GrantedAt, 0).UTC()})
+	}
+	for _, r := range scopes {
+		at := time.Unix(r.GrantedAt, 0).UTC()
+		if last := len(out) - 1; last >= len(consents) && out[last].GrantKey == r.key(tokens.GrantScopes) {
+			out[last].Scopes = append(out[last].Scopes, r.Scope)
+			if at.Before(out[last].GrantedAt) {
+				out[last].GrantedAt = at
+			}
+			continue
+		}
+		out = append(out, tokens.Grant{GrantKey: r.key(tokens.GrantScopes), Scopes: []string{r.Scope}, GrantedAt: at})
+	}
+	slices.SortStableFunc(out, func(a, b tokens.Grant) int {
+		return cmp.Or(b.GrantedAt.Compare(a.GrantedAt), cmp.Compare(a.Resource, b.Resource),
+			cmp.Compare(a.AgentSub, b.AgentSub), cmp.Compare(a.AgentIss, b.AgentIss), cmp.Compare(a.Kind, b.Kind))
+	})
+	return out, nil
+}
+
+func (r grantRow) key(kind tokens.GrantKind) tokens.GrantKey {
+	return tokens.GrantKey{Kind: kind, AgentIss: r.AgentIss, AgentSub: r.AgentSub, Resource: r.Resource}
+}
+
+// RemoveGrant deletes one of the person's grants (all the scopes of a scope
+// grant); ErrNotFound when the person has no such grant.
+func (s *Store) RemoveGrant(ctx context.Context, personID string, key tokens.GrantKey) error {
+	table := "resource_consents"
+	if key.Kind == tokens.GrantScopes {
+		table = "scope_grants"
+	} else if key.Kind != tokens.GrantConsent {
+		return ErrNotFound
+	}
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM `+table+`
+		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?`,
+		personID, key.AgentIss, key.AgentSub, key.Resource)
+	if res.Error != nil {
+		return wrap("remove grant", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

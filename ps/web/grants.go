@@ -1,0 +1,56 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
+	"github.com/aauth-ps/aauth-ps/templates"
+)
+
+// The "What your agents can access" page (issue 9 item 5): every standing
+// grant the person gave an agent, each removable.
+
+func (u *UI) registerGrants(g *gin.RouterGroup) {
+	g.GET("/access", u.authed(u.grantsPage))
+	g.POST("/access/remove", u.authed(u.removeGrant))
+}
+
+func (u *UI) grantsPage(c *gin.Context, s *session) error {
+	grants, err := u.opt.Tokens.Grants(ctx(c), s.person.ID)
+	if err != nil {
+		return err
+	}
+	items := make([]templates.GrantItem, len(grants))
+	for i, g := range grants {
+		items[i] = templates.GrantItem{Kind: string(g.Kind), AgentIss: g.AgentIss, AgentSub: g.AgentSub,
+			Resource: g.Resource, Scopes: g.Scopes, GrantedAt: g.GrantedAt}
+	}
+	u.render(c, http.StatusOK, templates.GrantsPage(u.pageFor(c, s, "What your agents can access"), templates.GrantsView{Grants: items}))
+	return nil
+}
+
+// removeGrant removes one of the session person's grants. The key comes
+// from the form, the person from the session only: a key the person holds
+// no grant for (another person's included) is refused as not found.
+func (u *UI) removeGrant(c *gin.Context, s *session) error {
+	key := tokens.GrantKey{Kind: tokens.GrantKind(c.PostForm("kind")), AgentIss: c.PostForm("agent_iss"),
+		AgentSub: c.PostForm("agent_sub"), Resource: c.PostForm("resource")}
+	if !key.Valid() {
+		return errNotFound
+	}
+	err := u.opt.Tokens.RemoveGrant(ctx(c), s.person.ID, key)
+	if errors.Is(err, dberr.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "person removed a grant", "person", s.person.ID, "username", s.person.Username,
+		"kind", string(key.Kind), "agent_iss", key.AgentIss, "agent_sub", key.AgentSub, "resource", key.Resource)
+	u.redirectFlash(c, "/access", "Access removed: the agent must ask you again before it can act at "+key.Resource+".")
+	return nil
+}

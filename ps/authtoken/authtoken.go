@@ -490,13 +490,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record) error {
 	engine := k.s.o.Engine.WithStore(tx)
 	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms)
-	if prob, ok := aauth.AsProblem(err); ok {
-		return engine.Complete(ctx, r.ID, prob.Status, prob.Body())
-	}
-	if err != nil {
-		return err
-	}
-	return engine.Complete(ctx, r.ID, http.StatusOK, out)
+	return engine.Answer(ctx, r.ID, out, err)
 }
 
 // Bound continues after the person connected the agent: the grant is
@@ -508,7 +502,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	}
 	if g.PersonID != p.ID {
 		prob := aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, "the presented token names another person")
-		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, prob.Body())
+		return k.s.o.Engine.CompleteProblem(ctx, r.ID, prob)
 	}
 	ms, _ := k.mission(ctx, g)
 	if ok, err := k.s.covered(ctx, g); err != nil {

@@ -279,8 +279,7 @@ func SettleMission(ctx context.Context, ms *Service, e *pending.Engine, id, s256
 		return nil
 	}
 	if ok, reason := m.State().Active(ms.o.Now()); !ok {
-		p := mission.Terminated(reason)
-		return e.Complete(ctx, id, p.Status, p.Body())
+		return e.CompleteProblem(ctx, id, mission.Terminated(reason))
 	}
 	return nil
 }

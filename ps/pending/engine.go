@@ -556,6 +556,26 @@ func (e *Engine) Complete(ctx context.Context, id string, status int, body any) 
 	return e.end(ctx, id, state, status, raw)
 }
 
+// CompleteProblem ends request id with the protocol error p (its status
+// and problem+json body).
+func (e *Engine) CompleteProblem(ctx context.Context, id string, p *aauth.Problem) error {
+	return e.Complete(ctx, id, p.Status, p.Body())
+}
+
+// Answer ends request id with the outcome of a decision that produced body
+// or err: a *aauth.Problem is the agent's answer (its status and body), any
+// other error is returned with nothing written, and no error is 200 with
+// body.
+func (e *Engine) Answer(ctx context.Context, id string, body any, err error) error {
+	if p, ok := aauth.AsProblem(err); ok {
+		return e.CompleteProblem(ctx, id, p)
+	}
+	if err != nil {
+		return err
+	}
+	return e.Complete(ctx, id, http.StatusOK, body)
+}
+
 // end is Complete and Fail: it ends an open request, unless it is due, in
 // which case it records the expiry and returns ErrExpired.
 func (e *Engine) end(ctx context.Context, id string, state State, status int, body json.RawMessage) error {

@@ -40,6 +40,7 @@ func TestEngine(t *testing.T) {
 		{"NotFoundIsIdentical", testNotFoundIsIdentical},
 		{"TerminalDeliveredOnce", testTerminalDeliveredOnce},
 		{"CompleteVariants", testCompleteVariants},
+		{"Answer", testAnswer},
 		{"FailCodes", testFailCodes},
 		{"Lifetime", testLifetime},
 		{"SlowDown", testSlowDown},
@@ -265,6 +266,30 @@ func testCompleteVariants(t *testing.T, s *store.Store) {
 	assert.Error(t, e.Complete(ctx, r.ID, http.StatusOK, json.RawMessage(`{"a":`)))
 	assert.Error(t, e.Complete(ctx, r.ID, http.StatusOK, func() {}))
 	assert.ErrorIs(t, e.Complete(ctx, "nope", http.StatusOK, nil), pending.ErrNotFound)
+}
+
+// Answer ends a request with a decision's outcome: a protocol error is the
+// agent's answer, any other error writes nothing, success is 200.
+func testAnswer(t *testing.T, s *store.Store) {
+	e, _ := newEngine(t, s)
+	ctx := ctxOf(t)
+	r, _ := create(t, e, pending.RequirementNone)
+	require.NoError(t, e.Answer(ctx, r.ID, map[string]any{"ignored": true},
+		aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "no")))
+	got, _ := e.Get(ctx, r.ID)
+	assert.Equal(t, pending.StateDenied, got.State)
+	requireProblem(t, poll(t, e, r.ID), http.StatusForbidden, "denied")
+
+	r, _ = create(t, e, pending.RequirementNone)
+	boom := errors.New("database down")
+	assert.ErrorIs(t, e.Answer(ctx, r.ID, nil, boom), boom)
+	got, _ = e.Get(ctx, r.ID)
+	assert.Equal(t, pending.StatePending, got.State, "a failed decision leaves the request open")
+
+	require.NoError(t, e.Answer(ctx, r.ID, map[string]any{"token": "t"}, nil))
+	resp := poll(t, e, r.ID)
+	assert.Equal(t, http.StatusOK, resp.Status)
+	assert.JSONEq(t, `{"token":"t"}`, string(resp.Body))
 }
 
 // Polling error codes: denied, abandoned, revoked,

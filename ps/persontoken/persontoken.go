@@ -308,13 +308,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, p *account.Person, pl payload, ms *mission.Record) error {
 	engine := k.s.o.Engine.WithStore(tx)
 	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), p, pl, ms)
-	if prob, ok := aauth.AsProblem(err); ok {
-		return engine.Complete(ctx, r.ID, prob.Status, prob.Body())
-	}
-	if err != nil {
-		return err
-	}
-	return engine.Complete(ctx, r.ID, http.StatusOK, out)
+	return engine.Answer(ctx, r.ID, out, err)
 }
 
 // Bound continues after the person connected the agent: issue at once when
@@ -329,7 +323,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 		// The agent was connected to someone other than the mission's
 		// approver (see Handle); a pending request cannot end in 404.
 		prob := aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the mission was approved by another person")
-		return k.s.o.Engine.Complete(ctx, r.ID, prob.Status, prob.Body())
+		return k.s.o.Engine.CompleteProblem(ctx, r.ID, prob)
 	}
 	if ok, err := k.s.consented(ctx, p, pl, ms); err != nil {
 		return err

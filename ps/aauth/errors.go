@@ -99,6 +99,13 @@ const (
 	ErrInvalidPresentedToken = "invalid_presented_token"
 	ErrExpiredPresentedToken = "expired_presented_token"
 	ErrRevokedPresentedToken = "revoked_presented_token"
+	ErrRevokedResourceToken  = "revoked_resource_token"
+
+	// Revocation endpoint (P§revocation-response).
+	ErrUnsupportedIss = "unsupported_iss"
+	// Terminal outcomes of a downstream revocation that did not succeed.
+	RevocationUnsupported = "revocation_unsupported"
+	RevocationUnavailable = "revocation_unavailable"
 )
 
 // Problem is a non-signature protocol error: an HTTP status, an `error` code

@@ -180,8 +180,8 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, pol
 		return nil, aauth.SigErrf(aauth.SigInvalidSignature, "@authority %q is not served here", authority)
 	}
 	if scheme != aauth.SchemeJWT {
-		// Only the jwt scheme is implemented for callers so far; the revocation
-		// endpoint adds jwks_uri with its own issue.
+		// Agents sign with jwt; server callers (jwks_uri) go through
+		// VerifyServer at the endpoints that accept them.
 		return nil, v.unsupportedScheme(pol)
 	}
 	agent, err := v.verifyAgentToken(ctx, now, in.keyMember)

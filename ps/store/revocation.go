@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/aauth-ps/aauth-ps/ps/revocation"
 )
 
 // RecordRevocation records that the token (iss, jti) is revoked until its
@@ -30,4 +34,207 @@ func (s *Store) IsRevoked(ctx context.Context, iss, jti string) (bool, error) {
 		return false, wrap("look up revocation", err)
 	}
 	return n > 0, nil
+}
+
+// The revocation aggregate (migration 00010): the agent tokens the PS
+// accepted, the cascades revocations started and their downstream
+// deliveries; plus the cascade's reads of the issuance records.
+
+// RememberAgentToken records that the PS accepted agent token (iss, jti)
+// carrying sub, until exp (PS-293). Recording it again changes nothing.
+func (s *Store) RememberAgentToken(ctx context.Context, iss, jti, sub string, exp time.Time) error {
+	err := s.db.WithContext(ctx).Exec(
+		`INSERT INTO agent_token_subs (iss, jti, sub, exp) VALUES (?, ?, ?, ?) ON CONFLICT (iss, jti) DO NOTHING`,
+		iss, jti, sub, exp.Unix()).Error
+	return wrap("remember agent token", err)
+}
+
+// AgentTokenSub is the sub an accepted agent token (iss, jti) carried, or
+// "" when the PS never accepted it.
+func (s *Store) AgentTokenSub(ctx context.Context, iss, jti string) (string, error) {
+	var subs []string
+	err := s.db.WithContext(ctx).Raw(`SELECT sub FROM agent_token_subs WHERE iss = ? AND jti = ?`, iss, jti).Scan(&subs).Error
+	if err != nil || len(subs) == 0 {
+		return "", wrap("read agent token sub", err)
+	}
+	return subs[0], nil
+}
+
+// LiveRevocations counts the revocations iss holds that have not expired.
+func (s *Store) LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM revoked_tokens WHERE iss = ? AND exp >= ?`, iss, now.Unix()).Scan(&n).Error
+	return n, wrap("count revocations", err)
+}
+
+// AcceptsRevocationsFrom: an agent provider this PS has seen and not
+// blocked, or a resource it issued person tokens for (A-57).
+func (s *Store) AcceptsRevocationsFrom(ctx context.Context, id, dwk string) (bool, error) {
+	var q string
+	switch dwk {
+	case "aauth-agent.json":
+		q = `SELECT COUNT(*) FROM agent_providers WHERE issuer = ? AND status <> 'blocked'`
+	case "aauth-resource.json":
+		q = `SELECT COUNT(*) FROM pairwise_subjects WHERE resource = ?`
+	default:
+		return false, nil
+	}
+	var n int64
+	err := s.db.WithContext(ctx).Raw(q, id).Scan(&n).Error
+	return n > 0, wrap("check revocation caller", err)
+}
+
+type issuedRow struct {
+	JTI string `gorm:"column:jti"`
+	Aud string `gorm:"column:aud"`
+	Exp int64  `gorm:"column:exp"`
+}
+
+// issued lists live person and auth tokens matching where (on both
+// issuance tables), soonest-expiring last, at most limit.
+func (s *Store) issued(ctx context.Context, op, personWhere, authWhere string, now time.Time, limit int, args ...any) ([]revocation.Issued, error) {
+	var rows []issuedRow
+	q := `SELECT jti, aud, exp FROM person_token_records WHERE exp >= ? AND ` + personWhere +
+		` UNION ALL SELECT jti, aud, exp FROM auth_token_records WHERE exp >= ? AND ` + authWhere +
+		` ORDER BY exp DESC, jti LIMIT ?`
+	all := append([]any{now.Unix()}, args...)
+	all = append(all, now.Unix())
+	all = append(all, args...)
+	all = append(all, limit)
+	if personWhere == "" {
+		q = `SELECT jti, aud, exp FROM auth_token_records WHERE exp >= ? AND ` + authWhere + ` ORDER BY exp DESC, jti LIMIT ?`
+		all = append(append([]any{now.Unix()}, args...), limit)
+	}
+	if err := s.db.WithContext(ctx).Raw(q, all...).Scan(&rows).Error; err != nil {
+		return nil, wrap(op, err)
+	}
+	out := make([]revocation.Issued, len(rows))
+	for i, r := range rows {
+		out[i] = revocation.Issued{JTI: r.JTI, Aud: r.Aud, Exp: time.Unix(r.Exp, 0).UTC()}
+	}
+	return out, nil
+}
+
+// IssuedToAgent lists the live person and auth tokens issued to the agent
+// (agentIss, agentSub), whatever agent token it used; for one person when
+// personID is not "".
+func (s *Store) IssuedToAgent(ctx context.Context, agentIss, agentSub, personID string, now time.Time, limit int) ([]revocation.Issued, error) {
+	where := `agent_iss = ? AND agent_sub = ? AND (? = '' OR person_id = ?)`
+	return s.issued(ctx, "list tokens issued to an agent", where, where, now, limit, agentIss, agentSub, personID, personID)
+}
+
+// IssuedFrom lists the live auth tokens issued against the presented token parentJTI.
+func (s *Store) IssuedFrom(ctx context.Context, parentJTI string, now time.Time, limit int) ([]revocation.Issued, error) {
+	return s.issued(ctx, "list tokens issued from a token", "", `parent_jti = ?`, now, limit, parentJTI)
+}
+
+// IssuedUnderMission lists the live person and auth tokens carrying the mission.
+func (s *Store) IssuedUnderMission(ctx context.Context, s256 string, now time.Time, limit int) ([]revocation.Issued, error) {
+	return s.issued(ctx, "list tokens of a mission", `mission_s256 = ?`, `mission_s256 = ?`, now, limit, s256)
+}
+
+type cascadeRow struct {
+	ID        string `gorm:"column:id;primaryKey"`
+	Iss       string `gorm:"column:iss"`
+	JTI       string `gorm:"column:jti"`
+	Exp       int64  `gorm:"column:exp"`
+	CreatedAt int64  `gorm:"column:created_at"`
+}
+
+func (cascadeRow) TableName() string { return "revocation_cascades" }
+
+// CreateCascade records a cascade (ErrConflict when (iss, jti) has one).
+func (s *Store) CreateCascade(ctx context.Context, c revocation.Cascade) error {
+	row := cascadeRow{ID: c.ID, Iss: c.Iss, JTI: c.JTI, Exp: c.Exp.Unix(), CreatedAt: c.Created.Unix()}
+	return wrap("create revocation cascade", s.db.WithContext(ctx).Create(&row).Error)
+}
+
+func (s *Store) cascadeWhere(ctx context.Context, op, where string, args ...any) (*revocation.Cascade, error) {
+	var row cascadeRow
+	err := s.db.WithContext(ctx).Where(where, args...).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return &revocation.Cascade{ID: row.ID, Iss: row.Iss, JTI: row.JTI, Exp: time.Unix(row.Exp, 0).UTC(),
+		Created: time.Unix(row.CreatedAt, 0).UTC()}, nil
+}
+
+// CascadeByToken reads the cascade (iss, jti) started (ErrNotFound when none).
+func (s *Store) CascadeByToken(ctx context.Context, iss, jti string) (*revocation.Cascade, error) {
+	return s.cascadeWhere(ctx, "read revocation cascade", "iss = ? AND jti = ?", iss, jti)
+}
+
+// CascadeByID reads a cascade by id (ErrNotFound when none).
+func (s *Store) CascadeByID(ctx context.Context, id string) (*revocation.Cascade, error) {
+	return s.cascadeWhere(ctx, "read revocation cascade", "id = ?", id)
+}
+
+type deliveryRow struct {
+	CascadeID string `gorm:"column:cascade_id;primaryKey"`
+	Recipient string `gorm:"column:recipient;primaryKey"`
+	TokenJTI  string `gorm:"column:token_jti;primaryKey"`
+	TokenExp  int64  `gorm:"column:token_exp"`
+	Outcome   string `gorm:"column:outcome"`
+	Attempts  int    `gorm:"column:attempts"`
+	UpdatedAt int64  `gorm:"column:updated_at"`
+}
+
+func (deliveryRow) TableName() string { return "revocation_deliveries" }
+
+// AddDeliveries queues downstream revocations of a cascade.
+func (s *Store) AddDeliveries(ctx context.Context, ds []revocation.Delivery, at time.Time) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	rows := make([]deliveryRow, len(ds))
+	for i, d := range ds {
+		rows[i] = deliveryRow{CascadeID: d.CascadeID, Recipient: d.Recipient, TokenJTI: d.TokenJTI, TokenExp: d.TokenExp.Unix(),
+			Outcome: d.Outcome, Attempts: d.Attempts, UpdatedAt: at.Unix()}
+	}
+	return wrap("add revocation deliveries", s.db.WithContext(ctx).CreateInBatches(rows, 200).Error)
+}
+
+// Deliveries lists a cascade's deliveries by recipient and token.
+func (s *Store) Deliveries(ctx context.Context, cascadeID string) ([]revocation.Delivery, error) {
+	var rows []deliveryRow
+	if err := s.db.WithContext(ctx).Where("cascade_id = ?", cascadeID).Order("recipient, token_jti").Find(&rows).Error; err != nil {
+		return nil, wrap("list revocation deliveries", err)
+	}
+	out := make([]revocation.Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = revocation.Delivery{CascadeID: r.CascadeID, Recipient: r.Recipient, TokenJTI: r.TokenJTI,
+			TokenExp: time.Unix(r.TokenExp, 0).UTC(), Outcome: r.Outcome, Attempts: r.Attempts}
+	}
+	return out, nil
+}
+
+// SetDeliveryOutcome records a delivery's outcome; a terminal one counts
+// an attempt.
+func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, outcome string, at time.Time) error {
+	inc := 1
+	if outcome == revocation.OutcomePending {
+		inc = 0
+	}
+	err := s.db.WithContext(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?
+		WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
+	return wrap("set revocation delivery outcome", err)
+}
+
+// PurgeRevocationState deletes accepted-agent-token records and cascades
+// (with their deliveries) whose exp is before t.
+func (s *Store) PurgeRevocationState(ctx context.Context, expiredBefore time.Time) (int64, error) {
+	db := s.db.WithContext(ctx)
+	r1 := db.Exec(`DELETE FROM agent_token_subs WHERE exp < ?`, expiredBefore.Unix())
+	if r1.Error != nil {
+		return 0, wrap("purge agent token records", r1.Error)
+	}
+	r2 := db.Exec(`DELETE FROM revocation_deliveries WHERE cascade_id IN (SELECT id FROM revocation_cascades WHERE exp < ?)`, expiredBefore.Unix())
+	if r2.Error != nil {
+		return r1.RowsAffected, wrap("purge revocation deliveries", r2.Error)
+	}
+	r3 := db.Exec(`DELETE FROM revocation_cascades WHERE exp < ?`, expiredBefore.Unix())
+	return r1.RowsAffected + r2.RowsAffected + r3.RowsAffected, wrap("purge revocation cascades", r3.Error)
 }

@@ -1,0 +1,512 @@
+// Package revocation is the PS side of draft-hardt-oauth-aauth-protocol-11
+// §Token Revocation: the revocation endpoint's rules (E11: who may revoke
+// what, strict `{jti, exp}` parsing, bounds), the cascades the PS runs
+// (agent token → everything issued to that agent's sub; a person's removal
+// of an agent; a mission), and the downstream revocations it sends to the
+// resources that received its tokens. PS-REQUIREMENTS §3.21 (PS-232…PS-239,
+// PS-284…PS-294).
+//
+// A revocation is recorded, with the PS's own revocations of the tokens it
+// cascades to and the downstream deliveries still to make, in one
+// transaction before anyone is called (PS-286). Deliveries then run; the
+// caller gets its answer once each is terminal, or 202 with a pending URL
+// while they run.
+package revocation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+)
+
+// Delivery outcomes. Pending is not terminal; the others are (PS-286).
+const (
+	OutcomePending     = "pending"
+	OutcomeRevoked     = "revoked"
+	OutcomeUnsupported = aauth.RevocationUnsupported
+	OutcomeUnavailable = aauth.RevocationUnavailable
+)
+
+// Defaults of PS-289/PS-290 (IMPL).
+const (
+	DefaultMaxAhead      = 24*time.Hour + 300*time.Second
+	DefaultMaxEntries    = 10000
+	DefaultRatePerMinute = 100
+	DefaultHold          = 20 * time.Second
+	// maxCascade bounds the tokens one cascade walks (tables are bounded).
+	maxCascade = 10000
+)
+
+// Caller is a verified server at the revocation endpoint.
+type Caller struct {
+	ID  string // the verified jwks_uri id: the issuer of the revoked token
+	DWK string // aauth-agent.json (an agent provider) or aauth-resource.json
+}
+
+// Request is a parsed revocation body.
+type Request struct {
+	JTI string
+	Exp time.Time
+}
+
+// Issued is a token the PS issued that a cascade revokes.
+type Issued struct {
+	JTI string
+	Aud string // the resource it went to: where its revocation is sent
+	Exp time.Time
+}
+
+// Cascade is one revocation that started downstream revocations.
+type Cascade struct {
+	ID, Iss, JTI string
+	Exp, Created time.Time
+}
+
+// Delivery is one downstream revocation: a token at a recipient.
+type Delivery struct {
+	CascadeID, Recipient, TokenJTI string
+	TokenExp                       time.Time
+	Outcome                        string
+	Attempts                       int
+}
+
+// Store is what revocation needs from storage (*store.Store).
+type Store interface {
+	RecordRevocation(ctx context.Context, iss, jti string, exp, revokedAt time.Time) error
+	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
+	LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error)
+	// AcceptsRevocationsFrom: an agent provider whose agents this PS
+	// accepted (and did not block), or a resource it issued tokens for.
+	AcceptsRevocationsFrom(ctx context.Context, id, dwk string) (bool, error)
+	AgentTokenSub(ctx context.Context, iss, jti string) (string, error)
+	IssuedToAgent(ctx context.Context, agentIss, agentSub, personID string, now time.Time, limit int) ([]Issued, error)
+	IssuedFrom(ctx context.Context, parentJTI string, now time.Time, limit int) ([]Issued, error)
+	IssuedUnderMission(ctx context.Context, s256 string, now time.Time, limit int) ([]Issued, error)
+	CreateCascade(ctx context.Context, c Cascade) error
+	CascadeByToken(ctx context.Context, iss, jti string) (*Cascade, error)
+	CascadeByID(ctx context.Context, id string) (*Cascade, error)
+	AddDeliveries(ctx context.Context, ds []Delivery, at time.Time) error
+	Deliveries(ctx context.Context, cascadeID string) ([]Delivery, error)
+	SetDeliveryOutcome(ctx context.Context, d Delivery, outcome string, at time.Time) error
+}
+
+// Sender delivers one revocation to a recipient and returns its terminal
+// outcome (OutcomeRevoked, OutcomeUnsupported or OutcomeUnavailable).
+type Sender interface {
+	Send(ctx context.Context, recipient, jti string, exp time.Time) string
+}
+
+// Options configure a Service.
+type Options struct {
+	Issuer string
+	Store  Store
+	// InTx runs f in one transaction with a Store bound to it.
+	InTx   func(ctx context.Context, f func(Store) error) error
+	Sender Sender
+	Now    func() time.Time
+	// MaxAhead, MaxEntries, RatePerMinute, Hold default to the constants.
+	MaxAhead      time.Duration
+	MaxEntries    int64
+	RatePerMinute int
+	Hold          time.Duration
+	Logger        *slog.Logger
+}
+
+// Service runs revocations.
+type Service struct {
+	o    Options
+	rate *limiter
+}
+
+// New builds a Service.
+func New(o Options) (*Service, error) {
+	if o.Issuer == "" || o.Store == nil || o.InTx == nil || o.Sender == nil {
+		return nil, errors.New("revocation: Issuer, Store, InTx and Sender are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxAhead == 0 {
+		o.MaxAhead = DefaultMaxAhead
+	}
+	if o.MaxEntries == 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.RatePerMinute == 0 {
+		o.RatePerMinute = DefaultRatePerMinute
+	}
+	if o.Hold == 0 {
+		o.Hold = DefaultHold
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{o: o, rate: newLimiter(o.RatePerMinute)}, nil
+}
+
+// Parse reads a revocation body strictly: a JSON object with a string
+// `jti` and an integer `exp` (PS-232), exp no further ahead than maxAhead
+// (PS-290). Unknown members, `iss` included, are ignored: the issuer is
+// the verified signer.
+func Parse(body []byte, now time.Time, maxAhead time.Duration) (Request, error) {
+	m, err := strictjson.DecodeObject(body)
+	if err != nil {
+		return Request{}, aauth.BadRequest("the body must be a JSON object: " + err.Error())
+	}
+	jti, ok := m["jti"].(string)
+	if !ok || jti == "" || len(jti) > 256 {
+		return Request{}, aauth.BadRequest("jti is required and must be a non-empty string of at most 256 bytes")
+	}
+	exp, err := intMember(m["exp"])
+	if err != nil {
+		return Request{}, aauth.BadRequest("exp is required and must be an integer NumericDate")
+	}
+	t := time.Unix(exp, 0)
+	if t.After(now.Add(maxAhead)) {
+		return Request{}, aauth.BadRequest("exp is further ahead than any token this person server accepts lives")
+	}
+	return Request{JTI: jti, Exp: t}, nil
+}
+
+// intMember accepts a JSON integer (strictjson numbers are json.Number or
+// float64), nothing else.
+func intMember(v any) (int64, error) {
+	switch n := v.(type) {
+	case interface{ Int64() (int64, error) }:
+		return n.Int64()
+	case float64:
+		if n != float64(int64(n)) {
+			return 0, errors.New("not an integer")
+		}
+		return int64(n), nil
+	}
+	return 0, errors.New("not a number")
+}
+
+// Answer is the endpoint's success: Status 200 (empty body) or 202 with
+// the pending URL's cascade id.
+type Answer struct {
+	Status    int
+	CascadeID string
+}
+
+// Revoke handles a verified server's revocation (E11). wait is how long the
+// caller will hold the connection (0: the default hold).
+func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.Duration) (Answer, error) {
+	now := s.o.Now()
+	if c.DWK != aauth.DWKAgent && c.DWK != aauth.DWKResource {
+		return Answer{}, unsupportedIss()
+	}
+	ok, err := s.o.Store.AcceptsRevocationsFrom(ctx, c.ID, c.DWK)
+	if err != nil {
+		return Answer{}, err
+	}
+	if !ok {
+		return Answer{}, unsupportedIss()
+	}
+	req, err := Parse(body, now, s.o.MaxAhead)
+	if err != nil {
+		return Answer{}, err
+	}
+	if retry, ok := s.rate.allow(c.ID, now); !ok {
+		return Answer{}, rateLimited(retry, "too many revocations from this issuer; retry later")
+	}
+	var cascadeID string
+	err = s.o.InTx(ctx, func(st Store) error {
+		if prior, err := st.CascadeByToken(ctx, c.ID, req.JTI); err == nil {
+			// Idempotent (PS-291): nothing new is recorded; the deliveries
+			// that did not succeed are attempted again below.
+			cascadeID = prior.ID
+			return nil
+		} else if !errors.Is(err, dberr.ErrNotFound) {
+			return err
+		}
+		known, err := st.IsRevoked(ctx, c.ID, req.JTI)
+		if err != nil {
+			return err
+		}
+		if !known {
+			n, err := st.LiveRevocations(ctx, c.ID, now)
+			if err != nil {
+				return err
+			}
+			if n >= s.o.MaxEntries {
+				return rateLimited(60, "this issuer holds as many live revocations as this person server keeps")
+			}
+		}
+		if err := st.RecordRevocation(ctx, c.ID, req.JTI, req.Exp, now); err != nil {
+			return err
+		}
+		if c.DWK != aauth.DWKAgent {
+			return nil // a resource token: nothing downstream (PS-288)
+		}
+		sub, err := st.AgentTokenSub(ctx, c.ID, req.JTI)
+		if err != nil || sub == "" {
+			return err
+		}
+		targets, err := st.IssuedToAgent(ctx, c.ID, sub, "", now, maxCascade)
+		if err != nil {
+			return err
+		}
+		cascadeID, err = s.cascade(ctx, st, Cascade{Iss: c.ID, JTI: req.JTI, Exp: req.Exp}, targets, now)
+		return err
+	})
+	if err != nil || cascadeID == "" {
+		return Answer{Status: http.StatusOK}, err
+	}
+	if wait <= 0 || wait > s.o.Hold {
+		wait = s.o.Hold
+	}
+	done, err := s.deliver(ctx, cascadeID, wait)
+	if err != nil {
+		return Answer{}, err
+	}
+	if !done {
+		return Answer{Status: http.StatusAccepted, CascadeID: cascadeID}, nil
+	}
+	return Answer{Status: http.StatusOK}, nil
+}
+
+// Poll answers a poll of a revocation's pending URL by caller id: 200 once
+// every delivery is terminal, 202 before, 404 for another caller or an
+// unknown id (PS-286).
+func (s *Service) Poll(ctx context.Context, callerID, cascadeID string) (Answer, error) {
+	c, err := s.o.Store.CascadeByID(ctx, cascadeID)
+	if errors.Is(err, dberr.ErrNotFound) || (err == nil && c.Iss != callerID) {
+		return Answer{}, aauth.NewProblem(http.StatusNotFound, aauth.ErrNotFound, "no such pending revocation")
+	}
+	if err != nil {
+		return Answer{}, err
+	}
+	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
+	if err != nil {
+		return Answer{}, err
+	}
+	for _, d := range ds {
+		if d.Outcome == OutcomePending {
+			return Answer{Status: http.StatusAccepted, CascadeID: cascadeID}, nil
+		}
+	}
+	return Answer{Status: http.StatusOK}, nil
+}
+
+// cascade revokes targets at the PS (iss = the PS) and everything issued
+// from them (auth tokens whose presented token was one of them, walked
+// breadth-first), and queues one delivery per token at its resource. It
+// returns the cascade's id, or "" when nothing is downstream.
+func (s *Service) cascade(ctx context.Context, st Store, c Cascade, targets []Issued, now time.Time) (string, error) {
+	seen := map[string]bool{}
+	var ds []Delivery
+	c.ID = newID()
+	for len(targets) > 0 && len(seen) < maxCascade {
+		t := targets[0]
+		targets = targets[1:]
+		if seen[t.JTI] {
+			continue
+		}
+		seen[t.JTI] = true
+		revoked, err := st.IsRevoked(ctx, s.o.Issuer, t.JTI)
+		if err != nil {
+			return "", err
+		}
+		if !revoked {
+			if err := st.RecordRevocation(ctx, s.o.Issuer, t.JTI, t.Exp, now); err != nil {
+				return "", err
+			}
+			ds = append(ds, Delivery{CascadeID: c.ID, Recipient: t.Aud, TokenJTI: t.JTI, TokenExp: t.Exp, Outcome: OutcomePending})
+		}
+		children, err := st.IssuedFrom(ctx, t.JTI, now, maxCascade)
+		if err != nil {
+			return "", err
+		}
+		targets = append(targets, children...)
+	}
+	if len(ds) == 0 {
+		return "", nil
+	}
+	if c.Exp.IsZero() {
+		for _, d := range ds {
+			if d.TokenExp.After(c.Exp) {
+				c.Exp = d.TokenExp
+			}
+		}
+	}
+	c.Created = now
+	if err := st.CreateCascade(ctx, c); err != nil {
+		return "", err
+	}
+	return c.ID, st.AddDeliveries(ctx, ds, now)
+}
+
+// deliver attempts every delivery of the cascade that has not succeeded,
+// concurrently and detached from the caller (they finish even when the
+// caller gets 202), and waits up to wait for all to be terminal.
+func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Duration) (bool, error) {
+	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
+	if err != nil {
+		return false, err
+	}
+	var wg sync.WaitGroup
+	bg := context.WithoutCancel(ctx)
+	for _, d := range ds {
+		if d.Outcome == OutcomeRevoked {
+			continue
+		}
+		if d.Outcome != OutcomePending {
+			if err := s.o.Store.SetDeliveryOutcome(ctx, d, OutcomePending, s.o.Now()); err != nil {
+				return false, err
+			}
+		}
+		wg.Add(1)
+		go func(d Delivery) {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(bg, 30*time.Second)
+			defer cancel()
+			outcome := s.o.Sender.Send(sctx, d.Recipient, d.TokenJTI, d.TokenExp)
+			if err := s.o.Store.SetDeliveryOutcome(bg, d, outcome, s.o.Now()); err != nil {
+				s.o.Logger.WarnContext(bg, "revocation: record a delivery outcome", "recipient", d.Recipient, "err", err)
+			}
+			if outcome != OutcomeRevoked {
+				s.o.Logger.InfoContext(bg, "revocation: downstream revocation not recorded", "recipient", d.Recipient, "outcome", outcome)
+			}
+		}(d)
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-finished:
+		return true, nil
+	case <-timer.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, nil
+	}
+}
+
+// Report is the per-recipient outcome of a revocation the person started
+// (PS-287: the person may see it; an agent provider never does).
+type Report struct {
+	CascadeID  string
+	Recipients map[string]string // recipient → outcome
+}
+
+// RevokeAgentForPerson revokes every token the PS issued to the agent
+// (agentIss, agentSub) for the person, when the person removes the agent or
+// its access (the web UI), and sends the downstream revocations, waiting up
+// to wait for them.
+func (s *Service) RevokeAgentForPerson(ctx context.Context, personID, agentIss, agentSub string, wait time.Duration) (Report, error) {
+	return s.personCascade(ctx, personID, wait, func(st Store, now time.Time) ([]Issued, error) {
+		return st.IssuedToAgent(ctx, agentIss, agentSub, personID, now, maxCascade)
+	})
+}
+
+// RevokeMission revokes the tokens issued under a mission that ended
+// (P§revocation-cascade "PS revokes a mission"), started by the person.
+func (s *Service) RevokeMission(ctx context.Context, personID, s256 string, wait time.Duration) (Report, error) {
+	return s.personCascade(ctx, personID, wait, func(st Store, now time.Time) ([]Issued, error) {
+		return st.IssuedUnderMission(ctx, s256, now, maxCascade)
+	})
+}
+
+func (s *Service) personCascade(ctx context.Context, personID string, wait time.Duration, targets func(Store, time.Time) ([]Issued, error)) (Report, error) {
+	now := s.o.Now()
+	var id string
+	err := s.o.InTx(ctx, func(st Store) error {
+		ts, err := targets(st, now)
+		if err != nil {
+			return err
+		}
+		id, err = s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID()}, ts, now)
+		return err
+	})
+	if err != nil || id == "" {
+		return Report{}, err
+	}
+	if _, err := s.deliver(ctx, id, wait); err != nil {
+		return Report{}, err
+	}
+	ds, err := s.o.Store.Deliveries(ctx, id)
+	if err != nil {
+		return Report{}, err
+	}
+	r := Report{CascadeID: id, Recipients: map[string]string{}}
+	for _, d := range ds {
+		// The worst outcome per recipient is what the person needs to know.
+		if prev, ok := r.Recipients[d.Recipient]; !ok || prev == OutcomeRevoked {
+			r.Recipients[d.Recipient] = d.Outcome
+		}
+	}
+	return r, nil
+}
+
+func unsupportedIss() error {
+	return aauth.NewProblem(http.StatusForbidden, aauth.ErrUnsupportedIss, "this person server does not accept revocations from this caller")
+}
+
+func rateLimited(retry int, detail string) error {
+	p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited, detail)
+	p.RetryAfter = retry
+	return p
+}
+
+func newID() string {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("revocation: random id: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// limiter bounds revocations per issuer per minute (PS-289), per replica.
+// Its table is bounded: windows that ended are dropped when it grows.
+type limiter struct {
+	mu      sync.Mutex
+	perMin  int
+	windows map[string]*window
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+const maxLimiterEntries = 10000
+
+func newLimiter(perMin int) *limiter { return &limiter{perMin: perMin, windows: map[string]*window{}} }
+
+func (l *limiter) allow(iss string, now time.Time) (retryAfter int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.windows[iss]
+	if w == nil || now.Sub(w.start) >= time.Minute {
+		if w == nil && len(l.windows) >= maxLimiterEntries {
+			for k, x := range l.windows {
+				if now.Sub(x.start) >= time.Minute {
+					delete(l.windows, k)
+				}
+			}
+			if len(l.windows) >= maxLimiterEntries {
+				return 60, false
+			}
+		}
+		w = &window{start: now}
+		l.windows[iss] = w
+	}
+	if w.n >= l.perMin {
+		return max(1, int(time.Minute-now.Sub(w.start))/int(time.Second)), false
+	}
+	w.n++
+	return 0, true
+}

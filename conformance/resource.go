@@ -32,6 +32,19 @@ type Resource struct {
 
 	mu       sync.Mutex
 	metadata map[string]any
+	// revocations are the verified revocations received; revocationStatus,
+	// when set, is answered instead of recording (a failing recipient).
+	revocations      []Revocation
+	revocationStatus int
+}
+
+// Revocation is a verified revocation the resource received: the signer's
+// id (the issuer of the token), the body's jti and exp, and what the
+// signature covered.
+type Revocation struct {
+	Iss, JTI   string
+	Exp        int64
+	Components []string
 }
 
 // ResourceScopes are the scope_descriptions a Resource publishes by default.
@@ -74,11 +87,12 @@ func StartResource(ca *CA, r *Resolver, host string, opts ...ResourceOption) (*R
 		}
 	}
 	rs.metadata = map[string]any{
-		"issuer":             rs.issuer,
-		"jwks_uri":           rs.issuer + "/.well-known/jwks.json",
-		"name":               "Test Calendar",
-		"description":        "The conformance kit's test resource at " + host + ".",
-		"scope_descriptions": cloneMap(ResourceScopes),
+		"issuer":              rs.issuer,
+		"jwks_uri":            rs.issuer + "/.well-known/jwks.json",
+		"name":                "Test Calendar",
+		"description":         "The conformance kit's test resource at " + host + ".",
+		"scope_descriptions":  cloneMap(ResourceScopes),
+		"revocation_endpoint": rs.issuer + "/revoke",
 	}
 	rs.srv = &http.Server{Handler: http.HandlerFunc(rs.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
@@ -115,6 +129,9 @@ func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.mu.Lock()
 		body = cloneMap(rs.metadata)
 		rs.mu.Unlock()
+	case "/revoke":
+		rs.serveRevoke(w, r)
+		return
 	case "/.well-known/jwks.json":
 		jwk := rs.key.PublicJWK()
 		jwk["kid"] = rs.key.Thumbprint()

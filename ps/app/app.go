@@ -29,6 +29,8 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/pending/pgnotify"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
+	"github.com/aauth-ps/aauth-ps/ps/pssign"
+	"github.com/aauth-ps/aauth-ps/ps/revocation"
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
@@ -48,9 +50,11 @@ type App struct {
 	Interact  *interact.Service
 	Tokens    *tokens.Service
 	Missions  *missionflow.Service
-	Server    *server.Server
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Revocation runs revocations and their cascades (E11, the web UI).
+	Revocation *revocation.Service
+	Server     *server.Server
+	Log        *slog.Logger
+	Now        func() time.Time
 
 	notifier interface{ Close() }
 
@@ -195,6 +199,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, JWKS: a.Keys.JWKS, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log})
 
+	a.Revocation, err = revocation.New(revocation.Options{
+		Issuer: cfg.Issuer, Store: st, Now: now, Logger: log,
+		InTx: func(ctx context.Context, f func(revocation.Store) error) error {
+			return st.InTx(ctx, func(tx *store.Store) error { return f(tx) })
+		},
+		Sender: &revocation.HTTPSender{Metadata: a.Discovery, Client: client,
+			Signer: &pssign.Signer{Issuer: cfg.Issuer, Keys: a.Keys}},
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now})
@@ -243,6 +260,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Missions:        flows,
 		Identifiers:     cfg.Identifiers(),
 		AfterVerify:     a.providerSeen,
+		AgentAccepted:   a.agentAccepted,
+		Revocation:      a.Revocation,
+		Providers:       a.Agents,
 	})
 	if err != nil {
 		a.Close()
@@ -263,6 +283,14 @@ func (a *App) providerSeen(ctx context.Context, issuer string) {
 	}
 	if err := a.Agents.Seen(ctx, issuer, d); err != nil {
 		a.Log.WarnContext(ctx, "record agent provider", "err", err)
+	}
+}
+
+// agentAccepted remembers an accepted agent token's (iss, jti) and sub, so
+// that its provider's revocation cascades by the agent's sub (PS-293).
+func (a *App) agentAccepted(ctx context.Context, ag *httpsig.Agent) {
+	if err := a.Store.RememberAgentToken(ctx, ag.Provider, ag.TokenJTI, ag.ID, ag.TokenExp); err != nil {
+		a.Log.WarnContext(ctx, "record accepted agent token", "err", err)
 	}
 }
 
@@ -344,6 +372,9 @@ func (a *App) housekeeping(ctx context.Context) {
 			a.Log.Warn("housekeeping: purge expired rows", "err", err)
 		} else if n > 0 {
 			a.Log.Debug("housekeeping: purged expired rows", "rows", n)
+		}
+		if _, err := a.Store.PurgeRevocationState(ctx, a.Now().Add(-store.RevocationPurgeGrace)); err != nil {
+			a.Log.Warn("housekeeping: purge revocation state", "err", err)
 		}
 		if _, err := a.Keys.PruneExpired(ctx); err != nil {
 			a.Log.Warn("housekeeping: prune retired keys", "err", err)

@@ -223,6 +223,9 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 			"resource", rt.Iss, "agent", ag.Sub, "err", err)
 		return nil, nil, err
 	}
+	if err := s.notRevoked(ctx, rt, p); err != nil {
+		return nil, nil, err
+	}
 	personID, err := s.o.Tokens.PersonBySub(ctx, rt.Iss, rt.Sub)
 	if err != nil {
 		return nil, nil, err
@@ -248,6 +251,23 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 		}
 	}
 	return g, ms, nil
+}
+
+// notRevoked refuses a resource token its resource revoked at this PS
+// (PS-269, whether or not the PS had seen it) and a presented token this PS
+// revoked (PS-266): P§revocation-cascade, P§presenting-a-revoked-token.
+func (s *Service) notRevoked(ctx context.Context, rt *resourcetoken.ResourceToken, p *resourcetoken.Presented) error {
+	if revoked, err := s.o.DB.IsRevoked(ctx, rt.Iss, rt.JTI); err != nil {
+		return err
+	} else if revoked {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedResourceToken, "the resource revoked this resource token")
+	}
+	if revoked, err := s.o.DB.IsRevoked(ctx, s.o.Issuer, p.JTI); err != nil {
+		return err
+	} else if revoked {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token")
+	}
+	return nil
 }
 
 // UpdatedRequest verifies an `updated_request` on a pending auth-token

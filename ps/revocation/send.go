@@ -93,4 +93,3 @@ func outcomeOf(res *fetch.Response) string {
 	}
 	return OutcomeUnavailable
 }
-

@@ -19,6 +19,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
+	"github.com/aauth-ps/aauth-ps/ps/revocation"
 )
 
 // Pinger is the readiness probe's view of the database.
@@ -55,12 +56,21 @@ type Options struct {
 	PersonToken *persontoken.Service
 	// AuthToken is the auth token endpoint; advertised and routed only
 	// when set (PS-005: only endpoints that work are advertised).
-	AuthToken   TokenEndpoint
-	Missions    *missionflow.Flows
+	AuthToken TokenEndpoint
+	Missions  *missionflow.Flows
+	// Revocation is the revocation endpoint; advertised and routed only
+	// when set.
+	Revocation *revocation.Service
+	// Providers applies the agent-provider policy to revoking providers
+	// (optional).
+	Providers   httpsig.ProviderGate
 	Identifiers aauth.IdentifierPolicy
 	// AfterVerify runs after an agent request verified (records the
 	// provider as seen); optional.
 	AfterVerify func(ctx context.Context, providerIssuer string)
+	// AgentAccepted runs after an agent request succeeded (records the
+	// agent token's (iss, jti) and sub for revocation cascades); optional.
+	AgentAccepted func(ctx context.Context, a *httpsig.Agent)
 }
 
 // Server is the PS's HTTP application.
@@ -156,6 +166,10 @@ func New(opt Options) (*Server, error) {
 	e.GET(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePoll))
 	e.POST(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingPost))
 	e.DELETE(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingDelete))
+	if opt.Revocation != nil {
+		e.POST(PathRevocation, s.serverRoute(s.handleRevoke))
+		e.GET(PathRevocationPending, s.serverRoute(s.handleRevocationPoll))
+	}
 	if opt.Web != nil {
 		opt.Web.Register(e)
 	}
@@ -206,6 +220,9 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 		// changes nothing.
 		if s.opt.AfterVerify != nil && c.Writer.Status() < 400 {
 			s.opt.AfterVerify(c.Request.Context(), agent.Provider)
+		}
+		if s.opt.AgentAccepted != nil && c.Writer.Status() < 400 {
+			s.opt.AgentAccepted(c.Request.Context(), agent)
 		}
 	}
 }

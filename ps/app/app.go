@@ -212,6 +212,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 
+	flows.RevokeTokens = func(ctx context.Context, tx *store.Store, personID, agentIss, agentSub string) error {
+		id, err := a.Revocation.CascadeAgentForPerson(ctx, tx, personID, agentIss, agentSub)
+		if err == nil && id != "" {
+			tx.AfterCommit(func() { a.Revocation.Deliver(ctx, id) })
+		}
+		return err
+	}
+
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now})

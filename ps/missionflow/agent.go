@@ -58,6 +58,9 @@ type Flows struct {
 	Agents   *agents.Service
 	// DB runs multi-write decisions in one transaction.
 	DB *store.Store
+	// RevokeTokens, when set, revokes in tx the tokens issued to an agent
+	// for a person whose binding ends (the revocation cascade, issue 8).
+	RevokeTokens func(ctx context.Context, tx *store.Store, personID, agentIss, agentSub string) error
 }
 
 // EndBinding revokes (or, with unbind, forgets) a person's binding and
@@ -81,7 +84,10 @@ func (f *Flows) EndBinding(ctx context.Context, personID, bindingID string, unbi
 			return err
 		}
 		ended, err = f.Missions.WithStore(tx).TerminateForAgent(ctx, b.Provider, b.AgentID, personID, mission.ReasonRevoked)
-		return err
+		if err != nil || f.RevokeTokens == nil {
+			return err
+		}
+		return f.RevokeTokens(ctx, tx, personID, b.Provider, b.AgentID)
 	})
 	return ended, err
 }

@@ -402,53 +402,59 @@ type Report struct {
 	Recipients map[string]string // recipient → outcome
 }
 
-// RevokeAgentForPerson revokes every token the PS issued to the agent
-// (agentIss, agentSub) for the person, when the person removes the agent or
-// its access (the web UI), and sends the downstream revocations, waiting up
-// to wait for them.
-func (s *Service) RevokeAgentForPerson(ctx context.Context, personID, agentIss, agentSub string, wait time.Duration) (Report, error) {
-	return s.personCascade(ctx, personID, wait, func(st Store, now time.Time) ([]Issued, error) {
-		return st.IssuedToAgent(ctx, agentIss, agentSub, personID, now, maxCascade)
-	})
-}
-
-// RevokeMission revokes the tokens issued under a mission that ended
-// (P§revocation-cascade "PS revokes a mission"), started by the person.
-func (s *Service) RevokeMission(ctx context.Context, personID, s256 string, wait time.Duration) (Report, error) {
-	return s.personCascade(ctx, personID, wait, func(st Store, now time.Time) ([]Issued, error) {
-		return st.IssuedUnderMission(ctx, s256, now, maxCascade)
-	})
-}
-
-func (s *Service) personCascade(ctx context.Context, personID string, wait time.Duration, targets func(Store, time.Time) ([]Issued, error)) (Report, error) {
+// CascadeAgentForPerson revokes, in the caller's transaction st, every
+// live token the PS issued to the agent (agentIss, agentSub) for the
+// person, when the person revokes or unbinds the agent: the decision and
+// its revocations commit together. It returns the cascade whose
+// deliveries Deliver sends once the transaction committed ("" when nothing
+// is downstream).
+func (s *Service) CascadeAgentForPerson(ctx context.Context, st Store, personID, agentIss, agentSub string) (string, error) {
 	now := s.o.Now()
-	var id string
-	err := s.o.InTx(ctx, func(st Store) error {
-		ts, err := targets(st, now)
-		if err != nil {
-			return err
-		}
-		id, err = s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID()}, ts, now)
-		return err
-	})
-	if err != nil || id == "" {
-		return Report{}, err
-	}
-	if _, err := s.deliver(ctx, id, wait); err != nil {
-		return Report{}, err
-	}
-	ds, err := s.o.Store.Deliveries(ctx, id)
+	ts, err := st.IssuedToAgent(ctx, agentIss, agentSub, personID, now, maxCascade)
 	if err != nil {
-		return Report{}, err
+		return "", err
 	}
-	r := Report{CascadeID: id, Recipients: map[string]string{}}
+	return s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID()}, ts, now)
+}
+
+// CascadeMission revokes, in the caller's transaction st, the live tokens
+// issued under a mission the person revoked (P§revocation-cascade "PS
+// revokes a mission"). As CascadeAgentForPerson.
+func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 string) (string, error) {
+	now := s.o.Now()
+	ts, err := st.IssuedUnderMission(ctx, s256, now, maxCascade)
+	if err != nil {
+		return "", err
+	}
+	return s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID()}, ts, now)
+}
+
+// Deliver sends a committed cascade's downstream revocations in the
+// background (detached from ctx's cancellation).
+func (s *Service) Deliver(ctx context.Context, cascadeID string) {
+	bg := context.WithoutCancel(ctx)
+	go func() {
+		if _, err := s.deliver(bg, cascadeID, 0); err != nil {
+			s.o.Logger.WarnContext(bg, "revocation: deliver a cascade", "err", err)
+		}
+	}()
+}
+
+// Report lists the per-recipient outcomes of a cascade the person started
+// (PS-287: the person may see them; an agent provider never does): the
+// worst outcome per recipient.
+func (s *Service) Report(ctx context.Context, cascadeID string) (map[string]string, error) {
+	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
 	for _, d := range ds {
-		// The worst outcome per recipient is what the person needs to know.
-		if prev, ok := r.Recipients[d.Recipient]; !ok || prev == OutcomeRevoked {
-			r.Recipients[d.Recipient] = d.Outcome
+		if prev, ok := out[d.Recipient]; !ok || prev == OutcomeRevoked {
+			out[d.Recipient] = d.Outcome
 		}
 	}
-	return r, nil
+	return out, nil
 }
 
 func unsupportedIss() error {

@@ -25,6 +25,7 @@ var suites = []Suite{
 	{Name: "grants", Run: runGrants},
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},
+	{Name: "revocation", Run: runRevocation},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -1,0 +1,187 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/revocation"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
+)
+
+// runRevocation checks the revocation aggregate (issue 8, migration
+// 00010): the revocation list and its per-issuer count, accepted agent
+// tokens, which callers may revoke, the cascade's reads of the issuance
+// records, cascades and their deliveries, and the purge.
+func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
+	ctx := context.Background()
+	st := open(t)
+	var _ revocation.Store = st
+	SeedPersons(t, st, "p1", "p2")
+	at := time.Unix(1_800_000_000, 0).UTC()
+	const ap, rs, agent = "https://ap.example", "https://rs.example", "aauth:a@ap.example"
+
+	t.Run("revocation list", func(t *testing.T) {
+		for _, jti := range []string{"x", "y"} {
+			if err := st.RecordRevocation(ctx, ap, jti, at.Add(time.Hour), at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.RecordRevocation(ctx, ap, "x", at.Add(time.Hour), at); err != nil {
+			t.Fatalf("recording again is idempotent: %v", err)
+		}
+		if ok, err := st.IsRevoked(ctx, ap, "x"); !ok || err != nil {
+			t.Fatalf("IsRevoked = %v, %v", ok, err)
+		}
+		if ok, _ := st.IsRevoked(ctx, "https://other.example", "x"); ok {
+			t.Fatal("revocations are keyed by (iss, jti)")
+		}
+		if n, err := st.LiveRevocations(ctx, ap, at); n != 2 || err != nil {
+			t.Fatalf("LiveRevocations = %d, %v", n, err)
+		}
+		if n, _ := st.LiveRevocations(ctx, ap, at.Add(2*time.Hour)); n != 0 {
+			t.Fatalf("expired entries are not live: %d", n)
+		}
+	})
+
+	t.Run("agent tokens", func(t *testing.T) {
+		if err := st.RememberAgentToken(ctx, ap, "t1", agent, at.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RememberAgentToken(ctx, ap, "t1", "aauth:other@ap.example", at.Add(time.Hour)); err != nil {
+			t.Fatalf("remembering again: %v", err)
+		}
+		if sub, err := st.AgentTokenSub(ctx, ap, "t1"); sub != agent || err != nil {
+			t.Fatalf("AgentTokenSub = %q, %v; the first sub stays", sub, err)
+		}
+		if sub, err := st.AgentTokenSub(ctx, ap, "unknown"); sub != "" || err != nil {
+			t.Fatalf("unknown agent token: %q, %v", sub, err)
+		}
+	})
+
+	t.Run("callers", func(t *testing.T) {
+		if ok, _ := st.AcceptsRevocationsFrom(ctx, ap, "aauth-agent.json"); ok {
+			t.Fatal("an unknown agent provider is accepted")
+		}
+		if err := st.SawAgentProvider(ctx, ap, agents.Display{}, at); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.AcceptsRevocationsFrom(ctx, ap, "aauth-agent.json"); !ok || err != nil {
+			t.Fatalf("a seen agent provider: %v, %v", ok, err)
+		}
+		if err := st.SetAgentProviderStatus(ctx, ap, agents.ProviderBlocked, "p1", at); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := st.AcceptsRevocationsFrom(ctx, ap, "aauth-agent.json"); ok {
+			t.Fatal("a blocked agent provider is accepted")
+		}
+		if ok, _ := st.AcceptsRevocationsFrom(ctx, rs, "aauth-resource.json"); ok {
+			t.Fatal("a resource the PS issued nothing for is accepted")
+		}
+		if _, err := st.DirectedSub(ctx, "p1", rs, "sub-1", at); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.AcceptsRevocationsFrom(ctx, rs, "aauth-resource.json"); !ok || err != nil {
+			t.Fatalf("a resource the PS issued for: %v, %v", ok, err)
+		}
+		if ok, _ := st.AcceptsRevocationsFrom(ctx, rs, "aauth-access.json"); ok {
+			t.Fatal("an access server cannot revoke at the PS")
+		}
+	})
+
+	t.Run("issued", func(t *testing.T) {
+		pt := tokens.Record{JTI: "pt1", Aud: rs, Sub: "s", PersonID: "p1", AgentIss: ap, AgentSub: agent, AgentTokenJTI: "t1",
+			CnfThumbprint: "tp", MissionS256: "m1", IssuedAt: at, Exp: at.Add(time.Hour)}
+		other := pt
+		other.JTI, other.PersonID, other.MissionS256 = "pt2", "p2", ""
+		for _, r := range []tokens.Record{pt, other} {
+			if err := st.RecordPersonToken(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.RecordAuthToken(ctx, tokens.AuthRecord{JTI: "at1", Aud: rs, Sub: "s", PersonID: "p1", AgentIss: ap, AgentSub: agent,
+			AgentTokenJTI: "t2", CnfThumbprint: "tp", Scope: []string{"read"}, ParentJTI: "pt1", ResourceTokenJTI: "rt",
+			IssuedAt: at, Exp: at.Add(30 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		jtis := func(is []revocation.Issued, err error) []string {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, i := range is {
+				out = append(out, i.JTI)
+			}
+			return out
+		}
+		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "", at, 100)); len(got) != 3 {
+			t.Fatalf("IssuedToAgent = %v, want every token of the agent", got)
+		}
+		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "p1", at, 100)); len(got) != 2 || got[0] != "pt1" || got[1] != "at1" {
+			t.Fatalf("IssuedToAgent for p1 = %v, latest exp first", got)
+		}
+		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "", at.Add(45*time.Minute), 100)); len(got) != 2 {
+			t.Fatalf("expired tokens are not cascaded to: %v", got)
+		}
+		if got := jtis(st.IssuedFrom(ctx, "pt1", at, 100)); len(got) != 1 || got[0] != "at1" {
+			t.Fatalf("IssuedFrom = %v", got)
+		}
+		if got := jtis(st.IssuedUnderMission(ctx, "m1", at, 100)); len(got) != 1 || got[0] != "pt1" {
+			t.Fatalf("IssuedUnderMission = %v", got)
+		}
+		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "", at, 1)); len(got) != 1 {
+			t.Fatalf("the limit bounds the cascade: %v", got)
+		}
+	})
+
+	t.Run("cascades and deliveries", func(t *testing.T) {
+		c := revocation.Cascade{ID: "c1", Iss: ap, JTI: "t1", Exp: at.Add(time.Hour), Created: at}
+		if err := st.CreateCascade(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateCascade(ctx, revocation.Cascade{ID: "c2", Iss: ap, JTI: "t1", Exp: at, Created: at}); !errors.Is(err, dberr.ErrConflict) {
+			t.Fatalf("a second cascade for (iss, jti): %v, want ErrConflict", err)
+		}
+		if got, err := st.CascadeByToken(ctx, ap, "t1"); err != nil || *got != c {
+			t.Fatalf("CascadeByToken = %+v, %v", got, err)
+		}
+		if got, err := st.CascadeByID(ctx, "c1"); err != nil || *got != c {
+			t.Fatalf("CascadeByID = %+v, %v", got, err)
+		}
+		if _, err := st.CascadeByID(ctx, "nope"); !errors.Is(err, dberr.ErrNotFound) {
+			t.Fatalf("unknown cascade: %v", err)
+		}
+		ds := []revocation.Delivery{
+			{CascadeID: "c1", Recipient: rs, TokenJTI: "pt1", TokenExp: at.Add(time.Hour), Outcome: revocation.OutcomePending},
+			{CascadeID: "c1", Recipient: rs, TokenJTI: "at1", TokenExp: at.Add(time.Minute), Outcome: revocation.OutcomePending},
+		}
+		if err := st.AddDeliveries(ctx, ds, at); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetDeliveryOutcome(ctx, ds[0], revocation.OutcomeUnavailable, at); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Deliveries(ctx, "c1")
+		if err != nil || len(got) != 2 || got[0].TokenJTI != "at1" || got[1].Outcome != revocation.OutcomeUnavailable || got[1].Attempts != 1 ||
+			!got[1].TokenExp.Equal(at.Add(time.Hour)) {
+			t.Fatalf("Deliveries = %+v, %v", got, err)
+		}
+		if err := st.RememberAgentToken(ctx, ap, "t-old", agent, at); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.PurgeRevocationState(ctx, at.Add(time.Second)); n != 1 || err != nil {
+			t.Fatalf("purge before the cascade's exp = %d, %v (only the expired agent token)", n, err)
+		}
+		if n, err := st.PurgeRevocationState(ctx, at.Add(2*time.Hour)); n != 4 || err != nil {
+			t.Fatalf("purge after exp = %d, %v (agent token, cascade and its two deliveries)", n, err)
+		}
+		if got, _ := st.Deliveries(ctx, "c1"); len(got) != 0 {
+			t.Fatalf("deliveries left after the purge: %+v", got)
+		}
+	})
+}

@@ -183,7 +183,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
-	a.Missions, err = missionflow.New(missionflow.Options{Issuer: cfg.Issuer, Store: st, Now: now, Log: log})
+	a.Missions, err = missionflow.New(missionflow.Options{Issuer: cfg.Issuer, Store: st, Now: now, Log: log,
+		OnRevoked: a.revokeMissionTokens})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -292,6 +293,23 @@ func (a *App) providerSeen(ctx context.Context, issuer string) {
 	if err := a.Agents.Seen(ctx, issuer, d); err != nil {
 		a.Log.WarnContext(ctx, "record agent provider", "err", err)
 	}
+}
+
+// revokeMissionTokens revokes the tokens issued under a mission the person
+// revoked, in the transaction st is bound to (a savepoint of it), and sends
+// the downstream revocations once it commits.
+func (a *App) revokeMissionTokens(ctx context.Context, st missionflow.Store, s256, personID string) error {
+	base, ok := st.(*store.Store)
+	if !ok || a.Revocation == nil {
+		return nil
+	}
+	return base.InTx(ctx, func(tx *store.Store) error {
+		id, err := a.Revocation.CascadeMission(ctx, tx, personID, s256)
+		if err == nil && id != "" {
+			tx.AfterCommit(func() { a.Revocation.Deliver(ctx, id) })
+		}
+		return err
+	})
 }
 
 // agentAccepted remembers an accepted agent token's (iss, jti) and sub, so

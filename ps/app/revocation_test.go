@@ -281,11 +281,41 @@ func TestRevocationPersonRevokesAgent(t *testing.T) {
 	if ok, err := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, pt)); err != nil || !ok {
 		t.Fatalf("the person token is not revoked at the PS: %v %v", ok, err)
 	}
+	waitRevoked(t, w, rs, pt)
+}
+
+// waitRevoked waits until the resource has received the PS's revocation of
+// token (a delivery that runs after the person's decision committed).
+func waitRevoked(t *testing.T, w *world, rs *conformance.Resource, token string) {
+	t.Helper()
+	jti := jtiOf(t, token)
 	deadline := time.Now().Add(10 * time.Second)
-	for !rs.Revoked(w.ps.Issuer, jtiOf(t, pt)) {
+	for !rs.Revoked(w.ps.Issuer, jti) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the resource never received the revocation: %+v", rs.Revocations())
+			t.Fatalf("the resource never received the revocation of %s: %+v", jti, rs.Revocations())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRevocationMissionRevoked: the person revokes a mission; the PS
+// revokes the person and auth tokens carrying its mission_s256 and tells
+// the resource (P§revocation-cascade "PS revokes a mission"); the revoked
+// person token is refused at the token endpoint (PS-266) — a mission
+// check refuses it first as mission_terminated, so the record is asserted.
+func TestRevocationMissionRevoked(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Plan the week","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	pt := personToken(t, w, b, rs, missionBody("https://rs.test", m.s256))
+	at := authTokenFor(t, w, b, rs, pt)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/revoke", "", csrfOf(t, b)); r.status >= 300 {
+		t.Fatalf("revoke mission: %d %s", r.status, r.raw)
+	}
+	for _, tok := range []string{pt, at} {
+		if ok, err := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, tok)); err != nil || !ok {
+			t.Fatalf("a token of the revoked mission is not revoked: %v %v", ok, err)
+		}
+		waitRevoked(t, w, rs, tok)
 	}
 }

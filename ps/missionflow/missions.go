@@ -47,6 +47,10 @@ type Options struct {
 	Store  Store
 	Now    func() time.Time
 	Log    *slog.Logger
+	// OnRevoked, when set, runs (on the same store, so in the caller's
+	// transaction when there is one) after a mission was revoked: the PS
+	// revokes the tokens issued under it (P§revocation-cascade, issue 8).
+	OnRevoked func(ctx context.Context, st Store, s256, personID string) error
 }
 
 // Service stores and evaluates missions.
@@ -134,8 +138,15 @@ func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Rea
 	}
 	now := s.o.Now()
 	entry := mission.Entry{At: now, Kind: "termination", Actor: mission.Actor(by), Summary: fmt.Sprintf("Mission ended: %s.", reason)}
-	_, err := s.o.Store.TerminateMission(ctx, s256, reason, by, now, entry)
-	return err
+	ended, err := s.o.Store.TerminateMission(ctx, s256, reason, by, now, entry)
+	if err != nil || !ended || reason != mission.ReasonRevoked || s.o.OnRevoked == nil {
+		return err
+	}
+	m, err := s.Get(ctx, s256)
+	if err != nil {
+		return err
+	}
+	return s.o.OnRevoked(ctx, s.o.Store, s256, m.PersonID)
 }
 
 // ForPerson lists a person's missions, newest first.

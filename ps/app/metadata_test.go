@@ -28,7 +28,6 @@ func TestMetadata(t *testing.T) {
 	sw := newSuiteWorld(t)
 	rep := sw.run(t, suite.Groups(suite.Checks(), suite.GroupMetadata, suite.GroupEndpoints), false, map[string]suite.Status{
 		"PS-005 signed POST {} to permission_endpoint": suite.StatusNotApplicable,
-		"PS-005 signed POST {} to revocation_endpoint": suite.StatusNotApplicable,
 	})
 	// The auth token endpoint works, so it is advertised and passes PS-005
 	// (before issue 8 it was advertised and answered 501).

@@ -223,9 +223,6 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 			"resource", rt.Iss, "agent", ag.Sub, "err", err)
 		return nil, nil, err
 	}
-	if err := s.notRevoked(ctx, rt, p); err != nil {
-		return nil, nil, err
-	}
 	personID, err := s.o.Tokens.PersonBySub(ctx, rt.Iss, rt.Sub)
 	if err != nil {
 		return nil, nil, err
@@ -249,6 +246,11 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 		if ok, reason := ms.State().Active(now); !ok {
 			return nil, nil, mission.Terminated(reason)
 		}
+	}
+	// After the mission: a revoked mission's tokens are revoked too, and
+	// its termination is the more useful answer.
+	if err := s.notRevoked(ctx, rt, p); err != nil {
+		return nil, nil, err
 	}
 	return g, ms, nil
 }

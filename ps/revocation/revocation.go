@@ -207,16 +207,18 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	if c.DWK != aauth.DWKAgent && c.DWK != aauth.DWKResource {
 		return Answer{}, unsupportedIss()
 	}
+	// A malformed body is refused the same for every caller; only then is
+	// the caller's standing looked up.
+	req, err := Parse(body, now, s.o.MaxAhead)
+	if err != nil {
+		return Answer{}, err
+	}
 	ok, err := s.o.Store.AcceptsRevocationsFrom(ctx, c.ID, c.DWK)
 	if err != nil {
 		return Answer{}, err
 	}
 	if !ok {
 		return Answer{}, unsupportedIss()
-	}
-	req, err := Parse(body, now, s.o.MaxAhead)
-	if err != nil {
-		return Answer{}, err
 	}
 	if retry, ok := s.rate.allow(c.ID, now); !ok {
 		return Answer{}, rateLimited(retry, "too many revocations from this issuer; retry later")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -151,13 +152,16 @@ func TestRevocationAgentTokenCascade(t *testing.T) {
 // and records nothing. PS-232, PS-233, PS-234, PS-235, PS-290.
 func TestRevocationRefusals(t *testing.T) {
 	t.Parallel()
-	var stranger *conformance.AgentProvider
+	var stranger *conformance.Resource
+	var other *conformance.AgentProvider
 	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
-		stranger = env.StartAP(t, "stranger.test")
+		var err error
+		if stranger, err = conformance.StartResource(env.CA, env.Resolver, "stranger.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = stranger.Close() })
+		other = env.StartAP(t, "ap2.test")
 	})
-	// The PS accepts the agent provider once it accepted one of its agents.
-	b := w.person(t, "alice", false)
-	w.bind(t, w.agent, b)
 	exp := w.clock.Now().Add(time.Hour).Unix()
 	good := authBody(t, map[string]any{"jti": "some-token", "exp": exp})
 	ap := apSigner(w.ap)
@@ -185,7 +189,7 @@ func TestRevocationRefusals(t *testing.T) {
 		{name: "PS-234 hwk", signer: ap, body: good, opts: []conformance.SignOption{conformance.WithScheme(aauth.SchemeHWK)}, status: 401, sigErr: aauth.SigUnsupportedScheme},
 		{name: "PS-233 bad signature", signer: ap, body: good, opts: []conformance.SignOption{conformance.WithCorruptSignature()}, status: 401, sigErr: aauth.SigInvalidSignature},
 		{name: "PS-233 content-digest not covered", signer: ap, body: good, opts: []conformance.SignOption{conformance.WithoutComponent("content-digest")}, status: 401, sigErr: aauth.SigInvalidInput},
-		{name: "PS-235 a server this PS never dealt with", signer: apSigner(stranger), body: good, status: 403, code: aauth.ErrUnsupportedIss},
+		{name: "PS-235 a resource this PS never issued for", signer: rsSigner(stranger), body: good, status: 403, code: aauth.ErrUnsupportedIss},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := w.ps.TableCounts(t)
@@ -208,12 +212,20 @@ func TestRevocationRefusals(t *testing.T) {
 
 	// PS-232, PS-238: an iss member is ignored; the revocation is keyed by
 	// the verified signer.
-	expectEmpty200(t, w.revoke(t, ap, authBody(t, map[string]any{"jti": "shared-jti", "exp": exp, "iss": stranger.Issuer()})))
-	for iss, want := range map[string]bool{w.ap.Issuer(): true, stranger.Issuer(): false} {
+	expectEmpty200(t, w.revoke(t, ap, authBody(t, map[string]any{"jti": "shared-jti", "exp": exp, "iss": other.Issuer()})))
+	for iss, want := range map[string]bool{w.ap.Issuer(): true, other.Issuer(): false} {
 		if got, err := w.ps.App.Store.IsRevoked(ctxT(), iss, "shared-jti"); err != nil || got != want {
 			t.Fatalf("IsRevoked(%s) = %v, %v; want %v (PS-238)", iss, got, err, want)
 		}
 	}
+	// PS-235: an agent provider the operator blocked may not revoke.
+	if err := w.ps.App.Agents.SetProviderStatus(ctxT(), other.Issuer(), agents.ProviderBlocked, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	before := w.ps.TableCounts(t)
+	expectProblem(t, w.revoke(t, apSigner(other), good), http.StatusForbidden, aauth.ErrUnsupportedIss)
+	writesNothing(t, w.ps, before)
+
 	// PS-284: an unknown jti is answered like any other, and again.
 	expectEmpty200(t, w.revoke(t, ap, authBody(t, map[string]any{"jti": "never-seen", "exp": exp})))
 	w.clock.Advance(2 * time.Second)

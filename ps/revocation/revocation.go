@@ -85,8 +85,8 @@ type Store interface {
 	RecordRevocation(ctx context.Context, iss, jti string, exp, revokedAt time.Time) error
 	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
 	LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error)
-	// AcceptsRevocationsFrom: an agent provider whose agents this PS
-	// accepted (and did not block), or a resource it issued tokens for.
+	// AcceptsRevocationsFrom: an agent provider the operator did not block,
+	// or a resource this PS issued person tokens for.
 	AcceptsRevocationsFrom(ctx context.Context, id, dwk string) (bool, error)
 	AgentTokenSub(ctx context.Context, iss, jti string) (string, error)
 	IssuedToAgent(ctx context.Context, agentIss, agentSub, personID string, now time.Time, limit int) ([]Issued, error)

@@ -67,21 +67,20 @@ func (s *Store) LiveRevocations(ctx context.Context, iss string, now time.Time) 
 	return n, wrap("count revocations", err)
 }
 
-// AcceptsRevocationsFrom: an agent provider this PS has seen and not
-// blocked, or a resource it issued person tokens for (A-57).
+// AcceptsRevocationsFrom: an agent provider the operator has not blocked
+// (the provider policy admitted it before anything was fetched), or a
+// resource this PS issued person tokens for (A-57, docs/decisions.md).
 func (s *Store) AcceptsRevocationsFrom(ctx context.Context, id, dwk string) (bool, error) {
-	var q string
+	var n int64
 	switch dwk {
 	case "aauth-agent.json":
-		q = `SELECT COUNT(*) FROM agent_providers WHERE issuer = ? AND status <> 'blocked'`
+		err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM agent_providers WHERE issuer = ? AND status = 'blocked'`, id).Scan(&n).Error
+		return n == 0, wrap("check revocation caller", err)
 	case "aauth-resource.json":
-		q = `SELECT COUNT(*) FROM pairwise_subjects WHERE resource = ?`
-	default:
-		return false, nil
+		err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM pairwise_subjects WHERE resource = ?`, id).Scan(&n).Error
+		return n > 0, wrap("check revocation caller", err)
 	}
-	var n int64
-	err := s.db.WithContext(ctx).Raw(q, id).Scan(&n).Error
-	return n > 0, wrap("check revocation caller", err)
+	return false, nil
 }
 
 type issuedRow struct {

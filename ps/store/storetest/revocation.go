@@ -64,8 +64,8 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 	})
 
 	t.Run("callers", func(t *testing.T) {
-		if ok, _ := st.AcceptsRevocationsFrom(ctx, ap, "aauth-agent.json"); ok {
-			t.Fatal("an unknown agent provider is accepted")
+		if ok, err := st.AcceptsRevocationsFrom(ctx, ap, "aauth-agent.json"); !ok || err != nil {
+			t.Fatalf("an agent provider not blocked: %v, %v", ok, err)
 		}
 		if err := st.SawAgentProvider(ctx, ap, agents.Display{}, at); err != nil {
 			t.Fatal(err)

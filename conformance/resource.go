@@ -36,6 +36,8 @@ type Resource struct {
 	// when set, is answered instead of recording (a failing recipient).
 	revocations      []Revocation
 	revocationStatus int
+	// revocationHold, when set, blocks the endpoint until it is closed.
+	revocationHold chan struct{}
 }
 
 // Revocation is a verified revocation the resource received: the signer's

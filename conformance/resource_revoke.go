@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dunglas/httpsfv"
 	"github.com/yaronf/httpsign"
@@ -44,10 +45,37 @@ func (rs *Resource) SetRevocationStatus(status int) {
 	rs.revocationStatus = status
 }
 
+// HoldRevocations makes the endpoint wait before answering until release
+// is called (a slow recipient, PS-286).
+func (rs *Resource) HoldRevocations() (release func()) {
+	ch := make(chan struct{})
+	rs.mu.Lock()
+	rs.revocationHold = ch
+	rs.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			rs.mu.Lock()
+			if rs.revocationHold == ch {
+				rs.revocationHold = nil
+			}
+			rs.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
 func (rs *Resource) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	rs.mu.Lock()
-	status := rs.revocationStatus
+	status, hold := rs.revocationStatus, rs.revocationHold
 	rs.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if status != 0 {
 		w.WriteHeader(status)
 		return

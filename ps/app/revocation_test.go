@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,4 +331,76 @@ func TestRevocationMissionRevoked(t *testing.T) {
 		}
 		waitRevoked(t, w, rs, tok)
 	}
+}
+
+// TestRevocationDeferred: the resource is slow; the agent provider said it
+// holds the connection one second (Prefer: wait=1), so the PS answers 202
+// with Location, Retry-After and no-store and no AAuth-Requirement; a poll
+// signed by another server gets 404; the provider's polls get 202 until the
+// resource answers, then the empty 200 (PS-286, PS-287).
+func TestRevocationDeferred(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	jti, exp := agentTokenClaims(t, w.agent)
+	release := rs.HoldRevocations()
+	defer release()
+
+	r := w.revoke(t, apSigner(w.ap), authBody(t, map[string]any{"jti": jti, "exp": exp}),
+		conformance.WithTamper(func(req *http.Request) { req.Header.Set("Prefer", "wait=1") }))
+	loc := r.header.Get("Location")
+	if r.status != http.StatusAccepted || !strings.HasPrefix(loc, w.ps.Issuer+"/revoke/pending/") || r.header.Get("Retry-After") == "" ||
+		r.header.Get("Cache-Control") != "no-store" || r.header.Get(aauth.HeaderAAuthRequirement) != "" {
+		t.Fatalf("want 202 with Location, Retry-After, no-store and no AAuth-Requirement: %d %v %s", r.status, r.header, r.raw)
+	}
+	pollAs := func(s *conformance.Signer) result {
+		t.Helper()
+		req := conformance.NewRequest(http.MethodGet, loc, nil)
+		if _, err := s.Sign(req, nil, conformance.WithCreatedOffset(w.clock.Offset())); err != nil {
+			t.Fatal(err)
+		}
+		return w.do(t, req)
+	}
+	expectProblem(t, pollAs(rsSigner(rs)), http.StatusNotFound, aauth.ErrNotFound)
+	if p := pollAs(apSigner(w.ap)); p.status != http.StatusAccepted {
+		t.Fatalf("poll while the resource is slow: %d %s", p.status, p.raw)
+	}
+	release()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := pollAs(apSigner(w.ap))
+		if p.status == http.StatusOK {
+			expectEmpty200(t, p)
+			break
+		}
+		if p.status != http.StatusAccepted || time.Now().After(deadline) {
+			t.Fatalf("poll: %d %s", p.status, p.raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !rs.Revoked(w.ps.Issuer, jtiOf(t, pt)) {
+		t.Fatalf("the resource has no revocation: %+v", rs.Revocations())
+	}
+}
+
+// TestRevocationRateLimited: one issuer sending more than 100 revocations
+// in a minute gets 429 rate_limited with Retry-After, recording nothing
+// (PS-289).
+func TestRevocationRateLimited(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	exp := w.clock.Now().Add(time.Hour).Unix()
+	for i := range 100 {
+		r := w.revoke(t, apSigner(w.ap), authBody(t, map[string]any{"jti": "token-" + strconv.Itoa(i), "exp": exp}))
+		if r.status != http.StatusOK {
+			t.Fatalf("revocation %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	before := w.ps.TableCounts(t)
+	r := w.revoke(t, apSigner(w.ap), authBody(t, map[string]any{"jti": "one-too-many", "exp": exp}))
+	expectProblem(t, r, http.StatusTooManyRequests, aauth.ErrRateLimited)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After (PS-289)")
+	}
+	writesNothing(t, w.ps, before)
 }

@@ -201,7 +201,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log})
 
 	a.Revocation, err = revocation.New(revocation.Options{
-		Issuer: cfg.Issuer, Store: st, Now: now, Logger: log,
+		Issuer: cfg.Issuer, Store: st, Now: now, Logger: log, Pending: a.Engine,
 		InTx: func(ctx context.Context, f func(revocation.Store) error) error {
 			return st.InTx(ctx, func(tx *store.Store) error { return f(tx) })
 		},

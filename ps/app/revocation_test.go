@@ -404,3 +404,20 @@ func TestRevocationRateLimited(t *testing.T) {
 	}
 	writesNothing(t, w.ps, before)
 }
+
+// TestRevocationEndsPendingRequests: a request the agent started with the
+// agent token its provider then revokes ends 403 revoked, read with a new
+// agent token of the same agent; no Signature-Error (PS-280, A-59).
+func TestRevocationEndsPendingRequests(t *testing.T) {
+	t.Parallel()
+	w, _, _ := authWorld(t)
+	s := w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
+	jti, exp := agentTokenClaims(t, w.agent)
+	expectEmpty200(t, w.revoke(t, apSigner(w.ap), authBody(t, map[string]any{"jti": jti, "exp": exp})))
+	fresh := w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now(), Lifetime: time.Hour})
+	r := w.poll(t, fresh, s.loc)
+	expectProblem(t, r, http.StatusForbidden, aauth.ErrRevoked)
+	if d, _ := r.body["detail"].(string); !strings.Contains(d, "agent token") {
+		t.Fatalf("detail %q does not say which token (PS-280)", d)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
 )
 
@@ -106,10 +108,20 @@ type Sender interface {
 	Send(ctx context.Context, recipient, jti string, exp time.Time) string
 }
 
+// Pending is the deferred-response engine (*pending.Engine): requests an
+// agent started with a token that is revoked while they wait end with
+// `403 revoked` (PS-280).
+type Pending interface {
+	ForRequester(ctx context.Context, who pending.Requester) ([]pending.Request, error)
+	Fail(ctx context.Context, id string, status int, code, detail string) error
+}
+
 // Options configure a Service.
 type Options struct {
 	Issuer string
 	Store  Store
+	// Pending, when set, ends the pending requests of a revoked agent token.
+	Pending Pending
 	// InTx runs f in one transaction with a Store bound to it.
 	InTx   func(ctx context.Context, f func(Store) error) error
 	Sender Sender
@@ -223,7 +235,7 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	if retry, ok := s.rate.allow(c.ID, now); !ok {
 		return Answer{}, rateLimited(retry, "too many revocations from this issuer; retry later")
 	}
-	var cascadeID string
+	var cascadeID, agentSub string
 	err = s.o.InTx(ctx, func(st Store) error {
 		if prior, err := st.CascadeByToken(ctx, c.ID, req.JTI); err == nil {
 			// Idempotent (PS-291): nothing new is recorded; the deliveries
@@ -256,6 +268,7 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 		if err != nil || sub == "" {
 			return err
 		}
+		agentSub = sub
 		targets, err := st.IssuedToAgent(ctx, c.ID, sub, "", now, maxCascade)
 		if err != nil {
 			return err
@@ -263,8 +276,14 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 		cascadeID, err = s.cascade(ctx, st, Cascade{Iss: c.ID, JTI: req.JTI, Exp: req.Exp}, targets, now)
 		return err
 	})
-	if err != nil || cascadeID == "" {
-		return Answer{Status: http.StatusOK}, err
+	if err != nil {
+		return Answer{}, err
+	}
+	if agentSub != "" {
+		s.endPending(ctx, c.ID, agentSub, req.JTI)
+	}
+	if cascadeID == "" {
+		return Answer{Status: http.StatusOK}, nil
 	}
 	if wait <= 0 || wait > s.o.Hold {
 		wait = s.o.Hold
@@ -277,6 +296,34 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 		return Answer{Status: http.StatusAccepted, CascadeID: cascadeID}, nil
 	}
 	return Answer{Status: http.StatusOK}, nil
+}
+
+// endPending ends, 403 revoked, the open requests the agent started with
+// the revoked agent token; those it started with another token go on
+// (PS-280, A-59). Failures are logged: the revocation itself stands.
+func (s *Service) endPending(ctx context.Context, agentIss, agentSub, tokenJTI string) {
+	if s.o.Pending == nil {
+		return
+	}
+	reqs, err := s.o.Pending.ForRequester(ctx, pending.Requester{Scheme: aauth.SchemeJWT, Issuer: agentIss, Subject: agentSub})
+	if err != nil {
+		s.o.Logger.WarnContext(ctx, "revocation: list the agent's pending requests", "err", err)
+		return
+	}
+	for _, r := range reqs {
+		var p struct {
+			Agent struct {
+				TokenJTI string `json:"token_jti"`
+			} `json:"agent"`
+		}
+		if json.Unmarshal(r.Payload, &p) != nil || p.Agent.TokenJTI != tokenJTI {
+			continue
+		}
+		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the agent token that started this request was revoked")
+		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
+			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
+		}
+	}
 }
 
 // Poll answers a poll of a revocation's pending URL by caller id: 200 once

@@ -214,7 +214,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 
 	flows.RevokeTokens = func(ctx context.Context, tx *store.Store, personID, agentIss, agentSub string) error {
-		id, err := a.Revocation.CascadeAgentForPerson(ctx, tx, personID, agentIss, agentSub)
+		id, err := a.Revocation.CascadeAgent(ctx, tx, revocation.AgentFilter{AgentIss: agentIss, AgentSub: agentSub, PersonID: personID})
 		if err == nil && id != "" {
 			tx.AfterCommit(func() { a.Revocation.Deliver(ctx, id) })
 		}
@@ -223,7 +223,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
-		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now})
+		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
+		RemoveGrant: a.removeGrant})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -293,6 +294,25 @@ func (a *App) providerSeen(ctx context.Context, issuer string) {
 	if err := a.Agents.Seen(ctx, issuer, d); err != nil {
 		a.Log.WarnContext(ctx, "record agent provider", "err", err)
 	}
+}
+
+// removeGrant removes one of the person's grants and, in the same
+// transaction, revokes what it let the agent have at that resource: its
+// auth tokens for a scope grant, also its person tokens (and what was
+// issued from them) for a consent; the downstream revocations go out once
+// it commits.
+func (a *App) removeGrant(ctx context.Context, personID string, key tokens.GrantKey) error {
+	return a.Store.InTx(ctx, func(tx *store.Store) error {
+		if err := a.Tokens.WithStore(tx).RemoveGrant(ctx, personID, key); err != nil {
+			return err
+		}
+		id, err := a.Revocation.CascadeAgent(ctx, tx, revocation.AgentFilter{AgentIss: key.AgentIss, AgentSub: key.AgentSub,
+			PersonID: personID, Resource: key.Resource, AuthOnly: key.Kind == tokens.GrantScopes})
+		if err == nil && id != "" {
+			tx.AfterCommit(func() { a.Revocation.Deliver(ctx, id) })
+		}
+		return err
+	})
 }
 
 // revokeMissionTokens revokes the tokens issued under a mission the person

@@ -421,3 +421,27 @@ func TestRevocationEndsPendingRequests(t *testing.T) {
 		t.Fatalf("detail %q does not say which token (PS-280)", d)
 	}
 }
+
+// TestRevocationGrantRemoved: the person removes the agent's scope grant at
+// rs.test; the auth token it let the agent have is revoked and the resource
+// told, while the person token stays (its consent was not removed); then
+// removing the consent revokes the person token (issue 8, issue 9 item 5).
+func TestRevocationGrantRemoved(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	at := authTokenFor(t, w, b, rs, pt)
+	key := map[string]string{"kind": "scopes", "agent_iss": w.agent.Issuer, "agent_sub": w.agent.ID, "resource": "https://rs.test"}
+	if pg := b.Post(t, "/access/remove", key); pg.Status != http.StatusSeeOther {
+		t.Fatalf("remove the scope grant: %d", pg.Status)
+	}
+	waitRevoked(t, w, rs, at)
+	if ok, _ := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, pt)); ok {
+		t.Fatal("removing a scope grant revoked the person token")
+	}
+	key["kind"] = "consent"
+	if pg := b.Post(t, "/access/remove", key); pg.Status != http.StatusSeeOther {
+		t.Fatalf("remove the consent: %d", pg.Status)
+	}
+	waitRevoked(t, w, rs, pt)
+}

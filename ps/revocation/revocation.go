@@ -68,6 +68,15 @@ type Issued struct {
 	Exp time.Time
 }
 
+// AgentFilter selects the tokens issued to an agent: all of them, or for one
+// person, at one resource, auth tokens only.
+type AgentFilter struct {
+	AgentIss, AgentSub string
+	PersonID           string // "" for every person
+	Resource           string // "" for every resource
+	AuthOnly           bool   // auth tokens only (a removed scope grant)
+}
+
 // Cascade is one revocation that started downstream revocations.
 type Cascade struct {
 	ID, Iss, JTI string
@@ -91,7 +100,7 @@ type Store interface {
 	// or a resource this PS issued person tokens for.
 	AcceptsRevocationsFrom(ctx context.Context, id, dwk string) (bool, error)
 	AgentTokenSub(ctx context.Context, iss, jti string) (string, error)
-	IssuedToAgent(ctx context.Context, agentIss, agentSub, personID string, now time.Time, limit int) ([]Issued, error)
+	IssuedToAgent(ctx context.Context, f AgentFilter, now time.Time, limit int) ([]Issued, error)
 	IssuedFrom(ctx context.Context, parentJTI string, now time.Time, limit int) ([]Issued, error)
 	IssuedUnderMission(ctx context.Context, s256 string, now time.Time, limit int) ([]Issued, error)
 	CreateCascade(ctx context.Context, c Cascade) error
@@ -269,7 +278,7 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 			return err
 		}
 		agentSub = sub
-		targets, err := st.IssuedToAgent(ctx, c.ID, sub, "", now, maxCascade)
+		targets, err := st.IssuedToAgent(ctx, AgentFilter{AgentIss: c.ID, AgentSub: sub}, now, maxCascade)
 		if err != nil {
 			return err
 		}
@@ -451,19 +460,19 @@ type Report struct {
 	Recipients map[string]string // recipient → outcome
 }
 
-// CascadeAgentForPerson revokes, in the caller's transaction st, every
-// live token the PS issued to the agent (agentIss, agentSub) for the
-// person, when the person revokes or unbinds the agent: the decision and
-// its revocations commit together. It returns the cascade whose
+// CascadeAgent revokes, in the caller's transaction st, every live token
+// the PS issued that f selects, when the person revokes or unbinds the
+// agent or removes a grant (f.PersonID is then the person's): the decision
+// and its revocations commit together. It returns the cascade whose
 // deliveries Deliver sends once the transaction committed ("" when nothing
 // is downstream).
-func (s *Service) CascadeAgentForPerson(ctx context.Context, st Store, personID, agentIss, agentSub string) (string, error) {
+func (s *Service) CascadeAgent(ctx context.Context, st Store, f AgentFilter) (string, error) {
 	now := s.o.Now()
-	ts, err := st.IssuedToAgent(ctx, agentIss, agentSub, personID, now, maxCascade)
+	ts, err := st.IssuedToAgent(ctx, f, now, maxCascade)
 	if err != nil {
 		return "", err
 	}
-	return s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID()}, ts, now)
+	return s.cascade(ctx, st, Cascade{Iss: "person:" + f.PersonID, JTI: newID()}, ts, now)
 }
 
 // CascadeMission revokes, in the caller's transaction st, the live tokens

@@ -114,12 +114,16 @@ func (s *Store) issued(ctx context.Context, op, personWhere, authWhere string, n
 	return out, nil
 }
 
-// IssuedToAgent lists the live person and auth tokens issued to the agent
-// (agentIss, agentSub), whatever agent token it used; for one person when
-// personID is not "".
-func (s *Store) IssuedToAgent(ctx context.Context, agentIss, agentSub, personID string, now time.Time, limit int) ([]revocation.Issued, error) {
-	where := `agent_iss = ? AND agent_sub = ? AND (? = '' OR person_id = ?)`
-	return s.issued(ctx, "list tokens issued to an agent", where, where, now, limit, agentIss, agentSub, personID, personID)
+// IssuedToAgent lists the live tokens issued to the agent f names,
+// whatever agent token it used, narrowed by f's person, resource and kind.
+func (s *Store) IssuedToAgent(ctx context.Context, f revocation.AgentFilter, now time.Time, limit int) ([]revocation.Issued, error) {
+	where := `agent_iss = ? AND agent_sub = ? AND (? = '' OR person_id = ?) AND (? = '' OR aud = ?)`
+	personWhere := where
+	if f.AuthOnly {
+		personWhere = ""
+	}
+	return s.issued(ctx, "list tokens issued to an agent", personWhere, where, now, limit,
+		f.AgentIss, f.AgentSub, f.PersonID, f.PersonID, f.Resource, f.Resource)
 }
 
 // IssuedFrom lists the live auth tokens issued against the presented token parentJTI.

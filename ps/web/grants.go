@@ -42,7 +42,11 @@ func (u *UI) removeGrant(c *gin.Context, s *session) error {
 	if !key.Valid() {
 		return errNotFound
 	}
-	err := u.opt.Tokens.RemoveGrant(ctx(c), s.person.ID, key)
+	remove := u.opt.Tokens.RemoveGrant
+	if u.opt.RemoveGrant != nil {
+		remove = u.opt.RemoveGrant
+	}
+	err := remove(ctx(c), s.person.ID, key)
 	if errors.Is(err, dberr.ErrNotFound) {
 		return errNotFound
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	// MissionFlows runs the decisions that span agents and missions.
 	MissionFlows *missionflow.Flows
 	Tokens       *tokens.Service
+	// RemoveGrant, when set, removes a grant together with the revocation
+	// of the tokens it let the agent have (issue 8); default Tokens.RemoveGrant.
+	RemoveGrant func(ctx context.Context, personID string, key tokens.GrantKey) error
 	// MissionDefaultLifetime is the end the mission review selects at
 	// first (zero: when completed or revoked).
 	MissionDefaultLifetime time.Duration

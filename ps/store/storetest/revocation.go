@@ -119,14 +119,20 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 			}
 			return out
 		}
-		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "", at, 100)); len(got) != 3 {
+		if got := jtis(st.IssuedToAgent(ctx, revocation.AgentFilter{AgentIss: ap, AgentSub: agent}, at, 100)); len(got) != 3 {
 			t.Fatalf("IssuedToAgent = %v, want every token of the agent", got)
 		}
-		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "p1", at, 100)); len(got) != 2 || got[0] != "pt1" || got[1] != "at1" {
+		if got := jtis(st.IssuedToAgent(ctx, revocation.AgentFilter{AgentIss: ap, AgentSub: agent, PersonID: "p1"}, at, 100)); len(got) != 2 || got[0] != "pt1" || got[1] != "at1" {
 			t.Fatalf("IssuedToAgent for p1 = %v, latest exp first", got)
 		}
-		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "", at.Add(45*time.Minute), 100)); len(got) != 2 {
+		if got := jtis(st.IssuedToAgent(ctx, revocation.AgentFilter{AgentIss: ap, AgentSub: agent}, at.Add(45*time.Minute), 100)); len(got) != 2 {
 			t.Fatalf("expired tokens are not cascaded to: %v", got)
+		}
+		if got := jtis(st.IssuedToAgent(ctx, revocation.AgentFilter{AgentIss: ap, AgentSub: agent, PersonID: "p1", Resource: rs, AuthOnly: true}, at, 100)); len(got) != 1 || got[0] != "at1" {
+			t.Fatalf("IssuedToAgent auth tokens only = %v", got)
+		}
+		if got := jtis(st.IssuedToAgent(ctx, revocation.AgentFilter{AgentIss: ap, AgentSub: agent, Resource: "https://other.example"}, at, 100)); len(got) != 0 {
+			t.Fatalf("IssuedToAgent at another resource = %v", got)
 		}
 		if got := jtis(st.IssuedFrom(ctx, "pt1", at, 100)); len(got) != 1 || got[0] != "at1" {
 			t.Fatalf("IssuedFrom = %v", got)
@@ -134,7 +140,7 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 		if got := jtis(st.IssuedUnderMission(ctx, "m1", at, 100)); len(got) != 1 || got[0] != "pt1" {
 			t.Fatalf("IssuedUnderMission = %v", got)
 		}
-		if got := jtis(st.IssuedToAgent(ctx, ap, agent, "", at, 1)); len(got) != 1 {
+		if got := jtis(st.IssuedToAgent(ctx, revocation.AgentFilter{AgentIss: ap, AgentSub: agent}, at, 1)); len(got) != 1 {
 			t.Fatalf("the limit bounds the cascade: %v", got)
 		}
 	})

@@ -47,6 +47,9 @@ const (
 	DefaultHold          = 20 * time.Second
 	// maxCascade bounds the tokens one cascade walks (tables are bounded).
 	maxCascade = 10000
+	// maxConcurrentDeliveries bounds the outgoing revocations of one
+	// cascade in flight at once.
+	maxConcurrentDeliveries = 8
 )
 
 // Caller is a verified server at the revocation endpoint.
@@ -255,17 +258,18 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 			return err
 		}
 		known, err := st.IsRevoked(ctx, c.ID, req.JTI)
+		if err != nil || known {
+			// A repeat whose first revocation had nothing downstream: it
+			// records nothing new, and cascading again would revoke what
+			// the agent obtained since with another agent token.
+			return err
+		}
+		n, err := st.LiveRevocations(ctx, c.ID, now)
 		if err != nil {
 			return err
 		}
-		if !known {
-			n, err := st.LiveRevocations(ctx, c.ID, now)
-			if err != nil {
-				return err
-			}
-			if n >= s.o.MaxEntries {
-				return rateLimited(60, "this issuer holds as many live revocations as this person server keeps")
-			}
+		if n >= s.o.MaxEntries {
+			return rateLimited(60, "this issuer holds as many live revocations as this person server keeps")
 		}
 		if err := st.RecordRevocation(ctx, c.ID, req.JTI, req.Exp, now); err != nil {
 			return err
@@ -416,6 +420,7 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 	}
 	var wg sync.WaitGroup
 	bg := context.WithoutCancel(ctx)
+	slots := make(chan struct{}, maxConcurrentDeliveries)
 	for _, d := range ds {
 		if d.Outcome == OutcomeRevoked {
 			continue
@@ -428,6 +433,8 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 		wg.Add(1)
 		go func(d Delivery) {
 			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			sctx, cancel := context.WithTimeout(bg, 30*time.Second)
 			defer cancel()
 			outcome := s.o.Sender.Send(sctx, d.Recipient, d.TokenJTI, d.TokenExp)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -24,8 +25,10 @@ func (s *Server) revocationPolicy() httpsig.ServerPolicy {
 		DWKs: []string{aauth.DWKAgent, aauth.DWKResource},
 		Admit: func(ctx context.Context, id, dwk string) error {
 			if s.opt.Providers != nil && dwk == aauth.DWKAgent {
-				if err := s.opt.Providers.Admit(ctx, id); err != nil {
+				if err := s.opt.Providers.Admit(ctx, id); errors.Is(err, httpsig.ErrProviderRefused) {
 					return aauth.NewProblem(http.StatusForbidden, aauth.ErrUnsupportedIss, "this person server does not accept revocations from this caller")
+				} else if err != nil {
+					return &aauth.Problem{Status: http.StatusInternalServerError, Code: aauth.ErrServerError, Detail: "internal error", Cause: err}
 				}
 			}
 			return nil

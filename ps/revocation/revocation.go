@@ -50,6 +50,9 @@ const (
 	// maxConcurrentDeliveries bounds the outgoing revocations of one
 	// cascade in flight at once.
 	maxConcurrentDeliveries = 8
+	// staleDelivery: a delivery pending longer than this (each attempt
+	// ends within 30 s) lost its sender, e.g. to a restart.
+	staleDelivery = 2 * time.Minute
 )
 
 // Caller is a verified server at the revocation endpoint.
@@ -92,6 +95,8 @@ type Delivery struct {
 	TokenExp                       time.Time
 	Outcome                        string
 	Attempts                       int
+	// UpdatedAt is when the outcome was last written.
+	UpdatedAt time.Time
 }
 
 // Store is what revocation needs from storage (*store.Store).
@@ -355,9 +360,14 @@ func (s *Service) Poll(ctx context.Context, callerID, cascadeID string) (Answer,
 		return Answer{}, err
 	}
 	for _, d := range ds {
-		if d.Outcome == OutcomePending {
-			return Answer{Status: http.StatusAccepted, CascadeID: cascadeID}, nil
+		if d.Outcome != OutcomePending {
+			continue
 		}
+		if s.o.Now().Sub(d.UpdatedAt) > staleDelivery {
+			// The replica that was sending it is gone: send again.
+			s.Deliver(ctx, cascadeID)
+		}
+		return Answer{Status: http.StatusAccepted, CascadeID: cascadeID}, nil
 	}
 	return Answer{Status: http.StatusOK}, nil
 }

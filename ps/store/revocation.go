@@ -209,7 +209,7 @@ func (s *Store) Deliveries(ctx context.Context, cascadeID string) ([]revocation.
 	out := make([]revocation.Delivery, len(rows))
 	for i, r := range rows {
 		out[i] = revocation.Delivery{CascadeID: r.CascadeID, Recipient: r.Recipient, TokenJTI: r.TokenJTI,
-			TokenExp: time.Unix(r.TokenExp, 0).UTC(), Outcome: r.Outcome, Attempts: r.Attempts}
+			TokenExp: time.Unix(r.TokenExp, 0).UTC(), Outcome: r.Outcome, Attempts: r.Attempts, UpdatedAt: time.Unix(r.UpdatedAt, 0).UTC()}
 	}
 	return out, nil
 }

@@ -174,7 +174,7 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		got, err := st.Deliveries(ctx, "c1")
 		if err != nil || len(got) != 2 || got[0].TokenJTI != "at1" || got[1].Outcome != revocation.OutcomeUnavailable || got[1].Attempts != 1 ||
-			!got[1].TokenExp.Equal(at.Add(time.Hour)) {
+			!got[1].TokenExp.Equal(at.Add(time.Hour)) || !got[1].UpdatedAt.Equal(at) {
 			t.Fatalf("Deliveries = %+v, %v", got, err)
 		}
 		if err := st.RememberAgentToken(ctx, ap, "t-old", agent, at); err != nil {

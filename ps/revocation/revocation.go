@@ -470,13 +470,6 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 	}
 }
 
-// Report is the per-recipient outcome of a revocation the person started
-// (PS-287: the person may see it; an agent provider never does).
-type Report struct {
-	CascadeID  string
-	Recipients map[string]string // recipient → outcome
-}
-
 // CascadeAgent revokes, in the caller's transaction st, every live token
 // the PS issued that f selects, when the person revokes or unbinds the
 // agent or removes a grant (f.PersonID is then the person's): the decision

@@ -190,6 +190,12 @@ func TestRevocationRefusals(t *testing.T) {
 		{name: "PS-234 hwk", signer: ap, body: good, opts: []conformance.SignOption{conformance.WithScheme(aauth.SchemeHWK)}, status: 401, sigErr: aauth.SigUnsupportedScheme},
 		{name: "PS-233 bad signature", signer: ap, body: good, opts: []conformance.SignOption{conformance.WithCorruptSignature()}, status: 401, sigErr: aauth.SigInvalidSignature},
 		{name: "PS-233 content-digest not covered", signer: ap, body: good, opts: []conformance.SignOption{conformance.WithoutComponent("content-digest")}, status: 401, sigErr: aauth.SigInvalidInput},
+		{name: "PS-234 dwk of an access server", signer: &conformance.Signer{Key: ap.Key,
+			Member: conformance.JWKSURIMember(w.ap.Issuer(), aauth.DWKAccess, w.ap.SigningKID())}, body: good, status: 401, sigErr: aauth.SigInvalidKey},
+		{name: "PS-234 a kid the provider does not publish", signer: &conformance.Signer{Key: ap.Key,
+			Member: conformance.JWKSURIMember(w.ap.Issuer(), aauth.DWKAgent, "no-such-kid")}, body: good, status: 401, sigErr: aauth.SigUnknownKey},
+		{name: "PS-235 another key under the provider's kid", signer: &conformance.Signer{Key: w.agent.Key, Member: ap.Member},
+			body: good, status: 401, sigErr: aauth.SigInvalidSignature},
 		{name: "PS-235 a resource this PS never issued for", signer: rsSigner(stranger), body: good, status: 403, code: aauth.ErrUnsupportedIss},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -121,7 +121,15 @@ func Parse(raw []byte, opts ParseOptions) (*Parsed, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
-	return &Parsed{Set: &s, Canonical: canon, Hash: anchor.S256(canon)}, nil
+	// The anchored form is the decoded set re-marshalled: explicit
+	// defaults written by hand (say "scopes_any": false) drop out, so the
+	// hash a verifier recomputes from the stored set and the hash Evaluate
+	// checks on every load (Set.Hash) are the same bytes.
+	norm, err := anchor.Marshal(&s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return &Parsed{Set: &s, Canonical: norm, Hash: anchor.S256(norm)}, nil
 }
 
 // schemaMessage keeps the first few leaf errors of a validation failure,

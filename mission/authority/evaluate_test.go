@@ -216,7 +216,9 @@ func TestDecisionTableRow19(t *testing.T) {
 		t.Errorf("a fitting grant was refused: %v", err)
 	}
 	for name, bad := range map[string]func() error{
-		"scope":     func() error { return DeliveryCheck(d.Grant, []string{"ledger.read", "ledger.write"}, nil, now, &expiresAt) },
+		"scope": func() error {
+			return DeliveryCheck(d.Grant, []string{"ledger.read", "ledger.write"}, nil, now, &expiresAt)
+		},
 		"operation": func() error { return DeliveryCheck(d.Grant, nil, []Operation{publish}, now, &expiresAt) },
 		"exp":       func() error { return DeliveryCheck(d.Grant, nil, nil, expiresAt.Add(time.Second), &expiresAt) },
 	} {
@@ -333,8 +335,11 @@ func answer(key string, yes bool) func(*Input) {
 }
 func caps(c ...string) func(*Input) { return func(in *Input) { in.Actor.Capabilities = c } }
 func fourParty(in *Input)           { in.Mode = FourParty }
-func subagent(in *Input)            { in.Actor.Parent = in.Actor.Agent; in.Actor.Agent = "aauth:sub.1@agents.acme.example" }
-func unreachable(in *Input)         { in.PersonReachable = false }
+func subagent(in *Input) {
+	in.Actor.Parent = in.Actor.Agent
+	in.Actor.Agent = "aauth:sub.1@agents.acme.example"
+}
+func unreachable(in *Input) { in.PersonReachable = false }
 func chain(intermediary string, upstreamDepth int) func(*Input) {
 	return func(in *Input) {
 		in.Actor.Chain = &Chain{Intermediary: intermediary, UpstreamDepth: upstreamDepth, UpstreamIndexed: true}
@@ -347,7 +352,9 @@ func consumed(id string) func(*Input) {
 	return func(in *Input) { r := in.Mission.Checkpoints[id]; r.Consumed = true; in.Mission.Checkpoints[id] = r }
 }
 func suspended(holdUntil time.Time) func(*Input) {
-	return func(in *Input) { in.Mission.Lifecycle.State, in.Mission.Lifecycle.HoldUntil = StateSuspended, &holdUntil }
+	return func(in *Input) {
+		in.Mission.Lifecycle.State, in.Mission.Lifecycle.HoldUntil = StateSuspended, &holdUntil
+	}
 }
 func terminated(reason string) func(*Input) {
 	return func(in *Input) { in.Mission.Lifecycle.State, in.Mission.Lifecycle.Reason = StateTerminated, reason }

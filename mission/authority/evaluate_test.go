@@ -12,8 +12,8 @@ import (
 // hr.records. The fake clock is fixed: the mission was approved at
 // 2026-06-22T17:00:00Z and expires a week later.
 var (
-	expiresAt  = time.Date(2026, 6, 29, 17, 0, 0, 0, time.UTC)
-	now        = time.Date(2026, 6, 24, 15, 2, 11, 0, time.UTC)
+	expiresAt = time.Date(2026, 6, 29, 17, 0, 0, 0, time.UTC)
+	now       = time.Date(2026, 6, 24, 15, 2, 11, 0, time.UTC)
 )
 
 const (

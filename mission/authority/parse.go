@@ -113,9 +113,7 @@ func Parse(raw []byte, opts ParseOptions) (*Parsed, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, schemaMessage(err))
 	}
 	var s Set
-	dec := json.NewDecoder(bytes.NewReader(canon))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := strictDecode(canon, &s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err := s.Check(); err != nil {
@@ -310,4 +308,10 @@ func afterCycle(cps []Checkpoint) string {
 		}
 	}
 	return ""
+}
+
+func strictDecode(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

@@ -87,7 +87,22 @@ func boardChain(t *testing.T, k keys) (Bundle, []Stored) {
 		}
 		chain = append(chain, s)
 	}
-	add(MissionActivated, Actor{Kind: "person", ID: "p1"}, map[string]any{"s256": missionID}, "", t0)
+	// The pre-approval chain, under the proposal's id.
+	var pre []Stored
+	for i, typ := range []string{ProposalReceived, ConsentPresented, ConsentDecision} {
+		b, _ := Body(map[string]any{"step": typ})
+		var head *Stored
+		if i > 0 {
+			head = &pre[i-1]
+		}
+		s, err := Append(head, "prop-1", Record{Mission: m, Type: typ, Actor: agentActor,
+			Anchors: Anchors{ProposalHash: anchors.ProposalHash}, Body: b}, t0.Add(-time.Duration(3-i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre = append(pre, s)
+	}
+	add(MissionActivated, Actor{Kind: "person", ID: "p1"}, map[string]any{"s256": missionID, "proposal_chain_head": pre[2].Hash}, "", t0)
 	add(RuntimeDecision, agentActor, json.RawMessage(`{"id":"dec_01J7Q2","point":"token","mode":"three-party","mission_version":9,"catalog_version":"cat-17",`+
 		`"request":{"resource":"https://ir.acme.example","resource_token_jti":"rt-55c1","per_call":true},`+
 		`"items":[{"item":{"kind":"r3","vocabulary":"urn:aauth:vocabulary:openapi","op":{"operationId":"publishPresentation"}},"status":"needs_checkpoint","entry":"release-board","missing_checkpoints":["cfo_release_approval"]}],`+
@@ -97,7 +112,12 @@ func boardChain(t *testing.T, k keys) (Bundle, []Stored) {
 	add(UpdateAccepted, agentActor, map[string]any{"update_s256": "upd1", "effective_authority_hash": "EFFECTIVE-AFTER-NARROWING"}, "", t0.Add(3*time.Hour))
 	add(RuntimeDecision, agentActor, map[string]any{"id": "dec_01J7Q3", "outcome": map[string]any{"kind": "issue", "status": 200}}, "EFFECTIVE-AFTER-NARROWING", t0.Add(4*time.Hour))
 	sign(t0.Add(4 * time.Hour))
-	return NewBundle(m, blob, proposal, rendering, chain), chain
+	b := NewBundle(m, blob, proposal, rendering, chain)
+	b.ProposalChainID = "prop-1"
+	for _, p := range pre {
+		b.ProposalChain = append(b.ProposalChain, p.Canonical)
+	}
+	return b, chain
 }
 
 // TestUntamperedBundleVerifies: an exported bundle verifies offline —
@@ -137,6 +157,11 @@ func TestTamperedBundleFailsAtTheRecord(t *testing.T) {
 		{"unknown effective hash", func(b *Bundle) {
 			relinkFrom(t, b, 5, `"EFFECTIVE-AFTER-NARROWING"`, `"SOMETHING-ELSE"`)
 		}, 5, "effective_authority_hash"},
+		{"pre-approval record edited", func(b *Bundle) {
+			b.ProposalChain = append([]json.RawMessage(nil), b.ProposalChain...)
+			b.ProposalChain[1] = json.RawMessage(strings.Replace(string(b.ProposalChain[1]), "consent_presented\"}", "forged\"}", 1))
+		}, 1, "altered"},
+		{"pre-approval chain cut short", func(b *Bundle) { b.ProposalChain = b.ProposalChain[:2] }, 0, "proposal chain's head"},
 		{"blob swapped", func(b *Bundle) { b.Blob = base64.RawURLEncoding.EncodeToString([]byte(`{}`)) }, -1, "mission id"},
 		{"proposal edited", func(b *Bundle) {
 			b.Proposal = json.RawMessage(strings.Replace(string(b.Proposal), "board-packet@3", "board-packet@4", 1))

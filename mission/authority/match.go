@@ -119,12 +119,16 @@ func entryMatches(e *Entry, it Item, req *Request, cat *Catalog) bool {
 	if e.ResourceClass != "" && !classMatches(e.ResourceClass, cat.Class(req.Resource)) {
 		return false
 	}
+	switch it.Kind {
+	case ItemIdentity:
+		// Identity items need only the resource and class (§2 (a)–(b)): a
+		// person token carries no account.
+		return true
+	}
 	if len(e.Accounts) > 0 && !slices.Contains(e.Accounts, req.Account) {
 		return false
 	}
 	switch it.Kind {
-	case ItemIdentity:
-		return true
 	case ItemScope:
 		explicit := slices.Contains(e.Scopes, it.Scope)
 		if !explicit && !e.ScopesAny {

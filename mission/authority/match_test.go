@@ -38,6 +38,11 @@ func TestMatcherFilters(t *testing.T) {
 		{"thursday", "https://wiki.acme.example", "wiki.read", "acct-1", now.Add(24 * time.Hour), "constraint_violation"},
 		{"after hours", "https://wiki.acme.example", "wiki.read", "acct-1", time.Date(2026, 6, 24, 17, 0, 0, 0, time.UTC), "constraint_violation"},
 	}
+	in.Point, in.Request = PointPersonToken, Request{Resource: "https://wiki.acme.example"}
+	if d := Evaluate(in); d.Outcome != Issue {
+		t.Errorf("person token under an account-filtered entry: %s (%s)", d.Reason, d.Explanation)
+	}
+	in.Point = PointToken
 	for _, c := range cases {
 		in.Request = Request{Resource: c.resource, Scopes: []string{c.scope}, Account: c.account}
 		in.Now = c.at

@@ -250,7 +250,7 @@ func itemsOf(in Input) ([]Item, error) {
 		}
 		return []Item{{Kind: ItemIdentity}}, nil
 	case PointPermission:
-		if r.Action == "" {
+		if r.Action == "" || len(r.Action) > 256 {
 			return nil, fmt.Errorf("a permission request names an action")
 		}
 		return []Item{{Kind: ItemTool, Tool: r.Action}}, nil
@@ -288,6 +288,8 @@ func itemsOf(in Input) ([]Item, error) {
 	if len(items) > MaxItems {
 		return nil, fmt.Errorf("the request asks for more than %d items", MaxItems)
 	}
+	// The mode matters only for auth tokens (who issues); the other points
+	// are always the PS's own answer.
 	if in.Mode != ThreeParty && in.Mode != FourParty {
 		return nil, fmt.Errorf("unknown mode %q", in.Mode)
 	}

@@ -10,8 +10,8 @@ import (
 
 // FuzzEvaluate: Evaluate never panics, and never issues on malformed
 // input — a set that fails the semantic checks, a set whose stored hash
-// does not match, an unknown point or mode, or a request asking for
-// nothing. What it does issue is within what was asked and never an
+// does not match, an unknown point, an auth-token request of unknown mode
+// or asking for nothing. What it does issue is within what was asked and never an
 // excluded item.
 func FuzzEvaluate(f *testing.F) {
 	a := string(readExample(f, "authority-set-a.json"))
@@ -65,7 +65,7 @@ func FuzzEvaluate(f *testing.F) {
 		}
 		malformed := set.Check() != nil || stored != hash ||
 			!slices.Contains([]Point{PointToken, PointPersonToken, PointPermission}, in.Point) ||
-			(in.Mode != ThreeParty && in.Mode != FourParty) ||
+			(in.Point == PointToken && in.Mode != ThreeParty && in.Mode != FourParty) ||
 			(in.Point == PointToken && len(in.Request.Scopes) == 0 && len(in.Request.Operations) == 0)
 		if malformed {
 			t.Fatalf("issued on malformed input: %+v", d)

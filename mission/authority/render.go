@@ -77,6 +77,24 @@ func Render(s *Set, cat *Catalog, proposalHash, description string, expiresAt *t
 	return r, nil
 }
 
+// Describe is the rendering's sentence for one entry, checkpoint or
+// exclusion of s by id ("" when s has none): the successor diff shows
+// added, removed and changed items in the same words as the consent page.
+func Describe(s *Set, id string, cat *Catalog) string {
+	if e := s.Entry(id); e != nil {
+		return entrySentence(e, s, cat)
+	}
+	if c := s.Checkpoint(id); c != nil {
+		return checkpointSentence(c)
+	}
+	for i := range s.Exclusions {
+		if s.Exclusions[i].ID == id {
+			return "Never: " + exclusionPhrase(&s.Exclusions[i], cat)
+		}
+	}
+	return ""
+}
+
 var actionVerbs = map[string]string{"read": "read", "write": "change", "create": "create", "delete": "delete",
 	"send": "send", "publish": "publish", "pay": "pay", "execute": "run", "admin": "administer", "*": "do anything"}
 

@@ -71,3 +71,32 @@ func sameJSON(a, b any) bool {
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && anchor.Equal(ja, jb)
 }
+
+// Lines renders the diff for the person approving a successor, in the
+// consent page's words: what is new, what changes, what goes away.
+func (d Diff) Lines(before, after *authority.Set, cat *authority.Catalog) []authority.Line {
+	var out []authority.Line
+	add := func(prefix string, ids []string, s *authority.Set) {
+		for _, id := range ids {
+			out = append(out, authority.Line{Ref: id, Text: prefix + authority.Describe(s, id, cat)})
+		}
+	}
+	add("New: ", d.AddedEntries, after)
+	add("Changed: ", d.ChangedEntries, after)
+	add("New: ", d.AddedCheckpoints, after)
+	add("New: ", d.AddedExclusions, after)
+	add("No longer: ", d.RemovedEntries, before)
+	add("No longer: ", d.RemovedCheckpoints, before)
+	add("No longer: ", d.RemovedExclusions, before)
+	if d.DefaultOutside != "" {
+		out = append(out, authority.Line{Ref: "default_outside", Text: "Anything else: " + outsideWords(outside(after))})
+	}
+	return out
+}
+
+func outsideWords(v string) string {
+	if v == authority.OutsideConsent {
+		return "you will be asked first (was: refused)"
+	}
+	return "refused (was: you were asked first)"
+}

@@ -3,6 +3,7 @@ package governance
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,6 +192,11 @@ func TestSuccessor(t *testing.T) {
 	}
 	if len(plan.Diff.AddedEntries) != 1 || plan.Diff.AddedEntries[0] != "crm-read" || len(plan.Diff.RemovedEntries) != 1 {
 		t.Fatalf("diff: %+v", plan.Diff)
+	}
+	lines := plan.Diff.Lines(pred.Authority, succ, nil)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0].Text, "New: Use (crm.read) at https://crm.acme.example") ||
+		lines[1].Ref != "docs-assemble" || !strings.HasPrefix(lines[1].Text, "No longer: ") {
+		t.Fatalf("diff lines %+v", lines)
 	}
 	if _, err := PlanSuccessor(pred, cps, "aauth:other@agents.example", succ, nil, authority.ParseOptions{}, t0); err == nil {
 		t.Error("another agent proposed a successor")

@@ -265,7 +265,9 @@ func intersectEntry(p Entry, b *Entry, cat *Catalog) (*Entry, []string) {
 		if p.R3 != nil {
 			e.R3 = nil
 			if b.R3 != nil && b.R3.Vocabulary == p.R3.Vocabulary {
-				ops := slices.DeleteFunc(slices.Clone(p.R3.Operations), func(op json.RawMessage) bool { return !r3Has(b.R3, p.R3.Vocabulary, op) })
+				ops := slices.DeleteFunc(slices.Clone(p.R3.Operations), func(op json.RawMessage) bool {
+					return !r3Has(b.R3, p.R3.Vocabulary, op) || !catalogKnowsOperation(cat, p.Resource.ID, p.R3.Vocabulary, op)
+				})
 				if len(ops) > 0 {
 					e.R3 = &R3{Vocabulary: p.R3.Vocabulary, Operations: ops}
 				}
@@ -313,6 +315,20 @@ func intersectEntry(p Entry, b *Entry, cat *Catalog) (*Entry, []string) {
 	e.Delegation = stricterDelegation(p.Delegation, b.Delegation)
 	e.MaxTokenLifetime = minPositive(p.MaxTokenLifetime, b.MaxTokenLifetime)
 	return &e, why
+}
+
+// catalogKnowsOperation: when the catalog lists a resource's R3
+// operations, an operation it does not list is not in the resource's
+// vocabulary and is cut at admission; a catalog without the list cuts
+// nothing (the bound's operations still do).
+func catalogKnowsOperation(cat *Catalog, resource, vocabulary string, op json.RawMessage) bool {
+	r, ok := cat.resource(resource)
+	if !ok || len(r.Operations) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(r.Operations, func(o CatalogOperation) bool {
+		return o.Vocabulary == vocabulary && jsonEqualRaw(o.Operation, op)
+	})
 }
 
 func scopeDescriptions(cat *Catalog, resource string) map[string]string {

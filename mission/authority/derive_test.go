@@ -109,16 +109,18 @@ func TestDeriveProposedIsCutToBounds(t *testing.T) {
 // keep their grant (approving the rendering is the consent, §10.1),
 // scopes the resource does not describe are cut.
 func TestDeriveProposedWithinBaseline(t *testing.T) {
-	cat := &Catalog{Resources: map[string]CatalogResource{"https://flights.example": {ScopeDescriptions: map[string]string{"search": "Search flights"}}}}
+	cat := &Catalog{Resources: map[string]CatalogResource{"https://flights.example": {ScopeDescriptions: map[string]string{"search": "Search flights"},
+		Operations: []CatalogOperation{{Vocabulary: openapi, Operation: json.RawMessage(`{"operationId":"search"}`), Action: "read"}}}}}
 	proposed := `{"object":"aauth-mm/authority-set/v1","default_outside":"deny","entries":[
-	 {"id":"f","target":"resource","resource":{"id":"https://flights.example"},"scopes":["search","book"],"grant":"auto"},
+	 {"id":"f","target":"resource","resource":{"id":"https://flights.example"},"scopes":["search","book"],"grant":"auto",
+	  "r3":{"vocabulary":"urn:aauth:vocabulary:openapi","operations":[{"operationId":"search"},{"operationId":"notInTheVocabulary"}]}},
 	 {"id":"h","target":"resource","resource":{"id":"https://hotels.example"},"scopes_any":true}]}`
 	d, err := Derive(Proposal{Resources: []string{"https://flights.example", "https://hotels.example"}, ProposedAuthority: json.RawMessage(proposed)},
 		nil, cat, ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := d.Set.Entry("f"); !slices.Equal(f.Scopes, []string{"search"}) || f.grant() != GrantAuto {
+	if f := d.Set.Entry("f"); !slices.Equal(f.Scopes, []string{"search"}) || f.grant() != GrantAuto || f.R3 != nil {
 		t.Fatalf("f %+v", f)
 	}
 	if h := d.Set.Entry("h"); h.grant() != GrantConsentOnce {
@@ -200,4 +202,31 @@ func sameJSONValue(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// TestAdmissionCutsUnknownOperations: an operation the catalog does not
+// list for the resource is not in its R3 vocabulary and is cut, even when
+// the template's bound names it.
+func TestAdmissionCutsUnknownOperations(t *testing.T) {
+	bound, err := Parse([]byte(`{"object":"aauth-mm/authority-set/v1","entries":[{"id":"f","target":"resource","resource":{"id":"https://flights.example"},
+	 "r3":{"vocabulary":"urn:aauth:vocabulary:openapi","operations":[{"operationId":"search"},{"operationId":"notInTheVocabulary"}]}}]}`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := &Catalog{Resources: map[string]CatalogResource{"https://flights.example": {
+		Operations: []CatalogOperation{{Vocabulary: openapi, Operation: json.RawMessage(`{"operationId":"search"}`), Action: "read"}}}}}
+	tmpl := Template{Name: "flights@1", Resources: []string{"https://flights.example"}, Set: bound.Set}
+	d, err := Derive(Proposal{Resources: []string{"https://flights.example"}, ProposedAuthority: json.RawMessage(`{"object":"aauth-mm/authority-set/v1","entries":[
+	 {"id":"f","target":"resource","resource":{"id":"https://flights.example"},
+	  "r3":{"vocabulary":"urn:aauth:vocabulary:openapi","operations":[{"operationId":"search"},{"operationId":"notInTheVocabulary"}]}}]}`)},
+		[]Template{tmpl}, cat, ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := d.Set.Entry("f"); f == nil || len(f.R3.Operations) != 1 || string(f.R3.Operations[0]) != `{"operationId":"search"}` {
+		t.Fatalf("entry %+v", d.Set.Entry("f"))
+	}
+	if !slices.ContainsFunc(d.Removed, func(l string) bool { return strings.Contains(l, "R3 operations") }) {
+		t.Fatalf("removed %v", d.Removed)
+	}
 }

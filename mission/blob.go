@@ -28,6 +28,10 @@ type Blob struct {
 	ExpiresAt         string   `json:"expires_at,omitempty"`
 	ApprovedTools     []Tool   `json:"approved_tools,omitempty"`
 	ApprovedResources []string `json:"approved_resources,omitempty"`
+	// MissionModel is the Mission composition extension member (the
+	// anchors and the Authority Set, built by mission/authority); absent
+	// for missions approved without one, so their bytes are unchanged.
+	MissionModel json.RawMessage `json:"mission_model,omitempty"`
 }
 
 // TimeFormat is RFC 3339 UTC with millisecond precision (PS-REQUIREMENTS

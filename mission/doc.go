@@ -15,4 +15,10 @@
 // readings of PS-REQUIREMENTS §2.4, A-05, A-10, A-39, A-47, A-56 and
 // PS-185, PS-208. It imports no HTTP, database or template package (a test
 // checks it); ps/missionflow runs these rules against the store.
+//
+// Mission composition (issue 10) lives in sub-packages: mission/anchor
+// (JCS and the integrity anchors), mission/authority (the Authority Set,
+// Evaluate, derivation, the consent rendering), mission/governance (holds,
+// termination, narrowing overlays, successors) and mission/evidence (the
+// hash chain and its offline verifier); see docs/mission-composition.md.
 package mission

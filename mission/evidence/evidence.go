@@ -1,0 +1,180 @@
+// Package evidence is the append-only, hash-chained evidence of Mission
+// composition (design §7) and its offline verifier (Level 4 core). Each
+// mission has one chain: record n carries seq n and prev = record_hash of
+// record n−1 (null at seq 0), and record_hash = anchor(record). Chain
+// heads are signed behind a small Signer interface (the PS key, as a
+// JWS), so an operator who rewrites a bare chain is caught by a verifier
+// holding the PS's public key. Nothing here does I/O.
+package evidence
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission/anchor"
+)
+
+// Object is the discriminator of an evidence record.
+const Object = "aauth-mm/evidence/v1"
+
+// Record types (design §7).
+const (
+	ProposalReceived    = "proposal_received"
+	ConsentPresented    = "consent_presented"
+	ConsentDecision     = "consent_decision"
+	MissionActivated    = "mission_activated"
+	LifecycleTransition = "lifecycle_transition"
+	UpdateAccepted      = "update_accepted"
+	UpdateRejected      = "update_rejected"
+	CheckpointRecorded  = "checkpoint_recorded"
+	RuntimeDecision     = "runtime_decision"
+	AuditReceived       = "audit_received"
+	TokenIssued         = "token_issued"
+	TokenDelivered      = "token_delivered"
+	RevocationResult    = "revocation_result"
+	ChainHead           = "chain_head"
+)
+
+// MissionRef names the mission: origin (the PS) and id (s256).
+type MissionRef struct {
+	Origin string `json:"origin"`
+	ID     string `json:"id"`
+}
+
+// Actor is who caused the record.
+type Actor struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id,omitempty"`
+}
+
+// Anchors are the mission's integrity anchors at the time of the record.
+type Anchors struct {
+	ProposalHash           string `json:"proposal_hash"`
+	AuthorityHash          string `json:"authority_hash,omitempty"`
+	ConsentRenderingHash   string `json:"consent_rendering_hash,omitempty"`
+	EffectiveAuthorityHash string `json:"effective_authority_hash,omitempty"`
+}
+
+// Binding names the policy and schema a record was made under.
+type Binding struct {
+	PolicyVersion string `json:"policy_version,omitempty"`
+	SchemaVersion int    `json:"schema_version"`
+}
+
+// Record is one evidence record.
+type Record struct {
+	Object  string          `json:"object"`
+	Chain   string          `json:"chain"`
+	Seq     int64           `json:"seq"`
+	Mission MissionRef      `json:"mission"`
+	Type    string          `json:"type"`
+	At      string          `json:"at"`
+	Actor   Actor           `json:"actor"`
+	Anchors Anchors         `json:"anchors"`
+	Binding Binding         `json:"binding"`
+	Body    json.RawMessage `json:"body"`
+	Prev    *string         `json:"prev"`
+}
+
+// Stored is a record as persisted: its canonical bytes and their hash.
+type Stored struct {
+	Record    Record
+	Canonical []byte
+	Hash      string
+}
+
+// TimeFormat is how records write times (design: YYYY-MM-DDTHH:MM:SSZ).
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+// ErrChain is a record that does not continue its chain.
+var ErrChain = errors.New("evidence: record does not continue the chain")
+
+// Append makes the next record of a chain after head (nil for the first
+// record): it sets object, chain, seq and prev, canonicalizes and hashes.
+// The caller writes the result in the same transaction as the effect it
+// evidences, conditional on head still being the head.
+func Append(head *Stored, chain string, r Record, at time.Time) (Stored, error) {
+	r.Object, r.Chain, r.At = Object, chain, at.UTC().Format(TimeFormat)
+	if r.Binding.SchemaVersion == 0 {
+		r.Binding.SchemaVersion = 1
+	}
+	if len(r.Body) == 0 {
+		r.Body = json.RawMessage(`{}`)
+	}
+	if head == nil {
+		r.Seq, r.Prev = 0, nil
+	} else {
+		if head.Record.Chain != chain {
+			return Stored{}, fmt.Errorf("%w: head is of chain %s", ErrChain, head.Record.Chain)
+		}
+		prev := head.Hash
+		r.Seq, r.Prev = head.Record.Seq+1, &prev
+	}
+	canon, err := anchor.Marshal(r)
+	if err != nil {
+		return Stored{}, err
+	}
+	return Stored{Record: r, Canonical: canon, Hash: anchor.S256(canon)}, nil
+}
+
+// Body marshals v as a record body (canonical, so it hashes the same on
+// every reader).
+func Body(v any) (json.RawMessage, error) {
+	b, err := anchor.Marshal(v)
+	return json.RawMessage(b), err
+}
+
+// Signer signs a chain head with the PS key and returns a compact JWS
+// whose payload is the given bytes (the PS's keys package implements it).
+type Signer interface {
+	SignChainHead(payload []byte) (jws string, err error)
+}
+
+// HeadVerifier verifies a chain-head JWS with the PS's public keys and
+// returns its payload.
+type HeadVerifier interface {
+	VerifyChainHead(jws string) (payload []byte, err error)
+}
+
+// HeadObject is the discriminator of a signed chain-head payload.
+const HeadObject = "aauth-mm/chain-head/v1"
+
+// Head is what a chain_head signature commits to: the chain, the seq and
+// record_hash of its head at that moment, and when.
+type Head struct {
+	Object string `json:"object"`
+	Chain  string `json:"chain"`
+	Seq    int64  `json:"seq"`
+	Head   string `json:"head"`
+	At     string `json:"at"`
+}
+
+// HeadBody is the body of a chain_head record.
+type HeadBody struct {
+	Signed Head   `json:"signed"`
+	JWS    string `json:"jws"`
+}
+
+// SignHead appends a chain_head record that signs the current head (at
+// each transition and hourly; anchoring the JWS externally — RFC 3161 or a
+// transparency log — is the caller's).
+func SignHead(head Stored, s Signer, by Actor, at time.Time) (Stored, error) {
+	h := Head{Object: HeadObject, Chain: head.Record.Chain, Seq: head.Record.Seq, Head: head.Hash, At: at.UTC().Format(TimeFormat)}
+	payload, err := anchor.Marshal(h)
+	if err != nil {
+		return Stored{}, err
+	}
+	jws, err := s.SignChainHead(payload)
+	if err != nil {
+		return Stored{}, fmt.Errorf("evidence: sign chain head: %w", err)
+	}
+	body, err := Body(HeadBody{Signed: h, JWS: jws})
+	if err != nil {
+		return Stored{}, err
+	}
+	r := head.Record
+	r.Type, r.Actor, r.Body = ChainHead, by, body
+	return Append(&head, head.Record.Chain, r, at)
+}

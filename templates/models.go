@@ -196,6 +196,9 @@ type InteractView struct {
 	// FollowUp: the completion review's "Not done yet" sends the person's
 	// words to the agent as a clarification question instead of refusing.
 	FollowUp bool
+	// Remember offers "remember my answer for this agent" with the two
+	// buttons (a permission request).
+	Remember bool
 	Resource *ResourceView
 	Approved *MissionView
 	Review   *ReviewView

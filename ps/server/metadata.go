@@ -41,6 +41,9 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	if s.opt.AuthToken != nil {
 		md.AuthTokenEndpoint = iss + PathAuthToken
 	}
+	if s.opt.Permission != nil {
+		md.PermissionEndpoint = iss + PathPermission
+	}
 	if w := s.opt.SignatureWindow; w != 0 && w != aauth.DefaultSignatureWindowSeconds*time.Second {
 		md.SignatureWindow = int(w / time.Second)
 	}

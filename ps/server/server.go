@@ -61,6 +61,9 @@ type Options struct {
 	// AfterVerify runs after an agent request verified (records the
 	// provider as seen); optional.
 	AfterVerify func(ctx context.Context, providerIssuer string)
+	// Permission is the permission endpoint (E7: 200, 202 or an error,
+	// like a token endpoint); advertised and routed only when set.
+	Permission TokenEndpoint
 }
 
 // Server is the PS's HTTP application.
@@ -148,6 +151,9 @@ func New(opt Options) (*Server, error) {
 	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.PersonToken)))
 	if opt.AuthToken != nil {
 		e.POST(PathAuthToken, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.AuthToken)))
+	}
+	if opt.Permission != nil {
+		e.POST(PathPermission, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.Permission)))
 	}
 	e.POST(PathMission, s.agentRouteLimit(httpsig.Policy{}, MissionBodyLimit, s.handleMissionPropose))
 	e.POST(PathMissionURL, s.agentRoute(httpsig.Policy{}, s.handleMissionURL))

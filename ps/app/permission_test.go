@@ -1,0 +1,193 @@
+package app_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// permissionEntries is the mission log's permission entries.
+func permissionEntries(t *testing.T, w *world, s256 string) []mission.Entry {
+	t.Helper()
+	var out []mission.Entry
+	for _, e := range auditLog(t, w, s256) {
+		if e.Kind == "permission" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// expectPermission checks a 200 permission answer (PS-214, PS-218): the
+// value, and reason only with denied.
+func expectPermission(t *testing.T, r result, want string) {
+	t.Helper()
+	if r.status != http.StatusOK || r.body["permission"] != want {
+		t.Fatalf("permission: %d %s, want 200 %q", r.status, r.raw, want)
+	}
+	_, hasReason := r.body["reason"]
+	if want == "granted" && hasReason || len(r.body) > 2 {
+		t.Fatalf("permission body %s: reason only with denied, nothing else (PS-218)", r.raw)
+	}
+	if want == "denied" {
+		if _, ok := r.body["reason"].(string); !ok {
+			t.Fatalf("denied without a string reason: %s", r.raw)
+		}
+	}
+}
+
+// TestPermission: the permission endpoint end to end over HTTPS on SQLite
+// and PostgreSQL. Metadata advertises permission_endpoint now that it
+// works (PS-005). Outside a mission (PS-216) an action the person never
+// answered is a 202; the person reads the agent's words in the agent's
+// region of the page, allows it and asks to remember, and the poll
+// answers 200 granted (PS-214); the same action again is granted at once
+// from the remembered answer. A refused action polls to 200 denied with a
+// reason (PS-218). Within a mission, a tool the person approved is
+// granted at once, another one is asked; each request and response joins
+// the mission log in order (PS-213).
+func TestPermission(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, alice, _ := missionWorld(t, opt)
+		_, md := getDoc(t, w, "/.well-known/aauth-person.json")
+		if md["permission_endpoint"] != w.ps.URL("/permission") {
+			t.Fatalf("permission_endpoint = %v", md["permission_endpoint"])
+		}
+
+		// Outside a mission: the person is asked and remembers "allow".
+		ask := `{"action":"SendEmail","description":"Send the *itinerary* to Bob","parameters":{"to":"bob@example.com"},"capabilities":["interaction"]}`
+		s := w.expectInteraction(t, w.post(t, w.agent, "/permission", ask))
+		pg := open(t, alice, s)
+		agentSays := section(pg.HTML, "assert-agent")
+		for _, want := range []string{"What it wants to do", "SendEmail", "Send the <em>itinerary</em> to Bob", "bob@example.com"} {
+			if !strings.Contains(agentSays, want) {
+				t.Fatalf("the agent's region lacks %q:\n%s", want, pg.HTML)
+			}
+		}
+		if strings.Contains(section(pg.HTML, "assert-ps"), "itinerary") {
+			t.Fatal("the agent's words appear in the PS's region")
+		}
+		if !strings.Contains(pg.HTML, `name="remember"`) {
+			t.Fatalf("no remember choice on the page:\n%s", pg.HTML)
+		}
+		afterDecision(t, alice, alice.Post(t, s.path()+"/approve", map[string]string{"remember": "on"}))
+		expectPermission(t, w.poll(t, w.agent, s.loc), "granted")
+		expectPermission(t, w.post(t, w.agent, "/permission", ask), "granted")
+
+		// A refusal is a 200 the agent reads, not an error; not remembered,
+		// so the next request asks again.
+		del := `{"action":"DeleteFiles","capabilities":["interaction"]}`
+		s = w.expectInteraction(t, w.post(t, w.agent, "/permission", del))
+		open(t, alice, s)
+		afterDecision(t, alice, alice.Post(t, s.path()+"/deny", nil))
+		expectPermission(t, w.poll(t, w.agent, s.loc), "denied")
+		w.expectInteraction(t, w.post(t, w.agent, "/permission", del))
+
+		// Within a mission: the approved tool is granted at once, another
+		// action is asked; both logged, request then response.
+		m := w.approveMission(t, w.agent, alice, `{"description":"Plan a trip","tools":[{"name":"WebSearch"}],"capabilities":["interaction"]}`, nil)
+		ms := `"mission_s256":"` + m.s256 + `"`
+		expectPermission(t, w.post(t, w.agent, "/permission", `{"action":"WebSearch",`+ms+`}`), "granted")
+		s = w.expectInteraction(t, w.post(t, w.agent, "/permission", `{"action":"BookFlight","description":"Book NH 10",`+ms+`}`))
+		pg = open(t, alice, s)
+		if !strings.Contains(pg.HTML, "What you approved") || !strings.Contains(section(pg.HTML, "assert-agent"), "Book NH 10") {
+			t.Fatalf("the page shows neither the mission nor the agent's words:\n%s", pg.HTML)
+		}
+		afterDecision(t, alice, alice.Post(t, s.path()+"/approve", nil))
+		expectPermission(t, w.poll(t, w.agent, s.loc), "granted")
+
+		log := permissionEntries(t, w, m.s256)
+		want := []struct{ actor, text string }{
+			{"agent", "Permission requested: WebSearch"}, {"ps", "Permission granted for WebSearch (a tool approved in this mission)."},
+			{"agent", "Permission requested: BookFlight"}, {"ps", "Permission granted for BookFlight (the person's answer)."},
+		}
+		if len(log) != len(want) {
+			t.Fatalf("mission log has %d permission entries, want %d: %+v", len(log), len(want), log)
+		}
+		for i, e := range log {
+			if e.Actor != want[i].actor || !strings.Contains(e.Summary, want[i].text) {
+				t.Fatalf("entry %d = %s %q, want %s %q", i, e.Actor, e.Summary, want[i].actor, want[i].text)
+			}
+		}
+		if !strings.Contains(log[2].Summary, "Book NH 10") || !strings.Contains(string(log[2].Body), "BookFlight") {
+			t.Fatalf("the request entry lacks the agent's words or the request bytes: %+v", log[2])
+		}
+	})
+}
+
+// TestPermissionRefusals: every refusal of the permission endpoint has
+// the draft's status and error and writes nothing (no table grows but the
+// replay cache, the mission log is as it was): a missing or non-string
+// action, a non-string description, non-object parameters (PS-215), a
+// malformed mission reference, an unknown mission and another agent's
+// (the same 404, PS-217), a terminated mission (403 mission_terminated,
+// PS-217), another agent's terminated one (404, PS-210), an expired one
+// (403, PS-211).
+func TestPermissionRefusals(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, alice, _ := missionWorld(t, opt)
+		bob := w.person(t, "bob", false)
+		a3 := w.newAgent(t, "aauth:a3@ap.test")
+		w.bind(t, a3, bob)
+		m := w.approveMission(t, w.agent, alice, `{"description":"Alice's","capabilities":["interaction"]}`, nil)
+		others := w.approveMission(t, a3, bob, `{"description":"Bob's","capabilities":["interaction"]}`, nil)
+		ended := w.approveMission(t, w.agent, alice, `{"description":"Ended","capabilities":["interaction"]}`, nil)
+		if err := w.ps.App.Missions.Terminate(ctxT(), ended.s256, mission.ReasonRevoked, "person"); err != nil {
+			t.Fatal(err)
+		}
+		othersEnded := w.approveMission(t, a3, bob, `{"description":"Bob's ended","capabilities":["interaction"]}`, nil)
+		if err := w.ps.App.Missions.Terminate(ctxT(), othersEnded.s256, mission.ReasonRevoked, "person"); err != nil {
+			t.Fatal(err)
+		}
+		short := w.approveMission(t, w.agent, alice, `{"description":"Short","capabilities":["interaction"]}`, map[string]string{"expires": "1h"})
+		cases := []struct {
+			name, body string
+			status     int
+			code       string
+		}{
+			{"PS-215 empty object", `{}`, 400, aauth.ErrInvalidRequest},
+			{"PS-215 action not a string", `{"action":5}`, 400, aauth.ErrInvalidRequest},
+			{"PS-215 description not a string", `{"action":"x","description":5}`, 400, aauth.ErrInvalidRequest},
+			{"PS-215 parameters not an object", `{"action":"x","parameters":[]}`, 400, aauth.ErrInvalidRequest},
+			{"blank action", `{"action":" "}`, 400, aauth.ErrInvalidRequest},
+			{"action too long", `{"action":"` + strings.Repeat("a", 257) + `"}`, 400, aauth.ErrInvalidRequest},
+			{"parameters too large", `{"action":"x","parameters":{"k":"` + strings.Repeat("b", 17<<10) + `"}}`, 400, aauth.ErrInvalidRequest},
+			{"duplicate member", `{"action":"x","action":"y"}`, 400, aauth.ErrInvalidRequest},
+			{"not an object", `["action"]`, 400, aauth.ErrInvalidRequest},
+			{"capabilities not an array", `{"action":"x","capabilities":"interaction"}`, 400, aauth.ErrInvalidRequest},
+			{"malformed mission_s256", `{"action":"x","mission_s256":"abc"}`, 400, aauth.ErrInvalidRequest},
+			{"PS-217 unknown mission", `{"action":"x","mission_s256":"` + randomS256() + `"}`, 404, aauth.ErrMissionNotFound},
+			{"PS-217 another agent's mission", `{"action":"x","mission_s256":"` + others.s256 + `"}`, 404, aauth.ErrMissionNotFound},
+			{"PS-217 terminated mission", `{"action":"x","mission_s256":"` + ended.s256 + `"}`, 403, aauth.ErrMissionTerminated},
+			{"PS-210 another agent's terminated mission", `{"action":"x","mission_s256":"` + othersEnded.s256 + `"}`, 404, aauth.ErrMissionNotFound},
+		}
+		before, logBefore := w.ps.TableCounts(t), auditLog(t, w, m.s256)
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				expectProblem(t, w.post(t, w.agent, "/permission", c.body), c.status, c.code)
+			})
+		}
+		writesNothing(t, w.ps, before)
+		sameLog(t, logBefore, auditLog(t, w, m.s256))
+
+		// PS-211: past expires_at the mission is terminated (expired) on
+		// this path too, with no background job. PS-060: unknown and
+		// not-owned are indistinguishable.
+		sameAnswer(t, w.post(t, w.agent, "/permission", cases[11].body), w.post(t, w.agent, "/permission", cases[12].body))
+		w.clock.Advance(2 * time.Hour)
+		fresh := w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now()})
+		r := w.post(t, fresh, "/permission", `{"action":"x","mission_s256":"`+short.s256+`"}`)
+		expectTerminated(t, r, string(mission.ReasonExpired))
+		for _, e := range permissionEntries(t, w, short.s256) {
+			t.Fatalf("a permission request joined an expired mission's log: %+v", e)
+		}
+	})
+}

@@ -191,3 +191,49 @@ func TestPermissionRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestPermissionPersonPaths: the other ways a request reaches the person.
+// An agent never connected brings the person with the interaction
+// capability; once connected it is asked the question itself and the
+// refusal, remembered, answers the next request at once with denied
+// (PS-214, PS-218). Without interaction and without the person's inbox
+// the person cannot be reached: 403 user_unreachable, nothing written.
+// A mission that ends while the person is asked ends the request with 403
+// mission_terminated (PS-217, PS-211) and no answer is logged after it.
+func TestPermissionPersonPaths(t *testing.T) {
+	w, alice, _ := missionWorld(t, pstest.Options{})
+	carol := w.person(t, "carol", false)
+	newcomer := w.newAgent(t, "aauth:new@ap.test")
+	ask := `{"action":"PostTweet","capabilities":["interaction"]}`
+	s := w.expectInteraction(t, w.post(t, newcomer, "/permission", ask))
+	open(t, carol, s)
+	afterDecision(t, carol, carol.Post(t, s.path()+"/approve", nil)) // connect the agent
+	pg := carol.Get(t, s.path())
+	if !strings.Contains(section(pg.HTML, "assert-agent"), "PostTweet") || !strings.Contains(pg.HTML, `name="remember"`) {
+		t.Fatalf("after connecting, the person is not asked the permission question:\n%s", pg.HTML)
+	}
+	afterDecision(t, carol, carol.Post(t, s.path()+"/deny", map[string]string{"remember": "on"}))
+	expectPermission(t, w.poll(t, newcomer, s.loc), "denied")
+	before := w.ps.TableCounts(t)
+	expectPermission(t, w.post(t, newcomer, "/permission", ask), "denied")
+	writesNothing(t, w.ps, before)
+
+	// Unreachable: bound, no interaction capability, no inbox.
+	before = w.ps.TableCounts(t)
+	expectProblem(t, w.post(t, w.agent, "/permission", `{"action":"SendEmail"}`), http.StatusForbidden, aauth.ErrUserUnreachable)
+	writesNothing(t, w.ps, before)
+
+	// The mission ends while the person is asked.
+	m := w.approveMission(t, w.agent, alice, `{"description":"Errands","capabilities":["interaction"]}`, nil)
+	s = w.expectInteraction(t, w.post(t, w.agent, "/permission", `{"action":"PayBill","mission_s256":"`+m.s256+`"}`))
+	if err := w.ps.App.Missions.Terminate(ctxT(), m.s256, mission.ReasonRevoked, "person"); err != nil {
+		t.Fatal(err)
+	}
+	r := w.poll(t, w.agent, s.loc)
+	expectTerminated(t, r, string(mission.ReasonRevoked))
+	for _, e := range permissionEntries(t, w, m.s256) {
+		if e.Actor == "ps" {
+			t.Fatalf("an answer was logged for an ended mission: %+v", e)
+		}
+	}
+}

@@ -120,6 +120,25 @@ type Grant struct {
 	ResourceTokenJTI string       `json:"resource_token_jti"`
 	Justification    string       `json:"justification,omitempty"`
 	Prompt           string       `json:"prompt,omitempty"`
+	// RequestedTenant is the request's `tenant` parameter.
+	RequestedTenant string `json:"requested_tenant,omitempty"`
+}
+
+// checkTenant: the tenant the request names must be the person's (else
+// 400 invalid_request), and the tenant the resource and presented tokens
+// carry must still be the person's, absence included (else the presented
+// token no longer describes the person: invalid_presented_token, and the
+// agent gets a fresh person token). The auth token then carries the
+// person's tenant exactly when the resource token does (PS-108).
+func (g *Grant) checkTenant(p *account.Person) error {
+	if err := tokens.CheckTenant(g.RequestedTenant, p.Tenant); err != nil {
+		return err
+	}
+	if g.Tenant != p.Tenant {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken,
+			"the presented token's tenant is not the organisation the person belongs to now")
+	}
+	return nil
 }
 
 func optStr(m map[string]any, name string, max int) (string, error) {
@@ -232,7 +251,7 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
-		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt}
+		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, RequestedTenant: r.Tenant}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
 		// Step 4: the mission is this agent's and active now.
@@ -314,6 +333,9 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		// The agent is bound to someone else now than the person the
 		// presented token names: it speaks for nobody here (A-05).
 		return 0, nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, "the presented token names a person this agent no longer acts for")
+	}
+	if err := g.checkTenant(person); err != nil {
+		return 0, nil, nil, err
 	}
 	covered, err := s.covered(ctx, g)
 	if err != nil {
@@ -474,6 +496,9 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	if err := g.checkTenant(p); err != nil {
+		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
 	ms, err := k.mission(ctx, g)
 	if err != nil {
 		return nil, true, err
@@ -503,6 +528,9 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	if g.PersonID != p.ID {
 		prob := aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, "the presented token names another person")
 		return k.s.o.Engine.CompleteProblem(ctx, r.ID, prob)
+	}
+	if err := g.checkTenant(p); err != nil {
+		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
 	ms, _ := k.mission(ctx, g)
 	if ok, err := k.s.covered(ctx, g); err != nil {

@@ -23,11 +23,11 @@ func getDoc(t *testing.T, w *world, path string) (result, map[string]any) {
 }
 
 // TestMetadata: the suite's metadata checks (PS-001 to PS-004, PS-006,
-// PS-007, PS-008, PS-010, PS-253) and PS-005 on every advertised endpoint.
+// PS-007, PS-008, PS-010, PS-253) and PS-005 on every advertised endpoint
+// (the permission endpoint included, now that it works).
 func TestMetadata(t *testing.T) {
 	sw := newSuiteWorld(t)
 	rep := sw.run(t, suite.Groups(suite.Checks(), suite.GroupMetadata, suite.GroupEndpoints), false, map[string]suite.Status{
-		"PS-005 signed POST {} to permission_endpoint": suite.StatusNotApplicable,
 		"PS-005 signed POST {} to revocation_endpoint": suite.StatusNotApplicable,
 	})
 	// The auth token endpoint works, so it is advertised and passes PS-005

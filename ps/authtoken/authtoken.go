@@ -249,9 +249,18 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	if personID == "" {
 		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token's sub is not an identifier this person server issued for the resource")
 	}
-	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
+	var described map[string]any
+	if md, err := s.o.Discovery.Metadata(ctx, rt.Iss, aauth.DWKResource); err == nil {
+		described, _ = md["scope_descriptions"].(map[string]any)
+	}
+	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: tokens.GrantableScopes(dedupe(rt.Scope), described),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
 		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, RequestedTenant: r.Tenant}
+	if len(g.Scope) == 0 {
+		// Narrowing left nothing to grant (PS-111): never a token the
+		// person was not asked about.
+		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token asks for no scope this person server can grant")
+	}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
 		// Step 4: the mission is this agent's and active now.
@@ -345,7 +354,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			var issueErr error
-			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms)
+			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms, person)
 			return issueErr
 		}); err != nil {
 			return 0, nil, nil, err
@@ -379,8 +388,9 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 // through toks and log (bound to the caller's transaction). The scope is
 // the requested one, every value of which the person granted: never
 // broader than requested ∩ granted.
-func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record) (map[string]any, error) {
+func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record, p *account.Person) (map[string]any, error) {
 	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Tenant: g.Tenant,
+		Identity: tokens.IdentityClaims(g.Scope, p),
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
 		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
 	switch {
@@ -507,14 +517,14 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, g.Agent.Iss, g.Agent.Sub, g.Resource, g.Scope); err != nil {
 			return err
 		}
-		return k.complete(ctx, tx, r, g, ms)
+		return k.complete(ctx, tx, r, g, ms, p)
 	})
 }
 
 // complete issues the token and completes the request, in tx.
-func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record) error {
+func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record, p *account.Person) error {
 	engine := k.s.o.Engine.WithStore(tx)
-	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms)
+	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms, p)
 	return engine.Answer(ctx, r.ID, out, err)
 }
 
@@ -536,7 +546,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
 	} else if ok && g.Prompt != "consent" {
-		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms) })
+		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms, p) })
 	}
 	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
 		x.Stage = StageConsent

@@ -351,6 +351,8 @@ func wording(cons *interact.Consent) string {
 			name = cons.Resource.Issuer
 		}
 		return fmt.Sprintf("Give this agent the access listed above at %s, as you?", name)
+	case cons.Kind == aauth.PendingPermission:
+		return "May the agent do what it describes above? Only the agent says what it will do; this server cannot check it."
 	case cons.Kind == missionflow.KindCompletion:
 		return "The agent says this mission is done. Accept, and the mission ends; or ask a question, and it stays active."
 	}

@@ -237,3 +237,90 @@ func TestPermissionPersonPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestPermissionRacingTermination: a permission answer and its mission
+// check commit together (PS-217, PS-213). A database trigger ends the
+// mission the moment a permission entry joins its log, standing for a
+// termination that lands between the PS's first check and its write: the
+// agent gets 403 mission_terminated, and the whole transaction rolls back
+// (no log entry, the mission as it was), on the immediate path (an
+// approved tool) and on the person's answer (the pending request ends
+// with the same 403; nothing remembered).
+func TestPermissionRacingTermination(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, alice, _ := missionWorld(t, opt)
+		m := w.approveMission(t, w.agent, alice, `{"description":"Raced","tools":[{"name":"WebSearch"}],"capabilities":["interaction"]}`, nil)
+		// Only the PS's answer entries end the mission: the request
+		// entry logged when the person is asked goes through.
+		end := `UPDATE missions SET state = 'terminated', termination_reason = 'revoked', terminated_at = 1, terminated_by = 'person'
+			WHERE s256 = NEW.mission_s256 AND NEW.kind = 'permission' AND NEW.actor = 'ps'`
+		create := []string{`CREATE TRIGGER end_on_permission BEFORE INSERT ON mission_log BEGIN ` + end + `; END`}
+		if w.ps.App.Store.Dialect() == "postgres" {
+			create = []string{`CREATE FUNCTION end_on_permission() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN ` + end + `; RETURN NEW; END $$`,
+				`CREATE TRIGGER end_on_permission BEFORE INSERT ON mission_log FOR EACH ROW EXECUTE FUNCTION end_on_permission()`}
+		}
+		for _, q := range create {
+			if err := w.ps.App.Store.ExecSQL(ctxT(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		notEnded := func() {
+			t.Helper()
+			if got, err := w.ps.App.Missions.Get(ctxT(), m.s256); err != nil || got.Terminated {
+				t.Fatalf("the refused answer's transaction was not rolled back whole: %+v %v", got, err)
+			}
+		}
+		before := w.ps.TableCounts(t)
+		r := w.post(t, w.agent, "/permission", `{"action":"WebSearch","mission_s256":"`+m.s256+`"}`)
+		expectTerminated(t, r, string(mission.ReasonRevoked))
+		writesNothing(t, w.ps, before)
+		if n := len(permissionEntries(t, w, m.s256)); n != 0 {
+			t.Fatalf("%d permission entries logged for a raced answer", n)
+		}
+		notEnded()
+
+		s := w.expectInteraction(t, w.post(t, w.agent, "/permission", `{"action":"PayBill","mission_s256":"`+m.s256+`"}`))
+		open(t, alice, s)
+		afterDecision(t, alice, alice.Post(t, s.path()+"/approve", map[string]string{"remember": "on"}))
+		expectTerminated(t, w.poll(t, w.agent, s.loc), string(mission.ReasonRevoked))
+		for _, e := range permissionEntries(t, w, m.s256) {
+			if e.Actor == "ps" {
+				t.Fatalf("an answer was logged for a raced decision: %+v", e)
+			}
+		}
+		if n := w.ps.TableCounts(t)["permission_rules"]; n != 0 {
+			t.Fatalf("%d remembered answers after a raced decision", n)
+		}
+		notEnded()
+	})
+}
+
+// TestPermissionDecisionAtomic: the person's answer, the remembered rule,
+// the log entry and the agent's answer commit together. With inserts into
+// permission_rules failing, allowing with "remember" fails whole: the
+// person sees an error, nothing is logged or remembered, and the agent
+// still waits; once the database works the same answer goes through.
+func TestPermissionDecisionAtomic(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, alice, _ := missionWorld(t, opt)
+		m := w.approveMission(t, w.agent, alice, `{"description":"Atomic","capabilities":["interaction"]}`, nil)
+		s := w.expectInteraction(t, w.post(t, w.agent, "/permission", `{"action":"PayBill","mission_s256":"`+m.s256+`"}`))
+		open(t, alice, s)
+		logBefore := auditLog(t, w, m.s256)
+		undo := injectInsertFailure(t, w.ps, "permission_rules")
+		if pg := alice.Post(t, s.path()+"/approve", map[string]string{"remember": "on"}); pg.Status != http.StatusInternalServerError {
+			t.Fatalf("approve with a failing database: %d, want 500", pg.Status)
+		}
+		sameLog(t, logBefore, auditLog(t, w, m.s256))
+		if r := w.poll(t, w.agent, s.loc); r.status != http.StatusAccepted {
+			t.Fatalf("after the failed decision the agent polls %d %s, want 202", r.status, r.raw)
+		}
+		undo()
+		afterDecision(t, alice, alice.Post(t, s.path()+"/approve", map[string]string{"remember": "on"}))
+		expectPermission(t, w.poll(t, w.agent, s.loc), "granted")
+		expectPermission(t, w.post(t, w.agent, "/permission", `{"action":"PayBill","mission_s256":"`+m.s256+`"}`), "granted")
+	})
+}

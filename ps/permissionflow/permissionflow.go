@@ -112,7 +112,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			return s.record(ctx, tx, pl, v, true)
 		}); err != nil {
-			return 0, nil, nil, err
+			return 0, nil, nil, unraced(err)
 		}
 		s.logAnswer(ctx, pl, v)
 		return http.StatusOK, v.Body(), nil, nil
@@ -176,14 +176,29 @@ func (s *Service) record(ctx context.Context, tx *store.Store, pl payload, v per
 		return err
 	}
 	if _, err := log.Active(ctx, pl.Request.MissionS256, pl.Agent.Iss, pl.Agent.Sub); err != nil {
-		return errRaced
+		return racedError{err}
 	}
 	return nil
 }
 
-// errRaced: the mission ended while a decision was being recorded; the
-// transaction rolls back and the next poll or visit settles the request.
-var errRaced = errors.New("permissionflow: the mission ended during the decision")
+// racedError: the mission ended while a decision was being recorded. It
+// hides the mission's problem from aauth.AsProblem so that the transaction
+// rolls back whole (a pending request is not answered with the entries
+// already appended); the caller then answers with the problem outside it.
+type racedError struct{ problem error }
+
+func (e racedError) Error() string {
+	return "permissionflow: the mission ended during the decision: " + e.problem.Error()
+}
+
+// unraced is the problem behind a racedError, else err.
+func unraced(err error) error {
+	var r racedError
+	if errors.As(err, &r) {
+		return r.problem
+	}
+	return err
+}
 
 func (s *Service) logRequest(ctx context.Context, tx *store.Store, pl payload) error {
 	if pl.Request.MissionS256 == "" {
@@ -257,7 +272,16 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err == nil {
 		k.s.logAnswer(ctx, pl, v)
 	}
-	return nil, true, err
+	return nil, true, k.settleRaced(ctx, r, err)
+}
+
+// settleRaced ends a request whose decision lost the race with its
+// mission's end: rolled back, it is answered with the mission's problem.
+func (k kind) settleRaced(ctx context.Context, r *pending.Request, err error) error {
+	if p := unraced(err); p != err {
+		return k.s.o.Engine.Answer(ctx, r.ID, nil, p)
+	}
+	return err
 }
 
 // remember saves a rule unless the person already keeps the maximum
@@ -306,7 +330,8 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 		return err
 	}
 	if !v.Ask {
-		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.answer(ctx, tx, r, pl, v, true) })
+		err := k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.answer(ctx, tx, r, pl, v, true) })
+		return k.settleRaced(ctx, r, err)
 	}
 	return k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		if err := k.s.logRequest(ctx, tx, pl); err != nil {

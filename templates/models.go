@@ -311,4 +311,16 @@ type GrantItem struct {
 // GrantsView is the "What your agents can access" page.
 type GrantsView struct {
 	Grants []GrantItem
+	// Permissions are the person's remembered answers to permission
+	// requests.
+	Permissions []PermissionRuleItem
+}
+
+// PermissionRuleItem is one remembered answer to an agent's permission
+// request: always allow (Granted) or always refuse that action.
+type PermissionRuleItem struct {
+	AgentIss, AgentSub string
+	Action             string
+	Granted            bool
+	DecidedAt          time.Time
 }

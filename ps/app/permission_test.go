@@ -324,3 +324,48 @@ func TestPermissionDecisionAtomic(t *testing.T) {
 		expectPermission(t, w.post(t, w.agent, "/permission", `{"action":"PayBill","mission_s256":"`+m.s256+`"}`), "granted")
 	})
 }
+
+// TestPermissionRulesOnAccessPage: a remembered answer is listed on the
+// person's access page ("Always allow", the agent, the action) and only
+// there; removing it takes effect on the agent's next request, which asks
+// the person again. Another person posting the same key, or a key with a
+// part missing, gets the same 404 as a rule that never existed, and
+// nothing changes.
+func TestPermissionRulesOnAccessPage(t *testing.T) {
+	t.Parallel()
+	w, alice, _ := missionWorld(t, pstest.Options{})
+	ask := `{"action":"SendEmail","capabilities":["interaction"]}`
+	s := w.expectInteraction(t, w.post(t, w.agent, "/permission", ask))
+	open(t, alice, s)
+	afterDecision(t, alice, alice.Post(t, s.path()+"/approve", map[string]string{"remember": "on"}))
+	expectPermission(t, w.poll(t, w.agent, s.loc), "granted")
+
+	pg := alice.Get(t, "/access")
+	if pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "Always allow") || !strings.Contains(pg.HTML, "SendEmail") ||
+		!strings.Contains(pg.HTML, `action="/access/permissions/remove"`) {
+		t.Fatalf("the access page does not list the remembered answer: %d\n%s", pg.Status, pg.HTML)
+	}
+	mallory := w.person(t, "mallory", false)
+	if pg := mallory.Get(t, "/access"); strings.Contains(pg.HTML, "SendEmail") {
+		t.Fatalf("another person's access page lists alice's answer:\n%s", pg.HTML)
+	}
+	key := map[string]string{"agent_iss": w.agent.Issuer, "agent_sub": w.agent.ID, "action": "SendEmail"}
+	before := w.ps.TableCounts(t)
+	theirs := mallory.Post(t, "/access/permissions/remove", key)
+	none := mallory.Post(t, "/access/permissions/remove", map[string]string{"agent_iss": w.agent.Issuer, "agent_sub": w.agent.ID, "action": "Nothing"})
+	partial := alice.Post(t, "/access/permissions/remove", map[string]string{"agent_iss": w.agent.Issuer, "action": "SendEmail"})
+	if theirs.Status != http.StatusNotFound || theirs.HTML != none.HTML || partial.Status != http.StatusNotFound {
+		t.Fatalf("refused removals: %d, %d, %d; want the same 404", theirs.Status, none.Status, partial.Status)
+	}
+	unchanged(t, w.ps, before)
+	expectPermission(t, w.post(t, w.agent, "/permission", `{"action":"SendEmail","x":1}`), "granted")
+
+	done := alice.Post(t, "/access/permissions/remove", key)
+	if done.Status != http.StatusSeeOther || done.Header.Get("Location") != "/access" {
+		t.Fatalf("remove: %d %v, want 303 to /access", done.Status, done.Header)
+	}
+	if after := alice.Follow(t, done); !strings.Contains(after.HTML, "Answer forgotten") || strings.Contains(after.HTML, "Always allow") {
+		t.Fatalf("after removal:\n%s", after.HTML)
+	}
+	w.expectInteraction(t, w.post(t, w.agent, "/permission", `{"action":"SendEmail","capabilities":["interaction"],"x":1}`))
+}

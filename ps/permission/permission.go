@@ -114,6 +114,11 @@ type Store interface {
 	SavePermissionRule(ctx context.Context, r Rule) error
 	// CountPermissionRules is how many answers the person has remembered.
 	CountPermissionRules(ctx context.Context, personID string) (int64, error)
+	// PermissionRules lists the person's remembered answers, newest first.
+	PermissionRules(ctx context.Context, personID string) ([]Rule, error)
+	// RemovePermissionRule forgets one; dberr.ErrNotFound when the person
+	// has no such rule (another person's included).
+	RemovePermissionRule(ctx context.Context, key RuleKey) error
 }
 
 // Basis says what a decision rests on, for the mission log.

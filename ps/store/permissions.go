@@ -46,3 +46,42 @@ func (s *Store) CountPermissionRules(ctx context.Context, personID string) (int6
 	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM permission_rules WHERE person_id = ?`, personID).Scan(&n).Error
 	return n, wrap("count permission rules", err)
 }
+
+type permissionRuleListRow struct {
+	AgentIss   string `gorm:"column:agent_iss"`
+	AgentSub   string `gorm:"column:agent_sub"`
+	Action     string `gorm:"column:action"`
+	Permission string `gorm:"column:permission"`
+	DecidedAt  int64  `gorm:"column:decided_at"`
+}
+
+// PermissionRules lists the person's remembered answers, newest first.
+func (s *Store) PermissionRules(ctx context.Context, personID string) ([]permission.Rule, error) {
+	var rows []permissionRuleListRow
+	err := s.db.WithContext(ctx).Raw(`SELECT agent_iss, agent_sub, action, permission, decided_at FROM permission_rules
+		WHERE person_id = ? ORDER BY decided_at DESC, agent_sub, agent_iss, action`, personID).Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("list permission rules", err)
+	}
+	out := make([]permission.Rule, len(rows))
+	for i, r := range rows {
+		out[i] = permission.Rule{RuleKey: permission.RuleKey{PersonID: personID, AgentIss: r.AgentIss, AgentSub: r.AgentSub, Action: r.Action},
+			Permission: r.Permission, DecidedAt: time.Unix(r.DecidedAt, 0).UTC()}
+	}
+	return out, nil
+}
+
+// RemovePermissionRule forgets one remembered answer; ErrNotFound when the
+// person has none under that key.
+func (s *Store) RemovePermissionRule(ctx context.Context, key permission.RuleKey) error {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM permission_rules
+		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND action = ?`,
+		key.PersonID, key.AgentIss, key.AgentSub, key.Action)
+	if res.Error != nil {
+		return wrap("remove permission rule", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -13,7 +13,8 @@ import (
 
 // runPermissions checks the remembered answers of the permission endpoint
 // (PS-214): absent until saved, one per person × agent × action, a later
-// answer replacing the earlier one, counted per person, and only
+// answer replacing the earlier one, counted and listed per person
+// (newest first), removed only under the person's own key, and only
 // granted or denied.
 func runPermissions(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
@@ -49,6 +50,27 @@ func runPermissions(t *testing.T, open func(t *testing.T) *store.Store) {
 	}
 	if n, err := st.CountPermissionRules(ctx, "p2"); err != nil || n != 0 {
 		t.Fatalf("count p2 = %d, %v; want 0", n, err)
+	}
+	rules, err := st.PermissionRules(ctx, "p1")
+	if err != nil || len(rules) != 2 || rules[0].RuleKey != key || rules[0].Permission != permission.Denied ||
+		rules[1].RuleKey != other || !rules[1].DecidedAt.Equal(at) {
+		t.Fatalf("rules of p1 = %+v, %v; want the denied SendEmail first, then sendemail", rules, err)
+	}
+	if rules, err := st.PermissionRules(ctx, "p2"); err != nil || len(rules) != 0 {
+		t.Fatalf("rules of p2 = %+v, %v", rules, err)
+	}
+	// Removal only under the person's own key.
+	if err := st.RemovePermissionRule(ctx, p2); !errors.Is(err, dberr.ErrNotFound) {
+		t.Fatalf("removing a rule p2 does not have: %v, want not found", err)
+	}
+	if err := st.RemovePermissionRule(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemovePermissionRule(ctx, other); !errors.Is(err, dberr.ErrNotFound) {
+		t.Fatalf("removing twice: %v, want not found", err)
+	}
+	if n, _ := st.CountPermissionRules(ctx, "p1"); n != 1 {
+		t.Fatalf("count after removal = %d, want 1", n)
 	}
 	bad := key
 	if err := st.SavePermissionRule(ctx, permission.Rule{RuleKey: bad, Permission: "maybe", DecidedAt: at}); err == nil {

@@ -17,7 +17,8 @@ func TestDomainPackagesImportNoAdapters(t *testing.T) {
 		"github.com/aauth-ps/aauth-ps/ps/pending", "github.com/aauth-ps/aauth-ps/ps/resourcetoken",
 		"github.com/aauth-ps/aauth-ps/ps/revocation",
 		"github.com/aauth-ps/aauth-ps/mission/anchor", "github.com/aauth-ps/aauth-ps/mission/authority",
-		"github.com/aauth-ps/aauth-ps/mission/governance", "github.com/aauth-ps/aauth-ps/mission/evidence"}
+		"github.com/aauth-ps/aauth-ps/mission/governance", "github.com/aauth-ps/aauth-ps/mission/evidence",
+		"github.com/aauth-ps/aauth-ps/ps/permission"}
 	forbidden := []string{"github.com/gin-gonic/", "gorm.io/", "github.com/jackc/pgx", "github.com/a-h/templ",
 		"github.com/aauth-ps/aauth-ps/ps/store"}
 	for _, pkg := range domain {

@@ -196,6 +196,9 @@ type InteractView struct {
 	// FollowUp: the completion review's "Not done yet" sends the person's
 	// words to the agent as a clarification question instead of refusing.
 	FollowUp bool
+	// Remember offers "remember my answer for this agent" with the two
+	// buttons (a permission request).
+	Remember bool
 	Resource *ResourceView
 	Approved *MissionView
 	Review   *ReviewView
@@ -308,4 +311,16 @@ type GrantItem struct {
 // GrantsView is the "What your agents can access" page.
 type GrantsView struct {
 	Grants []GrantItem
+	// Permissions are the person's remembered answers to permission
+	// requests.
+	Permissions []PermissionRuleItem
+}
+
+// PermissionRuleItem is one remembered answer to an agent's permission
+// request: always allow (Granted) or always refuse that action.
+type PermissionRuleItem struct {
+	AgentIss, AgentSub string
+	Action             string
+	Granted            bool
+	DecidedAt          time.Time
 }

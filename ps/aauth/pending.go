@@ -44,4 +44,6 @@ const (
 	PendingAuthToken   = "auth_token"
 	PendingPersonToken = "person_token"
 	PendingRevocation  = "revocation"
+	// PendingPermission is a permission request (E7) waiting for the person.
+	PendingPermission = "permission"
 )

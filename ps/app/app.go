@@ -28,6 +28,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/pending/pgnotify"
+	"github.com/aauth-ps/aauth-ps/ps/permissionflow"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/ps/pssign"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
@@ -199,6 +200,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, JWKS: a.Keys.JWKS, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log})
+	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
+		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log})
 
 	a.Revocation, err = revocation.New(revocation.Options{
 		Issuer: cfg.Issuer, Store: st, Now: now, Logger: log, Pending: a.Engine,
@@ -224,7 +227,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant})
+		RemoveGrant: a.removeGrant, Permissions: st})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -267,6 +270,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Web:             ui,
 		PersonToken:     personTokens,
 		AuthToken:       authTokens,
+		Permission:      permissions,
 		Missions:        flows,
 		Identifiers:     cfg.Identifiers(),
 		AfterVerify:     a.providerSeen,

@@ -23,12 +23,11 @@ func getDoc(t *testing.T, w *world, path string) (result, map[string]any) {
 }
 
 // TestMetadata: the suite's metadata checks (PS-001 to PS-004, PS-006,
-// PS-007, PS-008, PS-010, PS-253) and PS-005 on every advertised endpoint.
+// PS-007, PS-008, PS-010, PS-253) and PS-005 on every advertised endpoint
+// (the permission endpoint included, now that it works).
 func TestMetadata(t *testing.T) {
 	sw := newSuiteWorld(t)
-	rep := sw.run(t, suite.Groups(suite.Checks(), suite.GroupMetadata, suite.GroupEndpoints), false, map[string]suite.Status{
-		"PS-005 signed POST {} to permission_endpoint": suite.StatusNotApplicable,
-	})
+	rep := sw.run(t, suite.Groups(suite.Checks(), suite.GroupMetadata, suite.GroupEndpoints), false, map[string]suite.Status{})
 	// The auth token endpoint works, so it is advertised and passes PS-005
 	// (before issue 8 it was advertised and answered 501).
 	if res, _ := rep.Find("PS-005 signed POST {} to auth_token_endpoint"); res.Status != suite.StatusPass {

@@ -41,6 +41,7 @@ func TestSubAgentRefusedEverywhere(t *testing.T) {
 		{"POST /mission", "/mission", `{"description":"Sub's own","capabilities":["interaction"]}`},
 		{"POST /mission/:s256", "/mission/" + m.s256, `{"action":"update","description":"taken over"}`},
 		{"POST /audit", "/audit", `{"mission_s256":"` + m.s256 + `","action":"WebSearch"}`},
+		{"POST /permission", "/permission", `{"mission_s256":"` + m.s256 + `","action":"WebSearch"}`},
 		{"POST /interaction", "/interaction", `{"type":"question","question":"Shall we?","capabilities":["interaction"]}`},
 		{"GET /pending/:id", pendingPath, ""},
 		{"POST /pending/:id", pendingPath, `{"action":"cancel"}`},

@@ -120,6 +120,25 @@ type Grant struct {
 	ResourceTokenJTI string       `json:"resource_token_jti"`
 	Justification    string       `json:"justification,omitempty"`
 	Prompt           string       `json:"prompt,omitempty"`
+	// RequestedTenant is the request's `tenant` parameter.
+	RequestedTenant string `json:"requested_tenant,omitempty"`
+}
+
+// checkTenant: the tenant the request names must be the person's (else
+// 400 invalid_request), and the tenant the resource and presented tokens
+// carry must still be the person's, absence included (else the presented
+// token no longer describes the person: invalid_presented_token, and the
+// agent gets a fresh person token). The auth token then carries the
+// person's tenant exactly when the resource token does (PS-108).
+func (g *Grant) checkTenant(p *account.Person) error {
+	if err := tokens.CheckTenant(g.RequestedTenant, p.Tenant); err != nil {
+		return err
+	}
+	if g.Tenant != p.Tenant {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken,
+			"the presented token's tenant is not the organisation the person belongs to now")
+	}
+	return nil
 }
 
 func optStr(m map[string]any, name string, max int) (string, error) {
@@ -230,9 +249,18 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	if personID == "" {
 		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token's sub is not an identifier this person server issued for the resource")
 	}
-	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
+	var described map[string]any
+	if md, err := s.o.Discovery.Metadata(ctx, rt.Iss, aauth.DWKResource); err == nil {
+		described, _ = md["scope_descriptions"].(map[string]any)
+	}
+	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: tokens.GrantableScopes(dedupe(rt.Scope), described),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
-		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt}
+		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, RequestedTenant: r.Tenant}
+	if len(g.Scope) == 0 {
+		// Narrowing left nothing to grant (PS-111): never a token the
+		// person was not asked about.
+		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token asks for no scope this person server can grant")
+	}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
 		// Step 4: the mission is this agent's and active now.
@@ -337,6 +365,9 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		// presented token names: it speaks for nobody here (A-05).
 		return 0, nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, "the presented token names a person this agent no longer acts for")
 	}
+	if err := g.checkTenant(person); err != nil {
+		return 0, nil, nil, err
+	}
 	covered, err := s.covered(ctx, g)
 	if err != nil {
 		return 0, nil, nil, err
@@ -345,7 +376,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			var issueErr error
-			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms)
+			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms, person)
 			return issueErr
 		}); err != nil {
 			return 0, nil, nil, err
@@ -379,8 +410,9 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 // through toks and log (bound to the caller's transaction). The scope is
 // the requested one, every value of which the person granted: never
 // broader than requested ∩ granted.
-func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record) (map[string]any, error) {
+func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record, p *account.Person) (map[string]any, error) {
 	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Tenant: g.Tenant,
+		Identity: tokens.IdentityClaims(g.Scope, p),
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
 		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
 	switch {
@@ -496,6 +528,9 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	if err := g.checkTenant(p); err != nil {
+		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
 	ms, err := k.mission(ctx, g)
 	if err != nil {
 		return nil, true, err
@@ -504,14 +539,14 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, g.Agent.Iss, g.Agent.Sub, g.Resource, g.Scope); err != nil {
 			return err
 		}
-		return k.complete(ctx, tx, r, g, ms)
+		return k.complete(ctx, tx, r, g, ms, p)
 	})
 }
 
 // complete issues the token and completes the request, in tx.
-func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record) error {
+func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record, p *account.Person) error {
 	engine := k.s.o.Engine.WithStore(tx)
-	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms)
+	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms, p)
 	return engine.Answer(ctx, r.ID, out, err)
 }
 
@@ -526,11 +561,14 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 		prob := aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, "the presented token names another person")
 		return k.s.o.Engine.CompleteProblem(ctx, r.ID, prob)
 	}
+	if err := g.checkTenant(p); err != nil {
+		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
 	ms, _ := k.mission(ctx, g)
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
 	} else if ok && g.Prompt != "consent" {
-		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms) })
+		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms, p) })
 	}
 	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
 		x.Stage = StageConsent

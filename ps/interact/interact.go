@@ -126,6 +126,9 @@ type Decision struct {
 	Answer   string // answer: the answer to the agent's question
 	// Edits are the person's changes to a mission proposal (approve).
 	Edits mission.Edits
+	// Remember: apply this answer to the agent's later requests of the
+	// same kind too (a permission request's "always").
+	Remember bool
 }
 
 // Result is what an agent endpoint answers: either a wire response from

@@ -45,6 +45,7 @@ const (
 	StatementJustification   StatementKind = "justification"    // a person-token request's justification
 	StatementProposedMission StatementKind = "proposed_mission" // a mission proposal's description
 	StatementSummary         StatementKind = "summary"          // a completion's summary of the work
+	StatementPermission      StatementKind = "permission"       // a permission request: the action, its description and parameters
 )
 
 // Statement is agent-asserted Markdown (sanitized by the UI).

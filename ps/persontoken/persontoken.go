@@ -176,6 +176,9 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 		// again since): it authorizes nothing for this one.
 		return 0, nil, nil, mission.NotFound()
 	}
+	if err := tokens.CheckTenant(r.Tenant, person.Tenant); err != nil {
+		return 0, nil, nil, err // before the person is asked for nothing
+	}
 	ok, err := s.consented(ctx, person, pl, ms)
 	if err != nil {
 		return 0, nil, nil, err
@@ -226,6 +229,9 @@ func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, 
 // issue signs the person token and records it in the mission log, through
 // toks and log (bound to the caller's transaction, if any).
 func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, p *account.Person, pl payload, ms *mission.Record) (map[string]any, error) {
+	if err := tokens.CheckTenant(pl.Request.Tenant, p.Tenant); err != nil {
+		return nil, err
+	}
 	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Tenant: p.Tenant,
 		Resource: pl.Request.Resource, Mission: ms})
 	if errors.Is(err, tokens.ErrTooShort) {
@@ -324,6 +330,9 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 		// approver (see Handle); a pending request cannot end in 404.
 		prob := aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the mission was approved by another person")
 		return k.s.o.Engine.CompleteProblem(ctx, r.ID, prob)
+	}
+	if err := tokens.CheckTenant(pl.Request.Tenant, p.Tenant); err != nil {
+		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
 	if ok, err := k.s.consented(ctx, p, pl, ms); err != nil {
 		return err

@@ -163,8 +163,8 @@ func VerifyResourceToken(ctx context.Context, raw string, keys Keys, e Expect) (
 	if !rt.Exp.After(e.Now) {
 		return nil, problem(aauth.ErrExpiredResourceToken, "the resource token has expired; obtain a new one from the resource", nil)
 	}
-	if rt.IAT.After(e.Now.Add(e.Window)) {
-		return nil, problem(aauth.ErrClockSkew, "the resource token's iat is ahead of the PS clock by more than the signature window", nil)
+	if err := CheckIssuedAt("resource token", rt.IAT, e.Now, e.Window); err != nil {
+		return nil, err
 	}
 	if rt.Aud != e.Issuer {
 		return nil, invalidRT("the resource token's aud is not this person server")
@@ -310,6 +310,9 @@ func VerifyPresentedToken(ctx context.Context, raw string, keys OwnKeys, rt *Res
 	iat, hasIat, err := t.NumericDate("iat")
 	if err != nil || !hasIat || p.Exp.Sub(time.Unix(iat, 0)) > MaxPresentedLifetime {
 		return nil, invalidPT("the presented token has no valid iat or lives longer than an hour", err)
+	}
+	if err := CheckIssuedAt("presented token", time.Unix(iat, 0), e.Now, e.Window); err != nil {
+		return nil, err
 	}
 	cnf, _ := t.Claims["cnf"].(map[string]any)
 	jwk, _ := cnf["jwk"].(map[string]any)

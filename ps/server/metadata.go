@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
 // documentMaxAge is the Cache-Control max-age of metadata and JWKS (PS-010).
@@ -32,8 +33,8 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		InteractionEndpoint: iss + PathInteraction,
 		// Identity the PS can assert about a person: sub is directed
 		// per resource; the rest only with consent, when the person has it.
-		ScopesSupported:        []string{"openid", "profile", "email", "tenant", "groups", "roles"},
-		ClaimsSupported:        []string{"sub", "name", "email", "email_verified", "tenant", "groups", "roles"},
+		ScopesSupported:        slices.Clone(tokens.IdentityScopesSupported),
+		ClaimsSupported:        slices.Clone(tokens.IdentityClaimsSupported),
 		MissionEndpoint:        iss + PathMission,
 		MissionControlEndpoint: iss + PathMissionControl,
 		AuditEndpoint:          iss + PathAudit,
@@ -43,6 +44,9 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	}
 	if s.opt.Revocation != nil {
 		md.RevocationEndpoint = iss + PathRevocation
+	}
+	if s.opt.Permission != nil {
+		md.PermissionEndpoint = iss + PathPermission
 	}
 	if w := s.opt.SignatureWindow; w != 0 && w != aauth.DefaultSignatureWindowSeconds*time.Second {
 		md.SignatureWindow = int(w / time.Second)

@@ -71,6 +71,9 @@ type Options struct {
 	// AgentAccepted runs after an agent request succeeded (records the
 	// agent token's (iss, jti) and sub for revocation cascades); optional.
 	AgentAccepted func(ctx context.Context, a *httpsig.Agent)
+	// Permission is the permission endpoint (E7: 200, 202 or an error,
+	// like a token endpoint); advertised and routed only when set.
+	Permission TokenEndpoint
 }
 
 // Server is the PS's HTTP application.
@@ -158,6 +161,9 @@ func New(opt Options) (*Server, error) {
 	e.POST(PathPersonToken, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.PersonToken)))
 	if opt.AuthToken != nil {
 		e.POST(PathAuthToken, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.AuthToken)))
+	}
+	if opt.Permission != nil {
+		e.POST(PathPermission, s.agentRoute(httpsig.Policy{}, s.tokenHandler(opt.Permission)))
 	}
 	e.POST(PathMission, s.agentRouteLimit(httpsig.Policy{}, MissionBodyLimit, s.handleMissionPropose))
 	e.POST(PathMissionURL, s.agentRoute(httpsig.Policy{}, s.handleMissionURL))

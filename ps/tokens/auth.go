@@ -30,6 +30,9 @@ type AuthTokenRequest struct {
 	PresentedJTI     string
 	PresentedExp     time.Time
 	ResourceTokenJTI string
+	// Identity are the person's identity claims the granted scope
+	// releases (IdentityClaims).
+	Identity map[string]any
 }
 
 // AuthRecord is an auth-token issuance record: what revocation and audit
@@ -69,6 +72,11 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	}
 	if r.Tenant != "" {
 		claims["tenant"] = r.Tenant
+	}
+	for k, v := range r.Identity {
+		if slices.Contains(IdentityClaimsSupported, k) && claims[k] == nil {
+			claims[k] = v
+		}
 	}
 	tok, err := s.o.Signer.SignJWT(ctx, aauth.TypAuthToken, claims)
 	if err != nil {

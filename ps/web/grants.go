@@ -17,6 +17,7 @@ import (
 func (u *UI) registerGrants(g *gin.RouterGroup) {
 	g.GET("/access", u.authed(u.grantsPage))
 	g.POST("/access/remove", u.authed(u.removeGrant))
+	g.POST("/access/permissions/remove", u.authed(u.removePermissionRule))
 }
 
 func (u *UI) grantsPage(c *gin.Context, s *session) error {
@@ -29,7 +30,11 @@ func (u *UI) grantsPage(c *gin.Context, s *session) error {
 		items[i] = templates.GrantItem{Kind: string(g.Kind), AgentIss: g.AgentIss, AgentSub: g.AgentSub,
 			Resource: g.Resource, Scopes: g.Scopes, GrantedAt: g.GrantedAt}
 	}
-	u.render(c, http.StatusOK, templates.GrantsPage(u.pageFor(c, s, "What your agents can access"), templates.GrantsView{Grants: items}))
+	rules, err := u.permissionRules(c, s)
+	if err != nil {
+		return err
+	}
+	u.render(c, http.StatusOK, templates.GrantsPage(u.pageFor(c, s, "What your agents can access"), templates.GrantsView{Grants: items, Permissions: rules}))
 	return nil
 }
 

@@ -133,6 +133,7 @@ func (u *UI) decision(c *gin.Context) (interact.Decision, error) {
 	}
 	form := c.Request.PostForm
 	d.Question, d.Answer = form.Get("question"), form.Get("answer")
+	d.Remember = form.Get("remember") == "on"
 	if desc, ok := form["description"]; ok {
 		joined := strings.Join(desc, "\n")
 		d.Edits.Description = &joined
@@ -272,6 +273,9 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == authtoken.KindAuthToken:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for access"
 		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
+	case cons.Kind == aauth.PendingPermission:
+		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for permission"
+		v.ApproveLabel, v.DenyLabel, v.Remember = "Allow", "Refuse", true
 	case cons.Kind == missionflow.KindCompletion:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent says the mission is done"
 		v.ApproveLabel, v.DenyLabel = "Accept: the mission is done", "Not done yet"
@@ -308,6 +312,7 @@ var statementLabels = map[interact.StatementKind]string{
 	interact.StatementJustification:   "Justification",
 	interact.StatementProposedMission: "Proposed mission",
 	interact.StatementSummary:         "Summary of the work",
+	interact.StatementPermission:      "What it wants to do",
 }
 
 // askNotes explain why the person cannot ask the agent a question now.
@@ -346,6 +351,8 @@ func wording(cons *interact.Consent) string {
 			name = cons.Resource.Issuer
 		}
 		return fmt.Sprintf("Give this agent the access listed above at %s, as you?", name)
+	case cons.Kind == aauth.PendingPermission:
+		return "May the agent do what it describes above? Only the agent says what it will do; this server cannot check it."
 	case cons.Kind == missionflow.KindCompletion:
 		return "The agent says this mission is done. Accept, and the mission ends; or ask a question, and it stays active."
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
+	"github.com/aauth-ps/aauth-ps/ps/permission"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
@@ -56,6 +57,9 @@ type Options struct {
 	MissionDefaultLifetime time.Duration
 	Logger                 *slog.Logger
 	Now                    func() time.Time
+	// Permissions are the answers the person remembered at the permission
+	// endpoint, listed and removable on the access page (optional).
+	Permissions permission.Store
 }
 
 // UI serves the browser pages.

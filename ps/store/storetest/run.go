@@ -23,6 +23,7 @@ var suites = []Suite{
 	{Name: "tokens", Run: runTokens},
 	{Name: "auth tokens", Run: runAuthTokens},
 	{Name: "grants", Run: runGrants},
+	{Name: "permissions", Run: runPermissions},
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},
 	{Name: "revocation", Run: runRevocation},

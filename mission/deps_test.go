@@ -14,7 +14,8 @@ func TestDomainPackagesImportNoAdapters(t *testing.T) {
 	domain := []string{"github.com/aauth-ps/aauth-ps/mission", "github.com/aauth-ps/aauth-ps/ps/tokens",
 		"github.com/aauth-ps/aauth-ps/ps/agents", "github.com/aauth-ps/aauth-ps/ps/dberr",
 		"github.com/aauth-ps/aauth-ps/ps/account", "github.com/aauth-ps/aauth-ps/ps/interact",
-		"github.com/aauth-ps/aauth-ps/ps/pending", "github.com/aauth-ps/aauth-ps/ps/resourcetoken"}
+		"github.com/aauth-ps/aauth-ps/ps/pending", "github.com/aauth-ps/aauth-ps/ps/resourcetoken",
+		"github.com/aauth-ps/aauth-ps/ps/chain"}
 	forbidden := []string{"github.com/gin-gonic/", "gorm.io/", "github.com/jackc/pgx", "github.com/a-h/templ",
 		"github.com/aauth-ps/aauth-ps/ps/store"}
 	for _, pkg := range domain {

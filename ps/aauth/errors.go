@@ -99,6 +99,14 @@ const (
 	ErrInvalidPresentedToken = "invalid_presented_token"
 	ErrExpiredPresentedToken = "expired_presented_token"
 	ErrRevokedPresentedToken = "revoked_presented_token"
+
+	// Call chaining and sub-agents (both token endpoints).
+	ErrInvalidUpstreamToken = "invalid_upstream_token"
+	ErrExpiredUpstreamToken = "expired_upstream_token"
+	ErrRevokedUpstreamToken = "revoked_upstream_token"
+	ErrInvalidSubagentToken = "invalid_subagent_token"
+	ErrExpiredSubagentToken = "expired_subagent_token"
+	ErrRevokedSubagentToken = "revoked_subagent_token"
 )
 
 // Problem is a non-signature protocol error: an HTTP status, an `error` code

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
@@ -334,4 +335,32 @@ func (r *Resolver) bound(ctx context.Context, first *issued) error {
 		return revoked("the person revoked the agent the upstream token was issued to")
 	}
 	return nil
+}
+
+// Deadline is when a pending request for ag must end with 408 expired: the
+// upstream token's exp on a chained request (PS-278), else zero.
+func Deadline(ag tokens.Agent) time.Time {
+	if ag.Upstream == nil {
+		return time.Time{}
+	}
+	return ag.Upstream.Exp
+}
+
+// TooShort is the answer when the caps on exp leave nothing to issue: the
+// upstream token when it is the tightest cap (expired_upstream_token),
+// else the mission's expires_at (mission_terminated).
+func TooShort(ag tokens.Agent, ms *mission.Record) error {
+	if up := ag.Upstream; up != nil && (ms == nil || ms.ExpiresAt == nil || !up.Exp.After(*ms.ExpiresAt)) {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredUpstreamToken, "the upstream token expires too soon to issue anything on it")
+	}
+	return mission.Terminated(mission.ReasonExpired)
+}
+
+// SubAgentFunc adapts a function to SubAgents (the composition root binds
+// the verifier once it exists).
+type SubAgentFunc func(ctx context.Context, raw string, parent *httpsig.Agent) (*httpsig.Agent, error)
+
+// VerifySubAgentToken calls f.
+func (f SubAgentFunc) VerifySubAgentToken(ctx context.Context, raw string, parent *httpsig.Agent) (*httpsig.Agent, error) {
+	return f(ctx, raw, parent)
 }

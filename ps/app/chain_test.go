@@ -1,0 +1,317 @@
+package app_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// Call chaining (upstream_token) end to end over HTTPS: agent A gets an
+// auth token at the intermediary R1 (https://r1.test, its own agent
+// provider), and R1, acting as an agent, chains to R2 (https://r2.test)
+// at both token endpoints. PS-REQUIREMENTS §2.2.7, §3.10.
+
+// chainWorld is alice with a logged-in browser, w.agent bound to her, the
+// intermediary r1 with its own agent mid, and the resource r2.
+type chainWorld struct {
+	*world
+	alice *pstest.Browser
+	r1    *conformance.Intermediary
+	r2    *conformance.Resource
+	mid   *conformance.Agent
+}
+
+func newChainWorld(t *testing.T) *chainWorld {
+	t.Helper()
+	var r1 *conformance.Intermediary
+	var r2 *conformance.Resource
+	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+		var err error
+		if r1, err = conformance.StartIntermediary(env.CA, env.Resolver, "r1.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r1.Close() })
+		if r2, err = conformance.StartResource(env.CA, env.Resolver, "r2.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r2.Close() })
+	})
+	alice := w.person(t, "alice", false)
+	w.bind(t, w.agent, alice)
+	mid, err := r1.Agent("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chainWorld{world: w, alice: alice, r1: r1, r2: r2, mid: mid}
+}
+
+// freshMid is the intermediary's agent with a token minted at the PS clock.
+func (c *chainWorld) freshMid(t *testing.T) *conformance.Agent {
+	t.Helper()
+	tok, err := c.r1.AP.MintAgentToken(conformance.TokenSpec{Agent: c.mid.Key, Sub: c.mid.ID, IssuedAt: c.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.mid.WithToken(tok)
+}
+
+// approveOrNow returns the 200 of r, or has alice approve its 202 and
+// returns the poll's answer.
+func (c *chainWorld) approveOrNow(t *testing.T, a *conformance.Agent, r result) result {
+	t.Helper()
+	if r.status != http.StatusAccepted {
+		return r
+	}
+	s := c.expectInteraction(t, r)
+	open(t, c.alice, s)
+	c.alice.Post(t, s.path()+"/approve", nil)
+	return c.poll(t, a, s.loc)
+}
+
+// upstreamAuthToken is agent A's auth token at R1: the token A presents to
+// R1, which R1 then sends as upstream_token.
+func (c *chainWorld) upstreamAuthToken(t *testing.T) (pt1, at1 string) {
+	t.Helper()
+	pt1 = personToken(t, c.world, c.alice, c.r1.Resource, `{"resource":"https://r1.test","capabilities":["interaction"]}`)
+	rt1 := resourceToken(t, c.world, c.r1.Resource, pt1, "calendar.read", nil)
+	r := c.approveOrNow(t, c.agent, c.post(t, c.agent, "/token", authBody(t, map[string]any{"resource_token": rt1,
+		"presented_token": pt1, "capabilities": []string{"interaction"}})))
+	expectAuthToken(t, c.world, c.r1.Resource, r, pt1)
+	at1, _ = r.body["auth_token"].(string)
+	return pt1, at1
+}
+
+// mintFor mints rs's resource token for a token presented by key.
+func mintFor(t *testing.T, w *world, rs *conformance.Resource, presented string, key *conformance.AgentKey, scope string) string {
+	t.Helper()
+	spec, err := conformance.TokenFor(presented, key, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.IssuedAt = w.clock.Now()
+	rt, err := rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// TestCallChainingEndToEnd: A → R1 with an auth token; R1 (mid) obtains a
+// person token for R2 with upstream_token (PS-132, PS-134 (b): the
+// upstream cnf is A's key, not mid's), presents it at R2, and obtains an
+// auth token for R2 with presented_token + upstream_token (PS-279). The
+// downstream tokens carry the person's directed sub at R2, never the
+// upstream one (PS-136), expire no later than the upstream token, carry a
+// scope unrelated to the upstream one (PS-138), and the chain is recorded
+// (upstream jti, depth). mid is never bound to anyone (PS-277), the
+// person's remembered grant answers the next chained request at once, and
+// once alice unbinds A the chain is refused with revoked_upstream_token
+// (PS-276).
+func TestCallChainingEndToEnd(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	_, at1 := c.upstreamAuthToken(t)
+	_, up, _ := conformance.DecodeJWT(at1)
+
+	// E3: the person token for R2, asked of alice the first time.
+	r := c.approveOrNow(t, c.mid, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}})))
+	pt2, _ := r.body["person_token"].(string)
+	if r.status != http.StatusOK || pt2 == "" {
+		t.Fatalf("chained person token: %d %s", r.status, r.raw)
+	}
+	p2, err := c.r2.VerifyPersonToken(ctxT(), pt2, c.mid.Key)
+	if err != nil {
+		t.Fatalf("R2 refuses the chained person token: %v", err)
+	}
+	if p2["sub"] == up["sub"] || p2["aud"] != "https://r2.test" {
+		t.Fatalf("downstream person token sub %v aud %v: the upstream sub %v must not be copied (PS-136)", p2["sub"], p2["aud"], up["sub"])
+	}
+	if num(p2, "exp") > num(up, "exp") {
+		t.Fatalf("downstream person token exp %d outlives the upstream %d (P§person-token-structure)", num(p2, "exp"), num(up, "exp"))
+	}
+
+	// E4: R2 challenged mid with a resource token bound to mid's key.
+	rt2 := mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge")
+	r = c.approveOrNow(t, c.mid, c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": rt2,
+		"presented_token": pt2, "upstream_token": at1, "capabilities": []string{"interaction"}})))
+	at2, _ := r.body["auth_token"].(string)
+	if r.status != http.StatusOK || at2 == "" {
+		t.Fatalf("chained auth token: %d %s", r.status, r.raw)
+	}
+	a2, err := c.r2.VerifyAuthToken(ctxT(), at2, c.mid.Key)
+	if err != nil {
+		t.Fatalf("R2 refuses the chained auth token: %v", err)
+	}
+	if a2["sub"] != p2["sub"] || a2["scope"] != "payments.charge" || num(a2, "exp") > num(up, "exp") {
+		t.Fatalf("chained auth token %v (PS-136, PS-138, exp ≤ upstream)", a2)
+	}
+
+	// The chain is recorded: both downstream tokens name the upstream jti.
+	ptRec, err := c.ps.App.Tokens.PersonTokenRecord(ctxT(), p2["jti"].(string))
+	if err != nil || ptRec.UpstreamJTI != up["jti"] || ptRec.Depth != 1 || ptRec.AgentSub != c.mid.ID {
+		t.Fatalf("person token record %+v %v", ptRec, err)
+	}
+	atRec, err := c.ps.App.Tokens.AuthTokenRecord(ctxT(), a2["jti"].(string))
+	if err != nil || atRec.UpstreamJTI != up["jti"] || atRec.Depth != 1 || atRec.ParentJTI != p2["jti"] {
+		t.Fatalf("auth token record %+v %v", atRec, err)
+	}
+
+	// PS-277: mid is bound to nobody.
+	if _, err := c.ps.App.Agents.Lookup(ctxT(), c.r1.Issuer(), c.mid.ID); !errors.Is(err, dberr.ErrNotFound) {
+		t.Fatalf("the intermediary got a binding: %v (PS-277)", err)
+	}
+
+	// The grant is remembered: the same chain again is answered at once,
+	// also with another agent identifier of the intermediary's (the PS
+	// keys nothing on it, PS-277).
+	other, err := c.r1.Agent("aauth:mid2@r1.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.post(t, other, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": at1})); r.status != http.StatusOK {
+		t.Fatalf("chained person token with the grant remembered: %d %s", r.status, r.raw)
+	}
+	rt2b := mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge")
+	if r := c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": rt2b, "presented_token": pt2, "upstream_token": at1})); r.status != http.StatusOK {
+		t.Fatalf("chained auth token with the grant remembered: %d %s", r.status, r.raw)
+	}
+
+	// PS-276: alice unbinds agent A; its token no longer carries a chain.
+	id := agentBindingID(t, c.alice, c.agent.ID)
+	if pg := c.alice.Post(t, "/agents/"+id+"/unbind", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("unbind: %d\n%s", pg.Status, pg.HTML)
+	}
+	before := c.ps.TableCounts(t)
+	expectProblem(t, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": at1})),
+		http.StatusBadRequest, aauth.ErrRevokedUpstreamToken)
+	rt2c := mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge")
+	expectProblem(t, c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": rt2c, "presented_token": pt2, "upstream_token": at1})),
+		http.StatusBadRequest, aauth.ErrRevokedUpstreamToken)
+	writesNothing(t, c.ps, before)
+}
+
+// TestCallChainingRefusals: every refusal of an upstream_token, at both
+// endpoints, answers its draft code and status and writes nothing (no
+// token row, no pending request, no grant). PS-132, PS-133, PS-134 (a),
+// PS-135, PS-137 (no mission_s256 of the intermediary's own), PS-139
+// (the upstream token in Signature-Key), expired_upstream_token.
+func TestCallChainingRefusals(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	_, at1 := c.upstreamAuthToken(t)
+	// A chained person token for R2 and its resource token, for E4 rows.
+	pt2, _ := c.approveOrNow(t, c.mid, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}}))).body["person_token"].(string)
+	if pt2 == "" {
+		t.Fatal("no chained person token")
+	}
+	rt2 := mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge")
+
+	// Tokens signed by the intermediary's resource key: the typ of PS
+	// tokens, but not from this PS (PS-135), or an auth token naming
+	// another PS as ps.
+	forged := func(typ string, overrides map[string]any) string {
+		spec, err := conformance.TokenFor(at1, c.agent.Key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.IssuedAt, spec.Typ = c.clock.Now(), typ
+		spec.Overrides = conformance.Patch(map[string]any{"aud": "https://r1.test", "dwk": aauth.DWKPerson,
+			"cnf": map[string]any{"jwk": c.agent.Key.PublicJWK()}}, overrides)
+		tok, err := c.r1.MintResourceToken(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	_, up, _ := conformance.DecodeJWT(at1)
+
+	e3 := func(extra map[string]any) map[string]any {
+		m := map[string]any{"resource": "https://r2.test"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	e4 := func(extra map[string]any) map[string]any {
+		m := map[string]any{"resource_token": rt2, "presented_token": pt2}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	rows := []struct {
+		name   string
+		signer *conformance.Agent
+		path   string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{"upstream_token not a string", c.mid, "/person", e3(map[string]any{"upstream_token": 7}), 400, aauth.ErrInvalidRequest},
+		{"upstream_token too long", c.mid, "/person", e3(map[string]any{"upstream_token": strings.Repeat("a", 17<<10)}), 400, aauth.ErrInvalidRequest},
+		{"PS-137 mission_s256 beside upstream_token", c.mid, "/person", e3(map[string]any{"upstream_token": at1, "mission_s256": randomS256()}), 400, aauth.ErrInvalidRequest},
+		{"PS-132 not a JWT", c.mid, "/person", e3(map[string]any{"upstream_token": "abc"}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-132 an agent token", c.mid, "/person", e3(map[string]any{"upstream_token": c.agent.Token}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-132 a resource token", c.mid, "/person", e3(map[string]any{"upstream_token": rt2}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-132 bad signature", c.mid, "/person", e3(map[string]any{"upstream_token": at1[:len(at1)-4] + "AAAA"}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-135 person token of another PS", c.mid, "/person", e3(map[string]any{"upstream_token": forged(aauth.TypPersonToken,
+			map[string]any{"iss": "https://other-ps.test"})}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-135 auth token whose ps is another PS", c.mid, "/person", e3(map[string]any{"upstream_token": forged(aauth.TypAuthToken,
+			map[string]any{"iss": c.ps.Issuer, "ps": "https://other-ps.test"})}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-133 auth token signed by a key this PS does not publish", c.mid, "/person", e3(map[string]any{"upstream_token": forged(aauth.TypAuthToken,
+			map[string]any{"iss": c.ps.Issuer, "ps": c.ps.Issuer})}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-134 (a) the signer's iss is not the upstream aud", c.agent, "/person", e3(map[string]any{"upstream_token": at1}), 400, aauth.ErrInvalidUpstreamToken},
+		{"PS-134 (a) at E4", c.agent, "/token", e4(map[string]any{"upstream_token": at1}), 400, aauth.ErrInvalidUpstreamToken},
+		{"upstream_token at E4 not a JWT", c.mid, "/token", e4(map[string]any{"upstream_token": "abc"}), 400, aauth.ErrInvalidUpstreamToken},
+	}
+	for _, tc := range rows {
+		t.Run(tc.name, func(t *testing.T) {
+			before := c.ps.TableCounts(t)
+			expectProblem(t, c.post(t, tc.signer, tc.path, authBody(t, tc.body)), tc.status, tc.code)
+			writesNothing(t, c.ps, before)
+		})
+	}
+
+	// PS-139: the upstream token in Signature-Key is no agent token.
+	before := c.ps.TableCounts(t)
+	expect401(t, c.post(t, c.agent.WithToken(at1), "/person", `{"resource":"https://r2.test"}`), aauth.SigInvalidJWT)
+	writesNothing(t, c.ps, before)
+
+	// expired_upstream_token: the PS clock passes the upstream exp (a
+	// fresh agent token keeps the rest valid).
+	c.clock.Advance(time.Unix(num(up, "exp"), 0).Sub(c.clock.Now()) + time.Second)
+	mid := c.freshMid(t)
+	before = c.ps.TableCounts(t)
+	expectProblem(t, c.post(t, mid, "/person", authBody(t, e3(map[string]any{"upstream_token": at1}))), http.StatusBadRequest, aauth.ErrExpiredUpstreamToken)
+	writesNothing(t, c.ps, before)
+}
+
+// TestChainedPendingEndsWithUpstream: PS-278. A chained request waiting
+// for the person cannot outlive its upstream token: polled after the
+// upstream exp it is 408 expired, and nothing was issued.
+func TestChainedPendingEndsWithUpstream(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	_, at1 := c.upstreamAuthToken(t)
+	_, up, _ := conformance.DecodeJWT(at1)
+	// 30 s before the upstream token expires, mid asks; alice must consent.
+	c.clock.Advance(time.Unix(num(up, "exp"), 0).Sub(c.clock.Now()) - 30*time.Second)
+	mid := c.freshMid(t)
+	s := c.expectInteraction(t, c.post(t, mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}})))
+	c.clock.Advance(40 * time.Second)
+	before := c.ps.TableCounts(t)
+	expectProblem(t, c.poll(t, mid, s.loc), http.StatusRequestTimeout, aauth.ErrExpired)
+	if after := c.ps.TableCounts(t); after["person_token_records"] != before["person_token_records"] {
+		t.Fatal("a token was issued on an expired upstream token")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/dunglas/httpsfv"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/jose"
 )
 
 // VerifySubAgentToken verifies a `subagent_token` request parameter for
@@ -18,6 +19,18 @@ import (
 // problems with the draft's codes (invalid_, expired_, revoked_subagent_token,
 // clock_skew); a transient key-discovery failure stays 503.
 func (v *Verifier) VerifySubAgentToken(ctx context.Context, raw string, parent *Agent) (*Agent, error) {
+	// iss and parent_agent first, unverified: a sub-agent token naming
+	// another provider or parent is refused without contacting anyone.
+	if t, err := jose.ParseCompact(raw); err == nil {
+		iss, _ := t.ClaimString("iss")
+		pa, _ := t.ClaimString("parent_agent")
+		if iss != parent.Provider {
+			return nil, subAgentProblem(aauth.ErrInvalidSubagentToken, "the subagent_token's iss is not the signing agent's agent provider")
+		}
+		if pa != parent.ID {
+			return nil, subAgentProblem(aauth.ErrInvalidSubagentToken, "the subagent_token's parent_agent is not the agent that signed the request")
+		}
+	}
 	member := httpsfv.NewItem(httpsfv.Token("jwt"))
 	member.Params.Add("jwt", raw)
 	sub, err := v.verifyAgentToken(ctx, v.cfg.Now(), member)
@@ -58,6 +71,7 @@ func subAgentError(err error) error {
 	default:
 		p = subAgentProblem(aauth.ErrInvalidSubagentToken, "the subagent_token is not a valid agent token: "+se.Detail)
 	}
-	p.Cause = err
+	// Not p.Cause = err: the renderer would find the SignatureError inside
+	// and answer 401.
 	return p
 }

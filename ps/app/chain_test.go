@@ -315,3 +315,45 @@ func TestChainedPendingEndsWithUpstream(t *testing.T) {
 		t.Fatal("a token was issued on an expired upstream token")
 	}
 }
+
+// TestCallChainingRevocations: PS-276 and P§upstream-token-verification
+// (1, 4): a revoked upstream token, and a valid one whose calling agent's
+// agent token the PS holds a revocation for, are both 400
+// revoked_upstream_token at both endpoints, and write nothing.
+func TestCallChainingRevocations(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	pt1, at1 := c.upstreamAuthToken(t)
+	pt2, _ := c.approveOrNow(t, c.mid, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}}))).body["person_token"].(string)
+	if pt2 == "" {
+		t.Fatal("no chained person token")
+	}
+	refused := func(t *testing.T, upstream string) {
+		t.Helper()
+		before := c.ps.TableCounts(t)
+		expectProblem(t, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": upstream})),
+			http.StatusBadRequest, aauth.ErrRevokedUpstreamToken)
+		expectProblem(t, c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge"),
+			"presented_token": pt2, "upstream_token": upstream})), http.StatusBadRequest, aauth.ErrRevokedUpstreamToken)
+		writesNothing(t, c.ps, before)
+	}
+	// The upstream auth token itself is revoked; A's person token at R1
+	// still carries the chain.
+	_, up, _ := conformance.DecodeJWT(at1)
+	if err := c.ps.App.Store.RecordRevocation(ctxT(), c.ps.Issuer, up["jti"].(string), time.Unix(num(up, "exp"), 0), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, at1)
+	if r := c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": pt1})); r.status != http.StatusOK {
+		t.Fatalf("another upstream token of the chain: %d %s", r.status, r.raw)
+	}
+	// A's agent provider revoked A's agent token: no token issued to A
+	// carries a chain any more (PS-276).
+	_, ac, _ := conformance.DecodeJWT(c.agent.Token)
+	if err := c.ps.App.Store.RecordRevocation(ctxT(), c.ap.Issuer(), ac["jti"].(string), time.Unix(num(ac, "exp"), 0), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c.clock.Advance(2 * time.Second) // a new signature, not a replay of the request above
+	refused(t, pt1)
+}

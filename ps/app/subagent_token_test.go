@@ -154,6 +154,11 @@ func TestSubAgentTokenRefusals(t *testing.T) {
 		"PS-140 a person token":                   pt,
 	}
 	expired := w.mint(t, conformance.TokenSpec{Sub: sub.ID, ParentAgent: w.agent.ID, Agent: sub.Key, IssuedAt: w.clock.Now().Add(-2 * time.Hour)})
+	revoked := newSubAgent(t, w, "aauth:a1+s5@ap.test", time.Hour)
+	_, rc, _ := conformance.DecodeJWT(revoked.Token)
+	if err := w.ps.App.Store.RecordRevocation(ctxT(), w.ap.Issuer(), rc["jti"].(string), time.Unix(num(rc, "exp"), 0), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	type row struct {
 		name, path string
 		body       map[string]any
@@ -169,6 +174,8 @@ func TestSubAgentTokenRefusals(t *testing.T) {
 	rows = append(rows,
 		row{"PS-140 expired (E3)", "/person", map[string]any{"resource": "https://rs.test", "subagent_token": expired.Token}, 400, aauth.ErrExpiredSubagentToken},
 		row{"PS-140 expired (E4)", "/token", map[string]any{"resource_token": rt, "presented_token": pt, "subagent_token": expired.Token}, 400, aauth.ErrExpiredSubagentToken},
+		row{"PS-140 revoked by its agent provider (E3)", "/person", map[string]any{"resource": "https://rs.test", "subagent_token": revoked.Token}, 400, aauth.ErrRevokedSubagentToken},
+		row{"PS-140 revoked by its agent provider (E4)", "/token", map[string]any{"resource_token": rt, "presented_token": pt, "subagent_token": revoked.Token}, 400, aauth.ErrRevokedSubagentToken},
 		row{"subagent_token not a string", "/person", map[string]any{"resource": "https://rs.test", "subagent_token": 1}, 400, aauth.ErrInvalidRequest},
 		// PS-141: the resource token names the parent's key, not the sub-agent's.
 		row{"PS-141 agent_jkt of the parent", "/token", map[string]any{"resource_token": mintFor(t, w, rs, pt, w.agent.Key, "calendar.read"),

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
 // Call chaining (upstream_token) end to end over HTTPS: agent A gets an
@@ -356,4 +358,147 @@ func TestCallChainingRevocations(t *testing.T) {
 	}
 	c.clock.Advance(2 * time.Second) // a new signature, not a replay of the request above
 	refused(t, pt1)
+}
+
+// TestCallChainingUnderMission: PS-137. The upstream token's mission is
+// the chain's: the downstream person and auth tokens carry its
+// mission_s256 (the intermediary sends none of its own), and once the
+// person ends the mission the chain is 403 mission_terminated.
+func TestCallChainingUnderMission(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	m := c.approveMission(t, c.agent, c.alice, `{"description":"# Book a trip","resources":["https://r1.test"],"capabilities":["interaction"]}`, nil)
+	pt1 := personToken(t, c.world, c.alice, c.r1.Resource, missionBody("https://r1.test", m.s256))
+	rt1 := resourceToken(t, c.world, c.r1.Resource, pt1, "calendar.read", nil)
+	r := c.approveOrNow(t, c.agent, c.post(t, c.agent, "/token", authBody(t, map[string]any{"resource_token": rt1, "presented_token": pt1})))
+	if expectAuthToken(t, c.world, c.r1.Resource, r, pt1)["mission_s256"] != m.s256 {
+		t.Fatalf("upstream auth token without the mission: %s", r.raw)
+	}
+	at1, _ := r.body["auth_token"].(string)
+
+	r = c.approveOrNow(t, c.mid, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}})))
+	pt2, _ := r.body["person_token"].(string)
+	_, p2, _ := conformance.DecodeJWT(pt2)
+	if r.status != http.StatusOK || p2["mission_s256"] != m.s256 {
+		t.Fatalf("chained person token %d %v: mission_s256 must be the upstream's (PS-137)", r.status, p2)
+	}
+	rt2 := mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge")
+	r = c.approveOrNow(t, c.mid, c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": rt2, "presented_token": pt2,
+		"upstream_token": at1, "capabilities": []string{"interaction"}})))
+	if a2 := expectAuthTokenFor(t, c.world, c.r2, r, c.mid.Key); a2["mission_s256"] != m.s256 {
+		t.Fatalf("chained auth token %v: mission_s256 must be the upstream's (PS-137)", a2)
+	}
+	if recs, err := c.ps.App.Tokens.AuthRecords(ctxT(), m.s256); err != nil || len(recs) != 2 {
+		t.Fatalf("the mission's auth tokens: %d, %v; want the upstream and the chained one", len(recs), err)
+	}
+
+	if r := mc(t, c.world, c.alice, http.MethodPost, "/missions/"+m.s256+"/revoke", "", csrfOf(t, c.alice)); r.status >= 300 {
+		t.Fatalf("terminate: %d %s", r.status, r.raw)
+	}
+	before := c.ps.TableCounts(t)
+	expectTerminated(t, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": at1})), "revoked")
+	expectTerminated(t, c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge"),
+		"presented_token": pt2, "upstream_token": at1})), "revoked")
+	writesNothing(t, c.ps, before)
+}
+
+// TestCallChainingTwoPersons: PS-277 and PS-279 (A-66). One intermediary
+// agent token chains for alice and then for bob, each getting the
+// person's own directed sub at R2 and no binding; a chained auth token
+// request whose presented token is alice's and whose upstream token is
+// bob's is 400 invalid_upstream_token.
+func TestCallChainingTwoPersons(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	_, atAlice := c.upstreamAuthToken(t)
+	bob := c.person(t, "bob", false)
+	b1 := c.newAgent(t, "aauth:b1@ap.test")
+	c.bind(t, b1, bob)
+	s := c.expectInteraction(t, c.post(t, b1, "/person", `{"resource":"https://r1.test","capabilities":["interaction"]}`))
+	open(t, bob, s)
+	bob.Post(t, s.path()+"/approve", nil)
+	ptBob, _ := c.poll(t, b1, s.loc).body["person_token"].(string)
+
+	chained := func(b *pstest.Browser, upstream string) string {
+		t.Helper()
+		r := c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": upstream,
+			"capabilities": []string{"interaction"}}))
+		if r.status == http.StatusAccepted {
+			s := c.expectInteraction(t, r)
+			open(t, b, s)
+			b.Post(t, s.path()+"/approve", nil)
+			r = c.poll(t, c.mid, s.loc)
+		}
+		pt, _ := r.body["person_token"].(string)
+		if r.status != http.StatusOK || pt == "" {
+			t.Fatalf("chained person token: %d %s", r.status, r.raw)
+		}
+		return pt
+	}
+	ptA2, ptB2 := chained(c.alice, atAlice), chained(bob, ptBob)
+	_, ca, _ := conformance.DecodeJWT(ptA2)
+	_, cb, _ := conformance.DecodeJWT(ptB2)
+	if ca["sub"] == cb["sub"] {
+		t.Fatal("alice and bob share a directed sub at R2 (PS-277)")
+	}
+	if _, err := c.ps.App.Agents.Lookup(ctxT(), c.r1.Issuer(), c.mid.ID); !errors.Is(err, dberr.ErrNotFound) {
+		t.Fatalf("the intermediary got a binding: %v (PS-277)", err)
+	}
+	before := c.ps.TableCounts(t)
+	expectProblem(t, c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": mintFor(t, c.world, c.r2, ptA2, c.mid.Key, "payments.charge"),
+		"presented_token": ptA2, "upstream_token": ptBob})), http.StatusBadRequest, aauth.ErrInvalidUpstreamToken)
+	writesNothing(t, c.ps, before)
+}
+
+// TestCallChainingDepthBound: a chain is at most tokens.MaxChainDepth hops
+// long (docs/decisions.md "Call chaining depth"): h1 → h2 → … each
+// intermediary chains with the person token the previous one presented
+// to it, until the upstream token is MaxChainDepth hops from agent A; the
+// next hop is 400 invalid_upstream_token and writes nothing.
+func TestCallChainingDepthBound(t *testing.T) {
+	t.Parallel()
+	const hops = tokens.MaxChainDepth + 1
+	hosts := make([]*conformance.Intermediary, hops)
+	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+		for i := range hosts {
+			var err error
+			if hosts[i], err = conformance.StartIntermediary(env.CA, env.Resolver, fmt.Sprintf("h%d.test", i+1)); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = hosts[i].Close() })
+		}
+	})
+	alice := w.person(t, "alice", false)
+	w.bind(t, w.agent, alice)
+	upstream := personToken(t, w, alice, hosts[0].Resource, `{"resource":"https://h1.test","capabilities":["interaction"]}`)
+	for i := 0; i < hops-1; i++ {
+		mid, err := hosts[i].Agent("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := w.post(t, mid, "/person", authBody(t, map[string]any{"resource": hosts[i+1].Issuer(), "upstream_token": upstream,
+			"capabilities": []string{"interaction"}}))
+		s := w.expectInteraction(t, r)
+		open(t, alice, s)
+		alice.Post(t, s.path()+"/approve", nil)
+		r = w.poll(t, mid, s.loc)
+		next, _ := r.body["person_token"].(string)
+		if r.status != http.StatusOK || next == "" {
+			t.Fatalf("hop %d: %d %s", i+1, r.status, r.raw)
+		}
+		_, pc, _ := conformance.DecodeJWT(next)
+		if rec, err := w.ps.App.Tokens.PersonTokenRecord(ctxT(), pc["jti"].(string)); err != nil || rec.Depth != i+1 {
+			t.Fatalf("hop %d recorded at depth %+v, %v", i+1, rec, err)
+		}
+		upstream = next
+	}
+	last, err := hosts[hops-1].Agent("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := w.ps.TableCounts(t)
+	expectProblem(t, w.post(t, last, "/person", authBody(t, map[string]any{"resource": hosts[0].Issuer(), "upstream_token": upstream,
+		"capabilities": []string{"interaction"}})), http.StatusBadRequest, aauth.ErrInvalidUpstreamToken)
+	writesNothing(t, w.ps, before)
 }

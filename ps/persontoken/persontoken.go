@@ -213,7 +213,8 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 			"the person must be asked, and prompt=none forbids it")
 	}
 	since := s.o.Now().Add(-time.Hour)
-	if n, err := s.o.Tokens.NewResourcesSince(ctx, a.Provider, a.ID, since); err != nil {
+	grantIss, grantSub := ag.Grantee()
+	if n, err := s.o.Tokens.NewResourcesSince(ctx, grantIss, grantSub, since); err != nil {
 		return 0, nil, nil, err
 	} else if n >= int64(s.o.NewResourcesPerHour) {
 		p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited, "too many new resources for this agent in the last hour")

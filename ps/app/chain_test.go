@@ -10,6 +10,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
@@ -32,9 +33,14 @@ type chainWorld struct {
 
 func newChainWorld(t *testing.T) *chainWorld {
 	t.Helper()
+	return newChainWorldWith(t, pstest.Options{})
+}
+
+func newChainWorldWith(t *testing.T, opt pstest.Options) *chainWorld {
+	t.Helper()
 	var r1 *conformance.Intermediary
 	var r2 *conformance.Resource
-	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+	w := newWorldWith(t, opt, func(env *pstest.Env) {
 		var err error
 		if r1, err = conformance.StartIntermediary(env.CA, env.Resolver, "r1.test"); err != nil {
 			t.Fatal(err)
@@ -501,4 +507,24 @@ func TestCallChainingDepthBound(t *testing.T) {
 	expectProblem(t, w.post(t, last, "/person", authBody(t, map[string]any{"resource": hosts[0].Issuer(), "upstream_token": upstream,
 		"capabilities": []string{"interaction"}})), http.StatusBadRequest, aauth.ErrInvalidUpstreamToken)
 	writesNothing(t, w.ps, before)
+}
+
+// TestCallChainingStrictPSClaim: PS-042 (A-28). With the strict `ps`
+// check on, an agent token whose ps names another PS is refused, except on
+// a chained request: the intermediary's own ps names its own PS.
+func TestCallChainingStrictPSClaim(t *testing.T) {
+	t.Parallel()
+	c := newChainWorldWith(t, pstest.Options{Configure: func(cfg *config.Config) { cfg.StrictPSClaim = true }})
+	_, at1 := c.upstreamAuthToken(t)
+	tok, err := c.r1.AP.MintAgentToken(conformance.TokenSpec{Agent: c.mid.Key, Sub: c.mid.ID, PS: "https://other-ps.test", IssuedAt: c.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := c.mid.WithToken(tok)
+	expect401(t, c.post(t, mid, "/person", `{"resource":"https://r2.test","capabilities":["interaction"]}`), aauth.SigInvalidJWT)
+	r := c.approveOrNow(t, mid, c.post(t, mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}})))
+	if r.status != http.StatusOK {
+		t.Fatalf("chained request of an intermediary whose ps is its own PS: %d %s", r.status, r.raw)
+	}
 }

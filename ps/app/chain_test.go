@@ -528,3 +528,26 @@ func TestCallChainingStrictPSClaim(t *testing.T) {
 		t.Fatalf("chained request of an intermediary whose ps is its own PS: %d %s", r.status, r.raw)
 	}
 }
+
+// TestChainedDecisionAfterRevocation: a chained request waiting for the
+// person when the upstream token is revoked ends with 400
+// revoked_upstream_token once the person approves: nothing is issued on
+// a chain revoked meanwhile (PS-276, P§upstream-token-verification).
+func TestChainedDecisionAfterRevocation(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	_, at1 := c.upstreamAuthToken(t)
+	s := c.expectInteraction(t, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}})))
+	_, up, _ := conformance.DecodeJWT(at1)
+	if err := c.ps.App.Store.RecordRevocation(ctxT(), c.ps.Issuer, up["jti"].(string), time.Unix(num(up, "exp"), 0), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := c.ps.TableCounts(t)
+	open(t, c.alice, s)
+	c.alice.Post(t, s.path()+"/approve", nil)
+	expectProblem(t, c.poll(t, c.mid, s.loc), http.StatusBadRequest, aauth.ErrRevokedUpstreamToken)
+	if after := c.ps.TableCounts(t); after["person_token_records"] != before["person_token_records"] || after["resource_consents"] != before["resource_consents"] {
+		t.Fatalf("issued or granted on a revoked chain: before %v after %v", before, after)
+	}
+}

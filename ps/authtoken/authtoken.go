@@ -495,6 +495,9 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	if err := k.s.o.Chain.Recheck(ctx, g.Agent.Upstream); err != nil {
+		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		iss, sub := g.Agent.Grantee()
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {

@@ -364,3 +364,21 @@ type SubAgentFunc func(ctx context.Context, raw string, parent *httpsig.Agent) (
 func (f SubAgentFunc) VerifySubAgentToken(ctx context.Context, raw string, parent *httpsig.Agent) (*httpsig.Agent, error) {
 	return f(ctx, raw, parent)
 }
+
+// Recheck runs the record checks of an upstream token again (its
+// revocation, the calling agent's and the first agent's binding, the
+// person): a chained request the person decides on later must not issue
+// on a chain revoked meanwhile. nil up is nothing to check.
+func (r *Resolver) Recheck(ctx context.Context, up *tokens.Upstream) error {
+	if up == nil {
+		return nil
+	}
+	again := *up
+	if err := r.resolve(ctx, &again); err != nil {
+		return err
+	}
+	if again.PersonID != up.PersonID {
+		return invalid("the upstream token names another person than when the request was made")
+	}
+	return nil
+}

@@ -324,6 +324,9 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	if err := k.s.o.Chain.Recheck(ctx, pl.Agent.Upstream); err != nil {
+		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		toks := k.s.o.Tokens.WithStore(tx)
 		iss, sub := pl.Agent.Grantee()

@@ -8,6 +8,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
@@ -52,7 +53,7 @@ func (s *Service) chained(ctx context.Context, g *Grant, p *resourcetoken.Presen
 // else the one bound to the agent.
 func (s *Service) person(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant) (*account.Person, *pending.Response, error) {
 	if g.Agent.Upstream != nil {
-		p, err := s.o.Interact.PersonByID(ctx, g.PersonID)
+		p, err := chain.Person(ctx, s.o.Interact, g.Agent.Upstream)
 		return p, nil, err
 	}
 	return s.o.Interact.Person(ctx, a, r.Capabilities, KindAuthToken, g)

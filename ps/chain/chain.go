@@ -21,6 +21,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -381,4 +382,23 @@ func (r *Resolver) Recheck(ctx context.Context, up *tokens.Upstream) error {
 		return invalid("the upstream token names another person than when the request was made")
 	}
 	return nil
+}
+
+// Persons reads a person by id (*interact.Service).
+type Persons interface {
+	PersonByID(ctx context.Context, id string) (*account.Person, error)
+}
+
+// Person is the person a chained request is for: the one the upstream
+// token names, read without any binding (PS-277); a disabled account is
+// 403 denied, as for a bound agent.
+func Person(ctx context.Context, persons Persons, up *tokens.Upstream) (*account.Person, error) {
+	p, err := persons.PersonByID(ctx, up.PersonID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Disabled {
+		return nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person's account is disabled")
+	}
+	return p, nil
 }

@@ -149,7 +149,9 @@ func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 	if r.Chain, err = chain.Parse(m); err != nil {
 		return nil, nil, err
 	}
-	if _, ok := m["mission_s256"]; ok && r.Chain.UpstreamToken != "" {
+	_, hasS256 := m["mission_s256"]
+	_, hasMission := m["mission"]
+	if (hasS256 || hasMission) && r.Chain.UpstreamToken != "" {
 		return nil, nil, aauth.BadRequest("mission_s256 is not sent with upstream_token, which carries the mission itself")
 	}
 	return &r, m, nil
@@ -230,7 +232,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 // (PS-277), else the one bound to the agent (a first contact asks).
 func (s *Service) person(ctx context.Context, a *httpsig.Agent, pl payload) (*account.Person, *pending.Response, error) {
 	if up := pl.Agent.Upstream; up != nil {
-		p, err := s.o.Interact.PersonByID(ctx, up.PersonID)
+		p, err := chain.Person(ctx, s.o.Interact, up)
 		return p, nil, err
 	}
 	return s.o.Interact.Person(ctx, a, pl.Request.Capabilities, aauth.PendingPersonToken, pl)

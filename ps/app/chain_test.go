@@ -267,6 +267,8 @@ func TestCallChainingRefusals(t *testing.T) {
 		{"upstream_token not a string", c.mid, "/person", e3(map[string]any{"upstream_token": 7}), 400, aauth.ErrInvalidRequest},
 		{"upstream_token too long", c.mid, "/person", e3(map[string]any{"upstream_token": strings.Repeat("a", 17<<10)}), 400, aauth.ErrInvalidRequest},
 		{"PS-137 mission_s256 beside upstream_token", c.mid, "/person", e3(map[string]any{"upstream_token": at1, "mission_s256": randomS256()}), 400, aauth.ErrInvalidRequest},
+		{"PS-137 April mission object beside upstream_token", c.mid, "/person", e3(map[string]any{"upstream_token": at1,
+			"mission": map[string]any{"approver": c.ps.Issuer, "s256": randomS256()}}), 400, aauth.ErrInvalidRequest},
 		{"PS-132 not a JWT", c.mid, "/person", e3(map[string]any{"upstream_token": "abc"}), 400, aauth.ErrInvalidUpstreamToken},
 		{"PS-132 an agent token", c.mid, "/person", e3(map[string]any{"upstream_token": c.agent.Token}), 400, aauth.ErrInvalidUpstreamToken},
 		{"PS-132 a resource token", c.mid, "/person", e3(map[string]any{"upstream_token": rt2}), 400, aauth.ErrInvalidUpstreamToken},

@@ -106,6 +106,14 @@ const (
 	// Terminal outcomes of a downstream revocation that did not succeed.
 	RevocationUnsupported = "revocation_unsupported"
 	RevocationUnavailable = "revocation_unavailable"
+
+	// Call chaining and sub-agents (both token endpoints).
+	ErrInvalidUpstreamToken = "invalid_upstream_token"
+	ErrExpiredUpstreamToken = "expired_upstream_token"
+	ErrRevokedUpstreamToken = "revoked_upstream_token"
+	ErrInvalidSubagentToken = "invalid_subagent_token"
+	ErrExpiredSubagentToken = "expired_subagent_token"
+	ErrRevokedSubagentToken = "revoked_subagent_token"
 )
 
 // Problem is a non-signature protocol error: an HTTP status, an `error` code

@@ -20,6 +20,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/authtoken"
+	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -194,12 +195,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st}
 	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now}
 	kinds.Register(a.Interact)
+	// Sub-agent tokens are agent tokens, verified by the request verifier
+	// built below.
+	var verifier *httpsig.Verifier
+	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: authtoken.PublishedKeys(a.Keys.JWKS), Records: a.Tokens,
+		Bindings: a.Agents, Revocations: st, AcceptAlgs: aauth.SupportedAlgs, Window: cfg.SignatureWindow, Now: now,
+		SubAgents: chain.SubAgentFunc(func(ctx context.Context, raw string, parent *httpsig.Agent) (*httpsig.Agent, error) {
+			return verifier.VerifySubAgentToken(ctx, raw, parent)
+		})})
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
-		Resources: resources, DB: st, Now: now})
+		Resources: resources, DB: st, Now: now, Chain: chains})
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, JWKS: a.Keys.JWKS, DB: st, Now: now,
-		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log})
+		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains})
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log})
 
@@ -235,7 +244,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 
 	authorities := []string{cfg.IssuerAuthority()}
 	authorities = append(authorities, cfg.AuthorityAliases...)
-	verifier, err := httpsig.New(httpsig.Config{
+	verifier, err = httpsig.New(httpsig.Config{
 		Issuer:        cfg.Issuer,
 		Authorities:   authorities,
 		Window:        cfg.SignatureWindow,

@@ -53,7 +53,8 @@ func TestAuthTokenRefusals(t *testing.T) {
 	}{
 		{"PS-081 no resource_token", map[string]any{}, 400, aauth.ErrInvalidRequest},
 		{"PS-081 resource_token not a string", body(5, pt), 400, aauth.ErrInvalidRequest},
-		{"upstream_token not supported yet", map[string]any{"resource_token": good, "presented_token": pt, "upstream_token": pt}, 400, aauth.ErrInvalidRequest},
+		// PS-134: the signer's agent token iss (ap.test) is not the upstream token's aud (rs.test).
+		{"PS-134 upstream_token aud is not the signer's iss", map[string]any{"resource_token": good, "presented_token": pt, "upstream_token": pt}, 400, aauth.ErrInvalidUpstreamToken},
 		{"PS-082 not a JWT", body("abc", pt), 400, aauth.ErrInvalidResourceToken},
 		{"PS-083 a person token as resource_token", body(pt, pt), 400, aauth.ErrInvalidResourceToken},
 		{"PS-083 typ JWT", body(rt(func(s *conformance.ResourceTokenSpec) { s.Typ = "JWT" }), pt), 400, aauth.ErrInvalidResourceToken},

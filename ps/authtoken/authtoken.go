@@ -26,6 +26,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -70,6 +71,8 @@ type Options struct {
 	AcceptAlgs  []string
 	Identifiers aauth.IdentifierPolicy
 	Logger      *slog.Logger
+	// Chain verifies upstream_token and subagent_token.
+	Chain *chain.Resolver
 }
 
 // Service handles the auth token endpoint.
@@ -103,6 +106,9 @@ type Request struct {
 	Platform       string   `json:"platform,omitempty"`
 	Device         string   `json:"device,omitempty"`
 	Capabilities   []string `json:"capabilities,omitempty"`
+	// Chain holds upstream_token and subagent_token; what they resolve to
+	// is kept in the Grant's Agent.
+	Chain chain.Params `json:"-"`
 }
 
 // Grant is what the verified request asks for, resolved: everything the
@@ -191,10 +197,8 @@ func Parse(body []byte) (*Request, error) {
 	if r.Capabilities, err = interact.ParseCapabilities(m); err != nil {
 		return nil, err
 	}
-	for _, unsupported := range []string{"upstream_token", "subagent_token"} {
-		if _, ok := m[unsupported]; ok {
-			return nil, aauth.BadRequest(unsupported + " is not supported by this person server yet")
-		}
+	if r.Chain, err = chain.Parse(m); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
@@ -207,7 +211,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	g, ms, err := s.verify(ctx, tokens.AgentOf(a).Asserting(r.Platform, r.Device), r)
+	ag := tokens.AgentOf(a).Asserting(r.Platform, r.Device)
+	if err := s.o.Chain.Apply(ctx, a, &ag, r.Chain); err != nil {
+		return 0, nil, nil, err
+	}
+	g, ms, err := s.verify(ctx, ag, r)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -222,7 +230,9 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 // belongs to.
 func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Grant, *mission.Record, error) {
 	now := s.o.Now()
-	exp := resourcetoken.Expect{Issuer: s.o.Issuer, AgentJKT: ag.Thumbprint(), Now: now, Window: s.o.Window,
+	// With a sub-agent the resource token names the sub-agent's key, not
+	// the signer's (PS-141).
+	exp := resourcetoken.Expect{Issuer: s.o.Issuer, AgentJKT: ag.HolderThumbprint(), Now: now, Window: s.o.Window,
 		AcceptAlgs: s.o.AcceptAlgs, CheckServer: s.o.Identifiers.CheckServer}
 	rt, err := resourcetoken.VerifyResourceToken(ctx, r.ResourceToken, s.o.Discovery, exp)
 	if err != nil {
@@ -260,6 +270,16 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 		// Narrowing left nothing to grant (PS-111): never a token the
 		// person was not asked about.
 		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token asks for no scope this person server can grant")
+	}
+	if ag.Upstream != nil {
+		ms, err := s.chained(ctx, g, p)
+		if err == nil {
+			err = s.notRevoked(ctx, rt, p)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return g, ms, nil
 	}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
@@ -356,7 +376,7 @@ func (s *Service) recorded(ctx context.Context, rt *resourcetoken.ResourceToken,
 // decide is the one decision point: the person, their remembered grants and
 // the mission state; it issues at once or asks the person.
 func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, ms *mission.Record) (int, any, *pending.Response, error) {
-	person, res, err := s.o.Interact.Person(ctx, a, r.Capabilities, KindAuthToken, g)
+	person, res, err := s.person(ctx, a, r, g)
 	if err != nil || res != nil {
 		return 0, nil, res, err
 	}
@@ -387,14 +407,15 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		return 0, nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
 			"the person must be asked, and prompt=none forbids it")
 	}
-	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, KindAuthToken, StageConsent, g)
+	res, err = s.o.Interact.AskPersonUntil(ctx, a, person, r.Capabilities, KindAuthToken, StageConsent, g, chain.Deadline(g.Agent))
 	return 0, nil, res, err
 }
 
 // covered: every requested scope was granted to this agent at this
 // resource by this person before.
 func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
-	granted, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, g.Agent.Iss, g.Agent.Sub, g.Resource)
+	iss, sub := g.Agent.Grantee()
+	granted, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, iss, sub, g.Resource)
 	if err != nil {
 		return false, err
 	}
@@ -416,6 +437,8 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
 		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
 	switch {
+	case errors.Is(err, tokens.ErrTooShort) && g.Agent.Upstream != nil && !g.Agent.Upstream.Exp.After(time.Unix(g.PresentedExp, 0)):
+		return nil, chain.TooShort(g.Agent, ms)
 	case errors.Is(err, tokens.ErrTooShort):
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredPresentedToken, "the presented token expires too soon to issue an auth token")
 	case errors.Is(err, tokens.ErrSubMismatch):
@@ -535,8 +558,12 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	if err := k.s.o.Chain.Recheck(ctx, g.Agent.Upstream); err != nil {
+		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
-		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, g.Agent.Iss, g.Agent.Sub, g.Resource, g.Scope); err != nil {
+		iss, sub := g.Agent.Grantee()
+		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
 			return err
 		}
 		return k.complete(ctx, tx, r, g, ms, p)

@@ -78,6 +78,11 @@ type Policy struct {
 	Schemes []string
 	// AllowSubAgent admits agent tokens with `parent_agent` (no PS endpoint does, PS-041).
 	AllowSubAgent bool
+	// ForeignPS admits, even under StrictPSClaim, an agent token whose `ps`
+	// names another PS: at pending URLs, whose requests only an agent the
+	// token endpoints admitted can own (a chained request's intermediary
+	// polling, A-28).
+	ForeignPS bool
 }
 
 // Verifier verifies signed agent requests.
@@ -198,7 +203,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, pol
 		return nil, aauth.SigErr(aauth.SigInvalidJWT,
 			"sub-agents cannot call the person server directly; their parent agent requests on their behalf")
 	}
-	if v.cfg.StrictPSClaim && agent.PS != "" && agent.PS != v.cfg.Issuer && !carriesUpstreamToken(body) {
+	if v.cfg.StrictPSClaim && agent.PS != "" && agent.PS != v.cfg.Issuer && !pol.ForeignPS && !carriesUpstreamToken(body) {
 		return nil, aauth.SigErr(aauth.SigInvalidJWT, "the agent token's ps claim names another person server")
 	}
 	// Last: a refused request must leave nothing behind, not even a replay entry.

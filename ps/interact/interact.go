@@ -211,6 +211,19 @@ func reach(p *account.Person, caps []string) (pending.Requirement, bool) {
 
 // AskPerson creates a pending request that needs a bound person's input.
 func (s *Service) AskPerson(ctx context.Context, a *httpsig.Agent, p *account.Person, caps []string, kind, stage string, payload any) (Result, error) {
+	return s.AskPersonUntil(ctx, a, p, caps, kind, stage, payload, time.Time{})
+}
+
+// AskPersonUntil is AskPerson for a request that cannot outlive until (a
+// chained request ends with 408 expired when its upstream token does,
+// PS-278); the zero time leaves the engine's lifetime.
+func (s *Service) AskPersonUntil(ctx context.Context, a *httpsig.Agent, p *account.Person, caps []string, kind, stage string, payload any, until time.Time) (Result, error) {
+	var life time.Duration
+	if !until.IsZero() {
+		if life = until.Sub(s.o.Now()); life < time.Second {
+			return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredUpstreamToken, "the upstream token expires before the person could be asked")
+		}
+	}
 	req, ok := reach(p, caps)
 	if !ok {
 		return nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
@@ -222,7 +235,7 @@ func (s *Service) AskPerson(ctx context.Context, a *httpsig.Agent, p *account.Pe
 	}
 	r, _, err := s.o.Engine.Create(ctx, pending.NewRequest{
 		Kind: kind, Stage: stage, Requester: requester(a), PersonID: p.ID, Capabilities: caps,
-		Payload: raw, Requirement: req, ClientAddr: a.ClientAddr,
+		Payload: raw, Requirement: req, ClientAddr: a.ClientAddr, Lifetime: life,
 	})
 	if err != nil {
 		return nil, err

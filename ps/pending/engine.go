@@ -249,7 +249,7 @@ type NewRequest struct {
 	Payload      json.RawMessage // optional; valid UTF-8 JSON
 	Requirement  Requirement
 	Callback     string
-	// Lifetime overrides Options.Lifetime when positive.
+	// Lifetime shortens Options.Lifetime when positive (never lengthens it).
 	Lifetime time.Duration
 	// ClientAddr is the address the creating request came from, as the
 	// HTTP layer determined it (trusted-proxy aware); the zero Addr when
@@ -327,7 +327,7 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 	}
 	now := e.now()
 	life := e.o.Lifetime
-	if n.Lifetime > 0 {
+	if n.Lifetime > 0 && n.Lifetime < life {
 		life = n.Lifetime
 	}
 	caps := make([]string, 0, len(n.Capabilities))

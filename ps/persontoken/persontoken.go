@@ -20,6 +20,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
@@ -45,6 +46,9 @@ type Request struct {
 	Justification string   `json:"justification,omitempty"`
 	Platform      string   `json:"platform,omitempty"`
 	Device        string   `json:"device,omitempty"`
+	// Chain holds upstream_token and subagent_token; what they resolve to
+	// is kept in the payload's Agent.
+	Chain chain.Params `json:"-"`
 }
 
 // payload is what a pending consent stores.
@@ -63,6 +67,8 @@ type Options struct {
 	Tokens      *tokens.Service
 	Engine      *pending.Engine
 	Resources   missionflow.Resources
+	// Chain verifies upstream_token and subagent_token.
+	Chain *chain.Resolver
 	// DB runs a consent decision and its effects in one transaction.
 	DB  *store.Store
 	Now func() time.Time
@@ -140,10 +146,13 @@ func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 	if r.Capabilities, err = interact.ParseCapabilities(m); err != nil {
 		return nil, nil, err
 	}
-	for _, unsupported := range []string{"upstream_token", "subagent_token"} {
-		if _, ok := m[unsupported]; ok {
-			return nil, nil, aauth.BadRequest(unsupported + " is not supported by this person server yet")
-		}
+	if r.Chain, err = chain.Parse(m); err != nil {
+		return nil, nil, err
+	}
+	_, hasS256 := m["mission_s256"]
+	_, hasMission := m["mission"]
+	if (hasS256 || hasMission) && r.Chain.UpstreamToken != "" {
+		return nil, nil, aauth.BadRequest("mission_s256 is not sent with upstream_token, which carries the mission itself")
 	}
 	return &r, m, nil
 }
@@ -156,7 +165,16 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	ms, err := s.o.Missions.Mission(ctx, a, m, s.o.Issuer)
+	ag := agentOf(a, r)
+	if err := s.o.Chain.Apply(ctx, a, &ag, r.Chain); err != nil {
+		return 0, nil, nil, err
+	}
+	var ms *mission.Record
+	if ag.Upstream != nil {
+		ms, err = s.o.Missions.Missions.Chained(ctx, ag.Upstream)
+	} else {
+		ms, err = s.o.Missions.Mission(ctx, a, m, s.o.Issuer)
+	}
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -166,8 +184,8 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 			r.Capabilities = ms.Capabilities // captured at proposal (PS-257, A-11)
 		}
 	}
-	pl := payload{Request: *r, Agent: agentOf(a, r)}
-	person, res, err := s.o.Interact.Person(ctx, a, r.Capabilities, aauth.PendingPersonToken, pl)
+	pl := payload{Request: *r, Agent: ag}
+	person, res, err := s.person(ctx, a, pl)
 	if err != nil || res != nil {
 		return 0, nil, res, err
 	}
@@ -200,15 +218,27 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 			"the person must be asked, and prompt=none forbids it")
 	}
 	since := s.o.Now().Add(-time.Hour)
-	if n, err := s.o.Tokens.NewResourcesSince(ctx, a.Provider, a.ID, since); err != nil {
+	grantIss, grantSub := ag.Grantee()
+	if n, err := s.o.Tokens.NewResourcesSince(ctx, grantIss, grantSub, since); err != nil {
 		return 0, nil, nil, err
 	} else if n >= int64(s.o.NewResourcesPerHour) {
 		p := aauth.NewProblem(http.StatusTooManyRequests, aauth.ErrRateLimited, "too many new resources for this agent in the last hour")
 		p.RetryAfter = 600
 		return 0, nil, nil, p
 	}
-	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, aauth.PendingPersonToken, StageConsent, pl)
+	res, err = s.o.Interact.AskPersonUntil(ctx, a, person, r.Capabilities, aauth.PendingPersonToken, StageConsent, pl, chain.Deadline(ag))
 	return 0, nil, res, err
+}
+
+// person is the person the request is for: the one the upstream token
+// names on a chained request, which neither uses nor creates a binding
+// (PS-277), else the one bound to the agent (a first contact asks).
+func (s *Service) person(ctx context.Context, a *httpsig.Agent, pl payload) (*account.Person, *pending.Response, error) {
+	if up := pl.Agent.Upstream; up != nil {
+		p, err := chain.Person(ctx, s.o.Interact, up)
+		return p, nil, err
+	}
+	return s.o.Interact.Person(ctx, a, pl.Request.Capabilities, aauth.PendingPersonToken, pl)
 }
 
 // agentOf is the verified agent with the platform and device this request
@@ -223,7 +253,8 @@ func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, 
 	if ms != nil && ms.Approves(pl.Request.Resource) {
 		return true, nil
 	}
-	return s.o.Tokens.HasConsent(ctx, p.ID, pl.Agent.Iss, pl.Agent.Sub, pl.Request.Resource)
+	iss, sub := pl.Agent.Grantee()
+	return s.o.Tokens.HasConsent(ctx, p.ID, iss, sub, pl.Request.Resource)
 }
 
 // issue signs the person token and records it in the mission log, through
@@ -235,7 +266,7 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Tenant: p.Tenant,
 		Resource: pl.Request.Resource, Mission: ms})
 	if errors.Is(err, tokens.ErrTooShort) {
-		return nil, mission.Terminated(mission.ReasonExpired)
+		return nil, chain.TooShort(pl.Agent, ms)
 	}
 	if err != nil {
 		return nil, err
@@ -301,9 +332,13 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	if err := k.s.o.Chain.Recheck(ctx, pl.Agent.Upstream); err != nil {
+		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		toks := k.s.o.Tokens.WithStore(tx)
-		if err := toks.GrantConsent(ctx, p.ID, pl.Agent.Iss, pl.Agent.Sub, pl.Request.Resource); err != nil {
+		iss, sub := pl.Agent.Grantee()
+		if err := toks.GrantConsent(ctx, p.ID, iss, sub, pl.Request.Resource); err != nil {
 			return err
 		}
 		return k.complete(ctx, tx, r, p, pl, ms)

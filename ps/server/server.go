@@ -169,9 +169,12 @@ func New(opt Options) (*Server, error) {
 	e.POST(PathMissionURL, s.agentRoute(httpsig.Policy{}, s.handleMissionURL))
 	e.POST(PathInteraction, s.agentRoute(httpsig.Policy{}, s.handleInteraction))
 	e.POST(PathAudit, s.agentRoute(httpsig.Policy{}, s.handleAudit))
-	e.GET(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePoll))
-	e.POST(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingPost))
-	e.DELETE(PathPending, s.agentRoute(httpsig.Policy{}, s.handlePendingDelete))
+	// A chained request's intermediary polls with the agent token whose
+	// foreign ps the strict check let through on the chained request.
+	pendingPolicy := httpsig.Policy{ForeignPS: true}
+	e.GET(PathPending, s.agentRoute(pendingPolicy, s.handlePoll))
+	e.POST(PathPending, s.agentRoute(pendingPolicy, s.handlePendingPost))
+	e.DELETE(PathPending, s.agentRoute(pendingPolicy, s.handlePendingDelete))
 	if opt.Revocation != nil {
 		e.POST(PathRevocation, s.serverRoute(s.handleRevoke))
 		e.GET(PathRevocationPending, s.serverRoute(s.handleRevocationPoll))

@@ -15,21 +15,22 @@ import (
 // and the scopes persons granted agents at resources (migration 00009).
 
 type authTokenRow struct {
-	JTI              string  `gorm:"column:jti;primaryKey"`
-	Aud              string  `gorm:"column:aud"`
-	Sub              string  `gorm:"column:sub"`
-	PersonID         string  `gorm:"column:person_id"`
-	AgentIss         string  `gorm:"column:agent_iss"`
-	AgentSub         string  `gorm:"column:agent_sub"`
-	AgentTokenJTI    string  `gorm:"column:agent_token_jti"`
-	CnfThumbprint    string  `gorm:"column:cnf_thumbprint"`
-	Scope            string  `gorm:"column:scope"`
-	MissionS256      *string `gorm:"column:mission_s256"`
-	Tenant           *string `gorm:"column:tenant"`
-	ParentJTI        string  `gorm:"column:parent_jti"`
-	ResourceTokenJTI string  `gorm:"column:resource_token_jti"`
-	IssuedAt         int64   `gorm:"column:issued_at"`
-	Exp              int64   `gorm:"column:exp"`
+	JTI              string         `gorm:"column:jti;primaryKey"`
+	Aud              string         `gorm:"column:aud"`
+	Sub              string         `gorm:"column:sub"`
+	PersonID         string         `gorm:"column:person_id"`
+	AgentIss         string         `gorm:"column:agent_iss"`
+	AgentSub         string         `gorm:"column:agent_sub"`
+	AgentTokenJTI    string         `gorm:"column:agent_token_jti"`
+	CnfThumbprint    string         `gorm:"column:cnf_thumbprint"`
+	Scope            string         `gorm:"column:scope"`
+	MissionS256      *string        `gorm:"column:mission_s256"`
+	Tenant           *string        `gorm:"column:tenant"`
+	ParentJTI        string         `gorm:"column:parent_jti"`
+	ResourceTokenJTI string         `gorm:"column:resource_token_jti"`
+	IssuedAt         int64          `gorm:"column:issued_at"`
+	Exp              int64          `gorm:"column:exp"`
+	Chain            lineageColumns `gorm:"embedded"`
 }
 
 func (authTokenRow) TableName() string { return "auth_token_records" }
@@ -38,7 +39,7 @@ func (r authTokenRow) record() tokens.AuthRecord {
 	return tokens.AuthRecord{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
 		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, Scope: strings.Fields(r.Scope),
 		MissionS256: emptyIfNull(r.MissionS256), Tenant: emptyIfNull(r.Tenant), ParentJTI: r.ParentJTI, ResourceTokenJTI: r.ResourceTokenJTI,
-		IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC()}
+		IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC(), Lineage: r.Chain.lineage()}
 }
 
 // RecordAuthToken stores an auth-token issuance record.
@@ -46,7 +47,7 @@ func (s *Store) RecordAuthToken(ctx context.Context, r tokens.AuthRecord) error 
 	row := authTokenRow{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
 		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, Scope: strings.Join(r.Scope, " "),
 		MissionS256: nullIfEmpty(r.MissionS256), Tenant: nullIfEmpty(r.Tenant), ParentJTI: r.ParentJTI,
-		ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix()}
+		ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix(), Chain: lineageRow(r.Lineage)}
 	return wrap("record auth token", s.db.WithContext(ctx).Create(&row).Error)
 }
 

@@ -12,19 +12,20 @@ import (
 // identifiers and the persons' consents (ps/tokens declares the interface).
 
 type personTokenRow struct {
-	JTI           string  `gorm:"column:jti;primaryKey"`
-	Aud           string  `gorm:"column:aud"`
-	Sub           string  `gorm:"column:sub"`
-	PersonID      string  `gorm:"column:person_id"`
-	AgentIss      string  `gorm:"column:agent_iss"`
-	AgentSub      string  `gorm:"column:agent_sub"`
-	AgentTokenJTI string  `gorm:"column:agent_token_jti"`
-	CnfThumbprint string  `gorm:"column:cnf_thumbprint"`
-	MissionS256   *string `gorm:"column:mission_s256"`
-	Tenant        *string `gorm:"column:tenant"`
-	PresentedTo   *string `gorm:"column:presented_to"`
-	IssuedAt      int64   `gorm:"column:issued_at"`
-	Exp           int64   `gorm:"column:exp"`
+	JTI           string         `gorm:"column:jti;primaryKey"`
+	Aud           string         `gorm:"column:aud"`
+	Sub           string         `gorm:"column:sub"`
+	PersonID      string         `gorm:"column:person_id"`
+	AgentIss      string         `gorm:"column:agent_iss"`
+	AgentSub      string         `gorm:"column:agent_sub"`
+	AgentTokenJTI string         `gorm:"column:agent_token_jti"`
+	CnfThumbprint string         `gorm:"column:cnf_thumbprint"`
+	MissionS256   *string        `gorm:"column:mission_s256"`
+	Tenant        *string        `gorm:"column:tenant"`
+	PresentedTo   *string        `gorm:"column:presented_to"`
+	IssuedAt      int64          `gorm:"column:issued_at"`
+	Exp           int64          `gorm:"column:exp"`
+	Chain         lineageColumns `gorm:"embedded"`
 }
 
 func (personTokenRow) TableName() string { return "person_token_records" }
@@ -33,7 +34,7 @@ func (personTokenRow) TableName() string { return "person_token_records" }
 func (s *Store) RecordPersonToken(ctx context.Context, r tokens.Record) error {
 	row := personTokenRow{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
 		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: nullIfEmpty(r.MissionS256),
-		Tenant: nullIfEmpty(r.Tenant), IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix()}
+		Tenant: nullIfEmpty(r.Tenant), IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix(), Chain: lineageRow(r.Lineage)}
 	return wrap("record person token", s.db.WithContext(ctx).Create(&row).Error)
 }
 
@@ -46,7 +47,8 @@ func (s *Store) PersonTokenRecords(ctx context.Context, missionS256 string) ([]t
 func (r personTokenRow) record() tokens.Record {
 	return tokens.Record{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
 		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: emptyIfNull(r.MissionS256),
-		Tenant: emptyIfNull(r.Tenant), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC()}
+		Tenant: emptyIfNull(r.Tenant), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC(),
+		Lineage: r.Chain.lineage()}
 }
 
 // PurgePersonTokenRecords deletes the records whose exp is before t.

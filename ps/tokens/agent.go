@@ -27,6 +27,10 @@ type Agent struct {
 	Key      *jose.PublicKey // the admitted cnf.jwk; bound into cnf of issued tokens
 	Platform string          // agent-asserted (P§ps-token-endpoint)
 	Device   string          // agent-asserted
+	// Upstream is set on a chained request (upstream_token), SubAgent when
+	// the agent asks for one of its sub-agents (subagent_token).
+	Upstream *Upstream
+	SubAgent *SubAgent
 }
 
 // maxAssertedClaim bounds display values copied from agent-token claims.
@@ -109,11 +113,27 @@ type agentJSON struct {
 	JWK      map[string]any `json:"jwk,omitempty"`
 	Platform string         `json:"platform,omitempty"`
 	Device   string         `json:"device,omitempty"`
+	Upstream *Upstream      `json:"upstream,omitempty"`
+	SubAgent *subAgentJSON  `json:"subagent,omitempty"`
+}
+
+type subAgentJSON struct {
+	Sub      string         `json:"sub"`
+	TokenJTI string         `json:"token_jti"`
+	TokenExp int64          `json:"token_exp"`
+	JWK      map[string]any `json:"jwk"`
 }
 
 // MarshalJSON stores the agent with its key as a public JWK.
 func (a Agent) MarshalJSON() ([]byte, error) {
-	j := agentJSON{Iss: a.Iss, Sub: a.Sub, TokenJTI: a.TokenJTI, Platform: a.Platform, Device: a.Device}
+	j := agentJSON{Iss: a.Iss, Sub: a.Sub, TokenJTI: a.TokenJTI, Platform: a.Platform, Device: a.Device, Upstream: a.Upstream}
+	if sa := a.SubAgent; sa != nil {
+		jwk, err := jose.PublicJWK(sa.Key.Key, "")
+		if err != nil {
+			return nil, fmt.Errorf("tokens: sub-agent key: %w", err)
+		}
+		j.SubAgent = &subAgentJSON{Sub: sa.Sub, TokenJTI: sa.TokenJTI, TokenExp: sa.TokenExp.Unix(), JWK: jwk}
+	}
 	if !a.TokenExp.IsZero() {
 		j.TokenExp = a.TokenExp.Unix()
 	}
@@ -133,7 +153,14 @@ func (a *Agent) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*a = Agent{Iss: j.Iss, Sub: j.Sub, TokenJTI: j.TokenJTI, Platform: j.Platform, Device: j.Device}
+	*a = Agent{Iss: j.Iss, Sub: j.Sub, TokenJTI: j.TokenJTI, Platform: j.Platform, Device: j.Device, Upstream: j.Upstream}
+	if sa := j.SubAgent; sa != nil {
+		k, err := jose.ParsePublicJWK(sa.JWK, aauth.SupportedAlgs)
+		if err != nil {
+			return fmt.Errorf("tokens: stored sub-agent key: %w", err)
+		}
+		a.SubAgent = &SubAgent{Sub: sa.Sub, TokenJTI: sa.TokenJTI, TokenExp: time.Unix(sa.TokenExp, 0), Key: k}
+	}
 	if j.TokenExp != 0 {
 		a.TokenExp = time.Unix(j.TokenExp, 0)
 	}

@@ -42,6 +42,7 @@ type AuthRecord struct {
 	Scope                                                                     []string
 	MissionS256, Tenant, ParentJTI, ResourceTokenJTI                          string
 	IssuedAt, Exp                                                             time.Time
+	Lineage
 }
 
 // ErrSubMismatch means the sub a resource token named is not the person's
@@ -84,8 +85,8 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	}
 	jti := claims["jti"].(string)
 	rec := AuthRecord{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
-		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.Thumbprint(), Scope: slices.Clone(r.Scope), Tenant: r.Tenant,
-		ParentJTI: r.PresentedJTI, ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: now, Exp: exp}
+		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.HolderThumbprint(), Scope: slices.Clone(r.Scope), Tenant: r.Tenant,
+		ParentJTI: r.PresentedJTI, ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: now, Exp: exp, Lineage: r.Agent.lineage()}
 	if r.Mission != nil {
 		rec.MissionS256 = r.Mission.S256
 	}

@@ -104,8 +104,6 @@ type PersonTokenRequest struct {
 	Tenant   string
 	Resource string
 	Mission  *mission.Record
-	// UpstreamExp caps exp by an upstream token's (call chaining).
-	UpstreamExp *time.Time
 }
 
 // Issued is a signed token.
@@ -130,11 +128,12 @@ type binding struct {
 // claims are the bound claims of a token issued at now, or ErrTooShort, or
 // the mission's terminated problem.
 func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, error) {
-	if b.agent.Key == nil {
+	key, agentCaps := b.agent.holder()
+	if key == nil {
 		return nil, time.Time{}, errors.New("tokens: the agent's key is required")
 	}
 	exp := now.Add(s.o.Lifetime)
-	caps := append([]*time.Time{&b.agent.TokenExp}, b.caps...)
+	caps := append(append(agentCaps, b.agent.upstreamExp()), b.caps...)
 	if b.mission != nil {
 		if ok, reason := b.mission.State().Active(now); !ok {
 			return nil, time.Time{}, mission.Terminated(reason)
@@ -149,7 +148,7 @@ func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, e
 	if exp.Sub(now) < minLifetime {
 		return nil, time.Time{}, ErrTooShort
 	}
-	cnf, err := jose.PublicJWK(b.agent.Key.Key, "")
+	cnf, err := jose.PublicJWK(key.Key, "")
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -165,8 +164,7 @@ func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, e
 // mission that is no longer active answers its terminated problem.
 func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*Issued, error) {
 	now := s.o.Now()
-	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission,
-		caps: []*time.Time{r.UpstreamExp}}, now)
+	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +182,8 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*
 	}
 	jti := claims["jti"].(string)
 	rec := Record{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
-		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.Thumbprint(), Tenant: r.Tenant, IssuedAt: now, Exp: exp}
+		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.HolderThumbprint(), Tenant: r.Tenant, IssuedAt: now, Exp: exp,
+		Lineage: r.Agent.lineage()}
 	if r.Mission != nil {
 		rec.MissionS256 = r.Mission.S256
 	}
@@ -198,6 +197,7 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*
 type Record struct {
 	JTI, Aud, Sub, PersonID, AgentIss, AgentSub, AgentTokenJTI, CnfThumbprint, MissionS256, Tenant string
 	IssuedAt, Exp                                                                                  time.Time
+	Lineage
 }
 
 // Records lists the issuance records of a mission (or all when s256 is "").

@@ -29,7 +29,9 @@ func runAuthTokens(t *testing.T, open func(t *testing.T) *store.Store) {
 				IssuedAt: at, Exp: at.Add(time.Minute)},
 			{JTI: "a2", Aud: "https://rs.example", Sub: "s", PersonID: "p1", AgentIss: "https://ap.example", AgentSub: "aauth:a@ap.example",
 				AgentTokenJTI: "at", CnfThumbprint: "tp", Scope: []string{"read"}, MissionS256: "m", Tenant: "t", ParentJTI: "a1",
-				ResourceTokenJTI: "rt2", IssuedAt: at.Add(time.Second), Exp: at.Add(time.Hour)},
+				ResourceTokenJTI: "rt2", IssuedAt: at.Add(time.Second), Exp: at.Add(time.Hour),
+				// Lineage (migration 00011): chained, for a sub-agent.
+				Lineage: tokens.Lineage{UpstreamJTI: "up", Depth: 1, SubAgentSub: "aauth:a+s@ap.example", SubAgentTokenJTI: "sat"}},
 		}
 		for _, r := range recs {
 			if err := st.RecordAuthToken(ctx, r); err != nil {

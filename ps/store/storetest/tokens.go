@@ -24,7 +24,9 @@ func runTokens(t *testing.T, open func(t *testing.T) *store.Store) {
 			{JTI: "j1", Aud: "https://rs.example", Sub: "s", PersonID: "p1", AgentIss: "https://ap.example", AgentSub: "aauth:a@ap.example",
 				AgentTokenJTI: "at", CnfThumbprint: "tp", IssuedAt: at, Exp: at.Add(time.Minute)},
 			{JTI: "j2", Aud: "https://rs.example", Sub: "s", PersonID: "p1", AgentIss: "https://ap.example", AgentSub: "aauth:a@ap.example",
-				AgentTokenJTI: "at", CnfThumbprint: "tp", MissionS256: "m", Tenant: "t", IssuedAt: at.Add(time.Second), Exp: at.Add(time.Hour)},
+				AgentTokenJTI: "at", CnfThumbprint: "tp", MissionS256: "m", Tenant: "t", IssuedAt: at.Add(time.Second), Exp: at.Add(time.Hour),
+				// Lineage (migration 00011): a chained token for a sub-agent.
+				Lineage: tokens.Lineage{UpstreamJTI: "up", Depth: 2, SubAgentSub: "aauth:a+s@ap.example", SubAgentTokenJTI: "sat"}},
 		}
 		for _, r := range recs {
 			if err := st.RecordPersonToken(ctx, r); err != nil {

@@ -53,6 +53,8 @@ type Revocation struct {
 var ResourceScopes = map[string]any{
 	"calendar.read":  "Read the events of your calendar",
 	"calendar.write": "Create and change events in your calendar",
+	// Charged by the second resource of the call-chaining tests.
+	"payments.charge": "Charge a payment to your account",
 }
 
 // ResourceOption configures StartResource.

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -200,6 +201,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	var verifier *httpsig.Verifier
 	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: authtoken.PublishedKeys(a.Keys.JWKS), Records: a.Tokens,
 		Bindings: a.Agents, Revocations: st, AcceptAlgs: aauth.SupportedAlgs, Window: cfg.SignatureWindow, Now: now,
+		MissionEnded: func(ctx context.Context, s256 string) error {
+			m, err := a.Missions.Get(ctx, s256)
+			if err != nil {
+				return nil // not found or unreadable: the revocation answers
+			}
+			if ok, reason := m.State().Active(now()); !ok {
+				return mission.Terminated(reason)
+			}
+			return nil
+		},
 		SubAgents: chain.SubAgentFunc(func(ctx context.Context, raw string, parent *httpsig.Agent) (*httpsig.Agent, error) {
 			return verifier.VerifySubAgentToken(ctx, raw, parent)
 		})})

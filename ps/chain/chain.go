@@ -66,6 +66,11 @@ type Options struct {
 	// Window is how far ahead of the PS clock an iat may be (clock_skew).
 	Window time.Duration
 	Now    func() time.Time
+	// MissionEnded answers mission_terminated when the mission with this
+	// s256 has ended (nil otherwise); optional. A revoked upstream token
+	// under an ended mission gets the mission's answer, as at every other
+	// endpoint (PS-§3.17): its revocation came from the mission ending.
+	MissionEnded func(ctx context.Context, s256 string) error
 }
 
 // Resolver verifies upstream and sub-agent tokens.
@@ -277,6 +282,11 @@ func (r *Resolver) resolve(ctx context.Context, up *tokens.Upstream) error {
 	if rv, err := r.o.Revocations.IsRevoked(ctx, r.o.Issuer, up.JTI); err != nil {
 		return err
 	} else if rv {
+		if up.MissionS256 != "" && r.o.MissionEnded != nil {
+			if err := r.o.MissionEnded(ctx, up.MissionS256); err != nil {
+				return err
+			}
+		}
 		return revoked("the upstream token has been revoked")
 	}
 	rec, err := r.record(ctx, up.Typ, up.JTI)

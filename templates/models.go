@@ -199,7 +199,10 @@ type InteractView struct {
 	Resource *ResourceView
 	Approved *MissionView
 	Review   *ReviewView
-	Message  string // for done/failed/withdrawn
+	// Grant says what deciding yes grants, to whom, for how long and what
+	// the resource receives (issue 9 item 4); nil when nothing is granted.
+	Grant   *GrantSummary
+	Message string // for done/failed/withdrawn
 	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
 	Callback string // where to return the browser after completion (validated)
 	// RefreshURL, when set, sends the browser there at once (the agent's
@@ -303,9 +306,29 @@ type GrantItem struct {
 	Resource           string
 	Scopes             []string
 	GrantedAt          time.Time
+	LastUsed           time.Time // zero: never used
+}
+
+// MissionGrantItem is access an active mission gives its agent: it lasts
+// as long as the mission and is ended on the mission's page.
+type MissionGrantItem struct {
+	AgentSub   string
+	Resources  []string
+	Title      string // the mission's first line, plain text
+	URL        string // the mission's page
+	ApprovedAt time.Time
+	ExpiresAt  *time.Time // nil: until completed or revoked
 }
 
 // GrantsView is the "What your agents can access" page.
 type GrantsView struct {
-	Grants []GrantItem
+	Grants   []GrantItem        // standing: until the person removes them
+	Missions []MissionGrantItem // for a mission only
+}
+
+// GrantSummary is the PS's own statement of what a "yes" grants.
+type GrantSummary struct {
+	Agent    string   // the agent identifier the grant is for
+	Duration string   // "This mission only: …" or "Until you remove it …"
+	Receives []string // what each resource receives, one item a line
 }

@@ -342,7 +342,7 @@ func TestPersonTokenRateLimit(t *testing.T) {
 		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 	}
 	writesNothing(t, w.ps, before)
-	if r := w.post(t, w.agent, "/person", `{"resource":"https://r3.test"}`); r.status != http.StatusOK {
+	if r := w.post(t, w.agent, "/person", missionBody("https://r3.test", m.s256)); r.status != http.StatusOK {
 		t.Fatalf("a known resource: %d %s", r.status, r.raw)
 	}
 	w.clock.Advance(time.Hour + time.Minute)

@@ -126,8 +126,8 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 	return nil
 }
 
-// Decide approves a proposal: the mission, its log, a person token and a
-// consent for each approved resource, and the approval answer are one
+// Decide approves a proposal: the mission, its log, a person token for
+// each approved resource, and the approval answer are one
 // transaction, so a failure anywhere leaves the proposal as it was (still
 // decidable) and a concurrent decision finds it either untouched or decided.
 func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
@@ -171,10 +171,10 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 			if err != nil {
 				return err
 			}
+			// No standing consent: the approval lets the agent have person
+			// tokens for res within this mission only (decisions.md,
+			// "Mission approval is consent within the mission").
 			pts[res] = iss.Token
-			if err := tx.tokens.GrantConsent(ctx, person.ID, pl.Agent.Iss, pl.Agent.Sub, res); err != nil {
-				return err
-			}
 			if err := tx.missions.Log(ctx, m.S256, mission.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + res + "."}); err != nil {
 				return err
 			}

@@ -84,6 +84,9 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	if err := s.o.Store.RecordAuthToken(ctx, rec); err != nil {
 		return nil, err
 	}
+	if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantScopes, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub, Resource: r.Resource}); err != nil {
+		return nil, err
+	}
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
 }
 

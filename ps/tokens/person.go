@@ -58,6 +58,9 @@ type Store interface {
 	// RemoveGrant deletes one of the person's grants (every scope of a
 	// scope grant); dberr.ErrNotFound when the person has none such.
 	RemoveGrant(ctx context.Context, personID string, key GrantKey) error
+	// TouchGrant sets the grant's last use to at (every scope of a scope
+	// grant); no grant, nothing changes and no error.
+	TouchGrant(ctx context.Context, personID string, key GrantKey, at time.Time) error
 }
 
 // Options configure the issuer.
@@ -190,6 +193,12 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*
 	}
 	if err := s.o.Store.RecordPersonToken(ctx, rec); err != nil {
 		return nil, err
+	}
+	if r.Mission == nil || !r.Mission.Approves(r.Resource) {
+		// Issued on the person's standing consent, not the mission's.
+		if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantConsent, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub, Resource: r.Resource}); err != nil {
+			return nil, err
+		}
 	}
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
 }

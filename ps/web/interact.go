@@ -12,6 +12,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/authtoken"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
@@ -25,7 +26,46 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 	if err != nil {
 		return u.interactError(c, s, id, err)
 	}
-	u.renderInteract(c, http.StatusOK, u.pageFor(c, s, "Your agent is asking"), u.interactView(cons))
+	v := u.interactView(cons)
+	v.Grant = grantSummary(cons, s.person)
+	u.renderInteract(c, http.StatusOK, u.pageFor(c, s, "Your agent is asking"), v)
+	return nil
+}
+
+// grantSummary says what a "yes" on cons grants the agent (issue 9 item
+// 4): a mission's approval lets the agent have person tokens within that
+// mission only; a person-token consent or a scope grant stands until the
+// person removes it. nil when the decision grants no access.
+func grantSummary(cons *interact.Consent, p *account.Person) *templates.GrantSummary {
+	if cons.NeedCode || cons.Outcome != nil || cons.Outstanding != nil {
+		return nil
+	}
+	you := "an identifier for you that only this resource sees (not your username or email)"
+	key := "the agent's signing key, so only this agent can use the token"
+	life := "an expiry of at most one hour; the agent asks this server again for a new token"
+	org := []string{}
+	if p != nil && p.Tenant != "" {
+		org = append(org, "your organisation ("+p.Tenant+")")
+	}
+	standing := "Until you remove it on \u201cWhat your agents can access\u201d. Until then the agent gets tokens for this resource without asking you."
+	switch {
+	case cons.Review != nil:
+		end := "This mission only: until the mission ends (the end you choose below, when you accept it as done, or when you revoke it). Outside this mission the agent must ask you again."
+		return &templates.GrantSummary{Agent: cons.Agent.Sub, Duration: end,
+			Receives: append([]string{"for each resource you leave ticked, a person token with " + you, key, "this mission's identifier", life}, org...)}
+	case cons.Stage == interact.StageBinding || cons.Stage == interact.StageQuestion || cons.Stage == interact.StageRelay:
+		return nil
+	case cons.Kind == aauth.PendingPersonToken:
+		return &templates.GrantSummary{Agent: cons.Agent.Sub, Duration: standing,
+			Receives: append([]string{"a person token with " + you, key, life}, org...)}
+	case cons.Kind == authtoken.KindAuthToken:
+		scopes := make([]string, len(cons.Scopes))
+		for i, sc := range cons.Scopes {
+			scopes[i] = sc.Name
+		}
+		return &templates.GrantSummary{Agent: cons.Agent.Sub, Duration: standing,
+			Receives: append([]string{"an auth token with the scopes " + strings.Join(scopes, " ") + " and " + you, key, life}, org...)}
+	}
 	return nil
 }
 
@@ -195,7 +235,9 @@ func (u *UI) codeForm(c *gin.Context, s *session, id, msg string) bool {
 	}
 	p := u.pageFor(c, s, "Enter the code")
 	p.Error = msg
-	u.renderInteract(c, http.StatusBadRequest, p, u.interactView(r))
+	v := u.interactView(r)
+	v.Grant = grantSummary(r, s.person)
+	u.renderInteract(c, http.StatusBadRequest, p, v)
 	return true
 }
 

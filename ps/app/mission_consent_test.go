@@ -15,7 +15,8 @@ import (
 // what the resource receives. A bare person-token request for the same
 // resource afterwards asks the person (202, PS-063) on a page that says
 // the consent stands "until you remove it"; no standing consent was
-// written by the approval.
+// written by the approval. /access lists the mission's access apart from
+// standing permissions, each with its last use (issue 9 item 5).
 func TestMissionApprovalIsConsentWithinTheMissionOnly(t *testing.T) {
 	t.Parallel()
 	w, b, _ := missionWorld(t, pstest.Options{})
@@ -46,6 +47,14 @@ func TestMissionApprovalIsConsentWithinTheMissionOnly(t *testing.T) {
 		t.Fatalf("the token within the mission names mission_s256 %v, want %s", claims["mission_s256"], ap.s256)
 	}
 
+	// /access (issue 9 item 5): the mission's access is listed as for the
+	// mission only, linked to its page, and no standing permission exists.
+	pg = b.Get(t, "/access")
+	if !strings.Contains(pg.HTML, "For a mission only") || !strings.Contains(pg.HTML, `href="/missions/`+ap.s256+`"`) ||
+		!strings.Contains(pg.HTML, "No agent holds a standing permission from you.") {
+		t.Fatalf("/access after the approval:\n%s", pg.HTML)
+	}
+
 	// Outside the mission: the person is asked, and the page says the
 	// consent would stand until removed.
 	outside := w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
@@ -69,5 +78,12 @@ func TestMissionApprovalIsConsentWithinTheMissionOnly(t *testing.T) {
 	}
 	if got := w.ps.TableCounts(t)["resource_consents"]; got != before["resource_consents"]+1 {
 		t.Fatalf("the consent outside the mission: %d rows, want %d", got, before["resource_consents"]+1)
+	}
+
+	// The standing consent is listed with its last use: the issuance that
+	// followed the consent, recorded in the same transaction.
+	pg = b.Get(t, "/access")
+	if strings.Contains(pg.HTML, "No agent holds a standing permission") || !strings.Contains(pg.HTML, `data-label="Last used"><time`) {
+		t.Fatalf("/access after the consent does not list its last use:\n%s", pg.HTML)
 	}
 }

@@ -332,3 +332,12 @@ type GrantSummary struct {
 	Duration string   // "This mission only: …" or "Until you remove it …"
 	Receives []string // what each resource receives, one item a line
 }
+
+// UsedLinkView is what the person who used an interaction link sees when
+// they open it again.
+type UsedLinkView struct {
+	RequestURL string
+	UsedAt     time.Time
+	Ended      bool
+	What       string // how the request ended, when it did
+}

@@ -110,6 +110,7 @@ type Request struct {
 type Grant struct {
 	Agent            tokens.Agent `json:"agent"`
 	PersonID         string       `json:"person_id"`
+	Username         string       `json:"-"` // for the operator log only
 	Resource         string       `json:"resource"`
 	Sub              string       `json:"sub"`
 	Scope            []string     `json:"scope,omitempty"`
@@ -319,6 +320,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	g.Username = person.Username
 	if covered && r.Prompt != "consent" {
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
@@ -358,7 +360,7 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 // the requested one, every value of which the person granted: never
 // broader than requested ∩ granted.
 func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record) (map[string]any, error) {
-	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Tenant: g.Tenant,
+	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Username: g.Username, Tenant: g.Tenant,
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
 		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
 	switch {
@@ -478,6 +480,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	g.Username = p.Username
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, g.Agent.Iss, g.Agent.Sub, g.Resource, g.Scope); err != nil {
 			return err
@@ -505,6 +508,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 		return k.s.o.Engine.CompleteProblem(ctx, r.ID, prob)
 	}
 	ms, _ := k.mission(ctx, g)
+	g.Username = p.Username
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
 	} else if ok && g.Prompt != "consent" {

@@ -226,7 +226,7 @@ func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, 
 // issue signs the person token and records it in the mission log, through
 // toks and log (bound to the caller's transaction, if any).
 func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, p *account.Person, pl payload, ms *mission.Record) (map[string]any, error) {
-	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Tenant: p.Tenant,
+	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Username: p.Username, Tenant: p.Tenant,
 		Resource: pl.Request.Resource, Mission: ms})
 	if errors.Is(err, tokens.ErrTooShort) {
 		return nil, mission.Terminated(mission.ReasonExpired)

@@ -32,7 +32,7 @@ type Grant struct {
 	GrantKey
 	// LastUsed is when the grant last let the PS issue a token without
 	// asking; zero when it never did.
-	LastUsed time.Time
+	LastUsed  time.Time
 	Scopes    []string
 	GrantedAt time.Time
 }

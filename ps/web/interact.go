@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,8 +12,8 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
-	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
@@ -213,8 +214,26 @@ func (u *UI) interactError(c *gin.Context, s *session, id string, err error) err
 		status, heading, msg = http.StatusForbidden, "Not your request", "This request is addressed to another person. Log out and let them decide."
 	case errors.Is(err, interact.ErrCode):
 		heading, msg = "Code not valid", "The code is wrong or was already used. Check the code the agent shows you, or ask it to start again."
-		if r := u.codeForm(c, s, id, "That code is not valid."); r {
-			return nil
+		var ce *interact.CodeError
+		if errors.As(err, &ce) {
+			switch {
+			case ce.LockedOut:
+				u.renderStatus(c, http.StatusGone, s, "Request ended",
+					"This request ended because a wrong code was entered too many times, so that no one can guess it. "+
+						"The agent has been told. Ask the agent to start again if you still want it.")
+				return nil
+			case ce.UsedByYou:
+				u.renderUsedLink(c, s, id, ce)
+				return nil
+			case ce.Left > 0:
+				tries := "1 more wrong code ends this request."
+				if ce.Left > 1 {
+					tries = strconv.Itoa(ce.Left) + " more wrong codes end this request."
+				}
+				if u.codeForm(c, s, id, "That code is not valid. "+tries) {
+					return nil
+				}
+			}
 		}
 	case errors.Is(err, interact.ErrExpired):
 		status, heading, msg = http.StatusGone, "Request expired", "This request expired. Ask the agent to start again."
@@ -225,6 +244,18 @@ func (u *UI) interactError(c *gin.Context, s *session, id string, err error) err
 	}
 	u.renderStatus(c, status, s, heading, msg)
 	return nil
+}
+
+// renderUsedLink tells the person who used an interaction link what
+// became of it, without showing the request through the code again
+// (PS-162): when they used it and how the request ended.
+func (u *UI) renderUsedLink(c *gin.Context, s *session, id string, ce *interact.CodeError) {
+	p := u.pageFor(c, s, "Link already used")
+	v := templates.UsedLinkView{RequestURL: "/interact/" + id, UsedAt: ce.UsedAt}
+	if ce.Outcome != nil {
+		v.Ended, v.What = true, endings[ce.Outcome.End]
+	}
+	u.render(c, http.StatusBadRequest, templates.UsedLinkPage(p, v))
 }
 
 // codeForm re-shows the code entry for a wrong code (the request still open).
@@ -336,11 +367,25 @@ func outcomeView(id string, o *interact.Outcome) templates.InteractView {
 	case o.OK:
 		v.Stage, v.Headline = templates.StageDone, "Done"
 		v.RefreshURL = o.Callback
+		if said, ok := decided[o.Kind]; ok && o.End == interact.EndDone {
+			v.Message = said
+		}
 	default:
 		v.Stage, v.Headline = templates.StageFailed, "Request ended"
 		v.RefreshURL = o.Callback
 	}
 	return v
+}
+
+// decided restates the person's decision on a request that ended well,
+// by kind (issue 9 item 9).
+var decided = map[string]string{
+	aauth.PendingPersonToken:   "You let the agent act as you at this resource. It stands until you remove it on \u201cWhat your agents can access\u201d. The agent has been told.",
+	authtoken.KindAuthToken:    "You gave the agent the access it asked for. It stands until you remove it on \u201cWhat your agents can access\u201d. The agent has been told.",
+	missionflow.KindProposal:   "You approved the mission. The agent may act as you within it until it ends. The agent has been told.",
+	missionflow.KindCompletion: "You accepted that the mission is done: it has ended. The agent has been told.",
+	interact.KindBinding:       "You connected this agent. The agent has been told.",
+	interact.KindRelay:         "You answered the agent. The agent has been told.",
 }
 
 // statementLabels title what an agent asserted.

@@ -63,6 +63,8 @@ func (u *UI) login(c *gin.Context, _ *session) error {
 			p.Error = "Too many failed attempts. Wait a few minutes and try again."
 		case errors.Is(err, account.ErrBadCredentials):
 			p.Error = "Wrong username or password."
+			// The submitted username, which may name no one; never the password.
+			u.log.InfoContext(ctx(c), "login failed", "username", username, "client_ip", c.ClientIP())
 		default:
 			return err
 		}
@@ -80,7 +82,7 @@ func (u *UI) startSession(c *gin.Context, person *account.Person, next string) e
 		return err
 	}
 	u.setSessionCookie(c, token, sess.ExpiresAt)
-	u.log.InfoContext(ctx(c), "person logged in", "person", person.ID)
+	u.log.InfoContext(ctx(c), "person logged in", "person", person.ID, "username", person.Username)
 	c.Redirect(http.StatusSeeOther, localPath(next))
 	return nil
 }
@@ -335,6 +337,11 @@ func (u *UI) endBinding(c *gin.Context, s *session, unbind bool, done string) er
 	if err != nil {
 		return err
 	}
+	event := "agent revoked"
+	if unbind {
+		event = "agent unbound"
+	}
+	u.log.InfoContext(ctx(c), event, "binding", c.Param("id"), "person", s.person.ID, "username", s.person.Username, "missions_ended", n)
 	if n > 0 {
 		done += fmt.Sprintf("; %d of its missions ended", n)
 	}

@@ -201,8 +201,8 @@ type InteractView struct {
 	Review   *ReviewView
 	// Grant says what deciding yes grants, to whom, for how long and what
 	// the resource receives (issue 9 item 4); nil when nothing is granted.
-	Grant   *GrantSummary
-	Message string // for done/failed/withdrawn
+	Grant    *GrantSummary
+	Message  string // for done/failed/withdrawn
 	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
 	Callback string // where to return the browser after completion (validated)
 	// RefreshURL, when set, sends the browser there at once (the agent's

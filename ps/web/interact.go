@@ -439,16 +439,33 @@ func wording(cons *interact.Consent) string {
 	return ""
 }
 
-// waitingItem words an open request on the person's home page.
+// waitingItem words an open request on the person's home page: what kind
+// of thing waits (mission, token, question) and its title (issue 9 item 9).
 func waitingItem(w interact.WaitingItem) templates.WaitingItem {
 	what := "Decide on an agent's request"
-	switch w.Stage {
-	case interact.StageBinding:
+	switch {
+	case w.Stage == interact.StageBinding:
 		what = "Connect a new agent"
-	case interact.StageQuestion:
+	case w.Kind == missionflow.KindProposal:
+		what = "Mission proposed: " + title(w.Text)
+	case w.Kind == missionflow.KindCompletion:
+		what = "Mission done? " + title(w.Text)
+	case w.Kind == aauth.PendingPersonToken && w.Resource != "":
+		what = "Token: act as you at " + w.Resource
+	case w.Kind == authtoken.KindAuthToken && w.Resource != "":
+		what = "Token: access at " + w.Resource
+		if len(w.Scopes) > 0 {
+			what += " (" + strings.Join(w.Scopes, " ") + ")"
+		}
+	case w.Stage == interact.StageQuestion && w.Text != "":
+		what = "Question: " + title(w.Text)
+	case w.Stage == interact.StageQuestion:
 		what = "Answer an agent's question"
-	case interact.StageRelay:
+	case w.Stage == interact.StageRelay:
 		what = "Open a link an agent relayed"
+		if w.Text != "" {
+			what += ": " + title(w.Text)
+		}
 	}
 	return templates.WaitingItem{URL: w.URL, What: what, AgentID: w.AgentID, Provider: w.Provider, Created: w.Created, Interacting: w.Interacting}
 }

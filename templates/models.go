@@ -244,6 +244,17 @@ type Claim struct{ Name, Value string }
 type AdminPersonsView struct {
 	Persons   []PersonItem
 	InviteURL string // a freshly created invite link, shown once
+	Invites   []InviteItem
+}
+
+// InviteItem is an open invitation for administrators (issue 9 item 10).
+type InviteItem struct {
+	ID        string // the token's hash: the token itself is not kept
+	Email     string
+	IsAdmin   bool
+	CreatedBy string // username; "" for the operator (command line)
+	Created   time.Time
+	Expires   time.Time
 }
 
 // PersonItem is one person for administrators.

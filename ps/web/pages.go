@@ -454,9 +454,19 @@ func (u *UI) adminPersons(c *gin.Context, s *session) error {
 		return err
 	}
 	v := templates.AdminPersonsView{InviteURL: inviteURL}
+	usernames := map[string]string{}
 	for _, p := range ps {
+		usernames[p.ID] = p.Username
 		v.Persons = append(v.Persons, templates.PersonItem{ID: p.ID, Username: p.Username, Name: p.Name, Email: p.Email,
 			IsAdmin: p.IsAdmin, Disabled: p.Disabled, Created: p.CreatedAt})
+	}
+	invites, err := u.opt.Accounts.OpenInvites(ctx(c))
+	if err != nil {
+		return err
+	}
+	for _, inv := range invites {
+		v.Invites = append(v.Invites, templates.InviteItem{ID: inv.TokenHash, Email: inv.Email, IsAdmin: inv.IsAdmin,
+			CreatedBy: usernames[inv.CreatedBy], Created: inv.CreatedAt, Expires: inv.ExpiresAt})
 	}
 	u.render(c, http.StatusOK, templates.AdminPersonsPage(u.pageFor(c, s, "People"), v))
 	return nil
@@ -512,7 +522,23 @@ func (u *UI) adminInvite(c *gin.Context, s *session) error {
 		return err
 	}
 	u.setCookie(c, inviteCookie, u.opt.Issuer+"/invite/"+token, 60)
+	u.log.InfoContext(ctx(c), "invitation created", "by", s.person.ID, "username", s.person.Username, "admin", c.PostForm("admin") == "on")
 	u.redirectFlash(c, "/admin/persons", "Invitation created.")
+	return nil
+}
+
+// adminRevokeInvite makes an open invitation unusable (issue 9 item 10).
+func (u *UI) adminRevokeInvite(c *gin.Context, s *session) error {
+	err := u.opt.Accounts.RevokeInvite(ctx(c), c.PostForm("id"))
+	if errors.Is(err, account.ErrInviteInvalid) {
+		u.redirectRefusal(c, "/admin/persons", "That invitation is no longer open: it was used, revoked or has expired.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "invitation revoked", "by", s.person.ID, "username", s.person.Username)
+	u.redirectFlash(c, "/admin/persons", "Invitation revoked: its link no longer works.")
 	return nil
 }
 

@@ -130,6 +130,7 @@ func (u *UI) Register(e *gin.Engine) {
 	g.POST("/admin/persons", u.admin(u.adminCreatePerson))
 	g.POST("/admin/persons/:id/toggle", u.admin(u.adminTogglePerson))
 	g.POST("/admin/invites", u.admin(u.adminInvite))
+	g.POST("/admin/invites/revoke", u.admin(u.adminRevokeInvite))
 	g.GET("/admin/providers", u.admin(u.adminProviders))
 	g.POST("/admin/providers", u.admin(u.adminSetProvider))
 

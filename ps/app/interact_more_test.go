@@ -258,7 +258,7 @@ func TestInteractionCodes(t *testing.T) {
 		// the request shown through the code.
 		used := alice.Get(t, s.link())
 		if used.Status != http.StatusBadRequest || !strings.Contains(used.HTML, "<h1>Link already used</h1>") ||
-			!strings.Contains(used.HTML, "You opened this link at") || !strings.Contains(used.HTML, `href="`+s.path()+`"`) ||
+			!strings.Contains(used.HTML, "it was used at") || !strings.Contains(used.HTML, `href="`+s.path()+`"`) ||
 			strings.Contains(used.HTML, w.agent.ID) || strings.Contains(used.HTML, "Question 2?") {
 			t.Fatalf("alice, the holder, presenting the used code: %d\n%s", used.Status, used.HTML)
 		}

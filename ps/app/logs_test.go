@@ -56,7 +56,7 @@ func TestOperatorLogEvents(t *testing.T) {
 	w, b, _ := missionWorld(t, pstest.Options{Logs: &logs})
 	expectEvent(t, logEvents(t, &logs), "agent connected", map[string]any{"username": "alice", "agent": w.agent.ID})
 
-	if pg := w.ps.NewBrowser(t).Post(t, "/login", map[string]string{"username": "alice", "password": "wrong password"}); pg.Status != http.StatusUnauthorized {
+	if pg := w.ps.NewBrowser(t).Post(t, "/login", map[string]string{"username": "alice", "password": "wrong password"}); pg.Status != http.StatusSeeOther {
 		t.Fatalf("a wrong password: %d", pg.Status)
 	}
 	expectEvent(t, logEvents(t, &logs), "login failed", map[string]any{"username": "alice"})

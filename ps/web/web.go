@@ -364,6 +364,9 @@ const (
 	flashCookie   = "aauth_ps_flash"
 	refusalCookie = "aauth_ps_refusal"
 	inviteCookie  = "aauth_ps_invite" // a new invitation link, shown once after the redirect
+	// formUsernameCookie keeps the username of a refused login, sign-up or
+	// invitation form for its GET page (never the password).
+	formUsernameCookie = "aauth_ps_form_username"
 )
 
 // cookie is the name a cookie goes by: with the __Host- prefix over https,

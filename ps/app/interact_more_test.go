@@ -572,8 +572,11 @@ func TestClarificationRules(t *testing.T) {
 		if pg.Status != http.StatusSeeOther {
 			t.Fatalf("ask: %d\n%s", pg.Status, pg.HTML)
 		}
-		if pg = alice.Follow(t, pg); !strings.Contains(pg.HTML, "cannot answer questions") {
-			t.Fatalf("the person is not told:\n%s", pg.HTML)
+		// As a sentence in the red alert, never the raw lowercase Go
+		// error string (issue 9 item 9).
+		if pg = alice.Follow(t, pg); !strings.Contains(pg.HTML, `<p class="error" role="alert">This agent cannot answer questions.</p>`) ||
+			strings.Contains(pg.HTML, "interact:") {
+			t.Fatalf("the person is not told in a sentence:\n%s", pg.HTML)
 		}
 		r := w.poll(t, w.agent, s.loc)
 		if req, _ := requirement(t, r); req == "clarification" || r.body["clarification"] != nil {

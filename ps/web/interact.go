@@ -70,6 +70,21 @@ func grantSummary(cons *interact.Consent, p *account.Person) *templates.GrantSum
 	return nil
 }
 
+// stageRefusal words a decision the page no longer offers, or a form the
+// request cannot take, as a sentence: the detail after the Go error
+// prefixes, never the raw lowercase error string (issue 9 item 9).
+func stageRefusal(err error) string {
+	msg := strings.TrimPrefix(err.Error(), interact.ErrStage.Error())
+	msg = strings.TrimSpace(strings.TrimPrefix(msg, ":"))
+	for _, prefix := range []string{"mission: ", "interact: "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	if msg == "" {
+		return "That is not possible now: the request has moved on. Here is how it stands."
+	}
+	return sentence(msg)
+}
+
 // interactAction is POST /interact/{id}/{approve|deny|ask|answer|open}.
 func (u *UI) interactAction(c *gin.Context, s *session) error {
 	id := c.Param("id")
@@ -80,7 +95,7 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 	}
 	if err != nil {
 		if errors.Is(err, interact.ErrStage) {
-			u.redirectRefusal(c, "/interact/"+id, "That was not possible: "+err.Error())
+			u.redirectRefusal(c, "/interact/"+id, stageRefusal(err))
 			return nil
 		}
 		return u.interactError(c, s, id, err)

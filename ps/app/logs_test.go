@@ -111,11 +111,11 @@ func TestOperatorLogEvents(t *testing.T) {
 	}
 	expectEvent(t, logEvents(t, &logs), "agent revoked", map[string]any{"username": "alice", "binding": bnd.ID})
 
-	// Durations in milliseconds; no token in any line.
+	// Durations in milliseconds (requests, migrations); no token in any line.
 	for _, ev := range logEvents(t, &logs) {
-		if ev["msg"] == "http request" {
-			if _, ok := ev["duration_ms"].(float64); !ok {
-				t.Fatalf("a request line without duration_ms: %v", ev)
+		if ev["msg"] == "http request" || ev["msg"] == "migration applied" {
+			if _, ok := ev["duration_ms"].(float64); !ok || ev["duration"] != nil {
+				t.Fatalf("a line without duration_ms: %v", ev)
 			}
 		}
 	}

@@ -54,7 +54,8 @@ func TestBrowserCodeLockout(t *testing.T) {
 
 // TestBrowserInboxTitles (issue 9 item 9): the home page says what each
 // waiting item is — a token request with its resource, a mission with its
-// title — and a used link tells its holder when it was used.
+// title — and a used link tells its holder when it was used and, once
+// decided, what they decided; the Done page restates the decision.
 func TestBrowserInboxTitles(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -80,5 +81,18 @@ func TestBrowserInboxTitles(t *testing.T) {
 	b.open(mission.url + "?code=" + mission.code)
 	b.expectHeading("Link already used")
 	b.expectText("it was used at", "by you", "Continue to the request")
+	b.checkPageStatus("", http.StatusBadRequest)
+
+	// Decided, the Done page restates the decision, and so does the used
+	// link afterwards.
+	b.click(`a.button[href^="/interact/"]`)
+	b.expectHeading("Your agent proposes a mission")
+	b.clickButton("Approve the mission")
+	b.expectHeading("Done")
+	b.expectText("You approved the mission.")
+	b.checkPage("")
+	b.open(mission.url + "?code=" + mission.code)
+	b.expectHeading("Link already used")
+	b.expectText("The request has ended. You approved the mission.", "See what you decided")
 	b.checkPageStatus("", http.StatusBadRequest)
 }

@@ -267,8 +267,11 @@ func (u *UI) interactError(c *gin.Context, s *session, id string, err error) err
 func (u *UI) renderUsedLink(c *gin.Context, s *session, id string, ce *interact.CodeError) {
 	p := u.pageFor(c, s, "Link already used")
 	v := templates.UsedLinkView{RequestURL: "/interact/" + id, UsedAt: ce.UsedAt}
-	if ce.Outcome != nil {
-		v.Ended, v.What = true, endings[ce.Outcome.End]
+	if o := ce.Outcome; o != nil {
+		v.Ended, v.What = true, endings[o.End]
+		if said, ok := decided[o.Kind]; ok && o.OK && o.End == interact.EndDone {
+			v.What = said
+		}
 	}
 	u.render(c, http.StatusBadRequest, templates.UsedLinkPage(p, v))
 }

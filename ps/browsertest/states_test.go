@@ -96,3 +96,46 @@ func TestBrowserInboxTitles(t *testing.T) {
 	b.expectText("The request has ended. You approved the mission.", "See what you decided")
 	b.checkPageStatus("", http.StatusBadRequest)
 }
+
+// TestBrowserRefusedInvitationFormPRG (issue 9 item 8): a refused
+// invitation form (a taken username) comes back as the invitation's GET
+// page with the reason in the alert and the username kept, never the
+// password; a reload shows the plain form and Back a page, never a
+// re-submission or a JSON 405.
+func TestBrowserRefusedInvitationFormPRG(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.ps.CreatePerson(t, "alice", false)
+	token, _, err := w.ps.App.Accounts.CreateInvite(t.Context(), "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/invite/" + token
+	b := newBrowser(t, w)
+	b.open(path)
+	b.expectHeading("Accept your invitation")
+	b.fill("username", "alice")
+	b.fill("password", "a long enough password")
+	b.clickButton("Create account")
+	b.expectAt(path)
+	b.expectHeading("Accept your invitation")
+	if alert := strings.TrimSpace(run(b, "read the alert", textOf(`[role="alert"]`))); alert == "" || alert[0] < 'A' || alert[0] > 'Z' || !strings.HasSuffix(alert, ".") {
+		t.Fatalf("the refusal reads %q, want a sentence", alert)
+	}
+	if v := b.value("username"); v != "alice" {
+		t.Fatalf("the username field holds %q, want the one typed", v)
+	}
+	if v := b.value("password"); v != "" {
+		t.Fatal("the password came back")
+	}
+	b.checkPage("")
+	b.reload()
+	b.expectHeading("Accept your invitation")
+	if n := strings.TrimSpace(run(b, "count alerts", textOf(`body`))); strings.Contains(n, "taken") {
+		t.Fatal("a reload shows the refusal again")
+	}
+	b.checkPage("")
+	b.back()
+	b.expectHeading("Accept your invitation")
+	b.checkPage("")
+}

@@ -49,7 +49,7 @@ next:
 // failed login, token issued (person and within a mission; never the
 // token), mission approved, mission completed, mission terminated, agent
 // revoked, and the interaction-code lockout (PS-163). Requests carry
-// their duration in milliseconds.
+// their duration in milliseconds, and a stop is logged.
 func TestOperatorLogEvents(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
@@ -121,5 +121,13 @@ func TestOperatorLogEvents(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), tok) {
 		t.Fatal("a person token was logged")
+	}
+
+	// Stopping the server: a line when it starts shutting down and one
+	// when it is done, with the time taken in milliseconds.
+	w.ps.Stop()
+	expectEvent(t, logEvents(t, &logs), "shutting down: no new requests; waiting for those in flight", nil)
+	if ev := expectEvent(t, logEvents(t, &logs), "shut down", nil); ev["duration_ms"] == nil {
+		t.Fatalf("the shutdown line has no duration_ms: %v", ev)
 	}
 }

@@ -202,6 +202,9 @@ type InteractView struct {
 	Resource *ResourceView
 	Approved *MissionView
 	Review   *ReviewView
+	// Grant says what deciding yes grants, to whom, for how long and what
+	// the resource receives (issue 9 item 4); nil when nothing is granted.
+	Grant    *GrantSummary
 	Message  string // for done/failed/withdrawn
 	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
 	Callback string // where to return the browser after completion (validated)
@@ -244,6 +247,17 @@ type Claim struct{ Name, Value string }
 type AdminPersonsView struct {
 	Persons   []PersonItem
 	InviteURL string // a freshly created invite link, shown once
+	Invites   []InviteItem
+}
+
+// InviteItem is an open invitation for administrators (issue 9 item 10).
+type InviteItem struct {
+	ID        string // the token's hash: the token itself is not kept
+	Email     string
+	IsAdmin   bool
+	CreatedBy string // username; "" for the operator (command line)
+	Created   time.Time
+	Expires   time.Time
 }
 
 // PersonItem is one person for administrators.
@@ -306,11 +320,24 @@ type GrantItem struct {
 	Resource           string
 	Scopes             []string
 	GrantedAt          time.Time
+	LastUsed           time.Time // zero: never used
+}
+
+// MissionGrantItem is access an active mission gives its agent: it lasts
+// as long as the mission and is ended on the mission's page.
+type MissionGrantItem struct {
+	AgentSub   string
+	Resources  []string
+	Title      string // the mission's first line, plain text
+	URL        string // the mission's page
+	ApprovedAt time.Time
+	ExpiresAt  *time.Time // nil: until completed or revoked
 }
 
 // GrantsView is the "What your agents can access" page.
 type GrantsView struct {
-	Grants []GrantItem
+	Grants   []GrantItem        // standing: until the person removes them
+	Missions []MissionGrantItem // for a mission only
 	// Permissions are the person's remembered answers to permission
 	// requests.
 	Permissions []PermissionRuleItem
@@ -323,4 +350,20 @@ type PermissionRuleItem struct {
 	Action             string
 	Granted            bool
 	DecidedAt          time.Time
+}
+
+// GrantSummary is the PS's own statement of what a "yes" grants.
+type GrantSummary struct {
+	Agent    string   // the agent identifier the grant is for
+	Duration string   // "This mission only: …" or "Until you remove it …"
+	Receives []string // what each resource receives, one item a line
+}
+
+// UsedLinkView is what the person who used an interaction link sees when
+// they open it again.
+type UsedLinkView struct {
+	RequestURL string
+	UsedAt     time.Time
+	Ended      bool
+	What       string // how the request ended, when it did
 }

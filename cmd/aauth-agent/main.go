@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -30,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -212,6 +214,7 @@ func (ag *agent) do(ctx context.Context, path string, body any) error {
 	if err != nil {
 		return err
 	}
+	shown := "" // the last requirement printed: a long poll repeats it
 	for res.StatusCode == http.StatusAccepted {
 		loc := res.Header.Get("Location")
 		var pb struct {
@@ -224,10 +227,17 @@ func (ag *agent) do(ctx context.Context, path string, body any) error {
 		r, _ := conformance.ParseRequirement(res.Header.Values(aauth.HeaderAAuthRequirement))
 		switch kind, params := r.Token, r.Params; kind {
 		case "interaction":
-			fmt.Fprintf(ag.out, "\nYour person server needs you. Open:\n\n  %s?code=%s\n\n(or go to %s and enter the code %s)\n\n", params["url"], params["code"], params["url"], params["code"])
+			if now := "interaction " + params["url"] + " " + params["code"]; now != shown {
+				shown = now
+				fmt.Fprintf(ag.out, "\nYour person server needs you. Open:\n\n  %s?code=%s\n\n(or go to %s and enter the code %s)\n\n", params["url"], params["code"], params["url"], params["code"])
+			}
 		case "approval":
-			fmt.Fprintln(ag.out, "Waiting for your person to approve from their person server home page…")
+			if shown != "approval" {
+				shown = "approval"
+				fmt.Fprintln(ag.out, "Waiting for your person to approve from their person server home page…")
+			}
 		case "clarification":
+			shown = "" // after the answer, a repeated link is news again
 			fmt.Fprintf(ag.out, "\nYour person asks: %s\nYour answer: ", pb.Clarification)
 			line, _ := ag.in.ReadString('\n')
 			ans, _ := json.Marshal(map[string]string{"action": "clarification_response", "clarification_response": strings.TrimSpace(line)})
@@ -251,6 +261,7 @@ func (ag *agent) do(ctx context.Context, path string, body any) error {
 		pretty.Write(out)
 	}
 	fmt.Fprintf(ag.out, "%d %s\n%s\n", res.StatusCode, http.StatusText(res.StatusCode), pretty.String())
+	fmt.Fprint(ag.out, decoded(out))
 	if h := res.Header.Get("AAuth-Mission"); h != "" {
 		fmt.Fprintf(ag.out, "AAuth-Mission: %s\n", h)
 	}
@@ -288,4 +299,47 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// decoded spells out what a final answer carries, for the person running
+// the demo: the header and claims of each token (person_token, auth_token,
+// every person_tokens entry) and the mission blob. Nothing is verified
+// here; the resource does that.
+func decoded(body []byte) string {
+	var ans struct {
+		PersonToken  string            `json:"person_token"`
+		AuthToken    string            `json:"auth_token"`
+		PersonTokens map[string]string `json:"person_tokens"`
+		Mission      string            `json:"mission"`
+	}
+	if json.Unmarshal(body, &ans) != nil {
+		return ""
+	}
+	var b strings.Builder
+	token := func(name, tok string) {
+		h, c, err := conformance.DecodeJWT(tok)
+		if err != nil {
+			return
+		}
+		hj, _ := json.MarshalIndent(h, "  ", "  ")
+		cj, _ := json.MarshalIndent(c, "  ", "  ")
+		fmt.Fprintf(&b, "\n%s (decoded, not verified):\n  header: %s\n  claims: %s\n", name, hj, cj)
+	}
+	token("person_token", ans.PersonToken)
+	token("auth_token", ans.AuthToken)
+	resources := make([]string, 0, len(ans.PersonTokens))
+	for r := range ans.PersonTokens {
+		resources = append(resources, r)
+	}
+	slices.Sort(resources)
+	for _, r := range resources {
+		token("person_tokens["+r+"]", ans.PersonTokens[r])
+	}
+	if blob, err := base64.RawURLEncoding.DecodeString(ans.Mission); err == nil && len(blob) > 0 {
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, blob, "  ", "  ") == nil {
+			fmt.Fprintf(&b, "\nmission (decoded; s256 is the SHA-256 of exactly these bytes, not of this indented copy):\n  %s\n", pretty.String())
+		}
+	}
+	return b.String()
 }

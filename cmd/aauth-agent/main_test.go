@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
@@ -110,5 +111,28 @@ func TestDemoAgentAgainstDevPS(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"answer": "The 9:00 one"`) {
 		t.Fatalf("output:\n%s", out.String())
+	}
+	// Issue 9 item 12: the interaction block is printed once, not on
+	// every poll.
+	if n := strings.Count(out.String(), "Your person server needs you"); n != 1 {
+		t.Fatalf("the interaction block was printed %d times:\n%s", n, out.String())
+	}
+}
+
+// TestDecodedAnswer (issue 9 item 12): the tokens and the mission blob in
+// a final answer are printed decoded.
+func TestDecodedAnswer(t *testing.T) {
+	enc := func(v string) string { return base64.RawURLEncoding.EncodeToString([]byte(v)) }
+	jwt := enc(`{"typ":"aa-person+jwt","alg":"EdDSA"}`) + "." + enc(`{"aud":"https://rs.test","sub":"directed"}`) + ".c2ln"
+	body := `{"person_token":"` + jwt + `","person_tokens":{"https://b.test":"` + jwt + `"},"mission":"` + enc(`{"description":"Trip"}`) + `"}`
+	got := decoded([]byte(body))
+	for _, want := range []string{"person_token (decoded, not verified)", `"typ": "aa-person+jwt"`, `"aud": "https://rs.test"`,
+		"person_tokens[https://b.test]", "mission (decoded", `"description": "Trip"`} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("decoded output lacks %q:\n%s", want, got)
+		}
+	}
+	if decoded([]byte(`{"answer":"yes"}`)) != "" || decoded([]byte(`not json`)) != "" {
+		t.Fatal("an answer without tokens printed something")
 	}
 }

@@ -72,8 +72,15 @@ func TestFirstAdministrator(t *testing.T) {
 		if pg := again.Get(t, link); pg.Status != http.StatusNotFound {
 			t.Fatalf("a used link still opens: %d", pg.Status)
 		}
+		// Refused with POST/redirect/GET back to the link's page, which
+		// says it is not valid (issue 9 item 8); no second account.
 		form["username"] = "mallory"
-		if pg := again.Post(t, link, form); pg.Status == http.StatusSeeOther {
+		if pg := again.Post(t, link, form); pg.Status != http.StatusSeeOther || pg.Location != link {
+			t.Fatalf("a used link: %d to %q, want 303 back to the link", pg.Status, pg.Location)
+		} else if shown := again.Follow(t, pg); shown.Status != http.StatusNotFound || !strings.Contains(shown.HTML, "Invitation not valid") {
+			t.Fatalf("after posting a used link: %d\n%s", shown.Status, shown.HTML)
+		}
+		if _, err := ps.App.Accounts.PersonByUsername(t.Context(), "mallory"); err == nil {
 			t.Fatal("a used link made a second account")
 		}
 		if ok, err := ps.App.Accounts.HasEnabledAdmin(t.Context()); err != nil || !ok {

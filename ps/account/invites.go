@@ -98,3 +98,29 @@ func (s *Service) RedeemInvite(ctx context.Context, token string, np NewPerson) 
 	}
 	return &r.Person, nil
 }
+
+// maxListedInvites bounds the administrators' list of open invitations.
+const maxListedInvites = 200
+
+// OpenInvites lists the invitations still usable, newest first (issue 9
+// item 10). Each is named by its TokenHash: the token itself is not kept,
+// so a lost link cannot be shown again, only revoked and replaced.
+func (s *Service) OpenInvites(ctx context.Context) ([]InviteRecord, error) {
+	return s.st.OpenInvites(ctx, s.now(), maxListedInvites)
+}
+
+// RevokeInvite makes an unredeemed invitation unusable, by its TokenHash.
+// ErrInviteInvalid when there is no such unredeemed invitation.
+func (s *Service) RevokeInvite(ctx context.Context, tokenHash string) error {
+	if len(tokenHash) != 64 {
+		return ErrInviteInvalid
+	}
+	ok, err := s.st.DeleteInvite(ctx, tokenHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrInviteInvalid
+	}
+	return nil
+}

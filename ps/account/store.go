@@ -87,6 +87,11 @@ type InviteStore interface {
 	// not usable (of two concurrent claims, one wins).
 	ClaimInvite(ctx context.Context, tokenHash string, now time.Time) (bool, error)
 	SetInviteRedeemer(ctx context.Context, tokenHash, personID string) error
+	// OpenInvites lists the invites neither redeemed nor expired at now,
+	// newest first (at most limit).
+	OpenInvites(ctx context.Context, now time.Time, limit int) ([]InviteRecord, error)
+	// DeleteInvite deletes an unredeemed invite; false when there is none.
+	DeleteInvite(ctx context.Context, tokenHash string) (bool, error)
 }
 
 // Credential is a passkey as stored: the listed Passkey and what verifying

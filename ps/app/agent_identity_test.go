@@ -49,6 +49,9 @@ func TestAgentIdentifiersAreCaseSensitive(t *testing.T) {
 	if subA == subB {
 		t.Fatalf("a1 and A1 got the same directed sub %s: one person behind both", subA)
 	}
+	// Outside the missions each needs the person's consent (issue 9 item 4).
+	consentAs(t, w, "alice", w.agent, "https://rs.test")
+	consentAs(t, w, "bob", upper, "https://rs.test")
 	if got := sub("a1 without mission", w.post(t, w.agent, "/person", `{"resource":"https://rs.test"}`)); got != subA {
 		t.Fatalf("a1 without mission: sub %s, want alice's %s", got, subA)
 	}

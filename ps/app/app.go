@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
-	a.Tokens, err = tokens.New(tokens.Options{Issuer: cfg.Issuer, Signer: a.Keys, Store: st, Now: now})
+	a.Tokens, err = tokens.New(tokens.Options{Issuer: cfg.Issuer, Signer: a.Keys, Store: st, Now: now, Log: log})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -194,7 +194,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	resources := interact.Resources{Discovery: a.Discovery}
 	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st}
-	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now}
+	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now, Log: log}
 	kinds.Register(a.Interact)
 	// Sub-agent tokens are agent tokens, verified by the request verifier
 	// built below.
@@ -421,11 +421,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	start := time.Now()
+	a.Log.Info("shutting down: no new requests; waiting for those in flight",
+		"timeout_ms", a.Config.ShutdownTimeout.Milliseconds())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
+		a.Log.Warn("shutdown incomplete", "duration_ms", time.Since(start).Milliseconds(), "err", err)
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
+	a.Log.Info("shut down", "duration_ms", time.Since(start).Milliseconds())
 	return nil
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // Issue 7: a decision commits with its effects. A mission approval (the
-// mission, its log, a person token and a consent per approved resource,
-// the agent's answer) and a person-token consent (the consent, the token,
+// mission, its log, a person token per approved resource, the agent's
+// answer) and a person-token consent (the consent, the token,
 // the answer) are each committed all or nothing, on both databases.
 
 // onBothDatabases runs fn against a PS on SQLite and one on PostgreSQL.
@@ -72,9 +72,9 @@ func approveFailing(t *testing.T, w *world, b *pstest.Browser, s started, before
 // decisionTables are the rows a mission approval or a consent writes.
 var decisionTables = []string{"missions", "mission_log", "person_token_records", "pairwise_subjects", "resource_consents"}
 
-// An approval that fails half-way (the consent insert fails after the
-// mission, its log and the token record were written) leaves no mission,
-// no token, no consent, and the proposal still waiting: the agent's poll
+// An approval that fails half-way (the token record insert fails after the
+// mission and its log were written) leaves no mission, no token, and the
+// proposal still waiting: the agent's poll
 // is still 202 and the person can approve it again once the fault is gone.
 // PS-180, PS-182.
 func TestMissionApprovalFailingHalfWayLeavesNothing(t *testing.T) {
@@ -83,9 +83,9 @@ func TestMissionApprovalFailingHalfWayLeavesNothing(t *testing.T) {
 		s := w.propose(t, w.agent, `{"description":"# Trip","resources":["https://rs.test"],"capabilities":["interaction"]}`)
 		open(t, b, s)
 		before := w.ps.TableCounts(t)
-		// The consent insert is the last write of an approval, after the
-		// mission row, its log and the person token record.
-		undo := injectInsertFailure(t, w.ps, "resource_consents")
+		// The person token record is written after the mission row and
+		// its log (an approval records no standing consent).
+		undo := injectInsertFailure(t, w.ps, "person_token_records")
 		approveFailing(t, w, b, s, before)
 		undo()
 		b.Get(t, s.path())
@@ -98,10 +98,13 @@ func TestMissionApprovalFailingHalfWayLeavesNothing(t *testing.T) {
 			t.Fatalf("the second approval carries no person token: %s", ap.res.raw)
 		}
 		done := w.ps.TableCounts(t)
-		for _, tb := range []string{"missions", "person_token_records", "resource_consents"} {
+		for _, tb := range []string{"missions", "person_token_records"} {
 			if done[tb] != before[tb]+1 {
 				t.Errorf("%s: %d rows after the approval, want %d", tb, done[tb], before[tb]+1)
 			}
+		}
+		if done["resource_consents"] != before["resource_consents"] {
+			t.Errorf("the approval recorded a standing consent: %d rows, want %d", done["resource_consents"], before["resource_consents"])
 		}
 	})
 }

@@ -253,7 +253,15 @@ func TestInteractionCodes(t *testing.T) {
 			}
 		}
 		invalidCode("bob", bob.Get(t, s.link()))
-		invalidCode("alice, the holder,", alice.Get(t, s.link()))
+		// Issue 9 item 9: the holder is told what became of the link
+		// (when she used it, a way back to the request), still without
+		// the request shown through the code.
+		used := alice.Get(t, s.link())
+		if used.Status != http.StatusBadRequest || !strings.Contains(used.HTML, "<h1>Link already used</h1>") ||
+			!strings.Contains(used.HTML, "it was used at") || !strings.Contains(used.HTML, `href="`+s.path()+`"`) ||
+			strings.Contains(used.HTML, w.agent.ID) || strings.Contains(used.HTML, "Question 2?") {
+			t.Fatalf("alice, the holder, presenting the used code: %d\n%s", used.Status, used.HTML)
+		}
 		// Neither presentation touched the request, and the holder's session
 		// still reaches it.
 		if st := w.pollState(t, w.agent, s.loc); st != "interacting" {
@@ -269,19 +277,25 @@ func TestInteractionCodes(t *testing.T) {
 		w := newWorld(t, pstest.Options{})
 		alice := w.person(t, "alice", false)
 		s := w.ask(t, w.agent, "Question 3?", "interaction")
-		for i := range 5 {
+		// Issue 9 item 9: each wrong code says how many more end the
+		// request; the fifth says it ended and why, and so does every
+		// later code, the right one included.
+		for i := range 4 {
 			pg := alice.Get(t, s.url+"?code="+wrongCode(s.code, i))
-			if pg.Status != http.StatusBadRequest || !strings.Contains(pg.HTML, "not valid") {
-				t.Fatalf("wrong code %d: %d\n%s", i, pg.Status, pg.HTML)
+			left := []string{"4 more wrong codes", "3 more wrong codes", "2 more wrong codes", "1 more wrong code ends"}[i]
+			if pg.Status != http.StatusBadRequest || !strings.Contains(pg.HTML, "not valid") || !strings.Contains(pg.HTML, left) {
+				t.Fatalf("wrong code %d: %d, want %q\n%s", i, pg.Status, left, pg.HTML)
 			}
 		}
-		pg := alice.Get(t, s.link())
-		if pg.Status == http.StatusOK || strings.Contains(pg.HTML, `class="consent"`) {
-			t.Fatalf("the right code after five wrong ones: %d\n%s", pg.Status, pg.HTML)
+		ended := func(what string, pg pstest.Page) {
+			t.Helper()
+			if pg.Status != http.StatusGone || !strings.Contains(pg.HTML, "<h1>Request ended</h1>") ||
+				!strings.Contains(pg.HTML, "a wrong code was entered too many times") || strings.Contains(pg.HTML, `class="consent"`) {
+				t.Fatalf("%s: %d, want 410 Request ended\n%s", what, pg.Status, pg.HTML)
+			}
 		}
-		if pg.Status != http.StatusBadRequest || !strings.Contains(pg.HTML, "not valid") {
-			t.Fatalf("the right code after five wrong ones is not refused as an invalid code:\n%s", pg.HTML)
-		}
+		ended("the fifth wrong code", alice.Get(t, s.url+"?code="+wrongCode(s.code, 4)))
+		ended("the right code after five wrong ones", alice.Get(t, s.link()))
 		w.terminal(t, w.agent, s.loc, http.StatusGone, aauth.ErrInvalidCode)
 	})
 
@@ -558,8 +572,11 @@ func TestClarificationRules(t *testing.T) {
 		if pg.Status != http.StatusSeeOther {
 			t.Fatalf("ask: %d\n%s", pg.Status, pg.HTML)
 		}
-		if pg = alice.Follow(t, pg); !strings.Contains(pg.HTML, "cannot answer questions") {
-			t.Fatalf("the person is not told:\n%s", pg.HTML)
+		// As a sentence in the red alert, never the raw lowercase Go
+		// error string (issue 9 item 9).
+		if pg = alice.Follow(t, pg); !strings.Contains(pg.HTML, `<p class="error" role="alert">This agent cannot answer questions.</p>`) ||
+			strings.Contains(pg.HTML, "interact:") {
+			t.Fatalf("the person is not told in a sentence:\n%s", pg.HTML)
 		}
 		r := w.poll(t, w.agent, s.loc)
 		if req, _ := requirement(t, r); req == "clarification" || r.body["clarification"] != nil {

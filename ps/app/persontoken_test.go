@@ -286,6 +286,10 @@ func TestDirectedSub(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotated := w.mint(t, conformance.TokenSpec{Agent: key, IssuedAt: w.clock.Now()})
+	// A mission's approval is no consent outside the mission (issue 9
+	// item 4): alice consents at rs.test for the agent, as the consent
+	// page records it, for the requests without a mission below.
+	consentAs(t, w, "alice", w.agent, "https://rs.test")
 	for name, got := range map[string]string{
 		"second mission":      subOf(m2, "https://rs.test"),
 		"another agent":       subOf(ma2, "https://rs.test"),
@@ -342,7 +346,7 @@ func TestPersonTokenRateLimit(t *testing.T) {
 		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 	}
 	writesNothing(t, w.ps, before)
-	if r := w.post(t, w.agent, "/person", `{"resource":"https://r3.test"}`); r.status != http.StatusOK {
+	if r := w.post(t, w.agent, "/person", missionBody("https://r3.test", m.s256)); r.status != http.StatusOK {
 		t.Fatalf("a known resource: %d %s", r.status, r.raw)
 	}
 	w.clock.Advance(time.Hour + time.Minute)
@@ -410,5 +414,19 @@ func TestPersonTokenConsentResourceContentIsInert(t *testing.T) {
 	}
 	if !strings.Contains(section(pg.HTML, "assert-resource"), "<strong>bold</strong>") {
 		t.Fatalf("the description's Markdown is not rendered:\n%s", pg.HTML)
+	}
+}
+
+// consentAs records username's standing consent for agent a at resource
+// through the issuance service, as the person's "Allow" on a consent page
+// does.
+func consentAs(t *testing.T, w *world, username string, a *conformance.Agent, resource string) {
+	t.Helper()
+	p, err := w.ps.App.Accounts.PersonByUsername(ctxT(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ps.App.Tokens.GrantConsent(ctxT(), p.ID, a.Issuer, a.ID, resource); err != nil {
+		t.Fatal(err)
 	}
 }

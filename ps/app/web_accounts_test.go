@@ -111,30 +111,47 @@ func TestAccountsUI(t *testing.T) {
 	bobPerson := w.ps.CreatePerson(t, "bob", false)
 	w.ps.CreatePerson(t, "carol", false)
 
-	// Wrong password and unknown user: the same 401 and message.
+	// Wrong password and unknown user: the same redirect to the login
+	// page (POST/redirect/GET, issue 9 item 8) and the same message, with
+	// the username kept and no password.
 	anon := w.ps.NewBrowser(t)
-	wrong := loginAs(t, anon, "bob", "not the password", "/")
-	unknown := loginAs(t, anon, "nobody", "not the password", "/")
-	for _, pg := range []pstest.Page{wrong, unknown} {
-		if pg.Status != http.StatusUnauthorized || errorRE.FindString(pg.HTML) == "" {
-			t.Fatalf("failed login: %d\n%s", pg.Status, pg.HTML)
+	failed := func(username string) pstest.Page {
+		t.Helper()
+		pg := loginAs(t, anon, username, "not the password", "/")
+		if pg.Status != http.StatusSeeOther || pg.Location != "/login?next=%2F" {
+			t.Fatalf("failed login: %d to %q, want 303 to the login page", pg.Status, pg.Location)
 		}
+		shown := anon.Follow(t, pg)
+		if shown.Status != http.StatusOK || errorRE.FindString(shown.HTML) == "" || !strings.Contains(shown.HTML, `value="`+username+`"`) ||
+			strings.Contains(shown.HTML, "not the password") {
+			t.Fatalf("the login page after a failed login: %d\n%s", shown.Status, shown.HTML)
+		}
+		if again := anon.Get(t, "/login?next=%2F"); errorRE.FindString(again.HTML) != "" || strings.Contains(again.HTML, `value="`+username+`"`) {
+			t.Fatalf("a reload shows the refusal again:\n%s", again.HTML)
+		}
+		return shown
 	}
+	wrong, unknown := failed("bob"), failed("nobody")
 	if a, b := errorRE.FindStringSubmatch(wrong.HTML)[1], errorRE.FindStringSubmatch(unknown.HTML)[1]; a != b {
 		t.Fatalf("wrong password says %q, unknown user says %q", a, b)
 	}
 
-	// Throttling: the sixth failure in a row is 429 with Retry-After, and
-	// then even the right password waits.
+	// Throttling: the sixth failure in a row is refused with Retry-After
+	// and says so, and then even the right password waits.
 	for i := range 5 {
-		if pg := loginAs(t, anon, "carol", "wrong password "+string(rune('a'+i)), "/"); pg.Status != http.StatusUnauthorized {
+		pg := loginAs(t, anon, "carol", "wrong password "+string(rune('a'+i)), "/")
+		if pg.Status != http.StatusSeeOther || pg.Header.Get("Retry-After") != "" {
 			t.Fatalf("failure %d: %d", i+1, pg.Status)
 		}
+		anon.Follow(t, pg)
 	}
 	for _, pw := range []string{"wrong again", pstest.TestPassword} {
 		pg := loginAs(t, anon, "carol", pw, "/")
-		if pg.Status != http.StatusTooManyRequests || pg.Header.Get("Retry-After") == "" {
+		if pg.Status != http.StatusSeeOther || pg.Header.Get("Retry-After") == "" {
 			t.Fatalf("throttled login: %d Retry-After %q", pg.Status, pg.Header.Get("Retry-After"))
+		}
+		if shown := anon.Follow(t, pg); !strings.Contains(shown.HTML, "Too many failed attempts") {
+			t.Fatalf("the throttled login does not say so:\n%s", shown.HTML)
 		}
 	}
 
@@ -204,7 +221,14 @@ func TestAccountsUI(t *testing.T) {
 		t.Fatalf("used invite page: %d", pg.Status)
 	}
 	newcomer["username"] = "eve"
-	if pg := again.Post(t, m[1], newcomer); pg.Status == http.StatusSeeOther {
+	// Refused, and answered with POST/redirect/GET: back to the
+	// invitation's page, which says it is not valid (issue 9 item 8).
+	if pg := again.Post(t, m[1], newcomer); pg.Status != http.StatusSeeOther || pg.Location != m[1] {
+		t.Fatalf("redeeming a used invitation: %d to %q", pg.Status, pg.Location)
+	} else if shown := again.Follow(t, pg); shown.Status != http.StatusNotFound || !strings.Contains(shown.HTML, "Invitation not valid") {
+		t.Fatalf("after redeeming a used invitation: %d\n%s", shown.Status, shown.HTML)
+	}
+	if _, err := w.ps.App.Accounts.PersonByUsername(ctxT(), "eve"); err == nil {
 		t.Fatal("an invitation was redeemed twice")
 	}
 
@@ -225,8 +249,8 @@ func TestAccountsUI(t *testing.T) {
 	if pg := b2.Get(t, "/"); pg.Status != http.StatusSeeOther || !strings.HasPrefix(pg.Location, "/login") {
 		t.Fatalf("a disabled person's session still works: %d", pg.Status)
 	}
-	if pg := loginAs(t, w.ps.NewBrowser(t), "bob", pstest.TestPassword, "/"); pg.Status == http.StatusSeeOther {
-		t.Fatal("a disabled person can log in")
+	if pg := loginAs(t, w.ps.NewBrowser(t), "bob", pstest.TestPassword, "/"); pg.Location != "/login?next=%2F" {
+		t.Fatalf("a disabled person can log in: %d to %q", pg.Status, pg.Location)
 	}
 	expectProblem(t, w.relay(t, w.agent, relayQuestion("Still yours?", "interaction")), http.StatusForbidden, aauth.ErrDenied)
 }
@@ -248,7 +272,13 @@ func TestSignup(t *testing.T) {
 	if pg := b.Get(t, "/"); pg.Status != http.StatusOK || !strings.Contains(pg.HTML, "Frank") {
 		t.Fatalf("not logged in after sign-up: %d", pg.Status)
 	}
-	if pg := w.ps.NewBrowser(t).Post(t, "/signup", map[string]string{"username": "frank", "name": "F", "password": "another long password"}); pg.Status != http.StatusBadRequest {
-		t.Fatalf("a taken username: %d", pg.Status)
+	taken := w.ps.NewBrowser(t)
+	pg := taken.Post(t, "/signup", map[string]string{"username": "frank", "name": "F", "password": "another long password"})
+	if pg.Status != http.StatusSeeOther || pg.Location != "/signup" {
+		t.Fatalf("a taken username: %d to %q, want 303 to /signup (POST/redirect/GET)", pg.Status, pg.Location)
+	}
+	if shown := taken.Follow(t, pg); shown.Status != http.StatusOK || !strings.Contains(shown.HTML, `role="alert"`) ||
+		!strings.Contains(shown.HTML, `value="frank"`) || strings.Contains(shown.HTML, "another long password") {
+		t.Fatalf("the sign-up page after a taken username:\n%s", shown.HTML)
 	}
 }

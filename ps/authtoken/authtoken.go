@@ -116,6 +116,7 @@ type Request struct {
 type Grant struct {
 	Agent            tokens.Agent `json:"agent"`
 	PersonID         string       `json:"person_id"`
+	Username         string       `json:"-"` // for the operator log only
 	Resource         string       `json:"resource"`
 	Sub              string       `json:"sub"`
 	Scope            []string     `json:"scope,omitempty"`
@@ -392,6 +393,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	g.Username = person.Username
 	if covered && r.Prompt != "consent" {
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
@@ -432,7 +434,7 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 // the requested one, every value of which the person granted: never
 // broader than requested ∩ granted.
 func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record, p *account.Person) (map[string]any, error) {
-	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Tenant: g.Tenant,
+	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Username: g.Username, Tenant: g.Tenant,
 		Identity: tokens.IdentityClaims(g.Scope, p),
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
 		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
@@ -561,6 +563,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err := k.s.o.Chain.Recheck(ctx, g.Agent.Upstream); err != nil {
 		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
+	g.Username = p.Username
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		iss, sub := g.Agent.Grantee()
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
@@ -592,6 +595,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
 	ms, _ := k.mission(ctx, g)
+	g.Username = p.Username
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
 	} else if ok && g.Prompt != "consent" {

@@ -163,7 +163,7 @@ func bindClarifyAnswer(t *testing.T, w *world, b *browser, main bool) {
 	b.fill("answer", "The 9:05 direct flight, window seat.")
 	b.clickButton("Send answer")
 	b.expectHeading("Done")
-	b.expectText("Done. The agent has been told.")
+	b.expectText("You answered the agent. The agent has been told.")
 	b.checkPage(shot("done"))
 
 	final := w.poll(t, in.loc)

@@ -11,7 +11,8 @@ import (
 // TestBrowserGrantsRemove (issue 9 item 5, must-show 1): a person-token
 // consent (PS-070) given in the browser is listed on "What your agents can
 // access", reached from the navigation; at 390 px the page is no wider
-// than the phone and its Remove button is on screen; removing it comes
+// than the phone and its Remove button is on screen; it shows when the
+// grant was last used (issue 9 item 5); removing it comes
 // back to the page (POST/redirect/GET) without the grant, and the agent's
 // next person-token request asks the person again (202).
 func TestBrowserGrantsRemove(t *testing.T) {
@@ -34,7 +35,11 @@ func TestBrowserGrantsRemove(t *testing.T) {
 	b.open("/")
 	b.click(`nav.wide a[href="/access"]`)
 	b.expectHeading("What your agents can access")
-	b.expectText(agentID, rs2, "Person tokens")
+	b.expectText(agentID, rs2, "Person tokens", "Standing permissions", "For a mission only", "No active mission gives an agent access.")
+	// Last use: the token issued on the consent, recorded with it.
+	if used := strings.TrimSpace(run(b, "read the last use", textOf(`td[data-label="Last used"]`))); used == "" || used == "never" {
+		t.Fatalf("the grant's last use reads %q, want the issuance's time", used)
+	}
 	b.checkPage("grants")
 
 	b.setViewport(phoneW, phoneH)

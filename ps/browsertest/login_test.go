@@ -36,7 +36,17 @@ func TestBrowserLoginError(t *testing.T) {
 	if v := run(b, "read the username", chromedp.Value(chromedp.ID("username"))); v != "alice" {
 		t.Fatalf("after a failed login the username field holds %q, want alice", v)
 	}
-	b.checkPageStatus("", 401)
+	// POST/redirect/GET (issue 9 item 8): the refusal is shown on the
+	// login page's GET; a reload shows the plain form, never a
+	// re-submission or a JSON 405.
+	b.expectAt("/login?next=%2F")
+	b.checkPage("")
+	b.reload()
+	b.expectHeading("Log in")
+	if strings.Contains(b.text(), "Wrong username or password.") {
+		t.Fatal("a reload after the failed login shows the refusal again")
+	}
+	b.checkPage("")
 
 	b.login("alice", pstest.TestPassword)
 	b.expectHeading("Hello, Alice")

@@ -60,7 +60,7 @@ func TestBrowserPostRedirectGet(t *testing.T) {
 	b.checkPage("")
 	b.reload()
 	b.expectHeading("Done")
-	b.expectText("Done. The agent has been told.")
+	b.expectText("You answered the agent. The agent has been told.")
 	b.checkPage("")
 	b.back()
 	b.checkPage("")
@@ -94,13 +94,26 @@ func TestBrowserPostRedirectGet(t *testing.T) {
 	b.open("/admin/persons")
 	b.clickButton("Create invitation link")
 	b.expectAt("/admin/persons")
-	b.expectText("Invitation created.", "Invitation link (shown once", w.ps.Issuer+"/invite/")
+	b.expectText("Invitation created.", "copy it now", "shown only this once")
+	link := b.value("invite-link")
+	if !strings.HasPrefix(link, w.ps.Issuer+"/invite/") {
+		t.Fatalf("the invitation link field holds %q", link)
+	}
 	b.checkPage("")
 	b.reload()
 	b.expectHeading("People")
-	if strings.Contains(b.text(), w.ps.Issuer+"/invite/") {
+	if strings.Contains(b.text(), w.ps.Issuer+"/invite/") || strings.Contains(run(b, "read the page", chromedp.Evaluate[string](`document.documentElement.outerHTML`)), "/invite/") {
 		t.Fatal("the invitation link is shown again after a reload")
 	}
+	// Issue 9 item 10: the open invitation is listed with its expiry and
+	// can be revoked; its link then no longer works.
+	b.expectText("Open invitations", "anyone with the link", "Expires")
+	b.click(`form[action="/admin/invites/revoke"] button`)
+	b.expectAt("/admin/persons")
+	b.expectText("Invitation revoked: its link no longer works.", "No invitation is open.")
+	b.checkPage("")
+	b.reload()
+	b.expectText("No invitation is open.")
 	b.checkPage("")
 	b.click(`button[aria-label="Disable bob"]`)
 	b.expectAt("/admin/persons")

@@ -204,7 +204,7 @@ func (c *Client) logResult(req *http.Request, resp *Response, err error, start t
 	if c.cfg.Logger == nil {
 		return
 	}
-	attrs := []any{"method", req.Method, "url", redact(req.URL), "duration", time.Since(start)}
+	attrs := []any{"method", req.Method, "url", redact(req.URL), "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
 	if err != nil {
 		c.cfg.Logger.Debug("outbound request failed", append(attrs, "err", err)...)
 		return

@@ -35,6 +35,44 @@ var (
 	ErrStage = errors.New("interact: that action is not available now")
 )
 
+// CodeError is an ErrCode with the facts the person is told (issue 9 item
+// 9): how many wrong codes remain before the request ends, that it ended
+// for that reason, or, for the person who used the code, when.
+type CodeError struct {
+	// Left is how many more wrong codes end the request (wrong code, the
+	// request still open).
+	Left int
+	// LockedOut: the request ended after too many wrong codes (PS-163).
+	LockedOut bool
+	// UsedByYou: the person presenting it used this code at UsedAt; Ended
+	// says whether the request has ended since, Outcome how.
+	UsedByYou bool
+	UsedAt    time.Time
+	Outcome   *Outcome
+}
+
+func (e *CodeError) Error() string        { return ErrCode.Error() }
+func (e *CodeError) Is(target error) bool { return target == ErrCode }
+
+// codeError explains why the code presented for r is not valid to p,
+// logging a lockout for the operator.
+func (s *Service) codeError(ctx context.Context, r *pending.Request, p *account.Person) error {
+	maxAttempts := s.o.Engine.Options().MaxCodeAttempts
+	switch {
+	case r.CodeConsumedAt != nil && r.PersonID == p.ID:
+		e := &CodeError{UsedByYou: true, UsedAt: *r.CodeConsumedAt}
+		if !r.State.Open() {
+			e.Outcome = outcomeOf(r)
+		}
+		return e
+	case r.CodeConsumedAt == nil && r.CodeAttempts >= maxAttempts:
+		return &CodeError{LockedOut: true}
+	case r.State.Open() && r.CodeConsumedAt == nil:
+		return &CodeError{Left: maxAttempts - r.CodeAttempts}
+	}
+	return ErrCode
+}
+
 // StatementKind says what an agent-asserted statement is; the UI words it.
 type StatementKind string
 
@@ -114,10 +152,13 @@ const (
 
 // Outcome is how a decision ended, for the completion page.
 type Outcome struct {
-	OK       bool
-	End      Ending
-	Callback string // the agent's callback, with ?error= on failure; "" when none
-	Redirect string // an external https URL to send the browser to (a relayed link)
+	// Kind and Stage are the request's when it ended: the UI restates
+	// the decision from them.
+	Kind, Stage string
+	OK          bool
+	End         Ending
+	Callback    string // the agent's callback, with ?error= on failure; "" when none
+	Redirect    string // an external https URL to send the browser to (a relayed link)
 }
 
 // Open is the person arriving at the interaction URL, with the code and
@@ -150,14 +191,14 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 			// The code was used, or the request failed after too many wrong
 			// codes, or it was decided out of band: a code presented now is
 			// not valid (PS-162, PS-163, PS-281).
-			return nil, ErrCode
+			return nil, s.codeError(ctx, r, p)
 		case r.PersonID == "":
 			return &Consent{ID: id, NeedCode: true}, nil
 		}
 		return s.consent(ctx, r)
 	}
 	if usedCode {
-		return nil, ErrCode
+		return nil, s.codeError(ctx, r, p)
 	}
 	holder := r.PersonID == p.ID
 	if code != "" {
@@ -172,7 +213,17 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 			case errors.Is(err, pending.ErrExpired):
 				return nil, ErrExpired
 			case errors.Is(err, pending.ErrInvalidCode):
-				return nil, ErrCode
+				after, gerr := s.o.Engine.Get(ctx, id)
+				if gerr != nil {
+					return nil, ErrCode
+				}
+				cerr := s.codeError(ctx, after, p)
+				if ce, ok := cerr.(*CodeError); ok && ce.LockedOut && r.State.Open() {
+					// This wrong code ended the request (PS-163).
+					s.log.WarnContext(ctx, "interaction code lockout", "pending", id, "kind", r.Kind, "agent", r.Requester.Subject,
+						"provider", r.Requester.Issuer, "person", p.ID, "username", p.Username, "attempts", after.CodeAttempts)
+				}
+				return nil, cerr
 			}
 			return nil, err
 		}
@@ -302,7 +353,7 @@ func relayTarget(req RelayRequest) string {
 
 // outcomeOf describes a finished request to its person.
 func outcomeOf(r *pending.Request) *Outcome {
-	o := &Outcome{}
+	o := &Outcome{Kind: r.Kind, Stage: r.Stage}
 	switch r.State {
 	case pending.StateCompleted:
 		var relayed struct {
@@ -492,7 +543,7 @@ func (s *Service) bind(ctx context.Context, r *pending.Request, p *account.Perso
 		}
 		return err
 	}
-	s.log.InfoContext(ctx, "agent bound to person", "agent", r.Requester.Subject, "provider", r.Requester.Issuer, "person", p.ID)
+	s.log.InfoContext(ctx, "agent connected", "agent", r.Requester.Subject, "provider", r.Requester.Issuer, "person", p.ID, "username", p.Username)
 	next := ""
 	switch r.Kind {
 	case KindRelay:

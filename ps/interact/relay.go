@@ -1,6 +1,7 @@
 package interact
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -199,12 +200,41 @@ func (s *Service) Waiting(ctx context.Context, personID string) ([]WaitingItem, 
 		if !r.State.Open() {
 			continue
 		}
-		out = append(out, WaitingItem{
+		it := WaitingItem{
 			URL: "/interact/" + r.ID, Kind: r.Kind, Stage: r.Stage, AgentID: r.Requester.Subject,
 			Provider: r.Requester.Issuer, Created: r.CreatedAt, Interacting: r.State == pending.StateInteracting,
-		})
+		}
+		it.Resource, it.Scopes, it.Text = subjectOf(&r)
+		out = append(out, it)
 	}
 	return out, nil
+}
+
+// subjectOf reads what a request is about from its stored payload, the
+// same for every kind: the resource (and scopes) of a token request, the
+// agent's Markdown of a proposal, completion or relayed question. No
+// fetch: the inbox lists many requests.
+func subjectOf(r *pending.Request) (resource string, scopes []string, text string) {
+	var peek struct {
+		Request struct {
+			Resource    string `json:"resource"`
+			Type        string `json:"type"`
+			Question    string `json:"question"`
+			Description string `json:"description"`
+		} `json:"request"`
+		Resource string   `json:"resource"`
+		Scope    []string `json:"scope"`
+		Proposal struct {
+			Description string `json:"description"`
+		} `json:"proposal"`
+		Summary string `json:"summary"`
+	}
+	if json.Unmarshal(r.Payload, &peek) != nil {
+		return "", nil, ""
+	}
+	resource = cmp.Or(peek.Request.Resource, peek.Resource)
+	text = cmp.Or(peek.Proposal.Description, peek.Summary, peek.Request.Question, peek.Request.Description)
+	return resource, peek.Scope, text
 }
 
 // WaitingItem is an open request waiting for a person (the home page);
@@ -212,6 +242,12 @@ func (s *Service) Waiting(ctx context.Context, personID string) ([]WaitingItem, 
 type WaitingItem struct {
 	URL         string
 	Kind, Stage string
+	// Resource, Scopes and Text say what the request is about: a token
+	// request's resource and scopes; a proposal's description, a
+	// completion's summary or a relayed question (agent Markdown).
+	Resource    string
+	Scopes      []string
+	Text        string
 	AgentID     string
 	Provider    string
 	Created     time.Time

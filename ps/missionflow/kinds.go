@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -30,6 +31,16 @@ type Kinds struct {
 	Resources Resources
 	Issuer    string
 	Now       func() time.Time
+	// Log receives one event per mission decision (approved, completed),
+	// after commit. nil: discard.
+	Log *slog.Logger
+}
+
+func (k *Kinds) log() *slog.Logger {
+	if k.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return k.Log
 }
 
 // Register installs the proposal and completion kinds.
@@ -126,8 +137,8 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 	return nil
 }
 
-// Decide approves a proposal: the mission, its log, a person token and a
-// consent for each approved resource, and the approval answer are one
+// Decide approves a proposal: the mission, its log, a person token for
+// each approved resource, and the approval answer are one
 // transaction, so a failure anywhere leaves the proposal as it was (still
 // decidable) and a concurrent decision finds it either untouched or decided.
 func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
@@ -142,6 +153,7 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %v", interact.ErrStage, err)
 	}
+	var approved *mission.Record
 	err = p.k.inTx(ctx, func(tx decision) error {
 		if err := claim(ctx, tx.engine, r.ID, StageReview); err != nil {
 			return err
@@ -161,7 +173,7 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 		pts := map[string]string{}
 		for _, res := range a.Resources {
 			iss, err := tx.tokens.IssuePersonToken(ctx, tokens.PersonTokenRequest{
-				Agent: pl.Agent, PersonID: person.ID, Tenant: person.Tenant, Resource: res, Mission: m})
+				Agent: pl.Agent, PersonID: person.ID, Username: person.Username, Tenant: person.Tenant, Resource: res, Mission: m})
 			if errors.Is(err, tokens.ErrTooShort) {
 				// A resource the PS cannot issue for now (the agent token is
 				// about to expire) is left out; the agent may ask for it
@@ -171,18 +183,27 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 			if err != nil {
 				return err
 			}
+			// No standing consent: the approval lets the agent have person
+			// tokens for res within this mission only (decisions.md,
+			// "Mission approval is consent within the mission").
 			pts[res] = iss.Token
-			if err := tx.tokens.GrantConsent(ctx, person.ID, pl.Agent.Iss, pl.Agent.Sub, res); err != nil {
-				return err
-			}
 			if err := tx.missions.Log(ctx, m.S256, mission.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + res + "."}); err != nil {
 				return err
 			}
 		}
+		approved = m
 		return tx.engine.Complete(ctx, r.ID, http.StatusOK, ApprovalBody(m, psCapabilities(person), pts))
 	})
 	if errors.Is(err, errDecided) {
 		return nil, true, nil // another decision won; show how the request stands
+	}
+	if err == nil {
+		attrs := []any{"mission", approved.S256, "person", person.ID, "username", person.Username, "agent", pl.Agent.Sub,
+			"provider", pl.Agent.Iss, "resources", len(a.Resources), "tools", len(a.Tools)}
+		if approved.ExpiresAt != nil {
+			attrs = append(attrs, "expires_at", approved.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		p.k.log().InfoContext(ctx, "mission approved", attrs...)
 	}
 	return nil, true, err
 }
@@ -226,7 +247,7 @@ func (ck completionKind) Describe(ctx context.Context, r *pending.Request, c *in
 
 // Decide accepts a completion: the mission ends completed and the agent's
 // request completes, together.
-func (ck completionKind) Decide(ctx context.Context, r *pending.Request, _ *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+func (ck completionKind) Decide(ctx context.Context, r *pending.Request, person *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
 	if d.Action != "approve" || r.Stage != StageCompletion {
 		return nil, false, nil
 	}
@@ -253,6 +274,10 @@ func (ck completionKind) Decide(ctx context.Context, r *pending.Request, _ *acco
 	})
 	if errors.Is(err, errDecided) {
 		return nil, true, nil
+	}
+	if err == nil {
+		ck.k.log().InfoContext(ctx, "mission completed", "mission", pl.S256, "person", person.ID, "username", person.Username,
+			"agent", r.Requester.Subject, "provider", r.Requester.Issuer)
 	}
 	return nil, true, err
 }

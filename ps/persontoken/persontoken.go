@@ -263,7 +263,7 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 	if err := tokens.CheckTenant(pl.Request.Tenant, p.Tenant); err != nil {
 		return nil, err
 	}
-	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Tenant: p.Tenant,
+	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Username: p.Username, Tenant: p.Tenant,
 		Resource: pl.Request.Resource, Mission: ms})
 	if errors.Is(err, tokens.ErrTooShort) {
 		return nil, chain.TooShort(pl.Agent, ms)

@@ -253,6 +253,30 @@ func (s *Store) ClaimInvite(ctx context.Context, tokenHash string, now time.Time
 	return res.RowsAffected == 1, wrap("redeem invite", res.Error)
 }
 
+// OpenInvites lists the invitations neither redeemed nor expired at now,
+// newest first, at most limit.
+func (s *Store) OpenInvites(ctx context.Context, now time.Time, limit int) ([]account.InviteRecord, error) {
+	var rows []inviteRow
+	err := s.db.WithContext(ctx).Where("redeemed_at IS NULL AND expires_at > ?", now.Unix()).
+		Order("created_at DESC, token_hash").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, wrap("list invites", err)
+	}
+	out := make([]account.InviteRecord, len(rows))
+	for i, r := range rows {
+		out[i] = account.InviteRecord{TokenHash: r.TokenHash, Invite: account.Invite{CreatedBy: emptyIfNull(r.CreatedBy),
+			Email: emptyIfNull(r.Email), IsAdmin: r.IsAdmin, CreatedAt: unixTime(r.CreatedAt), ExpiresAt: unixTime(r.ExpiresAt)}}
+	}
+	return out, nil
+}
+
+// DeleteInvite deletes an unredeemed invitation (a redeemed one stays, as
+// the record of who joined through it).
+func (s *Store) DeleteInvite(ctx context.Context, tokenHash string) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM invites WHERE token_hash = ? AND redeemed_at IS NULL`, tokenHash)
+	return res.RowsAffected == 1, wrap("revoke invite", res.Error)
+}
+
 // SetInviteRedeemer records who redeemed an invitation.
 func (s *Store) SetInviteRedeemer(ctx context.Context, tokenHash, personID string) error {
 	return wrap("redeem invite", s.db.WithContext(ctx).Exec(`UPDATE invites SET redeemed_by = ? WHERE token_hash = ?`,

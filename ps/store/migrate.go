@@ -52,7 +52,7 @@ func (s *Store) provider() (*goose.Provider, error) {
 func (s *Store) logResults(results []*goose.MigrationResult) {
 	for _, r := range results {
 		s.log.Info("migration applied", "direction", r.Direction, "version", r.Source.Version,
-			"file", path.Base(r.Source.Path), "duration", r.Duration.Round(time.Microsecond))
+			"file", path.Base(r.Source.Path), "duration_ms", float64(r.Duration.Microseconds())/1000)
 	}
 }
 

@@ -110,10 +110,15 @@ func (s *Store) GrantConsent(ctx context.Context, personID, agentIss, agentSub, 
 	return wrap("grant consent", err)
 }
 
-// NewResourcesSince counts the consents granted to an agent since t.
+// NewResourcesSince counts the distinct resources an agent was let act at
+// since t: consents granted, and resources it got person tokens for under a
+// mission (an approval writes no consent, issue 9 item 4).
 func (s *Store) NewResourcesSince(ctx context.Context, agentIss, agentSub string, since time.Time) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM resource_consents
-		WHERE agent_iss = ? AND agent_sub = ? AND granted_at >= ?`, agentIss, agentSub, since.Unix()).Scan(&n).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM (
+		SELECT resource FROM resource_consents WHERE agent_iss = ? AND agent_sub = ? AND granted_at >= ?
+		UNION
+		SELECT aud FROM person_token_records WHERE agent_iss = ? AND agent_sub = ? AND issued_at >= ? AND mission_s256 IS NOT NULL AND mission_s256 <> ''
+	) AS resources`, agentIss, agentSub, since.Unix(), agentIss, agentSub, since.Unix()).Scan(&n).Error
 	return n, wrap("count new resources", err)
 }

@@ -19,6 +19,7 @@ import (
 type AuthTokenRequest struct {
 	Agent    Agent
 	PersonID string
+	Username string // for the operator log only
 	Tenant   string
 	Resource string
 	// Sub is the resource token's sub: it must be the person's directed
@@ -93,6 +94,10 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	if err := s.o.Store.RecordAuthToken(ctx, rec); err != nil {
 		return nil, err
 	}
+	if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantScopes, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub, Resource: r.Resource}); err != nil {
+		return nil, err
+	}
+	s.logIssued(ctx, "auth", jti, r.PersonID, r.Username, r.Agent, r.Resource, rec.MissionS256, r.Scope, exp.Sub(now))
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
 }
 

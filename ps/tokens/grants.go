@@ -30,6 +30,9 @@ type GrantKey struct {
 // (GrantScopes only) and when it was first given.
 type Grant struct {
 	GrantKey
+	// LastUsed is when the grant last let the PS issue a token without
+	// asking; zero when it never did.
+	LastUsed  time.Time
 	Scopes    []string
 	GrantedAt time.Time
 }
@@ -49,4 +52,10 @@ func (s *Service) Grants(ctx context.Context, personID string) ([]Grant, error) 
 // the person has no such grant (another person's grant included).
 func (s *Service) RemoveGrant(ctx context.Context, personID string, key GrantKey) error {
 	return s.o.Store.RemoveGrant(ctx, personID, key)
+}
+
+// touchGrant records that key let the PS issue a token now: one UPDATE,
+// in the caller's (issuing) transaction when the service is bound to one.
+func (s *Service) touchGrant(ctx context.Context, personID string, key GrantKey) error {
+	return s.o.Store.TouchGrant(ctx, personID, key, s.o.Now())
 }

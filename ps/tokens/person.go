@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
@@ -58,6 +60,13 @@ type Store interface {
 	// RemoveGrant deletes one of the person's grants (every scope of a
 	// scope grant); dberr.ErrNotFound when the person has none such.
 	RemoveGrant(ctx context.Context, personID string, key GrantKey) error
+	// TouchGrant sets the grant's last use to at (every scope of a scope
+	// grant); no grant, nothing changes and no error.
+	TouchGrant(ctx context.Context, personID string, key GrantKey, at time.Time) error
+	// AfterCommit runs f after the transaction the store is bound to
+	// commits (at once outside one): the "token issued" log line is
+	// written only for a token that was really issued.
+	AfterCommit(f func())
 }
 
 // Options configure the issuer.
@@ -68,6 +77,9 @@ type Options struct {
 	Now    func() time.Time
 	// Lifetime of person tokens (≤ 1 h; default 1 h).
 	Lifetime time.Duration
+	// Log receives one "token issued" event per issuance, after commit
+	// (never the token itself). nil: discard.
+	Log *slog.Logger
 }
 
 // Service issues the PS's tokens and keeps their records and the consents.
@@ -83,6 +95,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Lifetime <= 0 || o.Lifetime > MaxPersonTokenLifetime {
 		o.Lifetime = MaxPersonTokenLifetime
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{o: o}, nil
 }
@@ -101,6 +116,7 @@ func (s *Service) WithStore(st Store) *Service {
 type PersonTokenRequest struct {
 	Agent    Agent
 	PersonID string
+	Username string // for the operator log only
 	Tenant   string
 	Resource string
 	Mission  *mission.Record
@@ -190,6 +206,13 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*
 	if err := s.o.Store.RecordPersonToken(ctx, rec); err != nil {
 		return nil, err
 	}
+	if r.Mission == nil || !r.Mission.Approves(r.Resource) {
+		// Issued on the person's standing consent, not the mission's.
+		if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantConsent, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub, Resource: r.Resource}); err != nil {
+			return nil, err
+		}
+	}
+	s.logIssued(ctx, "person", rec.JTI, r.PersonID, r.Username, r.Agent, r.Resource, rec.MissionS256, nil, exp.Sub(now))
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
 }
 
@@ -253,4 +276,21 @@ func randomID() string {
 		panic(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// logIssued writes the operator's "token issued" event once the issuing
+// transaction commits: who for, which agent and resource, the mission and
+// scope, the lifetime in seconds. Never the token.
+func (s *Service) logIssued(ctx context.Context, kind, jti, personID, username string, a Agent, resource, missionS256 string, scope []string, life time.Duration) {
+	s.o.Store.AfterCommit(func() {
+		attrs := []any{"token", kind, "jti", jti, "person", personID, "username", username, "agent", a.Sub, "provider", a.Iss,
+			"resource", resource, "lifetime_s", int64(life / time.Second)}
+		if missionS256 != "" {
+			attrs = append(attrs, "mission", missionS256)
+		}
+		if len(scope) > 0 {
+			attrs = append(attrs, "scope", strings.Join(scope, " "))
+		}
+		s.o.Log.InfoContext(ctx, "token issued", attrs...)
+	})
 }

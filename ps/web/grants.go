@@ -28,14 +28,42 @@ func (u *UI) grantsPage(c *gin.Context, s *session) error {
 	items := make([]templates.GrantItem, len(grants))
 	for i, g := range grants {
 		items[i] = templates.GrantItem{Kind: string(g.Kind), AgentIss: g.AgentIss, AgentSub: g.AgentSub,
-			Resource: g.Resource, Scopes: g.Scopes, GrantedAt: g.GrantedAt}
+			Resource: g.Resource, Scopes: g.Scopes, GrantedAt: g.GrantedAt, LastUsed: g.LastUsed}
 	}
 	rules, err := u.permissionRules(c, s)
 	if err != nil {
 		return err
 	}
-	u.render(c, http.StatusOK, templates.GrantsPage(u.pageFor(c, s, "What your agents can access"), templates.GrantsView{Grants: items, Permissions: rules}))
+	missions, err := u.missionGrants(c, s)
+	if err != nil {
+		return err
+	}
+	u.render(c, http.StatusOK, templates.GrantsPage(u.pageFor(c, s, "What your agents can access"),
+		templates.GrantsView{Grants: items, Missions: missions, Permissions: rules}))
 	return nil
+}
+
+// missionGrants is the access the person's active missions give their
+// agents at the approved resources (issue 9 item 4: within the mission only).
+func (u *UI) missionGrants(c *gin.Context, s *session) ([]templates.MissionGrantItem, error) {
+	ms, err := u.opt.Missions.ForPerson(ctx(c), s.person.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := u.now()
+	var out []templates.MissionGrantItem
+	for _, m := range ms {
+		b, err := m.Parsed()
+		if err != nil || len(b.ApprovedResources) == 0 {
+			continue
+		}
+		if active, _ := m.State().Active(now); !active {
+			continue
+		}
+		out = append(out, templates.MissionGrantItem{AgentSub: m.AgentSub, Resources: b.ApprovedResources,
+			Title: title(b.Description), URL: "/missions/" + m.S256, ApprovedAt: m.ApprovedAt, ExpiresAt: m.ExpiresAt})
+	}
+	return out, nil
 }
 
 // removeGrant removes one of the session person's grants. The key comes

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
@@ -25,8 +27,62 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 	if err != nil {
 		return u.interactError(c, s, id, err)
 	}
-	u.renderInteract(c, http.StatusOK, u.pageFor(c, s, "Your agent is asking"), u.interactView(cons))
+	v := u.interactView(cons)
+	v.Grant = grantSummary(cons, s.person)
+	u.renderInteract(c, http.StatusOK, u.pageFor(c, s, "Your agent is asking"), v)
 	return nil
+}
+
+// grantSummary says what a "yes" on cons grants the agent (issue 9 item
+// 4): a mission's approval lets the agent have person tokens within that
+// mission only; a person-token consent or a scope grant stands until the
+// person removes it. nil when the decision grants no access.
+func grantSummary(cons *interact.Consent, p *account.Person) *templates.GrantSummary {
+	if cons.NeedCode || cons.Outcome != nil || cons.Outstanding != nil {
+		return nil
+	}
+	you := "an identifier for you that only this resource sees (not your username or email)"
+	key := "the agent's signing key, so only this agent can use the token"
+	life := "an expiry of at most one hour; the agent asks this server again for a new token"
+	org := []string{}
+	if p != nil && p.Tenant != "" {
+		org = append(org, "your organisation ("+p.Tenant+")")
+	}
+	standing := "Until you remove it on \u201cWhat your agents can access\u201d. Until then the agent gets tokens for this resource without asking you."
+	switch {
+	case cons.Review != nil:
+		end := "This mission only: until the mission ends (the end you choose below, when you accept it as done, or when you revoke it). Outside this mission the agent must ask you again."
+		return &templates.GrantSummary{Agent: cons.Agent.Sub, Duration: end,
+			Receives: append([]string{"for each resource you leave ticked, a person token with " + you, key, "this mission's identifier", life}, org...)}
+	case cons.Stage == interact.StageBinding || cons.Stage == interact.StageQuestion || cons.Stage == interact.StageRelay:
+		return nil
+	case cons.Kind == aauth.PendingPersonToken:
+		return &templates.GrantSummary{Agent: cons.Agent.Sub, Duration: standing,
+			Receives: append([]string{"a person token with " + you, key, life}, org...)}
+	case cons.Kind == authtoken.KindAuthToken:
+		scopes := make([]string, len(cons.Scopes))
+		for i, sc := range cons.Scopes {
+			scopes[i] = sc.Name
+		}
+		return &templates.GrantSummary{Agent: cons.Agent.Sub, Duration: standing,
+			Receives: append([]string{"an auth token with the scopes " + strings.Join(scopes, " ") + " and " + you, key, life}, org...)}
+	}
+	return nil
+}
+
+// stageRefusal words a decision the page no longer offers, or a form the
+// request cannot take, as a sentence: the detail after the Go error
+// prefixes, never the raw lowercase error string (issue 9 item 9).
+func stageRefusal(err error) string {
+	msg := strings.TrimPrefix(err.Error(), interact.ErrStage.Error())
+	msg = strings.TrimSpace(strings.TrimPrefix(msg, ":"))
+	for _, prefix := range []string{"mission: ", "interact: "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	if msg == "" {
+		return "That is not possible now: the request has moved on. Here is how it stands."
+	}
+	return sentence(msg)
 }
 
 // interactAction is POST /interact/{id}/{approve|deny|ask|answer|open}.
@@ -39,7 +95,7 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 	}
 	if err != nil {
 		if errors.Is(err, interact.ErrStage) {
-			u.redirectRefusal(c, "/interact/"+id, "That was not possible: "+err.Error())
+			u.redirectRefusal(c, "/interact/"+id, stageRefusal(err))
 			return nil
 		}
 		return u.interactError(c, s, id, err)
@@ -174,8 +230,26 @@ func (u *UI) interactError(c *gin.Context, s *session, id string, err error) err
 		status, heading, msg = http.StatusForbidden, "Not your request", "This request is addressed to another person. Log out and let them decide."
 	case errors.Is(err, interact.ErrCode):
 		heading, msg = "Code not valid", "The code is wrong or was already used. Check the code the agent shows you, or ask it to start again."
-		if r := u.codeForm(c, s, id, "That code is not valid."); r {
-			return nil
+		var ce *interact.CodeError
+		if errors.As(err, &ce) {
+			switch {
+			case ce.LockedOut:
+				u.renderStatus(c, http.StatusGone, s, "Request ended",
+					"This request ended because a wrong code was entered too many times, so that no one can guess it. "+
+						"The agent has been told. Ask the agent to start again if you still want it.")
+				return nil
+			case ce.UsedByYou:
+				u.renderUsedLink(c, s, id, ce)
+				return nil
+			case ce.Left > 0:
+				tries := "1 more wrong code ends this request."
+				if ce.Left > 1 {
+					tries = strconv.Itoa(ce.Left) + " more wrong codes end this request."
+				}
+				if u.codeForm(c, s, id, "That code is not valid. "+tries) {
+					return nil
+				}
+			}
 		}
 	case errors.Is(err, interact.ErrExpired):
 		status, heading, msg = http.StatusGone, "Request expired", "This request expired. Ask the agent to start again."
@@ -188,6 +262,21 @@ func (u *UI) interactError(c *gin.Context, s *session, id string, err error) err
 	return nil
 }
 
+// renderUsedLink tells the person who used an interaction link what
+// became of it, without showing the request through the code again
+// (PS-162): when they used it and how the request ended.
+func (u *UI) renderUsedLink(c *gin.Context, s *session, id string, ce *interact.CodeError) {
+	p := u.pageFor(c, s, "Link already used")
+	v := templates.UsedLinkView{RequestURL: "/interact/" + id, UsedAt: ce.UsedAt}
+	if o := ce.Outcome; o != nil {
+		v.Ended, v.What = true, endings[o.End]
+		if said, ok := decided[o.Kind]; ok && o.OK && o.End == interact.EndDone {
+			v.What = said
+		}
+	}
+	u.render(c, http.StatusBadRequest, templates.UsedLinkPage(p, v))
+}
+
 // codeForm re-shows the code entry for a wrong code (the request still open).
 func (u *UI) codeForm(c *gin.Context, s *session, id, msg string) bool {
 	r, err := u.opt.Interact.Open(ctx(c), id, s.person, "", "")
@@ -196,7 +285,9 @@ func (u *UI) codeForm(c *gin.Context, s *session, id, msg string) bool {
 	}
 	p := u.pageFor(c, s, "Enter the code")
 	p.Error = msg
-	u.renderInteract(c, http.StatusBadRequest, p, u.interactView(r))
+	v := u.interactView(r)
+	v.Grant = grantSummary(r, s.person)
+	u.renderInteract(c, http.StatusBadRequest, p, v)
 	return true
 }
 
@@ -298,11 +389,25 @@ func outcomeView(id string, o *interact.Outcome) templates.InteractView {
 	case o.OK:
 		v.Stage, v.Headline = templates.StageDone, "Done"
 		v.RefreshURL = o.Callback
+		if said, ok := decided[o.Kind]; ok && o.End == interact.EndDone {
+			v.Message = said
+		}
 	default:
 		v.Stage, v.Headline = templates.StageFailed, "Request ended"
 		v.RefreshURL = o.Callback
 	}
 	return v
+}
+
+// decided restates the person's decision on a request that ended well,
+// by kind (issue 9 item 9).
+var decided = map[string]string{
+	aauth.PendingPersonToken:   "You let the agent act as you at this resource. It stands until you remove it on \u201cWhat your agents can access\u201d. The agent has been told.",
+	authtoken.KindAuthToken:    "You gave the agent the access it asked for. It stands until you remove it on \u201cWhat your agents can access\u201d. The agent has been told.",
+	missionflow.KindProposal:   "You approved the mission. The agent may act as you within it until it ends. The agent has been told.",
+	missionflow.KindCompletion: "You accepted that the mission is done: it has ended. The agent has been told.",
+	interact.KindBinding:       "You connected this agent. The agent has been told.",
+	interact.KindRelay:         "You answered the agent. The agent has been told.",
 }
 
 // statementLabels title what an agent asserted.
@@ -359,16 +464,33 @@ func wording(cons *interact.Consent) string {
 	return ""
 }
 
-// waitingItem words an open request on the person's home page.
+// waitingItem words an open request on the person's home page: what kind
+// of thing waits (mission, token, question) and its title (issue 9 item 9).
 func waitingItem(w interact.WaitingItem) templates.WaitingItem {
 	what := "Decide on an agent's request"
-	switch w.Stage {
-	case interact.StageBinding:
+	switch {
+	case w.Stage == interact.StageBinding:
 		what = "Connect a new agent"
-	case interact.StageQuestion:
+	case w.Kind == missionflow.KindProposal:
+		what = "Mission proposed: " + title(w.Text)
+	case w.Kind == missionflow.KindCompletion:
+		what = "Mission done? " + title(w.Text)
+	case w.Kind == aauth.PendingPersonToken && w.Resource != "":
+		what = "Token: act as you at " + w.Resource
+	case w.Kind == authtoken.KindAuthToken && w.Resource != "":
+		what = "Token: access at " + w.Resource
+		if len(w.Scopes) > 0 {
+			what += " (" + strings.Join(w.Scopes, " ") + ")"
+		}
+	case w.Stage == interact.StageQuestion && w.Text != "":
+		what = "Question: " + title(w.Text)
+	case w.Stage == interact.StageQuestion:
 		what = "Answer an agent's question"
-	case interact.StageRelay:
+	case w.Stage == interact.StageRelay:
 		what = "Open a link an agent relayed"
+		if w.Text != "" {
+			what += ": " + title(w.Text)
+		}
 	}
 	return templates.WaitingItem{URL: w.URL, What: what, AgentID: w.AgentID, Provider: w.Provider, Created: w.Created, Interacting: w.Interacting}
 }

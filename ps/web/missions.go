@@ -121,7 +121,7 @@ func (u *UI) revokeMission(c *gin.Context, s *session) error {
 	if err := u.opt.Missions.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by); err != nil {
 		return err
 	}
-	u.log.InfoContext(ctx(c), "mission revoked", "mission", m.S256, "by", s.person.ID)
+	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", "revoked", "by", s.person.ID, "username", s.person.Username)
 	u.redirectFlash(c, "/missions/"+m.S256, "Mission revoked.")
 	return nil
 }
@@ -270,6 +270,7 @@ func (u *UI) mcRevoke(c *gin.Context, s *session) error {
 	if err := u.opt.Missions.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by); err != nil {
 		return err
 	}
+	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", "revoked", "by", s.person.ID, "username", s.person.Username, "via", "mission control")
 	if m, err = u.opt.Missions.Get(ctx(c), m.S256); err != nil {
 		return err
 	}
@@ -304,7 +305,7 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	if m, err = u.opt.Missions.Get(ctx(c), m.S256); err != nil {
 		return err
 	}
-	u.log.InfoContext(ctx(c), "mission terminated by an administrator", "mission", m.S256, "by", s.person.ID, "reason", reason)
+	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", reason, "by", s.person.ID, "username", s.person.Username, "administrator", true)
 	c.JSON(http.StatusOK, u.missionJSON(m))
 	return nil
 }

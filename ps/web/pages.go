@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -36,8 +37,29 @@ func (u *UI) loginPage(c *gin.Context, s *session) error {
 		c.Redirect(http.StatusSeeOther, next)
 		return nil
 	}
-	u.render(c, http.StatusOK, templates.LoginPage(u.pageFor(c, nil, "Log in"), u.loginView(next, "")))
+	u.render(c, http.StatusOK, templates.LoginPage(u.pageFor(c, nil, "Log in"), u.loginView(next, u.takeFormUsername(c))))
 	return nil
+}
+
+// redirectFormRefusal answers a refused login, sign-up or invitation form
+// with POST/redirect/GET (issue 9 item 8): the refusal and the username
+// typed (never the password) travel in 60-second HttpOnly cookies to the
+// form's GET page, so a reload or Back shows the form, not a re-submission.
+func (u *UI) redirectFormRefusal(c *gin.Context, to, username, msg string) {
+	if username != "" && len(username) <= 256 {
+		u.setCookie(c, formUsernameCookie, url.QueryEscape(username), 60)
+	}
+	u.redirectRefusal(c, to, msg)
+}
+
+// takeFormUsername reads (and clears) the username a refused form keeps.
+func (u *UI) takeFormUsername(c *gin.Context) string {
+	v, err := c.Cookie(u.cookie(formUsernameCookie))
+	if err != nil || v == "" {
+		return ""
+	}
+	u.setCookie(c, formUsernameCookie, "", -1)
+	return v // gin's Cookie has unescaped it
 }
 
 func (u *UI) loginView(next, username string) templates.LoginView {
@@ -53,20 +75,21 @@ func (u *UI) login(c *gin.Context, _ *session) error {
 	username := strings.TrimSpace(c.PostForm("username"))
 	person, err := u.opt.Accounts.Authenticate(ctx(c), username, c.PostForm("password"), c.ClientIP())
 	if err != nil {
-		p := u.pageFor(c, nil, "Log in")
-		status := http.StatusUnauthorized
 		var rl *account.RateLimitedError
+		msg := ""
 		switch {
 		case errors.As(err, &rl):
-			status = http.StatusTooManyRequests
 			c.Header("Retry-After", strconv.Itoa(max(1, int(rl.RetryAfter.Seconds()))))
-			p.Error = "Too many failed attempts. Wait a few minutes and try again."
+			msg = "Too many failed attempts. Wait a few minutes and try again."
+			u.log.InfoContext(ctx(c), "login throttled", "username", username, "client_ip", c.ClientIP())
 		case errors.Is(err, account.ErrBadCredentials):
-			p.Error = "Wrong username or password."
+			msg = "Wrong username or password."
+			// The submitted username, which may name no one; never the password.
+			u.log.InfoContext(ctx(c), "login failed", "username", username, "client_ip", c.ClientIP())
 		default:
 			return err
 		}
-		u.render(c, status, templates.LoginPage(p, u.loginView(next, username)))
+		u.redirectFormRefusal(c, "/login?next="+url.QueryEscape(next), username, msg)
 		return nil
 	}
 	return u.startSession(c, person, next)
@@ -80,7 +103,7 @@ func (u *UI) startSession(c *gin.Context, person *account.Person, next string) e
 		return err
 	}
 	u.setSessionCookie(c, token, sess.ExpiresAt)
-	u.log.InfoContext(ctx(c), "person logged in", "person", person.ID)
+	u.log.InfoContext(ctx(c), "person logged in", "person", person.ID, "username", person.Username)
 	c.Redirect(http.StatusSeeOther, localPath(next))
 	return nil
 }
@@ -104,7 +127,7 @@ func (u *UI) invitePage(c *gin.Context, s *session) error {
 		return err
 	}
 	u.render(c, http.StatusOK, templates.InvitePage(u.pageFor(c, s, "Accept your invitation"),
-		templates.InviteView{Token: c.Param("token"), Email: inv.Email, IsAdmin: inv.IsAdmin}))
+		templates.InviteView{Token: c.Param("token"), Email: inv.Email, IsAdmin: inv.IsAdmin, Username: u.takeFormUsername(c)}))
 	return nil
 }
 
@@ -121,9 +144,7 @@ func (u *UI) redeemInvite(c *gin.Context, s *session) error {
 	person, err := u.opt.Accounts.RedeemInvite(ctx(c), c.Param("token"), np)
 	if err != nil {
 		if msg, ok := personError(err); ok {
-			p := u.pageFor(c, s, "Accept your invitation")
-			p.Error = msg
-			u.render(c, http.StatusBadRequest, templates.InvitePage(p, templates.InviteView{Token: c.Param("token"), Username: np.Username}))
+			u.redirectFormRefusal(c, "/invite/"+url.PathEscape(c.Param("token")), np.Username, msg)
 			return nil
 		}
 		return err
@@ -135,7 +156,7 @@ func (u *UI) signupPage(c *gin.Context, s *session) error {
 	if !u.opt.Signup {
 		return errNotFound
 	}
-	u.render(c, http.StatusOK, templates.InvitePage(u.pageFor(c, s, "Create your account"), templates.InviteView{Signup: true}))
+	u.render(c, http.StatusOK, templates.InvitePage(u.pageFor(c, s, "Create your account"), templates.InviteView{Signup: true, Username: u.takeFormUsername(c)}))
 	return nil
 }
 
@@ -147,9 +168,7 @@ func (u *UI) signup(c *gin.Context, s *session) error {
 	person, err := u.opt.Accounts.CreatePerson(ctx(c), np)
 	if err != nil {
 		if msg, ok := personError(err); ok {
-			p := u.pageFor(c, s, "Create your account")
-			p.Error = msg
-			u.render(c, http.StatusBadRequest, templates.InvitePage(p, templates.InviteView{Signup: true, Username: np.Username}))
+			u.redirectFormRefusal(c, "/signup", np.Username, msg)
 			return nil
 		}
 		return err
@@ -335,6 +354,11 @@ func (u *UI) endBinding(c *gin.Context, s *session, unbind bool, done string) er
 	if err != nil {
 		return err
 	}
+	event := "agent revoked"
+	if unbind {
+		event = "agent unbound"
+	}
+	u.log.InfoContext(ctx(c), event, "binding", c.Param("id"), "person", s.person.ID, "username", s.person.Username, "missions_ended", n)
 	if n > 0 {
 		done += fmt.Sprintf("; %d of its missions ended", n)
 	}
@@ -447,9 +471,19 @@ func (u *UI) adminPersons(c *gin.Context, s *session) error {
 		return err
 	}
 	v := templates.AdminPersonsView{InviteURL: inviteURL}
+	usernames := map[string]string{}
 	for _, p := range ps {
+		usernames[p.ID] = p.Username
 		v.Persons = append(v.Persons, templates.PersonItem{ID: p.ID, Username: p.Username, Name: p.Name, Email: p.Email,
 			IsAdmin: p.IsAdmin, Disabled: p.Disabled, Created: p.CreatedAt})
+	}
+	invites, err := u.opt.Accounts.OpenInvites(ctx(c))
+	if err != nil {
+		return err
+	}
+	for _, inv := range invites {
+		v.Invites = append(v.Invites, templates.InviteItem{ID: inv.TokenHash, Email: inv.Email, IsAdmin: inv.IsAdmin,
+			CreatedBy: usernames[inv.CreatedBy], Created: inv.CreatedAt, Expires: inv.ExpiresAt})
 	}
 	u.render(c, http.StatusOK, templates.AdminPersonsPage(u.pageFor(c, s, "People"), v))
 	return nil
@@ -505,7 +539,23 @@ func (u *UI) adminInvite(c *gin.Context, s *session) error {
 		return err
 	}
 	u.setCookie(c, inviteCookie, u.opt.Issuer+"/invite/"+token, 60)
+	u.log.InfoContext(ctx(c), "invitation created", "by", s.person.ID, "username", s.person.Username, "admin", c.PostForm("admin") == "on")
 	u.redirectFlash(c, "/admin/persons", "Invitation created.")
+	return nil
+}
+
+// adminRevokeInvite makes an open invitation unusable (issue 9 item 10).
+func (u *UI) adminRevokeInvite(c *gin.Context, s *session) error {
+	err := u.opt.Accounts.RevokeInvite(ctx(c), c.PostForm("id"))
+	if errors.Is(err, account.ErrInviteInvalid) {
+		u.redirectRefusal(c, "/admin/persons", "That invitation is no longer open: it was used, revoked or has expired.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "invitation revoked", "by", s.person.ID, "username", s.person.Username)
+	u.redirectFlash(c, "/admin/persons", "Invitation revoked: its link no longer works.")
 	return nil
 }
 

@@ -137,6 +137,7 @@ func (u *UI) Register(e *gin.Engine) {
 	g.POST("/admin/persons", u.admin(u.adminCreatePerson))
 	g.POST("/admin/persons/:id/toggle", u.admin(u.adminTogglePerson))
 	g.POST("/admin/invites", u.admin(u.adminInvite))
+	g.POST("/admin/invites/revoke", u.admin(u.adminRevokeInvite))
 	g.GET("/admin/providers", u.admin(u.adminProviders))
 	g.POST("/admin/providers", u.admin(u.adminSetProvider))
 
@@ -370,6 +371,9 @@ const (
 	flashCookie   = "aauth_ps_flash"
 	refusalCookie = "aauth_ps_refusal"
 	inviteCookie  = "aauth_ps_invite" // a new invitation link, shown once after the redirect
+	// formUsernameCookie keeps the username of a refused login, sign-up or
+	// invitation form for its GET page (never the password).
+	formUsernameCookie = "aauth_ps_form_username"
 )
 
 // cookie is the name a cookie goes by: with the __Host- prefix over https,

@@ -221,6 +221,34 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err := st.SetInviteRedeemer(ctx, "inv-1", bob.ID); err != nil {
 			t.Fatal(err)
 		}
+
+		// Issue 9 item 10: the open invitations listed (newest first,
+		// bounded), revoked only while unredeemed.
+		later := account.InviteRecord{TokenHash: "inv-3", Invite: account.Invite{CreatedAt: at.Add(time.Minute), ExpiresAt: at.Add(2 * time.Hour)}}
+		if err := st.InsertInvite(ctx, later); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.OpenInvites(ctx, at.Add(time.Minute), 10); err != nil || len(got) != 2 || got[0] != later || got[1] != op {
+			t.Fatalf("OpenInvites = %+v, %v; want inv-3 then inv-2 (inv-1 was redeemed)", got, err)
+		}
+		if got, _ := st.OpenInvites(ctx, at.Add(time.Minute), 1); len(got) != 1 || got[0].TokenHash != "inv-3" {
+			t.Fatalf("OpenInvites with limit 1 = %+v", got)
+		}
+		if got, _ := st.OpenInvites(ctx, at.Add(time.Hour), 10); len(got) != 1 || got[0].TokenHash != "inv-3" {
+			t.Fatalf("OpenInvites after inv-2 expired = %+v", got)
+		}
+		if ok, err := st.DeleteInvite(ctx, "inv-1"); err != nil || ok {
+			t.Fatalf("deleting a redeemed invite = %v, %v", ok, err)
+		}
+		if ok, err := st.DeleteInvite(ctx, "inv-3"); err != nil || !ok {
+			t.Fatalf("DeleteInvite = %v, %v", ok, err)
+		}
+		if ok, _ := st.DeleteInvite(ctx, "inv-3"); ok {
+			t.Fatal("deleting twice")
+		}
+		if _, err := st.UsableInvite(ctx, "inv-3", at); !errors.Is(err, dberr.ErrNotFound) {
+			t.Fatalf("a revoked invite is still usable: %v", err)
+		}
 	})
 
 	t.Run("passkeys", func(t *testing.T) {

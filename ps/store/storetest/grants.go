@@ -14,7 +14,8 @@ import (
 
 // runGrants checks the standing grants a person sees and removes (issue 9
 // item 5): consents (PS-070) and scope grants listed per person, scope
-// grants folded per agent × resource, removal only of the person's own.
+// grants folded per agent × resource, their last use, removal only of the
+// person's own.
 func runGrants(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
 	st := open(t)
@@ -44,6 +45,27 @@ func runGrants(t *testing.T, open func(t *testing.T) *store.Store) {
 		return a.GrantKey == b.GrantKey && slices.Equal(a.Scopes, b.Scopes) && a.GrantedAt.Equal(b.GrantedAt)
 	}) {
 		t.Fatalf("grants of p1 = %+v, want %+v", got, want)
+	}
+
+	// Last use (issue 9 item 5): none until an issuance touches the grant;
+	// a scope grant's last use is its latest scope row's; touching a grant
+	// that does not exist changes nothing.
+	for _, g := range got {
+		if !g.LastUsed.IsZero() {
+			t.Fatalf("a grant never used has a last use: %+v", g)
+		}
+	}
+	must(st.TouchGrant(ctx, "p1", consent, at.Add(5*time.Minute)))
+	must(st.TouchGrant(ctx, "p1", scopes, at.Add(6*time.Minute)))
+	must(st.TouchGrant(ctx, "p3", consent, at.Add(7*time.Minute)))
+	must(st.TouchGrant(ctx, "p1", tokens.GrantKey{Kind: "other", AgentIss: iss, AgentSub: sub, Resource: rs}, at.Add(7*time.Minute)))
+	got, err = st.Grants(ctx, "p1")
+	must(err)
+	if len(got) != 2 || !got[0].LastUsed.Equal(at.Add(6*time.Minute)) || !got[1].LastUsed.Equal(at.Add(5*time.Minute)) {
+		t.Fatalf("grants of p1 after use = %+v", got)
+	}
+	if theirs, _ := st.Grants(ctx, "p2"); len(theirs) != 1 || !theirs[0].LastUsed.IsZero() {
+		t.Fatalf("p1's use touched p2's grant: %+v", theirs)
 	}
 
 	// Another person's id cannot remove p1's grants: p3 has none, and p2's

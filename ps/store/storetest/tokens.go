@@ -95,8 +95,11 @@ func runTokens(t *testing.T, open func(t *testing.T) *store.Store) {
 		if ok, _ := st.HasConsent(ctx, "p1", "https://ap.example", "aauth:A@ap.example", "https://a.example"); ok {
 			t.Fatal("consent leaked to an agent differing only in case (PS-255)")
 		}
-		if n, err := st.NewResourcesSince(ctx, "https://ap.example", "aauth:a@ap.example", at); n != 2 || err != nil {
-			t.Fatalf("NewResourcesSince = %d, %v; a repeated grant keeps the first", n, err)
+		// a.example and b.example by consent (a repeated grant keeps the
+		// first), rs.example by the mission's token record j2 above: a
+		// mission approval writes no consent but still costs a resource.
+		if n, err := st.NewResourcesSince(ctx, "https://ap.example", "aauth:a@ap.example", at); n != 3 || err != nil {
+			t.Fatalf("NewResourcesSince = %d, %v; want 2 consents and 1 mission resource", n, err)
 		}
 		if n, _ := st.NewResourcesSince(ctx, "https://ap.example", "aauth:a@ap.example", at.Add(30*time.Second)); n != 1 {
 			t.Fatalf("NewResourcesSince +30s = %d", n)

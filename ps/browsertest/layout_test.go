@@ -1,7 +1,6 @@
 package browsertest_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -70,18 +69,7 @@ func TestBrowserNoHorizontalOverflow(t *testing.T) {
 	// check checks the current page at both widths.
 	check := func(name string) {
 		t.Helper()
-		// The holder returns without the code (a code is single-use).
-		loc, _, _ := strings.Cut(b.location(), "?code=")
-		for _, vw := range []struct{ w, h int }{{viewportW, viewportH}, {phoneW, phoneH}} {
-			b.setViewport(vw.w, vw.h)
-			b.open(loc)
-			b.checkPage("")
-			b.expectNoHorizontalOverflow(vw.w)
-			if name != "" {
-				b.screenshot(fmt.Sprintf("%s-%d", name, vw.w))
-			}
-		}
-		b.setViewport(viewportW, viewportH)
+		b.audit(name, 200)
 	}
 
 	// A mission proposal full of long agent words, reviewed then approved.

@@ -17,7 +17,9 @@
         return relative.format(Math.round(seconds / units[i][1]), units[i][0]);
       }
     }
-    return seconds < 0 ? "just now" : "in under a minute";
+    // A few seconds ahead is clock skew between the server and this
+    // device, not the future.
+    return seconds < 10 ? "just now" : "in under a minute";
   }
 
   function render() {

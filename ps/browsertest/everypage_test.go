@@ -16,7 +16,7 @@ import (
 // critical axe-core violation; issue 9 must-show 1 and 2) by one of:
 //   - TestBrowserEveryPublicPage: login (and its failure), sign-up, an
 //     invitation, an unknown or used invitation, the 404 page;
-//   - TestBrowserEveryDecisionPage: the code form, the binding consent, a
+//   - TestBrowserEveryDecisionPage: the code form (and a wrong code), the binding consent, a
 //     question, Done, a relayed link, a completion review and its wait for
 //     the agent, a request that ended, an unknown request; /access, and
 //     the logged-in 404 and 405 pages;
@@ -86,6 +86,9 @@ func TestBrowserEveryDecisionPage(t *testing.T) {
 	b.open(in.url)
 	b.expectHeading("Enter the code from your agent")
 	b.audit("interact-code", http.StatusOK)
+	b.fill("code", "AAAAA-AAAAA")
+	b.clickButton("Continue")
+	b.audit("interact-code-wrong", b.docStatus())
 	b.fill("code", in.code)
 	b.clickButton("Continue")
 	b.expectHeading("An agent wants to act for you")

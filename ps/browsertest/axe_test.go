@@ -5,7 +5,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -44,17 +46,23 @@ const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.vio
 // violation on the current page, at width (for the message).
 func (b *browser) expectAccessible(width int) {
 	b.t.Helper()
+	for _, v := range b.axeViolations() {
+		b.t.Errorf("at %d px, %s: axe %s (%s): %s\n  on: %s\n  %s", width, b.location(), v.ID, v.Impact, v.Help,
+			strings.Join(v.Targets, " | "), strings.ReplaceAll(v.Summary, "\n", "\n  "))
+	}
+}
+
+// axeViolations injects axe-core into the page (once) and returns its
+// serious and critical violations.
+func (b *browser) axeViolations() []axeViolation {
+	b.t.Helper()
 	src, err := axeSource()
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	run(b, "inject axe-core", chromedp.Evaluate[bool](`(() => { if (typeof axe === "undefined") { `+src+`
 	} return true; })()`))
-	violations := run(b, "run axe-core", chromedp.Evaluate[[]axeViolation](axeRun, chromedp.EvalAwaitPromise))
-	for _, v := range violations {
-		b.t.Errorf("at %d px, %s: axe %s (%s): %s\n  on: %s\n  %s", width, b.location(), v.ID, v.Impact, v.Help,
-			strings.Join(v.Targets, " | "), strings.ReplaceAll(v.Summary, "\n", "\n  "))
-	}
+	return run(b, "run axe-core", chromedp.Evaluate[[]axeViolation](axeRun, chromedp.EvalAwaitPromise))
 }
 
 // widths are the two viewports every page is checked at: a desktop and a phone.
@@ -63,8 +71,9 @@ var widths = []struct{ w, h int }{{viewportW, viewportH}, {phoneW, phoneH}}
 // audit checks the current page at 1280 and then 390 px, as it is (not
 // loaded again, so a page that answers a form keeps its notice or alert):
 // the smoke check (status want), no horizontal overflow and no serious or
-// critical axe-core violation at each width. With a name it is also a
-// screenshot, name-1280 and name-390. The tab is left at 1280 px.
+// critical axe-core violation at each width, then axe again in the dark
+// colour scheme. With a name it is also a screenshot, name-1280 and
+// name-390. The tab is left at 1280 px in the default scheme.
 func (b *browser) audit(name string, status int) {
 	b.t.Helper()
 	for _, vw := range widths {
@@ -77,4 +86,53 @@ func (b *browser) audit(name string, status int) {
 		}
 	}
 	b.setViewport(viewportW, viewportH)
+	// The dark colour scheme, at the desktop width: contrast and the rest.
+	b.setColorScheme("dark")
+	b.expectAccessible(viewportW)
+	b.setColorScheme("")
+}
+
+// setColorScheme emulates prefers-color-scheme (dark or light; "" for the default).
+func (b *browser) setColorScheme(scheme string) {
+	b.t.Helper()
+	var features []*emulation.MediaFeature
+	if scheme != "" {
+		features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: features}); err != nil {
+		b.t.Fatal(err)
+	}
+	if scheme != "" && !run(b, "read the colour scheme", chromedp.Evaluate[bool](`matchMedia("(prefers-color-scheme: `+scheme+`)").matches`)) {
+		b.t.Fatalf("the page does not see prefers-color-scheme: %s", scheme)
+	}
+}
+
+// TestBrowserAxeFindsViolations: the check is live. On a real page, an
+// image without alternative text, grey-on-white text and an unnamed button
+// (added by the test) are reported as critical or serious by axe-core.
+func TestBrowserAxeFindsViolations(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	b := newBrowser(t, w)
+	b.open("/login")
+	b.checkPage("")
+	if v := b.axeViolations(); len(v) != 0 {
+		t.Fatalf("the login page already has violations: %+v", v)
+	}
+	run(b, "add inaccessible content", chromedp.Evaluate[bool](`(() => {
+		const main = document.querySelector("main");
+		const img = document.createElement("img"); img.src = "/static/favicon.svg"; main.append(img);
+		const p = document.createElement("p"); p.textContent = "Barely readable"; p.style.color = "#cccccc"; main.append(p);
+		const btn = document.createElement("button"); main.append(btn);
+		return true;
+	})()`))
+	found := map[string]bool{}
+	for _, v := range b.axeViolations() {
+		found[v.ID] = true
+	}
+	for _, id := range []string{"image-alt", "color-contrast", "button-name"} {
+		if !found[id] {
+			t.Errorf("axe-core did not report %s; it reported %v", id, found)
+		}
+	}
 }

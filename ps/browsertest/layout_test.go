@@ -52,8 +52,9 @@ func (b *browser) expectNoHorizontalOverflow(width int) {
 	}
 }
 
-// TestBrowserNoHorizontalOverflow (issue 9 item 7): every logged-in page,
-// at 1280 px and at 390 px, is no wider than the viewport, with agent text
+// TestBrowserNoHorizontalOverflow (issue 9 item 7, must-show 1 and 2):
+// these logged-in pages, at 1280 px and at 390 px, are no wider than the
+// viewport and pass the axe-core audit (browser.audit), with agent text
 // holding unbreakable words: home with a waiting request, connected
 // agents, settings, a mission review, a person-token consent, a mission
 // page with an agent report, and the administrator's pages. At 390 px the

@@ -242,6 +242,12 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	// The home page lists it as ended; its page shows the log in order.
 	b.open("/")
 	b.expectText("Plan the Japan trip", "ended: completed")
+	// A completed mission ended as planned: a neutral badge, not the red
+	// of a stopped one (issue 9 item 11).
+	if cls := run(b, "read the ended badge", chromedp.Evaluate[string](
+		`[...document.querySelectorAll(".badge")].find(e => e.textContent.includes("ended: completed"))?.className || ""`)); cls != "badge ended" {
+		t.Fatalf("the completed mission's badge has class %q, want the neutral badge ended", cls)
+	}
 	b.checkPage("")
 	b.open("/missions/" + id)
 	b.expectHeading("Mission")

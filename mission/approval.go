@@ -98,7 +98,8 @@ func (a *Approval) Summary(p Proposal) string {
 		out += " The person removed: " + strings.Join(dropped, ", ") + "."
 	}
 	if a.ExpiresAt != nil {
-		out += " It ends " + FormatTime(*a.ExpiresAt) + "."
+		// Read by people on the mission page: no ISO string (issue 9 item 11).
+		out += " It ends " + a.ExpiresAt.UTC().Format(SummaryTimeFormat) + "."
 	}
 	return out
 }
@@ -157,3 +158,6 @@ func MarshalCapabilities(caps []string) string {
 	b, _ := json.Marshal(caps)
 	return string(b)
 }
+
+// SummaryTimeFormat is how a time reads in a log line written for people.
+const SummaryTimeFormat = "2 Jan 2006, 15:04 UTC"

@@ -45,7 +45,7 @@ func TestApproveAppliesEdits(t *testing.T) {
 		t.Fatalf("expires_at %v, want %v", a.ExpiresAt, want)
 	}
 	want := "Mission approved. The person edited the description. The person removed: tool Book, resource https://hotels.example. It ends " +
-		FormatTime(*a.ExpiresAt) + "."
+		a.ExpiresAt.UTC().Format("2 Jan 2006, 15:04 UTC") + "."
 	if got := a.Summary(p); got != want {
 		t.Fatalf("summary\n got %q\nwant %q", got, want)
 	}

@@ -263,7 +263,7 @@ func consent(p Page, v InteractView) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if v.Facts.NewEnrollment {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<strong class=\"badge new\">New agent</strong> This agent has never been connected to anyone here.")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<strong class=\"badge caution\">New agent</strong> This agent has never been connected to anyone here.")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1395,7 +1395,7 @@ func decision(p Page, v InteractView) templ.Component {
 				}
 			}
 		case StageWaitAnswer:
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 134, "<p role=\"status\">Waiting for the agent to answer your question. This page refreshes by itself.</p><form method=\"post\" action=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 134, "<p role=\"status\">Waiting for the agent to answer your question. This page updates by itself when the answer arrives.</p><form method=\"post\" action=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -85,7 +85,7 @@ func TestAudit(t *testing.T) {
 			t.Fatalf("mission page: %d", page.Status)
 		}
 		i := strings.Index(page.HTML, "Searched for <em>flights</em> to Tokyo")
-		if i < 0 || !strings.Contains(page.HTML, "audit, by agent") ||
+		if i < 0 || !strings.Contains(page.HTML, "What the agent says it did") ||
 			!strings.Contains(page.HTML[strings.LastIndex(page.HTML[:i], "<li"):i], `class="log-agent"`) {
 			t.Fatalf("the mission page does not show the audit record as the agent's:\n%s", page.HTML)
 		}

@@ -69,7 +69,7 @@ func TestBrowserAuthTokenConsent(t *testing.T) {
 	if strings.Contains(resource, "free evening") || strings.Contains(agent, "Read the events") {
 		t.Fatal("resource- and agent-asserted content are mixed")
 	}
-	b.checkPage("auth-token-consent")
+	b.audit("auth-token-consent", http.StatusOK)
 	b.clickButton("Allow")
 	b.expectHeading("Done")
 	b.checkPage("")

@@ -3,8 +3,11 @@
 // and answer flow a person goes through when an agent asks for them, with
 // and without JavaScript, keyboard-only use of the consent page, the login
 // error, passkeys on a virtual authenticator, an accessibility and
-// Content-Security-Policy smoke check of every page, and the screenshots in
-// docs/screenshots (written only when AAUTH_PS_SCREENSHOTS=1).
+// Content-Security-Policy smoke check of every page, an axe-core audit of
+// every page a person or administrator reaches at 1280 and 390 px (axe is
+// installed from axe/package-lock.json by .ci/prereqs), and the
+// screenshots in docs/screenshots (written only when
+// AAUTH_PS_SCREENSHOTS=1).
 //
 // The tests need Chromium. They look for $AAUTH_PS_CHROMIUM, then chromium
 // in PATH, and fail (never skip) when there is none; .ci/prereqs installs

@@ -75,6 +75,6 @@ func TestBrowserCompletionFollowUp(t *testing.T) {
 	}
 	// The exchange joined the mission log with the decision.
 	b.open("/missions/" + id)
-	b.expectText("ended: completed", "clarification, by person", followUp, "clarification, by agent", "Moved the Friday meeting")
+	b.expectText("ended: completed", "Question to the agent, from you", followUp, "The agent's answer", "Moved the Friday meeting")
 	b.checkPage("")
 }

@@ -242,6 +242,12 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	// The home page lists it as ended; its page shows the log in order.
 	b.open("/")
 	b.expectText("Plan the Japan trip", "ended: completed")
+	// A completed mission ended as planned: a neutral badge, not the red
+	// of a stopped one (issue 9 item 11).
+	if cls := run(b, "read the ended badge", chromedp.Evaluate[string](
+		`[...document.querySelectorAll(".badge")].find(e => e.textContent.includes("ended: completed"))?.className || ""`)); cls != "badge ended" {
+		t.Fatalf("the completed mission's badge has class %q, want the neutral badge ended", cls)
+	}
 	b.checkPage("")
 	b.open("/missions/" + id)
 	b.expectHeading("Mission")
@@ -249,18 +255,22 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	if strings.Contains(b.text(), "Revoke the mission") {
 		t.Fatal("an ended mission still offers to revoke it")
 	}
+	// Each entry starts with its time and says in plain words what it is
+	// and who it is from (issue 9 item 11: no "person_token, by ps").
 	log := run(b, "read the mission log", chromedp.Evaluate[[]string](
-		`[...document.querySelectorAll("ol.log > li")].map(li => li.querySelector(".meta").innerText.replace(/\s+/g, " ").trim())`))
+		`[...document.querySelectorAll("ol.log > li")].map(li => (li.querySelector(".meta > time[datetime]:first-child") ? "" : "(no time) ") +
+			li.querySelector(".meta").innerText.replace(/\s+/g, " ").trim())`))
 	var kinds []string
 	for _, e := range log {
 		at, k, _ := strings.Cut(e, " · ")
-		if !strings.HasSuffix(at, " UTC") {
+		if strings.HasPrefix(at, "(no time)") {
 			t.Fatalf("the mission log entry %q does not start with its time", e)
 		}
 		kinds = append(kinds, k)
 	}
-	want := []string{"proposal, by agent", "clarification, by person", "clarification, by agent", "approval, by person",
-		"person_token, by ps", "person_token, by agent", "person_token, by ps", "update, by agent", "completion, by agent", "termination, by person"}
+	want := []string{"Proposed by the agent", "Question to the agent, from you", "The agent's answer", "Approved by you",
+		"The agent was allowed to act as you", "The agent's reason for acting as you", "The agent was allowed to act as you",
+		"Update reported by the agent", "The agent says the mission is done", "Ended by you"}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("the mission log reads\n  %s\nwant the kinds\n  %s", strings.Join(log, "\n  "), strings.Join(want, "\n  "))
 	}
@@ -349,7 +359,7 @@ func TestBrowserPersonTokenConsentAndRevoke(t *testing.T) {
 	b.checkPage("")
 	b.clickButton("Revoke the mission")
 	b.expectHeading("Mission")
-	b.expectText("Mission revoked.", "ended: revoked", "termination, by person")
+	b.expectText("Mission revoked.", "ended: revoked", "Ended by you")
 	if strings.Contains(b.text(), "Revoke the mission") {
 		t.Fatal("a revoked mission still offers to revoke it")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -36,6 +37,13 @@ const agentID = "aauth:a1@ap.test"
 
 func newWorld(t *testing.T, before ...func(env *pstest.Env)) *world {
 	t.Helper()
+	return newConfiguredWorld(t, nil, before...)
+}
+
+// newConfiguredWorld is newWorld with the PS's configuration changed by
+// configure (nil: the defaults).
+func newConfiguredWorld(t *testing.T, configure func(*config.Config), before ...func(env *pstest.Env)) *world {
+	t.Helper()
 	env := pstest.NewEnv(t)
 	ap := env.StartAP(t, "ap.test",
 		conformance.WithAPName("Example Agents"),
@@ -45,7 +53,7 @@ func newWorld(t *testing.T, before ...func(env *pstest.Env)) *world {
 		f(env)
 	}
 	clock := &offsetClock{}
-	ps := env.Start(t, pstest.Options{Now: clock.Now})
+	ps := env.Start(t, pstest.Options{Now: clock.Now, Configure: configure})
 	agent, err := ap.NewAgent(conformance.TokenSpec{Sub: agentID,
 		ClaimOverrides: map[string]any{"platform": "Travel Assistant 2.1", "device": "alice's laptop"}})
 	if err != nil {

@@ -94,7 +94,8 @@ func (u *UI) missionPage(c *gin.Context, s *session) error {
 	}
 	active, reason := m.State().Active(u.now())
 	v := templates.MissionPageView{Mission: *missionView(info), AgentID: m.AgentSub, Provider: m.AgentIss,
-		Approved: m.ApprovedAt, Active: active, Reason: string(reason), Ended: m.EndedAt, Blob: string(m.Blob)}
+		Approved: m.ApprovedAt, Active: active, Reason: string(reason), Ended: m.EndedAt, Blob: string(m.Blob),
+		Yours: m.PersonID == s.person.ID}
 	v.Mission.URL = ""
 	for _, e := range entries {
 		li := templates.LogItem{Seq: e.Seq, At: e.At, Kind: e.Kind, Actor: e.Actor, Digest: e.Digest}

@@ -32,6 +32,7 @@ type Resource struct {
 
 	mu       sync.Mutex
 	metadata map[string]any
+	accepted []string
 }
 
 // ResourceScopes are the scope_descriptions a Resource publishes by default.
@@ -119,6 +120,9 @@ func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		jwk := rs.key.PublicJWK()
 		jwk["kid"] = rs.key.Thumbprint()
 		body = map[string]any{"keys": []any{jwk}}
+	case ResourceAPIPath:
+		rs.serveAPI(w, r)
+		return
 	default:
 		http.NotFound(w, r)
 		return
@@ -208,6 +212,11 @@ func (rs *Resource) MintResourceToken(s ResourceTokenSpec) (string, error) {
 // person or auth token the agent showed this resource) and the agent's
 // key: ps, sub, presented_jti, mission_s256 and tenant copied from it.
 func TokenFor(presented string, agent *AgentKey, scope string) (ResourceTokenSpec, error) {
+	return tokenSpecFor(presented, agent.Thumbprint(), scope)
+}
+
+// tokenSpecFor is TokenFor for the agent key's thumbprint agentJKT.
+func tokenSpecFor(presented, agentJKT, scope string) (ResourceTokenSpec, error) {
 	_, c, err := DecodeJWT(presented)
 	if err != nil {
 		return ResourceTokenSpec{}, err
@@ -218,20 +227,20 @@ func TokenFor(presented string, agent *AgentKey, scope string) (ResourceTokenSpe
 		ps = p
 	}
 	return ResourceTokenSpec{PS: ps, Sub: str("sub"), PresentedJTI: str("jti"), MissionS256: str("mission_s256"),
-		Tenant: str("tenant"), AgentJKT: agent.Thumbprint(), Scope: scope}, nil
+		Tenant: str("tenant"), AgentJKT: agentJKT, Scope: scope}, nil
 }
 
 // VerifyPersonToken verifies a person token presented to this resource by
 // the holder of signingKey (P§person-token-verification).
 func (rs *Resource) VerifyPersonToken(ctx context.Context, token string, signingKey *AgentKey) (map[string]any, error) {
-	return rs.verifyPSToken(ctx, token, aauth.TypPersonToken, signingKey)
+	return rs.verifyPSToken(ctx, token, aauth.TypPersonToken, signingKey.Thumbprint())
 }
 
 // VerifyAuthToken verifies an auth token presented to this resource by the
 // holder of signingKey (P§auth-token-verification): typ, the PS's
 // signature, aud, cnf, sub and ps.
 func (rs *Resource) VerifyAuthToken(ctx context.Context, token string, signingKey *AgentKey) (map[string]any, error) {
-	c, err := rs.verifyPSToken(ctx, token, aauth.TypAuthToken, signingKey)
+	c, err := rs.verifyPSToken(ctx, token, aauth.TypAuthToken, signingKey.Thumbprint())
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +250,9 @@ func (rs *Resource) VerifyAuthToken(ctx context.Context, token string, signingKe
 	return c, nil
 }
 
-func (rs *Resource) verifyPSToken(ctx context.Context, token, typ string, signingKey *AgentKey) (map[string]any, error) {
+// verifyPSToken verifies a PS-issued token presented by the holder of the
+// key whose JWK thumbprint is holder.
+func (rs *Resource) verifyPSToken(ctx context.Context, token, typ, holder string) (map[string]any, error) {
 	t, err := jose.ParseCompact(token)
 	if err != nil {
 		return nil, err
@@ -279,7 +290,7 @@ func (rs *Resource) verifyPSToken(ctx context.Context, token, typ string, signin
 	if err != nil {
 		return nil, fmt.Errorf("cnf.jwk: %w", err)
 	}
-	if ck.Thumbprint != signingKey.Thumbprint() {
+	if ck.Thumbprint != holder {
 		return nil, errors.New("cnf.jwk is not the key that signed the request")
 	}
 	return t.Claims, nil

@@ -196,7 +196,10 @@ type InteractView struct {
 	// FollowUp: the completion review's "Not done yet" sends the person's
 	// words to the agent as a clarification question instead of refusing.
 	FollowUp bool
-	Resource *ResourceView
+	// ScopeChoice: the approve form lists the resource's scopes as ticks,
+	// so the person can approve some of them (auth-token consent).
+	ScopeChoice bool
+	Resource    *ResourceView
 	Approved *MissionView
 	Review   *ReviewView
 	Message  string // for done/failed/withdrawn

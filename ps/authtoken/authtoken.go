@@ -474,6 +474,14 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	// The person may approve some of the scopes (issue 8): the token and
+	// the remembered grant carry those only, never one not asked.
+	if approved := d.Scopes.Of(g.Scope); len(approved) < len(g.Scope) {
+		if len(approved) == 0 {
+			return nil, true, fmt.Errorf("%w: tick at least one scope, or refuse", interact.ErrStage)
+		}
+		g.Scope = approved
+	}
 	ms, err := k.mission(ctx, g)
 	if err != nil {
 		return nil, true, err

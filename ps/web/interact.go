@@ -141,6 +141,9 @@ func (u *UI) decision(c *gin.Context) (interact.Decision, error) {
 	d.Edits.Tools = mission.Selection{Edited: toolsSubmitted, Keep: lines(form["tools"])}
 	_, resSubmitted := form["resources_submitted"]
 	d.Edits.Resources = mission.Selection{Edited: resSubmitted, Keep: lines(form["resources"])}
+	if _, ok := form["scopes_submitted"]; ok {
+		d.Scopes = interact.ScopeChoice{Submitted: true, Approved: form["scope"]}
+	}
 	if exp := form.Get("expires"); exp != "" {
 		life, err := u.lifetime(exp)
 		if err != nil {
@@ -272,6 +275,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == authtoken.KindAuthToken:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for access"
 		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
+		v.ScopeChoice = v.Resource != nil && len(v.Resource.Scopes) > 0
 	case cons.Kind == missionflow.KindCompletion:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent says the mission is done"
 		v.ApproveLabel, v.DenyLabel = "Accept: the mission is done", "Not done yet"

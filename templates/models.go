@@ -200,11 +200,11 @@ type InteractView struct {
 	// so the person can approve some of them (auth-token consent).
 	ScopeChoice bool
 	Resource    *ResourceView
-	Approved *MissionView
-	Review   *ReviewView
-	Message  string // for done/failed/withdrawn
-	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
-	Callback string // where to return the browser after completion (validated)
+	Approved    *MissionView
+	Review      *ReviewView
+	Message     string // for done/failed/withdrawn
+	Refresh     int    // seconds; >0 adds a meta refresh while waiting for the agent
+	Callback    string // where to return the browser after completion (validated)
 	// RefreshURL, when set, sends the browser there at once (the agent's
 	// callback, or a relayed link); a visible link is shown as well. A meta
 	// refresh rather than a redirect: form-action 'self' forbids

@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +35,7 @@ type Resource struct {
 	mu       sync.Mutex
 	metadata map[string]any
 	accepted []string
+	r3       map[string][]byte
 }
 
 // ResourceScopes are the scope_descriptions a Resource publishes by default.
@@ -103,6 +106,21 @@ func (rs *Resource) SetMetadata(patch map[string]any) {
 	rs.metadata = Patch(rs.metadata, patch)
 }
 
+// PublishR3 serves doc verbatim at path (an R3 document) and returns its
+// r3_uri and r3_s256 for a resource token. Publishing other bytes at the
+// same path later makes a token minted before refer to a mismatching
+// document.
+func (rs *Resource) PublishR3(path string, doc []byte) (uri, s256 string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.r3 == nil {
+		rs.r3 = map[string][]byte{}
+	}
+	rs.r3[path] = slices.Clone(doc)
+	sum := sha256.Sum256(doc)
+	return rs.issuer + path, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 // Close stops the server.
 func (rs *Resource) Close() error {
 	rs.resolver.deleteIf(rs.host, rs.addr)
@@ -124,7 +142,16 @@ func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.serveAPI(w, r)
 		return
 	default:
-		http.NotFound(w, r)
+		rs.mu.Lock()
+		doc, ok := rs.r3[r.URL.Path]
+		rs.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		// The exact bytes, every time (R3§content-addressing).
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -139,6 +139,15 @@ type ResourceView struct {
 	Unavailable bool
 	// Scopes an agent asks for here, in the resource's own words.
 	Scopes []ScopeView
+	// R3 is the display of the resource's R3 document (sanitized), when
+	// the resource token named one.
+	R3 *R3View
+}
+
+// R3View is an R3 document's display, each member sanitized Markdown
+// ("" when absent).
+type R3View struct {
+	Summary, Implications, DataAccessed, Irreversible, Detail template.HTML
 }
 
 // ScopeView is a requested scope with the resource's scope_descriptions

@@ -27,6 +27,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/fetch"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
@@ -51,6 +52,12 @@ type Discovery interface {
 	Metadata(ctx context.Context, issuer, dwk string) (map[string]any, error)
 }
 
+// R3Fetcher fetches an R3 document (*fetch.Client: https, egress policy,
+// timeouts, bounded body).
+type R3Fetcher interface {
+	Get(ctx context.Context, rawURL string) (*fetch.Response, error)
+}
+
 // Options configure the Service.
 type Options struct {
 	Issuer      string
@@ -61,6 +68,8 @@ type Options struct {
 	Engine      *pending.Engine
 	Resources   missionflow.Resources
 	Discovery   Discovery
+	// R3 fetches R3 documents under the egress policy (*fetch.Client).
+	R3 R3Fetcher
 	// JWKS is this PS's published key set (keys.Manager.JWKS): presented
 	// tokens are verified against what the PS publishes.
 	JWKS        func(ctx context.Context) ([]byte, error)
@@ -120,6 +129,8 @@ type Grant struct {
 	ResourceTokenJTI string       `json:"resource_token_jti"`
 	Justification    string       `json:"justification,omitempty"`
 	Prompt           string       `json:"prompt,omitempty"`
+	// R3 is the verified R3 document the resource token named.
+	R3 *resourcetoken.R3Document `json:"r3,omitempty"`
 }
 
 func optStr(m map[string]any, name string, max int) (string, error) {
@@ -223,6 +234,12 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 			"resource", rt.Iss, "agent", ag.Sub, "err", err)
 		return nil, nil, err
 	}
+	var r3 *resourcetoken.R3Document
+	if rt.R3URI != "" {
+		if r3, err = s.fetchR3(ctx, rt); err != nil {
+			return nil, nil, err
+		}
+	}
 	personID, err := s.o.Tokens.PersonBySub(ctx, rt.Iss, rt.Sub)
 	if err != nil {
 		return nil, nil, err
@@ -232,7 +249,7 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
-		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt}
+		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, R3: r3}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
 		// Step 4: the mission is this agent's and active now.
@@ -279,6 +296,22 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 			"the updated resource token must keep the resource, sub, mission_s256 and tenant of the request")
 	}
 	return json.Marshal(g)
+}
+
+// fetchR3 fetches and verifies the R3 document of rt (R3§r3-processing):
+// through the egress-guarded client, the bytes as received hashed against
+// r3_s256. A document that cannot be fetched or does not match is the
+// resource token's fault: 400 invalid_resource_token (PS-242, PS-243).
+func (s *Service) fetchR3(ctx context.Context, rt *resourcetoken.ResourceToken) (*resourcetoken.R3Document, error) {
+	if s.o.R3 == nil {
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "this person server does not fetch R3 documents")
+	}
+	resp, err := s.o.R3.Get(ctx, rt.R3URI)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		s.o.Logger.WarnContext(ctx, "R3 document not fetched", "resource", rt.Iss, "err", err)
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the R3 document at r3_uri could not be fetched")
+	}
+	return resourcetoken.VerifyR3(rt, resp.Body)
 }
 
 // recorded is the August 2026 reading (issue 8): without presented_token
@@ -340,7 +373,13 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 
 // covered: every requested scope was granted to this agent at this
 // resource by this person before.
+//
+// An R3 document is never covered: this PS remembers no R3 grants yet, so
+// the person is asked for every one (never a vacuous "no scope asked").
 func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
+	if g.R3 != nil {
+		return false, nil
+	}
 	granted, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, g.Agent.Iss, g.Agent.Sub, g.Resource)
 	if err != nil {
 		return false, err
@@ -360,7 +399,7 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record) (map[string]any, error) {
 	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Tenant: g.Tenant,
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
-		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
+		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI, R3: r3Grant(g.R3)})
 	switch {
 	case errors.Is(err, tokens.ErrTooShort):
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredPresentedToken, "the presented token expires too soon to issue an auth token")
@@ -384,6 +423,15 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 		}
 	}
 	return map[string]any{"auth_token": iss.Token, "expires_in": int(iss.Exp.Sub(s.o.Now()).Round(time.Second) / time.Second)}, nil
+}
+
+// r3Grant grants every operation of the document outright (three-party:
+// this PS is the issuer, A-32); none per call.
+func r3Grant(d *resourcetoken.R3Document) *tokens.R3Grant {
+	if d == nil {
+		return nil
+	}
+	return &tokens.R3Grant{URI: d.URI, S256: d.S256, Vocabulary: d.Vocabulary, Operations: d.Operations}
 }
 
 func dedupe(scope []string) []string {
@@ -454,6 +502,10 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 	for _, sc := range g.Scope {
 		d, _ := descriptions[sc].(string)
 		c.Scopes = append(c.Scopes, interact.ScopeInfo{Name: sc, Description: d})
+	}
+	if g.R3 != nil {
+		display := g.R3.Display
+		c.R3 = &display
 	}
 	if j := strings.TrimSpace(g.Justification); j != "" {
 		c.Statements = append(c.Statements, interact.Statement{Kind: interact.StatementJustification, Markdown: j, At: r.CreatedAt})

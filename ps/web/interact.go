@@ -243,6 +243,10 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		for _, sc := range cons.Scopes {
 			rv.Scopes = append(rv.Scopes, templates.ScopeView{Name: sc.Name, Description: markdown.Plain(sc.Description)})
 		}
+		if d := cons.R3; d != nil {
+			rv.R3 = &templates.R3View{Summary: markdown.Render(d.Summary), Implications: markdown.Render(d.Implications),
+				DataAccessed: markdown.Render(d.DataAccessed), Irreversible: markdown.Render(d.Irreversible), Detail: markdown.Render(d.Detail)}
+		}
 		v.Resource = &rv
 	}
 	if cons.Mission != nil {

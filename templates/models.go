@@ -198,7 +198,10 @@ type InteractView struct {
 	CanAsk   bool   // the agent declared clarification and rounds remain
 	AskNote  string // why asking is not possible
 	RelayURL string // the https URL the person may open (relay)
-	Wording  string // the PS's own sentence for the decision
+	// RelayByResource: RelayURL is the resource's own interaction, which
+	// comes before the PS's consent (P§resource-initiated-interaction).
+	RelayByResource bool
+	Wording         string // the PS's own sentence for the decision
 	// ApproveLabel and DenyLabel name the two decision buttons (default
 	// "Approve" and "Deny").
 	ApproveLabel, DenyLabel string

@@ -14,11 +14,14 @@ package authtoken
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +46,9 @@ import (
 const (
 	KindAuthToken = aauth.PendingAuthToken
 	StageConsent  = "consent"
+	// StageResource: the person goes through the resource's own
+	// interaction first (P§resource-initiated-interaction).
+	StageResource = "resource"
 )
 
 // Discovery is the egress-guarded, cached discovery of resource metadata
@@ -56,6 +62,7 @@ type Discovery interface {
 // timeouts, bounded body).
 type R3Fetcher interface {
 	Get(ctx context.Context, rawURL string) (*fetch.Response, error)
+	Admit(ctx context.Context, rawURL string) error
 }
 
 // Options configure the Service.
@@ -68,7 +75,8 @@ type Options struct {
 	Engine      *pending.Engine
 	Resources   missionflow.Resources
 	Discovery   Discovery
-	// R3 fetches R3 documents under the egress policy (*fetch.Client).
+	// R3 fetches R3 documents under the egress policy (*fetch.Client);
+	// its Admit checks a resource's interaction URL before a redirect.
 	R3 R3Fetcher
 	// JWKS is this PS's published key set (keys.Manager.JWKS): presented
 	// tokens are verified against what the PS publishes.
@@ -131,6 +139,10 @@ type Grant struct {
 	Prompt           string       `json:"prompt,omitempty"`
 	// R3 is the verified R3 document the resource token named.
 	R3 *resourcetoken.R3Document `json:"r3,omitempty"`
+	// Interaction is the resource's own flow, and ReturnState the
+	// per-flow secret in the PS callback URL the resource returns to.
+	Interaction *resourcetoken.Interaction `json:"interaction,omitempty"`
+	ReturnState string                     `json:"return_state,omitempty"`
 }
 
 func optStr(m map[string]any, name string, max int) (string, error) {
@@ -249,7 +261,13 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: dedupe(rt.Scope),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
-		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, R3: r3}
+		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, R3: r3, Interaction: rt.Interaction}
+	if rt.Interaction != nil {
+		if s.o.R3 == nil || s.o.R3.Admit(ctx, rt.Interaction.URL) != nil {
+			return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token's interaction url is not admitted by this person server's egress policy")
+		}
+		g.ReturnState = rand.Text()
+	}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
 		// Step 4: the mission is this agent's and active now.
@@ -352,7 +370,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	if covered && r.Prompt != "consent" {
+	if covered && r.Prompt != "consent" && g.Interaction == nil {
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			var issueErr error
@@ -367,8 +385,17 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		return 0, nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
 			"the person must be asked, and prompt=none forbids it")
 	}
-	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, KindAuthToken, StageConsent, g)
+	res, err = s.o.Interact.AskPerson(ctx, a, person, r.Capabilities, KindAuthToken, firstStage(g), g)
 	return 0, nil, res, err
+}
+
+// firstStage is where the person starts: the resource's own interaction
+// when it asked for one, else the PS's consent.
+func firstStage(g *Grant) string {
+	if g.Interaction != nil {
+		return StageResource
+	}
+	return StageConsent
 }
 
 // covered: every requested scope was granted to this agent at this
@@ -503,6 +530,9 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 		d, _ := descriptions[sc].(string)
 		c.Scopes = append(c.Scopes, interact.ScopeInfo{Name: sc, Description: d})
 	}
+	if r.Stage == StageResource && g.Interaction != nil {
+		c.RelayURL = k.s.resourceLink(r.ID, g)
+	}
 	if g.R3 != nil {
 		display := g.R3.Display
 		c.R3 = &display
@@ -519,6 +549,18 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // Decide remembers the person's grant and issues the token, answering the
 // agent, in one transaction.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if r.Stage == StageResource && (d.Action == "open" || d.Action == "approve") {
+		// On to the resource's interaction (P§resource-initiated-interaction
+		// step 3), admitted by the egress policy again at the redirect.
+		g, err := k.load(r)
+		if err != nil || g.Interaction == nil {
+			return nil, true, err
+		}
+		if err := k.s.o.R3.Admit(ctx, g.Interaction.URL); err != nil {
+			return &interact.Outcome{End: interact.EndLinkRefused}, true, nil
+		}
+		return &interact.Outcome{Redirect: k.s.resourceLink(r.ID, g)}, true, nil
+	}
 	if d.Action != "approve" || r.Stage != StageConsent {
 		return nil, false, nil
 	}
@@ -546,6 +588,56 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	})
 }
 
+// resourceLink is {interaction.url}?code=…&callback={ps_callback_url}, the
+// callback a per-flow URL of this PS (P§resource-initiated-interaction).
+func (s *Service) resourceLink(id string, g *Grant) string {
+	q := url.Values{"code": {g.Interaction.Code}, "callback": {s.ReturnURL(id, g.ReturnState)}}
+	return g.Interaction.URL + "?" + q.Encode()
+}
+
+// ReturnURL is the PS callback URL of a resource interaction.
+func (s *Service) ReturnURL(id, state string) string {
+	return s.o.Issuer + "/interact/" + url.PathEscape(id) + "/resource/" + url.PathEscape(state)
+}
+
+// callbackErrors map a resource's callback error to the polling error the
+// agent gets (P§interaction-callback-errors).
+var callbackErrors = map[string]struct {
+	status int
+	code   string
+}{
+	"access_denied":           {http.StatusForbidden, aauth.ErrDenied},
+	"user_abandoned":          {http.StatusForbidden, aauth.ErrAbandoned},
+	"interaction_expired":     {http.StatusRequestTimeout, aauth.ErrExpired},
+	"server_error":            {http.StatusInternalServerError, aauth.ErrServerError},
+	"temporarily_unavailable": {http.StatusInternalServerError, aauth.ErrServerError},
+}
+
+// Returned continues after the resource sent the person back (step 5):
+// with an error the request ends with the mapped polling error, otherwise
+// the PS's own consent follows. A wrong state is interact.ErrNotFound.
+func (k kind) Returned(ctx context.Context, r *pending.Request, p *account.Person, state, callbackError string) error {
+	g, err := k.load(r)
+	if err != nil {
+		return err
+	}
+	if r.Stage != StageResource || g.ReturnState == "" || subtle.ConstantTimeCompare([]byte(state), []byte(g.ReturnState)) != 1 {
+		return interact.ErrNotFound
+	}
+	if callbackError != "" {
+		m, ok := callbackErrors[callbackError]
+		if !ok {
+			m = callbackErrors["server_error"]
+		}
+		return k.s.o.Engine.Fail(ctx, r.ID, m.status, m.code, "the resource's interaction ended with "+m.code)
+	}
+	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		x.Stage = StageConsent
+		return nil
+	})
+	return err
+}
+
 // complete issues the token and completes the request, in tx.
 func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record) error {
 	engine := k.s.o.Engine.WithStore(tx)
@@ -567,11 +659,11 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	ms, _ := k.mission(ctx, g)
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
-	} else if ok && g.Prompt != "consent" {
+	} else if ok && g.Prompt != "consent" && g.Interaction == nil {
 		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms) })
 	}
 	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
-		x.Stage = StageConsent
+		x.Stage = firstStage(g)
 		return nil
 	})
 	return err

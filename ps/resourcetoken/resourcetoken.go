@@ -76,7 +76,17 @@ type ResourceToken struct {
 	// R3URI and R3S256 name the resource's R3 document (R3§resource-token-
 	// extensions): both or neither; R3URI is https.
 	R3URI, R3S256 string
-	Exp, IAT      time.Time
+	// Interaction is the resource's own user-facing flow the person goes
+	// through before the PS's consent (P§resource-initiated-interaction).
+	Interaction *Interaction
+	Exp, IAT    time.Time
+}
+
+// Interaction is a resource token's `interaction` claim: the resource's
+// https interaction URL and the code to present there.
+type Interaction struct {
+	URL  string `json:"url"`
+	Code string `json:"code"`
 }
 
 // Expect is what the verifier compares a resource token with.
@@ -159,6 +169,20 @@ func VerifyResourceToken(ctx context.Context, raw string, keys Keys, e Expect) (
 			return nil, invalidRT("the resource token's r3_uri must be an https URL")
 		}
 		rt.R3URI, rt.R3S256 = r3URI.Value, r3S256.Value
+	}
+	// PS-098: the resource's interaction URL is https (egress admission is
+	// the caller's, before any redirect).
+	if v, ok := t.Claims["interaction"]; ok {
+		m, _ := v.(map[string]any)
+		in := &Interaction{}
+		in.URL, _ = m["url"].(string)
+		in.Code, _ = m["code"].(string)
+		u, perr := url.Parse(in.URL)
+		if m == nil || in.Code == "" || len(in.Code) > 256 || len(in.URL) > 2048 || perr != nil || u.Scheme != "https" || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, invalidRT("the resource token's interaction must have an https url (no query or fragment) and a code")
+		}
+		rt.Interaction = in
 	}
 	// PS-089 (IMPL): scope, R3, or both.
 	if !scope.Present && !r3URI.Present {

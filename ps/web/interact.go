@@ -57,6 +57,18 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 	return nil
 }
 
+// resourceReturned is GET /interact/{id}/resource/{state}[?error=…]: the
+// resource's interaction sends the person back (P§resource-initiated-
+// interaction step 4); the request's page follows.
+func (u *UI) resourceReturned(c *gin.Context, s *session) error {
+	id := c.Param("id")
+	if err := u.opt.Interact.Returned(ctx(c), id, s.person, c.Param("state"), c.Query("error")); err != nil {
+		return u.interactError(c, s, id, err)
+	}
+	c.Redirect(http.StatusSeeOther, "/interact/"+id)
+	return nil
+}
+
 // endChoice is one lifetime the review form offers; zero is "when
 // completed or revoked".
 type endChoice struct {
@@ -271,6 +283,8 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageQuestion, "Your agent has a question"
 	case cons.Stage == interact.StageRelay:
 		v.Stage, v.Headline = templates.StageRelay, "Your agent asks you to continue elsewhere"
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageResource:
+		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource needs you first", true
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == aauth.PendingPersonToken:

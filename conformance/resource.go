@@ -36,6 +36,9 @@ type Resource struct {
 	metadata map[string]any
 	accepted []string
 	r3       map[string][]byte
+	// The interaction endpoint's visits and scripted error.
+	visits           []InteractionVisit
+	interactionError string
 }
 
 // ResourceScopes are the scope_descriptions a Resource publishes by default.
@@ -140,6 +143,9 @@ func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		body = map[string]any{"keys": []any{jwk}}
 	case ResourceAPIPath:
 		rs.serveAPI(w, r)
+		return
+	case ResourceInteractionPath:
+		rs.serveInteraction(w, r)
 		return
 	default:
 		rs.mu.Lock()

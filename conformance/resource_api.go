@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -27,6 +28,49 @@ const ResourceAPIPath = "/api/calendar"
 // ResourceAPIScope is the scope the protected endpoint requires unless
 // the request names others in ?scope= (space-separated).
 const ResourceAPIScope = "calendar.read"
+
+// ResourceInteractionPath is the test resource's interaction endpoint
+// (P§resource-initiated-interaction): GET ?code=…&callback=… records the
+// visit and redirects the browser to callback, with ?error= when
+// SetInteractionError set one.
+const ResourceInteractionPath = "/interact"
+
+// InteractionVisit is one visit to the resource's interaction endpoint.
+type InteractionVisit struct{ Code, Callback string }
+
+// InteractionVisits lists the visits to ResourceInteractionPath, in order.
+func (rs *Resource) InteractionVisits() []InteractionVisit {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return slices.Clone(rs.visits)
+}
+
+// SetInteractionError makes the interaction endpoint return the person to
+// the callback with ?error=code ("" for success).
+func (rs *Resource) SetInteractionError(code string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.interactionError = code
+}
+
+func (rs *Resource) serveInteraction(w http.ResponseWriter, r *http.Request) {
+	code, callback := r.URL.Query().Get("code"), r.URL.Query().Get("callback")
+	u, err := url.Parse(callback)
+	if code == "" || err != nil || u.Scheme != "https" {
+		http.Error(w, "code and an https callback are required", http.StatusBadRequest)
+		return
+	}
+	rs.mu.Lock()
+	rs.visits = append(rs.visits, InteractionVisit{Code: code, Callback: callback})
+	errCode := rs.interactionError
+	rs.mu.Unlock()
+	if errCode != "" {
+		q := u.Query()
+		q.Set("error", errCode)
+		u.RawQuery = q.Encode()
+	}
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
 
 // AcceptedAuthTokens lists the auth tokens the protected endpoint accepted,
 // in order, so a test can look at what an outside agent obtained.

@@ -32,11 +32,11 @@ func TestAuthTokenResourceInitiatedInteraction(t *testing.T) {
 		})
 	}
 	// startAtResource: the agent asks, the person opens the PS link and
-	// goes on to the resource; returns the pending request and the
-	// callback the resource is given.
-	startAtResource := func() (started, *url.URL) {
+	// goes on to the resource; returns the pending request, the link to
+	// the resource and the callback it carries.
+	startAtResource := func() (started, *url.URL, *url.URL) {
 		t.Helper()
-		s := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": withInteraction("https://rs.test/interact"),
+		s := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": withInteraction("https://rs.test" + conformance.ResourceInteractionPath),
 			"presented_token": pt, "capabilities": []string{"interaction"}})))
 		pg := open(t, b, s)
 		m := relayLinkRE.FindStringSubmatch(pg.HTML)
@@ -57,18 +57,23 @@ func TestAuthTokenResourceInitiatedInteraction(t *testing.T) {
 			t.Fatalf("resource link %s (PS-113)", link)
 		}
 		expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
-		return s, cb
+		return s, link, cb
 	}
 
-	s, cb := startAtResource()
+	s, link, cb := startAtResource()
 	// A wrong state is not found and changes nothing.
 	before := w.ps.TableCounts(t)
 	if pg := b.Get(t, s.path()+"/resource/wrong"); pg.Status != http.StatusNotFound {
 		t.Fatalf("wrong state: %d", pg.Status)
 	}
 	unchanged(t, w.ps, before)
-	// The resource sends the person back: the PS's consent, then the token.
-	back := b.Get(t, cb.Path)
+	// The browser goes to the resource, which records the code and the
+	// callback and sends the person back: the PS's consent, then the token.
+	atResource := b.Get(t, link.String())
+	if v := rs.InteractionVisits(); atResource.Status != http.StatusSeeOther || len(v) != 1 || v[0].Code != "RS-CODE-1" || v[0].Callback != cb.String() {
+		t.Fatalf("the resource saw %+v, answered %d", v, atResource.Status)
+	}
+	back := b.Follow(t, atResource)
 	if back.Status != http.StatusSeeOther || back.Location != s.path() {
 		t.Fatalf("callback: %d to %q", back.Status, back.Location)
 	}
@@ -79,8 +84,9 @@ func TestAuthTokenResourceInitiatedInteraction(t *testing.T) {
 	expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
 
 	// The resource's flow ends with an error: the agent gets denied.
-	s, cb = startAtResource()
-	b.Get(t, cb.Path+"?error=access_denied")
+	s, link, _ = startAtResource()
+	rs.SetInteractionError("access_denied")
+	b.Follow(t, b.Get(t, link.String()))
 	expectProblem(t, w.poll(t, w.agent, s.loc), http.StatusForbidden, aauth.ErrDenied)
 
 	// PS-098: not https.

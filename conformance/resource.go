@@ -39,6 +39,7 @@ type Resource struct {
 	// The interaction endpoint's visits and scripted error.
 	visits           []InteractionVisit
 	interactionError string
+	r3Signers        []string
 }
 
 // ResourceScopes are the scope_descriptions a Resource publishes by default.
@@ -109,7 +110,8 @@ func (rs *Resource) SetMetadata(patch map[string]any) {
 	rs.metadata = Patch(rs.metadata, patch)
 }
 
-// PublishR3 serves doc verbatim at path (an R3 document) and returns its
+// PublishR3 serves doc verbatim at path (an R3 document), to requests a
+// person server signed as itself (listed by R3Fetchers), and returns its
 // r3_uri and r3_s256 for a resource token. Publishing other bytes at the
 // same path later makes a token minted before refer to a mismatching
 // document.
@@ -155,6 +157,15 @@ func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
+		// Only a signing PS may read it (R3§r3-document-access-restriction).
+		signer, err := rs.verifyPSSignature(r)
+		if err != nil {
+			writeAPIError(w, http.StatusUnauthorized, "", err)
+			return
+		}
+		rs.mu.Lock()
+		rs.r3Signers = append(rs.r3Signers, signer)
+		rs.mu.Unlock()
 		// The exact bytes, every time (R3§content-addressing).
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(doc)

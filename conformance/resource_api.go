@@ -190,10 +190,19 @@ func verifySignedRequest(r *http.Request) (token, typ, thumbprint string, err er
 	if err != nil {
 		return "", "", "", fmt.Errorf("cnf.jwk: %w", err)
 	}
+	if err := verifyMessage(r, in, label, pk); err != nil {
+		return "", "", "", err
+	}
+	return token, typ, pk.Thumbprint, nil
+}
+
+// verifyMessage checks the signature labelled label with key pk: the four
+// base components covered, created fresh (yaronf/httpsign).
+func verifyMessage(r *http.Request, in *httpsfv.Dictionary, label string, pk *jose.PublicKey) error {
 	list, _ := in.Get(label)
 	inner, ok := list.(httpsfv.InnerList)
 	if !ok {
-		return "", "", "", errors.New("Signature-Input member is not an inner list")
+		return errors.New("Signature-Input member is not an inner list")
 	}
 	var components []string
 	for _, c := range inner.Items {
@@ -203,12 +212,13 @@ func verifySignedRequest(r *http.Request) (token, typ, thumbprint string, err er
 	}
 	for _, must := range []string{"@method", "@authority", "@path", "signature-key"} {
 		if !slices.Contains(components, must) {
-			return "", "", "", fmt.Errorf("%s is not covered", must)
+			return fmt.Errorf("%s is not covered", must)
 		}
 	}
 	cfg := httpsign.NewVerifyConfig().SetVerifyCreated(true)
 	fields := httpsign.Headers(components...)
 	var v *httpsign.Verifier
+	var err error
 	switch pub := pk.Key.(type) {
 	case ed25519.PublicKey:
 		v, err = httpsign.NewEd25519Verifier(pub, cfg, fields)
@@ -218,10 +228,50 @@ func verifySignedRequest(r *http.Request) (token, typ, thumbprint string, err er
 		err = fmt.Errorf("no verifier for %T", pk.Key)
 	}
 	if err != nil {
-		return "", "", "", err
+		return err
 	}
 	if err := httpsign.VerifyRequest(label, *v, r); err != nil {
-		return "", "", "", fmt.Errorf("signature: %w", err)
+		return fmt.Errorf("signature: %w", err)
 	}
-	return token, typ, pk.Thumbprint, nil
+	return nil
+}
+
+// verifyPSSignature checks that a PS signed r as itself (jwks_uri scheme,
+// dwk aauth-person.json, its key from its metadata's JWKS) and returns
+// that PS's issuer (R3§r3-document-access-restriction).
+func (rs *Resource) verifyPSSignature(r *http.Request) (string, error) {
+	in, err := httpsfv.UnmarshalDictionary(r.Header.Values("Signature-Input"))
+	if err != nil || len(in.Names()) != 1 {
+		return "", errors.New("Signature-Input: want exactly one signature")
+	}
+	label := in.Names()[0]
+	sk, err := httpsfv.UnmarshalDictionary(r.Header.Values("Signature-Key"))
+	if err != nil {
+		return "", errors.New("Signature-Key is not a dictionary")
+	}
+	m, ok := sk.Get(label)
+	item, isItem := m.(httpsfv.Item)
+	if !ok || !isItem || item.Value != httpsfv.Token(aauth.SchemeJWKSURI) {
+		return "", errors.New("Signature-Key: want the jwks_uri scheme under the signature's label")
+	}
+	param := func(name string) string { v, _ := item.Params.Get(name); s, _ := v.(string); return s }
+	id, dwk, kid := param("id"), param("dwk"), param("kid")
+	if dwk != aauth.DWKPerson || id == "" || kid == "" {
+		return "", errors.New("Signature-Key: want a person server's id, dwk and kid")
+	}
+	pk, err := rs.psKey(r.Context(), id, kid)
+	if err != nil {
+		return "", err
+	}
+	if err := verifyMessage(r, in, label, pk); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// R3Fetchers lists, per R3 fetch, the PS that signed it.
+func (rs *Resource) R3Fetchers() []string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return slices.Clone(rs.r3Signers)
 }

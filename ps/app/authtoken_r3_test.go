@@ -20,6 +20,7 @@ const r3Doc = `{"vocabulary":"urn:aauth:vocabulary:mcp","operations":[{"tool":"c
 // checks its hash, shows its display as resource-asserted content apart
 // from the agent's justification (PS-244, PS-282, PS-168), and issues
 // r3_uri, r3_s256 and r3_granted with the document's operations (PS-245).
+// The fetch is signed as the PS (PS-241).
 // Errors: one claim without the other (PS-240), an http r3_uri (PS-242), a
 // document that does not match its hash (PS-243): 400
 // invalid_resource_token, nothing written.
@@ -48,6 +49,11 @@ func TestAuthTokenR3(t *testing.T) {
 	}
 	if live := liveHTML(t, pg.HTML); len(live) > 0 {
 		t.Fatalf("active content from the R3 display (PS-168): %v", live)
+	}
+	// PS-241: the resource served the document to a request the PS signed
+	// as itself (the fixture refuses any other).
+	if f := rs.R3Fetchers(); len(f) != 1 || f[0] != w.ps.Issuer {
+		t.Fatalf("R3 fetches signed by %v, want one by %s (PS-241)", f, w.ps.Issuer)
 	}
 	b.Post(t, s.path()+"/approve", nil)
 	c := expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)

@@ -61,7 +61,7 @@ type Discovery interface {
 // R3Fetcher fetches an R3 document (*fetch.Client: https, egress policy,
 // timeouts, bounded body).
 type R3Fetcher interface {
-	Get(ctx context.Context, rawURL string) (*fetch.Response, error)
+	Do(req *http.Request) (*fetch.Response, error)
 	Admit(ctx context.Context, rawURL string) error
 }
 
@@ -78,6 +78,9 @@ type Options struct {
 	// R3 fetches R3 documents under the egress policy (*fetch.Client);
 	// its Admit checks a resource's interaction URL before a redirect.
 	R3 R3Fetcher
+	// SignRequest signs the R3 fetch as this PS (keys.Manager.SignRequest),
+	// so the resource can tell who asks (PS-241).
+	SignRequest func(ctx context.Context, issuer string, req *http.Request) error
 	// JWKS is this PS's published key set (keys.Manager.JWKS): presented
 	// tokens are verified against what the PS publishes.
 	JWKS        func(ctx context.Context) ([]byte, error)
@@ -324,12 +327,26 @@ func (s *Service) fetchR3(ctx context.Context, rt *resourcetoken.ResourceToken) 
 	if s.o.R3 == nil {
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "this person server does not fetch R3 documents")
 	}
-	resp, err := s.o.R3.Get(ctx, rt.R3URI)
+	resp, err := s.getR3(ctx, rt.R3URI)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		s.o.Logger.WarnContext(ctx, "R3 document not fetched", "resource", rt.Iss, "err", err)
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the R3 document at r3_uri could not be fetched")
 	}
 	return resourcetoken.VerifyR3(rt, resp.Body)
+}
+
+// getR3 is the signed GET of an R3 document (R3§r3-document-access-restriction).
+func (s *Service) getR3(ctx context.Context, uri string) (*fetch.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.o.SignRequest != nil {
+		if err := s.o.SignRequest(ctx, s.o.Issuer, req); err != nil {
+			return nil, err
+		}
+	}
+	return s.o.R3.Do(req)
 }
 
 // recorded is the August 2026 reading (issue 8): without presented_token

@@ -25,6 +25,10 @@ import (
 // scope_descriptions) and its JWKS, verifies person and auth tokens issued
 // by a PS (fetching the PS's metadata and JWKS), and mints resource tokens
 // (aa-resource+jwt) with every defect switchable through ResourceTokenSpec.
+// For agents and PSs written by anyone it also serves a protected endpoint
+// (ResourceAPIPath: challenges a person token with a resource token,
+// accepts an auth token), an interaction endpoint (ResourceInteractionPath)
+// and R3 documents (PublishR3) to PS-signed requests.
 type Resource struct {
 	host, issuer, addr string
 	key                *AgentKey

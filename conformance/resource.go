@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,10 @@ import (
 // scope_descriptions) and its JWKS, verifies person and auth tokens issued
 // by a PS (fetching the PS's metadata and JWKS), and mints resource tokens
 // (aa-resource+jwt) with every defect switchable through ResourceTokenSpec.
+// For agents and PSs written by anyone it also serves a protected endpoint
+// (ResourceAPIPath: challenges a person token with a resource token,
+// accepts an auth token), an interaction endpoint (ResourceInteractionPath)
+// and R3 documents (PublishR3) to PS-signed requests.
 type Resource struct {
 	host, issuer, addr string
 	key                *AgentKey
@@ -38,6 +44,12 @@ type Resource struct {
 	revocationStatus int
 	// revocationHold, when set, blocks the endpoint until it is closed.
 	revocationHold chan struct{}
+	accepted []string
+	r3       map[string][]byte
+	// The interaction endpoint's visits and scripted error.
+	visits           []InteractionVisit
+	interactionError string
+	r3Signers        []string
 }
 
 // Revocation is a verified revocation the resource received: the signer's
@@ -120,6 +132,22 @@ func (rs *Resource) SetMetadata(patch map[string]any) {
 	rs.metadata = Patch(rs.metadata, patch)
 }
 
+// PublishR3 serves doc verbatim at path (an R3 document), to requests a
+// person server signed as itself (listed by R3Fetchers), and returns its
+// r3_uri and r3_s256 for a resource token. Publishing other bytes at the
+// same path later makes a token minted before refer to a mismatching
+// document.
+func (rs *Resource) PublishR3(path string, doc []byte) (uri, s256 string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.r3 == nil {
+		rs.r3 = map[string][]byte{}
+	}
+	rs.r3[path] = slices.Clone(doc)
+	sum := sha256.Sum256(doc)
+	return rs.issuer + path, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 // Close stops the server.
 func (rs *Resource) Close() error {
 	rs.resolver.deleteIf(rs.host, rs.addr)
@@ -140,8 +168,32 @@ func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		jwk := rs.key.PublicJWK()
 		jwk["kid"] = rs.key.Thumbprint()
 		body = map[string]any{"keys": []any{jwk}}
+	case ResourceAPIPath:
+		rs.serveAPI(w, r)
+		return
+	case ResourceInteractionPath:
+		rs.serveInteraction(w, r)
+		return
 	default:
-		http.NotFound(w, r)
+		rs.mu.Lock()
+		doc, ok := rs.r3[r.URL.Path]
+		rs.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		// Only a signing PS may read it (R3§r3-document-access-restriction).
+		signer, err := rs.verifyPSSignature(r)
+		if err != nil {
+			writeAPIError(w, http.StatusUnauthorized, "", err)
+			return
+		}
+		rs.mu.Lock()
+		rs.r3Signers = append(rs.r3Signers, signer)
+		rs.mu.Unlock()
+		// The exact bytes, every time (R3§content-addressing).
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -229,6 +281,11 @@ func (rs *Resource) MintResourceToken(s ResourceTokenSpec) (string, error) {
 // person or auth token the agent showed this resource) and the agent's
 // key: ps, sub, presented_jti, mission_s256 and tenant copied from it.
 func TokenFor(presented string, agent *AgentKey, scope string) (ResourceTokenSpec, error) {
+	return tokenSpecFor(presented, agent.Thumbprint(), scope)
+}
+
+// tokenSpecFor is TokenFor for the agent key's thumbprint agentJKT.
+func tokenSpecFor(presented, agentJKT, scope string) (ResourceTokenSpec, error) {
 	_, c, err := DecodeJWT(presented)
 	if err != nil {
 		return ResourceTokenSpec{}, err
@@ -239,20 +296,20 @@ func TokenFor(presented string, agent *AgentKey, scope string) (ResourceTokenSpe
 		ps = p
 	}
 	return ResourceTokenSpec{PS: ps, Sub: str("sub"), PresentedJTI: str("jti"), MissionS256: str("mission_s256"),
-		Tenant: str("tenant"), AgentJKT: agent.Thumbprint(), Scope: scope}, nil
+		Tenant: str("tenant"), AgentJKT: agentJKT, Scope: scope}, nil
 }
 
 // VerifyPersonToken verifies a person token presented to this resource by
 // the holder of signingKey (P§person-token-verification).
 func (rs *Resource) VerifyPersonToken(ctx context.Context, token string, signingKey *AgentKey) (map[string]any, error) {
-	return rs.verifyPSToken(ctx, token, aauth.TypPersonToken, signingKey)
+	return rs.verifyPSToken(ctx, token, aauth.TypPersonToken, signingKey.Thumbprint())
 }
 
 // VerifyAuthToken verifies an auth token presented to this resource by the
 // holder of signingKey (P§auth-token-verification): typ, the PS's
 // signature, aud, cnf, sub and ps.
 func (rs *Resource) VerifyAuthToken(ctx context.Context, token string, signingKey *AgentKey) (map[string]any, error) {
-	c, err := rs.verifyPSToken(ctx, token, aauth.TypAuthToken, signingKey)
+	c, err := rs.verifyPSToken(ctx, token, aauth.TypAuthToken, signingKey.Thumbprint())
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +319,9 @@ func (rs *Resource) VerifyAuthToken(ctx context.Context, token string, signingKe
 	return c, nil
 }
 
-func (rs *Resource) verifyPSToken(ctx context.Context, token, typ string, signingKey *AgentKey) (map[string]any, error) {
+// verifyPSToken verifies a PS-issued token presented by the holder of the
+// key whose JWK thumbprint is holder.
+func (rs *Resource) verifyPSToken(ctx context.Context, token, typ, holder string) (map[string]any, error) {
 	t, err := jose.ParseCompact(token)
 	if err != nil {
 		return nil, err
@@ -300,7 +359,7 @@ func (rs *Resource) verifyPSToken(ctx context.Context, token, typ string, signin
 	if err != nil {
 		return nil, fmt.Errorf("cnf.jwk: %w", err)
 	}
-	if ck.Thumbprint != signingKey.Thumbprint() {
+	if ck.Thumbprint != holder {
 		return nil, errors.New("cnf.jwk is not the key that signed the request")
 	}
 	return t.Claims, nil

@@ -139,6 +139,15 @@ type ResourceView struct {
 	Unavailable bool
 	// Scopes an agent asks for here, in the resource's own words.
 	Scopes []ScopeView
+	// R3 is the display of the resource's R3 document (sanitized), when
+	// the resource token named one.
+	R3 *R3View
+}
+
+// R3View is an R3 document's display, each member sanitized Markdown
+// ("" when absent).
+type R3View struct {
+	Summary, Implications, DataAccessed, Irreversible, Detail template.HTML
 }
 
 // ScopeView is a requested scope with the resource's scope_descriptions
@@ -189,7 +198,10 @@ type InteractView struct {
 	CanAsk   bool   // the agent declared clarification and rounds remain
 	AskNote  string // why asking is not possible
 	RelayURL string // the https URL the person may open (relay)
-	Wording  string // the PS's own sentence for the decision
+	// RelayByResource: RelayURL is the resource's own interaction, which
+	// comes before the PS's consent (P§resource-initiated-interaction).
+	RelayByResource bool
+	Wording         string // the PS's own sentence for the decision
 	// ApproveLabel and DenyLabel name the two decision buttons (default
 	// "Approve" and "Deny").
 	ApproveLabel, DenyLabel string
@@ -199,9 +211,12 @@ type InteractView struct {
 	// Remember offers "remember my answer for this agent" with the two
 	// buttons (a permission request).
 	Remember bool
-	Resource *ResourceView
-	Approved *MissionView
-	Review   *ReviewView
+	// ScopeChoice: the approve form lists the resource's scopes as ticks,
+	// so the person can approve some of them (auth-token consent).
+	ScopeChoice bool
+	Resource    *ResourceView
+	Approved    *MissionView
+	Review      *ReviewView
 	// Grant says what deciding yes grants, to whom, for how long and what
 	// the resource receives (issue 9 item 4); nil when nothing is granted.
 	Grant    *GrantSummary

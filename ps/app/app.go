@@ -196,6 +196,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st}
 	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now, Log: log}
 	kinds.Register(a.Interact)
+	// The PS's one signer for its own outgoing requests (R3 fetches,
+	// revocations; federation next).
+	psSigner := &pssign.Signer{Issuer: cfg.Issuer, Keys: a.Keys}
 	// Sub-agent tokens are agent tokens, verified by the request verifier
 	// built below.
 	var verifier *httpsig.Verifier
@@ -218,7 +221,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
 		Resources: resources, DB: st, Now: now, Chain: chains})
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
-		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, JWKS: a.Keys.JWKS, DB: st, Now: now,
+		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, JWKS: a.Keys.JWKS, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains})
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log})
@@ -229,7 +232,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			return st.InTx(ctx, func(tx *store.Store) error { return f(tx) })
 		},
 		Sender: &revocation.HTTPSender{Metadata: a.Discovery, Client: client,
-			Signer: &pssign.Signer{Issuer: cfg.Issuer, Keys: a.Keys}},
+			Signer: psSigner},
 	})
 	if err != nil {
 		a.Close()

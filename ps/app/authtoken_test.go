@@ -239,3 +239,58 @@ func TestAuthTokenUnderMission(t *testing.T) {
 	expectTerminated(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt})), "revoked")
 	writesNothing(t, w.ps, before)
 }
+
+// TestAuthTokenPartialScopeApproval: the person unticks a scope on the
+// consent page (issue 8): the auth token carries only what they approved
+// (PS-107: never broader than requested and granted), only that is
+// remembered (PS-102), and a scope that was not asked cannot be approved
+// by a forged form, which approves nothing and issues nothing.
+func TestAuthTokenPartialScopeApproval(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	both := resourceToken(t, w, rs, pt, "calendar.read calendar.write", nil)
+	ask := func() started {
+		return w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": both,
+			"presented_token": pt, "capabilities": []string{"interaction"}})))
+	}
+
+	s := ask()
+	pg := open(t, b, s)
+	for _, want := range []string{`name="scopes_submitted"`, `name="scope" value="calendar.read" checked`, `name="scope" value="calendar.write" checked`} {
+		if !strings.Contains(section(pg.HTML, "decide"), want) {
+			t.Fatalf("the decision form lacks %s:\n%s", want, section(pg.HTML, "decide"))
+		}
+	}
+	// A forged form ticking only a scope that was not asked: refused, the
+	// request still waits, nothing issued or remembered.
+	before := w.ps.TableCounts(t)
+	if r := b.Post(t, s.path()+"/approve", map[string]string{"scopes_submitted": "1", "scope": "calendar.admin"}); r.Status != http.StatusSeeOther {
+		t.Fatalf("forged approval: %d %s", r.Status, r.HTML)
+	}
+	writesNothing(t, w.ps, before)
+	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
+
+	// Only calendar.read ticked, back on the page (the code is spent).
+	if pg := b.Get(t, s.path()); !strings.Contains(pg.HTML, "tick at least one scope") || !strings.Contains(pg.HTML, `class="consent"`) {
+		t.Fatalf("after the forged form: %d\n%s", pg.Status, pg.HTML)
+	}
+	b.Post(t, s.path()+"/approve", map[string]string{"scopes_submitted": "1", "scope": "calendar.read"})
+	if c := expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt); c["scope"] != "calendar.read" {
+		t.Fatalf("scope %v, want only the approved calendar.read (PS-107)", c["scope"])
+	}
+	// calendar.read is remembered, calendar.write is not.
+	read := resourceToken(t, w, rs, pt, "calendar.read", nil)
+	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": read, "presented_token": pt})), pt)
+	write := resourceToken(t, w, rs, pt, "calendar.write", nil)
+	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": write, "presented_token": pt, "prompt": "none"})),
+		http.StatusForbidden, aauth.ErrUserUnreachable)
+
+	// Without the form's choice (an older page), approve means every scope.
+	s = ask()
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	if c := expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt); c["scope"] != "calendar.read calendar.write" {
+		t.Fatalf("scope %v, want both", c["scope"])
+	}
+}

@@ -14,11 +14,14 @@ package authtoken
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +31,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/fetch"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
@@ -43,6 +47,9 @@ import (
 const (
 	KindAuthToken = aauth.PendingAuthToken
 	StageConsent  = "consent"
+	// StageResource: the person goes through the resource's own
+	// interaction first (P§resource-initiated-interaction).
+	StageResource = "resource"
 )
 
 // Discovery is the egress-guarded, cached discovery of resource metadata
@@ -50,6 +57,13 @@ const (
 type Discovery interface {
 	resourcetoken.Keys
 	Metadata(ctx context.Context, issuer, dwk string) (map[string]any, error)
+}
+
+// R3Fetcher fetches an R3 document (*fetch.Client: https, egress policy,
+// timeouts, bounded body).
+type R3Fetcher interface {
+	Do(req *http.Request) (*fetch.Response, error)
+	Admit(ctx context.Context, rawURL string) error
 }
 
 // Options configure the Service.
@@ -62,6 +76,12 @@ type Options struct {
 	Engine      *pending.Engine
 	Resources   missionflow.Resources
 	Discovery   Discovery
+	// R3 fetches R3 documents under the egress policy (*fetch.Client);
+	// its Admit checks a resource's interaction URL before a redirect.
+	R3 R3Fetcher
+	// SignRequest signs the R3 fetch as this PS (pssign.Signer),
+	// so the resource can tell who asks (PS-241).
+	SignRequest func(ctx context.Context, issuer string, req *http.Request) error
 	// JWKS is this PS's published key set (keys.Manager.JWKS): presented
 	// tokens are verified against what the PS publishes.
 	JWKS        func(ctx context.Context) ([]byte, error)
@@ -129,6 +149,12 @@ type Grant struct {
 	Prompt           string       `json:"prompt,omitempty"`
 	// RequestedTenant is the request's `tenant` parameter.
 	RequestedTenant string `json:"requested_tenant,omitempty"`
+	// R3 is the verified R3 document the resource token named.
+	R3 *resourcetoken.R3Document `json:"r3,omitempty"`
+	// Interaction is the resource's own flow, and ReturnState the
+	// per-flow secret in the PS callback URL the resource returns to.
+	Interaction *resourcetoken.Interaction `json:"interaction,omitempty"`
+	ReturnState string                     `json:"return_state,omitempty"`
 }
 
 // checkTenant: the tenant the request names must be the person's (else
@@ -253,6 +279,12 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 			"resource", rt.Iss, "agent", ag.Sub, "err", err)
 		return nil, nil, err
 	}
+	var r3 *resourcetoken.R3Document
+	if rt.R3URI != "" {
+		if r3, err = s.fetchR3(ctx, rt); err != nil {
+			return nil, nil, err
+		}
+	}
 	personID, err := s.o.Tokens.PersonBySub(ctx, rt.Iss, rt.Sub)
 	if err != nil {
 		return nil, nil, err
@@ -266,11 +298,17 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: tokens.GrantableScopes(dedupe(rt.Scope), described),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
-		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, RequestedTenant: r.Tenant}
-	if len(g.Scope) == 0 {
+		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, RequestedTenant: r.Tenant, R3: r3, Interaction: rt.Interaction}
+	if len(g.Scope) == 0 && g.R3 == nil {
 		// Narrowing left nothing to grant (PS-111): never a token the
 		// person was not asked about.
 		return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token asks for no scope this person server can grant")
+	}
+	if rt.Interaction != nil {
+		if s.o.R3 == nil || s.o.R3.Admit(ctx, rt.Interaction.URL) != nil {
+			return nil, nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the resource token's interaction url is not admitted by this person server's egress policy")
+		}
+		g.ReturnState = rand.Text()
 	}
 	if ag.Upstream != nil {
 		ms, err := s.chained(ctx, g, p)
@@ -352,6 +390,36 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 	return json.Marshal(g)
 }
 
+// fetchR3 fetches and verifies the R3 document of rt (R3§r3-processing):
+// through the egress-guarded client, the bytes as received hashed against
+// r3_s256. A document that cannot be fetched or does not match is the
+// resource token's fault: 400 invalid_resource_token (PS-242, PS-243).
+func (s *Service) fetchR3(ctx context.Context, rt *resourcetoken.ResourceToken) (*resourcetoken.R3Document, error) {
+	if s.o.R3 == nil {
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "this person server does not fetch R3 documents")
+	}
+	resp, err := s.getR3(ctx, rt.R3URI)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		s.o.Logger.WarnContext(ctx, "R3 document not fetched", "resource", rt.Iss, "err", err)
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the R3 document at r3_uri could not be fetched")
+	}
+	return resourcetoken.VerifyR3(rt, resp.Body)
+}
+
+// getR3 is the signed GET of an R3 document (R3§r3-document-access-restriction).
+func (s *Service) getR3(ctx context.Context, uri string) (*fetch.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.o.SignRequest != nil {
+		if err := s.o.SignRequest(ctx, s.o.Issuer, req); err != nil {
+			return nil, err
+		}
+	}
+	return s.o.R3.Do(req)
+}
+
 // recorded is the August 2026 reading (issue 8): without presented_token
 // the PS reads its own issuance record of the resource token's
 // presented_jti (a person or auth token it issued).
@@ -394,7 +462,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		return 0, nil, nil, err
 	}
 	g.Username = person.Username
-	if covered && r.Prompt != "consent" {
+	if covered && r.Prompt != "consent" && g.Interaction == nil {
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			var issueErr error
@@ -409,13 +477,28 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		return 0, nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable,
 			"the person must be asked, and prompt=none forbids it")
 	}
-	res, err = s.o.Interact.AskPersonUntil(ctx, a, person, r.Capabilities, KindAuthToken, StageConsent, g, chain.Deadline(g.Agent))
+	res, err = s.o.Interact.AskPersonUntil(ctx, a, person, r.Capabilities, KindAuthToken, firstStage(g), g, chain.Deadline(g.Agent))
 	return 0, nil, res, err
+}
+
+// firstStage is where the person starts: the resource's own interaction
+// when it asked for one, else the PS's consent.
+func firstStage(g *Grant) string {
+	if g.Interaction != nil {
+		return StageResource
+	}
+	return StageConsent
 }
 
 // covered: every requested scope was granted to this agent at this
 // resource by this person before.
+//
+// An R3 document is never covered: this PS remembers no R3 grants yet, so
+// the person is asked for every one (never a vacuous "no scope asked").
 func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
+	if g.R3 != nil {
+		return false, nil
+	}
 	iss, sub := g.Agent.Grantee()
 	granted, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, iss, sub, g.Resource)
 	if err != nil {
@@ -437,7 +520,7 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Username: g.Username, Tenant: g.Tenant,
 		Identity: tokens.IdentityClaims(g.Scope, p),
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
-		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI})
+		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI, R3: r3Grant(g.R3)})
 	switch {
 	case errors.Is(err, tokens.ErrTooShort) && g.Agent.Upstream != nil && !g.Agent.Upstream.Exp.After(time.Unix(g.PresentedExp, 0)):
 		return nil, chain.TooShort(g.Agent, ms)
@@ -463,6 +546,15 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 		}
 	}
 	return map[string]any{"auth_token": iss.Token, "expires_in": int(iss.Exp.Sub(s.o.Now()).Round(time.Second) / time.Second)}, nil
+}
+
+// r3Grant grants every operation of the document outright (three-party:
+// this PS is the issuer, A-32); none per call.
+func r3Grant(d *resourcetoken.R3Document) *tokens.R3Grant {
+	if d == nil {
+		return nil
+	}
+	return &tokens.R3Grant{URI: d.URI, S256: d.S256, Vocabulary: d.Vocabulary, Operations: d.Operations}
 }
 
 func dedupe(scope []string) []string {
@@ -534,6 +626,13 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 		d, _ := descriptions[sc].(string)
 		c.Scopes = append(c.Scopes, interact.ScopeInfo{Name: sc, Description: d})
 	}
+	if r.Stage == StageResource && g.Interaction != nil {
+		c.RelayURL = k.s.resourceLink(r.ID, g)
+	}
+	if g.R3 != nil {
+		display := g.R3.Display
+		c.R3 = &display
+	}
 	if j := strings.TrimSpace(g.Justification); j != "" {
 		c.Statements = append(c.Statements, interact.Statement{Kind: interact.StatementJustification, Markdown: j, At: r.CreatedAt})
 	}
@@ -546,6 +645,18 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // Decide remembers the person's grant and issues the token, answering the
 // agent, in one transaction.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if r.Stage == StageResource && (d.Action == "open" || d.Action == "approve") {
+		// On to the resource's interaction (P§resource-initiated-interaction
+		// step 3), admitted by the egress policy again at the redirect.
+		g, err := k.load(r)
+		if err != nil || g.Interaction == nil {
+			return nil, true, err
+		}
+		if err := k.s.o.R3.Admit(ctx, g.Interaction.URL); err != nil {
+			return &interact.Outcome{End: interact.EndLinkRefused}, true, nil
+		}
+		return &interact.Outcome{Redirect: k.s.resourceLink(r.ID, g)}, true, nil
+	}
 	if d.Action != "approve" || r.Stage != StageConsent {
 		return nil, false, nil
 	}
@@ -555,6 +666,14 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	}
 	if err := g.checkTenant(p); err != nil {
 		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
+	// The person may approve some of the scopes (issue 8): the token and
+	// the remembered grant carry those only, never one not asked.
+	if approved := d.Scopes.Of(g.Scope); len(approved) < len(g.Scope) {
+		if len(approved) == 0 {
+			return nil, true, fmt.Errorf("%w: tick at least one scope, or refuse", interact.ErrStage)
+		}
+		g.Scope = approved
 	}
 	ms, err := k.mission(ctx, g)
 	if err != nil {
@@ -571,6 +690,56 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		}
 		return k.complete(ctx, tx, r, g, ms, p)
 	})
+}
+
+// resourceLink is {interaction.url}?code=…&callback={ps_callback_url}, the
+// callback a per-flow URL of this PS (P§resource-initiated-interaction).
+func (s *Service) resourceLink(id string, g *Grant) string {
+	q := url.Values{"code": {g.Interaction.Code}, "callback": {s.ReturnURL(id, g.ReturnState)}}
+	return g.Interaction.URL + "?" + q.Encode()
+}
+
+// ReturnURL is the PS callback URL of a resource interaction.
+func (s *Service) ReturnURL(id, state string) string {
+	return s.o.Issuer + "/interact/" + url.PathEscape(id) + "/resource/" + url.PathEscape(state)
+}
+
+// callbackErrors map a resource's callback error to the polling error the
+// agent gets (P§interaction-callback-errors).
+var callbackErrors = map[string]struct {
+	status int
+	code   string
+}{
+	"access_denied":           {http.StatusForbidden, aauth.ErrDenied},
+	"user_abandoned":          {http.StatusForbidden, aauth.ErrAbandoned},
+	"interaction_expired":     {http.StatusRequestTimeout, aauth.ErrExpired},
+	"server_error":            {http.StatusInternalServerError, aauth.ErrServerError},
+	"temporarily_unavailable": {http.StatusInternalServerError, aauth.ErrServerError},
+}
+
+// Returned continues after the resource sent the person back (step 5):
+// with an error the request ends with the mapped polling error, otherwise
+// the PS's own consent follows. A wrong state is interact.ErrNotFound.
+func (k kind) Returned(ctx context.Context, r *pending.Request, p *account.Person, state, callbackError string) error {
+	g, err := k.load(r)
+	if err != nil {
+		return err
+	}
+	if r.Stage != StageResource || g.ReturnState == "" || subtle.ConstantTimeCompare([]byte(state), []byte(g.ReturnState)) != 1 {
+		return interact.ErrNotFound
+	}
+	if callbackError != "" {
+		m, ok := callbackErrors[callbackError]
+		if !ok {
+			m = callbackErrors["server_error"]
+		}
+		return k.s.o.Engine.Fail(ctx, r.ID, m.status, m.code, "the resource's interaction ended with "+m.code)
+	}
+	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		x.Stage = StageConsent
+		return nil
+	})
+	return err
 }
 
 // complete issues the token and completes the request, in tx.
@@ -598,11 +767,11 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	g.Username = p.Username
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
-	} else if ok && g.Prompt != "consent" {
+	} else if ok && g.Prompt != "consent" && g.Interaction == nil {
 		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms, p) })
 	}
 	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
-		x.Stage = StageConsent
+		x.Stage = firstStage(g)
 		return nil
 	})
 	return err

@@ -129,6 +129,31 @@ type Decision struct {
 	// Remember: apply this answer to the agent's later requests of the
 	// same kind too (a permission request's "always").
 	Remember bool
+	// Scopes is the person's per-scope choice on an auth-token consent
+	// (approve).
+	Scopes ScopeChoice
+}
+
+// ScopeChoice is which of the asked scopes the person ticked. Submitted
+// is false when the form offered no choice (approve means every scope).
+type ScopeChoice struct {
+	Submitted bool
+	Approved  []string
+}
+
+// Of returns the asked scopes the person approved, in the asked order:
+// never a scope that was not asked.
+func (c ScopeChoice) Of(asked []string) []string {
+	if !c.Submitted {
+		return asked
+	}
+	var out []string
+	for _, s := range asked {
+		if slices.Contains(c.Approved, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Result is what an agent endpoint answers: either a wire response from

@@ -2,6 +2,7 @@ package interact
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
@@ -25,6 +26,32 @@ type Kind interface {
 	// Settle applies conditions the engine does not know (for example the
 	// mission the request belongs to has ended) before a poll or a visit.
 	Settle(ctx context.Context, r *pending.Request) error
+}
+
+// Returner is a Kind whose request sends the person through another
+// party's interaction first (a resource's, P§resource-initiated-
+// interaction) and continues when the person comes back with state, or
+// with that party's callback error.
+type Returner interface {
+	Returned(ctx context.Context, r *pending.Request, p *account.Person, state, callbackError string) error
+}
+
+// Returned continues request id after the person came back from another
+// party's interaction (see Returner). Unknown ids, other persons' requests
+// and wrong states are the same ErrNotFound.
+func (s *Service) Returned(ctx context.Context, id string, p *account.Person, state, callbackError string) error {
+	r, err := s.o.Engine.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, pending.ErrNotFound) {
+			return ErrNotFound
+		}
+		return err
+	}
+	rk, ok := s.kind(r.Kind).(Returner)
+	if !ok || r.PersonID != p.ID || !r.State.Open() {
+		return ErrNotFound
+	}
+	return rk.Returned(ctx, r, p, state, callbackError)
 }
 
 // RegisterKind plugs k in for requests of kind. Call it at start-up only.

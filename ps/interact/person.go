@@ -15,6 +15,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/resourcetoken"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
@@ -127,8 +128,11 @@ type Consent struct {
 	// Kind-specific content (see Kind.Describe).
 	Resource *ResourceInfo // resource-asserted
 	Scopes   []ScopeInfo   // resource-asserted: the scopes asked, described by the resource
-	Mission  *MissionInfo  // what the person approved before
-	Review   *Review       // a proposal the person may edit
+	// R3 is the display of the R3 document the resource named
+	// (resource-asserted, R3§r3-processing).
+	R3      *resourcetoken.R3Display
+	Mission *MissionInfo // what the person approved before
+	Review  *Review      // a proposal the person may edit
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool
 	// Outcome is set once the request ended.

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -72,7 +73,20 @@ type ResourceToken struct {
 	MissionS256  Claim
 	Tenant       Claim
 	LoginHint    string
-	Exp, IAT     time.Time
+	// R3URI and R3S256 name the resource's R3 document (R3§resource-token-
+	// extensions): both or neither; R3URI is https.
+	R3URI, R3S256 string
+	// Interaction is the resource's own user-facing flow the person goes
+	// through before the PS's consent (P§resource-initiated-interaction).
+	Interaction *Interaction
+	Exp, IAT    time.Time
+}
+
+// Interaction is a resource token's `interaction` claim: the resource's
+// https interaction URL and the code to present there.
+type Interaction struct {
+	URL  string `json:"url"`
+	Code string `json:"code"`
 }
 
 // Expect is what the verifier compares a resource token with.
@@ -133,18 +147,46 @@ func VerifyResourceToken(ctx context.Context, raw string, keys Keys, e Expect) (
 	if rt.PresentedJTI, err = presentedJTI(t); err != nil {
 		return nil, problem(aauth.ErrInvalidResourceToken, err.Error(), nil)
 	}
-	var scope Claim
+	var scope, r3URI, r3S256 Claim
 	if rt.MissionS256, err = claim(t, "mission_s256"); err == nil {
 		if rt.Tenant, err = claim(t, "tenant"); err == nil {
-			scope, err = claim(t, "scope")
+			if scope, err = claim(t, "scope"); err == nil {
+				if r3URI, err = claim(t, "r3_uri"); err == nil {
+					r3S256, err = claim(t, "r3_s256")
+				}
+			}
 		}
 	}
 	if err != nil {
 		return nil, problem(aauth.ErrInvalidResourceToken, err.Error(), nil)
 	}
-	// PS-089 (IMPL): this PS supports no R3 claims, so scope must be there.
-	if !scope.Present {
-		return nil, invalidRT("the resource token has no scope")
+	// PS-240: both R3 claims or neither; PS-242: the document is on https.
+	if r3URI.Present != r3S256.Present || (r3URI.Present && (r3URI.Value == "" || r3S256.Value == "")) {
+		return nil, invalidRT("the resource token must carry both r3_uri and r3_s256, or neither")
+	}
+	if r3URI.Present {
+		if u, perr := url.Parse(r3URI.Value); perr != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" {
+			return nil, invalidRT("the resource token's r3_uri must be an https URL")
+		}
+		rt.R3URI, rt.R3S256 = r3URI.Value, r3S256.Value
+	}
+	// PS-098: the resource's interaction URL is https (egress admission is
+	// the caller's, before any redirect).
+	if v, ok := t.Claims["interaction"]; ok {
+		m, _ := v.(map[string]any)
+		in := &Interaction{}
+		in.URL, _ = m["url"].(string)
+		in.Code, _ = m["code"].(string)
+		u, perr := url.Parse(in.URL)
+		if m == nil || in.Code == "" || len(in.Code) > 256 || len(in.URL) > 2048 || perr != nil || u.Scheme != "https" || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, invalidRT("the resource token's interaction must have an https url (no query or fragment) and a code")
+		}
+		rt.Interaction = in
+	}
+	// PS-089 (IMPL): scope, R3, or both.
+	if !scope.Present && !r3URI.Present {
+		return nil, invalidRT("the resource token has neither scope nor R3 claims")
 	}
 	rt.Scope = strings.Fields(scope.Value)
 	rt.LoginHint, _ = t.ClaimString("login_hint")

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -34,6 +35,17 @@ type AuthTokenRequest struct {
 	// Identity are the person's identity claims the granted scope
 	// releases (IdentityClaims).
 	Identity map[string]any
+	// R3, when the resource token named an R3 document, puts r3_uri,
+	// r3_s256 and r3_granted in the token (R3§auth-token-extensions).
+	R3 *R3Grant
+}
+
+// R3Grant is what an auth token carries from a verified R3 document: its
+// identity and the operations granted outright (a subset of the
+// document's; this PS grants them all, and none per call).
+type R3Grant struct {
+	URI, S256, Vocabulary string
+	Operations            json.RawMessage
 }
 
 // AuthRecord is an auth-token issuance record: what revocation and audit
@@ -79,6 +91,10 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 		if slices.Contains(IdentityClaimsSupported, k) && claims[k] == nil {
 			claims[k] = v
 		}
+	}
+	if r.R3 != nil {
+		claims["r3_uri"], claims["r3_s256"] = r.R3.URI, r.R3.S256
+		claims["r3_granted"] = map[string]any{"vocabulary": r.R3.Vocabulary, "operations": r.R3.Operations}
 	}
 	tok, err := s.o.Signer.SignJWT(ctx, aauth.TypAuthToken, claims)
 	if err != nil {

@@ -113,6 +113,18 @@ func (u *UI) interactAction(c *gin.Context, s *session) error {
 	return nil
 }
 
+// resourceReturned is GET /interact/{id}/resource/{state}[?error=…]: the
+// resource's interaction sends the person back (P§resource-initiated-
+// interaction step 4); the request's page follows.
+func (u *UI) resourceReturned(c *gin.Context, s *session) error {
+	id := c.Param("id")
+	if err := u.opt.Interact.Returned(ctx(c), id, s.person, c.Param("state"), c.Query("error")); err != nil {
+		return u.interactError(c, s, id, err)
+	}
+	c.Redirect(http.StatusSeeOther, "/interact/"+id)
+	return nil
+}
+
 // endChoice is one lifetime the review form offers; zero is "when
 // completed or revoked".
 type endChoice struct {
@@ -198,6 +210,9 @@ func (u *UI) decision(c *gin.Context) (interact.Decision, error) {
 	d.Edits.Tools = mission.Selection{Edited: toolsSubmitted, Keep: lines(form["tools"])}
 	_, resSubmitted := form["resources_submitted"]
 	d.Edits.Resources = mission.Selection{Edited: resSubmitted, Keep: lines(form["resources"])}
+	if _, ok := form["scopes_submitted"]; ok {
+		d.Scopes = interact.ScopeChoice{Submitted: true, Approved: form["scope"]}
+	}
 	if exp := form.Get("expires"); exp != "" {
 		life, err := u.lifetime(exp)
 		if err != nil {
@@ -332,6 +347,10 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		for _, sc := range cons.Scopes {
 			rv.Scopes = append(rv.Scopes, templates.ScopeView{Name: sc.Name, Description: markdown.Plain(sc.Description)})
 		}
+		if d := cons.R3; d != nil {
+			rv.R3 = &templates.R3View{Summary: markdown.Render(d.Summary), Implications: markdown.Render(d.Implications),
+				DataAccessed: markdown.Render(d.DataAccessed), Irreversible: markdown.Render(d.Irreversible), Detail: markdown.Render(d.Detail)}
+		}
 		v.Resource = &rv
 	}
 	if cons.Mission != nil {
@@ -356,6 +375,8 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageQuestion, "Your agent has a question"
 	case cons.Stage == interact.StageRelay:
 		v.Stage, v.Headline = templates.StageRelay, "Your agent asks you to continue elsewhere"
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageResource:
+		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource needs you first", true
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == aauth.PendingPersonToken:
@@ -364,6 +385,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == authtoken.KindAuthToken:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for access"
 		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
+		v.ScopeChoice = v.Resource != nil && len(v.Resource.Scopes) > 0
 	case cons.Kind == aauth.PendingPermission:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for permission"
 		v.ApproveLabel, v.DenyLabel, v.Remember = "Allow", "Refuse", true

@@ -143,6 +143,7 @@ func (u *UI) Register(e *gin.Engine) {
 
 	g.GET("/interact/:id", u.authedNext(u.interactPage))
 	g.POST("/interact/:id/:action", u.authed(u.interactAction))
+	g.GET("/interact/:id/resource/:state", u.authedNext(u.resourceReturned))
 	u.registerMissions(g)
 	u.registerGrants(g)
 }

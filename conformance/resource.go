@@ -44,8 +44,8 @@ type Resource struct {
 	revocationStatus int
 	// revocationHold, when set, blocks the endpoint until it is closed.
 	revocationHold chan struct{}
-	accepted []string
-	r3       map[string][]byte
+	accepted       []string
+	r3             map[string][]byte
 	// The interaction endpoint's visits and scripted error.
 	visits           []InteractionVisit
 	interactionError string

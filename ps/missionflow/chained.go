@@ -25,11 +25,5 @@ func (s *Service) Chained(ctx context.Context, up *tokens.Upstream) (*mission.Re
 	if err != nil {
 		return nil, err
 	}
-	if ok, reason := m.State().Active(s.o.Now()); !ok {
-		if !m.Terminated && reason == mission.ReasonExpired {
-			_ = s.Terminate(ctx, m.S256, mission.ReasonExpired, "ps")
-		}
-		return nil, mission.Terminated(reason)
-	}
-	return m, nil
+	return s.activeNow(ctx, m)
 }

@@ -117,13 +117,7 @@ func (s *Service) Active(ctx context.Context, s256, agentIss, agentSub string) (
 	if err != nil {
 		return nil, err
 	}
-	if ok, reason := m.State().Active(s.o.Now()); !ok {
-		if !m.Terminated && reason == mission.ReasonExpired {
-			_ = s.Terminate(ctx, m.S256, mission.ReasonExpired, "ps")
-		}
-		return nil, mission.Terminated(reason)
-	}
-	return m, nil
+	return s.activeNow(ctx, m)
 }
 
 // Terminate ends a mission for good (a terminated mission never returns to
@@ -202,4 +196,16 @@ func (s *Service) Updates(ctx context.Context, s256 string) ([]mission.Entry, er
 		}
 	}
 	return out, nil
+}
+
+// activeNow answers m when it is active now, else mission_terminated,
+// recording expiry the first time it is observed.
+func (s *Service) activeNow(ctx context.Context, m *mission.Record) (*mission.Record, error) {
+	if ok, reason := m.State().Active(s.o.Now()); !ok {
+		if !m.Terminated && reason == mission.ReasonExpired {
+			_ = s.Terminate(ctx, m.S256, mission.ReasonExpired, "ps")
+		}
+		return nil, mission.Terminated(reason)
+	}
+	return m, nil
 }

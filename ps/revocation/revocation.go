@@ -41,10 +41,14 @@ const (
 
 // Defaults of PS-289/PS-290 (IMPL).
 const (
-	DefaultMaxAhead      = 24*time.Hour + 300*time.Second
-	DefaultMaxEntries    = 10000
-	DefaultRatePerMinute = 100
-	DefaultHold          = 20 * time.Second
+	DefaultMaxAhead   = 24*time.Hour + 300*time.Second
+	DefaultMaxEntries = 10000
+	// DefaultMaxUnknownEntries bounds, all together, the live revocations
+	// of agent providers the operator's table does not list: each new
+	// domain cannot add another 10 000 rows.
+	DefaultMaxUnknownEntries = 10000
+	DefaultRatePerMinute     = 100
+	DefaultHold              = 20 * time.Second
 	// maxCascade bounds the tokens one cascade walks (tables are bounded).
 	maxCascade = 10000
 	// maxConcurrentDeliveries bounds the outgoing revocations of one
@@ -104,6 +108,12 @@ type Store interface {
 	RecordRevocation(ctx context.Context, iss, jti string, exp, revokedAt time.Time) error
 	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
 	LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error)
+	// KnownProvider: the operator's provider table lists iss (seen,
+	// allowed or blocked).
+	KnownProvider(ctx context.Context, iss string) (bool, error)
+	// LiveRevocationsFromUnknown counts the live revocations whose issuer
+	// is neither a known provider, nor a resource, nor except (this PS).
+	LiveRevocationsFromUnknown(ctx context.Context, except string, now time.Time) (int64, error)
 	// AcceptsRevocationsFrom: an agent provider the operator did not block,
 	// or a resource this PS issued person tokens for.
 	AcceptsRevocationsFrom(ctx context.Context, id, dwk string) (bool, error)
@@ -144,11 +154,13 @@ type Options struct {
 	Sender Sender
 	Now    func() time.Time
 	// MaxAhead, MaxEntries, RatePerMinute, Hold default to the constants.
-	MaxAhead      time.Duration
-	MaxEntries    int64
-	RatePerMinute int
-	Hold          time.Duration
-	Logger        *slog.Logger
+	MaxAhead   time.Duration
+	MaxEntries int64
+	// MaxUnknownEntries: DefaultMaxUnknownEntries when 0.
+	MaxUnknownEntries int64
+	RatePerMinute     int
+	Hold              time.Duration
+	Logger            *slog.Logger
 }
 
 // Service runs revocations.
@@ -167,6 +179,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.MaxAhead == 0 {
 		o.MaxAhead = DefaultMaxAhead
+	}
+	if o.MaxUnknownEntries == 0 {
+		o.MaxUnknownEntries = DefaultMaxUnknownEntries
 	}
 	if o.MaxEntries == 0 {
 		o.MaxEntries = DefaultMaxEntries
@@ -275,6 +290,11 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 		}
 		if n >= s.o.MaxEntries {
 			return rateLimited(60, "this issuer holds as many live revocations as this person server keeps")
+		}
+		if c.DWK == aauth.DWKAgent {
+			if err := s.boundUnknown(ctx, st, c.ID, now); err != nil {
+				return err
+			}
 		}
 		if err := st.RecordRevocation(ctx, c.ID, req.JTI, req.Exp, now); err != nil {
 			return err
@@ -583,4 +603,23 @@ func (l *limiter) allow(iss string, now time.Time) (retryAfter int, ok bool) {
 	}
 	w.n++
 	return 0, true
+}
+
+// boundUnknown refuses a revocation from an agent provider the operator's
+// table does not list once such providers together hold
+// MaxUnknownEntries live revocations, so that unknown domains cannot grow
+// the table without bound (PS-290).
+func (s *Service) boundUnknown(ctx context.Context, st Store, iss string, now time.Time) error {
+	known, err := st.KnownProvider(ctx, iss)
+	if err != nil || known {
+		return err
+	}
+	n, err := st.LiveRevocationsFromUnknown(ctx, s.o.Issuer, now)
+	if err != nil {
+		return err
+	}
+	if n >= s.o.MaxUnknownEntries {
+		return rateLimited(60, "this person server keeps no more revocations from agent providers it does not know")
+	}
+	return nil
 }

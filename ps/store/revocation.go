@@ -241,3 +241,20 @@ func (s *Store) PurgeRevocationState(ctx context.Context, expiredBefore time.Tim
 	r3 := db.Exec(`DELETE FROM revocation_cascades WHERE exp < ?`, expiredBefore.Unix())
 	return r1.RowsAffected + r2.RowsAffected + r3.RowsAffected, wrap("purge revocation cascades", r3.Error)
 }
+
+// KnownProvider: the provider table lists issuer, whatever its status.
+func (s *Store) KnownProvider(ctx context.Context, issuer string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM agent_providers WHERE issuer = ?`, issuer).Scan(&n).Error
+	return n > 0, wrap("look up provider", err)
+}
+
+// LiveRevocationsFromUnknown counts live revocations whose issuer is not
+// a listed provider, not a resource this PS issued for, and not except.
+func (s *Store) LiveRevocationsFromUnknown(ctx context.Context, except string, now time.Time) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM revoked_tokens r WHERE r.exp >= ? AND r.iss <> ?
+		AND NOT EXISTS (SELECT 1 FROM agent_providers p WHERE p.issuer = r.iss)
+		AND NOT EXISTS (SELECT 1 FROM pairwise_subjects ps WHERE ps.resource = r.iss)`, now.Unix(), except).Scan(&n).Error
+	return n, wrap("count revocations from unknown issuers", err)
+}

@@ -48,6 +48,28 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 	})
 
+	t.Run("revocations from unknown providers", func(t *testing.T) {
+		const self = "https://ps.example"
+		if err := st.RecordRevocation(ctx, self, "own", at.Add(time.Hour), at); err != nil {
+			t.Fatal(err)
+		}
+		if known, err := st.KnownProvider(ctx, ap); known || err != nil {
+			t.Fatalf("KnownProvider before any request = %v, %v", known, err)
+		}
+		if n, err := st.LiveRevocationsFromUnknown(ctx, self, at); n != 2 || err != nil {
+			t.Fatalf("LiveRevocationsFromUnknown = %d, %v; want ap's two, not the PS's own", n, err)
+		}
+		if err := st.SawAgentProvider(ctx, ap, agents.Display{}, at); err != nil {
+			t.Fatal(err)
+		}
+		if known, err := st.KnownProvider(ctx, ap); !known || err != nil {
+			t.Fatalf("KnownProvider after a request = %v, %v", known, err)
+		}
+		if n, _ := st.LiveRevocationsFromUnknown(ctx, self, at); n != 0 {
+			t.Fatalf("a known provider's revocations are not unknown: %d", n)
+		}
+	})
+
 	t.Run("agent tokens", func(t *testing.T) {
 		if err := st.RememberAgentToken(ctx, ap, "t1", agent, at.Add(time.Hour)); err != nil {
 			t.Fatal(err)

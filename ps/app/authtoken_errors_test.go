@@ -7,6 +7,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
 // TestAuthTokenRefusals: every refusal of the auth token endpoint answers
@@ -106,5 +107,32 @@ func TestAuthTokenRefusals(t *testing.T) {
 	before := w.ps.TableCounts(t)
 	expectProblem(t, w.post(t, fresh, "/token", authBody(t, body(rt(nil), pt))), http.StatusBadRequest, aauth.ErrExpiredPresentedToken)
 	expectProblem(t, w.post(t, fresh, "/token", authBody(t, body(rt(nil), nil))), http.StatusBadRequest, aauth.ErrExpiredPresentedToken)
+	writesNothing(t, w.ps, before)
+}
+
+// TestAuthTokenPresentedForAnotherResource: PS-262. A person token the
+// agent holds for rs2.test, named by a resource token rs.test minted, is
+// refused: the presented token's aud must be the resource token's iss.
+// Nothing is written.
+func TestAuthTokenPresentedForAnotherResource(t *testing.T) {
+	t.Parallel()
+	var rs, rs2 *conformance.Resource
+	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+		var err error
+		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			t.Fatal(err)
+		}
+		if rs2, err = conformance.StartResource(env.CA, env.Resolver, "rs2.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs.Close(); _ = rs2.Close() })
+	})
+	b := w.person(t, "alice", false)
+	w.bind(t, w.agent, b)
+	pt2 := personToken(t, w, b, rs2, `{"resource":"https://rs2.test","capabilities":["interaction"]}`)
+	rt := resourceToken(t, w, rs, pt2, "calendar.read", nil)
+	before := w.ps.TableCounts(t)
+	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt2})),
+		http.StatusBadRequest, aauth.ErrInvalidPresentedToken)
 	writesNothing(t, w.ps, before)
 }

@@ -19,8 +19,8 @@ var relayLinkRE = regexp.MustCompile(`class="relay"><code>([^<]+)</code>`)
 // the PS's interaction URL, sees that the resource needs them first, and
 // is sent to {interaction.url}?code=…&callback={per-flow PS URL} before
 // the PS's own consent (PS-113); back on the callback, the PS's consent
-// follows and the token is issued. A callback with error=access_denied
-// ends the request with 403 denied; a wrong callback state changes
+// follows and the token is issued. A callback error ends the request with
+// the mapped polling error (PS-114); a wrong callback state changes
 // nothing; an http interaction url is 400 invalid_resource_token (PS-098).
 func TestAuthTokenResourceInitiatedInteraction(t *testing.T) {
 	t.Parallel()
@@ -83,11 +83,23 @@ func TestAuthTokenResourceInitiatedInteraction(t *testing.T) {
 	b.Post(t, s.path()+"/approve", nil)
 	expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
 
-	// The resource's flow ends with an error: the agent gets denied.
-	s, link, _ = startAtResource()
-	rs.SetInteractionError("access_denied")
-	b.Follow(t, b.Get(t, link.String()))
-	expectProblem(t, w.poll(t, w.agent, s.loc), http.StatusForbidden, aauth.ErrDenied)
+	// The resource's flow ends with an error: each maps to the agent's
+	// polling error (PS-114).
+	for _, tc := range []struct {
+		callback string
+		status   int
+		code     string
+	}{
+		{"access_denied", http.StatusForbidden, aauth.ErrDenied},
+		{"user_abandoned", http.StatusForbidden, aauth.ErrAbandoned},
+		{"interaction_expired", http.StatusRequestTimeout, aauth.ErrExpired},
+		{"server_error", http.StatusInternalServerError, aauth.ErrServerError},
+	} {
+		s, link, _ = startAtResource()
+		rs.SetInteractionError(tc.callback)
+		b.Follow(t, b.Get(t, link.String()))
+		expectProblem(t, w.poll(t, w.agent, s.loc), tc.status, tc.code)
+	}
 
 	// PS-098: not https.
 	before = w.ps.TableCounts(t)

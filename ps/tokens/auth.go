@@ -119,7 +119,8 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 		return nil, err
 	}
 	if r.R3 != nil {
-		if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantR3, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub, Resource: r.Resource, R3S256: r.R3.S256}); err != nil {
+		iss, sub := r.Agent.Grantee()
+		if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantR3, AgentIss: iss, AgentSub: sub, Resource: r.Resource, R3S256: r.R3.S256}); err != nil {
 			return nil, err
 		}
 	}

@@ -272,7 +272,7 @@ func TestAuthTokenPartialScopeApproval(t *testing.T) {
 	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
 
 	// Only calendar.read ticked, back on the page (the code is spent).
-	if pg := b.Get(t, s.path()); !strings.Contains(pg.HTML, "tick at least one scope") || !strings.Contains(pg.HTML, `class="consent"`) {
+	if pg := b.Get(t, s.path()); !strings.Contains(pg.HTML, "Tick at least one scope") || !strings.Contains(pg.HTML, `class="consent"`) {
 		t.Fatalf("after the forged form: %d\n%s", pg.Status, pg.HTML)
 	}
 	b.Post(t, s.path()+"/approve", map[string]string{"scopes_submitted": "1", "scope": "calendar.read"})

@@ -415,9 +415,12 @@ func (s *Service) fetchR3(ctx context.Context, rt *resourcetoken.ResourceToken) 
 		s.o.Logger.WarnContext(ctx, "R3 document not admitted", "resource", rt.Iss, "err", err)
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the R3 document at r3_uri could not be fetched")
 	}
-	if body, ok := s.o.R3Cache.Get(rt.R3S256); ok {
-		// Content-addressed: bytes that verified against this hash once
-		// are the document (R3§content-addressing); VerifyR3 checks again.
+	// Content-addressed (R3§content-addressing): bytes that verified
+	// against this hash once are the document; keyed by the URI too, so a
+	// resource token naming a URI the resource never served that document
+	// at still fails (PS-243). VerifyR3 checks the cached bytes again.
+	cacheKey := rt.R3URI + " " + rt.R3S256
+	if body, ok := s.o.R3Cache.Get(cacheKey); ok {
 		return resourcetoken.VerifyR3(rt, body)
 	}
 	resp, err := s.getR3(ctx, rt.R3URI)
@@ -429,7 +432,7 @@ func (s *Service) fetchR3(ctx context.Context, rt *resourcetoken.ResourceToken) 
 	if err != nil {
 		return nil, err
 	}
-	s.o.R3Cache.Put(rt.R3S256, resp.Body)
+	s.o.R3Cache.Put(cacheKey, resp.Body)
 	return doc, nil
 }
 
@@ -791,7 +794,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		g.R3Selection = &sel
 	}
 	if len(approved) == 0 && (g.R3Selection == nil || g.R3Selection.Empty()) {
-		return nil, true, fmt.Errorf("%w: give at least one scope or operation, or refuse", interact.ErrStage)
+		return nil, true, fmt.Errorf("%w: tick at least one scope or operation, or refuse", interact.ErrStage)
 	}
 	g.Scope = approved
 	ms, err := k.mission(ctx, g)

@@ -1,6 +1,7 @@
 package resourcetoken
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -154,9 +155,15 @@ func VerifyR3(rt *ResourceToken, body []byte) (*R3Document, error) {
 		if len(ops) != 1 {
 			return nil, invalidRT("a per-call proposal names exactly one operation")
 		}
-		if doc.Parameters, err = json.Marshal(p); err != nil {
+		// Kept as the resource wrote them (no HTML escaping): they are
+		// shown as text, escaped by the template.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(p); err != nil {
 			return nil, invalidRT("the per-call proposal's parameters cannot be read")
 		}
+		doc.Parameters = bytes.TrimSpace(buf.Bytes())
 	}
 	if d, present := m["display"]; present {
 		if _, ok := d.(map[string]any); !ok {

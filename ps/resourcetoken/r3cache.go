@@ -5,10 +5,11 @@ import (
 	"sync"
 )
 
-// R3Cache keeps fetched R3 documents by their r3_s256 (R3§content-addressing:
-// the hash is the document's identity, so a document that verified against
-// it need not be fetched again). Bounded in entry size and count; the least
-// recently used entry goes first. Safe for concurrent use.
+// R3Cache keeps verified R3 documents under a key naming their r3_s256
+// (R3§content-addressing: the hash is the document's identity, so a
+// document that verified against it need not be fetched again). Bounded in
+// entry size and count; the least recently used entry goes first. Safe for
+// concurrent use.
 type R3Cache struct {
 	maxEntries, maxBytes int
 
@@ -18,7 +19,7 @@ type R3Cache struct {
 }
 
 type r3Entry struct {
-	s256 string
+	key  string
 	body []byte
 }
 
@@ -40,14 +41,14 @@ func NewR3Cache(maxEntries, maxBytes int) *R3Cache {
 	return &R3Cache{maxEntries: maxEntries, maxBytes: maxBytes, order: list.New(), entries: map[string]*list.Element{}}
 }
 
-// Get returns the bytes cached under s256.
-func (c *R3Cache) Get(s256 string) ([]byte, bool) {
+// Get returns the bytes cached under key (r3_uri and r3_s256).
+func (c *R3Cache) Get(key string) ([]byte, bool) {
 	if c == nil {
 		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[s256]
+	e, ok := c.entries[key]
 	if !ok {
 		return nil, false
 	}
@@ -55,23 +56,24 @@ func (c *R3Cache) Get(s256 string) ([]byte, bool) {
 	return e.Value.(*r3Entry).body, true
 }
 
-// Put keeps body under s256. The caller has verified that body hashes to
-// s256 (VerifyR3); a body larger than the entry bound is not kept.
-func (c *R3Cache) Put(s256 string, body []byte) {
+// Put keeps body under key. The caller has verified that body hashes to
+// the r3_s256 the key names (VerifyR3); a body larger than the entry bound
+// is not kept.
+func (c *R3Cache) Put(key string, body []byte) {
 	if c == nil || len(body) > c.maxBytes {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[s256]; ok {
+	if e, ok := c.entries[key]; ok {
 		c.order.MoveToFront(e)
 		return
 	}
-	c.entries[s256] = c.order.PushFront(&r3Entry{s256: s256, body: append([]byte(nil), body...)})
+	c.entries[key] = c.order.PushFront(&r3Entry{key: key, body: append([]byte(nil), body...)})
 	for c.order.Len() > c.maxEntries {
 		oldest := c.order.Back()
 		c.order.Remove(oldest)
-		delete(c.entries, oldest.Value.(*r3Entry).s256)
+		delete(c.entries, oldest.Value.(*r3Entry).key)
 	}
 }
 

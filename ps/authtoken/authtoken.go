@@ -539,7 +539,7 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		sel, err := rememberedSelection(rem)
+		sel, err := rememberedSelection(rem, g.R3)
 		if err != nil {
 			return false, err
 		}
@@ -624,19 +624,31 @@ func r3Grant(g *Grant) (*tokens.R3Grant, error) {
 	return out, nil
 }
 
-// rememberedSelection reads a remembered R3 grant back.
-func rememberedSelection(r *tokens.R3Remembered) (*resourcetoken.R3Selection, error) {
-	sel := &resourcetoken.R3Selection{Granted: []json.RawMessage{}}
-	if err := json.Unmarshal(r.Granted, &sel.Granted); err != nil {
+// rememberedSelection reads a remembered R3 grant back, keeping only
+// operations of doc (the same document by hash, so all of them: the check
+// keeps the token within the document whatever the table holds).
+func rememberedSelection(r *tokens.R3Remembered, doc *resourcetoken.R3Document) (*resourcetoken.R3Selection, error) {
+	var granted, perCall []json.RawMessage
+	if err := json.Unmarshal(r.Granted, &granted); err != nil {
 		return nil, err
 	}
 	if len(r.PerCall) > 0 {
-		if err := json.Unmarshal(r.PerCall, &sel.PerCall); err != nil {
+		if err := json.Unmarshal(r.PerCall, &perCall); err != nil {
 			return nil, err
 		}
 	}
-	if sel.Granted == nil {
-		sel.Granted = []json.RawMessage{}
+	inDoc := func(ops []json.RawMessage) []json.RawMessage {
+		out := []json.RawMessage{}
+		for _, op := range ops {
+			if slices.ContainsFunc(doc.Ops, func(d json.RawMessage) bool { return bytes.Equal(d, op) }) {
+				out = append(out, op)
+			}
+		}
+		return out
+	}
+	sel := &resourcetoken.R3Selection{Granted: inDoc(granted), PerCall: inDoc(perCall)}
+	if len(sel.PerCall) == 0 {
+		sel.PerCall = nil
 	}
 	return sel, nil
 }

@@ -4,6 +4,9 @@
 -- document's operations. A second request naming the same document is
 -- issued without asking; "What your agents can access" lists and removes
 -- them. At most 50 per agent and resource (the oldest go first).
+-- An auth token's issuance record also keeps the r3_uri and r3_s256 it
+-- carried (R3§as-processing step 4: the audit record, written in the
+-- issuing transaction).
 
 -- +goose Up
 CREATE TABLE r3_grants (
@@ -22,5 +25,10 @@ CREATE TABLE r3_grants (
     PRIMARY KEY (person_id, agent_iss, agent_sub, resource, r3_s256)
 );
 
+ALTER TABLE auth_token_records ADD COLUMN r3_uri TEXT;
+ALTER TABLE auth_token_records ADD COLUMN r3_s256 TEXT;
+
 -- +goose Down
+ALTER TABLE auth_token_records DROP COLUMN r3_s256;
+ALTER TABLE auth_token_records DROP COLUMN r3_uri;
 DROP TABLE r3_grants;

@@ -80,6 +80,11 @@ func TestAuthTokenR3PerCallChoice(t *testing.T) {
 		t.Fatalf("auth token %v, want the person's choice exactly (PS-245)", c)
 	}
 
+	// The issuance record keeps the document (R3§as-processing step 4).
+	if recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), ""); err != nil || len(recs) != 1 || recs[0].R3URI != uri || recs[0].R3S256 != s256 {
+		t.Fatalf("auth token records %+v, %v: want the R3 document recorded", recs, err)
+	}
+
 	// The same document again: remembered, issued at once, not fetched
 	// again (cached by r3_s256).
 	c = expectAuthToken(t, w, rs, request(rt(""), nil), pt)

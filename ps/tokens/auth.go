@@ -56,7 +56,10 @@ type AuthRecord struct {
 	JTI, Aud, Sub, PersonID, AgentIss, AgentSub, AgentTokenJTI, CnfThumbprint string
 	Scope                                                                     []string
 	MissionS256, Tenant, ParentJTI, ResourceTokenJTI                          string
-	IssuedAt, Exp                                                             time.Time
+	// R3URI and R3S256 are the R3 document the token carried ("" without
+	// R3): the audit record of R3§as-processing step 4.
+	R3URI, R3S256 string
+	IssuedAt, Exp time.Time
 	Lineage
 }
 
@@ -109,6 +112,9 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	rec := AuthRecord{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
 		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.HolderThumbprint(), Scope: slices.Clone(r.Scope), Tenant: r.Tenant,
 		ParentJTI: r.PresentedJTI, ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: now, Exp: exp, Lineage: r.Agent.lineage()}
+	if r.R3 != nil {
+		rec.R3URI, rec.R3S256 = r.R3.URI, r.R3.S256
+	}
 	if r.Mission != nil {
 		rec.MissionS256 = r.Mission.S256
 	}

@@ -148,6 +148,13 @@ type ResourceView struct {
 // ("" when absent).
 type R3View struct {
 	Summary, Implications, DataAccessed, Irreversible, Detail template.HTML
+	// Operations name the document's operations (plain text); the
+	// approve form lets the person grant each outright, per call or not
+	// at all, unless the document is a per-call proposal.
+	Operations []string
+	// Parameters is a per-call proposal's parameters (indented JSON,
+	// shown as text); "" for a class document.
+	Parameters string
 }
 
 // ScopeView is a requested scope with the resource's scope_descriptions
@@ -336,6 +343,16 @@ type GrantItem struct {
 	Scopes             []string
 	GrantedAt          time.Time
 	LastUsed           time.Time // zero: never used
+	// R3 is a remembered R3 grant ("r3" kind, nil otherwise).
+	R3 *R3GrantView
+}
+
+// R3GrantView is the person's remembered choice on one R3 document: its
+// hash (the grant's key), the resource's summary (plain text) and the
+// operations allowed outright and only call by call.
+type R3GrantView struct {
+	S256, Summary    string
+	Granted, PerCall []string
 }
 
 // MissionGrantItem is access an active mission gives its agent: it lasts

@@ -325,7 +325,7 @@ func (a *App) providerSeen(ctx context.Context, issuer string) {
 
 // removeGrant removes one of the person's grants and, in the same
 // transaction, revokes what it let the agent have at that resource: its
-// auth tokens for a scope grant, also its person tokens (and what was
+// auth tokens for a scope or R3 grant, also its person tokens (and what was
 // issued from them) for a consent; the downstream revocations go out once
 // it commits.
 func (a *App) removeGrant(ctx context.Context, personID string, key tokens.GrantKey) error {
@@ -334,7 +334,7 @@ func (a *App) removeGrant(ctx context.Context, personID string, key tokens.Grant
 			return err
 		}
 		id, err := a.Revocation.CascadeAgent(ctx, tx, revocation.AgentFilter{AgentIss: key.AgentIss, AgentSub: key.AgentSub,
-			PersonID: personID, Resource: key.Resource, AuthOnly: key.Kind == tokens.GrantScopes})
+			PersonID: personID, Resource: key.Resource, AuthOnly: key.Kind != tokens.GrantConsent})
 		if err == nil && id != "" {
 			tx.AfterCommit(func() { a.Revocation.Deliver(ctx, id) })
 		}

@@ -66,8 +66,11 @@ func TestAuthTokenR3(t *testing.T) {
 	}
 
 	// The errors change nothing.
-	altered, altS256 := rs.PublishR3("/r3/altered", []byte(r3Doc))
-	rs.PublishR3("/r3/altered", []byte(strings.Replace(r3Doc, "work", "every", 1)))
+	// The altered document is one the PS has not seen: documents it
+	// verified are cached by hash and not fetched again.
+	original := strings.Replace(r3Doc, "rescheduled", "moved", 1)
+	altered, altS256 := rs.PublishR3("/r3/altered", []byte(original))
+	rs.PublishR3("/r3/altered", []byte(strings.Replace(original, "work", "every", 1)))
 	for name, rt := range map[string]string{
 		"r3_uri alone (PS-240)":  withR3(map[string]any{"r3_uri": uri}, "calendar.read"),
 		"r3_s256 alone (PS-240)": withR3(map[string]any{"r3_s256": s256}, "calendar.read"),

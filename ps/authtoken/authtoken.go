@@ -13,6 +13,7 @@
 package authtoken
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -79,6 +80,9 @@ type Options struct {
 	// R3 fetches R3 documents under the egress policy (*fetch.Client);
 	// its Admit checks a resource's interaction URL before a redirect.
 	R3 R3Fetcher
+	// R3Cache keeps verified R3 documents by r3_s256 (content-addressed,
+	// bounded); nil: a default-sized cache of the Service's own.
+	R3Cache *resourcetoken.R3Cache
 	// SignRequest signs the R3 fetch as this PS (pssign.Signer),
 	// so the resource can tell who asks (PS-241).
 	SignRequest func(ctx context.Context, issuer string, req *http.Request) error
@@ -108,6 +112,9 @@ func New(o Options) *Service {
 	}
 	if o.Window == 0 {
 		o.Window = aauth.DefaultSignatureWindowSeconds * time.Second
+	}
+	if o.R3Cache == nil {
+		o.R3Cache = resourcetoken.NewR3Cache(0, 0)
 	}
 	s := &Service{o: o}
 	o.Interact.RegisterKind(KindAuthToken, kind{s})
@@ -151,6 +158,10 @@ type Grant struct {
 	RequestedTenant string `json:"requested_tenant,omitempty"`
 	// R3 is the verified R3 document the resource token named.
 	R3 *resourcetoken.R3Document `json:"r3,omitempty"`
+	// R3Selection is what the token grants of the document: the person's
+	// choice, or the one they made before on the same document
+	// (remembered); nil until decided.
+	R3Selection *resourcetoken.R3Selection `json:"r3_selection,omitempty"`
 	// Interaction is the resource's own flow, and ReturnState the
 	// per-flow secret in the PS callback URL the resource returns to.
 	Interaction *resourcetoken.Interaction `json:"interaction,omitempty"`
@@ -398,12 +409,31 @@ func (s *Service) fetchR3(ctx context.Context, rt *resourcetoken.ResourceToken) 
 	if s.o.R3 == nil {
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "this person server does not fetch R3 documents")
 	}
+	// The r3_uri passes the egress policy even when the document is
+	// cached: the same answer with and without a cache (PS-242).
+	if err := s.o.R3.Admit(ctx, rt.R3URI); err != nil {
+		s.o.Logger.WarnContext(ctx, "R3 document not admitted", "resource", rt.Iss, "err", err)
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the R3 document at r3_uri could not be fetched")
+	}
+	// Content-addressed (R3§content-addressing): bytes that verified
+	// against this hash once are the document; keyed by the URI too, so a
+	// resource token naming a URI the resource never served that document
+	// at still fails (PS-243). VerifyR3 checks the cached bytes again.
+	cacheKey := rt.R3URI + " " + rt.R3S256
+	if body, ok := s.o.R3Cache.Get(cacheKey); ok {
+		return resourcetoken.VerifyR3(rt, body)
+	}
 	resp, err := s.getR3(ctx, rt.R3URI)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		s.o.Logger.WarnContext(ctx, "R3 document not fetched", "resource", rt.Iss, "err", err)
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken, "the R3 document at r3_uri could not be fetched")
 	}
-	return resourcetoken.VerifyR3(rt, resp.Body)
+	doc, err := resourcetoken.VerifyR3(rt, resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	s.o.R3Cache.Put(cacheKey, resp.Body)
+	return doc, nil
 }
 
 // getR3 is the signed GET of an R3 document (R3§r3-document-access-restriction).
@@ -491,15 +521,30 @@ func firstStage(g *Grant) string {
 }
 
 // covered: every requested scope was granted to this agent at this
-// resource by this person before.
-//
-// An R3 document is never covered: this PS remembers no R3 grants yet, so
-// the person is asked for every one (never a vacuous "no scope asked").
+// resource by this person before, and so was the R3 document the resource
+// token names (by r3_s256): then g.R3Selection is the person's earlier
+// choice on it. A per-call proposal is never covered: each call is asked
+// (R3§per-call-proposals).
 func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
-	if g.R3 != nil {
-		return false, nil
-	}
 	iss, sub := g.Agent.Grantee()
+	if g.R3 != nil {
+		if g.R3.Proposal() {
+			return false, nil
+		}
+		rem, err := s.o.Tokens.R3Grant(ctx, g.PersonID, tokens.GrantKey{Kind: tokens.GrantR3, AgentIss: iss, AgentSub: sub,
+			Resource: g.Resource, R3S256: g.R3.S256})
+		if errors.Is(err, dberr.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		sel, err := rememberedSelection(rem, g.R3)
+		if err != nil {
+			return false, err
+		}
+		g.R3Selection = sel
+	}
 	granted, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, iss, sub, g.Resource)
 	if err != nil {
 		return false, err
@@ -517,10 +562,14 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 // the requested one, every value of which the person granted: never
 // broader than requested ∩ granted.
 func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record, p *account.Person) (map[string]any, error) {
+	r3, err := r3Grant(g)
+	if err != nil {
+		return nil, err
+	}
 	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Username: g.Username, Tenant: g.Tenant,
 		Identity: tokens.IdentityClaims(g.Scope, p),
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
-		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI, R3: r3Grant(g.R3)})
+		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI, R3: r3})
 	switch {
 	case errors.Is(err, tokens.ErrTooShort) && g.Agent.Upstream != nil && !g.Agent.Upstream.Exp.After(time.Unix(g.PresentedExp, 0)):
 		return nil, chain.TooShort(g.Agent, ms)
@@ -548,13 +597,82 @@ func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionf
 	return map[string]any{"auth_token": iss.Token, "expires_in": int(iss.Exp.Sub(s.o.Now()).Round(time.Second) / time.Second)}, nil
 }
 
-// r3Grant grants every operation of the document outright (three-party:
-// this PS is the issuer, A-32); none per call.
-func r3Grant(d *resourcetoken.R3Document) *tokens.R3Grant {
+// r3Grant is the R3 part of the token (three-party: this PS is the
+// issuer, A-32): the operations the person granted outright and per call,
+// every one of them from the document; every operation outright when no
+// choice was made (an older consent page).
+func r3Grant(g *Grant) (*tokens.R3Grant, error) {
+	d := g.R3
 	if d == nil {
+		return nil, nil
+	}
+	sel := g.R3Selection
+	if sel == nil {
+		all := d.Select(nil)
+		sel = &all
+	}
+	granted, err := json.Marshal(sel.Granted)
+	if err != nil {
+		return nil, err
+	}
+	out := &tokens.R3Grant{URI: d.URI, S256: d.S256, Vocabulary: d.Vocabulary, Operations: granted}
+	if len(sel.PerCall) > 0 {
+		if out.PerCall, err = json.Marshal(sel.PerCall); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// rememberedSelection reads a remembered R3 grant back, keeping only
+// operations of doc (the same document by hash, so all of them: the check
+// keeps the token within the document whatever the table holds).
+func rememberedSelection(r *tokens.R3Remembered, doc *resourcetoken.R3Document) (*resourcetoken.R3Selection, error) {
+	var granted, perCall []json.RawMessage
+	if err := json.Unmarshal(r.Granted, &granted); err != nil {
+		return nil, err
+	}
+	if len(r.PerCall) > 0 {
+		if err := json.Unmarshal(r.PerCall, &perCall); err != nil {
+			return nil, err
+		}
+	}
+	inDoc := func(ops []json.RawMessage) []json.RawMessage {
+		out := []json.RawMessage{}
+		for _, op := range ops {
+			if slices.ContainsFunc(doc.Ops, func(d json.RawMessage) bool { return bytes.Equal(d, op) }) {
+				out = append(out, op)
+			}
+		}
+		return out
+	}
+	sel := &resourcetoken.R3Selection{Granted: inDoc(granted), PerCall: inDoc(perCall)}
+	if len(sel.PerCall) == 0 {
+		sel.PerCall = nil
+	}
+	return sel, nil
+}
+
+// rememberR3 keeps the person's choice on an R3 document for the agent at
+// the resource, so the same document is not asked about again; never a
+// per-call proposal (its approval is for one call), never an empty one.
+func (s *Service) rememberR3(ctx context.Context, toks *tokens.Service, personID string, g *Grant) error {
+	if g.R3 == nil || g.R3.Proposal() || g.R3Selection == nil || g.R3Selection.Empty() {
+		// Nothing of the document given: the next request asks again.
 		return nil
 	}
-	return &tokens.R3Grant{URI: d.URI, S256: d.S256, Vocabulary: d.Vocabulary, Operations: d.Operations}
+	granted, err := json.Marshal(g.R3Selection.Granted)
+	if err != nil {
+		return err
+	}
+	perCall, err := json.Marshal(g.R3Selection.PerCall)
+	if err != nil {
+		return err
+	}
+	iss, sub := g.Agent.Grantee()
+	return toks.GrantR3(ctx, personID, tokens.GrantKey{Kind: tokens.GrantR3, AgentIss: iss, AgentSub: sub, Resource: g.Resource, R3S256: g.R3.S256},
+		tokens.R3Remembered{URI: g.R3.URI, S256: g.R3.S256, Vocabulary: g.R3.Vocabulary, Summary: g.R3.Display.Summary,
+			Granted: granted, PerCall: perCall})
 }
 
 func dedupe(scope []string) []string {
@@ -632,6 +750,15 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 	if g.R3 != nil {
 		display := g.R3.Display
 		c.R3 = &display
+		if g.R3.Proposal() {
+			var params bytes.Buffer
+			if json.Indent(&params, g.R3.Parameters, "", "  ") == nil {
+				c.R3Parameters = params.String()
+			}
+		}
+		for _, op := range g.R3.Ops {
+			c.R3Operations = append(c.R3Operations, resourcetoken.R3OperationLabel(op))
+		}
 	}
 	if j := strings.TrimSpace(g.Justification); j != "" {
 		c.Statements = append(c.Statements, interact.Statement{Kind: interact.StatementJustification, Markdown: j, At: r.CreatedAt})
@@ -667,14 +794,21 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err := g.checkTenant(p); err != nil {
 		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
-	// The person may approve some of the scopes (issue 8): the token and
-	// the remembered grant carry those only, never one not asked.
-	if approved := d.Scopes.Of(g.Scope); len(approved) < len(g.Scope) {
-		if len(approved) == 0 {
-			return nil, true, fmt.Errorf("%w: tick at least one scope, or refuse", interact.ErrStage)
-		}
-		g.Scope = approved
+	// The person may approve some of the scopes (issue 8) and grant each
+	// operation of an R3 document outright, per call or not at all: the
+	// token and the remembered grants carry those only, never one not
+	// asked. With R3 the scopes may all be unticked (the resource token's
+	// scope is optional when R3 is present, and each is honoured on its
+	// own: R3§resource-token-extensions); something must be given.
+	approved := d.Scopes.Of(g.Scope)
+	if g.R3 != nil {
+		sel := g.R3.Select(d.R3.Of(len(g.R3.Ops)))
+		g.R3Selection = &sel
 	}
+	if len(approved) == 0 && (g.R3Selection == nil || g.R3Selection.Empty()) {
+		return nil, true, fmt.Errorf("%w: tick at least one scope or operation, or refuse", interact.ErrStage)
+	}
+	g.Scope = approved
 	ms, err := k.mission(ctx, g)
 	if err != nil {
 		return nil, true, err
@@ -686,6 +820,9 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		iss, sub := g.Agent.Grantee()
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
+			return err
+		}
+		if err := k.s.rememberR3(ctx, k.s.o.Tokens.WithStore(tx), p.ID, g); err != nil {
 			return err
 		}
 		return k.complete(ctx, tx, r, g, ms, p)

@@ -132,6 +132,31 @@ type Decision struct {
 	// Scopes is the person's per-scope choice on an auth-token consent
 	// (approve).
 	Scopes ScopeChoice
+	// R3 is the person's per-operation choice on an R3 document (approve).
+	R3 R3Choice
+}
+
+// R3Choice is how the person lets the agent use each operation of an R3
+// document, by its index in the document: resourcetoken.R3Granted,
+// R3PerCall or R3Refused. Submitted is false when the form offered no
+// choice (approve means every operation outright).
+type R3Choice struct {
+	Submitted bool
+	Modes     map[int]string
+}
+
+// Of is the choice for a document of n operations, one mode per operation
+// ("" for an operation the form did not answer, which is refused); nil
+// when no choice was submitted.
+func (c R3Choice) Of(n int) []string {
+	if !c.Submitted {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = c.Modes[i]
+	}
+	return out
 }
 
 // ScopeChoice is which of the asked scopes the person ticked. Submitted

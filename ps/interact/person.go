@@ -130,9 +130,15 @@ type Consent struct {
 	Scopes   []ScopeInfo   // resource-asserted: the scopes asked, described by the resource
 	// R3 is the display of the R3 document the resource named
 	// (resource-asserted, R3§r3-processing).
-	R3      *resourcetoken.R3Display
-	Mission *MissionInfo // what the person approved before
-	Review  *Review      // a proposal the person may edit
+	R3 *resourcetoken.R3Display
+	// R3Operations name the document's operations in its order, each the
+	// person may grant outright, per call or not at all; R3Parameters is
+	// a per-call proposal's parameters (indented JSON, resource-asserted),
+	// approved for that one call: then there is no per-operation choice.
+	R3Operations []string
+	R3Parameters string
+	Mission      *MissionInfo // what the person approved before
+	Review       *Review      // a proposal the person may edit
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool
 	// Outcome is set once the request ended.

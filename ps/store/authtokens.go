@@ -28,6 +28,8 @@ type authTokenRow struct {
 	Tenant           *string        `gorm:"column:tenant"`
 	ParentJTI        string         `gorm:"column:parent_jti"`
 	ResourceTokenJTI string         `gorm:"column:resource_token_jti"`
+	R3URI            *string        `gorm:"column:r3_uri"`
+	R3S256           *string        `gorm:"column:r3_s256"`
 	IssuedAt         int64          `gorm:"column:issued_at"`
 	Exp              int64          `gorm:"column:exp"`
 	Chain            lineageColumns `gorm:"embedded"`
@@ -39,7 +41,7 @@ func (r authTokenRow) record() tokens.AuthRecord {
 	return tokens.AuthRecord{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
 		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, Scope: strings.Fields(r.Scope),
 		MissionS256: emptyIfNull(r.MissionS256), Tenant: emptyIfNull(r.Tenant), ParentJTI: r.ParentJTI, ResourceTokenJTI: r.ResourceTokenJTI,
-		IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC(), Lineage: r.Chain.lineage()}
+		R3URI: emptyIfNull(r.R3URI), R3S256: emptyIfNull(r.R3S256), IssuedAt: time.Unix(r.IssuedAt, 0).UTC(), Exp: time.Unix(r.Exp, 0).UTC(), Lineage: r.Chain.lineage()}
 }
 
 // RecordAuthToken stores an auth-token issuance record.
@@ -47,7 +49,8 @@ func (s *Store) RecordAuthToken(ctx context.Context, r tokens.AuthRecord) error 
 	row := authTokenRow{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
 		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, Scope: strings.Join(r.Scope, " "),
 		MissionS256: nullIfEmpty(r.MissionS256), Tenant: nullIfEmpty(r.Tenant), ParentJTI: r.ParentJTI,
-		ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix(), Chain: lineageRow(r.Lineage)}
+		ResourceTokenJTI: r.ResourceTokenJTI, R3URI: nullIfEmpty(r.R3URI), R3S256: nullIfEmpty(r.R3S256),
+		IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix(), Chain: lineageRow(r.Lineage)}
 	return wrap("record auth token", s.db.WithContext(ctx).Create(&row).Error)
 }
 

@@ -53,9 +53,15 @@ func (s *Store) Grants(ctx context.Context, personID string) ([]tokens.Grant, er
 		}
 		out = append(out, tokens.Grant{GrantKey: r.key(tokens.GrantScopes), Scopes: []string{r.Scope}, GrantedAt: at, LastUsed: r.lastUsed()})
 	}
+	r3, err := s.r3Grants(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, r3...)
 	slices.SortStableFunc(out, func(a, b tokens.Grant) int {
 		return cmp.Or(b.GrantedAt.Compare(a.GrantedAt), cmp.Compare(a.Resource, b.Resource),
-			cmp.Compare(a.AgentSub, b.AgentSub), cmp.Compare(a.AgentIss, b.AgentIss), cmp.Compare(a.Kind, b.Kind))
+			cmp.Compare(a.AgentSub, b.AgentSub), cmp.Compare(a.AgentIss, b.AgentIss), cmp.Compare(a.Kind, b.Kind),
+			cmp.Compare(a.R3S256, b.R3S256))
 	})
 	return out, nil
 }
@@ -75,6 +81,18 @@ func (r grantRow) key(kind tokens.GrantKind) tokens.GrantKey {
 // grant); ErrNotFound when the person has no such grant.
 func (s *Store) RemoveGrant(ctx context.Context, personID string, key tokens.GrantKey) error {
 	table := "resource_consents"
+	if key.Kind == tokens.GrantR3 {
+		res := s.db.WithContext(ctx).Exec(`DELETE FROM r3_grants
+			WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ? AND r3_s256 = ?`,
+			personID, key.AgentIss, key.AgentSub, key.Resource, key.R3S256)
+		if res.Error != nil {
+			return wrap("remove R3 grant", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	}
 	if key.Kind == tokens.GrantScopes {
 		table = "scope_grants"
 	} else if key.Kind != tokens.GrantConsent {
@@ -101,6 +119,10 @@ func (s *Store) TouchGrant(ctx context.Context, personID string, key tokens.Gran
 	case tokens.GrantConsent:
 	case tokens.GrantScopes:
 		table = "scope_grants"
+	case tokens.GrantR3:
+		return wrap("touch R3 grant", s.db.WithContext(ctx).Exec(`UPDATE r3_grants SET last_used_at = ?
+			WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ? AND r3_s256 = ?`,
+			at.Unix(), personID, key.AgentIss, key.AgentSub, key.Resource, key.R3S256).Error)
 	default:
 		return nil
 	}

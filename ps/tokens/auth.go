@@ -41,11 +41,13 @@ type AuthTokenRequest struct {
 }
 
 // R3Grant is what an auth token carries from a verified R3 document: its
-// identity and the operations granted outright (a subset of the
-// document's; this PS grants them all, and none per call).
+// identity, the operations granted outright (r3_granted) and those
+// granted per call (r3_per_call, omitted when empty), each a JSON array
+// that is a subset of the document's operations.
 type R3Grant struct {
 	URI, S256, Vocabulary string
 	Operations            json.RawMessage
+	PerCall               json.RawMessage
 }
 
 // AuthRecord is an auth-token issuance record: what revocation and audit
@@ -54,7 +56,10 @@ type AuthRecord struct {
 	JTI, Aud, Sub, PersonID, AgentIss, AgentSub, AgentTokenJTI, CnfThumbprint string
 	Scope                                                                     []string
 	MissionS256, Tenant, ParentJTI, ResourceTokenJTI                          string
-	IssuedAt, Exp                                                             time.Time
+	// R3URI and R3S256 are the R3 document the token carried ("" without
+	// R3): the audit record of R3§as-processing step 4.
+	R3URI, R3S256 string
+	IssuedAt, Exp time.Time
 	Lineage
 }
 
@@ -95,6 +100,9 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	if r.R3 != nil {
 		claims["r3_uri"], claims["r3_s256"] = r.R3.URI, r.R3.S256
 		claims["r3_granted"] = map[string]any{"vocabulary": r.R3.Vocabulary, "operations": r.R3.Operations}
+		if len(r.R3.PerCall) > 0 && string(r.R3.PerCall) != "[]" && string(r.R3.PerCall) != "null" {
+			claims["r3_per_call"] = map[string]any{"vocabulary": r.R3.Vocabulary, "operations": r.R3.PerCall}
+		}
 	}
 	tok, err := s.o.Signer.SignJWT(ctx, aauth.TypAuthToken, claims)
 	if err != nil {
@@ -104,6 +112,9 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	rec := AuthRecord{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
 		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.HolderThumbprint(), Scope: slices.Clone(r.Scope), Tenant: r.Tenant,
 		ParentJTI: r.PresentedJTI, ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: now, Exp: exp, Lineage: r.Agent.lineage()}
+	if r.R3 != nil {
+		rec.R3URI, rec.R3S256 = r.R3.URI, r.R3.S256
+	}
 	if r.Mission != nil {
 		rec.MissionS256 = r.Mission.S256
 	}
@@ -112,6 +123,12 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issu
 	}
 	if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantScopes, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub, Resource: r.Resource}); err != nil {
 		return nil, err
+	}
+	if r.R3 != nil {
+		iss, sub := r.Agent.Grantee()
+		if err := s.touchGrant(ctx, r.PersonID, GrantKey{Kind: GrantR3, AgentIss: iss, AgentSub: sub, Resource: r.Resource, R3S256: r.R3.S256}); err != nil {
+			return nil, err
+		}
 	}
 	s.logIssued(ctx, "auth", jti, r.PersonID, r.Username, r.Agent, r.Resource, rec.MissionS256, r.Scope, exp.Sub(now))
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -15,6 +16,10 @@ const (
 	// GrantScopes is an auth-token scope grant: the agent may get auth
 	// tokens with these scopes at the resource without asking again.
 	GrantScopes GrantKind = "scopes"
+	// GrantR3 is an auth-token grant of an R3 document's operations (some
+	// outright, some per call): the agent may get auth tokens naming that
+	// document (by r3_s256) at the resource without asking again.
+	GrantR3 GrantKind = "r3"
 )
 
 // GrantKey names one standing grant of a person: the kind, the agent and
@@ -24,6 +29,8 @@ type GrantKey struct {
 	AgentIss string
 	AgentSub string
 	Resource string
+	// R3S256 names the R3 document of a GrantR3 ("" otherwise).
+	R3S256 string
 }
 
 // Grant is a standing grant as the person sees it: its key, the scopes
@@ -35,11 +42,48 @@ type Grant struct {
 	LastUsed  time.Time
 	Scopes    []string
 	GrantedAt time.Time
+	// R3 is what a GrantR3 lets the agent do (nil otherwise).
+	R3 *R3Remembered
+}
+
+// R3Remembered is a person's remembered choice on one R3 document: the
+// document's identity and summary (for the person's list) and the
+// operations granted outright and per call (JSON arrays, subsets of the
+// document's operations).
+type R3Remembered struct {
+	URI, S256, Vocabulary, Summary string
+	Granted, PerCall               json.RawMessage
+}
+
+// MaxR3GrantsPerResource bounds the remembered R3 grants of one agent at
+// one resource: a resource minting ever new documents cannot grow the
+// table without bound (the oldest go first).
+const MaxR3GrantsPerResource = 50
+
+// R3Grant is the person's remembered choice on the R3 document s256 for
+// the agent at resource (dberr.ErrNotFound when there is none).
+func (s *Service) R3Grant(ctx context.Context, personID string, key GrantKey) (*R3Remembered, error) {
+	return s.o.Store.R3Grant(ctx, personID, key)
+}
+
+// GrantR3 remembers the person's choice on an R3 document (replacing an
+// earlier one on the same document).
+func (s *Service) GrantR3(ctx context.Context, personID string, key GrantKey, g R3Remembered) error {
+	return s.o.Store.GrantR3(ctx, personID, key, g, s.o.Now())
 }
 
 // Valid reports whether the key names a kind of grant and is complete.
 func (k GrantKey) Valid() bool {
-	return (k.Kind == GrantConsent || k.Kind == GrantScopes) && k.AgentIss != "" && k.AgentSub != "" && k.Resource != ""
+	if k.AgentIss == "" || k.AgentSub == "" || k.Resource == "" {
+		return false
+	}
+	switch k.Kind {
+	case GrantConsent, GrantScopes:
+		return k.R3S256 == ""
+	case GrantR3:
+		return k.R3S256 != ""
+	}
+	return false
 }
 
 // Grants lists every standing grant the person gave, newest first.

@@ -63,6 +63,12 @@ type Store interface {
 	// TouchGrant sets the grant's last use to at (every scope of a scope
 	// grant); no grant, nothing changes and no error.
 	TouchGrant(ctx context.Context, personID string, key GrantKey, at time.Time) error
+	// R3Grant reads the remembered choice on one R3 document (key.Kind
+	// GrantR3; dberr.ErrNotFound when none).
+	R3Grant(ctx context.Context, personID string, key GrantKey) (*R3Remembered, error)
+	// GrantR3 stores the choice (upsert), keeping at most
+	// MaxR3GrantsPerResource per agent and resource.
+	GrantR3(ctx context.Context, personID string, key GrantKey, g R3Remembered, at time.Time) error
 	// AfterCommit runs f after the transaction the store is bound to
 	// commits (at once outside one): the "token issued" log line is
 	// written only for a token that was really issued.

@@ -1,12 +1,15 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/markdown"
+	"github.com/aauth-ps/aauth-ps/ps/resourcetoken"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
@@ -28,7 +31,7 @@ func (u *UI) grantsPage(c *gin.Context, s *session) error {
 	items := make([]templates.GrantItem, len(grants))
 	for i, g := range grants {
 		items[i] = templates.GrantItem{Kind: string(g.Kind), AgentIss: g.AgentIss, AgentSub: g.AgentSub,
-			Resource: g.Resource, Scopes: g.Scopes, GrantedAt: g.GrantedAt, LastUsed: g.LastUsed}
+			Resource: g.Resource, Scopes: g.Scopes, GrantedAt: g.GrantedAt, LastUsed: g.LastUsed, R3: r3GrantView(g)}
 	}
 	rules, err := u.permissionRules(c, s)
 	if err != nil {
@@ -71,7 +74,7 @@ func (u *UI) missionGrants(c *gin.Context, s *session) ([]templates.MissionGrant
 // no grant for (another person's included) is refused as not found.
 func (u *UI) removeGrant(c *gin.Context, s *session) error {
 	key := tokens.GrantKey{Kind: tokens.GrantKind(c.PostForm("kind")), AgentIss: c.PostForm("agent_iss"),
-		AgentSub: c.PostForm("agent_sub"), Resource: c.PostForm("resource")}
+		AgentSub: c.PostForm("agent_sub"), Resource: c.PostForm("resource"), R3S256: c.PostForm("r3_s256")}
 	if !key.Valid() {
 		return errNotFound
 	}
@@ -90,4 +93,24 @@ func (u *UI) removeGrant(c *gin.Context, s *session) error {
 		"kind", string(key.Kind), "agent_iss", key.AgentIss, "agent_sub", key.AgentSub, "resource", key.Resource)
 	u.redirectFlash(c, "/access", "Access removed: the agent must ask you again before it can act at "+key.Resource+".")
 	return nil
+}
+
+// r3GrantView shows a remembered R3 grant: the summary as plain text and
+// each operation by its name in the vocabulary.
+func r3GrantView(g tokens.Grant) *templates.R3GrantView {
+	if g.R3 == nil {
+		return nil
+	}
+	v := &templates.R3GrantView{S256: g.R3.S256, Summary: markdown.Plain(g.R3.Summary)}
+	labels := func(raw []byte) []string {
+		var ops []json.RawMessage
+		_ = json.Unmarshal(raw, &ops)
+		out := make([]string, 0, len(ops))
+		for _, op := range ops {
+			out = append(out, resourcetoken.R3OperationLabel(op))
+		}
+		return out
+	}
+	v.Granted, v.PerCall = labels(g.R3.Granted), labels(g.R3.PerCall)
+	return v
 }

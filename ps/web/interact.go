@@ -17,6 +17,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
+	"github.com/aauth-ps/aauth-ps/ps/resourcetoken"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -213,6 +214,17 @@ func (u *UI) decision(c *gin.Context) (interact.Decision, error) {
 	if _, ok := form["scopes_submitted"]; ok {
 		d.Scopes = interact.ScopeChoice{Submitted: true, Approved: form["scope"]}
 	}
+	if _, ok := form["r3_submitted"]; ok {
+		// r3_op_<index> = granted | per_call | none, one per operation.
+		d.R3 = interact.R3Choice{Submitted: true, Modes: map[int]string{}}
+		for name, vs := range form {
+			i, err := strconv.Atoi(strings.TrimPrefix(name, "r3_op_"))
+			if !strings.HasPrefix(name, "r3_op_") || err != nil || i < 0 || i >= resourcetoken.MaxR3Operations || len(vs) == 0 {
+				continue
+			}
+			d.R3.Modes[i] = vs[0]
+		}
+	}
 	if exp := form.Get("expires"); exp != "" {
 		life, err := u.lifetime(exp)
 		if err != nil {
@@ -349,7 +361,8 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		}
 		if d := cons.R3; d != nil {
 			rv.R3 = &templates.R3View{Summary: markdown.Render(d.Summary), Implications: markdown.Render(d.Implications),
-				DataAccessed: markdown.Render(d.DataAccessed), Irreversible: markdown.Render(d.Irreversible), Detail: markdown.Render(d.Detail)}
+				DataAccessed: markdown.Render(d.DataAccessed), Irreversible: markdown.Render(d.Irreversible), Detail: markdown.Render(d.Detail),
+				Operations: cons.R3Operations, Parameters: cons.R3Parameters}
 		}
 		v.Resource = &rv
 	}
@@ -385,7 +398,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == authtoken.KindAuthToken:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for access"
 		v.ApproveLabel, v.DenyLabel = "Allow", "Refuse"
-		v.ScopeChoice = v.Resource != nil && len(v.Resource.Scopes) > 0
+		v.ScopeChoice = v.Resource != nil && (len(v.Resource.Scopes) > 0 || (v.Resource.R3 != nil && v.Resource.R3.Parameters == "" && len(v.Resource.R3.Operations) > 0))
 	case cons.Kind == aauth.PendingPermission:
 		v.Stage, v.Headline = templates.StageApproval, "Your agent asks for permission"
 		v.ApproveLabel, v.DenyLabel, v.Remember = "Allow", "Refuse", true

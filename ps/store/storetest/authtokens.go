@@ -30,6 +30,8 @@ func runAuthTokens(t *testing.T, open func(t *testing.T) *store.Store) {
 			{JTI: "a2", Aud: "https://rs.example", Sub: "s", PersonID: "p1", AgentIss: "https://ap.example", AgentSub: "aauth:a@ap.example",
 				AgentTokenJTI: "at", CnfThumbprint: "tp", Scope: []string{"read"}, MissionS256: "m", Tenant: "t", ParentJTI: "a1",
 				ResourceTokenJTI: "rt2", IssuedAt: at.Add(time.Second), Exp: at.Add(time.Hour),
+				// The R3 document it carried (migration 00015).
+				R3URI: "https://rs.example/r3/1", R3S256: "hash",
 				// Lineage (migration 00011): chained, for a sub-agent.
 				Lineage: tokens.Lineage{UpstreamJTI: "up", Depth: 1, SubAgentSub: "aauth:a+s@ap.example", SubAgentTokenJTI: "sat"}},
 		}

@@ -23,6 +23,7 @@ var suites = []Suite{
 	{Name: "tokens", Run: runTokens},
 	{Name: "auth tokens", Run: runAuthTokens},
 	{Name: "grants", Run: runGrants},
+	{Name: "r3 grants", Run: runR3Grants},
 	{Name: "permissions", Run: runPermissions},
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},

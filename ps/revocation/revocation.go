@@ -373,8 +373,11 @@ func (s *Service) Poll(ctx context.Context, callerID, cascadeID string) (Answer,
 }
 
 // cascade revokes targets at the PS (iss = the PS) and everything issued
-// from them (auth tokens whose presented token was one of them, walked
-// breadth-first), and queues one delivery per token at its resource. It
+// from them — auth tokens whose presented token was one of them, and
+// person and auth tokens issued on one as an upstream token (call
+// chaining, PS-294) — walked breadth-first (a chain is at most
+// tokens.MaxChainDepth hops, and maxCascade bounds the walk), and queues
+// one delivery per token at its resource. It
 // returns the cascade's id, or "" when nothing is downstream.
 func (s *Service) cascade(ctx context.Context, st Store, c Cascade, targets []Issued, now time.Time) (string, error) {
 	seen := map[string]bool{}

@@ -126,9 +126,11 @@ func (s *Store) IssuedToAgent(ctx context.Context, f revocation.AgentFilter, now
 		f.AgentIss, f.AgentSub, f.PersonID, f.PersonID, f.Resource, f.Resource)
 }
 
-// IssuedFrom lists the live auth tokens issued against the presented token parentJTI.
+// IssuedFrom lists the live tokens issued from the token parentJTI: auth
+// tokens it was presented for, and person and auth tokens issued on it as
+// an upstream token (call chaining, PS-294; upstream_jti is indexed).
 func (s *Store) IssuedFrom(ctx context.Context, parentJTI string, now time.Time, limit int) ([]revocation.Issued, error) {
-	return s.issued(ctx, "list tokens issued from a token", "", `parent_jti = ?`, now, limit, parentJTI)
+	return s.issued(ctx, "list tokens issued from a token", `upstream_jti = ?`, `? IN (parent_jti, upstream_jti)`, now, limit, parentJTI)
 }
 
 // IssuedUnderMission lists the live person and auth tokens carrying the mission.

@@ -101,6 +101,11 @@ type Delivery struct {
 
 // Store is what revocation needs from storage (*store.Store).
 type Store interface {
+	// LockRevocations holds, until the transaction ends, the lock that
+	// issuing transactions share while they check revocations (issue 8):
+	// a token is either seen revoked by its issuance or issued before
+	// the cascade reads what was issued.
+	LockRevocations(ctx context.Context) error
 	RecordRevocation(ctx context.Context, iss, jti string, exp, revokedAt time.Time) error
 	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
 	LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error)
@@ -254,6 +259,9 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	}
 	var cascadeID, agentSub string
 	err = s.o.InTx(ctx, func(st Store) error {
+		if err := st.LockRevocations(ctx); err != nil {
+			return err
+		}
 		if prior, err := st.CascadeByToken(ctx, c.ID, req.JTI); err == nil {
 			// Idempotent (PS-291): nothing new is recorded; the deliveries
 			// that did not succeed are attempted again below.
@@ -480,6 +488,9 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 // deliveries Deliver sends once the transaction committed ("" when nothing
 // is downstream).
 func (s *Service) CascadeAgent(ctx context.Context, st Store, f AgentFilter) (string, error) {
+	if err := st.LockRevocations(ctx); err != nil {
+		return "", err
+	}
 	now := s.o.Now()
 	ts, err := st.IssuedToAgent(ctx, f, now, maxCascade)
 	if err != nil {
@@ -492,6 +503,9 @@ func (s *Service) CascadeAgent(ctx context.Context, st Store, f AgentFilter) (st
 // issued under a mission the person revoked (P§revocation-cascade "PS
 // revokes a mission"). As CascadeAgentForPerson.
 func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 string) (string, error) {
+	if err := st.LockRevocations(ctx); err != nil {
+		return "", err
+	}
 	now := s.o.Now()
 	ts, err := st.IssuedUnderMission(ctx, s256, now, maxCascade)
 	if err != nil {

@@ -15,9 +15,9 @@ import (
 // token's record). On SQLite every transaction already holds the database
 // write lock from BEGIN (IMMEDIATE), which serialises the same way.
 
-// revocationLockKey is the PostgreSQL advisory lock of that serialisation
+// RevocationLockKey is the PostgreSQL advisory lock of that serialisation
 // (an arbitrary constant, unique in this database: "aauthrev").
-const revocationLockKey int64 = 0x6161757468726576
+const RevocationLockKey int64 = 0x6161757468726576
 
 // LockRevocations holds the revocation lock exclusively until the
 // transaction ends (revocation.Store).
@@ -25,7 +25,7 @@ func (s *Store) LockRevocations(ctx context.Context) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
-	return wrap("lock revocations", s.db.WithContext(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, revocationLockKey).Error)
+	return wrap("lock revocations", s.db.WithContext(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, RevocationLockKey).Error)
 }
 
 // ShareRevocationLock holds the revocation lock shared until the
@@ -34,7 +34,7 @@ func (s *Store) ShareRevocationLock(ctx context.Context) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
-	return wrap("share the revocation lock", s.db.WithContext(ctx).Exec(`SELECT pg_advisory_xact_lock_shared(?)`, revocationLockKey).Error)
+	return wrap("share the revocation lock", s.db.WithContext(ctx).Exec(`SELECT pg_advisory_xact_lock_shared(?)`, RevocationLockKey).Error)
 }
 
 // LockMissionForIssuance reads a mission again, on PostgreSQL holding its

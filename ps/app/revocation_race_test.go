@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +120,46 @@ func TestIssuanceRechecksRevokedAgentToken(t *testing.T) {
 			}
 		}, http.StatusForbidden, aauth.ErrRevoked)
 	})
+}
+
+// TestRevocationResourceTokenEndsPending: PS-280, PS-288. The agent's
+// auth-token request waits for the person; the resource revokes the
+// resource token it was started for. The request ends at once: the poll
+// answers 403 revoked naming the resource token (no Signature-Error), the
+// person's page says the request ended, and nothing is issued. A request
+// for another resource token of the same resource goes on.
+func TestRevocationResourceTokenEndsPending(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	start := func() (started, string) {
+		rt := resourceToken(t, w, rs, pt, "calendar.read", nil)
+		return w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt,
+			"presented_token": pt, "capabilities": []string{"interaction"}}))), rt
+	}
+	s, rt := start()
+	other, _ := start()
+	_, c, _ := conformance.DecodeJWT(rt)
+	before := w.ps.TableCounts(t)
+	expectEmpty200(t, w.revoke(t, rsSigner(rs), authBody(t, map[string]any{"jti": c["jti"], "exp": num(c, "exp")})))
+
+	r := w.poll(t, w.agent, s.loc)
+	expectProblem(t, r, http.StatusForbidden, aauth.ErrRevoked)
+	if d, _ := r.body["detail"].(string); !strings.Contains(d, "resource token") {
+		t.Fatalf("detail %q does not say which token (PS-280)", d)
+	}
+	if r.header.Get("Signature-Error") != "" {
+		t.Fatalf("a revoked pending request carries Signature-Error %q (PS-280)", r.header.Get("Signature-Error"))
+	}
+	pg := b.Get(t, s.path())
+	if !strings.Contains(pg.HTML, "ended") || !strings.Contains(pg.HTML, "revoked") {
+		t.Fatalf("the person's page does not say the request ended: %d\n%s", pg.Status, pg.HTML)
+	}
+	after := w.ps.TableCounts(t)
+	if after["auth_token_records"] != before["auth_token_records"] {
+		t.Fatalf("issued on a revoked resource token: %v → %v", before, after)
+	}
+	if st := w.pollState(t, w.agent, other.loc); st == "" {
+		t.Fatal("the request for another resource token ended too")
+	}
 }

@@ -122,6 +122,15 @@ type Store interface {
 	AddDeliveries(ctx context.Context, ds []Delivery, at time.Time) error
 	Deliveries(ctx context.Context, cascadeID string) ([]Delivery, error)
 	SetDeliveryOutcome(ctx context.Context, d Delivery, outcome string, at time.Time) error
+	// OpenPendingNaming lists open pending requests of kind whose payload
+	// names value in member (candidates, checked exactly by the caller).
+	OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]PendingRef, error)
+}
+
+// PendingRef is an open pending request and its stored payload.
+type PendingRef struct {
+	ID      string
+	Payload json.RawMessage
 }
 
 // Sender delivers one revocation to a recipient and returns its terminal
@@ -308,6 +317,9 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	if agentSub != "" {
 		s.endPending(ctx, c.ID, agentSub, req.JTI)
 	}
+	if c.DWK == aauth.DWKResource {
+		s.endResourceTokenPending(ctx, c.ID, req.JTI)
+	}
 	if cascadeID == "" {
 		return Answer{Status: http.StatusOK}, nil
 	}
@@ -346,6 +358,34 @@ func (s *Service) endPending(ctx context.Context, agentIss, agentSub, tokenJTI s
 			continue
 		}
 		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the agent token that started this request was revoked")
+		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
+			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
+		}
+	}
+}
+
+// endResourceTokenPending ends, 403 revoked, the open auth-token requests
+// started for the resource token (resource, jti) its resource revoked
+// (PS-280, PS-288): they could only ever be refused. Failures are
+// logged: the revocation itself stands, and issuance checks it again.
+func (s *Service) endResourceTokenPending(ctx context.Context, resource, jti string) {
+	if s.o.Pending == nil {
+		return
+	}
+	refs, err := s.o.Store.OpenPendingNaming(ctx, aauth.PendingAuthToken, "resource_token_jti", jti, maxCascade)
+	if err != nil {
+		s.o.Logger.WarnContext(ctx, "revocation: list the pending requests of a resource token", "err", err)
+		return
+	}
+	for _, r := range refs {
+		var p struct {
+			Resource         string `json:"resource"`
+			ResourceTokenJTI string `json:"resource_token_jti"`
+		}
+		if json.Unmarshal(r.Payload, &p) != nil || p.Resource != resource || p.ResourceTokenJTI != jti {
+			continue
+		}
+		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the resource revoked the resource token this request was started for")
 		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
 			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
 		}

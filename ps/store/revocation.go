@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -242,4 +244,34 @@ func (s *Store) PurgeRevocationState(ctx context.Context, expiredBefore time.Tim
 	}
 	r3 := db.Exec(`DELETE FROM revocation_cascades WHERE exp < ?`, expiredBefore.Unix())
 	return r1.RowsAffected + r2.RowsAffected + r3.RowsAffected, wrap("purge revocation cascades", r3.Error)
+}
+
+// OpenPendingNaming lists the open pending requests of kind whose stored
+// payload has member = value (a JSON string), at most limit: the
+// candidates a revocation ends (PS-280), which the caller checks exactly
+// against the decoded payload. The match is a LIKE on the JSON text as
+// encoding/json writes it (no index: the pending table is bounded).
+func (s *Store) OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]revocation.PendingRef, error) {
+	enc, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	pattern := "%" + like.Replace(`"`+member+`":`+string(enc)) + "%"
+	var rows []struct {
+		ID      string  `gorm:"column:id"`
+		Payload *string `gorm:"column:payload"`
+	}
+	err = s.db.WithContext(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind = ? AND state IN `+pendingOpen+
+		` AND payload LIKE ? ESCAPE '\' ORDER BY created_at, id LIMIT ?`, kind, pattern, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("list pending requests naming a token", err)
+	}
+	out := make([]revocation.PendingRef, 0, len(rows))
+	for _, r := range rows {
+		if r.Payload != nil {
+			out = append(out, revocation.PendingRef{ID: r.ID, Payload: json.RawMessage(*r.Payload)})
+		}
+	}
+	return out, nil
 }

@@ -2,12 +2,15 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
@@ -16,7 +19,9 @@ import (
 // runIssuanceGuard checks what serialises revocations with issuance
 // (issue 8): the mission re-read for an issuance, and the revocation lock
 // — exclusive for a revocation, shared for an issuance. On PostgreSQL the
-// lock is observed from another connection (pg_try_*: no waiting).
+// lock is observed from another connection (pg_try_*: no waiting). Also
+// the revocation's lookup of the pending requests a token started
+// (PS-280).
 func runIssuanceGuard(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
 	st := open(t)
@@ -98,4 +103,41 @@ func runIssuanceGuard(t *testing.T, open func(t *testing.T) *store.Store) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// runPendingNaming checks revocation.Store.OpenPendingNaming: open requests
+// of the kind whose payload names the value in the member, LIKE
+// metacharacters in the value taken literally.
+func runPendingNaming(t *testing.T, open func(t *testing.T) *store.Store) {
+	ctx := context.Background()
+	st := open(t)
+	t0 := time.Unix(1_800_000_000, 0).UTC()
+	insert := func(id, kind, payload string, state pending.State) {
+		t.Helper()
+		rec := &pending.Record{Request: &pending.Request{ID: id, Kind: kind, Stage: "consent",
+			Requester: pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:" + id + "@ap.example"},
+			State: pending.StatePending, Requirement: pending.RequirementApproval, Capabilities: []string{"interaction"},
+			Payload: json.RawMessage(payload), Answers: []pending.Exchange{}, RetryAfter: 5,
+			CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), Version: 1}}
+		if err := st.InsertPendingRequest(ctx, rec, pending.Quota{Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if state != pending.StatePending {
+			rec.State = state
+			if err := st.SavePendingRequest(ctx, rec, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	insert(pendingID(101), aauth.PendingAuthToken, `{"resource":"https://rs.example","resource_token_jti":"rt_1"}`, pending.StatePending)
+	insert(pendingID(102), aauth.PendingAuthToken, `{"resource":"https://rs.example","resource_token_jti":"rtx1"}`, pending.StatePending)
+	insert(pendingID(103), aauth.PendingPersonToken, `{"resource_token_jti":"rt_1"}`, pending.StatePending)
+	insert(pendingID(104), aauth.PendingAuthToken, `{"resource_token_jti":"rt_1"}`, pending.StateFailed)
+	got, err := st.OpenPendingNaming(ctx, aauth.PendingAuthToken, "resource_token_jti", "rt_1", 10)
+	if err != nil || len(got) != 1 || got[0].ID != pendingID(101) || !json.Valid(got[0].Payload) {
+		t.Fatalf("OpenPendingNaming = %+v, %v; want the open auth-token request naming rt_1 only (_ is no wildcard)", got, err)
+	}
+	if got, err := st.OpenPendingNaming(ctx, aauth.PendingAuthToken, "resource_token_jti", "%", 10); err != nil || len(got) != 0 {
+		t.Fatalf("%% matched %+v, %v", got, err)
+	}
 }

@@ -116,7 +116,7 @@ func runPendingNaming(t *testing.T, open func(t *testing.T) *store.Store) {
 		t.Helper()
 		rec := &pending.Record{Request: &pending.Request{ID: id, Kind: kind, Stage: "consent",
 			Requester: pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:" + id + "@ap.example"},
-			State: pending.StatePending, Requirement: pending.RequirementApproval, Capabilities: []string{"interaction"},
+			State:     pending.StatePending, Requirement: pending.RequirementApproval, Capabilities: []string{"interaction"},
 			Payload: json.RawMessage(payload), Answers: []pending.Exchange{}, RetryAfter: 5,
 			CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), Version: 1}}
 		if err := st.InsertPendingRequest(ctx, rec, pending.Quota{Now: t0}); err != nil {

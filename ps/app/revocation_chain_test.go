@@ -3,9 +3,11 @@ package app_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -102,5 +104,33 @@ func TestRevocationCascadesEveryHop(t *testing.T) {
 	for i, tok := range chainTokens {
 		expectRevokedAtPS(t, w, map[string]string{fmt.Sprintf("person token at h%d", i+1): tok})
 		waitRevoked(t, w, hs[i].Resource, tok)
+	}
+}
+
+// TestRevocationEndsChainedPending: PS-280 (the upstream-token case),
+// PS-294. The intermediary's chained person-token request waits for the
+// person; the agent provider revokes agent A's token, whose cascade
+// revokes the upstream token. The chained request ends at once: its poll
+// answers 403 revoked naming the upstream token, the person's page says
+// it ended, and nothing is issued.
+func TestRevocationEndsChainedPending(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	_, at1 := c.upstreamAuthToken(t)
+	s := c.expectInteraction(t, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": at1, "capabilities": []string{"interaction"}})))
+	before := c.ps.TableCounts(t)
+	jti, exp := agentTokenClaims(t, c.agent)
+	expectEmpty200(t, c.revoke(t, apSigner(c.ap), authBody(t, map[string]any{"jti": jti, "exp": exp})))
+	r := c.poll(t, c.mid, s.loc)
+	expectProblem(t, r, http.StatusForbidden, aauth.ErrRevoked)
+	if d, _ := r.body["detail"].(string); !strings.Contains(d, "upstream token") {
+		t.Fatalf("detail %q does not say which token (PS-280)", d)
+	}
+	if pg := c.alice.Get(t, s.path()); !strings.Contains(pg.HTML, "ended") || !strings.Contains(pg.HTML, "revoked") {
+		t.Fatalf("the person's page does not say the request ended: %d\n%s", pg.Status, pg.HTML)
+	}
+	if after := c.ps.TableCounts(t); after["person_token_records"] != before["person_token_records"] {
+		t.Fatalf("issued on a revoked chain: %v → %v", before, after)
 	}
 }

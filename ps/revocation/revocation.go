@@ -125,6 +125,9 @@ type Store interface {
 	// OpenPendingNaming lists open pending requests of kind whose payload
 	// names value in member (candidates, checked exactly by the caller).
 	OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]PendingRef, error)
+	// OpenChainedPending lists open pending requests of kinds that carry
+	// an upstream token (candidates, checked exactly by the caller).
+	OpenChainedPending(ctx context.Context, kinds []string, limit int) ([]PendingRef, error)
 }
 
 // PendingRef is an open pending request and its stored payload.
@@ -323,6 +326,7 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	if cascadeID == "" {
 		return Answer{Status: http.StatusOK}, nil
 	}
+	s.endChainedPending(ctx, cascadeID)
 	if wait <= 0 || wait > s.o.Hold {
 		wait = s.o.Hold
 	}
@@ -386,6 +390,44 @@ func (s *Service) endResourceTokenPending(ctx context.Context, resource, jti str
 			continue
 		}
 		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the resource revoked the resource token this request was started for")
+		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
+			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
+		}
+	}
+}
+
+// endChainedPending ends, 403 revoked, the open chained requests whose
+// upstream token the committed cascade revoked (PS-280): the person could
+// only refuse them. Failures are logged: issuance checks it again.
+func (s *Service) endChainedPending(ctx context.Context, cascadeID string) {
+	if s.o.Pending == nil {
+		return
+	}
+	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
+	if err != nil || len(ds) == 0 {
+		return
+	}
+	revoked := make(map[string]bool, len(ds))
+	for _, d := range ds {
+		revoked[d.TokenJTI] = true
+	}
+	refs, err := s.o.Store.OpenChainedPending(ctx, []string{aauth.PendingPersonToken, aauth.PendingAuthToken}, maxCascade)
+	if err != nil {
+		s.o.Logger.WarnContext(ctx, "revocation: list chained pending requests", "err", err)
+		return
+	}
+	for _, r := range refs {
+		var p struct {
+			Agent struct {
+				Upstream *struct {
+					JTI string `json:"jti"`
+				} `json:"upstream"`
+			} `json:"agent"`
+		}
+		if json.Unmarshal(r.Payload, &p) != nil || p.Agent.Upstream == nil || !revoked[p.Agent.Upstream.JTI] {
+			continue
+		}
+		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the upstream token this request was made with was revoked")
 		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
 			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
 		}
@@ -559,6 +601,7 @@ func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 s
 func (s *Service) Deliver(ctx context.Context, cascadeID string) {
 	bg := context.WithoutCancel(ctx)
 	go func() {
+		s.endChainedPending(bg, cascadeID)
 		if _, err := s.deliver(bg, cascadeID, 0); err != nil {
 			s.o.Logger.WarnContext(bg, "revocation: deliver a cascade", "err", err)
 		}

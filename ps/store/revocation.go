@@ -275,3 +275,26 @@ func (s *Store) OpenPendingNaming(ctx context.Context, kind, member, value strin
 	}
 	return out, nil
 }
+
+// OpenChainedPending lists the open pending requests of the kinds whose
+// stored payload carries an upstream token (a chained request, the agent's
+// "upstream" member), at most limit: the candidates a cascade ends when it
+// revokes their upstream token (PS-280), checked exactly by the caller.
+func (s *Store) OpenChainedPending(ctx context.Context, kinds []string, limit int) ([]revocation.PendingRef, error) {
+	var rows []struct {
+		ID      string  `gorm:"column:id"`
+		Payload *string `gorm:"column:payload"`
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind IN ? AND state IN `+pendingOpen+
+		` AND payload LIKE ? ORDER BY created_at, id LIMIT ?`, kinds, `%"upstream":{%`, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("list chained pending requests", err)
+	}
+	out := make([]revocation.PendingRef, 0, len(rows))
+	for _, r := range rows {
+		if r.Payload != nil {
+			out = append(out, revocation.PendingRef{ID: r.ID, Payload: json.RawMessage(*r.Payload)})
+		}
+	}
+	return out, nil
+}

@@ -105,9 +105,9 @@ func runIssuanceGuard(t *testing.T, open func(t *testing.T) *store.Store) {
 	})
 }
 
-// runPendingNaming checks revocation.Store.OpenPendingNaming: open requests
-// of the kind whose payload names the value in the member, LIKE
-// metacharacters in the value taken literally.
+// runPendingNaming checks revocation.Store.OpenPendingNaming (open
+// requests of the kind whose payload names the value in the member, LIKE
+// metacharacters in the value taken literally) and OpenChainedPending.
 func runPendingNaming(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
 	st := open(t)
@@ -139,5 +139,18 @@ func runPendingNaming(t *testing.T, open func(t *testing.T) *store.Store) {
 	}
 	if got, err := st.OpenPendingNaming(ctx, aauth.PendingAuthToken, "resource_token_jti", "%", 10); err != nil || len(got) != 0 {
 		t.Fatalf("%% matched %+v, %v", got, err)
+	}
+
+	// OpenChainedPending: open person- and auth-token requests whose agent
+	// carries an upstream token.
+	insert(pendingID(105), aauth.PendingPersonToken, `{"agent":{"iss":"https://r1.example","upstream":{"jti":"u1"}}}`, pending.StatePending)
+	insert(pendingID(106), aauth.PendingAuthToken, `{"agent":{"iss":"https://r1.example","upstream":{"jti":"u2"}}}`, pending.StatePending)
+	insert(pendingID(107), aauth.PendingPersonToken, `{"agent":{"iss":"https://r1.example","upstream":{"jti":"u3"}}}`, pending.StateFailed)
+	chained, err := st.OpenChainedPending(ctx, []string{aauth.PendingPersonToken, aauth.PendingAuthToken}, 10)
+	if err != nil || len(chained) != 2 || chained[0].ID != pendingID(105) || chained[1].ID != pendingID(106) {
+		t.Fatalf("OpenChainedPending = %+v, %v", chained, err)
+	}
+	if chained, _ := st.OpenChainedPending(ctx, []string{aauth.PendingAuthToken}, 10); len(chained) != 1 {
+		t.Fatalf("OpenChainedPending of one kind = %+v", chained)
 	}
 }

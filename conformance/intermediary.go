@@ -17,8 +17,8 @@ type Intermediary struct {
 }
 
 // StartIntermediary starts an intermediary at https://host: an agent
-// provider fixture with the test resource's metadata and JWKS mounted on
-// the same origin (the resource JWKS at /.well-known/jwks.json, the agent
+// provider fixture with the test resource's metadata, JWKS and revocation
+// endpoint mounted on the same origin (the resource JWKS at /.well-known/jwks.json, the agent
 // provider's at /jwks.json).
 func StartIntermediary(ca *CA, r *Resolver, host string) (*Intermediary, error) {
 	ap, err := StartAgentProvider(ca, r, host, WithAPName("Test Intermediary"))
@@ -37,8 +37,10 @@ func StartIntermediary(ca *CA, r *Resolver, host string) (*Intermediary, error) 
 		"name":               "Test Intermediary",
 		"description":        "The conformance kit's intermediary resource at " + host + ".",
 		"scope_descriptions": cloneMap(ResourceScopes),
+		// The PS tells it of revocations down a chain (PS-294).
+		"revocation_endpoint": rs.issuer + "/revoke",
 	}
-	for _, p := range []string{"/.well-known/aauth-resource.json", "/.well-known/jwks.json"} {
+	for _, p := range []string{"/.well-known/aauth-resource.json", "/.well-known/jwks.json", "/revoke"} {
 		ap.Handle(p, http.HandlerFunc(rs.serveHTTP))
 	}
 	return &Intermediary{Resource: rs, AP: ap}, nil

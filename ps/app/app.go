@@ -330,6 +330,11 @@ func (a *App) providerSeen(ctx context.Context, issuer string) {
 // it commits.
 func (a *App) removeGrant(ctx context.Context, personID string, key tokens.GrantKey) error {
 	return a.Store.InTx(ctx, func(tx *store.Store) error {
+		// The revocation lock first: an issuance holding it shared may
+		// be about to touch this grant (issue 8).
+		if err := tx.LockRevocations(ctx); err != nil {
+			return err
+		}
 		if err := a.Tokens.WithStore(tx).RemoveGrant(ctx, personID, key); err != nil {
 			return err
 		}

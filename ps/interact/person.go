@@ -156,6 +156,7 @@ const (
 	EndExpired     Ending = "expired"      // it expired
 	EndAbandoned   Ending = "abandoned"    // it was abandoned
 	EndRefused     Ending = "refused"      // denied or failed
+	EndRevoked     Ending = "revoked"      // a token it was started with was revoked (PS-280)
 	EndLinkRefused Ending = "link_refused" // a relayed link into a private network (A-24)
 	EndOpeningLink Ending = "opening_link" // the person follows a relayed link
 )
@@ -385,6 +386,12 @@ func outcomeOf(r *pending.Request) *Outcome {
 		o.Callback = withError(r.Callback, "user_abandoned")
 	default:
 		o.End = EndRefused
+		var failed struct {
+			Error string `json:"error"`
+		}
+		if r.State == pending.StateFailed && json.Unmarshal(r.ResultBody, &failed) == nil && failed.Error == aauth.ErrRevoked {
+			o.End = EndRevoked
+		}
 		o.Callback = withError(r.Callback, "access_denied")
 	}
 	return o

@@ -105,6 +105,11 @@ type Delivery struct {
 
 // Store is what revocation needs from storage (*store.Store).
 type Store interface {
+	// LockRevocations holds, until the transaction ends, the lock that
+	// issuing transactions share while they check revocations (issue 8):
+	// a token is either seen revoked by its issuance or issued before
+	// the cascade reads what was issued.
+	LockRevocations(ctx context.Context) error
 	RecordRevocation(ctx context.Context, iss, jti string, exp, revokedAt time.Time) error
 	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
 	LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error)
@@ -127,6 +132,18 @@ type Store interface {
 	AddDeliveries(ctx context.Context, ds []Delivery, at time.Time) error
 	Deliveries(ctx context.Context, cascadeID string) ([]Delivery, error)
 	SetDeliveryOutcome(ctx context.Context, d Delivery, outcome string, at time.Time) error
+	// OpenPendingNaming lists open pending requests of kind whose payload
+	// names value in member (candidates, checked exactly by the caller).
+	OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]PendingRef, error)
+	// OpenChainedPending lists open pending requests of kinds that carry
+	// an upstream token (candidates, checked exactly by the caller).
+	OpenChainedPending(ctx context.Context, kinds []string, limit int) ([]PendingRef, error)
+}
+
+// PendingRef is an open pending request and its stored payload.
+type PendingRef struct {
+	ID      string
+	Payload json.RawMessage
 }
 
 // Sender delivers one revocation to a recipient and returns its terminal
@@ -269,6 +286,9 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	}
 	var cascadeID, agentSub string
 	err = s.o.InTx(ctx, func(st Store) error {
+		if err := st.LockRevocations(ctx); err != nil {
+			return err
+		}
 		if prior, err := st.CascadeByToken(ctx, c.ID, req.JTI); err == nil {
 			// Idempotent (PS-291): nothing new is recorded; the deliveries
 			// that did not succeed are attempted again below.
@@ -320,9 +340,13 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	if agentSub != "" {
 		s.endPending(ctx, c.ID, agentSub, req.JTI)
 	}
+	if c.DWK == aauth.DWKResource {
+		s.endResourceTokenPending(ctx, c.ID, req.JTI)
+	}
 	if cascadeID == "" {
 		return Answer{Status: http.StatusOK}, nil
 	}
+	s.endChainedPending(ctx, cascadeID)
 	if wait <= 0 || wait > s.o.Hold {
 		wait = s.o.Hold
 	}
@@ -364,6 +388,72 @@ func (s *Service) endPending(ctx context.Context, agentIss, agentSub, tokenJTI s
 	}
 }
 
+// endResourceTokenPending ends, 403 revoked, the open auth-token requests
+// started for the resource token (resource, jti) its resource revoked
+// (PS-280, PS-288): they could only ever be refused. Failures are
+// logged: the revocation itself stands, and issuance checks it again.
+func (s *Service) endResourceTokenPending(ctx context.Context, resource, jti string) {
+	if s.o.Pending == nil {
+		return
+	}
+	refs, err := s.o.Store.OpenPendingNaming(ctx, aauth.PendingAuthToken, "resource_token_jti", jti, maxCascade)
+	if err != nil {
+		s.o.Logger.WarnContext(ctx, "revocation: list the pending requests of a resource token", "err", err)
+		return
+	}
+	for _, r := range refs {
+		var p struct {
+			Resource         string `json:"resource"`
+			ResourceTokenJTI string `json:"resource_token_jti"`
+		}
+		if json.Unmarshal(r.Payload, &p) != nil || p.Resource != resource || p.ResourceTokenJTI != jti {
+			continue
+		}
+		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the resource revoked the resource token this request was started for")
+		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
+			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
+		}
+	}
+}
+
+// endChainedPending ends, 403 revoked, the open chained requests whose
+// upstream token the committed cascade revoked (PS-280): the person could
+// only refuse them. Failures are logged: issuance checks it again.
+func (s *Service) endChainedPending(ctx context.Context, cascadeID string) {
+	if s.o.Pending == nil {
+		return
+	}
+	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
+	if err != nil || len(ds) == 0 {
+		return
+	}
+	revoked := make(map[string]bool, len(ds))
+	for _, d := range ds {
+		revoked[d.TokenJTI] = true
+	}
+	refs, err := s.o.Store.OpenChainedPending(ctx, []string{aauth.PendingPersonToken, aauth.PendingAuthToken}, maxCascade)
+	if err != nil {
+		s.o.Logger.WarnContext(ctx, "revocation: list chained pending requests", "err", err)
+		return
+	}
+	for _, r := range refs {
+		var p struct {
+			Agent struct {
+				Upstream *struct {
+					JTI string `json:"jti"`
+				} `json:"upstream"`
+			} `json:"agent"`
+		}
+		if json.Unmarshal(r.Payload, &p) != nil || p.Agent.Upstream == nil || !revoked[p.Agent.Upstream.JTI] {
+			continue
+		}
+		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the upstream token this request was made with was revoked")
+		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
+			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
+		}
+	}
+}
+
 // Poll answers a poll of a revocation's pending URL by caller id: 200 once
 // every delivery is terminal, 202 before, 404 for another caller or an
 // unknown id (PS-286).
@@ -393,8 +483,11 @@ func (s *Service) Poll(ctx context.Context, callerID, cascadeID string) (Answer,
 }
 
 // cascade revokes targets at the PS (iss = the PS) and everything issued
-// from them (auth tokens whose presented token was one of them, walked
-// breadth-first), and queues one delivery per token at its resource. It
+// from them — auth tokens whose presented token was one of them, and
+// person and auth tokens issued on one as an upstream token (call
+// chaining, PS-294) — walked breadth-first (a chain is at most
+// tokens.MaxChainDepth hops, and maxCascade bounds the walk), and queues
+// one delivery per token at its resource. It
 // returns the cascade's id, or "" when nothing is downstream.
 func (s *Service) cascade(ctx context.Context, st Store, c Cascade, targets []Issued, now time.Time) (string, error) {
 	seen := map[string]bool{}
@@ -497,6 +590,9 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 // deliveries Deliver sends once the transaction committed ("" when nothing
 // is downstream).
 func (s *Service) CascadeAgent(ctx context.Context, st Store, f AgentFilter) (string, error) {
+	if err := st.LockRevocations(ctx); err != nil {
+		return "", err
+	}
 	now := s.o.Now()
 	ts, err := st.IssuedToAgent(ctx, f, now, maxCascade)
 	if err != nil {
@@ -509,6 +605,9 @@ func (s *Service) CascadeAgent(ctx context.Context, st Store, f AgentFilter) (st
 // issued under a mission the person revoked (P§revocation-cascade "PS
 // revokes a mission"). As CascadeAgentForPerson.
 func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 string) (string, error) {
+	if err := st.LockRevocations(ctx); err != nil {
+		return "", err
+	}
 	now := s.o.Now()
 	ts, err := st.IssuedUnderMission(ctx, s256, now, maxCascade)
 	if err != nil {
@@ -522,6 +621,7 @@ func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 s
 func (s *Service) Deliver(ctx context.Context, cascadeID string) {
 	bg := context.WithoutCancel(ctx)
 	go func() {
+		s.endChainedPending(bg, cascadeID)
 		if _, err := s.deliver(bg, cascadeID, 0); err != nil {
 			s.o.Logger.WarnContext(bg, "revocation: deliver a cascade", "err", err)
 		}

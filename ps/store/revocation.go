@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -126,9 +128,11 @@ func (s *Store) IssuedToAgent(ctx context.Context, f revocation.AgentFilter, now
 		f.AgentIss, f.AgentSub, f.PersonID, f.PersonID, f.Resource, f.Resource)
 }
 
-// IssuedFrom lists the live auth tokens issued against the presented token parentJTI.
+// IssuedFrom lists the live tokens issued from the token parentJTI: auth
+// tokens it was presented for, and person and auth tokens issued on it as
+// an upstream token (call chaining, PS-294; upstream_jti is indexed).
 func (s *Store) IssuedFrom(ctx context.Context, parentJTI string, now time.Time, limit int) ([]revocation.Issued, error) {
-	return s.issued(ctx, "list tokens issued from a token", "", `parent_jti = ?`, now, limit, parentJTI)
+	return s.issued(ctx, "list tokens issued from a token", `upstream_jti = ?`, `? IN (parent_jti, upstream_jti)`, now, limit, parentJTI)
 }
 
 // IssuedUnderMission lists the live person and auth tokens carrying the mission.
@@ -257,4 +261,57 @@ func (s *Store) LiveRevocationsFromUnknown(ctx context.Context, except string, n
 		AND NOT EXISTS (SELECT 1 FROM agent_providers p WHERE p.issuer = r.iss)
 		AND NOT EXISTS (SELECT 1 FROM pairwise_subjects ps WHERE ps.resource = r.iss)`, now.Unix(), except).Scan(&n).Error
 	return n, wrap("count revocations from unknown issuers", err)
+}
+
+// OpenPendingNaming lists the open pending requests of kind whose stored
+// payload has member = value (a JSON string), at most limit: the
+// candidates a revocation ends (PS-280), which the caller checks exactly
+// against the decoded payload. The match is a LIKE on the JSON text as
+// encoding/json writes it (no index: the pending table is bounded).
+func (s *Store) OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]revocation.PendingRef, error) {
+	enc, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	pattern := "%" + like.Replace(`"`+member+`":`+string(enc)) + "%"
+	var rows []struct {
+		ID      string  `gorm:"column:id"`
+		Payload *string `gorm:"column:payload"`
+	}
+	err = s.db.WithContext(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind = ? AND state IN `+pendingOpen+
+		` AND payload LIKE ? ESCAPE '\' ORDER BY created_at, id LIMIT ?`, kind, pattern, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("list pending requests naming a token", err)
+	}
+	out := make([]revocation.PendingRef, 0, len(rows))
+	for _, r := range rows {
+		if r.Payload != nil {
+			out = append(out, revocation.PendingRef{ID: r.ID, Payload: json.RawMessage(*r.Payload)})
+		}
+	}
+	return out, nil
+}
+
+// OpenChainedPending lists the open pending requests of the kinds whose
+// stored payload carries an upstream token (a chained request, the agent's
+// "upstream" member), at most limit: the candidates a cascade ends when it
+// revokes their upstream token (PS-280), checked exactly by the caller.
+func (s *Store) OpenChainedPending(ctx context.Context, kinds []string, limit int) ([]revocation.PendingRef, error) {
+	var rows []struct {
+		ID      string  `gorm:"column:id"`
+		Payload *string `gorm:"column:payload"`
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind IN ? AND state IN `+pendingOpen+
+		` AND payload LIKE ? ORDER BY created_at, id LIMIT ?`, kinds, `%"upstream":{%`, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("list chained pending requests", err)
+	}
+	out := make([]revocation.PendingRef, 0, len(rows))
+	for _, r := range rows {
+		if r.Payload != nil {
+			out = append(out, revocation.PendingRef{ID: r.ID, Payload: json.RawMessage(*r.Payload)})
+		}
+	}
+	return out, nil
 }

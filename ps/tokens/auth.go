@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -69,9 +70,18 @@ var ErrSubMismatch = errors.New("tokens: the resource token's sub is not the per
 
 // IssueAuthToken signs an auth token (aa-auth+jwt) and records it, through
 // the same binding as person tokens: cnf, aud, the exp caps (1 h, agent
-// token, presented token, mission expires_at) and mission_s256.
+// token, presented token, mission expires_at) and mission_s256. The
+// mission's state and the revocations of every token it stands on are
+// checked again in the caller's transaction first (guard).
 func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issued, error) {
 	now := s.o.Now()
+	var err error
+	r.Mission, err = s.guard(ctx, r.Agent, r.Mission,
+		revocable{r.Resource, r.ResourceTokenJTI, http.StatusBadRequest, aauth.ErrRevokedResourceToken, "the resource revoked this resource token"},
+		revocable{s.o.Issuer, r.PresentedJTI, http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token"})
+	if err != nil {
+		return nil, err
+	}
 	presentedExp := r.PresentedExp
 	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission,
 		caps: []*time.Time{&presentedExp}}, now)

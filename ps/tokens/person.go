@@ -69,6 +69,8 @@ type Store interface {
 	// GrantR3 stores the choice (upsert), keeping at most
 	// MaxR3GrantsPerResource per agent and resource.
 	GrantR3(ctx context.Context, personID string, key GrantKey, g R3Remembered, at time.Time) error
+	RevocationGuard
+
 	// AfterCommit runs f after the transaction the store is bound to
 	// commits (at once outside one): the "token issued" log line is
 	// written only for a token that was really issued.
@@ -183,9 +185,16 @@ func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, e
 }
 
 // IssuePersonToken signs a person token (aa-person+jwt) and records it. A
-// mission that is no longer active answers its terminated problem.
+// mission that is no longer active answers its terminated problem, a
+// revoked agent, sub-agent or upstream token its revoked problem: checked
+// again in the caller's transaction (guard), so check and issuance commit
+// together.
 func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*Issued, error) {
 	now := s.o.Now()
+	var err error
+	if r.Mission, err = s.guard(ctx, r.Agent, r.Mission); err != nil {
+		return nil, err
+	}
 	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission}, now)
 	if err != nil {
 		return nil, err

@@ -129,6 +129,17 @@ func TestIssueCapsAndRecords(t *testing.T) {
 		base := tokens.PersonTokenRequest{PersonID: "p1", Resource: "https://rs.example", Agent: tokens.Agent{Iss: "https://ap.example",
 			Sub: "aauth:a@ap.example", TokenJTI: "at-1", Key: key, TokenExp: now.Add(2 * time.Hour)}}
 		mexp := now.Add(90 * time.Second)
+		// Issuance reads the mission again in its transaction (issue 8):
+		// it must be stored.
+		a := mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:a@ap.example", PersonID: "p1", Description: "# Caps",
+			Resources: []string{"https://rs.example"}, ExpiresAt: &mexp}
+		var ms *mission.Record
+		if _, err := a.Mint("https://ps.example", now, func(r *mission.Record) error { ms = r; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateMission(ctx, ms); err != nil {
+			t.Fatal(err)
+		}
 		cases := []struct {
 			name string
 			edit func(r *tokens.PersonTokenRequest)
@@ -136,7 +147,7 @@ func TestIssueCapsAndRecords(t *testing.T) {
 		}{
 			{"one hour", func(*tokens.PersonTokenRequest) {}, now.Add(time.Hour)},
 			{"agent token", func(r *tokens.PersonTokenRequest) { r.Agent.TokenExp = now.Add(5 * time.Minute) }, now.Add(5 * time.Minute)},
-			{"mission", func(r *tokens.PersonTokenRequest) { r.Mission = &mission.Record{S256: "m", ExpiresAt: &mexp} }, mexp},
+			{"mission", func(r *tokens.PersonTokenRequest) { r.Mission = ms }, mexp},
 		}
 		for _, tc := range cases {
 			r := base
@@ -173,7 +184,7 @@ func TestIssueCapsAndRecords(t *testing.T) {
 				t.Fatalf("record %+v", rec)
 			}
 		}
-		if mr, _ := s.Records(ctx, "m"); len(mr) != 1 || !mr[0].Exp.Equal(mexp) {
+		if mr, _ := s.Records(ctx, ms.S256); len(mr) != 1 || !mr[0].Exp.Equal(mexp) {
 			t.Fatalf("mission records %+v", mr)
 		}
 		// The mission token expires first: at exp + 300 s it is kept, one

@@ -470,6 +470,7 @@ var endings = map[interact.Ending]string{
 	interact.EndExpired:     "This request expired.",
 	interact.EndAbandoned:   "This request was abandoned.",
 	interact.EndRefused:     "This request was refused.",
+	interact.EndRevoked:     "This request ended: a token it was started with was revoked, so nothing can be granted on it.",
 	interact.EndLinkRefused: "This link points somewhere this server does not send people.",
 	interact.EndOpeningLink: "Opening the link…",
 }

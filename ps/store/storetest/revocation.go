@@ -159,6 +159,25 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 		if got := jtis(st.IssuedFrom(ctx, "pt1", at, 100)); len(got) != 1 || got[0] != "at1" {
 			t.Fatalf("IssuedFrom = %v", got)
 		}
+		// PS-294: tokens issued on at1 as an upstream token (call
+		// chaining, another agent and resource) are issued from it too.
+		chained := tokens.Record{JTI: "pt-chained", Aud: "https://r2.example", Sub: "s2", PersonID: "p1", AgentIss: rs, AgentSub: "mid",
+			AgentTokenJTI: "tm", CnfThumbprint: "tpm", IssuedAt: at, Exp: at.Add(20 * time.Minute),
+			Lineage: tokens.Lineage{UpstreamJTI: "at1", Depth: 1}}
+		if err := st.RecordPersonToken(ctx, chained); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RecordAuthToken(ctx, tokens.AuthRecord{JTI: "at-chained", Aud: "https://r2.example", Sub: "s2", PersonID: "p1",
+			AgentIss: rs, AgentSub: "mid", AgentTokenJTI: "tm", CnfThumbprint: "tpm", ParentJTI: "pt-chained", ResourceTokenJTI: "rt2",
+			IssuedAt: at, Exp: at.Add(10 * time.Minute), Lineage: tokens.Lineage{UpstreamJTI: "at1", Depth: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := jtis(st.IssuedFrom(ctx, "at1", at, 100)); len(got) != 2 || got[0] != "pt-chained" || got[1] != "at-chained" {
+			t.Fatalf("IssuedFrom an upstream token = %v, want the chained person and auth token", got)
+		}
+		if got := jtis(st.IssuedFrom(ctx, "pt-chained", at, 100)); len(got) != 1 || got[0] != "at-chained" {
+			t.Fatalf("IssuedFrom a chained person token = %v", got)
+		}
 		if got := jtis(st.IssuedUnderMission(ctx, "m1", at, 100)); len(got) != 1 || got[0] != "pt1" {
 			t.Fatalf("IssuedUnderMission = %v", got)
 		}

@@ -28,6 +28,8 @@ var suites = []Suite{
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},
 	{Name: "revocation", Run: runRevocation},
+	{Name: "issuance guard", Run: runIssuanceGuard},
+	{Name: "pending naming a token", Run: runPendingNaming},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -1,0 +1,79 @@
+package tokens
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// RevocationGuard is what issuance re-checks inside its own transaction
+// (ps/store implements it), so that a revocation recorded between a
+// request's checks and its issuance cannot let a token out (issue 8).
+type RevocationGuard interface {
+	// LockMissionForIssuance re-reads a mission and holds its row until
+	// the transaction ends: its state cannot change before the issuance
+	// commits, and a change that committed first is seen.
+	LockMissionForIssuance(ctx context.Context, s256 string) (*mission.Record, error)
+	// ShareRevocationLock holds, until the transaction ends, the lock
+	// every revocation holds exclusively: what is read after it includes
+	// every revocation that committed, and a revocation still to come
+	// cascades to what this transaction issues.
+	ShareRevocationLock(ctx context.Context) error
+	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
+}
+
+// revocable is a token an issuance stands on, with the answer when it
+// was revoked.
+type revocable struct {
+	iss, jti string
+	status   int
+	code     string
+	detail   string
+}
+
+// guard runs the issuance's last checks in its transaction, before
+// anything is written: the mission is still active (read again, its row
+// held) and none of the tokens the issuance stands on — the agent token,
+// the sub-agent token, the upstream token and what the caller adds (the
+// presented and resource tokens) — is revoked. It returns the mission as
+// it is now. The mission comes first: a revoked mission's tokens are
+// revoked too, and mission_terminated is the more useful answer.
+func (s *Service) guard(ctx context.Context, a Agent, ms *mission.Record, more ...revocable) (*mission.Record, error) {
+	if ms != nil {
+		fresh, err := s.o.Store.LockMissionForIssuance(ctx, ms.S256)
+		if err != nil {
+			return nil, err
+		}
+		if ok, reason := fresh.State().Active(s.o.Now()); !ok {
+			return nil, mission.Terminated(reason)
+		}
+		ms = fresh
+	}
+	if err := s.o.Store.ShareRevocationLock(ctx); err != nil {
+		return nil, err
+	}
+	checks := []revocable{{a.Iss, a.TokenJTI, http.StatusForbidden, aauth.ErrRevoked, "the agent token was revoked"}}
+	if a.SubAgent != nil {
+		// The sub-agent token's iss is its parent's provider (checked
+		// before anything was fetched).
+		checks = append(checks, revocable{a.Iss, a.SubAgent.TokenJTI, http.StatusBadRequest, aauth.ErrRevokedSubagentToken,
+			"the sub-agent token was revoked"})
+	}
+	if a.Upstream != nil {
+		checks = append(checks, revocable{s.o.Issuer, a.Upstream.JTI, http.StatusBadRequest, aauth.ErrRevokedUpstreamToken,
+			"the upstream token has been revoked"})
+	}
+	for _, c := range append(checks, more...) {
+		if c.iss == "" || c.jti == "" {
+			continue
+		}
+		if revoked, err := s.o.Store.IsRevoked(ctx, c.iss, c.jti); err != nil {
+			return nil, err
+		} else if revoked {
+			return nil, aauth.NewProblem(c.status, c.code, c.detail)
+		}
+	}
+	return ms, nil
+}

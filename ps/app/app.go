@@ -53,6 +53,9 @@ type App struct {
 	Interact  *interact.Service
 	Tokens    *tokens.Service
 	Missions  *missionflow.Service
+	// Flows are the mission flows the web UI uses (EndBinding and its
+	// cascades); the operator CLI runs the same ones.
+	Flows *missionflow.Flows
 	// Revocation runs revocations and their cascades (E11, the web UI).
 	Revocation *revocation.Service
 	Server     *server.Server
@@ -194,6 +197,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	resources := interact.Resources{Discovery: a.Discovery}
 	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st}
+	a.Flows = flows
 	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now, Log: log}
 	kinds.Register(a.Interact)
 	// The PS's one signer for its own outgoing requests (R3 fetches,

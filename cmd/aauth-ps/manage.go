@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -57,6 +58,16 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 			break
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch name {
+		case "json", "admin", "name", "email", "password-file", "h", "help":
+		default:
+			if probe.Lookup(name) == nil {
+				// Not a flag: an argument that starts with "-", such as a
+				// mission's s256 (base64url).
+				positional = append(positional, a)
+				continue
+			}
+		}
 		next := func() (string, error) {
 			if hasValue {
 				return value, nil
@@ -82,7 +93,7 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 			cfgArgs = append(cfgArgs, a)
 			f := probe.Lookup(name)
 			if f == nil || hasValue || i+1 >= len(args) {
-				continue // config.Parse reports what it does not know
+				continue
 			}
 			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
 				i++
@@ -390,7 +401,10 @@ type missionJSON struct {
 	Terminated bool            `json:"terminated"`
 	Reason     string          `json:"reason,omitempty"`
 	Blob       json.RawMessage `json:"blob,omitempty"`
-	Log        []entryJSON     `json:"log,omitempty"`
+	// BlobB64 is the approved blob's exact bytes (base64url), from which
+	// s256 can be recomputed; Blob is the same JSON, for reading.
+	BlobB64 string      `json:"blob_b64url,omitempty"`
+	Log     []entryJSON `json:"log,omitempty"`
 }
 
 type entryJSON struct {
@@ -451,6 +465,7 @@ func (m *manager) missionsShow(ctx context.Context, s256 string, export bool) er
 	if json.Valid(r.Blob) {
 		out.Blob = r.Blob
 	}
+	out.BlobB64 = base64.RawURLEncoding.EncodeToString(r.Blob)
 	var rows [][]string
 	for _, e := range entries {
 		ej := entryJSON{Seq: e.Seq, At: e.At.UTC(), Kind: e.Kind, Actor: e.Actor, Summary: e.Summary, Digest: e.Digest}

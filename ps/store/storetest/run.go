@@ -27,6 +27,7 @@ var suites = []Suite{
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},
 	{Name: "revocation", Run: runRevocation},
+	{Name: "api tokens", Run: runAPITokens},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

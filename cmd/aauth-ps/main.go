@@ -4,7 +4,7 @@
 //	aauth-ps migrate up|down|status [flags]
 //	aauth-ps keys list|rotate [flags]
 //	aauth-ps admin invite [flags] [EMAIL]
-//	aauth-ps persons|agents|providers|missions VERB [ARGS] [--json] [flags]
+//	aauth-ps persons|agents|providers|missions|api-tokens VERB [ARGS] [--json] [flags]
 //	aauth-ps version
 //
 // Every flag has an AAUTH_PS_<NAME> environment variable; see README.md.
@@ -48,6 +48,8 @@ commands:
                         (revoking or unbinding ends the agent's missions and tokens, as in the UI)
   providers list|allow ISSUER|block ISSUER
   missions list [USERNAME] | show S256 | export S256
+  api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
+                        a bearer token for the mission-control API, shown once
                         every noun takes --json; these need serve's configuration
   version               print the version
 
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		sub, rest = rest[0], rest[1:]
-	case "persons", "agents", "providers", "missions":
+	case "persons", "agents", "providers", "missions", "api-tokens":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand (want %s)\n", cmd, strings.Join(nounVerbs[cmd], ", "))
 			return 2

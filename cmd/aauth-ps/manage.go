@@ -17,6 +17,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/apitoken"
 	"github.com/aauth-ps/aauth-ps/ps/app"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 )
@@ -27,10 +28,11 @@ import (
 // and cascades run; each change is logged as the UI logs it, with
 // by=cli.
 var nounVerbs = map[string][]string{
-	"persons":   {"list", "create", "disable", "enable", "make-admin", "invite"},
-	"agents":    {"list", "revoke", "unbind"},
-	"providers": {"list", "allow", "block"},
-	"missions":  {"list", "show", "export"},
+	"persons":    {"list", "create", "disable", "enable", "make-admin", "invite"},
+	"agents":     {"list", "revoke", "unbind"},
+	"providers":  {"list", "allow", "block"},
+	"missions":   {"list", "show", "export"},
+	"api-tokens": {"create", "list", "revoke"},
 }
 
 // manageFlags are the verbs' own flags; everything else is configuration.
@@ -40,6 +42,8 @@ type manageFlags struct {
 	name         string
 	email        string
 	passwordFile string
+	scope        string
+	expires      time.Duration
 }
 
 // splitManageArgs takes the verbs' own flags and the positional arguments
@@ -59,7 +63,7 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch name {
-		case "json", "admin", "name", "email", "password-file", "h", "help":
+		case "json", "admin", "name", "email", "password-file", "scope", "expires", "h", "help":
 		default:
 			if probe.Lookup(name) == nil {
 				// Not a flag: an argument that starts with "-", such as a
@@ -89,6 +93,13 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 			own.email, err = next()
 		case "password-file":
 			own.passwordFile, err = next()
+		case "scope":
+			own.scope, err = next()
+		case "expires":
+			var v string
+			if v, err = next(); err == nil {
+				own.expires, err = time.ParseDuration(v)
+			}
 		default:
 			cfgArgs = append(cfgArgs, a)
 			f := probe.Lookup(name)
@@ -114,6 +125,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		"agents list": 1, "agents revoke": 2, "agents unbind": 2,
 		"providers list": 0, "providers allow": 1, "providers block": 1,
 		"missions list": -1, "missions show": 1, "missions export": 1,
+		"api-tokens create": 1, "api-tokens list": 0, "api-tokens revoke": 1,
 	}
 	n, ok := want[noun+" "+verb]
 	if !ok {
@@ -159,6 +171,12 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		return m.missionsShow(ctx, args[0], false)
 	case "missions export":
 		return m.missionsShow(ctx, args[0], true)
+	case "api-tokens create":
+		return m.apiTokensCreate(ctx, args[0], own)
+	case "api-tokens list":
+		return m.apiTokensList(ctx)
+	case "api-tokens revoke":
+		return m.apiTokensRevoke(ctx, args[0])
 	}
 	return nil
 }
@@ -483,4 +501,95 @@ func (m *manager) missionsShow(ctx context.Context, s256 string, export bool) er
 			r.S256, r.AgentSub, r.AgentIss, r.PersonID, ts(r.ApprovedAt), r.Terminated, r.Reason)
 	}
 	return m.print(out, "SEQ\tAT\tACTOR\tKIND\tSUMMARY", rows)
+}
+
+type apiTokenJSON struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	Person   string     `json:"person"`
+	Scope    string     `json:"scope"`
+	Created  time.Time  `json:"created"`
+	Expires  time.Time  `json:"expires"`
+	Revoked  *time.Time `json:"revoked,omitempty"`
+	LastUsed *time.Time `json:"last_used,omitempty"`
+	Secret   string     `json:"token,omitempty"`
+}
+
+// apiTokensCreate makes an API token acting as username; its secret is
+// printed once and never stored.
+func (m *manager) apiTokensCreate(ctx context.Context, username string, own manageFlags) error {
+	p, err := m.person(ctx, username)
+	if err != nil {
+		return err
+	}
+	if own.scope == "" {
+		own.scope = string(apitoken.ScopeRead)
+	}
+	scope, err := apitoken.ParseScope(own.scope)
+	if err != nil {
+		return err
+	}
+	if scope.AllowsAdmin() && !p.IsAdmin {
+		return fmt.Errorf("an admin-scoped token needs an administrator; %s is not one", p.Username)
+	}
+	name := own.name
+	if name == "" {
+		name = "cli"
+	}
+	secret, tok, err := m.a.APITokens.Create(ctx, p.ID, name, scope, own.expires)
+	if err != nil {
+		return err
+	}
+	m.log.InfoContext(ctx, "api token created", "by", "cli", "id", tok.ID, "person", p.ID, "username", p.Username, "scope", string(scope), "expires", tok.ExpiresAt)
+	if m.json {
+		return json.NewEncoder(m.out).Encode(apiTokenJSON{ID: tok.ID, Name: tok.Name, Person: p.Username, Scope: string(tok.Scope),
+			Created: tok.CreatedAt, Expires: tok.ExpiresAt, Secret: secret})
+	}
+	_, err = fmt.Fprintf(m.out, "API token %s (%s, scope %s, acts as %s, expires %s). It is shown only now:\n\n  %s\n\n"+
+		"Send it as: Authorization: Bearer <token>\n", tok.ID, tok.Name, tok.Scope, p.Username, ts(tok.ExpiresAt), secret)
+	return err
+}
+
+func (m *manager) apiTokensList(ctx context.Context) error {
+	tokens, err := m.a.APITokens.List(ctx)
+	if err != nil {
+		return err
+	}
+	persons, err := m.a.Accounts.ListPersons(ctx)
+	if err != nil {
+		return err
+	}
+	usernames := map[string]string{}
+	for _, p := range persons {
+		usernames[p.ID] = p.Username
+	}
+	out := []apiTokenJSON{}
+	var rows [][]string
+	for _, t := range tokens {
+		out = append(out, apiTokenJSON{ID: t.ID, Name: t.Name, Person: usernames[t.PersonID], Scope: string(t.Scope),
+			Created: t.CreatedAt, Expires: t.ExpiresAt, Revoked: t.RevokedAt, LastUsed: t.LastUsedAt})
+		state := "live"
+		if t.RevokedAt != nil {
+			state = "revoked"
+		} else if !t.Live(m.a.Now()) {
+			state = "expired"
+		}
+		last := "never"
+		if t.LastUsedAt != nil {
+			last = ts(*t.LastUsedAt)
+		}
+		rows = append(rows, []string{t.ID, t.Name, usernames[t.PersonID], string(t.Scope), state, ts(t.ExpiresAt), last})
+	}
+	return m.print(out, "ID\tNAME\tPERSON\tSCOPE\tSTATE\tEXPIRES\tLAST USED", rows)
+}
+
+func (m *manager) apiTokensRevoke(ctx context.Context, id string) error {
+	if err := m.a.APITokens.Revoke(ctx, id); err != nil {
+		if errors.Is(err, apitoken.ErrNotFound) {
+			return fmt.Errorf("no unrevoked API token %q", id)
+		}
+		return err
+	}
+	m.log.InfoContext(ctx, "api token revoked", "by", "cli", "id", id)
+	return m.done("API token "+id+" revoked", map[string]any{"id": id, "revoked": true})
 }

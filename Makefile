@@ -10,7 +10,7 @@ BIN       := bin/aauth-ps
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/aauth-ps/aauth-ps/ps/version.Version=$(VERSION)
 
-.PHONY: all build run test test-short prereqs lint fuzz bench generate verify docker clean
+.PHONY: all build run test test-short prereqs lint fuzz bench generate verify docker image clean
 
 all: build
 
@@ -64,6 +64,13 @@ verify: lint
 
 docker:
 	docker build -t aauth-ps:$(VERSION) .
+
+# The container image without Docker: an OCI archive assembled from scratch
+# (static binary, CA certificates, user 65532, no shell); see
+# docs/operations.md. Load it with `docker load -i` or `podman load -i`.
+IMAGE_TAR ?= bin/aauth-ps-image.tar
+image: build
+	$(GO) run ./internal/tools/mkimage -binary $(BIN) -version $(VERSION) -out $(IMAGE_TAR)
 
 clean:
 	rm -rf bin

@@ -14,7 +14,7 @@ func TestDomainPackagesImportNoAdapters(t *testing.T) {
 	domain := []string{"github.com/aauth-ps/aauth-ps/mission", "github.com/aauth-ps/aauth-ps/ps/tokens",
 		"github.com/aauth-ps/aauth-ps/ps/agents", "github.com/aauth-ps/aauth-ps/ps/dberr",
 		"github.com/aauth-ps/aauth-ps/ps/account", "github.com/aauth-ps/aauth-ps/ps/interact",
-		"github.com/aauth-ps/aauth-ps/ps/pending", "github.com/aauth-ps/aauth-ps/ps/resourcetoken",
+		"github.com/aauth-ps/aauth-ps/ps/pending", "github.com/aauth-ps/aauth-ps/ps/resourcetoken", "github.com/aauth-ps/aauth-ps/ps/apitoken",
 		"github.com/aauth-ps/aauth-ps/ps/revocation",
 		"github.com/aauth-ps/aauth-ps/mission/anchor", "github.com/aauth-ps/aauth-ps/mission/authority",
 		"github.com/aauth-ps/aauth-ps/mission/governance", "github.com/aauth-ps/aauth-ps/mission/evidence",

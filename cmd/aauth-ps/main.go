@@ -4,6 +4,7 @@
 //	aauth-ps migrate up|down|status [flags]
 //	aauth-ps keys list|rotate [flags]
 //	aauth-ps admin invite [flags] [EMAIL]
+//	aauth-ps persons|agents|providers|missions|api-tokens VERB [ARGS] [--json] [flags]
 //	aauth-ps version
 //
 // Every flag has an AAUTH_PS_<NAME> environment variable; see README.md.
@@ -41,6 +42,15 @@ commands:
   keys list|rotate      list the PS signing keys, or make a new active key
   admin invite [EMAIL]  print a one-time link that creates an administrator
                         (the first one, on a new installation)
+  persons list|create USERNAME|disable USERNAME|enable USERNAME|make-admin USERNAME|invite [EMAIL]
+                        [--name N] [--email E] [--admin] [--password-file F]
+  agents list USERNAME | revoke USERNAME BINDING | unbind USERNAME BINDING
+                        (revoking or unbinding ends the agent's missions and tokens, as in the UI)
+  providers list|allow ISSUER|block ISSUER
+  missions list [USERNAME] | show S256 | export S256
+  api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
+                        a bearer token for the mission-control API, shown once
+                        every noun takes --json; these need serve's configuration
   version               print the version
 
 Run 'aauth-ps serve -h' for the flags; each has an AAUTH_PS_<NAME> variable.
@@ -72,6 +82,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		sub, rest = rest[0], rest[1:]
+	case "persons", "agents", "providers", "missions", "api-tokens":
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand (want %s)\n", cmd, strings.Join(nounVerbs[cmd], ", "))
+			return 2
+		}
+		return runManage(ctx, cmd, rest[0], rest[1:], stdout, stderr, getenv)
 	case "serve":
 	default:
 		fmt.Fprintf(stderr, "aauth-ps: unknown command %q\n\n%s", cmd, usage)
@@ -108,6 +124,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "aauth-ps:", err)
+		return 1
+	}
+	return 0
+}
+
+// runManage parses a noun-verb command's flags (its own and the
+// configuration's, in any order around the arguments) and runs it.
+func runManage(ctx context.Context, noun, verb string, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	own, positional, cfgArgs, err := splitManageArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", noun, verb, err)
+		return 2
+	}
+	cfg, _, err := config.Parse("aauth-ps "+noun, cfgArgs, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "aauth-ps:", err)
+		return 2
+	}
+	if err := manage(ctx, noun, verb, own, positional, cfg, newLogger(stderr, cfg.LogLevel), stdout); err != nil {
+		fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", noun, verb, err)
 		return 1
 	}
 	return 0

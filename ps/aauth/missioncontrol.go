@@ -15,4 +15,11 @@ const (
 	ErrAdminRequired = "admin_required"
 	// ErrCrossOrigin (403): an unsafe request sent from another site.
 	ErrCrossOrigin = "cross_origin"
+	// ErrInvalidToken (401, RFC 6750): an Authorization header whose API
+	// token is malformed, unknown, revoked or expired, or whose person is
+	// disabled — one answer for all.
+	ErrInvalidToken = "invalid_token"
+	// ErrInsufficientScope (403, RFC 6750): the API token's scope does not
+	// cover the request.
+	ErrInsufficientScope = "insufficient_scope"
 )

@@ -20,6 +20,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/apitoken"
 	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/config"
@@ -53,6 +54,11 @@ type App struct {
 	Interact  *interact.Service
 	Tokens    *tokens.Service
 	Missions  *missionflow.Service
+	// Flows are the mission flows the web UI uses (EndBinding and its
+	// cascades); the operator CLI runs the same ones.
+	Flows *missionflow.Flows
+	// APITokens are automation's bearer credentials (issue 14).
+	APITokens *apitoken.Service
 	// Revocation runs revocations and their cascades (E11, the web UI).
 	Revocation *revocation.Service
 	Server     *server.Server
@@ -194,6 +200,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	resources := interact.Resources{Discovery: a.Discovery}
 	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st}
+	a.Flows = flows
+	a.APITokens = apitoken.New(st, now)
 	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now, Log: log}
 	kinds.Register(a.Interact)
 	// The PS's one signer for its own outgoing requests (R3 fetches,
@@ -250,7 +258,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant, Permissions: st})
+		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens})
 	if err != nil {
 		a.Close()
 		return nil, err

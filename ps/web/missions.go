@@ -135,6 +135,10 @@ func (u *UI) revokeMission(c *gin.Context, s *session) error {
 // renderer.
 func (u *UI) api(f pageFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if c.GetHeader("Authorization") != "" {
+			u.bearer(c, f)
+			return
+		}
 		s, err := u.loadSession(c)
 		switch {
 		case err != nil:

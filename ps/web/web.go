@@ -28,6 +28,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
+	"github.com/aauth-ps/aauth-ps/ps/apitoken"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/permission"
@@ -60,6 +61,9 @@ type Options struct {
 	// Permissions are the answers the person remembered at the permission
 	// endpoint, listed and removable on the access page (optional).
 	Permissions permission.Store
+	// APITokens, when set, lets mission control accept
+	// Authorization: Bearer API tokens (issue 14) besides sessions.
+	APITokens *apitoken.Service
 }
 
 // UI serves the browser pages.

@@ -30,6 +30,7 @@ var suites = []Suite{
 	{Name: "revocation", Run: runRevocation},
 	{Name: "issuance guard", Run: runIssuanceGuard},
 	{Name: "pending naming a token", Run: runPendingNaming},
+	{Name: "api tokens", Run: runAPITokens},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -274,6 +274,16 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("the mission log reads\n  %s\nwant the kinds\n  %s", strings.Join(log, "\n  "), strings.Join(want, "\n  "))
 	}
+	// The lines this PS wrote read as plain words, not the stored form.
+	logText := run(b, "read the mission log's text", textOf("ol.log"))
+	for _, internal := range []string{"Person token issued", "Mission ended:", "person_token"} {
+		if strings.Contains(logText, internal) {
+			t.Fatalf("the mission log shows the internal line %q:\n%s", internal, logText)
+		}
+	}
+	if !strings.Contains(logText, "It may act as you at https://flights.test.") || !strings.Contains(logText, "The mission is done") {
+		t.Fatalf("the mission log does not say in plain words what the PS did:\n%s", logText)
+	}
 	b.checkPage("mission-ended")
 }
 

@@ -73,7 +73,7 @@ func LogText(kind, actor, summary string, yours bool) string {
 			word := map[string]string{"granted": "Allowed", "denied": "Refused"}[verdict]
 			basis := map[string]string{"the person's standing answer": "by " + possessive(yours) + " remembered answer",
 				"a tool approved in this mission": "as a tool approved in this mission",
-				"the person's answer": "by " + possessive(yours) + " answer"}[why]
+				"the person's answer":             "by " + possessive(yours) + " answer"}[why]
 			if word != "" && basis != "" {
 				return word + ": " + action + ", " + basis + "."
 			}

@@ -1,6 +1,9 @@
 package templates
 
-import "strings"
+import (
+	"html"
+	"strings"
+)
 
 // LogLabel says in plain words what a mission-log entry is and who it
 // comes from, instead of the log's own kind and actor names ("person_token,
@@ -168,4 +171,37 @@ func EndedBadge(reason string) string {
 		return "badge revoked"
 	}
 	return "badge ended"
+}
+
+// identifierParts splits an identifier where a line may break: after
+// ":", "/" and "-", before "@" and ".".
+func identifierParts(id string) []string {
+	var parts []string
+	start := 0
+	for i, r := range id {
+		switch r {
+		case '@', '.':
+			if i > start {
+				parts = append(parts, id[start:i])
+				start = i
+			}
+		case ':', '/', '-':
+			parts = append(parts, id[start:i+1])
+			start = i + 1
+		}
+	}
+	if start < len(id) {
+		parts = append(parts, id[start:])
+	}
+	return parts
+}
+
+// identifierHTML is id, escaped, with a <wbr> between its parts and no
+// other space (a space would show inside the identifier).
+func identifierHTML(id string) string {
+	parts := identifierParts(id)
+	for i, p := range parts {
+		parts[i] = html.EscapeString(p)
+	}
+	return strings.Join(parts, "<wbr>")
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
 // phoneW and phoneH are a common phone viewport (CSS pixels).
@@ -153,4 +155,57 @@ func TestBrowserNoHorizontalOverflow(t *testing.T) {
 	b.click(`details.menu a[href="/settings"]`)
 	b.expectHeading("Settings")
 	b.checkPage("")
+}
+
+// TestBrowserAgentIdentifierWraps (issue 9 item 7): a long agent
+// identifier in the wide agents table, at 1280 and at 390 px, wraps only
+// between its parts (after ":" "-", before "@" "."), never inside a word,
+// and the page passes the audit.
+func TestBrowserAgentIdentifierWraps(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const longID = "aauth:travel-assistant-for-the-whole-family-and-every-friend-of-theirs@ap.test"
+	agent, err := w.ap.NewAgent(conformance.TokenSpec{Sub: longID,
+		ClaimOverrides: map[string]any{"platform": "Travel Assistant 2.1", "device": "alice's laptop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.agent = agent
+	w.ps.CreatePerson(t, "alice", false)
+	b := newBrowser(t, w)
+	bindInBrowser(t, w, b, "alice")
+
+	b.open("/agents")
+	b.expectText(longID)
+	for _, vw := range widths {
+		b.setViewport(vw.w, vw.h)
+		type wrap struct {
+			Parts   int      `json:"parts"`
+			Lines   int      `json:"lines"`
+			Broken  []string `json:"broken"`
+			Label   string   `json:"label"`
+			Partial bool     `json:"partial"`
+		}
+		f := run(b, "measure the identifier's lines", chromedp.Evaluate[wrap](`(() => {
+			const code = document.querySelector("td code.id"), tops = new Set(), broken = [];
+			let parts = 0;
+			for (const n of code.childNodes) {
+				if (n.nodeType !== Node.TEXT_NODE || !n.textContent.trim()) continue;
+				parts++;
+				const r = document.createRange(); r.selectNodeContents(n);
+				const lines = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+				if (lines.size > 1) broken.push(n.textContent);
+				lines.forEach(l => tops.add(l));
+			}
+			return {parts: parts, lines: tops.size, broken: broken, label: code.textContent.replace(/\s+/g, "")};
+		})()`))
+		if f.Label != longID || f.Parts < 10 {
+			t.Fatalf("at %d px the identifier reads %q in %d parts, want %q split at its separators", vw.w, f.Label, f.Parts, longID)
+		}
+		if len(f.Broken) > 0 {
+			t.Errorf("at %d px the identifier breaks inside %q (on %d lines)", vw.w, f.Broken, f.Lines)
+		}
+	}
+	b.setViewport(viewportW, viewportH)
+	b.audit("agents-long-identifier", 200)
 }

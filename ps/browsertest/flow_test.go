@@ -30,11 +30,11 @@ func TestBrowserBindClarifyAnswer(t *testing.T) {
 	b.open("/")
 	b.expectHeading("Hello, Alice")
 	b.expectText(agentID, "Example Agents")
-	b.checkPage("home-with-agent")
+	b.audit("home-with-agent", http.StatusOK)
 	b.open("/agents")
 	b.expectHeading("Connected agents")
 	b.expectText(agentID, "Revoke", "Unbind")
-	b.checkPage("agents")
+	b.audit("agents", http.StatusOK)
 
 	// An administrator's pages.
 	b.clickButton("Log out")
@@ -46,11 +46,11 @@ func TestBrowserBindClarifyAnswer(t *testing.T) {
 	b.open("/admin/persons")
 	b.expectHeading("People")
 	b.expectText("alice", "root", "administrator", "Invite someone")
-	b.checkPage("admin-persons")
+	b.audit("admin-persons", http.StatusOK)
 	b.open("/admin/providers")
 	b.expectHeading("Agent providers")
 	b.expectText("https://ap.test", "Example Agents")
-	b.checkPage("admin-providers")
+	b.audit("admin-providers", http.StatusOK)
 }
 
 // TestBrowserBindClarifyAnswerNoJS is the same core flow with JavaScript

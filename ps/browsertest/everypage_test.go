@@ -23,7 +23,23 @@ import (
 //   - TestBrowserNoHorizontalOverflow: home (inbox and missions list),
 //     connected agents, settings, a mission review, a mission page, a
 //     person-token consent, the administrator's pages;
-//   - TestBrowserAuthTokenConsent: the scope consent of an auth token.
+//   - TestBrowserAuthTokenConsent and TestBrowserAuthTokenUntickScope: the
+//     scope consent of an auth token, with scope ticks and the R3 region;
+//   - TestBrowserBindClarifyAnswer: the new-agent consent, waiting for
+//     the agent's answer, and the answer shown;
+//   - TestBrowserCodeLockout and TestBrowserInboxTitles: the ended
+//     request after five wrong codes, the home inbox with titles, a used
+//     link (undecided and decided), the Done page of a mission;
+//   - TestBrowserPermission: the permission consent and its Done page;
+//   - TestBrowserAccessEverySection: /access with standing grants, a
+//     mission and remembered answers;
+//   - TestBrowserMissionLifecycle, TestBrowserPersonTokenConsentAndRevoke and
+//     TestBrowserCompletionFollowUp: mission review, clarification, the
+//     mission page active, revoked and ended, the completion review with
+//     its follow-up and the agent's answer, and the Done pages of a
+//     person token and a completion;
+//   - TestBrowserLoginError, TestBrowserPasskey, TestBrowserGrantsRemove, TestBrowserAgentIdentifierWraps:
+//     the empty home page, settings, the grants page, agents with a long identifier.
 
 // TestBrowserEveryPublicPage audits the pages a visitor reaches without
 // a session (issue 9 must-show 1 and 2; PS-241 the person's login).

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -18,7 +19,7 @@ import (
 //     invitation, an unknown or used invitation, the 404 page;
 //   - TestBrowserEveryDecisionPage: the code form (and a wrong code), the binding consent, a
 //     question, Done, a relayed link, a completion review and its wait for
-//     the agent, a request that ended, an unknown request; /access, and
+//     the agent, a request that ended, an unknown and an expired request; /access, and
 //     the logged-in 404 and 405 pages;
 //   - TestBrowserNoHorizontalOverflow: home (inbox and missions list),
 //     connected agents, settings, a mission review, a mission page, a
@@ -167,6 +168,12 @@ func TestBrowserEveryDecisionPage(t *testing.T) {
 	b.audit("access", http.StatusOK)
 	b.open("/interact/" + strings.Repeat("0", 32))
 	b.audit("interact-unknown", b.docStatus())
+	// A link opened after its request's lifetime (10 minutes by default).
+	late := w.ask(t, "Are you there?", "")
+	w.clock.Advance(15 * time.Minute)
+	b.open(late.url + "?code=" + late.code)
+	b.expectHeading("Request expired")
+	b.audit("request-expired", http.StatusGone)
 	b.open("/no-such-page")
 	b.expectHeading("Page not found")
 	b.audit("not-found-logged-in", http.StatusNotFound)

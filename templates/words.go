@@ -174,7 +174,7 @@ func EndedBadge(reason string) string {
 }
 
 // identifierParts splits an identifier where a line may break: after
-// ":", "/" and "-", before "@" and ".".
+// ":", "/" and "-" (not inside "://"), before "@" and ".".
 func identifierParts(id string) []string {
 	var parts []string
 	start := 0
@@ -186,6 +186,10 @@ func identifierParts(id string) []string {
 				start = i
 			}
 		case ':', '/', '-':
+			// "https://" stays whole: no break inside "://" or "//".
+			if i+1 < len(id) && id[i+1] == '/' {
+				continue
+			}
 			parts = append(parts, id[start:i+1])
 			start = i + 1
 		}

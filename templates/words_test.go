@@ -45,3 +45,22 @@ func TestLogTextPlainWords(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentifierBreakPoints (issue 9 item 7): an identifier may break
+// after ":" "/" "-" and before "@" ".", never inside "://", and its text is
+// escaped.
+func TestIdentifierBreakPoints(t *testing.T) {
+	for _, c := range []struct{ id, want string }{
+		{"aauth:travel-bot@agents.example", "aauth:<wbr>travel-<wbr>bot<wbr>@agents<wbr>.example"},
+		{"https://rs2.test/cal", "https://<wbr>rs2<wbr>.test/<wbr>cal"},
+		{"aauth:<b>@x", "aauth:<wbr>&lt;b&gt;<wbr>@x"},
+	} {
+		var b strings.Builder
+		if err := templates.Identifier(c.id).Render(t.Context(), &b); err != nil {
+			t.Fatal(err)
+		}
+		if want := `<code class="id">` + c.want + `</code>`; b.String() != want {
+			t.Errorf("Identifier(%q) = %s, want %s", c.id, b.String(), want)
+		}
+	}
+}

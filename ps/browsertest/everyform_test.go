@@ -14,7 +14,8 @@ import (
 // TestBrowserAccessEverySection (issue 9 item 5, must-show 1 and 2;
 // PS-070, PS-218): with a standing person-token grant, an active mission
 // and a remembered permission answer, "What your agents can access" lists
-// all three sections and passes the audit at 1280 and 390 px; removing
+// all three sections and passes the audit at 1280 and 390 px, with no
+// identifier or URL in its tables broken inside a word; removing
 // the remembered answer comes back to the page (POST/redirect/GET)
 // without it, and the agent's next identical request asks the person again.
 func TestBrowserAccessEverySection(t *testing.T) {
@@ -63,6 +64,12 @@ func TestBrowserAccessEverySection(t *testing.T) {
 	b.expectText("Standing permissions", rs2, "For a mission only", "Book the Lisbon flights", flights,
 		"Actions you answered for good", "SendEmail")
 	b.audit("access-every-section", http.StatusOK)
+	// Identifiers and URLs in its tables wrap between their parts (issue 9 item 7).
+	for _, vw := range widths {
+		b.setViewport(vw.w, vw.h)
+		b.expectNoWordBrokenInTables(vw.w)
+	}
+	b.setViewport(viewportW, viewportH)
 
 	b.click(`button[aria-label="Remove the answer for SendEmail by ` + agentID + `"]`)
 	b.expectAt("/access")

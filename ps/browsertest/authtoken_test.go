@@ -151,7 +151,7 @@ func TestBrowserAuthTokenUntickScope(t *testing.T) {
 	if !strings.Contains(decide, "calendar.read") || !strings.Contains(decide, "calendar.write") {
 		t.Fatalf("the decision region does not offer both scopes:\n%s", decide)
 	}
-	b.checkPage("auth-token-consent-scopes")
+	b.audit("auth-token-consent-scopes", http.StatusOK)
 	b.step("untick calendar.write", chromedp.Click(chromedp.CSS(`input[name="scope"][value="calendar.write"]`), chromedp.NodeVisible))
 	b.clickButton("Allow")
 	b.expectHeading("Done")

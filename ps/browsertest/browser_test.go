@@ -51,8 +51,9 @@ type browser struct {
 	js  bool
 
 	mu       sync.Mutex
-	problems []problem          // console errors, exceptions, CSP violations
-	docs     map[string]docInfo // by URL: every page (document) loaded
+	problems []problem                    // console errors, exceptions, CSP violations
+	docs     map[string]docInfo           // by URL: every page (document) loaded
+	methods  map[network.RequestID]string // the method of each page request, the last after redirects
 }
 
 // problem is something the browser reported about a page.
@@ -88,7 +89,7 @@ func newBrowser(t *testing.T, w *world, opts ...browserOption) *browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &browser{t: t, w: w, js: true, docs: map[string]docInfo{}}
+	b := &browser{t: t, w: w, js: true, docs: map[string]docInfo{}, methods: map[network.RequestID]string{}}
 	for _, o := range opts {
 		o(b)
 	}
@@ -160,8 +161,23 @@ func (b *browser) listen(ev any) {
 		if ev.BlockedReason != "" || !ev.Canceled {
 			b.problems = append(b.problems, problem{text: fmt.Sprintf("load of a %s failed: %s %s", ev.Type, ev.ErrorText, ev.BlockedReason)})
 		}
+	case *network.EventRequestWillBeSent:
+		// A redirect is the same request again, now with the method of
+		// its next hop (303: GET).
+		if ev.Type == network.ResourceTypeDocument && ev.Request != nil {
+			b.methods[ev.RequestID] = ev.Request.Method
+		}
 	case *network.EventResponseReceived:
 		if ev.Type == network.ResourceTypeDocument && ev.Response != nil {
+			// POST/redirect/GET (issue 9 item 8): a form is answered with
+			// a redirect to a page, so that Reload and Back show that page
+			// and never send the form again. A page that is the answer to
+			// a POST is a problem on every form any test submits.
+			if b.methods[ev.RequestID] == "POST" {
+				b.problems = append(b.problems, problem{text: fmt.Sprintf("the form POST %s was answered %d with a page, not a redirect to one (POST/redirect/GET)",
+					ev.Response.URL, ev.Response.Status)})
+			}
+			delete(b.methods, ev.RequestID)
 			csp := ""
 			for k, v := range ev.Response.Headers {
 				if strings.EqualFold(k, "Content-Security-Policy") {

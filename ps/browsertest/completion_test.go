@@ -40,7 +40,7 @@ func TestBrowserCompletionFollowUp(t *testing.T) {
 	if strings.Contains(b.text(), "Ask the agent a question first") {
 		t.Fatal("the completion review offers a second question form besides Not done yet")
 	}
-	b.checkPage("completion-review-follow-up")
+	b.audit("completion-review-follow-up", http.StatusOK)
 
 	const followUp = "The Friday meeting is still there."
 	b.fill("question", followUp)
@@ -59,7 +59,7 @@ func TestBrowserCompletionFollowUp(t *testing.T) {
 	b.waitText("The agent answered", stepTimeout)
 	b.expectHeading("Your agent says the mission is done")
 	b.expectText("You asked: "+followUp, "Moved the Friday meeting to the week after.")
-	b.checkPage("")
+	b.audit("completion-review-answered", http.StatusOK)
 
 	b.open("/missions/" + id)
 	b.expectHeading("Mission")
@@ -69,7 +69,7 @@ func TestBrowserCompletionFollowUp(t *testing.T) {
 	b.open(done.url)
 	b.clickButton("Accept: the mission is done")
 	b.expectHeading("Done")
-	b.checkPage("")
+	b.audit("done-completion", http.StatusOK)
 	if end := w.poll(t, done.loc); end.status != http.StatusOK || end.body["termination_reason"] != "completed" {
 		t.Fatalf("agent: the poll after accepting: %d %s", end.status, end.raw)
 	}

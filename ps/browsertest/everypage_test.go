@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -18,12 +19,28 @@ import (
 //     invitation, an unknown or used invitation, the 404 page;
 //   - TestBrowserEveryDecisionPage: the code form (and a wrong code), the binding consent, a
 //     question, Done, a relayed link, a completion review and its wait for
-//     the agent, a request that ended, an unknown request; /access, and
+//     the agent, a request that ended, an unknown and an expired request; /access, and
 //     the logged-in 404 and 405 pages;
 //   - TestBrowserNoHorizontalOverflow: home (inbox and missions list),
 //     connected agents, settings, a mission review, a mission page, a
 //     person-token consent, the administrator's pages;
-//   - TestBrowserAuthTokenConsent: the scope consent of an auth token.
+//   - TestBrowserAuthTokenConsent and TestBrowserAuthTokenUntickScope: the
+//     scope consent of an auth token, with scope ticks and the R3 region;
+//   - TestBrowserBindClarifyAnswer: the new-agent consent, waiting for
+//     the agent's answer, and the answer shown;
+//   - TestBrowserCodeLockout and TestBrowserInboxTitles: the ended
+//     request after five wrong codes, the home inbox with titles, a used
+//     link (undecided and decided), the Done page of a mission;
+//   - TestBrowserPermission: the permission consent and its Done page;
+//   - TestBrowserAccessEverySection: /access with standing grants, a
+//     mission and remembered answers;
+//   - TestBrowserMissionLifecycle, TestBrowserPersonTokenConsentAndRevoke and
+//     TestBrowserCompletionFollowUp: mission review, clarification, the
+//     mission page active, revoked and ended, the completion review with
+//     its follow-up and the agent's answer, and the Done pages of a
+//     person token and a completion;
+//   - TestBrowserLoginError, TestBrowserPasskey, TestBrowserGrantsRemove, TestBrowserAgentIdentifierWraps:
+//     the empty home page, settings, the grants page, agents with a long identifier.
 
 // TestBrowserEveryPublicPage audits the pages a visitor reaches without
 // a session (issue 9 must-show 1 and 2; PS-241 the person's login).
@@ -41,8 +58,7 @@ func TestBrowserEveryPublicPage(t *testing.T) {
 	b.clickButton("Log in")
 	b.expectHeading("Log in")
 	b.expectText("Wrong username or password.")
-	// A refused login redirects back to the form (PRG): a plain 200 page
-	// with the alert.
+	// The refusal comes back on the login page's GET (POST/redirect/GET).
 	b.audit("login-failed", http.StatusOK)
 
 	b.open("/signup")
@@ -152,6 +168,12 @@ func TestBrowserEveryDecisionPage(t *testing.T) {
 	b.audit("access", http.StatusOK)
 	b.open("/interact/" + strings.Repeat("0", 32))
 	b.audit("interact-unknown", b.docStatus())
+	// A link opened after its request's lifetime (10 minutes by default).
+	late := w.ask(t, "Are you there?", "")
+	w.clock.Advance(15 * time.Minute)
+	b.open(late.url + "?code=" + late.code)
+	b.expectHeading("Request expired")
+	b.audit("request-expired", http.StatusGone)
 	b.open("/no-such-page")
 	b.expectHeading("Page not found")
 	b.audit("not-found-logged-in", http.StatusNotFound)

@@ -30,11 +30,11 @@ func TestBrowserBindClarifyAnswer(t *testing.T) {
 	b.open("/")
 	b.expectHeading("Hello, Alice")
 	b.expectText(agentID, "Example Agents")
-	b.checkPage("home-with-agent")
+	b.audit("home-with-agent", http.StatusOK)
 	b.open("/agents")
 	b.expectHeading("Connected agents")
 	b.expectText(agentID, "Revoke", "Unbind")
-	b.checkPage("agents")
+	b.audit("agents", http.StatusOK)
 
 	// An administrator's pages.
 	b.clickButton("Log out")
@@ -46,11 +46,11 @@ func TestBrowserBindClarifyAnswer(t *testing.T) {
 	b.open("/admin/persons")
 	b.expectHeading("People")
 	b.expectText("alice", "root", "administrator", "Invite someone")
-	b.checkPage("admin-persons")
+	b.audit("admin-persons", http.StatusOK)
 	b.open("/admin/providers")
 	b.expectHeading("Agent providers")
 	b.expectText("https://ap.test", "Example Agents")
-	b.checkPage("admin-providers")
+	b.audit("admin-providers", http.StatusOK)
 }
 
 // TestBrowserBindClarifyAnswerNoJS is the same core flow with JavaScript
@@ -80,11 +80,15 @@ func TestBrowserBindClarifyAnswerNoJS(t *testing.T) {
 // connects the agent with the keyboard only.
 func bindClarifyAnswer(t *testing.T, w *world, b *browser, main bool) {
 	t.Helper()
-	shot := func(name string) string {
-		if main {
-			return name
+	// page checks the current page; in main also the full audit at 1280
+	// and 390 px with its screenshots.
+	page := func(name string) {
+		t.Helper()
+		if main && name != "" {
+			b.audit(name, http.StatusOK)
+		} else {
+			b.checkPage("")
 		}
-		return ""
 	}
 	in := w.ask(t, "Which **flight** should I book for the Berlin trip?", "You asked me to book the *cheapest* direct flight.")
 	if p := w.poll(t, in.loc); p.status != http.StatusAccepted || p.body["status"] != "pending" {
@@ -97,7 +101,7 @@ func bindClarifyAnswer(t *testing.T, w *world, b *browser, main bool) {
 		t.Fatalf("the interaction link led to %s, want the login page", loc)
 	}
 	b.expectHeading("Log in")
-	b.checkPage(shot("login"))
+	page("") // audited in TestBrowserEveryDecisionPage
 	b.login("alice", pstest.TestPassword)
 
 	// Back on the consent page: who the agent is, what it says.
@@ -109,7 +113,7 @@ func bindClarifyAnswer(t *testing.T, w *world, b *browser, main bool) {
 	}
 	b.expectText("What this Person Server knows", "What the agent says (not verified)", "New agent",
 		"Example Agents", "Travel Assistant 2.1", "Question for you", "Which flight should I book", "cheapest")
-	b.checkPage(shot("consent-new-agent"))
+	page("consent-new-agent")
 	if p := w.poll(t, in.loc); p.body["status"] != "interacting" {
 		t.Fatalf("agent: after the person arrived, status = %v (%s)", p.body["status"], p.raw)
 	}
@@ -128,7 +132,7 @@ func bindClarifyAnswer(t *testing.T, w *world, b *browser, main bool) {
 	b.clickButton("Send question")
 	b.expectHeading("Waiting for the agent's answer")
 	b.expectText("Who made you, and who pays for the ticket?", "Waiting for the agent to answer")
-	b.checkPage(shot("clarification-waiting"))
+	page("clarification-waiting")
 
 	cl := w.poll(t, in.loc)
 	if req, _ := requirement(t, cl); req != "clarification" || cl.body["clarification"] != "Who made you, and who pays for the ticket?" {
@@ -143,7 +147,7 @@ func bindClarifyAnswer(t *testing.T, w *world, b *browser, main bool) {
 	if em := strings.TrimSpace(run(b, "read the answer's emphasis", textOf(".assert-chat blockquote em"))); em != "Example Agents" {
 		t.Fatalf("the agent's Markdown is not rendered: <em> = %q", em)
 	}
-	b.checkPage(shot("clarification-answered"))
+	page("clarification-answered")
 
 	// Connect the agent.
 	if main {
@@ -159,12 +163,12 @@ func bindClarifyAnswer(t *testing.T, w *world, b *browser, main bool) {
 	if strong := strings.TrimSpace(run(b, "read the question's emphasis", textOf("figure.said blockquote strong"))); strong != "flight" {
 		t.Fatalf("the question's Markdown is not rendered: <strong> = %q", strong)
 	}
-	b.checkPage(shot("question"))
+	page("") // audited in TestBrowserEveryDecisionPage
 	b.fill("answer", "The 9:05 direct flight, window seat.")
 	b.clickButton("Send answer")
 	b.expectHeading("Done")
 	b.expectText("You answered the agent. The agent has been told.")
-	b.checkPage(shot("done"))
+	page("") // audited in TestBrowserEveryDecisionPage
 
 	final := w.poll(t, in.loc)
 	if final.status != http.StatusOK || final.body["answer"] != "The 9:05 direct flight, window seat." {

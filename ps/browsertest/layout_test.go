@@ -6,6 +6,8 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
 // phoneW and phoneH are a common phone viewport (CSS pixels).
@@ -153,4 +155,72 @@ func TestBrowserNoHorizontalOverflow(t *testing.T) {
 	b.click(`details.menu a[href="/settings"]`)
 	b.expectHeading("Settings")
 	b.checkPage("")
+}
+
+// TestBrowserAgentIdentifierWraps (issue 9 item 7): a long agent
+// identifier in the wide agents table, at 1280 and at 390 px, wraps only
+// between its parts (after ":" "-", before "@" "."), never inside a word;
+// so does its provider's issuer, and the Revoke and Unbind labels stay
+// whole; the page passes the audit.
+func TestBrowserAgentIdentifierWraps(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const longID = "aauth:travel-assistant-for-the-whole-family-and-every-friend-of-theirs@ap.test"
+	agent, err := w.ap.NewAgent(conformance.TokenSpec{Sub: longID,
+		ClaimOverrides: map[string]any{"platform": "Travel Assistant 2.1", "device": "alice's laptop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.agent = agent
+	w.ps.CreatePerson(t, "alice", false)
+	b := newBrowser(t, w)
+	bindInBrowser(t, w, b, "alice")
+
+	b.open("/agents")
+	b.expectText(longID)
+	for _, vw := range widths {
+		b.setViewport(vw.w, vw.h)
+		type wrap struct {
+			Parts  int      `json:"parts"`
+			Lines  int      `json:"lines"`
+			Broken []string `json:"broken"`
+			Label  string   `json:"label"`
+		}
+		f := run(b, "read the identifier", chromedp.Evaluate[wrap](`(() => {
+			const code = document.querySelector("td code.id");
+			let parts = 0;
+			for (const n of code.childNodes) if (n.nodeType === Node.TEXT_NODE && n.textContent.trim()) parts++;
+			return {parts: parts, label: code.textContent.replace(/\s+/g, "")};
+		})()`))
+		if f.Label != longID || f.Parts < 10 {
+			t.Fatalf("at %d px the identifier reads %q in %d parts, want %q split at its separators", vw.w, f.Label, f.Parts, longID)
+		}
+		b.expectNoWordBrokenInTables(vw.w)
+	}
+	b.setViewport(viewportW, viewportH)
+	b.audit("agents-long-identifier", 200)
+}
+
+// expectNoWordBrokenInTables fails when, in a table, a part of an
+// identifier (templates.Identifier: the text between its break points) or
+// a button's one-word label is split over two lines.
+func (b *browser) expectNoWordBrokenInTables(width int) {
+	b.t.Helper()
+	broken := run(b, "find words broken over lines", chromedp.Evaluate[[]string](`(() => {
+		const lines = n => { const r = document.createRange(); r.selectNodeContents(n);
+			return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
+		const broken = [];
+		for (const id of document.querySelectorAll("td code.id")) {
+			for (const n of id.childNodes) {
+				if (n.nodeType === Node.TEXT_NODE && n.textContent.trim() && lines(n) > 1) broken.push(n.textContent);
+			}
+		}
+		for (const btn of document.querySelectorAll("td button")) {
+			if (!btn.textContent.trim().includes(" ") && lines(btn.firstChild) > 1) broken.push("button " + btn.textContent);
+		}
+		return broken;
+	})()`))
+	if len(broken) > 0 {
+		b.t.Errorf("at %d px, %s: these break inside a word: %q", width, b.location(), broken)
+	}
 }

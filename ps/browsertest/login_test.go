@@ -1,6 +1,7 @@
 package browsertest_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestBrowserLoginError(t *testing.T) {
 	b.login("alice", pstest.TestPassword)
 	b.expectHeading("Hello, Alice")
 	b.expectText("Nothing is waiting for you.", "No agent is connected to you yet.")
-	b.checkPage("home-empty")
+	b.audit("home-empty", http.StatusOK)
 
 	// The harness catches CSP violations: an inline script is refused.
 	b.step("inject an inline script", chromedp.Evaluate[chromedp.Void](
@@ -108,7 +109,7 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("passkey registration: %s", status)
 	}
 	b.expectText("Test laptop", "added")
-	b.checkPage("settings")
+	b.audit("settings", http.StatusOK)
 	creds, err := chromedp.Call(b.ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams(auth))
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 			t.Fatalf("%s is not ticked at first", css)
 		}
 	}
-	b.checkPage("mission-review")
+	b.audit("mission-review", http.StatusOK)
 
 	// A clarification question, answered by the agent.
 	const question = "Which dates, and what is the hotel budget?"
@@ -91,7 +91,7 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	b.waitText("The agent answered", stepTimeout)
 	b.expectHeading("Your agent proposes a mission")
 	b.expectText("You asked: "+question, "The agent answered (not verified):", "April 3 to 10; at most 20,000 yen a night.")
-	b.checkPage("mission-clarification")
+	b.audit("mission-clarification", http.StatusOK)
 
 	// The person edits: a new description, one tool and one resource
 	// fewer, an expiry in 7 days.
@@ -181,7 +181,7 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	b.open("/")
 	b.expectHeading("Hello, Alice")
 	b.expectText("Missions", "Plan the Japan trip", "active", "by "+agentID)
-	b.checkPage("mission-approved-home")
+	b.audit("mission-approved-home", http.StatusOK)
 
 	// A person token naming the mission, at once for the approved resource.
 	pt, _ := w.postJSON(t, w.ps.URL("/person"), map[string]any{"resource": "https://flights.test", "mission_s256": id,
@@ -206,7 +206,7 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	b.expectText("active", "What you approved", "Book flights to Tokyo only.", "WebSearch", "https://flights.test",
 		"What the agent reported since", "The direct flight is sold out", "Revoke the mission")
 	expectAgentReport(t, b, "The direct flight is sold out: I will book the one via Seoul.")
-	b.checkPage("mission-page")
+	b.audit("mission-page", http.StatusOK)
 
 	// Completion: the person reviews what they approved and accepts.
 	res, _ = w.postJSON(t, w.ps.URL("/mission/"+id), map[string]any{"action": "completion", "summary": completionSummary})
@@ -219,7 +219,7 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 		t.Fatal("the completion review shows a tool the person removed")
 	}
 	expectAgentReport(t, b, "The direct flight is sold out: I will book the one via Seoul.")
-	b.checkPage("completion-review")
+	b.audit("completion-review", http.StatusOK)
 	b.clickButton("Accept: the mission is done")
 	b.expectHeading("Done")
 	b.checkPage("")
@@ -274,7 +274,17 @@ func TestBrowserMissionLifecycle(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("the mission log reads\n  %s\nwant the kinds\n  %s", strings.Join(log, "\n  "), strings.Join(want, "\n  "))
 	}
-	b.checkPage("mission-ended")
+	// The lines this PS wrote read as plain words, not the stored form.
+	logText := run(b, "read the mission log's text", textOf("ol.log"))
+	for _, internal := range []string{"Person token issued", "Mission ended:", "person_token"} {
+		if strings.Contains(logText, internal) {
+			t.Fatalf("the mission log shows the internal line %q:\n%s", internal, logText)
+		}
+	}
+	if !strings.Contains(logText, "It may act as you at https://flights.test.") || !strings.Contains(logText, "The mission is done") {
+		t.Fatalf("the mission log does not say in plain words what the PS did:\n%s", logText)
+	}
+	b.audit("mission-ended", http.StatusOK)
 }
 
 // TestBrowserPersonTokenConsentAndRevoke: the first time the bound agent
@@ -301,12 +311,12 @@ func TestBrowserPersonTokenConsentAndRevoke(t *testing.T) {
 	if strong := strings.TrimSpace(run(b, "read the justification's emphasis", textOf("figure.said blockquote strong"))); strong != "calendar" {
 		t.Fatalf("the justification's Markdown is not rendered: <strong> = %q", strong)
 	}
-	b.checkPage("person-token-consent")
+	b.audit("person-token-consent", http.StatusOK)
 	// Keyboard only: from the top of the page, Tab to Approve, press Enter.
 	b.tabTo("Allow", 40)
 	b.pressEnter()
 	b.expectHeading("Done")
-	b.checkPage("")
+	b.audit("done-person-token", http.StatusOK)
 
 	p := w.poll(t, in.loc)
 	var body map[string]any
@@ -363,7 +373,7 @@ func TestBrowserPersonTokenConsentAndRevoke(t *testing.T) {
 	if strings.Contains(b.text(), "Revoke the mission") {
 		t.Fatal("a revoked mission still offers to revoke it")
 	}
-	b.checkPage("")
+	b.audit("mission-revoked", http.StatusOK)
 
 	r, _ := w.postJSON(t, w.ps.URL("/person"), map[string]any{"resource": rs2, "mission_s256": id})
 	expectTerminated(t, "E3 with the revoked mission", r, "revoked")

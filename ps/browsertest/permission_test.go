@@ -37,10 +37,11 @@ func TestBrowserPermission(t *testing.T) {
 	if ps := run(b, "read the PS's region", textOf("section.assert-ps")); strings.Contains(ps, "itinerary") {
 		t.Fatal("the agent's words appear in the PS's region")
 	}
-	b.checkPage("permission-consent")
+	b.audit("permission-consent", http.StatusOK)
 	b.step("tick remember", chromedp.Click(chromedp.ID("remember"), chromedp.NodeVisible))
 	b.clickButton("Refuse")
-	b.checkPage("")
+	b.expectHeading("Done")
+	b.audit("done-permission", http.StatusOK)
 
 	p := w.poll(t, in.loc)
 	if p.status != http.StatusOK || p.body["permission"] != "denied" || p.body["reason"] == nil {

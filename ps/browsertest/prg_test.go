@@ -187,3 +187,29 @@ func TestBrowserHTMLErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserPostRedirectGetCheckIsLive: the POST/redirect/GET check every
+// browser test runs is live: a form (added by the test) whose POST is
+// answered with a page, here the 404 page, is reported as a problem.
+func TestBrowserPostRedirectGetCheckIsLive(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	b := newBrowser(t, w)
+	b.open("/login")
+	b.checkPage("")
+	run(b, "add a form", chromedp.Evaluate[bool](`(() => {
+		const f = document.createElement("form"); f.method = "post"; f.action = "/no-such-page";
+		const btn = document.createElement("button"); btn.textContent = "Post it"; f.append(btn);
+		document.querySelector("main").append(f);
+		return true;
+	})()`))
+	b.clickButton("Post it")
+	b.expectHeading("Page not found")
+	found := false
+	for _, p := range b.takeProblems(b.location(), http.StatusNotFound) {
+		found = found || strings.Contains(p, "not a redirect to one (POST/redirect/GET)")
+	}
+	if !found {
+		t.Fatal("a form answered with a page instead of a redirect was not reported")
+	}
+}

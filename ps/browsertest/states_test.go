@@ -43,7 +43,7 @@ func TestBrowserCodeLockout(t *testing.T) {
 	if strings.Contains(b.text(), "Code shown by the agent") {
 		t.Fatal("the ended request still offers the code field")
 	}
-	b.checkPageStatus("code-lockout", http.StatusGone)
+	b.audit("code-lockout", http.StatusGone)
 	b.open(in.url + "?code=" + in.code)
 	b.expectHeading("Request ended")
 	b.checkPageStatus("", http.StatusGone)
@@ -71,7 +71,7 @@ func TestBrowserInboxTitles(t *testing.T) {
 
 	b.open("/")
 	b.expectText("Waiting for you", "Token: act as you at https://rs2.test", "Mission proposed: Plan the Lisbon trip")
-	b.checkPage("home-inbox")
+	b.audit("home-inbox", http.StatusOK)
 
 	// The proposal, opened with its code, then opened with it again.
 	b.open(mission.url + "?code=" + mission.code)
@@ -81,7 +81,7 @@ func TestBrowserInboxTitles(t *testing.T) {
 	b.open(mission.url + "?code=" + mission.code)
 	b.expectHeading("Link already used")
 	b.expectText("it was used at", "by you", "Continue to the request")
-	b.checkPageStatus("", http.StatusBadRequest)
+	b.audit("used-link", http.StatusBadRequest)
 
 	// Decided, the Done page restates the decision, and so does the used
 	// link afterwards.
@@ -90,11 +90,11 @@ func TestBrowserInboxTitles(t *testing.T) {
 	b.clickButton("Approve the mission")
 	b.expectHeading("Done")
 	b.expectText("You approved the mission.")
-	b.checkPage("")
+	b.audit("done-mission", http.StatusOK)
 	b.open(mission.url + "?code=" + mission.code)
 	b.expectHeading("Link already used")
 	b.expectText("The request has ended. You approved the mission.", "See what you decided")
-	b.checkPageStatus("", http.StatusBadRequest)
+	b.audit("used-link-decided", http.StatusBadRequest)
 }
 
 // TestBrowserRefusedInvitationFormPRG (issue 9 item 8): a refused

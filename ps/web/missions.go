@@ -99,10 +99,12 @@ func (u *UI) missionPage(c *gin.Context, s *session) error {
 	v.Mission.URL = ""
 	for _, e := range entries {
 		li := templates.LogItem{Seq: e.Seq, At: e.At, Kind: e.Kind, Actor: e.Actor, Digest: e.Digest}
+		// The stored line stays as it is; the person reads it in plain words.
+		text := templates.LogText(e.Kind, e.Actor, e.Summary, v.Yours)
 		if e.Actor == "agent" {
-			li.Summary = template.HTML(markdown.Render(e.Summary)) // agent-asserted: sanitized, attributed
+			li.Summary = template.HTML(markdown.Render(text)) // agent-asserted: sanitized, attributed
 		} else {
-			li.Summary = e.Summary
+			li.Summary = text
 		}
 		v.Log = append(v.Log, li)
 	}

@@ -18,7 +18,8 @@ var relayLinkRE = regexp.MustCompile(`class="relay"><code>([^<]+)</code>`)
 // `interaction` claim (P§resource-initiated-interaction). The person opens
 // the PS's interaction URL, sees that the resource needs them first, and
 // is sent to {interaction.url}?code=…&callback={per-flow PS URL} before
-// the PS's own consent (PS-113); back on the callback, the PS's consent
+// the PS's own consent (PS-113); the poll stays 202 until the callback
+// and the approval have both happened (PS-115); back on the callback, the PS's consent
 // follows and the token is issued. A callback error ends the request with
 // the mapped polling error (PS-114); a wrong callback state changes
 // nothing; an http interaction url is 400 invalid_resource_token (PS-098).
@@ -80,8 +81,16 @@ func TestAuthTokenResourceInitiatedInteraction(t *testing.T) {
 	if pg := b.Follow(t, back); !strings.Contains(pg.HTML, `action="`+s.path()+`/approve"`) {
 		t.Fatalf("after the resource, want the PS's consent:\n%s", pg.HTML)
 	}
+	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer) // not before the approval (PS-115)
 	b.Post(t, s.path()+"/approve", nil)
 	expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+	// PS-116: the callback URL is single-use: once more, an error page,
+	// and nothing changes.
+	before = w.ps.TableCounts(t)
+	if pg := b.Get(t, cb.String()); pg.Status < 400 {
+		t.Fatalf("a used callback URL answered %d", pg.Status)
+	}
+	unchanged(t, w.ps, before)
 
 	// The resource's flow ends with an error: each maps to the agent's
 	// polling error (PS-114).

@@ -294,3 +294,44 @@ func TestAuthTokenPartialScopeApproval(t *testing.T) {
 		t.Fatalf("scope %v, want both", c["scope"])
 	}
 }
+
+// TestAuthTokenStepUp: PS-273. The agent showed the resource an auth
+// token this PS issued; the resource's new resource token names it
+// (presented_jti = its jti) and asks for more. The agent sends that auth
+// token as presented_token: the PS verifies it as an auth token, asks the
+// person for the new scope, and the new auth token expires no later than
+// the one presented.
+func TestAuthTokenStepUp(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	first := w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": resourceToken(t, w, rs, pt, "calendar.read", nil),
+		"presented_token": pt, "capabilities": []string{"interaction"}}))
+	s := w.expectInteraction(t, first)
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	r := w.poll(t, w.agent, s.loc)
+	expectAuthToken(t, w, rs, r, pt)
+	at, _ := r.body["auth_token"].(string)
+
+	stepUp := resourceToken(t, w, rs, at, "calendar.read calendar.write", nil)
+	s = w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": stepUp,
+		"presented_token": at, "capabilities": []string{"interaction"}})))
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	c := expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), at)
+	if c["scope"] != "calendar.read calendar.write" {
+		t.Fatalf("step-up scope %v", c["scope"])
+	}
+	recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), "")
+	_, ac, _ := conformance.DecodeJWT(at)
+	var parent string
+	for _, rec := range recs {
+		if rec.JTI == c["jti"] {
+			parent = rec.ParentJTI
+		}
+	}
+	if err != nil || parent != ac["jti"] {
+		t.Fatalf("the step-up token's record names parent %q, want the presented auth token %v (%v)", parent, ac["jti"], err)
+	}
+}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,4 +136,46 @@ func TestAuthTokenPresentedForAnotherResource(t *testing.T) {
 	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt2})),
 		http.StatusBadRequest, aauth.ErrInvalidPresentedToken)
 	writesNothing(t, w.ps, before)
+}
+
+// TestAuthTokenMismatchIsASecurityEvent: PS-095. A resource token whose
+// sub differs from the presented token's, which itself verified, is
+// refused like any mismatch and raised to operators as a security event;
+// an ordinary refusal (an expired resource token) is not. PS-270: a
+// login_hint naming someone else changes nothing: the token is the bound
+// person's.
+func TestAuthTokenMismatchIsASecurityEvent(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	var rs *conformance.Resource
+	w := newWorldWith(t, pstest.Options{Logs: &logs}, func(env *pstest.Env) {
+		var err error
+		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs.Close() })
+	})
+	b := w.person(t, "alice", false)
+	w.bind(t, w.agent, b)
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+
+	expired := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.IssuedAt = w.clock.Now().Add(-301 * time.Second) })
+	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": expired, "presented_token": pt})),
+		http.StatusBadRequest, aauth.ErrExpiredResourceToken)
+	if strings.Contains(logs.String(), `security: resource token does not match`) {
+		t.Fatal("an ordinary refusal was raised as a security event")
+	}
+	mismatch := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Sub = "someone-else" })
+	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": mismatch, "presented_token": pt})),
+		http.StatusBadRequest, aauth.ErrInvalidResourceToken)
+	if !strings.Contains(logs.String(), `security: resource token does not match the presented token`) {
+		t.Fatalf("no security event for a mismatch (PS-095):\n%s", logs.String())
+	}
+
+	r := w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": resourceToken(t, w, rs, pt, "calendar.read", nil),
+		"presented_token": pt, "login_hint": "bob@example.com", "capabilities": []string{"interaction"}}))
+	s := w.expectInteraction(t, r)
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt) // alice's sub, whatever the hint (PS-270)
 }

@@ -185,18 +185,6 @@ func (g *Grant) checkTenant(p *account.Person) error {
 	return nil
 }
 
-func optStr(m map[string]any, name string, max int) (string, error) {
-	v, ok := m[name]
-	if !ok {
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok || len(s) > max {
-		return "", aauth.BadRequest(fmt.Sprintf("%s must be a string of at most %d bytes", name, max))
-	}
-	return s, nil
-}
-
 // Parse validates the request body (PS-048, PS-051, P§ps-token-endpoint).
 func Parse(body []byte) (*Request, error) {
 	m, err := strictjson.DecodeObject(body)
@@ -218,7 +206,7 @@ func Parse(body []byte) (*Request, error) {
 		{"login_hint", &r.LoginHint, 256}, {"tenant", &r.Tenant, 256}, {"domain_hint", &r.DomainHint, 256},
 		{"prompt", &r.Prompt, 64}, {"platform", &r.Platform, 200}, {"device", &r.Device, 200},
 	} {
-		if *f.dst, err = optStr(m, f.name, f.max); err != nil {
+		if *f.dst, err = interact.RequestString(m, f.name, f.max); err != nil {
 			return nil, err
 		}
 	}

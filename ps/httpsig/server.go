@@ -49,24 +49,9 @@ type ServerPolicy struct {
 // (issuer = id), its JWKS and the kid, by the same egress-guarded,
 // cached discovery as agent providers' keys. Errors are as for Verify.
 func (v *Verifier) VerifyServer(ctx context.Context, r *http.Request, body []byte, pol ServerPolicy) (*Server, error) {
-	now := v.cfg.Now()
-	in, err := v.parseHeaders(r)
+	in, _, authority, err := v.precheck(r, body, v.cfg.Now(), Policy{Schemes: []string{aauth.SchemeJWKSURI}})
 	if err != nil {
 		return nil, err
-	}
-	if err := v.checkComponents(r, body, in); err != nil {
-		return nil, err
-	}
-	if err := v.checkFreshness(now, in); err != nil {
-		return nil, err
-	}
-	schemes := Policy{Schemes: []string{aauth.SchemeJWKSURI}}
-	if _, err := v.checkScheme(in, schemes); err != nil {
-		return nil, err
-	}
-	authority := requestAuthority(r, v.cfg.Issuer)
-	if !slices.Contains(v.cfg.Authorities, authority) {
-		return nil, aauth.SigErrf(aauth.SigInvalidSignature, "@authority %q is not served here", authority)
 	}
 	id, dwk, kid, err := v.jwksURIMember(in.keyMember, pol)
 	if err != nil {

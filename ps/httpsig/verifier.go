@@ -159,6 +159,30 @@ type signatureInput struct {
 	paramErr error
 }
 
+// precheck runs the checks every signed request gets before any key is
+// resolved, whoever signed it: the signature headers, the covered
+// components, freshness, the scheme pol admits, and the @authority this PS
+// serves.
+func (v *Verifier) precheck(r *http.Request, body []byte, now time.Time, pol Policy) (in *signatureInput, scheme, authority string, err error) {
+	if in, err = v.parseHeaders(r); err != nil {
+		return nil, "", "", err
+	}
+	if err = v.checkComponents(r, body, in); err != nil {
+		return nil, "", "", err
+	}
+	if err = v.checkFreshness(now, in); err != nil {
+		return nil, "", "", err
+	}
+	if scheme, err = v.checkScheme(in, pol); err != nil {
+		return nil, "", "", err
+	}
+	authority = requestAuthority(r, v.cfg.Issuer)
+	if !slices.Contains(v.cfg.Authorities, authority) {
+		return nil, "", "", aauth.SigErrf(aauth.SigInvalidSignature, "@authority %q is not served here", authority)
+	}
+	return in, scheme, authority, nil
+}
+
 // Verify checks a received request whose body has already been read in
 // full (the caller enforces the size cap before calling, PS-050). On
 // success the request body is reset to body. Errors are
@@ -166,23 +190,9 @@ type signatureInput struct {
 // provider cannot be reached, 500 on internal failure).
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, pol Policy) (*Agent, error) {
 	now := v.cfg.Now()
-	in, err := v.parseHeaders(r)
+	in, scheme, authority, err := v.precheck(r, body, now, pol)
 	if err != nil {
 		return nil, err
-	}
-	if err := v.checkComponents(r, body, in); err != nil {
-		return nil, err
-	}
-	if err := v.checkFreshness(now, in); err != nil {
-		return nil, err
-	}
-	scheme, err := v.checkScheme(in, pol)
-	if err != nil {
-		return nil, err
-	}
-	authority := requestAuthority(r, v.cfg.Issuer)
-	if !slices.Contains(v.cfg.Authorities, authority) {
-		return nil, aauth.SigErrf(aauth.SigInvalidSignature, "@authority %q is not served here", authority)
 	}
 	if scheme != aauth.SchemeJWT {
 		// Agents sign with jwt; server callers (jwks_uri) go through

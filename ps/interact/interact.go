@@ -316,7 +316,22 @@ func ParseCapabilities(m map[string]any) ([]string, error) {
 	return out, nil
 }
 
-// optString reads an optional string member.
+// RequestString reads an optional string member of a token request body
+// (both token endpoints): absent is "", anything but a string of at most
+// max bytes — null included — is 400 invalid_request.
+func RequestString(m map[string]any, name string, max int) (string, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok || len(s) > max {
+		return "", aauth.BadRequest(fmt.Sprintf("%s must be a string of at most %d bytes", name, max))
+	}
+	return s, nil
+}
+
+// optString reads an optional string member (null is absent).
 func optString(m map[string]any, name string, max int) (string, error) {
 	v, ok := m[name]
 	if !ok || v == nil {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -93,18 +92,6 @@ func New(o Options) *Service {
 	return s
 }
 
-func str(m map[string]any, name string, max int) (string, error) {
-	v, ok := m[name]
-	if !ok {
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok || len(s) > max {
-		return "", aauth.BadRequest(fmt.Sprintf("%s must be a string of at most %d bytes", name, max))
-	}
-	return s, nil
-}
-
 // Parse validates an E3 body (PS-057, PS-058, PS-059, PS-256).
 func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 	m, err := strictjson.DecodeObject(body)
@@ -129,7 +116,7 @@ func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 		{"prompt", &r.Prompt, 64}, {"justification", &r.Justification, 8 << 10},
 		{"platform", &r.Platform, 200}, {"device", &r.Device, 200},
 	} {
-		if *f.dst, err = str(m, f.name, f.max); err != nil {
+		if *f.dst, err = interact.RequestString(m, f.name, f.max); err != nil {
 			return nil, nil, err
 		}
 	}

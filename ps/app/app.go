@@ -237,6 +237,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	// The one Mission composition decision point, shared by the token,
 	// person-token and permission endpoints (and federation's four-party).
 	a.Decisions = &composition.Point{Issuer: cfg.Issuer, Config: missionPolicy, Now: now}
+	flows.Decisions = a.Decisions
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
 		Resources: resources, DB: st, Now: now, Chain: chains})

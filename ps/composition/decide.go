@@ -234,3 +234,43 @@ func newDecisionID() string {
 	_, _ = rand.Read(b[:])
 	return "dec_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
+
+// Attest records, in st's transaction, the attestation checkpoints the
+// agent's audit record of action satisfies (design §2 stages: ordering
+// only, never proof), each with a checkpoint_recorded evidence record.
+// It returns the checkpoints recorded.
+func (p *Point) Attest(ctx context.Context, st Store, s256, agent, action string) ([]string, error) {
+	m, err := st.LockMission(ctx, s256)
+	if err != nil {
+		return nil, err
+	}
+	set, _, err := p.EffectiveSet(m)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := st.MissionCounters(ctx, s256, m.Lineage())
+	if err != nil {
+		return nil, err
+	}
+	now := p.Now()
+	var ids []string
+	for _, id := range authority.Attestations(set, action) {
+		// Its `after` ordering must hold; otherwise the audit attests nothing yet.
+		if _, err := authority.RecordCheckpoint(set, snap.Checkpoints, id, authority.ViaAudit, now); err != nil {
+			continue
+		}
+		ids = append(ids, id)
+		if err := st.RecordCheckpoint(ctx, s256, id, true, now); err != nil {
+			return nil, err
+		}
+		body, err := evidence.Body(map[string]any{"checkpoint": id, "agent_asserted": true, "via": authority.ViaAudit, "audit_action": action})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := AppendEvidence(ctx, st, s256, s256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: s256},
+			Type: evidence.CheckpointRecorded, Actor: evidence.Actor{Kind: "agent", ID: agent}, Anchors: anchorsOf(m), Body: body}, now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}

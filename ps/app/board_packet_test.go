@@ -98,10 +98,10 @@ func TestBoardPacketScenario(t *testing.T) {
 		return w.poll(t, w.agent, s.loc)
 	}
 
-	// HR: the person token the agent gets outside the approved resources
-	// does not help; the exclusion refuses the auth token.
-	hrPT := personToken(t, w, b, rs["hr.test"], `{"resource":"https://hr.test","mission_s256":"`+ap.s256+`","capabilities":["interaction"]}`)
-	missionDecision(t, auth("hr.test", hrPT, "records.read"), http.StatusForbidden, "excluded", "", "no-hr")
+	// HR: refused at the person-token endpoint (design §10.3), so the
+	// agent never holds a mission person token to present there.
+	missionDecision(t, w.post(t, w.agent, "/person", `{"resource":"https://hr.test","mission_s256":"`+ap.s256+`","capabilities":["interaction"]}`),
+		http.StatusForbidden, "excluded", "", "no-hr")
 
 	// Treasury: asked each time, issued once approved.
 	treasuryPT, _ := pts["https://treasury.test"].(string)
@@ -123,4 +123,8 @@ func TestBoardPacketScenario(t *testing.T) {
 	}
 	// A fourth release is refused by max_grants, even though it would be asked.
 	missionDecision(t, auth("ir.test", irPT, "release.publish"), http.StatusForbidden, "constraint_violation", "release-board", "")
+	// Refusals issue nothing: two treasury tokens and three releases.
+	if recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), ""); err != nil || len(recs) != 5 {
+		t.Fatalf("%d auth tokens issued, %v; want 5", len(recs), err)
+	}
 }

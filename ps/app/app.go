@@ -246,7 +246,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
 		Decisions: a.Decisions})
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
-		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log})
+		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log, Decisions: a.Decisions})
 
 	a.Revocation, err = revocation.New(revocation.Options{
 		Issuer: cfg.Issuer, Store: st, Now: now, Logger: log, Pending: a.Engine,

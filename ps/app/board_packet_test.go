@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
@@ -135,5 +136,15 @@ func TestBoardPacketScenario(t *testing.T) {
 	// Refusals issue nothing: two treasury tokens and three releases.
 	if recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), ""); err != nil || len(recs) != 5 {
 		t.Fatalf("%d auth tokens issued, %v; want 5", len(recs), err)
+	}
+
+	// The person's mission page lists every decision and why.
+	pg := b.Get(t, "/missions/"+ap.s256)
+	decisions := section(pg.HTML, "decisions")
+	for _, want := range []string{"Refused: https://hr.test", "decided by the exclusion no-hr", "reason stage_gate",
+		"reason constraint_violation", "Asked you first: https://treasury.test", "Allowed: https://ir.test"} {
+		if !strings.Contains(decisions, want) {
+			t.Fatalf("the mission page's decisions lack %q:\n%s", want, decisions)
+		}
 	}
 }

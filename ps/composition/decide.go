@@ -15,6 +15,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Point is the one decision point of Mission composition (design §3): the
@@ -287,4 +288,25 @@ func (p *Point) Attest(ctx context.Context, st Store, s256, agent, action string
 		}
 	}
 	return ids, nil
+}
+
+// DecideIn runs Decide in a transaction of db and, when the decision
+// lets the caller act (then on issue only, unless always), runs act in
+// the same transaction: the token's issuance or the answer's record
+// commits with the decision's effects and evidence, or nothing does.
+// A deny or defer commits its evidence and leaves the answer to the
+// caller (Result.Problem, or asking the person).
+func (p *Point) DecideIn(ctx context.Context, db *store.Store, q Query, always bool, act func(tx *store.Store, res *Result) error) (*Result, error) {
+	var res *Result
+	err := db.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		if res, err = p.Decide(ctx, tx, q); err != nil {
+			return err
+		}
+		if !res.Issue() && !(always && res.Decision.Outcome != authority.Defer) {
+			return nil
+		}
+		return act(tx, res)
+	})
+	return res, err
 }

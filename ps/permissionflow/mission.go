@@ -44,12 +44,7 @@ func bodyOf(res *composition.Result) map[string]any {
 // decideInMission decides and, unless the person must be asked, records
 // the answer in the same transaction; status 0 asks the person.
 func (s *Service) decideInMission(ctx context.Context, pl payload, p *account.Person) (status int, body map[string]any, err error) {
-	var res *composition.Result
-	err = s.o.DB.InTx(ctx, func(tx *store.Store) error {
-		var err error
-		if res, err = s.o.Decisions.Decide(ctx, tx, missionQuery(pl, p)); err != nil || res.Decision.Outcome == authority.Defer {
-			return err
-		}
+	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, missionQuery(pl, p), true, func(tx *store.Store, res *composition.Result) error {
 		return s.record(ctx, tx, pl, verdictOf(res), true)
 	})
 	if err != nil {

@@ -405,14 +405,10 @@ func (s *Service) decideInMission(ctx context.Context, p *account.Person, pl pay
 	if sa := pl.Agent.SubAgent; sa != nil {
 		q.Actor.Agent, q.Actor.Parent = sa.Sub, pl.Agent.Sub
 	}
-	var res *composition.Result
 	var out map[string]any
-	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
 		var err error
-		if res, err = s.o.Decisions.Decide(ctx, tx, q); err != nil || !res.Issue() {
-			return err
-		}
-		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), p, pl, ms)
+		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), p, pl, res.Mission)
 		return err
 	})
 	switch {

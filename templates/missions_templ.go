@@ -381,7 +381,7 @@ func MissionPage(p Page, v MissionPageView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(v.Decisions) > 0 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<section class=\"decisions\" aria-labelledby=\"decisions-h\"><h2 id=\"decisions-h\">Decisions</h2><p class=\"hint\">What this server decided on each request the agent made under this mission, and why.</p><ol class=\"log decisions\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<section class=\"decisions\" aria-labelledby=\"decisions-h\"><h2 id=\"decisions-h\">Decisions</h2><p class=\"hint\">What this server decided on each request the agent made under this mission, and why.</p><ol class=\"decisions-list\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -475,6 +475,11 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	if err := g.checkTenant(person); err != nil {
 		return 0, nil, nil, err
 	}
+	if ms != nil && ms.Hold != nil {
+		// Suspended: held until it resumes (then Bound decides) or ends.
+		res, err := s.o.Interact.Hold(ctx, a, person, r.Capabilities, KindAuthToken, g, ms.Hold.Until)
+		return 0, nil, res, err
+	}
 	covered, err := s.covered(ctx, g)
 	if err != nil {
 		return 0, nil, nil, err

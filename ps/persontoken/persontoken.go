@@ -184,6 +184,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	if err := tokens.CheckTenant(r.Tenant, person.Tenant); err != nil {
 		return 0, nil, nil, err // before the person is asked for nothing
 	}
+	if ms != nil && ms.Hold != nil {
+		// Suspended: held until it resumes (then Bound decides) or ends.
+		res, err := s.o.Interact.Hold(ctx, a, person, r.Capabilities, aauth.PendingPersonToken, pl, ms.Hold.Until)
+		return 0, nil, res, err
+	}
 	ok, err := s.consented(ctx, person, pl, ms)
 	if err != nil {
 		return 0, nil, nil, err

@@ -21,16 +21,16 @@ const StageHeld = "held"
 // Hold creates a pending request of kind for a bound person's agent whose
 // mission is suspended until until. It is held whatever the agent can do
 // (no interaction needed: nothing is asked of anyone), and lives until
-// the hold ends or the engine's lifetime, whichever comes first.
+// just past the hold or the engine's lifetime, whichever comes first.
 func (s *Service) Hold(ctx context.Context, a *httpsig.Agent, p *account.Person, caps []string, kind string, payload any, until time.Time) (Result, error) {
 	raw, err := encodePayload(payload)
 	if err != nil {
 		return nil, err
 	}
-	life := until.Sub(s.o.Now())
-	if life < time.Second {
-		life = time.Second // the hold ends now: the first poll settles it
-	}
+	// A minute past the hold, so the poll after the timeout is answered
+	// with the mission's end rather than a bare 408 (the engine's own
+	// lifetime still bounds it).
+	life := until.Sub(s.o.Now()) + time.Minute
 	r, _, err := s.o.Engine.Create(ctx, pending.NewRequest{
 		Kind: kind, Stage: StageHeld, Requester: requester(a), PersonID: p.ID, Capabilities: caps,
 		Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr, Lifetime: life,

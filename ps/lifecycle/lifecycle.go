@@ -200,7 +200,12 @@ type step func(governance.Record, time.Time) (governance.Record, *governance.Tra
 // release held requests.
 func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step) (*Result, error) {
 	res := &Result{}
+	// refused is the rule's refusal of a step that first observed a timer
+	// (the mission had expired, or its hold had run out): that observation
+	// is committed, and the refusal returned after it.
+	var refused error
 	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		refused = nil
 		m, err := tx.LockMission(ctx, s256)
 		if err != nil {
 			return err
@@ -208,10 +213,12 @@ func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step)
 		now := s.o.Now()
 		cur := s.record(m)
 		next, t, err := f(cur, now)
-		if err != nil {
+		switch {
+		case err != nil && t == nil:
 			return err
-		}
-		if t == nil {
+		case err != nil:
+			refused = err
+		case t == nil:
 			return errNothing
 		}
 		if err := s.write(ctx, tx, m, cur, next, t, now); err != nil {
@@ -235,6 +242,11 @@ func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if refused != nil {
+		s.o.Log.InfoContext(ctx, "mission lifecycle", "mission", s256, "from", res.Transition.From, "to", res.Transition.To,
+			"reason", res.Transition.Reason, "actor", res.Transition.Actor.Kind, "observed", true)
+		return nil, refused
 	}
 	if res.Mission, err = s.o.DB.Mission(ctx, s256); err != nil {
 		return nil, err

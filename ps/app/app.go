@@ -69,8 +69,8 @@ type App struct {
 	Lifecycle *lifecycle.Service
 	Evidence  *lifecycle.Exporter
 	Server    *server.Server
-	Log        *slog.Logger
-	Now        func() time.Time
+	Log       *slog.Logger
+	Now       func() time.Time
 
 	notifier interface{ Close() }
 

@@ -278,8 +278,7 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	if !s.person.IsAdmin {
 		return errForbidden
 	}
-	m, err := u.visible(c, s)
-	if err != nil {
+	if _, err := u.visible(c, s); err != nil {
 		return err
 	}
 	var body struct {
@@ -294,7 +293,8 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	default:
 		return aauth.BadRequest("reason must be administrative, superseded or revoked")
 	}
-	if m, err = u.endMission(c, s, reason); err != nil {
+	m, err := u.endMission(c, s, reason)
+	if err != nil {
 		return err
 	}
 	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", reason, "by", s.person.ID, "username", s.person.Username, "administrator", true)

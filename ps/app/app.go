@@ -269,7 +269,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 
 	a.Lifecycle, err = lifecycle.New(lifecycle.Options{Issuer: cfg.Issuer, DB: st, Revoker: a.Revocation,
-		Releaser: a.Interact, Signer: a.Keys, Now: now, Log: log})
+		Releaser: a.Interact, Signer: a.Keys, Now: now, Log: log,
+		HoldTimeout: cfg.MissionHoldTimeout, KeepTokensOnSuspend: !cfg.MissionSuspendRevokes})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -228,5 +229,37 @@ func TestMissionLifecycleWhoMay(t *testing.T) {
 	}
 	if r := mc(t, w, carol, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrfOf(t, carol)); r.status != http.StatusOK || r.body["hold"] != nil {
 		t.Fatalf("the administrator resumes: %d %s", r.status, r.raw)
+	}
+}
+
+// TestMissionSuspendHoldsAuthTokens (issue 10, design §5 with
+// --mission-suspend-revokes=false): the outstanding person token stays
+// valid through the suspension; an auth-token request presenting it is
+// held (202, requirement=approval) and, on resumption, issued at once
+// under the person's remembered grant.
+func TestMissionSuspendHoldsAuthTokens(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorldWith(t, pstest.Options{Configure: func(c *config.Config) { c.MissionSuspendRevokes = false }})
+	m := w.approveMission(t, w.agent, b, `{"description":"# Keep tokens","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	pt := personToken(t, w, b, rs, missionBody("https://rs.test", m.s256))
+	authTokenFor(t, w, b, rs, pt) // the person grants calendar.read once
+	csrf := csrfOf(t, b)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	if ok, _ := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, pt)); ok {
+		t.Fatal("the person token was revoked although suspension keeps tokens")
+	}
+	rt := resourceToken(t, w, rs, pt, "calendar.read", nil)
+	held := w.expectHeld(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt})))
+	if st := w.pollState(t, w.agent, held); st != "pending" {
+		t.Fatalf("held poll status %q", st)
+	}
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.raw)
+	}
+	got := w.poll(t, w.agent, held)
+	if got.status != http.StatusOK || got.body["auth_token"] == nil {
+		t.Fatalf("the released auth-token request: %d %s", got.status, got.raw)
 	}
 }

@@ -263,3 +263,21 @@ func TestMissionSuspendHoldsAuthTokens(t *testing.T) {
 		t.Fatalf("the released auth-token request: %d %s", got.status, got.raw)
 	}
 }
+
+// TestMissionSuspendHoldsPermissions (issue 10, design §5): a permission
+// request under a suspended mission is held too (202,
+// requirement=approval); on resumption the approved tool is granted.
+func TestMissionSuspendHoldsPermissions(t *testing.T) {
+	t.Parallel()
+	w, b, _ := missionWorld(t, pstest.Options{})
+	m := w.approveMission(t, w.agent, b, `{"description":"Plan a trip","tools":[{"name":"WebSearch"}],"capabilities":["interaction"]}`, nil)
+	csrf := csrfOf(t, b)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	held := w.expectHeld(t, w.post(t, w.agent, "/permission", `{"action":"WebSearch","mission_s256":"`+m.s256+`"}`))
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.raw)
+	}
+	expectPermission(t, w.poll(t, w.agent, held), "granted")
+}

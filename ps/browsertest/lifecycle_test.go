@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestBrowserMissionSuspendResumeRevoke (issue 10, design §5): on the
@@ -48,6 +50,17 @@ func TestBrowserMissionSuspendResumeRevoke(t *testing.T) {
 		t.Fatalf("agent: E3 under the suspended mission: %d %q %s", held.status, req, held.raw)
 	}
 
+	// Home: the mission reads suspended, and the held request is not
+	// something the person is asked to decide.
+	heldID := held.header.Get("Location")[strings.LastIndex(held.header.Get("Location"), "/")+1:]
+	b.open("/")
+	b.expectText("Plan the Japan trip", "suspended")
+	if listed := run(b, "look for the held request", chromedp.Evaluate[bool](
+		`document.querySelector('a[href*="`+heldID+`"]') !== null`)); listed {
+		t.Fatal("the held request is listed as waiting for the person")
+	}
+	b.checkPage("")
+	b.open("/missions/" + id)
 	b.clickButton("Resume the mission")
 	b.expectText("Mission resumed.", "active", "Suspend the mission", "Resumed by you")
 	b.checkPage("")

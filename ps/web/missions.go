@@ -54,7 +54,7 @@ func (u *UI) missionItems(c *gin.Context, s *session) ([]templates.MissionItem, 
 		}
 		active, reason := m.State().Active(now)
 		out = append(out, templates.MissionItem{S256: m.S256, Title: title(b.Description), AgentID: m.AgentSub,
-			ApprovedAt: m.ApprovedAt, Active: active, Reason: string(reason)})
+			ApprovedAt: m.ApprovedAt, Active: active, Reason: string(reason), Suspended: m.Hold != nil})
 	}
 	return out, nil
 }

@@ -91,7 +91,8 @@ func TestMissionSuspendHoldsResumeReleases(t *testing.T) {
 		t.Fatalf("held poll status %q", st)
 	}
 	// Suspending again is refused and changes nothing.
-	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusConflict || r.body["error"] != aauth.ErrInvalidTransition {
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusConflict || r.body["error"] != aauth.ErrInvalidTransition ||
+		r.body["detail"] != "only an active mission can be suspended" {
 		t.Fatalf("suspend twice: %d %s", r.status, r.raw)
 	}
 

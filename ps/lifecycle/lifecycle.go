@@ -205,7 +205,7 @@ func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step)
 	// is committed, and the refusal returned after it.
 	var refused error
 	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
-		refused = nil
+		*res, refused = Result{}, nil // a retried transaction starts afresh
 		m, err := tx.LockMission(ctx, s256)
 		if err != nil {
 			return err

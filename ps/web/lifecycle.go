@@ -3,8 +3,8 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,7 +65,7 @@ func (u *UI) change(c *gin.Context, s *session, do func(m *mission.Record, by li
 
 // transitionWords is the refusal in words (the rule that refused).
 func transitionWords(err error) string {
-	return fmt.Sprintf("not possible now: %v", err)
+	return strings.TrimPrefix(err.Error(), lifecycle.ErrTransition.Error()+": ")
 }
 
 func (u *UI) suspendMission(c *gin.Context, s *session) error {

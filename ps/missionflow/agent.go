@@ -73,6 +73,8 @@ type Flows struct {
 	// Composition is the operator's Mission composition policy (catalog,
 	// templates); nil derives every set from its proposal.
 	Composition *composition.Config
+	// Decisions is the decision point (audit attestations record checkpoints).
+	Decisions *composition.Point
 }
 
 // composition is the policy in force (the zero policy when none is set).

@@ -118,8 +118,10 @@ func TestMissionSuspendHoldsResumeReleases(t *testing.T) {
 	if !rep.OK || rep.SignedHeads != 2 {
 		t.Fatalf("evidence: %+v %v", rep, types)
 	}
-	want := []string{evidence.LifecycleTransition, evidence.ChainHead, evidence.LifecycleTransition, evidence.ChainHead}
-	if len(types) < len(want) || strings.Join(types[len(types)-4:], ",") != strings.Join(want, ",") {
+	// The suspension and the resumption, each with its signed head; then
+	// the released request's decision by the mission's Authority Set.
+	want := []string{evidence.LifecycleTransition, evidence.ChainHead, evidence.LifecycleTransition, evidence.ChainHead, evidence.RuntimeDecision}
+	if len(types) < len(want) || strings.Join(types[len(types)-len(want):], ",") != strings.Join(want, ",") {
 		t.Fatalf("evidence records %v, want the chain to end with %v", types, want)
 	}
 }

@@ -43,6 +43,12 @@ func (s *Service) Hold(ctx context.Context, a *httpsig.Agent, p *account.Person,
 	return &resp, nil
 }
 
+// Releaser is a Kind whose held requests continue otherwise than after a
+// binding (Kind.Bound): through the mission's decision, for example.
+type Releaser interface {
+	Release(ctx context.Context, r *pending.Request, p *account.Person) error
+}
+
 // ReleaseHeld continues, through their kinds' normal decision, the open
 // requests held for mission s256 of person personID (its resumption). A
 // request belongs to the mission when its stored payload names it as
@@ -66,7 +72,11 @@ func (s *Service) ReleaseHeld(ctx context.Context, personID, s256 string) (int, 
 		if r.Stage != StageHeld || k == nil || !bytes.Contains(r.Payload, needle) {
 			continue
 		}
-		if err := k.Bound(ctx, r, p); err != nil && !ended(err) && !errors.Is(err, pending.ErrNotFound) {
+		release := k.Bound
+		if rk, ok := k.(Releaser); ok {
+			release = rk.Release
+		}
+		if err := release(ctx, r, p); err != nil && !ended(err) && !errors.Is(err, pending.ErrNotFound) {
 			s.log.WarnContext(ctx, "release a held request", "pending", r.ID, "err", err)
 			continue
 		}

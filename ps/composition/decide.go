@@ -41,6 +41,10 @@ type Query struct {
 	// re-evaluation resolves (Resolves, its pending id), by Item.Key.
 	Answers  map[string]bool
 	Resolves string
+	// ApproveAll: the person approved the deferred request as a whole, so
+	// every item of it is answered yes (what each needed — consent, an
+	// approval, an inline or call-back checkpoint — is recorded).
+	ApproveAll bool
 	// Consented are scopes the person already granted this agent at the
 	// resource outside the mission (standing grants): consent for items
 	// that need consent once.
@@ -114,6 +118,16 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	in := authority.Input{Point: q.Point, Mode: q.Mode, Request: q.Request, Actor: q.Actor, Mission: snap,
 		Catalog: p.config().Catalog, Now: now, PersonReachable: q.PersonReachable, Answers: q.Answers}
 	res := &Result{ID: newDecisionID(), Decision: authority.Evaluate(in), Mission: m}
+	if q.ApproveAll && res.Decision.Outcome == authority.Defer {
+		in.Answers = map[string]bool{}
+		for k, v := range q.Answers {
+			in.Answers[k] = v
+		}
+		for _, it := range res.Decision.Items {
+			in.Answers[it.Item.Key()] = true
+		}
+		res.Decision = authority.Evaluate(in)
+	}
 	d := &res.Decision
 	if d.Outcome == authority.Issue {
 		if err := st.ApplyMissionEffects(ctx, m.S256, m.Lineage(), m.Version, d.Effects, now); err != nil {

@@ -23,17 +23,24 @@ type State struct {
 	Terminated bool
 	Reason     Reason
 	ExpiresAt  *time.Time
+	// HoldUntil is the end of a suspension in progress: at or after it
+	// the mission has ended (administrative), observed or not (design §5).
+	HoldUntil *time.Time
 }
 
 // Active evaluates the mission at now: terminated when stored so, or when
 // expires_at is at most 5 s away (every decision path calls this, so no
-// background job is needed, PS-211). The reason is reported with it.
+// background job is needed, PS-211), or when a suspension's hold ran out
+// (administrative). The reason is reported with it.
 func (s State) Active(now time.Time) (bool, Reason) {
 	if s.Terminated {
 		return false, s.Reason
 	}
 	if s.ExpiresAt != nil && !now.Add(minRemaining).Before(*s.ExpiresAt) {
 		return false, ReasonExpired
+	}
+	if s.HoldUntil != nil && !now.Before(*s.HoldUntil) {
+		return false, ReasonAdministrative
 	}
 	return true, ""
 }

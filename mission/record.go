@@ -37,7 +37,12 @@ type Record struct {
 
 // State is the mission's lifecycle input.
 func (m *Record) State() State {
-	return State{Terminated: m.Terminated, Reason: m.Reason, ExpiresAt: m.ExpiresAt}
+	st := State{Terminated: m.Terminated, Reason: m.Reason, ExpiresAt: m.ExpiresAt}
+	if m.Hold != nil && !m.Terminated {
+		until := m.Hold.Until
+		st.HoldUntil = &until
+	}
+	return st
 }
 
 // Parsed decodes the blob.

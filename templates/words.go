@@ -43,6 +43,10 @@ func LogLabel(kind, actor string, yours bool) string {
 		return "Approved by " + logActor(actor, yours)
 	case "termination":
 		return "Ended by " + logActor(actor, yours)
+	case "suspension":
+		return "Suspended by " + logActor(actor, yours)
+	case "resumption":
+		return "Resumed by " + logActor(actor, yours)
 	case "decision":
 		return "Decided by " + logActor(actor, yours)
 	}

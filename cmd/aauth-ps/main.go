@@ -5,6 +5,7 @@
 //	aauth-ps keys list|rotate [flags]
 //	aauth-ps admin invite [flags] [EMAIL]
 //	aauth-ps persons|agents|providers|missions|api-tokens VERB [ARGS] [--json] [flags]
+//	aauth-ps evidence export --mission S256 [--out FILE] [flags] | verify BUNDLE [--jwks FILE]
 //	aauth-ps version
 //
 // Every flag has an AAUTH_PS_<NAME> environment variable; see README.md.
@@ -47,7 +48,12 @@ commands:
   agents list USERNAME | revoke USERNAME BINDING | unbind USERNAME BINDING
                         (revoking or unbinding ends the agent's missions and tokens, as in the UI)
   providers list|allow ISSUER|block ISSUER
-  missions list [USERNAME] | show S256 | export S256
+  missions list [USERNAME] | show S256 | export S256 | suspend S256 [--hold 15m] | resume S256 | revoke S256
+                        (suspend holds the mission's new requests; revoke ends it and revokes its tokens)
+  evidence export --mission S256 [--out FILE]
+                        write the mission's evidence bundle (blob, anchored objects, chain, signed heads, JWKS)
+  evidence verify BUNDLE [--jwks FILE] [--json]
+                        recompute every anchor, link and signature offline; exit 1 naming the first bad record
   api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
                         a bearer token for the mission-control API, shown once
                         every noun takes --json; these need serve's configuration
@@ -82,6 +88,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		sub, rest = rest[0], rest[1:]
+	case "evidence":
+		if len(rest) > 0 && rest[0] == "verify" {
+			return evidenceVerify(rest[1:], stdout, stderr) // offline: no configuration
+		}
+		fallthrough
 	case "persons", "agents", "providers", "missions", "api-tokens":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand (want %s)\n", cmd, strings.Join(nounVerbs[cmd], ", "))

@@ -31,8 +31,9 @@ var nounVerbs = map[string][]string{
 	"persons":    {"list", "create", "disable", "enable", "make-admin", "invite"},
 	"agents":     {"list", "revoke", "unbind"},
 	"providers":  {"list", "allow", "block"},
-	"missions":   {"list", "show", "export"},
+	"missions":   {"list", "show", "export", "suspend", "resume", "revoke"},
 	"api-tokens": {"create", "list", "revoke"},
+	"evidence":   {"export", "verify"},
 }
 
 // manageFlags are the verbs' own flags; everything else is configuration.
@@ -44,6 +45,9 @@ type manageFlags struct {
 	passwordFile string
 	scope        string
 	expires      time.Duration
+	hold         time.Duration // missions suspend
+	mission      string        // evidence export
+	out          string        // evidence export
 }
 
 // splitManageArgs takes the verbs' own flags and the positional arguments
@@ -63,7 +67,7 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch name {
-		case "json", "admin", "name", "email", "password-file", "scope", "expires", "h", "help":
+		case "json", "admin", "name", "email", "password-file", "scope", "expires", "hold", "mission", "out", "h", "help":
 		default:
 			if probe.Lookup(name) == nil {
 				// Not a flag: an argument that starts with "-", such as a
@@ -100,6 +104,15 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 			if v, err = next(); err == nil {
 				own.expires, err = time.ParseDuration(v)
 			}
+		case "hold":
+			var v string
+			if v, err = next(); err == nil {
+				own.hold, err = time.ParseDuration(v)
+			}
+		case "mission":
+			own.mission, err = next()
+		case "out":
+			own.out, err = next()
 		default:
 			cfgArgs = append(cfgArgs, a)
 			f := probe.Lookup(name)
@@ -125,6 +138,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		"agents list": 1, "agents revoke": 2, "agents unbind": 2,
 		"providers list": 0, "providers allow": 1, "providers block": 1,
 		"missions list": -1, "missions show": 1, "missions export": 1,
+		"missions suspend": 1, "missions resume": 1, "missions revoke": 1, "evidence export": 0,
 		"api-tokens create": 1, "api-tokens list": 0, "api-tokens revoke": 1,
 	}
 	n, ok := want[noun+" "+verb]
@@ -171,6 +185,10 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		return m.missionsShow(ctx, args[0], false)
 	case "missions export":
 		return m.missionsShow(ctx, args[0], true)
+	case "missions suspend", "missions resume", "missions revoke":
+		return m.missionsLifecycle(ctx, verb, args[0], own.hold)
+	case "evidence export":
+		return m.evidenceExport(ctx, own.mission, own.out)
 	case "api-tokens create":
 		return m.apiTokensCreate(ctx, args[0], own)
 	case "api-tokens list":

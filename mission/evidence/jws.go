@@ -53,16 +53,29 @@ func (v JWSVerifier) VerifyChainHead(compact string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("evidence: unknown algorithm %q", v.Alg)
 	}
+	kid, err := headKID(compact)
+	if err != nil {
+		return nil, err
+	}
+	key, ok := v.Keys[kid]
+	if !ok {
+		return nil, fmt.Errorf("evidence: chain head signed by unknown kid %q", kid)
+	}
+	return jws.Verify([]byte(compact), jws.WithKey(a, key))
+}
+
+// headKID reads a compact chain-head JWS: one signature, typ HeadType;
+// it returns the kid (the signature is the caller's to verify).
+func headKID(compact string) (string, error) {
 	msg, err := jws.Parse([]byte(compact))
 	if err != nil || len(msg.Signatures()) != 1 {
-		return nil, fmt.Errorf("evidence: not a compact JWS")
+		return "", fmt.Errorf("evidence: not a compact JWS")
 	}
 	h := msg.Signatures()[0].ProtectedHeaders()
 	typ, _ := h.Type()
 	kid, _ := h.KeyID()
-	key, ok := v.Keys[kid]
-	if typ != HeadType || !ok {
-		return nil, fmt.Errorf("evidence: chain head has typ %q and unknown kid %q", typ, kid)
+	if typ != HeadType {
+		return "", fmt.Errorf("evidence: chain head has typ %q", typ)
 	}
-	return jws.Verify([]byte(compact), jws.WithKey(a, key))
+	return kid, nil
 }

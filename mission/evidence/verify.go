@@ -26,6 +26,10 @@ type Bundle struct {
 	// chained under the proposal's id (optional).
 	ProposalChainID string            `json:"proposal_chain_id,omitempty"`
 	ProposalChain   []json.RawMessage `json:"proposal_chain,omitempty"`
+	// JWKS is the PS's public keys that signed the chain heads, so the
+	// bundle verifies offline (ParseKeySet). Verify itself takes the keys
+	// as an argument: an auditor may prefer keys obtained elsewhere.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
 }
 
 // NewBundle assembles a bundle from stored parts.

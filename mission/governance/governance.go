@@ -181,10 +181,12 @@ func Resume(r Record, by Actor, now time.Time) (Record, *Transition, error) {
 // mayTerminate is the design's table of who ends a mission for which
 // reason.
 var mayTerminate = map[mission.Reason][]string{
-	mission.ReasonCompleted:      {ByPerson},                   // the person accepts the agent's completion
-	mission.ReasonRevoked:        {ByPerson, ByAdmin, ByAgent}, // the agent by action: withdraw
-	mission.ReasonExpired:        {BySystem},
-	mission.ReasonSuperseded:     {ByPerson, BySystem}, // approving a successor
+	mission.ReasonCompleted: {ByPerson},                   // the person accepts the agent's completion
+	mission.ReasonRevoked:   {ByPerson, ByAdmin, ByAgent}, // the agent by action: withdraw
+	mission.ReasonExpired:   {BySystem},
+	// Approving a successor; an administrator may also record one made
+	// out of band (mission control's terminate, reason superseded).
+	mission.ReasonSuperseded:     {ByPerson, ByAdmin, BySystem},
 	mission.ReasonAdministrative: {ByAdmin, BySystem},
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
+	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/pending/pgnotify"
@@ -64,9 +65,14 @@ type App struct {
 	APITokens *apitoken.Service
 	// Revocation runs revocations and their cascades (E11, the web UI).
 	Revocation *revocation.Service
-	Server     *server.Server
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Lifecycle suspends, resumes and ends missions; Evidence exports
+	// their evidence bundles (issue 10): the UI, mission control and the
+	// CLI share them.
+	Lifecycle *lifecycle.Service
+	Evidence  *lifecycle.Exporter
+	Server    *server.Server
+	Log       *slog.Logger
+	Now       func() time.Time
 
 	notifier interface{ Close() }
 
@@ -269,10 +275,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return err
 	}
 
+	a.Lifecycle, err = lifecycle.New(lifecycle.Options{Issuer: cfg.Issuer, DB: st, Revoker: a.Revocation,
+		Releaser: a.Interact, Signer: a.Keys, Now: now, Log: log,
+		HoldTimeout: cfg.MissionHoldTimeout, KeepTokensOnSuspend: !cfg.MissionSuspendRevokes})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Evidence = &lifecycle.Exporter{Issuer: cfg.Issuer, DB: st, Keys: a.Keys}
+
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens,
+		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence,
 		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {
 			return composition.Decisions(ctx, st, s256)
 		}})
@@ -498,6 +513,9 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Accounts.Purge(ctx); err != nil {
 			a.Log.Warn("housekeeping: purge sessions and invites", "err", err)
+		}
+		if _, err := a.Lifecycle.SettleDue(ctx); err != nil {
+			a.Log.Warn("housekeeping: end missions held past their hold", "err", err)
 		}
 	}
 }

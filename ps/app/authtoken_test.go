@@ -18,8 +18,14 @@ import (
 // alice with a logged-in browser, and w.agent bound to her.
 func authWorld(t *testing.T) (*world, *pstest.Browser, *conformance.Resource) {
 	t.Helper()
+	return authWorldWith(t, pstest.Options{})
+}
+
+// authWorldWith is authWorld with the PS's options.
+func authWorldWith(t *testing.T, opt pstest.Options) (*world, *pstest.Browser, *conformance.Resource) {
+	t.Helper()
 	var rs *conformance.Resource
-	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+	w := newWorldWith(t, opt, func(env *pstest.Env) {
 		var err error
 		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
 			t.Fatal(err)

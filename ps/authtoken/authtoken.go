@@ -479,6 +479,11 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	if err := g.checkTenant(person); err != nil {
 		return 0, nil, nil, err
 	}
+	if ms != nil && ms.Hold != nil {
+		// Suspended: held until it resumes (then Bound decides) or ends.
+		res, err := s.o.Interact.Hold(ctx, a, person, r.Capabilities, KindAuthToken, g, ms.Hold.Until)
+		return 0, nil, res, err
+	}
 	g.Username = person.Username
 	if g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
 		status, out, problem, err := s.decideInMission(ctx, g, person, r.Capabilities)

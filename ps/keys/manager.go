@@ -381,11 +381,17 @@ func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	now := m.now()
+	return jwksOf(rows, func(r store.SigningKeyRow) bool { return published(r, now) })
+}
+
+// jwksOf renders the rows keep selects as {"keys":[…]}, each re-derived
+// from its stored public key after checking its kid and alg.
+func jwksOf(rows []store.SigningKeyRow, keep func(store.SigningKeyRow) bool) ([]byte, error) {
 	set := struct {
 		Keys []json.RawMessage `json:"keys"`
 	}{Keys: []json.RawMessage{}}
 	for _, r := range rows {
-		if !published(r, now) {
+		if !keep(r) {
 			continue
 		}
 		var members map[string]any

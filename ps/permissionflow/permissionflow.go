@@ -107,6 +107,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	if ms != nil && ms.PersonID != person.ID {
 		return 0, nil, nil, mission.NotFound() // approved by someone else
 	}
+	if ms != nil && ms.Hold != nil {
+		// Suspended: held until it resumes (then Bound decides) or ends.
+		res, err := s.o.Interact.Hold(ctx, a, person, r.Capabilities, Kind, pl, ms.Hold.Until)
+		return 0, nil, res, err
+	}
 	if ms != nil && s.o.Decisions != nil {
 		status, out, err := s.decideInMission(ctx, pl, person)
 		if err != nil || status != 0 {

@@ -188,6 +188,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	if err := tokens.CheckTenant(r.Tenant, person.Tenant); err != nil {
 		return 0, nil, nil, err // before the person is asked for nothing
 	}
+	if ms != nil && ms.Hold != nil {
+		// Suspended: held until it resumes (then Bound decides) or ends.
+		res, err := s.o.Interact.Hold(ctx, a, person, r.Capabilities, aauth.PendingPersonToken, pl, ms.Hold.Until)
+		return 0, nil, res, err
+	}
 	if ms != nil && s.o.Decisions != nil && r.Prompt != "consent" {
 		// The mission's Authority Set decides the identity item (design
 		// §10.3): an excluded or refused resource is 403 with

@@ -14,6 +14,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/httperr"
+	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/templates"
@@ -35,6 +36,8 @@ func (u *UI) registerMissions(g *gin.RouterGroup) {
 	api.GET("/missions/:s256/log", u.api(u.mcLog))
 	api.POST("/missions/:s256/revoke", u.api(u.mcRevoke))
 	api.POST("/missions/:s256/terminate", u.api(u.mcTerminate))
+	api.GET("/missions/:s256/evidence", u.api(u.mcEvidence))
+	u.registerLifecycle(g)
 }
 
 // missionItems lists a person's missions for the home page.
@@ -52,7 +55,7 @@ func (u *UI) missionItems(c *gin.Context, s *session) ([]templates.MissionItem, 
 		}
 		active, reason := m.State().Active(now)
 		out = append(out, templates.MissionItem{S256: m.S256, Title: title(b.Description), AgentID: m.AgentSub,
-			ApprovedAt: m.ApprovedAt, Active: active, Reason: string(reason)})
+			ApprovedAt: m.ApprovedAt, Active: active, Reason: string(reason), Suspended: m.Hold != nil})
 	}
 	return out, nil
 }
@@ -96,7 +99,10 @@ func (u *UI) missionPage(c *gin.Context, s *session) error {
 	active, reason := m.State().Active(u.now())
 	v := templates.MissionPageView{Mission: *missionView(info), AgentID: m.AgentSub, Provider: m.AgentIss,
 		Approved: m.ApprovedAt, Active: active, Reason: string(reason), Ended: m.EndedAt, Blob: string(m.Blob),
-		Yours: m.PersonID == s.person.ID}
+		Yours: m.PersonID == s.person.ID, CanAdmin: s.person.IsAdmin}
+	if m.Hold != nil && active {
+		v.Hold = &templates.HoldView{Until: m.Hold.Until, ByAdmin: m.Hold.ByKind == "admin"}
+	}
 	v.Mission.URL = ""
 	for _, e := range entries {
 		li := templates.LogItem{Seq: e.Seq, At: e.At, Kind: e.Kind, Actor: e.Actor, Digest: e.Digest}
@@ -145,20 +151,9 @@ func decisionItem(d composition.Listed) templates.DecisionItem {
 }
 
 func (u *UI) revokeMission(c *gin.Context, s *session) error {
-	m, err := u.visible(c, s)
-	if err != nil {
-		return err
-	}
-	by := "person"
-	if m.PersonID != s.person.ID {
-		by = "admin"
-	}
-	if err := u.opt.Missions.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by); err != nil {
-		return err
-	}
-	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", "revoked", "by", s.person.ID, "username", s.person.Username)
-	u.redirectFlash(c, "/missions/"+m.S256, "Mission revoked.")
-	return nil
+	return u.pageChange(c, s, "Mission revoked.", func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error) {
+		return u.opt.Lifecycle.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by)
+	})
 }
 
 // --- mission control: a JSON API for the person and administrators ---
@@ -224,6 +219,10 @@ func (u *UI) missionJSON(m *mission.Record) map[string]any {
 	}
 	if !active {
 		d["mission_status"], d["termination_reason"] = "terminated", string(reason)
+	} else if m.Hold != nil {
+		// Still active on the wire (design §5); mission control says why
+		// its requests wait, and until when.
+		d["hold"] = map[string]any{"since": mission.FormatTime(m.Hold.Since), "until": mission.FormatTime(m.Hold.Until), "by": m.Hold.ByKind}
 	}
 	if m.EndedAt != nil {
 		d["terminated_at"] = mission.FormatTime(*m.EndedAt)
@@ -298,19 +297,8 @@ func (u *UI) mcLog(c *gin.Context, s *session) error {
 }
 
 func (u *UI) mcRevoke(c *gin.Context, s *session) error {
-	m, err := u.visible(c, s)
+	m, err := u.endMission(c, s, mission.ReasonRevoked)
 	if err != nil {
-		return err
-	}
-	by := "person"
-	if m.PersonID != s.person.ID {
-		by = "admin"
-	}
-	if err := u.opt.Missions.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by); err != nil {
-		return err
-	}
-	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", "revoked", "by", s.person.ID, "username", s.person.Username, "via", "mission control")
-	if m, err = u.opt.Missions.Get(ctx(c), m.S256); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, u.missionJSON(m))
@@ -322,8 +310,7 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	if !s.person.IsAdmin {
 		return errForbidden
 	}
-	m, err := u.visible(c, s)
-	if err != nil {
+	if _, err := u.visible(c, s); err != nil {
 		return err
 	}
 	var body struct {
@@ -338,10 +325,8 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	default:
 		return aauth.BadRequest("reason must be administrative, superseded or revoked")
 	}
-	if err := u.opt.Missions.Terminate(ctx(c), m.S256, reason, "admin"); err != nil {
-		return err
-	}
-	if m, err = u.opt.Missions.Get(ctx(c), m.S256); err != nil {
+	m, err := u.endMission(c, s, reason)
+	if err != nil {
 		return err
 	}
 	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", reason, "by", s.person.ID, "username", s.person.Username, "administrator", true)

@@ -31,6 +31,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/permission"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
@@ -65,6 +66,11 @@ type Options struct {
 	// Permissions are the answers the person remembered at the permission
 	// endpoint, listed and removable on the access page (optional).
 	Permissions permission.Store
+	// Lifecycle suspends, resumes and ends missions (issue 10): the one
+	// service the mission page, mission control and the CLI use.
+	Lifecycle *lifecycle.Service
+	// Evidence exports a mission's evidence bundle (issue 10, Level 4).
+	Evidence *lifecycle.Exporter
 	// APITokens, when set, lets mission control accept
 	// Authorization: Bearer API tokens (issue 14) besides sessions.
 	APITokens *apitoken.Service

@@ -1,0 +1,286 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// expectHeld asserts the 202 of a request held by a suspension: Location,
+// requirement=approval (the draft's short-pause tool, design §5), pending.
+func (w *world) expectHeld(t *testing.T, r result) string {
+	t.Helper()
+	loc := expect202(t, r, w.ps.Issuer)
+	if req, _ := requirement(t, r); req != "approval" {
+		t.Fatalf("a held request: requirement %q, want approval: %s", req, r.raw)
+	}
+	return loc
+}
+
+// missionStatus reads the mission through mission control.
+func missionStatus(t *testing.T, w *world, b *pstest.Browser, s256 string) result {
+	t.Helper()
+	r := mc(t, w, b, http.MethodGet, "/missions/"+s256, "", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("mission control status: %d %s", r.status, r.raw)
+	}
+	return r
+}
+
+// verifyExport exports the mission's evidence bundle through mission
+// control and verifies it offline; it returns the report and the records'
+// types in order.
+func verifyExport(t *testing.T, w *world, b *pstest.Browser, s256 string) (evidence.Report, []string) {
+	t.Helper()
+	r := mc(t, w, b, http.MethodGet, "/missions/"+s256+"/evidence", "", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("evidence export: %d %s", r.status, r.raw)
+	}
+	var bundle evidence.Bundle
+	if err := json.Unmarshal(r.raw, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := evidence.ParseKeySet(bundle.JWKS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, raw := range bundle.Records {
+		var rec evidence.Record
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, rec.Type)
+	}
+	return evidence.Verify(bundle, keys), types
+}
+
+// TestMissionSuspendHoldsResumeReleases (issue 10, Must-show 4; design
+// §5): the person suspends a mission from mission control; on the wire it
+// stays active; the outstanding tokens are revoked (PS-212 with
+// suspend_revokes) at the PS and at the resource; a new person-token
+// request under it is held (202, requirement=approval) and polls pending;
+// resuming releases it through the normal decision and the poll gets the
+// person token. Each transition is in the log and in the evidence chain,
+// with a signed head, and the exported bundle verifies.
+func TestMissionSuspendHoldsResumeReleases(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Plan the week","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	pt := m.res.body["person_tokens"].(map[string]any)["https://rs.test"].(string)
+	csrf := csrfOf(t, b)
+
+	r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf)
+	if r.status != http.StatusOK || r.body["mission_status"] != "active" || r.body["hold"] == nil {
+		t.Fatalf("suspend: %d %s (a suspended mission is active on the wire, with its hold)", r.status, r.raw)
+	}
+	if ok, err := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, pt)); err != nil || !ok {
+		t.Fatalf("the approval's person token is not revoked by the suspension: %v %v", ok, err)
+	}
+	waitRevoked(t, w, rs, pt)
+
+	held := w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
+	if st := w.pollState(t, w.agent, held); st != "pending" {
+		t.Fatalf("held poll status %q", st)
+	}
+	// Suspending again is refused and changes nothing.
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusConflict || r.body["error"] != aauth.ErrInvalidTransition ||
+		r.body["detail"] != "only an active mission can be suspended" {
+		t.Fatalf("suspend twice: %d %s", r.status, r.raw)
+	}
+
+	r = mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf)
+	if r.status != http.StatusOK || r.body["mission_status"] != "active" || r.body["hold"] != nil {
+		t.Fatalf("resume: %d %s", r.status, r.raw)
+	}
+	got := w.poll(t, w.agent, held)
+	if got.status != http.StatusOK || got.body["person_token"] == nil {
+		t.Fatalf("the released request: %d %s, want the person token", got.status, got.raw)
+	}
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusConflict {
+		t.Fatalf("resume an active mission: %d %s", r.status, r.raw)
+	}
+
+	log := mc(t, w, b, http.MethodGet, "/missions/"+m.s256+"/log", "", "")
+	for _, kind := range []string{`"kind":"suspension"`, `"kind":"resumption"`} {
+		if !strings.Contains(string(log.raw), kind) {
+			t.Fatalf("the mission log has no %s: %s", kind, log.raw)
+		}
+	}
+	rep, types := verifyExport(t, w, b, m.s256)
+	if !rep.OK || rep.SignedHeads != 2 {
+		t.Fatalf("evidence: %+v %v", rep, types)
+	}
+	// The suspension and the resumption, each with its signed head; then
+	// the released request's decision by the mission's Authority Set.
+	want := []string{evidence.LifecycleTransition, evidence.ChainHead, evidence.LifecycleTransition, evidence.ChainHead, evidence.RuntimeDecision}
+	if len(types) < len(want) || strings.Join(types[len(types)-len(want):], ",") != strings.Join(want, ",") {
+		t.Fatalf("evidence records %v, want the chain to end with %v", types, want)
+	}
+}
+
+// TestMissionHoldTimeout (issue 10, Must-show 4; design §5): a suspension
+// nobody resumes ends the mission at its hold timeout (fake clock):
+// the held request's next poll gets 403 mission_terminated with reason
+// administrative (PS-158), new requests get the same (PS-211's lazy check
+// on every path), and the housekeeping step records the termination with
+// its evidence.
+func TestMissionHoldTimeout(t *testing.T) {
+	t.Parallel()
+	w, b, _ := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Hold me","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	csrf := csrfOf(t, b)
+	for _, bad := range []string{`{"hold":"forever"}`, `{"hold":"25h"}`, `{"hold":"-1m"}`, `{"wait":"1m"}`, `[`} {
+		if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", bad, csrf); r.status != http.StatusBadRequest || r.body["error"] != aauth.ErrInvalidRequest {
+			t.Fatalf("suspend with %s: %d %s", bad, r.status, r.raw)
+		}
+	}
+	if st := missionStatus(t, w, b, m.s256); st.body["hold"] != nil {
+		t.Fatalf("a refused suspension changed the mission: %s", st.raw)
+	}
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", `{"hold":"2m"}`, csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	held := w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
+
+	w.clock.Advance(2*time.Minute + time.Second)
+	expectTerminated(t, w.terminal(t, w.agent, held, http.StatusForbidden, aauth.ErrMissionTerminated), "administrative")
+	expectTerminated(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)), "administrative")
+
+	n, err := w.ps.App.Lifecycle.SettleDue(ctxT())
+	if err != nil || n != 1 {
+		t.Fatalf("SettleDue = %d, %v; want the one mission held past its hold", n, err)
+	}
+	if n, _ := w.ps.App.Lifecycle.SettleDue(ctxT()); n != 0 {
+		t.Fatalf("a second SettleDue ended %d more", n)
+	}
+	st := missionStatus(t, w, b, m.s256)
+	if st.body["mission_status"] != "terminated" || st.body["termination_reason"] != "administrative" {
+		t.Fatalf("after the hold: %s", st.raw)
+	}
+	// A terminated mission never resumes (PS-206).
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusConflict {
+		t.Fatalf("resume after the timeout: %d %s", r.status, r.raw)
+	}
+	rep, types := verifyExport(t, w, b, m.s256)
+	if !rep.OK || types[len(types)-2] != evidence.LifecycleTransition {
+		t.Fatalf("evidence: %+v %v", rep, types)
+	}
+}
+
+// TestMissionRevokeRevokesTokens (issue 10, Must-show 4; PS-212): the
+// person revokes from the mission page (PRG); the person and auth tokens
+// issued under it are revoked in the PS's records and at the resource's
+// revocation endpoint; the agent's next request is 403 mission_terminated;
+// the revocation is evidenced with a signed head.
+func TestMissionRevokeRevokesTokens(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Revoke me","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	pt := personToken(t, w, b, rs, missionBody("https://rs.test", m.s256))
+	at := authTokenFor(t, w, b, rs, pt)
+
+	if pg := b.Post(t, "/missions/"+m.s256+"/revoke", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("revoke: %d\n%s", pg.Status, pg.HTML)
+	}
+	for _, tok := range []string{pt, at} {
+		if ok, err := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, tok)); err != nil || !ok {
+			t.Fatalf("a token of the revoked mission is not revoked at the PS: %v %v", ok, err)
+		}
+		waitRevoked(t, w, rs, tok)
+	}
+	expectTerminated(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)), "revoked")
+	if pg := b.Get(t, "/missions/"+m.s256); !strings.Contains(pg.HTML, "ended: revoked") || strings.Contains(pg.HTML, "/suspend") {
+		t.Fatalf("the mission page after revoking:\n%s", pg.HTML)
+	}
+	rep, types := verifyExport(t, w, b, m.s256)
+	if !rep.OK || types[len(types)-1] != evidence.ChainHead {
+		t.Fatalf("evidence: %+v %v", rep, types)
+	}
+}
+
+// TestMissionLifecycleWhoMay: another person's mission is 404 (no
+// oracle); a person cannot resume an administrator's suspension (403
+// admin_required) and nothing changes; the administrator can.
+func TestMissionLifecycleWhoMay(t *testing.T) {
+	t.Parallel()
+	w, alice, _ := authWorld(t)
+	bob := w.person(t, "bob", false)
+	carol := w.person(t, "carol", true)
+	m := w.approveMission(t, w.agent, alice, `{"description":"# Mine","capabilities":["interaction"]}`, nil)
+	if r := mc(t, w, bob, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrfOf(t, bob)); r.status != http.StatusNotFound || r.body["error"] != aauth.ErrMissionNotFound {
+		t.Fatalf("bob suspends alice's mission: %d %s", r.status, r.raw)
+	}
+	if r := mc(t, w, carol, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrfOf(t, carol)); r.status != http.StatusOK || r.body["hold"].(map[string]any)["by"] != "admin" {
+		t.Fatalf("the administrator suspends: %d %s", r.status, r.raw)
+	}
+	if r := mc(t, w, alice, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrfOf(t, alice)); r.status != http.StatusForbidden || r.body["error"] != aauth.ErrAdminRequired {
+		t.Fatalf("alice resumes the administrator's hold: %d %s", r.status, r.raw)
+	}
+	if r := mc(t, w, alice, http.MethodPost, "/missions/"+m.s256+"/resume", "", ""); r.status != http.StatusForbidden || r.body["error"] != aauth.ErrInvalidCSRF {
+		t.Fatalf("resume without CSRF: %d %s", r.status, r.raw)
+	}
+	if st := missionStatus(t, w, alice, m.s256); st.body["hold"] == nil {
+		t.Fatalf("a refused resume changed the mission: %s", st.raw)
+	}
+	if r := mc(t, w, carol, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrfOf(t, carol)); r.status != http.StatusOK || r.body["hold"] != nil {
+		t.Fatalf("the administrator resumes: %d %s", r.status, r.raw)
+	}
+}
+
+// TestMissionSuspendHoldsAuthTokens (issue 10, design §5 with
+// --mission-suspend-revokes=false): the outstanding person token stays
+// valid through the suspension; an auth-token request presenting it is
+// held (202, requirement=approval) and, on resumption, issued at once
+// under the person's remembered grant.
+func TestMissionSuspendHoldsAuthTokens(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorldWith(t, pstest.Options{Configure: func(c *config.Config) { c.MissionSuspendRevokes = false }})
+	m := w.approveMission(t, w.agent, b, `{"description":"# Keep tokens","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	pt := personToken(t, w, b, rs, missionBody("https://rs.test", m.s256))
+	authTokenFor(t, w, b, rs, pt) // the person grants calendar.read once
+	csrf := csrfOf(t, b)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	if ok, _ := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, pt)); ok {
+		t.Fatal("the person token was revoked although suspension keeps tokens")
+	}
+	rt := resourceToken(t, w, rs, pt, "calendar.read", nil)
+	held := w.expectHeld(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt})))
+	if st := w.pollState(t, w.agent, held); st != "pending" {
+		t.Fatalf("held poll status %q", st)
+	}
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.raw)
+	}
+	got := w.poll(t, w.agent, held)
+	if got.status != http.StatusOK || got.body["auth_token"] == nil {
+		t.Fatalf("the released auth-token request: %d %s", got.status, got.raw)
+	}
+}
+
+// TestMissionSuspendHoldsPermissions (issue 10, design §5): a permission
+// request under a suspended mission is held too (202,
+// requirement=approval); on resumption the approved tool is granted.
+func TestMissionSuspendHoldsPermissions(t *testing.T) {
+	t.Parallel()
+	w, b, _ := missionWorld(t, pstest.Options{})
+	m := w.approveMission(t, w.agent, b, `{"description":"Plan a trip","tools":[{"name":"WebSearch"}],"capabilities":["interaction"]}`, nil)
+	csrf := csrfOf(t, b)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	held := w.expectHeld(t, w.post(t, w.agent, "/permission", `{"action":"WebSearch","mission_s256":"`+m.s256+`"}`))
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.raw)
+	}
+	expectPermission(t, w.poll(t, w.agent, held), "granted")
+}

@@ -1,0 +1,67 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// KeySource gives the PS's public keys for a bundle (*keys.Manager).
+type KeySource interface {
+	EvidenceJWKS(ctx context.Context) ([]byte, error)
+}
+
+// Exporter assembles a mission's evidence bundle (design §7, Level 4):
+// the blob as persisted, the proposal and consent rendering its anchors
+// commit to, the mission chain with its signed heads, the pre-approval
+// chain, and the PS's public keys — everything `aauth-ps evidence verify`
+// needs offline. The CLI and mission control offer the same bundle.
+type Exporter struct {
+	Issuer string
+	DB     *store.Store
+	Keys   KeySource
+}
+
+// ErrNoEvidence: the mission was approved before Mission composition and
+// has no anchored objects to verify its chain against.
+var ErrNoEvidence = errors.New("lifecycle: the mission has no Mission composition record to export")
+
+// Bundle reads the mission's evidence bundle (ErrNotFound for an unknown
+// mission).
+func (e *Exporter) Bundle(ctx context.Context, s256 string) (*evidence.Bundle, error) {
+	m, err := e.DB.Mission(ctx, s256)
+	if err != nil {
+		return nil, err
+	}
+	if m.Composition == nil {
+		return nil, ErrNoEvidence
+	}
+	chain, err := e.DB.Evidence(ctx, s256)
+	if err != nil {
+		return nil, err
+	}
+	b := evidence.NewBundle(evidence.MissionRef{Origin: e.Issuer, ID: s256}, m.Blob,
+		m.Composition.Proposal, m.Composition.ConsentRendering, chain)
+	if len(chain) > 0 && chain[0].Record.Type == evidence.MissionActivated {
+		var body struct {
+			ProposalChain string `json:"proposal_chain"`
+		}
+		if json.Unmarshal(chain[0].Record.Body, &body) == nil && body.ProposalChain != "" {
+			pre, err := e.DB.Evidence(ctx, body.ProposalChain)
+			if err != nil {
+				return nil, err
+			}
+			b.ProposalChainID = body.ProposalChain
+			for _, r := range pre {
+				b.ProposalChain = append(b.ProposalChain, r.Canonical)
+			}
+		}
+	}
+	if b.JWKS, err = e.Keys.EvidenceJWKS(ctx); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}

@@ -1,0 +1,384 @@
+// Package lifecycle runs the governed lifecycle of a mission at this PS
+// (Mission composition, design §5): suspend, resume, revoke and
+// administrative termination, the hold timeout, and the signed evidence of
+// each. It is the one service the person's mission page, the
+// administrator's mission control (JSON API) and the operator's CLI call,
+// so the same rules (mission/governance: who may do what) run for all.
+//
+// Each transition commits in one store.InTx with its effects: the
+// mission's new state (compare-and-swap on its version), the mission-log
+// entry, the lifecycle_transition evidence record and a chain_head signed
+// with the PS key, and — when the transition revokes — the PS's own
+// revocation of every live token issued under the mission (ps/revocation's
+// mission cascade) whose downstream revocations go out once it committed.
+// After a resumption, the requests held during the suspension continue
+// through their normal decision (interact.ReleaseHeld); after a
+// termination they end with 403 mission_terminated at their next poll
+// (missionflow.SettleMission).
+//
+// On the wire a suspended mission stays `active` (the draft has two
+// states); new requests under it are held (`202`, requirement=approval)
+// until it resumes or the hold times out into terminated(administrative).
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/mission/governance"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/revocation"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// Store is what the lifecycle needs from the database (*store.Store):
+// Mission composition's (the locked mission, its hold, its evidence
+// chain) plus termination, the log and the due holds.
+type Store interface {
+	composition.Store
+	// TerminateMission ends an active mission and logs entry with it;
+	// false when it was not active.
+	TerminateMission(ctx context.Context, s256 string, reason mission.Reason, by string, at time.Time, entry mission.Entry) (bool, error)
+	AppendMissionLog(ctx context.Context, s256 string, e mission.Entry) error
+	// HoldsDue lists the active missions whose hold ended at or before now.
+	HoldsDue(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Revoker is ps/revocation's mission cascade (*revocation.Service).
+type Revoker interface {
+	CascadeMission(ctx context.Context, st revocation.Store, personID, s256 string) (string, error)
+	Deliver(ctx context.Context, cascadeID string)
+}
+
+// Releaser continues held requests (*interact.Service).
+type Releaser interface {
+	ReleaseHeld(ctx context.Context, personID, s256 string) (int, error)
+}
+
+// HeadSigner gives the PS key that signs chain heads (*keys.Manager).
+type HeadSigner interface {
+	ChainHeadSigner(ctx context.Context) (evidence.Signer, error)
+}
+
+// Options configure the Service.
+type Options struct {
+	Issuer   string
+	DB       *store.Store
+	Revoker  Revoker
+	Releaser Releaser
+	Signer   HeadSigner
+	Now      func() time.Time
+	Log      *slog.Logger
+	// HoldTimeout is a suspension's default hold (governance default 15
+	// min, at most 24 h).
+	HoldTimeout time.Duration
+	// KeepTokensOnSuspend leaves the outstanding tokens valid during a
+	// suspension (design §5 `suspend_revokes`, default: revoke them).
+	KeepTokensOnSuspend bool
+}
+
+// Service runs lifecycle transitions.
+type Service struct{ o Options }
+
+// New builds the Service.
+func New(o Options) (*Service, error) {
+	if o.Issuer == "" || o.DB == nil || o.Signer == nil {
+		return nil, errors.New("lifecycle: Issuer, DB and Signer are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{o: o}, nil
+}
+
+// Who acts: a person on their own mission, an administrator (through the
+// UI, mission control or the CLI), or the PS itself (the hold timer).
+type Actor = governance.Actor
+
+// Errors a caller maps onto its answer.
+var (
+	// ErrNotFound: no such mission.
+	ErrNotFound = dberr.ErrNotFound
+	// ErrTransition: the lifecycle does not allow it (an ended mission,
+	// resuming an active one, a person resuming an administrator's hold).
+	ErrTransition = governance.ErrTransition
+)
+
+// Result is a committed transition.
+type Result struct {
+	Mission    *mission.Record
+	Transition *governance.Transition
+	// CascadeID names the token revocations it started ("" when none).
+	CascadeID string
+	// Released counts the held requests released by a resumption.
+	Released int
+}
+
+// Suspend holds the mission for timeout (0: the configured default).
+func (s *Service) Suspend(ctx context.Context, s256 string, by Actor, timeout time.Duration) (*Result, error) {
+	if timeout <= 0 {
+		timeout = s.o.HoldTimeout
+	}
+	return s.transition(ctx, s256, by, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+		return governance.Suspend(r, by, now, timeout)
+	})
+}
+
+// Resume ends the hold; the held requests continue once it committed.
+func (s *Service) Resume(ctx context.Context, s256 string, by Actor) (*Result, error) {
+	return s.transition(ctx, s256, by, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+		return governance.Resume(r, by, now)
+	})
+}
+
+// Terminate ends the mission for reason (revoked by the person or an
+// administrator; administrative or superseded by an administrator); its
+// live tokens are revoked with it.
+func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Reason, by Actor) (*Result, error) {
+	return s.transition(ctx, s256, by, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+		return governance.Terminate(r, reason, by, now)
+	})
+}
+
+// Settle applies the timers to one mission (a hold past its timeout
+// terminates administratively; expiry as everywhere): it reports whether
+// a transition was committed.
+func (s *Service) Settle(ctx context.Context, s256 string) (bool, error) {
+	res, err := s.transition(ctx, s256, Actor{Kind: governance.BySystem}, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+		next, t := governance.Settle(r, now)
+		if t == nil {
+			return r, nil, errNothing
+		}
+		return next, t, nil
+	})
+	if errors.Is(err, errNothing) {
+		return false, nil
+	}
+	return res != nil, err
+}
+
+// SettleDue settles every mission whose hold is due (the housekeeping
+// loop runs it; any replica may). It returns how many ended.
+func (s *Service) SettleDue(ctx context.Context) (int, error) {
+	ids, err := s.o.DB.HoldsDue(ctx, s.o.Now(), 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		ok, err := s.Settle(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+var errNothing = errors.New("lifecycle: nothing to settle")
+
+type step func(governance.Record, time.Time) (governance.Record, *governance.Transition, error)
+
+// transition runs one lifecycle step in one transaction: lock the
+// mission, apply the rule, write the new state (compare-and-swap on the
+// version), the log entry, the evidence and its signed head, and the
+// token revocations; then, once committed, deliver the revocations and
+// release held requests.
+func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step) (*Result, error) {
+	res := &Result{}
+	// refused is the rule's refusal of a step that first observed a timer
+	// (the mission had expired, or its hold had run out): that observation
+	// is committed, and the refusal returned after it.
+	var refused error
+	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		*res, refused = Result{}, nil // a retried transaction starts afresh
+		m, err := tx.LockMission(ctx, s256)
+		if err != nil {
+			return err
+		}
+		now := s.o.Now()
+		cur := s.record(m)
+		next, t, err := f(cur, now)
+		switch {
+		case err != nil && t == nil:
+			return err
+		case err != nil:
+			refused = err
+		case t == nil:
+			return errNothing
+		}
+		if err := s.write(ctx, tx, m, cur, next, t, now); err != nil {
+			return err
+		}
+		if t.RevokeTokens && s.o.Revoker != nil {
+			id, err := s.o.Revoker.CascadeMission(ctx, tx, m.PersonID, s256)
+			if err != nil {
+				return err
+			}
+			if id != "" {
+				res.CascadeID = id
+				tx.AfterCommit(func() { s.o.Revoker.Deliver(ctx, id) })
+			}
+		}
+		if err := s.evidence(ctx, tx, m, t, res.CascadeID, now); err != nil {
+			return err
+		}
+		res.Transition = t
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if refused != nil {
+		s.o.Log.InfoContext(ctx, "mission lifecycle", "mission", s256, "from", res.Transition.From, "to", res.Transition.To,
+			"reason", res.Transition.Reason, "actor", res.Transition.Actor.Kind, "observed", true)
+		return nil, refused
+	}
+	if res.Mission, err = s.o.DB.Mission(ctx, s256); err != nil {
+		return nil, err
+	}
+	if res.Transition.ReleaseHeld && s.o.Releaser != nil {
+		n, err := s.o.Releaser.ReleaseHeld(ctx, res.Mission.PersonID, s256)
+		if err != nil {
+			s.o.Log.WarnContext(ctx, "lifecycle: release held requests", "mission", s256, "err", err)
+		}
+		res.Released = n
+	}
+	s.o.Log.InfoContext(ctx, "mission lifecycle", "mission", s256, "from", res.Transition.From, "to", res.Transition.To,
+		"reason", res.Transition.Reason, "actor", by.Kind, "actor_id", by.ID, "released", res.Released, "cascade", res.CascadeID)
+	return res, nil
+}
+
+// record is the part of the stored mission the lifecycle rules read.
+func (s *Service) record(m *mission.Record) governance.Record {
+	r := governance.Record{ID: m.S256, Owner: m.AgentSub, State: authority.StateActive, Reason: m.Reason,
+		ExpiresAt: m.ExpiresAt, Version: m.Version, SuspendRevokes: !s.o.KeepTokensOnSuspend}
+	switch {
+	case m.Terminated:
+		r.State = authority.StateTerminated
+	case m.Hold != nil:
+		r.State = authority.StateSuspended
+		r.Hold = &governance.Hold{Since: m.Hold.Since, Until: m.Hold.Until, By: Actor{Kind: m.Hold.ByKind, ID: m.Hold.ByID}}
+	}
+	return r
+}
+
+// write stores the new state and its log entry.
+func (s *Service) write(ctx context.Context, tx Store, m *mission.Record, cur, next governance.Record, t *governance.Transition, now time.Time) error {
+	by := logActor(t.Actor)
+	switch t.To {
+	case authority.StateSuspended:
+		ok, err := tx.SetMissionHold(ctx, m.S256, cur.Version, &mission.Hold{Since: next.Hold.Since, Until: next.Hold.Until,
+			ByKind: next.Hold.By.Kind, ByID: next.Hold.By.ID})
+		if err != nil || !ok {
+			return conflict(err)
+		}
+		return tx.AppendMissionLog(ctx, m.S256, mission.Entry{At: now, Kind: "suspension", Actor: by,
+			Summary: fmt.Sprintf("Mission suspended: new requests are held until %s, then it ends.", next.Hold.Until.UTC().Format(time.RFC3339))})
+	case authority.StateActive:
+		ok, err := tx.SetMissionHold(ctx, m.S256, cur.Version, nil)
+		if err != nil || !ok {
+			return conflict(err)
+		}
+		return tx.AppendMissionLog(ctx, m.S256, mission.Entry{At: now, Kind: "resumption", Actor: by,
+			Summary: "Mission resumed: held requests continue."})
+	case authority.StateTerminated:
+		if cur.Hold != nil {
+			// The hold ends with the mission (and the version moves on, so a
+			// decision read before this one cannot commit).
+			if ok, err := tx.SetMissionHold(ctx, m.S256, cur.Version, nil); err != nil || !ok {
+				return conflict(err)
+			}
+		}
+		entry := mission.Entry{At: now, Kind: "termination", Actor: by, Summary: fmt.Sprintf("Mission ended: %s.", t.Reason)}
+		if t.Actor.ID == "hold_timeout" {
+			entry.Summary = fmt.Sprintf("Mission ended: %s (it stayed suspended past its hold).", t.Reason)
+		}
+		ended, err := tx.TerminateMission(ctx, m.S256, mission.Reason(t.Reason), by, now, entry)
+		if err != nil || !ended {
+			return conflict(err)
+		}
+		return nil
+	}
+	return fmt.Errorf("lifecycle: unknown target state %q", t.To)
+}
+
+// evidence appends the lifecycle_transition record and a signed chain
+// head (design §7: Level 4 signs the head at each transition), on the
+// mission's chain, in the transition's transaction.
+func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *governance.Transition, cascadeID string, now time.Time) error {
+	body := map[string]any{"from": t.From, "to": t.To, "reason": t.Reason, "actor": t.Actor,
+		"revoke_tokens": t.RevokeTokens, "release_held": t.ReleaseHeld}
+	if cascadeID != "" {
+		body["revocations"] = cascadeID
+	}
+	raw, err := evidence.Body(body)
+	if err != nil {
+		return err
+	}
+	ref := evidence.MissionRef{Origin: s.o.Issuer, ID: m.S256}
+	rec, err := composition.AppendEvidence(ctx, tx, m.S256, m.S256, evidence.Record{Mission: ref, Type: evidence.LifecycleTransition,
+		Actor: evidence.Actor(t.Actor), Anchors: anchorsOf(m), Body: raw}, now)
+	if err != nil {
+		return err
+	}
+	signer, err := s.o.Signer.ChainHeadSigner(ctx)
+	if err != nil {
+		return err
+	}
+	head, err := evidence.SignHead(rec, signer, evidence.Actor{Kind: "ps"}, now)
+	if err != nil {
+		return err
+	}
+	return tx.InsertEvidence(ctx, m.S256, head)
+}
+
+// anchorsOf are the mission's anchors; a mission approved before
+// Mission composition has none but its s256 (its chain then starts here).
+func anchorsOf(m *mission.Record) evidence.Anchors {
+	c := m.Composition
+	if c == nil {
+		return evidence.Anchors{}
+	}
+	a := evidence.Anchors{ProposalHash: c.ProposalHash, AuthorityHash: c.AuthorityHash, ConsentRenderingHash: c.ConsentRenderingHash}
+	if c.EffectiveHash != "" && c.EffectiveHash != c.AuthorityHash {
+		a.EffectiveAuthorityHash = c.EffectiveHash
+	}
+	return a
+}
+
+// logActor is who the mission log names.
+func logActor(a Actor) string {
+	switch a.Kind {
+	case governance.ByPerson:
+		return "person"
+	case governance.ByAdmin:
+		return "admin"
+	case governance.ByAgent:
+		return "agent"
+	}
+	return "ps"
+}
+
+// conflict: the mission changed between the lock and the write (it cannot
+// under the row lock; a changed version is reported as a conflict).
+func conflict(err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("lifecycle: the mission changed meanwhile: %w", dberr.ErrConflict)
+}

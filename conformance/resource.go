@@ -50,6 +50,10 @@ type Resource struct {
 	visits           []InteractionVisit
 	interactionError string
 	r3Signers        []string
+	// accessServer, when set, is the resource's access server: its
+	// challenges name it as aud (four-party) and its auth tokens are
+	// accepted.
+	accessServer string
 }
 
 // Revocation is a verified revocation the resource received: the signer's
@@ -367,41 +371,5 @@ func (rs *Resource) verifyPSToken(ctx context.Context, token, typ, holder string
 
 // psKey fetches the PS's metadata and JWKS and selects kid.
 func (rs *Resource) psKey(ctx context.Context, iss, kid string) (*jose.PublicKey, error) {
-	var md struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := rs.getJSON(ctx, iss+"/.well-known/aauth-person.json", &md); err != nil {
-		return nil, err
-	}
-	if md.Issuer != iss {
-		return nil, errors.New("the PS metadata names another issuer")
-	}
-	var set struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	if err := rs.getJSON(ctx, md.JWKSURI, &set); err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(set.Keys, func(k map[string]any) bool { return k["kid"] == kid })
-	if i < 0 {
-		return nil, fmt.Errorf("kid %q not in the PS JWKS", kid)
-	}
-	return jose.ParsePublicJWK(set.Keys[i], aauth.SupportedAlgs)
-}
-
-func (rs *Resource) getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	res, err := rs.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %d", url, res.StatusCode)
-	}
-	return json.NewDecoder(res.Body).Decode(v)
+	return fetchServerKey(ctx, rs.client, iss, aauth.DWKPerson, kid)
 }

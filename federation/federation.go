@@ -101,9 +101,9 @@ type Request struct {
 	Expect Expected `json:"-"`
 }
 
-// Release answers requirement=claims: the claims of the person this PS
+// ReleaseFunc answers requirement=claims: the claims of the person this PS
 // releases to the AS (never sub, PS-124), out of required.
-type Release func(ctx context.Context, as string, required []string) (map[string]any, error)
+type ReleaseFunc func(ctx context.Context, as string, required []string) (map[string]any, error)
 
 // Requirements of a Waiting outcome besides the AS's own values.
 const (
@@ -174,7 +174,7 @@ func (c *Client) Discover(ctx context.Context, as string) (*Metadata, error) {
 // Start discovers the AS and sends the signed token request, then follows
 // the loop (see Resume). Errors are *aauth.Problem: a relayed AS error or
 // as_unreachable; the reason of the latter is logged.
-func (c *Client) Start(ctx context.Context, r *Request, release Release) (*Outcome, error) {
+func (c *Client) Start(ctx context.Context, r *Request, release ReleaseFunc) (*Outcome, error) {
 	as := r.Expect.AccessServer
 	md, err := c.Discover(ctx, as)
 	if err != nil {
@@ -195,13 +195,13 @@ func (c *Client) Start(ctx context.Context, r *Request, release Release) (*Outco
 // released and posted, approval and 429 are waited out within the budget
 // (Retry-After, 5 s when absent, 5 s more after a 429: PS-127), and the
 // loop stops at a token, an error, or a Wait.
-func (c *Client) Resume(ctx context.Context, r *Request, location string, release Release) (*Outcome, error) {
+func (c *Client) Resume(ctx context.Context, r *Request, location string, release ReleaseFunc) (*Outcome, error) {
 	return c.poll(ctx, r, location, release, c.o.Now().Add(c.o.Budget))
 }
 
 // Answer posts body (a clarification_response) to the AS's Location and
 // follows the loop.
-func (c *Client) Answer(ctx context.Context, r *Request, location string, body map[string]any, release Release) (*Outcome, error) {
+func (c *Client) Answer(ctx context.Context, r *Request, location string, body map[string]any, release ReleaseFunc) (*Outcome, error) {
 	as := r.Expect.AccessServer
 	if err := sameOrigin(as, location); err != nil {
 		return nil, c.unreachable(ctx, as, "location", err)
@@ -217,7 +217,7 @@ func (c *Client) Answer(ctx context.Context, r *Request, location string, body m
 	return c.loop(ctx, r, res, location, release)
 }
 
-func (c *Client) poll(ctx context.Context, r *Request, location string, release Release, deadline time.Time) (*Outcome, error) {
+func (c *Client) poll(ctx context.Context, r *Request, location string, release ReleaseFunc, deadline time.Time) (*Outcome, error) {
 	as := r.Expect.AccessServer
 	res, err := c.send(ctx, http.MethodGet, location, nil)
 	if err != nil {
@@ -226,14 +226,14 @@ func (c *Client) poll(ctx context.Context, r *Request, location string, release 
 	return c.loopUntil(ctx, r, res, location, release, deadline)
 }
 
-func (c *Client) loop(ctx context.Context, r *Request, res *fetch.Response, location string, release Release) (*Outcome, error) {
+func (c *Client) loop(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc) (*Outcome, error) {
 	return c.loopUntil(ctx, r, res, location, release, c.o.Now().Add(c.o.Budget))
 }
 
 // maxRounds bounds one loop whatever the AS answers.
 const maxRounds = 32
 
-func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response, location string, release Release, deadline time.Time) (*Outcome, error) {
+func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc, deadline time.Time) (*Outcome, error) {
 	as := r.Expect.AccessServer
 	extra := time.Duration(0)
 	for range maxRounds {
@@ -308,7 +308,7 @@ func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response,
 
 // postClaims releases what the person allows of required_claims, never
 // sub (PS-124), and posts it signed to the Location.
-func (c *Client) postClaims(ctx context.Context, r *Request, res *fetch.Response, location string, release Release) (*fetch.Response, error) {
+func (c *Client) postClaims(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc) (*fetch.Response, error) {
 	as := r.Expect.AccessServer
 	var b struct {
 		Required []string `json:"required_claims"`

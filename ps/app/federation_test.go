@@ -1,0 +1,292 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// Four-party federation (issue 11, PS-REQUIREMENTS §3.9) over HTTPS on
+// loopback: the test resource at rs.test has its access server at as.test
+// (conformance.AccessServer), which verifies the PS's signature with
+// yaronf/httpsign and the tokens it forwards.
+
+type fedWorld struct {
+	*world
+	b  *pstest.Browser
+	rs *conformance.Resource
+	as *conformance.AccessServer
+	pt string
+}
+
+func newFedWorld(t *testing.T) *fedWorld {
+	t.Helper()
+	f := &fedWorld{}
+	f.world = newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+		var err error
+		if f.rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.rs.Close() })
+		if f.as, err = conformance.StartAccessServer(env.CA, env.Resolver, "as.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.as.Close() })
+		f.rs.SetAccessServer(f.as.Issuer())
+	})
+	f.b = f.person(t, "alice", false)
+	f.bind(t, f.agent, f.b)
+	f.pt = personToken(t, f.world, f.b, f.rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	return f
+}
+
+// rt is the resource's resource token for the person token, aud the AS.
+func (f *fedWorld) rt(t *testing.T, scope string) string {
+	t.Helper()
+	return resourceToken(t, f.world, f.rs, f.pt, scope, func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
+}
+
+func (f *fedWorld) request(t *testing.T, rt string) result {
+	t.Helper()
+	return f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": f.pt,
+		"capabilities": []string{"interaction"}}))
+}
+
+// consented makes the person grant calendar.read through the AS once, so
+// later requests go to the AS at once; it returns that first answer.
+func (f *fedWorld) consented(t *testing.T) result {
+	t.Helper()
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/approve", nil)
+	return f.poll(t, f.agent, s.loc)
+}
+
+// expectASToken asserts a 200 whose auth token the AS issued and the
+// resource accepts, and that the agent reaches the protected API with it
+// (Must-show 1, PS-122).
+func (f *fedWorld) expectASToken(t *testing.T, r result) map[string]any {
+	t.Helper()
+	at, _ := r.body["auth_token"].(string)
+	if r.status != http.StatusOK || at == "" {
+		t.Fatalf("want 200 with the AS's auth token: %d %s", r.status, r.raw)
+	}
+	c, err := f.rs.VerifyAccessToken(ctxT(), at, f.agent.Key)
+	if err != nil {
+		t.Fatalf("the resource refuses the delivered token: %v", err)
+	}
+	_, pc, _ := conformance.DecodeJWT(f.pt)
+	if c["iss"] != f.as.Issuer() || c["aud"] != f.rs.Issuer() || c["sub"] != pc["sub"] || c["ps"] != f.ps.Issuer {
+		t.Fatalf("delivered token claims %v", c)
+	}
+	res, err := f.agent.WithToken(at).Do(f.env.Client, http.MethodGet, f.rs.Issuer()+conformance.ResourceAPIPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("the resource API refuses the delivered token: %d %s", res.StatusCode, body)
+	}
+	return c
+}
+
+// TestFederationEndToEnd: the person consents in the PS, the PS signs its
+// token request to the AS as a server (verified by yaronf/httpsign in the
+// AS), forwards the exact tokens, checks the AS's token and hands it on
+// unchanged; the resource accepts it. A second request is covered by the
+// consent and answered at once. PS-117, PS-119, PS-120, PS-121, PS-122,
+// PS-131, PS-274 (recorded presentation); Must-shows 1 and 3.
+func TestFederationEndToEnd(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	rt := f.rt(t, "calendar.read")
+	s := f.expectInteraction(t, f.request(t, rt))
+	if n := len(f.as.Requests()); n != 0 {
+		t.Fatalf("the AS was called before the person decided (PS-131): %d requests", n)
+	}
+	pg := open(t, f.b, s)
+	if !strings.Contains(pg.HTML, "calendar.read") {
+		t.Fatalf("consent page lacks the scope:\n%s", pg.HTML)
+	}
+	f.b.Post(t, s.path()+"/approve", nil)
+	r := f.poll(t, f.agent, s.loc)
+	c := f.expectASToken(t, r)
+	reqs := f.as.Requests()
+	if len(reqs) != 1 || f.as.MetadataGets() == 0 {
+		t.Fatalf("the AS saw %d token requests and %d metadata fetches (PS-117)", len(reqs), f.as.MetadataGets())
+	}
+	got := reqs[0]
+	if got.Signer.ID != f.ps.Issuer || got.Signer.KID == "" {
+		t.Fatalf("signed by %+v, want the PS issuer with a kid (PS-120)", got.Signer)
+	}
+	for _, comp := range []string{"@method", "@authority", "@path", "signature-key", "content-type", "content-digest"} {
+		if !slices.Contains(got.Signer.Components, comp) {
+			t.Fatalf("the signature does not cover %s (PS-119): %v", comp, got.Signer.Components)
+		}
+	}
+	if got.Body["resource_token"] != rt || got.Body["presented_token"] != f.pt || got.Body["agent_token"] != f.agent.Token {
+		t.Fatalf("the body does not carry the exact tokens (PS-121): %v", got.Body)
+	}
+	if c["scope"] != "calendar.read" {
+		t.Fatalf("scope %v", c["scope"])
+	}
+	to, err := f.ps.App.AccessServers.PresentedTo(ctxT(), pjti(t, f.pt))
+	if err != nil || !slices.Equal(to, []string{f.as.Issuer()}) {
+		t.Fatalf("presentation record %v %v (PS-274)", to, err)
+	}
+	// Covered by the consent: straight to the AS, 200 at once.
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	if n := len(f.as.Requests()); n != 2 {
+		t.Fatalf("the AS saw %d requests, want 2", n)
+	}
+}
+
+func pjti(t *testing.T, tok string) string {
+	t.Helper()
+	_, c, err := conformance.DecodeJWT(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := c["jti"].(string)
+	return s
+}
+
+// expectNoToken asserts status and code, and that no auth token reached
+// the agent.
+func expectNoToken(t *testing.T, r result, status int, code string) {
+	t.Helper()
+	expectProblem(t, r, status, code)
+	if strings.Contains(string(r.raw), "auth_token") {
+		t.Fatalf("a token reached the agent: %s", r.raw)
+	}
+}
+
+// TestFederationDeliveryChecks: an AS token failing any delivery check
+// never reaches the agent: 502 as_unreachable, as for an AS that drops the
+// connection, is slow, answers garbage or a 5xx. PS-122, PS-123, PS-130;
+// Must-show 2.
+func TestFederationDeliveryChecks(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	for _, d := range conformance.TokenDefects {
+		f.as.Script(conformance.ASStep{Kind: conformance.ASGrant, Defect: d})
+		expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusBadGateway, aauth.ErrASUnreachable)
+	}
+	for name, step := range map[string]conformance.ASStep{
+		"drop":      {Kind: conformance.ASDrop},
+		"malformed": {Kind: conformance.ASMalformed},
+		"5xx":       {Kind: conformance.ASError, Status: 500, Code: "server_error"},
+		"slow":      {Kind: conformance.ASGrant, Delay: 7 * time.Second},
+		"foreign":   {Kind: conformance.ASApproval, Location: "https://rs.test/elsewhere"},
+	} {
+		f.as.Script(step)
+		r := f.request(t, f.rt(t, "calendar.read"))
+		if r.status != http.StatusBadGateway {
+			t.Fatalf("%s: %d %s", name, r.status, r.raw)
+		}
+		expectNoToken(t, r, http.StatusBadGateway, aauth.ErrASUnreachable)
+	}
+	// A well-formed AS refusal is relayed with its status and code (PS-130).
+	for _, e := range []struct {
+		status int
+		code   string
+	}{{403, aauth.ErrDenied}, {408, aauth.ErrExpired}, {400, aauth.ErrInvalidResourceToken}} {
+		f.as.Script(conformance.ASStep{Kind: conformance.ASError, Status: e.status, Code: e.code, Detail: "no\x00 way"})
+		r := f.request(t, f.rt(t, "calendar.read"))
+		expectNoToken(t, r, e.status, e.code)
+		if r.body["access_server"] != f.as.Issuer() {
+			t.Fatalf("the relayed error does not name the AS: %s", r.raw)
+		}
+	}
+	// Bad metadata: no POST (PS-118).
+	before := len(f.as.Requests())
+	f.as.SetMetadata(map[string]any{"issuer": "https://other.test"})
+	f.clock.Advance(2 * time.Minute) // past the discovery cache's refetch floor
+	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusBadGateway, aauth.ErrASUnreachable)
+	if len(f.as.Requests()) != before {
+		t.Fatal("the PS posted to an AS whose metadata names another issuer (PS-118)")
+	}
+}
+
+// TestFederationClaims: requirement=claims releases exactly what the
+// operator's rule for the AS allows and the person has not stopped, never
+// sub, recorded for the person; after the person stops release, nothing.
+// PS-124; Must-show 4.
+func TestFederationClaims(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	if err := f.ps.App.AccessServers.Set(ctxT(), f.as.Issuer(), federation.StatusTrusted, []string{"name"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name", "email", "sub", "foo"}})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	reqs := f.as.Requests()
+	claims := reqs[len(reqs)-1].Claims
+	if len(claims) != 1 || claims["name"] != "Alice" {
+		t.Fatalf("released %v, want exactly {name: Alice}", claims)
+	}
+	person, err := f.ps.App.Accounts.PersonByUsername(ctxT(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := f.ps.App.AccessServers.Releases(ctxT(), person.ID)
+	if err != nil || len(rel) != 1 || rel[0].Claim != "name" || rel[0].AccessServer != f.as.Issuer() {
+		t.Fatalf("releases %v %v", rel, err)
+	}
+	if err := f.ps.App.AccessServers.StopRelease(ctxT(), person.ID, f.as.Issuer()); err != nil {
+		t.Fatal(err)
+	}
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	reqs = f.as.Requests()
+	if c := reqs[len(reqs)-1].Claims; len(c) != 0 {
+		t.Fatalf("released %v after the person stopped release", c)
+	}
+}
+
+// TestFederationApprovalPolling: requirement=approval is polled with
+// signed GETs after Retry-After, a 429 adds 5 s, then the grant is
+// delivered. PS-127.
+func TestFederationApprovalPolling(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	n := len(f.as.Hits())
+	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 1}, conformance.ASStep{Kind: conformance.ASSlowDown})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	hits := f.as.Hits()[n:]
+	if len(hits) != 3 || hits[1].Method != http.MethodGet || hits[2].Method != http.MethodGet {
+		t.Fatalf("hits %v, want POST then two GETs", hits)
+	}
+	if d := hits[1].At.Sub(hits[0].At); d < time.Second {
+		t.Fatalf("polled after %s, before Retry-After 1 s", d)
+	}
+	if d := hits[2].At.Sub(hits[1].At); d < 5*time.Second {
+		t.Fatalf("polled %s after a 429, want at least 5 s more", d)
+	}
+}
+
+// TestFederationUntrustedAS: under allow-list an AS the operator has not
+// trusted is refused before anything is fetched from it.
+func TestFederationUntrustedAS(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	if err := f.ps.App.AccessServers.Set(ctxT(), f.as.Issuer(), federation.StatusDistrusted, nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusBadRequest, aauth.ErrInvalidResourceToken)
+	if f.as.MetadataGets() != 0 || len(f.as.Requests()) != 0 {
+		t.Fatal("the PS contacted a distrusted AS")
+	}
+}

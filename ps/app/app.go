@@ -65,9 +65,9 @@ type App struct {
 	// AccessServers is the four-party trust: the operator's access
 	// servers, release rules, billing, the persons' releases.
 	AccessServers *federation.Trust
-	Server     *server.Server
-	Log        *slog.Logger
-	Now        func() time.Time
+	Server        *server.Server
+	Log           *slog.Logger
+	Now           func() time.Time
 
 	notifier interface{ Close() }
 

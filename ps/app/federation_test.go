@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"slices"
@@ -289,4 +290,76 @@ func TestFederationUntrustedAS(t *testing.T) {
 	if f.as.MetadataGets() != 0 || len(f.as.Requests()) != 0 {
 		t.Fatal("the PS contacted a distrusted AS")
 	}
+}
+
+// awaitResult polls the agent's pending URL until it is no longer 202
+// (the PS finishes with the AS in the background).
+func (f *fedWorld) awaitResult(t *testing.T, loc string) result {
+	t.Helper()
+	for range 20 {
+		r := f.poll(t, f.agent, loc)
+		if r.status != http.StatusAccepted {
+			return r
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatal("the pending request did not end")
+	return result{}
+}
+
+// TestFederationInteraction: an AS's requirement=interaction sends the
+// person through the PS's page to the AS's interaction URL (url?code=);
+// once they were there, the PS's polling gets the token. PS-125.
+func TestFederationInteraction(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASInteraction})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	pg := open(t, f.b, s)
+	m := relayLinkRE.FindStringSubmatch(pg.HTML)
+	if !strings.Contains(pg.HTML, "access server needs you first") || m == nil {
+		t.Fatalf("want the AS's step:\n%s", pg.HTML)
+	}
+	link := html.UnescapeString(m[1])
+	if !strings.HasPrefix(link, f.as.Issuer()+conformance.InteractionPath+"?code=") {
+		t.Fatalf("AS link %q", link)
+	}
+	expect202(t, f.poll(t, f.agent, s.loc), f.ps.Issuer)
+	if out := f.b.Post(t, s.path()+"/open", nil); out.Status != http.StatusOK || !strings.Contains(out.HTML, html.EscapeString(link)) {
+		t.Fatalf("open: %d\n%s", out.Status, out.HTML)
+	}
+	if at := f.b.Get(t, link); at.Status != http.StatusOK {
+		t.Fatalf("the AS's interaction page: %d %s", at.Status, at.HTML)
+	}
+	f.expectASToken(t, f.awaitResult(t, s.loc))
+}
+
+// TestFederationPayment: an AS's 402 is surfaced to the person; their
+// acceptance records a billing relationship with that AS, the PS polls
+// the Location and the token is delivered; the next 402 from the same AS
+// is settled without asking. PS-129.
+func TestFederationPayment(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASPayment})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	pg := open(t, f.b, s)
+	if !strings.Contains(pg.HTML, "billing relationship") {
+		t.Fatalf("want the payment step:\n%s", pg.HTML)
+	}
+	if ok, _ := f.ps.App.AccessServers.Billing(ctxT(), f.as.Issuer()); ok {
+		t.Fatal("billing recorded before the person accepted")
+	}
+	f.b.Post(t, s.path()+"/approve", nil)
+	f.expectASToken(t, f.awaitResult(t, s.loc))
+	if ok, _ := f.ps.App.AccessServers.Billing(ctxT(), f.as.Issuer()); !ok {
+		t.Fatal("no billing relationship recorded")
+	}
+	// Remembered per AS: the next 402 is followed without the person.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASPayment})
+	r := f.request(t, f.rt(t, "calendar.read"))
+	loc := expect202(t, r, f.ps.Issuer)
+	f.expectASToken(t, f.awaitResult(t, loc))
 }

@@ -31,6 +31,7 @@ var suites = []Suite{
 	{Name: "issuance guard", Run: runIssuanceGuard},
 	{Name: "pending naming a token", Run: runPendingNaming},
 	{Name: "api tokens", Run: runAPITokens},
+	{Name: "access servers", Run: runAccessServers},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -4,7 +4,7 @@
 //	aauth-ps migrate up|down|status [flags]
 //	aauth-ps keys list|rotate [flags]
 //	aauth-ps admin invite [flags] [EMAIL]
-//	aauth-ps persons|agents|providers|missions|api-tokens VERB [ARGS] [--json] [flags]
+//	aauth-ps persons|agents|providers|missions|api-tokens|access-servers VERB [ARGS] [--json] [flags]
 //	aauth-ps version
 //
 // Every flag has an AAUTH_PS_<NAME> environment variable; see README.md.
@@ -47,6 +47,9 @@ commands:
   agents list USERNAME | revoke USERNAME BINDING | unbind USERNAME BINDING
                         (revoking or unbinding ends the agent's missions and tokens, as in the UI)
   providers list|allow ISSUER|block ISSUER
+  access-servers list|trust ISSUER [--claims "email name"]|distrust ISSUER
+                        the access servers the PS federates with (four-party),
+                        and the claims it may release to each
   missions list [USERNAME] | show S256 | export S256
   api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
                         a bearer token for the mission-control API, shown once
@@ -82,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		sub, rest = rest[0], rest[1:]
-	case "persons", "agents", "providers", "missions", "api-tokens":
+	case "persons", "agents", "providers", "missions", "api-tokens", "access-servers":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand (want %s)\n", cmd, strings.Join(nounVerbs[cmd], ", "))
 			return 2

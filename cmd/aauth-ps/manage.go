@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -33,6 +34,8 @@ var nounVerbs = map[string][]string{
 	"providers":  {"list", "allow", "block"},
 	"missions":   {"list", "show", "export"},
 	"api-tokens": {"create", "list", "revoke"},
+	// Four-party (issue 11): the access servers this PS federates with.
+	"access-servers": {"list", "trust", "distrust"},
 }
 
 // manageFlags are the verbs' own flags; everything else is configuration.
@@ -44,6 +47,8 @@ type manageFlags struct {
 	passwordFile string
 	scope        string
 	expires      time.Duration
+	claims       string
+	claimsSet    bool
 }
 
 // splitManageArgs takes the verbs' own flags and the positional arguments
@@ -63,7 +68,7 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch name {
-		case "json", "admin", "name", "email", "password-file", "scope", "expires", "h", "help":
+		case "json", "admin", "name", "email", "password-file", "scope", "expires", "claims", "h", "help":
 		default:
 			if probe.Lookup(name) == nil {
 				// Not a flag: an argument that starts with "-", such as a
@@ -95,6 +100,9 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 			own.passwordFile, err = next()
 		case "scope":
 			own.scope, err = next()
+		case "claims":
+			own.claims, err = next()
+			own.claimsSet = true
 		case "expires":
 			var v string
 			if v, err = next(); err == nil {
@@ -126,6 +134,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		"providers list": 0, "providers allow": 1, "providers block": 1,
 		"missions list": -1, "missions show": 1, "missions export": 1,
 		"api-tokens create": 1, "api-tokens list": 0, "api-tokens revoke": 1,
+		"access-servers list": 0, "access-servers trust": 1, "access-servers distrust": 1,
 	}
 	n, ok := want[noun+" "+verb]
 	if !ok {
@@ -173,6 +182,12 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		return m.missionsShow(ctx, args[0], true)
 	case "api-tokens create":
 		return m.apiTokensCreate(ctx, args[0], own)
+	case "access-servers list":
+		return m.accessServersList(ctx)
+	case "access-servers trust":
+		return m.accessServersSet(ctx, args[0], federation.StatusTrusted, own)
+	case "access-servers distrust":
+		return m.accessServersSet(ctx, args[0], federation.StatusDistrusted, own)
 	case "api-tokens list":
 		return m.apiTokensList(ctx)
 	case "api-tokens revoke":

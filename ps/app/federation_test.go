@@ -363,3 +363,38 @@ func TestFederationPayment(t *testing.T) {
 	loc := expect202(t, r, f.ps.Issuer)
 	f.expectASToken(t, f.awaitResult(t, loc))
 }
+
+// TestFederationRevocationReachesAS: when the person removes the consent
+// behind a person token the PS presented to an AS, the cascade revokes it
+// at the resource and at the AS's revocation endpoint (signed as the PS).
+// PS-274 (the presentation is recorded), P§revocation-cascade.
+func TestFederationRevocationReachesAS(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.b.Get(t, "/access")
+	remove := map[string]string{"kind": "consent", "agent_iss": f.agent.Issuer, "agent_sub": f.agent.ID, "resource": f.rs.Issuer()}
+	if pg := f.b.Post(t, "/access/remove", remove); pg.Status != http.StatusSeeOther {
+		t.Fatalf("remove: %d %s", pg.Status, pg.HTML)
+	}
+	jti := pjti(t, f.pt)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		revs := f.as.Revocations()
+		if len(revs) == 1 && revs[0].Iss == f.ps.Issuer && revs[0].JTI == jti {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the AS was not told of the revocation: %+v", revs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitRevoked(t, f.world, f.rs, f.pt)
+	// A revoked presented token is never presented to the AS again.
+	before := len(f.as.Requests())
+	r := f.request(t, f.rt(t, "calendar.read"))
+	expectNoToken(t, r, http.StatusBadRequest, aauth.ErrRevokedPresentedToken)
+	if len(f.as.Requests()) != before {
+		t.Fatal("a revoked presented token went to the AS")
+	}
+}

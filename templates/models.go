@@ -373,6 +373,16 @@ type GrantsView struct {
 	// Permissions are the person's remembered answers to permission
 	// requests.
 	Permissions []PermissionRuleItem
+	// Releases are the claims released to access servers (four-party).
+	Releases []ClaimReleaseItem
+}
+
+// ClaimReleaseItem is what one access server received about the person.
+type ClaimReleaseItem struct {
+	AccessServer string
+	Claims       []string
+	LastSent     *time.Time
+	Stopped      *time.Time // future release stopped by the person
 }
 
 // PermissionRuleItem is one remembered answer to an agent's permission

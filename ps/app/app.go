@@ -283,7 +283,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens})
+		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, AccessServers: a.AccessServers})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -245,8 +245,26 @@ func TestFederationClaims(t *testing.T) {
 	if err != nil || len(rel) != 1 || rel[0].Claim != "name" || rel[0].AccessServer != f.as.Issuer() {
 		t.Fatalf("releases %v %v", rel, err)
 	}
-	if err := f.ps.App.AccessServers.StopRelease(ctxT(), person.ID, f.as.Issuer()); err != nil {
-		t.Fatal(err)
+	// The person sees it per AS on /access and stops future release (PRG);
+	// another person cannot, with the answer of a made-up AS.
+	pg := f.b.Get(t, "/access")
+	if !strings.Contains(pg.HTML, "What access servers received about you") || !strings.Contains(pg.HTML, f.as.Issuer()) ||
+		!strings.Contains(pg.HTML, "<code>name</code>") || strings.Contains(pg.HTML, "<code>email") {
+		t.Fatalf("the access page does not show the release:\n%s", pg.HTML)
+	}
+	mallory := f.person(t, "mallory", false)
+	mallory.Get(t, "/access")
+	theirs := mallory.Post(t, "/access/access-servers/stop", map[string]string{"access_server": f.as.Issuer()})
+	none := mallory.Post(t, "/access/access-servers/stop", map[string]string{"access_server": "https://nowhere.test"})
+	if theirs.Status != http.StatusNotFound || theirs.HTML != none.HTML {
+		t.Fatalf("another person's stop: %d / %d", theirs.Status, none.Status)
+	}
+	f.b.Get(t, "/access")
+	if out := f.b.Post(t, "/access/access-servers/stop", map[string]string{"access_server": f.as.Issuer()}); out.Status != http.StatusSeeOther {
+		t.Fatalf("stop: %d %s", out.Status, out.HTML)
+	}
+	if pg := f.b.Get(t, "/access"); !strings.Contains(pg.HTML, "Stopped") {
+		t.Fatalf("the stop is not shown:\n%s", pg.HTML)
 	}
 	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
 	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))

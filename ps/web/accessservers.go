@@ -68,4 +68,3 @@ func (u *UI) stopClaimRelease(c *gin.Context, s *session) error {
 	u.redirectFlash(c, "/access", "Stopped: "+as+" receives nothing more about you from this person server.")
 	return nil
 }
-

@@ -1,13 +1,10 @@
 package conformance
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -138,18 +135,9 @@ type asFlow struct {
 // StartAccessServer starts a test AS at https://host with a certificate from
 // ca, mapped in r. With no script it grants.
 func StartAccessServer(ca *CA, r *Resolver, host string) (*AccessServer, error) {
-	cert, err := ca.Issue(host)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	as := &AccessServer{host: host, issuer: "https://" + host, addr: ln.Addr().String(), resolver: r,
-		client: NewHTTPClient(ca, r), flows: map[string]*asFlow{}}
+	as := &AccessServer{host: host, issuer: "https://" + host, resolver: r, client: NewHTTPClient(ca, r), flows: map[string]*asFlow{}}
+	var err error
 	if as.key, err = NewAgentKey(aauth.AlgEd25519); err != nil {
-		ln.Close()
 		return nil, err
 	}
 	as.metadata = map[string]any{
@@ -159,12 +147,9 @@ func StartAccessServer(ca *CA, r *Resolver, host string) (*AccessServer, error) 
 		"auth_token_endpoint": as.issuer + "/token",
 		"revocation_endpoint": as.issuer + "/revoke",
 	}
-	as.srv = &http.Server{Handler: http.HandlerFunc(as.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: log.New(io.Discard, "", 0)}
-	go func() {
-		_ = as.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
-	}()
-	r.Set(host, as.addr)
+	if as.srv, as.addr, err = serveTLS(ca, r, host, http.HandlerFunc(as.serveHTTP)); err != nil {
+		return nil, err
+	}
 	return as, nil
 }
 

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
-	"github.com/aauth-ps/aauth-ps/ps/jose"
 )
 
 // Four-party (P§ps-as-federation): a resource with its own access server
@@ -62,27 +60,5 @@ func (rs *Resource) verifyASToken(ctx context.Context, token, holder string) (ma
 	if err != nil {
 		return nil, err
 	}
-	if dwk, _ := t.ClaimString("dwk"); dwk != aauth.DWKAccess {
-		return nil, fmt.Errorf("dwk %q", dwk)
-	}
-	if aud, _ := t.ClaimString("aud"); aud != rs.issuer {
-		return nil, fmt.Errorf("aud %q is not this resource", aud)
-	}
-	exp, ok, err := t.NumericDate("exp")
-	if err != nil || !ok || !time.Unix(exp, 0).After(time.Now()) {
-		return nil, errors.New("expired or without exp")
-	}
-	if sub, _ := t.ClaimString("sub"); sub == "" {
-		return nil, errors.New("no sub")
-	}
-	cnf, _ := t.Claims["cnf"].(map[string]any)
-	jwk, _ := cnf["jwk"].(map[string]any)
-	ck, err := jose.ParsePublicJWK(jwk, aauth.SupportedAlgs)
-	if err != nil {
-		return nil, fmt.Errorf("cnf.jwk: %w", err)
-	}
-	if ck.Thumbprint != holder {
-		return nil, errors.New("cnf.jwk is not the key that signed the request")
-	}
-	return t.Claims, nil
+	return rs.checkBound(t, aauth.DWKAccess, holder)
 }

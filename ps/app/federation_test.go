@@ -416,3 +416,31 @@ func TestFederationRevocationReachesAS(t *testing.T) {
 		t.Fatal("a revoked presented token went to the AS")
 	}
 }
+
+// TestFederationClarification: an AS's requirement=clarification is passed
+// to the agent as requirement=clarification on its pending URL; the agent's
+// clarification_response is forwarded to the AS's Location, and the token
+// follows. An agent that cannot answer questions gets 403 denied. PS-126.
+func TestFederationClarification(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar: work or home?"})
+	r := f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt,
+		"capabilities": []string{"interaction", "clarification"}}))
+	loc := expect202(t, r, f.ps.Issuer)
+	if req, _ := requirement(t, r); req != "clarification" || !strings.Contains(string(r.raw), "Which calendar") {
+		t.Fatalf("want the AS's question as requirement=clarification: %q %s", req, r.raw)
+	}
+	ans := f.send(t, f.agent, http.MethodPost, loc, []byte(`{"action":"clarification_response","clarification_response":"The work one."}`))
+	if ans.status != http.StatusAccepted {
+		t.Fatalf("clarification_response: %d %s", ans.status, ans.raw)
+	}
+	f.expectASToken(t, f.awaitResult(t, loc))
+	reqs := f.as.Requests()
+	if c := reqs[len(reqs)-1].Clarification; c["action"] != "clarification_response" || c["clarification_response"] != "The work one." {
+		t.Fatalf("the AS received %v", c)
+	}
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?"})
+	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusForbidden, aauth.ErrDenied)
+}

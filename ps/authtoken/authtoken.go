@@ -784,7 +784,7 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // Decide remembers the person's grant and issues the token, answering the
 // agent, in one transaction.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
-	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer {
+	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification {
 		return k.decideAS(ctx, r, p, d)
 	}
 	if r.Stage == StageResource && (d.Action == "open" || d.Action == "approve") {

@@ -29,6 +29,10 @@ const (
 	StageASInteraction = "access_server_interaction"
 	// StageASPayment: the AS asks for a billing relationship (402).
 	StageASPayment = "access_server_payment"
+	// StageASClarification: the AS's question is passed to the agent
+	// (requirement=clarification on its pending URL); its answer goes on
+	// to the AS.
+	StageASClarification = "access_server_clarification"
 )
 
 // Federation is what the four-party branch needs besides the client.
@@ -53,6 +57,9 @@ type Federation struct {
 type Federated struct {
 	Request federation.Request `json:"request"`
 	Wait    *federation.Wait   `json:"wait,omitempty"`
+	// Asked is how many clarification exchanges the pending request had
+	// when the AS's current question was passed to the agent.
+	Asked int `json:"asked,omitempty"`
 }
 
 // accessServerCheck admits an aud that is not this PS when federation is
@@ -159,7 +166,7 @@ func (s *Service) federateNow(ctx context.Context, a *httpsig.Agent, r *Request,
 		return 0, nil, nil, err
 	}
 	var res interact.Result
-	if stage == StageAccessServer {
+	if stage == StageAccessServer || stage == StageASClarification {
 		raw, err := encode(g)
 		if err != nil {
 			return 0, nil, nil, err
@@ -168,6 +175,14 @@ func (s *Service) federateNow(ctx context.Context, a *httpsig.Agent, r *Request,
 			PersonID: p.ID, Capabilities: r.Capabilities, Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr})
 		if err != nil {
 			return 0, nil, nil, err
+		}
+		if stage == StageASClarification {
+			if err := s.askAgent(ctx, pr.ID, g); err != nil {
+				return 0, nil, nil, err
+			}
+			if pr, err = s.o.Engine.Get(ctx, pr.ID); err != nil {
+				return 0, nil, nil, err
+			}
 		}
 		resp := s.o.Engine.Respond(pr)
 		res = &resp
@@ -206,8 +221,8 @@ func path(p string) string {
 
 // waitStage is the stage for an AS wait: approval and polling need only
 // time; payment needs the person unless a billing relationship exists;
-// interaction sends the person to the AS. A clarification is answered by
-// nobody yet (issue 11 leaves it): the request ends as the AS's refusal.
+// interaction sends the person to the AS; a clarification goes to the
+// agent (the mission context and the person do not answer it yet).
 func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
 	w := g.Federated.Wait
 	switch w.Requirement {
@@ -223,8 +238,7 @@ func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
 	case aauth.RequirementInteraction:
 		return StageASInteraction, nil
 	case aauth.RequirementClarification:
-		return "", aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
-			"the access server asked a clarification this person server cannot answer")
+		return StageASClarification, nil
 	}
 	return StageAccessServer, nil
 }
@@ -272,7 +286,22 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 		return false, 0
 	}
 	req := s.expect(g)
-	out, err := s.o.Federation.Client.Resume(ctx, &req, g.Federated.Wait.Location, s.release(g.PersonID))
+	var out *federation.Outcome
+	if pr.Stage == StageASClarification {
+		if pr.Question != nil || len(pr.Answers) <= g.Federated.Asked {
+			return true, time.Second // the agent has not answered yet
+		}
+		a := pr.Answers[len(pr.Answers)-1]
+		if a.Action != aauth.ActionClarificationResponse {
+			s.answerAS(ctx, id, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+				"the agent did not answer the access server's question"))
+			return false, 0
+		}
+		out, err = s.o.Federation.Client.Answer(ctx, &req, g.Federated.Wait.Location,
+			map[string]any{"action": aauth.ActionClarificationResponse, "clarification_response": a.Answer}, s.release(g.PersonID))
+	} else {
+		out, err = s.o.Federation.Client.Resume(ctx, &req, g.Federated.Wait.Location, s.release(g.PersonID))
+	}
 	if err != nil {
 		s.answerAS(ctx, id, nil, err)
 		return false, 0
@@ -296,6 +325,7 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 	if pr.Stage == StageASInteraction && stage == StageAccessServer {
 		stage = StageASInteraction // the person's visit is still on its way
 	}
+	g.Federated.Asked = len(pr.Answers)
 	if _, err := s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
 		x.Stage = stage
 		raw, err := encode(g)
@@ -303,6 +333,11 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 		return err
 	}); err != nil {
 		return false, 0
+	}
+	if stage == StageASClarification {
+		if err := s.askAgent(ctx, id, g); err != nil {
+			return false, 0
+		}
 	}
 	if stage == StageASPayment {
 		return false, 0
@@ -340,6 +375,8 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 		}
 		k.s.continueAS(ctx, r.ID)
 		return nil, true, nil
+	case d.Action == "approve" || d.Action == "open":
+		return nil, true, nil // nothing to approve while the AS or the agent is at work
 	}
 	return nil, false, nil
 }
@@ -368,8 +405,29 @@ func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *m
 	}); err != nil {
 		return err
 	}
+	if stage == StageASClarification {
+		if err := k.s.askAgent(ctx, r.ID, g); err != nil {
+			return nil
+		}
+	}
 	if stage != StageASPayment {
 		k.s.continueAS(ctx, r.ID)
 	}
 	return nil
+}
+
+// askAgent passes the AS's question to the agent on pending request id; an
+// agent that cannot answer one ends the request 403 denied (the error is
+// returned after the request was ended).
+func (s *Service) askAgent(ctx context.Context, id string, g *Grant) error {
+	err := s.o.Engine.Ask(ctx, id, g.Federated.Wait.Question, nil, 0)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pending.ErrNoClarificationCapability) {
+		err = aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+			"the access server asked a clarification and the agent did not declare it can answer one")
+	}
+	s.answerAS(ctx, id, nil, err)
+	return err
 }

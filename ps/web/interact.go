@@ -395,7 +395,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASPayment:
 		v.Stage, v.Headline = templates.StageApproval, "The resource's access server asks for a billing relationship"
 		v.ApproveLabel, v.DenyLabel = "Accept billing with this access server", "Refuse"
-	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageAccessServer:
+	case cons.Kind == authtoken.KindAuthToken && (cons.Stage == authtoken.StageAccessServer || cons.Stage == authtoken.StageASClarification):
 		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the resource's access server", 3
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"

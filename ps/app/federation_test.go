@@ -13,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
 // Four-party federation (issue 11, PS-REQUIREMENTS §3.9) over HTTPS on
@@ -28,10 +29,12 @@ type fedWorld struct {
 	pt string
 }
 
-func newFedWorld(t *testing.T) *fedWorld {
+func newFedWorld(t *testing.T) *fedWorld { return newFedWorldOn(t, pstest.Options{}) }
+
+func newFedWorldOn(t *testing.T, opt pstest.Options) *fedWorld {
 	t.Helper()
 	f := &fedWorld{}
-	f.world = newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
+	f.world = newWorldWith(t, opt, func(env *pstest.Env) {
 		var err error
 		if f.rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
 			t.Fatal(err)
@@ -105,10 +108,19 @@ func (f *fedWorld) expectASToken(t *testing.T, r result) map[string]any {
 // AS), forwards the exact tokens, checks the AS's token and hands it on
 // unchanged; the resource accepts it. A second request is covered by the
 // consent and answered at once. PS-117, PS-119, PS-120, PS-121, PS-122,
-// PS-131, PS-274 (recorded presentation); Must-shows 1 and 3.
+// PS-131, PS-274 (recorded presentation); Must-shows 1 and 3. On both
+// databases.
 func TestFederationEndToEnd(t *testing.T) {
 	t.Parallel()
-	f := newFedWorld(t)
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			federationEndToEnd(t, newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewURL(t)}))
+		})
+	}
+}
+
+func federationEndToEnd(t *testing.T, f *fedWorld) {
 	rt := f.rt(t, "calendar.read")
 	s := f.expectInteraction(t, f.request(t, rt))
 	if n := len(f.as.Requests()); n != 0 {

@@ -97,6 +97,9 @@ type ASStep struct {
 	Defect string
 	// Location replaces the pending URL of a 202/402 (a foreign one).
 	Location string
+	// Sub replaces the granted token's sub (another resource's directed
+	// identifier, say).
+	Sub string
 }
 
 // ASRequest is a verified token request: who signed it, what it covered,
@@ -478,7 +481,7 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 	}
 	switch step.Kind {
 	case ASGrant:
-		tok, err := as.mint(f, step.Defect)
+		tok, err := as.mint(f, step.Defect, step.Sub)
 		if err != nil {
 			asProblem(w, http.StatusInternalServerError, aauth.ErrServerError, err.Error())
 			return
@@ -541,7 +544,7 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 }
 
 // mint issues the flow's auth token (P§auth-token-structure), with defect.
-func (as *AccessServer) mint(f *asFlow, defect string) (string, error) {
+func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
 	now := time.Now()
 	exp := min(now.Add(time.Hour).Unix(), f.presentExp)
 	iat := now.Unix()
@@ -551,6 +554,9 @@ func (as *AccessServer) mint(f *asFlow, defect string) (string, error) {
 		if v, ok := f.rt[n]; ok {
 			claims[n] = v
 		}
+	}
+	if sub != "" {
+		claims["sub"] = sub
 	}
 	typ, signer := aauth.TypAuthToken, as.key
 	switch defect {

@@ -31,7 +31,7 @@ type fedWorld struct {
 
 func newFedWorld(t *testing.T) *fedWorld { return newFedWorldOn(t, pstest.Options{}) }
 
-func newFedWorldOn(t *testing.T, opt pstest.Options) *fedWorld {
+func newFedWorldOn(t *testing.T, opt pstest.Options, more ...func(env *pstest.Env)) *fedWorld {
 	t.Helper()
 	f := &fedWorld{}
 	f.world = newWorldWith(t, opt, func(env *pstest.Env) {
@@ -45,6 +45,9 @@ func newFedWorldOn(t *testing.T, opt pstest.Options) *fedWorld {
 		}
 		t.Cleanup(func() { _ = f.as.Close() })
 		f.rs.SetAccessServer(f.as.Issuer())
+		for _, m := range more {
+			m(env)
+		}
 	})
 	f.b = f.person(t, "alice", false)
 	f.bind(t, f.agent, f.b)
@@ -455,4 +458,54 @@ func TestFederationClarification(t *testing.T) {
 	}
 	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?"})
 	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusForbidden, aauth.ErrDenied)
+}
+
+// TestFederationDirectedSub: two resources behind one AS see two different
+// directed subs for the same person; each delivered token carries its own
+// resource's, an AS token carrying the other resource's sub never reaches
+// the agent, and no released claim carries a sub. PS-122, PS-124;
+// Must-show 4.
+func TestFederationDirectedSub(t *testing.T) {
+	t.Parallel()
+	var rs2 *conformance.Resource
+	f := newFedWorldOn(t, pstest.Options{}, func(env *pstest.Env) {
+		var err error
+		if rs2, err = conformance.StartResource(env.CA, env.Resolver, "rs2.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs2.Close() })
+	})
+	rs2.SetAccessServer(f.as.Issuer())
+	if err := f.ps.App.AccessServers.Set(ctxT(), f.as.Issuer(), federation.StatusTrusted, []string{"name", "email"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	c1 := f.expectASToken(t, f.consented(t))
+
+	pt2 := personToken(t, f.world, f.b, rs2, `{"resource":"https://rs2.test","capabilities":["interaction"]}`)
+	rt2 := resourceToken(t, f.world, rs2, pt2, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"sub", "name"}})
+	body := authBody(t, map[string]any{"resource_token": rt2, "presented_token": pt2, "capabilities": []string{"interaction"}})
+	s := f.expectInteraction(t, f.post(t, f.agent, "/token", body))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/approve", nil)
+	r := f.poll(t, f.agent, s.loc)
+	at, _ := r.body["auth_token"].(string)
+	c2, err := rs2.VerifyAccessToken(ctxT(), at, f.agent.Key)
+	if r.status != http.StatusOK || err != nil {
+		t.Fatalf("rs2: %d %s %v", r.status, r.raw, err)
+	}
+	_, p2, _ := conformance.DecodeJWT(pt2)
+	if c1["sub"] == c2["sub"] || c2["sub"] != p2["sub"] {
+		t.Fatalf("subs are not directed per resource: rs %v, rs2 %v (person token for rs2: %v)", c1["sub"], c2["sub"], p2["sub"])
+	}
+	for _, req := range f.as.Requests() {
+		if _, ok := req.Claims["sub"]; ok {
+			t.Fatalf("a sub was released to the AS: %v", req.Claims)
+		}
+	}
+	// An AS token for rs2 carrying rs's sub is refused.
+	rt2 = resourceToken(t, f.world, rs2, pt2, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
+	f.as.Script(conformance.ASStep{Kind: conformance.ASGrant, Sub: c1["sub"].(string)})
+	expectNoToken(t, f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt2, "presented_token": pt2})),
+		http.StatusBadGateway, aauth.ErrASUnreachable)
 }

@@ -509,3 +509,46 @@ func TestFederationDirectedSub(t *testing.T) {
 	expectNoToken(t, f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt2, "presented_token": pt2})),
 		http.StatusBadGateway, aauth.ErrASUnreachable)
 }
+
+// TestFederationSubAgent: the parent redeems its sub-agent's resource
+// token for an AS-protected resource: the AS receives the parent's agent
+// token as agent_token and the sub-agent's as subagent_token, exactly as
+// sent, and the delivered token is bound to the sub-agent's key, which the
+// resource accepts. PS-121, PS-142, PS-144.
+func TestFederationSubAgent(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	sub := newSubAgent(t, f.world, "aauth:a1+search@ap.test", 30*time.Minute)
+	r := f.post(t, f.agent, "/person", authBody(t, map[string]any{"resource": "https://rs.test", "subagent_token": sub.Token,
+		"capabilities": []string{"interaction"}})) // the person's consent for rs.test stands: at once
+	pt, _ := r.body["person_token"].(string)
+	if r.status != http.StatusOK || pt == "" {
+		t.Fatalf("person token for the sub-agent: %d %s", r.status, r.raw)
+	}
+	spec, err := conformance.TokenFor(pt, sub.Key, "calendar.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.IssuedAt, spec.Aud = f.clock.Now(), f.as.Issuer()
+	rt, err := f.rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.expectInteraction(t, f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+		"subagent_token": sub.Token, "capabilities": []string{"interaction"}})))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/approve", nil)
+	r = f.poll(t, f.agent, s.loc)
+	at, _ := r.body["auth_token"].(string)
+	if r.status != http.StatusOK || at == "" {
+		t.Fatalf("auth token for the sub-agent: %d %s", r.status, r.raw)
+	}
+	if _, err := f.rs.VerifyAccessToken(ctxT(), at, sub.Key); err != nil {
+		t.Fatalf("the resource refuses the sub-agent's AS token: %v", err)
+	}
+	reqs := f.as.Requests()
+	got := reqs[len(reqs)-1].Body
+	if got["agent_token"] != f.agent.Token || got["subagent_token"] != sub.Token || got["presented_token"] != pt {
+		t.Fatalf("the AS body does not carry the parent's and the sub-agent's tokens (PS-144): %v", got)
+	}
+}

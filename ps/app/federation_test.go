@@ -552,3 +552,24 @@ func TestFederationSubAgent(t *testing.T) {
 		t.Fatalf("the AS body does not carry the parent's and the sub-agent's tokens (PS-144): %v", got)
 	}
 }
+
+// TestFederationDeferred: an AS that asks for more time than the PS
+// follows within one agent request (Retry-After 11 s) makes the agent's
+// answer a 202 on its own pending URL; the PS polls the AS no earlier than
+// Retry-After in the background and the agent's poll then gets the token.
+// PS-127, PS-146, PS-151.
+func TestFederationDeferred(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	n := len(f.as.Hits())
+	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 11})
+	loc := expect202(t, f.request(t, f.rt(t, "calendar.read")), f.ps.Issuer)
+	expect202(t, f.poll(t, f.agent, loc), f.ps.Issuer)
+	time.Sleep(11 * time.Second)
+	f.expectASToken(t, f.awaitResult(t, loc))
+	hits := f.as.Hits()[n:]
+	if len(hits) < 2 || hits[1].At.Sub(hits[0].At) < 11*time.Second {
+		t.Fatalf("the PS polled before Retry-After: %v", hits)
+	}
+}

@@ -186,13 +186,13 @@ func (s *Service) federateNow(ctx context.Context, a *httpsig.Agent, r *Request,
 		}
 		resp := s.o.Engine.Respond(pr)
 		res = &resp
-		s.continueAS(ctx, pr.ID)
+		s.continueAS(ctx, pr.ID, out.Wait.RetryAfter)
 	} else {
 		if res, err = s.o.Interact.AskPerson(ctx, a, p, r.Capabilities, KindAuthToken, stage, g); err != nil {
 			return 0, nil, nil, err
 		}
 		if stage == StageASInteraction {
-			s.continueAS(ctx, pendingID(res))
+			s.continueAS(ctx, pendingID(res), time.Second)
 		}
 	}
 	return 0, nil, res, nil
@@ -246,13 +246,18 @@ func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
 // continueAS keeps polling the AS for pending request id in the
 // background until it ends: a token, an error, or a stage that waits on
 // the person (payment).
-func (s *Service) continueAS(ctx context.Context, id string) {
+func (s *Service) continueAS(ctx context.Context, id string, first time.Duration) {
 	if id == "" {
 		return
 	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Engine.Options().Lifetime)
 	go func() {
 		defer cancel()
+		select {
+		case <-time.After(first): // the AS's Retry-After before the first poll
+		case <-bg.Done():
+			return
+		}
 		for {
 			again, wait := s.stepAS(bg, id)
 			if !again {
@@ -373,7 +378,7 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 		}); err != nil {
 			return nil, true, err
 		}
-		k.s.continueAS(ctx, r.ID)
+		k.s.continueAS(ctx, r.ID, 0)
 		return nil, true, nil
 	case d.Action == "approve" || d.Action == "open":
 		return nil, true, nil // nothing to approve while the AS or the agent is at work
@@ -411,7 +416,7 @@ func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *m
 		}
 	}
 	if stage != StageASPayment {
-		k.s.continueAS(ctx, r.ID)
+		k.s.continueAS(ctx, r.ID, g.Federated.Wait.RetryAfter)
 	}
 	return nil
 }

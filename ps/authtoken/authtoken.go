@@ -253,7 +253,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 		return 0, nil, nil, err
 	}
 	if g.AccessServer != "" {
-		if err := federable(g, a, r); err != nil {
+		if err := s.federable(ctx, g, a, r); err != nil {
 			return 0, nil, nil, err
 		}
 	}

@@ -77,14 +77,22 @@ func (s *Service) accessServerCheck(ctx context.Context) func(string) error {
 }
 
 // federable prepares g for the AS: the exact tokens the agent sent
-// (PS-121). Without presented_token there is nothing to present.
-func federable(g *Grant, a *httpsig.Agent, r *Request) error {
+// (PS-121). Without presented_token there is nothing to present. The AS
+// is discovered now, before the person is asked about a request that
+// could go nowhere: unusable metadata is 502 as_unreachable (PS-118).
+func (s *Service) federable(ctx context.Context, g *Grant, a *httpsig.Agent, r *Request) error {
 	if g.R3 != nil || g.Interaction != nil {
 		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
 			"this person server does not federate R3 documents or resource interactions with an access server")
 	}
 	if r.PresentedToken == "" {
 		return aauth.BadRequest("presented_token is required when the resource has an access server")
+	}
+	if _, err := s.o.Federation.Client.Discover(ctx, g.AccessServer); err != nil {
+		s.o.Logger.WarnContext(ctx, "federation: as_unreachable", "access_server", g.AccessServer, "stage", "discovery", "reason", err.Error())
+		p := federation.Unreachable()
+		p.Cause = err
+		return p
 	}
 	g.Federated = &Federated{Request: federation.Request{ResourceToken: r.ResourceToken, AgentToken: a.Token,
 		PresentedToken: r.PresentedToken, SubagentToken: r.Chain.SubagentToken, UpstreamToken: r.Chain.UpstreamToken}}

@@ -14,10 +14,7 @@ import (
 )
 
 // Keys resolves an AS's signing keys (*fetch.Discovery).
-type Keys interface {
-	Key(ctx context.Context, issuer, dwk, kid string) (fetch.KeyResult, error)
-	RefreshKey(ctx context.Context, issuer, dwk, kid string) (fetch.KeyResult, error)
-}
+type Keys = fetch.KeySource
 
 // Expected is what the delivered auth token must say (P§auth-token-delivery).
 type Expected struct {
@@ -133,16 +130,6 @@ func verifySignature(ctx context.Context, t *jose.CompactJWT, keys Keys, iss, ki
 		}
 		return nil
 	}
-	res, err := keys.Key(ctx, iss, aauth.DWKAccess, kid)
-	if err != nil {
-		return deliveryErr("the access server's keys: %v", err)
-	}
-	err = check(res)
-	if err == nil || !res.FromCache {
-		return err
-	}
-	if res, rerr := keys.RefreshKey(ctx, iss, aauth.DWKAccess, kid); rerr == nil {
-		return check(res)
-	}
-	return err
+	return fetch.CheckKey(ctx, keys, iss, aauth.DWKAccess, kid, check,
+		func(err error) error { return deliveryErr("the access server's keys: %v", err) })
 }

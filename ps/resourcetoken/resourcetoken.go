@@ -265,18 +265,7 @@ func verifyWithResourceKey(ctx context.Context, t *jose.CompactJWT, keys Keys, i
 		}
 		return nil
 	}
-	res, err := keys.Key(ctx, iss, aauth.DWKResource, kid)
-	if err != nil {
-		return keyError(err)
-	}
-	err = check(res)
-	if err == nil || !res.FromCache {
-		return err
-	}
-	if res, rerr := keys.RefreshKey(ctx, iss, aauth.DWKResource, kid); rerr == nil {
-		return check(res)
-	}
-	return err
+	return fetch.CheckKey(ctx, keys, iss, aauth.DWKResource, kid, check, keyError)
 }
 
 // keyError: a resource whose keys cannot be had makes its token

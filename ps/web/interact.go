@@ -397,6 +397,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.ApproveLabel, v.DenyLabel = "Accept billing with this access server", "Refuse"
 	case cons.Kind == authtoken.KindAuthToken && (cons.Stage == authtoken.StageAccessServer || cons.Stage == authtoken.StageASClarification):
 		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the resource's access server", 3
+		v.WaitNote = "You allowed it. The resource's access server is deciding now; this page updates by itself, and the agent is told the outcome."
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == aauth.PendingPersonToken:

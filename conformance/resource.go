@@ -51,6 +51,10 @@ type Resource struct {
 	visits           []InteractionVisit
 	interactionError string
 	r3Signers        []string
+	// accessServer, when set, is the resource's access server: its
+	// challenges name it as aud (four-party) and its auth tokens are
+	// accepted.
+	accessServer string
 }
 
 // Revocation is a verified revocation the resource received: the signer's
@@ -91,21 +95,13 @@ func ResourceHost(host string) string { return "rs." + host }
 // from ca, mapped in r (start it before the PS, which reads --resolve at
 // start). Its client trusts ca and dials through r.
 func StartResource(ca *CA, r *Resolver, host string, opts ...ResourceOption) (*Resource, error) {
-	cert, err := ca.Issue(host)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	rs := &Resource{host: host, issuer: "https://" + host, addr: ln.Addr().String(), resolver: r, client: NewHTTPClient(ca, r)}
+	rs := &Resource{host: host, issuer: "https://" + host, resolver: r, client: NewHTTPClient(ca, r)}
 	for _, o := range opts {
 		o(rs)
 	}
 	if rs.key == nil {
+		var err error
 		if rs.key, err = NewAgentKey(aauth.AlgEd25519); err != nil {
-			ln.Close()
 			return nil, err
 		}
 	}
@@ -120,13 +116,32 @@ func StartResource(ca *CA, r *Resolver, host string, opts ...ResourceOption) (*R
 	for k, v := range rs.extraScopes {
 		rs.metadata["scope_descriptions"].(map[string]any)[k] = v
 	}
-	rs.srv = &http.Server{Handler: http.HandlerFunc(rs.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: log.New(io.Discard, "", 0)}
-	go func() {
-		_ = rs.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
-	}()
-	r.Set(host, rs.addr)
+	var err error
+	rs.srv, rs.addr, err = serveTLS(ca, r, host, http.HandlerFunc(rs.serveHTTP))
+	if err != nil {
+		return nil, err
+	}
 	return rs, nil
+}
+
+// serveTLS serves h at https://host on a loopback port with a certificate
+// from ca, and maps host to it in r.
+func serveTLS(ca *CA, r *Resolver, host string, h http.Handler) (*http.Server, string, error) {
+	cert, err := ca.Issue(host)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() {
+		_ = srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}()
+	addr := ln.Addr().String()
+	r.Set(host, addr)
+	return srv, addr, nil
 }
 
 // Issuer is https://<host>: the resource token's iss and every token's aud.
@@ -332,26 +347,19 @@ func (rs *Resource) VerifyAuthToken(ctx context.Context, token string, signingKe
 // verifyPSToken verifies a PS-issued token presented by the holder of the
 // key whose JWK thumbprint is holder.
 func (rs *Resource) verifyPSToken(ctx context.Context, token, typ, holder string) (map[string]any, error) {
-	t, err := jose.ParseCompact(token)
+	t, err := verifyJWTWith(ctx, rs.client, token, typ, aauth.DWKPerson)
 	if err != nil {
 		return nil, err
 	}
-	if !jose.TypMatches(t.HeaderString("typ"), typ) {
-		return nil, fmt.Errorf("typ %q, want %s", t.HeaderString("typ"), typ)
-	}
-	iss, _ := t.ClaimString("iss")
-	key, err := rs.psKey(ctx, iss, t.HeaderString("kid"))
-	if err != nil {
-		return nil, err
-	}
-	if key.Alg != t.HeaderString("alg") {
-		return nil, errors.New("alg is not the PS key's")
-	}
-	if err := t.VerifySignature(key); err != nil {
-		return nil, err
-	}
-	if dwk, _ := t.ClaimString("dwk"); dwk != aauth.DWKPerson {
-		return nil, fmt.Errorf("dwk %q", dwk)
+	return rs.checkBound(t, aauth.DWKPerson, holder)
+}
+
+// checkBound applies the checks of a token presented to this resource
+// after its signature: dwk, aud = this resource, exp, sub, and cnf.jwk =
+// the key (thumbprint holder) that signed the request.
+func (rs *Resource) checkBound(t *jose.CompactJWT, dwk, holder string) (map[string]any, error) {
+	if got, _ := t.ClaimString("dwk"); got != dwk {
+		return nil, fmt.Errorf("dwk %q", got)
 	}
 	if aud, _ := t.ClaimString("aud"); aud != rs.issuer {
 		return nil, fmt.Errorf("aud %q is not this resource", aud)
@@ -377,41 +385,5 @@ func (rs *Resource) verifyPSToken(ctx context.Context, token, typ, holder string
 
 // psKey fetches the PS's metadata and JWKS and selects kid.
 func (rs *Resource) psKey(ctx context.Context, iss, kid string) (*jose.PublicKey, error) {
-	var md struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := rs.getJSON(ctx, iss+"/.well-known/aauth-person.json", &md); err != nil {
-		return nil, err
-	}
-	if md.Issuer != iss {
-		return nil, errors.New("the PS metadata names another issuer")
-	}
-	var set struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	if err := rs.getJSON(ctx, md.JWKSURI, &set); err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(set.Keys, func(k map[string]any) bool { return k["kid"] == kid })
-	if i < 0 {
-		return nil, fmt.Errorf("kid %q not in the PS JWKS", kid)
-	}
-	return jose.ParsePublicJWK(set.Keys[i], aauth.SupportedAlgs)
-}
-
-func (rs *Resource) getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	res, err := rs.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %d", url, res.StatusCode)
-	}
-	return json.NewDecoder(res.Body).Decode(v)
+	return fetchServerKey(ctx, rs.client, iss, aauth.DWKPerson, kid)
 }

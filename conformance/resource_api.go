@@ -99,7 +99,7 @@ func (rs *Resource) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		rs.challenge(w, token, thumbprint, scope)
 	case jose.TypMatches(typ, aauth.TypAuthToken):
-		c, err := rs.verifyAuthToken(r, token, thumbprint)
+		c, err := rs.verifyAnyAuthToken(r, token, thumbprint)
 		if err != nil {
 			writeAPIError(w, http.StatusUnauthorized, "", fmt.Errorf("auth token: %w", err))
 			return
@@ -138,6 +138,7 @@ func (rs *Resource) verifyAuthToken(r *http.Request, token, thumbprint string) (
 // scope, naming the presented token.
 func (rs *Resource) challenge(w http.ResponseWriter, presented, thumbprint, scope string) {
 	spec, err := tokenSpecFor(presented, thumbprint, scope)
+	spec.Aud = rs.AccessServer()
 	if err == nil {
 		var rt string
 		if rt, err = rs.MintResourceToken(spec); err == nil {

@@ -1,20 +1,15 @@
 package conformance
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/dunglas/httpsfv"
-	"github.com/yaronf/httpsign"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 )
@@ -102,68 +97,15 @@ func (rs *Resource) verifyRevocation(r *http.Request) (*Revocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	keyDict, err := httpsfv.UnmarshalDictionary(r.Header.Values(aauth.HeaderSignatureKey))
-	if err != nil {
-		return nil, fmt.Errorf("Signature-Key: %w", err)
-	}
-	names := keyDict.Names()
-	if len(names) != 1 {
-		return nil, errors.New("want one Signature-Key member")
-	}
-	label := names[0]
-	m, _ := keyDict.Get(label)
-	item, ok := m.(httpsfv.Item)
-	if !ok || item.Value != httpsfv.Token(aauth.SchemeJWKSURI) {
-		return nil, errors.New("the PS must sign with the jwks_uri scheme")
-	}
-	param := func(n string) string { v, _ := item.Params.Get(n); s, _ := v.(string); return s }
-	id, dwk, kid := param("id"), param("dwk"), param("kid")
-	if dwk != aauth.DWKPerson || id == "" || kid == "" {
-		return nil, fmt.Errorf("jwks_uri member id=%q dwk=%q kid=%q", id, dwk, kid)
-	}
-	key, err := rs.psKey(r.Context(), id, kid)
+	sig, err := verifyPSRequest(r.Context(), rs.client, r, body, false)
 	if err != nil {
 		return nil, err
 	}
-	components, err := coveredComponents(r, label)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range append(slices.Clone(aauth.BaseComponents), aauth.BodyComponents...) {
-		if !slices.Contains(components, c) {
-			return nil, fmt.Errorf("the signature does not cover %s", c)
-		}
-	}
-	fields := httpsign.Headers(append(slices.Clone(aauth.BaseComponents), aauth.BodyComponents...)...)
-	cfg := httpsign.NewVerifyConfig().SetVerifyCreated(false)
-	var v *httpsign.Verifier
-	switch k := key.Key.(type) {
-	case ed25519.PublicKey:
-		v, err = httpsign.NewEd25519Verifier(k, cfg, fields)
-	case *ecdsa.PublicKey:
-		v, err = httpsign.NewP256Verifier(*k, cfg, fields)
-	default:
-		err = fmt.Errorf("unsupported PS key %T", key.Key)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	msg, err := httpsign.NewMessage(httpsign.NewMessageConfig().WithRequest(r).WithScheme("https"))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := msg.Verify(label, *v); err != nil {
-		return nil, fmt.Errorf("signature: %w", err)
-	}
-	rc := io.NopCloser(bytes.NewReader(body))
-	if err := httpsign.ValidateContentDigestHeader(r.Header.Values(aauth.HeaderContentDigest), &rc,
-		[]string{httpsign.DigestSha256, httpsign.DigestSha512}); err != nil {
-		return nil, fmt.Errorf("Content-Digest: %w", err)
-	}
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		return nil, errors.New("Content-Type must be application/json")
-	}
+	return parseRevocation(sig, body)
+}
+
+// parseRevocation reads the `{jti, exp}` body of a verified revocation.
+func parseRevocation(sig *ServerSignature, body []byte) (*Revocation, error) {
 	var req struct {
 		JTI *string `json:"jti"`
 		Exp *int64  `json:"exp"`
@@ -171,7 +113,7 @@ func (rs *Resource) verifyRevocation(r *http.Request) (*Revocation, error) {
 	if err := json.Unmarshal(body, &req); err != nil || req.JTI == nil || req.Exp == nil {
 		return nil, errors.New("the body must be {jti, exp}")
 	}
-	return &Revocation{Iss: id, JTI: *req.JTI, Exp: *req.Exp, Components: components}, nil
+	return &Revocation{Iss: sig.ID, JTI: *req.JTI, Exp: *req.Exp, Components: sig.Components}, nil
 }
 
 // coveredComponents reads the component names of Signature-Input's label.

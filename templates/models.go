@@ -226,9 +226,12 @@ type InteractView struct {
 	Review      *ReviewView
 	// Grant says what deciding yes grants, to whom, for how long and what
 	// the resource receives (issue 9 item 4); nil when nothing is granted.
-	Grant    *GrantSummary
-	Message  string // for done/failed/withdrawn
-	Refresh  int    // seconds; >0 adds a meta refresh while waiting for the agent
+	Grant   *GrantSummary
+	Message string // for done/failed/withdrawn
+	Refresh int    // seconds; >0 adds a meta refresh while waiting for the agent
+	// WaitNote replaces the waiting stage's words when the PS waits on
+	// someone else than the agent (an access server, four-party).
+	WaitNote string
 	Callback string // where to return the browser after completion (validated)
 	// RefreshURL, when set, sends the browser there at once (the agent's
 	// callback, or a relayed link); a visible link is shown as well. A meta
@@ -373,6 +376,16 @@ type GrantsView struct {
 	// Permissions are the person's remembered answers to permission
 	// requests.
 	Permissions []PermissionRuleItem
+	// Releases are the claims released to access servers (four-party).
+	Releases []ClaimReleaseItem
+}
+
+// ClaimReleaseItem is what one access server received about the person.
+type ClaimReleaseItem struct {
+	AccessServer string
+	Claims       []string
+	LastSent     *time.Time
+	Stopped      *time.Time // future release stopped by the person
 }
 
 // PermissionRuleItem is one remembered answer to an agent's permission

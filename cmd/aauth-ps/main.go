@@ -4,7 +4,7 @@
 //	aauth-ps migrate up|down|status [flags]
 //	aauth-ps keys list|rotate [flags]
 //	aauth-ps admin invite [flags] [EMAIL]
-//	aauth-ps persons|agents|providers|missions|api-tokens VERB [ARGS] [--json] [flags]
+//	aauth-ps persons|agents|providers|missions|api-tokens|access-servers VERB [ARGS] [--json] [flags]
 //	aauth-ps evidence export --mission S256 [--out FILE] [flags] | verify BUNDLE [--jwks FILE]
 //	aauth-ps version
 //
@@ -54,6 +54,9 @@ commands:
                         write the mission's evidence bundle (blob, anchored objects, chain, signed heads, JWKS)
   evidence verify BUNDLE [--jwks FILE] [--json]
                         recompute every anchor, link and signature offline; exit 1 naming the first bad record
+  access-servers list|trust ISSUER [--claims "email name"]|distrust ISSUER
+                        the access servers the PS federates with (four-party),
+                        and the claims it may release to each
   api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
                         a bearer token for the mission-control API, shown once
                         every noun takes --json; these need serve's configuration
@@ -93,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return evidenceVerify(rest[1:], stdout, stderr) // offline: no configuration
 		}
 		fallthrough
-	case "persons", "agents", "providers", "missions", "api-tokens":
+	case "persons", "agents", "providers", "missions", "api-tokens", "access-servers":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand (want %s)\n", cmd, strings.Join(nounVerbs[cmd], ", "))
 			return 2

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -34,6 +35,8 @@ var nounVerbs = map[string][]string{
 	"missions":   {"list", "show", "export", "suspend", "resume", "revoke"},
 	"api-tokens": {"create", "list", "revoke"},
 	"evidence":   {"export", "verify"},
+	// Four-party (issue 11): the access servers this PS federates with.
+	"access-servers": {"list", "trust", "distrust"},
 }
 
 // manageFlags are the verbs' own flags; everything else is configuration.
@@ -48,6 +51,8 @@ type manageFlags struct {
 	hold         time.Duration // missions suspend
 	mission      string        // evidence export
 	out          string        // evidence export
+	claims       string
+	claimsSet    bool
 }
 
 // splitManageArgs takes the verbs' own flags and the positional arguments
@@ -67,7 +72,7 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch name {
-		case "json", "admin", "name", "email", "password-file", "scope", "expires", "hold", "mission", "out", "h", "help":
+		case "json", "admin", "name", "email", "password-file", "scope", "expires", "hold", "mission", "out", "claims", "h", "help":
 		default:
 			if probe.Lookup(name) == nil {
 				// Not a flag: an argument that starts with "-", such as a
@@ -99,6 +104,9 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 			own.passwordFile, err = next()
 		case "scope":
 			own.scope, err = next()
+		case "claims":
+			own.claims, err = next()
+			own.claimsSet = true
 		case "expires":
 			var v string
 			if v, err = next(); err == nil {
@@ -140,6 +148,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		"missions list": -1, "missions show": 1, "missions export": 1,
 		"missions suspend": 1, "missions resume": 1, "missions revoke": 1, "evidence export": 0,
 		"api-tokens create": 1, "api-tokens list": 0, "api-tokens revoke": 1,
+		"access-servers list": 0, "access-servers trust": 1, "access-servers distrust": 1,
 	}
 	n, ok := want[noun+" "+verb]
 	if !ok {
@@ -191,6 +200,12 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		return m.evidenceExport(ctx, own.mission, own.out)
 	case "api-tokens create":
 		return m.apiTokensCreate(ctx, args[0], own)
+	case "access-servers list":
+		return m.accessServersList(ctx)
+	case "access-servers trust":
+		return m.accessServersSet(ctx, args[0], federation.StatusTrusted, own)
+	case "access-servers distrust":
+		return m.accessServersSet(ctx, args[0], federation.StatusDistrusted, own)
 	case "api-tokens list":
 		return m.apiTokensList(ctx)
 	case "api-tokens revoke":

@@ -114,6 +114,10 @@ const (
 	ErrInvalidSubagentToken = "invalid_subagent_token"
 	ErrExpiredSubagentToken = "expired_subagent_token"
 	ErrRevokedSubagentToken = "revoked_subagent_token"
+
+	// Four-party (P§auth-token-delivery): no verifiable auth token could
+	// be had from the access server (502).
+	ErrASUnreachable = "as_unreachable"
 )
 
 // Problem is a non-signature protocol error: an HTTP status, an `error` code

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
@@ -70,9 +71,12 @@ type App struct {
 	// CLI share them.
 	Lifecycle *lifecycle.Service
 	Evidence  *lifecycle.Exporter
-	Server    *server.Server
-	Log       *slog.Logger
-	Now       func() time.Time
+	// AccessServers is the four-party trust: the operator's access
+	// servers, release rules, billing, the persons' releases.
+	AccessServers *federation.Trust
+	Server        *server.Server
+	Log           *slog.Logger
+	Now           func() time.Time
 
 	notifier interface{ Close() }
 
@@ -244,13 +248,33 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	// person-token and permission endpoints (and federation's four-party).
 	a.Decisions = &composition.Point{Issuer: cfg.Issuer, Config: missionPolicy, Now: now}
 	flows.Decisions = a.Decisions
+	asPolicy, err := federation.ParsePolicy(cfg.AccessServerPolicy)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.AccessServers = federation.NewTrust(st, asPolicy, now)
+	fed := &authtoken.Federation{
+		Client: federation.New(federation.Options{Issuer: cfg.Issuer, Discovery: a.Discovery, HTTP: client, Signer: psSigner,
+			Now: now, Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Logger: log}),
+		Trusted:   a.AccessServers.Admit,
+		Presented: a.AccessServers.Presented,
+		Billing:   a.AccessServers.Billing, SetBilling: a.AccessServers.SetBilling,
+		Release: func(ctx context.Context, personID, as string, required []string) (map[string]any, error) {
+			p, err := a.Accounts.Person(ctx, personID)
+			if err != nil {
+				return nil, err
+			}
+			return a.AccessServers.Release(ctx, personID, as, required, personClaims(p))
+		},
+	}
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
 		Resources: resources, DB: st, Now: now, Chain: chains, Decisions: a.Decisions})
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, JWKS: a.Keys.JWKS, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
-		Decisions: a.Decisions})
+		Decisions: a.Decisions, Federation: fed})
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log, Decisions: a.Decisions})
 
@@ -260,7 +284,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			return st.InTx(ctx, func(tx *store.Store) error { return f(tx) })
 		},
 		Sender: &revocation.HTTPSender{Metadata: a.Discovery, Client: client,
-			Signer: psSigner},
+			Signer: psSigner, PresentedTo: st.Presentations},
 	})
 	if err != nil {
 		a.Close()
@@ -287,7 +311,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence,
+		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers,
 		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {
 			return composition.Decisions(ctx, st, s256)
 		}})
@@ -508,6 +532,9 @@ func (a *App) housekeeping(ctx context.Context) {
 		if _, err := a.Engine.Purge(ctx); err != nil {
 			a.Log.Warn("housekeeping: purge pending requests", "err", err)
 		}
+		if _, err := a.Store.PurgePresentations(ctx, a.Now().Add(-store.RevocationPurgeGrace)); err != nil {
+			a.Log.Warn("housekeeping: purge access-server presentations", "err", err)
+		}
 		if _, err := a.Tokens.Purge(ctx); err != nil {
 			a.Log.Warn("housekeeping: purge person-token records", "err", err)
 		}
@@ -518,4 +545,26 @@ func (a *App) housekeeping(ctx context.Context) {
 			a.Log.Warn("housekeeping: end missions held past their hold", "err", err)
 		}
 	}
+}
+
+// personClaims are the person's identity claims an access server may be
+// released (federation.Releasable; never sub).
+func personClaims(p *account.Person) map[string]any {
+	out := map[string]any{}
+	if p.Name != "" {
+		out["name"] = p.Name
+	}
+	if p.Email != "" {
+		out["email"], out["email_verified"] = p.Email, p.EmailVerified
+	}
+	if p.Tenant != "" {
+		out["tenant"] = p.Tenant
+	}
+	if len(p.Groups) > 0 {
+		out["groups"] = p.Groups
+	}
+	if len(p.Roles) > 0 {
+		out["roles"] = p.Roles
+	}
+	return out
 }

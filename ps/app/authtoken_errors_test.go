@@ -76,7 +76,10 @@ func TestAuthTokenRefusals(t *testing.T) {
 		{"PS-089 no iat", body(rt(missing("iat")), pt), 400, aauth.ErrInvalidResourceToken},
 		{"PS-089 no exp", body(rt(missing("exp")), pt), 400, aauth.ErrInvalidResourceToken},
 		{"PS-089 no scope", body(rt(missing("scope")), pt), 400, aauth.ErrInvalidResourceToken},
-		{"PS-090 aud another server", body(rt(func(s *conformance.ResourceTokenSpec) { s.Aud = "https://other.test" }), pt), 400, aauth.ErrInvalidResourceToken},
+		{"PS-090 aud not a server identifier", body(rt(func(s *conformance.ResourceTokenSpec) { s.Aud = "http://other.test" }), pt), 400, aauth.ErrInvalidResourceToken},
+		// Another server is an access server (four-party, issue 11): one
+		// without usable metadata is as_unreachable before anyone is asked.
+		{"PS-118 aud a server without AS metadata", body(rt(func(s *conformance.ResourceTokenSpec) { s.Aud = "https://other.test" }), pt), 502, aauth.ErrASUnreachable},
 		{"PS-091 agent_jkt of another key", body(rt(func(s *conformance.ResourceTokenSpec) { s.AgentJKT = other.Thumbprint() }), pt), 400, aauth.ErrInvalidResourceToken},
 		{"PS-264 ps another PS", body(rt(func(s *conformance.ResourceTokenSpec) { s.PS = "https://other-ps.test"; s.Aud = w.ps.Issuer }), pt), 400, aauth.ErrInvalidResourceToken},
 		{"PS-093 sub differs", body(rt(func(s *conformance.ResourceTokenSpec) { s.Sub = "someone-else" }), pt), 400, aauth.ErrInvalidResourceToken},

@@ -101,6 +101,9 @@ type Options struct {
 	// Decisions is the Mission composition decision point: mission-bound
 	// requests are decided against the mission's Authority Set. nil: none.
 	Decisions *composition.Point
+	// Federation, when set, admits resource tokens whose aud is a trusted
+	// access server (four-party, federate.go).
+	Federation *Federation
 }
 
 // Service handles the auth token endpoint.
@@ -170,6 +173,10 @@ type Grant struct {
 	// per-flow secret in the PS callback URL the resource returns to.
 	Interaction *resourcetoken.Interaction `json:"interaction,omitempty"`
 	ReturnState string                     `json:"return_state,omitempty"`
+	// AccessServer is the resource token's aud when it is not this PS
+	// (four-party); Federated what goes to it.
+	AccessServer string     `json:"access_server,omitempty"`
+	Federated    *Federated `json:"federated,omitempty"`
 }
 
 // checkTenant: the tenant the request names must be the person's (else
@@ -249,6 +256,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	if g.AccessServer != "" {
+		if err := s.federable(ctx, g, a, r); err != nil {
+			return 0, nil, nil, err
+		}
+	}
 	if ms != nil && r.Capabilities == nil {
 		r.Capabilities = ms.Capabilities // captured at approval (P§auth-token-request, A-11)
 	}
@@ -263,7 +275,7 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	// With a sub-agent the resource token names the sub-agent's key, not
 	// the signer's (PS-141).
 	exp := resourcetoken.Expect{Issuer: s.o.Issuer, AgentJKT: ag.HolderThumbprint(), Now: now, Window: s.o.Window,
-		AcceptAlgs: s.o.AcceptAlgs, CheckServer: s.o.Identifiers.CheckServer}
+		AcceptAlgs: s.o.AcceptAlgs, CheckServer: s.o.Identifiers.CheckServer, AccessServer: s.accessServerCheck(ctx)}
 	rt, err := resourcetoken.VerifyResourceToken(ctx, r.ResourceToken, s.o.Discovery, exp)
 	if err != nil {
 		return nil, nil, err
@@ -302,6 +314,9 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: tokens.GrantableScopes(dedupe(rt.Scope), described),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
 		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, RequestedTenant: r.Tenant, R3: r3, Interaction: rt.Interaction}
+	if rt.Aud != s.o.Issuer {
+		g.AccessServer = rt.Aud
+	}
 	if len(g.Scope) == 0 && g.R3 == nil {
 		// Narrowing left nothing to grant (PS-111): never a token the
 		// person was not asked about.
@@ -375,6 +390,9 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 	old, err := kind{s}.load(pr)
 	if err != nil {
 		return nil, err
+	}
+	if old.AccessServer != "" {
+		return nil, aauth.BadRequest("updated_request does not apply to a request federated with an access server")
 	}
 	r := &Request{Justification: old.Justification, Prompt: old.Prompt}
 	r.ResourceToken, _ = body["resource_token"].(string)
@@ -485,7 +503,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		return 0, nil, res, err
 	}
 	g.Username = person.Username
-	if g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
+	if g.AccessServer == "" && g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
 		status, out, problem, err := s.decideInMission(ctx, g, person, r.Capabilities)
 		if err != nil || problem != nil || status == http.StatusOK {
 			return status, out, nil, firstErr(err, problem)
@@ -493,6 +511,9 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		// Deferred: the person is asked below; their answer is decided again.
 	} else if covered, err := s.covered(ctx, g); err != nil {
 		return 0, nil, nil, err
+	} else if covered && r.Prompt != "consent" && g.Interaction == nil && g.AccessServer != "" {
+		// Four-party: the access server issues (federate.go).
+		return s.federateNow(ctx, a, r, g, ms, person)
 	} else if covered && r.Prompt != "consent" && g.Interaction == nil {
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
@@ -748,6 +769,9 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 	if r.Stage == StageResource && g.Interaction != nil {
 		c.RelayURL = k.s.resourceLink(r.ID, g)
 	}
+	if r.Stage == StageASInteraction && g.Federated != nil && g.Federated.Wait != nil {
+		c.RelayURL = g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
+	}
 	if g.R3 != nil {
 		display := g.R3.Display
 		c.R3 = &display
@@ -773,6 +797,9 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // Decide remembers the person's grant and issues the token, answering the
 // agent, in one transaction.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification {
+		return k.decideAS(ctx, r, p, d)
+	}
 	if r.Stage == StageResource && (d.Action == "open" || d.Action == "approve") {
 		// On to the resource's interaction (P§resource-initiated-interaction
 		// step 3), admitted by the egress policy again at the redirect.
@@ -818,6 +845,17 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
 	g.Username = p.Username
+	if g.AccessServer != "" {
+		// Four-party: the grant is remembered, then the AS is asked
+		// (outside the transaction: it is a network exchange).
+		if err := k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			iss, sub := g.Agent.Grantee()
+			return k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope)
+		}); err != nil {
+			return nil, true, err
+		}
+		return nil, true, k.approveAS(ctx, r, g, ms)
+	}
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		iss, sub := g.Agent.Grantee()
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
@@ -957,6 +995,8 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	g.Username = p.Username
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
+	} else if ok && g.Prompt != "consent" && g.Interaction == nil && g.AccessServer != "" {
+		return k.approveAS(ctx, r, g, ms)
 	} else if ok && g.Prompt != "consent" && g.Interaction == nil && (g.MissionS256 == "" || k.s.o.Decisions == nil) {
 		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms, p) })
 	}
@@ -974,3 +1014,5 @@ func (k kind) Settle(ctx context.Context, r *pending.Request) error {
 	}
 	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, g.MissionS256)
 }
+
+func encode(g *Grant) (json.RawMessage, error) { return json.Marshal(g) }

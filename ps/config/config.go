@@ -69,6 +69,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// AgentProviderPolicy is allow-any or allow-list.
 	AgentProviderPolicy string
+	// AccessServerPolicy is allow-any or allow-list (four-party, issue 11).
+	AccessServerPolicy string
 	// AllowSignup lets anyone create an account at /signup.
 	AllowSignup bool
 	// PendingLifetime bounds a pending request (PS-155).
@@ -126,6 +128,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Description, "description", "", "Markdown description in the PS metadata")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown bound")
 	fs.StringVar(&c.AgentProviderPolicy, "agent-provider-policy", "allow-any", "which agent providers may present agents: allow-any (except blocked) or allow-list")
+	fs.StringVar(&c.AccessServerPolicy, "access-server-policy", "allow-any", "which access servers the PS federates with: allow-any (except distrusted) or allow-list")
 	fs.BoolVar(&c.AllowSignup, "allow-signup", false, "let anyone create an account at /signup")
 	fs.DurationVar(&c.PendingLifetime, "pending-lifetime", 10*time.Minute, "how long a pending (202) request waits for its person")
 	fs.IntVar(&c.PendingMaxPerAgent, "pending-max-per-agent", 20, "open pending requests one agent may have (429 rate_limited beyond)")
@@ -275,6 +278,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AgentProviderPolicy != "allow-any" && c.AgentProviderPolicy != "allow-list" {
 		bad("--agent-provider-policy %q: want allow-any or allow-list", c.AgentProviderPolicy)
+	}
+	if c.AccessServerPolicy != "allow-any" && c.AccessServerPolicy != "allow-list" {
+		bad("--access-server-policy %q: want allow-any or allow-list", c.AccessServerPolicy)
 	}
 	if c.PendingLifetime < 5*time.Second || c.PendingLifetime > 24*time.Hour {
 		bad("--pending-lifetime %s: want between 5s and 24h", c.PendingLifetime)

@@ -72,6 +72,7 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 		return nil, err
 	}
 	agent.TokenExp, agent.TokenIAT = time.Unix(exp, 0), time.Unix(iat, 0)
+	agent.Token = token
 	if v.cfg.Providers != nil {
 		if err := v.cfg.Providers.Admit(ctx, agent.Provider); err != nil {
 			if errors.Is(err, ErrProviderRefused) {

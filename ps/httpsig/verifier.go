@@ -136,6 +136,9 @@ type Agent struct {
 	Key *jose.PublicKey
 	// Claims holds every agent-token claim, for later policy (platform, device…).
 	Claims map[string]any
+	// Token is the agent token exactly as presented (four-party passes it
+	// to the access server unchanged, PS-121).
+	Token string
 	// Label and Created describe the verified signature.
 	Label   string
 	Created time.Time

@@ -100,6 +100,10 @@ type Expect struct {
 	AcceptAlgs []string
 	// CheckServer validates a server identifier (the token's iss).
 	CheckServer func(string) error
+	// AccessServer, when set, admits an aud other than Issuer: an access
+	// server this PS federates with (four-party, P§ps-as-federation); its
+	// error refuses the token.
+	AccessServer func(aud string) error
 }
 
 func problem(code, detail string, cause error) *aauth.Problem {
@@ -209,7 +213,12 @@ func VerifyResourceToken(ctx context.Context, raw string, keys Keys, e Expect) (
 		return nil, err
 	}
 	if rt.Aud != e.Issuer {
-		return nil, invalidRT("the resource token's aud is not this person server")
+		if e.AccessServer == nil {
+			return nil, invalidRT("the resource token's aud is not this person server")
+		}
+		if err := e.AccessServer(rt.Aud); err != nil {
+			return nil, problem(aauth.ErrInvalidResourceToken, "the resource token's aud is neither this person server nor an access server it federates with", err)
+		}
 	}
 	if rt.PS != e.Issuer {
 		return nil, invalidRT("the resource token's ps is not this person server")
@@ -256,18 +265,7 @@ func verifyWithResourceKey(ctx context.Context, t *jose.CompactJWT, keys Keys, i
 		}
 		return nil
 	}
-	res, err := keys.Key(ctx, iss, aauth.DWKResource, kid)
-	if err != nil {
-		return keyError(err)
-	}
-	err = check(res)
-	if err == nil || !res.FromCache {
-		return err
-	}
-	if res, rerr := keys.RefreshKey(ctx, iss, aauth.DWKResource, kid); rerr == nil {
-		return check(res)
-	}
-	return err
+	return fetch.CheckKey(ctx, keys, iss, aauth.DWKResource, kid, check, keyError)
 }
 
 // keyError: a resource whose keys cannot be had makes its token

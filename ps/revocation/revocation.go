@@ -138,6 +138,9 @@ type Store interface {
 	// OpenChainedPending lists open pending requests of kinds that carry
 	// an upstream token (candidates, checked exactly by the caller).
 	OpenChainedPending(ctx context.Context, kinds []string, limit int) ([]PendingRef, error)
+	// Presentations lists the access servers this PS presented person
+	// token jti to (four-party): they are told of its revocation too.
+	Presentations(ctx context.Context, jti string) ([]string, error)
 }
 
 // PendingRef is an open pending request and its stored payload.
@@ -509,6 +512,13 @@ func (s *Service) cascade(ctx context.Context, st Store, c Cascade, targets []Is
 				return "", err
 			}
 			ds = append(ds, Delivery{CascadeID: c.ID, Recipient: t.Aud, TokenJTI: t.JTI, TokenExp: t.Exp, Outcome: OutcomePending})
+			ases, err := st.Presentations(ctx, t.JTI)
+			if err != nil {
+				return "", err
+			}
+			for _, as := range ases {
+				ds = append(ds, Delivery{CascadeID: c.ID, Recipient: as, TokenJTI: t.JTI, TokenExp: t.Exp, Outcome: OutcomePending})
+			}
 		}
 		children, err := st.IssuedFrom(ctx, t.JTI, now, maxCascade)
 		if err != nil {

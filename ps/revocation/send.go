@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -35,11 +36,20 @@ type HTTPSender struct {
 	Metadata Metadata
 	Client   Doer
 	Signer   RequestSigner
+	// PresentedTo lists the access servers a person token was presented
+	// to (four-party): such a recipient's metadata is aauth-access.json.
+	PresentedTo func(ctx context.Context, jti string) ([]string, error)
 }
 
 // Send implements Sender.
 func (h *HTTPSender) Send(ctx context.Context, recipient, jti string, exp time.Time) string {
-	md, err := h.Metadata.Metadata(ctx, recipient, aauth.DWKResource)
+	dwk := aauth.DWKResource
+	if h.PresentedTo != nil {
+		if ases, err := h.PresentedTo(ctx, jti); err == nil && slices.Contains(ases, recipient) {
+			dwk = aauth.DWKAccess
+		}
+	}
+	md, err := h.Metadata.Metadata(ctx, recipient, dwk)
 	if err != nil {
 		return OutcomeUnavailable
 	}

@@ -21,6 +21,7 @@ func (u *UI) registerGrants(g *gin.RouterGroup) {
 	g.GET("/access", u.authed(u.grantsPage))
 	g.POST("/access/remove", u.authed(u.removeGrant))
 	g.POST("/access/permissions/remove", u.authed(u.removePermissionRule))
+	g.POST("/access/access-servers/stop", u.authed(u.stopClaimRelease))
 }
 
 func (u *UI) grantsPage(c *gin.Context, s *session) error {
@@ -41,8 +42,12 @@ func (u *UI) grantsPage(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	releases, err := u.claimReleases(c, s)
+	if err != nil {
+		return err
+	}
 	u.render(c, http.StatusOK, templates.GrantsPage(u.pageFor(c, s, "What your agents can access"),
-		templates.GrantsView{Grants: items, Missions: missions, Permissions: rules}))
+		templates.GrantsView{Grants: items, Missions: missions, Permissions: rules, Releases: releases}))
 	return nil
 }
 

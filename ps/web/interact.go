@@ -390,6 +390,14 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline = templates.StageRelay, "Your agent asks you to continue elsewhere"
 	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageResource:
 		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource needs you first", true
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASInteraction:
+		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource's access server needs you first", true
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASPayment:
+		v.Stage, v.Headline = templates.StageApproval, "The resource's access server asks for a billing relationship"
+		v.ApproveLabel, v.DenyLabel = "Accept billing with this access server", "Refuse"
+	case cons.Kind == authtoken.KindAuthToken && (cons.Stage == authtoken.StageAccessServer || cons.Stage == authtoken.StageASClarification):
+		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the resource's access server", 3
+		v.WaitNote = "You allowed it. The resource's access server is deciding now; this page updates by itself, and the agent is told the outcome."
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == aauth.PendingPersonToken:

@@ -58,6 +58,9 @@ type Options struct {
 	// RemoveGrant, when set, removes a grant together with the revocation
 	// of the tokens it let the agent have (issue 8); default Tokens.RemoveGrant.
 	RemoveGrant func(ctx context.Context, personID string, key tokens.GrantKey) error
+	// AccessServers shows and stops claim releases to access servers
+	// (*federation.Trust, four-party); nil hides the section.
+	AccessServers ClaimReleases
 	// MissionDefaultLifetime is the end the mission review selects at
 	// first (zero: when completed or revoked).
 	MissionDefaultLifetime time.Duration

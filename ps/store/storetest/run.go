@@ -33,6 +33,7 @@ var suites = []Suite{
 	{Name: "pending naming a token", Run: runPendingNaming},
 	{Name: "api tokens", Run: runAPITokens},
 	{Name: "mission lifecycle", Run: runLifecycle},
+	{Name: "access servers", Run: runAccessServers},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

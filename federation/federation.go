@@ -1,0 +1,477 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/dunglas/httpsfv"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/fetch"
+)
+
+// Discovery is the egress-guarded, cached discovery (*fetch.Discovery).
+type Discovery interface {
+	Keys
+	Metadata(ctx context.Context, issuer, dwk string) (map[string]any, error)
+}
+
+// HTTP sends a request under the egress policy with timeouts and a bounded
+// body (*fetch.Client).
+type HTTP interface {
+	Do(req *http.Request) (*fetch.Response, error)
+}
+
+// Signer signs the PS's own requests as a server (*pssign.Signer).
+type Signer interface {
+	Sign(ctx context.Context, req *http.Request, body []byte) error
+}
+
+// Options configure a Client.
+type Options struct {
+	Issuer     string
+	Discovery  Discovery
+	HTTP       HTTP
+	Signer     Signer
+	Now        func() time.Time
+	Window     time.Duration
+	AcceptAlgs []string
+	Logger     *slog.Logger
+	// Budget bounds how long one Start or Resume keeps polling an AS that
+	// says approval (or nothing) before it hands a Waiting outcome back.
+	// Default 10 s.
+	Budget time.Duration
+	// Sleep waits d (tests may shorten it); default a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Client talks to access servers for this PS.
+type Client struct{ o Options }
+
+// New returns a Client.
+func New(o Options) *Client {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Budget <= 0 {
+		o.Budget = 10 * time.Second
+	}
+	if o.Window == 0 {
+		o.Window = aauth.DefaultSignatureWindowSeconds * time.Second
+	}
+	if o.Sleep == nil {
+		o.Sleep = func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return &Client{o: o}
+}
+
+// Request is one four-party token request: the tokens passed to the AS
+// exactly as the agent sent them (PS-121) and what the delivered token
+// must say.
+type Request struct {
+	ResourceToken  string `json:"resource_token"`
+	AgentToken     string `json:"agent_token"`
+	PresentedToken string `json:"presented_token"`
+	SubagentToken  string `json:"subagent_token,omitempty"`
+	UpstreamToken  string `json:"upstream_token,omitempty"`
+	// Expect: iss (the AS), aud, cnf, sub, scope, exp.
+	Expect Expected `json:"-"`
+}
+
+// ReleaseFunc answers requirement=claims: the claims of the person this PS
+// releases to the AS (never sub, PS-124), out of required.
+type ReleaseFunc func(ctx context.Context, as string, required []string) (map[string]any, error)
+
+// Requirements of a Waiting outcome besides the AS's own values.
+const (
+	// WaitPayment: the AS answered 402 (P§as-response).
+	WaitPayment = "payment"
+	// WaitPending: the AS is still deciding (approval, or no requirement)
+	// and the budget ran out; Resume later.
+	WaitPending = "pending"
+)
+
+// Outcome is where the loop stopped: a verified token, or a wait.
+type Outcome struct {
+	Token *Delivered
+	// Wait is set when the AS needs what only the caller can give, or
+	// more time: interaction (URL, Code), clarification (Question),
+	// payment (Payment), or pending.
+	Wait *Wait
+}
+
+// Wait describes an AS pending state the caller continues with Resume.
+type Wait struct {
+	Requirement string        `json:"requirement"`
+	Location    string        `json:"location"`
+	URL         string        `json:"url,omitempty"`
+	Code        string        `json:"code,omitempty"`
+	Question    string        `json:"question,omitempty"`
+	Payment     string        `json:"payment,omitempty"`
+	RetryAfter  time.Duration `json:"retry_after,omitempty"`
+}
+
+// Unreachable is `502 as_unreachable` (P§auth-token-delivery).
+func Unreachable() *aauth.Problem {
+	return aauth.NewProblem(http.StatusBadGateway, aauth.ErrASUnreachable,
+		"no verifiable auth token could be obtained from the resource's access server")
+}
+
+// Metadata is an AS's metadata document, as far as the PS uses it.
+type Metadata struct {
+	Issuer             string
+	Name               string
+	TokenEndpoint      string
+	RevocationEndpoint string
+}
+
+// Discover reads {as}/.well-known/aauth-access.json through the discovery
+// cache (egress policy, bounded, cached): issuer must equal as, and
+// auth_token_endpoint must be an https URL the fetcher will admit later
+// (PS-117, PS-118).
+func (c *Client) Discover(ctx context.Context, as string) (*Metadata, error) {
+	md, err := c.o.Discovery.Metadata(ctx, as, aauth.DWKAccess)
+	if err != nil {
+		return nil, err
+	}
+	m := &Metadata{}
+	m.Issuer, _ = md["issuer"].(string)
+	m.Name, _ = md["name"].(string)
+	m.TokenEndpoint, _ = md["auth_token_endpoint"].(string)
+	m.RevocationEndpoint, _ = md["revocation_endpoint"].(string)
+	if m.Issuer != as {
+		return nil, fmt.Errorf("federation: %s metadata names issuer %q", as, m.Issuer)
+	}
+	if u, err := url.Parse(m.TokenEndpoint); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("federation: %s has no usable auth_token_endpoint", as)
+	}
+	return m, nil
+}
+
+// Start discovers the AS and sends the signed token request, then follows
+// the loop (see Resume). Errors are *aauth.Problem: a relayed AS error or
+// as_unreachable; the reason of the latter is logged.
+func (c *Client) Start(ctx context.Context, r *Request, release ReleaseFunc) (*Outcome, error) {
+	as := r.Expect.AccessServer
+	md, err := c.Discover(ctx, as)
+	if err != nil {
+		return nil, c.unreachable(ctx, as, "discovery", err)
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.send(ctx, http.MethodPost, md.TokenEndpoint, body)
+	if err != nil {
+		return nil, c.unreachable(ctx, as, "token request", err)
+	}
+	return c.loop(ctx, r, res, "", release)
+}
+
+// Resume polls the AS at w.Location and follows the loop: claims are
+// released and posted, approval and 429 are waited out within the budget
+// (Retry-After, 5 s when absent, 5 s more after a 429: PS-127), and the
+// loop stops at a token, an error, or a Wait.
+func (c *Client) Resume(ctx context.Context, r *Request, location string, release ReleaseFunc) (*Outcome, error) {
+	return c.poll(ctx, r, location, release, c.o.Now().Add(c.o.Budget))
+}
+
+// Answer posts body (a clarification_response) to the AS's Location and
+// follows the loop.
+func (c *Client) Answer(ctx context.Context, r *Request, location string, body map[string]any, release ReleaseFunc) (*Outcome, error) {
+	as := r.Expect.AccessServer
+	if err := sameOrigin(as, location); err != nil {
+		return nil, c.unreachable(ctx, as, "location", err)
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.send(ctx, http.MethodPost, location, raw)
+	if err != nil {
+		return nil, c.unreachable(ctx, as, "answer", err)
+	}
+	return c.loop(ctx, r, res, location, release)
+}
+
+func (c *Client) poll(ctx context.Context, r *Request, location string, release ReleaseFunc, deadline time.Time) (*Outcome, error) {
+	as := r.Expect.AccessServer
+	res, err := c.send(ctx, http.MethodGet, location, nil)
+	if err != nil {
+		return nil, c.unreachable(ctx, as, "poll", err)
+	}
+	return c.loopUntil(ctx, r, res, location, release, deadline)
+}
+
+func (c *Client) loop(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc) (*Outcome, error) {
+	return c.loopUntil(ctx, r, res, location, release, c.o.Now().Add(c.o.Budget))
+}
+
+// maxRounds bounds one loop whatever the AS answers.
+const maxRounds = 32
+
+func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc, deadline time.Time) (*Outcome, error) {
+	as := r.Expect.AccessServer
+	extra := time.Duration(0)
+	for range maxRounds {
+		if loc := res.Header.Get("Location"); loc != "" {
+			if err := sameOrigin(as, loc); err != nil {
+				return nil, c.unreachable(ctx, as, "location", err)
+			}
+			location = loc
+		}
+		wait := retryAfter(res.Header, 5*time.Second)
+		switch {
+		case res.StatusCode == http.StatusOK:
+			return c.deliver(ctx, r, res)
+		case res.StatusCode == http.StatusPaymentRequired:
+			if location == "" {
+				return nil, c.unreachable(ctx, as, "402", errors.New("402 without Location"))
+			}
+			return &Outcome{Wait: &Wait{Requirement: WaitPayment, Location: location, Payment: res.Header.Get("WWW-Authenticate")}}, nil
+		case res.StatusCode == http.StatusTooManyRequests && location != "":
+			extra += 5 * time.Second
+		case res.StatusCode == http.StatusAccepted:
+			if location == "" {
+				return nil, c.unreachable(ctx, as, "202", errors.New("202 without Location"))
+			}
+			req, params, err := requirement(res.Header.Values(aauth.HeaderAAuthRequirement))
+			if err != nil {
+				return nil, c.unreachable(ctx, as, "202", err)
+			}
+			switch req {
+			case "claims":
+				out, err := c.postClaims(ctx, r, res, location, release)
+				if err != nil {
+					return nil, err
+				}
+				res = out
+				continue
+			case aauth.RequirementInteraction:
+				if params["url"] == "" || params["code"] == "" {
+					return nil, c.unreachable(ctx, as, "interaction", errors.New("no url or code"))
+				}
+				return &Outcome{Wait: &Wait{Requirement: req, Location: location, URL: params["url"], Code: params["code"]}}, nil
+			case aauth.RequirementClarification:
+				var b struct {
+					Clarification string `json:"clarification"`
+				}
+				if json.Unmarshal(res.Body, &b) != nil || b.Clarification == "" {
+					return nil, c.unreachable(ctx, as, "clarification", errors.New("no clarification"))
+				}
+				return &Outcome{Wait: &Wait{Requirement: req, Location: location, Question: b.Clarification}}, nil
+			case "", aauth.RequirementApproval:
+			default:
+				return nil, c.unreachable(ctx, as, "202", fmt.Errorf("unknown requirement %q", req))
+			}
+		default:
+			return nil, c.terminal(ctx, as, res)
+		}
+		wait += extra
+		if c.o.Now().Add(wait).After(deadline) {
+			return &Outcome{Wait: &Wait{Requirement: WaitPending, Location: location, RetryAfter: wait}}, nil
+		}
+		if err := c.o.Sleep(ctx, wait); err != nil {
+			return nil, c.unreachable(ctx, as, "poll", err)
+		}
+		next, err := c.send(ctx, http.MethodGet, location, nil)
+		if err != nil {
+			return nil, c.unreachable(ctx, as, "poll", err)
+		}
+		res = next
+	}
+	return nil, c.unreachable(ctx, as, "poll", errors.New("too many rounds"))
+}
+
+// postClaims releases what the person allows of required_claims, never
+// sub (PS-124), and posts it signed to the Location.
+func (c *Client) postClaims(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc) (*fetch.Response, error) {
+	as := r.Expect.AccessServer
+	var b struct {
+		Required []string `json:"required_claims"`
+	}
+	if err := json.Unmarshal(res.Body, &b); err != nil || b.Required == nil {
+		return nil, c.unreachable(ctx, as, "claims", errors.New("no required_claims"))
+	}
+	required := slices.DeleteFunc(slices.Clone(b.Required), func(s string) bool { return s == "sub" })
+	claims := map[string]any{}
+	if release != nil && len(required) > 0 {
+		got, err := release(ctx, as, required)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range got {
+			if k != "sub" && slices.Contains(required, k) {
+				claims[k] = v
+			}
+		}
+	}
+	raw, err := json.Marshal(claims)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.send(ctx, http.MethodPost, location, raw)
+	if err != nil {
+		return nil, c.unreachable(ctx, as, "claims", err)
+	}
+	return out, nil
+}
+
+// deliver checks the 200's auth token; a failure is as_unreachable.
+func (c *Client) deliver(ctx context.Context, r *Request, res *fetch.Response) (*Outcome, error) {
+	as := r.Expect.AccessServer
+	var b struct {
+		AuthToken string `json:"auth_token"`
+	}
+	if err := json.Unmarshal(res.Body, &b); err != nil || b.AuthToken == "" {
+		return nil, c.unreachable(ctx, as, "grant", errors.New("malformed 200 body"))
+	}
+	e := r.Expect
+	e.Now, e.Window, e.AcceptAlgs = c.o.Now(), c.o.Window, c.o.AcceptAlgs
+	d, err := CheckDelivered(ctx, b.AuthToken, c.o.Discovery, e)
+	if err != nil {
+		return nil, c.unreachable(ctx, as, "delivery check", err)
+	}
+	return &Outcome{Token: d}, nil
+}
+
+// terminal relays a well-formed AS 4xx error with its status and code
+// (detail sanitized); anything else is as_unreachable (PS-130).
+func (c *Client) terminal(ctx context.Context, as string, res *fetch.Response) error {
+	var b struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail"`
+	}
+	if res.StatusCode < 400 || res.StatusCode >= 500 || json.Unmarshal(res.Body, &b) != nil || !wellFormedCode(b.Error) {
+		return c.unreachable(ctx, as, "answer", fmt.Errorf("status %d", res.StatusCode))
+	}
+	detail := "the access server answered " + b.Error
+	if d := sanitize(b.Detail); d != "" {
+		detail += ": " + d
+	}
+	p := aauth.NewProblem(res.StatusCode, b.Error, detail)
+	p.Extra = map[string]any{"access_server": as}
+	return p
+}
+
+func wellFormedCode(s string) bool {
+	return s != "" && len(s) <= 64 && strings.IndexFunc(s, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '_') }) < 0
+}
+
+// sanitize keeps printable text, bounded.
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return strings.TrimSpace(s)
+}
+
+func (c *Client) unreachable(ctx context.Context, as, stage string, err error) error {
+	c.o.Logger.WarnContext(ctx, "federation: as_unreachable", "access_server", as, "stage", stage, "reason", err.Error())
+	p := Unreachable()
+	p.Cause = err
+	return p
+}
+
+// send signs and sends a request to the AS (PS-119, PS-120).
+func (c *Client) send(ctx context.Context, method, target string, body []byte) (*fetch.Response, error) {
+	var rd *bytes.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	var req *http.Request
+	var err error
+	if rd != nil {
+		req, err = http.NewRequestWithContext(ctx, method, target, rd)
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, target, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if err := c.o.Signer.Sign(ctx, req, body); err != nil {
+		return nil, err
+	}
+	return c.o.HTTP.Do(req)
+}
+
+// sameOrigin refuses a Location on another origin than the AS (PS-128).
+func sameOrigin(as, loc string) error {
+	a, err1 := url.Parse(as)
+	l, err2 := url.Parse(loc)
+	if err1 != nil || err2 != nil || l.Scheme != a.Scheme || !strings.EqualFold(l.Host, a.Host) || l.User != nil {
+		return fmt.Errorf("location %q is not on the access server's origin", loc)
+	}
+	return nil
+}
+
+func retryAfter(h http.Header, def time.Duration) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return def
+	}
+	return min(time.Duration(n)*time.Second, time.Minute)
+}
+
+// requirement parses AAuth-Requirement (an SF dictionary whose
+// `requirement` member is a token with string parameters).
+func requirement(vals []string) (string, map[string]string, error) {
+	if len(vals) == 0 {
+		return "", nil, nil
+	}
+	d, err := httpsfv.UnmarshalDictionary(vals)
+	if err != nil {
+		return "", nil, fmt.Errorf("AAuth-Requirement: %w", err)
+	}
+	m, ok := d.Get("requirement")
+	it, isItem := m.(httpsfv.Item)
+	tok, isTok := it.Value.(httpsfv.Token)
+	if !ok || !isItem || !isTok {
+		return "", nil, errors.New("AAuth-Requirement has no requirement token")
+	}
+	params := map[string]string{}
+	for _, k := range it.Params.Names() {
+		v, _ := it.Params.Get(k)
+		if s, ok := v.(string); ok {
+			params[k] = s
+		}
+	}
+	return string(tok), params, nil
+}

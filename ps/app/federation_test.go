@@ -1,0 +1,575 @@
+package app_test
+
+import (
+	"html"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+// Four-party federation (issue 11, PS-REQUIREMENTS §3.9) over HTTPS on
+// loopback: the test resource at rs.test has its access server at as.test
+// (conformance.AccessServer), which verifies the PS's signature with
+// yaronf/httpsign and the tokens it forwards.
+
+type fedWorld struct {
+	*world
+	b  *pstest.Browser
+	rs *conformance.Resource
+	as *conformance.AccessServer
+	pt string
+}
+
+func newFedWorld(t *testing.T) *fedWorld { return newFedWorldOn(t, pstest.Options{}) }
+
+func newFedWorldOn(t *testing.T, opt pstest.Options, more ...func(env *pstest.Env)) *fedWorld {
+	t.Helper()
+	f := &fedWorld{}
+	f.world = newWorldWith(t, opt, func(env *pstest.Env) {
+		var err error
+		if f.rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.rs.Close() })
+		if f.as, err = conformance.StartAccessServer(env.CA, env.Resolver, "as.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.as.Close() })
+		f.rs.SetAccessServer(f.as.Issuer())
+		for _, m := range more {
+			m(env)
+		}
+	})
+	f.b = f.person(t, "alice", false)
+	f.bind(t, f.agent, f.b)
+	f.pt = personToken(t, f.world, f.b, f.rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	return f
+}
+
+// rt is the resource's resource token for the person token, aud the AS.
+func (f *fedWorld) rt(t *testing.T, scope string) string {
+	t.Helper()
+	return resourceToken(t, f.world, f.rs, f.pt, scope, func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
+}
+
+func (f *fedWorld) request(t *testing.T, rt string) result {
+	t.Helper()
+	return f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": f.pt,
+		"capabilities": []string{"interaction"}}))
+}
+
+// consented makes the person grant calendar.read through the AS once, so
+// later requests go to the AS at once; it returns that first answer.
+func (f *fedWorld) consented(t *testing.T) result {
+	t.Helper()
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/approve", nil)
+	return f.poll(t, f.agent, s.loc)
+}
+
+// expectASToken asserts a 200 whose auth token the AS issued and the
+// resource accepts, and that the agent reaches the protected API with it
+// (Must-show 1, PS-122).
+func (f *fedWorld) expectASToken(t *testing.T, r result) map[string]any {
+	t.Helper()
+	at, _ := r.body["auth_token"].(string)
+	if r.status != http.StatusOK || at == "" {
+		t.Fatalf("want 200 with the AS's auth token: %d %s", r.status, r.raw)
+	}
+	c, err := f.rs.VerifyAccessToken(ctxT(), at, f.agent.Key)
+	if err != nil {
+		t.Fatalf("the resource refuses the delivered token: %v", err)
+	}
+	_, pc, _ := conformance.DecodeJWT(f.pt)
+	if c["iss"] != f.as.Issuer() || c["aud"] != f.rs.Issuer() || c["sub"] != pc["sub"] || c["ps"] != f.ps.Issuer {
+		t.Fatalf("delivered token claims %v", c)
+	}
+	res, err := f.agent.WithToken(at).Do(f.env.Client, http.MethodGet, f.rs.Issuer()+conformance.ResourceAPIPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("the resource API refuses the delivered token: %d %s", res.StatusCode, body)
+	}
+	return c
+}
+
+// TestFederationEndToEnd: the person consents in the PS, the PS signs its
+// token request to the AS as a server (verified by yaronf/httpsign in the
+// AS), forwards the exact tokens, checks the AS's token and hands it on
+// unchanged; the resource accepts it. A second request is covered by the
+// consent and answered at once. PS-117, PS-119, PS-120, PS-121, PS-122,
+// PS-131, PS-274 (recorded presentation); Must-shows 1 and 3. On both
+// databases.
+func TestFederationEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			federationEndToEnd(t, newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewURL(t)}))
+		})
+	}
+}
+
+func federationEndToEnd(t *testing.T, f *fedWorld) {
+	rt := f.rt(t, "calendar.read")
+	s := f.expectInteraction(t, f.request(t, rt))
+	if n := len(f.as.Requests()); n != 0 {
+		t.Fatalf("the AS was called before the person decided (PS-131): %d requests", n)
+	}
+	pg := open(t, f.b, s)
+	if !strings.Contains(pg.HTML, "calendar.read") {
+		t.Fatalf("consent page lacks the scope:\n%s", pg.HTML)
+	}
+	f.b.Post(t, s.path()+"/approve", nil)
+	r := f.poll(t, f.agent, s.loc)
+	c := f.expectASToken(t, r)
+	reqs := f.as.Requests()
+	if len(reqs) != 1 || f.as.MetadataGets() == 0 {
+		t.Fatalf("the AS saw %d token requests and %d metadata fetches (PS-117)", len(reqs), f.as.MetadataGets())
+	}
+	got := reqs[0]
+	if got.Signer.ID != f.ps.Issuer || got.Signer.KID == "" {
+		t.Fatalf("signed by %+v, want the PS issuer with a kid (PS-120)", got.Signer)
+	}
+	for _, comp := range []string{"@method", "@authority", "@path", "signature-key", "content-type", "content-digest"} {
+		if !slices.Contains(got.Signer.Components, comp) {
+			t.Fatalf("the signature does not cover %s (PS-119): %v", comp, got.Signer.Components)
+		}
+	}
+	if got.Body["resource_token"] != rt || got.Body["presented_token"] != f.pt || got.Body["agent_token"] != f.agent.Token {
+		t.Fatalf("the body does not carry the exact tokens (PS-121): %v", got.Body)
+	}
+	if c["scope"] != "calendar.read" {
+		t.Fatalf("scope %v", c["scope"])
+	}
+	to, err := f.ps.App.AccessServers.PresentedTo(ctxT(), pjti(t, f.pt))
+	if err != nil || !slices.Equal(to, []string{f.as.Issuer()}) {
+		t.Fatalf("presentation record %v %v (PS-274)", to, err)
+	}
+	// Covered by the consent: straight to the AS, 200 at once.
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	if n := len(f.as.Requests()); n != 2 {
+		t.Fatalf("the AS saw %d requests, want 2", n)
+	}
+}
+
+func pjti(t *testing.T, tok string) string {
+	t.Helper()
+	_, c, err := conformance.DecodeJWT(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := c["jti"].(string)
+	return s
+}
+
+// expectNoToken asserts status and code, and that no auth token reached
+// the agent.
+func expectNoToken(t *testing.T, r result, status int, code string) {
+	t.Helper()
+	expectProblem(t, r, status, code)
+	if strings.Contains(string(r.raw), "auth_token") {
+		t.Fatalf("a token reached the agent: %s", r.raw)
+	}
+}
+
+// TestFederationDeliveryChecks: an AS token failing any delivery check
+// never reaches the agent: 502 as_unreachable, as for an AS that drops the
+// connection, is slow, answers garbage or a 5xx. PS-122, PS-123, PS-130;
+// Must-show 2.
+func TestFederationDeliveryChecks(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	for _, d := range conformance.TokenDefects {
+		f.as.Script(conformance.ASStep{Kind: conformance.ASGrant, Defect: d})
+		expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusBadGateway, aauth.ErrASUnreachable)
+	}
+	for name, step := range map[string]conformance.ASStep{
+		"drop":      {Kind: conformance.ASDrop},
+		"malformed": {Kind: conformance.ASMalformed},
+		"5xx":       {Kind: conformance.ASError, Status: 500, Code: "server_error"},
+		"slow":      {Kind: conformance.ASGrant, Delay: 7 * time.Second},
+		"foreign":   {Kind: conformance.ASApproval, Location: "https://rs.test/elsewhere"},
+	} {
+		f.as.Script(step)
+		r := f.request(t, f.rt(t, "calendar.read"))
+		if r.status != http.StatusBadGateway {
+			t.Fatalf("%s: %d %s", name, r.status, r.raw)
+		}
+		expectNoToken(t, r, http.StatusBadGateway, aauth.ErrASUnreachable)
+	}
+	// A well-formed AS refusal is relayed with its status and code (PS-130).
+	for _, e := range []struct {
+		status int
+		code   string
+	}{{403, aauth.ErrDenied}, {408, aauth.ErrExpired}, {400, aauth.ErrInvalidResourceToken}} {
+		f.as.Script(conformance.ASStep{Kind: conformance.ASError, Status: e.status, Code: e.code, Detail: "no\x00 way"})
+		r := f.request(t, f.rt(t, "calendar.read"))
+		expectNoToken(t, r, e.status, e.code)
+		if r.body["access_server"] != f.as.Issuer() {
+			t.Fatalf("the relayed error does not name the AS: %s", r.raw)
+		}
+	}
+	// Bad metadata: no POST (PS-118).
+	before := len(f.as.Requests())
+	f.as.SetMetadata(map[string]any{"issuer": "https://other.test"})
+	f.clock.Advance(2 * time.Minute) // past the discovery cache's refetch floor
+	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusBadGateway, aauth.ErrASUnreachable)
+	if len(f.as.Requests()) != before {
+		t.Fatal("the PS posted to an AS whose metadata names another issuer (PS-118)")
+	}
+}
+
+// TestFederationClaims: requirement=claims releases exactly what the
+// operator's rule for the AS allows and the person has not stopped, never
+// sub, recorded for the person; after the person stops release, nothing.
+// PS-124; Must-show 4.
+func TestFederationClaims(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	if err := f.ps.App.AccessServers.Set(ctxT(), f.as.Issuer(), federation.StatusTrusted, []string{"name"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name", "email", "sub", "foo"}})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	reqs := f.as.Requests()
+	claims := reqs[len(reqs)-1].Claims
+	if len(claims) != 1 || claims["name"] != "Alice" {
+		t.Fatalf("released %v, want exactly {name: Alice}", claims)
+	}
+	person, err := f.ps.App.Accounts.PersonByUsername(ctxT(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := f.ps.App.AccessServers.Releases(ctxT(), person.ID)
+	if err != nil || len(rel) != 1 || rel[0].Claim != "name" || rel[0].AccessServer != f.as.Issuer() {
+		t.Fatalf("releases %v %v", rel, err)
+	}
+	// The person sees it per AS on /access and stops future release (PRG);
+	// another person cannot, with the answer of a made-up AS.
+	pg := f.b.Get(t, "/access")
+	if !strings.Contains(pg.HTML, "What access servers received about you") || !strings.Contains(pg.HTML, f.as.Issuer()) ||
+		!strings.Contains(pg.HTML, "<code>name</code>") || strings.Contains(pg.HTML, "<code>email") {
+		t.Fatalf("the access page does not show the release:\n%s", pg.HTML)
+	}
+	mallory := f.person(t, "mallory", false)
+	mallory.Get(t, "/access")
+	theirs := mallory.Post(t, "/access/access-servers/stop", map[string]string{"access_server": f.as.Issuer()})
+	none := mallory.Post(t, "/access/access-servers/stop", map[string]string{"access_server": "https://nowhere.test"})
+	if theirs.Status != http.StatusNotFound || theirs.HTML != none.HTML {
+		t.Fatalf("another person's stop: %d / %d", theirs.Status, none.Status)
+	}
+	f.b.Get(t, "/access")
+	if out := f.b.Post(t, "/access/access-servers/stop", map[string]string{"access_server": f.as.Issuer()}); out.Status != http.StatusSeeOther {
+		t.Fatalf("stop: %d %s", out.Status, out.HTML)
+	}
+	if pg := f.b.Get(t, "/access"); !strings.Contains(pg.HTML, "Stopped") {
+		t.Fatalf("the stop is not shown:\n%s", pg.HTML)
+	}
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	reqs = f.as.Requests()
+	if c := reqs[len(reqs)-1].Claims; len(c) != 0 {
+		t.Fatalf("released %v after the person stopped release", c)
+	}
+}
+
+// TestFederationApprovalPolling: requirement=approval is polled with
+// signed GETs after Retry-After, a 429 adds 5 s, then the grant is
+// delivered. PS-127.
+func TestFederationApprovalPolling(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	n := len(f.as.Hits())
+	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 1}, conformance.ASStep{Kind: conformance.ASSlowDown})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	hits := f.as.Hits()[n:]
+	if len(hits) != 3 || hits[1].Method != http.MethodGet || hits[2].Method != http.MethodGet {
+		t.Fatalf("hits %v, want POST then two GETs", hits)
+	}
+	if d := hits[1].At.Sub(hits[0].At); d < time.Second {
+		t.Fatalf("polled after %s, before Retry-After 1 s", d)
+	}
+	if d := hits[2].At.Sub(hits[1].At); d < 5*time.Second {
+		t.Fatalf("polled %s after a 429, want at least 5 s more", d)
+	}
+}
+
+// TestFederationUntrustedAS: under allow-list an AS the operator has not
+// trusted is refused before anything is fetched from it.
+func TestFederationUntrustedAS(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	if err := f.ps.App.AccessServers.Set(ctxT(), f.as.Issuer(), federation.StatusDistrusted, nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusBadRequest, aauth.ErrInvalidResourceToken)
+	if f.as.MetadataGets() != 0 || len(f.as.Requests()) != 0 {
+		t.Fatal("the PS contacted a distrusted AS")
+	}
+}
+
+// awaitResult polls the agent's pending URL until it is no longer 202
+// (the PS finishes with the AS in the background).
+func (f *fedWorld) awaitResult(t *testing.T, loc string) result {
+	t.Helper()
+	for range 20 {
+		r := f.poll(t, f.agent, loc)
+		if r.status != http.StatusAccepted {
+			return r
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatal("the pending request did not end")
+	return result{}
+}
+
+// TestFederationInteraction: an AS's requirement=interaction sends the
+// person through the PS's page to the AS's interaction URL (url?code=);
+// once they were there, the PS's polling gets the token. PS-125.
+func TestFederationInteraction(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASInteraction})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	pg := open(t, f.b, s)
+	m := relayLinkRE.FindStringSubmatch(pg.HTML)
+	if !strings.Contains(pg.HTML, "access server needs you first") || m == nil {
+		t.Fatalf("want the AS's step:\n%s", pg.HTML)
+	}
+	link := html.UnescapeString(m[1])
+	if !strings.HasPrefix(link, f.as.Issuer()+conformance.InteractionPath+"?code=") {
+		t.Fatalf("AS link %q", link)
+	}
+	expect202(t, f.poll(t, f.agent, s.loc), f.ps.Issuer)
+	if out := f.b.Post(t, s.path()+"/open", nil); out.Status != http.StatusOK || !strings.Contains(out.HTML, html.EscapeString(link)) {
+		t.Fatalf("open: %d\n%s", out.Status, out.HTML)
+	}
+	if at := f.b.Get(t, link); at.Status != http.StatusOK {
+		t.Fatalf("the AS's interaction page: %d %s", at.Status, at.HTML)
+	}
+	f.expectASToken(t, f.awaitResult(t, s.loc))
+}
+
+// TestFederationPayment: an AS's 402 is surfaced to the person; their
+// acceptance records a billing relationship with that AS, the PS polls
+// the Location and the token is delivered; the next 402 from the same AS
+// is settled without asking. PS-129.
+func TestFederationPayment(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASPayment})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	pg := open(t, f.b, s)
+	if !strings.Contains(pg.HTML, "billing relationship") {
+		t.Fatalf("want the payment step:\n%s", pg.HTML)
+	}
+	if ok, _ := f.ps.App.AccessServers.Billing(ctxT(), f.as.Issuer()); ok {
+		t.Fatal("billing recorded before the person accepted")
+	}
+	f.b.Post(t, s.path()+"/approve", nil)
+	f.expectASToken(t, f.awaitResult(t, s.loc))
+	if ok, _ := f.ps.App.AccessServers.Billing(ctxT(), f.as.Issuer()); !ok {
+		t.Fatal("no billing relationship recorded")
+	}
+	// Remembered per AS: the next 402 is followed without the person.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASPayment})
+	r := f.request(t, f.rt(t, "calendar.read"))
+	loc := expect202(t, r, f.ps.Issuer)
+	f.expectASToken(t, f.awaitResult(t, loc))
+}
+
+// TestFederationRevocationReachesAS: when the person removes the consent
+// behind a person token the PS presented to an AS, the cascade revokes it
+// at the resource and at the AS's revocation endpoint (signed as the PS).
+// PS-274 (the presentation is recorded), P§revocation-cascade.
+func TestFederationRevocationReachesAS(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.b.Get(t, "/access")
+	remove := map[string]string{"kind": "consent", "agent_iss": f.agent.Issuer, "agent_sub": f.agent.ID, "resource": f.rs.Issuer()}
+	if pg := f.b.Post(t, "/access/remove", remove); pg.Status != http.StatusSeeOther {
+		t.Fatalf("remove: %d %s", pg.Status, pg.HTML)
+	}
+	jti := pjti(t, f.pt)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		revs := f.as.Revocations()
+		if len(revs) == 1 && revs[0].Iss == f.ps.Issuer && revs[0].JTI == jti {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the AS was not told of the revocation: %+v", revs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitRevoked(t, f.world, f.rs, f.pt)
+	// A revoked presented token is never presented to the AS again.
+	before := len(f.as.Requests())
+	r := f.request(t, f.rt(t, "calendar.read"))
+	expectNoToken(t, r, http.StatusBadRequest, aauth.ErrRevokedPresentedToken)
+	if len(f.as.Requests()) != before {
+		t.Fatal("a revoked presented token went to the AS")
+	}
+}
+
+// TestFederationClarification: an AS's requirement=clarification is passed
+// to the agent as requirement=clarification on its pending URL; the agent's
+// clarification_response is forwarded to the AS's Location, and the token
+// follows. An agent that cannot answer questions gets 403 denied. PS-126.
+func TestFederationClarification(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar: work or home?"})
+	r := f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt,
+		"capabilities": []string{"interaction", "clarification"}}))
+	loc := expect202(t, r, f.ps.Issuer)
+	if req, _ := requirement(t, r); req != "clarification" || !strings.Contains(string(r.raw), "Which calendar") {
+		t.Fatalf("want the AS's question as requirement=clarification: %q %s", req, r.raw)
+	}
+	ans := f.send(t, f.agent, http.MethodPost, loc, []byte(`{"action":"clarification_response","clarification_response":"The work one."}`))
+	if ans.status != http.StatusAccepted {
+		t.Fatalf("clarification_response: %d %s", ans.status, ans.raw)
+	}
+	f.expectASToken(t, f.awaitResult(t, loc))
+	reqs := f.as.Requests()
+	if c := reqs[len(reqs)-1].Clarification; c["action"] != "clarification_response" || c["clarification_response"] != "The work one." {
+		t.Fatalf("the AS received %v", c)
+	}
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?"})
+	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusForbidden, aauth.ErrDenied)
+}
+
+// TestFederationDirectedSub: two resources behind one AS see two different
+// directed subs for the same person; each delivered token carries its own
+// resource's, an AS token carrying the other resource's sub never reaches
+// the agent, and no released claim carries a sub. PS-122, PS-124;
+// Must-show 4.
+func TestFederationDirectedSub(t *testing.T) {
+	t.Parallel()
+	var rs2 *conformance.Resource
+	f := newFedWorldOn(t, pstest.Options{}, func(env *pstest.Env) {
+		var err error
+		if rs2, err = conformance.StartResource(env.CA, env.Resolver, "rs2.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs2.Close() })
+	})
+	rs2.SetAccessServer(f.as.Issuer())
+	if err := f.ps.App.AccessServers.Set(ctxT(), f.as.Issuer(), federation.StatusTrusted, []string{"name", "email"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	c1 := f.expectASToken(t, f.consented(t))
+
+	pt2 := personToken(t, f.world, f.b, rs2, `{"resource":"https://rs2.test","capabilities":["interaction"]}`)
+	rt2 := resourceToken(t, f.world, rs2, pt2, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"sub", "name"}})
+	body := authBody(t, map[string]any{"resource_token": rt2, "presented_token": pt2, "capabilities": []string{"interaction"}})
+	s := f.expectInteraction(t, f.post(t, f.agent, "/token", body))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/approve", nil)
+	r := f.poll(t, f.agent, s.loc)
+	at, _ := r.body["auth_token"].(string)
+	c2, err := rs2.VerifyAccessToken(ctxT(), at, f.agent.Key)
+	if r.status != http.StatusOK || err != nil {
+		t.Fatalf("rs2: %d %s %v", r.status, r.raw, err)
+	}
+	_, p2, _ := conformance.DecodeJWT(pt2)
+	if c1["sub"] == c2["sub"] || c2["sub"] != p2["sub"] {
+		t.Fatalf("subs are not directed per resource: rs %v, rs2 %v (person token for rs2: %v)", c1["sub"], c2["sub"], p2["sub"])
+	}
+	for _, req := range f.as.Requests() {
+		if _, ok := req.Claims["sub"]; ok {
+			t.Fatalf("a sub was released to the AS: %v", req.Claims)
+		}
+	}
+	// An AS token for rs2 carrying rs's sub is refused.
+	rt2 = resourceToken(t, f.world, rs2, pt2, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
+	f.as.Script(conformance.ASStep{Kind: conformance.ASGrant, Sub: c1["sub"].(string)})
+	expectNoToken(t, f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt2, "presented_token": pt2})),
+		http.StatusBadGateway, aauth.ErrASUnreachable)
+}
+
+// TestFederationSubAgent: the parent redeems its sub-agent's resource
+// token for an AS-protected resource: the AS receives the parent's agent
+// token as agent_token and the sub-agent's as subagent_token, exactly as
+// sent, and the delivered token is bound to the sub-agent's key, which the
+// resource accepts. PS-121, PS-142, PS-144.
+func TestFederationSubAgent(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	sub := newSubAgent(t, f.world, "aauth:a1+search@ap.test", 30*time.Minute)
+	r := f.post(t, f.agent, "/person", authBody(t, map[string]any{"resource": "https://rs.test", "subagent_token": sub.Token,
+		"capabilities": []string{"interaction"}})) // the person's consent for rs.test stands: at once
+	pt, _ := r.body["person_token"].(string)
+	if r.status != http.StatusOK || pt == "" {
+		t.Fatalf("person token for the sub-agent: %d %s", r.status, r.raw)
+	}
+	spec, err := conformance.TokenFor(pt, sub.Key, "calendar.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.IssuedAt, spec.Aud = f.clock.Now(), f.as.Issuer()
+	rt, err := f.rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.expectInteraction(t, f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+		"subagent_token": sub.Token, "capabilities": []string{"interaction"}})))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/approve", nil)
+	r = f.poll(t, f.agent, s.loc)
+	at, _ := r.body["auth_token"].(string)
+	if r.status != http.StatusOK || at == "" {
+		t.Fatalf("auth token for the sub-agent: %d %s", r.status, r.raw)
+	}
+	if _, err := f.rs.VerifyAccessToken(ctxT(), at, sub.Key); err != nil {
+		t.Fatalf("the resource refuses the sub-agent's AS token: %v", err)
+	}
+	reqs := f.as.Requests()
+	got := reqs[len(reqs)-1].Body
+	if got["agent_token"] != f.agent.Token || got["subagent_token"] != sub.Token || got["presented_token"] != pt {
+		t.Fatalf("the AS body does not carry the parent's and the sub-agent's tokens (PS-144): %v", got)
+	}
+}
+
+// TestFederationDeferred: an AS that asks for more time than the PS
+// follows within one agent request (Retry-After 11 s) makes the agent's
+// answer a 202 on its own pending URL; the PS polls the AS no earlier than
+// Retry-After in the background and the agent's poll then gets the token.
+// PS-127, PS-146, PS-151.
+func TestFederationDeferred(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	n := len(f.as.Hits())
+	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 11})
+	loc := expect202(t, f.request(t, f.rt(t, "calendar.read")), f.ps.Issuer)
+	expect202(t, f.poll(t, f.agent, loc), f.ps.Issuer)
+	time.Sleep(11 * time.Second)
+	f.expectASToken(t, f.awaitResult(t, loc))
+	hits := f.as.Hits()[n:]
+	if len(hits) < 2 || hits[1].At.Sub(hits[0].At) < 11*time.Second {
+		t.Fatalf("the PS polled before Retry-After: %v", hits)
+	}
+}

@@ -1,0 +1,446 @@
+package authtoken
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+)
+
+// The four-party branch (issue 11, P§ps-as-federation): when the resource
+// token's aud is an access server, the PS makes its own decision exactly as
+// in three-party (verified agent, person, mission, the person's consent)
+// and then, instead of issuing, hands the request to federation/, which
+// obtains and checks the AS's auth token. The stages below are the AS's
+// needs that involve the person.
+const (
+	// StageAccessServer: the PS waits on the AS (approval, or polling).
+	StageAccessServer = "access_server"
+	// StageASInteraction: the person goes to the AS's interaction URL.
+	StageASInteraction = "access_server_interaction"
+	// StageASPayment: the AS asks for a billing relationship (402).
+	StageASPayment = "access_server_payment"
+	// StageASClarification: the AS's question is passed to the agent
+	// (requirement=clarification on its pending URL); its answer goes on
+	// to the AS.
+	StageASClarification = "access_server_clarification"
+)
+
+// Federation is what the four-party branch needs besides the client.
+type Federation struct {
+	Client *federation.Client
+	// Trusted admits an access server under the operator's policy, before
+	// anything is fetched from it.
+	Trusted func(ctx context.Context, as string) error
+	// Release returns the claims of the person this PS releases to as out
+	// of required (the operator's per-AS rules and the person's choice).
+	Release func(ctx context.Context, personID, as string, required []string) (map[string]any, error)
+	// Presented records that this PS presented a person token to as, so
+	// its revocation reaches the AS (PS-274, PS-259).
+	Presented func(ctx context.Context, personID, as, jti string, exp time.Time) error
+	// Billing reports whether this PS has a billing relationship with as;
+	// SetBilling records one (P§as-response: cached per AS).
+	Billing    func(ctx context.Context, as string) (bool, error)
+	SetBilling func(ctx context.Context, as, by string) error
+}
+
+// Federated is the four-party part of a Grant.
+type Federated struct {
+	Request federation.Request `json:"request"`
+	Wait    *federation.Wait   `json:"wait,omitempty"`
+	// Asked is how many clarification exchanges the pending request had
+	// when the AS's current question was passed to the agent.
+	Asked int `json:"asked,omitempty"`
+}
+
+// accessServerCheck admits an aud that is not this PS when federation is
+// configured and the operator trusts that AS.
+func (s *Service) accessServerCheck(ctx context.Context) func(string) error {
+	if s.o.Federation == nil {
+		return nil
+	}
+	return func(as string) error {
+		if err := s.o.Identifiers.CheckServer(as); err != nil {
+			return err
+		}
+		return s.o.Federation.Trusted(ctx, as)
+	}
+}
+
+// federable prepares g for the AS: the exact tokens the agent sent
+// (PS-121). Without presented_token there is nothing to present. The AS
+// is discovered now, before the person is asked about a request that
+// could go nowhere: unusable metadata is 502 as_unreachable (PS-118).
+func (s *Service) federable(ctx context.Context, g *Grant, a *httpsig.Agent, r *Request) error {
+	if g.R3 != nil || g.Interaction != nil {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
+			"this person server does not federate R3 documents or resource interactions with an access server")
+	}
+	if r.PresentedToken == "" {
+		return aauth.BadRequest("presented_token is required when the resource has an access server")
+	}
+	if _, err := s.o.Federation.Client.Discover(ctx, g.AccessServer); err != nil {
+		s.o.Logger.WarnContext(ctx, "federation: as_unreachable", "access_server", g.AccessServer, "stage", "discovery", "reason", err.Error())
+		p := federation.Unreachable()
+		p.Cause = err
+		return p
+	}
+	g.Federated = &Federated{Request: federation.Request{ResourceToken: r.ResourceToken, AgentToken: a.Token,
+		PresentedToken: r.PresentedToken, SubagentToken: r.Chain.SubagentToken, UpstreamToken: r.Chain.UpstreamToken}}
+	return nil
+}
+
+// expect is what the delivered token must carry: the scope the person
+// granted bounds it (never broader than requested, PS-122).
+func (s *Service) expect(g *Grant) federation.Request {
+	req := g.Federated.Request
+	req.Expect = federation.Expected{AccessServer: g.AccessServer, Resource: g.Resource, HolderJKT: g.Agent.HolderThumbprint(),
+		Sub: g.Sub, Scope: g.Scope, PresentedExp: time.Unix(g.PresentedExp, 0)}
+	return req
+}
+
+func (s *Service) release(personID string) federation.ReleaseFunc {
+	return func(ctx context.Context, as string, required []string) (map[string]any, error) {
+		return s.o.Federation.Release(ctx, personID, as, required)
+	}
+}
+
+// presentable: never an expired or revoked presented token (PS-274).
+func (s *Service) presentable(ctx context.Context, g *Grant) error {
+	if !time.Unix(g.PresentedExp, 0).After(s.o.Now()) {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredPresentedToken,
+			"the presented token has expired; obtain a fresh person token, then a fresh resource token")
+	}
+	if revoked, err := s.o.DB.IsRevoked(ctx, s.o.Issuer, g.PresentedJTI); err != nil {
+		return err
+	} else if revoked {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token")
+	}
+	return nil
+}
+
+// startAS sends the request to the AS and runs the loop as far as it goes.
+func (s *Service) startAS(ctx context.Context, g *Grant) (*federation.Outcome, error) {
+	if err := s.presentable(ctx, g); err != nil {
+		return nil, err
+	}
+	req := s.expect(g)
+	if err := s.o.Federation.Presented(ctx, g.PersonID, g.AccessServer, g.PresentedJTI, time.Unix(g.PresentedExp, 0)); err != nil {
+		return nil, err
+	}
+	return s.o.Federation.Client.Start(ctx, &req, s.release(g.PersonID))
+}
+
+// delivered is the agent's answer for a verified AS token, logged in the
+// mission.
+func (s *Service) delivered(ctx context.Context, g *Grant, ms *mission.Record, d *federation.Delivered) (map[string]any, error) {
+	if ms != nil {
+		summary := "Auth token obtained from " + g.AccessServer + " for " + g.Resource + "."
+		if err := s.o.Missions.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "auth_token", Actor: "ps", Summary: summary}); err != nil {
+			return nil, err
+		}
+	}
+	s.o.Logger.InfoContext(ctx, "federation: auth token delivered", "access_server", g.AccessServer, "resource", g.Resource, "jti", d.JTI)
+	return map[string]any{"auth_token": d.Token, "expires_in": max(0, int(d.Exp.Sub(s.o.Now()).Round(time.Second)/time.Second))}, nil
+}
+
+// federateNow is the covered path: the person's consent exists, so the AS
+// is called at once; the agent gets 200, the relayed error, or a 202 while
+// the AS needs time, the person or payment.
+func (s *Service) federateNow(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, ms *mission.Record, p *account.Person) (int, any, *pending.Response, error) {
+	out, err := s.startAS(ctx, g)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if out.Token != nil {
+		body, err := s.delivered(ctx, g, ms, out.Token)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		return http.StatusOK, body, nil, nil
+	}
+	g.Federated.Wait = out.Wait
+	stage, err := s.waitStage(ctx, g)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	var res interact.Result
+	if stage == StageAccessServer || stage == StageASClarification {
+		raw, err := encode(g)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		pr, _, err := s.o.Engine.Create(ctx, pending.NewRequest{Kind: KindAuthToken, Stage: stage, Requester: interact.Requester(a),
+			PersonID: p.ID, Capabilities: r.Capabilities, Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr})
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if stage == StageASClarification {
+			if err := s.askAgent(ctx, pr.ID, g); err != nil {
+				return 0, nil, nil, err
+			}
+			if pr, err = s.o.Engine.Get(ctx, pr.ID); err != nil {
+				return 0, nil, nil, err
+			}
+		}
+		resp := s.o.Engine.Respond(pr)
+		res = &resp
+		s.continueAS(ctx, pr.ID, out.Wait.RetryAfter)
+	} else {
+		if res, err = s.o.Interact.AskPerson(ctx, a, p, r.Capabilities, KindAuthToken, stage, g); err != nil {
+			return 0, nil, nil, err
+		}
+		if stage == StageASInteraction {
+			s.continueAS(ctx, pendingID(res), time.Second)
+		}
+	}
+	return 0, nil, res, nil
+}
+
+// pendingID is the id at the end of a 202's Location.
+func pendingID(res interact.Result) string {
+	if res == nil {
+		return ""
+	}
+	u, err := url.Parse(res.Header.Get(aauth.HeaderLocation))
+	if err != nil {
+		return ""
+	}
+	return path(u.Path)
+}
+
+func path(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+// waitStage is the stage for an AS wait: approval and polling need only
+// time; payment needs the person unless a billing relationship exists;
+// interaction sends the person to the AS; a clarification goes to the
+// agent (the mission context and the person do not answer it yet).
+func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
+	w := g.Federated.Wait
+	switch w.Requirement {
+	case federation.WaitPayment:
+		ok, err := s.o.Federation.Billing(ctx, g.AccessServer)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return StageAccessServer, nil
+		}
+		return StageASPayment, nil
+	case aauth.RequirementInteraction:
+		return StageASInteraction, nil
+	case aauth.RequirementClarification:
+		return StageASClarification, nil
+	}
+	return StageAccessServer, nil
+}
+
+// continueAS keeps polling the AS for pending request id in the
+// background until it ends: a token, an error, or a stage that waits on
+// the person (payment).
+func (s *Service) continueAS(ctx context.Context, id string, first time.Duration) {
+	if id == "" {
+		return
+	}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Engine.Options().Lifetime)
+	go func() {
+		defer cancel()
+		select {
+		case <-time.After(first): // the AS's Retry-After before the first poll
+		case <-bg.Done():
+			return
+		}
+		for {
+			again, wait := s.stepAS(bg, id)
+			if !again {
+				return
+			}
+			select {
+			case <-time.After(wait):
+			case <-bg.Done():
+				return
+			}
+		}
+	}()
+}
+
+// stepAS polls once (one Resume) and records where it stands; it reports
+// whether to poll again, and after how long.
+func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
+	pr, err := s.o.Engine.Get(ctx, id)
+	if err != nil || !pr.State.Open() {
+		return false, 0
+	}
+	g, err := kind{s}.load(pr)
+	if err != nil || g.Federated == nil || g.Federated.Wait == nil {
+		return false, 0
+	}
+	if pr.Stage == StageASPayment {
+		return false, 0 // the person decides first
+	}
+	if err := s.presentable(ctx, g); err != nil {
+		s.answerAS(ctx, id, nil, err)
+		return false, 0
+	}
+	req := s.expect(g)
+	var out *federation.Outcome
+	if pr.Stage == StageASClarification {
+		if pr.Question != nil || len(pr.Answers) <= g.Federated.Asked {
+			return true, time.Second // the agent has not answered yet
+		}
+		a := pr.Answers[len(pr.Answers)-1]
+		if a.Action != aauth.ActionClarificationResponse {
+			s.answerAS(ctx, id, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+				"the agent did not answer the access server's question"))
+			return false, 0
+		}
+		out, err = s.o.Federation.Client.Answer(ctx, &req, g.Federated.Wait.Location,
+			map[string]any{"action": aauth.ActionClarificationResponse, "clarification_response": a.Answer}, s.release(g.PersonID))
+	} else {
+		out, err = s.o.Federation.Client.Resume(ctx, &req, g.Federated.Wait.Location, s.release(g.PersonID))
+	}
+	if err != nil {
+		s.answerAS(ctx, id, nil, err)
+		return false, 0
+	}
+	if out.Token != nil {
+		ms, err := kind{s}.mission(ctx, g)
+		if err != nil {
+			s.answerAS(ctx, id, nil, err)
+			return false, 0
+		}
+		body, err := s.delivered(ctx, g, ms, out.Token)
+		s.answerAS(ctx, id, body, err)
+		return false, 0
+	}
+	g.Federated.Wait = out.Wait
+	stage, err := s.waitStage(ctx, g)
+	if err != nil {
+		s.answerAS(ctx, id, nil, err)
+		return false, 0
+	}
+	if pr.Stage == StageASInteraction && stage == StageAccessServer {
+		stage = StageASInteraction // the person's visit is still on its way
+	}
+	g.Federated.Asked = len(pr.Answers)
+	if _, err := s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
+		x.Stage = stage
+		raw, err := encode(g)
+		x.Payload = raw
+		return err
+	}); err != nil {
+		return false, 0
+	}
+	if stage == StageASClarification {
+		if err := s.askAgent(ctx, id, g); err != nil {
+			return false, 0
+		}
+	}
+	if stage == StageASPayment {
+		return false, 0
+	}
+	return true, max(out.Wait.RetryAfter, time.Second)
+}
+
+func (s *Service) answerAS(ctx context.Context, id string, body any, err error) {
+	if aerr := s.o.Engine.Answer(ctx, id, body, err); aerr != nil && !errors.Is(aerr, pending.ErrClosed) {
+		s.o.Logger.WarnContext(ctx, "federation: answer the agent", "pending", id, "err", aerr)
+	}
+}
+
+// decideAS is the person's decision at an AS stage: open the AS's
+// interaction, or accept the payment (a billing relationship with that AS
+// from now on) and continue.
+func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	g, err := k.load(r)
+	if err != nil || g.Federated == nil || g.Federated.Wait == nil {
+		return nil, true, err
+	}
+	switch {
+	case r.Stage == StageASInteraction && (d.Action == "open" || d.Action == "approve"):
+		link := g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
+		return &interact.Outcome{Redirect: link}, true, nil
+	case r.Stage == StageASPayment && d.Action == "approve":
+		if err := k.s.o.Federation.SetBilling(ctx, g.AccessServer, p.Username); err != nil {
+			return nil, true, err
+		}
+		if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+			x.Stage = StageAccessServer
+			return nil
+		}); err != nil {
+			return nil, true, err
+		}
+		k.s.continueAS(ctx, r.ID, 0)
+		return nil, true, nil
+	case d.Action == "approve" || d.Action == "open":
+		return nil, true, nil // nothing to approve while the AS or the agent is at work
+	}
+	return nil, false, nil
+}
+
+// approveAS follows the person's consent in four-party: the grant is
+// remembered (by the caller) and the AS is called.
+func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *mission.Record) error {
+	out, err := k.s.startAS(ctx, g)
+	if err != nil {
+		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
+	if out.Token != nil {
+		body, err := k.s.delivered(ctx, g, ms, out.Token)
+		return k.s.o.Engine.Answer(ctx, r.ID, body, err)
+	}
+	g.Federated.Wait = out.Wait
+	stage, err := k.s.waitStage(ctx, g)
+	if err != nil {
+		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+	}
+	if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+		x.Stage = stage
+		raw, err := encode(g)
+		x.Payload = raw
+		return err
+	}); err != nil {
+		return err
+	}
+	if stage == StageASClarification {
+		if err := k.s.askAgent(ctx, r.ID, g); err != nil {
+			return nil
+		}
+	}
+	if stage != StageASPayment {
+		k.s.continueAS(ctx, r.ID, g.Federated.Wait.RetryAfter)
+	}
+	return nil
+}
+
+// askAgent passes the AS's question to the agent on pending request id; an
+// agent that cannot answer one ends the request 403 denied (the error is
+// returned after the request was ended).
+func (s *Service) askAgent(ctx context.Context, id string, g *Grant) error {
+	err := s.o.Engine.Ask(ctx, id, g.Federated.Wait.Question, nil, 0)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pending.ErrNoClarificationCapability) {
+		err = aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+			"the access server asked a clarification and the agent did not declare it can answer one")
+	}
+	s.answerAS(ctx, id, nil, err)
+	return err
+}

@@ -1,0 +1,101 @@
+package browsertest_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// TestBrowserFederation is four-party with the person in a real browser
+// (issue 11, Must-shows 1 and 4): the resource's access server first
+// asks for a billing relationship (402), then for claims. The person
+// allows the access in the PS, accepts the billing step (each page audited
+// with axe-core at every width, 390 px included), the agent receives the
+// AS's token and the resource accepts it; on /access the person sees what
+// the AS received (only what the operator's rule allows, never sub) and
+// stops sharing. PS-122, PS-124, PS-129, PS-131.
+func TestBrowserFederation(t *testing.T) {
+	t.Parallel()
+	var rs *conformance.Resource
+	var as *conformance.AccessServer
+	w := newWorld(t, func(env *pstest.Env) {
+		var err error
+		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs.Close() })
+		if as, err = conformance.StartAccessServer(env.CA, env.Resolver, "as.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = as.Close() })
+		rs.SetAccessServer(as.Issuer())
+	})
+	if err := w.ps.App.AccessServers.Set(context.Background(), as.Issuer(), federation.StatusTrusted, []string{"name"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	w.ps.CreatePerson(t, "alice", false)
+	b := newBrowser(t, w)
+	bindInBrowser(t, w, b, "alice")
+
+	res, _ := w.postJSON(t, w.ps.URL("/person"), map[string]any{"resource": rs.Issuer(), "capabilities": []string{"interaction"}})
+	in := w.expectInteraction(t, "E3 for the test resource", res)
+	b.open(in.url + "?code=" + in.code)
+	b.clickButton("Allow")
+	b.expectHeading("Done")
+	p := w.poll(t, in.loc)
+	pt, _ := p.body["person_token"].(string)
+	if p.status != http.StatusOK || pt == "" {
+		t.Fatalf("agent: person token: %d %s", p.status, p.raw)
+	}
+	spec, err := conformance.TokenFor(pt, w.agent.Key, "calendar.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.IssuedAt, spec.Aud = w.clock.Now(), as.Issuer()
+	rt, err := rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as.Script(conformance.ASStep{Kind: conformance.ASPayment}, conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name", "email", "sub"}})
+	res, _ = w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt, "presented_token": pt,
+		"capabilities": []string{"interaction"}, "justification": "I need to read your calendar."})
+	in = w.expectInteraction(t, "four-party auth token request", res)
+	b.open(in.url + "?code=" + in.code)
+	b.expectHeading("Your agent asks for access")
+	b.audit("federation-consent", http.StatusOK)
+	b.clickButton("Allow")
+	b.expectHeading("The resource's access server asks for a billing relationship")
+	b.audit("federation-payment", http.StatusOK)
+	b.clickButton("Accept billing with this access server")
+
+	var at string
+	for range 30 {
+		p = w.poll(t, in.loc)
+		if p.status != http.StatusAccepted {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if at, _ = p.body["auth_token"].(string); p.status != http.StatusOK || at == "" {
+		t.Fatalf("agent: the poll after the billing step: %d %s", p.status, p.raw)
+	}
+	if c, err := rs.VerifyAccessToken(context.Background(), at, w.agent.Key); err != nil || c["iss"] != as.Issuer() {
+		t.Fatalf("the resource refuses the AS's token: %v %v", c, err)
+	}
+	reqs := as.Requests()
+	if got := reqs[len(reqs)-1].Claims; len(got) != 1 || got["name"] != "Alice" {
+		t.Fatalf("the AS received %v, want exactly the name", got)
+	}
+
+	b.open("/access")
+	b.expectText("What access servers received about you", "https://as.test", "name")
+	b.audit("federation-access", http.StatusOK)
+	b.clickButton("Stop sharing")
+	b.expectText("Stopped")
+	b.checkPage("")
+}

@@ -1,0 +1,70 @@
+package web
+
+import (
+	"context"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/templates"
+)
+
+// ClaimReleases is what the person's page needs of the four-party trust
+// (*federation.Trust).
+type ClaimReleases interface {
+	Releases(ctx context.Context, personID string) ([]federation.Release, error)
+	StopRelease(ctx context.Context, personID, as string) error
+}
+
+// claimReleases groups the person's releases per access server.
+func (u *UI) claimReleases(c *gin.Context, s *session) ([]templates.ClaimReleaseItem, error) {
+	if u.opt.AccessServers == nil {
+		return nil, nil
+	}
+	rel, err := u.opt.AccessServers.Releases(ctx(c), s.person.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []templates.ClaimReleaseItem
+	for _, r := range rel {
+		if len(out) == 0 || out[len(out)-1].AccessServer != r.AccessServer {
+			out = append(out, templates.ClaimReleaseItem{AccessServer: r.AccessServer, Stopped: r.StoppedAt})
+		}
+		it := &out[len(out)-1]
+		if r.Claim == "" {
+			continue // a stop before anything was released
+		}
+		it.Claims = append(it.Claims, r.Claim)
+		if at := r.ReleasedAt; it.LastSent == nil || at.After(*it.LastSent) {
+			it.LastSent = &at
+		}
+	}
+	for i := range out {
+		slices.Sort(out[i].Claims)
+	}
+	return out, nil
+}
+
+// stopClaimRelease stops future release to the access server named in the
+// form, for the session person only; an AS they never dealt with is not
+// found (no oracle: the same answer as a made-up one).
+func (u *UI) stopClaimRelease(c *gin.Context, s *session) error {
+	as := c.PostForm("access_server")
+	if u.opt.AccessServers == nil || as == "" {
+		return errNotFound
+	}
+	rel, err := u.opt.AccessServers.Releases(ctx(c), s.person.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(rel, func(r federation.Release) bool { return r.AccessServer == as }) {
+		return errNotFound
+	}
+	if err := u.opt.AccessServers.StopRelease(ctx(c), s.person.ID, as); err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "person stopped releasing details to an access server", "person", s.person.ID, "access_server", as)
+	u.redirectFlash(c, "/access", "Stopped: "+as+" receives nothing more about you from this person server.")
+	return nil
+}

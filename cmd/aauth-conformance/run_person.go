@@ -184,12 +184,20 @@ func newBrowserPerson(cfg personConfig) (*browserPerson, error) {
 
 func (b *browserPerson) Close() { b.cancel() }
 
-// pageState is what the open page offers.
-const stateJS = `(() => {
+// stateJS says what the open page offers: "login" (a password field),
+// "decide" (a submit button for a form posting to …/approve, or …/deny
+// when denying, now marked data-aauth-conformance) or "".
+const stateJS = `((want) => {
   if (document.querySelector('input[type="password"]')) return "login";
-  if (document.querySelector('form[action$="/approve"] button[type="submit"]:not([formaction])')) return "approve";
-  return "";
-})()`
+  const mark = (b) => { b.setAttribute("data-aauth-conformance", "go"); return "decide"; };
+  for (const f of document.querySelectorAll('form[action$="' + want + '"]')) {
+    const b = f.querySelector('button:not([type="button"]):not([formaction])') ||
+      (f.id && document.querySelector('button[form="' + f.id + '"]'));
+    if (b) return mark(b);
+  }
+  const b = document.querySelector('button[formaction$="' + want + '"]');
+  return b ? mark(b) : "";
+})`
 
 func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error {
 	if in.URL == "" {
@@ -213,7 +221,11 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	decided := 0
 	for range 8 {
 		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-		st, err := chromedp.Run(c, chromedp.Evaluate[string](stateJS))
+		want := "/approve"
+		if !in.Approve {
+			want = "/deny"
+		}
+		st, err := chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("browser: read the page: %w", err)
@@ -230,17 +242,14 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			if err := step("log in", chromedp.Submit(chromedp.CSS(`input[type="password"]`))); err != nil {
 				return err
 			}
-		case st == "approve" && in.Approve:
-			if err := step("approve", chromedp.Click(chromedp.CSS(`form[action$="/approve"] button[type="submit"]:not([formaction])`), chromedp.NodeVisible)); err != nil {
+		case st == "decide":
+			if err := step(strings.TrimPrefix(want, "/"), chromedp.Click(chromedp.CSS(`[data-aauth-conformance="go"]`), chromedp.NodeVisible)); err != nil {
 				return err
 			}
 			decided++
-		case st == "approve":
-			if err := step("deny", chromedp.Click(chromedp.CSS(`form[action$="/deny"] button[type="submit"], button[formaction$="/deny"]`), chromedp.NodeVisible)); err != nil {
-				return err
+			if !in.Approve {
+				return nil
 			}
-			decided++
-			return nil
 		default:
 			if decided == 0 {
 				c, cancel := context.WithTimeout(b.ctx, 5*time.Second)

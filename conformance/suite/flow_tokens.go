@@ -43,6 +43,7 @@ func threePartyFlow(ctx context.Context, t *Target, rec recorder) error {
 	}
 	good := mintRT(nil)
 	send := func(body map[string]any) (*Response, error) {
+		body["capabilities"] = []string{"interaction"}
 		return t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(body), nil)
 	}
 	refuse := func(key string, body map[string]any, status int, code string) error {
@@ -64,7 +65,10 @@ func threePartyFlow(ctx context.Context, t *Target, rec recorder) error {
 		code   string
 	}{
 		{"PS-081 E4 without a string resource_token gets 400 invalid_request", map[string]any{"presented_token": pt.raw}, 400, aauth.ErrInvalidRequest},
-		{"PS-260 E4 without presented_token gets 400 invalid_request", map[string]any{"resource_token": good}, 400, aauth.ErrInvalidRequest},
+		{"PS-260 E4 without presented_token gets 400 invalid_request", map[string]any{"resource_token": mintRT(func(s *conformance.ResourceTokenSpec) { s.PresentedJTI = randomHex(8) })}, 400, aauth.ErrInvalidRequest},
+		// The -11 rule holds even when the PS could look the named token up
+		// in its own records (the August 2026 reading did).
+		{"PS-260 E4 without presented_token gets 400 even when the PS issued the named token", map[string]any{"resource_token": good}, 400, aauth.ErrInvalidRequest},
 		{"PS-082 a resource_token that is no JWT gets 400 invalid_resource_token", map[string]any{"resource_token": "not.a.jwt", "presented_token": pt.raw}, 400, aauth.ErrInvalidResourceToken},
 		{"PS-083 a person token sent as resource_token gets 400 invalid_resource_token", map[string]any{"resource_token": pt.raw, "presented_token": pt.raw}, 400, aauth.ErrInvalidResourceToken},
 		{"PS-085 a resource token with a bad signature gets 400 invalid_resource_token", map[string]any{"resource_token": mintRT(func(s *conformance.ResourceTokenSpec) { s.SignWith = other }), "presented_token": pt.raw}, 400, aauth.ErrInvalidResourceToken},
@@ -141,6 +145,7 @@ var threePartyChecks = func() []Check {
 	return []Check{
 		s("PS-081", "E4 without a string resource_token gets 400 invalid_request", MUST),
 		s("PS-260", "E4 without presented_token gets 400 invalid_request", MUST),
+		s("PS-260", "E4 without presented_token gets 400 even when the PS issued the named token", MUST),
 		s("PS-082", "a resource_token that is no JWT gets 400 invalid_resource_token", MUST),
 		s("PS-083", "a person token sent as resource_token gets 400 invalid_resource_token", MUST, "PS-272"),
 		s("PS-085", "a resource token with a bad signature gets 400 invalid_resource_token", MUST),
@@ -236,7 +241,7 @@ func subAgentFlow(ctx context.Context, t *Target, rec recorder) error {
 		return err
 	}
 	rec("PS-140 E4 with a subagent_token that does not verify gets 400 invalid_subagent_token", ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidSubagentToken))
-	r, err = t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(map[string]any{"resource_token": rt, "presented_token": s, "subagent_token": sub.Token}), nil)
+	r, err = t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(map[string]any{"resource_token": rt, "presented_token": s, "subagent_token": sub.Token, "capabilities": []string{"interaction"}}), nil)
 	if err != nil {
 		return err
 	}

@@ -243,8 +243,7 @@ func tokenExp(tok string) int64 {
 	if err != nil {
 		return 0
 	}
-	f, _ := c["exp"].(float64)
-	return int64(f)
+	return issued{claims: c}.num("exp")
 }
 
 // noAgentIdentifier checks PS-109: no agent, act, parent_agent or azp, and

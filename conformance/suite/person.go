@@ -98,8 +98,26 @@ func step(sc string, run func(ctx context.Context, t *Target, rec recorder) erro
 	}}
 }
 
-// agentSend signs and sends a request as a; hdr is added unsigned.
+// agentSend signs and sends a request as a; hdr is added unsigned. Two
+// byte-identical requests in one second would be a replay (created has
+// second resolution), so the second waits for the next second.
 func (t *Target) agentSend(ctx context.Context, a *conformance.Agent, method, u string, body []byte, hdr http.Header) (*Response, error) {
+	key := method + " " + u + " " + a.Token + " " + string(body)
+	t.mu.Lock()
+	if t.sent == nil {
+		t.sent = map[string]int64{}
+	}
+	last := t.sent[key]
+	t.mu.Unlock()
+	if now := time.Now(); now.Unix() == last {
+		time.Sleep(time.Until(time.Unix(last+1, 0)))
+	}
+	t.mu.Lock()
+	if len(t.sent) > 10000 {
+		clear(t.sent)
+	}
+	t.sent[key] = time.Now().Unix()
+	t.mu.Unlock()
 	req, err := sign(a, method, u, body)
 	if err != nil {
 		return nil, err

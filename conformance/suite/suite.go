@@ -81,6 +81,7 @@ type Target struct {
 	scenarios map[string]*scenario
 	bind      *boundAgent
 	other     *conformance.Agent
+	sent      map[string]int64
 }
 
 // Check is one black-box check.

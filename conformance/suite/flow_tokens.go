@@ -265,7 +265,9 @@ func subAgentFlow(ctx context.Context, t *Target, rec recorder) error {
 }
 
 var subAgentChecks = func() []Check {
-	s := func(id, name, level string, also ...string) Check { return step("sub-agent", subAgentFlow, id, name, level, also...) }
+	s := func(id, name, level string, also ...string) Check {
+		return step("sub-agent", subAgentFlow, id, name, level, also...)
+	}
 	return []Check{
 		s("PS-066", "E3 with a subagent_token that does not verify gets 400 invalid_subagent_token", MUST),
 		s("PS-067", "a sub-agent's person token: the sub-agent's key, the parent's sub", MUST),

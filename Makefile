@@ -27,6 +27,7 @@ run: build
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
 test: prereqs verify
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run TestSuiteCatchesFaults ./cmd/aauth-conformance/
 
 # Quick loop while editing: no race detector.
 test-short: prereqs

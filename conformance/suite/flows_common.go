@@ -34,7 +34,9 @@ func (t *Target) newFlowAgent(role string) (*conformance.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.mintFrom(t.AP, conformance.TokenSpec{Agent: k, Sub: "aauth:cf-" + role + "-" + randomHex(4) + "@" + apHost(t.AP)})
+	// Half an hour: below the 1 h token cap, so a token not capped at the
+	// agent token's exp shows (PS-075, PS-106).
+	return t.mintFrom(t.AP, conformance.TokenSpec{Agent: k, Sub: "aauth:cf-" + role + "-" + randomHex(4) + "@" + apHost(t.AP), Lifetime: 30 * time.Minute})
 }
 
 // need returns the URL of an advertised endpoint, or NotApplicable.

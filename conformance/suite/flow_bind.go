@@ -342,9 +342,7 @@ func prefixed(what string, err error) error {
 }
 
 var bindChecks = func() []Check {
-	s := func(id, name, level string, also ...string) Check {
-		return step("bind", bindFlow, id, name, level, also...)
-	}
+	s := stepsOf("bind", bindFlow)
 	return []Check{
 		s("PS-065", "a new agent gets no person token before it is connected", MUST),
 		s("PS-063", "the first person token waits for the person (202)", SHOULD),

@@ -544,9 +544,7 @@ func (t *Target) auditSteps(ctx context.Context, rec recorder, a, o *conformance
 }
 
 var missionChecks = func() []Check {
-	s := func(id, name, level string, also ...string) Check {
-		return step("mission", missionFlow, id, name, level, also...)
-	}
+	s := stepsOf("mission", missionFlow)
 	return []Check{
 		s("PS-181", "a proposal without a string description, or with bad tools or resources, gets 400", MUST),
 		s("PS-156", "DELETE on the pending URL cancels; later polls get 410", MUST),

@@ -139,9 +139,7 @@ func threePartyFlow(ctx context.Context, t *Target, rec recorder) error {
 }
 
 var threePartyChecks = func() []Check {
-	s := func(id, name, level string, also ...string) Check {
-		return step("three-party", threePartyFlow, id, name, level, also...)
-	}
+	s := stepsOf("three-party", threePartyFlow)
 	return []Check{
 		s("PS-081", "E4 without a string resource_token gets 400 invalid_request", MUST),
 		s("PS-260", "E4 without presented_token gets 400 invalid_request", MUST),
@@ -265,9 +263,7 @@ func subAgentFlow(ctx context.Context, t *Target, rec recorder) error {
 }
 
 var subAgentChecks = func() []Check {
-	s := func(id, name, level string, also ...string) Check {
-		return step("sub-agent", subAgentFlow, id, name, level, also...)
-	}
+	s := stepsOf("sub-agent", subAgentFlow)
 	return []Check{
 		s("PS-066", "E3 with a subagent_token that does not verify gets 400 invalid_subagent_token", MUST),
 		s("PS-067", "a sub-agent's person token: the sub-agent's key, the parent's sub", MUST),

@@ -271,6 +271,3 @@ func s256Of(b []byte) string {
 
 // randomS256 is a well-formed mission identifier naming nothing.
 func randomS256() string { return s256Of([]byte(randomHex(16))) }
-
-// expectCode checks a problem answer at level MUST.
-func expectCode(r *Response, status int, code string) error { return ExpectProblem(r, status, code) }

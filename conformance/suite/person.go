@@ -106,6 +106,11 @@ func step(sc string, run func(ctx context.Context, t *Target, rec recorder) erro
 	return c
 }
 
+// stepsOf returns step for one scenario.
+func stepsOf(sc string, run func(ctx context.Context, t *Target, rec recorder) error) func(id, name, level string, also ...string) Check {
+	return func(id, name, level string, also ...string) Check { return step(sc, run, id, name, level, also...) }
+}
+
 // scenarioHome is the surface a flow belongs to (see step).
 var scenarioHome = map[string]string{"mission": SurfaceMissions, "three-party": SurfaceAuthTokens, "sub-agent": SurfaceSubAgents}
 

@@ -45,22 +45,13 @@ func (r Report) Summary() []SurfaceSummary {
 	for _, s := range Surfaces() {
 		sum := SurfaceSummary{Surface: s}
 		for _, res := range r.Results {
-			if res.Surface != s.Name {
-				continue
-			}
-			switch res.Status {
-			case StatusPass:
-				sum.Passed++
-			case StatusFail:
-				if res.FailedLevel == MUST {
-					sum.Failed++
-				} else {
-					sum.Warnings++
-				}
-			case StatusSkip:
-				sum.Skipped++
-			case StatusNotApplicable:
-				sum.NotOffered++
+			if res.Surface == s.Name {
+				c := tally([]Result{res})
+				sum.Passed += c.Passed
+				sum.Failed += c.Failed
+				sum.Warnings += c.Warnings
+				sum.Skipped += c.Skipped
+				sum.NotOffered += c.NotApplicable
 			}
 		}
 		out = append(out, sum)

@@ -94,3 +94,29 @@ func TestSurfaces(t *testing.T) {
 		t.Fatal("an unknown surface was accepted")
 	}
 }
+
+// TestReportRenderings: the surface table and the JUnit report count what
+// the results say.
+func TestReportRenderings(t *testing.T) {
+	rep := suite.Report{Issuer: "https://ps.example", Results: []suite.Result{
+		{ID: "PS-001", Name: "a", Surface: suite.SurfaceMetadata, Level: suite.MUST, Status: suite.StatusPass},
+		{ID: "PS-183", Name: "b", Surface: suite.SurfaceMissions, Level: suite.MUST, Status: suite.StatusFail, FailedLevel: suite.MUST, Detail: "s256 differs"},
+		{ID: "PS-207", Name: "c", Surface: suite.SurfaceMissions, Level: suite.IMPL, Status: suite.StatusFail, FailedLevel: suite.IMPL},
+		{ID: "PS-214", Name: "d", Surface: suite.SurfacePermission, Level: suite.MUST, Status: suite.StatusNotApplicable},
+	}}
+	table := rep.Table()
+	for _, want := range []string{"metadata", "  pass\n", "missions", "  fail\n", "not offered\n", "federation", "not yet checked\n"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	b, err := rep.JUnit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := string(b)
+	if !strings.Contains(x, `<testsuites name="aauth-conformance https://ps.example" tests="4" failures="1"`) ||
+		!strings.Contains(x, `<failure message="s256 differs" type="MUST">`) || strings.Count(x, "<skipped") != 2 {
+		t.Fatalf("JUnit:\n%s", x)
+	}
+}

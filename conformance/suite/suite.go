@@ -203,9 +203,11 @@ type Counts struct {
 
 // Counts counts results: Failed are MUST failures, Warnings the SHOULD and
 // IMPL ones.
-func (r Report) Counts() Counts {
-	c := Counts{Total: len(r.Results)}
-	for _, res := range r.Results {
+func (r Report) Counts() Counts { return tally(r.Results) }
+
+func tally(results []Result) Counts {
+	c := Counts{Total: len(results)}
+	for _, res := range results {
 		switch res.Status {
 		case StatusPass:
 			c.Passed++

@@ -11,10 +11,13 @@
 // Then, with the provider stopped (run starts it itself, from DIR):
 //
 //	aauth-conformance run --ps https://ps.example [--ps-addr host:port] [--ps-ca FILE]
-//	    [--provider-state DIR] [--only PS-012,PS-018] [--json] [--strict]
+//	    [--provider-state DIR] [--only SURFACE|PS-nnn,…] [--strict]
+//	    [--approve browser|manual|cmd:COMMAND] [--report json|junit[:FILE]]
 //
-// run exits 1 when a MUST expectation fails; SHOULD and IMPL failures are
-// warnings unless --strict. Usage and setup errors exit 2.
+// run prints live progress per surface, the report and a per-surface
+// table; it exits 1 when a MUST expectation fails (SHOULD and IMPL failures
+// are warnings unless --strict). Usage and setup errors exit 2.
+// `coverage` prints which PS-REQUIREMENTS rows have a check.
 package main
 
 import (

@@ -23,8 +23,12 @@ func TestPersons(t *testing.T) {
 		t.Fatalf("manual: %v %q", err, out)
 	}
 
-	file := filepath.Join(t.TempDir(), "args")
-	c, err := newPerson(`cmd:test "$AAUTH_LINK" = "$1?code=$2" && echo "$@" >`+file, personConfig{out: &syncBuf{}})
+	dir := t.TempDir()
+	file, script := filepath.Join(dir, "args"), filepath.Join(dir, "approve.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ntest \"$AAUTH_LINK\" = \"$1?code=$2\" && echo \"$@\" > "+file+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := newPerson("cmd:"+script, personConfig{out: &syncBuf{}})
 	if err != nil {
 		t.Fatal(err)
 	}

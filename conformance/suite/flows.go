@@ -8,5 +8,6 @@ func flowChecks() []Check {
 	out = append(out, missionChecks()...)
 	out = append(out, threePartyChecks()...)
 	out = append(out, subAgentChecks()...)
+	out = append(out, revocationChecks()...)
 	return out
 }

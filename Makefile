@@ -27,7 +27,7 @@ run: build
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
 test: prereqs verify
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
-	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run TestSuiteCatchesFaults ./cmd/aauth-conformance/
+	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
 
 # The conformance suite against another PS: @hellocoop/mockin (pinned in
 # conformance/interop/node) on loopback behind TLS; prints its table and

@@ -10,7 +10,7 @@ BIN       := bin/aauth-ps
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/aauth-ps/aauth-ps/ps/version.Version=$(VERSION)
 
-.PHONY: all build run test test-short prereqs lint fuzz bench generate verify docker image clean
+.PHONY: all build run test test-short prereqs lint fuzz bench generate verify docker image clean interop-mockin
 
 all: build
 
@@ -27,6 +27,15 @@ run: build
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
 test: prereqs verify
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
+
+# The conformance suite against another PS: @hellocoop/mockin (pinned in
+# conformance/interop/node) on loopback behind TLS; prints its table and
+# fails when its differences change (docs/interop.md explains each).
+interop-mockin: prereqs
+	mkdir -p bin
+	AAUTH_MOCKIN_REPORT=$(CURDIR)/bin/mockin-report.txt $(GO) test -count=1 -run TestInteropMockin ./cmd/aauth-conformance/
+	@cat bin/mockin-report.txt
 
 # Quick loop while editing: no race detector.
 test-short: prereqs

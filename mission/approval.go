@@ -1,6 +1,7 @@
 package mission
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/faults"
 )
 
 // Selection is the person's choice among proposed items: when Edited is
@@ -125,7 +127,13 @@ func (a *Approval) record(approver string, at time.Time) (*Record, error) {
 	if caps == nil {
 		caps = []string{}
 	}
-	return &Record{S256: S256(b), Blob: b, AgentIss: a.AgentIss, AgentSub: a.AgentSub, PersonID: a.PersonID,
+	s256 := S256(b)
+	if faults.On(faults.S256Reserialized) {
+		var re bytes.Buffer
+		_ = json.Indent(&re, b, "", " ")
+		s256 = S256(re.Bytes())
+	}
+	return &Record{S256: s256, Blob: b, AgentIss: a.AgentIss, AgentSub: a.AgentSub, PersonID: a.PersonID,
 		ApprovedAt: at, ExpiresAt: a.ExpiresAt, Capabilities: caps, Composition: a.Composition}, nil
 }
 

@@ -11,30 +11,27 @@
 // Then, with the provider stopped (run starts it itself, from DIR):
 //
 //	aauth-conformance run --ps https://ps.example [--ps-addr host:port] [--ps-ca FILE]
-//	    [--provider-state DIR] [--only PS-012,PS-018] [--json] [--strict]
+//	    [--provider-state DIR] [--only SURFACE|PS-nnn,…] [--strict]
+//	    [--approve browser|manual|cmd:COMMAND] [--report json|junit[:FILE]]
 //
-// run exits 1 when a MUST expectation fails; SHOULD and IMPL failures are
-// warnings unless --strict. Usage and setup errors exit 2.
+// run prints live progress per surface, the report and a per-surface
+// table; it exits 1 when a MUST expectation fails (SHOULD and IMPL failures
+// are warnings unless --strict). Usage and setup errors exit 2.
+// `coverage` prints which PS-REQUIREMENTS rows have a check.
 package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
 )
 
@@ -69,10 +66,14 @@ const usage = `usage:
       start the suite's agent provider, print the flags the PS under test
       needs, and serve until interrupted
   aauth-conformance run --ps https://ps.example [--ps-addr host:port] [--ps-ca FILE]
-      [--provider-state DIR] [--only PS-012,PS-018] [--json] [--strict]
+      [--provider-state DIR] [--only SURFACE|PS-nnn,...] [--strict]
+      [--approve browser|manual|cmd:COMMAND] [--person-user NAME]
+      [--report json|junit[:FILE]] [--json]
       start the provider from DIR and run the suite against the PS
   aauth-conformance list
-      list the checks
+      list the checks with their surfaces
+  aauth-conformance coverage [--verbose]
+      which PS-REQUIREMENTS rows have a check, per section and in total
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -87,9 +88,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSuite(ctx, args[1:], stdout, stderr)
 	case "list":
 		for _, c := range suite.Checks() {
-			fmt.Fprintf(stdout, "%s  %-6s  %-9s  %s\n", c.ID, c.Level, c.Group, c.Name)
+			fmt.Fprintf(stdout, "%s  %-6s  %-13s  %s\n", c.ID, c.Level, suite.SurfaceOf(c), c.Name)
 		}
 		return nil
+	case "coverage":
+		return runCoverage(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -135,107 +138,4 @@ func (l *listFlag) Set(v string) error {
 		}
 	}
 	return nil
-}
-
-func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
-	psURL := fs.String("ps", "", "the PS's issuer, e.g. https://ps.example (required)")
-	psAddr := fs.String("ps-addr", "", "connect to host:port for the PS's name (a PS on loopback under a test DNS name)")
-	psCA := fs.String("ps-ca", "", "PEM file of a CA to trust for the PS, besides the system roots")
-	state := fs.String("provider-state", defaultState, "the provider's state directory (see `aauth-conformance provider`)")
-	var only listFlag
-	fs.Var(&only, "only", "run only the checks with these ids, e.g. PS-012,PS-018 (repeatable)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	strict := fs.Bool("strict", false, "fail on SHOULD and IMPL failures too")
-	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *psURL == "" {
-		fs.Usage()
-		return errors.New("--ps is required")
-	}
-	u, err := url.Parse(*psURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("--ps %q: want the PS's https issuer", *psURL)
-	}
-	checks, err := suite.Select(suite.Checks(), only...)
-	if err != nil {
-		return err
-	}
-	client, err := psClient(u.Hostname(), *psAddr, *psCA)
-	if err != nil {
-		return err
-	}
-	p, err := startProvider(*state, "", "", false)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	agent, err := p.agent()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "agent %s, provider https://%s on %s; running %d checks against %s\n",
-		agent.ID, p.set.Host, p.set.Listen, len(checks), strings.TrimSuffix(*psURL, "/"))
-
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	t := &suite.Target{
-		Issuer: strings.TrimSuffix(*psURL, "/"),
-		Client: client,
-		AP:     p.main,
-		Agent:  agent,
-		Faulty: p.faulty,
-	}
-	rep := suite.Run(ctx, t, checks, suite.Hooks{})
-	if *asJSON {
-		b, err := rep.JSON()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s\n", b)
-	} else {
-		fmt.Fprint(stdout, rep.Text())
-	}
-	if !rep.OK(*strict) {
-		c := rep.Counts()
-		if *strict {
-			return fmt.Errorf("%w: %d MUST failures, %d warnings (--strict)", errFailed, c.Failed, c.Warnings)
-		}
-		return fmt.Errorf("%w: %d MUST failures", errFailed, c.Failed)
-	}
-	return nil
-}
-
-// psClient reaches the PS: its name optionally mapped to addr, the system
-// roots plus caFile trusted, no redirects followed.
-func psClient(host, addr, caFile string) (*http.Client, error) {
-	res := conformance.NewResolver()
-	if addr != "" {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("--ps-addr %q: want host:port", addr)
-		}
-		res.Set(host, addr)
-	}
-	tr := conformance.NewTransport(nil, res)
-	if caFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		b, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ps-ca: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("--ps-ca %s: no PEM certificate", caFile)
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}, nil
 }

@@ -14,7 +14,18 @@
 //     body, and the header shapes of PS-013, PS-018, PS-024 and PS-254;
 //   - requests that must verify (PS-016, PS-017, PS-019, PS-023, PS-026,
 //     PS-038, PS-039, PS-042, PS-043), replay (PS-027) and unsupported
-//     methods (PS-055).
+//     methods (PS-055);
+//   - flows (GroupFlow), each run once per Target and reported per step:
+//     a new agent's first person token (binding, the pending URL, Prefer:
+//     wait, the token's contents), a mission (propose, approve, s256 over
+//     the exact bytes, update, completion, errors, the existence oracle,
+//     permission and audit under it), three-party auth tokens and
+//     sub-agents. The person's part is Target.Person; without one those
+//     checks are SKIPped.
+//
+// Results are grouped by surface (Surfaces, SurfaceOf: the PS-REQUIREMENTS
+// §3 section of the check's id); Report.Table, Report.JUnit and Coverage
+// render them.
 //
 // Every Check carries the level of its row. Following PS-REQUIREMENTS §3, a
 // run against any PS treats IMPL (and SHOULD) expectations as advisory: a

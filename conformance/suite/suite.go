@@ -30,6 +30,8 @@ const (
 	GroupAccepted  = "accepted"
 	GroupReplay    = "replay"
 	GroupMethod    = "method"
+	// GroupFlow: steps of multi-request flows (binding, missions, tokens).
+	GroupFlow = "flow"
 )
 
 // DefaultBody is the body of the signed requests sent to Target.Endpoint
@@ -67,8 +69,19 @@ type Target struct {
 	// passed verification. nil accepts any answer ExpectVerified accepts.
 	Verified func(r *Response) error
 
-	mu sync.Mutex
-	md map[string]any
+	// Person does the person's steps; flows needing one are SKIPped
+	// without it.
+	Person Person
+	// Resource is a test resource the PS can reach (its metadata, keys
+	// and resource tokens): the three-party and sub-agent flows need it.
+	Resource *conformance.Resource
+
+	mu        sync.Mutex
+	md        map[string]any
+	scenarios map[string]*scenario
+	bind      *boundAgent
+	other     *conformance.Agent
+	sent      map[string]int64
 }
 
 // Check is one black-box check.
@@ -82,6 +95,11 @@ type Check struct {
 	Level string
 	// Group is one of the Group* constants.
 	Group string
+	// Surface is the report surface (Surface* constants); empty means
+	// the one covering ID's section (SurfaceOf).
+	Surface string
+	// Also lists further requirement ids the check exercises.
+	Also []string
 	// Run performs the check. It returns nil (PASS), a *Failure or any
 	// other error (FAIL), or an error from NotApplicable or Skip.
 	Run func(ctx context.Context, t *Target) error
@@ -94,6 +112,8 @@ func (c Check) Key() string { return c.ID + " " + c.Name }
 // tests use them to assert that a refused request wrote nothing.
 type Hooks struct {
 	Before, After func(Check)
+	// Done receives each result as soon as it is known (live progress).
+	Done func(Result)
 }
 
 // Status is the outcome of a check.
@@ -145,11 +165,13 @@ func Skip(format string, args ...any) error {
 
 // Result is the outcome of one check.
 type Result struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Group  string `json:"group"`
-	Level  string `json:"level"`
-	Status Status `json:"status"`
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Group   string   `json:"group"`
+	Surface string   `json:"surface"`
+	Also    []string `json:"also,omitempty"`
+	Level   string   `json:"level"`
+	Status  Status   `json:"status"`
 	// FailedLevel is set on a FAIL: the level of the expectation that
 	// failed, never stronger than Level.
 	FailedLevel string        `json:"failed_level,omitempty"`
@@ -181,9 +203,11 @@ type Counts struct {
 
 // Counts counts results: Failed are MUST failures, Warnings the SHOULD and
 // IMPL ones.
-func (r Report) Counts() Counts {
-	c := Counts{Total: len(r.Results)}
-	for _, res := range r.Results {
+func (r Report) Counts() Counts { return tally(r.Results) }
+
+func tally(results []Result) Counts {
+	c := Counts{Total: len(results)}
+	for _, res := range results {
 		switch res.Status {
 		case StatusPass:
 			c.Passed++
@@ -261,16 +285,24 @@ func Run(ctx context.Context, t *Target, checks []Check, hooks Hooks) Report {
 	rep := Report{Issuer: t.Issuer, Started: time.Now()}
 	for _, c := range checks {
 		if err := ctx.Err(); err != nil {
-			rep.Results = append(rep.Results, Result{ID: c.ID, Name: c.Name, Group: c.Group, Level: c.Level,
-				Status: StatusSkip, Detail: "not run: " + err.Error()})
+			res := Result{ID: c.ID, Name: c.Name, Group: c.Group, Surface: SurfaceOf(c), Also: c.Also, Level: c.Level,
+				Status: StatusSkip, Detail: "not run: " + err.Error()}
+			rep.Results = append(rep.Results, res)
+			if hooks.Done != nil {
+				hooks.Done(res)
+			}
 			continue
 		}
 		if hooks.Before != nil {
 			hooks.Before(c)
 		}
-		rep.Results = append(rep.Results, runOne(ctx, t, c))
+		res := runOne(ctx, t, c)
+		rep.Results = append(rep.Results, res)
 		if hooks.After != nil {
 			hooks.After(c)
+		}
+		if hooks.Done != nil {
+			hooks.Done(res)
 		}
 	}
 	rep.Duration = time.Since(rep.Started)
@@ -278,7 +310,7 @@ func Run(ctx context.Context, t *Target, checks []Check, hooks Hooks) Report {
 }
 
 func runOne(ctx context.Context, t *Target, c Check) (res Result) {
-	res = Result{ID: c.ID, Name: c.Name, Group: c.Group, Level: c.Level}
+	res = Result{ID: c.ID, Name: c.Name, Group: c.Group, Surface: SurfaceOf(c), Also: c.Also, Level: c.Level}
 	start := time.Now()
 	defer func() {
 		res.Duration = time.Since(start)
@@ -360,5 +392,6 @@ func Checks() []Check {
 	out = append(out, acceptedChecks()...)
 	out = append(out, replayChecks()...)
 	out = append(out, methodChecks()...)
+	out = append(out, flowChecks()...)
 	return out
 }

@@ -20,7 +20,7 @@ import (
 
 func TestChecksWellFormed(t *testing.T) {
 	idRE := regexp.MustCompile(`^PS-\d{3}$`)
-	groups := []string{suite.GroupMetadata, suite.GroupEndpoints, suite.GroupRefusal, suite.GroupAccepted, suite.GroupReplay, suite.GroupMethod}
+	groups := []string{suite.GroupMetadata, suite.GroupEndpoints, suite.GroupRefusal, suite.GroupAccepted, suite.GroupReplay, suite.GroupMethod, suite.GroupFlow}
 	seen := map[string]bool{}
 	for _, c := range suite.Checks() {
 		if !idRE.MatchString(c.ID) || c.Name == "" || c.Run == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/faults"
 )
 
 // Internal is the problem every unexpected error is answered with.
@@ -37,6 +38,9 @@ func Write(c *gin.Context, err error) *aauth.Problem {
 // sig-error URN and whose `error` repeats the code (PS-013).
 func writeSignatureError(c *gin.Context, se *aauth.SignatureError) {
 	dict := httpsfv.NewDictionary()
+	if faults.On(faults.WrongSignatureError) && se.Code == aauth.SigInvalidKey {
+		se.Code = aauth.SigInvalidSignature
+	}
 	dict.Add("error", httpsfv.NewItem(httpsfv.Token(se.Code)))
 	if se.Code == aauth.SigInvalidInput && len(se.RequiredInput) > 0 {
 		il := httpsfv.InnerList{Params: httpsfv.NewParams()}

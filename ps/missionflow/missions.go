@@ -19,6 +19,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/faults"
 )
 
 // ErrNotFound: no such mission, or not the caller's (one error for both, A-05).
@@ -111,6 +112,13 @@ func (s *Service) Active(ctx context.Context, s256, agentIss, agentSub string) (
 	if errors.Is(err, ErrNotFound) {
 		if s.misses.Record(agent, s.o.Now()) {
 			s.o.Log.WarnContext(ctx, "security: repeated requests for unknown missions", "agent", agentSub, "provider", agentIss)
+		}
+		if faults.On(faults.ExistenceOracle) {
+			if _, err := s.o.Store.Mission(ctx, s256); err == nil {
+				p := mission.NotFound()
+				p.Detail = "the mission is not yours"
+				return nil, p
+			}
 		}
 		return nil, mission.NotFound()
 	}

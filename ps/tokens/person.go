@@ -11,6 +11,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/faults"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
 )
 
@@ -153,6 +154,9 @@ type binding struct {
 // the mission's terminated problem.
 func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, error) {
 	key, agentCaps := b.agent.holder()
+	if faults.On(faults.NoAgentExpCap) {
+		agentCaps = nil
+	}
 	if key == nil {
 		return nil, time.Time{}, errors.New("tokens: the agent's key is required")
 	}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/ps/browsertest"
+)
+
+// envPersonPassword holds the password --approve browser logs in with.
+const envPersonPassword = "AAUTH_CONFORMANCE_PASSWORD"
+
+// stdin is where --approve manual reads the person's Enter (tests swap it).
+var stdin io.Reader = os.Stdin
+
+type personConfig struct {
+	host, addr, caFile, user string
+	stdin                    io.Reader
+	out                      io.Writer
+}
+
+// closablePerson is a suite.Person holding resources (a browser).
+type closablePerson interface {
+	suite.Person
+	Close()
+}
+
+// newPerson builds the person of --approve; "" is none.
+func newPerson(mode string, cfg personConfig) (closablePerson, error) {
+	switch {
+	case mode == "":
+		return nil, nil
+	case mode == "manual":
+		return &manualPerson{in: bufio.NewReader(cfg.stdin), out: cfg.out}, nil
+	case strings.HasPrefix(mode, "cmd:") && strings.TrimSpace(mode[4:]) != "":
+		return &commandPerson{command: mode[4:], out: cfg.out}, nil
+	case mode == "browser":
+		return newBrowserPerson(cfg)
+	}
+	return nil, fmt.Errorf("--approve %q: want browser, manual or cmd:COMMAND", mode)
+}
+
+func decision(in suite.Interaction) string {
+	if in.Approve {
+		return "approve"
+	}
+	return "deny"
+}
+
+// manualPerson prints the link and waits for the person to press Enter.
+type manualPerson struct {
+	mu  sync.Mutex
+	in  *bufio.Reader
+	out io.Writer
+}
+
+func (m *manualPerson) Decide(ctx context.Context, in suite.Interaction) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if in.URL == "" {
+		fmt.Fprintf(m.out, "\n>>> The PS asks the person through its own channel: %s (%s).\n>>> Press Enter once done. ", decision(in), in.What)
+	} else {
+		fmt.Fprintf(m.out, "\n>>> Person step: open %s (code %s) and %s: %s.\n>>> Press Enter once done. ", in.Link(), in.Code, decision(in), in.What)
+	}
+	line := make(chan error, 1)
+	go func() { _, err := m.in.ReadString('\n'); line <- err }()
+	select {
+	case err := <-line:
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *manualPerson) Close() {}
+
+// commandPerson runs COMMAND URL CODE approve|deny through sh, with the
+// same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK, AAUTH_DECISION and
+// AAUTH_WHAT: another PS's own automation does the person's part.
+type commandPerson struct {
+	command string
+	out     io.Writer
+}
+
+func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", c.command+` "$@"`, "aauth-approve", in.URL, in.Code, decision(in))
+	cmd.Env = append(os.Environ(), "AAUTH_URL="+in.URL, "AAUTH_CODE="+in.Code, "AAUTH_LINK="+in.Link(),
+		"AAUTH_DECISION="+decision(in), "AAUTH_WHAT="+in.What)
+	cmd.Stdout, cmd.Stderr = c.out, c.out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("--approve cmd: %w", err)
+	}
+	return nil
+}
+
+func (c *commandPerson) Close() {}
+
+// browserPerson drives a PS web UI in headless Chromium: it opens the
+// link, logs in when sent to a page with a password field, and submits
+// the approve (or deny) form until none is left. It knows this project's
+// UI (forms posting to …/approve and …/deny); another PS needs cmd:.
+type browserPerson struct {
+	mu             sync.Mutex
+	ctx            context.Context
+	cancel         func()
+	user, password string
+}
+
+func newBrowserPerson(cfg personConfig) (*browserPerson, error) {
+	if cfg.user == "" || os.Getenv(envPersonPassword) == "" {
+		return nil, fmt.Errorf("--approve browser needs --person-user and the password in $%s", envPersonPassword)
+	}
+	exe, err := browsertest.Chromium()
+	if err != nil {
+		return nil, err
+	}
+	addr := cfg.addr
+	if addr == "" {
+		addr = net.JoinHostPort(cfg.host, "443")
+	}
+	var flags map[string]any
+	if cfg.caFile != "" || cfg.addr != "" {
+		pool, err := x509.SystemCertPool()
+		if cfg.caFile != "" {
+			pool, err = caPool(cfg.caFile)
+		}
+		if err != nil {
+			return nil, err
+		}
+		spki, err := browsertest.LeafSPKIHash(addr, cfg.host, pool)
+		if err != nil {
+			return nil, err
+		}
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		flags = browsertest.Flags([]string{cfg.host}, port, spki)
+	} else {
+		flags = browsertest.Flags(nil, "443", "")
+		delete(flags, "host-resolver-rules")
+		delete(flags, "ignore-certificate-errors-spki-list")
+	}
+	dir, err := os.MkdirTemp("", "aauth-conformance-chromium-")
+	if err != nil {
+		return nil, err
+	}
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(exe), chromedp.UserDataDir(dir), chromedp.WindowSize(390, 844)}
+	for name, v := range flags {
+		opts = append(opts, chromedp.Flag(name, v))
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(string, ...any) {}))
+	b := &browserPerson{ctx: ctx, user: cfg.user, password: os.Getenv(envPersonPassword), cancel: func() {
+		cancelCtx()
+		cancelAlloc()
+		_ = os.RemoveAll(dir)
+	}}
+	if err := chromedp.Do(ctx); err != nil {
+		b.cancel()
+		return nil, fmt.Errorf("start Chromium (%s): %w", exe, err)
+	}
+	return b, nil
+}
+
+func (b *browserPerson) Close() { b.cancel() }
+
+// stateJS says what the open page offers: "login" (a password field),
+// "decide" (a submit button for a form posting to …/approve, or …/deny
+// when denying, now marked data-aauth-conformance) or "".
+const stateJS = `((want) => {
+  if (document.querySelector('input[type="password"]')) return "login";
+  const mark = (b) => { b.setAttribute("data-aauth-conformance", "go"); return "decide"; };
+  for (const f of document.querySelectorAll('form[action$="' + want + '"]')) {
+    const b = f.querySelector('button:not([type="button"]):not([formaction])') ||
+      (f.id && document.querySelector('button[form="' + f.id + '"]'));
+    if (b) return mark(b);
+  }
+  const b = document.querySelector('button[formaction$="' + want + '"]');
+  return b ? mark(b) : "";
+})`
+
+func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error {
+	if in.URL == "" {
+		return errors.New("the PS asked through its own channel (requirement=approval); a browser cannot answer it")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	step := func(what string, a chromedp.Action[chromedp.Void]) error {
+		c, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		if _, err := chromedp.Run(c, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
+			return fmt.Errorf("browser: %s: %w", what, err)
+		}
+		return nil
+	}
+	if err := step("open the interaction link", chromedp.Navigate(in.Link())); err != nil {
+		return err
+	}
+	decided := 0
+	for range 8 {
+		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		want := "/approve"
+		if !in.Approve {
+			want = "/deny"
+		}
+		st, err := chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("browser: read the page: %w", err)
+		}
+		switch {
+		case st == "login":
+			c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+			err := chromedp.Do(c, chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), b.user),
+				chromedp.SendKeys(chromedp.CSS(`input[type="password"]`), b.password))
+			cancel()
+			if err != nil {
+				return fmt.Errorf("browser: fill the login form: %w", err)
+			}
+			if err := step("log in", chromedp.Submit(chromedp.CSS(`input[type="password"]`))); err != nil {
+				return err
+			}
+		case st == "decide":
+			if err := step(strings.TrimPrefix(want, "/"), chromedp.Click(chromedp.CSS(`[data-aauth-conformance="go"]`), chromedp.NodeVisible)); err != nil {
+				return err
+			}
+			decided++
+			if !in.Approve {
+				return nil
+			}
+		default:
+			if decided == 0 {
+				c, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+				txt, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
+				cancel()
+				return fmt.Errorf("browser: nothing to approve at %s: %.300s", in.Link(), strings.Join(strings.Fields(txt), " "))
+			}
+			return nil
+		}
+	}
+	return errors.New("browser: still asked to approve after 8 steps")
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+// ourPS starts the provider state and our PS (on databaseURL, "" for
+// SQLite) with the flags the provider prints, and a person alice; it
+// returns the run arguments that reach it.
+func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []string {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "provider")
+	p, err := startProvider(state, "127.0.0.1:0", "ap.test", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := p.Flags()
+	p.Close()
+	env := pstest.NewEnv(t)
+	ps := env.Start(t, pstest.Options{DatabaseURL: databaseURL, Configure: func(c *config.Config) {
+		for i := 0; i+1 < len(flags); i += 2 {
+			switch flags[i] {
+			case "--resolve":
+				c.Resolve = append(c.Resolve, flags[i+1])
+			case "--trust-ca":
+				c.TrustCA = append(c.TrustCA, flags[i+1])
+			case "--egress-allow":
+				c.EgressAllow = []string{flags[i+1]}
+			}
+		}
+		if configure != nil {
+			configure(c)
+		}
+	}})
+	ps.CreatePerson(t, "alice", false)
+	t.Setenv(envPersonPassword, pstest.TestPassword)
+	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
+	if err := env.CA.WriteFile(psCA); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"run", "--ps", ps.Issuer, "--ps-addr", ps.Addr, "--ps-ca", psCA, "--provider-state", state}
+}
+
+// knownDeviations are the checks our PS fails on purpose, each recorded
+// in docs/decisions.md: the suite reports them, as it must.
+var knownDeviations = map[string]string{
+	// docs/decisions.md "August 2026 interop": without presented_token the
+	// PS reads its own record of the token the resource token names.
+	"PS-260 E4 without presented_token gets 400 even when the PS issued the named token": "record fallback",
+}
+
+// TestWholeSuiteAgainstOurPS is Must-show 1: every check of the suite,
+// the person steps done by headless Chromium on our web UI, passes
+// against our PS, strictly, on SQLite and on PostgreSQL. The JSON and
+// JUnit reports agree with it, and every flow really ran (no SKIP).
+func TestWholeSuiteAgainstOurPS(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			url := ""
+			if db == "postgres" {
+				url = storetest.NewPostgresURL(t)
+			}
+			args := ourPS(t, url, nil)
+			dir := t.TempDir()
+			jsonFile, junitFile := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.xml")
+			out, errOut := &syncBuf{}, &syncBuf{}
+			err := run(t.Context(), append(args, "--approve", "browser", "--person-user", "alice", "--strict",
+				"--report", "json:"+jsonFile, "--report", "junit:"+junitFile), out, errOut)
+			text := out.String()
+			if (err != nil) != (len(knownDeviations) > 0) {
+				t.Errorf("run: %v", err)
+			}
+			for line := range strings.SplitSeq(text, "\n") {
+				if strings.HasPrefix(line, "FAIL") || strings.HasPrefix(line, "WARN") || strings.HasPrefix(line, "SKIP") {
+					if f := strings.Fields(line); len(f) > 3 && knownDeviations[f[1]+" "+strings.Join(f[3:], " ")] != "" && f[0] == "FAIL" {
+						continue
+					}
+					t.Errorf("%s", line)
+				}
+			}
+			if t.Failed() {
+				t.Logf("%s\n%s", text, errOut)
+				return
+			}
+			var rep suite.Report
+			b, _ := os.ReadFile(jsonFile)
+			if err := json.Unmarshal(b, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Results) != len(suite.Checks()) {
+				t.Fatalf("the JSON report has %d results, want %d", len(rep.Results), len(suite.Checks()))
+			}
+			for _, key := range []string{"PS-183 s256 is the SHA-256 of the exact mission bytes", "PS-103 a valid resource token with consent gives 200 {auth_token, expires_in}",
+				"PS-142 a sub-agent's auth token: the sub-agent's key, no agent named", "PS-154 Prefer: wait answers at once when the result is already waiting"} {
+				if r, ok := rep.Find(key); !ok || r.Status != suite.StatusPass {
+					t.Errorf("%s: %+v", key, r)
+				}
+			}
+			var ju struct {
+				Tests    int `xml:"tests,attr"`
+				Failures int `xml:"failures,attr"`
+			}
+			b, _ = os.ReadFile(junitFile)
+			if err := xml.Unmarshal(b, &ju); err != nil || ju.Tests != len(rep.Results) || ju.Failures != len(knownDeviations) {
+				t.Fatalf("JUnit: %+v %v", ju, err)
+			}
+			for _, s := range []string{"== missions", "== person-tokens", "federation", "not yet checked"} {
+				if !strings.Contains(errOut.String()+text, s) {
+					t.Errorf("the output lacks %q", s)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,376 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// boundAgent is the outcome of the bind flow, used by the later flows: a
+// new agent connected to the person, with a person token for the test
+// resource.
+type boundAgent struct {
+	agent *conformance.Agent
+	pt    issued
+}
+
+// bound runs the bind flow (if not yet) and returns its agent.
+func (t *Target) bound(ctx context.Context) (*boundAgent, error) {
+	s := t.scenarioFor(ctx, "bind", bindFlow)
+	t.mu.Lock()
+	b := t.bind
+	t.mu.Unlock()
+	if b == nil {
+		if s.err != nil {
+			return nil, s.err
+		}
+		return nil, Skip("the bind flow did not finish")
+	}
+	return b, nil
+}
+
+// bindFlow: a never-seen agent asks for a person token for the test
+// resource, with the interaction capability. The PS answers 202 with an
+// interaction (PS-065, PS-063); the pending URL is probed (PS-146 to
+// PS-157) before the person approves; then the token is checked (PS-056,
+// PS-009, PS-072 to PS-077, PS-151, PS-152, PS-154, PS-167).
+func bindFlow(ctx context.Context, t *Target, rec recorder) error {
+	e3, err := t.need(ctx, "person_token_endpoint")
+	if err != nil {
+		return err
+	}
+	if t.Resource == nil {
+		return Skip("no test resource the PS can reach")
+	}
+	rs := t.Resource.Issuer()
+	a, err := t.newFlowAgent("a")
+	if err != nil {
+		return err
+	}
+	first, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"},
+		"justification": "aauth-conformance: the first person token of a new agent"}), nil)
+	if err != nil {
+		return err
+	}
+	done := first
+	if first.Status == http.StatusOK {
+		// No enrollment at all: reported, and the token is still checked.
+		rec("PS-065 a new agent gets no person token before it is connected", Failf(MUST, "200 at once: %.200s", first))
+		rec("PS-063 the first person token waits for the person (202)", Failf(SHOULD, "200 at once"))
+	} else if err := t.bindPending(ctx, rec, a, e3, first, rs, &done); err != nil {
+		return err
+	}
+	return t.bindToken(ctx, rec, a, e3, rs, done)
+}
+
+// bindPending probes a new agent's deferred first request and has the
+// person approve it; done receives the terminal answer.
+func (t *Target) bindPending(ctx context.Context, rec recorder, a *conformance.Agent, e3 string, first *Response, rs string, done **Response) error {
+	rec("PS-065 a new agent gets no person token before it is connected", nil)
+	if rec("PS-063 the first person token waits for the person (202)", t.check202(first)) != nil {
+		return rec("PS-146 202: Location on the PS origin, Retry-After, no-store, status", t.check202(first))
+	}
+	rec("PS-146 202: Location on the PS origin, Retry-After, no-store, status", nil)
+	loc, _ := t.location(first)
+	url, code, err := checkInteraction(first)
+	if rec("PS-159 requirement=interaction with an https url and a code", err) != nil {
+		return err
+	}
+	var v verdict
+	if !crockford.MatchString(code) || len(strings.ReplaceAll(code, "-", "")) < 8 {
+		v.add(MUST, "code %q: want Crockford base32 with at least 8 symbols", code)
+	}
+	rec("PS-160 the code is Crockford base32, 8 symbols or more", v.err())
+
+	// The pending URL, before the person acts.
+	un, err := t.get(ctx, loc)
+	if err != nil {
+		return err
+	}
+	rec("PS-148 an unsigned poll gets 401 invalid_signature", onlyCode(un, aauth.SigInvalidSignature))
+	other, err := t.newFlowAgent("other")
+	if err != nil {
+		return err
+	}
+	theirs, err := t.agentSend(ctx, other, http.MethodGet, loc, nil, nil)
+	if err != nil {
+		return err
+	}
+	unknown, err := t.agentSend(ctx, a, http.MethodGet, loc[:strings.LastIndex(loc, "/")+1]+randomHex(16), nil, nil)
+	if err != nil {
+		return err
+	}
+	pv := verdict{}
+	if theirs.Status != http.StatusNotFound {
+		pv.add(MUST, "another agent's poll: %s, want 404", theirs)
+	} else if err := sameAnswer(theirs, unknown); err != nil {
+		pv.add(MUST, "another agent's poll and an unknown id: %v", err)
+	}
+	rec("PS-149 another agent's poll is the 404 of an unknown id", pv.err())
+	bad, err := t.agentSend(ctx, a, http.MethodPost, loc, []byte(`{"action":"foo"}`), nil)
+	if err != nil {
+		return err
+	}
+	empty, err := t.agentSend(ctx, a, http.MethodPost, loc, []byte(`{}`), nil)
+	if err != nil {
+		return err
+	}
+	bv := verdict{}
+	bv.addErr(MUST, ExpectProblem(bad, http.StatusBadRequest, aauth.ErrInvalidRequest))
+	bv.addErr(MUST, ExpectProblem(empty, http.StatusBadRequest, aauth.ErrInvalidRequest))
+	rec("PS-157 a POST to the pending URL without a known action gets 400", bv.err())
+	cr, err := t.agentSend(ctx, a, http.MethodPost, loc, []byte(`{"action":"clarification_response","clarification_response":"nobody asked"}`), nil)
+	if err != nil {
+		return err
+	}
+	rec("PS-176 a clarification_response with no question outstanding gets 400", ExpectProblem(cr, http.StatusBadRequest, aauth.ErrInvalidRequest))
+	again, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+	if err != nil {
+		return err
+	}
+	sv := verdict{}
+	sv.addErr(MUST, t.check202(again))
+	if again.Status == http.StatusAccepted {
+		sv.addErr(MUST, samePending(first, again))
+	}
+	rec("PS-150 an unresolved poll is 202 with the same header set", sv.err())
+	start := time.Now()
+	held, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, http.Header{"Prefer": {"wait=2"}})
+	if err != nil {
+		return err
+	}
+	wv := verdict{}
+	if took := time.Since(start); held.Status != http.StatusAccepted {
+		wv.add(IMPL, "Prefer: wait=2 on an unresolved request: %s, want 202", held)
+	} else if took > 3500*time.Millisecond {
+		wv.add(IMPL, "Prefer: wait=2 held the poll %s, over 3 s", took.Round(time.Millisecond))
+	}
+	rec("PS-154 Prefer: wait=2 answers 202 within 3 s while unresolved", wv.err())
+
+	// The person connects the agent and approves.
+	if t.Person == nil {
+		return errNoPerson
+	}
+	if err := t.Person.Decide(ctx, Interaction{URL: url, Code: code, Approve: true, What: "connect agent " + a.ID + " and let it act at " + rs}); err != nil {
+		return Skip("the person step failed: %v", err)
+	}
+	// Something is waiting now: a long poll must not hold it.
+	var err2 error
+	start = time.Now()
+	for {
+		if *done, err2 = t.agentSend(ctx, a, http.MethodGet, loc, nil, http.Header{"Prefer": {"wait=10"}}); err2 != nil {
+			return err2
+		}
+		if (*done).Status != http.StatusAccepted || time.Since(start) > maxFlowWait {
+			break
+		}
+		// The person may have more to do (a second page): wait and poll.
+		time.Sleep(retryAfter(*done))
+		start = time.Now()
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		rec("PS-154 Prefer: wait answers at once when the result is already waiting", Failf(IMPL, "the waiting result took %s", took.Round(time.Millisecond)))
+	} else {
+		rec("PS-154 Prefer: wait answers at once when the result is already waiting", nil)
+	}
+	ok := (*done).Status == http.StatusOK
+	if s, _ := (*done).Body["person_token"].(string); !ok || s == "" {
+		return rec("PS-151 after approval the poll is 200 with the person token", Failf(MUST, "%s", *done))
+	}
+	rec("PS-151 after approval the poll is 200 with the person token", nil)
+	gone, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+	if err != nil {
+		return err
+	}
+	if gone.Status != http.StatusGone {
+		rec("PS-152 a poll after the terminal answer gets 410", Failf(MUST, "%s", gone))
+	} else {
+		rec("PS-152 a poll after the terminal answer gets 410", nil)
+	}
+	return nil
+}
+
+// bindToken checks the first person token (done's) and what follows.
+func (t *Target) bindToken(ctx context.Context, rec recorder, a *conformance.Agent, e3, rs string, done *Response) error {
+	ptStr, _ := done.Body["person_token"].(string)
+	if done.Status != http.StatusOK || ptStr == "" {
+		return Failf(MUST, "no person token: %s", done)
+	}
+	pt, err := t.verifyIssued(ctx, ptStr, aauth.TypPersonToken, rs, a.Key)
+	rec("PS-072 person token: typ, alg, kid, iss, dwk, aud", err)
+	rec("PS-009 the person token verifies with the PS JWKS", err)
+	rec("PS-073 person token cnf.jwk is the agent's key, with alg", err)
+	rec("PS-075 person token exp within an hour and the agent token", checkExp(pt, done.Body["expires_in"], map[string]int64{"agent token": tokenExp(a.Token)}))
+	nv := verdict{}
+	for _, n := range []string{"scope", "account", "mission_s256"} {
+		if _, ok := pt.claims[n]; ok {
+			nv.add(MUST, "the person token carries %s", n)
+		}
+	}
+	rec("PS-076 person token has no scope and no account (and no mission outside one)", nv.err())
+	t.mu.Lock()
+	t.bind = &boundAgent{agent: a, pt: pt}
+	t.mu.Unlock()
+
+	// Consent given: at once from now on, a new jti each time.
+	jtis := map[string]bool{pt.str("jti"): true}
+	iv, jv := verdict{}, verdict{}
+	for i := range 10 {
+		r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs}), nil)
+		if err != nil {
+			return err
+		}
+		s, _ := r.Body["person_token"].(string)
+		if r.Status != http.StatusOK || s == "" {
+			iv.add(MUST, "request %d: %s", i, r)
+			break
+		}
+		if !strings.Contains(r.Header.Get("Cache-Control"), "no-store") {
+			iv.add(IMPL, "Cache-Control %q, want no-store", r.Header.Get("Cache-Control"))
+		}
+		tok, err := t.verifyIssued(ctx, s, aauth.TypPersonToken, rs, a.Key)
+		if err != nil {
+			iv.addErr(MUST, err)
+			break
+		}
+		if jtis[tok.str("jti")] {
+			jv.add(MUST, "jti %s repeated", tok.str("jti"))
+		}
+		jtis[tok.str("jti")] = true
+		if tok.str("sub") != pt.str("sub") {
+			jv.add(MUST, "PS-077: sub changed between tokens for one resource")
+		}
+	}
+	rec("PS-056 with consent, E3 answers 200 {person_token, expires_in} at once", iv.err())
+	rec("PS-074 person token jti unique over 11 tokens", jv.err())
+
+	// A rotated agent key: recognised, no new enrollment, same sub.
+	k2, err := conformance.NewAgentKey(aauth.AlgEd25519)
+	if err != nil {
+		return err
+	}
+	rot, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: k2, Sub: a.ID})
+	if err != nil {
+		return err
+	}
+	rr, err := t.agentSend(ctx, rot, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs}), nil)
+	if err != nil {
+		return err
+	}
+	s, _ := rr.Body["person_token"].(string)
+	if rr.Status != http.StatusOK || s == "" {
+		rec("PS-167 a rotated agent key is recognised without a new enrollment", Failf(MUST, "%s", rr))
+	} else {
+		rec("PS-167 a rotated agent key is recognised without a new enrollment", nil)
+		tok, err := t.verifyIssued(ctx, s, aauth.TypPersonToken, rs, k2)
+		if err == nil && tok.str("sub") != pt.str("sub") {
+			err = Failf(MUST, "sub %q after the key rotation, was %q", tok.str("sub"), pt.str("sub"))
+		}
+		rec("PS-077 sub is stable across tokens and agent keys", err)
+	}
+
+	// Bad requests from the connected agent.
+	rv, mv := verdict{}, verdict{}
+	for _, b := range []string{`{}`, `{"resource":5}`} {
+		r, err := t.agentSend(ctx, a, http.MethodPost, e3, []byte(b), nil)
+		if err != nil {
+			return err
+		}
+		rv.addErr(MUST, prefixed(b, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest)))
+	}
+	rec("PS-057 E3 without a string resource gets 400 invalid_request", rv.err())
+	rv = verdict{}
+	for _, res := range []string{"http://" + strings.TrimPrefix(rs, "https://"), strings.ToUpper(rs[:9]) + rs[9:], rs + ":8443", rs + "/", rs + "/api", rs + "?x=1", rs + "#f"} {
+		r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": res}), nil)
+		if err != nil {
+			return err
+		}
+		rv.addErr(MUST, prefixed(res, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest)))
+	}
+	rec("PS-058 E3 with a resource that is no server identifier gets 400", rv.err())
+	good := randomS256()
+	for _, m := range []string{good[:42], good + "A", good[:42] + "=", "+" + good[1:], "/" + good[1:]} {
+		r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "mission_s256": m}), nil)
+		if err != nil {
+			return err
+		}
+		mv.addErr(MUST, prefixed(m, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest)))
+	}
+	rec("PS-059 E3 with a malformed mission_s256 gets 400", mv.err())
+	r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "platform": "toaster"}), nil)
+	if err != nil {
+		return err
+	}
+	rec("PS-099 E3 with an unknown platform gets 400", ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest))
+	r, err = t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": "interaction"}), nil)
+	if err != nil {
+		return err
+	}
+	rec("PS-256 E3 with capabilities that is not an array gets 400", ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest))
+	return nil
+}
+
+// onlyCode checks a 401 with Signature-Error code (nothing more).
+func onlyCode(r *Response, code aauth.SigCode) error {
+	if r.Status != http.StatusUnauthorized {
+		return Failf(MUST, "status %d, want 401 %s: %s", r.Status, code, r)
+	}
+	got, _, err := SigError(r.Header)
+	if err != nil {
+		return Failf(MUST, "%v", err)
+	}
+	if got != string(code) {
+		return Failf(MUST, "Signature-Error error=%s, want %s", got, code)
+	}
+	return nil
+}
+
+// prefixed names the input a failure is about.
+func prefixed(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if f, ok := err.(*Failure); ok {
+		return &Failure{Level: f.Level, Msg: what + ": " + f.Msg}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+var bindChecks = func() []Check {
+	s := stepsOf("bind", bindFlow)
+	return []Check{
+		s("PS-065", "a new agent gets no person token before it is connected", MUST),
+		s("PS-063", "the first person token waits for the person (202)", SHOULD),
+		s("PS-146", "202: Location on the PS origin, Retry-After, no-store, status", MUST),
+		s("PS-159", "requirement=interaction with an https url and a code", MUST),
+		s("PS-160", "the code is Crockford base32, 8 symbols or more", MUST),
+		s("PS-148", "an unsigned poll gets 401 invalid_signature", MUST),
+		s("PS-149", "another agent's poll is the 404 of an unknown id", MUST),
+		s("PS-157", "a POST to the pending URL without a known action gets 400", MUST),
+		s("PS-176", "a clarification_response with no question outstanding gets 400", IMPL),
+		s("PS-150", "an unresolved poll is 202 with the same header set", MUST),
+		s("PS-154", "Prefer: wait=2 answers 202 within 3 s while unresolved", IMPL),
+		s("PS-154", "Prefer: wait answers at once when the result is already waiting", IMPL),
+		s("PS-151", "after approval the poll is 200 with the person token", MUST),
+		s("PS-152", "a poll after the terminal answer gets 410", MUST),
+		s("PS-072", "person token: typ, alg, kid, iss, dwk, aud", MUST),
+		s("PS-009", "the person token verifies with the PS JWKS", MUST),
+		s("PS-073", "person token cnf.jwk is the agent's key, with alg", MUST),
+		s("PS-075", "person token exp within an hour and the agent token", MUST),
+		s("PS-076", "person token has no scope and no account (and no mission outside one)", MUST, "PS-062"),
+		s("PS-056", "with consent, E3 answers 200 {person_token, expires_in} at once", MUST),
+		s("PS-074", "person token jti unique over 11 tokens", MUST),
+		s("PS-167", "a rotated agent key is recognised without a new enrollment", MUST),
+		s("PS-077", "sub is stable across tokens and agent keys", MUST),
+		s("PS-057", "E3 without a string resource gets 400 invalid_request", MUST),
+		s("PS-058", "E3 with a resource that is no server identifier gets 400", MUST),
+		s("PS-059", "E3 with a malformed mission_s256 gets 400", MUST),
+		s("PS-099", "E3 with an unknown platform gets 400", MUST),
+		s("PS-256", "E3 with capabilities that is not an array gets 400", MUST),
+	}
+}

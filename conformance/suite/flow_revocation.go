@@ -1,0 +1,166 @@
+package suite
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// revocationFlow (PS §3.21): the suite's agent provider revokes at the
+// PS's revocation_endpoint, signed as a server; the connected agent's
+// binding outlives the revocation of one of its tokens.
+func revocationFlow(ctx context.Context, t *Target, rec recorder) error {
+	ep, err := t.need(ctx, "revocation_endpoint")
+	if err != nil {
+		return err
+	}
+	e3, err := t.need(ctx, "person_token_endpoint")
+	if err != nil {
+		return err
+	}
+	asServer := func(body string) (*Response, error) {
+		req, err := newRequest(http.MethodPost, ep, []byte(body))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := t.AP.ServerSigner().Sign(req, []byte(body)); err != nil {
+			return nil, err
+		}
+		return t.Do(ctx, req)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	good := `{"jti":"` + randomHex(16) + `","exp":` + itoa(exp) + `}`
+	r, err := t.unsigned(ctx, ep, []byte(good))
+	if err != nil {
+		return err
+	}
+	rec("PS-233 an unsigned revocation gets 401", onlyCode(r, aauth.SigInvalidSignature))
+	a, err := t.fresh()
+	if err != nil {
+		return err
+	}
+	if r, err = t.agentSend(ctx, a, http.MethodPost, ep, []byte(good), nil); err != nil {
+		return err
+	}
+	sv := verdict{}
+	sv.addErr(MUST, onlyCode(r, aauth.SigUnsupportedScheme))
+	if !strings.Contains(r.Header.Get(aauth.HeaderAcceptSignatureScheme), "jwks_uri") {
+		sv.add(MUST, "Accept-Signature-Scheme %q does not name jwks_uri", r.Header.Get(aauth.HeaderAcceptSignatureScheme))
+	}
+	rec("PS-234 an agent-signed revocation gets 401 unsupported_scheme, jwks_uri accepted", sv.err())
+	bv := verdict{}
+	for _, b := range []string{`{}`, `{"jti":"x"}`, `{"exp":` + itoa(exp) + `}`, `{"jti":5,"exp":` + itoa(exp) + `}`, `{"jti":"x","exp":"x"}`, `[]`} {
+		r, err := asServer(b)
+		if err != nil {
+			return err
+		}
+		bv.addErr(MUST, prefixed(b, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest)))
+	}
+	rec("PS-232 a revocation without a string jti and an integer exp gets 400", bv.err())
+
+	// A token the PS has seen, and one it never saw: the same answer.
+	seen, err := t.fresh()
+	if err != nil {
+		return err
+	}
+	if _, err := t.agentSend(ctx, seen, http.MethodPost, e3, jsonBody(map[string]any{"resource": "https://rs.test"}), nil); err != nil {
+		return err
+	}
+	_, claims, err := conformance.DecodeJWT(seen.Token)
+	if err != nil {
+		return err
+	}
+	jti, _ := claims["jti"].(string)
+	known, err := asServer(`{"jti":"` + jti + `","exp":` + itoa(tokenExp(seen.Token)) + `}`)
+	if err != nil {
+		return err
+	}
+	unknown, err := asServer(`{"jti":"` + randomHex(16) + `","exp":` + itoa(tokenExp(seen.Token)) + `}`)
+	if err != nil {
+		return err
+	}
+	ev := verdict{}
+	if known.Status != http.StatusOK || len(known.Raw) != 0 || known.Header.Get("Content-Type") != "" {
+		ev.add(MUST, "revoking a known token: %s (Content-Type %q), want 200 with an empty body", known, known.Header.Get("Content-Type"))
+	}
+	rec("PS-287 the answer to a provider is 200 with an empty body and no Content-Type", ev.err())
+	ov := verdict{}
+	ov.addErr(MUST, sameAnswer(known, unknown))
+	rec("PS-284 a never-seen jti is answered exactly like a known one", ov.err())
+	r, err = t.agentSend(ctx, seen, http.MethodPost, e3, jsonBody(map[string]any{"resource": "https://rs.test", "n": 2}), nil)
+	if err != nil {
+		return err
+	}
+	rec("PS-236 a revoked agent token gets 401 revoked_jwt", onlyCode(r, aauth.SigRevokedJWT))
+	// A byte-identical request in the same second would be a replay.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	again, err := asServer(`{"jti":"` + jti + `","exp":` + itoa(tokenExp(seen.Token)) + `}`)
+	if err != nil {
+		return err
+	}
+	if again.Status != http.StatusOK {
+		rec("PS-291 revoking the same token again gets 200", Failf(MUST, "%s", again))
+	} else {
+		rec("PS-291 revoking the same token again gets 200", nil)
+	}
+
+	// The binding survives: a connected agent's revoked token, then a new one.
+	b, err := t.bound(ctx)
+	if err != nil {
+		return err
+	}
+	rs := t.Resource.Issuer()
+	old, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: b.agent.Key, Sub: b.agent.ID})
+	if err != nil {
+		return err
+	}
+	_, oc, err := conformance.DecodeJWT(old.Token)
+	if err != nil {
+		return err
+	}
+	ojti, _ := oc["jti"].(string)
+	// Presented once, so the PS has seen it.
+	if _, err = t.agentSend(ctx, old, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs}), nil); err != nil {
+		return err
+	}
+	if r, err = asServer(`{"jti":"` + ojti + `","exp":` + itoa(tokenExp(old.Token)) + `}`); err != nil {
+		return err
+	}
+	if r.Status != http.StatusOK {
+		return rec("PS-285 after a revocation, a new token of the same agent works without re-enrollment", Failf(MUST, "revoking: %s", r))
+	}
+	fresh, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: b.agent.Key, Sub: b.agent.ID})
+	if err != nil {
+		return err
+	}
+	if r, err = t.agentSend(ctx, fresh, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs}), nil); err != nil {
+		return err
+	}
+	if s, _ := r.Body["person_token"].(string); r.Status != http.StatusOK || s == "" {
+		rec("PS-285 after a revocation, a new token of the same agent works without re-enrollment", Failf(MUST, "%s", r))
+	} else {
+		rec("PS-285 after a revocation, a new token of the same agent works without re-enrollment", nil)
+	}
+	return nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+var revocationChecks = func() []Check {
+	s := stepsOf("revocation", revocationFlow)
+	return []Check{
+		s("PS-233", "an unsigned revocation gets 401", MUST),
+		s("PS-234", "an agent-signed revocation gets 401 unsupported_scheme, jwks_uri accepted", MUST),
+		s("PS-232", "a revocation without a string jti and an integer exp gets 400", MUST),
+		s("PS-287", "the answer to a provider is 200 with an empty body and no Content-Type", MUST),
+		s("PS-284", "a never-seen jti is answered exactly like a known one", MUST),
+		s("PS-236", "a revoked agent token gets 401 revoked_jwt", MUST),
+		s("PS-291", "revoking the same token again gets 200", MUST),
+		s("PS-285", "after a revocation, a new token of the same agent works without re-enrollment", MUST),
+	}
+}

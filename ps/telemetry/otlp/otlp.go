@@ -47,16 +47,13 @@ func FromEnv(ctx context.Context, getenv func(string) string, serviceVersion str
 	if autoexport.IsNoneSpanExporter(exp) {
 		return nil, nil
 	}
-	res, err := resource.Merge(resource.Default(),
-		resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName("aauth-ps"), semconv.ServiceVersion(serviceVersion)))
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (WithFromEnv, last)
+	// win over the PS's own defaults.
+	res, err := resource.New(ctx, resource.WithTelemetrySDK(), resource.WithHost(),
+		resource.WithAttributes(semconv.ServiceName("aauth-ps"), semconv.ServiceVersion(serviceVersion)),
+		resource.WithFromEnv())
 	if err != nil {
 		return nil, fmt.Errorf("OpenTelemetry resource: %w", err)
-	}
-	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.
-	if env, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
-		if merged, err := resource.Merge(res, env); err == nil {
-			res = merged
-		}
 	}
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }

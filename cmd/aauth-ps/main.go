@@ -146,7 +146,7 @@ func runManage(ctx context.Context, noun, verb string, args []string, stdout, st
 		fmt.Fprintln(stderr, "aauth-ps:", err)
 		return 2
 	}
-	if err := manage(ctx, noun, verb, own, positional, cfg, newLogger(stderr, cfg.LogLevel), stdout); err != nil {
+	if err := manage(ctx, noun, verb, own, positional, cfg, newLogger(stderr, cfg.LogLevel), stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", noun, verb, err)
 		return 1
 	}

@@ -17,15 +17,8 @@ func TestSettleRevocationsBeforeExit(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
 	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
-	person, err := w.ps.App.Accounts.PersonByUsername(ctxT(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bindings, err := w.ps.App.Agents.Bindings(ctxT(), person.ID)
-	if err != nil || len(bindings) != 1 {
-		t.Fatalf("bindings: %v %v", bindings, err)
-	}
-	if _, err := w.ps.App.Flows.EndBinding(ctxT(), person.ID, bindings[0].ID, false); err != nil {
+	personID, bindingID := aliceBinding(t, w)
+	if _, err := w.ps.App.Flows.EndBinding(ctxT(), personID, bindingID, false); err != nil {
 		t.Fatal(err)
 	}
 	outcomes, settled, err := w.ps.App.SettleRevocations(ctxT(), 20*time.Second)
@@ -46,4 +39,18 @@ func TestSettleRevocationsBeforeExit(t *testing.T) {
 	if again, settled, err := w.ps.App.SettleRevocations(ctxT(), time.Second); err != nil || !settled || len(again) != 0 {
 		t.Fatalf("second settle: %v %v %v", again, settled, err)
 	}
+}
+
+// aliceBinding is alice's id and her one agent binding's.
+func aliceBinding(t *testing.T, w *world) (personID, bindingID string) {
+	t.Helper()
+	person, err := w.ps.App.Accounts.PersonByUsername(ctxT(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindings, err := w.ps.App.Agents.Bindings(ctxT(), person.ID)
+	if err != nil || len(bindings) != 1 {
+		t.Fatalf("bindings: %v %v", bindings, err)
+	}
+	return person.ID, bindings[0].ID
 }

@@ -156,7 +156,7 @@ func TestTracingPersonTokenSpanTree(t *testing.T) {
 			for _, s := range spans {
 				for _, kv := range s.Attributes {
 					for _, sec := range secrets {
-						if strings.Contains(kv.Value.Emit(), sec) {
+						if strings.Contains(kv.Value.String(), sec) {
 							t.Errorf("span %s attribute %s carries a secret", s.Name, kv.Key)
 						}
 					}
@@ -189,7 +189,7 @@ func TestTracingPersonTokenSpanTree(t *testing.T) {
 func attr[K ~string](s tracetest.SpanStub, key K) string {
 	for _, kv := range s.Attributes {
 		if string(kv.Key) == string(key) {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

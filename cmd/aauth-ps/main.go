@@ -31,6 +31,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
 	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry/otlp"
 	"github.com/aauth-ps/aauth-ps/ps/version"
 )
 
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 	switch cmd {
 	case "serve":
-		err = serve(ctx, cfg, log, stdout)
+		err = serve(ctx, cfg, log, stdout, getenv)
 	case "migrate":
 		err = migrate(ctx, cfg, log, sub, stdout)
 	case "keys":
@@ -159,7 +160,7 @@ func runManage(ctx context.Context, noun, verb string, args []string, stdout, st
 		fmt.Fprintln(stderr, "aauth-ps:", err)
 		return 2
 	}
-	if err := manage(ctx, noun, verb, own, positional, cfg, newLogger(stderr, cfg.LogLevel), stdout); err != nil {
+	if err := manage(ctx, noun, verb, own, positional, cfg, newLogger(stderr, cfg.LogLevel), stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", noun, verb, err)
 		return 1
 	}
@@ -174,14 +175,31 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer, getenv func(string) string) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	if cfg.Dev {
 		log.Warn("DEVELOPMENT MODE: http://localhost identifiers, loopback fetches and a generated key-encryption secret are allowed. Never run --dev in production.")
 	}
-	a, err := app.New(ctx, cfg, log, app.Options{})
+	var opts app.Options
+	tp, err := otlp.FromEnv(ctx, getenv, version.Version)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		opts.TracerProvider = tp
+		log.Info("OpenTelemetry tracing on (OTEL_* environment)")
+		defer func() {
+			// Flush the spans still queued, within a bound.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				log.Warn("OpenTelemetry: spans not flushed at stop", "error", err)
+			}
+		}()
+	}
+	a, err := app.New(ctx, cfg, log, opts)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -140,7 +141,7 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 }
 
 // manage runs one noun-verb command.
-func manage(ctx context.Context, noun, verb string, own manageFlags, args []string, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
+func manage(ctx context.Context, noun, verb string, own manageFlags, args []string, cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) error {
 	want := map[string]int{ // positional arguments each verb takes (-1: 0 or 1)
 		"persons list": 0, "persons create": 1, "persons disable": 1, "persons enable": 1, "persons make-admin": 1, "persons invite": -1,
 		"agents list": 1, "agents revoke": 2, "agents unbind": 2,
@@ -162,7 +163,46 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		return err
 	}
 	defer a.Close()
-	m := &manager{a: a, log: log, out: stdout, json: own.json}
+	m := &manager{a: a, log: log, out: stdout, errOut: stderr, json: own.json}
+	if err := m.run(ctx, noun, verb, own, args); err != nil {
+		return err
+	}
+	return m.settleRevocations(ctx)
+}
+
+// revocationWait bounds how long a command waits for the downstream
+// revocations its change started before it exits.
+const revocationWait = 30 * time.Second
+
+// settleRevocations delivers the downstream revocations a verb started
+// (agents revoke and unbind) before the process exits, and reports each
+// recipient's outcome: on stdout as text (stderr with --json, so the JSON
+// stays one document) and in the log.
+func (m *manager) settleRevocations(ctx context.Context) error {
+	outcomes, settled, err := m.a.SettleRevocations(ctx, revocationWait)
+	if err != nil || len(outcomes) == 0 {
+		return err
+	}
+	m.log.InfoContext(ctx, "downstream revocations", "by", "cli", "outcomes", outcomes, "settled", settled)
+	w := m.out
+	if m.json {
+		w = m.errOut
+	}
+	recipients := make([]string, 0, len(outcomes))
+	for r := range outcomes {
+		recipients = append(recipients, r)
+	}
+	slices.Sort(recipients)
+	for _, r := range recipients {
+		fmt.Fprintf(w, "downstream revocation at %s: %s\n", r, outcomes[r])
+	}
+	if !settled {
+		fmt.Fprintf(w, "some downstream revocations were not answered within %s; they are recorded as pending\n", revocationWait)
+	}
+	return nil
+}
+
+func (m *manager) run(ctx context.Context, noun, verb string, own manageFlags, args []string) error {
 	switch noun + " " + verb {
 	case "persons list":
 		return m.personsList(ctx)
@@ -215,10 +255,11 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 }
 
 type manager struct {
-	a    *app.App
-	log  *slog.Logger
-	out  io.Writer
-	json bool
+	a      *app.App
+	log    *slog.Logger
+	out    io.Writer
+	errOut io.Writer
+	json   bool
 }
 
 // print writes v as JSON with --json, else the table rows.

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -40,6 +42,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/ps/version"
 	"github.com/aauth-ps/aauth-ps/ps/web"
@@ -88,6 +91,9 @@ type App struct {
 type Options struct {
 	Now    func() time.Time
 	Argon2 account.Argon2Params
+	// TracerProvider makes a span per HTTP request, its steps and its
+	// database calls (issue 14; ps/telemetry/otlp from OTEL_*); nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // New opens the database, applies migrations, makes sure a signing key
@@ -100,6 +106,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if now == nil {
 		now = time.Now
 	}
+	// Log lines written under a traced request carry its trace id.
+	log = slog.New(telemetry.LogHandler(log.Handler()))
 	a := &App{Config: cfg, Log: log, Now: now}
 
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
@@ -107,6 +115,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	a.Store = st
+	if opt.TracerProvider != nil {
+		if err := st.Trace(); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("trace database calls: %w", err)
+		}
+	}
 	if err := st.MigrateUp(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("apply migrations: %w", err)
@@ -341,6 +355,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	srv, err := server.New(server.Options{
+		Tracing:         opt.TracerProvider,
 		Issuer:          cfg.Issuer,
 		Name:            cfg.Name,
 		Description:     cfg.Description,

@@ -288,15 +288,8 @@ func TestRevocationPersonRevokesAgent(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
 	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
-	person, err := w.ps.App.Accounts.PersonByUsername(ctxT(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bindings, err := w.ps.App.Agents.Bindings(ctxT(), person.ID)
-	if err != nil || len(bindings) != 1 {
-		t.Fatalf("bindings: %v %v", bindings, err)
-	}
-	b.Post(t, "/agents/"+bindings[0].ID+"/revoke", nil)
+	_, bindingID := aliceBinding(t, w)
+	b.Post(t, "/agents/"+bindingID+"/revoke", nil)
 	if ok, err := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, pt)); err != nil || !ok {
 		t.Fatalf("the person token is not revoked at the PS: %v %v", ok, err)
 	}

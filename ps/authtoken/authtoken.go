@@ -42,6 +42,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/resourcetoken"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
@@ -485,6 +486,8 @@ func (s *Service) recorded(ctx context.Context, rt *resourcetoken.ResourceToken,
 // decide is the one decision point: the person, their remembered grants and
 // the mission state; it issues at once or asks the person.
 func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, ms *mission.Record) (int, any, *pending.Response, error) {
+	ctx, span := telemetry.Start(ctx, "aauth.decide")
+	defer span.End()
 	person, res, err := s.person(ctx, a, r, g)
 	if err != nil || res != nil {
 		return 0, nil, res, err

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 )
 
 // DiscoveryOptions configures a Discovery. Zero values take the defaults.
@@ -322,9 +323,25 @@ func selectKey(keys []any, kid string) (map[string]any, error) {
 	return nil, fmt.Errorf("%w: %d JWKS members carry kid %q", ErrBadMetadata, n, kid)
 }
 
-// get serves r from cache or fetches it, sharing one fetch among
-// concurrent callers. force asks for a refetch even when the copy is fresh.
+// get is getDoc in a span saying whether the cache served it.
 func (d *Discovery) get(ctx context.Context, r docReq, force bool) (flightResult, error) {
+	ctx, span := telemetry.Start(ctx, "aauth.discovery", telemetry.AttrDocument.String(r.kind.String()), telemetry.AttrIssuer.String(r.issuer))
+	fr, err := d.getDoc(ctx, r, force)
+	span.SetAttributes(telemetry.AttrCacheHit.Bool(err == nil && fr.outcome != fetchedNew))
+	telemetry.End(span, err)
+	return fr, err
+}
+
+func (k docKind) String() string {
+	if k == docJWKS {
+		return "jwks"
+	}
+	return "metadata"
+}
+
+// getDoc serves r from cache or fetches it, sharing one fetch among
+// concurrent callers. force asks for a refetch even when the copy is fresh.
+func (d *Discovery) getDoc(ctx context.Context, r docReq, force bool) (flightResult, error) {
 	d.mu.Lock()
 	st := d.state(r)
 	now := d.o.Now()

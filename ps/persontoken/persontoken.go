@@ -28,6 +28,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
 
@@ -255,7 +256,9 @@ func agentOf(a *httpsig.Agent, r *Request) tokens.Agent {
 
 // consented: the person let this agent act at the resource, or approved
 // it within the mission the request names.
-func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, ms *mission.Record) (bool, error) {
+func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, ms *mission.Record) (ok bool, err error) {
+	ctx, span := telemetry.Start(ctx, "aauth.decide")
+	defer func() { telemetry.Decided(span, map[bool]string{true: "consented", false: "ask"}[ok], err) }()
 	if ms != nil && ms.Approves(pl.Request.Resource) {
 		return true, nil
 	}

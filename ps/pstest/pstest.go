@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/app"
@@ -78,6 +80,8 @@ type Options struct {
 	// BehindProxy serves plain HTTP (no TLS files) behind the given
 	// --trusted-proxy CIDRs, as behind a TLS-terminating proxy.
 	BehindProxy []string
+	// TracerProvider traces requests (an in-memory exporter's, in tests).
+	TracerProvider trace.TracerProvider
 }
 
 // PS is a running PS.
@@ -154,7 +158,8 @@ func (e *Env) Start(t testing.TB, opt Options) *PS {
 	ctx, cancel := context.WithCancel(context.Background())
 	// Cheap password hashing: the production cost (64 MiB per hash) would
 	// dominate test time; the hashing itself is tested in ps/account.
-	a, err := app.New(ctx, cfg, log, app.Options{Now: opt.Now, Argon2: account.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
+	a, err := app.New(ctx, cfg, log, app.Options{Now: opt.Now, Argon2: account.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+		TracerProvider: opt.TracerProvider})
 	if err != nil {
 		cancel()
 		t.Fatalf("start PS: %v", err)

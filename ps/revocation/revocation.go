@@ -187,6 +187,55 @@ type Options struct {
 type Service struct {
 	o    Options
 	rate *limiter
+
+	// The deliveries this process has in flight, so that a short-lived
+	// process (the command line) can wait for them before it exits.
+	mu       sync.Mutex
+	inflight int
+	idle     []chan struct{}
+	started  []string // recent cascades given to Deliver, for Settle
+}
+
+// maxStarted bounds the cascades Settle can report (a server never
+// calls Settle; the list stays small).
+const maxStarted = 256
+
+// track counts one delivery in flight; the returned func ends it.
+func (s *Service) track() func() {
+	s.mu.Lock()
+	s.inflight++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.inflight--; s.inflight == 0 {
+			for _, c := range s.idle {
+				close(c)
+			}
+			s.idle = nil
+		}
+	}
+}
+
+// Settle waits until every delivery this process started has an outcome,
+// or ctx ends (settled false). It returns the cascades given to Deliver
+// since the last Settle, for Report.
+func (s *Service) Settle(ctx context.Context) (cascades []string, settled bool) {
+	s.mu.Lock()
+	cascades, s.started = s.started, nil
+	if s.inflight == 0 {
+		s.mu.Unlock()
+		return cascades, true
+	}
+	c := make(chan struct{})
+	s.idle = append(s.idle, c)
+	s.mu.Unlock()
+	select {
+	case <-c:
+		return cascades, true
+	case <-ctx.Done():
+		return cascades, false
+	}
 }
 
 // New builds a Service.
@@ -564,7 +613,9 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 			}
 		}
 		wg.Add(1)
+		done := s.track()
 		go func(d Delivery) {
+			defer done()
 			defer wg.Done()
 			slots <- struct{}{}
 			defer func() { <-slots }()
@@ -630,7 +681,14 @@ func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 s
 // background (detached from ctx's cancellation).
 func (s *Service) Deliver(ctx context.Context, cascadeID string) {
 	bg := context.WithoutCancel(ctx)
+	s.mu.Lock()
+	if s.started = append(s.started, cascadeID); len(s.started) > maxStarted {
+		s.started = s.started[len(s.started)-maxStarted:]
+	}
+	s.mu.Unlock()
+	done := s.track()
 	go func() {
+		defer done()
 		s.endChainedPending(bg, cascadeID)
 		if _, err := s.deliver(bg, cascadeID, 0); err != nil {
 			s.o.Logger.WarnContext(bg, "revocation: deliver a cascade", "err", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 )
 
 // Paths of the revocation endpoint (E11) and its pending URLs.
@@ -47,7 +48,9 @@ func (s *Server) serverRoute(h serverHandler) gin.HandlerFunc {
 			s.renderError(c, err)
 			return
 		}
-		caller, err := s.opt.Verifier.VerifyServer(c.Request.Context(), c.Request, body, s.revocationPolicy())
+		vctx, span := telemetry.Start(c.Request.Context(), "aauth.verify_server")
+		caller, err := s.opt.Verifier.VerifyServer(vctx, c.Request, body, s.revocationPolicy())
+		telemetry.End(span, err)
 		if err != nil {
 			s.renderError(c, err)
 			return

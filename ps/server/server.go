@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -20,6 +21,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 )
 
 // Pinger is the readiness probe's view of the database.
@@ -49,8 +51,10 @@ type Options struct {
 	Keys            KeySource
 	Logger          *slog.Logger
 	Metrics         *Metrics // optional; a fresh registry when nil
-	Engine          *pending.Engine
-	Interact        *interact.Service
+	// Tracing starts a span per request (issue 14); nil: no tracing.
+	Tracing  trace.TracerProvider
+	Engine   *pending.Engine
+	Interact *interact.Service
 	// Web registers the browser pages (optional).
 	Web         interface{ Register(e *gin.Engine) }
 	PersonToken *persontoken.Service
@@ -136,6 +140,9 @@ func New(opt Options) (*Server, error) {
 	if err := e.SetTrustedProxies(opt.TrustedProxies); err != nil {
 		return nil, err
 	}
+	if opt.Tracing != nil {
+		e.Use(tracing(opt.Tracing))
+	}
 	e.Use(s.recoverer(), s.metrics.middleware(), s.accessLog(), s.proxyGate())
 	e.NoRoute(func(c *gin.Context) {
 		if s.browserError(c, http.StatusNotFound) {
@@ -214,7 +221,9 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 			s.renderError(c, err)
 			return
 		}
-		agent, err := s.opt.Verifier.Verify(c.Request.Context(), c.Request, body, pol)
+		vctx, span := telemetry.Start(c.Request.Context(), "aauth.verify")
+		agent, err := s.opt.Verifier.Verify(vctx, c.Request, body, pol)
+		telemetry.End(span, err)
 		if err != nil {
 			s.renderError(c, err)
 			return

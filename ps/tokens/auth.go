@@ -11,6 +11,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 )
 
 // AuthTokenRequest is everything a three-party auth token is made of,
@@ -73,9 +74,10 @@ var ErrSubMismatch = errors.New("tokens: the resource token's sub is not the per
 // token, presented token, mission expires_at) and mission_s256. The
 // mission's state and the revocations of every token it stands on are
 // checked again in the caller's transaction first (guard).
-func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (*Issued, error) {
+func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (_ *Issued, err error) {
+	ctx, span := telemetry.Start(ctx, "aauth.issue", telemetry.AttrTokenType.String("auth"))
+	defer func() { telemetry.End(span, err) }()
 	now := s.o.Now()
-	var err error
 	r.Mission, err = s.guard(ctx, r.Agent, r.Mission,
 		revocable{r.Resource, r.ResourceTokenJTI, http.StatusBadRequest, aauth.ErrRevokedResourceToken, "the resource revoked this resource token"},
 		revocable{s.o.Issuer, r.PresentedJTI, http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token"})

@@ -13,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/faults"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
+	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 )
 
 // Defaults.
@@ -193,9 +194,10 @@ func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, e
 // revoked agent, sub-agent or upstream token its revoked problem: checked
 // again in the caller's transaction (guard), so check and issuance commit
 // together.
-func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (*Issued, error) {
+func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (_ *Issued, err error) {
+	ctx, span := telemetry.Start(ctx, "aauth.issue", telemetry.AttrTokenType.String("person"))
+	defer func() { telemetry.End(span, err) }()
 	now := s.o.Now()
-	var err error
 	if r.Mission, err = s.guard(ctx, r.Agent, r.Mission); err != nil {
 		return nil, err
 	}

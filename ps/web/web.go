@@ -163,6 +163,7 @@ func (u *UI) Register(e *gin.Engine) {
 	g.GET("/interact/:id/resource/:state", u.authedNext(u.resourceReturned))
 	u.registerMissions(g)
 	u.registerGrants(g)
+	u.registerAPITokens(g)
 }
 
 // now is the clock missions are evaluated with.

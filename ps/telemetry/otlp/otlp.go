@@ -1,0 +1,59 @@
+// Package otlp turns the standard OTEL_* environment variables into the
+// PS's tracer provider (issue 14): the OpenTelemetry SDK with the exporter
+// autoexport picks (OTLP over HTTP/protobuf by default, gRPC with
+// OTEL_EXPORTER_OTLP_PROTOCOL=grpc, console with OTEL_TRACES_EXPORTER=console).
+//
+// Tracing is off unless the environment asks for it: OTEL_TRACES_EXPORTER
+// (other than "none") or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT,
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and OTEL_SDK_DISABLED is not
+// "true". The sampler (OTEL_TRACES_SAMPLER), the batch span processor
+// (OTEL_BSP_*), the resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES)
+// and the exporter's own variables are read by the SDK as documented.
+package otlp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+)
+
+// Enabled reports whether the environment asks for traces.
+func Enabled(getenv func(string) string) bool {
+	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+		return false
+	}
+	if e := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")); e != "" {
+		return e != "none"
+	}
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// FromEnv returns the tracer provider the environment configures, or nil
+// when tracing is off. The caller must Shutdown a non-nil provider (it
+// flushes the spans still queued).
+func FromEnv(ctx context.Context, getenv func(string) string, serviceVersion string) (*sdktrace.TracerProvider, error) {
+	if !Enabled(getenv) {
+		return nil, nil
+	}
+	exp, err := autoexport.NewSpanExporter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("OpenTelemetry trace exporter: %w", err)
+	}
+	if autoexport.IsNoneSpanExporter(exp) {
+		return nil, nil
+	}
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (WithFromEnv, last)
+	// win over the PS's own defaults.
+	res, err := resource.New(ctx, resource.WithTelemetrySDK(), resource.WithHost(),
+		resource.WithAttributes(semconv.ServiceName("aauth-ps"), semconv.ServiceVersion(serviceVersion)),
+		resource.WithFromEnv())
+	if err != nil {
+		return nil, fmt.Errorf("OpenTelemetry resource: %w", err)
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/dunglas/httpsfv"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -40,6 +41,9 @@ const (
 type ProposalPayload struct {
 	Agent    tokens.Agent     `json:"agent"`
 	Proposal mission.Proposal `json:"proposal"`
+	// Narrowing is the person's edits of the derived Authority Set so
+	// far (consent.go); the approval commits them.
+	Narrowing *authority.Narrowing `json:"narrowing,omitempty"`
 }
 
 // CompletionPayload is stored with a pending completion.

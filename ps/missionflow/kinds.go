@@ -34,6 +34,9 @@ type Kinds struct {
 	// Log receives one event per mission decision (approved, completed),
 	// after commit. nil: discard.
 	Log *slog.Logger
+	// Composition is the Authority Set configuration (catalog, operator
+	// templates); nil: the baseline only.
+	Composition *Composition
 }
 
 func (k *Kinds) log() *slog.Logger {
@@ -133,6 +136,13 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 		}
 		rev.Resources = append(rev.Resources, interact.ResourceChoice{ResourceInfo: info})
 	}
+	if r.Stage == StageReview {
+		a, err := p.k.reviewAuthority(pl)
+		if err != nil {
+			return err
+		}
+		rev.Authority = a
+	}
 	c.Review = rev
 	return nil
 }
@@ -142,6 +152,9 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 // transaction, so a failure anywhere leaves the proposal as it was (still
 // decidable) and a concurrent decision finds it either untouched or decided.
 func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if d.Action == "narrow" {
+		return nil, true, p.k.narrow(ctx, r, d.Authority)
+	}
 	if d.Action != "approve" || r.Stage != StageReview {
 		return nil, false, nil
 	}

@@ -39,6 +39,11 @@ type Approval struct {
 	Resources          []string
 	ExpiresAt          *time.Time
 	Capabilities       []string
+	// MissionModel is the blob's mission_model member and Composition what
+	// is stored beside it (Mission composition); both nil for a mission
+	// approved without an Authority Set.
+	MissionModel json.RawMessage
+	Composition  *Composition
 }
 
 // ErrEdit is a person's edit the PS cannot accept.
@@ -108,7 +113,7 @@ func (a *Approval) Summary(p Proposal) string {
 // (JCS) and everything stored beside it.
 func (a *Approval) record(approver string, at time.Time) (*Record, error) {
 	blob := Blob{Approver: approver, Agent: a.AgentSub, ApprovedAt: FormatTime(at),
-		Description: a.Description, ApprovedTools: a.Tools, ApprovedResources: a.Resources}
+		Description: a.Description, ApprovedTools: a.Tools, ApprovedResources: a.Resources, MissionModel: a.MissionModel}
 	if a.ExpiresAt != nil {
 		blob.ExpiresAt = FormatTime(*a.ExpiresAt)
 	}
@@ -121,7 +126,7 @@ func (a *Approval) record(approver string, at time.Time) (*Record, error) {
 		caps = []string{}
 	}
 	return &Record{S256: S256(b), Blob: b, AgentIss: a.AgentIss, AgentSub: a.AgentSub, PersonID: a.PersonID,
-		ApprovedAt: at, ExpiresAt: a.ExpiresAt, Capabilities: caps}, nil
+		ApprovedAt: at, ExpiresAt: a.ExpiresAt, Capabilities: caps, Composition: a.Composition}, nil
 }
 
 // approvedAtAttempts bounds the search for a free approved_at.

@@ -25,6 +25,14 @@ type Record struct {
 	EndedAt      *time.Time
 	EndedBy      string
 	Capabilities []string
+	// Version is bumped by every decision that writes mission state; a
+	// decision commits only if it still holds (compare-and-swap).
+	Version int64
+	// Hold is set while the mission is suspended (still active on the wire).
+	Hold *Hold
+	// Composition is the Mission composition part (Authority Set, anchors,
+	// consent rendering); nil for a mission approved before it existed.
+	Composition *Composition
 }
 
 // State is the mission's lifecycle input.

@@ -14,10 +14,9 @@ type AuthorityView struct {
 	Never   []AuthorityLine
 	Outside string // what happens to anything else
 	// Exclusions are what the person may still exclude.
-	Exclusions    []Option
-	AskOther      bool
-	Edited        bool
-	RenderingHash string
+	Exclusions []Option
+	AskOther   bool
+	Edited     bool
 }
 
 // AuthorityLine is one sentence of the rendering and what the person may

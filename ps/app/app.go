@@ -23,6 +23,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
 	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/chain"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -199,7 +200,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	resources := interact.Resources{Discovery: a.Discovery}
-	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st}
+	missionPolicy, err := composition.LoadConfig(cfg.MissionPolicy, cfg.Dev)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	flows := &missionflow.Flows{Missions: a.Missions, Interact: a.Interact, Engine: a.Engine, Agents: a.Agents, DB: st,
+		Composition: missionPolicy}
 	a.Flows = flows
 	a.APITokens = apitoken.New(st, now)
 	kinds := &missionflow.Kinds{Flows: flows, Tokens: a.Tokens, Resources: resources, Issuer: cfg.Issuer, Now: now, Log: log}

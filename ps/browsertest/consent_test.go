@@ -1,11 +1,16 @@
 package browsertest_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 )
 
 // The baseline set of the Japan trip proposal (design Example C): each
@@ -87,7 +92,7 @@ func TestBrowserMissionConsentNarrowing(t *testing.T) {
 	path := strings.TrimPrefix(in.url, w.ps.Issuer)
 
 	b.expectRules("What the mission would allow", "built these rules from the resources and tools the agent listed",
-		flightsLine, hotelsLine, toolsLine, "No exclusions yet.", askedLine, "Consent rendering")
+		flightsLine, hotelsLine, toolsLine, "No exclusions yet.", askedLine, "this server records exactly these sentences")
 	// The agent's description is not in the rules, and the rules are not
 	// under what the agent says.
 	if strings.Contains(b.rules(), "Plan the Japan trip") {
@@ -159,4 +164,58 @@ func TestBrowserMissionConsentNarrowing(t *testing.T) {
 	b.expectAt(path)
 	b.expectRules(flightsLine, hotelsLine, toolsLine, askedLine, "No exclusions yet.", "!added by you")
 	b.checkPage("")
+
+	// Narrow again, and approve: the mission commits the narrowed set and
+	// the sentences the person saw.
+	b.openDetails("Change (r2)")
+	b.clickButton("Remove (r2)")
+	b.step("choose the hotels site", chromedp.SetValue(chromedp.ID("exclude"), "resource:https://hotels.test"))
+	b.clickButton("Add exclusion")
+	b.openDetails("Change (t1)")
+	b.clickButton("Ask me each time (t1)")
+	b.expectText("You changed the rules above: leave out resources and tools there, with Remove.")
+	shown := b.rules()
+	b.clickButton("Approve the mission")
+	b.expectHeading("Done")
+	p := w.poll(t, in.loc)
+	if p.status != http.StatusOK {
+		t.Fatalf("agent: the poll after approval: %d %s", p.status, p.raw)
+	}
+	s256, _ := p.body["s256"].(string)
+	m, err := w.ps.App.Missions.Get(t.Context(), s256)
+	if err != nil || m.Composition == nil {
+		t.Fatalf("the approved mission %q has no composition (%v)", s256, err)
+	}
+	set, err := authority.Parse(m.Composition.AuthoritySet, authority.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Set.Entry("r2") != nil || set.Set.Entry("r1") == nil || len(set.Set.Exclusions) != 1 ||
+		set.Set.Exclusions[0].Resource == nil || set.Set.Exclusions[0].Resource.ID != "https://hotels.test" ||
+		!slices.Contains(set.Set.Entry("t1").Requires, "person-ask1") {
+		t.Fatalf("the committed set is not the narrowed one: %s", m.Composition.AuthoritySet)
+	}
+	var rendering authority.Rendering
+	if err := json.Unmarshal(m.Composition.ConsentRendering, &rendering); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range rendering.Lines {
+		if !strings.Contains(shown, l.Text) {
+			t.Fatalf("the committed rendering says %q, which the page did not show:\n%s", l.Text, shown)
+		}
+	}
+	if h, _ := rendering.Hash(); h != m.Composition.ConsentRenderingHash {
+		t.Fatalf("consent_rendering_hash %s is not the hash of the stored rendering (%s)", m.Composition.ConsentRenderingHash, h)
+	}
+	blob, _ := base64.RawURLEncoding.DecodeString(p.body["mission"].(string))
+	var decoded struct {
+		MissionModel struct {
+			ConsentRenderingHash string `json:"consent_rendering_hash"`
+			AuthorityHash        string `json:"authority_hash"`
+		} `json:"mission_model"`
+	}
+	if err := json.Unmarshal(blob, &decoded); err != nil || decoded.MissionModel.ConsentRenderingHash != m.Composition.ConsentRenderingHash ||
+		decoded.MissionModel.AuthorityHash != set.Hash {
+		t.Fatalf("the blob does not commit to the narrowed set and its rendering: %s", blob)
+	}
 }

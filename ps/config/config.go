@@ -43,6 +43,9 @@ type Config struct {
 	Resolve        []string
 	EgressAllow    []string
 	LogLevel       string
+	// MissionPolicy is the Mission composition policy file (catalog and
+	// templates, ps/composition); "" derives every set from its proposal.
+	MissionPolicy string
 
 	// KeyEncryptionKey seals the PS's private signing keys in the database.
 	KeyEncryptionKey     string
@@ -105,6 +108,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.Var((*stringList)(&c.Resolve), "resolve", "host=addr:port: connect to addr:port for host, as curl --resolve (repeatable)")
 	fs.Var((*stringList)(&c.EgressAllow), "egress-allow", "CIDR of otherwise refused destinations (loopback, private) that outbound fetches may reach (repeatable)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.MissionPolicy, "mission-policy", "", "Mission composition policy file: the resource catalog and the operator's Authority Set templates (JSON)")
 	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", "", "secret (≥32 bytes) sealing the PS's private keys; prefer --key-encryption-key-file")
 	fs.StringVar(&c.KeyEncryptionKeyFile, "key-encryption-key-file", "", "file holding the key-encryption secret")
 	fs.Var((*stringList)(&c.AuthorityAliases), "authority-alias", "further host[:port] this PS answers signed requests for (repeatable)")

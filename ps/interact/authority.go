@@ -42,8 +42,6 @@ type ReviewAuthority struct {
 	AskOther bool
 	// Edited: the person changed the derived set.
 	Edited bool
-	// RenderingHash is the consent_rendering_hash of these lines.
-	RenderingHash string
 }
 
 // Line kinds.

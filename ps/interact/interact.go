@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -126,6 +127,10 @@ type Decision struct {
 	Answer   string // answer: the answer to the agent's question
 	// Edits are the person's changes to a mission proposal (approve).
 	Edits mission.Edits
+	// Narrowing is the person's edit of the mission's derived Authority
+	// Set (approve): it may only narrow it (remove entries, add
+	// exclusions and checkpoints, lower limits).
+	Narrowing *authority.Narrowing
 	// Remember: apply this answer to the agent's later requests of the
 	// same kind too (a permission request's "always").
 	Remember bool

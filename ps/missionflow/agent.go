@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dunglas/httpsfv"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -44,6 +46,12 @@ type ProposalPayload struct {
 	// Narrowing is the person's edits of the derived Authority Set so
 	// far (consent.go); the approval commits them.
 	Narrowing *authority.Narrowing `json:"narrowing,omitempty"`
+	// Mission composition (extension): the agent's proposed_authority
+	// (checked, still untrusted), when the proposal arrived and the
+	// digest of its signed body — what proposal_hash commits to.
+	ProposedAuthority json.RawMessage `json:"proposed_authority,omitempty"`
+	ReceivedAt        time.Time       `json:"received_at"`
+	ContentDigest     string          `json:"content_digest,omitempty"`
 }
 
 // CompletionPayload is stored with a pending completion.
@@ -65,6 +73,34 @@ type Flows struct {
 	// RevokeTokens, when set, revokes in tx the tokens issued to an agent
 	// for a person whose binding ends (the revocation cascade, issue 8).
 	RevokeTokens func(ctx context.Context, tx *store.Store, personID, agentIss, agentSub string) error
+	// Composition is the operator's Mission composition policy (catalog,
+	// templates); nil derives every set from its proposal.
+	Composition *composition.Config
+}
+
+// composition is the policy in force (the zero policy when none is set).
+func (f *Flows) composition() *composition.Config {
+	if f.Composition == nil {
+		return &composition.Config{}
+	}
+	return f.Composition
+}
+
+// proposedAuthority reads the optional proposed_authority extension
+// member of a proposal body and checks it is an Authority Set (400
+// invalid_request otherwise); it stays untrusted until derivation cuts it
+// to the bounds.
+func (f *Flows) proposedAuthority(body []byte) (json.RawMessage, error) {
+	var m struct {
+		ProposedAuthority json.RawMessage `json:"proposed_authority"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil || len(m.ProposedAuthority) == 0 || string(m.ProposedAuthority) == "null" {
+		return nil, nil // ParseProposal already refused a malformed body
+	}
+	if err := f.composition().CheckProposedAuthority(m.ProposedAuthority); err != nil {
+		return nil, err
+	}
+	return m.ProposedAuthority, nil
 }
 
 // EndBinding revokes (or, with unbind, forgets) a person's binding and
@@ -105,7 +141,12 @@ func (f *Flows) Propose(ctx context.Context, a *httpsig.Agent, body []byte, ids 
 	if err != nil {
 		return nil, err
 	}
-	pl := ProposalPayload{Agent: tokens.AgentOf(a), Proposal: *p}
+	proposed, err := f.proposedAuthority(body)
+	if err != nil {
+		return nil, err
+	}
+	pl := ProposalPayload{Agent: tokens.AgentOf(a), Proposal: *p, ProposedAuthority: proposed,
+		ReceivedAt: f.Missions.o.Now().UTC(), ContentDigest: authority.ContentDigest(body)}
 	person, res, err := f.Interact.Person(ctx, a, p.Capabilities, KindProposal, pl)
 	if err != nil || res != nil {
 		return res, err
@@ -217,4 +258,10 @@ func decodePayload(raw json.RawMessage, v any) error {
 		return errors.New("missions: pending payload is unreadable")
 	}
 	return nil
+}
+
+// Intake is a pending proposal as Mission composition derives from it.
+func Intake(pl ProposalPayload) composition.Intake {
+	return composition.Intake{Agent: pl.Agent.Sub, Proposal: pl.Proposal, ProposedAuthority: pl.ProposedAuthority,
+		ContentDigest: pl.ContentDigest, ReceivedAt: pl.ReceivedAt}
 }

@@ -10,7 +10,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
@@ -21,32 +23,6 @@ import (
 // by the person's edits, which live in the proposal's payload until the
 // approval commits them, and rendered in the consent rendering's words.
 
-// Composition is the operator's configuration of the Authority Set layer.
-type Composition struct {
-	Catalog   *authority.Catalog
-	Templates []authority.Template
-	// Dev admits loopback resource identifiers in sets (design §10.2).
-	Dev bool
-}
-
-func (c *Composition) catalog() *authority.Catalog {
-	if c == nil {
-		return nil
-	}
-	return c.Catalog
-}
-
-func (c *Composition) templates() []authority.Template {
-	if c == nil {
-		return nil
-	}
-	return c.Templates
-}
-
-func (c *Composition) opts() authority.ParseOptions {
-	return authority.ParseOptions{Dev: c != nil && c.Dev}
-}
-
 // maxPersonAdditions bounds the exclusions and checkpoints the person adds
 // to one proposal (the payload must stay small).
 const maxPersonAdditions = 16
@@ -55,49 +31,29 @@ const maxPersonAdditions = 16
 // added, so the page can say "added by you".
 const personPrefix = "person-"
 
-// authorityProposal is what derivation reads from a pending proposal.
-func authorityProposal(pl ProposalPayload) authority.Proposal {
-	p := authority.Proposal{Agent: pl.Agent.Sub, Description: pl.Proposal.Description, Resources: pl.Proposal.Resources}
-	for _, t := range pl.Proposal.Tools {
-		p.Tools = append(p.Tools, t.Name)
-	}
-	return p
-}
-
-// consentSet derives the proposal's set and applies the person's edits.
-func (k *Kinds) consentSet(pl ProposalPayload) (*authority.Derivation, *authority.Set, error) {
-	d, err := authority.Derive(authorityProposal(pl), k.Composition.templates(), k.Composition.catalog(), k.Composition.opts())
+// preview composes the proposal's set as the page shows it: the proposal
+// as the agent sent it (the person's edits of description, tools and
+// resources come with the approval), narrowed by n. It is the approval's
+// own derivation (composition.Config.Compose).
+func (k *Kinds) preview(r *pending.Request, pl ProposalPayload, n *authority.Narrowing) (*composition.Composed, error) {
+	a, err := pl.Proposal.Approve(pl.Agent.Iss, pl.Agent.Sub, r.PersonID, mission.Edits{}, k.Now())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if pl.Narrowing == nil {
-		return d, d.Set, nil
-	}
-	set, err := authority.Narrow(d.Set, *pl.Narrowing, k.Composition.opts())
-	if err != nil {
-		return nil, nil, err
-	}
-	return d, set, nil
+	return k.Flows.composition().Compose(Intake(pl), a, n)
 }
 
 // reviewAuthority is the consent page's view of the set.
-func (k *Kinds) reviewAuthority(pl ProposalPayload) (*interact.ReviewAuthority, error) {
-	d, set, err := k.consentSet(pl)
+func (k *Kinds) reviewAuthority(r *pending.Request, pl ProposalPayload) (*interact.ReviewAuthority, error) {
+	x, err := k.preview(r, pl, pl.Narrowing)
 	if err != nil {
 		return nil, err
 	}
-	r, err := authority.Render(set, k.Composition.catalog(), "", pl.Proposal.Description, nil, d.Removed)
-	if err != nil {
-		return nil, err
-	}
-	hash, err := r.Hash()
-	if err != nil {
-		return nil, err
-	}
-	v := &interact.ReviewAuthority{Source: d.Source, Template: d.Template, Removed: d.Removed, RenderingHash: hash,
+	d, set := x.Derivation, x.Set
+	v := &interact.ReviewAuthority{Source: d.Source, Template: d.Template, Removed: d.Removed,
 		AskOther: set.DefaultOutside == authority.OutsideConsent, Edited: pl.Narrowing != nil,
-		Exclusions: exclusionChoices(set, pl.Proposal.Resources, k.Composition.catalog())}
-	for _, l := range r.Lines {
+		Exclusions: exclusionChoices(set, pl.Proposal.Resources, k.Flows.composition().Catalog)}
+	for _, l := range x.Rendering.Lines {
 		line := interact.AuthorityLine{Ref: l.Ref, Text: l.Text, AddedByYou: strings.HasPrefix(l.Ref, personPrefix)}
 		switch {
 		case l.Ref == "default_outside":
@@ -202,21 +158,19 @@ func (k *Kinds) narrow(ctx context.Context, r *pending.Request, edit interact.Au
 		if err := decodePayload(x.Payload, &pl); err != nil {
 			return err
 		}
-		d, set, err := k.consentSet(pl)
+		cur, err := k.preview(x, pl, pl.Narrowing)
 		if err != nil {
 			return err
 		}
-		n, err := k.edited(pl.Narrowing, set, pl.Proposal.Resources, edit)
+		n, err := k.edited(pl.Narrowing, cur.Set, pl.Proposal.Resources, edit)
 		if err != nil {
 			return err
 		}
-		if n != nil {
-			if _, err := authority.Narrow(d.Set, *n, k.Composition.opts()); err != nil {
-				if errors.Is(err, authority.ErrWidens) || errors.Is(err, authority.ErrInvalid) {
-					return errEdit("that change would not only narrow what the mission allows")
-				}
-				return err
+		if _, err := k.preview(x, pl, n); err != nil {
+			if errors.Is(err, composition.ErrNarrowing) {
+				return errEdit("that change would not only narrow what the mission allows")
 			}
+			return err
 		}
 		pl.Narrowing = n
 		raw, err := encode(pl)
@@ -270,7 +224,7 @@ func (k *Kinds) edited(cur *authority.Narrowing, set *authority.Set, proposed []
 		n.Lower = slices.DeleteFunc(n.Lower, func(l authority.Lowering) bool { return l.Entry == e.ID && l.MaxGrants != nil })
 		n.Lower = append(n.Lower, authority.Lowering{Entry: e.ID, MaxGrants: &v})
 	case interact.EditExclude:
-		x, ok := exclusionFor(edit.Exclude, set, proposed, k.Composition.catalog())
+		x, ok := exclusionFor(edit.Exclude, set, proposed, k.Flows.composition().Catalog)
 		if !ok {
 			return nil, errEdit("choose one of the offered exclusions")
 		}
@@ -281,7 +235,7 @@ func (k *Kinds) edited(cur *authority.Narrowing, set *authority.Set, proposed []
 			return nil, errEdit("choose a line that does not ask you already")
 		}
 		id := freeID(set, personPrefix+"ask")
-		n.AddCheckpoints = append(n.AddCheckpoints, authority.Checkpoint{ID: id, Label: "Ask me each time before using " + usePhrase(e, k.Composition.catalog()),
+		n.AddCheckpoints = append(n.AddCheckpoints, authority.Checkpoint{ID: id, Label: "Ask me each time before using " + usePhrase(e, k.Flows.composition().Catalog),
 			Kind: authority.KindApproval, Approver: &authority.Approver{Person: true},
 			SatisfyVia: []string{authority.ViaInline, authority.ViaControl}, SingleUse: true})
 		n.Gate = append(n.Gate, authority.Gate{Entry: e.ID, Checkpoint: id})
@@ -354,4 +308,30 @@ func encode(v any) (json.RawMessage, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// sameSelection refuses an approval that both narrowed the set and
+// unticked resources or tools: the narrowing names the entries derived
+// from the proposal as sent, which unticking would renumber.
+func sameSelection(pl ProposalPayload, a *mission.Approval, n *authority.Narrowing) error {
+	if n == nil || (len(a.Resources) == len(pl.Proposal.Resources) && len(a.Tools) == len(pl.Proposal.Tools)) {
+		return nil
+	}
+	return errEdit("you changed the rules, so leave out resources and tools with Remove in \u201cWhat the mission would allow\u201d instead")
+}
+
+// claimReview is claim for an approval: the proposal must also be as the
+// person saw it, so an edit made meanwhile in another window is never
+// approved unseen.
+func claimReview(ctx context.Context, e *pending.Engine, r *pending.Request) error {
+	_, err := e.Update(ctx, r.ID, func(x *pending.Request) error {
+		switch {
+		case x.Stage != StageReview:
+			return errDecided
+		case !bytes.Equal(x.Payload, r.Payload):
+			return errEdit("the mission's rules changed in another window: check them and approve again")
+		}
+		return nil
+	})
+	return err
 }

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -34,9 +36,6 @@ type Kinds struct {
 	// Log receives one event per mission decision (approved, completed),
 	// after commit. nil: discard.
 	Log *slog.Logger
-	// Composition is the Authority Set configuration (catalog, operator
-	// templates); nil: the baseline only.
-	Composition *Composition
 }
 
 func (k *Kinds) log() *slog.Logger {
@@ -87,6 +86,7 @@ func clarificationEntries(rounds []pending.Exchange) []mission.Entry {
 
 // decision is one transaction's view of the services a decision writes through.
 type decision struct {
+	store    *store.Store
 	missions *Service
 	tokens   *tokens.Service
 	engine   *pending.Engine
@@ -96,7 +96,7 @@ type decision struct {
 // and all its effects commit together or not at all.
 func (k *Kinds) inTx(ctx context.Context, fn func(d decision) error) error {
 	return k.Flows.DB.InTx(ctx, func(tx *store.Store) error {
-		return fn(decision{missions: k.Flows.Missions.WithStore(tx), tokens: k.Tokens.WithStore(tx), engine: k.Flows.Engine.WithStore(tx)})
+		return fn(decision{store: tx, missions: k.Flows.Missions.WithStore(tx), tokens: k.Tokens.WithStore(tx), engine: k.Flows.Engine.WithStore(tx)})
 	})
 }
 
@@ -137,7 +137,7 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 		rev.Resources = append(rev.Resources, interact.ResourceChoice{ResourceInfo: info})
 	}
 	if r.Stage == StageReview {
-		a, err := p.k.reviewAuthority(pl)
+		a, err := p.k.reviewAuthority(r, pl)
 		if err != nil {
 			return err
 		}
@@ -166,13 +166,32 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %v", interact.ErrStage, err)
 	}
+	narrowing := d.Narrowing
+	if narrowing == nil {
+		narrowing = pl.Narrowing // the person's edits on the consent page
+	}
+	if err := sameSelection(pl, a, narrowing); err != nil {
+		return nil, true, err
+	}
+	composed, err := p.k.Flows.composition().Compose(Intake(pl), a, narrowing)
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: %v", interact.ErrStage, err)
+	}
+	if err := composed.Attach(a); err != nil {
+		return nil, true, err
+	}
 	var approved *mission.Record
 	err = p.k.inTx(ctx, func(tx decision) error {
-		if err := claim(ctx, tx.engine, r.ID, StageReview); err != nil {
+		if err := claimReview(ctx, tx.engine, r); err != nil {
 			return err
 		}
 		m, err := tx.missions.Create(ctx, *a)
 		if err != nil {
+			return err
+		}
+		if err := composition.RecordApproval(ctx, tx.store, m, composed, composition.Approval{Issuer: p.k.Issuer,
+			ProposalChain: r.ID, Agent: evidence.Actor{Kind: "agent", ID: pl.Agent.Sub},
+			Approver: evidence.Actor{Kind: "person", ID: person.ID}, Narrowing: narrowing}, p.k.Now()); err != nil {
 			return err
 		}
 		entries := []mission.Entry{{Kind: "proposal", Actor: "agent", Summary: pl.Proposal.Description}}

@@ -27,7 +27,7 @@ func authorityEdit(form url.Values) interact.AuthorityEdit {
 // authorityView is the consent page's "What the mission would allow".
 func authorityView(a *interact.ReviewAuthority) *templates.AuthorityView {
 	v := &templates.AuthorityView{Template: a.Template, Removed: a.Removed, AskOther: a.AskOther, Edited: a.Edited,
-		RenderingHash: a.RenderingHash, Derived: derivedFrom[a.Source]}
+		Derived: derivedFrom[a.Source]}
 	for _, c := range a.Exclusions {
 		v.Exclusions = append(v.Exclusions, templates.Option{Value: c.Value, Label: c.Label})
 	}

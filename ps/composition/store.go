@@ -1,0 +1,35 @@
+package composition
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+)
+
+// Store is what Mission composition needs from the database; ps/store
+// implements it. Calls made inside one store.InTx commit together.
+type Store interface {
+	// LockMission reads a mission and holds its row until the transaction
+	// ends (PostgreSQL FOR UPDATE; SQLite transactions hold the write lock).
+	LockMission(ctx context.Context, s256 string) (*mission.Record, error)
+	// MissionCounters fills the snapshot's Consent, Checkpoints, Grants
+	// and Spent (budgets by lineage).
+	MissionCounters(ctx context.Context, s256, lineage string) (authority.Snapshot, error)
+	// ApplyMissionEffects commits effects if the mission is at version
+	// (dberr.ErrConflict otherwise) and bumps the version.
+	ApplyMissionEffects(ctx context.Context, s256, lineage string, version int64, e authority.Effects, at time.Time) error
+	// RecordCheckpoint records a checkpoint (agentAsserted: ordering only).
+	RecordCheckpoint(ctx context.Context, s256, checkpoint string, agentAsserted bool, at time.Time) error
+	// SetMissionHold sets or clears the suspension hold at version.
+	SetMissionHold(ctx context.Context, s256 string, version int64, hold *mission.Hold) (bool, error)
+	// SetEffectiveAuthority stores accepted narrowing overlays at version.
+	SetEffectiveAuthority(ctx context.Context, s256 string, version int64, overlays, set json.RawMessage, hash string) (bool, error)
+	EvidenceHead(ctx context.Context, chain string) (*evidence.Stored, error)
+	InsertEvidence(ctx context.Context, s256 string, st evidence.Stored) error
+	Evidence(ctx context.Context, chain string) ([]evidence.Stored, error)
+	MissionEvidence(ctx context.Context, s256, typ string, limit int) ([]evidence.Stored, error)
+}

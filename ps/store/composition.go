@@ -1,0 +1,338 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"gorm.io/gorm/clause"
+)
+
+// The Mission composition part of the missions aggregate (migration
+// 00017): the Authority Set and anchors beside the blob, the hold, the
+// version decisions compare-and-swap on, the state a decision writes
+// (checkpoints, grant counters, budgets by lineage, consent memory) and
+// the hash-chained evidence.
+
+// compositionColumns are the missions columns of migration 00017.
+type compositionColumns struct {
+	Version                int64   `gorm:"column:version"`
+	AuthoritySet           *string `gorm:"column:authority_set"`
+	AuthorityHash          *string `gorm:"column:authority_hash"`
+	EffectiveAuthoritySet  *string `gorm:"column:effective_authority_set"`
+	EffectiveAuthorityHash *string `gorm:"column:effective_authority_hash"`
+	Overlays               string  `gorm:"column:overlays"`
+	Proposal               *string `gorm:"column:proposal"`
+	ProposalHash           *string `gorm:"column:proposal_hash"`
+	ConsentRendering       *string `gorm:"column:consent_rendering"`
+	ConsentRenderingHash   *string `gorm:"column:consent_rendering_hash"`
+	Template               string  `gorm:"column:template"`
+	Standing               bool    `gorm:"column:standing"`
+	Supersedes             string  `gorm:"column:supersedes"`
+	LineageRoot            string  `gorm:"column:lineage_root"`
+	HoldSince              *int64  `gorm:"column:hold_since"`
+	HoldUntil              *int64  `gorm:"column:hold_until"`
+	HoldByKind             *string `gorm:"column:hold_by_kind"`
+	HoldByID               *string `gorm:"column:hold_by_id"`
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func optRaw(b json.RawMessage) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+func rawOf(s *string) json.RawMessage {
+	if s == nil {
+		return nil
+	}
+	return json.RawMessage(*s)
+}
+
+func strOf(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// compositionOf is m's composition columns as written at creation.
+func compositionOf(m *mission.Record) compositionColumns {
+	c := compositionColumns{Version: m.Version, Overlays: "[]"}
+	if h := m.Hold; h != nil {
+		since, until := h.Since.UnixMilli(), h.Until.UnixMilli()
+		c.HoldSince, c.HoldUntil, c.HoldByKind, c.HoldByID = &since, &until, &h.ByKind, &h.ByID
+	}
+	mc := m.Composition
+	if mc == nil {
+		return c
+	}
+	c.AuthoritySet, c.AuthorityHash = optRaw(mc.AuthoritySet), optString(mc.AuthorityHash)
+	c.EffectiveAuthoritySet, c.EffectiveAuthorityHash = optRaw(mc.EffectiveSet), optString(mc.EffectiveHash)
+	if len(mc.Overlays) > 0 {
+		c.Overlays = string(mc.Overlays)
+	}
+	c.Proposal, c.ProposalHash = optRaw(mc.Proposal), optString(mc.ProposalHash)
+	c.ConsentRendering, c.ConsentRenderingHash = optRaw(mc.ConsentRendering), optString(mc.ConsentRenderingHash)
+	c.Template, c.Standing, c.Supersedes, c.LineageRoot = mc.Template, mc.Standing, mc.Supersedes, mc.LineageRoot
+	return c
+}
+
+// into fills m's version, hold and composition from the columns.
+func (c compositionColumns) into(m *mission.Record) {
+	m.Version = c.Version
+	if c.HoldUntil != nil {
+		m.Hold = &mission.Hold{Until: time.UnixMilli(*c.HoldUntil).UTC(), ByKind: strOf(c.HoldByKind), ByID: strOf(c.HoldByID)}
+		if c.HoldSince != nil {
+			m.Hold.Since = time.UnixMilli(*c.HoldSince).UTC()
+		}
+	}
+	if c.AuthoritySet == nil {
+		return
+	}
+	m.Composition = &mission.Composition{
+		AuthoritySet: rawOf(c.AuthoritySet), AuthorityHash: strOf(c.AuthorityHash),
+		EffectiveSet: rawOf(c.EffectiveAuthoritySet), EffectiveHash: strOf(c.EffectiveAuthorityHash),
+		Overlays: json.RawMessage(c.Overlays), Proposal: rawOf(c.Proposal), ProposalHash: strOf(c.ProposalHash),
+		ConsentRendering: rawOf(c.ConsentRendering), ConsentRenderingHash: strOf(c.ConsentRenderingHash),
+		Template: c.Template, Standing: c.Standing, Supersedes: c.Supersedes, LineageRoot: c.LineageRoot}
+}
+
+// LockMission reads a mission for a decision that will write its state:
+// on PostgreSQL the row stays locked (FOR UPDATE) until the transaction
+// ends, so concurrent decisions on one mission serialize; a SQLite
+// transaction already holds the write lock from BEGIN.
+func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, error) {
+	var r missionRow
+	q := s.db.WithContext(ctx)
+	if s.dialect == DialectPostgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Where("s256 = ?", s256).Limit(1).Find(&r).Error; err != nil {
+		return nil, wrap("lock mission", err)
+	}
+	if r.S256 == "" {
+		return nil, &Error{Op: "lock mission", Kind: ErrNotFound}
+	}
+	return r.record(), nil
+}
+
+// SetMissionHold sets (hold non-nil) or clears the suspension hold and
+// bumps the version, if the mission is active at version; false when it
+// was not (ended, or decided on meanwhile).
+func (s *Store) SetMissionHold(ctx context.Context, s256 string, version int64, hold *mission.Hold) (bool, error) {
+	c := compositionOf(&mission.Record{Hold: hold})
+	res := s.db.WithContext(ctx).Exec(`UPDATE missions SET hold_since = ?, hold_until = ?, hold_by_kind = ?, hold_by_id = ?,
+		version = version + 1 WHERE s256 = ? AND version = ? AND state = 'active'`,
+		c.HoldSince, c.HoldUntil, c.HoldByKind, c.HoldByID, s256, version)
+	return res.RowsAffected > 0, wrap("set mission hold", res.Error)
+}
+
+// SetEffectiveAuthority stores a narrowing: the overlays and the effective
+// set they produce, if the mission is at version (and bumps it).
+func (s *Store) SetEffectiveAuthority(ctx context.Context, s256 string, version int64, overlays, set json.RawMessage, hash string) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE missions SET overlays = ?, effective_authority_set = ?, effective_authority_hash = ?,
+		version = version + 1 WHERE s256 = ? AND version = ? AND authority_set IS NOT NULL`,
+		string(overlays), string(set), hash, s256, version)
+	return res.RowsAffected > 0, wrap("set effective authority", res.Error)
+}
+
+type checkpointRow struct {
+	MissionS256   string `gorm:"column:mission_s256;primaryKey"`
+	Checkpoint    string `gorm:"column:checkpoint;primaryKey"`
+	RecordedAtMS  int64  `gorm:"column:recorded_at_ms"`
+	Consumed      bool   `gorm:"column:consumed"`
+	AgentAsserted bool   `gorm:"column:agent_asserted"`
+}
+
+func (checkpointRow) TableName() string { return "mission_checkpoints" }
+
+type keyCount struct {
+	Key string `gorm:"column:k"`
+	N   int64  `gorm:"column:n"`
+}
+
+// MissionCounters reads what a decision needs besides the record (design
+// §3 "In"): consent memory, recorded checkpoints, grant counters and the
+// amounts reserved under lineage. Only those fields of the snapshot are set.
+func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (authority.Snapshot, error) {
+	snap := authority.Snapshot{Consent: map[string]bool{}, Checkpoints: map[string]authority.CheckpointRecord{},
+		Grants: map[string]int64{}, Spent: map[string]int64{}}
+	db := s.db.WithContext(ctx)
+	var keys []string
+	if err := db.Raw(`SELECT memory_key FROM mission_consent_memory WHERE mission_s256 = ?`, s256).Scan(&keys).Error; err != nil {
+		return snap, wrap("read consent memory", err)
+	}
+	for _, k := range keys {
+		snap.Consent[k] = true
+	}
+	var cps []checkpointRow
+	if err := db.Where("mission_s256 = ?", s256).Find(&cps).Error; err != nil {
+		return snap, wrap("read checkpoints", err)
+	}
+	for _, c := range cps {
+		snap.Checkpoints[c.Checkpoint] = authority.CheckpointRecord{RecordedAt: time.UnixMilli(c.RecordedAtMS).UTC(),
+			Consumed: c.Consumed, AgentAsserted: c.AgentAsserted}
+	}
+	var counts []keyCount
+	if err := db.Raw(`SELECT entry AS k, granted AS n FROM mission_grant_counts WHERE mission_s256 = ?`, s256).Scan(&counts).Error; err != nil {
+		return snap, wrap("read grant counts", err)
+	}
+	for _, c := range counts {
+		snap.Grants[c.Key] = c.N
+	}
+	counts = nil
+	if err := db.Raw(`SELECT budget_key AS k, spent AS n FROM mission_budgets WHERE lineage = ?`, lineage).Scan(&counts).Error; err != nil {
+		return snap, wrap("read budgets", err)
+	}
+	for _, c := range counts {
+		snap.Spent[c.Key] = c.N
+	}
+	return snap, nil
+}
+
+// ApplyMissionEffects commits a decision's effects if the mission is still
+// at version (then bumps it); a moved version is ErrConflict and writes
+// nothing, so two decisions read from one snapshot never both spend it.
+// Effects.Terminate is the caller's (it goes through the termination path).
+func (s *Store) ApplyMissionEffects(ctx context.Context, s256, lineage string, version int64, e authority.Effects, at time.Time) error {
+	db := s.db.WithContext(ctx)
+	res := db.Exec(`UPDATE missions SET version = version + 1 WHERE s256 = ? AND version = ?`, s256, version)
+	if res.Error != nil {
+		return wrap("apply mission effects", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return &Error{Op: "apply mission effects", Kind: ErrConflict}
+	}
+	ms := at.UnixMilli()
+	for _, k := range e.RememberConsent {
+		if err := db.Exec(`INSERT INTO mission_consent_memory (mission_s256, memory_key, at_ms) VALUES (?, ?, ?)
+			ON CONFLICT (mission_s256, memory_key) DO NOTHING`, s256, k, ms).Error; err != nil {
+			return wrap("remember consent", err)
+		}
+	}
+	for _, c := range e.RecordCheckpoints {
+		if err := s.RecordCheckpoint(ctx, s256, c, false, at); err != nil {
+			return err
+		}
+	}
+	for _, c := range e.ConsumeCheckpoints {
+		if err := db.Exec(`UPDATE mission_checkpoints SET consumed = ? WHERE mission_s256 = ? AND checkpoint = ?`, true, s256, c).Error; err != nil {
+			return wrap("consume checkpoint", err)
+		}
+	}
+	for _, entry := range e.CountGrants {
+		if err := db.Exec(`INSERT INTO mission_grant_counts (mission_s256, entry, granted) VALUES (?, ?, 1)
+			ON CONFLICT (mission_s256, entry) DO UPDATE SET granted = mission_grant_counts.granted + 1`, s256, entry).Error; err != nil {
+			return wrap("count grant", err)
+		}
+	}
+	for _, r := range e.Reserve {
+		if err := db.Exec(`INSERT INTO mission_budgets (lineage, budget_key, currency, spent) VALUES (?, ?, ?, ?)
+			ON CONFLICT (lineage, budget_key) DO UPDATE SET spent = mission_budgets.spent + excluded.spent`,
+			lineage, r.Key, r.Currency, r.Amount).Error; err != nil {
+			return wrap("reserve budget", err)
+		}
+	}
+	return nil
+}
+
+// RecordCheckpoint records (or records again, unconsumed) a checkpoint;
+// agentAsserted marks an attestation from the agent's audit record
+// (ordering only). A person's record replaces an agent's attestation.
+func (s *Store) RecordCheckpoint(ctx context.Context, s256, checkpoint string, agentAsserted bool, at time.Time) error {
+	r := checkpointRow{MissionS256: s256, Checkpoint: checkpoint, RecordedAtMS: at.UnixMilli(), AgentAsserted: agentAsserted}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "mission_s256"}, {Name: "checkpoint"}},
+		DoUpdates: clause.AssignmentColumns([]string{"recorded_at_ms", "consumed", "agent_asserted"}),
+	}).Create(&r).Error
+	return wrap("record checkpoint", err)
+}
+
+type evidenceRow struct {
+	Chain       string `gorm:"column:chain;primaryKey"`
+	Seq         int64  `gorm:"column:seq;primaryKey"`
+	MissionS256 string `gorm:"column:mission_s256"`
+	Type        string `gorm:"column:type"`
+	AtMS        int64  `gorm:"column:at_ms"`
+	Record      []byte `gorm:"column:record"`
+	Hash        string `gorm:"column:hash"`
+}
+
+func (evidenceRow) TableName() string { return "mission_evidence" }
+
+func (r evidenceRow) stored() (evidence.Stored, error) {
+	st := evidence.Stored{Canonical: r.Record, Hash: r.Hash}
+	if err := json.Unmarshal(r.Record, &st.Record); err != nil {
+		return st, wrap("read evidence", err)
+	}
+	return st, nil
+}
+
+// EvidenceHead is the last record of chain, or nil for an empty chain.
+// Appends to a chain of one mission serialize on the mission's row (lock
+// it first with LockMission on PostgreSQL); the (chain, seq) key refuses
+// a fork either way (ErrConflict).
+func (s *Store) EvidenceHead(ctx context.Context, chain string) (*evidence.Stored, error) {
+	var rows []evidenceRow
+	if err := s.db.WithContext(ctx).Where("chain = ?", chain).Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
+		return nil, wrap("read evidence head", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	st, err := rows[0].stored()
+	return &st, err
+}
+
+// InsertEvidence writes a record made by evidence.Append for mission s256.
+func (s *Store) InsertEvidence(ctx context.Context, s256 string, st evidence.Stored) error {
+	at, _ := time.Parse(evidence.TimeFormat, st.Record.At)
+	r := evidenceRow{Chain: st.Record.Chain, Seq: st.Record.Seq, MissionS256: s256, Type: st.Record.Type,
+		AtMS: at.UnixMilli(), Record: st.Canonical, Hash: st.Hash}
+	return wrap("append evidence", s.db.WithContext(ctx).Create(&r).Error)
+}
+
+// Evidence returns a chain in order.
+func (s *Store) Evidence(ctx context.Context, chain string) ([]evidence.Stored, error) {
+	var rows []evidenceRow
+	if err := s.db.WithContext(ctx).Where("chain = ?", chain).Order("seq").Find(&rows).Error; err != nil {
+		return nil, wrap("read evidence", err)
+	}
+	return storedOf(rows)
+}
+
+// MissionEvidence returns a mission's records of one type (all chains),
+// newest first, at most limit: the decisions the mission page lists.
+func (s *Store) MissionEvidence(ctx context.Context, s256, typ string, limit int) ([]evidence.Stored, error) {
+	var rows []evidenceRow
+	if err := s.db.WithContext(ctx).Where("mission_s256 = ? AND type = ?", s256, typ).
+		Order("at_ms DESC, seq DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, wrap("read evidence", err)
+	}
+	return storedOf(rows)
+}
+
+func storedOf(rows []evidenceRow) ([]evidence.Stored, error) {
+	out := make([]evidence.Stored, len(rows))
+	for i, r := range rows {
+		st, err := r.stored()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}

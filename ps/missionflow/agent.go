@@ -13,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -76,6 +77,9 @@ type Flows struct {
 	// Composition is the operator's Mission composition policy (catalog,
 	// templates); nil derives every set from its proposal.
 	Composition *composition.Config
+	// standing approves a proposal under a standing template without the
+	// person (Kinds.Register installs it: standing.go).
+	standing func(ctx context.Context, person *account.Person, pl ProposalPayload) (*pending.Response, bool, error)
 }
 
 // composition is the policy in force (the zero policy when none is set).
@@ -132,10 +136,11 @@ func (f *Flows) EndBinding(ctx context.Context, personID, bindingID string, unbi
 	return ended, err
 }
 
-// Propose handles POST {mission_endpoint}: the person always reviews a
+// Propose handles POST {mission_endpoint}: the person reviews a
 // proposal, so the answer is a 202 (or a binding 202 first, or 403
 // user_unreachable when neither the agent nor the person's inbox can
-// bring the person).
+// bring the person) — unless it fits a standing template (standing.go):
+// then it is approved at once, 200.
 func (f *Flows) Propose(ctx context.Context, a *httpsig.Agent, body []byte, ids aauth.IdentifierPolicy) (*pending.Response, error) {
 	p, err := mission.ParseProposal(body, ids)
 	if err != nil {
@@ -150,6 +155,11 @@ func (f *Flows) Propose(ctx context.Context, a *httpsig.Agent, body []byte, ids 
 	person, res, err := f.Interact.Person(ctx, a, p.Capabilities, KindProposal, pl)
 	if err != nil || res != nil {
 		return res, err
+	}
+	if f.standing != nil {
+		if res, ok, err := f.standing(ctx, person, pl); ok || err != nil {
+			return res, err
+		}
 	}
 	return f.Interact.AskPerson(ctx, a, person, p.Capabilities, KindProposal, StageReview, pl)
 }

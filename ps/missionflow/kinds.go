@@ -45,8 +45,10 @@ func (k *Kinds) log() *slog.Logger {
 	return k.Log
 }
 
-// Register installs the proposal and completion kinds.
+// Register installs the proposal and completion kinds, and the standing
+// approval of proposals (which uses the same approval path).
 func (k *Kinds) Register(s *interact.Service) {
+	k.Flows.standing = k.approveStanding
 	s.RegisterKind(KindProposal, proposalKind{k})
 	s.RegisterKind(KindCompletion, completionKind{k})
 }
@@ -202,26 +204,9 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 				return err
 			}
 		}
-		pts := map[string]string{}
-		for _, res := range a.Resources {
-			iss, err := tx.tokens.IssuePersonToken(ctx, tokens.PersonTokenRequest{
-				Agent: pl.Agent, PersonID: person.ID, Username: person.Username, Tenant: person.Tenant, Resource: res, Mission: m})
-			if errors.Is(err, tokens.ErrTooShort) {
-				// A resource the PS cannot issue for now (the agent token is
-				// about to expire) is left out; the agent may ask for it
-				// later (P§mission-approval, person_tokens).
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			// No standing consent: the approval lets the agent have person
-			// tokens for res within this mission only (decisions.md,
-			// "Mission approval is consent within the mission").
-			pts[res] = iss.Token
-			if err := tx.missions.Log(ctx, m.S256, mission.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + res + "."}); err != nil {
-				return err
-			}
+		pts, err := missionPersonTokens(ctx, tx, pl.Agent, person, a.Resources, m)
+		if err != nil {
+			return err
 		}
 		approved = m
 		return tx.engine.Complete(ctx, r.ID, http.StatusOK, ApprovalBody(m, psCapabilities(person), pts))

@@ -17,8 +17,9 @@ import (
 // (checkpoints, grant counters, budgets by lineage, consent memory) and
 // the hash-chained evidence.
 
-// compositionColumns are the missions columns of migration 00017.
-type compositionColumns struct {
+// CompositionColumns are the missions columns of migration 00017 (exported
+// so gorm embeds them in missionRow).
+type CompositionColumns struct {
 	Version                int64   `gorm:"column:version"`
 	AuthoritySet           *string `gorm:"column:authority_set"`
 	AuthorityHash          *string `gorm:"column:authority_hash"`
@@ -69,8 +70,8 @@ func strOf(s *string) string {
 }
 
 // compositionOf is m's composition columns as written at creation.
-func compositionOf(m *mission.Record) compositionColumns {
-	c := compositionColumns{Version: m.Version, Overlays: "[]"}
+func compositionOf(m *mission.Record) CompositionColumns {
+	c := CompositionColumns{Version: m.Version, Overlays: "[]"}
 	if h := m.Hold; h != nil {
 		since, until := h.Since.UnixMilli(), h.Until.UnixMilli()
 		c.HoldSince, c.HoldUntil, c.HoldByKind, c.HoldByID = &since, &until, &h.ByKind, &h.ByID
@@ -91,7 +92,7 @@ func compositionOf(m *mission.Record) compositionColumns {
 }
 
 // into fills m's version, hold and composition from the columns.
-func (c compositionColumns) into(m *mission.Record) {
+func (c CompositionColumns) into(m *mission.Record) {
 	m.Version = c.Version
 	if c.HoldUntil != nil {
 		m.Hold = &mission.Hold{Until: time.UnixMilli(*c.HoldUntil).UTC(), ByKind: strOf(c.HoldByKind), ByID: strOf(c.HoldByID)}

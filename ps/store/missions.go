@@ -25,7 +25,7 @@ type missionRow struct {
 	TerminatedBy      *string `gorm:"column:terminated_by"`
 	Capabilities      string  `gorm:"column:capabilities"`
 	OwnerKey          string  `gorm:"column:owner_key"`
-	compositionColumns
+	CompositionColumns
 }
 
 func (missionRow) TableName() string { return "missions" }
@@ -41,7 +41,7 @@ func (r missionRow) record() *mission.Record {
 		m.EndedBy = *r.TerminatedBy
 	}
 	_ = json.Unmarshal([]byte(r.Capabilities), &m.Capabilities)
-	r.compositionColumns.into(m)
+	r.CompositionColumns.into(m)
 	return m
 }
 
@@ -76,7 +76,7 @@ func (s *Store) CreateMission(ctx context.Context, m *mission.Record) error {
 	r := missionRow{S256: m.S256, Blob: m.Blob, AgentIss: m.AgentIss, AgentSub: m.AgentSub, PersonID: m.PersonID,
 		ApprovedAtMS: m.ApprovedAt.UnixMilli(), ExpiresAt: unixOf(m.ExpiresAt), State: "active",
 		Capabilities: mission.MarshalCapabilities(m.Capabilities), OwnerKey: mission.OwnerKey(m.AgentIss, m.AgentSub, m.S256),
-		compositionColumns: compositionOf(m)}
+		CompositionColumns: compositionOf(m)}
 	return wrap("create mission", s.db.WithContext(ctx).Create(&r).Error)
 }
 

@@ -20,6 +20,7 @@ var suites = []Suite{
 	{Name: "transactions", Run: runTransactions},
 	{Name: "agents", Run: runAgents},
 	{Name: "missions", Run: runMissions},
+	{Name: "mission composition", Run: runComposition},
 	{Name: "tokens", Run: runTokens},
 	{Name: "auth tokens", Run: runAuthTokens},
 	{Name: "grants", Run: runGrants},

@@ -1,0 +1,192 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// runComposition checks the Mission composition part of the missions
+// aggregate (issue 10): the composition columns round-trip, the hold,
+// effects under compare-and-swap on the version (a stale version writes
+// nothing), checkpoints, budgets by lineage, and evidence chains that
+// never fork under concurrent appends.
+func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
+	ctx := context.Background()
+	st := open(t)
+	var _ composition.Store = st
+	SeedPersons(t, st, "p1")
+	at := time.UnixMilli(1_800_000_000_123).UTC()
+	set := json.RawMessage(`{"object":"aauth-mm/authority-set/v1"}`)
+	a := mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:A@ap.example", PersonID: "p1", Description: "# Packet",
+		Resources: []string{"https://rs.example"}, MissionModel: json.RawMessage(`{"v":1}`),
+		Composition: &mission.Composition{AuthoritySet: set, AuthorityHash: "AH", EffectiveSet: set, EffectiveHash: "AH",
+			Overlays: json.RawMessage(`[]`), Proposal: json.RawMessage(`{"object":"p"}`), ProposalHash: "PH",
+			ConsentRendering: json.RawMessage(`{"object":"r"}`), ConsentRenderingHash: "RH", Template: "t@1", LineageRoot: ""}}
+	m, err := a.Mint("https://ps.example", at, func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:A@ap.example", PersonID: "p1", Description: "# Old"}
+	old, err := legacy.Mint("https://ps.example", at.Add(time.Millisecond), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("columns round-trip", func(t *testing.T) {
+		got, err := st.LockMission(ctx, m.S256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := got.Composition
+		if c == nil || string(c.AuthoritySet) != string(set) || c.AuthorityHash != "AH" || c.EffectiveHash != "AH" ||
+			c.ProposalHash != "PH" || c.ConsentRenderingHash != "RH" || string(c.Proposal) != `{"object":"p"}` ||
+			string(c.ConsentRendering) != `{"object":"r"}` || c.Template != "t@1" || got.Version != 0 || got.Hold != nil {
+			t.Fatalf("LockMission = %+v %+v", got, c)
+		}
+		if got.Lineage() != m.S256 {
+			t.Fatalf("Lineage = %s", got.Lineage())
+		}
+		if got, _ := st.Mission(ctx, old.S256); got.Composition != nil {
+			t.Fatalf("a mission without a set reads back with one: %+v", got.Composition)
+		}
+		if _, err := st.LockMission(ctx, "nope"); !errors.Is(err, dberr.ErrNotFound) {
+			t.Fatalf("LockMission of an unknown mission: %v", err)
+		}
+	})
+
+	t.Run("hold and narrowing under the version", func(t *testing.T) {
+		hold := &mission.Hold{Since: at, Until: at.Add(15 * time.Minute), ByKind: "person", ByID: "p1"}
+		if ok, err := st.SetMissionHold(ctx, old.S256, 0, hold); err != nil || !ok {
+			t.Fatalf("SetMissionHold = %v, %v", ok, err)
+		}
+		if ok, _ := st.SetMissionHold(ctx, old.S256, 0, nil); ok {
+			t.Fatal("a stale version cleared the hold")
+		}
+		got, _ := st.Mission(ctx, old.S256)
+		if got.Hold == nil || !got.Hold.Until.Equal(hold.Until) || !got.Hold.Since.Equal(at) || got.Hold.ByID != "p1" || got.Version != 1 || got.Terminated {
+			t.Fatalf("held mission = %+v %+v", got, got.Hold)
+		}
+		if ok, err := st.SetMissionHold(ctx, old.S256, 1, nil); err != nil || !ok {
+			t.Fatalf("resume = %v, %v", ok, err)
+		}
+		if got, _ := st.Mission(ctx, old.S256); got.Hold != nil || got.Version != 2 {
+			t.Fatalf("resumed mission = %+v", got)
+		}
+		narrowed := json.RawMessage(`{"object":"aauth-mm/authority-set/v1","default_outside":"deny"}`)
+		if ok, _ := st.SetEffectiveAuthority(ctx, old.S256, 2, json.RawMessage(`[{}]`), narrowed, "EH"); ok {
+			t.Fatal("narrowed a mission that has no set")
+		}
+		if ok, err := st.SetEffectiveAuthority(ctx, m.S256, 0, json.RawMessage(`[{"update_s256":"u"}]`), narrowed, "EH"); err != nil || !ok {
+			t.Fatalf("SetEffectiveAuthority = %v, %v", ok, err)
+		}
+		got, _ = st.Mission(ctx, m.S256)
+		if got.Composition.EffectiveHash != "EH" || string(got.Composition.EffectiveSet) != string(narrowed) ||
+			got.Composition.AuthorityHash != "AH" || string(got.Composition.Overlays) != `[{"update_s256":"u"}]` || got.Version != 1 {
+			t.Fatalf("narrowed = %+v", got.Composition)
+		}
+	})
+
+	t.Run("effects under compare-and-swap", func(t *testing.T) {
+		e := authority.Effects{RememberConsent: []string{"r1|https://rs.example|scope:read"}, RecordCheckpoints: []string{"cfo"},
+			CountGrants: []string{"r1", "r1"}, Reserve: []authority.Reservation{{Key: "budget:trip", Amount: 300, Currency: "USD"}}}
+		if err := st.ApplyMissionEffects(ctx, m.S256, m.S256, 0, e, at); !errors.Is(err, dberr.ErrConflict) {
+			t.Fatalf("a stale version: %v, want Conflict", err)
+		}
+		snap, _ := st.MissionCounters(ctx, m.S256, m.S256)
+		if len(snap.Consent)+len(snap.Checkpoints)+len(snap.Grants)+len(snap.Spent) != 0 {
+			t.Fatalf("a refused CAS wrote effects: %+v", snap)
+		}
+		if err := st.ApplyMissionEffects(ctx, m.S256, m.S256, 1, e, at); err != nil {
+			t.Fatal(err)
+		}
+		e2 := authority.Effects{RememberConsent: e.RememberConsent, ConsumeCheckpoints: []string{"cfo"}, CountGrants: []string{"r2"},
+			Reserve: []authority.Reservation{{Key: "budget:trip", Amount: 200, Currency: "USD"}}}
+		if err := st.ApplyMissionEffects(ctx, m.S256, m.S256, 2, e2, at.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := st.MissionCounters(ctx, m.S256, m.S256)
+		cp := snap.Checkpoints["cfo"]
+		if err != nil || !snap.Consent["r1|https://rs.example|scope:read"] || len(snap.Consent) != 1 || !cp.Consumed ||
+			!cp.RecordedAt.Equal(at) || cp.AgentAsserted || snap.Grants["r1"] != 2 || snap.Grants["r2"] != 1 || snap.Spent["budget:trip"] != 500 {
+			t.Fatalf("MissionCounters = %+v, %v", snap, err)
+		}
+		if got, _ := st.Mission(ctx, m.S256); got.Version != 3 {
+			t.Fatalf("version = %d, want 3", got.Version)
+		}
+		// Budgets are kept by lineage: another lineage sees none of it.
+		if other, _ := st.MissionCounters(ctx, m.S256, old.S256); len(other.Spent) != 0 {
+			t.Fatalf("another lineage's budgets: %+v", other.Spent)
+		}
+		// Recording again (the agent's attestation) makes it unconsumed.
+		if err := st.RecordCheckpoint(ctx, m.S256, "cfo", true, at.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		snap, _ = st.MissionCounters(ctx, m.S256, m.S256)
+		if cp := snap.Checkpoints["cfo"]; cp.Consumed || !cp.AgentAsserted || !cp.RecordedAt.Equal(at.Add(time.Minute)) {
+			t.Fatalf("re-recorded checkpoint = %+v", cp)
+		}
+	})
+
+	t.Run("evidence chains", func(t *testing.T) {
+		ref := evidence.MissionRef{Origin: "https://ps.example", ID: m.S256}
+		head, err := st.EvidenceHead(ctx, m.S256)
+		if err != nil || head != nil {
+			t.Fatalf("empty chain head = %+v, %v", head, err)
+		}
+		const n = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body, _ := evidence.Body(map[string]any{"i": i})
+				errs <- st.InTx(ctx, func(tx *store.Store) error {
+					_, err := composition.AppendEvidence(ctx, tx, m.S256, m.S256, evidence.Record{Mission: ref, Type: evidence.RuntimeDecision,
+						Actor: evidence.Actor{Kind: "agent"}, Anchors: evidence.Anchors{ProposalHash: "PH"}, Body: body}, at)
+					return err
+				})
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		chain, err := st.Evidence(ctx, m.S256)
+		if err != nil || len(chain) != n {
+			t.Fatalf("Evidence = %d records, %v", len(chain), err)
+		}
+		for i, s := range chain {
+			if s.Record.Seq != int64(i) || (i == 0) != (s.Record.Prev == nil) || (i > 0 && *s.Record.Prev != chain[i-1].Hash) {
+				t.Fatalf("record %d does not continue the chain: %+v", i, s.Record)
+			}
+		}
+		if head, _ := st.EvidenceHead(ctx, m.S256); head == nil || head.Hash != chain[n-1].Hash {
+			t.Fatalf("head = %+v", head)
+		}
+		// The (chain, seq) key refuses a fork.
+		if err := st.InsertEvidence(ctx, m.S256, chain[3]); !errors.Is(err, dberr.ErrConflict) {
+			t.Fatalf("a second record at seq 3: %v, want Conflict", err)
+		}
+		if got, err := st.MissionEvidence(ctx, m.S256, evidence.RuntimeDecision, 3); err != nil || len(got) != 3 || got[0].Record.Seq != n-1 {
+			t.Fatalf("MissionEvidence = %d, %v", len(got), err)
+		}
+		if got, _ := st.MissionEvidence(ctx, old.S256, evidence.RuntimeDecision, 10); len(got) != 0 {
+			t.Fatalf("another mission's evidence: %d", len(got))
+		}
+	})
+}

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 

@@ -1,5 +1,7 @@
 package templates
 
+import "time"
+
 // AuthorityView is the consent page's "What the mission would allow": the
 // Authority Set the approval commits, as the consent rendering's
 // sentences, with the person's edits (each its own form: PRG).
@@ -31,3 +33,30 @@ type AuthorityLine struct {
 
 // Option is one option of a select.
 type Option struct{ Value, Label string }
+
+// ConsentedView is what the mission page shows of a mission's Authority
+// Set: the sentences approved, the steps, the decisions.
+type ConsentedView struct {
+	Lines         []string
+	RenderingHash string
+	Standing      string
+	Narrowed      bool
+	Steps         []StepView
+	Decisions     []DecisionView
+}
+
+// StepView is one checkpoint and whether it is recorded.
+type StepView struct {
+	ID, Text, State string
+	Recorded        *time.Time
+	CanRecord       bool
+}
+
+// DecisionView is one runtime decision, in words.
+type DecisionView struct {
+	At             time.Time
+	Verdict, Class string
+	Reason, Where  string
+	Items          []string
+	Explanation    string
+}

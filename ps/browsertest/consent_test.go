@@ -218,4 +218,28 @@ func TestBrowserMissionConsentNarrowing(t *testing.T) {
 		decoded.MissionModel.AuthorityHash != set.Hash {
 		t.Fatalf("the blob does not commit to the narrowed set and its rendering: %s", blob)
 	}
+
+	// The mission page: the sentences approved, the step the person added
+	// (pending, then recorded from the page: POST, redirect), and the
+	// decisions (none yet).
+	b.open("/missions/" + s256)
+	b.expectHeading("Mission")
+	consented := run(b, "read the consented section", chromedp.Evaluate[string](
+		`[...document.querySelectorAll(".assert-rules")].map(s => s.innerText).join("\n")`))
+	for _, l := range rendering.Lines {
+		if !strings.Contains(consented, l.Text) {
+			t.Fatalf("the mission page does not show the approved sentence %q:\n%s", l.Text, consented)
+		}
+	}
+	b.expectText("What the mission allows", "Steps", "pending", "The agent has asked for nothing under this mission yet.",
+		m.Composition.ConsentRenderingHash)
+	b.audit("mission-page-authority", http.StatusOK)
+	b.clickButton("Record this step (person-ask1)")
+	b.expectAt("/missions/" + s256)
+	b.expectText("Step recorded.", "recorded")
+	snap, err := w.ps.App.Store.MissionCounters(t.Context(), s256, s256)
+	if err != nil || snap.Checkpoints["person-ask1"].RecordedAt.IsZero() {
+		t.Fatalf("the step was not recorded: %+v %v", snap.Checkpoints, err)
+	}
+	b.checkPage("")
 }

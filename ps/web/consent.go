@@ -1,11 +1,16 @@
 package web
 
 import (
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -53,4 +58,110 @@ var derivedFrom = map[string]string{
 	"template": "This server built these rules from a template your administrator set up for missions like this.",
 	"proposed": "The agent proposed these rules; this server cut them to what your administrator allows for this mission.",
 	"baseline": "This server built these rules from the resources and tools the agent listed.",
+}
+
+// recordCheckpoint is POST /missions/{s256}/checkpoints/{id}: the person
+// records a step of their own mission (satisfy_via "control").
+func (u *UI) recordCheckpoint(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	to := "/missions/" + m.S256
+	err = u.opt.MissionKinds.RecordCheckpoint(ctx(c), m.S256, s.person, c.Param("id"))
+	switch {
+	case errors.Is(err, missionflow.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, interact.ErrStage):
+		u.redirectRefusal(c, to, stageRefusal(err))
+		return nil
+	case err != nil:
+		return err
+	}
+	u.log.InfoContext(ctx(c), "mission checkpoint recorded", "mission", m.S256, "checkpoint", c.Param("id"), "by", s.person.ID, "username", s.person.Username)
+	u.redirectFlash(c, to, "Step recorded.")
+	return nil
+}
+
+// consentedView is the mission page's "What you consented to", its steps
+// and its decisions.
+func consentedView(a *missionflow.MissionAuthority) *templates.ConsentedView {
+	v := &templates.ConsentedView{RenderingHash: a.RenderingHash, Standing: a.Standing, Narrowed: a.Narrowed}
+	for _, l := range a.Lines {
+		v.Lines = append(v.Lines, l.Text)
+	}
+	for _, cp := range a.Checkpoints {
+		st := templates.StepView{ID: cp.ID, Text: cp.Text, Recorded: cp.Recorded, CanRecord: cp.CanRecord}
+		switch {
+		case cp.Recorded == nil:
+			st.State = "pending"
+		case cp.Consumed:
+			st.State = "used"
+		case cp.AgentAsserted:
+			st.State = "reported by the agent"
+		default:
+			st.State = "recorded"
+		}
+		v.Steps = append(v.Steps, st)
+	}
+	for _, d := range a.Decisions {
+		v.Decisions = append(v.Decisions, decisionView(d))
+	}
+	return v
+}
+
+// decisionVerdicts word a decision's outcome.
+var decisionVerdicts = map[authority.Outcome]string{authority.Issue: "Allowed", authority.Defer: "Asked", authority.Deny: "Refused"}
+
+// statusWords word an item's status.
+var statusWords = map[authority.Status]string{
+	authority.Permit: "allowed", authority.PermitPerCall: "allowed call by call", authority.NeedsConsent: "needs your consent",
+	authority.NeedsApproval: "needs your approval", authority.NeedsCheckpoint: "waits for a step",
+	authority.ConstraintFailed: "beyond a limit", authority.StageBlocked: "waits for an earlier step",
+	authority.DelegationDenied: "not allowed for helper agents or chains", authority.Excluded: "excluded",
+	authority.Outside: "outside the mission", authority.UserDenied: "you refused",
+}
+
+func decisionView(d missionflow.DecisionRecord) templates.DecisionView {
+	b := d.Body
+	v := templates.DecisionView{At: d.At, Verdict: decisionVerdicts[b.Outcome.Kind], Reason: strings.ReplaceAll(b.Outcome.Reason, "_", " "),
+		Where: b.Request.Resource, Explanation: b.Explanation}
+	if v.Where == "" {
+		v.Where = b.Request.Action
+	}
+	if b.Outcome.Kind == authority.Deny {
+		v.Class = "denied"
+	} else if b.Outcome.Kind == authority.Issue {
+		v.Class = "allowed"
+	}
+	for _, it := range b.Items {
+		line := itemWords(it.Item) + ": " + statusWords[it.Status]
+		switch {
+		case it.Exclusion != "":
+			line += " (exclusion " + it.Exclusion + ")"
+		case it.Entry != "":
+			line += " (entry " + it.Entry + ")"
+		}
+		if len(it.MissingCheckpoints) > 0 {
+			line += "; waiting for: " + strings.Join(it.MissingCheckpoints, ", ")
+		}
+		v.Items = append(v.Items, line)
+	}
+	return v
+}
+
+// itemWords names what one item asked for.
+func itemWords(it authority.Item) string {
+	switch it.Kind {
+	case authority.ItemScope:
+		return "scope " + it.Scope
+	case authority.ItemR3:
+		return "operation " + string(it.Op)
+	case authority.ItemIdentity:
+		return "acting as you"
+	}
+	if it.Tool != "" {
+		return "action " + it.Tool
+	}
+	return string(it.Kind)
 }

@@ -32,6 +32,7 @@ import (
 type Resource struct {
 	host, issuer, addr string
 	key                *AgentKey
+	extraScopes        map[string]any
 	srv                *http.Server
 	resolver           *Resolver
 	client             *http.Client
@@ -76,6 +77,12 @@ type ResourceOption func(*Resource)
 // cached JWKS valid across restarts; default a fresh Ed25519 key).
 func WithResourceKey(k *AgentKey) ResourceOption { return func(rs *Resource) { rs.key = k } }
 
+// WithResourceScopes publishes scopes (name → description) beside the
+// default ResourceScopes, as a resource of another kind would.
+func WithResourceScopes(scopes map[string]any) ResourceOption {
+	return func(rs *Resource) { rs.extraScopes = scopes }
+}
+
 // ResourceHost is the host of the test resource beside an agent provider
 // at host (the conformance command serves it there).
 func ResourceHost(host string) string { return "rs." + host }
@@ -109,6 +116,9 @@ func StartResource(ca *CA, r *Resolver, host string, opts ...ResourceOption) (*R
 		"description":         "The conformance kit's test resource at " + host + ".",
 		"scope_descriptions":  cloneMap(ResourceScopes),
 		"revocation_endpoint": rs.issuer + "/revoke",
+	}
+	for k, v := range rs.extraScopes {
+		rs.metadata["scope_descriptions"].(map[string]any)[k] = v
 	}
 	rs.srv = &http.Server{Handler: http.HandlerFunc(rs.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}

@@ -45,9 +45,11 @@ import (
 
 // App is a wired PS.
 type App struct {
-	Config    *config.Config
-	Store     *store.Store
-	Keys      *keys.Manager
+	Config *config.Config
+	Store  *store.Store
+	Keys   *keys.Manager
+	// Decisions is the Mission composition decision point.
+	Decisions *composition.Point
 	Discovery *fetch.Discovery
 	Accounts  *account.Service
 	Agents    *agents.Service
@@ -232,12 +234,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		SubAgents: chain.SubAgentFunc(func(ctx context.Context, raw string, parent *httpsig.Agent) (*httpsig.Agent, error) {
 			return verifier.VerifySubAgentToken(ctx, raw, parent)
 		})})
+	// The one Mission composition decision point, shared by the token,
+	// person-token and permission endpoints (and federation's four-party).
+	a.Decisions = &composition.Point{Issuer: cfg.Issuer, Config: missionPolicy, Now: now}
+	flows.Decisions = a.Decisions
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
 		Resources: resources, DB: st, Now: now, Chain: chains})
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, JWKS: a.Keys.JWKS, DB: st, Now: now,
-		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains})
+		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
+		Decisions: a.Decisions})
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log})
 

@@ -31,6 +31,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/chain"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -97,6 +98,9 @@ type Options struct {
 	Logger      *slog.Logger
 	// Chain verifies upstream_token and subagent_token.
 	Chain *chain.Resolver
+	// Decisions is the Mission composition decision point: mission-bound
+	// requests are decided against the mission's Authority Set. nil: none.
+	Decisions *composition.Point
 }
 
 // Service handles the auth token endpoint.
@@ -475,12 +479,16 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	if err := g.checkTenant(person); err != nil {
 		return 0, nil, nil, err
 	}
-	covered, err := s.covered(ctx, g)
-	if err != nil {
-		return 0, nil, nil, err
-	}
 	g.Username = person.Username
-	if covered && r.Prompt != "consent" && g.Interaction == nil {
+	if g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
+		status, out, problem, err := s.decideInMission(ctx, g, person, r.Capabilities)
+		if err != nil || problem != nil || status == http.StatusOK {
+			return status, out, nil, firstErr(err, problem)
+		}
+		// Deferred: the person is asked below; their answer is decided again.
+	} else if covered, err := s.covered(ctx, g); err != nil {
+		return 0, nil, nil, err
+	} else if covered && r.Prompt != "consent" && g.Interaction == nil {
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			var issueErr error
@@ -870,8 +878,68 @@ func (k kind) Returned(ctx context.Context, r *pending.Request, p *account.Perso
 // complete issues the token and completes the request, in tx.
 func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, g *Grant, ms *mission.Record, p *account.Person) error {
 	engine := k.s.o.Engine.WithStore(tx)
+	// A mission-bound request is decided again with the person's answer
+	// (approve: every item), in this transaction; a refusal now (a
+	// checkpoint consumed meanwhile, a budget spent) answers the agent.
+	q := missionQuery(g, p, nil)
+	q.Answers, q.Resolves = approvedAnswers(q), r.ID
+	res, err := k.s.missionDecided(ctx, tx, g, q)
+	if err != nil {
+		return err
+	}
+	if res != nil && !res.Issue() {
+		return engine.Answer(ctx, r.ID, nil, res.Problem())
+	}
+	narrowTo(g, res)
 	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms, p)
 	return engine.Answer(ctx, r.ID, out, err)
+}
+
+// decideInMission decides a mission-bound request at once: 200 with the
+// token issued in the decision's transaction, a refusal (its evidence
+// committed, nothing issued), or status 0 for a request to ask the person.
+func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Person, caps []string) (int, map[string]any, error, error) {
+	iss, sub := g.Agent.Grantee()
+	consented, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, iss, sub, g.Resource)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	q := missionQuery(g, p, caps)
+	q.Consented = consented
+	var res *composition.Result
+	var out map[string]any
+	err = s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		if res, err = s.missionDecided(ctx, tx, g, q); err != nil || !res.Issue() {
+			return err
+		}
+		narrowTo(g, res)
+		ms, err := s.o.Missions.Missions.WithStore(tx).Get(ctx, g.MissionS256)
+		if err != nil {
+			return err
+		}
+		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms, p)
+		return err
+	})
+	switch {
+	case err != nil:
+		return 0, nil, nil, err
+	case res.Issue():
+		return http.StatusOK, out, nil, nil
+	case res.Deny():
+		return 0, nil, res.Problem(), nil
+	}
+	return 0, nil, nil, nil
+}
+
+// firstErr is the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // Bound continues after the person connected the agent: the grant is
@@ -892,7 +960,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	g.Username = p.Username
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
-	} else if ok && g.Prompt != "consent" && g.Interaction == nil {
+	} else if ok && g.Prompt != "consent" && g.Interaction == nil && (g.MissionS256 == "" || k.s.o.Decisions == nil) {
 		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms, p) })
 	}
 	_, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {

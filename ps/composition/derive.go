@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
@@ -73,6 +74,16 @@ func (c *Config) Compose(in Intake, a *mission.Approval, narrowing *authority.Na
 		return nil, err
 	}
 	out := &Composed{Derivation: d, Set: d.Set}
+	if d.Source == authority.FromTemplate || d.Template != "" {
+		// Resources the template excludes were removed at admission: the
+		// blob's approved_resources (and the person tokens issued at
+		// approval) leave them out too.
+		for _, t := range c.Templates {
+			if t.Name == d.Template {
+				a.Resources = slices.DeleteFunc(a.Resources, func(r string) bool { return !slices.Contains(t.Resources, r) })
+			}
+		}
+	}
 	if narrowing != nil {
 		set, err := authority.Narrow(d.Set, *narrowing, c.Parse)
 		if err != nil {

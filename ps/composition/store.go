@@ -22,6 +22,8 @@ type Store interface {
 	// ApplyMissionEffects commits effects if the mission is at version
 	// (dberr.ErrConflict otherwise) and bumps the version.
 	ApplyMissionEffects(ctx context.Context, s256, lineage string, version int64, e authority.Effects, at time.Time) error
+	// TerminateMission ends an active mission and logs entry with it.
+	TerminateMission(ctx context.Context, s256 string, reason mission.Reason, by string, at time.Time, entry mission.Entry) (bool, error)
 	// RecordCheckpoint records a checkpoint (agentAsserted: ordering only).
 	RecordCheckpoint(ctx context.Context, s256, checkpoint string, agentAsserted bool, at time.Time) error
 	// SetMissionHold sets or clears the suspension hold at version.

@@ -80,6 +80,8 @@ type Flows struct {
 	// standing approves a proposal under a standing template without the
 	// person (Kinds.Register installs it: standing.go).
 	standing func(ctx context.Context, person *account.Person, pl ProposalPayload) (*pending.Response, bool, error)
+	// Decisions is the decision point (audit attestations record checkpoints).
+	Decisions *composition.Point
 }
 
 // composition is the policy in force (the zero policy when none is set).

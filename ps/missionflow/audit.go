@@ -128,7 +128,15 @@ func (f *Flows) Audit(ctx context.Context, a *httpsig.Agent, body []byte, issuer
 		// The append holds the mission's lock (its row on PostgreSQL, the
 		// write lock on SQLite) until commit: checking again under it means
 		// an audit racing a termination is refused, never logged after the end.
-		_, err := svc.Active(ctx, r.S256, a.Provider, a.ID)
-		return err
+		if _, err := svc.Active(ctx, r.S256, a.Provider, a.ID); err != nil {
+			return err
+		}
+		// An audit record may attest a checkpoint of the mission's
+		// Authority Set (ordering only: agent-asserted).
+		if f.Decisions != nil {
+			_, err := f.Decisions.Attest(ctx, tx, r.S256, a.ID, r.Action)
+			return err
+		}
+		return nil
 	})
 }

@@ -1,0 +1,79 @@
+package authtoken
+
+import (
+	"context"
+
+	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// Mission composition at the auth token endpoint: a mission-bound request
+// is decided by the one decision point (composition.Point) inside the
+// transaction that issues. This endpoint is three-party (this PS issues);
+// the federation flow calls the same Decide with Mode FourParty and its
+// DeliveryCheck.
+
+// missionQuery is g as the decision point reads it.
+func missionQuery(g *Grant, p *account.Person, capabilities []string) composition.Query {
+	q := composition.Query{S256: g.MissionS256, Point: authority.PointToken, Mode: authority.ThreeParty,
+		Request:          authority.Request{Resource: g.Resource, Scopes: g.Scope},
+		Actor:            authority.Actor{Agent: g.Agent.Sub, Capabilities: capabilities},
+		ResourceTokenJTI: g.ResourceTokenJTI, PersonReachable: p != nil && p.InboxChannel}
+	if sa := g.Agent.SubAgent; sa != nil {
+		q.Actor.Agent, q.Actor.Parent = sa.Sub, g.Agent.Sub
+	}
+	if up := g.Agent.Upstream; up != nil {
+		q.Actor.Chain = &authority.Chain{Intermediary: up.Aud, UpstreamDepth: up.Depth, UpstreamIndexed: true}
+	}
+	if d := g.R3; d != nil {
+		for _, op := range d.Ops {
+			q.Request.Operations = append(q.Request.Operations, authority.Operation{Vocabulary: d.Vocabulary, Op: op})
+		}
+		q.Request.PerCall, q.Request.Parameters = d.Proposal(), d.Parameters
+	}
+	return q
+}
+
+// approvedAnswers are the person's answers when they approved the
+// deferred request: every item of it (what each needed — consent, an
+// approval, an inline checkpoint — is recorded by the decision).
+func approvedAnswers(q composition.Query) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range q.Request.Scopes {
+		out[authority.Item{Kind: authority.ItemScope, Scope: s}.Key()] = true
+	}
+	for _, op := range q.Request.Operations {
+		out[authority.Item{Kind: authority.ItemR3, Vocabulary: op.Vocabulary, Op: op.Op}.Key()] = true
+	}
+	return out
+}
+
+// missionDecided runs the decision point in tx for a mission-bound g;
+// nil when the request names no mission or the PS decides none.
+func (s *Service) missionDecided(ctx context.Context, tx *store.Store, g *Grant, q composition.Query) (*composition.Result, error) {
+	if g.MissionS256 == "" || s.o.Decisions == nil {
+		return nil, nil
+	}
+	return s.o.Decisions.Decide(ctx, tx, q)
+}
+
+// narrowTo keeps the requested scopes the decision granted (three-party:
+// the PS never issues more than it permitted).
+func narrowTo(g *Grant, res *composition.Result) {
+	if res == nil || res.Decision.Grant == nil {
+		return
+	}
+	granted := map[string]bool{}
+	for _, sc := range res.Decision.Grant.Scopes {
+		granted[sc] = true
+	}
+	kept := g.Scope[:0:0]
+	for _, sc := range g.Scope {
+		if granted[sc] {
+			kept = append(kept, sc)
+		}
+	}
+	g.Scope = kept
+}

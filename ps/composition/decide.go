@@ -1,0 +1,276 @@
+package composition
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/anchor"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// Point is the one decision point of Mission composition (design §3): the
+// token, person-token and permission endpoints call Decide inside the
+// transaction that issues.
+type Point struct {
+	Issuer string
+	Config *Config
+	Now    func() time.Time
+}
+
+// Query is one request to decide on a mission.
+type Query struct {
+	S256    string
+	Point   authority.Point
+	Mode    authority.Mode
+	Request authority.Request
+	Actor   authority.Actor
+	// ResourceTokenJTI names the resource token in the decision record.
+	ResourceTokenJTI string
+	// PersonReachable: the PS can reach the person itself (their inbox).
+	PersonReachable bool
+	// Answers are the person's answers to the deferred request this
+	// re-evaluation resolves (Resolves, its pending id), by Item.Key.
+	Answers  map[string]bool
+	Resolves string
+	// Consented are scopes the person already granted this agent at the
+	// resource outside the mission (standing grants): consent for items
+	// that need consent once.
+	Consented []string
+}
+
+// Result is a decision made and evidenced.
+type Result struct {
+	ID       string
+	Decision authority.Decision
+	Mission  *mission.Record
+}
+
+// Issue reports whether the decision lets the caller issue now.
+func (r *Result) Issue() bool { return r.Decision.Outcome == authority.Issue }
+
+// Deny reports whether the request is refused.
+func (r *Result) Deny() bool { return r.Decision.Outcome == authority.Deny }
+
+// Problem is the refusal as the agent sees it: the draft's status and
+// error with the extension member mission_decision naming the entry,
+// exclusion or stage that refused (design §10.4).
+func (r *Result) Problem() *aauth.Problem {
+	d := &r.Decision
+	status, code := d.Status, d.Error
+	if status == 0 || code == "" {
+		status, code = http.StatusForbidden, aauth.ErrDenied
+	}
+	p := aauth.NewProblem(status, code, d.Explanation)
+	p.Extra = map[string]any{"mission_decision": d.Problem(r.ID)}
+	if code == aauth.ErrMissionTerminated {
+		p.Extra["mission_status"] = "terminated"
+		p.Extra["termination_reason"] = d.TerminationReason
+	}
+	return p
+}
+
+// ErrNoMission: the query names no mission.
+var ErrNoMission = errors.New("composition: no mission to decide on")
+
+// Decide evaluates q against the mission as it stands in st's transaction
+// and evidences the decision there. The mission's row is locked first, so
+// concurrent decisions on one mission serialize; an issue decision's
+// effects (consent memory, checkpoints, grant counters, budgets) are
+// committed under compare-and-swap on the version it was read at (a moved
+// version is dberr.ErrConflict: the caller's transaction rolls back and
+// nothing is issued). A decision that ends the mission (expiry, hold
+// timeout observed here) terminates it. Deny and defer write only the
+// evidence: the caller commits it and answers with Problem or a 202.
+func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) {
+	if q.S256 == "" {
+		return nil, ErrNoMission
+	}
+	m, err := st.LockMission(ctx, q.S256)
+	if err != nil {
+		return nil, err
+	}
+	set, hash, err := p.EffectiveSet(m)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := st.MissionCounters(ctx, m.S256, m.Lineage())
+	if err != nil {
+		return nil, err
+	}
+	snap.Lifecycle, snap.Set, snap.EffectiveHash, snap.Version = Lifecycle(m), set, hash, m.Version
+	for _, key := range consentedKeys(set, q.Request.Resource, q.Consented) {
+		snap.Consent[key] = true
+	}
+	now := p.Now()
+	in := authority.Input{Point: q.Point, Mode: q.Mode, Request: q.Request, Actor: q.Actor, Mission: snap,
+		Catalog: p.config().Catalog, Now: now, PersonReachable: q.PersonReachable, Answers: q.Answers}
+	res := &Result{ID: newDecisionID(), Decision: authority.Evaluate(in), Mission: m}
+	d := &res.Decision
+	if d.Outcome == authority.Issue {
+		if err := st.ApplyMissionEffects(ctx, m.S256, m.Lineage(), m.Version, d.Effects, now); err != nil {
+			return nil, err
+		}
+	}
+	if d.Effects.Terminate != "" && !m.Terminated {
+		reason := mission.Reason(d.Effects.Terminate)
+		entry := mission.Entry{At: now, Kind: "termination", Actor: "ps", Summary: fmt.Sprintf("Mission ended: %s.", reason)}
+		if _, err := st.TerminateMission(ctx, m.S256, reason, "ps", now, entry); err != nil {
+			return nil, err
+		}
+	}
+	body, err := evidence.Body(d.Record(res.ID, q.ResourceTokenJTI, q.Resolves, in))
+	if err != nil {
+		return nil, err
+	}
+	actor := evidence.Actor{Kind: "agent", ID: q.Actor.Agent}
+	if _, err := AppendEvidence(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
+		Type: evidence.RuntimeDecision, Actor: actor, Anchors: anchorsOf(m), Body: body}, now); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (p *Point) config() *Config {
+	if p.Config == nil {
+		return &Config{}
+	}
+	return p.Config
+}
+
+// EffectiveSet is the set a mission is evaluated against and the hash it
+// must recompute to: the stored effective set, or for a mission approved
+// before Mission composition the baseline of its approved resources and
+// tools (design Example C).
+func (p *Point) EffectiveSet(m *mission.Record) (*authority.Set, string, error) {
+	if c := m.Composition; c != nil {
+		parsed, err := authority.Parse(c.EffectiveSet, p.config().Parse)
+		if err != nil {
+			// Evaluate fails closed on a set that does not check (integrity).
+			return &authority.Set{}, c.EffectiveHash, nil
+		}
+		return parsed.Set, c.EffectiveHash, nil
+	}
+	b, err := m.Parsed()
+	if err != nil {
+		return nil, "", err
+	}
+	tools := make([]string, len(b.ApprovedTools))
+	for i, t := range b.ApprovedTools {
+		tools[i] = t.Name
+	}
+	raw, err := anchor.Marshal(authority.Baseline(b.ApprovedResources, tools))
+	if err != nil {
+		return nil, "", err
+	}
+	parsed, err := authority.Parse(raw, p.config().Parse)
+	if err != nil {
+		return nil, "", err
+	}
+	return parsed.Set, parsed.Hash, nil
+}
+
+// Lifecycle is the mission's state as Evaluate reads it: a hold is a
+// suspension (still active on the wire).
+func Lifecycle(m *mission.Record) authority.Lifecycle {
+	lc := authority.Lifecycle{State: authority.StateActive, ExpiresAt: m.ExpiresAt}
+	switch {
+	case m.Terminated:
+		lc.State, lc.Reason = authority.StateTerminated, string(m.Reason)
+	case m.Hold != nil:
+		until := m.Hold.Until
+		lc.State, lc.HoldUntil = authority.StateSuspended, &until
+	}
+	return lc
+}
+
+// anchorsOf are the mission's anchors for its evidence records.
+func anchorsOf(m *mission.Record) evidence.Anchors {
+	c := m.Composition
+	if c == nil {
+		return evidence.Anchors{}
+	}
+	a := evidence.Anchors{ProposalHash: c.ProposalHash, AuthorityHash: c.AuthorityHash}
+	if c.EffectiveHash != c.AuthorityHash {
+		a.EffectiveAuthorityHash = c.EffectiveHash
+	}
+	return a
+}
+
+// consentedKeys turns standing scope grants into consent-memory keys for
+// every entry of set (and default_outside): the person consented to those
+// scopes for this agent already.
+func consentedKeys(set *authority.Set, resource string, scopes []string) []string {
+	if len(scopes) == 0 || set == nil {
+		return nil
+	}
+	var out []string
+	ids := []string{""}
+	for _, e := range set.Entries {
+		ids = append(ids, e.ID)
+	}
+	for _, s := range scopes {
+		it := authority.Item{Kind: authority.ItemScope, Scope: s}
+		for _, id := range ids {
+			out = append(out, authority.MemoryKey(id, resource, it))
+		}
+	}
+	return out
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newDecisionID names a decision (dec_ + 80 random bits).
+func newDecisionID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return "dec_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// Attest records, in st's transaction, the attestation checkpoints the
+// agent's audit record of action satisfies (design §2 stages: ordering
+// only, never proof), each with a checkpoint_recorded evidence record.
+// It returns the checkpoints recorded.
+func (p *Point) Attest(ctx context.Context, st Store, s256, agent, action string) ([]string, error) {
+	m, err := st.LockMission(ctx, s256)
+	if err != nil {
+		return nil, err
+	}
+	set, _, err := p.EffectiveSet(m)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := st.MissionCounters(ctx, s256, m.Lineage())
+	if err != nil {
+		return nil, err
+	}
+	now := p.Now()
+	var ids []string
+	for _, id := range authority.Attestations(set, action) {
+		// Its `after` ordering must hold; otherwise the audit attests nothing yet.
+		if _, err := authority.RecordCheckpoint(set, snap.Checkpoints, id, authority.ViaAudit, now); err != nil {
+			continue
+		}
+		ids = append(ids, id)
+		if err := st.RecordCheckpoint(ctx, s256, id, true, now); err != nil {
+			return nil, err
+		}
+		body, err := evidence.Body(map[string]any{"checkpoint": id, "agent_asserted": true, "via": authority.ViaAudit, "audit_action": action})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := AppendEvidence(ctx, st, s256, s256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: s256},
+			Type: evidence.CheckpointRecorded, Actor: evidence.Actor{Kind: "agent", ID: agent}, Anchors: anchorsOf(m), Body: body}, now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}

@@ -1,5 +1,11 @@
 package interact
 
+import "encoding/json"
+
+// EncodePayload is a pending request's payload as stored (JSON without
+// HTML escaping), for kinds that rewrite their payload.
+func EncodePayload(v any) (json.RawMessage, error) { return encodePayload(v) }
+
 // Edits of a proposed mission's Authority Set (issue 10): before
 // approving, the person may only take authority away. Each edit is its own
 // POST; the mission kind keeps the accumulated narrowing with the pending

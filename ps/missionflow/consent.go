@@ -3,7 +3,6 @@ package missionflow
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -173,7 +172,7 @@ func (k *Kinds) narrow(ctx context.Context, r *pending.Request, edit interact.Au
 			return err
 		}
 		pl.Narrowing = n
-		raw, err := encode(pl)
+		raw, err := interact.EncodePayload(pl)
 		if err != nil {
 			return err
 		}
@@ -297,19 +296,6 @@ func usePhrase(e *authority.Entry, cat *authority.Catalog) string {
 	}
 	return e.ID
 }
-
-// encode is a pending payload as JSON without HTML escaping (agent text
-// keeps its size against the request's byte bound).
-func encode(v any) (json.RawMessage, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
 // sameSelection refuses an approval that both narrowed the set and
 // unticked resources or tools: the narrowing names the entries derived
 // from the proposal as sent, which unticking would renumber.

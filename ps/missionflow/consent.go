@@ -296,6 +296,7 @@ func usePhrase(e *authority.Entry, cat *authority.Catalog) string {
 	}
 	return e.ID
 }
+
 // sameSelection refuses an approval that both narrowed the set and
 // unticked resources or tools: the narrowing names the entries derived
 // from the proposal as sent, which unticking would renumber.

@@ -42,7 +42,6 @@ type ConsentedView struct {
 	Standing      string
 	Narrowed      bool
 	Steps         []StepView
-	Decisions     []DecisionView
 }
 
 // StepView is one checkpoint and whether it is recorded.
@@ -50,13 +49,4 @@ type StepView struct {
 	ID, Text, State string
 	Recorded        *time.Time
 	CanRecord       bool
-}
-
-// DecisionView is one runtime decision, in words.
-type DecisionView struct {
-	At             time.Time
-	Verdict, Class string
-	Reason, Where  string
-	Items          []string
-	Explanation    string
 }

@@ -240,13 +240,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	flows.Decisions = a.Decisions
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
-		Resources: resources, DB: st, Now: now, Chain: chains})
+		Resources: resources, DB: st, Now: now, Chain: chains, Decisions: a.Decisions})
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, JWKS: a.Keys.JWKS, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
 		Decisions: a.Decisions})
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
-		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log})
+		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log, Decisions: a.Decisions})
 
 	a.Revocation, err = revocation.New(revocation.Options{
 		Issuer: cfg.Issuer, Store: st, Now: now, Logger: log, Pending: a.Engine,
@@ -272,7 +272,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens})
+		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens,
+		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {
+			return composition.Decisions(ctx, st, s256)
+		}})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
@@ -53,7 +54,8 @@ func missionDecision(t *testing.T, r result, status int, reason, entry, exclusio
 // person approves through the UI harness): HR refused by the exclusion,
 // treasury asked each time, the release refused before the
 // reconciliation is reported, allowed after (the CFO's approval recorded
-// inline and consumed), and a fourth release refused by max_grants —
+// by the permission call-back or inline, consumed by each release), and a
+// fourth release refused by max_grants —
 // each refusal's mission_decision asserted.
 func TestBoardPacketScenario(t *testing.T) {
 	t.Parallel()
@@ -98,10 +100,10 @@ func TestBoardPacketScenario(t *testing.T) {
 		return w.poll(t, w.agent, s.loc)
 	}
 
-	// HR: the person token the agent gets outside the approved resources
-	// does not help; the exclusion refuses the auth token.
-	hrPT := personToken(t, w, b, rs["hr.test"], `{"resource":"https://hr.test","mission_s256":"`+ap.s256+`","capabilities":["interaction"]}`)
-	missionDecision(t, auth("hr.test", hrPT, "records.read"), http.StatusForbidden, "excluded", "", "no-hr")
+	// HR: refused at the person-token endpoint (design §10.3), so the
+	// agent never holds a mission person token to present there.
+	missionDecision(t, w.post(t, w.agent, "/person", `{"resource":"https://hr.test","mission_s256":"`+ap.s256+`","capabilities":["interaction"]}`),
+		http.StatusForbidden, "excluded", "", "no-hr")
 
 	// Treasury: asked each time, issued once approved.
 	treasuryPT, _ := pts["https://treasury.test"].(string)
@@ -117,10 +119,32 @@ func TestBoardPacketScenario(t *testing.T) {
 	if r := w.post(t, w.agent, "/audit", `{"mission_s256":"`+ap.s256+`","action":"ReconcileNumbers"}`); r.status >= 300 {
 		t.Fatalf("audit: %d %s", r.status, r.raw)
 	}
-	// Now each release asks the CFO (the person) inline; three are allowed.
-	for range 3 {
+	// The agent calls back for the CFO's approval through the permission
+	// endpoint (the design's checkpoint call-back); once the person agrees
+	// the release is issued without asking again, consuming it.
+	cb := approve(w.post(t, w.agent, "/permission", `{"action":"mission.checkpoint","parameters":{"checkpoint":"cfo_release_approval"},"mission_s256":"`+ap.s256+`"}`))
+	if cb.status != http.StatusOK || cb.body["permission"] != "granted" {
+		t.Fatalf("checkpoint call-back: %d %s", cb.status, cb.raw)
+	}
+	expectAuthToken(t, w, rs["ir.test"], auth("ir.test", irPT, "release.publish"), irPT)
+	// Then each release asks the CFO (the person) inline: two more allowed.
+	for range 2 {
 		expectAuthToken(t, w, rs["ir.test"], approve(auth("ir.test", irPT, "release.publish")), irPT)
 	}
 	// A fourth release is refused by max_grants, even though it would be asked.
 	missionDecision(t, auth("ir.test", irPT, "release.publish"), http.StatusForbidden, "constraint_violation", "release-board", "")
+	// Refusals issue nothing: two treasury tokens and three releases.
+	if recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), ""); err != nil || len(recs) != 5 {
+		t.Fatalf("%d auth tokens issued, %v; want 5", len(recs), err)
+	}
+
+	// The person's mission page lists every decision and why.
+	pg := b.Get(t, "/missions/"+ap.s256)
+	decisions := section(pg.HTML, "decisions")
+	for _, want := range []string{"Refused: https://hr.test", "decided by the exclusion no-hr", "reason stage_gate",
+		"reason constraint_violation", "Asked you first: https://treasury.test", "Allowed: https://ir.test"} {
+		if !strings.Contains(decisions, want) {
+			t.Fatalf("the mission page's decisions lack %q:\n%s", want, decisions)
+		}
+	}
 }

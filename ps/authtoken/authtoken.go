@@ -906,19 +906,11 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 	}
 	q := missionQuery(g, p, caps)
 	q.Consented = consented
-	var res *composition.Result
 	var out map[string]any
-	err = s.o.DB.InTx(ctx, func(tx *store.Store) error {
-		var err error
-		if res, err = s.missionDecided(ctx, tx, g, q); err != nil || !res.Issue() {
-			return err
-		}
+	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
 		narrowTo(g, res)
-		ms, err := s.o.Missions.Missions.WithStore(tx).Get(ctx, g.MissionS256)
-		if err != nil {
-			return err
-		}
-		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms, p)
+		var err error
+		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)
 		return err
 	})
 	switch {

@@ -177,8 +177,8 @@ func TestBrowserBoardPacket(t *testing.T) {
 	b.open("/missions/" + s256)
 	b.expectHeading("Mission")
 	decisions := run(b, "read the decisions", textOf("section[aria-labelledby=decisions-h]"))
-	for _, want := range []string{"Refused", "https://hr.test", "excluded", "(exclusion no-hr)", "Asked", "https://treasury.test",
-		"Allowed", "stage gate", "waiting for: cfo_release_approval", "constraint violation", "(entry release-board)"} {
+	for _, want := range []string{"Refused: https://hr.test", "reason excluded · decided by the exclusion no-hr", "Asked you first: https://treasury.test",
+		"Allowed: https://treasury.test", "reason stage_gate · decided by the entry release-board", "reason constraint_violation"} {
 		if !strings.Contains(decisions, want) {
 			t.Fatalf("the mission page's decisions lack %q:\n%s", want, decisions)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Point is the one decision point of Mission composition (design §3): the
@@ -41,6 +42,10 @@ type Query struct {
 	// re-evaluation resolves (Resolves, its pending id), by Item.Key.
 	Answers  map[string]bool
 	Resolves string
+	// ApproveAll: the person approved the deferred request as a whole, so
+	// every item of it is answered yes (what each needed — consent, an
+	// approval, an inline or call-back checkpoint — is recorded).
+	ApproveAll bool
 	// Consented are scopes the person already granted this agent at the
 	// resource outside the mission (standing grants): consent for items
 	// that need consent once.
@@ -114,6 +119,16 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	in := authority.Input{Point: q.Point, Mode: q.Mode, Request: q.Request, Actor: q.Actor, Mission: snap,
 		Catalog: p.config().Catalog, Now: now, PersonReachable: q.PersonReachable, Answers: q.Answers}
 	res := &Result{ID: newDecisionID(), Decision: authority.Evaluate(in), Mission: m}
+	if q.ApproveAll && res.Decision.Outcome == authority.Defer {
+		in.Answers = map[string]bool{}
+		for k, v := range q.Answers {
+			in.Answers[k] = v
+		}
+		for _, it := range res.Decision.Items {
+			in.Answers[it.Item.Key()] = true
+		}
+		res.Decision = authority.Evaluate(in)
+	}
 	d := &res.Decision
 	if d.Outcome == authority.Issue {
 		if err := st.ApplyMissionEffects(ctx, m.S256, m.Lineage(), m.Version, d.Effects, now); err != nil {
@@ -273,4 +288,25 @@ func (p *Point) Attest(ctx context.Context, st Store, s256, agent, action string
 		}
 	}
 	return ids, nil
+}
+
+// DecideIn runs Decide in a transaction of db and, when the decision
+// lets the caller act (then on issue only, unless always), runs act in
+// the same transaction: the token's issuance or the answer's record
+// commits with the decision's effects and evidence, or nothing does.
+// A deny or defer commits its evidence and leaves the answer to the
+// caller (Result.Problem, or asking the person).
+func (p *Point) DecideIn(ctx context.Context, db *store.Store, q Query, always bool, act func(tx *store.Store, res *Result) error) (*Result, error) {
+	var res *Result
+	err := db.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		if res, err = p.Decide(ctx, tx, q); err != nil {
+			return err
+		}
+		if !res.Issue() && !(always && res.Decision.Outcome != authority.Defer) {
+			return nil
+		}
+		return act(tx, res)
+	})
+	return res, err
 }

@@ -16,11 +16,8 @@ import (
 )
 
 // The person's mission page (issue 10): what they consented to (the
-// stored consent rendering), the stages the mission waits for with what
-// is recorded, and every decision the PS made under the mission and why.
-
-// maxDecisionsShown bounds the decisions one page view reads.
-const maxDecisionsShown = 200
+// stored consent rendering) and the stages the mission waits for with
+// what is recorded (the decisions are composition's list).
 
 // MissionAuthority is a mission's composition as its page shows it.
 type MissionAuthority struct {
@@ -32,8 +29,6 @@ type MissionAuthority struct {
 	// Narrowed: later narrowing overlays changed the effective set.
 	Narrowed    bool
 	Checkpoints []CheckpointStatus
-	// Decisions are the runtime decisions, newest first.
-	Decisions []DecisionRecord
 }
 
 // CheckpointStatus is one checkpoint of the effective set and its record.
@@ -46,12 +41,6 @@ type CheckpointStatus struct {
 	AgentAsserted bool
 	// CanRecord: the person may record it on the mission page now.
 	CanRecord bool
-}
-
-// DecisionRecord is one runtime decision as evidenced.
-type DecisionRecord struct {
-	At   time.Time
-	Body authority.DecisionRecord
 }
 
 // Authority reads what the page shows of m; nil for a mission approved
@@ -87,18 +76,6 @@ func (k *Kinds) Authority(ctx context.Context, m *mission.Record) (*MissionAutho
 			st.CanRecord = err == nil
 		}
 		out.Checkpoints = append(out.Checkpoints, st)
-	}
-	recs, err := k.Flows.DB.MissionEvidence(ctx, m.S256, evidence.RuntimeDecision, maxDecisionsShown)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range recs {
-		var d authority.DecisionRecord
-		if json.Unmarshal(s.Record.Body, &d) != nil {
-			continue
-		}
-		at, _ := time.Parse(evidence.TimeFormat, s.Record.At)
-		out.Decisions = append(out.Decisions, DecisionRecord{At: at, Body: d})
 	}
 	return out, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -50,6 +51,8 @@ type Options struct {
 	DB     *store.Store
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Decisions is the Mission composition decision point; nil: none.
+	Decisions *composition.Point
 }
 
 // Service handles E7.
@@ -104,6 +107,13 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	if ms != nil && ms.PersonID != person.ID {
 		return 0, nil, nil, mission.NotFound() // approved by someone else
 	}
+	if ms != nil && s.o.Decisions != nil {
+		status, out, err := s.decideInMission(ctx, pl, person)
+		if err != nil || status != 0 {
+			return status, out, nil, err
+		}
+		return s.ask(ctx, a, person, pl)
+	}
 	v, err := s.decide(ctx, person.ID, pl, ms)
 	if err != nil {
 		return 0, nil, nil, err
@@ -117,15 +127,20 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 		s.logAnswer(ctx, pl, v)
 		return http.StatusOK, v.Body(), nil, nil
 	}
-	// The request joins the mission log together with the pending request
-	// that asks the person.
-	err = s.o.DB.InTx(ctx, func(tx *store.Store) error {
+	return s.ask(ctx, a, person, pl)
+}
+
+// ask asks the person: the request joins the mission log together with
+// the pending request that asks.
+func (s *Service) ask(ctx context.Context, a *httpsig.Agent, person *account.Person, pl payload) (int, any, *pending.Response, error) {
+	var res *pending.Response
+	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		if err := s.logRequest(ctx, tx, pl); err != nil {
 			return err
 		}
 		ask := s.o.Interact.WithEngine(s.o.Engine.WithStore(tx))
 		var askErr error
-		res, askErr = ask.AskPerson(ctx, a, person, r.Capabilities, Kind, StageConsent, pl)
+		res, askErr = ask.AskPerson(ctx, a, person, pl.Request.Capabilities, Kind, StageConsent, pl)
 		return askErr
 	})
 	return 0, nil, res, err
@@ -266,6 +281,24 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 			if err := remember(ctx, tx, permission.Rule{RuleKey: ruleKey(p.ID, pl), Permission: v.Permission, DecidedAt: k.s.o.Now()}); err != nil {
 				return err
 			}
+		}
+		if pl.Request.MissionS256 != "" && k.s.o.Decisions != nil {
+			// Within a mission the person's answer is decided again (a
+			// checkpoint call-back records the checkpoint), in this transaction.
+			res, err := k.answerInMission(ctx, tx, pl, p, r.ID, d.Action == "approve")
+			if err != nil {
+				return err
+			}
+			body := bodyOf(res)
+			if res.Issue() == (d.Action == "approve") {
+				body = v.Body() // the person's own answer
+			} else {
+				v = verdictOf(res)
+			}
+			if err := k.s.record(ctx, tx, pl, v, false); err != nil {
+				return err
+			}
+			return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, body, nil)
 		}
 		return k.answer(ctx, tx, r, pl, v, false)
 	})

@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/chain"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
@@ -74,6 +76,8 @@ type Options struct {
 	// NewResourcesPerHour bounds how many resources an agent may add in an
 	// hour (PS-070); default 20.
 	NewResourcesPerHour int
+	// Decisions is the Mission composition decision point; nil: none.
+	Decisions *composition.Point
 }
 
 // Service handles E3.
@@ -183,6 +187,16 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	}
 	if err := tokens.CheckTenant(r.Tenant, person.Tenant); err != nil {
 		return 0, nil, nil, err // before the person is asked for nothing
+	}
+	if ms != nil && s.o.Decisions != nil && r.Prompt != "consent" {
+		// The mission's Authority Set decides the identity item (design
+		// §10.3): an excluded or refused resource is 403 with
+		// mission_decision; a permitted one is issued in the decision's
+		// transaction; one the set leaves to the person is asked below.
+		status, out, err := s.decideInMission(ctx, person, pl, ms)
+		if err != nil || status == http.StatusOK {
+			return status, out, nil, err
+		}
 	}
 	ok, err := s.consented(ctx, person, pl, ms)
 	if err != nil {
@@ -377,3 +391,33 @@ func (k kind) Settle(ctx context.Context, r *pending.Request) error {
 }
 
 func decodeJSON(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+
+// decideInMission runs the decision point on a person-token request under
+// ms: 200 with the token issued in the same transaction, a refusal (its
+// evidence committed, nothing issued), or status 0 when the person decides.
+func (s *Service) decideInMission(ctx context.Context, p *account.Person, pl payload, ms *mission.Record) (int, map[string]any, error) {
+	q := composition.Query{S256: ms.S256, Point: authority.PointPersonToken, Mode: authority.ThreeParty,
+		Request: authority.Request{Resource: pl.Request.Resource},
+		Actor:   authority.Actor{Agent: pl.Agent.Sub, Capabilities: pl.Request.Capabilities}, PersonReachable: p.InboxChannel}
+	if up := pl.Agent.Upstream; up != nil {
+		q.Actor.Chain = &authority.Chain{Intermediary: up.Aud, UpstreamDepth: up.Depth, UpstreamIndexed: true}
+	}
+	if sa := pl.Agent.SubAgent; sa != nil {
+		q.Actor.Agent, q.Actor.Parent = sa.Sub, pl.Agent.Sub
+	}
+	var out map[string]any
+	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
+		var err error
+		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), p, pl, res.Mission)
+		return err
+	})
+	switch {
+	case err != nil:
+		return 0, nil, err
+	case res.Issue():
+		return http.StatusOK, out, nil
+	case res.Deny():
+		return 0, nil, res.Problem()
+	}
+	return 0, nil, nil
+}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/templates"
@@ -83,8 +82,7 @@ func (u *UI) recordCheckpoint(c *gin.Context, s *session) error {
 	return nil
 }
 
-// consentedView is the mission page's "What you consented to", its steps
-// and its decisions.
+// consentedView is the mission page's "What the mission allows" and its steps.
 func consentedView(a *missionflow.MissionAuthority) *templates.ConsentedView {
 	v := &templates.ConsentedView{RenderingHash: a.RenderingHash, Standing: a.Standing, Narrowed: a.Narrowed}
 	for _, l := range a.Lines {
@@ -104,64 +102,5 @@ func consentedView(a *missionflow.MissionAuthority) *templates.ConsentedView {
 		}
 		v.Steps = append(v.Steps, st)
 	}
-	for _, d := range a.Decisions {
-		v.Decisions = append(v.Decisions, decisionView(d))
-	}
 	return v
-}
-
-// decisionVerdicts word a decision's outcome.
-var decisionVerdicts = map[authority.Outcome]string{authority.Issue: "Allowed", authority.Defer: "Asked", authority.Deny: "Refused"}
-
-// statusWords word an item's status.
-var statusWords = map[authority.Status]string{
-	authority.Permit: "allowed", authority.PermitPerCall: "allowed call by call", authority.NeedsConsent: "needs your consent",
-	authority.NeedsApproval: "needs your approval", authority.NeedsCheckpoint: "waits for a step",
-	authority.ConstraintFailed: "beyond a limit", authority.StageBlocked: "waits for an earlier step",
-	authority.DelegationDenied: "not allowed for helper agents or chains", authority.Excluded: "excluded",
-	authority.Outside: "outside the mission", authority.UserDenied: "you refused",
-}
-
-func decisionView(d missionflow.DecisionRecord) templates.DecisionView {
-	b := d.Body
-	v := templates.DecisionView{At: d.At, Verdict: decisionVerdicts[b.Outcome.Kind], Reason: strings.ReplaceAll(b.Outcome.Reason, "_", " "),
-		Where: b.Request.Resource, Explanation: b.Explanation}
-	if v.Where == "" {
-		v.Where = b.Request.Action
-	}
-	if b.Outcome.Kind == authority.Deny {
-		v.Class = "denied"
-	} else if b.Outcome.Kind == authority.Issue {
-		v.Class = "allowed"
-	}
-	for _, it := range b.Items {
-		line := itemWords(it.Item) + ": " + statusWords[it.Status]
-		switch {
-		case it.Exclusion != "":
-			line += " (exclusion " + it.Exclusion + ")"
-		case it.Entry != "":
-			line += " (entry " + it.Entry + ")"
-		}
-		if len(it.MissingCheckpoints) > 0 {
-			line += "; waiting for: " + strings.Join(it.MissingCheckpoints, ", ")
-		}
-		v.Items = append(v.Items, line)
-	}
-	return v
-}
-
-// itemWords names what one item asked for.
-func itemWords(it authority.Item) string {
-	switch it.Kind {
-	case authority.ItemScope:
-		return "scope " + it.Scope
-	case authority.ItemR3:
-		return "operation " + string(it.Op)
-	case authority.ItemIdentity:
-		return "acting as you"
-	}
-	if it.Tool != "" {
-		return "action " + it.Tool
-	}
-	return string(it.Kind)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/httperr"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
@@ -116,8 +117,39 @@ func (u *UI) missionPage(c *gin.Context, s *session) error {
 	if a != nil {
 		v.Consented = consentedView(a)
 	}
+	if u.opt.Decisions != nil {
+		ds, err := u.opt.Decisions(ctx(c), m.S256)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			v.Decisions = append(v.Decisions, decisionItem(d))
+		}
+	}
 	u.render(c, http.StatusOK, templates.MissionPage(u.pageFor(c, s, "Mission"), v))
 	return nil
+}
+
+// decisionItem is one decision in the person's words: what was asked, what
+// the PS decided, and why (the decision's own explanation).
+func decisionItem(d composition.Listed) templates.DecisionItem {
+	what := d.Resource
+	if d.Action != "" {
+		what = d.Action
+	}
+	outcome := map[string]string{"issue": "Allowed", "defer": "Asked you first", "deny": "Refused"}[string(d.Outcome)]
+	if outcome == "" {
+		outcome = string(d.Outcome)
+	}
+	by := ""
+	switch {
+	case d.Exclusion != "":
+		by = "the exclusion " + d.Exclusion
+	case d.Entry != "":
+		by = "the entry " + d.Entry
+	}
+	return templates.DecisionItem{ID: d.ID, At: d.At, What: what, Outcome: outcome, Refused: d.Outcome == "deny",
+		Reason: d.Reason, By: by, Explanation: d.Explanation}
 }
 
 func (u *UI) revokeMission(c *gin.Context, s *session) error {

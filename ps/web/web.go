@@ -29,6 +29,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/permission"
@@ -50,6 +51,9 @@ type Options struct {
 	// MissionFlows runs the decisions that span agents and missions.
 	MissionFlows *missionflow.Flows
 	Tokens       *tokens.Service
+	// Decisions lists the mission's evidenced decisions (Mission
+	// composition) for the mission page; nil: the section is left out.
+	Decisions func(ctx context.Context, s256 string) ([]composition.Listed, error)
 	// RemoveGrant, when set, removes a grant together with the revocation
 	// of the tokens it let the agent have (issue 8); default Tokens.RemoveGrant.
 	RemoveGrant func(ctx context.Context, personID string, key tokens.GrantKey) error

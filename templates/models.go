@@ -182,6 +182,8 @@ type ReviewView struct {
 	// Ends are the lifetimes the person may choose; one is Selected (the
 	// operator's default, bounded unless configured otherwise).
 	Ends []EndChoice
+	// Authority is the Authority Set the approval commits (nil: none derived).
+	Authority *AuthorityView
 }
 
 // EndChoice is one option of the review's "The mission ends" field.

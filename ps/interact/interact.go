@@ -139,6 +139,8 @@ type Decision struct {
 	Scopes ScopeChoice
 	// R3 is the person's per-operation choice on an R3 document (approve).
 	R3 R3Choice
+	// Authority is one edit of a proposed mission's Authority Set (narrow).
+	Authority AuthorityEdit
 }
 
 // R3Choice is how the person lets the agent use each operation of an R3

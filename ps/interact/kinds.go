@@ -104,6 +104,9 @@ type Review struct {
 	Description string
 	Tools       []ToolChoice
 	Resources   []ResourceChoice
+	// Authority is the set the approval would commit (nil when the PS
+	// derives none).
+	Authority *ReviewAuthority
 }
 
 // ToolChoice is a proposed tool with its checkbox.

@@ -13,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -43,6 +44,9 @@ const (
 type ProposalPayload struct {
 	Agent    tokens.Agent     `json:"agent"`
 	Proposal mission.Proposal `json:"proposal"`
+	// Narrowing is the person's edits of the derived Authority Set so
+	// far (consent.go); the approval commits them.
+	Narrowing *authority.Narrowing `json:"narrowing,omitempty"`
 	// Mission composition (extension): the agent's proposed_authority
 	// (checked, still untrusted), when the proposal arrived and the
 	// digest of its signed body — what proposal_hash commits to.
@@ -73,6 +77,9 @@ type Flows struct {
 	// Composition is the operator's Mission composition policy (catalog,
 	// templates); nil derives every set from its proposal.
 	Composition *composition.Config
+	// standing approves a proposal under a standing template without the
+	// person (Kinds.Register installs it: standing.go).
+	standing func(ctx context.Context, person *account.Person, pl ProposalPayload) (*pending.Response, bool, error)
 	// Decisions is the decision point (audit attestations record checkpoints).
 	Decisions *composition.Point
 }
@@ -131,10 +138,11 @@ func (f *Flows) EndBinding(ctx context.Context, personID, bindingID string, unbi
 	return ended, err
 }
 
-// Propose handles POST {mission_endpoint}: the person always reviews a
+// Propose handles POST {mission_endpoint}: the person reviews a
 // proposal, so the answer is a 202 (or a binding 202 first, or 403
 // user_unreachable when neither the agent nor the person's inbox can
-// bring the person).
+// bring the person) — unless it fits a standing template (standing.go):
+// then it is approved at once, 200.
 func (f *Flows) Propose(ctx context.Context, a *httpsig.Agent, body []byte, ids aauth.IdentifierPolicy) (*pending.Response, error) {
 	p, err := mission.ParseProposal(body, ids)
 	if err != nil {
@@ -149,6 +157,11 @@ func (f *Flows) Propose(ctx context.Context, a *httpsig.Agent, body []byte, ids 
 	person, res, err := f.Interact.Person(ctx, a, p.Capabilities, KindProposal, pl)
 	if err != nil || res != nil {
 		return res, err
+	}
+	if f.standing != nil {
+		if res, ok, err := f.standing(ctx, person, pl); ok || err != nil {
+			return res, err
+		}
 	}
 	return f.Interact.AskPerson(ctx, a, person, p.Capabilities, KindProposal, StageReview, pl)
 }

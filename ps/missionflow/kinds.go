@@ -45,8 +45,10 @@ func (k *Kinds) log() *slog.Logger {
 	return k.Log
 }
 
-// Register installs the proposal and completion kinds.
+// Register installs the proposal and completion kinds, and the standing
+// approval of proposals (which uses the same approval path).
 func (k *Kinds) Register(s *interact.Service) {
+	k.Flows.standing = k.approveStanding
 	s.RegisterKind(KindProposal, proposalKind{k})
 	s.RegisterKind(KindCompletion, completionKind{k})
 }
@@ -136,6 +138,13 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 		}
 		rev.Resources = append(rev.Resources, interact.ResourceChoice{ResourceInfo: info})
 	}
+	if r.Stage == StageReview {
+		a, err := p.k.reviewAuthority(r, pl)
+		if err != nil {
+			return err
+		}
+		rev.Authority = a
+	}
 	c.Review = rev
 	return nil
 }
@@ -145,6 +154,9 @@ func (p proposalKind) Describe(ctx context.Context, r *pending.Request, c *inter
 // transaction, so a failure anywhere leaves the proposal as it was (still
 // decidable) and a concurrent decision finds it either untouched or decided.
 func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
+	if d.Action == "narrow" {
+		return nil, true, p.k.narrow(ctx, r, d.Authority)
+	}
 	if d.Action != "approve" || r.Stage != StageReview {
 		return nil, false, nil
 	}
@@ -156,7 +168,14 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %v", interact.ErrStage, err)
 	}
-	composed, err := p.k.Flows.composition().Compose(Intake(pl), a, d.Narrowing)
+	narrowing := d.Narrowing
+	if narrowing == nil {
+		narrowing = pl.Narrowing // the person's edits on the consent page
+	}
+	if err := sameSelection(pl, a, narrowing); err != nil {
+		return nil, true, err
+	}
+	composed, err := p.k.Flows.composition().Compose(Intake(pl), a, narrowing)
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %v", interact.ErrStage, err)
 	}
@@ -165,7 +184,7 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 	}
 	var approved *mission.Record
 	err = p.k.inTx(ctx, func(tx decision) error {
-		if err := claim(ctx, tx.engine, r.ID, StageReview); err != nil {
+		if err := claimReview(ctx, tx.engine, r); err != nil {
 			return err
 		}
 		m, err := tx.missions.Create(ctx, *a)
@@ -174,7 +193,7 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 		}
 		if err := composition.RecordApproval(ctx, tx.store, m, composed, composition.Approval{Issuer: p.k.Issuer,
 			ProposalChain: r.ID, Agent: evidence.Actor{Kind: "agent", ID: pl.Agent.Sub},
-			Approver: evidence.Actor{Kind: "person", ID: person.ID}, Narrowing: d.Narrowing}, p.k.Now()); err != nil {
+			Approver: evidence.Actor{Kind: "person", ID: person.ID}, Narrowing: narrowing}, p.k.Now()); err != nil {
 			return err
 		}
 		entries := []mission.Entry{{Kind: "proposal", Actor: "agent", Summary: pl.Proposal.Description}}
@@ -185,26 +204,9 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 				return err
 			}
 		}
-		pts := map[string]string{}
-		for _, res := range a.Resources {
-			iss, err := tx.tokens.IssuePersonToken(ctx, tokens.PersonTokenRequest{
-				Agent: pl.Agent, PersonID: person.ID, Username: person.Username, Tenant: person.Tenant, Resource: res, Mission: m})
-			if errors.Is(err, tokens.ErrTooShort) {
-				// A resource the PS cannot issue for now (the agent token is
-				// about to expire) is left out; the agent may ask for it
-				// later (P§mission-approval, person_tokens).
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			// No standing consent: the approval lets the agent have person
-			// tokens for res within this mission only (decisions.md,
-			// "Mission approval is consent within the mission").
-			pts[res] = iss.Token
-			if err := tx.missions.Log(ctx, m.S256, mission.Entry{Kind: "person_token", Actor: "ps", Summary: "Person token issued for " + res + "."}); err != nil {
-				return err
-			}
+		pts, err := missionPersonTokens(ctx, tx, pl.Agent, person, a.Resources, m)
+		if err != nil {
+			return err
 		}
 		approved = m
 		return tx.engine.Complete(ctx, r.ID, http.StatusOK, ApprovalBody(m, psCapabilities(person), pts))

@@ -225,6 +225,9 @@ func (u *UI) decision(c *gin.Context) (interact.Decision, error) {
 			d.R3.Modes[i] = vs[0]
 		}
 	}
+	if d.Action == "narrow" {
+		d.Authority = authorityEdit(form)
+	}
 	if exp := form.Get("expires"); exp != "" {
 		life, err := u.lifetime(exp)
 		if err != nil {
@@ -376,6 +379,9 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		}
 		for _, r := range cons.Review.Resources {
 			rv.Resources = append(rv.Resources, resourceView(r.ResourceInfo))
+		}
+		if cons.Review.Authority != nil {
+			rv.Authority = authorityView(cons.Review.Authority)
 		}
 		v.Review = rv
 	}

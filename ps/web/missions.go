@@ -28,6 +28,7 @@ const missionControlPath = "/mission-control"
 func (u *UI) registerMissions(g *gin.RouterGroup) {
 	g.GET("/missions/:s256", u.authed(u.missionPage))
 	g.POST("/missions/:s256/revoke", u.authed(u.revokeMission))
+	g.POST("/missions/:s256/checkpoints/:id", u.authed(u.recordCheckpoint))
 
 	api := g.Group(missionControlPath)
 	api.GET("/missions", u.api(u.mcList))
@@ -114,6 +115,13 @@ func (u *UI) missionPage(c *gin.Context, s *session) error {
 			li.Summary = text
 		}
 		v.Log = append(v.Log, li)
+	}
+	a, err := u.opt.MissionKinds.Authority(ctx(c), m)
+	if err != nil {
+		return err
+	}
+	if a != nil {
+		v.Consented = consentedView(a)
 	}
 	if u.opt.Decisions != nil {
 		ds, err := u.opt.Decisions(ctx(c), m.S256)

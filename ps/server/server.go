@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -19,6 +20,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
+	"github.com/aauth-ps/aauth-ps/ps/ratelimit"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
 )
 
@@ -74,6 +76,9 @@ type Options struct {
 	// Permission is the permission endpoint (E7: 200, 202 or an error,
 	// like a token endpoint); advertised and routed only when set.
 	Permission TokenEndpoint
+	// Limits are the request-rate limits per client address, agent and
+	// agent provider (optional: nil limits nothing).
+	Limits *ratelimit.Set
 }
 
 // Server is the PS's HTTP application.
@@ -84,6 +89,8 @@ type Server struct {
 	engine   *gin.Engine
 	proxies  []netip.Prefix
 	metadata []byte
+	// rateLimited counts 429s from Limits.
+	rateLimited *prometheus.CounterVec
 }
 
 // Endpoint paths (PS-REQUIREMENTS §2.3 recommended paths). Clients learn the
@@ -113,7 +120,7 @@ func New(opt Options) (*Server, error) {
 	if opt.MaxBodyBytes == 0 {
 		opt.MaxBodyBytes = 64 * 1024
 	}
-	s := &Server{opt: opt, log: opt.Logger, metrics: opt.Metrics}
+	s := &Server{opt: opt, log: opt.Logger, metrics: opt.Metrics, rateLimited: newRateLimitedCounter(opt.Metrics.Registry)}
 	for _, p := range opt.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
@@ -209,6 +216,9 @@ func (s *Server) agentRoute(pol httpsig.Policy, h signedHandler) gin.HandlerFunc
 // agentRouteLimit is agentRoute with its own body cap.
 func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandler) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if !s.limitClient(c) {
+			return
+		}
 		body, err := readBody(c, limit)
 		if err != nil {
 			s.renderError(c, err)
@@ -217,6 +227,9 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 		agent, err := s.opt.Verifier.Verify(c.Request.Context(), c.Request, body, pol)
 		if err != nil {
 			s.renderError(c, err)
+			return
+		}
+		if !s.limitAgent(c, agent.Provider, agent.ID) {
 			return
 		}
 		// gin's ClientIP honours X-Forwarded-For only from --trusted-proxy.

@@ -269,16 +269,34 @@ func (s *Server) handleHealthz(c *gin.Context) {
 	writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleReadyz is readiness: the database answers and the PS holds an
+// active signing key (when Keys can tell). A replica that is not ready
+// answers 503 so a load balancer sends its traffic elsewhere; it recovers
+// by itself when the database does (issue 12).
 func (s *Server) handleReadyz(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
+	status := map[string]string{"status": "ready", "database": "ok"}
+	ready := true
 	if err := s.opt.DB.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "readiness: database unreachable", "err", err)
-		writeJSON(c, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
+		status["database"], ready = "unreachable", false
+	}
+	if k, ok := s.opt.Keys.(interface{ Ready(context.Context) error }); ok {
+		status["keys"] = "ok"
+		if err := k.Ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "readiness: no signing key loaded", "err", err)
+			status["keys"], ready = "unavailable", false
+		}
+	}
+	if !ready {
+		status["status"] = "unavailable"
+		c.Header("Retry-After", "5")
+		writeJSON(c, http.StatusServiceUnavailable, status)
 		return
 	}
-	writeJSON(c, http.StatusOK, map[string]string{"status": "ready", "database": "ok"})
+	writeJSON(c, http.StatusOK, status)
 }
 
 // proxyGate refuses, on a plain-HTTP listener behind a TLS-terminating

@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"context"
+	"io"
 	"maps"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,4 +174,32 @@ func TestRateLimitPerClient(t *testing.T) {
 		}
 	}
 	expect429(t, send(http.MethodPost, "/person", "2001:db8:1:2::abcd", false), aauth.ErrRateLimited, 1)
+}
+
+// TestEveryBodyBounded (issue 12, PS-050): beyond the agent endpoints'
+// own caps, every request body — the web UI's forms too — is bounded: a
+// declared length over the largest cap is 413 invalid_request before
+// anything is read, and changes nothing; a body without a declared length
+// stops being read at the cap (the form reads as empty: a failed login is
+// recorded as one), and the answer is never a 5xx.
+func TestEveryBodyBounded(t *testing.T) {
+	w := newWorld(t, pstest.Options{})
+	w.person(t, "alice", false)
+	before := w.ps.TableCounts(t)
+	big := strings.Repeat("a", 1<<20)
+	paths := []string{"/login", "/signup", "/settings/profile", "/mission"}
+	for _, path := range paths {
+		req, _ := http.NewRequest(http.MethodPost, w.ps.URL(path), strings.NewReader("username=alice&password="+big))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		expectProblem(t, w.do(t, req), http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest)
+	}
+	unchanged(t, w.ps, before)
+	for _, path := range paths {
+		req, _ := http.NewRequest(http.MethodPost, w.ps.URL(path), io.MultiReader(strings.NewReader("username=alice&password="), strings.NewReader(big)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.ContentLength = -1 // chunked: no declared length
+		if r := w.do(t, req); r.status >= 500 {
+			t.Fatalf("POST %s with an undeclared 1 MiB body: %d %s", path, r.status, r.raw)
+		}
+	}
 }

@@ -143,7 +143,7 @@ func New(opt Options) (*Server, error) {
 	if err := e.SetTrustedProxies(opt.TrustedProxies); err != nil {
 		return nil, err
 	}
-	e.Use(s.recoverer(), s.metrics.middleware(), s.accessLog(), s.proxyGate())
+	e.Use(s.recoverer(), s.metrics.middleware(), s.accessLog(), s.proxyGate(), s.bodyCap())
 	e.NoRoute(func(c *gin.Context) {
 		if s.browserError(c, http.StatusNotFound) {
 			return

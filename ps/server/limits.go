@@ -63,3 +63,20 @@ func newRateLimitedCounter(reg *prometheus.Registry) *prometheus.CounterVec {
 	}
 	return c
 }
+
+// bodyCap bounds every request body, the web UI's forms and JSON included,
+// at the largest cap of any agent endpoint: a declared length beyond it is
+// 413 before anything is read, an undeclared one stops being read there.
+// The agent endpoints keep their own, smaller caps (readBody).
+func (s *Server) bodyCap() gin.HandlerFunc {
+	limit := max(s.opt.MaxBodyBytes, MissionBodyLimit)
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > limit {
+			s.renderError(c, aauth.NewProblem(http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest, "request body too large"))
+			return
+		}
+		if c.Request.Body != nil && c.Request.Body != http.NoBody {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		}
+	}
+}

@@ -2,11 +2,8 @@ package reliability
 
 import (
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
 // TestDatabaseRestart (issue 12): PostgreSQL (the test's own cluster) is
@@ -22,16 +19,7 @@ func TestDatabaseRestart(t *testing.T) {
 	p := w.start(t)
 	pid := p.cmd.Process.Pid
 	alice := w.person(t, p, "alice")
-	var agents []*conformance.Agent
-	for i := range 2 {
-		a, err := w.ap.NewAgent(conformance.TokenSpec{Sub: "aauth:worker" + strconv.Itoa(i) + "@ap.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bind(t, p, alice, a)
-		consent(t, p, alice, a)
-		agents = append(agents, a)
-	}
+	agents := workers(t, w, p, alice, 2)
 
 	l := startLoad(p, agents, 2, true)
 	defer l.cancel()

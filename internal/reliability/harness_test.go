@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -473,4 +474,21 @@ func isTransport(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "EOF")
+}
+
+// workers are n agents bound to the person of b, each holding her consent
+// for rs.test: what the load loops send as.
+func workers(t *testing.T, w *world, p *proc, b *pstest.Browser, n int) []*conformance.Agent {
+	t.Helper()
+	var agents []*conformance.Agent
+	for i := range n {
+		a, err := w.ap.NewAgent(conformance.TokenSpec{Sub: "aauth:worker" + strconv.Itoa(i) + "@ap.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind(t, p, b, a)
+		consent(t, p, b, a)
+		agents = append(agents, a)
+	}
+	return agents
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
@@ -25,16 +24,7 @@ func TestKillDuringLoad(t *testing.T) {
 	w := newWorld(t, db)
 	p := w.start(t)
 	alice := w.person(t, p, "alice")
-	var agents []*conformance.Agent
-	for i := range 2 {
-		a, err := w.ap.NewAgent(conformance.TokenSpec{Sub: "aauth:worker" + strconv.Itoa(i) + "@ap.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bind(t, p, alice, a)
-		consent(t, p, alice, a)
-		agents = append(agents, a)
-	}
+	agents := workers(t, w, p, alice, 2)
 	planner := agents[0]
 	var approved []mission
 

@@ -15,8 +15,8 @@ import (
 //   - A signed request accepted by one is refused as a replay by the other
 //     (PS-027: the replay cache is the database's).
 //   - A pending request started on one is decided by the person on the
-//     other, a long poll held by the first is woken (LISTEN/NOTIFY) and
-//     gets the answer, and it is delivered once: the other's poll is 410.
+//     other; the first one's (long) poll gets the answer, delivered once:
+//     the other's poll afterwards is 410.
 //   - A mission proposed on one, approved on the other, is polled on the
 //     other; the person tokens it issued are usable on both.
 func TestReplicas(t *testing.T) {

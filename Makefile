@@ -10,7 +10,7 @@ BIN       := bin/aauth-ps
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/aauth-ps/aauth-ps/ps/version.Version=$(VERSION)
 
-.PHONY: all build run test test-short prereqs lint fuzz bench generate verify docker image clean interop-mockin
+.PHONY: all build run test test-short test-reliability prereqs lint fuzz fuzz-long bench generate verify docker image clean interop-mockin
 
 all: build
 
@@ -26,8 +26,16 @@ run: build
 # Every test, PostgreSQL and browser ones included, with the race detector,
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
 test: prereqs verify
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$')
 	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
+	$(RELIABILITY_TEST)
+
+# Crash, replica and database-restart tests: the real binary as
+# subprocesses on PostgreSQL (internal/reliability; docs/operations.md,
+# Reliability). Part of `make test`; alone here.
+RELIABILITY_TEST = $(GO) test -race -count=1 -timeout 10m -v ./internal/reliability
+test-reliability: prereqs
+	$(RELIABILITY_TEST)
 
 # The conformance suite against another PS: @hellocoop/mockin (pinned in
 # conformance/interop/node) on loopback behind TLS; prints its table and
@@ -57,6 +65,21 @@ fuzz:
 		echo "== $$pkg $$name"; \
 		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
+
+# Every fuzz target for FUZZTIME each, 10 minutes unless FUZZTIME is given
+# (make fuzz-long FUZZTIME=1h). A crasher is written by go test to the
+# package's testdata/fuzz/<Target>/ and from then on runs as a regression
+# input in every `go test`: commit it with the fix. All targets run even
+# after a failure; the run fails if any did and lists the new inputs.
+fuzz-long:
+	@fuzztime=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),10m); failed=; \
+	for spec in $$($(GO) run ./internal/tools/listfuzz); do \
+		pkg=$${spec%%:*}; name=$${spec##*:}; \
+		echo "== $$pkg $$name ($$fuzztime)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$$fuzztime $$pkg || failed="$$failed $$pkg:$$name"; \
+	done; \
+	git status --porcelain --untracked-files=all -- '*/testdata/fuzz/*' | sed 's/^/new regression input: /'; \
+	if [ -n "$$failed" ]; then echo "fuzz-long: failing targets:$$failed"; exit 1; fi
 
 # Speed and memory targets are checked by benchmarks, never by timed tests.
 bench:

@@ -39,6 +39,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/permissionflow"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
 	"github.com/aauth-ps/aauth-ps/ps/pssign"
+	"github.com/aauth-ps/aauth-ps/ps/ratelimit"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -379,6 +380,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		AgentAccepted:   a.agentAccepted,
 		Revocation:      a.Revocation,
 		Providers:       a.Agents,
+		Limits:          ratelimit.NewSet(cfg.RateLimits.Rules(), now),
 	})
 	if err != nil {
 		a.Close()

@@ -91,6 +91,8 @@ type Config struct {
 	// MissionSuspendRevokes revokes the outstanding tokens at suspension.
 	MissionHoldTimeout    time.Duration
 	MissionSuspendRevokes bool
+	// RateLimits bound request rates per agent, provider and client (ratelimit.go).
+	RateLimits RateLimits
 }
 
 // stringList is a repeatable flag; from the environment it splits on commas.
@@ -136,6 +138,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.PendingMaxPerClient, "pending-max-per-client", 200, "open pending requests created from one client address (IPv4) or IPv6 /64")
 	fs.IntVar(&c.PendingFirstContactsPerMinute, "pending-first-contacts-per-minute", 30, "new agents (unknown to the PS) per agent provider and minute that may create pending requests")
 	fs.IntVar(&c.PendingMaxBytes, "pending-max-bytes", 256<<10, "bytes one pending request may store (413 beyond)")
+	c.RateLimits.register(fs)
 	fs.DurationVar(&c.MissionDefaultLifetime, "mission-default-lifetime", 7*24*time.Hour, "the end the mission review selects at first (0: when completed or revoked; otherwise 1h to 8760h)")
 	fs.DurationVar(&c.MissionHoldTimeout, "mission-hold-timeout", 15*time.Minute, "how long a suspended mission holds new requests before it ends, unless resumed (1m to 24h)")
 	fs.BoolVar(&c.MissionSuspendRevokes, "mission-suspend-revokes", true, "revoke a mission's outstanding tokens when it is suspended")
@@ -311,6 +314,7 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)
 	}
+	errs = append(errs, c.RateLimits.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -17,3 +17,10 @@ var (
 	// ErrNotFound: no such row.
 	ErrNotFound = errors.New("not found")
 )
+
+// ErrUnavailable marks, beside ErrDatabase, a failure to reach the database
+// at all (connection refused or lost, the server shutting down or not yet
+// accepting connections, a busy SQLite file): the request may succeed
+// later, so it is answered 503 temporarily_unavailable with Retry-After,
+// never with an answer that pretends to know (issue 12).
+var ErrUnavailable = errors.New("database unavailable")

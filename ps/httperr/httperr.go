@@ -2,6 +2,7 @@ package httperr
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/faults"
 )
 
@@ -18,9 +20,24 @@ func Internal(cause error) *aauth.Problem {
 	return &aauth.Problem{Status: http.StatusInternalServerError, Code: aauth.ErrServerError, Detail: "internal error", Cause: cause}
 }
 
+// UnavailableRetryAfter is the Retry-After, in seconds, of a 503 for an
+// unreachable database.
+const UnavailableRetryAfter = 5
+
 // Write renders err and aborts the gin chain. It returns the problem it
 // sent (nil for a signature error), so callers can log 5xx causes.
 func Write(c *gin.Context, err error) *aauth.Problem {
+	// An unreachable database is the one failure a retry may cure, and the
+	// one that must never turn into another answer (a 401, a 404): it is
+	// 503 whatever wrapped it (issue 12).
+	if errors.Is(err, dberr.ErrUnavailable) {
+		if p, ok := aauth.AsProblem(err); !ok || p.Status >= 500 {
+			p = aauth.Unavailable("the service is temporarily unavailable; retry later", UnavailableRetryAfter)
+			p.Cause = err
+			writeProblem(c, p)
+			return p
+		}
+	}
 	if se, ok := aauth.AsSignatureError(err); ok {
 		writeSignatureError(c, se)
 		return nil

@@ -43,6 +43,9 @@ type serverHandler func(c *gin.Context, caller *httpsig.Server, body []byte) err
 // then the jwks_uri signature, then h.
 func (s *Server) serverRoute(h serverHandler) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if !s.limitClient(c) {
+			return
+		}
 		body, err := readBody(c, s.opt.MaxBodyBytes)
 		if err != nil {
 			s.renderError(c, err)

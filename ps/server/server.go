@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
+	"github.com/aauth-ps/aauth-ps/ps/ratelimit"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
 	"github.com/aauth-ps/aauth-ps/ps/telemetry"
 )
@@ -78,6 +80,9 @@ type Options struct {
 	// Permission is the permission endpoint (E7: 200, 202 or an error,
 	// like a token endpoint); advertised and routed only when set.
 	Permission TokenEndpoint
+	// Limits are the request-rate limits per client address, agent and
+	// agent provider (optional: nil limits nothing).
+	Limits *ratelimit.Set
 }
 
 // Server is the PS's HTTP application.
@@ -88,6 +93,8 @@ type Server struct {
 	engine   *gin.Engine
 	proxies  []netip.Prefix
 	metadata []byte
+	// rateLimited counts 429s from Limits.
+	rateLimited *prometheus.CounterVec
 }
 
 // Endpoint paths (PS-REQUIREMENTS §2.3 recommended paths). Clients learn the
@@ -117,7 +124,7 @@ func New(opt Options) (*Server, error) {
 	if opt.MaxBodyBytes == 0 {
 		opt.MaxBodyBytes = 64 * 1024
 	}
-	s := &Server{opt: opt, log: opt.Logger, metrics: opt.Metrics}
+	s := &Server{opt: opt, log: opt.Logger, metrics: opt.Metrics, rateLimited: newRateLimitedCounter(opt.Metrics.Registry)}
 	for _, p := range opt.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
@@ -143,7 +150,7 @@ func New(opt Options) (*Server, error) {
 	if opt.Tracing != nil {
 		e.Use(tracing(opt.Tracing))
 	}
-	e.Use(s.recoverer(), s.metrics.middleware(), s.accessLog(), s.proxyGate())
+	e.Use(s.recoverer(), s.metrics.middleware(), s.accessLog(), s.proxyGate(), s.bodyCap())
 	e.NoRoute(func(c *gin.Context) {
 		if s.browserError(c, http.StatusNotFound) {
 			return
@@ -216,6 +223,9 @@ func (s *Server) agentRoute(pol httpsig.Policy, h signedHandler) gin.HandlerFunc
 // agentRouteLimit is agentRoute with its own body cap.
 func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandler) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if !s.limitClient(c) {
+			return
+		}
 		body, err := readBody(c, limit)
 		if err != nil {
 			s.renderError(c, err)
@@ -226,6 +236,9 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 		telemetry.End(span, err)
 		if err != nil {
 			s.renderError(c, err)
+			return
+		}
+		if !s.limitAgent(c, agent.Provider, agent.ID) {
 			return
 		}
 		// gin's ClientIP honours X-Forwarded-For only from --trusted-proxy.
@@ -265,16 +278,34 @@ func (s *Server) handleHealthz(c *gin.Context) {
 	writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleReadyz is readiness: the database answers and the PS holds an
+// active signing key (when Keys can tell). A replica that is not ready
+// answers 503 so a load balancer sends its traffic elsewhere; it recovers
+// by itself when the database does (issue 12).
 func (s *Server) handleReadyz(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
+	status := map[string]string{"status": "ready", "database": "ok"}
+	ready := true
 	if err := s.opt.DB.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "readiness: database unreachable", "err", err)
-		writeJSON(c, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
+		status["database"], ready = "unreachable", false
+	}
+	if k, ok := s.opt.Keys.(interface{ Ready(context.Context) error }); ok {
+		status["keys"] = "ok"
+		if err := k.Ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "readiness: no signing key loaded", "err", err)
+			status["keys"], ready = "unavailable", false
+		}
+	}
+	if !ready {
+		status["status"] = "unavailable"
+		c.Header("Retry-After", "5")
+		writeJSON(c, http.StatusServiceUnavailable, status)
 		return
 	}
-	writeJSON(c, http.StatusOK, map[string]string{"status": "ready", "database": "ok"})
+	writeJSON(c, http.StatusOK, status)
 }
 
 // proxyGate refuses, on a plain-HTTP listener behind a TLS-terminating

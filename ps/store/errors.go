@@ -33,6 +33,9 @@ type Error struct {
 	Op   string // e.g. "remember signature"
 	Kind error  // ErrDatabase, ErrConflict or ErrNotFound
 	Err  error  // the driver's error; may be nil
+	// Unreachable: the database could not be reached (ErrDatabase and
+	// dberr.ErrUnavailable both match).
+	Unreachable bool
 }
 
 func (e *Error) Error() string { return "store: " + e.Op + ": " + e.Kind.Error() }
@@ -40,10 +43,14 @@ func (e *Error) Error() string { return "store: " + e.Op + ": " + e.Kind.Error()
 // Unwrap exposes both the kind and the cause (so errors.Is(err,
 // context.Canceled) works too).
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
+	errs := []error{e.Kind}
+	if e.Unreachable {
+		errs = append(errs, dberr.ErrUnavailable)
 	}
-	return []error{e.Kind, e.Err}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }
 
 // Cause returns the driver's message, for server-side logs only.
@@ -77,7 +84,7 @@ func wrap(op string, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// still ErrDatabase; the cause keeps the context error for errors.Is.
 	}
-	return &Error{Op: op, Kind: kind, Err: err}
+	return &Error{Op: op, Kind: kind, Err: err, Unreachable: kind == ErrDatabase && unreachable(err)}
 }
 
 // isUniqueViolation recognises unique/primary-key violations from pgx

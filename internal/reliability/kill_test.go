@@ -1,0 +1,77 @@
+package reliability
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+// TestKillDuringLoad (issue 12): the PS on PostgreSQL is killed with
+// SIGKILL three times while agents ask for person tokens, and restarted on
+// the same address. Each round a mission proposal is approved by the person
+// before the kill and polled after it, and another is proposed before the
+// kill and approved after it: both complete exactly once (the second poll
+// is 410), and each approval issued exactly one person token. Every answer
+// under load is a new person token; every mission approved before a kill
+// is stored intact (its bytes hash to its s256) and active.
+// PS-155/PS-156 (deferred responses survive), PS-183 (s256), PS-074 (jti).
+func TestKillDuringLoad(t *testing.T) {
+	db := storetest.NewPostgresURL(t)
+	w := newWorld(t, db)
+	p := w.start(t)
+	alice := w.person(t, p, "alice")
+	agents := workers(t, w, p, alice, 2)
+	planner := agents[0]
+	var approved []mission
+
+	l := startLoad(p, agents, 2, false)
+	defer l.cancel()
+	l.waitOK(t, 20, time.Minute)
+	for round := range 3 {
+		name := "round " + strconv.Itoa(round)
+		decided := propose(t, p, planner, name+" decided before the kill")
+		decide(t, alice, decided, "approve")
+		waiting := propose(t, p, planner, name+" waiting through the kill")
+
+		l.waitOK(t, 10, time.Minute)
+		p.kill(t)
+		time.Sleep(200 * time.Millisecond) // the load meets a dead port
+		p.restart(t)
+		l.waitOK(t, 10, time.Minute)
+
+		// The decision taken before the kill is delivered after it, once.
+		approved = append(approved, approval(t, pollDone(t, p.Client, planner, decided.loc)))
+		if r := pollDone(t, p.Client, planner, decided.loc); r.status != http.StatusGone {
+			t.Fatalf("a second poll of a delivered approval: %s, want 410", r)
+		}
+		// The request pending through the kill continues.
+		if r, err := send(t.Context(), p.Client, planner, http.MethodGet, waiting.loc, nil, http.Header{"Prefer": {"wait=1"}}); err != nil || r.status != http.StatusAccepted {
+			t.Fatalf("the request pending through the kill: %v %v, want 202", r, err)
+		}
+		decide(t, alice, waiting, "approve")
+		approved = append(approved, approval(t, pollDone(t, p.Client, planner, waiting.loc)))
+		if r := pollDone(t, p.Client, planner, waiting.loc); r.status != http.StatusGone {
+			t.Fatalf("a second poll of a delivered approval: %s, want 410", r)
+		}
+	}
+	l.stop(t)
+
+	st := storetest.OpenURL(t, db, false)
+	for _, m := range approved {
+		var row struct {
+			Blob  []byte
+			State string
+		}
+		storetest.Scan(t, st, &row, "SELECT blob, state FROM missions WHERE s256 = ?", m.s256)
+		if !bytes.Equal(row.Blob, m.blob) || row.State != "active" {
+			t.Fatalf("mission %s after the kills: state %q, blob intact %v", m.s256, row.State, bytes.Equal(row.Blob, m.blob))
+		}
+		if n := storetest.CountWhere(t, st, "person_token_records", "mission_s256 = ?", m.s256); n != 1 {
+			t.Fatalf("mission %s: %d person tokens issued for its one resource, want exactly 1", m.s256, n)
+		}
+	}
+}

@@ -71,6 +71,12 @@ const usage = `usage:
   aauth-conformance run --ps https://ps.example [--ps-addr host:port] [--ps-ca FILE]
       [--provider-state DIR] [--only PS-012,PS-018] [--json] [--strict]
       start the provider from DIR and run the suite against the PS
+  aauth-conformance load --ps https://ps.example --person NAME --password-file FILE
+      [--ps-addr host:port] [--ps-ca FILE] [--provider-state DIR] [--agents 16]
+      [--duration 10s] [--ps-pid PID] [--pg-database DB] [--peer-mockin] [--report FILE]
+      N agents of the provider, each bound to the person and holding an
+      approved mission, drive the three-party exchange; measures the crypto
+      floor and (--peer-mockin) @hellocoop/mockin in the same run
   aauth-conformance list
       list the checks
 `
@@ -85,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runProvider(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runSuite(ctx, args[1:], stdout, stderr)
+	case "load":
+		return runLoad(ctx, args[1:], stdout, stderr)
 	case "list":
 		for _, c := range suite.Checks() {
 			fmt.Fprintf(stdout, "%s  %-6s  %-9s  %s\n", c.ID, c.Level, c.Group, c.Name)

@@ -27,12 +27,19 @@ const (
 
 // Connection pool sizes. SQLite serialises writers on the file lock (every
 // transaction starts with BEGIN IMMEDIATE and waits up to busy_timeout), so
-// a few connections let WAL readers proceed without starving a writer.
+// a few connections let WAL readers proceed without starving a writer; with
+// 4, most requests under load waited for a connection while the CPU idled
+// (issue 12). PostgreSQL keeps every connection it opened: with 5 idle of
+// 20, a busy PS closed and reopened backends (815 new sessions in 10 s at
+// 16 agents), each new one parsing every statement again.
 const (
 	postgresMaxOpenConns = 20
-	postgresMaxIdleConns = 5
-	sqliteMaxOpenConns   = 4
+	postgresMaxIdleConns = postgresMaxOpenConns
+	sqliteMaxOpenConns   = 16
 	sqliteBusyTimeoutMS  = 5000
+	// preparedStatements bounds the statements kept prepared per pool
+	// (gorm's PrepareStmt cache): the PS has a few hundred distinct ones.
+	preparedStatements = 512
 )
 
 // Store is the PS's database: gorm over PostgreSQL or embedded SQLite.
@@ -49,6 +56,9 @@ type Store struct {
 	// afterCommit collects what AfterCommit defers; nil outside a
 	// transaction. Savepoints share their outermost transaction's list.
 	afterCommit *[]func()
+	// writer admits one SQLite transaction of this process at a time
+	// (nil on PostgreSQL); see InTx.
+	writer chan struct{}
 }
 
 // Open connects to databaseURL:
@@ -98,8 +108,11 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			ParameterizedQueries:      true, // never log values (sealed keys, identifiers)
 		}),
 		SkipDefaultTransaction: true,
-		PrepareStmt:            false,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		// Statements are prepared once per connection and reused: parsing
+		// SQL was a tenth of the CPU of a request (issue 12).
+		PrepareStmt:        true,
+		PrepareStmtMaxSize: preparedStatements,
+		NowFunc:            func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
 		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
@@ -123,7 +136,11 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now}, nil
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now}
+	if dialect == DialectSQLite {
+		st.writer = make(chan struct{}, 1)
+	}
+	return st, nil
 }
 
 // sqliteDSN validates PATH, creates its parent directory and returns the
@@ -186,10 +203,24 @@ func (s *Store) Close() error {
 // *Store passed to fn has the same methods, all bound to the transaction;
 // calling InTx on it opens a savepoint.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	// SQLite has one writer at a time and every transaction takes the
+	// write lock at BEGIN. Waiting for it inside SQLite holds a pooled
+	// connection for up to busy_timeout; enough waiters held the whole pool
+	// while the holder waited for a connection itself, and requests failed
+	// with "database is locked" after 5 s (issue 12). Waiting here holds
+	// no connection. Other processes on the file still meet busy_timeout.
+	if s.writer != nil && s.afterCommit == nil {
+		select {
+		case s.writer <- struct{}{}:
+			defer func() { <-s.writer }()
+		case <-ctx.Done():
+			return wrap("transaction", ctx.Err())
+		}
+	}
 	hooks := new([]func()) // this transaction's (or savepoint's) own
 	var fnErr error
 	err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks})
+		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer})
 		return fnErr
 	})
 	if fnErr != nil {

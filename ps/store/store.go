@@ -37,9 +37,6 @@ const (
 	postgresMaxIdleConns = postgresMaxOpenConns
 	sqliteMaxOpenConns   = 16
 	sqliteBusyTimeoutMS  = 5000
-	// preparedStatements bounds the statements kept prepared per pool
-	// (gorm's PrepareStmt cache): the PS has a few hundred distinct ones.
-	preparedStatements = 512
 )
 
 // Store is the PS's database: gorm over PostgreSQL or embedded SQLite.
@@ -108,11 +105,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			ParameterizedQueries:      true, // never log values (sealed keys, identifiers)
 		}),
 		SkipDefaultTransaction: true,
-		// Statements are prepared once per connection and reused: parsing
-		// SQL was a tenth of the CPU of a request (issue 12).
-		PrepareStmt:        true,
-		PrepareStmtMaxSize: preparedStatements,
-		NowFunc:            func() time.Time { return time.Now().UTC() },
+		// Not PrepareStmt: pgx already caches each statement per connection,
+		// and the SQLite driver (glebarez/go-sqlite) prepares every statement
+		// again on each execution whatever database/sql holds, so the SQL
+		// parsing measured on SQLite stays (issue 12, docs/performance.md).
+		PrepareStmt: false,
+		NowFunc:     func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
 		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
@@ -209,17 +207,14 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	// while the holder waited for a connection itself, and requests failed
 	// with "database is locked" after 5 s (issue 12). Waiting here holds
 	// no connection. Other processes on the file still meet busy_timeout.
-	if s.writer != nil && s.afterCommit == nil {
-		select {
-		case s.writer <- struct{}{}:
-			defer func() { <-s.writer }()
-		case <-ctx.Done():
-			return wrap("transaction", ctx.Err())
-		}
+	release, err := s.queueWriter(ctx)
+	if err != nil {
+		return wrap("transaction", err)
 	}
+	defer release()
 	hooks := new([]func()) // this transaction's (or savepoint's) own
 	var fnErr error
-	err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
 		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer})
 		return fnErr
 	})
@@ -237,6 +232,22 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		f()
 	}
 	return nil
+}
+
+// queueWriter waits for this process's SQLite writer turn (see InTx): a
+// transaction, or a single write outside one, which would otherwise wait
+// for the lock inside SQLite holding a pooled connection. Inside a
+// transaction, and on PostgreSQL, it returns at once.
+func (s *Store) queueWriter(ctx context.Context) (release func(), err error) {
+	if s.writer == nil || s.afterCommit != nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // AfterCommit runs f once the transaction s belongs to has committed, and

@@ -15,6 +15,11 @@
 //
 // run exits 1 when a MUST expectation fails; SHOULD and IMPL failures are
 // warnings unless --strict. Usage and setup errors exit 2.
+//
+// load (package conformance/load) drives the same PS with many agents of
+// the provider, measures it against the crypto floor and, with
+// --peer-mockin, against @hellocoop/mockin; it exits 1 when a request
+// failed (see docs/performance.md).
 package main
 
 import (

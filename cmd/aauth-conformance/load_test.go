@@ -24,17 +24,7 @@ import (
 func TestLoadAgainstPS(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "provider")
 	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
-	var resolve, trust, egress []string
-	for i := 0; i+1 < len(flags); i += 2 {
-		switch flags[i] {
-		case "--resolve":
-			resolve = append(resolve, flags[i+1])
-		case "--trust-ca":
-			trust = append(trust, flags[i+1])
-		case "--egress-allow":
-			egress = append(egress, flags[i+1])
-		}
-	}
+	resolve, trust, egress := splitFlags(t, flags)
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			dbURL := b.NewURL(t)

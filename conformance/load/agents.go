@@ -200,14 +200,7 @@ var errStatus = errors.New("unexpected answer")
 // agent's mission. With p nil a 202 is an error (the steady state).
 func (t *Target) PersonToken(ctx context.Context, a *Agent, p *Person) (string, error) {
 	body := map[string]any{"resource": t.Resource.Issuer(), "mission_s256": a.MissionS256, "load_seq": a.next()}
-	send := func() (answer, error) { return t.postJSON(ctx, a.Agent, t.personEP, body) }
-	var r answer
-	var err error
-	if p != nil {
-		r, err = t.settle(ctx, a.Agent, p, false, send)
-	} else {
-		r, err = send()
-	}
+	r, err := t.sendAs(ctx, a, p, t.personEP, body)
 	if err != nil {
 		return "", err
 	}
@@ -233,14 +226,7 @@ func (t *Target) exchange(ctx context.Context, a *Agent, p *Person) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"resource_token": rt, "presented_token": pt}
-	send := func() (answer, error) { return t.postJSON(ctx, a.Agent, t.authEP, body) }
-	var r answer
-	if p != nil {
-		r, err = t.settle(ctx, a.Agent, p, false, send)
-	} else {
-		r, err = send()
-	}
+	r, err := t.sendAs(ctx, a, p, t.authEP, map[string]any{"resource_token": rt, "presented_token": pt})
 	if err != nil {
 		return err
 	}
@@ -248,6 +234,16 @@ func (t *Target) exchange(ctx context.Context, a *Agent, p *Person) error {
 		return fmt.Errorf("%w from the auth token endpoint: %s", errStatus, r)
 	}
 	return nil
+}
+
+// sendAs posts body to url as a; with a person p a request that needs the
+// person is settled through them, without one it is the answer as it is.
+func (t *Target) sendAs(ctx context.Context, a *Agent, p *Person, url string, body any) (answer, error) {
+	send := func() (answer, error) { return t.postJSON(ctx, a.Agent, url, body) }
+	if p == nil {
+		return send()
+	}
+	return t.settle(ctx, a.Agent, p, false, send)
 }
 
 // Exchange is one steady three-party exchange (two PS requests).

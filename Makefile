@@ -10,7 +10,7 @@ BIN       := bin/aauth-ps
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/aauth-ps/aauth-ps/ps/version.Version=$(VERSION)
 
-.PHONY: all build run test test-short test-reliability prereqs lint fuzz fuzz-long bench generate verify docker image clean interop-mockin
+.PHONY: all build run test test-short test-reliability prereqs lint fuzz fuzz-long bench load generate verify docker image clean interop-mockin
 
 all: build
 
@@ -81,9 +81,19 @@ fuzz-long:
 	git status --porcelain --untracked-files=all -- '*/testdata/fuzz/*' | sed 's/^/new regression input: /'; \
 	if [ -n "$$failed" ]; then echo "fuzz-long: failing targets:$$failed"; exit 1; fi
 
-# Speed and memory targets are checked by benchmarks, never by timed tests.
-bench:
+# Speed and memory targets are checked by benchmarks, never by timed tests:
+# the Go benchmarks (verification primitives, discovery cache hits,
+# issuance), then the load run at a small size (docs/performance.md).
+BENCH_LOAD ?= -db sqlite,postgres -agents 8 -duration 3s -report ''
+bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)
+	$(GO) run ./internal/tools/loadrun $(BENCH_LOAD)
+
+# The full load run on both databases, with @hellocoop/mockin in the same
+# run; each run appends a dated row to docs/performance.md.
+LOAD ?= -db sqlite,postgres -agents 16,64 -duration 10s
+load: build
+	$(GO) run ./internal/tools/loadrun $(LOAD)
 
 generate:
 	$(GO) tool templ generate

@@ -18,6 +18,11 @@
 // table; it exits 1 when a MUST expectation fails (SHOULD and IMPL failures
 // are warnings unless --strict). Usage and setup errors exit 2.
 // `coverage` prints which PS-REQUIREMENTS rows have a check.
+//
+// load (package conformance/load) drives the same PS with many agents of
+// the provider, measures it against the crypto floor and, with
+// --peer-mockin, against @hellocoop/mockin; it exits 1 when a request
+// failed (see docs/performance.md).
 package main
 
 import (
@@ -70,6 +75,12 @@ const usage = `usage:
       [--approve browser|manual|cmd:COMMAND] [--person-user NAME]
       [--report json|junit[:FILE]] [--json]
       start the provider from DIR and run the suite against the PS
+  aauth-conformance load --ps https://ps.example --person NAME --password-file FILE
+      [--ps-addr host:port] [--ps-ca FILE] [--provider-state DIR] [--agents 16]
+      [--duration 10s] [--ps-pid PID] [--pg-database DB] [--peer-mockin] [--report FILE]
+      N agents of the provider, each bound to the person and holding an
+      approved mission, drive the three-party exchange; measures the crypto
+      floor and (--peer-mockin) @hellocoop/mockin in the same run
   aauth-conformance list
       list the checks with their surfaces
   aauth-conformance coverage [--verbose]
@@ -86,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runProvider(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runSuite(ctx, args[1:], stdout, stderr)
+	case "load":
+		return runLoad(ctx, args[1:], stdout, stderr)
 	case "list":
 		for _, c := range suite.Checks() {
 			fmt.Fprintf(stdout, "%s  %-6s  %-13s  %s\n", c.ID, c.Level, suite.SurfaceOf(c), c.Name)

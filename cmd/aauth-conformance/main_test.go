@@ -61,16 +61,9 @@ func startedProvider(t *testing.T, args ...string) []string {
 	return flags
 }
 
-// TestRunAgainstPS: the README walkthrough. The provider prints the PS
-// flags; a real PS started with them passes every check of `run`, strictly.
-func TestRunAgainstPS(t *testing.T) {
-	state := filepath.Join(t.TempDir(), "provider")
-	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
-	// Restarted without --listen, it keeps the port it picked.
-	if again := startedProvider(t, "--state", state); !slices.Equal(again, flags) {
-		t.Fatalf("restarted provider flags = %v, want %v", again, flags)
-	}
-	var resolve, trust, egress []string
+// splitFlags sorts the provider's printed PS flags by name.
+func splitFlags(t *testing.T, flags []string) (resolve, trust, egress []string) {
+	t.Helper()
 	for i := 0; i+1 < len(flags); i += 2 {
 		switch flags[i] {
 		case "--resolve":
@@ -83,6 +76,19 @@ func TestRunAgainstPS(t *testing.T) {
 			t.Fatalf("unexpected flag %q in %v", flags[i], flags)
 		}
 	}
+	return resolve, trust, egress
+}
+
+// TestRunAgainstPS: the README walkthrough. The provider prints the PS
+// flags; a real PS started with them passes every check of `run`, strictly.
+func TestRunAgainstPS(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "provider")
+	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
+	// Restarted without --listen, it keeps the port it picked.
+	if again := startedProvider(t, "--state", state); !slices.Equal(again, flags) {
+		t.Fatalf("restarted provider flags = %v, want %v", again, flags)
+	}
+	resolve, trust, egress := splitFlags(t, flags)
 	// The healthy provider, one per fault, and the test resource (issue 8).
 	if len(resolve) != 2+len(suite.Faults()) || !strings.HasPrefix(resolve[0], "ap.test=127.0.0.1:") ||
 		!strings.HasPrefix(resolve[len(resolve)-1], "rs.ap.test=127.0.0.1:") ||

@@ -152,7 +152,7 @@ func New(st Store, now func() time.Time, opts Options) (*Service, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	dummy, err := hashPassword(randomToken(), opts.Argon2)
+	dummy, err := dummyHash(opts.Argon2)
 	if err != nil {
 		return nil, err
 	}

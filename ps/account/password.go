@@ -84,8 +84,23 @@ func hashPassword(password string, p Argon2Params) (string, error) {
 	}
 	salt := randomBytes(argon2SaltLen)
 	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argon2KeyLen)
+	return encodePHC(p, salt, key), nil
+}
+
+// dummyHash is a well-formed hash with p's cost that no password matches
+// (its key is random, not derived): verifying against it costs what a real
+// verification costs, so unknown user names take as long as known ones,
+// without running argon2 (64 MiB) when the PS starts (issue 12: idle RSS).
+func dummyHash(p Argon2Params) (string, error) {
+	if err := p.validate(); err != nil {
+		return "", err
+	}
+	return encodePHC(p, randomBytes(argon2SaltLen), randomBytes(argon2KeyLen)), nil
+}
+
+func encodePHC(p Argon2Params, salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // parsePHC parses an argon2id PHC string and bounds its parameters (a

@@ -91,7 +91,7 @@ type discEnv struct {
 	d     *Discovery
 }
 
-func newDiscEnv(t *testing.T, opt func(*DiscoveryOptions), copt func(*Config)) *discEnv {
+func newDiscEnv(t testing.TB, opt func(*DiscoveryOptions), copt func(*Config)) *discEnv {
 	t.Helper()
 	e := &discEnv{pki: newTestPKI(t), clock: newFakeClock()}
 	e.srv = startTLS(t, e.pki, nil)

@@ -25,6 +25,11 @@ func (s *Store) RememberSignature(ctx context.Context, key string, expiresAt tim
 	if key == "" || len(key) > MaxReplayKeyLength {
 		return false, errors.New("store: remember signature: key must be 1 to 128 bytes")
 	}
+	release, err := s.queueWriter(ctx) // every signed request writes here
+	if err != nil {
+		return false, wrap("remember signature", err)
+	}
+	defer release()
 	res := s.db.WithContext(ctx).Exec(
 		`INSERT INTO replay_cache ("key", expires_at) VALUES (?, ?)
 		 ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at

@@ -45,7 +45,12 @@ func (s *Store) IsRevoked(ctx context.Context, iss, jti string) (bool, error) {
 // RememberAgentToken records that the PS accepted agent token (iss, jti)
 // carrying sub, until exp (PS-293). Recording it again changes nothing.
 func (s *Store) RememberAgentToken(ctx context.Context, iss, jti, sub string, exp time.Time) error {
-	err := s.db.WithContext(ctx).Exec(
+	release, err := s.queueWriter(ctx) // every signed request writes here
+	if err != nil {
+		return wrap("remember agent token", err)
+	}
+	defer release()
+	err = s.db.WithContext(ctx).Exec(
 		`INSERT INTO agent_token_subs (iss, jti, sub, exp) VALUES (?, ?, ?, ?) ON CONFLICT (iss, jti) DO NOTHING`,
 		iss, jti, sub, exp.Unix()).Error
 	return wrap("remember agent token", err)

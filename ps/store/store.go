@@ -27,11 +27,15 @@ const (
 
 // Connection pool sizes. SQLite serialises writers on the file lock (every
 // transaction starts with BEGIN IMMEDIATE and waits up to busy_timeout), so
-// a few connections let WAL readers proceed without starving a writer.
+// a few connections let WAL readers proceed without starving a writer; with
+// 4, most requests under load waited for a connection while the CPU idled
+// (issue 12). PostgreSQL keeps every connection it opened: with 5 idle of
+// 20, a busy PS closed and reopened backends (815 new sessions in 10 s at
+// 16 agents), each new one parsing every statement again.
 const (
 	postgresMaxOpenConns = 20
-	postgresMaxIdleConns = 5
-	sqliteMaxOpenConns   = 4
+	postgresMaxIdleConns = postgresMaxOpenConns
+	sqliteMaxOpenConns   = 16
 	sqliteBusyTimeoutMS  = 5000
 )
 
@@ -49,6 +53,9 @@ type Store struct {
 	// afterCommit collects what AfterCommit defers; nil outside a
 	// transaction. Savepoints share their outermost transaction's list.
 	afterCommit *[]func()
+	// writer admits one SQLite transaction of this process at a time
+	// (nil on PostgreSQL); see InTx.
+	writer chan struct{}
 }
 
 // Open connects to databaseURL:
@@ -98,8 +105,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			ParameterizedQueries:      true, // never log values (sealed keys, identifiers)
 		}),
 		SkipDefaultTransaction: true,
-		PrepareStmt:            false,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		// Not PrepareStmt: pgx already caches each statement per connection,
+		// and the SQLite driver (glebarez/go-sqlite) prepares every statement
+		// again on each execution whatever database/sql holds, so the SQL
+		// parsing measured on SQLite stays (issue 12, docs/performance.md).
+		PrepareStmt: false,
+		NowFunc:     func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
 		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
@@ -123,7 +134,11 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now}, nil
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now}
+	if dialect == DialectSQLite {
+		st.writer = make(chan struct{}, 1)
+	}
+	return st, nil
 }
 
 // sqliteDSN validates PATH, creates its parent directory and returns the
@@ -186,10 +201,21 @@ func (s *Store) Close() error {
 // *Store passed to fn has the same methods, all bound to the transaction;
 // calling InTx on it opens a savepoint.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	// SQLite has one writer at a time and every transaction takes the
+	// write lock at BEGIN. Waiting for it inside SQLite holds a pooled
+	// connection for up to busy_timeout; enough waiters held the whole pool
+	// while the holder waited for a connection itself, and requests failed
+	// with "database is locked" after 5 s (issue 12). Waiting here holds
+	// no connection. Other processes on the file still meet busy_timeout.
+	release, err := s.queueWriter(ctx)
+	if err != nil {
+		return wrap("transaction", err)
+	}
+	defer release()
 	hooks := new([]func()) // this transaction's (or savepoint's) own
 	var fnErr error
-	err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks})
+	err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer})
 		return fnErr
 	})
 	if fnErr != nil {
@@ -206,6 +232,22 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		f()
 	}
 	return nil
+}
+
+// queueWriter waits for this process's SQLite writer turn (see InTx): a
+// transaction, or a single write outside one, which would otherwise wait
+// for the lock inside SQLite holding a pooled connection. Inside a
+// transaction, and on PostgreSQL, it returns at once.
+func (s *Store) queueWriter(ctx context.Context) (release func(), err error) {
+	if s.writer == nil || s.afterCommit != nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // AfterCommit runs f once the transaction s belongs to has committed, and

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance/load"
+)
+
+// defaultMockinDir is where the peer is installed in a checkout.
+const defaultMockinDir = "conformance/interop/node"
+
+// runLoad is `aauth-conformance load`: the provider's agents drive the
+// three-party exchange against a running PS (package conformance/load).
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("load", stderr)
+	psURL := fs.String("ps", "", "the PS's issuer, e.g. https://ps.example (required)")
+	psAddr := fs.String("ps-addr", "", "connect to host:port for the PS's name")
+	psCA := fs.String("ps-ca", "", "PEM file of a CA to trust for the PS, besides the system roots")
+	state := fs.String("provider-state", defaultState, "the provider's state directory (see `aauth-conformance provider`)")
+	username := fs.String("person", "", "user name of the person who approves the agents (required)")
+	passwordFile := fs.String("password-file", "", "file holding that person's password (required)")
+	agents := fs.Int("agents", 16, "concurrent agents")
+	duration := fs.Duration("duration", 10*time.Second, "length of each measured phase")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each phase")
+	floor := fs.Duration("floor", 2*time.Second, "how long each crypto primitive of the floor is timed")
+	pid := fs.Int("ps-pid", 0, "the PS's process id, for its CPU and RSS from /proc")
+	pgDB := fs.String("pg-database", "", "the PS's PostgreSQL database, for its backends' CPU from /proc")
+	dbLabel := fs.String("database", "", "the PS's database for the report: postgres or sqlite (default: postgres with --pg-database, else sqlite)")
+	peer := fs.Bool("peer-mockin", false, "also drive @hellocoop/mockin's person token endpoint, and the PS's, in the same run")
+	mockinDir := fs.String("mockin-dir", defaultMockinDir, "directory where `npm ci` installed @hellocoop/mockin")
+	report := fs.String("report", "", "append the dated row to this file (docs/performance.md)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *psURL == "" || *username == "" || *passwordFile == "" {
+		fs.Usage()
+		return errors.New("--ps, --person and --password-file are required")
+	}
+	u, err := url.Parse(*psURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--ps %q: want the PS's https issuer", *psURL)
+	}
+	if *agents < 1 || *agents > 4096 || *duration <= 0 {
+		return errors.New("--agents must be 1…4096 and --duration positive")
+	}
+	pw, err := os.ReadFile(*passwordFile)
+	if err != nil {
+		return fmt.Errorf("--password-file: %w", err)
+	}
+	client, err := psClient(u.Hostname(), *psAddr, *psCA)
+	if err != nil {
+		return err
+	}
+	// One kept connection per agent: a new TLS handshake per request
+	// would be measured instead of the PS.
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = *agents
+	p, err := startProvider(*state, "", "", false)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if *dbLabel == "" {
+		*dbLabel = "sqlite"
+		if *pgDB != "" {
+			*dbLabel = "postgres"
+		}
+	}
+	cfg := load.Config{
+		Target:   &load.Target{Issuer: strings.TrimSuffix(*psURL, "/"), Client: client, AP: p.main, Resource: p.resource},
+		Username: *username, Password: strings.TrimRight(string(pw), "\r\n"),
+		Agents: *agents, Duration: *duration, Warmup: *warmup, FloorDuration: *floor,
+		PSPid: *pid, PGDatabase: *pgDB, Database: *dbLabel,
+		Log: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
+	}
+	if *peer {
+		cfg.MockinDir = *mockinDir
+	}
+	rep, err := load.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, rep.Text())
+	if *report != "" {
+		if err := rep.AppendRow(*report); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "row appended to %s\n", *report)
+	}
+	if n := rep.Errors(); n > 0 {
+		return fmt.Errorf("%w: %d requests failed under load", errFailed, n)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/conformance/load"
+	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+// TestLoadAgainstPS keeps `aauth-conformance load` from rotting: a short
+// run against a PS started in-process, on each database, with the peer
+// (mockin) in the same run. Every agent is set up through the PS's own API
+// and web UI (binding, mission approval, scope consent), every exchange
+// and every person token request succeeds, and the dated row lands in the
+// report file. Speed is not asserted here: that is what the run reports.
+// Covers the three-party path under a mission: PS-103, PS-108.
+func TestLoadAgainstPS(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "provider")
+	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
+	resolve, trust, egress := splitFlags(t, flags)
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			dbURL := b.NewURL(t)
+			env := pstest.NewEnv(t)
+			ps := env.Start(t, pstest.Options{DatabaseURL: dbURL, Configure: func(c *config.Config) {
+				c.Resolve = append(c.Resolve, resolve...)
+				c.TrustCA = append(c.TrustCA, trust...)
+				c.EgressAllow = egress
+			}})
+			ps.CreatePerson(t, "loader", false)
+			dir := t.TempDir()
+			pwFile, psCA, report := filepath.Join(dir, "pw"), filepath.Join(dir, "ps-ca.pem"), filepath.Join(dir, "performance.md")
+			if err := os.WriteFile(pwFile, []byte(pstest.TestPassword+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.CA.WriteFile(psCA); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(report, []byte("# Performance\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"load", "--ps", ps.Issuer, "--ps-addr", ps.Addr, "--ps-ca", psCA, "--provider-state", state,
+				"--person", "loader", "--password-file", pwFile, "--agents", "3", "--duration", "500ms", "--warmup", "0s",
+				"--floor", "50ms", "--ps-pid", strconv.Itoa(os.Getpid()), "--peer-mockin",
+				"--mockin-dir", filepath.Join("..", "..", "conformance", "interop", "node"), "--report", report}
+			if b.Name == "postgres" {
+				u, err := url.Parse(dbURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--pg-database", strings.TrimPrefix(u.Path, "/"))
+			}
+			out, errOut := &syncBuf{}, &syncBuf{}
+			if err := run(t.Context(), args, out, errOut); err != nil {
+				t.Fatalf("load: %v\n%s\n%s", err, out, errOut)
+			}
+			for _, want := range []string{"crypto floor (", "three-party exchange, " + b.Name + ", 3 agents", ", 0 errors", "PS/mockin", "row appended"} {
+				if !strings.Contains(out.String(), want) {
+					t.Fatalf("the report lacks %q:\n%s", want, out)
+				}
+			}
+			doc, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(doc)), "\n")
+			row := strings.Split(lines[len(lines)-1], "|")
+			if !strings.Contains(string(doc), load.RowHeader) || len(row) != strings.Count(strings.SplitN(load.RowHeader, "\n", 2)[0], "|")+1 ||
+				strings.TrimSpace(row[3]) != b.Name || strings.TrimSpace(row[4]) != "3" || strings.TrimSpace(row[8]) != "0" {
+				t.Fatalf("the report file:\n%s", doc)
+			}
+			if b.Name == "postgres" && strings.TrimSpace(row[12]) == "—" {
+				t.Fatalf("no PostgreSQL CPU in the row:\n%s", doc)
+			}
+			// Each agent holds its mission and consent: the PS refused nothing.
+			if n := ps.TableCounts(t)["missions"]; n != 3 {
+				t.Fatalf("%d missions stored, want one per agent", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,305 @@
+package load
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config is one load run.
+type Config struct {
+	Target *Target
+	// Username and Password log the person in who approves the agents.
+	Username, Password string
+	// Agents is how many agents run at once; Duration how long each
+	// measured phase lasts (after Warmup).
+	Agents           int
+	Duration, Warmup time.Duration
+	// FloorDuration is how long each primitive of the floor is timed.
+	FloorDuration time.Duration
+	// PSPid is the PS's process id for its CPU and RSS (0: not reported).
+	PSPid int
+	// PGDatabase names the PS's PostgreSQL database, whose backends' CPU
+	// is reported ("" for none, e.g. SQLite).
+	PGDatabase string
+	// Database labels the row: postgres or sqlite.
+	Database string
+	// MockinDir, when set, runs the peer from this directory
+	// (conformance/interop/node) on its person token endpoint.
+	MockinDir string
+	// PeerClient reaches the peer (plain HTTP on loopback).
+	PeerClient *http.Client
+	// Log receives progress lines (may be nil).
+	Log func(format string, args ...any)
+}
+
+// Phase is one measured phase: the load's own figures and what the server
+// process spent meanwhile.
+type Phase struct {
+	Stats
+	// Requests per operation (2 for an exchange).
+	PerOp int
+	// CPU is the server process's CPU during the phase (0: unknown);
+	// PGCPU that of the database's PostgreSQL backends.
+	CPU, PGCPU time.Duration
+	PGBackends int
+	// RSS is the server's resident set after the phase.
+	RSS int64
+}
+
+// RequestsPerSecond counts server requests.
+func (p Phase) RequestsPerSecond() float64 { return p.PerSecond() * float64(p.PerOp) }
+
+// CPUPerOp is the server's CPU per successful operation.
+func (p Phase) CPUPerOp() time.Duration { return perOp(p.CPU, p.Ops) }
+
+// PGCPUPerOp is PostgreSQL's CPU per successful operation.
+func (p Phase) PGCPUPerOp() time.Duration { return perOp(p.PGCPU, p.Ops) }
+
+func perOp(d time.Duration, n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return d / time.Duration(n)
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Date     time.Time
+	Database string
+	Agents   int
+	Floor    Floor
+	// Exchange is the three-party exchange against the PS; IdleRSS the
+	// PS's resident set before any load phase.
+	Exchange Phase
+	IdleRSS  int64
+	// PersonPS and PersonPeer are the person token endpoint alone, the
+	// PS's and the peer's, when the peer ran.
+	PersonPS, PersonPeer *Phase
+}
+
+// Errors counts failed operations across every phase.
+func (r *Report) Errors() int {
+	n := r.Exchange.Errors
+	for _, p := range []*Phase{r.PersonPS, r.PersonPeer} {
+		if p != nil {
+			n += p.Errors
+		}
+	}
+	return n
+}
+
+// CPURatio is the floor's CPU per exchange over the PS's (target ≥ 0.5).
+func (r *Report) CPURatio() float64 {
+	if c := r.Exchange.CPUPerOp(); c > 0 {
+		return float64(r.Floor.Exchange()) / float64(c)
+	}
+	return 0
+}
+
+// ThroughputRatio is exchanges per second over what the floor allows on
+// the same cores (the load generator shares them).
+func (r *Report) ThroughputRatio() float64 {
+	if f := r.Floor.PerSecond(r.Floor.Exchange()); f > 0 {
+		return r.Exchange.PerSecond() / f
+	}
+	return 0
+}
+
+// Run sets the agents up, measures the floor, and drives the phases.
+func Run(ctx context.Context, c Config) (*Report, error) {
+	logf := c.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	t := c.Target
+	if err := t.discover(ctx); err != nil {
+		return nil, err
+	}
+	person, err := Login(ctx, t.Client, t.Issuer, c.Username, c.Password)
+	if err != nil {
+		return nil, err
+	}
+	logf("setting up %d agents (binding, mission, consent) as %s", c.Agents, c.Username)
+	agents, err := setupAll(ctx, t, person, c.Agents)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Date: time.Now().UTC(), Database: c.Database, Agents: c.Agents}
+	if c.PSPid > 0 {
+		rep.IdleRSS, _ = ProcRSS(c.PSPid)
+	}
+	logf("crypto floor: %s per primitive", c.FloorDuration)
+	rep.Floor = MeasureFloor(c.FloorDuration)
+
+	exchange := func(ctx context.Context, w int) error { return t.Exchange(ctx, agents[w]) }
+	logf("three-party exchange: %d agents, %s", c.Agents, c.Duration)
+	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, exchange)
+	if c.MockinDir == "" {
+		return rep, nil
+	}
+	peer, err := StartMockin(ctx, c.MockinDir, t.AP)
+	if err != nil {
+		return rep, err
+	}
+	defer peer.Close()
+	logf("person token endpoint: the PS, then mockin at %s", peer.URL)
+	ps := c.phase(ctx, c.PSPid, c.PGDatabase, 1, func(ctx context.Context, w int) error {
+		_, err := t.PersonToken(ctx, agents[w], nil)
+		return err
+	})
+	rep.PersonPS = &ps
+	pc := c.PeerClient
+	if pc == nil {
+		pc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c.Agents}}
+	}
+	mk := c.phase(ctx, peer.Pid(), "", 1, func(ctx context.Context, w int) error {
+		return peer.PersonToken(ctx, pc, agents[w], t.Resource.Issuer())
+	})
+	rep.PersonPeer = &mk
+	return rep, nil
+}
+
+// phase warms up, then drives op on every agent for Duration while
+// measuring the server process pid and the PostgreSQL backends of db.
+func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op func(context.Context, int) error) Phase {
+	if c.Warmup > 0 {
+		Drive(ctx, c.Agents, c.Warmup, op)
+	}
+	cpu0, _ := ProcCPU(pid)
+	var pg0 time.Duration
+	if db != "" {
+		pg0, _ = PostgresCPU(db)
+	}
+	s := Drive(ctx, c.Agents, c.Duration, op)
+	p := Phase{Stats: s, PerOp: perOp}
+	if pid > 0 {
+		if cpu1, ok := ProcCPU(pid); ok {
+			p.CPU = cpu1 - cpu0
+		}
+		p.RSS, _ = ProcRSS(pid)
+	}
+	if db != "" {
+		pg1, n := PostgresCPU(db)
+		p.PGCPU, p.PGBackends = max(pg1-pg0, 0), n
+	}
+	return p
+}
+
+// setupAll sets n agents up, a few at a time, named for this run.
+func setupAll(ctx context.Context, t *Target, p *Person, n int) ([]*Agent, error) {
+	run := make([]byte, 4)
+	_, _ = rand.Read(run)
+	prefix := "load-" + hex.EncodeToString(run)
+	agents := make([]*Agent, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			agents[i], errs[i] = t.Setup(ctx, p, fmt.Sprintf("%s-%d", prefix, i))
+		})
+	}
+	wg.Wait()
+	return agents, errors.Join(errs...)
+}
+
+// Text is the human-readable report.
+func (r *Report) Text() string {
+	var b strings.Builder
+	f := r.Floor
+	fmt.Fprintf(&b, "crypto floor (%d cores): Ed25519 verify %s, sign %s CPU; one exchange (%d verifications, %d signatures) %s = %.0f exchanges/s\n",
+		f.Cores, us(f.Verify), us(f.Sign), PersonVerifies+AuthVerifies, PersonSigns+AuthSigns, us(f.Exchange()), f.PerSecond(f.Exchange()))
+	e := r.Exchange
+	fmt.Fprintf(&b, "three-party exchange, %s, %d agents: %.0f exchanges/s (%.0f PS req/s), latency p50 %s p95 %s p99 %s, %d errors\n",
+		r.Database, r.Agents, e.PerSecond(), e.RequestsPerSecond(), ms(e.P50), ms(e.P95), ms(e.P99), e.Errors)
+	if e.FirstError != nil {
+		fmt.Fprintf(&b, "  first error: %v\n", e.FirstError)
+	}
+	if e.CPU > 0 {
+		fmt.Fprintf(&b, "  PS CPU %s per exchange = %.1f× the floor (ratio floor/PS %.2f, target ≥ 0.5); throughput/floor %.2f\n",
+			us(e.CPUPerOp()), float64(e.CPUPerOp())/float64(f.Exchange()), r.CPURatio(), r.ThroughputRatio())
+		fmt.Fprintf(&b, "  PS RSS idle %s, after load %s\n", mb(r.IdleRSS), mb(e.RSS))
+	}
+	if e.PGBackends > 0 {
+		fmt.Fprintf(&b, "  PostgreSQL CPU %s per exchange (%d backends)\n", us(e.PGCPUPerOp()), e.PGBackends)
+	}
+	if r.PersonPS != nil && r.PersonPeer != nil {
+		ps, pe := r.PersonPS, r.PersonPeer
+		fmt.Fprintf(&b, "person token endpoint, %d agents: PS %.0f req/s (p99 %s, %d errors, CPU %s/req), mockin %.0f req/s (p99 %s, %d errors, CPU %s/req): PS/mockin %.2f×\n",
+			r.Agents, ps.PerSecond(), ms(ps.P99), ps.Errors, us(ps.CPUPerOp()), pe.PerSecond(), ms(pe.P99), pe.Errors, us(pe.CPUPerOp()), r.PeerRatio())
+		if pe.FirstError != nil {
+			fmt.Fprintf(&b, "  mockin's first error: %v\n", pe.FirstError)
+		}
+	}
+	return b.String()
+}
+
+// PeerRatio is the PS's person token throughput over the peer's.
+func (r *Report) PeerRatio() float64 {
+	if r.PersonPS == nil || r.PersonPeer == nil || r.PersonPeer.PerSecond() == 0 {
+		return 0
+	}
+	return r.PersonPS.PerSecond() / r.PersonPeer.PerSecond()
+}
+
+// RowHeader is the table the rows of Row go under in docs/performance.md.
+const RowHeader = "| date (UTC) | cores | db | agents | exchanges/s | PS req/s | p50 / p95 / p99 ms | errors | PS CPU/exchange | floor/exchange | floor/PS | PG CPU/exchange | RSS idle / loaded MB | person-token req/s PS / mockin |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+
+// Row is the report as a row of RowHeader.
+func (r *Report) Row() string {
+	e := r.Exchange
+	peer := "—"
+	if r.PersonPS != nil && r.PersonPeer != nil {
+		peer = fmt.Sprintf("%.0f / %.0f (%.1f×)", r.PersonPS.PerSecond(), r.PersonPeer.PerSecond(), r.PeerRatio())
+	}
+	pg := "—"
+	if e.PGBackends > 0 {
+		pg = us(e.PGCPUPerOp())
+	}
+	return fmt.Sprintf("| %s | %d | %s | %d | %.0f | %.0f | %.1f / %.1f / %.1f | %d | %s | %s | %.2f | %s | %.0f / %.0f | %s |",
+		r.Date.Format("2006-01-02 15:04"), r.Floor.Cores, r.Database, r.Agents, e.PerSecond(), e.RequestsPerSecond(),
+		msf(e.P50), msf(e.P95), msf(e.P99), r.Errors(), us(e.CPUPerOp()), us(r.Floor.Exchange()), r.CPURatio(), pg,
+		float64(r.IdleRSS)/(1<<20), float64(e.RSS)/(1<<20), peer)
+}
+
+// AppendRow appends Row to the file at path, under RowHeader when the
+// file does not hold it yet.
+func (r *Report) AppendRow(path string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var add strings.Builder
+	if !strings.Contains(string(old), RowHeader) {
+		if len(old) > 0 && !strings.HasSuffix(string(old), "\n") {
+			add.WriteString("\n")
+		}
+		add.WriteString("\n" + RowHeader + "\n")
+	}
+	add.WriteString(r.Row() + "\n")
+	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fh.WriteString(add.String()); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}
+
+func us(d time.Duration) string   { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+func ms(d time.Duration) string   { return fmt.Sprintf("%.1f ms", msf(d)) }
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mb(n int64) string           { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }

@@ -1,0 +1,279 @@
+// Command loadrun is `make load` and the load part of `make bench`: it
+// starts the built PS (bin/aauth-ps) on each database as an operator would
+// — a TLS certificate from a throw-away CA, a person created with
+// `aauth-ps persons create`, the conformance provider's flags — and runs
+// `aauth-conformance load` against it, which appends a dated row to
+// docs/performance.md.
+//
+//	go run ./internal/tools/loadrun [-db sqlite,postgres] [-agents 64]
+//	    [-duration 10s] [-peer] [-report docs/performance.md]
+//
+// PostgreSQL is reached at $AAUTH_PS_TEST_POSTGRES_URL (default
+// postgres://postgres@127.0.0.1:5432/postgres); a database is created for
+// the run and dropped after it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+const (
+	psHost   = "ps.test"
+	person   = "loader"
+	password = "load run password, not a secret"
+	// kek is the run's key-encryption secret (the database is thrown away).
+	kek = "load-run-key-encryption-secret-0123456789"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "loadrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	dbs := flag.String("db", "sqlite,postgres", "databases to run on, in order")
+	agents := flag.String("agents", "64", "concurrent agents (a comma list runs each)")
+	duration := flag.Duration("duration", 10*time.Second, "length of each measured phase")
+	peer := flag.Bool("peer", true, "run @hellocoop/mockin in the same run")
+	report := flag.String("report", "docs/performance.md", "file the rows are appended to (\"\" for none)")
+	bin := flag.String("bin", "bin", "directory of the built aauth-ps and aauth-conformance")
+	extra := flag.String("ps-flags", "", "extra flags for `aauth-ps serve`, space-separated")
+	flag.Parse()
+	for db := range strings.SplitSeq(*dbs, ",") {
+		for n := range strings.SplitSeq(*agents, ",") {
+			if err := runOne(ctx, strings.TrimSpace(db), n, *duration, *peer, *report, *bin, strings.Fields(*extra)); err != nil {
+				return fmt.Errorf("%s, %s agents: %w", db, n, err)
+			}
+		}
+	}
+	return nil
+}
+
+func runOne(ctx context.Context, db, agents string, d time.Duration, peer bool, report, bin string, extra []string) error {
+	dir, err := os.MkdirTemp("", "aauth-loadrun-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	provider := filepath.Join(dir, "provider")
+	provFlags, err := providerFlags(ctx, bin, provider)
+	if err != nil {
+		return err
+	}
+	ca, err := conformance.NewCA()
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.pem")
+	if err := writeCert(ca, certFile, keyFile); err != nil {
+		return err
+	}
+	if err := ca.WriteFile(caFile); err != nil {
+		return err
+	}
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		return err
+	}
+
+	var dbURL, pgName string
+	switch db {
+	case "sqlite":
+		dbURL = "sqlite:" + filepath.Join(dir, "db", "ps.db")
+	case "postgres":
+		var drop func()
+		if dbURL, pgName, drop, err = createPostgres(ctx); err != nil {
+			return err
+		}
+		defer drop()
+	default:
+		return fmt.Errorf("-db %q: want sqlite or postgres", db)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	common := []string{"--issuer", "https://" + psHost, "--database-url", dbURL, "--key-encryption-key", kek,
+		"--tls-cert", certFile, "--tls-key", keyFile}
+	migrate := exec.CommandContext(ctx, filepath.Join(bin, "aauth-ps"), append([]string{"migrate", "up"}, common...)...)
+	if out, err := migrate.CombinedOutput(); err != nil {
+		return fmt.Errorf("migrate: %v\n%s", err, out)
+	}
+	create := exec.CommandContext(ctx, filepath.Join(bin, "aauth-ps"), append([]string{"persons", "create", person, "--password-file", pwFile}, common...)...)
+	if out, err := create.CombinedOutput(); err != nil {
+		return fmt.Errorf("persons create: %v\n%s", err, out)
+	}
+	serveArgs := append([]string{"serve", "--listen", addr, "--log-level", "warn",
+		"--pending-first-contacts-per-minute", "100000"}, common...)
+	serveArgs = append(append(serveArgs, provFlags...), extra...)
+	ps := exec.Command(filepath.Join(bin, "aauth-ps"), serveArgs...)
+	ps.Stdout, ps.Stderr = os.Stderr, os.Stderr
+	if err := ps.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = ps.Process.Signal(syscall.SIGTERM)
+		_ = ps.Wait()
+	}()
+	if err := waitReady(ctx, ca, addr); err != nil {
+		return err
+	}
+	rss := "?"
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(ps.Process.Pid) + "/status"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				rss = strings.TrimSpace(v)
+			}
+		}
+	}
+	fmt.Printf("== %s, %s agents: PS pid %d on %s, RSS at start %s\n", db, agents, ps.Process.Pid, addr, rss)
+	args := []string{"load", "--ps", "https://" + psHost, "--ps-addr", addr, "--ps-ca", caFile, "--provider-state", provider,
+		"--person", person, "--password-file", pwFile, "--agents", agents, "--duration", d.String(),
+		"--ps-pid", strconv.Itoa(ps.Process.Pid), "--database", db}
+	if pgName != "" {
+		args = append(args, "--pg-database", pgName)
+	}
+	if peer {
+		args = append(args, "--peer-mockin")
+	}
+	if report != "" {
+		args = append(args, "--report", report)
+	}
+	load := exec.CommandContext(ctx, filepath.Join(bin, "aauth-conformance"), args...)
+	load.Stdout, load.Stderr = os.Stdout, os.Stderr
+	return load.Run()
+}
+
+// providerFlags starts the conformance provider once, to create its state
+// and read the flags the PS needs, and stops it (load starts it again).
+func providerFlags(ctx context.Context, bin, state string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "aauth-conformance"), "provider", "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "--resolve ") {
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return strings.Fields(line), nil
+		}
+	}
+	return nil, errors.New("the provider printed no flags")
+}
+
+func writeCert(ca *conformance.CA, certFile, keyFile string) error {
+	cert, err := ca.Issue(psHost)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+}
+
+// createPostgres creates a database for the run; drop removes it.
+func createPostgres(ctx context.Context) (dbURL, name string, drop func(), err error) {
+	admin := os.Getenv("AAUTH_PS_TEST_POSTGRES_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", "", nil, err
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name = "aauth_ps_load_" + hex.EncodeToString(b)
+	log := slog.New(slog.DiscardHandler)
+	st, err := store.Open(ctx, admin, log)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("PostgreSQL at %s: %w", u.Redacted(), err)
+	}
+	defer st.Close()
+	if err := st.ExecSQL(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), name, func() {
+		st, err := store.Open(context.Background(), admin, log)
+		if err != nil {
+			return
+		}
+		defer st.Close()
+		_ = st.ExecSQL(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	}, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitReady(ctx context.Context, ca *conformance.CA, addr string) error {
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
+	}}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res, err := c.Get("https://" + psHost + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return errors.New("the PS did not become ready in 60 s")
+}

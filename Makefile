@@ -26,7 +26,7 @@ run: build
 # Every test, PostgreSQL and browser ones included, with the race detector,
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
 test: prereqs verify
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$')
+	$(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$')
 	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
 	$(RELIABILITY_TEST)
 

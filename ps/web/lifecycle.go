@@ -58,7 +58,13 @@ func (u *UI) change(c *gin.Context, s *session, do func(m *mission.Record, by li
 		return nil, err
 	}
 	t := res.Transition
-	u.log.InfoContext(ctx(c), "mission lifecycle changed", "mission", m.S256, "from", t.From, "to", t.To, "reason", t.Reason,
+	// Operators search for "mission terminated" (issue 9's event names); the
+	// other transitions share one name.
+	event := "mission lifecycle changed"
+	if t.To == "terminated" {
+		event = "mission terminated"
+	}
+	u.log.InfoContext(ctx(c), event, "mission", m.S256, "from", t.From, "to", t.To, "reason", t.Reason,
 		"by", s.person.ID, "username", s.person.Username, "actor", by.Kind, "released", res.Released)
 	return res.Mission, nil
 }

@@ -57,18 +57,27 @@ func federationMissionDecision(t *testing.T, f *fedWorld) {
 	if pt == "" {
 		t.Fatalf("no mission person token for rs.test: %s", ap.res.raw)
 	}
-	auth := func(scope string) result {
+	authAs := func(scope string, caps ...string) result {
 		rt := resourceToken(t, f.world, f.rs, pt, scope, func(s *conformance.ResourceTokenSpec) {
 			s.Aud, s.MissionS256 = f.as.Issuer(), ap.s256
 		})
 		return f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
-			"capabilities": []string{"interaction"}}))
+			"capabilities": caps}))
 	}
+	auth := func(scope string) result { return authAs(scope, "interaction") }
 
 	// Excluded: refused as in three-party, the AS never asked.
 	r := auth("payments.charge")
 	missionDecision(t, r, http.StatusForbidden, "excluded", "", "no-payments")
 	expectNoToken(t, r, http.StatusForbidden, "denied")
+	if n := len(f.as.Hits()); n != 0 {
+		t.Fatalf("the AS was sent %d requests for a refused request", n)
+	}
+	// Partly excluded: the PS cannot make the AS narrow, so even an agent
+	// that can be asked again (clarification) is refused, the decision
+	// naming the exclusion; still nothing reaches the AS.
+	r = authAs("calendar.read payments.charge", "interaction", "clarification")
+	missionDecision(t, r, http.StatusForbidden, "narrowed", "", "no-payments")
 	if n := len(f.as.Hits()); n != 0 {
 		t.Fatalf("the AS was sent %d requests for a refused request", n)
 	}
@@ -93,7 +102,8 @@ func federationMissionDecision(t *testing.T, f *fedWorld) {
 		t.Fatalf("the AS saw %d token requests, want 2", n)
 	}
 
-	// The evidence: each decision four-party, deny / issue / defer, then
+	// The evidence: each decision four-party, deny / defer (narrowing,
+	// answered as a refusal) / issue / defer, then
 	// the person's answer decided again (issue, resolving the request).
 	chain, err := f.ps.App.Store.Evidence(ctxT(), ap.s256)
 	if err != nil {
@@ -112,7 +122,7 @@ func federationMissionDecision(t *testing.T, f *fedWorld) {
 			got = append(got, d)
 		}
 	}
-	want := []authority.Outcome{authority.Deny, authority.Issue, authority.Defer, authority.Issue}
+	want := []authority.Outcome{authority.Deny, authority.Defer, authority.Issue, authority.Defer, authority.Issue}
 	if len(got) != len(want) {
 		t.Fatalf("%d token decisions recorded, want %d: %+v", len(got), len(want), got)
 	}
@@ -121,7 +131,7 @@ func federationMissionDecision(t *testing.T, f *fedWorld) {
 			t.Fatalf("decision %d: mode %s outcome %s resource %s, want four-party %s", i, d.Mode, d.Outcome.Kind, d.Request.Resource, want[i])
 		}
 	}
-	if got[3].Resolves == "" {
+	if got[4].Resolves == "" {
 		t.Fatal("the person's answer was not decided as resolving the deferred request")
 	}
 }

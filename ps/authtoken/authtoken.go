@@ -506,8 +506,13 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		return 0, nil, res, err
 	}
 	g.Username = person.Username
-	if g.AccessServer == "" && g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
+	if g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
 		status, out, problem, err := s.decideInMission(ctx, g, person, r.Capabilities)
+		if err == nil && problem == nil && status == http.StatusOK && g.AccessServer != "" {
+			// Four-party, permitted (effects and evidence committed): the
+			// access server issues (federate.go).
+			return s.federateNow(ctx, a, r, g, ms, person)
+		}
 		if err != nil || problem != nil || status == http.StatusOK {
 			return status, out, nil, firstErr(err, problem)
 		}
@@ -851,10 +856,22 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if g.AccessServer != "" {
 		// Four-party: the grant is remembered, then the AS is asked
 		// (outside the transaction: it is a network exchange).
+		// A mission-bound request is decided again with the person's
+		// answer in that transaction; a refusal answers the agent there
+		// and nothing is sent to the AS.
+		refused := false
 		if err := k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			iss, sub := g.Agent.Grantee()
-			return k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope)
-		}); err != nil {
+			if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
+				return err
+			}
+			prob, err := k.decidedAgain(ctx, tx, r.ID, g, p)
+			if err != nil || prob == nil {
+				return err
+			}
+			refused = true
+			return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, nil, prob)
+		}); err != nil || refused {
 			return nil, true, err
 		}
 		return nil, true, k.approveAS(ctx, r, g, ms)
@@ -927,16 +944,11 @@ func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request,
 	// A mission-bound request is decided again with the person's answer
 	// (approve: every item), in this transaction; a refusal now (a
 	// checkpoint consumed meanwhile, a budget spent) answers the agent.
-	q := missionQuery(g, p, nil)
-	q.Answers, q.Resolves = approvedAnswers(q), r.ID
-	res, err := k.s.missionDecided(ctx, tx, g, q)
-	if err != nil {
+	if prob, err := k.decidedAgain(ctx, tx, r.ID, g, p); err != nil {
 		return err
+	} else if prob != nil {
+		return engine.Answer(ctx, r.ID, nil, prob)
 	}
-	if res != nil && !res.Issue() {
-		return engine.Answer(ctx, r.ID, nil, res.Problem())
-	}
-	narrowTo(g, res)
 	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms, p)
 	return engine.Answer(ctx, r.ID, out, err)
 }
@@ -955,6 +967,9 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 	var out map[string]any
 	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
 		narrowTo(g, res)
+		if g.AccessServer != "" {
+			return nil // four-party: the AS issues once this commits (the caller federates)
+		}
 		var err error
 		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)
 		return err
@@ -964,7 +979,7 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 		return 0, nil, nil, err
 	case res.Issue():
 		return http.StatusOK, out, nil, nil
-	case res.Deny():
+	case res.Deny() || narrowing(res):
 		return 0, nil, res.Problem(), nil
 	}
 	return 0, nil, nil, nil
@@ -998,7 +1013,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 	g.Username = p.Username
 	if ok, err := k.s.covered(ctx, g); err != nil {
 		return err
-	} else if ok && g.Prompt != "consent" && g.Interaction == nil && g.AccessServer != "" {
+	} else if ok && g.Prompt != "consent" && g.Interaction == nil && g.AccessServer != "" && (g.MissionS256 == "" || k.s.o.Decisions == nil) {
 		return k.approveAS(ctx, r, g, ms)
 	} else if ok && g.Prompt != "consent" && g.Interaction == nil && (g.MissionS256 == "" || k.s.o.Decisions == nil) {
 		return k.s.o.DB.InTx(ctx, func(tx *store.Store) error { return k.complete(ctx, tx, r, g, ms, p) })

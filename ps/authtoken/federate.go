@@ -9,6 +9,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
@@ -143,6 +144,17 @@ func (s *Service) startAS(ctx context.Context, g *Grant) (*federation.Outcome, e
 // delivered is the agent's answer for a verified AS token, logged in the
 // mission.
 func (s *Service) delivered(ctx context.Context, g *Grant, ms *mission.Record, d *federation.Delivered) (map[string]any, error) {
+	if ms != nil && g.MissionS256 != "" && s.o.Decisions != nil {
+		// The mission's four-party bound: withheld when the AS granted
+		// more than the decision permitted (g.Scope, narrowed to it) or
+		// past the mission's end.
+		if err := authority.DeliveryCheck(&authority.Grant{Scopes: g.Scope}, d.Scope, nil, d.Exp, ms.ExpiresAt); err != nil {
+			s.o.Logger.WarnContext(ctx, "federation: delivered token withheld", "access_server", g.AccessServer, "reason", err.Error())
+			p := federation.Unreachable()
+			p.Cause = err
+			return nil, p
+		}
+	}
 	if ms != nil {
 		summary := "Auth token obtained from " + g.AccessServer + " for " + g.Resource + "."
 		if err := s.o.Missions.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "auth_token", Actor: "ps", Summary: summary}); err != nil {

@@ -4,20 +4,28 @@ import (
 	"context"
 
 	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Mission composition at the auth token endpoint: a mission-bound request
-// is decided by the one decision point (composition.Point) inside the
-// transaction that issues. This endpoint is three-party (this PS issues);
-// the federation flow calls the same Decide with Mode FourParty and its
-// DeliveryCheck.
+// is decided by the one decision point (composition.Point). Three-party,
+// inside the transaction that issues. Four-party (the resource token's aud
+// is an access server) with Mode FourParty: the decision's effects and
+// evidence commit first, then the AS is called; a deny sends nothing to
+// the AS. The PS cannot narrow what the AS grants: it only bounds the
+// delivered token (federation.Expected: scope within the permitted scope,
+// exp within the mission's expires_at).
 
 // missionQuery is g as the decision point reads it.
 func missionQuery(g *Grant, p *account.Person, capabilities []string) composition.Query {
-	q := composition.Query{S256: g.MissionS256, Point: authority.PointToken, Mode: authority.ThreeParty,
+	mode := authority.ThreeParty
+	if g.AccessServer != "" {
+		mode = authority.FourParty
+	}
+	q := composition.Query{S256: g.MissionS256, Point: authority.PointToken, Mode: mode,
 		Request:          authority.Request{Resource: g.Resource, Scopes: g.Scope},
 		Actor:            authority.Actor{Agent: g.Agent.Sub, Capabilities: capabilities},
 		ResourceTokenJTI: g.ResourceTokenJTI, PersonReachable: p != nil && p.InboxChannel}
@@ -76,4 +84,29 @@ func narrowTo(g *Grant, res *composition.Result) {
 		}
 	}
 	g.Scope = kept
+}
+
+// decidedAgain decides mission-bound g again in tx with the person's
+// approval of deferred request id: the refusal to answer the agent with,
+// or nil with g narrowed to what was permitted (or no mission to decide).
+func (k kind) decidedAgain(ctx context.Context, tx *store.Store, id string, g *Grant, p *account.Person) (*aauth.Problem, error) {
+	q := missionQuery(g, p, nil)
+	q.Answers, q.Resolves = approvedAnswers(q), id
+	res, err := k.s.missionDecided(ctx, tx, g, q)
+	if err != nil {
+		return nil, err
+	}
+	if res != nil && !res.Issue() {
+		return res.Problem(), nil
+	}
+	narrowTo(g, res)
+	return nil, nil
+}
+
+// narrowing: four-party, some items are refused and the rest permitted.
+// The PS cannot tell the AS to narrow, so the agent is refused with the
+// decision, whose explanation names what it may ask again for (this PS
+// does not relay that as an updated_request clarification yet).
+func narrowing(res *composition.Result) bool {
+	return res.Decision.Outcome == authority.Defer && res.Decision.Requirement == "clarification"
 }

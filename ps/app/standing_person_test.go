@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
@@ -58,31 +59,7 @@ func TestPersonStandingApproval(t *testing.T) {
 		rec2.Composition.AuthorityHash != stored[0].AuthorityHash {
 		t.Fatalf("the headless mission: %+v %v", rec2, err)
 	}
-	chain, err := w.ps.App.Store.Evidence(ctx, ap.s256)
-	if err != nil || len(chain) != 1 || chain[0].Record.Type != evidence.MissionActivated {
-		t.Fatalf("mission chain: %+v %v", chain, err)
-	}
-	var act struct {
-		ProposalChain string         `json:"proposal_chain"`
-		Consent       map[string]any `json:"consent_anchor"`
-	}
-	_ = json.Unmarshal(chain[0].Record.Body, &act)
-	if act.Consent["template"] != name {
-		t.Fatalf("the consent anchor is %v, want the person's template %s", act.Consent, name)
-	}
-	pre, err := w.ps.App.Store.Evidence(ctx, act.ProposalChain)
-	if err != nil || len(pre) != 3 || pre[2].Record.Actor.Kind != "person_template" || pre[2].Record.Actor.ID != name {
-		t.Fatalf("proposal chain: %+v %v", pre, err)
-	}
-	bundle := evidence.NewBundle(evidence.MissionRef{Origin: w.ps.Issuer, ID: ap.s256}, ap.blob, rec2.Composition.Proposal,
-		rec2.Composition.ConsentRendering, chain)
-	bundle.ProposalChainID = act.ProposalChain
-	for _, p := range pre {
-		bundle.ProposalChain = append(bundle.ProposalChain, p.Canonical)
-	}
-	if rep := evidence.Verify(bundle, nil); !rep.OK {
-		t.Fatalf("the evidence does not verify: %+v", rep)
-	}
+	expectStandingEvidence(t, w, ap, rec2, "person_template", name)
 
 	// Beyond it (one more resource): the person reviews it.
 	r = w.post(t, w.agent, "/mission", `{"description":"# And mail","resources":["https://rs.test","https://mail.test"],"capabilities":["interaction"]}`)
@@ -110,5 +87,40 @@ func TestPersonStandingApproval(t *testing.T) {
 	}
 	if m, err := w.ps.App.Store.Mission(ctx, ap.s256); err != nil || m.State().Terminated {
 		t.Fatalf("the mission it started: %+v %v", m, err)
+	}
+}
+
+// expectStandingEvidence checks a headless approval's evidence: the
+// mission chain's activation names the template (actorKind, template) as
+// the consent anchor, the consent decision's actor is that template, and
+// the whole bundle verifies offline.
+func expectStandingEvidence(t *testing.T, w *world, ap approved, rec *mission.Record, actorKind, template string) {
+	t.Helper()
+	ctx := context.Background()
+	chain, err := w.ps.App.Store.Evidence(ctx, ap.s256)
+	if err != nil || len(chain) != 1 || chain[0].Record.Type != evidence.MissionActivated {
+		t.Fatalf("mission chain: %+v %v", chain, err)
+	}
+	var act struct {
+		ProposalChain string         `json:"proposal_chain"`
+		Consent       map[string]any `json:"consent_anchor"`
+	}
+	_ = json.Unmarshal(chain[0].Record.Body, &act)
+	if act.Consent["template"] != template || act.Consent["consent_rendering_hash"] != nil {
+		t.Fatalf("the consent anchor is %v, want the template %s", act.Consent, template)
+	}
+	pre, err := w.ps.App.Store.Evidence(ctx, act.ProposalChain)
+	if err != nil || len(pre) != 3 || pre[2].Record.Type != evidence.ConsentDecision ||
+		pre[2].Record.Actor.Kind != actorKind || pre[2].Record.Actor.ID != template {
+		t.Fatalf("proposal chain %q: %+v %v", act.ProposalChain, pre, err)
+	}
+	bundle := evidence.NewBundle(evidence.MissionRef{Origin: w.ps.Issuer, ID: ap.s256}, ap.blob, rec.Composition.Proposal,
+		rec.Composition.ConsentRendering, chain)
+	bundle.ProposalChainID = act.ProposalChain
+	for _, p := range pre {
+		bundle.ProposalChain = append(bundle.ProposalChain, p.Canonical)
+	}
+	if rep := evidence.Verify(bundle, nil); !rep.OK {
+		t.Fatalf("the standing approval's evidence does not verify: %+v", rep)
 	}
 }

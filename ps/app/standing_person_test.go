@@ -23,6 +23,8 @@ import (
 // template on /access and removes it there (PRG); afterwards the same
 // proposal asks again (202), while the mission it started stays active.
 // Removing an id the person does not hold is 404 and changes nothing.
+// PS-283: the fit never reads agent-asserted text (the second proposal's
+// description differs and still fits).
 func TestPersonStandingApproval(t *testing.T) {
 	t.Parallel()
 	w, b, _ := missionWorld(t, pstest.Options{})

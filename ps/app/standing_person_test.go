@@ -19,7 +19,7 @@ import (
 // resources, no more) activates at once — 200 at the mission endpoint, no
 // person present — and its evidence names the person's template as the
 // consent anchor (the chain verifies offline). A proposal beyond it (one
-// more resource) is reviewed as before (202). The person sees the
+// more resource, or a tool) is reviewed as before (202). The person sees the
 // template on /access and removes it there (PRG); afterwards the same
 // proposal asks again (202), while the mission it started stays active.
 // Removing an id the person does not hold is 404 and changes nothing.
@@ -67,6 +67,10 @@ func TestPersonStandingApproval(t *testing.T) {
 	r = w.post(t, w.agent, "/mission", `{"description":"# And mail","resources":["https://rs.test","https://mail.test"],"capabilities":["interaction"]}`)
 	if r.status != http.StatusAccepted {
 		t.Fatalf("a proposal beyond the person's template: %d %s, want 202", r.status, r.raw)
+	}
+	r = w.post(t, w.agent, "/mission", `{"description":"# And pay","tools":[{"name":"Pay"}],"resources":["https://rs.test"],"capabilities":["interaction"]}`)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("a proposal with a tool the person's template lacks: %d %s, want 202", r.status, r.raw)
 	}
 
 	// /access lists it; a made-up id is not found and changes nothing.

@@ -380,6 +380,18 @@ type GrantsView struct {
 	Permissions []PermissionRuleItem
 	// Releases are the claims released to access servers (four-party).
 	Releases []ClaimReleaseItem
+	// Standing are the person's standing approvals of missions (issue 10).
+	Standing []StandingApprovalItem
+}
+
+// StandingApprovalItem is one "Let missions like this start without
+// asking me": missions of the agent within these resources, tools and
+// rules start without asking the person.
+type StandingApprovalItem struct {
+	ID                 string
+	AgentIss, AgentSub string
+	Resources, Tools   []string
+	CreatedAt          time.Time
 }
 
 // ClaimReleaseItem is what one access server received about the person.

@@ -327,6 +327,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
 		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers,
+		StandingApprovals:      standingApprovalsOf(st),
+		RemoveStandingApproval: st.DeletePersonTemplate,
 		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {
 			return composition.Decisions(ctx, st, s256)
 		}})

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
@@ -50,32 +49,7 @@ func TestStandingApproval(t *testing.T) {
 	if err := json.Unmarshal(rec.Composition.ConsentRendering, &rendering); err != nil || rendering.Standing != "calendar-read@1" {
 		t.Fatalf("the rendering does not name the standing template: %s", rec.Composition.ConsentRendering)
 	}
-	chain, err := w.ps.App.Store.Evidence(ctx, ap.s256)
-	if err != nil || len(chain) != 1 || chain[0].Record.Type != evidence.MissionActivated {
-		t.Fatalf("mission chain: %+v %v", chain, err)
-	}
-	var act struct {
-		ProposalChain string         `json:"proposal_chain"`
-		Consent       map[string]any `json:"consent_anchor"`
-	}
-	_ = json.Unmarshal(chain[0].Record.Body, &act)
-	if act.Consent["template"] != "calendar-read@1" || act.Consent["consent_rendering_hash"] != nil {
-		t.Fatalf("the consent anchor is %v, want the template", act.Consent)
-	}
-	pre, err := w.ps.App.Store.Evidence(ctx, act.ProposalChain)
-	if err != nil || len(pre) != 3 || pre[2].Record.Type != evidence.ConsentDecision ||
-		pre[2].Record.Actor.Kind != "standing_template" || pre[2].Record.Actor.ID != "calendar-read@1" {
-		t.Fatalf("proposal chain %q: %+v %v", act.ProposalChain, pre, err)
-	}
-	bundle := evidence.NewBundle(evidence.MissionRef{Origin: w.ps.Issuer, ID: ap.s256}, ap.blob, rec.Composition.Proposal,
-		rec.Composition.ConsentRendering, chain)
-	bundle.ProposalChainID = act.ProposalChain
-	for _, p := range pre {
-		bundle.ProposalChain = append(bundle.ProposalChain, p.Canonical)
-	}
-	if rep := evidence.Verify(bundle, nil); !rep.OK {
-		t.Fatalf("the standing approval's evidence does not verify: %+v", rep)
-	}
+	expectStandingEvidence(t, w, ap, rec, "standing_template", "calendar-read@1")
 
 	// Outside the template (another resource): the person reviews it.
 	r = w.post(t, w.agent, "/mission", `{"description":"# And mail","resources":["https://rs.test","https://mail.test"],"capabilities":["interaction"]}`)

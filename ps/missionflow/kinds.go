@@ -196,6 +196,11 @@ func (p proposalKind) Decide(ctx context.Context, r *pending.Request, person *ac
 			Approver: evidence.Actor{Kind: "person", ID: person.ID}, Narrowing: narrowing}, p.k.Now()); err != nil {
 			return err
 		}
+		if d.Remember {
+			if err := rememberTemplate(ctx, tx, m, person, pl, a, composed, p.k.Now()); err != nil {
+				return err
+			}
+		}
 		entries := []mission.Entry{{Kind: "proposal", Actor: "agent", Summary: pl.Proposal.Description}}
 		entries = append(entries, clarificationEntries(r.Answers)...)
 		entries = append(entries, mission.Entry{Kind: "approval", Actor: "person", Summary: a.Summary(pl.Proposal)})

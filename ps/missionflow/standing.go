@@ -22,21 +22,41 @@ import (
 // anchor (composition.RecordApproval), the mission log says so, and the
 // person sees it on the mission page and can revoke it there.
 
-// standingActor is the approver a headless approval's evidence names.
-const standingActor = "standing_template"
+// standingActor is the approver a headless approval's evidence names
+// under an operator template; personTemplateActor under one of the
+// person's own standing approvals.
+const (
+	standingActor       = "standing_template"
+	personTemplateActor = "person_template"
+)
 
-// approveStanding approves pl for person under a standing template, in
-// one transaction (the mission, its evidence, its log, its person tokens),
-// and answers the agent 200 with the approval. ok is false when no
-// standing template fits: the person reviews the proposal as usual.
+// PersonTemplateName is the template name a person's standing approval
+// id goes by in the evidence and the consent rendering.
+func PersonTemplateName(id string) string { return "person-template:" + id }
+
+// approveStanding approves pl for person under a standing template (the
+// operator's, else one the person approved), in one transaction (the
+// mission, its evidence, its log, its person tokens), and answers the
+// agent 200 with the approval. ok is false when no standing template
+// fits: the person reviews the proposal as usual.
 func (k *Kinds) approveStanding(ctx context.Context, person *account.Person, pl ProposalPayload) (res *pending.Response, ok bool, err error) {
 	a, err := pl.Proposal.Approve(pl.Agent.Iss, pl.Agent.Sub, person.ID, mission.Edits{}, k.Now())
 	if err != nil {
 		return nil, false, err
 	}
 	composed, err := k.Flows.composition().Compose(Intake(pl), a, nil)
-	if err != nil || composed.Rendering.Standing == "" {
+	if err != nil {
 		return nil, false, err
+	}
+	actor, why := standingActor, " set by your administrator. "
+	if composed.Rendering.Standing == "" {
+		if a, err = pl.Proposal.Approve(pl.Agent.Iss, pl.Agent.Sub, person.ID, mission.Edits{}, k.Now()); err != nil {
+			return nil, false, err
+		}
+		if composed, err = k.composePersonTemplate(ctx, person, pl, a, composed); composed == nil || err != nil {
+			return nil, false, err
+		}
+		actor, why = personTemplateActor, " you approved (\"Let missions like this start without asking me\"). "
 	}
 	if err := composed.Attach(a); err != nil {
 		return nil, false, err
@@ -51,12 +71,12 @@ func (k *Kinds) approveStanding(ctx context.Context, person *account.Person, pl 
 		}
 		if err := composition.RecordApproval(ctx, tx.store, m, composed, composition.Approval{Issuer: k.Issuer,
 			ProposalChain: composed.ProposalHash, Agent: evidence.Actor{Kind: "agent", ID: pl.Agent.Sub},
-			Approver: evidence.Actor{Kind: standingActor, ID: template}}, k.Now()); err != nil {
+			Approver: evidence.Actor{Kind: actor, ID: template}}, k.Now()); err != nil {
 			return err
 		}
 		for _, e := range []mission.Entry{{Kind: "proposal", Actor: "agent", Summary: pl.Proposal.Description},
 			{Kind: "approval", Actor: "ps", Summary: "Approved without asking you, under the standing template " + template +
-				" set by your administrator. " + a.Summary(pl.Proposal)}} {
+				why + a.Summary(pl.Proposal)}} {
 			if err := tx.missions.Log(ctx, m.S256, e); err != nil {
 				return err
 			}

@@ -22,6 +22,7 @@ func (u *UI) registerGrants(g *gin.RouterGroup) {
 	g.POST("/access/remove", u.authed(u.removeGrant))
 	g.POST("/access/permissions/remove", u.authed(u.removePermissionRule))
 	g.POST("/access/access-servers/stop", u.authed(u.stopClaimRelease))
+	g.POST("/access/standing/remove", u.authed(u.removeStandingApproval))
 }
 
 func (u *UI) grantsPage(c *gin.Context, s *session) error {
@@ -46,8 +47,14 @@ func (u *UI) grantsPage(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	var standing []templates.StandingApprovalItem
+	if u.opt.StandingApprovals != nil {
+		if standing, err = u.opt.StandingApprovals(ctx(c), s.person.ID); err != nil {
+			return err
+		}
+	}
 	u.render(c, http.StatusOK, templates.GrantsPage(u.pageFor(c, s, "What your agents can access"),
-		templates.GrantsView{Grants: items, Missions: missions, Permissions: rules, Releases: releases}))
+		templates.GrantsView{Grants: items, Missions: missions, Permissions: rules, Releases: releases, Standing: standing}))
 	return nil
 }
 

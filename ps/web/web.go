@@ -61,6 +61,12 @@ type Options struct {
 	// AccessServers shows and stops claim releases to access servers
 	// (*federation.Trust, four-party); nil hides the section.
 	AccessServers ClaimReleases
+	// StandingApprovals lists the person's "Let missions like this start
+	// without asking me" templates (issue 10); nil hides the section.
+	StandingApprovals func(ctx context.Context, personID string) ([]templates.StandingApprovalItem, error)
+	// RemoveStandingApproval removes one of them (dberr.ErrNotFound when
+	// the person has none with that id).
+	RemoveStandingApproval func(ctx context.Context, personID, id string) error
 	// MissionDefaultLifetime is the end the mission review selects at
 	// first (zero: when completed or revoked).
 	MissionDefaultLifetime time.Duration

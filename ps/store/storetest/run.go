@@ -34,6 +34,7 @@ var suites = []Suite{
 	{Name: "api tokens", Run: runAPITokens},
 	{Name: "mission lifecycle", Run: runLifecycle},
 	{Name: "access servers", Run: runAccessServers},
+	{Name: "audit trail", Run: runAudit},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

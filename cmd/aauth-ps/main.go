@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"io"
 	"log/slog"
 	"net"
@@ -297,6 +298,8 @@ func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 		if err != nil {
 			return err
 		}
+		(&audit.Recorder{Store: st, Log: log}).Record(ctx, audit.Actor{Kind: audit.ActorCLI}, "keys.rotate", "key:"+kid,
+			"signing key rotated", map[string]any{"alg": cfg.SigningAlg})
 		fmt.Fprintf(stdout, "new active key %s (%s); previous keys stay published until their tokens expire\n", kid, cfg.SigningAlg)
 		return nil
 	}

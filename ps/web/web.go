@@ -14,6 +14,7 @@ package web
 import (
 	"context"
 	"errors"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -77,6 +78,9 @@ type Options struct {
 	// APITokens, when set, lets mission control accept
 	// Authorization: Bearer API tokens (issue 14) besides sessions.
 	APITokens *apitoken.Service
+	// Audit logs and records administrative changes (issue 14) and lists
+	// them at /admin/audit; nil: a log-only recorder, no page data.
+	Audit *audit.Recorder
 }
 
 // UI serves the browser pages.
@@ -94,6 +98,9 @@ func New(opt Options) (*UI, error) {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Audit == nil {
+		opt.Audit = &audit.Recorder{Log: opt.Logger, Now: opt.Now}
 	}
 	u := &UI{opt: opt, log: opt.Logger, secure: strings.HasPrefix(opt.Issuer, "https://")}
 	u.origin = http.NewCrossOriginProtection()

@@ -58,8 +58,8 @@ func (u *UI) change(c *gin.Context, s *session, do func(m *mission.Record, by li
 		return nil, err
 	}
 	t := res.Transition
-	u.log.InfoContext(ctx(c), "mission lifecycle changed", "mission", m.S256, "from", t.From, "to", t.To, "reason", t.Reason,
-		"by", s.person.ID, "username", s.person.Username, "actor", by.Kind, "released", res.Released)
+	u.record(c, s, by.Kind == governance.ByAdmin, "mission."+string(t.To), "mission:"+m.S256, "mission lifecycle changed",
+		map[string]any{"from": t.From, "to": t.To, "reason": t.Reason, "released": res.Released})
 	return res.Mission, nil
 }
 

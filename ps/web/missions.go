@@ -337,7 +337,7 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", reason, "by", s.person.ID, "username", s.person.Username, "administrator", true)
+	u.record(c, s, true, "mission.terminate", "mission:"+m.S256, "mission terminated", map[string]any{"reason": reason})
 	c.JSON(http.StatusOK, u.missionJSON(m))
 	return nil
 }

@@ -116,6 +116,9 @@ type session struct {
 	token  string
 	sess   *account.Session
 	person *account.Person
+	// apiToken is the id of the API token a mission-control request
+	// carried ("" for a browser session).
+	apiToken string
 }
 
 func (s *session) viewer() *templates.Viewer {

@@ -88,7 +88,13 @@ func (r *Recorder) Record(ctx context.Context, by Actor, action, target, message
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	attrs := []any{"by", by.Kind, "actor", by.ID, "action", action, "target", target}
+	// by is the acting person's (or token's) id, or the kind (by=cli) as
+	// the operator log has always said.
+	who := by.ID
+	if who == "" {
+		who = by.Kind
+	}
+	attrs := []any{"by", who, "actor", by.Kind, "action", action, "target", target}
 	for k, v := range clean {
 		attrs = append(attrs, k, v)
 	}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/app"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -61,6 +61,7 @@ commands:
                         and the claims it may release to each
   api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
                         a bearer token for the mission-control API, shown once
+  audit list            the newest administrative changes (UI, CLI, API tokens), newest first
                         every noun takes --json; these need serve's configuration
   version               print the version
 
@@ -98,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return evidenceVerify(rest[1:], stdout, stderr) // offline: no configuration
 		}
 		fallthrough
-	case "persons", "agents", "providers", "missions", "api-tokens", "access-servers":
+	case "persons", "agents", "providers", "missions", "api-tokens", "access-servers", "audit":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand (want %s)\n", cmd, strings.Join(nounVerbs[cmd], ", "))
 			return 2

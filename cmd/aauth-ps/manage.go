@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"io"
 	"log/slog"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
 	"github.com/aauth-ps/aauth-ps/ps/app"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 )
 
@@ -39,6 +39,8 @@ var nounVerbs = map[string][]string{
 	"evidence":   {"export", "verify"},
 	// Four-party (issue 11): the access servers this PS federates with.
 	"access-servers": {"list", "trust", "distrust"},
+	// Issue 14: the administrator's audit trail.
+	"audit": {"list"},
 }
 
 // manageFlags are the verbs' own flags; everything else is configuration.
@@ -151,6 +153,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		"missions suspend": 1, "missions resume": 1, "missions revoke": 1, "evidence export": 0,
 		"api-tokens create": 1, "api-tokens list": 0, "api-tokens revoke": 1,
 		"access-servers list": 0, "access-servers trust": 1, "access-servers distrust": 1,
+		"audit list": 0,
 	}
 	n, ok := want[noun+" "+verb]
 	if !ok {
@@ -249,6 +252,8 @@ func (m *manager) run(ctx context.Context, noun, verb string, own manageFlags, a
 		return m.accessServersSet(ctx, args[0], federation.StatusDistrusted, own)
 	case "api-tokens list":
 		return m.apiTokensList(ctx)
+	case "audit list":
+		return m.auditList(ctx)
 	case "api-tokens revoke":
 		return m.apiTokensRevoke(ctx, args[0])
 	}

@@ -1,11 +1,11 @@
 package app_test
 
 import (
-	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"net/http"
 	"regexp"
 	"testing"
 
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 

@@ -14,7 +14,6 @@ package web
 import (
 	"context"
 	"errors"
-	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -30,6 +29,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"

@@ -167,6 +167,7 @@ func (u *UI) Register(e *gin.Engine) {
 	g.POST("/admin/invites/revoke", u.admin(u.adminRevokeInvite))
 	g.GET("/admin/providers", u.admin(u.adminProviders))
 	g.POST("/admin/providers", u.admin(u.adminSetProvider))
+	g.GET("/admin/audit", u.admin(u.adminAudit))
 
 	g.GET("/interact/:id", u.authedNext(u.interactPage))
 	g.POST("/interact/:id/:action", u.authed(u.interactAction))

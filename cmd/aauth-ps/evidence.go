@@ -152,7 +152,7 @@ func (m *manager) missionsLifecycle(ctx context.Context, verb, s256 string, hold
 		return err
 	}
 	t := res.Transition
-	m.record(ctx, "mission."+verb, "mission:"+s256, "mission lifecycle changed",
+	m.record(ctx, "mission."+string(t.To), "mission:"+s256, "mission lifecycle changed",
 		map[string]any{"from": t.From, "to": t.To, "reason": t.Reason, "released": res.Released})
 	fields := map[string]any{"s256": s256, "from": t.From, "to": t.To, "released": res.Released}
 	msg := fmt.Sprintf("mission %s: %s → %s", s256, t.From, t.To)

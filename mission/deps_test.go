@@ -20,7 +20,7 @@ func TestDomainPackagesImportNoAdapters(t *testing.T) {
 		"github.com/aauth-ps/aauth-ps/mission/governance", "github.com/aauth-ps/aauth-ps/mission/evidence",
 		"github.com/aauth-ps/aauth-ps/ps/permission",
 		"github.com/aauth-ps/aauth-ps/ps/chain", "github.com/aauth-ps/aauth-ps/federation",
-		"github.com/aauth-ps/aauth-ps/ps/telemetry", "github.com/aauth-ps/aauth-ps/ps/ratelimit"}
+		"github.com/aauth-ps/aauth-ps/ps/telemetry", "github.com/aauth-ps/aauth-ps/ps/ratelimit", "github.com/aauth-ps/aauth-ps/ps/audit"}
 	forbidden := []string{"github.com/gin-gonic/", "gorm.io/", "github.com/jackc/pgx", "github.com/a-h/templ",
 		"github.com/aauth-ps/aauth-ps/ps/store"}
 	for _, pkg := range domain {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -87,6 +88,15 @@ func TestAPITokensAtMissionControl(t *testing.T) {
 		}
 		if code, _, body := call("POST", missionPath+"/revoke", control.Secret); code != 200 || body["mission_status"] == "active" {
 			t.Fatalf("mission-control token revokes: %d %v", code, body)
+		}
+		// Issue 14: the change through mission control is in the audit
+		// trail, attributed to the token (its person in the detail), after
+		// the CLI's token creations.
+		trail, err := ps.App.Store.AuditEvents(t.Context(), 0, 10)
+		if err != nil || len(trail) != 4 || trail[0].Actor != (audit.Actor{Kind: audit.ActorAPIToken, ID: control.ID}) ||
+			trail[0].Target != "mission:"+m.S256 || trail[0].Detail["person"] != alice.ID ||
+			trail[1].Action != "api-token.create" || trail[1].Actor.Kind != audit.ActorCLI {
+			t.Fatalf("audit trail: %+v %v", trail, err)
 		}
 
 		// Unknown, malformed and revoked tokens: 401 invalid_token.

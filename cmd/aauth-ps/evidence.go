@@ -152,8 +152,8 @@ func (m *manager) missionsLifecycle(ctx context.Context, verb, s256 string, hold
 		return err
 	}
 	t := res.Transition
-	m.log.InfoContext(ctx, "mission lifecycle changed", "by", "cli", "mission", s256, "from", t.From, "to", t.To,
-		"reason", t.Reason, "released", res.Released)
+	m.record(ctx, "mission."+string(t.To), "mission:"+s256, "mission lifecycle changed",
+		map[string]any{"from": t.From, "to": t.To, "reason": t.Reason, "released": res.Released})
 	fields := map[string]any{"s256": s256, "from": t.From, "to": t.To, "released": res.Released}
 	msg := fmt.Sprintf("mission %s: %s → %s", s256, t.From, t.To)
 	if t.Reason != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/app"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
@@ -73,6 +74,12 @@ func TestMissionsLifecycleCommands(t *testing.T) {
 		}
 		if code, _, errOut := runCmd(t, nil, append([]string{"missions", "suspend", m.S256}, cliConfig(db)...)...); code != 1 || !strings.Contains(errOut, "not allowed") {
 			t.Fatalf("suspend twice: %d %s", code, errOut)
+		}
+		// Issue 14: the suspension is in the audit trail once, by the CLI;
+		// the refused second one is not.
+		if trail, err := a.Store.AuditEvents(t.Context(), 0, 10); err != nil || len(trail) != 1 || trail[0].Action != "mission.suspended" ||
+			trail[0].Actor.Kind != audit.ActorCLI || trail[0].Target != "mission:"+m.S256 {
+			t.Fatalf("audit trail: %+v %v", trail, err)
 		}
 		if code, _, _ := runCmd(t, nil, append([]string{"missions", "suspend", m.S256, "--hold", "48h"}, cliConfig(db)...)...); code != 1 {
 			t.Fatalf("a hold past 24h: %d", code)

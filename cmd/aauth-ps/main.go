@@ -28,6 +28,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/app"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/keys"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -60,6 +61,7 @@ commands:
                         and the claims it may release to each
   api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
                         a bearer token for the mission-control API, shown once
+  audit list            the newest administrative changes (UI, CLI, API tokens), newest first
                         every noun takes --json; these need serve's configuration
   version               print the version
 
@@ -97,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return evidenceVerify(rest[1:], stdout, stderr) // offline: no configuration
 		}
 		fallthrough
-	case "persons", "agents", "providers", "missions", "api-tokens", "access-servers":
+	case "persons", "agents", "providers", "missions", "api-tokens", "access-servers", "audit":
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(stderr, "aauth-ps %s: missing subcommand (want %s)\n", cmd, strings.Join(nounVerbs[cmd], ", "))
 			return 2
@@ -297,6 +299,8 @@ func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 		if err != nil {
 			return err
 		}
+		(&audit.Recorder{Store: st, Log: log}).Record(ctx, audit.Actor{Kind: audit.ActorCLI}, "keys.rotate", "key:"+kid,
+			"signing key rotated", map[string]any{"alg": cfg.SigningAlg})
 		fmt.Fprintf(stdout, "new active key %s (%s); previous keys stay published until their tokens expire\n", kid, cfg.SigningAlg)
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
 	"github.com/aauth-ps/aauth-ps/ps/app"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 )
 
@@ -38,6 +39,8 @@ var nounVerbs = map[string][]string{
 	"evidence":   {"export", "verify"},
 	// Four-party (issue 11): the access servers this PS federates with.
 	"access-servers": {"list", "trust", "distrust"},
+	// Issue 14: the administrator's audit trail.
+	"audit": {"list"},
 }
 
 // manageFlags are the verbs' own flags; everything else is configuration.
@@ -150,6 +153,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 		"missions suspend": 1, "missions resume": 1, "missions revoke": 1, "evidence export": 0,
 		"api-tokens create": 1, "api-tokens list": 0, "api-tokens revoke": 1,
 		"access-servers list": 0, "access-servers trust": 1, "access-servers distrust": 1,
+		"audit list": 0,
 	}
 	n, ok := want[noun+" "+verb]
 	if !ok {
@@ -248,6 +252,8 @@ func (m *manager) run(ctx context.Context, noun, verb string, own manageFlags, a
 		return m.accessServersSet(ctx, args[0], federation.StatusDistrusted, own)
 	case "api-tokens list":
 		return m.apiTokensList(ctx)
+	case "audit list":
+		return m.auditList(ctx)
 	case "api-tokens revoke":
 		return m.apiTokensRevoke(ctx, args[0])
 	}
@@ -260,6 +266,12 @@ type manager struct {
 	out    io.Writer
 	errOut io.Writer
 	json   bool
+}
+
+// record logs and records an administrative change made by the CLI in the
+// audit trail (issue 14), through the recorder the UI uses.
+func (m *manager) record(ctx context.Context, action, target, message string, detail map[string]any) {
+	m.a.Audit.Record(ctx, audit.Actor{Kind: audit.ActorCLI}, action, target, message, detail)
 }
 
 // print writes v as JSON with --json, else the table rows.
@@ -342,7 +354,7 @@ func (m *manager) personsCreate(ctx context.Context, username string, own manage
 	if err != nil {
 		return err
 	}
-	m.log.InfoContext(ctx, "administrator created a person", "by", "cli", "username", p.Username, "admin", p.IsAdmin)
+	m.record(ctx, "person.create", "person:"+p.Username, "administrator created a person", map[string]any{"person": p.ID, "admin": p.IsAdmin})
 	msg := fmt.Sprintf("created %s (%s)", p.Username, p.ID)
 	if !p.HasPassword {
 		msg += "; no password: send an invitation or let them set one"
@@ -360,11 +372,11 @@ func (m *manager) personsSetDisabled(ctx context.Context, username string, disab
 	if _, err := m.a.Accounts.UpdatePerson(ctx, p.ID, account.PersonUpdate{Disabled: &disabled}); err != nil {
 		return err
 	}
-	event := "administrator enabled a person"
+	event, action := "administrator enabled a person", "person.enable"
 	if disabled {
-		event = "administrator disabled a person"
+		event, action = "administrator disabled a person", "person.disable"
 	}
-	m.log.InfoContext(ctx, event, "by", "cli", "person", p.ID, "username", p.Username)
+	m.record(ctx, action, "person:"+p.Username, event, map[string]any{"person": p.ID})
 	return m.done(fmt.Sprintf("%s: disabled=%v", p.Username, disabled), map[string]any{"username": p.Username, "disabled": disabled})
 }
 
@@ -377,7 +389,7 @@ func (m *manager) personsMakeAdmin(ctx context.Context, username string) error {
 	if _, err := m.a.Accounts.UpdatePerson(ctx, p.ID, account.PersonUpdate{IsAdmin: &yes}); err != nil {
 		return err
 	}
-	m.log.InfoContext(ctx, "administrator made a person an administrator", "by", "cli", "person", p.ID, "username", p.Username)
+	m.record(ctx, "person.make-admin", "person:"+p.Username, "administrator made a person an administrator", map[string]any{"person": p.ID})
 	return m.done(p.Username+" is an administrator", map[string]any{"username": p.Username, "admin": true})
 }
 
@@ -387,7 +399,7 @@ func (m *manager) personsInvite(ctx context.Context, email string, admin bool) e
 		return err
 	}
 	link := m.a.Config.Issuer + "/invite/" + token
-	m.log.InfoContext(ctx, "invitation created", "by", "cli", "admin", admin, "expires", expires)
+	m.record(ctx, "person.invite", "invitation", "invitation created", map[string]any{"admin": admin, "expires": expires.UTC()})
 	if m.json {
 		return m.done("", map[string]any{"link": link, "expires": expires.UTC(), "admin": admin})
 	}
@@ -439,11 +451,11 @@ func (m *manager) agentsEnd(ctx context.Context, username, bindingID string, unb
 	if err != nil {
 		return err
 	}
-	event := "agent revoked"
+	event, action := "agent revoked", "agent.revoke"
 	if unbind {
-		event = "agent unbound"
+		event, action = "agent unbound", "agent.unbind"
 	}
-	m.log.InfoContext(ctx, event, "by", "cli", "binding", bindingID, "person", p.ID, "username", p.Username, "missions_ended", n)
+	m.record(ctx, action, "binding:"+bindingID, event, map[string]any{"person": p.ID, "username": p.Username, "missions_ended": n})
 	return m.done(fmt.Sprintf("%s %s; %d of its missions ended", event, bindingID, n),
 		map[string]any{"binding": bindingID, "event": event, "missions_ended": n})
 }
@@ -479,7 +491,7 @@ func (m *manager) providersSet(ctx context.Context, issuer string, status agents
 	if err := m.a.Agents.SetProviderStatus(ctx, issuer, status, "cli"); err != nil {
 		return err
 	}
-	m.log.InfoContext(ctx, "administrator decided on an agent provider", "by", "cli", "issuer", issuer, "status", string(status))
+	m.record(ctx, "provider."+string(status), "provider:"+issuer, "administrator decided on an agent provider", map[string]any{"status": string(status)})
 	return m.done(fmt.Sprintf("%s: %s", issuer, status), map[string]any{"issuer": issuer, "status": string(status)})
 }
 
@@ -614,7 +626,7 @@ func (m *manager) apiTokensCreate(ctx context.Context, username string, own mana
 	if err != nil {
 		return err
 	}
-	m.log.InfoContext(ctx, "api token created", "by", "cli", "id", tok.ID, "person", p.ID, "username", p.Username, "scope", string(scope), "expires", tok.ExpiresAt)
+	m.record(ctx, "api-token.create", "api-token:"+tok.ID, "api token created", map[string]any{"person": p.ID, "username": p.Username, "scope": string(scope), "expires": tok.ExpiresAt.UTC()})
 	if m.json {
 		return json.NewEncoder(m.out).Encode(apiTokenJSON{ID: tok.ID, Name: tok.Name, Person: p.Username, Scope: string(tok.Scope),
 			Created: tok.CreatedAt, Expires: tok.ExpiresAt, Secret: secret})
@@ -664,6 +676,6 @@ func (m *manager) apiTokensRevoke(ctx context.Context, id string) error {
 		}
 		return err
 	}
-	m.log.InfoContext(ctx, "api token revoked", "by", "cli", "id", id)
+	m.record(ctx, "api-token.revoke", "api-token:"+id, "api token revoked", nil)
 	return m.done("API token "+id+" revoked", map[string]any{"id": id, "revoked": true})
 }

@@ -61,6 +61,6 @@ func (m *manager) accessServersSet(ctx context.Context, issuer string, status fe
 	if err := m.a.AccessServers.Set(ctx, issuer, status, claims, "cli"); err != nil {
 		return err
 	}
-	m.log.InfoContext(ctx, "administrator decided on an access server", "by", "cli", "issuer", issuer, "status", string(status))
+	m.record(ctx, "access-server."+string(status), "access-server:"+issuer, "administrator decided on an access server", map[string]any{"status": string(status), "claims": claims})
 	return m.done(fmt.Sprintf("%s: %s", issuer, status), map[string]any{"issuer": issuer, "status": string(status)})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/app"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
@@ -110,6 +112,25 @@ func TestPersonsCommands(t *testing.T) {
 		cli(t, db, "persons", "enable", "root")
 		if root, _ := a.Accounts.PersonByUsername(t.Context(), "root"); root.Disabled {
 			t.Fatal("root still disabled after enable")
+		}
+
+		// Issue 14: each change is in the audit trail, by the CLI, newest
+		// first (audit list --json and the table).
+		var trail []audit.Event
+		cliJSON(t, db, &trail, "audit", "list")
+		var actions []string
+		for _, e := range trail {
+			if e.Actor.Kind != audit.ActorCLI {
+				t.Fatalf("not by the CLI: %+v", e)
+			}
+			actions = append(actions, e.Action)
+		}
+		if want := []string{"person.enable", "person.disable", "person.make-admin", "person.create", "person.create"}; !slices.Equal(actions, want) ||
+			trail[1].Target != "person:root" || trail[4].Detail["admin"] != true {
+			t.Fatalf("audit trail %v, want %v: %+v", actions, want, trail)
+		}
+		if out := cli(t, db, "audit", "list"); !strings.Contains(out, "ACTION") || !strings.Contains(out, "person.disable") {
+			t.Fatalf("audit table:\n%s", out)
 		}
 
 		var inv struct {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -59,6 +60,19 @@ func TestAPITokensAdminUI(t *testing.T) {
 		t.Fatalf("revoke: %d", pg.Status)
 	}
 	expectEvent(t, logEvents(t, &logs), "api token revoked", map[string]any{"by": rootPerson.ID, "id": tokens[0].ID})
+	// Issue 14: both UI actions are in the administrator's audit trail,
+	// newest first, attributed to the administrator, without the secret.
+	trail, err := w.ps.App.Store.AuditEvents(ctxT(), 0, 10)
+	if err != nil || len(trail) != 2 || trail[0].Action != "api-token.revoke" || trail[1].Action != "api-token.create" ||
+		trail[1].Actor != (audit.Actor{Kind: audit.ActorAdmin, ID: rootPerson.ID}) || trail[1].Target != "api-token:"+tokens[0].ID ||
+		trail[1].Detail["scope"] != "admin" {
+		t.Fatalf("audit trail: %+v %v", trail, err)
+	}
+	for _, v := range trail[1].Detail {
+		if s, ok := v.(string); ok && s == secret[1] {
+			t.Fatal("the secret is in the audit trail")
+		}
+	}
 	before = w.ps.TableCounts(t)
 	for _, id := range []string{tokens[0].ID, "unknown"} {
 		if pg := root.Post(t, "/admin/api-tokens/"+id+"/revoke", nil); pg.Status != http.StatusSeeOther {

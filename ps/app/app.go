@@ -24,6 +24,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/authtoken"
 	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
@@ -78,9 +79,12 @@ type App struct {
 	// AccessServers is the four-party trust: the operator's access
 	// servers, release rules, billing, the persons' releases.
 	AccessServers *federation.Trust
-	Server        *server.Server
-	Log           *slog.Logger
-	Now           func() time.Time
+	// Audit logs and records every administrative change (issue 14): the
+	// UI, mission control and the CLI share it.
+	Audit  *audit.Recorder
+	Server *server.Server
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	notifier interface{ Close() }
 
@@ -269,6 +273,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a.AccessServers = federation.NewTrust(st, asPolicy, now)
+	a.Audit = &audit.Recorder{Store: st, Log: log, Now: now}
 	fed := &authtoken.Federation{
 		Client: federation.New(federation.Options{Issuer: cfg.Issuer, Discovery: a.Discovery, HTTP: client, Signer: psSigner,
 			Now: now, Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Logger: log}),
@@ -326,7 +331,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers,
+		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers, Audit: a.Audit,
 		StandingApprovals:      standingApprovalsOf(st),
 		RemoveStandingApproval: st.DeletePersonTemplate,
 		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {
@@ -559,6 +564,9 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Accounts.Purge(ctx); err != nil {
 			a.Log.Warn("housekeeping: purge sessions and invites", "err", err)
+		}
+		if _, err := a.Store.PurgeAuditEvents(ctx, a.Now().Add(-a.Config.AuditRetention)); err != nil {
+			a.Log.Warn("housekeeping: purge audit events", "err", err)
 		}
 		if _, err := a.Lifecycle.SettleDue(ctx); err != nil {
 			a.Log.Warn("housekeeping: end missions held past their hold", "err", err)

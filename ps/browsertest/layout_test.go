@@ -116,6 +116,7 @@ func TestBrowserNoHorizontalOverflow(t *testing.T) {
 		{"/settings", "Settings", "layout-settings"},
 		{"/admin/persons", "People", "layout-admin-persons"},
 		{"/admin/providers", "Agent providers", "layout-admin-providers"},
+		{"/admin/audit", "Audit trail", "layout-admin-audit"},
 	} {
 		b.open(page.path)
 		b.expectHeading(page.heading)

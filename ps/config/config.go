@@ -86,6 +86,8 @@ type Config struct {
 	// MissionDefaultLifetime is the end a mission review selects at first
 	// (0: when completed or revoked; issue 9 item 3).
 	MissionDefaultLifetime time.Duration
+	// AuditRetention is how long audit events are kept (issue 14).
+	AuditRetention time.Duration
 	// MissionHoldTimeout is how long a suspension holds new requests
 	// before the mission ends (administrative) unless resumed (issue 10);
 	// MissionSuspendRevokes revokes the outstanding tokens at suspension.
@@ -139,6 +141,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.PendingFirstContactsPerMinute, "pending-first-contacts-per-minute", 30, "new agents (unknown to the PS) per agent provider and minute that may create pending requests")
 	fs.IntVar(&c.PendingMaxBytes, "pending-max-bytes", 256<<10, "bytes one pending request may store (413 beyond)")
 	c.RateLimits.register(fs)
+	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "how long the administrator's audit trail keeps an event (24h to 87600h)")
 	fs.DurationVar(&c.MissionDefaultLifetime, "mission-default-lifetime", 7*24*time.Hour, "the end the mission review selects at first (0: when completed or revoked; otherwise 1h to 8760h)")
 	fs.DurationVar(&c.MissionHoldTimeout, "mission-hold-timeout", 15*time.Minute, "how long a suspended mission holds new requests before it ends, unless resumed (1m to 24h)")
 	fs.BoolVar(&c.MissionSuspendRevokes, "mission-suspend-revokes", true, "revoke a mission's outstanding tokens when it is suspended")
@@ -307,6 +310,9 @@ func (c *Config) Validate() error {
 	}
 	if d := c.MissionDefaultLifetime; d != 0 && (d < time.Hour || d > 365*24*time.Hour) {
 		bad("--mission-default-lifetime %s: want 0 (no time limit) or between 1h and 8760h", d)
+	}
+	if d := c.AuditRetention; d < 24*time.Hour || d > 10*365*24*time.Hour {
+		bad("--audit-retention %s: want between 24h and 87600h", d)
 	}
 	if d := c.MissionHoldTimeout; d < time.Minute || d > 24*time.Hour {
 		bad("--mission-hold-timeout %s: want between 1m and 24h", d)

@@ -536,3 +536,21 @@ func TestMissionDefaultLifetime(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditRetention: --audit-retention (issue 14) defaults to 90 days,
+// reads AAUTH_PS_AUDIT_RETENTION, and outside 24h…87600h is refused.
+func TestAuditRetention(t *testing.T) {
+	if c := parse(t, nil, nil); c.AuditRetention != 90*24*time.Hour {
+		t.Fatalf("default audit retention %s, want 2160h", c.AuditRetention)
+	}
+	if c := parse(t, nil, map[string]string{"AAUTH_PS_AUDIT_RETENTION": "720h"}); c.AuditRetention != 720*time.Hour {
+		t.Fatalf("AAUTH_PS_AUDIT_RETENTION=720h parsed as %s", c.AuditRetention)
+	}
+	for _, bad := range []time.Duration{0, time.Hour, 87601 * time.Hour} {
+		c := valid(t)
+		c.AuditRetention = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--audit-retention") {
+			t.Errorf("--audit-retention %s: %v, want refused", bad, err)
+		}
+	}
+}

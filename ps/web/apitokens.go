@@ -48,7 +48,7 @@ func (u *UI) bearer(c *gin.Context, f pageFunc) {
 	}
 	acting := *p
 	acting.IsAdmin = p.IsAdmin && tok.Scope.AllowsAdmin()
-	if err := f(c, &session{person: &acting}); err != nil {
+	if err := f(c, &session{person: &acting, apiToken: tok.ID}); err != nil {
 		u.problem(c, apiProblem(err))
 	}
 }

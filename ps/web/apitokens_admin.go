@@ -116,8 +116,8 @@ func (u *UI) adminCreateAPIToken(c *gin.Context, s *session) error {
 		return err
 	}
 	u.setCookie(c, apiTokenCookie, url.QueryEscape(tok.Name)+"|"+secret, 60)
-	u.log.InfoContext(ctx(c), "api token created", "by", s.person.ID, "username", s.person.Username, "id", tok.ID,
-		"person", p.ID, "scope", string(scope), "expires", tok.ExpiresAt)
+	u.record(c, s, true, "api-token.create", "api-token:"+tok.ID, "api token created",
+		map[string]any{"id": tok.ID, "for": p.ID, "scope": string(scope), "expires": tok.ExpiresAt.UTC()})
 	u.redirectFlash(c, adminAPITokensPath, "API token made.")
 	return nil
 }
@@ -136,7 +136,7 @@ func (u *UI) adminRevokeAPIToken(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.log.InfoContext(ctx(c), "api token revoked", "by", s.person.ID, "username", s.person.Username, "id", id)
+	u.record(c, s, true, "api-token.revoke", "api-token:"+id, "api token revoked", map[string]any{"id": id})
 	u.redirectFlash(c, adminAPITokensPath, "API token revoked: it no longer works.")
 	return nil
 }

@@ -64,8 +64,8 @@ func (u *UI) change(c *gin.Context, s *session, do func(m *mission.Record, by li
 	if t.To == "terminated" {
 		event = "mission terminated"
 	}
-	u.log.InfoContext(ctx(c), event, "mission", m.S256, "from", t.From, "to", t.To, "reason", t.Reason,
-		"by", s.person.ID, "username", s.person.Username, "actor", by.Kind, "released", res.Released)
+	u.record(c, s, by.Kind == governance.ByAdmin, "mission."+string(t.To), "mission:"+m.S256, event,
+		map[string]any{"mission": m.S256, "from": t.From, "to": t.To, "reason": t.Reason, "released": res.Released})
 	return res.Mission, nil
 }
 

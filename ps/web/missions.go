@@ -337,6 +337,7 @@ func (u *UI) mcTerminate(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	// The change itself was recorded in the audit trail by change.
 	u.log.InfoContext(ctx(c), "mission terminated", "mission", m.S256, "reason", reason, "by", s.person.ID, "username", s.person.Username, "administrator", true)
 	c.JSON(http.StatusOK, u.missionJSON(m))
 	return nil

@@ -354,11 +354,11 @@ func (u *UI) endBinding(c *gin.Context, s *session, unbind bool, done string) er
 	if err != nil {
 		return err
 	}
-	event := "agent revoked"
+	event, action := "agent revoked", "agent.revoke"
 	if unbind {
-		event = "agent unbound"
+		event, action = "agent unbound", "agent.unbind"
 	}
-	u.log.InfoContext(ctx(c), event, "binding", c.Param("id"), "person", s.person.ID, "username", s.person.Username, "missions_ended", n)
+	u.record(c, s, false, action, "binding:"+c.Param("id"), event, map[string]any{"missions_ended": n})
 	if n > 0 {
 		done += fmt.Sprintf("; %d of its missions ended", n)
 	}
@@ -502,7 +502,7 @@ func (u *UI) adminCreatePerson(c *gin.Context, s *session) error {
 		}
 		return err
 	}
-	u.log.InfoContext(ctx(c), "administrator created a person", "by", s.person.ID, "username", np.Username)
+	u.record(c, s, true, "person.create", "person:"+np.Username, "administrator created a person", map[string]any{"admin": np.IsAdmin})
 	u.redirectFlash(c, "/admin/persons", "Account created.")
 	return nil
 }
@@ -525,6 +525,11 @@ func (u *UI) adminTogglePerson(c *gin.Context, s *session) error {
 	}
 	// Disabling also ended every session of the person, in the update's
 	// transaction.
+	action := "person.enable"
+	if disabled {
+		action = "person.disable"
+	}
+	u.record(c, s, true, action, "person:"+p.Username, "administrator changed a person", map[string]any{"person": p.ID, "disabled": disabled})
 	u.redirectFlash(c, "/admin/persons", "Saved.")
 	return nil
 }
@@ -539,7 +544,7 @@ func (u *UI) adminInvite(c *gin.Context, s *session) error {
 		return err
 	}
 	u.setCookie(c, inviteCookie, u.opt.Issuer+"/invite/"+token, 60)
-	u.log.InfoContext(ctx(c), "invitation created", "by", s.person.ID, "username", s.person.Username, "admin", c.PostForm("admin") == "on")
+	u.record(c, s, true, "person.invite", "invitation", "invitation created", map[string]any{"admin": c.PostForm("admin") == "on"})
 	u.redirectFlash(c, "/admin/persons", "Invitation created.")
 	return nil
 }
@@ -554,7 +559,7 @@ func (u *UI) adminRevokeInvite(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.log.InfoContext(ctx(c), "invitation revoked", "by", s.person.ID, "username", s.person.Username)
+	u.record(c, s, true, "invitation.revoke", "invitation", "invitation revoked", nil)
 	u.redirectFlash(c, "/admin/persons", "Invitation revoked: its link no longer works.")
 	return nil
 }
@@ -582,7 +587,7 @@ func (u *UI) adminSetProvider(c *gin.Context, s *session) error {
 	if err := u.opt.Agents.SetProviderStatus(ctx(c), iss, agents.ProviderStatus(c.PostForm("status")), s.person.ID); err != nil {
 		return err
 	}
-	u.log.InfoContext(ctx(c), "administrator decided on an agent provider", "by", s.person.ID, "issuer", iss, "status", c.PostForm("status"))
+	u.record(c, s, true, "provider."+c.PostForm("status"), "provider:"+iss, "administrator decided on an agent provider", nil)
 	u.redirectFlash(c, "/admin/providers", "Saved.")
 	return nil
 }

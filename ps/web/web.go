@@ -29,6 +29,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
@@ -83,6 +84,9 @@ type Options struct {
 	// APITokens, when set, lets mission control accept
 	// Authorization: Bearer API tokens (issue 14) besides sessions.
 	APITokens *apitoken.Service
+	// Audit logs and records administrative changes (issue 14) and lists
+	// them at /admin/audit; nil: a log-only recorder, no page data.
+	Audit *audit.Recorder
 }
 
 // UI serves the browser pages.
@@ -101,6 +105,9 @@ func New(opt Options) (*UI, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opt.Audit == nil {
+		opt.Audit = &audit.Recorder{Log: opt.Logger, Now: opt.Now}
+	}
 	u := &UI{opt: opt, log: opt.Logger, secure: strings.HasPrefix(opt.Issuer, "https://")}
 	u.origin = http.NewCrossOriginProtection()
 	u.origin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +122,9 @@ type session struct {
 	token  string
 	sess   *account.Session
 	person *account.Person
+	// apiToken is the id of the API token a mission-control request
+	// carried ("" for a browser session).
+	apiToken string
 }
 
 func (s *session) viewer() *templates.Viewer {
@@ -163,6 +173,7 @@ func (u *UI) Register(e *gin.Engine) {
 	g.POST("/admin/invites/revoke", u.admin(u.adminRevokeInvite))
 	g.GET("/admin/providers", u.admin(u.adminProviders))
 	g.POST("/admin/providers", u.admin(u.adminSetProvider))
+	g.GET("/admin/audit", u.admin(u.adminAudit))
 
 	g.GET("/interact/:id", u.authedNext(u.interactPage))
 	g.POST("/interact/:id/:action", u.authed(u.interactAction))

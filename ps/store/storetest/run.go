@@ -35,6 +35,7 @@ var suites = []Suite{
 	{Name: "mission lifecycle", Run: runLifecycle},
 	{Name: "access servers", Run: runAccessServers},
 	{Name: "person templates", Run: runPersonTemplates},
+	{Name: "audit trail", Run: runAudit},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

@@ -1,0 +1,77 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aauth-ps/aauth-ps/ps/audit"
+	"github.com/aauth-ps/aauth-ps/templates"
+)
+
+// record logs and records a change made in the UI or through mission
+// control (issue 14) with the recorder the CLI uses. asAdmin says the
+// change used administrator rights; a change through an API token is
+// attributed to the token (its person is in the detail).
+func (u *UI) record(c *gin.Context, s *session, asAdmin bool, action, target, message string, detail map[string]any) {
+	by := audit.Actor{Kind: audit.ActorPerson, ID: s.person.ID}
+	if asAdmin {
+		by.Kind = audit.ActorAdmin
+	}
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["username"] = s.person.Username
+	if s.apiToken != "" {
+		by = audit.Actor{Kind: audit.ActorAPIToken, ID: s.apiToken}
+		detail["person"] = s.person.ID
+	}
+	u.opt.Audit.Record(ctx(c), by, action, target, message, detail)
+}
+
+// auditPageSize is how many events /admin/audit shows at once.
+const auditPageSize = 50
+
+// adminAudit lists the audit trail newest first, a page at a time
+// (?before=ID pages on; a malformed value shows the newest page).
+func (u *UI) adminAudit(c *gin.Context, s *session) error {
+	st := u.opt.Audit.Store
+	if st == nil {
+		return errNotFound
+	}
+	before, err := strconv.ParseInt(c.Query("before"), 10, 64)
+	if err != nil || before < 0 {
+		before = 0
+	}
+	events, err := st.AuditEvents(ctx(c), before, auditPageSize+1)
+	if err != nil {
+		return err
+	}
+	v := templates.AdminAuditView{Newer: before > 0}
+	if len(events) > auditPageSize {
+		events = events[:auditPageSize]
+		v.Older = strconv.FormatInt(events[len(events)-1].ID, 10)
+	}
+	usernames := map[string]string{}
+	if persons, err := u.opt.Accounts.ListPersons(ctx(c)); err == nil {
+		for _, p := range persons {
+			usernames[p.ID] = p.Username
+		}
+	}
+	for _, e := range events {
+		who := e.Actor.ID
+		if name, ok := usernames[who]; ok && (e.Actor.Kind == audit.ActorPerson || e.Actor.Kind == audit.ActorAdmin) {
+			who = name
+		}
+		item := templates.AuditItem{At: e.At, Actor: e.Actor.Kind, Who: who, Action: e.Action, Target: e.Target}
+		if len(e.Detail) > 0 {
+			b, _ := json.Marshal(e.Detail)
+			item.Detail = string(b)
+		}
+		v.Events = append(v.Events, item)
+	}
+	u.render(c, http.StatusOK, templates.AdminAuditPage(u.pageFor(c, s, "Audit trail"), v))
+	return nil
+}

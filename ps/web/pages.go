@@ -358,7 +358,7 @@ func (u *UI) endBinding(c *gin.Context, s *session, unbind bool, done string) er
 	if unbind {
 		event, action = "agent unbound", "agent.unbind"
 	}
-	u.record(c, s, false, action, "binding:"+c.Param("id"), event, map[string]any{"missions_ended": n})
+	u.record(c, s, false, action, "binding:"+c.Param("id"), event, map[string]any{"binding": c.Param("id"), "missions_ended": n})
 	if n > 0 {
 		done += fmt.Sprintf("; %d of its missions ended", n)
 	}

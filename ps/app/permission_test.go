@@ -181,7 +181,11 @@ func TestPermissionRefusals(t *testing.T) {
 		// PS-211: past expires_at the mission is terminated (expired) on
 		// this path too, with no background job. PS-060: unknown and
 		// not-owned are indistinguishable.
-		sameAnswer(t, w.post(t, w.agent, "/permission", cases[11].body), w.post(t, w.agent, "/permission", cases[12].body))
+		// Fresh bodies: the loop above already sent cases[11] and cases[12],
+		// and the same bytes signed at the same (fake) time are a replay.
+		sameAnswer(t,
+			w.post(t, w.agent, "/permission", `{"action":"again","mission_s256":"`+randomS256()+`"}`),
+			w.post(t, w.agent, "/permission", `{"action":"again","mission_s256":"`+others.s256+`"}`))
 		w.clock.Advance(2 * time.Hour)
 		fresh := w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now()})
 		r := w.post(t, fresh, "/permission", `{"action":"x","mission_s256":"`+short.s256+`"}`)

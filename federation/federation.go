@@ -131,6 +131,8 @@ type Wait struct {
 	Code        string        `json:"code,omitempty"`
 	Question    string        `json:"question,omitempty"`
 	Payment     string        `json:"payment,omitempty"`
+	// Claims are the AS's required_claims (WaitClaims), sub removed.
+	Claims []string `json:"claims,omitempty"`
 	RetryAfter  time.Duration `json:"retry_after,omitempty"`
 }
 
@@ -265,6 +267,10 @@ func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response,
 			switch req {
 			case "claims":
 				out, err := c.postClaims(ctx, r, res, location, release)
+				var ask *askPerson
+				if errors.As(err, &ask) {
+					return &Outcome{Wait: &Wait{Requirement: WaitClaims, Location: location, Claims: ask.required}}, nil
+				}
 				if err != nil {
 					return nil, err
 				}
@@ -307,19 +313,39 @@ func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response,
 }
 
 // postClaims releases what the person allows of required_claims, never
-// sub (PS-124), and posts it signed to the Location.
+// sub (PS-124), and posts it signed to the Location. A release that must
+// ask the person first (ErrAskPerson) posts nothing: *askPerson.
 func (c *Client) postClaims(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc) (*fetch.Response, error) {
-	as := r.Expect.AccessServer
 	var b struct {
 		Required []string `json:"required_claims"`
 	}
 	if err := json.Unmarshal(res.Body, &b); err != nil || b.Required == nil {
-		return nil, c.unreachable(ctx, as, "claims", errors.New("no required_claims"))
+		return nil, c.unreachable(ctx, r.Expect.AccessServer, "claims", errors.New("no required_claims"))
 	}
-	required := slices.DeleteFunc(slices.Clone(b.Required), func(s string) bool { return s == "sub" })
+	// sub is never released (PS-124); a name no claim could have is
+	// dropped (bounded display).
+	required := slices.DeleteFunc(slices.Clone(b.Required), func(s string) bool { return s == "sub" || s == "" || len(s) > 64 })
+	if len(required) > maxClaims {
+		return nil, c.unreachable(ctx, r.Expect.AccessServer, "claims", errors.New("too many required_claims"))
+	}
+	return c.sendClaims(ctx, r, location, required, release)
+}
+
+// maxClaims bounds an AS's required_claims.
+const maxClaims = 32
+
+type askPerson struct{ required []string }
+
+func (a *askPerson) Error() string { return ErrAskPerson.Error() }
+
+func (c *Client) sendClaims(ctx context.Context, r *Request, location string, required []string, release ReleaseFunc) (*fetch.Response, error) {
+	as := r.Expect.AccessServer
 	claims := map[string]any{}
 	if release != nil && len(required) > 0 {
 		got, err := release(ctx, as, required)
+		if errors.Is(err, ErrAskPerson) {
+			return nil, &askPerson{required: required}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -338,6 +364,25 @@ func (c *Client) postClaims(ctx context.Context, r *Request, res *fetch.Response
 		return nil, c.unreachable(ctx, as, "claims", err)
 	}
 	return out, nil
+}
+
+// Claims answers a WaitClaims after the person chose: release (which must
+// not ask again) gives the claims posted to w.Location, and the loop goes
+// on.
+func (c *Client) Claims(ctx context.Context, r *Request, w *Wait, release ReleaseFunc) (*Outcome, error) {
+	as := r.Expect.AccessServer
+	if err := sameOrigin(as, w.Location); err != nil {
+		return nil, c.unreachable(ctx, as, "location", err)
+	}
+	res, err := c.sendClaims(ctx, r, w.Location, w.Claims, release)
+	if err != nil {
+		var ask *askPerson
+		if errors.As(err, &ask) {
+			return nil, errors.New("federation: the release asked the person again")
+		}
+		return nil, err
+	}
+	return c.loop(ctx, r, res, w.Location, release)
 }
 
 // deliver checks the 200's auth token; a failure is as_unreachable.

@@ -172,38 +172,30 @@ func ParseClaims(s string) ([]string, error) {
 	return out, nil
 }
 
-// Release answers requirement=claims for personID at as: of required,
-// the claims the operator's rule for as lists and the person has not
-// stopped releasing to as, taken from have (the person's claims). Each
-// released claim is recorded for the person to see.
+// Release answers requirement=claims for personID at as without asking:
+// what the person allowed before (Allow), nothing after they refused or
+// stopped, and ErrAskPerson while they have made no choice and Offer is
+// not empty. Of required, only claims the operator's rule for as lists
+// and the person has (have) are released, never sub; each is recorded
+// for the person to see.
 func (t *Trust) Release(ctx context.Context, personID, as string, required []string, have map[string]any) (map[string]any, error) {
-	a, err := t.st.AccessServer(ctx, as)
-	if errors.Is(err, dberr.ErrNotFound) {
-		return map[string]any{}, nil
-	}
-	if err != nil {
+	allowed, stopped, err := t.Chosen(ctx, personID, as)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	releases, err := t.st.ClaimReleases(ctx, personID)
-	if err != nil {
-		return nil, err
-	}
-	if slices.ContainsFunc(releases, func(r Release) bool { return r.AccessServer == as && r.StoppedAt != nil }) {
+	case stopped:
 		return map[string]any{}, nil
+	case allowed:
+		return t.Allow(ctx, personID, as, required, have)
 	}
-	out := map[string]any{}
-	for _, c := range required {
-		v, ok := have[c]
-		if c == "sub" || !ok || !slices.Contains(a.Claims, c) || !slices.Contains(Releasable, c) {
-			continue
-		}
-		out[c] = v
-		if err := t.st.RecordClaimRelease(ctx, personID, as, c, t.now()); err != nil {
-			return nil, err
-		}
+	offer, err := t.Offer(ctx, as, required, have)
+	if err != nil || len(offer) == 0 {
+		return offer, err
 	}
-	return out, nil
+	return nil, ErrAskPerson
 }
+
+func isNotFound(err error) bool { return errors.Is(err, dberr.ErrNotFound) }
 
 // Releases lists what was released for personID, per AS.
 func (t *Trust) Releases(ctx context.Context, personID string) ([]Release, error) {

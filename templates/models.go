@@ -224,7 +224,9 @@ type InteractView struct {
 	// so the person can approve some of them (auth-token consent).
 	ScopeChoice bool
 	Resource    *ResourceView
-	Approved    *MissionView
+	// ASClaims: an access server asks for the person's details.
+	ASClaims *ASClaimsView
+	Approved *MissionView
 	Review      *ReviewView
 	// Grant says what deciding yes grants, to whom, for how long and what
 	// the resource receives (issue 9 item 4); nil when nothing is granted.

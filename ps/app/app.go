@@ -287,6 +287,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			}
 			return a.AccessServers.Release(ctx, personID, as, required, personClaims(p))
 		},
+		Claims: claimChoices(a),
 	}
 	personTokens := persontoken.New(persontoken.Options{Issuer: cfg.Issuer, Identifiers: cfg.Identifiers(),
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
@@ -571,6 +572,27 @@ func (a *App) housekeeping(ctx context.Context) {
 		if _, err := a.Lifecycle.SettleDue(ctx); err != nil {
 			a.Log.Warn("housekeeping: end missions held past their hold", "err", err)
 		}
+	}
+}
+
+// claimChoices wires the person's choice on releasing claims to an access
+// server to the trust service, with the person's claims.
+func claimChoices(a *App) authtoken.ClaimChoices {
+	with := func(f func(ctx context.Context, personID, as string, required []string, have map[string]any) (map[string]any, error)) func(ctx context.Context, personID, as string, required []string) (map[string]any, error) {
+		return func(ctx context.Context, personID, as string, required []string) (map[string]any, error) {
+			p, err := a.Accounts.Person(ctx, personID)
+			if err != nil {
+				return nil, err
+			}
+			return f(ctx, personID, as, required, personClaims(p))
+		}
+	}
+	return authtoken.ClaimChoices{
+		Offer: with(func(ctx context.Context, _, as string, required []string, have map[string]any) (map[string]any, error) {
+			return a.AccessServers.Offer(ctx, as, required, have)
+		}),
+		Allow:  with(a.AccessServers.Allow),
+		Refuse: a.AccessServers.Refuse,
 	}
 }
 

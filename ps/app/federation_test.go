@@ -234,31 +234,87 @@ func TestFederationDeliveryChecks(t *testing.T) {
 	}
 }
 
-// TestFederationClaims: requirement=claims releases exactly what the
-// operator's rule for the AS allows and the person has not stopped, never
-// sub, recorded for the person; after the person stops release, nothing.
-// PS-124; Must-show 4.
+// claimsAsked opens the person's page for an AS's requirement=claims and
+// checks it keeps what the PS verified and would send (name: Alice) apart
+// from what the AS says it wants, never sending sub.
+func (f *fedWorld) claimsAsked(t *testing.T, s started, as string, withheld bool) {
+	t.Helper()
+	pg := open(t, f.b, s)
+	ps, _, okPS := strings.Cut(pg.HTML, "What the access server says")
+	if !strings.Contains(pg.HTML, "asks for your details") || !okPS ||
+		!strings.Contains(ps, "What this Person Server would send") || !strings.Contains(ps, "<code>"+as+"</code>") ||
+		!strings.Contains(ps, "<code>name</code>: Alice") || strings.Contains(ps, "<code>email</code>:") ||
+		strings.Contains(ps, "Never sent") != withheld || !strings.Contains(pg.HTML, "Share these details") ||
+		strings.Contains(pg.HTML, "What you grant") {
+		t.Fatalf("the claims page does not say what would be sent to whom:\n%s", pg.HTML)
+	}
+}
+
+// TestFederationClaims: the first requirement=claims from an AS defers the
+// agent's request and asks the person in the PS's page which AS asks for
+// what and exactly what would be sent; nothing goes to the AS before they
+// choose. Yes releases exactly what the operator's rule for the AS allows,
+// never sub, is remembered for that AS (the next claims are answered
+// without asking) and shown on /access, where Stop sharing ends further
+// release. No is remembered as well: nothing is released, the agent gets
+// 403 denied, and the AS's later claims receive nothing without asking.
+// PS-124, PS-131; Must-show 4. On both databases.
 func TestFederationClaims(t *testing.T) {
 	t.Parallel()
-	f := newFedWorld(t)
-	f.expectASToken(t, f.consented(t))
-	if err := f.ps.App.AccessServers.Set(ctxT(), f.as.Issuer(), federation.StatusTrusted, []string{"name"}, "test"); err != nil {
-		t.Fatal(err)
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			var as2 *conformance.AccessServer
+			f := newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewURL(t)}, func(env *pstest.Env) {
+				var err error
+				if as2, err = conformance.StartAccessServer(env.CA, env.Resolver, "as2.test"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = as2.Close() })
+			})
+			federationClaims(t, f, as2)
+		})
 	}
-	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name", "email", "sub", "foo"}})
-	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
-	reqs := f.as.Requests()
-	claims := reqs[len(reqs)-1].Claims
-	if len(claims) != 1 || claims["name"] != "Alice" {
-		t.Fatalf("released %v, want exactly {name: Alice}", claims)
+}
+
+func federationClaims(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) {
+	f.expectASToken(t, f.consented(t))
+	for _, as := range []string{f.as.Issuer(), as2.Issuer()} {
+		if err := f.ps.App.AccessServers.Set(ctxT(), as, federation.StatusTrusted, []string{"name"}, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	person, err := f.ps.App.Accounts.PersonByUsername(ctxT(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// First time: the agent waits while the person is asked.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name", "email", "sub", "foo"}})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	expect202(t, f.poll(t, f.agent, s.loc), f.ps.Issuer)
+	f.claimsAsked(t, s, f.as.Issuer(), true)
+	if reqs := f.as.Requests(); reqs[len(reqs)-1].Claims != nil {
+		t.Fatalf("claims went to the AS before the person chose: %v", reqs[len(reqs)-1].Claims)
+	}
+	if rel, _ := f.ps.App.AccessServers.Releases(ctxT(), person.ID); len(rel) != 0 {
+		t.Fatalf("a choice was recorded before the person made it: %v", rel)
+	}
+	f.b.Post(t, s.path()+"/approve", nil)
+	f.expectASToken(t, f.awaitResult(t, s.loc))
+	reqs := f.as.Requests()
+	if claims := reqs[len(reqs)-1].Claims; len(claims) != 1 || claims["name"] != "Alice" {
+		t.Fatalf("released %v, want exactly {name: Alice}", claims)
+	}
 	rel, err := f.ps.App.AccessServers.Releases(ctxT(), person.ID)
 	if err != nil || len(rel) != 1 || rel[0].Claim != "name" || rel[0].AccessServer != f.as.Issuer() {
 		t.Fatalf("releases %v %v", rel, err)
+	}
+	// Remembered for this AS: answered at once.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	reqs = f.as.Requests()
+	if claims := reqs[len(reqs)-1].Claims; len(claims) != 1 || claims["name"] != "Alice" {
+		t.Fatalf("released %v the second time, want exactly {name: Alice}", claims)
 	}
 	// The person sees it per AS on /access and stops future release (PRG);
 	// another person cannot, with the answer of a made-up AS.
@@ -286,6 +342,41 @@ func TestFederationClaims(t *testing.T) {
 	reqs = f.as.Requests()
 	if c := reqs[len(reqs)-1].Claims; len(c) != 0 {
 		t.Fatalf("released %v after the person stopped release", c)
+	}
+
+	// Another AS for the resource: the person refuses.
+	f.rs.SetAccessServer(as2.Issuer())
+	rt2 := func() string {
+		return resourceToken(t, f.world, f.rs, f.pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Aud = as2.Issuer() })
+	}
+	as2.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
+	s = f.expectInteraction(t, f.request(t, rt2()))
+	f.claimsAsked(t, s, as2.Issuer(), false)
+	f.b.Post(t, s.path()+"/deny", nil)
+	expectNoToken(t, f.awaitResult(t, s.loc), http.StatusForbidden, aauth.ErrDenied)
+	if reqs := as2.Requests(); len(reqs) != 1 || reqs[0].Claims != nil {
+		t.Fatalf("claims went to the AS the person refused: %+v", reqs)
+	}
+	if pg := f.b.Get(t, "/access"); !strings.Contains(pg.HTML, as2.Issuer()) || strings.Count(pg.HTML, "Stopped") < 2 {
+		t.Fatalf("the refusal is not shown on /access:\n%s", pg.HTML)
+	}
+	// Remembered: the AS's next claims receive nothing, without asking.
+	as2.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
+	f.expectASToken2(t, f.request(t, rt2()), as2)
+	if reqs := as2.Requests(); len(reqs) != 2 || len(reqs[1].Claims) != 0 {
+		t.Fatalf("after the refusal the AS received %+v", reqs)
+	}
+}
+
+// expectASToken2 asserts a 200 with an auth token issued by as.
+func (f *fedWorld) expectASToken2(t *testing.T, r result, as *conformance.AccessServer) {
+	t.Helper()
+	at, _ := r.body["auth_token"].(string)
+	if r.status != http.StatusOK || at == "" {
+		t.Fatalf("want 200 with the AS's auth token: %d %s", r.status, r.raw)
+	}
+	if c, err := f.rs.VerifyAccessToken(ctxT(), at, f.agent.Key); err != nil || c["iss"] != as.Issuer() {
+		t.Fatalf("the resource refuses the token of %s: %v %v", as.Issuer(), c, err)
 	}
 }
 
@@ -488,7 +579,10 @@ func TestFederationDirectedSub(t *testing.T) {
 	s := f.expectInteraction(t, f.post(t, f.agent, "/token", body))
 	open(t, f.b, s)
 	f.b.Post(t, s.path()+"/approve", nil)
-	r := f.poll(t, f.agent, s.loc)
+	// The AS asks for claims: the person is asked first (this AS is new).
+	f.b.Get(t, s.path())
+	f.b.Post(t, s.path()+"/approve", nil)
+	r := f.awaitResult(t, s.loc)
 	at, _ := r.body["auth_token"].(string)
 	c2, err := rs2.VerifyAccessToken(ctxT(), at, f.agent.Key)
 	if r.status != http.StatusOK || err != nil {

@@ -780,6 +780,11 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 	if r.Stage == StageASInteraction && g.Federated != nil && g.Federated.Wait != nil {
 		c.RelayURL = g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
 	}
+	if r.Stage == StageASClaims {
+		if c.ASClaims, err = k.describeClaims(ctx, r, g); err != nil {
+			return err
+		}
+	}
 	if g.R3 != nil {
 		display := g.R3.Display
 		c.R3 = &display
@@ -805,7 +810,7 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // Decide remembers the person's grant and issues the token, answering the
 // agent, in one transaction.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
-	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification {
+	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification || r.Stage == StageASClaims {
 		return k.decideAS(ctx, r, p, d)
 	}
 	if r.Stage == StageResource && (d.Action == "open" || d.Action == "approve") {

@@ -52,6 +52,9 @@ type Federation struct {
 	// SetBilling records one (P§as-response: cached per AS).
 	Billing    func(ctx context.Context, as string) (bool, error)
 	SetBilling func(ctx context.Context, as, by string) error
+	// Claims is the person's choice on releasing claims to an AS (see
+	// fedclaims.go).
+	Claims ClaimChoices
 }
 
 // Federated is the four-party part of a Grant.
@@ -259,6 +262,8 @@ func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
 		return StageASInteraction, nil
 	case aauth.RequirementClarification:
 		return StageASClarification, nil
+	case federation.WaitClaims:
+		return StageASClaims, nil
 	}
 	return StageAccessServer, nil
 }
@@ -303,7 +308,7 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 	if err != nil || g.Federated == nil || g.Federated.Wait == nil {
 		return false, 0
 	}
-	if pr.Stage == StageASPayment {
+	if personStage(pr.Stage) {
 		return false, 0 // the person decides first
 	}
 	if err := s.presentable(ctx, g); err != nil {
@@ -324,6 +329,8 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 		}
 		out, err = s.o.Federation.Client.Answer(ctx, &req, g.Federated.Wait.Location,
 			map[string]any{"action": aauth.ActionClarificationResponse, "clarification_response": a.Answer}, s.release(g.PersonID))
+	} else if g.Federated.Wait.Requirement == federation.WaitClaims {
+		out, err = s.releaseAllowed(ctx, &req, g)
 	} else {
 		out, err = s.o.Federation.Client.Resume(ctx, &req, g.Federated.Wait.Location, s.release(g.PersonID))
 	}
@@ -364,7 +371,7 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 			return false, 0
 		}
 	}
-	if stage == StageASPayment {
+	if personStage(stage) {
 		return false, 0
 	}
 	return true, max(out.Wait.RetryAfter, time.Second)
@@ -385,6 +392,8 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 		return nil, true, err
 	}
 	switch {
+	case r.Stage == StageASClaims:
+		return k.decideClaims(ctx, r, g, d)
 	case r.Stage == StageASInteraction && (d.Action == "open" || d.Action == "approve"):
 		link := g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
 		return &interact.Outcome{Redirect: link}, true, nil
@@ -435,7 +444,7 @@ func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *m
 			return nil
 		}
 	}
-	if stage != StageASPayment {
+	if !personStage(stage) {
 		k.s.continueAS(ctx, r.ID, g.Federated.Wait.RetryAfter)
 	}
 	return nil

@@ -64,6 +64,30 @@ func (s *Service) RegisterKind(kind string, k Kind) {
 
 func (s *Service) kind(name string) Kind { return s.kinds[name] }
 
+// ASClaims is what the person sees when an access server asks for their
+// details (four-party requirement=claims): the AS this PS verified and
+// trusts, and what it would release (PS facts), apart from what the AS
+// says (its name, the claims it asks for).
+type ASClaims struct {
+	// AccessServer is the AS's issuer, verified (metadata, signature).
+	AccessServer string
+	// Release are the details this PS would send, with their values:
+	// the asked ones the operator's rule for this AS allows.
+	Release []ClaimValue
+	// Withheld are the asked ones it never sends (not allowed, unknown,
+	// or sub).
+	Withheld []string
+	// Name and Asked are AS-asserted: its metadata name, and the
+	// required_claims it sent.
+	Name  string
+	Asked []string
+}
+
+// ClaimValue is one released detail.
+type ClaimValue struct {
+	Name, Value string
+}
+
 // ResourceInfo is resource-asserted content: what the resource's metadata
 // says about itself (P§consent-presentation).
 type ResourceInfo struct {

@@ -138,6 +138,9 @@ type Consent struct {
 	R3Operations []string
 	R3Parameters string
 	Mission      *MissionInfo // what the person approved before
+	// ASClaims is an access server's request for the person's details
+	// (four-party requirement=claims), asked the first time.
+	ASClaims *ASClaims
 	Review       *Review      // a proposal the person may edit
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool

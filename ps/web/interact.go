@@ -39,7 +39,7 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 // mission only; a person-token consent or a scope grant stands until the
 // person removes it. nil when the decision grants no access.
 func grantSummary(cons *interact.Consent, p *account.Person) *templates.GrantSummary {
-	if cons.NeedCode || cons.Outcome != nil || cons.Outstanding != nil {
+	if cons.NeedCode || cons.Outcome != nil || cons.Outstanding != nil || cons.ASClaims != nil {
 		return nil
 	}
 	you := "an identifier for you that only this resource sees (not your username or email)"
@@ -398,6 +398,10 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource needs you first", true
 	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASInteraction:
 		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource's access server needs you first", true
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASClaims:
+		v.Stage, v.Headline = templates.StageApproval, "The resource's access server asks for your details"
+		v.ApproveLabel, v.DenyLabel = "Share these details", "Refuse"
+		v.ASClaims = asClaimsView(cons.ASClaims)
 	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASPayment:
 		v.Stage, v.Headline = templates.StageApproval, "The resource's access server asks for a billing relationship"
 		v.ApproveLabel, v.DenyLabel = "Accept billing with this access server", "Refuse"
@@ -500,6 +504,9 @@ func wording(cons *interact.Consent) string {
 			name = cons.Resource.Issuer
 		}
 		return fmt.Sprintf("Let this agent act at %s as you? The resource will know it is you, and may serve the agent on that alone.", name)
+	case cons.ASClaims != nil:
+		return "You already allowed the access. May " + cons.ASClaims.AccessServer +
+			" receive the details listed above? Whatever you choose is remembered for this access server; if you refuse, it receives nothing and the agent is told no."
 	case cons.Kind == authtoken.KindAuthToken && cons.Resource != nil:
 		name := cons.Resource.Name
 		if name == "" {

@@ -277,8 +277,8 @@ func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response,
 				res = out
 				continue
 			case aauth.RequirementInteraction:
-				if params["url"] == "" || params["code"] == "" {
-					return nil, c.unreachable(ctx, as, "interaction", errors.New("no url or code"))
+				if err := checkInteraction(params["url"], params["code"]); err != nil {
+					return nil, c.unreachable(ctx, as, "interaction", err)
 				}
 				return &Outcome{Wait: &Wait{Requirement: req, Location: location, URL: params["url"], Code: params["code"]}}, nil
 			case aauth.RequirementClarification:

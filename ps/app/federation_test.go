@@ -357,7 +357,7 @@ func federationClaims(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) 
 	if reqs := as2.Requests(); len(reqs) != 1 || reqs[0].Claims != nil {
 		t.Fatalf("claims went to the AS the person refused: %+v", reqs)
 	}
-	if pg := f.b.Get(t, "/access"); !strings.Contains(pg.HTML, as2.Issuer()) || strings.Count(pg.HTML, "Stopped") < 2 {
+	if pg := f.b.Get(t, "/access"); !strings.Contains(pg.HTML, "as2<wbr>.test") || strings.Count(pg.HTML, "Stopped") < 2 {
 		t.Fatalf("the refusal is not shown on /access:\n%s", pg.HTML)
 	}
 	// Remembered: the AS's next claims receive nothing, without asking.
@@ -457,6 +457,29 @@ func TestFederationInteraction(t *testing.T) {
 		t.Fatalf("the AS's interaction page: %d %s", at.Status, at.HTML)
 	}
 	f.expectASToken(t, f.awaitResult(t, s.loc))
+}
+
+// TestFederationInteractionToAgent: when the PS cannot reach the person
+// (the agent did not declare interaction, the person has no inbox), an
+// AS's requirement=interaction is passed to the agent with the AS's own url
+// and code (no longer 403 user_unreachable); the person completes it at
+// the AS and the agent's poll gets the token. PS-125.
+func TestFederationInteractionToAgent(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASInteraction})
+	r := f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt}))
+	loc := expect202(t, r, f.ps.Issuer)
+	req, params := requirement(t, r)
+	if req != "interaction" || params["url"] != f.as.Issuer()+conformance.InteractionPath || params["code"] == "" {
+		t.Fatalf("want the AS's interaction passed to the agent: %q %v", req, params)
+	}
+	expect202(t, f.poll(t, f.agent, loc), f.ps.Issuer)
+	if at := f.b.Get(t, params["url"]+"?code="+params["code"]); at.Status != http.StatusOK {
+		t.Fatalf("the AS's interaction page: %d %s", at.Status, at.HTML)
+	}
+	f.expectASToken(t, f.awaitResult(t, loc))
 }
 
 // TestFederationPayment: an AS's 402 is surfaced to the person; their

@@ -211,7 +211,12 @@ func (s *Service) federateNow(ctx context.Context, a *httpsig.Agent, r *Request,
 		res = &resp
 		s.continueAS(ctx, pr.ID, out.Wait.RetryAfter)
 	} else {
-		if res, err = s.o.Interact.AskPerson(ctx, a, p, r.Capabilities, KindAuthToken, stage, g); err != nil {
+		res, err = s.o.Interact.AskPerson(ctx, a, p, r.Capabilities, KindAuthToken, stage, g)
+		if err != nil && stage == StageASInteraction && unreachable(err) {
+			res, err = s.passInteraction(ctx, a, r, g, p)
+			return 0, nil, res, err
+		}
+		if err != nil {
 			return 0, nil, nil, err
 		}
 		if stage == StageASInteraction {

@@ -14,8 +14,9 @@ import (
 // TestBrowserFederation is four-party with the person in a real browser
 // (issue 11, Must-shows 1 and 4): the resource's access server first
 // asks for a billing relationship (402), then for claims. The person
-// allows the access in the PS, accepts the billing step (each page audited
-// with axe-core at every width, 390 px included), the agent receives the
+// allows the access in the PS, accepts the billing step and, asked the
+// first time, shares the details the AS asks for (each page audited with
+// axe-core at every width, 390 px included), the agent receives the
 // AS's token and the resource accepts it; on /access the person sees what
 // the AS received (only what the operator's rule allows, never sub) and
 // stops sharing. PS-122, PS-124, PS-129, PS-131.
@@ -72,6 +73,14 @@ func TestBrowserFederation(t *testing.T) {
 	b.expectHeading("The resource's access server asks for a billing relationship")
 	b.audit("federation-payment", http.StatusOK)
 	b.clickButton("Accept billing with this access server")
+	// The AS asks for details about the person, the first time: the
+	// person sees what this PS would send (apart from what the AS asks
+	// for) and shares it.
+	b.waitText("asks for your details", 20*time.Second)
+	b.expectHeading("The resource's access server asks for your details")
+	b.expectText("What this Person Server would send", "name: Alice", "Never sent", "What the access server says")
+	b.audit("federation-claims", http.StatusOK)
+	b.clickButton("Share these details")
 
 	var at string
 	for range 30 {

@@ -226,6 +226,10 @@ type InteractView struct {
 	Resource    *ResourceView
 	// ASClaims: an access server asks for the person's details.
 	ASClaims *ASClaimsView
+	// ASQuestion: an access server's question to the person; AnswerLabel
+	// names the answer field (default "Your answer to the agent").
+	ASQuestion  *ASQuestionView
+	AnswerLabel string
 	Approved *MissionView
 	Review      *ReviewView
 	// Grant says what deciding yes grants, to whom, for how long and what

@@ -549,7 +549,9 @@ func TestFederationRevocationReachesAS(t *testing.T) {
 // TestFederationClarification: an AS's requirement=clarification is passed
 // to the agent as requirement=clarification on its pending URL; the agent's
 // clarification_response is forwarded to the AS's Location, and the token
-// follows. An agent that cannot answer questions gets 403 denied. PS-126.
+// follows. When the agent cannot answer questions the person is asked in
+// the PS's page and their answer goes to the AS (declining: 403 denied);
+// when neither can be reached, 403 user_unreachable. PS-126.
 func TestFederationClarification(t *testing.T) {
 	t.Parallel()
 	f := newFedWorld(t)
@@ -570,8 +572,40 @@ func TestFederationClarification(t *testing.T) {
 	if c := reqs[len(reqs)-1].Clarification; c["action"] != "clarification_response" || c["clarification_response"] != "The work one." {
 		t.Fatalf("the AS received %v", c)
 	}
+	// An agent that cannot answer questions: the person is asked in the
+	// PS's page (the AS named apart from its question) and their answer
+	// goes to the AS.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar: **work** or home?"})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	pg := open(t, f.b, s)
+	who, said, ok := strings.Cut(pg.HTML, "What the access server asks")
+	if !ok || !strings.Contains(pg.HTML, "access server has a question") || !strings.Contains(who, "<code>"+f.as.Issuer()+"</code>") ||
+		!strings.Contains(said, "<strong>work</strong>") || !strings.Contains(pg.HTML, "Your answer to the access server") {
+		t.Fatalf("want the AS's question put to the person:\n%s", pg.HTML)
+	}
+	if out := f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "  "}); out.Status == http.StatusSeeOther {
+		t.Fatal("an empty answer was accepted")
+	}
+	f.b.Get(t, s.path())
+	f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "Home, please."})
+	f.expectASToken(t, f.awaitResult(t, s.loc))
+	reqs = f.as.Requests()
+	if c := reqs[len(reqs)-1].Clarification; c["clarification_response"] != "Home, please." {
+		t.Fatalf("the AS received %v, want the person's answer", c)
+	}
+	// The person declines: 403 denied, the AS receives nothing.
 	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?"})
-	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusForbidden, aauth.ErrDenied)
+	s = f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/deny", nil)
+	expectNoToken(t, f.awaitResult(t, s.loc), http.StatusForbidden, aauth.ErrDenied)
+	if reqs = f.as.Requests(); reqs[len(reqs)-1].Clarification != nil {
+		t.Fatalf("the AS received an answer the person declined: %v", reqs[len(reqs)-1].Clarification)
+	}
+	// Neither the agent nor the person can be reached: 403 user_unreachable.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?"})
+	r = f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt}))
+	expectNoToken(t, r, http.StatusForbidden, aauth.ErrUserUnreachable)
 }
 
 // TestFederationDirectedSub: two resources behind one AS see two different

@@ -780,6 +780,9 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 	if r.Stage == StageASInteraction && g.Federated != nil && g.Federated.Wait != nil {
 		c.RelayURL = g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
 	}
+	if r.Stage == StageASQuestion {
+		c.ASQuestion = k.describeQuestion(g)
+	}
 	if r.Stage == StageASClaims {
 		if c.ASClaims, err = k.describeClaims(ctx, r, g); err != nil {
 			return err
@@ -810,7 +813,7 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // Decide remembers the person's grant and issues the token, answering the
 // agent, in one transaction.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
-	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification || r.Stage == StageASClaims {
+	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification || r.Stage == StageASClaims || r.Stage == StageASQuestion {
 		return k.decideAS(ctx, r, p, d)
 	}
 	if r.Stage == StageResource && (d.Action == "open" || d.Action == "approve") {

@@ -30,7 +30,9 @@ type ClaimChoices struct {
 }
 
 // personStage: the loop with the AS waits on the person's decision.
-func personStage(stage string) bool { return stage == StageASPayment || stage == StageASClaims }
+func personStage(stage string) bool {
+	return stage == StageASPayment || stage == StageASClaims || stage == StageASQuestion
+}
 
 // releaseAllowed posts, after the person allowed it, what the operator's
 // rule lets this AS have, and follows the loop.

@@ -64,6 +64,8 @@ type Federated struct {
 	// Asked is how many clarification exchanges the pending request had
 	// when the AS's current question was passed to the agent.
 	Asked int `json:"asked,omitempty"`
+	// Answer is the person's answer to the AS's question, on its way.
+	Answer string `json:"answer,omitempty"`
 }
 
 // accessServerCheck admits an aud that is not this PS when federation is
@@ -188,6 +190,7 @@ func (s *Service) federateNow(ctx context.Context, a *httpsig.Agent, r *Request,
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	stage = triage(stage, false, r.Capabilities)
 	var res interact.Result
 	if stage == StageAccessServer || stage == StageASClarification {
 		raw, err := encode(g)
@@ -334,6 +337,10 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 		}
 		out, err = s.o.Federation.Client.Answer(ctx, &req, g.Federated.Wait.Location,
 			map[string]any{"action": aauth.ActionClarificationResponse, "clarification_response": a.Answer}, s.release(g.PersonID))
+	} else if ans := g.Federated.Answer; ans != "" && g.Federated.Wait.Requirement == aauth.RequirementClarification {
+		g.Federated.Answer = ""
+		out, err = s.o.Federation.Client.Answer(ctx, &req, g.Federated.Wait.Location,
+			map[string]any{"action": aauth.ActionClarificationResponse, "clarification_response": ans}, s.release(g.PersonID))
 	} else if g.Federated.Wait.Requirement == federation.WaitClaims {
 		out, err = s.releaseAllowed(ctx, &req, g)
 	} else {
@@ -362,6 +369,7 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 	if pr.Stage == StageASInteraction && stage == StageAccessServer {
 		stage = StageASInteraction // the person's visit is still on its way
 	}
+	stage = triage(stage, personHere(pr), pr.Capabilities)
 	g.Federated.Asked = len(pr.Answers)
 	if _, err := s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
 		x.Stage = stage
@@ -399,6 +407,8 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 	switch {
 	case r.Stage == StageASClaims:
 		return k.decideClaims(ctx, r, g, d)
+	case r.Stage == StageASQuestion:
+		return k.decideQuestion(ctx, r, g, d)
 	case r.Stage == StageASInteraction && (d.Action == "open" || d.Action == "approve"):
 		link := g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
 		return &interact.Outcome{Redirect: link}, true, nil
@@ -436,6 +446,7 @@ func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *m
 	if err != nil {
 		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
+	stage = triage(stage, personHere(r), r.Capabilities)
 	if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
 		x.Stage = stage
 		raw, err := encode(g)

@@ -83,6 +83,13 @@ type ASClaims struct {
 	Asked []string
 }
 
+// ASQuestion is an access server's question to the person: the AS this
+// PS verified, and its question (AS-asserted Markdown).
+type ASQuestion struct {
+	AccessServer string
+	Question     string
+}
+
 // ClaimValue is one released detail.
 type ClaimValue struct {
 	Name, Value string

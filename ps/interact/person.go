@@ -141,6 +141,9 @@ type Consent struct {
 	// ASClaims is an access server's request for the person's details
 	// (four-party requirement=claims), asked the first time.
 	ASClaims *ASClaims
+	// ASQuestion is an access server's question put to the person
+	// (four-party requirement=clarification).
+	ASQuestion *ASQuestion
 	Review       *Review      // a proposal the person may edit
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool

@@ -24,3 +24,9 @@ func asClaimsView(c *interact.ASClaims) *templates.ASClaimsView {
 	}
 	return v
 }
+
+// asQuestionView is an access server's question to the person (its
+// Markdown rendered and sanitized).
+func asQuestionView(q *interact.ASQuestion) *templates.ASQuestionView {
+	return &templates.ASQuestionView{AccessServer: q.AccessServer, Question: markdown.Render(q.Question)}
+}

@@ -39,7 +39,7 @@ func (u *UI) interactPage(c *gin.Context, s *session) error {
 // mission only; a person-token consent or a scope grant stands until the
 // person removes it. nil when the decision grants no access.
 func grantSummary(cons *interact.Consent, p *account.Person) *templates.GrantSummary {
-	if cons.NeedCode || cons.Outcome != nil || cons.Outstanding != nil || cons.ASClaims != nil {
+	if cons.NeedCode || cons.Outcome != nil || cons.Outstanding != nil || cons.ASClaims != nil || cons.ASQuestion != nil {
 		return nil
 	}
 	you := "an identifier for you that only this resource sees (not your username or email)"
@@ -398,6 +398,9 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource needs you first", true
 	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASInteraction:
 		v.Stage, v.Headline, v.RelayByResource = templates.StageRelay, "The resource's access server needs you first", true
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASQuestion && cons.ASQuestion != nil:
+		v.Stage, v.Headline = templates.StageQuestion, "The resource's access server has a question"
+		v.AnswerLabel, v.ASQuestion = "Your answer to the access server", asQuestionView(cons.ASQuestion)
 	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageASClaims:
 		v.Stage, v.Headline = templates.StageApproval, "The resource's access server asks for your details"
 		v.ApproveLabel, v.DenyLabel = "Share these details", "Refuse"

@@ -1,0 +1,87 @@
+package authtoken
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+)
+
+// StageASQuestion: an AS's requirement=clarification is put to the person
+// in the PS's page; their answer goes to the AS (issue 11).
+const StageASQuestion = "access_server_question"
+
+// maxASAnswer bounds the person's answer to an AS (as a clarification
+// response the agent could send).
+const maxASAnswer = 8192
+
+// triage decides who answers an AS's question (P§as-response: "the PS
+// triages who answers: itself, the user, or the agent"). This PS does not
+// answer for the person from the mission's text (see docs/decisions.md);
+// the person answers when they are at the PS's page for this request
+// (personHere), otherwise the agent when it declared clarification (the
+// PS's clarification relay), otherwise the person if the PS can reach
+// them (asked like any other step; 403 user_unreachable if not).
+func triage(stage string, personHere bool, caps []string) string {
+	if stage != StageASClarification {
+		return stage
+	}
+	if !personHere && hasCap(caps, aauth.CapabilityClarification) {
+		return StageASClarification
+	}
+	return StageASQuestion
+}
+
+func hasCap(caps []string, c string) bool {
+	for _, x := range caps {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// personHere: the pending request reaches the person through the PS's
+// page (it has an interaction code).
+func personHere(r *pending.Request) bool { return r.Requirement == pending.RequirementInteraction }
+
+// decideQuestion is the person's answer to the AS's question: it goes to
+// the AS (by the poller, signed) and the loop goes on; declining ends the
+// request with 403 denied and the AS learns nothing.
+func (k kind) decideQuestion(ctx context.Context, r *pending.Request, g *Grant, d interact.Decision) (*interact.Outcome, bool, error) {
+	switch d.Action {
+	case "answer":
+		a := strings.TrimSpace(d.Answer)
+		if a == "" || len(a) > maxASAnswer {
+			return nil, true, fmt.Errorf("%w: an answer of 1 to %d characters is needed", interact.ErrStage, maxASAnswer)
+		}
+		g.Federated.Answer = a
+		if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+			x.Stage = StageAccessServer
+			raw, err := encode(g)
+			x.Payload = raw
+			return err
+		}); err != nil {
+			return nil, true, err
+		}
+		k.s.continueAS(ctx, r.ID, 0)
+		return nil, true, nil
+	case "deny":
+		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+			"the person declined to answer the resource's access server"))
+	}
+	return nil, false, nil
+}
+
+// describeQuestion shows the AS's question (AS-asserted) and which AS
+// asks (verified).
+func (k kind) describeQuestion(g *Grant) *interact.ASQuestion {
+	if g.Federated == nil || g.Federated.Wait == nil {
+		return nil
+	}
+	return &interact.ASQuestion{AccessServer: g.AccessServer, Question: g.Federated.Wait.Question}
+}

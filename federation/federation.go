@@ -131,9 +131,9 @@ type Wait struct {
 	Code        string        `json:"code,omitempty"`
 	Question    string        `json:"question,omitempty"`
 	Payment     string        `json:"payment,omitempty"`
+	RetryAfter  time.Duration `json:"retry_after,omitempty"`
 	// Claims are the AS's required_claims (WaitClaims), sub removed.
 	Claims []string `json:"claims,omitempty"`
-	RetryAfter  time.Duration `json:"retry_after,omitempty"`
 }
 
 // Unreachable is `502 as_unreachable` (P§auth-token-delivery).

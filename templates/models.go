@@ -224,13 +224,7 @@ type InteractView struct {
 	// so the person can approve some of them (auth-token consent).
 	ScopeChoice bool
 	Resource    *ResourceView
-	// ASClaims: an access server asks for the person's details.
-	ASClaims *ASClaimsView
-	// ASQuestion: an access server's question to the person; AnswerLabel
-	// names the answer field (default "Your answer to the agent").
-	ASQuestion  *ASQuestionView
-	AnswerLabel string
-	Approved *MissionView
+	Approved    *MissionView
 	Review      *ReviewView
 	// Grant says what deciding yes grants, to whom, for how long and what
 	// the resource receives (issue 9 item 4); nil when nothing is granted.
@@ -246,6 +240,12 @@ type InteractView struct {
 	// refresh rather than a redirect: form-action 'self' forbids
 	// redirecting a form submission off-site.
 	RefreshURL string
+	// ASClaims: an access server asks for the person's details.
+	ASClaims *ASClaimsView
+	// ASQuestion: an access server's question to the person; AnswerLabel
+	// names the answer field (default "Your answer to the agent").
+	ASQuestion  *ASQuestionView
+	AnswerLabel string
 }
 
 // AgentsView is the connected-agents page.

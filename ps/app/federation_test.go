@@ -583,10 +583,10 @@ func TestFederationClarification(t *testing.T) {
 		!strings.Contains(said, "<strong>work</strong>") || !strings.Contains(pg.HTML, "Your answer to the access server") {
 		t.Fatalf("want the AS's question put to the person:\n%s", pg.HTML)
 	}
-	if out := f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "  "}); out.Status == http.StatusSeeOther {
-		t.Fatal("an empty answer was accepted")
+	empty := f.b.Follow(t, f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "  "}))
+	if !strings.Contains(empty.HTML, "answer of 1 to 8192 characters") || !strings.Contains(empty.HTML, "Your answer to the access server") {
+		t.Fatalf("an empty answer was not refused:\n%s", empty.HTML)
 	}
-	f.b.Get(t, s.path())
 	f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "Home, please."})
 	f.expectASToken(t, f.awaitResult(t, s.loc))
 	reqs = f.as.Requests()

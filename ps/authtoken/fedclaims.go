@@ -34,6 +34,24 @@ func personStage(stage string) bool {
 	return stage == StageASPayment || stage == StageASClaims || stage == StageASQuestion
 }
 
+// backToAS puts request id back to waiting on the AS after the person's
+// step (with g as its payload when given) and polls the AS at once.
+func (k kind) backToAS(ctx context.Context, id string, g *Grant) error {
+	if _, err := k.s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
+		x.Stage = StageAccessServer
+		if g == nil {
+			return nil
+		}
+		raw, err := encode(g)
+		x.Payload = raw
+		return err
+	}); err != nil {
+		return err
+	}
+	k.s.continueAS(ctx, id, 0)
+	return nil
+}
+
 // releaseAllowed posts, after the person allowed it, what the operator's
 // rule lets this AS have, and follows the loop.
 func (s *Service) releaseAllowed(ctx context.Context, req *federation.Request, g *Grant) (*federation.Outcome, error) {
@@ -49,14 +67,7 @@ func (s *Service) releaseAllowed(ctx context.Context, req *federation.Request, g
 func (k kind) decideClaims(ctx context.Context, r *pending.Request, g *Grant, d interact.Decision) (*interact.Outcome, bool, error) {
 	switch d.Action {
 	case "approve":
-		if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
-			x.Stage = StageAccessServer
-			return nil
-		}); err != nil {
-			return nil, true, err
-		}
-		k.s.continueAS(ctx, r.ID, 0)
-		return nil, true, nil
+		return nil, true, k.backToAS(ctx, r.ID, nil)
 	case "deny":
 		if err := k.s.o.Federation.Claims.Refuse(ctx, g.PersonID, g.AccessServer); err != nil {
 			return nil, true, err

@@ -60,16 +60,7 @@ func (k kind) decideQuestion(ctx context.Context, r *pending.Request, g *Grant, 
 			return nil, true, fmt.Errorf("%w: an answer of 1 to %d characters is needed", interact.ErrStage, maxASAnswer)
 		}
 		g.Federated.Answer = a
-		if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
-			x.Stage = StageAccessServer
-			raw, err := encode(g)
-			x.Payload = raw
-			return err
-		}); err != nil {
-			return nil, true, err
-		}
-		k.s.continueAS(ctx, r.ID, 0)
-		return nil, true, nil
+		return nil, true, k.backToAS(ctx, r.ID, g)
 	case "deny":
 		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
 			"the person declined to answer the resource's access server"))

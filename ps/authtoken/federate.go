@@ -416,14 +416,7 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 		if err := k.s.o.Federation.SetBilling(ctx, g.AccessServer, p.Username); err != nil {
 			return nil, true, err
 		}
-		if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
-			x.Stage = StageAccessServer
-			return nil
-		}); err != nil {
-			return nil, true, err
-		}
-		k.s.continueAS(ctx, r.ID, 0)
-		return nil, true, nil
+		return nil, true, k.backToAS(ctx, r.ID, nil)
 	case d.Action == "approve" || d.Action == "open":
 		return nil, true, nil // nothing to approve while the AS or the agent is at work
 	}

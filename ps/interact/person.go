@@ -138,17 +138,17 @@ type Consent struct {
 	R3Operations []string
 	R3Parameters string
 	Mission      *MissionInfo // what the person approved before
+	Review       *Review      // a proposal the person may edit
+	// NeedCode is set when the person must enter the code first.
+	NeedCode bool
+	// Outcome is set once the request ended.
+	Outcome *Outcome
 	// ASClaims is an access server's request for the person's details
 	// (four-party requirement=claims), asked the first time.
 	ASClaims *ASClaims
 	// ASQuestion is an access server's question put to the person
 	// (four-party requirement=clarification).
 	ASQuestion *ASQuestion
-	Review       *Review      // a proposal the person may edit
-	// NeedCode is set when the person must enter the code first.
-	NeedCode bool
-	// Outcome is set once the request ended.
-	Outcome *Outcome
 }
 
 // Ending is how a request ended, as the person is told.

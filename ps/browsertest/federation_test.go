@@ -19,7 +19,9 @@ import (
 // axe-core at every width, 390 px included), the agent receives the
 // AS's token and the resource accepts it; on /access the person sees what
 // the AS received (only what the operator's rule allows, never sub) and
-// stops sharing. PS-122, PS-124, PS-129, PS-131.
+// stops sharing. Then the AS asks a question the agent cannot answer: the
+// person answers it in the PS's page. PS-122, PS-124, PS-126, PS-129,
+// PS-131.
 func TestBrowserFederation(t *testing.T) {
 	t.Parallel()
 	var rs *conformance.Resource
@@ -107,4 +109,34 @@ func TestBrowserFederation(t *testing.T) {
 	b.clickButton("Stop sharing")
 	b.expectText("Stopped")
 	b.checkPage("")
+
+	// The AS has a question and this agent cannot answer one: the person
+	// answers it in the PS's page (PS-126).
+	as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar: **work** or home?"})
+	spec.IssuedAt = w.clock.Now()
+	rt, err = rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ = w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt, "presented_token": pt, "capabilities": []string{"interaction"}})
+	in = w.expectInteraction(t, "four-party auth token request with a question", res)
+	b.open(in.url + "?code=" + in.code)
+	b.expectHeading("The resource's access server has a question")
+	b.expectText("Which calendar: work or home?", "What the access server asks")
+	b.audit("federation-question", http.StatusOK)
+	b.fill("answer", "The work one.")
+	b.clickButton("Send answer")
+	for range 30 {
+		if p = w.poll(t, in.loc); p.status != http.StatusAccepted {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if at, _ = p.body["auth_token"].(string); p.status != http.StatusOK || at == "" {
+		t.Fatalf("agent: the poll after the person's answer: %d %s", p.status, p.raw)
+	}
+	reqs = as.Requests()
+	if c := reqs[len(reqs)-1].Clarification; c["clarification_response"] != "The work one." {
+		t.Fatalf("the AS received %v", c)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -30,19 +31,10 @@ func triage(stage string, personHere bool, caps []string) string {
 	if stage != StageASClarification {
 		return stage
 	}
-	if !personHere && hasCap(caps, aauth.CapabilityClarification) {
+	if !personHere && slices.Contains(caps, aauth.CapabilityClarification) {
 		return StageASClarification
 	}
 	return StageASQuestion
-}
-
-func hasCap(caps []string, c string) bool {
-	for _, x := range caps {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 // personHere: the pending request reaches the person through the PS's

@@ -44,6 +44,7 @@ type AccessServer struct {
 	hits         []ASHit
 	revocations  []Revocation
 	metadataGets int
+	minted       []string
 }
 
 // AS step kinds: what the AS answers at one request or poll of a flow.
@@ -73,11 +74,14 @@ const (
 	DefectExp       = "exp"
 	DefectLifetime  = "lifetime"
 	DefectDWK       = "dwk"
+	// DefectKid: signed by a key the AS does not publish, named by its
+	// own kid (unknown in the AS's JWKS).
+	DefectKid = "kid"
 )
 
 // TokenDefects lists every defect.
 var TokenDefects = []string{DefectIss, DefectAud, DefectCnf, DefectSub, DefectScope, DefectSignature, DefectTyp,
-	DefectExp, DefectLifetime, DefectDWK}
+	DefectExp, DefectLifetime, DefectDWK, DefectKid}
 
 // ASStep is one scripted answer.
 type ASStep struct {
@@ -193,6 +197,14 @@ func (as *AccessServer) Hits() []ASHit {
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	return slices.Clone(as.hits)
+}
+
+// Minted lists the auth tokens the AS answered with (defective ones
+// included), in order.
+func (as *AccessServer) Minted() []string {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return slices.Clone(as.minted)
 }
 
 // MetadataGets counts the fetches of the AS's metadata.
@@ -488,6 +500,7 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 		}
 		as.mu.Lock()
 		f.done = true
+		as.minted = append(as.minted, tok)
 		as.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"auth_token": tok, "expires_in": 3600})
 	case ASError:
@@ -558,7 +571,7 @@ func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
 	if sub != "" {
 		claims["sub"] = sub
 	}
-	typ, signer := aauth.TypAuthToken, as.key
+	typ, signer, kid := aauth.TypAuthToken, as.key, as.key.Thumbprint()
 	switch defect {
 	case DefectIss:
 		claims["iss"] = "https://other-as.test"
@@ -591,8 +604,14 @@ func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
 		claims["iat"] = exp - 7200
 	case DefectDWK:
 		claims["dwk"] = aauth.DWKPerson
+	case DefectKid:
+		k, err := NewAgentKey(aauth.AlgEd25519)
+		if err != nil {
+			return "", err
+		}
+		signer, kid = k, k.Thumbprint()
 	}
-	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": as.key.Thumbprint()}
+	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": kid}
 	p, err := buildJWT(header, claims, signer.Signer(), signer.Alg())
 	if err != nil {
 		return "", err

@@ -968,7 +968,8 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
 		narrowTo(g, res)
 		if g.AccessServer != "" {
-			return nil // four-party: the AS issues once this commits (the caller federates)
+			reserve(g, res) // four-party: settled once the AS answers (compensate.go)
+			return nil      // the AS issues once this commits (the caller federates)
 		}
 		var err error
 		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)

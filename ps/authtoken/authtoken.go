@@ -108,7 +108,10 @@ type Options struct {
 }
 
 // Service handles the auth token endpoint.
-type Service struct{ o Options }
+type Service struct {
+	o     Options
+	polls *polls // the background polling of access servers (poller.go)
+}
 
 // New builds the Service and registers its pending-request kind.
 func New(o Options) *Service {
@@ -124,7 +127,7 @@ func New(o Options) *Service {
 	if o.R3Cache == nil {
 		o.R3Cache = resourcetoken.NewR3Cache(0, 0)
 	}
-	s := &Service{o: o}
+	s := &Service{o: o, polls: newPolls()}
 	o.Interact.RegisterKind(KindAuthToken, kind{s})
 	return s
 }

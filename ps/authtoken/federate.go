@@ -288,9 +288,7 @@ func (s *Service) continueAS(ctx context.Context, id string, first time.Duration
 	if id == "" {
 		return
 	}
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Engine.Options().Lifetime)
-	go func() {
-		defer cancel()
+	s.polls.start(ctx, s.o.Engine.Options().Lifetime, func(bg context.Context) {
 		select {
 		case <-time.After(first): // the AS's Retry-After before the first poll
 		case <-bg.Done():
@@ -307,7 +305,7 @@ func (s *Service) continueAS(ctx context.Context, id string, first time.Duration
 				return
 			}
 		}
-	}()
+	})
 }
 
 // stepAS polls once (one Resume) and records where it stands; it reports
@@ -389,6 +387,12 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 }
 
 func (s *Service) answerAS(ctx context.Context, id string, body any, err error) {
+	if shuttingDown(ctx) {
+		// Stopped (shutdown, or the loop's lifetime) mid-poll: the
+		// request is left open, neither answered nor settled.
+		s.o.Logger.InfoContext(context.WithoutCancel(ctx), "federation: polling stopped", "pending", id)
+		return
+	}
 	if aerr := s.finish(ctx, id, nil, body, err); aerr != nil && !errors.Is(aerr, pending.ErrClosed) {
 		s.o.Logger.WarnContext(ctx, "federation: answer the agent", "pending", id, "err", aerr)
 	}

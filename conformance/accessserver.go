@@ -117,6 +117,19 @@ type ASRequest struct {
 	// PS's clarification_response.
 	Claims        map[string]any
 	Clarification map[string]any
+	// Wire is the request as received: what an independent verifier
+	// checks the PS's signature on (the Node interop check).
+	Wire ASWire
+}
+
+// ASWire is an HTTP request as the AS received it.
+type ASWire struct {
+	Method    string              `json:"method"`
+	Authority string              `json:"authority"`
+	Path      string              `json:"path"`
+	Query     string              `json:"query,omitempty"`
+	Headers   map[string][]string `json:"headers"`
+	Body      string              `json:"body"`
 }
 
 // ASHit is one request to the token endpoint or a pending URL.
@@ -298,7 +311,11 @@ func (as *AccessServer) serveToken(w http.ResponseWriter, r *http.Request) {
 	f.id = randomB64(16)
 	f.steps = slices.Clone(as.script)
 	f.req = len(as.requests)
-	as.requests = append(as.requests, ASRequest{Signer: *sig, Body: m, Flow: f.id})
+	wire := ASWire{Method: r.Method, Authority: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Headers: map[string][]string{}, Body: string(body)}
+	for k, v := range r.Header {
+		wire.Headers[strings.ToLower(k)] = slices.Clone(v)
+	}
+	as.requests = append(as.requests, ASRequest{Signer: *sig, Body: m, Flow: f.id, Wire: wire})
 	as.flows[f.id] = f
 	as.mu.Unlock()
 	as.answer(w, r, f)

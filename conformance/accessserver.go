@@ -357,13 +357,21 @@ func (as *AccessServer) checkTokens(r *http.Request, ps string, m map[string]any
 		return nil, http.StatusBadRequest, aauth.ErrInvalidResourceToken, errors.New("agent_jkt is not the agent's key")
 	}
 	// The presented token, against the resource token (step 3): its
-	// issuer (a person token's iss) is the PS that signed this request.
-	pt, err := verifyJWTWith(ctx, as.client, str("presented_token"), aauth.TypPersonToken, aauth.DWKPerson)
+	// issuer (a person token's iss) is the PS that signed this request; on
+	// a step-up it is an auth token this AS issued, whose ps is that PS.
+	typ, dwk, psClaim := aauth.TypPersonToken, aauth.DWKPerson, "iss"
+	if h, _, err := DecodeJWT(str("presented_token")); err == nil && h["typ"] == aauth.TypAuthToken {
+		typ, dwk, psClaim = aauth.TypAuthToken, aauth.DWKAccess, "ps"
+	}
+	pt, err := verifyJWTWith(ctx, as.client, str("presented_token"), typ, dwk)
 	if err != nil {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidPresentedToken, fmt.Errorf("presented token: %w", err)
 	}
 	pc := pt.Claims
-	if pc["iss"] != ps || pc["jti"] != rt.Claims["presented_jti"] || pc["sub"] != rt.Claims["sub"] || pc["aud"] != rt.Claims["iss"] {
+	if typ == aauth.TypAuthToken && pc["iss"] != as.issuer {
+		return nil, http.StatusBadRequest, aauth.ErrInvalidPresentedToken, errors.New("the presented auth token is not this AS's")
+	}
+	if pc[psClaim] != ps || pc["jti"] != rt.Claims["presented_jti"] || pc["sub"] != rt.Claims["sub"] || pc["aud"] != rt.Claims["iss"] {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidResourceToken, errors.New("the presented token does not match the resource token")
 	}
 	exp, _, _ := pt.NumericDate("exp")

@@ -286,7 +286,7 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	var p *resourcetoken.Presented
 	if r.PresentedToken != "" {
-		p, err = resourcetoken.VerifyPresentedToken(ctx, r.PresentedToken, ownKeys{s.o.JWKS}, rt, exp)
+		p, err = s.presented(ctx, r.PresentedToken, rt, exp) // a step-up AS token too (stepup.go)
 	} else {
 		p, err = s.recorded(ctx, rt, now)
 	}

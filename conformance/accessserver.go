@@ -45,6 +45,25 @@ type AccessServer struct {
 	revocations  []Revocation
 	metadataGets int
 	minted       []string
+	now          func() time.Time
+}
+
+// SetClock makes the AS read the time from now (the PS's test clock, so
+// that the tokens it mints agree with a PS whose time was advanced).
+func (as *AccessServer) SetClock(now func() time.Time) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.now = now
+}
+
+func (as *AccessServer) clock() time.Time {
+	as.mu.Lock()
+	now := as.now
+	as.mu.Unlock()
+	if now == nil {
+		return time.Now()
+	}
+	return now()
 }
 
 // AS step kinds: what the AS answers at one request or poll of a flow.
@@ -375,7 +394,7 @@ func (as *AccessServer) checkTokens(r *http.Request, ps string, m map[string]any
 		return nil, http.StatusBadRequest, aauth.ErrInvalidResourceToken, errors.New("the presented token does not match the resource token")
 	}
 	exp, _, _ := pt.NumericDate("exp")
-	if !time.Unix(exp, 0).After(time.Now()) {
+	if !time.Unix(exp, 0).After(as.clock()) {
 		return nil, http.StatusBadRequest, aauth.ErrExpiredPresentedToken, errors.New("the presented token has expired")
 	}
 	return &asFlow{ps: ps, cnf: jwk, rt: rt.Claims, presentExp: exp}, 0, "", nil
@@ -583,7 +602,7 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 
 // mint issues the flow's auth token (P§auth-token-structure), with defect.
 func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
-	now := time.Now()
+	now := as.clock()
 	exp := min(now.Add(time.Hour).Unix(), f.presentExp)
 	iat := now.Unix()
 	claims := map[string]any{"iss": as.issuer, "dwk": aauth.DWKAccess, "aud": f.rt["iss"], "ps": f.ps, "sub": f.rt["sub"],

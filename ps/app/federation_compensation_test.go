@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,6 +102,7 @@ func TestFederationCompensation(t *testing.T) {
 			f := newReservationWorld(t, b.NewURL(t))
 			federationCompensation(t, f)
 			federationReservationRace(t, f)
+			federationDeferredCompensation(t, f)
 		})
 	}
 }
@@ -204,5 +206,32 @@ func federationReservationRace(t *testing.T, f *fedWorld) {
 	}
 	if ok != 1 || len(f.as.Requests()) != before+1 {
 		t.Fatalf("%d delivered and %d AS requests, want exactly one of each: %v", ok, len(f.as.Requests())-before, res)
+	}
+}
+
+// federationDeferredCompensation: the AS first needs the person at its own
+// page (the agent gets 202, the PS polls in the background), then refuses:
+// the background answer gives the grant back in its transaction, and the
+// retry is delivered.
+func federationDeferredCompensation(t *testing.T, f *fedWorld) {
+	m := f.mission(t)
+	f.as.Script(conformance.ASStep{Kind: conformance.ASInteraction},
+		conformance.ASStep{Kind: conformance.ASError, Status: http.StatusForbidden, Code: aauth.ErrDenied})
+	s := f.expectInteraction(t, m.auth("calendar.read"))
+	pg := open(t, f.b, s)
+	link := relayLinkRE.FindStringSubmatch(pg.HTML)
+	if link == nil {
+		t.Fatalf("want the AS's step:\n%s", pg.HTML)
+	}
+	f.b.Post(t, s.path()+"/open", nil)
+	if at := f.b.Get(t, html.UnescapeString(link[1])); at.Status != http.StatusOK {
+		t.Fatalf("the AS's interaction page: %d", at.Status)
+	}
+	expectNoToken(t, f.awaitResult(t, s.loc), http.StatusForbidden, aauth.ErrDenied)
+	f.as.Script()
+	f.expectASToken(t, m.auth("calendar.read"))
+	got := f.deliveries(t, m.s256)
+	if len(got) != 2 || got[0]["outcome"] != "not_delivered" || got[1]["outcome"] != "delivered" {
+		t.Fatalf("token_delivered records %v, want not_delivered then delivered", got)
 	}
 }

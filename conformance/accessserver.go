@@ -44,6 +44,26 @@ type AccessServer struct {
 	hits         []ASHit
 	revocations  []Revocation
 	metadataGets int
+	minted       []string
+	now          func() time.Time
+}
+
+// SetClock makes the AS read the time from now (the PS's test clock, so
+// that the tokens it mints agree with a PS whose time was advanced).
+func (as *AccessServer) SetClock(now func() time.Time) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.now = now
+}
+
+func (as *AccessServer) clock() time.Time {
+	as.mu.Lock()
+	now := as.now
+	as.mu.Unlock()
+	if now == nil {
+		return time.Now()
+	}
+	return now()
 }
 
 // AS step kinds: what the AS answers at one request or poll of a flow.
@@ -73,11 +93,14 @@ const (
 	DefectExp       = "exp"
 	DefectLifetime  = "lifetime"
 	DefectDWK       = "dwk"
+	// DefectKid: signed by a key the AS does not publish, named by its
+	// own kid (unknown in the AS's JWKS).
+	DefectKid = "kid"
 )
 
 // TokenDefects lists every defect.
 var TokenDefects = []string{DefectIss, DefectAud, DefectCnf, DefectSub, DefectScope, DefectSignature, DefectTyp,
-	DefectExp, DefectLifetime, DefectDWK}
+	DefectExp, DefectLifetime, DefectDWK, DefectKid}
 
 // ASStep is one scripted answer.
 type ASStep struct {
@@ -113,6 +136,19 @@ type ASRequest struct {
 	// PS's clarification_response.
 	Claims        map[string]any
 	Clarification map[string]any
+	// Wire is the request as received: what an independent verifier
+	// checks the PS's signature on (the Node interop check).
+	Wire ASWire
+}
+
+// ASWire is an HTTP request as the AS received it.
+type ASWire struct {
+	Method    string              `json:"method"`
+	Authority string              `json:"authority"`
+	Path      string              `json:"path"`
+	Query     string              `json:"query,omitempty"`
+	Headers   map[string][]string `json:"headers"`
+	Body      string              `json:"body"`
 }
 
 // ASHit is one request to the token endpoint or a pending URL.
@@ -193,6 +229,14 @@ func (as *AccessServer) Hits() []ASHit {
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	return slices.Clone(as.hits)
+}
+
+// Minted lists the auth tokens the AS answered with (defective ones
+// included), in order.
+func (as *AccessServer) Minted() []string {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return slices.Clone(as.minted)
 }
 
 // MetadataGets counts the fetches of the AS's metadata.
@@ -286,7 +330,11 @@ func (as *AccessServer) serveToken(w http.ResponseWriter, r *http.Request) {
 	f.id = randomB64(16)
 	f.steps = slices.Clone(as.script)
 	f.req = len(as.requests)
-	as.requests = append(as.requests, ASRequest{Signer: *sig, Body: m, Flow: f.id})
+	wire := ASWire{Method: r.Method, Authority: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Headers: map[string][]string{}, Body: string(body)}
+	for k, v := range r.Header {
+		wire.Headers[strings.ToLower(k)] = slices.Clone(v)
+	}
+	as.requests = append(as.requests, ASRequest{Signer: *sig, Body: m, Flow: f.id, Wire: wire})
 	as.flows[f.id] = f
 	as.mu.Unlock()
 	as.answer(w, r, f)
@@ -328,17 +376,25 @@ func (as *AccessServer) checkTokens(r *http.Request, ps string, m map[string]any
 		return nil, http.StatusBadRequest, aauth.ErrInvalidResourceToken, errors.New("agent_jkt is not the agent's key")
 	}
 	// The presented token, against the resource token (step 3): its
-	// issuer (a person token's iss) is the PS that signed this request.
-	pt, err := verifyJWTWith(ctx, as.client, str("presented_token"), aauth.TypPersonToken, aauth.DWKPerson)
+	// issuer (a person token's iss) is the PS that signed this request; on
+	// a step-up it is an auth token this AS issued, whose ps is that PS.
+	typ, dwk, psClaim := aauth.TypPersonToken, aauth.DWKPerson, "iss"
+	if h, _, err := DecodeJWT(str("presented_token")); err == nil && h["typ"] == aauth.TypAuthToken {
+		typ, dwk, psClaim = aauth.TypAuthToken, aauth.DWKAccess, "ps"
+	}
+	pt, err := verifyJWTWith(ctx, as.client, str("presented_token"), typ, dwk)
 	if err != nil {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidPresentedToken, fmt.Errorf("presented token: %w", err)
 	}
 	pc := pt.Claims
-	if pc["iss"] != ps || pc["jti"] != rt.Claims["presented_jti"] || pc["sub"] != rt.Claims["sub"] || pc["aud"] != rt.Claims["iss"] {
+	if typ == aauth.TypAuthToken && pc["iss"] != as.issuer {
+		return nil, http.StatusBadRequest, aauth.ErrInvalidPresentedToken, errors.New("the presented auth token is not this AS's")
+	}
+	if pc[psClaim] != ps || pc["jti"] != rt.Claims["presented_jti"] || pc["sub"] != rt.Claims["sub"] || pc["aud"] != rt.Claims["iss"] {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidResourceToken, errors.New("the presented token does not match the resource token")
 	}
 	exp, _, _ := pt.NumericDate("exp")
-	if !time.Unix(exp, 0).After(time.Now()) {
+	if !time.Unix(exp, 0).After(as.clock()) {
 		return nil, http.StatusBadRequest, aauth.ErrExpiredPresentedToken, errors.New("the presented token has expired")
 	}
 	return &asFlow{ps: ps, cnf: jwk, rt: rt.Claims, presentExp: exp}, 0, "", nil
@@ -488,6 +544,7 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 		}
 		as.mu.Lock()
 		f.done = true
+		as.minted = append(as.minted, tok)
 		as.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"auth_token": tok, "expires_in": 3600})
 	case ASError:
@@ -545,7 +602,7 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 
 // mint issues the flow's auth token (P§auth-token-structure), with defect.
 func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
-	now := time.Now()
+	now := as.clock()
 	exp := min(now.Add(time.Hour).Unix(), f.presentExp)
 	iat := now.Unix()
 	claims := map[string]any{"iss": as.issuer, "dwk": aauth.DWKAccess, "aud": f.rt["iss"], "ps": f.ps, "sub": f.rt["sub"],
@@ -558,7 +615,7 @@ func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
 	if sub != "" {
 		claims["sub"] = sub
 	}
-	typ, signer := aauth.TypAuthToken, as.key
+	typ, signer, kid := aauth.TypAuthToken, as.key, as.key.Thumbprint()
 	switch defect {
 	case DefectIss:
 		claims["iss"] = "https://other-as.test"
@@ -591,8 +648,14 @@ func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
 		claims["iat"] = exp - 7200
 	case DefectDWK:
 		claims["dwk"] = aauth.DWKPerson
+	case DefectKid:
+		k, err := NewAgentKey(aauth.AlgEd25519)
+		if err != nil {
+			return "", err
+		}
+		signer, kid = k, k.Thumbprint()
 	}
-	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": as.key.Thumbprint()}
+	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": kid}
 	p, err := buildJWT(header, claims, signer.Signer(), signer.Alg())
 	if err != nil {
 		return "", err

@@ -59,27 +59,11 @@ func deliveryErr(format string, a ...any) error {
 // aud, cnf, sub, scope ⊆ requested, exp ≤ the presented token's, exp − iat
 // ≤ 1 h, not expired. Any failure wraps ErrDelivery.
 func CheckDelivered(ctx context.Context, raw string, keys Keys, e Expected) (*Delivered, error) {
-	t, err := jose.ParseCompact(raw)
+	t, err := verifyIssued(ctx, raw, keys, e.AccessServer, e.AcceptAlgs)
 	if err != nil {
-		return nil, deliveryErr("not a well-formed JWT: %v", err)
-	}
-	if !jose.TypMatches(t.HeaderString("typ"), aauth.TypAuthToken) {
-		return nil, deliveryErr("typ %q", t.HeaderString("typ"))
-	}
-	alg, kid := t.HeaderString("alg"), t.HeaderString("kid")
-	if !slices.Contains(e.AcceptAlgs, alg) || kid == "" {
-		return nil, deliveryErr("alg %q not accepted or no kid", alg)
-	}
-	str := func(n string) string { s, _ := t.ClaimString(n); return s }
-	if str("iss") != e.AccessServer {
-		return nil, deliveryErr("iss %q is not the access server called", str("iss"))
-	}
-	if str("dwk") != aauth.DWKAccess {
-		return nil, deliveryErr("dwk %q", str("dwk"))
-	}
-	if err := verifySignature(ctx, t, keys, e.AccessServer, kid, alg, e.AcceptAlgs); err != nil {
 		return nil, err
 	}
+	str := func(n string) string { s, _ := t.ClaimString(n); return s }
 	if str("aud") != e.Resource {
 		return nil, deliveryErr("aud %q is not the resource", str("aud"))
 	}

@@ -87,6 +87,9 @@ type App struct {
 	Now    func() time.Time
 
 	notifier interface{ Close() }
+	// stopPolls stops the background polling of access servers
+	// (four-party), bounded by its context: at shutdown and Close.
+	stopPolls func(ctx context.Context) error
 
 	closeOnce sync.Once
 }
@@ -296,6 +299,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, JWKS: a.Keys.JWKS, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
 		Decisions: a.Decisions, Federation: fed})
+	a.stopPolls = authTokens.Shutdown
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log, Decisions: a.Decisions})
 
@@ -464,6 +468,7 @@ func (a *App) agentAccepted(ctx context.Context, ag *httpsig.Agent) {
 // Close releases the database.
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
+		a.stopPolling(context.Background())
 		if a.notifier != nil {
 			a.notifier.Close()
 		}
@@ -527,8 +532,26 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.Log.Warn("shutdown incomplete", "duration_ms", time.Since(start).Milliseconds(), "err", err)
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
+	a.stopPolling(shutdownCtx)
 	a.Log.Info("shut down", "duration_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// stopPolling stops the background polling of access servers, waiting
+// for the loops at most the shutdown timeout (and ctx).
+func (a *App) stopPolling(ctx context.Context) {
+	if a.stopPolls == nil {
+		return
+	}
+	timeout := 5 * time.Second
+	if a.Config != nil && a.Config.ShutdownTimeout > 0 {
+		timeout = a.Config.ShutdownTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := a.stopPolls(ctx); err != nil {
+		a.Log.Warn("shutdown: access server polling did not stop in time", "err", err)
+	}
 }
 
 func (a *App) housekeeping(ctx context.Context) {

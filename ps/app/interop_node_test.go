@@ -6,9 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -70,13 +68,8 @@ type nodeEvent struct {
 // resource checks them), PS-282 (justification shown as the agent's).
 func TestNodeAgentObtainsAuthToken(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not installed: the interop test needs Node.js >= 20 (make prereqs)")
-	}
-	if _, err := os.Stat(filepath.Join(nodeAgentDir, "node_modules", "@hellocoop", "httpsig")); err != nil {
-		t.Fatalf("%s/node_modules is missing: run make prereqs (npm ci)", nodeAgentDir)
-	}
+	node := nodeBinary(t)
+	var err error
 	var rs *conformance.Resource
 	w := newWorldWith(t, pstest.Options{}, func(env *pstest.Env) {
 		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
@@ -87,23 +80,13 @@ func TestNodeAgentObtainsAuthToken(t *testing.T) {
 	w.ap.Handle("/enroll", enrollHandler(t, w.ap))
 	b := w.person(t, "alice", false)
 
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := w.env.CA.WriteFile(caFile); err != nil {
-		t.Fatal(err)
-	}
-	var resolve []string
-	for host, addr := range w.env.Resolver.Map() {
-		resolve = append(resolve, host+"="+addr)
-	}
-	slices.Sort(resolve)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "agent.mjs", "--ps", w.ps.Issuer, "--ap", w.ap.Issuer(),
 		"--resource", rs.Issuer()+conformance.ResourceAPIPath,
 		"--justification", "I need to **read** your calendar to find a slot.")
 	cmd.Dir = nodeAgentDir
-	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+caFile, "AAUTH_RESOLVE="+strings.Join(resolve, ","))
+	cmd.Env = nodeEnviron(t, w.env)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

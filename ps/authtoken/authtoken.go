@@ -108,7 +108,10 @@ type Options struct {
 }
 
 // Service handles the auth token endpoint.
-type Service struct{ o Options }
+type Service struct {
+	o     Options
+	polls *polls // the background polling of access servers (poller.go)
+}
 
 // New builds the Service and registers its pending-request kind.
 func New(o Options) *Service {
@@ -124,7 +127,7 @@ func New(o Options) *Service {
 	if o.R3Cache == nil {
 		o.R3Cache = resourcetoken.NewR3Cache(0, 0)
 	}
-	s := &Service{o: o}
+	s := &Service{o: o, polls: newPolls()}
 	o.Interact.RegisterKind(KindAuthToken, kind{s})
 	return s
 }
@@ -283,7 +286,7 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	var p *resourcetoken.Presented
 	if r.PresentedToken != "" {
-		p, err = resourcetoken.VerifyPresentedToken(ctx, r.PresentedToken, ownKeys{s.o.JWKS}, rt, exp)
+		p, err = s.presented(ctx, r.PresentedToken, rt, exp) // a step-up AS token too (stepup.go)
 	} else {
 		p, err = s.recorded(ctx, rt, now)
 	}
@@ -976,7 +979,8 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
 		narrowTo(g, res)
 		if g.AccessServer != "" {
-			return nil // four-party: the AS issues once this commits (the caller federates)
+			reserve(g, res) // four-party: settled once the AS answers (compensate.go)
+			return nil      // the AS issues once this commits (the caller federates)
 		}
 		var err error
 		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)

@@ -12,6 +12,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
@@ -66,6 +67,9 @@ type Federated struct {
 	Asked int `json:"asked,omitempty"`
 	// Answer is the person's answer to the AS's question, on its way.
 	Answer string `json:"answer,omitempty"`
+	// Provisional is the mission decision's reservation, settled once the
+	// AS's exchange ends (compensate.go).
+	Provisional *composition.Provisional `json:"provisional,omitempty"`
 }
 
 // accessServerCheck admits an aud that is not this PS when federation is
@@ -172,8 +176,22 @@ func (s *Service) delivered(ctx context.Context, g *Grant, ms *mission.Record, d
 
 // federateNow is the covered path: the person's consent exists, so the AS
 // is called at once; the agent gets 200, the relayed error, or a 202 while
-// the AS needs time, the person or payment.
+// the AS needs time, the person or payment. A mission decision's
+// reservation is settled by the answer when there is one (compensate.go).
 func (s *Service) federateNow(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, ms *mission.Record, p *account.Person) (int, any, *pending.Response, error) {
+	status, body, res, err := s.federateOnce(ctx, a, r, g, ms, p)
+	switch {
+	case err != nil:
+		return 0, nil, nil, s.settled(ctx, g, nil, err)
+	case status == http.StatusOK:
+		if err := s.settled(ctx, g, deliveredOf(body), nil); err != nil {
+			return 0, nil, nil, err
+		}
+	}
+	return status, body, res, nil
+}
+
+func (s *Service) federateOnce(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, ms *mission.Record, p *account.Person) (int, any, *pending.Response, error) {
 	out, err := s.startAS(ctx, g)
 	if err != nil {
 		return 0, nil, nil, err
@@ -283,9 +301,7 @@ func (s *Service) continueAS(ctx context.Context, id string, first time.Duration
 	if id == "" {
 		return
 	}
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Engine.Options().Lifetime)
-	go func() {
-		defer cancel()
+	s.polls.start(ctx, s.o.Engine.Options().Lifetime, func(bg context.Context) {
 		select {
 		case <-time.After(first): // the AS's Retry-After before the first poll
 		case <-bg.Done():
@@ -302,7 +318,7 @@ func (s *Service) continueAS(ctx context.Context, id string, first time.Duration
 				return
 			}
 		}
-	}()
+	})
 }
 
 // stepAS polls once (one Resume) and records where it stands; it reports
@@ -391,7 +407,13 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 }
 
 func (s *Service) answerAS(ctx context.Context, id string, body any, err error) {
-	if aerr := s.o.Engine.Answer(ctx, id, body, err); aerr != nil && !errors.Is(aerr, pending.ErrClosed) {
+	if shuttingDown(ctx) {
+		// Stopped (shutdown, or the loop's lifetime) mid-poll: the
+		// request is left open, neither answered nor settled.
+		s.o.Logger.InfoContext(context.WithoutCancel(ctx), "federation: polling stopped", "pending", id)
+		return
+	}
+	if aerr := s.finish(ctx, id, nil, body, err); aerr != nil && !errors.Is(aerr, pending.ErrClosed) {
 		s.o.Logger.WarnContext(ctx, "federation: answer the agent", "pending", id, "err", aerr)
 	}
 }
@@ -428,16 +450,16 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *mission.Record) error {
 	out, err := k.s.startAS(ctx, g)
 	if err != nil {
-		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+		return k.s.finish(ctx, r.ID, g, nil, err)
 	}
 	if out.Token != nil {
 		body, err := k.s.delivered(ctx, g, ms, out.Token)
-		return k.s.o.Engine.Answer(ctx, r.ID, body, err)
+		return k.s.finish(ctx, r.ID, g, body, err)
 	}
 	g.Federated.Wait = out.Wait
 	stage, err := k.s.waitStage(ctx, g)
 	if err != nil {
-		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+		return k.s.finish(ctx, r.ID, g, nil, err)
 	}
 	stage = triage(stage, personHere(r), r.Capabilities)
 	if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {

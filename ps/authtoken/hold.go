@@ -31,6 +31,14 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 		return err
 	case problem != nil:
 		return k.s.o.Engine.Answer(ctx, r.ID, nil, problem)
+	case status == http.StatusOK && g.AccessServer != "":
+		// Four-party, permitted: the AS issues (its reservation settled by
+		// the answer).
+		ms, err := k.mission(ctx, g)
+		if err != nil {
+			return k.s.finish(ctx, r.ID, g, nil, err)
+		}
+		return k.approveAS(ctx, r, g, ms)
 	case status == http.StatusOK:
 		// Issued in the decision's transaction; the answer follows it (a
 		// request that expired in between leaves the token undelivered,

@@ -100,6 +100,7 @@ func (k kind) decidedAgain(ctx context.Context, tx *store.Store, id string, g *G
 		return res.Problem(), nil
 	}
 	narrowTo(g, res)
+	reserve(g, res) // four-party: settled once the AS answers
 	return nil, nil
 }
 

@@ -1,0 +1,103 @@
+package authtoken
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/composition"
+	"github.com/aauth-ps/aauth-ps/ps/jose"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// Four-party effects (issue 11): a mission-bound four-party request's
+// decision commits its effects before the AS is called (a reservation:
+// concurrent requests cannot both spend a single grant); what came of the
+// AS exchange settles them in one transaction with its evidence
+// (composition.Point.Settle): kept when the agent received the AS's
+// token, given back when it did not.
+
+// reserve keeps res as g's reservation, to settle once the AS answers.
+func reserve(g *Grant, res *composition.Result) {
+	if g.Federated == nil || res == nil {
+		return
+	}
+	g.Federated.Provisional = res.Provisional(g.Agent.Sub)
+}
+
+// settle records what came of g's reservation in tx: delivered d, or not
+// (failure). Nothing to do without one.
+func (s *Service) settle(ctx context.Context, tx *store.Store, g *Grant, d *federation.Delivered, failure error) error {
+	if g == nil || g.Federated == nil || g.Federated.Provisional == nil || s.o.Decisions == nil {
+		return nil
+	}
+	out := composition.Delivery{AccessServer: g.AccessServer, Resource: g.Resource}
+	switch {
+	case failure != nil:
+		out.Error = aauth.ErrServerError
+		if p, ok := aauth.AsProblem(failure); ok {
+			out.Error = p.Code
+		}
+	case d != nil:
+		out.Delivered, out.JTI, out.Scope, out.Exp = true, d.JTI, d.Scope, d.Exp
+	default:
+		out.Delivered = true
+	}
+	if err := s.o.Decisions.Settle(ctx, tx, g.Federated.Provisional, out); err != nil {
+		return err
+	}
+	g.Federated.Provisional = nil
+	return nil
+}
+
+// settled settles g's reservation in its own transaction and returns the
+// agent's error (failure, or the settlement's own).
+func (s *Service) settled(ctx context.Context, g *Grant, d *federation.Delivered, failure error) error {
+	if err := s.o.DB.InTx(ctx, func(tx *store.Store) error { return s.settle(ctx, tx, g, d, failure) }); err != nil {
+		return errors.Join(failure, err)
+	}
+	return failure
+}
+
+// finish answers pending request id with body or failure and settles the
+// reservation of its grant (g, or the one stored with the request) in
+// the same transaction. An answer the request can no longer take (it
+// ended meanwhile) leaves the token undelivered: the reservation is given
+// back all the same.
+func (s *Service) finish(ctx context.Context, id string, g *Grant, body any, failure error) error {
+	if g == nil {
+		if pr, err := s.o.Engine.Get(ctx, id); err == nil {
+			g, _ = kind{s}.load(pr)
+		}
+	}
+	d := deliveredOf(body)
+	return s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		aerr := s.o.Engine.WithStore(tx).Answer(ctx, id, body, failure)
+		if errors.Is(aerr, pending.ErrClosed) || errors.Is(aerr, pending.ErrExpired) {
+			s.o.Logger.WarnContext(ctx, "federation: the pending request ended before the answer", "pending", id)
+			if failure == nil {
+				failure = aauth.NewProblem(0, aauth.ErrExpired, "the pending request ended before the token could be delivered")
+			}
+		} else if aerr != nil {
+			return aerr
+		}
+		return s.settle(ctx, tx, g, d, failure)
+	})
+}
+
+// deliveredOf is what the token_delivered record names of an answer
+// body carrying the AS's token.
+func deliveredOf(body any) *federation.Delivered {
+	m, _ := body.(map[string]any)
+	tok, _ := m["auth_token"].(string)
+	if tok == "" {
+		return nil
+	}
+	d := &federation.Delivered{Token: tok}
+	if t, err := jose.ParseCompact(tok); err == nil {
+		d.JTI, _ = t.ClaimString("jti")
+	}
+	return d
+}

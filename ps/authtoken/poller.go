@@ -1,0 +1,71 @@
+package authtoken
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// polls tracks the background loops that poll access servers for pending
+// four-party requests (continueAS), so that shutdown stops them: their
+// context is cancelled, a poll in flight is abandoned (the pending request
+// is left as it is, neither answered nor settled), and Shutdown waits for
+// every loop to return, bounded by its context.
+type polls struct {
+	mu      sync.Mutex
+	root    context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+func newPolls() *polls {
+	root, stop := context.WithCancel(context.Background())
+	return &polls{root: root, stop: stop}
+}
+
+// start runs fn in a goroutine under a context that carries ctx's values,
+// ends after lifetime and is cancelled by Shutdown; false once shut down.
+func (p *polls) start(ctx context.Context, lifetime time.Duration, fn func(ctx context.Context)) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return false
+	}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifetime)
+	unhook := context.AfterFunc(p.root, cancel)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer cancel()
+		defer unhook()
+		fn(bg)
+	}()
+	return true
+}
+
+// Shutdown stops the background polling of access servers: no new loop
+// starts, the running ones are cancelled, and it waits for them until ctx
+// ends (then ctx's error).
+func (s *Service) Shutdown(ctx context.Context) error {
+	p := s.polls
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.stop()
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shuttingDown reports whether ctx is a poll loop's context cancelled by
+// Shutdown (or its lifetime): what the loop was doing is abandoned.
+func shuttingDown(ctx context.Context) bool { return ctx.Err() != nil }

@@ -73,7 +73,7 @@ func (k kind) decideClaims(ctx context.Context, r *pending.Request, g *Grant, d 
 			return nil, true, err
 		}
 		k.s.o.Logger.InfoContext(ctx, "federation: the person refused to release details", "access_server", g.AccessServer, "pending", r.ID)
-		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+		return nil, true, k.s.finish(ctx, r.ID, g, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
 			"the person did not allow the resource's access server to receive their details"))
 	}
 	return nil, false, nil

@@ -54,7 +54,7 @@ func (k kind) decideQuestion(ctx context.Context, r *pending.Request, g *Grant, 
 		g.Federated.Answer = a
 		return nil, true, k.backToAS(ctx, r.ID, g)
 	case "deny":
-		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+		return nil, true, k.s.finish(ctx, r.ID, g, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
 			"the person declined to answer the resource's access server"))
 	}
 	return nil, false, nil

@@ -73,7 +73,15 @@ func run(ctx context.Context) error {
 	bin := flag.String("bin", "bin", "directory of the built aauth-ps and aauth-conformance")
 	extra := flag.String("ps-flags", "", "extra flags for `aauth-ps serve`, space-separated")
 	missions := flag.String("missions", "0", "approved missions seeded before the PS starts (a comma list runs each)")
+	seedOnly := flag.String("seed-only", "", "seed -missions into this migrated database URL and exit (for EXPLAIN and inspection)")
 	flag.Parse()
+	if *seedOnly != "" {
+		n, err := strconv.Atoi(*missions)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-seed-only wants one positive -missions count, not %q", *missions)
+		}
+		return seed(ctx, *seedOnly, n)
+	}
 	for db := range strings.SplitSeq(*dbs, ",") {
 		for n := range strings.SplitSeq(*agents, ",") {
 			for m := range strings.SplitSeq(*missions, ",") {

@@ -84,10 +84,16 @@ fuzz-long:
 # Speed and memory targets are checked by benchmarks, never by timed tests:
 # the Go benchmarks (verification primitives, discovery cache hits,
 # issuance), then the load run at a small size (docs/performance.md).
+# BENCH_MISSIONS is the stored-missions comparison: the same small load
+# against a PS holding 100 and then 10 000 seeded missions (compare the two
+# reports' CPU per exchange and latencies; `make load LOAD='-db postgres
+# -agents 16 -missions 100,100000'` is the full-size row).
 BENCH_LOAD ?= -db sqlite,postgres -agents 8 -duration 3s -report ''
+BENCH_MISSIONS ?= -db postgres -agents 8 -duration 3s -peer=false -missions 100,10000 -report ''
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)
 	$(GO) run ./internal/tools/loadrun $(BENCH_LOAD)
+	$(GO) run ./internal/tools/loadrun $(BENCH_MISSIONS)
 
 # The full load run on both databases, with @hellocoop/mockin in the same
 # run; each run appends a dated row to docs/performance.md.

@@ -33,6 +33,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	floor := fs.Duration("floor", 2*time.Second, "how long each crypto primitive of the floor is timed")
 	pid := fs.Int("ps-pid", 0, "the PS's process id, for its CPU and RSS from /proc")
 	pgDB := fs.String("pg-database", "", "the PS's PostgreSQL database, for its backends' CPU from /proc")
+	pgURL := fs.String("pg-url", "", "the PS's PostgreSQL database URL, for PostgreSQL's statistics per exchange (transactions, rows, sequential scans)")
+	stored := fs.Int("stored-missions", 0, "missions seeded into the PS's database, for the report")
 	dbLabel := fs.String("database", "", "the PS's database for the report: postgres or sqlite (default: postgres with --pg-database, else sqlite)")
 	peer := fs.Bool("peer-mockin", false, "also drive @hellocoop/mockin's person token endpoint, and the PS's, in the same run")
 	mockinDir := fs.String("mockin-dir", defaultMockinDir, "directory where `npm ci` installed @hellocoop/mockin")
@@ -69,7 +71,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer p.Close()
 	if *dbLabel == "" {
 		*dbLabel = "sqlite"
-		if *pgDB != "" {
+		if *pgDB != "" || *pgURL != "" {
 			*dbLabel = "postgres"
 		}
 	}
@@ -77,7 +79,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Target:   &load.Target{Issuer: strings.TrimSuffix(*psURL, "/"), Client: client, AP: p.main, Resource: p.resource},
 		Username: *username, Password: strings.TrimRight(string(pw), "\r\n"),
 		Agents: *agents, Duration: *duration, Warmup: *warmup, FloorDuration: *floor,
-		PSPid: *pid, PGDatabase: *pgDB, Database: *dbLabel,
+		PSPid: *pid, PGDatabase: *pgDB, PGURL: *pgURL, Database: *dbLabel, StoredMissions: *stored,
 		Log: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
 	}
 	if *peer {

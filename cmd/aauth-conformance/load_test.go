@@ -55,13 +55,17 @@ func TestLoadAgainstPS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				args = append(args, "--pg-database", strings.TrimPrefix(u.Path, "/"))
+				args = append(args, "--pg-database", strings.TrimPrefix(u.Path, "/"), "--pg-url", dbURL)
 			}
 			out, errOut := &syncBuf{}, &syncBuf{}
 			if err := run(t.Context(), args, out, errOut); err != nil {
 				t.Fatalf("load: %v\n%s\n%s", err, out, errOut)
 			}
-			for _, want := range []string{"crypto floor (", "three-party exchange, " + b.Name + ", 3 agents", ", 0 errors", "PS/mockin", "row appended"} {
+			wants := []string{"crypto floor (", "three-party exchange, " + b.Name + ", 3 agents", ", 0 errors", "PS/mockin", "row appended"}
+			if b.Name == "postgres" {
+				wants = append(wants, "PostgreSQL CPU ", "PostgreSQL statistics: ", " transactions, ")
+			}
+			for _, want := range wants {
 				if !strings.Contains(out.String(), want) {
 					t.Fatalf("the report lacks %q:\n%s", want, out)
 				}
@@ -73,11 +77,12 @@ func TestLoadAgainstPS(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(string(doc)), "\n")
 			row := strings.Split(lines[len(lines)-1], "|")
 			if !strings.Contains(string(doc), load.RowHeader) || len(row) != strings.Count(strings.SplitN(load.RowHeader, "\n", 2)[0], "|")+1 ||
-				strings.TrimSpace(row[3]) != b.Name || strings.TrimSpace(row[4]) != "3" || strings.TrimSpace(row[8]) != "0" {
+				strings.TrimSpace(row[3]) != b.Name || strings.TrimSpace(row[4]) != "0" || strings.TrimSpace(row[5]) != "3" || strings.TrimSpace(row[9]) != "0" {
 				t.Fatalf("the report file:\n%s", doc)
 			}
-			if b.Name == "postgres" && strings.TrimSpace(row[12]) == "—" {
-				t.Fatalf("no PostgreSQL CPU in the row:\n%s", doc)
+			// Every PostgreSQL run reports its CPU and transactions beside the PS's.
+			if b.Name == "postgres" && (strings.TrimSpace(row[13]) == "—" || strings.TrimSpace(row[14]) == "—") {
+				t.Fatalf("no PostgreSQL CPU or transactions in the row:\n%s", doc)
 			}
 			// Each agent holds its mission and consent: the PS refused nothing.
 			if n := ps.TableCounts(t)["missions"]; n != 3 {

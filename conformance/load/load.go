@@ -29,8 +29,14 @@ type Config struct {
 	// PGDatabase names the PS's PostgreSQL database, whose backends' CPU
 	// is reported ("" for none, e.g. SQLite).
 	PGDatabase string
+	// PGURL, when set, reaches that database for PostgreSQL's cumulative
+	// statistics around each phase (PGStats).
+	PGURL string
 	// Database labels the row: postgres or sqlite.
 	Database string
+	// StoredMissions labels the row: the missions seeded into the PS's
+	// database besides the agents' own.
+	StoredMissions int
 	// MockinDir, when set, runs the peer from this directory
 	// (conformance/interop/node) on its person token endpoint.
 	MockinDir string
@@ -50,6 +56,8 @@ type Phase struct {
 	// PGCPU that of the database's PostgreSQL backends.
 	CPU, PGCPU time.Duration
 	PGBackends int
+	// PG is PostgreSQL's statistics over the phase (nil: not read).
+	PG *PGStats
 	// RSS is the server's resident set after the phase.
 	RSS int64
 }
@@ -75,11 +83,14 @@ type Report struct {
 	Date     time.Time
 	Database string
 	Agents   int
-	Floor    Floor
-	// Exchange is the three-party exchange against the PS; IdleRSS the
-	// PS's resident set before any load phase.
-	Exchange Phase
-	IdleRSS  int64
+	// StoredMissions is Config.StoredMissions.
+	StoredMissions int
+	Floor          Floor
+	// Exchange is the three-party exchange against the PS. StartRSS is
+	// the PS's resident set before the run touched it, IdleRSS before any
+	// load phase (after the set-up's logins and approvals).
+	Exchange          Phase
+	StartRSS, IdleRSS int64
 	// PersonPS and PersonPeer are the person token endpoint alone, the
 	// PS's and the peer's, when the peer ran.
 	PersonPS, PersonPeer *Phase
@@ -120,6 +131,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		logf = func(string, ...any) {}
 	}
 	t := c.Target
+	var startRSS int64
+	if c.PSPid > 0 {
+		startRSS, _ = ProcRSS(c.PSPid)
+	}
 	if err := t.discover(ctx); err != nil {
 		return nil, err
 	}
@@ -132,7 +147,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Date: time.Now().UTC(), Database: c.Database, Agents: c.Agents}
+	rep := &Report{Date: time.Now().UTC(), Database: c.Database, Agents: c.Agents, StoredMissions: c.StoredMissions, StartRSS: startRSS}
 	if c.PSPid > 0 {
 		rep.IdleRSS, _ = ProcRSS(c.PSPid)
 	}
@@ -142,6 +157,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	exchange := func(ctx context.Context, w int) error { return t.Exchange(ctx, agents[w]) }
 	logf("three-party exchange: %d agents, %s", c.Agents, c.Duration)
 	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, exchange)
+
 	if c.MockinDir == "" {
 		return rep, nil
 	}
@@ -173,6 +189,12 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op fun
 	if c.Warmup > 0 {
 		Drive(ctx, c.Agents, c.Warmup, op)
 	}
+	// The statistics connection is closed before the backends' CPU is
+	// read, so it is not counted.
+	var stats0 *PGStats
+	if db != "" && c.PGURL != "" {
+		stats0, _ = PGSnapshot(ctx, c.PGURL)
+	}
 	cpu0, _ := ProcCPU(pid)
 	var pg0 time.Duration
 	if db != "" {
@@ -189,6 +211,11 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op fun
 	if db != "" {
 		pg1, n := PostgresCPU(db)
 		p.PGCPU, p.PGBackends = max(pg1-pg0, 0), n
+	}
+	if stats0 != nil {
+		if stats1, err := PGSnapshot(ctx, c.PGURL); err == nil {
+			p.PG = stats1.Sub(stats0)
+		}
 	}
 	return p
 }
@@ -220,6 +247,9 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "crypto floor (%d cores): Ed25519 verify %s, sign %s CPU; one exchange (%d verifications, %d signatures) %s = %.0f exchanges/s\n",
 		f.Cores, us(f.Verify), us(f.Sign), PersonVerifies+AuthVerifies, PersonSigns+AuthSigns, us(f.Exchange()), f.PerSecond(f.Exchange()))
 	e := r.Exchange
+	if r.StoredMissions > 0 {
+		fmt.Fprintf(&b, "stored missions: %d seeded besides the agents' own; PS RSS at start %s\n", r.StoredMissions, mb(r.StartRSS))
+	}
 	fmt.Fprintf(&b, "three-party exchange, %s, %d agents: %.0f exchanges/s (%.0f PS req/s), latency p50 %s p95 %s p99 %s, %d errors\n",
 		r.Database, r.Agents, e.PerSecond(), e.RequestsPerSecond(), ms(e.P50), ms(e.P95), ms(e.P99), e.Errors)
 	if e.FirstError != nil {
@@ -231,7 +261,13 @@ func (r *Report) Text() string {
 		fmt.Fprintf(&b, "  PS RSS idle %s, after load %s\n", mb(r.IdleRSS), mb(e.RSS))
 	}
 	if e.PGBackends > 0 {
-		fmt.Fprintf(&b, "  PostgreSQL CPU %s per exchange (%d backends)\n", us(e.PGCPUPerOp()), e.PGBackends)
+		fmt.Fprintf(&b, "  PostgreSQL CPU %s per exchange (%d backends) = %.2f× the PS's\n", us(e.PGCPUPerOp()), e.PGBackends,
+			float64(e.PGCPU)/float64(max(e.CPU, 1)))
+	} else if r.Database == "postgres" {
+		b.WriteString("  PostgreSQL CPU: not read (no backend of the database in this machine's /proc)\n")
+	}
+	if e.PG != nil {
+		fmt.Fprintf(&b, "  PostgreSQL statistics: %s\n", e.PG.Summary(e.Ops))
 	}
 	if r.PersonPS != nil && r.PersonPeer != nil {
 		ps, pe := r.PersonPS, r.PersonPeer
@@ -252,9 +288,11 @@ func (r *Report) PeerRatio() float64 {
 	return r.PersonPS.PerSecond() / r.PersonPeer.PerSecond()
 }
 
-// RowHeader is the table the rows of Row go under in docs/performance.md.
-const RowHeader = "| date (UTC) | cores | db | agents | exchanges/s | PS req/s | p50 / p95 / p99 ms | errors | PS CPU/exchange | floor/exchange | floor/PS | PG CPU/exchange | RSS idle / loaded MB | person-token req/s PS / mockin |\n" +
-	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+// RowHeader is the table the rows of Row go under in docs/performance.md
+// (the second table: the first one's rows had no stored missions, start
+// RSS or PostgreSQL transactions).
+const RowHeader = "| date (UTC) | cores | db | stored missions | agents | exchanges/s | PS req/s | p50 / p95 / p99 ms | errors | PS CPU/exchange | floor/exchange | floor/PS | PG CPU/exchange | PG xacts/exchange | RSS start / idle / loaded MB | person-token req/s PS / mockin |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 // Row is the report as a row of RowHeader.
 func (r *Report) Row() string {
@@ -263,14 +301,17 @@ func (r *Report) Row() string {
 	if r.PersonPS != nil && r.PersonPeer != nil {
 		peer = fmt.Sprintf("%.0f / %.0f (%.1f×)", r.PersonPS.PerSecond(), r.PersonPeer.PerSecond(), r.PeerRatio())
 	}
-	pg := "—"
+	pg, xacts := "—", "—"
 	if e.PGBackends > 0 {
 		pg = us(e.PGCPUPerOp())
 	}
-	return fmt.Sprintf("| %s | %d | %s | %d | %.0f | %.0f | %.1f / %.1f / %.1f | %d | %s | %s | %.2f | %s | %.0f / %.0f | %s |",
-		r.Date.Format("2006-01-02 15:04"), r.Floor.Cores, r.Database, r.Agents, e.PerSecond(), e.RequestsPerSecond(),
-		msf(e.P50), msf(e.P95), msf(e.P99), r.Errors(), us(e.CPUPerOp()), us(r.Floor.Exchange()), r.CPURatio(), pg,
-		float64(r.IdleRSS)/(1<<20), float64(e.RSS)/(1<<20), peer)
+	if e.PG != nil && e.Ops > 0 {
+		xacts = fmt.Sprintf("%.1f", float64(e.PG.Xacts)/float64(e.Ops))
+	}
+	return fmt.Sprintf("| %s | %d | %s | %d | %d | %.0f | %.0f | %.1f / %.1f / %.1f | %d | %s | %s | %.2f | %s | %s | %.0f / %.0f / %.0f | %s |",
+		r.Date.Format("2006-01-02 15:04"), r.Floor.Cores, r.Database, r.StoredMissions, r.Agents, e.PerSecond(), e.RequestsPerSecond(),
+		msf(e.P50), msf(e.P95), msf(e.P99), r.Errors(), us(e.CPUPerOp()), us(r.Floor.Exchange()), r.CPURatio(), pg, xacts,
+		float64(r.StartRSS)/(1<<20), float64(r.IdleRSS)/(1<<20), float64(e.RSS)/(1<<20), peer)
 }
 
 // AppendRow appends Row to the file at path, under RowHeader when the

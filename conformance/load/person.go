@@ -10,11 +10,15 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
 // Person is a person using the PS's web UI: logged in with a password,
 // deciding the pending requests their agents raise. It is the setup's only
-// way to approve anything, so the load runs against any PS deployment.
+// way to approve anything, so the load runs against any PS deployment. It
+// is a conformance.Person, the contract the conformance suite's persons
+// (browser, manual, command) keep too.
 type Person struct {
 	issuer string
 	client *http.Client
@@ -54,39 +58,65 @@ func Login(ctx context.Context, base *http.Client, issuer, username, password st
 	return p, nil
 }
 
+var _ conformance.Person = (*Person)(nil)
+
+// Decide opens the interaction link and approves the request as it is
+// asked, or denies it (conformance.Person).
+func (p *Person) Decide(ctx context.Context, in conformance.Interaction) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := p.decide(ctx, in)
+	return err
+}
+
 // Approve opens the interaction link (url with code) and approves the
 // request as it is asked; a question is then answered "yes".
 func (p *Person) Approve(ctx context.Context, interactURL, code string, question bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, _, err := p.get(ctx, interactURL+"?code="+url.QueryEscape(code))
-	if err != nil {
+	loc, err := p.decide(ctx, conformance.Interaction{URL: interactURL, Code: code, Approve: true})
+	if err != nil || !question {
 		return err
-	}
-	if st != http.StatusOK {
-		return fmt.Errorf("opening %s: status %d", interactURL, st)
 	}
 	path := strings.TrimPrefix(interactURL, p.issuer)
-	st, loc, err := p.post(ctx, path+"/approve", url.Values{})
-	if err != nil {
-		return err
-	}
-	if st != http.StatusSeeOther {
-		return fmt.Errorf("approving %s: status %d", path, st)
-	}
-	if !question {
-		return nil
-	}
 	if _, _, err := p.get(ctx, loc); err != nil {
 		return err
 	}
-	if st, _, err = p.post(ctx, path+"/answer", url.Values{"answer": {"yes"}}); err != nil {
+	st, _, err := p.post(ctx, path+"/answer", url.Values{"answer": {"yes"}})
+	if err != nil {
 		return err
 	}
 	if st != http.StatusSeeOther {
 		return fmt.Errorf("answering %s: status %d", path, st)
 	}
 	return nil
+}
+
+// decide is Decide under p.mu; it returns where the decision redirected.
+func (p *Person) decide(ctx context.Context, in conformance.Interaction) (string, error) {
+	if in.URL == "" {
+		return "", fmt.Errorf("the PS asked through its own channel (requirement=approval): a web-UI person cannot answer it")
+	}
+	st, _, err := p.get(ctx, in.Link())
+	if err != nil {
+		return "", err
+	}
+	if st != http.StatusOK {
+		return "", fmt.Errorf("opening %s: status %d", in.URL, st)
+	}
+	action := "deny"
+	if in.Approve {
+		action = "approve"
+	}
+	path := strings.TrimPrefix(in.URL, p.issuer)
+	st, loc, err := p.post(ctx, path+"/"+action, url.Values{})
+	if err != nil {
+		return "", err
+	}
+	if st != http.StatusSeeOther {
+		return "", fmt.Errorf("%s %s: status %d", action, path, st)
+	}
+	return loc, nil
 }
 
 func (p *Person) abs(path string) string {

@@ -11,34 +11,12 @@ import (
 	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
-// Person carries out the person's part of a flow at the PS under test:
-// the suite cannot log in at a PS it knows nothing about, so whoever runs
-// it supplies one (aauth-conformance --approve: a browser driving the PS's
-// web UI, a human, or a command).
-type Person interface {
-	// Decide opens in.URL with in.Code and approves everything asked
-	// (connecting the agent first when the PS asks for that) or, when
-	// in.Approve is false, denies. An empty URL means the PS asked
-	// through its own channel (requirement=approval). Decide returns once
-	// the decision is made.
-	Decide(ctx context.Context, in Interaction) error
-}
+// Person carries out the person's part of a flow (conformance.Person):
+// the suite's and the load generator's persons share one contract.
+type Person = conformance.Person
 
-// Interaction is one person step.
-type Interaction struct {
-	URL, Code string
-	Approve   bool
-	// What says what the agent asked for, for a human person.
-	What string
-}
-
-// Link is the URL the person opens: URL?code=Code.
-func (in Interaction) Link() string {
-	if in.URL == "" {
-		return ""
-	}
-	return in.URL + "?code=" + in.Code
-}
+// Interaction is one person step (conformance.Interaction).
+type Interaction = conformance.Interaction
 
 // errNoPerson ends a flow that needs the person when none is configured.
 var errNoPerson = Skip("needs the person: run with --approve browser|manual|cmd:COMMAND")

@@ -19,6 +19,9 @@ import (
 // is down) is counted, not judged; any other answer is wrong.
 type load struct {
 	allow503 bool
+	// missions, when set, binds each agent's requests to its mission
+	// (mission_s256): every answer is then a mission decision too.
+	missions map[*conformance.Agent]string
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
@@ -30,8 +33,14 @@ type load struct {
 }
 
 func startLoad(p *proc, agents []*conformance.Agent, perAgent int, allow503 bool) *load {
+	return startMissionLoad(p, agents, nil, perAgent, allow503)
+}
+
+// startMissionLoad is startLoad with each agent's requests naming its
+// mission in missions.
+func startMissionLoad(p *proc, agents []*conformance.Agent, missions map[*conformance.Agent]string, perAgent int, allow503 bool) *load {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{allow503: allow503, cancel: cancel, tokens: map[string]bool{}}
+	l := &load{allow503: allow503, missions: missions, cancel: cancel, tokens: map[string]bool{}}
 	for _, a := range agents {
 		for range perAgent {
 			l.wg.Go(func() {
@@ -45,7 +54,11 @@ func startLoad(p *proc, agents []*conformance.Agent, perAgent int, allow503 bool
 }
 
 func (l *load) once(ctx context.Context, p *proc, a *conformance.Agent) {
-	body := `{"resource":"` + rsIssuer + `","n":` + strconv.FormatInt(seq.Add(1), 10) + `}`
+	body := `{"resource":"` + rsIssuer + `","n":` + strconv.FormatInt(seq.Add(1), 10)
+	if s256 := l.missions[a]; s256 != "" {
+		body += `,"mission_s256":"` + s256 + `"`
+	}
+	body += `}`
 	r, err := send(ctx, p.Client, a, http.MethodPost, issuer+"/person", []byte(body), nil)
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -6,7 +6,12 @@
 // docs/performance.md.
 //
 //	go run ./internal/tools/loadrun [-db sqlite,postgres] [-agents 64]
-//	    [-duration 10s] [-peer] [-report docs/performance.md]
+//	    [-missions 0] [-duration 10s] [-peer] [-report docs/performance.md]
+//
+// -missions seeds that many approved missions (a comma list runs each,
+// e.g. -missions 100,100000: the same load against a PS holding 100 and
+// 100 000 stored missions, one row each; see seed.go) before the PS
+// starts.
 //
 // PostgreSQL is reached at $AAUTH_PS_TEST_POSTGRES_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres); a database is created for
@@ -67,18 +72,46 @@ func run(ctx context.Context) error {
 	report := flag.String("report", "docs/performance.md", "file the rows are appended to (\"\" for none)")
 	bin := flag.String("bin", "bin", "directory of the built aauth-ps and aauth-conformance")
 	extra := flag.String("ps-flags", "", "extra flags for `aauth-ps serve`, space-separated")
+	missions := flag.String("missions", "0", "approved missions seeded before the PS starts (a comma list runs each)")
+	seedOnly := flag.String("seed-only", "", "seed -missions into this migrated database URL and exit (for EXPLAIN and inspection)")
 	flag.Parse()
+	if *seedOnly != "" {
+		n, err := strconv.Atoi(*missions)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-seed-only wants one positive -missions count, not %q", *missions)
+		}
+		return seed(ctx, *seedOnly, n)
+	}
 	for db := range strings.SplitSeq(*dbs, ",") {
 		for n := range strings.SplitSeq(*agents, ",") {
-			if err := runOne(ctx, strings.TrimSpace(db), n, *duration, *peer, *report, *bin, strings.Fields(*extra)); err != nil {
-				return fmt.Errorf("%s, %s agents: %w", db, n, err)
+			for m := range strings.SplitSeq(*missions, ",") {
+				seed, err := strconv.Atoi(strings.TrimSpace(m))
+				if err != nil || seed < 0 {
+					return fmt.Errorf("-missions %q: want counts", *missions)
+				}
+				r := runSpec{db: strings.TrimSpace(db), agents: strings.TrimSpace(n), seed: seed, d: *duration, peer: *peer,
+					report: *report, bin: *bin, extra: strings.Fields(*extra)}
+				if err := runOne(ctx, r); err != nil {
+					return fmt.Errorf("%s, %s agents, %d missions: %w", db, n, seed, err)
+				}
 			}
 		}
 	}
 	return nil
 }
 
-func runOne(ctx context.Context, db, agents string, d time.Duration, peer bool, report, bin string, extra []string) error {
+// runSpec is one run: a fresh database and PS.
+type runSpec struct {
+	db, agents  string
+	seed        int
+	d           time.Duration
+	peer        bool
+	report, bin string
+	extra       []string
+}
+
+func runOne(ctx context.Context, r runSpec) error {
+	db, agents, d, peer, report, bin, extra := r.db, r.agents, r.d, r.peer, r.report, r.bin, r.extra
 	dir, err := os.MkdirTemp("", "aauth-loadrun-")
 	if err != nil {
 		return err
@@ -132,6 +165,11 @@ func runOne(ctx context.Context, db, agents string, d time.Duration, peer bool, 
 	if out, err := create.CombinedOutput(); err != nil {
 		return fmt.Errorf("persons create: %v\n%s", err, out)
 	}
+	if r.seed > 0 {
+		if err := seed(ctx, dbURL, r.seed); err != nil {
+			return err
+		}
+	}
 	serveArgs := append([]string{"serve", "--listen", addr, "--log-level", "warn",
 		"--pending-first-contacts-per-minute", "100000"}, common...)
 	serveArgs = append(append(serveArgs, provFlags...), extra...)
@@ -158,9 +196,9 @@ func runOne(ctx context.Context, db, agents string, d time.Duration, peer bool, 
 	fmt.Printf("== %s, %s agents: PS pid %d on %s, RSS at start %s\n", db, agents, ps.Process.Pid, addr, rss)
 	args := []string{"load", "--ps", "https://" + psHost, "--ps-addr", addr, "--ps-ca", caFile, "--provider-state", provider,
 		"--person", person, "--password-file", pwFile, "--agents", agents, "--duration", d.String(),
-		"--ps-pid", strconv.Itoa(ps.Process.Pid), "--database", db}
+		"--ps-pid", strconv.Itoa(ps.Process.Pid), "--database", db, "--stored-missions", strconv.Itoa(r.seed)}
 	if pgName != "" {
-		args = append(args, "--pg-database", pgName)
+		args = append(args, "--pg-database", pgName, "--pg-url", dbURL)
 	}
 	if peer {
 		args = append(args, "--peer-mockin")
@@ -171,6 +209,21 @@ func runOne(ctx context.Context, db, agents string, d time.Duration, peer bool, 
 	load := exec.CommandContext(ctx, filepath.Join(bin, "aauth-conformance"), args...)
 	load.Stdout, load.Stderr = os.Stdout, os.Stderr
 	return load.Run()
+}
+
+// seed opens the run's database and writes n missions (seed.go).
+func seed(ctx context.Context, dbURL string, n int) error {
+	st, err := store.Open(ctx, dbURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	took, err := seedMissions(ctx, st, "https://"+psHost, n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("seeded %d approved missions over %d persons in %s\n", n, (n+seedPerPerson-1)/seedPerPerson, took.Round(time.Millisecond))
+	return nil
 }
 
 // providerFlags starts the conformance provider once, to create its state

@@ -252,6 +252,9 @@ type ResourceTokenSpec struct {
 	Overrides map[string]any
 	// SignWith signs with another key than the published one (bad signature).
 	SignWith *AgentKey
+	// HeaderOverrides sets (or, with nil, removes) protected header members
+	// of a token that is still signed with the resource's key.
+	HeaderOverrides map[string]any
 }
 
 // MintResourceToken mints a resource token signed with the resource's key.
@@ -294,7 +297,7 @@ func (rs *Resource) MintResourceToken(s ResourceTokenSpec) (string, error) {
 	if s.SignWith != nil {
 		signer = s.SignWith
 	}
-	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": rs.key.Thumbprint()}
+	header := Patch(map[string]any{"typ": typ, "alg": signer.Alg(), "kid": rs.key.Thumbprint()}, s.HeaderOverrides)
 	p, err := buildJWT(header, claims, signer.Signer(), signer.Alg())
 	if err != nil {
 		return "", err

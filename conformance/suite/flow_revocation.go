@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,6 +135,7 @@ func revocationFlow(ctx context.Context, t *Target, rec recorder) error {
 	if r.Status != http.StatusOK {
 		return rec("PS-285 after a revocation, a new token of the same agent works without re-enrollment", Failf(MUST, "revoking: %s", r))
 	}
+	rec("PS-292 the revocations the PS sends are signed as the PS over content-type and content-digest, with {jti, exp}", t.sentRevocations(b))
 	fresh, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: b.agent.Key, Sub: b.agent.ID})
 	if err != nil {
 		return err
@@ -146,6 +148,36 @@ func revocationFlow(ctx context.Context, t *Target, rec recorder) error {
 	} else {
 		rec("PS-285 after a revocation, a new token of the same agent works without re-enrollment", nil)
 	}
+	return t.revokedPresented(ctx, rec, b, fresh)
+}
+
+// revokedPresented: when the cascade revoked the connected agent's person
+// token (the test resource received its revocation from the PS), a
+// resource token naming it, sent with it, gets 400 revoked_presented_token
+// (PS-266).
+func (t *Target) revokedPresented(ctx context.Context, rec recorder, b *boundAgent, a *conformance.Agent) error {
+	const key = "PS-266 a person token the PS revoked gets 400 revoked_presented_token"
+	e4, err := t.need(ctx, "auth_token_endpoint")
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(t.Resource.Revocations(), func(r conformance.Revocation) bool { return r.Iss == t.Issuer && r.JTI == b.pt.str("jti") }) {
+		rec(key, Skip("the PS did not revoke the connected agent's person token with its agent token (the cascade is a SHOULD, PS-239)"))
+		return nil
+	}
+	spec, err := conformance.TokenFor(b.pt.raw, a.Key, conformance.ResourceAPIScope)
+	if err != nil {
+		return err
+	}
+	rt, err := t.Resource.MintResourceToken(spec)
+	if err != nil {
+		return err
+	}
+	r, err := t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(map[string]any{"resource_token": rt, "presented_token": b.pt.raw, "capabilities": []string{"interaction"}}), nil)
+	if err != nil {
+		return err
+	}
+	rec(key, ExpectProblem(r, http.StatusBadRequest, aauth.ErrRevokedPresentedToken))
 	return nil
 }
 
@@ -162,5 +194,42 @@ var revocationChecks = func() []Check {
 		s("PS-236", "a revoked agent token gets 401 revoked_jwt", MUST),
 		s("PS-291", "revoking the same token again gets 200", MUST),
 		s("PS-285", "after a revocation, a new token of the same agent works without re-enrollment", MUST),
+		// confB.
+		s("PS-266", "a person token the PS revoked gets 400 revoked_presented_token", MUST),
+		s("PS-292", "the revocations the PS sends are signed as the PS over content-type and content-digest, with {jti, exp}", MUST),
 	}
+}
+
+// sentRevocations checks what the test resource received from the PS
+// after the connected agent's agent token was revoked: the cascade itself
+// is a SHOULD (PS-239), but what is sent must be signed as the PS (the
+// resource verifies jwks_uri, dwk aauth-person.json, the key from the PS
+// JWKS), cover content-type and content-digest, and carry the token's
+// {jti, exp}; the agent's person token for the resource goes to it
+// (PS-292).
+func (t *Target) sentRevocations(b *boundAgent) error {
+	var got []conformance.Revocation
+	for _, r := range t.Resource.Revocations() {
+		if r.Iss == t.Issuer {
+			got = append(got, r)
+		}
+	}
+	if len(got) == 0 {
+		return Skip("the PS sent the test resource no verified revocation after the agent token's (the cascade is a SHOULD, PS-239)")
+	}
+	var v verdict
+	for _, r := range got {
+		for _, c := range []string{"content-type", "content-digest"} {
+			if !slices.Contains(r.Components, c) {
+				v.add(MUST, "the revocation of %s does not cover %s", r.JTI, c)
+			}
+		}
+		if r.JTI == "" || r.Exp <= 0 {
+			v.add(MUST, "a revocation body {jti %q, exp %d}", r.JTI, r.Exp)
+		}
+	}
+	if i := slices.IndexFunc(got, func(r conformance.Revocation) bool { return r.JTI == b.pt.str("jti") }); i >= 0 && got[i].Exp != b.pt.num("exp") {
+		v.add(MUST, "the person token's revocation carries exp %d, the token's is %d", got[i].Exp, b.pt.num("exp"))
+	}
+	return v.err()
 }

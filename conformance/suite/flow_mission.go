@@ -244,7 +244,7 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 	ov.addErr(MUST, ExpectProblem(u1, http.StatusNotFound, aauth.ErrMissionNotFound))
 	ov.addErr(MUST, sameAnswer(u1, u2))
 	rec("PS-195 E6: an unknown mission and another agent's answer the same 404", ov.err())
-	if err := t.oracleTiming(ctx, rec, o, e5, m); err != nil {
+	if err := t.oracleTiming(ctx, rec, e5, m); err != nil {
 		return err
 	}
 	un1, err := t.unsigned(ctx, e5+"/"+unknownS, body)

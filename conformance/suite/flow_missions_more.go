@@ -138,58 +138,86 @@ func skipStep(rec recorder, key string, err error) error {
 	return err
 }
 
-// oracleTiming: another agent's mission and an unknown one, 50
-// alternating E6 requests each (bodies differ, so none is a replay); the
-// median times must not tell them apart (PS-196: within 5 ms, the IMPL
-// criterion). A PS limits mission_not_found answers per agent (PS-208),
-// so each never-connected agent sends five pairs only.
+// oracleTiming: another agent's mission and an unknown one, 50 pairs of
+// E6 requests in alternating order (bodies differ, so none is a replay);
+// the median times must not tell them apart (PS-196: within 5 ms, the
+// IMPL criterion). A PS limits mission_not_found answers per agent
+// (PS-208), so each never-connected agent sends five pairs only, after
+// one uncounted request (its first, when the PS meets its token). A
+// difference a busy machine makes by chance does not repeat: a second
+// round decides.
 func (t *Target) oracleTiming(ctx context.Context, rec recorder, e5 string, m mission) error {
 	const key = "PS-196 an unknown and another agent's mission answer in equal time (medians of 50 within 5 ms)"
+	var diff time.Duration
+	for round := range 2 {
+		mu, mo, err := t.timingRound(ctx, e5, m)
+		var f *Failure
+		if errors.As(err, &f) {
+			rec(key, err)
+			return nil
+		}
+		if err != nil {
+			return skipStep(rec, key, err)
+		}
+		if diff = (mu - mo).Abs(); diff < 5*time.Millisecond {
+			rec(key, nil)
+			return nil
+		}
+		if round == 1 {
+			rec(key, Failf(MUST, "median %s for unknown missions, %s for another agent's: %s apart, twice", mu, mo, diff))
+		}
+	}
+	return nil
+}
+
+// timingRound times 50 pairs (see oracleTiming) and returns the medians
+// for unknown missions and for another agent's.
+func (t *Target) timingRound(ctx context.Context, e5 string, m mission) (time.Duration, time.Duration, error) {
 	const n, perAgent = 50, 5
 	var unknown, owned []time.Duration
 	var o *conformance.Agent
+	send := func(u string) (*Response, time.Duration, error) {
+		body := jsonBody(map[string]any{"action": "update", "description": "aauth-conformance timing " + randomHex(4)})
+		req, err := sign(o, http.MethodPost, u, body)
+		if err != nil {
+			return nil, 0, err
+		}
+		start := time.Now()
+		r, err := t.Do(ctx, req)
+		return r, time.Since(start), err
+	}
 	for i := range n {
 		if i%perAgent == 0 {
 			var err error
 			if o, err = t.newFlowAgent("timing"); err != nil {
-				return err
+				return 0, 0, err
+			}
+			if _, _, err := send(e5 + "/" + randomS256()); err != nil {
+				return 0, 0, err
 			}
 		}
-		var pair [2]*Response
-		for j, u := range []string{e5 + "/" + randomS256(), m.url} {
-			body := jsonBody(map[string]any{"action": "update", "description": "aauth-conformance timing " + randomHex(4)})
-			req, err := sign(o, http.MethodPost, u, body)
+		urls := []string{e5 + "/" + randomS256(), m.url}
+		var got [2]*Response
+		for k := range 2 {
+			j := (i + k) % 2
+			r, took, err := send(urls[j])
 			if err != nil {
-				return err
+				return 0, 0, err
 			}
-			start := time.Now()
-			r, err := t.Do(ctx, req)
-			took := time.Since(start)
-			if err != nil {
-				return err
-			}
-			pair[j] = r
+			got[j] = r
 			if j == 0 {
 				unknown = append(unknown, took)
 			} else {
 				owned = append(owned, took)
 			}
 		}
-		if pair[0].Status == http.StatusTooManyRequests || pair[1].Status == http.StatusTooManyRequests {
-			rec(key, Skip("rate-limited after %d pairs of five per agent: %s", i, pair[1]))
-			return nil
+		if got[0].Status == http.StatusTooManyRequests || got[1].Status == http.StatusTooManyRequests {
+			return 0, 0, Skip("rate-limited after %d pairs of five per agent: %s", i, got[1])
 		}
-		if pair[0].Status != http.StatusNotFound || pair[1].Status != pair[0].Status {
-			rec(key, Failf(MUST, "unknown mission: %s; another agent's: %s, want the same 404", pair[0], pair[1]))
-			return nil
+		if got[0].Status != http.StatusNotFound || got[1].Status != got[0].Status {
+			return 0, 0, Failf(MUST, "unknown mission: %s; another agent's: %s, want the same 404", got[0], got[1])
 		}
 	}
 	median := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
-	mu, mo := median(unknown), median(owned)
-	if diff := (mu - mo).Abs(); diff >= 5*time.Millisecond {
-		rec(key, Failf(MUST, "median %s for unknown missions, %s for another agent's: %s apart", mu, mo, diff))
-		return nil
-	}
-	rec(key, nil)
-	return nil
+	return median(unknown), median(owned), nil
 }

@@ -36,6 +36,7 @@ type Resource struct {
 	srv                *http.Server
 	resolver           *Resolver
 	client             *http.Client
+	routes             *hostRoutes
 
 	mu       sync.Mutex
 	metadata map[string]any
@@ -96,6 +97,8 @@ func ResourceHost(host string) string { return "rs." + host }
 // start). Its client trusts ca and dials through r.
 func StartResource(ca *CA, r *Resolver, host string, opts ...ResourceOption) (*Resource, error) {
 	rs := &Resource{host: host, issuer: "https://" + host, resolver: r, client: NewHTTPClient(ca, r)}
+	rs.routes = &hostRoutes{base: rs.client.Transport}
+	rs.client.Transport = rs.routes
 	for _, o := range opts {
 		o(rs)
 	}
@@ -252,6 +255,9 @@ type ResourceTokenSpec struct {
 	Overrides map[string]any
 	// SignWith signs with another key than the published one (bad signature).
 	SignWith *AgentKey
+	// HeaderOverrides sets (or, with nil, removes) protected header members
+	// of a token that is still signed with the resource's key.
+	HeaderOverrides map[string]any
 }
 
 // MintResourceToken mints a resource token signed with the resource's key.
@@ -294,7 +300,7 @@ func (rs *Resource) MintResourceToken(s ResourceTokenSpec) (string, error) {
 	if s.SignWith != nil {
 		signer = s.SignWith
 	}
-	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": rs.key.Thumbprint()}
+	header := Patch(map[string]any{"typ": typ, "alg": signer.Alg(), "kid": rs.key.Thumbprint()}, s.HeaderOverrides)
 	p, err := buildJWT(header, claims, signer.Signer(), signer.Alg())
 	if err != nil {
 		return "", err
@@ -386,4 +392,33 @@ func (rs *Resource) checkBound(t *jose.CompactJWT, dwk, holder string) (map[stri
 // psKey fetches the PS's metadata and JWKS and selects kid.
 func (rs *Resource) psKey(ctx context.Context, iss, kid string) (*jose.PublicKey, error) {
 	return fetchServerKey(ctx, rs.client, iss, aauth.DWKPerson, kid)
+}
+
+// RouteHost sends the resource's own requests to host (a PS outside the
+// kit's CA and resolver, whose keys verify the revocations it signs)
+// through rt.
+func (rs *Resource) RouteHost(host string, rt http.RoundTripper) {
+	rs.routes.mu.Lock()
+	defer rs.routes.mu.Unlock()
+	if rs.routes.hosts == nil {
+		rs.routes.hosts = map[string]http.RoundTripper{}
+	}
+	rs.routes.hosts[host] = rt
+}
+
+// hostRoutes is a RoundTripper choosing by the request's host.
+type hostRoutes struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	hosts map[string]http.RoundTripper
+}
+
+func (h *hostRoutes) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.mu.Lock()
+	rt, ok := h.hosts[req.URL.Host]
+	h.mu.Unlock()
+	if !ok {
+		rt = h.base
+	}
+	return rt.RoundTrip(req)
 }

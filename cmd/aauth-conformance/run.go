@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -72,18 +73,24 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	person, err := newPerson(*approve, personConfig{host: u.Hostname(), addr: *psAddr, caFile: *psCA, user: *personUser, stdin: stdin, out: stderr})
+	p, err := startProvider(*state, "", "", false)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	// The test resource verifies what the PS signs (its revocations,
+	// PS-292) with keys fetched the way the suite reaches the PS.
+	p.resource.RouteHost(u.Host, client.Transport)
+	// The person's browser also reaches the test resource (its own
+	// interaction step, PS-113).
+	person, err := newPerson(*approve, personConfig{host: u.Hostname(), addr: *psAddr, caFile: *psCA, user: *personUser, stdin: stdin, out: stderr,
+		resource: conformance.ResourceHost(p.set.Host), resourceAddr: p.set.Listen, resourceCA: filepath.Join(p.dir, caFile)})
 	if err != nil {
 		return err
 	}
 	if person != nil {
 		defer person.Close()
 	}
-	p, err := startProvider(*state, "", "", false)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
 	agent, err := p.agent()
 	if err != nil {
 		return err

@@ -32,6 +32,11 @@ func runCoverage(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%-5s %-48s %4d / %-4d %4d / %-4d\n", "", "total", mc, m, ac, a)
 	fmt.Fprintf(stdout, "MUST coverage %.1f%%, all rows %.1f%% (RETIRED rows excluded)\n", pct(mc, m), pct(ac, a))
+	ids, why := suite.NotWireTestable()
+	fmt.Fprintf(stdout, "%d MUST rows are not wire-testable (counted as not covered):\n", len(ids))
+	for _, id := range ids {
+		fmt.Fprintf(stdout, "  %s  %s\n", id, why[id])
+	}
 	return nil
 }
 

@@ -31,6 +31,9 @@ type personConfig struct {
 	host, addr, caFile, user string
 	stdin                    io.Reader
 	out                      io.Writer
+	// resource, at resourceAddr under a certificate from resourceCA, is
+	// the suite's test resource, which the browser must reach too.
+	resource, resourceAddr, resourceCA string
 }
 
 // closablePerson is a suite.Person holding resources (a browser).
@@ -160,6 +163,11 @@ func newBrowserPerson(cfg personConfig) (*browserPerson, error) {
 		delete(flags, "host-resolver-rules")
 		delete(flags, "ignore-certificate-errors-spki-list")
 	}
+	if cfg.resource != "" {
+		if err := reachResource(flags, cfg); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp("", "aauth-conformance-chromium-")
 	if err != nil {
 		return nil, err
@@ -218,14 +226,21 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	if err := step("open the interaction link", chromedp.Navigate(in.Link())); err != nil {
 		return err
 	}
-	decided := 0
-	for range 8 {
+	decided, opened := 0, 0
+	for range 16 {
 		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		want := "/approve"
 		if !in.Approve {
 			want = "/deny"
 		}
 		st, err := chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
+		if err == nil && st == "" && in.Approve {
+			// An interstitial before another party's own step (a resource's
+			// interaction, P§resource-initiated-interaction): approving
+			// everything includes going on to it.
+			want = "/open"
+			st, err = chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("browser: read the page: %w", err)
@@ -250,7 +265,18 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			if !in.Approve {
 				return nil
 			}
+			opened = 0
+			if want == "/open" {
+				opened = 1
+			}
 		default:
+			if opened > 0 && opened < 8 {
+				// After "open" the browser goes through the other party and
+				// back: the PS's next page may not be there yet.
+				opened++
+				time.Sleep(250 * time.Millisecond)
+				continue
+			}
 			if decided == 0 {
 				c, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 				txt, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
@@ -260,5 +286,28 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			return nil
 		}
 	}
-	return errors.New("browser: still asked to approve after 8 steps")
+	return errors.New("browser: still asked to approve after 16 steps")
+}
+
+// reachResource maps the test resource's host to its address and trusts
+// its leaf certificate in the browser flags.
+func reachResource(flags map[string]any, cfg personConfig) error {
+	pool, err := caPool(cfg.resourceCA)
+	if err != nil {
+		return err
+	}
+	spki, err := browsertest.LeafSPKIHash(cfg.resourceAddr, cfg.resource, pool)
+	if err != nil {
+		return err
+	}
+	rule := "MAP " + cfg.resource + ":443 " + cfg.resourceAddr
+	if r, _ := flags["host-resolver-rules"].(string); r != "" {
+		rule += ", " + r
+	}
+	flags["host-resolver-rules"] = rule
+	if l, _ := flags["ignore-certificate-errors-spki-list"].(string); l != "" {
+		spki = l + "," + spki
+	}
+	flags["ignore-certificate-errors-spki-list"] = spki
+	return nil
 }

@@ -77,6 +77,9 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 	} else {
 		rec("PS-156 DELETE on the pending URL cancels; later polls get 410", Skip("the proposal was answered at once: %s", w))
 	}
+	if err := t.proposalDenied(ctx, rec, a, e5); err != nil {
+		return err
+	}
 
 	proposal := jsonBody(map[string]any{"description": "aauth-conformance mission " + randomHex(4) + ": check **everything**.",
 		"tools": []any{map[string]any{"name": "WebSearch", "description": "Search the web"}}, "resources": []string{rs}, "capabilities": []string{"interaction"}})
@@ -189,6 +192,7 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 	if r, err = t.resolve(ctx, a, r, true, "let "+a.ID+" act at "+rs+" under the mission"); err != nil {
 		return err
 	}
+	missionPT, _ := r.Body["person_token"].(string)
 	if s, _ := r.Body["person_token"].(string); r.Status != http.StatusOK || s == "" {
 		rec("PS-062 a person token under a mission carries its mission_s256", Failf(MUST, "%s", r))
 	} else {
@@ -200,6 +204,13 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 			err = checkExp(tok, r.Body["expires_in"], map[string]int64{"agent token": tokenExp(a.Token), "mission": missionExp})
 		}
 		rec("PS-062 a person token under a mission carries its mission_s256", err)
+	}
+
+	if err := t.missionStripped(ctx, rec, a, missionPT); err != nil {
+		return err
+	}
+	if err := t.proposalAgain(ctx, rec, a, proposal, s256); err != nil {
+		return err
 	}
 
 	// The existence oracle: another connected agent's view of the mission.
@@ -233,6 +244,9 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 	ov.addErr(MUST, ExpectProblem(u1, http.StatusNotFound, aauth.ErrMissionNotFound))
 	ov.addErr(MUST, sameAnswer(u1, u2))
 	rec("PS-195 E6: an unknown mission and another agent's answer the same 404", ov.err())
+	if err := t.oracleTiming(ctx, rec, e5, m); err != nil {
+		return err
+	}
 	un1, err := t.unsigned(ctx, e5+"/"+unknownS, body)
 	if err != nil {
 		return err
@@ -370,6 +384,9 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 		return err
 	}
 	rec("PS-210 another agent's terminated mission is still 404", ExpectProblem(r, http.StatusNotFound, aauth.ErrMissionNotFound))
+	if err := t.terminatedAtE4(ctx, rec, a, missionPT, term); err != nil {
+		return err
+	}
 	if err := t.permissionSteps(ctx, rec, a, o, m, true); err != nil {
 		return err
 	}
@@ -582,5 +599,11 @@ var missionChecks = func() []Check {
 		s("PS-210", "another agent's terminated mission is still 404", IMPL),
 		s("PS-217", "permission: terminated mission 403, unknown mission 404", MUST),
 		s("PS-221", "audit: a terminated mission gets 403", MUST),
+		// confB (flow_missions_more.go).
+		s("PS-196", "an unknown and another agent's mission answer in equal time (medians of 50 within 5 ms)", MUST),
+		s("PS-190", "a denied proposal ends with 403 denied and gives no mission", MUST),
+		s("PS-094", "an RT without the presented token's mission_s256 gets 400 invalid_resource_token", MUST),
+		s("PS-189", "approving the same proposal bytes twice gives two s256 values", MUST),
+		s("PS-097", "an RT with a terminated mission's mission_s256 gets 403 mission_terminated", MUST, "PS-209"),
 	}
 }

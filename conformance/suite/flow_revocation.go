@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,12 +129,16 @@ func revocationFlow(ctx context.Context, t *Target, rec recorder) error {
 	if _, err = t.agentSend(ctx, old, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs}), nil); err != nil {
 		return err
 	}
-	if r, err = asServer(`{"jti":"` + ojti + `","exp":` + itoa(tokenExp(old.Token)) + `}`); err != nil {
+	// The first cascade for this agent: the test resource holds its
+	// revocation endpoint, so the PS answers 202 within Prefer: wait
+	// (PS-286) and 200 once the resource answered.
+	if r, err = t.slowCascade(ctx, rec, ep, []byte(`{"jti":"`+ojti+`","exp":`+itoa(tokenExp(old.Token))+`}`)); err != nil {
 		return err
 	}
 	if r.Status != http.StatusOK {
 		return rec("PS-285 after a revocation, a new token of the same agent works without re-enrollment", Failf(MUST, "revoking: %s", r))
 	}
+	rec("PS-292 the revocations the PS sends are signed as the PS over content-type and content-digest, with {jti, exp}", t.sentRevocations(b))
 	fresh, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: b.agent.Key, Sub: b.agent.ID})
 	if err != nil {
 		return err
@@ -146,6 +151,36 @@ func revocationFlow(ctx context.Context, t *Target, rec recorder) error {
 	} else {
 		rec("PS-285 after a revocation, a new token of the same agent works without re-enrollment", nil)
 	}
+	return t.revokedPresented(ctx, rec, b, fresh)
+}
+
+// revokedPresented: when the cascade revoked the connected agent's person
+// token (the test resource received its revocation from the PS), a
+// resource token naming it, sent with it, gets 400 revoked_presented_token
+// (PS-266).
+func (t *Target) revokedPresented(ctx context.Context, rec recorder, b *boundAgent, a *conformance.Agent) error {
+	const key = "PS-266 a person token the PS revoked gets 400 revoked_presented_token"
+	e4, err := t.need(ctx, "auth_token_endpoint")
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(t.Resource.Revocations(), func(r conformance.Revocation) bool { return r.Iss == t.Issuer && r.JTI == b.pt.str("jti") }) {
+		rec(key, Skip("the PS did not revoke the connected agent's person token with its agent token (the cascade is a SHOULD, PS-239)"))
+		return nil
+	}
+	spec, err := conformance.TokenFor(b.pt.raw, a.Key, conformance.ResourceAPIScope)
+	if err != nil {
+		return err
+	}
+	rt, err := t.Resource.MintResourceToken(spec)
+	if err != nil {
+		return err
+	}
+	r, err := t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(map[string]any{"resource_token": rt, "presented_token": b.pt.raw, "capabilities": []string{"interaction"}}), nil)
+	if err != nil {
+		return err
+	}
+	rec(key, ExpectProblem(r, http.StatusBadRequest, aauth.ErrRevokedPresentedToken))
 	return nil
 }
 
@@ -162,5 +197,119 @@ var revocationChecks = func() []Check {
 		s("PS-236", "a revoked agent token gets 401 revoked_jwt", MUST),
 		s("PS-291", "revoking the same token again gets 200", MUST),
 		s("PS-285", "after a revocation, a new token of the same agent works without re-enrollment", MUST),
+		// confB.
+		s("PS-286", "a revocation waiting on a slow resource: 202 within Prefer: wait, 404 to another server, then 200", MUST),
+		s("PS-266", "a person token the PS revoked gets 400 revoked_presented_token", MUST),
+		s("PS-292", "the revocations the PS sends are signed as the PS over content-type and content-digest, with {jti, exp}", MUST),
 	}
+}
+
+// sentRevocations checks what the test resource received from the PS
+// after the connected agent's agent token was revoked: the cascade itself
+// is a SHOULD (PS-239), but what is sent must be signed as the PS (the
+// resource verifies jwks_uri, dwk aauth-person.json, the key from the PS
+// JWKS), cover content-type and content-digest, and carry the token's
+// {jti, exp}; the agent's person token for the resource goes to it
+// (PS-292).
+func (t *Target) sentRevocations(b *boundAgent) error {
+	var got []conformance.Revocation
+	for _, r := range t.Resource.Revocations() {
+		if r.Iss == t.Issuer {
+			got = append(got, r)
+		}
+	}
+	if len(got) == 0 {
+		return Skip("the PS sent the test resource no verified revocation after the agent token's (the cascade is a SHOULD, PS-239)")
+	}
+	var v verdict
+	for _, r := range got {
+		for _, c := range []string{"content-type", "content-digest"} {
+			if !slices.Contains(r.Components, c) {
+				v.add(MUST, "the revocation of %s does not cover %s", r.JTI, c)
+			}
+		}
+		if r.JTI == "" || r.Exp <= 0 {
+			v.add(MUST, "a revocation body {jti %q, exp %d}", r.JTI, r.Exp)
+		}
+	}
+	if i := slices.IndexFunc(got, func(r conformance.Revocation) bool { return r.JTI == b.pt.str("jti") }); i >= 0 && got[i].Exp != b.pt.num("exp") {
+		v.add(MUST, "the person token's revocation carries exp %d, the token's is %d", got[i].Exp, b.pt.num("exp"))
+	}
+	return v.err()
+}
+
+// slowCascade sends the AP's revocation body to ep with Prefer: wait=1
+// while the test resource holds its revocation endpoint. A PS that sends
+// the resource something must not answer 200 before the resource did: it
+// answers 202 (Location, Retry-After, no-store, no AAuth-Requirement); a
+// poll signed by another server (the resource) gets 404; after the
+// resource answers, the AP's poll gets the synchronous answer, an empty
+// 200 (PS-286). It returns the final answer to the AP.
+func (t *Target) slowCascade(ctx context.Context, rec recorder, ep string, body []byte) (*Response, error) {
+	const key = "PS-286 a revocation waiting on a slow resource: 202 within Prefer: wait, 404 to another server, then 200"
+	send := func(s *conformance.Signer, method, u string, body []byte, prefer string) (*Response, error) {
+		req, err := newRequest(method, u, body)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.Sign(req, body); err != nil {
+			return nil, err
+		}
+		req.Header.Set("Prefer", prefer)
+		return t.Do(ctx, req)
+	}
+	release := t.Resource.HoldRevocations()
+	defer release()
+	ap := t.AP.ServerSigner()
+	r, err := send(ap, http.MethodPost, ep, body, "wait=1")
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != http.StatusAccepted {
+		rec(key, Skip("answered %d while the test resource held its revocation endpoint: the PS sent it nothing to wait for (the cascade is a SHOULD, PS-239)", r.Status))
+		return r, nil
+	}
+	var v verdict
+	loc, err := t.location(r)
+	if err != nil {
+		rec(key, err)
+		release()
+		return r, nil
+	}
+	if ra := r.Header.Get("Retry-After"); ra == "" || strings.Trim(ra, "0123456789") != "" {
+		v.add(MUST, "Retry-After %q is not an integer", ra)
+	}
+	if !strings.Contains(r.Header.Get("Cache-Control"), "no-store") {
+		v.add(MUST, "Cache-Control %q, want no-store", r.Header.Get("Cache-Control"))
+	}
+	if r.Header.Get("AAuth-Requirement") != "" {
+		v.add(MUST, "the 202 carries AAuth-Requirement %q", r.Header.Get("AAuth-Requirement"))
+	}
+	rsSigner := &conformance.Signer{Key: t.Resource.Key(), Member: conformance.JWKSURIMember(t.Resource.Issuer(), aauth.DWKResource, t.Resource.Key().Thumbprint())}
+	other, err := send(rsSigner, http.MethodGet, loc, nil, "wait=0")
+	if err != nil {
+		return nil, err
+	}
+	if other.Status != http.StatusNotFound {
+		v.add(MUST, "a poll signed by %s: %s, want 404", t.Resource.Issuer(), other)
+	}
+	release()
+	deadline := time.Now().Add(time.Minute)
+	for r.Status == http.StatusAccepted && time.Now().Before(deadline) {
+		if r, err = send(ap, http.MethodGet, loc, nil, "wait=5"); err != nil {
+			return nil, err
+		}
+		if r.Status == http.StatusAccepted {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(retryAfter(r)):
+			}
+		}
+	}
+	if r.Status != http.StatusOK || len(r.Raw) != 0 {
+		v.add(MUST, "the AP's poll after the resource answered: %s, want an empty 200", r)
+	}
+	rec(key, v.err())
+	return r, nil
 }

@@ -43,8 +43,18 @@ func threePartyFlow(ctx context.Context, t *Target, rec recorder) error {
 	}
 	good := mintRT(nil)
 	send := func(body map[string]any) (*Response, error) {
-		body["capabilities"] = []string{"interaction"}
+		if _, ok := body["capabilities"]; !ok {
+			body["capabilities"] = []string{"interaction"}
+		}
 		return t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(body), nil)
+	}
+	x := &threeParty{a: a, pt: pt, rs: rs, e4: e4, spec: spec, mint: mintRT, send: send}
+	// A person token that expires in seconds, named by a resource token
+	// now and submitted once it has expired (PS-265), while the other
+	// refusals are sent.
+	late, err := t.shortPresented(ctx, rec, x)
+	if err != nil {
+		return err
 	}
 	refuse := func(key string, body map[string]any, status int, code string) error {
 		r, err := send(body)
@@ -89,7 +99,16 @@ func threePartyFlow(ctx context.Context, t *Target, rec recorder) error {
 		}
 	}
 
-	r, err := send(map[string]any{"resource_token": good, "presented_token": pt.raw, "justification": "aauth-conformance: read the calendar"})
+	if err := t.moreE4Refusals(ctx, rec, x); err != nil {
+		return err
+	}
+	if err := late(); err != nil {
+		return err
+	}
+
+	// "teleport" is no capability anyone defined: it is ignored (PS-100).
+	r, err := send(map[string]any{"resource_token": good, "presented_token": pt.raw, "justification": "aauth-conformance: read the calendar",
+		"capabilities": []string{"interaction", "teleport"}})
 	if err != nil {
 		return err
 	}
@@ -135,7 +154,12 @@ func threePartyFlow(ctx context.Context, t *Target, rec recorder) error {
 	}
 	rec("PS-108 auth token copies account, mission_s256 and tenant only from the resource token", mv.err())
 	rec("PS-109 auth token carries no agent identifier", noAgentIdentifier(at.claims))
-	return nil
+	md, err := t.Metadata(ctx)
+	if err != nil {
+		return err
+	}
+	rec("PS-110 identity claims only with their granted scope, each in claims_supported", identityClaims(at, md))
+	return t.afterAuthToken(ctx, rec, x, at)
 }
 
 var threePartyChecks = func() []Check {
@@ -162,6 +186,25 @@ var threePartyChecks = func() []Check {
 		s("PS-107", "auth token scope is within the resource token's", MUST),
 		s("PS-108", "auth token copies account, mission_s256 and tenant only from the resource token", MUST),
 		s("PS-109", "auth token carries no agent identifier", MUST),
+		// confB: E4 request checks, three-party issuance, revocation of
+		// resource tokens (flow_authtoken.go).
+		s("PS-084", "an RT with alg none, EdDSA or HS256, without kid, or with another dwk gets 400 invalid_resource_token", MUST),
+		s("PS-090", "an RT whose aud is no server identifier gets 400 invalid_resource_token", MUST),
+		s("PS-098", "an RT whose interaction url is not https gets 400 invalid_resource_token", MUST),
+		s("PS-099", "E4 with an unknown platform or a bad device gets 400 invalid_request", MUST),
+		s("PS-096", "another agent redeeming an RT that names this agent's person token gets 400 invalid_presented_token", MUST),
+		s("PS-265", "an RT naming a person token that has since expired gets 400 expired_presented_token", MUST),
+		s("PS-100", "unknown capabilities are ignored; absent capabilities assume none", MUST),
+		s("PS-110", "identity claims only with their granted scope, each in claims_supported", MUST),
+		s("PS-273", "step-up: an RT naming an auth token, sent with it, gives a token expiring no later", MUST),
+		s("PS-262", "a presented token whose aud is not the RT's iss gets 400 invalid_presented_token", MUST),
+		s("PS-288", "a resource's revocation of a never-seen RT is answered 200 at once", MUST),
+		s("PS-269", "an RT its resource revoked gets 400 revoked_resource_token", MUST),
+		s("PS-101", "two deferred requests have their own Location; denying one leaves the other", MUST),
+		s("PS-112", "a denied request ends with 403 denied and never gives a token", MUST),
+		s("PS-113", "an RT's interaction sends the person to the resource with its code and a PS callback", MUST),
+		s("PS-115", "an RT's interaction: no token before the resource's callback and the consent", MUST),
+		s("PS-114", "resource callback errors give 403 denied, 403 abandoned, 408 expired, 500 server_error", MUST),
 	}
 }
 

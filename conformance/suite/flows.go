@@ -9,5 +9,7 @@ func flowChecks() []Check {
 	out = append(out, threePartyChecks()...)
 	out = append(out, subAgentChecks()...)
 	out = append(out, revocationChecks()...)
+	// confB: transport and key-discovery hygiene (§3.23).
+	out = append(out, hygieneChecks()...)
 	return out
 }

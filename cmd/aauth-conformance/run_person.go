@@ -243,6 +243,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				return err
 			}
 		case st == "decide":
+			b.show(in)
 			if err := step(strings.TrimPrefix(want, "/"), chromedp.Click(chromedp.CSS(`[data-aauth-conformance="go"]`), chromedp.NodeVisible)); err != nil {
 				return err
 			}
@@ -252,6 +253,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			}
 		default:
 			if decided == 0 {
+				b.show(in)
 				c, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 				txt, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
 				cancel()
@@ -261,4 +263,21 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		}
 	}
 	return errors.New("browser: still asked to approve after 8 steps")
+}
+
+// pageJS reads the open page: its address, visible text and markup.
+const pageJS = `[location.href, document.body ? document.body.innerText : "", document.documentElement.outerHTML]`
+
+// show hands the open page to in.Shown, when set.
+func (b *browserPerson) show(in suite.Interaction) {
+	if in.Shown == nil {
+		return
+	}
+	c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, chromedp.Evaluate[[]string](pageJS))
+	if err != nil || len(v) != 3 {
+		return
+	}
+	in.Shown(suite.Page{URL: v[0], Text: v[1], HTML: v[2]})
 }

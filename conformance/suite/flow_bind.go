@@ -34,20 +34,27 @@ func (t *Target) bound(ctx context.Context) (*boundAgent, error) {
 	return b, nil
 }
 
+// e3Resource is the person token endpoint and the test resource.
+func (t *Target) e3Resource(ctx context.Context) (e3, rs string, err error) {
+	if e3, err = t.need(ctx, "person_token_endpoint"); err != nil {
+		return "", "", err
+	}
+	if t.Resource == nil {
+		return "", "", Skip("no test resource the PS can reach")
+	}
+	return e3, t.Resource.Issuer(), nil
+}
+
 // bindFlow: a never-seen agent asks for a person token for the test
 // resource, with the interaction capability. The PS answers 202 with an
 // interaction (PS-065, PS-063); the pending URL is probed (PS-146 to
 // PS-157) before the person approves; then the token is checked (PS-056,
 // PS-009, PS-072 to PS-077, PS-151, PS-152, PS-154, PS-167).
 func bindFlow(ctx context.Context, t *Target, rec recorder) error {
-	e3, err := t.need(ctx, "person_token_endpoint")
+	e3, rs, err := t.e3Resource(ctx)
 	if err != nil {
 		return err
 	}
-	if t.Resource == nil {
-		return Skip("no test resource the PS can reach")
-	}
-	rs := t.Resource.Issuer()
 	a, err := t.newFlowAgent("a")
 	if err != nil {
 		return err
@@ -372,5 +379,181 @@ var bindChecks = func() []Check {
 		s("PS-059", "E3 with a malformed mission_s256 gets 400", MUST),
 		s("PS-099", "E3 with an unknown platform gets 400", MUST),
 		s("PS-256", "E3 with capabilities that is not an array gets 400", MUST),
+	}
+}
+
+// caseFolded is id with its local part's letters in the other case.
+func caseFolded(id string) string {
+	at := strings.LastIndex(id, "@")
+	local := strings.TrimPrefix(id[:at], "aauth:")
+	if u := strings.ToUpper(local); u != local {
+		return "aauth:" + u + id[at:]
+	}
+	return "aauth:" + strings.ToLower(local) + id[at:]
+}
+
+// upstreamChecks: E3 with an upstream_token that fails verification
+// (P§upstream-token-verification 1 and 3).
+func upstreamChecks() []Check {
+	return []Check{
+		boundCheck("PS-069", "an upstream_token that fails verification gets 400 invalid_upstream_token", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			e3, err := t.need(ctx, "person_token_endpoint")
+			if err != nil {
+				return err
+			}
+			rs := b.pt.str("aud")
+			dot := strings.LastIndex(b.pt.raw, ".")
+			sig := []byte(b.pt.raw[dot+1:])
+			sig[3] ^= 0x01 // still base64url: the low bit moves within the alphabet
+			if sig[3] == '.' || sig[3] == '/' {
+				sig[3] = 'A'
+			}
+			var v verdict
+			for what, up := range map[string]string{
+				"an agent token (typ aa-agent+jwt)":                     b.agent.Token,
+				"the caller's own person token (aud is not the caller)": b.pt.raw,
+				"a person token with a broken signature":                b.pt.raw[:dot+1] + string(sig),
+				"three dots of nothing":                                 "e30.e30.AAAA",
+			} {
+				r, err := t.agentSend(ctx, b.agent, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "upstream_token": up}), nil)
+				if err != nil {
+					return err
+				}
+				v.addErr(MUST, prefixed(what, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidUpstreamToken)))
+			}
+			return v.err()
+		}),
+	}
+}
+
+// identityChecks: agent identifiers are compared exactly (PS-255).
+func identityChecks() []Check {
+	return []Check{
+		boundCheck("PS-255", "an agent id differing from a connected one only in case is a new, unconnected agent", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			e3, err := t.need(ctx, "person_token_endpoint")
+			if err != nil {
+				return err
+			}
+			k, err := conformance.NewAgentKey(aauth.AlgEd25519)
+			if err != nil {
+				return err
+			}
+			twin, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: k, Sub: caseFolded(b.agent.ID), Lifetime: 30 * time.Minute})
+			if err != nil {
+				return err
+			}
+			r, err := t.agentSend(ctx, twin, http.MethodPost, e3, jsonBody(map[string]any{"resource": b.pt.str("aud"), "capabilities": []string{"interaction"}}), nil)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r.Status == http.StatusOK:
+				return Failf(MUST, "%s got a person token at once, as if it were the connected %s: %s", twin.ID, b.agent.ID, r)
+			case r.Status == http.StatusAccepted:
+				return t.check202(r)
+			}
+			return Failf(MUST, "%s, want the 202 a new agent with the interaction capability gets", r)
+		}),
+	}
+}
+
+// pendingFlow: new agents' first requests, to look at their pending URLs
+// together (PS-147), to end one by revoking its agent token while it
+// waits (PS-280), and a new agent that cannot bring its person (PS-171).
+func pendingFlow(ctx context.Context, t *Target, rec recorder) error {
+	e3, rs, err := t.e3Resource(ctx)
+	if err != nil {
+		return err
+	}
+
+	lone, err := t.newFlowAgent("lone")
+	if err != nil {
+		return err
+	}
+	r, err := t.agentSend(ctx, lone, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs}), nil)
+	if err != nil {
+		return err
+	}
+	rec("PS-171 a new agent without the interaction capability gets 403 user_unreachable at E3", ExpectProblem(r, http.StatusForbidden, aauth.ErrUserUnreachable))
+
+	const n = 8
+	var locs []string
+	var agents []*conformance.Agent
+	for range n {
+		a, err := t.newFlowAgent("p")
+		if err != nil {
+			return err
+		}
+		r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"}}), nil)
+		if err != nil {
+			return err
+		}
+		if err := t.check202(r); err != nil {
+			return rec("PS-147 pending URLs are distinct and carry 128 bits or more", err)
+		}
+		loc, _ := t.location(r)
+		locs, agents = append(locs, loc), append(agents, a)
+	}
+	var v verdict
+	seen := map[string]bool{}
+	for _, l := range locs {
+		if seen[l] {
+			v.add(MUST, "Location %s given twice", l)
+		}
+		seen[l] = true
+		if bits := randomBits(l); bits < 64 {
+			v.add(MUST, "%s: its last segment carries at most %d bits", l, bits)
+		} else if bits < 128 {
+			v.add(IMPL, "%s: its last segment carries at most %d bits, under 128", l, bits)
+		}
+	}
+	rec("PS-147 pending URLs are distinct and carry 128 bits or more", v.err())
+
+	// The agent token that started a request is revoked while it waits.
+	a := agents[0]
+	_, c, err := conformance.DecodeJWT(a.Token)
+	if err != nil {
+		return err
+	}
+	jti, _ := c["jti"].(string)
+	if err := t.revoke(ctx, a.Issuer, jti, time.Unix(tokenExp(a.Token), 0)); err != nil {
+		return rec("PS-280 a request whose agent token is revoked while it waits ends 403 revoked", err)
+	}
+	same, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: a.Key, Sub: a.ID, Lifetime: 30 * time.Minute})
+	if err != nil {
+		return err
+	}
+	poll, err := t.agentSend(ctx, same, http.MethodGet, locs[0], nil, nil)
+	if err != nil {
+		return err
+	}
+	rec("PS-280 a request whose agent token is revoked while it waits ends 403 revoked", ExpectProblem(poll, http.StatusForbidden, aauth.ErrRevoked))
+	return nil
+}
+
+// randomBits bounds the entropy of a URL's last path segment: its length
+// times the bits of the smallest usual alphabet holding its characters
+// (hyphens count as separators in hex and base32, as symbols in base64url).
+func randomBits(u string) int {
+	seg := u[strings.LastIndex(u, "/")+1:]
+	bare := strings.ReplaceAll(seg, "-", "")
+	only := func(alphabet string) bool {
+		return strings.Trim(bare, alphabet) == "" || strings.Trim(bare, strings.ToUpper(alphabet)) == ""
+	}
+	switch {
+	case only("0123456789abcdef"):
+		return 4 * len(bare)
+	case only("0123456789abcdefghijklmnopqrstuvwxyz"):
+		return 5 * len(bare)
+	}
+	return 6 * len(seg)
+}
+
+var pendingChecks = func() []Check {
+	s := stepsOf("pending", pendingFlow)
+	return []Check{
+		s("PS-171", "a new agent without the interaction capability gets 403 user_unreachable at E3", MUST),
+		s("PS-147", "pending URLs are distinct and carry 128 bits or more", MUST),
+		s("PS-280", "a request whose agent token is revoked while it waits ends 403 revoked", MUST, "PS-028"),
 	}
 }

@@ -5,6 +5,12 @@ package suite
 func flowChecks() []Check {
 	var out []Check
 	out = append(out, bindChecks()...)
+	// confC: bodies, agent identity, pending URLs, the relay.
+	out = append(out, bodyChecks()...)
+	out = append(out, upstreamChecks()...)
+	out = append(out, identityChecks()...)
+	out = append(out, pendingChecks()...)
+	out = append(out, relayChecks()...)
 	out = append(out, missionChecks()...)
 	out = append(out, threePartyChecks()...)
 	out = append(out, subAgentChecks()...)

@@ -30,7 +30,25 @@ type Interaction struct {
 	Approve   bool
 	// What says what the agent asked for, for a human person.
 	What string
+	// Shown, when set, receives each page the PS showed the person on the
+	// way: the page offering the decision (before it is taken) and, when
+	// there is nothing to decide, the page saying so. Only an approver
+	// that can read the PS's pages calls it (the browser); checks about
+	// what the person is shown are "not offered" when it is never called.
+	Shown func(Page)
 }
+
+// Page is a page of the PS as the person's browser showed it.
+type Page struct {
+	// URL is the page's address after redirects.
+	URL string
+	// Text is the visible text; HTML the serialized document.
+	Text, HTML string
+}
+
+// errNotShown ends a check about the person's pages when the approver
+// cannot read them.
+var errNotShown = NotApplicable("the approver cannot report what the PS showed the person (only --approve browser can); check it by hand")
 
 // Link is the URL the person opens: URL?code=Code.
 func (in Interaction) Link() string {

@@ -1,0 +1,76 @@
+package suite
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// The interaction endpoint (E9, the agent's relay to its person, §3.20),
+// spoken to by the agent the bind flow connected. A PS that does not
+// advertise interaction_endpoint has these checks "not offered".
+
+// relaySend posts body to E9 as b's agent.
+func (t *Target) relaySend(ctx context.Context, b *boundAgent, body map[string]any) (*Response, error) {
+	e9, err := t.need(ctx, "interaction_endpoint")
+	if err != nil {
+		return nil, err
+	}
+	return t.agentSend(ctx, b.agent, http.MethodPost, e9, jsonBody(body), nil)
+}
+
+// relayRefused expects 400 invalid_request for each body.
+func (t *Target) relayRefused(ctx context.Context, b *boundAgent, bodies map[string]map[string]any) error {
+	var v verdict
+	for what, body := range bodies {
+		r, err := t.relaySend(ctx, b, body)
+		if err != nil {
+			return err
+		}
+		v.addErr(MUST, prefixed(what, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest)))
+	}
+	return v.err()
+}
+
+func relayChecks() []Check {
+	link := "https://" + "relay.aauth-conformance.test/pay"
+	return []Check{
+		boundCheck("PS-224", "E9 without type, or with an unknown type, gets 400 invalid_request", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			return t.relayRefused(ctx, b, map[string]map[string]any{
+				"no type":      {"url": link, "code": "ABCD1234"},
+				"type unknown": {"type": "telepathy", "url": link, "code": "ABCD1234"},
+				"type 5":       {"type": 5, "url": link},
+			})
+		}),
+		boundCheck("PS-225", "E9 interaction without an https url without fragment, or question without text, gets 400", IMPL, func(ctx context.Context, t *Target, b *boundAgent) error {
+			return t.relayRefused(ctx, b, map[string]map[string]any{
+				"interaction without url":   {"type": "interaction", "code": "ABCD1234"},
+				"interaction with http url": {"type": "interaction", "url": "http://relay.aauth-conformance.test/x"},
+				"payment with a fragment":   {"type": "payment", "url": link + "#frag"},
+				"question without question": {"type": "question"},
+			})
+		}),
+		boundCheck("PS-230", "E9 naming an unknown mission gets 404 mission_not_found", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			r, err := t.relaySend(ctx, b, map[string]any{"type": "question", "question": "aauth-conformance: is this mission yours?",
+				"mission_s256": randomS256(), "capabilities": []string{"interaction"}})
+			if err != nil {
+				return err
+			}
+			return ExpectProblem(r, http.StatusNotFound, aauth.ErrMissionNotFound)
+		}),
+		boundCheck("PS-227", "E9 interaction the PS has no channel to relay gets 424 interaction_unavailable", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			r, err := t.relaySend(ctx, b, map[string]any{"type": "interaction", "url": link, "code": "ABCD1234",
+				"capabilities": []string{"interaction"}, "max_wait": 1})
+			if err != nil {
+				return err
+			}
+			if r.Status == http.StatusAccepted {
+				// The PS has a channel to this person: the relay proper
+				// (PS-226) applies instead.
+				return NotApplicable("the PS relays to this person (202): it has a channel, so 424 does not apply")
+			}
+			return ExpectProblem(r, http.StatusFailedDependency, "interaction_unavailable")
+		}),
+	}
+}

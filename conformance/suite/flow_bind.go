@@ -60,7 +60,7 @@ func bindFlow(ctx context.Context, t *Target, rec recorder) error {
 		return err
 	}
 	first, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"},
-		"justification": "aauth-conformance: the first person token of a new agent"}), nil)
+		"justification": hostileJustification}), nil)
 	if err != nil {
 		return err
 	}
@@ -163,8 +163,8 @@ func (t *Target) bindPending(ctx context.Context, rec recorder, a *conformance.A
 	if t.Person == nil {
 		return errNoPerson
 	}
-	if err := t.Person.Decide(ctx, Interaction{URL: url, Code: code, Approve: true, What: "connect agent " + a.ID + " and let it act at " + rs}); err != nil {
-		return Skip("the person step failed: %v", err)
+	if err := t.bindDecide(ctx, rec, a, loc, url, code, rs); err != nil {
+		return err
 	}
 	// Something is waiting now: a long poll must not hold it.
 	var err2 error
@@ -198,6 +198,74 @@ func (t *Target) bindPending(ctx context.Context, rec recorder, a *conformance.A
 		rec("PS-152 a poll after the terminal answer gets 410", Failf(MUST, "%s", gone))
 	} else {
 		rec("PS-152 a poll after the terminal answer gets 410", nil)
+	}
+	rec("PS-162 a used interaction code is refused the second time", t.refusedLink(ctx, url, code, "open a link whose code was used: the PS must refuse it"))
+	return nil
+}
+
+// bindDecide is the person's step of the bind flow: the code as a person
+// may type it (PS-161), the consent page's contents (PS-168, PS-169) and,
+// before deciding, the decision forms replayed without the person's
+// session (PS-164).
+func (t *Target) bindDecide(ctx context.Context, rec recorder, a *conformance.Agent, loc, url, code, rs string) error {
+	var pages []Page
+	replay := errNotShown
+	in := Interaction{URL: url, Code: mangledCode(code), Approve: true, What: "connect agent " + a.ID + " and let it act at " + rs,
+		Shown: func(p Page) {
+			if len(pages) == 0 {
+				replay = t.unauthenticatedDecision(ctx, a, loc, p)
+			}
+			pages = append(pages, p)
+		}}
+	err := t.Person.Decide(ctx, in)
+	if err != nil {
+		rec("PS-161 the code is accepted in lower case, without hyphens, with O and L", Failf(MUST, "the code typed as %q (given %q): %v", in.Code, code, err))
+		pages, replay, in.Code = nil, errNotShown, code
+		if err := t.Person.Decide(ctx, in); err != nil {
+			return Skip("the person step failed: %v", err)
+		}
+	} else {
+		rec("PS-161 the code is accepted in lower case, without hyphens, with O and L", nil)
+	}
+	rec("PS-164 the decision forms posted without the person's session change nothing", replay)
+	if len(pages) == 0 {
+		rec("PS-168 agent Markdown reaches the consent page without live script", errNotShown)
+		rec("PS-169 the consent page shows the agent, the resource and the justification", errNotShown)
+		return nil
+	}
+	var v verdict
+	all := Page{}
+	for _, p := range pages {
+		if live := liveMarker(p.HTML); live != "" {
+			v.add(MUST, "%s: the justification's payload is live: %s", p.URL, live)
+		}
+		all.Text += p.Text + "\n"
+	}
+	rec("PS-168 agent Markdown reaches the consent page without live script", v.err())
+	rec("PS-169 the consent page shows the agent, the resource and the justification", showsAll(all, map[string][]string{
+		"the agent":         {a.ID, strings.TrimPrefix(a.ID, "aauth:")},
+		"the resource":      {rs, strings.TrimPrefix(rs, "https://")},
+		"the justification": {justificationShown},
+	}))
+	return nil
+}
+
+// unauthenticatedDecision posts the forms of the decision page p without
+// the person's session: the request must still be waiting (PS-164).
+func (t *Target) unauthenticatedDecision(ctx context.Context, a *conformance.Agent, loc string, p Page) error {
+	got, err := t.replayWithoutSession(ctx, p)
+	if err != nil {
+		return err
+	}
+	if len(got) == 0 {
+		return NotApplicable("the decision page at %s has no POST form to replay", p.URL)
+	}
+	poll, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+	if err != nil {
+		return err
+	}
+	if poll.Status != http.StatusAccepted {
+		return Failf(MUST, "after %s without a session the poll is %s, want 202", strings.Join(got, ", "), poll)
 	}
 	return nil
 }
@@ -365,6 +433,11 @@ var bindChecks = func() []Check {
 		s("PS-154", "Prefer: wait answers at once when the result is already waiting", IMPL),
 		s("PS-151", "after approval the poll is 200 with the person token", MUST),
 		s("PS-152", "a poll after the terminal answer gets 410", MUST),
+		s("PS-161", "the code is accepted in lower case, without hyphens, with O and L", MUST),
+		s("PS-164", "the decision forms posted without the person's session change nothing", MUST),
+		s("PS-168", "agent Markdown reaches the consent page without live script", MUST),
+		s("PS-169", "the consent page shows the agent, the resource and the justification", MUST),
+		s("PS-162", "a used interaction code is refused the second time", MUST),
 		s("PS-072", "person token: typ, alg, kid, iss, dwk, aud", MUST),
 		s("PS-009", "the person token verifies with the PS JWKS", MUST),
 		s("PS-073", "person token cnf.jwk is the agent's key, with alg", MUST),
@@ -479,6 +552,7 @@ func pendingFlow(ctx context.Context, t *Target, rec recorder) error {
 	const n = 8
 	var locs []string
 	var agents []*conformance.Agent
+	var firsts []*Response
 	for range n {
 		a, err := t.newFlowAgent("p")
 		if err != nil {
@@ -492,7 +566,7 @@ func pendingFlow(ctx context.Context, t *Target, rec recorder) error {
 			return rec("PS-147 pending URLs are distinct and carry 128 bits or more", err)
 		}
 		loc, _ := t.location(r)
-		locs, agents = append(locs, loc), append(agents, a)
+		locs, agents, firsts = append(locs, loc), append(agents, a), append(firsts, r)
 	}
 	var v verdict
 	seen := map[string]bool{}
@@ -528,7 +602,33 @@ func pendingFlow(ctx context.Context, t *Target, rec recorder) error {
 		return err
 	}
 	rec("PS-280 a request whose agent token is revoked while it waits ends 403 revoked", ExpectProblem(poll, http.StatusForbidden, aauth.ErrRevoked))
+	rec("PS-163 five wrong codes end the interaction: the right one is refused, the poll 410 invalid_code", t.lockout(ctx, agents[1], locs[1], firsts[1]))
 	return nil
+}
+
+// lockout presents five wrong codes, then the right one, for the pending
+// request first started (PS-163).
+func (t *Target) lockout(ctx context.Context, a *conformance.Agent, loc string, first *Response) error {
+	if t.Person == nil {
+		return errNoPerson
+	}
+	url, code, err := checkInteraction(first)
+	if err != nil {
+		return err
+	}
+	for i := range 5 {
+		if err := t.refusedLink(ctx, url, wrongCode(code), fmt.Sprintf("open a link with a wrong code (%d of 5)", i+1)); err != nil {
+			return err
+		}
+	}
+	if err := t.refusedLink(ctx, url, code, "open a link with the right code after five wrong ones: the PS must refuse it"); err != nil {
+		return err
+	}
+	poll, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+	if err != nil {
+		return err
+	}
+	return ExpectProblem(poll, http.StatusGone, aauth.ErrInvalidCode)
 }
 
 // randomBits bounds the entropy of a URL's last path segment: its length
@@ -555,5 +655,6 @@ var pendingChecks = func() []Check {
 		s("PS-171", "a new agent without the interaction capability gets 403 user_unreachable at E3", MUST),
 		s("PS-147", "pending URLs are distinct and carry 128 bits or more", MUST),
 		s("PS-280", "a request whose agent token is revoked while it waits ends 403 revoked", MUST, "PS-028"),
+		s("PS-163", "five wrong codes end the interaction: the right one is refused, the poll 410 invalid_code", MUST),
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,12 +55,22 @@ func newPerson(mode string, cfg personConfig) (closablePerson, error) {
 	return nil, fmt.Errorf("--approve %q: want browser, manual or cmd:COMMAND", mode)
 }
 
+// decision is what the person does: approve, deny, ask (a clarification
+// question, in.Ask) or answer (a relayed question, in.Answer).
 func decision(in suite.Interaction) string {
-	if in.Approve {
+	switch {
+	case in.Ask != "":
+		return "ask"
+	case in.Answer != "":
+		return "answer"
+	case in.Approve:
 		return "approve"
 	}
 	return "deny"
 }
+
+// decisionText is the question or answer the person writes, if any.
+func decisionText(in suite.Interaction) string { return in.Ask + in.Answer }
 
 // manualPerson prints the link and waits for the person to press Enter.
 type manualPerson struct {
@@ -74,7 +85,11 @@ func (m *manualPerson) Decide(ctx context.Context, in suite.Interaction) error {
 	if in.URL == "" {
 		fmt.Fprintf(m.out, "\n>>> The PS asks the person through its own channel: %s (%s).\n>>> Press Enter once done. ", decision(in), in.What)
 	} else {
-		fmt.Fprintf(m.out, "\n>>> Person step: open %s (code %s) and %s: %s.\n>>> Press Enter once done. ", in.Link(), in.Code, decision(in), in.What)
+		what := decision(in)
+		if t := decisionText(in); t != "" {
+			what += " " + strconv.Quote(t)
+		}
+		fmt.Fprintf(m.out, "\n>>> Person step: open %s (code %s) and %s: %s.\n>>> Press Enter once done. ", in.Link(), in.Code, what, in.What)
 	}
 	line := make(chan error, 1)
 	go func() { _, err := m.in.ReadString('\n'); line <- err }()
@@ -91,9 +106,10 @@ func (m *manualPerson) Decide(ctx context.Context, in suite.Interaction) error {
 
 func (m *manualPerson) Close() {}
 
-// commandPerson runs COMMAND URL CODE approve|deny through sh, with the
-// same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK, AAUTH_DECISION and
-// AAUTH_WHAT: another PS's own automation does the person's part.
+// commandPerson runs COMMAND URL CODE approve|deny|ask|answer through sh,
+// with the same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK,
+// AAUTH_DECISION and AAUTH_WHAT, and the question or answer to write in
+// AAUTH_TEXT: another PS's own automation does the person's part.
 type commandPerson struct {
 	command string
 	out     io.Writer
@@ -104,7 +120,7 @@ func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", c.command+` "$@"`, "aauth-approve", in.URL, in.Code, decision(in))
 	cmd.Env = append(os.Environ(), "AAUTH_URL="+in.URL, "AAUTH_CODE="+in.Code, "AAUTH_LINK="+in.Link(),
-		"AAUTH_DECISION="+decision(in), "AAUTH_WHAT="+in.What)
+		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What)
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("--approve cmd: %w", err)
@@ -221,10 +237,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	decided := 0
 	for range 8 {
 		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-		want := "/approve"
-		if !in.Approve {
-			want = "/deny"
-		}
+		want := "/" + decision(in)
 		st, err := chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
 		cancel()
 		if err != nil {
@@ -244,11 +257,19 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			}
 		case st == "decide":
 			b.show(in)
+			if t := decisionText(in); t != "" {
+				c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+				ok, err := chromedp.Run(c, chromedp.Evaluate[bool](fillJS+`(`+strconv.Quote(want)+`, `+strconv.Quote(t)+`)`))
+				cancel()
+				if err != nil || !ok {
+					return fmt.Errorf("browser: no field to write the %s in (%v)", decision(in), err)
+				}
+			}
 			if err := step(strings.TrimPrefix(want, "/"), chromedp.Click(chromedp.CSS(`[data-aauth-conformance="go"]`), chromedp.NodeVisible)); err != nil {
 				return err
 			}
 			decided++
-			if !in.Approve {
+			if decision(in) != "approve" {
 				return nil
 			}
 		default:
@@ -264,6 +285,20 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	}
 	return errors.New("browser: still asked to approve after 8 steps")
 }
+
+// fillJS writes text into the field of the form posting to …want and
+// opens the disclosure it may sit in.
+const fillJS = `((want, text) => {
+  for (const f of document.querySelectorAll('form[action$="' + want + '"]')) {
+    const t = f.querySelector('textarea, input[type="text"]');
+    if (!t) continue;
+    const d = f.closest('details');
+    if (d) d.open = true;
+    t.value = text;
+    return true;
+  }
+  return false;
+})`
 
 // pageJS reads the open page: its address, visible text and markup.
 const pageJS = `[location.href, document.body ? document.body.innerText : "", document.documentElement.outerHTML]`

@@ -3,6 +3,10 @@ package suite
 import (
 	"context"
 	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 )
@@ -59,6 +63,7 @@ func relayChecks() []Check {
 			}
 			return ExpectProblem(r, http.StatusNotFound, aauth.ErrMissionNotFound)
 		}),
+		boundCheck("PS-228", "E9 question: the person's answer comes back as 200 {answer}", MUST, relayQuestion),
 		boundCheck("PS-227", "E9 interaction the PS has no channel to relay gets 424 interaction_unavailable", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
 			r, err := t.relaySend(ctx, b, map[string]any{"type": "interaction", "url": link, "code": "ABCD1234",
 				"capabilities": []string{"interaction"}, "max_wait": 1})
@@ -73,4 +78,52 @@ func relayChecks() []Check {
 			return ExpectProblem(r, http.StatusFailedDependency, "interaction_unavailable")
 		}),
 	}
+}
+
+// relayQuestion: the agent relays a question; the person answers it
+// through the approver; the agent's poll ends 200 {"answer"} (PS-228).
+func relayQuestion(ctx context.Context, t *Target, b *boundAgent) error {
+	if t.Person == nil {
+		return errNoPerson
+	}
+	question := "aauth-conformance relays: which colour? " + randomHex(3)
+	answer := "aauth-conformance's person says teal " + randomHex(3)
+	r, err := t.relaySend(ctx, b, map[string]any{"type": "question", "question": question, "capabilities": []string{"interaction"}})
+	if err != nil {
+		return err
+	}
+	asked := false
+	deadline := time.Now().Add(maxFlowWait)
+	for r.Status == http.StatusAccepted && time.Now().Before(deadline) {
+		loc, err := t.location(r)
+		if err != nil {
+			return err
+		}
+		req, err := conformance.ParseRequirement(r.Header.Values("AAuth-Requirement"))
+		if err != nil {
+			return Failf(MUST, "%v", err)
+		}
+		if !asked && (req.Token == "interaction" || req.Token == "approval") {
+			asked = true
+			if err := t.Person.Decide(ctx, Interaction{URL: req.Params["url"], Code: req.Params["code"], Answer: answer,
+				What: "answer the agent's question " + question}); err != nil {
+				return Skip("the person could not answer: %v", err)
+			}
+		}
+		start := time.Now()
+		if r, err = t.agentSend(ctx, b.agent, http.MethodGet, loc, nil, http.Header{"Prefer": {"wait=10"}}); err != nil {
+			return err
+		}
+		if r.Status == http.StatusAccepted {
+			time.Sleep(max(retryAfter(r)-time.Since(start), 0))
+		}
+	}
+	got, ok := r.Body["answer"].(string)
+	if r.Status != http.StatusOK || !ok {
+		return Failf(MUST, "%s, want 200 {\"answer\": string}", r)
+	}
+	if !strings.Contains(got, answer) {
+		return Failf(MUST, "answer %q, the person wrote %q", got, answer)
+	}
+	return nil
 }

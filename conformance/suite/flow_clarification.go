@@ -1,0 +1,151 @@
+package suite
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+)
+
+// clarificationFlow (§3.14): a new agent declaring the interaction and
+// clarification capabilities asks for a person token; the person, at the
+// consent page, asks it a question instead of deciding. The agent's poll
+// carries the question (PS-174); the agent's answers are checked
+// (PS-175); then the person approves, having seen the answer.
+func clarificationFlow(ctx context.Context, t *Target, rec recorder) error {
+	e3, rs, err := t.e3Resource(ctx)
+	if err != nil {
+		return err
+	}
+	if t.Person == nil {
+		return errNoPerson
+	}
+	a, err := t.newFlowAgent("c")
+	if err != nil {
+		return err
+	}
+	first, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs,
+		"capabilities": []string{"interaction", "clarification"}, "justification": "aauth-conformance: a question first"}), nil)
+	if err != nil {
+		return err
+	}
+	if err := t.check202(first); err != nil {
+		return Skip("the first request of a new agent was not deferred: %v", err)
+	}
+	loc, _ := t.location(first)
+	url, code, err := checkInteraction(first)
+	if err != nil {
+		return Skip("the first request of a new agent asked for no interaction: %v", err)
+	}
+	question := "aauth-conformance asks: which records will you read? " + randomHex(3)
+	shown := false
+	if err := t.Person.Decide(ctx, Interaction{URL: url, Code: code, Ask: question, What: "ask agent " + a.ID + " a question",
+		Shown: func(Page) { shown = true }}); err != nil {
+		if shown {
+			return NotApplicable("the PS's consent page offers the person no way to ask the agent a question: %v", err)
+		}
+		return Skip("the person could not ask the agent a question: %v", err)
+	}
+
+	// The question reaches the agent's poll.
+	var r *Response
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if r, err = t.agentSend(ctx, a, http.MethodGet, loc, nil, http.Header{"Prefer": {"wait=5"}}); err != nil {
+			return err
+		}
+		req, _ := conformance.ParseRequirement(r.Header.Values("AAuth-Requirement"))
+		if r.Status != http.StatusAccepted || req.Token == "clarification" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(retryAfter(r))
+	}
+	rec("PS-174 the question reaches the poll: 202 requirement=clarification, body clarification", checkClarification(t, r, question))
+
+	// The agent's answer: malformed ones refused, then a good one taken.
+	answer := "aauth-conformance answers: only the records you name, " + randomHex(3)
+	var v verdict
+	for _, body := range []string{`{"action":"clarification_response"}`, `{"action":"clarification_response","clarification_response":5}`} {
+		br, err := t.agentSend(ctx, a, http.MethodPost, loc, []byte(body), nil)
+		if err != nil {
+			return err
+		}
+		v.addErr(MUST, prefixed(body, ExpectProblem(br, http.StatusBadRequest, aauth.ErrInvalidRequest)))
+	}
+	ok, err := t.agentSend(ctx, a, http.MethodPost, loc, jsonBody(map[string]any{"action": "clarification_response", "clarification_response": answer}), nil)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ok.Status < 200 || ok.Status > 299:
+		v.add(MUST, "a well-formed clarification_response: %s, want it accepted (202)", ok)
+	case ok.Status != http.StatusAccepted:
+		v.add(IMPL, "a well-formed clarification_response: %d, want 202", ok.Status)
+	}
+	// The agent keeps polling, at the pace the PS asked for.
+	time.Sleep(max(retryAfter(ok), retryAfter(r)))
+	again, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+	if err != nil {
+		return err
+	}
+	if again.Status != http.StatusAccepted {
+		v.add(MUST, "after the answer the poll is %s, want 202 while the person decides", again)
+	}
+
+	// The person sees the answer and approves.
+	var pages []string
+	if err := t.Person.Decide(ctx, Interaction{URL: url, Approve: true, What: "read the agent's answer and connect agent " + a.ID,
+		Shown: func(p Page) { pages = append(pages, p.Text) }}); err != nil {
+		v.add(MUST, "the person could not approve after the answer: %v", err)
+	} else if len(pages) > 0 && !strings.Contains(strings.Join(pages, "\n"), answer) {
+		v.add(MUST, "the person's page does not show the agent's answer %q", answer)
+	}
+	rec("PS-175 clarification_response: malformed gets 400, a string is accepted, the person sees it", v.err())
+	return nil
+}
+
+// checkClarification checks a clarification 202 (PS-174).
+func checkClarification(t *Target, r *Response, question string) error {
+	var v verdict
+	v.addErr(MUST, t.check202(r))
+	req, err := conformance.ParseRequirement(r.Header.Values("AAuth-Requirement"))
+	switch {
+	case err != nil:
+		v.add(MUST, "%v", err)
+	case req.Token != "clarification":
+		v.add(MUST, "requirement=%s, want clarification: %s", req.Token, r)
+	case req.Params["url"] != "" || req.Params["code"] != "":
+		v.add(MUST, "requirement=clarification carries url or code: %q", r.Header.Values("AAuth-Requirement"))
+	}
+	if q, ok := r.Body["clarification"].(string); !ok || !strings.Contains(q, question) {
+		v.add(MUST, "body clarification %v, want the person's question %q", r.Body["clarification"], question)
+	}
+	if to, ok := r.Body["timeout"]; ok {
+		if n, isNum := to.(float64); !isNum || n != float64(int64(n)) {
+			v.add(MUST, "timeout %v is not an integer", to)
+		}
+	}
+	if opts, ok := r.Body["options"]; ok {
+		l, isList := opts.([]any)
+		for _, o := range l {
+			if _, isStr := o.(string); !isStr {
+				isList = false
+			}
+		}
+		if !isList {
+			v.add(MUST, "options %v is not an array of strings", opts)
+		}
+	}
+	return v.err()
+}
+
+var clarificationChecks = func() []Check {
+	s := stepsOf("clarification", clarificationFlow)
+	return []Check{
+		s("PS-174", "the question reaches the poll: 202 requirement=clarification, body clarification", MUST),
+		s("PS-175", "clarification_response: malformed gets 400, a string is accepted, the person sees it", MUST),
+	}
+}

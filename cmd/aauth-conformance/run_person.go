@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -30,8 +31,11 @@ var stdin io.Reader = os.Stdin
 
 type personConfig struct {
 	host, addr, caFile, user string
-	stdin                    io.Reader
-	out                      io.Writer
+	// label names the person when there are two ("second"); "" is the
+	// first.
+	label string
+	stdin io.Reader
+	out   io.Writer
 }
 
 // closablePerson is a suite.Person holding resources (a browser).
@@ -46,9 +50,9 @@ func newPerson(mode string, cfg personConfig) (closablePerson, error) {
 	case mode == "":
 		return nil, nil
 	case mode == "manual":
-		return &manualPerson{in: bufio.NewReader(cfg.stdin), out: cfg.out}, nil
+		return &manualPerson{in: bufio.NewReader(cfg.stdin), out: cfg.out, label: cfg.label}, nil
 	case strings.HasPrefix(mode, "cmd:") && strings.TrimSpace(mode[4:]) != "":
-		return &commandPerson{command: mode[4:], out: cfg.out}, nil
+		return &commandPerson{command: mode[4:], out: cfg.out, label: cfg.label}, nil
 	case mode == "browser":
 		return newBrowserPerson(cfg)
 	}
@@ -74,14 +78,18 @@ func decisionText(in suite.Interaction) string { return in.Ask + in.Answer }
 
 // manualPerson prints the link and waits for the person to press Enter.
 type manualPerson struct {
-	mu  sync.Mutex
-	in  *bufio.Reader
-	out io.Writer
+	mu    sync.Mutex
+	in    *bufio.Reader
+	out   io.Writer
+	label string
 }
 
 func (m *manualPerson) Decide(ctx context.Context, in suite.Interaction) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.label != "" {
+		fmt.Fprintf(m.out, "\n>>> As the %s person (not the first one):", m.label)
+	}
 	if in.URL == "" {
 		fmt.Fprintf(m.out, "\n>>> The PS asks the person through its own channel: %s (%s).\n>>> Press Enter once done. ", decision(in), in.What)
 	} else {
@@ -108,11 +116,13 @@ func (m *manualPerson) Close() {}
 
 // commandPerson runs COMMAND URL CODE approve|deny|ask|answer through sh,
 // with the same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK,
-// AAUTH_DECISION and AAUTH_WHAT, and the question or answer to write in
-// AAUTH_TEXT: another PS's own automation does the person's part.
+// AAUTH_DECISION and AAUTH_WHAT, the question or answer to write in
+// AAUTH_TEXT, and which person acts in AAUTH_PERSON (first or second):
+// another PS's own automation does the person's part.
 type commandPerson struct {
 	command string
 	out     io.Writer
+	label   string
 }
 
 func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error {
@@ -120,7 +130,7 @@ func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", c.command+` "$@"`, "aauth-approve", in.URL, in.Code, decision(in))
 	cmd.Env = append(os.Environ(), "AAUTH_URL="+in.URL, "AAUTH_CODE="+in.Code, "AAUTH_LINK="+in.Link(),
-		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What)
+		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What, "AAUTH_PERSON="+cmp.Or(c.label, "first"))
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("--approve cmd: %w", err)

@@ -288,7 +288,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				c, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 				txt, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
 				cancel()
-				return fmt.Errorf("browser: nothing to approve at %s: %.300s", in.Link(), strings.Join(strings.Fields(txt), " "))
+				return fmt.Errorf("browser: nothing to %s at %s: %.300s", decision(in), in.Link(), strings.Join(strings.Fields(txt), " "))
 			}
 			return nil
 		}

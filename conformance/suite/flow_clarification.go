@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +96,9 @@ func clarificationFlow(ctx context.Context, t *Target, rec recorder) error {
 		v.add(MUST, "after the answer the poll is %s, want 202 while the person decides", again)
 	}
 
+	rec("PS-178 past five rounds no question reaches the agent; a sixth ends the request 403 denied",
+		t.clarificationCap(ctx, a, loc, url, max(retryAfter(ok), retryAfter(r))))
+
 	// The person sees the answer and approves.
 	var pages []string
 	if err := t.Person.Decide(ctx, Interaction{URL: url, Approve: true, What: "read the agent's answer and connect agent " + a.ID,
@@ -104,6 +108,56 @@ func clarificationFlow(ctx context.Context, t *Target, rec recorder) error {
 		v.add(MUST, "the person's page does not show the agent's answer %q", answer)
 	}
 	rec("PS-175 clarification_response: malformed gets 400, a string is accepted, the person sees it", v.err())
+	return nil
+}
+
+// clarificationCap: the person asks questions 2 to 6 of one request, the
+// agent answering each; the PS must stop them by the sixth (PS-178): it
+// offers no sixth question, or a sixth ends the request 403 denied.
+func (t *Target) clarificationCap(ctx context.Context, a *conformance.Agent, loc, url string, pace time.Duration) error {
+	for round := 2; round <= 6; round++ {
+		time.Sleep(pace)
+		q := "aauth-conformance question " + strconv.Itoa(round) + ": and then? " + randomHex(3)
+		shown := false
+		err := t.Person.Decide(ctx, Interaction{URL: url, Ask: q, What: "ask agent " + a.ID + " question " + strconv.Itoa(round),
+			Shown: func(Page) { shown = true }})
+		switch {
+		case err != nil && shown:
+			if round <= 2 {
+				return Skip("the person could not ask a second question: %v", err)
+			}
+			return nil // the PS offers no more questions: the cap is reached
+		case err != nil:
+			return Skip("the person could not ask question %d: %v", round, err)
+		}
+		r, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, http.Header{"Prefer": {"wait=5"}})
+		if err != nil {
+			return err
+		}
+		req, _ := conformance.ParseRequirement(r.Header.Values("AAuth-Requirement"))
+		if round == 6 {
+			if req.Token == "clarification" {
+				return Failf(MUST, "a sixth question reached the agent: %s", r)
+			}
+			return ExpectProblem(r, http.StatusForbidden, aauth.ErrDenied)
+		}
+		if r.Status == http.StatusForbidden && r.Body["error"] == aauth.ErrDenied {
+			return nil // a lower cap, enforced
+		}
+		if req.Token != "clarification" {
+			return Skip("question %d did not reach the agent's poll: %s", round, r)
+		}
+		time.Sleep(pace)
+		ans, err := t.agentSend(ctx, a, http.MethodPost, loc, jsonBody(map[string]any{"action": "clarification_response",
+			"clarification_response": "aauth-conformance answer " + strconv.Itoa(round)}), nil)
+		if err != nil {
+			return err
+		}
+		if ans.Status < 200 || ans.Status > 299 {
+			return Skip("answer %d was not taken: %s", round, ans)
+		}
+		pace = max(retryAfter(ans), retryAfter(r))
+	}
 	return nil
 }
 
@@ -147,5 +201,6 @@ var clarificationChecks = func() []Check {
 	return []Check{
 		s("PS-174", "the question reaches the poll: 202 requirement=clarification, body clarification", MUST),
 		s("PS-175", "clarification_response: malformed gets 400, a string is accepted, the person sees it", MUST),
+		s("PS-178", "past five rounds no question reaches the agent; a sixth ends the request 403 denied", MUST),
 	}
 }

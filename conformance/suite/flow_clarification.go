@@ -204,3 +204,102 @@ var clarificationChecks = func() []Check {
 		s("PS-178", "past five rounds no question reaches the agent; a sixth ends the request 403 denied", MUST),
 	}
 }
+
+// updatedRequestFlow (PS-177): the connected agent asks for an auth token
+// for two scopes the person has not granted; while the person has not
+// decided, the agent replaces the resource token by one for fewer scopes.
+// Malformed updates are refused; the person then approves what the
+// update asks for, and the auth token has exactly that scope.
+func updatedRequestFlow(ctx context.Context, t *Target, rec recorder) error {
+	const key = "PS-177 updated_request: needs presented_token, keeps tenant, replaces the request's scope"
+	e4, err := t.need(ctx, "auth_token_endpoint")
+	if err != nil {
+		return err
+	}
+	b, err := t.bound(ctx)
+	if err != nil {
+		return err
+	}
+	a, rs := b.agent, t.Resource
+	mint := func(scope string, change func(*conformance.ResourceTokenSpec)) (string, error) {
+		spec, err := conformance.TokenFor(b.pt.raw, a.Key, scope)
+		if err != nil {
+			return "", err
+		}
+		if change != nil {
+			change(&spec)
+		}
+		return rs.MintResourceToken(spec)
+	}
+	wide, err := mint("calendar.write payments.charge", nil)
+	if err != nil {
+		return err
+	}
+	r, err := t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(map[string]any{"resource_token": wide, "presented_token": b.pt.raw,
+		"capabilities": []string{"interaction"}, "justification": "aauth-conformance: write the calendar and charge"}), nil)
+	if err != nil {
+		return err
+	}
+	if r.Status != http.StatusAccepted {
+		return Skip("E4 for scopes never granted did not wait for the person: %s", r)
+	}
+	loc, err := t.location(r)
+	if err != nil {
+		return err
+	}
+	narrow, err := mint("calendar.write", nil)
+	if err != nil {
+		return err
+	}
+	otherTenant, err := mint("calendar.write", func(s *conformance.ResourceTokenSpec) { s.Tenant = "aauth-conformance-other" })
+	if err != nil {
+		return err
+	}
+	var v verdict
+	for _, c := range []struct {
+		what   string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{"without presented_token", map[string]any{"action": "updated_request", "resource_token": narrow}, 400, aauth.ErrInvalidRequest},
+		{"another tenant", map[string]any{"action": "updated_request", "resource_token": otherTenant, "presented_token": b.pt.raw}, 400, aauth.ErrInvalidResourceToken},
+	} {
+		br, err := t.agentSend(ctx, a, http.MethodPost, loc, jsonBody(c.body), nil)
+		if err != nil {
+			return err
+		}
+		v.addErr(MUST, prefixed(c.what, ExpectProblem(br, c.status, c.code)))
+	}
+	up, err := t.agentSend(ctx, a, http.MethodPost, loc, jsonBody(map[string]any{"action": "updated_request", "resource_token": narrow, "presented_token": b.pt.raw}), nil)
+	if err != nil {
+		return err
+	}
+	switch {
+	case up.Status < 200 || up.Status > 299:
+		return rec(key, Failf(MUST, "the same resource with fewer scopes: %s, want it accepted", up))
+	case up.Status != http.StatusAccepted:
+		v.add(IMPL, "the update answered %d, want 202", up.Status)
+	}
+	time.Sleep(retryAfter(r))
+	if r, err = t.resolve(ctx, a, r, true, "let "+a.ID+" write the calendar (the agent narrowed its request)"); err != nil {
+		return err
+	}
+	atStr, _ := r.Body["auth_token"].(string)
+	if r.Status != http.StatusOK || atStr == "" {
+		v.add(MUST, "after the update and the person's approval: %s, want 200 with an auth token", r)
+	} else if at, err := t.verifyIssued(ctx, atStr, aauth.TypAuthToken, rs.Issuer(), a.Key); err != nil {
+		v.addErr(MUST, err)
+	} else if at.str("scope") != "calendar.write" {
+		v.add(MUST, "the auth token's scope is %q, want the updated request's calendar.write", at.str("scope"))
+	}
+	rec(key, v.err())
+	return nil
+}
+
+var updatedRequestChecks = func() []Check {
+	s := stepsOf("updated-request", updatedRequestFlow)
+	return []Check{
+		s("PS-177", "updated_request: needs presented_token, keeps tenant, replaces the request's scope", MUST),
+	}
+}

@@ -12,6 +12,7 @@ func flowChecks() []Check {
 	out = append(out, pendingChecks()...)
 	out = append(out, relayChecks()...)
 	out = append(out, clarificationChecks()...)
+	out = append(out, updatedRequestChecks()...)
 	out = append(out, twoPersonsChecks()...)
 	out = append(out, missionChecks()...)
 	out = append(out, threePartyChecks()...)

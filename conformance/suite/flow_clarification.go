@@ -236,7 +236,7 @@ func updatedRequestFlow(ctx context.Context, t *Target, rec recorder) error {
 		return err
 	}
 	r, err := t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(map[string]any{"resource_token": wide, "presented_token": b.pt.raw,
-		"capabilities": []string{"interaction"}, "justification": "aauth-conformance: write the calendar and charge"}), nil)
+		"capabilities": []string{"interaction"}, "justification": "Read-only access: aauth-conformance will not change anything"}), nil)
 	if err != nil {
 		return err
 	}
@@ -282,8 +282,21 @@ func updatedRequestFlow(ctx context.Context, t *Target, rec recorder) error {
 		v.add(IMPL, "the update answered %d, want 202", up.Status)
 	}
 	time.Sleep(retryAfter(r))
-	if r, err = t.resolve(ctx, a, r, true, "let "+a.ID+" write the calendar (the agent narrowed its request)"); err != nil {
+	var pages []string
+	if r, err = t.await(ctx, a, r, func(req conformance.Requirement) error {
+		return t.Person.Decide(ctx, Interaction{URL: req.Params["url"], Code: req.Params["code"], Approve: true,
+			What: "let " + a.ID + " write the calendar (the agent narrowed its request)", Shown: func(p Page) { pages = append(pages, p.Text) }})
+	}); err != nil {
 		return err
+	}
+	// The agent said "read-only"; the resource's scope says write: the
+	// person is shown the resource's word for it, and the decision is the
+	// resource's scope (PS-283).
+	var rv verdict
+	if len(pages) == 0 {
+		rec(readOnlyKey, errNotShown)
+	} else if write := conformance.ResourceScopes["calendar.write"].(string); !strings.Contains(strings.Join(pages, "\n"), write) {
+		rv.add(MUST, "the consent page does not show the resource's description of calendar.write (%q)", write)
 	}
 	atStr, _ := r.Body["auth_token"].(string)
 	if r.Status != http.StatusOK || atStr == "" {
@@ -292,14 +305,22 @@ func updatedRequestFlow(ctx context.Context, t *Target, rec recorder) error {
 		v.addErr(MUST, err)
 	} else if at.str("scope") != "calendar.write" {
 		v.add(MUST, "the auth token's scope is %q, want the updated request's calendar.write", at.str("scope"))
+		rv.add(MUST, "the auth token's scope is %q, want the resource's calendar.write", at.str("scope"))
 	}
 	rec(key, v.err())
+	if len(pages) > 0 {
+		rec(readOnlyKey, rv.err())
+	}
 	return nil
 }
+
+// readOnlyKey is the PS-283 step of the updated-request flow.
+const readOnlyKey = "PS-283 a justification claiming read-only is shown and decided as the resource's write scope"
 
 var updatedRequestChecks = func() []Check {
 	s := stepsOf("updated-request", updatedRequestFlow)
 	return []Check{
 		s("PS-177", "updated_request: needs presented_token, keeps tenant, replaces the request's scope", MUST),
+		s("PS-283", "a justification claiming read-only is shown and decided as the resource's write scope", MUST),
 	}
 }

@@ -92,31 +92,12 @@ func relayQuestion(ctx context.Context, t *Target, b *boundAgent) error {
 	if err != nil {
 		return err
 	}
-	asked := false
-	deadline := time.Now().Add(maxFlowWait)
-	for r.Status == http.StatusAccepted && time.Now().Before(deadline) {
-		loc, err := t.location(r)
-		if err != nil {
-			return err
-		}
-		req, err := conformance.ParseRequirement(r.Header.Values("AAuth-Requirement"))
-		if err != nil {
-			return Failf(MUST, "%v", err)
-		}
-		if !asked && (req.Token == "interaction" || req.Token == "approval") {
-			asked = true
-			if err := t.Person.Decide(ctx, Interaction{URL: req.Params["url"], Code: req.Params["code"], Answer: answer,
-				What: "answer the agent's question " + question}); err != nil {
-				return Skip("the person could not answer: %v", err)
-			}
-		}
-		start := time.Now()
-		if r, err = t.agentSend(ctx, b.agent, http.MethodGet, loc, nil, http.Header{"Prefer": {"wait=10"}}); err != nil {
-			return err
-		}
-		if r.Status == http.StatusAccepted {
-			time.Sleep(max(retryAfter(r)-time.Since(start), 0))
-		}
+	r, err = t.await(ctx, b.agent, r, func(req conformance.Requirement) error {
+		return t.Person.Decide(ctx, Interaction{URL: req.Params["url"], Code: req.Params["code"], Answer: answer,
+			What: "answer the agent's question " + question})
+	})
+	if err != nil {
+		return err
 	}
 	got, ok := r.Body["answer"].(string)
 	if r.Status != http.StatusOK || !ok {
@@ -126,4 +107,36 @@ func relayQuestion(ctx context.Context, t *Target, b *boundAgent) error {
 		return Failf(MUST, "answer %q, the person wrote %q", got, answer)
 	}
 	return nil
+}
+
+// await follows a deferred answer r to its end: the first interaction
+// (or approval) is handed to person, then the Location is polled at the
+// PS's pace until the answer is not 202.
+func (t *Target) await(ctx context.Context, a *conformance.Agent, r *Response, person func(conformance.Requirement) error) (*Response, error) {
+	asked := false
+	deadline := time.Now().Add(maxFlowWait)
+	for r.Status == http.StatusAccepted && time.Now().Before(deadline) {
+		loc, err := t.location(r)
+		if err != nil {
+			return nil, err
+		}
+		req, err := conformance.ParseRequirement(r.Header.Values("AAuth-Requirement"))
+		if err != nil {
+			return nil, Failf(MUST, "%v", err)
+		}
+		if !asked && (req.Token == "interaction" || req.Token == "approval") {
+			asked = true
+			if err := person(req); err != nil {
+				return nil, Skip("the person step failed: %v", err)
+			}
+		}
+		start := time.Now()
+		if r, err = t.agentSend(ctx, a, http.MethodGet, loc, nil, http.Header{"Prefer": {"wait=10"}}); err != nil {
+			return nil, err
+		}
+		if r.Status == http.StatusAccepted {
+			time.Sleep(max(retryAfter(r)-time.Since(start), 0))
+		}
+	}
+	return r, nil
 }

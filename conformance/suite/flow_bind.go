@@ -658,3 +658,50 @@ var pendingChecks = func() []Check {
 		s("PS-163", "five wrong codes end the interaction: the right one is refused, the poll 410 invalid_code", MUST),
 	}
 }
+
+// missionCapabilityChecks: within a mission, an E3 without capabilities
+// uses those captured at approval; outside it, none (PS-257).
+func missionCapabilityChecks() []Check {
+	return []Check{
+		boundCheck("PS-257", "E3 without capabilities: in a mission the approved ones apply, outside it none", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			e5, err := t.need(ctx, "mission_endpoint")
+			if err != nil {
+				return err
+			}
+			e3, rs, err := t.e3Resource(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := t.agentSend(ctx, b.agent, http.MethodPost, e5, jsonBody(map[string]any{"description": "aauth-conformance " + randomHex(4) + ": capabilities captured at approval",
+				"resources": []string{rs}, "capabilities": []string{"interaction"}}), nil)
+			if err != nil {
+				return err
+			}
+			if r, err = t.resolve(ctx, b.agent, r, true, "approve the mission proposal of "+b.agent.ID); err != nil {
+				return err
+			}
+			s256, _ := r.Body["s256"].(string)
+			if r.Status != http.StatusOK || s256 == "" {
+				return Skip("the mission was not approved: %s", r)
+			}
+			// A server the person never granted the agent: the provider's.
+			other := t.AP.Issuer()
+			var v verdict
+			in, err := t.agentSend(ctx, b.agent, http.MethodPost, e3, jsonBody(map[string]any{"resource": other, "mission_s256": s256}), nil)
+			if err != nil {
+				return err
+			}
+			if err := t.check202(in); err != nil {
+				v.addErr(MUST, prefixed("in the mission", err))
+			} else if _, _, err := checkInteraction(in); err != nil {
+				v.addErr(MUST, prefixed("in the mission", err))
+			}
+			out, err := t.agentSend(ctx, b.agent, http.MethodPost, e3, jsonBody(map[string]any{"resource": other}), nil)
+			if err != nil {
+				return err
+			}
+			v.addErr(MUST, prefixed("outside the mission", ExpectProblem(out, http.StatusForbidden, aauth.ErrUserUnreachable)))
+			return v.err()
+		}),
+	}
+}

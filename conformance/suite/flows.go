@@ -9,6 +9,7 @@ func flowChecks() []Check {
 	out = append(out, bodyChecks()...)
 	out = append(out, upstreamChecks()...)
 	out = append(out, identityChecks()...)
+	out = append(out, missionCapabilityChecks()...)
 	out = append(out, pendingChecks()...)
 	out = append(out, relayChecks()...)
 	out = append(out, clarificationChecks()...)

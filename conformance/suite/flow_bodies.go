@@ -35,6 +35,9 @@ func (t *Target) refusedBodies(ctx context.Context, b *boundAgent, member, code 
 		if err != nil {
 			return err
 		}
+		if len(body) > 60 {
+			body = body[:60] + "…"
+		}
 		v.addErr(MUST, prefixed(member+" "+body, ExpectProblem(r, http.StatusBadRequest, code)))
 	}
 	return v.err()

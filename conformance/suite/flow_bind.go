@@ -163,7 +163,7 @@ func (t *Target) bindPending(ctx context.Context, rec recorder, a *conformance.A
 	if t.Person == nil {
 		return errNoPerson
 	}
-	if err := t.bindDecide(ctx, rec, a, loc, url, code, rs); err != nil {
+	if err := t.bindDecide(ctx, rec, a, first, loc, url, code, rs); err != nil {
 		return err
 	}
 	// Something is waiting now: a long poll must not hold it.
@@ -207,13 +207,13 @@ func (t *Target) bindPending(ctx context.Context, rec recorder, a *conformance.A
 // may type it (PS-161), the consent page's contents (PS-168, PS-169) and,
 // before deciding, the decision forms replayed without the person's
 // session (PS-164).
-func (t *Target) bindDecide(ctx context.Context, rec recorder, a *conformance.Agent, loc, url, code, rs string) error {
+func (t *Target) bindDecide(ctx context.Context, rec recorder, a *conformance.Agent, first *Response, loc, url, code, rs string) error {
 	var pages []Page
 	replay := errNotShown
 	in := Interaction{URL: url, Code: mangledCode(code), Approve: true, What: "connect agent " + a.ID + " and let it act at " + rs,
 		Shown: func(p Page) {
 			if len(pages) == 0 {
-				replay = t.unauthenticatedDecision(ctx, a, loc, p)
+				replay = t.unauthenticatedDecision(ctx, a, loc, first, p)
 			}
 			pages = append(pages, p)
 		}}
@@ -258,7 +258,7 @@ func (t *Target) bindDecide(ctx context.Context, rec recorder, a *conformance.Ag
 
 // unauthenticatedDecision posts the forms of the decision page p without
 // the person's session: the request must still be waiting (PS-164).
-func (t *Target) unauthenticatedDecision(ctx context.Context, a *conformance.Agent, loc string, p Page) error {
+func (t *Target) unauthenticatedDecision(ctx context.Context, a *conformance.Agent, loc string, first *Response, p Page) error {
 	got, err := t.replayWithoutSession(ctx, p)
 	if err != nil {
 		return err
@@ -266,7 +266,7 @@ func (t *Target) unauthenticatedDecision(ctx context.Context, a *conformance.Age
 	if len(got) == 0 {
 		return NotApplicable("the decision page at %s has no POST form to replay", p.URL)
 	}
-	poll, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+	poll, err := t.pollPaced(ctx, a, loc, first)
 	if err != nil {
 		return err
 	}
@@ -612,7 +612,7 @@ func pendingFlow(ctx context.Context, t *Target, rec recorder) error {
 	if err != nil {
 		return err
 	}
-	poll, err := t.agentSend(ctx, same, http.MethodGet, locs[0], nil, nil)
+	poll, err := t.pollPaced(ctx, same, locs[0], firsts[0])
 	if err != nil {
 		return err
 	}
@@ -639,7 +639,7 @@ func (t *Target) lockout(ctx context.Context, a *conformance.Agent, loc string, 
 	if err := t.refusedLink(ctx, url, code, "open a link with the right code after five wrong ones: the PS must refuse it"); err != nil {
 		return err
 	}
-	poll, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+	poll, err := t.pollPaced(ctx, a, loc, first)
 	if err != nil {
 		return err
 	}

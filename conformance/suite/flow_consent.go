@@ -7,8 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 )
 
 // What the person is shown (PS-161 to PS-164, PS-168, PS-169) is checked
@@ -181,4 +185,18 @@ func (t *Target) refusedLink(ctx context.Context, link, code, what string) error
 		return Failf(MUST, "the PS offered the person a decision at %s?code=%s", link, code)
 	}
 	return nil
+}
+
+// pollPaced polls loc as a once the pace the PS set has passed (first's
+// Retry-After), and again after a 429 slow_down (up to twice): a check
+// that is not about polling must not trip the PS's rate rule.
+func (t *Target) pollPaced(ctx context.Context, a *conformance.Agent, loc string, first *Response) (*Response, error) {
+	time.Sleep(retryAfter(first))
+	for i := 0; ; i++ {
+		r, err := t.agentSend(ctx, a, http.MethodGet, loc, nil, nil)
+		if err != nil || i == 2 || r.Status != http.StatusTooManyRequests || r.Body["error"] != aauth.ErrSlowDown {
+			return r, err
+		}
+		time.Sleep(max(retryAfter(r), 6*time.Second))
+	}
 }

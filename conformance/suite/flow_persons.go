@@ -81,7 +81,7 @@ func (t *Target) notYours(ctx context.Context, b *boundAgent) error {
 	case err == nil:
 		return Failf(MUST, "the second person answered the first person's agent's question")
 	}
-	poll, err := t.agentSend(ctx, b.agent, http.MethodGet, loc, nil, nil)
+	poll, err := t.pollPaced(ctx, b.agent, loc, r)
 	if err != nil {
 		return err
 	}

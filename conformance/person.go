@@ -22,12 +22,33 @@ type Interaction struct {
 	Approve   bool
 	// What says what the agent asked for, for a human person.
 	What string
+	// Ask, when set, has the person ask the agent this clarification
+	// question instead of deciding (PS-174); Answer, when set, has the
+	// person answer the question the agent relayed (E9 type question,
+	// PS-228). Either way Approve is not used.
+	Ask, Answer string
+	// Shown, when set, receives each page the PS showed the person on the
+	// way: the page offering the decision (before it is taken) and, when
+	// there is nothing to decide, the page saying so. Only an approver
+	// that can read the PS's pages calls it (the browser); checks about
+	// what the person is shown are "not offered" when it is never called.
+	Shown func(Page)
 }
 
-// Link is the URL the person opens: URL?code=Code.
+// Page is a page of the PS as the person's browser showed it.
+type Page struct {
+	// URL is the page's address after redirects.
+	URL string
+	// Text is the visible text; HTML the serialized document.
+	Text, HTML string
+}
+
+// Link is the URL the person opens: URL?code=Code, or URL alone when
+// there is no code (the person returns to a request whose code they
+// already used).
 func (in Interaction) Link() string {
-	if in.URL == "" {
-		return ""
+	if in.URL == "" || in.Code == "" {
+		return in.URL
 	}
 	return in.URL + "?code=" + in.Code
 }

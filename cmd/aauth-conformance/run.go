@@ -45,6 +45,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&only, "only", "run only these surfaces or requirement ids, e.g. missions,PS-012 (repeatable; see `list`)")
 	approve := fs.String("approve", "", "how person steps are done: browser (headless Chromium on the PS's web UI, as --person-user), manual (print the link, wait for Enter) or cmd:COMMAND (run COMMAND URL CODE approve|deny); none skips the flows that need the person")
 	personUser := fs.String("person-user", "", "for --approve browser: the username to log in as; the password is read from $"+envPersonPassword)
+	secondUser := fs.String("second-person", "", "another person at the PS, for the checks that need two (PS-079, PS-165): --approve browser logs in as this username too (same password); manual and cmd: are told which person acts (AAUTH_PERSON=second)")
 	var reports reportFlag
 	fs.Var(&reports, "report", "also write the report as json or junit, to FILE with json:FILE or junit:FILE, else to stdout (repeatable)")
 	asJSON := fs.Bool("json", false, "print the report as JSON (same as --report json)")
@@ -91,6 +92,14 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if person != nil {
 		defer person.Close()
 	}
+	var second closablePerson
+	if *secondUser != "" && person != nil {
+		if second, err = newPerson(*approve, personConfig{host: u.Hostname(), addr: *psAddr, caFile: *psCA, user: *secondUser, label: "second",
+			stdin: stdin, out: stderr, resource: conformance.ResourceHost(p.set.Host), resourceAddr: p.set.Listen, resourceCA: filepath.Join(p.dir, caFile)}); err != nil {
+			return err
+		}
+		defer second.Close()
+	}
 	agent, err := p.agent()
 	if err != nil {
 		return err
@@ -111,6 +120,9 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if person != nil {
 		t.Person = person
+	}
+	if second != nil {
+		t.Person2 = second
 	}
 	rep := suite.Run(ctx, t, checks, suite.Hooks{Done: progress(stderr, *quiet)})
 	toStdout := false

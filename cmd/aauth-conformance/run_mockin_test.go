@@ -217,6 +217,15 @@ var mockinDifferences = []string{
 	"PS-066 E3 with a subagent_token that does not verify gets 400 invalid_subagent_token",
 	"PS-140 E4 with a subagent_token that does not verify gets 400 invalid_subagent_token",
 	"PS-142 a sub-agent's auth token: the sub-agent's key, no agent named",
+	// confC: request bodies, upstream_token, agent ids, the relay.
+	"PS-048 E3: a body that is no JSON object gets 400 invalid_request as problem+json",
+	"PS-048 E4: a body that is no JSON object gets 400 invalid_request as problem+json",
+	"PS-052 E4: known members of the wrong JSON type get 400 invalid_request",
+	"PS-069 an upstream_token that fails verification gets 400 invalid_upstream_token",
+	"PS-225 E9 interaction without an https url without fragment, or question without text, gets 400",
+	"PS-228 E9 question: the person's answer comes back as 200 {answer}",
+	"PS-230 E9 naming an unknown mission gets 404 mission_not_found",
+	"PS-255 an agent id differing from a connected one only in case is a new, unconnected agent",
 }
 
 // TestInteropMockin is Must-show 3 (`make interop-mockin`): the suite

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,8 +31,11 @@ var stdin io.Reader = os.Stdin
 
 type personConfig struct {
 	host, addr, caFile, user string
-	stdin                    io.Reader
-	out                      io.Writer
+	// label names the person when there are two ("second"); "" is the
+	// first.
+	label string
+	stdin io.Reader
+	out   io.Writer
 	// resource, at resourceAddr under a certificate from resourceCA, is
 	// the suite's test resource, which the browser must reach too.
 	resource, resourceAddr, resourceCA string
@@ -48,36 +53,54 @@ func newPerson(mode string, cfg personConfig) (closablePerson, error) {
 	case mode == "":
 		return nil, nil
 	case mode == "manual":
-		return &manualPerson{in: bufio.NewReader(cfg.stdin), out: cfg.out}, nil
+		return &manualPerson{in: bufio.NewReader(cfg.stdin), out: cfg.out, label: cfg.label}, nil
 	case strings.HasPrefix(mode, "cmd:") && strings.TrimSpace(mode[4:]) != "":
-		return &commandPerson{command: mode[4:], out: cfg.out}, nil
+		return &commandPerson{command: mode[4:], out: cfg.out, label: cfg.label}, nil
 	case mode == "browser":
 		return newBrowserPerson(cfg)
 	}
 	return nil, fmt.Errorf("--approve %q: want browser, manual or cmd:COMMAND", mode)
 }
 
+// decision is what the person does: approve, deny, ask (a clarification
+// question, in.Ask) or answer (a relayed question, in.Answer).
 func decision(in suite.Interaction) string {
-	if in.Approve {
+	switch {
+	case in.Ask != "":
+		return "ask"
+	case in.Answer != "":
+		return "answer"
+	case in.Approve:
 		return "approve"
 	}
 	return "deny"
 }
 
+// decisionText is the question or answer the person writes, if any.
+func decisionText(in suite.Interaction) string { return in.Ask + in.Answer }
+
 // manualPerson prints the link and waits for the person to press Enter.
 type manualPerson struct {
-	mu  sync.Mutex
-	in  *bufio.Reader
-	out io.Writer
+	mu    sync.Mutex
+	in    *bufio.Reader
+	out   io.Writer
+	label string
 }
 
 func (m *manualPerson) Decide(ctx context.Context, in suite.Interaction) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.label != "" {
+		fmt.Fprintf(m.out, "\n>>> As the %s person (not the first one):", m.label)
+	}
 	if in.URL == "" {
 		fmt.Fprintf(m.out, "\n>>> The PS asks the person through its own channel: %s (%s).\n>>> Press Enter once done. ", decision(in), in.What)
 	} else {
-		fmt.Fprintf(m.out, "\n>>> Person step: open %s (code %s) and %s: %s.\n>>> Press Enter once done. ", in.Link(), in.Code, decision(in), in.What)
+		what := decision(in)
+		if t := decisionText(in); t != "" {
+			what += " " + strconv.Quote(t)
+		}
+		fmt.Fprintf(m.out, "\n>>> Person step: open %s (code %s) and %s: %s.\n>>> Press Enter once done. ", in.Link(), in.Code, what, in.What)
 	}
 	line := make(chan error, 1)
 	go func() { _, err := m.in.ReadString('\n'); line <- err }()
@@ -94,12 +117,15 @@ func (m *manualPerson) Decide(ctx context.Context, in suite.Interaction) error {
 
 func (m *manualPerson) Close() {}
 
-// commandPerson runs COMMAND URL CODE approve|deny through sh, with the
-// same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK, AAUTH_DECISION and
-// AAUTH_WHAT: another PS's own automation does the person's part.
+// commandPerson runs COMMAND URL CODE approve|deny|ask|answer through sh,
+// with the same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK,
+// AAUTH_DECISION and AAUTH_WHAT, the question or answer to write in
+// AAUTH_TEXT, and which person acts in AAUTH_PERSON (first or second):
+// another PS's own automation does the person's part.
 type commandPerson struct {
 	command string
 	out     io.Writer
+	label   string
 }
 
 func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error {
@@ -107,7 +133,7 @@ func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", c.command+` "$@"`, "aauth-approve", in.URL, in.Code, decision(in))
 	cmd.Env = append(os.Environ(), "AAUTH_URL="+in.URL, "AAUTH_CODE="+in.Code, "AAUTH_LINK="+in.Link(),
-		"AAUTH_DECISION="+decision(in), "AAUTH_WHAT="+in.What)
+		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What, "AAUTH_PERSON="+cmp.Or(c.label, "first"))
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("--approve cmd: %w", err)
@@ -229,10 +255,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	decided, opened := 0, 0
 	for range 16 {
 		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-		want := "/approve"
-		if !in.Approve {
-			want = "/deny"
-		}
+		want := "/" + decision(in)
 		st, err := chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
 		if err == nil && st == "" && in.Approve {
 			// An interstitial before another party's own step (a resource's
@@ -258,11 +281,20 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				return err
 			}
 		case st == "decide":
+			b.show(in)
+			if t := decisionText(in); t != "" {
+				c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+				ok, err := chromedp.Run(c, chromedp.Evaluate[bool](fillJS+`(`+strconv.Quote(want)+`, `+strconv.Quote(t)+`)`))
+				cancel()
+				if err != nil || !ok {
+					return fmt.Errorf("browser: no field to write the %s in (%v)", decision(in), err)
+				}
+			}
 			if err := step(strings.TrimPrefix(want, "/"), chromedp.Click(chromedp.CSS(`[data-aauth-conformance="go"]`), chromedp.NodeVisible)); err != nil {
 				return err
 			}
 			decided++
-			if !in.Approve {
+			if decision(in) != "approve" {
 				return nil
 			}
 			opened = 0
@@ -278,10 +310,11 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				continue
 			}
 			if decided == 0 {
+				b.show(in)
 				c, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 				txt, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
 				cancel()
-				return fmt.Errorf("browser: nothing to approve at %s: %.300s", in.Link(), strings.Join(strings.Fields(txt), " "))
+				return fmt.Errorf("browser: nothing to %s at %s: %.300s", decision(in), in.Link(), strings.Join(strings.Fields(txt), " "))
 			}
 			return nil
 		}
@@ -310,4 +343,35 @@ func reachResource(flags map[string]any, cfg personConfig) error {
 	}
 	flags["ignore-certificate-errors-spki-list"] = spki
 	return nil
+}
+
+// fillJS writes text into the field of the form posting to …want and
+// opens the disclosure it may sit in.
+const fillJS = `((want, text) => {
+  for (const f of document.querySelectorAll('form[action$="' + want + '"]')) {
+    const t = f.querySelector('textarea, input[type="text"]');
+    if (!t) continue;
+    const d = f.closest('details');
+    if (d) d.open = true;
+    t.value = text;
+    return true;
+  }
+  return false;
+})`
+
+// pageJS reads the open page: its address, visible text and markup.
+const pageJS = `[location.href, document.body ? document.body.innerText : "", document.documentElement.outerHTML]`
+
+// show hands the open page to in.Shown, when set.
+func (b *browserPerson) show(in suite.Interaction) {
+	if in.Shown == nil {
+		return
+	}
+	c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, chromedp.Evaluate[[]string](pageJS))
+	if err != nil || len(v) != 3 {
+		return
+	}
+	in.Shown(suite.Page{URL: v[0], Text: v[1], HTML: v[2]})
 }

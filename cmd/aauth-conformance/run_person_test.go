@@ -42,6 +42,26 @@ func TestPersons(t *testing.T) {
 	if b, _ := os.ReadFile(file); string(b) != "https://ps.test/interact/x ABCD-EFGH deny\n" {
 		t.Fatalf("cmd: got %q", b)
 	}
+	// A person who asks the agent a question (PS-174) or answers one
+	// (PS-228) gets the text in AAUTH_TEXT.
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$3 $AAUTH_DECISION $AAUTH_TEXT\" > "+file+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for want, ask := range map[string]suite.Interaction{
+		"ask ask why?\n":       {URL: in.URL, Code: in.Code, Ask: "why?"},
+		"answer answer teal\n": {URL: in.URL, Code: in.Code, Answer: "teal"},
+		"approve approve \n":   {URL: in.URL, Code: in.Code, Approve: true},
+	} {
+		if err := c.Decide(t.Context(), ask); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(file); string(b) != want {
+			t.Errorf("cmd: got %q, want %q", b, want)
+		}
+	}
+	if got := (suite.Interaction{URL: in.URL}).Link(); got != in.URL {
+		t.Errorf("a link without a code is %q", got)
+	}
 	fail, _ := newPerson("cmd:false", personConfig{out: &syncBuf{}})
 	if err := fail.Decide(t.Context(), in); err == nil {
 		t.Fatal("a failing command is a successful person step")

@@ -43,6 +43,7 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 		}
 	}})
 	ps.CreatePerson(t, "alice", false)
+	ps.CreatePerson(t, "bob", false) // the second person (PS-079, PS-165)
 	t.Setenv(envPersonPassword, pstest.TestPassword)
 	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
 	if err := env.CA.WriteFile(psCA); err != nil {
@@ -74,7 +75,7 @@ func TestWholeSuiteAgainstOurPS(t *testing.T) {
 			dir := t.TempDir()
 			jsonFile, junitFile := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.xml")
 			out, errOut := &syncBuf{}, &syncBuf{}
-			err := run(t.Context(), append(args, "--approve", "browser", "--person-user", "alice", "--strict",
+			err := run(t.Context(), append(args, "--approve", "browser", "--person-user", "alice", "--second-person", "bob", "--strict",
 				"--report", "json:"+jsonFile, "--report", "junit:"+junitFile), out, errOut)
 			text := out.String()
 			if (err != nil) != (len(knownDeviations) > 0) {

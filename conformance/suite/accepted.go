@@ -43,6 +43,7 @@ func acceptedChecks() []Check {
 		accept("PS-038", "old iat", MUST, func(ctx context.Context, t *Target) (*http.Request, error) {
 			return postAs(conformance.TokenSpec{IssuedAt: time.Now().Add(-86000 * time.Second), Lifetime: 87000 * time.Second})(ctx, t)
 		}),
+		accept("PS-044", "the AP JWKS also has members of unknown kty and alg", MUST, faulty(FaultForeignJWKSMembers)),
 		accept("PS-043", "unknown claim", MUST, postAs(conformance.TokenSpec{ClaimOverrides: map[string]any{"foo": "bar"}})),
 		accept("PS-039", "upper-case local part (PS-255)", MUST, postAsSub(func(_, h string) string { return "aauth:Assistant-V2@" + h }, conformance.TokenSpec{})),
 		accept("PS-039", "top-level sub with + is accepted (A-61)", IMPL, postAsSub(func(l, h string) string { return "aauth:" + l + "+x@" + h }, conformance.TokenSpec{})),

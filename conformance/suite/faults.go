@@ -25,11 +25,15 @@ const (
 	// FaultKeyOtherAlg: the signing key is published with an alg other than
 	// the one its tokens use (PS-045).
 	FaultKeyOtherAlg Fault = "key-other-alg"
+	// FaultForeignJWKSMembers is no fault but an oddity a PS must live
+	// with: the JWKS also publishes members of an unknown kty and of an
+	// unknown alg, which selecting the signing key by kid skips (PS-044).
+	FaultForeignJWKSMembers Fault = "foreign-jwks-members"
 )
 
 // Faults lists every Fault.
 func Faults() []Fault {
-	return []Fault{FaultNoIssuer, FaultOtherIssuer, FaultKeyNoAlg, FaultKeyOtherAlg}
+	return []Fault{FaultNoIssuer, FaultOtherIssuer, FaultKeyNoAlg, FaultKeyOtherAlg, FaultForeignJWKSMembers}
 }
 
 // FaultHost is the conventional host of the provider with fault f next to
@@ -55,6 +59,10 @@ func Break(ap *conformance.AgentProvider, f Fault) error {
 			alg = aauth.AlgEd25519
 		}
 		return ap.SetPublishAlg(ap.SigningKID(), alg)
+	case FaultForeignJWKSMembers:
+		ap.AddJWKSMember(map[string]any{"kty": "XYZ", "kid": "cf-unknown-kty", "use": "sig"})
+		ap.AddJWKSMember(map[string]any{"kty": "OKP", "crv": "Ed25519", "kid": "cf-unknown-alg", "alg": "FROB-9",
+			"x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})
 	default:
 		return fmt.Errorf("suite: unknown fault %q", f)
 	}

@@ -34,26 +34,33 @@ func (t *Target) bound(ctx context.Context) (*boundAgent, error) {
 	return b, nil
 }
 
+// e3Resource is the person token endpoint and the test resource.
+func (t *Target) e3Resource(ctx context.Context) (e3, rs string, err error) {
+	if e3, err = t.need(ctx, "person_token_endpoint"); err != nil {
+		return "", "", err
+	}
+	if t.Resource == nil {
+		return "", "", Skip("no test resource the PS can reach")
+	}
+	return e3, t.Resource.Issuer(), nil
+}
+
 // bindFlow: a never-seen agent asks for a person token for the test
 // resource, with the interaction capability. The PS answers 202 with an
 // interaction (PS-065, PS-063); the pending URL is probed (PS-146 to
 // PS-157) before the person approves; then the token is checked (PS-056,
 // PS-009, PS-072 to PS-077, PS-151, PS-152, PS-154, PS-167).
 func bindFlow(ctx context.Context, t *Target, rec recorder) error {
-	e3, err := t.need(ctx, "person_token_endpoint")
+	e3, rs, err := t.e3Resource(ctx)
 	if err != nil {
 		return err
 	}
-	if t.Resource == nil {
-		return Skip("no test resource the PS can reach")
-	}
-	rs := t.Resource.Issuer()
 	a, err := t.newFlowAgent("a")
 	if err != nil {
 		return err
 	}
 	first, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"},
-		"justification": "aauth-conformance: the first person token of a new agent"}), nil)
+		"justification": hostileJustification}), nil)
 	if err != nil {
 		return err
 	}
@@ -156,8 +163,8 @@ func (t *Target) bindPending(ctx context.Context, rec recorder, a *conformance.A
 	if t.Person == nil {
 		return errNoPerson
 	}
-	if err := t.Person.Decide(ctx, Interaction{URL: url, Code: code, Approve: true, What: "connect agent " + a.ID + " and let it act at " + rs}); err != nil {
-		return Skip("the person step failed: %v", err)
+	if err := t.bindDecide(ctx, rec, a, first, loc, url, code, rs); err != nil {
+		return err
 	}
 	// Something is waiting now: a long poll must not hold it.
 	var err2 error
@@ -191,6 +198,80 @@ func (t *Target) bindPending(ctx context.Context, rec recorder, a *conformance.A
 		rec("PS-152 a poll after the terminal answer gets 410", Failf(MUST, "%s", gone))
 	} else {
 		rec("PS-152 a poll after the terminal answer gets 410", nil)
+	}
+	rec("PS-162 a used interaction code is refused the second time", t.refusedLink(ctx, url, code, "open a link whose code was used: the PS must refuse it"))
+	return nil
+}
+
+// bindDecide is the person's step of the bind flow: the code as a person
+// may type it (PS-161), the consent page's contents (PS-168, PS-169) and,
+// before deciding, the decision forms replayed without the person's
+// session (PS-164).
+func (t *Target) bindDecide(ctx context.Context, rec recorder, a *conformance.Agent, first *Response, loc, url, code, rs string) error {
+	var pages []Page
+	replay := errNotShown
+	in := Interaction{URL: url, Code: mangledCode(code), Approve: true, What: "connect agent " + a.ID + " and let it act at " + rs,
+		Shown: func(p Page) {
+			if len(pages) == 0 {
+				replay = t.unauthenticatedDecision(ctx, a, loc, first, p)
+			}
+			pages = append(pages, p)
+		}}
+	err := t.Person.Decide(ctx, in)
+	switch {
+	case len(pages) == 0:
+		// An approver that shows nothing cannot say which code it used.
+		rec("PS-161 the code is accepted in lower case, without hyphens, with O and L", errNotShown)
+	case err != nil:
+		rec("PS-161 the code is accepted in lower case, without hyphens, with O and L", Failf(MUST, "the code typed as %q (given %q): %v", in.Code, code, err))
+	default:
+		rec("PS-161 the code is accepted in lower case, without hyphens, with O and L", nil)
+	}
+	if err != nil {
+		pages, replay, in.Code = nil, errNotShown, code
+		if err := t.Person.Decide(ctx, in); err != nil {
+			return Skip("the person step failed: %v", err)
+		}
+	}
+	rec("PS-164 the decision forms posted without the person's session change nothing", replay)
+	if len(pages) == 0 {
+		rec("PS-168 agent Markdown reaches the consent page without live script", errNotShown)
+		rec("PS-169 the consent page shows the agent, the resource and the justification", errNotShown)
+		return nil
+	}
+	var v verdict
+	all := Page{}
+	for _, p := range pages {
+		if live := liveMarker(p.HTML); live != "" {
+			v.add(MUST, "%s: the justification's payload is live: %s", p.URL, live)
+		}
+		all.Text += p.Text + "\n"
+	}
+	rec("PS-168 agent Markdown reaches the consent page without live script", v.err())
+	rec("PS-169 the consent page shows the agent, the resource and the justification", showsAll(all, map[string][]string{
+		"the agent":         {a.ID, strings.TrimPrefix(a.ID, "aauth:")},
+		"the resource":      {rs, strings.TrimPrefix(rs, "https://")},
+		"the justification": {justificationShown},
+	}))
+	return nil
+}
+
+// unauthenticatedDecision posts the forms of the decision page p without
+// the person's session: the request must still be waiting (PS-164).
+func (t *Target) unauthenticatedDecision(ctx context.Context, a *conformance.Agent, loc string, first *Response, p Page) error {
+	got, err := t.replayWithoutSession(ctx, p)
+	if err != nil {
+		return err
+	}
+	if len(got) == 0 {
+		return NotApplicable("the decision page at %s has no POST form to replay", p.URL)
+	}
+	poll, err := t.pollPaced(ctx, a, loc, first)
+	if err != nil {
+		return err
+	}
+	if poll.Status != http.StatusAccepted {
+		return Failf(MUST, "after %s without a session the poll is %s, want 202", strings.Join(got, ", "), poll)
 	}
 	return nil
 }
@@ -358,6 +439,11 @@ var bindChecks = func() []Check {
 		s("PS-154", "Prefer: wait answers at once when the result is already waiting", IMPL),
 		s("PS-151", "after approval the poll is 200 with the person token", MUST),
 		s("PS-152", "a poll after the terminal answer gets 410", MUST),
+		s("PS-161", "the code is accepted in lower case, without hyphens, with O and L", MUST),
+		s("PS-164", "the decision forms posted without the person's session change nothing", MUST),
+		s("PS-168", "agent Markdown reaches the consent page without live script", MUST),
+		s("PS-169", "the consent page shows the agent, the resource and the justification", MUST),
+		s("PS-162", "a used interaction code is refused the second time", MUST),
 		s("PS-072", "person token: typ, alg, kid, iss, dwk, aud", MUST),
 		s("PS-009", "the person token verifies with the PS JWKS", MUST),
 		s("PS-073", "person token cnf.jwk is the agent's key, with alg", MUST),
@@ -372,5 +458,265 @@ var bindChecks = func() []Check {
 		s("PS-059", "E3 with a malformed mission_s256 gets 400", MUST),
 		s("PS-099", "E3 with an unknown platform gets 400", MUST),
 		s("PS-256", "E3 with capabilities that is not an array gets 400", MUST),
+	}
+}
+
+// caseFolded is id with its local part's letters in the other case.
+func caseFolded(id string) string {
+	at := strings.LastIndex(id, "@")
+	local := strings.TrimPrefix(id[:at], "aauth:")
+	if u := strings.ToUpper(local); u != local {
+		return "aauth:" + u + id[at:]
+	}
+	return "aauth:" + strings.ToLower(local) + id[at:]
+}
+
+// upstreamChecks: E3 with an upstream_token that fails verification
+// (P§upstream-token-verification 1 and 3).
+func upstreamChecks() []Check {
+	return []Check{
+		boundCheck("PS-069", "an upstream_token that fails verification gets 400 invalid_upstream_token", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			e3, err := t.need(ctx, "person_token_endpoint")
+			if err != nil {
+				return err
+			}
+			rs := b.pt.str("aud")
+			dot := strings.LastIndex(b.pt.raw, ".")
+			sig := []byte(b.pt.raw[dot+1:])
+			sig[3] ^= 0x01 // still base64url: the low bit moves within the alphabet
+			if sig[3] == '.' || sig[3] == '/' {
+				sig[3] = 'A'
+			}
+			var v verdict
+			for what, up := range map[string]string{
+				"an agent token (typ aa-agent+jwt)":                     b.agent.Token,
+				"the caller's own person token (aud is not the caller)": b.pt.raw,
+				"a person token with a broken signature":                b.pt.raw[:dot+1] + string(sig),
+				"three dots of nothing":                                 "e30.e30.AAAA",
+			} {
+				r, err := t.agentSend(ctx, b.agent, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "upstream_token": up}), nil)
+				if err != nil {
+					return err
+				}
+				v.addErr(MUST, prefixed(what, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidUpstreamToken)))
+			}
+			return v.err()
+		}),
+	}
+}
+
+// identityChecks: agent identifiers are compared exactly (PS-255).
+func identityChecks() []Check {
+	return []Check{
+		boundCheck("PS-255", "an agent id differing from a connected one only in case is a new, unconnected agent", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			e3, err := t.need(ctx, "person_token_endpoint")
+			if err != nil {
+				return err
+			}
+			k, err := conformance.NewAgentKey(aauth.AlgEd25519)
+			if err != nil {
+				return err
+			}
+			twin, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: k, Sub: caseFolded(b.agent.ID), Lifetime: 30 * time.Minute})
+			if err != nil {
+				return err
+			}
+			r, err := t.agentSend(ctx, twin, http.MethodPost, e3, jsonBody(map[string]any{"resource": b.pt.str("aud"), "capabilities": []string{"interaction"}}), nil)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r.Status == http.StatusOK:
+				return Failf(MUST, "%s got a person token at once, as if it were the connected %s: %s", twin.ID, b.agent.ID, r)
+			case r.Status == http.StatusAccepted:
+				return t.check202(r)
+			}
+			return Failf(MUST, "%s, want the 202 a new agent with the interaction capability gets", r)
+		}),
+	}
+}
+
+// pendingFlow: new agents' first requests, to look at their pending URLs
+// together (PS-147), to end one by revoking its agent token while it
+// waits (PS-280), and a new agent that cannot bring its person (PS-171).
+func pendingFlow(ctx context.Context, t *Target, rec recorder) error {
+	e3, rs, err := t.e3Resource(ctx)
+	if err != nil {
+		return err
+	}
+
+	lone, err := t.newFlowAgent("lone")
+	if err != nil {
+		return err
+	}
+	r, err := t.agentSend(ctx, lone, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs}), nil)
+	if err != nil {
+		return err
+	}
+	if r.Status == http.StatusOK {
+		// The PS issued without reaching anyone: PS-065 reports that; the
+		// case PS-171 is about (the person must be reached) did not arise.
+		rec("PS-171 a new agent without the interaction capability gets 403 user_unreachable at E3", Skip("a new agent got a person token at once (see PS-065)"))
+	} else {
+		rec("PS-171 a new agent without the interaction capability gets 403 user_unreachable at E3", ExpectProblem(r, http.StatusForbidden, aauth.ErrUserUnreachable))
+	}
+
+	const n = 8
+	var locs []string
+	var agents []*conformance.Agent
+	var firsts []*Response
+	for range n {
+		a, err := t.newFlowAgent("p")
+		if err != nil {
+			return err
+		}
+		r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"}}), nil)
+		if err != nil {
+			return err
+		}
+		if r.Status == http.StatusOK {
+			return Skip("a new agent got a person token at once (see PS-065): no pending URL to look at")
+		}
+		if err := t.check202(r); err != nil {
+			return rec("PS-147 pending URLs are distinct and carry 128 bits or more", err)
+		}
+		loc, _ := t.location(r)
+		locs, agents, firsts = append(locs, loc), append(agents, a), append(firsts, r)
+	}
+	var v verdict
+	seen := map[string]bool{}
+	for _, l := range locs {
+		if seen[l] {
+			v.add(MUST, "Location %s given twice", l)
+		}
+		seen[l] = true
+		if bits := randomBits(l); bits < 64 {
+			v.add(MUST, "%s: its last segment carries at most %d bits", l, bits)
+		} else if bits < 128 {
+			v.add(IMPL, "%s: its last segment carries at most %d bits, under 128", l, bits)
+		}
+	}
+	rec("PS-147 pending URLs are distinct and carry 128 bits or more", v.err())
+
+	// The agent token that started a request is revoked while it waits.
+	a := agents[0]
+	_, c, err := conformance.DecodeJWT(a.Token)
+	if err != nil {
+		return err
+	}
+	jti, _ := c["jti"].(string)
+	if err := t.revoke(ctx, a.Issuer, jti, time.Unix(tokenExp(a.Token), 0)); err != nil {
+		return rec("PS-280 a request whose agent token is revoked while it waits ends 403 revoked", err)
+	}
+	same, err := t.mintFrom(t.AP, conformance.TokenSpec{Agent: a.Key, Sub: a.ID, Lifetime: 30 * time.Minute})
+	if err != nil {
+		return err
+	}
+	poll, err := t.pollPaced(ctx, same, locs[0], firsts[0])
+	if err != nil {
+		return err
+	}
+	rec("PS-280 a request whose agent token is revoked while it waits ends 403 revoked", ExpectProblem(poll, http.StatusForbidden, aauth.ErrRevoked))
+	rec("PS-163 five wrong codes end the interaction: the right one is refused, the poll 410 invalid_code", t.lockout(ctx, agents[1], locs[1], firsts[1]))
+	return nil
+}
+
+// lockout presents five wrong codes, then the right one, for the pending
+// request first started (PS-163).
+func (t *Target) lockout(ctx context.Context, a *conformance.Agent, loc string, first *Response) error {
+	if t.Person == nil {
+		return errNoPerson
+	}
+	url, code, err := checkInteraction(first)
+	if err != nil {
+		return err
+	}
+	for i := range 5 {
+		if err := t.refusedLink(ctx, url, wrongCode(code), fmt.Sprintf("open a link with a wrong code (%d of 5)", i+1)); err != nil {
+			return err
+		}
+	}
+	if err := t.refusedLink(ctx, url, code, "open a link with the right code after five wrong ones: the PS must refuse it"); err != nil {
+		return err
+	}
+	poll, err := t.pollPaced(ctx, a, loc, first)
+	if err != nil {
+		return err
+	}
+	return ExpectProblem(poll, http.StatusGone, aauth.ErrInvalidCode)
+}
+
+// randomBits bounds the entropy of a URL's last path segment: its length
+// times the bits of the smallest usual alphabet holding its characters
+// (hyphens count as separators in hex and base32, as symbols in base64url).
+func randomBits(u string) int {
+	seg := u[strings.LastIndex(u, "/")+1:]
+	bare := strings.ReplaceAll(seg, "-", "")
+	only := func(alphabet string) bool {
+		return strings.Trim(bare, alphabet) == "" || strings.Trim(bare, strings.ToUpper(alphabet)) == ""
+	}
+	switch {
+	case only("0123456789abcdef"):
+		return 4 * len(bare)
+	case only("0123456789abcdefghijklmnopqrstuvwxyz"):
+		return 5 * len(bare)
+	}
+	return 6 * len(seg)
+}
+
+var pendingChecks = func() []Check {
+	s := stepsOf("pending", pendingFlow)
+	return []Check{
+		s("PS-171", "a new agent without the interaction capability gets 403 user_unreachable at E3", MUST),
+		s("PS-147", "pending URLs are distinct and carry 128 bits or more", MUST),
+		s("PS-280", "a request whose agent token is revoked while it waits ends 403 revoked", MUST, "PS-028"),
+		s("PS-163", "five wrong codes end the interaction: the right one is refused, the poll 410 invalid_code", MUST),
+	}
+}
+
+// missionCapabilityChecks: within a mission, an E3 without capabilities
+// uses those captured at approval; outside it, none (PS-257).
+func missionCapabilityChecks() []Check {
+	return []Check{
+		boundCheck("PS-257", "E3 without capabilities: in a mission the approved ones apply, outside it none", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
+			e5, err := t.need(ctx, "mission_endpoint")
+			if err != nil {
+				return err
+			}
+			e3, rs, err := t.e3Resource(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := t.agentSend(ctx, b.agent, http.MethodPost, e5, jsonBody(map[string]any{"description": "aauth-conformance " + randomHex(4) + ": capabilities captured at approval",
+				"resources": []string{rs}, "capabilities": []string{"interaction"}}), nil)
+			if err != nil {
+				return err
+			}
+			if r, err = t.resolve(ctx, b.agent, r, true, "approve the mission proposal of "+b.agent.ID); err != nil {
+				return err
+			}
+			s256, _ := r.Body["s256"].(string)
+			if r.Status != http.StatusOK || s256 == "" {
+				return Skip("the mission was not approved: %s", r)
+			}
+			// A server the person never granted the agent: the provider's.
+			other := t.AP.Issuer()
+			var v verdict
+			in, err := t.agentSend(ctx, b.agent, http.MethodPost, e3, jsonBody(map[string]any{"resource": other, "mission_s256": s256}), nil)
+			if err != nil {
+				return err
+			}
+			if err := t.check202(in); err != nil {
+				v.addErr(MUST, prefixed("in the mission", err))
+			} else if _, _, err := checkInteraction(in); err != nil {
+				v.addErr(MUST, prefixed("in the mission", err))
+			}
+			out, err := t.agentSend(ctx, b.agent, http.MethodPost, e3, jsonBody(map[string]any{"resource": other}), nil)
+			if err != nil {
+				return err
+			}
+			v.addErr(MUST, prefixed("outside the mission", ExpectProblem(out, http.StatusForbidden, aauth.ErrUserUnreachable)))
+			return v.err()
+		}),
 	}
 }

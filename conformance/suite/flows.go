@@ -5,6 +5,16 @@ package suite
 func flowChecks() []Check {
 	var out []Check
 	out = append(out, bindChecks()...)
+	// confC: bodies, agent identity, pending URLs, the relay.
+	out = append(out, bodyChecks()...)
+	out = append(out, upstreamChecks()...)
+	out = append(out, identityChecks()...)
+	out = append(out, missionCapabilityChecks()...)
+	out = append(out, pendingChecks()...)
+	out = append(out, relayChecks()...)
+	out = append(out, clarificationChecks()...)
+	out = append(out, updatedRequestChecks()...)
+	out = append(out, twoPersonsChecks()...)
 	out = append(out, missionChecks()...)
 	out = append(out, threePartyChecks()...)
 	out = append(out, subAgentChecks()...)

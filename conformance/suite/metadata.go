@@ -341,6 +341,27 @@ func endpointChecks() []Check {
 		out = append(out, Check{ID: "PS-005", Name: "signed POST {} to " + name, Level: MUST, Group: GroupEndpoints,
 			Run: func(ctx context.Context, t *Target) error { return postEmpty(ctx, t, name) }})
 	}
+	// The conformance floor (PS-252): whatever else a PS offers, the four
+	// REQUIRED members are there and E3 and E4 take signed requests.
+	out = append(out, Check{ID: "PS-252", Name: "the floor: issuer, jwks_uri and working E3 and E4 are advertised", Level: MUST, Group: GroupEndpoints,
+		Run: func(ctx context.Context, t *Target) error {
+			md, err := t.Metadata(ctx)
+			if err != nil {
+				return err
+			}
+			var v verdict
+			for _, f := range []string{"issuer", "jwks_uri", "person_token_endpoint", "auth_token_endpoint"} {
+				if s, _ := md[f].(string); s == "" {
+					v.add(MUST, "the metadata lacks %s", f)
+				}
+			}
+			for _, ep := range []string{"person_token_endpoint", "auth_token_endpoint"} {
+				if err := postEmpty(ctx, t, ep); err != nil {
+					v.addErr(MUST, prefixed(ep, err))
+				}
+			}
+			return v.err()
+		}})
 	return out
 }
 

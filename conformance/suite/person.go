@@ -18,6 +18,14 @@ type Person = conformance.Person
 // Interaction is one person step (conformance.Interaction).
 type Interaction = conformance.Interaction
 
+// Page is a page of the PS as the person's browser showed it
+// (conformance.Page).
+type Page = conformance.Page
+
+// errNotShown ends a check about the person's pages when the approver
+// cannot read them.
+var errNotShown = NotApplicable("the approver cannot report what the PS showed the person (only --approve browser can); check it by hand")
+
 // errNoPerson ends a flow that needs the person when none is configured.
 var errNoPerson = Skip("needs the person: run with --approve browser|manual|cmd:COMMAND")
 

@@ -326,7 +326,14 @@ func refusalChecks() []Check {
 	cases := refusalCases()
 	out := make([]Check, 0, len(cases))
 	for _, rc := range cases {
-		out = append(out, Check{ID: rc.id, Name: rc.name, Level: rc.level, Group: GroupRefusal,
+		// Every refusal's Signature-Error is parsed and its members checked
+		// (checkRefusal): PS-013 on each; the Accept-Signature-* lists of
+		// the scheme and algorithm refusals are parsed as Token lists.
+		also := []string{"PS-013"}
+		if rc.id == "PS-018" || rc.id == "PS-024" {
+			also = append(also, "PS-254")
+		}
+		out = append(out, Check{ID: rc.id, Name: rc.name, Level: rc.level, Group: GroupRefusal, Also: also,
 			Run: func(ctx context.Context, t *Target) error { return runRefusal(ctx, t, rc) }})
 	}
 	return out

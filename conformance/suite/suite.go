@@ -72,6 +72,9 @@ type Target struct {
 	// Person does the person's steps; flows needing one are SKIPped
 	// without it.
 	Person Person
+	// Person2 is another person at the PS, for the checks that need two
+	// (PS-079, PS-165); they are skipped without it.
+	Person2 Person
 	// Resource is a test resource the PS can reach (its metadata, keys
 	// and resource tokens): the three-party and sub-agent flows need it.
 	Resource *conformance.Resource

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,7 +59,17 @@ type provider struct {
 	// resource is the test resource at https://rs.HOST (three-party
 	// flows: resource tokens, person and auth token verification).
 	resource *conformance.Resource
-	srv      *http.Server
+	// as is the test access server at https://as.HOST (four-party), and
+	// asBroken the ones whose metadata is wrong for good (PS-118), by
+	// what is wrong; mid the intermediary at https://mid.HOST (call
+	// chaining: a resource that is also an agent).
+	as       *conformance.AccessServer
+	asBroken map[string]*conformance.AccessServer
+	mid      *conformance.Intermediary
+	// innerCA and inner are the backends' PKI and names.
+	innerCA *conformance.CA
+	inner   *conformance.Resolver
+	srv     *http.Server
 	done     chan struct{}
 }
 
@@ -115,6 +126,7 @@ func startProvider(dir, listen, host string, create bool) (*provider, error) {
 		return nil, err
 	}
 	inner := conformance.NewResolver()
+	p.innerCA, p.inner = innerCA, inner
 	hosts := []string{p.set.Host}
 	start := func(host, name string) (*conformance.AgentProvider, error) {
 		k, err := loadOrCreateKey(filepath.Join(dir, keysDir, host+".pem"))
@@ -152,6 +164,11 @@ func startProvider(dir, listen, host string, create bool) (*provider, error) {
 		return nil, err
 	}
 	hosts = append(hosts, rsHost)
+	if err := p.startFederation(innerCA, inner); err != nil {
+		p.closeBackends()
+		return nil, err
+	}
+	hosts = append(hosts, p.federationHosts()...)
 
 	// The front.
 	cert, err := p.ca.Issue(hosts...)
@@ -229,6 +246,92 @@ func (p *provider) closeBackends() {
 	if p.resource != nil {
 		_ = p.resource.Close()
 	}
+	if p.as != nil {
+		_ = p.as.Close()
+	}
+	for _, as := range p.asBroken {
+		_ = as.Close()
+	}
+	if p.mid != nil {
+		_ = p.mid.Close()
+	}
+}
+
+// Hosts of the federation and chaining fixtures, below the provider's.
+func asHost(host string) string  { return "as." + host }
+func midHost(host string) string { return "mid." + host }
+
+// brokenAS are the access servers whose metadata is wrong (PS-118): host
+// prefix → the metadata patch.
+var brokenAS = map[string]map[string]any{
+	"as-badissuer":  {"issuer": "https://someone-else.test"},
+	"as-noendpoint": {"auth_token_endpoint": nil},
+}
+
+// startFederation starts the test access server (its signing key kept in
+// the state, so a PS's cached JWKS stays valid across runs), the broken
+// ones and the intermediary.
+func (p *provider) startFederation(ca *conformance.CA, r *conformance.Resolver) error {
+	h := asHost(p.set.Host)
+	k, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, h+".pem"))
+	if err != nil {
+		return err
+	}
+	if p.as, err = conformance.StartAccessServer(ca, r, h, conformance.WithASKey(k)); err != nil {
+		return err
+	}
+	p.asBroken = map[string]*conformance.AccessServer{}
+	for prefix, patch := range brokenAS {
+		as, err := conformance.StartAccessServer(ca, r, prefix+"."+p.set.Host)
+		if err != nil {
+			return err
+		}
+		as.SetMetadata(patch)
+		p.asBroken[prefix] = as
+	}
+	p.mid, err = conformance.StartIntermediary(ca, r, midHost(p.set.Host))
+	return err
+}
+
+// reachPS lets the fixtures that verify the PS's signatures and tokens
+// (the test resource, the access server, the intermediary) reach the PS
+// at host (through addr when given) and trust it (caFile, when given, and
+// the system roots) besides each other.
+func (p *provider) reachPS(host, addr, caFile string) error {
+	if addr != "" {
+		p.inner.Set(host, addr)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pool.AddCert(p.innerCA.Cert())
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return err
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return fmt.Errorf("%s: no PEM certificate", caFile)
+		}
+	}
+	tr := conformance.NewTransport(nil, p.inner)
+	tr.TLSClientConfig.RootCAs = pool
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	p.resource.SetClient(c)
+	p.as.SetClient(c)
+	p.mid.SetClient(c)
+	return nil
+}
+
+func (p *provider) federationHosts() []string {
+	hs := []string{asHost(p.set.Host), midHost(p.set.Host)}
+	for prefix := range brokenAS {
+		hs = append(hs, prefix+"."+p.set.Host)
+	}
+	slices.Sort(hs[2:])
+	return hs
 }
 
 // Hosts are the provider's host names, the healthy one first, then the
@@ -238,7 +341,7 @@ func (p *provider) Hosts() []string {
 	for _, f := range suite.Faults() {
 		hs = append(hs, suite.FaultHost(p.set.Host, f))
 	}
-	return append(hs, conformance.ResourceHost(p.set.Host))
+	return append(append(hs, conformance.ResourceHost(p.set.Host)), p.federationHosts()...)
 }
 
 // Flags are the flags the PS under test needs to reach and trust the

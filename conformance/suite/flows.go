@@ -8,6 +8,8 @@ func flowChecks() []Check {
 	out = append(out, missionChecks()...)
 	out = append(out, threePartyChecks()...)
 	out = append(out, subAgentChecks()...)
+	out = append(out, federationChecks()...)
+	out = append(out, chainingChecks()...)
 	out = append(out, revocationChecks()...)
 	return out
 }

@@ -8,8 +8,10 @@ func flowChecks() []Check {
 	out = append(out, missionChecks()...)
 	out = append(out, threePartyChecks()...)
 	out = append(out, subAgentChecks()...)
+	out = append(out, subAgentMoreChecks()...)
 	out = append(out, federationChecks()...)
 	out = append(out, chainingChecks()...)
+	out = append(out, r3Checks()...)
 	out = append(out, revocationChecks()...)
 	return out
 }

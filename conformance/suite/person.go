@@ -113,7 +113,7 @@ func stepsOf(sc string, run func(ctx context.Context, t *Target, rec recorder) e
 
 // scenarioHome is the surface a flow belongs to (see step).
 var scenarioHome = map[string]string{"mission": SurfaceMissions, "three-party": SurfaceAuthTokens, "sub-agent": SurfaceSubAgents, "revocation": SurfaceRevocation,
-	"federation": SurfaceFederation, "chaining": SurfaceChaining}
+	"federation": SurfaceFederation, "chaining": SurfaceChaining, "r3": SurfaceAuthTokens, "sub-agent-more": SurfaceSubAgents}
 
 // agentSend signs and sends a request as a; hdr is added unsigned. Two
 // byte-identical requests in one second would be a replay (created has

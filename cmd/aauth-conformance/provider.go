@@ -70,7 +70,7 @@ type provider struct {
 	innerCA *conformance.CA
 	inner   *conformance.Resolver
 	srv     *http.Server
-	done     chan struct{}
+	done    chan struct{}
 }
 
 // startProvider starts the provider from dir. listen and host override

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
@@ -32,6 +33,17 @@ func runCoverage(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%-5s %-48s %4d / %-4d %4d / %-4d\n", "", "total", mc, m, ac, a)
 	fmt.Fprintf(stdout, "MUST coverage %.1f%%, all rows %.1f%% (RETIRED rows excluded)\n", pct(mc, m), pct(ac, a))
+	if nw := suite.NotWireTestable(); len(nw) > 0 {
+		fmt.Fprintln(stdout, "not wire-testable (counted as not covered):")
+		ids := make([]string, 0, len(nw))
+		for id := range nw {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			fmt.Fprintf(stdout, "  %s  %s\n", id, nw[id])
+		}
+	}
 	return nil
 }
 

@@ -200,6 +200,9 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 	if err := chainFederated(ctx, t, rec, m, pt2s, up); err != nil {
 		return err
 	}
+	if err := chainMission(ctx, t, rec, a, m); err != nil {
+		return err
+	}
 	return chainRevoked(ctx, t, rec, upstreamPT, m)
 }
 
@@ -297,6 +300,72 @@ func chainFederated(ctx context.Context, t *Target, rec recorder, m *conformance
 	return rec(key, v.err())
 }
 
+// chainMission (PS-137): A's person token for the intermediary under a
+// mission; the chained person token carries that mission_s256. Once the
+// mission is completed, the chain gets 403 mission_terminated.
+func chainMission(ctx context.Context, t *Target, rec recorder, a, m *conformance.Agent) error {
+	const key = "PS-137 a chained person token carries the upstream mission; once it is terminated the chain gets 403 mission_terminated"
+	e5, err := t.need(ctx, "mission_endpoint")
+	if err != nil {
+		rec(key, err) // missions not offered
+		return nil
+	}
+	e3, _ := t.need(ctx, "person_token_endpoint")
+	in, down := t.Intermediary, t.Resource.Issuer()
+	r, err := t.agentSend(ctx, a, http.MethodPost, e5, jsonBody(map[string]any{"description": "aauth-conformance chain " + randomHex(4) + ": use the intermediary.",
+		"resources": []string{in.Issuer(), down}, "capabilities": []string{"interaction"}}), nil)
+	if err != nil {
+		return err
+	}
+	if r, err = t.resolve(ctx, a, r, true, "approve the mission proposal of "+a.ID+" (call chaining)"); err != nil {
+		return err
+	}
+	s256, _ := r.Body["s256"].(string)
+	if r.Status != http.StatusOK || s256 == "" {
+		return rec(key, Failf(MUST, "a mission for the chain: %s", r))
+	}
+	if r, err = t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": in.Issuer(), "mission_s256": s256, "capabilities": []string{"interaction"}}), nil); err != nil {
+		return err
+	}
+	if r, err = t.resolve(ctx, a, r, true, "let "+a.ID+" act at "+in.Issuer()+" under its mission"); err != nil {
+		return err
+	}
+	up, _ := r.Body["person_token"].(string)
+	if r.Status != http.StatusOK || up == "" {
+		return rec(key, Failf(MUST, "a person token for the intermediary under the mission: %s", r))
+	}
+	chain := func() (*Response, error) {
+		return t.agentSend(ctx, m, http.MethodPost, e3, jsonBody(map[string]any{"resource": down, "upstream_token": up, "capabilities": []string{"interaction"}}), nil)
+	}
+	if r, err = chain(); err != nil {
+		return err
+	}
+	if r, err = t.resolve(ctx, m, r, true, "let "+in.Issuer()+" act at "+down+" under the mission"); err != nil {
+		return err
+	}
+	v := verdict{}
+	if pt, _ := r.Body["person_token"].(string); r.Status != http.StatusOK || pt == "" {
+		v.add(MUST, "the chain under a mission: %s", r)
+	} else if _, c, err := conformance.DecodeJWT(pt); err != nil || c["mission_s256"] != s256 {
+		v.add(MUST, "the chained person token's mission_s256 is %v, want the upstream mission's %s", c["mission_s256"], s256)
+	}
+	// Completion, accepted by the person, terminates the mission.
+	if r, err = t.agentSend(ctx, a, http.MethodPost, e5+"/"+s256, []byte(`{"action":"completion","summary":"aauth-conformance: chain done."}`), nil); err != nil {
+		return err
+	}
+	if r, err = t.resolve(ctx, a, r, true, "accept the completion of the chain's mission"); err != nil {
+		return err
+	}
+	if r.Status != http.StatusOK {
+		return rec(key, Failf(MUST, "completing the mission: %s", r))
+	}
+	if r, err = chain(); err != nil {
+		return err
+	}
+	v.addErr(MUST, prefixed("after the mission ended", ExpectProblem(r, http.StatusForbidden, aauth.ErrMissionTerminated)))
+	return rec(key, v.err())
+}
+
 // chainRevoked (PS-276): a third agent's person token for the
 // intermediary stops carrying a chain once its agent token is revoked.
 func chainRevoked(ctx context.Context, t *Target, rec recorder, upstreamPT func(*conformance.Agent) (string, error), m *conformance.Agent) error {
@@ -338,6 +407,7 @@ var chainingChecks = func() []Check {
 		s("PS-136", "the downstream person and auth tokens carry the person's directed sub at the downstream resource", MUST),
 		s("PS-132", "a valid upstream person token and a valid upstream auth token are accepted", MUST),
 		s("PS-138", "a downstream scope unrelated to the upstream scope is granted", MUST),
+		s("PS-137", "a chained person token carries the upstream mission; once it is terminated the chain gets 403 mission_terminated", MUST),
 		s("PS-279", "in four-party the upstream_token and the intermediary's agent token reach the AS unchanged", IMPL, "PS-121"),
 		s("PS-276", "once the upstream agent's token is revoked, chaining gets 400 revoked_upstream_token", MUST),
 	}

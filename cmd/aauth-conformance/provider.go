@@ -268,9 +268,9 @@ var brokenAS = map[string]map[string]any{
 	"as-noendpoint": {"auth_token_endpoint": nil},
 }
 
-// startFederation starts the test access server (its signing key kept in
-// the state, so a PS's cached JWKS stays valid across runs), the broken
-// ones and the intermediary.
+// startFederation starts the test access server and the intermediary
+// (their signing keys kept in the state, so a PS's cached JWKS stays valid
+// across runs) and the broken access servers.
 func (p *provider) startFederation(ca *conformance.CA, r *conformance.Resolver) error {
 	h := asHost(p.set.Host)
 	k, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, h+".pem"))
@@ -289,7 +289,16 @@ func (p *provider) startFederation(ca *conformance.CA, r *conformance.Resolver) 
 		as.SetMetadata(patch)
 		p.asBroken[prefix] = as
 	}
-	p.mid, err = conformance.StartIntermediary(ca, r, midHost(p.set.Host))
+	mh := midHost(p.set.Host)
+	apKey, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, mh+".pem"))
+	if err != nil {
+		return err
+	}
+	rsKey, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, "rs-"+mh+".pem"))
+	if err != nil {
+		return err
+	}
+	p.mid, err = conformance.StartIntermediary(ca, r, mh, apKey, rsKey)
 	return err
 }
 

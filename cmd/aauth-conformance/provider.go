@@ -66,6 +66,8 @@ type provider struct {
 	as       *conformance.AccessServer
 	asBroken map[string]*conformance.AccessServer
 	mid      *conformance.Intermediary
+	// resource2 is a second test resource at https://rs2.HOST.
+	resource2 *conformance.Resource
 	// innerCA and inner are the backends' PKI and names.
 	innerCA *conformance.CA
 	inner   *conformance.Resolver
@@ -255,11 +257,15 @@ func (p *provider) closeBackends() {
 	if p.mid != nil {
 		_ = p.mid.Close()
 	}
+	if p.resource2 != nil {
+		_ = p.resource2.Close()
+	}
 }
 
 // Hosts of the federation and chaining fixtures, below the provider's.
 func asHost(host string) string  { return "as." + host }
 func midHost(host string) string { return "mid." + host }
+func rs2Host(host string) string { return "rs2." + host }
 
 // brokenAS are the access servers whose metadata is wrong (PS-118): host
 // prefix → the metadata patch.
@@ -298,7 +304,16 @@ func (p *provider) startFederation(ca *conformance.CA, r *conformance.Resolver) 
 	if err != nil {
 		return err
 	}
-	p.mid, err = conformance.StartIntermediary(ca, r, mh, apKey, rsKey)
+	if p.mid, err = conformance.StartIntermediary(ca, r, mh, apKey, rsKey); err != nil {
+		return err
+	}
+	// A second resource no flow but one chain uses (PS-278: a request
+	// that must wait for the person).
+	k2, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, rs2Host(p.set.Host)+".pem"))
+	if err != nil {
+		return err
+	}
+	p.resource2, err = conformance.StartResource(ca, r, rs2Host(p.set.Host), conformance.WithResourceKey(k2))
 	return err
 }
 
@@ -335,11 +350,11 @@ func (p *provider) reachPS(host, addr, caFile string) error {
 }
 
 func (p *provider) federationHosts() []string {
-	hs := []string{asHost(p.set.Host), midHost(p.set.Host)}
+	hs := []string{asHost(p.set.Host), midHost(p.set.Host), rs2Host(p.set.Host)}
 	for prefix := range brokenAS {
 		hs = append(hs, prefix+"."+p.set.Host)
 	}
-	slices.Sort(hs[2:])
+	slices.Sort(hs[3:])
 	return hs
 }
 

@@ -109,6 +109,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AccessServer:        p.as,
 		BrokenAccessServers: p.asBroken,
 		Intermediary:        p.mid,
+		Resource2:           p.resource2,
 	}
 	if person != nil {
 		t.Person = person

@@ -203,6 +203,9 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 	if err := chainMission(ctx, t, rec, a, m); err != nil {
 		return err
 	}
+	if err := chainExpiring(ctx, t, rec, a, m); err != nil {
+		return err
+	}
 	return chainRevoked(ctx, t, rec, upstreamPT, m)
 }
 
@@ -366,6 +369,54 @@ func chainMission(ctx context.Context, t *Target, rec recorder, a, m *conformanc
 	return rec(key, v.err())
 }
 
+// chainExpiring (PS-278): a chained request waiting for the person ends
+// with 408 expired once its upstream token has expired. The upstream token
+// is a sub-agent's person token for the intermediary, which expires with
+// its 15 s sub-agent token (PS-145); the chain asks for the second test
+// resource, which the person was never asked about. A PS whose person
+// token outlives the sub-agent token, or which does not wait for the
+// person, leaves the check skipped.
+func chainExpiring(ctx context.Context, t *Target, rec recorder, a, m *conformance.Agent) error {
+	const key = "PS-278 a chained request still waiting when its upstream token expires ends with 408 expired"
+	if t.Resource2 == nil {
+		rec(key, Skip("no second test resource the PS can reach"))
+		return nil
+	}
+	e3, _ := t.need(ctx, "person_token_endpoint")
+	_, up, err := t.subAgentTokenFor(ctx, a, 15*time.Second, t.Intermediary.Issuer())
+	if err != nil {
+		rec(key, err)
+		return nil
+	}
+	exp := time.Unix(tokenExp(up), 0)
+	if time.Until(exp) > 20*time.Second {
+		rec(key, Skip("the sub-agent's person token outlives its 15 s sub-agent token (exp in %s)", time.Until(exp).Round(time.Second)))
+		return nil
+	}
+	r, err := t.agentSend(ctx, m, http.MethodPost, e3, jsonBody(map[string]any{"resource": t.Resource2.Issuer(), "upstream_token": up,
+		"capabilities": []string{"interaction"}}), nil)
+	if err != nil {
+		return err
+	}
+	if r.Status != http.StatusAccepted {
+		rec(key, Skip("the chained request for a new resource did not wait for the person: %s", r))
+		return nil
+	}
+	loc, err := t.location(r)
+	if err != nil {
+		return rec(key, err)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(exp) + 1500*time.Millisecond):
+	}
+	if r, err = t.agentSend(ctx, m, http.MethodGet, loc, nil, nil); err != nil {
+		return err
+	}
+	return rec(key, ExpectProblem(r, http.StatusRequestTimeout, aauth.ErrExpired))
+}
+
 // chainRevoked (PS-276): a third agent's person token for the
 // intermediary stops carrying a chain once its agent token is revoked.
 func chainRevoked(ctx context.Context, t *Target, rec recorder, upstreamPT func(*conformance.Agent) (string, error), m *conformance.Agent) error {
@@ -408,6 +459,7 @@ var chainingChecks = func() []Check {
 		s("PS-132", "a valid upstream person token and a valid upstream auth token are accepted", MUST),
 		s("PS-138", "a downstream scope unrelated to the upstream scope is granted", MUST),
 		s("PS-137", "a chained person token carries the upstream mission; once it is terminated the chain gets 403 mission_terminated", MUST),
+		s("PS-278", "a chained request still waiting when its upstream token expires ends with 408 expired", MUST),
 		s("PS-279", "in four-party the upstream_token and the intermediary's agent token reach the AS unchanged", IMPL, "PS-121"),
 		s("PS-276", "once the upstream agent's token is revoked, chaining gets 400 revoked_upstream_token", MUST),
 	}

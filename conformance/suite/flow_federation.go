@@ -450,7 +450,7 @@ func (f *fed) subAgent(ctx context.Context, rec recorder) error {
 func (f *fed) expiredPresented(ctx context.Context, rec recorder) error {
 	const key = "PS-274 an expired presented_token is never sent to the AS: 400 expired_presented_token"
 	t, a := f.t, f.b.agent
-	sub, s, err := t.subAgentTokenFor(ctx, a, 15*time.Second)
+	sub, s, err := t.subAgentTokenFor(ctx, a, 15*time.Second, t.Resource.Issuer())
 	if err != nil {
 		return rec(key, err)
 	}
@@ -488,11 +488,12 @@ func (f *fed) expiredPresented(ctx context.Context, rec recorder) error {
 // subAgentToken mints a sub-agent of a and obtains its person token for
 // the test resource (the person approving if asked).
 func (t *Target) subAgentToken(ctx context.Context, a *conformance.Agent) (*conformance.Agent, string, error) {
-	return t.subAgentTokenFor(ctx, a, 20*time.Minute)
+	return t.subAgentTokenFor(ctx, a, 20*time.Minute, t.Resource.Issuer())
 }
 
-// subAgentTokenFor is subAgentToken with a sub-agent token of lifetime.
-func (t *Target) subAgentTokenFor(ctx context.Context, a *conformance.Agent, lifetime time.Duration) (*conformance.Agent, string, error) {
+// subAgentTokenFor is subAgentToken with a sub-agent token of lifetime,
+// for resource.
+func (t *Target) subAgentTokenFor(ctx context.Context, a *conformance.Agent, lifetime time.Duration, resource string) (*conformance.Agent, string, error) {
 	e3, err := t.need(ctx, "person_token_endpoint")
 	if err != nil {
 		return nil, "", err
@@ -506,12 +507,12 @@ func (t *Target) subAgentTokenFor(ctx context.Context, a *conformance.Agent, lif
 	if err != nil {
 		return nil, "", err
 	}
-	r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": t.Resource.Issuer(), "subagent_token": sub.Token,
+	r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": resource, "subagent_token": sub.Token,
 		"capabilities": []string{"interaction"}}), nil)
 	if err != nil {
 		return nil, "", err
 	}
-	if r, err = t.resolve(ctx, a, r, true, "let the sub-agent "+sub.ID+" act at "+t.Resource.Issuer()); err != nil {
+	if r, err = t.resolve(ctx, a, r, true, "let the sub-agent "+sub.ID+" act at "+resource); err != nil {
 		return nil, "", err
 	}
 	s, _ := r.Body["person_token"].(string)

@@ -83,6 +83,8 @@ type Target struct {
 	AccessServer        *conformance.AccessServer
 	BrokenAccessServers map[string]*conformance.AccessServer
 	Intermediary        *conformance.Intermediary
+	// Resource2 is a second test resource, one no other flow uses.
+	Resource2 *conformance.Resource
 
 	mu        sync.Mutex
 	md        map[string]any

@@ -139,6 +139,8 @@ type ASRequest struct {
 	// Wire is the request as received: what an independent verifier
 	// checks the PS's signature on (the Node interop check).
 	Wire ASWire
+	// Granted is the auth token the AS answered the flow with (200).
+	Granted string
 }
 
 // ASWire is an HTTP request as the AS received it.
@@ -171,13 +173,25 @@ type asFlow struct {
 	done        bool
 }
 
+// ASOption configures StartAccessServer.
+type ASOption func(*AccessServer)
+
+// WithASKey signs the AS's tokens with k (default a new Ed25519 key): a
+// key kept across runs keeps a long-running PS's JWKS cache valid.
+func WithASKey(k *AgentKey) ASOption { return func(as *AccessServer) { as.key = k } }
+
 // StartAccessServer starts a test AS at https://host with a certificate from
 // ca, mapped in r. With no script it grants.
-func StartAccessServer(ca *CA, r *Resolver, host string) (*AccessServer, error) {
+func StartAccessServer(ca *CA, r *Resolver, host string, opts ...ASOption) (*AccessServer, error) {
 	as := &AccessServer{host: host, issuer: "https://" + host, resolver: r, client: NewHTTPClient(ca, r), flows: map[string]*asFlow{}}
+	for _, o := range opts {
+		o(as)
+	}
 	var err error
-	if as.key, err = NewAgentKey(aauth.AlgEd25519); err != nil {
-		return nil, err
+	if as.key == nil {
+		if as.key, err = NewAgentKey(aauth.AlgEd25519); err != nil {
+			return nil, err
+		}
 	}
 	as.metadata = map[string]any{
 		"issuer":              as.issuer,
@@ -311,7 +325,7 @@ func (as *AccessServer) serveToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	sig, err := verifyPSRequest(r.Context(), as.client, r, body, true)
+	sig, err := verifyPSRequest(r.Context(), as.httpClient(), r, body, true)
 	if err != nil {
 		asProblem(w, http.StatusUnauthorized, "invalid_signature", err.Error())
 		return
@@ -349,20 +363,20 @@ func (as *AccessServer) checkTokens(r *http.Request, ps string, m map[string]any
 			return nil, http.StatusBadRequest, aauth.ErrInvalidRequest, errors.New(n + " is required")
 		}
 	}
-	rt, err := verifyJWTWith(ctx, as.client, str("resource_token"), aauth.TypResourceToken, aauth.DWKResource)
+	rt, err := verifyJWTWith(ctx, as.httpClient(), str("resource_token"), aauth.TypResourceToken, aauth.DWKResource)
 	if err != nil {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidResourceToken, fmt.Errorf("resource token: %w", err)
 	}
 	if aud, _ := rt.ClaimString("aud"); aud != as.issuer {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidResourceToken, errors.New("the resource token's aud is not this AS")
 	}
-	at, err := verifyJWTWith(ctx, as.client, str("agent_token"), aauth.TypAgentToken, aauth.DWKAgent)
+	at, err := verifyJWTWith(ctx, as.httpClient(), str("agent_token"), aauth.TypAgentToken, aauth.DWKAgent)
 	if err != nil {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidRequest, fmt.Errorf("agent token: %w", err)
 	}
 	holder := at
 	if sub := str("subagent_token"); sub != "" {
-		if holder, err = verifyJWTWith(ctx, as.client, sub, aauth.TypAgentToken, aauth.DWKAgent); err != nil {
+		if holder, err = verifyJWTWith(ctx, as.httpClient(), sub, aauth.TypAgentToken, aauth.DWKAgent); err != nil {
 			return nil, http.StatusBadRequest, aauth.ErrInvalidSubagentToken, fmt.Errorf("subagent token: %w", err)
 		}
 	}
@@ -382,7 +396,7 @@ func (as *AccessServer) checkTokens(r *http.Request, ps string, m map[string]any
 	if h, _, err := DecodeJWT(str("presented_token")); err == nil && h["typ"] == aauth.TypAuthToken {
 		typ, dwk, psClaim = aauth.TypAuthToken, aauth.DWKAccess, "ps"
 	}
-	pt, err := verifyJWTWith(ctx, as.client, str("presented_token"), typ, dwk)
+	pt, err := verifyJWTWith(ctx, as.httpClient(), str("presented_token"), typ, dwk)
 	if err != nil {
 		return nil, http.StatusBadRequest, aauth.ErrInvalidPresentedToken, fmt.Errorf("presented token: %w", err)
 	}
@@ -410,7 +424,7 @@ func (as *AccessServer) servePending(w http.ResponseWriter, r *http.Request, id 
 			return
 		}
 	}
-	sig, err := verifyPSRequest(r.Context(), as.client, r, body, true)
+	sig, err := verifyPSRequest(r.Context(), as.httpClient(), r, body, true)
 	if err != nil {
 		asProblem(w, http.StatusUnauthorized, "invalid_signature", err.Error())
 		return
@@ -484,7 +498,7 @@ func (as *AccessServer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	sig, err := verifyPSRequest(r.Context(), as.client, r, body, false)
+	sig, err := verifyPSRequest(r.Context(), as.httpClient(), r, body, false)
 	if err != nil {
 		asProblem(w, http.StatusUnauthorized, "invalid_signature", err.Error())
 		return
@@ -545,6 +559,7 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 		as.mu.Lock()
 		f.done = true
 		as.minted = append(as.minted, tok)
+		as.requests[f.req].Granted = tok
 		as.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"auth_token": tok, "expires_in": 3600})
 	case ASError:
@@ -598,6 +613,21 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 	default:
 		asProblem(w, http.StatusInternalServerError, aauth.ErrServerError, "unknown step "+step.Kind)
 	}
+}
+
+// MintAuthToken signs an auth token with the AS's key: typ aa-auth+jwt,
+// iss the AS, dwk aauth-access.json, a fresh jti, iat now and exp in ten
+// minutes, then claims on top (an upstream token the PS never saw the AS
+// issue, say).
+func (as *AccessServer) MintAuthToken(claims map[string]any) (string, error) {
+	now := as.clock()
+	c := Patch(map[string]any{"iss": as.issuer, "dwk": aauth.DWKAccess, "jti": randomB64(16), "iat": now.Unix(),
+		"exp": now.Add(10 * time.Minute).Unix()}, claims)
+	p, err := buildJWT(map[string]any{"typ": aauth.TypAuthToken, "alg": as.key.Alg(), "kid": as.key.Thumbprint()}, c, as.key.Signer(), as.key.Alg())
+	if err != nil {
+		return "", err
+	}
+	return p.Compact(), nil
 }
 
 // mint issues the flow's auth token (P§auth-token-structure), with defect.
@@ -661,4 +691,19 @@ func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
 		return "", err
 	}
 	return p.Compact(), nil
+}
+
+// SetClient replaces the client the AS fetches with (metadata and keys of
+// the PS, resources and agent providers): a PS outside the kit's resolver
+// and CA needs one that reaches and trusts it.
+func (as *AccessServer) SetClient(c *http.Client) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.client = c
+}
+
+func (as *AccessServer) httpClient() *http.Client {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.client
 }

@@ -20,13 +20,23 @@ type Intermediary struct {
 // provider fixture with the test resource's metadata, JWKS and revocation
 // endpoint mounted on the same origin (the resource JWKS at /.well-known/jwks.json, the agent
 // provider's at /jwks.json).
-func StartIntermediary(ca *CA, r *Resolver, host string) (*Intermediary, error) {
-	ap, err := StartAgentProvider(ca, r, host, WithAPName("Test Intermediary"))
+//
+// keys, when given, are the agent provider's signing key and the
+// resource's (kept across runs, a PS's cached JWKS stays valid); by
+// default both are new.
+func StartIntermediary(ca *CA, r *Resolver, host string, keys ...*AgentKey) (*Intermediary, error) {
+	opts := []APOption{WithAPName("Test Intermediary")}
+	if len(keys) == 2 {
+		opts = append(opts, WithAPSigningKey(keys[0]))
+	}
+	ap, err := StartAgentProvider(ca, r, host, opts...)
 	if err != nil {
 		return nil, err
 	}
-	key, err := NewAgentKey(aauth.AlgEd25519)
-	if err != nil {
+	var key *AgentKey
+	if len(keys) == 2 {
+		key = keys[1]
+	} else if key, err = NewAgentKey(aauth.AlgEd25519); err != nil {
 		_ = ap.Close()
 		return nil, err
 	}

@@ -353,7 +353,7 @@ func (rs *Resource) VerifyAuthToken(ctx context.Context, token string, signingKe
 // verifyPSToken verifies a PS-issued token presented by the holder of the
 // key whose JWK thumbprint is holder.
 func (rs *Resource) verifyPSToken(ctx context.Context, token, typ, holder string) (map[string]any, error) {
-	t, err := verifyJWTWith(ctx, rs.client, token, typ, aauth.DWKPerson)
+	t, err := verifyJWTWith(ctx, rs.httpClient(), token, typ, aauth.DWKPerson)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +391,7 @@ func (rs *Resource) checkBound(t *jose.CompactJWT, dwk, holder string) (map[stri
 
 // psKey fetches the PS's metadata and JWKS and selects kid.
 func (rs *Resource) psKey(ctx context.Context, iss, kid string) (*jose.PublicKey, error) {
-	return fetchServerKey(ctx, rs.client, iss, aauth.DWKPerson, kid)
+	return fetchServerKey(ctx, rs.httpClient(), iss, aauth.DWKPerson, kid)
 }
 
 // RouteHost sends the resource's own requests to host (a PS outside the

@@ -56,9 +56,24 @@ func (rs *Resource) verifyASToken(ctx context.Context, token, holder string) (ma
 	if c["iss"] != as {
 		return nil, fmt.Errorf("iss %v is not this resource's access server", c["iss"])
 	}
-	t, err := verifyJWTWith(ctx, rs.client, token, aauth.TypAuthToken, aauth.DWKAccess)
+	t, err := verifyJWTWith(ctx, rs.httpClient(), token, aauth.TypAuthToken, aauth.DWKAccess)
 	if err != nil {
 		return nil, err
 	}
 	return rs.checkBound(t, aauth.DWKAccess, holder)
+}
+
+// SetClient replaces the client the resource fetches with (the PS's
+// metadata and keys): a PS outside the kit's resolver and CA needs one
+// that reaches and trusts it.
+func (rs *Resource) SetClient(c *http.Client) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.client = c
+}
+
+func (rs *Resource) httpClient() *http.Client {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.client
 }

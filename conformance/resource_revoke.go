@@ -97,7 +97,7 @@ func (rs *Resource) verifyRevocation(r *http.Request) (*Revocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := verifyPSRequest(r.Context(), rs.client, r, body, false)
+	sig, err := verifyPSRequest(r.Context(), rs.httpClient(), r, body, false)
 	if err != nil {
 		return nil, err
 	}

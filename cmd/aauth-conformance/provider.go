@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,8 +59,20 @@ type provider struct {
 	// resource is the test resource at https://rs.HOST (three-party
 	// flows: resource tokens, person and auth token verification).
 	resource *conformance.Resource
-	srv      *http.Server
-	done     chan struct{}
+	// as is the test access server at https://as.HOST (four-party), and
+	// asBroken the ones whose metadata is wrong for good (PS-118), by
+	// what is wrong; mid the intermediary at https://mid.HOST (call
+	// chaining: a resource that is also an agent).
+	as       *conformance.AccessServer
+	asBroken map[string]*conformance.AccessServer
+	mid      *conformance.Intermediary
+	// resource2 is a second test resource at https://rs2.HOST.
+	resource2 *conformance.Resource
+	// innerCA and inner are the backends' PKI and names.
+	innerCA *conformance.CA
+	inner   *conformance.Resolver
+	srv     *http.Server
+	done    chan struct{}
 }
 
 // startProvider starts the provider from dir. listen and host override
@@ -115,6 +128,7 @@ func startProvider(dir, listen, host string, create bool) (*provider, error) {
 		return nil, err
 	}
 	inner := conformance.NewResolver()
+	p.innerCA, p.inner = innerCA, inner
 	hosts := []string{p.set.Host}
 	start := func(host, name string) (*conformance.AgentProvider, error) {
 		k, err := loadOrCreateKey(filepath.Join(dir, keysDir, host+".pem"))
@@ -152,6 +166,11 @@ func startProvider(dir, listen, host string, create bool) (*provider, error) {
 		return nil, err
 	}
 	hosts = append(hosts, rsHost)
+	if err := p.startFederation(innerCA, inner); err != nil {
+		p.closeBackends()
+		return nil, err
+	}
+	hosts = append(hosts, p.federationHosts()...)
 
 	// The front.
 	cert, err := p.ca.Issue(hosts...)
@@ -229,6 +248,114 @@ func (p *provider) closeBackends() {
 	if p.resource != nil {
 		_ = p.resource.Close()
 	}
+	if p.as != nil {
+		_ = p.as.Close()
+	}
+	for _, as := range p.asBroken {
+		_ = as.Close()
+	}
+	if p.mid != nil {
+		_ = p.mid.Close()
+	}
+	if p.resource2 != nil {
+		_ = p.resource2.Close()
+	}
+}
+
+// Hosts of the federation and chaining fixtures, below the provider's.
+func asHost(host string) string  { return "as." + host }
+func midHost(host string) string { return "mid." + host }
+func rs2Host(host string) string { return "rs2." + host }
+
+// brokenAS are the access servers whose metadata is wrong (PS-118): host
+// prefix → the metadata patch.
+var brokenAS = map[string]map[string]any{
+	"as-badissuer":  {"issuer": "https://someone-else.test"},
+	"as-noendpoint": {"auth_token_endpoint": nil},
+}
+
+// startFederation starts the test access server and the intermediary
+// (their signing keys kept in the state, so a PS's cached JWKS stays valid
+// across runs) and the broken access servers.
+func (p *provider) startFederation(ca *conformance.CA, r *conformance.Resolver) error {
+	h := asHost(p.set.Host)
+	k, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, h+".pem"))
+	if err != nil {
+		return err
+	}
+	if p.as, err = conformance.StartAccessServer(ca, r, h, conformance.WithASKey(k)); err != nil {
+		return err
+	}
+	p.asBroken = map[string]*conformance.AccessServer{}
+	for prefix, patch := range brokenAS {
+		as, err := conformance.StartAccessServer(ca, r, prefix+"."+p.set.Host)
+		if err != nil {
+			return err
+		}
+		as.SetMetadata(patch)
+		p.asBroken[prefix] = as
+	}
+	mh := midHost(p.set.Host)
+	apKey, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, mh+".pem"))
+	if err != nil {
+		return err
+	}
+	rsKey, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, "rs-"+mh+".pem"))
+	if err != nil {
+		return err
+	}
+	if p.mid, err = conformance.StartIntermediary(ca, r, mh, apKey, rsKey); err != nil {
+		return err
+	}
+	// A second resource no flow but one chain uses (PS-278: a request
+	// that must wait for the person).
+	k2, err := loadOrCreateKey(filepath.Join(p.dir, keysDir, rs2Host(p.set.Host)+".pem"))
+	if err != nil {
+		return err
+	}
+	p.resource2, err = conformance.StartResource(ca, r, rs2Host(p.set.Host), conformance.WithResourceKey(k2))
+	return err
+}
+
+// reachPS lets the fixtures that verify the PS's signatures and tokens
+// (the test resource, the access server, the intermediary) reach the PS
+// at host (through addr when given) and trust it (caFile, when given, and
+// the system roots) besides each other.
+func (p *provider) reachPS(host, addr, caFile string) error {
+	if addr != "" {
+		p.inner.Set(host, addr)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pool.AddCert(p.innerCA.Cert())
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return err
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return fmt.Errorf("%s: no PEM certificate", caFile)
+		}
+	}
+	tr := conformance.NewTransport(nil, p.inner)
+	tr.TLSClientConfig.RootCAs = pool
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	p.resource.SetClient(c)
+	p.as.SetClient(c)
+	p.mid.SetClient(c)
+	return nil
+}
+
+func (p *provider) federationHosts() []string {
+	hs := []string{asHost(p.set.Host), midHost(p.set.Host), rs2Host(p.set.Host)}
+	for prefix := range brokenAS {
+		hs = append(hs, prefix+"."+p.set.Host)
+	}
+	slices.Sort(hs[3:])
+	return hs
 }
 
 // Hosts are the provider's host names, the healthy one first, then the
@@ -238,7 +365,7 @@ func (p *provider) Hosts() []string {
 	for _, f := range suite.Faults() {
 		hs = append(hs, suite.FaultHost(p.set.Host, f))
 	}
-	return append(hs, conformance.ResourceHost(p.set.Host))
+	return append(append(hs, conformance.ResourceHost(p.set.Host)), p.federationHosts()...)
 }
 
 // Flags are the flags the PS under test needs to reach and trust the

@@ -100,12 +100,16 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer second.Close()
 	}
+	if err := p.reachPS(u.Hostname(), *psAddr, *psCA); err != nil {
+		return err
+	}
 	agent, err := p.agent()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "agent provider https://%s and test resource https://%s on %s; the PS must run with:\n  %s\n",
-		p.set.Host, conformance.ResourceHost(p.set.Host), p.set.Listen, strings.Join(p.Flags(), " "))
+	fmt.Fprintf(stderr, "agent provider https://%s, test resource https://%s, test access server %s and intermediary %s on %s; the PS must run with:\n  %s\n",
+		p.set.Host, conformance.ResourceHost(p.set.Host), p.as.Issuer(), p.mid.Issuer(), p.set.Listen, strings.Join(p.Flags(), " "))
+	fmt.Fprintf(stderr, "(a PS with an access-server allow-list must also trust %s)\n", p.as.Issuer())
 	fmt.Fprintf(stderr, "running %d checks against %s (person steps: %s)\n", len(checks), strings.TrimSuffix(*psURL, "/"), approveName(*approve))
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -117,6 +121,11 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Agent:    agent,
 		Faulty:   p.faulty,
 		Resource: p.resource,
+
+		AccessServer:        p.as,
+		BrokenAccessServers: p.asBroken,
+		Intermediary:        p.mid,
+		Resource2:           p.resource2,
 	}
 	if person != nil {
 		t.Person = person

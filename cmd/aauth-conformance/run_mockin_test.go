@@ -226,6 +226,22 @@ var mockinDifferences = []string{
 	"PS-228 E9 question: the person's answer comes back as 200 {answer}",
 	"PS-230 E9 naming an unknown mission gets 404 mission_not_found",
 	"PS-255 an agent id differing from a connected one only in case is a new, unconnected agent",
+	// Four-party federation, call chaining and R3 (docs/interop.md
+	// "Federation, call chaining, sub-agents and R3").
+	"PS-117 the PS reads the AS metadata and posts to its auth_token_endpoint",
+	"PS-118 AS metadata missing, naming another issuer or without auth_token_endpoint: 502 as_unreachable, no POST",
+	"PS-119 the PS→AS request covers the profile's components with a fresh created and a right Content-Digest",
+	"PS-120 the PS→AS request is signed as the PS: jwks_uri scheme, id the issuer, dwk aauth-person.json, a kid of its JWKS",
+	"PS-121 the PS→AS body carries the exact resource_token, agent_token and presented_token",
+	"PS-122 a good AS token reaches the agent unchanged as {auth_token, expires_in}",
+	"PS-132 an agent token, a resource token or a badly signed token as upstream_token gets 400 invalid_upstream_token",
+	"PS-133 an upstream auth token from an AS this PS never presented that person to gets 400 invalid_upstream_token",
+	"PS-134 an intermediary whose agent token iss is not the upstream aud gets 400 invalid_upstream_token",
+	"PS-134 the upstream cnf is not compared with the intermediary's key: the chained person token is bound to the intermediary",
+	"PS-135 an upstream person token of another PS, or an auth token naming another PS, gets 400 invalid_upstream_token",
+	"PS-139 an upstream token in Signature-Key gets 401 invalid_jwt",
+	"PS-241 the PS fetches r3_uri signed as itself",
+	"PS-245 the auth token carries r3_uri, r3_s256 and r3_granted within the document, no r3_conditional",
 }
 
 // TestInteropMockin is Must-show 3 (`make interop-mockin`): the suite

@@ -18,6 +18,10 @@ func flowChecks() []Check {
 	out = append(out, missionChecks()...)
 	out = append(out, threePartyChecks()...)
 	out = append(out, subAgentChecks()...)
+	out = append(out, subAgentMoreChecks()...)
+	out = append(out, federationChecks()...)
+	out = append(out, chainingChecks()...)
+	out = append(out, r3Checks()...)
 	out = append(out, revocationChecks()...)
 	// confB: transport and key-discovery hygiene (§3.23).
 	out = append(out, hygieneChecks()...)

@@ -10,6 +10,10 @@ var notWireTestable = map[string]string{
 	"PS-188": "the exposed mission bytes are read through the harness or the PS's own mission-control UI; the draft gives agents no read of the blob after approval",
 	"PS-213": "the mission log is exported by the harness; the draft defines no wire read of it",
 	"PS-293": "the cascade records the PS keeps are internal; only their effects (PS-239, PS-294) show on the wire",
+	// §3.24: a duty only of a PS that delegates to a supervision server;
+	// nothing on the wire says whether a PS does, and the kit has no
+	// supervision-server fixture (Supervision -00).
+	"PS-297": "conditional on a supervision server the PS was configured to use: no metadata announces one, no SS fixture",
 }
 
 // NotWireTestable returns the ids of the MUST rows that cannot be checked

@@ -98,7 +98,8 @@ func stepsOf(sc string, run func(ctx context.Context, t *Target, rec recorder) e
 }
 
 // scenarioHome is the surface a flow belongs to (see step).
-var scenarioHome = map[string]string{"mission": SurfaceMissions, "three-party": SurfaceAuthTokens, "sub-agent": SurfaceSubAgents, "revocation": SurfaceRevocation}
+var scenarioHome = map[string]string{"mission": SurfaceMissions, "three-party": SurfaceAuthTokens, "sub-agent": SurfaceSubAgents, "revocation": SurfaceRevocation,
+	"federation": SurfaceFederation, "chaining": SurfaceChaining, "r3": SurfaceAuthTokens, "sub-agent-more": SurfaceSubAgents}
 
 // agentSend signs and sends a request as a; hdr is added unsigned. Two
 // byte-identical requests in one second would be a replay (created has
@@ -137,6 +138,13 @@ const maxFlowWait = 5 * time.Minute
 // (or approval) it hands the step to the person, then polls the Location,
 // honouring Retry-After, until the answer is not 202.
 func (t *Target) resolve(ctx context.Context, a *conformance.Agent, r *Response, approve bool, what string) (*Response, error) {
+	return t.resolveFor(ctx, a, r, approve, what, false)
+}
+
+// resolveFor is resolve; with waiting, requirement=approval is the PS
+// waiting on someone else (an access server) and is only polled, and a
+// requirement=clarification 202 is returned for the caller to answer.
+func (t *Target) resolveFor(ctx context.Context, a *conformance.Agent, r *Response, approve bool, what string, waiting bool) (*Response, error) {
 	asked := false
 	deadline := time.Now().Add(maxFlowWait)
 	for r.Status == http.StatusAccepted {
@@ -148,7 +156,10 @@ func (t *Target) resolve(ctx context.Context, a *conformance.Agent, r *Response,
 		if err != nil {
 			return nil, err
 		}
-		if !asked && (req.Token == "interaction" || req.Token == "approval") {
+		if waiting && req.Token == "clarification" {
+			return r, nil
+		}
+		if !asked && (req.Token == "interaction" || req.Token == "approval" && !waiting) {
 			if t.Person == nil {
 				return nil, errNoPerson
 			}

@@ -78,6 +78,16 @@ type Target struct {
 	// Resource is a test resource the PS can reach (its metadata, keys
 	// and resource tokens): the three-party and sub-agent flows need it.
 	Resource *conformance.Resource
+	// AccessServer is a test access server the PS can reach (four-party:
+	// resource tokens whose aud is it); BrokenAccessServers serve wrong
+	// metadata for good, keyed by what is wrong (PS-118). Intermediary is
+	// a resource that is also an agent (call chaining). Flows needing one
+	// are skipped without it.
+	AccessServer        *conformance.AccessServer
+	BrokenAccessServers map[string]*conformance.AccessServer
+	Intermediary        *conformance.Intermediary
+	// Resource2 is a second test resource, one no other flow uses.
+	Resource2 *conformance.Resource
 
 	mu        sync.Mutex
 	md        map[string]any

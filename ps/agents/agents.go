@@ -119,6 +119,9 @@ type Service struct {
 	now      func() time.Time
 	policy   Policy
 	throttle *throttle
+	// policyCache holds providers' statuses for Admit; shared by every
+	// WithStore copy.
+	policyCache *policyCache
 }
 
 // throttle remembers the last activity write per provider or binding.
@@ -132,7 +135,8 @@ func New(st Store, now func() time.Time, policy Policy) *Service {
 	if policy == "" {
 		policy = AllowAny
 	}
-	return &Service{st: st, now: now, policy: policy, throttle: &throttle{touched: map[string]time.Time{}}}
+	return &Service{st: st, now: now, policy: policy, throttle: &throttle{touched: map[string]time.Time{}},
+		policyCache: newPolicyCache()}
 }
 
 // WithStore is the Service bound to st (a transaction).

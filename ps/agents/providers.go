@@ -11,16 +11,25 @@ import (
 // Admit applies the operator's policy to a provider before anything is
 // fetched from it: blocked providers are always refused; under allow-list
 // only allowed ones pass.
+// The provider's status is cached for at most policyTTL (see policyCache).
 func (s *Service) Admit(ctx context.Context, issuer string) error {
-	p, err := s.st.AgentProvider(ctx, issuer)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return err
+	status, ok := s.policyCache.get(issuer, s.now())
+	if !ok {
+		gen := s.policyCache.generation()
+		p, err := s.st.AgentProvider(ctx, issuer)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		status = "" // unknown provider
+		if err == nil {
+			status = p.Status
+		}
+		s.policyCache.put(issuer, status, gen, s.now())
 	}
-	known := err == nil
 	switch {
-	case known && p.Status == ProviderBlocked:
+	case status == ProviderBlocked:
 		return fmt.Errorf("%w: %w", ErrProviderNotTrusted, httpsig.ErrProviderRefused)
-	case s.policy == AllowList && (!known || p.Status != ProviderAllowed):
+	case s.policy == AllowList && status != ProviderAllowed:
 		return fmt.Errorf("%w: %w", ErrProviderNotTrusted, httpsig.ErrProviderRefused)
 	}
 	return nil
@@ -53,7 +62,9 @@ func (s *Service) SetProviderStatus(ctx context.Context, issuer string, status P
 	default:
 		return errors.New("agents: unknown provider status")
 	}
-	return s.st.SetAgentProviderStatus(ctx, issuer, status, by, s.now())
+	err := s.st.SetAgentProviderStatus(ctx, issuer, status, by, s.now())
+	s.policyCache.forget() // this process applies it at once, whatever happened
+	return err
 }
 
 // BlockProvider lets a person refuse agents of a provider for themselves.

@@ -460,7 +460,9 @@ func (a *App) revokeMissionTokens(ctx context.Context, st missionflow.Store, s25
 // agentAccepted remembers an accepted agent token's (iss, jti) and sub, so
 // that its provider's revocation cascades by the agent's sub (PS-293).
 func (a *App) agentAccepted(ctx context.Context, ag *httpsig.Agent) {
-	if err := a.Store.RememberAgentToken(ctx, ag.Provider, ag.TokenJTI, ag.ID, ag.TokenExp); err != nil {
+	if err := ag.RememberOnce(func() error {
+		return a.Store.RememberAgentToken(ctx, ag.Provider, ag.TokenJTI, ag.ID, ag.TokenExp)
+	}); err != nil {
 		a.Log.WarnContext(ctx, "record accepted agent token", "err", err)
 	}
 }

@@ -30,6 +30,17 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 	if !ok {
 		return nil, aauth.SigErr(aauth.SigInvalidKey, "the jwt parameter must be a string")
 	}
+	if agent := v.tokens.get(token, now); agent != nil {
+		// Verified before (see tokencache.go); what may have changed since
+		// is checked again.
+		if err := v.admitProvider(ctx, agent.Provider); err != nil {
+			return nil, err
+		}
+		if err := v.notRevoked(ctx, agent); err != nil {
+			return nil, err
+		}
+		return agent, nil
+	}
 
 	// 1. Well-formed compact JWT.
 	jwt, err := jose.ParseCompact(token)
@@ -73,13 +84,8 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 	}
 	agent.TokenExp, agent.TokenIAT = time.Unix(exp, 0), time.Unix(iat, 0)
 	agent.Token = token
-	if v.cfg.Providers != nil {
-		if err := v.cfg.Providers.Admit(ctx, agent.Provider); err != nil {
-			if errors.Is(err, ErrProviderRefused) {
-				return nil, &aauth.SignatureError{Code: aauth.SigInvalidJWT, Detail: "this person server does not accept agents of this agent provider", Cause: err}
-			}
-			return nil, internalError("provider policy", err)
-		}
+	if err := v.admitProvider(ctx, agent.Provider); err != nil {
+		return nil, err
 	}
 
 	// 6–8. Discovery, key selection, JWT signature (refresh once on failure).
@@ -87,12 +93,8 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 		return nil, err
 	}
 	// 9. Revocation.
-	revoked, err := v.cfg.Revocations.IsRevoked(ctx, agent.Provider, agent.TokenJTI)
-	if err != nil {
-		return nil, internalError("revocation lookup", err)
-	}
-	if revoked {
-		return nil, aauth.SigErr(aauth.SigRevokedJWT, "the agent token has been revoked")
+	if err := v.notRevoked(ctx, agent); err != nil {
+		return nil, err
 	}
 	// 10. cnf.jwk admission: structure, alg, kty/crv agreement.
 	cnfJWK := jwt.Claims["cnf"].(map[string]any)["jwk"].(map[string]any)
@@ -105,7 +107,34 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 		return nil, &aauth.SignatureError{Code: aauth.SigInvalidKey, Detail: "the agent key in cnf.jwk is not usable", Cause: err}
 	}
 	agent.Key = key
+	v.tokens.put(agent, now)
 	return agent, nil
+}
+
+// admitProvider applies the operator's provider policy (step 5).
+func (v *Verifier) admitProvider(ctx context.Context, provider string) error {
+	if v.cfg.Providers == nil {
+		return nil
+	}
+	if err := v.cfg.Providers.Admit(ctx, provider); err != nil {
+		if errors.Is(err, ErrProviderRefused) {
+			return &aauth.SignatureError{Code: aauth.SigInvalidJWT, Detail: "this person server does not accept agents of this agent provider", Cause: err}
+		}
+		return internalError("provider policy", err)
+	}
+	return nil
+}
+
+// notRevoked is step 9: no revocation is recorded for the agent token.
+func (v *Verifier) notRevoked(ctx context.Context, agent *Agent) error {
+	revoked, err := v.cfg.Revocations.IsRevoked(ctx, agent.Provider, agent.TokenJTI)
+	if err != nil {
+		return internalError("revocation lookup", err)
+	}
+	if revoked {
+		return aauth.SigErr(aauth.SigRevokedJWT, "the agent token has been revoked")
+	}
+	return nil
 }
 
 // agentClaims checks the claims that need no network and builds the Agent.

@@ -87,7 +87,8 @@ type Policy struct {
 
 // Verifier verifies signed agent requests.
 type Verifier struct {
-	cfg Config
+	cfg    Config
+	tokens *tokenCache
 }
 
 // New builds a Verifier.
@@ -113,7 +114,7 @@ func New(cfg Config) (*Verifier, error) {
 	case len(cfg.Authorities) == 0:
 		return nil, errors.New("httpsig: at least one authority is required")
 	}
-	return &Verifier{cfg: cfg}, nil
+	return &Verifier{cfg: cfg, tokens: newTokenCache(agentTokenCacheSize, agentTokenCacheTTL)}, nil
 }
 
 // AcceptAlgs is the exact set of algorithms this verifier accepts.
@@ -146,6 +147,8 @@ type Agent struct {
 	// layer (behind a trusted proxy, the client the proxy names). The
 	// signature does not cover it; it only feeds abuse bounds.
 	ClientAddr netip.Addr
+	// entry is the agent token's cache entry (nil: not cached).
+	entry *tokenEntry
 }
 
 // signatureInput is the verified-label member of Signature-Input.

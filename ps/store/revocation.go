@@ -29,13 +29,46 @@ func (s *Store) RecordRevocation(ctx context.Context, iss, jti string, exp, revo
 
 // IsRevoked reports whether a revocation is recorded for (iss, jti).
 func (s *Store) IsRevoked(ctx context.Context, iss, jti string) (bool, error) {
-	var n int64
+	var ok bool
 	err := s.db.WithContext(ctx).Raw(
-		`SELECT COUNT(*) FROM revoked_tokens WHERE iss = ? AND jti = ?`, iss, jti).Scan(&n).Error
+		`SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?)`, iss, jti).Scan(&ok).Error
 	if err != nil {
 		return false, wrap("look up revocation", err)
 	}
-	return n > 0, nil
+	return ok, nil
+}
+
+// FirstRevoked returns the index of the first of tokens (iss, jti pairs)
+// a revocation is recorded for, or -1: one statement for the checks an
+// issuance makes (issue 12).
+func (s *Store) FirstRevoked(ctx context.Context, tokens [][2]string) (int, error) {
+	if len(tokens) == 0 {
+		return -1, nil
+	}
+	var (
+		where strings.Builder
+		args  = make([]any, 0, 2*len(tokens))
+	)
+	for i, t := range tokens {
+		if i > 0 {
+			where.WriteString(" OR ")
+		}
+		where.WriteString("(iss = ? AND jti = ?)")
+		args = append(args, t[0], t[1])
+	}
+	var found []struct{ Iss, JTI string }
+	err := s.db.WithContext(ctx).Raw(`SELECT iss, jti FROM revoked_tokens WHERE `+where.String(), args...).Scan(&found).Error
+	if err != nil {
+		return -1, wrap("look up revocations", err)
+	}
+	for i, t := range tokens {
+		for _, f := range found {
+			if f.Iss == t[0] && f.JTI == t[1] {
+				return i, nil
+			}
+		}
+	}
+	return -1, nil
 }
 
 // The revocation aggregate (migration 00010): the agent tokens the PS

@@ -94,11 +94,11 @@ func (s *Store) PersonBySub(ctx context.Context, resource, sub string) (string, 
 
 // HasConsent reports whether the person consented to the agent acting at resource.
 func (s *Store) HasConsent(ctx context.Context, personID, agentIss, agentSub, resource string) (bool, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM resource_consents
-		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?`,
-		personID, agentIss, agentSub, resource).Scan(&n).Error
-	return n > 0, wrap("read consent", err)
+	var ok bool
+	err := s.db.WithContext(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM resource_consents
+		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?)`,
+		personID, agentIss, agentSub, resource).Scan(&ok).Error
+	return ok, wrap("read consent", err)
 }
 
 // GrantConsent records a consent; granting it again keeps the first.

@@ -3,6 +3,7 @@ package tokens
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -65,10 +66,24 @@ func (s *Service) guard(ctx context.Context, a Agent, ms *mission.Record, more .
 		checks = append(checks, revocable{s.o.Issuer, a.Upstream.JTI, http.StatusBadRequest, aauth.ErrRevokedUpstreamToken,
 			"the upstream token has been revoked"})
 	}
-	for _, c := range append(checks, more...) {
-		if c.iss == "" || c.jti == "" {
-			continue
+	checks = slices.DeleteFunc(append(checks, more...), func(c revocable) bool { return c.iss == "" || c.jti == "" })
+	if batch, ok := s.o.Store.(batchRevocations); ok {
+		// One statement for every check (issue 12); the first revoked
+		// token in the order above answers, as one by one.
+		keys := make([][2]string, len(checks))
+		for i, c := range checks {
+			keys[i] = [2]string{c.iss, c.jti}
 		}
+		i, err := batch.FirstRevoked(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		if i >= 0 {
+			return nil, aauth.NewProblem(checks[i].status, checks[i].code, checks[i].detail)
+		}
+		return ms, nil
+	}
+	for _, c := range checks {
 		if revoked, err := s.o.Store.IsRevoked(ctx, c.iss, c.jti); err != nil {
 			return nil, err
 		} else if revoked {
@@ -76,4 +91,11 @@ func (s *Service) guard(ctx context.Context, a Agent, ms *mission.Record, more .
 		}
 	}
 	return ms, nil
+}
+
+// batchRevocations is a RevocationGuard that looks several tokens up in
+// one statement (ps/store).
+type batchRevocations interface {
+	// FirstRevoked is the index of the first revoked token, or -1.
+	FirstRevoked(ctx context.Context, tokens [][2]string) (int, error)
 }

@@ -67,6 +67,21 @@ func runGrants(t *testing.T, open func(t *testing.T) *store.Store) {
 	if theirs, _ := st.Grants(ctx, "p2"); len(theirs) != 1 || !theirs[0].LastUsed.IsZero() {
 		t.Fatalf("p1's use touched p2's grant: %+v", theirs)
 	}
+	// Issue 12: a use within the minute after the recorded one is not
+	// written (no row version per issuance); a later one, or a clock that
+	// went back, is.
+	for _, c := range []struct{ touch, want time.Duration }{
+		{5*time.Minute + 59*time.Second, 5 * time.Minute},
+		{6 * time.Minute, 6 * time.Minute},
+		{2 * time.Minute, 2 * time.Minute},
+	} {
+		must(st.TouchGrant(ctx, "p1", consent, at.Add(c.touch)))
+		got, err = st.Grants(ctx, "p1")
+		must(err)
+		if !got[1].LastUsed.Equal(at.Add(c.want)) {
+			t.Fatalf("touched at +%s: last use %s, want +%s", c.touch, got[1].LastUsed, c.want)
+		}
+	}
 
 	// Another person's id cannot remove p1's grants: p3 has none, and p2's
 	// removal of the consent key removes p2's own only.

@@ -40,6 +40,20 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 		if ok, _ := st.IsRevoked(ctx, "https://other.example", "x"); ok {
 			t.Fatal("revocations are keyed by (iss, jti)")
 		}
+		// FirstRevoked: one statement for an issuance's checks (issue 12).
+		for _, c := range []struct {
+			in   [][2]string
+			want int
+		}{
+			{nil, -1},
+			{[][2]string{{ap, "z"}, {"https://other.example", "x"}}, -1},
+			{[][2]string{{ap, "z"}, {ap, "y"}, {ap, "x"}}, 1},
+			{[][2]string{{ap, "x"}}, 0},
+		} {
+			if i, err := st.FirstRevoked(ctx, c.in); i != c.want || err != nil {
+				t.Fatalf("FirstRevoked(%v) = %d, %v; want %d", c.in, i, err, c.want)
+			}
+		}
 		if n, err := st.LiveRevocations(ctx, ap, at); n != 2 || err != nil {
 			t.Fatalf("LiveRevocations = %d, %v", n, err)
 		}

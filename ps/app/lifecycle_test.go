@@ -284,3 +284,42 @@ func TestMissionSuspendHoldsPermissions(t *testing.T) {
 	}
 	expectPermission(t, w.poll(t, w.agent, held), "granted")
 }
+
+// TestMissionHoldOutlivesPendingLifetime (issue 10, Must-show 4; design
+// §5; PS-155, PS-158): a request held by a suspension lives until the
+// mission's hold ends (--mission-hold-timeout, 15 min by default), not the
+// pending engine's default lifetime (10 min). Past 10 min and before 15 a
+// resumption still releases it and its poll gets the person token; a
+// second suspension past 15 min ends the mission and the held request's
+// poll gets 403 mission_terminated (administrative), not 408 expired.
+func TestMissionHoldOutlivesPendingLifetime(t *testing.T) {
+	t.Parallel()
+	w, b, _ := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Hold me long","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	csrf := csrfOf(t, b)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	held := w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
+	w.clock.Advance(11 * time.Minute)
+	if st := w.pollState(t, w.agent, held); st != "pending" {
+		t.Fatalf("held 11 min under a 15 min hold: poll status %q, want pending", st)
+	}
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.raw)
+	}
+	if got := w.poll(t, w.agent, held); got.status != http.StatusOK || got.body["person_token"] == nil {
+		t.Fatalf("the request released after 11 min: %d %s, want the person token", got.status, got.raw)
+	}
+
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend again: %d %s", r.status, r.raw)
+	}
+	held = w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
+	w.clock.Advance(14 * time.Minute)
+	if st := w.pollState(t, w.agent, held); st != "pending" {
+		t.Fatalf("held 14 min under a 15 min hold: poll status %q, want pending", st)
+	}
+	w.clock.Advance(time.Minute + time.Second)
+	expectTerminated(t, w.terminal(t, w.agent, held, http.StatusForbidden, aauth.ErrMissionTerminated), "administrative")
+}

@@ -46,6 +46,14 @@ type Query struct {
 	// every item of it is answered yes (what each needed — consent, an
 	// approval, an inline or call-back checkpoint — is recorded).
 	ApproveAll bool
+	// RefuseAll: the person refused the deferred request as a whole, so
+	// every item of it is answered no and the decision is a deny
+	// (user_denied), evidenced as the person's.
+	RefuseAll bool
+	// Person is the person whose answer this re-evaluation applies
+	// (ApproveAll, RefuseAll or Answers with Resolves): the evidence names
+	// them as the decision's actor, acting on the agent's request.
+	Person string
 	// Consented are scopes the person already granted this agent at the
 	// resource outside the mission (standing grants): consent for items
 	// that need consent once.
@@ -119,13 +127,14 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	in := authority.Input{Point: q.Point, Mode: q.Mode, Request: q.Request, Actor: q.Actor, Mission: snap,
 		Catalog: p.config().Catalog, Now: now, PersonReachable: q.PersonReachable, Answers: q.Answers}
 	res := &Result{ID: newDecisionID(), Decision: authority.Evaluate(in), Mission: m}
-	if q.ApproveAll && res.Decision.Outcome == authority.Defer {
+	if (q.ApproveAll || q.RefuseAll) && res.Decision.Outcome == authority.Defer {
 		in.Answers = map[string]bool{}
 		for k, v := range q.Answers {
 			in.Answers[k] = v
 		}
 		for _, it := range res.Decision.Items {
-			in.Answers[it.Item.Key()] = true
+			// An answer counts only for an item that needed one.
+			in.Answers[it.Item.Key()] = !q.RefuseAll
 		}
 		res.Decision = authority.Evaluate(in)
 	}
@@ -147,6 +156,9 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		return nil, err
 	}
 	actor := evidence.Actor{Kind: "agent", ID: q.Actor.Agent}
+	if q.Person != "" && q.Resolves != "" {
+		actor = evidence.Actor{Kind: "person", ID: q.Person}
+	}
 	if _, err := AppendEvidence(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
 		Type: evidence.RuntimeDecision, Actor: actor, Anchors: anchorsOf(m), Body: body}, now); err != nil {
 		return nil, err

@@ -33,34 +33,8 @@ func missionDecision(t *testing.T, r result, status int, reason, entry, exclusio
 // each refusal's mission_decision asserted.
 func TestBoardPacketScenario(t *testing.T) {
 	t.Parallel()
-	var rs map[string]*conformance.Resource
-	policy := pstest.BoardPacketPolicy(t)
-	w := newWorldWith(t, pstest.Options{Configure: func(c *config.Config) { c.MissionPolicy = policy }}, func(env *pstest.Env) {
-		rs = env.StartBoardPacketResources(t)
-	})
-	b := w.person(t, "alice", false)
-	w.bind(t, w.agent, b)
-
-	ap := w.approveMission(t, w.agent, b, `{"description":"# Q3 Board Packet\n\nAssemble the board packet, reconcile the final numbers, and call back for approval before releasing the presentation.",`+
-		`"resources":["https://treasury.test","https://ir.test","https://hr.test"],"tools":[{"name":"ReconcileNumbers"}],"capabilities":["interaction"]}`, nil)
-	if res, _ := ap.bl["approved_resources"].([]any); slices.Contains(res, any("https://hr.test")) {
-		t.Fatalf("the template's excluded resource was approved: %v", res)
-	}
-	pts, _ := ap.res.body["person_tokens"].(map[string]any)
-
-	// auth asks rs for an auth token with scope under the mission.
-	auth := func(host, presented, scope string) result {
-		rt := resourceToken(t, w, rs[host], presented, scope, func(s *conformance.ResourceTokenSpec) { s.MissionS256 = ap.s256 })
-		return w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": presented,
-			"capabilities": []string{"interaction"}}))
-	}
-	approve := func(r result) result {
-		t.Helper()
-		s := w.expectInteraction(t, r)
-		open(t, b, s)
-		b.Post(t, s.path()+"/approve", nil)
-		return w.poll(t, w.agent, s.loc)
-	}
+	bw := newBoardWorld(t, pstest.Options{})
+	w, b, rs, ap, pts, auth, approve := bw.w, bw.b, bw.rs, bw.ap, bw.pts, bw.auth, bw.approve
 
 	// HR: refused at the person-token endpoint (design §10.3), so the
 	// agent never holds a mission person token to present there.
@@ -109,4 +83,55 @@ func TestBoardPacketScenario(t *testing.T) {
 			t.Fatalf("the mission page's decisions lack %q:\n%s", want, decisions)
 		}
 	}
+}
+
+// boardWorld is the board-packet scenario's world: the policy, its
+// resources, alice bound to w.agent, and the mission approved.
+type boardWorld struct {
+	w   *world
+	b   *pstest.Browser
+	rs  map[string]*conformance.Resource
+	ap  approved
+	pts map[string]any
+	// auth asks the resource at host for an auth token with scope under
+	// the mission, presenting the person token presented.
+	auth func(host, presented, scope string) result
+	// approve has alice approve the interaction r asks for; the poll after.
+	approve func(r result) result
+}
+
+func newBoardWorld(t *testing.T, opt pstest.Options) *boardWorld {
+	t.Helper()
+	bw := &boardWorld{}
+	policy := pstest.BoardPacketPolicy(t)
+	configure := opt.Configure
+	opt.Configure = func(c *config.Config) {
+		if configure != nil {
+			configure(c)
+		}
+		c.MissionPolicy = policy
+	}
+	w := newWorldWith(t, opt, func(env *pstest.Env) { bw.rs = env.StartBoardPacketResources(t) })
+	b := w.person(t, "alice", false)
+	w.bind(t, w.agent, b)
+	bw.w, bw.b = w, b
+	bw.ap = w.approveMission(t, w.agent, b, `{"description":"# Q3 Board Packet\n\nAssemble the board packet, reconcile the final numbers, and call back for approval before releasing the presentation.",`+
+		`"resources":["https://treasury.test","https://ir.test","https://hr.test"],"tools":[{"name":"ReconcileNumbers"}],"capabilities":["interaction"]}`, nil)
+	if res, _ := bw.ap.bl["approved_resources"].([]any); slices.Contains(res, any("https://hr.test")) {
+		t.Fatalf("the template's excluded resource was approved: %v", res)
+	}
+	bw.pts, _ = bw.ap.res.body["person_tokens"].(map[string]any)
+	bw.auth = func(host, presented, scope string) result {
+		rt := resourceToken(t, w, bw.rs[host], presented, scope, func(s *conformance.ResourceTokenSpec) { s.MissionS256 = bw.ap.s256 })
+		return w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": presented,
+			"capabilities": []string{"interaction"}}))
+	}
+	bw.approve = func(r result) result {
+		t.Helper()
+		s := w.expectInteraction(t, r)
+		open(t, b, s)
+		b.Post(t, s.path()+"/approve", nil)
+		return w.poll(t, w.agent, s.loc)
+	}
+	return bw
 }

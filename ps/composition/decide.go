@@ -25,6 +25,11 @@ type Point struct {
 	Issuer string
 	Config *Config
 	Now    func() time.Time
+	// Risk, when set, runs in the deciding transaction after a decision
+	// refused by an exclusion was evidenced: the risk policy's trigger
+	// (design §5; ps/lifecycle's Risk may suspend the mission, committed
+	// with the refusal).
+	Risk func(ctx context.Context, st Store, s256 string) error
 }
 
 // Query is one request to decide on a mission.
@@ -163,8 +168,16 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		Type: evidence.RuntimeDecision, Actor: actor, Anchors: anchorsOf(m), Body: body}, now); err != nil {
 		return nil, err
 	}
+	if p.Risk != nil && d.Outcome == authority.Deny && d.Reason == ReasonExcluded {
+		if err := p.Risk(ctx, st, m.S256); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
+
+// ReasonExcluded is the decision reason of a request an exclusion refused.
+const ReasonExcluded = "excluded"
 
 func (p *Point) config() *Config {
 	if p.Config == nil {

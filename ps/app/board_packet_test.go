@@ -47,6 +47,16 @@ func TestBoardPacketScenario(t *testing.T) {
 		expectAuthToken(t, w, rs["treasury.test"], approve(auth("treasury.test", treasuryPT, "cash_position.read")), treasuryPT)
 	}
 
+	// The person refuses a third: a deny (user_denied) by the person,
+	// resolving the deferred request, and the agent gets 403 denied.
+	refused := w.expectInteraction(t, auth("treasury.test", treasuryPT, "cash_position.read"))
+	open(t, b, refused)
+	afterDecision(t, b, b.Post(t, refused.path()+"/deny", nil))
+	expectProblem(t, w.poll(t, w.agent, refused.loc), http.StatusForbidden, "denied")
+	if actor, rec := lastDecision(t, w, ap.s256); actor.Kind != "person" || rec.Resolves != refused.id || rec.Outcome.Reason != "user_denied" {
+		t.Fatalf("the refused treasury read's evidence: actor %+v, resolves %q, outcome %+v", actor, rec.Resolves, rec.Outcome)
+	}
+
 	// The release before the reconciliation is reported: refused at the stage.
 	irPT, _ := pts["https://ir.test"].(string)
 	missionDecision(t, auth("ir.test", irPT, "release.publish"), http.StatusForbidden, "stage_gate", "release-board", "")

@@ -129,8 +129,10 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		snap.Consent[key] = true
 	}
 	now := p.Now()
+	// A person answering the deferred request (Resolves) was reached.
+	reachable := q.PersonReachable || (q.Person != "" && q.Resolves != "")
 	in := authority.Input{Point: q.Point, Mode: q.Mode, Request: q.Request, Actor: q.Actor, Mission: snap,
-		Catalog: p.config().Catalog, Now: now, PersonReachable: q.PersonReachable, Answers: q.Answers}
+		Catalog: p.config().Catalog, Now: now, PersonReachable: reachable, Answers: q.Answers}
 	res := &Result{ID: newDecisionID(), Decision: authority.Evaluate(in), Mission: m}
 	if (q.ApproveAll || q.RefuseAll) && res.Decision.Outcome == authority.Defer {
 		in.Answers = map[string]bool{}

@@ -41,7 +41,7 @@ func lastDecision(t *testing.T, w *world, s256 string) (evidence.Actor, authorit
 // agent gets 403 denied. An approval is evidenced as an issue by the
 // person resolving it, with its effect (the consent memory) committed with
 // the token: the next request under the mission is issued at once.
-// PS-063, PS-201.
+// PS-063.
 func TestMissionPersonAnswerIsDecided(t *testing.T) {
 	t.Parallel()
 	w, b, _ := missionWorld(t, pstest.Options{})

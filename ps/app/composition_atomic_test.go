@@ -19,7 +19,7 @@ import (
 // stays: the checkpoint is not consumed, the counter unchanged, no token,
 // no evidence record. Once the fault is gone the same request succeeds,
 // once: the next release asks the person again. On SQLite and
-// PostgreSQL. PS-101.
+// PostgreSQL.
 func TestCompositionDecisionFailingHalfWayLeavesNothing(t *testing.T) {
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		bw := newBoardWorld(t, opt)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/governance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -326,12 +327,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 
 	a.Lifecycle, err = lifecycle.New(lifecycle.Options{Issuer: cfg.Issuer, DB: st, Revoker: a.Revocation,
 		Releaser: a.Interact, Signer: a.Keys, Now: now, Log: log,
-		HoldTimeout: cfg.MissionHoldTimeout, KeepTokensOnSuspend: !cfg.MissionSuspendRevokes})
+		HoldTimeout: cfg.MissionHoldTimeout, KeepTokensOnSuspend: !cfg.MissionSuspendRevokes,
+		Risk: governance.RiskPolicy{Hits: cfg.MissionRiskExclusions, Window: cfg.MissionRiskWindow}})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.Evidence = &lifecycle.Exporter{Issuer: cfg.Issuer, DB: st, Keys: a.Keys}
+	a.Decisions.Risk = a.Lifecycle.Risk
+	a.Evidence = &lifecycle.Exporter{Issuer: cfg.Issuer, DB: st, Keys: a.Keys, Heads: a.Lifecycle}
 
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
@@ -596,6 +599,9 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Lifecycle.SettleDue(ctx); err != nil {
 			a.Log.Warn("housekeeping: end missions held past their hold", "err", err)
+		}
+		if _, err := a.Lifecycle.SignHeadsDue(ctx); err != nil {
+			a.Log.Warn("housekeeping: sign evidence chain heads", "err", err)
 		}
 	}
 }

@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,30 +10,6 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
-
-// boardPolicy is the operator's Mission composition policy of the
-// board-packet scenario (design Example A, on the test resources; the
-// release is a scope here rather than an R3 operation): HR excluded by
-// class, treasury approved each time, the release gated by the CFO's
-// single-use approval that comes after the reconciliation is reported,
-// at most three releases.
-const boardPolicy = `{"policy_version":"test-1",
- "catalog":{"version":"cat-1","resources":{
-  "https://hr.test":{"name":"HR","class":"hr.records"},
-  "https://treasury.test":{"name":"Treasury"},
-  "https://ir.test":{"name":"Investor relations","class":"release.board"}}},
- "templates":[{"name":"board-packet@1","resources":["https://treasury.test","https://ir.test"],"tools":["ReconcileNumbers"],
-  "authority_set":{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
-   "entries":[
-    {"id":"treasury-cash","target":"resource","resource":{"id":"https://treasury.test"},"scopes":["cash_position.read"],"grant":"approve_each"},
-    {"id":"release-board","target":"resource","resource":{"id":"https://ir.test"},"scopes":["release.publish"],"grant":"auto",
-     "constraints":{"max_grants":3,"on_violation":"deny"},"requires":["cfo_release_approval"]},
-    {"id":"local-tools","target":"tool","tools":["ReconcileNumbers"]}],
-   "exclusions":[{"id":"no-hr","label":"No HR or payroll data","resource_class":"hr.*"}],
-   "checkpoints":[
-    {"id":"numbers_reconciled","label":"Agent reports reconciliation complete","kind":"attestation","satisfy_via":["audit"],"audit_action":"ReconcileNumbers"},
-    {"id":"cfo_release_approval","label":"Call back to the CFO before release","kind":"approval","approver":"person",
-     "satisfy_via":["inline","permission"],"after":["numbers_reconciled"],"single_use":true}]}}]}`
 
 // missionDecision is the refusal's mission_decision member, asserted.
 func missionDecision(t *testing.T, r result, status int, reason, entry, exclusion string) {
@@ -59,46 +33,8 @@ func missionDecision(t *testing.T, r result, status int, reason, entry, exclusio
 // each refusal's mission_decision asserted.
 func TestBoardPacketScenario(t *testing.T) {
 	t.Parallel()
-	policy := filepath.Join(t.TempDir(), "mission-policy.json")
-	if err := os.WriteFile(policy, []byte(boardPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rs := map[string]*conformance.Resource{}
-	w := newWorldWith(t, pstest.Options{Configure: func(c *config.Config) { c.MissionPolicy = policy }}, func(env *pstest.Env) {
-		for _, host := range []string{"hr.test", "treasury.test", "ir.test"} {
-			r, err := conformance.StartResource(env.CA, env.Resolver, host, conformance.WithResourceScopes(map[string]any{
-				"records.read": "Read personnel records", "cash_position.read": "Read the cash position",
-				"release.publish": "Publish the board presentation"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = r.Close() })
-			rs[host] = r
-		}
-	})
-	b := w.person(t, "alice", false)
-	w.bind(t, w.agent, b)
-
-	ap := w.approveMission(t, w.agent, b, `{"description":"# Q3 Board Packet\n\nAssemble the board packet, reconcile the final numbers, and call back for approval before releasing the presentation.",`+
-		`"resources":["https://treasury.test","https://ir.test","https://hr.test"],"tools":[{"name":"ReconcileNumbers"}],"capabilities":["interaction"]}`, nil)
-	if res, _ := ap.bl["approved_resources"].([]any); slices.Contains(res, any("https://hr.test")) {
-		t.Fatalf("the template's excluded resource was approved: %v", res)
-	}
-	pts, _ := ap.res.body["person_tokens"].(map[string]any)
-
-	// auth asks rs for an auth token with scope under the mission.
-	auth := func(host, presented, scope string) result {
-		rt := resourceToken(t, w, rs[host], presented, scope, func(s *conformance.ResourceTokenSpec) { s.MissionS256 = ap.s256 })
-		return w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": presented,
-			"capabilities": []string{"interaction"}}))
-	}
-	approve := func(r result) result {
-		t.Helper()
-		s := w.expectInteraction(t, r)
-		open(t, b, s)
-		b.Post(t, s.path()+"/approve", nil)
-		return w.poll(t, w.agent, s.loc)
-	}
+	bw := newBoardWorld(t, pstest.Options{})
+	w, b, rs, ap, pts, auth, approve := bw.w, bw.b, bw.rs, bw.ap, bw.pts, bw.auth, bw.approve
 
 	// HR: refused at the person-token endpoint (design §10.3), so the
 	// agent never holds a mission person token to present there.
@@ -109,6 +45,16 @@ func TestBoardPacketScenario(t *testing.T) {
 	treasuryPT, _ := pts["https://treasury.test"].(string)
 	for range 2 {
 		expectAuthToken(t, w, rs["treasury.test"], approve(auth("treasury.test", treasuryPT, "cash_position.read")), treasuryPT)
+	}
+
+	// The person refuses a third: a deny (user_denied) by the person,
+	// resolving the deferred request, and the agent gets 403 denied.
+	refused := w.expectInteraction(t, auth("treasury.test", treasuryPT, "cash_position.read"))
+	open(t, b, refused)
+	afterDecision(t, b, b.Post(t, refused.path()+"/deny", nil))
+	expectProblem(t, w.poll(t, w.agent, refused.loc), http.StatusForbidden, "denied")
+	if actor, rec := lastDecision(t, w, ap.s256); actor.Kind != "person" || rec.Resolves != refused.id || rec.Outcome.Reason != "user_denied" {
+		t.Fatalf("the refused treasury read's evidence: actor %+v, resolves %q, outcome %+v", actor, rec.Resolves, rec.Outcome)
 	}
 
 	// The release before the reconciliation is reported: refused at the stage.
@@ -147,4 +93,55 @@ func TestBoardPacketScenario(t *testing.T) {
 			t.Fatalf("the mission page's decisions lack %q:\n%s", want, decisions)
 		}
 	}
+}
+
+// boardWorld is the board-packet scenario's world: the policy, its
+// resources, alice bound to w.agent, and the mission approved.
+type boardWorld struct {
+	w   *world
+	b   *pstest.Browser
+	rs  map[string]*conformance.Resource
+	ap  approved
+	pts map[string]any
+	// auth asks the resource at host for an auth token with scope under
+	// the mission, presenting the person token presented.
+	auth func(host, presented, scope string) result
+	// approve has alice approve the interaction r asks for; the poll after.
+	approve func(r result) result
+}
+
+func newBoardWorld(t *testing.T, opt pstest.Options) *boardWorld {
+	t.Helper()
+	bw := &boardWorld{}
+	policy := pstest.BoardPacketPolicy(t)
+	configure := opt.Configure
+	opt.Configure = func(c *config.Config) {
+		if configure != nil {
+			configure(c)
+		}
+		c.MissionPolicy = policy
+	}
+	w := newWorldWith(t, opt, func(env *pstest.Env) { bw.rs = env.StartBoardPacketResources(t) })
+	b := w.person(t, "alice", false)
+	w.bind(t, w.agent, b)
+	bw.w, bw.b = w, b
+	bw.ap = w.approveMission(t, w.agent, b, `{"description":"# Q3 Board Packet\n\nAssemble the board packet, reconcile the final numbers, and call back for approval before releasing the presentation.",`+
+		`"resources":["https://treasury.test","https://ir.test","https://hr.test"],"tools":[{"name":"ReconcileNumbers"}],"capabilities":["interaction"]}`, nil)
+	if res, _ := bw.ap.bl["approved_resources"].([]any); slices.Contains(res, any("https://hr.test")) {
+		t.Fatalf("the template's excluded resource was approved: %v", res)
+	}
+	bw.pts, _ = bw.ap.res.body["person_tokens"].(map[string]any)
+	bw.auth = func(host, presented, scope string) result {
+		rt := resourceToken(t, w, bw.rs[host], presented, scope, func(s *conformance.ResourceTokenSpec) { s.MissionS256 = bw.ap.s256 })
+		return w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": presented,
+			"capabilities": []string{"interaction"}}))
+	}
+	bw.approve = func(r result) result {
+		t.Helper()
+		s := w.expectInteraction(t, r)
+		open(t, b, s)
+		b.Post(t, s.path()+"/approve", nil)
+		return w.poll(t, w.agent, s.loc)
+	}
+	return bw
 }

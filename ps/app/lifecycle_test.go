@@ -39,14 +39,7 @@ func missionStatus(t *testing.T, w *world, b *pstest.Browser, s256 string) resul
 // types in order.
 func verifyExport(t *testing.T, w *world, b *pstest.Browser, s256 string) (evidence.Report, []string) {
 	t.Helper()
-	r := mc(t, w, b, http.MethodGet, "/missions/"+s256+"/evidence", "", "")
-	if r.status != http.StatusOK {
-		t.Fatalf("evidence export: %d %s", r.status, r.raw)
-	}
-	var bundle evidence.Bundle
-	if err := json.Unmarshal(r.raw, &bundle); err != nil {
-		t.Fatal(err)
-	}
+	bundle := exportBundle(t, w, b, s256)
 	keys, err := evidence.ParseKeySet(bundle.JWKS)
 	if err != nil {
 		t.Fatal(err)
@@ -115,12 +108,14 @@ func TestMissionSuspendHoldsResumeReleases(t *testing.T) {
 		}
 	}
 	rep, types := verifyExport(t, w, b, m.s256)
-	if !rep.OK || rep.SignedHeads != 2 {
+	if !rep.OK || rep.SignedHeads != 3 {
 		t.Fatalf("evidence: %+v %v", rep, types)
 	}
 	// The suspension and the resumption, each with its signed head; then
-	// the released request's decision by the mission's Authority Set.
-	want := []string{evidence.LifecycleTransition, evidence.ChainHead, evidence.LifecycleTransition, evidence.ChainHead, evidence.RuntimeDecision}
+	// the released request's decision by the mission's Authority Set, and
+	// the head the export signed over it.
+	want := []string{evidence.LifecycleTransition, evidence.ChainHead, evidence.LifecycleTransition, evidence.ChainHead,
+		evidence.RuntimeDecision, evidence.ChainHead}
 	if len(types) < len(want) || strings.Join(types[len(types)-len(want):], ",") != strings.Join(want, ",") {
 		t.Fatalf("evidence records %v, want the chain to end with %v", types, want)
 	}
@@ -283,4 +278,131 @@ func TestMissionSuspendHoldsPermissions(t *testing.T) {
 		t.Fatalf("resume: %d %s", r.status, r.raw)
 	}
 	expectPermission(t, w.poll(t, w.agent, held), "granted")
+}
+
+// TestMissionHoldOutlivesPendingLifetime (issue 10, Must-show 4; design
+// §5; PS-155, PS-158): a request held by a suspension lives until the
+// mission's hold ends (--mission-hold-timeout, 15 min by default), not the
+// pending engine's default lifetime (10 min). Past 10 min and before 15 a
+// resumption still releases it and its poll gets the person token; a
+// second suspension past 15 min ends the mission and the held request's
+// poll gets 403 mission_terminated (administrative), not 408 expired.
+func TestMissionHoldOutlivesPendingLifetime(t *testing.T) {
+	t.Parallel()
+	w, b, _ := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Hold me long","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	csrf := csrfOf(t, b)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	held := w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
+	w.clock.Advance(11 * time.Minute)
+	if st := w.pollState(t, w.agent, held); st != "pending" {
+		t.Fatalf("held 11 min under a 15 min hold: poll status %q, want pending", st)
+	}
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/resume", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.raw)
+	}
+	if got := w.poll(t, w.agent, held); got.status != http.StatusOK || got.body["person_token"] == nil {
+		t.Fatalf("the request released after 11 min: %d %s, want the person token", got.status, got.raw)
+	}
+
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend again: %d %s", r.status, r.raw)
+	}
+	held = w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
+	w.clock.Advance(14 * time.Minute)
+	if st := w.pollState(t, w.agent, held); st != "pending" {
+		t.Fatalf("held 14 min under a 15 min hold: poll status %q, want pending", st)
+	}
+	w.clock.Advance(time.Minute + time.Second)
+	expectTerminated(t, w.terminal(t, w.agent, held, http.StatusForbidden, aauth.ErrMissionTerminated), "administrative")
+}
+
+// exportBundle reads the mission's evidence bundle through mission control.
+func exportBundle(t *testing.T, w *world, b *pstest.Browser, s256 string) evidence.Bundle {
+	t.Helper()
+	r := mc(t, w, b, http.MethodGet, "/missions/"+s256+"/evidence", "", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("evidence export: %d %s", r.status, r.raw)
+	}
+	var bundle evidence.Bundle
+	if err := json.Unmarshal(r.raw, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	return bundle
+}
+
+// TestEvidenceHeadsSignedHourlyAndAtExport (issue 10, Must-show 5;
+// design §7, Level 4): besides each lifecycle transition, the PS signs a
+// mission chain's head hourly when it moved (the housekeeping step,
+// fake clock) and at every export, so an exported bundle ends with a
+// signed head covering every runtime decision in it. A bundle whose
+// signed head was tampered with fails `evidence verify` at that record
+// against the PS's JWKS in the bundle.
+func TestEvidenceHeadsSignedHourlyAndAtExport(t *testing.T) {
+	t.Parallel()
+	w, b, _ := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"# Sign me","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	signDue := func(want int) {
+		t.Helper()
+		if n, err := w.ps.App.Lifecycle.SignHeadsDue(ctxT()); err != nil || n != want {
+			t.Fatalf("SignHeadsDue = %d, %v; want %d", n, err, want)
+		}
+	}
+	personToken := func() {
+		t.Helper()
+		if r := w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)); r.status != http.StatusOK {
+			t.Fatalf("person token: %d %s", r.status, r.raw)
+		}
+		w.clock.Advance(time.Second) // the next request is a fresh signature
+	}
+
+	// At export: the bundle ends with a head signing the last decision.
+	personToken()
+	bundle := exportBundle(t, w, b, m.s256)
+	keys, err := evidence.ParseKeySet(bundle.JWKS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(bundle.Records) - 1
+	rep := evidence.Verify(bundle, keys)
+	if !rep.OK || rep.SignedHeads != 1 || rep.LastSignedSeq != int64(last-1) {
+		t.Fatalf("the export: %+v over %d records; want 1 signed head, over record %d", rep, last+1, last-1)
+	}
+	var rec evidence.Record
+	if err := json.Unmarshal(bundle.Records[last-1], &rec); err != nil || rec.Type != evidence.RuntimeDecision {
+		t.Fatalf("the record the export's head signs: %v %s, want the last runtime decision", err, rec.Type)
+	}
+
+	// Hourly: a chain that moved, once its last signed head is an hour old.
+	signDue(0) // its head is a signed head
+	personToken()
+	signDue(0) // moved, but signed less than an hour ago
+	w.clock.Advance(time.Hour)
+	signDue(1)
+	signDue(0)
+
+	// Tamper with the signed head: its JWS's signature.
+	var head map[string]any
+	if err := json.Unmarshal(bundle.Records[last], &head); err != nil {
+		t.Fatal(err)
+	}
+	body := head["body"].(map[string]any)
+	jws := body["jws"].(string)
+	sig := jws[strings.LastIndex(jws, ".")+1:]
+	flip := "A"
+	if sig[0] == 'A' {
+		flip = "B"
+	}
+	body["jws"] = jws[:strings.LastIndex(jws, ".")+1] + flip + sig[1:]
+	tampered, err := json.Marshal(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle.Records[last] = tampered
+	if rep := evidence.Verify(bundle, keys); rep.OK || rep.FirstBad != last || rep.Chain != "mission" ||
+		!strings.Contains(rep.Problem, "signature does not verify") {
+		t.Fatalf("a tampered signed head: %+v, want a failure at record %d", rep, last)
+	}
 }

@@ -831,6 +831,10 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		}
 		return &interact.Outcome{Redirect: k.s.resourceLink(r.ID, g)}, true, nil
 	}
+	if d.Action == "deny" && r.Stage == StageConsent {
+		handled, err := k.refusedInMission(ctx, r, p)
+		return nil, handled, err
+	}
 	if d.Action != "approve" || r.Stage != StageConsent {
 		return nil, false, nil
 	}

@@ -2,11 +2,13 @@ package authtoken
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
@@ -91,7 +93,7 @@ func narrowTo(g *Grant, res *composition.Result) {
 // or nil with g narrowed to what was permitted (or no mission to decide).
 func (k kind) decidedAgain(ctx context.Context, tx *store.Store, id string, g *Grant, p *account.Person) (*aauth.Problem, error) {
 	q := missionQuery(g, p, nil)
-	q.Answers, q.Resolves = approvedAnswers(q), id
+	q.Answers, q.Resolves, q.Person = approvedAnswers(q), id, p.ID
 	res, err := k.s.missionDecided(ctx, tx, g, q)
 	if err != nil {
 		return nil, err
@@ -110,4 +112,29 @@ func (k kind) decidedAgain(ctx context.Context, tx *store.Store, id string, g *G
 // does not relay that as an updated_request clarification yet).
 func narrowing(res *composition.Result) bool {
 	return res.Decision.Outcome == authority.Defer && res.Decision.Requirement == "clarification"
+}
+
+// refusedInMission applies the person's refusal of the deferred
+// mission-bound request r: decided again with every item answered no, a
+// deny (user_denied) evidenced as the person's decision, committed with
+// the agent's answer. handled is false for a request under no mission
+// (interact's plain refusal answers it).
+func (k kind) refusedInMission(ctx context.Context, r *pending.Request, p *account.Person) (bool, error) {
+	g, err := k.load(r)
+	if err != nil || g.MissionS256 == "" || k.s.o.Decisions == nil {
+		return false, nil
+	}
+	return true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		q := missionQuery(g, p, nil)
+		q.Resolves, q.Person, q.RefuseAll = r.ID, p.ID, true
+		res, err := k.s.o.Decisions.Decide(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		prob := res.Problem()
+		if res.Issue() {
+			prob = aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person declined")
+		}
+		return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, nil, prob)
+	})
 }

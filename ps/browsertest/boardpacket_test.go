@@ -3,8 +3,6 @@ package browsertest_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,29 +10,6 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
-
-// boardPacketPolicy is the operator policy of the board-packet scenario
-// (design Example A on the test resources, as ps/app's
-// TestBoardPacketScenario): HR excluded by class, treasury asked each
-// time, the release gated by the CFO's single-use approval after the
-// reconciliation is reported, at most three releases.
-const boardPacketPolicy = `{"policy_version":"test-1",
- "catalog":{"version":"cat-1","resources":{
-  "https://hr.test":{"name":"HR","class":"hr.records"},
-  "https://treasury.test":{"name":"Treasury"},
-  "https://ir.test":{"name":"Investor relations","class":"release.board"}}},
- "templates":[{"name":"board-packet@1","resources":["https://treasury.test","https://ir.test"],"tools":["ReconcileNumbers"],
-  "authority_set":{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
-   "entries":[
-    {"id":"treasury-cash","target":"resource","resource":{"id":"https://treasury.test"},"scopes":["cash_position.read"],"grant":"approve_each"},
-    {"id":"release-board","target":"resource","resource":{"id":"https://ir.test"},"scopes":["release.publish"],"grant":"auto",
-     "constraints":{"max_grants":3,"on_violation":"deny"},"requires":["cfo_release_approval"]},
-    {"id":"local-tools","target":"tool","tools":["ReconcileNumbers"]}],
-   "exclusions":[{"id":"no-hr","label":"No HR or payroll data","resource_class":"hr.*"}],
-   "checkpoints":[
-    {"id":"numbers_reconciled","label":"Agent reports reconciliation complete","kind":"attestation","satisfy_via":["audit"],"audit_action":"ReconcileNumbers"},
-    {"id":"cfo_release_approval","label":"Call back to the CFO before release","kind":"approval","approver":"person",
-     "satisfy_via":["inline","permission"],"after":["numbers_reconciled"],"single_use":true}]}}]}`
 
 // expectMissionDecision checks a 403 denied whose mission_decision names
 // reason and the entry or exclusion that refused.
@@ -61,22 +36,10 @@ func expectMissionDecision(t *testing.T, what string, r result, reason, entry, e
 // decision in words and the steps, and passes the audit.
 func TestBrowserBoardPacket(t *testing.T) {
 	t.Parallel()
-	policy := filepath.Join(t.TempDir(), "mission-policy.json")
-	if err := os.WriteFile(policy, []byte(boardPacketPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rs := map[string]*conformance.Resource{}
+	var rs map[string]*conformance.Resource
+	policy := pstest.BoardPacketPolicy(t)
 	w := newConfiguredWorld(t, func(c *config.Config) { c.MissionPolicy = policy }, func(env *pstest.Env) {
-		for _, host := range []string{"hr.test", "treasury.test", "ir.test"} {
-			r, err := conformance.StartResource(env.CA, env.Resolver, host, conformance.WithResourceScopes(map[string]any{
-				"records.read": "Read personnel records", "cash_position.read": "Read the cash position",
-				"release.publish": "Publish the board presentation"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = r.Close() })
-			rs[host] = r
-		}
+		rs = env.StartBoardPacketResources(t)
 	})
 	w.ps.CreatePerson(t, "alice", false)
 	b := newBrowser(t, w)

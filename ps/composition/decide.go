@@ -25,6 +25,11 @@ type Point struct {
 	Issuer string
 	Config *Config
 	Now    func() time.Time
+	// Risk, when set, runs in the deciding transaction after a decision
+	// refused by an exclusion was evidenced: the risk policy's trigger
+	// (design §5; ps/lifecycle's Risk may suspend the mission, committed
+	// with the refusal).
+	Risk func(ctx context.Context, st Store, s256 string) error
 }
 
 // Query is one request to decide on a mission.
@@ -46,6 +51,14 @@ type Query struct {
 	// every item of it is answered yes (what each needed — consent, an
 	// approval, an inline or call-back checkpoint — is recorded).
 	ApproveAll bool
+	// RefuseAll: the person refused the deferred request as a whole, so
+	// every item of it is answered no and the decision is a deny
+	// (user_denied), evidenced as the person's.
+	RefuseAll bool
+	// Person is the person whose answer this re-evaluation applies
+	// (ApproveAll, RefuseAll or Answers with Resolves): the evidence names
+	// them as the decision's actor, acting on the agent's request.
+	Person string
 	// Consented are scopes the person already granted this agent at the
 	// resource outside the mission (standing grants): consent for items
 	// that need consent once.
@@ -116,16 +129,19 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		snap.Consent[key] = true
 	}
 	now := p.Now()
+	// A person answering the deferred request (Resolves) was reached.
+	reachable := q.PersonReachable || (q.Person != "" && q.Resolves != "")
 	in := authority.Input{Point: q.Point, Mode: q.Mode, Request: q.Request, Actor: q.Actor, Mission: snap,
-		Catalog: p.config().Catalog, Now: now, PersonReachable: q.PersonReachable, Answers: q.Answers}
+		Catalog: p.config().Catalog, Now: now, PersonReachable: reachable, Answers: q.Answers}
 	res := &Result{ID: newDecisionID(), Decision: authority.Evaluate(in), Mission: m}
-	if q.ApproveAll && res.Decision.Outcome == authority.Defer {
+	if (q.ApproveAll || q.RefuseAll) && res.Decision.Outcome == authority.Defer {
 		in.Answers = map[string]bool{}
 		for k, v := range q.Answers {
 			in.Answers[k] = v
 		}
 		for _, it := range res.Decision.Items {
-			in.Answers[it.Item.Key()] = true
+			// An answer counts only for an item that needed one.
+			in.Answers[it.Item.Key()] = !q.RefuseAll
 		}
 		res.Decision = authority.Evaluate(in)
 	}
@@ -147,12 +163,23 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		return nil, err
 	}
 	actor := evidence.Actor{Kind: "agent", ID: q.Actor.Agent}
+	if q.Person != "" && q.Resolves != "" {
+		actor = evidence.Actor{Kind: "person", ID: q.Person}
+	}
 	if _, err := AppendEvidence(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
 		Type: evidence.RuntimeDecision, Actor: actor, Anchors: anchorsOf(m), Body: body}, now); err != nil {
 		return nil, err
 	}
+	if p.Risk != nil && d.Outcome == authority.Deny && d.Reason == ReasonExcluded {
+		if err := p.Risk(ctx, st, m.S256); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
+
+// ReasonExcluded is the decision reason of a request an exclusion refused.
+const ReasonExcluded = "excluded"
 
 func (p *Point) config() *Config {
 	if p.Config == nil {

@@ -93,6 +93,11 @@ type Config struct {
 	// MissionSuspendRevokes revokes the outstanding tokens at suspension.
 	MissionHoldTimeout    time.Duration
 	MissionSuspendRevokes bool
+	// MissionRiskExclusions and MissionRiskWindow are the risk policy
+	// (design §5): that many requests refused by an exclusion of one
+	// mission within the window suspend it (0 turns it off).
+	MissionRiskExclusions int
+	MissionRiskWindow     time.Duration
 	// RateLimits bound request rates per agent, provider and client (ratelimit.go).
 	RateLimits RateLimits
 }
@@ -145,6 +150,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MissionDefaultLifetime, "mission-default-lifetime", 7*24*time.Hour, "the end the mission review selects at first (0: when completed or revoked; otherwise 1h to 8760h)")
 	fs.DurationVar(&c.MissionHoldTimeout, "mission-hold-timeout", 15*time.Minute, "how long a suspended mission holds new requests before it ends, unless resumed (1m to 24h)")
 	fs.BoolVar(&c.MissionSuspendRevokes, "mission-suspend-revokes", true, "revoke a mission's outstanding tokens when it is suspended")
+	fs.IntVar(&c.MissionRiskExclusions, "mission-risk-exclusions", 3, "suspend a mission after this many of its requests are refused by an exclusion within --mission-risk-window (0: never; at most 100)")
+	fs.DurationVar(&c.MissionRiskWindow, "mission-risk-window", 10*time.Minute, "the window of --mission-risk-exclusions (1m to 24h)")
 }
 
 // Parse registers the flags on a new set named name, applies AAUTH_PS_*
@@ -316,6 +323,12 @@ func (c *Config) Validate() error {
 	}
 	if d := c.MissionHoldTimeout; d < time.Minute || d > 24*time.Hour {
 		bad("--mission-hold-timeout %s: want between 1m and 24h", d)
+	}
+	if n := c.MissionRiskExclusions; n < 0 || n > 100 {
+		bad("--mission-risk-exclusions %d: want between 0 (off) and 100", n)
+	}
+	if d := c.MissionRiskWindow; d < time.Minute || d > 24*time.Hour {
+		bad("--mission-risk-window %s: want between 1m and 24h", d)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/config"
 )
 
 // TestMissionHoldSettings (issue 10, design §5): the hold timeout defaults
@@ -27,5 +29,28 @@ func TestMissionHoldSettings(t *testing.T) {
 	}
 	if c := valid(t); c.Validate() != nil {
 		t.Fatal("the defaults do not validate")
+	}
+}
+
+// TestMissionRiskSettings (issue 10, design §5 risk policy): three
+// exclusion hits in ten minutes by default; 0 turns it off; bounded.
+func TestMissionRiskSettings(t *testing.T) {
+	c := parse(t, nil, nil)
+	if c.MissionRiskExclusions != 3 || c.MissionRiskWindow != 10*time.Minute {
+		t.Fatalf("defaults: %d in %s", c.MissionRiskExclusions, c.MissionRiskWindow)
+	}
+	c = parse(t, []string{"--mission-risk-exclusions=0"}, map[string]string{"AAUTH_PS_MISSION_RISK_WINDOW": "1h"})
+	if c.MissionRiskExclusions != 0 || c.MissionRiskWindow != time.Hour {
+		t.Fatalf("set: %d in %s", c.MissionRiskExclusions, c.MissionRiskWindow)
+	}
+	for flag, edit := range map[string]func(c *config.Config){
+		"--mission-risk-exclusions": func(c *config.Config) { c.MissionRiskExclusions = -1 },
+		"--mission-risk-window":     func(c *config.Config) { c.MissionRiskWindow = 30 * time.Second },
+	} {
+		c := valid(t)
+		edit(c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s out of bounds: %v, want refused", flag, err)
+		}
 	}
 }

@@ -21,19 +21,18 @@ const StageHeld = "held"
 // Hold creates a pending request of kind for a bound person's agent whose
 // mission is suspended until until. It is held whatever the agent can do
 // (no interaction needed: nothing is asked of anyone), and lives until
-// just past the hold or the engine's lifetime, whichever comes first.
+// just past the hold — its own deadline, however the engine's default
+// lifetime compares (the hold timeout may be longer).
 func (s *Service) Hold(ctx context.Context, a *httpsig.Agent, p *account.Person, caps []string, kind string, payload any, until time.Time) (Result, error) {
 	raw, err := encodePayload(payload)
 	if err != nil {
 		return nil, err
 	}
 	// A minute past the hold, so the poll after the timeout is answered
-	// with the mission's end rather than a bare 408 (the engine's own
-	// lifetime still bounds it).
-	life := until.Sub(s.o.Now()) + time.Minute
+	// with the mission's end rather than a bare 408.
 	r, _, err := s.o.Engine.Create(ctx, pending.NewRequest{
 		Kind: kind, Stage: StageHeld, Requester: requester(a), PersonID: p.ID, Capabilities: caps,
-		Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr, Lifetime: life,
+		Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr, Until: until.Add(time.Minute),
 	})
 	if err != nil {
 		return nil, err

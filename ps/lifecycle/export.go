@@ -23,6 +23,10 @@ type Exporter struct {
 	Issuer string
 	DB     *store.Store
 	Keys   KeySource
+	// Heads, when set, signs the chain's head before it is read, so the
+	// bundle's last record is a signed chain_head and every record in it
+	// is covered by a PS signature (design §7).
+	Heads *Service
 }
 
 // ErrNoEvidence: the mission was approved before Mission composition and
@@ -38,6 +42,11 @@ func (e *Exporter) Bundle(ctx context.Context, s256 string) (*evidence.Bundle, e
 	}
 	if m.Composition == nil {
 		return nil, ErrNoEvidence
+	}
+	if e.Heads != nil {
+		if _, err := e.Heads.SignHead(ctx, s256); err != nil {
+			return nil, err
+		}
 	}
 	chain, err := e.DB.Evidence(ctx, s256)
 	if err != nil {

@@ -23,6 +23,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,8 @@ type Options struct {
 	// KeepTokensOnSuspend leaves the outstanding tokens valid during a
 	// suspension (design §5 `suspend_revokes`, default: revoke them).
 	KeepTokensOnSuspend bool
+	// Risk is the risk policy RiskCheck applies (Hits 0: off).
+	Risk governance.RiskPolicy
 }
 
 // Service runs lifecycle transitions.
@@ -173,12 +176,18 @@ func (s *Service) Settle(ctx context.Context, s256 string) (bool, error) {
 // loop runs it; any replica may). It returns how many ended.
 func (s *Service) SettleDue(ctx context.Context) (int, error) {
 	ids, err := s.o.DB.HoldsDue(ctx, s.o.Now(), 500)
+	return eachDue(ctx, ids, err, s.Settle)
+}
+
+// eachDue runs f on each of ids (listed with err) and counts those it
+// acted on; it stops at the first failure.
+func eachDue(ctx context.Context, ids []string, err error, f func(context.Context, string) (bool, error)) (int, error) {
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
-		ok, err := s.Settle(ctx, id)
+		ok, err := f(ctx, id)
 		if err != nil {
 			return n, err
 		}
@@ -190,6 +199,47 @@ func (s *Service) SettleDue(ctx context.Context) (int, error) {
 }
 
 var errNothing = errors.New("lifecycle: nothing to settle")
+
+// apply runs one lifecycle step in tx: lock the mission, apply the rule,
+// write the new state (compare-and-swap on the version), the log entry,
+// the evidence and its signed head, and the token revocations (delivered
+// once tx commits). refused is the rule's refusal of a step that first
+// observed a timer (committed with it).
+func (s *Service) apply(ctx context.Context, tx *store.Store, s256 string, f step, res *Result) (refused error, err error) {
+	m, err := tx.LockMission(ctx, s256)
+	if err != nil {
+		return nil, err
+	}
+	now := s.o.Now()
+	cur := s.record(m)
+	next, t, err := f(cur, now)
+	switch {
+	case err != nil && t == nil:
+		return nil, err
+	case err != nil:
+		refused = err
+	case t == nil:
+		return nil, errNothing
+	}
+	if err := s.write(ctx, tx, m, cur, next, t, now); err != nil {
+		return nil, err
+	}
+	if t.RevokeTokens && s.o.Revoker != nil {
+		id, err := s.o.Revoker.CascadeMission(ctx, tx, m.PersonID, s256)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			res.CascadeID = id
+			tx.AfterCommit(func() { s.o.Revoker.Deliver(ctx, id) })
+		}
+	}
+	if err := s.evidence(ctx, tx, m, t, res.CascadeID, now); err != nil {
+		return nil, err
+	}
+	res.Transition = t
+	return refused, nil
+}
 
 type step func(governance.Record, time.Time) (governance.Record, *governance.Transition, error)
 
@@ -205,40 +255,10 @@ func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step)
 	// is committed, and the refusal returned after it.
 	var refused error
 	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
-		*res, refused = Result{}, nil // a retried transaction starts afresh
-		m, err := tx.LockMission(ctx, s256)
-		if err != nil {
-			return err
-		}
-		now := s.o.Now()
-		cur := s.record(m)
-		next, t, err := f(cur, now)
-		switch {
-		case err != nil && t == nil:
-			return err
-		case err != nil:
-			refused = err
-		case t == nil:
-			return errNothing
-		}
-		if err := s.write(ctx, tx, m, cur, next, t, now); err != nil {
-			return err
-		}
-		if t.RevokeTokens && s.o.Revoker != nil {
-			id, err := s.o.Revoker.CascadeMission(ctx, tx, m.PersonID, s256)
-			if err != nil {
-				return err
-			}
-			if id != "" {
-				res.CascadeID = id
-				tx.AfterCommit(func() { s.o.Revoker.Deliver(ctx, id) })
-			}
-		}
-		if err := s.evidence(ctx, tx, m, t, res.CascadeID, now); err != nil {
-			return err
-		}
-		res.Transition = t
-		return nil
+		*res = Result{} // a retried transaction starts afresh
+		var err error
+		refused, err = s.apply(ctx, tx, s256, f, res)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -336,15 +356,57 @@ func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *
 	if err != nil {
 		return err
 	}
+	return s.signHead(ctx, tx, m.S256, rec, now)
+}
+
+// signHead appends a chain_head signing head (the mission chain's last
+// record) with the PS key.
+func (s *Service) signHead(ctx context.Context, tx Store, s256 string, head evidence.Stored, now time.Time) error {
 	signer, err := s.o.Signer.ChainHeadSigner(ctx)
 	if err != nil {
 		return err
 	}
-	head, err := evidence.SignHead(rec, signer, evidence.Actor{Kind: "ps"}, now)
+	signed, err := evidence.SignHead(head, signer, evidence.Actor{Kind: "ps"}, now)
 	if err != nil {
 		return err
 	}
-	return tx.InsertEvidence(ctx, m.S256, head)
+	return tx.InsertEvidence(ctx, s256, signed)
+}
+
+// HeadSigningInterval is how often a mission chain that moved gets a
+// signed head besides its transitions (design §7: "at each transition and
+// hourly").
+const HeadSigningInterval = time.Hour
+
+// SignHead signs the mission chain's current head unless it is a signed
+// head already (or the chain is empty), in one transaction with the
+// mission's row locked: every record before it is then covered by a PS
+// signature (design §7, Level 4). It reports whether it signed.
+func (s *Service) SignHead(ctx context.Context, s256 string) (bool, error) {
+	signed := false
+	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		signed = false
+		if _, err := tx.LockMission(ctx, s256); err != nil {
+			return err
+		}
+		head, err := tx.EvidenceHead(ctx, s256)
+		if err != nil || head == nil || head.Record.Type == evidence.ChainHead {
+			return err
+		}
+		signed = true
+		return s.signHead(ctx, tx, s256, *head, s.o.Now())
+	})
+	return signed, err
+}
+
+// SignHeadsDue signs the head of every mission chain that moved since its
+// last signed head and whose last signed head is an interval old (or that
+// has none): the housekeeping loop runs it (any replica may; a race
+// between two is refused by the chain's (chain, seq) key). It returns how
+// many it signed.
+func (s *Service) SignHeadsDue(ctx context.Context) (int, error) {
+	ids, err := s.o.DB.EvidenceHeadsDue(ctx, s.o.Now().Add(-HeadSigningInterval), 500)
+	return eachDue(ctx, ids, err, s.SignHead)
 }
 
 // anchorsOf are the mission's anchors; a mission approved before
@@ -381,4 +443,75 @@ func conflict(err error) error {
 		return err
 	}
 	return fmt.Errorf("lifecycle: the mission changed meanwhile: %w", dberr.ErrConflict)
+}
+
+// maxRiskDecisions bounds how many recent decisions RiskCheck reads.
+const maxRiskDecisions = 200
+
+// RiskCheck applies the risk policy to mission s256 in tx, the
+// transaction of a decision an exclusion refused (design §5): when
+// enough of its requests since its last lifecycle transition were
+// refused by an exclusion within the policy's window (the one being
+// decided included), the mission is suspended by the risk policy (which
+// may suspend, never resume) for the default hold, with the transition's
+// usual effects and evidence, committed with the refusal. It reports
+// whether it suspended; a mission not active is left alone.
+func (s *Service) RiskCheck(ctx context.Context, tx *store.Store, s256 string) (bool, error) {
+	p := s.o.Risk
+	if p.Hits <= 0 {
+		return false, nil
+	}
+	since := time.Time{}
+	last, err := tx.MissionEvidence(ctx, s256, evidence.LifecycleTransition, 1)
+	if err != nil {
+		return false, err
+	}
+	if len(last) == 1 {
+		since, _ = time.Parse(evidence.TimeFormat, last[0].Record.At)
+	}
+	recs, err := tx.MissionEvidence(ctx, s256, evidence.RuntimeDecision, maxRiskDecisions)
+	if err != nil {
+		return false, err
+	}
+	var hits []time.Time
+	for _, r := range recs {
+		var body struct {
+			Outcome struct {
+				Reason string `json:"reason"`
+			} `json:"outcome"`
+		}
+		at, err := time.Parse(evidence.TimeFormat, r.Record.At)
+		if err != nil || at.Before(since) || json.Unmarshal(r.Record.Body, &body) != nil || body.Outcome.Reason != composition.ReasonExcluded {
+			continue
+		}
+		hits = append(hits, at)
+	}
+	if !p.Trips(hits, s.o.Now()) {
+		return false, nil
+	}
+	by := Actor{Kind: governance.ByRiskPolicy, ID: "exclusion_hits"}
+	res := &Result{}
+	_, err = s.apply(ctx, tx, s256, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+		return governance.Suspend(r, by, now, s.o.HoldTimeout)
+	}, res)
+	if errors.Is(err, ErrTransition) || errors.Is(err, errNothing) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.o.Log.WarnContext(ctx, "mission suspended by the risk policy", "mission", s256, "exclusion_hits", len(hits), "window", p.Window,
+		"cascade", res.CascadeID)
+	return true, nil
+}
+
+// Risk is RiskCheck as composition.Point.Risk calls it, in the deciding
+// transaction (a store other than *store.Store is not checked).
+func (s *Service) Risk(ctx context.Context, st composition.Store, s256 string) error {
+	tx, ok := st.(*store.Store)
+	if !ok {
+		return nil
+	}
+	_, err := s.RiskCheck(ctx, tx, s256)
+	return err
 }

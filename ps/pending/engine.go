@@ -251,6 +251,12 @@ type NewRequest struct {
 	Callback     string
 	// Lifetime shortens Options.Lifetime when positive (never lengthens it).
 	Lifetime time.Duration
+	// Until, when set, is the request's own deadline in place of
+	// Options.Lifetime (and Lifetime), longer or shorter: a request held
+	// while its mission is suspended lives until the hold's end, which the
+	// hold timeout (up to 24 h) sets, not the engine's default. It is
+	// capped at MaxUntil from now; one not in the future is refused.
+	Until time.Time
 	// ClientAddr is the address the creating request came from, as the
 	// HTTP layer determined it (trusted-proxy aware); the zero Addr when
 	// there is none (a request the PS makes itself), which the per-client
@@ -260,6 +266,10 @@ type NewRequest struct {
 	// (its binding): those are bounded per provider and minute.
 	FirstContact bool
 }
+
+// MaxUntil bounds NewRequest.Until: a mission's hold (at most 24 h) and
+// the minute after it in which the poll learns how it ended.
+const MaxUntil = 24*time.Hour + time.Minute
 
 // size is what n makes the PS store, for Limits.MaxBytes.
 func (n *NewRequest) size() int {
@@ -329,6 +339,12 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 	life := e.o.Lifetime
 	if n.Lifetime > 0 && n.Lifetime < life {
 		life = n.Lifetime
+	}
+	if !n.Until.IsZero() {
+		if !n.Until.After(now) {
+			return nil, "", errors.New("pending: create: Until is not in the future")
+		}
+		life = min(n.Until.Sub(now), MaxUntil)
 	}
 	caps := make([]string, 0, len(n.Capabilities))
 	for _, c := range n.Capabilities {

@@ -43,6 +43,7 @@ func TestEngine(t *testing.T) {
 		{"Answer", testAnswer},
 		{"FailCodes", testFailCodes},
 		{"Lifetime", testLifetime},
+		{"OwnDeadline", testOwnDeadline},
 		{"SlowDown", testSlowDown},
 		{"LongPollTimesOut", testLongPollTimesOut},
 		{"LongPollWakesOnChange", testLongPollWakesOnChange},
@@ -367,6 +368,25 @@ func testLifetime(t *testing.T, s *store.Store) {
 		assert.Equal(t, pending.StateExpired, got.State)
 		requireProblem(t, poll(t, e, r.ID), http.StatusRequestTimeout, "expired")
 	}
+}
+
+// PS-155 (issue 10, a request held by a mission's suspension): Until is
+// the request's own deadline, past the engine's lifetime when later; it
+// is capped at MaxUntil, and one not in the future is refused.
+func testOwnDeadline(t *testing.T, s *store.Store) {
+	e, c := newEngine(t, s)
+	until := c.Now().Add(16 * time.Minute)
+	r, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.Until = until })
+	assert.Equal(t, until, r.ExpiresAt)
+	c.Advance(11 * time.Minute) // past the engine's 10 min
+	require202(t, e, poll(t, e, r.ID), r.ID, 5)
+	c.Advance(5 * time.Minute)
+	requireProblem(t, poll(t, e, r.ID), http.StatusRequestTimeout, "expired")
+
+	r, _ = create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.Until = c.Now().Add(48 * time.Hour) })
+	assert.Equal(t, r.CreatedAt.Add(pending.MaxUntil), r.ExpiresAt)
+	_, _, err := e.Create(ctxOf(t), pending.NewRequest{Kind: "test", Requester: agentA1, Requirement: pending.RequirementApproval, Until: c.Now()})
+	assert.Error(t, err)
 }
 
 // PS-153, A-45: slow_down.

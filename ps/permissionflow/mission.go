@@ -61,10 +61,10 @@ func (s *Service) decideInMission(ctx context.Context, pl payload, p *account.Pe
 }
 
 // answerInMission re-decides a deferred mission-bound request with the
-// person's answer, in tx: approve answers every item yes; a refusal
-// leaves the decision deferred, which answers the agent "denied".
+// person's answer, in tx: approve answers every item yes; a refusal every
+// item no, a deny (user_denied) evidenced as the person's decision.
 func (k kind) answerInMission(ctx context.Context, tx *store.Store, pl payload, p *account.Person, resolves string, approved bool) (*composition.Result, error) {
 	q := missionQuery(pl, p)
-	q.Resolves, q.ApproveAll = resolves, approved
+	q.Resolves, q.Person, q.ApproveAll, q.RefuseAll = resolves, p.ID, approved, !approved
 	return k.s.o.Decisions.Decide(ctx, tx, q)
 }

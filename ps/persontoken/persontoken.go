@@ -330,7 +330,7 @@ func (k kind) mission(ctx context.Context, pl payload) (*mission.Record, error) 
 // Decide records the person's consent and issues the token, answering the
 // agent, in one transaction: all of it happens or none.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
-	if d.Action != "approve" || r.Stage != StageConsent {
+	if (d.Action != "approve" && d.Action != "deny") || r.Stage != StageConsent {
 		return nil, false, nil
 	}
 	pl, err := k.load(r)
@@ -341,6 +341,23 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 	if err != nil {
 		return nil, true, err
 	}
+	if d.Action == "deny" {
+		if ms == nil || k.s.o.Decisions == nil {
+			return nil, false, nil // the plain refusal (interact: 403 denied)
+		}
+		// Within a mission the refusal is the person's decision, evidenced
+		// as a deny (user_denied) with the agent's answer.
+		return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			prob, err := k.answered(ctx, tx, r, p, pl, ms, false)
+			if err != nil {
+				return err
+			}
+			if prob == nil {
+				prob = aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person declined")
+			}
+			return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, nil, prob)
+		})
+	}
 	if err := k.s.o.Chain.Recheck(ctx, pl.Agent.Upstream); err != nil {
 		return nil, true, k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
@@ -349,6 +366,14 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		iss, sub := pl.Agent.Grantee()
 		if err := toks.GrantConsent(ctx, p.ID, iss, sub, pl.Request.Resource); err != nil {
 			return err
+		}
+		// A mission-bound request is decided again with the person's
+		// approval, in this transaction: issued with the decision's
+		// effects and evidence, or refused (the mission changed meanwhile).
+		if prob, err := k.answered(ctx, tx, r, p, pl, ms, true); err != nil {
+			return err
+		} else if prob != nil {
+			return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, nil, prob)
 		}
 		return k.complete(ctx, tx, r, p, pl, ms)
 	})
@@ -404,17 +429,8 @@ func decodeJSON(raw []byte, v any) error { return json.Unmarshal(raw, v) }
 // ms: 200 with the token issued in the same transaction, a refusal (its
 // evidence committed, nothing issued), or status 0 when the person decides.
 func (s *Service) decideInMission(ctx context.Context, p *account.Person, pl payload, ms *mission.Record) (int, map[string]any, error) {
-	q := composition.Query{S256: ms.S256, Point: authority.PointPersonToken, Mode: authority.ThreeParty,
-		Request: authority.Request{Resource: pl.Request.Resource},
-		Actor:   authority.Actor{Agent: pl.Agent.Sub, Capabilities: pl.Request.Capabilities}, PersonReachable: p.InboxChannel}
-	if up := pl.Agent.Upstream; up != nil {
-		q.Actor.Chain = &authority.Chain{Intermediary: up.Aud, UpstreamDepth: up.Depth, UpstreamIndexed: true}
-	}
-	if sa := pl.Agent.SubAgent; sa != nil {
-		q.Actor.Agent, q.Actor.Parent = sa.Sub, pl.Agent.Sub
-	}
 	var out map[string]any
-	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
+	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, missionQuery(p, pl, ms), false, func(tx *store.Store, res *composition.Result) error {
 		var err error
 		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), p, pl, res.Mission)
 		return err
@@ -428,4 +444,42 @@ func (s *Service) decideInMission(ctx context.Context, p *account.Person, pl pay
 		return 0, nil, res.Problem()
 	}
 	return 0, nil, nil
+}
+
+// missionQuery is the person-token request under ms as the decision point
+// reads it (one identity item, design §10.3).
+func missionQuery(p *account.Person, pl payload, ms *mission.Record) composition.Query {
+	q := composition.Query{S256: ms.S256, Point: authority.PointPersonToken, Mode: authority.ThreeParty,
+		Request: authority.Request{Resource: pl.Request.Resource},
+		Actor:   authority.Actor{Agent: pl.Agent.Sub, Capabilities: pl.Request.Capabilities}, PersonReachable: p.InboxChannel}
+	if up := pl.Agent.Upstream; up != nil {
+		q.Actor.Chain = &authority.Chain{Intermediary: up.Aud, UpstreamDepth: up.Depth, UpstreamIndexed: true}
+	}
+	if sa := pl.Agent.SubAgent; sa != nil {
+		q.Actor.Agent, q.Actor.Parent = sa.Sub, pl.Agent.Sub
+	}
+	return q
+}
+
+// answered decides the deferred request r under ms again with the
+// person's whole answer (approve: every item yes; refuse: every item no),
+// in tx, through the one decision point: its effects and evidence (the
+// person named as the decision's actor, resolving r) commit with what the
+// caller does next. It returns the refusal to answer the agent with, or
+// nil when the decision issues (or the request names no mission the PS
+// decides on).
+func (k kind) answered(ctx context.Context, tx *store.Store, r *pending.Request, p *account.Person, pl payload, ms *mission.Record, approve bool) (*aauth.Problem, error) {
+	if ms == nil || k.s.o.Decisions == nil {
+		return nil, nil
+	}
+	q := missionQuery(p, pl, ms)
+	q.Resolves, q.Person, q.ApproveAll, q.RefuseAll = r.ID, p.ID, approve, !approve
+	res, err := k.s.o.Decisions.Decide(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
+	if res.Issue() {
+		return nil, nil
+	}
+	return res.Problem(), nil
 }

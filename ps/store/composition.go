@@ -298,6 +298,18 @@ func (s *Store) EvidenceHead(ctx context.Context, chain string) (*evidence.Store
 	return &st, err
 }
 
+// EvidenceHeadsDue lists mission chains (a chain named by its mission's
+// s256) that moved since their last chain_head and whose last chain_head
+// is older than before (or that have none), at most limit, oldest first.
+func (s *Store) EvidenceHeadsDue(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Model(&evidenceRow{}).Select("chain").Where("chain = mission_s256").Group("chain").
+		Having("MAX(CASE WHEN type = ? THEN at_ms ELSE 0 END) <= ? AND MAX(seq) > MAX(CASE WHEN type = ? THEN seq ELSE -1 END)",
+			evidence.ChainHead, before.UnixMilli(), evidence.ChainHead).
+		Order("MAX(at_ms)").Limit(limit).Pluck("chain", &ids).Error
+	return ids, wrap("evidence heads due", err)
+}
+
 // InsertEvidence writes a record made by evidence.Append for mission s256.
 func (s *Store) InsertEvidence(ctx context.Context, s256 string, st evidence.Stored) error {
 	at, _ := time.Parse(evidence.TimeFormat, st.Record.At)

@@ -1,0 +1,55 @@
+package pstest
+
+import (
+	_ "embed"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+)
+
+// boardPacketPolicy is the operator's Mission composition policy of the
+// board-packet scenario (design Example A on the test resources; the
+// release is a scope here rather than an R3 operation): HR excluded by
+// class, treasury approved each time, the release gated by the CFO's
+// single-use approval that comes after the reconciliation is reported,
+// at most three releases. ps/app and ps/browsertest run the scenario
+// against this one file.
+//
+//go:embed testdata/board-packet-policy.json
+var boardPacketPolicy []byte
+
+// BoardPacketHosts are the scenario's resources: HR, treasury and
+// investor relations.
+var BoardPacketHosts = []string{"hr.test", "treasury.test", "ir.test"}
+
+// BoardPacketPolicy writes the board-packet policy into a temporary
+// directory of t and returns its path (config.Config.MissionPolicy).
+func BoardPacketPolicy(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mission-policy.json")
+	if err := os.WriteFile(path, boardPacketPolicy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// StartBoardPacketResources starts the scenario's resources (each
+// offering the scopes the policy names) in env, closed when t ends, by
+// host.
+func (e *Env) StartBoardPacketResources(t testing.TB) map[string]*conformance.Resource {
+	t.Helper()
+	rs := map[string]*conformance.Resource{}
+	for _, host := range BoardPacketHosts {
+		r, err := conformance.StartResource(e.CA, e.Resolver, host, conformance.WithResourceScopes(map[string]any{
+			"records.read": "Read personnel records", "cash_position.read": "Read the cash position",
+			"release.publish": "Publish the board presentation"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		rs[host] = r
+	}
+	return rs
+}

@@ -89,9 +89,14 @@ func TestRunAgainstPS(t *testing.T) {
 		t.Fatalf("restarted provider flags = %v, want %v", again, flags)
 	}
 	resolve, trust, egress := splitFlags(t, flags)
-	// The healthy provider, one per fault, and the test resource (issue 8).
-	if len(resolve) != 2+len(suite.Faults()) || !strings.HasPrefix(resolve[0], "ap.test=127.0.0.1:") ||
-		!strings.HasPrefix(resolve[len(resolve)-1], "rs.ap.test=127.0.0.1:") ||
+	// The healthy provider, one per fault, the test resource (issue 8),
+	// then the federation fixtures: the test AS, the intermediary, a
+	// second resource and the two broken access servers (issue 13).
+	fixed := 2 + len(suite.Faults())
+	fed := []string{"as.ap.test", "mid.ap.test", "rs2.ap.test", "as-badissuer.ap.test", "as-noendpoint.ap.test"}
+	if len(resolve) != fixed+len(fed) || !strings.HasPrefix(resolve[0], "ap.test=127.0.0.1:") ||
+		!strings.HasPrefix(resolve[fixed-1], "rs.ap.test=127.0.0.1:") ||
+		!slices.EqualFunc(resolve[fixed:], fed, func(r, h string) bool { return strings.HasPrefix(r, h+"=127.0.0.1:") }) ||
 		len(trust) != 1 || trust[0] != filepath.Join(state, caFile) || len(egress) != 1 || egress[0] != "127.0.0.1/32" {
 		t.Fatalf("provider flags = %v", flags)
 	}

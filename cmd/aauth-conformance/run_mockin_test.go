@@ -213,6 +213,8 @@ var mockinDifferences = []string{
 	"PS-260 E4 without presented_token gets 400 invalid_request",
 	"PS-260 E4 without presented_token gets 400 even when the PS issued the named token",
 	"PS-261 a presented_token that is no PS token gets 400 invalid_presented_token",
+	"PS-096 another agent redeeming an RT that names this agent's person token gets 400 invalid_presented_token",
+	"PS-265 an RT naming a person token that has since expired gets 400 expired_presented_token",
 	"PS-103 a valid resource token with consent gives 200 {auth_token, expires_in}",
 	"PS-066 E3 with a subagent_token that does not verify gets 400 invalid_subagent_token",
 	"PS-140 E4 with a subagent_token that does not verify gets 400 invalid_subagent_token",

@@ -148,7 +148,7 @@ func federationMissionDecision(t *testing.T, f *fedWorld) {
 // An updated_request still too broad, or an answer that is not one, ends
 // 403 denied; the AS is called only for the permitted one. The evidence
 // records both decisions, the second resolving the request. PS-131,
-// PS-177, PS-122.
+// PS-177, PS-173 (no capability: 403, in federationMissionDecision), PS-122.
 func federationNarrowing(t *testing.T, f *fedWorld, s256, pt string, decided int) {
 	rt := func(scope string) string {
 		return resourceToken(t, f.world, f.rs, pt, scope, func(s *conformance.ResourceTokenSpec) {
@@ -182,6 +182,16 @@ func federationNarrowing(t *testing.T, f *fedWorld, s256, pt string, decided int
 	loc := narrowed()
 	if n := len(f.as.Requests()); n != asked {
 		t.Fatalf("the AS was called for a narrowing request: %d requests, want %d", n, asked)
+	}
+	// An updated resource token for another sub is refused (PS-177) and
+	// the request stays as it was.
+	otherSub := resourceToken(t, f.world, f.rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) {
+		s.Aud, s.MissionS256, s.Sub = f.as.Issuer(), s256, "someone-else"
+	})
+	expectProblem(t, f.send(t, f.agent, http.MethodPost, loc, []byte(authBody(t, map[string]any{"action": "updated_request",
+		"resource_token": otherSub, "presented_token": pt}))), http.StatusBadRequest, "invalid_resource_token")
+	if req, _ := requirement(t, f.poll(t, f.agent, loc)); req != "clarification" {
+		t.Fatalf("a refused updated_request changed the request: %q", req)
 	}
 	if c := f.expectASToken(t, update(loc, "calendar.read")); c["scope"] != "calendar.read" {
 		t.Fatalf("scope %v, want the narrower calendar.read", c["scope"])

@@ -39,7 +39,10 @@ func aggregate(in Input, set *Set, outs []ItemOutcome) Decision {
 		decideBy(denied[0])
 		d.Explanation = explain(outs, denied)
 		if !hasCapability(in.Actor, "clarification") {
-			d.Outcome, d.Status, d.Error, d.Reason = Deny, 403, "denied", outs[denied[0]].Status.Reason()
+			// narrowed, as with the capability and in three-party: part
+			// of the request is permitted (the exclusion or entry that
+			// refused the rest is named).
+			d.Outcome, d.Status, d.Error, d.Reason = Deny, 403, "denied", "narrowed"
 			return d
 		}
 		d.Outcome, d.Status, d.Requirement, d.Reason = Defer, 202, "clarification", "narrowed"

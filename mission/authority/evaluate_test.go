@@ -127,7 +127,7 @@ func TestDecisionTable(t *testing.T) {
 		{6, "as 5, four-party: clarification", []func(*Input){req(treasury, "cash_position.read", "payments.create"), fourParty, caps("clarification")},
 			want{outcome: Defer, status: 202, requirement: "clarification", reason: "narrowed", exclusion: "no-treasury-movement"}},
 		{6, "as 5, four-party, no clarification capability: denied", []func(*Input){req(treasury, "cash_position.read", "payments.create"), fourParty},
-			want{outcome: Deny, status: 403, err: "denied", reason: "excluded", exclusion: "no-treasury-movement"}},
+			want{outcome: Deny, status: 403, err: "denied", reason: "narrowed", exclusion: "no-treasury-movement"}},
 		{7, "release before the reconciliation audit: stage gate", []func(*Input){releaseCall("board-of-directors")},
 			want{outcome: Deny, status: 403, err: "denied", reason: "stage_gate", entry: "release-board", missing: []string{"cfo_release_approval"}}},
 		{8, "release, board, reconciled: needs the CFO checkpoint inline", []func(*Input){releaseCall("board-of-directors"), reconciled},

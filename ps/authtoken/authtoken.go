@@ -395,7 +395,7 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 	if err != nil {
 		return nil, err
 	}
-	if old.AccessServer != "" {
+	if old.AccessServer != "" && (pr.Stage != StageNarrowed || old.Federated == nil) {
 		return nil, aauth.BadRequest("updated_request does not apply to a request federated with an access server")
 	}
 	r := &Request{Justification: old.Justification, Prompt: old.Prompt}
@@ -408,9 +408,17 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 	if err != nil {
 		return nil, err
 	}
-	if g.Resource != old.Resource || g.Sub != old.Sub || g.MissionS256 != old.MissionS256 || g.Tenant != old.Tenant || g.PersonID != old.PersonID {
+	if g.Resource != old.Resource || g.Sub != old.Sub || g.MissionS256 != old.MissionS256 || g.Tenant != old.Tenant || g.PersonID != old.PersonID ||
+		g.AccessServer != old.AccessServer {
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
-			"the updated resource token must keep the resource, sub, mission_s256 and tenant of the request")
+			"the updated resource token must keep the resource, sub, mission_s256, tenant and access server of the request")
+	}
+	if old.AccessServer != "" {
+		// The narrowed request (mission.go): the new tokens go to the AS
+		// once the decision is made again.
+		fr := old.Federated.Request
+		fr.ResourceToken, fr.PresentedToken = r.ResourceToken, r.PresentedToken
+		g.Federated = &Federated{Request: fr}
 	}
 	return json.Marshal(g)
 }
@@ -510,14 +518,23 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	}
 	g.Username = person.Username
 	if g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
-		status, out, problem, err := s.decideInMission(ctx, g, person, r.Capabilities)
-		if err == nil && problem == nil && status == http.StatusOK && g.AccessServer != "" {
+		dec, out, err := s.decideInMission(ctx, g, person, r.Capabilities, "")
+		switch {
+		case err != nil:
+			return 0, nil, nil, err
+		case dec.Issue() && g.AccessServer != "":
 			// Four-party, permitted (effects and evidence committed): the
 			// access server issues (federate.go).
 			return s.federateNow(ctx, a, r, g, ms, person)
-		}
-		if err != nil || problem != nil || status == http.StatusOK {
-			return status, out, nil, firstErr(err, problem)
+		case dec.Issue():
+			return http.StatusOK, out, nil, nil
+		case narrowing(dec):
+			// Four-party, partly refused: the agent is asked for an
+			// updated_request (mission.go).
+			res, err := s.askNarrower(ctx, a, r, g, person, dec)
+			return 0, nil, res, err
+		case dec.Deny():
+			return 0, nil, nil, dec.Problem()
 		}
 		// Deferred: the person is asked below; their answer is decided again.
 	} else if covered, err := s.covered(ctx, g); err != nil {
@@ -816,7 +833,7 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // Decide remembers the person's grant and issues the token, answering the
 // agent, in one transaction.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
-	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification || r.Stage == StageASClaims || r.Stage == StageASQuestion {
+	if r.Stage == StageASInteraction || r.Stage == StageASPayment || r.Stage == StageAccessServer || r.Stage == StageASClarification || r.Stage == StageASClaims || r.Stage == StageASQuestion || r.Stage == StageNarrowed {
 		return k.decideAS(ctx, r, p, d)
 	}
 	if r.Stage == StageResource && (d.Action == "open" || d.Action == "approve") {
@@ -968,17 +985,19 @@ func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request,
 	return engine.Answer(ctx, r.ID, out, err)
 }
 
-// decideInMission decides a mission-bound request at once: 200 with the
-// token issued in the decision's transaction, a refusal (its evidence
-// committed, nothing issued), or status 0 for a request to ask the person.
-func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Person, caps []string) (int, map[string]any, error, error) {
+// decideInMission decides a mission-bound request at once (resolves: the
+// pending request an updated_request answered, else ""): an issue
+// decision's token issued in its transaction (three-party; four-party the
+// caller federates), or a refusal or deferral, its evidence committed and
+// nothing issued.
+func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Person, caps []string, resolves string) (*composition.Result, map[string]any, error) {
 	iss, sub := g.Agent.Grantee()
 	consented, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, iss, sub, g.Resource)
 	if err != nil {
-		return 0, nil, nil, err
+		return nil, nil, err
 	}
 	q := missionQuery(g, p, caps)
-	q.Consented = consented
+	q.Consented, q.Resolves = consented, resolves
 	var out map[string]any
 	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
 		narrowTo(g, res)
@@ -990,25 +1009,10 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)
 		return err
 	})
-	switch {
-	case err != nil:
-		return 0, nil, nil, err
-	case res.Issue():
-		return http.StatusOK, out, nil, nil
-	case res.Deny() || narrowing(res):
-		return 0, nil, res.Problem(), nil
+	if err != nil {
+		return nil, nil, err
 	}
-	return 0, nil, nil, nil
-}
-
-// firstErr is the first non-nil error.
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
+	return res, out, nil
 }
 
 // Bound continues after the person connected the agent: the grant is

@@ -211,12 +211,7 @@ func (s *Service) federateOnce(ctx context.Context, a *httpsig.Agent, r *Request
 	stage = triage(stage, false, r.Capabilities)
 	var res interact.Result
 	if stage == StageAccessServer || stage == StageASClarification {
-		raw, err := encode(g)
-		if err != nil {
-			return 0, nil, nil, err
-		}
-		pr, _, err := s.o.Engine.Create(ctx, pending.NewRequest{Kind: KindAuthToken, Stage: stage, Requester: interact.Requester(a),
-			PersonID: p.ID, Capabilities: r.Capabilities, Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr})
+		pr, err := s.waiting(ctx, a, r, g, p, stage)
 		if err != nil {
 			return 0, nil, nil, err
 		}
@@ -245,6 +240,18 @@ func (s *Service) federateOnce(ctx context.Context, a *httpsig.Agent, r *Request
 		}
 	}
 	return 0, nil, res, nil
+}
+
+// waiting creates the pending request for g at stage where the PS, the
+// AS or the agent acts next (not the person: Requirement approval).
+func (s *Service) waiting(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, p *account.Person, stage string) (*pending.Request, error) {
+	raw, err := encode(g)
+	if err != nil {
+		return nil, err
+	}
+	pr, _, err := s.o.Engine.Create(ctx, pending.NewRequest{Kind: KindAuthToken, Stage: stage, Requester: interact.Requester(a),
+		PersonID: p.ID, Capabilities: r.Capabilities, Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr})
+	return pr, err
 }
 
 // pendingID is the id at the end of a 202's Location.
@@ -327,6 +334,9 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 	pr, err := s.o.Engine.Get(ctx, id)
 	if err != nil || !pr.State.Open() {
 		return false, 0
+	}
+	if pr.Stage == StageNarrowed {
+		return s.narrowedAgain(ctx, pr)
 	}
 	g, err := kind{s}.load(pr)
 	if err != nil || g.Federated == nil || g.Federated.Wait == nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
-	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
 // unreachable reports whether err is the PS's 403 user_unreachable: the
@@ -39,12 +38,7 @@ func (s *Service) passInteraction(ctx context.Context, a *httpsig.Agent, r *Requ
 	if err != nil {
 		return nil, err
 	}
-	raw, err := encode(g)
-	if err != nil {
-		return nil, err
-	}
-	pr, _, err := s.o.Engine.Create(ctx, pending.NewRequest{Kind: KindAuthToken, Stage: StageASInteraction, Requester: interact.Requester(a),
-		PersonID: p.ID, Capabilities: r.Capabilities, Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr})
+	pr, err := s.waiting(ctx, a, r, g, p, StageASInteraction)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package authtoken
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
@@ -25,13 +24,15 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
 	}
 	g.Username = p.Username
-	status, out, problem, err := k.s.decideInMission(ctx, g, p, r.Capabilities)
+	dec, out, err := k.s.decideInMission(ctx, g, p, r.Capabilities, "")
 	switch {
 	case err != nil:
 		return err
-	case problem != nil:
-		return k.s.o.Engine.Answer(ctx, r.ID, nil, problem)
-	case status == http.StatusOK && g.AccessServer != "":
+	case dec.Deny() || narrowing(dec):
+		// (A narrowing after a hold is refused as before: this request
+		// is not re-asked as a clarification.)
+		return k.s.o.Engine.Answer(ctx, r.ID, nil, dec.Problem())
+	case dec.Issue() && g.AccessServer != "":
 		// Four-party, permitted: the AS issues (its reservation settled by
 		// the answer).
 		ms, err := k.mission(ctx, g)
@@ -39,7 +40,7 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 			return k.s.finish(ctx, r.ID, g, nil, err)
 		}
 		return k.approveAS(ctx, r, g, ms)
-	case status == http.StatusOK:
+	case dec.Issue():
 		// Issued in the decision's transaction; the answer follows it (a
 		// request that expired in between leaves the token undelivered,
 		// recorded and revocable like any other).

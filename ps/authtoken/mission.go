@@ -3,11 +3,15 @@ package authtoken
 import (
 	"context"
 	"net/http"
+	"strings"
+	"time"
 
+	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
+	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
@@ -106,10 +110,10 @@ func (k kind) decidedAgain(ctx context.Context, tx *store.Store, id string, g *G
 	return nil, nil
 }
 
-// narrowing: four-party, some items are refused and the rest permitted.
-// The PS cannot tell the AS to narrow, so the agent is refused with the
-// decision, whose explanation names what it may ask again for (this PS
-// does not relay that as an updated_request clarification yet).
+// narrowing: four-party, some items are refused and the rest permitted,
+// and the agent declared `clarification` (else the decision is a deny).
+// The PS cannot tell the AS to narrow, so it asks the agent for an
+// updated_request naming only what would be permitted (design row 6).
 func narrowing(res *composition.Result) bool {
 	return res.Decision.Outcome == authority.Defer && res.Decision.Requirement == "clarification"
 }
@@ -137,4 +141,77 @@ func (k kind) refusedInMission(ctx context.Context, r *pending.Request, p *accou
 		}
 		return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, nil, prob)
 	})
+}
+
+// StageNarrowed: a four-party mission decision refused some items and
+// permits the rest; the agent is asked (202 requirement=clarification)
+// for an updated_request with only the permitted ones.
+const StageNarrowed = "mission_narrowed"
+
+// askNarrower answers a narrowing decision dec: a pending request whose
+// clarification question is the decision's explanation (what is refused
+// and what it may ask again for), decided again when the agent answers
+// (narrowedAgain, by the same poll loop as an AS's question).
+func (s *Service) askNarrower(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, p *account.Person, dec *composition.Result) (*pending.Response, error) {
+	pr, err := s.waiting(ctx, a, r, g, p, StageNarrowed)
+	if err != nil {
+		return nil, err
+	}
+	question := dec.Decision.Explanation + " Send an updated_request with a resource token for only that (decision " + dec.ID + ")."
+	if len(question) > pending.MaxMarkdown {
+		question = strings.ToValidUTF8(question[:pending.MaxMarkdown], "")
+	}
+	if err := s.o.Engine.Ask(ctx, pr.ID, question, nil, 0); err != nil {
+		return nil, err
+	}
+	if pr, err = s.o.Engine.Get(ctx, pr.ID); err != nil {
+		return nil, err
+	}
+	resp := s.o.Engine.Respond(pr)
+	s.continueAS(ctx, pr.ID, time.Second)
+	return &resp, nil
+}
+
+// narrowedAgain follows the agent's answer to a narrowing (stepAS): its
+// updated_request (verified by UpdatedRequest, now the payload) is decided
+// again, resolving the request; permitted, it goes to the AS; anything
+// else (items still refused, or some needing the person) ends it 403
+// denied with the decision. Any other answer ends it 403 denied.
+func (s *Service) narrowedAgain(ctx context.Context, pr *pending.Request) (bool, time.Duration) {
+	if pr.Question != nil || len(pr.Answers) == 0 {
+		return true, time.Second // the agent has not answered yet
+	}
+	if pr.Answers[len(pr.Answers)-1].Action != aauth.ActionUpdatedRequest {
+		s.answerAS(ctx, pr.ID, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
+			"the agent did not ask again for only what the mission permits"))
+		return false, 0
+	}
+	k := kind{s}
+	g, err := k.load(pr)
+	var p *account.Person
+	if err == nil {
+		var rec *account.PersonRecord
+		if rec, err = s.o.DB.PersonByID(ctx, g.PersonID); err == nil {
+			p = &rec.Person
+		}
+	}
+	var dec *composition.Result
+	if err == nil {
+		dec, _, err = s.decideInMission(ctx, g, p, pr.Capabilities, pr.ID)
+	}
+	var ms *mission.Record
+	if err == nil && dec.Issue() {
+		if ms, err = k.mission(ctx, g); err == nil {
+			err = k.approveAS(ctx, pr, g, ms)
+		}
+		if err != nil {
+			s.o.Logger.WarnContext(ctx, "federation: narrowed request", "pending", pr.ID, "err", err)
+		}
+		return false, 0
+	}
+	if err == nil {
+		err = dec.Problem() // a deferral is 403 denied too
+	}
+	s.answerAS(ctx, pr.ID, nil, err)
+	return false, 0
 }

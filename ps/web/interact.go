@@ -411,6 +411,9 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == authtoken.KindAuthToken && (cons.Stage == authtoken.StageAccessServer || cons.Stage == authtoken.StageASClarification):
 		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the resource's access server", 3
 		v.WaitNote = "You allowed it. The resource's access server is deciding now; this page updates by itself, and the agent is told the outcome."
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageNarrowed:
+		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for your agent to ask for less", 3
+		v.WaitNote = "Your mission does not allow all of this request. The agent is asked to send it again with only what the mission allows; this page updates by itself."
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == aauth.PendingPersonToken:

@@ -203,9 +203,6 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 	if err := chainFederated(ctx, t, rec, m, pt2s, up); err != nil {
 		return err
 	}
-	if err := chainLongLived(ctx, t, rec, a, m, up); err != nil {
-		return err
-	}
 	if err := chainMission(ctx, t, rec, a, m); err != nil {
 		return err
 	}
@@ -468,9 +465,7 @@ var chainingChecks = func() []Check {
 		s("PS-278", "a chained request still waiting when its upstream token expires ends with 408 expired", MUST),
 		s("PS-279", "in four-party the upstream_token and the intermediary's agent token reach the AS unchanged", IMPL, "PS-121"),
 		s("PS-276", "once the upstream agent's token is revoked, chaining gets 400 revoked_upstream_token", MUST),
-		// confD: PS-068, PS-267.
+		// confD.
 		s("PS-068", "the chained person token's sub is the person's directed sub at the requested resource, not the upstream sub", MUST),
-		s("PS-267", "an AS auth token whose exp − iat is 2 h, as upstream_token, gets 400 invalid_upstream_token", MUST),
-		s("PS-267", "an AS auth token whose exp − iat is 2 h, as presented_token (step-up), gets 400 invalid_presented_token", MUST),
 	}
 }

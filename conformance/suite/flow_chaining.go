@@ -160,6 +160,9 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 	if pt2.str("sub") != b.pt.str("sub") {
 		subs.add(MUST, "the chained person token's sub %q is not the person's sub at %s (%q); the upstream sub is %v", pt2.str("sub"), down, b.pt.str("sub"), upc["sub"])
 	}
+	// PS-068: the same comparison at E3 alone; b.pt is the person's own
+	// token for down, so its sub is their directed id there.
+	rec("PS-068 the chained person token's sub is the person's directed sub at the requested resource, not the upstream sub", subs.err())
 
 	// PS-277: MID is bound to no one.
 	if r, err = chain(m, e3, map[string]any{"resource": down}); err != nil {
@@ -462,5 +465,7 @@ var chainingChecks = func() []Check {
 		s("PS-278", "a chained request still waiting when its upstream token expires ends with 408 expired", MUST),
 		s("PS-279", "in four-party the upstream_token and the intermediary's agent token reach the AS unchanged", IMPL, "PS-121"),
 		s("PS-276", "once the upstream agent's token is revoked, chaining gets 400 revoked_upstream_token", MUST),
+		// confD.
+		s("PS-068", "the chained person token's sub is the person's directed sub at the requested resource, not the upstream sub", MUST),
 	}
 }

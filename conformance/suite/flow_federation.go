@@ -196,14 +196,19 @@ func federationFlow(ctx context.Context, t *Target, rec recorder) error {
 	rec("PS-122 a good AS token reaches the agent unchanged as {auth_token, expires_in}", gv.err())
 
 	// PS-123: a token failing one delivery check never reaches the agent.
-	dv := verdict{}
+	dv, lv := verdict{}, verdict{}
 	for _, d := range conformance.TokenDefects {
 		_, r, err := f.request(ctx, fedScope, conformance.ASStep{Kind: conformance.ASGrant, Defect: d})
 		if err != nil {
 			return err
 		}
 		dv.addErr(MUST, prefixed("AS token with a wrong "+d, ExpectProblem(r, http.StatusBadGateway, aauth.ErrASUnreachable)))
+		if d == conformance.DefectLifetime {
+			// PS-267 (confD): iat = exp − 7200, every other claim good.
+			lv.addErr(MUST, ExpectProblem(r, http.StatusBadGateway, aauth.ErrASUnreachable))
+		}
 	}
+	rec("PS-267 an AS-delivered auth token whose exp − iat is 2 h gives 502 as_unreachable, never the token", lv.err())
 	rec("PS-123 an AS token failing a delivery check gives 502 as_unreachable, never the token", dv.err())
 	rec("PS-122 the PS checks typ, dwk, signature, iss, aud, cnf, sub, scope and exp of the AS token", dv.err())
 
@@ -598,6 +603,7 @@ var federationChecks = func() []Check {
 		s("PS-122", "a good AS token reaches the agent unchanged as {auth_token, expires_in}", MUST),
 		s("PS-122", "the PS checks typ, dwk, signature, iss, aud, cnf, sub, scope and exp of the AS token", MUST),
 		s("PS-123", "an AS token failing a delivery check gives 502 as_unreachable, never the token", MUST),
+		s("PS-267", "an AS-delivered auth token whose exp − iat is 2 h gives 502 as_unreachable, never the token", MUST), // confD
 		s("PS-124", "on requirement=claims the PS posts claims, never sub nor unknown ones", MUST),
 		s("PS-127", "the PS polls the AS per Retry-After and adds 5 s after a 429", MUST),
 		s("PS-130", "a well-formed AS error reaches the agent with the AS's status and error", MUST),

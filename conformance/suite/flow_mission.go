@@ -332,7 +332,7 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 	}
 
 	// Completion.
-	r, err = t.agentSend(ctx, a, http.MethodPost, m.url, []byte(`{"action":"completion","summary":"aauth-conformance: done."}`), nil)
+	r, err = t.agentSend(ctx, a, http.MethodPost, m.url, []byte(`{"action":"completion","summary":"aauth-conformance: done.","capabilities":["interaction","clarification"]}`), nil)
 	if err != nil {
 		return err
 	}
@@ -347,6 +347,9 @@ func missionFlow(ctx context.Context, t *Target, rec recorder) error {
 		rec("PS-205 the mission stays active while a completion waits", Failf(MUST, "%s", during))
 	} else {
 		rec("PS-205 the mission stays active while a completion waits", nil)
+	}
+	if r, err = t.completionFollowUp(ctx, rec, a, r, e3, rs, s256); err != nil {
+		return err
 	}
 	if r, err = t.resolve(ctx, a, r, true, "accept the mission's completion"); err != nil {
 		return err
@@ -593,6 +596,8 @@ var missionChecks = func() []Check {
 		s("PS-201", "after an update the mission's s256 still gives person tokens", MUST),
 		s("PS-205", "the mission stays active while a completion waits", MUST),
 		s("PS-203", "completion: 202, then 200 terminated once the person accepts", MUST),
+		// confD.
+		s("PS-204", "a person's follow-up on a completion reaches the agent as 202 clarification; the mission stays active", MUST),
 		s("PS-061", "E3 with the signer's terminated mission gets 403 mission_terminated", MUST, "PS-209"),
 		s("PS-206", "an update after termination gets 403 mission_terminated", MUST),
 		s("PS-198", "the owner's terminated mission: 403 with mission_status and termination_reason", MUST),

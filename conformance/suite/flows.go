@@ -25,5 +25,7 @@ func flowChecks() []Check {
 	out = append(out, revocationChecks()...)
 	// confB: transport and key-discovery hygiene (§3.23).
 	out = append(out, hygieneChecks()...)
+	// confD: revocation namespaces (PS-238, PS-235).
+	out = append(out, revNamespaceChecks()...)
 	return out
 }

@@ -99,7 +99,8 @@ func stepsOf(sc string, run func(ctx context.Context, t *Target, rec recorder) e
 
 // scenarioHome is the surface a flow belongs to (see step).
 var scenarioHome = map[string]string{"mission": SurfaceMissions, "three-party": SurfaceAuthTokens, "sub-agent": SurfaceSubAgents, "revocation": SurfaceRevocation,
-	"federation": SurfaceFederation, "chaining": SurfaceChaining, "r3": SurfaceAuthTokens, "sub-agent-more": SurfaceSubAgents}
+	"federation": SurfaceFederation, "chaining": SurfaceChaining, "r3": SurfaceAuthTokens, "sub-agent-more": SurfaceSubAgents,
+	"revocation-namespace": SurfaceRevocation}
 
 // agentSend signs and sends a request as a; hdr is added unsigned. Two
 // byte-identical requests in one second would be a replay (created has

@@ -110,23 +110,18 @@ func TestTracingPersonTokenSpanTree(t *testing.T) {
 				t.Errorf("token type = %q, want person", got)
 			}
 			// The documents were cached by now: every discovery is a hit;
-			// the verification's (the agent's keys) are under it, the
-			// resource's metadata under the request.
-			var underVerify int
+			// the resource's metadata is under the request.
 			for _, s := range spans {
 				if s.Name != "aauth.discovery" {
 					continue
-				}
-				if parentName(s) == "aauth.verify" {
-					underVerify++
 				}
 				if attr(s, telemetry.AttrCacheHit) != "true" || attr(s, telemetry.AttrIssuer) == "" {
 					t.Errorf("discovery span under %q: cache_hit %q, issuer %q", parentName(s), attr(s, telemetry.AttrCacheHit), attr(s, telemetry.AttrIssuer))
 				}
 			}
-			if underVerify == 0 {
-				t.Errorf("no discovery span under the verification: %v", names(spans))
-			}
+			// No discovery of the agent's keys is required under the
+			// verification: the agent token verified on the earlier request
+			// is served from httpsig's verified-token cache (issue 12).
 			// Database calls are children of the steps that made them: the
 			// decision read the consent, the issuance wrote the record.
 			children := func(of tracetest.SpanStub, prefix string) int {

@@ -91,6 +91,9 @@ type App struct {
 	// stopPolls stops the background polling of access servers
 	// (four-party), bounded by its context: at shutdown and Close.
 	stopPolls func(ctx context.Context) error
+	// resumePolls restarts the background polling of access servers for
+	// the four-party requests a previous process left waiting.
+	resumePolls func(ctx context.Context) (int, error)
 
 	closeOnce sync.Once
 }
@@ -301,6 +304,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
 		Decisions: a.Decisions, Federation: fed})
 	a.stopPolls = authTokens.Shutdown
+	a.resumePolls = authTokens.Resume
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log, Decisions: a.Decisions})
 
@@ -517,6 +521,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	hkCtx, stopHK := context.WithCancel(ctx)
 	defer stopHK()
 	go a.housekeeping(hkCtx)
+	if a.resumePolls != nil {
+		if n, err := a.resumePolls(ctx); err != nil {
+			a.Log.Warn("start: resume polling access servers", "err", err)
+		} else if n > 0 {
+			a.Log.Info("start: resumed polling access servers", "requests", n)
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

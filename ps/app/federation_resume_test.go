@@ -3,6 +3,7 @@ package app_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -65,4 +66,37 @@ func TestFederationResumeAfterRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFederationReservationExpirySweep: a four-party request waits on the
+// AS (Retry-After an hour) until it expires on the PS's clock; the
+// housekeeping sweep ends it and gives the mission's reservation back in
+// one transaction with a token_delivered record (not_delivered,
+// expired), once: a second sweep changes nothing, and the retry is
+// delivered. Issue 11 (reservation sweep), PS-130, PS-131.
+func TestFederationReservationExpirySweep(t *testing.T) {
+	t.Parallel()
+	f := newReservationWorld(t, "")
+	m := f.mission(t)
+	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 3600})
+	loc := expect202(t, m.auth("calendar.read"), f.ps.Issuer)
+	f.as.Script()
+	if n, err := f.ps.App.SettleExpiredFederated(ctxT()); err != nil || n != 0 {
+		t.Fatalf("sweep before expiry settled %d (%v), want none", n, err)
+	}
+	f.clock.Advance(f.ps.App.Engine.Options().Lifetime + time.Minute)
+	if n, err := f.ps.App.SettleExpiredFederated(ctxT()); err != nil || n != 1 {
+		t.Fatalf("sweep after expiry settled %d (%v), want 1", n, err)
+	}
+	if n, err := f.ps.App.SettleExpiredFederated(ctxT()); err != nil || n != 0 {
+		t.Fatalf("second sweep settled %d (%v), want none", n, err)
+	}
+	if r := f.poll(t, f.agent, loc); r.status != http.StatusRequestTimeout || r.body["error"] != aauth.ErrExpired {
+		t.Fatalf("the agent's poll after the sweep: %d %s, want 408 expired", r.status, r.raw)
+	}
+	got := f.deliveries(t, m.s256)
+	if len(got) != 1 || got[0]["outcome"] != "not_delivered" || got[0]["error"] != aauth.ErrExpired {
+		t.Fatalf("token_delivered records %v, want one not_delivered (expired)", got)
+	}
+	f.expectASToken(t, m.auth("calendar.read")) // given back: the one grant is there
 }

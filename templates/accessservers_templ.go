@@ -34,7 +34,7 @@ func claimReleases(p Page, items []ClaimReleaseItem) templ.Component {
 			templ_7745c5c3_Var1 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section aria-labelledby=\"claim-releases-h\"><h2 id=\"claim-releases-h\">What access servers received about you</h2><p class=\"hint\">Some resources let an access server decide for them. When one asked this person server for details about you, these are the ones it received. <strong>Stop sharing</strong> means it receives nothing more.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section aria-labelledby=\"claim-releases-h\"><h2 id=\"claim-releases-h\">What access servers received about you</h2><p class=\"hint\">Some resources let an access server decide for them. When one asked this person server for details about you, these are the ones it received. <strong>Stop sharing</strong> means it receives nothing more; <strong>Share again</strong> undoes that, or a no you gave it when it first asked.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

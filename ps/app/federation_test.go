@@ -377,7 +377,7 @@ func federationClaims(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) 
 // PS-131.
 func federationShareAgain(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) {
 	pg := f.b.Get(t, "/access")
-	if strings.Count(pg.HTML, "Share again") != 2 {
+	if strings.Count(pg.HTML, ">Share again</button>") != 2 {
 		t.Fatalf("want a Share again button for the stop and the refusal:\n%s", pg.HTML)
 	}
 	mallory := f.person(t, "mallory2", false)

@@ -75,6 +75,9 @@ type Store interface {
 	ClaimReleases(ctx context.Context, personID string) ([]Release, error)
 	RecordClaimRelease(ctx context.Context, personID, as, claim string, at time.Time) error
 	StopClaimRelease(ctx context.Context, personID, as string, at time.Time) error
+	// ResumeClaimRelease removes the person's stop on as; false when there
+	// was none.
+	ResumeClaimRelease(ctx context.Context, personID, as string) (bool, error)
 	RecordPresentation(ctx context.Context, jti, personID, as string, exp time.Time) error
 	Presentations(ctx context.Context, jti string) ([]string, error)
 }
@@ -205,6 +208,13 @@ func (t *Trust) Releases(ctx context.Context, personID string) ([]Release, error
 // StopRelease stops future release to as for personID.
 func (t *Trust) StopRelease(ctx context.Context, personID, as string) error {
 	return t.st.StopClaimRelease(ctx, personID, as, t.now())
+}
+
+// ShareAgain undoes the person's stop (or refusal) for as: the details
+// they released before may go to as again, and an AS step asking for
+// others asks them again. False when there was no stop.
+func (t *Trust) ShareAgain(ctx context.Context, personID, as string) (bool, error) {
+	return t.st.ResumeClaimRelease(ctx, personID, as)
 }
 
 // Presented records that this PS presented person token jti to as.

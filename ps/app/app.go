@@ -91,6 +91,12 @@ type App struct {
 	// stopPolls stops the background polling of access servers
 	// (four-party), bounded by its context: at shutdown and Close.
 	stopPolls func(ctx context.Context) error
+	// resumePolls restarts the background polling of access servers for
+	// the four-party requests a previous process left waiting.
+	resumePolls func(ctx context.Context) (int, error)
+	// sweepFederated settles the reservations of expired four-party
+	// requests (authtoken.Service.SweepExpired).
+	sweepFederated func(ctx context.Context) (int, error)
 
 	closeOnce sync.Once
 }
@@ -301,6 +307,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
 		Decisions: a.Decisions, Federation: fed})
 	a.stopPolls = authTokens.Shutdown
+	a.resumePolls = authTokens.Resume
+	a.sweepFederated = authTokens.SweepExpired
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log, Decisions: a.Decisions})
 
@@ -517,6 +525,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	hkCtx, stopHK := context.WithCancel(ctx)
 	defer stopHK()
 	go a.housekeeping(hkCtx)
+	if a.resumePolls != nil {
+		if n, err := a.resumePolls(ctx); err != nil {
+			a.Log.Warn("start: resume polling access servers", "err", err)
+		} else if n > 0 {
+			a.Log.Info("start: resumed polling access servers", "requests", n)
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -559,6 +574,17 @@ func (a *App) stopPolling(ctx context.Context) {
 	}
 }
 
+// SettleExpiredFederated ends every open four-party request past its
+// expiry and gives its mission reservation back (one transaction each,
+// with token_delivered evidence, outcome not_delivered). Housekeeping runs
+// it before the pending engine's ExpireDue.
+func (a *App) SettleExpiredFederated(ctx context.Context) (int, error) {
+	if a.sweepFederated == nil {
+		return 0, nil
+	}
+	return a.sweepFederated(ctx)
+}
+
 func (a *App) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -578,6 +604,9 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Keys.PruneExpired(ctx); err != nil {
 			a.Log.Warn("housekeeping: prune retired keys", "err", err)
+		}
+		if _, err := a.SettleExpiredFederated(ctx); err != nil {
+			a.Log.Warn("housekeeping: settle expired four-party requests", "err", err)
 		}
 		if _, err := a.Engine.ExpireDue(ctx); err != nil {
 			a.Log.Warn("housekeeping: expire pending requests", "err", err)

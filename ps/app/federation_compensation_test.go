@@ -34,11 +34,17 @@ const reservationPolicy = `{"policy_version":"test-4p-res",
 
 func newReservationWorld(t *testing.T, dbURL string) *fedWorld {
 	t.Helper()
+	return newFedWorldOn(t, reservationOptions(t, dbURL))
+}
+
+// reservationOptions start a PS on dbURL under reservationPolicy.
+func reservationOptions(t *testing.T, dbURL string) pstest.Options {
+	t.Helper()
 	policy := filepath.Join(t.TempDir(), "mission-policy.json")
 	if err := os.WriteFile(policy, []byte(reservationPolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return newFedWorldOn(t, pstest.Options{DatabaseURL: dbURL, Configure: func(c *config.Config) { c.MissionPolicy = policy }})
+	return pstest.Options{DatabaseURL: dbURL, Configure: func(c *config.Config) { c.MissionPolicy = policy }}
 }
 
 // fedMission is an approved mission on rs.test and a way to ask for an

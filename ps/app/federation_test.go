@@ -273,6 +273,7 @@ func TestFederationClaims(t *testing.T) {
 				t.Cleanup(func() { _ = as2.Close() })
 			})
 			federationClaims(t, f, as2)
+			federationShareAgain(t, f, as2)
 		})
 	}
 }
@@ -365,6 +366,62 @@ func federationClaims(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) 
 	f.expectASToken2(t, f.request(t, rt2()), as2)
 	if reqs := as2.Requests(); len(reqs) != 2 || len(reqs[1].Claims) != 0 {
 		t.Fatalf("after the refusal the AS received %+v", reqs)
+	}
+}
+
+// federationShareAgain (after federationClaims: the person stopped
+// sharing with as and refused as2): /access undoes each choice with Share
+// again (post-redirect-get; another person's or a made-up AS: the same
+// 404). as gets the allowed name again without asking; as2's claims ask
+// the person again; Stop sharing undoes the undo. Issue 11, PS-124,
+// PS-131.
+func federationShareAgain(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) {
+	pg := f.b.Get(t, "/access")
+	if strings.Count(pg.HTML, ">Share again</button>") != 2 {
+		t.Fatalf("want a Share again button for the stop and the refusal:\n%s", pg.HTML)
+	}
+	mallory := f.person(t, "mallory2", false)
+	mallory.Get(t, "/access")
+	theirs := mallory.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": f.as.Issuer()})
+	none := mallory.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": "https://nowhere.test"})
+	if theirs.Status != http.StatusNotFound || theirs.HTML != none.HTML {
+		t.Fatalf("another person's share again: %d / %d", theirs.Status, none.Status)
+	}
+	for _, as := range []string{f.as.Issuer(), as2.Issuer()} {
+		f.b.Get(t, "/access")
+		if out := f.b.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": as}); out.Status != http.StatusSeeOther {
+			t.Fatalf("share again with %s: %d %s", as, out.Status, out.HTML)
+		}
+	}
+	f.b.Get(t, "/access")
+	if again := f.b.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": as2.Issuer()}); again.Status != http.StatusNotFound {
+		t.Fatalf("share again without a stop: %d", again.Status)
+	}
+	if pg := f.b.Get(t, "/access"); strings.Contains(pg.HTML, "Stopped") || !strings.Contains(pg.HTML, "Stop sharing") {
+		t.Fatalf("after share again /access still shows a stop:\n%s", pg.HTML)
+	}
+	// as2 (refused before anything was released): the person is asked again.
+	as2.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
+	s := f.expectInteraction(t, f.request(t, resourceToken(t, f.world, f.rs, f.pt, "calendar.read",
+		func(s *conformance.ResourceTokenSpec) { s.Aud = as2.Issuer() })))
+	f.claimsAsked(t, s, as2.Issuer(), false)
+	f.b.Post(t, s.path()+"/deny", nil)
+	expectNoToken(t, f.awaitResult(t, s.loc), http.StatusForbidden, aauth.ErrDenied)
+	// as: the name the person allowed goes again, without asking.
+	f.rs.SetAccessServer(f.as.Issuer())
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+	reqs := f.as.Requests()
+	if claims := reqs[len(reqs)-1].Claims; len(claims) != 1 || claims["name"] != "Alice" {
+		t.Fatalf("released %v after share again, want exactly {name: Alice}", claims)
+	}
+	// Undoable: Stop sharing again.
+	f.b.Get(t, "/access")
+	if out := f.b.Post(t, "/access/access-servers/stop", map[string]string{"access_server": f.as.Issuer()}); out.Status != http.StatusSeeOther {
+		t.Fatalf("stop after share again: %d", out.Status)
+	}
+	if pg := f.b.Get(t, "/access"); !strings.Contains(pg.HTML, "Stopped") {
+		t.Fatalf("the new stop is not shown:\n%s", pg.HTML)
 	}
 }
 

@@ -3,6 +3,7 @@ package authtoken
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -100,4 +101,30 @@ func deliveredOf(body any) *federation.Delivered {
 		d.JTI, _ = t.ClaimString("jti")
 	}
 	return d
+}
+
+// SweepExpired settles the reservation of every open four-party request
+// past its expiry (the AS never answered in time, or no poll loop was
+// left to hear it): the request ends as expired and the reservation is
+// given back in one transaction, with its token_delivered record
+// (outcome not_delivered). Run it before the pending engine's ExpireDue,
+// which would end those requests without settling them. It returns how
+// many it settled.
+func (s *Service) SweepExpired(ctx context.Context) (int, error) {
+	rs, gs, err := s.federatedOpen(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now, n := s.o.Now(), 0
+	for i, r := range rs {
+		if r.ExpiresAt.After(now) || gs[i].Federated.Provisional == nil {
+			continue
+		}
+		expired := aauth.NewProblem(http.StatusRequestTimeout, aauth.ErrExpired, "the access server did not answer before the request expired")
+		if err := s.finish(ctx, r.ID, gs[i], nil, expired); err != nil && !errors.Is(err, expired) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -303,12 +303,12 @@ func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
 
 // continueAS keeps polling the AS for pending request id in the
 // background until it ends: a token, an error, or a stage that waits on
-// the person (payment).
-func (s *Service) continueAS(ctx context.Context, id string, first time.Duration) {
+// the person (payment). False when no loop started (shut down).
+func (s *Service) continueAS(ctx context.Context, id string, first time.Duration) bool {
 	if id == "" {
-		return
+		return false
 	}
-	s.polls.start(ctx, s.o.Engine.Options().Lifetime, func(bg context.Context) {
+	return s.polls.start(ctx, s.o.Engine.Options().Lifetime, func(bg context.Context) {
 		select {
 		case <-time.After(first): // the AS's Retry-After before the first poll
 		case <-bg.Done():

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
 // polls tracks the background loops that poll access servers for pending
@@ -69,3 +71,49 @@ func (s *Service) Shutdown(ctx context.Context) error {
 // shuttingDown reports whether ctx is a poll loop's context cancelled by
 // Shutdown (or its lifetime): what the loop was doing is abandoned.
 func shuttingDown(ctx context.Context) bool { return ctx.Err() != nil }
+
+// maxResumed bounds the requests one Resume or SweepExpired looks at (the
+// pending table's own admission bounds keep it smaller in practice).
+const maxResumed = 10000
+
+// federatedOpen lists the open four-party requests waiting on an access
+// server (the payload holds the AS's wait), with their grants.
+func (s *Service) federatedOpen(ctx context.Context) ([]pending.Request, []*Grant, error) {
+	rs, err := s.o.Engine.OpenOfKind(ctx, KindAuthToken, maxResumed)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []pending.Request
+	var gs []*Grant
+	for _, r := range rs {
+		g, err := kind{s}.load(&r)
+		if err != nil || g.Federated == nil || g.Federated.Wait == nil {
+			continue
+		}
+		out, gs = append(out, r), append(gs, g)
+	}
+	return out, gs, nil
+}
+
+// Resume restarts the background polling of every open four-party request
+// that waits on its access server (a PS restart lost the loops): the
+// stored wait names the AS's pending URL. A request at a stage that waits
+// on the person is resumed by the person's decision, as before the
+// restart; one past its expiry is left to SweepExpired. It returns how
+// many loops it started.
+func (s *Service) Resume(ctx context.Context) (int, error) {
+	rs, _, err := s.federatedOpen(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now, n := s.o.Now(), 0
+	for _, r := range rs {
+		if personStage(r.Stage) || !r.ExpiresAt.After(now) {
+			continue
+		}
+		if s.continueAS(ctx, r.ID, time.Second) {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -108,6 +108,12 @@ func TestBrowserFederation(t *testing.T) {
 	b.audit("federation-access", http.StatusOK)
 	b.clickButton("Stop sharing")
 	b.expectText("Stopped")
+	b.audit("federation-access-stopped", http.StatusOK)
+	// Undoable (issue 11): Share again, then stop once more.
+	b.clickButton("Share again")
+	b.expectText("Sharing again")
+	b.clickButton("Stop sharing")
+	b.expectText("Stopped")
 	b.checkPage("")
 
 	// The AS has a question and this agent cannot answer one: the person

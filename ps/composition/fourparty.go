@@ -2,6 +2,7 @@ package composition
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission/authority"
@@ -85,6 +86,9 @@ func (p *Point) Settle(ctx context.Context, st Reverter, pv *Provisional, d Deli
 	if err != nil {
 		return err
 	}
+	if done, err := settledBefore(ctx, st, pv); err != nil || done {
+		return err // settled once already (a poll loop and the expiry sweep raced)
+	}
 	rec := deliveryRecord{Decision: pv.Decision, AccessServer: d.AccessServer, Resource: d.Resource, Outcome: OutcomeDelivered,
 		JTI: d.JTI, Scope: d.Scope}
 	if !d.Exp.IsZero() {
@@ -106,4 +110,25 @@ func (p *Point) Settle(ctx context.Context, st Reverter, pv *Provisional, d Deli
 	_, err = AppendEvidence(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
 		Type: evidence.TokenDelivered, Actor: evidence.Actor{Kind: "ps"}, Anchors: anchorsOf(m), Body: body}, p.Now())
 	return err
+}
+
+// maxSettledScan bounds the token_delivered records settledBefore reads
+// (the newest; a reservation is settled soon after its decision).
+const maxSettledScan = 1000
+
+// settledBefore reports whether pv's decision already has its
+// token_delivered record: settling is once per reservation, whoever
+// comes second (under the mission's lock) does nothing.
+func settledBefore(ctx context.Context, st Reverter, pv *Provisional) (bool, error) {
+	recs, err := st.MissionEvidence(ctx, pv.S256, evidence.TokenDelivered, maxSettledScan)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range recs {
+		var d deliveryRecord
+		if json.Unmarshal(r.Record.Body, &d) == nil && d.Decision == pv.Decision {
+			return true, nil
+		}
+	}
+	return false, nil
 }

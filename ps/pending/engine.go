@@ -893,6 +893,12 @@ func (e *Engine) ForRequester(ctx context.Context, who Requester) ([]Request, er
 	return requests(e.st.OpenPendingRequestsOf(ctx, who))
 }
 
+// OpenOfKind lists the open requests of kind, including those past their
+// expiry that nothing has ended yet, oldest first (at most limit).
+func (e *Engine) OpenOfKind(ctx context.Context, kind string, limit int) ([]Request, error) {
+	return requests(e.st.OpenPendingRequestsOfKind(ctx, kind, limit))
+}
+
 // ExpireDue ends, with 408 expired, every open request past its lifetime
 // or whose outstanding question passed its deadline, waking their polls.
 // Run it periodically on any replica (polls also expire requests lazily).

@@ -28,6 +28,10 @@ type Store interface {
 	OpenPendingRequestsOfPerson(ctx context.Context, personID string, now time.Time) ([]Record, error)
 	// OpenPendingRequestsOf lists the open requests of a requester, oldest first.
 	OpenPendingRequestsOf(ctx context.Context, who Requester) ([]Record, error)
+	// OpenPendingRequestsOfKind lists the open requests of a kind,
+	// whatever their expiry, oldest first (at most limit): what a
+	// restarted PS resumes and what housekeeping settles.
+	OpenPendingRequestsOfKind(ctx context.Context, kind string, limit int) ([]Record, error)
 	// DuePendingRequests lists the ids of open requests past their expiry
 	// or their question's deadline at now.
 	DuePendingRequests(ctx context.Context, now time.Time) ([]string, error)

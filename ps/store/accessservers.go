@@ -113,6 +113,12 @@ func (s *Store) StopClaimRelease(ctx context.Context, personID, as string, at ti
 		 ON CONFLICT (person_id, access_server) DO NOTHING`, personID, as, at.Unix()).Error)
 }
 
+// ResumeClaimRelease removes the person's stop on as.
+func (s *Store) ResumeClaimRelease(ctx context.Context, personID, as string) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM access_server_release_stops WHERE person_id = ? AND access_server = ?`, personID, as)
+	return res.RowsAffected > 0, wrap("resume claim release", res.Error)
+}
+
 // RecordPresentation records that person token jti went to as.
 func (s *Store) RecordPresentation(ctx context.Context, jti, personID, as string, exp time.Time) error {
 	return wrap("record presentation", s.db.WithContext(ctx).Exec(

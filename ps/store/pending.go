@@ -343,6 +343,12 @@ func (s *Store) OpenPendingRequestsOf(ctx context.Context, who pending.Requester
 			` ORDER BY created_at, id`, who.Scheme, who.Issuer, who.Subject)
 }
 
+// OpenPendingRequestsOfKind implements pending.Store.
+func (s *Store) OpenPendingRequestsOfKind(ctx context.Context, kind string, limit int) ([]pending.Record, error) {
+	return s.pendingRecords(ctx, "list pending requests of a kind",
+		`kind = ? AND state IN `+pendingOpen+` ORDER BY created_at, id LIMIT ?`, kind, limit)
+}
+
 // DuePendingRequests implements pending.Store.
 func (s *Store) DuePendingRequests(ctx context.Context, now time.Time) ([]string, error) {
 	var ids []string

@@ -15,6 +15,7 @@ import (
 type ClaimReleases interface {
 	Releases(ctx context.Context, personID string) ([]federation.Release, error)
 	StopRelease(ctx context.Context, personID, as string) error
+	ShareAgain(ctx context.Context, personID, as string) (bool, error)
 }
 
 // claimReleases groups the person's releases per access server.
@@ -66,5 +67,24 @@ func (u *UI) stopClaimRelease(c *gin.Context, s *session) error {
 	}
 	u.log.InfoContext(ctx(c), "person stopped releasing details to an access server", "person", s.person.ID, "access_server", as)
 	u.redirectFlash(c, "/access", "Stopped: "+as+" receives nothing more about you from this person server.")
+	return nil
+}
+
+// shareAgain undoes the session person's stop (or refusal) for the access
+// server named in the form; without such a stop, not found.
+func (u *UI) shareAgain(c *gin.Context, s *session) error {
+	as := c.PostForm("access_server")
+	if u.opt.AccessServers == nil || as == "" {
+		return errNotFound
+	}
+	ok, err := u.opt.AccessServers.ShareAgain(ctx(c), s.person.ID, as)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNotFound
+	}
+	u.log.InfoContext(ctx(c), "person shares details with an access server again", "person", s.person.ID, "access_server", as)
+	u.redirectFlash(c, "/access", "Sharing again: "+as+" may receive the details you allowed before; it asks you for others.")
 	return nil
 }

@@ -22,6 +22,7 @@ func (u *UI) registerGrants(g *gin.RouterGroup) {
 	g.POST("/access/remove", u.authed(u.removeGrant))
 	g.POST("/access/permissions/remove", u.authed(u.removePermissionRule))
 	g.POST("/access/access-servers/stop", u.authed(u.stopClaimRelease))
+	g.POST("/access/access-servers/share-again", u.authed(u.shareAgain))
 	g.POST("/access/standing/remove", u.authed(u.removeStandingApproval))
 }
 

@@ -63,6 +63,19 @@ func runAccessServers(t *testing.T, open func(t *testing.T) *store.Store) {
 	if rel[1].StoppedAt == nil || !rel[1].StoppedAt.Equal(at.Add(2*time.Hour)) {
 		t.Fatalf("stop: %+v", rel[1])
 	}
+	if ok, err := st.ResumeClaimRelease(ctx, "p2", "https://b.test"); err != nil || ok {
+		t.Fatalf("another person's stop resumed: %v %v", ok, err)
+	}
+	if ok, err := st.ResumeClaimRelease(ctx, "p1", "https://b.test"); err != nil || !ok {
+		t.Fatalf("resume: %v %v", ok, err)
+	}
+	if rel, _ = st.ClaimReleases(ctx, "p1"); rel[1].StoppedAt != nil || rel[2].StoppedAt == nil {
+		t.Fatalf("after resume: %+v", rel)
+	}
+	if ok, err := st.ResumeClaimRelease(ctx, "p1", "https://b.test"); err != nil || ok {
+		t.Fatalf("resume twice: %v %v", ok, err)
+	}
+	must(st.StopClaimRelease(ctx, "p1", "https://b.test", at.Add(2*time.Hour)))
 	if rel, err := st.ClaimReleases(ctx, "p2"); err != nil || len(rel) != 0 {
 		t.Fatalf("another person's releases: %+v %v", rel, err)
 	}

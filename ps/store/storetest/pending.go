@@ -206,6 +206,12 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		if got, want := ids(st.OpenPendingRequestsOf(ctx, other)), fmt.Sprint([]string{short.ID, asked.ID}); got != want {
 			t.Fatalf("requester's open requests %s, want %s", got, want)
 		}
+		if got, want := ids(st.OpenPendingRequestsOfKind(ctx, aauth.PendingPersonToken, 3)), fmt.Sprint([]string{first.ID, short.ID, asked.ID}); got != want {
+			t.Fatalf("open requests of the kind %s, want %s (oldest first, bounded)", got, want)
+		}
+		if got := ids(st.OpenPendingRequestsOfKind(ctx, aauth.PendingAuthToken, 10)); got != "[]" {
+			t.Fatalf("open requests of another kind %s, want none", got)
+		}
 		due, err := st.DuePendingRequests(ctx, t0.Add(time.Minute))
 		if err != nil || fmt.Sprint(due) != fmt.Sprint([]string{short.ID, asked.ID}) {
 			t.Fatalf("due %v (%v), want the expired one and the unanswered question", due, err)

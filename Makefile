@@ -25,8 +25,10 @@ run: build
 
 # Every test, PostgreSQL and browser ones included, with the race detector,
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
-test: prereqs verify
-	$(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$')
+# `make image` runs first: internal/ociimage's TestImage inspects the very
+# archive it wrote (AAUTH_IMAGE_TAR).
+test: prereqs verify image
+	AAUTH_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) $(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$')
 	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
 	$(RELIABILITY_TEST)
 

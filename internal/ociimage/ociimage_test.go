@@ -18,35 +18,18 @@ import (
 	"github.com/aauth-ps/aauth-ps/internal/ociimage"
 )
 
-// TestImage (issue 14, "make image"): the image built the way `make image`
-// builds it — the real aauth-ps binary, compiled once here with
-// CGO_ENABLED=0 — written as an OCI archive and read back runs as a
-// non-root user, starts `aauth-ps serve`, holds no shell, and carries a
-// static binary that runs and the CA certificates Go looks for.
+// TestImage (issue 14, "make image"): the image archive runs as a non-root
+// user, starts `aauth-ps serve`, holds no shell, and carries a static binary
+// that runs and the CA certificates Go looks for. `make test` runs `make
+// image` first and hands its tarball in AAUTH_IMAGE_TAR, so CI inspects the
+// very archive `make image` wrote; without it the test builds one the same
+// way (the real aauth-ps binary, CGO_ENABLED=0).
 func TestImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the aauth-ps binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "aauth-ps")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/aauth-ps/aauth-ps/cmd/aauth-ps")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	certs := "/etc/ssl/certs/ca-certificates.crt"
-	if _, err := os.Stat(certs); err != nil {
-		t.Fatalf("the build machine has no CA bundle: %v", err)
-	}
-	archive := filepath.Join(dir, "image.tar")
-	img, err := ociimage.Build(ociimage.Spec{Binary: bin, CACerts: certs, Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociimage.WriteArchive(img, ociimage.RefName("test"), archive); err != nil {
-		t.Fatal(err)
-	}
-	img, err = ociimage.ReadArchive(archive, filepath.Join(dir, "layout"))
+	img, err := ociimage.ReadArchive(imageArchive(t, dir), filepath.Join(dir, "layout"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,4 +138,36 @@ func flatten(t *testing.T, img v1.Image) map[string]entry {
 		rc.Close()
 	}
 	return files
+}
+
+// imageArchive is the OCI archive under test: AAUTH_IMAGE_TAR when set (it
+// must exist: a missing archive fails, never skips), else one built here
+// the way `make image` builds it.
+func imageArchive(t *testing.T, dir string) string {
+	t.Helper()
+	if tarball := os.Getenv("AAUTH_IMAGE_TAR"); tarball != "" {
+		if _, err := os.Stat(tarball); err != nil {
+			t.Fatalf("AAUTH_IMAGE_TAR: %v", err)
+		}
+		return tarball
+	}
+	bin := filepath.Join(dir, "aauth-ps")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/aauth-ps/aauth-ps/cmd/aauth-ps")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	certs := "/etc/ssl/certs/ca-certificates.crt"
+	if _, err := os.Stat(certs); err != nil {
+		t.Fatalf("the build machine has no CA bundle: %v", err)
+	}
+	img, err := ociimage.Build(ociimage.Spec{Binary: bin, CACerts: certs, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "image.tar")
+	if err := ociimage.WriteArchive(img, ociimage.RefName("test"), archive); err != nil {
+		t.Fatal(err)
+	}
+	return archive
 }

@@ -88,9 +88,10 @@ type Options struct {
 	// SignRequest signs the R3 fetch as this PS (pssign.Signer),
 	// so the resource can tell who asks (PS-241).
 	SignRequest func(ctx context.Context, issuer string, req *http.Request) error
-	// JWKS is this PS's published key set (keys.Manager.JWKS): presented
-	// tokens are verified against what the PS publishes.
-	JWKS        func(ctx context.Context) ([]byte, error)
+	// OwnKeys resolves the keys of this PS's published JWKS by kid
+	// (keys.Manager): presented tokens are verified against what the PS
+	// publishes.
+	OwnKeys     resourcetoken.OwnKeys
 	DB          *store.Store
 	Now         func() time.Time
 	Window      time.Duration
@@ -733,30 +734,6 @@ func dedupe(scope []string) []string {
 		}
 	}
 	return out
-}
-
-// ownKeys finds a key of this PS's published JWKS by kid.
-type ownKeys struct {
-	jwks func(ctx context.Context) ([]byte, error)
-}
-
-func (k ownKeys) PublicKey(ctx context.Context, kid string) (*jose.PublicKey, error) {
-	raw, err := k.jwks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var set struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	if err := json.Unmarshal(raw, &set); err != nil {
-		return nil, err
-	}
-	for _, m := range set.Keys {
-		if m["kid"] == kid {
-			return jose.ParsePublicJWK(m, aauth.SupportedAlgs)
-		}
-	}
-	return nil, errors.New("authtoken: no published key with that kid")
 }
 
 // kind is the auth-token consent as the person sees it.

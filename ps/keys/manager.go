@@ -95,6 +95,11 @@ type Manager struct {
 	mu       sync.Mutex
 	active   *SigningKey
 	loadedAt time.Time
+
+	// pub caches the table's public keys for PublicKey (published.go).
+	pubMu       sync.Mutex
+	pub         map[string]*publishedKey
+	pubLoadedAt time.Time
 }
 
 // NewManager returns a Manager over st, sealing private keys with sealer
@@ -310,6 +315,7 @@ func (m *Manager) EnsureActive(ctx context.Context) (created bool, err error) {
 		return false, err
 	}
 	m.active, m.loadedAt = k, m.now()
+	m.forgetPublished()
 	return true, nil
 }
 
@@ -354,6 +360,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string) (newKID string, err er
 			return "", err
 		}
 		m.setActive(k)
+		m.forgetPublished()
 		return k.KID, nil
 	}
 	return "", fmt.Errorf("keys: rotate: %w: concurrent rotations kept winning; retry", store.ErrConflict)
@@ -452,6 +459,9 @@ func (m *Manager) PruneExpired(ctx context.Context) (int, error) {
 		default:
 			n++
 		}
+	}
+	if n > 0 {
+		m.forgetPublished()
 	}
 	return n, nil
 }

@@ -401,16 +401,9 @@ func jwksOf(rows []store.SigningKeyRow, keep func(store.SigningKeyRow) bool) ([]
 		if !keep(r) {
 			continue
 		}
-		var members map[string]any
-		if err := json.Unmarshal(r.PublicJWK, &members); err != nil {
-			return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
-		}
-		pk, err := jose.ParsePublicJWK(members, aauth.SupportedAlgs)
+		pk, err := storedPublicKey(r)
 		if err != nil {
-			return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
-		}
-		if pk.Thumbprint != r.KID || pk.Alg != r.Alg {
-			return nil, fmt.Errorf("keys: stored public key %s does not match its kid or alg", r.KID)
+			return nil, err
 		}
 		jwk, err := publicJWK(pk.Key, r.KID)
 		if err != nil {
@@ -419,6 +412,23 @@ func jwksOf(rows []store.SigningKeyRow, keep func(store.SigningKeyRow) bool) ([]
 		set.Keys = append(set.Keys, jwk)
 	}
 	return json.Marshal(set)
+}
+
+// storedPublicKey parses a row's public key and checks that its kid is
+// the key's thumbprint and its alg the key's.
+func storedPublicKey(r store.SigningKeyRow) (*jose.PublicKey, error) {
+	var members map[string]any
+	if err := json.Unmarshal(r.PublicJWK, &members); err != nil {
+		return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
+	}
+	pk, err := jose.ParsePublicJWK(members, aauth.SupportedAlgs)
+	if err != nil {
+		return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
+	}
+	if pk.Thumbprint != r.KID || pk.Alg != r.Alg {
+		return nil, fmt.Errorf("keys: stored public key %s does not match its kid or alg", r.KID)
+	}
+	return pk, nil
 }
 
 // List describes every stored key, newest first.

@@ -2,12 +2,9 @@ package keys
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
-	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
@@ -53,7 +50,8 @@ func (m *Manager) PublicKey(ctx context.Context, kid string) (*jose.PublicKey, e
 }
 
 // loadPublished reads every row and parses its public key, checking that
-// kid and alg are the key's (as jwksOf does). Callers hold m.pubMu.
+// kid and alg are the key's (storedPublicKey, as for the JWKS). Callers
+// hold m.pubMu.
 func (m *Manager) loadPublished(ctx context.Context, now time.Time) error {
 	rows, err := m.st.ListSigningKeys(ctx)
 	if err != nil {
@@ -61,16 +59,9 @@ func (m *Manager) loadPublished(ctx context.Context, now time.Time) error {
 	}
 	pub := make(map[string]*publishedKey, len(rows))
 	for _, r := range rows {
-		var members map[string]any
-		if err := json.Unmarshal(r.PublicJWK, &members); err != nil {
-			return fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
-		}
-		pk, err := jose.ParsePublicJWK(members, aauth.SupportedAlgs)
+		pk, err := storedPublicKey(r)
 		if err != nil {
-			return fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
-		}
-		if pk.Thumbprint != r.KID || pk.Alg != r.Alg {
-			return fmt.Errorf("keys: stored public key %s does not match its kid or alg", r.KID)
+			return err
 		}
 		pub[r.KID] = &publishedKey{row: r, key: pk}
 	}

@@ -39,6 +39,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	peer := fs.Bool("peer-mockin", false, "also drive @hellocoop/mockin's person token endpoint, and the PS's, in the same run")
 	mockinDir := fs.String("mockin-dir", defaultMockinDir, "directory where `npm ci` installed @hellocoop/mockin")
 	report := fs.String("report", "", "append the dated row to this file (docs/performance.md)")
+	pprofURL := fs.String("pprof-url", "", "the PS's pprof listener (`aauth-ps serve --pprof`), e.g. http://127.0.0.1:6060: profile the exchange phase")
+	profileDir := fs.String("profile-dir", "profiles", "with --pprof-url, where NAME-cpu.pprof and NAME-allocs.pprof are written")
+	profileName := fs.String("profile-name", "exchange", "with --pprof-url, the profiles' name prefix")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,11 +88,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *peer {
 		cfg.MockinDir = *mockinDir
 	}
+	if *pprofURL != "" {
+		cfg.Profile, cfg.ProfileName = &load.Profiler{URL: strings.TrimSuffix(*pprofURL, "/"), Dir: *profileDir}, *profileName
+	}
 	rep, err := load.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, rep.Text())
+	if cfg.Profile != nil {
+		fmt.Fprintf(stdout, "profiles of the exchange phase: %s/%s-{cpu,allocs}.pprof (go tool pprof -top FILE)\n", *profileDir, *profileName)
+	}
 	if *report != "" {
 		if err := rep.AppendRow(*report); err != nil {
 			return err

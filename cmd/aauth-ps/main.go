@@ -206,6 +206,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		return err
 	}
 	defer a.Close()
+	if cfg.Pprof != "" {
+		if _, err := servePprof(ctx, cfg.Pprof, log); err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

@@ -42,6 +42,10 @@ type Config struct {
 	MockinDir string
 	// PeerClient reaches the peer (plain HTTP on loopback).
 	PeerClient *http.Client
+	// Profile, when set, captures the server's CPU and allocation
+	// profiles over the exchange phase, named ProfileName.
+	Profile     *Profiler
+	ProfileName string
 	// Log receives progress lines (may be nil).
 	Log func(format string, args ...any)
 }
@@ -60,6 +64,8 @@ type Phase struct {
 	PG *PGStats
 	// RSS is the server's resident set after the phase.
 	RSS int64
+	// ProfileErr is why the phase's profiles were not written.
+	ProfileErr error
 }
 
 // RequestsPerSecond counts server requests.
@@ -156,7 +162,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	exchange := func(ctx context.Context, w int) error { return t.Exchange(ctx, agents[w]) }
 	logf("three-party exchange: %d agents, %s", c.Agents, c.Duration)
-	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, exchange)
+	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, exchange, c.Profile)
+	if rep.Exchange.ProfileErr != nil {
+		return rep, rep.Exchange.ProfileErr
+	}
 
 	if c.MockinDir == "" {
 		return rep, nil
@@ -170,7 +179,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	ps := c.phase(ctx, c.PSPid, c.PGDatabase, 1, func(ctx context.Context, w int) error {
 		_, err := t.PersonToken(ctx, agents[w], nil)
 		return err
-	})
+	}, nil)
 	rep.PersonPS = &ps
 	pc := c.PeerClient
 	if pc == nil {
@@ -178,14 +187,15 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	mk := c.phase(ctx, peer.Pid(), "", 1, func(ctx context.Context, w int) error {
 		return peer.PersonToken(ctx, pc, agents[w], t.Resource.Issuer())
-	})
+	}, nil)
 	rep.PersonPeer = &mk
 	return rep, nil
 }
 
 // phase warms up, then drives op on every agent for Duration while
-// measuring the server process pid and the PostgreSQL backends of db.
-func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op func(context.Context, int) error) Phase {
+// measuring the server process pid and the PostgreSQL backends of db,
+// and profiling it when prof is set.
+func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op func(context.Context, int) error, prof *Profiler) Phase {
 	if c.Warmup > 0 {
 		Drive(ctx, c.Agents, c.Warmup, op)
 	}
@@ -200,8 +210,15 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op fun
 	if db != "" {
 		pg0, _ = PostgresCPU(db)
 	}
+	var profWait func() error
+	if prof != nil {
+		profWait = prof.Start(ctx, c.ProfileName, c.Duration)
+	}
 	s := Drive(ctx, c.Agents, c.Duration, op)
 	p := Phase{Stats: s, PerOp: perOp}
+	if profWait != nil {
+		p.ProfileErr = profWait()
+	}
 	if pid > 0 {
 		if cpu1, ok := ProcCPU(pid); ok {
 			p.CPU = cpu1 - cpu0

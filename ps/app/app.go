@@ -258,7 +258,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	// Sub-agent tokens are agent tokens, verified by the request verifier
 	// built below.
 	var verifier *httpsig.Verifier
-	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: authtoken.PublishedKeys(a.Keys.JWKS), Records: a.Tokens,
+	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: a.Keys, Records: a.Tokens,
 		Bindings: a.Agents, Revocations: st, AcceptAlgs: aauth.SupportedAlgs, Window: cfg.SignatureWindow, Now: now,
 		MissionEnded: func(ctx context.Context, s256 string) error {
 			m, err := a.Missions.Get(ctx, s256)
@@ -303,7 +303,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Interact: a.Interact, Missions: flows, MissionKind: kinds, Tokens: a.Tokens, Engine: a.Engine,
 		Resources: resources, DB: st, Now: now, Chain: chains, Decisions: a.Decisions})
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
-		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, JWKS: a.Keys.JWKS, DB: st, Now: now,
+		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, OwnKeys: a.Keys, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
 		Decisions: a.Decisions, Federation: fed})
 	a.stopPolls = authTokens.Shutdown

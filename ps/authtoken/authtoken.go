@@ -88,9 +88,10 @@ type Options struct {
 	// SignRequest signs the R3 fetch as this PS (pssign.Signer),
 	// so the resource can tell who asks (PS-241).
 	SignRequest func(ctx context.Context, issuer string, req *http.Request) error
-	// JWKS is this PS's published key set (keys.Manager.JWKS): presented
-	// tokens are verified against what the PS publishes.
-	JWKS        func(ctx context.Context) ([]byte, error)
+	// OwnKeys resolves the keys of this PS's published JWKS by kid
+	// (keys.Manager): presented tokens are verified against what the PS
+	// publishes.
+	OwnKeys     resourcetoken.OwnKeys
 	DB          *store.Store
 	Now         func() time.Time
 	Window      time.Duration
@@ -368,14 +369,13 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 // (PS-269, whether or not the PS had seen it) and a presented token this PS
 // revoked (PS-266): P§revocation-cascade, P§presenting-a-revoked-token.
 func (s *Service) notRevoked(ctx context.Context, rt *resourcetoken.ResourceToken, p *resourcetoken.Presented) error {
-	if revoked, err := s.o.DB.IsRevoked(ctx, rt.Iss, rt.JTI); err != nil {
+	// One statement for both (issue 12); the resource token's answer first.
+	switch i, err := s.o.DB.FirstRevoked(ctx, [][2]string{{rt.Iss, rt.JTI}, {s.o.Issuer, p.JTI}}); {
+	case err != nil:
 		return err
-	} else if revoked {
+	case i == 0:
 		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedResourceToken, "the resource revoked this resource token")
-	}
-	if revoked, err := s.o.DB.IsRevoked(ctx, s.o.Issuer, p.JTI); err != nil {
-		return err
-	} else if revoked {
+	case i == 1:
 		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token")
 	}
 	return nil
@@ -733,30 +733,6 @@ func dedupe(scope []string) []string {
 		}
 	}
 	return out
-}
-
-// ownKeys finds a key of this PS's published JWKS by kid.
-type ownKeys struct {
-	jwks func(ctx context.Context) ([]byte, error)
-}
-
-func (k ownKeys) PublicKey(ctx context.Context, kid string) (*jose.PublicKey, error) {
-	raw, err := k.jwks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var set struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	if err := json.Unmarshal(raw, &set); err != nil {
-		return nil, err
-	}
-	for _, m := range set.Keys {
-		if m["kid"] == kid {
-			return jose.ParsePublicJWK(m, aauth.SupportedAlgs)
-		}
-	}
-	return nil, errors.New("authtoken: no published key with that kid")
 }
 
 // kind is the auth-token consent as the person sees it.

@@ -58,10 +58,3 @@ func (s *Service) person(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	}
 	return s.o.Interact.Person(ctx, a, r.Capabilities, KindAuthToken, g)
 }
-
-// PublishedKeys resolves keys of this PS's published JWKS by kid (jwks is
-// keys.Manager.JWKS): tokens the PS issued are verified against what it
-// publishes.
-func PublishedKeys(jwks func(ctx context.Context) ([]byte, error)) resourcetoken.OwnKeys {
-	return ownKeys{jwks}
-}

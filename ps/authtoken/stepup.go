@@ -21,7 +21,7 @@ import (
 // rt's ps (this PS). The AS verifies it again when the PS presents it.
 func (s *Service) presented(ctx context.Context, raw string, rt *resourcetoken.ResourceToken, e resourcetoken.Expect) (*resourcetoken.Presented, error) {
 	if s.o.Federation == nil || rt.Aud == s.o.Issuer || !federation.AuthTokenOf(raw, rt.Aud) {
-		return resourcetoken.VerifyPresentedToken(ctx, raw, ownKeys{s.o.JWKS}, rt, e)
+		return resourcetoken.VerifyPresentedToken(ctx, raw, s.o.OwnKeys, rt, e)
 	}
 	invalid := func(detail string, cause error) error {
 		p := aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken, detail)

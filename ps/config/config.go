@@ -100,6 +100,9 @@ type Config struct {
 	MissionRiskWindow     time.Duration
 	// RateLimits bound request rates per agent, provider and client (ratelimit.go).
 	RateLimits RateLimits
+	// Pprof is the loopback address of the opt-in net/http/pprof
+	// listener ("" for none: the default).
+	Pprof string
 }
 
 // stringList is a repeatable flag; from the environment it splits on commas.
@@ -124,6 +127,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.Var((*stringList)(&c.Resolve), "resolve", "host=addr:port: connect to addr:port for host, as curl --resolve (repeatable)")
 	fs.Var((*stringList)(&c.EgressAllow), "egress-allow", "CIDR of otherwise refused destinations (loopback, private) that outbound fetches may reach (repeatable)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.Pprof, "pprof", "", "loopback host:port for Go's pprof profiles (/debug/pprof/), off when empty; never expose it")
 	fs.StringVar(&c.MissionPolicy, "mission-policy", "", "Mission composition policy file: the resource catalog and the operator's Authority Set templates (JSON)")
 	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", "", "secret (≥32 bytes) sealing the PS's private keys; prefer --key-encryption-key-file")
 	fs.StringVar(&c.KeyEncryptionKeyFile, "key-encryption-key-file", "", "file holding the key-encryption secret")
@@ -333,8 +337,29 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)
 	}
+	if c.Pprof != "" {
+		if err := checkLoopback(c.Pprof); err != nil {
+			bad("--pprof %q: %v", c.Pprof, err)
+		}
+	}
 	errs = append(errs, c.RateLimits.validate()...)
 	return errors.Join(errs...)
+}
+
+// checkLoopback admits host:port whose host is a loopback IP address or
+// localhost: the profiles show the PS's internals to whoever reaches them.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return errors.New("want a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)")
 }
 
 // ValidateDatabase checks only what the migrate and keys commands need.

@@ -554,3 +554,25 @@ func TestAuditRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestValidatePprof: the profiling listener is off by default and only
+// ever on a loopback address (issue 12).
+func TestValidatePprof(t *testing.T) {
+	if c := valid(t); c.Pprof != "" {
+		t.Fatalf("--pprof defaults to %q, want off", c.Pprof)
+	}
+	for _, c := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:6060", true}, {"[::1]:6060", true}, {"localhost:6060", true}, {"127.0.0.1:0", true},
+		{":6060", false}, {"0.0.0.0:6060", false}, {"192.0.2.1:6060", false}, {"ps.example:6060", false}, {"6060", false},
+	} {
+		cfg := valid(t)
+		cfg.Pprof = c.addr
+		err := cfg.Validate()
+		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "--pprof")) {
+			t.Errorf("--pprof %s: Validate = %v, want ok=%v", c.addr, err, c.ok)
+		}
+	}
+}

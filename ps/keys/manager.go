@@ -95,6 +95,11 @@ type Manager struct {
 	mu       sync.Mutex
 	active   *SigningKey
 	loadedAt time.Time
+
+	// pub caches the table's public keys for PublicKey (published.go).
+	pubMu       sync.Mutex
+	pub         map[string]*publishedKey
+	pubLoadedAt time.Time
 }
 
 // NewManager returns a Manager over st, sealing private keys with sealer
@@ -310,6 +315,7 @@ func (m *Manager) EnsureActive(ctx context.Context) (created bool, err error) {
 		return false, err
 	}
 	m.active, m.loadedAt = k, m.now()
+	m.forgetPublished()
 	return true, nil
 }
 
@@ -354,6 +360,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string) (newKID string, err er
 			return "", err
 		}
 		m.setActive(k)
+		m.forgetPublished()
 		return k.KID, nil
 	}
 	return "", fmt.Errorf("keys: rotate: %w: concurrent rotations kept winning; retry", store.ErrConflict)
@@ -394,16 +401,9 @@ func jwksOf(rows []store.SigningKeyRow, keep func(store.SigningKeyRow) bool) ([]
 		if !keep(r) {
 			continue
 		}
-		var members map[string]any
-		if err := json.Unmarshal(r.PublicJWK, &members); err != nil {
-			return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
-		}
-		pk, err := jose.ParsePublicJWK(members, aauth.SupportedAlgs)
+		pk, err := storedPublicKey(r)
 		if err != nil {
-			return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
-		}
-		if pk.Thumbprint != r.KID || pk.Alg != r.Alg {
-			return nil, fmt.Errorf("keys: stored public key %s does not match its kid or alg", r.KID)
+			return nil, err
 		}
 		jwk, err := publicJWK(pk.Key, r.KID)
 		if err != nil {
@@ -412,6 +412,23 @@ func jwksOf(rows []store.SigningKeyRow, keep func(store.SigningKeyRow) bool) ([]
 		set.Keys = append(set.Keys, jwk)
 	}
 	return json.Marshal(set)
+}
+
+// storedPublicKey parses a row's public key and checks that its kid is
+// the key's thumbprint and its alg the key's.
+func storedPublicKey(r store.SigningKeyRow) (*jose.PublicKey, error) {
+	var members map[string]any
+	if err := json.Unmarshal(r.PublicJWK, &members); err != nil {
+		return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
+	}
+	pk, err := jose.ParsePublicJWK(members, aauth.SupportedAlgs)
+	if err != nil {
+		return nil, fmt.Errorf("keys: stored public key %s: %w", r.KID, err)
+	}
+	if pk.Thumbprint != r.KID || pk.Alg != r.Alg {
+		return nil, fmt.Errorf("keys: stored public key %s does not match its kid or alg", r.KID)
+	}
+	return pk, nil
 }
 
 // List describes every stored key, newest first.
@@ -452,6 +469,9 @@ func (m *Manager) PruneExpired(ctx context.Context) (int, error) {
 		default:
 			n++
 		}
+	}
+	if n > 0 {
+		m.forgetPublished()
 	}
 	return n, nil
 }

@@ -7,6 +7,11 @@
 //
 //	go run ./internal/tools/loadrun [-db sqlite,postgres] [-agents 64]
 //	    [-missions 0] [-duration 10s] [-peer] [-report docs/performance.md]
+//	    [-profile DIR]
+//
+// -profile starts the PS with a loopback pprof listener (--pprof) and
+// writes a CPU and an allocation profile of its measured exchange phase
+// to DIR/DB-AGENTSa-MISSIONSm-{cpu,allocs}.pprof.
 //
 // -missions seeds that many approved missions (a comma list runs each,
 // e.g. -missions 100,100000: the same load against a PS holding 100 and
@@ -74,6 +79,7 @@ func run(ctx context.Context) error {
 	extra := flag.String("ps-flags", "", "extra flags for `aauth-ps serve`, space-separated")
 	missions := flag.String("missions", "0", "approved missions seeded before the PS starts (a comma list runs each)")
 	seedOnly := flag.String("seed-only", "", "seed -missions into this migrated database URL and exit (for EXPLAIN and inspection)")
+	profile := flag.String("profile", "", "write CPU and allocation profiles of the PS's exchange phase to this directory")
 	flag.Parse()
 	if *seedOnly != "" {
 		n, err := strconv.Atoi(*missions)
@@ -90,7 +96,7 @@ func run(ctx context.Context) error {
 					return fmt.Errorf("-missions %q: want counts", *missions)
 				}
 				r := runSpec{db: strings.TrimSpace(db), agents: strings.TrimSpace(n), seed: seed, d: *duration, peer: *peer,
-					report: *report, bin: *bin, extra: strings.Fields(*extra)}
+					report: *report, bin: *bin, extra: strings.Fields(*extra), profile: *profile}
 				if err := runOne(ctx, r); err != nil {
 					return fmt.Errorf("%s, %s agents, %d missions: %w", db, n, seed, err)
 				}
@@ -108,6 +114,7 @@ type runSpec struct {
 	peer        bool
 	report, bin string
 	extra       []string
+	profile     string
 }
 
 func runOne(ctx context.Context, r runSpec) error {
@@ -173,6 +180,13 @@ func runOne(ctx context.Context, r runSpec) error {
 	serveArgs := append([]string{"serve", "--listen", addr, "--log-level", "warn",
 		"--pending-first-contacts-per-minute", "100000"}, common...)
 	serveArgs = append(append(serveArgs, provFlags...), extra...)
+	var pprofAddr string
+	if r.profile != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return err
+		}
+		serveArgs = append(serveArgs, "--pprof", pprofAddr)
+	}
 	ps := exec.Command(filepath.Join(bin, "aauth-ps"), serveArgs...)
 	ps.Stdout, ps.Stderr = os.Stderr, os.Stderr
 	if err := ps.Start(); err != nil {
@@ -202,6 +216,10 @@ func runOne(ctx context.Context, r runSpec) error {
 	}
 	if peer {
 		args = append(args, "--peer-mockin")
+	}
+	if pprofAddr != "" {
+		args = append(args, "--pprof-url", "http://"+pprofAddr, "--profile-dir", r.profile,
+			"--profile-name", fmt.Sprintf("%s-%sa-%dm", db, agents, r.seed))
 	}
 	if report != "" {
 		args = append(args, "--report", report)

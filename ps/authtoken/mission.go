@@ -13,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
@@ -190,9 +191,9 @@ func (s *Service) askForLess(ctx context.Context, id string, g *Grant, dec *comp
 	}); err != nil {
 		return nil, err
 	}
-	question := dec.Decision.Explanation + " Send an updated_request with a resource token for only that (decision " + dec.ID + ")."
+	question := dec.Decision.Explanation + narrowingAsk + dec.ID + ")."
 	if len(question) > pending.MaxMarkdown {
-		question = strings.ToValidUTF8(question[:pending.MaxMarkdown], "")
+		question = strings.ToValidUTF8(question[:pending.MaxMarkdown-len(narrowingAsk)-len(dec.ID)-2], "") + narrowingAsk + dec.ID + ")."
 	}
 	if err := s.o.Engine.Ask(ctx, id, question, nil, 0); err != nil {
 		return nil, err
@@ -203,6 +204,29 @@ func (s *Service) askForLess(ctx context.Context, id string, g *Grant, dec *comp
 	}
 	s.continueAS(ctx, id, time.Second)
 	return pr, nil
+}
+
+// narrowingAsk ends every narrowing question before its decision id.
+const narrowingAsk = " Send an updated_request with a resource token for only that (decision "
+
+// markNarrowingQuestions marks the narrowing questions of c's exchanges
+// as this server's (the person's page does not say "You asked").
+func markNarrowingQuestions(c *interact.Consent) {
+	qs := make([]string, 0, len(c.Chat)+1)
+	for _, x := range c.Chat {
+		qs = append(qs, x.Question)
+	}
+	if c.Outstanding != nil {
+		qs = append(qs, c.Outstanding.Text)
+	}
+	for _, q := range qs {
+		if i := strings.LastIndex(q, narrowingAsk); i >= 0 && strings.HasPrefix(q[i+len(narrowingAsk):], "dec_") && strings.HasSuffix(q, ").") {
+			if c.ServerAsked == nil {
+				c.ServerAsked = map[string]bool{}
+			}
+			c.ServerAsked[q] = true
+		}
+	}
 }
 
 // PendingMembers is the pending engine's Members hook: while a

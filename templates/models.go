@@ -107,6 +107,9 @@ type PSFacts struct {
 // Clarification is one round of the clarification chat.
 type Clarification struct {
 	Question string // the person's question (their own words, escaped)
+	// ByServer: this server asked it of the agent, for the person's
+	// mission (a narrowing), not the person.
+	ByServer bool
 	Answer   template.HTML
 	Asked    time.Time
 	Answered *time.Time

@@ -42,10 +42,10 @@ func aggregate(in Input, set *Set, outs []ItemOutcome) Decision {
 			// narrowed, as with the capability and in three-party: part
 			// of the request is permitted (the exclusion or entry that
 			// refused the rest is named).
-			d.Outcome, d.Status, d.Error, d.Reason = Deny, 403, "denied", "narrowed"
+			d.Outcome, d.Status, d.Error, d.Reason = Deny, 403, "denied", reasonNarrowed
 			return d
 		}
-		d.Outcome, d.Status, d.Requirement, d.Reason = Defer, 202, "clarification", "narrowed"
+		d.Outcome, d.Status, d.Requirement, d.Reason = Defer, 202, "clarification", reasonNarrowed
 		d.Explanation += " Ask again for only: " + describe(outs, append(permitted, needing...)) + "."
 		return d
 	case len(needing) > 0:
@@ -65,7 +65,7 @@ func aggregate(in Input, set *Set, outs []ItemOutcome) Decision {
 	}
 	d.Outcome, d.Status, d.Reason = Issue, 200, "permit"
 	if len(denied) > 0 {
-		d.Reason = "narrowed"
+		d.Reason = reasonNarrowed
 		decideBy(denied[0])
 	}
 	d.Explanation = explain(outs, permitted)

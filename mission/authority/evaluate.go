@@ -156,13 +156,28 @@ type MissionDecision struct {
 	Exclusion          string        `json:"exclusion,omitempty"`
 	Items              []ItemOutcome `json:"items"`
 	MissingCheckpoints []string      `json:"missing_checkpoints,omitempty"`
+	// Permitted is, for a narrowing (reason narrowed), the subset the
+	// agent may ask again for: the items permitted or left to the person,
+	// in request order (the rest is refused by what Items name).
+	Permitted []Item `json:"permitted,omitempty"`
 }
 
 // Problem renders the decision's mission_decision member under id.
 func (d *Decision) Problem(id string) MissionDecision {
-	return MissionDecision{ID: id, Reason: d.Reason, Entry: d.Entry, Exclusion: d.Exclusion,
+	md := MissionDecision{ID: id, Reason: d.Reason, Entry: d.Entry, Exclusion: d.Exclusion,
 		Items: d.Items, MissingCheckpoints: d.MissingCheckpoints}
+	if d.Reason == reasonNarrowed {
+		for _, o := range d.Items {
+			if o.Status.permits() || o.Status.needs() {
+				md.Permitted = append(md.Permitted, o.Item)
+			}
+		}
+	}
+	return md
 }
+
+// reasonNarrowed: part of the request is refused and the rest permitted.
+const reasonNarrowed = "narrowed"
 
 // Limits on what Evaluate reads from a request; the endpoints bound
 // bodies already, these keep a decision's cost bounded regardless.

@@ -362,3 +362,36 @@ func at(t time.Time) func(*Input) { return func(in *Input) { in.Now = t } }
 func tamper(in *Input) {
 	in.Mission.Set.Entries[0].Scopes = append(in.Mission.Set.Entries[0].Scopes, "docs.admin")
 }
+
+// TestNarrowingMissionDecision: the mission_decision of a four-party
+// narrowing (design row 6; issue 10) names what refused which item and
+// the permitted subset the agent may ask again for, the same member
+// with and without the clarification capability; a plain refusal names
+// no permitted subset.
+func TestNarrowingMissionDecision(t *testing.T) {
+	for _, withCaps := range []bool{true, false} {
+		in := boardInput(t)
+		req(treasury, "cash_position.read", "payments.create")(&in)
+		fourParty(&in)
+		if withCaps {
+			caps("clarification")(&in)
+		}
+		d := Evaluate(in)
+		md := d.Problem("dec_x")
+		if md.ID != "dec_x" || md.Reason != "narrowed" || md.Exclusion != "no-treasury-movement" || len(md.Items) != 2 {
+			t.Fatalf("clarification %v: %+v", withCaps, md)
+		}
+		if len(md.Permitted) != 1 || md.Permitted[0].Key() != (Item{Kind: ItemScope, Scope: "cash_position.read"}).Key() {
+			t.Fatalf("clarification %v: permitted %+v, want cash_position.read only", withCaps, md.Permitted)
+		}
+		if md.Items[1].Status != Excluded || md.Items[1].Exclusion != "no-treasury-movement" {
+			t.Fatalf("the refused item: %+v", md.Items[1])
+		}
+	}
+	in := boardInput(t)
+	personToken(hr)(&in)
+	d := Evaluate(in)
+	if md := d.Problem("dec_y"); md.Reason != "excluded" || md.Permitted != nil {
+		t.Fatalf("a refusal names a permitted subset: %+v", md)
+	}
+}

@@ -216,8 +216,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	updatedRequest := func(ctx context.Context, r *pending.Request, body map[string]any) (json.RawMessage, error) {
 		return authTokens.UpdatedRequest(ctx, r, body)
 	}
+	members := func(r *pending.Request) map[string]any {
+		if authTokens == nil {
+			return nil
+		}
+		return authTokens.PendingMembers(r)
+	}
 	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log,
-		OnUpdatedRequest: updatedRequest,
+		OnUpdatedRequest: updatedRequest, Members: members,
 		Limits: pending.Limits{PerAgent: cfg.PendingMaxPerAgent, PerProvider: cfg.PendingMaxPerProvider,
 			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
 			MaxBytes: cfg.PendingMaxBytes}})

@@ -3,8 +3,6 @@ package app_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,37 +14,23 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
-// fourPartyPolicy composes missions on the AS-protected rs.test: reading
-// is permitted outright, writing is approved each time, payments are
-// excluded.
-const fourPartyPolicy = `{"policy_version":"test-4p",
- "catalog":{"version":"cat-1","resources":{"https://rs.test":{"name":"Calendar"}}},
- "templates":[{"name":"calendar@1","resources":["https://rs.test"],
-  "authority_set":{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
-   "entries":[
-    {"id":"calendar-read","target":"resource","resource":{"id":"https://rs.test"},"scopes":["calendar.read"],"grant":"auto"},
-    {"id":"calendar-write","target":"resource","resource":{"id":"https://rs.test"},"scopes":["calendar.write"],"grant":"approve_each"}],
-   "exclusions":[{"id":"no-payments","label":"No payments","resource":{"id":"https://rs.test"},"scopes":["payments.charge"]}]}}]}`
-
 // TestFederationMissionDecision: a mission-bound four-party request goes
 // through the one decision point (Mode four-party) before the PS calls the
 // access server (issue 10): an excluded scope is refused with
 // mission_decision and no token request reaches the AS; a permitted one is
 // federated and the AS's token delivered, its runtime_decision evidenced;
 // one the set asks the person about is federated once they approve, the
-// decision recorded as resolving that request. PS-131, PS-122. On both
-// databases.
+// decision recorded as resolving that request; then the narrowings
+// (federation_narrowing_test.go; the world keeps tokens through a
+// suspension). PS-131, PS-122. On both databases.
 func TestFederationMissionDecision(t *testing.T) {
 	t.Parallel()
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			policy := filepath.Join(t.TempDir(), "mission-policy.json")
-			if err := os.WriteFile(policy, []byte(fourPartyPolicy), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			policy := pstest.FourPartyPolicy(t)
 			federationMissionDecision(t, newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewURL(t),
-				Configure: func(c *config.Config) { c.MissionPolicy = policy }}))
+				Configure: func(c *config.Config) { c.MissionPolicy = policy; c.MissionSuspendRevokes = false }}))
 		})
 	}
 }
@@ -137,6 +121,8 @@ func federationMissionDecision(t *testing.T, f *fedWorld) {
 		t.Fatal("the person's answer was not decided as resolving the deferred request")
 	}
 	federationNarrowing(t, f, ap.s256, pt, len(got))
+	federationNarrowedToPerson(t, f, ap.s256, pt)
+	federationNarrowingAfterHold(t, f, ap.s256, pt)
 }
 
 // federationNarrowing: four-party narrowing by clarification (design

@@ -803,6 +803,7 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 	if ms, _ := k.mission(ctx, g); ms != nil {
 		c.Mission, _ = k.s.o.MissionKind.Info(ctx, ms)
 	}
+	markNarrowingQuestions(c)
 	return nil
 }
 

@@ -77,7 +77,7 @@ func (s *Service) finish(ctx context.Context, id string, g *Grant, body any, fai
 	return s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		aerr := s.o.Engine.WithStore(tx).Answer(ctx, id, body, failure)
 		if errors.Is(aerr, pending.ErrClosed) || errors.Is(aerr, pending.ErrExpired) {
-			s.o.Logger.WarnContext(ctx, "federation: the pending request ended before the answer", "pending", id)
+			s.o.Logger.WarnContext(ctx, "auth token: the pending request ended before the answer", "pending", id)
 			if failure == nil {
 				failure = aauth.NewProblem(0, aauth.ErrExpired, "the pending request ended before the token could be delivered")
 			}

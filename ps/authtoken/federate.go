@@ -70,6 +70,9 @@ type Federated struct {
 	// Provisional is the mission decision's reservation, settled once the
 	// AS's exchange ends (compensate.go).
 	Provisional *composition.Provisional `json:"provisional,omitempty"`
+	// Narrowed is the narrowing decision's mission_decision while the
+	// agent is asked for less (stage mission_narrowed, mission.go).
+	Narrowed *authority.MissionDecision `json:"narrowed,omitempty"`
 }
 
 // accessServerCheck admits an aud that is not this PS when federation is
@@ -245,12 +248,18 @@ func (s *Service) federateOnce(ctx context.Context, a *httpsig.Agent, r *Request
 // waiting creates the pending request for g at stage where the PS, the
 // AS or the agent acts next (not the person: Requirement approval).
 func (s *Service) waiting(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, p *account.Person, stage string) (*pending.Request, error) {
+	return s.waitingFor(ctx, a, r, g, p, stage, pending.RequirementApproval)
+}
+
+// waitingFor is waiting with requirement req (interaction: the request
+// gets an interaction code).
+func (s *Service) waitingFor(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, p *account.Person, stage string, req pending.Requirement) (*pending.Request, error) {
 	raw, err := encode(g)
 	if err != nil {
 		return nil, err
 	}
 	pr, _, err := s.o.Engine.Create(ctx, pending.NewRequest{Kind: KindAuthToken, Stage: stage, Requester: interact.Requester(a),
-		PersonID: p.ID, Capabilities: r.Capabilities, Payload: raw, Requirement: pending.RequirementApproval, ClientAddr: a.ClientAddr})
+		PersonID: p.ID, Capabilities: r.Capabilities, Payload: raw, Requirement: req, ClientAddr: a.ClientAddr})
 	return pr, err
 }
 

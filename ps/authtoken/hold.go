@@ -10,8 +10,10 @@ import (
 // Release continues a request held while its mission was suspended
 // (interact.Releaser): a mission-bound request goes to the mission's
 // decision as if it had just arrived — issued, refused with its
-// mission_decision, or asked of the person (Bound) — and any other
-// continues as after a binding.
+// mission_decision, put to the agent to ask for less (a four-party
+// narrowing, as askNarrower), or asked of the person (Bound) — and any
+// other continues as after a binding. Every end goes through finish, so
+// a reservation is settled however the request ends.
 func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person) error {
 	g, err := k.load(r)
 	if err != nil {
@@ -21,17 +23,20 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 		return k.Bound(ctx, r, p)
 	}
 	if err := g.checkTenant(p); err != nil {
-		return k.s.o.Engine.Answer(ctx, r.ID, nil, err)
+		return k.s.finish(ctx, r.ID, g, nil, err)
 	}
 	g.Username = p.Username
 	dec, out, err := k.s.decideInMission(ctx, g, p, r.Capabilities, "")
 	switch {
 	case err != nil:
 		return err
+	case narrowing(dec) && g.Federated != nil:
+		// Four-party, partly refused: the agent is asked for an
+		// updated_request on this same request (mission.go).
+		_, err := k.s.askForLess(ctx, r.ID, g, dec)
+		return err
 	case dec.Deny() || narrowing(dec):
-		// (A narrowing after a hold is refused as before: this request
-		// is not re-asked as a clarification.)
-		return k.s.o.Engine.Answer(ctx, r.ID, nil, dec.Problem())
+		return k.s.finish(ctx, r.ID, g, nil, dec.Problem())
 	case dec.Issue() && g.AccessServer != "":
 		// Four-party, permitted: the AS issues (its reservation settled by
 		// the answer).
@@ -44,7 +49,7 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 		// Issued in the decision's transaction; the answer follows it (a
 		// request that expired in between leaves the token undelivered,
 		// recorded and revocable like any other).
-		return k.s.o.Engine.Answer(ctx, r.ID, out, nil)
+		return k.s.finish(ctx, r.ID, g, out, nil)
 	}
 	return k.Bound(ctx, r, p) // the set leaves it to the person
 }

@@ -3,6 +3,7 @@ package authtoken
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
@@ -151,32 +153,104 @@ const StageNarrowed = "mission_narrowed"
 // askNarrower answers a narrowing decision dec: a pending request whose
 // clarification question is the decision's explanation (what is refused
 // and what it may ask again for), decided again when the agent answers
-// (narrowedAgain, by the same poll loop as an AS's question).
+// (narrowedAgain, by the same poll loop as an AS's question). Created
+// with an interaction code when the agent can bring the person, kept for
+// an updated request that needs them (personNeeded); until then the
+// request waits on the agent, not the person.
 func (s *Service) askNarrower(ctx context.Context, a *httpsig.Agent, r *Request, g *Grant, p *account.Person, dec *composition.Result) (*pending.Response, error) {
-	pr, err := s.waiting(ctx, a, r, g, p, StageNarrowed)
+	req := pending.RequirementApproval
+	if slices.Contains(r.Capabilities, aauth.CapabilityInteraction) {
+		req = pending.RequirementInteraction
+	}
+	pr, err := s.waitingFor(ctx, a, r, g, p, StageNarrowed, req)
 	if err != nil {
 		return nil, err
 	}
-	question := dec.Decision.Explanation + " Send an updated_request with a resource token for only that (decision " + dec.ID + ")."
-	if len(question) > pending.MaxMarkdown {
-		question = strings.ToValidUTF8(question[:pending.MaxMarkdown], "")
-	}
-	if err := s.o.Engine.Ask(ctx, pr.ID, question, nil, 0); err != nil {
-		return nil, err
-	}
-	if pr, err = s.o.Engine.Get(ctx, pr.ID); err != nil {
+	if pr, err = s.askForLess(ctx, pr.ID, g, dec); err != nil {
 		return nil, err
 	}
 	resp := s.o.Engine.Respond(pr)
-	s.continueAS(ctx, pr.ID, time.Second)
 	return &resp, nil
+}
+
+// askForLess puts open request id (a new narrowing, or a held request
+// released into one) to the agent: stage mission_narrowed, the
+// decision's mission_decision kept in the payload for the 202s while the
+// question is outstanding (PendingMembers), the question asked, and the
+// poll loop that decides the agent's answer started.
+func (s *Service) askForLess(ctx context.Context, id string, g *Grant, dec *composition.Result) (*pending.Request, error) {
+	md := dec.Decision.Problem(dec.ID)
+	g.Federated.Narrowed = &md
+	raw, err := encode(g)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
+		x.Stage, x.Payload, x.Requirement = StageNarrowed, raw, pending.RequirementApproval
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	question := dec.Decision.Explanation + narrowingAsk + dec.ID + ")."
+	if len(question) > pending.MaxMarkdown {
+		question = strings.ToValidUTF8(question[:pending.MaxMarkdown-len(narrowingAsk)-len(dec.ID)-2], "") + narrowingAsk + dec.ID + ")."
+	}
+	if err := s.o.Engine.Ask(ctx, id, question, nil, 0); err != nil {
+		return nil, err
+	}
+	pr, err := s.o.Engine.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.continueAS(ctx, id, time.Second)
+	return pr, nil
+}
+
+// narrowingAsk ends every narrowing question before its decision id.
+const narrowingAsk = " Send an updated_request with a resource token for only that (decision "
+
+// markNarrowingQuestions marks the narrowing questions of c's exchanges
+// as this server's (the person's page does not say "You asked").
+func markNarrowingQuestions(c *interact.Consent) {
+	qs := make([]string, 0, len(c.Chat)+1)
+	for _, x := range c.Chat {
+		qs = append(qs, x.Question)
+	}
+	if c.Outstanding != nil {
+		qs = append(qs, c.Outstanding.Text)
+	}
+	for _, q := range qs {
+		if i := strings.LastIndex(q, narrowingAsk); i >= 0 && strings.HasPrefix(q[i+len(narrowingAsk):], "dec_") && strings.HasSuffix(q, ").") {
+			if c.ServerAsked == nil {
+				c.ServerAsked = map[string]bool{}
+			}
+			c.ServerAsked[q] = true
+		}
+	}
+}
+
+// PendingMembers is the pending engine's Members hook: while a
+// narrowing's question is outstanding, its 202 carries the decision's
+// mission_decision (the extension member denials carry: what refused
+// which item, and the permitted subset), which an AAuth-only agent
+// ignores.
+func (s *Service) PendingMembers(r *pending.Request) map[string]any {
+	if r.Kind != KindAuthToken || r.Stage != StageNarrowed || r.Question == nil {
+		return nil
+	}
+	g, err := kind{s}.load(r)
+	if err != nil || g.Federated == nil || g.Federated.Narrowed == nil {
+		return nil
+	}
+	return map[string]any{"mission_decision": g.Federated.Narrowed}
 }
 
 // narrowedAgain follows the agent's answer to a narrowing (stepAS): its
 // updated_request (verified by UpdatedRequest, now the payload) is decided
-// again, resolving the request; permitted, it goes to the AS; anything
-// else (items still refused, or some needing the person) ends it 403
-// denied with the decision. Any other answer ends it 403 denied.
+// again, resolving the request; permitted, it goes to the AS; needing the
+// person (consent, an approval, a checkpoint), the same request goes to
+// them (personNeeded); items still refused end it 403 denied with the
+// decision. Any other answer ends it 403 denied.
 func (s *Service) narrowedAgain(ctx context.Context, pr *pending.Request) (bool, time.Duration) {
 	if pr.Question != nil || len(pr.Answers) == 0 {
 		return true, time.Second // the agent has not answered yet
@@ -209,9 +283,41 @@ func (s *Service) narrowedAgain(ctx context.Context, pr *pending.Request) (bool,
 		}
 		return false, 0
 	}
-	if err == nil {
-		err = dec.Problem() // a deferral is 403 denied too
+	if err == nil && dec.Decision.Outcome == authority.Defer && !narrowing(dec) {
+		err = s.personNeeded(ctx, pr, g, dec)
+		if err == nil {
+			return false, 0 // the person decides (kind.Decide)
+		}
+	} else if err == nil {
+		err = dec.Problem() // still partly refused: 403 denied, mission_decision
 	}
 	s.answerAS(ctx, pr.ID, nil, err)
 	return false, 0
+}
+
+// personNeeded puts narrowed request pr, whose updated request dec defers
+// to the person, to them as any deferred request: stage consent, where
+// their approval is decided again (resolving pr) and federated, their
+// refusal a deny. The agent's polls then say how the person is reached:
+// requirement=interaction with the code kept since askNarrower (none
+// once the person used it: they are at the PS already, "interacting"),
+// or approval (their inbox; also a released held request, which has no
+// code). prompt=none forbids asking: 403 user_unreachable, as at once.
+func (s *Service) personNeeded(ctx context.Context, pr *pending.Request, g *Grant, dec *composition.Result) error {
+	if g.Prompt == "none" {
+		return aauth.NewProblem(http.StatusForbidden, aauth.ErrUserUnreachable, "the person must be asked, and prompt=none forbids it")
+	}
+	req := pending.Requirement(dec.Decision.Requirement)
+	if req != pending.RequirementInteraction || !pr.HasCode {
+		req = pending.RequirementApproval
+	}
+	raw, err := encode(g)
+	if err != nil {
+		return err
+	}
+	_, err = s.o.Engine.Update(ctx, pr.ID, func(x *pending.Request) error {
+		x.Stage, x.Payload, x.Requirement = StageConsent, raw, req
+		return nil
+	})
+	return err
 }

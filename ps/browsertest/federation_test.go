@@ -8,6 +8,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -24,23 +25,7 @@ import (
 // PS-131.
 func TestBrowserFederation(t *testing.T) {
 	t.Parallel()
-	var rs *conformance.Resource
-	var as *conformance.AccessServer
-	w := newWorld(t, func(env *pstest.Env) {
-		var err error
-		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = rs.Close() })
-		if as, err = conformance.StartAccessServer(env.CA, env.Resolver, "as.test"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = as.Close() })
-		rs.SetAccessServer(as.Issuer())
-	})
-	if err := w.ps.App.AccessServers.Set(context.Background(), as.Issuer(), federation.StatusTrusted, []string{"name"}, "test"); err != nil {
-		t.Fatal(err)
-	}
+	w, rs, as := newFedWorld(t, nil)
 	w.ps.CreatePerson(t, "alice", false)
 	b := newBrowser(t, w)
 	bindInBrowser(t, w, b, "alice")
@@ -145,4 +130,29 @@ func TestBrowserFederation(t *testing.T) {
 	if c := reqs[len(reqs)-1].Clarification; c["clarification_response"] != "The work one." {
 		t.Fatalf("the AS received %v", c)
 	}
+}
+
+// newFedWorld is a world (the PS configured by configure, nil: the
+// defaults) whose test resource rs.test has its access server at as.test,
+// which the PS trusts, releasing the person's name to it.
+func newFedWorld(t *testing.T, configure func(*config.Config)) (*world, *conformance.Resource, *conformance.AccessServer) {
+	t.Helper()
+	var rs *conformance.Resource
+	var as *conformance.AccessServer
+	w := newConfiguredWorld(t, configure, func(env *pstest.Env) {
+		var err error
+		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs.Close() })
+		if as, err = conformance.StartAccessServer(env.CA, env.Resolver, "as.test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = as.Close() })
+		rs.SetAccessServer(as.Issuer())
+	})
+	if err := w.ps.App.AccessServers.Set(context.Background(), as.Issuer(), federation.StatusTrusted, []string{"name"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return w, rs, as
 }

@@ -118,6 +118,10 @@ type Consent struct {
 	Statements                                      []Statement
 	Chat                                            []pending.Exchange
 	Outstanding                                     *pending.Question
+	// ServerAsked are the questions (by text) of Chat and Outstanding that
+	// this server asked the agent itself, not the person (a mission's
+	// narrowing: "ask again for less"); set by Kind.Describe.
+	ServerAsked map[string]bool
 	// AskBlocked is why the person cannot ask a question now (AskAllowed: they can).
 	AskBlocked AskBlock
 	RelayURL   string

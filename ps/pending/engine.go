@@ -90,6 +90,13 @@ type Options struct {
 	// by Post (answer 500). The hook runs outside any transaction and may
 	// do network I/O. When nil, updated_request gets 400 invalid_request.
 	OnUpdatedRequest func(ctx context.Context, r *Request, body map[string]any) (json.RawMessage, error)
+	// Members, when set, returns extension members for the 202 body of
+	// open request r (Respond): a caller's namespaced extension that an
+	// AAuth-only agent ignores, such as Mission composition's
+	// mission_decision while a narrowing's question is outstanding. The
+	// draft's members (status, clarification, timeout, options) are never
+	// replaced. It must not do I/O (Respond reads no database).
+	Members func(r *Request) map[string]any
 	// Limits bound what requesters can make the PS store (issue 15 item 2).
 	Limits Limits
 	// Log receives notifier failures and, as security events, refused

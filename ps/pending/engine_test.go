@@ -56,6 +56,7 @@ func TestEngine(t *testing.T) {
 		{"CodeOutOfBand", testCodeOutOfBand},
 		{"CodeStoredOnlyAsHash", testCodeStoredOnlyAsHash},
 		{"Clarification", testClarification},
+		{"ExtensionMembers", testExtensionMembers},
 		{"ClarificationCapability", testClarificationCapability},
 		{"ClarificationRoundLimit", testClarificationRoundLimit},
 		{"ClarificationTimeout", testClarificationTimeout},
@@ -1351,4 +1352,35 @@ func TestPurgeDropsUnheldPayloads(t *testing.T) {
 		}
 		requireGone(t, poll(t, e, unheld.ID))
 	})
+}
+
+// testExtensionMembers: Options.Members adds a caller's extension members
+// to the 202 body (Respond, polls, POST answers) while keeping the draft's
+// members as the engine wrote them (issue 10: a narrowing's
+// mission_decision beside the clarification).
+func testExtensionMembers(t *testing.T, s *store.Store) {
+	ctx := ctxOf(t)
+	e, _ := newEngine(t, s, func(o *pending.Options) {
+		o.Members = func(r *pending.Request) map[string]any {
+			if r.Question == nil {
+				return nil
+			}
+			return map[string]any{"x_extension": map[string]any{"id": r.ID}, "clarification": "replaced?", "status": "replaced?"}
+		}
+	})
+	r, _ := create(t, e, pending.RequirementApproval)
+	if b := string(e.Respond(r).Body); b != `{"status":"pending"}` {
+		t.Fatalf("no extension: body %s", b)
+	}
+	require.NoError(t, e.Ask(ctx, r.ID, "Which calendar?", nil, 0))
+	resp := poll(t, e, r.ID)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(resp.Body, &m))
+	ext, _ := m["x_extension"].(map[string]any)
+	if resp.Status != http.StatusAccepted || m["status"] != "pending" || m["clarification"] != "Which calendar?" || m["timeout"] == nil || ext["id"] != r.ID {
+		t.Fatalf("the 202 with the extension: %d %s", resp.Status, resp.Body)
+	}
+	if b := string(post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"Work."}`).Body); b != `{"status":"pending"}` {
+		t.Fatalf("the answered request: body %s", b)
+	}
 }

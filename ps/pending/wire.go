@@ -140,7 +140,33 @@ func (e *Engine) Respond(r *Request) Response {
 		}
 	}
 	body, _ := json.Marshal(b) // cannot fail
+	if e.o.Members != nil {
+		body = withMembers(body, e.o.Members(r))
+	}
 	return Response{Status: http.StatusAccepted, Header: h, Body: body}
+}
+
+// withMembers adds the extension members extra to the JSON object body,
+// never replacing one it has; body unchanged when extra adds nothing or
+// does not encode.
+func withMembers(body []byte, extra map[string]any) []byte {
+	if len(extra) == 0 {
+		return body
+	}
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	for k, v := range extra {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // resultResponse is the stored terminal answer.

@@ -53,3 +53,22 @@ func (e *Env) StartBoardPacketResources(t testing.TB) map[string]*conformance.Re
 	}
 	return rs
 }
+
+// fourPartyPolicy composes missions on the AS-protected rs.test: reading
+// is permitted outright, writing is approved each time, payments are
+// excluded. ps/app and ps/browsertest run four-party mission decisions
+// (narrowing included) against it.
+//
+//go:embed testdata/four-party-policy.json
+var fourPartyPolicy []byte
+
+// FourPartyPolicy writes the four-party policy into a temporary
+// directory of t and returns its path (config.Config.MissionPolicy).
+func FourPartyPolicy(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "four-party-policy.json")
+	if err := os.WriteFile(path, fourPartyPolicy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -346,7 +346,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Agent.Statements = append(v.Agent.Statements, templates.Statement{Label: statementLabels[st.Kind], HTML: markdown.Render(st.Markdown), At: st.At})
 	}
 	for _, x := range cons.Chat {
-		cl := templates.Clarification{Question: x.Question, Asked: x.AskedAt}
+		cl := templates.Clarification{Question: x.Question, Asked: x.AskedAt, ByServer: cons.ServerAsked[x.Question]}
 		if x.Action == aauth.ActionClarificationResponse || x.Answer != "" {
 			at := x.AnsweredAt
 			cl.Answer, cl.Answered = markdown.Render(x.Answer), &at
@@ -354,7 +354,8 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Chat = append(v.Chat, cl)
 	}
 	if cons.Outstanding != nil {
-		v.Chat = append(v.Chat, templates.Clarification{Question: cons.Outstanding.Text, Asked: cons.Outstanding.AskedAt})
+		v.Chat = append(v.Chat, templates.Clarification{Question: cons.Outstanding.Text, Asked: cons.Outstanding.AskedAt,
+			ByServer: cons.ServerAsked[cons.Outstanding.Text]})
 	}
 	v.CanAsk, v.AskNote, v.RelayURL, v.Wording = cons.AskBlocked == interact.AskAllowed, askNotes[cons.AskBlocked], cons.RelayURL, wording(cons)
 	if cons.Resource != nil {
@@ -386,6 +387,11 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Review = rv
 	}
 	switch {
+	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageNarrowed:
+		// Before a question outstanding: the question is this server's.
+		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for your agent to ask for less", 3
+		v.WaitNote = "Your mission does not allow all of this request. The agent is asked to send it again with only what the mission allows; this page updates by itself."
+		v.AskNote = ""
 	case cons.Outstanding != nil:
 		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the agent's answer", 3
 	case cons.Stage == interact.StageBinding:
@@ -411,9 +417,6 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	case cons.Kind == authtoken.KindAuthToken && (cons.Stage == authtoken.StageAccessServer || cons.Stage == authtoken.StageASClarification):
 		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the resource's access server", 3
 		v.WaitNote = "You allowed it. The resource's access server is deciding now; this page updates by itself, and the agent is told the outcome."
-	case cons.Kind == authtoken.KindAuthToken && cons.Stage == authtoken.StageNarrowed:
-		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for your agent to ask for less", 3
-		v.WaitNote = "Your mission does not allow all of this request. The agent is asked to send it again with only what the mission allows; this page updates by itself."
 	case cons.Review != nil:
 		v.Stage, v.Headline = templates.StageMissionReview, "Your agent proposes a mission"
 	case cons.Kind == aauth.PendingPersonToken:

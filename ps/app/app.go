@@ -258,7 +258,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	// Sub-agent tokens are agent tokens, verified by the request verifier
 	// built below.
 	var verifier *httpsig.Verifier
-	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: authtoken.PublishedKeys(a.Keys.JWKS), Records: a.Tokens,
+	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: authtoken.PublishedKeys(a.Keys.JWKS), Access: a.Discovery, Records: a.Tokens,
 		Bindings: a.Agents, Revocations: st, AcceptAlgs: aauth.SupportedAlgs, Window: cfg.SignatureWindow, Now: now,
 		MissionEnded: func(ctx context.Context, s256 string) error {
 			m, err := a.Missions.Get(ctx, s256)

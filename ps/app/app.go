@@ -218,6 +218,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log,
 		OnUpdatedRequest: updatedRequest,
+		PassedInteraction: func(r *pending.Request) (string, string) {
+			if authTokens == nil {
+				return "", ""
+			}
+			return authTokens.PassedInteraction(r)
+		},
 		Limits: pending.Limits{PerAgent: cfg.PendingMaxPerAgent, PerProvider: cfg.PendingMaxPerProvider,
 			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
 			MaxBytes: cfg.PendingMaxBytes}})

@@ -90,6 +90,13 @@ type Options struct {
 	// by Post (answer 500). The hook runs outside any transaction and may
 	// do network I/O. When nil, updated_request gets 400 invalid_request.
 	OnUpdatedRequest func(ctx context.Context, r *Request, body map[string]any) (json.RawMessage, error)
+	// PassedInteraction, when set, names another party's interaction the
+	// requester is to send the person to (its https url and code; "" when
+	// none): a four-party request whose access server's interaction the
+	// PS passed to the agent. Every 202 for r then carries it as
+	// requirement=interaction instead of the PS's own requirement. It
+	// reads r only (no I/O).
+	PassedInteraction func(r *Request) (url, code string)
 	// Limits bound what requesters can make the PS store (issue 15 item 2).
 	Limits Limits
 	// Log receives notifier failures and, as security events, refused

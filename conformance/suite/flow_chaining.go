@@ -106,6 +106,7 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 	if err != nil {
 		return err
 	}
+	var ps133 error
 	if as := t.AccessServer; as != nil {
 		tok, err := as.MintAuthToken(map[string]any{"aud": in.Issuer(), "sub": upc["sub"], "ps": "https://other-ps.invalid",
 			"cnf": map[string]any{"jwk": a.Key.PublicJWK()}, "scope": conformance.ResourceAPIScope})
@@ -125,7 +126,10 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 		if err := refused(&v133, "an AS auth token for a sub this PS never presented there", m, e3With(tok), aauth.ErrInvalidUpstreamToken); err != nil {
 			return err
 		}
-		rec("PS-133 an upstream auth token from an AS this PS never presented that person to gets 400 invalid_upstream_token", v133.err())
+		// Recorded by chainLongLived, once the same AS's token for a sub
+		// the PS did present there is accepted: a PS refusing every AS
+		// token passes nothing here.
+		ps133 = v133.err()
 	}
 	rec("PS-135 an upstream person token of another PS, or an auth token naming another PS, gets 400 invalid_upstream_token", v.err())
 
@@ -201,6 +205,9 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 		return err
 	}
 	if err := chainFederated(ctx, t, rec, m, pt2s, up); err != nil {
+		return err
+	}
+	if err := chainLongLived(ctx, t, rec, a, m, up, ps133); err != nil {
 		return err
 	}
 	if err := chainMission(ctx, t, rec, a, m); err != nil {
@@ -465,7 +472,10 @@ var chainingChecks = func() []Check {
 		s("PS-278", "a chained request still waiting when its upstream token expires ends with 408 expired", MUST),
 		s("PS-279", "in four-party the upstream_token and the intermediary's agent token reach the AS unchanged", IMPL, "PS-121"),
 		s("PS-276", "once the upstream agent's token is revoked, chaining gets 400 revoked_upstream_token", MUST),
-		// confD.
+		// confD: PS-068, PS-267.
 		s("PS-068", "the chained person token's sub is the person's directed sub at the requested resource, not the upstream sub", MUST),
+		s("PS-267", "an AS auth token whose exp − iat is 2 h, as upstream_token, gets 400 invalid_upstream_token", MUST),
+		s("PS-267", "an AS auth token whose exp − iat is 2 h, as presented_token (step-up), gets 400 invalid_presented_token", MUST),
+		s("PS-268", "a step-up auth token of an AS this PS never presented that person to gets 400 invalid_presented_token", IMPL),
 	}
 }

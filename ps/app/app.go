@@ -224,6 +224,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	a.Engine = pending.New(st, notifier, now, pending.Options{Issuer: cfg.Issuer, Lifetime: cfg.PendingLifetime, Log: log,
 		OnUpdatedRequest: updatedRequest, Members: members,
+		PassedInteraction: func(r *pending.Request) (string, string) {
+			if authTokens == nil {
+				return "", ""
+			}
+			return authTokens.PassedInteraction(r)
+		},
 		Limits: pending.Limits{PerAgent: cfg.PendingMaxPerAgent, PerProvider: cfg.PendingMaxPerProvider,
 			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
 			MaxBytes: cfg.PendingMaxBytes}})
@@ -264,7 +270,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	// Sub-agent tokens are agent tokens, verified by the request verifier
 	// built below.
 	var verifier *httpsig.Verifier
-	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: a.Keys, Records: a.Tokens,
+	chains := chain.New(chain.Options{Issuer: cfg.Issuer, Keys: a.Keys, Access: a.Discovery, Records: a.Tokens,
 		Bindings: a.Agents, Revocations: st, AcceptAlgs: aauth.SupportedAlgs, Window: cfg.SignatureWindow, Now: now,
 		MissionEnded: func(ctx context.Context, s256 string) error {
 			m, err := a.Missions.Get(ctx, s256)

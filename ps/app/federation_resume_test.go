@@ -100,3 +100,38 @@ func TestFederationReservationExpirySweep(t *testing.T) {
 	}
 	f.expectASToken(t, m.auth("calendar.read")) // given back: the one grant is there
 }
+
+// TestFederationReservationExpiryAgentPoll: the agent's own poll reaches
+// the expired four-party request before housekeeping does; the same
+// transaction that ends it gives the mission's reservation back, with its
+// token_delivered record (not_delivered, expired), so the sweep after it
+// finds nothing and the retry is delivered. Issue 11 (agent-poll expiry),
+// PS-131, PS-155.
+func TestFederationReservationExpiryAgentPoll(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			reservationExpiryAgentPoll(t, newReservationWorld(t, b.NewURL(t)))
+		})
+	}
+}
+
+func reservationExpiryAgentPoll(t *testing.T, f *fedWorld) {
+	m := f.mission(t)
+	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 3600})
+	loc := expect202(t, m.auth("calendar.read"), f.ps.Issuer)
+	f.as.Script()
+	f.clock.Advance(f.ps.App.Engine.Options().Lifetime + time.Minute)
+	if r := f.poll(t, f.agent, loc); r.status != http.StatusRequestTimeout || r.body["error"] != aauth.ErrExpired {
+		t.Fatalf("the agent's poll past the expiry: %d %s, want 408 expired", r.status, r.raw)
+	}
+	got := f.deliveries(t, m.s256)
+	if len(got) != 1 || got[0]["outcome"] != "not_delivered" || got[0]["error"] != aauth.ErrExpired {
+		t.Fatalf("token_delivered records %v, want one not_delivered (expired)", got)
+	}
+	if n, err := f.ps.App.SettleExpiredFederated(ctxT()); err != nil || n != 0 {
+		t.Fatalf("the sweep after the agent's poll settled %d (%v), want none", n, err)
+	}
+	f.expectASToken(t, m.auth("calendar.read")) // given back: the one grant is there
+}

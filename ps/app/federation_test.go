@@ -519,8 +519,9 @@ func TestFederationInteraction(t *testing.T) {
 // TestFederationInteractionToAgent: when the PS cannot reach the person
 // (the agent did not declare interaction, the person has no inbox), an
 // AS's requirement=interaction is passed to the agent with the AS's own url
-// and code (no longer 403 user_unreachable); the person completes it at
-// the AS and the agent's poll gets the token. PS-125.
+// and code (no longer 403 user_unreachable), on its first 202 and on every
+// poll's 202 while it is outstanding; the person completes it at the AS
+// and the agent's poll gets the token. PS-125.
 func TestFederationInteractionToAgent(t *testing.T) {
 	t.Parallel()
 	f := newFedWorld(t)
@@ -532,7 +533,15 @@ func TestFederationInteractionToAgent(t *testing.T) {
 	if req != "interaction" || params["url"] != f.as.Issuer()+conformance.InteractionPath || params["code"] == "" {
 		t.Fatalf("want the AS's interaction passed to the agent: %q %v", req, params)
 	}
-	expect202(t, f.poll(t, f.agent, loc), f.ps.Issuer)
+	// Every later 202 while the AS's interaction is outstanding carries it
+	// again (not only the first).
+	for range 2 {
+		again := f.poll(t, f.agent, loc)
+		expect202(t, again, f.ps.Issuer)
+		if req2, p2 := requirement(t, again); req2 != "interaction" || p2["url"] != params["url"] || p2["code"] != params["code"] {
+			t.Fatalf("a later poll lost the AS's interaction: %q %v", req2, p2)
+		}
+	}
 	if at := f.b.Get(t, params["url"]+"?code="+params["code"]); at.Status != http.StatusOK {
 		t.Fatalf("the AS's interaction page: %d %s", at.Status, at.HTML)
 	}

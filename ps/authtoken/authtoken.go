@@ -106,6 +106,10 @@ type Options struct {
 	// Federation, when set, admits resource tokens whose aud is a trusted
 	// access server (four-party, federate.go).
 	Federation *Federation
+	// PollLease is how long a replica's lease on polling an access server
+	// for one pending request lasts beyond its next poll (default 30 s):
+	// another replica takes over once it lapses (poller.go).
+	PollLease time.Duration
 }
 
 // Service handles the auth token endpoint.
@@ -127,6 +131,9 @@ func New(o Options) *Service {
 	}
 	if o.R3Cache == nil {
 		o.R3Cache = resourcetoken.NewR3Cache(0, 0)
+	}
+	if o.PollLease <= 0 {
+		o.PollLease = defaultPollLease
 	}
 	s := &Service{o: o, polls: newPolls()}
 	o.Interact.RegisterKind(KindAuthToken, kind{s})
@@ -1026,6 +1033,9 @@ func (k kind) Settle(ctx context.Context, r *pending.Request) error {
 	g, err := k.load(r)
 	if err != nil {
 		return nil
+	}
+	if err := k.s.settleIfExpired(ctx, r, g); err != nil {
+		return err
 	}
 	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, g.MissionS256)
 }

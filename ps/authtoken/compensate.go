@@ -111,20 +111,35 @@ func deliveredOf(body any) *federation.Delivered {
 // which would end those requests without settling them. It returns how
 // many it settled.
 func (s *Service) SweepExpired(ctx context.Context) (int, error) {
-	rs, gs, err := s.federatedOpen(ctx)
-	if err != nil {
-		return 0, err
-	}
-	now, n := s.o.Now(), 0
-	for i, r := range rs {
-		if r.ExpiresAt.After(now) || gs[i].Federated.Provisional == nil {
-			continue
+	return s.eachFederated(ctx, func(r *pending.Request, g *Grant) (bool, error) {
+		if r.ExpiresAt.After(s.o.Now()) || g.Federated.Provisional == nil {
+			return false, nil
 		}
-		expired := aauth.NewProblem(http.StatusRequestTimeout, aauth.ErrExpired, "the access server did not answer before the request expired")
-		if err := s.finish(ctx, r.ID, gs[i], nil, expired); err != nil && !errors.Is(err, expired) {
-			return n, err
-		}
-		n++
+		return true, s.expire(ctx, r.ID, g)
+	})
+}
+
+// settleIfExpired is the agent's own poll finding a four-party request
+// past its expiry before the sweep did: it ends it as expired and gives
+// its reservation back in the same transaction (the poll then answers the
+// stored 408). Nothing to do for any other request.
+func (s *Service) settleIfExpired(ctx context.Context, r *pending.Request, g *Grant) error {
+	if !r.State.Open() || r.ExpiresAt.After(s.o.Now()) || g.Federated == nil || g.Federated.Provisional == nil {
+		return nil
 	}
-	return n, nil
+	err := s.expire(ctx, r.ID, g)
+	if errors.Is(err, pending.ErrClosed) {
+		return nil // someone else ended it meanwhile
+	}
+	return err
+}
+
+// expire ends pending request id as expired and settles g's reservation
+// in one transaction.
+func (s *Service) expire(ctx context.Context, id string, g *Grant) error {
+	expired := aauth.NewProblem(http.StatusRequestTimeout, aauth.ErrExpired, "the access server did not answer before the request expired")
+	if err := s.finish(ctx, id, g, nil, expired); err != nil && !errors.Is(err, expired) {
+		return err
+	}
+	return nil
 }

@@ -73,6 +73,10 @@ type Federated struct {
 	// Narrowed is the narrowing decision's mission_decision while the
 	// agent is asked for less (stage mission_narrowed, mission.go).
 	Narrowed *authority.MissionDecision `json:"narrowed,omitempty"`
+	// Passed: the AS's interaction was passed to the agent (the PS cannot
+	// reach the person); every 202 of its pending URL carries it
+	// (fedinteraction.go).
+	Passed bool `json:"passed,omitempty"`
 }
 
 // accessServerCheck admits an aud that is not this PS when federation is
@@ -312,27 +316,36 @@ func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
 
 // continueAS keeps polling the AS for pending request id in the
 // background until it ends: a token, an error, or a stage that waits on
-// the person (payment). False when no loop started (shut down).
+// the person (payment). Only the replica holding the request's poll lease
+// polls (poller.go). False when no loop started (shut down).
 func (s *Service) continueAS(ctx context.Context, id string, first time.Duration) bool {
 	if id == "" {
 		return false
 	}
 	return s.polls.start(ctx, s.o.Engine.Options().Lifetime, func(bg context.Context) {
-		select {
-		case <-time.After(first): // the AS's Retry-After before the first poll
-		case <-bg.Done():
-			return
-		}
+		defer s.unlease(bg, id)
+		held := s.lease(bg, id, first)
+		wait := first // the AS's Retry-After before the first poll
 		for {
-			again, wait := s.stepAS(bg, id)
-			if !again {
-				return
+			if !held {
+				wait = s.o.PollLease // another replica polls: check back
 			}
 			select {
 			case <-time.After(wait):
 			case <-bg.Done():
 				return
 			}
+			if held = s.lease(bg, id, 0); !held {
+				if !s.open(bg, id) {
+					return
+				}
+				continue
+			}
+			var again bool
+			if again, wait = s.stepAS(bg, id); !again {
+				return
+			}
+			held = s.lease(bg, id, wait)
 		}
 	})
 }

@@ -2,6 +2,8 @@ package authtoken
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"sync"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 // is left as it is, neither answered nor settled), and Shutdown waits for
 // every loop to return, bounded by its context.
 type polls struct {
+	// owner names this replica in the poll leases (random per Service).
+	owner   string
 	mu      sync.Mutex
 	root    context.Context
 	stop    context.CancelFunc
@@ -23,7 +27,9 @@ type polls struct {
 
 func newPolls() *polls {
 	root, stop := context.WithCancel(context.Background())
-	return &polls{root: root, stop: stop}
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand never fails
+	return &polls{root: root, stop: stop, owner: base64.RawURLEncoding.EncodeToString(b)}
 }
 
 // start runs fn in a goroutine under a context that carries ctx's values,
@@ -95,6 +101,28 @@ func (s *Service) federatedOpen(ctx context.Context) ([]pending.Request, []*Gran
 	return out, gs, nil
 }
 
+// eachFederated runs fn on every open four-party request waiting on an
+// access server, with its grant (the one load-and-act loop of Resume and
+// SweepExpired); fn reports whether it acted. It returns how many times
+// fn acted, stopping at fn's first error.
+func (s *Service) eachFederated(ctx context.Context, fn func(r *pending.Request, g *Grant) (bool, error)) (int, error) {
+	rs, gs, err := s.federatedOpen(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range rs {
+		acted, err := fn(&rs[i], gs[i])
+		if err != nil {
+			return n, err
+		}
+		if acted {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Resume restarts the background polling of every open four-party request
 // that waits on its access server (a PS restart lost the loops): the
 // stored wait names the AS's pending URL. A request at a stage that waits
@@ -102,18 +130,45 @@ func (s *Service) federatedOpen(ctx context.Context) ([]pending.Request, []*Gran
 // restart; one past its expiry is left to SweepExpired. It returns how
 // many loops it started.
 func (s *Service) Resume(ctx context.Context) (int, error) {
-	rs, _, err := s.federatedOpen(ctx)
+	return s.eachFederated(ctx, func(r *pending.Request, _ *Grant) (bool, error) {
+		if personStage(r.Stage) || !r.ExpiresAt.After(s.o.Now()) {
+			return false, nil
+		}
+		return s.continueAS(ctx, r.ID, time.Second), nil
+	})
+}
+
+// defaultPollLease is Options.PollLease's default.
+const defaultPollLease = 30 * time.Second
+
+// Replicas (issue 11): every replica resumes the open four-party requests
+// when it starts (Resume), so several loops may exist for one request;
+// only the one holding its lease (store.AcquirePollLease, per replica)
+// polls the AS. The holder renews it before each poll for as long as the
+// AS asked it to wait plus PollLease; a loop without the lease checks
+// again every PollLease and takes over once the holder's lease lapsed (a
+// replica that died). A loop that ends gives its lease up.
+
+// lease takes or renews this replica's lease on polling for id, for wait
+// plus PollLease.
+func (s *Service) lease(ctx context.Context, id string, wait time.Duration) bool {
+	now := s.o.Now()
+	ok, err := s.o.DB.AcquirePollLease(ctx, id, s.polls.owner, now, now.Add(wait+s.o.PollLease))
 	if err != nil {
-		return 0, err
+		s.o.Logger.WarnContext(ctx, "federation: poll lease", "pending", id, "err", err)
 	}
-	now, n := s.o.Now(), 0
-	for _, r := range rs {
-		if personStage(r.Stage) || !r.ExpiresAt.After(now) {
-			continue
-		}
-		if s.continueAS(ctx, r.ID, time.Second) {
-			n++
-		}
+	return ok
+}
+
+// unlease gives this replica's lease on id up.
+func (s *Service) unlease(ctx context.Context, id string) {
+	if err := s.o.DB.ReleasePollLease(context.WithoutCancel(ctx), id, s.polls.owner); err != nil {
+		s.o.Logger.WarnContext(ctx, "federation: release the poll lease", "pending", id, "err", err)
 	}
-	return n, nil
+}
+
+// open reports whether pending request id is still open.
+func (s *Service) open(ctx context.Context, id string) bool {
+	pr, err := s.o.Engine.Get(ctx, id)
+	return err == nil && pr.State.Open()
 }

@@ -36,6 +36,9 @@ type Records interface {
 	PersonTokenRecord(ctx context.Context, jti string) (*tokens.Record, error)
 	AuthTokenRecord(ctx context.Context, jti string) (*tokens.AuthRecord, error)
 	PersonBySub(ctx context.Context, resource, sub string) (string, error)
+	// PresentedPersonTokens lists the person tokens this PS presented to
+	// access server as for (aud, sub), newest first.
+	PresentedPersonTokens(ctx context.Context, as, aud, sub string) ([]tokens.Record, error)
 }
 
 // Bindings finds an agent's binding to a person (*agents.Service).
@@ -56,8 +59,11 @@ type SubAgents interface {
 
 // Options configure a Resolver. All are required but Now.
 type Options struct {
-	Issuer      string
-	Keys        resourcetoken.OwnKeys
+	Issuer string
+	Keys   resourcetoken.OwnKeys
+	// Access resolves an access server's keys (discovery), for an
+	// upstream auth token an AS issued; nil accepts none (optional).
+	Access      resourcetoken.Keys
 	Records     Records
 	Bindings    Bindings
 	Revocations Revocations
@@ -169,26 +175,21 @@ func (r *Resolver) Upstream(ctx context.Context, raw string, a *httpsig.Agent) (
 	if !slices.Contains(r.o.AcceptAlgs, alg) || kid == "" {
 		return nil, invalid("the upstream token's alg is not accepted, or it has no kid")
 	}
-	// Step 2: this PS issued it. This PS federates with no access server
-	// yet, so an auth token's iss must be this PS as well as its ps.
-	iss, _ := t.ClaimString("iss")
-	if iss != r.o.Issuer {
-		return nil, invalid("the upstream token was not issued by this person server")
+	// Step 2: this PS issued it, or (an auth token) an access server this
+	// PS presented a person token to for its aud and sub; its ps is this
+	// PS either way.
+	as, err := r.signers().Verify(ctx, t, up.Typ, "the upstream token", r.o.AcceptAlgs)
+	var se *resourcetoken.SignerError
+	if errors.As(err, &se) {
+		return nil, invalid(se.Detail)
+	} else if err != nil {
+		return nil, err
 	}
+	up.Iss = as
 	if up.Typ == aauth.TypAuthToken {
 		if ps, _ := t.ClaimString("ps"); ps != r.o.Issuer {
 			return nil, invalid("the upstream auth token's ps is not this person server")
 		}
-	}
-	key, err := r.o.Keys.PublicKey(ctx, kid)
-	if err != nil || key.Alg != alg {
-		return nil, invalid("the upstream token's kid is not a key of this person server")
-	}
-	if err := t.VerifySignature(key); err != nil {
-		return nil, invalid("the upstream token's signature does not verify")
-	}
-	if dwk, _ := t.ClaimString("dwk"); dwk != aauth.DWKPerson {
-		return nil, invalid("the upstream token's dwk must be " + aauth.DWKPerson)
 	}
 	up.Aud, _ = t.ClaimString("aud")
 	up.Sub, _ = t.ClaimString("sub")
@@ -207,7 +208,8 @@ func (r *Resolver) Upstream(ctx context.Context, raw string, a *httpsig.Agent) (
 	// compared with the key that signed this request (the intermediary's).
 	cnf, _ := t.Claims["cnf"].(map[string]any)
 	jwk, _ := cnf["jwk"].(map[string]any)
-	if _, err := jose.ParsePublicJWK(jwk, r.o.AcceptAlgs); err != nil {
+	cnfKey, err := jose.ParsePublicJWK(jwk, r.o.AcceptAlgs)
+	if err != nil {
 		return nil, invalid("the upstream token's cnf.jwk is missing or unusable")
 	}
 	exp, hasExp, err := t.NumericDate("exp")
@@ -232,10 +234,42 @@ func (r *Resolver) Upstream(ctx context.Context, raw string, a *httpsig.Agent) (
 		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredUpstreamToken,
 			"the upstream token has expired; the calling agent must re-authorize at the intermediary")
 	}
-	if err := r.resolve(ctx, up); err != nil {
+	if err := r.resolve(ctx, up, cnfKey.Thumbprint); err != nil {
 		return nil, err
 	}
 	return up, nil
+}
+
+// signers is the issuer and key resolution shared with presented tokens.
+func (r *Resolver) signers() resourcetoken.Signers {
+	sg := resourcetoken.Signers{Issuer: r.o.Issuer, Own: r.o.Keys}
+	if r.o.Access != nil {
+		sg.Access = r.o.Access
+		sg.Federated = func(ctx context.Context, as, aud, sub string) (bool, error) {
+			recs, err := r.o.Records.PresentedPersonTokens(ctx, as, aud, sub)
+			return len(recs) > 0, err
+		}
+	}
+	return sg
+}
+
+// via is the record of the person token an access server's upstream auth
+// token was obtained with (P§upstream-token-verification (4)): among the
+// person tokens this PS presented to that AS for the token's aud and sub,
+// up.Via when known (a recheck), else the newest bound to the same key
+// (cnf) under the same mission; nil when there is none.
+func (r *Resolver) via(ctx context.Context, up *tokens.Upstream, cnf string) (*issued, error) {
+	recs, err := r.o.Records.PresentedPersonTokens(ctx, up.Iss, up.Aud, up.Sub)
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if (up.Via != "" && rec.JTI == up.Via) || (up.Via == "" && rec.CnfThumbprint == cnf && rec.MissionS256 == up.MissionS256) {
+			up.Via = rec.JTI
+			return r.record(ctx, aauth.TypPersonToken, rec.JTI)
+		}
+	}
+	return nil, nil
 }
 
 // issued is what the PS recorded about a token it issued, either kind.
@@ -278,8 +312,12 @@ func (r *Resolver) record(ctx context.Context, typ, jti string) (*issued, error)
 // resolve runs steps 4–6 against the PS's own records: the calling agent,
 // its revocations and binding (every agent up the chain, to the first one,
 // whose binding is what made the person reachable), the person, the depth.
-func (r *Resolver) resolve(ctx context.Context, up *tokens.Upstream) error {
-	if rv, err := r.o.Revocations.IsRevoked(ctx, r.o.Issuer, up.JTI); err != nil {
+func (r *Resolver) resolve(ctx context.Context, up *tokens.Upstream, cnf string) error {
+	iss := r.o.Issuer
+	if up.Iss != "" {
+		iss = up.Iss // an access server's auth token
+	}
+	if rv, err := r.o.Revocations.IsRevoked(ctx, iss, up.JTI); err != nil {
 		return err
 	} else if rv {
 		if up.MissionS256 != "" && r.o.MissionEnded != nil {
@@ -289,12 +327,27 @@ func (r *Resolver) resolve(ctx context.Context, up *tokens.Upstream) error {
 		}
 		return revoked("the upstream token has been revoked")
 	}
-	rec, err := r.record(ctx, up.Typ, up.JTI)
+	var rec *issued
+	var err error
+	if up.Iss != "" {
+		rec, err = r.via(ctx, up, cnf)
+	} else {
+		rec, err = r.record(ctx, up.Typ, up.JTI)
+	}
 	if err != nil {
 		return err
 	}
 	if rec == nil || rec.aud != up.Aud || rec.sub != up.Sub || rec.missionS256 != up.MissionS256 {
 		return invalid("this person server cannot identify the agent the upstream token was issued to")
+	}
+	if up.Via != "" {
+		// Revoking the person token revokes what was obtained with it,
+		// as far as this PS can tell.
+		if rv, err := r.o.Revocations.IsRevoked(ctx, r.o.Issuer, up.Via); err != nil {
+			return err
+		} else if rv {
+			return revoked("the person token the upstream auth token was obtained with has been revoked")
+		}
 	}
 	personID, err := r.o.Records.PersonBySub(ctx, up.Aud, up.Sub)
 	if err != nil {
@@ -385,7 +438,7 @@ func (r *Resolver) Recheck(ctx context.Context, up *tokens.Upstream) error {
 		return nil
 	}
 	again := *up
-	if err := r.resolve(ctx, &again); err != nil {
+	if err := r.resolve(ctx, &again, ""); err != nil {
 		return err
 	}
 	if again.PersonID != up.PersonID {

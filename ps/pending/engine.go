@@ -97,6 +97,13 @@ type Options struct {
 	// draft's members (status, clarification, timeout, options) are never
 	// replaced. It must not do I/O (Respond reads no database).
 	Members func(r *Request) map[string]any
+	// PassedInteraction, when set, names another party's interaction the
+	// requester is to send the person to (its https url and code; "" when
+	// none): a four-party request whose access server's interaction the
+	// PS passed to the agent. Every 202 for r then carries it as
+	// requirement=interaction instead of the PS's own requirement. It
+	// reads r only (no I/O).
+	PassedInteraction func(r *Request) (url, code string)
 	// Limits bound what requesters can make the PS store (issue 15 item 2).
 	Limits Limits
 	// Log receives notifier failures and, as security events, refused

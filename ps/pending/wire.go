@@ -112,6 +112,31 @@ func (e *Engine) Respond(r *Request) Response {
 		b.Status = string(StateInteracting)
 	}
 	var item httpsfv.Item
+	if u, c := e.passed(r); u != "" {
+		item = httpsfv.NewItem(httpsfv.Token(RequirementInteraction))
+		item.Params.Add("url", u)
+		item.Params.Add("code", c)
+	} else {
+		item = e.requirementItem(r, &b)
+	}
+	if item.Value != nil {
+		d := httpsfv.NewDictionary()
+		d.Add("requirement", item)
+		if v, err := httpsfv.Marshal(d); err == nil {
+			h.Set(aauth.HeaderAAuthRequirement, v)
+		}
+	}
+	body, _ := json.Marshal(b) // cannot fail
+	if e.o.Members != nil {
+		body = withMembers(body, e.o.Members(r))
+	}
+	return Response{Status: http.StatusAccepted, Header: h, Body: body}
+}
+
+// requirementItem is the PS's own requirement for r's 202 (its
+// interaction, approval, or a clarification whose members go in b).
+func (e *Engine) requirementItem(r *Request, b *body202) httpsfv.Item {
+	var item httpsfv.Item
 	switch q := r.EffectiveRequirement(); q {
 	case RequirementInteraction:
 		if r.code != "" {
@@ -132,18 +157,16 @@ func (e *Engine) Respond(r *Request) Response {
 		b.Timeout = &left
 		b.Options = r.Question.Options
 	}
-	if item.Value != nil {
-		d := httpsfv.NewDictionary()
-		d.Add("requirement", item)
-		if v, err := httpsfv.Marshal(d); err == nil {
-			h.Set(aauth.HeaderAAuthRequirement, v)
-		}
+	return item
+}
+
+// passed is the interaction of another party passed to the requester
+// (Options.PassedInteraction), "" when none.
+func (e *Engine) passed(r *Request) (url, code string) {
+	if e.o.PassedInteraction == nil || !r.State.Open() {
+		return "", ""
 	}
-	body, _ := json.Marshal(b) // cannot fail
-	if e.o.Members != nil {
-		body = withMembers(body, e.o.Members(r))
-	}
-	return Response{Status: http.StatusAccepted, Header: h, Body: body}
+	return e.o.PassedInteraction(r)
 }
 
 // withMembers adds the extension members extra to the JSON object body,

@@ -282,23 +282,30 @@ func keyError(err error) error {
 // Presented is the token the agent presented to the resource, as far as the
 // PS verified it (or read it from its own issuance record).
 type Presented struct {
-	Typ         string // aa-person+jwt or aa-auth+jwt
-	Iss, Aud    string
-	Sub, JTI    string
-	CnfJKT      string
-	MissionS256 Claim
-	Tenant      Claim
-	Exp         time.Time
+	Typ string // aa-person+jwt or aa-auth+jwt
+	// Iss is a person token's iss or an auth token's ps: the PS step 3
+	// compares with the resource token's ps.
+	Iss, Aud string
+	// AccessServer is the AS that issued an auth token ("" when this PS
+	// did).
+	AccessServer string
+	Sub, JTI     string
+	CnfJKT       string
+	MissionS256  Claim
+	Tenant       Claim
+	Exp          time.Time
 }
 
 func invalidPT(detail string, cause error) *aauth.Problem {
 	return problem(aauth.ErrInvalidPresentedToken, detail, cause)
 }
 
-// VerifyPresentedToken verifies a person or auth token this PS issued, with
-// the two substitutions of P§resource-token-verification step 3: aud must
-// be the resource token's iss, cnf.jwk must match its agent_jkt.
-func VerifyPresentedToken(ctx context.Context, raw string, keys OwnKeys, rt *ResourceToken, e Expect) (*Presented, error) {
+// VerifyPresentedToken verifies a person or auth token this PS issued, or
+// an auth token of an access server this PS presented a person token to
+// for its aud and sub (signers), with the two substitutions of
+// P§resource-token-verification step 3: aud must be the resource token's
+// iss, cnf.jwk must match its agent_jkt.
+func VerifyPresentedToken(ctx context.Context, raw string, signers Signers, rt *ResourceToken, e Expect) (*Presented, error) {
 	t, err := jose.ParseCompact(raw)
 	if err != nil {
 		return nil, invalidPT("the presented token is not a well-formed JWT", err)
@@ -316,19 +323,20 @@ func VerifyPresentedToken(ctx context.Context, raw string, keys OwnKeys, rt *Res
 	if !slices.Contains(e.AcceptAlgs, alg) || kid == "" {
 		return nil, invalidPT("the presented token's alg is not accepted, or it has no kid", nil)
 	}
-	p.Iss, _ = t.ClaimString("iss")
-	if p.Iss != e.Issuer {
-		return nil, invalidPT("the presented token was not issued by this person server", nil)
+	as, err := signers.Verify(ctx, t, p.Typ, "the presented token", e.AcceptAlgs)
+	var se *SignerError
+	if errors.As(err, &se) {
+		return nil, invalidPT(se.Detail, se.Cause)
+	} else if err != nil {
+		return nil, err
 	}
-	key, err := keys.PublicKey(ctx, kid)
-	if err != nil || key.Alg != alg {
-		return nil, invalidPT("the presented token's kid is not a key of this person server", err)
-	}
-	if err := t.VerifySignature(key); err != nil {
-		return nil, invalidPT("the presented token's signature does not verify", err)
-	}
-	if dwk, _ := t.ClaimString("dwk"); dwk != aauth.DWKPerson {
-		return nil, invalidPT("the presented token's dwk must be "+aauth.DWKPerson, nil)
+	// Step 3 compares a person token's iss, or an auth token's ps, with
+	// the resource token's ps.
+	p.AccessServer, p.Iss = as, ""
+	if p.Typ == aauth.TypPersonToken {
+		p.Iss, _ = t.ClaimString("iss")
+	} else if p.Iss, _ = t.ClaimString("ps"); p.Iss == "" && as == "" {
+		p.Iss = e.Issuer // this PS's own auth token: iss is this PS
 	}
 	p.Aud, _ = t.ClaimString("aud")
 	p.Sub, _ = t.ClaimString("sub")

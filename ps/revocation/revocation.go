@@ -493,10 +493,14 @@ func (s *Service) endChainedPending(ctx context.Context, cascadeID string) {
 			Agent struct {
 				Upstream *struct {
 					JTI string `json:"jti"`
+					// Via: the person token an AS's upstream auth token
+					// was obtained with.
+					Via string `json:"via"`
 				} `json:"upstream"`
 			} `json:"agent"`
 		}
-		if json.Unmarshal(r.Payload, &p) != nil || p.Agent.Upstream == nil || !revoked[p.Agent.Upstream.JTI] {
+		if json.Unmarshal(r.Payload, &p) != nil || p.Agent.Upstream == nil ||
+			(!revoked[p.Agent.Upstream.JTI] && (p.Agent.Upstream.Via == "" || !revoked[p.Agent.Upstream.Via])) {
 			continue
 		}
 		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the upstream token this request was made with was revoked")

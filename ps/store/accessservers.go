@@ -140,3 +140,23 @@ func (s *Store) PurgePresentations(ctx context.Context, t time.Time) (int64, err
 }
 
 var _ federation.Store = (*Store)(nil)
+
+// AcquirePollLease takes or renews owner's lease on polling the access
+// server for pending request id until until: granted when no one holds
+// it, owner already does, or the holder's lease lapsed before now (issue
+// 11: one poller per pending federated request across replicas).
+func (s *Store) AcquirePollLease(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(
+		`INSERT INTO federation_poll_leases (pending_id, owner, lease_until) VALUES (?, ?, ?)
+		 ON CONFLICT (pending_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+		 WHERE federation_poll_leases.owner = excluded.owner OR federation_poll_leases.lease_until < ?`,
+		id, owner, until.Unix(), now.Unix())
+	return res.RowsAffected > 0, wrap("acquire poll lease", res.Error)
+}
+
+// ReleasePollLease gives owner's lease on id up (nothing when another
+// replica holds it).
+func (s *Store) ReleasePollLease(ctx context.Context, id, owner string) error {
+	return wrap("release poll lease", s.db.WithContext(ctx).Exec(
+		`DELETE FROM federation_poll_leases WHERE pending_id = ? AND owner = ?`, id, owner).Error)
+}

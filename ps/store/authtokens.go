@@ -130,3 +130,26 @@ func (s *Store) GrantScopes(ctx context.Context, personID, agentIss, agentSub, r
 	}
 	return nil
 }
+
+// PresentedPersonTokens lists the records of the person tokens this PS
+// presented to access server as for resource aud and directed sub
+// (access_server_presentations joined with person_token_records), newest
+// first: what admits an auth token that AS issued as an upstream or
+// presented token (P§upstream-token-verification (2), PS-133, PS-268).
+func (s *Store) PresentedPersonTokens(ctx context.Context, as, aud, sub string) ([]tokens.Record, error) {
+	var rows []personTokenRow
+	err := s.db.WithContext(ctx).Where(`aud = ? AND sub = ? AND jti IN (SELECT jti FROM access_server_presentations WHERE access_server = ?)`,
+		aud, sub, as).Order("issued_at DESC, jti").Limit(maxPresented).Find(&rows).Error
+	if err != nil {
+		return nil, wrap("list presented person tokens", err)
+	}
+	out := make([]tokens.Record, len(rows))
+	for i, r := range rows {
+		out[i] = r.record()
+	}
+	return out, nil
+}
+
+// maxPresented bounds PresentedPersonTokens (the live person tokens of one
+// person at one resource).
+const maxPresented = 100

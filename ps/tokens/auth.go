@@ -157,6 +157,13 @@ func (s *Service) PersonTokenRecord(ctx context.Context, jti string) (*Record, e
 	return s.o.Store.PersonTokenRecord(ctx, jti)
 }
 
+// PresentedPersonTokens lists the records of the person tokens this PS
+// presented to access server as for resource aud and directed sub, newest
+// first (P§upstream-token-verification (2)).
+func (s *Service) PresentedPersonTokens(ctx context.Context, as, aud, sub string) ([]Record, error) {
+	return s.o.Store.PresentedPersonTokens(ctx, as, aud, sub)
+}
+
 // AuthTokenRecord is the issuance record of one auth token
 // (dberr.ErrNotFound when the PS keeps none).
 func (s *Service) AuthTokenRecord(ctx context.Context, jti string) (*AuthRecord, error) {

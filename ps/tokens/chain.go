@@ -30,6 +30,23 @@ type Upstream struct {
 	MissionS256 string `json:"mission_s256,omitempty"`
 	// Depth is the upstream token's own depth (0: issued to a first agent).
 	Depth int `json:"depth"`
+	// Iss is the access server that issued an upstream auth token ("":
+	// this PS), and Via the person token this PS presented to it that
+	// the auth token was obtained with (P§upstream-token-verification
+	// (2), (4)): the chain's lineage goes through Via, so revoking that
+	// person token reaches what was issued on the chain.
+	Iss string `json:"iss,omitempty"`
+	Via string `json:"via,omitempty"`
+}
+
+// RecordJTI is the token of this PS the upstream token stands on: the
+// upstream token itself, or the person token an AS's auth token was
+// obtained with.
+func (u *Upstream) RecordJTI() string {
+	if u.Via != "" {
+		return u.Via
+	}
+	return u.JTI
 }
 
 // SubAgent is the sub-agent a parent agent asks for (P§sub-agents): the
@@ -89,7 +106,7 @@ func (a Agent) HolderThumbprint() string {
 func (a Agent) lineage() Lineage {
 	var l Lineage
 	if a.Upstream != nil {
-		l.UpstreamJTI, l.Depth = a.Upstream.JTI, a.Upstream.Depth+1
+		l.UpstreamJTI, l.Depth = a.Upstream.RecordJTI(), a.Upstream.Depth+1
 	}
 	if a.SubAgent != nil {
 		l.SubAgentSub, l.SubAgentTokenJTI = a.SubAgent.Sub, a.SubAgent.TokenJTI

@@ -63,8 +63,16 @@ func (s *Service) guard(ctx context.Context, a Agent, ms *mission.Record, more .
 			"the sub-agent token was revoked"})
 	}
 	if a.Upstream != nil {
-		checks = append(checks, revocable{s.o.Issuer, a.Upstream.JTI, http.StatusBadRequest, aauth.ErrRevokedUpstreamToken,
+		iss := s.o.Issuer
+		if a.Upstream.Iss != "" {
+			iss = a.Upstream.Iss // an access server's auth token
+		}
+		checks = append(checks, revocable{iss, a.Upstream.JTI, http.StatusBadRequest, aauth.ErrRevokedUpstreamToken,
 			"the upstream token has been revoked"})
+		if a.Upstream.Via != "" {
+			checks = append(checks, revocable{s.o.Issuer, a.Upstream.Via, http.StatusBadRequest, aauth.ErrRevokedUpstreamToken,
+				"the person token the upstream auth token was obtained with has been revoked"})
+		}
 	}
 	checks = slices.DeleteFunc(append(checks, more...), func(c revocable) bool { return c.iss == "" || c.jti == "" })
 	if batch, ok := s.o.Store.(batchRevocations); ok {

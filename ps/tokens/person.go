@@ -49,6 +49,9 @@ type Store interface {
 	NewResourcesSince(ctx context.Context, agentIss, agentSub string, since time.Time) (int64, error)
 	// PersonTokenRecord reads one record (dberr.ErrNotFound when none).
 	PersonTokenRecord(ctx context.Context, jti string) (*Record, error)
+	// PresentedPersonTokens lists the records of the person tokens this
+	// PS presented to access server as for (aud, sub), newest first.
+	PresentedPersonTokens(ctx context.Context, as, aud, sub string) ([]Record, error)
 
 	RecordAuthToken(ctx context.Context, r AuthRecord) error
 	AuthTokenRecord(ctx context.Context, jti string) (*AuthRecord, error)

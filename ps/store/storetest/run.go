@@ -34,6 +34,7 @@ var suites = []Suite{
 	{Name: "api tokens", Run: runAPITokens},
 	{Name: "mission lifecycle", Run: runLifecycle},
 	{Name: "access servers", Run: runAccessServers},
+	{Name: "poll leases", Run: runPollLeases},
 	{Name: "person templates", Run: runPersonTemplates},
 	{Name: "audit trail", Run: runAudit},
 }

@@ -1,0 +1,58 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+)
+
+// runPollLeases checks the poll leases of pending four-party requests
+// (issue 11, migration 00030): one replica holds a request's lease and
+// renews it; another is refused until it lapses, then takes it over;
+// released, anyone takes it; deleted with the request.
+func runPollLeases(t *testing.T, open func(t *testing.T) *store.Store) {
+	ctx := context.Background()
+	st := open(t)
+	t0 := time.Unix(1_800_000_000, 0).UTC()
+	id := pendingID(301)
+	rec := &pending.Record{Request: &pending.Request{ID: id, Kind: aauth.PendingAuthToken, Stage: "access_server",
+		Requester: pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:a@ap.example"},
+		State:     pending.StatePending, Requirement: pending.RequirementApproval, Payload: json.RawMessage(`{}`),
+		Answers: []pending.Exchange{}, RetryAfter: 5, CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), Version: 1}}
+	if err := st.InsertPendingRequest(ctx, rec, pending.Quota{Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	lease := func(owner string, now time.Time, want bool) {
+		t.Helper()
+		ok, err := st.AcquirePollLease(ctx, id, owner, now, now.Add(30*time.Second))
+		if err != nil || ok != want {
+			t.Fatalf("lease for %s at +%v: %v %v, want %v", owner, now.Sub(t0), ok, err, want)
+		}
+	}
+	lease("a", t0, true)
+	lease("b", t0.Add(10*time.Second), false)                 // a holds it
+	lease("a", t0.Add(20*time.Second), true)                  // a renews (until +50 s)
+	lease("b", t0.Add(40*time.Second), false)                 // still a's
+	lease("b", t0.Add(51*time.Second), true)                  // lapsed: b takes over
+	lease("a", t0.Add(52*time.Second), false)                 // now b's
+	if err := st.ReleasePollLease(ctx, id, "a"); err != nil { // not a's: nothing
+		t.Fatal(err)
+	}
+	lease("a", t0.Add(53*time.Second), false)
+	if err := st.ReleasePollLease(ctx, id, "b"); err != nil {
+		t.Fatal(err)
+	}
+	lease("a", t0.Add(54*time.Second), true)
+	if _, err := st.PurgePendingRequests(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := st.QuerySQL(ctx, &n, `SELECT COUNT(*) FROM federation_poll_leases`); err != nil || n != 0 {
+		t.Fatalf("leases left after the request was purged: %d %v", n, err)
+	}
+}

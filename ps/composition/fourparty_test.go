@@ -17,10 +17,15 @@ import (
 // each reserve 400 of a 500 USD budget; the first is settled as not
 // delivered twice (a background poll loop and the expiry sweep racing):
 // 200 is given back once, and one token_delivered record names it. Issue
-// 11 (reservation sweep), PS-130.
+// 11 (reservation sweep), PS-130. The second settle finds the first by
+// the decision id (mission_settlements, migration 00033), not by reading
+// the mission's token_delivered records. On SQLite and PostgreSQL.
 func TestSettleOnce(t *testing.T) {
+	storetest.Each(t, testSettleOnce)
+}
+
+func testSettleOnce(t *testing.T, st *store.Store) {
 	ctx := context.Background()
-	st := storetest.OpenURL(t, storetest.NewSQLiteURL(t), true)
 	storetest.SeedPersons(t, st, "p1")
 	now := time.Date(2026, 6, 24, 15, 0, 0, 0, time.UTC)
 	cfg := templateConfig(t, raceSet, "https://ir.example", "https://flights.example")
@@ -58,5 +63,34 @@ func TestSettleOnce(t *testing.T) {
 	recs, err := st.MissionEvidence(ctx, m.S256, evidence.TokenDelivered, 10)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("%d token_delivered records (%v), want 1", len(recs), err)
+	}
+	if n := storetest.CountWhere(t, st, "mission_settlements", "decision = ?", pvs[0].Decision); n != 1 {
+		t.Fatalf("%d settlements of the decision, want 1", n)
+	}
+	if n := storetest.CountWhere(t, st, "mission_settlements", "decision = ?", pvs[1].Decision); n != 0 {
+		t.Fatalf("the unsettled booking has %d settlements, want 0", n)
+	}
+
+	// Migration 00033 copies the settlements of existing token_delivered
+	// records: undo it and redo it, and the settled booking stays
+	// settled.
+	for storetest.HasTable(st, "mission_settlements") {
+		if err := st.MigrateDown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.MigrateUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := storetest.CountWhere(t, st, "mission_settlements", "decision = ? AND mission_s256 = ?", pvs[0].Decision, m.S256); n != 1 {
+		t.Fatalf("after migrating up again: %d settlements of the decision, want 1", n)
+	}
+	if err := st.InTx(ctx, func(tx *store.Store) error {
+		return pt.Settle(ctx, tx, pvs[0], composition.Delivery{AccessServer: "https://as.example", Resource: "https://flights.example", Error: "expired"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := st.MissionCounters(ctx, m.S256, m.Lineage()); err != nil || snap.Spent["entry:book"] != 200 {
+		t.Fatalf("spent %d (%v) after a third settle across the migration, want 200", snap.Spent["entry:book"], err)
 	}
 }

@@ -384,14 +384,7 @@ func federationShareAgain(t *testing.T, f *fedWorld, as2 *conformance.AccessServ
 	}
 	mallory := f.person(t, "mallory2", false)
 	mallory.Get(t, "/access")
-	newest := func() []audit.Event {
-		t.Helper()
-		trail, err := f.ps.App.Store.AuditEvents(ctxT(), 0, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return trail
-	}
+	newest := func() []audit.Event { return auditTrail(t, f.ps, 1) }
 	before := newest()
 	theirs := mallory.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": f.as.Issuer()})
 	none := mallory.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": "https://nowhere.test"})

@@ -14,6 +14,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/mission/governance"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 )
 
@@ -137,13 +138,20 @@ func (m *manager) missionsLifecycle(ctx context.Context, verb, s256 string, hold
 	by := lifecycle.Actor{Kind: governance.ByAdmin, ID: "cli"}
 	var res *lifecycle.Result
 	var err error
+	// The audit row commits with the transition, as in the UI.
+	var rec audit.Change
+	write := func(cx context.Context, tx audit.Store, t *governance.Transition) error {
+		rec = audit.Change{By: audit.Actor{Kind: audit.ActorCLI}, Action: "mission." + string(t.To), Target: "mission:" + s256,
+			Message: "mission lifecycle changed", Detail: map[string]any{"from": t.From, "to": t.To, "reason": t.Reason}}
+		return m.a.Audit.Write(cx, tx, rec)
+	}
 	switch verb {
 	case "suspend":
-		res, err = m.a.Lifecycle.Suspend(ctx, s256, by, hold)
+		res, err = m.a.Lifecycle.Suspend(ctx, s256, by, hold, write)
 	case "resume":
-		res, err = m.a.Lifecycle.Resume(ctx, s256, by)
+		res, err = m.a.Lifecycle.Resume(ctx, s256, by, write)
 	case "revoke":
-		res, err = m.a.Lifecycle.Terminate(ctx, s256, mission.ReasonRevoked, by)
+		res, err = m.a.Lifecycle.Terminate(ctx, s256, mission.ReasonRevoked, by, write)
 	}
 	if errors.Is(err, lifecycle.ErrNotFound) {
 		return fmt.Errorf("no mission %q", s256)
@@ -152,8 +160,8 @@ func (m *manager) missionsLifecycle(ctx context.Context, verb, s256 string, hold
 		return err
 	}
 	t := res.Transition
-	m.record(ctx, "mission."+string(t.To), "mission:"+s256, "mission lifecycle changed",
-		map[string]any{"from": t.From, "to": t.To, "reason": t.Reason, "released": res.Released})
+	rec.Detail["released"] = res.Released // known once committed: in the log line only
+	m.a.Audit.Logged(ctx, rec)
 	fields := map[string]any{"s256": s256, "from": t.From, "to": t.To, "released": res.Released}
 	msg := fmt.Sprintf("mission %s: %s → %s", s256, t.From, t.To)
 	if t.Reason != "" {

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -22,31 +21,11 @@ func onBothDatabases(t *testing.T, fn func(t *testing.T, opt pstest.Options)) {
 	}
 }
 
-// injectInsertFailure makes the database refuse every insert into table
-// (a trigger, so the PS runs unchanged). It returns the undo.
+// injectInsertFailure makes ps's database refuse every insert into table
+// (storetest.InjectInsertFailure). It returns the undo.
 func injectInsertFailure(t *testing.T, ps *pstest.PS, table string) func() {
 	t.Helper()
-	st := ps.App.Store
-	create, drop := []string{`CREATE TRIGGER inject_failure BEFORE INSERT ON ` + table + `
-		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}, []string{`DROP TRIGGER inject_failure`}
-	if ps.App.Store.Dialect() == "postgres" {
-		create = []string{`CREATE FUNCTION inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
-			`CREATE TRIGGER inject_failure BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION inject_failure()`}
-		drop = []string{`DROP TRIGGER inject_failure ON ` + table, `DROP FUNCTION inject_failure()`}
-	}
-	for _, q := range create {
-		if err := st.ExecSQL(context.Background(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return func() {
-		for _, q := range drop {
-			if err := st.ExecSQL(context.Background(), q); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	return storetest.InjectInsertFailure(t, ps.App.Store, table)
 }
 
 // approveFailing approves s while the database fails and checks the

@@ -4,6 +4,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -372,9 +374,9 @@ func federationClaims(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) 
 // federationShareAgain (after federationClaims: the person stopped
 // sharing with as and refused as2): /access undoes each choice with Share
 // again (post-redirect-get; another person's or a made-up AS: the same
-// 404). as gets the allowed name again without asking; as2's claims ask
-// the person again; Stop sharing undoes the undo. Issue 11, PS-124,
-// PS-131.
+// 404, and no audit event). Each Share again is in the audit trail. as
+// gets the allowed name again without asking; as2's claims ask the person
+// again; Stop sharing undoes the undo. Issue 11, PS-124, PS-131.
 func federationShareAgain(t *testing.T, f *fedWorld, as2 *conformance.AccessServer) {
 	pg := f.b.Get(t, "/access")
 	if strings.Count(pg.HTML, ">Share again</button>") != 2 {
@@ -382,15 +384,25 @@ func federationShareAgain(t *testing.T, f *fedWorld, as2 *conformance.AccessServ
 	}
 	mallory := f.person(t, "mallory2", false)
 	mallory.Get(t, "/access")
+	newest := func() []audit.Event { return auditTrail(t, f.ps, 1) }
+	before := newest()
 	theirs := mallory.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": f.as.Issuer()})
 	none := mallory.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": "https://nowhere.test"})
 	if theirs.Status != http.StatusNotFound || theirs.HTML != none.HTML {
 		t.Fatalf("another person's share again: %d / %d", theirs.Status, none.Status)
 	}
+	if after := newest(); !reflect.DeepEqual(after, before) {
+		t.Fatalf("a refused share again was audited: %+v", after)
+	}
 	for _, as := range []string{f.as.Issuer(), as2.Issuer()} {
 		f.b.Get(t, "/access")
 		if out := f.b.Post(t, "/access/access-servers/share-again", map[string]string{"access_server": as}); out.Status != http.StatusSeeOther {
 			t.Fatalf("share again with %s: %d %s", as, out.Status, out.HTML)
+		}
+		// In the audit trail: by the person, naming the AS (issues 10/11 review).
+		if trail := newest(); len(trail) != 1 || trail[0].Action != "access-server.share-again" || trail[0].Target != "access-server:"+as ||
+			trail[0].Actor.Kind != "person" || trail[0].Detail["access_server"] != as {
+			t.Fatalf("share again with %s: the newest audit event is %+v", as, trail)
 		}
 	}
 	f.b.Get(t, "/access")

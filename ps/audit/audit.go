@@ -74,42 +74,81 @@ func isSecret(key string) bool {
 	return false
 }
 
-// Record logs the change as message and records it as action on target.
-// The change is already made: a failure to record is logged, not
-// returned, so that the caller still reports the change it made.
-func (r *Recorder) Record(ctx context.Context, by Actor, action, target, message string, detail map[string]any) {
+// Change is one administrative change to report: who made it, the action
+// on target, the log message and the detail (secrets are dropped when it
+// is reported).
+type Change struct {
+	By      Actor
+	Action  string
+	Target  string
+	Message string
+	Detail  map[string]any
+}
+
+// clean is c's detail without secrets, nil when empty.
+func (c Change) clean() map[string]any {
 	clean := map[string]any{}
-	for k, v := range detail {
+	for k, v := range c.Detail {
 		if !isSecret(k) {
 			clean[k] = v
 		}
 	}
-	log := r.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if len(clean) == 0 {
+		return nil
 	}
-	// by is the acting person's (or token's) id, or the kind (by=cli) as
-	// the operator log has always said.
-	who := by.ID
-	if who == "" {
-		who = by.Kind
-	}
-	attrs := []any{"by", who, "actor", by.Kind, "action", action, "target", target}
-	for k, v := range clean {
-		attrs = append(attrs, k, v)
-	}
-	log.InfoContext(ctx, message, attrs...)
-	if r.Store == nil {
-		return
-	}
+	return clean
+}
+
+// Write records c's audit row with st: the transaction of the change
+// itself, so that the change and its row commit together, or neither
+// does (a failed write is the transaction's error). Log the change once
+// it committed (Logged).
+func (r *Recorder) Write(ctx context.Context, st Store, c Change) error {
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
 	}
-	if len(clean) == 0 {
-		clean = nil
+	return st.RecordAuditEvent(ctx, Event{At: now().UTC(), Actor: c.By, Action: c.Action, Target: c.Target, Detail: c.clean()})
+}
+
+// Logged writes c's log line (once the change committed).
+func (r *Recorder) Logged(ctx context.Context, c Change) {
+	r.logger().InfoContext(ctx, c.Message, c.attrs()...)
+}
+
+func (r *Recorder) logger() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	if err := r.Store.RecordAuditEvent(ctx, Event{At: now().UTC(), Actor: by, Action: action, Target: target, Detail: clean}); err != nil {
-		log.WarnContext(ctx, "audit event not recorded", "action", action, "err", err)
+	return r.Log
+}
+
+// attrs are c's log attributes. by is the acting person's (or token's)
+// id, or the kind (by=cli) as the operator log has always said.
+func (c Change) attrs() []any {
+	who := c.By.ID
+	if who == "" {
+		who = c.By.Kind
+	}
+	attrs := []any{"by", who, "actor", c.By.Kind, "action", c.Action, "target", c.Target}
+	for k, v := range c.clean() {
+		attrs = append(attrs, k, v)
+	}
+	return attrs
+}
+
+// Record logs the change as message and records it as action on target,
+// after the change (in its own statement): the change is already made, so
+// a failure to record is logged, not returned, and the caller still
+// reports the change it made. A change that has a transaction writes its
+// row in it instead (Write, then Logged).
+func (r *Recorder) Record(ctx context.Context, by Actor, action, target, message string, detail map[string]any) {
+	c := Change{By: by, Action: action, Target: target, Message: message, Detail: detail}
+	r.Logged(ctx, c)
+	if r.Store == nil {
+		return
+	}
+	if err := r.Write(ctx, r.Store, c); err != nil {
+		r.logger().WarnContext(ctx, "audit event not recorded", "action", action, "err", err)
 	}
 }

@@ -465,21 +465,57 @@ func (b *browser) login(username, password string) {
 // label, and fails after max presses. Only the keyboard is used.
 func (b *browser) tabTo(label string, max int) {
 	b.t.Helper()
+	b.tabUntil("BUTTON:"+label, max, false)
+}
+
+// focused is the focused element as "TAG:text" (a field: "TAG#id").
+func (b *browser) focused() string {
+	b.t.Helper()
+	return run(b, "read the focused element", chromedp.Evaluate[string](`(() => { const e = document.activeElement;
+		if (!e) return "";
+		return (e.tagName === "TEXTAREA" || e.tagName === "INPUT") ? e.tagName + "#" + e.id : e.tagName + ":" + e.textContent.trim(); })()`))
+}
+
+// tabUntil presses Tab (Shift-Tab when back) until focused() is want,
+// then checks the focus is visible; it fails after max presses.
+func (b *browser) tabUntil(want string, max int, back bool) {
+	b.t.Helper()
+	key, what := chromedp.KeyEvent("\t"), "press Tab"
+	if back {
+		key, what = chromedp.KeyEvent("\t", chromedp.KeyModifiers(chromedp.ModifierShift)), "press Shift-Tab"
+	}
 	for i := 0; i < max; i++ {
-		b.step("press Tab", chromedp.KeyEvent("\t"))
-		got := run(b, "read the focused element", chromedp.Evaluate[string](
-			`document.activeElement ? document.activeElement.tagName + ":" + document.activeElement.textContent.trim() : ""`))
-		if got == "BUTTON:"+label {
-			// The focus is visible (the style sheet's :focus-visible outline).
-			outline := run(b, "read the focus outline", chromedp.Evaluate[string](
-				`(() => { const s = getComputedStyle(document.activeElement); return s.outlineStyle + " " + s.outlineWidth; })()`))
-			if strings.HasPrefix(outline, "none") || strings.HasSuffix(outline, " 0px") {
-				b.t.Fatalf("the focused button %q has no visible focus outline (%s)", label, outline)
-			}
+		b.step(what, key)
+		if b.focused() == want {
+			b.expectFocusRing(want)
 			return
 		}
 	}
-	b.t.Fatalf("on %s, %d presses of Tab did not reach the button %q", b.location(), max, label)
+	b.t.Fatalf("on %s, %d presses of Tab did not reach %q", b.location(), max, want)
+}
+
+// expectFocusRing fails unless the focused element shows a focus outline
+// (the style sheet's :focus-visible ring).
+func (b *browser) expectFocusRing(what string) {
+	b.t.Helper()
+	outline := run(b, "read the focus outline", chromedp.Evaluate[string](
+		`(() => { const s = getComputedStyle(document.activeElement); return s.outlineStyle + " " + s.outlineWidth; })()`))
+	if strings.HasPrefix(outline, "none") || strings.HasSuffix(outline, " 0px") {
+		b.t.Fatalf("the focused %q has no visible focus outline (%s)", what, outline)
+	}
+}
+
+// typeText types text into the focused field, key by key.
+func (b *browser) typeText(text string) {
+	b.t.Helper()
+	b.step("type "+text, chromedp.KeyEvent(text))
+}
+
+// pressSpace presses Space on the focused button and waits for the page
+// it leads to.
+func (b *browser) pressSpace() {
+	b.t.Helper()
+	b.submit("press Space", chromedp.KeyEvent(" "))
 }
 
 // pressEnter presses Enter on the focused element and waits for the page

@@ -25,7 +25,7 @@ import (
 func TestBrowserFederationNarrowing(t *testing.T) {
 	t.Parallel()
 	policy := pstest.FourPartyPolicy(t)
-	w, rs, as := newFedWorld(t, func(c *config.Config) { c.MissionPolicy = policy })
+	w, rs, as := fedServers(t, func(c *config.Config) { c.MissionPolicy = policy })
 	w.ps.CreatePerson(t, "alice", false)
 	b := newBrowser(t, w)
 	bindInBrowser(t, w, b, "alice")

@@ -2,7 +2,6 @@ package composition
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission/authority"
@@ -41,6 +40,10 @@ func (r *Result) Provisional(agent string) *Provisional {
 type Reverter interface {
 	Store
 	RevertMissionEffects(ctx context.Context, s256, lineage string, e authority.Effects) error
+	// ClaimSettlement records that decision is settled and reports
+	// whether this call did (false: settled before). Keyed by the
+	// decision id: no scan of the mission's evidence.
+	ClaimSettlement(ctx context.Context, s256, decision string, at time.Time) (bool, error)
 }
 
 // Delivery is what came of a provisional decision at the access server.
@@ -86,7 +89,7 @@ func (p *Point) Settle(ctx context.Context, st Reverter, pv *Provisional, d Deli
 	if err != nil {
 		return err
 	}
-	if done, err := settledBefore(ctx, st, pv); err != nil || done {
+	if first, err := st.ClaimSettlement(ctx, pv.S256, pv.Decision, p.Now()); err != nil || !first {
 		return err // settled once already (a poll loop and the expiry sweep raced)
 	}
 	rec := deliveryRecord{Decision: pv.Decision, AccessServer: d.AccessServer, Resource: d.Resource, Outcome: OutcomeDelivered,
@@ -110,25 +113,4 @@ func (p *Point) Settle(ctx context.Context, st Reverter, pv *Provisional, d Deli
 	_, err = AppendEvidence(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
 		Type: evidence.TokenDelivered, Actor: evidence.Actor{Kind: "ps"}, Anchors: anchorsOf(m), Body: body}, p.Now())
 	return err
-}
-
-// maxSettledScan bounds the token_delivered records settledBefore reads
-// (the newest; a reservation is settled soon after its decision).
-const maxSettledScan = 1000
-
-// settledBefore reports whether pv's decision already has its
-// token_delivered record: settling is once per reservation, whoever
-// comes second (under the mission's lock) does nothing.
-func settledBefore(ctx context.Context, st Reverter, pv *Provisional) (bool, error) {
-	recs, err := st.MissionEvidence(ctx, pv.S256, evidence.TokenDelivered, maxSettledScan)
-	if err != nil {
-		return false, err
-	}
-	for _, r := range recs {
-		var d deliveryRecord
-		if json.Unmarshal(r.Record.Body, &d) == nil && d.Decision == pv.Decision {
-			return true, nil
-		}
-	}
-	return false, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/mission/governance"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
@@ -129,19 +130,27 @@ type Result struct {
 	Released int
 }
 
+// Audit writes a change's audit-trail row in the transition's
+// transaction (audit.Recorder.Write), so that the transition and its row
+// commit together: a failed write rolls the transition back. It runs
+// only for a transition the caller asked for and got (not for one that
+// merely observed a timer and refused).
+type Audit func(ctx context.Context, tx audit.Store, t *governance.Transition) error
+
 // Suspend holds the mission for timeout (0: the configured default).
-func (s *Service) Suspend(ctx context.Context, s256 string, by Actor, timeout time.Duration) (*Result, error) {
+// Each of audits runs in the transition's transaction.
+func (s *Service) Suspend(ctx context.Context, s256 string, by Actor, timeout time.Duration, audits ...Audit) (*Result, error) {
 	if timeout <= 0 {
 		timeout = s.o.HoldTimeout
 	}
-	return s.transition(ctx, s256, by, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+	return s.transition(ctx, s256, by, audits, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
 		return governance.Suspend(r, by, now, timeout)
 	})
 }
 
 // Resume ends the hold; the held requests continue once it committed.
-func (s *Service) Resume(ctx context.Context, s256 string, by Actor) (*Result, error) {
-	return s.transition(ctx, s256, by, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+func (s *Service) Resume(ctx context.Context, s256 string, by Actor, audits ...Audit) (*Result, error) {
+	return s.transition(ctx, s256, by, audits, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
 		return governance.Resume(r, by, now)
 	})
 }
@@ -149,8 +158,8 @@ func (s *Service) Resume(ctx context.Context, s256 string, by Actor) (*Result, e
 // Terminate ends the mission for reason (revoked by the person or an
 // administrator; administrative or superseded by an administrator); its
 // live tokens are revoked with it.
-func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Reason, by Actor) (*Result, error) {
-	return s.transition(ctx, s256, by, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Reason, by Actor, audits ...Audit) (*Result, error) {
+	return s.transition(ctx, s256, by, audits, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
 		return governance.Terminate(r, reason, by, now)
 	})
 }
@@ -159,7 +168,7 @@ func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Rea
 // terminates administratively; expiry as everywhere): it reports whether
 // a transition was committed.
 func (s *Service) Settle(ctx context.Context, s256 string) (bool, error) {
-	res, err := s.transition(ctx, s256, Actor{Kind: governance.BySystem}, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+	res, err := s.transition(ctx, s256, Actor{Kind: governance.BySystem}, nil, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
 		next, t := governance.Settle(r, now)
 		if t == nil {
 			return r, nil, errNothing
@@ -248,7 +257,7 @@ type step func(governance.Record, time.Time) (governance.Record, *governance.Tra
 // version), the log entry, the evidence and its signed head, and the
 // token revocations; then, once committed, deliver the revocations and
 // release held requests.
-func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step) (*Result, error) {
+func (s *Service) transition(ctx context.Context, s256 string, by Actor, audits []Audit, f step) (*Result, error) {
 	res := &Result{}
 	// refused is the rule's refusal of a step that first observed a timer
 	// (the mission had expired, or its hold had run out): that observation
@@ -257,8 +266,15 @@ func (s *Service) transition(ctx context.Context, s256 string, by Actor, f step)
 	err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 		*res = Result{} // a retried transaction starts afresh
 		var err error
-		refused, err = s.apply(ctx, tx, s256, f, res)
-		return err
+		if refused, err = s.apply(ctx, tx, s256, f, res); err != nil || refused != nil {
+			return err
+		}
+		for _, a := range audits {
+			if err := a(ctx, tx, res.Transition); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 )
@@ -37,4 +38,14 @@ func (s *Store) RevertMissionEffects(ctx context.Context, s256, lineage string, 
 		}
 	}
 	return nil
+}
+
+// ClaimSettlement records, in the settlement's transaction, that decision
+// (of mission s256) is settled, and reports whether this call did: false
+// when it was settled before (a poll loop and the expiry sweep raced).
+// One primary-key insert: the settle-once check reads nothing else.
+func (s *Store) ClaimSettlement(ctx context.Context, s256, decision string, at time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO mission_settlements (decision, mission_s256, at_ms) VALUES (?, ?, ?)
+		 ON CONFLICT (decision) DO NOTHING`, decision, s256, at.UnixMilli())
+	return res.RowsAffected > 0, wrap("claim settlement", res.Error)
 }

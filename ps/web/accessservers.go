@@ -71,7 +71,9 @@ func (u *UI) stopClaimRelease(c *gin.Context, s *session) error {
 }
 
 // shareAgain undoes the session person's stop (or refusal) for the access
-// server named in the form; without such a stop, not found.
+// server named in the form; without such a stop, not found. The undo is in
+// the audit trail (it lets details flow again; the stop's time is not
+// kept once undone).
 func (u *UI) shareAgain(c *gin.Context, s *session) error {
 	as := c.PostForm("access_server")
 	if u.opt.AccessServers == nil || as == "" {
@@ -84,7 +86,8 @@ func (u *UI) shareAgain(c *gin.Context, s *session) error {
 	if !ok {
 		return errNotFound
 	}
-	u.log.InfoContext(ctx(c), "person shares details with an access server again", "person", s.person.ID, "access_server", as)
+	u.record(c, s, false, "access-server.share-again", "access-server:"+as, "person shares details with an access server again",
+		map[string]any{"access_server": as})
 	u.redirectFlash(c, "/access", "Sharing again: "+as+" may receive the details you allowed before; it asks you for others.")
 	return nil
 }

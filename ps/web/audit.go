@@ -12,10 +12,18 @@ import (
 )
 
 // record logs and records a change made in the UI or through mission
-// control (issue 14) with the recorder the CLI uses. asAdmin says the
+// control (issue 14) with the recorder the CLI uses, after the change. A
+// change with its own transaction writes its row there instead
+// (auditChange, audit.Recorder.Write).
+func (u *UI) record(c *gin.Context, s *session, asAdmin bool, action, target, message string, detail map[string]any) {
+	ch := u.auditChange(s, asAdmin, action, target, message, detail)
+	u.opt.Audit.Record(ctx(c), ch.By, ch.Action, ch.Target, ch.Message, ch.Detail)
+}
+
+// auditChange is a change made by the session's person: asAdmin says the
 // change used administrator rights; a change through an API token is
 // attributed to the token (its person is in the detail).
-func (u *UI) record(c *gin.Context, s *session, asAdmin bool, action, target, message string, detail map[string]any) {
+func (u *UI) auditChange(s *session, asAdmin bool, action, target, message string, detail map[string]any) audit.Change {
 	by := audit.Actor{Kind: audit.ActorPerson, ID: s.person.ID}
 	if asAdmin {
 		by.Kind = audit.ActorAdmin
@@ -28,7 +36,7 @@ func (u *UI) record(c *gin.Context, s *session, asAdmin bool, action, target, me
 		by = audit.Actor{Kind: audit.ActorAPIToken, ID: s.apiToken}
 		detail["person"] = s.person.ID
 	}
-	u.opt.Audit.Record(ctx(c), by, action, target, message, detail)
+	return audit.Change{By: by, Action: action, Target: target, Message: message, Detail: detail}
 }
 
 // auditPageSize is how many events /admin/audit shows at once.

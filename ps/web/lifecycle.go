@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/governance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 )
 
@@ -41,7 +43,7 @@ func actor(m *mission.Record, s *session) lifecycle.Actor {
 }
 
 // change runs one lifecycle change on the mission the request names.
-func (u *UI) change(c *gin.Context, s *session, do func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error)) (*mission.Record, error) {
+func (u *UI) change(c *gin.Context, s *session, do func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error)) (*mission.Record, error) {
 	m, err := u.visible(c, s)
 	if err != nil {
 		return nil, err
@@ -50,23 +52,33 @@ func (u *UI) change(c *gin.Context, s *session, do func(m *mission.Record, by li
 	if m.Hold != nil && m.Hold.ByKind == governance.ByAdmin && by.Kind != governance.ByAdmin {
 		return nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrAdminRequired, "an administrator suspended this mission; only an administrator can resume it")
 	}
-	res, err := do(m, by)
+	// The audit row commits with the transition (issues 10/11 review): a
+	// failed write rolls it back; the log line follows the commit.
+	var rec audit.Change
+	res, err := do(m, by, func(cx context.Context, tx audit.Store, t *governance.Transition) error {
+		rec = u.auditChange(s, by.Kind == governance.ByAdmin, "mission."+string(t.To), "mission:"+m.S256, lifecycleEvent(t),
+			map[string]any{"mission": m.S256, "from": t.From, "to": t.To, "reason": t.Reason})
+		return u.opt.Audit.Write(cx, tx, rec)
+	})
 	if errors.Is(err, lifecycle.ErrTransition) {
 		return nil, aauth.NewProblem(http.StatusConflict, aauth.ErrInvalidTransition, transitionWords(err))
 	}
 	if err != nil {
 		return nil, err
 	}
-	t := res.Transition
-	// Operators search for "mission terminated" (issue 9's event names); the
-	// other transitions share one name.
-	event := "mission lifecycle changed"
-	if t.To == "terminated" {
-		event = "mission terminated"
-	}
-	u.record(c, s, by.Kind == governance.ByAdmin, "mission."+string(t.To), "mission:"+m.S256, event,
-		map[string]any{"mission": m.S256, "from": t.From, "to": t.To, "reason": t.Reason, "released": res.Released})
+	rec.Detail["released"] = res.Released // known once committed: in the log line only
+	u.opt.Audit.Logged(ctx(c), rec)
 	return res.Mission, nil
+}
+
+// lifecycleEvent is a transition's log message. Operators search for
+// "mission terminated" (issue 9's event names); the other transitions
+// share one name.
+func lifecycleEvent(t *governance.Transition) string {
+	if t.To == "terminated" {
+		return "mission terminated"
+	}
+	return "mission lifecycle changed"
 }
 
 // transitionWords is the refusal in words (the rule that refused).
@@ -75,20 +87,20 @@ func transitionWords(err error) string {
 }
 
 func (u *UI) suspendMission(c *gin.Context, s *session) error {
-	return u.pageChange(c, s, "Mission suspended. New requests wait until you resume it.", func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error) {
-		return u.opt.Lifecycle.Suspend(ctx(c), m.S256, by, 0)
+	return u.pageChange(c, s, "Mission suspended. New requests wait until you resume it.", func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error) {
+		return u.opt.Lifecycle.Suspend(ctx(c), m.S256, by, 0, a)
 	})
 }
 
 func (u *UI) resumeMission(c *gin.Context, s *session) error {
-	return u.pageChange(c, s, "Mission resumed. The requests that waited continue.", func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error) {
-		return u.opt.Lifecycle.Resume(ctx(c), m.S256, by)
+	return u.pageChange(c, s, "Mission resumed. The requests that waited continue.", func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error) {
+		return u.opt.Lifecycle.Resume(ctx(c), m.S256, by, a)
 	})
 }
 
 // pageChange runs a change from the mission page and redirects back to it
 // (PRG) with what happened, or why it could not.
-func (u *UI) pageChange(c *gin.Context, s *session, done string, do func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error)) error {
+func (u *UI) pageChange(c *gin.Context, s *session, done string, do func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error)) error {
 	m, err := u.change(c, s, do)
 	var p *aauth.Problem
 	if errors.As(err, &p) && p.Status < http.StatusInternalServerError {
@@ -123,20 +135,20 @@ func (u *UI) mcSuspend(c *gin.Context, s *session) error {
 			hold = d
 		}
 	}
-	return u.apiChange(c, s, func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error) {
-		return u.opt.Lifecycle.Suspend(ctx(c), m.S256, by, hold)
+	return u.apiChange(c, s, func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error) {
+		return u.opt.Lifecycle.Suspend(ctx(c), m.S256, by, hold, a)
 	})
 }
 
 func (u *UI) mcResume(c *gin.Context, s *session) error {
-	return u.apiChange(c, s, func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error) {
-		return u.opt.Lifecycle.Resume(ctx(c), m.S256, by)
+	return u.apiChange(c, s, func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error) {
+		return u.opt.Lifecycle.Resume(ctx(c), m.S256, by, a)
 	})
 }
 
 // apiChange runs a change from mission control and answers the mission's
 // status.
-func (u *UI) apiChange(c *gin.Context, s *session, do func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error)) error {
+func (u *UI) apiChange(c *gin.Context, s *session, do func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error)) error {
 	m, err := u.change(c, s, do)
 	if err != nil {
 		return err
@@ -150,11 +162,11 @@ func (u *UI) apiChange(c *gin.Context, s *session, do func(m *mission.Record, by
 // through the lifecycle service. Ending an ended mission changes nothing
 // and is not an error (its first reason stays).
 func (u *UI) endMission(c *gin.Context, s *session, reason mission.Reason) (*mission.Record, error) {
-	m, err := u.change(c, s, func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error) {
+	m, err := u.change(c, s, func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error) {
 		if reason != mission.ReasonRevoked {
 			by.Kind = governance.ByAdmin // administrative reasons are an administrator's (checked by the caller)
 		}
-		return u.opt.Lifecycle.Terminate(ctx(c), m.S256, reason, by)
+		return u.opt.Lifecycle.Terminate(ctx(c), m.S256, reason, by, a)
 	})
 	var p *aauth.Problem
 	if errors.As(err, &p) && p.Code == aauth.ErrInvalidTransition {

@@ -159,8 +159,8 @@ func decisionItem(d composition.Listed) templates.DecisionItem {
 }
 
 func (u *UI) revokeMission(c *gin.Context, s *session) error {
-	return u.pageChange(c, s, "Mission revoked.", func(m *mission.Record, by lifecycle.Actor) (*lifecycle.Result, error) {
-		return u.opt.Lifecycle.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by)
+	return u.pageChange(c, s, "Mission revoked.", func(m *mission.Record, by lifecycle.Actor, a lifecycle.Audit) (*lifecycle.Result, error) {
+		return u.opt.Lifecycle.Terminate(ctx(c), m.S256, mission.ReasonRevoked, by, a)
 	})
 }
 

@@ -54,8 +54,30 @@ func roleApprover(t *testing.T, dbURL string) {
 	accounts := w.ps.App.Accounts
 	carolP, _ := accounts.PersonByUsername(ctx, "carol")
 	daveP, _ := accounts.PersonByUsername(ctx, "dave")
-	if _, err := accounts.AddApproverRole(ctx, carolP.ID, "cfo"); err != nil {
-		t.Fatal(err)
+	// An administrator gives carol the role on the People page (audited);
+	// an empty role and a non-administrator are refused.
+	root := w.person(t, "root", true)
+	if pg := root.Get(t, "/admin/persons"); !strings.Contains(pg.HTML, "Approver roles") {
+		t.Fatal("the People page has no approver roles section")
+	}
+	if pg := root.Post(t, "/admin/roles", map[string]string{"person": carolP.ID, "role": "cfo"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("giving the role: %d", pg.Status)
+	}
+	root.Get(t, "/admin/persons")
+	root.Post(t, "/admin/roles", map[string]string{"person": daveP.ID, "role": " "})
+	alice.Get(t, "/")
+	if pg := alice.Post(t, "/admin/roles", map[string]string{"person": daveP.ID, "role": "cfo"}); pg.Status != http.StatusForbidden {
+		t.Fatalf("a non-administrator giving a role: %d", pg.Status)
+	}
+	if roles, _ := accounts.ApproverRoles(ctx, daveP.ID); len(roles) != 0 {
+		t.Fatalf("refused role changes changed dave: %v", roles)
+	}
+	if pg := root.Get(t, "/admin/persons"); !strings.Contains(pg.HTML, "Remove the role cfo from carol") {
+		t.Fatal("the People page does not list carol's role")
+	}
+	trail, err := w.ps.App.Store.AuditEvents(ctx, 0, 5)
+	if err != nil || len(trail) == 0 || trail[0].Action != "person.role-add" || trail[0].Target != "person:carol" || trail[0].Detail["role"] != "cfo" {
+		t.Fatalf("audit trail: %+v %v", trail, err)
 	}
 	if _, err := accounts.AddApproverRole(ctx, daveP.ID, "treasurer"); err != nil {
 		t.Fatal(err)

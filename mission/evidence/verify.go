@@ -58,9 +58,9 @@ type Report struct {
 	// Replayed counts the runtime decisions re-run through Evaluate and
 	// found as recorded; NotReplayed those that keep no input (written
 	// before decisions were recorded for replay).
-	Replayed    int `json:"replayed"`
-	NotReplayed int `json:"not_replayed"`
-	Problem       string `json:"problem,omitempty"`
+	Replayed    int    `json:"replayed"`
+	NotReplayed int    `json:"not_replayed"`
+	Problem     string `json:"problem,omitempty"`
 }
 
 type missionModel struct {

@@ -2,9 +2,9 @@ package composition
 
 import (
 	"context"
-	"encoding/json"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"

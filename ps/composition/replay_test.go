@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission/anchor"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
@@ -28,12 +27,7 @@ func TestDecisionReplay(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st := storetest.OpenURL(t, b.NewURL(t), true)
-			storetest.SeedPersons(t, st, "p1")
-			now := time.Date(2026, 6, 24, 15, 0, 0, 0, time.UTC)
-			cfg := templateConfig(t, raceSet, "https://ir.example", "https://flights.example")
-			pt := &composition.Point{Issuer: "https://ps.example", Config: cfg, Now: func() time.Time { return now }}
-			m := approvedMission(t, st, cfg, now.Add(-time.Hour), "https://ir.example", "https://flights.example")
+			st, pt, m := raceMission(t, b.NewURL(t))
 			actor := authority.Actor{Agent: "aauth:a@ap.example"}
 			book := func(total string) authority.Request {
 				return authority.Request{Resource: "https://flights.example", PerCall: true, Parameters: json.RawMessage(`{"total":` + total + `}`),

@@ -70,6 +70,9 @@ type HomeView struct {
 	Waiting  []WaitingItem
 	Agents   []AgentItem
 	Missions []MissionItem
+	// RoleSteps counts the mission steps waiting for the person's
+	// approver roles (issue 10).
+	RoleSteps int
 }
 
 // AssertedByAgent is agent-asserted content, attributed (P§consent-presentation).
@@ -284,6 +287,8 @@ type AdminPersonsView struct {
 	Persons   []PersonItem
 	InviteURL string // a freshly created invite link, shown once
 	Invites   []InviteItem
+	// ApproverRoles are the approver roles persons hold (issue 10).
+	ApproverRoles []ApproverRoleItem
 }
 
 // InviteItem is an open invitation for administrators (issue 9 item 10).
@@ -434,4 +439,21 @@ type UsedLinkView struct {
 	UsedAt     time.Time
 	Ended      bool
 	What       string // how the request ended, when it did
+}
+
+// RoleStepsView is the "Steps for your roles" page (issue 10).
+type RoleStepsView struct {
+	Roles []string
+	Steps []RoleStepItem
+}
+
+// RoleStepItem is one mission step waiting for one of the viewer's roles.
+type RoleStepItem struct {
+	S256, Mission, Agent, ID, Text, Role string
+	Consumed                             bool
+}
+
+// ApproverRoleItem is one approver role a person holds.
+type ApproverRoleItem struct {
+	PersonID, Username, Role string
 }

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"html"
+	"strconv"
 	"strings"
 )
 
@@ -212,4 +213,12 @@ func identifierHTML(id string) string {
 		parts[i] = html.EscapeString(p)
 	}
 	return strings.Join(parts, "<wbr>")
+}
+
+// roleStepsText is "1 mission step waits" or "N mission steps wait".
+func roleStepsText(n int) string {
+	if n == 1 {
+		return "1 mission step waits"
+	}
+	return strconv.Itoa(n) + " mission steps wait"
 }

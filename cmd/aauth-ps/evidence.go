@@ -66,8 +66,12 @@ func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	} else if rep.OK {
-		fmt.Fprintf(stdout, "OK: %d records, %d signed chain heads (signed through seq %d); every anchor and link recomputed\n",
-			rep.Records, rep.SignedHeads, rep.LastSignedSeq)
+		fmt.Fprintf(stdout, "OK: %d records, %d signed chain heads (signed through seq %d); every anchor and link recomputed; %d decisions replayed",
+			rep.Records, rep.SignedHeads, rep.LastSignedSeq, rep.Replayed)
+		if rep.NotReplayed > 0 {
+			fmt.Fprintf(stdout, " (%d recorded without their input, not replayed)", rep.NotReplayed)
+		}
+		fmt.Fprintln(stdout)
 	} else {
 		where := "the mission blob or its anchored objects"
 		if rep.FirstBad >= 0 {

@@ -47,6 +47,8 @@ commands:
                         (the first one, on a new installation)
   persons list|create USERNAME|disable USERNAME|enable USERNAME|make-admin USERNAME|invite [EMAIL]
                         [--name N] [--email E] [--admin] [--password-file F]
+  persons roles add USERNAME ROLE | remove USERNAME ROLE | list [USERNAME]
+                        approver roles: who may record mission steps waiting for a role (audited)
   agents list USERNAME | revoke USERNAME BINDING | unbind USERNAME BINDING
                         (revoking or unbinding ends the agent's missions and tokens, as in the UI)
   providers list|allow ISSUER|block ISSUER

@@ -31,7 +31,7 @@ import (
 // and cascades run; each change is logged as the UI logs it, with
 // by=cli.
 var nounVerbs = map[string][]string{
-	"persons":    {"list", "create", "disable", "enable", "make-admin", "invite"},
+	"persons":    {"list", "create", "disable", "enable", "make-admin", "invite", "roles"},
 	"agents":     {"list", "revoke", "unbind"},
 	"providers":  {"list", "allow", "block"},
 	"missions":   {"list", "show", "export", "suspend", "resume", "revoke"},
@@ -147,7 +147,8 @@ func splitManageArgs(args []string) (own manageFlags, positional, cfgArgs []stri
 func manage(ctx context.Context, noun, verb string, own manageFlags, args []string, cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) error {
 	want := map[string]int{ // positional arguments each verb takes (-1: 0 or 1)
 		"persons list": 0, "persons create": 1, "persons disable": 1, "persons enable": 1, "persons make-admin": 1, "persons invite": -1,
-		"agents list": 1, "agents revoke": 2, "agents unbind": 2,
+		"persons roles": -2,
+		"agents list":   1, "agents revoke": 2, "agents unbind": 2,
 		"providers list": 0, "providers allow": 1, "providers block": 1,
 		"missions list": -1, "missions show": 1, "missions export": 1,
 		"missions suspend": 1, "missions resume": 1, "missions revoke": 1, "evidence export": 0,
@@ -159,7 +160,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 	if !ok {
 		return fmt.Errorf("%s: unknown subcommand %q (want %s)", noun, verb, strings.Join(nounVerbs[noun], ", "))
 	}
-	if (n >= 0 && len(args) != n) || (n < 0 && len(args) > 1) {
+	if (n >= 0 && len(args) != n) || (n == -1 && len(args) > 1) || (n == -2 && !rolesArgsOK(args)) {
 		return fmt.Errorf("%s %s: wrong arguments %q; see 'aauth-ps help'", noun, verb, args)
 	}
 	a, err := app.New(ctx, cfg, log, app.Options{})
@@ -216,6 +217,8 @@ func (m *manager) run(ctx context.Context, noun, verb string, own manageFlags, a
 		return m.personsSetDisabled(ctx, args[0], verb == "disable")
 	case "persons make-admin":
 		return m.personsMakeAdmin(ctx, args[0])
+	case "persons roles":
+		return m.personsRoles(ctx, args)
 	case "persons invite":
 		email := own.email
 		if len(args) == 1 {

@@ -16,6 +16,9 @@ type DecisionRecord struct {
 	Effects        Effects       `json:"effects"`
 	Explanation    string        `json:"explanation"`
 	Resolves       string        `json:"resolves,omitempty"`
+	// Input is everything Evaluate read, for replay (Replay); records
+	// written before issue 10's replay have none.
+	Input *ReplayInput `json:"input,omitempty"`
 }
 
 // RecordRequest is the request as the record keeps it.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/aauth-ps/aauth-ps/mission/anchor"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 )
 
 // BundleObject is the discriminator of an export bundle.
@@ -53,7 +55,12 @@ type Report struct {
 	SignedHeads   int    `json:"signed_heads"`
 	LastSignedSeq int64  `json:"last_signed_seq"`
 	FirstBad      int    `json:"first_bad"`
-	Problem       string `json:"problem,omitempty"`
+	// Replayed counts the runtime decisions re-run through Evaluate and
+	// found as recorded; NotReplayed those that keep no input (written
+	// before decisions were recorded for replay).
+	Replayed    int    `json:"replayed"`
+	NotReplayed int    `json:"not_replayed"`
+	Problem     string `json:"problem,omitempty"`
 }
 
 type missionModel struct {
@@ -165,6 +172,23 @@ func Verify(b Bundle, keys HeadVerifier) Report {
 	if !c.verify(b.Records) {
 		rep.Chain, rep.FirstBad, rep.Problem = "mission", c.failAt, c.problem
 		return rep
+	}
+	// Decision replay: each runtime_decision re-run through the pure
+	// Evaluate on the input it recorded must decide what it recorded.
+	for i, raw := range b.Records {
+		var r Record
+		if json.Unmarshal(raw, &r) != nil || r.Type != RuntimeDecision {
+			continue
+		}
+		switch err := authority.Replay(r.Body, mm.AuthoritySet, mm.AuthorityHash); {
+		case err == nil:
+			rep.Replayed++
+		case errors.Is(err, authority.ErrNotReplayable):
+			rep.NotReplayed++
+		default:
+			rep.Chain = "mission"
+			return fail(i, "record %d: the decision replayed differs: %v", i, err)
+		}
 	}
 	rep.OK, rep.Records, rep.SignedHeads, rep.LastSignedSeq = true, len(b.Records), c.signed, c.lastSigned
 	return rep

@@ -19,6 +19,7 @@ type Store interface {
 	InviteStore
 	PasskeyStore
 	LoginFailureStore
+	RoleStore
 
 	// PurgeAccounts deletes sessions past either expiry, ceremonies and
 	// invites past their expiry (at or before now), and login failures at

@@ -52,7 +52,18 @@ func verifyExport(t *testing.T, w *world, b *pstest.Browser, s256 string) (evide
 		}
 		types = append(types, rec.Type)
 	}
-	return evidence.Verify(bundle, keys), types
+	rep := evidence.Verify(bundle, keys)
+	// Decision replay (issue 10): every decision the PS made replays.
+	decisions := 0
+	for _, typ := range types {
+		if typ == evidence.RuntimeDecision {
+			decisions++
+		}
+	}
+	if rep.OK && (rep.Replayed != decisions || rep.NotReplayed != 0) {
+		t.Errorf("%d of %d decisions replayed (%d without input)", rep.Replayed, decisions, rep.NotReplayed)
+	}
+	return rep, types
 }
 
 // TestMissionSuspendHoldsResumeReleases (issue 10, Must-show 4; design

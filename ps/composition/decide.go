@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -158,7 +159,9 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 			return nil, err
 		}
 	}
-	body, err := evidence.Body(d.Record(res.ID, q.ResourceTokenJTI, q.Resolves, in))
+	rec := d.Record(res.ID, q.ResourceTokenJTI, q.Resolves, in)
+	rec.Input = authority.RecordInput(in, replaySet(m))
+	body, err := evidence.Body(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +179,15 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		}
 	}
 	return res, nil
+}
+
+// replaySet is the effective set a decision record carries for replay:
+// only when narrowing moved it from the approved set in the blob.
+func replaySet(m *mission.Record) json.RawMessage {
+	if c := m.Composition; c != nil && c.EffectiveHash != c.AuthorityHash {
+		return c.EffectiveSet
+	}
+	return nil
 }
 
 // ReasonExcluded is the decision reason of a request an exclusion refused.

@@ -60,6 +60,18 @@ func approvedMission(t *testing.T, st *store.Store, cfg *composition.Config, at 
 	return m
 }
 
+// raceMission is a store on databaseURL with a mission approved under
+// raceSet and a decision point whose clock stands still.
+func raceMission(t *testing.T, databaseURL string) (*store.Store, *composition.Point, *mission.Record) {
+	t.Helper()
+	st := storetest.OpenURL(t, databaseURL, true)
+	storetest.SeedPersons(t, st, "p1")
+	now := time.Date(2026, 6, 24, 15, 0, 0, 0, time.UTC)
+	cfg := templateConfig(t, raceSet, "https://ir.example", "https://flights.example")
+	pt := &composition.Point{Issuer: "https://ps.example", Config: cfg, Now: func() time.Time { return now }}
+	return st, pt, approvedMission(t, st, cfg, now.Add(-time.Hour), "https://ir.example", "https://flights.example")
+}
+
 // race runs two decisions on q at once, each in its own transaction, and
 // returns how many issued.
 func race(t *testing.T, st *store.Store, pt *composition.Point, q composition.Query) (issued int, outcomes []authority.Outcome) {
@@ -106,16 +118,11 @@ func TestConcurrentSpendExactlyOnce(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st := storetest.OpenURL(t, b.NewURL(t), true)
-			storetest.SeedPersons(t, st, "p1")
-			now := time.Date(2026, 6, 24, 15, 0, 0, 0, time.UTC)
-			cfg := templateConfig(t, raceSet, "https://ir.example", "https://flights.example")
-			pt := &composition.Point{Issuer: "https://ps.example", Config: cfg, Now: func() time.Time { return now }}
-			m := approvedMission(t, st, cfg, now.Add(-time.Hour), "https://ir.example", "https://flights.example")
+			st, pt, m := raceMission(t, b.NewURL(t))
 			actor := authority.Actor{Agent: "aauth:a@ap.example"}
 
 			t.Run("single_use checkpoint", func(t *testing.T) {
-				if err := st.RecordCheckpoint(ctx, m.S256, "cfo", false, now.Add(-time.Minute)); err != nil {
+				if err := st.RecordCheckpoint(ctx, m.S256, "cfo", false, pt.Now().Add(-time.Minute)); err != nil {
 					t.Fatal(err)
 				}
 				q := composition.Query{S256: m.S256, Point: authority.PointToken, Mode: authority.ThreeParty, Actor: actor,

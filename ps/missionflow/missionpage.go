@@ -9,7 +9,6 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
-	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -132,25 +131,9 @@ func (k *Kinds) RecordCheckpoint(ctx context.Context, s256 string, person *accou
 		if _, err := authority.RecordCheckpoint(set, snap.Checkpoints, id, authority.ViaControl, now); err != nil {
 			return errEdit("this step waits for an earlier one")
 		}
-		if err := tx.RecordCheckpoint(ctx, m.S256, id, false, now); err != nil {
-			return err
-		}
-		body, err := evidence.Body(map[string]any{"checkpoint": id, "via": authority.ViaControl, "agent_asserted": false})
-		if err != nil {
-			return err
-		}
-		c := m.Composition
-		_, err = composition.AppendEvidence(ctx, tx, m.S256, m.S256, evidence.Record{
-			Mission: evidence.MissionRef{Origin: k.Issuer, ID: m.S256}, Type: evidence.CheckpointRecorded,
-			Actor: evidence.Actor{Kind: "person", ID: person.ID},
-			Anchors: evidence.Anchors{ProposalHash: c.ProposalHash, AuthorityHash: c.AuthorityHash,
-				ConsentRenderingHash: c.ConsentRenderingHash, EffectiveAuthorityHash: effectiveAnchor(c)},
-			Body: body}, now)
-		if err != nil {
-			return err
-		}
-		return tx.AppendMissionLog(ctx, m.S256, mission.Entry{Kind: "checkpoint", Actor: "person", At: now,
-			Summary: "You recorded the step " + id + "."})
+		return recordStep(ctx, tx, k.Issuer, m, id, now,
+			map[string]any{"checkpoint": id, "via": authority.ViaControl, "agent_asserted": false},
+			mission.Entry{Kind: "checkpoint", Actor: "person", At: now, Summary: "You recorded the step " + id + "."}, person)
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
+	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -297,8 +298,14 @@ func (u *UI) home(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	var roleSteps []missionflow.RoleStep
+	if u.opt.MissionKinds != nil {
+		if roleSteps, err = u.opt.MissionKinds.RoleSteps(ctx(c), s.person); err != nil {
+			return err
+		}
+	}
 	u.render(c, http.StatusOK, templates.HomePage(u.pageFor(c, s, "Home"),
-		templates.HomeView{Waiting: waiting, Agents: agentItems, Missions: missionItems}))
+		templates.HomeView{Waiting: waiting, Agents: agentItems, Missions: missionItems, RoleSteps: len(roleSteps)}))
 	return nil
 }
 
@@ -479,6 +486,9 @@ func (u *UI) adminPersons(c *gin.Context, s *session) error {
 	}
 	invites, err := u.opt.Accounts.OpenInvites(ctx(c))
 	if err != nil {
+		return err
+	}
+	if v.ApproverRoles, err = u.adminRoles(c, ps); err != nil {
 		return err
 	}
 	for _, inv := range invites {

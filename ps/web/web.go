@@ -174,6 +174,7 @@ func (u *UI) Register(e *gin.Engine) {
 	g.GET("/admin/providers", u.admin(u.adminProviders))
 	g.POST("/admin/providers", u.admin(u.adminSetProvider))
 	g.GET("/admin/audit", u.admin(u.adminAudit))
+	u.registerRoles(g)
 
 	g.GET("/interact/:id", u.authedNext(u.interactPage))
 	g.POST("/interact/:id/:action", u.authed(u.interactAction))

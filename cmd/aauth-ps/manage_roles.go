@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+
+	"github.com/aauth-ps/aauth-ps/ps/account"
+)
+
+// Approver roles (issue 10): `aauth-ps persons roles add|remove USER ROLE`
+// and `aauth-ps persons roles list [USER]`, through the account service
+// the admin page uses, audited as there (by=cli).
+
+// rolesArgsOK: add and remove take a user and a role, list an optional user.
+func rolesArgsOK(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "add", "remove":
+		return len(args) == 3
+	case "list":
+		return len(args) <= 2
+	}
+	return false
+}
+
+type roleJSON struct {
+	Username string `json:"username"`
+	Role     string `json:"role"`
+}
+
+func (m *manager) personsRoles(ctx context.Context, args []string) error {
+	if args[0] == "list" {
+		return m.rolesList(ctx, args[1:])
+	}
+	p, err := m.person(ctx, args[1])
+	if err != nil {
+		return err
+	}
+	add := args[0] == "add"
+	var changed bool
+	if add {
+		changed, err = m.a.Accounts.AddApproverRole(ctx, p.ID, args[2])
+	} else {
+		changed, err = m.a.Accounts.RemoveApproverRole(ctx, p.ID, args[2])
+	}
+	if err != nil {
+		return err
+	}
+	role, _ := account.NormalizeRole(args[2])
+	action, event, msg := "person.role-add", "administrator gave a person an approver role", p.Username+" holds the role "+role
+	if !add {
+		action, event, msg = "person.role-remove", "administrator took an approver role from a person", p.Username+" does not hold the role "+role
+	}
+	if changed {
+		m.record(ctx, action, "person:"+p.Username, event, map[string]any{"person": p.ID, "role": role})
+	}
+	return m.done(msg, map[string]any{"username": p.Username, "role": role, "held": add, "changed": changed})
+}
+
+// rolesList lists the approver roles of one person, or of everyone.
+func (m *manager) rolesList(ctx context.Context, args []string) error {
+	var persons []account.Person
+	if len(args) == 1 {
+		p, err := m.person(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		persons = []account.Person{*p}
+	} else {
+		var err error
+		if persons, err = m.a.Accounts.ListPersons(ctx); err != nil {
+			return err
+		}
+	}
+	out := []roleJSON{}
+	var rows [][]string
+	for _, p := range persons {
+		roles, err := m.a.Accounts.ApproverRoles(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, r := range roles {
+			out = append(out, roleJSON{p.Username, r})
+			rows = append(rows, []string{p.Username, r})
+		}
+	}
+	return m.print(out, "USERNAME\tROLE", rows)
+}

@@ -1,0 +1,159 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+// rolePolicy is a standing template whose write entry waits for a step
+// someone with the role cfo records from the PS's UI (design §2 stages:
+// approver {"role": …}, satisfy_via control).
+const rolePolicy = `{"policy_version":"p-1","templates":[{"name":"calendar-cfo@1","agents":["aauth:a1@ap.test"],
+"resources":["https://rs.test"],"standing":true,"authority_set":{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
+"entries":[{"id":"cal-write","target":"resource","resource":{"id":"https://rs.test"},"scopes":["calendar.write"],"requires":["cfo_ok"]}],
+"checkpoints":[{"id":"cfo_ok","label":"The CFO agrees","kind":"approval","approver":{"role":"cfo"},"satisfy_via":["control"],"single_use":true}]}}]}`
+
+// TestRoleApproverRecordsCheckpoint (issue 10, role approvers): a
+// checkpoint approved by the role cfo is listed for a person holding cfo
+// (home page and /roles) and recorded by them; the evidence names the
+// recorder and the role, and the mission's person sees who recorded it.
+// Nobody else can: the mission's own person (no role), a person with
+// another role, a role holder after the role was removed — each gets the
+// same 403 as for a mission or step that does not exist (no existence
+// oracle), and nothing is recorded. Both databases.
+func TestRoleApproverRecordsCheckpoint(t *testing.T) {
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) { roleApprover(t, be.NewURL(t)) })
+	}
+}
+
+func roleApprover(t *testing.T, dbURL string) {
+	path := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(path, []byte(rolePolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, alice, _ := missionWorld(t, pstest.Options{DatabaseURL: dbURL, Configure: func(c *config.Config) { c.MissionPolicy = path }})
+	ctx := context.Background()
+	r := w.post(t, w.agent, "/mission", `{"description":"# Plan the offsite","resources":["https://rs.test"],"capabilities":["interaction"]}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("standing proposal: %d %s", r.status, r.raw)
+	}
+	s256 := decodeApproval(t, r).s256
+
+	carol, dave := w.person(t, "carol", false), w.person(t, "dave", false)
+	accounts := w.ps.App.Accounts
+	carolP, _ := accounts.PersonByUsername(ctx, "carol")
+	daveP, _ := accounts.PersonByUsername(ctx, "dave")
+	// An administrator gives carol the role on the People page (audited);
+	// an empty role and a non-administrator are refused.
+	root := w.person(t, "root", true)
+	if pg := root.Get(t, "/admin/persons"); !strings.Contains(pg.HTML, "Approver roles") {
+		t.Fatal("the People page has no approver roles section")
+	}
+	if pg := root.Post(t, "/admin/roles", map[string]string{"person": carolP.ID, "role": "cfo"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("giving the role: %d", pg.Status)
+	}
+	root.Get(t, "/admin/persons")
+	root.Post(t, "/admin/roles", map[string]string{"person": daveP.ID, "role": " "})
+	alice.Get(t, "/")
+	if pg := alice.Post(t, "/admin/roles", map[string]string{"person": daveP.ID, "role": "cfo"}); pg.Status != http.StatusForbidden {
+		t.Fatalf("a non-administrator giving a role: %d", pg.Status)
+	}
+	if roles, _ := accounts.ApproverRoles(ctx, daveP.ID); len(roles) != 0 {
+		t.Fatalf("refused role changes changed dave: %v", roles)
+	}
+	if pg := root.Get(t, "/admin/persons"); !strings.Contains(pg.HTML, "Remove the role cfo from carol") {
+		t.Fatal("the People page does not list carol's role")
+	}
+	trail, err := w.ps.App.Store.AuditEvents(ctx, 0, 5)
+	if err != nil || len(trail) == 0 || trail[0].Action != "person.role-add" || trail[0].Target != "person:carol" || trail[0].Detail["role"] != "cfo" {
+		t.Fatalf("audit trail: %+v %v", trail, err)
+	}
+	if _, err := accounts.AddApproverRole(ctx, daveP.ID, "treasurer"); err != nil {
+		t.Fatal(err)
+	}
+
+	step := "/roles/steps/" + s256 + "/cfo_ok"
+	refused := func(who string, b *pstest.Browser, path string) {
+		t.Helper()
+		b.Get(t, "/roles") // a fresh CSRF token
+		pg := b.Post(t, path, nil)
+		if pg.Status != http.StatusForbidden || strings.Contains(pg.HTML, "cfo_ok") || strings.Contains(pg.HTML, s256) {
+			t.Fatalf("%s POST %s: %d, want the same 403 naming nothing\n%s", who, path, pg.Status, pg.HTML)
+		}
+	}
+	// PS-IDs: none (an extension); design §2 stages, approver {"role": …}.
+	refused("the mission's person (no role)", alice, step)
+	refused("another role", dave, step)
+	refused("the role holder, unknown step", carol, "/roles/steps/"+s256+"/nope")
+	refused("the role holder, unknown mission", carol, "/roles/steps/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/cfo_ok")
+	if pg := dave.Get(t, "/roles"); pg.Status != http.StatusOK || strings.Contains(pg.HTML, "cfo_ok") {
+		t.Fatalf("dave's /roles lists the cfo step: %d", pg.Status)
+	}
+	// The mission's own page does not offer it to the person either.
+	alice.Get(t, "/missions/"+s256)
+	if pg := alice.Post(t, "/missions/"+s256+"/checkpoints/cfo_ok", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("the person recording a role step on the mission page: %d, want a refusal", pg.Status)
+	}
+	if snap, _ := w.ps.App.Store.MissionCounters(ctx, s256, s256); len(snap.Checkpoints) != 0 {
+		t.Fatalf("a refused step was recorded: %+v", snap.Checkpoints)
+	}
+
+	// carol holds cfo: the home page points to the step, /roles lists it.
+	if pg := carol.Get(t, "/"); !strings.Contains(pg.HTML, `href="/roles"`) || !strings.Contains(pg.HTML, "1 mission step waits") {
+		t.Fatalf("carol's home page does not point to the role step:\n%s", pg.HTML)
+	}
+	pg := carol.Get(t, "/roles")
+	if pg.Status != http.StatusOK || !strings.Contains(pg.HTML, step) || !strings.Contains(pg.HTML, "Plan the offsite") {
+		t.Fatalf("carol's /roles: %d\n%s", pg.Status, pg.HTML)
+	}
+	if pg := carol.Post(t, step, nil); pg.Status != http.StatusSeeOther || pg.Location != "/roles" {
+		t.Fatalf("carol records the step: %d %q", pg.Status, pg.Location)
+	}
+	snap, err := w.ps.App.Store.MissionCounters(ctx, s256, s256)
+	if rec, ok := snap.Checkpoints["cfo_ok"]; err != nil || !ok || rec.AgentAsserted || rec.Consumed {
+		t.Fatalf("after carol recorded it: %+v %v", snap.Checkpoints, err)
+	}
+	recs, err := w.ps.App.Store.MissionEvidence(ctx, s256, evidence.CheckpointRecorded, 10)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("checkpoint evidence: %d %v", len(recs), err)
+	}
+	var body struct {
+		Checkpoint, Via, Role, RecordedBy string
+	}
+	_ = json.Unmarshal(recs[0].Record.Body, &struct {
+		Checkpoint *string `json:"checkpoint"`
+		Via        *string `json:"via"`
+		Role       *string `json:"role"`
+		RecordedBy *string `json:"recorded_by"`
+	}{&body.Checkpoint, &body.Via, &body.Role, &body.RecordedBy})
+	if a := recs[0].Record.Actor; a.Kind != "person" || a.ID != carolP.ID || body.Role != "cfo" || body.RecordedBy != carolP.ID ||
+		body.Checkpoint != "cfo_ok" || body.Via != "control" {
+		t.Fatalf("the evidence does not name the recorder and the role: %+v %+v", recs[0].Record.Actor, body)
+	}
+	if pg := alice.Get(t, "/missions/"+s256); !strings.Contains(pg.HTML, "carol recorded the step cfo_ok as cfo.") {
+		t.Fatalf("the mission's person does not see who recorded the step")
+	}
+	// Recorded and unused: nothing to record again; not listed.
+	refused("the role holder, recorded step", carol, step)
+	if pg := carol.Get(t, "/roles"); strings.Contains(pg.HTML, step) {
+		t.Fatal("a recorded step is still listed")
+	}
+	// A role removed: refused like any other.
+	if _, err := accounts.RemoveApproverRole(ctx, carolP.ID, "cfo"); err != nil {
+		t.Fatal(err)
+	}
+	if roles, _ := accounts.ApproverRoles(ctx, carolP.ID); len(roles) != 0 {
+		t.Fatalf("roles after removal: %v", roles)
+	}
+}

@@ -22,7 +22,6 @@ import (
 // report file. Speed is not asserted here: that is what the run reports.
 // Covers the three-party path under a mission: PS-103, PS-108.
 func TestLoadAgainstPS(t *testing.T) {
-	t.Parallel()
 	state := filepath.Join(t.TempDir(), "provider")
 	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
 	resolve, trust, egress := splitFlags(t, flags)

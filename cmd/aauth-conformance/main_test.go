@@ -82,7 +82,6 @@ func splitFlags(t *testing.T, flags []string) (resolve, trust, egress []string) 
 // TestRunAgainstPS: the README walkthrough. The provider prints the PS
 // flags; a real PS started with them passes every check of `run`, strictly.
 func TestRunAgainstPS(t *testing.T) {
-	t.Parallel()
 	state := filepath.Join(t.TempDir(), "provider")
 	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
 	// Restarted without --listen, it keeps the port it picked.

@@ -252,7 +252,6 @@ var mockinDifferences = []string{
 // mockin approves every consent step itself, so the person step is a
 // no-op command.
 func TestInteropMockin(t *testing.T) {
-	t.Parallel()
 	state := filepath.Join(t.TempDir(), "provider")
 	p, err := startProvider(state, "127.0.0.1:0", "ap.test", true)
 	if err != nil {

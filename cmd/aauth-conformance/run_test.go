@@ -14,17 +14,6 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
-// TestMain sets the password the persons ourPS creates log in with, for
-// --approve browser (read from $envPersonPassword), once for the process:
-// t.Setenv would keep the tests that use ourPS from running in parallel.
-// TestPersons, not parallel, still empties it for itself.
-func TestMain(m *testing.M) {
-	if err := os.Setenv(envPersonPassword, pstest.TestPassword); err != nil {
-		panic(err)
-	}
-	os.Exit(m.Run())
-}
-
 // ourPS starts the provider state and our PS (on databaseURL, "" for
 // SQLite) with the flags the provider prints, and a person alice; it
 // returns the run arguments that reach it.
@@ -55,7 +44,7 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 	}})
 	ps.CreatePerson(t, "alice", false)
 	ps.CreatePerson(t, "bob", false) // the second person (PS-079, PS-165)
-	// Both log in with pstest.TestPassword, in $envPersonPassword (TestMain).
+	t.Setenv(envPersonPassword, pstest.TestPassword)
 	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
 	if err := env.CA.WriteFile(psCA); err != nil {
 		t.Fatal(err)
@@ -75,14 +64,9 @@ var knownDeviations = map[string]string{
 // the person steps done by headless Chromium on our web UI, passes
 // against our PS, strictly, on SQLite and on PostgreSQL. The JSON and
 // JUnit reports agree with it, and every flow really ran (no SKIP).
-//
-// Parallel, and so are both databases' runs: most of a run is the suite
-// waiting out Retry-After, token lifetimes and page loads, not CPU.
 func TestWholeSuiteAgainstOurPS(t *testing.T) {
-	t.Parallel()
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
-			t.Parallel()
 			url := ""
 			if db == "postgres" {
 				url = storetest.NewPostgresURL(t)

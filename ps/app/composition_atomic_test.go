@@ -21,6 +21,7 @@ import (
 // once: the next release asks the person again. On SQLite and
 // PostgreSQL.
 func TestCompositionDecisionFailingHalfWayLeavesNothing(t *testing.T) {
+	t.Parallel()
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		bw := newBoardWorld(t, opt)
 		w, s256 := bw.w, bw.ap.s256

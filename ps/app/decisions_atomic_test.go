@@ -57,6 +57,7 @@ var decisionTables = []string{"missions", "mission_log", "person_token_records",
 // is still 202 and the person can approve it again once the fault is gone.
 // PS-180, PS-182.
 func TestMissionApprovalFailingHalfWayLeavesNothing(t *testing.T) {
+	t.Parallel()
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		w, b, _ := missionWorld(t, opt)
 		s := w.propose(t, w.agent, `{"description":"# Trip","resources":["https://rs.test"],"capabilities":["interaction"]}`)
@@ -92,6 +93,7 @@ func TestMissionApprovalFailingHalfWayLeavesNothing(t *testing.T) {
 // person): exactly one wins, and the database agrees with the answer the
 // agent gets, round after round. PS-180, PS-182, PS-101.
 func TestMissionApproveAndDenyConcurrently(t *testing.T) {
+	t.Parallel()
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		w, b, _ := missionWorld(t, opt)
 		other := w.ps.NewBrowser(t)
@@ -151,6 +153,7 @@ func TestMissionApproveAndDenyConcurrently(t *testing.T) {
 // not kept either, and the request still waits for the person. PS-070,
 // PS-259.
 func TestPersonTokenConsentFailingHalfWayLeavesNothing(t *testing.T) {
+	t.Parallel()
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		w, b, _ := missionWorld(t, opt)
 		s := w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
@@ -176,6 +179,7 @@ func TestPersonTokenConsentFailingHalfWayLeavesNothing(t *testing.T) {
 // and leaves no completion entry in the mission log: the entry and the
 // pending request commit together. P§mission-completion, PS-171, PS-172.
 func TestUnreachableCompletionWritesNothing(t *testing.T) {
+	t.Parallel()
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		w, b, _ := missionWorld(t, opt)
 		m := w.approveMission(t, w.agent, b, `{"description":"# Tidy","capabilities":["interaction"]}`, nil)

@@ -55,6 +55,7 @@ func relayQuestion(q string, caps ...string) []byte {
 // answers; the agent's poll returns the answer (PS-146, PS-150, PS-151,
 // PS-152, PS-159, PS-161, PS-166, PS-174, PS-175, PS-228).
 func TestBindAnswerQuestion(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	w.ps.CreatePerson(t, "alice", false)
 

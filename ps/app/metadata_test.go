@@ -26,6 +26,7 @@ func getDoc(t *testing.T, w *world, path string) (result, map[string]any) {
 // PS-007, PS-008, PS-010, PS-253) and PS-005 on every advertised endpoint
 // (the permission endpoint included, now that it works).
 func TestMetadata(t *testing.T) {
+	t.Parallel()
 	sw := newSuiteWorld(t)
 	rep := sw.run(t, suite.Groups(suite.Checks(), suite.GroupMetadata, suite.GroupEndpoints), false, map[string]suite.Status{})
 	// The auth token endpoint works, so it is advertised and passes PS-005
@@ -60,6 +61,7 @@ func TestMetadata(t *testing.T) {
 
 // TestJWKS: PS-008, PS-010, PS-011, plus rotation through the keys manager.
 func TestJWKS(t *testing.T) {
+	t.Parallel()
 	sw := newSuiteWorld(t)
 	w := sw.world
 	jwksChecks, err := suite.Select(suite.Checks(), "PS-008", "PS-010")

@@ -51,6 +51,7 @@ func claimsOf(t *testing.T, tok string) (map[string]any, map[string]any) {
 // every mission-bound request afterwards is refused with mission_terminated.
 // PS-180..187, PS-193..206, PS-056, PS-062, PS-072..076, PS-209.
 func TestMissionLifecycle(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	w.ps.CreatePerson(t, "alice", false)
 	b := bindAgent(t, w, "alice")

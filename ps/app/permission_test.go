@@ -205,6 +205,7 @@ func TestPermissionRefusals(t *testing.T) {
 // A mission that ends while the person is asked ends the request with 403
 // mission_terminated (PS-217, PS-211) and no answer is logged after it.
 func TestPermissionPersonPaths(t *testing.T) {
+	t.Parallel()
 	w, alice, _ := missionWorld(t, pstest.Options{})
 	carol := w.person(t, "carol", false)
 	newcomer := w.newAgent(t, "aauth:new@ap.test")

@@ -17,6 +17,7 @@ import (
 // request bypassed TLS: 403, never with Signature-Error), and verifies
 // signed requests as usual (@authority from Host, default https port).
 func TestBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		proxies []string

@@ -37,6 +37,7 @@ func twin(t *testing.T, req *http.Request, body []byte) *http.Request {
 
 // TestReplay: PS-027 (A-37).
 func TestReplay(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	req := signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)
 	again := twin(t, req, validBody)
@@ -55,6 +56,7 @@ func TestReplay(t *testing.T) {
 // TestReplaySharedAcrossReplicas: two PS processes on one PostgreSQL
 // database share the replay cache (PS-027 across replicas).
 func TestReplaySharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	env := pstest.NewEnv(t)
 	ap := env.StartAP(t, "ap.test")
 	dbURL := storetest.NewPostgresURL(t)
@@ -84,6 +86,7 @@ func TestReplaySharedAcrossReplicas(t *testing.T) {
 
 // TestInvalidIssuerFetchesNothing: PS-034.
 func TestInvalidIssuerFetchesNothing(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	for _, iss := range []string{"http://ap.test", "https://AP.test", "https://ap.test:8443", "https://ap.test/v1", "https://ap.test/"} {
 		t.Run(iss, func(t *testing.T) {
@@ -100,6 +103,7 @@ func TestInvalidIssuerFetchesNothing(t *testing.T) {
 // TestEgressPolicyRefusesLoopbackProvider: PS-047. The test DNS maps
 // ap.test to 127.0.0.1 and nothing admits loopback.
 func TestEgressPolicyRefusesLoopbackProvider(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{NoEgressAllow: true})
 	before := w.ps.TableCounts(t)
 	expect401(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)), aauth.SigInvalidJWT)
@@ -112,6 +116,7 @@ func TestEgressPolicyRefusesLoopbackProvider(t *testing.T) {
 // TestOversizeBody: PS-050. 413 before any verification or fetch, with and
 // without a Content-Length.
 func TestOversizeBody(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	big := append([]byte(`{"x":"`), bytes.Repeat([]byte("a"), 1<<20)...)
 	big = append(big, '"', '}')
@@ -133,6 +138,7 @@ func TestOversizeBody(t *testing.T) {
 // TestProviderUnavailable: PS-250 (A-25). 503 temporarily_unavailable with
 // Retry-After when the provider fails and nothing is cached.
 func TestProviderUnavailable(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	w.ap.SetMetadataStatus(http.StatusInternalServerError)
 	before := w.ps.TableCounts(t)
@@ -147,6 +153,7 @@ func TestProviderUnavailable(t *testing.T) {
 // TestJWKSCacheFloor: PS-248, PS-036. A flood of unknown kids refetches the
 // provider's JWKS at most once per minute.
 func TestJWKSCacheFloor(t *testing.T) {
+	t.Parallel()
 	clock := &offsetClock{}
 	w := newWorld(t, pstest.Options{Now: clock.Now})
 	expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)))
@@ -165,6 +172,7 @@ func TestJWKSCacheFloor(t *testing.T) {
 // TestJWKSRefresh: PS-249 (a) rotation, (b) stale on error, (c) silent
 // re-keying under the same kid.
 func TestJWKSRefresh(t *testing.T) {
+	t.Parallel()
 	t.Run("a rotated provider key is accepted after the floor", func(t *testing.T) {
 		clock := &offsetClock{}
 		w := newWorld(t, pstest.Options{Now: clock.Now})
@@ -198,6 +206,7 @@ func TestJWKSRefresh(t *testing.T) {
 
 // TestStrictPSClaim: PS-042 (A-28) strict mode.
 func TestStrictPSClaim(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{Configure: func(c *config.Config) { c.StrictPSClaim = true }})
 	other := w.mint(t, conformance.TokenSpec{PS: "https://other-ps.test"})
 	expect401(t, w.do(t, signed(t, other, http.MethodPost, w.ps.URL("/token"), validBody)), aauth.SigInvalidJWT)
@@ -209,6 +218,7 @@ func TestStrictPSClaim(t *testing.T) {
 
 // TestMethodNotAllowed: PS-055.
 func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		req, _ := http.NewRequest(m, w.ps.URL("/token"), nil)
@@ -224,6 +234,7 @@ func TestMethodNotAllowed(t *testing.T) {
 
 // TestTLSMinimumVersion: PS-247.
 func TestTLSMinimumVersion(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
 		conn, err := tls.Dial("tcp", w.ps.Addr, &tls.Config{ServerName: pstest.DefaultHost, RootCAs: w.env.CA.Pool(), MinVersion: v, MaxVersion: v})
@@ -241,6 +252,7 @@ func TestTLSMinimumVersion(t *testing.T) {
 
 // TestLogsCarryNoTokens: no token or key reaches a log line.
 func TestLogsCarryNoTokens(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	w := newWorld(t, pstest.Options{Logs: &logs})
 	expectVerified(t, w.do(t, signed(t, w.agent, http.MethodPost, w.ps.URL("/token"), validBody)))
@@ -284,6 +296,7 @@ func (s *syncBuffer) String() string {
 // TestHealthReadinessMetrics: /healthz, /readyz (database) and /metrics
 // (requests by route and status, verification failures by code).
 func TestHealthReadinessMetrics(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	get := func(path string) result {
 		req, _ := http.NewRequest(http.MethodGet, w.ps.URL(path), nil)

@@ -110,6 +110,7 @@ func (sw *suiteWorld) run(t *testing.T, checks []suite.Check, unchangedDB bool, 
 // over HTTPS and checks the 401, its Signature-Error code and header
 // shapes, the problem body, and that nothing was written.
 func TestSignedRequestRefusals(t *testing.T) {
+	t.Parallel()
 	sw := newSuiteWorld(t)
 	checks := suite.Groups(suite.Checks(), suite.GroupRefusal)
 	ids := map[string]bool{}
@@ -129,6 +130,7 @@ func TestSignedRequestRefusals(t *testing.T) {
 // TestSignedRequestAccepted covers the requests that must verify, replay
 // (PS-027) and unsupported methods (PS-055).
 func TestSignedRequestAccepted(t *testing.T) {
+	t.Parallel()
 	sw := newSuiteWorld(t)
 	sw.run(t, suite.Groups(suite.Checks(), suite.GroupAccepted, suite.GroupReplay, suite.GroupMethod), false, nil)
 }

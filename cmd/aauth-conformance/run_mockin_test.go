@@ -237,7 +237,6 @@ var mockinDifferences = []string{
 	"PS-121 the PS→AS body carries the exact resource_token, agent_token and presented_token",
 	"PS-122 a good AS token reaches the agent unchanged as {auth_token, expires_in}",
 	"PS-132 an agent token, a resource token or a badly signed token as upstream_token gets 400 invalid_upstream_token",
-	"PS-133 an upstream auth token from an AS this PS never presented that person to gets 400 invalid_upstream_token",
 	"PS-134 an intermediary whose agent token iss is not the upstream aud gets 400 invalid_upstream_token",
 	"PS-134 the upstream cnf is not compared with the intermediary's key: the chained person token is bound to the intermediary",
 	"PS-135 an upstream person token of another PS, or an auth token naming another PS, gets 400 invalid_upstream_token",

@@ -56,6 +56,9 @@ type Store struct {
 	// writer admits one SQLite transaction of this process at a time
 	// (nil on PostgreSQL); see InTx.
 	writer chan struct{}
+	// waits counts the time spent waiting for and holding the writer
+	// turn (WaitStats); shared by every Store of one pool.
+	waits *waitCounters
 }
 
 // Open connects to databaseURL:
@@ -134,7 +137,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now}
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters)}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
 	}
@@ -211,13 +214,20 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if err != nil {
 		return wrap("transaction", err)
 	}
-	defer release()
 	hooks := new([]func()) // this transaction's (or savepoint's) own
 	var fnErr error
-	err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer})
-		return fnErr
-	})
+	func() {
+		// Released before the hooks run: a hook that writes (a wake-up
+		// recording its delivery, a follow-up transaction) queues for the
+		// writer like any other caller instead of deadlocking on the turn
+		// this transaction still held; and the next writer does not wait
+		// for work that is no part of this transaction (issue 12).
+		defer release()
+		err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits})
+			return fnErr
+		})
+	}()
 	if fnErr != nil {
 		return fnErr
 	}
@@ -242,12 +252,18 @@ func (s *Store) queueWriter(ctx context.Context) (release func(), err error) {
 	if s.writer == nil || s.afterCommit != nil {
 		return func() {}, nil
 	}
+	start := time.Now()
 	select {
 	case s.writer <- struct{}{}:
-		return func() { <-s.writer }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	got := time.Now()
+	s.waits.writerWaited(got.Sub(start))
+	return func() {
+		s.waits.writerHeld(time.Since(got))
+		<-s.writer
+	}, nil
 }
 
 // AfterCommit runs f once the transaction s belongs to has committed, and

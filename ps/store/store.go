@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -37,6 +38,10 @@ const (
 	postgresMaxIdleConns = postgresMaxOpenConns
 	sqliteMaxOpenConns   = 16
 	sqliteBusyTimeoutMS  = 5000
+	// sqliteCheckpointEvery is how often the WAL is checkpointed into
+	// the database file (SQLite's own default, every 1 000 pages, comes
+	// about as often under load).
+	sqliteCheckpointEvery = time.Second
 )
 
 // Store is the PS's database: gorm over PostgreSQL or embedded SQLite.
@@ -59,6 +64,9 @@ type Store struct {
 	// waits counts the time spent waiting for and holding the writer
 	// turn (WaitStats); shared by every Store of one pool.
 	waits *waitCounters
+	// stopBG ends the pool's background work (the SQLite checkpoints);
+	// nil when there is none.
+	stopBG func()
 }
 
 // Open connects to databaseURL:
@@ -140,6 +148,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters)}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
+		st.stopBG = st.checkpointLoop(sqliteCheckpointEvery)
 	}
 	return st, nil
 }
@@ -163,6 +172,11 @@ func sqliteDSN(path string) (string, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// No checkpoint inside a commit: the committing request would pay
+	// the checkpoint's page copies and fsyncs while holding the writer
+	// turn every other writer queues for. checkpointLoop does it beside
+	// the requests (issue 12).
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
 	return path + "?" + q.Encode(), nil
 }
@@ -195,6 +209,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.inTx() {
 		return ErrInTx
+	}
+	if s.stopBG != nil {
+		s.stopBG()
 	}
 	return wrap("close", s.sqlDB.Close())
 }
@@ -278,4 +295,42 @@ func (s *Store) AfterCommit(f func()) {
 		return
 	}
 	*s.afterCommit = append(*s.afterCommit, f)
+}
+
+// checkpointLoop checkpoints the SQLite WAL every interval on a pooled
+// connection, outside any writer turn, until the returned stop is called
+// (Close). PASSIVE: it copies what no reader still needs and never waits
+// for a lock, so it delays no request; the last connection to close
+// checkpoints the rest.
+func (s *Store) checkpointLoop(every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := s.Checkpoint(context.Background()); err != nil {
+					s.log.Warn("sqlite checkpoint", "err", err)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-finished })
+	}
+}
+
+// Checkpoint copies the SQLite WAL's committed pages into the database
+// file (PASSIVE); a no-op on PostgreSQL.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	if s.dialect != DialectSQLite {
+		return nil
+	}
+	return wrap("checkpoint", s.db.WithContext(ctx).Exec("PRAGMA wal_checkpoint(PASSIVE)").Error)
 }

@@ -58,3 +58,26 @@ func TestManySQLiteWritersNeverLockEachOut(t *testing.T) {
 	// No writer sat out a busy timeout (5 s): they queued.
 	require.Less(t, time.Since(start), 5*time.Second)
 }
+
+// TestSQLiteCommitsNeverCheckpoint (issue 12): no connection checkpoints
+// the WAL inside a commit (a request would pay the page copies and fsyncs
+// holding the writer turn every other writer queues for); Checkpoint,
+// which the store's background loop calls every second, copies every
+// committed page into the database file.
+func TestSQLiteCommitsNeverCheckpoint(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewSQLiteURL(t), true)
+	ctx := context.Background()
+	var auto struct{ WalAutocheckpoint int } // a DSN pragma: every pooled connection
+	require.NoError(t, st.QuerySQL(ctx, &auto, "PRAGMA wal_autocheckpoint"))
+	require.Zero(t, auto.WalAutocheckpoint)
+	require.NoError(t, st.ExecSQL(ctx, "CREATE TABLE ckpt (n INTEGER NOT NULL)"))
+	for i := range 50 {
+		require.NoError(t, st.ExecSQL(ctx, "INSERT INTO ckpt (n) VALUES (?)", i))
+	}
+	require.NoError(t, st.Checkpoint(ctx))
+	var res struct{ Busy, Log, Checkpointed int }
+	require.NoError(t, st.QuerySQL(ctx, &res, "PRAGMA wal_checkpoint(PASSIVE)"))
+	require.Zero(t, res.Busy)
+	require.Equal(t, res.Log, res.Checkpointed, "every WAL frame is in the database file")
+	require.Positive(t, res.Log, "commits left their pages in the WAL")
+}

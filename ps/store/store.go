@@ -64,6 +64,9 @@ type Store struct {
 	// waits counts the time spent waiting for and holding the writer
 	// turn (WaitStats); shared by every Store of one pool.
 	waits *waitCounters
+	// replays groups concurrent replay-cache writes into one writer
+	// turn (SQLite; nil on PostgreSQL).
+	replays *replayBatch
 	// stopBG ends the pool's background work (the SQLite checkpoints);
 	// nil when there is none.
 	stopBG func()
@@ -148,6 +151,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters)}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
+		st.replays = new(replayBatch)
 		st.stopBG = st.checkpointLoop(sqliteCheckpointEvery)
 	}
 	return st, nil

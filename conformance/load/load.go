@@ -66,6 +66,9 @@ type Phase struct {
 	RSS int64
 	// ProfileErr is why the phase's profiles were not written.
 	ProfileErr error
+	// Waits is the PS's own breakdown over the phase (nil: not read,
+	// e.g. the peer's phase).
+	Waits *Waits
 }
 
 // RequestsPerSecond counts server requests.
@@ -162,7 +165,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	exchange := func(ctx context.Context, w int) error { return t.Exchange(ctx, agents[w]) }
 	logf("three-party exchange: %d agents, %s", c.Agents, c.Duration)
-	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, exchange, c.Profile)
+	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, exchange, t, c.Profile)
 	if rep.Exchange.ProfileErr != nil {
 		return rep, rep.Exchange.ProfileErr
 	}
@@ -179,7 +182,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	ps := c.phase(ctx, c.PSPid, c.PGDatabase, 1, func(ctx context.Context, w int) error {
 		_, err := t.PersonToken(ctx, agents[w], nil)
 		return err
-	}, nil)
+	}, t, nil)
 	rep.PersonPS = &ps
 	pc := c.PeerClient
 	if pc == nil {
@@ -187,15 +190,16 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	mk := c.phase(ctx, peer.Pid(), "", 1, func(ctx context.Context, w int) error {
 		return peer.PersonToken(ctx, pc, agents[w], t.Resource.Issuer())
-	}, nil)
+	}, nil, nil)
 	rep.PersonPeer = &mk
 	return rep, nil
 }
 
 // phase warms up, then drives op on every agent for Duration while
 // measuring the server process pid and the PostgreSQL backends of db,
-// and profiling it when prof is set.
-func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op func(context.Context, int) error, prof *Profiler) Phase {
+// and the PS's own wait counters when ps is set, and profiling it when
+// prof is set.
+func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op func(context.Context, int) error, ps *Target, prof *Profiler) Phase {
 	if c.Warmup > 0 {
 		Drive(ctx, c.Agents, c.Warmup, op)
 	}
@@ -204,6 +208,10 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op fun
 	var stats0 *PGStats
 	if db != "" && c.PGURL != "" {
 		stats0, _ = PGSnapshot(ctx, c.PGURL)
+	}
+	var waits0 *Waits
+	if ps != nil {
+		waits0 = ps.ScrapeWaits(ctx)
 	}
 	cpu0, _ := ProcCPU(pid)
 	var pg0 time.Duration
@@ -228,6 +236,11 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op fun
 	if db != "" {
 		pg1, n := PostgresCPU(db)
 		p.PGCPU, p.PGBackends = max(pg1-pg0, 0), n
+	}
+	if waits0 != nil {
+		if waits1 := ps.ScrapeWaits(ctx); waits1 != nil {
+			p.Waits = waits1.Sub(waits0)
+		}
 	}
 	if stats0 != nil {
 		if stats1, err := PGSnapshot(ctx, c.PGURL); err == nil {
@@ -285,6 +298,9 @@ func (r *Report) Text() string {
 	}
 	if e.PG != nil {
 		fmt.Fprintf(&b, "  PostgreSQL statistics: %s\n", e.PG.Summary(e.Ops))
+	}
+	if e.Waits != nil {
+		fmt.Fprintf(&b, "  waits (PS /metrics) %s\n", e.Waits.Summary(e.Ops, r.Agents, e.PerSecond()))
 	}
 	if r.PersonPS != nil && r.PersonPeer != nil {
 		ps, pe := r.PersonPS, r.PersonPeer

@@ -78,6 +78,7 @@ type Service struct {
 	wa    *webauthn.WebAuthn // nil when passkeys are off
 	dummy string             // a hash to verify against for unknown users
 	log   *slog.Logger
+	gate  *hashGate // argon2 admission: the process's argonGate
 }
 
 // New returns a Service over st (ps/store's *Store, or a transaction's).
@@ -131,7 +132,7 @@ func New(st Store, now func() time.Time, opts Options) (*Service, error) {
 	if err := opts.Argon2.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	s := &Service{st: st, now: now, opts: opts, log: opts.Log}
+	s := &Service{st: st, now: now, opts: opts, log: opts.Log, gate: argonGate}
 	if opts.RPID != "" {
 		wa, err := webauthn.New(&webauthn.Config{
 			RPID:          opts.RPID,

@@ -53,7 +53,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	if m != nil && m.HasPassword && !m.Disabled {
 		encoded, usable = m.PasswordHash, true
 	}
-	ok, rehash, err := verifyPassword(password, encoded, s.opts.Argon2)
+	ok, rehash, err := s.gate.verify(password, encoded, s.opts.Argon2)
 	if err != nil {
 		// A malformed stored hash: the person cannot log in with a
 		// password; say nothing more to the client.
@@ -73,7 +73,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 		return nil, err
 	}
 	if rehash {
-		if h, err := hashPassword(password, s.opts.Argon2); err == nil {
+		if h, err := s.gate.hash(password, s.opts.Argon2); err == nil {
 			// Only replace the hash that was verified (a concurrent
 			// SetPassword wins).
 			if _, err := s.st.ReplacePasswordHash(ctx, m.ID, encoded, h); err != nil {

@@ -2,10 +2,14 @@ package account_test
 
 import (
 	"errors"
-	"github.com/aauth-ps/aauth-ps/ps/account"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/account"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -201,4 +205,59 @@ func TestAttemptKeys(t *testing.T) {
 	} {
 		assert.Equal(t, want, account.IPAttemptKey(in), in)
 	}
+}
+
+// TestConcurrentLoginsHashAtMostK (issue 12): many logins at once run at
+// most the gate's number of argon2 computations at a time (each holds its
+// whole memory cost, 64 MiB by default), every one of them still answers
+// as alone, and the end of the burst gives the memory back. The first K
+// hashes wait for each other inside the gate, so the bound is reached,
+// not just respected by chance.
+func TestConcurrentLoginsHashAtMostK(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		const k, good, unknown = 2, 12, 4
+		base, _ := newTestService(t, st)
+		alice := mustPerson(t, base, "alice", false)
+		var cur, peak atomic.Int64
+		full := make(chan struct{})
+		var once sync.Once
+		s, released := account.WithHashGate(base, k, func() func() {
+			n := cur.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			if n == k {
+				once.Do(func() { close(full) })
+			}
+			<-full
+			return func() { cur.Add(-1) }
+		})
+		ctx := t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, good+unknown)
+		for i := range good + unknown {
+			wg.Go(func() {
+				if i < good {
+					p, err := s.Authenticate(ctx, "alice", goodPassword, "")
+					if err == nil && p.ID != alice.ID {
+						err = errors.New("another person")
+					}
+					errs <- err
+					return
+				}
+				_, err := s.Authenticate(ctx, fmt.Sprintf("nobody%d", i), goodPassword, "")
+				if errors.Is(err, account.ErrBadCredentials) {
+					err = nil
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		assert.EqualValues(t, k, peak.Load(), "hashes at once")
+		assert.GreaterOrEqual(t, released(), int64(1), "the burst's memory was given back")
+	})
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -79,11 +82,15 @@ var b64 = base64.RawStdEncoding // PHC uses unpadded standard base64
 // hashPassword returns the PHC string of an argon2id hash of password with a
 // fresh random salt.
 func hashPassword(password string, p Argon2Params) (string, error) {
+	return argonGate.hash(password, p)
+}
+
+func (g *hashGate) hash(password string, p Argon2Params) (string, error) {
 	if err := p.validate(); err != nil {
 		return "", err
 	}
 	salt := randomBytes(argon2SaltLen)
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argon2KeyLen)
+	key := g.idKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argon2KeyLen)
 	return encodePHC(p, salt, key), nil
 }
 
@@ -158,11 +165,64 @@ func parsePHC(s string) (*phc, error) {
 // comparing in constant time, and whether the hash should be redone with
 // want (other parameters or key length).
 func verifyPassword(password, encoded string, want Argon2Params) (ok, rehash bool, err error) {
+	return argonGate.verify(password, encoded, want)
+}
+
+func (g *hashGate) verify(password, encoded string, want Argon2Params) (ok, rehash bool, err error) {
 	h, err := parsePHC(encoded)
 	if err != nil {
 		return false, false, err
 	}
-	key := argon2.IDKey([]byte(password), h.salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, uint32(len(h.hash)))
+	key := g.idKey([]byte(password), h.salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, uint32(len(h.hash)))
 	ok = subtle.ConstantTimeCompare(key, h.hash) == 1
 	return ok, ok && (h.params != want || len(h.hash) != argon2KeyLen || len(h.salt) != argon2SaltLen), nil
+}
+
+// hashGate bounds the argon2 computations running at once in the process
+// and gives their memory back to the system after a burst (issue 12). Each
+// computation allocates its whole cost (64 MiB by default) and drops it;
+// unbounded, N concurrent logins held N × 64 MiB at once, and the Go heap
+// kept the pages long after (RSS 162–168 MB after the load run's set-up
+// against 39 MB at start). Bounded, they queue: on a CPU-bound hash that
+// costs no throughput once the hashes fill the cores. When the last one of
+// a burst ends, debug.FreeOSMemory collects and returns the freed blocks
+// at once (one garbage collection of a small heap, against the hash's
+// tens or hundreds of milliseconds), for hashes of 16 MiB and more.
+type hashGate struct {
+	slots    chan struct{}
+	inflight atomic.Int64
+	// released counts the returns to the system; during is a test hook
+	// called once a slot is held, whose result is called as it is given
+	// back.
+	released atomic.Int64
+	during   func() (done func())
+	// releaseKiB is the cost from which a burst's end returns memory
+	// (smaller hashes, as in tests, leave it to the garbage collector).
+	releaseKiB uint32
+}
+
+// argonGate is the process's gate: as many hashes at once as the cores
+// hold two argon2 lanes each (DefaultArgon2.Threads), at least 1, at most 4.
+var argonGate = newHashGate(min(max(runtime.GOMAXPROCS(0)/2, 1), 4))
+
+func newHashGate(n int) *hashGate {
+	return &hashGate{slots: make(chan struct{}, n), releaseKiB: 16 * 1024}
+}
+
+// idKey is argon2.IDKey through the gate.
+func (g *hashGate) idKey(password, salt []byte, time, memoryKiB uint32, threads uint8, keyLen uint32) []byte {
+	g.inflight.Add(1)
+	g.slots <- struct{}{}
+	done := func() {}
+	if g.during != nil {
+		done = g.during()
+	}
+	key := argon2.IDKey(password, salt, time, memoryKiB, threads, keyLen)
+	done()
+	<-g.slots
+	if g.inflight.Add(-1) == 0 && memoryKiB >= g.releaseKiB {
+		debug.FreeOSMemory()
+		g.released.Add(1)
+	}
+	return key
 }

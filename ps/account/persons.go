@@ -165,7 +165,7 @@ func (s *Service) prepare(np NewPerson) (*PersonRecord, error) {
 		if err := checkPassword(np.Password, username, email); err != nil {
 			return nil, err
 		}
-		h, err := hashPassword(np.Password, s.opts.Argon2)
+		h, err := s.gate.hash(np.Password, s.opts.Argon2)
 		if err != nil {
 			return nil, err
 		}
@@ -377,7 +377,7 @@ func (s *Service) newPasswordHash(ctx context.Context, id, newPassword string) (
 	if err := checkPassword(newPassword, r.Username, r.Email); err != nil {
 		return "", err
 	}
-	return hashPassword(newPassword, s.opts.Argon2)
+	return s.gate.hash(newPassword, s.opts.Argon2)
 }
 
 func (s *Service) storePasswordHash(ctx context.Context, id, h string) error {

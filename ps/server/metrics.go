@@ -47,6 +47,19 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// registerStore adds the store's pool and writer-turn series (ps/store
+// Collectors) when db has them; a registry that holds them already (two
+// servers on one Metrics) keeps its own.
+func (m *Metrics) registerStore(db any) {
+	c, ok := db.(interface{ Collectors() []prometheus.Collector })
+	if !ok {
+		return
+	}
+	for _, col := range c.Collectors() {
+		_ = m.Registry.Register(col)
+	}
+}
+
 // routeOf is the route template, never the raw path, to bound cardinality.
 func routeOf(c *gin.Context) string {
 	if r := c.FullPath(); r != "" {

@@ -121,6 +121,7 @@ func New(opt Options) (*Server, error) {
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
+	opt.Metrics.registerStore(opt.DB)
 	if opt.MaxBodyBytes == 0 {
 		opt.MaxBodyBytes = 64 * 1024
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -37,6 +38,10 @@ const (
 	postgresMaxIdleConns = postgresMaxOpenConns
 	sqliteMaxOpenConns   = 16
 	sqliteBusyTimeoutMS  = 5000
+	// sqliteCheckpointEvery is how often the WAL is checkpointed into
+	// the database file (SQLite's own default, every 1 000 pages, comes
+	// about as often under load).
+	sqliteCheckpointEvery = time.Second
 )
 
 // Store is the PS's database: gorm over PostgreSQL or embedded SQLite.
@@ -56,6 +61,15 @@ type Store struct {
 	// writer admits one SQLite transaction of this process at a time
 	// (nil on PostgreSQL); see InTx.
 	writer chan struct{}
+	// waits counts the time spent waiting for and holding the writer
+	// turn (WaitStats); shared by every Store of one pool.
+	waits *waitCounters
+	// replays groups concurrent replay-cache writes into one writer
+	// turn (SQLite; nil on PostgreSQL).
+	replays *replayBatch
+	// stopBG ends the pool's background work (the SQLite checkpoints);
+	// nil when there is none.
+	stopBG func()
 }
 
 // Open connects to databaseURL:
@@ -134,9 +148,11 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now}
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters)}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
+		st.replays = new(replayBatch)
+		st.stopBG = st.checkpointLoop(sqliteCheckpointEvery)
 	}
 	return st, nil
 }
@@ -160,6 +176,11 @@ func sqliteDSN(path string) (string, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// No checkpoint inside a commit: the committing request would pay
+	// the checkpoint's page copies and fsyncs while holding the writer
+	// turn every other writer queues for. checkpointLoop does it beside
+	// the requests (issue 12).
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
 	return path + "?" + q.Encode(), nil
 }
@@ -193,6 +214,9 @@ func (s *Store) Close() error {
 	if s.inTx() {
 		return ErrInTx
 	}
+	if s.stopBG != nil {
+		s.stopBG()
+	}
 	return wrap("close", s.sqlDB.Close())
 }
 
@@ -211,13 +235,20 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if err != nil {
 		return wrap("transaction", err)
 	}
-	defer release()
 	hooks := new([]func()) // this transaction's (or savepoint's) own
 	var fnErr error
-	err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer})
-		return fnErr
-	})
+	func() {
+		// Released before the hooks run: a hook that writes (a wake-up
+		// recording its delivery, a follow-up transaction) queues for the
+		// writer like any other caller instead of deadlocking on the turn
+		// this transaction still held; and the next writer does not wait
+		// for work that is no part of this transaction (issue 12).
+		defer release()
+		err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits})
+			return fnErr
+		})
+	}()
 	if fnErr != nil {
 		return fnErr
 	}
@@ -242,12 +273,18 @@ func (s *Store) queueWriter(ctx context.Context) (release func(), err error) {
 	if s.writer == nil || s.afterCommit != nil {
 		return func() {}, nil
 	}
+	start := time.Now()
 	select {
 	case s.writer <- struct{}{}:
-		return func() { <-s.writer }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	got := time.Now()
+	s.waits.writerWaited(got.Sub(start))
+	return func() {
+		s.waits.writerHeld(time.Since(got))
+		<-s.writer
+	}, nil
 }
 
 // AfterCommit runs f once the transaction s belongs to has committed, and
@@ -262,4 +299,42 @@ func (s *Store) AfterCommit(f func()) {
 		return
 	}
 	*s.afterCommit = append(*s.afterCommit, f)
+}
+
+// checkpointLoop checkpoints the SQLite WAL every interval on a pooled
+// connection, outside any writer turn, until the returned stop is called
+// (Close). PASSIVE: it copies what no reader still needs and never waits
+// for a lock, so it delays no request; the last connection to close
+// checkpoints the rest.
+func (s *Store) checkpointLoop(every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := s.Checkpoint(context.Background()); err != nil {
+					s.log.Warn("sqlite checkpoint", "err", err)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-finished })
+	}
+}
+
+// Checkpoint copies the SQLite WAL's committed pages into the database
+// file (PASSIVE); a no-op on PostgreSQL.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	if s.dialect != DialectSQLite {
+		return nil
+	}
+	return wrap("checkpoint", s.db.WithContext(ctx).Exec("PRAGMA wal_checkpoint(PASSIVE)").Error)
 }

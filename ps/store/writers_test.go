@@ -58,3 +58,59 @@ func TestManySQLiteWritersNeverLockEachOut(t *testing.T) {
 	// No writer sat out a busy timeout (5 s): they queued.
 	require.Less(t, time.Since(start), 5*time.Second)
 }
+
+// TestSQLiteCommitsNeverCheckpoint (issue 12): no connection checkpoints
+// the WAL inside a commit (a request would pay the page copies and fsyncs
+// holding the writer turn every other writer queues for); Checkpoint,
+// which the store's background loop calls every second, copies every
+// committed page into the database file.
+func TestSQLiteCommitsNeverCheckpoint(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewSQLiteURL(t), true)
+	ctx := context.Background()
+	var auto struct{ WalAutocheckpoint int } // a DSN pragma: every pooled connection
+	require.NoError(t, st.QuerySQL(ctx, &auto, "PRAGMA wal_autocheckpoint"))
+	require.Zero(t, auto.WalAutocheckpoint)
+	require.NoError(t, st.ExecSQL(ctx, "CREATE TABLE ckpt (n INTEGER NOT NULL)"))
+	for i := range 50 {
+		require.NoError(t, st.ExecSQL(ctx, "INSERT INTO ckpt (n) VALUES (?)", i))
+	}
+	require.NoError(t, st.Checkpoint(ctx))
+	var res struct{ Busy, Log, Checkpointed int }
+	require.NoError(t, st.QuerySQL(ctx, &res, "PRAGMA wal_checkpoint(PASSIVE)"))
+	require.Zero(t, res.Busy)
+	require.Equal(t, res.Log, res.Checkpointed, "every WAL frame is in the database file")
+	require.Positive(t, res.Log, "commits left their pages in the WAL")
+}
+
+// TestSQLiteReplayWritesShareTurns (issue 12, PS-027): concurrent
+// replay-cache writes are grouped into shared writer turns, and each key
+// still gets the answer it would alone: fresh the first time, a replay
+// the second.
+func TestSQLiteReplayWritesShareTurns(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewSQLiteURL(t), true)
+	ctx := context.Background()
+	const n = 64
+	exp := time.Now().Add(time.Minute)
+	before := st.WaitStats().WriterTurns
+	for round, want := range []bool{true, false} {
+		var wg sync.WaitGroup
+		got := make([]bool, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				got[i], errs[i] = st.RememberSignature(ctx, fmt.Sprintf("k%d", i), exp)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i])
+			require.Equal(t, want, got[i], "round %d, key %d", round, i)
+		}
+	}
+	turns := st.WaitStats().WriterTurns - before
+	require.LessOrEqual(t, turns, int64(2*n), "no more turns than writes")
+	t.Logf("%d replay writes in %d writer turns", 2*n, turns)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
@@ -46,6 +47,41 @@ func runTransactions(t *testing.T, open func(t *testing.T) *store.Store) {
 		})
 		if !errors.Is(err, boom) || ran != 0 {
 			t.Fatalf("err %v, hook ran %d times; want boom, 0", err, ran)
+		}
+	})
+
+	t.Run("a hook that writes at once does not deadlock", func(t *testing.T) {
+		// Issue 12: on SQLite the hooks once ran while the transaction
+		// still held this process's writer turn, so a hook that wrote
+		// (a single write or a transaction of its own) waited for itself.
+		// The deadline turns a deadlock into a failure, not a hang.
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		var hookErrs []error
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			if _, err := tx.RememberSignature(ctx, "hook-outer", time.Now().Add(time.Minute)); err != nil {
+				return err
+			}
+			tx.AfterCommit(func() {
+				_, err := st.RememberSignature(ctx, "hook-single", time.Now().Add(time.Minute))
+				hookErrs = append(hookErrs, err)
+				hookErrs = append(hookErrs, st.InTx(ctx, func(tx2 *store.Store) error {
+					_, err := tx2.RememberSignature(ctx, "hook-tx", time.Now().Add(time.Minute))
+					return err
+				}))
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(hookErrs...); err != nil || len(hookErrs) != 2 {
+			t.Fatalf("the hook's writes: %v (%d)", err, len(hookErrs))
+		}
+		for _, k := range []string{"hook-outer", "hook-single", "hook-tx"} {
+			if n := CountWhere(t, st, "replay_cache", `"key" = ?`, k); n != 1 {
+				t.Fatalf("%s: %d rows, want 1", k, n)
+			}
 		}
 	})
 

@@ -23,18 +23,7 @@ func BenchmarkDecideIn(b *testing.B) {
 	for _, be := range storetest.Backends {
 		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
-			cfg := boardPacket(b)
-			st := storetest.OpenURL(b, be.NewURL(b), true)
-			storetest.SeedPersons(b, st, "p1")
-			now := time.Date(2026, 6, 24, 15, 0, 0, 0, time.UTC)
-			pt := &composition.Point{Issuer: "https://ps.example", Config: cfg, Now: func() time.Time { return now }}
-			m := approvedMission(b, st, cfg, now.Add(-time.Hour), "https://treasury.test", "https://ir.test")
-			if m.Composition == nil || m.Composition.Template != "board-packet@1" {
-				b.Fatalf("the mission was not composed under the board-packet template: %+v", m.Composition)
-			}
-			q := composition.Query{S256: m.S256, Point: authority.PointToken, Mode: authority.ThreeParty,
-				Actor: authority.Actor{Agent: "aauth:a@ap.example"}, PersonReachable: true,
-				Request: authority.Request{Resource: "https://treasury.test", Scopes: []string{"cash_position.read"}}}
+			st, pt, q := boardTreasury(b, be)
 			cpu0 := processCPU(b)
 			for b.Loop() {
 				res, err := pt.DecideIn(ctx, st, q, false, func(*store.Store, *composition.Result) error { return nil })
@@ -61,6 +50,25 @@ func boardPacket(t testing.TB) *composition.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// boardTreasury is a store of backend be holding a mission approved
+// under the board-packet template, its decision point, and the query of
+// a treasury read under it (approve_each: asked, a defer).
+func boardTreasury(t testing.TB, be storetest.Backend) (*store.Store, *composition.Point, composition.Query) {
+	t.Helper()
+	cfg := boardPacket(t)
+	st := storetest.OpenURL(t, be.NewURL(t), true)
+	storetest.SeedPersons(t, st, "p1")
+	now := time.Date(2026, 6, 24, 15, 0, 0, 0, time.UTC)
+	pt := &composition.Point{Issuer: "https://ps.example", Config: cfg, Now: func() time.Time { return now }}
+	m := approvedMission(t, st, cfg, now.Add(-time.Hour), "https://treasury.test", "https://ir.test")
+	if m.Composition == nil || m.Composition.Template != "board-packet@1" {
+		t.Fatalf("the mission was not composed under the board-packet template: %+v", m.Composition)
+	}
+	return st, pt, composition.Query{S256: m.S256, Point: authority.PointToken, Mode: authority.ThreeParty,
+		Actor: authority.Actor{Agent: "aauth:a@ap.example"}, PersonReachable: true,
+		Request: authority.Request{Resource: "https://treasury.test", Scopes: []string{"cash_position.read"}}}
 }
 
 // processCPU is this process's user + system CPU time so far.

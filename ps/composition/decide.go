@@ -170,7 +170,8 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	if q.Person != "" && q.Resolves != "" {
 		actor = evidence.Actor{Kind: "person", ID: q.Person}
 	}
-	if _, err := AppendEvidence(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
+	// The mission was locked above, in this transaction.
+	if _, err := appendLocked(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
 		Type: evidence.RuntimeDecision, Actor: actor, Anchors: anchorsOf(m), Body: body}, now); err != nil {
 		return nil, err
 	}

@@ -107,7 +107,11 @@ type Snapshot struct {
 	// was stored under, recomputed before any use (integrity, §3 step 4).
 	Set           *Set
 	EffectiveHash string
-	Version       int64
+	// Verified, when it is the proof for Set under EffectiveHash (Verify),
+	// stands for that recomputation: the set was checked when the caller
+	// loaded it (ps/composition caches it per mission and stored hash).
+	Verified *Verified
+	Version  int64
 	// Consent is the consent memory: MemoryKey values remembered.
 	Consent     map[string]bool
 	Checkpoints map[string]CheckpointRecord

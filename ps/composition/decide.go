@@ -31,6 +31,9 @@ type Point struct {
 	// (design §5; ps/lifecycle's Risk may suspend the mission, committed
 	// with the refusal).
 	Risk func(ctx context.Context, st Store, s256 string) error
+
+	// sets caches the missions' verified effective sets.
+	sets setCache
 }
 
 // Query is one request to decide on a mission.
@@ -117,7 +120,7 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	set, hash, err := p.EffectiveSet(m)
+	set, hash, verified, err := p.effectiveSet(m)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +129,7 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		return nil, err
 	}
 	snap.Lifecycle, snap.Set, snap.EffectiveHash, snap.Version = Lifecycle(m), set, hash, m.Version
+	snap.Verified = verified
 	for _, key := range consentedKeys(set, q.Request.Resource, q.Consented) {
 		snap.Consent[key] = true
 	}
@@ -169,7 +173,8 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	if q.Person != "" && q.Resolves != "" {
 		actor = evidence.Actor{Kind: "person", ID: q.Person}
 	}
-	if _, err := AppendEvidence(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
+	// The mission was locked above, in this transaction.
+	if _, err := appendLocked(ctx, st, m.S256, m.S256, evidence.Record{Mission: evidence.MissionRef{Origin: p.Issuer, ID: m.S256},
 		Type: evidence.RuntimeDecision, Actor: actor, Anchors: anchorsOf(m), Body: body}, now); err != nil {
 		return nil, err
 	}
@@ -205,17 +210,33 @@ func (p *Point) config() *Config {
 // before Mission composition the baseline of its approved resources and
 // tools (design Example C).
 func (p *Point) EffectiveSet(m *mission.Record) (*authority.Set, string, error) {
+	set, hash, _, err := p.effectiveSet(m)
+	return set, hash, err
+}
+
+// effectiveSet is EffectiveSet with the proof of the set's integrity when
+// it checked (cached per mission and stored hash, see setCache); nil
+// leaves the check to Evaluate, which fails closed.
+func (p *Point) effectiveSet(m *mission.Record) (*authority.Set, string, *authority.Verified, error) {
 	if c := m.Composition; c != nil {
+		if v := p.sets.get(m.S256, c.EffectiveHash, c.EffectiveSet); v != nil {
+			return v.Set(), c.EffectiveHash, v, nil
+		}
 		parsed, err := authority.Parse(c.EffectiveSet, p.config().Parse)
 		if err != nil {
 			// Evaluate fails closed on a set that does not check (integrity).
-			return &authority.Set{}, c.EffectiveHash, nil
+			return &authority.Set{}, c.EffectiveHash, nil, nil
 		}
-		return parsed.Set, c.EffectiveHash, nil
+		v, err := authority.Verify(parsed.Set, c.EffectiveHash)
+		if err != nil {
+			return parsed.Set, c.EffectiveHash, nil, nil
+		}
+		p.sets.put(m.S256, c.EffectiveHash, c.EffectiveSet, v)
+		return parsed.Set, c.EffectiveHash, v, nil
 	}
 	b, err := m.Parsed()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	tools := make([]string, len(b.ApprovedTools))
 	for i, t := range b.ApprovedTools {
@@ -223,13 +244,13 @@ func (p *Point) EffectiveSet(m *mission.Record) (*authority.Set, string, error) 
 	}
 	raw, err := anchor.Marshal(authority.Baseline(b.ApprovedResources, tools))
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	parsed, err := authority.Parse(raw, p.config().Parse)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return parsed.Set, parsed.Hash, nil
+	return parsed.Set, parsed.Hash, nil, nil
 }
 
 // Lifecycle is the mission's state as Evaluate reads it: a hold is a

@@ -28,7 +28,7 @@ const raceSet = `{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
  "checkpoints":[{"id":"cfo","kind":"approval","approver":"person","satisfy_via":["inline","permission"],"single_use":true}]}`
 
 // templateConfig is a policy whose one template, set, covers resources.
-func templateConfig(t *testing.T, set string, resources ...string) *composition.Config {
+func templateConfig(t testing.TB, set string, resources ...string) *composition.Config {
 	t.Helper()
 	parsed, err := authority.Parse([]byte(set), authority.ParseOptions{})
 	if err != nil {
@@ -38,7 +38,7 @@ func templateConfig(t *testing.T, set string, resources ...string) *composition.
 }
 
 // approvedMission stores a mission approved under cfg, as missionflow does.
-func approvedMission(t *testing.T, st *store.Store, cfg *composition.Config, at time.Time, resources ...string) *mission.Record {
+func approvedMission(t testing.TB, st *store.Store, cfg *composition.Config, at time.Time, resources ...string) *mission.Record {
 	t.Helper()
 	p := mission.Proposal{Description: "# Race", Resources: resources}
 	a, err := p.Approve("https://ap.example", "aauth:a@ap.example", "p1", mission.Edits{}, at)

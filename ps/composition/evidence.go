@@ -18,6 +18,13 @@ func AppendEvidence(ctx context.Context, st Store, s256, chain string, r evidenc
 	if _, err := st.LockMission(ctx, s256); err != nil {
 		return evidence.Stored{}, err
 	}
+	return appendLocked(ctx, st, s256, chain, r, at)
+}
+
+// appendLocked is AppendEvidence for a caller that already locked mission
+// s256 in st's transaction (Decide: issue 12, the second lock was a
+// second read of the whole mission row per decision).
+func appendLocked(ctx context.Context, st Store, s256, chain string, r evidence.Record, at time.Time) (evidence.Stored, error) {
 	head, err := st.EvidenceHead(ctx, chain)
 	if err != nil {
 		return evidence.Stored{}, err

@@ -86,7 +86,7 @@ func rolesOnly(set *Set, outs []ItemOutcome, needing []int) bool {
 			return false
 		}
 		for _, id := range o.MissingCheckpoints {
-			if cp := set.Checkpoint(id); cp == nil || cp.Approver == nil || cp.Approver.Role == "" {
+			if set.Checkpoint(id).Role() == "" {
 				return false
 			}
 		}
@@ -214,19 +214,24 @@ func checkpointCallbackDecision(in Input, set *Set) Decision {
 		d.Explanation = d.Items[0].Why
 		return d
 	}
+	role := cp.Role()
 	switch answer, ok := in.Answers[it.Key()]; {
-	case ok && answer:
+	case ok && answer && role == "":
 		d.Outcome, d.Status, d.Reason = Issue, 200, "permit"
 		d.Items[0].Status, d.Items[0].Why = Permit, fmt.Sprintf("The person recorded checkpoint %q.", id)
 		d.Effects.RecordCheckpoints = []string{id}
-	case ok:
+	case ok && !answer:
 		d.Outcome, d.Status, d.Error, d.Reason = Deny, 403, "denied", "user_denied"
 		d.Items[0].Status, d.Items[0].Why = UserDenied, fmt.Sprintf("The person refused checkpoint %q.", id)
 	default:
 		d.Outcome, d.Status, d.Requirement, d.Reason = Defer, 202, "approval", "stage_gate"
 		d.Items[0].Status, d.Items[0].Needs = NeedsCheckpoint, []Status{NeedsCheckpoint}
 		d.Items[0].Why = fmt.Sprintf("Checkpoint %q (%s) waits for the person.", id, cp.Label)
-		if !in.PersonReachable && (cp.Approver == nil || cp.Approver.Role == "") {
+		if role != "" {
+			// A person's yes never records a role's checkpoint (issue 10).
+			d.Items[0].Why = fmt.Sprintf("Checkpoint %q (%s) waits for someone with the role %s.", id, cp.Label, role)
+		}
+		if !in.PersonReachable && role == "" {
 			d.Requirement = "interaction"
 			if !hasCapability(in.Actor, "interaction") {
 				d.Outcome, d.Status, d.Error, d.Requirement = Deny, 403, "user_unreachable", ""

@@ -362,9 +362,25 @@ func evalItem(in Input, set *Set, it Item) ItemOutcome {
 		if !answer {
 			out.Status, out.reserve, out.consume = UserDenied, nil, nil
 			out.Why += " The person refused it."
+		} else if slices.Contains(out.Needs, NeedsCheckpoint) && len(roleWaits(set, out.MissingCheckpoints)) > 0 {
+			// The person's yes cannot record a role's checkpoint: the
+			// item stays deferred until a role holder records it.
+			out.Why += " The person allowed it; that does not record a role's checkpoint."
 		} else {
 			out.Status = Permit
 			out.Why += " The person allowed it."
+		}
+	}
+	return out
+}
+
+// roleWaits names, among checkpoints ids, those an organisation role
+// records (never the person's answer).
+func roleWaits(set *Set, ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if role := set.Checkpoint(id).Role(); role != "" {
+			out = append(out, fmt.Sprintf("checkpoint %q waits for someone with the role %s", id, role))
 		}
 	}
 	return out
@@ -502,6 +518,7 @@ func evalEntry(in Input, set *Set, e *Entry, it Item) ItemOutcome {
 	}
 	if len(missing) > 0 {
 		parts = append(parts, "checkpoint "+strings.Join(quoteAll(missing), ", ")+" must be recorded first")
+		parts = append(parts, roleWaits(set, missing)...)
 	}
 	if slices.Contains(needs, NeedsConsent) && len(violations) == 0 {
 		parts = append(parts, "the person consents once")

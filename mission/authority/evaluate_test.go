@@ -3,6 +3,7 @@ package authority
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -393,5 +394,73 @@ func TestNarrowingMissionDecision(t *testing.T) {
 	d := Evaluate(in)
 	if md := d.Problem("dec_y"); md.Reason != "excluded" || md.Permitted != nil {
 		t.Fatalf("a refusal names a permitted subset: %+v", md)
+	}
+}
+
+// cfoRole makes Example A's cfo_release_approval a role checkpoint
+// (approver {"role":"cfo"}), the effective hash recomputed.
+func cfoRole(t *testing.T) func(*Input) {
+	return func(in *Input) {
+		in.Mission.Set.Checkpoint("cfo_release_approval").Approver = &Approver{Role: "cfo"}
+		h, err := in.Mission.Set.Hash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Mission.EffectiveHash = h
+	}
+}
+
+// TestRoleCheckpointNotRecordedByPerson (issue 10): a checkpoint whose
+// approver is a role is never recorded by the mission's person answering
+// a deferred request — inline (rows 8) or by the permission call-back
+// (rows 9): the item stays deferred (202 approval, stage_gate) naming the
+// role, nothing is recorded, until a role holder records it (then the
+// same request is permitted). The person may still refuse. The person
+// approver rows of TestDecisionTable (8, 9) are unchanged.
+func TestRoleCheckpointNotRecordedByPerson(t *testing.T) {
+	publishKey := `r3:` + openapi + `:{"operationId":"publishPresentation"}`
+	callBackKey := "tool:mission.checkpoint:cfo_release_approval"
+	missing := []string{"cfo_release_approval"}
+	deferred := want{outcome: Defer, status: 202, requirement: "approval", reason: "stage_gate", missing: missing, fx: &Effects{}}
+	rows := []struct {
+		name  string
+		setup []func(*Input)
+		want  want
+		role  bool // the explanation names the role
+	}{
+		{"inline: waits for the role", []func(*Input){releaseCall("board-of-directors"), reconciled}, deferred, true},
+		{"inline: the person's yes records nothing", []func(*Input){releaseCall("board-of-directors"), reconciled, answer(publishKey, true)}, deferred, true},
+		{"inline: the person's yes, person unreachable: the PS reaches the role", []func(*Input){releaseCall("board-of-directors"), reconciled,
+			answer(publishKey, true), unreachable, caps()}, deferred, true},
+		{"inline: the person may refuse", []func(*Input){releaseCall("board-of-directors"), reconciled, answer(publishKey, false)},
+			want{outcome: Deny, status: 403, err: "denied", reason: "user_denied", fx: &Effects{}}, false},
+		{"inline: recorded by the role holder: permitted and consumed", []func(*Input){releaseCall("board-of-directors"), reconciled, cfoApproved, answer(publishKey, true)},
+			want{outcome: Issue, status: 200, reason: "permit", lifetime: 300 * time.Second,
+				fx: &Effects{ConsumeCheckpoints: missing, CountGrants: []string{"release-board"}}}, false},
+		{"call-back: waits for the role", []func(*Input){checkpointCallBack("cfo_release_approval"), reconciled}, deferred, true},
+		{"call-back: the person's yes records nothing", []func(*Input){checkpointCallBack("cfo_release_approval"), reconciled, answer(callBackKey, true)}, deferred, true},
+		{"call-back: person unreachable, no interaction: still the role", []func(*Input){checkpointCallBack("cfo_release_approval"), reconciled,
+			answer(callBackKey, true), unreachable, caps()}, deferred, true},
+		{"call-back: the person may refuse", []func(*Input){checkpointCallBack("cfo_release_approval"), reconciled, answer(callBackKey, false)},
+			want{outcome: Deny, status: 403, err: "denied", reason: "user_denied", fx: &Effects{}}, false},
+		{"call-back: recorded by the role holder", []func(*Input){checkpointCallBack("cfo_release_approval"), reconciled, cfoApproved, answer(callBackKey, true)},
+			want{outcome: Issue, status: 200, reason: "permit", fx: &Effects{}}, false},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			in := boardInput(t)
+			cfoRole(t)(&in)
+			for _, f := range r.setup {
+				f(&in)
+			}
+			d := Evaluate(in)
+			check(t, d, r.want)
+			if r.role && !strings.Contains(d.Explanation, "someone with the role cfo") {
+				t.Errorf("the explanation does not name the role: %s", d.Explanation)
+			}
+			if again := Evaluate(in); !sameDecision(d, again) {
+				t.Error("Evaluate is not deterministic")
+			}
+		})
 	}
 }

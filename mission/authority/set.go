@@ -210,6 +210,16 @@ type Checkpoint struct {
 	ValidFor    int64     `json:"valid_for,omitempty"`
 }
 
+// Role is the organisation role that records c, or "" when the person
+// does (issue 10: a role checkpoint is never recorded by the person's
+// answer, only by a role holder).
+func (c *Checkpoint) Role() string {
+	if c == nil || c.Approver == nil {
+		return ""
+	}
+	return c.Approver.Role
+}
+
 // Hash is the set's anchor (authority_hash, or effective_authority_hash
 // for a narrowed set).
 func (s *Set) Hash() (string, error) { return anchor.Of(s) }

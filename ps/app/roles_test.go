@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
@@ -37,18 +38,25 @@ func TestRoleApproverRecordsCheckpoint(t *testing.T) {
 	}
 }
 
-func roleApprover(t *testing.T, dbURL string) {
+// roleMission starts a PS (with rs.test) under policy and has its agent
+// propose the standing mission, approved at once: its s256.
+func roleMission(t *testing.T, dbURL, policy string) (*world, *pstest.Browser, *conformance.Resource, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "policy.json")
-	if err := os.WriteFile(path, []byte(rolePolicy), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w, alice, _ := missionWorld(t, pstest.Options{DatabaseURL: dbURL, Configure: func(c *config.Config) { c.MissionPolicy = path }})
-	ctx := context.Background()
+	w, alice, rs := authWorldWith(t, pstest.Options{DatabaseURL: dbURL, Configure: func(c *config.Config) { c.MissionPolicy = path }})
 	r := w.post(t, w.agent, "/mission", `{"description":"# Plan the offsite","resources":["https://rs.test"],"capabilities":["interaction"]}`)
 	if r.status != http.StatusOK {
 		t.Fatalf("standing proposal: %d %s", r.status, r.raw)
 	}
-	s256 := decodeApproval(t, r).s256
+	return w, alice, rs, decodeApproval(t, r).s256
+}
+
+func roleApprover(t *testing.T, dbURL string) {
+	w, alice, _, s256 := roleMission(t, dbURL, rolePolicy)
+	ctx := context.Background()
 
 	carol, dave := w.person(t, "carol", false), w.person(t, "dave", false)
 	accounts := w.ps.App.Accounts
@@ -155,5 +163,54 @@ func roleApprover(t *testing.T, dbURL string) {
 	}
 	if roles, _ := accounts.ApproverRoles(ctx, carolP.ID); len(roles) != 0 {
 		t.Fatalf("roles after removal: %v", roles)
+	}
+}
+
+// TestRoleApproverInlineCheckpoint (issue 10): a role checkpoint that is
+// also satisfiable inline is not recorded by the mission's person
+// approving the deferred auth-token request: their approval is decided
+// again and refused (the decision still waits for the role, stage_gate),
+// no token is issued and nothing is recorded. Once someone with the role
+// records it on /roles, the same request is issued at once. Both
+// databases.
+func TestRoleApproverInlineCheckpoint(t *testing.T) {
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) { roleApproverInline(t, be.NewURL(t)) })
+	}
+}
+
+func roleApproverInline(t *testing.T, dbURL string) {
+	w, alice, rs, s256 := roleMission(t, dbURL,
+		strings.Replace(rolePolicy, `"satisfy_via":["control"]`, `"satisfy_via":["inline","control"]`, 1))
+	ctx := context.Background()
+	pt := personToken(t, w, alice, rs, missionBody("https://rs.test", s256))
+	ask := func() result {
+		rt := resourceToken(t, w, rs, pt, "calendar.write", nil)
+		return w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt, "capabilities": []string{"interaction"}}))
+	}
+	// The person approves; the re-decision still waits for the role.
+	s := w.expectInteraction(t, ask())
+	open(t, alice, s)
+	alice.Post(t, s.path()+"/approve", nil)
+	got := w.poll(t, w.agent, s.loc)
+	expectProblem(t, got, http.StatusForbidden, "denied")
+	if md, _ := got.body["mission_decision"].(map[string]any); md["reason"] != "stage_gate" || !strings.Contains(string(got.raw), "someone with the role cfo") {
+		t.Fatalf("the person's approval of a role step: %s", got.raw)
+	}
+	if snap, _ := w.ps.App.Store.MissionCounters(ctx, s256, s256); len(snap.Checkpoints) != 0 {
+		t.Fatalf("the person's answer recorded a role step: %+v", snap.Checkpoints)
+	}
+	// carol, holding cfo, records it; the same request is issued at once.
+	carol := w.person(t, "carol", false)
+	carolP, _ := w.ps.App.Accounts.PersonByUsername(ctx, "carol")
+	if _, err := w.ps.App.Accounts.AddApproverRole(ctx, carolP.ID, "cfo"); err != nil {
+		t.Fatal(err)
+	}
+	carol.Get(t, "/roles")
+	if pg := carol.Post(t, "/roles/steps/"+s256+"/cfo_ok", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("carol records the step: %d", pg.Status)
+	}
+	if r := ask(); r.status != http.StatusOK || r.body["auth_token"] == nil {
+		t.Fatalf("after the role holder recorded the step: %d %s", r.status, r.raw)
 	}
 }

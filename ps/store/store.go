@@ -336,5 +336,9 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	if s.dialect != DialectSQLite {
 		return nil
 	}
-	return wrap("checkpoint", s.db.WithContext(ctx).Exec("PRAGMA wal_checkpoint(PASSIVE)").Error)
+	// Straight on the pool, not through gorm: the loop starts in Open,
+	// before the app registers its tracing callbacks (Trace), and gorm's
+	// callback table may not be read while it is being written.
+	_, err := s.sqlDB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	return wrap("checkpoint", err)
 }

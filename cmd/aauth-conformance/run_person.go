@@ -253,7 +253,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		return err
 	}
 	decided, opened := 0, 0
-	for range 16 {
+	for steps := 0; steps < 16; steps++ {
 		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		want := "/" + decision(in)
 		st, err := chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
@@ -308,10 +308,12 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				opened = 1
 			}
 		default:
-			if opened > 0 && opened < 8 {
+			if opened > 0 && opened < 60 {
 				// After "open" the browser goes through the other party and
-				// back: the PS's next page may not be there yet.
+				// back: the PS's next page may not be there yet (up to 15 s
+				// on a busy machine; a wait is not a step).
 				opened++
+				steps--
 				time.Sleep(250 * time.Millisecond)
 				continue
 			}

@@ -16,13 +16,9 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
-// rolePolicy is a standing template whose write entry waits for a step
-// someone with the role cfo records from the PS's UI (design §2 stages:
-// approver {"role": …}, satisfy_via control).
-const rolePolicy = `{"policy_version":"p-1","templates":[{"name":"calendar-cfo@1","agents":["aauth:a1@ap.test"],
-"resources":["https://rs.test"],"standing":true,"authority_set":{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
-"entries":[{"id":"cal-write","target":"resource","resource":{"id":"https://rs.test"},"scopes":["calendar.write"],"requires":["cfo_ok"]}],
-"checkpoints":[{"id":"cfo_ok","label":"The CFO agrees","kind":"approval","approver":{"role":"cfo"},"satisfy_via":["control"],"single_use":true}]}}]}`
+// rolePolicy: a standing template whose calendar.write waits for a step
+// someone with the role cfo records from the PS's UI.
+var rolePolicy = pstest.RolePolicy("https://rs.test", "calendar.write")
 
 // TestRoleApproverRecordsCheckpoint (issue 10, role approvers): a
 // checkpoint approved by the role cfo is listed for a person holding cfo

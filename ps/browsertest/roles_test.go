@@ -12,10 +12,7 @@ import (
 
 // rolePolicy: a standing template whose write entry waits for a step
 // someone with the approver role cfo records (issue 10).
-const rolePolicy = `{"policy_version":"p-1","templates":[{"name":"offsite-cfo@1","agents":["aauth:a1@ap.test"],
-"resources":["https://rs2.test"],"standing":true,"authority_set":{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
-"entries":[{"id":"book","target":"resource","resource":{"id":"https://rs2.test"},"scopes":["book"],"requires":["cfo_ok"]}],
-"checkpoints":[{"id":"cfo_ok","label":"The CFO agrees","kind":"approval","approver":{"role":"cfo"},"satisfy_via":["control"],"single_use":true}]}}]}`
+var rolePolicy = pstest.RolePolicy("https://rs2.test", "book")
 
 // TestBrowserRoleSteps (issue 10, role approvers): an administrator gives
 // a person the approver role cfo on the People page (its roles section

@@ -72,3 +72,15 @@ func FourPartyPolicy(t testing.TB) string {
 	}
 	return path
 }
+
+// RolePolicy is an operator policy with one standing template: the agent
+// aauth:a1@ap.test may use scope at resource once someone holding the
+// approver role cfo has recorded the single-use checkpoint cfo_ok from
+// the PS's UI (design §2 stages: approver {"role": …}, satisfy_via
+// control). ps/app and ps/browsertest test role approvers against it.
+func RolePolicy(resource, scope string) string {
+	return `{"policy_version":"p-1","templates":[{"name":"cfo-step@1","agents":["aauth:a1@ap.test"],
+"resources":["` + resource + `"],"standing":true,"authority_set":{"object":"aauth-mm/authority-set/v1","default_outside":"deny",
+"entries":[{"id":"gated","target":"resource","resource":{"id":"` + resource + `"},"scopes":["` + scope + `"],"requires":["cfo_ok"]}],
+"checkpoints":[{"id":"cfo_ok","label":"The CFO agrees","kind":"approval","approver":{"role":"cfo"},"satisfy_via":["control"],"single_use":true}]}}]}`
+}

@@ -199,7 +199,9 @@ func TestAPKnobJWKSStatusAndDelay(t *testing.T) {
 	start := time.Now()
 	_, err := k.client.Do(req)
 	mustErr(t, err, "the delayed JWKS times out the client")
-	check(t, time.Since(start) < 2*time.Second, "returned at the client deadline")
+	// Before the 5 s answer (with room for a loaded machine: the point is
+	// that the client gave up at its deadline, not that it did so fast).
+	check(t, time.Since(start) < 4*time.Second, "returned at the client deadline, before the delayed answer")
 
 	k.ap.SetJWKSDelay(100 * time.Millisecond)
 	start = time.Now()

@@ -101,6 +101,14 @@ func NewTrust(st Store, policy Policy, now func() time.Time) *Trust {
 // ErrNotTrusted: the operator does not let this PS federate with the AS.
 var ErrNotTrusted = errors.New("federation: the access server is not trusted by this person server")
 
+// WithStore is t on st (a transaction), so that a decision joins the
+// caller's transaction (its audit row commits with it).
+func (t *Trust) WithStore(st Store) *Trust {
+	c := *t
+	c.st = st
+	return &c
+}
+
 // Admit applies the policy before anything is fetched from as.
 func (t *Trust) Admit(ctx context.Context, as string) error {
 	a, err := t.st.AccessServer(ctx, as)

@@ -300,18 +300,24 @@ func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 	if err != nil {
 		return err
 	}
-	m := keys.NewManager(st, sealer, time.Now, keys.Options{Alg: cfg.SigningAlg})
+	opts := keys.Options{Alg: cfg.SigningAlg}
 	if sub == "rotate" {
-		kid, err := m.Rotate(ctx, cfg.SigningAlg)
-		if err != nil {
+		// The new key and its audit row commit together (the rotation's
+		// own transaction is a savepoint of this one).
+		rec := cliChange("keys.rotate", "", "signing key rotated", map[string]any{"alg": cfg.SigningAlg})
+		var kid string
+		if err := audit.Commit(ctx, &audit.Recorder{Store: st, Log: log}, st.InTx, &rec, func(tx *store.Store) error {
+			var err error
+			kid, err = keys.NewManager(tx, sealer, time.Now, opts).Rotate(ctx, cfg.SigningAlg)
+			rec.Target = "key:" + kid
+			return err
+		}); err != nil {
 			return err
 		}
-		(&audit.Recorder{Store: st, Log: log}).Record(ctx, audit.Actor{Kind: audit.ActorCLI}, "keys.rotate", "key:"+kid,
-			"signing key rotated", map[string]any{"alg": cfg.SigningAlg})
 		fmt.Fprintf(stdout, "new active key %s (%s); previous keys stay published until their tokens expire\n", kid, cfg.SigningAlg)
 		return nil
 	}
-	infos, err := m.List(ctx)
+	infos, err := keys.NewManager(st, sealer, time.Now, opts).List(ctx)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/app"
 	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // The operator's nouns: `aauth-ps <noun> <verb> [ARGS] [flags]`. Each verb
@@ -271,10 +272,19 @@ type manager struct {
 	json   bool
 }
 
-// record logs and records an administrative change made by the CLI in the
-// audit trail (issue 14), through the recorder the UI uses.
-func (m *manager) record(ctx context.Context, action, target, message string, detail map[string]any) {
-	m.a.Audit.Record(ctx, audit.Actor{Kind: audit.ActorCLI}, action, target, message, detail)
+// cliChange is an administrative change made by the CLI (by=cli).
+func cliChange(action, target, message string, detail map[string]any) audit.Change {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	return audit.Change{By: audit.Actor{Kind: audit.ActorCLI}, Action: action, Target: target, Message: message, Detail: detail}
+}
+
+// audited makes a change and writes its audit row (issue 14) in the
+// change's transaction, then logs it, as the web UI does (audit.Commit):
+// a failed write undoes the change; a refusal records nothing.
+func (m *manager) audited(ctx context.Context, rec *audit.Change, change func(tx *store.Store) error) error {
+	return audit.Commit(ctx, m.a.Audit, m.a.Store.InTx, rec, change)
 }
 
 // print writes v as JSON with --json, else the table rows.
@@ -353,11 +363,17 @@ func (m *manager) personsCreate(ctx context.Context, username string, own manage
 		}
 		np.Password = strings.TrimRight(string(b), "\r\n")
 	}
-	p, err := m.a.Accounts.CreatePerson(ctx, np)
-	if err != nil {
+	rec := cliChange("person.create", "person:"+username, "administrator created a person", map[string]any{"admin": own.admin})
+	var p *account.Person
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		var err error
+		if p, err = m.a.Accounts.WithStore(tx).CreatePerson(ctx, np); err == nil {
+			rec.Target, rec.Detail["person"], rec.Detail["admin"] = "person:"+p.Username, p.ID, p.IsAdmin
+		}
+		return err
+	}); err != nil {
 		return err
 	}
-	m.record(ctx, "person.create", "person:"+p.Username, "administrator created a person", map[string]any{"person": p.ID, "admin": p.IsAdmin})
 	msg := fmt.Sprintf("created %s (%s)", p.Username, p.ID)
 	if !p.HasPassword {
 		msg += "; no password: send an invitation or let them set one"
@@ -370,16 +386,19 @@ func (m *manager) personsSetDisabled(ctx context.Context, username string, disab
 	if err != nil {
 		return err
 	}
-	// UpdatePerson refuses to disable the last enabled administrator and
-	// ends the person's sessions in the same transaction, as in the UI.
-	if _, err := m.a.Accounts.UpdatePerson(ctx, p.ID, account.PersonUpdate{Disabled: &disabled}); err != nil {
-		return err
-	}
 	event, action := "administrator enabled a person", "person.enable"
 	if disabled {
 		event, action = "administrator disabled a person", "person.disable"
 	}
-	m.record(ctx, action, "person:"+p.Username, event, map[string]any{"person": p.ID})
+	// UpdatePerson refuses to disable the last enabled administrator and
+	// ends the person's sessions in the same transaction, as in the UI.
+	rec := cliChange(action, "person:"+p.Username, event, map[string]any{"person": p.ID})
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		_, err := m.a.Accounts.WithStore(tx).UpdatePerson(ctx, p.ID, account.PersonUpdate{Disabled: &disabled})
+		return err
+	}); err != nil {
+		return err
+	}
 	return m.done(fmt.Sprintf("%s: disabled=%v", p.Username, disabled), map[string]any{"username": p.Username, "disabled": disabled})
 }
 
@@ -389,24 +408,33 @@ func (m *manager) personsMakeAdmin(ctx context.Context, username string) error {
 		return err
 	}
 	yes := true
-	if _, err := m.a.Accounts.UpdatePerson(ctx, p.ID, account.PersonUpdate{IsAdmin: &yes}); err != nil {
+	rec := cliChange("person.make-admin", "person:"+p.Username, "administrator made a person an administrator", map[string]any{"person": p.ID})
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		_, err := m.a.Accounts.WithStore(tx).UpdatePerson(ctx, p.ID, account.PersonUpdate{IsAdmin: &yes})
+		return err
+	}); err != nil {
 		return err
 	}
-	m.record(ctx, "person.make-admin", "person:"+p.Username, "administrator made a person an administrator", map[string]any{"person": p.ID})
 	return m.done(p.Username+" is an administrator", map[string]any{"username": p.Username, "admin": true})
 }
 
 func (m *manager) personsInvite(ctx context.Context, email string, admin bool) error {
-	token, expires, err := m.a.Accounts.CreateInvite(ctx, "", email, admin)
-	if err != nil {
+	rec := cliChange("person.invite", "invitation", "invitation created", map[string]any{"admin": admin})
+	var token string
+	var expires time.Time
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		var err error
+		token, expires, err = m.a.Accounts.WithStore(tx).CreateInvite(ctx, "", email, admin)
+		rec.Detail["expires"] = expires.UTC()
+		return err
+	}); err != nil {
 		return err
 	}
 	link := m.a.Config.Issuer + "/invite/" + token
-	m.record(ctx, "person.invite", "invitation", "invitation created", map[string]any{"admin": admin, "expires": expires.UTC()})
 	if m.json {
 		return m.done("", map[string]any{"link": link, "expires": expires.UTC(), "admin": admin})
 	}
-	_, err = fmt.Fprintf(m.out, "Open this link to create an account. It works once, until %s:\n\n  %s\n\n", ts(expires), link)
+	_, err := fmt.Fprintf(m.out, "Open this link to create an account. It works once, until %s:\n\n  %s\n\n", ts(expires), link)
 	return err
 }
 
@@ -447,18 +475,24 @@ func (m *manager) agentsEnd(ctx context.Context, username, bindingID string, unb
 	if err != nil {
 		return err
 	}
-	n, err := m.a.Flows.EndBinding(ctx, p.ID, bindingID, unbind)
+	event, action := "agent revoked", "agent.revoke"
+	if unbind {
+		event, action = "agent unbound", "agent.unbind"
+	}
+	rec := cliChange(action, "binding:"+bindingID, event, map[string]any{"person": p.ID, "username": p.Username})
+	n := 0
+	err = m.audited(ctx, &rec, func(tx *store.Store) error {
+		var err error
+		n, err = m.a.Flows.EndBindingIn(ctx, tx, p.ID, bindingID, unbind)
+		rec.Detail["missions_ended"] = n
+		return err
+	})
 	if errors.Is(err, agents.ErrNotFound) {
 		return fmt.Errorf("%s has no agent binding %q", p.Username, bindingID)
 	}
 	if err != nil {
 		return err
 	}
-	event, action := "agent revoked", "agent.revoke"
-	if unbind {
-		event, action = "agent unbound", "agent.unbind"
-	}
-	m.record(ctx, action, "binding:"+bindingID, event, map[string]any{"person": p.ID, "username": p.Username, "missions_ended": n})
 	return m.done(fmt.Sprintf("%s %s; %d of its missions ended", event, bindingID, n),
 		map[string]any{"binding": bindingID, "event": event, "missions_ended": n})
 }
@@ -491,10 +525,12 @@ func (m *manager) providersSet(ctx context.Context, issuer string, status agents
 	if err := m.a.Interact.CheckIssuer(issuer); err != nil {
 		return fmt.Errorf("%q is not an agent provider identifier (https://host): %w", issuer, err)
 	}
-	if err := m.a.Agents.SetProviderStatus(ctx, issuer, status, "cli"); err != nil {
+	rec := cliChange("provider."+string(status), "provider:"+issuer, "administrator decided on an agent provider", map[string]any{"status": string(status)})
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		return m.a.Agents.WithStore(tx).SetProviderStatus(ctx, issuer, status, "cli")
+	}); err != nil {
 		return err
 	}
-	m.record(ctx, "provider."+string(status), "provider:"+issuer, "administrator decided on an agent provider", map[string]any{"status": string(status)})
 	return m.done(fmt.Sprintf("%s: %s", issuer, status), map[string]any{"issuer": issuer, "status": string(status)})
 }
 
@@ -625,11 +661,18 @@ func (m *manager) apiTokensCreate(ctx context.Context, username string, own mana
 	if name == "" {
 		name = "cli"
 	}
-	secret, tok, err := m.a.APITokens.Create(ctx, p.ID, name, scope, own.expires)
-	if err != nil {
+	rec := cliChange("api-token.create", "", "api token created", map[string]any{"person": p.ID, "username": p.Username, "scope": string(scope)})
+	var secret string
+	var tok *apitoken.Token
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		var err error
+		if secret, tok, err = m.a.APITokens.WithStore(tx).Create(ctx, p.ID, name, scope, own.expires); err == nil {
+			rec.Target, rec.Detail["expires"] = "api-token:"+tok.ID, tok.ExpiresAt.UTC()
+		}
+		return err
+	}); err != nil {
 		return err
 	}
-	m.record(ctx, "api-token.create", "api-token:"+tok.ID, "api token created", map[string]any{"person": p.ID, "username": p.Username, "scope": string(scope), "expires": tok.ExpiresAt.UTC()})
 	if m.json {
 		return json.NewEncoder(m.out).Encode(apiTokenJSON{ID: tok.ID, Name: tok.Name, Person: p.Username, Scope: string(tok.Scope),
 			Created: tok.CreatedAt, Expires: tok.ExpiresAt, Secret: secret})
@@ -673,12 +716,12 @@ func (m *manager) apiTokensList(ctx context.Context) error {
 }
 
 func (m *manager) apiTokensRevoke(ctx context.Context, id string) error {
-	if err := m.a.APITokens.Revoke(ctx, id); err != nil {
+	rec := cliChange("api-token.revoke", "api-token:"+id, "api token revoked", nil)
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error { return m.a.APITokens.WithStore(tx).Revoke(ctx, id) }); err != nil {
 		if errors.Is(err, apitoken.ErrNotFound) {
 			return fmt.Errorf("no unrevoked API token %q", id)
 		}
 		return err
 	}
-	m.record(ctx, "api-token.revoke", "api-token:"+id, "api token revoked", nil)
 	return m.done("API token "+id+" revoked", map[string]any{"id": id, "revoked": true})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 type accessServerJSON struct {
@@ -58,9 +59,11 @@ func (m *manager) accessServersSet(ctx context.Context, issuer string, status fe
 			return err
 		}
 	}
-	if err := m.a.AccessServers.Set(ctx, issuer, status, claims, "cli"); err != nil {
+	rec := cliChange("access-server."+string(status), "access-server:"+issuer, "administrator decided on an access server", map[string]any{"status": string(status), "claims": claims})
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		return m.a.AccessServers.WithStore(tx).Set(ctx, issuer, status, claims, "cli")
+	}); err != nil {
 		return err
 	}
-	m.record(ctx, "access-server."+string(status), "access-server:"+issuer, "administrator decided on an access server", map[string]any{"status": string(status), "claims": claims})
 	return m.done(fmt.Sprintf("%s: %s", issuer, status), map[string]any{"issuer": issuer, "status": string(status)})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // Approver roles (issue 10): `aauth-ps persons roles add|remove USER ROLE`
@@ -38,22 +40,30 @@ func (m *manager) personsRoles(ctx context.Context, args []string) error {
 		return err
 	}
 	add := args[0] == "add"
-	var changed bool
-	if add {
-		changed, err = m.a.Accounts.AddApproverRole(ctx, p.ID, args[2])
-	} else {
-		changed, err = m.a.Accounts.RemoveApproverRole(ctx, p.ID, args[2])
-	}
+	role, err := account.NormalizeRole(args[2])
 	if err != nil {
 		return err
 	}
-	role, _ := account.NormalizeRole(args[2])
 	action, event, msg := "person.role-add", "administrator gave a person an approver role", p.Username+" holds the role "+role
 	if !add {
 		action, event, msg = "person.role-remove", "administrator took an approver role from a person", p.Username+" does not hold the role "+role
 	}
-	if changed {
-		m.record(ctx, action, "person:"+p.Username, event, map[string]any{"person": p.ID, "role": role})
+	rec := cliChange(action, "person:"+p.Username, event, map[string]any{"person": p.ID, "role": role})
+	changed := false
+	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+		accounts := m.a.Accounts.WithStore(tx)
+		var err error
+		if add {
+			changed, err = accounts.AddApproverRole(ctx, p.ID, role)
+		} else {
+			changed, err = accounts.RemoveApproverRole(ctx, p.ID, role)
+		}
+		if !changed {
+			rec = audit.Change{} // held already, or not at all: nothing to record
+		}
+		return err
+	}); err != nil {
+		return err
 	}
 	return m.done(msg, map[string]any{"username": p.Username, "role": role, "held": add, "changed": changed})
 }

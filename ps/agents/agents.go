@@ -111,6 +111,9 @@ type Store interface {
 	UnblockProviderFor(ctx context.Context, personID, issuer string) error
 	ProvidersBlockedBy(ctx context.Context, personID string) ([]string, error)
 	ProviderBlockedBy(ctx context.Context, personID, issuer string) (bool, error)
+	// AfterCommit runs f once the transaction the store belongs to
+	// commits (outside one: at once).
+	AfterCommit(f func())
 }
 
 // Service manages providers and bindings.

@@ -64,6 +64,9 @@ func (s *Service) SetProviderStatus(ctx context.Context, issuer string, status P
 	}
 	err := s.st.SetAgentProviderStatus(ctx, issuer, status, by, s.now())
 	s.policyCache.forget() // this process applies it at once, whatever happened
+	// In a caller's transaction an Admit before the commit could cache the
+	// old status again: forget once more when the decision is visible.
+	s.st.AfterCommit(s.policyCache.forget)
 	return err
 }
 

@@ -131,6 +131,14 @@ func New(st Store, now func() time.Time) *Service {
 	return &Service{st: st, now: now}
 }
 
+// WithStore is the service on st (a transaction), so that a change joins
+// the caller's transaction (its audit row commits with it).
+func (s *Service) WithStore(st Store) *Service {
+	c := *s
+	c.st = st
+	return &c
+}
+
 // Hash is how a secret is stored and looked up.
 func Hash(secret string) string {
 	h := sha256.Sum256([]byte(secret))

@@ -359,7 +359,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
 		Tokens: a.Tokens, MissionDefaultLifetime: cfg.MissionDefaultLifetime, Logger: log, Now: now,
-		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers, Audit: a.Audit,
+		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers, Audit: a.Audit, InTx: st.InTx,
 		StandingApprovals:      standingApprovalsOf(st),
 		RemoveStandingApproval: st.DeletePersonTemplate,
 		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {

@@ -137,18 +137,22 @@ func (c Change) attrs() []any {
 	return attrs
 }
 
-// Record logs the change as message and records it as action on target,
-// after the change (in its own statement): the change is already made, so
-// a failure to record is logged, not returned, and the caller still
-// reports the change it made. A change that has a transaction writes its
-// row in it instead (Write, then Logged).
-func (r *Recorder) Record(ctx context.Context, by Actor, action, target, message string, detail map[string]any) {
-	c := Change{By: by, Action: action, Target: target, Message: message, Detail: detail}
-	r.Logged(ctx, c)
-	if r.Store == nil {
-		return
+// Commit makes change and writes c's audit row in one transaction of
+// inTx, so that both commit or neither does (a failed write rolls the
+// change back and is Commit's error), then logs c. change may complete
+// c (a target or detail known only once the change is made), or clear it
+// (*c = Change{}) when it changed nothing: then nothing is recorded. A
+// refusal is change's error, returned unchanged, with no row and no log.
+func Commit[Tx Store](ctx context.Context, r *Recorder, inTx func(context.Context, func(Tx) error) error, c *Change, change func(tx Tx) error) error {
+	err := inTx(ctx, func(tx Tx) error {
+		if err := change(tx); err != nil || c.Action == "" {
+			return err
+		}
+		return r.Write(ctx, tx, *c)
+	})
+	if err != nil || c.Action == "" {
+		return err
 	}
-	if err := r.Write(ctx, r.Store, c); err != nil {
-		r.logger().WarnContext(ctx, "audit event not recorded", "action", action, "err", err)
-	}
+	r.Logged(ctx, *c)
+	return nil
 }

@@ -117,25 +117,33 @@ func (f *Flows) proposedAuthority(body []byte) (json.RawMessage, error) {
 func (f *Flows) EndBinding(ctx context.Context, personID, bindingID string, unbind bool) (int, error) {
 	ended := 0
 	err := f.DB.InTx(ctx, func(tx *store.Store) error {
-		ag := f.Agents.WithStore(tx)
-		b, err := ag.Binding(ctx, personID, bindingID)
-		if err != nil {
-			return err
-		}
-		end := ag.Revoke
-		if unbind {
-			end = ag.Unbind
-		}
-		if err := end(ctx, personID, b.ID); err != nil {
-			return err
-		}
-		ended, err = f.Missions.WithStore(tx).TerminateForAgent(ctx, b.Provider, b.AgentID, personID, mission.ReasonRevoked)
-		if err != nil || f.RevokeTokens == nil {
-			return err
-		}
-		return f.RevokeTokens(ctx, tx, personID, b.Provider, b.AgentID)
+		var err error
+		ended, err = f.EndBindingIn(ctx, tx, personID, bindingID, unbind)
+		return err
 	})
 	return ended, err
+}
+
+// EndBindingIn is EndBinding in the caller's transaction tx (whose audit
+// row commits with it).
+func (f *Flows) EndBindingIn(ctx context.Context, tx *store.Store, personID, bindingID string, unbind bool) (int, error) {
+	ag := f.Agents.WithStore(tx)
+	b, err := ag.Binding(ctx, personID, bindingID)
+	if err != nil {
+		return 0, err
+	}
+	end := ag.Revoke
+	if unbind {
+		end = ag.Unbind
+	}
+	if err := end(ctx, personID, b.ID); err != nil {
+		return 0, err
+	}
+	ended, err := f.Missions.WithStore(tx).TerminateForAgent(ctx, b.Provider, b.AgentID, personID, mission.ReasonRevoked)
+	if err != nil || f.RevokeTokens == nil {
+		return ended, err
+	}
+	return ended, f.RevokeTokens(ctx, tx, personID, b.Provider, b.AgentID)
 }
 
 // Propose handles POST {mission_endpoint}: the person reviews a

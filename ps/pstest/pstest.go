@@ -196,20 +196,7 @@ func (p *PS) URL(path string) string { return p.Issuer + path }
 // assert that a refused request wrote nothing.
 func (p *PS) TableCounts(t testing.TB) map[string]int64 {
 	t.Helper()
-	ctx := context.Background()
-	tables, err := p.App.Store.Tables(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts := map[string]int64{}
-	for _, tb := range tables {
-		n, err := p.App.Store.CountRows(ctx, tb, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts[tb] = n
-	}
-	return counts
+	return storetest.TableCounts(t, p.App.Store)
 }
 
 // RandomHex returns n random bytes, hex-encoded.

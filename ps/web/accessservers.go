@@ -1,22 +1,14 @@
 package web
 
 import (
-	"context"
 	"slices"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/federation"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
-
-// ClaimReleases is what the person's page needs of the four-party trust
-// (*federation.Trust).
-type ClaimReleases interface {
-	Releases(ctx context.Context, personID string) ([]federation.Release, error)
-	StopRelease(ctx context.Context, personID, as string) error
-	ShareAgain(ctx context.Context, personID, as string) (bool, error)
-}
 
 // claimReleases groups the person's releases per access server.
 func (u *UI) claimReleases(c *gin.Context, s *session) ([]templates.ClaimReleaseItem, error) {
@@ -49,7 +41,8 @@ func (u *UI) claimReleases(c *gin.Context, s *session) ([]templates.ClaimRelease
 
 // stopClaimRelease stops future release to the access server named in the
 // form, for the session person only; an AS they never dealt with is not
-// found (no oracle: the same answer as a made-up one).
+// found (no oracle: the same answer as a made-up one). The stop is in the
+// audit trail, as its undo (shareAgain) is.
 func (u *UI) stopClaimRelease(c *gin.Context, s *session) error {
 	as := c.PostForm("access_server")
 	if u.opt.AccessServers == nil || as == "" {
@@ -62,10 +55,13 @@ func (u *UI) stopClaimRelease(c *gin.Context, s *session) error {
 	if !slices.ContainsFunc(rel, func(r federation.Release) bool { return r.AccessServer == as }) {
 		return errNotFound
 	}
-	if err := u.opt.AccessServers.StopRelease(ctx(c), s.person.ID, as); err != nil {
+	rec := u.auditChange(s, false, "access-server.stop", "access-server:"+as, "person stopped releasing details to an access server",
+		map[string]any{"access_server": as})
+	if err := u.audited(c, &rec, func(tx *store.Store) error {
+		return u.opt.AccessServers.WithStore(tx).StopRelease(ctx(c), s.person.ID, as)
+	}); err != nil {
 		return err
 	}
-	u.log.InfoContext(ctx(c), "person stopped releasing details to an access server", "person", s.person.ID, "access_server", as)
 	u.redirectFlash(c, "/access", "Stopped: "+as+" receives nothing more about you from this person server.")
 	return nil
 }
@@ -79,15 +75,18 @@ func (u *UI) shareAgain(c *gin.Context, s *session) error {
 	if u.opt.AccessServers == nil || as == "" {
 		return errNotFound
 	}
-	ok, err := u.opt.AccessServers.ShareAgain(ctx(c), s.person.ID, as)
+	rec := u.auditChange(s, false, "access-server.share-again", "access-server:"+as, "person shares details with an access server again",
+		map[string]any{"access_server": as})
+	err := u.audited(c, &rec, func(tx *store.Store) error {
+		ok, err := u.opt.AccessServers.WithStore(tx).ShareAgain(ctx(c), s.person.ID, as)
+		if err == nil && !ok {
+			return errNotFound
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return errNotFound
-	}
-	u.record(c, s, false, "access-server.share-again", "access-server:"+as, "person shares details with an access server again",
-		map[string]any{"access_server": as})
 	u.redirectFlash(c, "/access", "Sharing again: "+as+" may receive the details you allowed before; it asks you for others.")
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -104,7 +105,17 @@ func (u *UI) adminCreateAPIToken(c *gin.Context, s *session) error {
 	if err != nil || days < 1 {
 		return refuse("Choose how long the token lasts.")
 	}
-	secret, tok, err := u.opt.APITokens.Create(ctx(c), p.ID, c.PostForm("name"), scope, time.Duration(days)*24*time.Hour)
+	rec := u.auditChange(s, true, "api-token.create", "", "api token created", map[string]any{"for": p.ID, "scope": string(scope)})
+	var secret string
+	var tok *apitoken.Token
+	err = u.audited(c, &rec, func(tx *store.Store) error {
+		var err error
+		secret, tok, err = u.opt.APITokens.WithStore(tx).Create(ctx(c), p.ID, c.PostForm("name"), scope, time.Duration(days)*24*time.Hour)
+		if err == nil {
+			rec.Target, rec.Detail["id"], rec.Detail["expires"] = "api-token:"+tok.ID, tok.ID, tok.ExpiresAt.UTC()
+		}
+		return err
+	})
 	switch {
 	case errors.Is(err, apitoken.ErrBadName):
 		return refuse("Give the token a name of 1 to 100 printable characters.")
@@ -116,8 +127,6 @@ func (u *UI) adminCreateAPIToken(c *gin.Context, s *session) error {
 		return err
 	}
 	u.setCookie(c, apiTokenCookie, url.QueryEscape(tok.Name)+"|"+secret, 60)
-	u.record(c, s, true, "api-token.create", "api-token:"+tok.ID, "api token created",
-		map[string]any{"id": tok.ID, "for": p.ID, "scope": string(scope), "expires": tok.ExpiresAt.UTC()})
 	u.redirectFlash(c, adminAPITokensPath, "API token made.")
 	return nil
 }
@@ -128,7 +137,8 @@ func (u *UI) adminRevokeAPIToken(c *gin.Context, s *session) error {
 		return errNotFound
 	}
 	id := c.Param("id")
-	err := u.opt.APITokens.Revoke(ctx(c), id)
+	rec := u.auditChange(s, true, "api-token.revoke", "api-token:"+id, "api token revoked", map[string]any{"id": id})
+	err := u.audited(c, &rec, func(tx *store.Store) error { return u.opt.APITokens.WithStore(tx).Revoke(ctx(c), id) })
 	if errors.Is(err, apitoken.ErrNotFound) {
 		u.redirectRefusal(c, adminAPITokensPath, "That API token is already revoked or does not exist.")
 		return nil
@@ -136,7 +146,6 @@ func (u *UI) adminRevokeAPIToken(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.record(c, s, true, "api-token.revoke", "api-token:"+id, "api token revoked", map[string]any{"id": id})
 	u.redirectFlash(c, adminAPITokensPath, "API token revoked: it no longer works.")
 	return nil
 }

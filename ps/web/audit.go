@@ -8,16 +8,17 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/audit"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
-// record logs and records a change made in the UI or through mission
-// control (issue 14) with the recorder the CLI uses, after the change. A
-// change with its own transaction writes its row there instead
-// (auditChange, audit.Recorder.Write).
-func (u *UI) record(c *gin.Context, s *session, asAdmin bool, action, target, message string, detail map[string]any) {
-	ch := u.auditChange(s, asAdmin, action, target, message, detail)
-	u.opt.Audit.Record(ctx(c), ch.By, ch.Action, ch.Target, ch.Message, ch.Detail)
+// audited makes a change in the UI or through mission control (issue 14)
+// and writes its audit row in the change's transaction, then logs it
+// (audit.Commit, as the CLI does): a failed write undoes the change, and
+// a refusal (change's error) records nothing. change runs its services
+// WithStore(tx) and may complete rec or clear it (audit.Commit).
+func (u *UI) audited(c *gin.Context, rec *audit.Change, change func(tx *store.Store) error) error {
+	return audit.Commit(ctx(c), u.opt.Audit, u.opt.InTx, rec, change)
 }
 
 // auditChange is a change made by the session's person: asAdmin says the

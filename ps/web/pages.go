@@ -19,6 +19,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -354,18 +355,24 @@ func (u *UI) unbindAgent(c *gin.Context, s *session) error {
 // endBinding revokes or unbinds an agent; the flow ends the missions it
 // runs for this person with it.
 func (u *UI) endBinding(c *gin.Context, s *session, unbind bool, done string) error {
-	n, err := u.opt.MissionFlows.EndBinding(ctx(c), s.person.ID, c.Param("id"), unbind)
+	event, action := "agent revoked", "agent.revoke"
+	if unbind {
+		event, action = "agent unbound", "agent.unbind"
+	}
+	rec := u.auditChange(s, false, action, "binding:"+c.Param("id"), event, map[string]any{"binding": c.Param("id")})
+	n := 0
+	err := u.audited(c, &rec, func(tx *store.Store) error {
+		var err error
+		n, err = u.opt.MissionFlows.EndBindingIn(ctx(c), tx, s.person.ID, c.Param("id"), unbind)
+		rec.Detail["missions_ended"] = n
+		return err
+	})
 	if errors.Is(err, agents.ErrNotFound) {
 		return errNotFound
 	}
 	if err != nil {
 		return err
 	}
-	event, action := "agent revoked", "agent.revoke"
-	if unbind {
-		event, action = "agent unbound", "agent.unbind"
-	}
-	u.record(c, s, false, action, "binding:"+c.Param("id"), event, map[string]any{"binding": c.Param("id"), "missions_ended": n})
 	if n > 0 {
 		done += fmt.Sprintf("; %d of its missions ended", n)
 	}
@@ -505,14 +512,17 @@ func (u *UI) adminCreatePerson(c *gin.Context, s *session) error {
 	np.IsAdmin = c.PostForm("admin") == "on"
 	np.Tenant = strings.TrimSpace(c.PostForm("tenant"))
 	np.Groups, np.Roles = commaList(c.PostForm("groups")), commaList(c.PostForm("roles"))
-	if _, err := u.opt.Accounts.CreatePerson(ctx(c), np); err != nil {
+	rec := u.auditChange(s, true, "person.create", "person:"+np.Username, "administrator created a person", map[string]any{"admin": np.IsAdmin})
+	if err := u.audited(c, &rec, func(tx *store.Store) error {
+		_, err := u.opt.Accounts.WithStore(tx).CreatePerson(ctx(c), np)
+		return err
+	}); err != nil {
 		if msg, ok := personError(err); ok {
 			u.redirectRefusal(c, "/admin/persons", msg)
 			return nil
 		}
 		return err
 	}
-	u.record(c, s, true, "person.create", "person:"+np.Username, "administrator created a person", map[string]any{"admin": np.IsAdmin})
 	u.redirectFlash(c, "/admin/persons", "Account created.")
 	return nil
 }
@@ -526,26 +536,36 @@ func (u *UI) adminTogglePerson(c *gin.Context, s *session) error {
 		return err
 	}
 	disabled := !p.Disabled
-	if _, err := u.opt.Accounts.UpdatePerson(ctx(c), p.ID, account.PersonUpdate{Disabled: &disabled}); err != nil {
+	action := "person.enable"
+	if disabled {
+		action = "person.disable"
+	}
+	// Disabling also ends every session of the person, in the update's
+	// transaction.
+	rec := u.auditChange(s, true, action, "person:"+p.Username, "administrator changed a person", map[string]any{"person": p.ID, "disabled": disabled})
+	if err := u.audited(c, &rec, func(tx *store.Store) error {
+		_, err := u.opt.Accounts.WithStore(tx).UpdatePerson(ctx(c), p.ID, account.PersonUpdate{Disabled: &disabled})
+		return err
+	}); err != nil {
 		if msg, ok := personError(err); ok {
 			u.redirectRefusal(c, "/admin/persons", msg)
 			return nil
 		}
 		return err
 	}
-	// Disabling also ended every session of the person, in the update's
-	// transaction.
-	action := "person.enable"
-	if disabled {
-		action = "person.disable"
-	}
-	u.record(c, s, true, action, "person:"+p.Username, "administrator changed a person", map[string]any{"person": p.ID, "disabled": disabled})
 	u.redirectFlash(c, "/admin/persons", "Saved.")
 	return nil
 }
 
 func (u *UI) adminInvite(c *gin.Context, s *session) error {
-	token, _, err := u.opt.Accounts.CreateInvite(ctx(c), s.person.ID, strings.TrimSpace(c.PostForm("email")), c.PostForm("admin") == "on")
+	admin := c.PostForm("admin") == "on"
+	rec := u.auditChange(s, true, "person.invite", "invitation", "invitation created", map[string]any{"admin": admin})
+	var token string
+	err := u.audited(c, &rec, func(tx *store.Store) error {
+		var err error
+		token, _, err = u.opt.Accounts.WithStore(tx).CreateInvite(ctx(c), s.person.ID, strings.TrimSpace(c.PostForm("email")), admin)
+		return err
+	})
 	if msg, ok := personError(err); ok {
 		u.redirectRefusal(c, "/admin/persons", msg)
 		return nil
@@ -554,14 +574,16 @@ func (u *UI) adminInvite(c *gin.Context, s *session) error {
 		return err
 	}
 	u.setCookie(c, inviteCookie, u.opt.Issuer+"/invite/"+token, 60)
-	u.record(c, s, true, "person.invite", "invitation", "invitation created", map[string]any{"admin": c.PostForm("admin") == "on"})
 	u.redirectFlash(c, "/admin/persons", "Invitation created.")
 	return nil
 }
 
 // adminRevokeInvite makes an open invitation unusable (issue 9 item 10).
 func (u *UI) adminRevokeInvite(c *gin.Context, s *session) error {
-	err := u.opt.Accounts.RevokeInvite(ctx(c), c.PostForm("id"))
+	rec := u.auditChange(s, true, "invitation.revoke", "invitation", "invitation revoked", nil)
+	err := u.audited(c, &rec, func(tx *store.Store) error {
+		return u.opt.Accounts.WithStore(tx).RevokeInvite(ctx(c), c.PostForm("id"))
+	})
 	if errors.Is(err, account.ErrInviteInvalid) {
 		u.redirectRefusal(c, "/admin/persons", "That invitation is no longer open: it was used, revoked or has expired.")
 		return nil
@@ -569,7 +591,6 @@ func (u *UI) adminRevokeInvite(c *gin.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	u.record(c, s, true, "invitation.revoke", "invitation", "invitation revoked", nil)
 	u.redirectFlash(c, "/admin/persons", "Invitation revoked: its link no longer works.")
 	return nil
 }
@@ -594,10 +615,12 @@ func (u *UI) adminSetProvider(c *gin.Context, s *session) error {
 		u.redirectRefusal(c, "/admin/providers", "That is not an agent provider identifier (https://host).")
 		return nil
 	}
-	if err := u.opt.Agents.SetProviderStatus(ctx(c), iss, agents.ProviderStatus(c.PostForm("status")), s.person.ID); err != nil {
+	rec := u.auditChange(s, true, "provider."+c.PostForm("status"), "provider:"+iss, "administrator decided on an agent provider", nil)
+	if err := u.audited(c, &rec, func(tx *store.Store) error {
+		return u.opt.Agents.WithStore(tx).SetProviderStatus(ctx(c), iss, agents.ProviderStatus(c.PostForm("status")), s.person.ID)
+	}); err != nil {
 		return err
 	}
-	u.record(c, s, true, "provider."+c.PostForm("status"), "provider:"+iss, "administrator decided on an agent provider", nil)
 	u.redirectFlash(c, "/admin/providers", "Saved.")
 	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
 
@@ -94,13 +96,7 @@ func (u *UI) changeRole(c *gin.Context, s *session, personID string, add bool) e
 	if err != nil {
 		return err
 	}
-	role := c.PostForm("role")
-	var changed bool
-	if add {
-		changed, err = u.opt.Accounts.AddApproverRole(ctx(c), p.ID, role)
-	} else {
-		changed, err = u.opt.Accounts.RemoveApproverRole(ctx(c), p.ID, role)
-	}
+	role, err := account.NormalizeRole(c.PostForm("role"))
 	if errors.Is(err, account.ErrInvalidField) {
 		u.redirectRefusal(c, to, "A role is 1 to 128 characters, without control characters.")
 		return nil
@@ -108,13 +104,26 @@ func (u *UI) changeRole(c *gin.Context, s *session, personID string, add bool) e
 	if err != nil {
 		return err
 	}
-	role, _ = account.NormalizeRole(role)
 	action, msg, flash := "person.role-add", "administrator gave a person an approver role", p.Username+" now holds the role "+role+"."
 	if !add {
 		action, msg, flash = "person.role-remove", "administrator took an approver role from a person", p.Username+" no longer holds the role "+role+"."
 	}
-	if changed {
-		u.record(c, s, true, action, "person:"+p.Username, msg, map[string]any{"person": p.ID, "role": role})
+	rec := u.auditChange(s, true, action, "person:"+p.Username, msg, map[string]any{"person": p.ID, "role": role})
+	err = u.audited(c, &rec, func(tx *store.Store) error {
+		accounts, changed := u.opt.Accounts.WithStore(tx), false
+		var err error
+		if add {
+			changed, err = accounts.AddApproverRole(ctx(c), p.ID, role)
+		} else {
+			changed, err = accounts.RemoveApproverRole(ctx(c), p.ID, role)
+		}
+		if !changed {
+			rec = audit.Change{} // held already, or not at all: nothing to record
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	u.redirectFlash(c, to, flash)
 	return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
@@ -35,6 +36,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/permission"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/templates"
 )
@@ -61,7 +63,7 @@ type Options struct {
 	RemoveGrant func(ctx context.Context, personID string, key tokens.GrantKey) error
 	// AccessServers shows and stops claim releases to access servers
 	// (*federation.Trust, four-party); nil hides the section.
-	AccessServers ClaimReleases
+	AccessServers *federation.Trust
 	// StandingApprovals lists the person's "Let missions like this start
 	// without asking me" templates (issue 10); nil hides the section.
 	StandingApprovals func(ctx context.Context, personID string) ([]templates.StandingApprovalItem, error)
@@ -87,6 +89,9 @@ type Options struct {
 	// Audit logs and records administrative changes (issue 14) and lists
 	// them at /admin/audit; nil: a log-only recorder, no page data.
 	Audit *audit.Recorder
+	// InTx runs an audited change and its audit row in one transaction
+	// (store.Store.InTx).
+	InTx func(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
 // UI serves the browser pages.
@@ -99,8 +104,8 @@ type UI struct {
 
 // New builds the UI.
 func New(opt Options) (*UI, error) {
-	if opt.Accounts == nil || opt.Agents == nil || opt.Interact == nil || opt.Issuer == "" {
-		return nil, errors.New("web: Issuer, Accounts, Agents and Interact are required")
+	if opt.Accounts == nil || opt.Agents == nil || opt.Interact == nil || opt.InTx == nil || opt.Issuer == "" {
+		return nil, errors.New("web: Issuer, Accounts, Agents, Interact and InTx are required")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)

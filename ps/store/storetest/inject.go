@@ -33,3 +33,23 @@ func InjectInsertFailure(t testing.TB, st *store.Store, table string) func() {
 		}
 	}
 }
+
+// TableCounts is the number of rows of every table of st: comparing two
+// shows that something changed nothing.
+func TableCounts(t testing.TB, st *store.Store) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	tables, err := st.Tables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, tb := range tables {
+		n, err := st.CountRows(ctx, tb, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[tb] = n
+	}
+	return counts
+}

@@ -362,6 +362,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers, Audit: a.Audit,
 		StandingApprovals:      standingApprovalsOf(st),
 		RemoveStandingApproval: st.DeletePersonTemplate,
+		StandingAnswers:        standingAnswersOf(st),
+		ForgetAnswer:           authTokens.ForgetAnswer,
 		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {
 			return composition.Decisions(ctx, st, s256)
 		}})

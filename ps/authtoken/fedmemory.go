@@ -45,7 +45,7 @@ func (s *Service) usable(m *mission.Record) bool {
 }
 
 // remembered is the standing answer to g's current AS question, if g is
-// mission-bound and the PS has not yet answered as many rounds on this
+// mission-bound, its mission usable, and the PS has not yet answered as many rounds on this
 // request as the clarification cap allows (a looping AS then reaches the
 // person or agent, who can stop it).
 func (s *Service) remembered(ctx context.Context, g *Grant) *store.StandingAnswer {
@@ -55,6 +55,12 @@ func (s *Service) remembered(ctx context.Context, g *Grant) *store.StandingAnswe
 		return nil
 	}
 	a, err := s.o.DB.FindStandingAnswer(ctx, g.MissionS256, g.AccessServer, QuestionS256(f.Wait.Question))
+	if err == nil {
+		var m *mission.Record
+		if m, err = s.o.DB.Mission(ctx, g.MissionS256); err == nil && !s.usable(m) {
+			return nil
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, dberr.ErrNotFound) {
 			s.o.Logger.WarnContext(ctx, "federation: standing answer lookup", "mission", g.MissionS256, "err", err)

@@ -354,7 +354,9 @@ func (s *Service) continueAS(ctx context.Context, id string, first time.Duration
 			case <-bg.Done():
 				return
 			}
-			if held = s.lease(bg, id, 0); !held {
+			// The step may poll for up to the client's budget: the lease
+			// must outlast it, or another replica would poll meanwhile.
+			if held = s.lease(bg, id, s.o.Federation.Client.Budget()); !held {
 				if !s.open(bg, id) {
 					return
 				}

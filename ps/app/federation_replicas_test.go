@@ -38,7 +38,7 @@ func TestFederationPollLeaseTwoInstances(t *testing.T) {
 	// shared test clock, on which leases are measured.)
 	first := f.ps
 	opt.Now = f.clock.Now
-	f.ps = f.env.Start(t, opt) // ps.test now reaches the second instance
+	f.ps = f.env.Start(t, opt)                              // ps.test now reaches the second instance
 	polls := func() int { return len(f.as.Hits()) - n - 1 } // after the token request itself
 	for deadline := time.Now().Add(20 * time.Second); polls() < 5; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -142,6 +142,9 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 	if ev := standingEvents(t, f, s256); len(ev) != 2 || ev[1] != "answered/ps" {
 		t.Fatalf("evidence after the PS answered: %v", ev)
 	}
+	if pg := f.b.Get(t, "/missions/"+s256); !strings.Contains(pg.HTML, "This server answered the question of "+f.as.Issuer()+" with the standing answer kept") {
+		t.Fatalf("the mission log does not say the PS answered:\n%s", pg.HTML)
+	}
 
 	// Another question text, another AS, another mission: the person.
 	decline := func(s started) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/anchor"
@@ -102,6 +103,11 @@ func (s *Service) fromMemory(ctx context.Context, id string, g *Grant) bool {
 			return err
 		}
 		done = true
+		if err := tx.AppendMissionLog(ctx, m.S256, mission.Entry{Kind: "clarification", Actor: "ps",
+			Summary: "This server answered the question of " + a.AccessServer + " with the standing answer kept " +
+				a.CreatedAt.UTC().Format(time.RFC3339) + "."}); err != nil {
+			return err
+		}
 		return s.answerEvidence(ctx, tx, m, evidence.Actor{Kind: "ps"}, answerGiven, a, map[string]any{"pending": id})
 	})
 	if err != nil {

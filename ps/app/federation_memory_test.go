@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
@@ -210,4 +212,24 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 	if ev := standingEvents(t, f, s256); len(ev) != 5 || ev[4] != "kept/person" {
 		t.Fatalf("evidence after the suspended mission's question: %v", ev)
 	}
+
+	// At the bound (20 per mission): keeping one more is refused with a
+	// clear message and nothing changes; the person may answer without it.
+	for i := range store.MaxStandingAnswers {
+		if err := f.ps.App.Store.PutStandingAnswer(ctxT(), &store.StandingAnswer{MissionS256: s2, AccessServer: f.as.Issuer(),
+			QuestionS256: fmt.Sprint("q", i), Question: "?", Answer: "!", CreatedBy: "test", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = askPerson(f.as, s2, pt2, question)
+	before := len(f.as.Requests())
+	refused := f.b.Follow(t, f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "Work.", "remember": "on"}))
+	if !strings.Contains(refused.HTML, "This mission already keeps 20 standing answers") || !strings.Contains(refused.HTML, "Your answer to the access server") {
+		t.Fatalf("keeping a 21st answer was not refused:\n%s", refused.HTML)
+	}
+	if ev := standingEvents(t, f, s2); len(ev) != 0 || len(f.as.Requests()) != before || f.as.Requests()[before-1].Clarification != nil {
+		t.Fatalf("a refused keep changed something: evidence %v, AS requests %d → %d", ev, before, len(f.as.Requests()))
+	}
+	f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "Work."})
+	f.expectASToken(t, f.awaitResult(t, s.loc))
 }

@@ -59,6 +59,9 @@ type Options struct {
 // Client talks to access servers for this PS.
 type Client struct{ o Options }
 
+// Budget is how long one Start, Resume or Answer may keep polling.
+func (c *Client) Budget() time.Duration { return c.o.Budget }
+
 // New returns a Client.
 func New(o Options) *Client {
 	if o.Now == nil {

@@ -18,6 +18,8 @@ func LogLabel(kind, actor string, yours bool) string {
 		return "Question to the agent, from " + logActor(actor, yours)
 	case "clarification/agent":
 		return "The agent's answer"
+	case "clarification/ps":
+		return "An access server's question, answered by this server"
 	case "person_token/agent":
 		return "The agent's reason for acting as " + owner(yours)
 	case "person_token/ps":

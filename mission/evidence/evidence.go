@@ -35,6 +35,9 @@ const (
 	TokenDelivered      = "token_delivered"
 	RevocationResult    = "revocation_result"
 	ChainHead           = "chain_head"
+	// StandingAnswer: the person kept or forgot an answer to an access
+	// server's question, or the PS gave it (issue 11; body "event").
+	StandingAnswer = "standing_answer"
 )
 
 // MissionRef names the mission: origin (the PS) and id (s256).

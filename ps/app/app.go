@@ -298,7 +298,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Audit = &audit.Recorder{Store: st, Log: log, Now: now}
 	fed := &authtoken.Federation{
 		Client: federation.New(federation.Options{Issuer: cfg.Issuer, Discovery: a.Discovery, HTTP: client, Signer: psSigner,
-			Now: now, Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Logger: log}),
+			Now: now, Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Logger: log, Budget: cfg.AccessServerWait}),
 		Trusted:   a.AccessServers.Admit,
 		Presented: a.AccessServers.Presented,
 		Billing:   a.AccessServers.Billing, SetBilling: a.AccessServers.SetBilling,
@@ -317,7 +317,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, OwnKeys: a.Keys, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
-		Decisions: a.Decisions, Federation: fed})
+		Decisions: a.Decisions, Federation: fed, PollLease: cfg.AccessServerPollLease})
 	a.stopPolls = authTokens.Shutdown
 	a.resumePolls = authTokens.Resume
 	a.sweepFederated = authTokens.SweepExpired
@@ -362,6 +362,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		RemoveGrant: a.removeGrant, Permissions: st, APITokens: a.APITokens, Lifecycle: a.Lifecycle, Evidence: a.Evidence, AccessServers: a.AccessServers, Audit: a.Audit, InTx: st.InTx,
 		StandingApprovals:      standingApprovalsOf(st),
 		RemoveStandingApproval: st.DeletePersonTemplate,
+		StandingAnswers:        standingAnswersOf(st),
+		ForgetAnswer:           authTokens.ForgetAnswer,
 		Decisions: func(ctx context.Context, s256 string) ([]composition.Listed, error) {
 			return composition.Decisions(ctx, st, s256)
 		}})

@@ -37,7 +37,17 @@ func personStage(stage string) bool {
 // backToAS puts request id back to waiting on the AS after the person's
 // step (with g as its payload when given) and polls the AS at once.
 func (k kind) backToAS(ctx context.Context, id string, g *Grant) error {
-	if _, err := k.s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
+	if err := k.toAS(ctx, k.s.o.Engine, id, g); err != nil {
+		return err
+	}
+	k.s.continueAS(ctx, id, 0)
+	return nil
+}
+
+// toAS is backToAS's change of request id, through eng (the Engine of a
+// transaction when the change commits with others).
+func (k kind) toAS(ctx context.Context, eng *pending.Engine, id string, g *Grant) error {
+	_, err := eng.Update(ctx, id, func(x *pending.Request) error {
 		x.Stage = StageAccessServer
 		if g == nil {
 			return nil
@@ -45,11 +55,8 @@ func (k kind) backToAS(ctx context.Context, id string, g *Grant) error {
 		raw, err := encode(g)
 		x.Payload = raw
 		return err
-	}); err != nil {
-		return err
-	}
-	k.s.continueAS(ctx, id, 0)
-	return nil
+	})
+	return err
 }
 
 // releaseAllowed posts, after the person allowed it, what the operator's

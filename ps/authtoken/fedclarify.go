@@ -8,8 +8,10 @@ import (
 	"strings"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
 // StageASQuestion: an AS's requirement=clarification is put to the person
@@ -21,9 +23,10 @@ const StageASQuestion = "access_server_question"
 const maxASAnswer = 8192
 
 // triage decides who answers an AS's question (P§as-response: "the PS
-// triages who answers: itself, the user, or the agent"). This PS does not
-// answer for the person from the mission's text (see docs/decisions.md);
-// the person answers when they are at the PS's page for this request
+// triages who answers: itself, the user, or the agent") when the PS does
+// not answer itself: it speaks only from the person's standing answer
+// for the mission (fromMemory, tried first), never from the mission's
+// text (see docs/decisions.md). The person answers when they are at the PS's page for this request
 // (personHere), otherwise the agent when it declared clarification (the
 // PS's clarification relay), otherwise the person if the PS can reach
 // them (asked like any other step; 403 user_unreachable if not).
@@ -43,8 +46,11 @@ func personHere(r *pending.Request) bool { return r.Requirement == pending.Requi
 
 // decideQuestion is the person's answer to the AS's question: it goes to
 // the AS (by the poller, signed) and the loop goes on; declining ends the
-// request with 403 denied and the AS learns nothing.
-func (k kind) decideQuestion(ctx context.Context, r *pending.Request, g *Grant, d interact.Decision) (*interact.Outcome, bool, error) {
+// request with 403 denied and the AS learns nothing. With "give the same
+// answer again" (d.Remember) on a mission-bound request, the answer is
+// also kept as the mission's standing answer, in the same transaction
+// (fedmemory.go).
+func (k kind) decideQuestion(ctx context.Context, r *pending.Request, p *account.Person, g *Grant, d interact.Decision) (*interact.Outcome, bool, error) {
 	switch d.Action {
 	case "answer":
 		a := strings.TrimSpace(d.Answer)
@@ -52,7 +58,19 @@ func (k kind) decideQuestion(ctx context.Context, r *pending.Request, g *Grant, 
 			return nil, true, fmt.Errorf("%w: an answer of 1 to %d characters is needed", interact.ErrStage, maxASAnswer)
 		}
 		g.Federated.Answer = a
-		return nil, true, k.backToAS(ctx, r.ID, g)
+		if !d.Remember || g.MissionS256 == "" {
+			return nil, true, k.backToAS(ctx, r.ID, g)
+		}
+		if err := k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			if err := k.s.keepAnswer(ctx, tx, g, p, a); err != nil {
+				return err
+			}
+			return k.toAS(ctx, k.s.o.Engine.WithStore(tx), r.ID, g)
+		}); err != nil {
+			return nil, true, err
+		}
+		k.s.continueAS(ctx, r.ID, 0)
+		return nil, true, nil
 	case "deny":
 		return nil, true, k.s.finish(ctx, r.ID, g, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
 			"the person declined to answer the resource's access server"))
@@ -66,5 +84,5 @@ func (k kind) describeQuestion(g *Grant) *interact.ASQuestion {
 	if g.Federated == nil || g.Federated.Wait == nil {
 		return nil
 	}
-	return &interact.ASQuestion{AccessServer: g.AccessServer, Question: g.Federated.Wait.Question}
+	return &interact.ASQuestion{AccessServer: g.AccessServer, Question: g.Federated.Wait.Question, InMission: g.MissionS256 != ""}
 }

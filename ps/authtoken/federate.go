@@ -77,6 +77,9 @@ type Federated struct {
 	// reach the person); every 202 of its pending URL carries it
 	// (fedinteraction.go).
 	Passed bool `json:"passed,omitempty"`
+	// FromMemory counts the AS's questions on this request the PS
+	// answered from the person's standing answers (fedmemory.go).
+	FromMemory int `json:"from_memory,omitempty"`
 }
 
 // accessServerCheck admits an aud that is not this PS when federation is
@@ -215,6 +218,22 @@ func (s *Service) federateOnce(ctx context.Context, a *httpsig.Agent, r *Request
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	if stage == StageASClarification && s.remembered(ctx, g) != nil {
+		// The person's standing answer: the request waits on the AS while
+		// the PS answers (fromMemory). Should the mission stop meanwhile,
+		// the poll meets the AS's question again and triages it.
+		pr, err := s.waiting(ctx, a, r, g, p, StageAccessServer)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		s.fromMemory(ctx, pr.ID, g)
+		if pr, err = s.o.Engine.Get(ctx, pr.ID); err != nil {
+			return 0, nil, nil, err
+		}
+		resp := s.o.Engine.Respond(pr)
+		s.continueAS(ctx, pr.ID, 0)
+		return 0, nil, &resp, nil
+	}
 	stage = triage(stage, false, r.Capabilities)
 	var res interact.Result
 	if stage == StageAccessServer || stage == StageASClarification {
@@ -335,7 +354,9 @@ func (s *Service) continueAS(ctx context.Context, id string, first time.Duration
 			case <-bg.Done():
 				return
 			}
-			if held = s.lease(bg, id, 0); !held {
+			// The step may poll for up to the client's budget: the lease
+			// must outlast it, or another replica would poll meanwhile.
+			if held = s.lease(bg, id, s.o.Federation.Client.Budget()); !held {
 				if !s.open(bg, id) {
 					return
 				}
@@ -417,6 +438,9 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 	if pr.Stage == StageASInteraction && stage == StageAccessServer {
 		stage = StageASInteraction // the person's visit is still on its way
 	}
+	if stage == StageASClarification && s.fromMemory(ctx, id, g) {
+		return true, 0 // the next step posts the standing answer
+	}
 	stage = triage(stage, personHere(pr), pr.Capabilities)
 	g.Federated.Asked = len(pr.Answers)
 	if _, err := s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
@@ -462,7 +486,7 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 	case r.Stage == StageASClaims:
 		return k.decideClaims(ctx, r, g, d)
 	case r.Stage == StageASQuestion:
-		return k.decideQuestion(ctx, r, g, d)
+		return k.decideQuestion(ctx, r, p, g, d)
 	case r.Stage == StageASInteraction && (d.Action == "open" || d.Action == "approve"):
 		link := g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
 		return &interact.Outcome{Redirect: link}, true, nil
@@ -492,6 +516,10 @@ func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *m
 	stage, err := k.s.waitStage(ctx, g)
 	if err != nil {
 		return k.s.finish(ctx, r.ID, g, nil, err)
+	}
+	if stage == StageASClarification && k.s.fromMemory(ctx, r.ID, g) {
+		k.s.continueAS(ctx, r.ID, 0)
+		return nil
 	}
 	stage = triage(stage, personHere(r), r.Capabilities)
 	if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {

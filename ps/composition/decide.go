@@ -268,6 +268,10 @@ func Lifecycle(m *mission.Record) authority.Lifecycle {
 }
 
 // anchorsOf are the mission's anchors for its evidence records.
+// AnchorsOf is m's anchors for an evidence record written outside a
+// decision (the same as a decision's).
+func AnchorsOf(m *mission.Record) evidence.Anchors { return anchorsOf(m) }
+
 func anchorsOf(m *mission.Record) evidence.Anchors {
 	c := m.Composition
 	if c == nil {

@@ -71,6 +71,12 @@ type Config struct {
 	AgentProviderPolicy string
 	// AccessServerPolicy is allow-any or allow-list (four-party, issue 11).
 	AccessServerPolicy string
+	// AccessServerWait bounds how long the PS keeps polling an access
+	// server in one go (inside the agent's request, or one background
+	// step); AccessServerPollLease is how long a replica's lease on
+	// polling one request lasts beyond that (issue 11, poll leases).
+	AccessServerWait      time.Duration
+	AccessServerPollLease time.Duration
 	// AllowSignup lets anyone create an account at /signup.
 	AllowSignup bool
 	// PendingLifetime bounds a pending request (PS-155).
@@ -142,6 +148,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown bound")
 	fs.StringVar(&c.AgentProviderPolicy, "agent-provider-policy", "allow-any", "which agent providers may present agents: allow-any (except blocked) or allow-list")
 	fs.StringVar(&c.AccessServerPolicy, "access-server-policy", "allow-any", "which access servers the PS federates with: allow-any (except distrusted) or allow-list")
+	fs.DurationVar(&c.AccessServerWait, "access-server-wait", 10*time.Second, "how long the PS polls an access server in one go, inside the agent's request or in the background (1s to 1m)")
+	fs.DurationVar(&c.AccessServerPollLease, "access-server-poll-lease", 30*time.Second, "how long a replica's lease on polling an access server for one request outlasts its poll; another replica takes over once it lapses (1s to 10m)")
 	fs.BoolVar(&c.AllowSignup, "allow-signup", false, "let anyone create an account at /signup")
 	fs.DurationVar(&c.PendingLifetime, "pending-lifetime", 10*time.Minute, "how long a pending (202) request waits for its person")
 	fs.IntVar(&c.PendingMaxPerAgent, "pending-max-per-agent", 20, "open pending requests one agent may have (429 rate_limited beyond)")
@@ -295,6 +303,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AgentProviderPolicy != "allow-any" && c.AgentProviderPolicy != "allow-list" {
 		bad("--agent-provider-policy %q: want allow-any or allow-list", c.AgentProviderPolicy)
+	}
+	if c.AccessServerWait < time.Second || c.AccessServerWait > time.Minute {
+		bad("--access-server-wait %s: want 1s to 1m", c.AccessServerWait)
+	}
+	if c.AccessServerPollLease < time.Second || c.AccessServerPollLease > 10*time.Minute {
+		bad("--access-server-poll-lease %s: want 1s to 10m", c.AccessServerPollLease)
 	}
 	if c.AccessServerPolicy != "allow-any" && c.AccessServerPolicy != "allow-list" {
 		bad("--access-server-policy %q: want allow-any or allow-list", c.AccessServerPolicy)

@@ -88,6 +88,9 @@ type ASClaims struct {
 type ASQuestion struct {
 	AccessServer string
 	Question     string
+	// InMission: the request is mission-bound, so the person may keep
+	// their answer for the same question from the same AS.
+	InMission bool
 }
 
 // ClaimValue is one released detail.

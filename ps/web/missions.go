@@ -13,6 +13,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/httperr"
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 	"github.com/aauth-ps/aauth-ps/ps/markdown"
@@ -29,6 +30,7 @@ func (u *UI) registerMissions(g *gin.RouterGroup) {
 	g.GET("/missions/:s256", u.authed(u.missionPage))
 	g.POST("/missions/:s256/revoke", u.authed(u.revokeMission))
 	g.POST("/missions/:s256/checkpoints/:id", u.authed(u.recordCheckpoint))
+	g.POST("/missions/:s256/answers/:id/forget", u.authed(u.forgetAnswer))
 
 	api := g.Group(missionControlPath)
 	api.GET("/missions", u.api(u.mcList))
@@ -132,7 +134,34 @@ func (u *UI) missionPage(c *gin.Context, s *session) error {
 			v.Decisions = append(v.Decisions, decisionItem(d))
 		}
 	}
+	if u.opt.StandingAnswers != nil {
+		if v.Answers, err = u.opt.StandingAnswers(ctx(c), m.S256); err != nil {
+			return err
+		}
+	}
 	u.render(c, http.StatusOK, templates.MissionPage(u.pageFor(c, s, "Mission"), v))
+	return nil
+}
+
+// forgetAnswer removes one of the mission's standing answers to access
+// servers (issue 11): only the mission's person may; anything else,
+// another mission's answer included, is not found (no oracle).
+func (u *UI) forgetAnswer(c *gin.Context, s *session) error {
+	m, err := u.visible(c, s)
+	if err != nil {
+		return err
+	}
+	id := c.Param("id")
+	if u.opt.ForgetAnswer == nil || m.PersonID != s.person.ID || len(id) > 64 {
+		return errNotFound
+	}
+	if err := u.opt.ForgetAnswer(ctx(c), m.S256, id, s.person); errors.Is(err, dberr.ErrNotFound) {
+		return errNotFound
+	} else if err != nil {
+		return err
+	}
+	u.log.InfoContext(ctx(c), "person forgot a standing answer", "mission", m.S256, "answer", id, "by", s.person.ID)
+	u.redirectFlash(c, "/missions/"+m.S256, "Forgotten: if the access server asks that again, you or the agent are asked.")
 	return nil
 }
 

@@ -70,6 +70,12 @@ type Options struct {
 	// RemoveStandingApproval removes one of them (dberr.ErrNotFound when
 	// the person has none with that id).
 	RemoveStandingApproval func(ctx context.Context, personID, id string) error
+	// StandingAnswers lists a mission's standing answers to access
+	// servers (issue 11); nil hides the section.
+	StandingAnswers func(ctx context.Context, s256 string) ([]templates.StandingAnswerItem, error)
+	// ForgetAnswer removes one of them, evidenced as the person's
+	// (dberr.ErrNotFound when the mission has none with that id).
+	ForgetAnswer func(ctx context.Context, s256, id string, p *account.Person) error
 	// MissionDefaultLifetime is the end the mission review selects at
 	// first (zero: when completed or revoked).
 	MissionDefaultLifetime time.Duration

@@ -35,6 +35,7 @@ var suites = []Suite{
 	{Name: "mission lifecycle", Run: runLifecycle},
 	{Name: "access servers", Run: runAccessServers},
 	{Name: "poll leases", Run: runPollLeases},
+	{Name: "standing answers", Run: runStandingAnswers},
 	{Name: "person templates", Run: runPersonTemplates},
 	{Name: "audit trail", Run: runAudit},
 }

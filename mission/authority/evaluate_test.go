@@ -200,6 +200,17 @@ func TestDecisionTable(t *testing.T) {
 			if again := Evaluate(in); !sameDecision(d, again) {
 				t.Error("Evaluate is not deterministic")
 			}
+			// Issue 12: a decision record keeps only the catalog's part for
+			// the request's resource; replay on it decides the same.
+			kept := RecordInput(in, nil).Catalog
+			if kept == nil || len(kept.Resources) > 1 || kept.Version != in.Catalog.Version {
+				t.Errorf("the record keeps the catalog %+v", kept)
+			}
+			pruned := in
+			pruned.Catalog = kept
+			if !sameDecision(d, Evaluate(pruned)) {
+				t.Error("Evaluate on the catalog a record keeps decides otherwise")
+			}
 		})
 	}
 }
@@ -460,6 +471,17 @@ func TestRoleCheckpointNotRecordedByPerson(t *testing.T) {
 			}
 			if again := Evaluate(in); !sameDecision(d, again) {
 				t.Error("Evaluate is not deterministic")
+			}
+			// Issue 12: a decision record keeps only the catalog's part for
+			// the request's resource; replay on it decides the same.
+			kept := RecordInput(in, nil).Catalog
+			if kept == nil || len(kept.Resources) > 1 || kept.Version != in.Catalog.Version {
+				t.Errorf("the record keeps the catalog %+v", kept)
+			}
+			pruned := in
+			pruned.Catalog = kept
+			if !sameDecision(d, Evaluate(pruned)) {
+				t.Error("Evaluate on the catalog a record keeps decides otherwise")
 			}
 		})
 	}

@@ -60,6 +60,11 @@ func FuzzEvaluate(f *testing.F) {
 			in.Mission.Checkpoints["numbers_reconciled"] = CheckpointRecord{RecordedAt: now}
 		}
 		d := Evaluate(in)
+		pruned := in
+		pruned.Catalog = RecordInput(in, nil).Catalog
+		if !sameDecision(d, Evaluate(pruned)) {
+			t.Fatal("Evaluate on the catalog a decision record keeps decides otherwise")
+		}
 		if d.Outcome != Issue {
 			return
 		}

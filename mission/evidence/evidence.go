@@ -98,6 +98,24 @@ var ErrChain = errors.New("evidence: record does not continue the chain")
 // The caller writes the result in the same transaction as the effect it
 // evidences, conditional on head still being the head.
 func Append(head *Stored, chain string, r Record, at time.Time) (Stored, error) {
+	if head == nil {
+		return AppendTo(nil, chain, r, at)
+	}
+	return AppendTo(&Link{Chain: head.Record.Chain, Seq: head.Record.Seq, Hash: head.Hash}, chain, r, at)
+}
+
+// Link is what the next record of a chain needs of its head: the head's
+// chain, seq and record_hash (a store reads these three columns, not the
+// whole head record).
+type Link struct {
+	Chain string
+	Seq   int64
+	Hash  string
+}
+
+// AppendTo is Append after the head named by link (nil for the first
+// record).
+func AppendTo(head *Link, chain string, r Record, at time.Time) (Stored, error) {
 	r.Object, r.Chain, r.At = Object, chain, at.UTC().Format(TimeFormat)
 	if r.Binding.SchemaVersion == 0 {
 		r.Binding.SchemaVersion = 1
@@ -108,11 +126,11 @@ func Append(head *Stored, chain string, r Record, at time.Time) (Stored, error) 
 	if head == nil {
 		r.Seq, r.Prev = 0, nil
 	} else {
-		if head.Record.Chain != chain {
-			return Stored{}, fmt.Errorf("%w: head is of chain %s", ErrChain, head.Record.Chain)
+		if head.Chain != chain {
+			return Stored{}, fmt.Errorf("%w: head is of chain %s", ErrChain, head.Chain)
 		}
 		prev := head.Hash
-		r.Seq, r.Prev = head.Record.Seq+1, &prev
+		r.Seq, r.Prev = head.Seq+1, &prev
 	}
 	// The body is canonicalised once, as a member of the record (issue
 	// 12: it used to be canonicalised alone and again inside the record);

@@ -298,6 +298,21 @@ func (s *Store) EvidenceHead(ctx context.Context, chain string) (*evidence.Store
 	return &st, err
 }
 
+// EvidenceLink is the chain, seq and hash of chain's last record, or nil
+// for an empty chain: what the next record links to, read without the
+// head record itself (issue 12: appending read and decoded it whole).
+func (s *Store) EvidenceLink(ctx context.Context, chain string) (*evidence.Link, error) {
+	var rows []evidence.Link
+	if err := s.db.WithContext(ctx).Model(&evidenceRow{}).Select("chain", "seq", "hash").Where("chain = ?", chain).
+		Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
+		return nil, wrap("read evidence head", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
+}
+
 // EvidenceHeadsDue lists mission chains (a chain named by its mission's
 // s256) that moved since their last chain_head and whose last chain_head
 // is older than before (or that have none), at most limit, oldest first.

@@ -40,6 +40,15 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 				t.Fatalf("BoundPerson(%s) = %+v %+v, %v; want %+v %+v", agentID, b, p, err, lb, want)
 			}
 		}
+		// Every column of the person is read: p1 has a value in each.
+		if err := st.ExecSQL(ctx, `UPDATE persons SET email = 'p1@example.com', email_verified = ?, name = 'P One', tenant = 't1',
+			groups_json = '["g"]', roles_json = '["r"]', is_admin = ?, inbox_channel = ?, password_hash = 'h', created_at = 5,
+			updated_at = 6, disabled_at = 7 WHERE id = 'p1'`, true, true, true); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := st.PersonByID(ctx, "p1"); p == nil || p.Email == "" || !p.Disabled || len(p.Roles) != 1 || !p.HasPassword {
+			t.Fatalf("p1 = %+v", p)
+		}
 		b := agents.Binding{ID: "b1", Provider: "https://ap.example", AgentID: "aauth:A1@ap.example", PersonID: "p1",
 			State: agents.BindingActive, Platform: "desktop", Device: "laptop", CreatedAt: at, LastSeenAt: at}
 		if err := st.CreateBinding(ctx, b); err != nil {

@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
@@ -50,6 +52,88 @@ func Marshal(v any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
 	}
 	return Canonical(raw)
+}
+
+// MarshalMember is Marshal of the object v with one more top-level
+// member, name, holding the JSON text raw: it returns the whole's
+// canonical bytes (byte for byte what Marshal of the whole gives) and
+// raw's canonical form. raw is canonicalised once, as a member (evidence
+// records: the body, often the largest part, is not canonicalised twice).
+// v must marshal to an object without a member name.
+func MarshalMember(v any, name string, raw []byte) (whole, member []byte, err error) {
+	obj, err := Marshal(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	// One level deeper in the whole: the nesting bound counts from there.
+	if err := checkAt(raw, 1); err != nil {
+		return nil, nil, err
+	}
+	if member, err = jcs.Transform(raw); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+	}
+	// obj is canonical: its values are kept as they are, byte for byte.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &members); err != nil {
+		return nil, nil, fmt.Errorf("%w: not an object: %v", ErrNotCanonicalizable, err)
+	}
+	if _, dup := members[name]; dup {
+		return nil, nil, fmt.Errorf("%w: duplicate member %q", ErrNotCanonicalizable, name)
+	}
+	members[name] = member
+	names := make([]string, 0, len(members))
+	for k := range members {
+		names = append(names, k)
+	}
+	// RFC 8785 §3.2.3: members sorted by their names' UTF-16 code units.
+	slices.SortFunc(names, func(a, b string) int {
+		return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+	})
+	var out bytes.Buffer
+	out.Grow(len(obj) + len(name) + len(member) + 4)
+	out.WriteByte('{')
+	for i, k := range names {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		writeString(&out, k)
+		out.WriteByte(':')
+		out.Write(members[k])
+	}
+	out.WriteByte('}')
+	return out.Bytes(), member, nil
+}
+
+// writeString writes s (valid UTF-8) as RFC 8785 §3.2.2.2 serialises a
+// string: only the quote, the backslash and control characters escaped,
+// the short forms where JSON has them, \u00xx (lower-case hex) otherwise.
+func writeString(out *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	out.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			out.WriteByte('\\')
+			out.WriteByte(c)
+		case c == '\b':
+			out.WriteString(`\b`)
+		case c == '\t':
+			out.WriteString(`\t`)
+		case c == '\n':
+			out.WriteString(`\n`)
+		case c == '\f':
+			out.WriteString(`\f`)
+		case c == '\r':
+			out.WriteString(`\r`)
+		case c < 0x20:
+			out.WriteString(`\u00`)
+			out.WriteByte(hex[c>>4])
+			out.WriteByte(hex[c&0xf])
+		default:
+			out.WriteByte(c)
+		}
+	}
+	out.WriteByte('"')
 }
 
 // Of is anchor(v) for any value that marshals to JSON.
@@ -98,7 +182,11 @@ const maxDepth = 64
 
 // check walks raw once: one JSON value, valid UTF-8, no lone surrogate
 // escapes, no duplicate member names, integers only and within range.
-func check(raw []byte) error {
+func check(raw []byte) error { return checkAt(raw, 0) }
+
+// checkAt is check for a value that sits depth levels deep in the
+// document it will be hashed in, so the nesting bound counts from there.
+func checkAt(raw []byte, depth int) error {
 	if !utf8.Valid(raw) {
 		return fmt.Errorf("%w: invalid UTF-8", ErrNotCanonicalizable)
 	}
@@ -107,7 +195,7 @@ func check(raw []byte) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := walk(dec, 0); err != nil {
+	if err := walk(dec, depth); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {

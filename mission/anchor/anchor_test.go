@@ -3,10 +3,12 @@ package anchor
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestVectors reproduces every line of the design's vectors.txt from the
@@ -122,6 +124,79 @@ func FuzzCanonical(f *testing.F) {
 		again, err := Canonical(out)
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("not idempotent: %s -> %s (%v)", out, again, err)
+		}
+	})
+}
+
+// TestMarshalMemberIsMarshalOfTheWhole (issue 12): an object and one
+// more member canonicalised once, as a member, give byte for byte what
+// Marshal of the whole gives — names needing escapes or sorted by UTF-16
+// (not bytes) included — and refuse what the whole would refuse,
+// nesting counted from the member's depth.
+func TestMarshalMemberIsMarshalOfTheWhole(t *testing.T) {
+	objects := []map[string]any{
+		{},
+		{"a": 1, "c": "x", "bz": []any{}},
+		{"\U0001F600": 1, "\uff61": 2, "\u00e9": "\u2028<>&", "q\"\\\u0001\b\t\n\f\r": nil, "a": map[string]any{"z": 1, "y": 2}},
+	}
+	members := []struct{ name, raw string }{
+		{"body", ` { "b" : 1 , "a" : [ 3 , "\u00e9" ] } `},
+		{"\ufb01", `"\u2028<>&\"\\\u0001"`},
+		{"\U0001F601", `{"\ud83d\ude00":1,"a":2}`},
+		{"", `[9007199254740991,-9007199254740991,0]`},
+		{"b", strings.Repeat("[", 64) + strings.Repeat("]", 64)}, // 64 deep in the whole: the bound
+	}
+	for _, o := range objects {
+		for _, m := range members {
+			whole, member, err := MarshalMember(o, m.name, []byte(m.raw))
+			if err != nil {
+				t.Fatalf("MarshalMember(%v, %q, %s): %v", o, m.name, m.raw, err)
+			}
+			all := map[string]any{m.name: json.RawMessage(m.raw)}
+			for k, v := range o {
+				all[k] = v
+			}
+			want, err := Marshal(all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(whole, want) {
+				t.Errorf("MarshalMember(%v, %q, %s) = %s, want %s", o, m.name, m.raw, whole, want)
+			}
+			if wantMember, _ := Canonical([]byte(m.raw)); !bytes.Equal(member, wantMember) {
+				t.Errorf("member %s, want %s", member, wantMember)
+			}
+		}
+	}
+	bad := []struct {
+		v         any
+		name, raw string
+	}{
+		{map[string]any{"a": 1}, "a", `2`},     // a duplicate of the object's member
+		{map[string]any{"a": 1}, "b", `[1.5]`}, // not an integer
+		{map[string]any{"a": 1}, "b", `{"x":1,"x":2}`},
+		{map[string]any{"a": 1}, "b", `"\ud800"`},                                        // a lone surrogate
+		{map[string]any{"a": 1}, "b", strings.Repeat("[", 65) + strings.Repeat("]", 65)}, // 65 deep in the whole
+		{[]int{1}, "b", `1`},                                                             // not an object
+	}
+	for _, c := range bad {
+		if whole, _, err := MarshalMember(c.v, c.name, []byte(c.raw)); err == nil {
+			t.Errorf("MarshalMember(%v, %q, %s) = %s, want an error", c.v, c.name, c.raw, whole)
+		}
+	}
+}
+
+func FuzzMarshalMember(f *testing.F) {
+	f.Add("body", "k\u2028", []byte(`{"b":1,"a":[3,1,2]}`))
+	f.Add("\U0001F600", "\uff61\"", []byte(`"\u00e9<"`))
+	f.Fuzz(func(t *testing.T, name, other string, raw []byte) {
+		if !utf8.ValidString(name) || !utf8.ValidString(other) || name == other {
+			return
+		}
+		whole, _, err := MarshalMember(map[string]string{other: name}, name, raw)
+		want, werr := Marshal(map[string]any{other: name, name: json.RawMessage(raw)})
+		if (err == nil) != (werr == nil) || !bytes.Equal(whole, want) {
+			t.Fatalf("MarshalMember: %s (%v), Marshal of the whole: %s (%v)", whole, err, want, werr)
 		}
 	})
 }

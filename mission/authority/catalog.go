@@ -80,6 +80,22 @@ func (c *Catalog) Action(resource string, it Item) string {
 	return ""
 }
 
+// readFor is the part of c that Evaluate reads for a request at
+// resource: the version and that resource's name, class and actions (every
+// catalog read of Evaluate is keyed by the request's resource). Decision
+// records keep it for replay instead of the whole catalog (issue 12).
+func (c *Catalog) readFor(resource string) *Catalog {
+	if c == nil {
+		return nil
+	}
+	out := &Catalog{Version: c.Version, Resources: map[string]CatalogResource{}}
+	if r, ok := c.Resources[resource]; ok {
+		r.ScopeDescriptions = nil // admission's, not Evaluate's
+		out.Resources[resource] = r
+	}
+	return out
+}
+
 // Version returns the catalog version ("" for none).
 func (c *Catalog) version() string {
 	if c == nil {

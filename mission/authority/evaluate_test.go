@@ -200,6 +200,7 @@ func TestDecisionTable(t *testing.T) {
 			if again := Evaluate(in); !sameDecision(d, again) {
 				t.Error("Evaluate is not deterministic")
 			}
+			replaysOnRecordedCatalog(t, in, d)
 		})
 	}
 }
@@ -307,6 +308,21 @@ func check(t *testing.T, d Decision, w want) {
 	}
 	if d.Outcome != Issue && (d.Effects.CountGrants != nil || d.Effects.ConsumeCheckpoints != nil || d.Effects.Reserve != nil) {
 		t.Errorf("a %s decision has effects %+v", d.Outcome, d.Effects)
+	}
+}
+
+// replaysOnRecordedCatalog (issue 12): a decision record keeps only the
+// catalog's part for the request's resource; Evaluate on it (the replay)
+// decides d again.
+func replaysOnRecordedCatalog(t testing.TB, in Input, d Decision) {
+	t.Helper()
+	kept := RecordInput(in, nil).Catalog
+	if kept == nil || len(kept.Resources) > 1 || kept.Version != in.Catalog.Version {
+		t.Fatalf("the record keeps the catalog %+v", kept)
+	}
+	in.Catalog = kept
+	if !sameDecision(d, Evaluate(in)) {
+		t.Fatal("Evaluate on the catalog a decision record keeps decides otherwise")
 	}
 }
 
@@ -461,6 +477,7 @@ func TestRoleCheckpointNotRecordedByPerson(t *testing.T) {
 			if again := Evaluate(in); !sameDecision(d, again) {
 				t.Error("Evaluate is not deterministic")
 			}
+			replaysOnRecordedCatalog(t, in, d)
 		})
 	}
 }

@@ -60,6 +60,7 @@ func FuzzEvaluate(f *testing.F) {
 			in.Mission.Checkpoints["numbers_reconciled"] = CheckpointRecord{RecordedAt: now}
 		}
 		d := Evaluate(in)
+		replaysOnRecordedCatalog(t, in, d)
 		if d.Outcome != Issue {
 			return
 		}

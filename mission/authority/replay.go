@@ -38,12 +38,13 @@ type ReplayInput struct {
 }
 
 // RecordInput is in as a record keeps it; set is the effective set's
-// canonical bytes when it is not the approved one (nil otherwise).
+// canonical bytes when it is not the approved one (nil otherwise). The
+// catalog is kept as far as Evaluate reads it for this request.
 func RecordInput(in Input, set json.RawMessage) *ReplayInput {
 	m := in.Mission
 	return &ReplayInput{Point: in.Point, Mode: in.Mode, Request: in.Request, Actor: in.Actor, Lifecycle: m.Lifecycle,
 		SetHash: m.EffectiveHash, Set: set, Version: m.Version, Consent: m.Consent, Checkpoints: m.Checkpoints,
-		Grants: m.Grants, Spent: m.Spent, Catalog: in.Catalog, Now: in.Now.UTC(), PersonReachable: in.PersonReachable,
+		Grants: m.Grants, Spent: m.Spent, Catalog: in.Catalog.readFor(in.Request.Resource), Now: in.Now.UTC(), PersonReachable: in.PersonReachable,
 		Answers: in.Answers}
 }
 

@@ -68,17 +68,19 @@ type Binding struct {
 
 // Record is one evidence record.
 type Record struct {
-	Object  string          `json:"object"`
-	Chain   string          `json:"chain"`
-	Seq     int64           `json:"seq"`
-	Mission MissionRef      `json:"mission"`
-	Type    string          `json:"type"`
-	At      string          `json:"at"`
-	Actor   Actor           `json:"actor"`
-	Anchors Anchors         `json:"anchors"`
-	Binding Binding         `json:"binding"`
-	Body    json.RawMessage `json:"body"`
-	Prev    *string         `json:"prev"`
+	Object  string     `json:"object"`
+	Chain   string     `json:"chain"`
+	Seq     int64      `json:"seq"`
+	Mission MissionRef `json:"mission"`
+	Type    string     `json:"type"`
+	At      string     `json:"at"`
+	Actor   Actor      `json:"actor"`
+	Anchors Anchors    `json:"anchors"`
+	Binding Binding    `json:"binding"`
+	// Body is never empty in a record Append made (it writes {}); empty,
+	// it is left out so that Append can add it canonicalised once.
+	Body json.RawMessage `json:"body,omitempty"`
+	Prev *string         `json:"prev"`
 }
 
 // Stored is a record as persisted: its canonical bytes and their hash.
@@ -99,6 +101,24 @@ var ErrChain = errors.New("evidence: record does not continue the chain")
 // The caller writes the result in the same transaction as the effect it
 // evidences, conditional on head still being the head.
 func Append(head *Stored, chain string, r Record, at time.Time) (Stored, error) {
+	if head == nil {
+		return AppendTo(nil, chain, r, at)
+	}
+	return AppendTo(&Link{Chain: head.Record.Chain, Seq: head.Record.Seq, Hash: head.Hash}, chain, r, at)
+}
+
+// Link is what the next record of a chain needs of its head: the head's
+// chain, seq and record_hash (a store reads these three columns, not the
+// whole head record).
+type Link struct {
+	Chain string
+	Seq   int64
+	Hash  string
+}
+
+// AppendTo is Append after the head named by link (nil for the first
+// record).
+func AppendTo(head *Link, chain string, r Record, at time.Time) (Stored, error) {
 	r.Object, r.Chain, r.At = Object, chain, at.UTC().Format(TimeFormat)
 	if r.Binding.SchemaVersion == 0 {
 		r.Binding.SchemaVersion = 1
@@ -109,24 +129,34 @@ func Append(head *Stored, chain string, r Record, at time.Time) (Stored, error) 
 	if head == nil {
 		r.Seq, r.Prev = 0, nil
 	} else {
-		if head.Record.Chain != chain {
-			return Stored{}, fmt.Errorf("%w: head is of chain %s", ErrChain, head.Record.Chain)
+		if head.Chain != chain {
+			return Stored{}, fmt.Errorf("%w: head is of chain %s", ErrChain, head.Chain)
 		}
 		prev := head.Hash
-		r.Seq, r.Prev = head.Record.Seq+1, &prev
+		r.Seq, r.Prev = head.Seq+1, &prev
 	}
-	canon, err := anchor.Marshal(r)
+	// The body is canonicalised once, as a member of the record (issue
+	// 12: it used to be canonicalised alone and again inside the record);
+	// the hash is of the very bytes stored.
+	body := r.Body
+	r.Body = nil
+	canon, canonBody, err := anchor.MarshalMember(r, "body", body)
 	if err != nil {
 		return Stored{}, err
 	}
+	r.Body = canonBody
 	return Stored{Record: r, Canonical: canon, Hash: anchor.S256(canon)}, nil
 }
 
-// Body marshals v as a record body (canonical, so it hashes the same on
-// every reader).
+// Body marshals v as a record body. Append canonicalises it with the
+// record (so it hashes the same on every reader); the stored record's
+// Body is that canonical form.
 func Body(v any) (json.RawMessage, error) {
-	b, err := anchor.Marshal(v)
-	return json.RawMessage(b), err
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", anchor.ErrNotCanonicalizable, err)
+	}
+	return json.RawMessage(b), nil
 }
 
 // Signer signs a chain head with the PS key and returns a compact JWS

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -211,5 +212,43 @@ func relinkFrom(t *testing.T, b *Bundle, i int, from, to string) {
 			t.Fatal(err)
 		}
 		b.Records[j] = canon
+	}
+}
+
+// TestAppendCanonicalisesOnce (issue 12): Append takes a body in any
+// JSON form, canonicalises it once as a member of the record, and stores
+// exactly the bytes it hashes: the record's JCS form, its body the
+// body's JCS form. A body JCS refuses is refused.
+func TestAppendCanonicalisesOnce(t *testing.T) {
+	body := json.RawMessage(" {\"z\": [ 2, 1 ], \"a\": \"\\u00e9\\u2028<&>\", \"\\ud83d\\ude00\": {}} ")
+	head, err := Append(nil, missionID, Record{Mission: MissionRef{Origin: origin, ID: missionID}, Type: RuntimeDecision,
+		Actor: Actor{Kind: "agent", ID: "aauth:\"a\"\u2028@ap.example"}, Anchors: anchors}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Append(&head, missionID, Record{Mission: MissionRef{Origin: origin, ID: missionID}, Type: RuntimeDecision,
+		Actor: agentActor, Anchors: anchors, Body: body}, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBody, _ := anchor.Canonical(body)
+	if !bytes.Equal(s.Record.Body, wantBody) {
+		t.Errorf("stored body %s, want %s", s.Record.Body, wantBody)
+	}
+	whole, err := anchor.Marshal(s.Record)
+	if err != nil || !bytes.Equal(s.Canonical, whole) {
+		t.Errorf("stored %s, want the record's JCS form %s (%v)", s.Canonical, whole, err)
+	}
+	if h, _ := anchor.OfJSON(s.Canonical); s.Hash != h || *s.Record.Prev != head.Hash || s.Record.Seq != 1 {
+		t.Errorf("hash %s (of the stored bytes: %s), prev %s, seq %d", s.Hash, h, *s.Record.Prev, s.Record.Seq)
+	}
+	if string(head.Record.Body) != `{}` || !strings.Contains(string(head.Canonical), `"body":{}`) {
+		t.Errorf("an empty body is stored as {}: %s", head.Canonical)
+	}
+	for _, bad := range []string{`{"a":1.5}`, `{"a":1,"a":2}`, `{"a":`} {
+		if _, err := Append(&head, missionID, Record{Mission: head.Record.Mission, Type: RuntimeDecision, Actor: agentActor,
+			Anchors: anchors, Body: json.RawMessage(bad)}, t0); err == nil {
+			t.Errorf("body %s appended, want an error", bad)
+		}
 	}
 }

@@ -234,7 +234,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
 			MaxBytes: cfg.PendingMaxBytes}})
 	a.Interact, err = interact.New(interact.Options{
-		Issuer: cfg.Issuer, Engine: a.Engine, Agents: a.Agents, Accounts: a.Accounts,
+		Issuer: cfg.Issuer, Engine: a.Engine, Agents: a.Agents, Accounts: a.Accounts, Bound: st,
 		Discovery: a.Discovery, Egress: client, Identifiers: cfg.Identifiers(), Now: now, Logger: log,
 	})
 	if err != nil {

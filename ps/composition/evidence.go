@@ -25,11 +25,11 @@ func AppendEvidence(ctx context.Context, st Store, s256, chain string, r evidenc
 // s256 in st's transaction (Decide: issue 12, the second lock was a
 // second read of the whole mission row per decision).
 func appendLocked(ctx context.Context, st Store, s256, chain string, r evidence.Record, at time.Time) (evidence.Stored, error) {
-	head, err := st.EvidenceHead(ctx, chain)
+	head, err := st.EvidenceLink(ctx, chain)
 	if err != nil {
 		return evidence.Stored{}, err
 	}
-	next, err := evidence.Append(head, chain, r, at)
+	next, err := evidence.AppendTo(head, chain, r, at)
 	if err != nil {
 		return evidence.Stored{}, err
 	}

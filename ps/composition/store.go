@@ -31,6 +31,9 @@ type Store interface {
 	// SetEffectiveAuthority stores accepted narrowing overlays at version.
 	SetEffectiveAuthority(ctx context.Context, s256 string, version int64, overlays, set json.RawMessage, hash string) (bool, error)
 	EvidenceHead(ctx context.Context, chain string) (*evidence.Stored, error)
+	// EvidenceLink is the head's chain, seq and hash (nil for an empty
+	// chain): all that appending needs of it.
+	EvidenceLink(ctx context.Context, chain string) (*evidence.Link, error)
 	InsertEvidence(ctx context.Context, s256 string, st evidence.Stored) error
 	Evidence(ctx context.Context, chain string) ([]evidence.Stored, error)
 	MissionEvidence(ctx context.Context, s256, typ string, limit int) ([]evidence.Stored, error)

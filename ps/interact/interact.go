@@ -59,12 +59,21 @@ type Egress interface {
 	Admit(ctx context.Context, rawURL string) error
 }
 
+// BoundPersons reads an agent's live binding together with its person
+// (agents.ErrNotFound when the agent has no live binding).
+type BoundPersons interface {
+	BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.PersonRecord, error)
+}
+
 // Options configure the Service.
 type Options struct {
-	Issuer      string
-	Engine      *pending.Engine
-	Agents      *agents.Service
-	Accounts    *account.Service
+	Issuer   string
+	Engine   *pending.Engine
+	Agents   *agents.Service
+	Accounts *account.Service
+	// Bound, when set, reads an agent's live binding and its person in one
+	// query (ps/store); without it Agents and Accounts read them in turn.
+	Bound       BoundPersons
 	Discovery   Discovery
 	Egress      Egress
 	Identifiers aauth.IdentifierPolicy
@@ -199,15 +208,11 @@ type Result = *pending.Response
 // pending request of kind `kind` in stage `binding` is created and its 202
 // returned. payload is stored for when the binding completes.
 func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, kind string, payload any) (*account.Person, Result, error) {
-	b, err := s.o.Agents.Lookup(ctx, a.Provider, a.ID)
+	b, p, err := s.boundPerson(ctx, a)
 	switch {
 	case err == nil && b.State == agents.BindingRevoked:
 		return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent")
 	case err == nil:
-		p, err := s.o.Accounts.Person(ctx, b.PersonID)
-		if err != nil {
-			return nil, nil, err
-		}
 		if p.Disabled {
 			return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person's account is disabled")
 		}
@@ -237,6 +242,24 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 	resp := s.o.Engine.Respond(r)
 	s.log.InfoContext(ctx, "binding interaction started", "agent", a.ID, "provider", a.Provider, "pending", r.ID)
 	return nil, &resp, nil
+}
+
+// boundPerson is an agent's live binding and, unless it is revoked, its
+// person: one query with Bound, else two reads.
+func (s *Service) boundPerson(ctx context.Context, a *httpsig.Agent) (*agents.Binding, *account.Person, error) {
+	if s.o.Bound != nil {
+		b, rec, err := s.o.Bound.BoundPerson(ctx, a.Provider, a.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, &rec.Person, nil
+	}
+	b, err := s.o.Agents.Lookup(ctx, a.Provider, a.ID)
+	if err != nil || b.State == agents.BindingRevoked {
+		return b, nil, err
+	}
+	p, err := s.o.Accounts.Person(ctx, b.PersonID)
+	return b, p, err
 }
 
 // encodePayload is a pending request's stored payload: JSON without

@@ -160,48 +160,48 @@ type checkpointRow struct {
 
 func (checkpointRow) TableName() string { return "mission_checkpoints" }
 
-type keyCount struct {
-	Key string `gorm:"column:k"`
-	N   int64  `gorm:"column:n"`
-}
-
 // MissionCounters reads what a decision needs besides the record (design
 // §3 "In"): consent memory, recorded checkpoints, grant counters and the
 // amounts reserved under lineage. Only those fields of the snapshot are set.
 func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (authority.Snapshot, error) {
 	snap := authority.Snapshot{Consent: map[string]bool{}, Checkpoints: map[string]authority.CheckpointRecord{},
 		Grants: map[string]int64{}, Spent: map[string]int64{}}
-	db := s.db.WithContext(ctx)
-	var keys []string
-	if err := db.Raw(`SELECT memory_key FROM mission_consent_memory WHERE mission_s256 = ?`, s256).Scan(&keys).Error; err != nil {
-		return snap, wrap("read consent memory", err)
+	var rows []counterRow
+	if err := s.db.WithContext(ctx).Raw(missionCountersQuery, s256, s256, s256, lineage).Scan(&rows).Error; err != nil {
+		return snap, wrap("read mission counters", err)
 	}
-	for _, k := range keys {
-		snap.Consent[k] = true
-	}
-	var cps []checkpointRow
-	if err := db.Where("mission_s256 = ?", s256).Find(&cps).Error; err != nil {
-		return snap, wrap("read checkpoints", err)
-	}
-	for _, c := range cps {
-		snap.Checkpoints[c.Checkpoint] = authority.CheckpointRecord{RecordedAt: time.UnixMilli(c.RecordedAtMS).UTC(),
-			Consumed: c.Consumed, AgentAsserted: c.AgentAsserted}
-	}
-	var counts []keyCount
-	if err := db.Raw(`SELECT entry AS k, granted AS n FROM mission_grant_counts WHERE mission_s256 = ?`, s256).Scan(&counts).Error; err != nil {
-		return snap, wrap("read grant counts", err)
-	}
-	for _, c := range counts {
-		snap.Grants[c.Key] = c.N
-	}
-	counts = nil
-	if err := db.Raw(`SELECT budget_key AS k, spent AS n FROM mission_budgets WHERE lineage = ?`, lineage).Scan(&counts).Error; err != nil {
-		return snap, wrap("read budgets", err)
-	}
-	for _, c := range counts {
-		snap.Spent[c.Key] = c.N
+	for _, r := range rows {
+		switch r.Kind {
+		case "checkpoint":
+			snap.Checkpoints[r.Key] = authority.CheckpointRecord{RecordedAt: time.UnixMilli(r.AtMS).UTC(),
+				Consumed: r.Consumed, AgentAsserted: r.AgentAsserted}
+		case "consent":
+			snap.Consent[r.Key] = true
+		case "grant":
+			snap.Grants[r.Key] = r.N
+		case "budget":
+			snap.Spent[r.Key] = r.N
+		}
 	}
 	return snap, nil
+}
+
+// missionCountersQuery reads a decision's four counters in one statement
+// (issue 12: four round trips per decision before), one row per
+// checkpoint, consent memory key, grant count and budget, by kind.
+const missionCountersQuery = `SELECT 'checkpoint' AS kind, checkpoint AS k, 0 AS n, recorded_at_ms AS at_ms,
+  consumed, agent_asserted FROM mission_checkpoints WHERE mission_s256 = ?
+UNION ALL SELECT 'consent', memory_key, 0, 0, FALSE, FALSE FROM mission_consent_memory WHERE mission_s256 = ?
+UNION ALL SELECT 'grant', entry, granted, 0, FALSE, FALSE FROM mission_grant_counts WHERE mission_s256 = ?
+UNION ALL SELECT 'budget', budget_key, spent, 0, FALSE, FALSE FROM mission_budgets WHERE lineage = ?`
+
+type counterRow struct {
+	Kind          string `gorm:"column:kind"`
+	Key           string `gorm:"column:k"`
+	N             int64  `gorm:"column:n"`
+	AtMS          int64  `gorm:"column:at_ms"`
+	Consumed      bool   `gorm:"column:consumed"`
+	AgentAsserted bool   `gorm:"column:agent_asserted"`
 }
 
 // ApplyMissionEffects commits a decision's effects if the mission is still
@@ -296,6 +296,21 @@ func (s *Store) EvidenceHead(ctx context.Context, chain string) (*evidence.Store
 	}
 	st, err := rows[0].stored()
 	return &st, err
+}
+
+// EvidenceLink is the chain, seq and hash of chain's last record, or nil
+// for an empty chain: what the next record links to, read without the
+// head record itself (issue 12: appending read and decoded it whole).
+func (s *Store) EvidenceLink(ctx context.Context, chain string) (*evidence.Link, error) {
+	var rows []evidence.Link
+	if err := s.db.WithContext(ctx).Model(&evidenceRow{}).Select("chain", "seq", "hash").Where("chain = ?", chain).
+		Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
+		return nil, wrap("read evidence head", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
 }
 
 // EvidenceHeadsDue lists mission chains (a chain named by its mission's

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -22,6 +23,32 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 	var _ agents.Store = st
 
 	t.Run("bindings", func(t *testing.T) {
+		// BoundPerson answers what LiveBinding then PersonByID answer, in
+		// one query (issue 12).
+		likeTwoReads := func(provider, agentID, wantPerson string) {
+			t.Helper()
+			b, p, err := st.BoundPerson(ctx, provider, agentID)
+			lb, lerr := st.LiveBinding(ctx, provider, agentID)
+			if wantPerson == "" {
+				if !errors.Is(err, dberr.ErrNotFound) || !errors.Is(lerr, dberr.ErrNotFound) {
+					t.Fatalf("BoundPerson(%s) = %+v, %v; want ErrNotFound", agentID, b, err)
+				}
+				return
+			}
+			want, perr := st.PersonByID(ctx, wantPerson)
+			if err != nil || lerr != nil || perr != nil || !reflect.DeepEqual(b, lb) || !reflect.DeepEqual(p, want) {
+				t.Fatalf("BoundPerson(%s) = %+v %+v, %v; want %+v %+v", agentID, b, p, err, lb, want)
+			}
+		}
+		// Every column of the person is read: p1 has a value in each.
+		if err := st.ExecSQL(ctx, `UPDATE persons SET email = 'p1@example.com', email_verified = ?, name = 'P One', tenant = 't1',
+			groups_json = '["g"]', roles_json = '["r"]', is_admin = ?, inbox_channel = ?, password_hash = 'h', created_at = 5,
+			updated_at = 6, disabled_at = 7 WHERE id = 'p1'`, true, true, true); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := st.PersonByID(ctx, "p1"); p == nil || p.Email == "" || !p.Disabled || len(p.Roles) != 1 || !p.HasPassword {
+			t.Fatalf("p1 = %+v", p)
+		}
 		b := agents.Binding{ID: "b1", Provider: "https://ap.example", AgentID: "aauth:A1@ap.example", PersonID: "p1",
 			State: agents.BindingActive, Platform: "desktop", Device: "laptop", CreatedAt: at, LastSeenAt: at}
 		if err := st.CreateBinding(ctx, b); err != nil {
@@ -37,6 +64,8 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 			!got.CreatedAt.Equal(at) || got.State != agents.BindingActive || got.EndedAt != nil {
 			t.Fatalf("LiveBinding = %+v, %v", got, err)
 		}
+		likeTwoReads(b.Provider, b.AgentID, "p1")
+		likeTwoReads(b.Provider, "aauth:a1@ap.example", "")
 		if _, err := st.LiveBinding(ctx, b.Provider, "aauth:a1@ap.example"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("case-folded identifier found a binding (PS-255): %v", err)
 		}
@@ -68,6 +97,7 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 		if got, _ := st.LiveBinding(ctx, b.Provider, b.AgentID); got == nil || got.State != agents.BindingRevoked || got.EndedAt == nil || !got.EndedAt.Equal(end) {
 			t.Fatalf("revoked binding = %+v", got)
 		}
+		likeTwoReads(b.Provider, b.AgentID, "p1")
 		if err := st.EndBinding(ctx, "p1", "b1", agents.BindingRevoked, []agents.BindingState{agents.BindingActive}, end); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("revoking twice: %v", err)
 		}
@@ -77,9 +107,11 @@ func runAgents(t *testing.T, open func(t *testing.T) *store.Store) {
 		if _, err := st.LiveBinding(ctx, b.Provider, b.AgentID); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("an unbound binding is still live: %v", err)
 		}
+		likeTwoReads(b.Provider, b.AgentID, "")
 		if err := st.CreateBinding(ctx, second); err != nil {
 			t.Fatalf("after unbinding, another person may bind the agent: %v", err)
 		}
+		likeTwoReads(b.Provider, b.AgentID, "p2")
 	})
 
 	t.Run("providers", func(t *testing.T) {

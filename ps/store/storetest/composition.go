@@ -144,6 +144,9 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err != nil || head != nil {
 			t.Fatalf("empty chain head = %+v, %v", head, err)
 		}
+		if link, err := st.EvidenceLink(ctx, m.S256); err != nil || link != nil {
+			t.Fatalf("empty chain link = %+v, %v", link, err)
+		}
 		const n = 8
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
@@ -177,6 +180,11 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if head, _ := st.EvidenceHead(ctx, m.S256); head == nil || head.Hash != chain[n-1].Hash {
 			t.Fatalf("head = %+v", head)
+		}
+		// What appending reads of the head: its chain, seq and hash only.
+		want := evidence.Link{Chain: m.S256, Seq: n - 1, Hash: chain[n-1].Hash}
+		if link, err := st.EvidenceLink(ctx, m.S256); err != nil || link == nil || *link != want {
+			t.Fatalf("link = %+v, %v; want %+v", link, err, want)
 		}
 		// The (chain, seq) key refuses a fork.
 		if err := st.InsertEvidence(ctx, m.S256, chain[3]); !errors.Is(err, dberr.ErrConflict) {

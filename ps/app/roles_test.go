@@ -34,7 +34,7 @@ const rolePolicy = `{"policy_version":"p-1","templates":[{"name":"calendar-cfo@1
 // oracle), and nothing is recorded. Both databases.
 func TestRoleApproverRecordsCheckpoint(t *testing.T) {
 	for _, be := range storetest.Backends {
-		t.Run(be.Name, func(t *testing.T) { roleApprover(t, be.NewURL(t)) })
+		t.Run(be.Name, func(t *testing.T) { roleApprover(t, be.NewMigratedURL(t)) })
 	}
 }
 
@@ -175,7 +175,7 @@ func roleApprover(t *testing.T, dbURL string) {
 // databases.
 func TestRoleApproverInlineCheckpoint(t *testing.T) {
 	for _, be := range storetest.Backends {
-		t.Run(be.Name, func(t *testing.T) { roleApproverInline(t, be.NewURL(t)) })
+		t.Run(be.Name, func(t *testing.T) { roleApproverInline(t, be.NewMigratedURL(t)) })
 	}
 }
 

@@ -27,7 +27,7 @@ func TestLoadAgainstPS(t *testing.T) {
 	resolve, trust, egress := splitFlags(t, flags)
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
-			dbURL := b.NewURL(t)
+			dbURL := b.NewMigratedURL(t)
 			env := pstest.NewEnv(t)
 			ps := env.Start(t, pstest.Options{DatabaseURL: dbURL, Configure: func(c *config.Config) {
 				c.Resolve = append(c.Resolve, resolve...)

@@ -69,7 +69,7 @@ func TestWholeSuiteAgainstOurPS(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			url := ""
 			if db == "postgres" {
-				url = storetest.NewPostgresURL(t)
+				url = storetest.NewMigratedPostgresURL(t)
 			}
 			args := ourPS(t, url, nil)
 			dir := t.TempDir()

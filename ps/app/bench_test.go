@@ -24,7 +24,7 @@ import (
 // Sub-benchmarks: sqlite and postgres (issue 12: both databases).
 func BenchmarkPersonTokenEndpoint(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) { benchPersonToken(b, newWorldB(b, "")) })
-	b.Run("postgres", func(b *testing.B) { benchPersonToken(b, newWorldB(b, storetest.NewPostgresURL(b))) })
+	b.Run("postgres", func(b *testing.B) { benchPersonToken(b, newWorldB(b, storetest.NewMigratedPostgresURL(b))) })
 }
 
 func benchPersonToken(b *testing.B, w *world) {
@@ -50,7 +50,7 @@ func benchPersonToken(b *testing.B, w *world) {
 // share of cpu-ns/op includes minting the resource token (one signature).
 func BenchmarkAuthTokenEndpoint(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) { benchAuthToken(b, "") })
-	b.Run("postgres", func(b *testing.B) { benchAuthToken(b, storetest.NewPostgresURL(b)) })
+	b.Run("postgres", func(b *testing.B) { benchAuthToken(b, storetest.NewMigratedPostgresURL(b)) })
 }
 
 func benchAuthToken(b *testing.B, databaseURL string) {

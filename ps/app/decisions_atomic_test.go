@@ -17,7 +17,7 @@ import (
 // onBothDatabases runs fn against a PS on SQLite and one on PostgreSQL.
 func onBothDatabases(t *testing.T, fn func(t *testing.T, opt pstest.Options)) {
 	for _, b := range storetest.Backends {
-		t.Run(b.Name, func(t *testing.T) { fn(t, pstest.Options{DatabaseURL: b.NewURL(t)}) })
+		t.Run(b.Name, func(t *testing.T) { fn(t, pstest.Options{DatabaseURL: b.NewMigratedURL(t)}) })
 	}
 }
 

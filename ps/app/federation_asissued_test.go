@@ -97,7 +97,7 @@ func TestFederationASIssuedTokens(t *testing.T) {
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			federationASIssued(t, newASIssuedWorld(t, pstest.Options{DatabaseURL: b.NewURL(t)}))
+			federationASIssued(t, newASIssuedWorld(t, pstest.Options{DatabaseURL: b.NewMigratedURL(t)}))
 		})
 	}
 }

@@ -105,7 +105,7 @@ func TestFederationCompensation(t *testing.T) {
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			f := newReservationWorld(t, b.NewURL(t))
+			f := newReservationWorld(t, b.NewMigratedURL(t))
 			federationCompensation(t, f)
 			federationReservationRace(t, f)
 			federationDeferredCompensation(t, f)

@@ -29,7 +29,7 @@ func TestFederationMissionDecision(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			policy := pstest.FourPartyPolicy(t)
-			federationMissionDecision(t, newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewURL(t),
+			federationMissionDecision(t, newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewMigratedURL(t),
 				Configure: func(c *config.Config) { c.MissionPolicy = policy; c.MissionSuspendRevokes = false }}))
 		})
 	}

@@ -23,7 +23,7 @@ func TestFederationResumeAfterRestart(t *testing.T) {
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			dbURL := b.NewURL(t)
+			dbURL := b.NewMigratedURL(t)
 			f := newReservationWorld(t, dbURL)
 			granted, refused := f.mission(t), f.mission(t)
 			f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 3600})
@@ -112,7 +112,7 @@ func TestFederationReservationExpiryAgentPoll(t *testing.T) {
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			reservationExpiryAgentPoll(t, newReservationWorld(t, b.NewURL(t)))
+			reservationExpiryAgentPoll(t, newReservationWorld(t, b.NewMigratedURL(t)))
 		})
 	}
 }

@@ -120,7 +120,7 @@ func TestFederationEndToEnd(t *testing.T) {
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			federationEndToEnd(t, newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewURL(t)}))
+			federationEndToEnd(t, newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewMigratedURL(t)}))
 		})
 	}
 }
@@ -267,7 +267,7 @@ func TestFederationClaims(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			var as2 *conformance.AccessServer
-			f := newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewURL(t)}, func(env *pstest.Env) {
+			f := newFedWorldOn(t, pstest.Options{DatabaseURL: b.NewMigratedURL(t)}, func(env *pstest.Env) {
 				var err error
 				if as2, err = conformance.StartAccessServer(env.CA, env.Resolver, "as2.test"); err != nil {
 					t.Fatal(err)

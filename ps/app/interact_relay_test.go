@@ -342,7 +342,7 @@ func TestLongPollAndSlowDown(t *testing.T) {
 // person completes it on the restarted PS (PS-146, PS-151).
 func TestPendingSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	dbURL := storetest.NewSQLiteURL(t)
+	dbURL := storetest.NewMigratedSQLiteURL(t)
 	w := newWorld(t, pstest.Options{DatabaseURL: dbURL})
 	w.ps.CreatePerson(t, "alice", false)
 	s := w.ask(t, w.agent, "Across a restart?", "interaction")
@@ -368,7 +368,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 // terminal answer is delivered exactly once across both (PS-152, PS-154).
 func TestReplicasShareLongPoll(t *testing.T) {
 	t.Parallel()
-	dbURL := storetest.NewPostgresURL(t)
+	dbURL := storetest.NewMigratedPostgresURL(t)
 	clock := &offsetClock{}
 	env := pstest.NewEnv(t)
 	ap := env.StartAP(t, "ap.test")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
 // logEvents parses the PS's JSON log lines.
@@ -53,7 +54,8 @@ next:
 func TestOperatorLogEvents(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
-	w, b, _ := missionWorld(t, pstest.Options{Logs: &logs})
+	// An empty database, so that the start logs its migrations.
+	w, b, _ := missionWorld(t, pstest.Options{Logs: &logs, DatabaseURL: storetest.NewSQLiteURL(t)})
 	expectEvent(t, logEvents(t, &logs), "agent connected", map[string]any{"username": "alice", "agent": w.agent.ID})
 
 	if pg := w.ps.NewBrowser(t).Post(t, "/login", map[string]string{"username": "alice", "password": "wrong password"}); pg.Status != http.StatusSeeOther {
@@ -112,12 +114,19 @@ func TestOperatorLogEvents(t *testing.T) {
 	expectEvent(t, logEvents(t, &logs), "agent revoked", map[string]any{"username": "alice", "binding": bnd.ID})
 
 	// Durations in milliseconds (requests, migrations); no token in any line.
+	migrations := 0
 	for _, ev := range logEvents(t, &logs) {
+		if ev["msg"] == "migration applied" {
+			migrations++
+		}
 		if ev["msg"] == "http request" || ev["msg"] == "migration applied" {
 			if _, ok := ev["duration_ms"].(float64); !ok || ev["duration"] != nil {
 				t.Fatalf("a line without duration_ms: %v", ev)
 			}
 		}
+	}
+	if migrations == 0 {
+		t.Fatal("no migration was logged")
 	}
 	if strings.Contains(logs.String(), tok) {
 		t.Fatal("a person token was logged")

@@ -640,7 +640,7 @@ func TestMissionApprovedOnce(t *testing.T) {
 	t.Parallel()
 	for _, backend := range storetest.Backends {
 		t.Run(backend.Name, func(t *testing.T) {
-			w, b, _ := missionWorld(t, pstest.Options{DatabaseURL: backend.NewURL(t)})
+			w, b, _ := missionWorld(t, pstest.Options{DatabaseURL: backend.NewMigratedURL(t)})
 			s := w.propose(t, w.agent, `{"description":"Once","resources":["https://rs.test"],"capabilities":["interaction"]}`)
 			csrf := csrfValue.FindStringSubmatch(open(t, b, s).HTML)[1]
 			// The browser's cookie jar is shared; its CSRF bookkeeping is

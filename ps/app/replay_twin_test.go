@@ -18,8 +18,10 @@ import (
 // on both databases.
 func TestReplayOfES256Twin(t *testing.T) {
 	for name, opt := range map[string]func(t *testing.T) pstest.Options{
-		"sqlite":   func(*testing.T) pstest.Options { return pstest.Options{} },
-		"postgres": func(t *testing.T) pstest.Options { return pstest.Options{DatabaseURL: storetest.NewPostgresURL(t)} },
+		"sqlite": func(*testing.T) pstest.Options { return pstest.Options{} },
+		"postgres": func(t *testing.T) pstest.Options {
+			return pstest.Options{DatabaseURL: storetest.NewMigratedPostgresURL(t)}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -40,7 +40,7 @@ func raceWorld(t *testing.T, url string) (*world, *pstest.Browser, *conformance.
 // transactions do not serialise by themselves.
 func databases(t *testing.T, f func(t *testing.T, url string)) {
 	t.Run("sqlite", func(t *testing.T) { t.Parallel(); f(t, "") })
-	t.Run("postgres", func(t *testing.T) { t.Parallel(); f(t, storetest.NewPostgresURL(t)) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); f(t, storetest.NewMigratedPostgresURL(t)) })
 }
 
 // approveAfter has alice approve the pending request s after revoke ran,

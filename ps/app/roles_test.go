@@ -30,7 +30,7 @@ var rolePolicy = pstest.RolePolicy("https://rs.test", "calendar.write")
 // oracle), and nothing is recorded. Both databases.
 func TestRoleApproverRecordsCheckpoint(t *testing.T) {
 	for _, be := range storetest.Backends {
-		t.Run(be.Name, func(t *testing.T) { roleApprover(t, be.NewURL(t)) })
+		t.Run(be.Name, func(t *testing.T) { roleApprover(t, be.NewMigratedURL(t)) })
 	}
 }
 
@@ -171,7 +171,7 @@ func roleApprover(t *testing.T, dbURL string) {
 // databases.
 func TestRoleApproverInlineCheckpoint(t *testing.T) {
 	for _, be := range storetest.Backends {
-		t.Run(be.Name, func(t *testing.T) { roleApproverInline(t, be.NewURL(t)) })
+		t.Run(be.Name, func(t *testing.T) { roleApproverInline(t, be.NewMigratedURL(t)) })
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 // token. On both databases.
 func TestTracingPersonTokenSpanTree(t *testing.T) {
 	t.Parallel()
-	for name, dbURL := range map[string]func(testing.TB) string{"sqlite": storetest.NewSQLiteURL, "postgres": storetest.NewPostgresURL} {
+	for name, dbURL := range map[string]func(testing.TB) string{"sqlite": storetest.NewMigratedSQLiteURL, "postgres": storetest.NewMigratedPostgresURL} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			exp := tracetest.NewInMemoryExporter()

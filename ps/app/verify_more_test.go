@@ -59,7 +59,7 @@ func TestReplaySharedAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	env := pstest.NewEnv(t)
 	ap := env.StartAP(t, "ap.test")
-	dbURL := storetest.NewPostgresURL(t)
+	dbURL := storetest.NewMigratedPostgresURL(t)
 	a := env.Start(t, pstest.Options{DatabaseURL: dbURL})
 	b := env.Start(t, pstest.Options{DatabaseURL: dbURL})
 	agent, err := ap.NewAgent(conformance.TokenSpec{Sub: "aauth:a1@ap.test"})

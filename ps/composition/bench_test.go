@@ -58,7 +58,7 @@ func boardPacket(t testing.TB) *composition.Config {
 func boardTreasury(t testing.TB, be storetest.Backend) (*store.Store, *composition.Point, composition.Query) {
 	t.Helper()
 	cfg := boardPacket(t)
-	st := storetest.OpenURL(t, be.NewURL(t), true)
+	st := storetest.OpenURL(t, be.NewMigratedURL(t), true)
 	storetest.SeedPersons(t, st, "p1")
 	now := time.Date(2026, 6, 24, 15, 0, 0, 0, time.UTC)
 	pt := &composition.Point{Issuer: "https://ps.example", Config: cfg, Now: func() time.Time { return now }}

@@ -118,7 +118,7 @@ func TestConcurrentSpendExactlyOnce(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st, pt, m := raceMission(t, b.NewURL(t))
+			st, pt, m := raceMission(t, b.NewMigratedURL(t))
 			actor := authority.Actor{Agent: "aauth:a@ap.example"}
 
 			t.Run("single_use checkpoint", func(t *testing.T) {

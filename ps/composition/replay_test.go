@@ -27,7 +27,7 @@ func TestDecisionReplay(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st, pt, m := raceMission(t, b.NewURL(t))
+			st, pt, m := raceMission(t, b.NewMigratedURL(t))
 			actor := authority.Actor{Agent: "aauth:a@ap.example"}
 			book := func(total string) authority.Request {
 				return authority.Request{Resource: "https://flights.example", PerCall: true, Parameters: json.RawMessage(`{"total":` + total + `}`),

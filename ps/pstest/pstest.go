@@ -66,7 +66,9 @@ func (e *Env) StartAP(t testing.TB, host string, opts ...conformance.APOption) *
 type Options struct {
 	// Host is the PS's DNS name (default ps.test).
 	Host string
-	// DatabaseURL defaults to a fresh embedded database in t.TempDir().
+	// DatabaseURL defaults to a fresh embedded database in t.TempDir(),
+	// already migrated (storetest's template: migrating costs seconds under
+	// the race detector); the PS's start finds no migration left to apply.
 	DatabaseURL string
 	// Configure edits the configuration before validation.
 	Configure func(c *config.Config)
@@ -123,7 +125,7 @@ func (e *Env) Start(t testing.TB, opt Options) *PS {
 		t.Fatal(err)
 	}
 	if opt.DatabaseURL == "" {
-		opt.DatabaseURL = storetest.NewSQLiteURL(t)
+		opt.DatabaseURL = storetest.NewMigratedSQLiteURL(t)
 	}
 
 	cfg, _, err := config.Parse("aauth-ps serve", nil, func(string) string { return "" })

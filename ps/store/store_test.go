@@ -37,7 +37,7 @@ func TestStore(t *testing.T) {
 // runStoreSuite is the storage conformance suite: every subtest gets a new
 // database of backend b.
 func runStoreSuite(t *testing.T, b storetest.Backend) {
-	open := func(t *testing.T) *store.Store { return storetest.OpenURL(t, b.NewURL(t), true) }
+	open := func(t *testing.T) *store.Store { return storetest.OpenURL(t, b.NewMigratedURL(t), true) }
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, b storetest.Backend, open func(t *testing.T) *store.Store)
@@ -265,7 +265,7 @@ func testReplayConcurrentOneFresh(t *testing.T, _ storetest.Backend, open func(*
 
 // Two pools on one database stand for two replicas.
 func testReplayConcurrentTwoHandles(t *testing.T, b storetest.Backend, _ func(*testing.T) *store.Store) {
-	u := b.NewURL(t)
+	u := b.NewMigratedURL(t)
 	s1 := storetest.OpenURL(t, u, true)
 	s2 := storetest.OpenURL(t, u, false)
 	exp := time.Now().Add(time.Minute)

@@ -23,7 +23,7 @@ import (
 // (On PostgreSQL transactions run side by side; there the pattern is only
 // safe while fewer transactions than connections read outside.)
 func TestManySQLiteWritersNeverLockEachOut(t *testing.T) {
-	st := storetest.OpenURL(t, storetest.NewSQLiteURL(t), true)
+	st := storetest.OpenURL(t, storetest.NewMigratedSQLiteURL(t), true)
 	ctx := context.Background()
 	require.NoError(t, st.ExecSQL(ctx, "CREATE TABLE load_writes (n INTEGER NOT NULL)"))
 	const writers = 64
@@ -65,7 +65,7 @@ func TestManySQLiteWritersNeverLockEachOut(t *testing.T) {
 // which the store's background loop calls every second, copies every
 // committed page into the database file.
 func TestSQLiteCommitsNeverCheckpoint(t *testing.T) {
-	st := storetest.OpenURL(t, storetest.NewSQLiteURL(t), true)
+	st := storetest.OpenURL(t, storetest.NewMigratedSQLiteURL(t), true)
 	ctx := context.Background()
 	var auto struct{ WalAutocheckpoint int } // a DSN pragma: every pooled connection
 	require.NoError(t, st.QuerySQL(ctx, &auto, "PRAGMA wal_autocheckpoint"))
@@ -96,7 +96,7 @@ func TestSQLiteCommitsNeverCheckpoint(t *testing.T) {
 // still gets the answer it would alone: fresh the first time, a replay
 // the second.
 func TestSQLiteReplayWritesShareTurns(t *testing.T) {
-	st := storetest.OpenURL(t, storetest.NewSQLiteURL(t), true)
+	st := storetest.OpenURL(t, storetest.NewMigratedSQLiteURL(t), true)
 	ctx := context.Background()
 	const n = 64
 	exp := time.Now().Add(time.Minute)

@@ -127,8 +127,7 @@ func TestPostgresNotifierBadURL(t *testing.T) {
 // about 100 ms when A completes the request, and the terminal answer is
 // delivered exactly once across both.
 func TestTwoReplicas(t *testing.T) {
-	url := storetest.NewPostgresURL(t)
-	storetest.OpenURL(t, url, true) // migrate
+	url := storetest.NewMigratedPostgresURL(t)
 	c := newClock()
 	sA, sB := storetest.OpenURL(t, url, false), storetest.OpenURL(t, url, false)
 	nA, nB := newPGNotifier(t, url), newPGNotifier(t, url)

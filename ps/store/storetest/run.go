@@ -46,7 +46,7 @@ func Run(t *testing.T) {
 	for _, b := range Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			open := func(t *testing.T) *store.Store { return OpenURL(t, b.NewURL(t), true) }
+			open := func(t *testing.T) *store.Store { return OpenURL(t, b.NewMigratedURL(t), true) }
 			for _, s := range suites {
 				t.Run(s.Name, func(t *testing.T) { s.Run(t, open) })
 			}

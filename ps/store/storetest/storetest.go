@@ -37,12 +37,14 @@ type Backend struct {
 	// NewURL returns the URL of a new, empty database that lives until the
 	// test ends.
 	NewURL func(t testing.TB) string
+	// NewMigratedURL is NewURL with every migration applied.
+	NewMigratedURL func(t testing.TB) string
 }
 
 // Backends lists SQLite then PostgreSQL.
 var Backends = []Backend{
-	{Name: store.DialectSQLite, NewURL: NewSQLiteURL},
-	{Name: store.DialectPostgres, NewURL: NewPostgresURL},
+	{Name: store.DialectSQLite, NewURL: NewSQLiteURL, NewMigratedURL: NewMigratedSQLiteURL},
+	{Name: store.DialectPostgres, NewURL: NewPostgresURL, NewMigratedURL: NewMigratedPostgresURL},
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -67,6 +69,13 @@ func NewSQLiteURL(t testing.TB) string {
 // test if PostgreSQL cannot be reached.
 func NewPostgresURL(t testing.TB) string {
 	t.Helper()
+	return newPostgresURL(t, "")
+}
+
+// newPostgresURL creates the database as a copy of template ("": the
+// server's default, an empty database).
+func newPostgresURL(t testing.TB, template string) string {
+	t.Helper()
 	adminURL := PostgresAdminURL()
 	u, err := url.Parse(adminURL)
 	if err != nil {
@@ -82,7 +91,11 @@ func NewPostgresURL(t testing.TB) string {
 	}
 	defer admin.Close()
 	name := "aauth_ps_test_" + randomSuffix(t)
-	if err := admin.ExecSQL(ctx, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	if err := admin.ExecSQL(ctx, create); err != nil {
 		t.Fatalf("storetest: CREATE DATABASE %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -131,7 +144,7 @@ func OpenURL(t testing.TB, databaseURL string, migrate bool) *store.Store {
 // OpenSQLite returns a migrated store on a new SQLite file.
 func OpenSQLite(t testing.TB) *store.Store {
 	t.Helper()
-	return OpenURL(t, NewSQLiteURL(t), true)
+	return OpenURL(t, NewMigratedSQLiteURL(t), true)
 }
 
 // Each runs fn as a subtest per backend ("sqlite", "postgres"), each with
@@ -140,7 +153,7 @@ func Each(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	t.Helper()
 	for _, b := range Backends {
 		t.Run(b.Name, func(t *testing.T) {
-			fn(t, OpenURL(t, b.NewURL(t), true))
+			fn(t, OpenURL(t, b.NewMigratedURL(t), true))
 		})
 	}
 }
@@ -152,9 +165,7 @@ func EachURL(t *testing.T, fn func(t *testing.T, databaseURL string)) {
 	t.Helper()
 	for _, b := range Backends {
 		t.Run(b.Name, func(t *testing.T) {
-			u := b.NewURL(t)
-			OpenURL(t, u, true) // migrate once
-			fn(t, u)
+			fn(t, b.NewMigratedURL(t))
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,4 +233,9 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 	}
 	f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "Work."})
 	f.expectASToken(t, f.awaitResult(t, s.loc))
+
+	// The exported evidence, standing_answer records included, verifies.
+	if rep, types := verifyExport(t, f.world, f.b, s256); !rep.OK || !slices.Contains(types, evidence.StandingAnswer) {
+		t.Fatalf("the mission's evidence export: %+v %v", rep, types)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,18 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 		}
 		return s
 	}
-	s := askPerson(f.as, s256, pt, question)
+	// Outside a mission nothing can be kept: no box.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: question})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	open(t, f.b, s)
+	f.b.Post(t, s.path()+"/approve", nil)
+	if pg := f.b.Get(t, s.path()); !strings.Contains(pg.HTML, "Your answer to the access server") || strings.Contains(pg.HTML, `name="remember"`) {
+		t.Fatalf("want the question without the box outside a mission:\n%s", pg.HTML)
+	}
+	f.b.Post(t, s.path()+"/deny", nil)
+	expectNoToken(t, f.awaitResult(t, s.loc), http.StatusForbidden, "denied")
+
+	s = askPerson(f.as, s256, pt, question)
 	f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "Work.", "remember": "on"})
 	f.expectASToken(t, f.awaitResult(t, s.loc))
 	if got := lastAnswer(f.as); got != "Work." {
@@ -232,4 +244,9 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 	}
 	f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "Work."})
 	f.expectASToken(t, f.awaitResult(t, s.loc))
+
+	// The exported evidence, standing_answer records included, verifies.
+	if rep, types := verifyExport(t, f.world, f.b, s256); !rep.OK || !slices.Contains(types, evidence.StandingAnswer) {
+		t.Fatalf("the mission's evidence export: %+v %v", rep, types)
+	}
 }

@@ -309,8 +309,8 @@ func path(p string) string {
 
 // waitStage is the stage for an AS wait: approval and polling need only
 // time; payment needs the person unless a billing relationship exists;
-// interaction sends the person to the AS; a clarification goes to the
-// agent (the mission context and the person do not answer it yet).
+// interaction sends the person to the AS; a clarification is answered
+// from the person's standing answer (fedmemory.go) or triaged (triage).
 func (s *Service) waitStage(ctx context.Context, g *Grant) (string, error) {
 	w := g.Federated.Wait
 	switch w.Requirement {

@@ -22,8 +22,11 @@ func TestBrowserAuditTrail(t *testing.T) {
 	w.ps.CreatePerson(t, "root", true)
 	// More than a page of older changes made with the CLI.
 	for i := range 55 {
-		w.ps.App.Audit.Record(t.Context(), audit.Actor{Kind: audit.ActorCLI}, "provider.allowed",
-			fmt.Sprintf("provider:https://agents%02d.example", i), "administrator decided on an agent provider", nil)
+		c := audit.Change{By: audit.Actor{Kind: audit.ActorCLI}, Action: "provider.allowed",
+			Target: fmt.Sprintf("provider:https://agents%02d.example", i), Message: "administrator decided on an agent provider"}
+		if err := w.ps.App.Audit.Write(t.Context(), w.ps.App.Store, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b := newBrowser(t, w)
 	b.open("/login")

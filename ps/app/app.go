@@ -97,6 +97,7 @@ type App struct {
 	// sweepFederated settles the reservations of expired four-party
 	// requests (authtoken.Service.SweepExpired).
 	sweepFederated func(ctx context.Context) (int, error)
+	pollLoops      func() int
 
 	closeOnce sync.Once
 }
@@ -320,6 +321,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Decisions: a.Decisions, Federation: fed, PollLease: cfg.AccessServerPollLease})
 	a.stopPolls = authTokens.Shutdown
 	a.resumePolls = authTokens.Resume
+	a.pollLoops = authTokens.PollLoops
 	a.sweepFederated = authTokens.SweepExpired
 	permissions := permissionflow.New(permissionflow.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows,
 		MissionKind: kinds, Engine: a.Engine, DB: st, Now: now, Logger: log, Decisions: a.Decisions})
@@ -490,6 +492,15 @@ func (a *App) agentAccepted(ctx context.Context, ag *httpsig.Agent) {
 	}); err != nil {
 		a.Log.WarnContext(ctx, "record accepted agent token", "err", err)
 	}
+}
+
+// FederationPollLoops is how many background loops of this App poll
+// access servers now (four-party deferred requests); none after Close.
+func (a *App) FederationPollLoops() int {
+	if a.pollLoops == nil {
+		return 0
+	}
+	return a.pollLoops()
 }
 
 // Close releases the database.

@@ -10,13 +10,6 @@ import (
 	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
-// pollLoops counts the goroutines running a background AS poll loop.
-func pollLoops() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	return strings.Count(string(buf), "authtoken.(*Service).continueAS")
-}
-
 // TestFederationPollerShutdown: shutting the PS down while its background
 // loop is polling an access server (the AS holds the poll) returns at once,
 // well before the AS would answer, and leaves no poll loop running. Issue
@@ -44,7 +37,7 @@ func TestFederationPollerShutdown(t *testing.T) {
 		runtime.Gosched()
 		time.Sleep(20 * time.Millisecond) // waiting on the real network, not on the PS's clock
 	}
-	if pollLoops() == 0 {
+	if f.ps.App.FederationPollLoops() == 0 {
 		t.Fatal("no background poll loop is running")
 	}
 	start := time.Now()
@@ -52,7 +45,7 @@ func TestFederationPollerShutdown(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("shutdown took %v with a poll in flight", d)
 	}
-	if n := pollLoops(); n != 0 {
+	if n := f.ps.App.FederationPollLoops(); n != 0 {
 		t.Fatalf("%d poll loops still running after shutdown", n)
 	}
 }

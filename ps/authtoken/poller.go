@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/pending"
@@ -23,6 +24,8 @@ type polls struct {
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	stopped bool
+	// running counts this Service's live loops (PollLoops).
+	running atomic.Int64
 }
 
 func newPolls() *polls {
@@ -43,14 +46,20 @@ func (p *polls) start(ctx context.Context, lifetime time.Duration, fn func(ctx c
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifetime)
 	unhook := context.AfterFunc(p.root, cancel)
 	p.wg.Add(1)
+	p.running.Add(1)
 	go func() {
 		defer p.wg.Done()
+		defer p.running.Add(-1)
 		defer cancel()
 		defer unhook()
 		fn(bg)
 	}()
 	return true
 }
+
+// PollLoops is how many background loops of this Service are polling
+// access servers now (shutdown leaves none).
+func (s *Service) PollLoops() int { return int(s.polls.running.Load()) }
 
 // Shutdown stops the background polling of access servers: no new loop
 // starts, the running ones are cancelled, and it waits for them until ctx

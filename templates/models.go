@@ -113,9 +113,12 @@ type Clarification struct {
 	// ByServer: this server asked it of the agent, for the person's
 	// mission (a narrowing), not the person.
 	ByServer bool
-	Answer   template.HTML
-	Asked    time.Time
-	Answered *time.Time
+	// ByAccessServer: the access server (its issuer, verified) asked it
+	// and the PS passed it to the agent; the question is its words.
+	ByAccessServer string
+	Answer         template.HTML
+	Asked          time.Time
+	Answered       *time.Time
 }
 
 // InteractStage says what the interaction page shows.

@@ -641,6 +641,13 @@ func TestFederationClarification(t *testing.T) {
 	if req, _ := requirement(t, r); req != "clarification" || !strings.Contains(string(r.raw), "Which calendar") {
 		t.Fatalf("want the AS's question as requirement=clarification: %q %s", req, r.raw)
 	}
+	// The person's page of the request names the AS as the one asking
+	// (its words), never "You asked".
+	pg := f.b.Get(t, "/interact/"+loc[strings.LastIndex(loc, "/")+1:])
+	if !strings.Contains(pg.HTML, "The access server <code>"+f.as.Issuer()+"</code> asked the agent") ||
+		!strings.Contains(pg.HTML, "Which calendar: work or home?") || strings.Contains(pg.HTML, "You asked") {
+		t.Fatalf("want the AS's question attributed to the AS on the person's page:\n%s", pg.HTML)
+	}
 	ans := f.send(t, f.agent, http.MethodPost, loc, []byte(`{"action":"clarification_response","clarification_response":"The work one."}`))
 	if ans.status != http.StatusAccepted {
 		t.Fatalf("clarification_response: %d %s", ans.status, ans.raw)
@@ -655,7 +662,7 @@ func TestFederationClarification(t *testing.T) {
 	// goes to the AS.
 	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar: **work** or home?"})
 	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
-	pg := open(t, f.b, s)
+	pg = open(t, f.b, s)
 	who, said, ok := strings.Cut(pg.HTML, "What the access server asks")
 	if !ok || !strings.Contains(pg.HTML, "access server has a question") || !strings.Contains(who, "<code>"+f.as.Issuer()+"</code>") ||
 		!strings.Contains(said, "<strong>work</strong>") || !strings.Contains(pg.HTML, "Your answer to the access server") {

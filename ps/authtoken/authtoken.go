@@ -811,6 +811,14 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 		c.Mission, _ = k.s.o.MissionKind.Info(ctx, ms)
 	}
 	markNarrowingQuestions(c)
+	if g.Federated != nil {
+		for _, q := range g.Federated.AgentAsked {
+			if c.ASAsked == nil {
+				c.ASAsked = map[string]string{}
+			}
+			c.ASAsked[q] = g.AccessServer
+		}
+	}
 	return nil
 }
 

@@ -67,6 +67,9 @@ type Federated struct {
 	Asked int `json:"asked,omitempty"`
 	// Answer is the person's answer to the AS's question, on its way.
 	Answer string `json:"answer,omitempty"`
+	// AgentAsked are the AS's questions passed to the agent, so the
+	// person's page says the access server asked them, not the person.
+	AgentAsked []string `json:"agent_asked,omitempty"`
 	// Provisional is the mission decision's reservation, settled once the
 	// AS's exchange ends (compensate.go).
 	Provisional *composition.Provisional `json:"provisional,omitempty"`
@@ -235,6 +238,7 @@ func (s *Service) federateOnce(ctx context.Context, a *httpsig.Agent, r *Request
 		return 0, nil, &resp, nil
 	}
 	stage = triage(stage, false, r.Capabilities)
+	g.Federated.passedToAgent(stage)
 	var res interact.Result
 	if stage == StageAccessServer || stage == StageASClarification {
 		pr, err := s.waiting(ctx, a, r, g, p, stage)
@@ -443,6 +447,7 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 	}
 	stage = triage(stage, personHere(pr), pr.Capabilities)
 	g.Federated.Asked = len(pr.Answers)
+	g.Federated.passedToAgent(stage)
 	if _, err := s.o.Engine.Update(ctx, id, func(x *pending.Request) error {
 		x.Stage = stage
 		raw, err := encode(g)
@@ -522,6 +527,7 @@ func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *m
 		return nil
 	}
 	stage = triage(stage, personHere(r), r.Capabilities)
+	g.Federated.passedToAgent(stage)
 	if _, err := k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
 		x.Stage = stage
 		raw, err := encode(g)
@@ -539,6 +545,18 @@ func (k kind) approveAS(ctx context.Context, r *pending.Request, g *Grant, ms *m
 		k.s.continueAS(ctx, r.ID, g.Federated.Wait.RetryAfter)
 	}
 	return nil
+}
+
+// maxAgentAsked bounds the questions kept (the engine's clarification
+// rounds end a request long before).
+const maxAgentAsked = 32
+
+// passedToAgent notes the AS's current question when stage passes it to
+// the agent (before the grant is saved).
+func (f *Federated) passedToAgent(stage string) {
+	if stage == StageASClarification && f.Wait != nil && len(f.AgentAsked) < maxAgentAsked {
+		f.AgentAsked = append(f.AgentAsked, f.Wait.Question)
+	}
 }
 
 // askAgent passes the AS's question to the agent on pending request id; an

@@ -122,6 +122,9 @@ type Consent struct {
 	// this server asked the agent itself, not the person (a mission's
 	// narrowing: "ask again for less"); set by Kind.Describe.
 	ServerAsked map[string]bool
+	// ASAsked are the questions (by text) an access server asked that the
+	// PS passed to the agent (four-party), each with the AS's issuer.
+	ASAsked map[string]string
 	// AskBlocked is why the person cannot ask a question now (AskAllowed: they can).
 	AskBlocked AskBlock
 	RelayURL   string

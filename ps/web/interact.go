@@ -346,7 +346,8 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.Agent.Statements = append(v.Agent.Statements, templates.Statement{Label: statementLabels[st.Kind], HTML: markdown.Render(st.Markdown), At: st.At})
 	}
 	for _, x := range cons.Chat {
-		cl := templates.Clarification{Question: x.Question, Asked: x.AskedAt, ByServer: cons.ServerAsked[x.Question]}
+		cl := templates.Clarification{Question: x.Question, Asked: x.AskedAt, ByServer: cons.ServerAsked[x.Question],
+			ByAccessServer: cons.ASAsked[x.Question]}
 		if x.Action == aauth.ActionClarificationResponse || x.Answer != "" {
 			at := x.AnsweredAt
 			cl.Answer, cl.Answered = markdown.Render(x.Answer), &at
@@ -355,7 +356,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 	}
 	if cons.Outstanding != nil {
 		v.Chat = append(v.Chat, templates.Clarification{Question: cons.Outstanding.Text, Asked: cons.Outstanding.AskedAt,
-			ByServer: cons.ServerAsked[cons.Outstanding.Text]})
+			ByServer: cons.ServerAsked[cons.Outstanding.Text], ByAccessServer: cons.ASAsked[cons.Outstanding.Text]})
 	}
 	v.CanAsk, v.AskNote, v.RelayURL, v.Wording = cons.AskBlocked == interact.AskAllowed, askNotes[cons.AskBlocked], cons.RelayURL, wording(cons)
 	if cons.Resource != nil {

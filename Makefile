@@ -26,9 +26,14 @@ run: build
 # Every test, PostgreSQL and browser ones included, with the race detector,
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
 # `make image` runs first: internal/ociimage's TestImage inspects the very
-# archive it wrote (AAUTH_IMAGE_TAR).
+# archive it wrote (AAUTH_IMAGE_TAR). The longest packages are listed
+# first so that go test starts them first: on 2 cores the rest then fills
+# the other slot instead of a long package running alone at the end.
+LONG_PKGS := $(addprefix github.com/aauth-ps/aauth-ps/,cmd/aauth-conformance ps/browsertest ps/app)
 test: prereqs verify image
-	AAUTH_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) $(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$')
+	AAUTH_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) $(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$' | \
+		awk -v long='$(LONG_PKGS)' 'BEGIN { n = split(long, l, " "); for (i = 1; i <= n; i++) first[l[i]] = 1 } \
+		first[$$0] { head = head " " $$0; next } { tail = tail " " $$0 } END { print head tail }')
 	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
 	$(RELIABILITY_TEST)
 

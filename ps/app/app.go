@@ -131,6 +131,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	a.Store = st
+	st.SetPoolSize(cfg.DatabaseMaxConns)
 	if opt.TracerProvider != nil {
 		if err := st.Trace(); err != nil {
 			a.Close()

@@ -77,6 +77,10 @@ type Config struct {
 	// polling one request lasts beyond that (issue 11, poll leases).
 	AccessServerWait      time.Duration
 	AccessServerPollLease time.Duration
+	// DatabaseMaxConns caps the PostgreSQL connection pool of this
+	// process (each replica has its own; their sum stays under the
+	// server's max_connections). Ignored on SQLite.
+	DatabaseMaxConns int
 	// AllowSignup lets anyone create an account at /signup.
 	AllowSignup bool
 	// PendingLifetime bounds a pending request (PS-155).
@@ -150,6 +154,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.AccessServerPolicy, "access-server-policy", "allow-any", "which access servers the PS federates with: allow-any (except distrusted) or allow-list")
 	fs.DurationVar(&c.AccessServerWait, "access-server-wait", 10*time.Second, "how long the PS polls an access server in one go, inside the agent's request or in the background (1s to 1m)")
 	fs.DurationVar(&c.AccessServerPollLease, "access-server-poll-lease", 30*time.Second, "how long a replica's lease on polling an access server for one request outlasts its poll; another replica takes over once it lapses (1s to 10m)")
+	fs.IntVar(&c.DatabaseMaxConns, "database-max-conns", 20, "PostgreSQL connections this process may open (5 to 500); size it to the server's max_connections over the replicas")
 	fs.BoolVar(&c.AllowSignup, "allow-signup", false, "let anyone create an account at /signup")
 	fs.DurationVar(&c.PendingLifetime, "pending-lifetime", 10*time.Minute, "how long a pending (202) request waits for its person")
 	fs.IntVar(&c.PendingMaxPerAgent, "pending-max-per-agent", 20, "open pending requests one agent may have (429 rate_limited beyond)")
@@ -309,6 +314,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AccessServerPollLease < time.Second || c.AccessServerPollLease > 10*time.Minute {
 		bad("--access-server-poll-lease %s: want 1s to 10m", c.AccessServerPollLease)
+	}
+	if c.DatabaseMaxConns < 5 || c.DatabaseMaxConns > 500 {
+		bad("--database-max-conns %d: want 5 to 500", c.DatabaseMaxConns)
 	}
 	if c.AccessServerPolicy != "allow-any" && c.AccessServerPolicy != "allow-list" {
 		bad("--access-server-policy %q: want allow-any or allow-list", c.AccessServerPolicy)

@@ -32,3 +32,24 @@ func TestAccessServerPolling(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseMaxConns (issue 12): the PostgreSQL pool is 20 connections
+// unless the operator sizes it (flag or environment), within 5 to 500.
+func TestDatabaseMaxConns(t *testing.T) {
+	if c := parse(t, nil, nil); c.DatabaseMaxConns != 20 {
+		t.Fatalf("default %d, want 20", c.DatabaseMaxConns)
+	}
+	if c := parse(t, []string{"--database-max-conns=48"}, nil); c.DatabaseMaxConns != 48 {
+		t.Fatalf("flag: %d, want 48", c.DatabaseMaxConns)
+	}
+	if c := parse(t, nil, map[string]string{"AAUTH_PS_DATABASE_MAX_CONNS": "64"}); c.DatabaseMaxConns != 64 {
+		t.Fatalf("environment: %d, want 64", c.DatabaseMaxConns)
+	}
+	for _, n := range []int{0, 4, 501} {
+		c := valid(t)
+		c.DatabaseMaxConns = n
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--database-max-conns") {
+			t.Errorf("%d: %v, want --database-max-conns refused", n, err)
+		}
+	}
+}

@@ -330,6 +330,25 @@ func (s *Store) checkpointLoop(every time.Duration) (stop func()) {
 	}
 }
 
+// SetPoolSize caps the PostgreSQL pool at n connections, idle ones
+// included (--database-max-conns); SQLite keeps its own pool, sized for
+// its single writer.
+func (s *Store) SetPoolSize(n int) {
+	if s.dialect != DialectPostgres || n <= 0 || s.sqlDB == nil {
+		return
+	}
+	s.sqlDB.SetMaxOpenConns(n)
+	s.sqlDB.SetMaxIdleConns(n)
+}
+
+// PoolSize is the pool's cap on open connections.
+func (s *Store) PoolSize() int {
+	if s.sqlDB == nil {
+		return 0 // a transaction holds one connection
+	}
+	return s.sqlDB.Stats().MaxOpenConnections
+}
+
 // Checkpoint copies the SQLite WAL's committed pages into the database
 // file (PASSIVE); a no-op on PostgreSQL.
 func (s *Store) Checkpoint(ctx context.Context) error {

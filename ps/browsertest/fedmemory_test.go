@@ -9,8 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
-	"github.com/aauth-ps/aauth-ps/ps/config"
-	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
 // TestBrowserFederationStandingAnswer (issue 11): on a mission-bound
@@ -24,36 +22,12 @@ import (
 // included. PS-126, PS-282.
 func TestBrowserFederationStandingAnswer(t *testing.T) {
 	t.Parallel()
-	policy := pstest.FourPartyPolicy(t)
-	w, rs, as := fedServers(t, func(c *config.Config) { c.MissionPolicy = policy })
-	w.ps.CreatePerson(t, "alice", false)
-	b := newBrowser(t, w)
-	bindInBrowser(t, w, b, "alice")
-
-	res, _ := w.postJSON(t, w.ps.URL("/mission"), map[string]any{"description": "# Plan the offsite\n\nRead the team calendar.",
-		"resources": []string{rs.Issuer()}, "capabilities": []string{"interaction"}})
-	in := w.expectInteraction(t, "POST /mission", res)
-	b.open(in.url + "?code=" + in.code)
-	b.clickButton("Approve the mission")
-	b.expectHeading("Done")
-	p := w.poll(t, in.loc)
-	s256, _ := p.body["s256"].(string)
-	pt, _ := p.body["person_tokens"].(map[string]any)[rs.Issuer()].(string)
-	if p.status != http.StatusOK || pt == "" {
-		t.Fatalf("agent: the mission's approval: %d %s", p.status, p.raw)
-	}
+	m := approvedFedMission(t, "# Plan the offsite\n\nRead the team calendar.")
+	w, as, b, s256, pt := m.w, m.as, m.b, m.s256, m.pt
 	const question = "Which calendar: **work** or home?"
 	ask := func() result {
 		t.Helper()
-		spec, err := conformance.TokenFor(pt, w.agent.Key, "calendar.read")
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.IssuedAt, spec.Aud, spec.MissionS256 = w.clock.Now(), as.Issuer(), s256
-		rt, err := rs.MintResourceToken(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rt := m.rt(t, "calendar.read")
 		as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: question})
 		res, _ := w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt, "presented_token": pt,
 			"capabilities": []string{"interaction"}})
@@ -73,7 +47,7 @@ func TestBrowserFederationStandingAnswer(t *testing.T) {
 		}
 	}
 
-	in = w.expectInteraction(t, "a mission-bound request with the AS's question", ask())
+	in := w.expectInteraction(t, "a mission-bound request with the AS's question", ask())
 	b.open(in.url + "?code=" + in.code)
 	b.expectHeading("The resource's access server has a question")
 	b.expectText("Give the same answer if " + as.Issuer() + " asks this again during this mission")

@@ -24,39 +24,11 @@ import (
 // receives the AS's calendar.write token. PS-131, PS-177.
 func TestBrowserFederationNarrowing(t *testing.T) {
 	t.Parallel()
-	policy := pstest.FourPartyPolicy(t)
-	w, rs, as := fedServers(t, func(c *config.Config) { c.MissionPolicy = policy })
-	w.ps.CreatePerson(t, "alice", false)
-	b := newBrowser(t, w)
-	bindInBrowser(t, w, b, "alice")
+	m := approvedFedMission(t, "# Plan the offsite\n\nRead and update the team calendar.")
+	w, rs, b, pt := m.w, m.rs, m.b, m.pt
+	rt := func(scope string) string { return m.rt(t, scope) }
 
-	res, _ := w.postJSON(t, w.ps.URL("/mission"), map[string]any{"description": "# Plan the offsite\n\nRead and update the team calendar.",
-		"resources": []string{rs.Issuer()}, "capabilities": []string{"interaction"}})
-	in := w.expectInteraction(t, "POST /mission", res)
-	b.open(in.url + "?code=" + in.code)
-	b.clickButton("Approve the mission")
-	b.expectHeading("Done")
-	p := w.poll(t, in.loc)
-	s256, _ := p.body["s256"].(string)
-	pt, _ := p.body["person_tokens"].(map[string]any)[rs.Issuer()].(string)
-	if p.status != http.StatusOK || pt == "" {
-		t.Fatalf("agent: the mission's approval: %d %s", p.status, p.raw)
-	}
-	rt := func(scope string) string {
-		t.Helper()
-		spec, err := conformance.TokenFor(pt, w.agent.Key, scope)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.IssuedAt, spec.Aud, spec.MissionS256 = w.clock.Now(), as.Issuer(), s256
-		tok, err := rs.MintResourceToken(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-
-	res, _ = w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt("calendar.write payments.charge"), "presented_token": pt,
+	res, _ := w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt("calendar.write payments.charge"), "presented_token": pt,
 		"capabilities": []string{"interaction", "clarification"}})
 	loc := res.header.Get("Location")
 	if req, _ := requirement(t, res); res.status != http.StatusAccepted || req != "clarification" || res.body["mission_decision"] == nil {
@@ -78,6 +50,7 @@ func TestBrowserFederationNarrowing(t *testing.T) {
 	// Decided again in the background: the request waits on the person,
 	// who is at the PS already (their visit used the code), so the
 	// agent's poll says interacting without a requirement.
+	var p result
 	for range 50 {
 		if p = w.poll(t, loc); p.status != http.StatusAccepted || p.header.Get("AAuth-Requirement") == "" {
 			break
@@ -103,4 +76,56 @@ func TestBrowserFederationNarrowing(t *testing.T) {
 	} else if c, err := rs.VerifyAccessToken(context.Background(), at, w.agent.Key); err != nil || c["scope"] != "calendar.write" {
 		t.Fatalf("the resource refuses the AS's token: %v %v", c, err)
 	}
+}
+
+// fedMission is a mission on the AS-protected resource under the
+// four-party policy, approved by alice in the browser: the agent holds
+// its person token for the resource.
+type fedMission struct {
+	w        *world
+	rs       *conformance.Resource
+	as       *conformance.AccessServer
+	b        *browser
+	s256, pt string
+}
+
+// approvedFedMission proposes a mission described by description for the
+// resource and has alice approve it in the browser.
+func approvedFedMission(t *testing.T, description string) *fedMission {
+	t.Helper()
+	policy := pstest.FourPartyPolicy(t)
+	w, rs, as := fedServers(t, func(c *config.Config) { c.MissionPolicy = policy })
+	w.ps.CreatePerson(t, "alice", false)
+	b := newBrowser(t, w)
+	bindInBrowser(t, w, b, "alice")
+
+	res, _ := w.postJSON(t, w.ps.URL("/mission"), map[string]any{"description": description,
+		"resources": []string{rs.Issuer()}, "capabilities": []string{"interaction"}})
+	in := w.expectInteraction(t, "POST /mission", res)
+	b.open(in.url + "?code=" + in.code)
+	b.clickButton("Approve the mission")
+	b.expectHeading("Done")
+	p := w.poll(t, in.loc)
+	s256, _ := p.body["s256"].(string)
+	pt, _ := p.body["person_tokens"].(map[string]any)[rs.Issuer()].(string)
+	if p.status != http.StatusOK || pt == "" {
+		t.Fatalf("agent: the mission's approval: %d %s", p.status, p.raw)
+	}
+	return &fedMission{w: w, rs: rs, as: as, b: b, s256: s256, pt: pt}
+}
+
+// rt is a resource token of the resource for scope, naming the AS as its
+// audience and the mission.
+func (m *fedMission) rt(t *testing.T, scope string) string {
+	t.Helper()
+	spec, err := conformance.TokenFor(m.pt, m.w.agent.Key, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.IssuedAt, spec.Aud, spec.MissionS256 = m.w.clock.Now(), m.as.Issuer(), m.s256
+	tok, err := m.rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -107,8 +107,11 @@ type ASStep struct {
 	Kind string
 	// Claims are the required_claims of ASClaims.
 	Claims []string
-	// Question is the clarification of ASClarification.
+	// Question is the clarification of ASClarification, with its
+	// optional options and timeout (seconds; 0 omits it).
 	Question string
+	Options  []string
+	Timeout  int
 	// Status, Code and Detail are the terminal error of ASError.
 	Status       int
 	Code, Detail string
@@ -579,7 +582,14 @@ func (as *AccessServer) answer(w http.ResponseWriter, r *http.Request, f *asFlow
 	case ASClaims:
 		pending("claims", 0, map[string]any{"required_claims": step.Claims})
 	case ASClarification:
-		pending("clarification", 0, map[string]any{"clarification": step.Question})
+		body := map[string]any{"clarification": step.Question}
+		if step.Options != nil {
+			body["options"] = step.Options
+		}
+		if step.Timeout != 0 {
+			body["timeout"] = step.Timeout
+		}
+		pending("clarification", 0, body)
 	case ASInteraction:
 		as.mu.Lock()
 		if f.interacted {

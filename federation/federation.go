@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/dunglas/httpsfv"
 
@@ -137,6 +138,55 @@ type Wait struct {
 	RetryAfter  time.Duration `json:"retry_after,omitempty"`
 	// Claims are the AS's required_claims (WaitClaims), sub removed.
 	Claims []string `json:"claims,omitempty"`
+	// Options and Deadline come with a clarification (WaitClarification
+	// requirement): the AS's discrete answers, and when it stops waiting
+	// for one (its timeout from when the PS read it; zero when it gave
+	// none).
+	Options  []string  `json:"options,omitempty"`
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// Bounds on an AS's clarification options, as on the PS's own questions.
+const (
+	maxQuestionOptions = 20
+	maxOptionBytes     = 256
+	// maxQuestionTimeout caps an AS's timeout: beyond it the PS's own
+	// request lifetime ends first.
+	maxQuestionTimeout = 24 * time.Hour
+)
+
+// clarification reads an AS's requirement=clarification body (P§clarification:
+// clarification REQUIRED, timeout and options OPTIONAL). Malformed
+// optional members fail it too: an AS that cannot say its question
+// cleanly is not one the PS relays.
+func clarification(body []byte, now time.Time) (*Wait, error) {
+	var b struct {
+		Clarification string          `json:"clarification"`
+		Timeout       json.RawMessage `json:"timeout"`
+		Options       json.RawMessage `json:"options"`
+	}
+	if json.Unmarshal(body, &b) != nil || strings.TrimSpace(b.Clarification) == "" {
+		return nil, errors.New("no clarification")
+	}
+	w := &Wait{Requirement: aauth.RequirementClarification, Question: b.Clarification}
+	if len(b.Timeout) > 0 && string(b.Timeout) != "null" {
+		secs, err := strconv.ParseInt(string(b.Timeout), 10, 64)
+		if err != nil || secs <= 0 {
+			return nil, fmt.Errorf("timeout %.20q is not a positive whole number of seconds", b.Timeout)
+		}
+		w.Deadline = now.Add(time.Duration(min(secs, int64(maxQuestionTimeout/time.Second))) * time.Second).UTC().Truncate(time.Second)
+	}
+	if len(b.Options) > 0 && string(b.Options) != "null" {
+		if json.Unmarshal(b.Options, &w.Options) != nil || len(w.Options) == 0 || len(w.Options) > maxQuestionOptions {
+			return nil, fmt.Errorf("options must be an array of 1 to %d strings", maxQuestionOptions)
+		}
+		for _, o := range w.Options {
+			if strings.TrimSpace(o) == "" || len(o) > maxOptionBytes || !utf8.ValidString(o) {
+				return nil, fmt.Errorf("options must be non-empty strings of at most %d bytes", maxOptionBytes)
+			}
+		}
+	}
+	return w, nil
 }
 
 // Unreachable is `502 as_unreachable` (P§auth-token-delivery).
@@ -285,13 +335,12 @@ func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response,
 				}
 				return &Outcome{Wait: &Wait{Requirement: req, Location: location, URL: params["url"], Code: params["code"]}}, nil
 			case aauth.RequirementClarification:
-				var b struct {
-					Clarification string `json:"clarification"`
+				w, err := clarification(res.Body, c.o.Now())
+				if err != nil {
+					return nil, c.unreachable(ctx, as, "clarification", err)
 				}
-				if json.Unmarshal(res.Body, &b) != nil || b.Clarification == "" {
-					return nil, c.unreachable(ctx, as, "clarification", errors.New("no clarification"))
-				}
-				return &Outcome{Wait: &Wait{Requirement: req, Location: location, Question: b.Clarification}}, nil
+				w.Location = location
+				return &Outcome{Wait: w}, nil
 			case "", aauth.RequirementApproval:
 			default:
 				return nil, c.unreachable(ctx, as, "202", fmt.Errorf("unknown requirement %q", req))

@@ -3,6 +3,7 @@ package federation
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +73,36 @@ func TestLoopHelpers(t *testing.T) {
 	}
 	if _, _, err := requirement([]string{`nothing=here`}); err == nil {
 		t.Fatal("a header without requirement accepted")
+	}
+}
+
+// TestClarificationBody: an AS's clarification (P§clarification, PS-126's
+// relay) keeps its question, its options and its timeout as a deadline
+// from when the PS read it; a missing question or a malformed optional
+// member refuses the body (the caller answers as_unreachable).
+func TestClarificationBody(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	w, err := clarification([]byte(`{"status":"pending","clarification":"Which account?","timeout":90,"options":["checking","savings"]}`), now)
+	if err != nil || w.Question != "Which account?" || !slices.Equal(w.Options, []string{"checking", "savings"}) || !w.Deadline.Equal(now.Add(90*time.Second)) {
+		t.Fatalf("%+v %v", w, err)
+	}
+	w, err = clarification([]byte(`{"clarification":"Why?"}`), now)
+	if err != nil || w.Options != nil || !w.Deadline.IsZero() {
+		t.Fatalf("bare question: %+v %v", w, err)
+	}
+	if w, err = clarification([]byte(`{"clarification":"Why?","timeout":999999999}`), now); err != nil || !w.Deadline.Equal(now.Add(maxQuestionTimeout)) {
+		t.Fatalf("timeout not capped: %+v %v", w, err)
+	}
+	long := `"` + strings.Repeat("x", maxOptionBytes+1) + `"`
+	many := `[` + strings.TrimSuffix(strings.Repeat(`"a",`, maxQuestionOptions+1), ",") + `]`
+	for _, bad := range []string{
+		`{}`, `{"clarification":"  "}`, `[]`,
+		`{"clarification":"q","timeout":0}`, `{"clarification":"q","timeout":-5}`, `{"clarification":"q","timeout":1.5}`, `{"clarification":"q","timeout":"30"}`,
+		`{"clarification":"q","options":[]}`, `{"clarification":"q","options":"yes"}`, `{"clarification":"q","options":[""]}`,
+		`{"clarification":"q","options":[1,2]}`, `{"clarification":"q","options":[` + long + `]}`, `{"clarification":"q","options":` + many + `}`,
+	} {
+		if w, err := clarification([]byte(bad), now); err == nil {
+			t.Errorf("%s accepted: %+v", bad, w)
+		}
 	}
 }

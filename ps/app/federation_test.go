@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
@@ -691,6 +692,61 @@ func TestFederationClarification(t *testing.T) {
 	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?"})
 	r = f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt}))
 	expectNoToken(t, r, http.StatusForbidden, aauth.ErrUserUnreachable)
+}
+
+// TestFederationClarificationOptions: an AS's clarification options and
+// timeout reach whoever answers. The agent's 202 carries the options and a
+// timeout no longer than the AS's (PS-126, PS-174); the person picks one of
+// the options on the PS's page, which says until when the AS waits, and an
+// answer outside them is refused and sends nothing; an AS whose options
+// are malformed gets 502 as_unreachable and no token.
+func TestFederationClarificationOptions(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?", Options: []string{"work", "home"}, Timeout: 120})
+	r := f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt,
+		"capabilities": []string{"interaction", "clarification"}}))
+	loc := expect202(t, r, f.ps.Issuer)
+	var body struct {
+		Clarification string   `json:"clarification"`
+		Options       []string `json:"options"`
+		Timeout       int      `json:"timeout"`
+	}
+	if err := json.Unmarshal(r.raw, &body); err != nil || body.Clarification != "Which calendar?" ||
+		!slices.Equal(body.Options, []string{"work", "home"}) || body.Timeout <= 0 || body.Timeout > 120 {
+		t.Fatalf("want the AS's options and a timeout of at most its 120 s: %s (%v)", r.raw, err)
+	}
+	if a := f.send(t, f.agent, http.MethodPost, loc, []byte(`{"action":"clarification_response","clarification_response":"work"}`)); a.status != http.StatusAccepted {
+		t.Fatalf("clarification_response: %d %s", a.status, a.raw)
+	}
+	f.expectASToken(t, f.awaitResult(t, loc))
+
+	// The person answers: the AS's choices, and until when it waits.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?", Options: []string{"work", "home "}, Timeout: 600})
+	s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
+	pg := open(t, f.b, s)
+	if !strings.Contains(pg.HTML, `type="radio"`) || !strings.Contains(pg.HTML, `value="home "`) || strings.Contains(pg.HTML, "<textarea") ||
+		!strings.Contains(pg.HTML, "It says it waits for an answer until <time") {
+		t.Fatalf("want the AS's options as choices and its deadline:\n%s", pg.HTML)
+	}
+	before := len(f.as.Requests())
+	off := f.b.Follow(t, f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "both"}))
+	if !strings.Contains(off.HTML, "one of the access server&#39;s choices") || len(f.as.Requests()) != before {
+		t.Fatalf("an answer outside the options was not refused, or reached the AS:\n%s", off.HTML)
+	}
+	f.b.Post(t, s.path()+"/answer", map[string]string{"answer": "home "})
+	f.expectASToken(t, f.awaitResult(t, s.loc))
+	reqs := f.as.Requests()
+	if c := reqs[len(reqs)-1].Clarification; c["clarification_response"] != "home " {
+		t.Fatalf("the AS received %v, want the option exactly as it wrote it", c)
+	}
+
+	// Malformed options: the AS is unreachable for this request.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?", Options: []string{""}})
+	r = f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt,
+		"capabilities": []string{"interaction", "clarification"}}))
+	expectNoToken(t, r, http.StatusBadGateway, aauth.ErrASUnreachable)
 }
 
 // TestFederationDirectedSub: two resources behind one AS see two different

@@ -57,6 +57,12 @@ func (k kind) decideQuestion(ctx context.Context, r *pending.Request, p *account
 		if a == "" || len(a) > maxASAnswer {
 			return nil, true, fmt.Errorf("%w: an answer of 1 to %d characters is needed", interact.ErrStage, maxASAnswer)
 		}
+		if opts := g.Federated.Wait.Options; len(opts) > 0 {
+			if !slices.Contains(opts, d.Answer) {
+				return nil, true, fmt.Errorf("%w: the answer must be one of the access server's choices", interact.ErrStage)
+			}
+			a = d.Answer // the AS's choice exactly as it wrote it
+		}
 		g.Federated.Answer = a
 		if !d.Remember || g.MissionS256 == "" {
 			return nil, true, k.backToAS(ctx, r.ID, g)
@@ -84,5 +90,7 @@ func (k kind) describeQuestion(g *Grant) *interact.ASQuestion {
 	if g.Federated == nil || g.Federated.Wait == nil {
 		return nil
 	}
-	return &interact.ASQuestion{AccessServer: g.AccessServer, Question: g.Federated.Wait.Question, InMission: g.MissionS256 != ""}
+	w := g.Federated.Wait
+	return &interact.ASQuestion{AccessServer: g.AccessServer, Question: w.Question, InMission: g.MissionS256 != "",
+		Options: w.Options, Deadline: w.Deadline}
 }

@@ -559,11 +559,27 @@ func (f *Federated) passedToAgent(stage string) {
 	}
 }
 
+// questionTimeout is what the agent is told it has to answer the AS's
+// question: the AS's remaining timeout when it gave one (at least a
+// second, so the agent still sees the question), else the engine's own
+// (0); the engine caps neither, so the PS's own bound applies as well.
+func (s *Service) questionTimeout(w *federation.Wait) time.Duration {
+	if w.Deadline.IsZero() {
+		return 0
+	}
+	left := max(w.Deadline.Sub(s.o.Now()), time.Second)
+	if own := s.o.Engine.Options().ClarificationTimeout; own > 0 {
+		left = min(left, own)
+	}
+	return left
+}
+
 // askAgent passes the AS's question to the agent on pending request id; an
 // agent that cannot answer one ends the request 403 denied (the error is
 // returned after the request was ended).
 func (s *Service) askAgent(ctx context.Context, id string, g *Grant) error {
-	err := s.o.Engine.Ask(ctx, id, g.Federated.Wait.Question, nil, 0)
+	w := g.Federated.Wait
+	err := s.o.Engine.Ask(ctx, id, w.Question, w.Options, s.questionTimeout(w))
 	if err == nil {
 		return nil
 	}

@@ -167,6 +167,22 @@ func TestBrowserFederation(t *testing.T) {
 	if c := reqs[len(reqs)-1].Clarification; c["clarification_response"] != "The work one." {
 		t.Fatalf("the AS received %v", c)
 	}
+
+	// A question with the AS's choices and timeout: the person picks one
+	// of them (PS-126, PS-174).
+	in = f.token(t, "four-party auth token request with a choice",
+		conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?", Options: []string{"work", "home"}, Timeout: 600})
+	b.open(in.url + "?code=" + in.code)
+	b.expectHeading("The resource's access server has a question")
+	b.expectText("Which calendar?", "It says it waits for an answer until", "home")
+	b.audit("federation-question-options", http.StatusOK)
+	b.step("choose home", chromedp.Click(chromedp.CSS("#answer-1"), chromedp.NodeVisible))
+	b.clickButton("Send answer")
+	f.awaitToken(t, in, "the person's choice")
+	reqs = as.Requests()
+	if c := reqs[len(reqs)-1].Clarification; c["clarification_response"] != "home" {
+		t.Fatalf("the AS received %v, want the person's choice", c)
+	}
 }
 
 // TestBrowserFederationKeyboard (issues 10/11 review): the federation

@@ -91,6 +91,10 @@ type ASQuestion struct {
 	// InMission: the request is mission-bound, so the person may keep
 	// their answer for the same question from the same AS.
 	InMission bool
+	// Options (AS-asserted): its discrete answers; the person's answer
+	// must be one of them. Deadline: when it said it stops waiting.
+	Options  []string
+	Deadline time.Time
 }
 
 // ClaimValue is one released detail.

@@ -28,5 +28,6 @@ func asClaimsView(c *interact.ASClaims) *templates.ASClaimsView {
 // asQuestionView is an access server's question to the person (its
 // Markdown rendered and sanitized).
 func asQuestionView(q *interact.ASQuestion) *templates.ASQuestionView {
-	return &templates.ASQuestionView{AccessServer: q.AccessServer, Question: markdown.Render(q.Question), InMission: q.InMission}
+	return &templates.ASQuestionView{AccessServer: q.AccessServer, Question: markdown.Render(q.Question), InMission: q.InMission,
+		Options: q.Options, Deadline: q.Deadline}
 }

@@ -173,6 +173,24 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 	if ev := standingEvents(t, f, s256); len(ev) != 2 {
 		t.Fatalf("evidence after the questions the PS did not answer: %v", ev)
 	}
+	// The same words with the AS's choices: the PS answers only when the
+	// kept answer is one of them; otherwise the person is asked.
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: question, Options: []string{"Home.", "Office."}})
+	s = f.expectInteraction(t, auth(pt, s256, f.as))
+	open(t, f.b, s)
+	decline(s)
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: question, Options: []string{"Home.", "Work."}})
+	if r := auth(pt, s256, f.as); r.status == http.StatusAccepted {
+		f.expectASToken(t, f.awaitResult(t, expect202(t, r, f.ps.Issuer)))
+	} else {
+		f.expectASToken(t, r)
+	}
+	if got := lastAnswer(f.as); got != "Work." {
+		t.Fatalf("the AS received %v, want the standing answer among its choices", got)
+	}
+	if ev := standingEvents(t, f, s256); len(ev) != 3 || ev[2] != "answered/ps" {
+		t.Fatalf("evidence after the questions with choices: %v", ev)
+	}
 
 	// The mission page: which AS (verified), its question (its words,
 	// sanitized), the person's answer; Forget.
@@ -195,7 +213,7 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 		strings.Contains(pg.HTML, "Answers this server gives for you") {
 		t.Fatalf("forget:\n%s", pg.HTML)
 	}
-	if ev := standingEvents(t, f, s256); len(ev) != 4 || ev[3] != "forgotten/person" {
+	if ev := standingEvents(t, f, s256); len(ev) != 5 || ev[4] != "forgotten/person" {
 		t.Fatalf("evidence after Forget: %v", ev)
 	}
 	s = askPerson(f.as, s256, pt, question)
@@ -221,7 +239,7 @@ func federationStandingAnswer(t *testing.T, f *fedWorld, as2 *conformance.Access
 	if got := f.as.Requests()[len(f.as.Requests())-1].Clarification; got != nil {
 		t.Fatalf("a suspended mission answered from memory: %v", got)
 	}
-	if ev := standingEvents(t, f, s256); len(ev) != 5 || ev[4] != "kept/person" {
+	if ev := standingEvents(t, f, s256); len(ev) != 6 || ev[5] != "kept/person" {
 		t.Fatalf("evidence after the suspended mission's question: %v", ev)
 	}
 

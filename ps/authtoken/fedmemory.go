@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
@@ -66,6 +67,11 @@ func (s *Service) remembered(ctx context.Context, g *Grant) *store.StandingAnswe
 		if !errors.Is(err, dberr.ErrNotFound) {
 			s.o.Logger.WarnContext(ctx, "federation: standing answer lookup", "mission", g.MissionS256, "err", err)
 		}
+		return nil
+	}
+	// The same words with choices the kept answer is not among: the
+	// question changed in what matters, so someone is asked.
+	if len(f.Wait.Options) > 0 && !slices.Contains(f.Wait.Options, a.Answer) {
 		return nil
 	}
 	return a

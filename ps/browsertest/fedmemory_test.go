@@ -19,7 +19,7 @@ import (
 // standing answer — which AS (verified), its question (the AS's words),
 // the person's answer — with Forget; after Forget the person is asked
 // again. Both pages audited with axe-core at every width, 390 px
-// included. PS-126, PS-282.
+// included; the box and Forget are used by keyboard only. PS-126, PS-282.
 func TestBrowserFederationStandingAnswer(t *testing.T) {
 	t.Parallel()
 	m := approvedFedMission(t, "# Plan the offsite\n\nRead the team calendar.")
@@ -55,12 +55,17 @@ func TestBrowserFederationStandingAnswer(t *testing.T) {
 		t.Fatal("the standing answer box is ticked by default")
 	}
 	b.audit("federation-question-keep", http.StatusOK)
-	b.fill("answer", "The work one.")
-	b.step("tick the standing answer", chromedp.Click(chromedp.ID("remember"), chromedp.NodeVisible))
+	// By keyboard only (Tab, Space, Enter), each control with its focus
+	// ring: the answer, the box, Send answer.
+	b.tabUntil("TEXTAREA#answer", 80, false)
+	b.typeText("The work one.")
+	b.tabUntil("INPUT#remember", 5, false)
+	b.step("press Space on the box", chromedp.KeyEvent(" "))
 	if !b.checked("#remember") {
 		t.Fatal("the standing answer box did not tick")
 	}
-	b.clickButton("Send answer")
+	b.tabTo("Send answer", 5)
+	b.pressEnter()
 	await(w.poll(t, in.loc), "the person's answer")
 
 	// The same question again: the PS answers, the person is not asked.
@@ -74,7 +79,8 @@ func TestBrowserFederationStandingAnswer(t *testing.T) {
 	b.expectText("Answers this server gives for you", as.Issuer(), "the access server's words, not verified", "Which calendar: work or home?",
 		"The work one.")
 	b.audit("mission-standing-answers", http.StatusOK)
-	b.click(`form[action$="/forget"] button`)
+	b.tabTo("Forget", 200)
+	b.pressEnter()
 	b.expectAt("/missions/" + s256)
 	b.expectText("Forgotten: if the access server asks that again, you or the agent are asked.")
 	b.checkPage("")

@@ -364,10 +364,14 @@ func (m *manager) personsCreate(ctx context.Context, username string, own manage
 		np.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	rec := cliChange("person.create", "person:"+username, "administrator created a person", map[string]any{"admin": own.admin})
+	pp, err := m.a.Accounts.PreparePerson(np) // hashes: before the transaction
+	if err != nil {
+		return err
+	}
 	var p *account.Person
 	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
 		var err error
-		if p, err = m.a.Accounts.WithStore(tx).CreatePerson(ctx, np); err == nil {
+		if p, err = m.a.Accounts.WithStore(tx).InsertPerson(ctx, pp); err == nil {
 			rec.Target, rec.Detail["person"], rec.Detail["admin"] = "person:"+p.Username, p.ID, p.IsAdmin
 		}
 		return err

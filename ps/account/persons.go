@@ -178,14 +178,38 @@ func (s *Service) prepare(np NewPerson) (*PersonRecord, error) {
 // ErrInvalidUsername, ErrInvalidEmail, ErrInvalidField, ErrWeakPassword
 // (only when a password is given), ErrUsernameTaken, ErrEmailTaken.
 func (s *Service) CreatePerson(ctx context.Context, np NewPerson) (*Person, error) {
+	pp, err := s.PreparePerson(np)
+	if err != nil {
+		return nil, err
+	}
+	return s.InsertPerson(ctx, pp)
+}
+
+// PreparedPerson is a validated new person whose password is hashed,
+// ready for InsertPerson.
+type PreparedPerson struct{ r *PersonRecord }
+
+// PreparePerson validates np and hashes its password, touching no
+// storage: callers that create a person inside a transaction (with its
+// audit row) prepare first, so the slow argon2 hash never holds a
+// transaction (on SQLite, the one writer) open. Errors as CreatePerson's
+// validation ones.
+func (s *Service) PreparePerson(np NewPerson) (*PreparedPerson, error) {
 	r, err := s.prepare(np)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.InsertPerson(ctx, *r); err != nil {
+	return &PreparedPerson{r: r}, nil
+}
+
+// InsertPerson stores a prepared person. Errors: ErrUsernameTaken,
+// ErrEmailTaken.
+func (s *Service) InsertPerson(ctx context.Context, pp *PreparedPerson) (*Person, error) {
+	if err := s.st.InsertPerson(ctx, *pp.r); err != nil {
 		return nil, err
 	}
-	return &r.Person, nil
+	p := pp.r.Person
+	return &p, nil
 }
 
 // record returns the stored person id; ErrNotFound.

@@ -316,3 +316,34 @@ func TestWithStoreJoinsTransaction(t *testing.T) {
 		assert.Zero(t, countRows(t, st, "sessions", ""))
 	})
 }
+
+// TestPreparePersonHashesOutsideTheTransaction: a person created inside a
+// caller's transaction (the web's and the CLI's, with the audit row) is
+// prepared first: validation and the argon2 hash happen in PreparePerson,
+// which writes nothing, and the
+// transaction only inserts. The stored hash is the prepared one: the
+// password then signs in.
+func TestPreparePersonHashesOutsideTheTransaction(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		s, _ := newTestService(t, st)
+		ctx := t.Context()
+		_, err := s.PreparePerson(account.NewPerson{Username: "bob", Password: "short"})
+		require.ErrorIs(t, err, account.ErrWeakPassword)
+		pp, err := s.PreparePerson(account.NewPerson{Username: "Bob", Password: goodPassword})
+		require.NoError(t, err)
+		assert.Zero(t, countRows(t, st, "persons", ""), "preparing writes nothing")
+		var p *account.Person
+		require.NoError(t, st.InTx(ctx, func(tx *store.Store) error {
+			p, err = s.WithStore(tx).InsertPerson(ctx, pp)
+			return err
+		}))
+		assert.Equal(t, "bob", p.Username)
+		assert.True(t, p.HasPassword)
+		got, err := s.Authenticate(ctx, "bob", goodPassword, "192.0.2.1")
+		require.NoError(t, err)
+		assert.Equal(t, p.ID, got.ID)
+		_, err = s.InsertPerson(ctx, pp)
+		require.ErrorIs(t, err, account.ErrUsernameTaken, "a prepared person is inserted once")
+	})
+}

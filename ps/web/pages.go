@@ -513,10 +513,14 @@ func (u *UI) adminCreatePerson(c *gin.Context, s *session) error {
 	np.Tenant = strings.TrimSpace(c.PostForm("tenant"))
 	np.Groups, np.Roles = commaList(c.PostForm("groups")), commaList(c.PostForm("roles"))
 	rec := u.auditChange(s, true, "person.create", "person:"+np.Username, "administrator created a person", map[string]any{"admin": np.IsAdmin})
-	if err := u.audited(c, &rec, func(tx *store.Store) error {
-		_, err := u.opt.Accounts.WithStore(tx).CreatePerson(ctx(c), np)
-		return err
-	}); err != nil {
+	pp, err := u.opt.Accounts.PreparePerson(np) // hashes: before the transaction
+	if err == nil {
+		err = u.audited(c, &rec, func(tx *store.Store) error {
+			_, err := u.opt.Accounts.WithStore(tx).InsertPerson(ctx(c), pp)
+			return err
+		})
+	}
+	if err != nil {
 		if msg, ok := personError(err); ok {
 			u.redirectRefusal(c, "/admin/persons", msg)
 			return nil

@@ -31,6 +31,7 @@ func TestCLIChangesCommitWithTheirAuditRow(t *testing.T) {
 			{[]string{"persons", "disable", "carol"}, "person.disable"},
 			{[]string{"persons", "make-admin", "carol"}, "person.make-admin"},
 			{[]string{"persons", "invite", "erin@example.com"}, "person.invite"},
+			{[]string{"admin", "invite", "ops@example.com"}, "person.invite"},
 			{[]string{"persons", "roles", "add", "carol", "cfo"}, "person.role-add"},
 			{[]string{"providers", "block", "https://ap.example"}, "provider.blocked"},
 			{[]string{"access-servers", "trust", "https://as.example"}, "access-server.trusted"},

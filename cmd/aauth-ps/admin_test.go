@@ -179,19 +179,20 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// serveOutput starts `aauth-ps serve` in production mode (an https issuer
-// behind a trusted proxy, so no certificate is needed) on databaseURL,
-// waits until it says it is running, stops it, and returns what it
-// printed.
-func serveOutput(t *testing.T, databaseURL string) string {
+// startServe runs `aauth-ps serve` in production mode (an https issuer
+// behind a trusted proxy, so no certificate is needed) on databaseURL and
+// a free loopback port, with getenv as its environment, until it says it
+// is running. It returns what serve printed so far (stdout, stderr), and
+// stop, which stops it and returns its exit code.
+func startServe(t *testing.T, databaseURL string, getenv func(string) string) (out, errb *syncBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	var out, errb syncBuffer
+	out, errb = &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--issuer", "https://ps.test", "--listen", "127.0.0.1:0",
 			"--trusted-proxy", "127.0.0.1/32", "--database-url", databaseURL,
-			"--key-encryption-key", pstest.SecretForTests}, &out, &errb, func(string) string { return "" })
+			"--key-encryption-key", pstest.SecretForTests}, out, errb, getenv)
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -203,9 +204,26 @@ func serveOutput(t *testing.T, databaseURL string) string {
 		case <-tick.C:
 		}
 	}
+	stopped := false
+	stop = func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { stop() })
+	return out, errb, stop
+}
+
+// serveOutput starts serve, stops it once it is running, and returns what
+// it printed.
+func serveOutput(t *testing.T, databaseURL string) string {
+	t.Helper()
 	// What serve says about administrators it decided before "is running".
-	cancel()
-	if code := <-done; code != 0 {
+	out, errb, stop := startServe(t, databaseURL, func(string) string { return "" })
+	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d:\n%s", code, errb.String())
 	}
 	return out.String()

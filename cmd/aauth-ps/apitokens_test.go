@@ -152,5 +152,16 @@ func TestAPITokensAtMissionControl(t *testing.T) {
 		if len(list) != 4 || byID[read.ID].Revoked == nil || byID[read.ID].LastUsed == nil || byID[control.ID].Revoked != nil {
 			t.Fatalf("list: %+v", list)
 		}
+		table := cli(t, db, "api-tokens", "list")
+		for _, want := range []string{"LAST USED", read.ID, "revoked"} {
+			if !strings.Contains(table, want) {
+				t.Fatalf("api-tokens list lacks %q:\n%s", want, table)
+			}
+		}
+		for _, line := range strings.Split(table, "\n") {
+			if strings.HasPrefix(line, read.ID) && strings.HasSuffix(strings.TrimSpace(line), "never") {
+				t.Fatalf("the used token's last use is not shown:\n%s", table)
+			}
+		}
 	})
 }

@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		sub, rest = rest[0], rest[1:]
 		if cmd != "migrate" {
-			own, args, cfgArgs, err := splitManageArgs(rest)
+			own, pos, cfgArgs, err := splitManageArgs(rest)
 			if err == nil && own != (manageFlags{json: own.json}) {
 				err = errors.New("the only flag of its own is --json")
 			}
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 				fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", cmd, sub, err)
 				return 2
 			}
-			asJSON, positional, rest = own.json, args, cfgArgs
+			asJSON, positional, rest = own.json, pos, cfgArgs
 		}
 	case "evidence":
 		if len(rest) > 0 && rest[0] == "verify" {

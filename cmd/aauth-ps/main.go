@@ -1,7 +1,7 @@
 // Command aauth-ps is the AAuth Person Server.
 //
 //	aauth-ps serve        [flags]   run the PS (applies migrations first)
-//	aauth-ps migrate up|down|status [flags]
+//	aauth-ps migrate up|down|status [--json] [flags]
 //	aauth-ps keys list|rotate [--json] [flags]
 //	aauth-ps admin invite [--json] [flags] [EMAIL]
 //	aauth-ps persons|agents|providers|missions|api-tokens|access-servers VERB [ARGS] [--json] [flags]
@@ -41,7 +41,7 @@ const usage = `usage: aauth-ps <command> [flags]
 
 commands:
   serve                 run the person server (applies pending migrations first)
-  migrate up|down|status
+  migrate up|down|status [--json]
                         apply all migrations, revert the last one, or list them
   keys list|rotate [--json]
                         list the PS signing keys, or make a new active key
@@ -67,7 +67,7 @@ commands:
   api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
                         a bearer token for the mission-control API, shown once
   audit list            the newest administrative changes (UI, CLI, API tokens), newest first
-                        every noun takes --json; these need serve's configuration
+                        every command takes --json; these need serve's configuration
   version               print the version
 
 Run 'aauth-ps serve -h' for the flags; each has an AAUTH_PS_<NAME> variable.
@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cmd, rest := args[0], args[1:]
 	var sub string
 	var asJSON bool
-	var positional []string // keys and admin: arguments and configuration flags in any order
+	var positional []string // migrate, keys, admin: arguments and configuration flags in any order
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "aauth-ps", version.Version)
@@ -101,17 +101,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		sub, rest = rest[0], rest[1:]
-		if cmd != "migrate" {
-			own, pos, cfgArgs, err := splitManageArgs(rest)
-			if err == nil && own != (manageFlags{json: own.json}) {
-				err = errors.New("the only flag of its own is --json")
-			}
-			if err != nil {
-				fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", cmd, sub, err)
-				return 2
-			}
-			asJSON, positional, rest = own.json, pos, cfgArgs
+		own, pos, cfgArgs, err := splitManageArgs(rest)
+		if err == nil && own != (manageFlags{json: own.json}) {
+			err = errors.New("the only flag of its own is --json")
 		}
+		if err != nil {
+			fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", cmd, sub, err)
+			return 2
+		}
+		asJSON, positional, rest = own.json, pos, cfgArgs
 	case "evidence":
 		if len(rest) > 0 && rest[0] == "verify" {
 			return evidenceVerify(rest[1:], stdout, stderr) // offline: no configuration
@@ -152,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		err = serve(ctx, cfg, log, stdout, getenv)
 	case "migrate":
-		err = migrate(ctx, cfg, log, sub, stdout)
+		err = migrate(ctx, cfg, log, sub, asJSON, stdout)
 	case "keys":
 		err = keysCmd(ctx, cfg, log, sub, asJSON, stdout)
 	case "admin":
@@ -283,7 +281,7 @@ func openMigrated(ctx context.Context, cfg *config.Config, log *slog.Logger) (*s
 	return st, nil
 }
 
-func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, sub string, stdout io.Writer) error {
+func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, sub string, asJSON bool, stdout io.Writer) error {
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -291,13 +289,31 @@ func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 	defer st.Close()
 	switch sub {
 	case "up":
-		return st.MigrateUp(ctx)
+		err = st.MigrateUp(ctx)
 	case "down":
-		return st.MigrateDown(ctx)
+		err = st.MigrateDown(ctx)
 	case "status":
-		return st.MigrateStatus(ctx, stdout)
+		if !asJSON {
+			return st.MigrateStatus(ctx, stdout)
+		}
+		ms, err := st.Migrations(ctx)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ms)
+	default:
+		return fmt.Errorf("migrate: unknown subcommand %q (want up, down or status)", sub)
 	}
-	return fmt.Errorf("migrate: unknown subcommand %q (want up, down or status)", sub)
+	if err != nil || !asJSON {
+		return err
+	}
+	pending, err := st.PendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{"ok": true, "pending": pending})
 }
 
 // keyJSON is one signing key in `keys list --json`.

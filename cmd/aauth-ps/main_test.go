@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
@@ -31,7 +32,7 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
-// TestMigrateAndKeys drives `migrate status|down|up` and `keys
+// TestMigrateAndKeys drives `migrate up|status|down` and `keys
 // list|rotate` (text and --json) configured through AAUTH_PS_* variables,
 // on both databases (issue 14: every CLI verb on PostgreSQL and SQLite).
 func TestMigrateAndKeys(t *testing.T) {
@@ -85,10 +86,25 @@ func TestMigrateAndKeys(t *testing.T) {
 		if code, _, e := runCmd(t, bad, "keys", "rotate"); code != 1 || !strings.Contains(e, "secret") {
 			t.Fatalf("wrong secret: %d %s", code, e)
 		}
-		if code, _, e := runCmd(t, env, "migrate", "down"); code != 0 {
-			t.Fatalf("migrate down: %d %s", code, e)
+		var ms []store.Migration
+		code, out, e = runCmd(t, env, "migrate", "status", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &ms) != nil || len(ms) < 2 || ms[0].File != "00001_init.sql" {
+			t.Fatalf("migrate status --json: %d %q %s", code, out, e)
 		}
-		if code, out, e := runCmd(t, env, "migrate", "status"); code != 0 || !strings.Contains(strings.ToLower(out), "pending") {
+		for _, m := range ms {
+			if m.State != "applied" || m.AppliedAt == nil {
+				t.Fatalf("after migrate up: %+v", m)
+			}
+		}
+		var down struct {
+			OK      bool `json:"ok"`
+			Pending int  `json:"pending"`
+		}
+		code, out, e = runCmd(t, env, "migrate", "down", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &down) != nil || !down.OK || down.Pending != 1 {
+			t.Fatalf("migrate down --json: %d %q %s", code, out, e)
+		}
+		if code, out, e := runCmd(t, env, "migrate", "status"); code != 0 || !strings.Contains(out, ms[len(ms)-1].File) || strings.Count(out, " pending ") != 1 {
 			t.Fatalf("migrate status after down: %d %q %s", code, out, e)
 		}
 		if code, _, e := runCmd(t, env, "keys", "sideways"); code != 1 || !strings.Contains(e, "unknown subcommand") {

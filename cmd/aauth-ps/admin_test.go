@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/audit"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -40,6 +42,19 @@ func TestFirstAdministrator(t *testing.T) {
 			t.Fatalf("admin invite: %d\n%s\n%s", code, out, errOut)
 		}
 		link, token := m[1], m[2]
+		// Issue 14: the invitation is in the audit trail, by the CLI,
+		// without its token.
+		trail, err := ps.App.Store.AuditEvents(t.Context(), 0, 10)
+		if err != nil || len(trail) != 1 || trail[0].Action != "person.invite" || trail[0].Actor.Kind != audit.ActorCLI ||
+			trail[0].Target != "invitation" || trail[0].Detail["admin"] != true || trail[0].Detail["expires"] == nil {
+			t.Fatalf("audit trail after admin invite: %+v %v", trail, err)
+		}
+		if b, _ := json.Marshal(trail); strings.Contains(string(b), token) {
+			t.Fatal("the invitation token is in the audit trail")
+		}
+		if !strings.Contains(errOut, `"msg":"invitation created"`) || !strings.Contains(errOut, `"by":"cli"`) || strings.Contains(errOut, token) {
+			t.Fatalf("admin invite log:\n%s", errOut)
+		}
 		if path, ok := strings.CutPrefix(databaseURL, "sqlite:"); ok {
 			for _, f := range []string{path, path + "-wal"} {
 				if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), token) {
@@ -89,8 +104,34 @@ func TestFirstAdministrator(t *testing.T) {
 	})
 }
 
+// TestAdminInviteJSON: admin invite --json prints the link as JSON, on both
+// databases, and the link is redeemable.
+func TestAdminInviteJSON(t *testing.T) {
+	storetest.EachURL(t, func(t *testing.T, db string) {
+		var inv struct {
+			OK      bool      `json:"ok"`
+			Link    string    `json:"link"`
+			Expires time.Time `json:"expires"`
+			Admin   bool      `json:"admin"`
+		}
+		code, out, errOut := runCmd(t, nil, "admin", "invite", "--json", "--issuer", "https://ps.test", "--database-url", db, "ops@example.com")
+		if code != 0 || json.Unmarshal([]byte(out), &inv) != nil || !inv.OK || !inv.Admin || time.Until(inv.Expires) < time.Hour {
+			t.Fatalf("admin invite --json: %d %q %s", code, out, errOut)
+		}
+		token, ok := strings.CutPrefix(inv.Link, "https://ps.test/invite/")
+		if !ok {
+			t.Fatalf("link %q", inv.Link)
+		}
+		a := openApp(t, db)
+		if info, err := a.Accounts.InviteInfo(t.Context(), token); err != nil || info.Email != "ops@example.com" || !info.IsAdmin {
+			t.Fatalf("the invitation: %+v %v", info, err)
+		}
+	})
+}
+
 // TestAdminInviteRefusals: the command needs a subcommand it knows, a
-// usable issuer and a valid email, and writes nothing when it refuses.
+// usable issuer and a valid email, and writes nothing when it refuses
+// (no invitation, no audit row).
 func TestAdminInviteRefusals(t *testing.T) {
 	db := "sqlite:" + t.TempDir() + "/ps.db"
 	for _, tc := range []struct {
@@ -104,10 +145,17 @@ func TestAdminInviteRefusals(t *testing.T) {
 		{[]string{"admin", "invite", "--issuer", "https://ps.test/path", "--database-url", db}, 1, "--issuer"},
 		{[]string{"admin", "invite", "--issuer", "https://ps.test", "--database-url", db, "not an email"}, 1, "invalid email"},
 		{[]string{"admin", "invite", "--issuer", "https://ps.test", "--database-url", db, "a@b.example", "extra"}, 2, "unexpected arguments"},
+		{[]string{"admin", "invite", "--issuer", "https://ps.test", "--database-url", db, "--scope", "admin"}, 2, "only flag of its own is --json"},
 	} {
 		code, out, errOut := runCmd(t, nil, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Contains(out, "/invite/") {
 			t.Errorf("%v: %d %q %q; want %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
+		}
+	}
+	st := storetest.OpenURL(t, db, true)
+	for _, table := range []string{"invites", "audit_events"} {
+		if n := storetest.CountRows(t, st, table); n != 0 {
+			t.Errorf("refused invitations wrote %d rows to %s", n, table)
 		}
 	}
 }
@@ -131,19 +179,20 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// serveOutput starts `aauth-ps serve` in production mode (an https issuer
-// behind a trusted proxy, so no certificate is needed) on databaseURL,
-// waits until it says it is running, stops it, and returns what it
-// printed.
-func serveOutput(t *testing.T, databaseURL string) string {
+// startServe runs `aauth-ps serve` in production mode (an https issuer
+// behind a trusted proxy, so no certificate is needed) on databaseURL and
+// a free loopback port, with getenv as its environment, until it says it
+// is running. It returns what serve printed so far (stdout, stderr), and
+// stop, which stops it and returns its exit code.
+func startServe(t *testing.T, databaseURL string, getenv func(string) string) (out, errb *syncBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	var out, errb syncBuffer
+	out, errb = &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--issuer", "https://ps.test", "--listen", "127.0.0.1:0",
 			"--trusted-proxy", "127.0.0.1/32", "--database-url", databaseURL,
-			"--key-encryption-key", pstest.SecretForTests}, &out, &errb, func(string) string { return "" })
+			"--key-encryption-key", pstest.SecretForTests}, out, errb, getenv)
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -155,9 +204,26 @@ func serveOutput(t *testing.T, databaseURL string) string {
 		case <-tick.C:
 		}
 	}
+	stopped := false
+	stop = func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { stop() })
+	return out, errb, stop
+}
+
+// serveOutput starts serve, stops it once it is running, and returns what
+// it printed.
+func serveOutput(t *testing.T, databaseURL string) string {
+	t.Helper()
 	// What serve says about administrators it decided before "is running".
-	cancel()
-	if code := <-done; code != 0 {
+	out, errb, stop := startServe(t, databaseURL, func(string) string { return "" })
+	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d:\n%s", code, errb.String())
 	}
 	return out.String()

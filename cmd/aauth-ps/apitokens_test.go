@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/apitoken"
@@ -19,12 +21,15 @@ import (
 // as Authorization: Bearer, within their scope only — a read token is
 // refused a change with 403 insufficient_scope and changes nothing; an
 // admin token carries its administrator's rights; a revoked or unknown
-// token gets 401 invalid_token with WWW-Authenticate. Only the secret's
+// token gets 401 invalid_token with WWW-Authenticate, and so do an expired
+// token and a disabled person's. Only the secret's
 // hash is stored; last use is recorded. Both databases.
 func TestAPITokensAtMissionControl(t *testing.T) {
 	storetest.EachURL(t, func(t *testing.T, db string) {
 		env := pstest.NewEnv(t)
-		ps := env.Start(t, pstest.Options{DatabaseURL: db})
+		// The PS's clock runs skew ahead of the CLI's, to expire tokens.
+		var skew atomic.Int64
+		ps := env.Start(t, pstest.Options{DatabaseURL: db, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 		ps.CreatePerson(t, "root", true)
 		alice := ps.CreatePerson(t, "alice", false)
 		m, err := ps.App.Missions.Create(t.Context(), mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:a@ap.example",
@@ -111,6 +116,30 @@ func TestAPITokensAtMissionControl(t *testing.T) {
 			t.Fatal("revoking twice succeeded")
 		}
 
+		// Expiry: an hour and a minute later the one-hour token gets 401
+		// invalid_token; the 90-day one still works.
+		var short apiTokenJSON
+		cliJSON(t, db, &short, "api-tokens", "create", "alice", "--scope", "read", "--name", "an hour", "--expires", "1h")
+		if d := short.Expires.Sub(short.Created); d != time.Hour {
+			t.Fatalf("--expires 1h: the token lives %s", d)
+		}
+		if code, _, _ := call("GET", "/missions", short.Secret); code != 200 {
+			t.Fatalf("the one-hour token before it expires: %d", code)
+		}
+		skew.Store(int64(time.Hour + time.Minute))
+		if code, h, body := call("GET", "/missions", short.Secret); code != 401 || body["error"] != "invalid_token" || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Fatalf("an expired token: %d %v %v", code, h, body)
+		}
+		if code, _, _ := call("GET", "/missions", control.Secret); code != 200 {
+			t.Fatalf("a live token after the clock moved: %d", code)
+		}
+		// A disabled person's tokens stop working (a token never
+		// grants more than its person has).
+		cli(t, db, "persons", "disable", "alice")
+		if code, _, body := call("GET", "/missions", control.Secret); code != 401 || body["error"] != "invalid_token" {
+			t.Fatalf("the token of a disabled person: %d %v", code, body)
+		}
+
 		var list []apiTokenJSON
 		cliJSON(t, db, &list, "api-tokens", "list")
 		byID := map[string]apiTokenJSON{}
@@ -120,8 +149,19 @@ func TestAPITokensAtMissionControl(t *testing.T) {
 			}
 			byID[tok.ID] = tok
 		}
-		if len(list) != 3 || byID[read.ID].Revoked == nil || byID[read.ID].LastUsed == nil || byID[control.ID].Revoked != nil {
+		if len(list) != 4 || byID[read.ID].Revoked == nil || byID[read.ID].LastUsed == nil || byID[control.ID].Revoked != nil {
 			t.Fatalf("list: %+v", list)
+		}
+		table := cli(t, db, "api-tokens", "list")
+		for _, want := range []string{"LAST USED", read.ID, "revoked"} {
+			if !strings.Contains(table, want) {
+				t.Fatalf("api-tokens list lacks %q:\n%s", want, table)
+			}
+		}
+		for _, line := range strings.Split(table, "\n") {
+			if strings.HasPrefix(line, read.ID) && strings.HasSuffix(strings.TrimSpace(line), "never") {
+				t.Fatalf("the used token's last use is not shown:\n%s", table)
+			}
 		}
 	})
 }

@@ -15,7 +15,8 @@ import (
 // transaction. While audit_events refuses inserts each command fails
 // and nothing of its change stays (no row in any table, carol still
 // enabled); once it accepts them each command commits with exactly one
-// audit event, by the CLI. On SQLite and PostgreSQL.
+// audit event, by the CLI, and says so as JSON with --json. On SQLite and
+// PostgreSQL.
 func TestCLIChangesCommitWithTheirAuditRow(t *testing.T) {
 	storetest.EachURL(t, func(t *testing.T, db string) {
 		cli(t, db, "persons", "create", "carol")
@@ -31,6 +32,7 @@ func TestCLIChangesCommitWithTheirAuditRow(t *testing.T) {
 			{[]string{"persons", "disable", "carol"}, "person.disable"},
 			{[]string{"persons", "make-admin", "carol"}, "person.make-admin"},
 			{[]string{"persons", "invite", "erin@example.com"}, "person.invite"},
+			{[]string{"admin", "invite", "ops@example.com"}, "person.invite"},
 			{[]string{"persons", "roles", "add", "carol", "cfo"}, "person.role-add"},
 			{[]string{"providers", "block", "https://ap.example"}, "provider.blocked"},
 			{[]string{"access-servers", "trust", "https://as.example"}, "access-server.trusted"},
@@ -60,7 +62,12 @@ func TestCLIChangesCommitWithTheirAuditRow(t *testing.T) {
 
 		var want []string
 		for _, c := range commands {
-			cli(t, db, c.args...)
+			// --json: one JSON object saying the change was made.
+			var out map[string]any
+			cliJSON(t, db, &out, c.args...)
+			if out["ok"] != true && (c.action != "api-token.create" || out["token"] == nil) {
+				t.Errorf("%v --json: %v", c.args, out)
+			}
 			want = append([]string{c.action}, want...) // the trail is newest first
 		}
 		got := auditTrail(t, a)

@@ -1,9 +1,9 @@
 // Command aauth-ps is the AAuth Person Server.
 //
 //	aauth-ps serve        [flags]   run the PS (applies migrations first)
-//	aauth-ps migrate up|down|status [flags]
-//	aauth-ps keys list|rotate [flags]
-//	aauth-ps admin invite [flags] [EMAIL]
+//	aauth-ps migrate up|down|status [--json] [flags]
+//	aauth-ps keys list|rotate [--json] [flags]
+//	aauth-ps admin invite [--json] [flags] [EMAIL]
 //	aauth-ps persons|agents|providers|missions|api-tokens|access-servers VERB [ARGS] [--json] [flags]
 //	aauth-ps evidence export --mission S256 [--out FILE] [flags] | verify BUNDLE [--jwks FILE]
 //	aauth-ps version
@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,11 +41,13 @@ const usage = `usage: aauth-ps <command> [flags]
 
 commands:
   serve                 run the person server (applies pending migrations first)
-  migrate up|down|status
+  migrate up|down|status [--json]
                         apply all migrations, revert the last one, or list them
-  keys list|rotate      list the PS signing keys, or make a new active key
-  admin invite [EMAIL]  print a one-time link that creates an administrator
-                        (the first one, on a new installation)
+  keys list|rotate [--json]
+                        list the PS signing keys, or make a new active key
+  admin invite [EMAIL] [--json]
+                        print a one-time link that creates an administrator
+                        (the first one, on a new installation; audited)
   persons list|create USERNAME|disable USERNAME|enable USERNAME|make-admin USERNAME|invite [EMAIL]
                         [--name N] [--email E] [--admin] [--password-file F]
   persons roles add USERNAME ROLE | remove USERNAME ROLE | list [USERNAME]
@@ -64,7 +67,7 @@ commands:
   api-tokens create USERNAME [--scope read|mission-control|admin] [--name N] [--expires 2160h] | list | revoke ID
                         a bearer token for the mission-control API, shown once
   audit list            the newest administrative changes (UI, CLI, API tokens), newest first
-                        every noun takes --json; these need serve's configuration
+                        every command takes --json; these need serve's configuration
   version               print the version
 
 Run 'aauth-ps serve -h' for the flags; each has an AAUTH_PS_<NAME> variable.
@@ -83,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	cmd, rest := args[0], args[1:]
 	var sub string
+	var asJSON bool
+	var positional []string // migrate, keys, admin: arguments and configuration flags in any order
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "aauth-ps", version.Version)
@@ -96,6 +101,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		sub, rest = rest[0], rest[1:]
+		own, pos, cfgArgs, err := splitManageArgs(rest)
+		if err == nil && own != (manageFlags{json: own.json}) {
+			err = errors.New("the only flag of its own is --json")
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "aauth-ps %s %s: %v\n", cmd, sub, err)
+			return 2
+		}
+		asJSON, positional, rest = own.json, pos, cfgArgs
 	case "evidence":
 		if len(rest) > 0 && rest[0] == "verify" {
 			return evidenceVerify(rest[1:], stdout, stderr) // offline: no configuration
@@ -121,12 +135,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stderr, "aauth-ps:", err)
 		return 2
 	}
-	extra := fs.Args()
-	if cmd == "admin" && len(extra) <= 1 {
-		extra = nil // the optional EMAIL of admin invite
+	extra := append(positional, fs.Args()...)
+	email := ""
+	if cmd == "admin" && len(extra) == 1 {
+		email, extra = extra[0], nil // the optional EMAIL of admin invite
 	}
 	if len(extra) > 0 {
-		fmt.Fprintf(stderr, "aauth-ps %s: unexpected arguments %v\n", cmd, fs.Args())
+		fmt.Fprintf(stderr, "aauth-ps %s: unexpected arguments %v\n", cmd, extra)
 		return 2
 	}
 	log := newLogger(stderr, cfg.LogLevel)
@@ -135,11 +150,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		err = serve(ctx, cfg, log, stdout, getenv)
 	case "migrate":
-		err = migrate(ctx, cfg, log, sub, stdout)
+		err = migrate(ctx, cfg, log, sub, asJSON, stdout)
 	case "keys":
-		err = keysCmd(ctx, cfg, log, sub, stdout)
+		err = keysCmd(ctx, cfg, log, sub, asJSON, stdout)
 	case "admin":
-		err = adminCmd(ctx, cfg, log, sub, fs.Arg(0), stdout)
+		err = adminCmd(ctx, cfg, log, sub, email, asJSON, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "aauth-ps:", err)
@@ -266,7 +281,7 @@ func openMigrated(ctx context.Context, cfg *config.Config, log *slog.Logger) (*s
 	return st, nil
 }
 
-func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, sub string, stdout io.Writer) error {
+func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, sub string, asJSON bool, stdout io.Writer) error {
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -274,16 +289,43 @@ func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 	defer st.Close()
 	switch sub {
 	case "up":
-		return st.MigrateUp(ctx)
+		err = st.MigrateUp(ctx)
 	case "down":
-		return st.MigrateDown(ctx)
+		err = st.MigrateDown(ctx)
 	case "status":
-		return st.MigrateStatus(ctx, stdout)
+		if !asJSON {
+			return st.MigrateStatus(ctx, stdout)
+		}
+		ms, err := st.Migrations(ctx)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ms)
+	default:
+		return fmt.Errorf("migrate: unknown subcommand %q (want up, down or status)", sub)
 	}
-	return fmt.Errorf("migrate: unknown subcommand %q (want up, down or status)", sub)
+	if err != nil || !asJSON {
+		return err
+	}
+	pending, err := st.PendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{"ok": true, "pending": pending})
 }
 
-func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub string, stdout io.Writer) error {
+// keyJSON is one signing key in `keys list --json`.
+type keyJSON struct {
+	KID            string     `json:"kid"`
+	Alg            string     `json:"alg"`
+	State          string     `json:"state"`
+	Created        time.Time  `json:"created"`
+	PublishedUntil *time.Time `json:"published_until,omitempty"`
+}
+
+func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub string, asJSON bool, stdout io.Writer) error {
 	if sub != "list" && sub != "rotate" {
 		return fmt.Errorf("keys: unknown subcommand %q (want list or rotate)", sub)
 	}
@@ -314,12 +356,24 @@ func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 		}); err != nil {
 			return err
 		}
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]any{"ok": true, "kid": kid, "alg": cfg.SigningAlg})
+		}
 		fmt.Fprintf(stdout, "new active key %s (%s); previous keys stay published until their tokens expire\n", kid, cfg.SigningAlg)
 		return nil
 	}
 	infos, err := keys.NewManager(st, sealer, time.Now, opts).List(ctx)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		out := []keyJSON{}
+		for _, k := range infos {
+			out = append(out, keyJSON{KID: k.KID, Alg: k.Alg, State: k.State, Created: k.Created.UTC(), PublishedUntil: k.PublishUntil})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tPUBLISHED UNTIL")
@@ -336,8 +390,11 @@ func keysCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub stri
 // adminCmd is the operator's way in: "admin invite" prints a single-use
 // link (stored hashed, expiring) whose holder picks a username and a
 // password and becomes an administrator. It works in production mode: it is
-// how the first administrator of a new installation is made.
-func adminCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub, email string, stdout io.Writer) error {
+// how the first administrator of a new installation is made. It needs only
+// the issuer and the database (not serve's whole configuration), and it
+// records the invitation in the audit trail in the invitation's
+// transaction, as persons invite --admin does.
+func adminCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub, email string, asJSON bool, stdout io.Writer) error {
 	if sub != "invite" {
 		return fmt.Errorf("admin: unknown subcommand %q (want invite)", sub)
 	}
@@ -356,12 +413,9 @@ func adminCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, sub, em
 	if err != nil {
 		return err
 	}
-	token, expires, err := accounts.CreateInvite(ctx, "", email, true)
+	token, expires, err := createInvite(ctx, &audit.Recorder{Store: st, Log: log}, st.InTx, accounts, email, true)
 	if err != nil {
 		return fmt.Errorf("admin invite: %w", err)
 	}
-	log.Info("operator created an administrator invitation", "expires", expires)
-	fmt.Fprintf(stdout, "Open this link to create an administrator account. It works once, until %s:\n\n  %s/invite/%s\n\n",
-		expires.UTC().Format(time.RFC3339), cfg.Issuer, token)
-	return nil
+	return printInvite(stdout, asJSON, cfg.Issuer+"/invite/"+token, expires, true)
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
-	"path/filepath"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
 func runCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -29,43 +32,85 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
-// TestMigrateAndKeys drives `migrate up|status|down` and `keys list|rotate`
-// against an embedded database configured through AAUTH_PS_* variables.
+// TestMigrateAndKeys drives `migrate up|status|down` and `keys
+// list|rotate` (text and --json) configured through AAUTH_PS_* variables,
+// on both databases (issue 14: every CLI verb on PostgreSQL and SQLite).
 func TestMigrateAndKeys(t *testing.T) {
-	env := map[string]string{
-		"AAUTH_PS_DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "ps.db"),
-		"AAUTH_PS_KEY_ENCRYPTION_KEY": "0123456789abcdef0123456789abcdef-test",
-	}
-	if code, _, e := runCmd(t, env, "migrate", "up"); code != 0 {
-		t.Fatalf("migrate up: %d %s", code, e)
-	}
-	code, out, e := runCmd(t, env, "migrate", "status")
-	if code != 0 || !strings.Contains(out, "00001_init.sql") {
-		t.Fatalf("migrate status: %d %q %s", code, out, e)
-	}
-	code, out, e = runCmd(t, env, "keys", "rotate")
-	if code != 0 || !strings.Contains(out, "new active key") {
-		t.Fatalf("keys rotate: %d %q %s", code, out, e)
-	}
-	code, out, e = runCmd(t, env, "keys", "rotate", "--signing-alg", "ES256")
-	if code != 0 || !strings.Contains(out, "ES256") {
-		t.Fatalf("keys rotate ES256: %d %q %s", code, out, e)
-	}
-	code, out, e = runCmd(t, env, "keys", "list")
-	if code != 0 || strings.Count(out, "active") != 1 || strings.Count(out, "retired") != 1 {
-		t.Fatalf("keys list: %d %q %s", code, out, e)
-	}
-	// A wrong key-encryption secret is a clear error, not a crash.
-	bad := map[string]string{"AAUTH_PS_DATABASE_URL": env["AAUTH_PS_DATABASE_URL"], "AAUTH_PS_KEY_ENCRYPTION_KEY": strings.Repeat("z", 40)}
-	if code, _, e := runCmd(t, bad, "keys", "rotate"); code != 1 || !strings.Contains(e, "secret") {
-		t.Fatalf("wrong secret: %d %s", code, e)
-	}
-	if code, _, e := runCmd(t, env, "migrate", "down"); code != 0 {
-		t.Fatalf("migrate down: %d %s", code, e)
-	}
-	if code, _, e := runCmd(t, env, "keys", "sideways"); code != 1 || !strings.Contains(e, "unknown subcommand") {
-		t.Fatalf("keys sideways: %d %s", code, e)
-	}
+	storetest.EachURL(t, func(t *testing.T, db string) {
+		env := map[string]string{
+			"AAUTH_PS_DATABASE_URL":       db,
+			"AAUTH_PS_KEY_ENCRYPTION_KEY": "0123456789abcdef0123456789abcdef-test",
+		}
+		if code, _, e := runCmd(t, env, "migrate", "up"); code != 0 {
+			t.Fatalf("migrate up: %d %s", code, e)
+		}
+		code, out, e := runCmd(t, env, "migrate", "status")
+		if code != 0 || !strings.Contains(out, "00001_init.sql") {
+			t.Fatalf("migrate status: %d %q %s", code, out, e)
+		}
+		code, out, e = runCmd(t, env, "keys", "rotate")
+		if code != 0 || !strings.Contains(out, "new active key") {
+			t.Fatalf("keys rotate: %d %q %s", code, out, e)
+		}
+		var rotated struct {
+			OK  bool   `json:"ok"`
+			KID string `json:"kid"`
+			Alg string `json:"alg"`
+		}
+		code, out, e = runCmd(t, env, "keys", "rotate", "--signing-alg", "ES256", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &rotated) != nil || !rotated.OK || rotated.KID == "" || rotated.Alg != "ES256" {
+			t.Fatalf("keys rotate ES256 --json: %d %q %s", code, out, e)
+		}
+		code, out, e = runCmd(t, env, "keys", "list")
+		if code != 0 || strings.Count(out, "active") != 1 || strings.Count(out, "retired") != 1 {
+			t.Fatalf("keys list: %d %q %s", code, out, e)
+		}
+		var listed []keyJSON
+		code, out, e = runCmd(t, env, "keys", "list", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 ||
+			listed[0].State == listed[1].State || (listed[0].KID != rotated.KID && listed[1].KID != rotated.KID) {
+			t.Fatalf("keys list --json: %d %q %s", code, out, e)
+		}
+		for _, k := range listed {
+			if (k.KID == rotated.KID) != (k.State == "active" && k.Alg == "ES256" && k.PublishedUntil == nil) {
+				t.Errorf("key %+v; the ES256 key %s is the active one", k, rotated.KID)
+			}
+		}
+		// Both rotations are in the audit trail, by the CLI.
+		trail, err := storetest.OpenURL(t, db, false).AuditEvents(t.Context(), 0, 10)
+		if err != nil || len(trail) != 2 || trail[0].Action != "keys.rotate" || trail[0].Target != "key:"+rotated.KID || trail[0].Actor.Kind != "cli" {
+			t.Fatalf("audit trail: %+v", trail)
+		}
+		// A wrong key-encryption secret is a clear error, not a crash.
+		bad := map[string]string{"AAUTH_PS_DATABASE_URL": db, "AAUTH_PS_KEY_ENCRYPTION_KEY": strings.Repeat("z", 40)}
+		if code, _, e := runCmd(t, bad, "keys", "rotate"); code != 1 || !strings.Contains(e, "secret") {
+			t.Fatalf("wrong secret: %d %s", code, e)
+		}
+		var ms []store.Migration
+		code, out, e = runCmd(t, env, "migrate", "status", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &ms) != nil || len(ms) < 2 || ms[0].File != "00001_init.sql" {
+			t.Fatalf("migrate status --json: %d %q %s", code, out, e)
+		}
+		for _, m := range ms {
+			if m.State != "applied" || m.AppliedAt == nil {
+				t.Fatalf("after migrate up: %+v", m)
+			}
+		}
+		var down struct {
+			OK      bool `json:"ok"`
+			Pending int  `json:"pending"`
+		}
+		code, out, e = runCmd(t, env, "migrate", "down", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &down) != nil || !down.OK || down.Pending != 1 {
+			t.Fatalf("migrate down --json: %d %q %s", code, out, e)
+		}
+		if code, out, e := runCmd(t, env, "migrate", "status"); code != 0 || !strings.Contains(out, ms[len(ms)-1].File) || strings.Count(out, " pending ") != 1 {
+			t.Fatalf("migrate status after down: %d %q %s", code, out, e)
+		}
+		if code, _, e := runCmd(t, env, "keys", "sideways"); code != 1 || !strings.Contains(e, "unknown subcommand") {
+			t.Fatalf("keys sideways: %d %s", code, e)
+		}
+	})
 }
 
 // TestServeReportsEveryConfigProblem: Validate's joined errors reach the operator.

@@ -423,22 +423,39 @@ func (m *manager) personsMakeAdmin(ctx context.Context, username string) error {
 }
 
 func (m *manager) personsInvite(ctx context.Context, email string, admin bool) error {
-	rec := cliChange("person.invite", "invitation", "invitation created", map[string]any{"admin": admin})
-	var token string
-	var expires time.Time
-	if err := m.audited(ctx, &rec, func(tx *store.Store) error {
+	token, expires, err := createInvite(ctx, m.a.Audit, m.a.Store.InTx, m.a.Accounts, email, admin)
+	if err != nil {
+		return err
+	}
+	return printInvite(m.out, m.json, m.a.Config.Issuer+"/invite/"+token, expires, admin)
+}
+
+// createInvite makes an invitation through the account service and writes
+// its audit row (by=cli) in the same transaction, as the UI's invite form
+// does; persons invite and admin invite share it.
+func createInvite(ctx context.Context, rec *audit.Recorder, inTx func(context.Context, func(*store.Store) error) error,
+	accounts *account.Service, email string, admin bool) (token string, expires time.Time, err error) {
+	change := cliChange("person.invite", "invitation", "invitation created", map[string]any{"admin": admin})
+	err = audit.Commit(ctx, rec, inTx, &change, func(tx *store.Store) error {
 		var err error
-		token, expires, err = m.a.Accounts.WithStore(tx).CreateInvite(ctx, "", email, admin)
-		rec.Detail["expires"] = expires.UTC()
+		token, expires, err = accounts.WithStore(tx).CreateInvite(ctx, "", email, admin)
+		change.Detail["expires"] = expires.UTC()
 		return err
-	}); err != nil {
-		return err
+	})
+	return token, expires, err
+}
+
+// printInvite shows an invitation's link: a sentence, or
+// {"ok":true,"link":…,"expires":…,"admin":…} with --json.
+func printInvite(w io.Writer, asJSON bool, link string, expires time.Time, admin bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(map[string]any{"ok": true, "link": link, "expires": expires.UTC(), "admin": admin})
 	}
-	link := m.a.Config.Issuer + "/invite/" + token
-	if m.json {
-		return m.done("", map[string]any{"link": link, "expires": expires.UTC(), "admin": admin})
+	what := "an account"
+	if admin {
+		what = "an administrator account"
 	}
-	_, err := fmt.Fprintf(m.out, "Open this link to create an account. It works once, until %s:\n\n  %s\n\n", ts(expires), link)
+	_, err := fmt.Fprintf(w, "Open this link to create %s. It works once, until %s:\n\n  %s\n\n", what, ts(expires), link)
 	return err
 }
 

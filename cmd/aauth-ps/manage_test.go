@@ -196,8 +196,9 @@ func TestProvidersCommands(t *testing.T) {
 
 // TestAgentsAndMissionsCommands (issue 14): agents list shows a person's
 // bindings; agents revoke and unbind run the web UI's flow (EndBinding), so
-// the agent's missions end with it; missions list, show and export read
-// them. Another person's binding is not found.
+// the agent's missions end with it, and each is in the audit trail;
+// missions list, show and export read them. Another person's binding is
+// not found.
 func TestAgentsAndMissionsCommands(t *testing.T) {
 	storetest.EachURL(t, func(t *testing.T, db string) {
 		a := openApp(t, db)
@@ -258,6 +259,14 @@ func TestAgentsAndMissionsCommands(t *testing.T) {
 		}
 		if rec, err := a.Missions.Get(ctx, m.S256); err != nil || !rec.Terminated {
 			t.Fatalf("the revoked agent's mission did not end: %+v %v", rec, err)
+		}
+		// Issue 14: both are in the audit trail, by the CLI; the refused
+		// revoke through bob is not.
+		trail := auditTrail(t, a)
+		if len(trail) != 2 || trail[0].Action != "agent.unbind" || trail[0].Target != "binding:"+b2.ID ||
+			trail[1].Action != "agent.revoke" || trail[1].Target != "binding:"+b1.ID || trail[1].Detail["missions_ended"] != float64(1) ||
+			trail[0].Actor.Kind != audit.ActorCLI || trail[1].Actor.Kind != audit.ActorCLI || trail[1].Detail["person"] != alice.ID {
+			t.Fatalf("audit trail: %+v", trail)
 		}
 
 		var shown missionJSON

@@ -105,25 +105,51 @@ func (s *Store) MigrateDownAll(ctx context.Context) error {
 	return migrateErr("migrate down all", err)
 }
 
-// MigrateStatus writes one line per known migration: version, state
-// ("applied" or "pending"), when it was applied, and the file.
-func (s *Store) MigrateStatus(ctx context.Context, w io.Writer) error {
+// Migration is one known migration's state.
+type Migration struct {
+	Version   int64      `json:"version"`
+	State     string     `json:"state"` // "applied" or "pending"
+	AppliedAt *time.Time `json:"applied_at,omitempty"`
+	File      string     `json:"file"`
+}
+
+// Migrations lists every known migration, oldest first.
+func (s *Store) Migrations(ctx context.Context) ([]Migration, error) {
 	p, err := s.provider()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := p.Status(ctx)
 	if err != nil {
-		return migrateErr("migrate status", err)
+		return nil, migrateErr("migrate status", err)
+	}
+	out := make([]Migration, 0, len(st))
+	for _, m := range st {
+		mg := Migration{Version: m.Source.Version, State: string(m.State), File: path.Base(m.Source.Path)}
+		if m.State == goose.StateApplied && !m.AppliedAt.IsZero() {
+			at := m.AppliedAt.UTC()
+			mg.AppliedAt = &at
+		}
+		out = append(out, mg)
+	}
+	return out, nil
+}
+
+// MigrateStatus writes one line per known migration: version, state
+// ("applied" or "pending"), when it was applied, and the file.
+func (s *Store) MigrateStatus(ctx context.Context, w io.Writer) error {
+	ms, err := s.Migrations(ctx)
+	if err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tFILE")
-	for _, m := range st {
+	for _, m := range ms {
 		applied := "-"
-		if m.State == goose.StateApplied && !m.AppliedAt.IsZero() {
-			applied = m.AppliedAt.UTC().Format(time.RFC3339)
+		if m.AppliedAt != nil {
+			applied = m.AppliedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", m.Source.Version, m.State, applied, path.Base(m.Source.Path))
+		fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", m.Version, m.State, applied, m.File)
 	}
 	return tw.Flush()
 }

@@ -137,6 +137,7 @@ func (s *Store) ActiveMissionsOf(ctx context.Context, agentIss, agentSub, person
 func (s *Store) TerminateMission(ctx context.Context, s256 string, reason mission.Reason, by string, at time.Time, entry mission.Entry) (bool, error) {
 	ended := false
 	err := s.InTx(ctx, func(tx *Store) error {
+		tx.forgetHeld(s256)
 		res := tx.db.WithContext(ctx).Exec(`UPDATE missions SET state = 'terminated', termination_reason = ?,
 			terminated_at = ?, terminated_by = ? WHERE s256 = ? AND state = 'active'`, string(reason), at.Unix(), by, s256)
 		if res.Error != nil {
@@ -172,7 +173,7 @@ func (missionLogRow) TableName() string { return "mission_log" }
 func (s *Store) AppendMissionLog(ctx context.Context, s256 string, e mission.Entry) error {
 	return s.InTx(ctx, func(tx *Store) error {
 		db := tx.db.WithContext(ctx)
-		if tx.dialect == DialectPostgres {
+		if tx.dialect == DialectPostgres && tx.heldMission(s256) == nil {
 			var one int
 			if err := db.Raw(`SELECT 1 FROM missions WHERE s256 = ? FOR UPDATE`, s256).Scan(&one).Error; err != nil {
 				return wrap("append mission log", err)

@@ -70,6 +70,9 @@ type Store struct {
 	// stopBG ends the pool's background work (the SQLite checkpoints);
 	// nil when there is none.
 	stopBG func()
+	// held is the transaction's held missions (held.go); nil outside a
+	// transaction, shared by its savepoints.
+	held *heldMissions
 }
 
 // Open connects to databaseURL:
@@ -236,6 +239,10 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		return wrap("transaction", err)
 	}
 	hooks := new([]func()) // this transaction's (or savepoint's) own
+	held := s.held
+	if held == nil {
+		held = new(heldMissions)
+	}
 	var fnErr error
 	func() {
 		// Released before the hooks run: a hook that writes (a wake-up
@@ -245,10 +252,14 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		// for work that is no part of this transaction (issue 12).
 		defer release()
 		err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits})
+			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
+				held: held})
 			return fnErr
 		})
 	}()
+	if fnErr != nil || err != nil {
+		s.forgetAllHeld() // a savepoint rolled back (outside one, s.held is nil)
+	}
 	if fnErr != nil {
 		return fnErr
 	}

@@ -73,6 +73,9 @@ type Store struct {
 	// held is the transaction's held missions (held.go); nil outside a
 	// transaction, shared by its savepoints.
 	held *heldMissions
+	// pairwise caches committed directed subjects (pairwise.go); shared
+	// by every Store of one pool.
+	pairwise *pairwiseCache
 }
 
 // Open connects to databaseURL:
@@ -151,7 +154,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters)}
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters), pairwise: newPairwiseCache()}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
 		st.replays = new(replayBatch)
@@ -253,7 +256,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		defer release()
 		err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
 			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
-				held: held})
+				held: held, pairwise: s.pairwise})
 			return fnErr
 		})
 	}()

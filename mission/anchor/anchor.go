@@ -15,14 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
-	"unicode/utf8"
-
-	"github.com/gowebpki/jcs"
 )
 
 // MaxSafeInteger is 2^53−1, the largest integer every JSON reader (and
@@ -34,16 +30,7 @@ const MaxSafeInteger = 1<<53 - 1
 var ErrNotCanonicalizable = errors.New("anchor: input cannot be canonicalized")
 
 // Canonical returns JCS(raw) after checking the design's restrictions.
-func Canonical(raw []byte) ([]byte, error) {
-	if err := check(raw); err != nil {
-		return nil, err
-	}
-	out, err := jcs.Transform(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
-	}
-	return out, nil
-}
+func Canonical(raw []byte) ([]byte, error) { return canonicalAt(raw, 0) }
 
 // Marshal is Canonical(json.Marshal(v)): the bytes a PS persists and hashes.
 func Marshal(v any) ([]byte, error) {
@@ -66,11 +53,8 @@ func MarshalMember(v any, name string, raw []byte) (whole, member []byte, err er
 		return nil, nil, err
 	}
 	// One level deeper in the whole: the nesting bound counts from there.
-	if err := checkAt(raw, 1); err != nil {
+	if member, err = canonicalAt(raw, 1); err != nil {
 		return nil, nil, err
-	}
-	if member, err = jcs.Transform(raw); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
 	}
 	// obj is canonical: its values are kept as they are, byte for byte.
 	var members map[string]json.RawMessage
@@ -180,75 +164,6 @@ func Equal(a, b []byte) bool {
 // the canonicalizer.
 const maxDepth = 64
 
-// check walks raw once: one JSON value, valid UTF-8, no lone surrogate
-// escapes, no duplicate member names, integers only and within range.
-func check(raw []byte) error { return checkAt(raw, 0) }
-
-// checkAt is check for a value that sits depth levels deep in the
-// document it will be hashed in, so the nesting bound counts from there.
-func checkAt(raw []byte, depth int) error {
-	if !utf8.Valid(raw) {
-		return fmt.Errorf("%w: invalid UTF-8", ErrNotCanonicalizable)
-	}
-	if err := checkSurrogates(raw); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := walk(dec, depth); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: trailing data", ErrNotCanonicalizable)
-	}
-	return nil
-}
-
-func walk(dec *json.Decoder, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("%w: nested deeper than %d", ErrNotCanonicalizable, maxDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			seen := map[string]bool{}
-			for dec.More() {
-				k, err := dec.Token()
-				if err != nil {
-					return fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
-				}
-				name, _ := k.(string)
-				if seen[name] {
-					return fmt.Errorf("%w: duplicate member %q", ErrNotCanonicalizable, name)
-				}
-				seen[name] = true
-				if err := walk(dec, depth+1); err != nil {
-					return err
-				}
-			}
-		case '[':
-			for dec.More() {
-				if err := walk(dec, depth+1); err != nil {
-					return err
-				}
-			}
-		}
-		if _, err := dec.Token(); err != nil { // the closing delimiter
-			return fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
-		}
-	case json.Number:
-		if _, err := SafeInteger(t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // SafeInteger parses n as an integer within ±(2^53−1): the only numbers
 // the anchored objects hold.
 func SafeInteger(n json.Number) (int64, error) {
@@ -261,57 +176,4 @@ func SafeInteger(n json.Number) (int64, error) {
 		return 0, fmt.Errorf("%w: %s is outside ±(2^53−1)", ErrNotCanonicalizable, s)
 	}
 	return v, nil
-}
-
-// checkSurrogates finds \uD800–\uDFFF escapes inside string literals that
-// are not a high surrogate followed at once by a low one; encoding/json
-// would silently turn them into U+FFFD, changing what is hashed.
-func checkSurrogates(raw []byte) error {
-	inString := false
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if !inString {
-			if c == '"' {
-				inString = true
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = false
-		case '\\':
-			if i+1 >= len(raw) {
-				return nil // the decoder reports the syntax error
-			}
-			if raw[i+1] != 'u' {
-				i++
-				continue
-			}
-			r, ok := hex4(raw, i+2)
-			if !ok {
-				return nil
-			}
-			switch {
-			case r >= 0xD800 && r <= 0xDBFF:
-				lo, ok := hex4(raw, i+8)
-				if i+7 >= len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' || !ok || lo < 0xDC00 || lo > 0xDFFF {
-					return fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
-				}
-				i += 11
-			case r >= 0xDC00 && r <= 0xDFFF:
-				return fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
-			default:
-				i += 5
-			}
-		}
-	}
-	return nil
-}
-
-func hex4(raw []byte, at int) (rune, bool) {
-	if at+4 > len(raw) {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(string(raw[at:at+4]), 16, 32)
-	return rune(v), err == nil
 }

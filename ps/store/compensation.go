@@ -20,6 +20,7 @@ func (s *Store) RevertMissionEffects(ctx context.Context, s256, lineage string, 
 	if err := db.Exec(`UPDATE missions SET version = version + 1 WHERE s256 = ?`, s256).Error; err != nil {
 		return wrap("revert mission effects", err)
 	}
+	s.bumpHeld(s256)
 	for _, c := range e.ConsumeCheckpoints {
 		if err := db.Exec(`UPDATE mission_checkpoints SET consumed = ? WHERE mission_s256 = ? AND checkpoint = ?`, false, s256, c).Error; err != nil {
 			return wrap("unconsume checkpoint", err)

@@ -127,7 +127,9 @@ func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, 
 	if r.S256 == "" {
 		return nil, &Error{Op: "lock mission", Kind: ErrNotFound}
 	}
-	return r.record(), nil
+	m := r.record()
+	s.hold(m)
+	return m, nil
 }
 
 // SetMissionHold sets (hold non-nil) or clears the suspension hold and
@@ -135,6 +137,7 @@ func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, 
 // was not (ended, or decided on meanwhile).
 func (s *Store) SetMissionHold(ctx context.Context, s256 string, version int64, hold *mission.Hold) (bool, error) {
 	c := compositionOf(&mission.Record{Hold: hold})
+	s.forgetHeld(s256)
 	res := s.db.WithContext(ctx).Exec(`UPDATE missions SET hold_since = ?, hold_until = ?, hold_by_kind = ?, hold_by_id = ?,
 		version = version + 1 WHERE s256 = ? AND version = ? AND state = 'active'`,
 		c.HoldSince, c.HoldUntil, c.HoldByKind, c.HoldByID, s256, version)
@@ -144,6 +147,7 @@ func (s *Store) SetMissionHold(ctx context.Context, s256 string, version int64, 
 // SetEffectiveAuthority stores a narrowing: the overlays and the effective
 // set they produce, if the mission is at version (and bumps it).
 func (s *Store) SetEffectiveAuthority(ctx context.Context, s256 string, version int64, overlays, set json.RawMessage, hash string) (bool, error) {
+	s.forgetHeld(s256)
 	res := s.db.WithContext(ctx).Exec(`UPDATE missions SET overlays = ?, effective_authority_set = ?, effective_authority_hash = ?,
 		version = version + 1 WHERE s256 = ? AND version = ? AND authority_set IS NOT NULL`,
 		string(overlays), string(set), hash, s256, version)
@@ -217,6 +221,7 @@ func (s *Store) ApplyMissionEffects(ctx context.Context, s256, lineage string, v
 	if res.RowsAffected == 0 {
 		return &Error{Op: "apply mission effects", Kind: ErrConflict}
 	}
+	s.bumpHeld(s256)
 	ms := at.UnixMilli()
 	for _, k := range e.RememberConsent {
 		if err := db.Exec(`INSERT INTO mission_consent_memory (mission_s256, memory_key, at_ms) VALUES (?, ?, ?)

@@ -40,13 +40,12 @@ func (s *Store) ShareRevocationLock(ctx context.Context) error {
 // LockMissionForIssuance reads a mission again, on PostgreSQL holding its
 // row until the transaction ends (as AppendMissionLog does), so its state
 // cannot change before an issuance under it commits; ErrNotFound when
-// there is none (tokens.RevocationGuard).
+// there is none (tokens.RevocationGuard). A mission this transaction
+// already holds (LockMission) is answered as held, without a statement;
+// otherwise it is LockMission: one statement, the read and the lock.
 func (s *Store) LockMissionForIssuance(ctx context.Context, s256 string) (*mission.Record, error) {
-	if s.dialect == DialectPostgres {
-		var one int
-		if err := s.db.WithContext(ctx).Raw(`SELECT 1 FROM missions WHERE s256 = ? FOR UPDATE`, s256).Scan(&one).Error; err != nil {
-			return nil, wrap("lock mission", err)
-		}
+	if m := s.heldMission(s256); m != nil {
+		return m, nil
 	}
-	return s.Mission(ctx, s256)
+	return s.LockMission(ctx, s256)
 }

@@ -137,6 +137,7 @@ func (s *Store) ActiveMissionsOf(ctx context.Context, agentIss, agentSub, person
 func (s *Store) TerminateMission(ctx context.Context, s256 string, reason mission.Reason, by string, at time.Time, entry mission.Entry) (bool, error) {
 	ended := false
 	err := s.InTx(ctx, func(tx *Store) error {
+		tx.forgetHeld(s256)
 		res := tx.db.WithContext(ctx).Exec(`UPDATE missions SET state = 'terminated', termination_reason = ?,
 			terminated_at = ?, terminated_by = ? WHERE s256 = ? AND state = 'active'`, string(reason), at.Unix(), by, s256)
 		if res.Error != nil {
@@ -169,25 +170,27 @@ func (missionLogRow) TableName() string { return "mission_log" }
 // the write lock from BEGIN (IMMEDIATE), and on PostgreSQL the transaction
 // locks the mission's row. (Optimistic retries were not enough: under a
 // burst of concurrent appends some kept losing and the entry was dropped.)
+// Inside a transaction it appends in that transaction (no savepoint: every
+// caller's error ends the transaction), the next number taken by the insert
+// itself: one statement (issue 12).
 func (s *Store) AppendMissionLog(ctx context.Context, s256 string, e mission.Entry) error {
-	return s.InTx(ctx, func(tx *Store) error {
-		db := tx.db.WithContext(ctx)
-		if tx.dialect == DialectPostgres {
-			var one int
-			if err := db.Raw(`SELECT 1 FROM missions WHERE s256 = ? FOR UPDATE`, s256).Scan(&one).Error; err != nil {
-				return wrap("append mission log", err)
-			}
-		}
-		var next int64
-		if err := db.Raw(`SELECT COALESCE(MAX(seq), 0) + 1 FROM mission_log WHERE mission_s256 = ?`, s256).Scan(&next).Error; err != nil {
+	if !s.inTx() {
+		return s.InTx(ctx, func(tx *Store) error { return tx.AppendMissionLog(ctx, s256, e) })
+	}
+	db := s.db.WithContext(ctx)
+	if s.dialect == DialectPostgres && s.heldMission(s256) == nil {
+		var one int
+		if err := db.Raw(`SELECT 1 FROM missions WHERE s256 = ? FOR UPDATE`, s256).Scan(&one).Error; err != nil {
 			return wrap("append mission log", err)
 		}
-		r := missionLogRow{MissionS256: s256, Seq: next, At: e.At.Unix(), Kind: e.Kind, Actor: e.Actor, Summary: e.Summary, Body: e.Body}
-		if e.Digest != "" {
-			r.Digest = &e.Digest
-		}
-		return wrap("append mission log", db.Create(&r).Error)
-	})
+	}
+	var digest *string
+	if e.Digest != "" {
+		digest = &e.Digest
+	}
+	return wrap("append mission log", db.Exec(`INSERT INTO mission_log (mission_s256, seq, at, kind, actor, summary, body, digest)
+		VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM mission_log WHERE mission_s256 = ?), ?, ?, ?, ?, ?, ?)`,
+		s256, s256, e.At.Unix(), e.Kind, e.Actor, e.Summary, e.Body, digest).Error)
 }
 
 // MissionLog returns a mission's log in order.

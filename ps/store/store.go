@@ -70,6 +70,12 @@ type Store struct {
 	// stopBG ends the pool's background work (the SQLite checkpoints);
 	// nil when there is none.
 	stopBG func()
+	// held is the transaction's held missions (held.go); nil outside a
+	// transaction, shared by its savepoints.
+	held *heldMissions
+	// pairwise caches committed directed subjects (pairwise.go); shared
+	// by every Store of one pool.
+	pairwise *pairwiseCache
 }
 
 // Open connects to databaseURL:
@@ -148,7 +154,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters)}
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters), pairwise: newPairwiseCache()}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
 		st.replays = new(replayBatch)
@@ -236,6 +242,10 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		return wrap("transaction", err)
 	}
 	hooks := new([]func()) // this transaction's (or savepoint's) own
+	held := s.held
+	if held == nil {
+		held = new(heldMissions)
+	}
 	var fnErr error
 	func() {
 		// Released before the hooks run: a hook that writes (a wake-up
@@ -245,10 +255,14 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		// for work that is no part of this transaction (issue 12).
 		defer release()
 		err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits})
+			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
+				held: held, pairwise: s.pairwise})
 			return fnErr
 		})
 	}()
+	if fnErr != nil || err != nil {
+		s.forgetAllHeld() // a savepoint rolled back (outside one, s.held is nil)
+	}
 	if fnErr != nil {
 		return fnErr
 	}

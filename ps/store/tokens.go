@@ -61,6 +61,11 @@ func (s *Store) PurgePersonTokenRecords(ctx context.Context, expiredBefore time.
 // candidate first when there is none; concurrent first uses all get the
 // one value that was stored (PS-077).
 func (s *Store) DirectedSub(ctx context.Context, personID, resource, candidate string, at time.Time) (string, error) {
+	if s.pairwise != nil {
+		if sub, ok := s.pairwise.sub.Get([2]string{personID, resource}); ok {
+			return sub, nil
+		}
+	}
 	db := s.db.WithContext(ctx)
 	var sub string
 	read := func() error {
@@ -70,6 +75,7 @@ func (s *Store) DirectedSub(ctx context.Context, personID, resource, candidate s
 		return "", wrap("read directed sub", err)
 	}
 	if sub != "" {
+		s.rememberPairwise(personID, resource, sub)
 		return sub, nil
 	}
 	err := db.Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
@@ -80,15 +86,24 @@ func (s *Store) DirectedSub(ctx context.Context, personID, resource, candidate s
 	if err := read(); err != nil || sub == "" {
 		return "", wrap("read directed sub", errors.Join(errors.New("directed sub missing after insert"), err))
 	}
+	s.rememberPairwise(personID, resource, sub)
 	return sub, nil
 }
 
 // PersonBySub resolves the person behind a directed sub at a resource; ""
 // when none.
 func (s *Store) PersonBySub(ctx context.Context, resource, sub string) (string, error) {
+	if s.pairwise != nil {
+		if id, ok := s.pairwise.person.Get([2]string{resource, sub}); ok {
+			return id, nil
+		}
+	}
 	var id string
 	err := s.db.WithContext(ctx).Raw(
 		`SELECT person_id FROM pairwise_subjects WHERE resource = ? AND sub = ?`, resource, sub).Scan(&id).Error
+	if err == nil {
+		s.rememberPairwise(id, resource, sub)
+	}
 	return id, wrap("resolve directed sub", err)
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
@@ -52,6 +53,76 @@ func runIssuanceGuard(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if _, err := st.LockMissionForIssuance(ctx, "no-such-mission"); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("an unknown mission: %v, want ErrNotFound", err)
+		}
+	})
+
+	// A mission the transaction locked is answered as held (no statement,
+	// held.go), and must answer what a read would: the transaction's own
+	// writes to its row included, a rolled-back savepoint's undone.
+	t.Run("a held mission follows the transaction's writes", func(t *testing.T) {
+		a := mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:h@ap.example", PersonID: "p1", Description: "# Held",
+			Resources: []string{"https://rs.example"}}
+		var m *mission.Record
+		if _, err := a.Mint("https://ps.example", at, func(r *mission.Record) error { m = r; return st.CreateMission(ctx, r) }); err != nil {
+			t.Fatal(err)
+		}
+		want := func(tx *store.Store, what string, check func(*mission.Record) bool) {
+			t.Helper()
+			got, err := tx.LockMissionForIssuance(ctx, m.S256)
+			if err != nil || !check(got) {
+				t.Fatalf("%s: LockMissionForIssuance = %+v, %v", what, got, err)
+			}
+			read, err := tx.Mission(ctx, m.S256)
+			if err != nil || read.Version != got.Version || read.Terminated != got.Terminated || (read.Hold == nil) != (got.Hold == nil) {
+				t.Fatalf("%s: held %+v, the database %+v (%v)", what, got, read, err)
+			}
+		}
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			locked, err := tx.LockMission(ctx, m.S256)
+			if err != nil {
+				return err
+			}
+			v := locked.Version
+			want(tx, "locked", func(g *mission.Record) bool { return g.Version == v && !g.Terminated })
+			if err := tx.ApplyMissionEffects(ctx, m.S256, m.Lineage(), v, authority.Effects{}, at); err != nil {
+				return err
+			}
+			want(tx, "after the effects", func(g *mission.Record) bool { return g.Version == v+1 })
+			if err := tx.RevertMissionEffects(ctx, m.S256, m.Lineage(), authority.Effects{}); err != nil {
+				return err
+			}
+			want(tx, "after a revert", func(g *mission.Record) bool { return g.Version == v+2 })
+			hold := &mission.Hold{Since: at, Until: at.Add(time.Hour), ByKind: "person", ByID: "p1"}
+			if ok, err := tx.SetMissionHold(ctx, m.S256, v+2, hold); !ok || err != nil {
+				t.Fatalf("SetMissionHold = %v, %v", ok, err)
+			}
+			want(tx, "after a hold", func(g *mission.Record) bool { return g.Hold != nil && g.Version == v+3 })
+			// A savepoint that writes, then rolls back: the held mission is
+			// what the database has again.
+			boom := errors.New("roll the savepoint back")
+			if err := tx.InTx(ctx, func(sp *store.Store) error {
+				if _, err := sp.LockMission(ctx, m.S256); err != nil {
+					return err
+				}
+				if err := sp.ApplyMissionEffects(ctx, m.S256, m.Lineage(), v+3, authority.Effects{}, at); err != nil {
+					return err
+				}
+				return boom
+			}); !errors.Is(err, boom) {
+				t.Fatalf("savepoint: %v", err)
+			}
+			want(tx, "after a rolled-back savepoint", func(g *mission.Record) bool { return g.Version == v+3 })
+			if _, err := tx.LockMission(ctx, m.S256); err != nil {
+				return err
+			}
+			if ok, err := tx.TerminateMission(ctx, m.S256, mission.ReasonRevoked, "p1", at, mission.Entry{At: at, Kind: "termination", Actor: "person", Summary: "Ended."}); !ok || err != nil {
+				t.Fatalf("TerminateMission = %v, %v", ok, err)
+			}
+			want(tx, "after a termination", func(g *mission.Record) bool { return g.Terminated })
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -80,6 +81,36 @@ func runTokens(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if id, err := st.PersonBySub(ctx, "https://other.example", subs[0]); id != "" || err != nil {
 			t.Fatalf("PersonBySub at another resource = %q, %v", id, err)
+		}
+	})
+
+	// Directed subs are cached once committed (issue 12): a sub stored by
+	// a transaction that rolled back was never given out, so the next
+	// first use stores its own candidate, and resolves to nobody.
+	t.Run("a rolled-back directed sub is not remembered", func(t *testing.T) {
+		boom := errors.New("roll back")
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			if sub, err := tx.DirectedSub(ctx, "p1", "https://rb.example", "rolled-back", at); sub != "rolled-back" || err != nil {
+				t.Fatalf("DirectedSub in the transaction = %q, %v", sub, err)
+			}
+			if id, err := tx.PersonBySub(ctx, "https://rb.example", "rolled-back"); id != "p1" || err != nil {
+				t.Fatalf("PersonBySub in the transaction = %q, %v", id, err)
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if id, err := st.PersonBySub(ctx, "https://rb.example", "rolled-back"); id != "" || err != nil {
+			t.Fatalf("PersonBySub of a rolled-back sub = %q, %v", id, err)
+		}
+		for range 2 { // the second answer may come from the cache
+			if sub, err := st.DirectedSub(ctx, "p1", "https://rb.example", "committed", at); sub != "committed" || err != nil {
+				t.Fatalf("DirectedSub after the rollback = %q, %v", sub, err)
+			}
+			if id, err := st.PersonBySub(ctx, "https://rb.example", "committed"); id != "p1" || err != nil {
+				t.Fatalf("PersonBySub = %q, %v", id, err)
+			}
 		}
 	})
 

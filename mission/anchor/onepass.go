@@ -1,0 +1,369 @@
+package anchor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// canonicalAt checks raw against the design's restrictions and writes its
+// RFC 8785 form in one pass (issue 12: the check with encoding/json's
+// token decoder and then jcs.Transform parsed every record twice). depth
+// is how deep raw sits in the document it will be hashed in, so the
+// nesting bound counts from there. Byte for byte what check followed by
+// jcs.Transform gives, refusing what either refused: FuzzOnePassIsReference
+// holds it to that reference.
+func canonicalAt(raw []byte, depth int) ([]byte, error) {
+	if !utf8.Valid(raw) {
+		return nil, fmt.Errorf("%w: invalid UTF-8", ErrNotCanonicalizable)
+	}
+	c := canonicaliser{raw: raw}
+	c.out.Grow(len(raw))
+	c.space()
+	if err := c.value(depth); err != nil {
+		return nil, err
+	}
+	c.space()
+	if c.i != len(raw) {
+		return nil, fmt.Errorf("%w: trailing data", ErrNotCanonicalizable)
+	}
+	return c.out.Bytes(), nil
+}
+
+type canonicaliser struct {
+	raw []byte
+	i   int
+	out bytes.Buffer
+}
+
+func (c *canonicaliser) fail(what string) error {
+	return fmt.Errorf("%w: %s at offset %d", ErrNotCanonicalizable, what, c.i)
+}
+
+// space skips JSON's insignificant whitespace.
+func (c *canonicaliser) space() {
+	for c.i < len(c.raw) {
+		switch c.raw[c.i] {
+		case ' ', '\t', '\n', '\r':
+			c.i++
+		default:
+			return
+		}
+	}
+}
+
+func (c *canonicaliser) value(depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%w: nested deeper than %d", ErrNotCanonicalizable, maxDepth)
+	}
+	if c.i >= len(c.raw) {
+		return c.fail("unexpected end")
+	}
+	switch b := c.raw[c.i]; {
+	case b == '{':
+		return c.object(depth)
+	case b == '[':
+		return c.array(depth)
+	case b == '"':
+		s, err := c.string()
+		if err != nil {
+			return err
+		}
+		writeString(&c.out, s)
+		return nil
+	case b == '-' || (b >= '0' && b <= '9'):
+		return c.number()
+	default:
+		for _, lit := range []string{"true", "false", "null"} {
+			if bytes.HasPrefix(c.raw[c.i:], []byte(lit)) {
+				c.i += len(lit)
+				c.out.WriteString(lit)
+				return nil
+			}
+		}
+		return c.fail("invalid character")
+	}
+}
+
+func (c *canonicaliser) array(depth int) error {
+	c.i++ // [
+	c.out.WriteByte('[')
+	c.space()
+	if c.i < len(c.raw) && c.raw[c.i] == ']' {
+		c.i++
+		c.out.WriteByte(']')
+		return nil
+	}
+	for {
+		c.space()
+		if err := c.value(depth + 1); err != nil {
+			return err
+		}
+		c.space()
+		if c.i >= len(c.raw) {
+			return c.fail("unexpected end")
+		}
+		switch c.raw[c.i] {
+		case ',':
+			c.i++
+			c.out.WriteByte(',')
+		case ']':
+			c.i++
+			c.out.WriteByte(']')
+			return nil
+		default:
+			return c.fail("expected , or ]")
+		}
+	}
+}
+
+// member is one written "name":value of an object, by its span in out.
+type member struct {
+	name       string
+	start, end int
+}
+
+func (c *canonicaliser) object(depth int) error {
+	c.i++ // {
+	c.out.WriteByte('{')
+	start := c.out.Len()
+	var members []member
+	c.space()
+	if c.i < len(c.raw) && c.raw[c.i] == '}' {
+		c.i++
+		c.out.WriteByte('}')
+		return nil
+	}
+	for {
+		c.space()
+		if c.i >= len(c.raw) || c.raw[c.i] != '"' {
+			return c.fail("expected a member name")
+		}
+		name, err := c.string()
+		if err != nil {
+			return err
+		}
+		c.space()
+		if c.i >= len(c.raw) || c.raw[c.i] != ':' {
+			return c.fail("expected :")
+		}
+		c.i++
+		c.space()
+		if len(members) > 0 {
+			c.out.WriteByte(',')
+		}
+		m := member{name: name, start: c.out.Len()}
+		writeString(&c.out, name)
+		c.out.WriteByte(':')
+		if err := c.value(depth + 1); err != nil {
+			return err
+		}
+		m.end = c.out.Len()
+		members = append(members, m)
+		c.space()
+		if c.i >= len(c.raw) {
+			return c.fail("unexpected end")
+		}
+		if c.raw[c.i] == '}' {
+			c.i++
+			break
+		}
+		if c.raw[c.i] != ',' {
+			return c.fail("expected , or }")
+		}
+		c.i++
+	}
+	// RFC 8785 §3.2.3: members sorted by their names' UTF-16 code units;
+	// equal names sort next to each other (the design refuses them).
+	sorted := slices.IsSortedFunc(members, compareMembers)
+	if !sorted {
+		slices.SortStableFunc(members, compareMembers)
+	}
+	for k := 1; k < len(members); k++ {
+		if members[k].name == members[k-1].name {
+			return fmt.Errorf("%w: duplicate member %q", ErrNotCanonicalizable, members[k].name)
+		}
+	}
+	if !sorted { // written in the input's order: rewrite them sorted
+		written := bytes.Clone(c.out.Bytes()[start:])
+		c.out.Truncate(start)
+		for k, m := range members {
+			if k > 0 {
+				c.out.WriteByte(',')
+			}
+			c.out.Write(written[m.start-start : m.end-start])
+		}
+	}
+	c.out.WriteByte('}')
+	return nil
+}
+
+func compareMembers(a, b member) int { return compareUTF16(a.name, b.name) }
+
+// compareUTF16 orders strings by their UTF-16 code units (RFC 8785
+// §3.2.3). Byte order is the same except where a character above U+FFFF
+// (a surrogate pair) meets one in U+E000–U+FFFF.
+func compareUTF16(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			return slices.Compare(utf16.AppendRune(nil, ra), utf16.AppendRune(nil, rb))
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) - len(b)
+}
+
+// string reads a JSON string literal at c.i and returns its value.
+func (c *canonicaliser) string() (string, error) {
+	c.i++ // "
+	start := c.i
+	// Fast path: no escapes.
+	for c.i < len(c.raw) {
+		switch b := c.raw[c.i]; {
+		case b == '"':
+			s := string(c.raw[start:c.i])
+			c.i++
+			return s, nil
+		case b == '\\':
+			return c.escapedString(start)
+		case b < 0x20:
+			return "", c.fail("control character in string")
+		default:
+			c.i++
+		}
+	}
+	return "", c.fail("unterminated string")
+}
+
+func (c *canonicaliser) escapedString(start int) (string, error) {
+	buf := make([]byte, 0, c.i-start+16)
+	buf = append(buf, c.raw[start:c.i]...)
+	for c.i < len(c.raw) {
+		b := c.raw[c.i]
+		switch {
+		case b == '"':
+			c.i++
+			return string(buf), nil
+		case b < 0x20:
+			return "", c.fail("control character in string")
+		case b != '\\':
+			buf = append(buf, b)
+			c.i++
+			continue
+		}
+		if c.i+1 >= len(c.raw) {
+			return "", c.fail("unterminated string")
+		}
+		e := c.raw[c.i+1]
+		c.i += 2
+		switch e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			r, ok := c.hex4()
+			if !ok {
+				return "", c.fail("invalid \\u escape")
+			}
+			switch {
+			case r >= 0xD800 && r <= 0xDBFF:
+				if c.i+1 >= len(c.raw) || c.raw[c.i] != '\\' || c.raw[c.i+1] != 'u' {
+					return "", fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+				}
+				c.i += 2
+				lo, ok := c.hex4()
+				if !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return "", fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+				}
+				r = utf16.DecodeRune(r, lo)
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return "", fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			return "", c.fail("invalid escape")
+		}
+	}
+	return "", c.fail("unterminated string")
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func (c *canonicaliser) hex4() (rune, bool) {
+	if c.i+4 > len(c.raw) {
+		return 0, false
+	}
+	var r rune
+	for _, h := range c.raw[c.i : c.i+4] {
+		switch {
+		case h >= '0' && h <= '9':
+			r = r<<4 | rune(h-'0')
+		case h >= 'a' && h <= 'f':
+			r = r<<4 | rune(h-'a'+10)
+		case h >= 'A' && h <= 'F':
+			r = r<<4 | rune(h-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	c.i += 4
+	return r, true
+}
+
+// number reads a JSON number; only integers within ±(2^53−1) are
+// admitted, written in their shortest decimal form (what RFC 8785's
+// ECMAScript number serialisation gives for them).
+func (c *canonicaliser) number() error {
+	start := c.i
+	if c.raw[c.i] == '-' {
+		c.i++
+	}
+	digits := func() int {
+		n := 0
+		for c.i < len(c.raw) && c.raw[c.i] >= '0' && c.raw[c.i] <= '9' {
+			c.i++
+			n++
+		}
+		return n
+	}
+	if c.i < len(c.raw) && c.raw[c.i] == '0' {
+		c.i++
+	} else if digits() == 0 {
+		return c.fail("invalid number")
+	}
+	if c.i < len(c.raw) && c.raw[c.i] == '.' {
+		c.i++
+		if digits() == 0 {
+			return c.fail("invalid number")
+		}
+	}
+	if c.i < len(c.raw) && (c.raw[c.i] == 'e' || c.raw[c.i] == 'E') {
+		c.i++
+		if c.i < len(c.raw) && (c.raw[c.i] == '+' || c.raw[c.i] == '-') {
+			c.i++
+		}
+		if digits() == 0 {
+			return c.fail("invalid number")
+		}
+	}
+	v, err := SafeInteger(json.Number(c.raw[start:c.i]))
+	if err != nil {
+		return err
+	}
+	c.out.WriteString(strconv.FormatInt(v, 10))
+	return nil
+}

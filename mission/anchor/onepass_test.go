@@ -1,0 +1,225 @@
+package anchor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/gowebpki/jcs"
+)
+
+// reference is the two-pass canonicalisation the one pass replaced: the
+// design's checks with encoding/json's token decoder, then jcs.Transform.
+func reference(raw []byte, depth int) ([]byte, error) {
+	if err := checkAt(raw, depth); err != nil {
+		return nil, err
+	}
+	return jcs.Transform(raw)
+}
+
+// onePassSeeds are inputs at every branch of the grammar and of the
+// design's restrictions.
+var onePassSeeds = []string{
+	`{"b":1,"a":[3,1,2]}`, "{ \"a\" : \"\u2028<>&é\" }", `{"a":"\u0001\b\t\n\f\r\"\\\/"}`,
+	`{"\ud83d\ude00":1,"a":2,"\uffff":3,"\ue000":4}`, `{"€":1,"\u00e9":2}`, `[9007199254740991,-9007199254740991,0]`,
+	`{"a":"\\ud800"}`, `{"a":1,"a":2}`, `{"x":{"a":1,"a":1}}`, `{"a":"\ud800"}`, `{"a":"\udc00x"}`,
+	`{"a":"\ud800\u0041"}`, `[9007199254740992]`, `[-9007199254740992]`, `[1.5]`, `[1e3]`, `[-0]`, `[0]`,
+	"[\"\xff\"]", `{"a":1} x`, `{`, ``, ` `, `[]`, `{}`, ` [ ] `, `[1,]`, `{"a":1,}`, `[01]`, `[-]`, `[1.]`,
+	`[1e]`, `[1E+2]`, `["a\u0000b"]`, "[\"a\x01\"]", `"top"`, `true`, `false`, `null`, `nul`, `[tru]`,
+	`{"a" 1}`, `{a:1}`, `["\x"]`, `["\u12"]`, `["\uD83D\uDE00"]`, `["\uDBFF\uDFFF"]`, `{"z":{"y":[{"b":null,"a":true}]}}`,
+	`{"aa":1,"a":2,"":3}`, "{\"a\":1}\n", `[1 2]`, `[` + strings.Repeat(`[`, 63) + strings.Repeat(`]`, 64),
+	strings.Repeat("[", 65) + strings.Repeat("]", 65), `{"b":"x","a":"\u00e9\u20ac\ud83d\ude00"}`,
+}
+
+// TestOnePassIsReference: the one pass answers what the two passes
+// answered, byte for byte, and refuses what they refused, at the depths
+// the PS uses (0 for a whole document, 1 for an evidence body), on the
+// seeds and on the design's example documents.
+func TestOnePassIsReference(t *testing.T) {
+	inputs := append([]string(nil), onePassSeeds...)
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, string(raw))
+	}
+	for _, in := range inputs {
+		for _, depth := range []int{0, 1} {
+			sameAsReference(t, []byte(in), depth)
+		}
+	}
+}
+
+func FuzzOnePassIsReference(f *testing.F) {
+	for _, s := range onePassSeeds {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, member bool) {
+		depth := 0
+		if member {
+			depth = 1
+		}
+		sameAsReference(t, raw, depth)
+	})
+}
+
+// BenchmarkCanonical compares the one pass with the two passes it
+// replaced on the design's example documents (issue 12).
+func BenchmarkCanonical(b *testing.B) {
+	for _, name := range []string{"authority-set-a.json", "blob-a.json", "consent-rendering-a.json"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name+"/one-pass", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := canonicalAt(raw, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/two-pass", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := reference(raw, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func sameAsReference(t *testing.T, raw []byte, depth int) {
+	t.Helper()
+	want, wantErr := reference(raw, depth)
+	got, err := canonicalAt(raw, depth)
+	if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+		t.Fatalf("canonicalAt(%q, %d) = %q, %v; the two passes give %q, %v", raw, depth, got, err, want, wantErr)
+	}
+}
+
+// checkAt is the reference's first pass: for a value that sits depth levels deep in the
+// document it will be hashed in, so the nesting bound counts from there.
+func checkAt(raw []byte, depth int) error {
+	if !utf8.Valid(raw) {
+		return fmt.Errorf("%w: invalid UTF-8", ErrNotCanonicalizable)
+	}
+	if err := checkSurrogates(raw); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := walk(dec, depth); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: trailing data", ErrNotCanonicalizable)
+	}
+	return nil
+}
+
+func walk(dec *json.Decoder, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%w: nested deeper than %d", ErrNotCanonicalizable, maxDepth)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+				}
+				name, _ := k.(string)
+				if seen[name] {
+					return fmt.Errorf("%w: duplicate member %q", ErrNotCanonicalizable, name)
+				}
+				seen[name] = true
+				if err := walk(dec, depth+1); err != nil {
+					return err
+				}
+			}
+		case '[':
+			for dec.More() {
+				if err := walk(dec, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+		}
+	case json.Number:
+		if _, err := SafeInteger(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSurrogates finds \uD800–\uDFFF escapes inside string literals that
+// are not a high surrogate followed at once by a low one; encoding/json
+// would silently turn them into U+FFFD, changing what is hashed.
+func checkSurrogates(raw []byte) error {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if !inString {
+			if c == '"' {
+				inString = true
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = false
+		case '\\':
+			if i+1 >= len(raw) {
+				return nil // the decoder reports the syntax error
+			}
+			if raw[i+1] != 'u' {
+				i++
+				continue
+			}
+			r, ok := hex4(raw, i+2)
+			if !ok {
+				return nil
+			}
+			switch {
+			case r >= 0xD800 && r <= 0xDBFF:
+				lo, ok := hex4(raw, i+8)
+				if i+7 >= len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' || !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+				}
+				i += 11
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+			default:
+				i += 5
+			}
+		}
+	}
+	return nil
+}
+
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(raw[at:at+4]), 16, 32)
+	return rune(v), err == nil
+}

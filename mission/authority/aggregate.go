@@ -267,3 +267,27 @@ func DeliveryCheck(g *Grant, scopes []string, r3Granted []Operation, exp time.Ti
 	}
 	return nil
 }
+
+// Waits names the checkpoints deferred decision d waits for (every
+// needing item's missing ones, in order) and whether they are all an
+// organisation role's and nothing else is needed from the person: then
+// the person's yes cannot settle it, only a role holder recording them.
+// A decision that does not defer waits for nothing.
+func (d *Decision) Waits(set *Set) (steps []string, onlyRoles bool) {
+	if d.Outcome != Defer {
+		return nil, false
+	}
+	var needing []int
+	for i, o := range d.Items {
+		if !o.Status.needs() {
+			continue
+		}
+		needing = append(needing, i)
+		for _, id := range o.MissingCheckpoints {
+			if !slices.Contains(steps, id) {
+				steps = append(steps, id)
+			}
+		}
+	}
+	return steps, len(steps) > 0 && rolesOnly(set, d.Items, needing)
+}

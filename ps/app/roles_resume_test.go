@@ -3,11 +3,14 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -220,4 +223,47 @@ func roleStepConcurrent(t *testing.T, dbURL string) {
 	}
 	expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
 	expectTokens(t, w, s256, 1)
+}
+
+// TestRoleStepResumesFourParty: four-party (the resource token's aud is
+// an access server), a calendar.write request gated by the role step
+// waits — the person's yes too — and nothing goes to the AS; once a role
+// holder records the step, the request is decided again and federated,
+// and the agent's poll returns the AS's token. Both databases.
+func TestRoleStepResumesFourParty(t *testing.T) {
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) {
+			opt := reservationOptions(t, be.NewMigratedURL(t))
+			path := filepath.Join(t.TempDir(), "role-policy.json")
+			policy := strings.Replace(reservationPolicy, `"approver":"person",
+     "satisfy_via":["inline","permission"]`, `"approver":{"role":"cfo"},
+     "satisfy_via":["inline","control"]`, 1)
+			if policy == reservationPolicy {
+				t.Fatal("the role policy is the person's")
+			}
+			if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opt.Configure = func(c *config.Config) { c.MissionPolicy = path }
+			f := newFedWorldOn(t, opt)
+			m := f.mission(t)
+			carol := roleHolder(t, f.world, "carol", "cfo")
+			before := len(f.as.Requests())
+			s := f.expectInteraction(t, m.auth("calendar.write"))
+			open(t, f.b, s)
+			f.b.Post(t, s.path()+"/approve", nil)
+			if req, _ := requirement(t, f.poll(t, f.agent, s.loc)); req != "approval" {
+				t.Fatalf("after the person's yes: requirement %q, want approval", req)
+			}
+			if len(f.as.Requests()) != before {
+				t.Fatal("the AS was asked before the role's step was recorded")
+			}
+			recordRoleStep(t, carol, m.s256, "write_ok")
+			got := f.poll(t, f.agent, s.loc)
+			at, _ := got.body["auth_token"].(string)
+			if c, err := f.rs.VerifyAccessToken(ctxT(), at, f.agent.Key); got.status != http.StatusOK || err != nil || c["scope"] != "calendar.write" {
+				t.Fatalf("want the AS's calendar.write token after the step: %d %v %s", got.status, err, got.raw)
+			}
+		})
+	}
 }

@@ -201,6 +201,9 @@ func roleApproverInline(t *testing.T, dbURL string) {
 	if pg := alice.Get(t, s.path()); !strings.Contains(pg.HTML, "Waiting for a step someone else records") {
 		t.Fatalf("the person's page of a request waiting for a role:\n%s", pg.HTML)
 	}
+	if pg := alice.Get(t, "/"); strings.Contains(pg.HTML, s.id) {
+		t.Fatal("the home page lists the request the person allowed as waiting for them")
+	}
 	if snap, _ := w.ps.App.Store.MissionCounters(ctx, s256, s256); len(snap.Checkpoints) != 0 {
 		t.Fatalf("the person's answer recorded a role step: %+v", snap.Checkpoints)
 	}

@@ -478,6 +478,29 @@ func TestRoleCheckpointNotRecordedByPerson(t *testing.T) {
 				t.Error("Evaluate is not deterministic")
 			}
 			replaysOnRecordedCatalog(t, in, d)
+			// A deferral waits for the role's step alone (the request is
+			// decided again when it is recorded); nothing else waits.
+			steps, onlyRoles := d.Waits(in.Mission.Set)
+			if deferredRow := r.want.outcome == Defer; onlyRoles != deferredRow || !slices.Equal(steps, map[bool][]string{true: missing}[deferredRow]) {
+				t.Errorf("Waits = %v, roles only %v", steps, onlyRoles)
+			}
 		})
+	}
+}
+
+// TestDecisionWaits: a deferral names the checkpoints it waits for, and
+// whether only roles are missing — not when the step is the person's.
+func TestDecisionWaits(t *testing.T) {
+	in := boardInput(t)
+	releaseCall("board-of-directors")(&in)
+	reconciled(&in)
+	d := Evaluate(in)
+	if steps, onlyRoles := d.Waits(in.Mission.Set); d.Outcome != Defer || !slices.Equal(steps, []string{"cfo_release_approval"}) || onlyRoles {
+		t.Fatalf("the person's step: %s, Waits = %v, roles only %v", d.Outcome, steps, onlyRoles)
+	}
+	cfoRole(t)(&in)
+	d = Evaluate(in)
+	if steps, onlyRoles := d.Waits(in.Mission.Set); d.Outcome != Defer || !slices.Equal(steps, []string{"cfo_release_approval"}) || !onlyRoles {
+		t.Fatalf("the role's step: %s, Waits = %v, roles only %v", d.Outcome, steps, onlyRoles)
 	}
 }

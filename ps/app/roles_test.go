@@ -217,6 +217,34 @@ func roleApproverInline(t *testing.T, dbURL string) {
 	if snap, _ := w.ps.App.Store.MissionCounters(ctx, s256, s256); !snap.Checkpoints["cfo_ok"].Consumed {
 		t.Fatalf("the step after the token: %+v", snap.Checkpoints)
 	}
+	// The issuing decision resolves the waiting request with the person's yes.
+	recs, err := w.ps.App.Store.MissionEvidence(ctx, s256, evidence.RuntimeDecision, 1)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("decision evidence: %d %v", len(recs), err)
+	}
+	var dec struct {
+		Outcome struct {
+			Kind string `json:"kind"`
+		} `json:"outcome"`
+		Resolves string `json:"resolves"`
+	}
+	alicePerson, _ := w.ps.App.Accounts.PersonByUsername(ctx, "alice")
+	if err := json.Unmarshal(recs[0].Record.Body, &dec); err != nil || dec.Outcome.Kind != "issue" || dec.Resolves != s.id ||
+		recs[0].Record.Actor.Kind != "person" || recs[0].Record.Actor.ID != alicePerson.ID {
+		t.Fatalf("the resumed decision's record: %+v %+v %v", recs[0].Record.Actor, dec, err)
+	}
+
+	// The person may still refuse a request waiting for the role: it ends
+	// 403 denied, and a step recorded afterwards issues nothing.
+	s = w.expectInteraction(t, ask())
+	open(t, alice, s)
+	alice.Post(t, s.path()+"/approve", nil)
+	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
+	alice.Get(t, s.path())
+	alice.Post(t, s.path()+"/deny", nil)
+	expectProblem(t, w.poll(t, w.agent, s.loc), http.StatusForbidden, "denied")
+	recordRoleStep(t, carol, s256, "cfo_ok")
+	expectTokens(t, w, s256, 1)
 }
 
 // roleHolder is a browser of a new person holding role.

@@ -122,7 +122,9 @@ func roleStepResumes(t *testing.T, dbURL string) {
 // TestRoleStepResumesPermissionCallback: the agent's call-back
 // `mission.checkpoint` for a role's step waits (202); the person's yes
 // keeps it waiting (not refused); once a role holder records the step the
-// agent's poll returns {"permission": "granted"}. Both databases.
+// agent's poll returns {"permission": "granted"}. On a suspended mission
+// the recorded step grants nothing until the mission resumes. Both
+// databases.
 func TestRoleStepResumesPermissionCallback(t *testing.T) {
 	for _, be := range storetest.Backends {
 		t.Run(be.Name, func(t *testing.T) { roleStepCallback(t, be.NewMigratedURL(t)) })
@@ -150,6 +152,36 @@ func roleStepCallback(t *testing.T, dbURL string) {
 	got = w.poll(t, w.agent, s.loc)
 	if got.status != http.StatusOK || got.body["permission"] != "granted" {
 		t.Fatalf("after the role holder recorded the step: %d %s", got.status, got.raw)
+	}
+
+	// On a suspended mission (a second one), the step recorded grants
+	// nothing: the call-back is held, and after the resumption it is the
+	// person's again, whose yes now finds the step recorded.
+	r := w.post(t, w.agent, "/mission", `{"description":"# Plan the retreat","resources":["https://rs.test"],"capabilities":["interaction"]}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("second mission: %d %s", r.status, r.raw)
+	}
+	s256 = decodeApproval(t, r).s256
+	s = w.expectInteraction(t, w.post(t, w.agent, "/permission",
+		`{"action":"mission.checkpoint","parameters":{"checkpoint":"cfo_ok"},"mission_s256":"`+s256+`"}`))
+	alice.Get(t, "/missions/"+s256)
+	if pg := alice.Post(t, "/missions/"+s256+"/suspend", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("suspend: %d", pg.Status)
+	}
+	recordRoleStep(t, carol, s256, "cfo_ok")
+	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
+	if pr, err := w.ps.App.Engine.Get(context.Background(), s.id); err != nil || pr.Stage != "held" {
+		t.Fatalf("the call-back on the suspended mission is not held: %v", err)
+	}
+	alice.Get(t, "/missions/"+s256)
+	if pg := alice.Post(t, "/missions/"+s256+"/resume", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("resume: %d", pg.Status)
+	}
+	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
+	open(t, alice, s)
+	alice.Post(t, s.path()+"/approve", nil)
+	if got := w.poll(t, w.agent, s.loc); got.status != http.StatusOK || got.body["permission"] != "granted" {
+		t.Fatalf("after the resumption and the person's yes: %d %s", got.status, got.raw)
 	}
 }
 

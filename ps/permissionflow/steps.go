@@ -50,8 +50,8 @@ var errResumed = errors.New("permissionflow: the request is no longer waiting fo
 // (interact.StepResumer), with the person's yes when they gave it. The
 // answer and its log entry commit in the decision's transaction: granted
 // (the call-back's step is recorded), denied with its mission_decision,
-// still waiting (its steps updated), or left to the person as asked. A
-// suspended mission leaves it as it is.
+// still waiting (its steps updated), or left to the person as asked. On
+// a suspended mission it is held until the mission resumes.
 func (k kind) StepRecorded(ctx context.Context, r *pending.Request, p *account.Person) error {
 	pl, err := k.load(r)
 	if err != nil {
@@ -83,12 +83,12 @@ func (k kind) StepRecorded(ctx context.Context, r *pending.Request, p *account.P
 	case res.Decision.Outcome != authority.Defer:
 		k.s.logAnswer(ctx, pl, verdictOf(res))
 		return nil
-	case res.Decision.Reason == authority.ReasonSuspended:
-		return nil // waits as it was; the step stays recorded
 	}
-	pl.StepWait = stepWait(pl, res, approved && res.WaitsForRole())
 	stage := StageConsent
-	if pl.StepWait != nil && pl.StepWait.Approved {
+	if res.Decision.Reason == authority.ReasonSuspended {
+		// Held: the resumption continues it (as any held request).
+		stage = interact.StageHeld
+	} else if pl.StepWait = stepWait(pl, res, approved && res.WaitsForRole()); pl.StepWait != nil && pl.StepWait.Approved {
 		stage = interact.StageRoleStep
 	}
 	if err := k.moveOn(ctx, k.s.o.Engine, r.ID, pl, stage); !errors.Is(err, errResumed) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
@@ -105,24 +104,23 @@ func (s *Service) ResumeSteps(ctx context.Context, personID, s256 string, steps 
 	return n, nil
 }
 
-// Waiting is a request waiting for a mission step, as a role holder sees
+// StepWaiting is a request waiting for a mission step, as a role holder sees
 // it: what the PS verified (Asked) apart from the agent's words (Says).
-type Waiting struct {
+type StepWaiting struct {
 	Asked, Says string
-	Since       time.Time
 }
 
 // WaitingForSteps lists, by step, the open requests of mission s256 (its
 // person personID) that wait for it.
-func (s *Service) WaitingForSteps(ctx context.Context, personID, s256 string) (map[string][]Waiting, error) {
-	reqs, waits, err := s.waiting(ctx, personID, s256)
+func (s *Service) WaitingForSteps(ctx context.Context, personID, s256 string) (map[string][]StepWaiting, error) {
+	_, waits, err := s.waiting(ctx, personID, s256)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]Waiting{}
-	for i, w := range waits {
+	out := map[string][]StepWaiting{}
+	for _, w := range waits {
 		for _, id := range w.Steps {
-			out[id] = append(out[id], Waiting{Asked: w.Asked, Says: w.Says, Since: reqs[i].CreatedAt})
+			out[id] = append(out[id], StepWaiting{Asked: w.Asked, Says: w.Says})
 		}
 	}
 	return out, nil

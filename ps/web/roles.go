@@ -36,7 +36,7 @@ func (u *UI) roleStepsPage(c *gin.Context, s *session) error {
 		return err
 	}
 	v := templates.RoleStepsView{Roles: roles}
-	waiting := map[string]map[string][]interact.Waiting{} // by mission, then step
+	waiting := map[string]map[string][]interact.StepWaiting{} // by mission, then step
 	for _, st := range steps {
 		w, ok := waiting[st.S256]
 		if !ok {

@@ -58,16 +58,7 @@ func TestBrowserRoleSteps(t *testing.T) {
 	if p.status != http.StatusOK || pt == "" {
 		t.Fatalf("agent: person token under the mission: %d %s", p.status, p.raw)
 	}
-	spec, err := conformance.TokenFor(pt, w.agent.Key, "calendar.write")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.IssuedAt = w.clock.Now()
-	rt, err := rs.MintResourceToken(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waiting, _ := w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt, "presented_token": pt,
+	waiting, _ := w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": w.resourceToken(t, rs, pt, "calendar.write", nil), "presented_token": pt,
 		"capabilities": []string{"interaction"}, "justification": "Book the **venue** for the offsite."})
 	in := w.expectInteraction(t, "auth token gated by the role step", waiting)
 	// The person allows it: that does not record the role's step, so

@@ -168,7 +168,7 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		res.Decision = authority.Evaluate(in)
 	}
 	d := &res.Decision
-	res.Waits, res.RolesOnly = d.Waits(set)
+	res.Waits, res.RolesOnly = d.Waits(set, in.Answers)
 	if d.Outcome == authority.Issue {
 		if err := st.ApplyMissionEffects(ctx, m.S256, m.Lineage(), m.Version, d.Effects, now); err != nil {
 			return nil, err

@@ -299,3 +299,32 @@ func TestRoleStepResumesFourParty(t *testing.T) {
 		})
 	}
 }
+
+// TestRoleStepAfterThePersonsApproval: an entry the person approves each
+// time, gated by a role step too: their yes settles their part and the
+// request waits for the role (202 approval, not refused); once the step
+// is recorded it is issued with their yes. Both databases.
+func TestRoleStepAfterThePersonsApproval(t *testing.T) {
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) {
+			policy := strings.Replace(inlineRolePolicy, `"requires":["cfo_ok"]`, `"grant":"approve_each","requires":["cfo_ok"]`, 1)
+			if policy == inlineRolePolicy {
+				t.Fatal("the entry is not approved each time")
+			}
+			w, alice, rs, s256 := roleMission(t, be.NewMigratedURL(t), policy)
+			pt := personToken(t, w, alice, rs, missionBody("https://rs.test", s256))
+			rt := resourceToken(t, w, rs, pt, "calendar.write", nil)
+			s := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+				"capabilities": []string{"interaction"}})))
+			open(t, alice, s)
+			alice.Post(t, s.path()+"/approve", nil)
+			if req, _ := requirement(t, w.poll(t, w.agent, s.loc)); req != "approval" {
+				t.Fatalf("after the person's yes: requirement %q, want approval", req)
+			}
+			expectTokens(t, w, s256, 0)
+			recordRoleStep(t, roleHolder(t, w, "carol", "cfo"), s256, "cfo_ok")
+			expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+			expectTokens(t, w, s256, 1)
+		})
+	}
+}

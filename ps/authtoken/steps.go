@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -102,13 +103,26 @@ func (k kind) StepRecorded(ctx context.Context, r *pending.Request, p *account.P
 			return k.moveOn(ctx, engine, r.ID, g, StageAccessServer, r.Requirement)
 		}
 		out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)
-		return engine.Answer(ctx, r.ID, out, err)
+		if err != nil {
+			return err // nothing of the decision stays; a problem answers the agent below
+		}
+		return engine.Answer(ctx, r.ID, out, nil)
 	})
+	_, refused := aauth.AsProblem(err)
 	switch {
 	case errors.Is(err, errResumed):
 		return nil
+	case refused:
+		return k.s.finish(ctx, r.ID, g, nil, err)
 	case err != nil:
 		return err
+	case narrowing(res) && g.Federated != nil:
+		// Four-party, partly refused now: the agent is asked for an
+		// updated_request on this same request (mission.go).
+		_, err := k.s.askForLess(ctx, r.ID, g, res)
+		return err
+	case narrowing(res):
+		return k.s.finish(ctx, r.ID, g, nil, res.Problem())
 	case res.Issue() && g.AccessServer != "":
 		ms, err := k.mission(ctx, g)
 		if err != nil {

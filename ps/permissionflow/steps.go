@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -79,7 +80,12 @@ func (k kind) StepRecorded(ctx context.Context, r *pending.Request, p *account.P
 	})
 	switch {
 	case err != nil:
-		return k.settleRaced(ctx, r, err)
+		if _, refused := aauth.AsProblem(unraced(err)); refused {
+			// The mission ended meanwhile: nothing of the decision stays,
+			// and the agent is told.
+			return k.s.o.Engine.Answer(ctx, r.ID, nil, unraced(err))
+		}
+		return err
 	case res.Decision.Outcome != authority.Defer:
 		k.s.logAnswer(ctx, pl, verdictOf(res))
 		return nil

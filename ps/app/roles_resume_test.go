@@ -328,3 +328,29 @@ func TestRoleStepAfterThePersonsApproval(t *testing.T) {
 		})
 	}
 }
+
+// TestPersonStepFromMissionPageResumes: the same one place serves the
+// person's own steps: a request waiting (inline) for a step the person
+// records, recorded instead from the mission page, is decided again and
+// the agent's poll returns the token. Both databases.
+func TestPersonStepFromMissionPageResumes(t *testing.T) {
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) {
+			policy := strings.Replace(inlineRolePolicy, `"approver":{"role":"cfo"}`, `"approver":"person"`, 1)
+			if policy == inlineRolePolicy {
+				t.Fatal("the step is not the person's")
+			}
+			w, alice, rs, s256 := roleMission(t, be.NewMigratedURL(t), policy)
+			pt := personToken(t, w, alice, rs, missionBody("https://rs.test", s256))
+			rt := resourceToken(t, w, rs, pt, "calendar.write", nil)
+			s := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": pt,
+				"capabilities": []string{"interaction"}})))
+			alice.Get(t, "/missions/"+s256)
+			if pg := alice.Post(t, "/missions/"+s256+"/checkpoints/cfo_ok", nil); pg.Status != http.StatusSeeOther {
+				t.Fatalf("the person records the step on the mission page: %d", pg.Status)
+			}
+			expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+			expectTokens(t, w, s256, 1)
+		})
+	}
+}

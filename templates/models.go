@@ -454,6 +454,14 @@ type RoleStepsView struct {
 type RoleStepItem struct {
 	S256, Mission, Agent, ID, Text, Role string
 	Consumed                             bool
+	// Waiting are the agent's requests that wait for the step.
+	Waiting []RoleWaitingItem
+}
+
+// RoleWaitingItem is a request waiting for a role step: what this server
+// verified of it (Asked) apart from the agent's words (Says).
+type RoleWaitingItem struct {
+	Asked, Says string
 }
 
 // ApproverRoleItem is one approver role a person holds.

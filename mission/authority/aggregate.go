@@ -267,3 +267,32 @@ func DeliveryCheck(g *Grant, scopes []string, r3Granted []Operation, exp time.Ti
 	}
 	return nil
 }
+
+// Waits names the checkpoints deferred decision d waits for (every
+// needing item's missing ones, in order) and whether they are all an
+// organisation role's and nothing else is needed from the person — an
+// item the person said yes to (answers, as Evaluate read them) needs
+// nothing more of them: then only a role holder recording the steps can
+// settle it. A decision that does not defer waits for nothing.
+func (d *Decision) Waits(set *Set, answers map[string]bool) (steps []string, onlyRoles bool) {
+	if d.Outcome != Defer {
+		return nil, false
+	}
+	var needing []int
+	outs := slices.Clone(d.Items)
+	for i, o := range outs {
+		if !o.Status.needs() {
+			continue
+		}
+		needing = append(needing, i)
+		for _, id := range o.MissingCheckpoints {
+			if !slices.Contains(steps, id) {
+				steps = append(steps, id)
+			}
+		}
+		if answers[o.Item.Key()] && len(o.MissingCheckpoints) > 0 {
+			outs[i].Needs = []Status{NeedsCheckpoint} // the rest was the person's yes
+		}
+	}
+	return steps, len(steps) > 0 && rolesOnly(set, outs, needing)
+}

@@ -48,6 +48,10 @@ func (s Status) rank() int {
 func (s Status) permits() bool { return s == Permit || s == PermitPerCall }
 func (s Status) needs() bool   { return s.rank() == 1 }
 
+// ReasonSuspended is the reason of a decision deferred because the
+// mission is suspended: the request is held until it resumes.
+const ReasonSuspended = "mission_suspended"
+
 // Reason is the wire reason of a status (design §3 "Wire").
 func (s Status) Reason() string {
 	switch s {
@@ -224,7 +228,7 @@ func evaluate(in Input) Decision {
 			d.Effects.Terminate = string(mission.ReasonAdministrative)
 			return d
 		}
-		return Decision{Outcome: Defer, Status: 202, Requirement: "approval", Reason: "mission_suspended",
+		return Decision{Outcome: Defer, Status: 202, Requirement: "approval", Reason: ReasonSuspended,
 			Explanation: "The mission is suspended; the request is held until it is resumed."}
 	default:
 		return deny(500, "server_error", "integrity_failure", "The mission record has an unknown state.")

@@ -478,6 +478,46 @@ func TestRoleCheckpointNotRecordedByPerson(t *testing.T) {
 				t.Error("Evaluate is not deterministic")
 			}
 			replaysOnRecordedCatalog(t, in, d)
+			// A deferral waits for the role's step alone (the request is
+			// decided again when it is recorded); nothing else waits.
+			steps, onlyRoles := d.Waits(in.Mission.Set, in.Answers)
+			if deferredRow := r.want.outcome == Defer; onlyRoles != deferredRow || !slices.Equal(steps, map[bool][]string{true: missing}[deferredRow]) {
+				t.Errorf("Waits = %v, roles only %v", steps, onlyRoles)
+			}
 		})
+	}
+}
+
+// TestDecisionWaits: a deferral names the checkpoints it waits for, and
+// whether only roles are missing — not when the step is the person's.
+func TestDecisionWaits(t *testing.T) {
+	in := boardInput(t)
+	releaseCall("board-of-directors")(&in)
+	reconciled(&in)
+	d := Evaluate(in)
+	if steps, onlyRoles := d.Waits(in.Mission.Set, in.Answers); d.Outcome != Defer || !slices.Equal(steps, []string{"cfo_release_approval"}) || onlyRoles {
+		t.Fatalf("the person's step: %s, Waits = %v, roles only %v", d.Outcome, steps, onlyRoles)
+	}
+	cfoRole(t)(&in)
+	d = Evaluate(in)
+	if steps, onlyRoles := d.Waits(in.Mission.Set, in.Answers); d.Outcome != Defer || !slices.Equal(steps, []string{"cfo_release_approval"}) || !onlyRoles {
+		t.Fatalf("the role's step: %s, Waits = %v, roles only %v", d.Outcome, steps, onlyRoles)
+	}
+	// Asked every time as well: the person's yes settles that, and the
+	// request then waits for the role alone.
+	in.Mission.Set.Entry("release-board").Grant = GrantApproveEach
+	h, err := in.Mission.Set.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Mission.EffectiveHash = h
+	d = Evaluate(in)
+	if _, onlyRoles := d.Waits(in.Mission.Set, in.Answers); d.Outcome != Defer || onlyRoles {
+		t.Fatalf("the role's step and the person's approval: %s, roles only %v", d.Outcome, onlyRoles)
+	}
+	answer(`r3:`+openapi+`:{"operationId":"publishPresentation"}`, true)(&in)
+	d = Evaluate(in)
+	if steps, onlyRoles := d.Waits(in.Mission.Set, in.Answers); d.Outcome != Defer || !slices.Equal(steps, []string{"cfo_release_approval"}) || !onlyRoles {
+		t.Fatalf("the person said yes, the role's step is missing: %s, Waits = %v, roles only %v", d.Outcome, steps, onlyRoles)
 	}
 }

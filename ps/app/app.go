@@ -357,6 +357,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a.Decisions.Risk = a.Lifecycle.Risk
+	// A checkpoint recorded (anywhere: composition.Point.StepsRecorded)
+	// decides again the mission's requests waiting for it.
+	a.Decisions.Resume = func(ctx context.Context, m *mission.Record, steps []string) {
+		if _, err := a.Interact.ResumeSteps(ctx, m.PersonID, m.S256, steps); err != nil {
+			log.WarnContext(ctx, "decide requests waiting for mission steps", "mission", m.S256, "err", err)
+		}
+	}
 	a.Evidence = &lifecycle.Exporter{Issuer: cfg.Issuer, DB: st, Keys: a.Keys, Heads: a.Lifecycle}
 
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,

@@ -165,19 +165,22 @@ func roleApprover(t *testing.T, dbURL string) {
 // TestRoleApproverInlineCheckpoint (issue 10): a role checkpoint that is
 // also satisfiable inline is not recorded by the mission's person
 // approving the deferred auth-token request: their approval is decided
-// again and refused (the decision still waits for the role, stage_gate),
-// no token is issued and nothing is recorded. Once someone with the role
-// records it on /roles, the same request is issued at once. Both
-// databases.
+// again and the request keeps waiting for the role (202
+// requirement=approval, stage role_step, the person's page says so), no
+// token is issued and nothing is recorded. Once someone with the role
+// records it on /roles, the same request is decided again with the
+// person's yes and the agent's poll returns the token. Both databases.
 func TestRoleApproverInlineCheckpoint(t *testing.T) {
 	for _, be := range storetest.Backends {
 		t.Run(be.Name, func(t *testing.T) { roleApproverInline(t, be.NewMigratedURL(t)) })
 	}
 }
 
+// inlineRolePolicy: the cfo step may also be asked inline.
+var inlineRolePolicy = strings.Replace(rolePolicy, `"satisfy_via":["control"]`, `"satisfy_via":["inline","control"]`, 1)
+
 func roleApproverInline(t *testing.T, dbURL string) {
-	w, alice, rs, s256 := roleMission(t, dbURL,
-		strings.Replace(rolePolicy, `"satisfy_via":["control"]`, `"satisfy_via":["inline","control"]`, 1))
+	w, alice, rs, s256 := roleMission(t, dbURL, inlineRolePolicy)
 	ctx := context.Background()
 	pt := personToken(t, w, alice, rs, missionBody("https://rs.test", s256))
 	ask := func() result {
@@ -187,26 +190,91 @@ func roleApproverInline(t *testing.T, dbURL string) {
 	// The person approves; the re-decision still waits for the role.
 	s := w.expectInteraction(t, ask())
 	open(t, alice, s)
-	alice.Post(t, s.path()+"/approve", nil)
+	if pg := alice.Post(t, s.path()+"/approve", nil); pg.Status >= 400 {
+		t.Fatalf("the person approves: %d", pg.Status)
+	}
 	got := w.poll(t, w.agent, s.loc)
-	expectProblem(t, got, http.StatusForbidden, "denied")
-	if md, _ := got.body["mission_decision"].(map[string]any); md["reason"] != "stage_gate" || !strings.Contains(string(got.raw), "someone with the role cfo") {
-		t.Fatalf("the person's approval of a role step: %s", got.raw)
+	expect202(t, got, w.ps.Issuer)
+	if req, _ := requirement(t, got); req != "approval" {
+		t.Fatalf("after the person's yes the agent waits for the role: requirement %q, want approval", req)
+	}
+	if pg := alice.Get(t, s.path()); !strings.Contains(pg.HTML, "Waiting for a step someone else records") {
+		t.Fatalf("the person's page of a request waiting for a role:\n%s", pg.HTML)
+	}
+	if pg := alice.Get(t, "/"); strings.Contains(pg.HTML, s.id) {
+		t.Fatal("the home page lists the request the person allowed as waiting for them")
 	}
 	if snap, _ := w.ps.App.Store.MissionCounters(ctx, s256, s256); len(snap.Checkpoints) != 0 {
 		t.Fatalf("the person's answer recorded a role step: %+v", snap.Checkpoints)
 	}
-	// carol, holding cfo, records it; the same request is issued at once.
-	carol := w.person(t, "carol", false)
-	carolP, _ := w.ps.App.Accounts.PersonByUsername(ctx, "carol")
-	if _, err := w.ps.App.Accounts.AddApproverRole(ctx, carolP.ID, "cfo"); err != nil {
+	expectTokens(t, w, s256, 0)
+	// carol, holding cfo, records it; the waiting request is issued.
+	carol := roleHolder(t, w, "carol", "cfo")
+	recordRoleStep(t, carol, s256, "cfo_ok")
+	expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+	expectTokens(t, w, s256, 1)
+	// The single-use step was used by that token.
+	if snap, _ := w.ps.App.Store.MissionCounters(ctx, s256, s256); !snap.Checkpoints["cfo_ok"].Consumed {
+		t.Fatalf("the step after the token: %+v", snap.Checkpoints)
+	}
+	// The issuing decision resolves the waiting request with the person's yes.
+	recs, err := w.ps.App.Store.MissionEvidence(ctx, s256, evidence.RuntimeDecision, 1)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("decision evidence: %d %v", len(recs), err)
+	}
+	var dec struct {
+		Outcome struct {
+			Kind string `json:"kind"`
+		} `json:"outcome"`
+		Resolves string `json:"resolves"`
+	}
+	alicePerson, _ := w.ps.App.Accounts.PersonByUsername(ctx, "alice")
+	if err := json.Unmarshal(recs[0].Record.Body, &dec); err != nil || dec.Outcome.Kind != "issue" || dec.Resolves != s.id ||
+		recs[0].Record.Actor.Kind != "person" || recs[0].Record.Actor.ID != alicePerson.ID {
+		t.Fatalf("the resumed decision's record: %+v %+v %v", recs[0].Record.Actor, dec, err)
+	}
+
+	// The person may still refuse a request waiting for the role: it ends
+	// 403 denied, and a step recorded afterwards issues nothing.
+	s = w.expectInteraction(t, ask())
+	open(t, alice, s)
+	alice.Post(t, s.path()+"/approve", nil)
+	expect202(t, w.poll(t, w.agent, s.loc), w.ps.Issuer)
+	alice.Get(t, s.path())
+	alice.Post(t, s.path()+"/deny", nil)
+	expectProblem(t, w.poll(t, w.agent, s.loc), http.StatusForbidden, "denied")
+	recordRoleStep(t, carol, s256, "cfo_ok")
+	expectTokens(t, w, s256, 1)
+}
+
+// roleHolder is a browser of a new person holding role.
+func roleHolder(t *testing.T, w *world, username, role string) *pstest.Browser {
+	t.Helper()
+	b := w.person(t, username, false)
+	p, err := w.ps.App.Accounts.PersonByUsername(context.Background(), username)
+	if err != nil {
 		t.Fatal(err)
 	}
-	carol.Get(t, "/roles")
-	if pg := carol.Post(t, "/roles/steps/"+s256+"/cfo_ok", nil); pg.Status != http.StatusSeeOther {
-		t.Fatalf("carol records the step: %d", pg.Status)
+	if _, err := w.ps.App.Accounts.AddApproverRole(context.Background(), p.ID, role); err != nil {
+		t.Fatal(err)
 	}
-	if r := ask(); r.status != http.StatusOK || r.body["auth_token"] == nil {
-		t.Fatalf("after the role holder recorded the step: %d %s", r.status, r.raw)
+	return b
+}
+
+// recordRoleStep has b record step id of mission s256 on /roles.
+func recordRoleStep(t *testing.T, b *pstest.Browser, s256, id string) {
+	t.Helper()
+	b.Get(t, "/roles")
+	if pg := b.Post(t, "/roles/steps/"+s256+"/"+id, nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("recording %s on /roles: %d", id, pg.Status)
+	}
+}
+
+// expectTokens checks how many auth tokens mission s256 issued.
+func expectTokens(t *testing.T, w *world, s256 string, n int) {
+	t.Helper()
+	recs, err := w.ps.App.Store.AuthTokenRecords(context.Background(), s256)
+	if err != nil || len(recs) != n {
+		t.Fatalf("auth tokens of the mission: %d (%v), want %d", len(recs), err, n)
 	}
 }

@@ -189,6 +189,9 @@ type Grant struct {
 	// (four-party); Federated what goes to it.
 	AccessServer string     `json:"access_server,omitempty"`
 	Federated    *Federated `json:"federated,omitempty"`
+	// StepWait: the mission's decision deferred the request for
+	// checkpoints; recording one decides it again (steps.go).
+	StepWait *interact.StepWait `json:"step_wait,omitempty"`
 }
 
 // checkTenant: the tenant the request names must be the person's (else
@@ -543,7 +546,9 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		case dec.Deny():
 			return 0, nil, nil, dec.Problem()
 		}
-		// Deferred: the person is asked below; their answer is decided again.
+		// Deferred: the person is asked below; their answer is decided
+		// again, and so is the request when a step it waits for is recorded.
+		g.StepWait = stepWait(g, dec, false)
 	} else if covered, err := s.covered(ctx, g); err != nil {
 		return 0, nil, nil, err
 	} else if covered && r.Prompt != "consent" && g.Interaction == nil && g.AccessServer != "" {
@@ -840,7 +845,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		}
 		return &interact.Outcome{Redirect: k.s.resourceLink(r.ID, g)}, true, nil
 	}
-	if d.Action == "deny" && r.Stage == StageConsent {
+	if d.Action == "deny" && (r.Stage == StageConsent || r.Stage == interact.StageRoleStep) {
 		handled, err := k.refusedInMission(ctx, r, p)
 		return nil, handled, err
 	}
@@ -889,11 +894,14 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 			if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
 				return err
 			}
-			prob, err := k.decidedAgain(ctx, tx, r.ID, g, p)
+			res, prob, err := k.decidedAgain(ctx, tx, r.ID, g, p)
 			if err != nil || prob == nil {
 				return err
 			}
-			refused = true
+			refused = true // sent to no AS: refused, or waiting for a role
+			if res.WaitsForRole() {
+				return k.waitForRole(ctx, tx, r.ID, g, res)
+			}
 			return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, nil, prob)
 		}); err != nil || refused {
 			return nil, true, err
@@ -967,9 +975,12 @@ func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request,
 	engine := k.s.o.Engine.WithStore(tx)
 	// A mission-bound request is decided again with the person's answer
 	// (approve: every item), in this transaction; a refusal now (a
-	// checkpoint consumed meanwhile, a budget spent) answers the agent.
-	if prob, err := k.decidedAgain(ctx, tx, r.ID, g, p); err != nil {
+	// checkpoint consumed meanwhile, a budget spent) answers the agent;
+	// one that only waits for a role's step keeps the request waiting.
+	if res, prob, err := k.decidedAgain(ctx, tx, r.ID, g, p); err != nil {
 		return err
+	} else if prob != nil && res.WaitsForRole() {
+		return k.waitForRole(ctx, tx, r.ID, g, res)
 	} else if prob != nil {
 		return engine.Answer(ctx, r.ID, nil, prob)
 	}

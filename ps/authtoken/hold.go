@@ -3,6 +3,7 @@ package authtoken
 import (
 	"context"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
@@ -27,6 +28,11 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 	}
 	g.Username = p.Username
 	dec, out, err := k.s.decideInMission(ctx, g, p, r.Capabilities, "")
+	if _, refused := aauth.AsProblem(err); refused {
+		// Refused before any decision (a presented token revoked by the
+		// suspension, say): the agent is answered, not left held.
+		return k.s.finish(ctx, r.ID, g, nil, err)
+	}
 	switch {
 	case err != nil:
 		return err
@@ -51,5 +57,19 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 		// recorded and revocable like any other).
 		return k.s.finish(ctx, r.ID, g, out, nil)
 	}
-	return k.Bound(ctx, r, p) // the set leaves it to the person
+	// The set leaves it to the person; it also waits for the steps the
+	// decision names, if any (steps.go).
+	if g.StepWait = stepWait(g, dec, false); g.StepWait != nil {
+		raw, err := encode(g)
+		if err != nil {
+			return err
+		}
+		if r, err = k.s.o.Engine.Update(ctx, r.ID, func(x *pending.Request) error {
+			x.Payload = raw
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return k.Bound(ctx, r, p)
 }

@@ -95,21 +95,23 @@ func narrowTo(g *Grant, res *composition.Result) {
 }
 
 // decidedAgain decides mission-bound g again in tx with the person's
-// approval of deferred request id: the refusal to answer the agent with,
-// or nil with g narrowed to what was permitted (or no mission to decide).
-func (k kind) decidedAgain(ctx context.Context, tx *store.Store, id string, g *Grant, p *account.Person) (*aauth.Problem, error) {
+// approval of deferred request id: the decision and the refusal to answer
+// the agent with (unless it waits for a role's step: Result.WaitsForRole),
+// or no problem with g narrowed to what was permitted (or no mission to
+// decide).
+func (k kind) decidedAgain(ctx context.Context, tx *store.Store, id string, g *Grant, p *account.Person) (*composition.Result, *aauth.Problem, error) {
 	q := missionQuery(g, p, nil)
 	q.Answers, q.Resolves, q.Person = approvedAnswers(q), id, p.ID
 	res, err := k.s.missionDecided(ctx, tx, g, q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if res != nil && !res.Issue() {
-		return res.Problem(), nil
+		return res, res.Problem(), nil
 	}
 	narrowTo(g, res)
 	reserve(g, res) // four-party: settled once the AS answers
-	return nil, nil
+	return res, nil, nil
 }
 
 // narrowing: four-party, some items are refused and the rest permitted,

@@ -44,15 +44,7 @@ func TestBrowserAuthTokenConsent(t *testing.T) {
 		t.Fatalf("agent: person token: %d %s", p.status, p.raw)
 	}
 
-	spec, err := conformance.TokenFor(pt, w.agent.Key, "calendar.read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.IssuedAt = w.clock.Now()
-	rt, err := rs.MintResourceToken(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := w.resourceToken(t, rs, pt, "calendar.read", nil)
 	res, _ = w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt, "presented_token": pt,
 		"capabilities": []string{"interaction"}, "justification": "I need to **read** your calendar to find a free evening."})
 	in = w.expectInteraction(t, "auth token request", res)
@@ -120,18 +112,11 @@ func TestBrowserAuthTokenUntickScope(t *testing.T) {
 	if p.status != http.StatusOK || pt == "" {
 		t.Fatalf("agent: person token: %d %s", p.status, p.raw)
 	}
-	spec, err := conformance.TokenFor(pt, w.agent.Key, "calendar.read calendar.write")
-	if err != nil {
-		t.Fatal(err)
-	}
 	r3URI, r3S256 := rs.PublishR3("/r3/week", []byte(`{"vocabulary":"urn:aauth:vocabulary:mcp","operations":[{"tool":"create_calendar_event"}],`+
 		`"display":{"summary":"Create events on your work calendar","irreversible":"Sent invitations cannot be unsent"}}`))
-	spec.Overrides = map[string]any{"r3_uri": r3URI, "r3_s256": r3S256}
-	spec.IssuedAt = w.clock.Now()
-	rt, err := rs.MintResourceToken(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := w.resourceToken(t, rs, pt, "calendar.read calendar.write", func(spec *conformance.ResourceTokenSpec) {
+		spec.Overrides = map[string]any{"r3_uri": r3URI, "r3_s256": r3S256}
+	})
 	res, _ = w.postJSON(t, w.ps.URL("/token"), map[string]any{"resource_token": rt, "presented_token": pt,
 		"capabilities": []string{"interaction"}, "justification": "I need to plan your week."})
 	in = w.expectInteraction(t, "auth token request", res)

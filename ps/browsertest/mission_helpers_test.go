@@ -142,3 +142,22 @@ func expectAgentReport(t *testing.T, b *browser, text string) {
 		t.Fatalf("the agent's update %q is not labelled as reported by the agent with its time (caption %q, time %q)", text, where.Caption, where.Time)
 	}
 }
+
+// resourceToken mints rs's resource token for presented with scope, issued
+// at the PS clock; edit, when given, changes the spec first.
+func (w *world) resourceToken(t *testing.T, rs *conformance.Resource, presented, scope string, edit func(*conformance.ResourceTokenSpec)) string {
+	t.Helper()
+	spec, err := conformance.TokenFor(presented, w.agent.Key, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.IssuedAt = w.clock.Now()
+	if edit != nil {
+		edit(&spec)
+	}
+	rt, err := rs.MintResourceToken(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}

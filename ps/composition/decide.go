@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,11 @@ type Point struct {
 	// (design §5; ps/lifecycle's Risk may suspend the mission, committed
 	// with the refusal).
 	Risk func(ctx context.Context, st Store, s256 string) error
+
+	// Resume, when set, runs once a transaction that recorded checkpoints
+	// of a mission has committed (StepsRecorded): the mission's pending
+	// requests that wait for them are decided again (interact.ResumeSteps).
+	Resume func(ctx context.Context, m *mission.Record, steps []string)
 
 	// sets caches the missions' verified effective sets.
 	sets setCache
@@ -74,6 +80,17 @@ type Result struct {
 	ID       string
 	Decision authority.Decision
 	Mission  *mission.Record
+	// Waits are the checkpoints a deferred decision waits for; RolesOnly:
+	// they are all a role's and nothing else is needed from the person,
+	// so the request waits for a role holder (authority.Decision.Waits).
+	Waits     []string
+	RolesOnly bool
+}
+
+// WaitsForRole reports whether the request is deferred for role steps
+// only: the person's yes cannot settle it, a role holder's record can.
+func (r *Result) WaitsForRole() bool {
+	return r.Decision.Outcome == authority.Defer && r.RolesOnly
 }
 
 // Issue reports whether the decision lets the caller issue now.
@@ -151,10 +168,15 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		res.Decision = authority.Evaluate(in)
 	}
 	d := &res.Decision
+	res.Waits, res.RolesOnly = d.Waits(set, in.Answers)
 	if d.Outcome == authority.Issue {
 		if err := st.ApplyMissionEffects(ctx, m.S256, m.Lineage(), m.Version, d.Effects, now); err != nil {
 			return nil, err
 		}
+		// A step this decision consumed at once is there for no one else.
+		p.StepsRecorded(st, m, slices.DeleteFunc(slices.Clone(d.Effects.RecordCheckpoints), func(id string) bool {
+			return slices.Contains(d.Effects.ConsumeCheckpoints, id)
+		}))
 	}
 	if d.Effects.Terminate != "" && !m.Terminated {
 		reason := mission.Reason(d.Effects.Terminate)
@@ -351,7 +373,21 @@ func (p *Point) Attest(ctx context.Context, st Store, s256, agent, action string
 			return nil, err
 		}
 	}
+	p.StepsRecorded(st, m, ids)
 	return ids, nil
+}
+
+// StepsRecorded is the one place every path that records checkpoints of
+// m in st's transaction (a decision's effects, an audit attestation, the
+// mission page, a role holder on /roles) reports them: once it commits,
+// Resume decides again the requests waiting for them. Nothing recorded,
+// or no Resume, does nothing.
+func (p *Point) StepsRecorded(st Store, m *mission.Record, steps []string) {
+	if p == nil || p.Resume == nil || len(steps) == 0 {
+		return
+	}
+	steps = slices.Clone(steps)
+	st.AfterCommit(func() { p.Resume(context.Background(), m, steps) })
 }
 
 // DecideIn runs Decide in a transaction of db and, when the decision

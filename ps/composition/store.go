@@ -37,4 +37,6 @@ type Store interface {
 	InsertEvidence(ctx context.Context, s256 string, st evidence.Stored) error
 	Evidence(ctx context.Context, chain string) ([]evidence.Stored, error)
 	MissionEvidence(ctx context.Context, s256, typ string, limit int) ([]evidence.Stored, error)
+	// AfterCommit runs f once the transaction commits (at once outside one).
+	AfterCommit(f func())
 }

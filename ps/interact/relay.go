@@ -197,8 +197,8 @@ func (s *Service) Waiting(ctx context.Context, personID string) ([]WaitingItem, 
 	}
 	out := make([]WaitingItem, 0, len(rs))
 	for _, r := range rs {
-		if !r.State.Open() || r.Stage == StageHeld {
-			continue // a held request waits for the mission, not the person
+		if !r.State.Open() || r.Stage == StageHeld || r.Stage == StageRoleStep {
+			continue // a held request waits for the mission, one they allowed for a role holder: not the person
 		}
 		it := WaitingItem{
 			URL: "/interact/" + r.ID, Kind: r.Kind, Stage: r.Stage, AgentID: r.Requester.Subject,

@@ -131,7 +131,7 @@ func (k *Kinds) RecordCheckpoint(ctx context.Context, s256 string, person *accou
 		if _, err := authority.RecordCheckpoint(set, snap.Checkpoints, id, authority.ViaControl, now); err != nil {
 			return errEdit("this step waits for an earlier one")
 		}
-		return recordStep(ctx, tx, k.Issuer, m, id, now,
+		return k.recordStep(ctx, tx, m, id, now,
 			map[string]any{"checkpoint": id, "via": authority.ViaControl, "agent_asserted": false},
 			mission.Entry{Kind: "checkpoint", Actor: "person", At: now, Summary: "You recorded the step " + id + "."}, person)
 	})

@@ -32,7 +32,9 @@ var ErrNoRoleStep = errors.New("missionflow: no such step for your roles")
 // RoleStep is a checkpoint waiting for one of a person's roles.
 type RoleStep struct {
 	S256, Mission, Agent string
-	ID, Text, Role       string
+	// PersonID is the mission's person (whose requests wait for it).
+	PersonID       string
+	ID, Text, Role string
 	// Consumed: recorded before and used; recording again allows one more use.
 	Consumed bool
 }
@@ -96,7 +98,7 @@ func (k *Kinds) RoleSteps(ctx context.Context, person *account.Person) ([]RoleSt
 			if b != nil {
 				desc = b.Description
 			}
-			out = append(out, RoleStep{S256: m.S256, Mission: desc, Agent: m.AgentSub, ID: cp.ID,
+			out = append(out, RoleStep{S256: m.S256, Mission: desc, Agent: m.AgentSub, PersonID: m.PersonID, ID: cp.ID,
 				Text: authority.Describe(set, cp.ID, k.Flows.composition().Catalog), Role: role, Consumed: recorded})
 		}
 	}
@@ -148,7 +150,7 @@ func (k *Kinds) RecordRoleStep(ctx context.Context, s256 string, person *account
 		if _, err := authority.RecordCheckpoint(set, snap.Checkpoints, id, authority.ViaControl, now); err != nil {
 			return ErrNoRoleStep
 		}
-		return recordStep(ctx, tx, k.Issuer, m, id, now,
+		return k.recordStep(ctx, tx, m, id, now,
 			map[string]any{"checkpoint": id, "via": authority.ViaControl, "agent_asserted": false, "role": role, "recorded_by": person.ID},
 			mission.Entry{Kind: "checkpoint", Actor: "role", At: now,
 				Summary: person.Username + " recorded the step " + id + " as " + role + "."}, person)
@@ -158,9 +160,11 @@ func (k *Kinds) RecordRoleStep(ctx context.Context, s256 string, person *account
 
 // recordStep records checkpoint id of m (locked in tx) and writes its
 // checkpoint_recorded evidence (the person as actor, body as given) and
-// the mission log's entry.
-func recordStep(ctx context.Context, tx *store.Store, issuer string, m *mission.Record, id string, now time.Time,
+// the mission log's entry; once tx commits, the requests waiting for the
+// step are decided again (composition.Point.StepsRecorded).
+func (k *Kinds) recordStep(ctx context.Context, tx *store.Store, m *mission.Record, id string, now time.Time,
 	body map[string]any, entry mission.Entry, person *account.Person) error {
+	issuer := k.Issuer
 	if err := tx.RecordCheckpoint(ctx, m.S256, id, false, now); err != nil {
 		return err
 	}
@@ -178,5 +182,6 @@ func recordStep(ctx context.Context, tx *store.Store, issuer string, m *mission.
 	if err != nil {
 		return err
 	}
+	k.Flows.Decisions.StepsRecorded(tx, m, []string{id})
 	return tx.AppendMissionLog(ctx, m.S256, entry)
 }

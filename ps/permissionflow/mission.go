@@ -42,21 +42,23 @@ func bodyOf(res *composition.Result) map[string]any {
 }
 
 // decideInMission decides and, unless the person must be asked, records
-// the answer in the same transaction; status 0 asks the person.
-func (s *Service) decideInMission(ctx context.Context, pl payload, p *account.Person) (status int, body map[string]any, err error) {
-	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, missionQuery(pl, p), true, func(tx *store.Store, res *composition.Result) error {
-		return s.record(ctx, tx, pl, verdictOf(res), true)
+// the answer in the same transaction; status 0 asks the person (pl then
+// keeps the steps the decision waits for).
+func (s *Service) decideInMission(ctx context.Context, pl *payload, p *account.Person) (status int, body map[string]any, err error) {
+	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, missionQuery(*pl, p), true, func(tx *store.Store, res *composition.Result) error {
+		return s.record(ctx, tx, *pl, verdictOf(res), true)
 	})
 	if err != nil {
 		return 0, nil, unraced(err)
 	}
 	if res.Decision.Outcome == authority.Defer {
+		pl.StepWait = stepWait(*pl, res, false)
 		return 0, nil, nil
 	}
 	if res.Deny() && res.Decision.Status != http.StatusForbidden {
 		return 0, nil, res.Problem() // mission_terminated, user_unreachable …: the draft's errors
 	}
-	s.logAnswer(ctx, pl, verdictOf(res))
+	s.logAnswer(ctx, *pl, verdictOf(res))
 	return http.StatusOK, bodyOf(res), nil
 }
 

@@ -77,6 +77,9 @@ type payload struct {
 	Agent   tokens.Agent       `json:"agent"`
 	// Body is the exact request, kept for the mission log.
 	Body []byte `json:"body,omitempty"`
+	// StepWait: the mission's decision deferred the request for
+	// checkpoints; recording one decides it again (steps.go).
+	StepWait *interact.StepWait `json:"step_wait,omitempty"`
 }
 
 // Handle answers E7 for a verified agent: 200 {"permission": …}, a 202
@@ -113,7 +116,7 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 		return 0, nil, res, err
 	}
 	if ms != nil && s.o.Decisions != nil {
-		status, out, err := s.decideInMission(ctx, pl, person)
+		status, out, err := s.decideInMission(ctx, &pl, person)
 		if err != nil || status != 0 {
 			return status, out, nil, err
 		}
@@ -270,7 +273,9 @@ func (k kind) Describe(ctx context.Context, r *pending.Request, c *interact.Cons
 // (a 200 the agent reads, not an error), optionally remembered; the
 // remembered answer, the log entry and the agent's answer commit together.
 func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person, d interact.Decision) (*interact.Outcome, bool, error) {
-	if (d.Action != "approve" && d.Action != "deny") || r.Stage != StageConsent {
+	if d.Action == "deny" && r.Stage == interact.StageRoleStep {
+		d.Remember = false // the person answered already: this refuses the one request
+	} else if (d.Action != "approve" && d.Action != "deny") || r.Stage != StageConsent {
 		return nil, false, nil
 	}
 	pl, err := k.load(r)
@@ -281,7 +286,9 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		return nil, true, err
 	}
 	v := permission.PersonAnswer(d.Action == "approve")
+	waits := false
 	err = k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		waits = false
 		if d.Remember {
 			if err := remember(ctx, tx, permission.Rule{RuleKey: ruleKey(p.ID, pl), Permission: v.Permission, DecidedAt: k.s.o.Now()}); err != nil {
 				return err
@@ -293,6 +300,12 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 			res, err := k.answerInMission(ctx, tx, pl, p, r.ID, d.Action == "approve")
 			if err != nil {
 				return err
+			}
+			if d.Action == "approve" && res.WaitsForRole() {
+				// The person's yes cannot record a role's step: the
+				// request waits for a role holder (steps.go).
+				waits = true
+				return k.waitForRole(ctx, tx, r.ID, pl, res)
 			}
 			body := bodyOf(res)
 			if res.Issue() == (d.Action == "approve") {
@@ -307,7 +320,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		}
 		return k.answer(ctx, tx, r, pl, v, false)
 	})
-	if err == nil {
+	if err == nil && !waits {
 		k.s.logAnswer(ctx, pl, v)
 	}
 	return nil, true, k.settleRaced(ctx, r, err)

@@ -395,6 +395,10 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		v.AskNote = ""
 	case cons.Outstanding != nil:
 		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for the agent's answer", 3
+	case cons.Stage == interact.StageRoleStep:
+		v.Stage, v.Headline, v.Refresh = templates.StageWaitAnswer, "Waiting for a step someone else records", 10
+		v.WaitNote = "You allowed it. Your mission also needs a step that only someone with an approver role records; the agent is told the outcome once it is recorded. You may still refuse."
+		v.AskNote = ""
 	case cons.Stage == interact.StageBinding:
 		v.Stage, v.Headline = templates.StageBind, "An agent wants to act for you"
 	case cons.Stage == interact.StageQuestion:

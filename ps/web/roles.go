@@ -8,6 +8,8 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/audit"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/markdown"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/templates"
@@ -34,9 +36,21 @@ func (u *UI) roleStepsPage(c *gin.Context, s *session) error {
 		return err
 	}
 	v := templates.RoleStepsView{Roles: roles}
+	waiting := map[string]map[string][]interact.StepWaiting{} // by mission, then step
 	for _, st := range steps {
-		v.Steps = append(v.Steps, templates.RoleStepItem{S256: st.S256, Mission: title(st.Mission), Agent: st.Agent,
-			ID: st.ID, Text: st.Text, Role: st.Role, Consumed: st.Consumed})
+		w, ok := waiting[st.S256]
+		if !ok {
+			if w, err = u.opt.Interact.WaitingForSteps(ctx(c), st.PersonID, st.S256); err != nil {
+				return err
+			}
+			waiting[st.S256] = w
+		}
+		item := templates.RoleStepItem{S256: st.S256, Mission: title(st.Mission), Agent: st.Agent,
+			ID: st.ID, Text: st.Text, Role: st.Role, Consumed: st.Consumed}
+		for _, x := range w[st.ID] {
+			item.Waiting = append(item.Waiting, templates.RoleWaitingItem{Asked: x.Asked, Says: markdown.Plain(x.Says)})
+		}
+		v.Steps = append(v.Steps, item)
 	}
 	u.render(c, http.StatusOK, templates.RoleStepsPage(u.pageFor(c, s, "Steps for your roles"), v))
 	return nil

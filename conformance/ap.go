@@ -229,7 +229,9 @@ func (ap *AgentProvider) respond(w http.ResponseWriter, r *http.Request, status 
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			return
+			// Abort the connection: a handler that simply returned would
+			// send an empty 200, which a client could read as the answer.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if status != 0 && status != http.StatusOK {

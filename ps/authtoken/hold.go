@@ -26,7 +26,7 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 		return k.s.finish(ctx, r.ID, g, nil, err)
 	}
 	g.Username = p.Username
-	dec, out, err := k.s.decideInMission(ctx, g, p, r.Capabilities, "")
+	dec, out, err := k.s.decideInMission(ctx, g, p, r.Capabilities, "", nil)
 	switch {
 	case err != nil:
 		return err

@@ -61,26 +61,27 @@ func (s *Store) PurgePersonTokenRecords(ctx context.Context, expiredBefore time.
 // candidate first when there is none; concurrent first uses all get the
 // one value that was stored (PS-077).
 func (s *Store) DirectedSub(ctx context.Context, personID, resource, candidate string, at time.Time) (string, error) {
-	db := s.db.WithContext(ctx)
-	var sub string
-	read := func() error {
-		return db.Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
+	if sub, err := s.StoredDirectedSub(ctx, personID, resource); err != nil || sub != "" {
+		return sub, err
 	}
-	if err := read(); err != nil {
-		return "", wrap("read directed sub", err)
-	}
-	if sub != "" {
-		return sub, nil
-	}
-	err := db.Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (person_id, resource) DO NOTHING`, personID, resource, candidate, at.Unix()).Error
 	if err != nil {
 		return "", wrap("create directed sub", err)
 	}
-	if err := read(); err != nil || sub == "" {
-		return "", wrap("read directed sub", errors.Join(errors.New("directed sub missing after insert"), err))
+	sub, err := s.StoredDirectedSub(ctx, personID, resource)
+	if err == nil && sub == "" {
+		err = wrap("read directed sub", errors.New("directed sub missing after insert"))
 	}
-	return sub, nil
+	return sub, err
+}
+
+// StoredDirectedSub reads the stored sub of (person, resource) without
+// storing one ("" when none).
+func (s *Store) StoredDirectedSub(ctx context.Context, personID, resource string) (string, error) {
+	var sub string
+	err := s.db.WithContext(ctx).Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
+	return sub, wrap("read directed sub", err)
 }
 
 // PersonBySub resolves the person behind a directed sub at a resource; ""

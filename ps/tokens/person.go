@@ -98,7 +98,12 @@ type Options struct {
 }
 
 // Service issues the PS's tokens and keeps their records and the consents.
-type Service struct{ o Options }
+type Service struct {
+	o Options
+	// subs remembers directed subs this process saw stored, so that
+	// presigning a person token needs no read (PresignPersonToken).
+	subs *subCache
+}
 
 // New builds a Service.
 func New(o Options) (*Service, error) {
@@ -114,7 +119,7 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{o: o}, nil
+	return &Service{o: o, subs: new(subCache)}, nil
 }
 
 // WithStore is the Service bound to st (a transaction): what it issues and
@@ -218,6 +223,7 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (_
 	if err != nil {
 		return nil, err
 	}
+	s.o.Store.AfterCommit(func() { s.subs.put(r.PersonID, r.Resource, sub) })
 	tok, claims, at, exp, err := s.signed(ctx, aauth.TypPersonToken, now, r.Presigned, s.personClaims(r, sub))
 	if err != nil {
 		return nil, err
@@ -262,12 +268,17 @@ func (s *Service) personClaims(r PersonTokenRequest, sub string) claimBuilder {
 // person's stored directed sub at the resource (a new candidate when
 // there is none); nil when it cannot. Nothing is written.
 func (s *Service) PresignPersonToken(ctx context.Context, r PersonTokenRequest) *Presigned {
-	sub, err := s.o.Store.StoredDirectedSub(ctx, r.PersonID, r.Resource)
-	if err != nil {
-		return nil
-	}
-	if sub == "" {
-		sub = randomID()
+	sub, ok := s.subs.get(r.PersonID, r.Resource)
+	if !ok {
+		var err error
+		if sub, err = s.o.Store.StoredDirectedSub(ctx, r.PersonID, r.Resource); err != nil {
+			return nil
+		}
+		if sub == "" {
+			sub = randomID()
+		} else {
+			s.subs.put(r.PersonID, r.Resource, sub)
+		}
 	}
 	return s.presign(ctx, aauth.TypPersonToken, sub, s.personClaims(r, sub))
 }

@@ -3,6 +3,7 @@ package tokens
 import (
 	"context"
 	"reflect"
+	"sync"
 	"time"
 )
 
@@ -85,4 +86,33 @@ func (p *Presigned) subCandidate() string {
 		return ""
 	}
 	return p.sub
+}
+
+// subCache maps (person, resource) to the directed sub stored for them,
+// as this process saw it committed. A directed sub never changes once
+// stored (PS-077), so an entry can only be missing, never wrong, except
+// for a person deleted meanwhile, whose issuance the transaction refuses
+// or re-signs from what it reads: the cache only chooses what to presign.
+type subCache struct {
+	mu sync.Mutex
+	m  map[[2]string]string
+}
+
+// maxCachedSubs bounds the cache; when full it starts again empty.
+const maxCachedSubs = 16384
+
+func (c *subCache) get(personID, resource string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sub, ok := c.m[[2]string{personID, resource}]
+	return sub, ok
+}
+
+func (c *subCache) put(personID, resource, sub string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedSubs {
+		c.m = make(map[[2]string]string)
+	}
+	c.m[[2]string{personID, resource}] = sub
 }

@@ -130,7 +130,7 @@ func TestPresignedPersonToken(t *testing.T) {
 }
 
 // The auth token too; a transaction that narrows the scope (a decision's
-// narrowing) issues the narrowed token, signed afresh. PS-076.
+// narrowing) issues the narrowed token, signed afresh. PS-107.
 func TestPresignedAuthToken(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		s, c := setup(t, st)

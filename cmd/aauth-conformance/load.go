@@ -75,8 +75,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if len(openRates) > 0 && *peer {
-		return errors.New("--peer-mockin compares closed-loop throughput: run it without --rate")
+	if len(openRates) > 0 && (*peer || *pprofURL != "") {
+		return errors.New("--peer-mockin and --pprof-url go with the closed loop: run them without --rate")
 	}
 	pw, err := os.ReadFile(*passwordFile)
 	if err != nil {

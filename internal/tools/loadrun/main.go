@@ -93,6 +93,9 @@ func run(ctx context.Context) error {
 	arrivals := flag.String("arrivals", "poisson", "with -rate: poisson or fixed")
 	psBin := flag.String("ps-bin", "", "directory of the aauth-ps to run, when not -bin's (a base build measured with this load)")
 	flag.Parse()
+	if *rate != "" && *profile != "" {
+		return errors.New("-profile captures the closed loop's exchange phase: run it without -rate")
+	}
 	if *seedOnly != "" {
 		n, err := strconv.Atoi(*missions)
 		if err != nil || n <= 0 {

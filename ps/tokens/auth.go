@@ -93,6 +93,7 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (_ *Is
 		return nil, err
 	}
 	tok, claims, at, exp, err := s.signed(ctx, aauth.TypAuthToken, now, r.Presigned, s.authClaims(r))
+	span.SetAttributes(telemetry.AttrPresigned.Bool(err == nil && r.Presigned != nil && tok == r.Presigned.token))
 	if err != nil {
 		return nil, err // the exp caps and the mission answer before the sub
 	}

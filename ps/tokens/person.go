@@ -225,6 +225,7 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (_
 	}
 	s.o.Store.AfterCommit(func() { s.subs.put(r.PersonID, r.Resource, sub) })
 	tok, claims, at, exp, err := s.signed(ctx, aauth.TypPersonToken, now, r.Presigned, s.personClaims(r, sub))
+	span.SetAttributes(telemetry.AttrPresigned.Bool(err == nil && r.Presigned != nil && tok == r.Presigned.token))
 	if err != nil {
 		return nil, err
 	}

@@ -96,10 +96,14 @@ fuzz-long:
 # reports' CPU per exchange and latencies; `make load LOAD='-db postgres
 # -agents 16 -missions 100,100000'` is the full-size row).
 BENCH_LOAD ?= -db sqlite,postgres -agents 8 -duration 3s -report ''
+# The open loop below saturation: latency from each arrival's intended
+# send time at a fixed offered rate (docs/performance.md, L8+).
+BENCH_OPEN ?= -db sqlite -agents 64 -duration 3s -rate 10,20 -report ''
 BENCH_MISSIONS ?= -db postgres -agents 8 -duration 3s -peer=false -missions 100,10000 -report ''
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)
 	$(GO) run ./internal/tools/loadrun $(BENCH_LOAD)
+	$(GO) run ./internal/tools/loadrun $(BENCH_OPEN)
 	$(GO) run ./internal/tools/loadrun $(BENCH_MISSIONS)
 
 # The full load run on both databases, with @hellocoop/mockin in the same

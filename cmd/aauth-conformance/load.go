@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	state := fs.String("provider-state", defaultState, "the provider's state directory (see `aauth-conformance provider`)")
 	username := fs.String("person", "", "user name of the person who approves the agents (required)")
 	passwordFile := fs.String("password-file", "", "file holding that person's password (required)")
-	agents := fs.Int("agents", 16, "concurrent agents")
+	agents := fs.Int("agents", 16, "concurrent agents (with --rate: the pool of agents an arrival may take)")
+	rates := fs.String("rate", "", "open loop: exchanges per second offered whatever the answers (a comma list runs each in turn on the same agents); latency is measured from each arrival's intended send time, and an arrival with no free agent is dropped and counted")
+	arrivals := fs.String("arrivals", string(load.Poisson), "with --rate: poisson or fixed spacing of the arrivals")
+	drain := fs.Duration("drain", 5*time.Second, "with --rate: how long sends in flight after the last arrival may still take")
 	duration := fs.Duration("duration", 10*time.Second, "length of each measured phase")
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each phase")
 	floor := fs.Duration("floor", 2*time.Second, "how long each crypto primitive of the floor is timed")
@@ -56,6 +60,24 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *agents < 1 || *agents > 4096 || *duration <= 0 {
 		return errors.New("--agents must be 1…4096 and --duration positive")
 	}
+	var openRates []float64
+	for r := range strings.SplitSeq(*rates, ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(r, 64)
+		if err != nil || f <= 0 || f > 1e6 {
+			return fmt.Errorf("--rate %q: want exchanges per second, e.g. 50,100", *rates)
+		}
+		openRates = append(openRates, f)
+	}
+	arr, err := load.ParseArrivals(*arrivals)
+	if err != nil {
+		return err
+	}
+	if len(openRates) > 0 && (*peer || *pprofURL != "") {
+		return errors.New("--peer-mockin and --pprof-url go with the closed loop: run them without --rate")
+	}
 	pw, err := os.ReadFile(*passwordFile)
 	if err != nil {
 		return fmt.Errorf("--password-file: %w", err)
@@ -82,6 +104,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Target:   &load.Target{Issuer: strings.TrimSuffix(*psURL, "/"), Client: client, AP: p.main, Resource: p.resource},
 		Username: *username, Password: strings.TrimRight(string(pw), "\r\n"),
 		Agents: *agents, Duration: *duration, Warmup: *warmup, FloorDuration: *floor,
+		Rates: openRates, Arrivals: arr, Drain: *drain,
 		PSPid: *pid, PGDatabase: *pgDB, PGURL: *pgURL, Database: *dbLabel, StoredMissions: *stored,
 		Log: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
 	}

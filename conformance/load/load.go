@@ -24,6 +24,14 @@ type Config struct {
 	Duration, Warmup time.Duration
 	// FloorDuration is how long each primitive of the floor is timed.
 	FloorDuration time.Duration
+	// Rates, when set, replace the closed loop with an open loop at each
+	// rate in turn (exchanges per second, spaced by Arrivals), Agents
+	// being the pool of agents an arrival may take (OpenLoop); the peer
+	// is not run. Drain is how long sends still in flight after the last
+	// arrival may take to answer.
+	Rates    []float64
+	Arrivals Arrivals
+	Drain    time.Duration
 	// PSPid is the PS's process id for its CPU and RSS (0: not reported).
 	PSPid int
 	// PGDatabase names the PS's PostgreSQL database, whose backends' CPU
@@ -69,6 +77,10 @@ type Phase struct {
 	// Waits is the PS's own breakdown over the phase (nil: not read,
 	// e.g. the peer's phase).
 	Waits *Waits
+	// Rate is the open loop's offered exchanges per second (0: a closed
+	// loop), spaced by Arrivals.
+	Rate     float64
+	Arrivals Arrivals
 }
 
 // RequestsPerSecond counts server requests.
@@ -103,6 +115,9 @@ type Report struct {
 	// PersonPS and PersonPeer are the person token endpoint alone, the
 	// PS's and the peer's, when the peer ran.
 	PersonPS, PersonPeer *Phase
+	// Open are the open-loop phases, one per Config.Rates, instead of
+	// Exchange.
+	Open []Phase
 }
 
 // Errors counts failed operations across every phase.
@@ -164,8 +179,21 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	rep.Floor = MeasureFloor(c.FloorDuration)
 
 	exchange := func(ctx context.Context, w int) error { return t.Exchange(ctx, agents[w]) }
+	if len(c.Rates) > 0 {
+		for _, rate := range c.Rates {
+			logf("three-party exchange, open loop: %.0f/s (%s arrivals), %d agents in the pool, %s", rate, c.Arrivals, c.Agents, c.Duration)
+			ol := OpenLoop{Agents: c.Agents, Rate: rate, Arrivals: c.Arrivals, Drain: c.Drain}
+			p := c.phase(ctx, c.PSPid, c.PGDatabase, 2, func(ctx context.Context, d time.Duration, op func(context.Context, int) error) Stats {
+				ol.Duration = d
+				return ol.Drive(ctx, op)
+			}, exchange, t, nil)
+			p.Rate, p.Arrivals = rate, c.Arrivals
+			rep.Open = append(rep.Open, p)
+		}
+		return rep, nil
+	}
 	logf("three-party exchange: %d agents, %s", c.Agents, c.Duration)
-	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, exchange, t, c.Profile)
+	rep.Exchange = c.phase(ctx, c.PSPid, c.PGDatabase, 2, c.closedLoop, exchange, t, c.Profile)
 	if rep.Exchange.ProfileErr != nil {
 		return rep, rep.Exchange.ProfileErr
 	}
@@ -179,7 +207,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	defer peer.Close()
 	logf("person token endpoint: the PS, then mockin at %s", peer.URL)
-	ps := c.phase(ctx, c.PSPid, c.PGDatabase, 1, func(ctx context.Context, w int) error {
+	ps := c.phase(ctx, c.PSPid, c.PGDatabase, 1, c.closedLoop, func(ctx context.Context, w int) error {
 		_, err := t.PersonToken(ctx, agents[w], nil)
 		return err
 	}, t, nil)
@@ -188,20 +216,29 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if pc == nil {
 		pc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c.Agents}}
 	}
-	mk := c.phase(ctx, peer.Pid(), "", 1, func(ctx context.Context, w int) error {
+	mk := c.phase(ctx, peer.Pid(), "", 1, c.closedLoop, func(ctx context.Context, w int) error {
 		return peer.PersonToken(ctx, pc, agents[w], t.Resource.Issuer())
 	}, nil, nil)
 	rep.PersonPeer = &mk
 	return rep, nil
 }
 
-// phase warms up, then drives op on every agent for Duration while
+// driver runs op for d, closed or open loop.
+type driver func(ctx context.Context, d time.Duration, op func(context.Context, int) error) Stats
+
+// closedLoop is every agent sending its next operation when the last
+// is answered.
+func (c Config) closedLoop(ctx context.Context, d time.Duration, op func(context.Context, int) error) Stats {
+	return Drive(ctx, c.Agents, d, op)
+}
+
+// phase warms up, then drives op for Duration while
 // measuring the server process pid and the PostgreSQL backends of db,
 // and the PS's own wait counters when ps is set, and profiling it when
 // prof is set.
-func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op func(context.Context, int) error, ps *Target, prof *Profiler) Phase {
+func (c Config) phase(ctx context.Context, pid int, db string, perOp int, drive driver, op func(context.Context, int) error, ps *Target, prof *Profiler) Phase {
 	if c.Warmup > 0 {
-		Drive(ctx, c.Agents, c.Warmup, op)
+		drive(ctx, c.Warmup, op)
 	}
 	// The statistics connection is closed before the backends' CPU is
 	// read, so it is not counted.
@@ -222,7 +259,7 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, op fun
 	if prof != nil {
 		profWait = prof.Start(ctx, c.ProfileName, c.Duration)
 	}
-	s := Drive(ctx, c.Agents, c.Duration, op)
+	s := drive(ctx, c.Duration, op)
 	p := Phase{Stats: s, PerOp: perOp}
 	if profWait != nil {
 		p.ProfileErr = profWait()
@@ -276,32 +313,22 @@ func (r *Report) Text() string {
 	f := r.Floor
 	fmt.Fprintf(&b, "crypto floor (%d cores): Ed25519 verify %s, sign %s CPU; one exchange (%d verifications, %d signatures) %s = %.0f exchanges/s\n",
 		f.Cores, us(f.Verify), us(f.Sign), PersonVerifies+AuthVerifies, PersonSigns+AuthSigns, us(f.Exchange()), f.PerSecond(f.Exchange()))
-	e := r.Exchange
 	if r.StoredMissions > 0 {
 		fmt.Fprintf(&b, "stored missions: %d seeded besides the agents' own; PS RSS at start %s\n", r.StoredMissions, mb(r.StartRSS))
 	}
+	for _, e := range r.Open {
+		fmt.Fprintf(&b, "three-party exchange, open loop, %s, %d agents in the pool: offered %.0f/s (%s), %d arrivals: %.0f exchanges/s answered, latency from the intended start p50 %s p95 %s p99 %s (p99 < 25 ms: %s), %d dropped (no free agent), %d late, %d errors\n",
+			r.Database, r.Agents, e.Rate, e.Arrivals, e.Stats.Arrivals, e.PerSecond(), ms(e.P50), ms(e.P95), ms(e.P99),
+			yesNo(e.P99 < TargetP99), e.Dropped, e.Late, e.Errors)
+		r.details(&b, e, 0)
+	}
+	if len(r.Open) > 0 {
+		return b.String()
+	}
+	e := r.Exchange
 	fmt.Fprintf(&b, "three-party exchange, %s, %d agents: %.0f exchanges/s (%.0f PS req/s), latency p50 %s p95 %s p99 %s, %d errors\n",
 		r.Database, r.Agents, e.PerSecond(), e.RequestsPerSecond(), ms(e.P50), ms(e.P95), ms(e.P99), e.Errors)
-	if e.FirstError != nil {
-		fmt.Fprintf(&b, "  first error: %v\n", e.FirstError)
-	}
-	if e.CPU > 0 {
-		fmt.Fprintf(&b, "  PS CPU %s per exchange = %.1f× the floor (ratio floor/PS %.2f, target ≥ 0.5); throughput/floor %.2f\n",
-			us(e.CPUPerOp()), float64(e.CPUPerOp())/float64(f.Exchange()), r.CPURatio(), r.ThroughputRatio())
-		fmt.Fprintf(&b, "  PS RSS idle %s, after load %s\n", mb(r.IdleRSS), mb(e.RSS))
-	}
-	if e.PGBackends > 0 {
-		fmt.Fprintf(&b, "  PostgreSQL CPU %s per exchange (%d backends) = %.2f× the PS's\n", us(e.PGCPUPerOp()), e.PGBackends,
-			float64(e.PGCPU)/float64(max(e.CPU, 1)))
-	} else if r.Database == "postgres" {
-		b.WriteString("  PostgreSQL CPU: not read (no backend of the database in this machine's /proc)\n")
-	}
-	if e.PG != nil {
-		fmt.Fprintf(&b, "  PostgreSQL statistics: %s\n", e.PG.Summary(e.Ops))
-	}
-	if e.Waits != nil {
-		fmt.Fprintf(&b, "  waits (PS /metrics) %s\n", e.Waits.Summary(e.Ops, r.Agents, e.PerSecond()))
-	}
+	r.details(&b, e, e.PerSecond())
 	if r.PersonPS != nil && r.PersonPeer != nil {
 		ps, pe := r.PersonPS, r.PersonPeer
 		fmt.Fprintf(&b, "person token endpoint, %d agents: PS %.0f req/s (p99 %s, %d errors, CPU %s/req), mockin %.0f req/s (p99 %s, %d errors, CPU %s/req): PS/mockin %.2f×\n",
@@ -311,6 +338,43 @@ func (r *Report) Text() string {
 		}
 	}
 	return b.String()
+}
+
+// TargetP99 is issue 12's latency target.
+const TargetP99 = 25 * time.Millisecond
+
+// details are the lines under a phase's headline: its first error, the
+// PS's and PostgreSQL's CPU, and the PS's waits; closed is a closed
+// loop's throughput, for Little's law (0 for an open loop).
+func (r *Report) details(b *strings.Builder, e Phase, closed float64) {
+	f := r.Floor
+	if e.FirstError != nil {
+		fmt.Fprintf(b, "  first error: %v\n", e.FirstError)
+	}
+	if e.CPU > 0 {
+		fmt.Fprintf(b, "  PS CPU %s per exchange = %.1f× the floor (ratio floor/PS %.2f, target ≥ 0.5); throughput/floor %.2f\n",
+			us(e.CPUPerOp()), float64(e.CPUPerOp())/float64(f.Exchange()), float64(f.Exchange())/float64(e.CPUPerOp()), e.PerSecond()/f.PerSecond(f.Exchange()))
+		fmt.Fprintf(b, "  PS RSS idle %s, after load %s\n", mb(r.IdleRSS), mb(e.RSS))
+	}
+	if e.PGBackends > 0 {
+		fmt.Fprintf(b, "  PostgreSQL CPU %s per exchange (%d backends) = %.2f× the PS's\n", us(e.PGCPUPerOp()), e.PGBackends,
+			float64(e.PGCPU)/float64(max(e.CPU, 1)))
+	} else if r.Database == "postgres" {
+		b.WriteString("  PostgreSQL CPU: not read (no backend of the database in this machine's /proc)\n")
+	}
+	if e.PG != nil {
+		fmt.Fprintf(b, "  PostgreSQL statistics: %s\n", e.PG.Summary(e.Ops))
+	}
+	if e.Waits != nil {
+		fmt.Fprintf(b, "  waits (PS /metrics) %s\n", e.Waits.Summary(e.Ops, r.Agents, closed))
+	}
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
 }
 
 // PeerRatio is the PS's person token throughput over the peer's.
@@ -347,33 +411,82 @@ func (r *Report) Row() string {
 		float64(r.StartRSS)/(1<<20), float64(r.IdleRSS)/(1<<20), float64(e.RSS)/(1<<20), peer)
 }
 
-// AppendRow appends Row to the file at path, under RowHeader when the
-// file does not hold it yet.
+// OpenRowHeader is the table the open-loop rows go under (OpenRows).
+const OpenRowHeader = "| date (UTC) | cores | db | agents (pool) | arrivals | offered/s | exchanges/s | p50 / p95 / p99 ms from the intended start | p99 < 25 ms | dropped / late | errors | PS CPU/exchange | PG CPU/exchange | writer turns / held per exchange | RSS start / idle / loaded MB |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+
+// OpenRows are the open-loop phases as rows of OpenRowHeader.
+func (r *Report) OpenRows() []string {
+	rows := make([]string, 0, len(r.Open))
+	for _, e := range r.Open {
+		pg, writer := "—", "—"
+		if e.PGBackends > 0 {
+			pg = us(e.PGCPUPerOp())
+		}
+		if w := e.Waits; w != nil && e.Ops > 0 && w.WriterTurns > 0 {
+			writer = fmt.Sprintf("%.1f / %s", float64(w.WriterTurns)/float64(e.Ops), ms(w.WriterHeld/time.Duration(e.Ops)))
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %d | %s | %d | %s | %.0f | %.0f | %s / %s / %s | %s | %d / %d | %d | %s | %s | %s | %.0f / %.0f / %.0f |",
+			r.Date.Format("2006-01-02 15:04"), r.Floor.Cores, r.Database, r.Agents, e.Arrivals, e.Rate, e.PerSecond(),
+			cell(e.P50), cell(e.P95), cell(e.P99), yesNo(e.P99 < TargetP99), e.Dropped, e.Late, e.Errors, us(e.CPUPerOp()), pg, writer,
+			float64(r.StartRSS)/(1<<20), float64(r.IdleRSS)/(1<<20), float64(e.RSS)/(1<<20)))
+	}
+	return rows
+}
+
+// cell is a latency in a row's milliseconds.
+func cell(d time.Duration) string {
+	if d == Unserved {
+		return "∞"
+	}
+	return fmt.Sprintf("%.1f", msf(d))
+}
+
+// AppendRow appends the report's rows to the file at path: the closed
+// loop's Row under RowHeader, or the open loop's OpenRows under
+// OpenRowHeader, adding the header when the file does not hold it yet.
 func (r *Report) AppendRow(path string) error {
+	header, rows := RowHeader, []string{r.Row()}
+	if len(r.Open) > 0 {
+		header, rows = OpenRowHeader, r.OpenRows()
+	}
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	var add strings.Builder
-	if !strings.Contains(string(old), RowHeader) {
-		if len(old) > 0 && !strings.HasSuffix(string(old), "\n") {
-			add.WriteString("\n")
-		}
-		add.WriteString("\n" + RowHeader + "\n")
-	}
-	add.WriteString(r.Row() + "\n")
-	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.WriteString(add.String()); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
+	return os.WriteFile(path, []byte(withRows(string(old), header, rows)), 0o644)
 }
 
-func us(d time.Duration) string   { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
-func ms(d time.Duration) string   { return fmt.Sprintf("%.1f ms", msf(d)) }
+// withRows is doc with rows added at the end of the table under header
+// (the file's other tables and text stay where they are), or with the
+// table appended when doc has no such header.
+func withRows(doc, header string, rows []string) string {
+	add := strings.Join(rows, "\n") + "\n"
+	i := strings.Index(doc, header+"\n")
+	if i < 0 {
+		if doc != "" && !strings.HasSuffix(doc, "\n") {
+			doc += "\n"
+		}
+		return doc + "\n" + header + "\n" + add
+	}
+	end := i + len(header) + 1
+	for end < len(doc) && doc[end] == '|' {
+		nl := strings.IndexByte(doc[end:], '\n')
+		if nl < 0 {
+			doc, end = doc+"\n", len(doc)+1
+			break
+		}
+		end += nl + 1
+	}
+	return doc[:end] + add + doc[end:]
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+func ms(d time.Duration) string {
+	if d == Unserved {
+		return "∞ (unserved)"
+	}
+	return fmt.Sprintf("%.1f ms", msf(d))
+}
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func mb(n int64) string           { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }

@@ -17,6 +17,10 @@ type Stats struct {
 	P50, P95, P99 time.Duration
 	// FirstError is the first failure, for the report.
 	FirstError error
+	// Open loop only (OpenLoop): the arrivals scheduled, those dropped
+	// (no free agent at their intended time) and those still unanswered
+	// at the end of the drain.
+	Arrivals, Dropped, Late int
 }
 
 // PerSecond is successful operations per second.

@@ -109,6 +109,11 @@ func TestTracingPersonTokenSpanTree(t *testing.T) {
 			if got := attr(issue, telemetry.AttrTokenType); got != "person" {
 				t.Errorf("token type = %q, want person", got)
 			}
+			// Signed before the issuing transaction, and that very token
+			// issued: nothing it was signed from changed (issue 12).
+			if got := attr(issue, telemetry.AttrPresigned); got != "true" {
+				t.Errorf("presigned = %q, want true", got)
+			}
 			// The documents were cached by now: every discovery is a hit;
 			// the resource's metadata is under the request.
 			for _, s := range spans {

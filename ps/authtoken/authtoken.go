@@ -528,7 +528,7 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 	}
 	g.Username = person.Username
 	if g.MissionS256 != "" && s.o.Decisions != nil && r.Prompt != "consent" && g.Interaction == nil {
-		dec, out, err := s.decideInMission(ctx, g, person, r.Capabilities, "")
+		dec, out, err := s.decideInMission(ctx, g, person, r.Capabilities, "", ms)
 		switch {
 		case err != nil:
 			return 0, nil, nil, err
@@ -556,9 +556,10 @@ func (s *Service) decide(ctx context.Context, a *httpsig.Agent, r *Request, g *G
 		return s.federateNow(ctx, a, r, g, ms, person)
 	} else if covered && r.Prompt != "consent" && g.Interaction == nil {
 		var out map[string]any
+		pre := s.presign(ctx, g, ms, person) // outside the transaction (tokens.Presigned)
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			var issueErr error
-			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms, person)
+			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, ms, person, pre)
 			return issueErr
 		}); err != nil {
 			return 0, nil, nil, err
@@ -619,19 +620,37 @@ func (s *Service) covered(ctx context.Context, g *Grant) (bool, error) {
 	return true, nil
 }
 
-// issue signs and records the auth token and logs it in the mission,
+// authRequest is the auth token g asks for, under ms.
+func authRequest(g *Grant, ms *mission.Record, p *account.Person) (tokens.AuthTokenRequest, error) {
+	r3, err := r3Grant(g)
+	return tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Username: g.Username, Tenant: g.Tenant,
+		Identity: tokens.IdentityClaims(g.Scope, p),
+		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
+		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI, R3: r3}, err
+}
+
+// presign signs g's auth token before the transaction that will issue it
+// (tokens.Presigned); nil when it cannot.
+func (s *Service) presign(ctx context.Context, g *Grant, ms *mission.Record, p *account.Person) *tokens.Presigned {
+	r, err := authRequest(g, ms, p)
+	if err != nil {
+		return nil
+	}
+	return s.o.Tokens.PresignAuthToken(ctx, r)
+}
+
+// issue signs and records the auth token (or takes pre, signed before the
+// transaction, when it is the same token) and logs it in the mission,
 // through toks and log (bound to the caller's transaction). The scope is
 // the requested one, every value of which the person granted: never
 // broader than requested ∩ granted.
-func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record, p *account.Person) (map[string]any, error) {
-	r3, err := r3Grant(g)
+func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, g *Grant, ms *mission.Record, p *account.Person, pre *tokens.Presigned) (map[string]any, error) {
+	r, err := authRequest(g, ms, p)
 	if err != nil {
 		return nil, err
 	}
-	iss, err := toks.IssueAuthToken(ctx, tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Username: g.Username, Tenant: g.Tenant,
-		Identity: tokens.IdentityClaims(g.Scope, p),
-		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
-		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI, R3: r3})
+	r.Presigned = pre
+	iss, err := toks.IssueAuthToken(ctx, r)
 	switch {
 	case errors.Is(err, tokens.ErrTooShort) && g.Agent.Upstream != nil && !g.Agent.Upstream.Exp.After(time.Unix(g.PresentedExp, 0)):
 		return nil, chain.TooShort(g.Agent, ms)
@@ -984,7 +1003,7 @@ func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request,
 	} else if prob != nil {
 		return engine.Answer(ctx, r.ID, nil, prob)
 	}
-	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms, p)
+	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms, p, nil)
 	return engine.Answer(ctx, r.ID, out, err)
 }
 
@@ -992,8 +1011,9 @@ func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request,
 // pending request an updated_request answered, else ""): an issue
 // decision's token issued in its transaction (three-party; four-party the
 // caller federates), or a refusal or deferral, its evidence committed and
-// nothing issued.
-func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Person, caps []string, resolves string) (*composition.Result, map[string]any, error) {
+// nothing issued. ms, the mission as read before (nil: not read), lets the
+// token be signed before the transaction.
+func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Person, caps []string, resolves string, ms *mission.Record) (*composition.Result, map[string]any, error) {
 	iss, sub := g.Agent.Grantee()
 	consented, err := s.o.Tokens.GrantedScopes(ctx, g.PersonID, iss, sub, g.Resource)
 	if err != nil {
@@ -1002,6 +1022,13 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 	q := missionQuery(g, p, caps)
 	q.Consented, q.Resolves = consented, resolves
 	var out map[string]any
+	var pre *tokens.Presigned
+	if g.AccessServer == "" && ms != nil {
+		// Signed before the decision's transaction from ms as read so
+		// far; dropped if the decision does not issue, or narrows the
+		// scope, or the mission changed.
+		pre = s.presign(ctx, g, ms, p)
+	}
 	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, q, false, func(tx *store.Store, res *composition.Result) error {
 		narrowTo(g, res)
 		if g.AccessServer != "" {
@@ -1009,7 +1036,7 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 			return nil      // the AS issues once this commits (the caller federates)
 		}
 		var err error
-		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)
+		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), g, res.Mission, p, pre)
 		return err
 	})
 	if err != nil {

@@ -27,7 +27,7 @@ func (k kind) Release(ctx context.Context, r *pending.Request, p *account.Person
 		return k.s.finish(ctx, r.ID, g, nil, err)
 	}
 	g.Username = p.Username
-	dec, out, err := k.s.decideInMission(ctx, g, p, r.Capabilities, "")
+	dec, out, err := k.s.decideInMission(ctx, g, p, r.Capabilities, "", nil)
 	if _, refused := aauth.AsProblem(err); refused {
 		// Refused before any decision (a presented token revoked by the
 		// suspension, say): the agent is answered, not left held.

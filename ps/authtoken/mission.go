@@ -273,7 +273,7 @@ func (s *Service) narrowedAgain(ctx context.Context, pr *pending.Request) (bool,
 	}
 	var dec *composition.Result
 	if err == nil {
-		dec, _, err = s.decideInMission(ctx, g, p, pr.Capabilities, pr.ID)
+		dec, _, err = s.decideInMission(ctx, g, p, pr.Capabilities, pr.ID, nil)
 	}
 	var ms *mission.Record
 	if err == nil && dec.Issue() {

@@ -102,7 +102,7 @@ func (k kind) StepRecorded(ctx context.Context, r *pending.Request, p *account.P
 			reserve(g, res)
 			return k.moveOn(ctx, engine, r.ID, g, StageAccessServer, r.Requirement)
 		}
-		out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, res.Mission, p)
+		out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, res.Mission, p, nil) // decided again after a step: not presigned
 		if err != nil {
 			return err // nothing of the decision stays; a problem answers the agent below
 		}

@@ -209,11 +209,13 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 		return 0, nil, nil, err
 	}
 	if ok && r.Prompt != "consent" {
-		// The token's record and its mission-log entries commit together.
+		// The token's record and its mission-log entries commit together;
+		// the token is signed before the transaction (tokens.Presigned).
+		pre := s.o.Tokens.PresignPersonToken(ctx, personRequest(person, pl, ms))
 		var out map[string]any
 		if err := s.o.DB.InTx(ctx, func(tx *store.Store) error {
 			var issueErr error
-			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), person, pl, ms)
+			out, issueErr = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), person, pl, ms, pre)
 			return issueErr
 		}); err != nil {
 			return 0, nil, nil, err
@@ -266,14 +268,22 @@ func (s *Service) consented(ctx context.Context, p *account.Person, pl payload, 
 	return s.o.Tokens.HasConsent(ctx, p.ID, iss, sub, pl.Request.Resource)
 }
 
-// issue signs the person token and records it in the mission log, through
-// toks and log (bound to the caller's transaction, if any).
-func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, p *account.Person, pl payload, ms *mission.Record) (map[string]any, error) {
+// personRequest is the person token the request asks for, under ms.
+func personRequest(p *account.Person, pl payload, ms *mission.Record) tokens.PersonTokenRequest {
+	return tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Username: p.Username, Tenant: p.Tenant,
+		Resource: pl.Request.Resource, Mission: ms}
+}
+
+// issue signs the person token (or takes pre, signed before the
+// transaction, when it is the same token) and records it in the mission
+// log, through toks and log (bound to the caller's transaction, if any).
+func (s *Service) issue(ctx context.Context, toks *tokens.Service, log *missionflow.Service, p *account.Person, pl payload, ms *mission.Record, pre *tokens.Presigned) (map[string]any, error) {
 	if err := tokens.CheckTenant(pl.Request.Tenant, p.Tenant); err != nil {
 		return nil, err
 	}
-	iss, err := toks.IssuePersonToken(ctx, tokens.PersonTokenRequest{Agent: pl.Agent, PersonID: p.ID, Username: p.Username, Tenant: p.Tenant,
-		Resource: pl.Request.Resource, Mission: ms})
+	r := personRequest(p, pl, ms)
+	r.Presigned = pre
+	iss, err := toks.IssuePersonToken(ctx, r)
 	if errors.Is(err, tokens.ErrTooShort) {
 		return nil, chain.TooShort(pl.Agent, ms)
 	}
@@ -382,7 +392,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 // complete issues the token and completes the request, in tx.
 func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request, p *account.Person, pl payload, ms *mission.Record) error {
 	engine := k.s.o.Engine.WithStore(tx)
-	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), p, pl, ms)
+	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), p, pl, ms, nil)
 	return engine.Answer(ctx, r.ID, out, err)
 }
 
@@ -430,9 +440,12 @@ func decodeJSON(raw []byte, v any) error { return json.Unmarshal(raw, v) }
 // evidence committed, nothing issued), or status 0 when the person decides.
 func (s *Service) decideInMission(ctx context.Context, p *account.Person, pl payload, ms *mission.Record) (int, map[string]any, error) {
 	var out map[string]any
+	// Signed before the decision's transaction; dropped if the decision
+	// does not issue, or issues from another mission state.
+	pre := s.o.Tokens.PresignPersonToken(ctx, personRequest(p, pl, ms))
 	res, err := s.o.Decisions.DecideIn(ctx, s.o.DB, missionQuery(p, pl, ms), false, func(tx *store.Store, res *composition.Result) error {
 		var err error
-		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), p, pl, res.Mission)
+		out, err = s.issue(ctx, s.o.Tokens.WithStore(tx), s.o.Missions.Missions.WithStore(tx), p, pl, res.Mission, pre)
 		return err
 	})
 	switch {

@@ -61,30 +61,35 @@ func (s *Store) PurgePersonTokenRecords(ctx context.Context, expiredBefore time.
 // candidate first when there is none; concurrent first uses all get the
 // one value that was stored (PS-077).
 func (s *Store) DirectedSub(ctx context.Context, personID, resource, candidate string, at time.Time) (string, error) {
+	if sub, err := s.StoredDirectedSub(ctx, personID, resource); err != nil || sub != "" {
+		return sub, err
+	}
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (person_id, resource) DO NOTHING`, personID, resource, candidate, at.Unix()).Error
+	if err != nil {
+		return "", wrap("create directed sub", err)
+	}
+	sub, err := s.StoredDirectedSub(ctx, personID, resource)
+	if err == nil && sub == "" {
+		err = wrap("read directed sub", errors.New("directed sub missing after insert"))
+	}
+	return sub, err
+}
+
+// StoredDirectedSub reads the stored sub of (person, resource) without
+// storing one ("" when none): from the committed-subjects cache
+// (pairwise.go) when this process has seen it, else from the table, and
+// then remembered once s's transaction (if any) commits.
+func (s *Store) StoredDirectedSub(ctx context.Context, personID, resource string) (string, error) {
 	if s.pairwise != nil {
 		if sub, ok := s.pairwise.sub.Get([2]string{personID, resource}); ok {
 			return sub, nil
 		}
 	}
-	db := s.db.WithContext(ctx)
 	var sub string
-	read := func() error {
-		return db.Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
-	}
-	if err := read(); err != nil {
-		return "", wrap("read directed sub", err)
-	}
-	if sub != "" {
-		s.rememberPairwise(personID, resource, sub)
-		return sub, nil
-	}
-	err := db.Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (person_id, resource) DO NOTHING`, personID, resource, candidate, at.Unix()).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
 	if err != nil {
-		return "", wrap("create directed sub", err)
-	}
-	if err := read(); err != nil || sub == "" {
-		return "", wrap("read directed sub", errors.Join(errors.New("directed sub missing after insert"), err))
+		return "", wrap("read directed sub", err)
 	}
 	s.rememberPairwise(personID, resource, sub)
 	return sub, nil

@@ -32,6 +32,9 @@ const (
 	AttrMission = attribute.Key("aauth.mission")
 	// AttrErrorCode: the problem's error code of a failed step.
 	AttrErrorCode = attribute.Key("aauth.error")
+	// AttrPresigned: the token issued was the one signed before its
+	// transaction (false: signed in it).
+	AttrPresigned = attribute.Key("aauth.token.presigned")
 )
 
 // Start begins a child span of ctx's span, made by that span's provider.

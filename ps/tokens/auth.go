@@ -40,6 +40,10 @@ type AuthTokenRequest struct {
 	// R3, when the resource token named an R3 document, puts r3_uri,
 	// r3_s256 and r3_granted in the token (R3§auth-token-extensions).
 	R3 *R3Grant
+	// Presigned, when set, is this token signed before the transaction
+	// (PresignAuthToken): issued if the transaction reads what it was
+	// signed from.
+	Presigned *Presigned
 }
 
 // R3Grant is what an auth token carries from a verified R3 document: its
@@ -84,46 +88,22 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (_ *Is
 	if err != nil {
 		return nil, err
 	}
-	presentedExp := r.PresentedExp
-	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission,
-		caps: []*time.Time{&presentedExp}}, now)
-	if err != nil {
-		return nil, err
-	}
 	sub, err := s.DirectedSub(ctx, r.PersonID, r.Resource)
 	if err != nil {
 		return nil, err
 	}
-	if sub != r.Sub {
-		return nil, ErrSubMismatch
-	}
-	claims["dwk"], claims["sub"], claims["ps"] = aauth.DWKPerson, sub, s.o.Issuer
-	if len(r.Scope) > 0 {
-		claims["scope"] = strings.Join(r.Scope, " ")
-	}
-	if r.Tenant != "" {
-		claims["tenant"] = r.Tenant
-	}
-	for k, v := range r.Identity {
-		if slices.Contains(IdentityClaimsSupported, k) && claims[k] == nil {
-			claims[k] = v
-		}
-	}
-	if r.R3 != nil {
-		claims["r3_uri"], claims["r3_s256"] = r.R3.URI, r.R3.S256
-		claims["r3_granted"] = map[string]any{"vocabulary": r.R3.Vocabulary, "operations": r.R3.Operations}
-		if len(r.R3.PerCall) > 0 && string(r.R3.PerCall) != "[]" && string(r.R3.PerCall) != "null" {
-			claims["r3_per_call"] = map[string]any{"vocabulary": r.R3.Vocabulary, "operations": r.R3.PerCall}
-		}
-	}
-	tok, err := s.o.Signer.SignJWT(ctx, aauth.TypAuthToken, claims)
+	tok, claims, at, exp, err := s.signed(ctx, aauth.TypAuthToken, now, r.Presigned, s.authClaims(r))
+	span.SetAttributes(telemetry.AttrPresigned.Bool(err == nil && r.Presigned != nil && tok == r.Presigned.token))
 	if err != nil {
-		return nil, err
+		return nil, err // the exp caps and the mission answer before the sub
+	}
+	if sub != r.Sub {
+		return nil, ErrSubMismatch // the token signed for r.Sub is dropped
 	}
 	jti := claims["jti"].(string)
 	rec := AuthRecord{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
 		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.HolderThumbprint(), Scope: slices.Clone(r.Scope), Tenant: r.Tenant,
-		ParentJTI: r.PresentedJTI, ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: now, Exp: exp, Lineage: r.Agent.lineage()}
+		ParentJTI: r.PresentedJTI, ResourceTokenJTI: r.ResourceTokenJTI, IssuedAt: at, Exp: exp, Lineage: r.Agent.lineage()}
 	if r.R3 != nil {
 		rec.R3URI, rec.R3S256 = r.R3.URI, r.R3.S256
 	}
@@ -144,6 +124,46 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (_ *Is
 	}
 	s.logIssued(ctx, "auth", jti, r.PersonID, r.Username, r.Agent, r.Resource, rec.MissionS256, r.Scope, exp.Sub(now))
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
+}
+
+// authClaims builds r's auth token; its sub is r.Sub, which the issuance
+// checks is the person's directed sub before using it.
+func (s *Service) authClaims(r AuthTokenRequest) claimBuilder {
+	return func(at time.Time, jti string) (map[string]any, time.Time, error) {
+		presentedExp := r.PresentedExp
+		claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission,
+			caps: []*time.Time{&presentedExp}}, at, jti)
+		if err != nil {
+			return nil, exp, err
+		}
+		claims["dwk"], claims["sub"], claims["ps"] = aauth.DWKPerson, r.Sub, s.o.Issuer
+		if len(r.Scope) > 0 {
+			claims["scope"] = strings.Join(r.Scope, " ")
+		}
+		if r.Tenant != "" {
+			claims["tenant"] = r.Tenant
+		}
+		for k, v := range r.Identity {
+			if slices.Contains(IdentityClaimsSupported, k) && claims[k] == nil {
+				claims[k] = v
+			}
+		}
+		if r.R3 != nil {
+			claims["r3_uri"], claims["r3_s256"] = r.R3.URI, r.R3.S256
+			claims["r3_granted"] = map[string]any{"vocabulary": r.R3.Vocabulary, "operations": r.R3.Operations}
+			if len(r.R3.PerCall) > 0 && string(r.R3.PerCall) != "[]" && string(r.R3.PerCall) != "null" {
+				claims["r3_per_call"] = map[string]any{"vocabulary": r.R3.Vocabulary, "operations": r.R3.PerCall}
+			}
+		}
+		return claims, exp, nil
+	}
+}
+
+// PresignAuthToken signs r's auth token before the transaction that will
+// issue it (Presigned), with r.Mission as read so far; nil when it
+// cannot. Nothing is read or written.
+func (s *Service) PresignAuthToken(ctx context.Context, r AuthTokenRequest) *Presigned {
+	return s.presign(ctx, aauth.TypAuthToken, r.Sub, s.authClaims(r))
 }
 
 // AuthRecords lists the auth-token records of a mission (all when s256 is "").

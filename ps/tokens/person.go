@@ -43,6 +43,8 @@ type Store interface {
 	// DirectedSub returns the stored sub of (person, resource), storing
 	// candidate first when there is none (concurrent callers agree).
 	DirectedSub(ctx context.Context, personID, resource, candidate string, at time.Time) (string, error)
+	// StoredDirectedSub reads it without storing ("" when none).
+	StoredDirectedSub(ctx context.Context, personID, resource string) (string, error)
 	PersonBySub(ctx context.Context, resource, sub string) (string, error)
 	HasConsent(ctx context.Context, personID, agentIss, agentSub, resource string) (bool, error)
 	GrantConsent(ctx context.Context, personID, agentIss, agentSub, resource string, at time.Time) error
@@ -133,6 +135,10 @@ type PersonTokenRequest struct {
 	Tenant   string
 	Resource string
 	Mission  *mission.Record
+	// Presigned, when set, is this token signed before the transaction
+	// (PresignPersonToken): issued if the transaction reads what it was
+	// signed from.
+	Presigned *Presigned
 }
 
 // Issued is a signed token.
@@ -154,9 +160,9 @@ type binding struct {
 	caps     []*time.Time
 }
 
-// claims are the bound claims of a token issued at now, or ErrTooShort, or
-// the mission's terminated problem.
-func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, error) {
+// claims are the bound claims of a token issued at now with jti, or
+// ErrTooShort, or the mission's terminated problem.
+func (s *Service) claims(b binding, now time.Time, jti string) (map[string]any, time.Time, error) {
 	key, agentCaps := b.agent.holder()
 	if faults.On(faults.NoAgentExpCap) {
 		agentCaps = nil
@@ -185,7 +191,7 @@ func (s *Service) claims(b binding, now time.Time) (map[string]any, time.Time, e
 		return nil, time.Time{}, err
 	}
 	c := map[string]any{"iss": s.o.Issuer, "aud": b.audience, "cnf": map[string]any{"jwk": cnf},
-		"jti": randomID(), "iat": now.Unix(), "exp": exp.Unix()}
+		"jti": jti, "iat": now.Unix(), "exp": exp.Unix()}
 	if b.mission != nil {
 		c["mission_s256"] = b.mission.S256
 	}
@@ -204,25 +210,22 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (_
 	if r.Mission, err = s.guard(ctx, r.Agent, r.Mission); err != nil {
 		return nil, err
 	}
-	claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission}, now)
+	candidate := r.Presigned.subCandidate()
+	if candidate == "" {
+		candidate = randomID()
+	}
+	sub, err := s.o.Store.DirectedSub(ctx, r.PersonID, r.Resource, candidate, now)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := s.DirectedSub(ctx, r.PersonID, r.Resource)
-	if err != nil {
-		return nil, err
-	}
-	claims["dwk"], claims["sub"] = aauth.DWKPerson, sub
-	if r.Tenant != "" {
-		claims["tenant"] = r.Tenant
-	}
-	tok, err := s.o.Signer.SignJWT(ctx, aauth.TypPersonToken, claims)
+	tok, claims, at, exp, err := s.signed(ctx, aauth.TypPersonToken, now, r.Presigned, s.personClaims(r, sub))
+	span.SetAttributes(telemetry.AttrPresigned.Bool(err == nil && r.Presigned != nil && tok == r.Presigned.token))
 	if err != nil {
 		return nil, err
 	}
 	jti := claims["jti"].(string)
 	rec := Record{JTI: jti, Aud: r.Resource, Sub: sub, PersonID: r.PersonID, AgentIss: r.Agent.Iss, AgentSub: r.Agent.Sub,
-		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.HolderThumbprint(), Tenant: r.Tenant, IssuedAt: now, Exp: exp,
+		AgentTokenJTI: r.Agent.TokenJTI, CnfThumbprint: r.Agent.HolderThumbprint(), Tenant: r.Tenant, IssuedAt: at, Exp: exp,
 		Lineage: r.Agent.lineage()}
 	if r.Mission != nil {
 		rec.MissionS256 = r.Mission.S256
@@ -238,6 +241,38 @@ func (s *Service) IssuePersonToken(ctx context.Context, r PersonTokenRequest) (_
 	}
 	s.logIssued(ctx, "person", rec.JTI, r.PersonID, r.Username, r.Agent, r.Resource, rec.MissionS256, nil, exp.Sub(now))
 	return &Issued{Token: tok, JTI: jti, Sub: sub, Exp: exp}, nil
+}
+
+// personClaims builds r's person token for the directed sub sub.
+func (s *Service) personClaims(r PersonTokenRequest, sub string) claimBuilder {
+	return func(at time.Time, jti string) (map[string]any, time.Time, error) {
+		claims, exp, err := s.claims(binding{agent: r.Agent, audience: r.Resource, mission: r.Mission}, at, jti)
+		if err != nil {
+			return nil, exp, err
+		}
+		claims["dwk"], claims["sub"] = aauth.DWKPerson, sub
+		if r.Tenant != "" {
+			claims["tenant"] = r.Tenant
+		}
+		return claims, exp, nil
+	}
+}
+
+// PresignPersonToken signs r's person token before the transaction that
+// will issue it (Presigned), with r.Mission as read so far and the
+// person's stored directed sub at the resource (a new candidate when
+// there is none); nil when it cannot. Nothing is written.
+func (s *Service) PresignPersonToken(ctx context.Context, r PersonTokenRequest) *Presigned {
+	// The store answers a sub this process saw committed from memory
+	// (pairwise.go), so presigning usually reads nothing.
+	sub, err := s.o.Store.StoredDirectedSub(ctx, r.PersonID, r.Resource)
+	if err != nil {
+		return nil
+	}
+	if sub == "" {
+		sub = randomID()
+	}
+	return s.presign(ctx, aauth.TypPersonToken, sub, s.personClaims(r, sub))
 }
 
 // Record is a person-token issuance record (PS-259).

@@ -7,7 +7,16 @@
 //
 //	go run ./internal/tools/loadrun [-db sqlite,postgres] [-agents 64]
 //	    [-missions 0] [-duration 10s] [-peer] [-report docs/performance.md]
-//	    [-profile DIR]
+//	    [-profile DIR] [-rate R[,R…] [-arrivals poisson|fixed]] [-ps-bin DIR]
+//
+// -rate replaces the closed loop with an open loop: R exchanges per second
+// offered whatever the answers, -agents being the pool an arrival takes a
+// free agent from (none free: dropped and counted); p50/p95/p99 are from
+// each arrival's intended send time. A comma list runs each rate in turn
+// against one PS and appends one row each to the open-loop table.
+//
+// -ps-bin runs another build's aauth-ps (e.g. main's) with this load, for
+// before/after pairs in one invocation each.
 //
 // -profile starts the PS with a loopback pprof listener (--pprof) and
 // writes a CPU and an allocation profile of its measured exchange phase
@@ -80,7 +89,13 @@ func run(ctx context.Context) error {
 	missions := flag.String("missions", "0", "approved missions seeded before the PS starts (a comma list runs each)")
 	seedOnly := flag.String("seed-only", "", "seed -missions into this migrated database URL and exit (for EXPLAIN and inspection)")
 	profile := flag.String("profile", "", "write CPU and allocation profiles of the PS's exchange phase to this directory")
+	rate := flag.String("rate", "", "open loop: exchanges per second offered (a comma list runs each in turn against one PS), -agents being the pool; see `aauth-conformance load --rate`")
+	arrivals := flag.String("arrivals", "poisson", "with -rate: poisson or fixed")
+	psBin := flag.String("ps-bin", "", "directory of the aauth-ps to run, when not -bin's (a base build measured with this load)")
 	flag.Parse()
+	if *rate != "" && *profile != "" {
+		return errors.New("-profile captures the closed loop's exchange phase: run it without -rate")
+	}
 	if *seedOnly != "" {
 		n, err := strconv.Atoi(*missions)
 		if err != nil || n <= 0 {
@@ -96,7 +111,7 @@ func run(ctx context.Context) error {
 					return fmt.Errorf("-missions %q: want counts", *missions)
 				}
 				r := runSpec{db: strings.TrimSpace(db), agents: strings.TrimSpace(n), seed: seed, d: *duration, peer: *peer,
-					report: *report, bin: *bin, extra: strings.Fields(*extra), profile: *profile}
+					report: *report, bin: *bin, psBin: *psBin, extra: strings.Fields(*extra), profile: *profile, rate: *rate, arrivals: *arrivals}
 				if err := runOne(ctx, r); err != nil {
 					return fmt.Errorf("%s, %s agents, %d missions: %w", db, n, seed, err)
 				}
@@ -113,12 +128,19 @@ type runSpec struct {
 	d           time.Duration
 	peer        bool
 	report, bin string
-	extra       []string
-	profile     string
+	// psBin holds the aauth-ps to run ("": bin's).
+	psBin          string
+	extra          []string
+	profile        string
+	rate, arrivals string
 }
 
 func runOne(ctx context.Context, r runSpec) error {
 	db, agents, d, peer, report, bin, extra := r.db, r.agents, r.d, r.peer, r.report, r.bin, r.extra
+	psExe := filepath.Join(bin, "aauth-ps")
+	if r.psBin != "" {
+		psExe = filepath.Join(r.psBin, "aauth-ps")
+	}
 	dir, err := os.MkdirTemp("", "aauth-loadrun-")
 	if err != nil {
 		return err
@@ -164,11 +186,11 @@ func runOne(ctx context.Context, r runSpec) error {
 	}
 	common := []string{"--issuer", "https://" + psHost, "--database-url", dbURL, "--key-encryption-key", kek,
 		"--tls-cert", certFile, "--tls-key", keyFile}
-	migrate := exec.CommandContext(ctx, filepath.Join(bin, "aauth-ps"), append([]string{"migrate", "up"}, common...)...)
+	migrate := exec.CommandContext(ctx, psExe, append([]string{"migrate", "up"}, common...)...)
 	if out, err := migrate.CombinedOutput(); err != nil {
 		return fmt.Errorf("migrate: %v\n%s", err, out)
 	}
-	create := exec.CommandContext(ctx, filepath.Join(bin, "aauth-ps"), append([]string{"persons", "create", person, "--password-file", pwFile}, common...)...)
+	create := exec.CommandContext(ctx, psExe, append([]string{"persons", "create", person, "--password-file", pwFile}, common...)...)
 	if out, err := create.CombinedOutput(); err != nil {
 		return fmt.Errorf("persons create: %v\n%s", err, out)
 	}
@@ -187,7 +209,7 @@ func runOne(ctx context.Context, r runSpec) error {
 		}
 		serveArgs = append(serveArgs, "--pprof", pprofAddr)
 	}
-	ps := exec.Command(filepath.Join(bin, "aauth-ps"), serveArgs...)
+	ps := exec.Command(psExe, serveArgs...)
 	ps.Stdout, ps.Stderr = os.Stderr, os.Stderr
 	if err := ps.Start(); err != nil {
 		return err
@@ -214,7 +236,9 @@ func runOne(ctx context.Context, r runSpec) error {
 	if pgName != "" {
 		args = append(args, "--pg-database", pgName, "--pg-url", dbURL)
 	}
-	if peer {
+	if r.rate != "" {
+		args = append(args, "--rate", r.rate, "--arrivals", r.arrivals)
+	} else if peer {
 		args = append(args, "--peer-mockin")
 	}
 	if pprofAddr != "" {

@@ -64,14 +64,7 @@ func BenchmarkAuthTokenEndpoint(b *testing.B) {
 }
 
 func benchAuthToken(b *testing.B, databaseURL string) {
-	var rs *conformance.Resource
-	w := newWorldBWith(b, databaseURL, func(env *pstest.Env) {
-		var err error
-		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = rs.Close() })
-	})
+	w, rs := newResourceWorldB(b, databaseURL)
 	person := consentedB(b, w)
 	if err := w.ps.App.Tokens.GrantScopes(b.Context(), person, w.ap.Issuer(), w.agent.ID, rs.Issuer(), []string{"calendar.read"}); err != nil {
 		b.Fatal(err)
@@ -149,6 +142,19 @@ func processCPU(b *testing.B) time.Duration {
 // databaseURL "" is a fresh SQLite file.
 func newWorldB(b *testing.B, databaseURL string) *world {
 	return newWorldBWith(b, databaseURL, nil)
+}
+
+// newResourceWorldB is newWorldB with the test resource at rs.test.
+func newResourceWorldB(b *testing.B, databaseURL string) (*world, *conformance.Resource) {
+	var rs *conformance.Resource
+	w := newWorldBWith(b, databaseURL, func(env *pstest.Env) {
+		var err error
+		if rs, err = conformance.StartResource(env.CA, env.Resolver, "rs.test"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = rs.Close() })
+	})
+	return w, rs
 }
 
 // newWorldBWith is newWorldB with setup run before the PS starts (e.g. a

@@ -918,10 +918,7 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 				return err
 			}
 			refused = true // sent to no AS: refused, or waiting for a role
-			if res.WaitsForRole() {
-				return k.waitForRole(ctx, tx, r.ID, g, res)
-			}
-			return k.s.o.Engine.WithStore(tx).Answer(ctx, r.ID, nil, prob)
+			return k.notNow(ctx, tx, r.ID, g, res, prob)
 		}); err != nil || refused {
 			return nil, true, err
 		}
@@ -996,12 +993,11 @@ func (k kind) complete(ctx context.Context, tx *store.Store, r *pending.Request,
 	// (approve: every item), in this transaction; a refusal now (a
 	// checkpoint consumed meanwhile, a budget spent) answers the agent;
 	// one that only waits for a role's step keeps the request waiting.
-	if res, prob, err := k.decidedAgain(ctx, tx, r.ID, g, p); err != nil {
-		return err
-	} else if prob != nil && res.WaitsForRole() {
-		return k.waitForRole(ctx, tx, r.ID, g, res)
-	} else if prob != nil {
-		return engine.Answer(ctx, r.ID, nil, prob)
+	if res, prob, err := k.decidedAgain(ctx, tx, r.ID, g, p); err != nil || prob != nil {
+		if err != nil {
+			return err
+		}
+		return k.notNow(ctx, tx, r.ID, g, res, prob)
 	}
 	out, err := k.s.issue(ctx, k.s.o.Tokens.WithStore(tx), k.s.o.Missions.Missions.WithStore(tx), g, ms, p, nil)
 	return engine.Answer(ctx, r.ID, out, err)

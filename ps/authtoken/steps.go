@@ -56,6 +56,16 @@ func (k kind) waitForRole(ctx context.Context, tx *store.Store, id string, g *Gr
 	return err
 }
 
+// notNow answers request id in tx with prob, the person's yes decided
+// again and refused, unless decision res only waits for a role's step:
+// then the request keeps waiting for it (waitForRole).
+func (k kind) notNow(ctx context.Context, tx *store.Store, id string, g *Grant, res *composition.Result, prob *aauth.Problem) error {
+	if res.WaitsForRole() {
+		return k.waitForRole(ctx, tx, id, g, res)
+	}
+	return k.s.o.Engine.WithStore(tx).Answer(ctx, id, nil, prob)
+}
+
 // errResumed: the request moved on (answered, or taken by another
 // recording) while it was decided again; the decision rolls back.
 var errResumed = errors.New("authtoken: the request is no longer waiting for a step")

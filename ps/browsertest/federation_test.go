@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/federation"
@@ -190,7 +191,8 @@ func TestBrowserFederation(t *testing.T) {
 // no click), with a visible focus ring on every control reached: the
 // consent and the AS's request for details (Shift-Tab back onto "Share
 // these details", then Space), Stop sharing and Share again on /access,
-// and the AS's question (type the answer, Enter). Each page is also a
+// the AS's question (type the answer, Enter) and its choices (Tab, the
+// down arrow, Enter). Each page is also a
 // 1280 px screenshot in docs/screenshots (AAUTH_PS_SCREENSHOTS=1).
 // PS-124, PS-126, PS-131.
 func TestBrowserFederationKeyboard(t *testing.T) {
@@ -234,6 +236,24 @@ func TestBrowserFederationKeyboard(t *testing.T) {
 	f.awaitToken(t, in, "the answer typed by keyboard")
 	if reqs := f.as.Requests(); reqs[len(reqs)-1].Clarification["clarification_response"] != "The work one." {
 		t.Fatalf("the AS received %v", reqs[len(reqs)-1].Clarification)
+	}
+
+	// The AS's choices by keyboard: Tab onto the first, the arrow key to
+	// the second (which selects it), then Send answer.
+	in = f.token(t, "four-party auth token request with a choice",
+		conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar?", Options: []string{"work", "home"}})
+	b.open(in.url + "?code=" + in.code)
+	b.expectHeading("The resource's access server has a question")
+	b.tabUntil("INPUT#answer-0", 80, false)
+	b.step("press the down arrow", chromedp.KeyEvent(kb.ArrowDown))
+	if !b.checked("#answer-1") {
+		t.Fatal("the down arrow did not choose the second option")
+	}
+	b.tabTo("Send answer", 5)
+	b.pressEnter()
+	f.awaitToken(t, in, "the choice made by keyboard")
+	if reqs := f.as.Requests(); reqs[len(reqs)-1].Clarification["clarification_response"] != "home" {
+		t.Fatalf("the AS received %v, want the choice", reqs[len(reqs)-1].Clarification)
 	}
 }
 

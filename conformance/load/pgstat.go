@@ -19,6 +19,10 @@ import (
 // a phase are good to a second's worth of requests.
 type PGStats struct {
 	Xacts, TupReturned, TupFetched, Blocks int64
+	// WALSyncs are the cluster's WAL flushes to disk (pg_stat_wal, every
+	// database's and the WAL writer's: a quiet cluster is the PS's alone);
+	// a synchronous commit waits for one. -1 when not reported (before 14).
+	WALSyncs int64
 	// Tables are the per-table counters, by name.
 	Tables map[string]TableStats
 }
@@ -41,6 +45,9 @@ func PGSnapshot(ctx context.Context, dbURL string) (*PGStats, error) {
 	if err != nil {
 		return nil, err
 	}
+	if conn.QueryRow(ctx, `SELECT wal_sync FROM pg_stat_wal`).Scan(&s.WALSyncs) != nil {
+		s.WALSyncs = -1
+	}
 	rows, err := conn.Query(ctx, `SELECT relname, COALESCE(seq_scan, 0), COALESCE(seq_tup_read, 0),
 		COALESCE(idx_scan, 0), COALESCE(idx_tup_fetch, 0) FROM pg_stat_user_tables`)
 	if err != nil {
@@ -61,7 +68,11 @@ func PGSnapshot(ctx context.Context, dbURL string) (*PGStats, error) {
 // Sub is s − before: what happened between the two snapshots.
 func (s *PGStats) Sub(before *PGStats) *PGStats {
 	d := &PGStats{Xacts: s.Xacts - before.Xacts, TupReturned: s.TupReturned - before.TupReturned,
-		TupFetched: s.TupFetched - before.TupFetched, Blocks: s.Blocks - before.Blocks, Tables: map[string]TableStats{}}
+		TupFetched: s.TupFetched - before.TupFetched, Blocks: s.Blocks - before.Blocks, Tables: map[string]TableStats{},
+		WALSyncs: s.WALSyncs - before.WALSyncs}
+	if s.WALSyncs < 0 || before.WALSyncs < 0 {
+		d.WALSyncs = -1
+	}
 	for name, t := range s.Tables {
 		b := before.Tables[name]
 		dt := TableStats{SeqScan: t.SeqScan - b.SeqScan, SeqRead: t.SeqRead - b.SeqRead, IdxScan: t.IdxScan - b.IdxScan, IdxFetch: t.IdxFetch - b.IdxFetch}
@@ -83,6 +94,9 @@ func (s *PGStats) Summary(ops int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%.1f transactions, %.0f rows returned, %.0f fetched, %.0f buffers per exchange",
 		per(s.Xacts), per(s.TupReturned), per(s.TupFetched), per(s.Blocks))
+	if s.WALSyncs >= 0 {
+		fmt.Fprintf(&b, ", %.1f WAL flushes (the cluster's)", per(s.WALSyncs))
+	}
 	names := make([]string, 0, len(s.Tables))
 	for n, t := range s.Tables {
 		if t.SeqScan > 0 {

@@ -103,6 +103,12 @@ type Effects struct {
 	Terminate string `json:"terminate,omitempty"`
 }
 
+// Writes reports whether the effects change the mission's counters or
+// checkpoints (Terminate is not one: it goes through the termination path).
+func (e Effects) Writes() bool {
+	return len(e.RememberConsent)+len(e.RecordCheckpoints)+len(e.ConsumeCheckpoints)+len(e.CountGrants)+len(e.Reserve) > 0
+}
+
 // Grant is what may be issued (three-party) or the bound an AS's grant
 // must fit (four-party, DeliveryCheck).
 type Grant struct {

@@ -169,7 +169,11 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	}
 	d := &res.Decision
 	res.Waits, res.RolesOnly = d.Waits(set, in.Answers)
-	if d.Outcome == authority.Issue {
+	// Effects that write nothing leave the version alone: nothing a
+	// compare-and-swap guards has changed, and the version bump rewrites the
+	// whole missions row (every person token decision in a steady mission,
+	// issue 12). The row is locked above, so no other decision can slip in.
+	if d.Outcome == authority.Issue && d.Effects.Writes() {
 		if err := st.ApplyMissionEffects(ctx, m.S256, m.Lineage(), m.Version, d.Effects, now); err != nil {
 			return nil, err
 		}

@@ -164,3 +164,60 @@ func TestConcurrentSpendExactlyOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestDecisionWithoutWritesKeepsTheVersion: a decision that issues with
+// nothing to count (a person token for a covered resource) leaves the
+// mission's row alone, and one that counts a grant still bumps its version
+// under compare-and-swap (issue 12: the bump rewrote the whole missions
+// row on every person token request), on both databases.
+func TestDecisionWithoutWritesKeepsTheVersion(t *testing.T) {
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st, pt, m := raceMission(t, b.NewMigratedURL(t))
+			actor := authority.Actor{Agent: "aauth:a@ap.example"}
+			decide := func(q composition.Query) *composition.Result {
+				t.Helper()
+				var res *composition.Result
+				if err := st.InTx(ctx, func(tx *store.Store) error {
+					var err error
+					res, err = pt.Decide(ctx, tx, q)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			version := func() int64 {
+				t.Helper()
+				got, err := st.Mission(ctx, m.S256)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got.Version
+			}
+			v0 := version()
+			res := decide(composition.Query{S256: m.S256, Point: authority.PointPersonToken, Mode: authority.ThreeParty, Actor: actor,
+				Request: authority.Request{Resource: "https://flights.example"}})
+			if !res.Issue() || res.Decision.Effects.Writes() {
+				t.Fatalf("person token decision: outcome %s, effects %+v; want an issue with nothing to write", res.Decision.Outcome, res.Decision.Effects)
+			}
+			if v := version(); v != v0 {
+				t.Fatalf("version %d after a decision that wrote nothing, want %d", v, v0)
+			}
+			res = decide(composition.Query{S256: m.S256, Point: authority.PointToken, Mode: authority.ThreeParty, Actor: actor,
+				Request: authority.Request{Resource: "https://flights.example", PerCall: true, Parameters: json.RawMessage(`{"total":100}`),
+					Operations: []authority.Operation{{Vocabulary: "urn:aauth:vocabulary:openapi", Op: json.RawMessage(`{"operationId":"bookFlight"}`)}}}})
+			if !res.Issue() || !res.Decision.Effects.Writes() {
+				t.Fatalf("booking: outcome %s, effects %+v; want an issue that reserves", res.Decision.Outcome, res.Decision.Effects)
+			}
+			if v := version(); v != v0+1 {
+				t.Fatalf("version %d after a decision that reserved, want %d", v, v0+1)
+			}
+			if chain, err := st.Evidence(ctx, m.S256); err != nil || len(chain) != 2 {
+				t.Fatalf("evidence: %d records, %v; want both decisions evidenced", len(chain), err)
+			}
+		})
+	}
+}

@@ -31,15 +31,37 @@ func (s *Store) RememberSignature(ctx context.Context, key string, expiresAt tim
 	if s.replays != nil && s.afterCommit == nil {
 		return s.replays.remember(ctx, s, replayReq{key: key, exp: expiresAt.Unix(), now: s.now().Unix()})
 	}
+	if s.dialect == DialectPostgres && s.afterCommit == nil {
+		return rememberOneWith(s.db.WithContext(ctx), rememberAsyncPostgres, key, expiresAt.Unix(), s.now().Unix())
+	}
 	return rememberOne(s.db.WithContext(ctx), key, expiresAt.Unix(), s.now().Unix())
 }
 
+const rememberSQL = `INSERT INTO replay_cache ("key", expires_at) VALUES (?, ?)
+ ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at
+ WHERE replay_cache.expires_at <= ?`
+
+// rememberAsyncPostgres is rememberSQL committed without waiting for its
+// WAL flush (set_config(…, true) lasts until the statement's own implicit
+// transaction ends, so the pooled session keeps synchronous_commit on).
+// Waiting for that flush was one of the four per exchange that made half of
+// PostgreSQL's latency (issue 12, finding L10). Nothing is lost by it that
+// matters: WAL is one sequence, so the request's own durable write after
+// this (an issuance, a pending request) flushes this row first, and the
+// replay is refused at once either way, the row being visible on commit.
+// Only a PostgreSQL crash within ~0.6 s (3 × wal_writer_delay) of a request
+// that wrote nothing durable can forget its key (docs/decisions.md).
+const rememberAsyncPostgres = `INSERT INTO replay_cache ("key", expires_at)
+ SELECT ?::text, ?::bigint FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+ ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at
+ WHERE replay_cache.expires_at <= ?`
+
 func rememberOne(db *gorm.DB, key string, exp, now int64) (fresh bool, err error) {
-	res := db.Exec(
-		`INSERT INTO replay_cache ("key", expires_at) VALUES (?, ?)
-		 ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at
-		 WHERE replay_cache.expires_at <= ?`,
-		key, exp, now)
+	return rememberOneWith(db, rememberSQL, key, exp, now)
+}
+
+func rememberOneWith(db *gorm.DB, query, key string, exp, now int64) (fresh bool, err error) {
+	res := db.Exec(query, key, exp, now)
 	if res.Error != nil {
 		return false, wrap("remember signature", res.Error)
 	}

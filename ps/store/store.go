@@ -118,12 +118,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	}
 
 	db, err := gorm.Open(dialector, &gorm.Config{
-		Logger: logger.NewSlogLogger(log.With("component", "store"), logger.Config{
-			SlowThreshold:             500 * time.Millisecond,
+		Logger: quietTrace{Interface: logger.NewSlogLogger(log.With("component", "store"), logger.Config{
+			SlowThreshold:             slowStatement,
 			LogLevel:                  logger.Warn,
 			IgnoreRecordNotFoundError: true,
 			ParameterizedQueries:      true, // never log values (sealed keys, identifiers)
-		}),
+		}), level: logger.Warn},
 		SkipDefaultTransaction: true,
 		// Not PrepareStmt: pgx already caches each statement per connection,
 		// and the SQLite driver (glebarez/go-sqlite) prepares every statement

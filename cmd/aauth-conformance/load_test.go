@@ -40,7 +40,8 @@ func TestLoadAgainstPS(t *testing.T) {
 			if err := run(t.Context(), args, out, errOut); err != nil {
 				t.Fatalf("load: %v\n%s\n%s", err, out, errOut)
 			}
-			wants := []string{"crypto floor (", "three-party exchange, " + b.Name + ", 3 agents", ", 0 errors", "PS/mockin", "row appended"}
+			wants := []string{"crypto floor (", "three-party exchange, " + b.Name + ", 3 agents", ", 0 errors", "PS/mockin", "row appended",
+				"person token endpoint without a mission (as mockin's), 3 agents: PS "}
 			if b.Name == "postgres" {
 				wants = append(wants, "PostgreSQL CPU ", "PostgreSQL statistics: ", " transactions, ")
 			}

@@ -199,7 +199,22 @@ var errStatus = errors.New("unexpected answer")
 // PersonToken is the first leg: a person token for the resource under the
 // agent's mission. With p nil a 202 is an error (the steady state).
 func (t *Target) PersonToken(ctx context.Context, a *Agent, p *Person) (string, error) {
-	body := map[string]any{"resource": t.Resource.Issuer(), "mission_s256": a.MissionS256, "load_seq": a.next()}
+	return t.personToken(ctx, a, p, map[string]any{"resource": t.Resource.Issuer(), "mission_s256": a.MissionS256, "load_seq": a.next()})
+}
+
+// PlainPersonToken is a person token for the resource under no mission:
+// the request mockin's person token endpoint answers, so the two compare
+// like for like. The first one per agent asks the person's consent (p
+// settles it); with p nil a 202 is an error.
+func (t *Target) PlainPersonToken(ctx context.Context, a *Agent, p *Person) (string, error) {
+	body := map[string]any{"resource": t.Resource.Issuer(), "load_seq": a.next()}
+	if p != nil {
+		body["capabilities"] = []string{"interaction"} // the person is reached through the agent
+	}
+	return t.personToken(ctx, a, p, body)
+}
+
+func (t *Target) personToken(ctx context.Context, a *Agent, p *Person, body map[string]any) (string, error) {
 	r, err := t.sendAs(ctx, a, p, t.personEP, body)
 	if err != nil {
 		return "", err

@@ -113,8 +113,10 @@ type Report struct {
 	Exchange          Phase
 	StartRSS, IdleRSS int64
 	// PersonPS and PersonPeer are the person token endpoint alone, the
-	// PS's and the peer's, when the peer ran.
-	PersonPS, PersonPeer *Phase
+	// PS's and the peer's, when the peer ran. PersonPS names the agent's
+	// mission (a decision at the mission's decision point each);
+	// PersonPlain is the PS answering what the peer answers: no mission.
+	PersonPS, PersonPlain, PersonPeer *Phase
 	// Open are the open-loop phases, one per Config.Rates, instead of
 	// Exchange.
 	Open []Phase
@@ -123,7 +125,7 @@ type Report struct {
 // Errors counts failed operations across every phase.
 func (r *Report) Errors() int {
 	n := r.Exchange.Errors
-	for _, p := range []*Phase{r.PersonPS, r.PersonPeer} {
+	for _, p := range []*Phase{r.PersonPS, r.PersonPlain, r.PersonPeer} {
 		if p != nil {
 			n += p.Errors
 		}
@@ -212,6 +214,17 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		return err
 	}, t, nil)
 	rep.PersonPS = &ps
+	logf("person token endpoint without a mission: the person consents once for each agent")
+	for _, a := range agents {
+		if _, err := t.PlainPersonToken(ctx, a, person); err != nil {
+			return rep, fmt.Errorf("consent without a mission for %s: %w", a.ID, err)
+		}
+	}
+	plain := c.phase(ctx, c.PSPid, c.PGDatabase, 1, c.closedLoop, func(ctx context.Context, w int) error {
+		_, err := t.PlainPersonToken(ctx, agents[w], nil)
+		return err
+	}, t, nil)
+	rep.PersonPlain = &plain
 	pc := c.PeerClient
 	if pc == nil {
 		pc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c.Agents}}
@@ -333,6 +346,10 @@ func (r *Report) Text() string {
 		ps, pe := r.PersonPS, r.PersonPeer
 		fmt.Fprintf(&b, "person token endpoint, %d agents: PS %.0f req/s (p99 %s, %d errors, CPU %s/req), mockin %.0f req/s (p99 %s, %d errors, CPU %s/req): PS/mockin %.2f×\n",
 			r.Agents, ps.PerSecond(), ms(ps.P99), ps.Errors, us(ps.CPUPerOp()), pe.PerSecond(), ms(pe.P99), pe.Errors, us(pe.CPUPerOp()), r.PeerRatio())
+		if pl := r.PersonPlain; pl != nil {
+			fmt.Fprintf(&b, "person token endpoint without a mission (as mockin's), %d agents: PS %.0f req/s (p99 %s, %d errors, CPU %s/req): PS/mockin %.2f×\n",
+				r.Agents, pl.PerSecond(), ms(pl.P99), pl.Errors, us(pl.CPUPerOp()), r.PlainPeerRatio())
+		}
 		if pe.FirstError != nil {
 			fmt.Fprintf(&b, "  mockin's first error: %v\n", pe.FirstError)
 		}
@@ -383,6 +400,15 @@ func (r *Report) PeerRatio() float64 {
 		return 0
 	}
 	return r.PersonPS.PerSecond() / r.PersonPeer.PerSecond()
+}
+
+// PlainPeerRatio is PlainPersonToken's throughput over the peer's: the
+// same request on both (no mission).
+func (r *Report) PlainPeerRatio() float64 {
+	if r.PersonPlain == nil || r.PersonPeer == nil || r.PersonPeer.PerSecond() == 0 {
+		return 0
+	}
+	return r.PersonPlain.PerSecond() / r.PersonPeer.PerSecond()
 }
 
 // RowHeader is the table the rows of Row go under in docs/performance.md

@@ -266,7 +266,21 @@ func (b *browser) open(path string) {
 	if strings.HasPrefix(path, "/") {
 		u = b.w.ps.URL(path)
 	}
-	b.step("open "+path, chromedp.Navigate(u))
+	// A waiting page's wait.js reloads it when its request changes; if
+	// that lands while the test navigates away, Chromium aborts one of the
+	// two navigations (net::ERR_ABORTED, seen in CI on the narrowing page).
+	// The page then is the waiting page or the one asked for: ask again.
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	err := chromedp.Do(ctx, chromedp.Navigate(u))
+	cancel()
+	if err != nil && strings.Contains(err.Error(), "net::ERR_ABORTED") {
+		b.t.Logf("browser: open %s: %v; navigating again", path, err)
+		err = nil
+		b.step("open "+path+" again", chromedp.Navigate(u))
+	}
+	if err != nil {
+		b.t.Fatalf("browser: open %s: %v (on %s)\nvisible text:\n%s", path, err, b.location(), b.textOrError())
+	}
 }
 
 // submit performs a, which navigates (a click on a submit button, Enter on

@@ -43,7 +43,8 @@ func TestLoadAgainstPS(t *testing.T) {
 			wants := []string{"crypto floor (", "three-party exchange, " + b.Name + ", 3 agents", ", 0 errors", "PS/mockin", "row appended",
 				"person token endpoint without a mission (as mockin's), 3 agents: PS "}
 			if b.Name == "postgres" {
-				wants = append(wants, "PostgreSQL CPU ", "PostgreSQL statistics: ", " transactions, ")
+				wants = append(wants, "PostgreSQL CPU ", "PostgreSQL statistics: ", " transactions, ",
+					"PostgreSQL waits per exchange (backends seen waiting × the interval): ", " samples every 20ms")
 			}
 			for _, want := range wants {
 				if !strings.Contains(out.String(), want) {

@@ -70,6 +70,9 @@ type Phase struct {
 	PGBackends int
 	// PG is PostgreSQL's statistics over the phase (nil: not read).
 	PG *PGStats
+	// PGWaits is what the PS's PostgreSQL backends were seen waiting for
+	// (sampled; nil without the statistics).
+	PGWaits *PGWaits
 	// RSS is the server's resident set after the phase.
 	RSS int64
 	// ProfileErr is why the phase's profiles were not written.
@@ -272,8 +275,15 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, drive 
 	if prof != nil {
 		profWait = prof.Start(ctx, c.ProfileName, c.Duration)
 	}
+	var stopWaits func() *PGWaits
+	if stats0 != nil {
+		stopWaits = SamplePGWaits(ctx, c.PGURL, pgWaitEvery)
+	}
 	s := drive(ctx, c.Duration, op)
 	p := Phase{Stats: s, PerOp: perOp}
+	if stopWaits != nil {
+		p.PGWaits = stopWaits()
+	}
 	if profWait != nil {
 		p.ProfileErr = profWait()
 	}
@@ -299,6 +309,11 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, drive 
 	}
 	return p
 }
+
+// pgWaitEvery is how often PostgreSQL's backends are sampled for waits:
+// often enough for a 10 s phase to see a millisecond's waits per
+// exchange, rarely enough to cost the load little.
+const pgWaitEvery = 20 * time.Millisecond
 
 // setupAll sets n agents up, a few at a time, named for this run.
 func setupAll(ctx context.Context, t *Target, p *Person, n int) ([]*Agent, error) {
@@ -381,6 +396,9 @@ func (r *Report) details(b *strings.Builder, e Phase, closed float64) {
 	}
 	if e.PG != nil {
 		fmt.Fprintf(b, "  PostgreSQL statistics: %s\n", e.PG.Summary(e.Ops))
+	}
+	if e.PGWaits != nil {
+		fmt.Fprintf(b, "  PostgreSQL waits per exchange (backends seen waiting × the interval): %s\n", e.PGWaits.Summary(e.Ops))
 	}
 	if e.Waits != nil {
 		fmt.Fprintf(b, "  waits (PS /metrics) %s\n", e.Waits.Summary(e.Ops, r.Agents, closed))

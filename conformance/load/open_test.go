@@ -134,3 +134,22 @@ func TestWithRowsAddsToItsOwnTable(t *testing.T) {
 		t.Fatalf("new table:\n%s", got)
 	}
 }
+
+// TestPGWaitsSummary: the sampled waits per exchange are backends seen ×
+// the interval ÷ exchanges, largest first, at most five named.
+func TestPGWaitsSummary(t *testing.T) {
+	w := &PGWaits{Samples: 500, Every: 20 * time.Millisecond, Seen: map[string]int{
+		"Lock:tuple": 50, "IO:WALSync": 10, "idle in transaction": 25, "LWLock:WALWrite": 5, "Lock:transactionid": 4, "IPC:SyncRep": 1}}
+	got := w.Summary(100)
+	want := "500 samples every 20ms; Lock:tuple 10.00 ms; idle in transaction 5.00 ms; IO:WALSync 2.00 ms; LWLock:WALWrite 1.00 ms; Lock:transactionid 0.80 ms (+1 more)"
+	if got != want {
+		t.Fatalf("Summary = %q\nwant      %q", got, want)
+	}
+	if got := (&PGWaits{Samples: 3, Every: time.Second, Seen: map[string]int{}}).Summary(10); got != "3 samples every 1s, no backend waiting" {
+		t.Fatalf("no waits: %q", got)
+	}
+	var none *PGWaits
+	if none.Summary(10) != "" {
+		t.Fatal("a run without samples printed waits")
+	}
+}

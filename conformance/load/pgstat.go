@@ -1,10 +1,13 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -116,6 +119,101 @@ func (s *PGStats) Summary(ops int) string {
 		}
 		t := s.Tables[n]
 		fmt.Fprintf(&b, " %s %.2f (%.0f rows)", n, per(t.SeqScan), per(t.SeqRead))
+	}
+	return b.String()
+}
+
+// PGWaits is what the PS's PostgreSQL backends were seen waiting for,
+// sampled from pg_stat_activity during a phase: the cumulative statistics
+// count work, not waiting, and a lock wait or a commit's WAL flush costs
+// latency without CPU. "idle in transaction" is a backend holding a
+// transaction open while it waits for the PS.
+type PGWaits struct {
+	Samples int
+	Every   time.Duration
+	// Seen counts, per "type:event", the backends seen in it, summed over
+	// the samples.
+	Seen map[string]int
+}
+
+// SamplePGWaits samples the backends of the database dbURL names every
+// interval until the returned stop is called, from a connection to the
+// cluster's postgres database (so its own work is not counted as the
+// PS's database's). It returns nil when it cannot connect.
+func SamplePGWaits(ctx context.Context, dbURL string, every time.Duration) (stop func() *PGWaits) {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return func() *PGWaits { return nil }
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return func() *PGWaits { return nil }
+	}
+	w := &PGWaits{Every: every, Seen: map[string]int{}}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer conn.Close(context.WithoutCancel(ctx))
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rows, err := conn.Query(ctx, `SELECT CASE WHEN state = 'idle in transaction' THEN 'idle in transaction'
+				ELSE wait_event_type || ':' || wait_event END
+				FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'
+				AND (state = 'idle in transaction' OR (state = 'active' AND wait_event IS NOT NULL))`, db)
+			if err != nil {
+				return
+			}
+			for rows.Next() {
+				var k string
+				if rows.Scan(&k) == nil {
+					w.Seen[k]++
+				}
+			}
+			rows.Close()
+			w.Samples++
+		}
+	}()
+	return func() *PGWaits {
+		close(done)
+		<-finished
+		return w
+	}
+}
+
+// Summary is the time per operation spent in each wait, largest first
+// (at most five), estimated as backends seen × the sampling interval.
+func (w *PGWaits) Summary(ops int) string {
+	if w == nil || ops == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(w.Seen))
+	for k := range w.Seen {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(w.Seen[b]-w.Seen[a], strings.Compare(a, b)) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d samples every %s", w.Samples, w.Every)
+	if len(keys) == 0 {
+		b.WriteString(", no backend waiting")
+	}
+	for i, k := range keys {
+		if i == 5 {
+			fmt.Fprintf(&b, " (+%d more)", len(keys)-i)
+			break
+		}
+		per := time.Duration(w.Seen[k]) * w.Every / time.Duration(ops)
+		fmt.Fprintf(&b, "; %s %.2f ms", k, float64(per)/float64(time.Millisecond))
 	}
 	return b.String()
 }

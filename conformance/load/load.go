@@ -413,20 +413,18 @@ func yesNo(ok bool) string {
 }
 
 // PeerRatio is the PS's person token throughput over the peer's.
-func (r *Report) PeerRatio() float64 {
-	if r.PersonPS == nil || r.PersonPeer == nil || r.PersonPeer.PerSecond() == 0 {
-		return 0
-	}
-	return r.PersonPS.PerSecond() / r.PersonPeer.PerSecond()
-}
+func (r *Report) PeerRatio() float64 { return r.overPeer(r.PersonPS) }
 
 // PlainPeerRatio is PlainPersonToken's throughput over the peer's: the
 // same request on both (no mission).
-func (r *Report) PlainPeerRatio() float64 {
-	if r.PersonPlain == nil || r.PersonPeer == nil || r.PersonPeer.PerSecond() == 0 {
+func (r *Report) PlainPeerRatio() float64 { return r.overPeer(r.PersonPlain) }
+
+// overPeer is ps's throughput over the peer's, 0 when either did not run.
+func (r *Report) overPeer(ps *Phase) float64 {
+	if ps == nil || r.PersonPeer == nil || r.PersonPeer.PerSecond() == 0 {
 		return 0
 	}
-	return r.PersonPlain.PerSecond() / r.PersonPeer.PerSecond()
+	return ps.PerSecond() / r.PersonPeer.PerSecond()
 }
 
 // RowHeader is the table the rows of Row go under in docs/performance.md

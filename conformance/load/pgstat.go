@@ -139,7 +139,8 @@ type PGWaits struct {
 // SamplePGWaits samples the backends of the database dbURL names every
 // interval until the returned stop is called, from a connection to the
 // cluster's postgres database (so its own work is not counted as the
-// PS's database's). It returns nil when it cannot connect.
+// PS's database's). When it cannot connect, or its query fails, it stops
+// sampling: stop then returns nil, or the samples taken so far.
 func SamplePGWaits(ctx context.Context, dbURL string, every time.Duration) (stop func() *PGWaits) {
 	u, err := url.Parse(dbURL)
 	if err != nil {

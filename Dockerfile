@@ -8,7 +8,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=docker
-RUN CGO_ENABLED=0 go build -trimpath \
+RUN CGO_ENABLED=0 go build -trimpath -tags nomsgpack \
       -ldflags "-s -w -X github.com/aauth-ps/aauth-ps/ps/version.Version=${VERSION}" \
       -o /out/usr/local/bin/aauth-ps ./cmd/aauth-ps \
  && mkdir -p /out/etc/ssl/certs /out/data /out/home/nonroot /out/tmp \

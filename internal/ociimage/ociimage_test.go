@@ -152,7 +152,7 @@ func imageArchive(t *testing.T, dir string) string {
 		return tarball
 	}
 	bin := filepath.Join(dir, "aauth-ps")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/aauth-ps/aauth-ps/cmd/aauth-ps")
+	build := exec.Command("go", "build", "-trimpath", "-tags", "nomsgpack", "-o", bin, "github.com/aauth-ps/aauth-ps/cmd/aauth-ps")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

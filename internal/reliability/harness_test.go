@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "aauth-ps")
-	build := exec.Command("go", "build", "-o", binary, "github.com/aauth-ps/aauth-ps/cmd/aauth-ps")
+	build := exec.Command("go", "build", "-tags", "nomsgpack", "-o", binary, "github.com/aauth-ps/aauth-ps/cmd/aauth-ps")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability: building aauth-ps:", err)

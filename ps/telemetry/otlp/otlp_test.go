@@ -2,6 +2,7 @@ package otlp_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -58,4 +59,36 @@ func sdkResource(span trace.Span) (string, bool) {
 	}
 	v, ok := ro.Resource().Set().Value("service.name")
 	return v.AsString(), ok
+}
+
+// TestFromEnvPicksTheExporter: the exporter and protocol variables pick
+// what contrib's autoexport would (the traces protocol over the general
+// one, http/protobuf by default), and a value it would refuse is an error,
+// not a PS running without the traces its operator asked for.
+func TestFromEnvPicksTheExporter(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		env     map[string]string
+		wantErr string
+	}{
+		{env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, wantErr: `OTLP protocol "http/json"`},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"}, wantErr: `OTLP protocol "thrift"`},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, wantErr: `OTEL_TRACES_EXPORTER "zipkin"`},
+	} {
+		tp, err := otlp.FromEnv(ctx, func(k string) string { return c.env[k] }, "test")
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) || tp != nil {
+				t.Errorf("%v: %v, %v; want an error naming %s", c.env, tp, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || tp == nil {
+			t.Errorf("%v: %v, %v; want a provider", c.env, tp, err)
+			continue
+		}
+		_ = tp.Shutdown(ctx) // nothing was exported: no collector is needed
+	}
 }

@@ -315,6 +315,21 @@ func TokenFor(presented string, agent *AgentKey, scope string) (ResourceTokenSpe
 	return tokenSpecFor(presented, agent.Thumbprint(), scope)
 }
 
+// MintFor mints a good resource token for presented and the agent's key
+// (TokenFor's spec), issued at iat (the zero time: now), after edit, when
+// not nil, has changed its spec.
+func (rs *Resource) MintFor(presented string, agent *AgentKey, scope string, iat time.Time, edit func(*ResourceTokenSpec)) (string, error) {
+	spec, err := TokenFor(presented, agent, scope)
+	if err != nil {
+		return "", err
+	}
+	spec.IssuedAt = iat
+	if edit != nil {
+		edit(&spec)
+	}
+	return rs.MintResourceToken(spec)
+}
+
 // tokenSpecFor is TokenFor for the agent key's thumbprint agentJKT.
 func tokenSpecFor(presented, agentJKT, scope string) (ResourceTokenSpec, error) {
 	_, c, err := DecodeJWT(presented)

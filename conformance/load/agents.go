@@ -233,11 +233,7 @@ func (t *Target) exchange(ctx context.Context, a *Agent, p *Person) error {
 	if err != nil {
 		return err
 	}
-	spec, err := conformance.TokenFor(pt, a.Key, t.Scope)
-	if err != nil {
-		return err
-	}
-	rt, err := t.Resource.MintResourceToken(spec)
+	rt, err := t.Resource.MintFor(pt, a.Key, t.Scope, time.Time{}, nil)
 	if err != nil {
 		return err
 	}

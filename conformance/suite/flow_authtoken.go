@@ -133,11 +133,7 @@ func (t *Target) shortPresented(ctx context.Context, rec recorder, x *threeParty
 		rec(key, Skip("the person token outlives its 8 s agent token (PS-075): exp in %s", time.Until(time.Unix(exp, 0)).Round(time.Second)))
 		return func() error { return nil }, nil
 	}
-	spec, err := conformance.TokenFor(s, x.a.Key, conformance.ResourceAPIScope)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := x.rs.MintResourceToken(spec)
+	rt, err := x.rs.MintFor(s, x.a.Key, conformance.ResourceAPIScope, time.Time{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -192,11 +188,7 @@ func identityClaims(tok issued, md map[string]any) error {
 // requests, one denied (PS-101, PS-112, PS-110).
 func (t *Target) afterAuthToken(ctx context.Context, rec recorder, x *threeParty, at issued) error {
 	// Step-up: the resource names the auth token it was shown.
-	spec, err := conformance.TokenFor(at.raw, x.a.Key, conformance.ResourceAPIScope)
-	if err != nil {
-		return err
-	}
-	up, err := x.rs.MintResourceToken(spec)
+	up, err := x.rs.MintFor(at.raw, x.a.Key, conformance.ResourceAPIScope, time.Time{}, nil)
 	if err != nil {
 		return err
 	}
@@ -521,11 +513,7 @@ func (t *Target) presentedForAnother(ctx context.Context, rec recorder, x *three
 		rec(key, Skip("no person token for %s: %s", other, r))
 		return nil
 	}
-	spec, err := conformance.TokenFor(pt2, x.a.Key, conformance.ResourceAPIScope)
-	if err != nil {
-		return err
-	}
-	rt, err := x.rs.MintResourceToken(spec)
+	rt, err := x.rs.MintFor(pt2, x.a.Key, conformance.ResourceAPIScope, time.Time{}, nil)
 	if err != nil {
 		return err
 	}

@@ -178,11 +178,7 @@ func chainingFlow(ctx context.Context, t *Target, rec recorder) error {
 	rec("PS-277 chaining binds nothing: the intermediary alone gets no person token", nil)
 
 	// The chain at E4.
-	spec, err := conformance.TokenFor(pt2s, m.Key, conformance.ResourceAPIScope)
-	if err != nil {
-		return err
-	}
-	rt, err := rs.MintResourceToken(spec)
+	rt, err := rs.MintFor(pt2s, m.Key, conformance.ResourceAPIScope, time.Time{}, nil)
 	if err != nil {
 		return err
 	}
@@ -228,11 +224,7 @@ func chainAuthUpstream(ctx context.Context, t *Target, rec recorder, a, m *confo
 	e3, _ := t.need(ctx, "person_token_endpoint")
 	e4, _ := t.need(ctx, "auth_token_endpoint")
 	in, down := t.Intermediary, t.Resource.Issuer()
-	spec, err := conformance.TokenFor(up, a.Key, conformance.ResourceAPIScope)
-	if err != nil {
-		return err
-	}
-	rt, err := in.MintResourceToken(spec)
+	rt, err := in.MintFor(up, a.Key, conformance.ResourceAPIScope, time.Time{}, nil)
 	if err != nil {
 		return err
 	}
@@ -259,11 +251,7 @@ func chainAuthUpstream(ctx context.Context, t *Target, rec recorder, a, m *confo
 	}
 	rec(valid, nil)
 	// calendar.write is not within the upstream calendar.read.
-	spec, err = conformance.TokenFor(pt3, m.Key, "calendar.write")
-	if err != nil {
-		return err
-	}
-	rt, err = t.Resource.MintResourceToken(spec)
+	rt, err = t.Resource.MintFor(pt3, m.Key, "calendar.write", time.Time{}, nil)
 	if err != nil {
 		return err
 	}

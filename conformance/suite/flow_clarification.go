@@ -222,14 +222,7 @@ func updatedRequestFlow(ctx context.Context, t *Target, rec recorder) error {
 	}
 	a, rs := b.agent, t.Resource
 	mint := func(scope string, change func(*conformance.ResourceTokenSpec)) (string, error) {
-		spec, err := conformance.TokenFor(b.pt.raw, a.Key, scope)
-		if err != nil {
-			return "", err
-		}
-		if change != nil {
-			change(&spec)
-		}
-		return rs.MintResourceToken(spec)
+		return rs.MintFor(b.pt.raw, a.Key, scope, time.Time{}, change)
 	}
 	wide, err := mint("calendar.write payments.charge", nil)
 	if err != nil {

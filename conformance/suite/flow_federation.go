@@ -45,15 +45,12 @@ func (t *Target) fedFor(ctx context.Context) (*fed, error) {
 // rt mints a resource token for the presented token and holder key whose
 // aud is aud (the AS by default).
 func (f *fed) rt(presented string, holder *conformance.AgentKey, scope, aud string) (string, error) {
-	spec, err := conformance.TokenFor(presented, holder, scope)
-	if err != nil {
-		return "", err
-	}
-	spec.Aud = aud
-	if aud == "" {
-		spec.Aud = f.as.Issuer()
-	}
-	return f.t.Resource.MintResourceToken(spec)
+	return f.t.Resource.MintFor(presented, holder, scope, time.Time{}, func(s *conformance.ResourceTokenSpec) {
+		s.Aud = aud
+		if aud == "" {
+			s.Aud = f.as.Issuer()
+		}
+	})
 }
 
 // send posts body to E4 as a and follows the answer: the person approves

@@ -49,12 +49,7 @@ func chainLongLived(ctx context.Context, t *Target, rec recorder, a, m *conforma
 	}
 	e3, _ := t.need(ctx, "person_token_endpoint")
 	in, down := t.Intermediary, t.Resource.Issuer()
-	spec, err := conformance.TokenFor(up, a.Key, conformance.ResourceAPIScope)
-	if err != nil {
-		return err
-	}
-	spec.Aud = f.as.Issuer()
-	rt, err := in.MintResourceToken(spec)
+	rt, err := in.MintFor(up, a.Key, conformance.ResourceAPIScope, time.Time{}, func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
 	if err != nil {
 		return err
 	}
@@ -89,11 +84,7 @@ func chainLongLived(ctx context.Context, t *Target, rec recorder, a, m *conforma
 	// As presented_token: A's step-up at E4 with a resource token of the
 	// intermediary naming the AS token.
 	stepUp := func(tok string) (*Response, error) {
-		spec, err := conformance.TokenFor(tok, a.Key, conformance.ResourceAPIScope)
-		if err != nil {
-			return nil, err
-		}
-		rt, err := in.MintResourceToken(spec)
+		rt, err := in.MintFor(tok, a.Key, conformance.ResourceAPIScope, time.Time{}, nil)
 		if err != nil {
 			return nil, err
 		}

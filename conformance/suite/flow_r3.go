@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -36,12 +37,7 @@ func r3Flow(ctx context.Context, t *Target, rec recorder) error {
 	path := "/r3/cf-" + randomHex(6)
 	uri, s256 := rs.PublishR3(path, []byte(r3Doc))
 	mint := func(over map[string]any) (string, error) {
-		spec, err := conformance.TokenFor(pt.raw, a.Key, "")
-		if err != nil {
-			return "", err
-		}
-		spec.Overrides = over
-		return rs.MintResourceToken(spec)
+		return rs.MintFor(pt.raw, a.Key, "", time.Time{}, func(s *conformance.ResourceTokenSpec) { s.Overrides = over })
 	}
 	send := func(rt string) (*Response, error) {
 		return t.agentSend(ctx, a, http.MethodPost, e4, jsonBody(map[string]any{"resource_token": rt, "presented_token": pt.raw,

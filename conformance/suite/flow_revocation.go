@@ -168,11 +168,7 @@ func (t *Target) revokedPresented(ctx context.Context, rec recorder, b *boundAge
 		rec(key, Skip("the PS did not revoke the connected agent's person token with its agent token (the cascade is a SHOULD, PS-239)"))
 		return nil
 	}
-	spec, err := conformance.TokenFor(b.pt.raw, a.Key, conformance.ResourceAPIScope)
-	if err != nil {
-		return err
-	}
-	rt, err := t.Resource.MintResourceToken(spec)
+	rt, err := t.Resource.MintFor(b.pt.raw, a.Key, conformance.ResourceAPIScope, time.Time{}, nil)
 	if err != nil {
 		return err
 	}

@@ -55,12 +55,7 @@ func TestReplicaFederationPollLease(t *testing.T) {
 	if r.status != http.StatusOK || pt == "" {
 		t.Fatalf("person token: %s", r)
 	}
-	spec, err := conformance.TokenFor(pt, a.Key, "calendar.read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.Aud = as.Issuer()
-	rt, err := rs.MintResourceToken(spec)
+	rt, err := rs.MintFor(pt, a.Key, "calendar.read", time.Time{}, func(s *conformance.ResourceTokenSpec) { s.Aud = as.Issuer() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,15 +61,7 @@ func personToken(t *testing.T, w *world, b *pstest.Browser, rs *conformance.Reso
 // resourceToken mints rs's resource token for presented, signed at the PS clock.
 func resourceToken(t *testing.T, w *world, rs *conformance.Resource, presented, scope string, edit func(*conformance.ResourceTokenSpec)) string {
 	t.Helper()
-	spec, err := conformance.TokenFor(presented, w.agent.Key, scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.IssuedAt = w.clock.Now()
-	if edit != nil {
-		edit(&spec)
-	}
-	rt, err := rs.MintResourceToken(spec)
+	rt, err := rs.MintFor(presented, w.agent.Key, scope, w.clock.Now(), edit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
@@ -137,11 +138,7 @@ func personTokenB(b *testing.B, w *world, body string) string {
 // authTokenBody is an auth-token request body with a fresh resource token
 // for pt (its mission copied by TokenFor), plus extra members.
 func authTokenBody(b *testing.B, w *world, rs *conformance.Resource, pt, extra string) []byte {
-	spec, err := conformance.TokenFor(pt, w.agent.Key, "calendar.read")
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt, err := rs.MintResourceToken(spec)
+	rt, err := rs.MintFor(pt, w.agent.Key, "calendar.read", time.Time{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -99,12 +99,7 @@ func (c *chainWorld) upstreamAuthToken(t *testing.T) (pt1, at1 string) {
 // mintFor mints rs's resource token for a token presented by key.
 func mintFor(t *testing.T, w *world, rs *conformance.Resource, presented string, key *conformance.AgentKey, scope string) string {
 	t.Helper()
-	spec, err := conformance.TokenFor(presented, key, scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.IssuedAt = w.clock.Now()
-	rt, err := rs.MintResourceToken(spec)
+	rt, err := rs.MintFor(presented, key, scope, w.clock.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,14 +222,11 @@ func TestCallChainingRefusals(t *testing.T) {
 	// tokens, but not from this PS (PS-135), or an auth token naming
 	// another PS as ps.
 	forged := func(typ string, overrides map[string]any) string {
-		spec, err := conformance.TokenFor(at1, c.agent.Key, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.IssuedAt, spec.Typ = c.clock.Now(), typ
-		spec.Overrides = conformance.Patch(map[string]any{"aud": "https://r1.test", "dwk": aauth.DWKPerson,
-			"cnf": map[string]any{"jwk": c.agent.Key.PublicJWK()}}, overrides)
-		tok, err := c.r1.MintResourceToken(spec)
+		tok, err := c.r1.MintFor(at1, c.agent.Key, "", c.clock.Now(), func(s *conformance.ResourceTokenSpec) {
+			s.Typ = typ
+			s.Overrides = conformance.Patch(map[string]any{"aud": "https://r1.test", "dwk": aauth.DWKPerson,
+				"cnf": map[string]any{"jwk": c.agent.Key.PublicJWK()}}, overrides)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

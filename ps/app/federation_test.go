@@ -817,12 +817,7 @@ func TestFederationSubAgent(t *testing.T) {
 	if r.status != http.StatusOK || pt == "" {
 		t.Fatalf("person token for the sub-agent: %d %s", r.status, r.raw)
 	}
-	spec, err := conformance.TokenFor(pt, sub.Key, "calendar.read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.IssuedAt, spec.Aud = f.clock.Now(), f.as.Issuer()
-	rt, err := f.rs.MintResourceToken(spec)
+	rt, err := f.rs.MintFor(pt, sub.Key, "calendar.read", f.clock.Now(), func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
 	if err != nil {
 		t.Fatal(err)
 	}

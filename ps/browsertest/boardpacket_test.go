@@ -69,12 +69,7 @@ func TestBrowserBoardPacket(t *testing.T) {
 	// auth asks host's resource for an auth token with scope under the mission.
 	auth := func(host, presented, scope string) result {
 		t.Helper()
-		spec, err := conformance.TokenFor(presented, w.agent.Key, scope)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.IssuedAt, spec.MissionS256 = w.clock.Now(), s256
-		rt, err := rs[host].MintResourceToken(spec)
+		rt, err := rs[host].MintFor(presented, w.agent.Key, scope, w.clock.Now(), func(s *conformance.ResourceTokenSpec) { s.MissionS256 = s256 })
 		if err != nil {
 			t.Fatal(err)
 		}

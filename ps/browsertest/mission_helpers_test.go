@@ -147,15 +147,7 @@ func expectAgentReport(t *testing.T, b *browser, text string) {
 // at the PS clock; edit, when given, changes the spec first.
 func (w *world) resourceToken(t *testing.T, rs *conformance.Resource, presented, scope string, edit func(*conformance.ResourceTokenSpec)) string {
 	t.Helper()
-	spec, err := conformance.TokenFor(presented, w.agent.Key, scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.IssuedAt = w.clock.Now()
-	if edit != nil {
-		edit(&spec)
-	}
-	rt, err := rs.MintResourceToken(spec)
+	rt, err := rs.MintFor(presented, w.agent.Key, scope, w.clock.Now(), edit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,12 +118,9 @@ func approvedFedMission(t *testing.T, description string) *fedMission {
 // audience and the mission.
 func (m *fedMission) rt(t *testing.T, scope string) string {
 	t.Helper()
-	spec, err := conformance.TokenFor(m.pt, m.w.agent.Key, scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.IssuedAt, spec.Aud, spec.MissionS256 = m.w.clock.Now(), m.as.Issuer(), m.s256
-	tok, err := m.rs.MintResourceToken(spec)
+	tok, err := m.rs.MintFor(m.pt, m.w.agent.Key, scope, m.w.clock.Now(), func(s *conformance.ResourceTokenSpec) {
+		s.Aud, s.MissionS256 = m.as.Issuer(), m.s256
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,15 +47,11 @@ func TestBrowserR3PerCallChoice(t *testing.T) {
 	if p.status != http.StatusOK || pt == "" {
 		t.Fatalf("agent: person token: %d %s", p.status, p.raw)
 	}
-	spec, err := conformance.TokenFor(pt, w.agent.Key, "calendar.read")
-	if err != nil {
-		t.Fatal(err)
-	}
 	r3URI, r3S256 := rs.PublishR3("/r3/two", []byte(`{"vocabulary":"urn:aauth:vocabulary:mcp","operations":[{"tool":"list_calendar_events"},`+
 		`{"tool":"modify_calendar_event"}],"display":{"summary":"Read and change your work calendar","implications":"Events can be moved."}}`))
-	spec.Overrides = map[string]any{"r3_uri": r3URI, "r3_s256": r3S256}
-	spec.IssuedAt = w.clock.Now()
-	rt, err := rs.MintResourceToken(spec)
+	rt, err := rs.MintFor(pt, w.agent.Key, "calendar.read", w.clock.Now(), func(s *conformance.ResourceTokenSpec) {
+		s.Overrides = map[string]any{"r3_uri": r3URI, "r3_s256": r3S256}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,9 @@
 // OTEL_TRACES_EXPORTER=console), as contrib's autoexport picks it.
 //
 // autoexport itself is not used: it links the metric and log exporters
-// and the Prometheus bridge too, which the PS never starts, and they were
-// a tenth of its idle RSS (docs/decisions.md, issue 12).
+// and the Prometheus bridge too, which the PS never starts, and every
+// linked page counts in its idle RSS (1.3 MB of the binary; docs/decisions.md,
+// issue 12).
 //
 // Tracing is off unless the environment asks for it: OTEL_TRACES_EXPORTER
 // (other than "none") or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT,

@@ -30,22 +30,15 @@ run: build
 # Every test, PostgreSQL and browser ones included, with the race detector,
 # after the static gates (formatting, vet, staticcheck, generated-code drift).
 # `make image` runs first: internal/ociimage's TestImage inspects the very
-# archive it wrote (AAUTH_IMAGE_TAR). The longest packages are started
-# first, in LONG_PKGS's order, so that on 2 cores the rest fills the other
-# slot instead of a long package running alone at the end. The fault
-# injection run (its own build tag, SQLite only, mostly waiting on the
-# suite's deadlines) runs beside them; the reliability tests, which stop
-# and restart PostgreSQL, run alone after both.
-LONG_PKGS := $(addprefix github.com/aauth-ps/aauth-ps/,ps/browsertest cmd/aauth-conformance ps/app)
-FAULTS_LOG = bin/test-faults.log
+# archive it wrote (AAUTH_IMAGE_TAR). The longest packages are listed
+# first so that go test starts them first: on 2 cores the rest then fills
+# the other slot instead of a long package running alone at the end.
+LONG_PKGS := $(addprefix github.com/aauth-ps/aauth-ps/,cmd/aauth-conformance ps/browsertest ps/app)
 test: prereqs verify image
-	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/ > $(FAULTS_LOG) 2>&1 & faults=$$!; \
-	main=0; AAUTH_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) $(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$' | \
-		awk -v long='$(LONG_PKGS)' 'BEGIN { n = split(long, l, " ") } { all[$$0] = 1; for (i = 1; i <= n; i++) if (l[i] == $$0) next; tail = tail " " $$0 } \
-		END { for (i = 1; i <= n; i++) if (l[i] in all) head = head " " l[i]; print head tail }') || main=$$?; \
-	faulted=0; wait $$faults || faulted=$$?; \
-	echo "== fault injection run ($(FAULTS_LOG))"; cat $(FAULTS_LOG); \
-	if [ $$main -ne 0 ] || [ $$faulted -ne 0 ]; then echo "make test: FAILED (packages: exit $$main; fault injection run: exit $$faulted)"; exit 1; fi
+	AAUTH_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) $(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$' | \
+		awk -v long='$(LONG_PKGS)' 'BEGIN { n = split(long, l, " "); for (i = 1; i <= n; i++) first[l[i]] = 1 } \
+		first[$$0] { head = head " " $$0; next } { tail = tail " " $$0 } END { print head tail }')
+	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
 	$(RELIABILITY_TEST)
 
 # Crash, replica and database-restart tests: the real binary as

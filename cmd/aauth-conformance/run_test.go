@@ -44,10 +44,7 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 	}})
 	ps.CreatePerson(t, "alice", false)
 	ps.CreatePerson(t, "bob", false) // the second person (PS-079, PS-165)
-	if os.Getenv(envPersonPassword) != pstest.TestPassword {
-		// A parallel test may not call Setenv: its parent has set it.
-		t.Setenv(envPersonPassword, pstest.TestPassword)
-	}
+	t.Setenv(envPersonPassword, pstest.TestPassword)
 	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
 	if err := env.CA.WriteFile(psCA); err != nil {
 		t.Fatal(err)
@@ -67,15 +64,9 @@ var knownDeviations = map[string]string{
 // the person steps done by headless Chromium on our web UI, passes
 // against our PS, strictly, on SQLite and on PostgreSQL. The JSON and
 // JUnit reports agree with it, and every flow really ran (no SKIP).
-//
-// The two databases run side by side: a run spends five sixths of its
-// time waiting (the suite's deadlines and the person's pages), not on
-// the CPU, and it was the longest part of `make test`.
 func TestWholeSuiteAgainstOurPS(t *testing.T) {
-	t.Setenv(envPersonPassword, pstest.TestPassword)
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
-			t.Parallel()
 			url := ""
 			if db == "postgres" {
 				url = storetest.NewMigratedPostgresURL(t)

@@ -158,11 +158,26 @@ const defaultPollLease = 30 * time.Second
 // again every PollLease and takes over once the holder's lease lapsed (a
 // replica that died). A loop that ends gives its lease up.
 
+// leaseStatementTimeout bounds one lease or release statement.
+const leaseStatementTimeout = 5 * time.Second
+
 // lease takes or renews this replica's lease on polling for id, for wait
-// plus PollLease.
+// plus PollLease; none once the loop's context ended (shutting down).
+//
+// The statement itself is seen through even if shutdown cancels ctx
+// meanwhile: a cancelled query returns at once while the database may
+// still commit it (pgx gives up the connection and its cancel request can
+// arrive too late), so unlease could run before the lease is written and
+// leave it standing for the AS's Retry-After. Waiting for the answer
+// orders the two (TestFederationStopMidLeaseLeavesNoLease).
 func (s *Service) lease(ctx context.Context, id string, wait time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseStatementTimeout)
+	defer cancel()
 	now := s.o.Now()
-	ok, err := s.o.DB.AcquirePollLease(ctx, id, s.polls.owner, now, now.Add(wait+s.o.PollLease))
+	ok, err := s.o.DB.AcquirePollLease(qctx, id, s.polls.owner, now, now.Add(wait+s.o.PollLease))
 	if err != nil {
 		s.o.Logger.WarnContext(ctx, "federation: poll lease", "pending", id, "err", err)
 	}
@@ -171,7 +186,9 @@ func (s *Service) lease(ctx context.Context, id string, wait time.Duration) bool
 
 // unlease gives this replica's lease on id up.
 func (s *Service) unlease(ctx context.Context, id string) {
-	if err := s.o.DB.ReleasePollLease(context.WithoutCancel(ctx), id, s.polls.owner); err != nil {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseStatementTimeout)
+	defer cancel()
+	if err := s.o.DB.ReleasePollLease(qctx, id, s.polls.owner); err != nil {
 		s.o.Logger.WarnContext(ctx, "federation: release the poll lease", "pending", id, "err", err)
 	}
 }

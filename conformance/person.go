@@ -33,6 +33,13 @@ type Interaction struct {
 	// that can read the PS's pages calls it (the browser); checks about
 	// what the person is shown are "not offered" when it is never called.
 	Shown func(Page)
+	// Visited, when set, reports whether the person has reached the
+	// other party's step (the suite's own resource, which sends the
+	// person straight back to the PS with an error): nothing is left to
+	// decide after it, and the caller polls the request to its end, so an
+	// approver may return once it reports true instead of waiting for
+	// the PS's next page.
+	Visited func() bool
 }
 
 // Page is a page of the PS as the person's browser showed it.

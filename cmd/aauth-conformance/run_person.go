@@ -308,6 +308,9 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				opened = 1
 			}
 		default:
+			if opened > 0 && in.Visited != nil && in.Visited() {
+				return nil // the rest is redirects; the caller polls to the end
+			}
 			if opened > 0 && opened < 60 {
 				// After "open" the browser goes through the other party and
 				// back: the PS's next page may not be there yet (up to 15 s

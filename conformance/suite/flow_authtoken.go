@@ -444,7 +444,8 @@ func (t *Target) resourceInteraction(ctx context.Context, rec recorder, x *three
 		{"temporarily_unavailable", http.StatusInternalServerError, aauth.ErrServerError},
 	} {
 		x.rs.SetInteractionError(c.callback)
-		r, err := x.send(map[string]any{"resource_token": withInteraction("CF-" + strings.ToUpper(randomHex(4))), "presented_token": x.pt.raw})
+		code := "CF-" + strings.ToUpper(randomHex(4))
+		r, err := x.send(map[string]any{"resource_token": withInteraction(code), "presented_token": x.pt.raw})
 		if err != nil {
 			return err
 		}
@@ -463,7 +464,10 @@ func (t *Target) resourceInteraction(ctx context.Context, rec recorder, x *three
 		// The person is sent back with the error before any consent: the
 		// person step ends without a decision, which is not an error here.
 		_ = t.Person.Decide(ctx, Interaction{URL: req.Params["url"], Code: req.Params["code"], Approve: true,
-			What: "go through the resource's own step (it answers " + c.callback + ")"})
+			What: "go through the resource's own step (it answers " + c.callback + ")",
+			Visited: func() bool {
+				return slices.ContainsFunc(x.rs.InteractionVisits(), func(v conformance.InteractionVisit) bool { return v.Code == code })
+			}})
 		end, err := t.pollEnd(ctx, x.a, loc, time.Minute)
 		if err != nil {
 			return err

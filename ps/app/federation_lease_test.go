@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
@@ -25,46 +24,14 @@ func TestFederationStopMidLeaseLeavesNoLease(t *testing.T) {
 	f.expectASToken(t, f.consented(t))
 
 	db := storetest.OpenURL(t, dbURL, false)
-	ctx := ctxT()
-	for _, s := range []string{
-		`CREATE FUNCTION slow_lease() RETURNS trigger LANGUAGE plpgsql AS
-		 $$ BEGIN
-		   BEGIN PERFORM pg_sleep(2);
-		   EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(1); -- finishes anyway
-		   END;
-		   RETURN NEW;
-		 END $$`,
-		`CREATE TRIGGER slow_lease BEFORE INSERT ON federation_poll_leases
-		 FOR EACH ROW EXECUTE FUNCTION slow_lease()`,
-	} {
-		if err := db.ExecSQL(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leasing := func() int64 {
-		var n int64
-		if err := db.QuerySQL(ctx, &n, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND state = 'active'
-			AND query LIKE 'INSERT INTO federation_poll_leases%'`); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	leasing := lateCommit(t, db, "slow_lease", "INSERT ON federation_poll_leases", "true", "INSERT INTO federation_poll_leases")
 
 	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 3600})
 	expect202(t, f.request(t, f.rt(t, "calendar.read")), f.ps.Issuer)
-	for deadline := time.Now().Add(20 * time.Second); leasing() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the poll loop never took its lease")
-		}
-	}
+	awaitRunning(t, leasing, true, "the poll loop has not taken its lease")
 	f.ps.Stop()
-	for deadline := time.Now().Add(20 * time.Second); leasing() > 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the lease statement still runs 20 s after the stop")
-		}
-	}
-	if n, err := db.CountRows(ctx, "federation_poll_leases", ""); err != nil || n != 0 {
+	awaitRunning(t, leasing, false, "the lease statement still runs after the stop")
+	if n, err := db.CountRows(ctxT(), "federation_poll_leases", ""); err != nil || n != 0 {
 		t.Fatalf("%d poll leases (%v) after the PS stopped, want none", n, err)
 	}
 }

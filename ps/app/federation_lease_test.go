@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
@@ -28,9 +29,9 @@ func TestFederationStopMidLeaseLeavesNoLease(t *testing.T) {
 
 	f.as.Script(conformance.ASStep{Kind: conformance.ASApproval, RetryAfter: 3600})
 	expect202(t, f.request(t, f.rt(t, "calendar.read")), f.ps.Issuer)
-	awaitRunning(t, leasing, true, "the poll loop has not taken its lease")
+	awaitCount(t, leasing, true, 20*time.Second, "the poll loop has not taken its lease")
 	f.ps.Stop()
-	awaitRunning(t, leasing, false, "the lease statement still runs after the stop")
+	awaitCount(t, leasing, false, 20*time.Second, "the lease statement still runs after the stop")
 	if n, err := db.CountRows(ctxT(), "federation_poll_leases", ""); err != nil || n != 0 {
 		t.Fatalf("%d poll leases (%v) after the PS stopped, want none", n, err)
 	}

@@ -39,12 +39,12 @@ func lateCommit(t *testing.T, db *store.Store, name, event, when, prefix string)
 	}
 }
 
-// awaitRunning waits up to 20 s until running() > 0 is want.
-func awaitRunning(t *testing.T, running func() int64, want bool, what string) {
+// awaitCount waits up to within until count() > 0 is want.
+func awaitCount(t *testing.T, count func() int64, want bool, within time.Duration, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); (running() > 0) != want; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(within); (count() > 0) != want; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s, %s", what)
+			t.Fatalf("after %s, %s", within, what)
 		}
 	}
 }

@@ -44,23 +44,19 @@ func TestLongPollLeftMidMarkLeavesNoMark(t *testing.T) {
 		}
 		done <- err
 	}()
-	awaitRunning(t, marking, true, "the long poll has not written its mark")
+	awaitCount(t, marking, true, 20*time.Second, "the long poll has not written its mark")
 	leave()
 	if err := <-done; err == nil {
 		t.Fatal("the long poll answered before the agent left")
 	}
-	awaitRunning(t, marking, false, "the mark statement still runs after the agent left")
+	awaitCount(t, marking, false, 20*time.Second, "the mark statement still runs after the agent left")
 	// The mark's end, if any, follows the statement at once.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	marks := func() int64 {
 		n, err := db.CountRows(ctxT(), "pending_requests", "long_poll_until_ms IS NOT NULL")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d long-poll marks stand after the agent left, want none", n)
-		}
+		return n
 	}
+	awaitCount(t, marks, false, 5*time.Second, "a long-poll mark stands after the agent left, want none")
 }

@@ -158,26 +158,16 @@ const defaultPollLease = 30 * time.Second
 // again every PollLease and takes over once the holder's lease lapsed (a
 // replica that died). A loop that ends gives its lease up.
 
-// leaseStatementTimeout bounds one lease or release statement.
-const leaseStatementTimeout = 5 * time.Second
-
 // lease takes or renews this replica's lease on polling for id, for wait
 // plus PollLease; none once the loop's context ended (shutting down).
-//
-// The statement itself is seen through even if shutdown cancels ctx
-// meanwhile: a cancelled query returns at once while the database may
-// still commit it (pgx gives up the connection and its cancel request can
-// arrive too late), so unlease could run before the lease is written and
-// leave it standing for the AS's Retry-After. Waiting for the answer
-// orders the two (TestFederationStopMidLeaseLeavesNoLease).
+// The store sees a lease statement through even if shutdown cancels ctx
+// meanwhile, so unlease always follows its outcome.
 func (s *Service) lease(ctx context.Context, id string, wait time.Duration) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseStatementTimeout)
-	defer cancel()
 	now := s.o.Now()
-	ok, err := s.o.DB.AcquirePollLease(qctx, id, s.polls.owner, now, now.Add(wait+s.o.PollLease))
+	ok, err := s.o.DB.AcquirePollLease(ctx, id, s.polls.owner, now, now.Add(wait+s.o.PollLease))
 	if err != nil {
 		s.o.Logger.WarnContext(ctx, "federation: poll lease", "pending", id, "err", err)
 	}
@@ -186,9 +176,7 @@ func (s *Service) lease(ctx context.Context, id string, wait time.Duration) bool
 
 // unlease gives this replica's lease on id up.
 func (s *Service) unlease(ctx context.Context, id string) {
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseStatementTimeout)
-	defer cancel()
-	if err := s.o.DB.ReleasePollLease(qctx, id, s.polls.owner); err != nil {
+	if err := s.o.DB.ReleasePollLease(ctx, id, s.polls.owner); err != nil {
 		s.o.Logger.WarnContext(ctx, "federation: release the poll lease", "pending", id, "err", err)
 	}
 }

@@ -43,7 +43,9 @@ type Store interface {
 	RecordPendingPoll(ctx context.Context, id string, at time.Time, view string) error
 	// StartPendingLongPoll records an outstanding long poll until untilMS
 	// (unix ms; the latest outstanding one wins); EndPendingLongPoll clears
-	// the mark if it is still that long poll's.
+	// the mark if it is still that long poll's. Both run to completion
+	// even if ctx is cancelled meanwhile, so an End always follows its
+	// Start's outcome.
 	StartPendingLongPoll(ctx context.Context, id string, untilMS int64) error
 	EndPendingLongPoll(ctx context.Context, id string, untilMS int64) error
 	// PurgePendingRequests deletes requests that expired before cutoff and

@@ -422,21 +422,12 @@ func (e *Engine) waitChange(ctx context.Context, r *Request, shown string, wait 
 	if view(cur.Request) != shown {
 		return cur.Request, nil
 	}
-	// The mark and its end are seen through even if the agent leaves
-	// meanwhile: a cancelled statement can still commit after its caller
-	// gave up, and a mark written so would stand, never ended, for the
-	// whole wait (TestLongPollLeftMidMarkLeavesNoMark).
-	markCtx, cancelMark := markContext(ctx)
-	err = e.st.StartPendingLongPoll(markCtx, r.ID, untilMS)
-	cancelMark()
-	if err != nil {
+	// The store sees both statements through even if the agent leaves
+	// meanwhile (Store.StartPendingLongPoll), so the mark is always ended.
+	if err := e.st.StartPendingLongPoll(ctx, r.ID, untilMS); err != nil {
 		return nil, err
 	}
-	defer func() {
-		endCtx, cancelEnd := markContext(ctx)
-		defer cancelEnd()
-		_ = e.st.EndPendingLongPoll(endCtx, r.ID, untilMS)
-	}()
+	defer func() { _ = e.st.EndPendingLongPoll(ctx, r.ID, untilMS) }()
 	for {
 		select {
 		case <-ch:
@@ -684,9 +675,4 @@ func (e *Engine) cancel(ctx context.Context, r *Request) (Response, error) {
 		return Response{}, err
 	}
 	return Response{Status: http.StatusNoContent, Header: newHeader()}, nil
-}
-
-// markContext bounds one long-poll mark statement, whatever happens to ctx.
-func markContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 }

@@ -144,8 +144,11 @@ var _ federation.Store = (*Store)(nil)
 // AcquirePollLease takes or renews owner's lease on polling the access
 // server for pending request id until until: granted when no one holds
 // it, owner already does, or the holder's lease lapsed before now (issue
-// 11: one poller per pending federated request across replicas).
+// 11: one poller per pending federated request across replicas). It runs
+// to completion even if ctx is cancelled meanwhile (settled).
 func (s *Store) AcquirePollLease(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	res := s.db.WithContext(ctx).Exec(
 		`INSERT INTO federation_poll_leases (pending_id, owner, lease_until) VALUES (?, ?, ?)
 		 ON CONFLICT (pending_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
@@ -155,8 +158,10 @@ func (s *Store) AcquirePollLease(ctx context.Context, id, owner string, now, unt
 }
 
 // ReleasePollLease gives owner's lease on id up (nothing when another
-// replica holds it).
+// replica holds it), whatever happens to ctx (settled).
 func (s *Store) ReleasePollLease(ctx context.Context, id, owner string) error {
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	return wrap("release poll lease", s.db.WithContext(ctx).Exec(
 		`DELETE FROM federation_poll_leases WHERE pending_id = ? AND owner = ?`, id, owner).Error)
 }

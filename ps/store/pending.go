@@ -408,15 +408,19 @@ func (s *Store) RecordPendingPoll(ctx context.Context, id string, at time.Time, 
 		at.UnixMilli(), pendingNullable(view), id).Error)
 }
 
-// StartPendingLongPoll implements pending.Store.
+// StartPendingLongPoll implements pending.Store (settled).
 func (s *Store) StartPendingLongPoll(ctx context.Context, id string, untilMS int64) error {
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	return wrap("record long-poll", s.db.WithContext(ctx).Exec(
 		`UPDATE pending_requests SET long_poll_until_ms = ?
 		 WHERE id = ? AND (long_poll_until_ms IS NULL OR long_poll_until_ms < ?)`, untilMS, id, untilMS).Error)
 }
 
-// EndPendingLongPoll implements pending.Store.
+// EndPendingLongPoll implements pending.Store (settled).
 func (s *Store) EndPendingLongPoll(ctx context.Context, id string, untilMS int64) error {
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	return wrap("record long-poll", s.db.WithContext(ctx).Exec(
 		`UPDATE pending_requests SET long_poll_until_ms = NULL WHERE id = ? AND long_poll_until_ms = ?`,
 		id, untilMS).Error)

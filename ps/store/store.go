@@ -375,3 +375,17 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	_, err := s.sqlDB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 	return wrap("checkpoint", err)
 }
+
+// settleTimeout bounds a settled statement.
+const settleTimeout = 5 * time.Second
+
+// settled is the context for a statement whose caller must know its
+// outcome even when ctx is cancelled meanwhile: pgx returns a cancelled
+// statement at once while PostgreSQL may still commit it, so a caller
+// that then undoes it (a poll lease released, a long-poll mark ended)
+// could run first and leave it standing. The statement runs to
+// completion, bounded by settleTimeout (TestFederationStopMidLeaseLeavesNoLease,
+// TestLongPollLeftMidMarkLeavesNoMark).
+func settled(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+}

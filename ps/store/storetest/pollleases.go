@@ -14,7 +14,9 @@ import (
 // runPollLeases checks the poll leases of pending four-party requests
 // (issue 11, migration 00030): one replica holds a request's lease and
 // renews it; another is refused until it lapses, then takes it over;
-// released, anyone takes it; deleted with the request.
+// released, anyone takes it; deleted with the request. Leases and
+// long-poll marks are settled statements: a cancelled context does not
+// abandon them.
 func runPollLeases(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
 	st := open(t)
@@ -48,6 +50,32 @@ func runPollLeases(t *testing.T, open func(t *testing.T) *store.Store) {
 		t.Fatal(err)
 	}
 	lease("a", t0.Add(54*time.Second), true)
+
+	// Settled statements: a context cancelled before the call abandons
+	// neither a lease, its release, nor a long-poll mark or its end (the
+	// caller must know their outcome; store.settled).
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := st.ReleasePollLease(done, id, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.AcquirePollLease(done, id, "c", t0.Add(55*time.Second), t0.Add(85*time.Second)); err != nil || !ok {
+		t.Fatalf("a lease under a cancelled context: %v %v, want it taken", ok, err)
+	}
+	mark := func() *int64 {
+		t.Helper()
+		var until *int64
+		if err := st.QuerySQL(ctx, &until, `SELECT long_poll_until_ms FROM pending_requests WHERE id = ?`, id); err != nil {
+			t.Fatal(err)
+		}
+		return until
+	}
+	if err := st.StartPendingLongPoll(done, id, 123); err != nil || mark() == nil || *mark() != 123 {
+		t.Fatalf("a long-poll mark under a cancelled context: %v, mark %v", err, mark())
+	}
+	if err := st.EndPendingLongPoll(done, id, 123); err != nil || mark() != nil {
+		t.Fatalf("a long-poll mark's end under a cancelled context: %v, mark %v", err, mark())
+	}
 	if _, err := st.PurgePendingRequests(ctx, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}

@@ -1016,7 +1016,7 @@ func (s *Service) decideInMission(ctx context.Context, g *Grant, p *account.Pers
 		return nil, nil, err
 	}
 	q := missionQuery(g, p, caps)
-	q.Consented, q.Resolves = consented, resolves
+	q.Consented, q.Resolves, q.Seen = consented, resolves, ms
 	var out map[string]any
 	var pre *tokens.Presigned
 	if g.AccessServer == "" && ms != nil {

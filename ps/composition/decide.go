@@ -73,6 +73,10 @@ type Query struct {
 	// resource outside the mission (standing grants): consent for items
 	// that need consent once.
 	Consented []string
+	// Seen is the mission as the caller read it before the decision's
+	// transaction (its checks of state and owner), if it did: the lock
+	// then reads the row whole only when it has changed since.
+	Seen *mission.Record
 }
 
 // Result is a decision made and evidenced.
@@ -133,7 +137,7 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	if q.S256 == "" {
 		return nil, ErrNoMission
 	}
-	m, err := st.LockMission(ctx, q.S256)
+	m, err := lockQueried(ctx, st, q)
 	if err != nil {
 		return nil, err
 	}
@@ -392,6 +396,15 @@ func (p *Point) StepsRecorded(st Store, m *mission.Record, steps []string) {
 	}
 	steps = slices.Clone(steps)
 	st.AfterCommit(func() { p.Resume(context.Background(), m, steps) })
+}
+
+// lockQueried locks q's mission for the decision, reusing what the
+// caller saw of it when the row has not changed since.
+func lockQueried(ctx context.Context, st Store, q Query) (*mission.Record, error) {
+	if q.Seen != nil && q.Seen.S256 == q.S256 {
+		return st.LockSeenMission(ctx, q.Seen)
+	}
+	return st.LockMission(ctx, q.S256)
 }
 
 // DecideIn runs Decide in a transaction of db and, when the decision

@@ -16,6 +16,10 @@ type Store interface {
 	// LockMission reads a mission and holds its row until the transaction
 	// ends (PostgreSQL FOR UPDATE; SQLite transactions hold the write lock).
 	LockMission(ctx context.Context, s256 string) (*mission.Record, error)
+	// LockSeenMission is LockMission for a mission the caller has read
+	// (seen): seen itself when the row's version and state are still
+	// seen's, the row read whole otherwise.
+	LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, error)
 	// MissionCounters fills the snapshot's Consent, Checkpoints, Grants
 	// and Spent (budgets by lineage).
 	MissionCounters(ctx context.Context, s256, lineage string) (authority.Snapshot, error)

@@ -464,7 +464,8 @@ func (s *Service) decideInMission(ctx context.Context, p *account.Person, pl pay
 func missionQuery(p *account.Person, pl payload, ms *mission.Record) composition.Query {
 	q := composition.Query{S256: ms.S256, Point: authority.PointPersonToken, Mode: authority.ThreeParty,
 		Request: authority.Request{Resource: pl.Request.Resource},
-		Actor:   authority.Actor{Agent: pl.Agent.Sub, Capabilities: pl.Request.Capabilities}, PersonReachable: p.InboxChannel}
+		Actor:   authority.Actor{Agent: pl.Agent.Sub, Capabilities: pl.Request.Capabilities}, PersonReachable: p.InboxChannel,
+		Seen: ms}
 	if up := pl.Agent.Upstream; up != nil {
 		q.Actor.Chain = &authority.Chain{Intermediary: up.Aud, UpstreamDepth: up.Depth, UpstreamIndexed: true}
 	}

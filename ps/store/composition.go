@@ -132,6 +132,38 @@ func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, 
 	return m, nil
 }
 
+// LockSeenMission is LockMission for a caller that has read the mission
+// already (seen, before this transaction): under the lock it reads only
+// the row's version and state, and when they are seen's it holds and
+// returns seen rather than reading the whole row again. Every write to a
+// mission row moves its version (the compare-and-swap decisions rely on)
+// or ends it, so an equal version and state mean an equal row; anything
+// else is read whole, as LockMission does. Each mission-bound request
+// read its mission twice, the wide row being 14 % of the PS's CPU under
+// load on SQLite (issue 12).
+func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, error) {
+	q := `SELECT version, state FROM missions WHERE s256 = ?`
+	if s.dialect == DialectPostgres {
+		q += ` FOR UPDATE`
+	}
+	var rows []struct {
+		Version int64  `gorm:"column:version"`
+		State   string `gorm:"column:state"`
+	}
+	if err := s.db.WithContext(ctx).Raw(q, seen.S256).Scan(&rows).Error; err != nil {
+		return nil, wrap("lock mission", err)
+	}
+	if len(rows) == 0 {
+		return nil, &Error{Op: "lock mission", Kind: ErrNotFound}
+	}
+	if rows[0].Version != seen.Version || (rows[0].State == "terminated") != seen.Terminated {
+		return s.LockMission(ctx, seen.S256)
+	}
+	m := *seen
+	s.hold(&m)
+	return &m, nil
+}
+
 // SetMissionHold sets (hold non-nil) or clears the suspension hold and
 // bumps the version, if the mission is active at version; false when it
 // was not (ended, or decided on meanwhile).

@@ -197,4 +197,107 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 			t.Fatalf("another mission's evidence: %d", len(got))
 		}
 	})
+
+	// lockSeen locks seen's mission in a transaction of its own, as a
+	// decision does with what its request read (LockSeenMission).
+	lockSeen := func(t *testing.T, seen *mission.Record) *mission.Record {
+		t.Helper()
+		var got *mission.Record
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			var err error
+			got, err = tx.LockSeenMission(ctx, seen)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	t.Run("a seen mission is reused only while its row is unchanged", func(t *testing.T) {
+		fresh, err := a.Mint("https://ps.example", at.Add(5*time.Millisecond), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen, _ := st.Mission(ctx, fresh.S256)
+		if got := lockSeen(t, seen); got.S256 != seen.S256 || got.Version != seen.Version || got.Composition.EffectiveHash != "AH" {
+			t.Fatalf("unchanged: version %d, effective hash %q", got.Version, got.Composition.EffectiveHash)
+		}
+		// Each write to the row is seen through the old record: every one
+		// moves the version or ends the mission.
+		writes := []struct {
+			name  string
+			write func(v int64) error
+			check func(m *mission.Record) bool
+		}{
+			{"hold", func(v int64) error {
+				_, err := st.SetMissionHold(ctx, fresh.S256, v, &mission.Hold{Since: at, Until: at.Add(time.Hour), ByKind: "person", ByID: "p1"})
+				return err
+			}, func(m *mission.Record) bool { return m.Hold != nil }},
+			{"resume", func(v int64) error { _, err := st.SetMissionHold(ctx, fresh.S256, v, nil); return err },
+				func(m *mission.Record) bool { return m.Hold == nil }},
+			{"narrowing", func(v int64) error {
+				_, err := st.SetEffectiveAuthority(ctx, fresh.S256, v, json.RawMessage(`[{}]`), set, "EH2")
+				return err
+			}, func(m *mission.Record) bool { return m.Composition.EffectiveHash == "EH2" }},
+			{"effects", func(v int64) error {
+				return st.ApplyMissionEffects(ctx, fresh.S256, fresh.S256, v, authority.Effects{CountGrants: []string{"r1"}}, at)
+			}, func(*mission.Record) bool { return true }},
+			{"reverted effects", func(int64) error {
+				return st.InTx(ctx, func(tx *store.Store) error {
+					return tx.RevertMissionEffects(ctx, fresh.S256, fresh.S256, authority.Effects{CountGrants: []string{"r1"}})
+				})
+			}, func(*mission.Record) bool { return true }},
+		}
+		for _, w := range writes {
+			before, _ := st.Mission(ctx, fresh.S256)
+			if err := w.write(before.Version); err != nil {
+				t.Fatalf("%s: %v", w.name, err)
+			}
+			if got := lockSeen(t, before); got.Version != before.Version+1 || !w.check(got) {
+				t.Fatalf("after %s: the seen record came back (version %d, hold %v)", w.name, got.Version, got.Hold)
+			}
+		}
+		before, _ := st.Mission(ctx, fresh.S256)
+		if ok, err := st.TerminateMission(ctx, fresh.S256, mission.ReasonRevoked, "p1", at, mission.Entry{At: at, Kind: "termination", Actor: "person", Summary: "Ended."}); !ok || err != nil {
+			t.Fatalf("TerminateMission = %v, %v", ok, err)
+		}
+		if got := lockSeen(t, before); !got.Terminated || got.Reason != mission.ReasonRevoked {
+			t.Fatalf("after termination: the seen record came back (terminated %v, reason %q)", got.Terminated, got.Reason)
+		}
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			_, err := tx.LockSeenMission(ctx, &mission.Record{S256: "nope"})
+			return err
+		}); !errors.Is(err, dberr.ErrNotFound) {
+			t.Fatalf("an unknown mission: %v", err)
+		}
+	})
+
+	t.Run("a seen mission's lock serialises decisions", func(t *testing.T) {
+		m3, err := a.Mint("https://ps.example", at.Add(6*time.Millisecond), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen, _ := st.Mission(ctx, m3.S256)
+		locked, done := make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- st.InTx(ctx, func(tx *store.Store) error {
+				m, err := tx.LockSeenMission(ctx, seen)
+				if err != nil {
+					return err
+				}
+				close(locked)
+				time.Sleep(300 * time.Millisecond)
+				return tx.ApplyMissionEffects(ctx, m.S256, m.S256, m.Version, authority.Effects{CountGrants: []string{"r1"}}, at)
+			})
+		}()
+		<-locked
+		// The second decision, from the same read, waits for the first
+		// and is given the row as the first left it.
+		got := lockSeen(t, seen)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != seen.Version+1 {
+			t.Fatalf("the second lock read version %d, want %d: it did not wait for the first decision", got.Version, seen.Version+1)
+		}
+	})
 }

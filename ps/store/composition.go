@@ -202,12 +202,21 @@ func (checkpointRow) TableName() string { return "mission_checkpoints" }
 func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (authority.Snapshot, error) {
 	snap := authority.Snapshot{Consent: map[string]bool{}, Checkpoints: map[string]authority.CheckpointRecord{},
 		Grants: map[string]int64{}, Spent: map[string]int64{}}
+	// In a transaction that holds the mission, the same statement reads
+	// its chain's head for the decision's evidence (EvidenceLink).
+	query, args, withHead := missionCountersQuery, []any{s256, s256, s256, lineage}, s.holds(s256)
+	if withHead {
+		query, args = query+evidenceHeadBranch, append(args, s256)
+	}
 	var rows []counterRow
-	if err := s.db.WithContext(ctx).Raw(missionCountersQuery, s256, s256, s256, lineage).Scan(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
 		return snap, wrap("read mission counters", err)
 	}
+	var head *evidence.Link
 	for _, r := range rows {
 		switch r.Kind {
+		case "head":
+			head = &evidence.Link{Chain: s256, Seq: r.N, Hash: r.Key}
 		case "checkpoint":
 			snap.Checkpoints[r.Key] = authority.CheckpointRecord{RecordedAt: time.UnixMilli(r.AtMS).UTC(),
 				Consumed: r.Consumed, AgentAsserted: r.AgentAsserted}
@@ -218,6 +227,9 @@ func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (auth
 		case "budget":
 			snap.Spent[r.Key] = r.N
 		}
+	}
+	if withHead {
+		s.rememberHead(s256, head)
 	}
 	return snap, nil
 }
@@ -230,6 +242,12 @@ const missionCountersQuery = `SELECT 'checkpoint' AS kind, checkpoint AS k, 0 AS
 UNION ALL SELECT 'consent', memory_key, 0, 0, FALSE, FALSE FROM mission_consent_memory WHERE mission_s256 = ?
 UNION ALL SELECT 'grant', entry, granted, 0, FALSE, FALSE FROM mission_grant_counts WHERE mission_s256 = ?
 UNION ALL SELECT 'budget', budget_key, spent, 0, FALSE, FALSE FROM mission_budgets WHERE lineage = ?`
+
+// evidenceHeadBranch adds the mission chain's head (hash as k, seq as n)
+// to missionCountersQuery.
+const evidenceHeadBranch = `
+UNION ALL SELECT 'head', h.hash, h.seq, 0, FALSE, FALSE
+  FROM (SELECT hash, seq FROM mission_evidence WHERE chain = ? ORDER BY seq DESC LIMIT 1) h`
 
 type counterRow struct {
 	Kind          string `gorm:"column:kind"`
@@ -339,6 +357,9 @@ func (s *Store) EvidenceHead(ctx context.Context, chain string) (*evidence.Store
 // for an empty chain: what the next record links to, read without the
 // head record itself (issue 12: appending read and decoded it whole).
 func (s *Store) EvidenceLink(ctx context.Context, chain string) (*evidence.Link, error) {
+	if head, ok := s.heldHead(chain); ok {
+		return head, nil
+	}
 	var rows []evidence.Link
 	if err := s.db.WithContext(ctx).Model(&evidenceRow{}).Select("chain", "seq", "hash").Where("chain = ?", chain).
 		Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
@@ -367,7 +388,11 @@ func (s *Store) InsertEvidence(ctx context.Context, s256 string, st evidence.Sto
 	at, _ := time.Parse(evidence.TimeFormat, st.Record.At)
 	r := evidenceRow{Chain: st.Record.Chain, Seq: st.Record.Seq, MissionS256: s256, Type: st.Record.Type,
 		AtMS: at.UnixMilli(), Record: st.Canonical, Hash: st.Hash}
-	return wrap("append evidence", s.db.WithContext(ctx).Create(&r).Error)
+	if err := s.db.WithContext(ctx).Create(&r).Error; err != nil {
+		return wrap("append evidence", err)
+	}
+	s.movedHead(evidence.Link{Chain: r.Chain, Seq: r.Seq, Hash: r.Hash})
+	return nil
 }
 
 // Evidence returns a chain in order.

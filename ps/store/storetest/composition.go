@@ -300,4 +300,88 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 			t.Fatalf("the second lock read version %d, want %d: it did not wait for the first decision", got.Version, seen.Version+1)
 		}
 	})
+
+	t.Run("a decision reads its chain's head with the counters", func(t *testing.T) {
+		m4, err := a.Mint("https://ps.example", at.Add(7*time.Millisecond), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := evidence.MissionRef{Origin: "https://ps.example", ID: m4.S256}
+		record := func(i int) evidence.Record {
+			body, _ := evidence.Body(map[string]any{"i": i})
+			return evidence.Record{Mission: ref, Type: evidence.RuntimeDecision, Actor: evidence.Actor{Kind: "agent"},
+				Anchors: evidence.Anchors{ProposalHash: "PH"}, Body: body}
+		}
+		// As Decide does, concurrently: lock, counters, append.
+		const n = 8
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				errs <- st.InTx(ctx, func(tx *store.Store) error {
+					if _, err := tx.LockMission(ctx, m4.S256); err != nil {
+						return err
+					}
+					if _, err := tx.MissionCounters(ctx, m4.S256, m4.S256); err != nil {
+						return err
+					}
+					_, err := composition.AppendEvidence(ctx, tx, m4.S256, m4.S256, record(i), at)
+					return err
+				})
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		chain, err := st.Evidence(ctx, m4.S256)
+		if err != nil || len(chain) != n {
+			t.Fatalf("Evidence = %d records, %v", len(chain), err)
+		}
+		for i, s := range chain {
+			if s.Record.Seq != int64(i) || (i > 0 && *s.Record.Prev != chain[i-1].Hash) {
+				t.Fatalf("record %d does not continue the chain: %+v", i, s.Record)
+			}
+		}
+		last := evidence.Link{Chain: m4.S256, Seq: n - 1, Hash: chain[n-1].Hash}
+		// Inside one transaction the head follows its own appends, and a
+		// savepoint that rolls back takes its append's head with it.
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			if _, err := tx.LockMission(ctx, m4.S256); err != nil {
+				return err
+			}
+			if _, err := tx.MissionCounters(ctx, m4.S256, m4.S256); err != nil {
+				return err
+			}
+			if link, _ := tx.EvidenceLink(ctx, m4.S256); link == nil || *link != last {
+				t.Errorf("head with the counters = %+v, want %+v", link, last)
+			}
+			next, err := composition.AppendEvidence(ctx, tx, m4.S256, m4.S256, record(n), at)
+			if err != nil {
+				return err
+			}
+			moved := evidence.Link{Chain: m4.S256, Seq: n, Hash: next.Hash}
+			if link, _ := tx.EvidenceLink(ctx, m4.S256); link == nil || *link != moved {
+				t.Errorf("head after an append = %+v, want %+v", link, moved)
+			}
+			undone := errors.New("undone")
+			if err := tx.InTx(ctx, func(sp *store.Store) error {
+				if _, err := composition.AppendEvidence(ctx, sp, m4.S256, m4.S256, record(n+1), at); err != nil {
+					return err
+				}
+				return undone
+			}); !errors.Is(err, undone) {
+				return err
+			}
+			if link, _ := tx.EvidenceLink(ctx, m4.S256); link == nil || *link != moved {
+				t.Errorf("head after a rolled-back savepoint = %+v, want %+v", link, moved)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if link, _ := st.EvidenceLink(ctx, m4.S256); link == nil || link.Seq != n {
+			t.Fatalf("committed head = %+v, want seq %d", link, n)
+		}
+	})
 }

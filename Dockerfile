@@ -5,6 +5,8 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces the SQLite driver with this directory (docs/decisions.md).
+COPY internal/gosqlite/ internal/gosqlite/
 RUN go mod download
 COPY . .
 ARG VERSION=docker

@@ -76,6 +76,9 @@ type Store struct {
 	// pairwise caches committed directed subjects (pairwise.go); shared
 	// by every Store of one pool.
 	pairwise *pairwiseCache
+	// stmts keeps SQLite's prepared statements (stmtpool.go); nil on
+	// PostgreSQL and inside a transaction.
+	stmts *stmtPool
 }
 
 // Open connects to databaseURL:
@@ -94,7 +97,8 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	var (
 		dialector gorm.Dialector
 		dialect   string
-		shown     string // what may appear in logs and errors
+		shown     string    // what may appear in logs and errors
+		stmts     *stmtPool // SQLite's kept statements; nil on PostgreSQL
 	)
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
@@ -112,7 +116,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			return nil, err
 		}
 		dialect, shown = DialectSQLite, databaseURL
-		dialector = sqlite.Open(dsn)
+		conn, err := sql.Open(sqlite.DriverName, dsn)
+		if err != nil {
+			return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
+		}
+		stmts = newStmtPool(conn)
+		dialector = &sqlite.Dialector{DSN: dsn, Conn: stmts}
 	default:
 		return nil, errors.New(`store: unsupported database URL: want "postgres://…", "postgresql://…" or "sqlite:PATH"`)
 	}
@@ -125,14 +134,16 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			ParameterizedQueries:      true, // never log values (sealed keys, identifiers)
 		}), level: logger.Warn},
 		SkipDefaultTransaction: true,
-		// Not PrepareStmt: pgx already caches each statement per connection,
-		// and the SQLite driver (glebarez/go-sqlite) prepares every statement
-		// again on each execution whatever database/sql holds, so the SQL
-		// parsing measured on SQLite stays (issue 12, docs/performance.md).
+		// Not gorm's PrepareStmt: pgx already caches each statement per
+		// connection, and on SQLite stmtPool keeps them, inside
+		// transactions too (stmtpool.go).
 		PrepareStmt: false,
 		NowFunc:     func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
+		if stmts != nil {
+			_ = stmts.db.Close()
+		}
 		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
 	}
 	sqlDB, err := db.DB()
@@ -154,7 +165,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters), pairwise: newPairwiseCache()}
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters), pairwise: newPairwiseCache(), stmts: stmts}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
 		st.replays = new(replayBatch)
@@ -222,6 +233,9 @@ func (s *Store) Close() error {
 	}
 	if s.stopBG != nil {
 		s.stopBG()
+	}
+	if s.stmts != nil {
+		s.stmts.close()
 	}
 	return wrap("close", s.sqlDB.Close())
 }

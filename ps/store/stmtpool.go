@@ -1,0 +1,270 @@
+package store
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"strings"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// stmtPoolSize bounds how many SQL texts keep a prepared statement. The PS
+// runs about a hundred distinct texts; one beyond the bound (an IN list of
+// a new length, say) evicts the least recently used.
+const stmtPoolSize = 256
+
+// stmtPool is gorm's connection pool on SQLite: each SQL text is prepared
+// once per connection and kept, in and out of transactions.
+//
+// Why not gorm's PrepareStmt: a statement it first meets inside a
+// transaction is prepared on that transaction, closed when it ends, and
+// prepared again the next time, so the statements of a decision (all of
+// them in InTx) were parsed on every request (docs/performance.md,
+// finding 35). Here every statement is prepared on the pool; a transaction
+// binds it with Tx.StmtContext, which database/sql serves from the
+// connection's own prepared copy.
+type stmtPool struct {
+	db *sql.DB
+
+	mu    sync.Mutex
+	order *list.List // of *pooledStmt, most recently used first
+	bySQL map[string]*list.Element
+
+	// wanted takes the texts a transaction met first: it cannot prepare
+	// them on the pool itself (that needs a second connection while it
+	// holds one, and the pool may have none to give), so prepareLoop
+	// does, holding nothing until it gets a connection.
+	wanted  chan string
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+type pooledStmt struct {
+	query string
+	stmt  *sql.Stmt
+	// users counts the calls between take and give; an evicted statement
+	// is closed by the last of them, never under a caller about to run it.
+	users   int
+	evicted bool
+}
+
+func newStmtPool(db *sql.DB) *stmtPool {
+	ctx, stop := context.WithCancel(context.Background())
+	p := &stmtPool{db: db, order: list.New(), bySQL: make(map[string]*list.Element),
+		wanted: make(chan string, 64), stop: stop, stopped: make(chan struct{})}
+	go p.prepareLoop(ctx)
+	return p
+}
+
+// prepareLoop prepares the texts transactions asked for.
+func (p *stmtPool) prepareLoop(ctx context.Context) {
+	defer close(p.stopped)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case q := <-p.wanted:
+			if ps := p.take(q); ps != nil {
+				p.give(ps)
+				continue
+			}
+			// An error is the statement's own; the transaction that
+			// ran it plainly has reported it.
+			if ps, err := p.prepare(ctx, q); err == nil {
+				p.give(ps)
+			}
+		}
+	}
+}
+
+// cacheable reports whether query is worth keeping: data statements only.
+// Savepoint names, pragmas and the like run as they are.
+func cacheable(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	if len(q) < 6 {
+		return false
+	}
+	switch strings.ToUpper(q[:6]) {
+	case "SELECT", "INSERT", "UPDATE", "DELETE":
+		return true
+	}
+	return strings.EqualFold(q[:4], "WITH")
+}
+
+// take returns query's kept statement for one use (give it back), or nil.
+func (p *stmtPool) take(query string) *pooledStmt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	el, ok := p.bySQL[query]
+	if !ok {
+		return nil
+	}
+	p.order.MoveToFront(el)
+	ps := el.Value.(*pooledStmt)
+	ps.users++
+	return ps
+}
+
+// give ends a use begun by take or prepare.
+func (p *stmtPool) give(ps *pooledStmt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps.users--
+	if ps.evicted && ps.users == 0 {
+		// Rows still open keep it alive: database/sql finalises it
+		// once the last of them closes.
+		_ = ps.stmt.Close()
+	}
+}
+
+// prepare prepares query on the pool and keeps it, for one use (give it
+// back). Two first uses may both prepare; the second keeps the first's.
+func (p *stmtPool) prepare(ctx context.Context, query string) (*pooledStmt, error) {
+	// Outside the lock: preparing waits for a connection.
+	s, err := p.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if el, ok := p.bySQL[query]; ok {
+		_ = s.Close()
+		p.order.MoveToFront(el)
+		ps := el.Value.(*pooledStmt)
+		ps.users++
+		return ps, nil
+	}
+	ps := &pooledStmt{query: query, stmt: s, users: 1}
+	p.bySQL[query] = p.order.PushFront(ps)
+	for p.order.Len() > stmtPoolSize {
+		old := p.order.Remove(p.order.Back()).(*pooledStmt)
+		delete(p.bySQL, old.query)
+		old.evicted = true
+		if old.users == 0 {
+			_ = old.stmt.Close()
+		}
+	}
+	return ps, nil
+}
+
+// forPool returns query's statement for a caller holding no connection,
+// preparing it on first use; nil (run it plainly) when it is not kept or
+// does not prepare, so the plain run reports the statement's own error.
+func (p *stmtPool) forPool(ctx context.Context, query string) *pooledStmt {
+	if !cacheable(query) {
+		return nil
+	}
+	if ps := p.take(query); ps != nil {
+		return ps
+	}
+	ps, err := p.prepare(ctx, query)
+	if err != nil {
+		return nil
+	}
+	return ps
+}
+
+// forTx returns query's kept statement for a transaction, or nil: the
+// transaction then runs it plainly and prepareLoop prepares it beside.
+func (p *stmtPool) forTx(query string) *pooledStmt {
+	if !cacheable(query) {
+		return nil
+	}
+	if ps := p.take(query); ps != nil {
+		return ps
+	}
+	select {
+	case p.wanted <- query:
+	default: // the loop is behind; a later use asks again
+	}
+	return nil
+}
+
+// close stops the loop and closes every kept statement (before the pool's
+// *sql.DB closes).
+func (p *stmtPool) close() {
+	p.stop()
+	<-p.stopped
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for el := p.order.Front(); el != nil; el = el.Next() {
+		_ = el.Value.(*pooledStmt).stmt.Close()
+	}
+	p.order.Init()
+	clear(p.bySQL)
+}
+
+func (p *stmtPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return p.db.PrepareContext(ctx, query)
+}
+
+func (p *stmtPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if ps := p.forPool(ctx, query); ps != nil {
+		defer p.give(ps)
+		return ps.stmt.ExecContext(ctx, args...)
+	}
+	return p.db.ExecContext(ctx, query, args...)
+}
+
+func (p *stmtPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if ps := p.forPool(ctx, query); ps != nil {
+		defer p.give(ps)
+		return ps.stmt.QueryContext(ctx, args...)
+	}
+	return p.db.QueryContext(ctx, query, args...)
+}
+
+func (p *stmtPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if ps := p.forPool(ctx, query); ps != nil {
+		defer p.give(ps)
+		return ps.stmt.QueryRowContext(ctx, args...)
+	}
+	return p.db.QueryRowContext(ctx, query, args...)
+}
+
+// BeginTx makes gorm's transactions use the kept statements too.
+func (p *stmtPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	tx, err := p.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &stmtTx{Tx: tx, pool: p}, nil
+}
+
+// GetDBConn lets gorm's DB() find the *sql.DB.
+func (p *stmtPool) GetDBConn() (*sql.DB, error) { return p.db, nil }
+
+// stmtTx is a transaction running the pool's statements on its connection.
+type stmtTx struct {
+	*sql.Tx
+	pool *stmtPool
+}
+
+func (t *stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if ps := t.pool.forTx(query); ps != nil {
+		defer t.pool.give(ps)
+		return t.Tx.StmtContext(ctx, ps.stmt).ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *stmtTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if ps := t.pool.forTx(query); ps != nil {
+		defer t.pool.give(ps)
+		return t.Tx.StmtContext(ctx, ps.stmt).QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+func (t *stmtTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if ps := t.pool.forTx(query); ps != nil {
+		defer t.pool.give(ps)
+		return t.Tx.StmtContext(ctx, ps.stmt).QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// GetDBConn lets gorm's DB() find the *sql.DB inside a transaction.
+func (t *stmtTx) GetDBConn() (*sql.DB, error) { return t.pool.db, nil }

@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// countingDriver wraps the SQLite driver and counts the statements it
+// prepares. Its connections offer no Queryer or Execer, so database/sql
+// prepares every statement it runs through them: the count is every parse.
+type countingDriver struct {
+	inner    driver.Driver
+	prepares atomic.Int64
+}
+
+func (d *countingDriver) Open(name string) (driver.Conn, error) {
+	c, err := d.inner.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, d: d}, nil
+}
+
+type countingConn struct {
+	driver.Conn
+	d *countingDriver
+}
+
+func (c *countingConn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *countingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	c.d.prepares.Add(1)
+	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+}
+
+func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+// countedPool opens a one-connection SQLite database through the counting
+// driver, with table t(n), and returns a stmtPool on it.
+func countedPool(t *testing.T) (*stmtPool, *countingDriver) {
+	t.Helper()
+	d := &countingDriver{}
+	name := fmt.Sprintf("sqlite-counting-%p", d)
+	probe, err := sql.Open("sqlite", ":memory:")
+	require.NoError(t, err)
+	d.inner = probe.Driver()
+	require.NoError(t, probe.Close())
+	sql.Register(name, d)
+
+	db, err := sql.Open(name, filepath.Join(t.TempDir(), "pool.db"))
+	require.NoError(t, err)
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { _ = db.Close() })
+	_, err = db.Exec("CREATE TABLE t (n INTEGER NOT NULL)")
+	require.NoError(t, err)
+	p := newStmtPool(db)
+	t.Cleanup(p.close)
+	d.prepares.Store(0)
+	return p, d
+}
+
+// Issue 12 (finding 35): once a text has run, running it again, in or out
+// of a transaction, parses nothing. A transaction holding the only
+// connection still runs a text it meets first (the pool prepares it later).
+func TestStmtPoolParsesEachTextOnce(t *testing.T) {
+	p, d := countedPool(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const insert, count = "INSERT INTO t (n) VALUES (?)", "SELECT count(*) FROM t WHERE n >= ?"
+
+	round := func(i int) {
+		_, err := p.ExecContext(ctx, insert, i)
+		require.NoError(t, err)
+		tx, err := p.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, insert, 100+i)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, count, 100).Scan(&n))
+		assert.Equal(t, i+1, n)
+		rows, err := tx.QueryContext(ctx, count, 0)
+		require.NoError(t, err)
+		require.NoError(t, rows.Close())
+		require.NoError(t, tx.(driver.Tx).Commit())
+	}
+	round(0) // the count text is met first inside the transaction
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.order.Len() == 2
+	}, 10*time.Second, 10*time.Millisecond, "the pool prepares the transaction's text beside it")
+
+	d.prepares.Store(0)
+	for i := 1; i < 10; i++ {
+		round(i)
+	}
+	var n int
+	require.NoError(t, p.QueryRowContext(ctx, count, 100).Scan(&n))
+	assert.Equal(t, 10, n)
+	assert.Zero(t, d.prepares.Load(), "statements already prepared were parsed again")
+}
+
+// A transaction reads its own writes through kept statements, and a
+// rollback undoes them.
+func TestStmtPoolTransactionSeesItsWritesAndRollsBack(t *testing.T) {
+	p, _ := countedPool(t)
+	ctx := t.Context()
+	tx, err := p.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO t (n) VALUES (?)", 7)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, tx.QueryRowContext(ctx, "SELECT count(*) FROM t WHERE n = ?", 7).Scan(&n))
+	assert.Equal(t, 1, n)
+	require.NoError(t, tx.(driver.Tx).Rollback())
+	require.NoError(t, p.QueryRowContext(ctx, "SELECT count(*) FROM t WHERE n = ?", 7).Scan(&n))
+	assert.Equal(t, 0, n)
+}
+
+// The pool is bounded; a statement evicted while its rows are open still
+// finishes them.
+func TestStmtPoolIsBounded(t *testing.T) {
+	p, _ := countedPool(t)
+	ctx := t.Context()
+	_, err := p.ExecContext(ctx, "INSERT INTO t (n) VALUES (1), (2), (3)")
+	require.NoError(t, err)
+
+	rows, err := p.QueryContext(ctx, "SELECT n FROM t ORDER BY n")
+	require.NoError(t, err)
+	// The one connection is busy with rows: prepare the rest on a second.
+	p.db.SetMaxOpenConns(2)
+	for i := range stmtPoolSize + 10 {
+		var n int
+		require.NoError(t, p.QueryRowContext(ctx, fmt.Sprintf("SELECT %d + count(*) FROM t", i)).Scan(&n))
+		assert.Equal(t, i+3, n)
+	}
+	assert.Equal(t, stmtPoolSize, p.order.Len())
+	assert.Len(t, p.bySQL, stmtPoolSize)
+	_, kept := p.bySQL["SELECT n FROM t ORDER BY n"]
+	assert.False(t, kept, "the oldest text was evicted")
+
+	var got []int
+	for rows.Next() {
+		var n int
+		require.NoError(t, rows.Scan(&n))
+		got = append(got, n)
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	assert.Equal(t, []int{1, 2, 3}, got)
+}
+
+// Savepoints, pragmas and DDL are not kept; a statement that does not
+// prepare reports its own error.
+func TestStmtPoolKeepsDataStatementsOnly(t *testing.T) {
+	p, _ := countedPool(t)
+	ctx := t.Context()
+	tx, err := p.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	for _, q := range []string{"SAVEPOINT sp1", "RELEASE SAVEPOINT sp1", "PRAGMA foreign_keys", "CREATE TABLE u (x)"} {
+		_, err := tx.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, tx.(driver.Tx).Commit())
+	assert.Equal(t, 0, p.order.Len())
+
+	_, err = p.ExecContext(ctx, "DELETE FROM missing WHERE x = ?", 1)
+	require.ErrorContains(t, err, "no such table: missing")
+	var n int
+	require.ErrorContains(t, p.QueryRowContext(ctx, "SELECT x FROM missing").Scan(&n), "no such table: missing")
+	assert.Equal(t, 0, p.order.Len())
+
+	for _, q := range []string{"select 1", "  (SELECT 1)", "WITH a AS (SELECT 1) SELECT * FROM a", "update t set n = 1"} {
+		assert.True(t, cacheable(q), q)
+	}
+	for _, q := range []string{"", "SAVEPOINT x", "BEGIN", "PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM"} {
+		assert.False(t, cacheable(q), q)
+	}
+}

@@ -26,7 +26,8 @@ const stmtPoolSize = 256
 // binds it with Tx.StmtContext, which database/sql serves from the
 // connection's own prepared copy.
 type stmtPool struct {
-	db *sql.DB
+	db   *sql.DB
+	size int // texts kept: stmtPoolSize (tests shrink it)
 
 	mu    sync.Mutex
 	order *list.List // of *pooledStmt, most recently used first
@@ -52,7 +53,7 @@ type pooledStmt struct {
 
 func newStmtPool(db *sql.DB) *stmtPool {
 	ctx, stop := context.WithCancel(context.Background())
-	p := &stmtPool{db: db, order: list.New(), bySQL: make(map[string]*list.Element),
+	p := &stmtPool{db: db, size: stmtPoolSize, order: list.New(), bySQL: make(map[string]*list.Element),
 		wanted: make(chan string, 64), stop: stop, stopped: make(chan struct{})}
 	go p.prepareLoop(ctx)
 	return p
@@ -138,7 +139,7 @@ func (p *stmtPool) prepare(ctx context.Context, query string) (*pooledStmt, erro
 	}
 	ps := &pooledStmt{query: query, stmt: s, users: 1}
 	p.bySQL[query] = p.order.PushFront(ps)
-	for p.order.Len() > stmtPoolSize {
+	for p.order.Len() > p.size {
 		old := p.order.Remove(p.order.Back()).(*pooledStmt)
 		delete(p.bySQL, old.query)
 		old.evicted = true

@@ -190,3 +190,65 @@ func TestStmtPoolKeepsDataStatementsOnly(t *testing.T) {
 		assert.False(t, cacheable(q), q)
 	}
 }
+
+// Statements evicted while other goroutines take, run and give them back,
+// in and out of transactions, never fail a caller ("statement is closed"):
+// an evicted statement closes after its last user.
+func TestStmtPoolEvictionUnderConcurrentUse(t *testing.T) {
+	p, _ := countedPool(t)
+	p.db.SetMaxOpenConns(4)
+	p.size = 3 // statements are evicted while others still use them
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	_, err := p.ExecContext(ctx, "INSERT INTO t (n) VALUES (1)")
+	require.NoError(t, err)
+
+	const workers, rounds = 6, 120
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			errs <- func() error {
+				for i := range rounds {
+					// More distinct texts than the pool keeps, so
+					// eviction runs all the time.
+					q := fmt.Sprintf("SELECT %d + count(*) FROM t", (w+i)%5)
+					var n int
+					if i%3 == 0 {
+						tx, err := p.BeginTx(ctx, nil)
+						if err != nil {
+							return err
+						}
+						if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
+							_ = tx.(driver.Tx).Rollback()
+							return err
+						}
+						if err := tx.(driver.Tx).Commit(); err != nil {
+							return err
+						}
+						continue
+					}
+					rows, err := p.QueryContext(ctx, q)
+					if err != nil {
+						return err
+					}
+					for rows.Next() {
+						if err := rows.Scan(&n); err != nil {
+							_ = rows.Close()
+							return err
+						}
+					}
+					if err := rows.Close(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	assert.LessOrEqual(t, p.order.Len(), p.size)
+}

@@ -67,13 +67,10 @@ func (p *stmtPool) prepareLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case q := <-p.wanted:
-			if ps := p.take(q); ps != nil {
-				p.give(ps)
-				continue
-			}
-			// An error is the statement's own; the transaction that
-			// ran it plainly has reported it.
-			if ps, err := p.prepare(ctx, q); err == nil {
+			// Kept already, or prepared now. An error is the
+			// statement's own: the transaction that ran it plainly
+			// has reported it.
+			if ps := p.forPool(ctx, q); ps != nil {
 				p.give(ps)
 			}
 		}
@@ -98,6 +95,11 @@ func cacheable(query string) bool {
 func (p *stmtPool) take(query string) *pooledStmt {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.useLocked(query)
+}
+
+// useLocked is take with p.mu held.
+func (p *stmtPool) useLocked(query string) *pooledStmt {
 	el, ok := p.bySQL[query]
 	if !ok {
 		return nil
@@ -130,11 +132,8 @@ func (p *stmtPool) prepare(ctx context.Context, query string) (*pooledStmt, erro
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if el, ok := p.bySQL[query]; ok {
+	if ps := p.useLocked(query); ps != nil {
 		_ = s.Close()
-		p.order.MoveToFront(el)
-		ps := el.Value.(*pooledStmt)
-		ps.users++
 		return ps, nil
 	}
 	ps := &pooledStmt{query: query, stmt: s, users: 1}

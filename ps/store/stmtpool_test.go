@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,4 +252,22 @@ func TestStmtPoolEvictionUnderConcurrentUse(t *testing.T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	assert.LessOrEqual(t, p.order.Len(), p.size)
+}
+
+// An Open that fails on SQLite stops the statement pool's loop and closes
+// its connections: nothing keeps running.
+func TestOpenSQLiteFailureLeavesNothingRunning(t *testing.T) {
+	dir := t.TempDir() // a directory is no database file
+	ctx := t.Context()
+	before := runtime.NumGoroutine()
+	for range 5 {
+		_, err := Open(ctx, "sqlite:"+dir, nil)
+		require.Error(t, err)
+	}
+	// Polled here, not with require.Eventually, whose own goroutines count.
+	after := runtime.NumGoroutine()
+	for deadline := time.Now().Add(5 * time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, after, before, "goroutines still running after the failed Opens")
 }

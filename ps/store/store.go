@@ -140,14 +140,24 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		PrepareStmt: false,
 		NowFunc:     func() time.Time { return time.Now().UTC() },
 	})
-	if err != nil {
+	// abandon undoes what Open opened when it fails from here on: the
+	// statement pool's loop and the connections.
+	abandon := func(sqlDB *sql.DB) {
 		if stmts != nil {
-			_ = stmts.db.Close()
+			stmts.close()
+			sqlDB = stmts.db
 		}
+		if sqlDB != nil {
+			_ = sqlDB.Close()
+		}
+	}
+	if err != nil {
+		abandon(nil)
 		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
+		abandon(nil)
 		return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
 	}
 	switch dialect {
@@ -161,7 +171,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		sqlDB.SetMaxIdleConns(sqliteMaxOpenConns)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
-		_ = sqlDB.Close()
+		abandon(sqlDB)
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,7 +261,10 @@ func TestInteropMockin(t *testing.T) {
 	for _, h := range p.Hosts() {
 		resolve = append(resolve, h+"="+p.set.Listen)
 	}
-	p.Close()
+	// The provider keeps its port until run starts it again: closed
+	// earlier, a parallel test took the port while mockin started.
+	closeProvider := sync.OnceFunc(p.Close)
+	defer closeProvider()
 	ca, err := conformance.NewCA()
 	if err != nil {
 		t.Fatal(err)
@@ -272,6 +276,7 @@ func TestInteropMockin(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "report.json")
 	out, errOut := &syncBuf{}, &syncBuf{}
+	closeProvider()
 	err = run(t.Context(), []string{"run", "--ps", "https://mockin.test", "--ps-addr", addr, "--ps-ca", psCA, "--provider-state", state,
 		"--approve", "cmd:true", "--report", "json:" + file}, out, errOut)
 	t.Logf("run: %v", err)

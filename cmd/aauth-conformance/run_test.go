@@ -25,7 +25,9 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 		t.Fatal(err)
 	}
 	flags := p.Flags()
-	p.Close()
+	// The provider keeps its port while the PS starts; `run` starts it
+	// again on that port (closed earlier, a parallel test could take it).
+	defer p.Close()
 	env := pstest.NewEnv(t)
 	ps := env.Start(t, pstest.Options{DatabaseURL: databaseURL, Configure: func(c *config.Config) {
 		for i := 0; i+1 < len(flags); i += 2 {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/internal/loopback"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/app"
 	"github.com/aauth-ps/aauth-ps/ps/config"
@@ -59,9 +60,10 @@ func TestDemoAgentAgainstDevPS(t *testing.T) {
 	}
 	go func() { _ = a.Serve(ctx, ln) }()
 
-	agentLn, _ := net.Listen("tcp", "127.0.0.1:0") // pick a free port for the agent's provider
-	agentAddr := agentLn.Addr().String()
-	agentLn.Close()
+	agentAddr, err := loopback.FreeAddr() // the agent's provider binds it later
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	out := &syncBuf{}
 	done := make(chan error, 1)

@@ -23,7 +23,7 @@ import (
 // Covers the three-party path under a mission: PS-103, PS-108.
 func TestLoadAgainstPS(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "provider")
-	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
+	flags := startedProvider(t, "--listen", providerAddr(t), "--host", "ap.test", "--state", state)
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			dbURL := b.NewMigratedURL(t)
@@ -80,7 +80,7 @@ func TestLoadAgainstPS(t *testing.T) {
 // Covers the three-party path under a mission: PS-103, PS-108.
 func TestOpenLoadAgainstPS(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "provider")
-	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
+	flags := startedProvider(t, "--listen", providerAddr(t), "--host", "ap.test", "--state", state)
 	_, args, report := loadFixture(t, flags, state, storetest.Backends[0].NewMigratedURL(t), "# Performance\n\n"+load.RowHeader+"\n")
 	args = append(args, "--rate", "4,8", "--arrivals", "fixed")
 	out, errOut := &syncBuf{}, &syncBuf{}

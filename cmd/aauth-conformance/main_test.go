@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/internal/loopback"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
@@ -27,6 +28,18 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// providerAddr is the provider's listen address in these tests. `run` and
+// `load` start the provider again on it after the test stopped it, so it
+// comes from below the ephemeral range, where no connection takes it meanwhile.
+func providerAddr(t *testing.T) string {
+	t.Helper()
+	addr, err := loopback.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
 
 // startedProvider runs `provider` with args until its flags are printed,
 // stops it, and returns the flags.
@@ -83,7 +96,7 @@ func splitFlags(t *testing.T, flags []string) (resolve, trust, egress []string) 
 // flags; a real PS started with them passes every check of `run`, strictly.
 func TestRunAgainstPS(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "provider")
-	flags := startedProvider(t, "--listen", "127.0.0.1:0", "--host", "ap.test", "--state", state)
+	flags := startedProvider(t, "--listen", providerAddr(t), "--host", "ap.test", "--state", state)
 	// Restarted without --listen, it keeps the port it picked.
 	if again := startedProvider(t, "--state", state); !slices.Equal(again, flags) {
 		t.Fatalf("restarted provider flags = %v, want %v", again, flags)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/internal/loopback"
 )
 
 // mockinDir is the Node project pinning @hellocoop/mockin (npm ci by
@@ -43,12 +44,11 @@ func startMockin(t *testing.T, ca *conformance.CA, resolve []string, caPEM strin
 	if err != nil {
 		t.Fatal("node not found: the mockin interop run needs Node.js")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr() // mockin binds it when Node has started
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, node, "--import", "./resolve.mjs", "node_modules/@hellocoop/mockin/src/server.js")
 	cmd.Dir = mockinDir
@@ -253,7 +253,7 @@ var mockinDifferences = []string{
 // no-op command.
 func TestInteropMockin(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "provider")
-	p, err := startProvider(state, "127.0.0.1:0", "ap.test", true)
+	p, err := startProvider(state, providerAddr(t), "ap.test", true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []string {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "provider")
-	p, err := startProvider(state, "127.0.0.1:0", "ap.test", true)
+	p, err := startProvider(state, providerAddr(t), "ap.test", true)
 	if err != nil {
 		t.Fatal(err)
 	}

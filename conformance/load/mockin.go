@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/internal/loopback"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 )
 
@@ -143,13 +144,14 @@ func (p *Peer) PersonToken(ctx context.Context, c *http.Client, a *Agent, resour
 	return nil
 }
 
+// freePort is a port for mockin, which binds it once Node has started.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	_, port, _ := net.SplitHostPort(addr)
+	return strconv.Atoi(port)
 }
 
 // limited is a writer keeping the first n bytes.

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/internal/loopback"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -145,12 +146,10 @@ type proc struct {
 // freeAddr is a loopback address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
 	return addr
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/aauth-ps/aauth-ps/internal/loopback"
 )
 
 // cluster is a throw-away PostgreSQL server of the test's own (initdb in
@@ -65,12 +67,12 @@ func newCluster(t *testing.T) *cluster {
 			t.Fatal(err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.port = ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	c.port, _ = strconv.Atoi(port)
 	c.run(t, "initdb", "-D", c.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
 	t.Cleanup(func() {
 		_ = c.pgctl("-m", "immediate", "stop")

@@ -58,6 +58,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/internal/loopback"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
 
@@ -347,14 +348,8 @@ func createPostgres(ctx context.Context) (dbURL, name string, drop func(), err e
 	}, nil
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+// freeAddr is an address for a server started later, as a child process.
+func freeAddr() (string, error) { return loopback.FreeAddr() }
 
 func waitReady(ctx context.Context, ca *conformance.CA, addr string) error {
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{

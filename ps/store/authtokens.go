@@ -51,7 +51,7 @@ func (s *Store) RecordAuthToken(ctx context.Context, r tokens.AuthRecord) error 
 		MissionS256: nullIfEmpty(r.MissionS256), Tenant: nullIfEmpty(r.Tenant), ParentJTI: r.ParentJTI,
 		ResourceTokenJTI: r.ResourceTokenJTI, R3URI: nullIfEmpty(r.R3URI), R3S256: nullIfEmpty(r.R3S256),
 		IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix(), Chain: lineageRow(r.Lineage)}
-	return wrap("record auth token", s.db.WithContext(ctx).Create(&row).Error)
+	return s.writeLater(ctx, "record auth token", func(db *gorm.DB) *gorm.DB { return db.Create(&row) })
 }
 
 // AuthTokenRecord reads one auth-token record (ErrNotFound when none).

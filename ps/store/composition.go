@@ -8,6 +8,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -388,8 +389,8 @@ func (s *Store) InsertEvidence(ctx context.Context, s256 string, st evidence.Sto
 	at, _ := time.Parse(evidence.TimeFormat, st.Record.At)
 	r := evidenceRow{Chain: st.Record.Chain, Seq: st.Record.Seq, MissionS256: s256, Type: st.Record.Type,
 		AtMS: at.UnixMilli(), Record: st.Canonical, Hash: st.Hash}
-	if err := s.db.WithContext(ctx).Create(&r).Error; err != nil {
-		return wrap("append evidence", err)
+	if err := s.writeLater(ctx, "append evidence", func(db *gorm.DB) *gorm.DB { return db.Create(&r) }); err != nil {
+		return err
 	}
 	s.movedHead(evidence.Link{Chain: r.Chain, Seq: r.Seq, Hash: r.Hash})
 	return nil

@@ -7,3 +7,28 @@ const RememberAsyncPostgresSQL = rememberAsyncPostgres
 // LimitConnections caps the pool, so that a test's statements share one
 // session.
 func (s *Store) LimitConnections(n int) { s.sqlDB.SetMaxOpenConns(n) }
+
+// QueuedWrites and SentBatches report, inside a PostgreSQL transaction, the
+// writes writeLater queued and the batches that carried them (0, 0
+// elsewhere).
+func (s *Store) QueuedWrites() int {
+	if t, ok := s.db.Statement.ConnPool.(*pgTx); ok {
+		return len(t.queued)
+	}
+	return 0
+}
+
+func (s *Store) SentBatches() int {
+	if t, ok := s.db.Statement.ConnPool.(*pgTx); ok {
+		return t.batches
+	}
+	return 0
+}
+
+// QueueWrites turns writeLater's queue on or off (the benchmark's
+// comparison); it returns the previous setting.
+func QueueWrites(on bool) bool {
+	was := queueWrites
+	queueWrites = on
+	return was
+}

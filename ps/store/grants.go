@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
+
+	"gorm.io/gorm"
 )
 
 // The standing grants of the tokens aggregate as the person manages them:
@@ -123,19 +125,23 @@ func (s *Store) TouchGrant(ctx context.Context, personID string, key tokens.Gran
 	case tokens.GrantScopes:
 		table = "scope_grants"
 	case tokens.GrantR3:
-		return wrap("touch R3 grant", s.db.WithContext(ctx).Exec(`UPDATE r3_grants SET last_used_at = ?
+		return s.writeLater(ctx, "touch R3 grant", func(db *gorm.DB) *gorm.DB {
+			return db.Exec(`UPDATE r3_grants SET last_used_at = ?
 			WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ? AND r3_s256 = ?
 			AND (last_used_at IS NULL OR last_used_at <= ? OR last_used_at > ?)`,
-			at.Unix(), personID, key.AgentIss, key.AgentSub, key.Resource, key.R3S256,
-			at.Add(-grantTouchInterval).Unix(), at.Unix()).Error)
+				at.Unix(), personID, key.AgentIss, key.AgentSub, key.Resource, key.R3S256,
+				at.Add(-grantTouchInterval).Unix(), at.Unix())
+		})
 	default:
 		return nil
 	}
-	return wrap("touch grant", s.db.WithContext(ctx).Exec(`UPDATE `+table+` SET last_used_at = ?
+	return s.writeLater(ctx, "touch grant", func(db *gorm.DB) *gorm.DB {
+		return db.Exec(`UPDATE `+table+` SET last_used_at = ?
 		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?
 		AND (last_used_at IS NULL OR last_used_at <= ? OR last_used_at > ?)`,
-		at.Unix(), personID, key.AgentIss, key.AgentSub, key.Resource,
-		at.Add(-grantTouchInterval).Unix(), at.Unix()).Error)
+			at.Unix(), personID, key.AgentIss, key.AgentSub, key.Resource,
+			at.Add(-grantTouchInterval).Unix(), at.Unix())
+	})
 }
 
 // grantTouchInterval: see TouchGrant.

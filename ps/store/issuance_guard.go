@@ -34,7 +34,7 @@ func (s *Store) ShareRevocationLock(ctx context.Context) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
-	return wrap("share the revocation lock", s.db.WithContext(ctx).Exec(`SELECT pg_advisory_xact_lock_shared(?)`, RevocationLockKey).Error)
+	return wrap("share the revocation lock", s.db.WithContext(pastQueue(ctx)).Exec(`SELECT pg_advisory_xact_lock_shared(?)`, RevocationLockKey).Error)
 }
 
 // LockMissionForIssuance reads a mission again, on PostgreSQL holding its

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+
+	"gorm.io/gorm"
 )
 
 // The missions aggregate: approved missions and their ordered log
@@ -188,9 +190,11 @@ func (s *Store) AppendMissionLog(ctx context.Context, s256 string, e mission.Ent
 	if e.Digest != "" {
 		digest = &e.Digest
 	}
-	return wrap("append mission log", db.Exec(`INSERT INTO mission_log (mission_s256, seq, at, kind, actor, summary, body, digest)
+	return s.writeLater(ctx, "append mission log", func(db *gorm.DB) *gorm.DB {
+		return db.Exec(`INSERT INTO mission_log (mission_s256, seq, at, kind, actor, summary, body, digest)
 		VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM mission_log WHERE mission_s256 = ?), ?, ?, ?, ?, ?, ?)`,
-		s256, s256, e.At.Unix(), e.Kind, e.Actor, e.Summary, e.Body, digest).Error)
+			s256, s256, e.At.Unix(), e.Kind, e.Actor, e.Summary, e.Body, digest)
+	})
 }
 
 // MissionLog returns a mission's log in order.

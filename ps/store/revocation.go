@@ -57,7 +57,7 @@ func (s *Store) FirstRevoked(ctx context.Context, tokens [][2]string) (int, erro
 		args = append(args, t[0], t[1])
 	}
 	var found []struct{ Iss, JTI string }
-	err := s.db.WithContext(ctx).Raw(`SELECT iss, jti FROM revoked_tokens WHERE `+where.String(), args...).Scan(&found).Error
+	err := s.db.WithContext(pastQueue(ctx)).Raw(`SELECT iss, jti FROM revoked_tokens WHERE `+where.String(), args...).Scan(&found).Error
 	if err != nil {
 		return -1, wrap("look up revocations", err)
 	}

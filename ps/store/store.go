@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -99,6 +101,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		dialect   string
 		shown     string    // what may appear in logs and errors
 		stmts     *stmtPool // SQLite's kept statements; nil on PostgreSQL
+		pg        *sql.DB   // PostgreSQL's connections; nil on SQLite
 	)
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
@@ -108,7 +111,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			return nil, errors.New("store: the PostgreSQL database URL does not parse")
 		}
 		dialect, shown = DialectPostgres, u.Redacted()
-		dialector = postgres.New(postgres.Config{DSN: databaseURL})
+		cfg, err := pgx.ParseConfig(databaseURL)
+		if err != nil {
+			return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
+		}
+		pg = stdlib.OpenDB(*cfg)
+		dialector = postgres.New(postgres.Config{DSN: databaseURL, Conn: pgPool{pg}})
 	case strings.HasPrefix(databaseURL, "sqlite:"):
 		path := strings.TrimPrefix(databaseURL, "sqlite:")
 		dsn, err := sqliteDSN(path)
@@ -146,6 +154,9 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		if stmts != nil {
 			stmts.close()
 			sqlDB = stmts.db
+		}
+		if pg != nil {
+			sqlDB = pg
 		}
 		if sqlDB != nil {
 			_ = sqlDB.Close()
@@ -289,6 +300,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	}
 	if fnErr != nil {
 		return fnErr
+	}
+	if se := (*Error)(nil); errors.As(err, &se) {
+		return err // a queued write's, sent by the commit (pgpool.go)
 	}
 	if err != nil {
 		return wrap("transaction", err)

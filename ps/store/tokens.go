@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
+
+	"gorm.io/gorm"
 )
 
 // The tokens aggregate: person-token issuance records, directed
@@ -35,7 +37,7 @@ func (s *Store) RecordPersonToken(ctx context.Context, r tokens.Record) error {
 	row := personTokenRow{JTI: r.JTI, Aud: r.Aud, Sub: r.Sub, PersonID: r.PersonID, AgentIss: r.AgentIss, AgentSub: r.AgentSub,
 		AgentTokenJTI: r.AgentTokenJTI, CnfThumbprint: r.CnfThumbprint, MissionS256: nullIfEmpty(r.MissionS256),
 		Tenant: nullIfEmpty(r.Tenant), IssuedAt: r.IssuedAt.Unix(), Exp: r.Exp.Unix(), Chain: lineageRow(r.Lineage)}
-	return wrap("record person token", s.db.WithContext(ctx).Create(&row).Error)
+	return s.writeLater(ctx, "record person token", func(db *gorm.DB) *gorm.DB { return db.Create(&row) })
 }
 
 // PersonTokenRecords lists the records of a mission (all when missionS256

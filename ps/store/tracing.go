@@ -79,7 +79,10 @@ func endDBSpan(tx *gorm.DB) {
 	if tx.Statement.Table != "" {
 		attrs = append(attrs, semconv.DBCollectionName(tx.Statement.Table))
 	}
-	if tx.Error == nil {
+	switch {
+	case tx.DryRun: // writeLater's: queued, sent later in a db.batch span
+		attrs = append(attrs, attribute.Bool("aauth.db.queued", true))
+	case tx.Error == nil:
 		attrs = append(attrs, attribute.Int64("db.rows_affected", tx.RowsAffected))
 	}
 	s.span.SetAttributes(attrs...)

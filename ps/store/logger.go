@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -42,3 +44,18 @@ func (q quietTrace) ParamsFilter(ctx context.Context, sql string, params ...any)
 	}
 	return sql, nil
 }
+
+// pgDialector and sqliteDialector are gorm's dialectors but for Explain,
+// which renders no values: gorm's Scan traces its statement through a
+// recorder that calls Explain with the values whether or not anything is
+// logged, and the logger then logged that text for a slow or failing
+// read, values and all (identifiers, token hashes). It also rendered every
+// read's text for nothing (issue 12). The logged statement keeps its
+// placeholders, as ParameterizedQueries keeps them everywhere else.
+type pgDialector struct{ *postgres.Dialector }
+
+func (pgDialector) Explain(sql string, _ ...any) string { return sql }
+
+type sqliteDialector struct{ *sqlite.Dialector }
+
+func (sqliteDialector) Explain(sql string, _ ...any) string { return sql }

@@ -116,7 +116,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
 		}
 		pg = stdlib.OpenDB(*cfg)
-		dialector = postgres.New(postgres.Config{DSN: databaseURL, Conn: pgPool{pg}})
+		dialector = pgDialector{&postgres.Dialector{Config: &postgres.Config{DSN: databaseURL, Conn: pgPool{pg}}}}
 	case strings.HasPrefix(databaseURL, "sqlite:"):
 		path := strings.TrimPrefix(databaseURL, "sqlite:")
 		dsn, err := sqliteDSN(path)
@@ -129,7 +129,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
 		}
 		stmts = newStmtPool(conn)
-		dialector = &sqlite.Dialector{DSN: dsn, Conn: stmts}
+		dialector = sqliteDialector{&sqlite.Dialector{DSN: dsn, Conn: stmts}}
 	default:
 		return nil, errors.New(`store: unsupported database URL: want "postgres://…", "postgresql://…" or "sqlite:PATH"`)
 	}

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 )
 
 // MaxSafeInteger is 2^53−1, the largest integer every JSON reader (and
@@ -70,9 +69,7 @@ func MarshalMember(v any, name string, raw []byte) (whole, member []byte, err er
 		names = append(names, k)
 	}
 	// RFC 8785 §3.2.3: members sorted by their names' UTF-16 code units.
-	slices.SortFunc(names, func(a, b string) int {
-		return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
-	})
+	slices.SortFunc(names, compareUTF16)
 	var out bytes.Buffer
 	out.Grow(len(obj) + len(name) + len(member) + 4)
 	out.WriteByte('{')

@@ -2,6 +2,7 @@ package anchor
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -212,11 +213,25 @@ func compareUTF16(a, b string) int {
 		ra, na := utf8.DecodeRuneInString(a)
 		rb, nb := utf8.DecodeRuneInString(b)
 		if ra != rb {
-			return slices.Compare(utf16.AppendRune(nil, ra), utf16.AppendRune(nil, rb))
+			// The first code units decide, unless both are the same high
+			// surrogate: then the low ones do, in the runes' own order.
+			if ua, ub := firstUTF16Unit(ra), firstUTF16Unit(rb); ua != ub {
+				return cmp.Compare(ua, ub)
+			}
+			return cmp.Compare(ra, rb)
 		}
 		a, b = a[na:], b[nb:]
 	}
 	return len(a) - len(b)
+}
+
+// firstUTF16Unit is r's first UTF-16 code unit: r itself in the Basic
+// Multilingual Plane, its high surrogate above it.
+func firstUTF16Unit(r rune) rune {
+	if r >= 0x10000 {
+		return 0xD800 + (r-0x10000)>>10
+	}
+	return r
 }
 
 // string reads a JSON string literal at c.i and returns its value.

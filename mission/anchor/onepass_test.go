@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
@@ -222,4 +224,32 @@ func hex4(raw []byte, at int) (rune, bool) {
 	}
 	v, err := strconv.ParseUint(string(raw[at:at+4]), 16, 32)
 	return rune(v), err == nil
+}
+
+// compareUTF16 orders as RFC 8785 §3.2.3 says: by UTF-16 code units
+// (utf16.Encode, the definition), without allocating. The strings meet at
+// the boundaries where byte order and UTF-16 order part: surrogate pairs
+// against U+E000–U+FFFF, and two pairs with the same high surrogate.
+func TestCompareUTF16IsCodeUnitOrder(t *testing.T) {
+	parts := []string{"", "a", "z", "\u007f", "\u00e9", "\u0800", "\ud7ff", "\ue000", "\uffff", "\ufffd",
+		"\U00010000", "\U000103ff", "\U00010400", "\U0001f600", "\U0010ffff", "\xff"}
+	var all []string
+	for _, p := range parts {
+		all = append(all, p)
+		for _, q := range parts {
+			all = append(all, p+q, "k"+p+q)
+		}
+	}
+	sign := func(n int) int { return min(max(n, -1), 1) }
+	for _, a := range all {
+		for _, b := range all {
+			want := slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+			if got := sign(compareUTF16(a, b)); got != want {
+				t.Fatalf("compareUTF16(%+q, %+q) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { compareUTF16("k\U0001f600", "k\uffff") }); n != 0 {
+		t.Fatalf("compareUTF16 allocates %v times", n)
+	}
 }

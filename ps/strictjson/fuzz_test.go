@@ -1,8 +1,13 @@
 package strictjson_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
 )
@@ -36,6 +41,9 @@ func FuzzStrictJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		err := strictjson.Check(data)
+		if ref := referenceCheck(data); (err == nil) != (ref == nil) || errors.Is(err, strictjson.ErrNotObject) != errors.Is(ref, strictjson.ErrNotObject) {
+			t.Fatalf("Check(%q) = %v; the encoding/json walker said %v", data, err, ref)
+		}
 		if err != nil {
 			if m, derr := strictjson.DecodeObject(data); derr == nil || m != nil {
 				t.Fatalf("Check refused (%v) but DecodeObject returned %v, %v", err, m, derr)
@@ -61,3 +69,93 @@ func FuzzStrictJSON(f *testing.F) {
 		_ = strictjson.Unmarshal(data, &r) // may be a type error; must not panic
 	})
 }
+
+// referenceCheck is Check as it was with encoding/json's token decoder,
+// before jsontext (issue 12): the fuzz target holds the two to the same
+// answers.
+func referenceCheck(data []byte) error {
+	if !utf8.Valid(data) {
+		return errors.New("body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		if err := refSkipRest(dec, tok, 0); err != nil {
+			return err
+		}
+		return strictjson.ErrNotObject
+	}
+	if err := refWalkObject(dec, 1); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("malformed JSON: trailing data after the object")
+	}
+	return nil
+}
+
+func refWalkObject(dec *json.Decoder, depth int) error {
+	if depth > maxDepth {
+		return errors.New("JSON nested too deeply")
+	}
+	seen := map[string]struct{}{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("malformed JSON: %w", err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return errors.New("malformed JSON: object key is not a string")
+		}
+		if _, dup := seen[key]; dup {
+			return fmt.Errorf("duplicate member %q", key)
+		}
+		seen[key] = struct{}{}
+		if err := refWalkValue(dec, depth); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // closing '}'
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	return nil
+}
+
+func refWalkValue(dec *json.Decoder, depth int) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	return refSkipRest(dec, tok, depth)
+}
+
+func refSkipRest(dec *json.Decoder, tok json.Token, depth int) error {
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	switch d {
+	case '{':
+		return refWalkObject(dec, depth+1)
+	case '[':
+		if depth+1 > maxDepth {
+			return errors.New("JSON nested too deeply")
+		}
+		for dec.More() {
+			if err := refWalkValue(dec, depth+1); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return fmt.Errorf("malformed JSON: %w", err)
+		}
+	}
+	return nil
+}
+
+const maxDepth = 64

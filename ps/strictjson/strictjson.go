@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ErrNotObject means the document is valid JSON but not an object.
@@ -23,29 +25,49 @@ const maxDepth = 64
 
 // Check validates data as a single JSON object with valid UTF-8 and no
 // duplicate member names.
+//
+// jsontext (encoding/json v2's token layer) reads it: it refuses duplicate
+// names itself, compared after unescaping, and reads scalar values without
+// allocating, where encoding/json's Decoder.Token allocated an error for
+// every one (issue 12). Escaped lone surrogates stay accepted, as
+// encoding/json accepts them; the raw bytes are checked as UTF-8 first.
 func Check(data []byte) error {
 	if !utf8.Valid(data) {
 		return errors.New("body is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		if err := skipRest(dec, tok, 0); err != nil {
-			return err
+	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowInvalidUTF8(true))
+	var top jsontext.Kind
+	for top == 0 || dec.StackDepth() > 0 {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return tokenError(err)
 		}
+		if top == 0 {
+			top = tok.Kind()
+		}
+		if dec.StackDepth() > maxDepth {
+			return errors.New("JSON nested too deeply")
+		}
+	}
+	if top != '{' {
 		return ErrNotObject
 	}
-	if err := walkObject(dec, 1); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return errors.New("malformed JSON: trailing data after the object")
 	}
 	return nil
+}
+
+// tokenError says why jsontext stopped reading.
+func tokenError(err error) error {
+	var se *jsontext.SyntacticError
+	if errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &se) {
+		return fmt.Errorf("duplicate member %q", se.JSONPointer.LastToken())
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("malformed JSON: %w", err)
 }
 
 // DecodeObject checks data (see Check) and unmarshals it into a generic map
@@ -189,65 +211,4 @@ func jsonFields(t reflect.Type, fields map[string]reflect.Type, seen map[reflect
 			}
 		}
 	}
-}
-
-func walkObject(dec *json.Decoder, depth int) error {
-	if depth > maxDepth {
-		return errors.New("JSON nested too deeply")
-	}
-	seen := map[string]struct{}{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("malformed JSON: %w", err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return errors.New("malformed JSON: object key is not a string")
-		}
-		if _, dup := seen[key]; dup {
-			return fmt.Errorf("duplicate member %q", key)
-		}
-		seen[key] = struct{}{}
-		if err := walkValue(dec, depth); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // closing '}'
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	return nil
-}
-
-func walkValue(dec *json.Decoder, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	return skipRest(dec, tok, depth)
-}
-
-// skipRest walks the remainder of a value whose first token is tok.
-func skipRest(dec *json.Decoder, tok json.Token, depth int) error {
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	switch d {
-	case '{':
-		return walkObject(dec, depth+1)
-	case '[':
-		if depth+1 > maxDepth {
-			return errors.New("JSON nested too deeply")
-		}
-		for dec.More() {
-			if err := walkValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return fmt.Errorf("malformed JSON: %w", err)
-		}
-	}
-	return nil
 }

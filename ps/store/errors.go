@@ -70,10 +70,15 @@ func (e *Error) LogValue() slog.Value {
 	)
 }
 
-// wrap classifies a driver/gorm error; nil stays nil.
+// wrap classifies a driver/gorm error; nil stays nil. A store error (a
+// queued write's, sent by a later statement or the commit: pgpool.go)
+// passes as it is: it already names its operation and kind.
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if se := (*Error)(nil); errors.As(err, &se) {
+		return err
 	}
 	kind := ErrDatabase
 	switch {

@@ -301,9 +301,6 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if fnErr != nil {
 		return fnErr
 	}
-	if se := (*Error)(nil); errors.As(err, &se) {
-		return err // a queued write's, sent by the commit (pgpool.go)
-	}
 	if err != nil {
 		return wrap("transaction", err)
 	}

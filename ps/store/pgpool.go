@@ -113,20 +113,25 @@ func (t *pgTx) flush(ctx context.Context) error {
 	return err
 }
 
+// before sends the queue ahead of a statement, unless the statement is
+// marked to run past it (pastQueue).
+func (t *pgTx) before(ctx context.Context) error {
+	if ctx.Value(pastQueueKey{}) != nil {
+		return nil
+	}
+	return t.flush(ctx)
+}
+
 func (t *pgTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if ctx.Value(pastQueueKey{}) == nil {
-		if err := t.flush(ctx); err != nil {
-			return nil, err
-		}
+	if err := t.before(ctx); err != nil {
+		return nil, err
 	}
 	return t.Tx.ExecContext(ctx, query, args...)
 }
 
 func (t *pgTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if ctx.Value(pastQueueKey{}) == nil {
-		if err := t.flush(ctx); err != nil {
-			return nil, err
-		}
+	if err := t.before(ctx); err != nil {
+		return nil, err
 	}
 	return t.Tx.QueryContext(ctx, query, args...)
 }
@@ -146,14 +151,14 @@ func pastQueue(ctx context.Context) context.Context {
 // query after a failed flush on an aborted transaction, which fails it,
 // and the commit reports the write's error (queueErr).
 func (t *pgTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if err := t.flush(ctx); err != nil {
+	if err := t.before(ctx); err != nil {
 		t.queueErr = errors.Join(t.queueErr, err)
 	}
 	return t.Tx.QueryRowContext(ctx, query, args...)
 }
 
 func (t *pgTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	if err := t.flush(ctx); err != nil {
+	if err := t.before(ctx); err != nil {
 		return nil, err
 	}
 	return t.Tx.PrepareContext(ctx, query)

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"sync"
 
@@ -40,6 +41,19 @@ type stmtPool struct {
 	wanted  chan string
 	stop    context.CancelFunc
 	stopped chan struct{}
+
+	// writer is the connection transactions run on, kept out of the
+	// pool (pinWriter). SQLite drops a connection's whole page cache
+	// when it begins a read and finds the database changed by another
+	// connection; with every transaction on the one connection that made
+	// the last change, its cache stays warm, and a decision reads its
+	// B-tree pages from memory instead of the file (docs/performance.md,
+	// finding 41). writerMu is held from BeginTx to Commit or Rollback: a
+	// transaction that finds it held (none should: InTx's writer turn
+	// comes first) begins on the pool instead.
+	pin      bool
+	writerMu sync.Mutex
+	writer   *sql.Conn
 }
 
 type pooledStmt struct {
@@ -187,6 +201,12 @@ func (p *stmtPool) forTx(query string) *pooledStmt {
 func (p *stmtPool) close() {
 	p.stop()
 	<-p.stopped
+	p.writerMu.Lock() // a transaction still open ends first
+	if p.writer != nil {
+		_ = p.writer.Close() // back to the pool, which closes it
+		p.writer = nil
+	}
+	p.writerMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for el := p.order.Front(); el != nil; el = el.Next() {
@@ -224,13 +244,46 @@ func (p *stmtPool) QueryRowContext(ctx context.Context, query string, args ...an
 	return p.db.QueryRowContext(ctx, query, args...)
 }
 
-// BeginTx makes gorm's transactions use the kept statements too.
+// pinWriter makes transactions run on one connection kept for them (see
+// writer). Only for a pool of more than one connection: the kept one is
+// never free for statements outside transactions.
+func (p *stmtPool) pinWriter() { p.pin = true }
+
+// BeginTx makes gorm's transactions use the kept statements too, on the
+// writer connection when it is free.
 func (p *stmtPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	if p.pin && p.writerMu.TryLock() {
+		tx, err := p.beginOnWriter(ctx, opts)
+		if err != nil {
+			p.writerMu.Unlock()
+			return nil, err
+		}
+		return &stmtTx{Tx: tx, pool: p, unpin: p.writerMu.Unlock}, nil
+	}
 	tx, err := p.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	return &stmtTx{Tx: tx, pool: p}, nil
+}
+
+// beginOnWriter begins on the writer connection, taking one from the pool
+// first (or again, if the one kept has gone bad). p.writerMu is held.
+func (p *stmtPool) beginOnWriter(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	if p.writer != nil {
+		tx, err := p.writer.BeginTx(ctx, opts)
+		if !errors.Is(err, sql.ErrConnDone) {
+			return tx, err
+		}
+		_ = p.writer.Close()
+		p.writer = nil
+	}
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.writer = conn
+	return conn.BeginTx(ctx, opts)
 }
 
 // GetDBConn lets gorm's DB() find the *sql.DB.
@@ -240,6 +293,26 @@ func (p *stmtPool) GetDBConn() (*sql.DB, error) { return p.db, nil }
 type stmtTx struct {
 	*sql.Tx
 	pool *stmtPool
+	// unpin frees the writer connection (nil for a transaction on the
+	// pool); once, though gorm may roll back after a failed commit.
+	unpin func()
+}
+
+func (t *stmtTx) Commit() error {
+	defer t.release()
+	return t.Tx.Commit()
+}
+
+func (t *stmtTx) Rollback() error {
+	defer t.release()
+	return t.Tx.Rollback()
+}
+
+func (t *stmtTx) release() {
+	if t.unpin != nil {
+		t.unpin()
+		t.unpin = nil
+	}
 }
 
 func (t *stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

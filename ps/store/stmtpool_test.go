@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 )
 
 // countingDriver wraps the SQLite driver and counts the statements it
@@ -270,4 +272,89 @@ func TestOpenSQLiteFailureLeavesNothingRunning(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	assert.LessOrEqual(t, after, before, "goroutines still running after the failed Opens")
+}
+
+// Issue 12 (finding 41): on SQLite every transaction runs on one kept
+// connection, whose page cache then stays valid from one transaction to
+// the next; statements outside transactions never run on it. A TEMP table
+// is private to the connection that made it, so it shows which one ran.
+func TestSQLiteTransactionsRunOnTheWriterConnection(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ps.db")
+	s, err := Open(ctx, "sqlite:"+path, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.InTx(ctx, func(tx *Store) error {
+		return tx.ExecSQL(ctx, "CREATE TEMP TABLE writer_probe (x INTEGER)")
+	}))
+	for range 3 {
+		require.NoError(t, s.InTx(ctx, func(tx *Store) error {
+			return tx.ExecSQL(ctx, "INSERT INTO temp.writer_probe (x) VALUES (1)")
+		}), "a later transaction ran on another connection")
+	}
+	var n int
+	require.NoError(t, s.InTx(ctx, func(tx *Store) error {
+		return tx.QuerySQL(ctx, &n, "SELECT count(*) FROM temp.writer_probe")
+	}))
+	assert.Equal(t, 3, n)
+	for range 4 { // more than one pooled connection would be tried
+		err := s.QuerySQL(ctx, &n, "SELECT count(*) FROM temp.writer_probe")
+		var se *Error
+		require.ErrorAs(t, err, &se, "a statement outside a transaction ran on the writer connection")
+		assert.ErrorContains(t, se.Err, "no such table")
+	}
+
+	// Closing gives the writer connection back: the last connection to
+	// close checkpoints the WAL into the database and removes it.
+	require.NoError(t, s.ExecSQL(ctx, "CREATE TABLE kept (x INTEGER)"))
+	require.NoError(t, s.InTx(ctx, func(tx *Store) error { return tx.ExecSQL(ctx, "INSERT INTO kept (x) VALUES (7)") }))
+	require.NoError(t, s.Close())
+	_, err = os.Stat(path + "-wal")
+	assert.True(t, os.IsNotExist(err), "the WAL is still there after Close: a connection stayed open (%v)", err)
+	s, err = Open(ctx, "sqlite:"+path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.QuerySQL(ctx, &n, "SELECT x FROM kept"))
+	assert.Equal(t, 7, n)
+}
+
+// A transaction that finds the writer connection busy (none should: the
+// writer turn comes first) begins on the pool instead of waiting for it,
+// and a writer connection that has gone is replaced.
+func TestStmtPoolWriterBusyOrGone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "pool.db"))
+	require.NoError(t, err)
+	db.SetMaxOpenConns(3)
+	t.Cleanup(func() { _ = db.Close() })
+	p := newStmtPool(db)
+	p.pinWriter()
+	t.Cleanup(p.close)
+	probe := func(tx gorm.ConnPool) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO temp.writer_probe (x) VALUES (1)")
+		return err
+	}
+
+	first, err := p.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = first.ExecContext(ctx, "CREATE TEMP TABLE writer_probe (x INTEGER)")
+	require.NoError(t, err)
+	second, err := p.BeginTx(ctx, nil) // deferred: both may be open at once
+	require.NoError(t, err)
+	assert.Error(t, probe(second), "the second transaction shared the busy writer connection")
+	require.NoError(t, second.(driver.Tx).Rollback())
+	require.NoError(t, first.(driver.Tx).Commit())
+	// gorm rolls back after a failed commit; that frees nothing twice.
+	require.ErrorIs(t, first.(driver.Tx).Rollback(), sql.ErrTxDone)
+
+	again, err := p.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, probe(again), "the writer connection was not kept")
+	require.NoError(t, again.(driver.Tx).Commit())
+
+	require.NoError(t, p.writer.Close()) // gone, as a bad connection goes
+	replaced, err := p.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	assert.Error(t, probe(replaced), "the TEMP table of a closed connection survived")
+	require.NoError(t, replaced.(driver.Tx).Commit())
 }

@@ -129,6 +129,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 			return nil, &Error{Op: "open " + shown, Kind: ErrDatabase, Err: err}
 		}
 		stmts = newStmtPool(conn)
+		stmts.pinWriter()
 		dialector = sqliteDialector{&sqlite.Dialector{DSN: dsn, Conn: stmts}}
 	default:
 		return nil, errors.New(`store: unsupported database URL: want "postgres://…", "postgresql://…" or "sqlite:PATH"`)

@@ -298,6 +298,9 @@ type stmtTx struct {
 	unpin func()
 }
 
+// Commit commits. (A COMMIT that SQLite refuses leaves its transaction
+// open; the driver rolls it back, so the kept connection is usable after:
+// TestSQLiteGroupCommitFailureFailsEveryMember.)
 func (t *stmtTx) Commit() error {
 	defer t.release()
 	return t.Tx.Commit()

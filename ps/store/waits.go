@@ -11,12 +11,27 @@ import (
 // waitCounters add up the SQLite writer turns of one pool (issue 12: where
 // a request's latency goes under load). Zero on PostgreSQL.
 type waitCounters struct {
-	turns, waitNS, heldNS atomic.Int64
+	turns, waitNS, heldNS, groupedTx atomic.Int64
+}
+
+// grouped counts transactions committed in another's turn (txgroup.go).
+func (w *waitCounters) grouped(n int) {
+	if w != nil {
+		w.groupedTx.Add(int64(n))
+	}
 }
 
 func (w *waitCounters) writerWaited(d time.Duration) {
 	if w != nil {
 		w.turns.Add(1)
+		w.waitNS.Add(int64(d))
+	}
+}
+
+// groupWaited counts the wait of a transaction another's turn committed
+// (txgroup.go): queued until its group committed, without a turn.
+func (w *waitCounters) groupWaited(d time.Duration) {
+	if w != nil {
 		w.waitNS.Add(int64(d))
 	}
 }
@@ -30,10 +45,14 @@ func (w *waitCounters) writerHeld(d time.Duration) {
 // WaitStats is where the store's callers waited since Open.
 type WaitStats struct {
 	// WriterTurns counts SQLite writer turns (transactions and single
-	// writes); WriterWait is the time they waited for their turn and
-	// WriterHeld the time they held it.
+	// writes); WriterWait is the time they waited for their turn (and
+	// grouped transactions for their group's commit) and WriterHeld the
+	// time turns were held.
 	WriterTurns            int64
 	WriterWait, WriterHeld time.Duration
+	// GroupedTransactions counts SQLite transactions that committed in
+	// another's writer turn, with its commit (txgroup.go).
+	GroupedTransactions int64
 	// PoolWaits counts the queries that waited for a pooled connection,
 	// PoolWait for how long in all; OpenConns and InUse are the pool now.
 	PoolWaits        int64
@@ -48,6 +67,7 @@ func (s *Store) WaitStats() WaitStats {
 		ws.WriterTurns = s.waits.turns.Load()
 		ws.WriterWait = time.Duration(s.waits.waitNS.Load())
 		ws.WriterHeld = time.Duration(s.waits.heldNS.Load())
+		ws.GroupedTransactions = s.waits.groupedTx.Load()
 	}
 	if s.sqlDB != nil {
 		st := s.sqlDB.Stats()
@@ -74,6 +94,8 @@ var (
 		"Time spent waiting for the SQLite writer turn.", nil, nil)
 	writerHeldDesc = prometheus.NewDesc("aauth_ps_store_writer_held_seconds_total",
 		"Time the SQLite writer turn was held.", nil, nil)
+	groupedTxDesc = prometheus.NewDesc("aauth_ps_store_grouped_transactions_total",
+		"SQLite transactions committed with another's, in its writer turn (0 on PostgreSQL).", nil, nil)
 )
 
 type writerCollector struct{ s *Store }
@@ -82,6 +104,7 @@ func (writerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- writerTurnsDesc
 	ch <- writerWaitDesc
 	ch <- writerHeldDesc
+	ch <- groupedTxDesc
 }
 
 func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -89,4 +112,5 @@ func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(writerTurnsDesc, prometheus.CounterValue, float64(ws.WriterTurns))
 	ch <- prometheus.MustNewConstMetric(writerWaitDesc, prometheus.CounterValue, ws.WriterWait.Seconds())
 	ch <- prometheus.MustNewConstMetric(writerHeldDesc, prometheus.CounterValue, ws.WriterHeld.Seconds())
+	ch <- prometheus.MustNewConstMetric(groupedTxDesc, prometheus.CounterValue, float64(ws.GroupedTransactions))
 }

@@ -318,7 +318,15 @@ func (t *stmtTx) release() {
 	}
 }
 
+// A transaction's statements run to their end whatever their caller's
+// context: SQLite answers a write interrupted inside a transaction by
+// rolling back the whole transaction, after which further statements would
+// each commit on their own, and in a commit group (txgroup.go) the
+// transaction holds other callers' work too.
+func uncancelled(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 func (t *stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = uncancelled(ctx)
 	if ps := t.pool.forTx(query); ps != nil {
 		defer t.pool.give(ps)
 		return t.Tx.StmtContext(ctx, ps.stmt).ExecContext(ctx, args...)
@@ -327,6 +335,7 @@ func (t *stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sq
 }
 
 func (t *stmtTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = uncancelled(ctx)
 	if ps := t.pool.forTx(query); ps != nil {
 		defer t.pool.give(ps)
 		return t.Tx.StmtContext(ctx, ps.stmt).QueryContext(ctx, args...)
@@ -335,6 +344,7 @@ func (t *stmtTx) QueryContext(ctx context.Context, query string, args ...any) (*
 }
 
 func (t *stmtTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = uncancelled(ctx)
 	if ps := t.pool.forTx(query); ps != nil {
 		defer t.pool.give(ps)
 		return t.Tx.StmtContext(ctx, ps.stmt).QueryRowContext(ctx, args...)

@@ -198,3 +198,21 @@ func TestSQLiteQueuedTransactionWithdrawsOnCancel(t *testing.T) {
 	assert.False(t, ran.Load(), "the withdrawn transaction ran")
 	assert.Zero(t, countG(t, s, "n = 5"))
 }
+
+// A transaction's statements are not cut short by their caller's context:
+// SQLite rolls back the whole transaction when a write is interrupted,
+// and further statements would then each commit alone, other members'
+// with them. The caller's function decides, by its error, what stands.
+func TestSQLiteTransactionStatementsOutliveTheirContext(t *testing.T) {
+	s := groupStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	require.NoError(t, s.InTx(ctx, func(tx *Store) error {
+		if err := tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (8)"); err != nil {
+			return err
+		}
+		cancel()
+		return tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (9)")
+	}))
+	assert.EqualValues(t, 2, countG(t, s, "n IN (8, 9)"))
+}

@@ -275,19 +275,16 @@ func (s *Store) Close() error {
 // (or if fn panics) it rolls back. fn's error is returned unchanged. The
 // *Store passed to fn has the same methods, all bound to the transaction;
 // calling InTx on it opens a savepoint.
+//
+// On SQLite, one writer at a time: the transaction waits for this
+// process's writer turn holding no connection (waiting inside SQLite held
+// pooled connections for up to busy_timeout while the holder waited for
+// one itself: "database is locked" after 5 s, issue 12), and transactions
+// that wait together share one commit (txgroup.go). On PostgreSQL, and for
+// a savepoint, it begins at once.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.groups != nil && s.afterCommit == nil {
-		return s.inGroup(ctx, fn) // SQLite: see txgroup.go
-	}
-	// SQLite has one writer at a time and every transaction takes the
-	// write lock at BEGIN. Waiting for it inside SQLite holds a pooled
-	// connection for up to busy_timeout; enough waiters held the whole pool
-	// while the holder waited for a connection itself, and requests failed
-	// with "database is locked" after 5 s (issue 12). Waiting here holds
-	// no connection. Other processes on the file still meet busy_timeout.
-	release, err := s.queueWriter(ctx)
-	if err != nil {
-		return wrap("transaction", err)
+		return s.inGroup(ctx, fn)
 	}
 	hooks := new([]func()) // this transaction's (or savepoint's) own
 	held := s.held
@@ -295,19 +292,11 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		held = new(heldMissions)
 	}
 	var fnErr error
-	func() {
-		// Released before the hooks run: a hook that writes (a wake-up
-		// recording its delivery, a follow-up transaction) queues for the
-		// writer like any other caller instead of deadlocking on the turn
-		// this transaction still held; and the next writer does not wait
-		// for work that is no part of this transaction (issue 12).
-		defer release()
-		err = s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-			fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
-				held: held, pairwise: s.pairwise})
-			return fnErr
-		})
-	}()
+	err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
+			held: held, pairwise: s.pairwise})
+		return fnErr
+	})
 	if fnErr != nil || err != nil {
 		s.forgetAllHeld() // a savepoint rolled back (outside one, s.held is nil)
 	}
@@ -327,10 +316,10 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	return nil
 }
 
-// queueWriter waits for this process's SQLite writer turn (see InTx): a
-// transaction, or a single write outside one, which would otherwise wait
-// for the lock inside SQLite holding a pooled connection. Inside a
-// transaction, and on PostgreSQL, it returns at once.
+// queueWriter waits for this process's SQLite writer turn (see InTx) for
+// a single write outside a transaction, which would otherwise wait for the
+// lock inside SQLite holding a pooled connection. Inside a transaction,
+// and on PostgreSQL, it returns at once.
 func (s *Store) queueWriter(ctx context.Context) (release func(), err error) {
 	if s.writer == nil || s.afterCommit != nil {
 		return func() {}, nil

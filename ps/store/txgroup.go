@@ -16,12 +16,11 @@ const maxTxGroup = 8
 // txGroups runs concurrent SQLite transactions of one process as groups
 // that share one commit (issue 12, docs/performance.md finding 42).
 //
-// Why: SQLite has one writer at a time, and a commit writes every page the
-// transaction dirtied to the WAL, two system calls a page (13 % of the PS's
-// CPU under load, all of it inside the writer turn every other request
-// queues for). Transactions that queue for the turn together share pages
-// (the token records' tables and indexes, the mission log, the evidence)
-// and commit them once.
+// Why: SQLite has one writer at a time, and each decision paid a BEGIN, a
+// commit (the WAL's frame writes, locks, the WAL index) and a hand-off of
+// the writer turn while the other requests queued for it: commits were
+// 12 % of the PS's CPU under load. A group pays them once, and writes a
+// page its members share (a table's last leaf, an index page) once.
 //
 // How, as replayBatch does for the replay cache: a caller queues its
 // transaction, then either takes the writer turn and runs the queued
@@ -31,7 +30,9 @@ const maxTxGroup = 8
 // function fails or panics is rolled back to its savepoint, and the others
 // commit; a failed commit fails every transaction of the group, and commits
 // nothing. Each caller gets the answer it would alone and runs its own
-// AfterCommit hooks, after the commit, on its own goroutine.
+// AfterCommit hooks, after the commit, on its own goroutine, with the turn
+// released: a hook that writes (a wake-up recording its delivery, a
+// follow-up transaction) queues like any other caller.
 //
 // A transaction in a group sees its predecessors' writes, and a read
 // outside it does not until the group commits: the same as a PostgreSQL

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -77,13 +78,7 @@ func (s *Store) inGroup(ctx context.Context, fn func(tx *Store) error) error {
 			s.waits.groupWaited(time.Since(start))
 			return t.result()
 		case s.writer <- struct{}{}:
-			got := time.Now()
-			s.waits.writerWaited(got.Sub(start))
-			if batch := g.take(); len(batch) > 0 {
-				s.runGroup(batch)
-			}
-			s.waits.writerHeld(time.Since(got))
-			<-s.writer
+			s.groupTurn(start)
 			start = time.Now() // not in the batch taken (maxTxGroup): queue again
 		case <-ctx.Done():
 			if g.withdraw(t) {
@@ -92,6 +87,21 @@ func (s *Store) inGroup(ctx context.Context, fn func(tx *Store) error) error {
 			<-t.done // taken by a group already: its outcome stands
 			return t.result()
 		}
+	}
+}
+
+// groupTurn runs the oldest pending transactions as a group, holding the
+// writer turn taken after waiting since queued; the turn is released even
+// if the group panics.
+func (s *Store) groupTurn(queued time.Time) {
+	got := time.Now()
+	s.waits.writerWaited(got.Sub(queued))
+	defer func() {
+		s.waits.writerHeld(time.Since(got))
+		<-s.writer
+	}()
+	if batch := s.groups.take(); len(batch) > 0 {
+		s.runGroup(batch)
 	}
 }
 
@@ -124,7 +134,12 @@ func (g *txGroups) withdraw(t *groupedTx) bool {
 // cancelled by it: an interrupted write rolls back SQLite's whole
 // transaction, the other members' work with it.
 func (s *Store) runGroup(batch []*groupedTx) {
+	var gtx *gorm.DB // open until committed or rolled back
 	defer func() {
+		if gtx != nil { // a panic of the store's own, not a member's
+			_ = gtx.Rollback()
+			failAll(batch, wrap("transaction", errors.New("group ended by a panic")))
+		}
 		for _, t := range batch {
 			close(t.done)
 		}
@@ -132,29 +147,35 @@ func (s *Store) runGroup(batch []*groupedTx) {
 	if len(batch) > 1 {
 		s.waits.grouped(len(batch) - 1)
 	}
-	gtx := s.db.WithContext(context.WithoutCancel(batch[0].ctx)).Begin()
-	if gtx.Error != nil {
-		failAll(batch, wrap("transaction", gtx.Error))
+	begun := s.db.WithContext(context.WithoutCancel(batch[0].ctx)).Begin()
+	if begun.Error != nil {
+		failAll(batch, wrap("transaction", begun.Error))
 		return
+	}
+	gtx = begun
+	abandon := func(err error) {
+		// The transaction is in no known state: none of it stands.
+		_ = gtx.Rollback()
+		gtx = nil
+		failAll(batch, wrap("transaction", err))
 	}
 	for i, t := range batch {
 		savepoint := "aauth_group_" + strconv.Itoa(i)
 		if err := gtx.SavePoint(savepoint).Error; err != nil {
-			_ = gtx.Rollback()
-			failAll(batch, wrap("transaction", err))
+			abandon(err)
 			return
 		}
 		t.run(gtx)
 		if t.fnErr != nil || t.panicked {
 			if err := gtx.RollbackTo(savepoint).Error; err != nil {
-				// The transaction is in no known state: none of it stands.
-				_ = gtx.Rollback()
-				failAll(batch, wrap("transaction", err))
+				abandon(err)
 				return
 			}
 		}
 	}
-	if err := gtx.Commit().Error; err != nil {
+	err := gtx.Commit().Error
+	gtx = nil
+	if err != nil {
 		failAll(batch, wrap("transaction", err))
 	}
 }

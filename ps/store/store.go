@@ -293,8 +293,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	}
 	var fnErr error
 	err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		fnErr = fn(&Store{db: gtx, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
-			held: held, pairwise: s.pairwise})
+		fnErr = fn(s.boundTo(gtx, hooks, held))
 		return fnErr
 	})
 	if fnErr != nil || err != nil {
@@ -314,6 +313,13 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		f()
 	}
 	return nil
+}
+
+// boundTo is s's Store for a transaction (or savepoint) on db: its hooks
+// and held missions, the pool's shared parts.
+func (s *Store) boundTo(db *gorm.DB, hooks *[]func(), held *heldMissions) *Store {
+	return &Store{db: db, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
+		held: held, pairwise: s.pairwise}
 }
 
 // queueWriter waits for this process's SQLite writer turn (see InTx) for

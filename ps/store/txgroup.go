@@ -187,9 +187,7 @@ func (t *groupedTx) run(gtx *gorm.DB) {
 			t.panicked, t.panicVal = true, p
 		}
 	}()
-	s := t.s
-	t.fnErr = t.fn(&Store{db: gtx.WithContext(context.WithoutCancel(t.ctx)), dialect: s.dialect, log: s.log, now: s.now,
-		afterCommit: &t.hooks, writer: s.writer, waits: s.waits, held: new(heldMissions), pairwise: s.pairwise})
+	t.fnErr = t.fn(t.s.boundTo(gtx.WithContext(context.WithoutCancel(t.ctx)), &t.hooks, new(heldMissions)))
 }
 
 // failAll gives err to every member whose function did not fail itself:

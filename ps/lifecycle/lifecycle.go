@@ -91,7 +91,12 @@ type Options struct {
 }
 
 // Service runs lifecycle transitions.
-type Service struct{ o Options }
+type Service struct {
+	o Options
+	// headSweepLimit is how many chains one head-signing sweep signs at
+	// most (tests lower it).
+	headSweepLimit int
+}
 
 // New builds the Service.
 func New(o Options) (*Service, error) {
@@ -104,7 +109,7 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{o: o}, nil
+	return &Service{o: o, headSweepLimit: 500}, nil
 }
 
 // Who acts: a person on their own mission, an administrator (through the
@@ -420,10 +425,32 @@ func (s *Service) SignHead(ctx context.Context, s256 string) (bool, error) {
 // has none): the housekeeping loop runs it (any replica may; a race
 // between two is refused by the chain's (chain, seq) key). It returns how
 // many it signed.
+//
+// It looks only at chains active since its mark, and moves the mark after
+// a sweep that signed every chain due: a record stamped an interval ago
+// is then covered by a signed head, whatever its chain (its last head is
+// older, or later in the chain). headSweepSlack allows for a replica whose
+// clock stamped records behind this one's.
 func (s *Service) SignHeadsDue(ctx context.Context) (int, error) {
-	ids, err := s.o.DB.EvidenceHeadsDue(ctx, s.o.Now().Add(-HeadSigningInterval), 500)
-	return eachDue(ctx, ids, err, s.SignHead)
+	before := s.o.Now().Add(-HeadSigningInterval)
+	since, err := s.o.DB.SweepMark(ctx, headSweep)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := s.o.DB.EvidenceHeadsDue(ctx, before, since, s.headSweepLimit)
+	n, err := eachDue(ctx, ids, err, s.SignHead)
+	if err != nil || len(ids) == s.headSweepLimit {
+		return n, err
+	}
+	return n, s.o.DB.AdvanceSweepMark(ctx, headSweep, before.Add(-headSweepSlack).UnixMilli())
 }
+
+// The head-signing sweep's mark, and how far behind its own clock it
+// trusts another replica's stamps.
+const (
+	headSweep      = "evidence_heads"
+	headSweepSlack = 10 * time.Minute
+)
 
 // anchorsOf are the mission's anchors; a mission approved before
 // Mission composition has none but its s256 (its chain then starts here).

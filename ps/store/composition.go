@@ -374,14 +374,46 @@ func (s *Store) EvidenceLink(ctx context.Context, chain string) (*evidence.Link,
 
 // EvidenceHeadsDue lists mission chains (a chain named by its mission's
 // s256) that moved since their last chain_head and whose last chain_head
-// is older than before (or that have none), at most limit, oldest first.
-func (s *Store) EvidenceHeadsDue(ctx context.Context, before time.Time, limit int) ([]string, error) {
+// is older than before (or that have none), at most limit, the least
+// recently active first. It looks only at chains with a record other than
+// a chain_head stamped at or after since (unix ms; the sweep's mark, see
+// SweepMark), found through mission_evidence_at: the sweep's cost follows
+// recent activity, not the evidence stored (migration 00035).
+func (s *Store) EvidenceHeadsDue(ctx context.Context, before time.Time, since int64, limit int) ([]string, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Model(&evidenceRow{}).Select("chain").Where("chain = mission_s256").Group("chain").
-		Having("MAX(CASE WHEN type = ? THEN at_ms ELSE 0 END) <= ? AND MAX(seq) > MAX(CASE WHEN type = ? THEN seq ELSE -1 END)",
-			evidence.ChainHead, before.UnixMilli(), evidence.ChainHead).
-		Order("MAX(at_ms)").Limit(limit).Pluck("chain", &ids).Error
+	err := s.db.WithContext(ctx).Raw(evidenceHeadsDueSQL,
+		since, evidence.ChainHead, evidence.ChainHead, evidence.ChainHead, before.UnixMilli(), limit).Scan(&ids).Error
 	return ids, wrap("evidence heads due", err)
+}
+
+// evidenceHeadsDueSQL is EvidenceHeadsDue's statement. MATERIALIZED keeps
+// its range read on mission_evidence_at: without it SQLite (which keeps no
+// statistics) groups by walking the primary key, the whole table.
+const evidenceHeadsDueSQL = `WITH recent AS MATERIALIZED (
+	SELECT chain, at_ms FROM mission_evidence WHERE at_ms >= ? AND chain = mission_s256 AND type <> ?),
+c AS (SELECT chain, MAX(at_ms) AS last_at FROM recent GROUP BY chain)
+SELECT c.chain FROM c
+ WHERE (SELECT e.type FROM mission_evidence e WHERE e.chain = c.chain ORDER BY e.seq DESC LIMIT 1) <> ?
+   AND COALESCE((SELECT MAX(h.at_ms) FROM mission_evidence h
+	  WHERE h.mission_s256 = c.chain AND h.type = ? AND h.chain = c.chain), 0) <= ?
+ ORDER BY c.last_at, c.chain LIMIT ?`
+
+// SweepMark is the mark a housekeeping sweep left (unix ms), 0 before its
+// first: what it no longer needs to look at.
+func (s *Store) SweepMark(ctx context.Context, sweep string) (int64, error) {
+	var marks []int64
+	err := s.db.WithContext(ctx).Raw(`SELECT mark_ms FROM housekeeping_marks WHERE name = ?`, sweep).Scan(&marks).Error
+	if err != nil || len(marks) == 0 {
+		return 0, wrap("read sweep mark", err)
+	}
+	return marks[0], nil
+}
+
+// AdvanceSweepMark moves sweep's mark to ms unless it is there or beyond
+// already: replicas sweep side by side, and a mark never moves back.
+func (s *Store) AdvanceSweepMark(ctx context.Context, sweep string, ms int64) error {
+	return wrap("advance sweep mark", s.db.WithContext(ctx).Exec(`INSERT INTO housekeeping_marks (name, mark_ms) VALUES (?, ?)
+	ON CONFLICT (name) DO UPDATE SET mark_ms = excluded.mark_ms WHERE housekeeping_marks.mark_ms < excluded.mark_ms`, sweep, ms).Error)
 }
 
 // InsertEvidence writes a record made by evidence.Append for mission s256.

@@ -4,6 +4,10 @@ package store
 // the test that it changes its own transaction only.
 const RememberAsyncPostgresSQL = rememberAsyncPostgres
 
+// EvidenceHeadsDueSQL is the head-signing sweep's statement, for the test
+// of its plan.
+const EvidenceHeadsDueSQL = evidenceHeadsDueSQL
+
 // LimitConnections caps the pool, so that a test's statements share one
 // session.
 func (s *Store) LimitConnections(n int) { s.sqlDB.SetMaxOpenConns(n) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -382,6 +383,80 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if link, _ := st.EvidenceLink(ctx, m4.S256); link == nil || link.Seq != n {
 			t.Fatalf("committed head = %+v, want seq %d", link, n)
+		}
+	})
+
+	// Issue 12, migration 00035: the head-signing sweep looks only at
+	// chains with records stamped since its mark, and the mark only moves
+	// forward.
+	t.Run("evidence heads due since a mark", func(t *testing.T) {
+		base := at.Add(1000 * time.Hour) // after every other subtest's records
+		mint := func(i int) string {
+			t.Helper()
+			m, err := a.Mint("https://ps.example", at.Add(time.Duration(100+i)*time.Millisecond), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m.S256
+		}
+		// appendAt appends records of the given types to chain (the
+		// mission's own when chain is ""), the i-th stamped base+minutes[i].
+		appendAt := func(s256, chain string, types []string, minutes []int) {
+			t.Helper()
+			if chain == "" {
+				chain = s256
+			}
+			for i, typ := range types {
+				r := evidence.Record{Mission: evidence.MissionRef{Origin: "https://ps.example", ID: s256}, Type: typ,
+					Actor: evidence.Actor{Kind: "ps"}, Anchors: evidence.Anchors{ProposalHash: "PH"}}
+				if err := st.InTx(ctx, func(tx *store.Store) error {
+					_, err := composition.AppendEvidence(ctx, tx, s256, chain, r, base.Add(time.Duration(minutes[i])*time.Minute))
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		dec, head := evidence.RuntimeDecision, evidence.ChainHead
+		quiet, fresh, recentHead, oldHead, signed, other := mint(0), mint(1), mint(2), mint(3), mint(4), mint(5)
+		appendAt(quiet, "", []string{dec}, []int{-1})                        // before the mark, unsigned
+		appendAt(fresh, "", []string{dec}, []int{1})                         // no head yet
+		appendAt(recentHead, "", []string{dec, head, dec}, []int{1, 61, 62}) // its head is under an hour old
+		appendAt(oldHead, "", []string{dec, head, dec}, []int{1, 2, 30})     // moved since an old head
+		appendAt(signed, "", []string{dec, head}, []int{5, 6})               // its last record is a head
+		appendAt(other, "proposal:"+other, []string{dec}, []int{10})         // not a mission chain
+		before := base.Add(60 * time.Minute)
+		due := func(since time.Time, limit int) []string {
+			t.Helper()
+			ids, err := st.EvidenceHeadsDue(ctx, before, since.UnixMilli(), limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ids
+		}
+		if got := due(base, 10); !slices.Equal(got, []string{fresh, oldHead}) {
+			t.Fatalf("due since the mark = %v, want [fresh oldHead] = %v", got, []string{fresh, oldHead})
+		}
+		if got := due(base.Add(-time.Hour), 10); !slices.Equal(got, []string{quiet, fresh, oldHead}) {
+			t.Fatalf("due since an earlier mark = %v, want [quiet fresh oldHead]", got)
+		}
+		if got := due(base, 1); !slices.Equal(got, []string{fresh}) {
+			t.Fatalf("due, at most 1 = %v, want [fresh]", got)
+		}
+		if got := due(base.Add(2*time.Minute), 10); !slices.Equal(got, []string{oldHead}) {
+			t.Fatalf("due since a later mark = %v, want [oldHead]", got)
+		}
+
+		if m, err := st.SweepMark(ctx, "test_sweep"); err != nil || m != 0 {
+			t.Fatalf("a new sweep's mark = %d, %v; want 0", m, err)
+		}
+		for _, step := range []struct{ to, want int64 }{{5, 5}, {3, 5}, {9, 9}} {
+			if err := st.AdvanceSweepMark(ctx, "test_sweep", step.to); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := st.SweepMark(ctx, "test_sweep"); err != nil || m != step.want {
+				t.Fatalf("mark after advancing to %d = %d, %v; want %d", step.to, m, err, step.want)
+			}
 		}
 	})
 }

@@ -62,7 +62,7 @@ type Egress interface {
 // BoundPersons reads an agent's live binding together with its person
 // (agents.ErrNotFound when the agent has no live binding).
 type BoundPersons interface {
-	BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.PersonRecord, error)
+	BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.Person, error)
 }
 
 // Options configure the Service.
@@ -248,11 +248,11 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 // person: one query with Bound, else two reads.
 func (s *Service) boundPerson(ctx context.Context, a *httpsig.Agent) (*agents.Binding, *account.Person, error) {
 	if s.o.Bound != nil {
-		b, rec, err := s.o.Bound.BoundPerson(ctx, a.Provider, a.ID)
+		b, p, err := s.o.Bound.BoundPerson(ctx, a.Provider, a.ID)
 		if err != nil {
 			return nil, nil, err
 		}
-		return b, &rec.Person, nil
+		return b, p, nil
 	}
 	b, err := s.o.Agents.Lookup(ctx, a.Provider, a.ID)
 	if err != nil || b.State == agents.BindingRevoked {

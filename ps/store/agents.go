@@ -51,21 +51,24 @@ type boundRow struct {
 
 // boundPersonQuery joins a live binding to its person, the person's
 // columns prefixed p_ (boundRow). Plain SQL: gorm's join preloading cost
-// more CPU per request than the round trip it saves on SQLite.
+// more CPU per request than the round trip it saves on SQLite. It reads
+// whether the person has a password, never the hash: agent requests have
+// no use for it.
 const boundPersonQuery = `SELECT b.id, b.provider, b.agent_id, b.person_id, b.state, b.platform, b.device,
   b.created_at, b.last_seen_at, b.ended_at, b.ended_by,
   p.id AS p_id, p.username AS p_username, p.email AS p_email, p.email_verified AS p_email_verified,
   p.name AS p_name, p.tenant AS p_tenant, p.groups_json AS p_groups_json, p.roles_json AS p_roles_json,
-  p.is_admin AS p_is_admin, p.inbox_channel AS p_inbox_channel, p.password_hash AS p_password_hash,
+  p.is_admin AS p_is_admin, p.inbox_channel AS p_inbox_channel,
+  CASE WHEN p.password_hash IS NULL THEN NULL ELSE '' END AS p_password_hash,
   p.created_at AS p_created_at, p.updated_at AS p_updated_at, p.disabled_at AS p_disabled_at
 FROM agent_bindings b JOIN persons p ON p.id = b.person_id
 WHERE b.provider = ? AND b.agent_id = ? AND b.` + liveBinding + ` LIMIT 1`
 
 // BoundPerson returns the live binding of an agent (as LiveBinding) and
-// the person it is bound to, in one query: every signed request of a
-// bound agent reads both (issue 12: they were two round trips).
-// ErrNotFound when the agent has no live binding.
-func (s *Store) BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.PersonRecord, error) {
+// the person it is bound to, without the person's secrets, in one query:
+// every signed request of a bound agent reads both (issue 12: they were
+// two round trips). ErrNotFound when the agent has no live binding.
+func (s *Store) BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.Person, error) {
 	const op = "look up binding"
 	var rows []boundRow
 	if err := s.db.WithContext(ctx).Raw(boundPersonQuery, provider, agentID).Scan(&rows).Error; err != nil {
@@ -74,7 +77,7 @@ func (s *Store) BoundPerson(ctx context.Context, provider, agentID string) (*age
 	if len(rows) == 0 {
 		return nil, nil, &Error{Op: op, Kind: ErrNotFound}
 	}
-	return rows[0].Binding.binding(), rows[0].Person.record(), nil
+	return rows[0].Binding.binding(), &rows[0].Person.record().Person, nil
 }
 
 // PersonBinding returns one of a person's live bindings by id, or ErrNotFound.

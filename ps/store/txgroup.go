@@ -43,6 +43,9 @@ const maxTxGroup = 8
 type txGroups struct {
 	mu      sync.Mutex
 	pending []*groupedTx
+	// fault, when set (tests), runs before each member's savepoint: a
+	// panic there is the store's own, not a member's.
+	fault func(member int)
 }
 
 // groupedTx is one InTx call waiting in, or run by, a group.
@@ -160,6 +163,9 @@ func (s *Store) runGroup(batch []*groupedTx) {
 		failAll(batch, wrap("transaction", err))
 	}
 	for i, t := range batch {
+		if s.groups.fault != nil {
+			s.groups.fault(i)
+		}
 		savepoint := "aauth_group_" + strconv.Itoa(i)
 		if err := gtx.SavePoint(savepoint).Error; err != nil {
 			abandon(err)

@@ -216,3 +216,62 @@ func TestSQLiteTransactionStatementsOutliveTheirContext(t *testing.T) {
 	}))
 	assert.EqualValues(t, 2, countG(t, s, "n IN (8, 9)"))
 }
+
+// A panic of the store's own while it runs a group (here injected before
+// the third member's savepoint; a member's panic is its own and tested
+// above) rolls the whole group back: every member that did not run it
+// gets an error, nothing of the group is committed, and the writer turn
+// is released. The goroutine that ran the group panics with it.
+func TestSQLiteGroupStorePanicFailsEveryMember(t *testing.T) {
+	s := groupStore(t)
+	ctx := t.Context()
+	release := holdTurn(t, s)
+	s.groups.fault = func(member int) {
+		if member == 2 {
+			panic("store fault")
+		}
+	}
+	const n = 4
+	errs := make([]error, n)
+	panics := make([]any, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			defer func() { panics[i] = recover() }()
+			errs[i] = s.InTx(ctx, func(tx *Store) error {
+				return tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (?)", i)
+			})
+		})
+		waitQueued(t, s, i+1)
+	}
+	release()
+	wg.Wait()
+
+	ran := 0
+	for i := range n {
+		if panics[i] != nil {
+			assert.Equal(t, "store fault", panics[i])
+			ran++
+			continue
+		}
+		var se *Error
+		if assert.ErrorAs(t, errs[i], &se, "transaction %d", i) {
+			assert.ErrorContains(t, se.Err, "group ended by a panic", "transaction %d", i)
+		}
+	}
+	assert.Equal(t, 1, ran, "the goroutine that ran the group, and only it, panics")
+	assert.Equal(t, int64(0), countG(t, s, "n >= 0"), "nothing of the group is committed")
+
+	s.groups.fault = nil
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx *Store) error { return tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (100)") })
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer turn was not released")
+	}
+	assert.Equal(t, int64(1), countG(t, s, "n = 100"))
+}

@@ -59,6 +59,26 @@ func waitQueued(t *testing.T, s *Store, n int) {
 	require.Eventually(t, func() bool { return s.groups.queued() == n }, 10*time.Second, time.Millisecond)
 }
 
+// queueBehindHolder holds the writer turn, queues n transactions in order
+// behind it (the i-th runs fn(i, tx)), releases the turn and waits for
+// them all: each one's error, or the panic it came back with.
+func queueBehindHolder(t *testing.T, s *Store, n int, fn func(i int, tx *Store) error) (errs []error, panics []any) {
+	t.Helper()
+	release := holdTurn(t, s)
+	errs, panics = make([]error, n), make([]any, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			defer func() { panics[i] = recover() }()
+			errs[i] = s.InTx(t.Context(), func(tx *Store) error { return fn(i, tx) })
+		})
+		waitQueued(t, s, i+1)
+	}
+	release()
+	wg.Wait()
+	return errs, panics
+}
+
 func countG(t *testing.T, s *Store, where string, args ...any) int64 {
 	t.Helper()
 	n, err := s.CountRows(t.Context(), "g", where, args...)
@@ -75,41 +95,29 @@ func TestSQLiteTransactionsShareCommits(t *testing.T) {
 	ctx := t.Context()
 	errRefused := errors.New("refused")
 	const n = 47
-	release := holdTurn(t, s)
 	grouped := s.WaitStats().GroupedTransactions
 
 	var hooks [n]atomic.Int32
-	errs := make([]error, n)
-	panics := make([]any, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			defer func() { panics[i] = recover() }()
-			errs[i] = s.InTx(ctx, func(tx *Store) error {
-				if err := tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (?)", i); err != nil {
-					return err
-				}
-				var mine int
-				if err := tx.QuerySQL(ctx, &mine, "SELECT count(*) FROM g WHERE n = ?", i); err != nil {
-					return err
-				}
-				if mine != 1 {
-					return fmt.Errorf("transaction %d reads %d rows of its own", i, mine)
-				}
-				tx.AfterCommit(func() { hooks[i].Add(1) })
-				switch i % 5 {
-				case 1:
-					return errRefused
-				case 2:
-					panic(fmt.Sprintf("panic %d", i))
-				}
-				return nil
-			})
-		})
-		waitQueued(t, s, i+1) // queued in this order
-	}
-	release()
-	wg.Wait()
+	errs, panics := queueBehindHolder(t, s, n, func(i int, tx *Store) error {
+		if err := tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (?)", i); err != nil {
+			return err
+		}
+		var mine int
+		if err := tx.QuerySQL(ctx, &mine, "SELECT count(*) FROM g WHERE n = ?", i); err != nil {
+			return err
+		}
+		if mine != 1 {
+			return fmt.Errorf("transaction %d reads %d rows of its own", i, mine)
+		}
+		tx.AfterCommit(func() { hooks[i].Add(1) })
+		switch i % 5 {
+		case 1:
+			return errRefused
+		case 2:
+			panic(fmt.Sprintf("panic %d", i))
+		}
+		return nil
+	})
 
 	for i := range n {
 		switch i % 5 {
@@ -139,25 +147,16 @@ func TestSQLiteTransactionsShareCommits(t *testing.T) {
 func TestSQLiteGroupCommitFailureFailsEveryMember(t *testing.T) {
 	s := groupStore(t)
 	ctx := t.Context()
-	release := holdTurn(t, s)
-	errs := make([]error, 3)
-	var hooks atomic.Int32
-	var wg sync.WaitGroup
-	for i, stmt := range []string{
+	stmts := []string{
 		"INSERT INTO g (n) VALUES (1)",
 		"INSERT INTO child_g (pid) VALUES (999)", // no parent: refused at COMMIT
 		"INSERT INTO g (n) VALUES (3)",
-	} {
-		wg.Go(func() {
-			errs[i] = s.InTx(ctx, func(tx *Store) error {
-				tx.AfterCommit(func() { hooks.Add(1) })
-				return tx.ExecSQL(ctx, stmt)
-			})
-		})
-		waitQueued(t, s, i+1)
 	}
-	release()
-	wg.Wait()
+	var hooks atomic.Int32
+	errs, _ := queueBehindHolder(t, s, len(stmts), func(i int, tx *Store) error {
+		tx.AfterCommit(func() { hooks.Add(1) })
+		return tx.ExecSQL(ctx, stmts[i])
+	})
 	for i, err := range errs {
 		var se *Error
 		require.ErrorAs(t, err, &se, "member %d", i)
@@ -225,27 +224,15 @@ func TestSQLiteTransactionStatementsOutliveTheirContext(t *testing.T) {
 func TestSQLiteGroupStorePanicFailsEveryMember(t *testing.T) {
 	s := groupStore(t)
 	ctx := t.Context()
-	release := holdTurn(t, s)
-	s.groups.fault = func(member int) {
+	s.groups.fault = func(member int) { // the holder's group has one member
 		if member == 2 {
 			panic("store fault")
 		}
 	}
 	const n = 4
-	errs := make([]error, n)
-	panics := make([]any, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			defer func() { panics[i] = recover() }()
-			errs[i] = s.InTx(ctx, func(tx *Store) error {
-				return tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (?)", i)
-			})
-		})
-		waitQueued(t, s, i+1)
-	}
-	release()
-	wg.Wait()
+	errs, panics := queueBehindHolder(t, s, n, func(i int, tx *Store) error {
+		return tx.ExecSQL(ctx, "INSERT INTO g (n) VALUES (?)", i)
+	})
 
 	ran := 0
 	for i := range n {

@@ -14,7 +14,7 @@ LDFLAGS   := -s -w -X github.com/aauth-ps/aauth-ps/ps/version.Version=$(VERSION)
 # tenth of its idle RSS (docs/decisions.md). The Dockerfile builds the same.
 BUILD_TAGS := nomsgpack
 
-.PHONY: all build run test test-short test-reliability prereqs lint fuzz fuzz-long bench load generate verify docker image clean interop-mockin
+.PHONY: all build run test test-short test-reliability test-reliability-run test-faults-run prereqs lint fuzz fuzz-long bench load generate verify docker image clean interop-mockin
 
 all: build
 
@@ -38,15 +38,23 @@ test: prereqs verify image
 	AAUTH_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) $(GO) test -race -count=1 -timeout 25m $$($(GO) list $(PKGS) | grep -v '/internal/reliability$$' | \
 		awk -v long='$(LONG_PKGS)' 'BEGIN { n = split(long, l, " "); for (i = 1; i <= n; i++) first[l[i]] = 1 } \
 		first[$$0] { head = head " " $$0; next } { tail = tail " " $$0 } END { print head tail }')
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-faults-run test-reliability-run
+
+# The suite's test against deliberately faulty builds (the aauthfaults tag)
+# and the reliability tests mostly wait (the suite's Retry-After pauses and
+# token expiries; killed and restarted processes), so `make test` runs the
+# two side by side, each with its output kept together.
+test-faults-run:
 	$(GO) test -race -count=1 -timeout 15m -tags aauthfaults -run 'TestSuiteCatchesFaults|TestSet' ./cmd/aauth-conformance/ ./ps/faults/
-	$(RELIABILITY_TEST)
 
 # Crash, replica and database-restart tests: the real binary as
 # subprocesses on PostgreSQL (internal/reliability; docs/operations.md,
 # Reliability). Part of `make test`; alone here.
-RELIABILITY_TEST = $(GO) test -race -count=1 -timeout 10m -v ./internal/reliability
 test-reliability: prereqs
-	$(RELIABILITY_TEST)
+	$(MAKE) --no-print-directory test-reliability-run
+
+test-reliability-run:
+	$(GO) test -race -count=1 -timeout 10m -v ./internal/reliability
 
 # The conformance suite against another PS: @hellocoop/mockin (pinned in
 # conformance/interop/node) on loopback behind TLS; prints its table and

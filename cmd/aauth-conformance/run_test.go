@@ -14,9 +14,15 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
+// withPersonPassword gives `run --approve browser` the password of the
+// persons ourPS creates. It sets the environment, so a test calls it
+// before any of its subtests run in parallel.
+func withPersonPassword(t *testing.T) { t.Setenv(envPersonPassword, pstest.TestPassword) }
+
 // ourPS starts the provider state and our PS (on databaseURL, "" for
-// SQLite) with the flags the provider prints, and a person alice; it
-// returns the run arguments that reach it.
+// SQLite) with the flags the provider prints, and persons alice and bob
+// (withPersonPassword gives `run` their password); it returns the run
+// arguments that reach it.
 func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []string {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "provider")
@@ -46,7 +52,6 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 	}})
 	ps.CreatePerson(t, "alice", false)
 	ps.CreatePerson(t, "bob", false) // the second person (PS-079, PS-165)
-	t.Setenv(envPersonPassword, pstest.TestPassword)
 	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
 	if err := env.CA.WriteFile(psCA); err != nil {
 		t.Fatal(err)
@@ -67,8 +72,12 @@ var knownDeviations = map[string]string{
 // against our PS, strictly, on SQLite and on PostgreSQL. The JSON and
 // JUnit reports agree with it, and every flow really ran (no SKIP).
 func TestWholeSuiteAgainstOurPS(t *testing.T) {
+	withPersonPassword(t)
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
+			// Side by side: a run mostly waits (Retry-After, token
+			// expiries), and each has its own PS, provider and browser.
+			t.Parallel()
 			url := ""
 			if db == "postgres" {
 				url = storetest.NewMigratedPostgresURL(t)

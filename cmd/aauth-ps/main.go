@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -257,6 +258,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 			"  and open the link it prints to create one (see README.md, First administrator)\n")
 	}
 	fmt.Fprintln(stdout)
+	// Start-up (migrations, keys, templates, the development login)
+	// leaves garbage the heap would keep until its first collection under
+	// load: collect it and give its pages back before the PS sits idle
+	// (issue 12: idle RSS).
+	debug.FreeOSMemory()
 	return a.Serve(ctx, ln)
 }
 

@@ -68,6 +68,10 @@ type Phase struct {
 	// PGCPU that of the database's PostgreSQL backends.
 	CPU, PGCPU time.Duration
 	PGBackends int
+	// LoadCPU is this process's CPU during the phase: the load
+	// generator's own (its agents signing and verifying, its TLS), on the
+	// same cores as the server.
+	LoadCPU time.Duration
 	// PG is PostgreSQL's statistics over the phase (nil: not read).
 	PG *PGStats
 	// PGWaits is what the PS's PostgreSQL backends were seen waiting for
@@ -91,6 +95,9 @@ func (p Phase) RequestsPerSecond() float64 { return p.PerSecond() * float64(p.Pe
 
 // CPUPerOp is the server's CPU per successful operation.
 func (p Phase) CPUPerOp() time.Duration { return perOp(p.CPU, p.Ops) }
+
+// LoadCPUPerOp is the load generator's CPU per successful operation.
+func (p Phase) LoadCPUPerOp() time.Duration { return perOp(p.LoadCPU, p.Ops) }
 
 // PGCPUPerOp is PostgreSQL's CPU per successful operation.
 func (p Phase) PGCPUPerOp() time.Duration { return perOp(p.PGCPU, p.Ops) }
@@ -279,8 +286,9 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, drive 
 	if stats0 != nil {
 		stopWaits = SamplePGWaits(ctx, c.PGURL, pgWaitEvery)
 	}
+	load0 := ProcessCPU()
 	s := drive(ctx, c.Duration, op)
-	p := Phase{Stats: s, PerOp: perOp}
+	p := Phase{Stats: s, PerOp: perOp, LoadCPU: ProcessCPU() - load0}
 	if stopWaits != nil {
 		p.PGWaits = stopWaits()
 	}
@@ -365,6 +373,14 @@ func (r *Report) Text() string {
 			fmt.Fprintf(&b, "person token endpoint without a mission (as mockin's), %d agents: PS %.0f req/s (p99 %s, %d errors, CPU %s/req): PS/mockin %.2f×\n",
 				r.Agents, pl.PerSecond(), ms(pl.P99), pl.Errors, us(pl.CPUPerOp()), r.PlainPeerRatio())
 		}
+		if budget, ok := r.PSBudget(PeerTarget); ok {
+			f := r.Floor
+			fmt.Fprintf(&b, "  the load generator's own CPU per request: %s against the PS (%s without a mission), %s against mockin. "+
+				"%.0f× mockin is %.0f req/s: on %d cores that leaves the PS %s of CPU per request without a mission, "+
+				"against a crypto floor of %s (%d verifications, %d signature)\n",
+				us(ps.LoadCPUPerOp()), us(r.PersonPlain.LoadCPUPerOp()), us(pe.LoadCPUPerOp()),
+				PeerTarget, PeerTarget*pe.PerSecond(), f.Cores, us(budget), us(f.Cost(PersonVerifies, PersonSigns)), PersonVerifies, PersonSigns)
+		}
 		if pe.FirstError != nil {
 			fmt.Fprintf(&b, "  mockin's first error: %v\n", pe.FirstError)
 		}
@@ -418,6 +434,25 @@ func (r *Report) PeerRatio() float64 { return r.overPeer(r.PersonPS) }
 // PlainPeerRatio is PlainPersonToken's throughput over the peer's: the
 // same request on both (no mission).
 func (r *Report) PlainPeerRatio() float64 { return r.overPeer(r.PersonPlain) }
+
+// PeerTarget is issue 12's throughput target against mockin's person
+// token endpoint.
+const PeerTarget = 5.0
+
+// PSBudget is the CPU per request the PS could spend, without a mission,
+// and still answer times the peer's throughput in this run: the load
+// generator shares the cores, so they carry cores ÷ (the PS's CPU + the
+// load generator's) per request. It may be negative (not even a PS that
+// cost nothing would). ok is false when the phases did not run or the
+// load generator's CPU was not measured.
+func (r *Report) PSBudget(times float64) (budget time.Duration, ok bool) {
+	pl, pe := r.PersonPlain, r.PersonPeer
+	if pl == nil || pe == nil || pl.LoadCPUPerOp() <= 0 || pe.PerSecond() == 0 || r.Floor.Cores == 0 {
+		return 0, false
+	}
+	perRequest := time.Duration(float64(r.Floor.Cores) * float64(time.Second) / (times * pe.PerSecond()))
+	return perRequest - pl.LoadCPUPerOp(), true
+}
 
 // overPeer is ps's throughput over the peer's, 0 when either did not run.
 func (r *Report) overPeer(ps *Phase) float64 {

@@ -153,3 +153,32 @@ func TestPGWaitsSummary(t *testing.T) {
 		t.Fatal("a run without samples printed waits")
 	}
 }
+
+// TestPSBudgetIsWhatTheLoadGeneratorLeaves (issue 12): 5× a peer measured
+// at 1 000 req/s is 5 000 req/s, 400 µs of 2 cores per request; the load
+// generator spending 300 µs of it leaves the PS 100 µs, and the report
+// sets that beside the person token request's crypto floor.
+func TestPSBudgetIsWhatTheLoadGeneratorLeaves(t *testing.T) {
+	phase := func(ops int, load time.Duration) *Phase {
+		return &Phase{Stats: Stats{Ops: ops, Elapsed: 10 * time.Second}, PerOp: 1, CPU: time.Duration(ops) * 700 * time.Microsecond, LoadCPU: load}
+	}
+	r := &Report{Floor: Floor{Cores: 2, Verify: 50 * time.Microsecond, Sign: 20 * time.Microsecond}, Agents: 16,
+		PersonPS:    phase(10_000, 4*time.Second),
+		PersonPlain: phase(15_000, 4500*time.Millisecond), // 300 µs per request
+		PersonPeer:  phase(10_000, 2*time.Second),
+	}
+	if got, ok := r.PSBudget(PeerTarget); !ok || got != 100*time.Microsecond {
+		t.Fatalf("PSBudget = %v, %v; want 100 µs (2 cores ÷ 5 000 req/s − 300 µs)", got, ok)
+	}
+	text := r.Text()
+	for _, want := range []string{"(300 µs without a mission)", "5× mockin is 5000 req/s: on 2 cores that leaves the PS 100 µs",
+		"against a crypto floor of 120 µs (2 verifications, 1 signature)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the report lacks %q:\n%s", want, text)
+		}
+	}
+	r.PersonPlain.LoadCPU = 0 // not measured: no budget claimed
+	if _, ok := r.PSBudget(PeerTarget); ok || strings.Contains(r.Text(), "leaves the PS") {
+		t.Errorf("a budget from an unmeasured load generator:\n%s", r.Text())
+	}
+}

@@ -99,8 +99,7 @@ func issuanceRecords[Row, Rec any](ctx context.Context, s *Store, missionS256, o
 
 // PurgeAuthTokenRecords deletes the records whose exp is before t.
 func (s *Store) PurgeAuthTokenRecords(ctx context.Context, expiredBefore time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM auth_token_records WHERE exp < ?`, expiredBefore.Unix())
-	return res.RowsAffected, wrap("purge auth token records", res.Error)
+	return s.purge(ctx, "purge auth token records", "auth_token_records", "jti", `exp < ?`, expiredBefore.Unix())
 }
 
 // PersonTokenRecord reads one person-token record (ErrNotFound when none).

@@ -36,3 +36,6 @@ func QueueWrites(on bool) bool {
 	queueWrites = on
 	return was
 }
+
+// SetPurgeBatch makes each purge statement delete at most n rows.
+func (s *Store) SetPurgeBatch(n int) { s.purgeBatch = n }

@@ -141,14 +141,10 @@ func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (bool
 // revocations whose token exp is more than RevocationPurgeGrace before now.
 // It returns the number of rows deleted.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {
-	db := s.db.WithContext(ctx)
-	r1 := db.Exec(`DELETE FROM replay_cache WHERE expires_at <= ?`, now.Unix())
-	if r1.Error != nil {
-		return 0, wrap("purge replay cache", r1.Error)
+	n1, err := s.purge(ctx, "purge replay cache", "replay_cache", `"key"`, `expires_at <= ?`, now.Unix())
+	if err != nil {
+		return n1, err
 	}
-	r2 := db.Exec(`DELETE FROM revoked_tokens WHERE exp < ?`, now.Add(-RevocationPurgeGrace).Unix())
-	if r2.Error != nil {
-		return r1.RowsAffected, wrap("purge revocations", r2.Error)
-	}
-	return r1.RowsAffected + r2.RowsAffected, nil
+	n2, err := s.purge(ctx, "purge revocations", "revoked_tokens", "iss, jti", `exp < ?`, now.Add(-RevocationPurgeGrace).Unix())
+	return n1 + n2, err
 }

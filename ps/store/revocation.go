@@ -271,17 +271,17 @@ func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, o
 // PurgeRevocationState deletes accepted-agent-token records and cascades
 // (with their deliveries) whose exp is before t.
 func (s *Store) PurgeRevocationState(ctx context.Context, expiredBefore time.Time) (int64, error) {
-	db := s.db.WithContext(ctx)
-	r1 := db.Exec(`DELETE FROM agent_token_subs WHERE exp < ?`, expiredBefore.Unix())
-	if r1.Error != nil {
-		return 0, wrap("purge agent token records", r1.Error)
+	n1, err := s.purge(ctx, "purge agent token records", "agent_token_subs", "iss, jti", `exp < ?`, expiredBefore.Unix())
+	if err != nil {
+		return n1, err
 	}
+	db := s.db.WithContext(ctx)
 	r2 := db.Exec(`DELETE FROM revocation_deliveries WHERE cascade_id IN (SELECT id FROM revocation_cascades WHERE exp < ?)`, expiredBefore.Unix())
 	if r2.Error != nil {
-		return r1.RowsAffected, wrap("purge revocation deliveries", r2.Error)
+		return n1, wrap("purge revocation deliveries", r2.Error)
 	}
 	r3 := db.Exec(`DELETE FROM revocation_cascades WHERE exp < ?`, expiredBefore.Unix())
-	return r1.RowsAffected + r2.RowsAffected + r3.RowsAffected, wrap("purge revocation cascades", r3.Error)
+	return n1 + r2.RowsAffected + r3.RowsAffected, wrap("purge revocation cascades", r3.Error)
 }
 
 // KnownProvider: the provider table lists issuer, whatever its status.

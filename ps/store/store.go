@@ -69,6 +69,9 @@ type Store struct {
 	// replays groups concurrent replay-cache writes into one writer
 	// turn (SQLite; nil on PostgreSQL).
 	replays *replayBatch
+	// purgeBatch is the rows one purge statement deletes (0: the
+	// default; tests set a small one).
+	purgeBatch int
 	// groups runs concurrent transactions with one commit (SQLite; nil
 	// on PostgreSQL and inside a transaction); see txgroup.go.
 	groups *txGroups

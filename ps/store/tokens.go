@@ -55,8 +55,7 @@ func (r personTokenRow) record() tokens.Record {
 
 // PurgePersonTokenRecords deletes the records whose exp is before t.
 func (s *Store) PurgePersonTokenRecords(ctx context.Context, expiredBefore time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM person_token_records WHERE exp < ?`, expiredBefore.Unix())
-	return res.RowsAffected, wrap("purge person token records", res.Error)
+	return s.purge(ctx, "purge person token records", "person_token_records", "jti", `exp < ?`, expiredBefore.Unix())
 }
 
 // DirectedSub returns the sub stored for (person, resource), storing

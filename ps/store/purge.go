@@ -34,7 +34,7 @@ func (s *Store) purgeBatchSize() int {
 // PostgreSQL a DELETE blocks no insert of another row, and batches only
 // made the purge take eight times as long: one statement.
 func (s *Store) purge(ctx context.Context, op, table, key, where string, args ...any) (int64, error) {
-	if s.writer == nil {
+	if s.dialect == DialectPostgres {
 		res := s.db.WithContext(ctx).Exec(`DELETE FROM `+table+` WHERE `+where, args...)
 		return res.RowsAffected, wrap(op, res.Error)
 	}

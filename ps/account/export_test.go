@@ -38,12 +38,13 @@ const (
 )
 
 // WithHashGate returns s with an argon2 gate of its own: n slots, during
-// called while a slot is held, memory returned after every burst whatever
-// the cost; released counts those returns.
-func WithHashGate(s *Service, n int, during func() (done func())) (_ *Service, released func() int64) {
+// called while a slot is held, memory collected between queued hashes and
+// returned after every burst whatever the cost; collected and released
+// count those.
+func WithHashGate(s *Service, n int, during func() (done func())) (_ *Service, collected, released func() int64) {
 	g := newHashGate(n)
 	g.during, g.releaseKiB = during, 0
 	c := *s
 	c.gate = g
-	return &c, g.released.Load
+	return &c, g.collected.Load, g.released.Load
 }

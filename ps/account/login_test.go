@@ -210,7 +210,8 @@ func TestAttemptKeys(t *testing.T) {
 // TestConcurrentLoginsHashAtMostK (issue 12): many logins at once run at
 // most the gate's number of argon2 computations at a time (each holds its
 // whole memory cost, 64 MiB by default), every one of them still answers
-// as alone, and the end of the burst gives the memory back. The first K
+// as alone, a hash that others queue behind has its block collected for
+// the next one, and the end of the burst gives the memory back. The first K
 // hashes wait for each other inside the gate, so the bound is reached,
 // not just respected by chance.
 func TestConcurrentLoginsHashAtMostK(t *testing.T) {
@@ -222,7 +223,7 @@ func TestConcurrentLoginsHashAtMostK(t *testing.T) {
 		var cur, peak atomic.Int64
 		full := make(chan struct{})
 		var once sync.Once
-		s, released := account.WithHashGate(base, k, func() func() {
+		s, collected, released := account.WithHashGate(base, k, func() func() {
 			n := cur.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
@@ -259,5 +260,10 @@ func TestConcurrentLoginsHashAtMostK(t *testing.T) {
 		}
 		assert.EqualValues(t, k, peak.Load(), "hashes at once")
 		assert.GreaterOrEqual(t, released(), int64(1), "the burst's memory was given back")
+		// Every hash ends either with others queued behind it, which
+		// collects its block for the next one, or as the burst's last,
+		// which gives the memory back.
+		assert.GreaterOrEqual(t, collected(), int64(1), "queued hashes reuse the block of the one before")
+		assert.EqualValues(t, good+unknown, collected()+released(), "collections and returns, one per hash")
 	})
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -123,5 +125,25 @@ func TestServeReportsEveryConfigProblem(t *testing.T) {
 		if !strings.Contains(e, want) {
 			t.Errorf("error output lacks %q:\n%s", want, e)
 		}
+	}
+}
+
+// Issue 12 (finding 47): once serving, the collector targets three times
+// the live heap, unless the operator set GOGC, which wins.
+func TestServingCollectsLessOftenUnlessGOGCIsSet(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	collectLessOftenWhileServing()
+	if got := debug.SetGCPercent(100); got != servingGCPercent {
+		t.Fatalf("GC percent %d after serving starts without GOGC, want %d", got, servingGCPercent)
+	}
+
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150) // what the runtime applied at start
+	collectLessOftenWhileServing()
+	if got := debug.SetGCPercent(100); got != 150 {
+		t.Fatalf("GC percent %d with GOGC=150 set, want the operator's 150", got)
 	}
 }

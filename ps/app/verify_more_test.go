@@ -294,7 +294,8 @@ func (s *syncBuffer) String() string {
 }
 
 // TestHealthReadinessMetrics: /healthz, /readyz (database) and /metrics
-// (requests by route and status, verification failures by code).
+// (requests by route and status, verification failures by code, the
+// garbage collector's target).
 func TestHealthReadinessMetrics(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
@@ -315,6 +316,9 @@ func TestHealthReadinessMetrics(t *testing.T) {
 		`aauth_ps_signature_verification_failures_total{code="unknown_key"} 0`,
 		`aauth_ps_http_requests_total{method="POST",route="/token",status="401"} 1`,
 		`aauth_ps_http_requests_total{method="GET",route="/readyz",status="200"} 1`,
+		// The collector's target and heap goal (issue 12, finding 47).
+		"\ngo_gc_gogc_percent ",
+		"\ngo_gc_heap_goal_bytes ",
 	} {
 		if !strings.Contains(m, want) {
 			t.Fatalf("metrics lack %s:\n%s", want, m)

@@ -40,7 +40,10 @@ func NewMetrics() *Metrics {
 		}, []string{"code"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.verifyFailures,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// The collector's target and heap goal among the runtime series:
+		// serve sets its own target unless GOGC is set (issue 12).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, code := range aauth.AllSigCodes {
 		m.verifyFailures.WithLabelValues(string(code))
 	}

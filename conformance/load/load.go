@@ -77,8 +77,9 @@ type Phase struct {
 	// PGWaits is what the PS's PostgreSQL backends were seen waiting for
 	// (sampled; nil without the statistics).
 	PGWaits *PGWaits
-	// RSS is the server's resident set after the phase.
-	RSS int64
+	// RSS is the server's resident set after the phase, PeakRSS the
+	// largest it has been since the server started.
+	RSS, PeakRSS int64
 	// ProfileErr is why the phase's profiles were not written.
 	ProfileErr error
 	// Waits is the PS's own breakdown over the phase (nil: not read,
@@ -119,9 +120,10 @@ type Report struct {
 	Floor          Floor
 	// Exchange is the three-party exchange against the PS. StartRSS is
 	// the PS's resident set before the run touched it, IdleRSS before any
-	// load phase (after the set-up's logins and approvals).
-	Exchange          Phase
-	StartRSS, IdleRSS int64
+	// load phase (after the set-up's logins and approvals), SetupPeakRSS
+	// the largest it was until then (the logins' password hashes).
+	Exchange                        Phase
+	StartRSS, IdleRSS, SetupPeakRSS int64
 	// PersonPS and PersonPeer are the person token endpoint alone, the
 	// PS's and the peer's, when the peer ran. PersonPS names the agent's
 	// mission (a decision at the mission's decision point each);
@@ -186,6 +188,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	rep := &Report{Date: time.Now().UTC(), Database: c.Database, Agents: c.Agents, StoredMissions: c.StoredMissions, StartRSS: startRSS}
 	if c.PSPid > 0 {
 		rep.IdleRSS, _ = ProcRSS(c.PSPid)
+		rep.SetupPeakRSS, _ = ProcPeakRSS(c.PSPid)
 	}
 	logf("crypto floor: %s per primitive", c.FloorDuration)
 	rep.Floor = MeasureFloor(c.FloorDuration)
@@ -300,6 +303,7 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, drive 
 			p.CPU = cpu1 - cpu0
 		}
 		p.RSS, _ = ProcRSS(pid)
+		p.PeakRSS, _ = ProcPeakRSS(pid)
 	}
 	if db != "" {
 		pg1, n := PostgresCPU(db)
@@ -402,7 +406,7 @@ func (r *Report) details(b *strings.Builder, e Phase, closed float64) {
 	if e.CPU > 0 {
 		fmt.Fprintf(b, "  PS CPU %s per exchange = %.1f× the floor (ratio floor/PS %.2f, target ≥ 0.5); throughput/floor %.2f\n",
 			us(e.CPUPerOp()), float64(e.CPUPerOp())/float64(f.Exchange()), float64(f.Exchange())/float64(e.CPUPerOp()), e.PerSecond()/f.PerSecond(f.Exchange()))
-		fmt.Fprintf(b, "  PS RSS idle %s, after load %s\n", mb(r.IdleRSS), mb(e.RSS))
+		fmt.Fprintf(b, "  PS RSS idle %s (peak during set-up %s), after load %s (peak since start %s)\n", mb(r.IdleRSS), mb(r.SetupPeakRSS), mb(e.RSS), mb(e.PeakRSS))
 	}
 	if e.PGBackends > 0 {
 		fmt.Fprintf(b, "  PostgreSQL CPU %s per exchange (%d backends) = %.2f× the PS's\n", us(e.PGCPUPerOp()), e.PGBackends,

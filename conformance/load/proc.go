@@ -50,13 +50,21 @@ func ProcCPU(pid int) (time.Duration, bool) {
 }
 
 // ProcRSS is the resident set size of process pid in bytes (VmRSS).
-func ProcRSS(pid int) (int64, bool) {
+func ProcRSS(pid int) (int64, bool) { return procStatusBytes(pid, "VmRSS:") }
+
+// ProcPeakRSS is the largest resident set process pid has had, in bytes
+// (VmHWM): what a burst cost, which the resident set after it no longer
+// shows once the memory went back.
+func ProcPeakRSS(pid int) (int64, bool) { return procStatusBytes(pid, "VmHWM:") }
+
+// procStatusBytes reads one "Name:  N kB" line of /proc/<pid>/status.
+func procStatusBytes(pid int, field string) (int64, bool) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		return 0, false
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest)
 			if len(f) >= 1 {
 				kb, err := strconv.ParseInt(f[0], 10, 64)

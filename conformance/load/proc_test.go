@@ -1,0 +1,45 @@
+package load
+
+import (
+	"os"
+	"syscall"
+	"testing"
+)
+
+// The peak reading shows a burst that the resident set after it no longer
+// does: a block touched and unmapped leaves the peak above it while the
+// current reading falls again. The block is mapped directly, not from the
+// Go heap, so that it leaves whatever the collector or the race detector
+// keep.
+func TestProcPeakRSSRecordsABurst(t *testing.T) {
+	pid := os.Getpid()
+	rss0, ok1 := ProcRSS(pid)
+	peak0, ok2 := ProcPeakRSS(pid)
+	if !ok1 || !ok2 || rss0 <= 0 || peak0 < rss0 {
+		t.Fatalf("RSS %d (%v), peak %d (%v): want 0 < RSS ≤ peak", rss0, ok1, peak0, ok2)
+	}
+	const burst = 64 << 20
+	size := int(peak0-rss0) + burst
+	block, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(block); i += os.Getpagesize() {
+		block[i] = 1
+	}
+	if err := syscall.Munmap(block); err != nil {
+		t.Fatal(err)
+	}
+	rss1, _ := ProcRSS(pid)
+	peak1, _ := ProcPeakRSS(pid)
+	// Half the burst: the rest of the process may shrink meanwhile.
+	if peak1 < peak0+burst/2 {
+		t.Fatalf("peak %d after touching %d bytes more, was %d: the burst is not counted", peak1, size, peak0)
+	}
+	if rss1 >= peak0+burst/2 {
+		t.Fatalf("RSS %d after the block was unmapped: the burst did not end, so the test shows nothing", rss1)
+	}
+	if _, ok := ProcPeakRSS(0x7fffffff); ok {
+		t.Fatal("a process that does not exist has a peak")
+	}
+}

@@ -40,7 +40,8 @@ type claimBuilder func(at time.Time, jti string) (map[string]any, time.Time, err
 // presign signs what build gives now; nil when it cannot be built or
 // signed (the issuance then signs in its transaction as before).
 func (s *Service) presign(ctx context.Context, typ, sub string, build claimBuilder) *Presigned {
-	at, jti := s.o.Now(), randomID()
+	at := s.o.Now()
+	jti := newJTI(at)
 	claims, _, err := build(at, jti)
 	if err != nil {
 		return nil
@@ -64,7 +65,7 @@ func (s *Service) signed(ctx context.Context, typ string, now time.Time, pre *Pr
 			return pre.token, claims, pre.at, exp, nil
 		}
 	}
-	claims, exp, err := build(now, randomID())
+	claims, exp, err := build(now, newJTI(now))
 	if err != nil {
 		return "", nil, now, exp, err
 	}

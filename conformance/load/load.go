@@ -80,6 +80,9 @@ type Phase struct {
 	// RSS is the server's resident set after the phase, PeakRSS the
 	// largest it has been since the server started.
 	RSS, PeakRSS int64
+	// Written is what the server handed to write system calls during the
+	// phase (its WAL and checkpoints on SQLite, its responses, its logs).
+	Written int64
 	// ProfileErr is why the phase's profiles were not written.
 	ProfileErr error
 	// Waits is the PS's own breakdown over the phase (nil: not read,
@@ -277,6 +280,7 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, drive 
 		waits0 = ps.ScrapeWaits(ctx)
 	}
 	cpu0, _ := ProcCPU(pid)
+	wrote0, _ := ProcWritten(pid)
 	var pg0 time.Duration
 	if db != "" {
 		pg0, _ = PostgresCPU(db)
@@ -301,6 +305,9 @@ func (c Config) phase(ctx context.Context, pid int, db string, perOp int, drive 
 	if pid > 0 {
 		if cpu1, ok := ProcCPU(pid); ok {
 			p.CPU = cpu1 - cpu0
+		}
+		if wrote1, ok := ProcWritten(pid); ok {
+			p.Written = wrote1 - wrote0
 		}
 		p.RSS, _ = ProcRSS(pid)
 		p.PeakRSS, _ = ProcPeakRSS(pid)
@@ -407,6 +414,9 @@ func (r *Report) details(b *strings.Builder, e Phase, closed float64) {
 		fmt.Fprintf(b, "  PS CPU %s per exchange = %.1f× the floor (ratio floor/PS %.2f, target ≥ 0.5); throughput/floor %.2f\n",
 			us(e.CPUPerOp()), float64(e.CPUPerOp())/float64(f.Exchange()), float64(f.Exchange())/float64(e.CPUPerOp()), e.PerSecond()/f.PerSecond(f.Exchange()))
 		fmt.Fprintf(b, "  PS RSS idle %s (peak during set-up %s), after load %s (peak since start %s)\n", mb(r.IdleRSS), mb(r.SetupPeakRSS), mb(e.RSS), mb(e.PeakRSS))
+		if e.Written > 0 && e.Ops > 0 {
+			fmt.Fprintf(b, "  PS writes %.1f kB per exchange (write system calls: on SQLite its WAL and checkpoints; responses; logs)\n", float64(e.Written)/float64(e.Ops)/1000)
+		}
 	}
 	if e.PGBackends > 0 {
 		fmt.Fprintf(b, "  PostgreSQL CPU %s per exchange (%d backends) = %.2f× the PS's\n", us(e.PGCPUPerOp()), e.PGBackends,

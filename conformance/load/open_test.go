@@ -182,3 +182,18 @@ func TestPSBudgetIsWhatTheLoadGeneratorLeaves(t *testing.T) {
 		t.Errorf("a budget from an unmeasured load generator:\n%s", r.Text())
 	}
 }
+
+// The PostgreSQL statistics of a phase are per exchange, WAL written
+// included; a server that does not report its WAL says nothing of it.
+func TestPGStatsSummaryPerExchange(t *testing.T) {
+	before := &PGStats{Xacts: 10, TupReturned: 100, WALSyncs: 5, WALBytes: 1_000, Tables: map[string]TableStats{}}
+	after := &PGStats{Xacts: 30, TupReturned: 300, WALSyncs: 9, WALBytes: 41_000, Tables: map[string]TableStats{}}
+	want := "2.0 transactions, 20 rows returned, 0 fetched, 0 buffers per exchange, 0.4 WAL flushes and 4.0 kB of WAL (the cluster's); no sequential scans"
+	if got := after.Sub(before).Summary(10); got != want {
+		t.Fatalf("summary %q, want %q", got, want)
+	}
+	unreported := &PGStats{Xacts: 30, WALSyncs: -1, WALBytes: -1, Tables: map[string]TableStats{}}
+	if got := unreported.Sub(before).Summary(10); strings.Contains(got, "WAL") {
+		t.Fatalf("summary %q reports WAL the server did not", got)
+	}
+}

@@ -24,8 +24,9 @@ type PGStats struct {
 	Xacts, TupReturned, TupFetched, Blocks int64
 	// WALSyncs are the cluster's WAL flushes to disk (pg_stat_wal, every
 	// database's and the WAL writer's: a quiet cluster is the PS's alone);
-	// a synchronous commit waits for one. -1 when not reported (before 14).
-	WALSyncs int64
+	// a synchronous commit waits for one; WALBytes is what was written
+	// to it (full-page images included). -1 when not reported (before 14).
+	WALSyncs, WALBytes int64
 	// Tables are the per-table counters, by name.
 	Tables map[string]TableStats
 }
@@ -48,8 +49,8 @@ func PGSnapshot(ctx context.Context, dbURL string) (*PGStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	if conn.QueryRow(ctx, `SELECT wal_sync FROM pg_stat_wal`).Scan(&s.WALSyncs) != nil {
-		s.WALSyncs = -1
+	if conn.QueryRow(ctx, `SELECT wal_sync, wal_bytes::bigint FROM pg_stat_wal`).Scan(&s.WALSyncs, &s.WALBytes) != nil {
+		s.WALSyncs, s.WALBytes = -1, -1
 	}
 	rows, err := conn.Query(ctx, `SELECT relname, COALESCE(seq_scan, 0), COALESCE(seq_tup_read, 0),
 		COALESCE(idx_scan, 0), COALESCE(idx_tup_fetch, 0) FROM pg_stat_user_tables`)
@@ -72,9 +73,9 @@ func PGSnapshot(ctx context.Context, dbURL string) (*PGStats, error) {
 func (s *PGStats) Sub(before *PGStats) *PGStats {
 	d := &PGStats{Xacts: s.Xacts - before.Xacts, TupReturned: s.TupReturned - before.TupReturned,
 		TupFetched: s.TupFetched - before.TupFetched, Blocks: s.Blocks - before.Blocks, Tables: map[string]TableStats{},
-		WALSyncs: s.WALSyncs - before.WALSyncs}
+		WALSyncs: s.WALSyncs - before.WALSyncs, WALBytes: s.WALBytes - before.WALBytes}
 	if s.WALSyncs < 0 || before.WALSyncs < 0 {
-		d.WALSyncs = -1
+		d.WALSyncs, d.WALBytes = -1, -1
 	}
 	for name, t := range s.Tables {
 		b := before.Tables[name]
@@ -98,7 +99,7 @@ func (s *PGStats) Summary(ops int) string {
 	fmt.Fprintf(&b, "%.1f transactions, %.0f rows returned, %.0f fetched, %.0f buffers per exchange",
 		per(s.Xacts), per(s.TupReturned), per(s.TupFetched), per(s.Blocks))
 	if s.WALSyncs >= 0 {
-		fmt.Fprintf(&b, ", %.1f WAL flushes (the cluster's)", per(s.WALSyncs))
+		fmt.Fprintf(&b, ", %.1f WAL flushes and %.1f kB of WAL (the cluster's)", per(s.WALSyncs), per(s.WALBytes)/1000)
 	}
 	names := make([]string, 0, len(s.Tables))
 	for n, t := range s.Tables {

@@ -57,6 +57,23 @@ func ProcRSS(pid int) (int64, bool) { return procStatusBytes(pid, "VmRSS:") }
 // shows once the memory went back.
 func ProcPeakRSS(pid int) (int64, bool) { return procStatusBytes(pid, "VmHWM:") }
 
+// ProcWritten is what process pid has handed to write system calls, in
+// bytes (wchar of /proc/<pid>/io: to files and sockets, whether or not
+// it reached a disk).
+func ProcWritten(pid int) (int64, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "io"))
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "wchar:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
 // procStatusBytes reads one "Name:  N kB" line of /proc/<pid>/status.
 func procStatusBytes(pid int, field string) (int64, bool) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))

@@ -43,3 +43,28 @@ func TestProcPeakRSSRecordsABurst(t *testing.T) {
 		t.Fatal("a process that does not exist has a peak")
 	}
 }
+
+// What a process hands to write system calls is counted whether or not it
+// reaches a disk: a megabyte written to a file shows in the reading.
+func TestProcWrittenCountsWrites(t *testing.T) {
+	pid := os.Getpid()
+	w0, ok := ProcWritten(pid)
+	if !ok {
+		t.Fatal("no write count for this process")
+	}
+	f, err := os.CreateTemp(t.TempDir(), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const n = 1 << 20
+	if _, err := f.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	if w1, _ := ProcWritten(pid); w1-w0 < n {
+		t.Fatalf("write count moved by %d after writing %d bytes", w1-w0, n)
+	}
+	if _, ok := ProcWritten(0x7fffffff); ok {
+		t.Fatal("a process that does not exist has a write count")
+	}
+}

@@ -39,3 +39,7 @@ func QueueWrites(on bool) bool {
 
 // SetPurgeBatch makes each purge statement delete at most n rows.
 func (s *Store) SetPurgeBatch(n int) { s.purgeBatch = n }
+
+// IssuedFromSQL is IssuedFrom's query; its arguments are now, the parent
+// jti, now, the parent jti twice, the limit.
+var IssuedFromSQL = issuedSQL(issuedFromPersonWhere, issuedFromAuthWhere)

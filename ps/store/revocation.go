@@ -131,19 +131,39 @@ type issuedRow struct {
 
 // issued lists live person and auth tokens matching where (on both
 // issuance tables), soonest-expiring last, at most limit.
-func (s *Store) issued(ctx context.Context, op, personWhere, authWhere string, now time.Time, limit int, args ...any) ([]revocation.Issued, error) {
-	var rows []issuedRow
-	q := `SELECT jti, aud, exp FROM person_token_records WHERE exp >= ? AND ` + personWhere +
-		` UNION ALL SELECT jti, aud, exp FROM auth_token_records WHERE exp >= ? AND ` + authWhere +
-		` ORDER BY exp DESC, jti LIMIT ?`
-	all := append([]any{now.Unix()}, args...)
-	all = append(all, now.Unix())
-	all = append(all, args...)
-	all = append(all, limit)
+// issuedSQL lists the live person and auth token records each where
+// selects (auth token records alone when personWhere is ""): its
+// arguments are now, personWhere's, now, authWhere's, the limit.
+func issuedSQL(personWhere, authWhere string) string {
+	auth := `SELECT jti, aud, exp FROM auth_token_records WHERE exp >= ? AND ` + authWhere
 	if personWhere == "" {
-		q = `SELECT jti, aud, exp FROM auth_token_records WHERE exp >= ? AND ` + authWhere + ` ORDER BY exp DESC, jti LIMIT ?`
-		all = append(append([]any{now.Unix()}, args...), limit)
+		return auth + ` ORDER BY exp DESC, jti LIMIT ?`
 	}
+	return `SELECT jti, aud, exp FROM person_token_records WHERE exp >= ? AND ` + personWhere +
+		` UNION ALL ` + auth + ` ORDER BY exp DESC, jti LIMIT ?`
+}
+
+// The tokens issued from a token: auth tokens it was presented for, and
+// person and auth tokens issued on it as an upstream token. The auth
+// side is an OR of two indexed equalities: written "? IN (parent_jti,
+// upstream_jti)" SQLite read it by exp instead, every live auth token
+// record (docs/performance.md, finding 50).
+const (
+	issuedFromPersonWhere = `upstream_jti = ?`
+	issuedFromAuthWhere   = `(parent_jti = ? OR upstream_jti = ?)`
+)
+
+// issued runs issuedSQL: personArgs and authArgs are the arguments of
+// personWhere and authWhere.
+func (s *Store) issued(ctx context.Context, op, personWhere string, personArgs []any, authWhere string, authArgs []any, now time.Time, limit int) ([]revocation.Issued, error) {
+	var rows []issuedRow
+	q := issuedSQL(personWhere, authWhere)
+	var all []any
+	if personWhere != "" {
+		all = append(append(all, now.Unix()), personArgs...)
+	}
+	all = append(append(all, now.Unix()), authArgs...)
+	all = append(all, limit)
 	if err := s.db.WithContext(ctx).Raw(q, all...).Scan(&rows).Error; err != nil {
 		return nil, wrap(op, err)
 	}
@@ -162,20 +182,23 @@ func (s *Store) IssuedToAgent(ctx context.Context, f revocation.AgentFilter, now
 	if f.AuthOnly {
 		personWhere = ""
 	}
-	return s.issued(ctx, "list tokens issued to an agent", personWhere, where, now, limit,
-		f.AgentIss, f.AgentSub, f.PersonID, f.PersonID, f.Resource, f.Resource)
+	args := []any{f.AgentIss, f.AgentSub, f.PersonID, f.PersonID, f.Resource, f.Resource}
+	return s.issued(ctx, "list tokens issued to an agent", personWhere, args, where, args, now, limit)
 }
 
 // IssuedFrom lists the live tokens issued from the token parentJTI: auth
 // tokens it was presented for, and person and auth tokens issued on it as
-// an upstream token (call chaining, PS-294; upstream_jti is indexed).
+// an upstream token (call chaining, PS-294; upstream_jti is indexed where
+// it is set, migration 00037).
 func (s *Store) IssuedFrom(ctx context.Context, parentJTI string, now time.Time, limit int) ([]revocation.Issued, error) {
-	return s.issued(ctx, "list tokens issued from a token", `upstream_jti = ?`, `? IN (parent_jti, upstream_jti)`, now, limit, parentJTI)
+	return s.issued(ctx, "list tokens issued from a token", issuedFromPersonWhere, []any{parentJTI},
+		issuedFromAuthWhere, []any{parentJTI, parentJTI}, now, limit)
 }
 
 // IssuedUnderMission lists the live person and auth tokens carrying the mission.
 func (s *Store) IssuedUnderMission(ctx context.Context, s256 string, now time.Time, limit int) ([]revocation.Issued, error) {
-	return s.issued(ctx, "list tokens of a mission", `mission_s256 = ?`, `mission_s256 = ?`, now, limit, s256)
+	args := []any{s256}
+	return s.issued(ctx, "list tokens of a mission", `mission_s256 = ?`, args, `mission_s256 = ?`, args, now, limit)
 }
 
 type cascadeRow struct {

@@ -43,3 +43,7 @@ func (s *Store) SetPurgeBatch(n int) { s.purgeBatch = n }
 // IssuedFromSQL is IssuedFrom's query; its arguments are now, the parent
 // jti, now, the parent jti twice, the limit.
 var IssuedFromSQL = issuedSQL(issuedFromPersonWhere, issuedFromAuthWhere)
+
+// IssuedUnderMissionSQL is IssuedUnderMission's query; its arguments are
+// now, the mission's s256, now, the s256, the limit.
+var IssuedUnderMissionSQL = issuedSQL(issuedUnderMissionWhere, issuedUnderMissionWhere)

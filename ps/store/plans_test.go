@@ -67,54 +67,75 @@ func TestMissionsLeaveRoomForUpdates(t *testing.T) {
 	}
 }
 
-// TestUpstreamIndexesHoldChainedTokensOnly (issue 12, migration 00037):
-// the upstream_jti indexes hold only the token records that have an
-// upstream token, and the revocation cascade's read (IssuedFrom, PS-294)
-// still finds its rows through them and through the parent index, never
-// by reading a token table whole.
-func TestUpstreamIndexesHoldChainedTokensOnly(t *testing.T) {
+// TestMostlyNullTokenColumnsIndexOnlyTheirValues (issue 12, migration
+// 00037): the upstream_jti and mission_s256 indexes of the token records
+// hold only the records that have a value, and the revocation reads that
+// use them still do: the cascade down a chain (IssuedFrom, PS-294), which
+// also probes the parent index, and a mission's tokens
+// (IssuedUnderMission). Neither reads a token table whole.
+func TestMostlyNullTokenColumnsIndexOnlyTheirValues(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
-		// 5 000 records in each table, every hundredth chained.
+		// 5 000 records in each table: every hundredth chained, every
+		// tenth under one of ten missions.
 		const each = `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 5000) `
-		storetest.Exec(t, st, each+`INSERT INTO person_token_records (jti, aud, sub, person_id, agent_iss, agent_sub, agent_token_jti, cnf_thumbprint, issued_at, exp, upstream_jti)
-SELECT 'p' || n, 'https://r.example', 's', 'p', 'https://ap.example', 'a', 'at', 'c', 1, 4000000000, CASE WHEN n % 100 = 0 THEN 'up-' || n END FROM g`)
-		storetest.Exec(t, st, each+`INSERT INTO auth_token_records (jti, aud, sub, person_id, agent_iss, agent_sub, agent_token_jti, cnf_thumbprint, scope, parent_jti, resource_token_jti, issued_at, exp, upstream_jti)
-SELECT 'a' || n, 'https://r.example', 's', 'p', 'https://ap.example', 'a', 'at', 'c', '', 'parent-' || n, 'rt', 1, 4000000000, CASE WHEN n % 100 = 0 THEN 'up-' || n END FROM g`)
+		const values = `CASE WHEN n % 100 = 0 THEN 'up-' || n END, CASE WHEN n % 10 = 0 THEN 'm-' || (n % 100) END FROM g`
+		storetest.Exec(t, st, each+`INSERT INTO person_token_records (jti, aud, sub, person_id, agent_iss, agent_sub, agent_token_jti, cnf_thumbprint, issued_at, exp, upstream_jti, mission_s256)
+SELECT 'p' || n, 'https://r.example', 's', 'p', 'https://ap.example', 'a', 'at', 'c', 1, 4000000000, `+values)
+		storetest.Exec(t, st, each+`INSERT INTO auth_token_records (jti, aud, sub, person_id, agent_iss, agent_sub, agent_token_jti, cnf_thumbprint, scope, parent_jti, resource_token_jti, issued_at, exp, upstream_jti, mission_s256)
+SELECT 'a' || n, 'https://r.example', 's', 'p', 'https://ap.example', 'a', 'at', 'c', '', 'parent-' || n, 'rt', 1, 4000000000, `+values)
+		partial := map[string]string{
+			"person_token_records_upstream": "upstream_jti", "auth_token_records_upstream": "upstream_jti",
+			"person_token_records_mission": "mission_s256", "auth_token_records_mission": "mission_s256",
+		}
 		explain := "EXPLAIN QUERY PLAN "
-		var defs []string
 		if st.Dialect() == store.DialectPostgres {
 			storetest.Exec(t, st, `ANALYZE person_token_records`)
 			storetest.Exec(t, st, `ANALYZE auth_token_records`)
 			explain = "EXPLAIN "
-			storetest.Scan(t, st, &defs, `SELECT indexdef FROM pg_indexes WHERE indexname IN ('person_token_records_upstream', 'auth_token_records_upstream') ORDER BY indexname`)
-		} else {
-			storetest.Scan(t, st, &defs, `SELECT sql FROM sqlite_master WHERE name IN ('person_token_records_upstream', 'auth_token_records_upstream') ORDER BY name`)
 		}
-		if len(defs) != 2 {
-			t.Fatalf("upstream indexes: %q", defs)
-		}
-		for _, d := range defs {
-			if !strings.Contains(strings.ReplaceAll(strings.ReplaceAll(d, "(", ""), ")", ""), "WHERE upstream_jti IS NOT NULL") {
-				t.Fatalf("index %q holds every record, not the chained ones only", d)
+		for index, column := range partial {
+			var def string
+			if st.Dialect() == store.DialectPostgres {
+				storetest.Scan(t, st, &def, `SELECT indexdef FROM pg_indexes WHERE indexname = ?`, index)
+			} else {
+				storetest.Scan(t, st, &def, `SELECT sql FROM sqlite_master WHERE name = ?`, index)
+			}
+			if !strings.Contains(strings.NewReplacer("(", "", ")", "").Replace(def), "WHERE "+column+" IS NOT NULL") {
+				t.Fatalf("index %s is %q: it holds every record, not those with a %s only", index, def, column)
 			}
 		}
-		var rows []map[string]any
-		storetest.Scan(t, st, &rows, explain+store.IssuedFromSQL, int64(1), "up-100", int64(1), "up-100", "up-100", 100)
-		plan, _ := json.Marshal(rows)
-		for _, index := range []string{"person_token_records_upstream", "auth_token_records_upstream", "auth_token_records_parent"} {
-			if !strings.Contains(string(plan), index) {
-				t.Fatalf("the cascade's plan does not use %s:\n%s", index, plan)
+		for _, read := range []struct {
+			name, sql string
+			args      []any
+			indexes   []string
+			want      string
+		}{
+			{"the cascade from up-100", store.IssuedFromSQL, []any{int64(1), "up-100", int64(1), "up-100", "up-100", 100},
+				[]string{"person_token_records_upstream", "auth_token_records_upstream", "auth_token_records_parent"}, "a100,p100"},
+			{"the tokens of mission m-30", store.IssuedUnderMissionSQL, []any{int64(1), "m-30", int64(1), "m-30", 1000},
+				[]string{"person_token_records_mission", "auth_token_records_mission"}, ""},
+		} {
+			var rows []map[string]any
+			storetest.Scan(t, st, &rows, explain+read.sql, read.args...)
+			plan, _ := json.Marshal(rows)
+			for _, index := range read.indexes {
+				if !strings.Contains(string(plan), index) {
+					t.Fatalf("%s: the plan does not use %s:\n%s", read.name, index, plan)
+				}
 			}
-		}
-		for _, whole := range []string{"Seq Scan on person_token_records", "Seq Scan on auth_token_records", `SCAN person_token_records"`, `SCAN auth_token_records"`} {
-			if strings.Contains(string(plan), whole) {
-				t.Fatalf("the cascade's plan reads a token table whole (%q):\n%s", whole, plan)
+			for _, whole := range []string{"Seq Scan on person_token_records", "Seq Scan on auth_token_records", `SCAN person_token_records"`, `SCAN auth_token_records"`} {
+				if strings.Contains(string(plan), whole) {
+					t.Fatalf("%s: the plan reads a token table whole (%q):\n%s", read.name, whole, plan)
+				}
 			}
-		}
-		var found []string
-		storetest.Scan(t, st, &found, `SELECT jti FROM (`+store.IssuedFromSQL+`) x ORDER BY jti`, int64(1), "up-100", int64(1), "up-100", "up-100", 100)
-		if strings.Join(found, ",") != "a100,p100" {
-			t.Fatalf("tokens issued from up-100: %q, want a100 and p100", found)
+			var found []string
+			storetest.Scan(t, st, &found, `SELECT jti FROM (`+read.sql+`) x ORDER BY jti`, read.args...)
+			if read.want != "" && strings.Join(found, ",") != read.want {
+				t.Fatalf("%s: %q, want %s", read.name, found, read.want)
+			}
+			if read.want == "" && len(found) != 100 {
+				t.Fatalf("%s: %d records, want 100 (50 of each kind)", read.name, len(found))
+			}
 		}
 	})
 }

@@ -153,6 +153,10 @@ const (
 	issuedFromAuthWhere   = `(parent_jti = ? OR upstream_jti = ?)`
 )
 
+// issuedUnderMissionWhere selects a mission's token records (its index
+// holds the records that have a mission, migration 00037).
+const issuedUnderMissionWhere = `mission_s256 = ?`
+
 // issued runs issuedSQL: personArgs and authArgs are the arguments of
 // personWhere and authWhere.
 func (s *Store) issued(ctx context.Context, op, personWhere string, personArgs []any, authWhere string, authArgs []any, now time.Time, limit int) ([]revocation.Issued, error) {
@@ -198,7 +202,7 @@ func (s *Store) IssuedFrom(ctx context.Context, parentJTI string, now time.Time,
 // IssuedUnderMission lists the live person and auth tokens carrying the mission.
 func (s *Store) IssuedUnderMission(ctx context.Context, s256 string, now time.Time, limit int) ([]revocation.Issued, error) {
 	args := []any{s256}
-	return s.issued(ctx, "list tokens of a mission", `mission_s256 = ?`, args, `mission_s256 = ?`, args, now, limit)
+	return s.issued(ctx, "list tokens of a mission", issuedUnderMissionWhere, args, issuedUnderMissionWhere, args, now, limit)
 }
 
 type cascadeRow struct {

@@ -270,10 +270,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 // servingGCPercent is the collector's target once the PS serves: the heap
 // may grow to three times what is live between collections, not twice.
 // Under load the collector's marking and assists were a tenth of the PS's
-// CPU; at 200 the PS spends 0.87–0.89× the CPU per exchange for some
-// megabytes more heap under load, and nothing more at idle, because
-// start-up ran at Go's default and was collected just before
-// (docs/performance.md, finding 47).
+// CPU; at 200 the PS spends 0.66–0.92× the CPU per exchange on SQLite
+// (0.92–1.00× on PostgreSQL) for 4–9 MB more heap under load, and nothing
+// more at idle, because start-up ran at Go's default and was collected
+// just before (docs/performance.md, finding 47).
 const servingGCPercent = 200
 
 // collectLessOftenWhileServing sets servingGCPercent unless the operator

@@ -1,12 +1,13 @@
 package load
 
 import (
+	"github.com/aauth-ps/aauth-ps/internal/cputime"
+
 	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -15,13 +16,7 @@ import (
 const clockTick = 100
 
 // ProcessCPU is the user + system CPU time of this process so far.
-func ProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func ProcessCPU() time.Duration { return cputime.Self() }
 
 // ProcCPU is the user + system CPU time of process pid from /proc, and
 // whether it could be read.
@@ -50,42 +45,35 @@ func ProcCPU(pid int) (time.Duration, bool) {
 }
 
 // ProcRSS is the resident set size of process pid in bytes (VmRSS).
-func ProcRSS(pid int) (int64, bool) { return procStatusBytes(pid, "VmRSS:") }
+func ProcRSS(pid int) (int64, bool) { return procKiB(pid, "VmRSS:") }
 
 // ProcPeakRSS is the largest resident set process pid has had, in bytes
 // (VmHWM): what a burst cost, which the resident set after it no longer
 // shows once the memory went back.
-func ProcPeakRSS(pid int) (int64, bool) { return procStatusBytes(pid, "VmHWM:") }
+func ProcPeakRSS(pid int) (int64, bool) { return procKiB(pid, "VmHWM:") }
 
 // ProcWritten is what process pid has handed to write system calls, in
 // bytes (wchar of /proc/<pid>/io: to files and sockets, whether or not
 // it reached a disk).
-func ProcWritten(pid int) (int64, bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "io"))
-	if err != nil {
-		return 0, false
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "wchar:"); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
+func ProcWritten(pid int) (int64, bool) { return procValue(pid, "io", "wchar:") }
+
+// procKiB reads one "Name:  N kB" line of /proc/<pid>/status, in bytes.
+func procKiB(pid int, field string) (int64, bool) {
+	kb, ok := procValue(pid, "status", field)
+	return kb << 10, ok
 }
 
-// procStatusBytes reads one "Name:  N kB" line of /proc/<pid>/status.
-func procStatusBytes(pid int, field string) (int64, bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+// procValue is the number after field on its line of /proc/<pid>/<file>.
+func procValue(pid int, file, field string) (int64, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), file))
 	if err != nil {
 		return 0, false
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, field); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10, err == nil
+			if f := strings.Fields(rest); len(f) >= 1 {
+				n, err := strconv.ParseInt(f[0], 10, 64)
+				return n, err == nil
 			}
 		}
 	}

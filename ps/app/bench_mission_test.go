@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/internal/cputime"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
@@ -41,13 +42,13 @@ func benchMissionExchange(b *testing.B, databaseURL string) {
 	grantMissionScopeB(b, w, rs, s256)
 
 	i := 0
-	cpu0, held0 := processCPU(b), w.ps.App.Store.WaitStats().WriterHeld
+	cpu0, held0 := cputime.Self(), w.ps.App.Store.WaitStats().WriterHeld
 	for b.Loop() {
 		i++
 		pt := personTokenB(b, w, `{"resource":"https://rs.test","mission_s256":"`+s256+`","n":`+strconv.Itoa(i)+`}`)
 		authTokenB(b, w, rs, pt)
 	}
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 	reportWriterHeld(b, w, held0)
 }
 

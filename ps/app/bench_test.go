@@ -5,11 +5,11 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/internal/cputime"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/ratelimit"
@@ -30,14 +30,14 @@ func BenchmarkPersonTokenEndpoint(b *testing.B) {
 func benchPersonToken(b *testing.B, w *world) {
 	consentedB(b, w)
 	i := 0
-	cpu0, held0 := processCPU(b), w.ps.App.Store.WaitStats().WriterHeld
+	cpu0, held0 := cputime.Self(), w.ps.App.Store.WaitStats().WriterHeld
 	for b.Loop() {
 		i++
 		postB(b, w, "/person", []byte(`{"resource":"https://rs.test","n":`+strconv.Itoa(i)+`}`))
 	}
 	// Process CPU (user + system) per request, client included: on a
 	// loaded machine it moves far less than ns/op (wall time).
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 	reportWriterHeld(b, w, held0)
 }
 
@@ -79,7 +79,7 @@ func benchAuthToken(b *testing.B, databaseURL string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0, held0 := processCPU(b), w.ps.App.Store.WaitStats().WriterHeld
+	cpu0, held0 := cputime.Self(), w.ps.App.Store.WaitStats().WriterHeld
 	for b.Loop() {
 		spec.JTI = "" // a fresh one each time: resource tokens are single-use
 		rt, err := rs.MintResourceToken(spec)
@@ -89,7 +89,7 @@ func benchAuthToken(b *testing.B, databaseURL string) {
 		body, _ := json.Marshal(map[string]string{"resource_token": rt, "presented_token": pt.PersonToken})
 		postB(b, w, "/token", body)
 	}
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 	reportWriterHeld(b, w, held0)
 }
 
@@ -126,15 +126,6 @@ func postB(b *testing.B, w *world, path string, body []byte) []byte {
 		b.Fatalf("POST %s: status %d %s", path, res.StatusCode, out)
 	}
 	return out
-}
-
-// processCPU is this process's user + system CPU time so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // newWorldB is newWorld for benchmarks: a PS, an agent provider, an agent

@@ -3,10 +3,10 @@ package composition_test
 import (
 	"context"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/internal/cputime"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -24,7 +24,7 @@ func BenchmarkDecideIn(b *testing.B) {
 		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
 			st, pt, q := boardTreasury(b, be)
-			cpu0 := processCPU(b)
+			cpu0 := cputime.Self()
 			for b.Loop() {
 				res, err := pt.DecideIn(ctx, st, q, false, func(*store.Store, *composition.Result) error { return nil })
 				if err != nil || res.Decision.Outcome != authority.Defer {
@@ -33,7 +33,7 @@ func BenchmarkDecideIn(b *testing.B) {
 			}
 			// Process CPU per decision, the database's included on SQLite:
 			// on a loaded machine it moves far less than ns/op.
-			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -69,13 +69,4 @@ func boardTreasury(t testing.TB, be storetest.Backend) (*store.Store, *compositi
 	return st, pt, composition.Query{S256: m.S256, Point: authority.PointToken, Mode: authority.ThreeParty,
 		Actor: authority.Actor{Agent: "aauth:a@ap.example"}, PersonReachable: true,
 		Request: authority.Request{Resource: "https://treasury.test", Scopes: []string{"cash_position.read"}}}
-}
-
-// processCPU is this process's user + system CPU time so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

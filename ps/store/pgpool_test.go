@@ -3,12 +3,12 @@ package store_test
 import (
 	"errors"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/aauth-ps/aauth-ps/internal/cputime"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
@@ -125,7 +125,7 @@ func BenchmarkPostgresIssuingTransaction(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			defer store.QueueWrites(store.QueueWrites(queued))
 			ctx := b.Context()
-			cpu0 := cpuTime(b)
+			cpu0 := cputime.Self()
 			for b.Loop() {
 				n++
 				err := st.InTx(ctx, func(tx *store.Store) error {
@@ -146,16 +146,7 @@ func BenchmarkPostgresIssuingTransaction(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// cpuTime is this process's user and system CPU so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

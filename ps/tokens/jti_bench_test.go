@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/internal/cputime"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
@@ -82,7 +82,7 @@ func BenchmarkRecordAuthTokenJTI(b *testing.B) {
 				for range seed / 1000 {
 					batch(1000)
 				}
-				wal0, cpu0 := walBytes(), cpuTime()
+				wal0, cpu0 := walBytes(), cputime.Self()
 				for b.Loop() {
 					batch(group)
 				}
@@ -90,17 +90,9 @@ func BenchmarkRecordAuthTokenJTI(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/records, "µs/record")
 				b.ReportMetric(float64(walBytes()-wal0)/records, "WAL-B/record")
 				if backend.Name == store.DialectSQLite {
-					b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/records, "cpu-µs/record")
+					b.ReportMetric(float64((cputime.Self()-cpu0).Microseconds())/records, "cpu-µs/record")
 				}
 			})
 		}
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

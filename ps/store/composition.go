@@ -117,47 +117,41 @@ func (c CompositionColumns) into(m *mission.Record) {
 // ends, so concurrent decisions on one mission serialize; a SQLite
 // transaction already holds the write lock from BEGIN.
 func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, error) {
-	var r missionRow
-	q := s.db.WithContext(ctx)
+	q := stampByS256
 	if s.dialect == DialectPostgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		q = stampLocked
 	}
-	if err := q.Where("s256 = ?", s256).Limit(1).Find(&r).Error; err != nil {
-		return nil, wrap("lock mission", err)
+	m, err := s.readMission(ctx, "lock mission", q, s256)
+	if err != nil {
+		return nil, err
 	}
-	if r.S256 == "" {
-		return nil, &Error{Op: "lock mission", Kind: ErrNotFound}
-	}
-	m := r.record()
 	s.hold(m)
 	return m, nil
 }
 
 // LockSeenMission is LockMission for a caller that has read the mission
-// already (seen, before this transaction): under the lock it reads only
-// the row's version and state, and when they are seen's it holds and
-// returns seen rather than reading the whole row again. Every write to a
-// mission row moves its version (the compare-and-swap decisions rely on)
-// or ends it, so an equal version and state mean an equal row; anything
-// else is read whole, as LockMission does. Each mission-bound request
-// read its mission twice, the wide row being 14 % of the PS's CPU under
-// load on SQLite (issue 12).
+// already (seen, read in this request before this transaction, its sets
+// with it): under the lock it reads only the row's version, state and
+// approval instant, and when they are seen's it holds and returns seen
+// rather than reading the row again. Every write to a mission row moves
+// its version (the compare-and-swap decisions rely on) or ends it, so
+// an equal stamp means an equal row (seenmissions.go); anything else is
+// read as LockMission reads it. Each mission-bound request read its
+// mission twice, the wide row being 14 % of the PS's CPU under load on
+// SQLite (issue 12).
 func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, error) {
-	q := `SELECT version, state FROM missions WHERE s256 = ?`
+	q := `SELECT version, state, approved_at_ms FROM missions WHERE s256 = ?`
 	if s.dialect == DialectPostgres {
 		q += ` FOR UPDATE`
 	}
-	var rows []struct {
-		Version int64  `gorm:"column:version"`
-		State   string `gorm:"column:state"`
-	}
+	var rows []missionStamp
 	if err := s.db.WithContext(ctx).Raw(q, seen.S256).Scan(&rows).Error; err != nil {
 		return nil, wrap("lock mission", err)
 	}
 	if len(rows) == 0 {
 		return nil, &Error{Op: "lock mission", Kind: ErrNotFound}
 	}
-	if rows[0].Version != seen.Version || (rows[0].State == "terminated") != seen.Terminated {
+	if st := rows[0]; st.Version != seen.Version || (st.State == "terminated") != seen.Terminated || st.ApprovedAtMS != seen.ApprovedAt.UnixMilli() {
 		return s.LockMission(ctx, seen.S256)
 	}
 	m := *seen

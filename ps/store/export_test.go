@@ -47,3 +47,7 @@ var IssuedFromSQL = issuedSQL(issuedFromPersonWhere, issuedFromAuthWhere)
 // IssuedUnderMissionSQL is IssuedUnderMission's query; its arguments are
 // now, the mission's s256, now, the s256, the limit.
 var IssuedUnderMissionSQL = issuedSQL(issuedUnderMissionWhere, issuedUnderMissionWhere)
+
+// WideMissionReads counts the whole mission rows this pool has read
+// (the rest came from its kept rows, seenmissions.go).
+func (s *Store) WideMissionReads() int64 { return s.seen.wide.Load() }

@@ -82,27 +82,15 @@ func (s *Store) CreateMission(ctx context.Context, m *mission.Record) error {
 	return wrap("create mission", s.db.WithContext(ctx).Create(&r).Error)
 }
 
-// findMission reads one mission by a column, or ErrNotFound.
-func (s *Store) findMission(ctx context.Context, column, value string) (*mission.Record, error) {
-	var r missionRow
-	if err := s.db.WithContext(ctx).Where(column+" = ?", value).Limit(1).Find(&r).Error; err != nil {
-		return nil, wrap("read mission", err)
-	}
-	if r.S256 == "" {
-		return nil, &Error{Op: "read mission", Kind: ErrNotFound}
-	}
-	return r.record(), nil
-}
-
 // Mission reads a mission by s256, or ErrNotFound.
 func (s *Store) Mission(ctx context.Context, s256 string) (*mission.Record, error) {
-	return s.findMission(ctx, "s256", s256)
+	return s.readMission(ctx, "read mission", stampByS256, s256)
 }
 
 // OwnedMission reads a mission by its owner key (mission.OwnerKey) in one
 // probe, or ErrNotFound.
 func (s *Store) OwnedMission(ctx context.Context, ownerKey string) (*mission.Record, error) {
-	return s.findMission(ctx, "owner_key", ownerKey)
+	return s.readMission(ctx, "read mission", stampByOwnerKey, ownerKey)
 }
 
 // PersonMissions lists a person's missions, newest first.

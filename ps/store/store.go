@@ -84,6 +84,9 @@ type Store struct {
 	// pairwise caches committed directed subjects (pairwise.go); shared
 	// by every Store of one pool.
 	pairwise *pairwiseCache
+	// seen keeps decoded mission rows (seenmissions.go); shared by every
+	// Store of one pool.
+	seen *seenMissions
 	// stmts keeps SQLite's prepared statements (stmtpool.go); nil on
 	// PostgreSQL and inside a transaction.
 	stmts *stmtPool
@@ -193,7 +196,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, &Error{Op: "connect to " + shown, Kind: ErrDatabase, Err: err}
 	}
 	log.Info("database opened", "dialect", dialect, "url", shown)
-	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters), pairwise: newPairwiseCache(), stmts: stmts}
+	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters), pairwise: newPairwiseCache(), seen: newSeenMissions(), stmts: stmts}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
 		st.replays = new(replayBatch)
@@ -322,7 +325,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 // and held missions, the pool's shared parts.
 func (s *Store) boundTo(db *gorm.DB, hooks *[]func(), held *heldMissions) *Store {
 	return &Store{db: db, dialect: s.dialect, log: s.log, now: s.now, afterCommit: hooks, writer: s.writer, waits: s.waits,
-		held: held, pairwise: s.pairwise}
+		held: held, pairwise: s.pairwise, seen: s.seen}
 }
 
 // queueWriter waits for this process's SQLite writer turn (see InTx) for

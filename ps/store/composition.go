@@ -140,9 +140,9 @@ func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, 
 // mission twice, the wide row being 14 % of the PS's CPU under load on
 // SQLite (issue 12).
 func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, error) {
-	q := `SELECT version, state, approved_at_ms FROM missions WHERE s256 = ?`
+	q := seenStampSQL
 	if s.dialect == DialectPostgres {
-		q += ` FOR UPDATE`
+		q = seenStampLocked
 	}
 	var rows []missionStamp
 	if err := s.db.WithContext(ctx).Raw(q, seen.S256).Scan(&rows).Error; err != nil {
@@ -151,7 +151,7 @@ func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mis
 	if len(rows) == 0 {
 		return nil, &Error{Op: "lock mission", Kind: ErrNotFound}
 	}
-	if st := rows[0]; st.Version != seen.Version || (st.State == "terminated") != seen.Terminated || st.ApprovedAtMS != seen.ApprovedAt.UnixMilli() {
+	if !rows[0].sameRow(seen) {
 		return s.LockMission(ctx, seen.S256)
 	}
 	m := *seen

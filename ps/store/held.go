@@ -23,9 +23,6 @@ type heldMissions struct {
 	// first, so no one else can move them either (issue 12: the head was
 	// a statement of its own in every decision).
 	heads map[string]*evidence.Link
-	// kept is set once a hook adds the held missions to the pool's kept
-	// rows after the commit (keepHeldAfterCommit).
-	kept bool
 }
 
 // hold remembers m as locked and current in s's transaction; outside a
@@ -34,11 +31,13 @@ func (s *Store) hold(m *mission.Record) {
 	if s.held == nil {
 		return
 	}
+	if len(s.held.byS256) == 0 {
+		s.keepHeldAfterCommit()
+	}
 	if s.held.byS256 == nil {
 		s.held.byS256 = map[string]mission.Record{}
 	}
 	s.held.byS256[m.S256] = *m
-	s.keepHeldAfterCommit()
 }
 
 // heldMission is the mission with s256 as this transaction holds it (a
@@ -77,7 +76,7 @@ func (s *Store) forgetHeld(s256 string) {
 // and what it wrote undone.
 func (s *Store) forgetAllHeld() {
 	if s.held != nil {
-		s.held.byS256, s.held.heads, s.held.kept = nil, nil, false
+		s.held.byS256, s.held.heads = nil, nil
 	}
 }
 

@@ -80,11 +80,23 @@ var (
 	stampLocked     = stampSQL("s256", true) // PostgreSQL's LockMission
 )
 
+// seenStampSQL and seenStampLocked read what LockSeenMission compares:
+// the row's identity, not its sets (the request read them already).
+const (
+	seenStampSQL    = `SELECT s256, version, state, approved_at_ms FROM missions WHERE s256 = ?`
+	seenStampLocked = seenStampSQL + ` FOR UPDATE`
+)
+
+// sameRow reports whether m is the row stamped st (its sets aside).
+func (st missionStamp) sameRow(m *mission.Record) bool {
+	return m.S256 == st.S256 && m.Version == st.Version && m.Terminated == (st.State == "terminated") &&
+		m.ApprovedAt.UnixMilli() == st.ApprovedAtMS
+}
+
 // apply is m (a copy) if m is the row stamped st, with st's sets; nil
 // otherwise.
 func (st missionStamp) apply(m *mission.Record) *mission.Record {
-	if m.S256 != st.S256 || m.Version != st.Version || m.Terminated != (st.State == "terminated") ||
-		m.ApprovedAt.UnixMilli() != st.ApprovedAtMS || (m.Composition == nil) != (st.AuthoritySet == nil) {
+	if !st.sameRow(m) || (m.Composition == nil) != (st.AuthoritySet == nil) {
 		return nil
 	}
 	out := *m
@@ -154,14 +166,11 @@ func (s *Store) readMission(ctx context.Context, op, stampQuery, value string) (
 }
 
 // keepHeldAfterCommit adds s's transaction's held missions to the kept
-// rows once it commits, as its own writes left them (held.go). It is
-// registered once per held set; a savepoint that rolls back drops its
-// registration with its hooks and forgets the held set with it.
+// rows once it commits, as its own writes left them (held.go). hold
+// registers it when the held set gains its first mission; a savepoint
+// that rolls back drops its registration with its hooks and empties the
+// held set, so the next hold registers it again.
 func (s *Store) keepHeldAfterCommit() {
-	if s.held.kept {
-		return
-	}
-	s.held.kept = true
 	held, seen := s.held, s.seen
 	s.AfterCommit(func() {
 		for _, m := range held.byS256 {

@@ -100,6 +100,9 @@ type Manager struct {
 	pubMu       sync.Mutex
 	pub         map[string]*publishedKey
 	pubLoadedAt time.Time
+
+	// signed remembers the tokens SignJWT signed (signedhere.go).
+	signed signedHere
 }
 
 // NewManager returns a Manager over st, sealing private keys with sealer
@@ -120,7 +123,7 @@ func NewManager(st Store, sealer *Sealer, now func() time.Time, opts Options) *M
 	if opts.RefreshInterval <= 0 {
 		opts.RefreshInterval = DefaultRefreshInterval
 	}
-	return &Manager{st: st, sealer: sealer, now: now, opts: opts}
+	return &Manager{st: st, sealer: sealer, now: now, opts: opts, signed: newSignedHere(signedHereSize)}
 }
 
 // RetentionAfterRetirement is how long a retired key stays in the JWKS:

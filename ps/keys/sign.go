@@ -13,5 +13,9 @@ func (m *Manager) SignJWT(ctx context.Context, typ string, claims map[string]any
 	if err != nil {
 		return "", err
 	}
-	return jose.SignJWT(k.Alg, k.KID, typ, k.Signer, claims)
+	tok, err := jose.SignJWT(k.Alg, k.KID, typ, k.Signer, claims)
+	if err == nil {
+		m.signed.remember(tok)
+	}
+	return tok, err
 }

@@ -43,6 +43,9 @@ type Keys interface {
 // OwnKeys resolves this PS's own published keys by kid.
 type OwnKeys interface {
 	PublicKey(ctx context.Context, kid string) (*jose.PublicKey, error)
+	// SignedHere reports whether this process signed exactly token, whose
+	// signature then needs no verification (*keys.Manager).
+	SignedHere(token string) bool
 }
 
 // Claim is an optional string claim: absence differs from any value.

@@ -137,15 +137,11 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 	if q.S256 == "" {
 		return nil, ErrNoMission
 	}
-	m, err := lockQueried(ctx, st, q)
+	m, snap, err := lockQueried(ctx, st, q)
 	if err != nil {
 		return nil, err
 	}
 	set, hash, verified, err := p.effectiveSet(m)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := st.MissionCounters(ctx, m.S256, m.Lineage())
 	if err != nil {
 		return nil, err
 	}
@@ -398,13 +394,19 @@ func (p *Point) StepsRecorded(st Store, m *mission.Record, steps []string) {
 	st.AfterCommit(func() { p.Resume(context.Background(), m, steps) })
 }
 
-// lockQueried locks q's mission for the decision, reusing what the
-// caller saw of it when the row has not changed since.
-func lockQueried(ctx context.Context, st Store, q Query) (*mission.Record, error) {
+// lockQueried locks q's mission for the decision and reads its counters
+// under the lock, reusing what the caller saw of the mission when the row
+// has not changed since.
+func lockQueried(ctx context.Context, st Store, q Query) (*mission.Record, authority.Snapshot, error) {
 	if q.Seen != nil && q.Seen.S256 == q.S256 {
 		return st.LockSeenMission(ctx, q.Seen)
 	}
-	return st.LockMission(ctx, q.S256)
+	m, err := st.LockMission(ctx, q.S256)
+	if err != nil {
+		return nil, authority.Snapshot{}, err
+	}
+	snap, err := st.MissionCounters(ctx, m.S256, m.Lineage())
+	return m, snap, err
 }
 
 // DecideIn runs Decide in a transaction of db and, when the decision

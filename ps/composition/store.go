@@ -18,8 +18,9 @@ type Store interface {
 	LockMission(ctx context.Context, s256 string) (*mission.Record, error)
 	// LockSeenMission is LockMission for a mission the caller has read
 	// (seen): seen itself when the row's version and state are still
-	// seen's, the row read whole otherwise.
-	LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, error)
+	// seen's, the row read whole otherwise; with its MissionCounters read
+	// under the lock.
+	LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, authority.Snapshot, error)
 	// MissionCounters fills the snapshot's Consent, Checkpoints, Grants
 	// and Spent (budgets by lineage).
 	MissionCounters(ctx context.Context, s256, lineage string) (authority.Snapshot, error)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
@@ -131,21 +132,71 @@ func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, 
 
 // LockSeenMission is LockMission for a caller that has read the mission
 // already (seen, read in this request before this transaction, its sets
-// with it): under the lock it reads only the row's version, state and
-// approval instant, and when they are seen's it holds and returns seen
-// rather than reading the row again. Every write to a mission row moves
-// its version (the compare-and-swap decisions rely on) or ends it, so
-// an equal stamp means an equal row (seenmissions.go); anything else is
-// read as LockMission reads it. Each mission-bound request read its
-// mission twice, the wide row being 14 % of the PS's CPU under load on
-// SQLite (issue 12).
-func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, error) {
-	q := seenStampSQL
+// with it), with the mission's counters read under the lock
+// (MissionCounters, the decision's next read). Under the lock it reads
+// only the row's version, state and approval instant, and when they are
+// seen's it holds and returns seen rather than reading the row again.
+// Every write to a mission row moves its version (the compare-and-swap
+// decisions rely on) or ends it, so an equal stamp means an equal row
+// (seenmissions.go); anything else is read as LockMission reads it. Each
+// mission-bound request read its mission twice, the wide row being 14 %
+// of the PS's CPU under load on SQLite (issue 12).
+//
+// On SQLite the stamp and the counters are one statement: the
+// transaction holds the write lock from its BEGIN, so nothing can come
+// between them (finding 53). On PostgreSQL the row lock must be taken
+// before the statement whose snapshot reads the counters, so they stay
+// two.
+func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, authority.Snapshot, error) {
+	var m *mission.Record
+	var err error
 	if s.dialect == DialectPostgres {
-		q = seenStampLocked
+		m, err = s.lockSeenRow(ctx, seen)
+	} else {
+		var snap authority.Snapshot
+		var counted bool
+		if m, snap, counted, err = s.lockSeenCounted(ctx, seen); err == nil && counted {
+			return m, snap, nil
+		}
 	}
+	if err != nil {
+		return nil, authority.Snapshot{}, err
+	}
+	snap, err := s.MissionCounters(ctx, m.S256, m.Lineage())
+	return m, snap, err
+}
+
+// lockSeenCounted reads the stamp, the counters and the chain head in one
+// statement (SQLite) and holds seen when the stamp is seen's (counted).
+// Otherwise it reads the row as LockMission does, and the counters read
+// with seen's stamp are not the row's to use.
+func (s *Store) lockSeenCounted(ctx context.Context, seen *mission.Record) (*mission.Record, authority.Snapshot, bool, error) {
+	var rows []counterRow
+	if err := s.db.WithContext(ctx).Raw(seenStampCountersSQL, seen.S256, seen.S256, seen.S256, seen.S256, seen.Lineage(), seen.S256).
+		Scan(&rows).Error; err != nil {
+		return nil, authority.Snapshot{}, false, wrap("lock mission", err)
+	}
+	i := slices.IndexFunc(rows, func(r counterRow) bool { return r.Kind == "stamp" })
+	if i < 0 {
+		return nil, authority.Snapshot{}, false, &Error{Op: "lock mission", Kind: ErrNotFound}
+	}
+	stamp := missionStamp{S256: seen.S256, State: rows[i].Key, Version: rows[i].N, ApprovedAtMS: rows[i].AtMS}
+	if !stamp.sameRow(seen) {
+		m, err := s.LockMission(ctx, seen.S256)
+		return m, authority.Snapshot{}, false, err
+	}
+	m := *seen
+	s.hold(&m)
+	snap, head := countersFrom(rows, seen.S256)
+	s.rememberHead(seen.S256, head)
+	return &m, snap, true, nil
+}
+
+// lockSeenRow locks the mission's row (FOR UPDATE) and holds seen when
+// the row's stamp is seen's, the row as LockMission reads it otherwise.
+func (s *Store) lockSeenRow(ctx context.Context, seen *mission.Record) (*mission.Record, error) {
 	var rows []missionStamp
-	if err := s.db.WithContext(ctx).Raw(q, seen.S256).Scan(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(seenStampLocked, seen.S256).Scan(&rows).Error; err != nil {
 		return nil, wrap("lock mission", err)
 	}
 	if len(rows) == 0 {
@@ -158,6 +209,14 @@ func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mis
 	s.hold(&m)
 	return &m, nil
 }
+
+// seenStampCountersSQL is the stamp LockSeenMission compares,
+// missionCountersQuery and evidenceHeadBranch in one statement (SQLite):
+// the stamp as kind 'stamp' (state as k, version as n, approval instant
+// as at_ms).
+const seenStampCountersSQL = `SELECT 'stamp' AS kind, state AS k, version AS n, approved_at_ms AS at_ms,
+  FALSE AS consumed, FALSE AS agent_asserted FROM missions WHERE s256 = ?
+UNION ALL ` + missionCountersQuery + evidenceHeadBranch
 
 // SetMissionHold sets (hold non-nil) or clears the suspension hold and
 // bumps the version, if the mission is active at version; false when it
@@ -195,8 +254,6 @@ func (checkpointRow) TableName() string { return "mission_checkpoints" }
 // §3 "In"): consent memory, recorded checkpoints, grant counters and the
 // amounts reserved under lineage. Only those fields of the snapshot are set.
 func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (authority.Snapshot, error) {
-	snap := authority.Snapshot{Consent: map[string]bool{}, Checkpoints: map[string]authority.CheckpointRecord{},
-		Grants: map[string]int64{}, Spent: map[string]int64{}}
 	// In a transaction that holds the mission, the same statement reads
 	// its chain's head for the decision's evidence (EvidenceLink).
 	query, args, withHead := missionCountersQuery, []any{s256, s256, s256, lineage}, s.holds(s256)
@@ -205,8 +262,20 @@ func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (auth
 	}
 	var rows []counterRow
 	if err := s.db.WithContext(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
-		return snap, wrap("read mission counters", err)
+		return authority.Snapshot{}, wrap("read mission counters", err)
 	}
+	snap, head := countersFrom(rows, s256)
+	if withHead {
+		s.rememberHead(s256, head)
+	}
+	return snap, nil
+}
+
+// countersFrom is the snapshot of missionCountersQuery's rows, and the
+// chain head among them (nil when there is none).
+func countersFrom(rows []counterRow, s256 string) (authority.Snapshot, *evidence.Link) {
+	snap := authority.Snapshot{Consent: map[string]bool{}, Checkpoints: map[string]authority.CheckpointRecord{},
+		Grants: map[string]int64{}, Spent: map[string]int64{}}
 	var head *evidence.Link
 	for _, r := range rows {
 		switch r.Kind {
@@ -223,10 +292,7 @@ func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (auth
 			snap.Spent[r.Key] = r.N
 		}
 	}
-	if withHead {
-		s.rememberHead(s256, head)
-	}
-	return snap, nil
+	return snap, head
 }
 
 // missionCountersQuery reads a decision's four counters in one statement

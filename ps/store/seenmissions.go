@@ -80,12 +80,10 @@ var (
 	stampLocked     = stampSQL("s256", true) // PostgreSQL's LockMission
 )
 
-// seenStampSQL and seenStampLocked read what LockSeenMission compares:
-// the row's identity, not its sets (the request read them already).
-const (
-	seenStampSQL    = `SELECT s256, version, state, approved_at_ms FROM missions WHERE s256 = ?`
-	seenStampLocked = seenStampSQL + ` FOR UPDATE`
-)
+// seenStampLocked reads what LockSeenMission compares on PostgreSQL: the
+// row's identity, not its sets (the request read them already). SQLite
+// reads the same columns as the first row of seenStampCountersSQL.
+const seenStampLocked = `SELECT s256, version, state, approved_at_ms FROM missions WHERE s256 = ? FOR UPDATE`
 
 // sameRow reports whether m is the row stamped st (its sets aside).
 func (st missionStamp) sameRow(m *mission.Record) bool {

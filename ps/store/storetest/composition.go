@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -200,18 +201,30 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 	})
 
 	// lockSeen locks seen's mission in a transaction of its own, as a
-	// decision does with what its request read (LockSeenMission).
-	lockSeen := func(t *testing.T, seen *mission.Record) *mission.Record {
+	// decision does with what its request read (LockSeenMission), and
+	// checks that the counters it read with the lock are the mission's
+	// (issue 12: one statement on SQLite).
+	lockSeen := func(t *testing.T, seen *mission.Record) (*mission.Record, authority.Snapshot) {
 		t.Helper()
 		var got *mission.Record
+		var snap authority.Snapshot
 		if err := st.InTx(ctx, func(tx *store.Store) error {
 			var err error
-			got, err = tx.LockSeenMission(ctx, seen)
-			return err
+			if got, snap, err = tx.LockSeenMission(ctx, seen); err != nil {
+				return err
+			}
+			again, err := tx.MissionCounters(ctx, got.S256, got.Lineage())
+			if err != nil {
+				return err
+			}
+			if !reflect.DeepEqual(snap, again) {
+				t.Errorf("the counters read with the lock %+v, read alone %+v", snap, again)
+			}
+			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		return got
+		return got, snap
 	}
 	t.Run("a seen mission is reused only while its row is unchanged", func(t *testing.T) {
 		fresh, err := a.Mint("https://ps.example", at.Add(5*time.Millisecond), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
@@ -219,7 +232,7 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 			t.Fatal(err)
 		}
 		seen, _ := st.Mission(ctx, fresh.S256)
-		if got := lockSeen(t, seen); got.S256 != seen.S256 || got.Version != seen.Version || got.Composition.EffectiveHash != "AH" {
+		if got, _ := lockSeen(t, seen); got.S256 != seen.S256 || got.Version != seen.Version || got.Composition.EffectiveHash != "AH" {
 			t.Fatalf("unchanged: version %d, effective hash %q", got.Version, got.Composition.EffectiveHash)
 		}
 		// Each write to the row is seen through the old record: every one
@@ -253,7 +266,7 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 			if err := w.write(before.Version); err != nil {
 				t.Fatalf("%s: %v", w.name, err)
 			}
-			if got := lockSeen(t, before); got.Version != before.Version+1 || !w.check(got) {
+			if got, _ := lockSeen(t, before); got.Version != before.Version+1 || !w.check(got) {
 				t.Fatalf("after %s: the seen record came back (version %d, hold %v)", w.name, got.Version, got.Hold)
 			}
 		}
@@ -261,11 +274,11 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		if ok, err := st.TerminateMission(ctx, fresh.S256, mission.ReasonRevoked, "p1", at, mission.Entry{At: at, Kind: "termination", Actor: "person", Summary: "Ended."}); !ok || err != nil {
 			t.Fatalf("TerminateMission = %v, %v", ok, err)
 		}
-		if got := lockSeen(t, before); !got.Terminated || got.Reason != mission.ReasonRevoked {
+		if got, _ := lockSeen(t, before); !got.Terminated || got.Reason != mission.ReasonRevoked {
 			t.Fatalf("after termination: the seen record came back (terminated %v, reason %q)", got.Terminated, got.Reason)
 		}
 		if err := st.InTx(ctx, func(tx *store.Store) error {
-			_, err := tx.LockSeenMission(ctx, &mission.Record{S256: "nope"})
+			_, _, err := tx.LockSeenMission(ctx, &mission.Record{S256: "nope"})
 			return err
 		}); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("an unknown mission: %v", err)
@@ -281,7 +294,7 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		locked, done := make(chan struct{}), make(chan error, 1)
 		go func() {
 			done <- st.InTx(ctx, func(tx *store.Store) error {
-				m, err := tx.LockSeenMission(ctx, seen)
+				m, _, err := tx.LockSeenMission(ctx, seen)
 				if err != nil {
 					return err
 				}
@@ -293,17 +306,24 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		<-locked
 		// The second decision, from the same read, waits for the first
 		// and is given the row as the first left it.
-		got := lockSeen(t, seen)
+		got, snap := lockSeen(t, seen)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 		if got.Version != seen.Version+1 {
 			t.Fatalf("the second lock read version %d, want %d: it did not wait for the first decision", got.Version, seen.Version+1)
 		}
+		if snap.Grants["r1"] != 1 {
+			t.Fatalf("the second decision's counters %v: read before the first decision's grant", snap.Grants)
+		}
 	})
 
 	t.Run("a decision reads its chain's head with the counters", func(t *testing.T) {
 		m4, err := a.Mint("https://ps.example", at.Add(7*time.Millisecond), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen4, err := st.Mission(ctx, m4.S256)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,11 +339,17 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		for i := range n {
 			go func() {
 				errs <- st.InTx(ctx, func(tx *store.Store) error {
-					if _, err := tx.LockMission(ctx, m4.S256); err != nil {
-						return err
-					}
-					if _, err := tx.MissionCounters(ctx, m4.S256, m4.S256); err != nil {
-						return err
+					if i%2 == 0 { // with what the request read: one statement on SQLite
+						if _, _, err := tx.LockSeenMission(ctx, seen4); err != nil {
+							return err
+						}
+					} else {
+						if _, err := tx.LockMission(ctx, m4.S256); err != nil {
+							return err
+						}
+						if _, err := tx.MissionCounters(ctx, m4.S256, m4.S256); err != nil {
+							return err
+						}
 					}
 					_, err := composition.AppendEvidence(ctx, tx, m4.S256, m4.S256, record(i), at)
 					return err
@@ -348,10 +374,7 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		// Inside one transaction the head follows its own appends, and a
 		// savepoint that rolls back takes its append's head with it.
 		if err := st.InTx(ctx, func(tx *store.Store) error {
-			if _, err := tx.LockMission(ctx, m4.S256); err != nil {
-				return err
-			}
-			if _, err := tx.MissionCounters(ctx, m4.S256, m4.S256); err != nil {
+			if _, _, err := tx.LockSeenMission(ctx, seen4); err != nil {
 				return err
 			}
 			if link, _ := tx.EvidenceLink(ctx, m4.S256); link == nil || *link != last {

@@ -15,9 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxSafeInteger is 2^53−1, the largest integer every JSON reader (and
@@ -47,42 +47,44 @@ func Marshal(v any) ([]byte, error) {
 // records: the body, often the largest part, is not canonicalised twice).
 // v must marshal to an object without a member name.
 func MarshalMember(v any, name string, raw []byte) (whole, member []byte, err error) {
-	obj, err := Marshal(v)
+	obj, err := json.Marshal(v)
 	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+	}
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return nil, nil, fmt.Errorf("%w: not an object", ErrNotCanonicalizable)
+	}
+	key, err := json.Marshal(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+	}
+	// The whole as JSON text, raw spliced in as its last member, then
+	// canonicalised in one pass (issue 12, finding 55: the object was
+	// canonicalised, decoded into a map and merged with the member
+	// canonicalised on its own). The canonicaliser checks that raw is
+	// one value that ends the object, and the member's depth is one.
+	whole = make([]byte, 0, len(obj)+len(key)+len(raw)+2)
+	whole = append(whole, obj[:len(obj)-1]...)
+	if len(obj) > 2 {
+		whole = append(whole, ',')
+	}
+	whole = append(append(whole, key...), ':')
+	from := len(whole)
+	whole = append(append(whole, raw...), '}')
+	if !utf8.Valid(whole) {
+		return nil, nil, fmt.Errorf("%w: invalid UTF-8", ErrNotCanonicalizable)
+	}
+	c := canonicaliser{raw: whole, hasLast: true, last: name, lastFrom: from}
+	c.out.Grow(len(whole))
+	if err := c.value(0); err != nil {
 		return nil, nil, err
 	}
-	// One level deeper in the whole: the nesting bound counts from there.
-	if member, err = canonicalAt(raw, 1); err != nil {
-		return nil, nil, err
+	if c.i != len(whole) || !c.lastSeen {
+		return nil, nil, fmt.Errorf("%w: member %q is not one JSON value", ErrNotCanonicalizable, name)
 	}
-	// obj is canonical: its values are kept as they are, byte for byte.
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &members); err != nil {
-		return nil, nil, fmt.Errorf("%w: not an object: %v", ErrNotCanonicalizable, err)
-	}
-	if _, dup := members[name]; dup {
-		return nil, nil, fmt.Errorf("%w: duplicate member %q", ErrNotCanonicalizable, name)
-	}
-	members[name] = member
-	names := make([]string, 0, len(members))
-	for k := range members {
-		names = append(names, k)
-	}
-	// RFC 8785 §3.2.3: members sorted by their names' UTF-16 code units.
-	slices.SortFunc(names, compareUTF16)
-	var out bytes.Buffer
-	out.Grow(len(obj) + len(name) + len(member) + 4)
-	out.WriteByte('{')
-	for i, k := range names {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		writeString(&out, k)
-		out.WriteByte(':')
-		out.Write(members[k])
-	}
-	out.WriteByte('}')
-	return out.Bytes(), member, nil
+	out := c.out.Bytes()
+	s, e := c.lastSpan[0], c.lastSpan[1]
+	return out, out[s:e:e], nil
 }
 
 // writeString writes s (valid UTF-8) as RFC 8785 §3.2.2.2 serialises a

@@ -166,6 +166,13 @@ func TestMarshalMemberIsMarshalOfTheWhole(t *testing.T) {
 			if wantMember, _ := Canonical([]byte(m.raw)); !bytes.Equal(member, wantMember) {
 				t.Errorf("member %s, want %s", member, wantMember)
 			}
+			// The member shares the whole's bytes: growing it must not
+			// write over them.
+			kept := bytes.Clone(whole)
+			_ = append(member, "XXXXXXXX"...)
+			if !bytes.Equal(whole, kept) {
+				t.Errorf("appending to the member changed the whole: %s", whole)
+			}
 		}
 	}
 	bad := []struct {
@@ -178,6 +185,14 @@ func TestMarshalMemberIsMarshalOfTheWhole(t *testing.T) {
 		{map[string]any{"a": 1}, "b", `"\ud800"`},                                        // a lone surrogate
 		{map[string]any{"a": 1}, "b", strings.Repeat("[", 65) + strings.Repeat("]", 65)}, // 65 deep in the whole
 		{[]int{1}, "b", `1`},                                                             // not an object
+		{map[string]any(nil), "b", `1`},                                                  // null, not an object
+		// raw must be one value: spliced into the whole, nothing of it may
+		// become a member of its own (finding 55).
+		{map[string]any{"a": 1}, "b", `1,"c":3`},
+		{map[string]any{}, "b", `1,"c":3`},
+		{map[string]any{"a": 1}, "b", `{"x":1}},{"c":3`},
+		{map[string]any{"a": 1}, "b", ``},
+		{map[string]any{"a": 1}, "b", `1}`},
 	}
 	for _, c := range bad {
 		if whole, _, err := MarshalMember(c.v, c.name, []byte(c.raw)); err == nil {

@@ -39,6 +39,17 @@ type canonicaliser struct {
 	raw []byte
 	i   int
 	out bytes.Buffer
+
+	// last, when hasLast, names the top-level object's last member in input
+	// order, whose value must begin at or after lastFrom and end at the
+	// object's closing brace (MarshalMember: the member given as raw
+	// JSON, which must be one value). lastSpan is where its canonical
+	// value is in out.
+	hasLast  bool
+	last     string
+	lastFrom int
+	lastSpan [2]int
+	lastSeen bool
 }
 
 func (c *canonicaliser) fail(what string) error {
@@ -126,6 +137,7 @@ func (c *canonicaliser) array(depth int) error {
 type member struct {
 	name       string
 	start, end int
+	value      int // where the value begins
 }
 
 func (c *canonicaliser) object(depth int) error {
@@ -160,12 +172,22 @@ func (c *canonicaliser) object(depth int) error {
 		m := member{name: name, start: c.out.Len()}
 		writeString(&c.out, name)
 		c.out.WriteByte(':')
+		m.value = c.out.Len()
+		in := c.i
 		if err := c.value(depth + 1); err != nil {
 			return err
 		}
 		m.end = c.out.Len()
 		members = append(members, m)
 		c.space()
+		if depth == 0 && c.hasLast && name == c.last {
+			// The given member is one value, the last: nothing of it can
+			// have become another member.
+			if in < c.lastFrom || c.i != len(c.raw)-1 {
+				return fmt.Errorf("%w: member %q is not one JSON value", ErrNotCanonicalizable, name)
+			}
+			c.lastSeen = true
+		}
 		if c.i >= len(c.raw) {
 			return c.fail("unexpected end")
 		}
@@ -197,6 +219,18 @@ func (c *canonicaliser) object(depth int) error {
 				c.out.WriteByte(',')
 			}
 			c.out.Write(written[m.start-start : m.end-start])
+		}
+	}
+	if depth == 0 && c.lastSeen {
+		pos := start
+		for k, m := range members {
+			if k > 0 {
+				pos++ // ,
+			}
+			if m.name == c.last {
+				c.lastSpan = [2]int{pos + m.value - m.start, pos + m.end - m.start}
+			}
+			pos += m.end - m.start
 		}
 	}
 	c.out.WriteByte('}')

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
@@ -150,7 +152,13 @@ func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, 
 func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, authority.Snapshot, error) {
 	var m *mission.Record
 	var err error
-	if s.dialect == DialectPostgres {
+	if t, ok := s.db.Statement.ConnPool.(*pgTx); ok && queueWrites {
+		var snap authority.Snapshot
+		var counted bool
+		if m, snap, counted, err = s.lockSeenBatched(ctx, t, seen); err == nil && counted {
+			return m, snap, nil
+		}
+	} else if s.dialect == DialectPostgres {
 		m, err = s.lockSeenRow(ctx, seen)
 	} else {
 		var snap authority.Snapshot
@@ -181,6 +189,13 @@ func (s *Store) lockSeenCounted(ctx context.Context, seen *mission.Record) (*mis
 		return nil, authority.Snapshot{}, false, &Error{Op: "lock mission", Kind: ErrNotFound}
 	}
 	stamp := missionStamp{S256: seen.S256, State: rows[i].Key, Version: rows[i].N, ApprovedAtMS: rows[i].AtMS}
+	return s.holdSeen(ctx, seen, stamp, rows)
+}
+
+// holdSeen holds seen with the counters rows read under the lock when the
+// row's stamp is seen's (counted); otherwise it reads the row as
+// LockMission reads it and leaves the counters to be read again.
+func (s *Store) holdSeen(ctx context.Context, seen *mission.Record, stamp missionStamp, rows []counterRow) (*mission.Record, authority.Snapshot, bool, error) {
 	if !stamp.sameRow(seen) {
 		m, err := s.LockMission(ctx, seen.S256)
 		return m, authority.Snapshot{}, false, err
@@ -190,6 +205,54 @@ func (s *Store) lockSeenCounted(ctx context.Context, seen *mission.Record) (*mis
 	snap, head := countersFrom(rows, seen.S256)
 	s.rememberHead(seen.S256, head)
 	return &m, snap, true, nil
+}
+
+// lockSeenBatched is lockSeenCounted on PostgreSQL: the row lock and the
+// counters with the chain head are two statements, in that order, sent in
+// one round trip (finding 56). The counters are read after the lock is
+// granted, so they are the mission's as it is held. When the stamp is not
+// seen's the row is read as LockMission reads it (counted false).
+func (s *Store) lockSeenBatched(ctx context.Context, t *pgTx, seen *mission.Record) (*mission.Record, authority.Snapshot, bool, error) {
+	var stamps []missionStamp
+	var rows []counterRow
+	stampSQL, stampArgs := s.postgresText(seenStampLocked, seen.S256)
+	countersSQL, countersArgs := s.postgresText(missionCountersQuery+evidenceHeadBranch,
+		seen.S256, seen.S256, seen.S256, seen.Lineage(), seen.S256)
+	err := t.readBatch(ctx,
+		batchRead{op: "lock mission", sql: stampSQL, args: stampArgs, scan: func(r pgx.Rows) error {
+			for r.Next() {
+				var st missionStamp
+				if err := r.Scan(&st.S256, &st.Version, &st.State, &st.ApprovedAtMS); err != nil {
+					return err
+				}
+				stamps = append(stamps, st)
+			}
+			return nil
+		}},
+		batchRead{op: "read mission counters", sql: countersSQL, args: countersArgs, scan: func(r pgx.Rows) error {
+			for r.Next() {
+				var c counterRow
+				if err := r.Scan(&c.Kind, &c.Key, &c.N, &c.AtMS, &c.Consumed, &c.AgentAsserted); err != nil {
+					return err
+				}
+				rows = append(rows, c)
+			}
+			return nil
+		}})
+	if err != nil {
+		return nil, authority.Snapshot{}, false, err
+	}
+	if len(stamps) == 0 {
+		return nil, authority.Snapshot{}, false, &Error{Op: "lock mission", Kind: ErrNotFound}
+	}
+	return s.holdSeen(ctx, seen, stamps[0], rows)
+}
+
+// postgresText is query with its arguments as gorm sends them to
+// PostgreSQL ($n placeholders), for a statement sent in a batch.
+func (s *Store) postgresText(query string, args ...any) (string, []any) {
+	st := s.db.Session(&gorm.Session{DryRun: true, NewDB: true}).Raw(query, args...).Statement
+	return st.SQL.String(), st.Vars
 }
 
 // lockSeenRow locks the mission's row (FOR UPDATE) and holds seen when

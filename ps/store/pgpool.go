@@ -84,12 +84,41 @@ func (t *pgTx) flush(ctx context.Context) error {
 		_, err := t.Tx.ExecContext(ctx, q[0].sql, q[0].args...)
 		return wrap(q[0].op, err)
 	}
+	return t.send(ctx, q, nil)
+}
+
+// batchRead is one query readBatch sends: its text and arguments as gorm
+// built them for PostgreSQL, and what reads its rows.
+type batchRead struct {
+	op   string
+	sql  string
+	args []any
+	scan func(pgx.Rows) error
+}
+
+// readBatch sends the queued writes, then the reads, in one round trip.
+// PostgreSQL runs a batch's statements one after another, each with a
+// snapshot of its own (READ COMMITTED), exactly as if they had been sent
+// one by one: a row lock one of them takes is held before the next reads
+// (LockSeenMission's lock and counters, finding 56).
+func (t *pgTx) readBatch(ctx context.Context, reads ...batchRead) error {
+	q := t.queued
+	t.queued = nil
+	return t.send(ctx, q, reads)
+}
+
+// send sends writes then reads as one pgx batch on the transaction's
+// connection; the first that fails is returned as its operation's error.
+func (t *pgTx) send(ctx context.Context, writes []queuedWrite, reads []batchRead) error {
 	t.batches++
-	texts := make([]string, len(q))
-	for i, w := range q {
-		texts[i] = w.sql
+	texts := make([]string, 0, len(writes)+len(reads))
+	for _, w := range writes {
+		texts = append(texts, w.sql)
 	}
-	ctx, span := telemetry.Start(ctx, "db.batch", semconv.DBSystemNamePostgreSQL, semconv.DBOperationBatchSize(len(q)),
+	for _, r := range reads {
+		texts = append(texts, r.sql)
+	}
+	ctx, span := telemetry.Start(ctx, "db.batch", semconv.DBSystemNamePostgreSQL, semconv.DBOperationBatchSize(len(texts)),
 		semconv.DBQueryText(strings.Join(texts, ";\n")))
 	err := t.conn.Raw(func(driverConn any) error {
 		c, ok := driverConn.(*stdlib.Conn)
@@ -97,14 +126,34 @@ func (t *pgTx) flush(ctx context.Context) error {
 			return fmt.Errorf("store: PostgreSQL connection of type %T", driverConn)
 		}
 		b := &pgx.Batch{}
-		for _, w := range q {
+		for _, w := range writes {
 			b.Queue(w.sql, w.args...)
 		}
+		for _, r := range reads {
+			b.Queue(r.sql, r.args...)
+		}
 		res := c.Conn().SendBatch(ctx, b)
-		for _, w := range q {
+		fail := func(op string, err error) error {
+			_ = res.Close()
+			return wrap(op, err)
+		}
+		for _, w := range writes {
 			if _, err := res.Exec(); err != nil {
-				_ = res.Close()
-				return wrap(w.op, err)
+				return fail(w.op, err)
+			}
+		}
+		for _, r := range reads {
+			rows, err := res.Query()
+			if err != nil {
+				return fail(r.op, err)
+			}
+			err = r.scan(rows)
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+			if err != nil {
+				return fail(r.op, err)
 			}
 		}
 		return wrap("send queued writes", res.Close())

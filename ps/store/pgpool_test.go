@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aauth-ps/aauth-ps/internal/cputime"
+	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/authority"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
@@ -149,4 +152,50 @@ func BenchmarkPostgresIssuingTransaction(b *testing.B) {
 			b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// Issue 12, finding 56: on PostgreSQL a decision's lock of the mission its
+// request read and the counters after it go in one round trip, with the
+// writes queued before them; the counters are read under the lock (a
+// decision's grant before it is seen), and a changed row is read again.
+func TestPostgresSeenLockAndCountersShareOneRoundTrip(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewMigratedPostgresURL(t), true)
+	ctx := t.Context()
+	storetest.SeedPersons(t, st, "p1")
+	set := json.RawMessage(`{"object":"aauth-mm/authority-set/v1"}`)
+	a := mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:A@ap.example", PersonID: "p1", Description: "# Packet",
+		Resources: []string{"https://rs.example"}, MissionModel: json.RawMessage(`{"v":1}`),
+		Composition: &mission.Composition{AuthoritySet: set, AuthorityHash: "AH", EffectiveSet: set, EffectiveHash: "AH",
+			Overlays: json.RawMessage(`[]`), Proposal: json.RawMessage(`{"object":"p"}`), ProposalHash: "PH",
+			ConsentRendering: json.RawMessage(`{"object":"r"}`), ConsentRenderingHash: "RH", Template: "t@1"}}
+	m, err := a.Mint("https://ps.example", time.UnixMilli(1_800_000_000_123).UTC(), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+	require.NoError(t, err)
+	seen, err := st.Mission(ctx, m.S256)
+	require.NoError(t, err)
+	grant := authority.Effects{CountGrants: []string{"r1"}}
+	require.NoError(t, st.InTx(ctx, func(tx *store.Store) error {
+		require.NoError(t, tx.RecordPersonToken(ctx, tokenRecord("q1")))
+		got, snap, err := tx.LockSeenMission(ctx, seen)
+		require.NoError(t, err)
+		require.Equal(t, 1, tx.SentBatches(), "the queued write, the lock and the counters: one batch")
+		require.Equal(t, 0, tx.QueuedWrites())
+		require.Equal(t, seen.Version, got.Version)
+		require.Empty(t, snap.Grants)
+		return tx.ApplyMissionEffects(ctx, got.S256, got.Lineage(), got.Version, grant, time.Now())
+	}))
+	require.Contains(t, recordedJTIs(t, st), "q1", "the write sent with the reads is committed")
+	// seen is now a version behind: the row is read again, the counters
+	// are the mission's.
+	require.NoError(t, st.InTx(ctx, func(tx *store.Store) error {
+		got, snap, err := tx.LockSeenMission(ctx, seen)
+		require.NoError(t, err)
+		require.Equal(t, seen.Version+1, got.Version)
+		require.Equal(t, map[string]int64{"r1": 1}, snap.Grants)
+		return nil
+	}))
+	require.NoError(t, st.InTx(ctx, func(tx *store.Store) error {
+		_, _, err := tx.LockSeenMission(ctx, &mission.Record{S256: "nope"})
+		require.ErrorIs(t, err, store.ErrNotFound)
+		return nil
+	}))
 }

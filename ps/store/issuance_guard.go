@@ -29,12 +29,22 @@ func (s *Store) LockRevocations(ctx context.Context) error {
 }
 
 // ShareRevocationLock holds the revocation lock shared until the
-// transaction ends (tokens.RevocationGuard).
+// transaction ends (tokens.RevocationGuard). In a PostgreSQL transaction
+// the lock is taken with the transaction's next statement, before it, in
+// the same round trip: the guard's revocation read (finding 57). Nothing
+// is read in between, so what is read after it still includes every
+// revocation that committed, and the lock is held until the commit.
 func (s *Store) ShareRevocationLock(ctx context.Context) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
-	return wrap("share the revocation lock", s.db.WithContext(pastQueue(ctx)).Exec(`SELECT pg_advisory_xact_lock_shared(?)`, RevocationLockKey).Error)
+	const lock = `SELECT pg_advisory_xact_lock_shared(?)`
+	if t, ok := s.db.Statement.ConnPool.(*pgTx); ok && queueWrites {
+		text, args := s.postgresText(lock, RevocationLockKey)
+		t.ahead = append(t.ahead, queuedWrite{op: "share the revocation lock", sql: text, args: args})
+		return nil
+	}
+	return wrap("share the revocation lock", s.db.WithContext(pastQueue(ctx)).Exec(lock, RevocationLockKey).Error)
 }
 
 // LockMissionForIssuance reads a mission again, on PostgreSQL holding its

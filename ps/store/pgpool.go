@@ -58,7 +58,11 @@ type pgTx struct {
 
 	queued   []queuedWrite
 	queueErr error // a flush QueryRowContext could not return
-	batches  int   // batches sent (tests)
+	// ahead holds statements to run before the transaction's next
+	// statement, queued writes or not (the shared revocation lock, sent
+	// with the revocation read that follows it: finding 57).
+	ahead   []queuedWrite
+	batches int // batches sent (tests)
 }
 
 type queuedWrite struct {
@@ -75,8 +79,8 @@ func (t *pgTx) later(op, query string, args []any) {
 // pgx batch on the transaction's connection. The first that fails is
 // returned as its operation's error.
 func (t *pgTx) flush(ctx context.Context) error {
-	q := t.queued
-	t.queued = nil
+	q := append(t.ahead, t.queued...)
+	t.ahead, t.queued = nil, nil
 	switch len(q) {
 	case 0:
 		return nil
@@ -102,8 +106,16 @@ type batchRead struct {
 // one by one: a row lock one of them takes is held before the next reads
 // (LockSeenMission's lock and counters, finding 56).
 func (t *pgTx) readBatch(ctx context.Context, reads ...batchRead) error {
-	q := t.queued
-	t.queued = nil
+	q := append(t.ahead, t.queued...)
+	t.ahead, t.queued = nil, nil
+	return t.send(ctx, q, reads)
+}
+
+// readPastQueue is readBatch for reads no queued write can change
+// (pastQueue): the statements ahead go with them, the queue stays.
+func (t *pgTx) readPastQueue(ctx context.Context, reads ...batchRead) error {
+	q := t.ahead
+	t.ahead = nil
 	return t.send(ctx, q, reads)
 }
 
@@ -166,6 +178,13 @@ func (t *pgTx) send(ctx context.Context, writes []queuedWrite, reads []batchRead
 // marked to run past it (pastQueue).
 func (t *pgTx) before(ctx context.Context) error {
 	if ctx.Value(pastQueueKey{}) != nil {
+		q := t.ahead
+		t.ahead = nil
+		for _, w := range q {
+			if _, err := t.Tx.ExecContext(ctx, w.sql, w.args...); err != nil {
+				return wrap(w.op, err)
+			}
+		}
 		return nil
 	}
 	return t.flush(ctx)
@@ -231,7 +250,7 @@ func (t *pgTx) Commit() error {
 // Rollback drops what is queued.
 func (t *pgTx) Rollback() error {
 	defer t.conn.Close()
-	t.queued = nil
+	t.ahead, t.queued = nil, nil
 	return t.Tx.Rollback()
 }
 

@@ -199,3 +199,23 @@ func TestPostgresSeenLockAndCountersShareOneRoundTrip(t *testing.T) {
 		return nil
 	}))
 }
+
+// Issue 12, finding 57: the issuance guard's shared revocation lock goes
+// ahead of its revocation read in one round trip, past the queued record
+// writes, which the commit still sends.
+func TestPostgresGuardLockAndReadShareOneRoundTrip(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewMigratedPostgresURL(t), true)
+	ctx := t.Context()
+	require.NoError(t, st.InTx(ctx, func(tx *store.Store) error {
+		require.NoError(t, tx.RecordPersonToken(ctx, tokenRecord("g1")))
+		require.NoError(t, tx.ShareRevocationLock(ctx))
+		require.Equal(t, 0, tx.SentBatches(), "the lock waits for the read")
+		i, err := tx.FirstRevoked(ctx, [][2]string{{"https://ap.test", "at-g1"}})
+		require.NoError(t, err)
+		require.Equal(t, -1, i)
+		require.Equal(t, 1, tx.SentBatches(), "the lock and the read: one batch")
+		require.Equal(t, 1, tx.QueuedWrites(), "the record write stays queued for the commit")
+		return nil
+	}))
+	require.Equal(t, []string{"g1"}, recordedJTIs(t, st))
+}

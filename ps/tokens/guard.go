@@ -20,7 +20,8 @@ type RevocationGuard interface {
 	// ShareRevocationLock holds, until the transaction ends, the lock
 	// every revocation holds exclusively: what is read after it includes
 	// every revocation that committed, and a revocation still to come
-	// cascades to what this transaction issues.
+	// cascades to what this transaction issues. The store may take it
+	// with the transaction's next statement, ahead of it.
 	ShareRevocationLock(ctx context.Context) error
 	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
 }

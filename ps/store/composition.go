@@ -148,7 +148,7 @@ func (s *Store) LockMission(ctx context.Context, s256 string) (*mission.Record, 
 // transaction holds the write lock from its BEGIN, so nothing can come
 // between them (finding 53). On PostgreSQL the row lock must be taken
 // before the statement whose snapshot reads the counters, so they stay
-// two.
+// two statements, sent in one round trip (finding 56).
 func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mission.Record, authority.Snapshot, error) {
 	var m *mission.Record
 	var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -249,11 +250,33 @@ func (s *Store) lockSeenBatched(ctx context.Context, t *pgTx, seen *mission.Reco
 }
 
 // postgresText is query with its arguments as gorm sends them to
-// PostgreSQL ($n placeholders), for a statement sent in a batch.
+// PostgreSQL ($n placeholders), for a statement sent in a batch. With
+// scalar arguments the text depends on the query alone, so it is built
+// once per query (the batched statements run in every decision).
 func (s *Store) postgresText(query string, args ...any) (string, []any) {
+	cacheable := !slices.ContainsFunc(args, func(a any) bool {
+		switch a.(type) {
+		case string, int, int64, bool:
+			return false
+		}
+		return true
+	})
+	if cacheable {
+		if text, ok := postgresTexts.Load(query); ok {
+			return text.(string), args
+		}
+	}
 	st := s.db.Session(&gorm.Session{DryRun: true, NewDB: true}).Raw(query, args...).Statement
+	if cacheable {
+		postgresTexts.Store(query, st.SQL.String())
+	}
 	return st.SQL.String(), st.Vars
 }
+
+// postgresTexts holds postgresText's texts by query. Its keys are the
+// store's own query texts (constants, and FirstRevoked's one per count of
+// tokens), so it stays small.
+var postgresTexts sync.Map
 
 // lockSeenRow locks the mission's row (FOR UPDATE) and holds seen when
 // the row's stamp is seen's, the row as LockMission reads it otherwise.

@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // RememberAsyncPostgresSQL is the replay write's PostgreSQL statement, for
 // the test that it changes its own transaction only.
 const RememberAsyncPostgresSQL = rememberAsyncPostgres
@@ -27,6 +29,14 @@ func (s *Store) SentBatches() int {
 		return t.batches
 	}
 	return 0
+}
+
+// ObserveTransactions calls f with the round trips of every PostgreSQL
+// transaction begun with a context f accepts, BEGIN and COMMIT included,
+// as it ends; the returned func stops it.
+func ObserveTransactions(f func(ctx context.Context, roundTrips int)) (stop func()) {
+	observeTx.Store(&f)
+	return func() { observeTx.Store(nil) }
 }
 
 // QueueWrites turns writeLater's queue on or off (the benchmark's

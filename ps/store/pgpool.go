@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -29,18 +31,47 @@ type pgPool struct {
 }
 
 // BeginTx begins the transaction on a connection of its own, which the
-// batches go through.
+// batches go through. BEGIN itself waits for the transaction's first
+// statement and goes with it, in the same round trip, and COMMIT goes
+// with the writes still queued (finding 58): PostgreSQL takes a
+// transaction's snapshot at its first statement, not at BEGIN, so the
+// transaction reads what it read before.
 func (p pgPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	begin, err := beginText(opts)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := p.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := conn.BeginTx(ctx, opts)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
+	return &pgTx{conn: conn, ctx: ctx, db: p.DB, begin: begin}, nil
+}
+
+// beginText is the BEGIN statement for opts, as pgx's own BeginTx writes
+// it.
+func beginText(opts *sql.TxOptions) (string, error) {
+	if opts == nil {
+		return "begin", nil
 	}
-	return &pgTx{Tx: tx, conn: conn, ctx: ctx, db: p.DB}, nil
+	text := "begin"
+	switch opts.Isolation {
+	case sql.LevelDefault:
+	case sql.LevelReadUncommitted:
+		text += " isolation level read uncommitted"
+	case sql.LevelReadCommitted:
+		text += " isolation level read committed"
+	case sql.LevelRepeatableRead, sql.LevelSnapshot:
+		text += " isolation level repeatable read"
+	case sql.LevelSerializable:
+		text += " isolation level serializable"
+	default:
+		return "", fmt.Errorf("store: unsupported isolation level %v", opts.Isolation)
+	}
+	if opts.ReadOnly {
+		text += " read only"
+	}
+	return text, nil
 }
 
 // GetDBConn lets gorm's DB() find the *sql.DB.
@@ -50,19 +81,31 @@ func (p pgPool) GetDBConn() (*sql.DB, error) { return p.DB, nil }
 // Every statement it runs, and its commit, sends the queue first, in
 // order: the transaction reads its own writes as if they had run at once,
 // and a savepoint's rollback undoes those queued after it.
+//
+// It runs BEGIN, COMMIT and ROLLBACK itself, as statements on its
+// connection, rather than through database/sql's Tx, so that they can
+// travel in a batch. What database/sql's Tx would otherwise guarantee:
+// a statement or commit under an ended context fails (pgx checks the
+// context), the transaction then rolls back (gorm calls Rollback on every
+// failure and panic), and a connection that is still in a transaction
+// when it goes back to the pool is closed, not reused (pgx's
+// ResetSession).
 type pgTx struct {
-	*sql.Tx
 	conn *sql.Conn
 	ctx  context.Context // BeginTx's, for the batch the commit sends
 	db   *sql.DB
+
+	begin string // the BEGIN statement, sent with the first statement
+	begun bool   // BEGIN has been sent (or tried)
 
 	queued   []queuedWrite
 	queueErr error // a flush QueryRowContext could not return
 	// ahead holds statements to run before the transaction's next
 	// statement, queued writes or not (the shared revocation lock, sent
 	// with the revocation read that follows it: finding 57).
-	ahead   []queuedWrite
-	batches int // batches sent (tests)
+	ahead      []queuedWrite
+	batches    int // batches sent (tests)
+	roundTrips int // round trips made, BEGIN and COMMIT included (tests)
 }
 
 type queuedWrite struct {
@@ -75,17 +118,46 @@ func (t *pgTx) later(op, query string, args []any) {
 	t.queued = append(t.queued, queuedWrite{op: op, sql: query, args: args})
 }
 
-// flush sends the queued writes: one alone as a statement, more as one
-// pgx batch on the transaction's connection. The first that fails is
-// returned as its operation's error.
-func (t *pgTx) flush(ctx context.Context) error {
-	q := append(t.ahead, t.queued...)
-	t.ahead, t.queued = nil, nil
+// pending reports whether statements wait to go before the next one: BEGIN
+// or those ahead (the queue aside).
+func (t *pgTx) pending() bool { return !t.begun || len(t.ahead) > 0 }
+
+// take returns what must go before the next statement, in order: BEGIN if
+// it has not been sent, the statements ahead, and the queued writes when
+// withQueue; they are then no longer pending.
+func (t *pgTx) take(withQueue bool) []queuedWrite {
+	n := len(t.ahead) + 1
+	if withQueue {
+		n += len(t.queued)
+	}
+	q := make([]queuedWrite, 0, n+1) // +1: the commit's
+	if !t.begun {
+		t.begun = true
+		q = append(q, queuedWrite{op: "begin transaction", sql: t.begin})
+	}
+	q = append(q, t.ahead...)
+	t.ahead = nil
+	if withQueue {
+		q = append(q, t.queued...)
+		t.queued = nil
+	}
+	return q
+}
+
+// flush sends what waits before the next statement, the queued writes
+// included; see run.
+func (t *pgTx) flush(ctx context.Context) error { return t.run(ctx, t.take(true)) }
+
+// run sends q: one alone as a statement, more as one pgx batch on the
+// transaction's connection. The first that fails is returned as its
+// operation's error.
+func (t *pgTx) run(ctx context.Context, q []queuedWrite) error {
 	switch len(q) {
 	case 0:
 		return nil
 	case 1:
-		_, err := t.Tx.ExecContext(ctx, q[0].sql, q[0].args...)
+		t.roundTrips++
+		_, err := t.conn.ExecContext(ctx, q[0].sql, q[0].args...)
 		return wrap(q[0].op, err)
 	}
 	return t.send(ctx, q, nil)
@@ -106,23 +178,21 @@ type batchRead struct {
 // one by one: a row lock one of them takes is held before the next reads
 // (LockSeenMission's lock and counters, finding 56).
 func (t *pgTx) readBatch(ctx context.Context, reads ...batchRead) error {
-	q := append(t.ahead, t.queued...)
-	t.ahead, t.queued = nil, nil
-	return t.send(ctx, q, reads)
+	return t.send(ctx, t.take(true), reads)
 }
 
 // readPastQueue is readBatch for reads no queued write can change
-// (pastQueue): the statements ahead go with them, the queue stays.
+// (pastQueue): BEGIN and the statements ahead go with them, the queue
+// stays.
 func (t *pgTx) readPastQueue(ctx context.Context, reads ...batchRead) error {
-	q := t.ahead
-	t.ahead = nil
-	return t.send(ctx, q, reads)
+	return t.send(ctx, t.take(false), reads)
 }
 
 // send sends writes then reads as one pgx batch on the transaction's
 // connection; the first that fails is returned as its operation's error.
 func (t *pgTx) send(ctx context.Context, writes []queuedWrite, reads []batchRead) error {
 	t.batches++
+	t.roundTrips++
 	texts := make([]string, 0, len(writes)+len(reads))
 	for _, w := range writes {
 		texts = append(texts, w.sql)
@@ -150,7 +220,13 @@ func (t *pgTx) send(ctx context.Context, writes []queuedWrite, reads []batchRead
 			return wrap(op, err)
 		}
 		for _, w := range writes {
-			if _, err := res.Exec(); err != nil {
+			tag, err := res.Exec()
+			if err == nil && w.op == commitOp && tag.String() == "ROLLBACK" {
+				// COMMIT of a transaction a failed statement aborted:
+				// PostgreSQL rolls it back and says so only in the tag.
+				err = pgx.ErrTxCommitRollback
+			}
+			if err != nil {
 				return fail(w.op, err)
 			}
 		}
@@ -175,17 +251,11 @@ func (t *pgTx) send(ctx context.Context, writes []queuedWrite, reads []batchRead
 }
 
 // before sends the queue ahead of a statement, unless the statement is
-// marked to run past it (pastQueue).
+// marked to run past it (pastQueue): then BEGIN and the statements ahead
+// go alone.
 func (t *pgTx) before(ctx context.Context) error {
 	if ctx.Value(pastQueueKey{}) != nil {
-		q := t.ahead
-		t.ahead = nil
-		for _, w := range q {
-			if _, err := t.Tx.ExecContext(ctx, w.sql, w.args...); err != nil {
-				return wrap(w.op, err)
-			}
-		}
-		return nil
+		return t.run(ctx, t.take(false))
 	}
 	return t.flush(ctx)
 }
@@ -194,14 +264,16 @@ func (t *pgTx) ExecContext(ctx context.Context, query string, args ...any) (sql.
 	if err := t.before(ctx); err != nil {
 		return nil, err
 	}
-	return t.Tx.ExecContext(ctx, query, args...)
+	t.roundTrips++
+	return t.conn.ExecContext(ctx, query, args...)
 }
 
 func (t *pgTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := t.before(ctx); err != nil {
 		return nil, err
 	}
-	return t.Tx.QueryContext(ctx, query, args...)
+	t.roundTrips++
+	return t.conn.QueryContext(ctx, query, args...)
 }
 
 type pastQueueKey struct{}
@@ -222,37 +294,76 @@ func (t *pgTx) QueryRowContext(ctx context.Context, query string, args ...any) *
 	if err := t.before(ctx); err != nil {
 		t.queueErr = errors.Join(t.queueErr, err)
 	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
+	t.roundTrips++
+	return t.conn.QueryRowContext(ctx, query, args...)
 }
 
 func (t *pgTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	if err := t.before(ctx); err != nil {
 		return nil, err
 	}
-	return t.Tx.PrepareContext(ctx, query)
+	return t.conn.PrepareContext(ctx, query)
 }
 
-// Commit sends what is queued, then commits; the connection goes back to
-// the pool either way.
+// commitOp names the COMMIT in a batch, whose tag send checks.
+const commitOp = "commit transaction"
+
+// Commit sends what is queued and COMMIT in one round trip (a transaction
+// that only wrote goes whole: BEGIN, its writes, COMMIT). A transaction
+// that ran nothing has nothing to commit. The connection goes back to the
+// pool either way.
 func (t *pgTx) Commit() error {
-	defer t.conn.Close()
-	err := t.flush(t.ctx)
-	if err == nil {
-		err = t.queueErr
+	defer t.release()
+	if t.queueErr != nil {
+		t.rollback()
+		return t.queueErr
 	}
-	if err != nil {
-		_ = t.Tx.Rollback()
-		return err
+	if t.begun || len(t.queued) > 0 || len(t.ahead) > 0 {
+		q := append(t.take(true), queuedWrite{op: commitOp, sql: "commit"})
+		if err := t.send(t.ctx, q, nil); err != nil {
+			t.rollback()
+			return err
+		}
 	}
-	return t.Tx.Commit()
+	return nil
 }
 
-// Rollback drops what is queued.
+// Rollback drops what is queued and rolls back what was sent.
 func (t *pgTx) Rollback() error {
-	defer t.conn.Close()
+	defer t.release()
 	t.ahead, t.queued = nil, nil
-	return t.Tx.Rollback()
+	return t.rollback()
 }
+
+// rollbackTimeout bounds a ROLLBACK on a connection that may be gone.
+const rollbackTimeout = 10 * time.Second
+
+// rollback ends the transaction on its connection, whatever the context
+// of the request that began it: that context may be why it failed. If the
+// ROLLBACK cannot be sent the connection is left in its transaction, and
+// pgx's ResetSession closes it rather than hand it out again.
+func (t *pgTx) rollback() error {
+	if !t.begun {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), rollbackTimeout)
+	defer cancel()
+	t.roundTrips++
+	_, err := t.conn.ExecContext(ctx, "rollback")
+	return err
+}
+
+// release gives the connection back to the pool.
+func (t *pgTx) release() {
+	if f := observeTx.Load(); f != nil {
+		(*f)(t.ctx, t.roundTrips)
+	}
+	_ = t.conn.Close()
+}
+
+// observeTx, when set (tests), is told the round trips of every
+// transaction that ends, with the context it began with.
+var observeTx atomic.Pointer[func(ctx context.Context, roundTrips int)]
 
 // GetDBConn lets gorm's DB() find the *sql.DB inside a transaction.
 func (t *pgTx) GetDBConn() (*sql.DB, error) { return t.db, nil }

@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/aauth-ps/aauth-ps/internal/cputime"
@@ -218,4 +220,99 @@ func TestPostgresGuardLockAndReadShareOneRoundTrip(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, []string{"g1"}, recordedJTIs(t, st))
+}
+
+type roundTripsKey struct{}
+
+// roundTripsOf runs fn as a transaction of st and returns its error and
+// the round trips it made, BEGIN and COMMIT included.
+func roundTripsOf(t *testing.T, st *store.Store, fn func(ctx context.Context, tx *store.Store) error) (int, error) {
+	t.Helper()
+	got := -1
+	ctx := context.WithValue(t.Context(), roundTripsKey{}, true)
+	defer store.ObserveTransactions(func(c context.Context, n int) {
+		if c.Value(roundTripsKey{}) != nil {
+			got = n
+		}
+	})()
+	err := st.InTx(ctx, func(tx *store.Store) error { return fn(ctx, tx) })
+	return got, err
+}
+
+// Issue 12, finding 58: on PostgreSQL BEGIN goes with a transaction's first
+// statement and COMMIT with its last writes. A transaction that only
+// writes is one round trip; the issuance guard's lock and read and the
+// writes with the commit are two; one that runs nothing makes none.
+func TestPostgresBeginAndCommitTravelWithTheStatements(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewMigratedPostgresURL(t), true)
+	n, err := roundTripsOf(t, st, func(ctx context.Context, tx *store.Store) error {
+		require.NoError(t, tx.RecordPersonToken(ctx, tokenRecord("w1")))
+		return tx.RecordPersonToken(ctx, tokenRecord("w2"))
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "BEGIN, two writes, COMMIT")
+	require.ElementsMatch(t, []string{"w1", "w2"}, recordedJTIs(t, st))
+
+	n, err = roundTripsOf(t, st, func(ctx context.Context, tx *store.Store) error {
+		require.NoError(t, tx.ShareRevocationLock(ctx))
+		i, err := tx.FirstRevoked(ctx, [][2]string{{"https://ap.test", "at-w3"}})
+		require.NoError(t, err)
+		require.Equal(t, -1, i)
+		return tx.RecordPersonToken(ctx, tokenRecord("w3"))
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "BEGIN, the lock and the read; the write and COMMIT")
+	require.Contains(t, recordedJTIs(t, st), "w3")
+
+	n, err = roundTripsOf(t, st, func(context.Context, *store.Store) error { return nil })
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing to begin or commit")
+}
+
+// A transaction that a failed statement aborted does not commit, even
+// when the caller ignored that statement's error: PostgreSQL answers its
+// COMMIT with ROLLBACK, and that is an error. Nothing of it stands, and
+// the pool's one connection serves the next transaction.
+func TestPostgresCommitOfAnAbortedTransactionFails(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewMigratedPostgresURL(t), true)
+	st.LimitConnections(1)
+	ctx := t.Context()
+	err := st.InTx(ctx, func(tx *store.Store) error {
+		require.NoError(t, tx.RecordPersonToken(ctx, tokenRecord("a1")))
+		require.Error(t, tx.ExecSQL(ctx, `SELECT 1/0`), "ignored by the caller")
+		return nil
+	})
+	require.ErrorIs(t, err, pgx.ErrTxCommitRollback, "COMMIT alone")
+	err = st.InTx(ctx, func(tx *store.Store) error {
+		require.Error(t, tx.ExecSQL(ctx, `SELECT 1/0`), "ignored by the caller")
+		return tx.RecordPersonToken(ctx, tokenRecord("a2"))
+	})
+	require.Error(t, err, "COMMIT with a queued write")
+	require.Empty(t, recordedJTIs(t, st))
+	require.NoError(t, st.InTx(ctx, func(tx *store.Store) error { return tx.RecordPersonToken(ctx, tokenRecord("a3")) }))
+	require.Equal(t, []string{"a3"}, recordedJTIs(t, st))
+}
+
+// A transaction whose request ends half way (its context cancelled after
+// a statement was sent) commits nothing, and its connection does not go
+// back to the pool inside a transaction: the pool's one connection serves
+// the next one.
+func TestPostgresTransactionOfAnEndedRequestCommitsNothing(t *testing.T) {
+	st := storetest.OpenURL(t, storetest.NewMigratedPostgresURL(t), true)
+	st.LimitConnections(1)
+	ctx, cancel := context.WithCancel(t.Context())
+	err := st.InTx(ctx, func(tx *store.Store) error {
+		require.NoError(t, tx.RecordPersonToken(ctx, tokenRecord("c1")))
+		require.Len(t, recordedJTIs(t, tx), 1, "BEGIN and the write sent")
+		cancel()
+		return tx.RecordPersonToken(ctx, tokenRecord("c2"))
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Empty(t, recordedJTIs(t, st))
+	require.NoError(t, st.InTx(t.Context(), func(tx *store.Store) error {
+		var status string
+		require.NoError(t, tx.QuerySQL(t.Context(), &status, `SELECT 'fresh'`))
+		return tx.RecordPersonToken(t.Context(), tokenRecord("c3"))
+	}))
+	require.Equal(t, []string{"c3"}, recordedJTIs(t, st))
 }

@@ -60,8 +60,9 @@ func (s *Store) FirstRevoked(ctx context.Context, tokens [][2]string) (int, erro
 	var found []struct{ Iss, JTI string }
 	query := `SELECT iss, jti FROM revoked_tokens WHERE ` + where.String()
 	var err error
-	if t, ok := s.db.Statement.ConnPool.(*pgTx); ok && len(t.ahead) > 0 {
-		// With the shared revocation lock ahead of it, in one round trip.
+	if t, ok := s.db.Statement.ConnPool.(*pgTx); ok && t.pending() {
+		// With BEGIN or the shared revocation lock ahead of it, in one
+		// round trip.
 		text, vars := s.postgresText(query, args...)
 		err = t.readPastQueue(ctx, batchRead{op: "look up revocations", sql: text, args: vars, scan: func(r pgx.Rows) error {
 			for r.Next() {

@@ -30,7 +30,7 @@ func (r accessServerRow) accessServer() federation.AccessServer {
 // AccessServer returns one access server, or ErrNotFound.
 func (s *Store) AccessServer(ctx context.Context, issuer string) (*federation.AccessServer, error) {
 	var r accessServerRow
-	if err := s.db.WithContext(ctx).Where("issuer = ?", issuer).Take(&r).Error; err != nil {
+	if err := s.stmt(ctx).Where("issuer = ?", issuer).Take(&r).Error; err != nil {
 		return nil, wrap("get access server", err)
 	}
 	a := r.accessServer()
@@ -40,7 +40,7 @@ func (s *Store) AccessServer(ctx context.Context, issuer string) (*federation.Ac
 // AccessServers lists the known access servers by issuer.
 func (s *Store) AccessServers(ctx context.Context) ([]federation.AccessServer, error) {
 	var rows []accessServerRow
-	if err := s.db.WithContext(ctx).Order("issuer").Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Order("issuer").Find(&rows).Error; err != nil {
 		return nil, wrap("list access servers", err)
 	}
 	out := make([]federation.AccessServer, len(rows))
@@ -53,7 +53,7 @@ func (s *Store) AccessServers(ctx context.Context) ([]federation.AccessServer, e
 // SetAccessServer records the operator's decision and release rule
 // (keeping any billing relationship).
 func (s *Store) SetAccessServer(ctx context.Context, a federation.AccessServer) error {
-	return wrap("set access server", s.db.WithContext(ctx).Exec(
+	return wrap("set access server", s.stmt(ctx).Exec(
 		`INSERT INTO access_servers (issuer, status, release_claims, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (issuer) DO UPDATE SET status = excluded.status, release_claims = excluded.release_claims,
 		 updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
@@ -63,7 +63,7 @@ func (s *Store) SetAccessServer(ctx context.Context, a federation.AccessServer) 
 // SetAccessServerBilling records a billing relationship with issuer (an
 // AS not known yet is recorded as seen).
 func (s *Store) SetAccessServerBilling(ctx context.Context, issuer, by string, at time.Time) error {
-	return wrap("set access server billing", s.db.WithContext(ctx).Exec(
+	return wrap("set access server billing", s.stmt(ctx).Exec(
 		`INSERT INTO access_servers (issuer, status, billing_at, billing_by, updated_at, updated_by) VALUES (?, 'seen', ?, ?, ?, ?)
 		 ON CONFLICT (issuer) DO UPDATE SET billing_at = excluded.billing_at, billing_by = excluded.billing_by`,
 		issuer, at.Unix(), by, at.Unix(), by).Error)
@@ -79,7 +79,7 @@ type releaseRow struct {
 // ClaimReleases lists a person's claim releases (and stops) by AS and claim.
 func (s *Store) ClaimReleases(ctx context.Context, personID string) ([]federation.Release, error) {
 	var rows []releaseRow
-	err := s.db.WithContext(ctx).Raw(
+	err := s.stmt(ctx).Raw(
 		`SELECT r.access_server, r.claim, r.released_at, st.stopped_at FROM access_server_releases r
 		 LEFT JOIN access_server_release_stops st ON st.person_id = r.person_id AND st.access_server = r.access_server
 		 WHERE r.person_id = ?
@@ -100,7 +100,7 @@ func (s *Store) ClaimReleases(ctx context.Context, personID string) ([]federatio
 
 // RecordClaimRelease records (or refreshes) a released claim.
 func (s *Store) RecordClaimRelease(ctx context.Context, personID, as, claim string, at time.Time) error {
-	return wrap("record claim release", s.db.WithContext(ctx).Exec(
+	return wrap("record claim release", s.stmt(ctx).Exec(
 		`INSERT INTO access_server_releases (person_id, access_server, claim, released_at) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (person_id, access_server, claim) DO UPDATE SET released_at = excluded.released_at`,
 		personID, as, claim, at.Unix()).Error)
@@ -108,20 +108,20 @@ func (s *Store) RecordClaimRelease(ctx context.Context, personID, as, claim stri
 
 // StopClaimRelease records the person's stop on future release to as.
 func (s *Store) StopClaimRelease(ctx context.Context, personID, as string, at time.Time) error {
-	return wrap("stop claim release", s.db.WithContext(ctx).Exec(
+	return wrap("stop claim release", s.stmt(ctx).Exec(
 		`INSERT INTO access_server_release_stops (person_id, access_server, stopped_at) VALUES (?, ?, ?)
 		 ON CONFLICT (person_id, access_server) DO NOTHING`, personID, as, at.Unix()).Error)
 }
 
 // ResumeClaimRelease removes the person's stop on as.
 func (s *Store) ResumeClaimRelease(ctx context.Context, personID, as string) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM access_server_release_stops WHERE person_id = ? AND access_server = ?`, personID, as)
+	res := s.stmt(ctx).Exec(`DELETE FROM access_server_release_stops WHERE person_id = ? AND access_server = ?`, personID, as)
 	return res.RowsAffected > 0, wrap("resume claim release", res.Error)
 }
 
 // RecordPresentation records that person token jti went to as.
 func (s *Store) RecordPresentation(ctx context.Context, jti, personID, as string, exp time.Time) error {
-	return wrap("record presentation", s.db.WithContext(ctx).Exec(
+	return wrap("record presentation", s.stmt(ctx).Exec(
 		`INSERT INTO access_server_presentations (jti, access_server, person_id, exp) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (jti, access_server) DO NOTHING`, jti, as, personID, exp.Unix()).Error)
 }
@@ -129,13 +129,13 @@ func (s *Store) RecordPresentation(ctx context.Context, jti, personID, as string
 // Presentations lists the access servers person token jti went to.
 func (s *Store) Presentations(ctx context.Context, jti string) ([]string, error) {
 	var out []string
-	err := s.db.WithContext(ctx).Raw(`SELECT access_server FROM access_server_presentations WHERE jti = ? ORDER BY access_server`, jti).Scan(&out).Error
+	err := s.stmt(ctx).Raw(`SELECT access_server FROM access_server_presentations WHERE jti = ? ORDER BY access_server`, jti).Scan(&out).Error
 	return out, wrap("list presentations", err)
 }
 
 // PurgePresentations deletes presentations of tokens expired before t.
 func (s *Store) PurgePresentations(ctx context.Context, t time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM access_server_presentations WHERE exp < ?`, t.Unix())
+	res := s.stmt(ctx).Exec(`DELETE FROM access_server_presentations WHERE exp < ?`, t.Unix())
 	return res.RowsAffected, wrap("purge presentations", res.Error)
 }
 
@@ -149,7 +149,7 @@ var _ federation.Store = (*Store)(nil)
 func (s *Store) AcquirePollLease(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
 	ctx, cancel := settled(ctx)
 	defer cancel()
-	res := s.db.WithContext(ctx).Exec(
+	res := s.stmt(ctx).Exec(
 		`INSERT INTO federation_poll_leases (pending_id, owner, lease_until) VALUES (?, ?, ?)
 		 ON CONFLICT (pending_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
 		 WHERE federation_poll_leases.owner = excluded.owner OR federation_poll_leases.lease_until < ?`,
@@ -162,6 +162,6 @@ func (s *Store) AcquirePollLease(ctx context.Context, id, owner string, now, unt
 func (s *Store) ReleasePollLease(ctx context.Context, id, owner string) error {
 	ctx, cancel := settled(ctx)
 	defer cancel()
-	return wrap("release poll lease", s.db.WithContext(ctx).Exec(
+	return wrap("release poll lease", s.stmt(ctx).Exec(
 		`DELETE FROM federation_poll_leases WHERE pending_id = ? AND owner = ?`, id, owner).Error)
 }

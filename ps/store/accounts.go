@@ -122,13 +122,13 @@ func personConflict(op string, err error) error {
 // InsertPerson stores a new person.
 func (s *Store) InsertPerson(ctx context.Context, p account.PersonRecord) error {
 	r := newPersonRow(p)
-	return personConflict("create person", s.db.WithContext(ctx).Create(&r).Error)
+	return personConflict("create person", s.stmt(ctx).Create(&r).Error)
 }
 
 // SavePerson writes a person's mutable fields.
 func (s *Store) SavePerson(ctx context.Context, p account.PersonRecord) error {
 	r := newPersonRow(p)
-	res := s.db.WithContext(ctx).Model(&personRow{}).Where("id = ?", p.ID).Updates(map[string]any{
+	res := s.stmt(ctx).Model(&personRow{}).Where("id = ?", p.ID).Updates(map[string]any{
 		"name": r.Name, "email": r.Email, "email_verified": r.EmailVerified, "tenant": r.Tenant,
 		"groups_json": r.GroupsJSON, "roles_json": r.RolesJSON, "is_admin": r.IsAdmin,
 		"inbox_channel": r.InboxChannel, "disabled_at": r.DisabledAt, "updated_at": r.UpdatedAt,
@@ -148,7 +148,7 @@ func (s *Store) SavePerson(ctx context.Context, p account.PersonRecord) error {
 
 func (s *Store) personWhere(ctx context.Context, where string, arg any) (*account.PersonRecord, error) {
 	var r personRow
-	if err := s.db.WithContext(ctx).Where(where, arg).Take(&r).Error; err != nil {
+	if err := s.stmt(ctx).Where(where, arg).Take(&r).Error; err != nil {
 		return nil, wrap("get person", err)
 	}
 	return r.record(), nil
@@ -168,7 +168,7 @@ func (s *Store) PersonByUsername(ctx context.Context, username string) (*account
 // Persons lists every person by username.
 func (s *Store) Persons(ctx context.Context) ([]account.PersonRecord, error) {
 	var rs []personRow
-	if err := s.db.WithContext(ctx).Order("username").Find(&rs).Error; err != nil {
+	if err := s.stmt(ctx).Order("username").Find(&rs).Error; err != nil {
 		return nil, wrap("list persons", err)
 	}
 	out := make([]account.PersonRecord, 0, len(rs))
@@ -181,7 +181,7 @@ func (s *Store) Persons(ctx context.Context) ([]account.PersonRecord, error) {
 // CountPersons counts persons, disabled ones included.
 func (s *Store) CountPersons(ctx context.Context) (int64, error) {
 	var n int64
-	return n, wrap("count persons", s.db.WithContext(ctx).Model(&personRow{}).Count(&n).Error)
+	return n, wrap("count persons", s.stmt(ctx).Model(&personRow{}).Count(&n).Error)
 }
 
 // EnabledAdmins returns the enabled administrators' ids. On PostgreSQL it
@@ -193,12 +193,12 @@ func (s *Store) EnabledAdmins(ctx context.Context) ([]string, error) {
 		q += ` FOR UPDATE`
 	}
 	ids := []string{}
-	return ids, wrap("list administrators", s.db.WithContext(ctx).Raw(q, true).Scan(&ids).Error)
+	return ids, wrap("list administrators", s.stmt(ctx).Raw(q, true).Scan(&ids).Error)
 }
 
 // SetPasswordHash replaces a person's password hash.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, at time.Time) error {
-	res := s.db.WithContext(ctx).Exec(`UPDATE persons SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, at.Unix(), id)
+	res := s.stmt(ctx).Exec(`UPDATE persons SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, at.Unix(), id)
 	if res.Error != nil {
 		return wrap("set password", res.Error)
 	}
@@ -210,7 +210,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, at time.Ti
 
 // ReplacePasswordHash swaps old for hash while old is still stored.
 func (s *Store) ReplacePasswordHash(ctx context.Context, id, old, hash string) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE persons SET password_hash = ? WHERE id = ? AND password_hash = ?`, hash, id, old)
+	res := s.stmt(ctx).Exec(`UPDATE persons SET password_hash = ? WHERE id = ? AND password_hash = ?`, hash, id, old)
 	return res.RowsAffected == 1, wrap("rehash password", res.Error)
 }
 
@@ -231,13 +231,13 @@ func (inviteRow) TableName() string { return "invites" }
 func (s *Store) InsertInvite(ctx context.Context, inv account.InviteRecord) error {
 	r := inviteRow{TokenHash: inv.TokenHash, CreatedBy: nullIfEmpty(inv.CreatedBy), Email: nullIfEmpty(inv.Email),
 		IsAdmin: inv.IsAdmin, CreatedAt: inv.CreatedAt.Unix(), ExpiresAt: inv.ExpiresAt.Unix()}
-	return wrap("create invite", s.db.WithContext(ctx).Create(&r).Error)
+	return wrap("create invite", s.stmt(ctx).Create(&r).Error)
 }
 
 // UsableInvite returns an invitation neither redeemed nor expired at now.
 func (s *Store) UsableInvite(ctx context.Context, tokenHash string, now time.Time) (*account.Invite, error) {
 	var r inviteRow
-	err := s.db.WithContext(ctx).Where("token_hash = ? AND redeemed_at IS NULL AND expires_at > ?", tokenHash, now.Unix()).Take(&r).Error
+	err := s.stmt(ctx).Where("token_hash = ? AND redeemed_at IS NULL AND expires_at > ?", tokenHash, now.Unix()).Take(&r).Error
 	if err != nil {
 		return nil, wrap("get invite", err)
 	}
@@ -248,7 +248,7 @@ func (s *Store) UsableInvite(ctx context.Context, tokenHash string, now time.Tim
 // ClaimInvite marks a usable invitation redeemed. On PostgreSQL a second
 // concurrent claim waits for the first transaction, then finds it used.
 func (s *Store) ClaimInvite(ctx context.Context, tokenHash string, now time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE invites SET redeemed_at = ? WHERE token_hash = ? AND redeemed_at IS NULL AND expires_at > ?`,
+	res := s.stmt(ctx).Exec(`UPDATE invites SET redeemed_at = ? WHERE token_hash = ? AND redeemed_at IS NULL AND expires_at > ?`,
 		now.Unix(), tokenHash, now.Unix())
 	return res.RowsAffected == 1, wrap("redeem invite", res.Error)
 }
@@ -257,7 +257,7 @@ func (s *Store) ClaimInvite(ctx context.Context, tokenHash string, now time.Time
 // newest first, at most limit.
 func (s *Store) OpenInvites(ctx context.Context, now time.Time, limit int) ([]account.InviteRecord, error) {
 	var rows []inviteRow
-	err := s.db.WithContext(ctx).Where("redeemed_at IS NULL AND expires_at > ?", now.Unix()).
+	err := s.stmt(ctx).Where("redeemed_at IS NULL AND expires_at > ?", now.Unix()).
 		Order("created_at DESC, token_hash").Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, wrap("list invites", err)
@@ -273,12 +273,12 @@ func (s *Store) OpenInvites(ctx context.Context, now time.Time, limit int) ([]ac
 // DeleteInvite deletes an unredeemed invitation (a redeemed one stays, as
 // the record of who joined through it).
 func (s *Store) DeleteInvite(ctx context.Context, tokenHash string) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM invites WHERE token_hash = ? AND redeemed_at IS NULL`, tokenHash)
+	res := s.stmt(ctx).Exec(`DELETE FROM invites WHERE token_hash = ? AND redeemed_at IS NULL`, tokenHash)
 	return res.RowsAffected == 1, wrap("revoke invite", res.Error)
 }
 
 // SetInviteRedeemer records who redeemed an invitation.
 func (s *Store) SetInviteRedeemer(ctx context.Context, tokenHash, personID string) error {
-	return wrap("redeem invite", s.db.WithContext(ctx).Exec(`UPDATE invites SET redeemed_by = ? WHERE token_hash = ?`,
+	return wrap("redeem invite", s.stmt(ctx).Exec(`UPDATE invites SET redeemed_by = ? WHERE token_hash = ?`,
 		personID, tokenHash).Error)
 }

@@ -30,7 +30,7 @@ func (credentialRow) TableName() string { return "webauthn_credentials" }
 // Credentials lists a person's passkeys, oldest first.
 func (s *Store) Credentials(ctx context.Context, personID string) ([]account.Credential, error) {
 	var rs []credentialRow
-	if err := s.db.WithContext(ctx).Where("person_id = ?", personID).Order("created_at, id").Find(&rs).Error; err != nil {
+	if err := s.stmt(ctx).Where("person_id = ?", personID).Order("created_at, id").Find(&rs).Error; err != nil {
 		return nil, wrap("list passkeys", err)
 	}
 	out := make([]account.Credential, 0, len(rs))
@@ -51,13 +51,13 @@ func (s *Store) InsertCredential(ctx context.Context, c account.Credential) erro
 		AttestationFormat: c.AttestationFormat, AAGUID: c.AAGUID, SignCount: int64(c.SignCount),
 		Transports: encodeList(c.Transports), BackupEligible: c.BackupEligible, BackupState: c.BackupState,
 		Name: c.Name, CreatedAt: c.CreatedAt.Unix(), LastUsedAt: unixPtr(c.LastUsedAt)}
-	return wrap("store passkey", s.db.WithContext(ctx).Create(&r).Error)
+	return wrap("store passkey", s.stmt(ctx).Create(&r).Error)
 }
 
 // DeleteCredential removes a person's passkey; it reports whether there
 // was one.
 func (s *Store) DeleteCredential(ctx context.Context, personID, id string) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM webauthn_credentials WHERE id = ? AND person_id = ?`, id, personID)
+	res := s.stmt(ctx).Exec(`DELETE FROM webauthn_credentials WHERE id = ? AND person_id = ?`, id, personID)
 	return res.RowsAffected == 1, wrap("delete passkey", res.Error)
 }
 
@@ -65,7 +65,7 @@ func (s *Store) DeleteCredential(ctx context.Context, personID, id string) (bool
 // concurrent login with the same credential.
 func (s *Store) AdvanceSignCount(ctx context.Context, personID, id string, count uint32, backupState bool, at time.Time) (bool, error) {
 	n := int64(count)
-	res := s.db.WithContext(ctx).Exec(`UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
+	res := s.stmt(ctx).Exec(`UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
 		WHERE id = ? AND person_id = ? AND (sign_count < ? OR (sign_count = 0 AND ? = 0))`,
 		n, backupState, at.Unix(), id, personID, n, n)
 	return res.RowsAffected == 1, wrap("update passkey", res.Error)
@@ -73,7 +73,7 @@ func (s *Store) AdvanceSignCount(ctx context.Context, personID, id string, count
 
 // InsertCeremony stores a ceremony in progress.
 func (s *Store) InsertCeremony(ctx context.Context, c account.Ceremony) error {
-	return wrap("begin passkey ceremony", s.db.WithContext(ctx).Exec(
+	return wrap("begin passkey ceremony", s.stmt(ctx).Exec(
 		`INSERT INTO webauthn_ceremonies (id, person_id, kind, data, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		c.ID, nullIfEmpty(c.PersonID), c.Kind, c.Data, c.ExpiresAt.Unix()).Error)
 }
@@ -86,7 +86,7 @@ func (s *Store) TakeCeremony(ctx context.Context, id string) (*account.Ceremony,
 		Data      string  `gorm:"column:data"`
 		ExpiresAt int64   `gorm:"column:expires_at"`
 	}
-	err := s.db.WithContext(ctx).Raw(`DELETE FROM webauthn_ceremonies WHERE id = ? RETURNING person_id, kind, data, expires_at`, id).
+	err := s.stmt(ctx).Raw(`DELETE FROM webauthn_ceremonies WHERE id = ? RETURNING person_id, kind, data, expires_at`, id).
 		Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("finish passkey ceremony", err)

@@ -28,13 +28,13 @@ func (s *Store) InsertSession(ctx context.Context, se account.Session) error {
 	r := sessionRow{IDHash: se.IDHash, PersonID: se.PersonID, CSRFToken: se.CSRFToken,
 		CreatedAt: se.CreatedAt.Unix(), LastSeenAt: se.LastSeenAt.Unix(), ExpiresAt: se.ExpiresAt.Unix(),
 		IdleExpiresAt: se.IdleExpiresAt.Unix(), UserAgent: se.UserAgent, IP: se.IP}
-	return wrap("create session", s.db.WithContext(ctx).Create(&r).Error)
+	return wrap("create session", s.stmt(ctx).Create(&r).Error)
 }
 
 // SessionByHash returns a session, or ErrNotFound.
 func (s *Store) SessionByHash(ctx context.Context, idHash string) (*account.Session, error) {
 	var r sessionRow
-	if err := s.db.WithContext(ctx).Where("id_hash = ?", idHash).Take(&r).Error; err != nil {
+	if err := s.stmt(ctx).Where("id_hash = ?", idHash).Take(&r).Error; err != nil {
 		return nil, wrap("get session", err)
 	}
 	return &account.Session{IDHash: r.IDHash, PersonID: r.PersonID, CSRFToken: r.CSRFToken,
@@ -44,26 +44,26 @@ func (s *Store) SessionByHash(ctx context.Context, idHash string) (*account.Sess
 
 // TouchSession records use of a session and slides its idle expiry.
 func (s *Store) TouchSession(ctx context.Context, idHash string, lastSeen, idleExpires time.Time) error {
-	return wrap("touch session", s.db.WithContext(ctx).Exec(
+	return wrap("touch session", s.stmt(ctx).Exec(
 		`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id_hash = ?`,
 		lastSeen.Unix(), idleExpires.Unix(), idHash).Error)
 }
 
 // DeleteSession ends a session; it reports whether it existed.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM sessions WHERE id_hash = ?`, idHash)
+	res := s.stmt(ctx).Exec(`DELETE FROM sessions WHERE id_hash = ?`, idHash)
 	return res.RowsAffected == 1, wrap("end session", res.Error)
 }
 
 // DeletePersonSessions ends every session of a person.
 func (s *Store) DeletePersonSessions(ctx context.Context, personID string) error {
-	return wrap("end sessions", s.db.WithContext(ctx).Exec(`DELETE FROM sessions WHERE person_id = ?`, personID).Error)
+	return wrap("end sessions", s.stmt(ctx).Exec(`DELETE FROM sessions WHERE person_id = ?`, personID).Error)
 }
 
 // RecentLoginFailures returns key's failures after since, newest first.
 func (s *Store) RecentLoginFailures(ctx context.Context, key string, since time.Time, limit int) ([]time.Time, error) {
 	var ats []int64
-	err := s.db.WithContext(ctx).Raw(`SELECT at FROM login_attempts WHERE "key" = ? AND at > ? ORDER BY at DESC LIMIT ?`,
+	err := s.stmt(ctx).Raw(`SELECT at FROM login_attempts WHERE "key" = ? AND at > ? ORDER BY at DESC LIMIT ?`,
 		key, since.Unix(), limit).Scan(&ats).Error
 	if err != nil {
 		return nil, wrap("count login failures", err)
@@ -77,13 +77,13 @@ func (s *Store) RecentLoginFailures(ctx context.Context, key string, since time.
 
 // RecordLoginFailure counts one failure of key.
 func (s *Store) RecordLoginFailure(ctx context.Context, key string, at time.Time) error {
-	return wrap("record login failure", s.db.WithContext(ctx).Exec(`INSERT INTO login_attempts ("key", at) VALUES (?, ?)`,
+	return wrap("record login failure", s.stmt(ctx).Exec(`INSERT INTO login_attempts ("key", at) VALUES (?, ?)`,
 		key, at.Unix()).Error)
 }
 
 // ClearLoginFailures forgets key's failures.
 func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
-	return wrap("clear login failures", s.db.WithContext(ctx).Exec(`DELETE FROM login_attempts WHERE "key" = ?`, key).Error)
+	return wrap("clear login failures", s.stmt(ctx).Exec(`DELETE FROM login_attempts WHERE "key" = ?`, key).Error)
 }
 
 // PurgeAccounts deletes expired sessions, ceremonies and invitations and
@@ -100,7 +100,7 @@ func (s *Store) PurgeAccounts(ctx context.Context, now, failuresBefore time.Time
 	}
 	var total int64
 	for _, st := range stmts {
-		res := s.db.WithContext(ctx).Exec(st.sql, st.args...)
+		res := s.stmt(ctx).Exec(st.sql, st.args...)
 		if res.Error != nil {
 			return total, wrap(st.op, res.Error)
 		}

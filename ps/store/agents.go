@@ -71,7 +71,7 @@ WHERE b.provider = ? AND b.agent_id = ? AND b.` + liveBinding + ` LIMIT 1`
 func (s *Store) BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.Person, error) {
 	const op = "look up binding"
 	var rows []boundRow
-	if err := s.db.WithContext(ctx).Raw(boundPersonQuery, provider, agentID).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(boundPersonQuery, provider, agentID).Scan(&rows).Error; err != nil {
 		return nil, nil, wrap(op, err)
 	}
 	if len(rows) == 0 {
@@ -87,7 +87,7 @@ func (s *Store) PersonBinding(ctx context.Context, personID, id string) (*agents
 
 func (s *Store) findBinding(ctx context.Context, op, where string, args ...any) (*agents.Binding, error) {
 	var r bindingRow
-	if err := s.db.WithContext(ctx).Where(where, args...).Limit(1).Find(&r).Error; err != nil {
+	if err := s.stmt(ctx).Where(where, args...).Limit(1).Find(&r).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	if r.ID == "" {
@@ -101,19 +101,19 @@ func (s *Store) findBinding(ctx context.Context, op, where string, args ...any) 
 func (s *Store) CreateBinding(ctx context.Context, b agents.Binding) error {
 	r := bindingRow{ID: b.ID, Provider: b.Provider, AgentID: b.AgentID, PersonID: b.PersonID, State: string(b.State),
 		Platform: b.Platform, Device: b.Device, CreatedAt: b.CreatedAt.Unix(), LastSeenAt: b.LastSeenAt.Unix()}
-	return wrap("bind agent", s.db.WithContext(ctx).Create(&r).Error)
+	return wrap("bind agent", s.stmt(ctx).Create(&r).Error)
 }
 
 // TouchBinding records activity on a binding.
 func (s *Store) TouchBinding(ctx context.Context, id string, at time.Time) error {
-	err := s.db.WithContext(ctx).Exec(`UPDATE agent_bindings SET last_seen_at = ? WHERE id = ?`, at.Unix(), id).Error
+	err := s.stmt(ctx).Exec(`UPDATE agent_bindings SET last_seen_at = ? WHERE id = ?`, at.Unix(), id).Error
 	return wrap("touch binding", err)
 }
 
 // PersonBindings lists a person's live bindings, newest activity first.
 func (s *Store) PersonBindings(ctx context.Context, personID string) ([]agents.Binding, error) {
 	var rows []bindingRow
-	err := s.db.WithContext(ctx).Where("person_id = ? AND "+liveBinding, personID).
+	err := s.stmt(ctx).Where("person_id = ? AND "+liveBinding, personID).
 		Order("last_seen_at DESC, created_at DESC").Find(&rows).Error
 	if err != nil {
 		return nil, wrap("list bindings", err)
@@ -132,7 +132,7 @@ func (s *Store) EndBinding(ctx context.Context, personID, id string, to agents.B
 	for i, f := range from {
 		states[i] = string(f)
 	}
-	res := s.db.WithContext(ctx).Exec(
+	res := s.stmt(ctx).Exec(
 		`UPDATE agent_bindings SET state = ?, ended_at = ?, ended_by = ? WHERE id = ? AND person_id = ? AND state IN ?`,
 		string(to), at.Unix(), personID, id, personID, states)
 	if res.Error != nil {
@@ -166,7 +166,7 @@ func (r providerRow) provider() agents.Provider {
 // AgentProvider returns one provider, or ErrNotFound.
 func (s *Store) AgentProvider(ctx context.Context, issuer string) (*agents.Provider, error) {
 	var r providerRow
-	if err := s.db.WithContext(ctx).Where("issuer = ?", issuer).Limit(1).Find(&r).Error; err != nil {
+	if err := s.stmt(ctx).Where("issuer = ?", issuer).Limit(1).Find(&r).Error; err != nil {
 		return nil, wrap("read provider", err)
 	}
 	if r.Issuer == "" {
@@ -179,7 +179,7 @@ func (s *Store) AgentProvider(ctx context.Context, issuer string) (*agents.Provi
 // AgentProviders lists every known provider, most recently seen first.
 func (s *Store) AgentProviders(ctx context.Context) ([]agents.Provider, error) {
 	var rows []providerRow
-	if err := s.db.WithContext(ctx).Order("last_seen_at DESC, issuer").Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Order("last_seen_at DESC, issuer").Find(&rows).Error; err != nil {
 		return nil, wrap("list providers", err)
 	}
 	out := make([]agents.Provider, len(rows))
@@ -192,7 +192,7 @@ func (s *Store) AgentProviders(ctx context.Context) ([]agents.Provider, error) {
 // SawAgentProvider records a provider seen at at with its display values;
 // an operator's decision about it is kept.
 func (s *Store) SawAgentProvider(ctx context.Context, issuer string, d agents.Display, at time.Time) error {
-	err := s.db.WithContext(ctx).Exec(
+	err := s.stmt(ctx).Exec(
 		`INSERT INTO agent_providers (issuer, status, name, description, logo_uri, first_seen_at, last_seen_at)
 		 VALUES (?, 'seen', ?, ?, ?, ?, ?)
 		 ON CONFLICT (issuer) DO UPDATE SET name = excluded.name, description = excluded.description,
@@ -204,7 +204,7 @@ func (s *Store) SawAgentProvider(ctx context.Context, issuer string, d agents.Di
 // SetAgentProviderStatus records an operator's decision about a provider,
 // seen or not.
 func (s *Store) SetAgentProviderStatus(ctx context.Context, issuer string, status agents.ProviderStatus, by string, at time.Time) error {
-	err := s.db.WithContext(ctx).Exec(
+	err := s.stmt(ctx).Exec(
 		`INSERT INTO agent_providers (issuer, status, first_seen_at, last_seen_at, decided_by, decided_at)
 		 VALUES (?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (issuer) DO UPDATE SET status = excluded.status, decided_by = excluded.decided_by,
@@ -215,7 +215,7 @@ func (s *Store) SetAgentProviderStatus(ctx context.Context, issuer string, statu
 
 // BlockProviderFor records a person's block of a provider (idempotent).
 func (s *Store) BlockProviderFor(ctx context.Context, personID, issuer string, at time.Time) error {
-	err := s.db.WithContext(ctx).Exec(
+	err := s.stmt(ctx).Exec(
 		`INSERT INTO person_provider_blocks (person_id, issuer, created_at) VALUES (?, ?, ?)
 		 ON CONFLICT (person_id, issuer) DO NOTHING`, personID, issuer, at.Unix()).Error
 	return wrap("block provider", err)
@@ -223,7 +223,7 @@ func (s *Store) BlockProviderFor(ctx context.Context, personID, issuer string, a
 
 // UnblockProviderFor removes a person's block.
 func (s *Store) UnblockProviderFor(ctx context.Context, personID, issuer string) error {
-	err := s.db.WithContext(ctx).Exec(
+	err := s.stmt(ctx).Exec(
 		`DELETE FROM person_provider_blocks WHERE person_id = ? AND issuer = ?`, personID, issuer).Error
 	return wrap("unblock provider", err)
 }
@@ -231,7 +231,7 @@ func (s *Store) UnblockProviderFor(ctx context.Context, personID, issuer string)
 // ProvidersBlockedBy lists a person's blocked providers in order.
 func (s *Store) ProvidersBlockedBy(ctx context.Context, personID string) ([]string, error) {
 	var out []string
-	err := s.db.WithContext(ctx).Raw(
+	err := s.stmt(ctx).Raw(
 		`SELECT issuer FROM person_provider_blocks WHERE person_id = ? ORDER BY issuer`, personID).Scan(&out).Error
 	return out, wrap("list blocked providers", err)
 }
@@ -239,7 +239,7 @@ func (s *Store) ProvidersBlockedBy(ctx context.Context, personID string) ([]stri
 // ProviderBlockedBy reports whether a person blocked a provider.
 func (s *Store) ProviderBlockedBy(ctx context.Context, personID, issuer string) (bool, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(
+	err := s.stmt(ctx).Raw(
 		`SELECT COUNT(*) FROM person_provider_blocks WHERE person_id = ? AND issuer = ?`, personID, issuer).Scan(&n).Error
 	return n > 0, wrap("check provider block", err)
 }

@@ -30,7 +30,7 @@ func (s *Store) RecordAuditEvent(ctx context.Context, e audit.Event) error {
 		}
 		detail = string(b)
 	}
-	return wrap("record audit event", s.db.WithContext(ctx).Exec(
+	return wrap("record audit event", s.stmt(ctx).Exec(
 		`INSERT INTO audit_events (at, actor_kind, actor_id, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 		e.At.Unix(), e.Actor.Kind, e.Actor.ID, e.Action, e.Target, detail).Error)
 }
@@ -61,6 +61,6 @@ func (s *Store) AuditEvents(ctx context.Context, before int64, limit int) ([]aud
 
 // PurgeAuditEvents deletes events recorded before t.
 func (s *Store) PurgeAuditEvents(ctx context.Context, t time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM audit_events WHERE at < ?`, t.Unix())
+	res := s.stmt(ctx).Exec(`DELETE FROM audit_events WHERE at < ?`, t.Unix())
 	return res.RowsAffected, wrap("purge audit events", res.Error)
 }

@@ -68,7 +68,7 @@ func (s *Store) AuthTokenRecords(ctx context.Context, missionS256 string) ([]tok
 // recordByJTI reads one issuance record of either token table.
 func recordByJTI[Row, Rec any](ctx context.Context, s *Store, jti, op string, conv func(Row) Rec) (*Rec, error) {
 	var row Row
-	err := s.db.WithContext(ctx).Where("jti = ?", jti).Take(&row).Error
+	err := s.stmt(ctx).Where("jti = ?", jti).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrNotFound
 	}
@@ -110,7 +110,7 @@ func (s *Store) PersonTokenRecord(ctx context.Context, jti string) (*tokens.Reco
 // GrantedScopes lists the scopes a person granted an agent at resource.
 func (s *Store) GrantedScopes(ctx context.Context, personID, agentIss, agentSub, resource string) ([]string, error) {
 	var scopes []string
-	err := s.db.WithContext(ctx).Raw(`SELECT scope FROM scope_grants
+	err := s.stmt(ctx).Raw(`SELECT scope FROM scope_grants
 		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ? ORDER BY scope`,
 		personID, agentIss, agentSub, resource).Scan(&scopes).Error
 	return scopes, wrap("read scope grants", err)
@@ -119,7 +119,7 @@ func (s *Store) GrantedScopes(ctx context.Context, personID, agentIss, agentSub,
 // GrantScopes records grants; granting a scope again keeps the first.
 func (s *Store) GrantScopes(ctx context.Context, personID, agentIss, agentSub, resource string, scopes []string, at time.Time) error {
 	for _, sc := range scopes {
-		err := s.db.WithContext(ctx).Exec(`INSERT INTO scope_grants
+		err := s.stmt(ctx).Exec(`INSERT INTO scope_grants
 			(person_id, agent_iss, agent_sub, resource, scope, granted_at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (person_id, agent_iss, agent_sub, resource, scope) DO NOTHING`,
 			personID, agentIss, agentSub, resource, sc, at.Unix()).Error
@@ -137,7 +137,7 @@ func (s *Store) GrantScopes(ctx context.Context, personID, agentIss, agentSub, r
 // presented token (P§upstream-token-verification (2), PS-133, PS-268).
 func (s *Store) PresentedPersonTokens(ctx context.Context, as, aud, sub string) ([]tokens.Record, error) {
 	var rows []personTokenRow
-	err := s.db.WithContext(ctx).Where(`aud = ? AND sub = ? AND jti IN (SELECT jti FROM access_server_presentations WHERE access_server = ?)`,
+	err := s.stmt(ctx).Where(`aud = ? AND sub = ? AND jti IN (SELECT jti FROM access_server_presentations WHERE access_server = ?)`,
 		aud, sub, as).Order("issued_at DESC, jti").Limit(maxPresented).Find(&rows).Error
 	if err != nil {
 		return nil, wrap("list presented person tokens", err)

@@ -46,7 +46,7 @@ func (s *Store) RevertMissionEffects(ctx context.Context, s256, lineage string, 
 // when it was settled before (a poll loop and the expiry sweep raced).
 // One primary-key insert: the settle-once check reads nothing else.
 func (s *Store) ClaimSettlement(ctx context.Context, s256, decision string, at time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`INSERT INTO mission_settlements (decision, mission_s256, at_ms) VALUES (?, ?, ?)
+	res := s.stmt(ctx).Exec(`INSERT INTO mission_settlements (decision, mission_s256, at_ms) VALUES (?, ?, ?)
 		 ON CONFLICT (decision) DO NOTHING`, decision, s256, at.UnixMilli())
 	return res.RowsAffected > 0, wrap("claim settlement", res.Error)
 }

@@ -181,7 +181,7 @@ func (s *Store) LockSeenMission(ctx context.Context, seen *mission.Record) (*mis
 // with seen's stamp are not the row's to use.
 func (s *Store) lockSeenCounted(ctx context.Context, seen *mission.Record) (*mission.Record, authority.Snapshot, bool, error) {
 	var rows []counterRow
-	if err := s.db.WithContext(ctx).Raw(seenStampCountersSQL, seen.S256, seen.S256, seen.S256, seen.S256, seen.Lineage(), seen.S256).
+	if err := s.stmt(ctx).Raw(seenStampCountersSQL, seen.S256, seen.S256, seen.S256, seen.S256, seen.Lineage(), seen.S256).
 		Scan(&rows).Error; err != nil {
 		return nil, authority.Snapshot{}, false, wrap("lock mission", err)
 	}
@@ -282,7 +282,7 @@ var postgresTexts sync.Map
 // the row's stamp is seen's, the row as LockMission reads it otherwise.
 func (s *Store) lockSeenRow(ctx context.Context, seen *mission.Record) (*mission.Record, error) {
 	var rows []missionStamp
-	if err := s.db.WithContext(ctx).Raw(seenStampLocked, seen.S256).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(seenStampLocked, seen.S256).Scan(&rows).Error; err != nil {
 		return nil, wrap("lock mission", err)
 	}
 	if len(rows) == 0 {
@@ -310,7 +310,7 @@ UNION ALL ` + missionCountersQuery + evidenceHeadBranch
 func (s *Store) SetMissionHold(ctx context.Context, s256 string, version int64, hold *mission.Hold) (bool, error) {
 	c := compositionOf(&mission.Record{Hold: hold})
 	s.forgetHeld(s256)
-	res := s.db.WithContext(ctx).Exec(`UPDATE missions SET hold_since = ?, hold_until = ?, hold_by_kind = ?, hold_by_id = ?,
+	res := s.stmt(ctx).Exec(`UPDATE missions SET hold_since = ?, hold_until = ?, hold_by_kind = ?, hold_by_id = ?,
 		version = version + 1 WHERE s256 = ? AND version = ? AND state = 'active'`,
 		c.HoldSince, c.HoldUntil, c.HoldByKind, c.HoldByID, s256, version)
 	return res.RowsAffected > 0, wrap("set mission hold", res.Error)
@@ -320,7 +320,7 @@ func (s *Store) SetMissionHold(ctx context.Context, s256 string, version int64, 
 // set they produce, if the mission is at version (and bumps it).
 func (s *Store) SetEffectiveAuthority(ctx context.Context, s256 string, version int64, overlays, set json.RawMessage, hash string) (bool, error) {
 	s.forgetHeld(s256)
-	res := s.db.WithContext(ctx).Exec(`UPDATE missions SET overlays = ?, effective_authority_set = ?, effective_authority_hash = ?,
+	res := s.stmt(ctx).Exec(`UPDATE missions SET overlays = ?, effective_authority_set = ?, effective_authority_hash = ?,
 		version = version + 1 WHERE s256 = ? AND version = ? AND authority_set IS NOT NULL`,
 		string(overlays), string(set), hash, s256, version)
 	return res.RowsAffected > 0, wrap("set effective authority", res.Error)
@@ -347,7 +347,7 @@ func (s *Store) MissionCounters(ctx context.Context, s256, lineage string) (auth
 		query, args = query+evidenceHeadBranch, append(args, s256)
 	}
 	var rows []counterRow
-	if err := s.db.WithContext(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
 		return authority.Snapshot{}, wrap("read mission counters", err)
 	}
 	snap, head := countersFrom(rows, s256)
@@ -457,7 +457,7 @@ func (s *Store) ApplyMissionEffects(ctx context.Context, s256, lineage string, v
 // (ordering only). A person's record replaces an agent's attestation.
 func (s *Store) RecordCheckpoint(ctx context.Context, s256, checkpoint string, agentAsserted bool, at time.Time) error {
 	r := checkpointRow{MissionS256: s256, Checkpoint: checkpoint, RecordedAtMS: at.UnixMilli(), AgentAsserted: agentAsserted}
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+	err := s.stmt(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "mission_s256"}, {Name: "checkpoint"}},
 		DoUpdates: clause.AssignmentColumns([]string{"recorded_at_ms", "consumed", "agent_asserted"}),
 	}).Create(&r).Error
@@ -490,7 +490,7 @@ func (r evidenceRow) stored() (evidence.Stored, error) {
 // a fork either way (ErrConflict).
 func (s *Store) EvidenceHead(ctx context.Context, chain string) (*evidence.Stored, error) {
 	var rows []evidenceRow
-	if err := s.db.WithContext(ctx).Where("chain = ?", chain).Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Where("chain = ?", chain).Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
 		return nil, wrap("read evidence head", err)
 	}
 	if len(rows) == 0 {
@@ -508,7 +508,7 @@ func (s *Store) EvidenceLink(ctx context.Context, chain string) (*evidence.Link,
 		return head, nil
 	}
 	var rows []evidence.Link
-	if err := s.db.WithContext(ctx).Model(&evidenceRow{}).Select("chain", "seq", "hash").Where("chain = ?", chain).
+	if err := s.stmt(ctx).Model(&evidenceRow{}).Select("chain", "seq", "hash").Where("chain = ?", chain).
 		Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
 		return nil, wrap("read evidence head", err)
 	}
@@ -527,7 +527,7 @@ func (s *Store) EvidenceLink(ctx context.Context, chain string) (*evidence.Link,
 // recent activity, not the evidence stored (migration 00035).
 func (s *Store) EvidenceHeadsDue(ctx context.Context, before time.Time, since int64, limit int) ([]string, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Raw(evidenceHeadsDueSQL,
+	err := s.stmt(ctx).Raw(evidenceHeadsDueSQL,
 		since, evidence.ChainHead, evidence.ChainHead, evidence.ChainHead, before.UnixMilli(), limit).Scan(&ids).Error
 	return ids, wrap("evidence heads due", err)
 }
@@ -548,7 +548,7 @@ SELECT c.chain FROM c
 // first: what it no longer needs to look at.
 func (s *Store) SweepMark(ctx context.Context, sweep string) (int64, error) {
 	var marks []int64
-	err := s.db.WithContext(ctx).Raw(`SELECT mark_ms FROM housekeeping_marks WHERE name = ?`, sweep).Scan(&marks).Error
+	err := s.stmt(ctx).Raw(`SELECT mark_ms FROM housekeeping_marks WHERE name = ?`, sweep).Scan(&marks).Error
 	if err != nil || len(marks) == 0 {
 		return 0, wrap("read sweep mark", err)
 	}
@@ -558,7 +558,7 @@ func (s *Store) SweepMark(ctx context.Context, sweep string) (int64, error) {
 // AdvanceSweepMark moves sweep's mark to ms unless it is there or beyond
 // already: replicas sweep side by side, and a mark never moves back.
 func (s *Store) AdvanceSweepMark(ctx context.Context, sweep string, ms int64) error {
-	return wrap("advance sweep mark", s.db.WithContext(ctx).Exec(`INSERT INTO housekeeping_marks (name, mark_ms) VALUES (?, ?)
+	return wrap("advance sweep mark", s.stmt(ctx).Exec(`INSERT INTO housekeeping_marks (name, mark_ms) VALUES (?, ?)
 	ON CONFLICT (name) DO UPDATE SET mark_ms = excluded.mark_ms WHERE housekeeping_marks.mark_ms < excluded.mark_ms`, sweep, ms).Error)
 }
 
@@ -577,7 +577,7 @@ func (s *Store) InsertEvidence(ctx context.Context, s256 string, st evidence.Sto
 // Evidence returns a chain in order.
 func (s *Store) Evidence(ctx context.Context, chain string) ([]evidence.Stored, error) {
 	var rows []evidenceRow
-	if err := s.db.WithContext(ctx).Where("chain = ?", chain).Order("seq").Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Where("chain = ?", chain).Order("seq").Find(&rows).Error; err != nil {
 		return nil, wrap("read evidence", err)
 	}
 	return storedOf(rows)
@@ -587,7 +587,7 @@ func (s *Store) Evidence(ctx context.Context, chain string) ([]evidence.Stored, 
 // newest first, at most limit: the decisions the mission page lists.
 func (s *Store) MissionEvidence(ctx context.Context, s256, typ string, limit int) ([]evidence.Stored, error) {
 	var rows []evidenceRow
-	if err := s.db.WithContext(ctx).Where("mission_s256 = ? AND type = ?", s256, typ).
+	if err := s.stmt(ctx).Where("mission_s256 = ? AND type = ?", s256, typ).
 		Order("at_ms DESC, seq DESC").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, wrap("read evidence", err)
 	}

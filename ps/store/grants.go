@@ -84,7 +84,7 @@ func (r grantRow) key(kind tokens.GrantKind) tokens.GrantKey {
 func (s *Store) RemoveGrant(ctx context.Context, personID string, key tokens.GrantKey) error {
 	table := "resource_consents"
 	if key.Kind == tokens.GrantR3 {
-		res := s.db.WithContext(ctx).Exec(`DELETE FROM r3_grants
+		res := s.stmt(ctx).Exec(`DELETE FROM r3_grants
 			WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ? AND r3_s256 = ?`,
 			personID, key.AgentIss, key.AgentSub, key.Resource, key.R3S256)
 		if res.Error != nil {
@@ -100,7 +100,7 @@ func (s *Store) RemoveGrant(ctx context.Context, personID string, key tokens.Gra
 	} else if key.Kind != tokens.GrantConsent {
 		return ErrNotFound
 	}
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM `+table+`
+	res := s.stmt(ctx).Exec(`DELETE FROM `+table+`
 		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?`,
 		personID, key.AgentIss, key.AgentSub, key.Resource)
 	if res.Error != nil {

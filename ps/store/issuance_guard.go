@@ -25,7 +25,7 @@ func (s *Store) LockRevocations(ctx context.Context) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
-	return wrap("lock revocations", s.db.WithContext(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, RevocationLockKey).Error)
+	return wrap("lock revocations", s.stmt(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, RevocationLockKey).Error)
 }
 
 // ShareRevocationLock holds the revocation lock shared until the
@@ -44,7 +44,7 @@ func (s *Store) ShareRevocationLock(ctx context.Context) error {
 		t.ahead = append(t.ahead, queuedWrite{op: "share the revocation lock", sql: text, args: args})
 		return nil
 	}
-	return wrap("share the revocation lock", s.db.WithContext(pastQueue(ctx)).Exec(lock, RevocationLockKey).Error)
+	return wrap("share the revocation lock", s.stmt(pastQueue(ctx)).Exec(lock, RevocationLockKey).Error)
 }
 
 // LockMissionForIssuance reads a mission again, on PostgreSQL holding its

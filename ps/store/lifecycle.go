@@ -10,7 +10,7 @@ import (
 // terminates each (design §5, hold timeout → terminated administrative).
 func (s *Store) HoldsDue(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Raw(`SELECT s256 FROM missions
+	err := s.stmt(ctx).Raw(`SELECT s256 FROM missions
 		WHERE state = 'active' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until, s256 LIMIT ?`,
 		now.UnixMilli(), limit).Scan(&ids).Error
 	return ids, wrap("list due mission holds", err)

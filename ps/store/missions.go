@@ -79,7 +79,7 @@ func (s *Store) CreateMission(ctx context.Context, m *mission.Record) error {
 		ApprovedAtMS: m.ApprovedAt.UnixMilli(), ExpiresAt: unixOf(m.ExpiresAt), State: "active",
 		Capabilities: mission.MarshalCapabilities(m.Capabilities), OwnerKey: mission.OwnerKey(m.AgentIss, m.AgentSub, m.S256),
 		CompositionColumns: compositionOf(m)}
-	return wrap("create mission", s.db.WithContext(ctx).Create(&r).Error)
+	return wrap("create mission", s.stmt(ctx).Create(&r).Error)
 }
 
 // Mission reads a mission by s256, or ErrNotFound.
@@ -96,7 +96,7 @@ func (s *Store) OwnedMission(ctx context.Context, ownerKey string) (*mission.Rec
 // PersonMissions lists a person's missions, newest first.
 func (s *Store) PersonMissions(ctx context.Context, personID string) ([]*mission.Record, error) {
 	var rows []missionRow
-	if err := s.db.WithContext(ctx).Where("person_id = ?", personID).Order("approved_at_ms DESC").Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Where("person_id = ?", personID).Order("approved_at_ms DESC").Find(&rows).Error; err != nil {
 		return nil, wrap("list missions", err)
 	}
 	return missionRecords(rows), nil
@@ -105,7 +105,7 @@ func (s *Store) PersonMissions(ctx context.Context, personID string) ([]*mission
 // AllMissions lists every mission, newest first, at most limit.
 func (s *Store) AllMissions(ctx context.Context, limit int) ([]*mission.Record, error) {
 	var rows []missionRow
-	if err := s.db.WithContext(ctx).Order("approved_at_ms DESC").Limit(limit).Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Order("approved_at_ms DESC").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, wrap("list missions", err)
 	}
 	return missionRecords(rows), nil
@@ -114,7 +114,7 @@ func (s *Store) AllMissions(ctx context.Context, limit int) ([]*mission.Record, 
 // ActiveMissionsOf lists the s256 of the active missions an agent runs for a person.
 func (s *Store) ActiveMissionsOf(ctx context.Context, agentIss, agentSub, personID string) ([]string, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Raw(`SELECT s256 FROM missions
+	err := s.stmt(ctx).Raw(`SELECT s256 FROM missions
 		WHERE agent_iss = ? AND agent_sub = ? AND person_id = ? AND state = 'active' ORDER BY s256`,
 		agentIss, agentSub, personID).Scan(&ids).Error
 	return ids, wrap("list agent missions", err)
@@ -128,7 +128,7 @@ func (s *Store) TerminateMission(ctx context.Context, s256 string, reason missio
 	ended := false
 	err := s.InTx(ctx, func(tx *Store) error {
 		tx.forgetHeld(s256)
-		res := tx.db.WithContext(ctx).Exec(`UPDATE missions SET state = 'terminated', termination_reason = ?,
+		res := tx.stmt(ctx).Exec(`UPDATE missions SET state = 'terminated', termination_reason = ?,
 			terminated_at = ?, terminated_by = ? WHERE s256 = ? AND state = 'active'`, string(reason), at.Unix(), by, s256)
 		if res.Error != nil {
 			return wrap("terminate mission", res.Error)
@@ -188,7 +188,7 @@ func (s *Store) AppendMissionLog(ctx context.Context, s256 string, e mission.Ent
 // MissionLog returns a mission's log in order.
 func (s *Store) MissionLog(ctx context.Context, s256 string) ([]mission.Entry, error) {
 	var rows []missionLogRow
-	if err := s.db.WithContext(ctx).Where("mission_s256 = ?", s256).Order("seq").Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Where("mission_s256 = ?", s256).Order("seq").Find(&rows).Error; err != nil {
 		return nil, wrap("read mission log", err)
 	}
 	out := make([]mission.Entry, len(rows))

@@ -213,7 +213,7 @@ func (s *Store) InsertPendingRequest(ctx context.Context, rec *pending.Record, q
 		if err := tx.checkPendingQuota(ctx, rec, q); err != nil {
 			return err
 		}
-		return wrap("create pending request", tx.db.WithContext(ctx).Exec(`INSERT INTO pending_requests (id, kind, stage,
+		return wrap("create pending request", tx.stmt(ctx).Exec(`INSERT INTO pending_requests (id, kind, stage,
 			requester_scheme, requester_iss, requester_sub, person_id, state, requirement, capabilities, payload, callback,
 			code_hash, code_display, code_attempts, code_consumed_at, question, question_options, question_asked_at,
 			question_deadline, clarification_rounds, answers, result_status, result_body, retry_after,
@@ -287,7 +287,7 @@ func (s *Store) checkPendingQuota(ctx context.Context, rec *pending.Record, q pe
 			continue
 		}
 		var got pendingCount
-		if err := s.db.WithContext(ctx).Raw(c.sql, c.args...).Scan(&got).Error; err != nil {
+		if err := s.stmt(ctx).Raw(c.sql, c.args...).Scan(&got).Error; err != nil {
 			return wrap("count pending requests", err)
 		}
 		if got.N >= int64(c.limit) {
@@ -316,7 +316,7 @@ func (s *Store) PendingRequest(ctx context.Context, id string) (*pending.Record,
 // pendingRecords reads the requests matching a WHERE clause.
 func (s *Store) pendingRecords(ctx context.Context, op, where string, args ...any) ([]pending.Record, error) {
 	var rows []pendingRow
-	if err := s.db.WithContext(ctx).Raw(`SELECT `+pendingColumns+` FROM pending_requests WHERE `+where, args...).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(`SELECT `+pendingColumns+` FROM pending_requests WHERE `+where, args...).Scan(&rows).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	out := make([]pending.Record, 0, len(rows))
@@ -352,7 +352,7 @@ func (s *Store) OpenPendingRequestsOfKind(ctx context.Context, kind string, limi
 // DuePendingRequests implements pending.Store.
 func (s *Store) DuePendingRequests(ctx context.Context, now time.Time) ([]string, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Raw(`SELECT id FROM pending_requests WHERE state IN `+pendingOpen+
+	err := s.stmt(ctx).Raw(`SELECT id FROM pending_requests WHERE state IN `+pendingOpen+
 		` AND (expires_at <= ? OR question_deadline <= ?) ORDER BY expires_at, id`, now.Unix(), now.Unix()).Scan(&ids).Error
 	return ids, wrap("list due pending requests", err)
 }
@@ -366,7 +366,7 @@ func (s *Store) SavePendingRequest(ctx context.Context, rec *pending.Record, now
 	if err != nil {
 		return fmt.Errorf("store: encode pending request: %w", err)
 	}
-	res := s.db.WithContext(ctx).Exec(`UPDATE pending_requests SET stage = ?, person_id = ?, state = ?, requirement = ?,
+	res := s.stmt(ctx).Exec(`UPDATE pending_requests SET stage = ?, person_id = ?, state = ?, requirement = ?,
 		capabilities = ?, payload = ?, callback = ?, code_attempts = ?, code_consumed_at = ?,
 		code_display = CASE WHEN CAST(? AS BIGINT) IS NULL AND CAST(? AS INTEGER) = 1 THEN code_display ELSE NULL END,
 		question = ?, question_options = ?, question_asked_at = ?, question_deadline = ?,
@@ -393,7 +393,7 @@ func (s *Store) SavePendingRequest(ctx context.Context, rec *pending.Record, now
 
 // ClaimPendingResult implements pending.Store.
 func (s *Store) ClaimPendingResult(ctx context.Context, id string, now time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE pending_requests SET result_delivered_at = ?
+	res := s.stmt(ctx).Exec(`UPDATE pending_requests SET result_delivered_at = ?
 		WHERE id = ? AND result_delivered_at IS NULL AND state NOT IN `+pendingOpen, now.Unix(), id)
 	if res.Error != nil {
 		return false, wrap("deliver pending result", res.Error)
@@ -403,7 +403,7 @@ func (s *Store) ClaimPendingResult(ctx context.Context, id string, now time.Time
 
 // RecordPendingPoll implements pending.Store.
 func (s *Store) RecordPendingPoll(ctx context.Context, id string, at time.Time, view string) error {
-	return wrap("record poll", s.db.WithContext(ctx).Exec(
+	return wrap("record poll", s.stmt(ctx).Exec(
 		`UPDATE pending_requests SET last_poll_ms = ?, delivered_view = COALESCE(?, delivered_view) WHERE id = ?`,
 		at.UnixMilli(), pendingNullable(view), id).Error)
 }
@@ -412,7 +412,7 @@ func (s *Store) RecordPendingPoll(ctx context.Context, id string, at time.Time, 
 func (s *Store) StartPendingLongPoll(ctx context.Context, id string, untilMS int64) error {
 	ctx, cancel := settled(ctx)
 	defer cancel()
-	return wrap("record long-poll", s.db.WithContext(ctx).Exec(
+	return wrap("record long-poll", s.stmt(ctx).Exec(
 		`UPDATE pending_requests SET long_poll_until_ms = ?
 		 WHERE id = ? AND (long_poll_until_ms IS NULL OR long_poll_until_ms < ?)`, untilMS, id, untilMS).Error)
 }
@@ -421,7 +421,7 @@ func (s *Store) StartPendingLongPoll(ctx context.Context, id string, untilMS int
 func (s *Store) EndPendingLongPoll(ctx context.Context, id string, untilMS int64) error {
 	ctx, cancel := settled(ctx)
 	defer cancel()
-	return wrap("record long-poll", s.db.WithContext(ctx).Exec(
+	return wrap("record long-poll", s.stmt(ctx).Exec(
 		`UPDATE pending_requests SET long_poll_until_ms = NULL WHERE id = ? AND long_poll_until_ms = ?`,
 		id, untilMS).Error)
 }
@@ -454,7 +454,7 @@ func (s *Store) PendingFootprint(ctx context.Context) (rows, bytes int64, err er
 		Rows  int64 `gorm:"column:row_count"`
 		Bytes int64 `gorm:"column:byte_count"`
 	}
-	err = s.db.WithContext(ctx).Raw(`SELECT COUNT(*) AS row_count, COALESCE(SUM(` + size("payload") + ` + ` + size("answers") +
+	err = s.stmt(ctx).Raw(`SELECT COUNT(*) AS row_count, COALESCE(SUM(` + size("payload") + ` + ` + size("answers") +
 		` + ` + size("result_body") + ` + ` + size("question") + ` + ` + size("question_options") + ` + ` +
 		size("capabilities") + ` + ` + size("callback") + `), 0) AS byte_count FROM pending_requests`).Scan(&got).Error
 	return got.Rows, got.Bytes, wrap("measure pending requests", err)

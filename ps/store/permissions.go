@@ -18,7 +18,7 @@ type permissionRuleRow struct {
 // PermissionRule reads one remembered answer; ErrNotFound when none.
 func (s *Store) PermissionRule(ctx context.Context, key permission.RuleKey) (*permission.Rule, error) {
 	var rows []permissionRuleRow
-	err := s.db.WithContext(ctx).Raw(`SELECT permission, decided_at FROM permission_rules
+	err := s.stmt(ctx).Raw(`SELECT permission, decided_at FROM permission_rules
 		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND action = ?`,
 		key.PersonID, key.AgentIss, key.AgentSub, key.Action).Scan(&rows).Error
 	if err != nil {
@@ -32,7 +32,7 @@ func (s *Store) PermissionRule(ctx context.Context, key permission.RuleKey) (*pe
 
 // SavePermissionRule remembers an answer, replacing an earlier one.
 func (s *Store) SavePermissionRule(ctx context.Context, r permission.Rule) error {
-	err := s.db.WithContext(ctx).Exec(`INSERT INTO permission_rules
+	err := s.stmt(ctx).Exec(`INSERT INTO permission_rules
 		(person_id, agent_iss, agent_sub, action, permission, decided_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (person_id, agent_iss, agent_sub, action) DO UPDATE
 		SET permission = excluded.permission, decided_at = excluded.decided_at`,
@@ -43,7 +43,7 @@ func (s *Store) SavePermissionRule(ctx context.Context, r permission.Rule) error
 // CountPermissionRules is how many answers the person remembered.
 func (s *Store) CountPermissionRules(ctx context.Context, personID string) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM permission_rules WHERE person_id = ?`, personID).Scan(&n).Error
+	err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM permission_rules WHERE person_id = ?`, personID).Scan(&n).Error
 	return n, wrap("count permission rules", err)
 }
 
@@ -58,7 +58,7 @@ type permissionRuleListRow struct {
 // PermissionRules lists the person's remembered answers, newest first.
 func (s *Store) PermissionRules(ctx context.Context, personID string) ([]permission.Rule, error) {
 	var rows []permissionRuleListRow
-	err := s.db.WithContext(ctx).Raw(`SELECT agent_iss, agent_sub, action, permission, decided_at FROM permission_rules
+	err := s.stmt(ctx).Raw(`SELECT agent_iss, agent_sub, action, permission, decided_at FROM permission_rules
 		WHERE person_id = ? ORDER BY decided_at DESC, agent_sub, agent_iss, action`, personID).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("list permission rules", err)
@@ -74,7 +74,7 @@ func (s *Store) PermissionRules(ctx context.Context, personID string) ([]permiss
 // RemovePermissionRule forgets one remembered answer; ErrNotFound when the
 // person has none under that key.
 func (s *Store) RemovePermissionRule(ctx context.Context, key permission.RuleKey) error {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM permission_rules
+	res := s.stmt(ctx).Exec(`DELETE FROM permission_rules
 		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND action = ?`,
 		key.PersonID, key.AgentIss, key.AgentSub, key.Action)
 	if res.Error != nil {

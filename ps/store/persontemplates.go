@@ -121,7 +121,7 @@ func (s *Store) PersonTemplates(ctx context.Context, personID, agentIss, agentSu
 // (ErrNotFound when the person has none with that id: another person's
 // id is not found either).
 func (s *Store) DeletePersonTemplate(ctx context.Context, personID, id string) error {
-	res := s.db.WithContext(ctx).Where("person_id = ? AND id = ?", personID, id).Delete(&personTemplateRow{})
+	res := s.stmt(ctx).Where("person_id = ? AND id = ?", personID, id).Delete(&personTemplateRow{})
 	if res.Error != nil {
 		return wrap("remove standing approval", res.Error)
 	}

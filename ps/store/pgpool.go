@@ -380,7 +380,7 @@ var queueWrites = true
 func (s *Store) writeLater(ctx context.Context, op string, build func(*gorm.DB) *gorm.DB) error {
 	t, ok := s.db.Statement.ConnPool.(*pgTx)
 	if !ok || !queueWrites {
-		return wrap(op, build(s.db.WithContext(ctx)).Error)
+		return wrap(op, build(s.stmt(ctx)).Error)
 	}
 	st := build(s.db.Session(&gorm.Session{DryRun: true, NewDB: true, Context: ctx})).Statement
 	if st.Error != nil {

@@ -35,7 +35,7 @@ func (s *Store) purgeBatchSize() int {
 // made the purge take eight times as long: one statement.
 func (s *Store) purge(ctx context.Context, op, table, key, where string, args ...any) (int64, error) {
 	if s.dialect == DialectPostgres {
-		res := s.db.WithContext(ctx).Exec(`DELETE FROM `+table+` WHERE `+where, args...)
+		res := s.stmt(ctx).Exec(`DELETE FROM `+table+` WHERE `+where, args...)
 		return res.RowsAffected, wrap(op, res.Error)
 	}
 	batch := s.purgeBatchSize()
@@ -47,7 +47,7 @@ func (s *Store) purge(ctx context.Context, op, table, key, where string, args ..
 		if err != nil {
 			return total, wrap(op, err)
 		}
-		res := s.db.WithContext(ctx).Exec(q, args...)
+		res := s.stmt(ctx).Exec(q, args...)
 		release()
 		if res.Error != nil {
 			return total, wrap(op, res.Error)

@@ -45,7 +45,7 @@ const r3GrantColumns = `agent_iss, agent_sub, resource, r3_s256, r3_uri, vocabul
 // ErrNotFound when there is none.
 func (s *Store) R3Grant(ctx context.Context, personID string, key tokens.GrantKey) (*tokens.R3Remembered, error) {
 	var rows []r3GrantRow
-	if err := s.db.WithContext(ctx).Raw(`SELECT `+r3GrantColumns+` FROM r3_grants
+	if err := s.stmt(ctx).Raw(`SELECT `+r3GrantColumns+` FROM r3_grants
 		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ? AND r3_s256 = ?`,
 		personID, key.AgentIss, key.AgentSub, key.Resource, key.R3S256).Scan(&rows).Error; err != nil {
 		return nil, wrap("read R3 grant", err)
@@ -89,7 +89,7 @@ func (s *Store) GrantR3(ctx context.Context, personID string, key tokens.GrantKe
 // r3Grants lists the person's remembered R3 grants.
 func (s *Store) r3Grants(ctx context.Context, personID string) ([]tokens.Grant, error) {
 	var rows []r3GrantRow
-	if err := s.db.WithContext(ctx).Raw(`SELECT `+r3GrantColumns+` FROM r3_grants WHERE person_id = ?`,
+	if err := s.stmt(ctx).Raw(`SELECT `+r3GrantColumns+` FROM r3_grants WHERE person_id = ?`,
 		personID).Scan(&rows).Error; err != nil {
 		return nil, wrap("list R3 grants", err)
 	}

@@ -15,13 +15,13 @@ import (
 
 // ExecSQL runs statement.
 func (s *Store) ExecSQL(ctx context.Context, statement string, args ...any) error {
-	return wrap("exec", s.db.WithContext(ctx).Exec(statement, args...).Error)
+	return wrap("exec", s.stmt(ctx).Exec(statement, args...).Error)
 }
 
 // QuerySQL runs query and scans its rows into dest (a pointer to a value,
 // a slice, or a struct).
 func (s *Store) QuerySQL(ctx context.Context, dest any, query string, args ...any) error {
-	return wrap("query", s.db.WithContext(ctx).Raw(query, args...).Scan(dest).Error)
+	return wrap("query", s.stmt(ctx).Raw(query, args...).Scan(dest).Error)
 }
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
@@ -51,5 +51,5 @@ func (s *Store) Tables(ctx context.Context) ([]string, error) {
 
 // HasTable reports whether the database has table.
 func (s *Store) HasTable(ctx context.Context, table string) bool {
-	return s.db.WithContext(ctx).Migrator().HasTable(table)
+	return s.stmt(ctx).Migrator().HasTable(table)
 }

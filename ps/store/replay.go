@@ -32,9 +32,9 @@ func (s *Store) RememberSignature(ctx context.Context, key string, expiresAt tim
 		return s.replays.remember(ctx, s, replayReq{key: key, exp: expiresAt.Unix(), now: s.now().Unix()})
 	}
 	if s.dialect == DialectPostgres && s.afterCommit == nil {
-		return rememberOneWith(s.db.WithContext(ctx), rememberAsyncPostgres, key, expiresAt.Unix(), s.now().Unix())
+		return rememberOneWith(s.stmt(ctx), rememberAsyncPostgres, key, expiresAt.Unix(), s.now().Unix())
 	}
-	return rememberOne(s.db.WithContext(ctx), key, expiresAt.Unix(), s.now().Unix())
+	return rememberOne(s.stmt(ctx), key, expiresAt.Unix(), s.now().Unix())
 }
 
 const rememberSQL = `INSERT INTO replay_cache ("key", expires_at) VALUES (?, ?)

@@ -20,7 +20,7 @@ func (s *Store) RecordRevocation(ctx context.Context, iss, jti string, exp, revo
 	if iss == "" || jti == "" {
 		return errors.New("store: record revocation: iss and jti are required")
 	}
-	err := s.db.WithContext(ctx).Exec(
+	err := s.stmt(ctx).Exec(
 		`INSERT INTO revoked_tokens (iss, jti, exp, revoked_at) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (iss, jti) DO UPDATE SET exp = excluded.exp
 		 WHERE revoked_tokens.exp < excluded.exp`,
@@ -31,7 +31,7 @@ func (s *Store) RecordRevocation(ctx context.Context, iss, jti string, exp, revo
 // IsRevoked reports whether a revocation is recorded for (iss, jti).
 func (s *Store) IsRevoked(ctx context.Context, iss, jti string) (bool, error) {
 	var ok bool
-	err := s.db.WithContext(ctx).Raw(
+	err := s.stmt(ctx).Raw(
 		`SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?)`, iss, jti).Scan(&ok).Error
 	if err != nil {
 		return false, wrap("look up revocation", err)
@@ -75,7 +75,7 @@ func (s *Store) FirstRevoked(ctx context.Context, tokens [][2]string) (int, erro
 			return nil
 		}})
 	} else {
-		err = s.db.WithContext(pastQueue(ctx)).Raw(query, args...).Scan(&found).Error
+		err = s.stmt(pastQueue(ctx)).Raw(query, args...).Scan(&found).Error
 	}
 	if err != nil {
 		return -1, wrap("look up revocations", err)
@@ -102,7 +102,7 @@ func (s *Store) RememberAgentToken(ctx context.Context, iss, jti, sub string, ex
 		return wrap("remember agent token", err)
 	}
 	defer release()
-	err = s.db.WithContext(ctx).Exec(
+	err = s.stmt(ctx).Exec(
 		`INSERT INTO agent_token_subs (iss, jti, sub, exp) VALUES (?, ?, ?, ?) ON CONFLICT (iss, jti) DO NOTHING`,
 		iss, jti, sub, exp.Unix()).Error
 	return wrap("remember agent token", err)
@@ -112,7 +112,7 @@ func (s *Store) RememberAgentToken(ctx context.Context, iss, jti, sub string, ex
 // "" when the PS never accepted it.
 func (s *Store) AgentTokenSub(ctx context.Context, iss, jti string) (string, error) {
 	var subs []string
-	err := s.db.WithContext(ctx).Raw(`SELECT sub FROM agent_token_subs WHERE iss = ? AND jti = ?`, iss, jti).Scan(&subs).Error
+	err := s.stmt(ctx).Raw(`SELECT sub FROM agent_token_subs WHERE iss = ? AND jti = ?`, iss, jti).Scan(&subs).Error
 	if err != nil || len(subs) == 0 {
 		return "", wrap("read agent token sub", err)
 	}
@@ -122,7 +122,7 @@ func (s *Store) AgentTokenSub(ctx context.Context, iss, jti string) (string, err
 // LiveRevocations counts the revocations iss holds that have not expired.
 func (s *Store) LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM revoked_tokens WHERE iss = ? AND exp >= ?`, iss, now.Unix()).Scan(&n).Error
+	err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM revoked_tokens WHERE iss = ? AND exp >= ?`, iss, now.Unix()).Scan(&n).Error
 	return n, wrap("count revocations", err)
 }
 
@@ -133,10 +133,10 @@ func (s *Store) AcceptsRevocationsFrom(ctx context.Context, id, dwk string) (boo
 	var n int64
 	switch dwk {
 	case "aauth-agent.json":
-		err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM agent_providers WHERE issuer = ? AND status = 'blocked'`, id).Scan(&n).Error
+		err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM agent_providers WHERE issuer = ? AND status = 'blocked'`, id).Scan(&n).Error
 		return n == 0, wrap("check revocation caller", err)
 	case "aauth-resource.json":
-		err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM pairwise_subjects WHERE resource = ?`, id).Scan(&n).Error
+		err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM pairwise_subjects WHERE resource = ?`, id).Scan(&n).Error
 		return n > 0, wrap("check revocation caller", err)
 	}
 	return false, nil
@@ -187,7 +187,7 @@ func (s *Store) issued(ctx context.Context, op, personWhere string, personArgs [
 	}
 	all = append(append(all, now.Unix()), authArgs...)
 	all = append(all, limit)
-	if err := s.db.WithContext(ctx).Raw(q, all...).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(q, all...).Scan(&rows).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	out := make([]revocation.Issued, len(rows))
@@ -237,12 +237,12 @@ func (cascadeRow) TableName() string { return "revocation_cascades" }
 // CreateCascade records a cascade (ErrConflict when (iss, jti) has one).
 func (s *Store) CreateCascade(ctx context.Context, c revocation.Cascade) error {
 	row := cascadeRow{ID: c.ID, Iss: c.Iss, JTI: c.JTI, Exp: c.Exp.Unix(), CreatedAt: c.Created.Unix()}
-	return wrap("create revocation cascade", s.db.WithContext(ctx).Create(&row).Error)
+	return wrap("create revocation cascade", s.stmt(ctx).Create(&row).Error)
 }
 
 func (s *Store) cascadeWhere(ctx context.Context, op, where string, args ...any) (*revocation.Cascade, error) {
 	var row cascadeRow
-	err := s.db.WithContext(ctx).Where(where, args...).Take(&row).Error
+	err := s.stmt(ctx).Where(where, args...).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrNotFound
 	}
@@ -285,13 +285,13 @@ func (s *Store) AddDeliveries(ctx context.Context, ds []revocation.Delivery, at 
 		rows[i] = deliveryRow{CascadeID: d.CascadeID, Recipient: d.Recipient, TokenJTI: d.TokenJTI, TokenExp: d.TokenExp.Unix(),
 			Outcome: d.Outcome, Attempts: d.Attempts, UpdatedAt: at.Unix()}
 	}
-	return wrap("add revocation deliveries", s.db.WithContext(ctx).CreateInBatches(rows, 200).Error)
+	return wrap("add revocation deliveries", s.stmt(ctx).CreateInBatches(rows, 200).Error)
 }
 
 // Deliveries lists a cascade's deliveries by recipient and token.
 func (s *Store) Deliveries(ctx context.Context, cascadeID string) ([]revocation.Delivery, error) {
 	var rows []deliveryRow
-	if err := s.db.WithContext(ctx).Where("cascade_id = ?", cascadeID).Order("recipient, token_jti").Find(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Where("cascade_id = ?", cascadeID).Order("recipient, token_jti").Find(&rows).Error; err != nil {
 		return nil, wrap("list revocation deliveries", err)
 	}
 	out := make([]revocation.Delivery, len(rows))
@@ -309,7 +309,7 @@ func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, o
 	if outcome == revocation.OutcomePending {
 		inc = 0
 	}
-	err := s.db.WithContext(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?
+	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?
 		WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
 	return wrap("set revocation delivery outcome", err)
 }
@@ -333,7 +333,7 @@ func (s *Store) PurgeRevocationState(ctx context.Context, expiredBefore time.Tim
 // KnownProvider: the provider table lists issuer, whatever its status.
 func (s *Store) KnownProvider(ctx context.Context, issuer string) (bool, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM agent_providers WHERE issuer = ?`, issuer).Scan(&n).Error
+	err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM agent_providers WHERE issuer = ?`, issuer).Scan(&n).Error
 	return n > 0, wrap("look up provider", err)
 }
 
@@ -341,7 +341,7 @@ func (s *Store) KnownProvider(ctx context.Context, issuer string) (bool, error) 
 // a listed provider, not a resource this PS issued for, and not except.
 func (s *Store) LiveRevocationsFromUnknown(ctx context.Context, except string, now time.Time) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM revoked_tokens r WHERE r.exp >= ? AND r.iss <> ?
+	err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM revoked_tokens r WHERE r.exp >= ? AND r.iss <> ?
 		AND NOT EXISTS (SELECT 1 FROM agent_providers p WHERE p.issuer = r.iss)
 		AND NOT EXISTS (SELECT 1 FROM pairwise_subjects ps WHERE ps.resource = r.iss)`, now.Unix(), except).Scan(&n).Error
 	return n, wrap("count revocations from unknown issuers", err)
@@ -363,7 +363,7 @@ func (s *Store) OpenPendingNaming(ctx context.Context, kind, member, value strin
 		ID      string  `gorm:"column:id"`
 		Payload *string `gorm:"column:payload"`
 	}
-	err = s.db.WithContext(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind = ? AND state IN `+pendingOpen+
+	err = s.stmt(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind = ? AND state IN `+pendingOpen+
 		` AND payload LIKE ? ESCAPE '\' ORDER BY created_at, id LIMIT ?`, kind, pattern, limit).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("list pending requests naming a token", err)
@@ -386,7 +386,7 @@ func (s *Store) OpenChainedPending(ctx context.Context, kinds []string, limit in
 		ID      string  `gorm:"column:id"`
 		Payload *string `gorm:"column:payload"`
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind IN ? AND state IN `+pendingOpen+
+	err := s.stmt(ctx).Raw(`SELECT id, payload FROM pending_requests WHERE kind IN ? AND state IN `+pendingOpen+
 		` AND payload LIKE ? ORDER BY created_at, id LIMIT ?`, kinds, `%"upstream":{%`, limit).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("list chained pending requests", err)

@@ -139,7 +139,7 @@ func (c *seenMissions) put(m *mission.Record) {
 // that stamp.
 func (s *Store) readMission(ctx context.Context, op, stampQuery, value string) (*mission.Record, error) {
 	var stamps []missionStamp
-	if err := s.db.WithContext(ctx).Raw(stampQuery, value).Scan(&stamps).Error; err != nil {
+	if err := s.stmt(ctx).Raw(stampQuery, value).Scan(&stamps).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	if len(stamps) == 0 {
@@ -150,7 +150,7 @@ func (s *Store) readMission(ctx context.Context, op, stampQuery, value string) (
 	}
 	s.seen.wide.Add(1)
 	var r missionRow
-	if err := s.db.WithContext(ctx).Where("s256 = ?", stamps[0].S256).Limit(1).Find(&r).Error; err != nil {
+	if err := s.stmt(ctx).Where("s256 = ?", stamps[0].S256).Limit(1).Find(&r).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	if r.S256 == "" { // gone between the two reads (outside a transaction)

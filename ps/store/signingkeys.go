@@ -72,14 +72,14 @@ func (s *Store) InsertSigningKey(ctx context.Context, k SigningKeyRow) error {
 		State: k.State, Created: k.CreatedAt.Unix(), Activated: k.ActivatedAt.Unix(),
 		Retired: unixPtr(k.RetiredAt), PublishUntil: unixPtr(k.PublishUntil),
 	}
-	return wrap("insert signing key", s.db.WithContext(ctx).Create(&m).Error)
+	return wrap("insert signing key", s.stmt(ctx).Create(&m).Error)
 }
 
 // ListSigningKeys returns every key, newest first (ties: the active key
 // first, then by kid).
 func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKeyRow, error) {
 	var ms []signingKeyModel
-	err := s.db.WithContext(ctx).
+	err := s.stmt(ctx).
 		Order("created_at DESC").
 		Order("CASE WHEN state = 'active' THEN 0 ELSE 1 END").
 		Order("kid").
@@ -102,7 +102,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKeyRow, error) {
 // RetireActiveKeys marks every active key retired at retiredAt, to stay
 // published until publishUntil.
 func (s *Store) RetireActiveKeys(ctx context.Context, retiredAt, publishUntil time.Time) error {
-	err := s.db.WithContext(ctx).Exec(
+	err := s.stmt(ctx).Exec(
 		`UPDATE signing_keys SET state = ?, retired_at = ?, publish_until = ? WHERE state = ?`,
 		KeyStateRetired, retiredAt.Unix(), publishUntil.Unix(), KeyStateActive).Error
 	return wrap("retire signing keys", err)
@@ -110,7 +110,7 @@ func (s *Store) RetireActiveKeys(ctx context.Context, retiredAt, publishUntil ti
 
 // DeleteSigningKey deletes a key. ErrNotFound if there is none with kid.
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM signing_keys WHERE kid = ?`, kid)
+	res := s.stmt(ctx).Exec(`DELETE FROM signing_keys WHERE kid = ?`, kid)
 	if res.Error != nil {
 		return wrap("delete signing key", res.Error)
 	}

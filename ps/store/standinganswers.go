@@ -80,7 +80,7 @@ func (s *Store) PutStandingAnswer(ctx context.Context, a *StandingAnswer) error 
 // (ErrNotFound when there is none).
 func (s *Store) FindStandingAnswer(ctx context.Context, s256, as, qs256 string) (*StandingAnswer, error) {
 	var r standingAnswerRow
-	if err := s.db.WithContext(ctx).Where("mission_s256 = ? AND access_server = ? AND question_s256 = ?", s256, as, qs256).
+	if err := s.stmt(ctx).Where("mission_s256 = ? AND access_server = ? AND question_s256 = ?", s256, as, qs256).
 		Limit(1).Find(&r).Error; err != nil {
 		return nil, wrap("find standing answer", err)
 	}
@@ -94,7 +94,7 @@ func (s *Store) FindStandingAnswer(ctx context.Context, s256, as, qs256 string) 
 // StandingAnswers lists the mission's standing answers, oldest first.
 func (s *Store) StandingAnswers(ctx context.Context, s256 string) ([]StandingAnswer, error) {
 	var rows []standingAnswerRow
-	if err := s.db.WithContext(ctx).Where("mission_s256 = ?", s256).Order("created_at, id").
+	if err := s.stmt(ctx).Where("mission_s256 = ?", s256).Order("created_at, id").
 		Limit(MaxStandingAnswers).Find(&rows).Error; err != nil {
 		return nil, wrap("list standing answers", err)
 	}

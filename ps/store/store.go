@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 )
 
@@ -258,7 +259,7 @@ func (s *Store) inTx() bool { return s.sqlDB == nil }
 // still usable).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.inTx() {
-		return wrap("ping", s.db.WithContext(ctx).Exec("SELECT 1").Error)
+		return wrap("ping", s.stmt(ctx).Exec("SELECT 1").Error)
 	}
 	return wrap("ping", s.sqlDB.PingContext(ctx))
 }
@@ -319,6 +320,19 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		f()
 	}
 	return nil
+}
+
+// stmt is a gorm handle for one statement chain under ctx (never kept,
+// never the base of two chains: its chain methods change it in place).
+// gorm's WithContext copies the whole statement twice, in its Session and
+// again at the chain's first call; this starts from the new, empty
+// statement that first call would have built (finding 59: the copies were
+// 8 % of the PS's allocated bytes under load).
+func (s *Store) stmt(ctx context.Context) *gorm.DB {
+	db := &gorm.DB{Config: s.db.Config, Error: s.db.Error}
+	db.Statement = &gorm.Statement{DB: db, ConnPool: s.db.Statement.ConnPool, Context: ctx,
+		Clauses: map[string]clause.Clause{}, Vars: make([]any, 0, 8), SkipHooks: s.db.Statement.SkipHooks}
+	return db
 }
 
 // boundTo is s's Store for a transaction (or savepoint) on db: its hooks

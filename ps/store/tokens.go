@@ -65,7 +65,7 @@ func (s *Store) DirectedSub(ctx context.Context, personID, resource, candidate s
 	if sub, err := s.StoredDirectedSub(ctx, personID, resource); err != nil || sub != "" {
 		return sub, err
 	}
-	err := s.db.WithContext(ctx).Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
+	err := s.stmt(ctx).Exec(`INSERT INTO pairwise_subjects (person_id, resource, sub, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (person_id, resource) DO NOTHING`, personID, resource, candidate, at.Unix()).Error
 	if err != nil {
 		return "", wrap("create directed sub", err)
@@ -88,7 +88,7 @@ func (s *Store) StoredDirectedSub(ctx context.Context, personID, resource string
 		}
 	}
 	var sub string
-	err := s.db.WithContext(ctx).Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
+	err := s.stmt(ctx).Raw(`SELECT sub FROM pairwise_subjects WHERE person_id = ? AND resource = ?`, personID, resource).Scan(&sub).Error
 	if err != nil {
 		return "", wrap("read directed sub", err)
 	}
@@ -105,7 +105,7 @@ func (s *Store) PersonBySub(ctx context.Context, resource, sub string) (string, 
 		}
 	}
 	var id string
-	err := s.db.WithContext(ctx).Raw(
+	err := s.stmt(ctx).Raw(
 		`SELECT person_id FROM pairwise_subjects WHERE resource = ? AND sub = ?`, resource, sub).Scan(&id).Error
 	if err == nil {
 		s.rememberPairwise(id, resource, sub)
@@ -116,7 +116,7 @@ func (s *Store) PersonBySub(ctx context.Context, resource, sub string) (string, 
 // HasConsent reports whether the person consented to the agent acting at resource.
 func (s *Store) HasConsent(ctx context.Context, personID, agentIss, agentSub, resource string) (bool, error) {
 	var ok bool
-	err := s.db.WithContext(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM resource_consents
+	err := s.stmt(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM resource_consents
 		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?)`,
 		personID, agentIss, agentSub, resource).Scan(&ok).Error
 	return ok, wrap("read consent", err)
@@ -124,7 +124,7 @@ func (s *Store) HasConsent(ctx context.Context, personID, agentIss, agentSub, re
 
 // GrantConsent records a consent; granting it again keeps the first.
 func (s *Store) GrantConsent(ctx context.Context, personID, agentIss, agentSub, resource string, at time.Time) error {
-	err := s.db.WithContext(ctx).Exec(`INSERT INTO resource_consents
+	err := s.stmt(ctx).Exec(`INSERT INTO resource_consents
 		(person_id, agent_iss, agent_sub, resource, granted_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (person_id, agent_iss, agent_sub, resource) DO NOTHING`,
 		personID, agentIss, agentSub, resource, at.Unix()).Error
@@ -136,7 +136,7 @@ func (s *Store) GrantConsent(ctx context.Context, personID, agentIss, agentSub, 
 // mission (an approval writes no consent, issue 9 item 4).
 func (s *Store) NewResourcesSince(ctx context.Context, agentIss, agentSub string, since time.Time) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM (
+	err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM (
 		SELECT resource FROM resource_consents WHERE agent_iss = ? AND agent_sub = ? AND granted_at >= ?
 		UNION
 		SELECT aud FROM person_token_records WHERE agent_iss = ? AND agent_sub = ? AND issued_at >= ? AND mission_s256 IS NOT NULL AND mission_s256 <> ''

@@ -16,6 +16,36 @@ func runTransactions(t *testing.T, open func(t *testing.T) *store.Store) {
 	ctx := context.Background()
 	st := open(t)
 
+	// Issue 12, finding 59: each statement runs under its caller's
+	// context and, in a transaction, on the transaction's connection.
+	t.Run("a statement runs under its own context", func(t *testing.T) {
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := st.IsRevoked(gone, "https://ap.example", "ctx-1"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("read under an ended context: %v, want context.Canceled", err)
+		}
+		if err := st.RecordRevocation(gone, "https://ap.example", "ctx-1", time.Now().Add(time.Hour), time.Now()); !errors.Is(err, context.Canceled) {
+			t.Fatalf("write under an ended context: %v, want context.Canceled", err)
+		}
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			if err := tx.RecordRevocation(ctx, "https://ap.example", "ctx-2", time.Now().Add(time.Hour), time.Now()); err != nil {
+				return err
+			}
+			if ok, err := tx.IsRevoked(ctx, "https://ap.example", "ctx-2"); err != nil || !ok {
+				t.Fatalf("the transaction's own write: %v %v, want true", ok, err)
+			}
+			return errors.New("roll back")
+		})
+		if err == nil {
+			t.Fatal("the transaction committed")
+		}
+		for _, jti := range []string{"ctx-1", "ctx-2"} {
+			if ok, err := st.IsRevoked(ctx, "https://ap.example", jti); err != nil || ok {
+				t.Fatalf("%s: revoked %v, %v; want nothing written", jti, ok, err)
+			}
+		}
+	})
+
 	t.Run("AfterCommit outside a transaction runs at once", func(t *testing.T) {
 		ran := 0
 		st.AfterCommit(func() { ran++ })

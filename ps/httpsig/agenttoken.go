@@ -21,7 +21,10 @@ var ErrProviderRefused = errors.New("agent provider refused by policy")
 // verifyAgentToken verifies the agent token carried by a `jwt`-scheme
 // Signature-Key member, in the order of PS-REQUIREMENTS §2.2.1: every check
 // that needs no network runs before the agent provider is contacted.
-func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member httpsfv.Item) (*Agent, error) {
+//
+// With revocationWithReplay, step 9 is left to the caller's replay write
+// (Verify); a refusal after it here still answers a revocation first.
+func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member httpsfv.Item, revocation revocationCheck) (*Agent, error) {
 	raw, ok := member.Params.Get("jwt")
 	if !ok {
 		return nil, aauth.SigErr(aauth.SigInvalidKey, "the jwt scheme requires a jwt parameter")
@@ -36,8 +39,10 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 		if err := v.admitProvider(ctx, agent.Provider); err != nil {
 			return nil, err
 		}
-		if err := v.notRevoked(ctx, agent); err != nil {
-			return nil, err
+		if revocation == revocationNow {
+			if err := v.notRevoked(ctx, agent); err != nil {
+				return nil, err
+			}
 		}
 		return agent, nil
 	}
@@ -92,19 +97,28 @@ func (v *Verifier) verifyAgentToken(ctx context.Context, now time.Time, member h
 	if err := v.verifyTokenSignature(ctx, jwt, agent.Provider, kid, alg); err != nil {
 		return nil, err
 	}
-	// 9. Revocation.
-	if err := v.notRevoked(ctx, agent); err != nil {
-		return nil, err
+	// 9. Revocation (or with the replay write).
+	if revocation == revocationNow {
+		if err := v.notRevoked(ctx, agent); err != nil {
+			return nil, err
+		}
 	}
 	// 10. cnf.jwk admission: structure, alg, kty/crv agreement.
 	cnfJWK := jwt.Claims["cnf"].(map[string]any)["jwk"].(map[string]any)
 	key, err := jose.ParsePublicJWK(cnfJWK, v.cfg.AcceptAlgs)
+	var refusal error
 	switch {
 	case errors.Is(err, jose.ErrUnsupportedAlgorithm):
-		return nil, &aauth.SignatureError{Code: aauth.SigUnsupportedAlgorithm, AcceptAlgs: slices.Clone(v.cfg.AcceptAlgs),
+		refusal = &aauth.SignatureError{Code: aauth.SigUnsupportedAlgorithm, AcceptAlgs: slices.Clone(v.cfg.AcceptAlgs),
 			Detail: "the agent key's alg is absent, polymorphic or not accepted", Cause: err}
 	case err != nil:
-		return nil, &aauth.SignatureError{Code: aauth.SigInvalidKey, Detail: "the agent key in cnf.jwk is not usable", Cause: err}
+		refusal = &aauth.SignatureError{Code: aauth.SigInvalidKey, Detail: "the agent key in cnf.jwk is not usable", Cause: err}
+	}
+	if refusal != nil {
+		if revocation == revocationWithReplay {
+			refusal = v.revokedFirst(ctx, agent, refusal)
+		}
+		return nil, refusal
 	}
 	agent.Key = key
 	v.tokens.put(agent, now)
@@ -125,6 +139,14 @@ func (v *Verifier) admitProvider(ctx context.Context, provider string) error {
 	return nil
 }
 
+// revocationCheck says when step 9, the agent token's revocation, runs.
+type revocationCheck int
+
+const (
+	revocationNow        revocationCheck = iota // in verifyAgentToken
+	revocationWithReplay                        // with the replay write (Verify)
+)
+
 // notRevoked is step 9: no revocation is recorded for the agent token.
 func (v *Verifier) notRevoked(ctx context.Context, agent *Agent) error {
 	revoked, err := v.cfg.Revocations.IsRevoked(ctx, agent.Provider, agent.TokenJTI)
@@ -132,9 +154,24 @@ func (v *Verifier) notRevoked(ctx context.Context, agent *Agent) error {
 		return internalError("revocation lookup", err)
 	}
 	if revoked {
-		return aauth.SigErr(aauth.SigRevokedJWT, "the agent token has been revoked")
+		return errAgentTokenRevoked()
 	}
 	return nil
+}
+
+// revokedFirst is refusal, unless the agent token is revoked: a refusal
+// from a step after step 9 when step 9 was left to the replay write, so
+// that the answer is still the one the steps' order gives. It runs only on
+// the way to a refusal.
+func (v *Verifier) revokedFirst(ctx context.Context, agent *Agent, refusal error) error {
+	if err := v.notRevoked(ctx, agent); err != nil {
+		return err
+	}
+	return refusal
+}
+
+func errAgentTokenRevoked() error {
+	return aauth.SigErr(aauth.SigRevokedJWT, "the agent token has been revoked")
 }
 
 // agentClaims checks the claims that need no network and builds the Agent.

@@ -22,6 +22,10 @@ func (alwaysFresh) RememberSignature(context.Context, string, time.Time) (bool, 
 	return true, nil
 }
 
+func (alwaysFresh) RememberAgentSignature(context.Context, string, time.Time, string, string) (bool, bool, error) {
+	return true, false, nil
+}
+
 // FuzzSignatureHeaders drives the Verifier with arbitrary Signature-Input,
 // Signature and Signature-Key values (structured-field parsing, the
 // Signature-Key member, the JWT inside it and RFC 9421 verification) on an

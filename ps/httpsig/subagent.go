@@ -33,7 +33,7 @@ func (v *Verifier) VerifySubAgentToken(ctx context.Context, raw string, parent *
 	}
 	member := httpsfv.NewItem(httpsfv.Token("jwt"))
 	member.Params.Add("jwt", raw)
-	sub, err := v.verifyAgentToken(ctx, v.cfg.Now(), member)
+	sub, err := v.verifyAgentToken(ctx, v.cfg.Now(), member, revocationNow)
 	if err != nil {
 		return nil, subAgentError(err)
 	}

@@ -35,6 +35,11 @@ type KeyDiscovery interface {
 // replica (the database).
 type ReplayCache interface {
 	RememberSignature(ctx context.Context, key string, expiresAt time.Time) (fresh bool, err error)
+	// RememberAgentSignature remembers the key of a request signed under
+	// the agent token (iss, jti) only if no revocation is recorded for
+	// that token (revoked, then): the revocation check of step 9 and the
+	// replay write in one statement (finding 60).
+	RememberAgentSignature(ctx context.Context, key string, expiresAt time.Time, iss, jti string) (fresh, revoked bool, err error)
 }
 
 // Revocations answers whether the PS holds a revocation for a token.
@@ -205,25 +210,18 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, pol
 		// VerifyServer at the endpoints that accept them.
 		return nil, v.unsupportedScheme(pol)
 	}
-	agent, err := v.verifyAgentToken(ctx, now, in.keyMember)
+	// The agent token's revocation (its step 9) is checked with the replay
+	// write, in one statement; a refusal before that write checks it
+	// first, so the answer is the one the steps' order gives.
+	agent, err := v.verifyAgentToken(ctx, now, in.keyMember, revocationWithReplay)
 	if err != nil {
 		return nil, err
 	}
-	if err := v.verifyMessage(r, body, in, authority, agent.Key); err != nil {
-		return nil, err
-	}
-	if err := checkContentDigest(r, body, in.components); err != nil {
-		return nil, err
-	}
-	if agent.ParentAgent != "" && !pol.AllowSubAgent {
-		return nil, aauth.SigErr(aauth.SigInvalidJWT,
-			"sub-agents cannot call the person server directly; their parent agent requests on their behalf")
-	}
-	if v.cfg.StrictPSClaim && agent.PS != "" && agent.PS != v.cfg.Issuer && !pol.ForeignPS && !carriesUpstreamToken(body) {
-		return nil, aauth.SigErr(aauth.SigInvalidJWT, "the agent token's ps claim names another person server")
+	if err := v.checkSignedByAgent(r, body, in, authority, agent, pol); err != nil {
+		return nil, v.revokedFirst(ctx, agent, err)
 	}
 	// Last: a refused request must leave nothing behind, not even a replay entry.
-	if err := v.checkReplay(ctx, r, in, agent.Key.Thumbprint); err != nil {
+	if err := v.rememberAgentRequest(ctx, r, in, agent); err != nil {
 		return nil, err
 	}
 	if agent.PS != "" && agent.PS != v.cfg.Issuer {
@@ -469,6 +467,47 @@ func checkContentDigest(r *http.Request, body []byte, components []string) error
 	return nil
 }
 
+// checkSignedByAgent runs the checks after the agent token's: the
+// message signature under its key, the Content-Digest, and what pol admits
+// of the agent.
+func (v *Verifier) checkSignedByAgent(r *http.Request, body []byte, in *signatureInput, authority string, agent *Agent, pol Policy) error {
+	if err := v.verifyMessage(r, body, in, authority, agent.Key); err != nil {
+		return err
+	}
+	if err := checkContentDigest(r, body, in.components); err != nil {
+		return err
+	}
+	if agent.ParentAgent != "" && !pol.AllowSubAgent {
+		return aauth.SigErr(aauth.SigInvalidJWT,
+			"sub-agents cannot call the person server directly; their parent agent requests on their behalf")
+	}
+	if v.cfg.StrictPSClaim && agent.PS != "" && agent.PS != v.cfg.Issuer && !pol.ForeignPS && !carriesUpstreamToken(body) {
+		return aauth.SigErr(aauth.SigInvalidJWT, "the agent token's ps claim names another person server")
+	}
+	return nil
+}
+
+// rememberAgentRequest is checkReplay for a request signed under an agent
+// token whose revocation was left to it (revocationWithReplay): one
+// statement checks the revocation and writes the replay entry. A GET or
+// HEAD writes no entry, so its revocation is read alone.
+func (v *Verifier) rememberAgentRequest(ctx context.Context, r *http.Request, in *signatureInput, agent *Agent) error {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return v.notRevoked(ctx, agent)
+	}
+	fresh, revoked, err := v.cfg.Replay.RememberAgentSignature(ctx, ReplayKey(agent.Key.Thumbprint, in.baseDigest),
+		in.created.Add(v.cfg.Window), agent.Provider, agent.TokenJTI)
+	switch {
+	case err != nil:
+		return internalError("replay cache", err)
+	case revoked:
+		return errAgentTokenRevoked()
+	case !fresh:
+		return errReplayed()
+	}
+	return nil
+}
+
 // checkReplay is 7d: non-GET requests are remembered by what was
 // signed, ReplayKey(key thumbprint, signature base), until created + window.
 func (v *Verifier) checkReplay(ctx context.Context, r *http.Request, in *signatureInput, thumbprint string) error {
@@ -480,9 +519,13 @@ func (v *Verifier) checkReplay(ctx context.Context, r *http.Request, in *signatu
 		return internalError("replay cache", err)
 	}
 	if !fresh {
-		return aauth.SigErr(aauth.SigInvalidSignature, "this signature has already been used")
+		return errReplayed()
 	}
 	return nil
+}
+
+func errReplayed() error {
+	return aauth.SigErr(aauth.SigInvalidSignature, "this signature has already been used")
 }
 
 // ReplayKey is the replay-cache key of A-37: the hex SHA-256 of the signing

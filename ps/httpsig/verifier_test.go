@@ -76,12 +76,14 @@ func (d *fakeDiscovery) counts() (int, int) {
 	return d.keyCalls, d.refreshCalls
 }
 
-// memReplay is an in-memory replay cache.
+// memReplay is an in-memory replay cache; an agent's request is written
+// only when revs holds no revocation for its token.
 type memReplay struct {
 	mu     sync.Mutex
 	seen   map[string]time.Time
 	writes int
 	err    error
+	revs   *fakeRevocations
 }
 
 func newMemReplay() *memReplay { return &memReplay{seen: map[string]time.Time{}} }
@@ -98,6 +100,14 @@ func (m *memReplay) RememberSignature(_ context.Context, key string, expiresAt t
 	m.seen[key] = expiresAt
 	m.writes++
 	return true, nil
+}
+
+func (m *memReplay) RememberAgentSignature(ctx context.Context, key string, expiresAt time.Time, iss, jti string) (fresh, revoked bool, err error) {
+	if revoked, err := m.revs.IsRevoked(ctx, iss, jti); err != nil || revoked {
+		return false, revoked, err
+	}
+	fresh, err = m.RememberSignature(ctx, key, expiresAt)
+	return fresh, false, err
 }
 
 func (m *memReplay) entries() map[string]time.Time {
@@ -160,6 +170,7 @@ func newFixture(tb testing.TB, apAlg, agentAlg string, mods ...func(*httpsig.Con
 		replay:   newMemReplay(),
 		revs:     &fakeRevocations{revoked: map[string]bool{}},
 	}
+	f.replay.revs = f.revs
 	f.published = publish(f.apKey)
 	f.disc = &fakeDiscovery{
 		key: func(iss, dwk, kid string) (fetch.KeyResult, error) {
@@ -735,6 +746,30 @@ func orderRefusals() []refusal {
 			build: with(conformance.TamperBody([]byte(`{"resource":"https://evil.test"}`)))},
 		{name: "sub-agent", ids: "PS-041", code: aauth.SigInvalidJWT, fetches: true,
 			build: withToken(setClaim("sub", "aauth:a1+s1@ap.test"), setClaim("parent_agent", agentID))},
+		// Revocation (PS-046) is read with the replay write (finding 60),
+		// and still answers before every step after it.
+		{name: "revoked beats a message signature by another key", ids: "PS-046, PS-020", code: aauth.SigRevokedJWT, fetches: true,
+			build: revoked(func(t *testing.T, f *fixture) (*http.Request, []byte) {
+				return f.post(t, nil, conformance.WithSigningKey(mustKey(t, aauth.AlgEd25519)))
+			})},
+		{name: "revoked beats a tampered path", ids: "PS-046, PS-021", code: aauth.SigRevokedJWT, fetches: true,
+			build: revoked(with(conformance.TamperPath("/token")))},
+		{name: "revoked beats a body changed after signing", ids: "PS-046, PS-023", code: aauth.SigRevokedJWT, fetches: true,
+			build: revoked(with(conformance.TamperBody([]byte(`{"resource":"https://evil.test"}`))))},
+		{name: "revoked beats the sub-agent refusal", ids: "PS-046, PS-041", code: aauth.SigRevokedJWT, fetches: true,
+			build: revoked(withToken(setClaim("sub", "aauth:a1+s1@ap.test"), setClaim("parent_agent", agentID)))},
+		{name: "revoked, a GET", ids: "PS-046", code: aauth.SigRevokedJWT, fetches: true,
+			build: revoked(func(t *testing.T, f *fixture) (*http.Request, []byte) {
+				return f.request(t, f.token(t), http.MethodGet, nil)
+			})},
+	}
+}
+
+// revoked is build with the agent token (jti-1) revoked.
+func revoked(build func(*testing.T, *fixture) (*http.Request, []byte)) func(*testing.T, *fixture) (*http.Request, []byte) {
+	return func(t *testing.T, f *fixture) (*http.Request, []byte) {
+		f.revs.revoked[apIssuer+" jti-1"] = true
+		return build(t, f)
 	}
 }
 

@@ -25,19 +25,46 @@ const RevocationPurgeGrace = 300 * time.Second
 // … WHERE expired), so concurrent callers in any number of processes
 // sharing the database get exactly one fresh=true per live key.
 func (s *Store) RememberSignature(ctx context.Context, key string, expiresAt time.Time) (fresh bool, err error) {
-	if key == "" || len(key) > MaxReplayKeyLength {
-		return false, errors.New("store: remember signature: key must be 1 to 128 bytes")
+	fresh, _, err = s.remember(ctx, replayReq{key: key, exp: expiresAt.Unix()})
+	return fresh, err
+}
+
+// RememberAgentSignature is RememberSignature for a request signed under an
+// agent token (iss, jti): the same statement writes the key only if no
+// revocation is recorded for the token, and revoked says so (the key is
+// then not written, and fresh is false). When nothing was written, a
+// second statement tells a revocation from a replay (finding 60: the
+// verifier's revocation read was a statement of its own in every signed
+// request).
+func (s *Store) RememberAgentSignature(ctx context.Context, key string, expiresAt time.Time, iss, jti string) (fresh, revoked bool, err error) {
+	if iss == "" || jti == "" {
+		return false, false, errors.New("store: remember signature: the agent token's iss and jti are required")
 	}
+	return s.remember(ctx, replayReq{key: key, exp: expiresAt.Unix(), iss: iss, jti: jti})
+}
+
+func (s *Store) remember(ctx context.Context, r replayReq) (fresh, revoked bool, err error) {
+	if r.key == "" || len(r.key) > MaxReplayKeyLength {
+		return false, false, errors.New("store: remember signature: key must be 1 to 128 bytes")
+	}
+	r.now = s.now().Unix()
 	if s.replays != nil && s.afterCommit == nil {
-		return s.replays.remember(ctx, s, replayReq{key: key, exp: expiresAt.Unix(), now: s.now().Unix()})
+		return s.replays.remember(ctx, s, r)
 	}
 	if s.dialect == DialectPostgres && s.afterCommit == nil {
-		return rememberOneWith(s.stmt(ctx), rememberAsyncPostgres, key, expiresAt.Unix(), s.now().Unix())
+		return r.write(s.stmt(ctx), true)
 	}
-	return rememberOne(s.stmt(ctx), key, expiresAt.Unix(), s.now().Unix())
+	return r.write(s.stmt(ctx), false)
 }
 
 const rememberSQL = `INSERT INTO replay_cache ("key", expires_at) VALUES (?, ?)
+ ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at
+ WHERE replay_cache.expires_at <= ?`
+
+// rememberUnlessRevokedSQL is rememberSQL writing nothing when the agent
+// token is revoked; its arguments are the key, exp, iss, jti, now.
+const rememberUnlessRevokedSQL = `INSERT INTO replay_cache ("key", expires_at)
+ SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?)
  ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at
  WHERE replay_cache.expires_at <= ?`
 
@@ -56,16 +83,38 @@ const rememberAsyncPostgres = `INSERT INTO replay_cache ("key", expires_at)
  ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at
  WHERE replay_cache.expires_at <= ?`
 
-func rememberOne(db *gorm.DB, key string, exp, now int64) (fresh bool, err error) {
-	return rememberOneWith(db, rememberSQL, key, exp, now)
-}
+// rememberAsyncPostgresUnlessRevoked is rememberAsyncPostgres writing
+// nothing when the agent token is revoked (arguments as
+// rememberUnlessRevokedSQL's).
+const rememberAsyncPostgresUnlessRevoked = `INSERT INTO replay_cache ("key", expires_at)
+ SELECT ?::text, ?::bigint FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+ WHERE NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?)
+ ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at
+ WHERE replay_cache.expires_at <= ?`
 
-func rememberOneWith(db *gorm.DB, query, key string, exp, now int64) (fresh bool, err error) {
-	res := db.Exec(query, key, exp, now)
-	if res.Error != nil {
-		return false, wrap("remember signature", res.Error)
+// write runs r's statement on db (async: PostgreSQL outside a transaction)
+// and, when it wrote nothing for an agent token, reads whether the token
+// is revoked.
+func (r *replayReq) write(db *gorm.DB, async bool) (fresh, revoked bool, err error) {
+	var res *gorm.DB
+	switch {
+	case r.jti == "" && async:
+		res = db.Exec(rememberAsyncPostgres, r.key, r.exp, r.now)
+	case r.jti == "":
+		res = db.Exec(rememberSQL, r.key, r.exp, r.now)
+	case async:
+		res = db.Exec(rememberAsyncPostgresUnlessRevoked, r.key, r.exp, r.iss, r.jti, r.now)
+	default:
+		res = db.Exec(rememberUnlessRevokedSQL, r.key, r.exp, r.iss, r.jti, r.now)
 	}
-	return res.RowsAffected == 1, nil
+	if res.Error != nil {
+		return false, false, wrap("remember signature", res.Error)
+	}
+	if res.RowsAffected == 1 || r.jti == "" {
+		return res.RowsAffected == 1, false, nil
+	}
+	err = db.Session(&gorm.Session{NewDB: true}).Raw(isRevokedSQL, r.iss, r.jti).Scan(&revoked).Error
+	return false, revoked, wrap("look up revocation", err)
 }
 
 // replayBatch groups the replay-cache writes of concurrent requests on
@@ -84,12 +133,14 @@ type replayBatch struct {
 type replayReq struct {
 	key      string
 	exp, now int64
+	iss, jti string // the agent token, for RememberAgentSignature
 	fresh    bool
+	revoked  bool
 	err      error
 	done     chan struct{}
 }
 
-func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (bool, error) {
+func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (fresh, revoked bool, err error) {
 	start := time.Now()
 	r.done = make(chan struct{})
 	b.mu.Lock()
@@ -97,12 +148,12 @@ func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (bool
 	b.mu.Unlock()
 	select {
 	case <-r.done: // another caller's turn wrote it
-		return r.fresh, r.err
+		return r.fresh, r.revoked, r.err
 	case s.writer <- struct{}{}:
 	case <-ctx.Done():
 		// Still queued: a later turn may write it; this request has
 		// failed anyway, and a retry signs anew.
-		return false, wrap("remember signature", ctx.Err())
+		return false, false, wrap("remember signature", ctx.Err())
 	}
 	got := time.Now()
 	s.waits.writerWaited(got.Sub(start))
@@ -114,7 +165,7 @@ func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (bool
 		// Not the caller's context: the batch writes others' keys too.
 		err := s.db.WithContext(context.WithoutCancel(ctx)).Transaction(func(tx *gorm.DB) error {
 			for _, q := range batch {
-				if q.fresh, q.err = rememberOne(tx, q.key, q.exp, q.now); q.err != nil {
+				if q.fresh, q.revoked, q.err = q.write(tx, false); q.err != nil {
 					return q.err // already wrapped, its cause kept
 				}
 			}
@@ -126,7 +177,7 @@ func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (bool
 		}
 		for _, q := range batch {
 			if err != nil {
-				q.fresh, q.err = false, err
+				q.fresh, q.revoked, q.err = false, false, err
 			}
 			close(q.done)
 		}
@@ -134,7 +185,7 @@ func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (bool
 	s.waits.writerHeld(time.Since(got))
 	<-s.writer
 	<-r.done // written by this turn or, had another got its batch first, by that one
-	return r.fresh, r.err
+	return r.fresh, r.revoked, r.err
 }
 
 // PurgeExpired deletes replay-cache rows that expired at or before now and

@@ -28,11 +28,12 @@ func (s *Store) RecordRevocation(ctx context.Context, iss, jti string, exp, revo
 	return wrap("record revocation", err)
 }
 
+const isRevokedSQL = `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?)`
+
 // IsRevoked reports whether a revocation is recorded for (iss, jti).
 func (s *Store) IsRevoked(ctx context.Context, iss, jti string) (bool, error) {
 	var ok bool
-	err := s.stmt(ctx).Raw(
-		`SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?)`, iss, jti).Scan(&ok).Error
+	err := s.stmt(ctx).Raw(isRevokedSQL, iss, jti).Scan(&ok).Error
 	if err != nil {
 		return false, wrap("look up revocation", err)
 	}

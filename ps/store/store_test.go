@@ -48,6 +48,7 @@ func runStoreSuite(t *testing.T, b storetest.Backend) {
 		{"ReplayFreshThenDuplicate", testReplayFreshThenDuplicate},
 		{"ReplayExpiredIsReplaced", testReplayExpiredIsReplaced},
 		{"ReplayRejectsBadKeys", testReplayRejectsBadKeys},
+		{"ReplayWrittenUnlessTheAgentTokenIsRevoked", testReplayUnlessRevoked},
 		{"ReplayConcurrentOneFresh", testReplayConcurrentOneFresh},
 		{"ReplayConcurrentTwoHandles", testReplayConcurrentTwoHandles},
 		{"Revocation", testRevocation},
@@ -215,6 +216,54 @@ func testReplayExpiredIsReplaced(t *testing.T, _ storetest.Backend, open func(*t
 	fresh, err = later.RememberSignature(ctx(t), "k", now.Add(120*time.Second))
 	require.NoError(t, err)
 	assert.False(t, fresh, "the replacement row is live")
+}
+
+// Issue 12, finding 60 (PS-046, PS-027): an agent's request is remembered
+// only while its agent token is not revoked, in one statement; a revoked
+// token writes nothing, and a replay is still told from a revocation. Out
+// of a transaction (the SQLite writer's batch, PostgreSQL's statement) and
+// inside one.
+func testReplayUnlessRevoked(t *testing.T, _ storetest.Backend, open func(*testing.T) *store.Store) {
+	now := time.Unix(1_800_000_000, 0)
+	s := open(t).WithClock(func() time.Time { return now })
+	exp := now.Add(60 * time.Second)
+	const ap = "https://ap.example"
+	require.NoError(t, s.RecordRevocation(ctx(t), ap, "gone", now.Add(time.Hour), now))
+
+	remember := func(st *store.Store, key, jti string) (bool, bool) {
+		t.Helper()
+		fresh, revoked, err := st.RememberAgentSignature(ctx(t), key, exp, ap, jti)
+		require.NoError(t, err)
+		return fresh, revoked
+	}
+	fresh, revoked := remember(s, "k1", "live")
+	assert.True(t, fresh)
+	assert.False(t, revoked)
+	fresh, revoked = remember(s, "k1", "live")
+	assert.False(t, fresh, "a replay")
+	assert.False(t, revoked, "a replay is not a revocation")
+
+	fresh, revoked = remember(s, "k2", "gone")
+	assert.False(t, fresh)
+	assert.True(t, revoked)
+	fresh, err := s.RememberSignature(ctx(t), "k2", exp)
+	require.NoError(t, err)
+	assert.True(t, fresh, "the revoked token's request wrote nothing")
+	fresh, revoked = remember(s, "k2", "gone")
+	assert.False(t, fresh)
+	assert.True(t, revoked, "a revoked token is told as revoked, written key or not")
+
+	require.NoError(t, s.InTx(ctx(t), func(tx *store.Store) error {
+		fresh, revoked := remember(tx, "k3", "gone")
+		assert.False(t, fresh)
+		assert.True(t, revoked)
+		fresh, revoked = remember(tx, "k3", "live")
+		assert.True(t, fresh, "nothing was written for the revoked token in the transaction")
+		assert.False(t, revoked)
+		return nil
+	}))
+	_, _, err = s.RememberAgentSignature(ctx(t), "k4", exp, ap, "")
+	assert.Error(t, err, "an agent token without a jti")
 }
 
 func testReplayRejectsBadKeys(t *testing.T, _ storetest.Backend, open func(*testing.T) *store.Store) {

@@ -50,6 +50,17 @@ func newManager(t *testing.T, st keys.Store, c *clock, opts keys.Options) *keys.
 	return keys.NewManager(st, newSealer(t, 1), c.Now, opts)
 }
 
+// twoReplicas is two Managers on one database (replicas sharing their
+// keys) on clock c, the first with an active key.
+func twoReplicas(t *testing.T, url string, c *clock) (m1, m2 *keys.Manager) {
+	t.Helper()
+	m1 = newManager(t, storetest.OpenURL(t, url, false), c, keys.Options{})
+	m2 = newManager(t, storetest.OpenURL(t, url, false), c, keys.Options{})
+	_, err := m1.EnsureActive(t.Context())
+	require.NoError(t, err)
+	return m1, m2
+}
+
 type jwks struct {
 	Keys []map[string]any `json:"keys"`
 }

@@ -20,10 +20,7 @@ import (
 func TestPublicKeyFollowsThePublishedJWKS(t *testing.T) {
 	storetest.EachURL(t, func(t *testing.T, url string) {
 		c := newClock()
-		m1 := newManager(t, storetest.OpenURL(t, url, false), c, keys.Options{})
-		m2 := newManager(t, storetest.OpenURL(t, url, false), c, keys.Options{})
-		_, err := m1.EnsureActive(t.Context())
-		require.NoError(t, err)
+		m1, m2 := twoReplicas(t, url, c)
 		k1, err := m1.Active(t.Context())
 		require.NoError(t, err)
 		verify := func(m *keys.Manager, k *keys.SigningKey) error {

@@ -24,10 +24,7 @@ func TestOwnTokensVerifiedByTheirBytes(t *testing.T) {
 	const issuer = "https://ps.test"
 	storetest.EachURL(t, func(t *testing.T, url string) {
 		c := newClock()
-		m1 := newManager(t, storetest.OpenURL(t, url, false), c, keys.Options{})
-		m2 := newManager(t, storetest.OpenURL(t, url, false), c, keys.Options{})
-		_, err := m1.EnsureActive(t.Context())
-		require.NoError(t, err)
+		m1, m2 := twoReplicas(t, url, c)
 		sign := func(jti string) string {
 			tok, err := m1.SignJWT(t.Context(), aauth.TypPersonToken, map[string]any{"iss": issuer,
 				"dwk": aauth.DWKPerson, "sub": "person", "jti": jti, "iat": c.Now().Unix(), "exp": c.Now().Add(time.Hour).Unix()})
@@ -55,7 +52,7 @@ func TestOwnTokensVerifiedByTheirBytes(t *testing.T) {
 
 		// Retired and past its publish_until: refused by the key check,
 		// whatever the signer remembers.
-		_, err = m1.Rotate(t.Context(), "")
+		_, err := m1.Rotate(t.Context(), "")
 		require.NoError(t, err)
 		c.Add(m1.RetentionAfterRetirement() + time.Second)
 		require.True(t, m1.SignedHere(tok))

@@ -124,11 +124,18 @@ func (t *pgTx) pending() bool { return !t.begun || len(t.ahead) > 0 }
 
 // take returns what must go before the next statement, in order: BEGIN if
 // it has not been sent, the statements ahead, and the queued writes when
-// withQueue; they are then no longer pending.
+// withQueue; they are then no longer pending. Nothing (nil) is the common
+// case: every statement of a transaction asks.
 func (t *pgTx) take(withQueue bool) []queuedWrite {
-	n := len(t.ahead) + 1
+	n := len(t.ahead)
+	if !t.begun {
+		n++
+	}
 	if withQueue {
 		n += len(t.queued)
+	}
+	if n == 0 {
+		return nil
 	}
 	q := make([]queuedWrite, 0, n+1) // +1: the commit's
 	if !t.begun {

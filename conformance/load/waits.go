@@ -26,6 +26,10 @@ type Waits struct {
 	// and were held; WriterTurns how many were taken.
 	WriterWait, WriterHeld time.Duration
 	WriterTurns            int64
+	// WALRestarts counts the checkpoints that started the SQLite WAL over;
+	// WALFrames is the WAL's length at the last checkpoint (a reading, not
+	// a sum: Sub keeps the later one).
+	WALRestarts, WALFrames int64
 }
 
 // waitSeries are the /metrics series Waits adds up (over every label).
@@ -33,6 +37,7 @@ var waitSeries = []string{
 	"aauth_ps_http_request_duration_seconds_sum", "aauth_ps_http_request_duration_seconds_count",
 	"go_sql_wait_duration_seconds_total", "go_sql_wait_count_total",
 	"aauth_ps_store_writer_wait_seconds_total", "aauth_ps_store_writer_held_seconds_total", "aauth_ps_store_writer_turns_total",
+	"aauth_ps_store_sqlite_wal_restarts_total", "aauth_ps_store_sqlite_wal_frames",
 }
 
 // ScrapeWaits reads the PS's /metrics; nil when it cannot.
@@ -71,6 +76,7 @@ func (t *Target) ScrapeWaits(ctx context.Context) *Waits {
 		ServerTime: sec(waitSeries[0]), Requests: int64(sums[waitSeries[1]]),
 		PoolWait: sec(waitSeries[2]), PoolWaits: int64(sums[waitSeries[3]]),
 		WriterWait: sec(waitSeries[4]), WriterHeld: sec(waitSeries[5]), WriterTurns: int64(sums[waitSeries[6]]),
+		WALRestarts: int64(sums[waitSeries[7]]), WALFrames: int64(sums[waitSeries[8]]),
 	}
 }
 
@@ -81,6 +87,7 @@ func (w *Waits) Sub(old *Waits) *Waits {
 		PoolWait: w.PoolWait - old.PoolWait, PoolWaits: w.PoolWaits - old.PoolWaits,
 		WriterWait: w.WriterWait - old.WriterWait, WriterHeld: w.WriterHeld - old.WriterHeld,
 		WriterTurns: w.WriterTurns - old.WriterTurns,
+		WALRestarts: w.WALRestarts - old.WALRestarts, WALFrames: w.WALFrames,
 	}
 }
 
@@ -95,6 +102,9 @@ func (w *Waits) Summary(ops, agents int, perSecond float64) string {
 	s := fmt.Sprintf("per exchange: in the PS's handlers %s (%d requests), waiting for a pooled connection %s (%.1f waits), for the SQLite writer turn %s (%.1f turns, held %s)",
 		per(w.ServerTime), w.Requests, per(w.PoolWait), float64(w.PoolWaits)/float64(ops),
 		per(w.WriterWait), float64(w.WriterTurns)/float64(ops), per(w.WriterHeld))
+	if w.WALFrames > 0 || w.WALRestarts > 0 { // SQLite
+		s += fmt.Sprintf(", the WAL started over %d times (%d pages at the last checkpoint)", w.WALRestarts, w.WALFrames)
+	}
 	if perSecond > 0 {
 		// A closed loop: each agent sends its next exchange when the last
 		// one is answered, so the mean latency is agents / throughput

@@ -295,7 +295,7 @@ func (s *syncBuffer) String() string {
 
 // TestHealthReadinessMetrics: /healthz, /readyz (database) and /metrics
 // (requests by route and status, verification failures by code, the
-// garbage collector's target).
+// garbage collector's target, the SQLite WAL).
 func TestHealthReadinessMetrics(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
@@ -319,6 +319,9 @@ func TestHealthReadinessMetrics(t *testing.T) {
 		// The collector's target and heap goal (issue 12, finding 47).
 		"\ngo_gc_gogc_percent ",
 		"\ngo_gc_heap_goal_bytes ",
+		// The SQLite WAL's length and restarts (finding 61; 0 on PostgreSQL).
+		"\naauth_ps_store_sqlite_wal_frames ",
+		"\naauth_ps_store_sqlite_wal_restarts_total ",
 	} {
 		if !strings.Contains(m, want) {
 			t.Fatalf("metrics lack %s:\n%s", want, m)

@@ -61,3 +61,7 @@ var IssuedUnderMissionSQL = issuedSQL(issuedUnderMissionWhere, issuedUnderMissio
 // WideMissionReads counts the whole mission rows this pool has read
 // (the rest came from its kept rows, seenmissions.go).
 func (s *Store) WideMissionReads() int64 { return s.seen.wide.Load() }
+
+// SetWALRestartFrames sets the WAL length past which Checkpoint starts
+// the WAL over (sqliteWALRestartFrames).
+func (s *Store) SetWALRestartFrames(n int64) { s.walRestartFrames.Store(n) }

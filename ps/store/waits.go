@@ -12,6 +12,9 @@ import (
 // a request's latency goes under load). Zero on PostgreSQL.
 type waitCounters struct {
 	turns, waitNS, heldNS, groupedTx atomic.Int64
+	// walFrames is the SQLite WAL's length at the last checkpoint and
+	// walRestarts the checkpoints that started it over (Checkpoint).
+	walFrames, walRestarts atomic.Int64
 }
 
 // grouped counts transactions committed in another's turn (txgroup.go).
@@ -53,6 +56,10 @@ type WaitStats struct {
 	// GroupedTransactions counts SQLite transactions that committed in
 	// another's writer turn, with its commit (txgroup.go).
 	GroupedTransactions int64
+	// WALFrames is the SQLite WAL's length in frames (pages) at the last
+	// checkpoint, and WALRestarts the checkpoints that had the next
+	// commit write it from its start.
+	WALFrames, WALRestarts int64
 	// PoolWaits counts the queries that waited for a pooled connection,
 	// PoolWait for how long in all; OpenConns and InUse are the pool now.
 	PoolWaits        int64
@@ -68,6 +75,7 @@ func (s *Store) WaitStats() WaitStats {
 		ws.WriterWait = time.Duration(s.waits.waitNS.Load())
 		ws.WriterHeld = time.Duration(s.waits.heldNS.Load())
 		ws.GroupedTransactions = s.waits.groupedTx.Load()
+		ws.WALFrames, ws.WALRestarts = s.waits.walFrames.Load(), s.waits.walRestarts.Load()
 	}
 	if s.sqlDB != nil {
 		st := s.sqlDB.Stats()
@@ -96,6 +104,10 @@ var (
 		"Time the SQLite writer turn was held.", nil, nil)
 	groupedTxDesc = prometheus.NewDesc("aauth_ps_store_grouped_transactions_total",
 		"SQLite transactions committed with another's, in its writer turn (0 on PostgreSQL).", nil, nil)
+	walFramesDesc = prometheus.NewDesc("aauth_ps_store_sqlite_wal_frames",
+		"Pages in the SQLite WAL at the last checkpoint (0 on PostgreSQL).", nil, nil)
+	walRestartsDesc = prometheus.NewDesc("aauth_ps_store_sqlite_wal_restarts_total",
+		"SQLite checkpoints after which the WAL was written from its start again (0 on PostgreSQL).", nil, nil)
 )
 
 type writerCollector struct{ s *Store }
@@ -105,6 +117,8 @@ func (writerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- writerWaitDesc
 	ch <- writerHeldDesc
 	ch <- groupedTxDesc
+	ch <- walFramesDesc
+	ch <- walRestartsDesc
 }
 
 func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -113,4 +127,6 @@ func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(writerWaitDesc, prometheus.CounterValue, ws.WriterWait.Seconds())
 	ch <- prometheus.MustNewConstMetric(writerHeldDesc, prometheus.CounterValue, ws.WriterHeld.Seconds())
 	ch <- prometheus.MustNewConstMetric(groupedTxDesc, prometheus.CounterValue, float64(ws.GroupedTransactions))
+	ch <- prometheus.MustNewConstMetric(walFramesDesc, prometheus.GaugeValue, float64(ws.WALFrames))
+	ch <- prometheus.MustNewConstMetric(walRestartsDesc, prometheus.CounterValue, float64(ws.WALRestarts))
 }

@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,6 +92,91 @@ func TestSQLiteCommitsNeverCheckpoint(t *testing.T) {
 	require.Zero(t, res.Busy)
 	require.Equal(t, res.Log, res.Checkpointed, "every WAL frame is in the database file")
 	require.Positive(t, res.Log, "commits left their pages in the WAL")
+}
+
+// TestSQLiteWALStartsOverUnderSteadyLoad (issue 12, finding 61): with
+// writers and readers always in flight, the WAL still starts over, so its
+// file stays bounded by what a checkpoint interval writes. With PASSIVE
+// checkpoints alone no commit ever began with the whole WAL copied and
+// unread, and the WAL grew by every commit's pages for as long as the load
+// lasted (1.7 GB in 30 s under the load run). The restart leaves every
+// pooled connection with its usual busy timeout.
+func TestSQLiteWALStartsOverUnderSteadyLoad(t *testing.T) {
+	dbURL := storetest.NewMigratedSQLiteURL(t)
+	st := storetest.OpenURL(t, dbURL, true)
+	wal := strings.TrimPrefix(dbURL, "sqlite:") + "-wal"
+	ctx := context.Background()
+	var limit struct{ JournalSizeLimit int64 } // a DSN pragma: every pooled connection
+	require.NoError(t, st.QuerySQL(ctx, &limit, "PRAGMA journal_size_limit"))
+	require.EqualValues(t, 512<<20, limit.JournalSizeLimit)
+	require.NoError(t, st.ExecSQL(ctx, "CREATE TABLE wal_load (n INTEGER NOT NULL, pad BLOB NOT NULL)"))
+	const restartAt = 64 // frames: 256 KiB of pages
+	st.SetWALRestartFrames(restartAt)
+
+	const rows, pad = 3000, 2000 // 6 MB of rows, above the bound below
+	var written atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 4 {
+		wg.Go(func() {
+			for written.Load() < rows {
+				if err := st.InTx(ctx, func(tx *store.Store) error {
+					return tx.ExecSQL(ctx, "INSERT INTO wal_load (n, pad) VALUES (?, randomblob(?))", written.Add(1), pad)
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for range 4 { // readers, short as the PS's, always in the WAL
+		wg.Go(func() {
+			for i := int64(1); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := st.CountRows(ctx, "wal_load", "rowid = ?", i%max(written.Load(), 1)+1); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	var largest int64
+	for written.Load() < rows {
+		time.Sleep(10 * time.Millisecond)
+		require.NoError(t, st.Checkpoint(ctx))
+		if fi, err := os.Stat(wal); err == nil {
+			largest = max(largest, fi.Size())
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	ws := st.WaitStats()
+	t.Logf("%d rows of %d B; WAL file at most %d B; %d restarts; %d frames at the last checkpoint", rows, pad, largest, ws.WALRestarts, ws.WALFrames)
+	require.Positive(t, ws.WALRestarts, "no checkpoint started the WAL over")
+	// Unbounded, the file holds every row's page: 6 MB and more (13–20 MB seen).
+	require.Less(t, largest, int64(4<<20), "the WAL file grew with the load")
+
+	// The restart's short busy timeout is never left on a pooled
+	// connection: with one besides the transactions' own (stmtpool.go),
+	// the next statement runs on the connection the restart used.
+	st.LimitConnections(2)
+	st.SetWALRestartFrames(0)
+	require.NoError(t, st.ExecSQL(ctx, "INSERT INTO wal_load (n, pad) VALUES (0, x'00')"))
+	before := st.WaitStats().WALRestarts
+	require.NoError(t, st.Checkpoint(ctx))
+	require.Equal(t, before+1, st.WaitStats().WALRestarts)
+	var busy struct{ Timeout int64 }
+	require.NoError(t, st.QuerySQL(ctx, &busy, "PRAGMA busy_timeout"))
+	require.EqualValues(t, 5000, busy.Timeout)
 }
 
 // TestSQLiteReplayWritesShareTurns (issue 12, PS-027): concurrent

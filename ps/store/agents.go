@@ -70,7 +70,7 @@ WHERE b.provider = ? AND b.agent_id = ? AND b.` + liveBinding + ` LIMIT 1`
 // two round trips). ErrNotFound when the agent has no live binding.
 func (s *Store) BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.Person, error) {
 	const op = "look up binding"
-	var rows []boundRow
+	rows := make([]boundRow, 0, 1) // gorm makes room for 20 in a nil slice (finding 62)
 	if err := s.stmt(ctx).Raw(boundPersonQuery, provider, agentID).Scan(&rows).Error; err != nil {
 		return nil, nil, wrap(op, err)
 	}

@@ -90,7 +90,7 @@ func MarshalMember(v any, name string, raw []byte) (whole, member []byte, err er
 // writeString writes s (valid UTF-8) as RFC 8785 §3.2.2.2 serialises a
 // string: only the quote, the backslash and control characters escaped,
 // the short forms where JSON has them, \u00xx (lower-case hex) otherwise.
-func writeString(out *bytes.Buffer, s string) {
+func writeString(out *bytes.Buffer, s []byte) {
 	const hex = "0123456789abcdef"
 	out.WriteByte('"')
 	for i := 0; i < len(s); i++ {

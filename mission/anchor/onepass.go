@@ -50,6 +50,13 @@ type canonicaliser struct {
 	lastFrom int
 	lastSpan [2]int
 	lastSeen bool
+
+	// members holds the members of the objects being read, innermost
+	// last (each object's own from where it began), and scratch the
+	// bytes an object rewrites in sorted order: kept across objects, so
+	// that a record is canonicalised without an allocation per object.
+	members []member
+	scratch []byte
 }
 
 func (c *canonicaliser) fail(what string) error {
@@ -81,12 +88,7 @@ func (c *canonicaliser) value(depth int) error {
 	case b == '[':
 		return c.array(depth)
 	case b == '"':
-		s, err := c.string()
-		if err != nil {
-			return err
-		}
-		writeString(&c.out, s)
-		return nil
+		return c.stringValue()
 	case b == '-' || (b >= '0' && b <= '9'):
 		return c.number()
 	default:
@@ -135,7 +137,7 @@ func (c *canonicaliser) array(depth int) error {
 
 // member is one written "name":value of an object, by its span in out.
 type member struct {
-	name       string
+	name       []byte
 	start, end int
 	value      int // where the value begins
 }
@@ -144,7 +146,8 @@ func (c *canonicaliser) object(depth int) error {
 	c.i++ // {
 	c.out.WriteByte('{')
 	start := c.out.Len()
-	var members []member
+	base := len(c.members)
+	defer func() { c.members = c.members[:base] }()
 	c.space()
 	if c.i < len(c.raw) && c.raw[c.i] == '}' {
 		c.i++
@@ -156,21 +159,27 @@ func (c *canonicaliser) object(depth int) error {
 		if c.i >= len(c.raw) || c.raw[c.i] != '"' {
 			return c.fail("expected a member name")
 		}
-		name, err := c.string()
+		literal := c.i
+		name, plain, err := c.string()
 		if err != nil {
 			return err
 		}
+		nameLiteral := c.raw[literal:c.i]
 		c.space()
 		if c.i >= len(c.raw) || c.raw[c.i] != ':' {
 			return c.fail("expected :")
 		}
 		c.i++
 		c.space()
-		if len(members) > 0 {
+		if len(c.members) > base {
 			c.out.WriteByte(',')
 		}
 		m := member{name: name, start: c.out.Len()}
-		writeString(&c.out, name)
+		if plain { // no escape: the literal is its own canonical form
+			c.out.Write(nameLiteral)
+		} else {
+			writeString(&c.out, name)
+		}
 		c.out.WriteByte(':')
 		m.value = c.out.Len()
 		in := c.i
@@ -178,9 +187,9 @@ func (c *canonicaliser) object(depth int) error {
 			return err
 		}
 		m.end = c.out.Len()
-		members = append(members, m)
+		c.members = append(c.members, m)
 		c.space()
-		if depth == 0 && c.hasLast && name == c.last {
+		if depth == 0 && c.hasLast && string(name) == c.last {
 			// The given member is one value, the last: nothing of it can
 			// have become another member.
 			if in < c.lastFrom || c.i != len(c.raw)-1 {
@@ -202,17 +211,19 @@ func (c *canonicaliser) object(depth int) error {
 	}
 	// RFC 8785 §3.2.3: members sorted by their names' UTF-16 code units;
 	// equal names sort next to each other (the design refuses them).
+	members := c.members[base:]
 	sorted := slices.IsSortedFunc(members, compareMembers)
 	if !sorted {
 		slices.SortStableFunc(members, compareMembers)
 	}
 	for k := 1; k < len(members); k++ {
-		if members[k].name == members[k-1].name {
+		if bytes.Equal(members[k].name, members[k-1].name) {
 			return fmt.Errorf("%w: duplicate member %q", ErrNotCanonicalizable, members[k].name)
 		}
 	}
 	if !sorted { // written in the input's order: rewrite them sorted
-		written := bytes.Clone(c.out.Bytes()[start:])
+		c.scratch = append(c.scratch[:0], c.out.Bytes()[start:]...)
+		written := c.scratch
 		c.out.Truncate(start)
 		for k, m := range members {
 			if k > 0 {
@@ -227,7 +238,7 @@ func (c *canonicaliser) object(depth int) error {
 			if k > 0 {
 				pos++ // ,
 			}
-			if m.name == c.last {
+			if string(m.name) == c.last {
 				c.lastSpan = [2]int{pos + m.value - m.start, pos + m.end - m.start}
 			}
 			pos += m.end - m.start
@@ -237,7 +248,7 @@ func (c *canonicaliser) object(depth int) error {
 	return nil
 }
 
-func compareMembers(a, b member) int { return compareUTF16(a.name, b.name) }
+func compareMembers(a, b member) int { return compareUTF16(string(a.name), string(b.name)) }
 
 // compareUTF16 orders strings by their UTF-16 code units (RFC 8785
 // §3.2.3). Byte order is the same except where a character above U+FFFF
@@ -268,29 +279,49 @@ func firstUTF16Unit(r rune) rune {
 	return r
 }
 
-// string reads a JSON string literal at c.i and returns its value.
-func (c *canonicaliser) string() (string, error) {
+// stringValue reads a JSON string literal at c.i and writes its
+// canonical form.
+func (c *canonicaliser) stringValue() error {
+	from := c.i
+	s, plain, err := c.string()
+	if err != nil {
+		return err
+	}
+	if plain { // no escape: the literal is its own canonical form
+		c.out.Write(c.raw[from:c.i])
+		return nil
+	}
+	writeString(&c.out, s)
+	return nil
+}
+
+// string reads a JSON string literal at c.i and returns its value, and
+// whether the literal held no escape. Then the value is the literal's
+// bytes (in raw, not copied), and the literal is its own RFC 8785 form:
+// it holds neither a quote nor a backslash, nor a control character, and
+// raw is valid UTF-8.
+func (c *canonicaliser) string() (value []byte, plain bool, err error) {
 	c.i++ // "
 	start := c.i
 	// Fast path: no escapes.
 	for c.i < len(c.raw) {
 		switch b := c.raw[c.i]; {
 		case b == '"':
-			s := string(c.raw[start:c.i])
 			c.i++
-			return s, nil
+			return c.raw[start : c.i-1], true, nil
 		case b == '\\':
-			return c.escapedString(start)
+			s, err := c.escapedString(start)
+			return s, false, err
 		case b < 0x20:
-			return "", c.fail("control character in string")
+			return nil, false, c.fail("control character in string")
 		default:
 			c.i++
 		}
 	}
-	return "", c.fail("unterminated string")
+	return nil, false, c.fail("unterminated string")
 }
 
-func (c *canonicaliser) escapedString(start int) (string, error) {
+func (c *canonicaliser) escapedString(start int) ([]byte, error) {
 	buf := make([]byte, 0, c.i-start+16)
 	buf = append(buf, c.raw[start:c.i]...)
 	for c.i < len(c.raw) {
@@ -298,16 +329,16 @@ func (c *canonicaliser) escapedString(start int) (string, error) {
 		switch {
 		case b == '"':
 			c.i++
-			return string(buf), nil
+			return buf, nil
 		case b < 0x20:
-			return "", c.fail("control character in string")
+			return nil, c.fail("control character in string")
 		case b != '\\':
 			buf = append(buf, b)
 			c.i++
 			continue
 		}
 		if c.i+1 >= len(c.raw) {
-			return "", c.fail("unterminated string")
+			return nil, c.fail("unterminated string")
 		}
 		e := c.raw[c.i+1]
 		c.i += 2
@@ -327,28 +358,28 @@ func (c *canonicaliser) escapedString(start int) (string, error) {
 		case 'u':
 			r, ok := c.hex4()
 			if !ok {
-				return "", c.fail("invalid \\u escape")
+				return nil, c.fail("invalid \\u escape")
 			}
 			switch {
 			case r >= 0xD800 && r <= 0xDBFF:
 				if c.i+1 >= len(c.raw) || c.raw[c.i] != '\\' || c.raw[c.i+1] != 'u' {
-					return "", fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+					return nil, fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
 				}
 				c.i += 2
 				lo, ok := c.hex4()
 				if !ok || lo < 0xDC00 || lo > 0xDFFF {
-					return "", fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+					return nil, fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
 				}
 				r = utf16.DecodeRune(r, lo)
 			case r >= 0xDC00 && r <= 0xDFFF:
-				return "", fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
+				return nil, fmt.Errorf("%w: lone surrogate", ErrNotCanonicalizable)
 			}
 			buf = utf8.AppendRune(buf, r)
 		default:
-			return "", c.fail("invalid escape")
+			return nil, c.fail("invalid escape")
 		}
 	}
-	return "", c.fail("unterminated string")
+	return nil, c.fail("unterminated string")
 }
 
 // hex4 reads the four hex digits of a \u escape.

@@ -253,3 +253,44 @@ func TestCompareUTF16IsCodeUnitOrder(t *testing.T) {
 		t.Fatalf("compareUTF16 allocates %v times", n)
 	}
 }
+
+// TestCanonicalAllocatesPerDocumentNotPerValue (issue 12, finding 63): a
+// string without escapes is written from the input as it stands, member
+// names are read in place, and an object's members and its sorted rewrite
+// reuse the canonicaliser's buffers, so a document of a thousand objects,
+// names and strings allocates a few buffers that grow, not a string per
+// value. A name or value with an escape is still decoded (and copied).
+func TestCanonicalAllocatesPerDocumentNotPerValue(t *testing.T) {
+	doc := func(n int, escaped bool) []byte {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			// Members out of order, so each object is rewritten sorted.
+			fmt.Fprintf(&b, `{"z%d":"value %d","a":{"y":"x","b":[1,"two"]}}`, i, i)
+		}
+		if escaped {
+			b.WriteString(`,{"e\u00e9":"\n"}`)
+		}
+		b.WriteString("]")
+		return []byte(b.String())
+	}
+	small, large := doc(10, false), doc(1000, false)
+	for _, raw := range [][]byte{small, large, doc(10, true)} {
+		sameAsReference(t, raw, 0)
+	}
+	allocs := func(raw []byte) float64 {
+		return testing.AllocsPerRun(20, func() {
+			if _, err := canonicalAt(raw, 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	a, b := allocs(small), allocs(large)
+	t.Logf("allocations: %v for 10 objects, %v for 1 000", a, b)
+	if b > a+16 {
+		t.Fatalf("10 objects: %v allocations, 1 000 objects: %v: they grow with the values", a, b)
+	}
+}

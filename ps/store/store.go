@@ -64,6 +64,9 @@ const (
 	// the WAL, while it holds the writer turn; past it, the next tick tries
 	// again.
 	sqliteRestartBusyMS = 20
+	// sqliteRestartConnWait bounds the restart's wait for a pooled
+	// connection while it holds the turn.
+	sqliteRestartConnWait = time.Second
 	// sqliteCatchUpPasses bounds the PASSIVE checkpoints run before a
 	// restart to copy what the previous one left, until fewer than
 	// sqliteRestartResidue frames were committed during one.
@@ -524,7 +527,9 @@ func (s *Store) passiveCheckpoint(ctx context.Context) (frames int64, err error)
 	if err := s.sqlDB.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 		return 0, wrap("checkpoint", err)
 	}
-	s.waits.walFrames.Store(frames)
+	if frames >= 0 { // -1: it did not run (another checkpoint was)
+		s.waits.walFrames.Store(frames)
+	}
 	return frames, nil
 }
 
@@ -541,7 +546,11 @@ func (s *Store) restartWAL(ctx context.Context) error {
 		return wrap("restart the WAL", err)
 	}
 	defer release()
-	conn, err := s.sqlDB.Conn(ctx)
+	// Never hold the turn long waiting for a connection: the next tick
+	// tries again.
+	connCtx, cancel := context.WithTimeout(ctx, sqliteRestartConnWait)
+	conn, err := s.sqlDB.Conn(connCtx)
+	cancel()
 	if err != nil {
 		return wrap("restart the WAL", err)
 	}

@@ -113,7 +113,7 @@ func TestSQLiteWALStartsOverUnderSteadyLoad(t *testing.T) {
 	const restartAt = 64 // frames: 256 KiB of pages
 	st.SetWALRestartFrames(restartAt)
 
-	const rows, pad = 3000, 2000 // 6 MB of rows, above the bound below
+	const rows, pad = 6000, 2000 // 12 MB of rows, above the bound below
 	var written atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -162,8 +162,11 @@ func TestSQLiteWALStartsOverUnderSteadyLoad(t *testing.T) {
 	ws := st.WaitStats()
 	t.Logf("%d rows of %d B; WAL file at most %d B; %d restarts; %d frames at the last checkpoint", rows, pad, largest, ws.WALRestarts, ws.WALFrames)
 	require.Positive(t, ws.WALRestarts, "no checkpoint started the WAL over")
-	// Unbounded, the file holds every row's page: 6 MB and more (13–20 MB seen).
-	require.Less(t, largest, int64(4<<20), "the WAL file grew with the load")
+	// Unbounded, the file holds every page written: more than the rows,
+	// 31–41 MB seen. Bounded, it holds what was written between two
+	// restarts: 0.4–4.2 MB seen, the most on a machine busy with other
+	// tests (each checkpoint then takes longer).
+	require.Less(t, largest, int64(rows*pad*3/4), "the WAL file grew with the load")
 
 	// The restart's short busy timeout is never left on a pooled
 	// connection: with one besides the transactions' own (stmtpool.go),

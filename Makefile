@@ -112,7 +112,7 @@ BENCH_LOAD ?= -db sqlite,postgres -agents 8 -duration 3s -report ''
 # send time at a fixed offered rate (docs/performance.md, L8+).
 BENCH_OPEN ?= -db sqlite -agents 64 -duration 3s -rate 10,20 -report ''
 BENCH_MISSIONS ?= -db postgres -agents 8 -duration 3s -peer=false -missions 100,10000 -report ''
-bench: build
+bench: prereqs build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)
 	$(GO) run ./internal/tools/loadrun $(BENCH_LOAD)
 	$(GO) run ./internal/tools/loadrun $(BENCH_OPEN)
@@ -121,7 +121,7 @@ bench: build
 # The full load run on both databases, with @hellocoop/mockin in the same
 # run; each run appends a dated row to docs/performance.md.
 LOAD ?= -db sqlite,postgres -agents 16,64 -duration 10s
-load: build
+load: prereqs build
 	$(GO) run ./internal/tools/loadrun $(LOAD)
 
 generate:

@@ -175,11 +175,7 @@ func (c *canonicaliser) object(depth int) error {
 			c.out.WriteByte(',')
 		}
 		m := member{name: name, start: c.out.Len()}
-		if plain { // no escape: the literal is its own canonical form
-			c.out.Write(nameLiteral)
-		} else {
-			writeString(&c.out, name)
-		}
+		c.writeString(nameLiteral, name, plain)
 		c.out.WriteByte(':')
 		m.value = c.out.Len()
 		in := c.i
@@ -287,12 +283,18 @@ func (c *canonicaliser) stringValue() error {
 	if err != nil {
 		return err
 	}
-	if plain { // no escape: the literal is its own canonical form
-		c.out.Write(c.raw[from:c.i])
-		return nil
-	}
-	writeString(&c.out, s)
+	c.writeString(c.raw[from:c.i], s, plain)
 	return nil
+}
+
+// writeString writes the canonical form of a string read by c.string:
+// literal is its JSON literal, value its value.
+func (c *canonicaliser) writeString(literal, value []byte, plain bool) {
+	if plain { // no escape: the literal is its own canonical form
+		c.out.Write(literal)
+		return
+	}
+	writeString(&c.out, value)
 }
 
 // string reads a JSON string literal at c.i and returns its value, and

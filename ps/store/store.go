@@ -144,6 +144,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		shown     string    // what may appear in logs and errors
 		stmts     *stmtPool // SQLite's kept statements; nil on PostgreSQL
 		pg        *sql.DB   // PostgreSQL's connections; nil on SQLite
+		path      string    // the SQLite file; "" on PostgreSQL
 	)
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
@@ -160,7 +161,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		pg = stdlib.OpenDB(*cfg)
 		dialector = pgDialector{&postgres.Dialector{Config: &postgres.Config{DSN: databaseURL, Conn: pgPool{pg}}}}
 	case strings.HasPrefix(databaseURL, "sqlite:"):
-		path := strings.TrimPrefix(databaseURL, "sqlite:")
+		path = strings.TrimPrefix(databaseURL, "sqlite:")
 		dsn, err := sqliteDSN(path)
 		if err != nil {
 			return nil, err
@@ -234,7 +235,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		st.writer = make(chan struct{}, 1)
 		st.replays = new(replayBatch)
 		st.groups = new(txGroups)
-		st.walRestartFrames, st.sqlitePath = new(atomic.Int64), strings.TrimPrefix(databaseURL, "sqlite:")
+		st.walRestartFrames, st.sqlitePath = new(atomic.Int64), path
 		st.walRestartFrames.Store(sqliteWALRestartFrames)
 		st.stopBG = st.checkpointLoop(sqliteCheckpointEvery)
 	}

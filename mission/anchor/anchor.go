@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -63,23 +64,27 @@ func MarshalMember(v any, name string, raw []byte) (whole, member []byte, err er
 	// canonicalised, decoded into a map and merged with the member
 	// canonicalised on its own). The canonicaliser checks that raw is
 	// one value that ends the object, and the member's depth is one.
-	whole = make([]byte, 0, len(obj)+len(key)+len(raw)+2)
-	whole = append(whole, obj[:len(obj)-1]...)
+	w := workspaces.Get().(*workspace)
+	defer w.keep()
+	c := canonicaliser{hasLast: true, last: name, w: w}
+	input := slices.Grow(w.input[:0], len(obj)+len(key)+len(raw)+2)
+	input = append(input, obj[:len(obj)-1]...)
 	if len(obj) > 2 {
-		whole = append(whole, ',')
+		input = append(input, ',')
 	}
-	whole = append(append(whole, key...), ':')
-	from := len(whole)
-	whole = append(append(whole, raw...), '}')
-	if !utf8.Valid(whole) {
+	input = append(append(input, key...), ':')
+	c.lastFrom = len(input)
+	input = append(append(input, raw...), '}')
+	w.input = input // scratch: the canonical form is written to c.out
+	if !utf8.Valid(input) {
 		return nil, nil, fmt.Errorf("%w: invalid UTF-8", ErrNotCanonicalizable)
 	}
-	c := canonicaliser{raw: whole, hasLast: true, last: name, lastFrom: from}
-	c.out.Grow(len(whole))
+	c.raw = input
+	c.out.Grow(len(input))
 	if err := c.value(0); err != nil {
 		return nil, nil, err
 	}
-	if c.i != len(whole) || !c.lastSeen {
+	if c.i != len(input) || !c.lastSeen {
 		return nil, nil, fmt.Errorf("%w: member %q is not one JSON value", ErrNotCanonicalizable, name)
 	}
 	out := c.out.Bytes()

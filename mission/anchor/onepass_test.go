@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -293,4 +294,96 @@ func TestCanonicalAllocatesPerDocumentNotPerValue(t *testing.T) {
 	if b > a+16 {
 		t.Fatalf("10 objects: %v allocations, 1 000 objects: %v: they grow with the values", a, b)
 	}
+}
+
+// A document's canonical form is the only thing canonicalising it
+// allocates in a workspace it has used before (issue 12, finding 64), and
+// a workspace goes back to the pool without references into the document
+// it served and without buffers past the bound.
+func TestCanonicalReusesItsWorkspace(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 50 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"z%d":"value %d","a":{"y":"x","b":[1,"two"]}}`, i, i)
+	}
+	b.WriteString("]")
+	doc := []byte(b.String())
+	sameAsReference(t, doc, 0)
+	var w workspace
+	if _, err := w.canonical(doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The output's buffer alone: one allocation (two under the race
+	// detector, whose build of bytes.growSlice does not merge them).
+	output := testing.AllocsPerRun(100, func() {
+		var out bytes.Buffer
+		out.Grow(len(doc))
+		sink = out.Bytes()
+	})
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := w.canonical(doc, 0); err != nil {
+			t.Fatal(err)
+		}
+	}); n != output {
+		t.Fatalf("%v allocations per document, want %v (its canonical form's buffer)", n, output)
+	}
+
+	// Larger than the bound: members out of order across 128 kB.
+	large := []byte(`{"z":"` + strings.Repeat("x", 2*maxKeptWorkspace) + `","a":1}`)
+	sameAsReference(t, large, 0)
+	if _, err := w.canonical(large, 0); err != nil {
+		t.Fatal(err)
+	}
+	if cap(w.scratch) <= maxKeptWorkspace {
+		t.Fatalf("the large document used %d scratch bytes: it does not test the bound", cap(w.scratch))
+	}
+	w.trim()
+	if cap(w.scratch) > maxKeptWorkspace || cap(w.input) > maxKeptWorkspace {
+		t.Fatalf("a trimmed workspace kept %d scratch and %d input bytes, bound %d", cap(w.scratch), cap(w.input), maxKeptWorkspace)
+	}
+	if _, err := w.canonical(doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.trim()
+	if len(w.members) == 0 && cap(w.members) == 0 {
+		t.Fatal("the workspace kept no member stack")
+	}
+	for i, m := range w.members[:cap(w.members)] {
+		if m.name != nil {
+			t.Fatalf("trimmed member %d still names %q", i, m.name)
+		}
+	}
+}
+
+var sink []byte
+
+// Documents canonicalised at once, each with its own pooled workspace,
+// each give their own canonical form.
+func TestCanonicalConcurrentDocumentsStayApart(t *testing.T) {
+	docs := make([][]byte, 8)
+	want := make([][]byte, len(docs))
+	for i := range docs {
+		docs[i] = fmt.Appendf(nil, `{"k%d":{"z":%d,"a":"%s"},"b":[%d]}`, i, i, strings.Repeat("v", i*300), i)
+		var err error
+		if want[i], err = canonicalAt(docs[i], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for r := range 500 {
+				i := (g + r) % len(docs)
+				got, err := canonicalAt(docs[i], 0)
+				if err != nil || !bytes.Equal(got, want[i]) {
+					t.Errorf("document %d: %s, %v; want %s", i, got, err, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -42,3 +42,16 @@ func BenchmarkStrictJSONCheck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStrictJSONDecodeObject checks and decodes the same body into a
+// map (issue 12, finding 65). It feeds `make bench`; no timing is asserted.
+func BenchmarkStrictJSONDecodeObject(b *testing.B) {
+	body := benchBody(b)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := strictjson.DecodeObject(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -426,18 +426,25 @@ func (s *Service) SignHead(ctx context.Context, s256 string) (bool, error) {
 // between two is refused by the chain's (chain, seq) key). It returns how
 // many it signed.
 //
-// It looks only at chains active since its mark, and moves the mark after
-// a sweep that signed every chain due: a record stamped an interval ago
-// is then covered by a signed head, whatever its chain (its last head is
-// older, or later in the chain). headSweepSlack allows for a replica whose
-// clock stamped records behind this one's.
+// It moves its mark after a sweep that signed every chain due: a record
+// stamped an interval ago is then covered by a signed head, whatever its
+// chain (its last head is older, or later in the chain). headSweepSlack
+// allows for a replica whose clock stamped records behind this one's.
+// From the mark, the next sweep looks only at chains that moved since
+// this one (less the slack) and chains whose last head came of age since
+// (migration 00038): a minute's sweep reads a minute's evidence and the
+// slack, not the last interval's.
 func (s *Service) SignHeadsDue(ctx context.Context) (int, error) {
 	before := s.o.Now().Add(-HeadSigningInterval)
 	since, err := s.o.DB.SweepMark(ctx, headSweep)
 	if err != nil {
 		return 0, err
 	}
-	ids, err := s.o.DB.EvidenceHeadsDue(ctx, before, since, s.headSweepLimit)
+	// Since the mark, a chain can have become due in two ways: it moved
+	// (a record stamped since the last complete sweep, less the slack:
+	// the mark plus the interval), or its last head came of age (stamped
+	// from the mark to before).
+	ids, err := s.o.DB.EvidenceHeadsDue(ctx, before, since, since+HeadSigningInterval.Milliseconds(), s.headSweepLimit)
 	n, err := eachDue(ctx, ids, err, s.SignHead)
 	if err != nil || len(ids) == s.headSweepLimit {
 		return n, err

@@ -19,7 +19,8 @@ import (
 // stamped since its mark, and moves the mark (to an interval and the
 // slack before its clock) only after a sweep that signed every chain due.
 // A sweep cut short by its limit leaves the mark, so the chains it did not
-// reach are found by the next.
+// reach are found by the next. A chain that moved after its head is found
+// when the head comes of age, though the mark passed its records.
 func TestHeadSweepMovesItsMarkOnlyWhenComplete(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
@@ -99,6 +100,29 @@ func TestHeadSweepMovesItsMarkOnlyWhenComplete(t *testing.T) {
 		sweep(1, mark())
 		if head, _ := st.EvidenceHead(ctx, chains[1]); head == nil || head.Record.Type != evidence.ChainHead {
 			t.Fatalf("the chain moved since the mark ends with %+v, want a signed head", head)
+		}
+
+		// Migration 00038: a chain that moves minutes after its head is
+		// not due until the head is an interval old. By then complete
+		// sweeps have moved the mark past its records: it is found by its
+		// head coming of age.
+		signedAt := now
+		decide(chains[1], signedAt.Add(5*time.Minute))
+		moved, err := st.EvidenceHead(ctx, chains[1])
+		if err != nil || moved == nil {
+			t.Fatal(moved, err)
+		}
+		for _, step := range []time.Duration{30 * time.Minute, 20 * time.Minute} {
+			now = now.Add(step)
+			sweep(0, mark())
+		}
+		now = signedAt.Add(HeadSigningInterval + time.Minute)
+		if since := mark() + HeadSigningInterval.Milliseconds(); since <= signedAt.Add(5*time.Minute).UnixMilli() {
+			t.Fatalf("the sweep still reads the chain's records (moved since %d): the test does not test the heads", since)
+		}
+		sweep(1, mark())
+		if head, _ := st.EvidenceHead(ctx, chains[1]); head == nil || head.Record.Type != evidence.ChainHead || head.Record.Seq <= moved.Record.Seq {
+			t.Fatalf("the chain whose head came of age ends with %+v, want a new signed head", head)
 		}
 	})
 }

@@ -521,28 +521,39 @@ func (s *Store) EvidenceLink(ctx context.Context, chain string) (*evidence.Link,
 // EvidenceHeadsDue lists mission chains (a chain named by its mission's
 // s256) that moved since their last chain_head and whose last chain_head
 // is older than before (or that have none), at most limit, the least
-// recently active first. It looks only at chains with a record other than
-// a chain_head stamped at or after since (unix ms; the sweep's mark, see
-// SweepMark), found through mission_evidence_at: the sweep's cost follows
-// recent activity, not the evidence stored (migration 00035).
-func (s *Store) EvidenceHeadsDue(ctx context.Context, before time.Time, since int64, limit int) ([]string, error) {
+// recently active first. It looks only at two kinds of chains (unix ms):
+// those with a record other than a chain_head stamped at or after
+// movedSince, found through mission_evidence_moved, and those with a
+// chain_head stamped from headsSince to before, found through
+// mission_evidence_heads (migrations 00035 and 00038). The sweep passes
+// its mark as headsSince and the mark plus the signing interval as
+// movedSince (lifecycle.SignHeadsDue): its cost follows the activity since
+// its last sweep, not the evidence stored nor the last hour's.
+func (s *Store) EvidenceHeadsDue(ctx context.Context, before time.Time, headsSince, movedSince int64, limit int) ([]string, error) {
 	var ids []string
-	err := s.stmt(ctx).Raw(evidenceHeadsDueSQL,
-		since, evidence.ChainHead, evidence.ChainHead, evidence.ChainHead, before.UnixMilli(), limit).Scan(&ids).Error
+	err := s.stmt(ctx).Raw(evidenceHeadsDueSQL, movedSince, headsSince, before.UnixMilli(), before.UnixMilli(), limit).Scan(&ids).Error
 	return ids, wrap("evidence heads due", err)
 }
 
 // evidenceHeadsDueSQL is EvidenceHeadsDue's statement. MATERIALIZED keeps
-// its range read on mission_evidence_at: without it SQLite (which keeps no
-// statistics) groups by walking the primary key, the whole table.
-const evidenceHeadsDueSQL = `WITH recent AS MATERIALIZED (
-	SELECT chain, at_ms FROM mission_evidence WHERE at_ms >= ? AND chain = mission_s256 AND type <> ?),
-c AS (SELECT chain, MAX(at_ms) AS last_at FROM recent GROUP BY chain)
-SELECT c.chain FROM c
- WHERE (SELECT e.type FROM mission_evidence e WHERE e.chain = c.chain ORDER BY e.seq DESC LIMIT 1) <> ?
+// its range reads on mission_evidence_moved and mission_evidence_heads:
+// without it SQLite (which keeps no statistics) groups by walking the
+// primary key, the whole table. The chain_head type is written into the
+// text, not bound: SQLite uses a partial index only for a query whose
+// terms imply the index's own.
+const evidenceHeadsDueSQL = `WITH moved AS MATERIALIZED (
+	SELECT chain FROM mission_evidence WHERE at_ms >= ? AND chain = mission_s256 AND type <> '` + evidence.ChainHead + `'),
+aged AS MATERIALIZED (
+	SELECT chain FROM mission_evidence WHERE type = '` + evidence.ChainHead + `' AND at_ms >= ? AND at_ms <= ? AND chain = mission_s256),
+c AS (SELECT chain FROM moved UNION SELECT chain FROM aged), -- UNION: each chain once
+last AS (
+	SELECT c.chain, e.type, e.at_ms FROM c
+	  JOIN mission_evidence e ON e.chain = c.chain AND e.seq = (SELECT MAX(l.seq) FROM mission_evidence l WHERE l.chain = c.chain))
+SELECT last.chain FROM last
+ WHERE last.type <> '` + evidence.ChainHead + `'
    AND COALESCE((SELECT MAX(h.at_ms) FROM mission_evidence h
-	  WHERE h.mission_s256 = c.chain AND h.type = ? AND h.chain = c.chain), 0) <= ?
- ORDER BY c.last_at, c.chain LIMIT ?`
+	  WHERE h.mission_s256 = last.chain AND h.type = '` + evidence.ChainHead + `' AND h.chain = last.chain), 0) <= ?
+ ORDER BY last.at_ms, last.chain LIMIT ?`
 
 // SweepMark is the mark a housekeeping sweep left (unix ms), 0 before its
 // first: what it no longer needs to look at.

@@ -13,12 +13,13 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
-// TestEvidenceHeadSweepReadsByTime (issue 12, migration 00035): the
-// hourly head-signing sweep finds the chains to look at through
-// mission_evidence_at, never by reading the whole evidence table. At
-// 500 000 records the whole-table read it replaced took 0.8-1.3 s and
-// 800 MB of buffers per sweep on PostgreSQL (docs/performance.md,
-// finding 43).
+// TestEvidenceHeadSweepReadsByTime (issue 12, migrations 00035 and
+// 00038): the hourly head-signing sweep finds the chains to look at
+// through mission_evidence_moved (records since its last sweep) and
+// mission_evidence_heads (heads come of age), never by reading the whole
+// evidence table. At 500 000 records the whole-table read it replaced
+// took 0.8-1.3 s and 800 MB of buffers per sweep on PostgreSQL
+// (docs/performance.md, findings 43 and 66).
 func TestEvidenceHeadSweepReadsByTime(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
@@ -29,25 +30,37 @@ func TestEvidenceHeadSweepReadsByTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		// 20 000 records stamped 1 … 20 000 ms over 500 chains; the sweep
-		// looks at the last 100 ms.
+		// looks at the records of the last 100 ms and at the heads stamped
+		// since 18 900 ms.
 		storetest.Exec(t, st, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 20000)
 INSERT INTO mission_evidence (chain, seq, mission_s256, type, at_ms, record, hash)
 SELECT 'chain-' || (n % 500), n, ?, ?, n, ?, 'h' FROM g`, m.S256, evidence.RuntimeDecision, []byte(`{}`))
+		// and 2 000 heads, four per chain, stamped among them.
+		storetest.Exec(t, st, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 2000)
+INSERT INTO mission_evidence (chain, seq, mission_s256, type, at_ms, record, hash)
+SELECT 'chain-' || (n % 500), 100000 + n, ?, ?, n * 10, ?, 'h' FROM g`, m.S256, evidence.ChainHead, []byte(`{}`))
 		if st.Dialect() == store.DialectPostgres {
 			storetest.Exec(t, st, `ANALYZE mission_evidence`)
 		}
 		explain := map[string]string{store.DialectSQLite: "EXPLAIN QUERY PLAN ", store.DialectPostgres: "EXPLAIN "}[st.Dialect()]
 		var rows []map[string]any
 		storetest.Scan(t, st, &rows, explain+store.EvidenceHeadsDueSQL,
-			int64(19_900), evidence.ChainHead, evidence.ChainHead, evidence.ChainHead, int64(30_000), 500)
+			int64(19_900), int64(18_900), int64(30_000), int64(30_000), 500)
 		plan, _ := json.Marshal(rows)
-		if !strings.Contains(string(plan), "mission_evidence_at") {
-			t.Fatalf("the sweep's plan does not read by time (mission_evidence_at):\n%s", plan)
+		for _, index := range []string{"mission_evidence_moved", "mission_evidence_heads"} {
+			if !strings.Contains(string(plan), index) {
+				t.Fatalf("the sweep's plan does not read by time (%s):\n%s", index, plan)
+			}
 		}
 		for _, whole := range []string{"Seq Scan on mission_evidence", "SCAN mission_evidence"} {
 			if strings.Contains(string(plan), whole) {
 				t.Fatalf("the sweep's plan reads the whole evidence table (%q):\n%s", whole, plan)
 			}
+		}
+		// A chain's last head is found through its keys, not by walking
+		// every head back from the newest.
+		if strings.Contains(string(plan), "Backward using mission_evidence_heads") {
+			t.Fatalf("the sweep's plan walks the heads back for a chain's last one:\n%s", plan)
 		}
 	})
 }

@@ -409,9 +409,9 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 	})
 
-	// Issue 12, migration 00035: the head-signing sweep looks only at
-	// chains with records stamped since its mark, and the mark only moves
-	// forward.
+	// Issue 12, migrations 00035 and 00038: the head-signing sweep looks
+	// only at chains with records stamped since its last sweep and chains
+	// whose head came of age since, and the mark only moves forward.
 	t.Run("evidence heads due since a mark", func(t *testing.T) {
 		base := at.Add(1000 * time.Hour) // after every other subtest's records
 		mint := func(i int) string {
@@ -441,6 +441,7 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 			}
 		}
 		dec, head := evidence.RuntimeDecision, evidence.ChainHead
+		var dueIn func(movedSince, headsSince time.Time, limit int) []string
 		quiet, fresh, recentHead, oldHead, signed, other := mint(0), mint(1), mint(2), mint(3), mint(4), mint(5)
 		appendAt(quiet, "", []string{dec}, []int{-1})                        // before the mark, unsigned
 		appendAt(fresh, "", []string{dec}, []int{1})                         // no head yet
@@ -449,25 +450,40 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		appendAt(signed, "", []string{dec, head}, []int{5, 6})               // its last record is a head
 		appendAt(other, "proposal:"+other, []string{dec}, []int{10})         // not a mission chain
 		before := base.Add(60 * time.Minute)
-		due := func(since time.Time, limit int) []string {
+		// due asks as the sweep does with the mark at mark: chains moved
+		// since mark + 1 h, and heads stamped from mark to before.
+		due := func(mark time.Time, limit int) []string {
 			t.Helper()
-			ids, err := st.EvidenceHeadsDue(ctx, before, since.UnixMilli(), limit)
+			return dueIn(mark.Add(time.Hour), mark, limit)
+		}
+		dueIn = func(movedSince, headsSince time.Time, limit int) []string {
+			t.Helper()
+			ids, err := st.EvidenceHeadsDue(ctx, before, headsSince.UnixMilli(), movedSince.UnixMilli(), limit)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return ids
 		}
-		if got := due(base, 10); !slices.Equal(got, []string{fresh, oldHead}) {
+		if got := due(base.Add(-time.Hour), 10); !slices.Equal(got, []string{fresh, oldHead}) {
 			t.Fatalf("due since the mark = %v, want [fresh oldHead] = %v", got, []string{fresh, oldHead})
 		}
-		if got := due(base.Add(-time.Hour), 10); !slices.Equal(got, []string{quiet, fresh, oldHead}) {
+		if got := due(base.Add(-2*time.Hour), 10); !slices.Equal(got, []string{quiet, fresh, oldHead}) {
 			t.Fatalf("due since an earlier mark = %v, want [quiet fresh oldHead]", got)
 		}
-		if got := due(base, 1); !slices.Equal(got, []string{fresh}) {
+		if got := due(base.Add(-time.Hour), 1); !slices.Equal(got, []string{fresh}) {
 			t.Fatalf("due, at most 1 = %v, want [fresh]", got)
 		}
-		if got := due(base.Add(2*time.Minute), 10); !slices.Equal(got, []string{oldHead}) {
+		if got := due(base.Add(2*time.Minute-time.Hour), 10); !slices.Equal(got, []string{oldHead}) {
 			t.Fatalf("due since a later mark = %v, want [oldHead]", got)
+		}
+		// Issue 12, migration 00038: a chain that moved before the records
+		// looked at is found by its head coming of age (oldHead: moved at
+		// +30 min after a head at +2 min), and only so.
+		if got := dueIn(base.Add(31*time.Minute), base.Add(-time.Hour), 10); !slices.Equal(got, []string{oldHead}) {
+			t.Fatalf("due by a head come of age = %v, want [oldHead]", got)
+		}
+		if got := dueIn(base.Add(31*time.Minute), base.Add(3*time.Minute), 10); len(got) != 0 {
+			t.Fatalf("due with neither its records nor its head looked at = %v, want none", got)
 		}
 
 		if m, err := st.SweepMark(ctx, "test_sweep"); err != nil || m != 0 {

@@ -541,8 +541,14 @@ func (s *Store) EvidenceHeadsDue(ctx context.Context, before time.Time, headsSin
 // primary key, the whole table. The chain_head type is written into the
 // text, not bound: SQLite uses a partial index only for a query whose
 // terms imply the index's own.
+//
+// The moved chains are DISTINCT over an expression, the chain joined to
+// an empty string: over the column SQLite would take the primary key's
+// chain order for DISTINCT and walk the whole table; over the expression
+// it reads the time range and keeps each chain once, not a row per record
+// (finding 66).
 const evidenceHeadsDueSQL = `WITH moved AS MATERIALIZED (
-	SELECT chain FROM mission_evidence WHERE at_ms >= ? AND chain = mission_s256 AND type <> '` + evidence.ChainHead + `'),
+	SELECT DISTINCT chain || '' AS chain FROM mission_evidence WHERE at_ms >= ? AND chain = mission_s256 AND type <> '` + evidence.ChainHead + `'),
 aged AS MATERIALIZED (
 	SELECT chain FROM mission_evidence WHERE type = '` + evidence.ChainHead + `' AND at_ms >= ? AND at_ms <= ? AND chain = mission_s256),
 c AS (SELECT chain FROM moved UNION SELECT chain FROM aged), -- UNION: each chain once

@@ -441,7 +441,6 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 			}
 		}
 		dec, head := evidence.RuntimeDecision, evidence.ChainHead
-		var dueIn func(movedSince, headsSince time.Time, limit int) []string
 		quiet, fresh, recentHead, oldHead, signed, other := mint(0), mint(1), mint(2), mint(3), mint(4), mint(5)
 		appendAt(quiet, "", []string{dec}, []int{-1})                        // before the mark, unsigned
 		appendAt(fresh, "", []string{dec}, []int{1})                         // no head yet
@@ -450,19 +449,19 @@ func runComposition(t *testing.T, open func(t *testing.T) *store.Store) {
 		appendAt(signed, "", []string{dec, head}, []int{5, 6})               // its last record is a head
 		appendAt(other, "proposal:"+other, []string{dec}, []int{10})         // not a mission chain
 		before := base.Add(60 * time.Minute)
-		// due asks as the sweep does with the mark at mark: chains moved
-		// since mark + 1 h, and heads stamped from mark to before.
-		due := func(mark time.Time, limit int) []string {
-			t.Helper()
-			return dueIn(mark.Add(time.Hour), mark, limit)
-		}
-		dueIn = func(movedSince, headsSince time.Time, limit int) []string {
+		dueIn := func(movedSince, headsSince time.Time, limit int) []string {
 			t.Helper()
 			ids, err := st.EvidenceHeadsDue(ctx, before, headsSince.UnixMilli(), movedSince.UnixMilli(), limit)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return ids
+		}
+		// due asks as the sweep does with the mark at mark: chains moved
+		// since mark + 1 h, and heads stamped from mark to before.
+		due := func(mark time.Time, limit int) []string {
+			t.Helper()
+			return dueIn(mark.Add(time.Hour), mark, limit)
 		}
 		if got := due(base.Add(-time.Hour), 10); !slices.Equal(got, []string{fresh, oldHead}) {
 			t.Fatalf("due since the mark = %v, want [fresh oldHead] = %v", got, []string{fresh, oldHead})

@@ -32,26 +32,49 @@ const maxDepth = 64
 // every one (issue 12). Escaped lone surrogates stay accepted, as
 // encoding/json accepts them; the raw bytes are checked as UTF-8 first.
 func Check(data []byte) error {
-	if !utf8.Valid(data) {
-		return errors.New("body is not valid UTF-8")
+	dec, err := newDecoder(data)
+	if err != nil {
+		return err
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowInvalidUTF8(true))
 	var top jsontext.Kind
 	for top == 0 || dec.StackDepth() > 0 {
-		tok, err := dec.ReadToken()
+		tok, err := nextToken(dec)
 		if err != nil {
-			return tokenError(err)
+			return err
 		}
 		if top == 0 {
 			top = tok.Kind()
-		}
-		if dec.StackDepth() > maxDepth {
-			return errors.New("JSON nested too deeply")
 		}
 	}
 	if top != '{' {
 		return ErrNotObject
 	}
+	return atEnd(dec)
+}
+
+// newDecoder reads data, once its raw bytes are valid UTF-8.
+func newDecoder(data []byte) (*jsontext.Decoder, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("body is not valid UTF-8")
+	}
+	return jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowInvalidUTF8(true)), nil
+}
+
+// nextToken reads dec's next token, refusing what is malformed or nested
+// too deeply.
+func nextToken(dec *jsontext.Decoder) (jsontext.Token, error) {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return tok, tokenError(err)
+	}
+	if dec.StackDepth() > maxDepth {
+		return tok, errors.New("JSON nested too deeply")
+	}
+	return tok, nil
+}
+
+// atEnd refuses anything after the top-level object.
+func atEnd(dec *jsontext.Decoder) error {
 	if _, err := dec.ReadToken(); err != io.EOF {
 		return errors.New("malformed JSON: trailing data after the object")
 	}
@@ -77,10 +100,10 @@ func tokenError(err error) error {
 // was 5 % of the bytes the PS allocated under load; its callers are the
 // token requests' bodies and every JWT's header and claims).
 func DecodeObject(data []byte) (map[string]any, error) {
-	if !utf8.Valid(data) {
-		return nil, errors.New("body is not valid UTF-8")
+	dec, err := newDecoder(data)
+	if err != nil {
+		return nil, err
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowInvalidUTF8(true))
 	tok, err := nextToken(dec)
 	if err != nil {
 		return nil, err
@@ -89,25 +112,13 @@ func DecodeObject(data []byte) (map[string]any, error) {
 		return nil, Check(data) // its answer for what is not an object
 	}
 	m, err := readObject(dec)
+	if err == nil {
+		err = atEnd(dec)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
-		return nil, errors.New("malformed JSON: trailing data after the object")
-	}
 	return m, nil
-}
-
-// nextToken reads dec's next token, refusing as Check refuses.
-func nextToken(dec *jsontext.Decoder) (jsontext.Token, error) {
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return tok, tokenError(err)
-	}
-	if dec.StackDepth() > maxDepth {
-		return tok, errors.New("JSON nested too deeply")
-	}
-	return tok, nil
 }
 
 // readObject reads the members of the object whose '{' was just read.

@@ -267,6 +267,11 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	if err := s.o.Chain.Apply(ctx, a, &ag, r.Chain); err != nil {
 		return 0, nil, nil, err
 	}
+	if ag.Upstream == nil {
+		// decide reads the person: with the mission, if the resource
+		// token names one (finding 67).
+		ctx = store.ReadBindingAhead(ctx, a.Provider, a.ID)
+	}
 	g, ms, err := s.verify(ctx, ag, r)
 	if err != nil {
 		return 0, nil, nil, err

@@ -165,6 +165,10 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	if ag.Upstream != nil {
 		ms, err = s.o.Missions.Missions.Chained(ctx, ag.Upstream)
 	} else {
+		if m != nil {
+			// The person is read next: with the mission (finding 67).
+			ctx = store.ReadBindingAhead(ctx, a.Provider, a.ID)
+		}
 		ms, err = s.o.Missions.Mission(ctx, a, m, s.o.Issuer)
 	}
 	if err != nil {

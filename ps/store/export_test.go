@@ -10,6 +10,10 @@ const RememberAsyncPostgresSQL = rememberAsyncPostgres
 // of its plan.
 const EvidenceHeadsDueSQL = evidenceHeadsDueSQL
 
+// MissionAndBindingSQL is the statement that reads a mission with its
+// agent's binding (ReadBindingAhead), for the test of its plan.
+const MissionAndBindingSQL = missionAndBindingQuery
+
 // LimitConnections caps the pool, so that a test's statements share one
 // session.
 func (s *Store) LimitConnections(n int) { s.sqlDB.SetMaxOpenConns(n) }

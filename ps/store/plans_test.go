@@ -152,3 +152,54 @@ SELECT 'a' || n, 'https://r.example', 's', 'p', 'https://ap.example', 'a', 'at',
 		}
 	})
 }
+
+// TestMissionAndBindingReadByKeys (issue 12, finding 67): the statement
+// that reads a mission by its owner key with the agent's live binding and
+// person finds each through its key (the owner key's unique index, the
+// one-live-binding index, the persons' primary key), never by reading a
+// table whole.
+func TestMissionAndBindingReadByKeys(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		// 2 000 persons, each bound through one live and one ended
+		// binding, each with a mission.
+		const each = `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 2000) `
+		storetest.Exec(t, st, each+`INSERT INTO persons (id, username, created_at, updated_at) SELECT 'p' || n, 'user' || n, 1, 1 FROM g`)
+		storetest.Exec(t, st, each+`INSERT INTO agent_bindings (id, provider, agent_id, person_id, state, platform, device, created_at, last_seen_at)
+SELECT 'b' || n, 'https://ap.example', 'aauth:a' || n || '@ap.example', 'p' || n, 'active', '', '', 1, 1 FROM g`)
+		storetest.Exec(t, st, each+`INSERT INTO agent_bindings (id, provider, agent_id, person_id, state, platform, device, created_at, last_seen_at, ended_at)
+SELECT 'e' || n, 'https://ap.example', 'aauth:a' || n || '@ap.example', 'p' || n, 'unbound', '', '', 1, 1, 1 FROM g`)
+		storetest.Exec(t, st, each+`INSERT INTO missions (s256, blob, agent_iss, agent_sub, person_id, owner_key, approved_at_ms, state, version)
+SELECT 'm' || n, 'x', 'https://ap.example', 'aauth:a' || n || '@ap.example', 'p' || n, 'k' || n, n, 'active', 1 FROM g`)
+		explain := "EXPLAIN QUERY PLAN "
+		if st.Dialect() == store.DialectPostgres {
+			for _, table := range []string{"persons", "agent_bindings", "missions"} {
+				storetest.Exec(t, st, `ANALYZE `+table)
+			}
+			explain = "EXPLAIN "
+		}
+		var rows []map[string]any
+		storetest.Scan(t, st, &rows, explain+store.MissionAndBindingSQL, "k77", "https://ap.example", "aauth:a77@ap.example")
+		plan, _ := json.Marshal(rows)
+		if !strings.Contains(string(plan), "agent_bindings_one_live") {
+			t.Fatalf("the plan does not find the binding by its one-live index:\n%s", plan)
+		}
+		if testing.Verbose() {
+			t.Logf("%s", plan)
+		}
+		for _, whole := range []string{"Seq Scan on missions", "Seq Scan on agent_bindings", "Seq Scan on persons",
+			`SCAN m"`, `SCAN b"`, `SCAN p"`, "SCAN missions", "SCAN agent_bindings", "SCAN persons"} {
+			if strings.Contains(string(plan), whole) {
+				t.Fatalf("the plan reads a table whole (%q):\n%s", whole, plan)
+			}
+		}
+		var got []struct {
+			MS256 string `gorm:"column:m_s256"`
+			ID    string `gorm:"column:id"`
+			PID   string `gorm:"column:p_id"`
+		}
+		storetest.Scan(t, st, &got, store.MissionAndBindingSQL, "k77", "https://ap.example", "aauth:a77@ap.example")
+		if len(got) != 1 || got[0].MS256 != "m77" || got[0].ID != "b77" || got[0].PID != "p77" {
+			t.Fatalf("the statement read %+v, want m77, b77, p77", got)
+		}
+	})
+}

@@ -145,12 +145,18 @@ func (s *Store) readMission(ctx context.Context, op, stampQuery, value string) (
 	if len(stamps) == 0 {
 		return nil, &Error{Op: op, Kind: ErrNotFound}
 	}
-	if m := s.seen.get(stamps[0]); m != nil {
+	return s.stampedMission(ctx, op, stamps[0])
+}
+
+// stampedMission is the mission row stamped st: the kept row when it has
+// that stamp, else the whole row read.
+func (s *Store) stampedMission(ctx context.Context, op string, st missionStamp) (*mission.Record, error) {
+	if m := s.seen.get(st); m != nil {
 		return m, nil
 	}
 	s.seen.wide.Add(1)
 	var r missionRow
-	if err := s.stmt(ctx).Where("s256 = ?", stamps[0].S256).Limit(1).Find(&r).Error; err != nil {
+	if err := s.stmt(ctx).Where("s256 = ?", st.S256).Limit(1).Find(&r).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	if r.S256 == "" { // gone between the two reads (outside a transaction)

@@ -3,10 +3,12 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 )
@@ -52,6 +54,124 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if _, err := st.OwnedMission(ctx, mission.OwnerKey(m1.AgentIss, "aauth:a@ap.example", m1.S256)); !errors.Is(err, dberr.ErrNotFound) {
 			t.Fatalf("another agent's mission (PS-255): %v", err)
+		}
+	})
+
+	t.Run("binding read with the mission", func(t *testing.T) {
+		// A request that reads its mission and then its agent's binding
+		// (store.ReadBindingAhead, issue 12 finding 67) gets each answer it
+		// would get from the two reads, the binding's as of the mission
+		// read, taken once.
+		const provider = "https://ap.example"
+		bind := func(id, agentID, personID string) {
+			t.Helper()
+			b := agents.Binding{ID: id, Provider: provider, AgentID: agentID, PersonID: personID, State: agents.BindingActive,
+				Platform: "desktop", CreatedAt: at, LastSeenAt: at}
+			if err := st.CreateBinding(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		unbind := func(id string) {
+			t.Helper()
+			Exec(t, st, `UPDATE agent_bindings SET state = 'unbound', ended_at = 1 WHERE id = ?`, id)
+		}
+		bound := func(ctx context.Context, agentID string) string {
+			t.Helper()
+			b, p, err := st.BoundPerson(ctx, provider, agentID)
+			if errors.Is(err, dberr.ErrNotFound) {
+				return "unbound"
+			}
+			if err != nil || b.AgentID != agentID || p.ID != b.PersonID {
+				t.Fatalf("BoundPerson(%s) = %+v %+v, %v", agentID, b, p, err)
+			}
+			return b.ID + "/" + p.ID
+		}
+		key := func(agentSub string, m *mission.Record) string { return mission.OwnerKey(provider, agentSub, m.S256) }
+
+		// The mission and a binding: both answers as the two reads give
+		// them, the person's every field included (p2 has a value in each).
+		Exec(t, st, `UPDATE persons SET email = 'p2@example.com', email_verified = ?, name = 'P Two', tenant = 't2',
+			groups_json = '["g"]', roles_json = '["r"]', is_admin = ?, inbox_channel = ?, password_hash = 'h', created_at = 5,
+			updated_at = 6, disabled_at = 7 WHERE id = 'p2'`, true, true, true)
+		bind("ra1", m1.AgentSub, "p2")
+		plain, err := st.OwnedMission(ctx, key(m1.AgentSub, m1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantB, wantP, err := st.BoundPerson(ctx, provider, m1.AgentSub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ahead := store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+		if got, err := st.OwnedMission(ahead, key(m1.AgentSub, m1)); err != nil || !reflect.DeepEqual(got, plain) {
+			t.Fatalf("OwnedMission reading ahead = %+v, %v; want %+v", got, err, plain)
+		}
+		unbind("ra1") // after the mission read: the request still sees the binding it read, once
+		if b, p, err := st.BoundPerson(ahead, provider, m1.AgentSub); err != nil || !reflect.DeepEqual(b, wantB) || !reflect.DeepEqual(p, wantP) {
+			t.Fatalf("BoundPerson after reading ahead = %+v %+v, %v; want %+v %+v", b, p, err, wantB, wantP)
+		}
+		if got := bound(ahead, m1.AgentSub); got != "unbound" {
+			t.Fatalf("BoundPerson the second time = %s; want the database's answer, unbound", got)
+		}
+
+		// Another agent's mission (PS-196) and a binding: not found, and
+		// the binding still read ahead.
+		bind("ra2", "aauth:RA2@ap.example", "p1")
+		ahead = store.ReadBindingAhead(ctx, provider, "aauth:RA2@ap.example")
+		if _, err := st.OwnedMission(ahead, key("aauth:RA2@ap.example", m1)); !errors.Is(err, dberr.ErrNotFound) {
+			t.Fatalf("another agent's mission reading ahead: %v, want ErrNotFound", err)
+		}
+		unbind("ra2")
+		if got := bound(ahead, "aauth:RA2@ap.example"); got != "ra2/p1" {
+			t.Fatalf("BoundPerson after a refused mission read = %s, want ra2/p1 as read ahead", got)
+		}
+
+		// The mission of an agent with no binding: unbound as read ahead,
+		// even once a binding appears.
+		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+		if _, err := st.OwnedMission(ahead, key(m1.AgentSub, m1)); err != nil {
+			t.Fatal(err)
+		}
+		bind("ra3", m1.AgentSub, "p2")
+		if got := bound(ahead, m1.AgentSub); got != "unbound" {
+			t.Fatalf("BoundPerson read ahead of a binding = %s, want unbound", got)
+		}
+		if got := bound(ahead, m1.AgentSub); got != "ra3/p2" {
+			t.Fatalf("BoundPerson the second time = %s, want ra3/p2", got)
+		}
+
+		// Another agent's BoundPerson and a read inside a transaction do
+		// not use it.
+		bind("ra4", "aauth:RA4@ap.example", "p1")
+		if got := bound(store.ReadBindingAhead(ctx, provider, m1.AgentSub), "aauth:RA4@ap.example"); got != "ra4/p1" {
+			t.Fatalf("BoundPerson of another agent = %s", got)
+		}
+		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			_, err := tx.OwnedMission(ahead, key(m1.AgentSub, m1))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		unbind("ra3")
+		if got := bound(ahead, m1.AgentSub); got != "unbound" {
+			t.Fatalf("BoundPerson after a mission read in a transaction = %s, want the database's answer", got)
+		}
+		ahead = store.ReadBindingAhead(ctx, provider, "aauth:RA4@ap.example")
+		if _, err := st.OwnedMission(ahead, key("aauth:RA4@ap.example", m1)); !errors.Is(err, dberr.ErrNotFound) {
+			t.Fatal(err)
+		}
+		unbind("ra4")
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			if _, _, err := tx.BoundPerson(ahead, provider, "aauth:RA4@ap.example"); !errors.Is(err, dberr.ErrNotFound) {
+				t.Errorf("BoundPerson in a transaction = %v; want the transaction's answer, unbound", err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := bound(ahead, "aauth:RA4@ap.example"); got != "ra4/p1" {
+			t.Fatalf("BoundPerson after the transaction = %s; want ra4/p1, still waiting", got)
 		}
 	})
 

@@ -360,7 +360,9 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	var ms *mission.Record
 	if g.MissionS256 != "" {
-		// Step 4: the mission is this agent's and active now.
+		// Step 4: the mission is this agent's and active now. The
+		// revocations notRevoked checks next are read with it (finding 68).
+		store.ReadRevocationsAhead(ctx, s.revocationKeys(rt, p))
 		ms, err = s.o.Missions.Missions.Owned(ctx, g.MissionS256, ag.Iss, ag.Sub)
 		if errors.Is(err, dberr.ErrNotFound) {
 			return nil, nil, mission.NotFound()
@@ -384,8 +386,7 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 // (PS-269, whether or not the PS had seen it) and a presented token this PS
 // revoked (PS-266): P§revocation-cascade, P§presenting-a-revoked-token.
 func (s *Service) notRevoked(ctx context.Context, rt *resourcetoken.ResourceToken, p *resourcetoken.Presented) error {
-	// One statement for both (issue 12); the resource token's answer first.
-	switch i, err := s.o.DB.FirstRevoked(ctx, [][2]string{{rt.Iss, rt.JTI}, {s.o.Issuer, p.JTI}}); {
+	switch i, err := s.o.DB.FirstRevoked(ctx, s.revocationKeys(rt, p)); {
 	case err != nil:
 		return err
 	case i == 0:
@@ -394,6 +395,12 @@ func (s *Service) notRevoked(ctx context.Context, rt *resourcetoken.ResourceToke
 		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token")
 	}
 	return nil
+}
+
+// revocationKeys are the tokens notRevoked looks up, in one statement
+// (issue 12): the resource token first, for its answer comes first.
+func (s *Service) revocationKeys(rt *resourcetoken.ResourceToken, p *resourcetoken.Presented) [][2]string {
+	return [][2]string{{rt.Iss, rt.JTI}, {s.o.Issuer, p.JTI}}
 }
 
 // UpdatedRequest verifies an `updated_request` on a pending auth-token

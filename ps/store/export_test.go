@@ -12,7 +12,10 @@ const EvidenceHeadsDueSQL = evidenceHeadsDueSQL
 
 // MissionAndBindingSQL is the statement that reads a mission with its
 // agent's binding (ReadBindingAhead), for the test of its plan.
-const MissionAndBindingSQL = missionAndBindingQuery
+var MissionAndBindingSQL = missionAndBindingQueries[0]
+
+// MissionBindingAndRevocationsSQL reads two tokens' revocation as well.
+var MissionBindingAndRevocationsSQL = missionAndBindingQueries[2]
 
 // LimitConnections caps the pool, so that a test's statements share one
 // session.

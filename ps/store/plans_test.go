@@ -153,11 +153,12 @@ SELECT 'a' || n, 'https://r.example', 's', 'p', 'https://ap.example', 'a', 'at',
 	})
 }
 
-// TestMissionAndBindingReadByKeys (issue 12, finding 67): the statement
-// that reads a mission by its owner key with the agent's live binding and
-// person finds each through its key (the owner key's unique index, the
-// one-live-binding index, the persons' primary key), never by reading a
-// table whole.
+// TestMissionAndBindingReadByKeys (issue 12, findings 67 and 68): the
+// statement that reads a mission by its owner key with the agent's live
+// binding and person, and the revocation of two tokens, finds each
+// through its key (the owner key's unique index, the one-live-binding
+// index, the persons' and the revocations' primary keys), never by
+// reading a table whole.
 func TestMissionAndBindingReadByKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		// 2 000 persons, each bound through one live and one ended
@@ -177,29 +178,38 @@ SELECT 'm' || n, 'x', 'https://ap.example', 'aauth:a' || n || '@ap.example', 'p'
 			}
 			explain = "EXPLAIN "
 		}
-		var rows []map[string]any
-		storetest.Scan(t, st, &rows, explain+store.MissionAndBindingSQL, "k77", "https://ap.example", "aauth:a77@ap.example")
-		plan, _ := json.Marshal(rows)
-		if !strings.Contains(string(plan), "agent_bindings_one_live") {
-			t.Fatalf("the plan does not find the binding by its one-live index:\n%s", plan)
-		}
-		if testing.Verbose() {
-			t.Logf("%s", plan)
-		}
-		for _, whole := range []string{"Seq Scan on missions", "Seq Scan on agent_bindings", "Seq Scan on persons",
-			`SCAN m"`, `SCAN b"`, `SCAN p"`, "SCAN missions", "SCAN agent_bindings", "SCAN persons"} {
-			if strings.Contains(string(plan), whole) {
-				t.Fatalf("the plan reads a table whole (%q):\n%s", whole, plan)
+		for _, read := range []struct {
+			name, sql string
+			args      []any
+		}{
+			{"the mission and the binding", store.MissionAndBindingSQL, []any{"k77", "https://ap.example", "aauth:a77@ap.example"}},
+			{"and two revocations", store.MissionBindingAndRevocationsSQL, []any{"https://rs.example", "rt-9", "https://ps.example", "pt-9",
+				"k77", "https://ap.example", "aauth:a77@ap.example"}},
+		} {
+			var rows []map[string]any
+			storetest.Scan(t, st, &rows, explain+read.sql, read.args...)
+			plan, _ := json.Marshal(rows)
+			if testing.Verbose() {
+				t.Logf("%s: %s", read.name, plan)
 			}
-		}
-		var got []struct {
-			MS256 string `gorm:"column:m_s256"`
-			ID    string `gorm:"column:id"`
-			PID   string `gorm:"column:p_id"`
-		}
-		storetest.Scan(t, st, &got, store.MissionAndBindingSQL, "k77", "https://ap.example", "aauth:a77@ap.example")
-		if len(got) != 1 || got[0].MS256 != "m77" || got[0].ID != "b77" || got[0].PID != "p77" {
-			t.Fatalf("the statement read %+v, want m77, b77, p77", got)
+			if !strings.Contains(string(plan), "agent_bindings_one_live") {
+				t.Fatalf("%s: the plan does not find the binding by its one-live index:\n%s", read.name, plan)
+			}
+			for _, whole := range []string{"Seq Scan on missions", "Seq Scan on agent_bindings", "Seq Scan on persons", "Seq Scan on revoked_tokens",
+				`SCAN m"`, `SCAN b"`, `SCAN p"`, "SCAN missions", "SCAN agent_bindings", "SCAN persons", "SCAN revoked_tokens"} {
+				if strings.Contains(string(plan), whole) {
+					t.Fatalf("%s: the plan reads a table whole (%q):\n%s", read.name, whole, plan)
+				}
+			}
+			var got []struct {
+				MS256 string `gorm:"column:m_s256"`
+				ID    string `gorm:"column:id"`
+				PID   string `gorm:"column:p_id"`
+			}
+			storetest.Scan(t, st, &got, read.sql, read.args...)
+			if len(got) != 1 || got[0].MS256 != "m77" || got[0].ID != "b77" || got[0].PID != "p77" {
+				t.Fatalf("%s: the statement read %+v, want m77, b77, p77", read.name, got)
+			}
 		}
 	})
 }

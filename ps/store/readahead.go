@@ -2,38 +2,51 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 )
 
-// A token request that names a mission reads two things before its
-// decision: the mission, by its owner key, and the agent's live binding
-// with its person. They were two statements, and on PostgreSQL two round
-// trips, on every such request (issue 12, finding 67). A request that
-// will read both says so with ReadBindingAhead; its mission read then
-// reads the binding and person in the same statement, and the request's
-// BoundPerson answers from that once.
+// A token request that names a mission reads, before its decision, the
+// mission by its owner key and the agent's live binding with its person;
+// an auth token request also the revocation of its resource and presented
+// tokens. They were separate statements, and on PostgreSQL separate round
+// trips, on every such request (issue 12, findings 67 and 68). A request
+// that will read them says so (ReadBindingAhead, ReadRevocationsAhead);
+// its mission read then reads them in the same statement, and the
+// request's BoundPerson and FirstRevoked answer from that, once each.
 //
-// The two answers are read together at the mission read instead of
-// separately a moment later. Nothing relies on the binding being read
-// after the mission: it is read outside the decision's transaction either
-// way, and a revocation that commits after it cascades to what the
-// transaction issues (tokens.RevocationGuard).
+// The answers are read together at the mission read instead of
+// separately a moment later. Nothing relies on the order of those reads:
+// they are outside the decision's transaction either way, and the
+// transaction checks the revocations again under its lock, and a
+// revocation that commits after it cascades to what it issues
+// (tokens.RevocationGuard).
 
 // bindingAheadKey is the context key of a request's bindingAhead.
 type bindingAheadKey struct{}
 
-// bindingAhead is one agent's live binding and person, read with its
-// mission and taken once.
+// bindingAhead is one agent's live binding and person, and the
+// revocation of some tokens, read with its mission and each taken once.
 type bindingAhead struct {
 	provider, agentID string
 
-	mu    sync.Mutex
-	read  bool // read and not yet taken
-	found bool
-	row   boundRow
+	mu           sync.Mutex
+	spent        bool // the mission read has read ahead
+	read         bool // the binding read and not yet taken
+	found        bool
+	row          boundRow
+	tokens       [][2]string // the tokens whose revocation is read with the mission
+	firstRevoked int         // tokens' first revoked, or -1; valid while revRead
+	revRead      bool        // the revocations read and not yet taken
 }
+
+// maxTokensAhead bounds the tokens whose revocation a mission read reads
+// (an auth token request checks two).
+const maxTokensAhead = 2
 
 // ReadBindingAhead returns ctx, which makes the first mission read by
 // owner key outside a transaction (OwnedMission) also read the live
@@ -43,9 +56,27 @@ func ReadBindingAhead(ctx context.Context, provider, agentID string) context.Con
 	return context.WithValue(ctx, bindingAheadKey{}, &bindingAhead{provider: provider, agentID: agentID})
 }
 
+// ReadRevocationsAhead makes the mission read that ctx's ReadBindingAhead
+// prepares also read whether tokens (iss, jti pairs) are revoked, and
+// FirstRevoked for exactly those tokens answer once from it. Without a
+// read-ahead in ctx, once the mission is read, or for more than
+// maxTokensAhead tokens it does nothing.
+func ReadRevocationsAhead(ctx context.Context, tokens [][2]string) {
+	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
+	if ahead == nil || len(tokens) == 0 || len(tokens) > maxTokensAhead {
+		return
+	}
+	ahead.mu.Lock()
+	defer ahead.mu.Unlock()
+	if !ahead.spent {
+		ahead.tokens = slices.Clone(tokens)
+	}
+}
+
 // bindingAheadFor is ctx's bindingAhead when s should read it now: outside
 // a transaction (inside one, reads see its writes and its snapshot, and
-// the answer must not outlive it), and not read yet.
+// the answer must not outlive it), and by the request's first mission
+// read.
 func (s *Store) bindingAheadFor(ctx context.Context) *bindingAhead {
 	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
 	if ahead == nil || s.afterCommit != nil {
@@ -53,9 +84,10 @@ func (s *Store) bindingAheadFor(ctx context.Context) *bindingAhead {
 	}
 	ahead.mu.Lock()
 	defer ahead.mu.Unlock()
-	if ahead.read {
+	if ahead.spent {
 		return nil
 	}
+	ahead.spent = true
 	return ahead
 }
 
@@ -76,32 +108,73 @@ func (s *Store) takeBindingAhead(ctx context.Context, provider, agentID string) 
 	return ahead.row, ahead.found, true
 }
 
-// missionAndBindingQuery reads a mission's stamp by owner key (its columns
-// prefixed m_) and an agent's live binding with its person, each or both
-// absent as NULLs. Owner keys are unique and an agent has one live binding
-// at most, so there is one row.
-const missionAndBindingQuery = `SELECT m.s256 AS m_s256, m.version AS m_version, m.state AS m_state,
+// takeRevocationsAhead is the index of the first of tokens read ahead as
+// revoked (or -1), if exactly those tokens were read ahead and not taken:
+// ok is false when FirstRevoked must read them itself.
+func (s *Store) takeRevocationsAhead(ctx context.Context, tokens [][2]string) (first int, ok bool) {
+	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
+	if ahead == nil || s.afterCommit != nil {
+		return 0, false
+	}
+	ahead.mu.Lock()
+	defer ahead.mu.Unlock()
+	if !ahead.revRead || !slices.Equal(ahead.tokens, tokens) {
+		return 0, false
+	}
+	ahead.revRead = false
+	return ahead.firstRevoked, true
+}
+
+// missionAndBindingQueries[n] reads a mission's stamp by owner key (its
+// columns prefixed m_), an agent's live binding with its person, each or
+// both absent as NULLs, and whether each of n tokens is revoked (r0 …).
+// Owner keys are unique and an agent has one live binding at most, so
+// there is one row. Its values: the n tokens' iss and jti, the owner key,
+// the provider and the agent.
+var missionAndBindingQueries = func() (q [maxTokensAhead + 1]string) {
+	for n := range q {
+		var revoked strings.Builder
+		for i := range n {
+			fmt.Fprintf(&revoked, ",\n  CASE WHEN EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?) THEN 1 ELSE 0 END AS r%d", i)
+		}
+		q[n] = `SELECT m.s256 AS m_s256, m.version AS m_version, m.state AS m_state,
   m.approved_at_ms AS m_approved_at_ms, m.authority_set AS m_authority_set, m.authority_hash AS m_authority_hash,
   m.effective_authority_set AS m_effective_authority_set, m.effective_authority_hash AS m_effective_authority_hash,
-  ` + boundPersonColumns + `
+  ` + boundPersonColumns + revoked.String() + `
 FROM (SELECT 1 AS one) AS one
   LEFT JOIN missions m ON m.owner_key = ?
   LEFT JOIN agent_bindings b ON b.provider = ? AND b.agent_id = ? AND b.` + liveBinding + `
   LEFT JOIN persons p ON p.id = b.person_id
 LIMIT 1`
+	}
+	return q
+}()
 
 // missionAndBindingRow is a row of missionAndBindingQuery.
 type missionAndBindingRow struct {
 	Stamp missionStamp `gorm:"embedded;embeddedPrefix:m_"`
 	Bound boundRow     `gorm:"embedded"`
+	R0    int          `gorm:"column:r0"`
+	R1    int          `gorm:"column:r1"`
 }
+
+// revoked reports whether the row's token i is revoked.
+func (r missionAndBindingRow) revoked(i int) bool { return [maxTokensAhead]int{r.R0, r.R1}[i] == 1 }
 
 // ownedMissionReadingAhead is OwnedMission, reading ahead's binding in the
 // same statement.
 func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, ahead *bindingAhead) (*mission.Record, error) {
 	const op = "read mission"
+	ahead.mu.Lock()
+	tokens := ahead.tokens
+	ahead.mu.Unlock()
+	args := make([]any, 0, 2*len(tokens)+3)
+	for _, t := range tokens {
+		args = append(args, t[0], t[1])
+	}
+	args = append(args, ownerKey, ahead.provider, ahead.agentID)
 	rows := make([]missionAndBindingRow, 0, 1)
-	if err := s.stmt(ctx).Raw(missionAndBindingQuery, ownerKey, ahead.provider, ahead.agentID).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(missionAndBindingQueries[len(tokens)], args...).Scan(&rows).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	var r missionAndBindingRow
@@ -111,6 +184,15 @@ func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, a
 	ahead.mu.Lock()
 	// A binding whose person is gone is none, as BoundPerson's join has it.
 	ahead.read, ahead.found, ahead.row = true, r.Bound.Binding.ID != "" && r.Bound.Person.ID != "", r.Bound
+	if len(tokens) > 0 {
+		ahead.revRead, ahead.firstRevoked = true, -1
+		for i := range tokens {
+			if r.revoked(i) {
+				ahead.firstRevoked = i
+				break
+			}
+		}
+	}
 	ahead.mu.Unlock()
 	if r.Stamp.S256 == "" {
 		return nil, &Error{Op: op, Kind: ErrNotFound}

@@ -47,6 +47,9 @@ func (s *Store) FirstRevoked(ctx context.Context, tokens [][2]string) (int, erro
 	if len(tokens) == 0 {
 		return -1, nil
 	}
+	if first, ok := s.takeRevocationsAhead(ctx, tokens); ok {
+		return first, nil
+	}
 	var (
 		where strings.Builder
 		args  = make([]any, 0, 2*len(tokens))

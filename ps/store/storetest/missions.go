@@ -175,6 +175,87 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 	})
 
+	t.Run("revocations read with the mission", func(t *testing.T) {
+		// An auth token request's revocation checks read with its mission
+		// (store.ReadRevocationsAhead, finding 68): FirstRevoked answers as
+		// of the mission read, for exactly the tokens read, once.
+		const provider = "https://ap.example"
+		revoke := func(iss, jti string) {
+			t.Helper()
+			Exec(t, st, `INSERT INTO revoked_tokens (iss, jti, exp, revoked_at) VALUES (?, ?, ?, ?)`, iss, jti, int64(4_000_000_000), int64(1))
+		}
+		first := func(ctx context.Context, keys [][2]string) int {
+			t.Helper()
+			i, err := st.FirstRevoked(ctx, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return i
+		}
+		key := mission.OwnerKey(provider, m1.AgentSub, m1.S256)
+		keys := [][2]string{{"https://rs.example", "rt-1"}, {"https://ps.example", "pt-1"}}
+		revoke("https://ps.example", "pt-1")
+		ahead := store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+		store.ReadRevocationsAhead(ahead, keys)
+		if _, err := st.OwnedMission(ahead, key); err != nil {
+			t.Fatal(err)
+		}
+		revoke("https://rs.example", "rt-1") // after the mission read
+		if got := first(ahead, [][2]string{keys[1], keys[0]}); got != 0 {
+			t.Fatalf("FirstRevoked of other tokens (the same, reordered) = %d, want 0 as the database has it", got)
+		}
+		if got := first(ahead, keys); got != 1 {
+			t.Fatalf("FirstRevoked read ahead = %d, want 1: only pt-1 was revoked at the mission read", got)
+		}
+		if got := first(ahead, keys); got != 0 {
+			t.Fatalf("FirstRevoked the second time = %d, want 0 as the database has it", got)
+		}
+
+		// None revoked: -1, read ahead.
+		fresh := [][2]string{{"https://rs.example", "rt-2"}, {"https://ps.example", "pt-2"}}
+		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+		store.ReadRevocationsAhead(ahead, fresh)
+		if _, err := st.OwnedMission(ahead, key); err != nil {
+			t.Fatal(err)
+		}
+		revoke("https://ps.example", "pt-2")
+		if got := first(ahead, fresh); got != -1 {
+			t.Fatalf("FirstRevoked read ahead = %d, want -1", got)
+		}
+
+		// Asked for after the mission read, or inside a transaction, or
+		// with no read-ahead: read from the database.
+		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+		if _, err := st.OwnedMission(ahead, key); err != nil {
+			t.Fatal(err)
+		}
+		store.ReadRevocationsAhead(ahead, fresh)
+		if got := first(ahead, fresh); got != 1 {
+			t.Fatalf("FirstRevoked asked for after the mission read = %d, want 1", got)
+		}
+		third := [][2]string{{"https://rs.example", "rt-3"}, {"https://ps.example", "pt-3"}}
+		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+		store.ReadRevocationsAhead(ahead, third)
+		if _, err := st.OwnedMission(ahead, key); err != nil {
+			t.Fatal(err)
+		}
+		revoke("https://rs.example", "rt-3")
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			if i, err := tx.FirstRevoked(ahead, third); err != nil || i != 0 {
+				t.Errorf("FirstRevoked in a transaction = %d, %v; want the transaction's answer, 0", i, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := first(ahead, third); got != -1 {
+			t.Fatalf("FirstRevoked after the transaction = %d, want -1, still waiting", got)
+		}
+		if got := first(ctx, third); got != 0 {
+			t.Fatalf("FirstRevoked without a read-ahead = %d, want 0", got)
+		}
+	})
+
 	m2 := newRecord("aauth:A@ap.example", "p1", at.Add(time.Millisecond))
 	m3 := newRecord("aauth:C@ap.example", "p2", at.Add(2*time.Millisecond))
 	t.Run("lists", func(t *testing.T) {

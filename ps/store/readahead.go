@@ -150,7 +150,9 @@ LIMIT 1`
 	return q
 }()
 
-// missionAndBindingRow is a row of missionAndBindingQuery.
+// missionAndBindingRow is a row of missionAndBindingQueries[n]: R0 and R1
+// are the tokens' columns, as many as maxTokensAhead (revoked's type
+// holds the two to each other).
 type missionAndBindingRow struct {
 	Stamp missionStamp `gorm:"embedded;embeddedPrefix:m_"`
 	Bound boundRow     `gorm:"embedded"`
@@ -158,11 +160,11 @@ type missionAndBindingRow struct {
 	R1    int          `gorm:"column:r1"`
 }
 
-// revoked reports whether the row's token i is revoked.
-func (r missionAndBindingRow) revoked(i int) bool { return [maxTokensAhead]int{r.R0, r.R1}[i] == 1 }
+// revoked reports which of the row's tokens are revoked.
+func (r missionAndBindingRow) revoked() [maxTokensAhead]bool { return [...]bool{r.R0 == 1, r.R1 == 1} }
 
-// ownedMissionReadingAhead is OwnedMission, reading ahead's binding in the
-// same statement.
+// ownedMissionReadingAhead is OwnedMission, reading ahead's binding and
+// revocations in the same statement.
 func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, ahead *bindingAhead) (*mission.Record, error) {
 	const op = "read mission"
 	ahead.mu.Lock()
@@ -186,8 +188,9 @@ func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, a
 	ahead.read, ahead.found, ahead.row = true, r.Bound.Binding.ID != "" && r.Bound.Person.ID != "", r.Bound
 	if len(tokens) > 0 {
 		ahead.revRead, ahead.firstRevoked = true, -1
+		revoked := r.revoked()
 		for i := range tokens {
-			if r.revoked(i) {
+			if revoked[i] {
 				ahead.firstRevoked = i
 				break
 			}

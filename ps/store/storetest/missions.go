@@ -176,7 +176,8 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 	})
 
 	t.Run("revocations read with the mission", func(t *testing.T) {
-		// An auth token request's revocation checks read with its mission
+		// An auth token request's revocation checks (the resource token,
+		// PS-269; the presented token, PS-266) read with its mission
 		// (store.ReadRevocationsAhead, finding 68): FirstRevoked answers as
 		// of the mission read, for exactly the tokens read, once.
 		const provider = "https://ap.example"

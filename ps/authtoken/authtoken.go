@@ -361,8 +361,12 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	var ms *mission.Record
 	if g.MissionS256 != "" {
 		// Step 4: the mission is this agent's and active now. The
-		// revocations notRevoked checks next are read with it (finding 68).
+		// revocations notRevoked checks next, and the scopes the person
+		// granted that decideInMission reads, are read with it (findings
+		// 68, 69).
 		store.ReadRevocationsAhead(ctx, s.revocationKeys(rt, p))
+		iss, sub := g.Agent.Grantee()
+		store.ReadScopesAhead(ctx, g.PersonID, iss, sub, g.Resource)
 		ms, err = s.o.Missions.Missions.Owned(ctx, g.MissionS256, ag.Iss, ag.Sub)
 		if errors.Is(err, dberr.ErrNotFound) {
 			return nil, nil, mission.NotFound()

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,13 +108,30 @@ func (s *Store) PersonTokenRecord(ctx context.Context, jti string) (*tokens.Reco
 	return recordByJTI(ctx, s, jti, "read person token record", personTokenRow.record)
 }
 
-// GrantedScopes lists the scopes a person granted an agent at resource.
+// GrantedScopes lists the scopes a person granted an agent at resource, in
+// byte order (none: nil).
 func (s *Store) GrantedScopes(ctx context.Context, personID, agentIss, agentSub, resource string) ([]string, error) {
+	if scopes, ok := s.takeScopesAhead(ctx, personID, agentIss, agentSub, resource); ok {
+		return scopes, nil
+	}
 	var scopes []string
 	err := s.stmt(ctx).Raw(`SELECT scope FROM scope_grants
-		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ? ORDER BY scope`,
+		WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?`,
 		personID, agentIss, agentSub, resource).Scan(&scopes).Error
-	return scopes, wrap("read scope grants", err)
+	if err != nil {
+		return nil, wrap("read scope grants", err)
+	}
+	return sortedScopes(scopes), nil
+}
+
+// sortedScopes is scopes in byte order, whatever the database's collation
+// (the read ahead and the read alone agree), or nil for none.
+func sortedScopes(scopes []string) []string {
+	if len(scopes) == 0 {
+		return nil
+	}
+	slices.Sort(scopes)
+	return scopes
 }
 
 // GrantScopes records grants; granting a scope again keeps the first.

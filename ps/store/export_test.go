@@ -12,10 +12,13 @@ const EvidenceHeadsDueSQL = evidenceHeadsDueSQL
 
 // MissionAndBindingSQL is the statement that reads a mission with its
 // agent's binding (ReadBindingAhead), for the test of its plan.
-var MissionAndBindingSQL = missionAndBindingQueries[0]
+func MissionAndBindingSQL(dialect string) string { return missionAndBindingQueries[dialect][0][0] }
 
-// MissionBindingAndRevocationsSQL reads two tokens' revocation as well.
-var MissionBindingAndRevocationsSQL = missionAndBindingQueries[2]
+// MissionBindingRevocationsAndScopesSQL reads two tokens' revocation and
+// a grant's scopes as well.
+func MissionBindingRevocationsAndScopesSQL(dialect string) string {
+	return missionAndBindingQueries[dialect][2][1]
+}
 
 // LimitConnections caps the pool, so that a test's statements share one
 // session.

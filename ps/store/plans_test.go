@@ -153,12 +153,12 @@ SELECT 'a' || n, 'https://r.example', 's', 'p', 'https://ap.example', 'a', 'at',
 	})
 }
 
-// TestMissionAndBindingReadByKeys (issue 12, findings 67 and 68): the
+// TestMissionAndBindingReadByKeys (issue 12, findings 67–69): the
 // statement that reads a mission by its owner key with the agent's live
-// binding and person, and the revocation of two tokens, finds each
-// through its key (the owner key's unique index, the one-live-binding
-// index, the persons' and the revocations' primary keys), never by
-// reading a table whole.
+// binding and person, the revocation of two tokens and a grant's scopes
+// finds each through its key (the owner key's unique index, the
+// one-live-binding index, the persons', the revocations' and the scope
+// grants' primary keys), never by reading a table whole.
 func TestMissionAndBindingReadByKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		// 2 000 persons, each bound through one live and one ended
@@ -182,9 +182,9 @@ SELECT 'm' || n, 'x', 'https://ap.example', 'aauth:a' || n || '@ap.example', 'p'
 			name, sql string
 			args      []any
 		}{
-			{"the mission and the binding", store.MissionAndBindingSQL, []any{"k77", "https://ap.example", "aauth:a77@ap.example"}},
-			{"and two revocations", store.MissionBindingAndRevocationsSQL, []any{"https://rs.example", "rt-9", "https://ps.example", "pt-9",
-				"k77", "https://ap.example", "aauth:a77@ap.example"}},
+			{"the mission and the binding", store.MissionAndBindingSQL(st.Dialect()), []any{"k77", "https://ap.example", "aauth:a77@ap.example"}},
+			{"and two revocations and the scopes", store.MissionBindingRevocationsAndScopesSQL(st.Dialect()), []any{"https://rs.example", "rt-9", "https://ps.example", "pt-9",
+				"p77", "https://ap.example", "aauth:a77@ap.example", "https://rs.example", "k77", "https://ap.example", "aauth:a77@ap.example"}},
 		} {
 			var rows []map[string]any
 			storetest.Scan(t, st, &rows, explain+read.sql, read.args...)
@@ -196,7 +196,8 @@ SELECT 'm' || n, 'x', 'https://ap.example', 'aauth:a' || n || '@ap.example', 'p'
 				t.Fatalf("%s: the plan does not find the binding by its one-live index:\n%s", read.name, plan)
 			}
 			for _, whole := range []string{"Seq Scan on missions", "Seq Scan on agent_bindings", "Seq Scan on persons", "Seq Scan on revoked_tokens",
-				`SCAN m"`, `SCAN b"`, `SCAN p"`, "SCAN missions", "SCAN agent_bindings", "SCAN persons", "SCAN revoked_tokens"} {
+				"Seq Scan on scope_grants", `SCAN m"`, `SCAN b"`, `SCAN p"`, "SCAN missions", "SCAN agent_bindings", "SCAN persons",
+				"SCAN revoked_tokens", "SCAN scope_grants"} {
 				if strings.Contains(string(plan), whole) {
 					t.Fatalf("%s: the plan reads a table whole (%q):\n%s", read.name, whole, plan)
 				}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,11 +14,13 @@ import (
 // A token request that names a mission reads, before its decision, the
 // mission by its owner key and the agent's live binding with its person;
 // an auth token request also the revocation of its resource and presented
-// tokens. They were separate statements, and on PostgreSQL separate round
-// trips, on every such request (issue 12, findings 67 and 68). A request
-// that will read them says so (ReadBindingAhead, ReadRevocationsAhead);
-// its mission read then reads them in the same statement, and the
-// request's BoundPerson and FirstRevoked answer from that, once each.
+// tokens and the scopes the person granted the agent at the resource.
+// They were separate statements, and on PostgreSQL separate round trips,
+// on every such request (issue 12, findings 67–69). A request that will
+// read them says so (ReadBindingAhead, ReadRevocationsAhead,
+// ReadScopesAhead); its mission read then reads them in the same
+// statement, and the request's BoundPerson, FirstRevoked and
+// GrantedScopes answer from that, once each.
 //
 // The answers are read together at the mission read instead of
 // separately a moment later. Nothing relies on the order of those reads:
@@ -42,6 +45,9 @@ type bindingAhead struct {
 	tokens       [][2]string // the tokens whose revocation is read with the mission
 	firstRevoked int         // tokens' first revoked, or -1; valid while revRead
 	revRead      bool        // the revocations read and not yet taken
+	scopesOf     *[4]string  // the grant whose scopes are read with the mission: person, agent iss and sub, resource
+	scopes       []string    // valid while scopesRead
+	scopesRead   bool        // the scopes read and not yet taken
 }
 
 // maxTokensAhead bounds the tokens whose revocation a mission read reads
@@ -70,6 +76,22 @@ func ReadRevocationsAhead(ctx context.Context, tokens [][2]string) {
 	defer ahead.mu.Unlock()
 	if !ahead.spent {
 		ahead.tokens = slices.Clone(tokens)
+	}
+}
+
+// ReadScopesAhead makes the mission read that ctx's ReadBindingAhead
+// prepares also read the scopes personID granted the agent at resource,
+// and GrantedScopes for exactly that grant answer once from it. Without a
+// read-ahead in ctx, or once the mission is read, it does nothing.
+func ReadScopesAhead(ctx context.Context, personID, agentIss, agentSub, resource string) {
+	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
+	if ahead == nil {
+		return
+	}
+	ahead.mu.Lock()
+	defer ahead.mu.Unlock()
+	if !ahead.spent {
+		ahead.scopesOf = &[4]string{personID, agentIss, agentSub, resource}
 	}
 }
 
@@ -125,58 +147,111 @@ func (s *Store) takeRevocationsAhead(ctx context.Context, tokens [][2]string) (f
 	return ahead.firstRevoked, true
 }
 
-// missionAndBindingQueries[n] reads a mission's stamp by owner key (its
-// columns prefixed m_), an agent's live binding with its person, each or
-// both absent as NULLs, and whether each of n tokens is revoked (r0 …).
-// Owner keys are unique and an agent has one live binding at most, so
-// there is one row. Its values: the n tokens' iss and jti, the owner key,
-// the provider and the agent.
-var missionAndBindingQueries = func() (q [maxTokensAhead + 1]string) {
-	for n := range q {
-		var revoked strings.Builder
-		for i := range n {
-			fmt.Fprintf(&revoked, ",\n  CASE WHEN EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?) THEN 1 ELSE 0 END AS r%d", i)
-		}
-		q[n] = `SELECT m.s256 AS m_s256, m.version AS m_version, m.state AS m_state,
+// takeScopesAhead is the scopes read ahead for this grant, if they are
+// waiting: ok is false when GrantedScopes must read them itself.
+func (s *Store) takeScopesAhead(ctx context.Context, personID, agentIss, agentSub, resource string) (scopes []string, ok bool) {
+	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
+	if ahead == nil || s.afterCommit != nil {
+		return nil, false
+	}
+	ahead.mu.Lock()
+	defer ahead.mu.Unlock()
+	if !ahead.scopesRead || *ahead.scopesOf != [4]string{personID, agentIss, agentSub, resource} {
+		return nil, false
+	}
+	ahead.scopesRead = false
+	return ahead.scopes, true
+}
+
+// grantedScopesColumn reads a grant's scopes as a JSON array, in each
+// dialect's aggregate (the values are whatever was granted: no separator
+// is safe). Its values: the person, the agent's iss and sub, the resource.
+var grantedScopesColumn = map[string]string{
+	DialectSQLite: `,
+  (SELECT json_group_array(scope) FROM scope_grants
+    WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?) AS scopes`,
+	DialectPostgres: `,
+  (SELECT COALESCE(json_agg(scope), '[]')::text FROM scope_grants
+    WHERE person_id = ? AND agent_iss = ? AND agent_sub = ? AND resource = ?) AS scopes`,
+}
+
+// missionAndBindingQueries[dialect][n][scopes] reads a mission's stamp by
+// owner key (its columns prefixed m_), an agent's live binding with its
+// person, each or both absent as NULLs, whether each of n tokens is
+// revoked (r0 …) and, with scopes 1, a grant's scopes. Owner keys are
+// unique and an agent has one live binding at most, so there is one row.
+// Its values: the n tokens' iss and jti, the grant's, the owner key, the
+// provider and the agent.
+var missionAndBindingQueries = func() map[string]*[maxTokensAhead + 1][2]string {
+	qs := map[string]*[maxTokensAhead + 1][2]string{}
+	for dialect, scopes := range grantedScopesColumn {
+		qs[dialect] = new([maxTokensAhead + 1][2]string)
+		for n := range maxTokensAhead + 1 {
+			var revoked strings.Builder
+			for i := range n {
+				fmt.Fprintf(&revoked, ",\n  CASE WHEN EXISTS (SELECT 1 FROM revoked_tokens WHERE iss = ? AND jti = ?) THEN 1 ELSE 0 END AS r%d", i)
+			}
+			for withScopes, column := range [2]string{"", scopes} {
+				qs[dialect][n][withScopes] = `SELECT m.s256 AS m_s256, m.version AS m_version, m.state AS m_state,
   m.approved_at_ms AS m_approved_at_ms, m.authority_set AS m_authority_set, m.authority_hash AS m_authority_hash,
   m.effective_authority_set AS m_effective_authority_set, m.effective_authority_hash AS m_effective_authority_hash,
-  ` + boundPersonColumns + revoked.String() + `
+  ` + boundPersonColumns + revoked.String() + column + `
 FROM (SELECT 1 AS one) AS one
   LEFT JOIN missions m ON m.owner_key = ?
   LEFT JOIN agent_bindings b ON b.provider = ? AND b.agent_id = ? AND b.` + liveBinding + `
   LEFT JOIN persons p ON p.id = b.person_id
 LIMIT 1`
+			}
+		}
 	}
-	return q
+	return qs
 }()
 
 // missionAndBindingRow is a row of missionAndBindingQueries[n]: R0 and R1
 // are the tokens' columns, as many as maxTokensAhead (revoked's type
 // holds the two to each other).
 type missionAndBindingRow struct {
-	Stamp missionStamp `gorm:"embedded;embeddedPrefix:m_"`
-	Bound boundRow     `gorm:"embedded"`
-	R0    int          `gorm:"column:r0"`
-	R1    int          `gorm:"column:r1"`
+	Stamp  missionStamp `gorm:"embedded;embeddedPrefix:m_"`
+	Bound  boundRow     `gorm:"embedded"`
+	R0     int          `gorm:"column:r0"`
+	R1     int          `gorm:"column:r1"`
+	Scopes *string      `gorm:"column:scopes"`
 }
 
 // revoked reports which of the row's tokens are revoked.
 func (r missionAndBindingRow) revoked() [maxTokensAhead]bool { return [...]bool{r.R0 == 1, r.R1 == 1} }
 
-// ownedMissionReadingAhead is OwnedMission, reading ahead's binding and
-// revocations in the same statement.
+// grantedScopesOf is a grant's scopes from their JSON array, in
+// GrantedScopes' order (none: nil).
+func grantedScopesOf(array *string) ([]string, error) {
+	var scopes []string
+	if array != nil {
+		if err := json.Unmarshal([]byte(*array), &scopes); err != nil {
+			return nil, err
+		}
+	}
+	return sortedScopes(scopes), nil
+}
+
+// ownedMissionReadingAhead is OwnedMission, reading ahead's binding,
+// revocations and scopes in the same statement.
 func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, ahead *bindingAhead) (*mission.Record, error) {
 	const op = "read mission"
 	ahead.mu.Lock()
-	tokens := ahead.tokens
+	tokens, scopesOf := ahead.tokens, ahead.scopesOf
 	ahead.mu.Unlock()
-	args := make([]any, 0, 2*len(tokens)+3)
+	args := make([]any, 0, 2*len(tokens)+7)
 	for _, t := range tokens {
 		args = append(args, t[0], t[1])
 	}
+	withScopes := 0
+	if scopesOf != nil {
+		withScopes = 1
+		args = append(args, scopesOf[0], scopesOf[1], scopesOf[2], scopesOf[3])
+	}
 	args = append(args, ownerKey, ahead.provider, ahead.agentID)
 	rows := make([]missionAndBindingRow, 0, 1)
-	if err := s.stmt(ctx).Raw(missionAndBindingQueries[len(tokens)], args...).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(missionAndBindingQueries[s.dialect][len(tokens)][withScopes], args...).Scan(&rows).Error; err != nil {
 		return nil, wrap(op, err)
 	}
 	var r missionAndBindingRow
@@ -194,6 +269,11 @@ func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, a
 				ahead.firstRevoked = i
 				break
 			}
+		}
+	}
+	if scopesOf != nil {
+		if scopes, err := grantedScopesOf(r.Scopes); err == nil {
+			ahead.scopesRead, ahead.scopes = true, scopes
 		}
 	}
 	ahead.mu.Unlock()

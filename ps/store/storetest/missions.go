@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -254,6 +255,85 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if got := first(ctx, third); got != 0 {
 			t.Fatalf("FirstRevoked without a read-ahead = %d, want 0", got)
+		}
+	})
+
+	t.Run("scopes read with the mission", func(t *testing.T) {
+		// The scopes an auth token request's decision reads (the person's
+		// grants to the agent at the resource) read with its mission
+		// (store.ReadScopesAhead, finding 69): GrantedScopes answers as of
+		// the mission read, for exactly that grant, once, as the read
+		// alone would have answered then.
+		const provider, rs = "https://ap.example", "https://rs.example"
+		agent := m1.AgentSub
+		key := mission.OwnerKey(provider, agent, m1.S256)
+		grant := func(resource string, scopes ...string) {
+			t.Helper()
+			if err := st.GrantScopes(ctx, "p1", provider, agent, resource, scopes, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		granted := func(ctx context.Context, resource string) []string {
+			t.Helper()
+			scopes, err := st.GrantedScopes(ctx, "p1", provider, agent, resource)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return scopes
+		}
+		readAhead := func(resource string) context.Context {
+			t.Helper()
+			ahead := store.ReadBindingAhead(ctx, provider, agent)
+			store.ReadScopesAhead(ahead, "p1", provider, agent, resource)
+			if _, err := st.OwnedMission(ahead, key); err != nil {
+				t.Fatal(err)
+			}
+			return ahead
+		}
+
+		// Scopes of any characters (they are whatever was granted).
+		grant(rs, "write", "read", "a b", `q"uote`, "ü", "Z")
+		want := granted(ctx, rs)
+		if !slices.Equal(want, []string{"Z", "a b", `q"uote`, "read", "write", "ü"}) {
+			t.Fatalf("GrantedScopes = %q, want them in byte order", want)
+		}
+		ahead := readAhead(rs)
+		grant(rs, "admin") // after the mission read
+		if got := granted(ahead, rs); !reflect.DeepEqual(got, want) {
+			t.Fatalf("GrantedScopes read ahead = %q, want %q as at the mission read", got, want)
+		}
+		if got := granted(ahead, rs); !slices.Contains(got, "admin") || len(got) != len(want)+1 {
+			t.Fatalf("GrantedScopes the second time = %q, want the database's, with admin", got)
+		}
+
+		// None granted: none, as the read alone answers.
+		const other = "https://other.example"
+		if got := granted(ctx, other); got != nil {
+			t.Fatalf("GrantedScopes of no grant = %#v, want nil", got)
+		}
+		ahead = readAhead(other)
+		grant(other, "read")
+		if got := granted(ahead, other); got != nil {
+			t.Fatalf("GrantedScopes read ahead of a grant = %#v, want nil", got)
+		}
+
+		// Another resource's grant, and a read inside a transaction, read
+		// the database; the answer still waits for its own grant.
+		ahead = readAhead(rs)
+		grant(rs, "delete")
+		if got := granted(ahead, other); !slices.Equal(got, []string{"read"}) {
+			t.Fatalf("GrantedScopes of another resource = %q", got)
+		}
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			if got, err := tx.GrantedScopes(ahead, "p1", provider, agent, rs); err != nil || !slices.Contains(got, "delete") {
+				t.Errorf("GrantedScopes in a transaction = %q, %v; want the transaction's answer, with delete", got, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := granted(ahead, rs); slices.Contains(got, "delete") || !slices.Contains(got, "admin") {
+			t.Fatalf("GrantedScopes after the transaction = %q, want the read-ahead's, without delete", got)
 		}
 	})
 

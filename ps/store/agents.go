@@ -73,8 +73,8 @@ const boundPersonColumns = `b.id, b.provider, b.agent_id, b.person_id, b.state, 
 // two round trips). ErrNotFound when the agent has no live binding.
 func (s *Store) BoundPerson(ctx context.Context, provider, agentID string) (*agents.Binding, *account.Person, error) {
 	const op = "look up binding"
-	if row, found, ok := s.takeBindingAhead(ctx, provider, agentID); ok {
-		if !found {
+	if row, ok := takeAhead(s, ctx, bindingOf, [2]string{provider, agentID}); ok {
+		if row == nil {
 			return nil, nil, &Error{Op: op, Kind: ErrNotFound}
 		}
 		return row.Binding.binding(), &row.Person.record().Person, nil

@@ -111,7 +111,7 @@ func (s *Store) PersonTokenRecord(ctx context.Context, jti string) (*tokens.Reco
 // GrantedScopes lists the scopes a person granted an agent at resource, in
 // byte order (none: nil).
 func (s *Store) GrantedScopes(ctx context.Context, personID, agentIss, agentSub, resource string) ([]string, error) {
-	if scopes, ok := s.takeScopesAhead(ctx, personID, agentIss, agentSub, resource); ok {
+	if scopes, ok := takeAhead(s, ctx, scopesOf, [4]string{personID, agentIss, agentSub, resource}); ok {
 		return scopes, nil
 	}
 	var scopes []string

@@ -90,8 +90,8 @@ func (s *Store) Mission(ctx context.Context, s256 string) (*mission.Record, erro
 // OwnedMission reads a mission by its owner key (mission.OwnerKey) in one
 // probe, or ErrNotFound.
 func (s *Store) OwnedMission(ctx context.Context, ownerKey string) (*mission.Record, error) {
-	if ahead := s.bindingAheadFor(ctx); ahead != nil {
-		return s.ownedMissionReadingAhead(ctx, ownerKey, ahead)
+	if ra, first := s.readsAhead(ctx); first {
+		return s.ownedMissionReadingAhead(ctx, ownerKey, ra)
 	}
 	return s.readMission(ctx, "read mission", stampByOwnerKey, ownerKey)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -29,37 +28,67 @@ import (
 // revocation that commits after it cascades to what it issues
 // (tokens.RevocationGuard).
 
-// bindingAheadKey is the context key of a request's bindingAhead.
-type bindingAheadKey struct{}
+// readAheadKey is the context key of a request's readAhead.
+type readAheadKey struct{}
 
-// bindingAhead is one agent's live binding and person, and the
-// revocation of some tokens, read with its mission and each taken once.
-type bindingAhead struct {
-	provider, agentID string
+// readAhead is what a request's mission read reads ahead: the agent's
+// binding, and the tokens' revocation and the grant's scopes when asked.
+type readAhead struct {
+	mu      sync.Mutex
+	spent   bool                              // the mission read has read ahead
+	binding aheadAnswer[[2]string, *boundRow] // provider and agent → the live binding and person, nil for none
+	revoked aheadAnswer[tokenSet, int]        // → the first revoked, or -1
+	scopes  aheadAnswer[[4]string, []string]  // person, agent iss and sub, resource → the granted scopes
+}
 
-	mu           sync.Mutex
-	spent        bool // the mission read has read ahead
-	read         bool // the binding read and not yet taken
-	found        bool
-	row          boundRow
-	tokens       [][2]string // the tokens whose revocation is read with the mission
-	firstRevoked int         // tokens' first revoked, or -1; valid while revRead
-	revRead      bool        // the revocations read and not yet taken
-	scopesOf     *[4]string  // the grant whose scopes are read with the mission: person, agent iss and sub, resource
-	scopes       []string    // valid while scopesRead
-	scopesRead   bool        // the scopes read and not yet taken
+// aheadAnswer is one answer of a readAhead: asked for a key before the
+// mission read, read by it, then taken once, for that key only.
+type aheadAnswer[K comparable, V any] struct {
+	key         K
+	asked, read bool
+	value       V
+}
+
+func (a *aheadAnswer[K, V]) ask(key K) { a.key, a.asked = key, true }
+
+// fill is the mission read's answer, kept if it was asked for.
+func (a *aheadAnswer[K, V]) fill(v V) { a.value, a.read = v, a.asked }
+
+func (a *aheadAnswer[K, V]) take(key K) (v V, ok bool) {
+	if !a.read || a.key != key {
+		return v, false
+	}
+	a.read = false
+	return a.value, true
 }
 
 // maxTokensAhead bounds the tokens whose revocation a mission read reads
 // (an auth token request checks two).
 const maxTokensAhead = 2
 
+// tokenSet is up to maxTokensAhead tokens (iss, jti pairs), in order.
+type tokenSet struct {
+	n    int
+	list [maxTokensAhead][2]string
+}
+
+// tokenSetOf is tokens as a tokenSet; false for none or too many.
+func tokenSetOf(tokens [][2]string) (t tokenSet, ok bool) {
+	if len(tokens) == 0 || len(tokens) > maxTokensAhead {
+		return t, false
+	}
+	t.n = copy(t.list[:], tokens)
+	return t, true
+}
+
 // ReadBindingAhead returns ctx, which makes the first mission read by
 // owner key outside a transaction (OwnedMission) also read the live
 // binding of the agent provider/agentID and its person, and BoundPerson
 // for that agent answer once from what it read.
 func ReadBindingAhead(ctx context.Context, provider, agentID string) context.Context {
-	return context.WithValue(ctx, bindingAheadKey{}, &bindingAhead{provider: provider, agentID: agentID})
+	ra := &readAhead{}
+	ra.binding.ask([2]string{provider, agentID})
+	return context.WithValue(ctx, readAheadKey{}, ra)
 }
 
 // ReadRevocationsAhead makes the mission read that ctx's ReadBindingAhead
@@ -68,14 +97,8 @@ func ReadBindingAhead(ctx context.Context, provider, agentID string) context.Con
 // read-ahead in ctx, once the mission is read, or for more than
 // maxTokensAhead tokens it does nothing.
 func ReadRevocationsAhead(ctx context.Context, tokens [][2]string) {
-	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
-	if ahead == nil || len(tokens) == 0 || len(tokens) > maxTokensAhead {
-		return
-	}
-	ahead.mu.Lock()
-	defer ahead.mu.Unlock()
-	if !ahead.spent {
-		ahead.tokens = slices.Clone(tokens)
+	if set, ok := tokenSetOf(tokens); ok {
+		beforeRead(ctx, func(ra *readAhead) { ra.revoked.ask(set) })
 	}
 }
 
@@ -84,84 +107,61 @@ func ReadRevocationsAhead(ctx context.Context, tokens [][2]string) {
 // and GrantedScopes for exactly that grant answer once from it. Without a
 // read-ahead in ctx, or once the mission is read, it does nothing.
 func ReadScopesAhead(ctx context.Context, personID, agentIss, agentSub, resource string) {
-	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
-	if ahead == nil {
-		return
-	}
-	ahead.mu.Lock()
-	defer ahead.mu.Unlock()
-	if !ahead.spent {
-		ahead.scopesOf = &[4]string{personID, agentIss, agentSub, resource}
+	beforeRead(ctx, func(ra *readAhead) { ra.scopes.ask([4]string{personID, agentIss, agentSub, resource}) })
+}
+
+// beforeRead runs ask on ctx's readAhead, if any, while its mission read
+// has not run.
+func beforeRead(ctx context.Context, ask func(*readAhead)) {
+	if ra, _ := ctx.Value(readAheadKey{}).(*readAhead); ra != nil {
+		ra.mu.Lock()
+		defer ra.mu.Unlock()
+		if !ra.spent {
+			ask(ra)
+		}
 	}
 }
 
-// bindingAheadFor is ctx's bindingAhead when s should read it now: outside
-// a transaction (inside one, reads see its writes and its snapshot, and
-// the answer must not outlive it), and by the request's first mission
-// read.
-func (s *Store) bindingAheadFor(ctx context.Context) *bindingAhead {
-	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
-	if ahead == nil || s.afterCommit != nil {
+// readAheadFor is ctx's readAhead when s may use it: outside a
+// transaction (inside one, reads see its writes and its snapshot, and an
+// answer must not outlive it).
+func (s *Store) readAheadFor(ctx context.Context) *readAhead {
+	if s.afterCommit != nil {
 		return nil
 	}
-	ahead.mu.Lock()
-	defer ahead.mu.Unlock()
-	if ahead.spent {
-		return nil
-	}
-	ahead.spent = true
-	return ahead
+	ra, _ := ctx.Value(readAheadKey{}).(*readAhead)
+	return ra
 }
 
-// takeBindingAhead is the binding and person read ahead for this agent,
-// if any is waiting: ok is false when BoundPerson must read them itself.
-// found is false when the agent had no live binding.
-func (s *Store) takeBindingAhead(ctx context.Context, provider, agentID string) (row boundRow, found, ok bool) {
-	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
-	if ahead == nil || s.afterCommit != nil || ahead.provider != provider || ahead.agentID != agentID {
-		return boundRow{}, false, false
-	}
-	ahead.mu.Lock()
-	defer ahead.mu.Unlock()
-	if !ahead.read {
-		return boundRow{}, false, false
-	}
-	ahead.read = false
-	return ahead.row, ahead.found, true
-}
-
-// takeRevocationsAhead is the index of the first of tokens read ahead as
-// revoked (or -1), if exactly those tokens were read ahead and not taken:
-// ok is false when FirstRevoked must read them itself.
-func (s *Store) takeRevocationsAhead(ctx context.Context, tokens [][2]string) (first int, ok bool) {
-	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
-	if ahead == nil || s.afterCommit != nil {
-		return 0, false
-	}
-	ahead.mu.Lock()
-	defer ahead.mu.Unlock()
-	if !ahead.revRead || !slices.Equal(ahead.tokens, tokens) {
-		return 0, false
-	}
-	ahead.revRead = false
-	return ahead.firstRevoked, true
-}
-
-// takeScopesAhead is the scopes read ahead for this grant, if they are
-// waiting: ok is false when GrantedScopes must read them itself.
-func (s *Store) takeScopesAhead(ctx context.Context, personID, agentIss, agentSub, resource string) (scopes []string, ok bool) {
-	ahead, _ := ctx.Value(bindingAheadKey{}).(*bindingAhead)
-	if ahead == nil || s.afterCommit != nil {
+// readsAhead reports whether s's mission read now is the one that reads
+// ahead (the request's first outside a transaction), and marks it done.
+func (s *Store) readsAhead(ctx context.Context) (*readAhead, bool) {
+	ra := s.readAheadFor(ctx)
+	if ra == nil {
 		return nil, false
 	}
-	ahead.mu.Lock()
-	defer ahead.mu.Unlock()
-	if !ahead.scopesRead || *ahead.scopesOf != [4]string{personID, agentIss, agentSub, resource} {
-		return nil, false
-	}
-	ahead.scopesRead = false
-	return ahead.scopes, true
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	first := !ra.spent
+	ra.spent = true
+	return ra, first
 }
+
+// takeAhead is answer's value for key, if the mission read left one for
+// it and nothing took it: ok is false when the caller must read it itself.
+func takeAhead[K comparable, V any](s *Store, ctx context.Context, answer func(*readAhead) *aheadAnswer[K, V], key K) (v V, ok bool) {
+	ra := s.readAheadFor(ctx)
+	if ra == nil {
+		return v, false
+	}
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	return answer(ra).take(key)
+}
+
+func bindingOf(ra *readAhead) *aheadAnswer[[2]string, *boundRow] { return &ra.binding }
+func revokedOf(ra *readAhead) *aheadAnswer[tokenSet, int]        { return &ra.revoked }
+func scopesOf(ra *readAhead) *aheadAnswer[[4]string, []string]   { return &ra.scopes }
 
 // grantedScopesColumn reads a grant's scopes as a JSON array, in each
 // dialect's aggregate (the values are whatever was granted: no separator
@@ -233,23 +233,24 @@ func grantedScopesOf(array *string) ([]string, error) {
 	return sortedScopes(scopes), nil
 }
 
-// ownedMissionReadingAhead is OwnedMission, reading ahead's binding,
-// revocations and scopes in the same statement.
-func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, ahead *bindingAhead) (*mission.Record, error) {
+// ownedMissionReadingAhead is OwnedMission, reading ra's answers in the
+// same statement.
+func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, ra *readAhead) (*mission.Record, error) {
 	const op = "read mission"
-	ahead.mu.Lock()
-	tokens, scopesOf := ahead.tokens, ahead.scopesOf
-	ahead.mu.Unlock()
-	args := make([]any, 0, 2*len(tokens)+7)
+	ra.mu.Lock()
+	agent, revoked, scopes := ra.binding.key, ra.revoked, ra.scopes
+	ra.mu.Unlock()
+	args := make([]any, 0, 2*maxTokensAhead+7)
+	tokens := revoked.key.list[:revoked.key.n]
 	for _, t := range tokens {
 		args = append(args, t[0], t[1])
 	}
 	withScopes := 0
-	if scopesOf != nil {
+	if scopes.asked {
 		withScopes = 1
-		args = append(args, scopesOf[0], scopesOf[1], scopesOf[2], scopesOf[3])
+		args = append(args, scopes.key[0], scopes.key[1], scopes.key[2], scopes.key[3])
 	}
-	args = append(args, ownerKey, ahead.provider, ahead.agentID)
+	args = append(args, ownerKey, agent[0], agent[1])
 	rows := make([]missionAndBindingRow, 0, 1)
 	if err := s.stmt(ctx).Raw(missionAndBindingQueries[s.dialect][len(tokens)][withScopes], args...).Scan(&rows).Error; err != nil {
 		return nil, wrap(op, err)
@@ -258,25 +259,25 @@ func (s *Store) ownedMissionReadingAhead(ctx context.Context, ownerKey string, a
 	if len(rows) > 0 {
 		r = rows[0]
 	}
-	ahead.mu.Lock()
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
 	// A binding whose person is gone is none, as BoundPerson's join has it.
-	ahead.read, ahead.found, ahead.row = true, r.Bound.Binding.ID != "" && r.Bound.Person.ID != "", r.Bound
-	if len(tokens) > 0 {
-		ahead.revRead, ahead.firstRevoked = true, -1
-		revoked := r.revoked()
-		for i := range tokens {
-			if revoked[i] {
-				ahead.firstRevoked = i
-				break
-			}
+	if r.Bound.Binding.ID != "" && r.Bound.Person.ID != "" {
+		ra.binding.fill(&r.Bound)
+	} else {
+		ra.binding.fill(nil)
+	}
+	first, row := -1, r.revoked()
+	for i, revoked := range row[:len(tokens)] {
+		if revoked {
+			first = i
+			break
 		}
 	}
-	if scopesOf != nil {
-		if scopes, err := grantedScopesOf(r.Scopes); err == nil {
-			ahead.scopesRead, ahead.scopes = true, scopes
-		}
+	ra.revoked.fill(first)
+	if granted, err := grantedScopesOf(r.Scopes); err == nil {
+		ra.scopes.fill(granted)
 	}
-	ahead.mu.Unlock()
 	if r.Stamp.S256 == "" {
 		return nil, &Error{Op: op, Kind: ErrNotFound}
 	}

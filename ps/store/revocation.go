@@ -47,8 +47,10 @@ func (s *Store) FirstRevoked(ctx context.Context, tokens [][2]string) (int, erro
 	if len(tokens) == 0 {
 		return -1, nil
 	}
-	if first, ok := s.takeRevocationsAhead(ctx, tokens); ok {
-		return first, nil
+	if set, ok := tokenSetOf(tokens); ok {
+		if first, ok := takeAhead(s, ctx, revokedOf, set); ok {
+			return first, nil
+		}
 	}
 	var (
 		where strings.Builder

@@ -195,13 +195,19 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 			return i
 		}
 		key := mission.OwnerKey(provider, m1.AgentSub, m1.S256)
+		// readAhead reads the mission, with keys' revocations if any.
+		readAhead := func(keys [][2]string) context.Context {
+			t.Helper()
+			ahead := store.ReadBindingAhead(ctx, provider, m1.AgentSub)
+			store.ReadRevocationsAhead(ahead, keys)
+			if _, err := st.OwnedMission(ahead, key); err != nil {
+				t.Fatal(err)
+			}
+			return ahead
+		}
 		keys := [][2]string{{"https://rs.example", "rt-1"}, {"https://ps.example", "pt-1"}}
 		revoke("https://ps.example", "pt-1")
-		ahead := store.ReadBindingAhead(ctx, provider, m1.AgentSub)
-		store.ReadRevocationsAhead(ahead, keys)
-		if _, err := st.OwnedMission(ahead, key); err != nil {
-			t.Fatal(err)
-		}
+		ahead := readAhead(keys)
 		revoke("https://rs.example", "rt-1") // after the mission read
 		if got := first(ahead, [][2]string{keys[1], keys[0]}); got != 0 {
 			t.Fatalf("FirstRevoked of other tokens (the same, reordered) = %d, want 0 as the database has it", got)
@@ -215,11 +221,7 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 
 		// None revoked: -1, read ahead.
 		fresh := [][2]string{{"https://rs.example", "rt-2"}, {"https://ps.example", "pt-2"}}
-		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
-		store.ReadRevocationsAhead(ahead, fresh)
-		if _, err := st.OwnedMission(ahead, key); err != nil {
-			t.Fatal(err)
-		}
+		ahead = readAhead(fresh)
 		revoke("https://ps.example", "pt-2")
 		if got := first(ahead, fresh); got != -1 {
 			t.Fatalf("FirstRevoked read ahead = %d, want -1", got)
@@ -227,20 +229,13 @@ func runMissions(t *testing.T, open func(t *testing.T) *store.Store) {
 
 		// Asked for after the mission read, or inside a transaction, or
 		// with no read-ahead: read from the database.
-		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
-		if _, err := st.OwnedMission(ahead, key); err != nil {
-			t.Fatal(err)
-		}
+		ahead = readAhead(nil)
 		store.ReadRevocationsAhead(ahead, fresh)
 		if got := first(ahead, fresh); got != 1 {
 			t.Fatalf("FirstRevoked asked for after the mission read = %d, want 1", got)
 		}
 		third := [][2]string{{"https://rs.example", "rt-3"}, {"https://ps.example", "pt-3"}}
-		ahead = store.ReadBindingAhead(ctx, provider, m1.AgentSub)
-		store.ReadRevocationsAhead(ahead, third)
-		if _, err := st.OwnedMission(ahead, key); err != nil {
-			t.Fatal(err)
-		}
+		ahead = readAhead(third)
 		revoke("https://rs.example", "rt-3")
 		if err := st.InTx(ctx, func(tx *store.Store) error {
 			if i, err := tx.FirstRevoked(ahead, third); err != nil || i != 0 {

@@ -18,8 +18,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
-// TestKillDuringLoad (issue 12): the PS on PostgreSQL is killed with
-// SIGKILL three times while agents ask for person tokens, and restarted on
+// TestKillDuringLoad (issue 12): the PS is killed with SIGKILL three times while agents ask for person tokens, and restarted on
 // the same address. Each round a mission proposal is approved by the person
 // before the kill and polled after it, and another is proposed before the
 // kill and approved after it: both complete exactly once (the second poll
@@ -32,9 +31,18 @@ import (
 // evidence export`), and no decision is half-written: the person tokens
 // issued under a mission are the approval's one plus one per issue
 // decision in its chain (a decision and its token commit together).
+// It runs on PostgreSQL and on the embedded SQLite database, the default:
+// there a kill can land inside a grouped commit (several decisions in one
+// SQLite transaction, ps/store/txgroup.go) or a checkpoint that starts the
+// WAL over, and no decision may come back half-written or lost after its
+// answer was given.
 // PS-155/PS-156 (deferred responses survive), PS-183 (s256), PS-074 (jti).
 func TestKillDuringLoad(t *testing.T) {
-	db := storetest.NewPostgresURL(t)
+	t.Run("postgres", func(t *testing.T) { killDuringLoad(t, storetest.NewPostgresURL(t)) })
+	t.Run("sqlite", func(t *testing.T) { killDuringLoad(t, storetest.NewSQLiteURL(t)) })
+}
+
+func killDuringLoad(t *testing.T, db string) {
 	w := newWorld(t, db)
 	p := w.start(t)
 	alice := w.person(t, p, "alice")
@@ -82,6 +90,14 @@ func TestKillDuringLoad(t *testing.T) {
 	l.stop(t)
 
 	st := storetest.OpenURL(t, db, false)
+	// An answer is sent only after its decision committed, so no kill
+	// loses a token an agent was given: each has its issuance record,
+	// under the mission its request named (PS-074, PS-259).
+	for _, jti := range l.issuedJTIs(t) {
+		if n := storetest.CountWhere(t, st, "person_token_records", "jti = ? AND mission_s256 IS NOT NULL", jti); n != 1 {
+			t.Fatalf("person token %s was answered before a kill but has %d mission-bound records after it, want 1", jti, n)
+		}
+	}
 	for _, m := range approved {
 		var row struct {
 			Blob  []byte

@@ -2,8 +2,11 @@ package reliability
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,6 +87,31 @@ func (l *load) once(ctx context.Context, p *proc, a *conformance.Agent) {
 	default:
 		l.wrong = append(l.wrong, r.String())
 	}
+}
+
+// issuedJTIs is the jti of every person token the load was answered
+// with (read from the JWT's claims, not verified: the answers were
+// checked as they came).
+func (l *load) issuedJTIs(t *testing.T) []string {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	jtis := make([]string, 0, len(l.tokens))
+	for tok := range l.tokens {
+		parts := strings.Split(tok, ".")
+		var claims struct {
+			JTI string `json:"jti"`
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[min(1, len(parts)-1)])
+		if err == nil {
+			err = json.Unmarshal(payload, &claims)
+		}
+		if err != nil || claims.JTI == "" {
+			t.Fatalf("a person token the load kept has no readable jti: %v", err)
+		}
+		jtis = append(jtis, claims.JTI)
+	}
+	return jtis
 }
 
 // counts returns (ok, unavailable, down).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"gorm.io/gorm"
@@ -185,14 +186,26 @@ type batchRead struct {
 // one by one: a row lock one of them takes is held before the next reads
 // (LockSeenMission's lock and counters, finding 56).
 func (t *pgTx) readBatch(ctx context.Context, reads ...batchRead) error {
-	return t.send(ctx, t.take(true), reads)
+	if t.queueErr != nil {
+		return t.queueErr
+	}
+	return t.unsent(t.send(ctx, t.take(true), reads))
+}
+
+// isRollbackToSavepoint reports whether query rolls back to a savepoint.
+func isRollbackToSavepoint(query string) bool {
+	q := strings.TrimSpace(query)
+	return len(q) > 12 && strings.EqualFold(q[:12], "ROLLBACK TO ")
 }
 
 // readPastQueue is readBatch for reads no queued write can change
 // (pastQueue): BEGIN and the statements ahead go with them, the queue
 // stays.
 func (t *pgTx) readPastQueue(ctx context.Context, reads ...batchRead) error {
-	return t.send(ctx, t.take(false), reads)
+	if t.queueErr != nil {
+		return t.queueErr
+	}
+	return t.unsent(t.send(ctx, t.take(false), reads))
 }
 
 // send sends writes then reads as one pgx batch on the transaction's
@@ -261,13 +274,39 @@ func (t *pgTx) send(ctx context.Context, writes []queuedWrite, reads []batchRead
 // marked to run past it (pastQueue): then BEGIN and the statements ahead
 // go alone.
 func (t *pgTx) before(ctx context.Context) error {
-	if ctx.Value(pastQueueKey{}) != nil {
-		return t.run(ctx, t.take(false))
+	if t.queueErr != nil {
+		return t.queueErr
 	}
-	return t.flush(ctx)
+	if ctx.Value(pastQueueKey{}) != nil {
+		return t.unsent(t.run(ctx, t.take(false)))
+	}
+	return t.unsent(t.flush(ctx))
+}
+
+// unsent keeps err as the transaction's own when it did not come from
+// PostgreSQL: what was taken to go (BEGIN, the statements ahead, queued
+// writes) may never have reached the server, which then has nothing to
+// abort. Every later statement and the commit fail with it: otherwise the
+// transaction would commit without those writes, or, BEGIN lost, run its
+// statements each on its own. An error from PostgreSQL has aborted the
+// transaction there, and a savepoint's rollback may still recover it.
+func (t *pgTx) unsent(err error) error {
+	var pgErr *pgconn.PgError
+	if err != nil && !errors.As(err, &pgErr) {
+		t.queueErr = errors.Join(t.queueErr, err)
+	}
+	return err
 }
 
 func (t *pgTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if isRollbackToSavepoint(query) {
+		// Every SAVEPOINT sends the queue first, so what is queued or
+		// ahead now was queued inside the savepoint being rolled back to
+		// (or one nested in it): it is undone without being sent. Sent, a
+		// failing write of it would abort the transaction before the
+		// rollback could run.
+		t.queued, t.ahead = nil, nil
+	}
 	if err := t.before(ctx); err != nil {
 		return nil, err
 	}
@@ -298,8 +337,8 @@ func pastQueue(ctx context.Context) context.Context {
 // query after a failed flush on an aborted transaction, which fails it,
 // and the commit reports the write's error (queueErr).
 func (t *pgTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if err := t.before(ctx); err != nil {
-		t.queueErr = errors.Join(t.queueErr, err)
+	if err := t.before(ctx); err != nil && t.queueErr == nil {
+		t.queueErr = err
 	}
 	t.roundTrips++
 	return t.conn.QueryRowContext(ctx, query, args...)

@@ -163,17 +163,7 @@ func BenchmarkPostgresIssuingTransaction(b *testing.B) {
 func TestPostgresSeenLockAndCountersShareOneRoundTrip(t *testing.T) {
 	st := storetest.OpenURL(t, storetest.NewMigratedPostgresURL(t), true)
 	ctx := t.Context()
-	storetest.SeedPersons(t, st, "p1")
-	set := json.RawMessage(`{"object":"aauth-mm/authority-set/v1"}`)
-	a := mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:A@ap.example", PersonID: "p1", Description: "# Packet",
-		Resources: []string{"https://rs.example"}, MissionModel: json.RawMessage(`{"v":1}`),
-		Composition: &mission.Composition{AuthoritySet: set, AuthorityHash: "AH", EffectiveSet: set, EffectiveHash: "AH",
-			Overlays: json.RawMessage(`[]`), Proposal: json.RawMessage(`{"object":"p"}`), ProposalHash: "PH",
-			ConsentRendering: json.RawMessage(`{"object":"r"}`), ConsentRenderingHash: "RH", Template: "t@1"}}
-	m, err := a.Mint("https://ps.example", time.UnixMilli(1_800_000_000_123).UTC(), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
-	require.NoError(t, err)
-	seen, err := st.Mission(ctx, m.S256)
-	require.NoError(t, err)
+	seen := seenTestMission(t, st)
 	grant := authority.Effects{CountGrants: []string{"r1"}}
 	require.NoError(t, st.InTx(ctx, func(tx *store.Store) error {
 		require.NoError(t, tx.RecordPersonToken(ctx, tokenRecord("q1")))
@@ -315,4 +305,23 @@ func TestPostgresTransactionOfAnEndedRequestCommitsNothing(t *testing.T) {
 		return tx.RecordPersonToken(t.Context(), tokenRecord("c3"))
 	}))
 	require.Equal(t, []string{"c3"}, recordedJTIs(t, st))
+}
+
+// seenTestMission stores a composed mission of person p1 and returns it as
+// a request would have read it.
+func seenTestMission(t *testing.T, st *store.Store) *mission.Record {
+	t.Helper()
+	ctx := t.Context()
+	storetest.SeedPersons(t, st, "p1")
+	set := json.RawMessage(`{"object":"aauth-mm/authority-set/v1"}`)
+	a := mission.Approval{AgentIss: "https://ap.example", AgentSub: "aauth:A@ap.example", PersonID: "p1", Description: "# Packet",
+		Resources: []string{"https://rs.example"}, MissionModel: json.RawMessage(`{"v":1}`),
+		Composition: &mission.Composition{AuthoritySet: set, AuthorityHash: "AH", EffectiveSet: set, EffectiveHash: "AH",
+			Overlays: json.RawMessage(`[]`), Proposal: json.RawMessage(`{"object":"p"}`), ProposalHash: "PH",
+			ConsentRendering: json.RawMessage(`{"object":"r"}`), ConsentRenderingHash: "RH", Template: "t@1"}}
+	m, err := a.Mint("https://ps.example", time.UnixMilli(1_800_000_000_123).UTC(), func(r *mission.Record) error { return st.CreateMission(ctx, r) })
+	require.NoError(t, err)
+	seen, err := st.Mission(ctx, m.S256)
+	require.NoError(t, err)
+	return seen
 }

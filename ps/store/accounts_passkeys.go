@@ -86,8 +86,14 @@ func (s *Store) TakeCeremony(ctx context.Context, id string) (*account.Ceremony,
 		Data      string  `gorm:"column:data"`
 		ExpiresAt int64   `gorm:"column:expires_at"`
 	}
-	err := s.stmt(ctx).Raw(`DELETE FROM webauthn_ceremonies WHERE id = ? RETURNING person_id, kind, data, expires_at`, id).
+	// A write returning rows holds the writer turn across its reading.
+	ctx, release, err := s.queueWriter(ctx)
+	if err != nil {
+		return nil, wrap("finish passkey ceremony", err)
+	}
+	err = s.stmt(ctx).Raw(`DELETE FROM webauthn_ceremonies WHERE id = ? RETURNING person_id, kind, data, expires_at`, id).
 		Scan(&rows).Error
+	release()
 	if err != nil {
 		return nil, wrap("finish passkey ceremony", err)
 	}

@@ -59,3 +59,24 @@ func (pgDialector) Explain(sql string, _ ...any) string { return sql }
 type sqliteDialector struct{ *sqlite.Dialector }
 
 func (sqliteDialector) Explain(sql string, _ ...any) string { return sql }
+
+// SavePoint and RollbackTo report their statement's error. The drivers'
+// own run the statement and return nil whatever it did, so a savepoint
+// that could not be rolled back to went unnoticed: after an error that
+// makes SQLite end the whole transaction (a full disk, an I/O error,
+// ON CONFLICT ROLLBACK) the next statements ran outside any transaction,
+// each committed alone, and a commit group told its members they had
+// committed (txgroup.go).
+func (pgDialector) SavePoint(tx *gorm.DB, name string) error { return savePoint(tx, name) }
+
+func (pgDialector) RollbackTo(tx *gorm.DB, name string) error { return rollbackTo(tx, name) }
+
+func (sqliteDialector) SavePoint(tx *gorm.DB, name string) error { return savePoint(tx, name) }
+
+func (sqliteDialector) RollbackTo(tx *gorm.DB, name string) error { return rollbackTo(tx, name) }
+
+func savePoint(tx *gorm.DB, name string) error { return tx.Exec("SAVEPOINT " + name).Error }
+
+func rollbackTo(tx *gorm.DB, name string) error {
+	return tx.Exec("ROLLBACK TO SAVEPOINT " + name).Error
+}

@@ -43,12 +43,7 @@ func (s *Store) purge(ctx context.Context, op, table, key, where string, args ..
 		` LIMIT ` + strconv.Itoa(batch) + `)`
 	var total int64
 	for {
-		release, err := s.queueWriter(ctx)
-		if err != nil {
-			return total, wrap(op, err)
-		}
-		res := s.stmt(ctx).Exec(q, args...)
-		release()
+		res := s.stmt(ctx).Exec(q, args...) // one writer turn per batch
 		if res.Error != nil {
 			return total, wrap(op, res.Error)
 		}

@@ -103,12 +103,7 @@ func (s *Store) FirstRevoked(ctx context.Context, tokens [][2]string) (int, erro
 // RememberAgentToken records that the PS accepted agent token (iss, jti)
 // carrying sub, until exp (PS-293). Recording it again changes nothing.
 func (s *Store) RememberAgentToken(ctx context.Context, iss, jti, sub string, exp time.Time) error {
-	release, err := s.queueWriter(ctx) // every signed request writes here
-	if err != nil {
-		return wrap("remember agent token", err)
-	}
-	defer release()
-	err = s.stmt(ctx).Exec(
+	err := s.stmt(ctx).Exec(
 		`INSERT INTO agent_token_subs (iss, jti, sub, exp) VALUES (?, ?, ?, ?) ON CONFLICT (iss, jti) DO NOTHING`,
 		iss, jti, sub, exp.Unix()).Error
 	return wrap("remember agent token", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -54,6 +55,11 @@ type stmtPool struct {
 	pin      bool
 	writerMu sync.Mutex
 	writer   *sql.Conn
+
+	// turn, when set (SQLite), takes the process's writer turn for a
+	// write outside a transaction (Store.writeTurn), as InTx's
+	// transactions take it.
+	turn func(ctx context.Context) (release func(), err error)
 }
 
 type pooledStmt struct {
@@ -220,7 +226,34 @@ func (p *stmtPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt,
 	return p.db.PrepareContext(ctx, query)
 }
 
+// errWriteReturningRows refuses a write that returns rows outside a
+// transaction without the writer turn (queueWriter): the pool cannot hold
+// the turn until its caller has read the rows.
+var errWriteReturningRows = errors.New("store: a write that returns rows outside a transaction must hold the writer turn (queueWriter)")
+
+// writes reports whether query changes rows, by its first keyword; a
+// statement of a WITH clause is taken as a read (the store writes with
+// none).
+func writes(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	if len(q) < 6 {
+		return false
+	}
+	switch strings.ToUpper(q[:6]) {
+	case "INSERT", "UPDATE", "DELETE":
+		return true
+	}
+	return len(q) >= 7 && strings.EqualFold(q[:7], "REPLACE")
+}
+
 func (p *stmtPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if p.turn != nil && writes(query) {
+		release, err := p.turn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	if ps := p.forPool(ctx, query); ps != nil {
 		defer p.give(ps)
 		return ps.stmt.ExecContext(ctx, args...)
@@ -229,6 +262,9 @@ func (p *stmtPool) ExecContext(ctx context.Context, query string, args ...any) (
 }
 
 func (p *stmtPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if p.turn != nil && writes(query) && ctx.Value(writerTurnHeld{}) == nil {
+		return nil, errWriteReturningRows
+	}
 	if ps := p.forPool(ctx, query); ps != nil {
 		defer p.give(ps)
 		return ps.stmt.QueryContext(ctx, args...)
@@ -296,13 +332,49 @@ type stmtTx struct {
 	// unpin frees the writer connection (nil for a transaction on the
 	// pool); once, though gorm may roll back after a failed commit.
 	unpin func()
+	// lost is why SQLite may have ended the transaction under it (see
+	// endsTransaction): every later statement and the commit fail with
+	// it, since after such an error each statement would run, and
+	// commit, on its own.
+	lost error
+}
+
+// endsTransaction reports whether a statement's err may have ended
+// SQLite's whole transaction, not only the statement: a full disk, an I/O
+// error, memory exhausted (SQLite's "may or may not be rolled back
+// automatically"), or a savepoint statement that failed, which leaves the
+// transaction in no known state.
+func endsTransaction(query string, err error) bool {
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff {
+		case 7, 10, 13: // SQLITE_NOMEM, SQLITE_IOERR, SQLITE_FULL
+			return true
+		}
+	}
+	q := strings.ToUpper(strings.TrimSpace(query))
+	return strings.HasPrefix(q, "SAVEPOINT ") || strings.HasPrefix(q, "ROLLBACK TO ") || strings.HasPrefix(q, "RELEASE ")
+}
+
+// failed records err of query's statement as lost when it may have ended
+// the transaction.
+func (t *stmtTx) failed(query string, err error) error {
+	if err != nil && t.lost == nil && endsTransaction(query, err) {
+		t.lost = fmt.Errorf("store: the SQLite transaction may have ended: %w", err)
+	}
+	return err
 }
 
 // Commit commits. (A COMMIT that SQLite refuses leaves its transaction
 // open; the driver rolls it back, so the kept connection is usable after:
-// TestSQLiteGroupCommitFailureFailsEveryMember.)
+// TestSQLiteGroupCommitFailureFailsEveryMember.) A lost transaction is
+// rolled back and its error returned.
 func (t *stmtTx) Commit() error {
 	defer t.release()
+	if t.lost != nil {
+		_ = t.Tx.Rollback()
+		return t.lost
+	}
 	return t.Tx.Commit()
 }
 
@@ -326,21 +398,34 @@ func (t *stmtTx) release() {
 func uncancelled(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 func (t *stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.lost != nil {
+		return nil, t.lost
+	}
 	ctx = uncancelled(ctx)
 	if ps := t.pool.forTx(query); ps != nil {
 		defer t.pool.give(ps)
-		return t.Tx.StmtContext(ctx, ps.stmt).ExecContext(ctx, args...)
+		res, err := t.Tx.StmtContext(ctx, ps.stmt).ExecContext(ctx, args...)
+		return res, t.failed(query, err)
 	}
-	return t.Tx.ExecContext(ctx, query, args...)
+	res, err := t.Tx.ExecContext(ctx, query, args...)
+	return res, t.failed(query, err)
 }
 
+// QueryContext's rows run their statement as they are read: an error
+// there that ends the transaction is caught when the savepoint around the
+// work is released or rolled back to (txgroup.go, InTx), which fails then.
 func (t *stmtTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.lost != nil {
+		return nil, t.lost
+	}
 	ctx = uncancelled(ctx)
 	if ps := t.pool.forTx(query); ps != nil {
 		defer t.pool.give(ps)
-		return t.Tx.StmtContext(ctx, ps.stmt).QueryContext(ctx, args...)
+		rows, err := t.Tx.StmtContext(ctx, ps.stmt).QueryContext(ctx, args...)
+		return rows, t.failed(query, err)
 	}
-	return t.Tx.QueryContext(ctx, query, args...)
+	rows, err := t.Tx.QueryContext(ctx, query, args...)
+	return rows, t.failed(query, err)
 }
 
 func (t *stmtTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {

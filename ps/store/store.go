@@ -233,6 +233,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: time.Now, waits: new(waitCounters), pairwise: newPairwiseCache(), seen: newSeenMissions(), stmts: stmts}
 	if dialect == DialectSQLite {
 		st.writer = make(chan struct{}, 1)
+		stmts.turn = st.writeTurn
 		st.replays = new(replayBatch)
 		st.groups = new(txGroups)
 		st.walRestartFrames, st.sqlitePath = new(atomic.Int64), path
@@ -380,19 +381,46 @@ func (s *Store) boundTo(db *gorm.DB, hooks *[]func(), held *heldMissions) *Store
 		held: held, pairwise: s.pairwise, seen: s.seen}
 }
 
-// queueWriter waits for this process's SQLite writer turn (see InTx) for
-// a single write outside a transaction, which would otherwise wait for the
-// lock inside SQLite holding a pooled connection. Inside a transaction,
-// and on PostgreSQL, it returns at once.
-func (s *Store) queueWriter(ctx context.Context) (release func(), err error) {
-	if s.writer == nil || s.afterCommit != nil {
+// writerTurnHeld marks a context whose caller holds the process's SQLite
+// writer turn (queueWriter), so that its statements do not take it again.
+type writerTurnHeld struct{}
+
+// queueWriter waits for this process's SQLite writer turn (see InTx) and
+// returns ctx marked as holding it, for work outside a transaction that
+// must hold the turn across statements or over a statement that returns
+// rows (a single write takes it by itself: writeTurn). Inside a
+// transaction, and on PostgreSQL, it returns at once.
+func (s *Store) queueWriter(ctx context.Context) (context.Context, func(), error) {
+	release, err := s.writeTurn(ctx)
+	if err != nil {
+		return ctx, nil, err
+	}
+	return context.WithValue(ctx, writerTurnHeld{}, true), release, nil
+}
+
+// writeTurn waits for the writer turn for one write outside a
+// transaction, unless ctx holds it already. Every such write on SQLite
+// comes here, from the statement pool (stmtPool.turn): waiting for
+// SQLite's file lock instead, in the engine's busy handler, it polled with
+// sleeps of up to 100 ms while the transaction groups handed the lock to
+// each other without a gap, and under load each such write stalled its
+// request for 0.5–0.8 s (docs/performance.md, finding 70).
+func (s *Store) writeTurn(ctx context.Context) (release func(), err error) {
+	if s.writer == nil || s.afterCommit != nil || ctx.Value(writerTurnHeld{}) != nil {
 		return func() {}, nil
 	}
 	start := time.Now()
+	// Bounded as SQLite's own wait was (busy_timeout): a write through the
+	// outer store by a flow that holds the turn in a transaction fails
+	// as it did then, rather than waiting for itself.
+	timeout := time.NewTimer(sqliteBusyTimeoutMS * time.Millisecond)
+	defer timeout.Stop()
 	select {
 	case s.writer <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-timeout.C:
+		return nil, errWriterTurnTimeout
 	}
 	got := time.Now()
 	s.waits.writerWaited(got.Sub(start))
@@ -401,6 +429,8 @@ func (s *Store) queueWriter(ctx context.Context) (release func(), err error) {
 		<-s.writer
 	}, nil
 }
+
+var errWriterTurnTimeout = fmt.Errorf("store: no SQLite writer turn within %d ms (busy_timeout)", sqliteBusyTimeoutMS)
 
 // AfterCommit runs f once the transaction s belongs to has committed, and
 // never if it rolls back; outside a transaction it runs f at once. It is
@@ -542,7 +572,7 @@ func (s *Store) passiveCheckpoint(ctx context.Context) (frames int64, err error)
 // no writer waits inside SQLite for it; the copy left to it is small, as
 // the PASSIVE checkpoint just ran.
 func (s *Store) restartWAL(ctx context.Context) error {
-	release, err := s.queueWriter(ctx)
+	ctx, release, err := s.queueWriter(ctx)
 	if err != nil {
 		return wrap("restart the WAL", err)
 	}

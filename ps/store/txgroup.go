@@ -81,7 +81,7 @@ func (s *Store) inGroup(ctx context.Context, fn func(tx *Store) error) error {
 			s.waits.groupWaited(time.Since(start))
 			return t.result()
 		case s.writer <- struct{}{}:
-			s.groupTurn(start)
+			s.groupTurnFor(t, start)
 			start = time.Now() // not in the batch taken (maxTxGroup): queue again
 		case <-ctx.Done():
 			if g.withdraw(t) {
@@ -106,6 +106,21 @@ func (s *Store) groupTurn(queued time.Time) {
 	if batch := s.groups.take(); len(batch) > 0 {
 		s.runGroup(batch)
 	}
+}
+
+// groupTurnFor is groupTurn taken by t's caller. If the group panics
+// (the store's own fault; a member's panic goes back to its caller) and t
+// was not in it, t is withdrawn before the panic reaches its caller: a
+// caller that got a panic must not have its transaction committed later
+// by another group.
+func (s *Store) groupTurnFor(t *groupedTx, queued time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.groups.withdraw(t)
+			panic(p)
+		}
+	}()
+	s.groupTurn(queued)
 }
 
 // take removes the oldest pending transactions, at most maxTxGroup.
@@ -177,6 +192,15 @@ func (s *Store) runGroup(batch []*groupedTx) {
 				abandon(err)
 				return
 			}
+			continue
+		}
+		// Released only if the transaction still stands: a member that
+		// met an error which ended SQLite's whole transaction, and went on,
+		// would otherwise leave the group to commit what is left as if
+		// nothing had happened.
+		if err := gtx.Exec("RELEASE SAVEPOINT " + savepoint).Error; err != nil {
+			abandon(err)
+			return
 		}
 	}
 	err := gtx.Commit().Error

@@ -55,6 +55,15 @@ type stmtPool struct {
 	pin      bool
 	writerMu sync.Mutex
 	writer   *sql.Conn
+	// evictions counts statements evicted (under mu); writerEvictions is
+	// the count when the writer connection was last given back (under
+	// writerMu). A statement a transaction bound on the writer is
+	// prepared on that connection too, and database/sql closes that copy
+	// only when the connection goes back to the pool, which a kept one
+	// never does: the writer is given back after a transaction when
+	// statements were evicted since (found by review: one driver
+	// statement leaked per eviction, for the life of the process).
+	evictions, writerEvictions int
 
 	// turn, when set (SQLite), takes the process's writer turn for a
 	// write outside a transaction (Store.writeTurn), as InTx's
@@ -162,6 +171,7 @@ func (p *stmtPool) prepare(ctx context.Context, query string) (*pooledStmt, erro
 		old := p.order.Remove(p.order.Back()).(*pooledStmt)
 		delete(p.bySQL, old.query)
 		old.evicted = true
+		p.evictions++
 		if old.users == 0 {
 			_ = old.stmt.Close()
 		}
@@ -385,9 +395,25 @@ func (t *stmtTx) Rollback() error {
 
 func (t *stmtTx) release() {
 	if t.unpin != nil {
+		t.pool.giveBackStaleWriter()
 		t.unpin()
 		t.unpin = nil
 	}
+}
+
+// giveBackStaleWriter gives the writer connection back to the pool if
+// statements were evicted since it last was, so that database/sql closes
+// their copies on it; the next transaction takes a connection again
+// (database/sql hands back the one freed last). p.writerMu is held.
+func (p *stmtPool) giveBackStaleWriter() {
+	p.mu.Lock()
+	n := p.evictions
+	p.mu.Unlock()
+	if n != p.writerEvictions && p.writer != nil {
+		_ = p.writer.Close()
+		p.writer = nil
+	}
+	p.writerEvictions = n
 }
 
 // A transaction's statements run to their end whatever their caller's

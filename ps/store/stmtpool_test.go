@@ -23,6 +23,7 @@ import (
 type countingDriver struct {
 	inner    driver.Driver
 	prepares atomic.Int64
+	live     atomic.Int64 // statements prepared and not yet closed
 }
 
 func (d *countingDriver) Open(name string) (driver.Conn, error) {
@@ -44,7 +45,35 @@ func (c *countingConn) Prepare(query string) (driver.Stmt, error) {
 
 func (c *countingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	c.d.prepares.Add(1)
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.d.live.Add(1)
+	return &countedStmt{Stmt: st, d: c.d}, nil
+}
+
+// countedStmt counts its close in the driver's live statements.
+type countedStmt struct {
+	driver.Stmt
+	d      *countingDriver
+	closed bool
+}
+
+func (s *countedStmt) Close() error {
+	if !s.closed {
+		s.closed = true
+		s.d.live.Add(-1)
+	}
+	return s.Stmt.Close()
+}
+
+func (s *countedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s *countedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
 }
 
 func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -54,6 +83,12 @@ func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driv
 // countedPool opens a one-connection SQLite database through the counting
 // driver, with table t(n), and returns a stmtPool on it.
 func countedPool(t *testing.T) (*stmtPool, *countingDriver) {
+	t.Helper()
+	return countedPoolOf(t, 1)
+}
+
+// countedPoolOf is countedPool with conns connections.
+func countedPoolOf(t *testing.T, conns int) (*stmtPool, *countingDriver) {
 	t.Helper()
 	d := &countingDriver{}
 	name := fmt.Sprintf("sqlite-counting-%p", d)
@@ -65,7 +100,7 @@ func countedPool(t *testing.T) (*stmtPool, *countingDriver) {
 
 	db, err := sql.Open(name, filepath.Join(t.TempDir(), "pool.db"))
 	require.NoError(t, err)
-	db.SetMaxOpenConns(1)
+	db.SetMaxOpenConns(conns)
 	t.Cleanup(func() { _ = db.Close() })
 	_, err = db.Exec("CREATE TABLE t (n INTEGER NOT NULL)")
 	require.NoError(t, err)

@@ -36,8 +36,8 @@ type revocable struct {
 }
 
 // guard runs the issuance's last checks in its transaction, before
-// anything is written: the mission is still active (read again, its row
-// held) and none of the tokens the issuance stands on — the agent token,
+// anything is written: the mission is still active and not suspended
+// (read again, its row held) and none of the tokens the issuance stands on — the agent token,
 // the sub-agent token, the upstream token and what the caller adds (the
 // presented and resource tokens) — is revoked. It returns the mission as
 // it is now. The mission comes first: a revoked mission's tokens are
@@ -50,6 +50,13 @@ func (s *Service) guard(ctx context.Context, a Agent, ms *mission.Record, more .
 		}
 		if ok, reason := fresh.State().Active(s.o.Now()); !ok {
 			return nil, mission.Terminated(reason)
+		}
+		if fresh.Hold != nil {
+			// Suspended since the request read it (design §5: new token
+			// requests are held). The request's own path holds it; here,
+			// past that check, nothing is issued and the agent asks again,
+			// to be held then.
+			return nil, aauth.Unavailable("the mission was suspended while this request was decided; ask again", 1)
 		}
 		ms = fresh
 	}

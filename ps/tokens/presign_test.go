@@ -3,10 +3,12 @@ package tokens_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/jose"
 	"github.com/aauth-ps/aauth-ps/ps/store"
@@ -105,6 +107,39 @@ func TestPresignedPersonToken(t *testing.T) {
 			}
 			if iat, _, _ := parse(t, iss.Token).NumericDate("iat"); iss.Token == pre.Token() || iat != c.Now().Unix() {
 				t.Fatalf("iat %d, now %d; presigned token reused: %v", iat, c.Now().Unix(), iss.Token == pre.Token())
+			}
+		})
+
+		t.Run("mission suspended meanwhile: nothing issued, ask again", func(t *testing.T) {
+			// The request read the mission before its hold (design §5:
+			// requests during a suspension are held), so only the guard,
+			// in the transaction, can see it. Found by review: it let the
+			// token through.
+			r := req("https://rs.example")
+			pre := s.PresignPersonToken(ctx, r)
+			before := len(records(t, s, ms.S256))
+			setHold := func(h *mission.Hold) {
+				t.Helper()
+				now, err := st.Mission(ctx, ms.S256)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok, err := st.SetMissionHold(ctx, ms.S256, now.Version, h); !ok || err != nil {
+					t.Fatalf("SetMissionHold = %v, %v", ok, err)
+				}
+			}
+			setHold(&mission.Hold{Since: c.Now(), Until: c.Now().Add(time.Hour), ByKind: "person", ByID: "p1"})
+			_, err := issue(r, pre)
+			var p *aauth.Problem
+			if !errors.As(err, &p) || p.Status != http.StatusServiceUnavailable || p.Code != aauth.ErrTemporarilyUnavailable || p.RetryAfter < 1 {
+				t.Fatalf("issued under a suspended mission, or not 503 with Retry-After: %v", err)
+			}
+			if n := len(records(t, s, ms.S256)); n != before {
+				t.Fatalf("%d records after a refusal, %d before", n, before)
+			}
+			setHold(nil)
+			if _, err := issue(r, nil); err != nil {
+				t.Fatalf("resumed: %v", err)
 			}
 		})
 

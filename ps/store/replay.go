@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -128,6 +129,9 @@ func (r *replayReq) write(db *gorm.DB, async bool) (fresh, revoked bool, err err
 type replayBatch struct {
 	mu      sync.Mutex
 	pending []*replayReq
+	// fault, when set (tests), runs inside the batch's transaction: a
+	// panic there is the store's own.
+	fault func()
 }
 
 type replayReq struct {
@@ -161,9 +165,30 @@ func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (fres
 	batch := b.pending
 	b.pending = nil
 	b.mu.Unlock()
+	answered := false
+	defer func() {
+		// A panic of the store's own (the driver's, gorm's) still
+		// answers every caller whose key the batch took and releases the
+		// writer turn: otherwise every SQLite writer of the process would
+		// wait for it for good.
+		if p := recover(); p != nil {
+			if !answered {
+				for _, q := range batch {
+					q.fresh, q.revoked, q.err = false, false, wrap("remember signature", fmt.Errorf("the batch ended by a panic: %v", p))
+					close(q.done)
+				}
+			}
+			s.waits.writerHeld(time.Since(got))
+			<-s.writer
+			panic(p)
+		}
+	}()
 	if len(batch) > 0 {
 		// Not the caller's context: the batch writes others' keys too.
 		err := s.db.WithContext(context.WithoutCancel(ctx)).Transaction(func(tx *gorm.DB) error {
+			if b.fault != nil {
+				b.fault()
+			}
 			for _, q := range batch {
 				if q.fresh, q.revoked, q.err = q.write(tx, false); q.err != nil {
 					return q.err // already wrapped, its cause kept
@@ -175,6 +200,7 @@ func (b *replayBatch) remember(ctx context.Context, s *Store, r replayReq) (fres
 		if err != nil && !errors.As(err, &se) {
 			err = wrap("remember signature", err) // BEGIN or COMMIT failed
 		}
+		answered = true
 		for _, q := range batch {
 			if err != nil {
 				q.fresh, q.revoked, q.err = false, false, err

@@ -1,11 +1,14 @@
 package store
 
 import (
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A member whose statement makes SQLite roll back the whole transaction
@@ -137,4 +140,69 @@ func TestSQLiteNestedSavepointThatCannotRollBackFailsTheTransaction(t *testing.T
 	t.Logf("InTx: %v; rows n=1: %d, n=2: %d", err, countG(t, s, "n = 1"), countG(t, s, "n = 2"))
 	assert.Error(t, err)
 	assert.Zero(t, countG(t, s, "n = 1")+countG(t, s, "n = 2"), "a failed transaction left a write committed")
+}
+
+// A panic of the store's own inside the replay cache's batch (found by
+// review): the batch took the writer turn and the queued callers' keys,
+// and a panic skipped both the turn's release and their answers, so every
+// SQLite writer of the process waited for good. The caller that ran the
+// batch gets the panic, the other gets an error, and writes go on.
+func TestSQLiteReplayBatchPanicReleasesTheTurn(t *testing.T) {
+	s := groupStore(t)
+	ctx := t.Context()
+	require.NoError(t, s.ExecSQL(ctx, `CREATE TABLE replay_cache ("key" TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)`))
+	var faulted atomic.Bool
+	s.replays.fault = func() {
+		if faulted.CompareAndSwap(false, true) {
+			panic("replay fault")
+		}
+	}
+	release := holdTurn(t, s)
+	type outcome struct {
+		err      error
+		panicked any
+	}
+	got := make(chan outcome, 2)
+	for i := range 2 {
+		go func() {
+			var o outcome
+			defer func() { o.panicked = recover(); got <- o }()
+			_, o.err = s.RememberSignature(ctx, "replay-key-"+strconv.Itoa(i), time.Now().Add(time.Minute))
+		}()
+	}
+	assert.Eventually(t, func() bool {
+		s.replays.mu.Lock()
+		defer s.replays.mu.Unlock()
+		return len(s.replays.pending) == 2
+	}, 10*time.Second, time.Millisecond)
+	release()
+	var panics, errs int
+	for range 2 {
+		select {
+		case o := <-got:
+			if o.panicked != nil {
+				panics++
+			} else if o.err != nil {
+				errs++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a caller of the panicked batch never got an answer")
+		}
+	}
+	assert.Equal(t, 1, panics, "the caller that ran the batch gets the panic")
+	assert.Equal(t, 1, errs, "the other caller gets an error")
+	done := make(chan error, 1)
+	go func() {
+		fresh, err := s.RememberSignature(ctx, "replay-key-after", time.Now().Add(time.Minute))
+		if err == nil && !fresh {
+			err = errors.New("a new key was not fresh")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer turn was never released")
+	}
 }

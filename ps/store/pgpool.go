@@ -192,12 +192,6 @@ func (t *pgTx) readBatch(ctx context.Context, reads ...batchRead) error {
 	return t.unsent(t.send(ctx, t.take(true), reads))
 }
 
-// isRollbackToSavepoint reports whether query rolls back to a savepoint.
-func isRollbackToSavepoint(query string) bool {
-	q := strings.TrimSpace(query)
-	return len(q) > 12 && strings.EqualFold(q[:12], "ROLLBACK TO ")
-}
-
 // readPastQueue is readBatch for reads no queued write can change
 // (pastQueue): BEGIN and the statements ahead go with them, the queue
 // stays.
@@ -299,7 +293,7 @@ func (t *pgTx) unsent(err error) error {
 }
 
 func (t *pgTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if isRollbackToSavepoint(query) {
+	if startsWith(query, "ROLLBACK") { // TO SAVEPOINT: pgTx ends itself with its own ROLLBACK
 		// Every SAVEPOINT sends the queue first, so what is queued or
 		// ahead now was queued inside the savepoint being rolled back to
 		// (or one nested in it): it is undone without being sent. Sent, a

@@ -18,13 +18,9 @@ import (
 // once. Sent first, the failing write aborted the transaction before the
 // rollback could run, and the error was blamed on the next write.
 func TestPostgresSavepointRollbackDropsItsQueuedWrites(t *testing.T) {
-	for _, queued := range []bool{false, true} {
-		name := "one_by_one"
-		if queued {
-			name = "queued"
-		}
-		t.Run(name, func(t *testing.T) {
-			defer store.QueueWrites(store.QueueWrites(queued))
+	for _, mode := range writeModes {
+		t.Run(mode.name, func(t *testing.T) {
+			defer store.QueueWrites(store.QueueWrites(mode.queued))
 			st := storetest.OpenURL(t, storetest.NewMigratedPostgresURL(t), true)
 			ctx := t.Context()
 			require.NoError(t, st.RecordPersonToken(ctx, tokenRecord("taken")))

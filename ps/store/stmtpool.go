@@ -109,15 +109,22 @@ func (p *stmtPool) prepareLoop(ctx context.Context) {
 // cacheable reports whether query is worth keeping: data statements only.
 // Savepoint names, pragmas and the like run as they are.
 func cacheable(query string) bool {
+	return startsWith(query, "SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+}
+
+// startsWith reports whether query's first word (past blanks and opening
+// parentheses) is one of words, in any case.
+func startsWith(query string, words ...string) bool {
 	q := strings.TrimLeft(query, " \t\r\n(")
-	if len(q) < 6 {
-		return false
+	if i := strings.IndexAny(q, " \t\r\n("); i >= 0 {
+		q = q[:i]
 	}
-	switch strings.ToUpper(q[:6]) {
-	case "SELECT", "INSERT", "UPDATE", "DELETE":
-		return true
+	for _, w := range words {
+		if strings.EqualFold(q, w) {
+			return true
+		}
 	}
-	return strings.EqualFold(q[:4], "WITH")
+	return false
 }
 
 // take returns query's kept statement for one use (give it back), or nil.
@@ -244,17 +251,7 @@ var errWriteReturningRows = errors.New("store: a write that returns rows outside
 // writes reports whether query changes rows, by its first keyword; a
 // statement of a WITH clause is taken as a read (the store writes with
 // none).
-func writes(query string) bool {
-	q := strings.TrimLeft(query, " \t\r\n(")
-	if len(q) < 6 {
-		return false
-	}
-	switch strings.ToUpper(q[:6]) {
-	case "INSERT", "UPDATE", "DELETE":
-		return true
-	}
-	return len(q) >= 7 && strings.EqualFold(q[:7], "REPLACE")
-}
+func writes(query string) bool { return startsWith(query, "INSERT", "UPDATE", "DELETE", "REPLACE") }
 
 func (p *stmtPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if p.turn != nil && writes(query) {
@@ -362,8 +359,7 @@ func endsTransaction(query string, err error) bool {
 			return true
 		}
 	}
-	q := strings.ToUpper(strings.TrimSpace(query))
-	return strings.HasPrefix(q, "SAVEPOINT ") || strings.HasPrefix(q, "ROLLBACK TO ") || strings.HasPrefix(q, "RELEASE ")
+	return startsWith(query, "SAVEPOINT", "ROLLBACK", "RELEASE") // in a transaction, ROLLBACK runs as TO a savepoint
 }
 
 // failed records err of query's statement as lost when it may have ended

@@ -2,11 +2,8 @@ package reliability
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,18 +95,12 @@ func (l *load) issuedJTIs(t *testing.T) []string {
 	defer l.mu.Unlock()
 	jtis := make([]string, 0, len(l.tokens))
 	for tok := range l.tokens {
-		parts := strings.Split(tok, ".")
-		var claims struct {
-			JTI string `json:"jti"`
-		}
-		payload, err := base64.RawURLEncoding.DecodeString(parts[min(1, len(parts)-1)])
-		if err == nil {
-			err = json.Unmarshal(payload, &claims)
-		}
-		if err != nil || claims.JTI == "" {
+		_, claims, err := conformance.DecodeJWT(tok)
+		jti, _ := claims["jti"].(string)
+		if err != nil || jti == "" {
 			t.Fatalf("a person token the load kept has no readable jti: %v", err)
 		}
-		jtis = append(jtis, claims.JTI)
+		jtis = append(jtis, jti)
 	}
 	return jtis
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -253,6 +254,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		return err
 	}
 	decided, opened := 0, 0
+	var changed error // the last action the browser refused because the page changed under it
 	for steps := 0; steps < 16; steps++ {
 		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		want := "/" + decision(in)
@@ -265,6 +267,13 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			st, err = chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
 		}
 		cancel()
+		if err != nil && pageChanged(err) && ctx.Err() == nil {
+			// Read while the page was being replaced (a redirect): read the
+			// new one.
+			changed = err
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("browser: read the page: %w", err)
 		}
@@ -291,13 +300,23 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				}
 			}
 			if err := step(strings.TrimPrefix(want, "/"), chromedp.Click(chromedp.CSS(`[data-aauth-conformance="go"]`), chromedp.NodeVisible)); err != nil {
+				switch {
+				case ctx.Err() != nil:
+					return err
+				case pageChanged(err):
+					// The page was replaced between reading it and clicking
+					// (a redirect, or a waiting page reloading itself): the
+					// browser refused before any mouse event, so nothing was
+					// clicked. Read the page again.
+					changed = err
+					continue
+				case !errors.Is(err, context.DeadlineExceeded):
+					return err
+				}
 				// The click may have gone through while its page load was
 				// missed (a redirect chain through another party on a busy
 				// machine): read the page again rather than give up; a
 				// click that did not go through is offered again.
-				if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-					return err
-				}
 			}
 			decided++
 			if decision(in) != "approve" {
@@ -330,7 +349,28 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			return nil
 		}
 	}
-	return errors.New("browser: still asked to approve after 16 steps")
+	if changed != nil {
+		return fmt.Errorf("browser: still asked to %s after 16 steps (the page last changed under: %w)", decision(in), changed)
+	}
+	return fmt.Errorf("browser: still asked to %s after 16 steps", decision(in))
+}
+
+// pageChanged reports an action the browser refused because the page it
+// was meant for had gone: a node or a script context of a document since
+// replaced. DevTools tells these apart from other refusals only by their
+// message (as chromedp does for its own retries).
+func pageChanged(err error) bool {
+	var e *cdproto.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, m := range []string{"Could not find node with given id", "No node with given id", "Node is detached from document",
+		"Could not compute content quads", "Execution context was destroyed", "Cannot find context with specified id", "Inspected target navigated or closed"} {
+		if strings.HasPrefix(e.Message, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // reachResource maps the test resource's host to its address and trusts

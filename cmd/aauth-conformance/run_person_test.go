@@ -1,9 +1,14 @@
 package main
 
 import (
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
@@ -72,5 +77,60 @@ func TestPersons(t *testing.T) {
 		if _, err := newPerson(mode, personConfig{user: "alice"}); err == nil {
 			t.Errorf("--approve %q accepted", mode)
 		}
+	}
+}
+
+// TestBrowserPersonReadsAgainWhenThePageChangesUnderTheClick: the browser
+// person found the approve button, and the page replaced it before the
+// click landed (a redirect or a waiting page reloading itself, seen in
+// CI as "Could not find node with given id"). Nothing was clicked, so it
+// reads the page again and approves once, instead of failing the flow.
+func TestBrowserPersonReadsAgainWhenThePageChangesUnderTheClick(t *testing.T) {
+	var loads, approvals atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/interact/x":
+			loads.Add(1)
+			fmt.Fprint(w, `<!DOCTYPE html><title>Approve</title><h1>Your agent asks</h1>
+<form method="post" action="/interact/x/approve"><button id="go">Allow</button></form>
+<script>
+// The first time the click's visibility check reads the marked button,
+// the page swaps it for a new one: the node the browser found is gone.
+const b = document.getElementById("go");
+const width = Object.getOwnPropertyDescriptor(HTMLElement.prototype, "offsetWidth").get;
+Object.defineProperty(b, "offsetWidth", { get() {
+  const w = width.call(this);
+  if (this.hasAttribute("data-aauth-conformance")) {
+    const fresh = document.createElement("button");
+    fresh.textContent = "Allow";
+    this.replaceWith(fresh);
+  }
+  return w;
+} });
+</script>`)
+		case r.Method == http.MethodPost && r.URL.Path == "/interact/x/approve":
+			approvals.Add(1)
+			fmt.Fprint(w, `<!DOCTYPE html><title>Done</title><h1>Done</h1><p>You allowed it.</p>`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envPersonPassword, "unused")
+	p, err := newBrowserPerson(personConfig{host: "example.com", addr: srv.Listener.Addr().String(), caFile: ca, user: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Decide(t.Context(), suite.Interaction{URL: "https://example.com/interact/x", Code: "ABCD", Approve: true}); err != nil {
+		t.Fatalf("Decide: %v", err)
+	}
+	if loads.Load() != 1 || approvals.Load() != 1 {
+		t.Fatalf("page loads %d, approvals %d: want 1 and 1", loads.Load(), approvals.Load())
 	}
 }

@@ -284,9 +284,15 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				chromedp.SendKeys(chromedp.CSS(`input[type="password"]`), b.password))
 			cancel()
 			if err != nil {
-				return fmt.Errorf("browser: fill the login form: %w", err)
+				err = fmt.Errorf("browser: fill the login form: %w", err)
+			} else {
+				err = step("log in", chromedp.Submit(chromedp.CSS(`input[type="password"]`)))
 			}
-			if err := step("log in", chromedp.Submit(chromedp.CSS(`input[type="password"]`))); err != nil {
+			if err != nil && pageChanged(err) && ctx.Err() == nil {
+				changed = err // the login page was replaced meanwhile: read the new one
+				continue
+			}
+			if err != nil {
 				return err
 			}
 		case st == "decide":

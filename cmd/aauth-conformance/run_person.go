@@ -250,7 +250,14 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		}
 		return nil
 	}
-	if err := step("open the interaction link", chromedp.Navigate(in.Link())); err != nil {
+	err := step("open the interaction link", chromedp.Navigate(in.Link()))
+	for tries := 0; tries < 2 && navigationAborted(err) && ctx.Err() == nil; tries++ {
+		// The page left open by the last decision (a waiting page whose
+		// wait.js reloads it when the request changes) navigated at the
+		// same moment, and Chromium kept its navigation: ask again.
+		err = step("open the interaction link", chromedp.Navigate(in.Link()))
+	}
+	if err != nil {
 		return err
 	}
 	decided, opened := 0, 0
@@ -301,6 +308,10 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 				ok, err := chromedp.Run(c, chromedp.Evaluate[bool](fillJS+`(`+strconv.Quote(want)+`, `+strconv.Quote(t)+`)`))
 				cancel()
+				if err != nil && pageChanged(err) && ctx.Err() == nil {
+					changed = err // replaced after it was read: read the new one
+					continue
+				}
 				if err != nil || !ok {
 					return fmt.Errorf("browser: no field to write the %s in (%v)", decision(in), err)
 				}
@@ -359,6 +370,13 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		return fmt.Errorf("browser: still asked to %s after 16 steps (the page last changed under: %w)", decision(in), changed)
 	}
 	return fmt.Errorf("browser: still asked to %s after 16 steps", decision(in))
+}
+
+// navigationAborted reports a navigation Chromium dropped for another one
+// in the same tab.
+func navigationAborted(err error) bool {
+	var e *chromedp.LoadError
+	return errors.As(err, &e) && e.ErrorText == "net::ERR_ABORTED"
 }
 
 // pageChanged reports an action the browser refused because the page it

@@ -86,13 +86,8 @@ func TestPersons(t *testing.T) {
 // CI as "Could not find node with given id"). Nothing was clicked, so it
 // reads the page again and approves once, instead of failing the flow.
 func TestBrowserPersonReadsAgainWhenThePageChangesUnderTheClick(t *testing.T) {
-	var loads, approvals atomic.Int32
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/interact/x":
-			loads.Add(1)
-			fmt.Fprint(w, `<!DOCTYPE html><title>Approve</title><h1>Your agent asks</h1>
+	opens, approvals := approveThrough(t, func(w http.ResponseWriter, _ int32) {
+		fmt.Fprint(w, `<!DOCTYPE html><title>Approve</title><h1>Your agent asks</h1>
 <form method="post" action="/interact/x/approve"><button id="go">Allow</button></form>
 <script>
 // The first time the click's visibility check reads the marked button,
@@ -109,8 +104,46 @@ Object.defineProperty(b, "offsetWidth", { get() {
   return w;
 } });
 </script>`)
+	})
+	if opens != 1 || approvals != 1 {
+		t.Fatalf("page loads %d, approvals %d: want 1 and 1", opens, approvals)
+	}
+}
+
+// TestBrowserPersonOpensTheLinkAgainWhenANavigationAbortedIt: Chromium
+// drops the browser person's navigation to the link (net::ERR_ABORTED),
+// as when the page the last decision left open (a waiting page whose
+// wait.js reloads it) navigates at the same moment; browsertest's open
+// met it in CI. The person opens the link again. The server answers the
+// first open with 204 No Content, which Chromium ends the same way.
+func TestBrowserPersonOpensTheLinkAgainWhenANavigationAbortedIt(t *testing.T) {
+	opens, approvals := approveThrough(t, func(w http.ResponseWriter, n int32) {
+		if n == 1 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		fmt.Fprint(w, `<!DOCTYPE html><title>Approve</title><h1>Your agent asks</h1>
+<form method="post" action="/interact/x/approve"><button>Allow</button></form>`)
+	})
+	if opens != 2 || approvals != 1 {
+		t.Fatalf("link opened %d times, approvals %d: want 2 (the aborted one and again) and 1", opens, approvals)
+	}
+}
+
+// approveThrough has a browser person approve at a loopback HTTPS server
+// (as example.com, the name its certificate holds) whose interaction page
+// is page (n counts its loads, from 1) and whose approve form answers
+// "Done". It returns how often the page was opened and approved.
+func approveThrough(t *testing.T, page func(w http.ResponseWriter, n int32)) (opens, approvals int32) {
+	t.Helper()
+	var o, a atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/interact/x":
+			page(w, o.Add(1))
 		case r.Method == http.MethodPost && r.URL.Path == "/interact/x/approve":
-			approvals.Add(1)
+			a.Add(1)
 			fmt.Fprint(w, `<!DOCTYPE html><title>Done</title><h1>Done</h1><p>You allowed it.</p>`)
 		default:
 			http.NotFound(w, r)
@@ -130,7 +163,5 @@ Object.defineProperty(b, "offsetWidth", { get() {
 	if err := p.Decide(t.Context(), suite.Interaction{URL: "https://example.com/interact/x", Code: "ABCD", Approve: true}); err != nil {
 		t.Fatalf("Decide: %v", err)
 	}
-	if loads.Load() != 1 || approvals.Load() != 1 {
-		t.Fatalf("page loads %d, approvals %d: want 1 and 1", loads.Load(), approvals.Load())
-	}
+	return o.Load(), a.Load()
 }

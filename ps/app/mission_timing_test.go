@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -18,7 +19,7 @@ import (
 // latency whether the mission exists and belongs to another agent or does
 // not exist at all.
 //
-// Samples: after a warm-up, 60 requests for unknown missions and 60 for
+// Samples: after a warm-up, rounds of 60 requests for unknown missions and 60 for
 // another agent's mission, interleaved (the order inside each pair
 // alternates) so load on the machine hits both paths alike. Each latency
 // is one signed POST over a kept-alive HTTPS connection, measured from
@@ -76,29 +77,43 @@ func TestMissionExistenceOracleTiming(t *testing.T) {
 		sample(other.s256)
 	}
 	const n = 60
-	var unknown, notOwned []time.Duration
-	for i := range n {
-		if i%2 == 0 {
-			unknown = append(unknown, sample(randomS256()))
-			notOwned = append(notOwned, sample(other.s256))
-		} else {
-			notOwned = append(notOwned, sample(other.s256))
-			unknown = append(unknown, sample(randomS256()))
+	crit := 1.949 * math.Sqrt(float64(2*n)/float64(n*n))
+	// Two rounds, failing only when both do, as the suite's own check
+	// does: a burst of load elsewhere on a shared machine (CI runs the
+	// browser and conformance packages beside this one) can skew one
+	// round, while a path that differs skews every round.
+	var failures []string
+	for round := 1; round <= 2; round++ {
+		var unknown, notOwned []time.Duration
+		for i := range n {
+			if i%2 == 0 {
+				unknown = append(unknown, sample(randomS256()))
+				notOwned = append(notOwned, sample(other.s256))
+			} else {
+				notOwned = append(notOwned, sample(other.s256))
+				unknown = append(unknown, sample(randomS256()))
+			}
+		}
+		d := ksStatistic(unknown, notOwned)
+		mu, mo := median(unknown), median(notOwned)
+		gap := mu - mo
+		if gap < 0 {
+			gap = -gap
+		}
+		t.Logf("round %d: unknown: median %v, not owned: median %v, gap %v; KS D = %.3f (critical %.3f at alpha 0.001)", round, mu, mo, gap, d, crit)
+		failures = failures[:0]
+		if d >= crit {
+			failures = append(failures, fmt.Sprintf("latency distributions differ: KS D = %.3f ≥ %.3f (PS-196)", d, crit))
+		}
+		if gap >= 5*time.Millisecond {
+			failures = append(failures, fmt.Sprintf("medians differ by %v ≥ 5 ms (PS-196)", gap))
+		}
+		if len(failures) == 0 {
+			return
 		}
 	}
-	d := ksStatistic(unknown, notOwned)
-	crit := 1.949 * math.Sqrt(float64(2*n)/float64(n*n))
-	mu, mo := median(unknown), median(notOwned)
-	gap := mu - mo
-	if gap < 0 {
-		gap = -gap
-	}
-	t.Logf("unknown: median %v, not owned: median %v, gap %v; KS D = %.3f (critical %.3f at alpha 0.001)", mu, mo, gap, d, crit)
-	if d >= crit {
-		t.Errorf("latency distributions differ: KS D = %.3f ≥ %.3f (PS-196)", d, crit)
-	}
-	if gap >= 5*time.Millisecond {
-		t.Errorf("medians differ by %v ≥ 5 ms (PS-196)", gap)
+	for _, f := range failures {
+		t.Errorf("in both rounds; the second: %s", f)
 	}
 }
 

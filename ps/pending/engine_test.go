@@ -478,7 +478,7 @@ func testLongPollAnswersNewsAtOnce(t *testing.T, s *store.Store) {
 	start := time.Now()
 	resp, err := e.Poll(bounded, r.ID, agentA1, 30*time.Second)
 	require.NoError(t, err, "the long poll held back a question the agent had not seen")
-	assert.Less(t, time.Since(start), 500*time.Millisecond)
+	assert.Less(t, time.Since(start), 1500*time.Millisecond, "answered at once, not at the end of its wait (bounded at 2 s above)")
 	body := require202(t, e, resp, r.ID, 2)
 	assert.Equal(t, "Which calendar?", body["clarification"])
 	assert.Equal(t, "wait=30", resp.Header.Get("Preference-Applied"))
@@ -523,7 +523,7 @@ func testLongPollTimesOut(t *testing.T, s *store.Store) {
 	require202(t, e, resp, r.ID, 5)
 	assert.Equal(t, "wait=1", resp.Header.Get("Preference-Applied"))
 	assert.GreaterOrEqual(t, elapsed, 950*time.Millisecond)
-	assert.Less(t, elapsed, 2*time.Second)
+	assert.Less(t, elapsed, 4*time.Second, "ended by its one-second wait (margin for -race on a busy machine)")
 	// The long-poll mark is cleared afterwards.
 	l, err := e.LoadRecord(ctxOf(t), r.ID)
 	require.NoError(t, err)
@@ -609,14 +609,14 @@ func testRespondWait(t *testing.T, s *store.Store) {
 	done := make(chan pending.Response, 1)
 	start := time.Now()
 	go func() {
-		resp, err := e.RespondWait(context.Background(), a, 2*time.Second)
+		resp, err := e.RespondWait(context.Background(), a, 10*time.Second)
 		assert.NoError(t, err)
 		done <- resp
 	}()
 	waitForLongPoll(t, e, a.ID)
 	require.NoError(t, e.Complete(ctxOf(t), a.ID, 200, map[string]any{"ok": true}))
 	assert.Equal(t, http.StatusOK, (<-done).Status)
-	assert.Less(t, time.Since(start), time.Second, "woken by the completion, not at the end of the wait")
+	assert.Less(t, time.Since(start), 5*time.Second, "woken by the completion, not at the end of the wait")
 	requireGone(t, poll(t, e, a.ID))
 }
 

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -251,7 +250,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		return nil
 	}
 	err := step("open the interaction link", chromedp.Navigate(in.Link()))
-	for tries := 0; tries < 2 && navigationAborted(err) && ctx.Err() == nil; tries++ {
+	for tries := 0; tries < 2 && browsertest.NavigationAborted(err) && ctx.Err() == nil; tries++ {
 		// The page left open by the last decision (a waiting page whose
 		// wait.js reloads it when the request changes) navigated at the
 		// same moment, and Chromium kept its navigation: ask again.
@@ -262,6 +261,16 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	}
 	decided, opened := 0, 0
 	var changed error // the last action the browser refused because the page changed under it
+	// readAgain: the page was replaced under an action (a redirect, a
+	// waiting page reloading itself), so nothing was done: read the new
+	// page, where what was not done is offered again.
+	readAgain := func(err error) bool {
+		if err == nil || !browsertest.PageChanged(err) || ctx.Err() != nil {
+			return false
+		}
+		changed = err
+		return true
+	}
 	for steps := 0; steps < 16; steps++ {
 		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		want := "/" + decision(in)
@@ -274,11 +283,8 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			st, err = chromedp.Run(c, chromedp.Evaluate[string](stateJS+`("`+want+`")`))
 		}
 		cancel()
-		if err != nil && pageChanged(err) && ctx.Err() == nil {
-			// Read while the page was being replaced (a redirect): read the
-			// new one.
-			changed = err
-			time.Sleep(100 * time.Millisecond)
+		if readAgain(err) {
+			time.Sleep(100 * time.Millisecond) // the next page is on its way
 			continue
 		}
 		if err != nil {
@@ -295,8 +301,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 			} else {
 				err = step("log in", chromedp.Submit(chromedp.CSS(`input[type="password"]`)))
 			}
-			if err != nil && pageChanged(err) && ctx.Err() == nil {
-				changed = err // the login page was replaced meanwhile: read the new one
+			if readAgain(err) {
 				continue
 			}
 			if err != nil {
@@ -308,8 +313,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 				ok, err := chromedp.Run(c, chromedp.Evaluate[bool](fillJS+`(`+strconv.Quote(want)+`, `+strconv.Quote(t)+`)`))
 				cancel()
-				if err != nil && pageChanged(err) && ctx.Err() == nil {
-					changed = err // replaced after it was read: read the new one
+				if readAgain(err) {
 					continue
 				}
 				if err != nil || !ok {
@@ -317,23 +321,16 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				}
 			}
 			if err := step(strings.TrimPrefix(want, "/"), chromedp.Click(chromedp.CSS(`[data-aauth-conformance="go"]`), chromedp.NodeVisible)); err != nil {
-				switch {
-				case ctx.Err() != nil:
-					return err
-				case pageChanged(err):
-					// The page was replaced between reading it and clicking
-					// (a redirect, or a waiting page reloading itself): the
-					// browser refused before any mouse event, so nothing was
-					// clicked. Read the page again.
-					changed = err
+				if readAgain(err) {
 					continue
-				case !errors.Is(err, context.DeadlineExceeded):
+				}
+				// A click whose page load was missed (a redirect chain
+				// through another party on a busy machine) may have gone
+				// through: read the page again rather than give up; a click
+				// that did not go through is offered again.
+				if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 					return err
 				}
-				// The click may have gone through while its page load was
-				// missed (a redirect chain through another party on a busy
-				// machine): read the page again rather than give up; a
-				// click that did not go through is offered again.
 			}
 			decided++
 			if decision(in) != "approve" {
@@ -370,31 +367,6 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		return fmt.Errorf("browser: still asked to %s after 16 steps (the page last changed under: %w)", decision(in), changed)
 	}
 	return fmt.Errorf("browser: still asked to %s after 16 steps", decision(in))
-}
-
-// navigationAborted reports a navigation Chromium dropped for another one
-// in the same tab.
-func navigationAborted(err error) bool {
-	var e *chromedp.LoadError
-	return errors.As(err, &e) && e.ErrorText == "net::ERR_ABORTED"
-}
-
-// pageChanged reports an action the browser refused because the page it
-// was meant for had gone: a node or a script context of a document since
-// replaced. DevTools tells these apart from other refusals only by their
-// message (as chromedp does for its own retries).
-func pageChanged(err error) bool {
-	var e *cdproto.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	for _, m := range []string{"Could not find node with given id", "No node with given id", "Node is detached from document",
-		"Could not compute content quads", "Execution context was destroyed", "Cannot find context with specified id", "Inspected target navigated or closed"} {
-		if strings.HasPrefix(e.Message, m) {
-			return true
-		}
-	}
-	return false
 }
 
 // reachResource maps the test resource's host to its address and trusts

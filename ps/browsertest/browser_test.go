@@ -273,7 +273,7 @@ func (b *browser) open(path string) {
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	err := chromedp.Do(ctx, chromedp.Navigate(u))
 	cancel()
-	if err != nil && strings.Contains(err.Error(), "net::ERR_ABORTED") {
+	if browsertest.NavigationAborted(err) {
 		b.t.Logf("browser: open %s: %v; navigating again", path, err)
 		err = nil
 		b.step("open "+path+" again", chromedp.Navigate(u))

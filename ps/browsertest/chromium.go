@@ -27,7 +27,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
+
+	"github.com/chromedp/cdproto"
+	"github.com/chromedp/chromedp"
 )
 
 // EnvChromium names the variable that points to another Chromium binary.
@@ -106,4 +110,31 @@ func Flags(hosts []string, port, spki string) map[string]any {
 		"host-resolver-rules":                 rules,
 		"ignore-certificate-errors-spki-list": spki,
 	}
+}
+
+// NavigationAborted reports a navigation Chromium dropped for another one
+// in the same tab (net::ERR_ABORTED): a waiting page's wait.js reloading
+// it as the test or the person navigates away.
+func NavigationAborted(err error) bool {
+	var e *chromedp.LoadError
+	return errors.As(err, &e) && e.ErrorText == "net::ERR_ABORTED"
+}
+
+// PageChanged reports an action the browser refused because the page it
+// was meant for had gone: a node or a script context of a document since
+// replaced. Nothing was done (no mouse event was sent), so the page can be
+// read again. DevTools tells these apart from other refusals only by their
+// message (as chromedp does for its own retries).
+func PageChanged(err error) bool {
+	var e *cdproto.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, m := range []string{"Could not find node with given id", "No node with given id", "Node is detached from document",
+		"Could not compute content quads", "Execution context was destroyed", "Cannot find context with specified id", "Inspected target navigated or closed"} {
+		if strings.HasPrefix(e.Message, m) {
+			return true
+		}
+	}
+	return false
 }

@@ -58,6 +58,10 @@ func (s *Server) serverRoute(h serverHandler) gin.HandlerFunc {
 			s.renderError(c, err)
 			return
 		}
+		if err := jsonBody(c.Request, body); err != nil {
+			s.renderError(c, err)
+			return
+		}
 		if err := h(c, caller, body); err != nil {
 			s.renderError(c, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -242,6 +243,10 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 		if !s.limitAgent(c, agent.Provider, agent.ID) {
 			return
 		}
+		if err := jsonBody(c.Request, body); err != nil {
+			s.renderError(c, err)
+			return
+		}
 		// gin's ClientIP honours X-Forwarded-For only from --trusted-proxy.
 		agent.ClientAddr, _ = netip.ParseAddr(c.ClientIP())
 		if err := h(c, &SignedRequest{Agent: agent, Body: body}); err != nil {
@@ -257,6 +262,21 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 			s.opt.AgentAccepted(c.Request.Context(), agent)
 		}
 	}
+}
+
+// jsonBody refuses a body whose Content-Type is not application/json
+// with 400 invalid_request (PS-049, A-35); parameters such as
+// charset=utf-8 are allowed. It runs after the signature, which covers
+// Content-Type, so a header changed in transit stays invalid_signature
+// (PS-021), and before the body is read as JSON.
+func jsonBody(r *http.Request, body []byte) error {
+	if len(body) == 0 {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get(aauth.HeaderContentType)); err != nil || mt != "application/json" {
+		return aauth.BadRequest("the request body must be application/json")
+	}
+	return nil
 }
 
 func readBody(c *gin.Context, limit int64) ([]byte, error) {

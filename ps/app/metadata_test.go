@@ -22,9 +22,12 @@ func getDoc(t *testing.T, w *world, path string) (result, map[string]any) {
 	return r, decode(t, r.raw)
 }
 
-// TestMetadata: the suite's metadata checks (PS-001 to PS-004, PS-006,
-// PS-007, PS-008, PS-010, PS-253) and PS-005 on every advertised endpoint
-// (the permission endpoint included, now that it works).
+// TestMetadata: the suite's metadata checks (PS-001, PS-002, PS-003,
+// PS-004, PS-006, PS-007, PS-008, PS-010, PS-253) and PS-005 on every
+// advertised endpoint (the permission endpoint included, now that it
+// works). PS-003 is also asserted here directly: issuer, jwks_uri,
+// auth_token_endpoint and person_token_endpoint are non-empty strings,
+// the issuer and the PS's own URLs.
 func TestMetadata(t *testing.T) {
 	t.Parallel()
 	sw := newSuiteWorld(t)
@@ -38,6 +41,15 @@ func TestMetadata(t *testing.T) {
 	// Ed25519 first, in the metadata and in Accept-Signature-Alg.
 	w := sw.world
 	_, md := getDoc(t, w, "/.well-known/aauth-person.json")
+	if res, _ := rep.Find("PS-003 issuer, jwks_uri, auth_token_endpoint and person_token_endpoint are strings"); res.Status != suite.StatusPass {
+		t.Fatalf("PS-003: %s %s", res.Status, res.Detail)
+	}
+	for f, want := range map[string]string{"issuer": w.ps.Issuer, "jwks_uri": w.ps.URL("/.well-known/jwks.json"),
+		"auth_token_endpoint": w.ps.URL("/token"), "person_token_endpoint": w.ps.URL("/person")} {
+		if s, ok := md[f].(string); !ok || s != want {
+			t.Fatalf("PS-003: metadata %s = %#v, want the string %q", f, md[f], want)
+		}
+	}
 	algs, _ := md["accept_signature_algs"].([]any)
 	if len(algs) != 2 || algs[0] != "Ed25519" || algs[1] != "ES256" {
 		t.Fatalf("accept_signature_algs = %v", algs)

@@ -31,7 +31,9 @@ func newSubAgent(t *testing.T, w *world, sub string, lifetime time.Duration) *co
 // bound to the sub-agent's key and names neither agent (PS-142); both
 // tokens expire no later than the sub-agent token (PS-145); the record
 // keeps the parent as the agent and the sub-agent beside it. The parent's
-// grant then answers at once (PS-143), for another sub-agent too.
+// grant then answers at once (PS-143), for another sub-agent too. PS-067:
+// the sub-agent's person token is bound to the sub-agent's key and has
+// the sub the parent's own token for the same resource has.
 func TestSubAgentTokenEndToEnd(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
@@ -54,6 +56,24 @@ func TestSubAgentTokenEndToEnd(t *testing.T) {
 	}
 	if num(pc, "exp") > num(sc, "exp") {
 		t.Fatalf("person token exp %d outlives the sub-agent token's %d (PS-145)", num(pc, "exp"), num(sc, "exp"))
+	}
+	// PS-067: the two tokens compared. The parent's own person token for
+	// the same resource (its grant now covers it) is bound to the parent's
+	// key, the sub-agent's to the sub-agent's, and both carry the same sub.
+	r = w.post(t, w.agent, "/person", `{"resource":"https://rs.test"}`)
+	ppt, _ := r.body["person_token"].(string)
+	if r.status != http.StatusOK || ppt == "" {
+		t.Fatalf("the parent's own person token: %d %s", r.status, r.raw)
+	}
+	ppc, err := rs.VerifyPersonToken(ctxT(), ppt, w.agent.Key)
+	if err != nil {
+		t.Fatalf("the resource refuses the parent's person token: %v", err)
+	}
+	if pc["sub"] == nil || pc["sub"] != ppc["sub"] || pc["aud"] != ppc["aud"] {
+		t.Fatalf("the sub-agent's person token has sub %v aud %v, the parent's sub %v aud %v: want the same (PS-067)", pc["sub"], pc["aud"], ppc["sub"], ppc["aud"])
+	}
+	if _, err := rs.VerifyPersonToken(ctxT(), pt, w.agent.Key); err == nil {
+		t.Fatal("the sub-agent's person token is bound to the parent's key (PS-067: cnf.jwk is the sub-agent's)")
 	}
 
 	rt := mintFor(t, w, rs, pt, sub.Key, "calendar.read")

@@ -116,7 +116,8 @@ func mintFor(t *testing.T, w *world, rs *conformance.Resource, presented string,
 // (upstream jti, depth). mid is never bound to anyone (PS-277), the
 // person's remembered grant answers the next chained request at once, and
 // once alice unbinds A the chain is refused with revoked_upstream_token
-// (PS-276).
+// (PS-276). PS-068: the downstream person token is alice's, with the sub
+// her own agent gets at R2.
 func TestCallChainingEndToEnd(t *testing.T) {
 	t.Parallel()
 	c := newChainWorld(t)
@@ -139,6 +140,20 @@ func TestCallChainingEndToEnd(t *testing.T) {
 	}
 	if num(p2, "exp") > num(up, "exp") {
 		t.Fatalf("downstream person token exp %d outlives the upstream %d (P§person-token-structure)", num(p2, "exp"), num(up, "exp"))
+	}
+	// PS-068: issued for the upstream token's person (alice), with her
+	// directed sub at R2: the sub her own agent A gets for R2.
+	alicePT := personToken(t, c.world, c.alice, c.r2, `{"resource":"https://r2.test","capabilities":["interaction"]}`)
+	_, own, _ := conformance.DecodeJWT(alicePT)
+	if p2["sub"] != own["sub"] {
+		t.Fatalf("chained person token sub %v, alice's directed sub at R2 %v (PS-068)", p2["sub"], own["sub"])
+	}
+	alice, err := c.ps.App.Tokens.PersonBySub(ctxT(), c.r1.Issuer(), up["sub"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := c.ps.App.Tokens.PersonTokenRecord(ctxT(), p2["jti"].(string)); err != nil || rec.PersonID != alice || rec.Sub != own["sub"] {
+		t.Fatalf("chained person token record %+v %v: want alice's (%s) (PS-068)", rec, err, alice)
 	}
 
 	// E4: R2 challenged mid with a resource token bound to mid's key.

@@ -418,6 +418,79 @@ func TestCallChainingUnderMission(t *testing.T) {
 	writesNothing(t, c.ps, before)
 }
 
+// TestCallChainingMissionS256: PS-258 (A-23), PS-137. With
+// upstream_token the mission is the upstream token's: a mission_s256
+// sent beside it must be that mission's (then it is accepted and changes
+// nothing), and anything else is 400 invalid_request that writes nothing,
+// including a mission of the intermediary's own that would name it
+// outside a chain. The intermediary's own missions never apply to a
+// chained request: without mission_s256 the token carries the upstream
+// mission, or none when the upstream token has none.
+func TestCallChainingMissionS256(t *testing.T) {
+	t.Parallel()
+	c := newChainWorld(t)
+	m := c.approveMission(t, c.agent, c.alice, `{"description":"# Book a trip","resources":["https://r1.test"],"capabilities":["interaction"]}`, nil)
+	pt1 := personToken(t, c.world, c.alice, c.r1.Resource, missionBody("https://r1.test", m.s256))
+	rt1 := resourceToken(t, c.world, c.r1.Resource, pt1, "calendar.read", nil)
+	r := c.approveOrNow(t, c.agent, c.post(t, c.agent, "/token", authBody(t, map[string]any{"resource_token": rt1, "presented_token": pt1})))
+	if expectAuthToken(t, c.world, c.r1.Resource, r, pt1)["mission_s256"] != m.s256 {
+		t.Fatalf("upstream auth token without the mission: %s", r.raw)
+	}
+	at1, _ := r.body["auth_token"].(string)
+
+	// The intermediary's agent is bound to alice too and has a mission of
+	// its own for R2, active: outside a chain it would name it.
+	c.bind(t, c.mid, c.alice)
+	own := c.approveMission(t, c.mid, c.alice, `{"description":"# The intermediary's own","resources":["https://r2.test"],"capabilities":["interaction"]}`, nil)
+
+	chained := func(extra map[string]any) map[string]any {
+		b := map[string]any{"resource": "https://r2.test", "upstream_token": at1, "capabilities": []string{"interaction"}}
+		for k, v := range extra {
+			b[k] = v
+		}
+		return b
+	}
+	for name, v := range map[string]any{
+		"the intermediary's own mission": own.s256,
+		"another mission":                randomS256(),
+		"empty":                          "",
+		"not a string":                   7,
+	} {
+		before := c.ps.TableCounts(t)
+		r := c.post(t, c.mid, "/person", authBody(t, chained(map[string]any{"mission_s256": v})))
+		if r.status != http.StatusBadRequest || r.body["error"] != aauth.ErrInvalidRequest {
+			t.Fatalf("mission_s256 %s beside upstream_token: %d %s, want 400 invalid_request (PS-258)", name, r.status, r.raw)
+		}
+		writesNothing(t, c.ps, before)
+	}
+
+	// mission_s256 equal to the upstream token's is accepted.
+	r = c.approveOrNow(t, c.mid, c.post(t, c.mid, "/person", authBody(t, chained(map[string]any{"mission_s256": m.s256}))))
+	pt2, _ := r.body["person_token"].(string)
+	if _, p2, _ := conformance.DecodeJWT(pt2); r.status != http.StatusOK || p2["mission_s256"] != m.s256 {
+		t.Fatalf("chained person token with the upstream mission_s256: %d %s (PS-258)", r.status, r.raw)
+	}
+	// Without it, the upstream mission still, never the intermediary's.
+	r = c.approveOrNow(t, c.mid, c.post(t, c.mid, "/person", authBody(t, chained(nil))))
+	pt2, _ = r.body["person_token"].(string)
+	if _, p2, _ := conformance.DecodeJWT(pt2); r.status != http.StatusOK || p2["mission_s256"] != m.s256 {
+		t.Fatalf("chained person token: %d %s, want the upstream mission %s (PS-258)", r.status, r.raw, m.s256)
+	}
+	// An upstream token without a mission: the chained token has none,
+	// though the intermediary's agent has an active mission for R2.
+	_, plain := c.upstreamAuthToken(t)
+	r = c.approveOrNow(t, c.mid, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test",
+		"upstream_token": plain, "capabilities": []string{"interaction"}})))
+	pt3, _ := r.body["person_token"].(string)
+	if _, p3, _ := conformance.DecodeJWT(pt3); r.status != http.StatusOK || p3["mission_s256"] != nil {
+		t.Fatalf("chained person token under an upstream token without a mission: %d %s (PS-258)", r.status, r.raw)
+	}
+	before := c.ps.TableCounts(t)
+	expectProblem(t, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": plain,
+		"mission_s256": own.s256})), http.StatusBadRequest, aauth.ErrInvalidRequest)
+	writesNothing(t, c.ps, before)
+}
+
 // TestCallChainingTwoPersons: PS-277 and PS-279 (A-66). One intermediary
 // agent token chains for alice and then for bob, each getting the
 // person's own directed sub at R2 and no binding; a chained auth token

@@ -141,10 +141,11 @@ func (s *Service) Parse(body []byte) (*Request, map[string]any, error) {
 	if r.Chain, err = chain.Parse(m); err != nil {
 		return nil, nil, err
 	}
-	_, hasS256 := m["mission_s256"]
-	_, hasMission := m["mission"]
-	if (hasS256 || hasMission) && r.Chain.UpstreamToken != "" {
-		return nil, nil, aauth.BadRequest("mission_s256 is not sent with upstream_token, which carries the mission itself")
+	// With upstream_token the mission is the upstream token's: the April
+	// mission object is refused beside it; a mission_s256 must be the
+	// upstream's (PS-258, checked once the upstream token is verified).
+	if _, hasMission := m["mission"]; hasMission && r.Chain.UpstreamToken != "" {
+		return nil, nil, aauth.BadRequest("mission is not sent with upstream_token, which carries the mission itself")
 	}
 	return &r, m, nil
 }
@@ -163,6 +164,14 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (st
 	}
 	var ms *mission.Record
 	if ag.Upstream != nil {
+		// A mission_s256 beside upstream_token may only repeat the
+		// upstream's; the intermediary's own missions never apply (PS-258,
+		//
+		if v, sent := m["mission_s256"]; sent {
+			if s256, _ := v.(string); s256 == "" || s256 != ag.Upstream.MissionS256 {
+				return 0, nil, nil, aauth.BadRequest("mission_s256 beside upstream_token must be the upstream token's mission_s256")
+			}
+		}
 		ms, err = s.o.Missions.Missions.Chained(ctx, ag.Upstream)
 	} else {
 		if m != nil {

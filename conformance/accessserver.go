@@ -96,6 +96,10 @@ const (
 	// DefectKid: signed by a key the AS does not publish, named by its
 	// own kid (unknown in the AS's JWKS).
 	DefectKid = "kid"
+	// DefectR3: r3_uri and r3_s256 other than the resource token's: a
+	// document the resource token did not name, or another hash of the
+	// one it named (PS-246). Not in TokenDefects: PS-246 is IMPL.
+	DefectR3 = "r3"
 )
 
 // TokenDefects lists every defect.
@@ -694,6 +698,12 @@ func (as *AccessServer) mint(f *asFlow, defect, sub string) (string, error) {
 			return "", err
 		}
 		signer, kid = k, k.Thumbprint()
+	case DefectR3:
+		uri, _ := f.rt["r3_uri"].(string)
+		if uri == "" {
+			uri = fmt.Sprint(f.rt["iss"]) + "/r3/other.json"
+		}
+		claims["r3_uri"], claims["r3_s256"] = uri, randomB64(32)
 	}
 	header := map[string]any{"typ": typ, "alg": signer.Alg(), "kid": kid}
 	p, err := buildJWT(header, claims, signer.Signer(), signer.Alg())

@@ -32,9 +32,13 @@ type Expected struct {
 	Scope []string
 	// PresentedExp is the presented token's exp: the token's is no later.
 	PresentedExp time.Time
-	Now          time.Time
-	Window       time.Duration
-	AcceptAlgs   []string
+	// R3URI and R3S256 are the resource token's r3_uri and r3_s256 (""
+	// when it named no R3 document): the token's must be the same, and
+	// absent when these are (PS-246).
+	R3URI, R3S256 string
+	Now           time.Time
+	Window        time.Duration
+	AcceptAlgs    []string
 }
 
 // Delivered is a verified auth token.
@@ -56,8 +60,9 @@ func deliveryErr(format string, a ...any) error {
 // CheckDelivered verifies raw per P§auth-token-delivery and
 // P§common-verification: typ aa-auth+jwt, dwk aauth-access.json, the
 // AS's signature (JWKS refreshed once on a cached key that fails), iss,
-// aud, cnf, sub, scope ⊆ requested, exp ≤ the presented token's, exp − iat
-// ≤ 1 h, not expired. Any failure wraps ErrDelivery.
+// aud, cnf, sub, r3_uri and r3_s256 the resource token's (PS-246), scope ⊆
+// requested, exp ≤ the presented token's, exp − iat ≤ 1 h, not expired.
+// Any failure wraps ErrDelivery.
 func CheckDelivered(ctx context.Context, raw string, keys Keys, e Expected) (*Delivered, error) {
 	t, err := verifyIssued(ctx, raw, keys, e.AccessServer, e.AcceptAlgs)
 	if err != nil {
@@ -75,6 +80,12 @@ func CheckDelivered(ctx context.Context, raw string, keys Keys, e Expected) (*De
 	}
 	if str("sub") == "" || str("sub") != e.Sub {
 		return nil, deliveryErr("sub is not the person's identifier at the resource")
+	}
+	for name, want := range map[string]string{"r3_uri": e.R3URI, "r3_s256": e.R3S256} {
+		v, present := t.Claims[name]
+		if got, _ := v.(string); present != (want != "") || got != want {
+			return nil, deliveryErr("%s is not the resource token's", name)
+		}
 	}
 	scope := strings.Fields(str("scope"))
 	for _, s := range scope {

@@ -237,6 +237,30 @@ func TestFederationDeliveryChecks(t *testing.T) {
 	}
 }
 
+// TestFederationR3Mismatch: PS-246. An AS token whose r3_uri or
+// r3_s256 differs from the resource token's is not delivered: the agent
+// gets 502 as_unreachable and the PS writes nothing. This PS does
+// not federate a resource token naming an R3 document (400
+// invalid_resource_token before any AS is called), so the resource token
+// here names none and the AS's token names one; the hash compare itself
+// is in federation.TestCheckDeliveredR3.
+func TestFederationR3Mismatch(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	minted := len(f.as.Minted())
+	f.as.Script(conformance.ASStep{Kind: conformance.ASGrant, Defect: conformance.DefectR3})
+	before := f.ps.TableCounts(t)
+	expectNoToken(t, f.request(t, f.rt(t, "calendar.read")), http.StatusBadGateway, aauth.ErrASUnreachable)
+	writesNothing(t, f.ps, before)
+	if len(f.as.Minted()) != minted+1 {
+		t.Fatalf("the AS minted %d tokens, want %d: the mismatched one was never issued", len(f.as.Minted()), minted+1)
+	}
+	// A token naming no R3 document, like the resource token, is delivered.
+	f.as.Script()
+	f.expectASToken(t, f.request(t, f.rt(t, "calendar.read")))
+}
+
 // claimsAsked opens the person's page for an AS's requirement=claims and
 // checks it keeps what the PS verified and would send (name: Alice) apart
 // from what the AS says it wants, never sending sub.

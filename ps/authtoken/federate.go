@@ -128,6 +128,9 @@ func (s *Service) expect(g *Grant) federation.Request {
 	req := g.Federated.Request
 	req.Expect = federation.Expected{AccessServer: g.AccessServer, Resource: g.Resource, HolderJKT: g.Agent.HolderThumbprint(),
 		Sub: g.Sub, Scope: g.Scope, PresentedExp: time.Unix(g.PresentedExp, 0)}
+	if g.R3 != nil {
+		req.Expect.R3URI, req.Expect.R3S256 = g.R3.URI, g.R3.S256
+	}
 	return req
 }
 

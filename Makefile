@@ -134,7 +134,7 @@ verify: lint
 	git diff --exit-code -- '*_templ.go' go.mod go.sum || { echo 'generated files or go.mod are out of date: run make generate / go mod tidy and commit'; exit 1; }
 
 docker:
-	docker build -t aauth-ps:$(VERSION) .
+	docker build -t aauth-ps:$(VERSION) -t aauth-ps:latest .
 
 # The container image without Docker: an OCI archive assembled from scratch
 # (static binary, CA certificates, user 65532, no shell); see

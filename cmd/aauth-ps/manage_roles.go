@@ -44,9 +44,9 @@ func (m *manager) personsRoles(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	action, event, msg := "person.role-add", "administrator gave a person an approver role", p.Username+" holds the role "+role
+	action, event := "person.role-add", "administrator gave a person an approver role"
 	if !add {
-		action, event, msg = "person.role-remove", "administrator took an approver role from a person", p.Username+" does not hold the role "+role
+		action, event = "person.role-remove", "administrator took an approver role from a person"
 	}
 	rec := cliChange(action, "person:"+p.Username, event, map[string]any{"person": p.ID, "role": role})
 	changed := false
@@ -65,7 +65,22 @@ func (m *manager) personsRoles(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	return m.done(msg, map[string]any{"username": p.Username, "role": role, "held": add, "changed": changed})
+	return m.done(roleOutcome(p.Username, role, add, changed), map[string]any{"username": p.Username, "role": role, "held": add, "changed": changed})
+}
+
+// roleOutcome says what the command did, and that nothing changed when
+// the person already held the role, or never did.
+func roleOutcome(username, role string, add, changed bool) string {
+	switch {
+	case add && changed:
+		return username + " now holds the role " + role
+	case add:
+		return username + " already holds the role " + role + " (nothing changed)"
+	case changed:
+		return username + " no longer holds the role " + role
+	default:
+		return username + " did not hold the role " + role + " (nothing changed)"
+	}
 }
 
 // rolesList lists the approver roles of one person, or of everyone.

@@ -29,7 +29,23 @@ func TestPersonsRolesCommands(t *testing.T) {
 		if !again.OK || again.Changed {
 			t.Fatalf("adding a held role again: %+v", again)
 		}
-		cli(t, db, "persons", "roles", "remove", "dave", "cfo")
+		// What each command prints says whether anything changed (a
+		// removal once read like a no-op).
+		for _, c := range []struct{ verb, want string }{
+			{"remove", "dave no longer holds the role cfo"},
+			{"remove", "dave did not hold the role cfo (nothing changed)"},
+			{"add", "dave now holds the role auditor"},
+			{"add", "dave already holds the role auditor (nothing changed)"},
+		} {
+			role := "cfo"
+			if c.verb == "add" {
+				role = "auditor"
+			}
+			if out := cli(t, db, "persons", "roles", c.verb, "dave", role); !strings.Contains(out, c.want) {
+				t.Fatalf("roles %s dave %s printed %q, want %q", c.verb, role, out, c.want)
+			}
+		}
+		cli(t, db, "persons", "roles", "remove", "dave", "auditor")
 
 		var list []roleJSON
 		cliJSON(t, db, &list, "persons", "roles", "list")
@@ -71,7 +87,8 @@ func TestPersonsRolesCommands(t *testing.T) {
 				roleEvents = append(roleEvents, e.Action+" "+e.Target+" "+e.Detail["role"].(string))
 			}
 		}
-		want := []string{"person.role-remove person:dave cfo", "person.role-add person:dave cfo",
+		want := []string{"person.role-remove person:dave auditor", "person.role-add person:dave auditor",
+			"person.role-remove person:dave cfo", "person.role-add person:dave cfo",
 			"person.role-add person:carol treasurer", "person.role-add person:carol cfo"}
 		if !slices.Equal(roleEvents, want) {
 			t.Fatalf("audit trail: %v", roleEvents)

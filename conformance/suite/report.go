@@ -13,6 +13,9 @@ type SurfaceSummary struct {
 	// Passed, Failed (MUST), Warnings (SHOULD and IMPL failures), Skipped
 	// and NotOffered (NOT-APPLICABLE: the PS does not advertise it).
 	Passed, Failed, Warnings, Skipped, NotOffered int
+	// InSuite is whether the suite has checks for the surface at all, so
+	// a surface a run left out (--only) is told from one never checked.
+	InSuite bool
 }
 
 // Checked is how many checks ran on the surface.
@@ -21,10 +24,13 @@ func (s SurfaceSummary) Checked() int {
 }
 
 // Verdict is the surface's one-word outcome: "fail", "pass", "not
-// offered" (every check not applicable), "skipped", or "not yet checked"
-// when this suite has no check for it in the run.
+// offered" (every check not applicable), "skipped", "not selected" when
+// the run left its checks out, or "not yet checked" when this suite has
+// no check for it.
 func (s SurfaceSummary) Verdict() string {
 	switch {
+	case s.Checked() == 0 && s.InSuite:
+		return "not selected"
 	case s.Checked() == 0:
 		return "not yet checked"
 	case s.Failed > 0:
@@ -41,9 +47,13 @@ func (s SurfaceSummary) Verdict() string {
 
 // Summary counts the results per surface, in Surfaces order.
 func (r Report) Summary() []SurfaceSummary {
+	inSuite := map[string]bool{}
+	for _, c := range Checks() {
+		inSuite[SurfaceOf(c)] = true
+	}
 	var out []SurfaceSummary
 	for _, s := range Surfaces() {
-		sum := SurfaceSummary{Surface: s}
+		sum := SurfaceSummary{Surface: s, InSuite: inSuite[s.Name]}
 		for _, res := range r.Results {
 			if res.Surface == s.Name {
 				c := tally([]Result{res})

@@ -273,7 +273,11 @@ func jsonBody(r *http.Request, body []byte) error {
 	if len(body) == 0 {
 		return nil
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get(aauth.HeaderContentType)); err != nil || mt != "application/json" {
+	ct := r.Header.Get(aauth.HeaderContentType)
+	if ct == "application/json" {
+		return nil // the usual case, without parsing parameters
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return aauth.BadRequest("the request body must be application/json")
 	}
 	return nil

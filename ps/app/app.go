@@ -248,8 +248,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
-	a.Missions, err = missionflow.New(missionflow.Options{Issuer: cfg.Issuer, Store: st, Now: now, Log: log,
-		OnRevoked: a.revokeMissionTokens})
+	a.Missions, err = missionflow.New(missionflow.Options{Issuer: cfg.Issuer, Store: st, Now: now, Log: log})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -357,6 +356,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a.Decisions.Risk = a.Lifecycle.Risk
+	// Every termination is the lifecycle's, evidenced with the change
+	// (design §5, §7): a completion the person accepts, an agent's binding
+	// ended, an expiry or a hold timeout observed by a request or a
+	// decision.
+	a.Decisions.End = a.Lifecycle.Observed
+	a.Missions.UseLifecycle(a.endMission)
 	// A checkpoint recorded (anywhere: composition.Point.StepsRecorded)
 	// decides again the mission's requests waiting for it.
 	a.Decisions.Resume = func(ctx context.Context, m *mission.Record, steps []string) {
@@ -475,21 +480,16 @@ func (a *App) removeGrant(ctx context.Context, personID string, key tokens.Grant
 	})
 }
 
-// revokeMissionTokens revokes the tokens issued under a mission the person
-// revoked, in the transaction st is bound to (a savepoint of it), and sends
-// the downstream revocations once it commits.
-func (a *App) revokeMissionTokens(ctx context.Context, st missionflow.Store, s256, personID string) error {
+// endMission ends a mission through the lifecycle (missionflow's
+// Ender), in the transaction st is bound to (a savepoint of it): its
+// evidence commits with it, and the downstream revocations go once it
+// committed.
+func (a *App) endMission(ctx context.Context, st missionflow.Store, s256 string, reason mission.Reason, by governance.Actor) error {
 	base, ok := st.(*store.Store)
-	if !ok || a.Revocation == nil {
-		return nil
+	if !ok {
+		return fmt.Errorf("app: cannot end mission %s outside the PS's store", s256)
 	}
-	return base.InTx(ctx, func(tx *store.Store) error {
-		id, err := a.Revocation.CascadeMission(ctx, tx, personID, s256)
-		if err == nil && id != "" {
-			tx.AfterCommit(func() { a.Revocation.Deliver(ctx, id) })
-		}
-		return err
-	})
+	return a.Lifecycle.End(ctx, base, s256, reason, by)
 }
 
 // agentAccepted remembers an accepted agent token's (iss, jti) and sub, so

@@ -32,6 +32,12 @@ type Point struct {
 	// (design §5; ps/lifecycle's Risk may suspend the mission, committed
 	// with the refusal).
 	Risk func(ctx context.Context, st Store, s256 string) error
+	// End, when set, ends a mission the decision found ended (expiry, a
+	// hold past its timeout) in the deciding transaction, through the
+	// lifecycle (ps/lifecycle's Observed: the lifecycle_transition
+	// evidence, its signed head, the revocations). Unset, the mission is
+	// ended in the store alone.
+	End func(ctx context.Context, st Store, s256 string, reason mission.Reason) error
 
 	// Resume, when set, runs once a transaction that recorded checkpoints
 	// of a mission has committed (StepsRecorded): the mission's pending
@@ -183,9 +189,7 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		}))
 	}
 	if d.Effects.Terminate != "" && !m.Terminated {
-		reason := mission.Reason(d.Effects.Terminate)
-		entry := mission.Entry{At: now, Kind: "termination", Actor: "ps", Summary: fmt.Sprintf("Mission ended: %s.", reason)}
-		if _, err := st.TerminateMission(ctx, m.S256, reason, "ps", now, entry); err != nil {
+		if err := p.end(ctx, st, m.S256, mission.Reason(d.Effects.Terminate), now); err != nil {
 			return nil, err
 		}
 	}
@@ -210,6 +214,17 @@ func (p *Point) Decide(ctx context.Context, st Store, q Query) (*Result, error) 
 		}
 	}
 	return res, nil
+}
+
+// end ends mission s256 for reason, observed by a decision in st's
+// transaction: through End when set.
+func (p *Point) end(ctx context.Context, st Store, s256 string, reason mission.Reason, now time.Time) error {
+	if p.End != nil {
+		return p.End(ctx, st, s256, reason)
+	}
+	entry := mission.Entry{At: now, Kind: "termination", Actor: "ps", Summary: fmt.Sprintf("Mission ended: %s.", reason)}
+	_, err := st.TerminateMission(ctx, s256, reason, "ps", now, entry)
+	return err
 }
 
 // replaySet is the effective set a decision record carries for replay:

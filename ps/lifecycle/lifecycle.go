@@ -4,6 +4,10 @@
 // each. It is the one service the person's mission page, the
 // administrator's mission control (JSON API) and the operator's CLI call,
 // so the same rules (mission/governance: who may do what) run for all.
+// The paths that end a mission elsewhere (the person accepting the
+// agent's completion, an expiry or a hold timeout a request or a decision
+// observes, an agent's binding ended) end it through End, in their own
+// transaction: every transition is recorded and evidenced here.
 //
 // Each transition commits in one store.InTx with its effects: the
 // mission's new state (compare-and-swap on its version), the mission-log
@@ -167,6 +171,53 @@ func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Rea
 	return s.transition(ctx, s256, by, audits, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
 		return governance.Terminate(r, reason, by, now)
 	})
+}
+
+// End ends mission s256 for reason, caused by by, in st's transaction (a
+// savepoint of it; its own transaction when st is in none): the lifecycle
+// step Terminate takes (governance's rule, the new state and its log
+// entry, the lifecycle_transition evidence record and its signed head,
+// and the token revocations, delivered once the outer transaction
+// commits). It is how the paths that end a mission outside this service
+// record it (design §5, §7: every transition is evidenced): the person
+// accepting the agent's completion, an expiry or a hold past its timeout
+// observed by a request, the person ending an agent's binding. A mission
+// that had ended keeps its first reason, and one a timer ended first
+// (expires_at, its hold) ends for that: the timer's transition is
+// recorded and End reports no error. A transition governance refuses
+// (a reason the actor may not give) is an error, and nothing is written.
+func (s *Service) End(ctx context.Context, st *store.Store, s256 string, reason mission.Reason, by Actor) error {
+	return st.InTx(ctx, func(tx *store.Store) error {
+		res := &Result{}
+		_, err := s.apply(ctx, tx, s256, func(r governance.Record, now time.Time) (governance.Record, *governance.Transition, error) {
+			if r.State == authority.StateTerminated {
+				return r, nil, errNothing
+			}
+			return governance.Terminate(r, reason, by, now)
+		}, res)
+		if errors.Is(err, errNothing) {
+			return nil
+		}
+		if err == nil {
+			t := res.Transition
+			tx.AfterCommit(func() {
+				s.o.Log.InfoContext(ctx, "mission lifecycle", "mission", s256, "from", t.From, "to", t.To, "reason", t.Reason,
+					"actor", t.Actor.Kind, "actor_id", t.Actor.ID, "cascade", res.CascadeID)
+			})
+		}
+		return err
+	})
+}
+
+// Observed is End for a termination a decision observed in its
+// transaction st (composition.Point.End: an expiry, a hold past its
+// timeout), caused by no one but the timer.
+func (s *Service) Observed(ctx context.Context, st composition.Store, s256 string, reason mission.Reason) error {
+	tx, ok := st.(*store.Store)
+	if !ok {
+		return fmt.Errorf("lifecycle: cannot record the end of mission %s outside the PS's store", s256)
+	}
+	return s.End(ctx, tx, s256, reason, Actor{Kind: governance.BySystem})
 }
 
 // Settle applies the timers to one mission (a hold past its timeout

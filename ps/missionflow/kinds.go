@@ -10,6 +10,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/mission/governance"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/composition"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -288,7 +289,11 @@ func (ck completionKind) Decide(ctx context.Context, r *pending.Request, person 
 				return err
 			}
 		}
-		if err := tx.missions.Terminate(ctx, pl.S256, mission.ReasonCompleted, "person"); err != nil {
+		// Through the lifecycle: the termination is evidenced as the
+		// person's (lifecycle_transition, design §5, §7) and the mission's
+		// tokens are revoked, in this transaction.
+		by := governance.Actor{Kind: governance.ByPerson, ID: person.ID}
+		if err := tx.missions.TerminateBy(ctx, pl.S256, mission.ReasonCompleted, by); err != nil {
 			return err
 		}
 		return tx.engine.Complete(ctx, r.ID, http.StatusOK,

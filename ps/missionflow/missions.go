@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission"
+	"github.com/aauth-ps/aauth-ps/mission/governance"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/faults"
 )
@@ -48,17 +49,30 @@ type Options struct {
 	Store  Store
 	Now    func() time.Time
 	Log    *slog.Logger
-	// OnRevoked, when set, runs (on the same store, so in the caller's
-	// transaction when there is one) after a mission was revoked: the PS
-	// revokes the tokens issued under it (P§revocation-cascade, issue 8).
-	OnRevoked func(ctx context.Context, st Store, s256, personID string) error
 }
+
+// Ender ends a mission through the governed lifecycle (ps/lifecycle's
+// End), on st (in its transaction when it is in one): the mission's
+// state and log entry, the lifecycle_transition evidence record with its
+// signed head, and the revocation of the tokens issued under it
+// (P§revocation-cascade, design §5, §7). A mission that had ended keeps
+// its first reason, without an error.
+type Ender func(ctx context.Context, st Store, s256 string, reason mission.Reason, by governance.Actor) error
 
 // Service stores and evaluates missions.
 type Service struct {
 	o      Options
 	misses *mission.NotFoundLimiter
+	end    Ender
 }
+
+// UseLifecycle makes every termination this Service records (a completion
+// the person accepted, an expiry it observed, an agent's binding ended)
+// go through end, the one place lifecycle transitions are recorded and
+// evidenced. Call it before serving: the Services WithStore returns copy
+// it then. Without it a termination is the store's alone (no evidence,
+// no token revocation): a Service built on its own, in tests.
+func (s *Service) UseLifecycle(end Ender) { s.end = end }
 
 // New builds a Service.
 func New(o Options) (*Service, error) {
@@ -129,26 +143,54 @@ func (s *Service) Active(ctx context.Context, s256, agentIss, agentSub string) (
 }
 
 // Terminate ends a mission for good (a terminated mission never returns to
-// active); terminating an ended mission keeps its first reason.
+// active); terminating an ended mission keeps its first reason. by is who
+// the mission log names ("person", "admin", "agent", "ps"); TerminateBy
+// names the actor in full.
 func (s *Service) Terminate(ctx context.Context, s256 string, reason mission.Reason, by string) error {
+	return s.TerminateBy(ctx, s256, reason, governance.Actor{Kind: actorKind(by)})
+}
+
+// TerminateBy is Terminate by actor by, through the lifecycle
+// (UseLifecycle): the transition is evidenced with the change.
+func (s *Service) TerminateBy(ctx context.Context, s256 string, reason mission.Reason, by governance.Actor) error {
+	if s.end != nil {
+		return s.end(ctx, s.o.Store, s256, reason, by)
+	}
+	logBy := logActor(by.Kind)
 	// A mission past expires_at already ended as expired, observed or not
 	// that is the reason to record, never a later one.
 	if m, err := s.Get(ctx, s256); err == nil && !m.Terminated {
 		if ok, r := m.State().Active(s.o.Now()); !ok && r == mission.ReasonExpired {
-			reason, by = mission.ReasonExpired, "ps"
+			reason, logBy = mission.ReasonExpired, "ps"
 		}
 	}
 	now := s.o.Now()
-	entry := mission.Entry{At: now, Kind: "termination", Actor: mission.Actor(by), Summary: fmt.Sprintf("Mission ended: %s.", reason)}
-	ended, err := s.o.Store.TerminateMission(ctx, s256, reason, by, now, entry)
-	if err != nil || !ended || reason != mission.ReasonRevoked || s.o.OnRevoked == nil {
-		return err
+	entry := mission.Entry{At: now, Kind: "termination", Actor: mission.Actor(logBy), Summary: fmt.Sprintf("Mission ended: %s.", reason)}
+	_, err := s.o.Store.TerminateMission(ctx, s256, reason, logBy, now, entry)
+	return err
+}
+
+// actorKind is the lifecycle actor the mission log's by names (anyone
+// else is the person, as mission.Actor reads it).
+func actorKind(by string) string {
+	switch by {
+	case "ps":
+		return governance.BySystem
+	case "admin":
+		return governance.ByAdmin
+	case "agent":
+		return governance.ByAgent
 	}
-	m, err := s.Get(ctx, s256)
-	if err != nil {
-		return err
+	return governance.ByPerson
+}
+
+// logActor is who the mission log names for a lifecycle actor.
+func logActor(kind string) string {
+	switch kind {
+	case governance.ByPerson, governance.ByAdmin, governance.ByAgent:
+		return kind
 	}
-	return s.o.OnRevoked(ctx, s.o.Store, s256, m.PersonID)
+	return "ps"
 }
 
 // ForPerson lists a person's missions, newest first.
@@ -170,7 +212,7 @@ func (s *Service) TerminateForAgent(ctx context.Context, agentIss, agentSub, per
 		return 0, err
 	}
 	for _, id := range ids {
-		if err := s.Terminate(ctx, id, reason, "person"); err != nil {
+		if err := s.TerminateBy(ctx, id, reason, governance.Actor{Kind: governance.ByPerson, ID: personID}); err != nil {
 			return 0, err
 		}
 	}

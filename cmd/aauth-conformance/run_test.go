@@ -60,12 +60,10 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 }
 
 // knownDeviations are the checks our PS fails on purpose, each recorded
-// in docs/decisions.md: the suite reports them, as it must.
-var knownDeviations = map[string]string{
-	// docs/decisions.md "August 2026 interop": without presented_token the
-	// PS reads its own record of the token the resource token names.
-	"PS-260 E4 without presented_token gets 400 even when the PS issued the named token": "record fallback",
-}
+// in docs/decisions.md: the suite reports them, as it must. None now: the
+// August 2026 record fallback that failed PS-260 is off unless the operator
+// asks for it (--legacy-person-token-jti), and this run uses the defaults.
+var knownDeviations = map[string]string{}
 
 // TestWholeSuiteAgainstOurPS is Must-show 1: every check of the suite,
 // the person steps done by headless Chromium on our web UI, passes
@@ -122,7 +120,8 @@ func TestWholeSuiteAgainstOurPS(t *testing.T) {
 				t.Fatalf("the JSON report has %d results, want %d", len(rep.Results), len(suite.Checks()))
 			}
 			for _, key := range []string{"PS-183 s256 is the SHA-256 of the exact mission bytes", "PS-103 a valid resource token with consent gives 200 {auth_token, expires_in}",
-				"PS-142 a sub-agent's auth token: the sub-agent's key, no agent named", "PS-154 Prefer: wait answers at once when the result is already waiting"} {
+				"PS-142 a sub-agent's auth token: the sub-agent's key, no agent named", "PS-154 Prefer: wait answers at once when the result is already waiting",
+				"PS-260 E4 without presented_token gets 400 invalid_request", "PS-260 E4 without presented_token gets 400 even when the PS issued the named token"} {
 				if r, ok := rep.Find(key); !ok || r.Status != suite.StatusPass {
 					t.Errorf("%s: %+v", key, r)
 				}

@@ -202,6 +202,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	if cfg.Dev {
 		log.Warn("DEVELOPMENT MODE: http://localhost identifiers, loopback fetches and a generated key-encryption secret are allowed. Never run --dev in production.")
 	}
+	if cfg.LegacyPersonTokenJTI {
+		log.Warn("--legacy-person-token-jti: an auth token request without presented_token uses this PS's own record of the token the resource token names (August 2026 agents); draft -11 requires presented_token (PS-260)")
+	}
 	var opts app.Options
 	tp, err := otlp.FromEnv(ctx, getenv, version.Version)
 	if err != nil {

@@ -318,7 +318,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	authTokens = authtoken.New(authtoken.Options{Issuer: cfg.Issuer, Interact: a.Interact, Missions: flows, MissionKind: kinds,
 		Tokens: a.Tokens, Engine: a.Engine, Resources: resources, Discovery: a.Discovery, R3: client, SignRequest: func(ctx context.Context, _ string, req *http.Request) error { return psSigner.Sign(ctx, req, nil) }, OwnKeys: a.Keys, DB: st, Now: now,
 		Window: cfg.SignatureWindow, AcceptAlgs: aauth.SupportedAlgs, Identifiers: cfg.Identifiers(), Logger: log, Chain: chains,
-		Decisions: a.Decisions, Federation: fed, PollLease: cfg.AccessServerPollLease})
+		Decisions: a.Decisions, Federation: fed, PollLease: cfg.AccessServerPollLease, LegacyPersonTokenJTI: cfg.LegacyPersonTokenJTI})
 	a.stopPolls = authTokens.Shutdown
 	a.resumePolls = authTokens.Resume
 	a.pollLoops = authTokens.PollLoops

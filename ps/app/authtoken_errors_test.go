@@ -96,6 +96,12 @@ func TestAuthTokenRefusals(t *testing.T) {
 		{"PS-099 platform outside the registry", map[string]any{"resource_token": good, "presented_token": pt, "platform": "toaster"}, 400, aauth.ErrInvalidRequest},
 		{"PS-099 device with a control character", map[string]any{"resource_token": good, "presented_token": pt, "device": "a\u0007b"}, 400, aauth.ErrInvalidRequest},
 		{"PS-260 no presented_token and no record", body(rt(func(s *conformance.ResourceTokenSpec) { s.PresentedJTI = "unknown-jti" }), nil), 400, aauth.ErrInvalidRequest},
+		// Strict by default: the PS's record of the token is not read
+		// (--legacy-person-token-jti, TestAuthTokenLegacyPersonTokenJTI).
+		{"PS-260 no presented_token, the PS issued the named token", body(good, nil), 400, aauth.ErrInvalidRequest},
+		{"PS-260 no presented_token, named as person_token_jti", body(rt(func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI = true }), nil), 400, aauth.ErrInvalidRequest},
+		{"PS-260 presented_token empty", body(good, ""), 400, aauth.ErrInvalidRequest},
+		{"PS-260 presented_token null", map[string]any{"resource_token": good, "presented_token": nil}, 400, aauth.ErrInvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := w.ps.TableCounts(t)
@@ -110,7 +116,9 @@ func TestAuthTokenRefusals(t *testing.T) {
 	fresh := w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now(), Lifetime: time.Hour})
 	before := w.ps.TableCounts(t)
 	expectProblem(t, w.post(t, fresh, "/token", authBody(t, body(rt(nil), pt))), http.StatusBadRequest, aauth.ErrExpiredPresentedToken)
-	expectProblem(t, w.post(t, fresh, "/token", authBody(t, body(rt(nil), nil))), http.StatusBadRequest, aauth.ErrExpiredPresentedToken)
+	// Without presented_token it is still PS-260's answer (the record's
+	// expiry is checked only with the opt-in fallback).
+	expectProblem(t, w.post(t, fresh, "/token", authBody(t, body(rt(nil), nil))), http.StatusBadRequest, aauth.ErrInvalidRequest)
 	writesNothing(t, w.ps, before)
 }
 

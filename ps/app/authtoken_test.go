@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -110,8 +112,9 @@ func expectAuthToken(t *testing.T, w *world, rs *conformance.Resource, r result,
 // mints a resource token → auth token request → the person consents,
 // seeing the resource's scope descriptions apart from the agent's
 // justification → the resource accepts the auth token. PS-103..PS-109,
-// PS-102 (a granted scope is not asked again), PS-282, the replay rule and
-// the August 2026 readings (person_token_jti, no presented_token).
+// PS-102 (a granted scope is not asked again), PS-282, the replay rule,
+// person_token_jti (August 2026) beside presented_jti, and PS-260: without
+// presented_token, 400 invalid_request though the PS issued the named token.
 func TestAuthTokenThreePartyEndToEnd(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
@@ -194,10 +197,94 @@ func TestAuthTokenThreePartyEndToEnd(t *testing.T) {
 		t.Fatalf("after updated_request: scope %v, want the updated calendar.read", up["scope"])
 	}
 
-	// August 2026: person_token_jti names the presented token, and without
-	// presented_token the PS reads its own issuance record.
+	// August 2026: person_token_jti may name the presented token; both
+	// names present must agree.
 	legacy := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI = true })
+	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": legacy, "presented_token": pt})), pt)
+	both := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) {
+		s.Overrides = map[string]any{"person_token_jti": pc["jti"]}
+	})
+	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": both, "presented_token": pt})), pt)
+	before = w.ps.TableCounts(t)
+	differ := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) {
+		s.Overrides = map[string]any{"person_token_jti": "not-" + pc["jti"].(string)}
+	})
+	expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": differ, "presented_token": pt})),
+		http.StatusBadRequest, aauth.ErrInvalidResourceToken)
+	// PS-260: without presented_token the answer is 400 invalid_request,
+	// though this PS issued the token the resource token names (by either
+	// name): the record fallback is the operator's opt-in
+	// (TestAuthTokenLegacyPersonTokenJTI). Nothing is issued or recorded.
+	for _, named := range []string{legacy, rt} {
+		expectProblem(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": named})),
+			http.StatusBadRequest, aauth.ErrInvalidRequest)
+	}
+	writesNothing(t, w.ps, before)
+}
+
+// TestAuthTokenLegacyPersonTokenJTI: with --legacy-person-token-jti (the
+// August 2026 interop fallback, docs/decisions.md) a request without
+// presented_token uses the PS's own issuance record of the token the
+// resource token names, by person_token_jti or presented_jti, with the
+// checks a presented token gets: no record is 400 invalid_request (PS-260),
+// an expired one expired_presented_token (PS-265), a revoked one
+// revoked_presented_token (PS-266), and none of them writes anything.
+func TestAuthTokenLegacyPersonTokenJTI(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorldWith(t, pstest.Options{Configure: func(c *config.Config) { c.LegacyPersonTokenJTI = true }})
+	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
+	_, pc, _ := conformance.DecodeJWT(pt)
+	legacy := resourceToken(t, w, rs, pt, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI = true })
+
+	// The first grant: the person is asked, as with presented_token.
+	s := w.expectInteraction(t, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": legacy,
+		"capabilities": []string{"interaction"}})))
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	c := expectAuthToken(t, w, rs, w.poll(t, w.agent, s.loc), pt)
+	recs, err := w.ps.App.Tokens.AuthRecords(ctxT(), "")
+	if err != nil || len(recs) != 1 || recs[0].JTI != c["jti"] || recs[0].ParentJTI != pc["jti"] {
+		t.Fatalf("auth token records %+v %v: want one, whose parent is the recorded person token", recs, err)
+	}
+	// Granted: at once, by either name, and with presented_token as ever.
 	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": legacy})), pt)
+	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{
+		"resource_token": resourceToken(t, w, rs, pt, "calendar.read", nil)})), pt)
+	expectAuthToken(t, w, rs, w.post(t, w.agent, "/token", authBody(t, map[string]any{"resource_token": legacy, "presented_token": pt})), pt)
+
+	before := w.ps.TableCounts(t)
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		code string
+	}{
+		{"PS-260 no record of the named token", map[string]any{"resource_token": resourceToken(t, w, rs, pt, "calendar.read",
+			func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI, s.PresentedJTI = true, "unknown-jti" })}, aauth.ErrInvalidRequest},
+		{"PS-260 presented_token not a string", map[string]any{"resource_token": legacy, "presented_token": 7}, aauth.ErrInvalidRequest},
+		{"PS-093 the record's sub differs", map[string]any{"resource_token": resourceToken(t, w, rs, pt, "calendar.read",
+			func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI, s.Sub = true, "someone-else" })}, aauth.ErrInvalidResourceToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expectProblem(t, w.post(t, w.agent, "/token", authBody(t, tc.body)), http.StatusBadRequest, tc.code)
+		})
+	}
+	writesNothing(t, w.ps, before)
+
+	// PS-266: the agent provider revokes the agent token, so the PS
+	// revokes the person token; its record is refused as the token is.
+	jti, exp := agentTokenClaims(t, w.agent)
+	expectEmpty200(t, w.revoke(t, apSigner(w.ap), authBody(t, map[string]any{"jti": jti, "exp": exp})))
+	fresh := w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now(), Lifetime: time.Hour})
+	before = w.ps.TableCounts(t)
+	expectProblem(t, w.post(t, fresh, "/token", authBody(t, map[string]any{"resource_token": resourceToken(t, w, rs, pt, "calendar.read", nil)})),
+		http.StatusBadRequest, aauth.ErrRevokedPresentedToken)
+	// PS-265: once the recorded token has expired, that is the answer
+	// (a fresh agent token and resource token keep the rest valid).
+	w.clock.Advance(time.Unix(num(pc, "exp"), 0).Sub(w.clock.Now()) + time.Second)
+	fresh = w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now(), Lifetime: time.Hour})
+	expectProblem(t, w.post(t, fresh, "/token", authBody(t, map[string]any{"resource_token": resourceToken(t, w, rs, pt, "calendar.read",
+		func(s *conformance.ResourceTokenSpec) { s.LegacyPresentedJTI = true })})), http.StatusBadRequest, aauth.ErrExpiredPresentedToken)
+	writesNothing(t, w.ps, before)
 }
 
 // TestAuthTokenUnderMission: under an approved mission the person token,

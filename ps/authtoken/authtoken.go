@@ -110,6 +110,11 @@ type Options struct {
 	// for one pending request lasts beyond its next poll (default 30 s):
 	// another replica takes over once it lapses (poller.go).
 	PollLease time.Duration
+	// LegacyPersonTokenJTI is the operator's opt-in August 2026 fallback
+	// (--legacy-person-token-jti): a request without presented_token uses
+	// the PS's own issuance record of the token the resource token names
+	// (recorded). Off, presented_token is required (PS-260).
+	LegacyPersonTokenJTI bool
 }
 
 // Service handles the auth token endpoint.
@@ -263,6 +268,9 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	if err := s.needPresented(r); err != nil {
+		return 0, nil, nil, err // before any token is verified or fetched
+	}
 	ag := tokens.AgentOf(a).Asserting(r.Platform, r.Device)
 	if err := s.o.Chain.Apply(ctx, a, &ag, r.Chain); err != nil {
 		return 0, nil, nil, err
@@ -287,10 +295,24 @@ func (s *Service) Handle(ctx context.Context, a *httpsig.Agent, body []byte) (in
 	return s.decide(ctx, a, r, g, ms)
 }
 
+// needPresented: presented_token is REQUIRED (PS-260), missing or empty is
+// 400 invalid_request, unless the operator keeps the August 2026 record
+// fallback (Options.LegacyPersonTokenJTI, recorded). Parse already refuses
+// a value that is not a string.
+func (s *Service) needPresented(r *Request) error {
+	if r.PresentedToken == "" && !s.o.LegacyPersonTokenJTI {
+		return aauth.BadRequest("presented_token is required")
+	}
+	return nil
+}
+
 // verify runs the checks of P§resource-token-verification for agent ag (the
 // verified signer) and resolves the person and the mission the grant
 // belongs to.
 func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Grant, *mission.Record, error) {
+	if err := s.needPresented(r); err != nil {
+		return nil, nil, err
+	}
 	now := s.o.Now()
 	// With a sub-agent the resource token names the sub-agent's key, not
 	// the signer's (PS-141).
@@ -498,9 +520,10 @@ func (s *Service) getR3(ctx context.Context, uri string) (*fetch.Response, error
 	return s.o.R3.Do(req)
 }
 
-// recorded is the August 2026 reading (issue 8): without presented_token
-// the PS reads its own issuance record of the resource token's
-// presented_jti (a person or auth token it issued).
+// recorded is the August 2026 reading (issue 8), only with the operator's
+// LegacyPersonTokenJTI: without presented_token the PS reads its own
+// issuance record of the resource token's presented_jti (or
+// person_token_jti): a person or auth token it issued.
 func (s *Service) recorded(ctx context.Context, rt *resourcetoken.ResourceToken, now time.Time) (*resourcetoken.Presented, error) {
 	p := &resourcetoken.Presented{Iss: s.o.Issuer, JTI: rt.PresentedJTI}
 	var mission, tenant string

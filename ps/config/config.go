@@ -62,6 +62,11 @@ type Config struct {
 	StrictPSClaim bool
 	// AllowCrossOriginJWKS admits a jwks_uri on another host than its metadata.
 	AllowCrossOriginJWKS bool
+	// LegacyPersonTokenJTI lets an auth token request without
+	// presented_token use the PS's own issuance record of the token the
+	// resource token names (the August 2026 interop fallback, for agents
+	// of that era). Off: presented_token is required (PS-260).
+	LegacyPersonTokenJTI bool
 	// Name and Description appear in the PS metadata.
 	Name        string
 	Description string
@@ -147,6 +152,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 64*1024, "largest accepted request body")
 	fs.BoolVar(&c.StrictPSClaim, "strict-ps-claim", false, "reject agent tokens whose ps claim names another person server (except call chaining)")
 	fs.BoolVar(&c.AllowCrossOriginJWKS, "allow-cross-origin-jwks", false, "admit a jwks_uri on a different host from its metadata document")
+	fs.BoolVar(&c.LegacyPersonTokenJTI, "legacy-person-token-jti", false, "for agents of the August 2026 drafts: an auth token request without presented_token uses this PS's own record of the person or auth token the resource token names (presented_jti or person_token_jti); off, presented_token is required (PS-260)")
 	fs.StringVar(&c.Name, "name", "", "display name in the PS metadata")
 	fs.StringVar(&c.Description, "description", "", "Markdown description in the PS metadata")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown bound")

@@ -42,7 +42,7 @@ func TestFlagNames(t *testing.T) {
 		"trust-ca", "resolve", "egress-allow", "log-level",
 		"key-encryption-key", "key-encryption-key-file", "authority-alias", "signing-alg",
 		"signature-window", "max-body-bytes", "strict-ps-claim", "allow-cross-origin-jwks",
-		"name", "description", "shutdown-timeout",
+		"name", "description", "shutdown-timeout", "legacy-person-token-jti",
 	} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s is missing", name)
@@ -54,7 +54,8 @@ func TestParseDefaults(t *testing.T) {
 	c := parse(t, nil, nil)
 	if c.Listen != ":8443" || c.DatabaseURL != config.DefaultDatabaseURL || c.LogLevel != "info" ||
 		c.SigningAlg != "Ed25519" || c.SignatureWindow != 60*time.Second || c.MaxBodyBytes != 64*1024 ||
-		c.Dev || c.StrictPSClaim || c.AllowCrossOriginJWKS || c.ShutdownTimeout != 15*time.Second {
+		c.Dev || c.StrictPSClaim || c.AllowCrossOriginJWKS || c.ShutdownTimeout != 15*time.Second ||
+		c.LegacyPersonTokenJTI { // presented_token required (PS-260)
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -69,13 +70,14 @@ func TestParseFlags(t *testing.T) {
 		"--resolve", "ap.test=127.0.0.1:8443", "--resolve", "rs.test=127.0.0.1:9443",
 		"--egress-allow", "127.0.0.0/8", "--log-level", "debug",
 		"--signature-window", "30s", "--max-body-bytes", "2048", "--strict-ps-claim",
+		"--legacy-person-token-jti",
 	}, nil)
 	if c.Issuer != "https://ps.example" || c.Listen != "127.0.0.1:9443" || c.TLSCert != "/c.pem" || c.TLSKey != "/k.pem" ||
 		!slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "192.0.2.1"}) || c.DatabaseURL != "postgres://u@db/aauth" || !c.Dev ||
 		!slices.Equal(c.TrustCA, []string{"/ca1.pem", "/ca2.pem"}) ||
 		!slices.Equal(c.Resolve, []string{"ap.test=127.0.0.1:8443", "rs.test=127.0.0.1:9443"}) ||
 		!slices.Equal(c.EgressAllow, []string{"127.0.0.0/8"}) || c.LogLevel != "debug" ||
-		c.SignatureWindow != 30*time.Second || c.MaxBodyBytes != 2048 || !c.StrictPSClaim {
+		c.SignatureWindow != 30*time.Second || c.MaxBodyBytes != 2048 || !c.StrictPSClaim || !c.LegacyPersonTokenJTI {
 		t.Fatalf("parsed %+v", c)
 	}
 	if _, _, err := config.Parse("aauth-ps", []string{"--no-such-flag"}, env(nil)); err == nil {
@@ -103,6 +105,7 @@ func TestParseEnv(t *testing.T) {
 		"AAUTH_PS_SIGNATURE_WINDOW":        "90s",
 		"AAUTH_PS_STRICT_PS_CLAIM":         "1",
 		"AAUTH_PS_ALLOW_CROSS_ORIGIN_JWKS": "true",
+		"AAUTH_PS_LEGACY_PERSON_TOKEN_JTI": "true",
 	})
 	if c.Issuer != "https://ps.example" || c.Listen != "0.0.0.0:443" || c.TLSCert != "/c.pem" || c.TLSKey != "/k.pem" ||
 		!slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "192.0.2.1"}) || c.DatabaseURL != "sqlite:/var/lib/aauth/ps.db" || !c.Dev ||
@@ -110,7 +113,7 @@ func TestParseEnv(t *testing.T) {
 		!slices.Equal(c.Resolve, []string{"ap.test=127.0.0.1:8443", "rs.test=127.0.0.1:9443", "as.test=127.0.0.1:7443"}) ||
 		!slices.Equal(c.EgressAllow, []string{"127.0.0.0/8", "::1"}) || c.LogLevel != "warn" ||
 		c.KeyEncryptionKey != secret32 || !slices.Equal(c.AuthorityAliases, []string{"ps.internal:8443"}) ||
-		c.SignatureWindow != 90*time.Second || !c.StrictPSClaim || !c.AllowCrossOriginJWKS {
+		c.SignatureWindow != 90*time.Second || !c.StrictPSClaim || !c.AllowCrossOriginJWKS || !c.LegacyPersonTokenJTI {
 		t.Fatalf("parsed %+v", c)
 	}
 	// A malformed value names its variable.

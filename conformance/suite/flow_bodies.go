@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 )
@@ -63,6 +64,9 @@ func bodyChecks() []Check {
 			return t.refusedBodies(ctx, b, "auth_token_endpoint", aauth.ErrInvalidRequest,
 				`{"resource_token":5,"presented_token":"`+b.pt.raw+`"}`, `{"resource_token":{},"presented_token":"`+b.pt.raw+`"}`)
 		}, "PS-054"),
+		boundCheck("PS-049", "E3: a body typed other than application/json gets 400 invalid_request; a charset parameter is allowed", IMPL, func(ctx context.Context, t *Target, b *boundAgent) error {
+			return t.typedBodies(ctx, b)
+		}),
 		boundCheck("PS-053", "E3: unknown members are ignored", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
 			ep, err := t.need(ctx, "person_token_endpoint")
 			if err != nil {
@@ -79,4 +83,39 @@ func bodyChecks() []Check {
 			return nil
 		}),
 	}
+}
+
+// typedBodies sends a valid person token request under other media types,
+// each covered by the signature as the kit always signs Content-Type: the
+// refused ones must get 400 invalid_request, the JSON one with a charset
+// its token (PS-049).
+func (t *Target) typedBodies(ctx context.Context, b *boundAgent) error {
+	ep, err := t.need(ctx, "person_token_endpoint")
+	if err != nil {
+		return err
+	}
+	body := jsonBody(map[string]any{"resource": b.pt.str("aud")})
+	var v verdict
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"} {
+		req, err := newRequest(http.MethodPost, ep, body)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", ct)
+		if _, err := b.agent.Sign(req, body); err != nil {
+			return err
+		}
+		r, err := t.Do(ctx, req)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(ct, "application/json") {
+			if s, _ := r.Body["person_token"].(string); r.Status != http.StatusOK || s == "" {
+				v.add(IMPL, "%s: a valid request was not answered with its token: %s", ct, r)
+			}
+			continue
+		}
+		v.addErr(IMPL, prefixed(ct, ExpectProblem(r, http.StatusBadRequest, aauth.ErrInvalidRequest)))
+	}
+	return v.err()
 }

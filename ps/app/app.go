@@ -232,6 +232,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			}
 			return authTokens.PassedInteraction(r)
 		},
+		// A success goes to the agent only while it is still bound to
+		// the request's person, read in the deciding transaction (A-40 (c)).
+		Deliverable: func(ctx context.Context, st pending.Store, r *pending.Request) error {
+			br, _ := st.(interact.BindingReader)
+			return a.Interact.Deliverable(ctx, br, r)
+		},
 		Limits: pending.Limits{PerAgent: cfg.PendingMaxPerAgent, PerProvider: cfg.PendingMaxPerProvider,
 			PerClient: cfg.PendingMaxPerClient, FirstContactsPerMinute: cfg.PendingFirstContactsPerMinute,
 			MaxBytes: cfg.PendingMaxBytes}})

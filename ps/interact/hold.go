@@ -75,7 +75,7 @@ func (s *Service) ReleaseHeld(ctx context.Context, personID, s256 string) (int, 
 		if rk, ok := k.(Releaser); ok {
 			release = rk.Release
 		}
-		if err := release(ctx, r, p); err != nil && !ended(err) && !errors.Is(err, pending.ErrNotFound) {
+		if err := s.endRefused(ctx, r.ID, release(ctx, r, p)); err != nil && !ended(err) && !errors.Is(err, pending.ErrNotFound) {
 			s.log.WarnContext(ctx, "release a held request", "pending", r.ID, "err", err)
 			continue
 		}

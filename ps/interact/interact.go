@@ -211,7 +211,7 @@ func (s *Service) Person(ctx context.Context, a *httpsig.Agent, caps []string, k
 	b, p, err := s.boundPerson(ctx, a)
 	switch {
 	case err == nil && b.State == agents.BindingRevoked:
-		return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent")
+		return nil, nil, endedByPerson(false)
 	case err == nil:
 		if p.Disabled {
 			return nil, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person's account is disabled")

@@ -51,7 +51,7 @@ func (s *Service) Returned(ctx context.Context, id string, p *account.Person, st
 	if !ok || r.PersonID != p.ID || !r.State.Open() {
 		return ErrNotFound
 	}
-	return rk.Returned(ctx, r, p, state, callbackError)
+	return s.endRefused(ctx, id, rk.Returned(ctx, r, p, state, callbackError))
 }
 
 // RegisterKind plugs k in for requests of kind. Call it at start-up only.

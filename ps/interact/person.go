@@ -163,15 +163,17 @@ type Ending string
 
 // The endings of a request.
 const (
-	EndDone        Ending = "done"         // completed; the agent has been told
-	EndUnengaged   Ending = "unengaged"    // a relay whose max_wait passed first (A-27)
-	EndWithdrawn   Ending = "withdrawn"    // the agent cancelled it
-	EndExpired     Ending = "expired"      // it expired
-	EndAbandoned   Ending = "abandoned"    // it was abandoned
-	EndRefused     Ending = "refused"      // denied or failed
-	EndRevoked     Ending = "revoked"      // a token it was started with was revoked (PS-280)
-	EndLinkRefused Ending = "link_refused" // a relayed link into a private network (A-24)
-	EndOpeningLink Ending = "opening_link" // the person follows a relayed link
+	EndDone         Ending = "done"          // completed; the agent has been told
+	EndUnengaged    Ending = "unengaged"     // a relay whose max_wait passed first (A-27)
+	EndWithdrawn    Ending = "withdrawn"     // the agent cancelled it
+	EndExpired      Ending = "expired"       // it expired
+	EndAbandoned    Ending = "abandoned"     // it was abandoned
+	EndRefused      Ending = "refused"       // denied or failed
+	EndRevoked      Ending = "revoked"       // a token it was started with was revoked (PS-280)
+	EndAgentRevoked Ending = "agent_revoked" // the person revoked the agent (A-40 (c))
+	EndAgentUnbound Ending = "agent_unbound" // the person disconnected the agent
+	EndLinkRefused  Ending = "link_refused"  // a relayed link into a private network (A-24)
+	EndOpeningLink  Ending = "opening_link"  // the person follows a relayed link
 )
 
 // Outcome is how a decision ended, for the completion page.
@@ -400,10 +402,17 @@ func outcomeOf(r *pending.Request) *Outcome {
 	default:
 		o.End = EndRefused
 		var failed struct {
-			Error string `json:"error"`
+			Error  string `json:"error"`
+			Detail string `json:"detail"`
 		}
-		if r.State == pending.StateFailed && json.Unmarshal(r.ResultBody, &failed) == nil && failed.Error == aauth.ErrRevoked {
+		_ = json.Unmarshal(r.ResultBody, &failed)
+		switch {
+		case r.State == pending.StateFailed && failed.Error == aauth.ErrRevoked:
 			o.End = EndRevoked
+		case (failed.Error == aauth.ErrDenied || failed.Error == aauth.ErrMissionTerminated) && strings.HasSuffix(failed.Detail, DetailRevoked):
+			o.End = EndAgentRevoked // EndAgentRequests, Deliverable
+		case (failed.Error == aauth.ErrDenied || failed.Error == aauth.ErrMissionTerminated) && strings.HasSuffix(failed.Detail, DetailUnbound):
+			o.End = EndAgentUnbound
 		}
 		o.Callback = withError(r.Callback, "access_denied")
 	}
@@ -427,8 +436,39 @@ func withError(callback, code string) string {
 
 // Decide carries out a person's decision on a request they hold: approve
 // (connect the agent, or approve the request), deny, ask (a clarification
-// question), answer (the agent's question), open (a relayed link).
+// question), answer (the agent's question), open (a relayed link). An
+// answer the agent may no longer get (Deliverable: the person revoked it
+// meanwhile) delivers nothing: the request ends with the refusal.
 func (s *Service) Decide(ctx context.Context, id string, p *account.Person, d Decision) (*Outcome, error) {
+	out, err := s.decide(ctx, id, p, d)
+	var re *pending.RefusedError
+	if errors.As(err, &re) {
+		if err := s.endRefused(ctx, id, err); err != nil {
+			return nil, err
+		}
+		return s.afterDecision(ctx, id)
+	}
+	return out, err
+}
+
+// endRefused returns err unchanged unless it is a pending.RefusedError:
+// the answer to request id may not be delivered (Deliverable), and the
+// transaction that would have delivered it rolled back with the refusal
+// it wrote. The request then ends with that refusal here (outside a
+// transaction it has ended already), and endRefused returns nil.
+func (s *Service) endRefused(ctx context.Context, id string, err error) error {
+	var re *pending.RefusedError
+	if !errors.As(err, &re) {
+		return err
+	}
+	if err := s.o.Engine.CompleteProblem(ctx, id, re.Problem); err != nil && !ended(err) {
+		return err
+	}
+	s.log.InfoContext(ctx, "answer not delivered", "pending", id, "reason", re.Problem.Detail)
+	return nil
+}
+
+func (s *Service) decide(ctx context.Context, id string, p *account.Person, d Decision) (*Outcome, error) {
 	action := d.Action
 	// A relay whose max_wait passed ends unengaged before the person's
 	// click counts (A-27: engaged is false when max_wait passed first).
@@ -568,7 +608,11 @@ func (s *Service) bind(ctx context.Context, r *pending.Request, p *account.Perso
 	_ = json.Unmarshal(r.Payload, &pl)
 	if _, err := s.o.Agents.Bind(ctx, r.Requester.Issuer, r.Requester.Subject, p.ID, pl.Agent.Platform, pl.Agent.Device); err != nil {
 		if errors.Is(err, agents.ErrAlreadyBound) {
-			_ = s.o.Engine.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrDenied, "the agent is bound to another person")
+			detail := "the agent is bound to another person"
+			if b, err := s.o.Agents.Lookup(ctx, r.Requester.Issuer, r.Requester.Subject); err == nil && b.PersonID == p.ID {
+				detail = DetailRevoked // hers, revoked: it cannot reconnect
+			}
+			_ = s.o.Engine.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrDenied, detail)
 			return nil
 		}
 		return err

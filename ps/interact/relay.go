@@ -173,7 +173,7 @@ func (s *Service) settleRequest(ctx context.Context, r *pending.Request) error {
 		return nil
 	}
 	if k := s.kind(r.Kind); k != nil {
-		return k.Settle(ctx, r)
+		return s.endRefused(ctx, r.ID, k.Settle(ctx, r))
 	}
 	if r.Kind != KindRelay {
 		return nil
@@ -186,7 +186,7 @@ func (s *Service) settleRequest(ctx context.Context, r *pending.Request) error {
 	if s.o.Now().Before(r.CreatedAt.Add(time.Duration(*pl.Request.MaxWait) * time.Second)) {
 		return nil
 	}
-	return s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"status": "relayed", "engaged": false})
+	return s.endRefused(ctx, id, s.o.Engine.Complete(ctx, id, http.StatusOK, map[string]any{"status": "relayed", "engaged": false}))
 }
 
 // Waiting lists what waits for a person: open requests addressed to them.

@@ -92,7 +92,7 @@ func (s *Service) ResumeSteps(ctx context.Context, personID, s256 string, steps 
 		if !slices.ContainsFunc(waits[i].Steps, func(id string) bool { return slices.Contains(steps, id) }) {
 			continue
 		}
-		if err := s.kind(r.Kind).(StepResumer).StepRecorded(ctx, r, p); err != nil && !ended(err) && !errors.Is(err, pending.ErrNotFound) {
+		if err := s.endRefused(ctx, r.ID, s.kind(r.Kind).(StepResumer).StepRecorded(ctx, r, p)); err != nil && !ended(err) && !errors.Is(err, pending.ErrNotFound) {
 			s.log.WarnContext(ctx, "decide a request waiting for a mission step", "pending", r.ID, "mission", s256, "err", err)
 			continue
 		}

@@ -109,9 +109,12 @@ func (f *Flows) proposedAuthority(body []byte) (json.RawMessage, error) {
 	return m.ProposedAuthority, nil
 }
 
-// EndBinding revokes (or, with unbind, forgets) a person's binding and
-// ends the missions the agent runs for that person, in one transaction: a
-// mission belongs to the agent acting for that person. It returns how many
+// EndBinding revokes (or, with unbind, forgets) a person's binding and,
+// in the same transaction, ends the missions the agent runs for that
+// person (a mission belongs to the agent acting for that person), revokes
+// the tokens issued to it for her, and ends its requests waiting for her
+// (interact.EndAgentRequests, A-40 (c)): the web UI's Revoke and Unbind
+// and the CLI's `agents revoke|unbind` all come here. It returns how many
 // missions ended, or agents.ErrNotFound when the person holds no such
 // binding.
 func (f *Flows) EndBinding(ctx context.Context, personID, bindingID string, unbind bool) (int, error) {
@@ -140,10 +143,21 @@ func (f *Flows) EndBindingIn(ctx context.Context, tx *store.Store, personID, bin
 		return 0, err
 	}
 	ended, err := f.Missions.WithStore(tx).TerminateForAgent(ctx, b.Provider, b.AgentID, personID, mission.ReasonRevoked)
-	if err != nil || f.RevokeTokens == nil {
-		return ended, err
+	if err != nil {
+		return 0, err
 	}
-	return ended, f.RevokeTokens(ctx, tx, personID, b.Provider, b.AgentID)
+	if f.RevokeTokens != nil {
+		// Before the requests: the cascade takes the revocation lock
+		// first, as an issuing decision does (no lock-order inversion
+		// with a decision that is about to answer one of them).
+		if err := f.RevokeTokens(ctx, tx, personID, b.Provider, b.AgentID); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := f.Interact.WithEngine(f.Engine.WithStore(tx)).EndAgentRequests(ctx, personID, b.Provider, b.AgentID, unbind, ended); err != nil {
+		return 0, err
+	}
+	return len(ended), nil
 }
 
 // Propose handles POST {mission_endpoint}: the person reviews a

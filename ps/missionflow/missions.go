@@ -205,18 +205,19 @@ func (s *Service) All(ctx context.Context, limit int) ([]*mission.Record, error)
 
 // TerminateForAgent ends the active missions an agent runs for a person:
 // when the person revokes or unbinds the agent, its missions end with it
-// (a mission belongs to the agent acting for that person).
-func (s *Service) TerminateForAgent(ctx context.Context, agentIss, agentSub, personID string, reason mission.Reason) (int, error) {
+// (a mission belongs to the agent acting for that person). It returns the
+// s256 of each mission it ended.
+func (s *Service) TerminateForAgent(ctx context.Context, agentIss, agentSub, personID string, reason mission.Reason) ([]string, error) {
 	ids, err := s.o.Store.ActiveMissionsOf(ctx, agentIss, agentSub, personID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	for _, id := range ids {
 		if err := s.TerminateBy(ctx, id, reason, governance.Actor{Kind: governance.ByPerson, ID: personID}); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	return len(ids), nil
+	return ids, nil
 }
 
 // Log appends an entry to the mission log (P§mission-log), at now.

@@ -44,6 +44,21 @@ var (
 	ErrConflict = errors.New("pending: the pending request changed concurrently")
 )
 
+// RefusedError is a success that Options.Deliverable refused: the request
+// was ended with Problem instead, in the engine's store. Outside a
+// transaction that stands. Inside one, the caller's error rolls it back
+// together with what the caller wrote for the answer (a token, a grant),
+// and the caller ends the request with Problem afterwards (ps/interact
+// does, for every decision of the person). It unwraps to Problem, so a
+// caller that answers the agent with a problem answers with this one.
+type RefusedError struct{ Problem *aauth.Problem }
+
+func (e *RefusedError) Error() string {
+	return "pending: the answer may not be delivered: " + e.Problem.Error()
+}
+
+func (e *RefusedError) Unwrap() error { return e.Problem }
+
 // MaxMarkdown caps the Markdown strings this package stores: clarification
 // questions and answers and updated_request justifications (A-46: 8 KiB).
 const MaxMarkdown = 8 << 10
@@ -104,6 +119,16 @@ type Options struct {
 	// requirement=interaction instead of the PS's own requirement. It
 	// reads r only (no I/O).
 	PassedInteraction func(r *Request) (url, code string)
+	// Deliverable, when set, is asked inside the write that would end an
+	// open request with a success (Complete or Answer with a status below
+	// 400) whether that answer may still go to its requester; st is the
+	// engine's store, so under WithStore it reads in the deciding
+	// transaction. A *aauth.Problem refuses: the request ends with that
+	// problem instead and the call returns a *RefusedError (see there);
+	// any other error is returned with nothing written. The PS refuses
+	// the answers of an agent whose person revoked or unbound it since the
+	// request was made (ps/interact, A-40 (c)).
+	Deliverable func(ctx context.Context, st Store, r *Request) error
 	// Limits bound what requesters can make the PS store (issue 15 item 2).
 	Limits Limits
 	// Log receives notifier failures and, as security events, refused
@@ -566,7 +591,8 @@ func validResultStatus(s int) bool {
 // interaction code stays consumed (PS-281: out-of-band completion).
 // Complete returns ErrClosed if the request already ended, and ErrExpired
 // (recording the expiry: the poll gets 408) if it is past its lifetime or
-// its question's deadline.
+// its question's deadline. A success that Options.Deliverable refuses
+// ends the request with the refusal and returns a *RefusedError.
 func (e *Engine) Complete(ctx context.Context, id string, status int, body any) error {
 	if !validResultStatus(status) {
 		return fmt.Errorf("pending: complete: status %d is not a terminal answer", status)
@@ -618,6 +644,17 @@ func (e *Engine) end(ctx context.Context, id string, state State, status int, bo
 		}
 		if !l.State.Open() {
 			return ErrClosed
+		}
+		if state == StateCompleted && e.o.Deliverable != nil {
+			if err := e.o.Deliverable(ctx, e.st, l.Request); err != nil {
+				p, ok := aauth.AsProblem(err)
+				if !ok {
+					return err
+				}
+				outcome = &RefusedError{Problem: p}
+				finish(l.Request, now, stateForCode(p.Code), p.Status, problemBody(p))
+				return nil
+			}
 		}
 		finish(l.Request, now, state, status, body)
 		return nil

@@ -1384,3 +1384,62 @@ func testExtensionMembers(t *testing.T, s *store.Store) {
 		t.Fatalf("the answered request: body %s", b)
 	}
 }
+
+// TestDeliverableRefuses: Options.Deliverable is asked inside the write
+// that would end a request with a success, through the engine's store (a
+// caller's transaction under WithStore). A refusal ends the request with
+// the problem and returns a *RefusedError unwrapping to it: outside a
+// transaction the refusal stands; inside one the caller's rollback undoes
+// it with the caller's own writes, and the caller ends it afterwards.
+// Failures are never asked about (A-40 (c): an agent revoked meanwhile).
+func TestDeliverableRefuses(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxOf(t)
+		refuse := aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent")
+		var asked []pending.Store
+		e, _ := newEngine(t, s, func(o *pending.Options) {
+			o.Deliverable = func(_ context.Context, st pending.Store, r *pending.Request) error {
+				asked = append(asked, st)
+				if r.PersonID == "revoked" {
+					return refuse
+				}
+				return nil
+			}
+		})
+		ok, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.PersonID = "p1" })
+		require.NoError(t, e.Complete(ctx, ok.ID, http.StatusOK, map[string]any{"answer": "yes"}))
+		assert.Len(t, asked, 1)
+
+		// Outside a transaction: ended with the refusal.
+		r, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.PersonID = "revoked" })
+		err := e.Complete(ctx, r.ID, http.StatusOK, map[string]any{"answer": "secret"})
+		var re *pending.RefusedError
+		require.ErrorAs(t, err, &re)
+		p, isProblem := aauth.AsProblem(err)
+		require.True(t, isProblem)
+		assert.Equal(t, aauth.ErrDenied, p.Code)
+		got, err := e.Get(ctx, r.ID)
+		require.NoError(t, err)
+		assert.Equal(t, pending.StateDenied, got.State)
+		assert.NotContains(t, string(got.ResultBody), "secret")
+		m := requireProblem(t, poll(t, e, r.ID), http.StatusForbidden, aauth.ErrDenied)
+		assert.Equal(t, "the person revoked this agent", m["detail"])
+
+		// Inside a transaction: asked through it; the caller's rollback
+		// keeps the request open, and a failure is not asked about.
+		tx, _ := create(t, e, pending.RequirementApproval, func(n *pending.NewRequest) { n.PersonID = "revoked" })
+		asked = nil
+		err = s.InTx(ctx, func(txs *store.Store) error {
+			return e.WithStore(txs).Answer(ctx, tx.ID, map[string]any{"token": "x"}, nil)
+		})
+		require.ErrorAs(t, err, &re)
+		require.Len(t, asked, 1)
+		assert.NotSame(t, s, asked[0], "asked through the transaction's store")
+		got, err = e.Get(ctx, tx.ID)
+		require.NoError(t, err)
+		assert.True(t, got.State.Open(), "rolled back with the caller")
+		require.NoError(t, e.CompleteProblem(ctx, tx.ID, re.Problem))
+		assert.Len(t, asked, 1, "a failure is not asked about")
+		requireProblem(t, poll(t, e, tx.ID), http.StatusForbidden, aauth.ErrDenied)
+	})
+}

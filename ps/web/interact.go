@@ -496,15 +496,17 @@ var askNotes = map[interact.AskBlock]string{
 
 // endings tell the person how a request ended.
 var endings = map[interact.Ending]string{
-	interact.EndDone:        "Done. The agent has been told.",
-	interact.EndUnengaged:   "The agent stopped waiting for this link.",
-	interact.EndWithdrawn:   "The agent withdrew this request.",
-	interact.EndExpired:     "This request expired.",
-	interact.EndAbandoned:   "This request was abandoned.",
-	interact.EndRefused:     "This request was refused.",
-	interact.EndRevoked:     "This request ended: a token it was started with was revoked, so nothing can be granted on it.",
-	interact.EndLinkRefused: "This link points somewhere this server does not send people.",
-	interact.EndOpeningLink: "Opening the link…",
+	interact.EndDone:         "Done. The agent has been told.",
+	interact.EndUnengaged:    "The agent stopped waiting for this link.",
+	interact.EndWithdrawn:    "The agent withdrew this request.",
+	interact.EndExpired:      "This request expired.",
+	interact.EndAbandoned:    "This request was abandoned.",
+	interact.EndRefused:      "This request was refused.",
+	interact.EndRevoked:      "This request ended: a token it was started with was revoked, so nothing can be granted on it.",
+	interact.EndAgentRevoked: "This request ended: you revoked this agent, so nothing was sent to it and nothing can be granted on it.",
+	interact.EndAgentUnbound: "This request ended: you disconnected this agent, so nothing was sent to it and nothing can be granted on it.",
+	interact.EndLinkRefused:  "This link points somewhere this server does not send people.",
+	interact.EndOpeningLink:  "Opening the link…",
 }
 
 // wording is the PS's own sentence for the decision the person makes.

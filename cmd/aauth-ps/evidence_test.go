@@ -16,8 +16,10 @@ import (
 )
 
 // testBundle builds Example A's bundle: mission_activated, a suspension, a
-// signed chain head, the resumption, a second signed head. Its JWKS holds
-// the signing key.
+// signed chain head, the resumption, a second signed head, the revocation
+// (a lifecycle_transition with its cascade and residual_exposure_until)
+// and its signed head, a revocation_result and the head over it. Its JWKS
+// holds the signing key.
 func testBundle(t *testing.T) evidence.Bundle {
 	t.Helper()
 	read := func(name string) []byte {
@@ -81,6 +83,15 @@ func testBundle(t *testing.T) evidence.Bundle {
 	sign()
 	add(evidence.LifecycleTransition, map[string]any{"from": "suspended", "to": "active", "release_held": true})
 	sign()
+	// The revocation (design §5, §7): the transition names its cascade and
+	// residual exposure; the recipient's confirmation follows, and the
+	// hourly head signs it.
+	add(evidence.LifecycleTransition, map[string]any{"from": "active", "to": "terminated", "reason": "revoked", "revoke_tokens": true,
+		"revocations": "c1", "residual_exposure_until": "2026-06-22T18:00:00Z"})
+	sign()
+	add(evidence.RevocationResult, map[string]any{"iss": bl.Approver, "jti": "pt1", "exp": "2026-06-22T18:00:00Z",
+		"recipient": "https://rs.example", "outcome": "revoked", "confirmed": true, "attempts": 1, "revocations": "c1"})
+	sign()
 	b := evidence.NewBundle(m, blob, read("proposal-a.json"), read("consent-rendering-a.json"), chain)
 	jwk, err := jose.PublicJWK(pub, kid)
 	if err != nil {
@@ -111,7 +122,7 @@ func writeBundle(t *testing.T, b evidence.Bundle) string {
 func TestEvidenceVerifyCommand(t *testing.T) {
 	good := writeBundle(t, testBundle(t))
 	code, out, errOut := runCmd(t, nil, "evidence", "verify", good)
-	if code != 0 || !strings.HasPrefix(out, "OK: 5 records, 2 signed chain heads (signed through seq 3)") {
+	if code != 0 || !strings.HasPrefix(out, "OK: 9 records, 4 signed chain heads (signed through seq 7)") {
 		t.Fatalf("untampered: exit %d\n%s\n%s", code, out, errOut)
 	}
 	var rep evidence.Report
@@ -156,6 +167,8 @@ func TestEvidenceVerifyCommand(t *testing.T) {
 			_ = json.Unmarshal(b.Records[3], &r)
 			replace(3, r.Anchors.AuthorityHash, strings.Repeat("B", 43))(b)
 		}, "FAILED at mission chain record 3: record 3 names other anchors than the blob"},
+		{"revocation result", replace(7, `"outcome":"revoked"`, `"outcome":"revocation_unavailable"`),
+			"FAILED at mission chain record 7: record 7 is not what record 8 links to"},
 		{"blob", func(b *evidence.Bundle) { b.Blob = "e30" }, "FAILED at the mission blob or its anchored objects: blob s256"},
 	}
 	for _, c := range cases {

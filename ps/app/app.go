@@ -361,6 +361,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
+	// The terminal outcomes of a mission's revocations are evidenced on
+	// its chain (design §5, §7 revocation_result).
+	a.Revocation.UseEvidence(a.Lifecycle)
 	a.Decisions.Risk = a.Lifecycle.Risk
 	// Every termination is the lifecycle's, evidenced with the change
 	// (design §5, §7): a completion the person accepts, an agent's binding

@@ -411,6 +411,7 @@ func TestCallChainingUnderMission(t *testing.T) {
 	if r := mc(t, c.world, c.alice, http.MethodPost, "/missions/"+m.s256+"/revoke", "", csrfOf(t, c.alice)); r.status >= 300 {
 		t.Fatalf("terminate: %d %s", r.status, r.raw)
 	}
+	settleRevocations(t, c.world) // the revocation_result records are written
 	before := c.ps.TableCounts(t)
 	expectTerminated(t, c.post(t, c.mid, "/person", authBody(t, map[string]any{"resource": "https://r2.test", "upstream_token": at1})), "revoked")
 	expectTerminated(t, c.post(t, c.mid, "/token", authBody(t, map[string]any{"resource_token": mintFor(t, c.world, c.r2, pt2, c.mid.Key, "payments.charge"),

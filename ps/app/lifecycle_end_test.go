@@ -29,10 +29,13 @@ type endTransition struct {
 // record from active to terminated for reason, by actor (design §5, §7:
 // from, to, reason, actor, revocations), after mission_activated,
 // followed by the chain_head signing it (Level 4: a signed head at each
-// transition). A copy of the bundle whose transition record was changed
-// fails at that record. It returns the transition's body.
+// transition), then only the revocation_result records of the tokens it
+// revoked (once every delivery settled) and the heads over them. A copy
+// of the bundle whose transition record was changed fails at that
+// record. It returns the transition's body.
 func expectEndEvidenced(t *testing.T, w *world, b *pstest.Browser, s256, reason string, actor evidence.Actor) endTransition {
 	t.Helper()
+	settleRevocations(t, w)
 	bundle := exportBundle(t, w, b, s256)
 	keys, err := evidence.ParseKeySet(bundle.JWKS)
 	if err != nil {
@@ -56,8 +59,14 @@ func expectEndEvidenced(t *testing.T, w *world, b *pstest.Browser, s256, reason 
 			at = append(at, i)
 		}
 	}
-	if len(at) != 1 || types[0] != evidence.MissionActivated || at[0] != len(types)-2 || types[len(types)-1] != evidence.ChainHead {
-		t.Fatalf("evidence records %v: want mission_activated first and one lifecycle_transition, signed by the last chain_head", types)
+	if len(at) != 1 || types[0] != evidence.MissionActivated || at[0] > len(types)-2 || types[at[0]+1] != evidence.ChainHead ||
+		types[len(types)-1] != evidence.ChainHead {
+		t.Fatalf("evidence records %v: want mission_activated first and one lifecycle_transition, signed by the chain_head after it", types)
+	}
+	for _, typ := range types[at[0]+1:] {
+		if typ != evidence.RevocationResult && typ != evidence.ChainHead {
+			t.Fatalf("evidence records %v: after the transition, only its revocation results and heads", types)
+		}
 	}
 	i := at[0]
 	rec := recs[i]
@@ -72,7 +81,7 @@ func expectEndEvidenced(t *testing.T, w *world, b *pstest.Browser, s256, reason 
 		t.Fatalf("the lifecycle_transition's anchors and mission: %+v %+v", rec.Anchors, rec.Mission)
 	}
 	var head evidence.HeadBody
-	if err := json.Unmarshal(recs[i+1].Body, &head); err != nil || head.Signed.Seq != rec.Seq || rep.LastSignedSeq != recs[i+1].Seq-1 {
+	if err := json.Unmarshal(recs[i+1].Body, &head); err != nil || head.Signed.Seq != rec.Seq || rep.LastSignedSeq != recs[len(recs)-1].Seq-1 {
 		t.Fatalf("the chain_head after the transition signs %+v (%v), want seq %d", head.Signed, err, rec.Seq)
 	}
 

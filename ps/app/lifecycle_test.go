@@ -89,6 +89,7 @@ func TestMissionSuspendHoldsResumeReleases(t *testing.T) {
 		t.Fatalf("the approval's person token is not revoked by the suspension: %v %v", ok, err)
 	}
 	waitRevoked(t, w, rs, pt)
+	settleRevocations(t, w)
 
 	held := w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
 	if st := w.pollState(t, w.agent, held); st != "pending" {
@@ -122,11 +123,13 @@ func TestMissionSuspendHoldsResumeReleases(t *testing.T) {
 	if !rep.OK || rep.SignedHeads != 3 {
 		t.Fatalf("evidence: %+v %v", rep, types)
 	}
-	// The suspension and the resumption, each with its signed head; then
-	// the released request's decision by the mission's Authority Set, and
-	// the head the export signed over it.
-	want := []string{evidence.LifecycleTransition, evidence.ChainHead, evidence.LifecycleTransition, evidence.ChainHead,
-		evidence.RuntimeDecision, evidence.ChainHead}
+	// The suspension with its signed head and the outcome of the token
+	// revocation it sent (design §5, §7 revocation_result), the
+	// resumption with its signed head; then the released request's
+	// decision by the mission's Authority Set, and the head the export
+	// signed over it.
+	want := []string{evidence.LifecycleTransition, evidence.ChainHead, evidence.RevocationResult, evidence.LifecycleTransition,
+		evidence.ChainHead, evidence.RuntimeDecision, evidence.ChainHead}
 	if len(types) < len(want) || strings.Join(types[len(types)-len(want):], ",") != strings.Join(want, ",") {
 		t.Fatalf("evidence records %v, want the chain to end with %v", types, want)
 	}
@@ -154,6 +157,7 @@ func TestMissionHoldTimeout(t *testing.T) {
 	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", `{"hold":"2m"}`, csrf); r.status != http.StatusOK {
 		t.Fatalf("suspend: %d %s", r.status, r.raw)
 	}
+	settleRevocations(t, w) // the suspension's revocation_result precedes the end
 	held := w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
 
 	w.clock.Advance(2*time.Minute + time.Second)

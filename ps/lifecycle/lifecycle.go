@@ -289,6 +289,7 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, s256 string, f ste
 	if err := s.write(ctx, tx, m, cur, next, t, now); err != nil {
 		return nil, err
 	}
+	var residual *time.Time
 	if t.RevokeTokens && s.o.Revoker != nil {
 		id, err := s.o.Revoker.CascadeMission(ctx, tx, m.PersonID, s256)
 		if err != nil {
@@ -296,10 +297,13 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, s256 string, f ste
 		}
 		if id != "" {
 			res.CascadeID = id
+			if residual, err = residualExposure(ctx, tx, id); err != nil {
+				return nil, err
+			}
 			tx.AfterCommit(func() { s.o.Revoker.Deliver(ctx, id) })
 		}
 	}
-	if err := s.evidence(ctx, tx, m, t, res.CascadeID, now); err != nil {
+	if err := s.evidence(ctx, tx, m, t, res.CascadeID, residual, now); err != nil {
 		return nil, err
 	}
 	res.Transition = t
@@ -409,14 +413,37 @@ func (s *Service) write(ctx context.Context, tx Store, m *mission.Record, cur, n
 	return fmt.Errorf("lifecycle: unknown target state %q", t.To)
 }
 
+// residualExposure is the transition's residual_exposure_until (design
+// §5 "Revocation propagation": the latest unconfirmed exp): read in the
+// transition's transaction from the deliveries its cascade just queued,
+// every one of which is still unconfirmed, it is the latest exp among the
+// tokens it revoked that have a recipient to tell. nil when none has.
+func residualExposure(ctx context.Context, tx *store.Store, cascadeID string) (*time.Time, error) {
+	ds, err := tx.Deliveries(ctx, cascadeID)
+	if err != nil {
+		return nil, err
+	}
+	var unconfirmed []governance.IndexedToken
+	for _, d := range ds {
+		if d.Recipient != "" && d.Outcome != revocation.OutcomeRevoked {
+			unconfirmed = append(unconfirmed, governance.IndexedToken{JTI: d.TokenJTI, Aud: d.Recipient, Exp: d.TokenExp})
+		}
+	}
+	return governance.ResidualExposureUntil(unconfirmed), nil
+}
+
 // evidence appends the lifecycle_transition record and a signed chain
 // head (design §7: Level 4 signs the head at each transition), on the
-// mission's chain, in the transition's transaction.
-func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *governance.Transition, cascadeID string, now time.Time) error {
+// mission's chain, in the transition's transaction. residual is the
+// residual_exposure_until of its revocations (omitted when nil).
+func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *governance.Transition, cascadeID string, residual *time.Time, now time.Time) error {
 	body := map[string]any{"from": t.From, "to": t.To, "reason": t.Reason, "actor": t.Actor,
 		"revoke_tokens": t.RevokeTokens, "release_held": t.ReleaseHeld}
 	if cascadeID != "" {
 		body["revocations"] = cascadeID
+	}
+	if residual != nil {
+		body["residual_exposure_until"] = residual.UTC().Format(time.RFC3339)
 	}
 	raw, err := evidence.Body(body)
 	if err != nil {
@@ -430,6 +457,43 @@ func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *
 	}
 	return s.signHead(ctx, tx, m.S256, rec, now)
 }
+
+// RevocationResult appends to mission s256's chain, in st's transaction
+// (the one storing the outcome), the revocation_result record of a
+// delivery of the mission's cascade that reached a terminal outcome
+// (design §5 "outcomes are evidenced", §7; PS-212, PS-286, PS-292): the
+// revoked token's iss and jti and its exp, the recipient, the outcome
+// (revoked: the recipient confirmed it; revocation_unsupported: it
+// refused or has no revocation_endpoint; revocation_unavailable: it did
+// not answer), whether it was confirmed, the attempts and the cascade
+// ("revocations", as the lifecycle_transition names it). The append locks
+// the mission's row first, as every append to its chain does, so it reads
+// the chain's head serialised with them (revocation.Evidencer).
+func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s256, iss string, d revocation.Delivery) error {
+	tx, ok := st.(Store)
+	if !ok {
+		return fmt.Errorf("lifecycle: cannot evidence a revocation of mission %s outside the PS's store", s256)
+	}
+	m, err := tx.LockMission(ctx, s256)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"iss": iss, "jti": d.TokenJTI, "exp": d.TokenExp.UTC().Format(time.RFC3339),
+		"recipient": d.Recipient, "outcome": d.Outcome, "confirmed": d.Outcome == revocation.OutcomeRevoked,
+		"revocations": d.CascadeID}
+	if d.Attempts > 0 {
+		body["attempts"] = d.Attempts
+	}
+	raw, err := evidence.Body(body)
+	if err != nil {
+		return err
+	}
+	_, err = composition.AppendEvidence(ctx, tx, s256, s256, evidence.Record{Mission: evidence.MissionRef{Origin: s.o.Issuer, ID: s256},
+		Type: evidence.RevocationResult, Actor: evidence.Actor{Kind: "ps"}, Anchors: anchorsOf(m), Body: raw}, s.o.Now())
+	return err
+}
+
+var _ revocation.Evidencer = (*Service)(nil)
 
 // signHead appends a chain_head signing head (the mission chain's last
 // record) with the PS key.

@@ -91,6 +91,10 @@ type AgentFilter struct {
 type Cascade struct {
 	ID, Iss, JTI string
 	Exp, Created time.Time
+	// Mission is the mission whose lifecycle transition started it
+	// (CascadeMission), "" for the others: the terminal outcomes of a
+	// mission's deliveries are evidenced on its chain (Evidencer).
+	Mission string
 }
 
 // Delivery is one downstream revocation: a token at a recipient.
@@ -132,6 +136,9 @@ type Store interface {
 	AddDeliveries(ctx context.Context, ds []Delivery, at time.Time) error
 	Deliveries(ctx context.Context, cascadeID string) ([]Delivery, error)
 	SetDeliveryOutcome(ctx context.Context, d Delivery, outcome string, at time.Time) error
+	// SettleDelivery records a terminal outcome (counting an attempt) of a
+	// delivery still pending; false when it was not.
+	SettleDelivery(ctx context.Context, d Delivery, outcome string, at time.Time) (bool, error)
 	// OpenPendingNaming lists open pending requests of kind whose payload
 	// names value in member (candidates, checked exactly by the caller).
 	OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]PendingRef, error)
@@ -153,6 +160,15 @@ type PendingRef struct {
 // outcome (OutcomeRevoked, OutcomeUnsupported or OutcomeUnavailable).
 type Sender interface {
 	Send(ctx context.Context, recipient, jti string, exp time.Time) string
+}
+
+// Evidencer records, in the transaction st that stores it, the terminal
+// outcome of a delivery of a mission's cascade on that mission's evidence
+// chain (design §5 "outcomes are evidenced", §7 revocation_result;
+// ps/lifecycle's Service). Iss is the revoked token's issuer (this PS);
+// d carries the outcome just stored and its attempts.
+type Evidencer interface {
+	RevocationResult(ctx context.Context, st Store, mission, iss string, d Delivery) error
 }
 
 // Pending is the deferred-response engine (*pending.Engine): requests an
@@ -194,6 +210,25 @@ type Service struct {
 	inflight int
 	idle     []chan struct{}
 	started  []string // recent cascades given to Deliver, for Settle
+
+	// ev evidences the outcomes of mission cascades (UseEvidence).
+	ev Evidencer
+}
+
+// UseEvidence has the terminal outcome of every delivery of a mission's
+// cascade evidenced by ev, in the transaction that stores it (the
+// lifecycle, which evidences the mission's chain, is built after this
+// service).
+func (s *Service) UseEvidence(ev Evidencer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ev = ev
+}
+
+func (s *Service) evidencer() Evidencer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ev
 }
 
 // maxStarted bounds the cascades Settle can report (a server never
@@ -604,6 +639,16 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 	if err != nil {
 		return false, err
 	}
+	missionID := ""
+	if s.evidencer() != nil && len(ds) > 0 {
+		c, err := s.o.Store.CascadeByID(ctx, cascadeID)
+		if err != nil && !errors.Is(err, dberr.ErrNotFound) {
+			return false, err
+		}
+		if c != nil {
+			missionID = c.Mission
+		}
+	}
 	var wg sync.WaitGroup
 	bg := context.WithoutCancel(ctx)
 	slots := make(chan struct{}, maxConcurrentDeliveries)
@@ -626,7 +671,7 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 			sctx, cancel := context.WithTimeout(bg, 30*time.Second)
 			defer cancel()
 			outcome := s.o.Sender.Send(sctx, d.Recipient, d.TokenJTI, d.TokenExp)
-			if err := s.o.Store.SetDeliveryOutcome(bg, d, outcome, s.o.Now()); err != nil {
+			if err := s.settle(bg, missionID, d, outcome); err != nil {
 				s.o.Logger.WarnContext(bg, "revocation: record a delivery outcome", "recipient", d.Recipient, "err", err)
 			}
 			if outcome != OutcomeRevoked {
@@ -646,6 +691,28 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 	case <-ctx.Done():
 		return false, nil
 	}
+}
+
+// settle stores a delivery's terminal outcome. For a mission's cascade
+// (an Evidencer set) it is stored, if the delivery is still pending, in
+// one transaction with the revocation_result record the Evidencer appends
+// to the mission's chain: the outcome and its evidence commit together,
+// and a delivery another sender settled first is not evidenced twice.
+func (s *Service) settle(ctx context.Context, missionID string, d Delivery, outcome string) error {
+	ev := s.evidencer()
+	if missionID == "" || ev == nil {
+		return s.o.Store.SetDeliveryOutcome(ctx, d, outcome, s.o.Now())
+	}
+	return s.o.InTx(ctx, func(st Store) error {
+		now := s.o.Now()
+		ok, err := st.SettleDelivery(ctx, d, outcome, now)
+		if err != nil || !ok {
+			return err
+		}
+		settled := d
+		settled.Outcome, settled.Attempts, settled.UpdatedAt = outcome, d.Attempts+1, now
+		return ev.RevocationResult(ctx, st, missionID, s.o.Issuer, settled)
+	})
 }
 
 // CascadeAgent revokes, in the caller's transaction st, every live token
@@ -678,7 +745,7 @@ func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 s
 	if err != nil {
 		return "", err
 	}
-	return s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID()}, ts, now)
+	return s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID(), Mission: s256}, ts, now)
 }
 
 // Deliver sends a committed cascade's downstream revocations in the

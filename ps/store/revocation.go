@@ -231,13 +231,15 @@ type cascadeRow struct {
 	JTI       string `gorm:"column:jti"`
 	Exp       int64  `gorm:"column:exp"`
 	CreatedAt int64  `gorm:"column:created_at"`
+	// Mission: the mission whose lifecycle started it, or "" (00039).
+	Mission string `gorm:"column:mission_s256"`
 }
 
 func (cascadeRow) TableName() string { return "revocation_cascades" }
 
 // CreateCascade records a cascade (ErrConflict when (iss, jti) has one).
 func (s *Store) CreateCascade(ctx context.Context, c revocation.Cascade) error {
-	row := cascadeRow{ID: c.ID, Iss: c.Iss, JTI: c.JTI, Exp: c.Exp.Unix(), CreatedAt: c.Created.Unix()}
+	row := cascadeRow{ID: c.ID, Iss: c.Iss, JTI: c.JTI, Exp: c.Exp.Unix(), CreatedAt: c.Created.Unix(), Mission: c.Mission}
 	return wrap("create revocation cascade", s.stmt(ctx).Create(&row).Error)
 }
 
@@ -251,7 +253,7 @@ func (s *Store) cascadeWhere(ctx context.Context, op, where string, args ...any)
 		return nil, wrap(op, err)
 	}
 	return &revocation.Cascade{ID: row.ID, Iss: row.Iss, JTI: row.JTI, Exp: time.Unix(row.Exp, 0).UTC(),
-		Created: time.Unix(row.CreatedAt, 0).UTC()}, nil
+		Created: time.Unix(row.CreatedAt, 0).UTC(), Mission: row.Mission}, nil
 }
 
 // CascadeByToken reads the cascade (iss, jti) started (ErrNotFound when none).
@@ -313,6 +315,19 @@ func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, o
 	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?
 		WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
 	return wrap("set revocation delivery outcome", err)
+}
+
+// SettleDelivery records a delivery's terminal outcome, counting an
+// attempt, if it is still pending; false when it is not (another sender
+// settled it first: its outcome, and its evidence, stand).
+func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outcome string, at time.Time) (bool, error) {
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?
+		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI,
+		revocation.OutcomePending)
+	if r.Error != nil {
+		return false, wrap("settle revocation delivery", r.Error)
+	}
+	return r.RowsAffected == 1, nil
 }
 
 // PurgeRevocationState deletes accepted-agent-token records and cascades

@@ -245,4 +245,30 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 			t.Fatalf("deliveries left after the purge: %+v", got)
 		}
 	})
+
+	// A mission's cascade names it (migration 00039), and a delivery is
+	// settled once: SettleDelivery stores a terminal outcome only over
+	// pending (design §5, §7: its revocation_result is written once).
+	t.Run("mission cascades settle once", func(t *testing.T) {
+		c := revocation.Cascade{ID: "cm", Iss: "person:p1", JTI: "m-1", Exp: at.Add(time.Hour), Created: at, Mission: "s256-m"}
+		if err := st.CreateCascade(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.CascadeByID(ctx, "cm"); err != nil || *got != c {
+			t.Fatalf("CascadeByID = %+v, %v; want %+v", got, err, c)
+		}
+		d := revocation.Delivery{CascadeID: "cm", Recipient: rs, TokenJTI: "pt9", TokenExp: at.Add(time.Hour), Outcome: revocation.OutcomePending}
+		if err := st.AddDeliveries(ctx, []revocation.Delivery{d}, at); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeRevoked, at); !ok || err != nil {
+			t.Fatalf("SettleDelivery of a pending delivery = %v, %v", ok, err)
+		}
+		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeUnavailable, at); ok || err != nil {
+			t.Fatalf("SettleDelivery of a settled delivery = %v, %v; want false", ok, err)
+		}
+		if got, err := st.Deliveries(ctx, "cm"); err != nil || len(got) != 1 || got[0].Outcome != revocation.OutcomeRevoked || got[0].Attempts != 1 {
+			t.Fatalf("Deliveries = %+v, %v", got, err)
+		}
+	})
 }

@@ -206,6 +206,7 @@ func TestMissionRevokeRevokesTokens(t *testing.T) {
 		}
 		waitRevoked(t, w, rs, tok)
 	}
+	settleRevocations(t, w) // every delivery's revocation_result is on the chain before the export signs its head
 	expectTerminated(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)), "revoked")
 	if pg := b.Get(t, "/missions/"+m.s256); !strings.Contains(pg.HTML, "ended: revoked") || strings.Contains(pg.HTML, "/suspend") {
 		t.Fatalf("the mission page after revoking:\n%s", pg.HTML)

@@ -258,18 +258,28 @@ func (s *Service) track() func() {
 func (s *Service) Settle(ctx context.Context) (cascades []string, settled bool) {
 	s.mu.Lock()
 	cascades, s.started = s.started, nil
+	s.mu.Unlock()
+	return cascades, s.WaitIdle(ctx)
+}
+
+// WaitIdle waits until no delivery is in flight (false when ctx ends
+// first). Unlike Settle it leaves the started cascades to Settle's caller:
+// a test counting rows waits here so the outcomes and evidence a
+// background delivery writes are not taken for a request's writes.
+func (s *Service) WaitIdle(ctx context.Context) bool {
+	s.mu.Lock()
 	if s.inflight == 0 {
 		s.mu.Unlock()
-		return cascades, true
+		return true
 	}
 	c := make(chan struct{})
 	s.idle = append(s.idle, c)
 	s.mu.Unlock()
 	select {
 	case <-c:
-		return cascades, true
+		return true
 	case <-ctx.Done():
-		return cascades, false
+		return false
 	}
 }
 

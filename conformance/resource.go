@@ -44,6 +44,9 @@ type Resource struct {
 	// when set, is answered instead of recording (a failing recipient).
 	revocations      []Revocation
 	revocationStatus int
+	// revocationRequests counts the requests at the revocation endpoint,
+	// answered or failed (a sender's retries).
+	revocationRequests int
 	// revocationHold, when set, blocks the endpoint until it is closed.
 	revocationHold chan struct{}
 	accepted       []string

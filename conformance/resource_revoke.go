@@ -32,6 +32,14 @@ func (rs *Resource) Revoked(iss, jti string) bool {
 	return slices.ContainsFunc(rs.Revocations(), func(r Revocation) bool { return r.Iss == iss && r.JTI == jti })
 }
 
+// RevocationRequests counts the requests the revocation endpoint got,
+// those it failed included: how often a sender tried.
+func (rs *Resource) RevocationRequests() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.revocationRequests
+}
+
 // SetRevocationStatus makes the endpoint answer status (e.g. 503) without
 // recording; 0 restores normal service.
 func (rs *Resource) SetRevocationStatus(status int) {
@@ -63,6 +71,7 @@ func (rs *Resource) HoldRevocations() (release func()) {
 func (rs *Resource) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	rs.mu.Lock()
 	status, hold := rs.revocationStatus, rs.revocationHold
+	rs.revocationRequests++
 	rs.mu.Unlock()
 	if hold != nil {
 		select {

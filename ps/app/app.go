@@ -565,8 +565,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, tc)
 	}
 	hkCtx, stopHK := context.WithCancel(ctx)
-	defer stopHK()
+	retriesDone := make(chan struct{})
+	defer func() {
+		stopHK()
+		a.waitRetries(retriesDone)
+	}()
 	go a.housekeeping(hkCtx)
+	go func() {
+		defer close(retriesDone)
+		a.retryRevocations(hkCtx)
+	}()
 	if a.resumePolls != nil {
 		if n, err := a.resumePolls(ctx); err != nil {
 			a.Log.Warn("start: resume polling access servers", "err", err)
@@ -625,6 +633,43 @@ func (a *App) SettleExpiredFederated(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	return a.sweepFederated(ctx)
+}
+
+// retryRevocations attempts, every revocation.RetryTick until ctx ends,
+// the downstream revocations whose retry is due (design §5: a delivery
+// of a cascade the PS started that ended revocation_unavailable, backing
+// off 1 s → 60 s until the token's exp). Every replica runs it; each due
+// retry is claimed by one. A failing database is logged once a minute.
+func (a *App) retryRevocations(ctx context.Context) {
+	t := time.NewTicker(revocation.RetryTick)
+	defer t.Stop()
+	var warned time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.Revocation.RetryDue(ctx); err != nil && ctx.Err() == nil && time.Since(warned) >= time.Minute {
+			warned = time.Now()
+			a.Log.Warn("revocation retries: attempt the due downstream revocations", "err", err)
+		}
+	}
+}
+
+// waitRetries waits, at most the shutdown timeout, for the retry loop to
+// end (its attempts in flight end with its context; their claims lapse
+// and a replica or the restarted PS attempts them again).
+func (a *App) waitRetries(done <-chan struct{}) {
+	timeout := 5 * time.Second
+	if a.Config != nil && a.Config.ShutdownTimeout > 0 {
+		timeout = a.Config.ShutdownTimeout
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		a.Log.Warn("shutdown: the revocation retries did not stop in time")
+	}
 }
 
 func (a *App) housekeeping(ctx context.Context) {

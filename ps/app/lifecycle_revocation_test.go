@@ -30,6 +30,8 @@ type revocationResultBody struct {
 	Confirmed   bool   `json:"confirmed"`
 	Attempts    int    `json:"attempts"`
 	Revocations string `json:"revocations"`
+	// NextAttemptAt: when the PS attempts a failed delivery again.
+	NextAttemptAt string `json:"next_attempt_at"`
 }
 
 // settleRevocations waits until every revocation the PS started has its

@@ -11,6 +11,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/agents"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/revocation"
 )
 
 // Black-box tests of the revocation endpoint (E11) and the cascades, over
@@ -260,8 +261,11 @@ func TestRevocationResourceToken(t *testing.T) {
 
 // TestRevocationDownstreamUnavailable: the resource answers 503; the
 // revocation is still terminal (revocation_unavailable) and answered 200;
-// a repeat after the resource recovers re-attempts the delivery, which now
-// arrives (PS-286, PS-291, PS-292).
+// an agent provider's revocation is not retried on a timer (its failed
+// delivery has no schedule, and the recovered resource hears nothing
+// while the PS's retry loop runs: docs/decisions.md); a repeat after the
+// resource recovers re-attempts the delivery, which now arrives (PS-286,
+// PS-291, PS-292).
 func TestRevocationDownstreamUnavailable(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
@@ -273,8 +277,22 @@ func TestRevocationDownstreamUnavailable(t *testing.T) {
 	if rs.Revoked(w.ps.Issuer, jtiOf(t, pt)) {
 		t.Fatal("the resource recorded a revocation while failing")
 	}
+	c, err := w.ps.App.Store.CascadeByToken(ctxT(), "https://ap.test", jti)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range cascadeDeliveries(t, w, c.ID) {
+		if d.Outcome != revocation.OutcomeUnavailable || !d.NextAttempt.IsZero() {
+			t.Fatalf("an agent provider's failed delivery: %+v; want revocation_unavailable, no retry", d)
+		}
+	}
 	rs.SetRevocationStatus(0)
-	w.clock.Advance(2 * time.Second)
+	n := rs.RevocationRequests()
+	w.clock.Advance(10 * time.Second)
+	time.Sleep(2 * revocation.RetryTick)
+	if rs.RevocationRequests() != n {
+		t.Fatal("the PS retried an agent provider's revocation on its own")
+	}
 	expectEmpty200(t, w.revoke(t, apSigner(w.ap), body))
 	if !rs.Revoked(w.ps.Issuer, jtiOf(t, pt)) {
 		t.Fatalf("the repeat did not re-attempt the failed delivery (PS-291): %+v", rs.Revocations())

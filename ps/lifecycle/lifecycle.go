@@ -465,8 +465,10 @@ func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *
 // revoked token's iss and jti and its exp, the recipient, the outcome
 // (revoked: the recipient confirmed it; revocation_unsupported: it
 // refused or has no revocation_endpoint; revocation_unavailable: it did
-// not answer), whether it was confirmed, the attempts and the cascade
-// ("revocations", as the lifecycle_transition names it). The append locks
+// not answer), whether it was confirmed, the attempts, the cascade
+// ("revocations", as the lifecycle_transition names it) and, for
+// revocation_unavailable, when the PS attempts it again
+// (next_attempt_at, omitted when it will not: the token expires first). The append locks
 // the mission's row first, as every append to its chain does, so it reads
 // the chain's head serialised with them (revocation.Evidencer).
 func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s256, iss string, d revocation.Delivery) error {
@@ -483,6 +485,10 @@ func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s25
 		"revocations": d.CascadeID}
 	if d.Attempts > 0 {
 		body["attempts"] = d.Attempts
+	}
+	if !d.NextAttempt.IsZero() {
+		// The PS keeps trying (design §5); a later success is evidenced.
+		body["next_attempt_at"] = d.NextAttempt.UTC().Format(time.RFC3339)
 	}
 	raw, err := evidence.Body(body)
 	if err != nil {

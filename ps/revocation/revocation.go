@@ -55,8 +55,10 @@ const (
 	// cascade in flight at once.
 	maxConcurrentDeliveries = 8
 	// staleDelivery: a delivery pending longer than this (each attempt
-	// ends within 30 s) lost its sender, e.g. to a restart.
+	// ends within attemptTimeout) lost its sender, e.g. to a restart.
 	staleDelivery = 2 * time.Minute
+	// attemptTimeout bounds one downstream revocation.
+	attemptTimeout = 30 * time.Second
 )
 
 // Caller is a verified server at the revocation endpoint.
@@ -105,6 +107,10 @@ type Delivery struct {
 	Attempts                       int
 	// UpdatedAt is when the outcome was last written.
 	UpdatedAt time.Time
+	// NextAttempt is when a delivery of a cascade the PS started that
+	// ended revocation_unavailable is attempted again (zero: never); on a
+	// claimed retry, the claim's end (Store.ClaimRetries).
+	NextAttempt time.Time
 }
 
 // Store is what revocation needs from storage (*store.Store).
@@ -137,8 +143,17 @@ type Store interface {
 	Deliveries(ctx context.Context, cascadeID string) ([]Delivery, error)
 	SetDeliveryOutcome(ctx context.Context, d Delivery, outcome string, at time.Time) error
 	// SettleDelivery records a terminal outcome (counting an attempt) of a
-	// delivery still pending; false when it was not.
-	SettleDelivery(ctx context.Context, d Delivery, outcome string, at time.Time) (bool, error)
+	// delivery still pending, and its retry at retryAt (none when zero);
+	// false when it was not pending.
+	SettleDelivery(ctx context.Context, d Delivery, outcome string, at, retryAt time.Time) (bool, error)
+	// ClaimRetries claims at most limit deliveries whose retry is due at
+	// now until until (one replica claims each), dropping the due retries
+	// of tokens that expired before expiredBefore.
+	ClaimRetries(ctx context.Context, now, expiredBefore, until time.Time, limit int) ([]Delivery, error)
+	// RetriedDelivery records the outcome of a claimed retry (counting an
+	// attempt) and the next retry at retryAt (none when zero) while the
+	// claim holds; false when it did not.
+	RetriedDelivery(ctx context.Context, d Delivery, outcome string, at, retryAt time.Time) (bool, error)
 	// OpenPendingNaming lists open pending requests of kind whose payload
 	// names value in member (candidates, checked exactly by the caller).
 	OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]PendingRef, error)
@@ -649,19 +664,16 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 	if err != nil {
 		return false, err
 	}
-	missionID := ""
-	if s.evidencer() != nil && len(ds) > 0 {
-		c, err := s.o.Store.CascadeByID(ctx, cascadeID)
-		if err != nil && !errors.Is(err, dberr.ErrNotFound) {
+	// The cascade says whether its outcomes are evidenced (a mission's)
+	// and retried (one the PS started).
+	var c *Cascade
+	if len(ds) > 0 {
+		if c, err = s.o.Store.CascadeByID(ctx, cascadeID); err != nil && !errors.Is(err, dberr.ErrNotFound) {
 			return false, err
 		}
-		if c != nil {
-			missionID = c.Mission
-		}
 	}
-	var wg sync.WaitGroup
 	bg := context.WithoutCancel(ctx)
-	slots := make(chan struct{}, maxConcurrentDeliveries)
+	var todo []Delivery
 	for _, d := range ds {
 		if d.Outcome == OutcomeRevoked {
 			continue
@@ -671,26 +683,18 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 				return false, err
 			}
 		}
-		wg.Add(1)
-		done := s.track()
-		go func(d Delivery) {
-			defer done()
-			defer wg.Done()
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			sctx, cancel := context.WithTimeout(bg, 30*time.Second)
-			defer cancel()
-			outcome := s.o.Sender.Send(sctx, d.Recipient, d.TokenJTI, d.TokenExp)
-			if err := s.settle(bg, missionID, d, outcome); err != nil {
-				s.o.Logger.WarnContext(bg, "revocation: record a delivery outcome", "recipient", d.Recipient, "err", err)
-			}
-			if outcome != OutcomeRevoked {
-				s.o.Logger.InfoContext(bg, "revocation: downstream revocation not recorded", "recipient", d.Recipient, "outcome", outcome)
-			}
-		}(d)
+		todo = append(todo, d)
 	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
+	finished := s.sendEach(bg, todo, func(d Delivery, outcome string) {
+		retryAt, err := s.settle(bg, c, d, outcome)
+		if err != nil {
+			s.o.Logger.WarnContext(bg, "revocation: record a delivery outcome", "recipient", d.Recipient, "err", err)
+		}
+		if outcome != OutcomeRevoked {
+			s.o.Logger.InfoContext(bg, "revocation: downstream revocation not recorded", "recipient", d.Recipient, "outcome", outcome,
+				"retry_at", retryAt)
+		}
+	})
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
@@ -703,26 +707,67 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 	}
 }
 
-// settle stores a delivery's terminal outcome. For a mission's cascade
-// (an Evidencer set) it is stored, if the delivery is still pending, in
-// one transaction with the revocation_result record the Evidencer appends
-// to the mission's chain: the outcome and its evidence commit together,
-// and a delivery another sender settled first is not evidenced twice.
-func (s *Service) settle(ctx context.Context, missionID string, d Delivery, outcome string) error {
-	ev := s.evidencer()
-	if missionID == "" || ev == nil {
-		return s.o.Store.SetDeliveryOutcome(ctx, d, outcome, s.o.Now())
+// sendEach sends each of ds — at most maxConcurrentDeliveries at once,
+// each within attemptTimeout of ctx, counted in flight (WaitIdle) — and
+// hands each outcome to record; the channel closes once every record
+// returned.
+func (s *Service) sendEach(ctx context.Context, ds []Delivery, record func(d Delivery, outcome string)) <-chan struct{} {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxConcurrentDeliveries)
+	for _, d := range ds {
+		wg.Add(1)
+		done := s.track()
+		go func(d Delivery) {
+			defer done()
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			sctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			defer cancel()
+			record(d, s.o.Sender.Send(sctx, d.Recipient, d.TokenJTI, d.TokenExp))
+		}(d)
 	}
-	return s.o.InTx(ctx, func(st Store) error {
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	return finished
+}
+
+// settle stores a delivery's terminal outcome of cascade c (nil when it
+// is gone), and returns the retry it scheduled (zero: none). For a
+// mission's cascade (an Evidencer set) or one the PS started (retried,
+// retry.go) it is stored, if the delivery is still pending, in one
+// transaction with its retry and the revocation_result record the
+// Evidencer appends to the mission's chain: the outcome, its schedule
+// and its evidence commit together, and a delivery another sender
+// settled first is neither evidenced twice nor scheduled again.
+func (s *Service) settle(ctx context.Context, c *Cascade, d Delivery, outcome string) (time.Time, error) {
+	ev := s.evidencer()
+	missionID := ""
+	if c != nil && ev != nil {
+		missionID = c.Mission
+	}
+	if missionID == "" && !c.Retried() {
+		return time.Time{}, s.o.Store.SetDeliveryOutcome(ctx, d, outcome, s.o.Now())
+	}
+	var retryAt time.Time
+	err := s.o.InTx(ctx, func(st Store) error {
 		now := s.o.Now()
-		ok, err := st.SettleDelivery(ctx, d, outcome, now)
-		if err != nil || !ok {
+		retryAt = retryAfter(c, d.Attempts+1, outcome, now, d.TokenExp)
+		ok, err := st.SettleDelivery(ctx, d, outcome, now, retryAt)
+		if !ok {
+			retryAt = time.Time{}
+		}
+		if err != nil || !ok || missionID == "" {
 			return err
 		}
 		settled := d
-		settled.Outcome, settled.Attempts, settled.UpdatedAt = outcome, d.Attempts+1, now
+		settled.Outcome, settled.Attempts, settled.UpdatedAt, settled.NextAttempt = outcome, d.Attempts+1, now, retryAt
 		return ev.RevocationResult(ctx, st, missionID, s.o.Issuer, settled)
 	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return retryAt, nil
 }
 
 // CascadeAgent revokes, in the caller's transaction st, every live token
@@ -740,7 +785,7 @@ func (s *Service) CascadeAgent(ctx context.Context, st Store, f AgentFilter) (st
 	if err != nil {
 		return "", err
 	}
-	return s.cascade(ctx, st, Cascade{Iss: "person:" + f.PersonID, JTI: newID()}, ts, now)
+	return s.cascade(ctx, st, Cascade{Iss: personIss + f.PersonID, JTI: newID()}, ts, now)
 }
 
 // CascadeMission revokes, in the caller's transaction st, the live tokens
@@ -755,7 +800,7 @@ func (s *Service) CascadeMission(ctx context.Context, st Store, personID, s256 s
 	if err != nil {
 		return "", err
 	}
-	return s.cascade(ctx, st, Cascade{Iss: "person:" + personID, JTI: newID(), Mission: s256}, ts, now)
+	return s.cascade(ctx, st, Cascade{Iss: personIss + personID, JTI: newID(), Mission: s256}, ts, now)
 }
 
 // Deliver sends a committed cascade's downstream revocations in the

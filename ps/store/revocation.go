@@ -274,6 +274,9 @@ type deliveryRow struct {
 	Outcome   string `gorm:"column:outcome"`
 	Attempts  int    `gorm:"column:attempts"`
 	UpdatedAt int64  `gorm:"column:updated_at"`
+	// NextAttemptAt: when a failed delivery is attempted again, nil when
+	// it is not (migration 00040).
+	NextAttemptAt *int64 `gorm:"column:next_attempt_at"`
 }
 
 func (deliveryRow) TableName() string { return "revocation_deliveries" }
@@ -297,35 +300,118 @@ func (s *Store) Deliveries(ctx context.Context, cascadeID string) ([]revocation.
 	if err := s.stmt(ctx).Where("cascade_id = ?", cascadeID).Order("recipient, token_jti").Find(&rows).Error; err != nil {
 		return nil, wrap("list revocation deliveries", err)
 	}
+	return deliveriesOf(rows), nil
+}
+
+func deliveriesOf(rows []deliveryRow) []revocation.Delivery {
 	out := make([]revocation.Delivery, len(rows))
 	for i, r := range rows {
 		out[i] = revocation.Delivery{CascadeID: r.CascadeID, Recipient: r.Recipient, TokenJTI: r.TokenJTI,
 			TokenExp: time.Unix(r.TokenExp, 0).UTC(), Outcome: r.Outcome, Attempts: r.Attempts, UpdatedAt: time.Unix(r.UpdatedAt, 0).UTC()}
+		if r.NextAttemptAt != nil {
+			out[i].NextAttempt = time.Unix(*r.NextAttemptAt, 0).UTC()
+		}
 	}
-	return out, nil
+	return out
 }
 
 // SetDeliveryOutcome records a delivery's outcome; a terminal one counts
-// an attempt.
+// an attempt. Any retry scheduled is dropped: whoever sets the outcome
+// sends (a repeat's re-attempt, PS-291), and a retry's claim no longer
+// holds.
 func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, outcome string, at time.Time) error {
 	inc := 1
 	if outcome == revocation.OutcomePending {
 		inc = 0
 	}
-	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?
+	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?, next_attempt_at = NULL
 		WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
 	return wrap("set revocation delivery outcome", err)
 }
 
+// nextAttempt is next_attempt_at for a retry at t (NULL for the zero time).
+func nextAttempt(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	v := t.Unix()
+	return &v
+}
+
 // SettleDelivery records a delivery's terminal outcome, counting an
-// attempt, if it is still pending; false when it is not (another sender
-// settled it first: its outcome, and its evidence, stand).
-func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outcome string, at time.Time) (bool, error) {
-	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?
-		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI,
-		revocation.OutcomePending)
+// attempt, and the retry scheduled at retryAt (none when zero), if it is
+// still pending; false when it is not (another sender settled it first:
+// its outcome, and its evidence, stand).
+func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outcome string, at, retryAt time.Time) (bool, error) {
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?
+		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), nextAttempt(retryAt),
+		d.CascadeID, d.Recipient, d.TokenJTI, revocation.OutcomePending)
 	if r.Error != nil {
 		return false, wrap("settle revocation delivery", r.Error)
+	}
+	return r.RowsAffected == 1, nil
+}
+
+// claimRetriesSQL claims, in one statement, the due retries: deliveries
+// that last ended revocation_unavailable whose next_attempt_at has come
+// (read through the partial index of migration 00040), the earliest
+// first, by moving next_attempt_at to the claim's end. Its arguments:
+// the claim's end, now, the expiry bound (a token that expired before it
+// is not retried), the limit. PostgreSQL skips rows another replica's
+// claim holds locked, so two replicas never claim one delivery; SQLite
+// has one writer.
+func claimRetriesSQL(dialect string) string {
+	lock := ""
+	if dialect == DialectPostgres {
+		lock = ` FOR UPDATE SKIP LOCKED`
+	}
+	return `UPDATE revocation_deliveries SET next_attempt_at = ?
+		WHERE (cascade_id, recipient, token_jti) IN (SELECT cascade_id, recipient, token_jti FROM revocation_deliveries
+			WHERE next_attempt_at <= ? AND outcome = '` + revocation.OutcomeUnavailable + `' AND token_exp > ?
+			ORDER BY next_attempt_at LIMIT ?` + lock + `)
+		RETURNING cascade_id, recipient, token_jti, token_exp, outcome, attempts, updated_at, next_attempt_at`
+}
+
+// ClaimRetries claims at most limit due retries until until (their
+// NextAttempt is until: the claim, which RetriedDelivery checks) and
+// returns them. A due retry whose token expired before expiredBefore is
+// dropped instead: nothing is sent once a token is dead.
+func (s *Store) ClaimRetries(ctx context.Context, now, expiredBefore, until time.Time, limit int) ([]revocation.Delivery, error) {
+	if !until.After(now) || limit <= 0 {
+		return nil, errors.New("store: claim revocation retries: the claim must end after now and the limit be positive")
+	}
+	// A write returning rows holds the writer turn across its reading.
+	ctx, release, err := s.queueWriter(ctx)
+	if err != nil {
+		return nil, wrap("claim revocation retries", err)
+	}
+	defer release()
+	err = s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET next_attempt_at = NULL
+		WHERE next_attempt_at <= ? AND token_exp <= ?`, now.Unix(), expiredBefore.Unix()).Error
+	if err != nil {
+		return nil, wrap("drop expired revocation retries", err)
+	}
+	var rows []deliveryRow
+	if err := s.stmt(ctx).Raw(claimRetriesSQL(s.dialect), until.Unix(), now.Unix(), expiredBefore.Unix(), limit).Scan(&rows).Error; err != nil {
+		return nil, wrap("claim revocation retries", err)
+	}
+	return deliveriesOf(rows), nil
+}
+
+// RetriedDelivery records the outcome of a claimed retry of d (d.NextAttempt
+// is the claim), counting an attempt, and the next retry at retryAt (none
+// when zero), if the claim still holds: the delivery is still
+// revocation_unavailable and nobody claimed or re-sent it since. false
+// when it did not hold (the outcome is not recorded).
+func (s *Store) RetriedDelivery(ctx context.Context, d revocation.Delivery, outcome string, at, retryAt time.Time) (bool, error) {
+	if d.NextAttempt.IsZero() {
+		return false, errors.New("store: record a revocation retry: the delivery carries no claim")
+	}
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?
+		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ? AND next_attempt_at = ?`,
+		outcome, at.Unix(), nextAttempt(retryAt), d.CascadeID, d.Recipient, d.TokenJTI, revocation.OutcomeUnavailable, d.NextAttempt.Unix())
+	if r.Error != nil {
+		return false, wrap("record a revocation retry", r.Error)
 	}
 	return r.RowsAffected == 1, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aauth-ps/aauth-ps/migrations"
+	"github.com/aauth-ps/aauth-ps/ps/revocation"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -52,6 +53,7 @@ func runStoreSuite(t *testing.T, b storetest.Backend) {
 		{"ReplayConcurrentOneFresh", testReplayConcurrentOneFresh},
 		{"ReplayConcurrentTwoHandles", testReplayConcurrentTwoHandles},
 		{"Revocation", testRevocation},
+		{"RevocationRetriesClaimedOnce", testRevocationRetriesClaimedOnce},
 		{"PurgeExpired", testPurgeExpired},
 		{"SigningKeysRoundTrip", testSigningKeysRoundTrip},
 		{"SigningKeysOneActive", testSigningKeysOneActive},
@@ -321,6 +323,59 @@ func testReplayConcurrentTwoHandles(t *testing.T, b storetest.Backend, _ func(*t
 	for round := range 3 {
 		got := countFresh(t, []*store.Store{s1, s2}, 24, fmt.Sprintf("race-%d", round), exp)
 		assert.Equal(t, 1, got, "round %d", round)
+	}
+}
+
+// testRevocationRetriesClaimedOnce: two PS replicas on one database
+// (two handles) claim the due retries of failed deliveries at once (design
+// §5, migration 00040); each due retry is claimed by exactly one of them,
+// so one replica sends it (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
+// one writer).
+func testRevocationRetriesClaimedOnce(t *testing.T, b storetest.Backend, _ func(*testing.T) *store.Store) {
+	u := b.NewMigratedURL(t)
+	s1 := storetest.OpenURL(t, u, true)
+	s2 := storetest.OpenURL(t, u, false)
+	at := time.Unix(1_800_000_000, 0)
+	require.NoError(t, s1.CreateCascade(ctx(t), revocation.Cascade{ID: "c", Iss: "person:p", JTI: "j", Exp: at.Add(time.Hour), Created: at}))
+	const n = 60
+	ds := make([]revocation.Delivery, n)
+	for i := range ds {
+		ds[i] = revocation.Delivery{CascadeID: "c", Recipient: "https://rs.example", TokenJTI: fmt.Sprintf("t%02d", i),
+			TokenExp: at.Add(time.Hour), Outcome: revocation.OutcomePending}
+	}
+	require.NoError(t, s1.AddDeliveries(ctx(t), ds, at))
+	for _, d := range ds {
+		ok, err := s1.SettleDelivery(ctx(t), d, revocation.OutcomeUnavailable, at, at.Add(time.Second))
+		require.True(t, ok)
+		require.NoError(t, err)
+	}
+	now := at.Add(2 * time.Second)
+	var (
+		mu      sync.Mutex
+		claimed = map[string]int{}
+		wg      sync.WaitGroup
+	)
+	for i := range 8 {
+		wg.Add(1)
+		go func(st *store.Store) {
+			defer wg.Done()
+			for {
+				got, err := st.ClaimRetries(ctx(t), now, at, now.Add(150*time.Second), 5)
+				if !assert.NoError(t, err) || len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range got {
+					claimed[d.TokenJTI]++
+				}
+				mu.Unlock()
+			}
+		}([]*store.Store{s1, s2}[i%2])
+	}
+	wg.Wait()
+	assert.Len(t, claimed, n, "every due retry is claimed")
+	for jti, c := range claimed {
+		assert.Equal(t, 1, c, "%s claimed by more than one replica", jti)
 	}
 }
 

@@ -261,14 +261,129 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err := st.AddDeliveries(ctx, []revocation.Delivery{d}, at); err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeRevoked, at); !ok || err != nil {
+		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeRevoked, at, time.Time{}); !ok || err != nil {
 			t.Fatalf("SettleDelivery of a pending delivery = %v, %v", ok, err)
 		}
-		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeUnavailable, at); ok || err != nil {
+		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeUnavailable, at, time.Time{}); ok || err != nil {
 			t.Fatalf("SettleDelivery of a settled delivery = %v, %v; want false", ok, err)
 		}
 		if got, err := st.Deliveries(ctx, "cm"); err != nil || len(got) != 1 || got[0].Outcome != revocation.OutcomeRevoked || got[0].Attempts != 1 {
 			t.Fatalf("Deliveries = %+v, %v", got, err)
 		}
 	})
+
+	t.Run("retries", func(t *testing.T) { runRevocationRetries(t, st, at) })
+}
+
+// runRevocationRetries checks the retry schedule of failed deliveries
+// (design §5 "backing off 1 s → 60 s until exp", migration 00040): a
+// settled delivery carries its next attempt; a due retry is claimed once
+// (a second claim gets nothing while it holds) and one whose token expired
+// is dropped; a retry's outcome is recorded only while its claim holds,
+// with the next attempt; a re-send (PS-291's repeat) drops the schedule;
+// bad input changes nothing.
+func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
+	ctx := context.Background()
+	const rs = "https://rs.example"
+	sec := func(n int) time.Time { return at.Add(time.Duration(n) * time.Second) }
+	if err := st.CreateCascade(ctx, revocation.Cascade{ID: "cr", Iss: "person:p1", JTI: "m-r", Exp: sec(3600), Created: at, Mission: "s256-r"}); err != nil {
+		t.Fatal(err)
+	}
+	d1 := revocation.Delivery{CascadeID: "cr", Recipient: rs, TokenJTI: "r1", TokenExp: sec(3600), Outcome: revocation.OutcomePending}
+	d2, d3 := d1, d1
+	d2.TokenJTI, d3.TokenJTI, d3.TokenExp = "r2", "r3", sec(10)
+	if err := st.AddDeliveries(ctx, []revocation.Delivery{d1, d2, d3}, at); err != nil {
+		t.Fatal(err)
+	}
+	for d, next := range map[revocation.Delivery]time.Time{d1: sec(1), d2: sec(5), d3: sec(2)} {
+		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeUnavailable, at, next); !ok || err != nil {
+			t.Fatalf("SettleDelivery(%s) = %v, %v", d.TokenJTI, ok, err)
+		}
+	}
+	byJTI := func() map[string]revocation.Delivery {
+		t.Helper()
+		ds, err := st.Deliveries(ctx, "cr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]revocation.Delivery{}
+		for _, d := range ds {
+			out[d.TokenJTI] = d
+		}
+		return out
+	}
+	if got := byJTI()["r1"]; !got.NextAttempt.Equal(sec(1)) || got.Attempts != 1 || got.Outcome != revocation.OutcomeUnavailable {
+		t.Fatalf("a settled failure carries its next attempt: %+v", got)
+	}
+	claim := func(now, expiredBefore time.Time) []revocation.Delivery {
+		t.Helper()
+		ds, err := st.ClaimRetries(ctx, now, expiredBefore, now.Add(150*time.Second), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	if got := claim(at, at); len(got) != 0 {
+		t.Fatalf("nothing is due yet: %+v", got)
+	}
+	// Bad input changes nothing.
+	if _, err := st.ClaimRetries(ctx, sec(2), sec(20), sec(2), 10); err == nil {
+		t.Fatal("a claim that ends at once is refused")
+	}
+	if _, err := st.RetriedDelivery(ctx, d1, revocation.OutcomeRevoked, sec(2), time.Time{}); err == nil {
+		t.Fatal("a retry without a claim is refused")
+	}
+	got := claim(sec(2), sec(20))
+	if len(got) != 1 || got[0].TokenJTI != "r1" || !got[0].NextAttempt.Equal(sec(152)) || got[0].Attempts != 1 {
+		t.Fatalf("the due retry, claimed: %+v", got)
+	}
+	if again := claim(sec(2), sec(20)); len(again) != 0 {
+		t.Fatalf("a claimed retry is claimed again: %+v", again)
+	}
+	if d := byJTI()["r3"]; !d.NextAttempt.IsZero() || d.Outcome != revocation.OutcomeUnavailable {
+		t.Fatalf("the due retry of an expired token is dropped, its outcome kept: %+v", d)
+	}
+	stale := got[0]
+	stale.NextAttempt = sec(1)
+	if ok, err := st.RetriedDelivery(ctx, stale, revocation.OutcomeRevoked, sec(3), time.Time{}); ok || err != nil {
+		t.Fatalf("a retry under another claim is recorded: %v, %v", ok, err)
+	}
+	if ok, err := st.RetriedDelivery(ctx, got[0], revocation.OutcomeUnavailable, sec(3), sec(5)); !ok || err != nil {
+		t.Fatalf("RetriedDelivery = %v, %v", ok, err)
+	}
+	if ok, _ := st.RetriedDelivery(ctx, got[0], revocation.OutcomeRevoked, sec(3), time.Time{}); ok {
+		t.Fatal("a claim is used once")
+	}
+	if d := byJTI()["r1"]; !d.NextAttempt.Equal(sec(5)) || d.Attempts != 2 || d.Outcome != revocation.OutcomeUnavailable {
+		t.Fatalf("after a failed retry: %+v", d)
+	}
+	got = claim(sec(5), sec(20))
+	if len(got) != 2 {
+		t.Fatalf("both due retries: %+v", got)
+	}
+	for _, d := range got {
+		if d.TokenJTI == "r2" {
+			// A re-send (the repeat of PS-291) takes the delivery over.
+			if err := st.SetDeliveryOutcome(ctx, d, revocation.OutcomePending, sec(5)); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := st.RetriedDelivery(ctx, d, revocation.OutcomeRevoked, sec(6), time.Time{}); ok || err != nil {
+				t.Fatalf("a retry of a re-sent delivery is recorded: %v, %v", ok, err)
+			}
+			continue
+		}
+		if ok, err := st.RetriedDelivery(ctx, d, revocation.OutcomeRevoked, sec(6), time.Time{}); !ok || err != nil {
+			t.Fatalf("RetriedDelivery = %v, %v", ok, err)
+		}
+	}
+	all := byJTI()
+	if d := all["r1"]; d.Outcome != revocation.OutcomeRevoked || !d.NextAttempt.IsZero() || d.Attempts != 3 || !d.UpdatedAt.Equal(sec(6)) {
+		t.Fatalf("after a successful retry: %+v", d)
+	}
+	if d := all["r2"]; d.Outcome != revocation.OutcomePending || !d.NextAttempt.IsZero() {
+		t.Fatalf("a re-sent delivery: %+v", d)
+	}
+	if got := claim(sec(3600), at); len(got) != 0 {
+		t.Fatalf("nothing is left to retry: %+v", got)
+	}
 }

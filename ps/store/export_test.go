@@ -75,3 +75,7 @@ func (s *Store) WideMissionReads() int64 { return s.seen.wide.Load() }
 // SetWALRestartFrames sets the WAL length past which Checkpoint starts
 // the WAL over (sqliteWALRestartFrames).
 func (s *Store) SetWALRestartFrames(n int64) { s.walRestartFrames.Store(n) }
+
+// ClaimRetriesSQL is the claim of due revocation retries, for the test of
+// its plan.
+func ClaimRetriesSQL(dialect string) string { return claimRetriesSQL(dialect) }

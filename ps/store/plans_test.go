@@ -214,3 +214,34 @@ SELECT 'm' || n, 'x', 'https://ap.example', 'aauth:a' || n || '@ap.example', 'p'
 		}
 	})
 }
+
+// TestRevocationRetryClaimReadsTheSchedule (design §5, migration 00040):
+// the retry loop claims due retries every second on every replica; its
+// statement reaches them through the partial index of scheduled rows and
+// each claimed row through its key, never reading every delivery.
+func TestRevocationRetryClaimReadsTheSchedule(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		storetest.Exec(t, st, `INSERT INTO revocation_cascades (id, iss, jti, exp, created_at) VALUES ('c', 'person:p', 'j', 4000000000, 1)`)
+		// 20 000 deliveries, every hundredth scheduled.
+		storetest.Exec(t, st, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 20000)
+INSERT INTO revocation_deliveries (cascade_id, recipient, token_jti, token_exp, outcome, attempts, updated_at, next_attempt_at)
+SELECT 'c', 'https://r.example', 't' || n, 4000000000, CASE WHEN n % 100 = 0 THEN 'revocation_unavailable' ELSE 'revoked' END, 1, 1,
+	CASE WHEN n % 100 = 0 THEN n END FROM g`)
+		explain := "EXPLAIN QUERY PLAN "
+		if st.Dialect() == store.DialectPostgres {
+			storetest.Exec(t, st, `ANALYZE revocation_deliveries`)
+			explain = "EXPLAIN "
+		}
+		var rows []map[string]any
+		storetest.Scan(t, st, &rows, explain+store.ClaimRetriesSQL(st.Dialect()), int64(5000), int64(1000), int64(0), 32)
+		plan, _ := json.Marshal(rows)
+		if !strings.Contains(string(plan), "revocation_deliveries_retry") {
+			t.Fatalf("the claim does not read the schedule's index:\n%s", plan)
+		}
+		for _, whole := range []string{"Seq Scan on revocation_deliveries", `SCAN revocation_deliveries"`} {
+			if strings.Contains(string(plan), whole) {
+				t.Fatalf("the claim reads every delivery (%q):\n%s", whole, plan)
+			}
+		}
+	})
+}

@@ -41,7 +41,8 @@ func (rs *Resource) RevocationRequests() int {
 }
 
 // SetRevocationStatus makes the endpoint answer status (e.g. 503) without
-// recording; 0 restores normal service.
+// recording (403 with an unsupported_iss problem: it refuses the PS's
+// revocations); 0 restores normal service.
 func (rs *Resource) SetRevocationStatus(status int) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -79,6 +80,13 @@ func (rs *Resource) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if status == http.StatusForbidden {
+		// A resource that refuses this PS's revocations (PS-292).
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": aauth.ErrUnsupportedIss})
+		return
 	}
 	if status != 0 {
 		w.WriteHeader(status)

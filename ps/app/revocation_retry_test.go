@@ -47,6 +47,32 @@ func idle(t *testing.T, w *world) {
 	}
 }
 
+// allEnded reports whether every delivery of the cascade has outcome.
+func allEnded(t *testing.T, w *world, cascade, outcome string) func() bool {
+	return func() bool {
+		for _, d := range cascadeDeliveries(t, w, cascade) {
+			if d.Outcome != outcome {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// expectNothingSent moves the PS clock by d, lets its retry loop look
+// twice, and fails with why if the resource got another request.
+func expectNothingSent(t *testing.T, w *world, rs *conformance.Resource, d time.Duration, why string) {
+	t.Helper()
+	idle(t, w)
+	n := rs.RevocationRequests()
+	w.clock.Advance(d)
+	time.Sleep(2 * revocation.RetryTick)
+	idle(t, w)
+	if rs.RevocationRequests() != n {
+		t.Fatal(why)
+	}
+}
+
 // revokeUnreachable approves a mission, obtains a person token under it
 // and revokes the mission while rs answers 503: each delivery's first
 // attempt ends revocation_unavailable, evidenced once with the retry the
@@ -152,13 +178,35 @@ func TestMissionRevocationRetriedUntilConfirmed(t *testing.T) {
 				t.Fatalf("the success's revocation_result: %+v", r)
 			}
 		}
-		n := rs.RevocationRequests()
-		w.clock.Advance(2 * time.Minute)
-		time.Sleep(2 * revocation.RetryTick)
+		expectNothingSent(t, w, rs, 2*time.Minute, "the PS sent a confirmed revocation again")
+	})
+}
+
+// TestMissionRevocationRetryEndsUnsupported (design §5, §7; PS-292: a
+// recipient answering unsupported_iss is revocation_unsupported, which is
+// permanent): the resource first fails (503), then refuses the PS's
+// revocations; the retry records revocation_unsupported, evidenced as the
+// new outcome, and nothing more is sent. On both databases.
+func TestMissionRevocationRetryEndsUnsupported(t *testing.T) {
+	onBothDatabasesUnreachable(t, func(t *testing.T, u unreachable) {
+		w, b, rs, s256, toks, cascade := u.w, u.b, u.rs, u.s256, u.toks, u.cascade
+		rs.SetRevocationStatus(http.StatusForbidden)
+		w.clock.Advance(2 * time.Second)
+		eventually(t, "the retries end revocation_unsupported", allEnded(t, w, cascade, revocation.OutcomeUnsupported))
 		idle(t, w)
-		if rs.RevocationRequests() != n {
-			t.Fatal("the PS sent a confirmed revocation again")
+		for _, d := range cascadeDeliveries(t, w, cascade) {
+			if !d.NextAttempt.IsZero() {
+				t.Fatalf("a refused delivery is still scheduled: %+v", d)
+			}
 		}
+		byJTI := resultsByJTI(exportRevocationEvidence(t, w, b, s256).Results)
+		for _, tok := range toks {
+			got := byJTI[jtiOf(t, tok)]
+			if len(got) != 2 || got[1].Outcome != revocation.OutcomeUnsupported || got[1].Confirmed || got[1].NextAttemptAt != "" {
+				t.Fatalf("revocation_result records of %s: %+v; want the failure, then revocation_unsupported", jtiOf(t, tok), got)
+			}
+		}
+		expectNothingSent(t, w, rs, 2*time.Minute, "the PS sent a revocation the resource refuses again")
 	})
 }
 
@@ -229,14 +277,7 @@ func TestMissionRevocationRetriesStopAtExp(t *testing.T) {
 			}
 			return true
 		})
-		idle(t, w)
-		n := rs.RevocationRequests()
-		w.clock.Advance(time.Minute)
-		time.Sleep(2 * revocation.RetryTick)
-		idle(t, w)
-		if rs.RevocationRequests() != n {
-			t.Fatal("the PS sent a revocation after the token's exp")
-		}
+		expectNothingSent(t, w, rs, time.Minute, "the PS sent a revocation after the token's exp")
 		for _, d := range cascadeDeliveries(t, w, cascade) {
 			if d.Outcome != revocation.OutcomeUnavailable {
 				t.Fatalf("a delivery given up: %+v; want revocation_unavailable", d)
@@ -288,14 +329,7 @@ func TestMissionRevocationRetriedByOneReplica(t *testing.T) {
 		t.Fatalf("%d requests for %d due retries: a retry in flight was claimed again", got-sent, len(toks))
 	}
 	release()
-	eventually(t, "the retried revocations are recorded", func() bool {
-		for _, d := range cascadeDeliveries(t, w, cascade) {
-			if d.Outcome != revocation.OutcomeRevoked {
-				return false
-			}
-		}
-		return true
-	})
+	eventually(t, "the retried revocations are recorded", allEnded(t, w, cascade, revocation.OutcomeRevoked))
 	idle(t, w)
 	first.App.Revocation.WaitIdle(ctx)
 	if got, want := rs.RevocationRequests(), attempts(); got != want {

@@ -73,18 +73,39 @@ func expectNothingSent(t *testing.T, w *world, rs *conformance.Resource, d time.
 	}
 }
 
+// allRevokedAt reports whether rs received the PS's revocation of each
+// of toks.
+func allRevokedAt(t *testing.T, w *world, rs *conformance.Resource, toks []string) func() bool {
+	return func() bool {
+		for _, tok := range toks {
+			if !rs.Revoked(w.ps.Issuer, jtiOf(t, tok)) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// missionWithTokens approves a mission for rs.test and obtains a person
+// token under it: its tokens are the approval's and that one.
+func missionWithTokens(t *testing.T, w *world, b *pstest.Browser, rs *conformance.Resource) (s256 string, toks []string) {
+	t.Helper()
+	m := w.approveMission(t, w.agent, b, `{"description":"# Retry me","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	pt := personToken(t, w, b, rs, missionBody("https://rs.test", m.s256))
+	toks, _ = missionTokens(t, m, pt)
+	return m.s256, toks
+}
+
 // revokeUnreachable approves a mission, obtains a person token under it
 // and revokes the mission while rs answers 503: each delivery's first
 // attempt ends revocation_unavailable, evidenced once with the retry the
 // PS scheduled. It returns the mission, its tokens and its cascade.
 func revokeUnreachable(t *testing.T, w *world, b *pstest.Browser, rs *conformance.Resource) (s256 string, toks []string, cascade string) {
 	t.Helper()
-	m := w.approveMission(t, w.agent, b, `{"description":"# Retry me","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
-	pt := personToken(t, w, b, rs, missionBody("https://rs.test", m.s256))
-	toks, _ = missionTokens(t, m, pt)
+	s256, toks = missionWithTokens(t, w, b, rs)
 	rs.SetRevocationStatus(http.StatusServiceUnavailable)
-	revokeAndSettle(t, w, b, m.s256)
-	ev := exportRevocationEvidence(t, w, b, m.s256)
+	revokeAndSettle(t, w, b, s256)
+	ev := exportRevocationEvidence(t, w, b, s256)
 	if len(ev.Results) != len(toks) {
 		t.Fatalf("revocation_result records after the first attempts: %+v", ev.Results)
 	}
@@ -98,7 +119,7 @@ func revokeUnreachable(t *testing.T, w *world, b *pstest.Browser, rs *conformanc
 			t.Fatalf("a failed delivery without its retry: %+v", d)
 		}
 	}
-	return m.s256, toks, ev.Cascade
+	return s256, toks, ev.Cascade
 }
 
 // unreachable is a mission revoked while its resource failed
@@ -152,14 +173,7 @@ func TestMissionRevocationRetriedUntilConfirmed(t *testing.T) {
 		})
 		rs.SetRevocationStatus(0)
 		w.clock.Advance(4 * time.Second) // past the next backoff step
-		eventually(t, "the resource receives the retried revocations", func() bool {
-			for _, tok := range toks {
-				if !rs.Revoked(w.ps.Issuer, jtiOf(t, tok)) {
-					return false
-				}
-			}
-			return true
-		})
+		eventually(t, "the resource receives the retried revocations", allRevokedAt(t, w, rs, toks))
 		idle(t, w)
 		for _, d := range cascadeDeliveries(t, w, cascade) {
 			if d.Outcome != revocation.OutcomeRevoked || !d.NextAttempt.IsZero() || d.Attempts < 3 {
@@ -227,14 +241,7 @@ func TestMissionRevocationRetryResumesAfterRestart(t *testing.T) {
 		w.clock.Advance(3 * time.Minute)
 		opt.Now = w.clock.Now
 		w.ps = w.env.Start(t, opt)
-		eventually(t, "the restarted PS sends the due retries", func() bool {
-			for _, tok := range toks {
-				if !rs.Revoked(w.ps.Issuer, jtiOf(t, tok)) {
-					return false
-				}
-			}
-			return true
-		})
+		eventually(t, "the restarted PS sends the due retries", allRevokedAt(t, w, rs, toks))
 		if rs.RevocationRequests() <= n {
 			t.Fatal("no request after the restart")
 		}
@@ -249,6 +256,46 @@ func TestMissionRevocationRetryResumesAfterRestart(t *testing.T) {
 			got := byJTI[jtiOf(t, tok)]
 			if len(got) != 2 || got[1].Outcome != revocation.OutcomeRevoked || !got[1].Confirmed {
 				t.Fatalf("revocation_result records of %s: %+v", jtiOf(t, tok), got)
+			}
+		}
+	})
+}
+
+// TestMissionRevocationSentAfterItsSenderStopped (design §5, migration
+// 00040; PS-286: every downstream revocation gets a terminal outcome):
+// the PS stops while its first attempts are under way (the resource holds
+// them, then fails them), so no outcome is recorded; a new PS on the same
+// database sends the still-pending deliveries once their fallback time
+// has passed, the resource receives them, and the chain gets one
+// revocation_result each (revoked, one recorded attempt). On both
+// databases.
+func TestMissionRevocationSentAfterItsSenderStopped(t *testing.T) {
+	t.Parallel()
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, b, rs := authWorldWith(t, opt)
+		s256, toks := missionWithTokens(t, w, b, rs)
+		rs.SetRevocationStatus(http.StatusServiceUnavailable)
+		release := rs.HoldRevocations()
+		defer release()
+		if pg := b.Post(t, "/missions/"+s256+"/revoke", nil); pg.Status != http.StatusSeeOther {
+			t.Fatalf("revoke: %d\n%s", pg.Status, pg.HTML)
+		}
+		eventually(t, "the first attempts reach the resource", func() bool { return rs.RevocationRequests() >= len(toks) })
+		w.ps.Stop()
+		release() // they fail, and their sender cannot record it
+		rs.SetRevocationStatus(0)
+
+		opt.Now = w.clock.Now
+		w.ps = w.env.Start(t, opt)
+		w.clock.Advance(3 * time.Minute)
+		eventually(t, "the restarted PS sends the pending revocations", allRevokedAt(t, w, rs, toks))
+		idle(t, w)
+		byJTI := resultsByJTI(exportRevocationEvidence(t, w, b, s256).Results)
+		for _, tok := range toks {
+			got := byJTI[jtiOf(t, tok)]
+			if len(got) != 1 || got[0].Outcome != revocation.OutcomeRevoked || !got[0].Confirmed || got[0].Attempts != 1 {
+				t.Fatalf("revocation_result records of %s: %+v; want one, revoked", jtiOf(t, tok), got)
 			}
 		}
 	})

@@ -17,7 +17,10 @@ import (
 // what a report says) and is attempted again at the time
 // governance.NextRevocationAttempt gives, stored with it (migration
 // 00040), until it is recorded, becomes revocation_unsupported, or its
-// token expires (plus ExpirySkew). An agent provider's cascade is not
+// token expires (plus ExpirySkew). Such a cascade's deliveries are queued
+// with a fallback attempt staleDelivery ahead: one its sender did not
+// finish (the process stopped) is claimed while still pending and sent.
+// An agent provider's cascade is not
 // retried on a timer: its repeat re-attempts what did not succeed
 // (PS-291), and what it costs stays the provider's to spend
 // (docs/decisions.md).
@@ -98,9 +101,10 @@ func (s *Service) RetryDue(ctx context.Context) (int, error) {
 
 // retried records the outcome of claimed retry d of cascade c, its next
 // retry, and — for a mission's cascade, when the outcome changed — its
-// revocation_result, in one transaction: the outcome revocation_unavailable
-// was evidenced when the first attempt failed, and the same outcome is
-// never evidenced twice.
+// revocation_result, in one transaction: a revocation_unavailable was
+// evidenced when it was first stored, and the same outcome is never
+// evidenced twice (a claimed pending delivery, whose sender is gone, has
+// no outcome evidenced yet).
 func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome string) error {
 	ev := s.evidencer()
 	var next time.Time
@@ -109,11 +113,11 @@ func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome s
 		now := s.o.Now()
 		next = retryAfter(c, d.Attempts+1, outcome, now, d.TokenExp)
 		ok, err := st.RetriedDelivery(ctx, d, outcome, now, next)
-		if recorded = ok; err != nil || !ok || outcome == OutcomeUnavailable || c == nil || c.Mission == "" || ev == nil {
+		if recorded = ok; err != nil || !ok || outcome == d.Outcome || c == nil || c.Mission == "" || ev == nil {
 			return err
 		}
 		settled := d
-		settled.Outcome, settled.Attempts, settled.UpdatedAt, settled.NextAttempt = outcome, d.Attempts+1, now, time.Time{}
+		settled.Outcome, settled.Attempts, settled.UpdatedAt, settled.NextAttempt = outcome, d.Attempts+1, now, next
 		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, settled)
 	})
 	switch {

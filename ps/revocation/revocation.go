@@ -642,6 +642,13 @@ func (s *Service) cascade(ctx context.Context, st Store, c Cascade, targets []Is
 	if len(ds) == 0 {
 		return "", nil
 	}
+	if c.Retried() {
+		// Should this process not finish them (it stops first), the retry
+		// loop of any replica sends them once this has passed.
+		for i := range ds {
+			ds[i].NextAttempt = now.Add(staleDelivery)
+		}
+	}
 	if c.Exp.IsZero() {
 		for _, d := range ds {
 			if d.TokenExp.After(c.Exp) {

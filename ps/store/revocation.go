@@ -274,8 +274,8 @@ type deliveryRow struct {
 	Outcome   string `gorm:"column:outcome"`
 	Attempts  int    `gorm:"column:attempts"`
 	UpdatedAt int64  `gorm:"column:updated_at"`
-	// NextAttemptAt: when a failed delivery is attempted again, nil when
-	// it is not (migration 00040).
+	// NextAttemptAt: when a failed (or never finished) delivery is
+	// attempted again, nil when it is not (migration 00040).
 	NextAttemptAt *int64 `gorm:"column:next_attempt_at"`
 }
 
@@ -289,7 +289,7 @@ func (s *Store) AddDeliveries(ctx context.Context, ds []revocation.Delivery, at 
 	rows := make([]deliveryRow, len(ds))
 	for i, d := range ds {
 		rows[i] = deliveryRow{CascadeID: d.CascadeID, Recipient: d.Recipient, TokenJTI: d.TokenJTI, TokenExp: d.TokenExp.Unix(),
-			Outcome: d.Outcome, Attempts: d.Attempts, UpdatedAt: at.Unix()}
+			Outcome: d.Outcome, Attempts: d.Attempts, UpdatedAt: at.Unix(), NextAttemptAt: nextAttempt(d.NextAttempt)}
 	}
 	return wrap("add revocation deliveries", s.stmt(ctx).CreateInBatches(rows, 200).Error)
 }
@@ -353,9 +353,11 @@ func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outco
 }
 
 // claimRetriesSQL claims, in one statement, the due retries: deliveries
-// that last ended revocation_unavailable whose next_attempt_at has come
-// (read through the partial index of migration 00040), the earliest
-// first, by moving next_attempt_at to the claim's end. Its arguments:
+// that last ended revocation_unavailable, or are still pending (their
+// sender is gone: the fallback a cascade the PS started is queued with),
+// whose next_attempt_at has come (read through the partial index of
+// migration 00040), the earliest first, by moving next_attempt_at to the
+// claim's end. Its arguments:
 // the claim's end, now, the expiry bound (a token that expired before it
 // is not retried), the limit. PostgreSQL skips rows another replica's
 // claim holds locked, so two replicas never claim one delivery; SQLite
@@ -367,7 +369,7 @@ func claimRetriesSQL(dialect string) string {
 	}
 	return `UPDATE revocation_deliveries SET next_attempt_at = ?
 		WHERE (cascade_id, recipient, token_jti) IN (SELECT cascade_id, recipient, token_jti FROM revocation_deliveries
-			WHERE next_attempt_at <= ? AND outcome = '` + revocation.OutcomeUnavailable + `' AND token_exp > ?
+			WHERE next_attempt_at <= ? AND outcome IN ('` + revocation.OutcomeUnavailable + `', '` + revocation.OutcomePending + `') AND token_exp > ?
 			ORDER BY next_attempt_at LIMIT ?` + lock + `)
 		RETURNING cascade_id, recipient, token_jti, token_exp, outcome, attempts, updated_at, next_attempt_at`
 }
@@ -407,17 +409,18 @@ func (s *Store) ClaimRetries(ctx context.Context, now, expiredBefore, until time
 }
 
 // RetriedDelivery records the outcome of a claimed retry of d (d.NextAttempt
-// is the claim), counting an attempt, and the next retry at retryAt (none
-// when zero), if the claim still holds: the delivery is still
-// revocation_unavailable and nobody claimed or re-sent it since. false
-// when it did not hold (the outcome is not recorded).
+// is the claim, d.Outcome the outcome it was claimed with), counting an
+// attempt, and the next retry at retryAt (none when zero), if the claim
+// still holds: the delivery still has d.Outcome and nobody claimed, sent
+// or settled it since. false when it did not hold (the outcome is not
+// recorded).
 func (s *Store) RetriedDelivery(ctx context.Context, d revocation.Delivery, outcome string, at, retryAt time.Time) (bool, error) {
-	if d.NextAttempt.IsZero() {
+	if d.NextAttempt.IsZero() || (d.Outcome != revocation.OutcomeUnavailable && d.Outcome != revocation.OutcomePending) {
 		return false, errors.New("store: record a revocation retry: the delivery carries no claim")
 	}
 	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?
 		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ? AND next_attempt_at = ?`,
-		outcome, at.Unix(), nextAttempt(retryAt), d.CascadeID, d.Recipient, d.TokenJTI, revocation.OutcomeUnavailable, d.NextAttempt.Unix())
+		outcome, at.Unix(), nextAttempt(retryAt), d.CascadeID, d.Recipient, d.TokenJTI, d.Outcome, d.NextAttempt.Unix())
 	if r.Error != nil {
 		return false, wrap("record a revocation retry", r.Error)
 	}

@@ -386,4 +386,46 @@ func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
 	if got := claim(sec(3600), at); len(got) != 0 {
 		t.Fatalf("nothing is left to retry: %+v", got)
 	}
+
+	// Deliveries queued with a fallback attempt (their sender may stop
+	// first) are claimed while still pending; their sender and the retry
+	// never both record.
+	d5 := revocation.Delivery{CascadeID: "cr", Recipient: rs, TokenJTI: "r5", TokenExp: sec(7200), Outcome: revocation.OutcomePending,
+		NextAttempt: sec(4000)}
+	d6 := d5
+	d6.TokenJTI = "r6"
+	if err := st.AddDeliveries(ctx, []revocation.Delivery{d5, d6}, at); err != nil {
+		t.Fatal(err)
+	}
+	if d := byJTI()["r5"]; !d.NextAttempt.Equal(sec(4000)) || d.Outcome != revocation.OutcomePending {
+		t.Fatalf("a delivery queued with its fallback: %+v", d)
+	}
+	got = claim(sec(4000), sec(20))
+	if len(got) != 2 || got[0].Outcome != revocation.OutcomePending {
+		t.Fatalf("the pending deliveries past their fallback, claimed: %+v", got)
+	}
+	for _, d := range got {
+		if d.TokenJTI == "r5" {
+			// The sender finishes first: the retry's record is refused.
+			if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeRevoked, sec(4001), time.Time{}); !ok || err != nil {
+				t.Fatalf("the sender's SettleDelivery = %v, %v", ok, err)
+			}
+			if ok, err := st.RetriedDelivery(ctx, d, revocation.OutcomeRevoked, sec(4001), time.Time{}); ok || err != nil {
+				t.Fatalf("a retry of a settled delivery is recorded: %v, %v", ok, err)
+			}
+			continue
+		}
+		// The retry finishes first: the sender's settle is refused.
+		if ok, err := st.RetriedDelivery(ctx, d, revocation.OutcomeUnavailable, sec(4001), sec(4002)); !ok || err != nil {
+			t.Fatalf("RetriedDelivery of a claimed pending delivery = %v, %v", ok, err)
+		}
+		if ok, err := st.SettleDelivery(ctx, d, revocation.OutcomeRevoked, sec(4001), time.Time{}); ok || err != nil {
+			t.Fatalf("a settle after the retry recorded: %v, %v", ok, err)
+		}
+	}
+	all = byJTI()
+	if all["r5"].Outcome != revocation.OutcomeRevoked || !all["r5"].NextAttempt.IsZero() ||
+		all["r6"].Outcome != revocation.OutcomeUnavailable || !all["r6"].NextAttempt.Equal(sec(4002)) || all["r6"].Attempts != 1 {
+		t.Fatalf("after the race of sender and retry: %+v %+v", all["r5"], all["r6"])
+	}
 }

@@ -12,18 +12,17 @@ import (
 
 // Retries (design §5 "Revocation propagation": "backing off 1 s → 60 s
 // until exp"). A delivery of a cascade the PS started itself — a
-// mission's lifecycle transition, a person's revocation of an agent —
-// that ends revocation_unavailable keeps that terminal outcome (PS-286:
-// what a report says) and is attempted again at the time
-// governance.NextRevocationAttempt gives, stored with it (migration
+// mission's lifecycle transition, a person's revocation of an agent or
+// of a grant — that ends revocation_unavailable keeps that terminal
+// outcome (PS-286: what a report says) and is attempted again at the
+// time governance.NextRevocationAttempt gives, stored with it (migration
 // 00040), until it is recorded, becomes revocation_unsupported, or its
 // token expires (plus ExpirySkew). Such a cascade's deliveries are queued
 // with a fallback attempt staleDelivery ahead: one its sender did not
 // finish (the process stopped) is claimed while still pending and sent.
-// An agent provider's cascade is not
-// retried on a timer: its repeat re-attempts what did not succeed
-// (PS-291), and what it costs stays the provider's to spend
-// (docs/decisions.md).
+// An agent provider's cascade is not retried on a timer: its repeat
+// re-attempts what did not succeed (PS-291), and what it costs stays the
+// provider's to spend (docs/decisions.md).
 
 const (
 	// personIss prefixes the iss of the cascades a person's action at the

@@ -78,7 +78,9 @@ func decideAfterRevocation(t *testing.T, w *world, b *pstest.Browser, ps []pendi
 // (c), PS-112, PS-154, PS-158, PS-165. The agent has one request of every
 // kind waiting for alice — a question, a person-token consent, an
 // auth-token consent, a permission, a mission proposal and, under an
-// approved mission, a completion — and a long poll held on the question.
+// approved mission, a completion; and a permission under no mission
+// whose parameters name that mission — and a long poll held on the
+// question.
 // Alice revokes it on Connected agents: the long poll wakes with 403
 // denied, every other poll gets its refusal, and approving or answering
 // each afterwards changes nothing.
@@ -103,6 +105,12 @@ func TestRevokeAgentEndsPendingRequests(t *testing.T) {
 				code: aauth.ErrDenied, decide: "approve"},
 			{name: "completion", s: w.expectInteraction(t, w.post(t, w.agent, "/mission/"+m.s256, `{"action":"completion","summary":"Done."}`)),
 				code: aauth.ErrMissionTerminated, decide: "approve"},
+			// Under no mission, though its parameters name the one that
+			// ended: denied, not mission_terminated (the request's own
+			// mission member decides, not the s256 appearing anywhere).
+			{name: "permission naming the mission", s: w.expectInteraction(t, w.post(t, w.agent, "/permission",
+				`{"action":"ArchiveMission","description":"Archive the plan","parameters":{"mission":"`+m.s256+`"},"capabilities":["interaction"]}`)),
+				code: aauth.ErrDenied, decide: "approve"},
 		}
 		for _, p := range ps {
 			open(t, alice, p.s)

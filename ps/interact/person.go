@@ -442,25 +442,30 @@ func withError(callback, code string) string {
 func (s *Service) Decide(ctx context.Context, id string, p *account.Person, d Decision) (*Outcome, error) {
 	out, err := s.decide(ctx, id, p, d)
 	var re *pending.RefusedError
-	if errors.As(err, &re) {
-		if err := s.endRefused(ctx, id, err); err != nil {
-			return nil, err
-		}
-		return s.afterDecision(ctx, id)
+	if !errors.As(err, &re) {
+		return out, err
 	}
-	return out, err
+	if err := s.endWithRefusal(ctx, id, re); err != nil {
+		return nil, err
+	}
+	return s.afterDecision(ctx, id)
 }
 
-// endRefused returns err unchanged unless it is a pending.RefusedError:
-// the answer to request id may not be delivered (Deliverable), and the
-// transaction that would have delivered it rolled back with the refusal
-// it wrote. The request then ends with that refusal here (outside a
-// transaction it has ended already), and endRefused returns nil.
+// endRefused returns err unchanged unless it is a pending.RefusedError,
+// which endWithRefusal then handles (and endRefused returns its error).
 func (s *Service) endRefused(ctx context.Context, id string, err error) error {
 	var re *pending.RefusedError
 	if !errors.As(err, &re) {
 		return err
 	}
+	return s.endWithRefusal(ctx, id, re)
+}
+
+// endWithRefusal ends request id with re's refusal: its answer may not
+// be delivered (Deliverable), and the transaction that would have
+// delivered it rolled back with the refusal it wrote. Outside a
+// transaction the request has ended already (ErrClosed, ignored).
+func (s *Service) endWithRefusal(ctx context.Context, id string, re *pending.RefusedError) error {
 	if err := s.o.Engine.CompleteProblem(ctx, id, re.Problem); err != nil && !ended(err) {
 		return err
 	}

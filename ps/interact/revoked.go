@@ -1,11 +1,11 @@
 package interact
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -36,8 +36,8 @@ func endedByPerson(unbind bool) *aauth.Problem {
 // agentID) that wait for personID, or for no one yet, because the person
 // revoked it (unbind: disconnected it), A-40 (c). Each ends with the
 // answer the same request would get if the agent made it now: 403
-// mission_terminated (termination_reason revoked) when it names one of
-// missions, the missions that ended with the binding (PS-158, as a poll
+// mission_terminated (termination_reason revoked) when it belongs to one
+// of missions (its payload's mission, missionOf), the missions that ended with the binding (PS-158, as a poll
 // would have settled it), else 403 denied. A chained request
 // (upstream_token) neither uses nor establishes a binding (PS-277) and
 // goes on: its upstream token's revocation ends it (PS-280).
@@ -57,12 +57,9 @@ func (s *Service) EndAgentRequests(ctx context.Context, personID, provider, agen
 			continue
 		}
 		p := endedByPerson(unbind)
-		for _, s256 := range missions {
-			if bytes.Contains(r.Payload, []byte(`"`+s256+`"`)) {
-				p = mission.Terminated(mission.ReasonRevoked)
-				p.Detail = "the mission ended: " + endedByPerson(unbind).Detail
-				break
-			}
+		if m := s.missionOf(&r); m != "" && slices.Contains(missions, m) {
+			p = mission.Terminated(mission.ReasonRevoked)
+			p.Detail = "the mission ended: " + endedByPerson(unbind).Detail
 		}
 		switch err := s.o.Engine.CompleteProblem(ctx, r.ID, p); {
 		case err == nil:

@@ -175,10 +175,17 @@ func TestRevokeAgentConnectedFromPendingQuestion(t *testing.T) {
 // forgets the binding, and the agent must ask again with a new link and
 // code: its waiting question and person-token request end 403 denied
 // ("the person disconnected this agent"), and approving the person token
-// afterwards issues nothing to an agent bound to no one.
+// afterwards issues nothing to an agent bound to no one. Each page says
+// how its request ended, from the reason stored with the result: the
+// question alice refused herself before the unbind says refused.
 func TestUnbindAgentEndsPendingRequests(t *testing.T) {
 	t.Parallel()
 	w, alice, _ := authWorld(t)
+	refused := w.ask(t, w.agent, "May I?", "interaction")
+	open(t, alice, refused)
+	if pg := afterDecision(t, alice, alice.Post(t, refused.path()+"/deny", nil)); !strings.Contains(pg.HTML, "This request was refused.") {
+		t.Fatalf("the page of a request alice refused:\n%s", pg.HTML)
+	}
 	q := w.ask(t, w.agent, "Still there?", "interaction")
 	pt := w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
 	open(t, alice, pt)
@@ -198,6 +205,9 @@ func TestUnbindAgentEndsPendingRequests(t *testing.T) {
 		t.Fatalf("the page does not say the request ended with the unbind:\n%s", pg.HTML)
 	}
 	writesNothing(t, w.ps, before)
+	if pg := alice.Get(t, refused.path()); !strings.Contains(pg.HTML, "This request was refused.") || strings.Contains(pg.HTML, "this agent, so nothing") {
+		t.Fatalf("the request alice refused before the unbind now reads otherwise:\n%s", pg.HTML)
+	}
 }
 
 // TestDecisionRechecksBinding (both databases): A-40 (c), PS-112, PS-165.

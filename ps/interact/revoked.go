@@ -13,23 +13,19 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
-// The details of the refusals an agent gets once its person revoked or
-// unbound it (A-40 (c)): for its new requests (Person) and for those that
-// were waiting (EndAgentRequests, Deliverable). The person's page tells
-// these endings apart by them (outcomeOf); only the PS writes them.
-const (
-	DetailRevoked = "the person revoked this agent"
-	DetailUnbound = "the person disconnected this agent"
-)
-
 // endedByPerson is the refusal of an agent whose person revoked it
-// (unbind: disconnected it): 403 denied, the person's own refusal of
-// everything it asks (P§polling-error-codes).
-func endedByPerson(unbind bool) *aauth.Problem {
+// (unbind: disconnected it), A-40 (c): 403 denied, the person's own
+// refusal of everything it asks (P§polling-error-codes), for its new
+// requests (Person) and for those that were waiting (EndAgentRequests,
+// Deliverable). Its reason, stored with a waiting request's result, is
+// the ending the person's page shows (outcomeOf).
+func endedByPerson(unbind bool) *pending.Refusal {
 	if unbind {
-		return aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, DetailUnbound)
+		return &pending.Refusal{Reason: string(EndAgentUnbound),
+			Problem: aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person disconnected this agent")}
 	}
-	return aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, DetailRevoked)
+	return &pending.Refusal{Reason: string(EndAgentRevoked),
+		Problem: aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent")}
 }
 
 // EndAgentRequests ends, at once, the open requests of agent (provider,
@@ -56,12 +52,13 @@ func (s *Service) EndAgentRequests(ctx context.Context, personID, provider, agen
 		if (r.PersonID != personID && r.PersonID != "") || chained(&r) {
 			continue
 		}
-		p := endedByPerson(unbind)
+		end := endedByPerson(unbind)
 		if m := s.missionOf(&r); m != "" && slices.Contains(missions, m) {
-			p = mission.Terminated(mission.ReasonRevoked)
-			p.Detail = "the mission ended: " + endedByPerson(unbind).Detail
+			p := mission.Terminated(mission.ReasonRevoked)
+			p.Detail = "the mission ended: " + end.Problem.Detail
+			end.Problem = p
 		}
-		switch err := s.o.Engine.CompleteProblem(ctx, r.ID, p); {
+		switch err := s.o.Engine.Refuse(ctx, r.ID, end); {
 		case err == nil:
 			n++
 		case errors.Is(err, pending.ErrClosed), errors.Is(err, pending.ErrExpired):

@@ -121,6 +121,7 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		cur := load(t, st, rec.ID)
 		cur.State, cur.ResultStatus, cur.ResultBody = pending.StateCompleted, 200, json.RawMessage(`{"token":"t"}`)
+		cur.ResultReason = "a_reason"
 		if err := st.SavePendingRequest(ctx, cur, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +131,7 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		if ok, err := st.ClaimPendingResult(ctx, rec.ID, t0); err != nil || ok {
 			t.Fatalf("second claim: %v %v", ok, err)
 		}
-		if got := load(t, st, rec.ID); !got.ResultDelivered || got.ResultStatus != 200 || string(got.ResultBody) != `{"token":"t"}` {
+		if got := load(t, st, rec.ID); !got.ResultDelivered || got.ResultStatus != 200 || string(got.ResultBody) != `{"token":"t"}` || got.ResultReason != "a_reason" {
 			t.Fatalf("after the claim: %+v", *got.Request)
 		}
 

@@ -167,6 +167,21 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 	})
 
+	t.Run("the mark of another process's change moves at every call", func(t *testing.T) {
+		st := open(t)
+		if m, err := st.PendingChangedAt(ctx); err != nil || m != 0 {
+			t.Fatalf("before any change: %d %v", m, err)
+		}
+		for _, c := range []struct{ ms, want int64 }{{1000, 1000}, {1000, 1001}, {900, 1002}, {5000, 5000}} {
+			if err := st.MarkPendingChanged(ctx, c.ms); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := st.PendingChangedAt(ctx); err != nil || m != c.want {
+				t.Fatalf("marked at %d: %d %v, want %d", c.ms, m, err, c.want)
+			}
+		}
+	})
+
 	t.Run("lists, due requests and purge", func(t *testing.T) {
 		st := open(t)
 		other := pending.Requester{Scheme: "jwt", Issuer: "https://ap.example", Subject: "aauth:a2@ap.example"}

@@ -33,8 +33,9 @@ func endedByPerson(unbind bool) *pending.Refusal {
 // revoked it (unbind: disconnected it), A-40 (c). Each ends with the
 // answer the same request would get if the agent made it now: 403
 // mission_terminated (termination_reason revoked) when it belongs to one
-// of missions (its payload's mission, missionOf), the missions that ended with the binding (PS-158, as a poll
-// would have settled it), else 403 denied. A chained request
+// of missions (its payload's mission, missionOf), the missions that ended
+// with the binding (PS-158, as a poll would have settled it), else 403
+// denied. A chained request
 // (upstream_token) neither uses nor establishes a binding (PS-277) and
 // goes on: its upstream token's revocation ends it (PS-280).
 //

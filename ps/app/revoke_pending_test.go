@@ -239,3 +239,32 @@ func TestDecisionRechecksBinding(t *testing.T) {
 		})
 	})
 }
+
+// TestConnectingAnAgentBoundToAnother (UI route): PS-165. An agent not
+// yet connected asks twice; alice connects it from the first request,
+// and bob then approves the second. The agent is hers: bob's request ends
+// 403 denied ("bound to another person"), and his page says it was
+// refused, not that anyone revoked the agent (its ending is the reason
+// stored with the result, and this refusal stores none).
+func TestConnectingAnAgentBoundToAnother(t *testing.T) {
+	t.Parallel()
+	w := newWorldWith(t, pstest.Options{}, nil)
+	alice := w.person(t, "alice", false)
+	bob := w.person(t, "bob", false)
+	first := w.ask(t, w.agent, "Shall we connect?", "interaction")
+	second := w.ask(t, w.agent, "Or with me?", "interaction")
+	open(t, alice, first)
+	if pg := alice.Post(t, first.path()+"/approve", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("alice connects: %d\n%s", pg.Status, pg.HTML)
+	}
+	open(t, bob, second)
+	pg := afterDecision(t, bob, bob.Post(t, second.path()+"/approve", nil))
+	if !strings.Contains(pg.HTML, "This request was refused.") || strings.Contains(pg.HTML, "this agent, so nothing") {
+		t.Fatalf("bob's page after connecting alice's agent:\n%s", pg.HTML)
+	}
+	r := w.poll(t, w.agent, second.loc)
+	expectProblem(t, r, http.StatusForbidden, aauth.ErrDenied)
+	if r.body["detail"] != "the agent is bound to another person" {
+		t.Fatalf("detail: %s", r.raw)
+	}
+}

@@ -164,7 +164,7 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 	if (n >= 0 && len(args) != n) || (n == -1 && len(args) > 1) || (n == -2 && !rolesArgsOK(args)) {
 		return fmt.Errorf("%s %s: wrong arguments %q; see 'aauth-ps help'", noun, verb, args)
 	}
-	a, err := app.New(ctx, cfg, log, app.Options{})
+	a, err := app.New(ctx, cfg, log, app.Options{Command: true})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 	"github.com/aauth-ps/aauth-ps/ps/missionflow"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
+	"github.com/aauth-ps/aauth-ps/ps/pending/markwake"
 	"github.com/aauth-ps/aauth-ps/ps/pending/pgnotify"
 	"github.com/aauth-ps/aauth-ps/ps/permissionflow"
 	"github.com/aauth-ps/aauth-ps/ps/persontoken"
@@ -110,6 +111,12 @@ type Options struct {
 	// TracerProvider makes a span per HTTP request, its steps and its
 	// database calls (issue 14; ps/telemetry/otlp from OTEL_*); nil: none.
 	TracerProvider trace.TracerProvider
+	// Command is a one-shot command beside a serving process (the CLI's
+	// manage commands), not a server. On SQLite its changes to pending
+	// requests move a mark the server watches while long polls wait, so
+	// that they answer within about half a second (ps/pending/markwake);
+	// a server reads that mark instead.
+	Command bool
 }
 
 // New opens the database, applies migrations, makes sure a signing key
@@ -203,14 +210,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		a.Close()
 		return nil, err
 	}
-	var notifier pending.Notifier = pending.NewMemoryNotifier()
-	if st.Dialect() == store.DialectPostgres {
+	var notifier pending.Notifier
+	switch {
+	case st.Dialect() == store.DialectPostgres:
 		pn, err := pgnotify.New(ctx, cfg.DatabaseURL, log)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("pending-request notifier: %w", err)
 		}
 		notifier, a.notifier = pn, pn
+	case opt.Command:
+		notifier = markwake.Announce(st, log)
+	default:
+		mw := markwake.Watch(ctx, st, markwake.Interval, log)
+		notifier, a.notifier = mw, mw
 	}
 	// The auth token flow needs the engine, and the engine its check of
 	// an updated_request: bound once both exist.

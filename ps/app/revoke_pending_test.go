@@ -78,7 +78,9 @@ func decideAfterRevocation(t *testing.T, w *world, b *pstest.Browser, ps []pendi
 // (c), PS-112, PS-154, PS-158, PS-165. The agent has one request of every
 // kind waiting for alice — a question, a person-token consent, an
 // auth-token consent, a permission, a mission proposal and, under an
-// approved mission, a completion — and a long poll held on the question.
+// approved mission, a completion; and a permission under no mission
+// whose parameters name that mission — and a long poll held on the
+// question.
 // Alice revokes it on Connected agents: the long poll wakes with 403
 // denied, every other poll gets its refusal, and approving or answering
 // each afterwards changes nothing.
@@ -103,6 +105,12 @@ func TestRevokeAgentEndsPendingRequests(t *testing.T) {
 				code: aauth.ErrDenied, decide: "approve"},
 			{name: "completion", s: w.expectInteraction(t, w.post(t, w.agent, "/mission/"+m.s256, `{"action":"completion","summary":"Done."}`)),
 				code: aauth.ErrMissionTerminated, decide: "approve"},
+			// Under no mission, though its parameters name the one that
+			// ended: denied, not mission_terminated (the request's own
+			// mission member decides, not the s256 appearing anywhere).
+			{name: "permission naming the mission", s: w.expectInteraction(t, w.post(t, w.agent, "/permission",
+				`{"action":"ArchiveMission","description":"Archive the plan","parameters":{"mission":"`+m.s256+`"},"capabilities":["interaction"]}`)),
+				code: aauth.ErrDenied, decide: "approve"},
 		}
 		for _, p := range ps {
 			open(t, alice, p.s)
@@ -167,10 +175,17 @@ func TestRevokeAgentConnectedFromPendingQuestion(t *testing.T) {
 // forgets the binding, and the agent must ask again with a new link and
 // code: its waiting question and person-token request end 403 denied
 // ("the person disconnected this agent"), and approving the person token
-// afterwards issues nothing to an agent bound to no one.
+// afterwards issues nothing to an agent bound to no one. Each page says
+// how its request ended, from the reason stored with the result: the
+// question alice refused herself before the unbind says refused.
 func TestUnbindAgentEndsPendingRequests(t *testing.T) {
 	t.Parallel()
 	w, alice, _ := authWorld(t)
+	refused := w.ask(t, w.agent, "May I?", "interaction")
+	open(t, alice, refused)
+	if pg := afterDecision(t, alice, alice.Post(t, refused.path()+"/deny", nil)); !strings.Contains(pg.HTML, "This request was refused.") {
+		t.Fatalf("the page of a request alice refused:\n%s", pg.HTML)
+	}
 	q := w.ask(t, w.agent, "Still there?", "interaction")
 	pt := w.expectInteraction(t, w.post(t, w.agent, "/person", `{"resource":"https://rs.test","capabilities":["interaction"]}`))
 	open(t, alice, pt)
@@ -190,6 +205,9 @@ func TestUnbindAgentEndsPendingRequests(t *testing.T) {
 		t.Fatalf("the page does not say the request ended with the unbind:\n%s", pg.HTML)
 	}
 	writesNothing(t, w.ps, before)
+	if pg := alice.Get(t, refused.path()); !strings.Contains(pg.HTML, "This request was refused.") || strings.Contains(pg.HTML, "this agent, so nothing") {
+		t.Fatalf("the request alice refused before the unbind now reads otherwise:\n%s", pg.HTML)
+	}
 }
 
 // TestDecisionRechecksBinding (both databases): A-40 (c), PS-112, PS-165.
@@ -220,4 +238,33 @@ func TestDecisionRechecksBinding(t *testing.T) {
 			{name: "person token", s: pt, code: aauth.ErrDenied, decide: "approve"},
 		})
 	})
+}
+
+// TestConnectingAnAgentBoundToAnother (UI route): PS-165. An agent not
+// yet connected asks twice; alice connects it from the first request,
+// and bob then approves the second. The agent is hers: bob's request ends
+// 403 denied ("bound to another person"), and his page says it was
+// refused, not that anyone revoked the agent (its ending is the reason
+// stored with the result, and this refusal stores none).
+func TestConnectingAnAgentBoundToAnother(t *testing.T) {
+	t.Parallel()
+	w := newWorldWith(t, pstest.Options{}, nil)
+	alice := w.person(t, "alice", false)
+	bob := w.person(t, "bob", false)
+	first := w.ask(t, w.agent, "Shall we connect?", "interaction")
+	second := w.ask(t, w.agent, "Or with me?", "interaction")
+	open(t, alice, first)
+	if pg := alice.Post(t, first.path()+"/approve", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("alice connects: %d\n%s", pg.Status, pg.HTML)
+	}
+	open(t, bob, second)
+	pg := afterDecision(t, bob, bob.Post(t, second.path()+"/approve", nil))
+	if !strings.Contains(pg.HTML, "This request was refused.") || strings.Contains(pg.HTML, "this agent, so nothing") {
+		t.Fatalf("bob's page after connecting alice's agent:\n%s", pg.HTML)
+	}
+	r := w.poll(t, w.agent, second.loc)
+	expectProblem(t, r, http.StatusForbidden, aauth.ErrDenied)
+	if r.body["detail"] != "the agent is bound to another person" {
+		t.Fatalf("detail: %s", r.raw)
+	}
 }

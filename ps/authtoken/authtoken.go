@@ -1121,4 +1121,15 @@ func (k kind) Settle(ctx context.Context, r *pending.Request) error {
 	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, g.MissionS256)
 }
 
+var _ interact.MissionNamer = kind{}
+
+// Mission implements interact.MissionNamer: the grant's mission_s256.
+func (k kind) Mission(r *pending.Request) string {
+	g, err := k.load(r)
+	if err != nil {
+		return ""
+	}
+	return g.MissionS256
+}
+
 func encode(g *Grant) (json.RawMessage, error) { return json.Marshal(g) }

@@ -1,7 +1,6 @@
 package interact
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -50,8 +49,7 @@ type Releaser interface {
 
 // ReleaseHeld continues, through their kinds' normal decision, the open
 // requests held for mission s256 of person personID (its resumption). A
-// request belongs to the mission when its stored payload names it as
-// mission_s256 (s256 is base64url: no escaping can hide or fake it). It
+// request belongs to the mission its stored payload names (missionOf). It
 // returns how many were released; one that fails is logged and the
 // others go on.
 func (s *Service) ReleaseHeld(ctx context.Context, personID, s256 string) (int, error) {
@@ -63,12 +61,11 @@ func (s *Service) ReleaseHeld(ctx context.Context, personID, s256 string) (int, 
 	if err != nil {
 		return 0, err
 	}
-	needle := []byte(`"mission_s256":"` + s256 + `"`)
 	n := 0
 	for i := range reqs {
 		r := &reqs[i]
 		k := s.kind(r.Kind)
-		if r.Stage != StageHeld || k == nil || !bytes.Contains(r.Payload, needle) {
+		if r.Stage != StageHeld || k == nil || s.missionOf(r) != s256 {
 			continue
 		}
 		release := k.Bound

@@ -2,6 +2,7 @@ package interact
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -26,6 +27,31 @@ type Kind interface {
 	// Settle applies conditions the engine does not know (for example the
 	// mission the request belongs to has ended) before a poll or a visit.
 	Settle(ctx context.Context, r *pending.Request) error
+}
+
+// MissionNamer is a Kind whose requests may belong to a mission.
+type MissionNamer interface {
+	// Mission is the s256 of the mission r's stored payload names (its
+	// kind's own member, mission_s256 or s256); "" when it names none or
+	// does not decode.
+	Mission(r *pending.Request) string
+}
+
+// missionOf is the s256 of the mission request r belongs to: what its
+// kind reads from its payload (MissionNamer; a relay's
+// request.mission_s256), "" when none.
+func (s *Service) missionOf(r *pending.Request) string {
+	if r.Kind == KindRelay {
+		var pl relayPayload
+		if json.Unmarshal(r.Payload, &pl) != nil {
+			return ""
+		}
+		return pl.Request.MissionS256
+	}
+	if k, ok := s.kind(r.Kind).(MissionNamer); ok {
+		return k.Mission(r)
+	}
+	return ""
 }
 
 // Returner is a Kind whose request sends the person through another

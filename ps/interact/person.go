@@ -402,17 +402,13 @@ func outcomeOf(r *pending.Request) *Outcome {
 	default:
 		o.End = EndRefused
 		var failed struct {
-			Error  string `json:"error"`
-			Detail string `json:"detail"`
+			Error string `json:"error"`
 		}
-		_ = json.Unmarshal(r.ResultBody, &failed)
-		switch {
-		case r.State == pending.StateFailed && failed.Error == aauth.ErrRevoked:
+		switch end := Ending(r.ResultReason); {
+		case end == EndAgentRevoked, end == EndAgentUnbound: // endedByPerson
+			o.End = end
+		case r.State == pending.StateFailed && json.Unmarshal(r.ResultBody, &failed) == nil && failed.Error == aauth.ErrRevoked:
 			o.End = EndRevoked
-		case (failed.Error == aauth.ErrDenied || failed.Error == aauth.ErrMissionTerminated) && strings.HasSuffix(failed.Detail, DetailRevoked):
-			o.End = EndAgentRevoked // EndAgentRequests, Deliverable
-		case (failed.Error == aauth.ErrDenied || failed.Error == aauth.ErrMissionTerminated) && strings.HasSuffix(failed.Detail, DetailUnbound):
-			o.End = EndAgentUnbound
 		}
 		o.Callback = withError(r.Callback, "access_denied")
 	}
@@ -442,26 +438,31 @@ func withError(callback, code string) string {
 func (s *Service) Decide(ctx context.Context, id string, p *account.Person, d Decision) (*Outcome, error) {
 	out, err := s.decide(ctx, id, p, d)
 	var re *pending.RefusedError
-	if errors.As(err, &re) {
-		if err := s.endRefused(ctx, id, err); err != nil {
-			return nil, err
-		}
-		return s.afterDecision(ctx, id)
+	if !errors.As(err, &re) {
+		return out, err
 	}
-	return out, err
+	if err := s.endWithRefusal(ctx, id, re); err != nil {
+		return nil, err
+	}
+	return s.afterDecision(ctx, id)
 }
 
-// endRefused returns err unchanged unless it is a pending.RefusedError:
-// the answer to request id may not be delivered (Deliverable), and the
-// transaction that would have delivered it rolled back with the refusal
-// it wrote. The request then ends with that refusal here (outside a
-// transaction it has ended already), and endRefused returns nil.
+// endRefused returns err unchanged unless it is a pending.RefusedError,
+// which endWithRefusal then handles (and endRefused returns its error).
 func (s *Service) endRefused(ctx context.Context, id string, err error) error {
 	var re *pending.RefusedError
 	if !errors.As(err, &re) {
 		return err
 	}
-	if err := s.o.Engine.CompleteProblem(ctx, id, re.Problem); err != nil && !ended(err) {
+	return s.endWithRefusal(ctx, id, re)
+}
+
+// endWithRefusal ends request id with re's refusal: its answer may not
+// be delivered (Deliverable), and the transaction that would have
+// delivered it rolled back with the refusal it wrote. Outside a
+// transaction the request has ended already (ErrClosed, ignored).
+func (s *Service) endWithRefusal(ctx context.Context, id string, re *pending.RefusedError) error {
+	if err := s.o.Engine.Refuse(ctx, id, &re.Refusal); err != nil && !ended(err) {
 		return err
 	}
 	s.log.InfoContext(ctx, "answer not delivered", "pending", id, "reason", re.Problem.Detail)
@@ -608,11 +609,11 @@ func (s *Service) bind(ctx context.Context, r *pending.Request, p *account.Perso
 	_ = json.Unmarshal(r.Payload, &pl)
 	if _, err := s.o.Agents.Bind(ctx, r.Requester.Issuer, r.Requester.Subject, p.ID, pl.Agent.Platform, pl.Agent.Device); err != nil {
 		if errors.Is(err, agents.ErrAlreadyBound) {
-			detail := "the agent is bound to another person"
+			end := &pending.Refusal{Problem: aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the agent is bound to another person")}
 			if b, err := s.o.Agents.Lookup(ctx, r.Requester.Issuer, r.Requester.Subject); err == nil && b.PersonID == p.ID {
-				detail = DetailRevoked // hers, revoked: it cannot reconnect
+				end = endedByPerson(false) // hers, revoked: it cannot reconnect
 			}
-			_ = s.o.Engine.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrDenied, detail)
+			_ = s.o.Engine.Refuse(ctx, r.ID, end)
 			return nil
 		}
 		return err

@@ -1,11 +1,11 @@
 package interact
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
@@ -13,32 +13,29 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
-// The details of the refusals an agent gets once its person revoked or
-// unbound it (A-40 (c)): for its new requests (Person) and for those that
-// were waiting (EndAgentRequests, Deliverable). The person's page tells
-// these endings apart by them (outcomeOf); only the PS writes them.
-const (
-	DetailRevoked = "the person revoked this agent"
-	DetailUnbound = "the person disconnected this agent"
-)
-
 // endedByPerson is the refusal of an agent whose person revoked it
-// (unbind: disconnected it): 403 denied, the person's own refusal of
-// everything it asks (P§polling-error-codes).
-func endedByPerson(unbind bool) *aauth.Problem {
+// (unbind: disconnected it), A-40 (c): 403 denied, the person's own
+// refusal of everything it asks (P§polling-error-codes), for its new
+// requests (Person) and for those that were waiting (EndAgentRequests,
+// Deliverable). Its reason, stored with a waiting request's result, is
+// the ending the person's page shows (outcomeOf).
+func endedByPerson(unbind bool) *pending.Refusal {
 	if unbind {
-		return aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, DetailUnbound)
+		return &pending.Refusal{Reason: string(EndAgentUnbound),
+			Problem: aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person disconnected this agent")}
 	}
-	return aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, DetailRevoked)
+	return &pending.Refusal{Reason: string(EndAgentRevoked),
+		Problem: aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent")}
 }
 
 // EndAgentRequests ends, at once, the open requests of agent (provider,
 // agentID) that wait for personID, or for no one yet, because the person
 // revoked it (unbind: disconnected it), A-40 (c). Each ends with the
 // answer the same request would get if the agent made it now: 403
-// mission_terminated (termination_reason revoked) when it names one of
-// missions, the missions that ended with the binding (PS-158, as a poll
-// would have settled it), else 403 denied. A chained request
+// mission_terminated (termination_reason revoked) when it belongs to one
+// of missions (its payload's mission, missionOf), the missions that ended
+// with the binding (PS-158, as a poll would have settled it), else 403
+// denied. A chained request
 // (upstream_token) neither uses nor establishes a binding (PS-277) and
 // goes on: its upstream token's revocation ends it (PS-280).
 //
@@ -56,15 +53,13 @@ func (s *Service) EndAgentRequests(ctx context.Context, personID, provider, agen
 		if (r.PersonID != personID && r.PersonID != "") || chained(&r) {
 			continue
 		}
-		p := endedByPerson(unbind)
-		for _, s256 := range missions {
-			if bytes.Contains(r.Payload, []byte(`"`+s256+`"`)) {
-				p = mission.Terminated(mission.ReasonRevoked)
-				p.Detail = "the mission ended: " + endedByPerson(unbind).Detail
-				break
-			}
+		end := endedByPerson(unbind)
+		if m := s.missionOf(&r); m != "" && slices.Contains(missions, m) {
+			p := mission.Terminated(mission.ReasonRevoked)
+			p.Detail = "the mission ended: " + end.Problem.Detail
+			end.Problem = p
 		}
-		switch err := s.o.Engine.CompleteProblem(ctx, r.ID, p); {
+		switch err := s.o.Engine.Refuse(ctx, r.ID, end); {
 		case err == nil:
 			n++
 		case errors.Is(err, pending.ErrClosed), errors.Is(err, pending.ErrExpired):

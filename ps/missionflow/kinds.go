@@ -313,11 +313,19 @@ func (completionKind) Bound(context.Context, *pending.Request, *account.Person) 
 
 // Settle ends a pending completion whose mission ended meanwhile (PS-158).
 func (ck completionKind) Settle(ctx context.Context, r *pending.Request) error {
+	return SettleMission(ctx, ck.k.Flows.Missions, ck.k.Flows.Engine, r.ID, ck.Mission(r))
+}
+
+var _ interact.MissionNamer = completionKind{}
+
+// Mission implements interact.MissionNamer: the mission being completed
+// (s256).
+func (completionKind) Mission(r *pending.Request) string {
 	var pl CompletionPayload
 	if err := decodePayload(r.Payload, &pl); err != nil {
-		return nil
+		return ""
 	}
-	return SettleMission(ctx, ck.k.Flows.Missions, ck.k.Flows.Engine, r.ID, pl.S256)
+	return pl.S256
 }
 
 // SettleMission ends a pending request with 403 mission_terminated when

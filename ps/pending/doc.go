@@ -11,7 +11,9 @@
 // ps/store/pending.go), so a restart or a second replica on the same
 // PostgreSQL database continues a request. Long polls sleep on a Notifier:
 // in one process a MemoryNotifier, across replicas pgnotify.Notifier
-// (LISTEN/NOTIFY on channel "aauth_pending", package ps/pending/pgnotify). The engine publishes after
+// (LISTEN/NOTIFY on channel "aauth_pending", package ps/pending/pgnotify),
+// and on SQLite markwake.Notifier (a mark a command beside the server
+// moves, read by the server while polls wait). The engine publishes after
 // every state change, and a waiting poll re-reads the row after each
 // wake-up and once at the end of its wait.
 //

@@ -44,14 +44,28 @@ var (
 	ErrConflict = errors.New("pending: the pending request changed concurrently")
 )
 
+// Refusal is a problem answer with the caller's own reason for it: the
+// requester gets Problem; Reason, a caller-defined code, is stored with
+// the result (Request.ResultReason) for the caller's own pages and never
+// sent. It unwraps to Problem, so it answers wherever a problem does.
+type Refusal struct {
+	Problem *aauth.Problem
+	Reason  string
+}
+
+func (r *Refusal) Error() string { return r.Problem.Error() }
+
+func (r *Refusal) Unwrap() error { return r.Problem }
+
 // RefusedError is a success that Options.Deliverable refused: the request
-// was ended with Problem instead, in the engine's store. Outside a
+// was ended with the Refusal instead, in the engine's store. Outside a
 // transaction that stands. Inside one, the caller's error rolls it back
 // together with what the caller wrote for the answer (a token, a grant),
-// and the caller ends the request with Problem afterwards (ps/interact
-// does, for every decision of the person). It unwraps to Problem, so a
-// caller that answers the agent with a problem answers with this one.
-type RefusedError struct{ Problem *aauth.Problem }
+// and the caller ends the request with the Refusal afterwards (Refuse;
+// ps/interact does, for every decision of the person). It unwraps to the
+// Problem, so a caller that answers the agent with a problem answers with
+// this one.
+type RefusedError struct{ Refusal }
 
 func (e *RefusedError) Error() string {
 	return "pending: the answer may not be delivered: " + e.Problem.Error()
@@ -123,8 +137,9 @@ type Options struct {
 	// open request with a success (Complete or Answer with a status below
 	// 400) whether that answer may still go to its requester; st is the
 	// engine's store, so under WithStore it reads in the deciding
-	// transaction. A *aauth.Problem refuses: the request ends with that
-	// problem instead and the call returns a *RefusedError (see there);
+	// transaction. A *aauth.Problem (or a *Refusal, with its reason)
+	// refuses: the request ends with that problem instead and the call
+	// returns a *RefusedError (see there);
 	// any other error is returned with nothing written. The PS refuses
 	// the answers of an agent whose person revoked or unbound it since the
 	// request was made (ps/interact, A-40 (c)).
@@ -609,13 +624,23 @@ func (e *Engine) Complete(ctx context.Context, id string, status int, body any) 
 		_ = json.Unmarshal(raw, &p)
 		state = stateForCode(p.Error)
 	}
-	return e.end(ctx, id, state, status, raw)
+	return e.end(ctx, id, state, status, raw, "")
 }
 
 // CompleteProblem ends request id with the protocol error p (its status
 // and problem+json body).
 func (e *Engine) CompleteProblem(ctx context.Context, id string, p *aauth.Problem) error {
 	return e.Complete(ctx, id, p.Status, p.Body())
+}
+
+// Refuse is CompleteProblem with r.Problem that also stores r.Reason with
+// the result (Request.ResultReason).
+func (e *Engine) Refuse(ctx context.Context, id string, r *Refusal) error {
+	p := r.Problem
+	if !validResultStatus(p.Status) || p.Status < 400 || p.Code == "" {
+		return fmt.Errorf("pending: refuse: want a 4xx/5xx status and a code, got %d %q", p.Status, p.Code)
+	}
+	return e.end(ctx, id, stateForCode(p.Code), p.Status, problemBody(p), r.Reason)
 }
 
 // Answer ends request id with the outcome of a decision that produced body
@@ -632,9 +657,9 @@ func (e *Engine) Answer(ctx context.Context, id string, body any, err error) err
 	return e.Complete(ctx, id, http.StatusOK, body)
 }
 
-// end is Complete and Fail: it ends an open request, unless it is due, in
-// which case it records the expiry and returns ErrExpired.
-func (e *Engine) end(ctx context.Context, id string, state State, status int, body json.RawMessage) error {
+// end is Complete, Refuse and Fail: it ends an open request, unless it is
+// due, in which case it records the expiry and returns ErrExpired.
+func (e *Engine) end(ctx context.Context, id string, state State, status int, body json.RawMessage, reason string) error {
 	var outcome error
 	_, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
 		outcome = nil
@@ -651,12 +676,18 @@ func (e *Engine) end(ctx context.Context, id string, state State, status int, bo
 				if !ok {
 					return err
 				}
-				outcome = &RefusedError{Problem: p}
+				re := &RefusedError{Refusal{Problem: p}}
+				if r := (*Refusal)(nil); errors.As(err, &r) {
+					re.Reason = r.Reason
+				}
+				outcome = re
 				finish(l.Request, now, stateForCode(p.Code), p.Status, problemBody(p))
+				l.ResultReason = re.Reason
 				return nil
 			}
 		}
 		finish(l.Request, now, state, status, body)
+		l.ResultReason = reason
 		return nil
 	})
 	if err != nil {
@@ -695,7 +726,7 @@ func (e *Engine) Fail(ctx context.Context, id string, status int, code, detail s
 	if !validResultStatus(status) || status < 400 || code == "" {
 		return fmt.Errorf("pending: fail: want a 4xx/5xx status and a code, got %d %q", status, code)
 	}
-	return e.end(ctx, id, stateForCode(code), status, problemBody(aauth.NewProblem(status, code, detail)))
+	return e.end(ctx, id, stateForCode(code), status, problemBody(aauth.NewProblem(status, code, detail)), "")
 }
 
 // finish moves r to a terminal state. An outstanding question ends with it.

@@ -1390,12 +1390,14 @@ func testExtensionMembers(t *testing.T, s *store.Store) {
 // caller's transaction under WithStore). A refusal ends the request with
 // the problem and returns a *RefusedError unwrapping to it: outside a
 // transaction the refusal stands; inside one the caller's rollback undoes
-// it with the caller's own writes, and the caller ends it afterwards.
+// it with the caller's own writes, and the caller ends it afterwards
+// (Refuse). A *Refusal's reason is stored with the result, not sent.
 // Failures are never asked about (A-40 (c): an agent revoked meanwhile).
 func TestDeliverableRefuses(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := ctxOf(t)
-		refuse := aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent")
+		refuse := &pending.Refusal{Problem: aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the person revoked this agent"),
+			Reason: "agent_revoked"}
 		var asked []pending.Store
 		e, _ := newEngine(t, s, func(o *pending.Options) {
 			o.Deliverable = func(_ context.Context, st pending.Store, r *pending.Request) error {
@@ -1421,7 +1423,9 @@ func TestDeliverableRefuses(t *testing.T) {
 		got, err := e.Get(ctx, r.ID)
 		require.NoError(t, err)
 		assert.Equal(t, pending.StateDenied, got.State)
+		assert.Equal(t, "agent_revoked", got.ResultReason)
 		assert.NotContains(t, string(got.ResultBody), "secret")
+		assert.NotContains(t, string(got.ResultBody), "agent_revoked", "the reason is not sent")
 		m := requireProblem(t, poll(t, e, r.ID), http.StatusForbidden, aauth.ErrDenied)
 		assert.Equal(t, "the person revoked this agent", m["detail"])
 
@@ -1438,8 +1442,13 @@ func TestDeliverableRefuses(t *testing.T) {
 		got, err = e.Get(ctx, tx.ID)
 		require.NoError(t, err)
 		assert.True(t, got.State.Open(), "rolled back with the caller")
-		require.NoError(t, e.CompleteProblem(ctx, tx.ID, re.Problem))
+		assert.Equal(t, "agent_revoked", re.Reason)
+		require.NoError(t, e.Refuse(ctx, tx.ID, &re.Refusal))
 		assert.Len(t, asked, 1, "a failure is not asked about")
 		requireProblem(t, poll(t, e, tx.ID), http.StatusForbidden, aauth.ErrDenied)
+		got, err = e.Get(ctx, tx.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "agent_revoked", got.ResultReason)
+		assert.Equal(t, pending.StateDenied, got.State)
 	})
 }

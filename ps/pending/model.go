@@ -146,6 +146,9 @@ type Request struct {
 	ResultStatus    int
 	ResultBody      json.RawMessage
 	ResultDelivered bool
+	// ResultReason is the caller's own code for why the request ended
+	// (Refusal.Reason), for its pages; never sent. "" when none was given.
+	ResultReason string
 
 	// RetryAfter is the advised polling interval of the current
 	// requirement, in seconds.

@@ -439,11 +439,18 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 }
 
 func (k kind) Settle(ctx context.Context, r *pending.Request) error {
+	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, k.Mission(r))
+}
+
+var _ interact.MissionNamer = kind{}
+
+// Mission implements interact.MissionNamer: the request's mission_s256.
+func (k kind) Mission(r *pending.Request) string {
 	pl, err := k.load(r)
 	if err != nil {
-		return nil
+		return ""
 	}
-	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, pl.Request.MissionS256)
+	return pl.Request.MissionS256
 }
 
 func decodeJSON(raw []byte, v any) error { return json.Unmarshal(raw, v) }

@@ -9,7 +9,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
-// The pending_requests table (migrations 00003, 00007, 00008): the storage
+// The pending_requests table (migrations 00003, 00007, 00008, 00041): the storage
 // of ps/pending, which declares the interface these methods implement
 // (pending.Store).
 
@@ -43,6 +43,7 @@ type pendingRow struct {
 	Answers             string  `gorm:"column:answers"`
 	ResultStatus        *int    `gorm:"column:result_status"`
 	ResultBody          *string `gorm:"column:result_body"`
+	ResultReason        string  `gorm:"column:result_reason"`
 	ResultDeliveredAt   *int64  `gorm:"column:result_delivered_at"`
 	RetryAfter          int     `gorm:"column:retry_after"`
 	LastPollMS          *int64  `gorm:"column:last_poll_ms"`
@@ -59,7 +60,7 @@ type pendingRow struct {
 const pendingColumns = `id, kind, stage, requester_scheme, requester_iss, requester_sub, person_id,
 	state, requirement, capabilities, payload, callback, code_hash, code_display, code_attempts, code_consumed_at,
 	question, question_options, question_asked_at, question_deadline, clarification_rounds, answers,
-	result_status, result_body, result_delivered_at, retry_after, last_poll_ms, long_poll_until_ms,
+	result_status, result_body, result_reason, result_delivered_at, retry_after, last_poll_ms, long_poll_until_ms,
 	created_at, updated_at, expires_at, version, client_net, first_contact, delivered_view`
 
 // pendingOpen is the SQL list of non-terminal states.
@@ -123,6 +124,7 @@ func (w *pendingRow) record() (*pending.Record, error) {
 	if w.ResultBody != nil {
 		r.ResultBody = json.RawMessage(*w.ResultBody)
 	}
+	r.ResultReason = w.ResultReason
 	r.ResultDelivered = w.ResultDeliveredAt != nil
 	if w.LastPollMS != nil {
 		t := time.UnixMilli(*w.LastPollMS).UTC()
@@ -370,12 +372,12 @@ func (s *Store) SavePendingRequest(ctx context.Context, rec *pending.Record, now
 		capabilities = ?, payload = ?, callback = ?, code_attempts = ?, code_consumed_at = ?,
 		code_display = CASE WHEN CAST(? AS BIGINT) IS NULL AND CAST(? AS INTEGER) = 1 THEN code_display ELSE NULL END,
 		question = ?, question_options = ?, question_asked_at = ?, question_deadline = ?,
-		clarification_rounds = ?, answers = ?, result_status = ?, result_body = ?, retry_after = ?,
+		clarification_rounds = ?, answers = ?, result_status = ?, result_body = ?, result_reason = ?, retry_after = ?,
 		updated_at = ?, version = version + 1
 		WHERE id = ? AND version = ?`,
 		r.Stage, r.PersonID, string(r.State), string(r.Requirement), c.capabilities, c.payload, r.Callback,
 		r.CodeAttempts, c.codeConsumedAt, c.codeConsumedAt, pendingFlag(r.State.Open()), c.question, c.questionOptions,
-		c.questionAskedAt, c.questionDeadline, r.Rounds, c.answers, c.resultStatus, c.resultBody, r.RetryAfter,
+		c.questionAskedAt, c.questionDeadline, r.Rounds, c.answers, c.resultStatus, c.resultBody, r.ResultReason, r.RetryAfter,
 		now.Unix(), r.ID, r.Version)
 	if res.Error != nil {
 		return wrap("update pending request", res.Error)

@@ -121,6 +121,7 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		cur := load(t, st, rec.ID)
 		cur.State, cur.ResultStatus, cur.ResultBody = pending.StateCompleted, 200, json.RawMessage(`{"token":"t"}`)
+		cur.ResultReason = "a_reason"
 		if err := st.SavePendingRequest(ctx, cur, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +131,7 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		if ok, err := st.ClaimPendingResult(ctx, rec.ID, t0); err != nil || ok {
 			t.Fatalf("second claim: %v %v", ok, err)
 		}
-		if got := load(t, st, rec.ID); !got.ResultDelivered || got.ResultStatus != 200 || string(got.ResultBody) != `{"token":"t"}` {
+		if got := load(t, st, rec.ID); !got.ResultDelivered || got.ResultStatus != 200 || string(got.ResultBody) != `{"token":"t"}` || got.ResultReason != "a_reason" {
 			t.Fatalf("after the claim: %+v", *got.Request)
 		}
 
@@ -163,6 +164,21 @@ func runPending(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if got := load(t, st, open2.ID); got.LongPollUntilMS != nil {
 			t.Fatalf("long-poll mark %v, want none", *got.LongPollUntilMS)
+		}
+	})
+
+	t.Run("the mark of another process's change moves at every call", func(t *testing.T) {
+		st := open(t)
+		if m, err := st.PendingChangedAt(ctx); err != nil || m != 0 {
+			t.Fatalf("before any change: %d %v", m, err)
+		}
+		for _, c := range []struct{ ms, want int64 }{{1000, 1000}, {1000, 1001}, {900, 1002}, {5000, 5000}} {
+			if err := st.MarkPendingChanged(ctx, c.ms); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := st.PendingChangedAt(ctx); err != nil || m != c.want {
+				t.Fatalf("marked at %d: %d %v, want %d", c.ms, m, err, c.want)
+			}
 		}
 	})
 

@@ -61,7 +61,7 @@ commands:
   evidence export --mission S256 [--out FILE]
                         write the mission's evidence bundle (blob, anchored objects, chain, signed heads, JWKS)
   evidence verify BUNDLE [--jwks FILE] [--tsa-roots FILE] [--json]
-                        recompute every anchor, link and signature offline; exit 1 naming the first bad record
+                        recompute every anchor, link, signature and time-stamp token offline; exit 1 naming the first bad one
   access-servers list|trust ISSUER [--claims "email name"]|distrust ISSUER
                         the access servers the PS federates with (four-party),
                         and the claims it may release to each

@@ -99,10 +99,10 @@ type Service struct {
 }
 
 const (
-	// requestTimeout bounds one exchange with the TSA (the fetch
-	// client's own timeout is the same); claimLease outlasts it, so a
-	// replica that died holding a claim lets it go.
-	requestTimeout = 10 * time.Second
+	// RequestTimeout bounds one exchange with the TSA (the PS's TSA
+	// client is built with it); claimLease outlasts it, so a replica that
+	// died holding a claim lets it go.
+	RequestTimeout = 10 * time.Second
 	claimLease     = time.Minute
 	// sweepLimit bounds the heads one sweep asks for; maxInflight the
 	// exchanges started by commits at once (beyond, the sweep asks).
@@ -116,9 +116,6 @@ const (
 	// certificate chain is a few KiB).
 	MaxResponseBytes = 64 << 10
 )
-
-// RequestTimeout is the bound the PS's TSA client is built with.
-const RequestTimeout = requestTimeout
 
 // New builds the Service.
 func New(o Options) (*Service, error) {
@@ -260,7 +257,7 @@ func (s *Service) ask(ctx context.Context, q Queued) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, s.o.URL, bytes.NewReader(req.DER))
 	if err != nil {

@@ -18,6 +18,7 @@ func TestDomainPackagesImportNoAdapters(t *testing.T) {
 		"github.com/aauth-ps/aauth-ps/ps/revocation",
 		"github.com/aauth-ps/aauth-ps/mission/anchor", "github.com/aauth-ps/aauth-ps/mission/authority",
 		"github.com/aauth-ps/aauth-ps/mission/governance", "github.com/aauth-ps/aauth-ps/mission/evidence",
+		"github.com/aauth-ps/aauth-ps/mission/tsa", "github.com/aauth-ps/aauth-ps/ps/timestamping",
 		"github.com/aauth-ps/aauth-ps/ps/permission",
 		"github.com/aauth-ps/aauth-ps/ps/chain", "github.com/aauth-ps/aauth-ps/federation",
 		"github.com/aauth-ps/aauth-ps/ps/telemetry", "github.com/aauth-ps/aauth-ps/ps/ratelimit", "github.com/aauth-ps/aauth-ps/ps/audit"}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,15 +31,19 @@ const (
 	exitUsage    = 2
 )
 
-// evidenceVerify is `aauth-ps evidence verify BUNDLE [--jwks FILE] [--json]`:
-// it recomputes every anchor, chain link and chain-head signature of an
-// exported bundle offline — no configuration, database or network — and
-// names the first bad record. The keys are the bundle's own jwks unless
-// --jwks gives the PS's keys obtained elsewhere (an auditor's copy).
+// evidenceVerify is `aauth-ps evidence verify BUNDLE [--jwks FILE]
+// [--tsa-roots FILE] [--json]`: it recomputes every anchor, chain link and
+// chain-head signature of an exported bundle offline — no configuration,
+// database or network — checks each chain head's RFC 3161 time-stamp
+// token, and names the first bad record or token. The keys are the
+// bundle's own jwks unless --jwks gives the PS's keys obtained elsewhere
+// (an auditor's copy); with --tsa-roots the TSA's certificate must chain
+// to one of those roots.
 func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("aauth-ps evidence verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jwksFile := fs.String("jwks", "", "verify chain heads with the keys in this JWKS file instead of the bundle's")
+	tsaRoots := fs.String("tsa-roots", "", "PEM file of the roots the time-stamping authority's certificate must chain to")
 	asJSON := fs.Bool("json", false, "print the verifier's report as JSON")
 	var positional []string
 	rest := args
@@ -53,10 +58,10 @@ func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 		rest = fs.Args()[1:]
 	}
 	if len(positional) != 1 {
-		fmt.Fprintln(stderr, "usage: aauth-ps evidence verify BUNDLE [--jwks FILE] [--json]")
+		fmt.Fprintln(stderr, "usage: aauth-ps evidence verify BUNDLE [--jwks FILE] [--tsa-roots FILE] [--json]")
 		return exitUsage
 	}
-	rep, err := verifyBundleFile(positional[0], *jwksFile)
+	rep, err := verifyBundleFile(positional[0], *jwksFile, *tsaRoots)
 	if err != nil {
 		fmt.Fprintln(stderr, "aauth-ps evidence verify:", err)
 		return exitBad
@@ -72,6 +77,7 @@ func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, " (%d recorded without their input, not replayed)", rep.NotReplayed)
 		}
 		fmt.Fprintln(stdout)
+		printAnchored(stdout, rep, *tsaRoots != "")
 	} else {
 		where := "the mission blob or its anchored objects"
 		if rep.FirstBad >= 0 {
@@ -85,8 +91,26 @@ func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 	return exitVerified
 }
 
+// printAnchored says which signed heads a verified time-stamp token
+// anchors, and when.
+func printAnchored(w io.Writer, rep evidence.Report, withRoots bool) {
+	fmt.Fprintf(w, "%d of %d signed chain heads anchored with an RFC 3161 time-stamp", len(rep.Anchored), rep.SignedHeads)
+	switch {
+	case len(rep.Anchored) == 0:
+		fmt.Fprintln(w)
+		return
+	case withRoots:
+		fmt.Fprintln(w, " (the TSA's certificate chains to --tsa-roots):")
+	default:
+		fmt.Fprintln(w, " (the TSA's certificate chain not checked: give --tsa-roots):")
+	}
+	for _, a := range rep.Anchored {
+		fmt.Fprintf(w, "  chain head %d: stamped %s by %s\n", a.Seq, a.GenTime, a.TSA)
+	}
+}
+
 // verifyBundleFile reads and verifies a bundle file.
-func verifyBundleFile(path, jwksFile string) (evidence.Report, error) {
+func verifyBundleFile(path, jwksFile, tsaRootsFile string) (evidence.Report, error) {
 	raw, err := readBounded(path)
 	if err != nil {
 		return evidence.Report{}, err
@@ -111,9 +135,20 @@ func verifyBundleFile(path, jwksFile string) (evidence.Report, error) {
 		}
 		keys = ks
 	}
+	var roots *x509.CertPool
+	if tsaRootsFile != "" {
+		pem, err := readBounded(tsaRootsFile)
+		if err != nil {
+			return evidence.Report{}, err
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return evidence.Report{}, errors.New(tsaRootsFile + " holds no PEM certificate")
+		}
+	}
 	// Without keys, Verify still checks every anchor and link and fails at
 	// the first signed head it cannot check.
-	return evidence.Verify(b, keys), nil
+	return evidence.VerifyWith(b, keys, roots), nil
 }
 
 func readBounded(path string) ([]byte, error) {

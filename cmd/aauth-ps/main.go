@@ -5,7 +5,7 @@
 //	aauth-ps keys list|rotate [--json] [flags]
 //	aauth-ps admin invite [--json] [flags] [EMAIL]
 //	aauth-ps persons|agents|providers|missions|api-tokens|access-servers VERB [ARGS] [--json] [flags]
-//	aauth-ps evidence export --mission S256 [--out FILE] [flags] | verify BUNDLE [--jwks FILE]
+//	aauth-ps evidence export --mission S256 [--out FILE] [flags] | verify BUNDLE [--jwks FILE] [--tsa-roots FILE]
 //	aauth-ps version
 //
 // Every flag has an AAUTH_PS_<NAME> environment variable; see README.md.
@@ -60,8 +60,8 @@ commands:
                         (suspend holds the mission's new requests; revoke ends it and revokes its tokens)
   evidence export --mission S256 [--out FILE]
                         write the mission's evidence bundle (blob, anchored objects, chain, signed heads, JWKS)
-  evidence verify BUNDLE [--jwks FILE] [--json]
-                        recompute every anchor, link and signature offline; exit 1 naming the first bad record
+  evidence verify BUNDLE [--jwks FILE] [--tsa-roots FILE] [--json]
+                        recompute every anchor, link, signature and time-stamp token offline; exit 1 naming the first bad one
   access-servers list|trust ISSUER [--claims "email name"]|distrust ISSUER
                         the access servers the PS federates with (four-party),
                         and the claims it may release to each

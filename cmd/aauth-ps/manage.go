@@ -173,8 +173,15 @@ func manage(ctx context.Context, noun, verb string, own manageFlags, args []stri
 	if err := m.run(ctx, noun, verb, own, args); err != nil {
 		return err
 	}
+	if !a.SettleStamps(ctx, stampWait) {
+		log.WarnContext(ctx, "evidence: a chain head's time-stamp was not answered in time; the server's sweep asks again")
+	}
 	return m.settleRevocations(ctx)
 }
+
+// stampWait bounds how long a command waits for the time-stamps of the
+// chain heads its change signed.
+const stampWait = 15 * time.Second
 
 // revocationWait bounds how long a command waits for the downstream
 // revocations its change started before it exits.

@@ -2,13 +2,17 @@ package evidence
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission/anchor"
 	"github.com/aauth-ps/aauth-ps/mission/authority"
+	"github.com/aauth-ps/aauth-ps/mission/tsa"
 )
 
 // BundleObject is the discriminator of an export bundle.
@@ -32,6 +36,18 @@ type Bundle struct {
 	// bundle verifies offline (ParseKeySet). Verify itself takes the keys
 	// as an argument: an auditor may prefer keys obtained elsewhere.
 	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// Timestamps are the RFC 3161 time-stamp tokens of mission chain
+	// heads the PS anchored with a time-stamping authority (design §7,
+	// Level 4), each over tsa.HeadImprint of its head's JWS (optional: a
+	// bundle without them verifies as before).
+	Timestamps []HeadTimestamp `json:"timestamps,omitempty"`
+}
+
+// HeadTimestamp is the time-stamp token of the mission chain's chain_head
+// record at Seq: its DER, base64url.
+type HeadTimestamp struct {
+	Seq   int64  `json:"seq"`
+	Token string `json:"token"`
 }
 
 // NewBundle assembles a bundle from stored parts.
@@ -61,6 +77,19 @@ type Report struct {
 	Replayed    int    `json:"replayed"`
 	NotReplayed int    `json:"not_replayed"`
 	Problem     string `json:"problem,omitempty"`
+	// Anchored are the chain heads whose time-stamp token verified, in
+	// the bundle's order.
+	Anchored []AnchoredHead `json:"anchored,omitempty"`
+}
+
+// AnchoredHead is a chain head a verified time-stamp token anchors: when
+// the TSA stamped it, which TSA, and whether its certificate chained to
+// the roots given (false when none were).
+type AnchoredHead struct {
+	Seq           int64  `json:"seq"`
+	GenTime       string `json:"gen_time"`
+	TSA           string `json:"tsa"`
+	ChainVerified bool   `json:"tsa_chain_verified"`
 }
 
 type missionModel struct {
@@ -82,8 +111,17 @@ type renderingAnchors struct {
 // the authority set it holds and of the bundle's proposal and rendering;
 // each record's hash, seq, chain, prev and anchors; every chain_head's
 // signature (with keys, the PS's public keys) and that it signs the
-// record it names. It names the first bad record.
-func Verify(b Bundle, keys HeadVerifier) Report {
+// record it names. It names the first bad record. A bundle's time-stamp
+// tokens are checked without TSA roots (VerifyWith).
+func Verify(b Bundle, keys HeadVerifier) Report { return VerifyWith(b, keys, nil) }
+
+// VerifyWith is Verify, and checks each of the bundle's time-stamp
+// tokens: it parses, its signature verifies under the TSA certificate it
+// carries, that certificate is for time-stamping, it imprints its head's
+// JWS (tsa.HeadImprint), and — with tsaRoots — the TSA's certificate
+// chains to one of them at the token's genTime. A bad token fails the
+// bundle at its head.
+func VerifyWith(b Bundle, keys HeadVerifier, tsaRoots *x509.CertPool) Report {
 	rep := Report{FirstBad: -1, LastSignedSeq: -1}
 	fail := func(at int, format string, a ...any) Report {
 		rep.OK, rep.FirstBad, rep.Problem = false, at, fmt.Sprintf(format, a...)
@@ -190,8 +228,38 @@ func Verify(b Bundle, keys HeadVerifier) Report {
 			return fail(i, "record %d: the decision replayed differs: %v", i, err)
 		}
 	}
+	for _, ts := range b.Timestamps {
+		a, why := verifyTimestamp(b.Records, ts, tsaRoots)
+		if why != "" {
+			rep.Chain = "mission"
+			return fail(int(ts.Seq), "the time-stamp token of chain head %d %s", ts.Seq, why)
+		}
+		rep.Anchored = append(rep.Anchored, a)
+	}
 	rep.OK, rep.Records, rep.SignedHeads, rep.LastSignedSeq = true, len(b.Records), c.signed, c.lastSigned
 	return rep
+}
+
+// verifyTimestamp checks ts against the (verified) mission chain records;
+// it says why it fails, or "".
+func verifyTimestamp(records []json.RawMessage, ts HeadTimestamp, roots *x509.CertPool) (AnchoredHead, string) {
+	if ts.Seq < 0 || ts.Seq >= int64(len(records)) {
+		return AnchoredHead{}, "names no record of the chain"
+	}
+	var r Record
+	var hb HeadBody
+	if json.Unmarshal(records[ts.Seq], &r) != nil || r.Type != ChainHead || json.Unmarshal(r.Body, &hb) != nil || hb.JWS == "" {
+		return AnchoredHead{}, "names a record that is not a signed chain head"
+	}
+	der, err := base64.RawURLEncoding.DecodeString(ts.Token)
+	if err != nil {
+		return AnchoredHead{}, "is not base64url"
+	}
+	st, err := tsa.Verify(der, tsa.HeadImprint(hb.JWS), roots)
+	if err != nil {
+		return AnchoredHead{}, "does not verify: " + strings.TrimPrefix(err.Error(), tsa.ErrToken.Error()+": ")
+	}
+	return AnchoredHead{Seq: ts.Seq, GenTime: st.GenTime.Format(time.RFC3339), TSA: st.TSA, ChainVerified: st.ChainVerified}, ""
 }
 
 // chainCheck verifies one chain: each record parses strictly, has the

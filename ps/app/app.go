@@ -47,6 +47,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/server"
 	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/telemetry"
+	"github.com/aauth-ps/aauth-ps/ps/timestamping"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 	"github.com/aauth-ps/aauth-ps/ps/version"
 	"github.com/aauth-ps/aauth-ps/ps/web"
@@ -78,6 +79,9 @@ type App struct {
 	// CLI share them.
 	Lifecycle *lifecycle.Service
 	Evidence  *lifecycle.Exporter
+	// Stamps anchors signed chain heads with the operator's TSA (nil
+	// without --evidence-tsa-url).
+	Stamps *timestamping.Service
 	// AccessServers is the four-party trust: the operator's access
 	// servers, release rules, billing, the persons' releases.
 	AccessServers *federation.Trust
@@ -366,10 +370,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return err
 	}
 
-	a.Lifecycle, err = lifecycle.New(lifecycle.Options{Issuer: cfg.Issuer, DB: st, Revoker: a.Revocation,
+	lo := lifecycle.Options{Issuer: cfg.Issuer, DB: st, Revoker: a.Revocation,
 		Releaser: a.Interact, Signer: a.Keys, Now: now, Log: log,
 		HoldTimeout: cfg.MissionHoldTimeout, KeepTokensOnSuspend: !cfg.MissionSuspendRevokes,
-		Risk: governance.RiskPolicy{Hits: cfg.MissionRiskExclusions, Window: cfg.MissionRiskWindow}})
+		Risk: governance.RiskPolicy{Hits: cfg.MissionRiskExclusions, Window: cfg.MissionRiskWindow}}
+	if cfg.EvidenceTSAURL != "" {
+		if a.Stamps, err = newStamps(cfg, st, fetch.Config{AllowLoopbackHTTP: cfg.Dev, EgressAllow: egress, RootCAs: roots,
+			Resolve: resolve, UserAgent: "aauth-ps/" + version.Version}, now, log); err != nil {
+			a.Close()
+			return nil, err
+		}
+		lo.Stamps = a.Stamps
+	}
+	a.Lifecycle, err = lifecycle.New(lo)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -392,6 +405,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		}
 	}
 	a.Evidence = &lifecycle.Exporter{Issuer: cfg.Issuer, DB: st, Keys: a.Keys, Heads: a.Lifecycle}
+	if a.Stamps != nil {
+		a.Evidence.Stamps = a.Stamps
+	}
 
 	ui, err := web.New(web.Options{Issuer: cfg.Issuer, Dev: cfg.Dev, Signup: cfg.AllowSignup,
 		Accounts: a.Accounts, Agents: a.Agents, Interact: a.Interact, Missions: a.Missions, MissionKinds: kinds, MissionFlows: flows,
@@ -462,6 +478,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	a.Server = srv
 	return a, nil
+}
+
+// newStamps builds the anchoring of signed chain heads with the TSA at
+// --evidence-tsa-url, through an egress-guarded client of its own (the
+// PS's policy, trust roots and --resolve; the TSA exchange's timeout and a
+// response bound a time-stamp reply never needs more than).
+func newStamps(cfg *config.Config, st *store.Store, fc fetch.Config, now func() time.Time, log *slog.Logger) (*timestamping.Service, error) {
+	roots, err := cfg.EvidenceTSARootPool()
+	if err != nil {
+		return nil, err
+	}
+	fc.Timeout, fc.MaxBytes = timestamping.RequestTimeout, timestamping.MaxResponseBytes
+	client, err := fetch.New(fc)
+	if err != nil {
+		return nil, err
+	}
+	return timestamping.New(timestamping.Options{URL: cfg.EvidenceTSAURL, HTTP: client, DB: st, Roots: roots, Now: now, Log: log})
 }
 
 // providerSeen records a provider whose agent just verified, with the
@@ -731,6 +764,11 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Lifecycle.SignHeadsDue(ctx); err != nil {
 			a.Log.Warn("housekeeping: sign evidence chain heads", "err", err)
+		}
+		if a.Stamps != nil {
+			if _, err := a.Stamps.AnchorDue(ctx); err != nil {
+				a.Log.Warn("housekeeping: timestamp evidence chain heads", "err", err)
+			}
 		}
 	}
 }

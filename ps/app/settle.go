@@ -34,3 +34,17 @@ func (a *App) SettleRevocations(ctx context.Context, timeout time.Duration) (out
 	}
 	return outcomes, settled, nil
 }
+
+// SettleStamps waits, at most timeout, for the time-stamp requests this
+// process started for the chain heads it signed (a command's change),
+// so that a command does not exit before its heads are anchored; a head
+// left unanchored is asked for again by a server's sweep. It reports
+// whether none is left in flight.
+func (a *App) SettleStamps(ctx context.Context, timeout time.Duration) bool {
+	if a.Stamps == nil {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return a.Stamps.WaitIdle(wctx)
+}

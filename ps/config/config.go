@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,6 +116,12 @@ type Config struct {
 	MissionRiskWindow     time.Duration
 	// RateLimits bound request rates per agent, provider and client (ratelimit.go).
 	RateLimits RateLimits
+	// EvidenceTSAURL is the RFC 3161 time-stamping authority that
+	// anchors signed evidence chain heads ("" for none: the default);
+	// EvidenceTSARoots a PEM file of the roots its certificate must
+	// chain to before a token is stored (design §7, Level 4).
+	EvidenceTSAURL   string
+	EvidenceTSARoots string
 	// Pprof is the loopback address of the opt-in net/http/pprof
 	// listener ("" for none: the default).
 	Pprof string
@@ -173,6 +180,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MissionDefaultLifetime, "mission-default-lifetime", 7*24*time.Hour, "the end the mission review selects at first (0: when completed or revoked; otherwise 1h to 8760h)")
 	fs.DurationVar(&c.MissionHoldTimeout, "mission-hold-timeout", 15*time.Minute, "how long a suspended mission holds new requests before it ends, unless resumed (1m to 24h)")
 	fs.BoolVar(&c.MissionSuspendRevokes, "mission-suspend-revokes", true, "revoke a mission's outstanding tokens when it is suspended")
+	fs.StringVar(&c.EvidenceTSAURL, "evidence-tsa-url", "", "RFC 3161 time-stamping authority (https URL) that anchors every signed evidence chain head; off when empty")
+	fs.StringVar(&c.EvidenceTSARoots, "evidence-tsa-roots", "", "PEM file of the roots the TSA's certificate must chain to before a token is stored (default: any time-stamping certificate whose signature verifies)")
 	fs.IntVar(&c.MissionRiskExclusions, "mission-risk-exclusions", 3, "suspend a mission after this many of its requests are refused by an exclusion within --mission-risk-window (0: never; at most 100)")
 	fs.DurationVar(&c.MissionRiskWindow, "mission-risk-window", 10*time.Minute, "the window of --mission-risk-exclusions (1m to 24h)")
 }
@@ -365,6 +374,19 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		bad("--max-body-bytes %d: want between 1024 and 16777216", c.MaxBodyBytes)
 	}
+	if c.EvidenceTSAURL != "" {
+		if err := c.checkTSAURL(c.EvidenceTSAURL); err != nil {
+			bad("--evidence-tsa-url: %v", err)
+		}
+	}
+	if c.EvidenceTSARoots != "" {
+		if c.EvidenceTSAURL == "" {
+			bad("--evidence-tsa-roots needs --evidence-tsa-url")
+		}
+		if err := checkCAFile(c.EvidenceTSARoots); err != nil {
+			bad("--evidence-tsa-roots %q: %v", c.EvidenceTSARoots, err)
+		}
+	}
 	if c.Pprof != "" {
 		if err := checkLoopback(c.Pprof); err != nil {
 			bad("--pprof %q: %v", c.Pprof, err)
@@ -388,6 +410,45 @@ func checkLoopback(addr string) error {
 		return nil
 	}
 	return errors.New("want a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)")
+}
+
+// checkTSAURL admits what the PS's outbound client will send to (ps/fetch
+// egress admission): https, or with --dev http://localhost or
+// http://127.0.0.1; no userinfo, no fragment. The URL is not printed back:
+// its query may carry an account key.
+func (c *Config) checkTSAURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return errors.New("not an absolute URL")
+	}
+	loopback := u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1"
+	switch {
+	case u.User != nil:
+		return errors.New("no userinfo allowed")
+	case u.Fragment != "":
+		return errors.New("no fragment allowed")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && c.Dev && loopback:
+		return nil
+	}
+	return errors.New("want https (http only for localhost or 127.0.0.1 with --dev)")
+}
+
+// EvidenceTSARootPool is the --evidence-tsa-roots pool, nil without it.
+func (c *Config) EvidenceTSARootPool() (*x509.CertPool, error) {
+	if c.EvidenceTSARoots == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(c.EvidenceTSARoots)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", c.EvidenceTSARoots)
+	}
+	return pool, nil
 }
 
 // ValidateDatabase checks only what the migrate and keys commands need.

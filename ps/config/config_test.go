@@ -42,7 +42,7 @@ func TestFlagNames(t *testing.T) {
 		"trust-ca", "resolve", "egress-allow", "log-level",
 		"key-encryption-key", "key-encryption-key-file", "authority-alias", "signing-alg",
 		"signature-window", "max-body-bytes", "strict-ps-claim", "allow-cross-origin-jwks",
-		"name", "description", "shutdown-timeout", "legacy-person-token-jti",
+		"name", "description", "shutdown-timeout", "legacy-person-token-jti", "evidence-tsa-url", "evidence-tsa-roots",
 	} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s is missing", name)
@@ -576,6 +576,69 @@ func TestValidatePprof(t *testing.T) {
 		err := cfg.Validate()
 		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "--pprof")) {
 			t.Errorf("--pprof %s: Validate = %v, want ok=%v", c.addr, err, c.ok)
+		}
+	}
+}
+
+// TestValidateEvidenceTSA: anchoring chain heads with a TSA (design §7,
+// Level 4) is off by default; --evidence-tsa-url (or its variable) takes
+// what the outbound client sends to — https, http only for loopback in
+// dev mode — and names no credential back; --evidence-tsa-roots must be a
+// PEM file, and only with a URL.
+func TestValidateEvidenceTSA(t *testing.T) {
+	if c := valid(t); c.EvidenceTSAURL != "" || c.EvidenceTSARoots != "" {
+		t.Fatalf("TSA defaults: %q %q, want off", c.EvidenceTSAURL, c.EvidenceTSARoots)
+	}
+	if c := parse(t, nil, map[string]string{"AAUTH_PS_EVIDENCE_TSA_URL": "https://tsa.example/tsr"}); c.EvidenceTSAURL != "https://tsa.example/tsr" {
+		t.Fatalf("from the environment: %q", c.EvidenceTSAURL)
+	}
+	for _, c := range []struct {
+		url string
+		dev bool
+		ok  bool
+	}{
+		{"https://tsa.example/tsr", false, true}, {"https://tsa.example:8443/tsr?account=1", false, true},
+		{"http://tsa.example/tsr", false, false}, {"http://localhost:3180/", false, false}, {"http://localhost:3180/", true, true},
+		{"http://tsa.example/tsr", true, false}, {"https://user:secret-pw@tsa.example/", false, false},
+		{"https://tsa.example/#x", false, false}, {"tsa.example/tsr", false, false}, {"ftp://tsa.example/", false, false},
+	} {
+		cfg := valid(t)
+		cfg.EvidenceTSAURL, cfg.Dev = c.url, c.dev
+		err := cfg.Validate()
+		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "--evidence-tsa-url")) {
+			t.Errorf("--evidence-tsa-url %s (dev %v): Validate = %v, want ok=%v", c.url, c.dev, err, c.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-pw") {
+			t.Errorf("the error repeats the URL's password: %v", err)
+		}
+	}
+	dir := t.TempDir()
+	ca, err := conformance.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, notPEM := filepath.Join(dir, "roots.pem"), filepath.Join(dir, "x.pem")
+	if err := ca.WriteFile(roots); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(notPEM, []byte("nothing"), 0o600)
+	cfg := valid(t)
+	cfg.EvidenceTSAURL, cfg.EvidenceTSARoots = "https://tsa.example/tsr", roots
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if pool, err := cfg.EvidenceTSARootPool(); err != nil || pool == nil {
+		t.Fatalf("the roots: %v", err)
+	}
+	for _, c := range []struct{ url, roots, want string }{
+		{"https://tsa.example/tsr", notPEM, "--evidence-tsa-roots"},
+		{"https://tsa.example/tsr", filepath.Join(dir, "missing.pem"), "--evidence-tsa-roots"},
+		{"", roots, "--evidence-tsa-roots needs --evidence-tsa-url"},
+	} {
+		cfg := valid(t)
+		cfg.EvidenceTSAURL, cfg.EvidenceTSARoots = c.url, c.roots
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: Validate = %v, want %q", c, err, c.want)
 		}
 	}
 }

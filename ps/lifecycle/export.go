@@ -2,11 +2,14 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/timestamping"
 )
 
 // KeySource gives the PS's public keys for a bundle (*keys.Manager).
@@ -27,7 +30,17 @@ type Exporter struct {
 	// bundle's last record is a signed chain_head and every record in it
 	// is covered by a PS signature (design §7).
 	Heads *Service
+	// Stamps, when set, is waited for (a bounded while) after the head is
+	// signed, so that the bundle carries its time-stamp token when the
+	// TSA answers in time (*timestamping.Service).
+	Stamps interface {
+		WaitIdle(ctx context.Context) bool
+	}
 }
+
+// stampWait bounds how long an export waits for the time-stamp of the
+// head it signed: the TSA exchange's own bound, and a little.
+const stampWait = timestamping.RequestTimeout + 2*time.Second
 
 // ErrNoEvidence: the mission was approved before Mission composition and
 // has no anchored objects to verify its chain against.
@@ -48,12 +61,28 @@ func (e *Exporter) Bundle(ctx context.Context, s256 string) (*evidence.Bundle, e
 			return nil, err
 		}
 	}
+	if e.Stamps != nil {
+		wctx, cancel := context.WithTimeout(ctx, stampWait)
+		e.Stamps.WaitIdle(wctx)
+		cancel()
+	}
 	chain, err := e.DB.Evidence(ctx, s256)
 	if err != nil {
 		return nil, err
 	}
 	b := evidence.NewBundle(evidence.MissionRef{Origin: e.Issuer, ID: s256}, m.Blob,
 		m.Composition.Proposal, m.Composition.ConsentRendering, chain)
+	// Every token stored, whether or not a TSA is configured now.
+	stamps, err := e.DB.Timestamps(ctx, s256)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range stamps {
+		if t.Seq >= int64(len(chain)) {
+			break // a head signed since the chain was read
+		}
+		b.Timestamps = append(b.Timestamps, evidence.HeadTimestamp{Seq: t.Seq, Token: base64.RawURLEncoding.EncodeToString(t.DER)})
+	}
 	if len(chain) > 0 && chain[0].Record.Type == evidence.MissionActivated {
 		var body struct {
 			ProposalChain string `json:"proposal_chain"`

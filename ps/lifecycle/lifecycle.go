@@ -42,6 +42,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/revocation"
 	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/timestamping"
 )
 
 // Store is what the lifecycle needs from the database (*store.Store):
@@ -75,6 +76,13 @@ type HeadSigner interface {
 	ChainHeadSigner(ctx context.Context) (evidence.Signer, error)
 }
 
+// Stamper anchors signed chain heads with an RFC 3161 time-stamping
+// authority (*timestamping.Service): it queues the head in the
+// transaction writing it and asks the TSA once that committed.
+type Stamper interface {
+	Queue(ctx context.Context, tx timestamping.TxStore, s256 string, head evidence.Stored) error
+}
+
 // Options configure the Service.
 type Options struct {
 	Issuer   string
@@ -82,8 +90,11 @@ type Options struct {
 	Revoker  Revoker
 	Releaser Releaser
 	Signer   HeadSigner
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Stamps, when set, anchors every head signed (design §7, Level 4;
+	// --evidence-tsa-url).
+	Stamps Stamper
+	Now    func() time.Time
+	Log    *slog.Logger
 	// HoldTimeout is a suspension's default hold (governance default 15
 	// min, at most 24 h).
 	HoldTimeout time.Duration
@@ -512,7 +523,14 @@ func (s *Service) signHead(ctx context.Context, tx Store, s256 string, head evid
 	if err != nil {
 		return err
 	}
-	return tx.InsertEvidence(ctx, s256, signed)
+	if err := tx.InsertEvidence(ctx, s256, signed); err != nil || s.o.Stamps == nil {
+		return err
+	}
+	st, ok := tx.(timestamping.TxStore)
+	if !ok {
+		return fmt.Errorf("lifecycle: cannot anchor a chain head of mission %s outside the PS's store", s256)
+	}
+	return s.o.Stamps.Queue(ctx, st, s256, signed)
 }
 
 // HeadSigningInterval is how often a mission chain that moved gets a

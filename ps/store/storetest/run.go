@@ -38,6 +38,7 @@ var suites = []Suite{
 	{Name: "standing answers", Run: runStandingAnswers},
 	{Name: "person templates", Run: runPersonTemplates},
 	{Name: "audit trail", Run: runAudit},
+	{Name: "evidence timestamps", Run: runTimestamps},
 }
 
 // Run runs the whole storage conformance suite on every backend (SQLite and

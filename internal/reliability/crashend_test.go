@@ -89,7 +89,7 @@ func killDuringEnds(t *testing.T, db string) {
 			m := approvedMission(t, p, alice, a, name+" revoke "+strconv.Itoa(i))
 			personToken(t, p, a, m)
 			touched = append(touched, m)
-			ops = append(ops, endOp{what: "revoke mission " + m, form: "/missions/" + m + "/revoke"})
+			ops = append(ops, endOp{what: "revoke mission " + m, form: "/missions/" + m + "/revoke", mission: m})
 		}
 		// Completions the agent proposed and the person is looking at.
 		for i := range completionsPerRound {
@@ -100,7 +100,7 @@ func killDuringEnds(t *testing.T, db string) {
 			if pg := alice.Get(t, cs.url+"?code="+cs.code); pg.Status != http.StatusOK {
 				t.Fatalf("opening the completion: %d\n%s", pg.Status, pg.HTML)
 			}
-			ops = append(ops, endOp{what: "accept completion of " + m, form: cs.path() + "/approve"})
+			ops = append(ops, endOp{what: "accept completion of " + m, form: cs.path() + "/approve", mission: m})
 		}
 		// Two agents, each with a mission and two proposals waiting for
 		// the person: one the operator revokes (CLI), one she unbinds.
@@ -118,9 +118,9 @@ func killDuringEnds(t *testing.T, db string) {
 			}
 			id := bindingID(t, w, a.ID)
 			if how == "cli" {
-				ops = append(ops, endOp{what: "agents revoke " + a.ID, cli: []string{"agents", "revoke", "alice", id}})
+				ops = append(ops, endOp{what: "agents revoke " + a.ID, cli: []string{"agents", "revoke", "alice", id}, binding: id})
 			} else {
-				ops = append(ops, endOp{what: "unbind " + a.ID, form: "/agents/" + id + "/unbind"})
+				ops = append(ops, endOp{what: "unbind " + a.ID, form: "/agents/" + id + "/unbind", binding: id})
 			}
 		}
 		csrf := csrfOf(t, alice)
@@ -156,6 +156,19 @@ func killDuringEnds(t *testing.T, db string) {
 		// from a request that committed, are given time to settle.
 		time.Sleep(300 * time.Millisecond)
 		checkEnds(t, w, touched)
+
+		// The person (and the operator) try again what the kill cut, and
+		// everything of the round ends; then the checks again.
+		for i, r := range results {
+			if r.cut {
+				ops[i].run(p, alice, csrf, w, clis)
+			}
+		}
+		for _, op := range ops {
+			op.expectEnded(t, w)
+		}
+		time.Sleep(300 * time.Millisecond)
+		checkEnds(t, w, nil)
 		t.Logf("%s: %d ends answered, %d cut by the kill so far", name, done, cut)
 	}
 	l.stop(t)
@@ -169,6 +182,8 @@ type endOp struct {
 	what string
 	form string
 	cli  []string
+	// mission is the mission it ends; binding, the agent binding.
+	mission, binding string
 }
 
 type opResult struct {
@@ -210,6 +225,19 @@ func (op endOp) run(p *proc, b *pstest.Browser, csrf string, w *world, clis chan
 		return opResult{wrong: "answered " + res.Status}
 	}
 	return opResult{}
+}
+
+// expectEnded checks that what op ends has ended.
+func (op endOp) expectEnded(t *testing.T, w *world) {
+	t.Helper()
+	st := storetest.OpenURL(t, w.db, false)
+	defer st.Close()
+	if op.mission != "" && storetest.CountWhere(t, st, "missions", "s256 = ? AND state = 'terminated'", op.mission) != 1 {
+		t.Errorf("%s: the mission is not terminated after a retry", op.what)
+	}
+	if op.binding != "" && storetest.CountWhere(t, st, "agent_bindings", "id = ? AND state <> 'active'", op.binding) != 1 {
+		t.Errorf("%s: the binding is still active after a retry", op.what)
+	}
 }
 
 // killCLIs kills the command-line processes of this round still running.

@@ -223,8 +223,11 @@ func expectEnded(t *testing.T, w *world, s256, reason string) {
 	settleRevocations(t, w)
 	st := w.ps.App.Store
 	m, err := st.Mission(ctxT(), s256)
-	if err != nil || !m.Terminated || string(m.Reason) != reason {
-		t.Fatalf("mission %s after its end: %+v %v, want terminated (%s)", s256, m, err, reason)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Terminated || string(m.Reason) != reason {
+		t.Fatalf("mission %s after its end: terminated %v (%q), want terminated (%s)", s256, m.Terminated, m.Reason, reason)
 	}
 	recs, err := st.Evidence(ctxT(), s256)
 	if err != nil {
@@ -434,4 +437,38 @@ func resultsOf(t *testing.T, st *store.Store, s256 string) map[string]int {
 		out[b.JTI]++
 	}
 	return out
+}
+
+// TestCompletionAcceptedAllOrNothing: the person accepting the agent's
+// completion (her decision on the interaction page, which ends the
+// mission through the lifecycle's End in a savepoint of the decision's
+// transaction) fails at every row it writes without a trace — the
+// completion still waits for her, the mission is active, no evidence,
+// no revoked token — then commits whole: the agent's poll is 200
+// completed and the mission ended with its evidence and revocations. On
+// both databases. PS-203, PS-212; design §5, §7.
+func TestCompletionAcceptedAllOrNothing(t *testing.T) {
+	t.Parallel()
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, b, s256 := endsWorld(t, opt)
+		cs := w.expectInteraction(t, w.post(t, w.agent, "/mission/"+s256, `{"action":"completion","summary":"Done.","capabilities":["interaction"]}`))
+		open(t, b, cs)
+		f := armWriteFaults(t, w.ps.App.Store)
+		failEachWrite(t, w, f, "accepting the completion", func() error {
+			pg := b.Post(t, cs.path()+"/approve", nil)
+			switch pg.Status {
+			case 303:
+				return nil
+			case 500:
+				b.Get(t, cs.path()) // the page again, as the person would
+				return errors.New("injected failure (answered 500)")
+			}
+			return fmt.Errorf("accepting the completion: %d\n%s", pg.Status, pg.HTML)
+		})
+		if r := w.poll(t, w.agent, cs.loc); r.status != 200 || string(r.raw) != `{"mission_status":"terminated","termination_reason":"completed"}` {
+			t.Fatalf("the completion's poll: %d %s", r.status, r.raw)
+		}
+		expectEnded(t, w, s256, string(mission.ReasonCompleted))
+	})
 }

@@ -35,6 +35,10 @@ import (
 // undoes its own count, so a failed transaction leaves it where it was.
 type writeFaults struct {
 	st *store.Store
+	// unchecked are tables a request writes before its decision, in
+	// their own transactions (its signature's replay entry, the agent
+	// token's record): the snapshots leave them out.
+	unchecked []string
 }
 
 // faultFree are the tables the faults and the snapshots leave alone: the
@@ -98,7 +102,7 @@ func (f *writeFaults) failAt(t *testing.T, k int) {
 
 // snapshot is every row of every table but faultFree's, each table's rows
 // as sorted JSON: two equal snapshots hold the same data.
-func snapshot(t *testing.T, st *store.Store) map[string][]string {
+func snapshot(t *testing.T, st *store.Store, unchecked ...string) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
 	tables, err := st.Tables(ctx)
@@ -107,7 +111,7 @@ func snapshot(t *testing.T, st *store.Store) map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, tb := range tables {
-		if slices.Contains(faultFree, tb) {
+		if slices.Contains(faultFree, tb) || slices.Contains(unchecked, tb) {
 			continue
 		}
 		var rows []map[string]any
@@ -161,7 +165,7 @@ func failEachWrite(t *testing.T, w *world, f *writeFaults, what string, decide f
 	t.Helper()
 	for k := 1; k <= 400; k++ {
 		settleRevocations(t, w) // the background work of what came before
-		before := snapshot(t, w.ps.App.Store)
+		before := snapshot(t, w.ps.App.Store, f.unchecked...)
 		f.failAt(t, k)
 		err := decide()
 		f.failAt(t, 0)
@@ -176,7 +180,7 @@ func failEachWrite(t *testing.T, w *world, f *writeFaults, what string, decide f
 			t.Fatalf("%s with write %d failing: %v (%s), want the injected failure", what, k, err, storeCause(err))
 		}
 		settleRevocations(t, w)
-		if d := changed(before, snapshot(t, w.ps.App.Store)); d != "" {
+		if d := changed(before, snapshot(t, w.ps.App.Store, f.unchecked...)); d != "" {
 			t.Fatalf("%s failed at row write %d (%v) but changed %s", what, k, err, d)
 		}
 	}
@@ -470,5 +474,54 @@ func TestCompletionAcceptedAllOrNothing(t *testing.T) {
 			t.Fatalf("the completion's poll: %d %s", r.status, r.raw)
 		}
 		expectEnded(t, w, s256, string(mission.ReasonCompleted))
+	})
+}
+
+// TestMissionExpiryObservedAllOrNothing: the first request that observes
+// a mission past its expires_at ends it (lifecycle.Observed: End in the
+// deciding transaction, reason expired, by the system). With the k-th row
+// the request writes failing, for every k, it is refused (403
+// mission_terminated, expired: the clock's verdict, recorded best effort)
+// and the mission stays as it was — no terminated state without its
+// lifecycle_transition and signed head, nor those without the state —
+// until a request commits the end whole. On both databases. PS-211, A-39;
+// design §5, §7.
+func TestMissionExpiryObservedAllOrNothing(t *testing.T) {
+	t.Parallel()
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, b, _ := missionWorld(t, opt)
+		m := w.approveMission(t, w.agent, b, `{"description":"Short","resources":["https://rs.test"],"capabilities":["interaction"]}`, map[string]string{"expires": "1h"})
+		w.clock.Advance(time.Hour)
+		fresh := w.mint(t, conformance.TokenSpec{IssuedAt: w.clock.Now()})
+		f := armWriteFaults(t, w.ps.App.Store)
+		f.unchecked = []string{"replay_cache", "agent_token_subs"}
+		n := 0
+		failEachWrite(t, w, f, "a request observing the expiry", func() error {
+			n++ // a new body each time: the same signed request twice is a replay
+			r := w.post(t, fresh, "/person", `{"resource":"https://rs.test","mission_s256":"`+m.s256+`","n":`+fmt.Sprint(n)+`}`)
+			switch {
+			case r.status == 403:
+				// Expiry is the clock's: the refusal stands whether or not
+				// this request managed to record it (A-39, best effort).
+				expectTerminated(t, r, "expired")
+				if rec, err := w.ps.App.Store.Mission(ctxT(), m.s256); err != nil || !rec.Terminated {
+					return fmt.Errorf("injected failure: refused as expired, the end not recorded (%v)", err)
+				}
+				return nil
+			case r.status >= 500:
+				return fmt.Errorf("injected failure (answered %d %s)", r.status, r.raw)
+			}
+			return fmt.Errorf("a request under the expired mission: %d %s", r.status, r.raw)
+		})
+		st := w.ps.App.Store
+		rec, err := st.Mission(ctxT(), m.s256)
+		if err != nil || !rec.Terminated || rec.Reason != mission.ReasonExpired {
+			t.Fatalf("the expired mission: %v %v", rec.Terminated, err)
+		}
+		recs, err := st.MissionEvidence(ctxT(), m.s256, evidence.LifecycleTransition, 10)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("%d lifecycle_transition records (%v), want 1", len(recs), err)
+		}
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/keys"
 	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
@@ -370,16 +371,7 @@ func checkEnds(t *testing.T, w *world, verify []string) {
 					ends = append(ends, b)
 				}
 			case evidence.RevocationResult:
-				var b struct {
-					JTI         string `json:"jti"`
-					Recipient   string `json:"recipient"`
-					Outcome     string `json:"outcome"`
-					Revocations string `json:"revocations"`
-				}
-				if err := json.Unmarshal(r.Record.Body, &b); err != nil {
-					t.Fatal(err)
-				}
-				got[delivery{b.Revocations, b.Recipient, b.JTI, b.Outcome}]++
+				got[resultOf(t, r.Record.Body)]++
 				results++
 			}
 		}
@@ -422,22 +414,17 @@ func checkEnds(t *testing.T, w *world, verify []string) {
 			}
 		}
 		// Every terminal delivery of its cascade has its revocation_result,
-		// once; a pending one has none.
-		var ds []delivery
-		storetest.Scan(t, st, &ds, `SELECT d.cascade_id AS cascade, d.recipient, d.token_jti AS jti, d.outcome
-			FROM revocation_deliveries d JOIN revocation_cascades c ON c.id = d.cascade_id WHERE c.mission_s256 = ?`, m.S256)
-		for _, d := range ds {
-			want := 1
-			if d.Outcome == "pending" {
-				want = 0
-			}
-			if got[d] != want {
-				t.Errorf("mission %s: delivery %+v has %d revocation_result records, want %d", m.S256, d, got[d], want)
-			}
-			delete(got, d)
+		// once; a pending one has none. A delivery of this process may be
+		// settling while this reads (its outcome and record commit
+		// together, but are read apart): a mismatch is read again before
+		// it counts; a half-written settlement stays.
+		problems := deliveryProblems(t, st, m.S256, got)
+		for try := 0; len(problems) > 0 && try < 5; try++ {
+			time.Sleep(200 * time.Millisecond)
+			problems = deliveryProblems(t, st, m.S256, nil)
 		}
-		for d, n := range got {
-			t.Errorf("mission %s: %d revocation_result records of %+v, which has no such delivery", m.S256, n, d)
+		for _, p := range problems {
+			t.Error(p)
 		}
 	}
 	// A revoked or unbound agent has no mission left and no request open.
@@ -484,6 +471,58 @@ func checkEnds(t *testing.T, w *world, verify []string) {
 	if len(verify) > 0 {
 		verifyEvidence(t, w, verify[0])
 	}
+}
+
+// deliveryProblems compares the deliveries of the mission's cascades with
+// the revocation_result records on its chain (results, or read afresh
+// when nil), record by record.
+func deliveryProblems(t *testing.T, st *store.Store, s256 string, results map[delivery]int) []string {
+	t.Helper()
+	if results == nil {
+		recs, err := st.Evidence(t.Context(), s256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = map[delivery]int{}
+		for _, r := range recs {
+			if r.Record.Type == evidence.RevocationResult {
+				results[resultOf(t, r.Record.Body)]++
+			}
+		}
+	}
+	var ds []delivery
+	storetest.Scan(t, st, &ds, `SELECT d.cascade_id AS cascade, d.recipient, d.token_jti AS jti, d.outcome
+		FROM revocation_deliveries d JOIN revocation_cascades c ON c.id = d.cascade_id WHERE c.mission_s256 = ?`, s256)
+	var problems []string
+	for _, d := range ds {
+		want := 1
+		if d.Outcome == "pending" {
+			want = 0
+		}
+		if results[d] != want {
+			problems = append(problems, fmt.Sprintf("mission %s: delivery %+v has %d revocation_result records, want %d", s256, d, results[d], want))
+		}
+		delete(results, d)
+	}
+	for d, n := range results {
+		problems = append(problems, fmt.Sprintf("mission %s: %d revocation_result records of %+v, which has no such delivery", s256, n, d))
+	}
+	return problems
+}
+
+// resultOf is the delivery a revocation_result record's body names.
+func resultOf(t *testing.T, body []byte) delivery {
+	t.Helper()
+	var b struct {
+		JTI         string `json:"jti"`
+		Recipient   string `json:"recipient"`
+		Outcome     string `json:"outcome"`
+		Revocations string `json:"revocations"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatal(err)
+	}
+	return delivery{b.Revocations, b.Recipient, b.JTI, b.Outcome}
 }
 
 // transitionBody is what a lifecycle_transition record says.

@@ -6,6 +6,10 @@
 //     and restarted; every mission approved before a kill is intact, no
 //     pending request is answered or issued twice, and pending requests
 //     started before a kill complete after it (TestKillDuringLoad);
+//   - crash safety of the decisions that end things: the PS (and the
+//     command line) killed while missions are revoked and completed and
+//     agents revoked and unbound; no end is half-written afterwards
+//     (TestKillDuringEnds);
 //   - replicas: two processes on one database refuse each other's replayed
 //     signatures, and a pending request started on one completes, and is
 //     polled, on the other (TestReplicas);

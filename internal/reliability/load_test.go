@@ -39,6 +39,12 @@ func startLoad(p *proc, agents []*conformance.Agent, perAgent int, allow503 bool
 // startMissionLoad is startLoad with each agent's requests naming its
 // mission in missions.
 func startMissionLoad(p *proc, agents []*conformance.Agent, missions map[*conformance.Agent]string, perAgent int, allow503 bool) *load {
+	return startPacedMissionLoad(p, agents, missions, perAgent, allow503, 0)
+}
+
+// startPacedMissionLoad is startMissionLoad with each worker pausing
+// between its requests.
+func startPacedMissionLoad(p *proc, agents []*conformance.Agent, missions map[*conformance.Agent]string, perAgent int, allow503 bool, pause time.Duration) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{allow503: allow503, missions: missions, cancel: cancel, tokens: map[string]bool{}}
 	for _, a := range agents {
@@ -46,6 +52,7 @@ func startMissionLoad(p *proc, agents []*conformance.Agent, missions map[*confor
 			l.wg.Go(func() {
 				for ctx.Err() == nil {
 					l.once(ctx, p, a)
+					time.Sleep(pause)
 				}
 			})
 		}

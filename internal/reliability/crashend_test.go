@@ -1,0 +1,554 @@
+package reliability
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/mission/evidence"
+	"github.com/aauth-ps/aauth-ps/ps/keys"
+	"github.com/aauth-ps/aauth-ps/ps/lifecycle"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
+)
+
+// TestKillDuringEnds: the PS (and the command line) are killed with
+// SIGKILL, at random moments, while multi-row decisions that end things
+// are in flight, three rounds on each database. Each round fires at once:
+// the person revoking missions on the web UI (lifecycle Terminate), the
+// person accepting agents' completions (the completion's End), the
+// operator revoking an agent with `aauth-ps agents revoke` (that CLI
+// process killed too, if still running) and the person unbinding another
+// on the web UI (missionflow.EndBindingIn: the binding, its missions'
+// End, its tokens' cascade and its waiting requests, in one transaction),
+// under a load of person tokens issued under missions; the revocation
+// deliveries of the mission cascades (to rs.test, which has no
+// revocation endpoint: revocation_unsupported) settle in the background
+// with their revocation_result evidence (SettleDelivery in the
+// lifecycle's appender's transaction). After each restart the database
+// holds no half of any of them (checkEnds): every terminated mission has
+// exactly one lifecycle_transition to terminated, with its reason, one
+// termination log entry and its cascade, and no active mission has one;
+// every token of a mission that ended (not expired) is revoked, and none
+// was issued after its end; a revoked or unbound agent has no mission
+// left active and no request still open; every terminal delivery of a
+// mission cascade has exactly one revocation_result record and a pending
+// one none; and the evidence chain of every mission the round touched
+// verifies with `aauth-ps evidence verify`.
+// PS-212 and PS-286 (a mission's tokens revoked with its end, each
+// outcome recorded and evidenced), PS-158 and PS-165 / A-40 (c) (the
+// requests of a revoked agent end with it), PS-203 (an accepted completion
+// ends the mission).
+func TestKillDuringEnds(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) { killDuringEnds(t, storetest.NewPostgresURL(t)) })
+	t.Run("sqlite", func(t *testing.T) { killDuringEnds(t, storetest.NewSQLiteURL(t)) })
+}
+
+// endsPerRound: missions the person revokes and completions she
+// accepts in each round.
+const (
+	revokesPerRound     = 4
+	completionsPerRound = 2
+)
+
+func killDuringEnds(t *testing.T, db string) {
+	start := time.Now()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed>>7))
+	w := newWorld(t, db)
+	p := w.start(t)
+	alice := w.person(t, p, "alice")
+	workers := workers(t, w, p, alice, 2)
+	own := map[*conformance.Agent]string{}
+	for i, a := range workers {
+		s := propose(t, p, a, "worker "+strconv.Itoa(i)+" keeps issuing")
+		decide(t, alice, s, "approve")
+		own[a] = approval(t, pollDone(t, p.Client, a, s.loc)).s256
+	}
+	// A paced load: it keeps the PS's writers busy (on SQLite, commits
+	// shared by several decisions) without growing the workers' own chains
+	// (a runtime decision per token) past what a check reads quickly.
+	l := startPacedMissionLoad(p, workers, own, 1, false, 10*time.Millisecond)
+	defer l.cancel()
+
+	var cut, done int
+	for round := range 3 {
+		name := "round " + strconv.Itoa(round)
+		var touched []string
+		var ops []endOp
+
+		// Missions the person revokes, each holding a second person token.
+		for i := range revokesPerRound {
+			a := workers[i%len(workers)]
+			m := approvedMission(t, p, alice, a, name+" revoke "+strconv.Itoa(i))
+			personToken(t, p, a, m)
+			touched = append(touched, m)
+			ops = append(ops, endOp{what: "revoke mission " + m, form: "/missions/" + m + "/revoke", mission: m})
+		}
+		// Completions the agent proposed and the person is looking at.
+		for i := range completionsPerRound {
+			a := workers[i%len(workers)]
+			m := approvedMission(t, p, alice, a, name+" complete "+strconv.Itoa(i))
+			touched = append(touched, m)
+			cs := interaction(t, must(t, p.Client, a, http.MethodPost, issuer+"/mission/"+m, `{"action":"completion","summary":"Done.","capabilities":["interaction"]}`))
+			if pg := alice.Get(t, cs.url+"?code="+cs.code); pg.Status != http.StatusOK {
+				t.Fatalf("opening the completion: %d\n%s", pg.Status, pg.HTML)
+			}
+			ops = append(ops, endOp{what: "accept completion of " + m, form: cs.path() + "/approve", mission: m})
+		}
+		// Two agents, each with a mission and two proposals waiting for
+		// the person: one the operator revokes (CLI), one she unbinds.
+		for i, how := range []string{"cli", "unbind"} {
+			a, err := w.ap.NewAgent(conformance.TokenSpec{Sub: fmt.Sprintf("aauth:doomed%d-%d@ap.test", round, i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bind(t, p, alice, a)
+			m := approvedMission(t, p, alice, a, name+" doomed "+how)
+			personToken(t, p, a, m)
+			touched = append(touched, m)
+			for j := range 2 {
+				propose(t, p, a, name+" doomed "+how+" waiting "+strconv.Itoa(j))
+			}
+			id := bindingID(t, w, a.ID)
+			if how == "cli" {
+				ops = append(ops, endOp{what: "agents revoke " + a.ID, cli: []string{"agents", "revoke", "alice", id}, binding: id})
+			} else {
+				ops = append(ops, endOp{what: "unbind " + a.ID, form: "/agents/" + id + "/unbind", binding: id})
+			}
+		}
+		csrf := csrfOf(t, alice)
+		l.waitOK(t, 5, time.Minute)
+
+		// Fire everything at once; kill within a moment.
+		rng.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
+		// The kill comes once a random number of them answered (none to
+		// all but one), so that it lands while the others are in flight.
+		var wg sync.WaitGroup
+		results := make([]opResult, len(ops))
+		clis := make(chan *exec.Cmd, len(ops))
+		answered := make(chan struct{}, len(ops))
+		for i, op := range ops {
+			wg.Go(func() {
+				results[i] = op.run(p, alice, csrf, w, clis)
+				answered <- struct{}{}
+			})
+		}
+		for range rng.IntN(len(ops)) {
+			<-answered
+		}
+		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+		p.kill(t)
+		killCLIs(clis, len(ops)) // a CLI still in its transaction dies with the PS
+		wg.Wait()
+		for i, r := range results {
+			switch {
+			case r.wrong != "":
+				t.Errorf("%s: %s", ops[i].what, r.wrong)
+			case r.cut:
+				cut++
+			default:
+				done++
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		p.restart(t)
+		l.waitOK(t, 5, time.Minute)
+		// The deliveries in flight at the restart are left pending (nothing
+		// retries a mission cascade's yet); those that started afterwards,
+		// from a request that committed, are given time to settle.
+		time.Sleep(300 * time.Millisecond)
+		checkEnds(t, w, touched)
+
+		// The person (and the operator) try again what the kill cut, and
+		// everything of the round ends; then the checks again.
+		for i, r := range results {
+			if r.cut {
+				ops[i].run(p, alice, csrf, w, clis)
+			}
+		}
+		for _, op := range ops {
+			op.expectEnded(t, w)
+		}
+		time.Sleep(300 * time.Millisecond)
+		checkEnds(t, w, nil)
+		t.Logf("%s: %d ends answered, %d cut by the kill so far", name, done, cut)
+	}
+	l.stop(t)
+	checkEnds(t, w, nil)
+	t.Logf("%d ends answered, %d cut by the kills, in %v", done, cut, time.Since(start).Round(time.Millisecond))
+}
+
+// endOp is one decision that ends something: a form the person submits,
+// or a command the operator runs.
+type endOp struct {
+	what string
+	form string
+	cli  []string
+	// mission is the mission it ends; binding, the agent binding.
+	mission, binding string
+}
+
+type opResult struct {
+	cut   bool   // the kill came first (the answer never came)
+	wrong string // an answer no decision should give
+}
+
+func (op endOp) run(p *proc, b *pstest.Browser, csrf string, w *world, clis chan<- *exec.Cmd) opResult {
+	if op.cli != nil {
+		cmd := exec.Command(binary, append(op.cli, w.config()...)...)
+		cmd.Env = cleanEnv()
+		var out syncBuf
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			return opResult{wrong: err.Error()}
+		}
+		clis <- cmd
+		err := cmd.Wait()
+		if err == nil && strings.Contains(out.String(), "agent revoked") {
+			return opResult{}
+		}
+		if ee, ok := err.(*exec.ExitError); ok && !ee.Exited() {
+			return opResult{cut: true} // killed
+		}
+		return opResult{wrong: fmt.Sprintf("%v\n%s", err, out.String())}
+	}
+	form := url.Values{"csrf": {csrf}}
+	req, _ := http.NewRequest(http.MethodPost, issuer+op.form, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := b.Client.Do(req)
+	if err != nil {
+		// The PS is up until the kill: every failure to get an answer is
+		// the kill's (a refused or reset connection, an EOF, a pooled
+		// connection closed by the dying server).
+		return opResult{cut: true}
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		return opResult{wrong: "answered " + res.Status}
+	}
+	return opResult{}
+}
+
+// expectEnded checks that what op ends has ended.
+func (op endOp) expectEnded(t *testing.T, w *world) {
+	t.Helper()
+	st := storetest.OpenURL(t, w.db, false)
+	defer st.Close()
+	if op.mission != "" && storetest.CountWhere(t, st, "missions", "s256 = ? AND state = 'terminated'", op.mission) != 1 {
+		t.Errorf("%s: the mission is not terminated after a retry", op.what)
+	}
+	if op.binding != "" && storetest.CountWhere(t, st, "agent_bindings", "id = ? AND state <> 'active'", op.binding) != 1 {
+		t.Errorf("%s: the binding is still active after a retry", op.what)
+	}
+}
+
+// killCLIs kills the command-line processes of this round still running.
+func killCLIs(clis chan *exec.Cmd, max int) {
+	for range max {
+		select {
+		case cmd := <-clis:
+			_ = cmd.Process.Kill() // an exited one: nothing to kill
+		default:
+			return
+		}
+	}
+}
+
+// approvedMission has agent a propose a mission for rs.test and the
+// person of b approve it (one person token issued with the approval).
+func approvedMission(t *testing.T, p *proc, b *pstest.Browser, a *conformance.Agent, name string) string {
+	t.Helper()
+	s := propose(t, p, a, name)
+	decide(t, b, s, "approve")
+	return approval(t, pollDone(t, p.Client, a, s.loc)).s256
+}
+
+// personToken has agent a issued a person token for rs.test under its
+// mission s256.
+func personToken(t *testing.T, p *proc, a *conformance.Agent, s256 string) {
+	t.Helper()
+	r := must(t, p.Client, a, http.MethodPost, issuer+"/person",
+		`{"resource":"`+rsIssuer+`","mission_s256":"`+s256+`","n":`+strconv.FormatInt(seq.Add(1), 10)+`}`)
+	if r.status != http.StatusOK || r.body["person_token"] == nil {
+		t.Fatalf("a person token under mission %s: %s", s256, r)
+	}
+}
+
+// bindingID is the id of the person's binding of agentID, read with
+// `aauth-ps agents list alice --json`.
+func bindingID(t *testing.T, w *world, agentID string) string {
+	t.Helper()
+	var bs []struct {
+		ID      string `json:"id"`
+		AgentID string `json:"agent_id"`
+		State   string `json:"state"`
+	}
+	out := w.cli(t, "agents", "list", "alice", "--json")
+	list := out // after the log lines
+	if i := strings.Index(out, "\n["); i >= 0 {
+		list = out[i+1:]
+	}
+	if err := json.Unmarshal([]byte(list), &bs); err != nil {
+		t.Fatalf("agents list: %v\n%s", err, out)
+	}
+	for _, b := range bs {
+		if b.AgentID == agentID && b.State == "active" {
+			return b.ID
+		}
+	}
+	t.Fatalf("no active binding of %s in %s", agentID, out)
+	return ""
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfOf is the CSRF token of b's session.
+func csrfOf(t *testing.T, b *pstest.Browser) string {
+	t.Helper()
+	pg := b.Get(t, "/agents")
+	m := csrfField.FindStringSubmatch(pg.HTML)
+	if m == nil {
+		t.Fatalf("no CSRF token on /agents: %d\n%s", pg.Status, pg.HTML)
+	}
+	return m[1]
+}
+
+// checkEnds checks that no ending is half-written in the world's
+// database (see TestKillDuringEnds), and verifies the evidence chain of
+// every mission that ended or is in verify (the first of these through
+// the CLI too).
+func checkEnds(t *testing.T, w *world, verify []string) {
+	t.Helper()
+	st := storetest.OpenURL(t, w.db, false)
+	defer st.Close()
+	ctx := t.Context()
+	var ms []struct {
+		S256              string
+		State             string
+		TerminationReason *string
+		TerminatedAt      *int64
+	}
+	storetest.Scan(t, st, &ms, `SELECT s256, state, termination_reason, terminated_at FROM missions ORDER BY s256`)
+	var cascades []struct {
+		ID          string
+		MissionS256 string
+	}
+	storetest.Scan(t, st, &cascades, `SELECT id, mission_s256 FROM revocation_cascades WHERE mission_s256 <> ''`)
+	cascadesOf := map[string][]string{}
+	for _, c := range cascades {
+		cascadesOf[c.MissionS256] = append(cascadesOf[c.MissionS256], c.ID)
+	}
+	ended, results := 0, 0
+	for _, m := range ms {
+		recs, err := st.Evidence(ctx, m.S256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ends []transitionBody
+		got := map[delivery]int{}
+		for _, r := range recs {
+			switch r.Record.Type {
+			case evidence.LifecycleTransition:
+				var b transitionBody
+				if err := json.Unmarshal(r.Record.Body, &b); err != nil {
+					t.Fatal(err)
+				}
+				if b.To == "terminated" {
+					ends = append(ends, b)
+				}
+			case evidence.RevocationResult:
+				got[resultOf(t, r.Record.Body)]++
+				results++
+			}
+		}
+		terminations := storetest.CountWhere(t, st, "mission_log", "mission_s256 = ? AND kind = 'termination'", m.S256)
+		if m.State != "terminated" {
+			if len(ends) != 0 || terminations != 0 || len(cascadesOf[m.S256]) != 0 || len(got) != 0 {
+				t.Errorf("active mission %s: %d terminations in its evidence, %d in its log, cascades %v, %d revocation results: an end without its state",
+					m.S256, len(ends), terminations, cascadesOf[m.S256], len(got))
+			}
+			continue
+		}
+		ended++
+		reason := *m.TerminationReason
+		if len(ends) != 1 || ends[0].Reason != reason || terminations != 1 {
+			t.Errorf("mission %s terminated (%s) with %d lifecycle_transition records to terminated %+v and %d termination log entries, want one of each",
+				m.S256, reason, len(ends), ends, terminations)
+			continue
+		}
+		// Its cascade is the one its transition names, and nothing else.
+		cs := cascadesOf[m.S256]
+		if (ends[0].Revocations == "" && len(cs) != 0) || (ends[0].Revocations != "" && (len(cs) != 1 || cs[0] != ends[0].Revocations)) {
+			t.Errorf("mission %s: its transition names cascade %q, the database holds %v", m.S256, ends[0].Revocations, cs)
+		}
+		if reason != "expired" {
+			// Every token issued under it and live at its end is revoked,
+			// and none was issued after it.
+			var live []struct{ JTI string }
+			storetest.Scan(t, st, &live, `SELECT jti FROM person_token_records WHERE mission_s256 = ? AND exp >= ?
+				UNION ALL SELECT jti FROM auth_token_records WHERE mission_s256 = ? AND exp >= ?`, m.S256, *m.TerminatedAt, m.S256, *m.TerminatedAt)
+			for _, tok := range live {
+				if n := storetest.CountWhere(t, st, "revoked_tokens", "iss = ? AND jti = ?", issuer, tok.JTI); n != 1 {
+					t.Errorf("mission %s ended (%s) but its token %s is not revoked", m.S256, reason, tok.JTI)
+				}
+			}
+			if len(live) > 0 && ends[0].Revocations == "" {
+				t.Errorf("mission %s ended (%s) with %d live tokens and no cascade", m.S256, reason, len(live))
+			}
+			if n := storetest.CountWhere(t, st, "person_token_records", "mission_s256 = ? AND issued_at > ?", m.S256, *m.TerminatedAt); n != 0 {
+				t.Errorf("mission %s: %d person tokens issued after its end", m.S256, n)
+			}
+		}
+		// Every terminal delivery of its cascade has its revocation_result,
+		// once (one per terminal outcome stored); a pending one has none. A delivery of this process may be
+		// settling while this reads (its outcome and record commit
+		// together, but are read apart): a mismatch is read again before
+		// it counts; a half-written settlement stays.
+		problems := deliveryProblems(t, st, m.S256, got)
+		for try := 0; len(problems) > 0 && try < 5; try++ {
+			time.Sleep(200 * time.Millisecond)
+			problems = deliveryProblems(t, st, m.S256, nil)
+		}
+		for _, p := range problems {
+			t.Error(p)
+		}
+	}
+	// A revoked or unbound agent has no mission left and no request open.
+	var ended2 []struct {
+		Provider string
+		AgentID  string
+		PersonID string
+		State    string
+	}
+	storetest.Scan(t, st, &ended2, `SELECT provider, agent_id, person_id, state FROM agent_bindings WHERE state <> 'active'`)
+	for _, b := range ended2 {
+		if n := storetest.CountWhere(t, st, "missions", "agent_iss = ? AND agent_sub = ? AND person_id = ? AND state = 'active'",
+			b.Provider, b.AgentID, b.PersonID); n != 0 {
+			t.Errorf("agent %s is %s but %d of its missions are active", b.AgentID, b.State, n)
+		}
+		if n := storetest.CountWhere(t, st, "pending_requests", "requester_iss = ? AND requester_sub = ? AND person_id IN (?, '') AND state IN ('pending', 'interacting')",
+			b.Provider, b.AgentID, b.PersonID); n != 0 {
+			t.Errorf("agent %s is %s but %d of its requests are still open", b.AgentID, b.State, n)
+		}
+	}
+	t.Logf("%d missions, %d ended, %d revocation results, %d agents ended; %d of %d deliveries settled",
+		len(ms), ended, results, len(ended2), storetest.CountWhere(t, st, "revocation_deliveries", "outcome <> 'pending'"),
+		storetest.CountWhere(t, st, "revocation_deliveries", "1 = 1"))
+	// Every chain of a mission that ended, or the round touched, verifies, with the verifier of `aauth-ps evidence
+	// verify` (the bundle `aauth-ps evidence export` writes, read here
+	// without signing its head); those of verify through the CLI too.
+	exporter := lifecycle.Exporter{Issuer: issuer, DB: st, Keys: keys.NewManager(st, nil, nil, keys.Options{})}
+	for _, m := range ms {
+		if m.State != "terminated" && !slices.Contains(verify, m.S256) {
+			continue // the load's own missions (TestKillDuringLoad verifies such chains)
+		}
+		b, err := exporter.Bundle(ctx, m.S256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks, err := evidence.ParseKeySet(b.JWKS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := evidence.Verify(*b, ks); !rep.OK {
+			t.Errorf("the evidence chain of mission %s (%s) does not verify: %+v", m.S256, m.State, rep)
+		}
+	}
+	if len(verify) > 0 {
+		verifyEvidence(t, w, verify[0])
+	}
+}
+
+// deliveryProblems compares the deliveries of the mission's cascades with
+// the revocation_result records on its chain (results, or read afresh
+// when nil), record by record.
+func deliveryProblems(t *testing.T, st *store.Store, s256 string, results map[delivery]int) []string {
+	t.Helper()
+	if results == nil {
+		recs, err := st.Evidence(t.Context(), s256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = map[delivery]int{}
+		for _, r := range recs {
+			if r.Record.Type == evidence.RevocationResult {
+				results[resultOf(t, r.Record.Body)]++
+			}
+		}
+	}
+	var ds []struct {
+		Cascade, Recipient, JTI, Outcome string
+		Attempts                         int
+	}
+	storetest.Scan(t, st, &ds, `SELECT d.cascade_id AS cascade, d.recipient, d.token_jti AS jti, d.outcome, d.attempts
+		FROM revocation_deliveries d JOIN revocation_cascades c ON c.id = d.cascade_id WHERE c.mission_s256 = ?`, s256)
+	var problems []string
+	for _, d := range ds {
+		// One record per terminal outcome stored (each counts an attempt:
+		// here, where nothing sends a delivery again, one for a settled
+		// delivery and none for a pending one).
+		n := 0
+		for _, o := range terminalOutcomes {
+			k := delivery{d.Cascade, d.Recipient, d.JTI, o}
+			n += results[k]
+			delete(results, k)
+		}
+		if n != d.Attempts || (d.Outcome != "pending" && n == 0) {
+			problems = append(problems, fmt.Sprintf("mission %s: delivery %+v has %d revocation_result records for %d terminal outcomes stored",
+				s256, delivery{d.Cascade, d.Recipient, d.JTI, d.Outcome}, n, d.Attempts))
+		}
+	}
+	for d, n := range results {
+		problems = append(problems, fmt.Sprintf("mission %s: %d revocation_result records of %+v, which has no such delivery", s256, n, d))
+	}
+	return problems
+}
+
+// terminalOutcomes are a delivery's terminal outcomes.
+var terminalOutcomes = []string{"revoked", "revocation_unsupported", "revocation_unavailable"}
+
+// resultOf is the delivery a revocation_result record's body names.
+func resultOf(t *testing.T, body []byte) delivery {
+	t.Helper()
+	var b struct {
+		JTI         string `json:"jti"`
+		Recipient   string `json:"recipient"`
+		Outcome     string `json:"outcome"`
+		Revocations string `json:"revocations"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatal(err)
+	}
+	return delivery{b.Revocations, b.Recipient, b.JTI, b.Outcome}
+}
+
+// transitionBody is what a lifecycle_transition record says.
+type transitionBody struct {
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Reason      string `json:"reason"`
+	Revocations string `json:"revocations"`
+}
+
+// delivery is a revocation delivery of a mission cascade (or what a
+// revocation_result record says of one).
+type delivery struct {
+	Cascade   string
+	Recipient string
+	JTI       string
+	Outcome   string
+}

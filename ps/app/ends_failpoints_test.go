@@ -202,10 +202,12 @@ func storeCause(err error) string {
 func endsWorld(t *testing.T, opt pstest.Options) (*world, *pstest.Browser, string) {
 	t.Helper()
 	w, b, _ := missionWorld(t, opt)
-	return w, b, missionWithTokens(t, w, w.agent, b)
+	return w, b, doomedMission(t, w, w.agent, b)
 }
 
-func missionWithTokens(t *testing.T, w *world, a *conformance.Agent, b *pstest.Browser) string {
+// doomedMission approves a mission for a and gives it a second person
+// token, its deliveries settled.
+func doomedMission(t *testing.T, w *world, a *conformance.Agent, b *pstest.Browser) string {
 	t.Helper()
 	m := w.approveMission(t, a, b, `{"description":"# Doomed","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
 	if r := w.post(t, a, "/person", missionBody("https://rs.test", m.s256)); r.status != 200 {
@@ -312,7 +314,7 @@ func TestMissionEndsAllOrNothing(t *testing.T) {
 		})
 		expectEnded(t, w, s256, string(mission.ReasonRevoked))
 
-		held := missionWithTokens(t, w, w.agent, b)
+		held := doomedMission(t, w, w.agent, b)
 		failEachWrite(t, w, f, "suspend", func() error {
 			_, err := w.ps.App.Lifecycle.Suspend(ctxT(), held, by, time.Hour)
 			return err

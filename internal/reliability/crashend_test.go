@@ -499,8 +499,10 @@ func deliveryProblems(t *testing.T, st *store.Store, s256 string, results map[de
 	var problems []string
 	for _, d := range ds {
 		// One record per terminal outcome stored (each counts an attempt:
-		// here, where nothing sends a delivery again, one for a settled
-		// delivery and none for a pending one).
+		// here, where every recipient answers and a round ends before the
+		// retry loop's fallback would send a pending delivery, one for a
+		// settled delivery and none for a pending one). A failing retry
+		// adds an attempt and no record; this load has none.
 		n := 0
 		for _, o := range terminalOutcomes {
 			k := delivery{d.Cascade, d.Recipient, d.JTI, o}

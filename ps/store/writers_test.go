@@ -176,7 +176,9 @@ func TestSQLiteWALStartsOverUnderSteadyLoad(t *testing.T) {
 	require.NoError(t, st.ExecSQL(ctx, "INSERT INTO wal_load (n, pad) VALUES (0, x'00')"))
 	before := st.WaitStats().WALRestarts
 	require.NoError(t, st.Checkpoint(ctx))
-	require.Equal(t, before+1, st.WaitStats().WALRestarts)
+	// At least this one: the store's own checkpoint loop (Open) may
+	// restart the WAL too, now that every checkpoint does (CI saw 2).
+	require.GreaterOrEqual(t, st.WaitStats().WALRestarts, before+1)
 	var busy struct{ Timeout int64 }
 	require.NoError(t, st.QuerySQL(ctx, &busy, "PRAGMA busy_timeout"))
 	require.EqualValues(t, 5000, busy.Timeout)

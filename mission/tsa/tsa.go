@@ -37,6 +37,21 @@ import (
 // enough for the lock to matter.
 var parsing sync.Mutex
 
+// serialized runs parse, which parses with the digitorus packages, behind
+// parsing, and returns its error; a panic of theirs becomes an error too:
+// pkcs7 panics on some malformed input (FuzzVerify found one), which must
+// neither bring down the PS over a TSA's answer nor leave parsing locked.
+func serialized(parse func() error) (err error) {
+	parsing.Lock()
+	defer parsing.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("its parser panicked: %v", r)
+		}
+	}()
+	return parse()
+}
+
 // HeadImprint is what a chain head's timestamp token imprints: SHA-256 of
 // the head's compact JWS.
 func HeadImprint(jws string) []byte {
@@ -95,9 +110,11 @@ type Stamp struct {
 // the token itself is checked by Verify, as an offline verifier checks
 // it. It returns the token (DER) to keep; any failure, ErrToken.
 func (r *Request) Check(resp []byte, roots *x509.CertPool) ([]byte, Stamp, error) {
-	parsing.Lock()
-	ts, err := timestamp.ParseResponse(resp)
-	parsing.Unlock()
+	var ts *timestamp.Timestamp
+	err := serialized(func() (err error) {
+		ts, err = timestamp.ParseResponse(resp)
+		return err
+	})
 	if err != nil {
 		return nil, Stamp{}, fmt.Errorf("%w: %v", ErrToken, err)
 	}
@@ -123,21 +140,23 @@ func Verify(token, imprint []byte, roots *x509.CertPool) (Stamp, error) {
 	bad := func(format string, a ...any) (Stamp, error) {
 		return Stamp{}, fmt.Errorf("%w: "+format, append([]any{ErrToken}, a...)...)
 	}
-	parsing.Lock()
-	p7, perr := pkcs7.Parse(token)
+	var p7 *pkcs7.PKCS7
 	var ts *timestamp.Timestamp
 	var err error
 	var signer *x509.Certificate
 	var ess string
-	if perr == nil {
+	perr := serialized(func() (perr error) {
+		if p7, perr = pkcs7.Parse(token); perr != nil {
+			return perr
+		}
 		// timestamp.Parse checks the signature with the embedded
 		// certificate.
 		ts, err = timestamp.Parse(token)
 		if signer = p7.GetOnlySigner(); signer != nil {
 			ess = checkSigningCertificate(p7, signer)
 		}
-	}
-	parsing.Unlock()
+		return nil
+	})
 	if perr != nil {
 		return bad("it does not parse: %v", perr)
 	}

@@ -83,7 +83,8 @@ func TestCheckKeepsOnlyATokenOverTheRequest(t *testing.T) {
 }
 
 // TestVerifyNamesWhatIsWrongWithAToken: a token for another head, a
-// tampered token, and bytes that are no token fail with ErrToken.
+// tampered token, and bytes that are no token (one that panics the CMS
+// parser included) fail with ErrToken.
 func TestVerifyNamesWhatIsWrongWithAToken(t *testing.T) {
 	a := newTSA(t)
 	imprint := tsa.HeadImprint("head-1")
@@ -111,6 +112,14 @@ func TestVerifyNamesWhatIsWrongWithAToken(t *testing.T) {
 	}
 	if _, err := tsa.Verify([]byte("not a token"), imprint, nil); !errors.Is(err, tsa.ErrToken) {
 		t.Fatalf("garbage: %v", err)
+	}
+	// A truncated length makes pkcs7's BER reader panic (FuzzVerify's
+	// crasher): a bad token all the same, and the parser is free after.
+	if _, err := tsa.Verify([]byte("0\x82"), imprint, nil); !errors.Is(err, tsa.ErrToken) || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("a token that panics pkcs7: %v", err)
+	}
+	if _, err := tsa.Verify(token, imprint, a.Roots()); err != nil {
+		t.Fatalf("after a parser's panic: %v", err)
 	}
 }
 

@@ -40,7 +40,9 @@ func stampBundle(t *testing.T, b *evidence.Bundle, a *tsatest.TSA) {
 // checks each chain head's RFC 3161 token — parse, imprint of its head,
 // the TSA's signature, and with --tsa-roots its certificate chain — and
 // prints which heads are anchored and when; a tampered token, a token of
-// another head, or a TSA outside --tsa-roots exits 1 naming the head. A
+// another head, a token whose signingCertificateV2 attribute names
+// another certificate than its signer's (RFC 3161 §2.4.1), or a TSA
+// outside --tsa-roots exits 1 naming the head. A
 // bundle without tokens verifies as before.
 func TestEvidenceVerifyTimestamps(t *testing.T) {
 	a, err := tsatest.New()
@@ -78,6 +80,13 @@ func TestEvidenceVerifyTimestamps(t *testing.T) {
 	}
 	otherRoots := filepath.Join(t.TempDir(), "other.pem")
 	_ = os.WriteFile(otherRoots, other.RootPEM(), 0o600)
+	// The same heads stamped by a TSA whose tokens name its root, not the
+	// certificate that signed them (RFC 3161 §2.4.1).
+	misnamed := b
+	misnamed.Timestamps = nil
+	a.SetESS(tsatest.ESSOtherCert)
+	stampBundle(t, &misnamed, a)
+	a.SetESS(tsatest.ESSv2)
 	for name, c := range map[string]struct {
 		tamper func(*evidence.Bundle)
 		roots  string
@@ -92,6 +101,8 @@ func TestEvidenceVerifyTimestamps(t *testing.T) {
 			"FAILED at mission chain record 6: the time-stamp token of chain head 6 does not verify: it stamps other bytes than the head"},
 		"token on no head": {func(b *evidence.Bundle) { b.Timestamps[0].Seq = 1 }, roots,
 			"FAILED at mission chain record 1: the time-stamp token of chain head 1 names a record that is not a signed chain head"},
+		"a token naming another certificate": {func(b *evidence.Bundle) { b.Timestamps[1] = misnamed.Timestamps[1] }, roots,
+			"FAILED at mission chain record 4: the time-stamp token of chain head 4 does not verify: its signingCertificateV2 attribute names another certificate than its signer's (CN=tsatest TSA)"},
 		"another TSA's roots": {func(*evidence.Bundle) {}, otherRoots, "FAILED at mission chain record 2: the time-stamp token of chain head 2 does not verify: the TSA's certificate does not chain"},
 	} {
 		t.Run(name, func(t *testing.T) {

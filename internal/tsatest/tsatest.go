@@ -3,7 +3,9 @@
 // extended key usage, tokens made by github.com/digitorus/timestamp, and
 // an HTTP handler speaking application/timestamp-query. A Mode makes it
 // misbehave the ways a TSA can: down, answering with a token over other
-// bytes, with another nonce, or with a rejection.
+// bytes, with another nonce, or with a rejection; an ESS makes its tokens
+// name its certificate otherwise than the library does (signingCertificate
+// v1, another hash), or name another one, or none.
 package tsatest
 
 import (
@@ -51,8 +53,33 @@ type TSA struct {
 
 	mu       sync.Mutex
 	mode     Mode
+	ess      ESS
 	requests int
 }
+
+// ESS is the signed attribute by which the TSA's tokens name the
+// certificate that signs them (RFC 3161 §2.4.1).
+type ESS int
+
+const (
+	// ESSv2 is what github.com/digitorus/timestamp writes: a
+	// signingCertificateV2 (RFC 5035) with the SHA-256 of the TSA's
+	// certificate, its issuer and serial number.
+	ESSv2 ESS = iota
+	// ESSv2SHA384 is a signingCertificateV2 naming SHA-384 as its hash.
+	ESSv2SHA384
+	// ESSv1 is a signingCertificate (RFC 2634): SHA-1, issuer, serial.
+	ESSv1
+	// ESSNone leaves the attribute out.
+	ESSNone
+	// ESSOtherCert is a signingCertificateV2 naming the TSA's root.
+	ESSOtherCert
+	// ESSOtherSerial is a signingCertificateV2 with the hash of the TSA's
+	// certificate but another serial number.
+	ESSOtherSerial
+	// ESSv1OtherCert is a signingCertificate naming the TSA's root.
+	ESSv1OtherCert
+)
 
 // oidTimeStamping is id-kp-timeStamping; RFC 3161 §2.3 wants it as the
 // one, critical, extended key usage of the TSA's certificate.
@@ -117,6 +144,13 @@ func (t *TSA) SetMode(m Mode) {
 	t.mode = m
 }
 
+// SetESS changes the attribute of the tokens made from now on.
+func (t *TSA) SetESS(e ESS) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ess = e
+}
+
 // Requests counts the time-stamp requests the handler received.
 func (t *TSA) Requests() int {
 	t.mu.Lock()
@@ -143,9 +177,18 @@ func (t *TSA) Token(imprint []byte) ([]byte, error) {
 	return r.Token.FullBytes, nil
 }
 
+// policy is the TSA's policy OID (under a private enterprise arc).
+var policy = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}
+
 func (t *TSA) respond(imprint []byte, nonce *big.Int) ([]byte, error) {
+	t.mu.Lock()
+	ess := t.ess
+	t.mu.Unlock()
+	if ess != ESSv2 {
+		return t.respondESS(imprint, nonce, ess)
+	}
 	ts := &timestamp.Timestamp{HashAlgorithm: crypto.SHA256, HashedMessage: imprint, Time: t.now().UTC(),
-		Policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Nonce: nonce, AddTSACertificate: true}
+		Policy: policy, Nonce: nonce, AddTSACertificate: true}
 	return ts.CreateResponseWithOpts(t.cert, t.key, crypto.SHA256)
 }
 

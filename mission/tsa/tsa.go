@@ -37,6 +37,21 @@ import (
 // enough for the lock to matter.
 var parsing sync.Mutex
 
+// serialized runs parse, which parses with the digitorus packages, behind
+// parsing, and returns its error; a panic of theirs becomes an error too:
+// pkcs7 panics on some malformed input (FuzzVerify found one), which must
+// neither bring down the PS over a TSA's answer nor leave parsing locked.
+func serialized(parse func() error) (err error) {
+	parsing.Lock()
+	defer parsing.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("its parser panicked: %v", r)
+		}
+	}()
+	return parse()
+}
+
 // HeadImprint is what a chain head's timestamp token imprints: SHA-256 of
 // the head's compact JWS.
 func HeadImprint(jws string) []byte {
@@ -90,12 +105,16 @@ type Stamp struct {
 
 // Check reads a time-stamp response to r (RFC 3161 §2.4.2): granted, a
 // token over r's imprint with r's nonce, signed by a TSA certificate
-// (embedded in the token) for time-stamping, chaining to roots when roots
-// is not nil. It returns the token (DER) to keep; any failure, ErrToken.
+// (embedded in the token, and named by its signingCertificate(V2)
+// attribute) for time-stamping, chaining to roots when roots is not nil;
+// the token itself is checked by Verify, as an offline verifier checks
+// it. It returns the token (DER) to keep; any failure, ErrToken.
 func (r *Request) Check(resp []byte, roots *x509.CertPool) ([]byte, Stamp, error) {
-	parsing.Lock()
-	ts, err := timestamp.ParseResponse(resp)
-	parsing.Unlock()
+	var ts *timestamp.Timestamp
+	err := serialized(func() (err error) {
+		ts, err = timestamp.ParseResponse(resp)
+		return err
+	})
 	if err != nil {
 		return nil, Stamp{}, fmt.Errorf("%w: %v", ErrToken, err)
 	}
@@ -111,33 +130,44 @@ func (r *Request) Check(resp []byte, roots *x509.CertPool) ([]byte, Stamp, error
 
 // Verify checks a time-stamp token (the DER of its CMS SignedData) over
 // imprint: it parses; it is signed by exactly one signer whose
-// certificate it carries and the signature verifies; that certificate is
-// for time-stamping (RFC 3161 §2.3); it imprints SHA-256 of what was
+// certificate it carries and the signature verifies; its signed
+// signingCertificate(V2) attribute names that certificate (RFC 3161
+// §2.4.1; checkSigningCertificate); that certificate is for
+// time-stamping (RFC 3161 §2.3); it imprints SHA-256 of what was
 // stamped, equal to imprint; and, with roots, the certificate chains to
 // one of them at the token's genTime. Any failure is ErrToken.
 func Verify(token, imprint []byte, roots *x509.CertPool) (Stamp, error) {
 	bad := func(format string, a ...any) (Stamp, error) {
 		return Stamp{}, fmt.Errorf("%w: "+format, append([]any{ErrToken}, a...)...)
 	}
-	parsing.Lock()
-	p7, perr := pkcs7.Parse(token)
+	var p7 *pkcs7.PKCS7
 	var ts *timestamp.Timestamp
 	var err error
-	if perr == nil {
+	var signer *x509.Certificate
+	var ess string
+	perr := serialized(func() (perr error) {
+		if p7, perr = pkcs7.Parse(token); perr != nil {
+			return perr
+		}
 		// timestamp.Parse checks the signature with the embedded
 		// certificate.
 		ts, err = timestamp.Parse(token)
-	}
-	parsing.Unlock()
+		if signer = p7.GetOnlySigner(); signer != nil {
+			ess = checkSigningCertificate(p7, signer)
+		}
+		return nil
+	})
 	if perr != nil {
 		return bad("it does not parse: %v", perr)
 	}
-	signer := p7.GetOnlySigner()
 	if signer == nil {
 		return bad("it carries no certificate of its one signer")
 	}
 	if err != nil {
 		return bad("%v", err)
+	}
+	if ess != "" {
+		return bad("%s", ess)
 	}
 	if ts.HashAlgorithm != crypto.SHA256 {
 		return bad("it imprints %v, not SHA-256", ts.HashAlgorithm)

@@ -32,6 +32,8 @@ type revocationResultBody struct {
 	Revocations string `json:"revocations"`
 	// NextAttemptAt: when the PS attempts a failed delivery again.
 	NextAttemptAt string `json:"next_attempt_at"`
+	// RetriesEnded: the PS attempts it no more (its token is dead).
+	RetriesEnded bool `json:"retries_ended"`
 }
 
 // settleRevocations waits until every revocation the PS started has its

@@ -301,40 +301,158 @@ func TestMissionRevocationSentAfterItsSenderStopped(t *testing.T) {
 	})
 }
 
+// deadlines are the tokens' exps plus the skew past which the PS
+// attempts their revocation no more, the earliest and the latest.
+func deadlines(t *testing.T, toks []string) (earliest, latest time.Time) {
+	t.Helper()
+	for i, tok := range toks {
+		d := expTime(t, tok).Add(revocation.ExpirySkew)
+		if i == 0 || d.Before(earliest) {
+			earliest = d
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return earliest, latest
+}
+
+// retriesEndedOnce waits until no delivery of the cascade is scheduled,
+// checks each ended revocation_unavailable, and that the mission's chain
+// (exported, verified) has per token the first failure's
+// revocation_result and one more saying the retries ended, with the
+// attempts the delivery stored (design §5, §7). It returns the deliveries
+// by token.
+func retriesEndedOnce(t *testing.T, w *world, b *pstest.Browser, s256, cascade string, toks []string) map[string]revocation.Delivery {
+	t.Helper()
+	eventually(t, "the retries end", func() bool {
+		for _, d := range cascadeDeliveries(t, w, cascade) {
+			if !d.NextAttempt.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	ds := map[string]revocation.Delivery{}
+	for _, d := range cascadeDeliveries(t, w, cascade) {
+		if d.Outcome != revocation.OutcomeUnavailable {
+			t.Fatalf("a delivery given up: %+v; want revocation_unavailable", d)
+		}
+		ds[d.TokenJTI] = d
+	}
+	byJTI := resultsByJTI(exportRevocationEvidence(t, w, b, s256).Results)
+	for _, tok := range toks {
+		got := byJTI[jtiOf(t, tok)]
+		if len(got) != 2 || got[0].NextAttemptAt == "" || got[0].RetriesEnded {
+			t.Fatalf("revocation_result records of %s: %+v; want the first failure, then the end of its retries", jtiOf(t, tok), got)
+		}
+		if r := got[1]; r.Outcome != revocation.OutcomeUnavailable || r.Confirmed || !r.RetriesEnded || r.NextAttemptAt != "" ||
+			r.Attempts != ds[r.JTI].Attempts || r.Iss != w.ps.Issuer || r.Recipient != "https://rs.test" || r.Revocations != cascade {
+			t.Fatalf("the revocation_result of retries that ended: %+v; want revocation_unavailable, retries_ended, %d attempts",
+				r, ds[r.JTI].Attempts)
+		}
+	}
+	return ds
+}
+
 // TestMissionRevocationRetriesStopAtExp (design §5 "until exp"; PS-290's
-// skew): the resource never recovers; once the tokens' exp plus the
-// skew has passed, the PS drops the schedule and sends nothing more; the
-// chain keeps the one revocation_unavailable record per token. On both
-// databases.
+// skew; §7 revocation_result): the resource never recovers, and the PS
+// does not look again before the tokens' exp plus the skew has passed
+// (the clock jumps past it). It sends nothing more and ends the retries
+// as a recorded decision: each delivery stays revocation_unavailable,
+// scheduled no more, and the chain gets, after the first failure's
+// revocation_result, one more per token saying retries_ended with the
+// attempts made, once (later looks add nothing); the bundle verifies. On
+// both databases.
 func TestMissionRevocationRetriesStopAtExp(t *testing.T) {
 	onBothDatabasesUnreachable(t, func(t *testing.T, u unreachable) {
 		w, b, rs, s256, toks, cascade := u.w, u.b, u.rs, u.s256, u.toks, u.cascade
-		latest := time.Time{}
-		for _, tok := range toks {
-			if e := expTime(t, tok); e.After(latest) {
-				latest = e
-			}
+		idle(t, w)
+		sent := rs.RevocationRequests()
+		_, latest := deadlines(t, toks)
+		w.clock.Advance(latest.Sub(w.clock.Now()) + time.Second)
+		retriesEndedOnce(t, w, b, s256, cascade, toks)
+		if got := rs.RevocationRequests(); got != sent {
+			t.Fatalf("the PS sent %d revocations after the token's exp", got-sent)
 		}
-		w.clock.Advance(latest.Add(revocation.ExpirySkew).Sub(w.clock.Now()) + time.Second)
-		eventually(t, "the schedule is dropped", func() bool {
+		expectNothingSent(t, w, rs, time.Minute, "the PS sent a revocation after the token's exp")
+		retriesEndedOnce(t, w, b, s256, cascade, toks)
+	})
+}
+
+// TestMissionRevocationRetriesEndAfterTheLastAttempt (design §5 "backing
+// off 1 s → 60 s until exp"; §7 revocation_result): the resource never
+// recovers; the PS backs off to 60 s between attempts, then, 30 s before
+// the tokens' exp plus the skew, attempts once more: the next attempt
+// would come after it, so that failure ends the retries, recorded with
+// it in one transaction — one revocation_result per token saying
+// retries_ended with every attempt counted, once; nothing more is sent;
+// the bundle verifies. On both databases.
+func TestMissionRevocationRetriesEndAfterTheLastAttempt(t *testing.T) {
+	onBothDatabasesUnreachable(t, func(t *testing.T, u unreachable) {
+		w, b, rs, s256, toks, cascade := u.w, u.b, u.rs, u.s256, u.toks, u.cascade
+		fewest := func() int {
+			n := -1
 			for _, d := range cascadeDeliveries(t, w, cascade) {
-				if !d.NextAttempt.IsZero() {
-					return false
+				if n < 0 || d.Attempts < n {
+					n = d.Attempts
 				}
 			}
-			return true
-		})
-		expectNothingSent(t, w, rs, time.Minute, "the PS sent a revocation after the token's exp")
-		for _, d := range cascadeDeliveries(t, w, cascade) {
-			if d.Outcome != revocation.OutcomeUnavailable {
-				t.Fatalf("a delivery given up: %+v; want revocation_unavailable", d)
+			return n
+		}
+		// Six failed attempts each: the seventh's failure schedules the
+		// next 60 s later.
+		for n := fewest(); n < 6; n = fewest() {
+			w.clock.Advance(time.Minute)
+			eventually(t, "one more failed attempt of every delivery", func() bool { return fewest() > n })
+		}
+		idle(t, w)
+		earliest, latest := deadlines(t, toks)
+		if !earliest.Equal(latest) {
+			t.Fatalf("the tokens' exps differ (%v, %v): one attempt cannot be the last of both", earliest, latest)
+		}
+		sent := rs.RevocationRequests()
+		w.clock.Advance(earliest.Add(-30 * time.Second).Sub(w.clock.Now()))
+		ds := retriesEndedOnce(t, w, b, s256, cascade, toks)
+		if got := rs.RevocationRequests(); got != sent+len(toks) {
+			t.Fatalf("%d requests for the %d last attempts", got-sent, len(toks))
+		}
+		for _, d := range ds {
+			if d.Attempts < 7 {
+				t.Fatalf("retries ended before the last attempt: %+v", d)
 			}
 		}
-		ev := exportRevocationEvidence(t, w, b, s256)
-		if len(ev.Results) != len(toks) {
-			t.Fatalf("revocation_result records: %+v; want the one failure per token", ev.Results)
-		}
+		expectNothingSent(t, w, rs, time.Minute, "the PS sent a revocation after its retries ended")
+		retriesEndedOnce(t, w, b, s256, cascade, toks)
 	})
+}
+
+// TestMissionRevocationRetriesEndOnceAcrossReplicas (design §5, §7;
+// migration 00040's claim): two PS replicas on one PostgreSQL database
+// both look for due retries every second when the tokens' exp plus the
+// skew has passed; one of them ends each delivery's retries: one
+// revocation_result saying retries_ended per token, nothing sent.
+func TestMissionRevocationRetriesEndOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	opt := pstest.Options{DatabaseURL: storetest.NewPostgresURL(t)}
+	w, b, rs := authWorldWith(t, opt)
+	s256, toks, cascade := revokeUnreachable(t, w, b, rs)
+	opt.Now = w.clock.Now
+	first := w.ps
+	w.ps = w.env.Start(t, opt) // ps.test now reaches the second replica
+	idle(t, w)
+	ctx, cancel := context.WithTimeout(ctxT(), 15*time.Second)
+	defer cancel()
+	first.App.Revocation.WaitIdle(ctx)
+	sent := rs.RevocationRequests()
+	_, latest := deadlines(t, toks)
+	w.clock.Advance(latest.Sub(w.clock.Now()) + time.Second)
+	retriesEndedOnce(t, w, b, s256, cascade, toks)
+	time.Sleep(3 * revocation.RetryTick) // both replicas look again
+	retriesEndedOnce(t, w, b, s256, cascade, toks)
+	if got := rs.RevocationRequests(); got != sent {
+		t.Fatalf("the replicas sent %d revocations after the token's exp", got-sent)
+	}
 }
 
 // TestMissionRevocationRetriedByOneReplica (design §5; migration 00040's

@@ -25,8 +25,9 @@ import (
 // bundle verifies with the TSA's roots. The TSA down: the transition
 // commits, its head stands unanchored, and the sweep anchors it once the
 // TSA is back and the back-off passed. The TSA answering with a token over
-// other bytes: refused, nothing stored, anchored later by the sweep. A
-// tampered token, or one moved to another head, fails the bundle at that
+// other bytes, or with tokens whose signingCertificate(V2) attribute is
+// missing or names another certificate: refused, nothing stored, anchored
+// later by the sweep. A tampered token, or one moved to another head, fails the bundle at that
 // head.
 func TestEvidenceHeadsAnchoredWithRFC3161(t *testing.T) {
 	t.Parallel()
@@ -131,17 +132,42 @@ func TestEvidenceHeadsAnchoredWithRFC3161(t *testing.T) {
 	sweep(1, "")
 	anchored(4)
 
+	// The TSA answering with tokens that do not name the certificate
+	// that signed them (RFC 3161 §2.4.1): without a signingCertificate
+	// attribute, then naming its root; refused, nothing stored, anchored
+	// once its tokens name their signer.
+	for _, c := range []struct {
+		ess    tsatest.ESS
+		change func() (*lifecycle.Result, error)
+	}{
+		{tsatest.ESSNone, func() (*lifecycle.Result, error) { return a.Lifecycle.Suspend(ctxT(), m.s256, by, 0) }},
+		{tsatest.ESSOtherCert, func() (*lifecycle.Result, error) { return a.Lifecycle.Resume(ctxT(), m.s256, by) }},
+	} {
+		tsa.SetESS(c.ess)
+		if _, err := c.change(); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+	}
+	anchored(4)
+	w.clock.Advance(time.Minute)
+	sweep(0, "its signingCertificateV2 attribute names another certificate")
+	tsa.SetESS(tsatest.ESSv2)
+	w.clock.Advance(2 * time.Minute)
+	sweep(2, "")
+	anchored(6)
+
 	// An export signs the head over a later decision, and carries its
 	// token: it waits for the TSA's answer.
 	if r := w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)); r.status != http.StatusOK {
 		t.Fatalf("person token: %d %s", r.status, r.raw)
 	}
 	bundle = exportBundle(t, w, b, m.s256)
-	if rep := evidence.VerifyWith(bundle, keys, tsa.Roots()); !rep.OK || rep.SignedHeads != 5 || len(rep.Anchored) != 5 ||
-		rep.Anchored[4].Seq != int64(len(bundle.Records)-1) {
+	if rep := evidence.VerifyWith(bundle, keys, tsa.Roots()); !rep.OK || rep.SignedHeads != 7 || len(rep.Anchored) != 7 ||
+		rep.Anchored[6].Seq != int64(len(bundle.Records)-1) {
 		t.Fatalf("the final export: %+v over %d records", rep, len(bundle.Records))
 	}
-	anchored(5)
+	anchored(7)
 	// A tampered token, and a token moved to another head, fail the
 	// bundle at that head.
 	tampered := bundle

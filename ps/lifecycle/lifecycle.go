@@ -479,9 +479,11 @@ func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *
 // not answer), whether it was confirmed, the attempts, the cascade
 // ("revocations", as the lifecycle_transition names it) and, for
 // revocation_unavailable, when the PS attempts it again
-// (next_attempt_at, omitted when it will not: the token expires first). The append locks
-// the mission's row first, as every append to its chain does, so it reads
-// the chain's head serialised with them (revocation.Evidencer).
+// (next_attempt_at) or, when it will not (the token expires first),
+// retries_ended: true with the attempts made, 0 included — the record of
+// the PS giving up, appended once its retries end. The append locks the
+// mission's row first, as every append to its chain does, so it reads the
+// chain's head serialised with them (revocation.Evidencer).
 func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s256, iss string, d revocation.Delivery) error {
 	tx, ok := st.(Store)
 	if !ok {
@@ -497,9 +499,14 @@ func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s25
 	if d.Attempts > 0 {
 		body["attempts"] = d.Attempts
 	}
-	if !d.NextAttempt.IsZero() {
+	switch {
+	case d.Outcome != revocation.OutcomeUnavailable:
+	case !d.NextAttempt.IsZero():
 		// The PS keeps trying (design §5); a later success is evidenced.
 		body["next_attempt_at"] = d.NextAttempt.UTC().Format(time.RFC3339)
+	default:
+		// The PS gave up: the token is dead before another attempt.
+		body["retries_ended"], body["attempts"] = true, d.Attempts
 	}
 	raw, err := evidence.Body(body)
 	if err != nil {

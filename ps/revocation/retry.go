@@ -17,7 +17,11 @@ import (
 // outcome (PS-286: what a report says) and is attempted again at the
 // time governance.NextRevocationAttempt gives, stored with it (migration
 // 00040), until it is recorded, becomes revocation_unsupported, or its
-// token expires (plus ExpirySkew). Such a cascade's deliveries are queued
+// token expires (plus ExpirySkew). Then its retries end, a decision
+// recorded like an outcome: the delivery is left terminal and, for a
+// mission's cascade, a revocation_result saying so (retries_ended) is
+// appended, in one transaction (retried, endRetries), once: whoever holds
+// the delivery's claim ends it. Such a cascade's deliveries are queued
 // with a fallback attempt staleDelivery ahead: one its sender did not
 // finish (the process stopped) is claimed while still pending and sent.
 // An agent provider's cascade is not retried on a timer: its repeat
@@ -66,13 +70,14 @@ func retryAfter(c *Cascade, attempt int, outcome string, failedAt, exp time.Time
 
 // RetryDue claims the deliveries whose retry is due (one replica claims
 // each), attempts them, and records each outcome with its next retry
-// while the claim holds. It returns how many it attempted, once every
-// attempt ended. When ctx ends (shutdown) the attempts in flight are not
-// recorded: their claims lapse and a replica, or the restarted PS,
-// attempts them again.
+// while the claim holds; a claimed delivery whose token has expired (plus
+// ExpirySkew) is not sent, its retries are ended. It returns how many it
+// attempted, once every attempt ended. When ctx ends (shutdown) the
+// attempts in flight are not recorded: their claims lapse and a replica,
+// or the restarted PS, attempts them again.
 func (s *Service) RetryDue(ctx context.Context) (int, error) {
 	now := s.o.Now()
-	ds, err := s.o.Store.ClaimRetries(ctx, now, now.Add(-ExpirySkew), now.Add(retryClaim), retryBatch)
+	ds, err := s.o.Store.ClaimRetries(ctx, now, now.Add(retryClaim), retryBatch)
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
@@ -87,7 +92,18 @@ func (s *Service) RetryDue(ctx context.Context) (int, error) {
 		}
 		cascades[d.CascadeID] = c
 	}
-	<-s.sendEach(ctx, ds, func(d Delivery, outcome string) {
+	var send []Delivery
+	for _, d := range ds {
+		if d.TokenExp.Add(ExpirySkew).After(now) {
+			send = append(send, d)
+			continue
+		}
+		// Nothing is sent once a token is dead.
+		if err := s.endRetries(ctx, cascades[d.CascadeID], d); err != nil {
+			s.o.Logger.WarnContext(ctx, "revocation: end the retries of a downstream revocation", "recipient", d.Recipient, "err", err)
+		}
+	}
+	<-s.sendEach(ctx, send, func(d Delivery, outcome string) {
 		if ctx.Err() != nil {
 			return
 		}
@@ -95,15 +111,16 @@ func (s *Service) RetryDue(ctx context.Context) (int, error) {
 			s.o.Logger.WarnContext(ctx, "revocation: record a retried delivery", "recipient", d.Recipient, "err", err)
 		}
 	})
-	return len(ds), nil
+	return len(send), nil
 }
 
 // retried records the outcome of claimed retry d of cascade c, its next
-// retry, and — for a mission's cascade, when the outcome changed — its
+// retry, and — for a mission's cascade, when the outcome changed or the
+// retries end (a revocation_unavailable with no next retry) — its
 // revocation_result, in one transaction: a revocation_unavailable was
-// evidenced when it was first stored, and the same outcome is never
-// evidenced twice (a claimed pending delivery, whose sender is gone, has
-// no outcome evidenced yet).
+// evidenced when it was first stored, and the same outcome is not
+// evidenced twice but for the end of its retries (a claimed pending
+// delivery, whose sender is gone, has no outcome evidenced yet).
 func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome string) error {
 	ev := s.evidencer()
 	var next time.Time
@@ -112,7 +129,8 @@ func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome s
 		now := s.o.Now()
 		next = retryAfter(c, d.Attempts+1, outcome, now, d.TokenExp)
 		ok, err := st.RetriedDelivery(ctx, d, outcome, now, next)
-		if recorded = ok; err != nil || !ok || outcome == d.Outcome || c == nil || c.Mission == "" || ev == nil {
+		ended := outcome == OutcomeUnavailable && next.IsZero()
+		if recorded = ok; err != nil || !ok || (outcome == d.Outcome && !ended) || c == nil || c.Mission == "" || ev == nil {
 			return err
 		}
 		settled := d
@@ -124,11 +142,41 @@ func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome s
 	case outcome == OutcomeRevoked:
 		s.o.Logger.InfoContext(ctx, "revocation: retried downstream revocation recorded", "recipient", d.Recipient, "attempts", d.Attempts+1)
 	case next.IsZero():
-		s.o.Logger.WarnContext(ctx, "revocation: downstream revocation not recorded; no more retries", "recipient", d.Recipient,
-			"outcome", outcome, "attempts", d.Attempts+1, "token_exp", d.TokenExp)
+		s.noMoreRetries(ctx, d, outcome, d.Attempts+1)
 	default:
 		s.o.Logger.InfoContext(ctx, "revocation: downstream revocation not recorded; retrying", "recipient", d.Recipient,
 			"attempts", d.Attempts+1, "retry_at", next)
 	}
 	return err
+}
+
+// endRetries ends, without an attempt, the retries of claimed delivery d
+// of cascade c, whose token has expired: in one transaction the delivery
+// becomes terminal (revocation_unavailable, nothing scheduled) and, for a
+// mission's cascade, its revocation_result says the retries ended. Only
+// the claim's holder does it (EndRetries), so it happens once.
+func (s *Service) endRetries(ctx context.Context, c *Cascade, d Delivery) error {
+	ev := s.evidencer()
+	ended := false
+	err := s.o.InTx(ctx, func(st Store) error {
+		now := s.o.Now()
+		ok, err := st.EndRetries(ctx, d, now)
+		if ended = ok; err != nil || !ok || c == nil || c.Mission == "" || ev == nil {
+			return err
+		}
+		last := d
+		last.Outcome, last.UpdatedAt, last.NextAttempt = OutcomeUnavailable, now, time.Time{}
+		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, last)
+	})
+	if err == nil && ended {
+		s.noMoreRetries(ctx, d, OutcomeUnavailable, d.Attempts)
+	}
+	return err
+}
+
+// noMoreRetries logs that the retries of d ended with outcome after
+// attempts.
+func (s *Service) noMoreRetries(ctx context.Context, d Delivery, outcome string, attempts int) {
+	s.o.Logger.WarnContext(ctx, "revocation: downstream revocation not recorded; no more retries", "recipient", d.Recipient,
+		"outcome", outcome, "attempts", attempts, "token_exp", d.TokenExp)
 }

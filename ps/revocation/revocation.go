@@ -147,13 +147,17 @@ type Store interface {
 	// false when it was not pending.
 	SettleDelivery(ctx context.Context, d Delivery, outcome string, at, retryAt time.Time) (bool, error)
 	// ClaimRetries claims at most limit deliveries whose retry is due at
-	// now until until (one replica claims each), dropping the due retries
-	// of tokens that expired before expiredBefore.
-	ClaimRetries(ctx context.Context, now, expiredBefore, until time.Time, limit int) ([]Delivery, error)
+	// now until until (one replica claims each), those of expired tokens
+	// included (their claimant ends them: EndRetries).
+	ClaimRetries(ctx context.Context, now, until time.Time, limit int) ([]Delivery, error)
 	// RetriedDelivery records the outcome of a claimed retry (counting an
 	// attempt) and the next retry at retryAt (none when zero) while the
 	// claim holds; false when it did not.
 	RetriedDelivery(ctx context.Context, d Delivery, outcome string, at, retryAt time.Time) (bool, error)
+	// EndRetries ends the retries of a claimed delivery without an
+	// attempt (revocation_unavailable, nothing scheduled) while the claim
+	// holds; false when it did not.
+	EndRetries(ctx context.Context, d Delivery, at time.Time) (bool, error)
 	// OpenPendingNaming lists open pending requests of kind whose payload
 	// names value in member (candidates, checked exactly by the caller).
 	OpenPendingNaming(ctx context.Context, kind, member, value string, limit int) ([]PendingRef, error)
@@ -181,7 +185,9 @@ type Sender interface {
 // outcome of a delivery of a mission's cascade on that mission's evidence
 // chain (design §5 "outcomes are evidenced", §7 revocation_result;
 // ps/lifecycle's Service). Iss is the revoked token's issuer (this PS);
-// d carries the outcome just stored and its attempts.
+// d carries the outcome just stored, its attempts and its next attempt:
+// a revocation_unavailable with none is one the PS attempts no more (its
+// retries ended).
 type Evidencer interface {
 	RevocationResult(ctx context.Context, st Store, mission, iss string, d Delivery) error
 }

@@ -233,7 +233,7 @@ SELECT 'c', 'https://r.example', 't' || n, 4000000000, CASE WHEN n % 100 = 0 THE
 			explain = "EXPLAIN "
 		}
 		var rows []map[string]any
-		storetest.Scan(t, st, &rows, explain+store.ClaimRetriesSQL(st.Dialect()), int64(5000), int64(1000), int64(0), 32)
+		storetest.Scan(t, st, &rows, explain+store.ClaimRetriesSQL(st.Dialect()), int64(5000), int64(1000), 32)
 		plan, _ := json.Marshal(rows)
 		if !strings.Contains(string(plan), "revocation_deliveries_retry") {
 			t.Fatalf("the claim does not read the schedule's index:\n%s", plan)

@@ -357,11 +357,11 @@ func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outco
 // sender is gone: the fallback a cascade the PS started is queued with),
 // whose next_attempt_at has come (read through the partial index of
 // migration 00040), the earliest first, by moving next_attempt_at to the
-// claim's end. Its arguments:
-// the claim's end, now, the expiry bound (a token that expired before it
-// is not retried), the limit. PostgreSQL skips rows another replica's
-// claim holds locked, so two replicas never claim one delivery; SQLite
-// has one writer.
+// claim's end. Its arguments: the claim's end, now, the limit. A retry
+// whose token expired is claimed too: its claimant ends it (EndRetries),
+// with its evidence, exactly once. PostgreSQL skips rows another
+// replica's claim holds locked, so two replicas never claim one delivery;
+// SQLite has one writer.
 func claimRetriesSQL(dialect string) string {
 	lock := ""
 	if dialect == DialectPostgres {
@@ -369,16 +369,16 @@ func claimRetriesSQL(dialect string) string {
 	}
 	return `UPDATE revocation_deliveries SET next_attempt_at = ?
 		WHERE (cascade_id, recipient, token_jti) IN (SELECT cascade_id, recipient, token_jti FROM revocation_deliveries
-			WHERE next_attempt_at <= ? AND outcome IN ('` + revocation.OutcomeUnavailable + `', '` + revocation.OutcomePending + `') AND token_exp > ?
+			WHERE next_attempt_at <= ? AND outcome IN ('` + revocation.OutcomeUnavailable + `', '` + revocation.OutcomePending + `')
 			ORDER BY next_attempt_at LIMIT ?` + lock + `)
 		RETURNING cascade_id, recipient, token_jti, token_exp, outcome, attempts, updated_at, next_attempt_at`
 }
 
 // ClaimRetries claims at most limit due retries until until (their
-// NextAttempt is until: the claim, which RetriedDelivery checks) and
-// returns them. A due retry whose token expired before expiredBefore is
-// dropped instead: nothing is sent once a token is dead.
-func (s *Store) ClaimRetries(ctx context.Context, now, expiredBefore, until time.Time, limit int) ([]revocation.Delivery, error) {
+// NextAttempt is until: the claim, which RetriedDelivery and EndRetries
+// check) and returns them, those of expired tokens included: the caller
+// sends nothing for a dead token but ends its retries.
+func (s *Store) ClaimRetries(ctx context.Context, now, until time.Time, limit int) ([]revocation.Delivery, error) {
 	if !until.After(now) || limit <= 0 {
 		return nil, errors.New("store: claim revocation retries: the claim must end after now and the limit be positive")
 	}
@@ -396,16 +396,29 @@ func (s *Store) ClaimRetries(ctx context.Context, now, expiredBefore, until time
 		return nil, wrap("claim revocation retries", err)
 	}
 	defer release()
-	err = s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET next_attempt_at = NULL
-		WHERE next_attempt_at <= ? AND token_exp <= ?`, now.Unix(), expiredBefore.Unix()).Error
-	if err != nil {
-		return nil, wrap("drop expired revocation retries", err)
-	}
 	var rows []deliveryRow
-	if err := s.stmt(ctx).Raw(claimRetriesSQL(s.dialect), until.Unix(), now.Unix(), expiredBefore.Unix(), limit).Scan(&rows).Error; err != nil {
+	if err := s.stmt(ctx).Raw(claimRetriesSQL(s.dialect), until.Unix(), now.Unix(), limit).Scan(&rows).Error; err != nil {
 		return nil, wrap("claim revocation retries", err)
 	}
 	return deliveriesOf(rows), nil
+}
+
+// EndRetries ends the retries of claimed delivery d (d.NextAttempt is the
+// claim, d.Outcome the outcome it was claimed with) without an attempt:
+// revocation_unavailable, no next attempt, at at; if the claim still
+// holds (as RetriedDelivery), else false and nothing changes. The
+// delivery is then terminal: no loop of any replica claims it again.
+func (s *Store) EndRetries(ctx context.Context, d revocation.Delivery, at time.Time) (bool, error) {
+	if d.NextAttempt.IsZero() || (d.Outcome != revocation.OutcomeUnavailable && d.Outcome != revocation.OutcomePending) {
+		return false, errors.New("store: end revocation retries: the delivery carries no claim")
+	}
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, updated_at = ?, next_attempt_at = NULL
+		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ? AND next_attempt_at = ?`,
+		revocation.OutcomeUnavailable, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI, d.Outcome, d.NextAttempt.Unix())
+	if r.Error != nil {
+		return false, wrap("end revocation retries", r.Error)
+	}
+	return r.RowsAffected == 1, nil
 }
 
 // RetriedDelivery records the outcome of a claimed retry of d (d.NextAttempt

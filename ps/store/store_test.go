@@ -330,7 +330,8 @@ func testReplayConcurrentTwoHandles(t *testing.T, b storetest.Backend, _ func(*t
 // (two handles) claim the due retries of failed deliveries at once (design
 // §5, migration 00040); each due retry is claimed by exactly one of them,
 // so one replica sends it (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
-// one writer).
+// one writer). Half of the tokens have expired: their retries are claimed
+// once too, and their claimant ends them (EndRetries), once.
 func testRevocationRetriesClaimedOnce(t *testing.T, b storetest.Backend, _ func(*testing.T) *store.Store) {
 	u := b.NewMigratedURL(t)
 	s1 := storetest.OpenURL(t, u, true)
@@ -342,6 +343,9 @@ func testRevocationRetriesClaimedOnce(t *testing.T, b storetest.Backend, _ func(
 	for i := range ds {
 		ds[i] = revocation.Delivery{CascadeID: "c", Recipient: "https://rs.example", TokenJTI: fmt.Sprintf("t%02d", i),
 			TokenExp: at.Add(time.Hour), Outcome: revocation.OutcomePending}
+		if i%2 == 1 {
+			ds[i].TokenExp = at
+		}
 	}
 	require.NoError(t, s1.AddDeliveries(ctx(t), ds, at))
 	for _, d := range ds {
@@ -353,6 +357,7 @@ func testRevocationRetriesClaimedOnce(t *testing.T, b storetest.Backend, _ func(
 	var (
 		mu      sync.Mutex
 		claimed = map[string]int{}
+		ended   = map[string]int{}
 		wg      sync.WaitGroup
 	)
 	for i := range 8 {
@@ -360,7 +365,7 @@ func testRevocationRetriesClaimedOnce(t *testing.T, b storetest.Backend, _ func(
 		go func(st *store.Store) {
 			defer wg.Done()
 			for {
-				got, err := st.ClaimRetries(ctx(t), now, at, now.Add(150*time.Second), 5)
+				got, err := st.ClaimRetries(ctx(t), now, now.Add(150*time.Second), 5)
 				if !assert.NoError(t, err) || len(got) == 0 {
 					return
 				}
@@ -369,6 +374,18 @@ func testRevocationRetriesClaimedOnce(t *testing.T, b storetest.Backend, _ func(
 					claimed[d.TokenJTI]++
 				}
 				mu.Unlock()
+				for _, d := range got {
+					if d.TokenExp.After(now) {
+						continue
+					}
+					ok, err := st.EndRetries(ctx(t), d, now)
+					assert.NoError(t, err)
+					mu.Lock()
+					if ok {
+						ended[d.TokenJTI]++
+					}
+					mu.Unlock()
+				}
 			}
 		}([]*store.Store{s1, s2}[i%2])
 	}
@@ -376,6 +393,10 @@ func testRevocationRetriesClaimedOnce(t *testing.T, b storetest.Backend, _ func(
 	assert.Len(t, claimed, n, "every due retry is claimed")
 	for jti, c := range claimed {
 		assert.Equal(t, 1, c, "%s claimed by more than one replica", jti)
+	}
+	assert.Len(t, ended, n/2, "every expired token's retries are ended")
+	for jti, c := range ended {
+		assert.Equal(t, 1, c, "%s's retries ended more than once", jti)
 	}
 }
 

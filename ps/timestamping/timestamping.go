@@ -4,11 +4,12 @@
 // signs is queued in the transaction that writes it (Queue); once that
 // commits, the PS asks the TSA for a token over the head's imprint
 // (mission/tsa.HeadImprint), outside any transaction, checks the response
-// (imprint, nonce, signature, time-stamping certificate, and the
-// operator's TSA roots when given) and only then stores the token beside
-// the head. A head the TSA did not stamp (down, slow, a bad answer) stays
-// unanchored and queued; the housekeeping sweep (AnchorDue) asks again
-// with back-off. A replica claims a queued head before asking for it, so
+// (imprint, nonce, signature, the signer named by the signingCertificate
+// attribute, time-stamping certificate, and the operator's TSA roots when
+// given: mission/tsa, as `evidence verify` checks a token) and only then
+// stores the token beside the head. A head the TSA did not stamp (down,
+// slow, a bad answer) stays unanchored and queued; the housekeeping sweep
+// (AnchorDue) asks again with back-off. A replica claims a queued head before asking for it, so
 // replicas sharing a database do not ask twice.
 package timestamping
 

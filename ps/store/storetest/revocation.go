@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -278,10 +280,12 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 // runRevocationRetries checks the retry schedule of failed deliveries
 // (design §5 "backing off 1 s → 60 s until exp", migration 00040): a
 // settled delivery carries its next attempt; a due retry is claimed once
-// (a second claim gets nothing while it holds) and one whose token expired
-// is dropped; a retry's outcome is recorded only while its claim holds,
-// with the next attempt; a re-send (PS-291's repeat) drops the schedule;
-// bad input changes nothing.
+// (a second claim gets nothing while it holds), one whose token expired
+// too, and its claimant ends its retries (EndRetries: no attempt counted,
+// revocation_unavailable, nothing scheduled; a pending one's too) once,
+// while the claim holds; a retry's outcome is recorded only while its
+// claim holds, with the next attempt; a re-send (PS-291's repeat) drops
+// the schedule; bad input changes nothing.
 func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
 	ctx := context.Background()
 	const rs = "https://rs.example"
@@ -315,33 +319,53 @@ func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
 	if got := byJTI()["r1"]; !got.NextAttempt.Equal(sec(1)) || got.Attempts != 1 || got.Outcome != revocation.OutcomeUnavailable {
 		t.Fatalf("a settled failure carries its next attempt: %+v", got)
 	}
-	claim := func(now, expiredBefore time.Time) []revocation.Delivery {
+	claim := func(now time.Time) []revocation.Delivery {
 		t.Helper()
-		ds, err := st.ClaimRetries(ctx, now, expiredBefore, now.Add(150*time.Second), 10)
+		ds, err := st.ClaimRetries(ctx, now, now.Add(150*time.Second), 10)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// RETURNING keeps no order.
+		slices.SortFunc(ds, func(a, b revocation.Delivery) int { return strings.Compare(a.TokenJTI, b.TokenJTI) })
 		return ds
 	}
-	if got := claim(at, at); len(got) != 0 {
+	if got := claim(at); len(got) != 0 {
 		t.Fatalf("nothing is due yet: %+v", got)
 	}
 	// Bad input changes nothing.
-	if _, err := st.ClaimRetries(ctx, sec(2), sec(20), sec(2), 10); err == nil {
+	if _, err := st.ClaimRetries(ctx, sec(2), sec(2), 10); err == nil {
 		t.Fatal("a claim that ends at once is refused")
 	}
 	if _, err := st.RetriedDelivery(ctx, d1, revocation.OutcomeRevoked, sec(2), time.Time{}); err == nil {
 		t.Fatal("a retry without a claim is refused")
 	}
-	got := claim(sec(2), sec(20))
-	if len(got) != 1 || got[0].TokenJTI != "r1" || !got[0].NextAttempt.Equal(sec(152)) || got[0].Attempts != 1 {
-		t.Fatalf("the due retry, claimed: %+v", got)
+	if _, err := st.EndRetries(ctx, d3, sec(2)); err == nil {
+		t.Fatal("an end of retries without a claim is refused")
 	}
-	if again := claim(sec(2), sec(20)); len(again) != 0 {
+	// A due retry is claimed whatever its token's exp: the claimant ends
+	// the retries of one whose token is dead (here r3, as if its exp had
+	// passed).
+	got := claim(sec(2))
+	if len(got) != 2 || got[0].TokenJTI != "r1" || !got[0].NextAttempt.Equal(sec(152)) || got[0].Attempts != 1 ||
+		got[1].TokenJTI != "r3" || !got[1].NextAttempt.Equal(sec(152)) {
+		t.Fatalf("the due retries, claimed: %+v", got)
+	}
+	if again := claim(sec(2)); len(again) != 0 {
 		t.Fatalf("a claimed retry is claimed again: %+v", again)
 	}
-	if d := byJTI()["r3"]; !d.NextAttempt.IsZero() || d.Outcome != revocation.OutcomeUnavailable {
-		t.Fatalf("the due retry of an expired token is dropped, its outcome kept: %+v", d)
+	staleEnd := got[1]
+	staleEnd.NextAttempt = sec(2)
+	if ok, err := st.EndRetries(ctx, staleEnd, sec(3)); ok || err != nil {
+		t.Fatalf("an end of retries under another claim: %v, %v", ok, err)
+	}
+	if ok, err := st.EndRetries(ctx, got[1], sec(3)); !ok || err != nil {
+		t.Fatalf("EndRetries = %v, %v", ok, err)
+	}
+	if ok, err := st.EndRetries(ctx, got[1], sec(3)); ok || err != nil {
+		t.Fatalf("retries ended twice: %v, %v", ok, err)
+	}
+	if d := byJTI()["r3"]; !d.NextAttempt.IsZero() || d.Outcome != revocation.OutcomeUnavailable || d.Attempts != 1 || !d.UpdatedAt.Equal(sec(3)) {
+		t.Fatalf("the retries of an expired token, ended: %+v", d)
 	}
 	stale := got[0]
 	stale.NextAttempt = sec(1)
@@ -357,7 +381,7 @@ func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
 	if d := byJTI()["r1"]; !d.NextAttempt.Equal(sec(5)) || d.Attempts != 2 || d.Outcome != revocation.OutcomeUnavailable {
 		t.Fatalf("after a failed retry: %+v", d)
 	}
-	got = claim(sec(5), sec(20))
+	got = claim(sec(5))
 	if len(got) != 2 {
 		t.Fatalf("both due retries: %+v", got)
 	}
@@ -383,7 +407,7 @@ func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
 	if d := all["r2"]; d.Outcome != revocation.OutcomePending || !d.NextAttempt.IsZero() {
 		t.Fatalf("a re-sent delivery: %+v", d)
 	}
-	if got := claim(sec(3600), at); len(got) != 0 {
+	if got := claim(sec(3600)); len(got) != 0 {
 		t.Fatalf("nothing is left to retry: %+v", got)
 	}
 
@@ -400,7 +424,7 @@ func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
 	if d := byJTI()["r5"]; !d.NextAttempt.Equal(sec(4000)) || d.Outcome != revocation.OutcomePending {
 		t.Fatalf("a delivery queued with its fallback: %+v", d)
 	}
-	got = claim(sec(4000), sec(20))
+	got = claim(sec(4000))
 	if len(got) != 2 || got[0].Outcome != revocation.OutcomePending {
 		t.Fatalf("the pending deliveries past their fallback, claimed: %+v", got)
 	}
@@ -427,5 +451,27 @@ func runRevocationRetries(t *testing.T, st *store.Store, at time.Time) {
 	if all["r5"].Outcome != revocation.OutcomeRevoked || !all["r5"].NextAttempt.IsZero() ||
 		all["r6"].Outcome != revocation.OutcomeUnavailable || !all["r6"].NextAttempt.Equal(sec(4002)) || all["r6"].Attempts != 1 {
 		t.Fatalf("after the race of sender and retry: %+v %+v", all["r5"], all["r6"])
+	}
+
+	// A pending delivery whose token expired before its fallback came
+	// (its sender stopped): claimed, and its retries ended
+	// revocation_unavailable with no attempt counted.
+	d7 := revocation.Delivery{CascadeID: "cr", Recipient: rs, TokenJTI: "r7", TokenExp: sec(4100), Outcome: revocation.OutcomePending,
+		NextAttempt: sec(4200)}
+	if err := st.AddDeliveries(ctx, []revocation.Delivery{d7}, at); err != nil {
+		t.Fatal(err)
+	}
+	got = claim(sec(4300))
+	if len(got) != 2 || got[0].TokenJTI != "r6" || got[1].TokenJTI != "r7" || got[1].Outcome != revocation.OutcomePending {
+		t.Fatalf("a due retry and an expired pending delivery, claimed: %+v", got)
+	}
+	if ok, err := st.EndRetries(ctx, got[1], sec(4300)); !ok || err != nil {
+		t.Fatalf("EndRetries of a pending delivery = %v, %v", ok, err)
+	}
+	if ok, err := st.SettleDelivery(ctx, d7, revocation.OutcomeRevoked, sec(4301), time.Time{}); ok || err != nil {
+		t.Fatalf("a settle after its retries ended: %v, %v", ok, err)
+	}
+	if d := byJTI()["r7"]; d.Outcome != revocation.OutcomeUnavailable || !d.NextAttempt.IsZero() || d.Attempts != 0 {
+		t.Fatalf("a pending delivery's retries, ended: %+v", d)
 	}
 }

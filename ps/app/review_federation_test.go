@@ -1,11 +1,15 @@
 package app_test
 
 import (
+	"crypto/tls"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
 // Security review (branch rev): confirming tests for four-party findings.
@@ -46,5 +50,56 @@ func TestReviewStepUpASTokenOfRevokedPersonToken(t *testing.T) {
 	if n := len(f.as.Requests()); n != before || r.status == http.StatusOK {
 		t.Fatalf("the PS presented to the AS an auth token obtained with a person token it revoked: AS requests %d → %d, agent got %d %s",
 			before, n, r.status, r.raw)
+	}
+}
+
+// TestReviewASDownstreamArrayIgnored: PS-292 (MUST) "The PS reads an AS's
+// `downstream` array … the AS answers {"downstream":[{"recipient":
+// "https://rs2.test","error":"revocation_unavailable"}]} and H's report
+// shows it" (P§revocation-response "Body"). revocation.outcomeOf takes any
+// JSON object as `revoked` and the Sender interface returns one outcome
+// string, so what the AS reports about the resources it cascaded to is
+// dropped: the per-recipient report (revocation.Service.Report) never
+// shows that rs2.test still honours the token.
+func TestReviewASDownstreamArrayIgnored(t *testing.T) {
+	t.Parallel()
+	f := newFedWorldOn(t, pstest.Options{}, func(env *pstest.Env) {
+		cert, err := env.CA.Issue("asrev.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"downstream":[{"recipient":"https://rs2.test","error":"revocation_unavailable"}]}`)
+			})}
+		go func() { _ = srv.ServeTLS(ln, "", "") }()
+		t.Cleanup(func() { _ = srv.Close() })
+		env.Resolver.Set("asrev.test", ln.Addr().String())
+	})
+	f.as.SetMetadata(map[string]any{"revocation_endpoint": "https://asrev.test/revoke"})
+	f.expectASToken(t, f.consented(t))
+
+	jti, exp := agentTokenClaims(t, f.agent)
+	if r := f.revoke(t, apSigner(f.ap), authBody(t, map[string]any{"jti": jti, "exp": exp})); r.status != http.StatusOK {
+		t.Fatalf("revocation: %d %s", r.status, r.raw)
+	}
+	c, err := f.ps.App.Store.CascadeByToken(ctxT(), f.ap.Issuer(), jti)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := f.ps.App.Revocation.Report(ctxT(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report[f.as.Issuer()] == "" {
+		t.Fatalf("the AS was not sent the person token's revocation: %v", report)
+	}
+	if report["https://rs2.test"] != "revocation_unavailable" {
+		t.Fatalf("the AS's downstream report is dropped: report %v, want https://rs2.test: revocation_unavailable", report)
 	}
 }

@@ -103,3 +103,34 @@ func TestReviewASDownstreamArrayIgnored(t *testing.T) {
 		t.Fatalf("the AS's downstream report is dropped: report %v, want https://rs2.test: revocation_unavailable", report)
 	}
 }
+
+// TestReviewASClarificationUpdatedRequestNotForwarded: PS-126 (MUST) "an
+// agent updated_request is forwarded with the same body, presented_token
+// included, after the PS has verified it (PS-177)". On a request whose AS
+// question was passed to the agent (stage access_server_clarification),
+// authtoken.UpdatedRequest refuses every updated_request of a federated
+// request but a narrowed one ("does not apply to a request federated with
+// an access server"), and stepAS ends any answer that is not a
+// clarification_response with 403 denied.
+func TestReviewASClarificationUpdatedRequestNotForwarded(t *testing.T) {
+	t.Parallel()
+	f := newFedWorld(t)
+	f.expectASToken(t, f.consented(t))
+	f.as.Script(conformance.ASStep{Kind: conformance.ASClarification, Question: "Which calendar: work or home?"})
+	r := f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt,
+		"capabilities": []string{"interaction", "clarification"}}))
+	loc := expect202(t, r, f.ps.Issuer)
+	if req, _ := requirement(t, r); req != "clarification" {
+		t.Fatalf("want the AS's question as requirement=clarification: %q %s", req, r.raw)
+	}
+	upd := authBody(t, map[string]any{"action": "updated_request", "resource_token": f.rt(t, "calendar.read"), "presented_token": f.pt})
+	ans := f.send(t, f.agent, http.MethodPost, loc, []byte(upd))
+	if ans.status != http.StatusAccepted {
+		t.Fatalf("an agent's updated_request answering the AS's question was refused: %d %s (PS-126: forward it to the AS)", ans.status, ans.raw)
+	}
+	res := f.awaitResult(t, loc)
+	reqs := f.as.Requests()
+	if c := reqs[len(reqs)-1].Clarification; c["action"] != "updated_request" {
+		t.Fatalf("the AS received %v, the agent %d %s; want the updated_request forwarded", c, res.status, res.raw)
+	}
+}

@@ -1,10 +1,15 @@
 package federation
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aauth-ps/aauth-ps/ps/fetch"
 )
 
 // Security review (branch rev): expected to FAIL until fixed.
@@ -23,5 +28,46 @@ func TestReviewClarificationQuestionBounded(t *testing.T) {
 	body, _ := json.Marshal(map[string]any{"clarification": q})
 	if w, err := clarification(body, time.Unix(1_800_000_000, 0)); err == nil {
 		t.Fatalf("an AS clarification of %d bytes was accepted (question kept: %d bytes); want it refused beyond 8 KiB", len(q), len(w.Question))
+	}
+}
+
+type reviewDiscovery struct{}
+
+func (reviewDiscovery) Key(context.Context, string, string, string) (fetch.KeyResult, error) {
+	return fetch.KeyResult{}, errors.New("no keys")
+}
+func (reviewDiscovery) RefreshKey(context.Context, string, string, string) (fetch.KeyResult, error) {
+	return fetch.KeyResult{}, errors.New("no keys")
+}
+func (reviewDiscovery) Metadata(_ context.Context, issuer, _ string) (map[string]any, error) {
+	return map[string]any{"issuer": issuer, "auth_token_endpoint": issuer + "/token"}, nil
+}
+
+type reviewHTTP struct{ res *fetch.Response }
+
+func (h reviewHTTP) Do(*http.Request) (*fetch.Response, error) { return h.res, nil }
+
+type reviewSigner struct{}
+
+func (reviewSigner) Sign(context.Context, *http.Request, []byte) error { return nil }
+
+// TestReviewASInteractionURLNotAdmitted: an AS's requirement=interaction
+// url is checked for shape only (checkInteraction: https, no query or
+// fragment), never against the egress policy, then shown to the person as
+// a PS redirect (decideAS: Wait.URL?code=…) or passed to the agent. The
+// resource's own interaction url is refused unless fetch.Client.Admit
+// admits it (authtoken.verify: "not admitted by this person server's
+// egress policy"); an AS's url naming a loopback, private or link-local
+// address (or a name resolving to one) goes through. Expected: the PS
+// applies Admit and answers as_unreachable.
+func TestReviewASInteractionURLNotAdmitted(t *testing.T) {
+	h := http.Header{}
+	h.Set("Location", "https://as.test/token/pending/1")
+	h.Set("AAuth-Requirement", `requirement=interaction; url="https://10.0.0.5/admin"; code="ABCD1234"`)
+	c := New(Options{Issuer: "https://ps.test", Discovery: reviewDiscovery{}, Signer: reviewSigner{},
+		HTTP: reviewHTTP{res: &fetch.Response{StatusCode: http.StatusAccepted, Header: h, Body: []byte(`{"status":"pending"}`)}}})
+	out, err := c.Start(context.Background(), &Request{Expect: Expected{AccessServer: "https://as.test"}}, nil)
+	if err == nil && out.Wait != nil {
+		t.Fatalf("an AS interaction url on a private address was admitted and would be shown/passed on: %+v", out.Wait)
 	}
 }

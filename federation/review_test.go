@@ -71,3 +71,37 @@ func TestReviewASInteractionURLNotAdmitted(t *testing.T) {
 		t.Fatalf("an AS interaction url on a private address was admitted and would be shown/passed on: %+v", out.Wait)
 	}
 }
+
+type reviewSlowAS struct {
+	now   *time.Time
+	calls int
+}
+
+func (h *reviewSlowAS) Do(*http.Request) (*fetch.Response, error) {
+	h.calls++
+	*h.now = h.now.Add(4 * time.Second) // each answer takes 4 s (under the fetcher's 5 s)
+	hd := http.Header{}
+	hd.Set("Location", "https://as.test/token/pending/1")
+	hd.Set("AAuth-Requirement", "requirement=claims")
+	return &fetch.Response{StatusCode: http.StatusAccepted, Header: hd, Body: []byte(`{"status":"pending","required_claims":["email"]}`)}, nil
+}
+
+// TestReviewClaimsLoopIgnoresBudget: Options.Budget "bounds how long one
+// Start or Resume keeps polling an AS" (10 s), but a requirement=claims
+// answer is followed by the next claims POST at once (loopUntil `continue`)
+// without looking at the deadline: an AS that answers every claims POST
+// with another requirement=claims, each just under the fetcher's timeout,
+// holds the agent's (or, from approveAS, the person's) request for
+// maxRounds × 5 s ≈ 160 s. Expected: the loop stops at the budget with a
+// Wait, as for approval.
+func TestReviewClaimsLoopIgnoresBudget(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	as := &reviewSlowAS{now: &now}
+	c := New(Options{Issuer: "https://ps.test", Discovery: reviewDiscovery{}, Signer: reviewSigner{}, HTTP: as,
+		Now: func() time.Time { return now }})
+	start := now
+	_, _ = c.Start(context.Background(), &Request{Expect: Expected{AccessServer: "https://as.test"}}, nil)
+	if spent := now.Sub(start); spent > 15*time.Second {
+		t.Fatalf("one Start spent %v in %d exchanges with an AS that keeps asking for claims; budget %v", spent, as.calls, c.Budget())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/ps/dberr"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
 )
 
@@ -103,5 +104,82 @@ func TestReviewClaimsLoopIgnoresBudget(t *testing.T) {
 	_, _ = c.Start(context.Background(), &Request{Expect: Expected{AccessServer: "https://as.test"}}, nil)
 	if spent := now.Sub(start); spent > 15*time.Second {
 		t.Fatalf("one Start spent %v in %d exchanges with an AS that keeps asking for claims; budget %v", spent, as.calls, c.Budget())
+	}
+}
+
+// reviewTrustStore is an in-memory Store for Trust.
+type reviewTrustStore struct {
+	as  map[string]AccessServer
+	rel []Release
+}
+
+func (s *reviewTrustStore) AccessServer(_ context.Context, issuer string) (*AccessServer, error) {
+	a, ok := s.as[issuer]
+	if !ok {
+		return nil, dberr.ErrNotFound
+	}
+	return &a, nil
+}
+func (s *reviewTrustStore) AccessServers(context.Context) ([]AccessServer, error) { return nil, nil }
+func (s *reviewTrustStore) SetAccessServer(_ context.Context, a AccessServer) error {
+	s.as[a.Issuer] = a
+	return nil
+}
+func (s *reviewTrustStore) SetAccessServerBilling(context.Context, string, string, time.Time) error {
+	return nil
+}
+func (s *reviewTrustStore) ClaimReleases(_ context.Context, personID string) ([]Release, error) {
+	var out []Release
+	for _, r := range s.rel {
+		if r.PersonID == personID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+func (s *reviewTrustStore) RecordClaimRelease(_ context.Context, personID, as, claim string, at time.Time) error {
+	s.rel = append(s.rel, Release{PersonID: personID, AccessServer: as, Claim: claim, ReleasedAt: at})
+	return nil
+}
+func (s *reviewTrustStore) StopClaimRelease(context.Context, string, string, time.Time) error {
+	return nil
+}
+func (s *reviewTrustStore) ResumeClaimRelease(context.Context, string, string) (bool, error) {
+	return false, nil
+}
+func (s *reviewTrustStore) RecordPresentation(context.Context, string, string, string, time.Time) error {
+	return nil
+}
+func (s *reviewTrustStore) Presentations(context.Context, string) ([]string, error) { return nil, nil }
+
+// TestReviewDistrustedASStillReleasedClaims: the operator distrusts an AS
+// (`access-servers distrust`): new resource tokens naming it are refused
+// (Admit), but Trust.Set keeps its release rule and Offer/Allow/Release
+// read the record whatever its status (admitted returns it), and the
+// background loop of a request already federated with it (stepAS →
+// Client.Resume → release) never asks Trusted again: the person's
+// details keep going to the AS the operator just distrusted (and its
+// tokens keep being delivered). Expected: nothing is released to, and no
+// more is exchanged with, a distrusted AS.
+func TestReviewDistrustedASStillReleasedClaims(t *testing.T) {
+	ctx := context.Background()
+	st := &reviewTrustStore{as: map[string]AccessServer{}}
+	tr := NewTrust(st, AllowAny, nil)
+	const as = "https://as.test"
+	if err := tr.Set(ctx, as, StatusTrusted, []string{"email"}, "op"); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]any{"email": "alice@example.com"}
+	if got, err := tr.Allow(ctx, "p1", as, []string{"email"}, have); err != nil || got["email"] == nil {
+		t.Fatalf("the person's yes: %v %v", got, err)
+	}
+	if err := tr.Set(ctx, as, StatusDistrusted, nil, "op"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Admit(ctx, as); err == nil {
+		t.Fatal("a distrusted AS is admitted")
+	}
+	if got, err := tr.Release(ctx, "p1", as, []string{"email"}, have); err != nil || len(got) != 0 {
+		t.Fatalf("claims released to an AS the operator distrusted: %v %v", got, err)
 	}
 }

@@ -76,3 +76,35 @@ func TestReviewUnknownProviderBoundEscapedBySeen(t *testing.T) {
 		t.Fatalf("after one unapproved agent request the provider's revocations left the unknown-provider bound: %d → %d (%v)", before, after, err)
 	}
 }
+
+// TestReviewSubAgentTokenRevocationDoesNotCascade: the agent provider
+// revokes a sub-agent's agent token. The PS records it, but it never
+// remembered that token's (iss, jti, sub) (app.agentAccepted records the
+// signer's token only, not the subagent_token it accepted), so
+// revocation.Revoke finds no sub (AgentTokenSub "") and cascades nothing:
+// the person token the PS issued to that sub-agent (cnf = its key) is not
+// revoked at the PS nor at its resource. P§revocation-cascade "Agent
+// provider revokes an agent token … the PS revokes every person token and
+// auth token it issued to that agent's sub"; "Records: for each agent
+// token it accepts, that token's (iss, jti) and the sub"; PS-239, PS-293.
+func TestReviewSubAgentTokenRevocationDoesNotCascade(t *testing.T) {
+	t.Parallel()
+	w, b, rs := authWorld(t)
+	sub := newSubAgent(t, w, "aauth:a1+search@ap.test", 30*time.Minute)
+	r := w.post(t, w.agent, "/person", authBody(t, map[string]any{"resource": "https://rs.test", "subagent_token": sub.Token,
+		"capabilities": []string{"interaction"}}))
+	s := w.expectInteraction(t, r)
+	open(t, b, s)
+	b.Post(t, s.path()+"/approve", nil)
+	r = w.poll(t, w.agent, s.loc)
+	pt, _ := r.body["person_token"].(string)
+	if r.status != http.StatusOK || pt == "" {
+		t.Fatalf("person token for the sub-agent: %d %s", r.status, r.raw)
+	}
+	jti, exp := agentTokenClaims(t, sub)
+	expectEmpty200(t, w.revoke(t, apSigner(w.ap), authBody(t, map[string]any{"jti": jti, "exp": exp})))
+	if ok, err := w.ps.App.Store.IsRevoked(ctxT(), w.ps.Issuer, jtiOf(t, pt)); err != nil || !ok {
+		t.Fatalf("revoking the sub-agent's agent token left the person token issued to it live at the PS (revoked=%v, %v); resource told: %v",
+			ok, err, rs.Revoked(w.ps.Issuer, jtiOf(t, pt)))
+	}
+}

@@ -88,8 +88,9 @@ func TestFederationDistrustBeforeConsent(t *testing.T) {
 
 // TestFederationDistrustBeforeClaims: the AS asked for the person's
 // details and the person shares them after the AS was distrusted: nothing
-// is released or recorded, the AS gets no claims POST, the request ends.
-// On both databases.
+// is released or recorded, the AS gets no claims POST, the request ends;
+// meanwhile the person's page no longer reads the AS's metadata (its
+// name). On both databases.
 func TestFederationDistrustBeforeClaims(t *testing.T) {
 	t.Parallel()
 	for _, b := range storetest.Backends {
@@ -107,8 +108,15 @@ func TestFederationDistrustBeforeClaims(t *testing.T) {
 			f.as.Script(conformance.ASStep{Kind: conformance.ASClaims, Claims: []string{"name"}})
 			s := f.expectInteraction(t, f.request(t, f.rt(t, "calendar.read")))
 			f.claimsAsked(t, s, f.as.Issuer(), false)
+			const name = "Test Access Server" // from the AS's metadata
+			if pg := f.b.Get(t, s.path()); !strings.Contains(pg.HTML, name) {
+				t.Fatalf("the claims page does not name the AS from its metadata:\n%s", pg.HTML)
+			}
 			f.distrust(t)
 			hits := len(f.as.Hits())
+			if pg := f.b.Get(t, s.path()); pg.Status != http.StatusOK || strings.Contains(pg.HTML, name) {
+				t.Fatalf("the claims page read a distrusted AS's metadata: %d\n%s", pg.Status, pg.HTML)
+			}
 			f.b.Post(t, s.path()+"/approve", nil)
 			expectNoToken(t, f.awaitResult(t, s.loc), http.StatusBadRequest, aauth.ErrInvalidResourceToken)
 			if n := len(f.as.Hits()); n != hits {

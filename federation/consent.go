@@ -84,11 +84,18 @@ func (t *Trust) Refuse(ctx context.Context, personID, as string) error {
 }
 
 // admitted is the AS record, nil when this PS has none (nothing may be
-// released to an AS the operator never listed).
+// released to an AS the operator never listed) or the policy refuses it
+// (Admit): a distrusted AS keeps its release rule for a later trust, but
+// receives nothing meanwhile.
 func (t *Trust) admitted(ctx context.Context, as string) (*AccessServer, error) {
 	a, err := t.st.AccessServer(ctx, as)
-	if isNotFound(err) {
+	switch {
+	case isNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case t.refuses(a):
 		return nil, nil
 	}
-	return a, err
+	return a, nil
 }

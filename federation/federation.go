@@ -20,6 +20,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 )
 
 // Discovery is the egress-guarded, cached discovery (*fetch.Discovery).
@@ -32,6 +33,12 @@ type Discovery interface {
 // body (*fetch.Client).
 type HTTP interface {
 	Do(req *http.Request) (*fetch.Response, error)
+}
+
+// Admitter applies the egress policy to a URL without fetching it
+// (*fetch.Client), before the PS hands it to a browser or an agent.
+type Admitter interface {
+	Admit(ctx context.Context, rawURL string) error
 }
 
 // Signer signs the PS's own requests as a server (*pssign.Signer).
@@ -55,6 +62,10 @@ type Options struct {
 	Budget time.Duration
 	// Sleep waits d (tests may shorten it); default a timer honouring ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Admit checks an AS's interaction url against the egress policy;
+	// default HTTP when it is an Admitter, else the production policy
+	// (public https destinations only).
+	Admit Admitter
 }
 
 // Client talks to access servers for this PS.
@@ -76,6 +87,13 @@ func New(o Options) *Client {
 	}
 	if o.Window == 0 {
 		o.Window = aauth.DefaultSignatureWindowSeconds * time.Second
+	}
+	if o.Admit == nil {
+		if a, ok := o.HTTP.(Admitter); ok {
+			o.Admit = a
+		} else {
+			o.Admit, _ = fetch.New(fetch.Config{}) // the zero Config cannot fail
+		}
 	}
 	if o.Sleep == nil {
 		o.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -146,8 +164,10 @@ type Wait struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 }
 
-// Bounds on an AS's clarification options, as on the PS's own questions.
+// Bounds on an AS's clarification, as on the PS's own questions: the
+// question is stored and shown like one (pending.MaxMarkdown).
 const (
+	maxQuestionBytes   = pending.MaxMarkdown
 	maxQuestionOptions = 20
 	maxOptionBytes     = 256
 	// maxQuestionTimeout caps an AS's timeout: beyond it the PS's own
@@ -168,6 +188,9 @@ func clarification(body []byte, now time.Time) (*Wait, error) {
 	if json.Unmarshal(body, &b) != nil || strings.TrimSpace(b.Clarification) == "" {
 		return nil, errors.New("no clarification")
 	}
+	if len(b.Clarification) > maxQuestionBytes || !storable(b.Clarification) {
+		return nil, fmt.Errorf("the clarification is not text of at most %d bytes", maxQuestionBytes)
+	}
 	w := &Wait{Requirement: aauth.RequirementClarification, Question: b.Clarification}
 	if len(b.Timeout) > 0 && string(b.Timeout) != "null" {
 		secs, err := strconv.ParseInt(string(b.Timeout), 10, 64)
@@ -181,13 +204,17 @@ func clarification(body []byte, now time.Time) (*Wait, error) {
 			return nil, fmt.Errorf("options must be an array of 1 to %d strings", maxQuestionOptions)
 		}
 		for _, o := range w.Options {
-			if strings.TrimSpace(o) == "" || len(o) > maxOptionBytes || !utf8.ValidString(o) {
+			if strings.TrimSpace(o) == "" || len(o) > maxOptionBytes || !storable(o) {
 				return nil, fmt.Errorf("options must be non-empty strings of at most %d bytes", maxOptionBytes)
 			}
 		}
 	}
 	return w, nil
 }
+
+// storable: valid UTF-8 without NUL, which neither database stores as
+// text (and an AS must not turn that into a failed update).
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 // Unreachable is `502 as_unreachable` (P§auth-token-delivery).
 func Unreachable() *aauth.Problem {
@@ -230,6 +257,7 @@ func (c *Client) Discover(ctx context.Context, as string) (*Metadata, error) {
 // the loop (see Resume). Errors are *aauth.Problem: a relayed AS error or
 // as_unreachable; the reason of the latter is logged.
 func (c *Client) Start(ctx context.Context, r *Request, release ReleaseFunc) (*Outcome, error) {
+	deadline := c.deadline()
 	as := r.Expect.AccessServer
 	md, err := c.Discover(ctx, as)
 	if err != nil {
@@ -243,7 +271,7 @@ func (c *Client) Start(ctx context.Context, r *Request, release ReleaseFunc) (*O
 	if err != nil {
 		return nil, c.unreachable(ctx, as, "token request", err)
 	}
-	return c.loop(ctx, r, res, "", release)
+	return c.loopUntil(ctx, r, res, "", release, deadline)
 }
 
 // Resume polls the AS at w.Location and follows the loop: claims are
@@ -251,12 +279,13 @@ func (c *Client) Start(ctx context.Context, r *Request, release ReleaseFunc) (*O
 // (Retry-After, 5 s when absent, 5 s more after a 429: PS-127), and the
 // loop stops at a token, an error, or a Wait.
 func (c *Client) Resume(ctx context.Context, r *Request, location string, release ReleaseFunc) (*Outcome, error) {
-	return c.poll(ctx, r, location, release, c.o.Now().Add(c.o.Budget))
+	return c.poll(ctx, r, location, release, c.deadline())
 }
 
 // Answer posts body (a clarification_response) to the AS's Location and
 // follows the loop.
 func (c *Client) Answer(ctx context.Context, r *Request, location string, body map[string]any, release ReleaseFunc) (*Outcome, error) {
+	deadline := c.deadline()
 	as := r.Expect.AccessServer
 	if err := sameOrigin(as, location); err != nil {
 		return nil, c.unreachable(ctx, as, "location", err)
@@ -269,7 +298,7 @@ func (c *Client) Answer(ctx context.Context, r *Request, location string, body m
 	if err != nil {
 		return nil, c.unreachable(ctx, as, "answer", err)
 	}
-	return c.loop(ctx, r, res, location, release)
+	return c.loopUntil(ctx, r, res, location, release, deadline)
 }
 
 func (c *Client) poll(ctx context.Context, r *Request, location string, release ReleaseFunc, deadline time.Time) (*Outcome, error) {
@@ -281,9 +310,9 @@ func (c *Client) poll(ctx context.Context, r *Request, location string, release 
 	return c.loopUntil(ctx, r, res, location, release, deadline)
 }
 
-func (c *Client) loop(ctx context.Context, r *Request, res *fetch.Response, location string, release ReleaseFunc) (*Outcome, error) {
-	return c.loopUntil(ctx, r, res, location, release, c.o.Now().Add(c.o.Budget))
-}
+// deadline ends the budget of a Start, Resume, Answer or Claims that
+// begins now: its first exchange counts against it too.
+func (c *Client) deadline() time.Time { return c.o.Now().Add(c.o.Budget) }
 
 // maxRounds bounds one loop whatever the AS answers.
 const maxRounds = 32
@@ -319,6 +348,11 @@ func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response,
 			}
 			switch req {
 			case "claims":
+				// Each claims round is an exchange like a poll: the budget
+				// bounds them too (the next Resume meets the claims again).
+				if !c.o.Now().Before(deadline) {
+					return &Outcome{Wait: &Wait{Requirement: WaitPending, Location: location, RetryAfter: wait}}, nil
+				}
 				out, err := c.postClaims(ctx, r, res, location, release)
 				var ask *askPerson
 				if errors.As(err, &ask) {
@@ -331,6 +365,11 @@ func (c *Client) loopUntil(ctx context.Context, r *Request, res *fetch.Response,
 				continue
 			case aauth.RequirementInteraction:
 				if err := checkInteraction(params["url"], params["code"]); err != nil {
+					return nil, c.unreachable(ctx, as, "interaction", err)
+				}
+				// Shown to the person or passed to the agent: never a
+				// destination the PS itself would refuse.
+				if err := c.o.Admit.Admit(ctx, params["url"]); err != nil {
 					return nil, c.unreachable(ctx, as, "interaction", err)
 				}
 				return &Outcome{Wait: &Wait{Requirement: req, Location: location, URL: params["url"], Code: params["code"]}}, nil
@@ -422,6 +461,7 @@ func (c *Client) sendClaims(ctx context.Context, r *Request, location string, re
 // not ask again) gives the claims posted to w.Location, and the loop goes
 // on.
 func (c *Client) Claims(ctx context.Context, r *Request, w *Wait, release ReleaseFunc) (*Outcome, error) {
+	deadline := c.deadline()
 	as := r.Expect.AccessServer
 	if err := sameOrigin(as, w.Location); err != nil {
 		return nil, c.unreachable(ctx, as, "location", err)
@@ -434,7 +474,7 @@ func (c *Client) Claims(ctx context.Context, r *Request, w *Wait, release Releas
 		}
 		return nil, err
 	}
-	return c.loop(ctx, r, res, w.Location, release)
+	return c.loopUntil(ctx, r, res, w.Location, release, deadline)
 }
 
 // deliver checks the 200's auth token; a failure is as_unreachable.

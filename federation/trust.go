@@ -112,17 +112,28 @@ func (t *Trust) WithStore(st Store) *Trust {
 // Admit applies the policy before anything is fetched from as.
 func (t *Trust) Admit(ctx context.Context, as string) error {
 	a, err := t.st.AccessServer(ctx, as)
-	if err != nil && !errors.Is(err, dberr.ErrNotFound) {
+	if isNotFound(err) {
+		a, err = nil, nil
+	}
+	if err != nil {
 		return err
 	}
-	known := err == nil
-	switch {
-	case known && a.Status == StatusDistrusted:
-		return ErrNotTrusted
-	case t.policy == AllowList && (!known || a.Status != StatusTrusted):
+	if t.refuses(a) {
 		return ErrNotTrusted
 	}
 	return nil
+}
+
+// refuses is the policy's one decision on an AS, a nil when this PS has
+// no record of it: distrusted, or under allow-list not trusted.
+func (t *Trust) refuses(a *AccessServer) bool {
+	switch {
+	case a != nil && a.Status == StatusDistrusted:
+		return true
+	case t.policy == AllowList && (a == nil || a.Status != StatusTrusted):
+		return true
+	}
+	return false
 }
 
 // List lists the access servers this PS knows.

@@ -98,8 +98,12 @@ func (k kind) describeClaims(ctx context.Context, r *pending.Request, g *Grant) 
 		return nil, err
 	}
 	out := &interact.ASClaims{AccessServer: g.AccessServer, Asked: asked}
-	if md, err := k.s.o.Federation.Client.Discover(ctx, g.AccessServer); err == nil {
-		out.Name = md.Name
+	// Its name is the AS's metadata: not fetched from an AS distrusted
+	// since (the person's answer then ends the request).
+	if k.s.o.Federation.Trusted(ctx, g.AccessServer) == nil {
+		if md, err := k.s.o.Federation.Client.Discover(ctx, g.AccessServer); err == nil {
+			out.Name = md.Name
+		}
 	}
 	for _, c := range asked {
 		v, ok := offer[c]

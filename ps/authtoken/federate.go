@@ -154,9 +154,27 @@ func (s *Service) presentable(ctx context.Context, g *Grant) error {
 	return nil
 }
 
+// exchangeable is asked before every exchange with g's AS: the operator
+// may have distrusted it since the resource token was verified (then the
+// request ends as a new one naming that AS would: 400
+// invalid_resource_token), and the presented token must still be
+// presentable.
+func (s *Service) exchangeable(ctx context.Context, g *Grant) error {
+	if err := s.o.Federation.Trusted(ctx, g.AccessServer); err != nil {
+		if errors.Is(err, federation.ErrNotTrusted) {
+			p := aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
+				"the resource token's aud is no longer an access server this person server federates with")
+			p.Cause = err
+			return p
+		}
+		return err
+	}
+	return s.presentable(ctx, g)
+}
+
 // startAS sends the request to the AS and runs the loop as far as it goes.
 func (s *Service) startAS(ctx context.Context, g *Grant) (*federation.Outcome, error) {
-	if err := s.presentable(ctx, g); err != nil {
+	if err := s.exchangeable(ctx, g); err != nil {
 		return nil, err
 	}
 	req := s.expect(g)
@@ -395,7 +413,7 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 	if personStage(pr.Stage) {
 		return false, 0 // the person decides first
 	}
-	if err := s.presentable(ctx, g); err != nil {
+	if err := s.exchangeable(ctx, g); err != nil {
 		s.answerAS(ctx, id, nil, err)
 		return false, 0
 	}
@@ -496,6 +514,11 @@ func (k kind) decideAS(ctx context.Context, r *pending.Request, p *account.Perso
 	case r.Stage == StageASQuestion:
 		return k.decideQuestion(ctx, r, p, g, d)
 	case r.Stage == StageASInteraction && (d.Action == "open" || d.Action == "approve"):
+		// As for a resource's interaction: admitted again at the redirect,
+		// and never to an AS distrusted since (the poller ends the request).
+		if k.s.o.Federation.Trusted(ctx, g.AccessServer) != nil || k.s.o.R3 == nil || k.s.o.R3.Admit(ctx, g.Federated.Wait.URL) != nil {
+			return &interact.Outcome{End: interact.EndLinkRefused}, true, nil
+		}
 		link := g.Federated.Wait.URL + "?" + url.Values{"code": {g.Federated.Wait.Code}}.Encode()
 		return &interact.Outcome{Redirect: link}, true, nil
 	case r.Stage == StageASPayment && d.Action == "approve":

@@ -335,6 +335,18 @@ func (n *NewRequest) size() int {
 	return total
 }
 
+// size is what r makes the PS store, counted as for a NewRequest.
+func (r *Request) size() int {
+	return (&NewRequest{Kind: r.Kind, Stage: r.Stage, Requester: r.Requester, PersonID: r.PersonID,
+		Payload: r.Payload, Callback: r.Callback, Capabilities: r.Capabilities}).size()
+}
+
+// tooLarge is the answer beyond Limits.MaxBytes.
+func tooLarge() error {
+	return aauth.NewProblem(http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest,
+		"the request is too large to be kept pending")
+}
+
 // clientNet is the network a per-client bound counts: an IPv4 address, or
 // the /64 of an IPv6 address (one subscriber's usual allocation, so that
 // rotating through it gains nothing); "" for none.
@@ -386,8 +398,7 @@ func (e *Engine) Create(ctx context.Context, n NewRequest) (*Request, string, er
 	}
 	if limit := e.o.Limits.MaxBytes; limit > 0 && n.size() > limit {
 		e.refused(ctx, n, "stored bytes per request")
-		return nil, "", aauth.NewProblem(http.StatusRequestEntityTooLarge, aauth.ErrInvalidRequest,
-			"the request is too large to be kept pending")
+		return nil, "", tooLarge()
 	}
 	now := e.now()
 	life := e.o.Lifetime
@@ -534,7 +545,7 @@ func (e *Engine) publish(ctx context.Context, id string) {
 // Changes to anything else are ignored. Terminal transitions go through
 // Complete or Fail; clarification through Ask. Update returns ErrClosed on
 // a terminal request; an error from fn is returned unchanged (nothing is
-// written).
+// written); beyond Limits.MaxBytes it is Create's 413 (nothing written).
 func (e *Engine) Update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
 	var outcome error
 	r, err := e.mutate(ctx, id, func(l *Record, now time.Time) error {
@@ -561,6 +572,10 @@ func (e *Engine) Update(ctx context.Context, id string, fn func(r *Request) erro
 			return errors.New("pending: update: Payload is not valid UTF-8 JSON")
 		case !storable(c.Stage, c.PersonID, c.Callback), !storable(c.Capabilities...):
 			return errors.New("pending: update: strings must be valid UTF-8 without NUL")
+		case e.o.Limits.MaxBytes > 0 && c.size() > e.o.Limits.MaxBytes:
+			// Create's bound holds for the request's whole life: a payload
+			// grown by what others said (an AS's question, say) too.
+			return tooLarge()
 		}
 		r := l.Request
 		r.Stage, r.PersonID, r.Requirement = c.Stage, c.PersonID, c.Requirement

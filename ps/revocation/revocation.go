@@ -59,6 +59,14 @@ const (
 	staleDelivery = 2 * time.Minute
 	// attemptTimeout bounds one downstream revocation.
 	attemptTimeout = 30 * time.Second
+	// deliveryLease is how long a sender's claim on a delivery holds
+	// (Store.ClaimDelivery): its attempt ends within attemptTimeout and
+	// its outcome is recorded well before.
+	deliveryLease = attemptTimeout + 30*time.Second
+	// maxDeliveryWorkers bounds, process-wide, the goroutines sending the
+	// deliveries of cascades (drain): however many revocations, repeats
+	// and polls arrive, no more are started.
+	maxDeliveryWorkers = 8 * maxConcurrentDeliveries
 )
 
 // Caller is a verified server at the revocation endpoint.
@@ -111,6 +119,9 @@ type Delivery struct {
 	// ended revocation_unavailable is attempted again (zero: never); on a
 	// claimed retry, the claim's end (Store.ClaimRetries).
 	NextAttempt time.Time
+	// Lease is when the claim of the sender attempting it ends
+	// (Store.ClaimDelivery); zero when none was taken.
+	Lease time.Time
 }
 
 // Store is what revocation needs from storage (*store.Store).
@@ -123,8 +134,10 @@ type Store interface {
 	RecordRevocation(ctx context.Context, iss, jti string, exp, revokedAt time.Time) error
 	IsRevoked(ctx context.Context, iss, jti string) (bool, error)
 	LiveRevocations(ctx context.Context, iss string, now time.Time) (int64, error)
-	// KnownProvider: the operator's provider table lists iss (seen,
-	// allowed or blocked).
+	// KnownProvider: the operator decided on iss (allowed or blocked), or
+	// a person bound one of its agents (a binding that holds the agent:
+	// active or revoked). A provider merely seen is not known: any request
+	// answered below 400 marks it seen (docs/decisions.md).
 	KnownProvider(ctx context.Context, iss string) (bool, error)
 	// LiveRevocationsFromUnknown counts the live revocations whose issuer
 	// is neither a known provider, nor a resource, nor except (this PS).
@@ -142,6 +155,12 @@ type Store interface {
 	AddDeliveries(ctx context.Context, ds []Delivery, at time.Time) error
 	Deliveries(ctx context.Context, cascadeID string) ([]Delivery, error)
 	SetDeliveryOutcome(ctx context.Context, d Delivery, outcome string, at time.Time) error
+	// ClaimDelivery claims d for one attempt until until unless it was
+	// recorded revoked or another sender's lease holds at now (false):
+	// one attempt of a delivery is in flight at a time (PS-291). d.Lease,
+	// when set, is the caller's own unrecorded lease, taken again. A
+	// terminal outcome is set pending again. It returns the row claimed.
+	ClaimDelivery(ctx context.Context, d Delivery, now, until time.Time) (Delivery, bool, error)
 	// SettleDelivery records a terminal outcome (counting an attempt) of a
 	// delivery still pending, and its retry at retryAt (none when zero);
 	// false when it was not pending.
@@ -234,7 +253,25 @@ type Service struct {
 
 	// ev evidences the outcomes of mission cascades (UseEvidence).
 	ev Evidencer
+
+	// workers holds one token per goroutine sending cascades' deliveries
+	// (drain), process-wide; draining counts this process's drains of
+	// each cascade, so that a poll adds none beside one.
+	workers  chan struct{}
+	dmu      sync.Mutex
+	draining map[string]int
+	// unrecorded: this process's leases whose outcome it could not store
+	// (at most maxUnrecorded; the others lapse): its next drain of the
+	// cascade takes them again rather than wait for them to lapse.
+	unrecorded map[deliveryKey]time.Time
 }
+
+// deliveryKey names a delivery.
+type deliveryKey struct{ cascade, recipient, jti string }
+
+func keyOf(d Delivery) deliveryKey { return deliveryKey{d.CascadeID, d.Recipient, d.TokenJTI} }
+
+const maxUnrecorded = 1024
 
 // UseEvidence has the terminal outcome of every delivery of a mission's
 // cascade evidenced by ev, in the transaction that stores it (the
@@ -330,7 +367,8 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{o: o, rate: newLimiter(o.RatePerMinute)}, nil
+	return &Service{o: o, rate: newLimiter(o.RatePerMinute), workers: make(chan struct{}, maxDeliveryWorkers),
+		draining: map[string]int{}, unrecorded: map[deliveryKey]time.Time{}}, nil
 }
 
 // Parse reads a revocation body strictly: a JSON object with a string
@@ -399,7 +437,18 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 	if !ok {
 		return Answer{}, unsupportedIss()
 	}
-	if retry, ok := s.rate.allow(c.ID, now); !ok {
+	// A resource is accepted only when the PS issued for it: known.
+	known := c.DWK == aauth.DWKResource
+	if !known {
+		if known, err = s.o.Store.KnownProvider(ctx, c.ID); err != nil {
+			return Answer{}, err
+		}
+	}
+	allow := s.rate.allow
+	if known {
+		allow = s.rate.allowKnown
+	}
+	if retry, ok := allow(c.ID, now); !ok {
 		return Answer{}, rateLimited(retry, "too many revocations from this issuer; retry later")
 	}
 	var cascadeID, agentSub string
@@ -429,8 +478,8 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 		if n >= s.o.MaxEntries {
 			return rateLimited(60, "this issuer holds as many live revocations as this person server keeps")
 		}
-		if c.DWK == aauth.DWKAgent {
-			if err := s.boundUnknown(ctx, st, c.ID, now); err != nil {
+		if !known {
+			if err := s.boundUnknown(ctx, st, now); err != nil {
 				return err
 			}
 		}
@@ -591,12 +640,15 @@ func (s *Service) Poll(ctx context.Context, callerID, cascadeID string) (Answer,
 	if err != nil {
 		return Answer{}, err
 	}
+	now := s.o.Now()
 	for _, d := range ds {
 		if d.Outcome != OutcomePending {
 			continue
 		}
-		if s.o.Now().Sub(d.UpdatedAt) > staleDelivery {
-			// The replica that was sending it is gone: send again.
+		if !s.leased(d, now) && !s.drains(cascadeID) {
+			// Nobody is sending it: its sender stopped (a restart) or
+			// found no free worker. A sender's claim keeps a poll from
+			// sending it again.
 			s.Deliver(ctx, cascadeID)
 		}
 		return Answer{Status: http.StatusAccepted, CascadeID: cascadeID}, nil
@@ -669,9 +721,11 @@ func (s *Service) cascade(ctx context.Context, st Store, c Cascade, targets []Is
 	return c.ID, st.AddDeliveries(ctx, ds, now)
 }
 
-// deliver attempts every delivery of the cascade that has not succeeded,
-// concurrently and detached from the caller (they finish even when the
-// caller gets 202), and waits up to wait for all to be terminal.
+// deliver attempts every delivery of the cascade that has not succeeded
+// and that no other sender is attempting (PS-291: a repeat or a poll
+// sends nothing already in flight), concurrently and detached from the
+// caller (they finish even when the caller gets 202), and waits up to
+// wait for all to be terminal.
 func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Duration) (bool, error) {
 	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
 	if err != nil {
@@ -686,19 +740,14 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 		}
 	}
 	bg := context.WithoutCancel(ctx)
+	now := s.o.Now()
 	var todo []Delivery
 	for _, d := range ds {
-		if d.Outcome == OutcomeRevoked {
-			continue
+		if d.Outcome != OutcomeRevoked && !s.leased(d, now) {
+			todo = append(todo, d)
 		}
-		if d.Outcome != OutcomePending {
-			if err := s.o.Store.SetDeliveryOutcome(ctx, d, OutcomePending, s.o.Now()); err != nil {
-				return false, err
-			}
-		}
-		todo = append(todo, d)
 	}
-	finished := s.sendEach(bg, todo, func(d Delivery, outcome string) {
+	finished := s.drain(bg, cascadeID, todo, func(d Delivery, outcome string) error {
 		retryAt, err := s.settle(bg, c, d, outcome)
 		if err != nil {
 			s.o.Logger.WarnContext(bg, "revocation: record a delivery outcome", "recipient", d.Recipient, "err", err)
@@ -707,17 +756,144 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 			s.o.Logger.InfoContext(bg, "revocation: downstream revocation not recorded", "recipient", d.Recipient, "outcome", outcome,
 				"retry_at", retryAt)
 		}
+		return err
 	})
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case <-finished:
-		return true, nil
+		// Another sender may still hold some: what is stored answers.
+		return s.terminal(ctx, cascadeID)
 	case <-timer.C:
 		return false, nil
 	case <-ctx.Done():
 		return false, nil
 	}
+}
+
+// terminal reports whether every delivery of the cascade is terminal.
+func (s *Service) terminal(ctx context.Context, cascadeID string) (bool, error) {
+	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range ds {
+		if d.Outcome == OutcomePending {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// drain sends those of todo, deliveries of the cascade, that it claims
+// (Store.ClaimDelivery, one at a time just before its attempt: the lease
+// covers the attempt, not a wait), each within attemptTimeout of ctx, by
+// at most maxConcurrentDeliveries goroutines, each counted in flight
+// (WaitIdle) and holding one of the process's maxDeliveryWorkers; when
+// none is free, what it did not claim stays for a repeat, a poll or the
+// retry loop. record stores each outcome; a claim whose outcome it could
+// not store is remembered (unrecorded), so that a repeat re-attempts it at
+// once. The channel closes once every goroutine ended.
+func (s *Service) drain(ctx context.Context, cascadeID string, todo []Delivery, record func(d Delivery, outcome string) error) <-chan struct{} {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		next int
+	)
+	take := func() (Delivery, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if next == len(todo) {
+			return Delivery{}, false
+		}
+		next++
+		return todo[next-1], true
+	}
+	s.dmu.Lock()
+	s.draining[cascadeID]++
+	s.dmu.Unlock()
+workers:
+	for range min(len(todo), maxConcurrentDeliveries) {
+		select {
+		case s.workers <- struct{}{}:
+		default:
+			break workers
+		}
+		wg.Add(1)
+		done := s.track()
+		go func() {
+			defer done()
+			defer wg.Done()
+			defer func() { <-s.workers }()
+			for d, ok := take(); ok; d, ok = take() {
+				now := s.o.Now()
+				d.Lease = s.ownLease(d)
+				claimed, ok, err := s.o.Store.ClaimDelivery(ctx, d, now, now.Add(deliveryLease))
+				if err != nil {
+					s.o.Logger.WarnContext(ctx, "revocation: claim a delivery", "recipient", d.Recipient, "err", err)
+				}
+				if !ok {
+					continue
+				}
+				s.dmu.Lock()
+				delete(s.unrecorded, keyOf(d))
+				s.dmu.Unlock()
+				sctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+				outcome := s.o.Sender.Send(sctx, claimed.Recipient, claimed.TokenJTI, claimed.TokenExp)
+				cancel()
+				if record(claimed, outcome) != nil {
+					s.remember(claimed, now)
+				}
+			}
+		}()
+	}
+	finished := make(chan struct{})
+	go func() {
+		wg.Wait()
+		s.dmu.Lock()
+		if s.draining[cascadeID]--; s.draining[cascadeID] == 0 {
+			delete(s.draining, cascadeID)
+		}
+		s.dmu.Unlock()
+		close(finished)
+	}()
+	return finished
+}
+
+// leased reports whether another sender's lease on d holds at now.
+func (s *Service) leased(d Delivery, now time.Time) bool {
+	return d.Lease.After(now) && !d.Lease.Equal(s.ownLease(d))
+}
+
+// ownLease is this process's unrecorded lease on d (zero: none).
+func (s *Service) ownLease(d Delivery) time.Time {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	return s.unrecorded[keyOf(d)]
+}
+
+// remember keeps claimed's lease, whose outcome could not be stored,
+// dropping the lapsed ones when the table is full.
+func (s *Service) remember(claimed Delivery, now time.Time) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if len(s.unrecorded) >= maxUnrecorded {
+		for k, l := range s.unrecorded {
+			if !l.After(now) {
+				delete(s.unrecorded, k)
+			}
+		}
+	}
+	if len(s.unrecorded) < maxUnrecorded {
+		s.unrecorded[keyOf(claimed)] = claimed.Lease
+	}
+}
+
+// drains reports whether this process is draining the cascade.
+func (s *Service) drains(cascadeID string) bool {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	return s.draining[cascadeID] > 0
 }
 
 // sendEach sends each of ds — at most maxConcurrentDeliveries at once,
@@ -871,11 +1047,20 @@ func newID() string {
 }
 
 // limiter bounds revocations per issuer per minute (PS-289), per replica.
-// Its table is bounded: windows that ended are dropped when it grows.
+// Callers the PS's tables list (a resource it issued for, a provider the
+// operator decided on or one of whose agents a person bound: KnownProvider)
+// each have their own window, whatever others send: their table is bounded
+// by those tables, and ended windows are swept from it. Other agent
+// providers (strangers, any number of domains) have their own window while
+// fewer than maxLimiterEntries are open, then share one overflow window:
+// strangers never crowd out a known caller, and memory stays bounded.
 type limiter struct {
-	mu      sync.Mutex
-	perMin  int
-	windows map[string]*window
+	mu        sync.Mutex
+	perMin    int
+	known     map[string]*window
+	strangers map[string]*window
+	overflow  window
+	sweptAt   time.Time
 }
 
 type window struct {
@@ -885,25 +1070,63 @@ type window struct {
 
 const maxLimiterEntries = 10000
 
-func newLimiter(perMin int) *limiter { return &limiter{perMin: perMin, windows: map[string]*window{}} }
+func newLimiter(perMin int) *limiter {
+	return &limiter{perMin: perMin, known: map[string]*window{}, strangers: map[string]*window{}}
+}
 
+// allow counts a revocation of stranger iss.
 func (l *limiter) allow(iss string, now time.Time) (retryAfter int, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w := l.windows[iss]
-	if w == nil || now.Sub(w.start) >= time.Minute {
-		if w == nil && len(l.windows) >= maxLimiterEntries {
-			for k, x := range l.windows {
+	w := l.windowOf(l.strangers, iss, now)
+	if w == nil {
+		w = &l.overflow
+	}
+	return l.take(w, now)
+}
+
+// allowKnown counts a revocation of known caller iss: never refused for
+// other issuers' traffic.
+func (l *limiter) allowKnown(iss string, now time.Time) (retryAfter int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.windowOf(l.known, iss, now)
+	if w == nil {
+		w = &window{start: now}
+		l.known[iss] = w
+	}
+	return l.take(w, now)
+}
+
+// windowOf is iss's window in table, added when there is room (after a
+// sweep of ended windows, at most once a second); nil when there is none.
+func (l *limiter) windowOf(table map[string]*window, iss string, now time.Time) *window {
+	if w := table[iss]; w != nil {
+		return w
+	}
+	if len(table) >= maxLimiterEntries && now.Sub(l.sweptAt) >= time.Second {
+		l.sweptAt = now
+		for _, t := range []map[string]*window{l.known, l.strangers} {
+			for k, x := range t {
 				if now.Sub(x.start) >= time.Minute {
-					delete(l.windows, k)
+					delete(t, k)
 				}
 			}
-			if len(l.windows) >= maxLimiterEntries {
-				return 60, false
-			}
 		}
-		w = &window{start: now}
-		l.windows[iss] = w
+	}
+	if len(table) >= maxLimiterEntries {
+		return nil
+	}
+	w := &window{start: now}
+	table[iss] = w
+	return w
+}
+
+// take counts one revocation in w, starting its next minute when the last
+// ended.
+func (l *limiter) take(w *window, now time.Time) (retryAfter int, ok bool) {
+	if now.Sub(w.start) >= time.Minute {
+		*w = window{start: now}
 	}
 	if w.n >= l.perMin {
 		return max(1, int(time.Minute-now.Sub(w.start))/int(time.Second)), false
@@ -912,15 +1135,11 @@ func (l *limiter) allow(iss string, now time.Time) (retryAfter int, ok bool) {
 	return 0, true
 }
 
-// boundUnknown refuses a revocation from an agent provider the operator's
-// table does not list once such providers together hold
+// boundUnknown refuses a revocation from an agent provider that is not
+// known (KnownProvider) once such providers together hold
 // MaxUnknownEntries live revocations, so that unknown domains cannot grow
 // the table without bound (PS-290).
-func (s *Service) boundUnknown(ctx context.Context, st Store, iss string, now time.Time) error {
-	known, err := st.KnownProvider(ctx, iss)
-	if err != nil || known {
-		return err
-	}
+func (s *Service) boundUnknown(ctx context.Context, st Store, now time.Time) error {
 	n, err := st.LiveRevocationsFromUnknown(ctx, s.o.Issuer, now)
 	if err != nil {
 		return err

@@ -277,6 +277,9 @@ type deliveryRow struct {
 	// NextAttemptAt: when a failed (or never finished) delivery is
 	// attempted again, nil when it is not (migration 00040).
 	NextAttemptAt *int64 `gorm:"column:next_attempt_at"`
+	// LeaseUntil: the end of the current attempt's claim, nil when none
+	// (migration 00043, ClaimDelivery).
+	LeaseUntil *int64 `gorm:"column:lease_until"`
 }
 
 func (deliveryRow) TableName() string { return "revocation_deliveries" }
@@ -311,6 +314,9 @@ func deliveriesOf(rows []deliveryRow) []revocation.Delivery {
 		if r.NextAttemptAt != nil {
 			out[i].NextAttempt = time.Unix(*r.NextAttemptAt, 0).UTC()
 		}
+		if r.LeaseUntil != nil {
+			out[i].Lease = time.Unix(*r.LeaseUntil, 0).UTC()
+		}
 	}
 	return out
 }
@@ -318,15 +324,53 @@ func deliveriesOf(rows []deliveryRow) []revocation.Delivery {
 // SetDeliveryOutcome records a delivery's outcome; a terminal one counts
 // an attempt. Any retry scheduled is dropped: whoever sets the outcome
 // sends (a repeat's re-attempt, PS-291), and a retry's claim no longer
-// holds.
+// holds. The attempt's lease ends (ClaimDelivery).
 func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, outcome string, at time.Time) error {
 	inc := 1
 	if outcome == revocation.OutcomePending {
 		inc = 0
 	}
-	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?, next_attempt_at = NULL
-		WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
+	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?, next_attempt_at = NULL,
+		lease_until = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
 	return wrap("set revocation delivery outcome", err)
+}
+
+// ClaimDelivery claims delivery d (by cascade, recipient and token) for
+// one attempt until until (migration 00043), unless it was recorded
+// revoked or another sender's lease holds at now: a repeat, a poll or
+// another replica then sends nothing (PS-291: one attempt in flight).
+// d.Lease, when set, is a lease of the caller's own whose outcome it
+// could not record: that one it takes again. A
+// delivery with a terminal outcome is set pending again (a repeat's
+// re-attempt) and its scheduled retry dropped, as SetDeliveryOutcome did;
+// a pending one keeps its fallback retry. It returns the claimed row
+// (its attempts as stored), false when it was not claimed. One
+// conditional update: the row's lock orders two claimers, and the second
+// sees the first's lease.
+func (s *Store) ClaimDelivery(ctx context.Context, d revocation.Delivery, now, until time.Time) (revocation.Delivery, bool, error) {
+	if !until.After(now) {
+		return revocation.Delivery{}, false, errors.New("store: claim a revocation delivery: the lease must end after now")
+	}
+	// A write returning rows holds the writer turn across its reading.
+	ctx, release, err := s.queueWriter(ctx)
+	if err != nil {
+		return revocation.Delivery{}, false, wrap("claim revocation delivery", err)
+	}
+	defer release()
+	var rows []deliveryRow
+	err = s.stmt(ctx).Raw(`UPDATE revocation_deliveries SET lease_until = ?,
+		updated_at = CASE WHEN outcome = ? THEN updated_at ELSE ? END,
+		next_attempt_at = CASE WHEN outcome = ? THEN next_attempt_at ELSE NULL END,
+		outcome = ?
+		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome <> ?
+		AND (lease_until IS NULL OR lease_until <= ? OR lease_until = ?)
+		RETURNING cascade_id, recipient, token_jti, token_exp, outcome, attempts, updated_at, next_attempt_at, lease_until`,
+		until.Unix(), revocation.OutcomePending, now.Unix(), revocation.OutcomePending, revocation.OutcomePending,
+		d.CascadeID, d.Recipient, d.TokenJTI, revocation.OutcomeRevoked, now.Unix(), nextAttempt(d.Lease)).Scan(&rows).Error
+	if err != nil || len(rows) != 1 {
+		return revocation.Delivery{}, false, wrap("claim revocation delivery", err)
+	}
+	return deliveriesOf(rows)[0], true, nil
 }
 
 // nextAttempt is next_attempt_at for a retry at t (NULL for the zero time).
@@ -341,10 +385,10 @@ func nextAttempt(t time.Time) *int64 {
 // SettleDelivery records a delivery's terminal outcome, counting an
 // attempt, and the retry scheduled at retryAt (none when zero), if it is
 // still pending; false when it is not (another sender settled it first:
-// its outcome, and its evidence, stand).
+// its outcome, and its evidence, stand). The attempt's lease ends.
 func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outcome string, at, retryAt time.Time) (bool, error) {
-	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?
-		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), nextAttempt(retryAt),
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?,
+		lease_until = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), nextAttempt(retryAt),
 		d.CascadeID, d.Recipient, d.TokenJTI, revocation.OutcomePending)
 	if r.Error != nil {
 		return false, wrap("settle revocation delivery", r.Error)
@@ -456,19 +500,31 @@ func (s *Store) PurgeRevocationState(ctx context.Context, expiredBefore time.Tim
 	return n1 + r2.RowsAffected + r3.RowsAffected, wrap("purge revocation cascades", r3.Error)
 }
 
-// KnownProvider: the provider table lists issuer, whatever its status.
+// knownProviderSQL holds for the agent provider of column or parameter
+// iss the operator decided on (allowed or blocked), or one of whose agents
+// a person bound (a binding holding the agent, active or revoked: the
+// predicate of index agent_bindings_one_live). A provider only seen is not
+// known: a request answered below 400 marks it seen, whoever sent it
+// (PS-290, docs/decisions.md).
+func knownProviderSQL(iss string) string {
+	return `(EXISTS (SELECT 1 FROM agent_providers p WHERE p.issuer = ` + iss + ` AND p.status IN ('allowed', 'blocked'))
+		OR EXISTS (SELECT 1 FROM agent_bindings b WHERE b.provider = ` + iss + ` AND b.state IN ('active', 'revoked')))`
+}
+
+// KnownProvider: the operator decided on issuer, or a person bound one of
+// its agents (knownProviderSQL).
 func (s *Store) KnownProvider(ctx context.Context, issuer string) (bool, error) {
-	var n int64
-	err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM agent_providers WHERE issuer = ?`, issuer).Scan(&n).Error
-	return n > 0, wrap("look up provider", err)
+	var known bool
+	err := s.stmt(ctx).Raw(`SELECT `+knownProviderSQL("?"), issuer, issuer).Scan(&known).Error
+	return known, wrap("look up provider", err)
 }
 
 // LiveRevocationsFromUnknown counts live revocations whose issuer is not
-// a listed provider, not a resource this PS issued for, and not except.
+// a known provider, not a resource this PS issued for, and not except.
 func (s *Store) LiveRevocationsFromUnknown(ctx context.Context, except string, now time.Time) (int64, error) {
 	var n int64
 	err := s.stmt(ctx).Raw(`SELECT COUNT(*) FROM revoked_tokens r WHERE r.exp >= ? AND r.iss <> ?
-		AND NOT EXISTS (SELECT 1 FROM agent_providers p WHERE p.issuer = r.iss)
+		AND NOT `+knownProviderSQL("r.iss")+`
 		AND NOT EXISTS (SELECT 1 FROM pairwise_subjects ps WHERE ps.resource = r.iss)`, now.Unix(), except).Scan(&n).Error
 	return n, wrap("count revocations from unknown issuers", err)
 }

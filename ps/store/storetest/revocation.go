@@ -78,8 +78,11 @@ func runRevocation(t *testing.T, open func(t *testing.T) *store.Store) {
 		if err := st.SawAgentProvider(ctx, ap, agents.Display{}, at); err != nil {
 			t.Fatal(err)
 		}
+		if err := st.SetAgentProviderStatus(ctx, ap, agents.ProviderAllowed, "p1", at); err != nil {
+			t.Fatal(err)
+		}
 		if known, err := st.KnownProvider(ctx, ap); !known || err != nil {
-			t.Fatalf("KnownProvider after a request = %v, %v", known, err)
+			t.Fatalf("KnownProvider once the operator allowed it = %v, %v", known, err)
 		}
 		if n, _ := st.LiveRevocationsFromUnknown(ctx, self, at); n != 0 {
 			t.Fatalf("a known provider's revocations are not unknown: %d", n)

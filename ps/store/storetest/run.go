@@ -29,6 +29,7 @@ var suites = []Suite{
 	{Name: "pending", Run: runPending},
 	{Name: "accounts", Run: runAccounts},
 	{Name: "revocation", Run: runRevocation},
+	{Name: "revocation claims", Run: runRevocationClaims},
 	{Name: "issuance guard", Run: runIssuanceGuard},
 	{Name: "pending naming a token", Run: runPendingNaming},
 	{Name: "api tokens", Run: runAPITokens},

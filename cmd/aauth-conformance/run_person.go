@@ -37,8 +37,10 @@ type personConfig struct {
 	stdin io.Reader
 	out   io.Writer
 	// resource, at resourceAddr under a certificate from resourceCA, is
-	// the suite's test resource, which the browser must reach too.
-	resource, resourceAddr, resourceCA string
+	// the suite's test resource, which the browser must reach too; so is
+	// provider, the agent provider's host behind the same address (its
+	// callback_endpoint, PS-170).
+	resource, resourceAddr, resourceCA, provider string
 }
 
 // closablePerson is a suite.Person holding resources (a browser).
@@ -120,7 +122,8 @@ func (m *manualPerson) Close() {}
 // commandPerson runs COMMAND URL CODE approve|deny|ask|answer through sh,
 // with the same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK,
 // AAUTH_DECISION and AAUTH_WHAT, the question or answer to write in
-// AAUTH_TEXT, and which person acts in AAUTH_PERSON (first or second):
+// AAUTH_TEXT, the agent's callback (already in AAUTH_LINK) in
+// AAUTH_CALLBACK, and which person acts in AAUTH_PERSON (first or second):
 // another PS's own automation does the person's part.
 type commandPerson struct {
 	command string
@@ -133,7 +136,7 @@ func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", c.command+` "$@"`, "aauth-approve", in.URL, in.Code, decision(in))
 	cmd.Env = append(os.Environ(), "AAUTH_URL="+in.URL, "AAUTH_CODE="+in.Code, "AAUTH_LINK="+in.Link(),
-		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What, "AAUTH_PERSON="+cmp.Or(c.label, "first"))
+		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What, "AAUTH_CALLBACK="+in.Callback, "AAUTH_PERSON="+cmp.Or(c.label, "first"))
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("--approve cmd: %w", err)
@@ -369,8 +372,9 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	return fmt.Errorf("browser: still asked to %s after 16 steps", decision(in))
 }
 
-// reachResource maps the test resource's host to its address and trusts
-// its leaf certificate in the browser flags.
+// reachResource maps the test resource's host (and the provider's, which
+// the same front serves with the same certificate) to its address and
+// trusts its leaf certificate in the browser flags.
 func reachResource(flags map[string]any, cfg personConfig) error {
 	pool, err := caPool(cfg.resourceCA)
 	if err != nil {
@@ -381,6 +385,9 @@ func reachResource(flags map[string]any, cfg personConfig) error {
 		return err
 	}
 	rule := "MAP " + cfg.resource + ":443 " + cfg.resourceAddr
+	if cfg.provider != "" {
+		rule += ", MAP " + cfg.provider + ":443 " + cfg.resourceAddr
+	}
 	if r, _ := flags["host-resolver-rules"].(string); r != "" {
 		rule += ", " + r
 	}

@@ -26,11 +26,7 @@ func twoPersonsFlow(ctx context.Context, t *Target, rec recorder) error {
 	if err != nil {
 		return err
 	}
-	a, err := t.newFlowAgent("p2")
-	if err != nil {
-		return err
-	}
-	r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"}}), nil)
+	a, r, err := t.firstRequest(ctx, "p2", e3, rs)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ func flowChecks() []Check {
 	out = append(out, identityChecks()...)
 	out = append(out, missionCapabilityChecks()...)
 	out = append(out, pendingChecks()...)
+	out = append(out, callbackChecks()...)
 	out = append(out, relayChecks()...)
 	out = append(out, clarificationChecks()...)
 	out = append(out, updatedRequestChecks()...)

@@ -39,6 +39,17 @@ func (t *Target) newFlowAgent(role string) (*conformance.Agent, error) {
 	return t.mintFrom(t.AP, conformance.TokenSpec{Agent: k, Sub: "aauth:cf-" + role + "-" + randomHex(4) + "@" + apHost(t.AP), Lifetime: 30 * time.Minute})
 }
 
+// firstRequest is a never-seen agent's first request at E3 for rs,
+// declaring the interaction capability.
+func (t *Target) firstRequest(ctx context.Context, role, e3, rs string) (*conformance.Agent, *Response, error) {
+	a, err := t.newFlowAgent(role)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"}}), nil)
+	return a, r, err
+}
+
 // need returns the URL of an advertised endpoint, or NotApplicable.
 func (t *Target) need(ctx context.Context, member string) (string, error) {
 	ep, err := t.advertised(ctx, member)

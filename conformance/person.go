@@ -25,6 +25,10 @@ type Interaction struct {
 	Approve   bool
 	// What says what the agent asked for, for a human person.
 	What string
+	// Pending, when set, is the URL the agent polls for the request: with
+	// no URL (the PS asked through its own channel) it is how an approver
+	// finds the request among those the PS shows the person.
+	Pending string
 	// Callback, when set, is the agent's callback the person's browser
 	// brings along (P§user-interaction): Link appends it.
 	Callback string

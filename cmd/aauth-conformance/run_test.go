@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
@@ -51,7 +52,14 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 		}
 	}})
 	ps.CreatePerson(t, "alice", false)
-	ps.CreatePerson(t, "bob", false) // the second person (PS-079, PS-165)
+	// The second person (PS-079, PS-165) lets agents reach them through the
+	// PS's inbox, so the relay has a channel to them (PS-226) while the
+	// first person has none (PS-227).
+	bob := ps.CreatePerson(t, "bob", false)
+	inbox := true
+	if _, err := ps.App.Accounts.UpdatePerson(t.Context(), bob.ID, account.PersonUpdate{InboxChannel: &inbox}); err != nil {
+		t.Fatal(err)
+	}
 	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
 	if err := env.CA.WriteFile(psCA); err != nil {
 		t.Fatal(err)

@@ -704,25 +704,13 @@ var pendingChecks = func() []Check {
 func missionCapabilityChecks() []Check {
 	return []Check{
 		boundCheck("PS-257", "E3 without capabilities: in a mission the approved ones apply, outside it none", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
-			e5, err := t.need(ctx, "mission_endpoint")
+			_, s256, err := t.approvedMission(ctx, b, "capabilities captured at approval", "approve the mission proposal of "+b.agent.ID)
 			if err != nil {
 				return err
 			}
-			e3, rs, err := t.e3Resource(ctx)
+			e3, _, err := t.e3Resource(ctx)
 			if err != nil {
 				return err
-			}
-			r, err := t.agentSend(ctx, b.agent, http.MethodPost, e5, jsonBody(map[string]any{"description": "aauth-conformance " + randomHex(4) + ": capabilities captured at approval",
-				"resources": []string{rs}, "capabilities": []string{"interaction"}}), nil)
-			if err != nil {
-				return err
-			}
-			if r, err = t.resolve(ctx, b.agent, r, true, "approve the mission proposal of "+b.agent.ID); err != nil {
-				return err
-			}
-			s256, _ := r.Body["s256"].(string)
-			if r.Status != http.StatusOK || s256 == "" {
-				return Skip("the mission was not approved: %s", r)
 			}
 			// A server the person never granted the agent: the provider's.
 			other := t.AP.Issuer()

@@ -173,10 +173,5 @@ func foreignCallback(ctx context.Context, visits func() []string, nonce, cb, reg
 }
 
 var callbackChecks = func() []Check {
-	s := stepsOf("callback", callbackFlow)
-	return []Check{
-		s("PS-170", strings.TrimPrefix(callbackApprovedKey, "PS-170 "), MUST),
-		s("PS-170", strings.TrimPrefix(callbackDeniedKey, "PS-170 "), MUST),
-		s("PS-170", strings.TrimPrefix(callbackForeignKey, "PS-170 "), MUST),
-	}
+	return keyedSteps("callback", callbackFlow, MUST, callbackApprovedKey, callbackDeniedKey, callbackForeignKey)
 }

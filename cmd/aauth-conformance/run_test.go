@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
 	"github.com/aauth-ps/aauth-ps/ps/account"
@@ -148,5 +149,19 @@ func TestWholeSuiteAgainstOurPS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMissionExpiryAgainstOurPS: PS-211 against our PS with missions that
+// end 70 s after approval (allowed in development mode): the check waits
+// past expires_at and passes. The whole-suite run, whose missions last a
+// week, has it not offered.
+func TestMissionExpiryAgainstOurPS(t *testing.T) {
+	withPersonPassword(t)
+	args := ourPS(t, "", func(c *config.Config) { c.Dev, c.MissionDefaultLifetime = true, 70*time.Second })
+	out, errOut := &syncBuf{}, &syncBuf{}
+	err := run(t.Context(), append(args, "--approve", "browser", "--person-user", "alice", "--strict", "--only", "PS-211"), out, errOut)
+	if err != nil || !strings.Contains(out.String(), "PASS  PS-211") {
+		t.Fatalf("run: %v\n%s\n%s", err, out, errOut)
 	}
 }

@@ -1,6 +1,9 @@
 package conformance
 
-import "context"
+import (
+	"context"
+	"net/url"
+)
 
 // Person carries out the person's part of a flow at the PS under test:
 // neither the suite nor the load generator can log in at a PS they know
@@ -22,6 +25,13 @@ type Interaction struct {
 	Approve   bool
 	// What says what the agent asked for, for a human person.
 	What string
+	// Pending, when set, is the URL the agent polls for the request: with
+	// no URL (the PS asked through its own channel) it is how an approver
+	// finds the request among those the PS shows the person.
+	Pending string
+	// Callback, when set, is the agent's callback the person's browser
+	// brings along (P§user-interaction): Link appends it.
+	Callback string
 	// Ask, when set, has the person ask the agent this clarification
 	// question instead of deciding (PS-174); Answer, when set, has the
 	// person answer the question the agent relayed (E9 type question,
@@ -50,12 +60,15 @@ type Page struct {
 	Text, HTML string
 }
 
-// Link is the URL the person opens: URL?code=Code, or URL alone when
-// there is no code (the person returns to a request whose code they
-// already used).
+// Link is the URL the person opens: URL?code=Code (with &callback= when
+// Callback is set), or URL alone when there is no code (the person
+// returns to a request whose code they already used).
 func (in Interaction) Link() string {
 	if in.URL == "" || in.Code == "" {
 		return in.URL
+	}
+	if in.Callback != "" {
+		return in.URL + "?code=" + in.Code + "&callback=" + url.QueryEscape(in.Callback)
 	}
 	return in.URL + "?code=" + in.Code
 }

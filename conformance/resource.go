@@ -53,6 +53,7 @@ type Resource struct {
 	r3             map[string][]byte
 	// The interaction endpoint's visits and scripted error.
 	visits           []InteractionVisit
+	callbackVisits   []string
 	interactionError string
 	r3Signers        []string
 	// accessServer, when set, is the resource's access server: its
@@ -156,6 +157,13 @@ func (rs *Resource) Issuer() string { return rs.issuer }
 // Key is the resource's signing key (its kid is the key's thumbprint).
 func (rs *Resource) Key() *AgentKey { return rs.key }
 
+// Metadata is a copy of the published metadata.
+func (rs *Resource) Metadata() map[string]any {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return cloneMap(rs.metadata)
+}
+
 // SetMetadata changes the published metadata (nil members are removed).
 func (rs *Resource) SetMetadata(patch map[string]any) {
 	rs.mu.Lock()
@@ -204,6 +212,13 @@ func (rs *Resource) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case ResourceInteractionPath:
 		rs.serveInteraction(w, r)
+		return
+	case ResourceCallbackPath:
+		rs.mu.Lock()
+		rs.callbackVisits = append(rs.callbackVisits, r.URL.RawQuery)
+		rs.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("callback received\n"))
 		return
 	default:
 		rs.mu.Lock()

@@ -35,6 +35,19 @@ const ResourceAPIScope = "calendar.read"
 // SetInteractionError set one.
 const ResourceInteractionPath = "/interact"
 
+// ResourceCallbackPath answers any GET with 200 and records its query:
+// a page a person's browser can be sent to, so a check can tell whether
+// it was (a callback the PS must not follow, PS-170).
+const ResourceCallbackPath = "/callback"
+
+// CallbackVisits lists the query strings of the visits to
+// ResourceCallbackPath, in order.
+func (rs *Resource) CallbackVisits() []string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return slices.Clone(rs.callbackVisits)
+}
+
 // InteractionVisit is one visit to the resource's interaction endpoint.
 type InteractionVisit struct{ Code, Callback string }
 

@@ -85,7 +85,8 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The person's browser also reaches the test resource (its own
 	// interaction step, PS-113).
 	person, err := newPerson(*approve, personConfig{host: u.Hostname(), addr: *psAddr, caFile: *psCA, user: *personUser, stdin: stdin, out: stderr,
-		resource: conformance.ResourceHost(p.set.Host), resourceAddr: p.set.Listen, resourceCA: filepath.Join(p.dir, caFile)})
+		resource: conformance.ResourceHost(p.set.Host), resourceAddr: p.set.Listen, resourceCA: filepath.Join(p.dir, caFile),
+		provider: p.set.Host})
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,8 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var second closablePerson
 	if *secondUser != "" && person != nil {
 		if second, err = newPerson(*approve, personConfig{host: u.Hostname(), addr: *psAddr, caFile: *psCA, user: *secondUser, label: "second",
-			stdin: stdin, out: stderr, resource: conformance.ResourceHost(p.set.Host), resourceAddr: p.set.Listen, resourceCA: filepath.Join(p.dir, caFile)}); err != nil {
+			stdin: stdin, out: stderr, resource: conformance.ResourceHost(p.set.Host), resourceAddr: p.set.Listen, resourceCA: filepath.Join(p.dir, caFile),
+			provider: p.set.Host}); err != nil {
 			return err
 		}
 		defer second.Close()

@@ -226,6 +226,8 @@ var mockinDifferences = []string{
 	"PS-052 E4: known members of the wrong JSON type get 400 invalid_request",
 	"PS-069 an upstream_token that fails verification gets 400 invalid_upstream_token",
 	"PS-225 E9 interaction without an https url without fragment, or question without text, gets 400",
+	"PS-226 E9 interaction relay with max_wait, never engaged: a terminal answer once it passed",
+	"PS-226 E9 interaction relay: a terminal answer once the person followed the link",
 	"PS-228 E9 question: the person's answer comes back as 200 {answer}",
 	"PS-230 E9 naming an unknown mission gets 404 mission_not_found",
 	"PS-255 an agent id differing from a connected one only in case is a new, unconnected agent",

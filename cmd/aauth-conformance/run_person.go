@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,8 +39,10 @@ type personConfig struct {
 	stdin io.Reader
 	out   io.Writer
 	// resource, at resourceAddr under a certificate from resourceCA, is
-	// the suite's test resource, which the browser must reach too.
-	resource, resourceAddr, resourceCA string
+	// the suite's test resource, which the browser must reach too; so is
+	// provider, the agent provider's host behind the same address (its
+	// callback_endpoint, PS-170).
+	resource, resourceAddr, resourceCA, provider string
 }
 
 // closablePerson is a suite.Person holding resources (a browser).
@@ -120,7 +124,9 @@ func (m *manualPerson) Close() {}
 // commandPerson runs COMMAND URL CODE approve|deny|ask|answer through sh,
 // with the same values in AAUTH_URL, AAUTH_CODE, AAUTH_LINK,
 // AAUTH_DECISION and AAUTH_WHAT, the question or answer to write in
-// AAUTH_TEXT, and which person acts in AAUTH_PERSON (first or second):
+// AAUTH_TEXT, the agent's callback (already in AAUTH_LINK) in
+// AAUTH_CALLBACK, the URL the agent polls in AAUTH_PENDING (a request the
+// PS raised through its own channel has no URL), and which person acts in AAUTH_PERSON (first or second):
 // another PS's own automation does the person's part.
 type commandPerson struct {
 	command string
@@ -133,7 +139,7 @@ func (c *commandPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", c.command+` "$@"`, "aauth-approve", in.URL, in.Code, decision(in))
 	cmd.Env = append(os.Environ(), "AAUTH_URL="+in.URL, "AAUTH_CODE="+in.Code, "AAUTH_LINK="+in.Link(),
-		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What, "AAUTH_PERSON="+cmp.Or(c.label, "first"))
+		"AAUTH_DECISION="+decision(in), "AAUTH_TEXT="+decisionText(in), "AAUTH_WHAT="+in.What, "AAUTH_CALLBACK="+in.Callback, "AAUTH_PENDING="+in.Pending, "AAUTH_PERSON="+cmp.Or(c.label, "first"))
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("--approve cmd: %w", err)
@@ -233,28 +239,88 @@ const stateJS = `((want) => {
   return b ? mark(b) : "";
 })`
 
-func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error {
-	if in.URL == "" {
-		return errors.New("the PS asked through its own channel (requirement=approval); a browser cannot answer it")
+// step runs a, which loads a page, and waits for the load.
+func (b *browserPerson) step(ctx context.Context, what string, a chromedp.Action[chromedp.Void]) error {
+	c, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	if _, err := chromedp.Run(c, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
+		return fmt.Errorf("browser: %s: %w", what, err)
 	}
+	return nil
+}
+
+// logIn fills the open login page and submits it.
+func (b *browserPerson) logIn(ctx context.Context) error {
+	c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	err := chromedp.Do(c, chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), b.user),
+		chromedp.SendKeys(chromedp.CSS(`input[type="password"]`), b.password))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("browser: fill the login form: %w", err)
+	}
+	return b.step(ctx, "log in", chromedp.Submit(chromedp.CSS(`input[type="password"]`)))
+}
+
+// inboxJS finds the link to the request whose pending id is given on the
+// open page: its href, "login" (a password field) or "".
+const inboxJS = `((id) => {
+  if (document.querySelector('input[type="password"]')) return "login";
+  for (const a of document.querySelectorAll('a[href]')) {
+    if (new URL(a.href).pathname.endsWith("/" + id)) return a.href;
+  }
+  return "";
+})`
+
+// inboxLink is how the person reaches a request the PS raised through its
+// own channel (requirement=approval, no URL): this project's UI lists
+// what waits for the person on its home page, each under the id of the
+// URL the agent polls.
+func (b *browserPerson) inboxLink(ctx context.Context, pending string) (string, error) {
+	u, err := url.Parse(pending)
+	if err != nil || pending == "" {
+		return "", errors.New("the PS asked through its own channel (requirement=approval) and the request's pending URL is unknown")
+	}
+	id := path.Base(u.Path)
+	for tries := 0; tries < 2; tries++ {
+		if err := b.step(ctx, "open the PS's home page", chromedp.Navigate(u.Scheme+"://"+u.Host+"/")); err != nil {
+			return "", err
+		}
+		c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		got, err := chromedp.Run(c, chromedp.Evaluate[string](inboxJS+`(`+strconv.Quote(id)+`)`))
+		cancel()
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("browser: read the home page: %w", err)
+		case got == "login":
+			if err := b.logIn(ctx); err != nil {
+				return "", err
+			}
+		case got != "":
+			return got, nil
+		}
+	}
+	return "", fmt.Errorf("browser: the PS's home page lists no link to the request %s", id)
+}
+
+func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	step := func(what string, a chromedp.Action[chromedp.Void]) error {
-		c, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-		defer cancel()
-		stop := context.AfterFunc(ctx, cancel)
-		defer stop()
-		if _, err := chromedp.Run(c, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
-			return fmt.Errorf("browser: %s: %w", what, err)
+	link := in.Link()
+	if in.URL == "" {
+		var err error
+		if link, err = b.inboxLink(ctx, in.Pending); err != nil {
+			return err
 		}
-		return nil
 	}
-	err := step("open the interaction link", chromedp.Navigate(in.Link()))
+	step := func(what string, a chromedp.Action[chromedp.Void]) error { return b.step(ctx, what, a) }
+	err := step("open the interaction link", chromedp.Navigate(link))
 	for tries := 0; tries < 2 && browsertest.NavigationAborted(err) && ctx.Err() == nil; tries++ {
 		// The page left open by the last decision (a waiting page whose
 		// wait.js reloads it when the request changes) navigated at the
 		// same moment, and Chromium kept its navigation: ask again.
-		err = step("open the interaction link", chromedp.Navigate(in.Link()))
+		err = step("open the interaction link", chromedp.Navigate(link))
 	}
 	if err != nil {
 		return err
@@ -292,15 +358,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 		}
 		switch {
 		case st == "login":
-			c, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-			err := chromedp.Do(c, chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), b.user),
-				chromedp.SendKeys(chromedp.CSS(`input[type="password"]`), b.password))
-			cancel()
-			if err != nil {
-				err = fmt.Errorf("browser: fill the login form: %w", err)
-			} else {
-				err = step("log in", chromedp.Submit(chromedp.CSS(`input[type="password"]`)))
-			}
+			err := b.logIn(ctx)
 			if readAgain(err) {
 				continue
 			}
@@ -358,7 +416,7 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 				c, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 				txt, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
 				cancel()
-				return fmt.Errorf("browser: nothing to %s at %s: %.300s", decision(in), in.Link(), strings.Join(strings.Fields(txt), " "))
+				return fmt.Errorf("browser: nothing to %s at %s: %.300s", decision(in), link, strings.Join(strings.Fields(txt), " "))
 			}
 			return nil
 		}
@@ -369,8 +427,9 @@ func (b *browserPerson) Decide(ctx context.Context, in suite.Interaction) error 
 	return fmt.Errorf("browser: still asked to %s after 16 steps", decision(in))
 }
 
-// reachResource maps the test resource's host to its address and trusts
-// its leaf certificate in the browser flags.
+// reachResource maps the test resource's host (and the provider's, which
+// the same front serves with the same certificate) to its address and
+// trusts its leaf certificate in the browser flags.
 func reachResource(flags map[string]any, cfg personConfig) error {
 	pool, err := caPool(cfg.resourceCA)
 	if err != nil {
@@ -381,6 +440,9 @@ func reachResource(flags map[string]any, cfg personConfig) error {
 		return err
 	}
 	rule := "MAP " + cfg.resource + ":443 " + cfg.resourceAddr
+	if cfg.provider != "" {
+		rule += ", MAP " + cfg.provider + ":443 " + cfg.resourceAddr
+	}
 	if r, _ := flags["host-resolver-rules"].(string); r != "" {
 		rule += ", " + r
 	}

@@ -67,6 +67,21 @@ func TestPersons(t *testing.T) {
 	if got := (suite.Interaction{URL: in.URL}).Link(); got != in.URL {
 		t.Errorf("a link without a code is %q", got)
 	}
+	// The agent's callback rides along, escaped (PS-170), and reaches a
+	// command in AAUTH_LINK and AAUTH_CALLBACK.
+	withCallback := suite.Interaction{URL: in.URL, Code: in.Code, Approve: true, Callback: "https://ap.test/callback?cf=1"}
+	if got := withCallback.Link(); got != in.URL+"?code=ABCD-EFGH&callback=https%3A%2F%2Fap.test%2Fcallback%3Fcf%3D1" {
+		t.Errorf("a link with a callback is %q", got)
+	}
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$AAUTH_CALLBACK $AAUTH_LINK\" > "+file+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Decide(t.Context(), withCallback); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != withCallback.Callback+" "+withCallback.Link()+"\n" {
+		t.Errorf("cmd with a callback: got %q", b)
+	}
 	fail, _ := newPerson("cmd:false", personConfig{out: &syncBuf{}})
 	if err := fail.Decide(t.Context(), in); err == nil {
 		t.Fatal("a failing command is a successful person step")

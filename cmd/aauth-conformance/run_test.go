@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aauth-ps/aauth-ps/conformance/suite"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/config"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
@@ -51,7 +53,14 @@ func ourPS(t *testing.T, databaseURL string, configure func(*config.Config)) []s
 		}
 	}})
 	ps.CreatePerson(t, "alice", false)
-	ps.CreatePerson(t, "bob", false) // the second person (PS-079, PS-165)
+	// The second person (PS-079, PS-165) lets agents reach them through the
+	// PS's inbox, so the relay has a channel to them (PS-226) while the
+	// first person has none (PS-227).
+	bob := ps.CreatePerson(t, "bob", false)
+	inbox := true
+	if _, err := ps.App.Accounts.UpdatePerson(t.Context(), bob.ID, account.PersonUpdate{InboxChannel: &inbox}); err != nil {
+		t.Fatal(err)
+	}
 	psCA := filepath.Join(t.TempDir(), "ps-ca.pem")
 	if err := env.CA.WriteFile(psCA); err != nil {
 		t.Fatal(err)
@@ -140,5 +149,19 @@ func TestWholeSuiteAgainstOurPS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMissionExpiryAgainstOurPS: PS-211 against our PS with missions that
+// end 70 s after approval (allowed in development mode): the check waits
+// past expires_at and passes. The whole-suite run, whose missions last a
+// week, has it not offered.
+func TestMissionExpiryAgainstOurPS(t *testing.T) {
+	withPersonPassword(t)
+	args := ourPS(t, "", func(c *config.Config) { c.Dev, c.MissionDefaultLifetime = true, 70*time.Second })
+	out, errOut := &syncBuf{}, &syncBuf{}
+	err := run(t.Context(), append(args, "--approve", "browser", "--person-user", "alice", "--strict", "--only", "PS-211"), out, errOut)
+	if err != nil || !strings.Contains(out.String(), "PASS  PS-211") {
+		t.Fatalf("run: %v\n%s\n%s", err, out, errOut)
 	}
 }

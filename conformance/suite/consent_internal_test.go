@@ -61,3 +61,29 @@ func TestConsentHelpers(t *testing.T) {
 		t.Errorf("PS-255: %q", got)
 	}
 }
+
+// TestAttributedToAgent: PS-282's page reading tells a page whose
+// justification sits under the agent's name, apart from the resource's
+// words, from one that mixes them or attributes it to nobody.
+func TestAttributedToAgent(t *testing.T) {
+	agent := []string{"aauth:cf-a-1@ap.test", "agent"}
+	resource := []string{"Test Calendar", "Read the events of your calendar"}
+	j := "<p>" + justificationShown + ". Trust me.</p>"
+	for name, c := range map[string]struct {
+		html string
+		ok   bool
+	}{
+		"separate, labelled regions": {`<main><section><h2>What the resource says</h2><p>Test Calendar</p><p>Read the events of your calendar</p></section>
+<section><h2>What the agent says</h2><figure><figcaption>Justification, from <code>aauth:cf-a-1@ap.test</code></figcaption><blockquote>` + j + `</blockquote></figure></section></main>`, true},
+		"no resource words shown":    {`<div><p>The <b>agent</b> says:</p>` + j + `</div>`, true},
+		"one paragraph for both":     {`<main><p>Test Calendar. ` + justificationShown + `. Asked by aauth:cf-a-1@ap.test</p></main>`, false},
+		"one region, labelled after": {`<main><section><p>Test Calendar</p>` + j + `<p>the agent asked</p></section></main>`, false},
+		"attributed to nobody":       {`<main>` + j + `</main>`, false},
+		"not shown":                  {`<main><p>Test Calendar</p><p>the agent asked</p></main>`, false},
+	} {
+		err := attributedToAgent(Page{URL: "https://ps.test/interact/x", HTML: c.html}, justificationShown, agent, resource)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -19,8 +19,10 @@
 //     a new agent's first person token (binding, the pending URL, Prefer:
 //     wait, the token's contents), a mission (propose, approve, s256 over
 //     the exact bytes, update, completion, errors, the existence oracle,
-//     permission and audit under it), three-party auth tokens and
-//     sub-agents. The person's part is Target.Person; without one those
+//     permission and audit under it, its expiry when the PS's missions end
+//     within minutes), three-party auth tokens and sub-agents, the agent's
+//     callback, the relay through E9 and what the consent page attributes
+//     to the agent. The person's part is Target.Person; without one those
 //     checks are SKIPped.
 //
 // Results are grouped by surface (Surfaces, SurfaceOf: the PS-REQUIREMENTS

@@ -245,6 +245,7 @@ func (t *Target) bindDecide(ctx context.Context, rec recorder, a *conformance.Ag
 	if len(pages) == 0 {
 		rec("PS-168 agent Markdown reaches the consent page without live script", errNotShown)
 		rec("PS-169 the consent page shows the agent, the resource and the justification", errNotShown)
+		rec("PS-282 the justification is shown apart from what the resource says, attributed to the agent", errNotShown)
 		return nil
 	}
 	var v verdict
@@ -261,7 +262,26 @@ func (t *Target) bindDecide(ctx context.Context, rec recorder, a *conformance.Ag
 		"the resource":      {rs, strings.TrimPrefix(rs, "https://")},
 		"the justification": {justificationShown},
 	}))
+	rec("PS-282 the justification is shown apart from what the resource says, attributed to the agent", t.consentAttribution(pages, a))
 	return nil
+}
+
+// consentAttribution checks PS-282 on every page that shows the
+// justification; one of them must.
+func (t *Target) consentAttribution(pages []Page, a *conformance.Agent) error {
+	var v verdict
+	seen := 0
+	for _, p := range pages {
+		if !strings.Contains(squash(p.Text), justificationShown) {
+			continue
+		}
+		seen++
+		v.addErr(MUST, attributedToAgent(p, justificationShown, []string{a.ID, strings.TrimPrefix(a.ID, "aauth:"), "agent"}, resourceAssertions(t.Resource)))
+	}
+	if seen == 0 {
+		return Failf(MUST, "no page the person was shown carries the justification (%q)", justificationShown)
+	}
+	return v.err()
 }
 
 // unauthenticatedDecision posts the forms of the decision page p without
@@ -451,6 +471,7 @@ var bindChecks = func() []Check {
 		s("PS-164", "the decision forms posted without the person's session change nothing", MUST),
 		s("PS-168", "agent Markdown reaches the consent page without live script", MUST),
 		s("PS-169", "the consent page shows the agent, the resource and the justification", MUST),
+		s("PS-282", "the justification is shown apart from what the resource says, attributed to the agent", MUST),
 		s("PS-162", "a used interaction code is refused the second time", MUST),
 		s("PS-072", "person token: typ, alg, kid, iss, dwk, aud", MUST),
 		s("PS-009", "the person token verifies with the PS JWKS", MUST),
@@ -574,11 +595,7 @@ func pendingFlow(ctx context.Context, t *Target, rec recorder) error {
 	var agents []*conformance.Agent
 	var firsts []*Response
 	for range n {
-		a, err := t.newFlowAgent("p")
-		if err != nil {
-			return err
-		}
-		r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"}}), nil)
+		a, r, err := t.firstRequest(ctx, "p", e3, rs)
 		if err != nil {
 			return err
 		}
@@ -687,25 +704,13 @@ var pendingChecks = func() []Check {
 func missionCapabilityChecks() []Check {
 	return []Check{
 		boundCheck("PS-257", "E3 without capabilities: in a mission the approved ones apply, outside it none", MUST, func(ctx context.Context, t *Target, b *boundAgent) error {
-			e5, err := t.need(ctx, "mission_endpoint")
+			_, s256, err := t.approvedMission(ctx, b, "capabilities captured at approval", "approve the mission proposal of "+b.agent.ID)
 			if err != nil {
 				return err
 			}
-			e3, rs, err := t.e3Resource(ctx)
+			e3, _, err := t.e3Resource(ctx)
 			if err != nil {
 				return err
-			}
-			r, err := t.agentSend(ctx, b.agent, http.MethodPost, e5, jsonBody(map[string]any{"description": "aauth-conformance " + randomHex(4) + ": capabilities captured at approval",
-				"resources": []string{rs}, "capabilities": []string{"interaction"}}), nil)
-			if err != nil {
-				return err
-			}
-			if r, err = t.resolve(ctx, b.agent, r, true, "approve the mission proposal of "+b.agent.ID); err != nil {
-				return err
-			}
-			s256, _ := r.Body["s256"].(string)
-			if r.Status != http.StatusOK || s256 == "" {
-				return Skip("the mission was not approved: %s", r)
 			}
 			// A server the person never granted the agent: the provider's.
 			other := t.AP.Issuer()

@@ -200,3 +200,96 @@ func (t *Target) pollPaced(ctx context.Context, a *conformance.Agent, loc string
 		time.Sleep(max(retryAfter(r), 6*time.Second))
 	}
 }
+
+// resourceAssertions are the texts the test resource asserts about itself
+// in its metadata (P§consent-presentation: name, description,
+// scope_descriptions), as a consent page may show them.
+func resourceAssertions(rs *conformance.Resource) []string {
+	md := rs.Metadata()
+	var out []string
+	for _, k := range []string{"name", "description"} {
+		if s, _ := md[k].(string); s != "" {
+			out = append(out, s)
+		}
+	}
+	scopes, _ := md["scope_descriptions"].(map[string]any)
+	for _, v := range scopes {
+		if s, _ := v.(string); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// attributedToAgent checks PS-282 on one consent page: the justification
+// is shown, and the smallest region around it that names the agent (its
+// identifier, or the word "agent") holds nothing the resource asserts. A
+// region reached first that holds the resource's words puts both under
+// one voice. The page's structure is all a black box can see of "visually
+// separates": a page showing none of the resource's words is checked for
+// the attribution alone.
+func attributedToAgent(p Page, justification string, agent, resource []string) error {
+	doc, err := html.Parse(strings.NewReader(p.HTML))
+	if err != nil {
+		return Failf(MUST, "%s: the page does not parse: %v", p.URL, err)
+	}
+	j := deepestWith(doc, justification)
+	if j == nil {
+		return Failf(MUST, "%s: the justification (%q) is not shown", p.URL, justification)
+	}
+	for n := j; n != nil; n = n.Parent {
+		text := strings.Replace(nodeText(n), justification, "", 1)
+		for _, r := range resource {
+			if strings.Contains(text, squash(r)) {
+				return Failf(MUST, "%s: the justification shares a region (<%s>) with the resource's own words %q before anything attributes it to the agent", p.URL, n.Data, r)
+			}
+		}
+		lower := strings.ToLower(text)
+		for _, a := range agent {
+			if strings.Contains(lower, strings.ToLower(a)) {
+				return nil
+			}
+		}
+	}
+	return Failf(MUST, "%s: nothing around the justification attributes it to the agent", p.URL)
+}
+
+// deepestWith is the deepest element whose text contains s.
+func deepestWith(n *html.Node, s string) *html.Node {
+	if n.Type == html.ElementNode && (n.Data == "script" || n.Data == "style" || n.Data == "template") {
+		return nil
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if d := deepestWith(c, s); d != nil {
+			return d
+		}
+	}
+	if (n.Type == html.ElementNode || n.Type == html.DocumentNode) && strings.Contains(nodeText(n), s) {
+		return n
+	}
+	return nil
+}
+
+// nodeText is n's text with runs of white space made one space (scripts,
+// styles and templates left out).
+func nodeText(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		switch {
+		case n.Type == html.TextNode:
+			b.WriteString(n.Data)
+			b.WriteByte(' ')
+		case n.Type == html.ElementNode && (n.Data == "script" || n.Data == "style" || n.Data == "template"):
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return squash(b.String())
+}
+
+// squash makes runs of white space one space.
+func squash(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -26,11 +26,7 @@ func twoPersonsFlow(ctx context.Context, t *Target, rec recorder) error {
 	if err != nil {
 		return err
 	}
-	a, err := t.newFlowAgent("p2")
-	if err != nil {
-		return err
-	}
-	r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"}}), nil)
+	a, r, err := t.firstRequest(ctx, "p2", e3, rs)
 	if err != nil {
 		return err
 	}
@@ -50,7 +46,19 @@ func twoPersonsFlow(ctx context.Context, t *Target, rec recorder) error {
 		return rec("PS-079 two people at one resource get different sub values", Failf(MUST, "both people are sub %q at %s", pt.str("sub"), rs))
 	}
 	rec("PS-079 two people at one resource get different sub values", nil)
+	t.mu.Lock()
+	t.bind2 = &boundAgent{agent: a, pt: pt}
+	t.mu.Unlock()
 	return nil
+}
+
+// boundToSecond runs the two-persons flow (if not yet) and returns the
+// agent it connected to the second person, nil when it did not.
+func (t *Target) boundToSecond(ctx context.Context) *boundAgent {
+	t.scenarioFor(ctx, "two-persons", twoPersonsFlow)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.bind2
 }
 
 // notYours has the second person open the link of a request the first

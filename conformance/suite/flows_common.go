@@ -39,6 +39,44 @@ func (t *Target) newFlowAgent(role string) (*conformance.Agent, error) {
 	return t.mintFrom(t.AP, conformance.TokenSpec{Agent: k, Sub: "aauth:cf-" + role + "-" + randomHex(4) + "@" + apHost(t.AP), Lifetime: 30 * time.Minute})
 }
 
+// firstRequest is a never-seen agent's first request at E3 for rs,
+// declaring the interaction capability.
+func (t *Target) firstRequest(ctx context.Context, role, e3, rs string) (*conformance.Agent, *Response, error) {
+	a, err := t.newFlowAgent(role)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := t.agentSend(ctx, a, http.MethodPost, e3, jsonBody(map[string]any{"resource": rs, "capabilities": []string{"interaction"}}), nil)
+	return a, r, err
+}
+
+// approvedMission has b's agent propose a mission naming the test
+// resource, for purpose, and the person approve it (what tells a human
+// how); it returns the approval, a 200 with s256.
+func (t *Target) approvedMission(ctx context.Context, b *boundAgent, purpose, what string) (*Response, string, error) {
+	e5, err := t.need(ctx, "mission_endpoint")
+	if err != nil {
+		return nil, "", err
+	}
+	_, rs, err := t.e3Resource(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := t.agentSend(ctx, b.agent, http.MethodPost, e5, jsonBody(map[string]any{"description": "aauth-conformance " + randomHex(4) + ": " + purpose,
+		"resources": []string{rs}, "capabilities": []string{"interaction"}}), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if r, err = t.resolve(ctx, b.agent, r, true, what); err != nil {
+		return nil, "", err
+	}
+	s256, _ := r.Body["s256"].(string)
+	if r.Status != http.StatusOK || s256 == "" {
+		return nil, "", Skip("the mission was not approved: %s", r)
+	}
+	return r, s256, nil
+}
+
 // need returns the URL of an advertised endpoint, or NotApplicable.
 func (t *Target) need(ctx context.Context, member string) (string, error) {
 	ep, err := t.advertised(ctx, member)

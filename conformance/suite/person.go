@@ -97,6 +97,17 @@ func stepsOf(sc string, run func(ctx context.Context, t *Target, rec recorder) e
 	return func(id, name, level string, also ...string) Check { return step(sc, run, id, name, level, also...) }
 }
 
+// keyedSteps are steps of one scenario at one level, each named by its
+// key "PS-nnn name".
+func keyedSteps(sc string, run func(ctx context.Context, t *Target, rec recorder) error, level string, keys ...string) []Check {
+	out := make([]Check, 0, len(keys))
+	for _, k := range keys {
+		id, name, _ := strings.Cut(k, " ")
+		out = append(out, step(sc, run, id, name, level))
+	}
+	return out
+}
+
 // scenarioHome is the surface a flow belongs to (see step).
 var scenarioHome = map[string]string{"mission": SurfaceMissions, "three-party": SurfaceAuthTokens, "sub-agent": SurfaceSubAgents, "revocation": SurfaceRevocation,
 	"federation": SurfaceFederation, "chaining": SurfaceChaining, "r3": SurfaceAuthTokens, "sub-agent-more": SurfaceSubAgents,

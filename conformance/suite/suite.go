@@ -93,6 +93,7 @@ type Target struct {
 	md        map[string]any
 	scenarios map[string]*scenario
 	bind      *boundAgent
+	bind2     *boundAgent // the second person's agent (two-persons flow)
 	other     *conformance.Agent
 	sent      map[string]int64
 }

@@ -516,7 +516,8 @@ func TestRegister(t *testing.T) {
 // TestMissionDefaultLifetime: the mission review's default end is bounded
 // (7 days) unless the operator says otherwise, through the flag or
 // AAUTH_PS_MISSION_DEFAULT_LIFETIME; 0 means no time limit, and values
-// between 0 and 1h or beyond a year are refused (issue 9 item 3).
+// between 0 and 1h (1m with --dev) or beyond a year are refused (issue 9
+// item 3).
 func TestMissionDefaultLifetime(t *testing.T) {
 	if c := parse(t, nil, nil); c.MissionDefaultLifetime != 7*24*time.Hour {
 		t.Fatalf("default mission lifetime %s, want 168h", c.MissionDefaultLifetime)
@@ -536,6 +537,15 @@ func TestMissionDefaultLifetime(t *testing.T) {
 		c.MissionDefaultLifetime = bad
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--mission-default-lifetime") {
 			t.Errorf("--mission-default-lifetime %s: %v, want refused", bad, err)
+		}
+	}
+	// In development mode from one minute, so a conformance run can see
+	// a mission pass its expires_at (PS-211); never below.
+	for d, ok := range map[time.Duration]bool{time.Minute: true, 70 * time.Second: true, 59 * time.Second: false} {
+		c := valid(t)
+		c.Dev, c.MissionDefaultLifetime = true, d
+		if err := c.Validate(); (err == nil) != ok {
+			t.Errorf("--dev --mission-default-lifetime %s: %v", d, err)
 		}
 	}
 }

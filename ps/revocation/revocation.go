@@ -87,6 +87,9 @@ type AgentFilter struct {
 	PersonID           string // "" for every person
 	Resource           string // "" for every resource
 	AuthOnly           bool   // auth tokens only (a removed scope grant)
+	// SubAgent selects the tokens issued to AgentSub as a sub-agent (a
+	// parent presented its subagent_token) rather than as the signer.
+	SubAgent bool
 }
 
 // Cascade is one revocation that started downstream revocations.
@@ -439,9 +442,16 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 			return err
 		}
 		agentSub = sub
-		targets, err := st.IssuedToAgent(ctx, AgentFilter{AgentIss: c.ID, AgentSub: sub}, now, maxCascade)
-		if err != nil {
-			return err
+		// By identity (PS-239): what was issued to the agent as the
+		// signer, and as a sub-agent (its token accepted as a
+		// subagent_token, whichever parent presented it).
+		var targets []Issued
+		for _, asSub := range []bool{false, true} {
+			ts, err := st.IssuedToAgent(ctx, AgentFilter{AgentIss: c.ID, AgentSub: sub, SubAgent: asSub}, now, maxCascade)
+			if err != nil {
+				return err
+			}
+			targets = append(targets, ts...)
 		}
 		cascadeID, err = s.cascade(ctx, st, Cascade{Iss: c.ID, JTI: req.JTI, Exp: req.Exp}, targets, now)
 		return err
@@ -473,16 +483,17 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 }
 
 // endPending ends, 403 revoked, the open requests the agent started with
-// the revoked agent token; those it started with another token go on
+// the revoked agent token, and those a parent made carrying it as its
+// sub-agent's subagent_token; those made with another token go on
 // (PS-280, A-59). Failures are logged: the revocation itself stands.
 func (s *Service) endPending(ctx context.Context, agentIss, agentSub, tokenJTI string) {
 	if s.o.Pending == nil {
 		return
 	}
+	const detail = "the agent token that started this request was revoked"
 	reqs, err := s.o.Pending.ForRequester(ctx, pending.Requester{Scheme: aauth.SchemeJWT, Issuer: agentIss, Subject: agentSub})
 	if err != nil {
 		s.o.Logger.WarnContext(ctx, "revocation: list the agent's pending requests", "err", err)
-		return
 	}
 	for _, r := range reqs {
 		var p struct {
@@ -493,10 +504,42 @@ func (s *Service) endPending(ctx context.Context, agentIss, agentSub, tokenJTI s
 		if json.Unmarshal(r.Payload, &p) != nil || p.Agent.TokenJTI != tokenJTI {
 			continue
 		}
-		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the agent token that started this request was revoked")
-		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
-			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
+		s.failPending(ctx, r.ID, detail)
+	}
+	// The requester of a sub-agent's request is its parent: the
+	// candidates name the token's jti (the two kinds that take a
+	// subagent_token), checked exactly.
+	for _, kind := range []string{aauth.PendingPersonToken, aauth.PendingAuthToken} {
+		refs, err := s.o.Store.OpenPendingNaming(ctx, kind, "token_jti", tokenJTI, maxCascade)
+		if err != nil {
+			s.o.Logger.WarnContext(ctx, "revocation: list the pending requests of a sub-agent token", "err", err)
+			continue
 		}
+		for _, r := range refs {
+			var p struct {
+				Agent struct {
+					Iss      string `json:"iss"`
+					SubAgent *struct {
+						Sub      string `json:"sub"`
+						TokenJTI string `json:"token_jti"`
+					} `json:"subagent"`
+				} `json:"agent"`
+			}
+			if json.Unmarshal(r.Payload, &p) != nil || p.Agent.Iss != agentIss || p.Agent.SubAgent == nil ||
+				p.Agent.SubAgent.Sub != agentSub || p.Agent.SubAgent.TokenJTI != tokenJTI {
+				continue
+			}
+			s.failPending(ctx, r.ID, detail)
+		}
+	}
+}
+
+// failPending ends pending request id 403 revoked (PS-280); one already
+// closed or expired is left as it is.
+func (s *Service) failPending(ctx context.Context, id, detail string) {
+	err := s.o.Pending.Fail(ctx, id, http.StatusForbidden, aauth.ErrRevoked, detail)
+	if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
+		s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
 	}
 }
 

@@ -198,10 +198,22 @@ func (s *Store) issued(ctx context.Context, op, personWhere string, personArgs [
 	return out, nil
 }
 
+// issuedToAgentWhere selects an agent's token records, by the signer or
+// by the sub-agent a parent's token was issued for (partial indexes,
+// migration 00046); its arguments are the agent's iss and sub, the person
+// twice and the resource twice.
+func issuedToAgentWhere(subAgent bool) string {
+	who := `agent_sub = ?`
+	if subAgent {
+		who = `subagent_sub = ?`
+	}
+	return `agent_iss = ? AND ` + who + ` AND (? = '' OR person_id = ?) AND (? = '' OR aud = ?)`
+}
+
 // IssuedToAgent lists the live tokens issued to the agent f names,
 // whatever agent token it used, narrowed by f's person, resource and kind.
 func (s *Store) IssuedToAgent(ctx context.Context, f revocation.AgentFilter, now time.Time, limit int) ([]revocation.Issued, error) {
-	where := `agent_iss = ? AND agent_sub = ? AND (? = '' OR person_id = ?) AND (? = '' OR aud = ?)`
+	where := issuedToAgentWhere(f.SubAgent)
 	personWhere := where
 	if f.AuthOnly {
 		personWhere = ""

@@ -355,7 +355,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			return st.InTx(ctx, func(tx *store.Store) error { return f(tx) })
 		},
 		Sender: &revocation.HTTPSender{Metadata: a.Discovery, Client: client,
-			Signer: psSigner, PresentedTo: st.Presentations},
+			Signer: psSigner, PresentedTo: st.Presentations, Identifiers: cfg.Identifiers()},
 	})
 	if err != nil {
 		a.Close()

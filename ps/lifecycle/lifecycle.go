@@ -479,10 +479,12 @@ func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *
 // not answer), whether it was confirmed, the attempts, the cascade
 // ("revocations", as the lifecycle_transition names it) and, for
 // revocation_unavailable, when the PS attempts it again
-// (next_attempt_at, omitted when it will not: the token expires first). The append locks
+// (next_attempt_at, omitted when it will not: the token expires first),
+// and an access server's report of the resources it revoked at
+// (downstream, omitted when it gave none; PS-292). The append locks
 // the mission's row first, as every append to its chain does, so it reads
 // the chain's head serialised with them (revocation.Evidencer).
-func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s256, iss string, d revocation.Delivery) error {
+func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s256, iss string, d revocation.Delivery, downstream []revocation.Downstream) error {
 	tx, ok := st.(Store)
 	if !ok {
 		return fmt.Errorf("lifecycle: cannot evidence a revocation of mission %s outside the PS's store", s256)
@@ -500,6 +502,9 @@ func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s25
 	if !d.NextAttempt.IsZero() {
 		// The PS keeps trying (design §5); a later success is evidenced.
 		body["next_attempt_at"] = d.NextAttempt.UTC().Format(time.RFC3339)
+	}
+	if len(downstream) > 0 {
+		body["downstream"] = downstream
 	}
 	raw, err := evidence.Body(body)
 	if err != nil {

@@ -87,11 +87,11 @@ func (s *Service) RetryDue(ctx context.Context) (int, error) {
 		}
 		cascades[d.CascadeID] = c
 	}
-	<-s.sendEach(ctx, ds, func(d Delivery, outcome string) {
+	<-s.sendEach(ctx, ds, func(d Delivery, r Result) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.retried(context.WithoutCancel(ctx), cascades[d.CascadeID], d, outcome); err != nil {
+		if err := s.retried(context.WithoutCancel(ctx), cascades[d.CascadeID], d, r); err != nil {
 			s.o.Logger.WarnContext(ctx, "revocation: record a retried delivery", "recipient", d.Recipient, "err", err)
 		}
 	})
@@ -104,7 +104,8 @@ func (s *Service) RetryDue(ctx context.Context) (int, error) {
 // evidenced when it was first stored, and the same outcome is never
 // evidenced twice (a claimed pending delivery, whose sender is gone, has
 // no outcome evidenced yet).
-func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome string) error {
+func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, r Result) error {
+	outcome := r.Outcome
 	ev := s.evidencer()
 	var next time.Time
 	recorded := false
@@ -112,12 +113,15 @@ func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome s
 		now := s.o.Now()
 		next = retryAfter(c, d.Attempts+1, outcome, now, d.TokenExp)
 		ok, err := st.RetriedDelivery(ctx, d, outcome, now, next)
+		if err == nil && ok {
+			err = setDownstream(ctx, st, d, r)
+		}
 		if recorded = ok; err != nil || !ok || outcome == d.Outcome || c == nil || c.Mission == "" || ev == nil {
 			return err
 		}
 		settled := d
 		settled.Outcome, settled.Attempts, settled.UpdatedAt, settled.NextAttempt = outcome, d.Attempts+1, now, next
-		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, settled)
+		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, settled, r.Downstream)
 	})
 	switch {
 	case err != nil || !recorded:

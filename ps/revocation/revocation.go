@@ -116,6 +116,30 @@ type Delivery struct {
 	NextAttempt time.Time
 }
 
+// Downstream is one entry of an access server's report of the
+// revocations it made (P§revocation-response "Body", PS-292): a resource
+// it revoked at and, when that did not succeed, why.
+type Downstream struct {
+	Recipient string `json:"recipient"`
+	// Error is OutcomeUnavailable or OutcomeUnsupported; "" when revoked.
+	Error string `json:"error,omitempty"`
+}
+
+// Outcome is the outcome an entry reports.
+func (d Downstream) Outcome() string {
+	if d.Error == "" {
+		return OutcomeRevoked
+	}
+	return d.Error
+}
+
+// Result is one delivery's answer: its terminal outcome and, from an
+// access server, its downstream report.
+type Result struct {
+	Outcome    string
+	Downstream []Downstream
+}
+
 // Store is what revocation needs from storage (*store.Store).
 type Store interface {
 	// LockRevocations holds, until the transaction ends, the lock that
@@ -145,6 +169,12 @@ type Store interface {
 	AddDeliveries(ctx context.Context, ds []Delivery, at time.Time) error
 	Deliveries(ctx context.Context, cascadeID string) ([]Delivery, error)
 	SetDeliveryOutcome(ctx context.Context, d Delivery, outcome string, at time.Time) error
+	// SetDownstream stores, with the outcome just stored for delivery d,
+	// the access server's report ds (each outcome stored drops the
+	// previous one's report).
+	SetDownstream(ctx context.Context, d Delivery, ds []Downstream) error
+	// Downstream lists the reports stored with a cascade's deliveries.
+	Downstream(ctx context.Context, cascadeID string) ([]Downstream, error)
 	// SettleDelivery records a terminal outcome (counting an attempt) of a
 	// delivery still pending, and its retry at retryAt (none when zero);
 	// false when it was not pending.
@@ -175,18 +205,20 @@ type PendingRef struct {
 }
 
 // Sender delivers one revocation to a recipient and returns its terminal
-// outcome (OutcomeRevoked, OutcomeUnsupported or OutcomeUnavailable).
+// outcome (OutcomeRevoked, OutcomeUnsupported or OutcomeUnavailable) and
+// what an access server reported downstream.
 type Sender interface {
-	Send(ctx context.Context, recipient, jti string, exp time.Time) string
+	Send(ctx context.Context, recipient, jti string, exp time.Time) Result
 }
 
 // Evidencer records, in the transaction st that stores it, the terminal
 // outcome of a delivery of a mission's cascade on that mission's evidence
 // chain (design §5 "outcomes are evidenced", §7 revocation_result;
 // ps/lifecycle's Service). Iss is the revoked token's issuer (this PS);
-// d carries the outcome just stored and its attempts.
+// d carries the outcome just stored and its attempts, downstream what an
+// access server reported with it.
 type Evidencer interface {
-	RevocationResult(ctx context.Context, st Store, mission, iss string, d Delivery) error
+	RevocationResult(ctx context.Context, st Store, mission, iss string, d Delivery, downstream []Downstream) error
 }
 
 // Pending is the deferred-response engine (*pending.Engine): requests an
@@ -735,8 +767,9 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 		}
 		todo = append(todo, d)
 	}
-	finished := s.sendEach(bg, todo, func(d Delivery, outcome string) {
-		retryAt, err := s.settle(bg, c, d, outcome)
+	finished := s.sendEach(bg, todo, func(d Delivery, r Result) {
+		outcome := r.Outcome
+		retryAt, err := s.settle(bg, c, d, r)
 		if err != nil {
 			s.o.Logger.WarnContext(bg, "revocation: record a delivery outcome", "recipient", d.Recipient, "err", err)
 		}
@@ -761,7 +794,7 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 // each within attemptTimeout of ctx, counted in flight (WaitIdle) — and
 // hands each outcome to record; the channel closes once every record
 // returned.
-func (s *Service) sendEach(ctx context.Context, ds []Delivery, record func(d Delivery, outcome string)) <-chan struct{} {
+func (s *Service) sendEach(ctx context.Context, ds []Delivery, record func(d Delivery, r Result)) <-chan struct{} {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, maxConcurrentDeliveries)
 	for _, d := range ds {
@@ -789,15 +822,26 @@ func (s *Service) sendEach(ctx context.Context, ds []Delivery, record func(d Del
 // transaction with its retry and the revocation_result record the
 // Evidencer appends to the mission's chain: the outcome, its schedule
 // and its evidence commit together, and a delivery another sender
-// settled first is neither evidenced twice nor scheduled again.
-func (s *Service) settle(ctx context.Context, c *Cascade, d Delivery, outcome string) (time.Time, error) {
+// settled first is neither evidenced twice nor scheduled again. An
+// access server's report is stored (and evidenced) with the outcome.
+func (s *Service) settle(ctx context.Context, c *Cascade, d Delivery, r Result) (time.Time, error) {
+	outcome := r.Outcome
 	ev := s.evidencer()
 	missionID := ""
 	if c != nil && ev != nil {
 		missionID = c.Mission
 	}
 	if missionID == "" && !c.Retried() {
-		return time.Time{}, s.o.Store.SetDeliveryOutcome(ctx, d, outcome, s.o.Now())
+		set := func(st Store) error {
+			if err := st.SetDeliveryOutcome(ctx, d, outcome, s.o.Now()); err != nil {
+				return err
+			}
+			return setDownstream(ctx, st, d, r)
+		}
+		if len(r.Downstream) == 0 {
+			return time.Time{}, set(s.o.Store) // one statement
+		}
+		return time.Time{}, s.o.InTx(ctx, set)
 	}
 	var retryAt time.Time
 	err := s.o.InTx(ctx, func(st Store) error {
@@ -807,17 +851,29 @@ func (s *Service) settle(ctx context.Context, c *Cascade, d Delivery, outcome st
 		if !ok {
 			retryAt = time.Time{}
 		}
+		if err == nil && ok {
+			err = setDownstream(ctx, st, d, r)
+		}
 		if err != nil || !ok || missionID == "" {
 			return err
 		}
 		settled := d
 		settled.Outcome, settled.Attempts, settled.UpdatedAt, settled.NextAttempt = outcome, d.Attempts+1, now, retryAt
-		return ev.RevocationResult(ctx, st, missionID, s.o.Issuer, settled)
+		return ev.RevocationResult(ctx, st, missionID, s.o.Issuer, settled, r.Downstream)
 	})
 	if err != nil {
 		return time.Time{}, err
 	}
 	return retryAt, nil
+}
+
+// setDownstream stores, with the outcome of delivery d just stored through
+// st, the report r carries, if any.
+func setDownstream(ctx context.Context, st Store, d Delivery, r Result) error {
+	if len(r.Downstream) == 0 {
+		return nil
+	}
+	return st.SetDownstream(ctx, d, r.Downstream)
 }
 
 // CascadeAgent revokes, in the caller's transaction st, every live token
@@ -874,17 +930,28 @@ func (s *Service) Deliver(ctx context.Context, cascadeID string) {
 
 // Report lists the per-recipient outcomes of a cascade the person started
 // (PS-287: the person may see them; an agent provider never does): the
-// worst outcome per recipient.
+// worst outcome per recipient, the resources an access server reported
+// on included (PS-292).
 func (s *Service) Report(ctx context.Context, cascadeID string) (map[string]string, error) {
 	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
 	if err != nil {
 		return nil, err
 	}
+	reported, err := s.o.Store.Downstream(ctx, cascadeID)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
-	for _, d := range ds {
-		if prev, ok := out[d.Recipient]; !ok || prev == OutcomeRevoked {
-			out[d.Recipient] = d.Outcome
+	add := func(recipient, outcome string) {
+		if prev, ok := out[recipient]; !ok || prev == OutcomeRevoked {
+			out[recipient] = outcome
 		}
+	}
+	for _, d := range ds {
+		add(d.Recipient, d.Outcome)
+	}
+	for _, e := range reported {
+		add(e.Recipient, e.Outcome())
 	}
 	return out, nil
 }

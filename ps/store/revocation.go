@@ -336,8 +336,8 @@ func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, o
 	if outcome == revocation.OutcomePending {
 		inc = 0
 	}
-	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?, next_attempt_at = NULL
-		WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
+	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?, next_attempt_at = NULL,
+		downstream = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
 	return wrap("set revocation delivery outcome", err)
 }
 
@@ -355,8 +355,8 @@ func nextAttempt(t time.Time) *int64 {
 // still pending; false when it is not (another sender settled it first:
 // its outcome, and its evidence, stand).
 func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outcome string, at, retryAt time.Time) (bool, error) {
-	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?
-		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), nextAttempt(retryAt),
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?,
+		downstream = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), nextAttempt(retryAt),
 		d.CascadeID, d.Recipient, d.TokenJTI, revocation.OutcomePending)
 	if r.Error != nil {
 		return false, wrap("settle revocation delivery", r.Error)
@@ -430,13 +430,51 @@ func (s *Store) RetriedDelivery(ctx context.Context, d revocation.Delivery, outc
 	if d.NextAttempt.IsZero() || (d.Outcome != revocation.OutcomeUnavailable && d.Outcome != revocation.OutcomePending) {
 		return false, errors.New("store: record a revocation retry: the delivery carries no claim")
 	}
-	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?
-		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ? AND next_attempt_at = ?`,
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?,
+		downstream = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ? AND next_attempt_at = ?`,
 		outcome, at.Unix(), nextAttempt(retryAt), d.CascadeID, d.Recipient, d.TokenJTI, d.Outcome, d.NextAttempt.Unix())
 	if r.Error != nil {
 		return false, wrap("record a revocation retry", r.Error)
 	}
 	return r.RowsAffected == 1, nil
+}
+
+// SetDownstream stores an access server's report with delivery d (the
+// outcome just stored dropped the previous one's; migration 00046), as
+// JSON: the PS reads it back whole, never by its content.
+func (s *Store) SetDownstream(ctx context.Context, d revocation.Delivery, ds []revocation.Downstream) error {
+	var v *string
+	if len(ds) > 0 {
+		b, err := json.Marshal(ds)
+		if err != nil {
+			return err
+		}
+		text := string(b)
+		v = &text
+	}
+	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET downstream = ? WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`,
+		v, d.CascadeID, d.Recipient, d.TokenJTI).Error
+	return wrap("store a downstream revocation report", err)
+}
+
+// Downstream lists the entries of the reports stored with a cascade's
+// deliveries.
+func (s *Store) Downstream(ctx context.Context, cascadeID string) ([]revocation.Downstream, error) {
+	var raws []string
+	err := s.stmt(ctx).Raw(`SELECT downstream FROM revocation_deliveries WHERE cascade_id = ? AND downstream IS NOT NULL
+		ORDER BY recipient, token_jti`, cascadeID).Scan(&raws).Error
+	if err != nil {
+		return nil, wrap("read downstream revocation reports", err)
+	}
+	var out []revocation.Downstream
+	for _, raw := range raws {
+		var ds []revocation.Downstream
+		if err := json.Unmarshal([]byte(raw), &ds); err != nil {
+			return nil, wrap("read downstream revocation reports", err)
+		}
+		out = append(out, ds...)
+	}
+	return out, nil
 }
 
 // PurgeRevocationState deletes accepted-agent-token records and cascades

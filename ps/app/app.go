@@ -355,7 +355,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			return st.InTx(ctx, func(tx *store.Store) error { return f(tx) })
 		},
 		Sender: &revocation.HTTPSender{Metadata: a.Discovery, Client: client,
-			Signer: psSigner, PresentedTo: st.Presentations},
+			Signer: psSigner, PresentedTo: st.Presentations, Identifiers: cfg.Identifiers()},
 	})
 	if err != nil {
 		a.Close()
@@ -548,12 +548,18 @@ func (a *App) endMission(ctx context.Context, st missionflow.Store, s256 string,
 }
 
 // agentAccepted remembers an accepted agent token's (iss, jti) and sub, so
-// that its provider's revocation cascades by the agent's sub (PS-293).
+// that its provider's revocation cascades by the agent's sub (PS-293):
+// the signer's, and the sub-agent token the request carried (P§sub-agents).
 func (a *App) agentAccepted(ctx context.Context, ag *httpsig.Agent) {
-	if err := ag.RememberOnce(func() error {
-		return a.Store.RememberAgentToken(ctx, ag.Provider, ag.TokenJTI, ag.ID, ag.TokenExp)
-	}); err != nil {
-		a.Log.WarnContext(ctx, "record accepted agent token", "err", err)
+	for _, t := range []*httpsig.Agent{ag, ag.SubAgent} {
+		if t == nil {
+			continue
+		}
+		if err := t.RememberOnce(func() error {
+			return a.Store.RememberAgentToken(ctx, t.Provider, t.TokenJTI, t.ID, t.TokenExp)
+		}); err != nil {
+			a.Log.WarnContext(ctx, "record accepted agent token", "err", err)
+		}
 	}
 }
 

@@ -123,8 +123,8 @@ func Parse(m map[string]any) (Params, error) {
 
 // Apply verifies what p carries for the signer a and records the result in
 // ag: ag.Upstream for an upstream token, ag.SubAgent for a sub-agent
-// token. Every failure is a 400 with the draft's code (or 503/500), and
-// ag is unchanged.
+// token (and a.SubAgent: the verified sub-agent). Every failure is a 400
+// with the draft's code (or 503/500), and ag is unchanged.
 func (r *Resolver) Apply(ctx context.Context, a *httpsig.Agent, ag *tokens.Agent, p Params) error {
 	var up *tokens.Upstream
 	var sub *tokens.SubAgent
@@ -140,6 +140,9 @@ func (r *Resolver) Apply(ctx context.Context, a *httpsig.Agent, ag *tokens.Agent
 			return err
 		}
 		sub = &tokens.SubAgent{Sub: sa.ID, TokenJTI: sa.TokenJTI, TokenExp: sa.TokenExp, Key: sa.Key}
+		// The server records the accepted sub-agent token, as it does the
+		// signer's, once the request succeeded (PS-293).
+		a.SubAgent = sa
 	}
 	ag.Upstream, ag.SubAgent = up, sub
 	return nil

@@ -152,6 +152,10 @@ type Agent struct {
 	// layer (behind a trusted proxy, the client the proxy names). The
 	// signature does not cover it; it only feeds abuse bounds.
 	ClientAddr netip.Addr
+	// SubAgent is the sub-agent whose subagent_token the request carried,
+	// once verified (chain.Resolver.Apply): its token is recorded with the
+	// signer's when the request succeeds (PS-293).
+	SubAgent *Agent
 	// entry is the agent token's cache entry (nil: not cached).
 	entry *tokenEntry
 }

@@ -481,10 +481,12 @@ func (s *Service) evidence(ctx context.Context, tx Store, m *mission.Record, t *
 // revocation_unavailable, when the PS attempts it again
 // (next_attempt_at) or, when it will not (the token expires first),
 // retries_ended: true with the attempts made, 0 included — the record of
-// the PS giving up, appended once its retries end. The append locks the
-// mission's row first, as every append to its chain does, so it reads the
-// chain's head serialised with them (revocation.Evidencer).
-func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s256, iss string, d revocation.Delivery) error {
+// the PS giving up, appended once its retries end — and an access
+// server's report of the resources it revoked at (downstream, omitted
+// when it gave none; PS-292). The append locks the mission's row first,
+// as every append to its chain does, so it reads the chain's head
+// serialised with them (revocation.Evidencer).
+func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s256, iss string, d revocation.Delivery, downstream []revocation.Downstream) error {
 	tx, ok := st.(Store)
 	if !ok {
 		return fmt.Errorf("lifecycle: cannot evidence a revocation of mission %s outside the PS's store", s256)
@@ -507,6 +509,9 @@ func (s *Service) RevocationResult(ctx context.Context, st revocation.Store, s25
 	default:
 		// The PS gave up: the token is dead before another attempt.
 		body["retries_ended"], body["attempts"] = true, d.Attempts
+	}
+	if len(downstream) > 0 {
+		body["downstream"] = downstream
 	}
 	raw, err := evidence.Body(body)
 	if err != nil {

@@ -29,14 +29,14 @@ type scriptedSender struct {
 	sent    map[string]int
 }
 
-func (s *scriptedSender) Send(_ context.Context, _, jti string, _ time.Time) string {
+func (s *scriptedSender) Send(_ context.Context, _, jti string, _ time.Time) revocation.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent[jti]++
 	if a, ok := s.answers[jti]; ok {
-		return a
+		return revocation.Result{Outcome: a}
 	}
-	return revocation.OutcomeRevoked
+	return revocation.Result{Outcome: revocation.OutcomeRevoked}
 }
 
 // revocationResult is a revocation_result record's body.

@@ -103,11 +103,11 @@ func (s *Service) RetryDue(ctx context.Context) (int, error) {
 			s.o.Logger.WarnContext(ctx, "revocation: end the retries of a downstream revocation", "recipient", d.Recipient, "err", err)
 		}
 	}
-	<-s.sendEach(ctx, send, func(d Delivery, outcome string) {
+	<-s.sendEach(ctx, send, func(d Delivery, r Result) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.retried(context.WithoutCancel(ctx), cascades[d.CascadeID], d, outcome); err != nil {
+		if err := s.retried(context.WithoutCancel(ctx), cascades[d.CascadeID], d, r); err != nil {
 			s.o.Logger.WarnContext(ctx, "revocation: record a retried delivery", "recipient", d.Recipient, "err", err)
 		}
 	})
@@ -121,7 +121,8 @@ func (s *Service) RetryDue(ctx context.Context) (int, error) {
 // evidenced when it was first stored, and the same outcome is not
 // evidenced twice but for the end of its retries (a claimed pending
 // delivery, whose sender is gone, has no outcome evidenced yet).
-func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome string) error {
+func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, r Result) error {
+	outcome := r.Outcome
 	ev := s.evidencer()
 	var next time.Time
 	recorded := false
@@ -129,13 +130,16 @@ func (s *Service) retried(ctx context.Context, c *Cascade, d Delivery, outcome s
 		now := s.o.Now()
 		next = retryAfter(c, d.Attempts+1, outcome, now, d.TokenExp)
 		ok, err := st.RetriedDelivery(ctx, d, outcome, now, next)
+		if err == nil && ok {
+			err = setDownstream(ctx, st, d, r)
+		}
 		ended := outcome == OutcomeUnavailable && next.IsZero()
 		if recorded = ok; err != nil || !ok || (outcome == d.Outcome && !ended) || c == nil || c.Mission == "" || ev == nil {
 			return err
 		}
 		settled := d
 		settled.Outcome, settled.Attempts, settled.UpdatedAt, settled.NextAttempt = outcome, d.Attempts+1, now, next
-		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, settled)
+		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, settled, r.Downstream)
 	})
 	switch {
 	case err != nil || !recorded:
@@ -166,7 +170,7 @@ func (s *Service) endRetries(ctx context.Context, c *Cascade, d Delivery) error 
 		}
 		last := d
 		last.Outcome, last.UpdatedAt, last.NextAttempt = OutcomeUnavailable, now, time.Time{}
-		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, last)
+		return ev.RevocationResult(ctx, st, c.Mission, s.o.Issuer, last, nil)
 	})
 	if err == nil && ended {
 		s.noMoreRetries(ctx, d, OutcomeUnavailable, d.Attempts)

@@ -95,6 +95,9 @@ type AgentFilter struct {
 	PersonID           string // "" for every person
 	Resource           string // "" for every resource
 	AuthOnly           bool   // auth tokens only (a removed scope grant)
+	// SubAgent selects the tokens issued to AgentSub as a sub-agent (a
+	// parent presented its subagent_token) rather than as the signer.
+	SubAgent bool
 }
 
 // Cascade is one revocation that started downstream revocations.
@@ -122,6 +125,30 @@ type Delivery struct {
 	// Lease is when the claim of the sender attempting it ends
 	// (Store.ClaimDelivery); zero when none was taken.
 	Lease time.Time
+}
+
+// Downstream is one entry of an access server's report of the
+// revocations it made (P§revocation-response "Body", PS-292): a resource
+// it revoked at and, when that did not succeed, why.
+type Downstream struct {
+	Recipient string `json:"recipient"`
+	// Error is OutcomeUnavailable or OutcomeUnsupported; "" when revoked.
+	Error string `json:"error,omitempty"`
+}
+
+// Outcome is the outcome an entry reports.
+func (d Downstream) Outcome() string {
+	if d.Error == "" {
+		return OutcomeRevoked
+	}
+	return d.Error
+}
+
+// Result is one delivery's answer: its terminal outcome and, from an
+// access server, its downstream report.
+type Result struct {
+	Outcome    string
+	Downstream []Downstream
 }
 
 // Store is what revocation needs from storage (*store.Store).
@@ -161,6 +188,12 @@ type Store interface {
 	// when set, is the caller's own unrecorded lease, taken again. A
 	// terminal outcome is set pending again. It returns the row claimed.
 	ClaimDelivery(ctx context.Context, d Delivery, now, until time.Time) (Delivery, bool, error)
+	// SetDownstream stores, with the outcome just stored for delivery d,
+	// the access server's report ds (each outcome stored drops the
+	// previous one's report).
+	SetDownstream(ctx context.Context, d Delivery, ds []Downstream) error
+	// Downstream lists the reports stored with a cascade's deliveries.
+	Downstream(ctx context.Context, cascadeID string) ([]Downstream, error)
 	// SettleDelivery records a terminal outcome (counting an attempt) of a
 	// delivery still pending, and its retry at retryAt (none when zero);
 	// false when it was not pending.
@@ -195,20 +228,21 @@ type PendingRef struct {
 }
 
 // Sender delivers one revocation to a recipient and returns its terminal
-// outcome (OutcomeRevoked, OutcomeUnsupported or OutcomeUnavailable).
+// outcome (OutcomeRevoked, OutcomeUnsupported or OutcomeUnavailable) and
+// what an access server reported downstream.
 type Sender interface {
-	Send(ctx context.Context, recipient, jti string, exp time.Time) string
+	Send(ctx context.Context, recipient, jti string, exp time.Time) Result
 }
 
 // Evidencer records, in the transaction st that stores it, the terminal
 // outcome of a delivery of a mission's cascade on that mission's evidence
 // chain (design §5 "outcomes are evidenced", §7 revocation_result;
 // ps/lifecycle's Service). Iss is the revoked token's issuer (this PS);
-// d carries the outcome just stored, its attempts and its next attempt:
-// a revocation_unavailable with none is one the PS attempts no more (its
-// retries ended).
+// d carries the outcome just stored, its attempts and its next attempt
+// (a revocation_unavailable with none is one the PS attempts no more: its
+// retries ended), downstream what an access server reported with it.
 type Evidencer interface {
-	RevocationResult(ctx context.Context, st Store, mission, iss string, d Delivery) error
+	RevocationResult(ctx context.Context, st Store, mission, iss string, d Delivery, downstream []Downstream) error
 }
 
 // Pending is the deferred-response engine (*pending.Engine): requests an
@@ -494,9 +528,16 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 			return err
 		}
 		agentSub = sub
-		targets, err := st.IssuedToAgent(ctx, AgentFilter{AgentIss: c.ID, AgentSub: sub}, now, maxCascade)
-		if err != nil {
-			return err
+		// By identity (PS-239): what was issued to the agent as the
+		// signer, and as a sub-agent (its token accepted as a
+		// subagent_token, whichever parent presented it).
+		var targets []Issued
+		for _, asSub := range []bool{false, true} {
+			ts, err := st.IssuedToAgent(ctx, AgentFilter{AgentIss: c.ID, AgentSub: sub, SubAgent: asSub}, now, maxCascade)
+			if err != nil {
+				return err
+			}
+			targets = append(targets, ts...)
 		}
 		cascadeID, err = s.cascade(ctx, st, Cascade{Iss: c.ID, JTI: req.JTI, Exp: req.Exp}, targets, now)
 		return err
@@ -528,16 +569,17 @@ func (s *Service) Revoke(ctx context.Context, c Caller, body []byte, wait time.D
 }
 
 // endPending ends, 403 revoked, the open requests the agent started with
-// the revoked agent token; those it started with another token go on
+// the revoked agent token, and those a parent made carrying it as its
+// sub-agent's subagent_token; those made with another token go on
 // (PS-280, A-59). Failures are logged: the revocation itself stands.
 func (s *Service) endPending(ctx context.Context, agentIss, agentSub, tokenJTI string) {
 	if s.o.Pending == nil {
 		return
 	}
+	const detail = "the agent token that started this request was revoked"
 	reqs, err := s.o.Pending.ForRequester(ctx, pending.Requester{Scheme: aauth.SchemeJWT, Issuer: agentIss, Subject: agentSub})
 	if err != nil {
 		s.o.Logger.WarnContext(ctx, "revocation: list the agent's pending requests", "err", err)
-		return
 	}
 	for _, r := range reqs {
 		var p struct {
@@ -548,10 +590,42 @@ func (s *Service) endPending(ctx context.Context, agentIss, agentSub, tokenJTI s
 		if json.Unmarshal(r.Payload, &p) != nil || p.Agent.TokenJTI != tokenJTI {
 			continue
 		}
-		err := s.o.Pending.Fail(ctx, r.ID, http.StatusForbidden, aauth.ErrRevoked, "the agent token that started this request was revoked")
-		if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
-			s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
+		s.failPending(ctx, r.ID, detail)
+	}
+	// The requester of a sub-agent's request is its parent: the
+	// candidates name the token's jti (the two kinds that take a
+	// subagent_token), checked exactly.
+	for _, kind := range []string{aauth.PendingPersonToken, aauth.PendingAuthToken} {
+		refs, err := s.o.Store.OpenPendingNaming(ctx, kind, "token_jti", tokenJTI, maxCascade)
+		if err != nil {
+			s.o.Logger.WarnContext(ctx, "revocation: list the pending requests of a sub-agent token", "err", err)
+			continue
 		}
+		for _, r := range refs {
+			var p struct {
+				Agent struct {
+					Iss      string `json:"iss"`
+					SubAgent *struct {
+						Sub      string `json:"sub"`
+						TokenJTI string `json:"token_jti"`
+					} `json:"subagent"`
+				} `json:"agent"`
+			}
+			if json.Unmarshal(r.Payload, &p) != nil || p.Agent.Iss != agentIss || p.Agent.SubAgent == nil ||
+				p.Agent.SubAgent.Sub != agentSub || p.Agent.SubAgent.TokenJTI != tokenJTI {
+				continue
+			}
+			s.failPending(ctx, r.ID, detail)
+		}
+	}
+}
+
+// failPending ends pending request id 403 revoked (PS-280); one already
+// closed or expired is left as it is.
+func (s *Service) failPending(ctx context.Context, id, detail string) {
+	err := s.o.Pending.Fail(ctx, id, http.StatusForbidden, aauth.ErrRevoked, detail)
+	if err != nil && !errors.Is(err, pending.ErrClosed) && !errors.Is(err, pending.ErrExpired) {
+		s.o.Logger.WarnContext(ctx, "revocation: end a pending request", "err", err)
 	}
 }
 
@@ -747,8 +821,9 @@ func (s *Service) deliver(ctx context.Context, cascadeID string, wait time.Durat
 			todo = append(todo, d)
 		}
 	}
-	finished := s.drain(bg, cascadeID, todo, func(d Delivery, outcome string) error {
-		retryAt, err := s.settle(bg, c, d, outcome)
+	finished := s.drain(bg, cascadeID, todo, func(d Delivery, r Result) error {
+		outcome := r.Outcome
+		retryAt, err := s.settle(bg, c, d, r)
 		if err != nil {
 			s.o.Logger.WarnContext(bg, "revocation: record a delivery outcome", "recipient", d.Recipient, "err", err)
 		}
@@ -794,7 +869,7 @@ func (s *Service) terminal(ctx context.Context, cascadeID string) (bool, error) 
 // retry loop. record stores each outcome; a claim whose outcome it could
 // not store is remembered (unrecorded), so that a repeat re-attempts it at
 // once. The channel closes once every goroutine ended.
-func (s *Service) drain(ctx context.Context, cascadeID string, todo []Delivery, record func(d Delivery, outcome string) error) <-chan struct{} {
+func (s *Service) drain(ctx context.Context, cascadeID string, todo []Delivery, record func(d Delivery, r Result) error) <-chan struct{} {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -839,9 +914,9 @@ workers:
 				delete(s.unrecorded, keyOf(d))
 				s.dmu.Unlock()
 				sctx, cancel := context.WithTimeout(ctx, attemptTimeout)
-				outcome := s.o.Sender.Send(sctx, claimed.Recipient, claimed.TokenJTI, claimed.TokenExp)
+				r := s.o.Sender.Send(sctx, claimed.Recipient, claimed.TokenJTI, claimed.TokenExp)
 				cancel()
-				if record(claimed, outcome) != nil {
+				if record(claimed, r) != nil {
 					s.remember(claimed, now)
 				}
 			}
@@ -900,7 +975,7 @@ func (s *Service) drains(cascadeID string) bool {
 // each within attemptTimeout of ctx, counted in flight (WaitIdle) — and
 // hands each outcome to record; the channel closes once every record
 // returned.
-func (s *Service) sendEach(ctx context.Context, ds []Delivery, record func(d Delivery, outcome string)) <-chan struct{} {
+func (s *Service) sendEach(ctx context.Context, ds []Delivery, record func(d Delivery, r Result)) <-chan struct{} {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, maxConcurrentDeliveries)
 	for _, d := range ds {
@@ -928,15 +1003,26 @@ func (s *Service) sendEach(ctx context.Context, ds []Delivery, record func(d Del
 // transaction with its retry and the revocation_result record the
 // Evidencer appends to the mission's chain: the outcome, its schedule
 // and its evidence commit together, and a delivery another sender
-// settled first is neither evidenced twice nor scheduled again.
-func (s *Service) settle(ctx context.Context, c *Cascade, d Delivery, outcome string) (time.Time, error) {
+// settled first is neither evidenced twice nor scheduled again. An
+// access server's report is stored (and evidenced) with the outcome.
+func (s *Service) settle(ctx context.Context, c *Cascade, d Delivery, r Result) (time.Time, error) {
+	outcome := r.Outcome
 	ev := s.evidencer()
 	missionID := ""
 	if c != nil && ev != nil {
 		missionID = c.Mission
 	}
 	if missionID == "" && !c.Retried() {
-		return time.Time{}, s.o.Store.SetDeliveryOutcome(ctx, d, outcome, s.o.Now())
+		set := func(st Store) error {
+			if err := st.SetDeliveryOutcome(ctx, d, outcome, s.o.Now()); err != nil {
+				return err
+			}
+			return setDownstream(ctx, st, d, r)
+		}
+		if len(r.Downstream) == 0 {
+			return time.Time{}, set(s.o.Store) // one statement
+		}
+		return time.Time{}, s.o.InTx(ctx, set)
 	}
 	var retryAt time.Time
 	err := s.o.InTx(ctx, func(st Store) error {
@@ -946,17 +1032,29 @@ func (s *Service) settle(ctx context.Context, c *Cascade, d Delivery, outcome st
 		if !ok {
 			retryAt = time.Time{}
 		}
+		if err == nil && ok {
+			err = setDownstream(ctx, st, d, r)
+		}
 		if err != nil || !ok || missionID == "" {
 			return err
 		}
 		settled := d
 		settled.Outcome, settled.Attempts, settled.UpdatedAt, settled.NextAttempt = outcome, d.Attempts+1, now, retryAt
-		return ev.RevocationResult(ctx, st, missionID, s.o.Issuer, settled)
+		return ev.RevocationResult(ctx, st, missionID, s.o.Issuer, settled, r.Downstream)
 	})
 	if err != nil {
 		return time.Time{}, err
 	}
 	return retryAt, nil
+}
+
+// setDownstream stores, with the outcome of delivery d just stored through
+// st, the report r carries, if any.
+func setDownstream(ctx context.Context, st Store, d Delivery, r Result) error {
+	if len(r.Downstream) == 0 {
+		return nil
+	}
+	return st.SetDownstream(ctx, d, r.Downstream)
 }
 
 // CascadeAgent revokes, in the caller's transaction st, every live token
@@ -1013,17 +1111,28 @@ func (s *Service) Deliver(ctx context.Context, cascadeID string) {
 
 // Report lists the per-recipient outcomes of a cascade the person started
 // (PS-287: the person may see them; an agent provider never does): the
-// worst outcome per recipient.
+// worst outcome per recipient, the resources an access server reported
+// on included (PS-292).
 func (s *Service) Report(ctx context.Context, cascadeID string) (map[string]string, error) {
 	ds, err := s.o.Store.Deliveries(ctx, cascadeID)
 	if err != nil {
 		return nil, err
 	}
+	reported, err := s.o.Store.Downstream(ctx, cascadeID)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
-	for _, d := range ds {
-		if prev, ok := out[d.Recipient]; !ok || prev == OutcomeRevoked {
-			out[d.Recipient] = d.Outcome
+	add := func(recipient, outcome string) {
+		if prev, ok := out[recipient]; !ok || prev == OutcomeRevoked {
+			out[recipient] = outcome
 		}
+	}
+	for _, d := range ds {
+		add(d.Recipient, d.Outcome)
+	}
+	for _, e := range reported {
+		add(e.Recipient, e.Outcome())
 	}
 	return out, nil
 }

@@ -88,7 +88,7 @@ func TestOutcomeOf(t *testing.T) {
 		{500, ``, OutcomeUnavailable},
 		{503, `{"error":"temporarily_unavailable"}`, OutcomeUnavailable},
 	} {
-		if got := outcomeOf(response(tc.status, tc.body)); got != tc.want {
+		if got := outcomeOf(response(tc.status, tc.body), false, aauth.IdentifierPolicy{}).Outcome; got != tc.want {
 			t.Errorf("%d %s: %s, want %s", tc.status, tc.body, got, tc.want)
 		}
 	}

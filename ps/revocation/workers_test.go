@@ -59,7 +59,7 @@ type heldSender struct {
 	sent          atomic.Int64
 }
 
-func (h *heldSender) Send(ctx context.Context, _, _ string, _ time.Time) string {
+func (h *heldSender) Send(ctx context.Context, _, _ string, _ time.Time) Result {
 	h.sent.Add(1)
 	n := h.inFlight.Add(1)
 	for m := h.max.Load(); n > m && !h.max.CompareAndSwap(m, n); m = h.max.Load() {
@@ -67,9 +67,9 @@ func (h *heldSender) Send(ctx context.Context, _, _ string, _ time.Time) string 
 	defer h.inFlight.Add(-1)
 	select {
 	case <-h.release:
-		return OutcomeRevoked
+		return Result{Outcome: OutcomeRevoked}
 	case <-ctx.Done():
-		return OutcomeUnavailable
+		return Result{Outcome: OutcomeUnavailable}
 	}
 }
 

@@ -198,10 +198,22 @@ func (s *Store) issued(ctx context.Context, op, personWhere string, personArgs [
 	return out, nil
 }
 
+// issuedToAgentWhere selects an agent's token records, by the signer or
+// by the sub-agent a parent's token was issued for (partial indexes,
+// migration 00044); its arguments are the agent's iss and sub, the person
+// twice and the resource twice.
+func issuedToAgentWhere(subAgent bool) string {
+	who := `agent_sub = ?`
+	if subAgent {
+		who = `subagent_sub = ?`
+	}
+	return `agent_iss = ? AND ` + who + ` AND (? = '' OR person_id = ?) AND (? = '' OR aud = ?)`
+}
+
 // IssuedToAgent lists the live tokens issued to the agent f names,
 // whatever agent token it used, narrowed by f's person, resource and kind.
 func (s *Store) IssuedToAgent(ctx context.Context, f revocation.AgentFilter, now time.Time, limit int) ([]revocation.Issued, error) {
-	where := `agent_iss = ? AND agent_sub = ? AND (? = '' OR person_id = ?) AND (? = '' OR aud = ?)`
+	where := issuedToAgentWhere(f.SubAgent)
 	personWhere := where
 	if f.AuthOnly {
 		personWhere = ""
@@ -331,7 +343,7 @@ func (s *Store) SetDeliveryOutcome(ctx context.Context, d revocation.Delivery, o
 		inc = 0
 	}
 	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + ?, updated_at = ?, next_attempt_at = NULL,
-		lease_until = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
+		lease_until = NULL, downstream = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`, outcome, inc, at.Unix(), d.CascadeID, d.Recipient, d.TokenJTI).Error
 	return wrap("set revocation delivery outcome", err)
 }
 
@@ -388,7 +400,7 @@ func nextAttempt(t time.Time) *int64 {
 // its outcome, and its evidence, stand). The attempt's lease ends.
 func (s *Store) SettleDelivery(ctx context.Context, d revocation.Delivery, outcome string, at, retryAt time.Time) (bool, error) {
 	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?,
-		lease_until = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), nextAttempt(retryAt),
+		lease_until = NULL, downstream = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ?`, outcome, at.Unix(), nextAttempt(retryAt),
 		d.CascadeID, d.Recipient, d.TokenJTI, revocation.OutcomePending)
 	if r.Error != nil {
 		return false, wrap("settle revocation delivery", r.Error)
@@ -475,13 +487,51 @@ func (s *Store) RetriedDelivery(ctx context.Context, d revocation.Delivery, outc
 	if d.NextAttempt.IsZero() || (d.Outcome != revocation.OutcomeUnavailable && d.Outcome != revocation.OutcomePending) {
 		return false, errors.New("store: record a revocation retry: the delivery carries no claim")
 	}
-	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?
-		WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ? AND next_attempt_at = ?`,
+	r := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET outcome = ?, attempts = attempts + 1, updated_at = ?, next_attempt_at = ?,
+		downstream = NULL WHERE cascade_id = ? AND recipient = ? AND token_jti = ? AND outcome = ? AND next_attempt_at = ?`,
 		outcome, at.Unix(), nextAttempt(retryAt), d.CascadeID, d.Recipient, d.TokenJTI, d.Outcome, d.NextAttempt.Unix())
 	if r.Error != nil {
 		return false, wrap("record a revocation retry", r.Error)
 	}
 	return r.RowsAffected == 1, nil
+}
+
+// SetDownstream stores an access server's report with delivery d (the
+// outcome just stored dropped the previous one's; migration 00044), as
+// JSON: the PS reads it back whole, never by its content.
+func (s *Store) SetDownstream(ctx context.Context, d revocation.Delivery, ds []revocation.Downstream) error {
+	var v *string
+	if len(ds) > 0 {
+		b, err := json.Marshal(ds)
+		if err != nil {
+			return err
+		}
+		text := string(b)
+		v = &text
+	}
+	err := s.stmt(ctx).Exec(`UPDATE revocation_deliveries SET downstream = ? WHERE cascade_id = ? AND recipient = ? AND token_jti = ?`,
+		v, d.CascadeID, d.Recipient, d.TokenJTI).Error
+	return wrap("store a downstream revocation report", err)
+}
+
+// Downstream lists the entries of the reports stored with a cascade's
+// deliveries.
+func (s *Store) Downstream(ctx context.Context, cascadeID string) ([]revocation.Downstream, error) {
+	var raws []string
+	err := s.stmt(ctx).Raw(`SELECT downstream FROM revocation_deliveries WHERE cascade_id = ? AND downstream IS NOT NULL
+		ORDER BY recipient, token_jti`, cascadeID).Scan(&raws).Error
+	if err != nil {
+		return nil, wrap("read downstream revocation reports", err)
+	}
+	var out []revocation.Downstream
+	for _, raw := range raws {
+		var ds []revocation.Downstream
+		if err := json.Unmarshal([]byte(raw), &ds); err != nil {
+			return nil, wrap("read downstream revocation reports", err)
+		}
+		out = append(out, ds...)
+	}
+	return out, nil
 }
 
 // PurgeRevocationState deletes accepted-agent-token records and cascades

@@ -146,10 +146,10 @@ func (s *Service) presentable(ctx context.Context, g *Grant) error {
 		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredPresentedToken,
 			"the presented token has expired; obtain a fresh person token, then a fresh resource token")
 	}
-	if revoked, err := s.o.DB.IsRevoked(ctx, s.o.Issuer, g.PresentedJTI); err != nil {
+	if i, err := s.o.DB.FirstRevoked(ctx, s.presentedKeys(g.PresentedAS, g.PresentedJTI, g.PresentedVia)); err != nil {
 		return err
-	} else if revoked {
-		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token")
+	} else if i >= 0 {
+		return revokedPresented(g.PresentedAS, i)
 	}
 	return nil
 }
@@ -160,8 +160,14 @@ func (s *Service) startAS(ctx context.Context, g *Grant) (*federation.Outcome, e
 		return nil, err
 	}
 	req := s.expect(g)
-	if err := s.o.Federation.Presented(ctx, g.PersonID, g.AccessServer, g.PresentedJTI, time.Unix(g.PresentedExp, 0)); err != nil {
-		return nil, err
+	// A person token (or auth token) of this PS is recorded as presented
+	// to the AS (PS-274); an AS's auth token is no token of this PS, and
+	// the person token it was obtained with is recorded as presented to
+	// the AS that issued it already.
+	if g.PresentedAS == "" {
+		if err := s.o.Federation.Presented(ctx, g.PersonID, g.AccessServer, g.PresentedJTI, time.Unix(g.PresentedExp, 0)); err != nil {
+			return nil, err
+		}
 	}
 	return s.o.Federation.Client.Start(ctx, &req, s.release(g.PersonID))
 }

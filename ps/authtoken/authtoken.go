@@ -475,8 +475,12 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 	if err != nil {
 		return nil, err
 	}
-	if old.AccessServer != "" && (pr.Stage != StageNarrowed || old.Federated == nil) {
+	asked := answeringAS(pr, old)
+	if old.AccessServer != "" && !asked && (pr.Stage != StageNarrowed || old.Federated == nil) {
 		return nil, aauth.BadRequest("updated_request does not apply to a request federated with an access server")
+	}
+	if asked && pr.Question == nil {
+		return nil, aauth.BadRequest("no question of the access server is outstanding")
 	}
 	r := &Request{Justification: old.Justification, Prompt: old.Prompt}
 	r.ResourceToken, _ = body["resource_token"].(string)
@@ -494,10 +498,20 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 			"the updated resource token must keep the resource, sub, mission_s256, tenant and access server of the request")
 	}
 	if old.AccessServer != "" {
-		// The narrowed request (mission.go): the new tokens go to the AS
-		// once the decision is made again.
+		if err := federableGrant(g); err != nil {
+			return nil, err
+		}
 		fr := old.Federated.Request
 		fr.ResourceToken, fr.PresentedToken = r.ResourceToken, r.PresentedToken
+		if asked {
+			// The AS's question: the new tokens go to the AS (stepAS).
+			if g.Federated, err = updatedForAS(old, g, fr); err != nil {
+				return nil, err
+			}
+			return json.Marshal(g)
+		}
+		// The narrowed request (mission.go): the new tokens go to the AS
+		// once the decision is made again.
 		g.Federated = &Federated{Request: fr}
 	}
 	return json.Marshal(g)

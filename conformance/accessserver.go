@@ -448,38 +448,57 @@ func (as *AccessServer) servePending(w http.ResponseWriter, r *http.Request, id 
 		return
 	}
 	if r.Method == http.MethodPost {
-		if err := as.input(f, body); err != nil {
-			asProblem(w, http.StatusBadRequest, aauth.ErrInvalidRequest, err.Error())
+		if status, code, err := as.input(r, sig.ID, f, body); err != nil {
+			asProblem(w, status, code, err.Error())
 			return
 		}
 	}
 	as.answer(w, r, f)
 }
 
-// input takes the PS's claims or clarification answer for the waiting step.
-func (as *AccessServer) input(f *asFlow, body []byte) error {
+// input takes the PS's claims or clarification answer for the waiting step
+// (the PS ps signed r): a clarification_response, or an updated_request
+// whose tokens verify as at the token endpoint with the flow's agent
+// token (P§updated-request); they replace the flow's.
+func (as *AccessServer) input(r *http.Request, ps string, f *asFlow, body []byte) (int, string, error) {
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
-		return errors.New("the body is not a JSON object")
+		return http.StatusBadRequest, aauth.ErrInvalidRequest, errors.New("the body is not a JSON object")
+	}
+	var updated *asFlow
+	if m["action"] == aauth.ActionUpdatedRequest {
+		as.mu.Lock()
+		req := cloneMap(as.requests[f.req].Body)
+		as.mu.Unlock()
+		req["resource_token"], req["presented_token"] = m["resource_token"], m["presented_token"]
+		var status int
+		var code string
+		var err error
+		if updated, status, code, err = as.checkTokens(r, ps, req); err != nil {
+			return status, code, err
+		}
 	}
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	if f.i >= len(f.steps) {
-		return errors.New("nothing is asked")
+		return http.StatusBadRequest, aauth.ErrInvalidRequest, errors.New("nothing is asked")
 	}
 	switch f.steps[f.i].Kind {
 	case ASClaims:
 		as.requests[f.req].Claims = m
 	case ASClarification:
-		if m["action"] != "clarification_response" {
-			return errors.New("want action clarification_response")
+		switch {
+		case updated != nil:
+			f.cnf, f.rt, f.presentExp = updated.cnf, updated.rt, updated.presentExp
+		case m["action"] != aauth.ActionClarificationResponse:
+			return http.StatusBadRequest, aauth.ErrInvalidRequest, errors.New("want action clarification_response or updated_request")
 		}
 		as.requests[f.req].Clarification = m
 	default:
-		return errors.New("nothing is asked")
+		return http.StatusBadRequest, aauth.ErrInvalidRequest, errors.New("nothing is asked")
 	}
 	f.i++
-	return nil
+	return 0, "", nil
 }
 
 func (as *AccessServer) serveInteraction(w http.ResponseWriter, r *http.Request) {

@@ -24,11 +24,7 @@ func TestFederationStepUp(t *testing.T) {
 	first := f.consented(t)
 	f.expectASToken(t, first)
 	at, _ := first.body["auth_token"].(string)
-	stepUp := func(presented string) result {
-		rt := resourceToken(t, f.world, f.rs, presented, "calendar.read", func(s *conformance.ResourceTokenSpec) { s.Aud = f.as.Issuer() })
-		return f.post(t, f.agent, "/token", authBody(t, map[string]any{"resource_token": rt, "presented_token": presented,
-			"capabilities": []string{"interaction"}}))
-	}
+	stepUp := func(presented string) result { return f.stepUp(t, presented, "interaction") }
 	r := stepUp(at)
 	c := f.expectASToken(t, r)
 	reqs := f.as.Requests()

@@ -197,6 +197,12 @@ type Grant struct {
 	// StepWait: the mission's decision deferred the request for
 	// checkpoints; recording one decides it again (steps.go).
 	StepWait *interact.StepWait `json:"step_wait,omitempty"`
+	// PresentedAS is the access server that issued the presented auth
+	// token ("": this PS issued the presented token), PresentedVia the
+	// person token this PS presented to it that the token was obtained
+	// with: either revoked refuses it (presentedKeys).
+	PresentedAS  string `json:"presented_as,omitempty"`
+	PresentedVia string `json:"presented_via,omitempty"`
 }
 
 // checkTenant: the tenant the request names must be the person's (else
@@ -355,6 +361,7 @@ func (s *Service) verify(ctx context.Context, ag tokens.Agent, r *Request) (*Gra
 	}
 	g := &Grant{Agent: ag, PersonID: personID, Resource: rt.Iss, Sub: rt.Sub, Scope: tokens.GrantableScopes(dedupe(rt.Scope), described),
 		MissionS256: rt.MissionS256.Value, Tenant: rt.Tenant.Value, PresentedJTI: p.JTI, PresentedExp: p.Exp.Unix(),
+		PresentedAS: p.AccessServer, PresentedVia: p.Via,
 		ResourceTokenJTI: rt.JTI, Justification: r.Justification, Prompt: r.Prompt, RequestedTenant: r.Tenant, R3: r3, Interaction: rt.Interaction}
 	if rt.Aud != s.o.Issuer {
 		g.AccessServer = rt.Aud
@@ -417,8 +424,8 @@ func (s *Service) notRevoked(ctx context.Context, rt *resourcetoken.ResourceToke
 		return err
 	case i == 0:
 		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedResourceToken, "the resource revoked this resource token")
-	case i == 1:
-		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token")
+	case i > 0:
+		return revokedPresented(p.AccessServer, i-1)
 	}
 	return nil
 }
@@ -426,7 +433,32 @@ func (s *Service) notRevoked(ctx context.Context, rt *resourcetoken.ResourceToke
 // revocationKeys are the tokens notRevoked looks up, in one statement
 // (issue 12): the resource token first, for its answer comes first.
 func (s *Service) revocationKeys(rt *resourcetoken.ResourceToken, p *resourcetoken.Presented) [][2]string {
-	return [][2]string{{rt.Iss, rt.JTI}, {s.o.Issuer, p.JTI}}
+	return append([][2]string{{rt.Iss, rt.JTI}}, s.presentedKeys(p.AccessServer, p.JTI, p.Via)...)
+}
+
+// presentedKeys are the revocations that refuse a presented token
+// (PS-266, PS-274): this PS's own token by (this PS, jti); an access
+// server's auth token by (that AS, jti) and by the person token this PS
+// presented to it that the token was obtained with (via): revoking that
+// person token revokes what the AS issued on it (P§revocation-cascade).
+func (s *Service) presentedKeys(as, jti, via string) [][2]string {
+	if as == "" {
+		return [][2]string{{s.o.Issuer, jti}}
+	}
+	return [][2]string{{as, jti}, {s.o.Issuer, via}}
+}
+
+// revokedPresented is the answer when key i of presentedKeys(as, …) is
+// revoked.
+func revokedPresented(as string, i int) *aauth.Problem {
+	detail := "this person server revoked the presented token"
+	switch {
+	case i == 1:
+		detail = "this person server revoked the person token the presented auth token was obtained with"
+	case as != "":
+		detail = "the access server revoked the presented auth token"
+	}
+	return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, detail)
 }
 
 // UpdatedRequest verifies an `updated_request` on a pending auth-token
@@ -443,8 +475,12 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 	if err != nil {
 		return nil, err
 	}
-	if old.AccessServer != "" && (pr.Stage != StageNarrowed || old.Federated == nil) {
+	asked := answeringAS(pr, old)
+	if old.AccessServer != "" && !asked && (pr.Stage != StageNarrowed || old.Federated == nil) {
 		return nil, aauth.BadRequest("updated_request does not apply to a request federated with an access server")
+	}
+	if asked && pr.Question == nil {
+		return nil, aauth.BadRequest("no question of the access server is outstanding")
 	}
 	r := &Request{Justification: old.Justification, Prompt: old.Prompt}
 	r.ResourceToken, _ = body["resource_token"].(string)
@@ -462,10 +498,20 @@ func (s *Service) UpdatedRequest(ctx context.Context, pr *pending.Request, body 
 			"the updated resource token must keep the resource, sub, mission_s256, tenant and access server of the request")
 	}
 	if old.AccessServer != "" {
-		// The narrowed request (mission.go): the new tokens go to the AS
-		// once the decision is made again.
+		if err := federableGrant(g); err != nil {
+			return nil, err
+		}
 		fr := old.Federated.Request
 		fr.ResourceToken, fr.PresentedToken = r.ResourceToken, r.PresentedToken
+		if asked {
+			// The AS's question: the new tokens go to the AS (stepAS).
+			if g.Federated, err = updatedForAS(old, g, fr); err != nil {
+				return nil, err
+			}
+			return json.Marshal(g)
+		}
+		// The narrowed request (mission.go): the new tokens go to the AS
+		// once the decision is made again.
 		g.Federated = &Federated{Request: fr}
 	}
 	return json.Marshal(g)
@@ -665,6 +711,7 @@ func authRequest(g *Grant, ms *mission.Record, p *account.Person) (tokens.AuthTo
 	return tokens.AuthTokenRequest{Agent: g.Agent, PersonID: g.PersonID, Username: g.Username, Tenant: g.Tenant,
 		Identity: tokens.IdentityClaims(g.Scope, p),
 		Resource: g.Resource, Sub: g.Sub, Scope: g.Scope, Mission: ms, PresentedJTI: g.PresentedJTI,
+		PresentedAS: g.PresentedAS, PresentedVia: g.PresentedVia,
 		PresentedExp: time.Unix(g.PresentedExp, 0), ResourceTokenJTI: g.ResourceTokenJTI, R3: r3}, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aauth-ps/aauth-ps/federation"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
@@ -93,4 +94,55 @@ func (k kind) describeQuestion(g *Grant) *interact.ASQuestion {
 	w := g.Federated.Wait
 	return &interact.ASQuestion{AccessServer: g.AccessServer, Question: w.Question, InMission: g.MissionS256 != "",
 		Options: w.Options, Deadline: w.Deadline}
+}
+
+// answeringAS: pending request r waits on the agent's answer to an AS's
+// question (stage access_server_clarification), which may be an
+// updated_request (PS-126).
+func answeringAS(r *pending.Request, g *Grant) bool {
+	return r.Stage == StageASClarification && g.AccessServer != "" && g.Federated != nil && g.Federated.Wait != nil
+}
+
+// updatedForAS is the federated part of g, the agent's updated_request
+// verified against old (UpdatedRequest, PS-177), answering the AS's
+// question: the same exchange with the AS, fr its new tokens. Nobody is
+// asked again, so the scope stays within what the person (or the
+// mission) granted old: a broader one is 400 invalid_resource_token.
+func updatedForAS(old, g *Grant, fr federation.Request) (*Federated, error) {
+	for _, sc := range g.Scope {
+		if !slices.Contains(old.Scope, sc) {
+			return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
+				"an updated request answering the access server's question may not ask for a scope the request was not granted: "+sc)
+		}
+	}
+	f := *old.Federated
+	f.Request = fr
+	return &f, nil
+}
+
+// forwardAnswer posts the agent's answer a to the AS's question to its
+// pending URL (PS-126, P§updated-request): a clarification_response as
+// such; an updated_request, its tokens now the request's (updatedForAS),
+// with the same members — presented_token included, and the
+// justification when the agent sent one — its presented token recorded
+// as presented first (PS-274). Any other answer is 403 denied and the AS
+// gets nothing.
+func (s *Service) forwardAnswer(ctx context.Context, req *federation.Request, g *Grant, a pending.Exchange) (*federation.Outcome, error) {
+	var body map[string]any
+	switch a.Action {
+	case aauth.ActionClarificationResponse:
+		body = map[string]any{"action": a.Action, "clarification_response": a.Answer}
+	case aauth.ActionUpdatedRequest:
+		body = map[string]any{"action": a.Action, "resource_token": g.Federated.Request.ResourceToken,
+			"presented_token": g.Federated.Request.PresentedToken}
+		if a.Answer != "" {
+			body["justification"] = a.Answer
+		}
+		if err := s.presenting(ctx, g); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied, "the agent did not answer the access server's question")
+	}
+	return s.o.Federation.Client.Answer(ctx, req, g.Federated.Wait.Location, body, s.release(g.PersonID))
 }

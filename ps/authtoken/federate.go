@@ -104,9 +104,8 @@ func (s *Service) accessServerCheck(ctx context.Context) func(string) error {
 // is discovered now, before the person is asked about a request that
 // could go nowhere: unusable metadata is 502 as_unreachable (PS-118).
 func (s *Service) federable(ctx context.Context, g *Grant, a *httpsig.Agent, r *Request) error {
-	if g.R3 != nil || g.Interaction != nil {
-		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
-			"this person server does not federate R3 documents or resource interactions with an access server")
+	if err := federableGrant(g); err != nil {
+		return err
 	}
 	if r.PresentedToken == "" {
 		return aauth.BadRequest("presented_token is required when the resource has an access server")
@@ -119,6 +118,16 @@ func (s *Service) federable(ctx context.Context, g *Grant, a *httpsig.Agent, r *
 	}
 	g.Federated = &Federated{Request: federation.Request{ResourceToken: r.ResourceToken, AgentToken: a.Token,
 		PresentedToken: r.PresentedToken, SubagentToken: r.Chain.SubagentToken, UpstreamToken: r.Chain.UpstreamToken}}
+	return nil
+}
+
+// federableGrant: g names neither an R3 document nor a resource
+// interaction, which this PS does not federate.
+func federableGrant(g *Grant) error {
+	if g.R3 != nil || g.Interaction != nil {
+		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidResourceToken,
+			"this person server does not federate R3 documents or resource interactions with an access server")
+	}
 	return nil
 }
 
@@ -146,10 +155,10 @@ func (s *Service) presentable(ctx context.Context, g *Grant) error {
 		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrExpiredPresentedToken,
 			"the presented token has expired; obtain a fresh person token, then a fresh resource token")
 	}
-	if revoked, err := s.o.DB.IsRevoked(ctx, s.o.Issuer, g.PresentedJTI); err != nil {
+	if i, err := s.o.DB.FirstRevoked(ctx, s.presentedKeys(g.PresentedAS, g.PresentedJTI, g.PresentedVia)); err != nil {
 		return err
-	} else if revoked {
-		return aauth.NewProblem(http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token")
+	} else if i >= 0 {
+		return revokedPresented(g.PresentedAS, i)
 	}
 	return nil
 }
@@ -178,10 +187,21 @@ func (s *Service) startAS(ctx context.Context, g *Grant) (*federation.Outcome, e
 		return nil, err
 	}
 	req := s.expect(g)
-	if err := s.o.Federation.Presented(ctx, g.PersonID, g.AccessServer, g.PresentedJTI, time.Unix(g.PresentedExp, 0)); err != nil {
+	if err := s.presenting(ctx, g); err != nil {
 		return nil, err
 	}
 	return s.o.Federation.Client.Start(ctx, &req, s.release(g.PersonID))
+}
+
+// presenting records that g's presented token goes to the AS (PS-274,
+// PS-259): a person token (or auth token) of this PS; an AS's auth token
+// is no token of this PS, and the person token it was obtained with is
+// recorded as presented to the AS that issued it already.
+func (s *Service) presenting(ctx context.Context, g *Grant) error {
+	if g.PresentedAS != "" {
+		return nil
+	}
+	return s.o.Federation.Presented(ctx, g.PersonID, g.AccessServer, g.PresentedJTI, time.Unix(g.PresentedExp, 0))
 }
 
 // delivered is the agent's answer for a verified AS token, logged in the
@@ -423,14 +443,7 @@ func (s *Service) stepAS(ctx context.Context, id string) (bool, time.Duration) {
 		if pr.Question != nil || len(pr.Answers) <= g.Federated.Asked {
 			return true, time.Second // the agent has not answered yet
 		}
-		a := pr.Answers[len(pr.Answers)-1]
-		if a.Action != aauth.ActionClarificationResponse {
-			s.answerAS(ctx, id, nil, aauth.NewProblem(http.StatusForbidden, aauth.ErrDenied,
-				"the agent did not answer the access server's question"))
-			return false, 0
-		}
-		out, err = s.o.Federation.Client.Answer(ctx, &req, g.Federated.Wait.Location,
-			map[string]any{"action": aauth.ActionClarificationResponse, "clarification_response": a.Answer}, s.release(g.PersonID))
+		out, err = s.forwardAnswer(ctx, &req, g, pr.Answers[len(pr.Answers)-1])
 	} else if ans := g.Federated.Answer; ans != "" && g.Federated.Wait.Requirement == aauth.RequirementClarification {
 		g.Federated.Answer = ""
 		out, err = s.o.Federation.Client.Answer(ctx, &req, g.Federated.Wait.Location,

@@ -2,7 +2,10 @@ package authtoken
 
 import (
 	"context"
+	"net/http"
 
+	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/chain"
 	"github.com/aauth-ps/aauth-ps/ps/resourcetoken"
 	"github.com/aauth-ps/aauth-ps/ps/tokens"
 )
@@ -15,8 +18,27 @@ import (
 // verification path (resourcetoken.VerifyPresentedToken); only the issuer
 // and key resolution (s.signers) tells the two apart. The AS verifies its
 // token again when the PS presents it.
+//
+// An AS's token is resolved to the person token this PS presented to that
+// AS it was obtained with (p.Via, chain.ObtainedWith), whose revocation
+// revokes it (PS-266, P§revocation-cascade); one the PS cannot trace to
+// such a person token is 400 invalid_presented_token, as an upstream one
+// is invalid_upstream_token.
 func (s *Service) presented(ctx context.Context, raw string, rt *resourcetoken.ResourceToken, e resourcetoken.Expect) (*resourcetoken.Presented, error) {
-	return resourcetoken.VerifyPresentedToken(ctx, raw, s.signers(), rt, e)
+	p, err := resourcetoken.VerifyPresentedToken(ctx, raw, s.signers(), rt, e)
+	if err != nil || p.AccessServer == "" {
+		return p, err
+	}
+	rec, err := chain.ObtainedWith(ctx, s.o.Tokens, p.AccessServer, p.Aud, p.Sub, p.CnfJKT, p.MissionS256.Value, "")
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, aauth.NewProblem(http.StatusBadRequest, aauth.ErrInvalidPresentedToken,
+			"this person server cannot identify the person token the access server's auth token was obtained with")
+	}
+	p.Via = rec.JTI
+	return p, nil
 }
 
 // signers resolves who signed a presented token: this PS, or — with

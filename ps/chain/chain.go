@@ -36,9 +36,37 @@ type Records interface {
 	PersonTokenRecord(ctx context.Context, jti string) (*tokens.Record, error)
 	AuthTokenRecord(ctx context.Context, jti string) (*tokens.AuthRecord, error)
 	PersonBySub(ctx context.Context, resource, sub string) (string, error)
-	// PresentedPersonTokens lists the person tokens this PS presented to
-	// access server as for (aud, sub), newest first.
+	Presentations
+}
+
+// Presentations lists the person tokens this PS presented to access
+// server as for (aud, sub), newest first (*tokens.Service).
+type Presentations interface {
 	PresentedPersonTokens(ctx context.Context, as, aud, sub string) ([]tokens.Record, error)
+}
+
+// ObtainedWith is the record of the person token an auth token of access
+// server as for (aud, sub), bound to key cnf under mission, was obtained
+// with: among the person tokens this PS presented to that AS for (aud,
+// sub), known when the PS resolved it before (a recheck), else the newest
+// bound to the same key under the same mission; nil when there is none.
+// An AS's auth token names no presented_jti, so key and mission are what
+// tie it to the person token. Used for an upstream auth token
+// (P§upstream-token-verification (4)) and a presented one (the step-up,
+// PS-266): revoking that person token revokes what the AS issued on it
+// (P§revocation-cascade).
+func ObtainedWith(ctx context.Context, p Presentations, as, aud, sub, cnf, mission, known string) (*tokens.Record, error) {
+	recs, err := p.PresentedPersonTokens(ctx, as, aud, sub)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		rec := &recs[i]
+		if (known != "" && rec.JTI == known) || (known == "" && rec.CnfThumbprint == cnf && rec.MissionS256 == mission) {
+			return rec, nil
+		}
+	}
+	return nil, nil
 }
 
 // Bindings finds an agent's binding to a person (*agents.Service).
@@ -257,22 +285,15 @@ func (r *Resolver) signers() resourcetoken.Signers {
 }
 
 // via is the record of the person token an access server's upstream auth
-// token was obtained with (P§upstream-token-verification (4)): among the
-// person tokens this PS presented to that AS for the token's aud and sub,
-// up.Via when known (a recheck), else the newest bound to the same key
-// (cnf) under the same mission; nil when there is none.
+// token was obtained with (ObtainedWith; up.Via when known), noted in
+// up.Via; nil when there is none.
 func (r *Resolver) via(ctx context.Context, up *tokens.Upstream, cnf string) (*issued, error) {
-	recs, err := r.o.Records.PresentedPersonTokens(ctx, up.Iss, up.Aud, up.Sub)
-	if err != nil {
+	rec, err := ObtainedWith(ctx, r.o.Records, up.Iss, up.Aud, up.Sub, cnf, up.MissionS256, up.Via)
+	if err != nil || rec == nil {
 		return nil, err
 	}
-	for _, rec := range recs {
-		if (up.Via != "" && rec.JTI == up.Via) || (up.Via == "" && rec.CnfThumbprint == cnf && rec.MissionS256 == up.MissionS256) {
-			up.Via = rec.JTI
-			return r.record(ctx, aauth.TypPersonToken, rec.JTI)
-		}
-	}
-	return nil, nil
+	up.Via = rec.JTI
+	return r.record(ctx, aauth.TypPersonToken, rec.JTI)
 }
 
 // issued is what the PS recorded about a token it issued, either kind.

@@ -297,6 +297,10 @@ type Presented struct {
 	MissionS256  Claim
 	Tenant       Claim
 	Exp          time.Time
+	// Via names, for an AS's auth token, the person token this PS
+	// presented to that AS the auth token was obtained with (the PS
+	// resolves it from its records, not from the token).
+	Via string
 }
 
 func invalidPT(detail string, cause error) *aauth.Problem {

@@ -44,6 +44,10 @@ type AuthTokenRequest struct {
 	// (PresignAuthToken): issued if the transaction reads what it was
 	// signed from.
 	Presigned *Presigned
+	// PresentedAS is the access server that issued a presented auth token
+	// ("": this PS), PresentedVia the person token this PS presented to it
+	// that the token was obtained with; either revoked refuses it.
+	PresentedAS, PresentedVia string
 }
 
 // R3Grant is what an auth token carries from a verified R3 document: its
@@ -82,9 +86,15 @@ func (s *Service) IssueAuthToken(ctx context.Context, r AuthTokenRequest) (_ *Is
 	ctx, span := telemetry.Start(ctx, "aauth.issue", telemetry.AttrTokenType.String("auth"))
 	defer func() { telemetry.End(span, err) }()
 	now := s.o.Now()
+	presented := revocable{s.o.Issuer, r.PresentedJTI, http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token"}
+	if r.PresentedAS != "" {
+		presented.iss, presented.detail = r.PresentedAS, "the access server revoked the presented auth token"
+	}
 	r.Mission, err = s.guard(ctx, r.Agent, r.Mission,
 		revocable{r.Resource, r.ResourceTokenJTI, http.StatusBadRequest, aauth.ErrRevokedResourceToken, "the resource revoked this resource token"},
-		revocable{s.o.Issuer, r.PresentedJTI, http.StatusBadRequest, aauth.ErrRevokedPresentedToken, "this person server revoked the presented token"})
+		presented,
+		revocable{s.o.Issuer, r.PresentedVia, http.StatusBadRequest, aauth.ErrRevokedPresentedToken,
+			"this person server revoked the person token the presented auth token was obtained with"})
 	if err != nil {
 		return nil, err
 	}

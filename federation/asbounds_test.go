@@ -50,7 +50,7 @@ type admittingAS struct {
 	admitFunc
 }
 
-// reviewDiscovery and reviewSigner (review_test.go) serve as the AS's
+// reviewDiscovery and reviewSigner (as_review_test.go) serve as the AS's
 // metadata and the PS's signer.
 
 func start(c *Client) (*Outcome, error) {
@@ -178,7 +178,7 @@ func TestDistrustedASReceivesNothing(t *testing.T) {
 	const as = "https://as.test"
 	have := map[string]any{"email": "alice@example.com", "name": "Alice"}
 	for _, policy := range []Policy{AllowAny, AllowList} {
-		st := &reviewTrustStore{as: map[string]AccessServer{}} // review_test.go's in-memory Store
+		st := &reviewTrustStore{as: map[string]AccessServer{}} // as_review_test.go's in-memory Store
 		tr := NewTrust(st, policy, nil)
 		if err := tr.Set(ctx, as, StatusTrusted, []string{"email"}, "op"); err != nil {
 			t.Fatal(err)

@@ -13,17 +13,13 @@ import (
 // revocation endpoint. They are expected to FAIL until the findings are
 // fixed.
 
-// TestReviewRevocationRepeatResendsInFlight: a repeated revocation of the
-// same (iss, jti) (PS-291) re-attempts every delivery that is not
-// `revoked`, including the ones still pending and in flight
-// (ps/revocation/revocation.go deliver: a pending delivery is appended to
-// todo and sent again). Each repeat, up to the per-issuer rate limit,
-// starts a new goroutine and a new signed POST per delivery of the cascade,
-// while the earlier ones still wait on a slow recipient: an agent provider
-// with a slow (or hanging) resource multiplies the PS's outgoing
-// revocations and goroutines without bound. Only one attempt of a delivery
-// should be in flight at a time.
-func TestReviewRevocationRepeatResendsInFlight(t *testing.T) {
+// TestRevocationRepeatDoesNotResendInFlight (PS-291; security review
+// 2026-12-07, finding 1): repeats of the same (iss, jti) while a slow
+// resource holds the first attempt send it nothing again: one attempt of
+// a delivery is in flight at a time (Store.ClaimDelivery's lease). Before
+// the fix every repeat started another signed POST per pending delivery,
+// without bound.
+func TestRevocationRepeatDoesNotResendInFlight(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
 	personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)
@@ -48,16 +44,13 @@ func TestReviewRevocationRepeatResendsInFlight(t *testing.T) {
 	w.ps.App.Revocation.WaitIdle(ctxT())
 }
 
-// TestReviewUnknownProviderBoundEscapedBySeen: the shared bound on the
-// live revocations of agent providers the operator does not know
-// (revocation.boundUnknown, DefaultMaxUnknownEntries, PS-290 / docs
-// "each new domain cannot add another 10 000 rows") exempts every provider
-// in agent_providers, and a provider lands there as `seen` after any agent
-// request answered < 400 (server.AfterVerify) — here one question from an
-// agent nobody connected, answered 202, nothing approved. Each fresh
-// (sub)domain of an attacker thus gets its own 10 000 live entries for the
-// cost of one request.
-func TestReviewUnknownProviderBoundEscapedBySeen(t *testing.T) {
+// TestSeenProviderStaysUnderTheUnknownBound (PS-290; security review
+// 2026-12-07, finding 3): a provider that was merely seen (one agent
+// request answered 202, nothing approved) still counts as unknown for the
+// shared bound on unknown providers' live revocations. Before the fix any
+// row in agent_providers exempted it, so each fresh (sub)domain got its
+// own 10 000 entries for one request.
+func TestSeenProviderStaysUnderTheUnknownBound(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	ctx := ctxT()
@@ -77,17 +70,13 @@ func TestReviewUnknownProviderBoundEscapedBySeen(t *testing.T) {
 	}
 }
 
-// TestReviewSubAgentTokenRevocationDoesNotCascade: the agent provider
-// revokes a sub-agent's agent token. The PS records it, but it never
-// remembered that token's (iss, jti, sub) (app.agentAccepted records the
-// signer's token only, not the subagent_token it accepted), so
-// revocation.Revoke finds no sub (AgentTokenSub "") and cascades nothing:
-// the person token the PS issued to that sub-agent (cnf = its key) is not
-// revoked at the PS nor at its resource. P§revocation-cascade "Agent
-// provider revokes an agent token … the PS revokes every person token and
-// auth token it issued to that agent's sub"; "Records: for each agent
-// token it accepts, that token's (iss, jti) and the sub"; PS-239, PS-293.
-func TestReviewSubAgentTokenRevocationDoesNotCascade(t *testing.T) {
+// TestSubAgentTokenRevocationCascades (PS-239, PS-293; security review
+// 2026-12-07, finding 6): the agent provider revokes a sub-agent's agent
+// token; the person token the PS issued to that sub-agent is revoked at
+// the PS and at its resource (P§revocation-cascade: "for each agent token
+// it accepts, that token's (iss, jti) and the sub"). Before the fix the
+// accepted subagent_token was never recorded and nothing cascaded.
+func TestSubAgentTokenRevocationCascades(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
 	sub := newSubAgent(t, w, "aauth:a1+search@ap.test", 30*time.Minute)

@@ -15,20 +15,15 @@ import (
 // Security review (branch rev): confirming tests for four-party findings.
 // Expected to FAIL until the findings are fixed.
 
-// TestReviewStepUpASTokenOfRevokedPersonToken: the agent provider revokes
-// the agent's token; the PS's cascade revokes the person token it
-// presented to the AS (PS-239) and tells the AS. The AS's auth token that
-// was obtained with that person token is then presented as
-// presented_token (the four-party step-up, PS-273) by the same agent under
-// a fresh agent token (PS-285). The PS's revocation check of a presented
-// token looks up (this PS's issuer, the AS token's jti)
-// (authtoken.revocationKeys, presentable), so an AS token is never found
-// revoked, and the person token it was obtained with (its Via, checked
-// for an upstream AS token in chain.resolve) is not looked at: the PS
-// presents to the AS a token derived from a person token it revoked. In
-// three-party the same step-up is refused (the cascade revoked the PS's
-// own auth token: revoked_presented_token, TestRevocationAgentTokenCascade).
-func TestReviewStepUpASTokenOfRevokedPersonToken(t *testing.T) {
+// TestStepUpASTokenOfRevokedPersonTokenRefused (PS-266, PS-273; security
+// review 2026-12-07, finding 5): the agent provider revokes the agent's
+// token, so the cascade revokes the person token the PS presented to the
+// AS (PS-239). The AS's auth token obtained with it, presented for a
+// four-party step-up under a fresh agent token (PS-285), is refused
+// (revoked_presented_token) and the AS hears nothing. Before the fix the
+// PS looked the AS token up under its own issuer, found nothing revoked
+// and presented to the AS a token derived from a revoked one.
+func TestStepUpASTokenOfRevokedPersonTokenRefused(t *testing.T) {
 	t.Parallel()
 	f := newFedWorld(t)
 	first := f.consented(t)
@@ -53,15 +48,14 @@ func TestReviewStepUpASTokenOfRevokedPersonToken(t *testing.T) {
 	}
 }
 
-// TestReviewASDownstreamArrayIgnored: PS-292 (MUST) "The PS reads an AS's
-// `downstream` array … the AS answers {"downstream":[{"recipient":
-// "https://rs2.test","error":"revocation_unavailable"}]} and H's report
-// shows it" (P§revocation-response "Body"). revocation.outcomeOf takes any
-// JSON object as `revoked` and the Sender interface returns one outcome
-// string, so what the AS reports about the resources it cascaded to is
-// dropped: the per-recipient report (revocation.Service.Report) never
-// shows that rs2.test still honours the token.
-func TestReviewASDownstreamArrayIgnored(t *testing.T) {
+// TestASDownstreamArrayReported (PS-292; security review 2026-12-07,
+// finding 7): the AS answers the PS's revocation with
+// {"downstream":[{"recipient":"https://rs2.test","error":
+// "revocation_unavailable"}]} and the person's report
+// (revocation.Service.Report) shows rs2.test beside as.test and rs.test
+// (P§revocation-response "Body"). Before the fix any JSON object counted
+// as `revoked` and the array was dropped.
+func TestASDownstreamArrayReported(t *testing.T) {
 	t.Parallel()
 	f := newFedWorldOn(t, pstest.Options{}, func(env *pstest.Env) {
 		cert, err := env.CA.Issue("asrev.test")
@@ -104,15 +98,12 @@ func TestReviewASDownstreamArrayIgnored(t *testing.T) {
 	}
 }
 
-// TestReviewASClarificationUpdatedRequestNotForwarded: PS-126 (MUST) "an
-// agent updated_request is forwarded with the same body, presented_token
-// included, after the PS has verified it (PS-177)". On a request whose AS
-// question was passed to the agent (stage access_server_clarification),
-// authtoken.UpdatedRequest refuses every updated_request of a federated
-// request but a narrowed one ("does not apply to a request federated with
-// an access server"), and stepAS ends any answer that is not a
-// clarification_response with 403 denied.
-func TestReviewASClarificationUpdatedRequestNotForwarded(t *testing.T) {
+// TestASClarificationUpdatedRequestForwarded (PS-126, PS-177; security
+// review 2026-12-07, finding 8): an agent's updated_request answering an
+// AS's question (stage access_server_clarification) is verified and
+// forwarded to the AS with presented_token. Before the fix it was refused
+// 400 invalid_request.
+func TestASClarificationUpdatedRequestForwarded(t *testing.T) {
 	t.Parallel()
 	f := newFedWorld(t)
 	f.expectASToken(t, f.consented(t))

@@ -15,16 +15,13 @@ import (
 
 // Security review (branch rev): expected to FAIL until fixed.
 
-// TestReviewClarificationQuestionBounded: an AS's clarification text is
-// not bounded by the PS (federation.clarification bounds options but not
-// the question). On the agent path Engine.Ask refuses more than
-// pending.MaxMarkdown (8 KiB) — after stepAS already stored it in the
-// payload and in AgentAsked — and on the person path (StageASQuestion) it
-// is stored in the pending payload and rendered as Markdown whatever its
-// size, up to the fetcher's 256 KiB body cap, past pending's MaxBytes
-// (Engine.Update does not apply it). The PS's own questions are bounded
-// at 8 KiB; an AS's should be refused (as_unreachable) beyond the same.
-func TestReviewClarificationQuestionBounded(t *testing.T) {
+// TestASClarificationQuestionBounded (PS-126; security review 2026-12-07,
+// finding 11): an AS's clarification question is bounded like the PS's
+// own (pending.MaxMarkdown, 8 KiB): a longer one is refused
+// (as_unreachable) before anything stores, shows or passes it on. Before
+// the fix only its options were bounded, and the question reached the
+// pending payload and the person's page at up to 256 KiB.
+func TestASClarificationQuestionBounded(t *testing.T) {
 	q := strings.Repeat("Which calendar? ", 200<<10/16)
 	body, _ := json.Marshal(map[string]any{"clarification": q})
 	if w, err := clarification(body, time.Unix(1_800_000_000, 0)); err == nil {
@@ -52,16 +49,13 @@ type reviewSigner struct{}
 
 func (reviewSigner) Sign(context.Context, *http.Request, []byte) error { return nil }
 
-// TestReviewASInteractionURLNotAdmitted: an AS's requirement=interaction
-// url is checked for shape only (checkInteraction: https, no query or
-// fragment), never against the egress policy, then shown to the person as
-// a PS redirect (decideAS: Wait.URL?code=…) or passed to the agent. The
-// resource's own interaction url is refused unless fetch.Client.Admit
-// admits it (authtoken.verify: "not admitted by this person server's
-// egress policy"); an AS's url naming a loopback, private or link-local
-// address (or a name resolving to one) goes through. Expected: the PS
-// applies Admit and answers as_unreachable.
-func TestReviewASInteractionURLNotAdmitted(t *testing.T) {
+// TestASInteractionURLAdmittedByEgressPolicy (PS-125; security review
+// 2026-12-07, finding 10): an AS's requirement=interaction url goes
+// through the egress policy, as a resource's does: one naming a loopback,
+// private or link-local address is refused (as_unreachable), never shown
+// to the person or passed to the agent. Before the fix only its shape was
+// checked.
+func TestASInteractionURLAdmittedByEgressPolicy(t *testing.T) {
 	h := http.Header{}
 	h.Set("Location", "https://as.test/token/pending/1")
 	h.Set("AAuth-Requirement", `requirement=interaction; url="https://10.0.0.5/admin"; code="ABCD1234"`)
@@ -87,15 +81,12 @@ func (h *reviewSlowAS) Do(*http.Request) (*fetch.Response, error) {
 	return &fetch.Response{StatusCode: http.StatusAccepted, Header: hd, Body: []byte(`{"status":"pending","required_claims":["email"]}`)}, nil
 }
 
-// TestReviewClaimsLoopIgnoresBudget: Options.Budget "bounds how long one
-// Start or Resume keeps polling an AS" (10 s), but a requirement=claims
-// answer is followed by the next claims POST at once (loopUntil `continue`)
-// without looking at the deadline: an AS that answers every claims POST
-// with another requirement=claims, each just under the fetcher's timeout,
-// holds the agent's (or, from approveAS, the person's) request for
-// maxRounds × 5 s ≈ 160 s. Expected: the loop stops at the budget with a
-// Wait, as for approval.
-func TestReviewClaimsLoopIgnoresBudget(t *testing.T) {
+// TestClaimsLoopKeepsTheBudget (PS-124, PS-127; security review
+// 2026-12-07, finding 9): a requirement=claims answer is an exchange like
+// a poll, within Options.Budget: an AS answering every claims POST with
+// another requirement=claims no longer holds the request for rounds × the
+// fetch timeout (2 min 12 s before the fix), the loop hands back a Wait.
+func TestClaimsLoopKeepsTheBudget(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	as := &reviewSlowAS{now: &now}
 	c := New(Options{Issuer: "https://ps.test", Discovery: reviewDiscovery{}, Signer: reviewSigner{}, HTTP: as,
@@ -152,16 +143,12 @@ func (s *reviewTrustStore) RecordPresentation(context.Context, string, string, s
 }
 func (s *reviewTrustStore) Presentations(context.Context, string) ([]string, error) { return nil, nil }
 
-// TestReviewDistrustedASStillReleasedClaims: the operator distrusts an AS
-// (`access-servers distrust`): new resource tokens naming it are refused
-// (Admit), but Trust.Set keeps its release rule and Offer/Allow/Release
-// read the record whatever its status (admitted returns it), and the
-// background loop of a request already federated with it (stepAS →
-// Client.Resume → release) never asks Trusted again: the person's
-// details keep going to the AS the operator just distrusted (and its
-// tokens keep being delivered). Expected: nothing is released to, and no
-// more is exchanged with, a distrusted AS.
-func TestReviewDistrustedASStillReleasedClaims(t *testing.T) {
+// TestDistrustedASReleasedNothing (PS-117, PS-124; security review
+// 2026-12-07, finding 4): once the operator distrusts an AS
+// (`access-servers distrust`), Offer/Allow/Release give it nothing, even
+// for a request federated with it before. Before the fix its release rule
+// still applied and the person's claims kept going to it.
+func TestDistrustedASReleasedNothing(t *testing.T) {
 	ctx := context.Background()
 	st := &reviewTrustStore{as: map[string]AccessServer{}}
 	tr := NewTrust(st, AllowAny, nil)

@@ -29,28 +29,38 @@ import (
 // are in flight, three rounds on each database. Each round fires at once:
 // the person revoking missions on the web UI (lifecycle Terminate), the
 // person accepting agents' completions (the completion's End), the
-// operator revoking an agent with `aauth-ps agents revoke` (that CLI
-// process killed too, if still running) and the person unbinding another
-// on the web UI (missionflow.EndBindingIn: the binding, its missions'
-// End, its tokens' cascade and its waiting requests, in one transaction),
-// under a load of person tokens issued under missions; the revocation
-// deliveries of the mission cascades (to rs.test, which has no
+// operator revoking an agent with `aauth-ps agents revoke` and unbinding
+// another with `aauth-ps agents unbind` (each CLI process killed too, if
+// still running), the person unbinding a third on the web UI
+// (missionflow.EndBindingIn: the binding, its missions' End, its tokens'
+// cascade, its waiting requests and the audit row, in one transaction),
+// and holds running out (crashhold_test.go: missions the person
+// suspended, each with a request held, two of whose holds end as the
+// round fires), under a load of person tokens issued under missions; the
+// revocation deliveries of the mission cascades (to rs.test, which has no
 // revocation endpoint: revocation_unsupported) settle in the background
 // with their revocation_result evidence (SettleDelivery in the
 // lifecycle's appender's transaction). After each restart the database
 // holds no half of any of them (checkEnds): every terminated mission has
 // exactly one lifecycle_transition to terminated, with its reason, one
-// termination log entry and its cascade, and no active mission has one;
-// every token of a mission that ended (not expired) is revoked, and none
-// was issued after its end; a revoked or unbound agent has no mission
-// left active and no request still open; every terminal delivery of a
-// mission cascade has exactly one revocation_result record and a pending
-// one none; and the evidence chain of every mission the round touched
-// verifies with `aauth-ps evidence verify`.
+// termination log entry and the cascades its transitions name, and no
+// active mission has one; every suspension and resumption has its log
+// entry and the last transition is the mission's state; every token of a
+// mission that ended (not expired) is revoked, and none was issued after
+// its end; a revoked or unbound agent has no mission left active and no
+// request still open, its requests ended as its end ends them
+// (agent_revoked, agent_unbound) and its end has one audit row (an active
+// one none of these); every terminal delivery of a mission cascade has
+// exactly one revocation_result record and a pending one none; each hold
+// ended once by its timeout (nothing issued under it since its
+// suspension), still runs unchanged, or resumed with its held request
+// issued (checkHolds); and the evidence chain of every mission the round
+// touched verifies with `aauth-ps evidence verify`.
 // PS-212 and PS-286 (a mission's tokens revoked with its end, each
 // outcome recorded and evidenced), PS-158 and PS-165 / A-40 (c) (the
-// requests of a revoked agent end with it), PS-203 (an accepted completion
-// ends the mission).
+// requests of a revoked or unbound agent end with it; a held request ends
+// with its mission), PS-203 (an accepted completion ends the mission),
+// design §5 (a hold ends in resumption or terminated(administrative)).
 func TestKillDuringEnds(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) { killDuringEnds(t, storetest.NewPostgresURL(t)) })
 	t.Run("sqlite", func(t *testing.T) { killDuringEnds(t, storetest.NewSQLiteURL(t)) })

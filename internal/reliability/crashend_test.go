@@ -99,6 +99,15 @@ func killDuringEnds(t *testing.T, db string) {
 		name := "round " + strconv.Itoa(round)
 		var touched []string
 		var ops []endOp
+		// Missions held for the person, two of whose holds run out as the
+		// round fires (crashhold_test.go): suspended first, so that the
+		// rest of the round's setup runs while they are held.
+		csrf := csrfOf(t, alice)
+		holds := suspendHolds(t, w, p, alice, csrf, workers, name)
+		for _, h := range holds {
+			touched = append(touched, h.s256)
+			ops = append(ops, h.ops()...)
+		}
 
 		// Missions the person revokes, each holding a second person token.
 		for i := range revokesPerRound {
@@ -146,15 +155,7 @@ func killDuringEnds(t *testing.T, db string) {
 				ops = append(ops, endOp{what: "unbind " + a.ID, form: "/agents/" + id + "/unbind", binding: id, agent: a.ID, ends: "unbound"})
 			}
 		}
-		csrf := csrfOf(t, alice)
 		l.waitOK(t, 5, time.Minute)
-		// Missions held for the person, two of whose holds run out as the
-		// round fires (crashhold_test.go).
-		holds := suspendHolds(t, w, p, alice, csrf, workers, name)
-		for _, h := range holds {
-			touched = append(touched, h.s256)
-			ops = append(ops, h.ops()...)
-		}
 
 		// Fire everything at once, a moment before or after the short
 		// holds run out; kill within a moment.

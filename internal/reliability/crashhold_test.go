@@ -30,8 +30,10 @@ import (
 // outlasts the round; the person resumes it as the round fires and its
 // held request must then be issued, through the kill.
 
-// shortHold is the short holds' length: they run out as the round fires.
-const shortHold = 500 * time.Millisecond
+// shortHold is the short holds' length: about the rest of a round's
+// setup, so that they run out as the round fires (it waits for them if
+// the setup was quicker).
+const shortHold = 700 * time.Millisecond
 
 // holdCase is one suspended mission of a round.
 type holdCase struct {
@@ -162,7 +164,7 @@ func finishHolds(t *testing.T, p *proc, b *pstest.Browser, csrf string, hs []*ho
 	for _, h := range hs {
 		var r answer
 		// A release the kill cut after its claim is taken over after
-		// interact's 5 s lease: polls for a while longer than that.
+		// interact's 3 s lease: polls for a while longer than that.
 		for try := 0; try < 5; try++ {
 			var err error
 			if r, err = send(t.Context(), p.Client, h.agent, http.MethodGet, h.held, nil, http.Header{"Prefer": {"wait=2"}}); err != nil {

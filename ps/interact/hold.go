@@ -29,7 +29,7 @@ const StageReleasing = "releasing"
 // after a crash. A release slower than it may be decided twice (the
 // second answer is refused: its token stays undelivered, recorded and
 // revocable, as when a request expires between decision and answer).
-const releaseLease = 5 * time.Second
+const releaseLease = 3 * time.Second
 
 // ErrResumed is a kind's Settle finding a held request whose mission is
 // active and no longer held: the request is released (Settle).

@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
@@ -447,6 +450,41 @@ func TestHeldRequestReleasedAtPollAfterCutResume(t *testing.T) {
 	}
 	if after := storetest.CountWhere(t, st, "person_token_records", "mission_s256 = ?", m.s256); after != before {
 		t.Fatalf("a late release issued %d more person tokens", after-before)
+	}
+}
+
+// TestHeldRequestReleaseClaimLapses (docs/decisions.md "Held requests"):
+// a release claims its held request first (stage releasing), so that the
+// resumption's release and a poll never both decide it; a claim whose
+// releaser died (killed between the claim and the answer) is taken over
+// by the agent's poll once its lease (3 s) has passed, and not before.
+func TestHeldRequestReleaseClaimLapses(t *testing.T) {
+	t.Parallel()
+	w, _, m, _, held := suspendedWithHeld(t, "# Claimed, then cut")
+	st, id := w.ps.App.Store, held[strings.LastIndex(held, "/")+1:]
+	ms, err := st.Mission(ctxT(), m.s256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.SetMissionHold(ctxT(), m.s256, ms.Version, nil); err != nil || !ok {
+		t.Fatalf("clearing the hold: %v %v", ok, err)
+	}
+	// The resumption's release claimed it, then died.
+	if _, err := w.ps.App.Engine.Update(ctxT(), id, func(x *pending.Request) error {
+		x.Stage = interact.StageReleasing
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A long poll (Prefer: wait) on the PS's clock as it is: no slow_down,
+	// and the lease not moved on (w.poll advances the clock 6 s).
+	req := signed(t, w.agent, http.MethodGet, held, nil, conformance.WithCreatedOffset(w.clock.Offset()))
+	req.Header.Set("Prefer", "wait=1")
+	if got := w.do(t, req); got.status != http.StatusAccepted {
+		t.Fatalf("a poll within the claim's lease: %d %s, want 202 (the claim's releaser may still answer)", got.status, got.raw)
+	}
+	if got := w.poll(t, w.agent, held); got.status != http.StatusOK || got.body["person_token"] == nil {
+		t.Fatalf("a poll after the claim's lease: %d %s, want the person token", got.status, got.raw)
 	}
 }
 

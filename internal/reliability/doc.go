@@ -7,8 +7,11 @@
 //     pending request is answered or issued twice, and pending requests
 //     started before a kill complete after it (TestKillDuringLoad);
 //   - crash safety of the decisions that end things: the PS (and the
-//     command line) killed while missions are revoked and completed and
-//     agents revoked and unbound; no end is half-written afterwards
+//     command line) killed while missions are revoked and completed,
+//     agents revoked and unbound (on the web UI and with `aauth-ps agents
+//     revoke|unbind`) and suspended missions' holds run out or are
+//     resumed; no end is half-written afterwards, every hold ends once or
+//     still runs, and a held request is answered after a resumption
 //     (TestKillDuringEnds);
 //   - replicas: two processes on one database refuse each other's replayed
 //     signatures, and a pending request started on one completes, and is

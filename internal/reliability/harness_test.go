@@ -472,7 +472,9 @@ func approval(t *testing.T, r answer) mission {
 func isTransport(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "EOF")
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "EOF") ||
+		// A pooled connection the dying server closed as a request reused it.
+		strings.Contains(err.Error(), "server closed idle connection")
 }
 
 // workers are n agents bound to the person of b, each holding her consent

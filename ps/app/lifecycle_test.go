@@ -7,10 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aauth-ps/aauth-ps/conformance"
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/config"
+	"github.com/aauth-ps/aauth-ps/ps/interact"
+	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
+	"github.com/aauth-ps/aauth-ps/ps/store/storetest"
 )
 
 // expectHeld asserts the 202 of a request held by a suspension: Location,
@@ -305,13 +309,7 @@ func TestMissionSuspendHoldsPermissions(t *testing.T) {
 // poll gets 403 mission_terminated (administrative), not 408 expired.
 func TestMissionHoldOutlivesPendingLifetime(t *testing.T) {
 	t.Parallel()
-	w, b, _ := authWorld(t)
-	m := w.approveMission(t, w.agent, b, `{"description":"# Hold me long","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
-	csrf := csrfOf(t, b)
-	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
-		t.Fatalf("suspend: %d %s", r.status, r.raw)
-	}
-	held := w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
+	w, b, m, csrf, held := suspendedWithHeld(t, "# Hold me long")
 	w.clock.Advance(11 * time.Minute)
 	if st := w.pollState(t, w.agent, held); st != "pending" {
 		t.Fatalf("held 11 min under a 15 min hold: poll status %q, want pending", st)
@@ -421,4 +419,86 @@ func TestEvidenceHeadsSignedHourlyAndAtExport(t *testing.T) {
 		!strings.Contains(rep.Problem, "signature does not verify") {
 		t.Fatalf("a tampered signed head: %+v, want a failure at record %d", rep, last)
 	}
+}
+
+// TestHeldRequestReleasedAtPollAfterCutResume (design §5, docs/decisions.md
+// "Held requests"; found by internal/reliability's TestKillDuringEnds): a
+// resumption commits, and its held requests are released only after it;
+// a process killed in between left them held under an active mission,
+// 202 to every poll until they expired. The agent's next poll now
+// releases such a request (the person token is issued), and a late
+// release from the resumption finds it answered and issues nothing more.
+func TestHeldRequestReleasedAtPollAfterCutResume(t *testing.T) {
+	t.Parallel()
+	w, _, m, _, held := suspendedWithHeld(t, "# Cut resume")
+	// The resumption's commit without its release (the process died).
+	st := w.ps.App.Store
+	ms, err := st.Mission(ctxT(), m.s256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.SetMissionHold(ctxT(), m.s256, ms.Version, nil); err != nil || !ok {
+		t.Fatalf("clearing the hold: %v %v", ok, err)
+	}
+	got := w.poll(t, w.agent, held)
+	if got.status != http.StatusOK || got.body["person_token"] == nil {
+		t.Fatalf("the held request's poll after its mission resumed: %d %s, want the person token", got.status, got.raw)
+	}
+	before := storetest.CountWhere(t, st, "person_token_records", "mission_s256 = ?", m.s256)
+	if n, err := w.ps.App.Interact.ReleaseHeld(ctxT(), ms.PersonID, m.s256); err != nil || n != 0 {
+		t.Fatalf("a late release: %d released, %v; want none (answered already)", n, err)
+	}
+	if after := storetest.CountWhere(t, st, "person_token_records", "mission_s256 = ?", m.s256); after != before {
+		t.Fatalf("a late release issued %d more person tokens", after-before)
+	}
+}
+
+// TestHeldRequestReleaseClaimLapses (docs/decisions.md "Held requests"):
+// a release claims its held request first (stage releasing), so that the
+// resumption's release and a poll never both decide it; a claim whose
+// releaser died (killed between the claim and the answer) is taken over
+// by the agent's poll once its lease (3 s) has passed, and not before.
+func TestHeldRequestReleaseClaimLapses(t *testing.T) {
+	t.Parallel()
+	w, _, m, _, held := suspendedWithHeld(t, "# Claimed, then cut")
+	st, id := w.ps.App.Store, held[strings.LastIndex(held, "/")+1:]
+	ms, err := st.Mission(ctxT(), m.s256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.SetMissionHold(ctxT(), m.s256, ms.Version, nil); err != nil || !ok {
+		t.Fatalf("clearing the hold: %v %v", ok, err)
+	}
+	// The resumption's release claimed it, then died.
+	if _, err := w.ps.App.Engine.Update(ctxT(), id, func(x *pending.Request) error {
+		x.Stage = interact.StageReleasing
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A long poll (Prefer: wait) on the PS's clock as it is: no slow_down,
+	// and the lease not moved on (w.poll advances the clock 6 s).
+	req := signed(t, w.agent, http.MethodGet, held, nil, conformance.WithCreatedOffset(w.clock.Offset()))
+	req.Header.Set("Prefer", "wait=1")
+	if got := w.do(t, req); got.status != http.StatusAccepted {
+		t.Fatalf("a poll within the claim's lease: %d %s, want 202 (the claim's releaser may still answer)", got.status, got.raw)
+	}
+	if got := w.poll(t, w.agent, held); got.status != http.StatusOK || got.body["person_token"] == nil {
+		t.Fatalf("a poll after the claim's lease: %d %s, want the person token", got.status, got.raw)
+	}
+}
+
+// suspendedWithHeld approves a mission described so for the world's agent,
+// suspends it from mission control (the default hold) and has the
+// agent's next person-token request under it held; it returns the
+// person's browser and CSRF token and the held request's pending URL.
+func suspendedWithHeld(t *testing.T, description string) (*world, *pstest.Browser, approved, string, string) {
+	t.Helper()
+	w, b, _ := authWorld(t)
+	m := w.approveMission(t, w.agent, b, `{"description":"`+description+`","resources":["https://rs.test"],"capabilities":["interaction"]}`, nil)
+	csrf := csrfOf(t, b)
+	if r := mc(t, w, b, http.MethodPost, "/missions/"+m.s256+"/suspend", "", csrf); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.raw)
+	}
+	return w, b, m, csrf, w.expectHeld(t, w.post(t, w.agent, "/person", missionBody("https://rs.test", m.s256)))
 }

@@ -1165,7 +1165,7 @@ func (k kind) Settle(ctx context.Context, r *pending.Request) error {
 	if err := k.s.settleIfExpired(ctx, r, g); err != nil {
 		return err
 	}
-	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, g.MissionS256)
+	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r, g.MissionS256)
 }
 
 var _ interact.MissionNamer = kind{}

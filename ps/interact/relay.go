@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -173,7 +174,11 @@ func (s *Service) settleRequest(ctx context.Context, r *pending.Request) error {
 		return nil
 	}
 	if k := s.kind(r.Kind); k != nil {
-		return s.endRefused(ctx, r.ID, k.Settle(ctx, r))
+		err := k.Settle(ctx, r)
+		if errors.Is(err, ErrResumed) {
+			return s.releaseResumed(ctx, r)
+		}
+		return s.endRefused(ctx, r.ID, err)
 	}
 	if r.Kind != KindRelay {
 		return nil
@@ -197,7 +202,7 @@ func (s *Service) Waiting(ctx context.Context, personID string) ([]WaitingItem, 
 	}
 	out := make([]WaitingItem, 0, len(rs))
 	for _, r := range rs {
-		if !r.State.Open() || r.Stage == StageHeld || r.Stage == StageRoleStep {
+		if !r.State.Open() || held(&r) || r.Stage == StageRoleStep {
 			continue // a held request waits for the mission, one they allowed for a role holder: not the person
 		}
 		it := WaitingItem{

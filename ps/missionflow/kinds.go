@@ -313,7 +313,7 @@ func (completionKind) Bound(context.Context, *pending.Request, *account.Person) 
 
 // Settle ends a pending completion whose mission ended meanwhile (PS-158).
 func (ck completionKind) Settle(ctx context.Context, r *pending.Request) error {
-	return SettleMission(ctx, ck.k.Flows.Missions, ck.k.Flows.Engine, r.ID, ck.Mission(r))
+	return SettleMission(ctx, ck.k.Flows.Missions, ck.k.Flows.Engine, r, ck.Mission(r))
 }
 
 var _ interact.MissionNamer = completionKind{}
@@ -328,9 +328,11 @@ func (completionKind) Mission(r *pending.Request) string {
 	return pl.S256
 }
 
-// SettleMission ends a pending request with 403 mission_terminated when
-// the mission it belongs to is no longer active (PS-158, A-39).
-func SettleMission(ctx context.Context, ms *Service, e *pending.Engine, id, s256 string) error {
+// SettleMission ends pending request r with 403 mission_terminated when
+// the mission s256 it belongs to is no longer active (PS-158, A-39). A
+// request held for the mission (interact.StageHeld) while it is active
+// and no longer suspended is interact.ErrResumed: its release is due.
+func SettleMission(ctx context.Context, ms *Service, e *pending.Engine, r *pending.Request, s256 string) error {
 	if s256 == "" {
 		return nil
 	}
@@ -339,7 +341,10 @@ func SettleMission(ctx context.Context, ms *Service, e *pending.Engine, id, s256
 		return nil
 	}
 	if ok, reason := m.State().Active(ms.o.Now()); !ok {
-		return e.CompleteProblem(ctx, id, mission.Terminated(reason))
+		return e.CompleteProblem(ctx, r.ID, mission.Terminated(reason))
+	}
+	if m.Hold == nil && (r.Stage == interact.StageHeld || r.Stage == interact.StageReleasing) {
+		return interact.ErrResumed
 	}
 	return nil
 }

@@ -399,7 +399,7 @@ func (k kind) Bound(ctx context.Context, r *pending.Request, p *account.Person) 
 // Settle ends the request with 403 mission_terminated once its mission
 // ended (PS-211).
 func (k kind) Settle(ctx context.Context, r *pending.Request) error {
-	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r.ID, k.Mission(r))
+	return missionflow.SettleMission(ctx, k.s.o.Missions.Missions, k.s.o.Engine, r, k.Mission(r))
 }
 
 var _ interact.MissionNamer = kind{}

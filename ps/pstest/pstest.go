@@ -196,17 +196,19 @@ func (p *PS) URL(path string) string { return p.Issuer + path }
 
 // TableCounts counts the rows of every application table, so a test can
 // assert that a refused request wrote nothing. It first waits for the
-// downstream revocations in flight: their outcomes and a mission's
-// revocation_result evidence are written in the background, after the
-// request that started them has answered.
+// background work in flight: the downstream revocations (their outcomes
+// and a mission's revocation_result evidence) and the time-stamp
+// requests of signed chain heads are written after the request that
+// started them has answered.
 func (p *PS) TableCounts(t testing.TB) map[string]int64 {
 	t.Helper()
-	if p.App.Revocation != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if !p.App.Revocation.WaitIdle(ctx) {
-			t.Fatal("pstest: revocation deliveries still in flight after 30 s")
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if p.App.Revocation != nil && !p.App.Revocation.WaitIdle(ctx) {
+		t.Fatal("pstest: revocation deliveries still in flight after 30 s")
+	}
+	if p.App.Stamps != nil && !p.App.Stamps.WaitIdle(ctx) {
+		t.Fatal("pstest: time-stamp requests still in flight after 30 s")
 	}
 	return storetest.TableCounts(t, p.App.Store)
 }

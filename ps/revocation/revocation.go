@@ -27,6 +27,7 @@ import (
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
 	"github.com/aauth-ps/aauth-ps/ps/dberr"
+	"github.com/aauth-ps/aauth-ps/ps/inflight"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
 )
@@ -280,10 +281,9 @@ type Service struct {
 
 	// The deliveries this process has in flight, so that a short-lived
 	// process (the command line) can wait for them before it exits.
-	mu       sync.Mutex
-	inflight int
-	idle     []chan struct{}
-	started  []string // recent cascades given to Deliver, for Settle
+	work    inflight.Group
+	mu      sync.Mutex
+	started []string // recent cascades given to Deliver, for Settle
 
 	// ev evidences the outcomes of mission cascades (UseEvidence).
 	ev Evidencer
@@ -329,19 +329,8 @@ const maxStarted = 256
 
 // track counts one delivery in flight; the returned func ends it.
 func (s *Service) track() func() {
-	s.mu.Lock()
-	s.inflight++
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.inflight--; s.inflight == 0 {
-			for _, c := range s.idle {
-				close(c)
-			}
-			s.idle = nil
-		}
-	}
+	s.work.Add()
+	return s.work.Done
 }
 
 // Settle waits until every delivery this process started has an outcome,
@@ -359,20 +348,7 @@ func (s *Service) Settle(ctx context.Context) (cascades []string, settled bool) 
 // a test counting rows waits here so the outcomes and evidence a
 // background delivery writes are not taken for a request's writes.
 func (s *Service) WaitIdle(ctx context.Context) bool {
-	s.mu.Lock()
-	if s.inflight == 0 {
-		s.mu.Unlock()
-		return true
-	}
-	c := make(chan struct{})
-	s.idle = append(s.idle, c)
-	s.mu.Unlock()
-	select {
-	case <-c:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return s.work.Wait(ctx)
 }
 
 // New builds a Service.

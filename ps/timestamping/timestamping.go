@@ -23,12 +23,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/mission/evidence"
 	"github.com/aauth-ps/aauth-ps/mission/tsa"
 	"github.com/aauth-ps/aauth-ps/ps/fetch"
+	"github.com/aauth-ps/aauth-ps/ps/inflight"
 )
 
 // Queued is a signed chain head waiting for its token.
@@ -93,10 +93,9 @@ type Options struct {
 type Service struct {
 	o Options
 
-	mu sync.Mutex
-	// inflight counts the exchanges commits started (at most
-	// maxInflight; beyond, the head waits for the sweep).
-	inflight int
+	// work counts the exchanges commits started (at most maxInflight;
+	// beyond, the head waits for the sweep).
+	work inflight.Group
 }
 
 const (
@@ -159,11 +158,11 @@ func (s *Service) Queue(ctx context.Context, tx TxStore, s256 string, head evide
 // kick asks for q's token in the background unless maxInflight exchanges
 // run already (the sweep asks then).
 func (s *Service) kick(ctx context.Context, q Queued) {
-	if !s.adjust(+1) {
+	if !s.work.TryAdd(maxInflight) {
 		return
 	}
 	go func() {
-		defer s.adjust(-1)
+		defer s.work.Done()
 		if _, err := s.anchor(ctx, q); err != nil {
 			s.o.Log.WarnContext(ctx, "evidence: timestamp a chain head", "chain", q.Chain, "seq", q.Seq, "err", err)
 		}
@@ -172,34 +171,9 @@ func (s *Service) kick(ctx context.Context, q Queued) {
 
 // WaitIdle waits until no exchange started by a commit runs, or ctx ends
 // (false): an export waits for the head it just signed, a command for the
-// heads its change signed, before the process exits. It looks every few
-// milliseconds: its callers wait for a network exchange, rarely.
+// heads its change signed, before the process exits.
 func (s *Service) WaitIdle(ctx context.Context) bool {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for !s.adjust(0) {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
-	return true
-}
-
-// adjust moves the count of exchanges in flight by d: +1 reports whether
-// there was room, 0 whether none is in flight.
-func (s *Service) adjust(d int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case d > 0 && s.inflight >= maxInflight:
-		return false
-	case d == 0:
-		return s.inflight == 0
-	}
-	s.inflight += d
-	return true
+	return s.work.Wait(ctx)
 }
 
 // AnchorDue asks for the tokens of the queued heads that are due (the

@@ -1,0 +1,65 @@
+package app_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// TestReviewPersonBlockStopsConnectedAgents: a person who blocks an agent
+// provider on *Connected agents* expects that provider's agents to stop
+// acting for them. The block is only consulted when an agent is first
+// bound (interact.bind): an agent of the blocked provider that is already
+// connected keeps reaching the person (here: a new question gets a 202
+// interaction instead of a refusal). Review rev2; fails before a fix.
+func TestReviewPersonBlockStopsConnectedAgents(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	alice := w.person(t, "alice", false)
+	w.bind(t, w.agent, alice)
+
+	alice.Get(t, "/agents")
+	if pg := alice.Post(t, "/agents/providers/block", map[string]string{"issuer": "https://ap.test"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("block: %d\n%s", pg.Status, pg.HTML)
+	}
+	r := w.relay(t, w.agent, relayQuestion("Still acting for you after the block?", "interaction"))
+	if r.status != http.StatusForbidden {
+		t.Fatalf("an agent of a provider alice blocked still reaches her: %d %s (want 403)", r.status, r.raw)
+	}
+}
+
+// TestReviewEmailExistenceOracle: any logged-in person learns whether an
+// email address belongs to another account of this PS by saving it as
+// their own on *Settings*: a free address is "Saved.", a registered one
+// is refused with "Email is taken." (an existence oracle on people's
+// email addresses, which the PS releases as an identity claim). Review
+// rev2; fails before a fix.
+func TestReviewEmailExistenceOracle(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	alice := w.person(t, "alice", false)
+	alice.Get(t, "/settings")
+	if pg := alice.Post(t, "/settings/profile", map[string]string{"name": "Alice", "email": "alice@example.com"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("alice saves her email: %d", pg.Status)
+	}
+	mallory := w.person(t, "mallory", false)
+	probe := func(email string) string {
+		mallory.Get(t, "/settings")
+		pg := mallory.Post(t, "/settings/profile", map[string]string{"name": "M", "email": email})
+		return mallory.Follow(t, pg).HTML
+	}
+	taken, free := probe("alice@example.com"), probe("nobody@example.com")
+	if strings.Contains(taken, "taken") && !strings.Contains(free, "taken") {
+		t.Fatalf("saving another person's email address tells that it is registered (free: Saved, registered: %q)",
+			firstMatch(taken))
+	}
+}
+
+func firstMatch(page string) string {
+	if m := errorRE.FindStringSubmatch(page); m != nil {
+		return m[1]
+	}
+	return ""
+}

@@ -63,3 +63,22 @@ func firstMatch(page string) string {
 	}
 	return ""
 }
+
+// TestReviewConsentShowsTheCode: the draft has the person compare the code
+// their agent showed them "against the code shown on the interaction page"
+// (P§interaction-code-format; P§interaction-code-misdirection relies on
+// the person recognising a request they did not start). The page the
+// person lands on from {url}?code=… never shows the code, so a person
+// sent a link carrying an attacker's code has nothing to compare. Review
+// rev2; fails before a fix.
+func TestReviewConsentShowsTheCode(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	alice := w.person(t, "alice", false)
+	s := w.ask(t, w.agent, "Connect me?", "interaction")
+	pg := open(t, alice, s)
+	norm := strings.ReplaceAll(strings.ToUpper(s.code), "-", "")
+	if !strings.Contains(strings.ReplaceAll(pg.HTML, "-", ""), norm) {
+		t.Fatalf("the consent page reached with code %s does not show the code for the person to compare", s.code)
+	}
+}

@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
@@ -80,5 +82,42 @@ func TestReviewConsentShowsTheCode(t *testing.T) {
 	norm := strings.ReplaceAll(strings.ToUpper(s.code), "-", "")
 	if !strings.Contains(strings.ReplaceAll(pg.HTML, "-", ""), norm) {
 		t.Fatalf("the consent page reached with code %s does not show the code for the person to compare", s.code)
+	}
+}
+
+// TestReviewCredentialChangeWithoutReauth: a person who logs in with
+// passkeys only (no password) can have a password set from any of their
+// sessions with no proof but the session cookie (the form asks for the
+// current password only when one exists), and the change ends every
+// other session of theirs. Whoever holds one session (a cookie stolen, a
+// browser left unlocked) so gets a lasting credential and logs the person
+// out everywhere else. Adding a passkey is the same (no re-authentication
+// in passkeyRegisterBegin/Finish). Review rev2; fails before a fix.
+func TestReviewCredentialChangeWithoutReauth(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	p, err := w.ps.App.Accounts.CreatePerson(t.Context(), account.NewPerson{Username: "carol", Name: "Carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSession := func() *pstest.Browser {
+		b := w.ps.NewBrowser(t)
+		tok, _, err := w.ps.App.Accounts.CreateSession(t.Context(), p.ID, "test", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(w.ps.Issuer + "/")
+		b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "__Host-aauth_ps_session", Value: tok, Path: "/", Secure: true}})
+		return b
+	}
+	carol, thief := withSession(), withSession()
+	if pg := carol.Get(t, "/"); pg.Status != http.StatusOK {
+		t.Fatalf("carol's session: %d", pg.Status)
+	}
+	thief.Get(t, "/settings")
+	pg := thief.Post(t, "/settings/password", map[string]string{"new": "the thief's own password now"})
+	if pg = thief.Follow(t, pg); strings.Contains(pg.HTML, "Password changed") {
+		still := carol.Get(t, "/").Status == http.StatusOK
+		t.Fatalf("a session alone set a password on a passkey-only account (carol still logged in: %v)", still)
 	}
 }

@@ -67,3 +67,23 @@ func TestReviewMissionCompletionRacingTermination(t *testing.T) {
 		sameLog(t, beforeLog, auditLog(t, w, m.s256))
 	})
 }
+
+// TestReviewInteractionUnderMissionRacingTermination (review rev3; fails
+// now): POST /interaction naming a mission creates the pending relay, then
+// appends the mission-log entry outside that transaction with its error
+// discarded (ps/server/interaction.go:50-52) and without checking the
+// mission again under the append's lock. A termination committing between
+// the check and the relay leaves a live interaction request (202) under an
+// ended mission, and its log entry after the end.
+func TestReviewInteractionUnderMissionRacingTermination(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
+		t.Parallel()
+		w, alice, _ := missionWorld(t, opt)
+		m := w.approveMission(t, w.agent, alice, `{"description":"Raced relay","capabilities":["interaction"]}`, nil)
+		endOnLogKind(t, w, "interaction")
+		beforeLog := auditLog(t, w, m.s256)
+		r := w.post(t, w.agent, "/interaction", `{"type":"question","question":"Which hotel?","mission_s256":"`+m.s256+`","capabilities":["interaction"]}`)
+		expectTerminated(t, r, string(mission.ReasonRevoked))
+		sameLog(t, beforeLog, auditLog(t, w, m.s256))
+	})
+}

@@ -1,0 +1,123 @@
+package app_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/aauth-ps/aauth-ps/ps/account"
+	"github.com/aauth-ps/aauth-ps/ps/pstest"
+)
+
+// TestReviewPersonBlockStopsConnectedAgents: a person who blocks an agent
+// provider on *Connected agents* expects that provider's agents to stop
+// acting for them. The block is only consulted when an agent is first
+// bound (interact.bind): an agent of the blocked provider that is already
+// connected keeps reaching the person (here: a new question gets a 202
+// interaction instead of a refusal). Review rev2; fails before a fix.
+func TestReviewPersonBlockStopsConnectedAgents(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	alice := w.person(t, "alice", false)
+	w.bind(t, w.agent, alice)
+
+	alice.Get(t, "/agents")
+	if pg := alice.Post(t, "/agents/providers/block", map[string]string{"issuer": "https://ap.test"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("block: %d\n%s", pg.Status, pg.HTML)
+	}
+	r := w.relay(t, w.agent, relayQuestion("Still acting for you after the block?", "interaction"))
+	if r.status != http.StatusForbidden {
+		t.Fatalf("an agent of a provider alice blocked still reaches her: %d %s (want 403)", r.status, r.raw)
+	}
+}
+
+// TestReviewEmailExistenceOracle: any logged-in person learns whether an
+// email address belongs to another account of this PS by saving it as
+// their own on *Settings*: a free address is "Saved.", a registered one
+// is refused with "Email is taken." (an existence oracle on people's
+// email addresses, which the PS releases as an identity claim). Review
+// rev2; fails before a fix.
+func TestReviewEmailExistenceOracle(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	alice := w.person(t, "alice", false)
+	alice.Get(t, "/settings")
+	if pg := alice.Post(t, "/settings/profile", map[string]string{"name": "Alice", "email": "alice@example.com"}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("alice saves her email: %d", pg.Status)
+	}
+	mallory := w.person(t, "mallory", false)
+	probe := func(email string) string {
+		mallory.Get(t, "/settings")
+		pg := mallory.Post(t, "/settings/profile", map[string]string{"name": "M", "email": email})
+		return mallory.Follow(t, pg).HTML
+	}
+	taken, free := probe("alice@example.com"), probe("nobody@example.com")
+	if strings.Contains(taken, "taken") && !strings.Contains(free, "taken") {
+		t.Fatalf("saving another person's email address tells that it is registered (free: Saved, registered: %q)",
+			firstMatch(taken))
+	}
+}
+
+func firstMatch(page string) string {
+	if m := errorRE.FindStringSubmatch(page); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// TestReviewConsentShowsTheCode: the draft has the person compare the code
+// their agent showed them "against the code shown on the interaction page"
+// (P§interaction-code-format; P§interaction-code-misdirection relies on
+// the person recognising a request they did not start). The page the
+// person lands on from {url}?code=… never shows the code, so a person
+// sent a link carrying an attacker's code has nothing to compare. Review
+// rev2; fails before a fix.
+func TestReviewConsentShowsTheCode(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	alice := w.person(t, "alice", false)
+	s := w.ask(t, w.agent, "Connect me?", "interaction")
+	pg := open(t, alice, s)
+	norm := strings.ReplaceAll(strings.ToUpper(s.code), "-", "")
+	if !strings.Contains(strings.ReplaceAll(pg.HTML, "-", ""), norm) {
+		t.Fatalf("the consent page reached with code %s does not show the code for the person to compare", s.code)
+	}
+}
+
+// TestReviewCredentialChangeWithoutReauth: a person who logs in with
+// passkeys only (no password) can have a password set from any of their
+// sessions with no proof but the session cookie (the form asks for the
+// current password only when one exists), and the change ends every
+// other session of theirs. Whoever holds one session (a cookie stolen, a
+// browser left unlocked) so gets a lasting credential and logs the person
+// out everywhere else. Adding a passkey is the same (no re-authentication
+// in passkeyRegisterBegin/Finish). Review rev2; fails before a fix.
+func TestReviewCredentialChangeWithoutReauth(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pstest.Options{})
+	p, err := w.ps.App.Accounts.CreatePerson(t.Context(), account.NewPerson{Username: "carol", Name: "Carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSession := func() *pstest.Browser {
+		b := w.ps.NewBrowser(t)
+		tok, _, err := w.ps.App.Accounts.CreateSession(t.Context(), p.ID, "test", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(w.ps.Issuer + "/")
+		b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "__Host-aauth_ps_session", Value: tok, Path: "/", Secure: true}})
+		return b
+	}
+	carol, thief := withSession(), withSession()
+	if pg := carol.Get(t, "/"); pg.Status != http.StatusOK {
+		t.Fatalf("carol's session: %d", pg.Status)
+	}
+	thief.Get(t, "/settings")
+	pg := thief.Post(t, "/settings/password", map[string]string{"new": "the thief's own password now"})
+	if pg = thief.Follow(t, pg); strings.Contains(pg.HTML, "Password changed") {
+		still := carol.Get(t, "/").Status == http.StatusOK
+		t.Fatalf("a session alone set a password on a passkey-only account (carol still logged in: %v)", still)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aauth-ps/aauth-ps/ps/aauth"
+	"github.com/aauth-ps/aauth-ps/ps/account"
 	"github.com/aauth-ps/aauth-ps/ps/httpsig"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
@@ -118,13 +119,26 @@ func decodeBody(body []byte) (map[string]any, error) {
 
 // Relay handles an interaction-endpoint request from a verified agent.
 func (s *Service) Relay(ctx context.Context, a *httpsig.Agent, r *RelayRequest) (Result, error) {
-	// A mission the request names was checked by the caller (it belongs to
-	// the mission layer, which builds on this package).
-	pl := relayPayload{Request: *r, Agent: tokens.AgentOf(a)}
-	person, res, err := s.Person(ctx, a, r.Capabilities, KindRelay, pl)
+	person, res, err := s.RelayPerson(ctx, a, r)
 	if err != nil || res != nil {
 		return res, err
 	}
+	return s.RelayTo(ctx, a, person, r)
+}
+
+// RelayPerson is the first step of Relay: the agent's person, or the
+// binding request (Person) that brings one.
+func (s *Service) RelayPerson(ctx context.Context, a *httpsig.Agent, r *RelayRequest) (*account.Person, Result, error) {
+	return s.Person(ctx, a, r.Capabilities, KindRelay, relayPayload{Request: *r, Agent: tokens.AgentOf(a)})
+}
+
+// RelayTo is the second step of Relay: the request to person. A caller
+// that writes with it (a mission's log) runs it on a Service whose engine
+// is bound to its transaction (WithEngine).
+func (s *Service) RelayTo(ctx context.Context, a *httpsig.Agent, person *account.Person, r *RelayRequest) (Result, error) {
+	// A mission the request names was checked by the caller (it belongs to
+	// the mission layer, which builds on this package).
+	pl := relayPayload{Request: *r, Agent: tokens.AgentOf(a)}
 	switch r.Type {
 	case RelayQuestion:
 		return s.AskPerson(ctx, a, person, r.Capabilities, KindRelay, StageQuestion, pl)

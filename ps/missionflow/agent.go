@@ -214,7 +214,11 @@ func (f *Flows) MissionURL(ctx context.Context, a *httpsig.Agent, s256 string, b
 		}
 		// The exact request bytes are persisted and hashed.
 		digest := mission.S256(body)
-		if err := f.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "update", Actor: "agent", Summary: d, Body: body, Digest: digest}); err != nil {
+		err := f.DB.InTx(ctx, func(tx *store.Store) error {
+			return f.Missions.WithStore(tx).LogWhileActive(ctx, ms.S256, a.Provider, a.ID,
+				mission.Entry{Kind: "update", Actor: "agent", Summary: d, Body: body, Digest: digest})
+		})
+		if err != nil {
 			return nil, nil, err
 		}
 		return nil, map[string]any{"s256": digest}, nil
@@ -238,7 +242,8 @@ func (f *Flows) MissionURL(ctx context.Context, a *httpsig.Agent, s256 string, b
 		// completion the person cannot be asked about leaves no trace.
 		var res *pending.Response
 		err = f.DB.InTx(ctx, func(tx *store.Store) error {
-			if err := f.Missions.WithStore(tx).Log(ctx, ms.S256, mission.Entry{Kind: "completion", Actor: "agent", Summary: summary}); err != nil {
+			if err := f.Missions.WithStore(tx).LogWhileActive(ctx, ms.S256, a.Provider, a.ID,
+				mission.Entry{Kind: "completion", Actor: "agent", Summary: summary}); err != nil {
 				return err
 			}
 			res, err = f.Interact.WithEngine(f.Engine.WithStore(tx)).AskPerson(ctx, a, person, caps, KindCompletion, StageCompletion,
@@ -247,6 +252,35 @@ func (f *Flows) MissionURL(ctx context.Context, a *httpsig.Agent, s256 string, b
 		})
 		return res, nil, err
 	}
+}
+
+// Relay handles an interaction-endpoint request under the agent's
+// mission ms (Mission checked it): the request to the person and its
+// mission-log entry commit together, with the mission checked again under
+// the append's lock, so a relay racing a termination is refused with
+// mission_terminated and leaves nothing (P§mission-management). The
+// person is found first, outside the transaction: a binding request (the
+// agent is not bound) is not the mission's and is answered as it is.
+func (f *Flows) Relay(ctx context.Context, a *httpsig.Agent, r *interact.RelayRequest, ms *mission.Record) (*pending.Response, error) {
+	person, res, err := f.Interact.RelayPerson(ctx, a, r)
+	if err != nil || res != nil {
+		return res, err
+	}
+	what := r.Type
+	if r.Type == interact.RelayQuestion {
+		what += ": " + r.Question
+	}
+	err = f.DB.InTx(ctx, func(tx *store.Store) error {
+		if res, err = f.Interact.WithEngine(f.Engine.WithStore(tx)).RelayTo(ctx, a, person, r); err != nil {
+			return err
+		}
+		return f.Missions.WithStore(tx).LogWhileActive(ctx, ms.S256, a.Provider, a.ID,
+			mission.Entry{Kind: "interaction", Actor: "agent", Summary: "Interaction request (" + what + ")."})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // Mission resolves the mission a request names (either form) and checks it

@@ -121,14 +121,7 @@ func (f *Flows) Audit(ctx context.Context, a *httpsig.Agent, body []byte, issuer
 		return err
 	}
 	return f.DB.InTx(ctx, func(tx *store.Store) error {
-		svc := f.Missions.WithStore(tx)
-		if err := svc.Log(ctx, r.S256, r.entry(body)); err != nil {
-			return err
-		}
-		// The append holds the mission's lock (its row on PostgreSQL, the
-		// write lock on SQLite) until commit: checking again under it means
-		// an audit racing a termination is refused, never logged after the end.
-		if _, err := svc.Active(ctx, r.S256, a.Provider, a.ID); err != nil {
+		if err := f.Missions.WithStore(tx).LogWhileActive(ctx, r.S256, a.Provider, a.ID, r.entry(body)); err != nil {
 			return err
 		}
 		// An audit record may attest a checkpoint of the mission's

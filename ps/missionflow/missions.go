@@ -229,6 +229,20 @@ func (s *Service) Log(ctx context.Context, s256 string, e mission.Entry) error {
 	return s.o.Store.AppendMissionLog(ctx, s256, e)
 }
 
+// LogWhileActive appends e to the log of the agent's mission in the
+// transaction s is bound to, then checks the mission is still active: the
+// append holds the mission's lock (its row on PostgreSQL, the write lock
+// on SQLite) until commit, so a request racing a termination is refused
+// with mission_terminated and, its transaction rolled back, never logged
+// after the end (P§mission-management, PS-221).
+func (s *Service) LogWhileActive(ctx context.Context, s256, agentIss, agentSub string, e mission.Entry) error {
+	if err := s.Log(ctx, s256, e); err != nil {
+		return err
+	}
+	_, err := s.Active(ctx, s256, agentIss, agentSub)
+	return err
+}
+
 // Entries returns the mission log in order.
 func (s *Service) Entries(ctx context.Context, s256 string) ([]mission.Entry, error) {
 	return s.o.Store.MissionLog(ctx, s256)

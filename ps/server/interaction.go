@@ -8,7 +8,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/aauth-ps/aauth-ps/mission"
 	"github.com/aauth-ps/aauth-ps/ps/interact"
 	"github.com/aauth-ps/aauth-ps/ps/pending"
 	"github.com/aauth-ps/aauth-ps/ps/strictjson"
@@ -33,22 +32,18 @@ func (s *Server) handleInteraction(c *gin.Context, req *SignedRequest) error {
 	if err != nil {
 		return err
 	}
+	var res interact.Result
 	if ms != nil {
 		r.MissionS256 = ms.S256
 		if r.Capabilities == nil {
 			r.Capabilities = ms.Capabilities
 		}
+		res, err = s.opt.Missions.Relay(ctx, req.Agent, r, ms)
+	} else {
+		res, err = s.opt.Interact.Relay(ctx, req.Agent, r)
 	}
-	res, err := s.opt.Interact.Relay(ctx, req.Agent, r)
 	if err != nil {
 		return err
-	}
-	if ms != nil {
-		what := r.Type
-		if r.Type == interact.RelayQuestion {
-			what += ": " + r.Question
-		}
-		_ = s.opt.Missions.Missions.Log(ctx, ms.S256, mission.Entry{Kind: "interaction", Actor: "agent", Summary: "Interaction request (" + what + ")."})
 	}
 	writePending(c, *res)
 	return nil

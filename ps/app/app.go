@@ -547,20 +547,32 @@ func (a *App) endMission(ctx context.Context, st missionflow.Store, s256 string,
 	return a.Lifecycle.End(ctx, base, s256, reason, by)
 }
 
+// agentRecordTimeout bounds the accepted-token record's write once the
+// request's own context no longer bounds it.
+const agentRecordTimeout = 10 * time.Second
+
 // agentAccepted remembers an accepted agent token's (iss, jti) and sub, so
 // that its provider's revocation cascades by the agent's sub (PS-293):
 // the signer's, and the sub-agent token the request carried (P§sub-agents).
-func (a *App) agentAccepted(ctx context.Context, ag *httpsig.Agent) {
+// The server writes it before the answer and answers 500 when it fails.
+// A token already recorded by this process costs no write (RememberOnce).
+func (a *App) agentAccepted(ctx context.Context, ag *httpsig.Agent) error {
 	for _, t := range []*httpsig.Agent{ag, ag.SubAgent} {
 		if t == nil {
 			continue
 		}
 		if err := t.RememberOnce(func() error {
+			// Detached from the request's cancellation: a client that
+			// drops the connection does not undo the record its answer
+			// depends on.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), agentRecordTimeout)
+			defer cancel()
 			return a.Store.RememberAgentToken(ctx, t.Provider, t.TokenJTI, t.ID, t.TokenExp)
 		}); err != nil {
-			a.Log.WarnContext(ctx, "record accepted agent token", "err", err)
+			return fmt.Errorf("record accepted agent token: %w", err)
 		}
 	}
+	return nil
 }
 
 // FederationPollLoops is how many background loops of this App poll

@@ -75,9 +75,11 @@ type Options struct {
 	// AfterVerify runs after an agent request verified (records the
 	// provider as seen); optional.
 	AfterVerify func(ctx context.Context, providerIssuer string)
-	// AgentAccepted runs after an agent request succeeded (records the
-	// agent token's (iss, jti) and sub for revocation cascades); optional.
-	AgentAccepted func(ctx context.Context, a *httpsig.Agent)
+	// AgentAccepted records the agent token's (iss, jti) and sub for
+	// revocation cascades (PS-293) once an agent request is accepted,
+	// before its answer goes out (acceptedWriter); an error answers 500
+	// instead. Optional.
+	AgentAccepted func(ctx context.Context, a *httpsig.Agent) error
 	// Permission is the permission endpoint (E7: 200, 202 or an error,
 	// like a token endpoint); advertised and routed only when set.
 	Permission TokenEndpoint
@@ -249,17 +251,22 @@ func (s *Server) agentRouteLimit(pol httpsig.Policy, limit int64, h signedHandle
 		}
 		// gin's ClientIP honours X-Forwarded-For only from --trusted-proxy.
 		agent.ClientAddr, _ = netip.ParseAddr(c.ClientIP())
+		var accepted *acceptedWriter
+		if s.opt.AgentAccepted != nil {
+			accepted = &acceptedWriter{ResponseWriter: c.Writer, s: s, c: c, agent: agent}
+			c.Writer = accepted
+		}
 		if err := h(c, &SignedRequest{Agent: agent, Body: body}); err != nil {
 			s.renderError(c, err)
 			return
+		}
+		if accepted != nil {
+			accepted.settle() // an answer without a body
 		}
 		// Only a request that succeeded leaves a trace: a refused one
 		// changes nothing.
 		if s.opt.AfterVerify != nil && c.Writer.Status() < 400 {
 			s.opt.AfterVerify(c.Request.Context(), agent.Provider)
-		}
-		if s.opt.AgentAccepted != nil && c.Writer.Status() < 400 {
-			s.opt.AgentAccepted(c.Request.Context(), agent)
 		}
 	}
 }

@@ -386,10 +386,22 @@ func (u *UI) blockProvider(c *gin.Context, s *session) error {
 		u.redirectRefusal(c, "/agents", "That is not an agent provider identifier (https://host).")
 		return nil
 	}
-	if err := u.opt.Agents.BlockProvider(ctx(c), s.person.ID, iss); err != nil {
+	rec := u.auditChange(s, false, "provider.block", "provider:"+iss, "agent provider blocked", map[string]any{"issuer": iss})
+	var agentsEnded, missionsEnded int
+	err := u.audited(c, &rec, func(tx *store.Store) error {
+		var err error
+		agentsEnded, missionsEnded, err = u.opt.MissionFlows.BlockProviderIn(ctx(c), tx, s.person.ID, iss)
+		rec.Detail["agents_revoked"], rec.Detail["missions_ended"] = agentsEnded, missionsEnded
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	u.redirectFlash(c, "/agents", "Provider blocked.")
+	done := "Provider blocked"
+	if agentsEnded > 0 {
+		done += fmt.Sprintf("; %d of its agents revoked, %d missions ended", agentsEnded, missionsEnded)
+	}
+	u.redirectFlash(c, "/agents", done+".")
 	return nil
 }
 

@@ -100,7 +100,7 @@ func (u *UI) login(c *gin.Context, _ *session) error {
 // startSession logs person in: a fresh session (never a pre-login one,
 // against session fixation) and a redirect to next.
 func (u *UI) startSession(c *gin.Context, person *account.Person, next string) error {
-	token, sess, err := u.opt.Accounts.CreateSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
+	token, sess, err := u.opt.Accounts.StartSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (u *UI) passkeyLoginFinish(c *gin.Context, _ *session) error {
 	if err != nil {
 		return u.jsonError(c, err)
 	}
-	token, sess, err := u.opt.Accounts.CreateSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
+	token, sess, err := u.opt.Accounts.StartSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
 	if err != nil {
 		return err
 	}
@@ -229,6 +229,10 @@ func (u *UI) passkeyLoginFinish(c *gin.Context, _ *session) error {
 }
 
 func (u *UI) passkeyRegisterBegin(c *gin.Context, s *session) error {
+	if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.problem(c, errReauthRequired)
+		return nil
+	}
 	id, opts, err := u.opt.Accounts.BeginPasskeyRegistration(ctx(c), s.person.ID)
 	if err != nil {
 		return u.jsonError(c, err)
@@ -242,6 +246,10 @@ func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
 	if name == "" {
 		name = "Passkey"
 	}
+	if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.problem(c, errReauthRequired)
+		return nil
+	}
 	token, sess, err := u.opt.Accounts.RegisterPasskey(ctx(c), s.token, c.Query("ceremony"), name, c.Request)
 	if err != nil {
 		return u.jsonError(c, err)
@@ -252,6 +260,10 @@ func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
 }
 
 func (u *UI) deletePasskey(c *gin.Context, s *session) error {
+	if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.toReauth(c)
+		return nil
+	}
 	token, sess, err := u.opt.Accounts.RemovePasskey(ctx(c), s.token, c.Param("id"))
 	if errors.Is(err, account.ErrNotFound) {
 		u.redirectRefusal(c, "/settings", "There is no such passkey.")
@@ -461,12 +473,18 @@ func (u *UI) saveProfile(c *gin.Context, s *session) error {
 	return nil
 }
 
+// changePassword sets a password. The current password, when there is
+// one, is the proof that the person is at the keyboard; without one (a
+// passkey-only account) the session must hold a recent proof.
 func (u *UI) changePassword(c *gin.Context, s *session) error {
 	if s.person.HasPassword {
 		if _, err := u.opt.Accounts.Authenticate(ctx(c), s.person.Username, c.PostForm("current"), c.ClientIP()); err != nil {
 			u.redirectRefusal(c, "/settings", "The current password is wrong.")
 			return nil
 		}
+	} else if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.toReauth(c)
+		return nil
 	}
 	token, sess, err := u.opt.Accounts.ChangePassword(ctx(c), s.token, c.PostForm("new"))
 	if msg, ok := personError(err); ok {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -461,7 +462,14 @@ func (u *UI) saveProfile(c *gin.Context, s *session) error {
 	name := strings.TrimSpace(c.PostForm("name"))
 	email := strings.TrimSpace(c.PostForm("email"))
 	inbox := c.PostForm("inbox_channel") == "on"
-	_, err := u.opt.Accounts.UpdatePerson(ctx(c), s.person.ID, account.PersonUpdate{Name: &name, Email: &email, InboxChannel: &inbox})
+	_, err := u.opt.Accounts.UpdateOwnProfile(ctx(c), s.person.ID, account.PersonUpdate{Name: &name, Email: &email, InboxChannel: &inbox})
+	var rl *account.RateLimitedError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(max(1, int(rl.RetryAfter.Seconds()))))
+		u.redirectRefusal(c, "/settings", fmt.Sprintf("Too many email address changes. Nothing was saved; try again in %d minutes.",
+			max(1, int(rl.RetryAfter.Round(time.Minute).Minutes()))))
+		return nil
+	}
 	if msg, ok := personError(err); ok {
 		u.redirectRefusal(c, "/settings", msg)
 		return nil

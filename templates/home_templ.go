@@ -507,7 +507,7 @@ func AgentsPage(p Page, v AgentsView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "<h1>Connected agents</h1><dl class=\"explain\"><dt>Revoke</dt><dd>Stop this agent for good. Everything it asks from now on is refused and it cannot connect to you again; its missions end. Use it when an agent is lost, stolen or misbehaving.</dd><dt>Unbind</dt><dd>Disconnect this agent from you. Its missions end; to act again it must ask with a new link and code, and whoever it asks decides then. Use it for an agent you no longer use.</dd></dl>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "<h1>Connected agents</h1><dl class=\"explain\"><dt>Revoke</dt><dd>Stop this agent for good. Everything it asks from now on is refused and it cannot connect to you again; its missions end. Use it when an agent is lost, stolen or misbehaving.</dd><dt>Unbind</dt><dd>Disconnect this agent from you. Its missions end; to act again it must ask with a new link and code, and whoever it asks decides then. Use it for an agent you no longer use.</dd><dt>Block a provider</dt><dd>Refuse every agent of that provider. Its agents already connected to you are revoked at once (their missions end, their tokens are revoked) and none of its agents can connect to you again. Unblocking lets new ones connect; to let a revoked one back, unbind it.</dd></dl>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -544,7 +544,7 @@ func AgentsPage(p Page, v AgentsView) templ.Component {
 					var templ_7745c5c3_Var22 string
 					templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(b)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/home.templ`, Line: 128, Col: 15}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/home.templ`, Line: 130, Col: 15}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var22))
 					if templ_7745c5c3_Err != nil {
@@ -565,7 +565,7 @@ func AgentsPage(p Page, v AgentsView) templ.Component {
 					var templ_7745c5c3_Var23 string
 					templ_7745c5c3_Var23, templ_7745c5c3_Err = templ.JoinStringErrs(b)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/home.templ`, Line: 131, Col: 51}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/home.templ`, Line: 133, Col: 51}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var23))
 					if templ_7745c5c3_Err != nil {
@@ -589,7 +589,7 @@ func AgentsPage(p Page, v AgentsView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "<p><label for=\"block-issuer\">Block an agent provider (its issuer URL)</label> <input id=\"block-issuer\" name=\"issuer\" type=\"url\" required placeholder=\"https://agents.example\"></p><p><button type=\"submit\">Block</button></p></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "<p><label for=\"block-issuer\">Block an agent provider (its issuer URL)</label> <input id=\"block-issuer\" name=\"issuer\" type=\"url\" required placeholder=\"https://agents.example\"></p><p class=\"hint\">Its agents connected to you are revoked now.</p><p><button type=\"submit\">Block</button></p></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

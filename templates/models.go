@@ -42,6 +42,14 @@ type LoginView struct {
 	SignupURL string
 }
 
+// ReauthView asks a logged-in person to prove a credential again before
+// a credential change.
+type ReauthView struct {
+	Next     string // where to go after (a local path)
+	Password bool   // the person has a password
+	Passkeys bool   // passkeys are on and the person has one
+}
+
 // WaitingItem is a pending request waiting for the person.
 type WaitingItem struct {
 	URL         string // the interaction page

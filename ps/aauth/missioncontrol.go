@@ -22,4 +22,8 @@ const (
 	// ErrInsufficientScope (403, RFC 6750): the API token's scope does not
 	// cover the request.
 	ErrInsufficientScope = "insufficient_scope"
+	// ErrReauthRequired (403): a credential change (a passkey added or
+	// removed) from a session whose person has not proved a credential
+	// recently; confirm it at /reauth first.
+	ErrReauthRequired = "reauth_required"
 )

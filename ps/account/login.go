@@ -116,7 +116,12 @@ func ipAttemptKey(clientIP string) string {
 // checkRate returns a *RateLimitedError when key has limit or more failures
 // in (now-window, now].
 func (s *Service) checkRate(ctx context.Context, key string, limit int, now time.Time) error {
-	ats, err := s.st.RecentLoginFailures(ctx, key, now.Add(-s.opts.FailureWindow), limit)
+	return s.checkRateIn(ctx, key, limit, s.opts.FailureWindow, now)
+}
+
+// checkRateIn is checkRate over window instead of the failure window.
+func (s *Service) checkRateIn(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
+	ats, err := s.st.RecentLoginFailures(ctx, key, now.Add(-window), limit)
 	if err != nil {
 		return err
 	}
@@ -125,7 +130,7 @@ func (s *Service) checkRate(ctx context.Context, key string, limit int, now time
 	}
 	// The limit-th most recent failure is the one whose leaving the window
 	// brings the count below limit.
-	until := ats[limit-1].Add(s.opts.FailureWindow)
+	until := ats[limit-1].Add(window)
 	wait := until.Sub(now).Truncate(time.Second)
 	if until.Sub(now) > wait {
 		wait += time.Second

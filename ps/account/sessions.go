@@ -25,6 +25,9 @@ type Session struct {
 	IdleExpiresAt time.Time // end if unused; slides, never past ExpiresAt
 	UserAgent     string
 	IP            string
+	// AuthenticatedAt is when the person last proved a credential in this
+	// session (zero: never); see RecentlyAuthenticated.
+	AuthenticatedAt time.Time
 }
 
 func truncate(s string, n int) string {
@@ -42,7 +45,14 @@ func truncate(s string, n int) string {
 // cookie token (256-bit random, base64url; shown once, stored hashed) and
 // the session, whose CSRF token is an independent 256-bit random value.
 // ErrNotFound for an unknown person, ErrNoSession for a disabled one.
+//
+// The session holds no proof of a credential (RecentlyAuthenticated is
+// false): a login uses StartSession.
 func (s *Service) CreateSession(ctx context.Context, personID, userAgent, ip string) (string, *Session, error) {
+	return s.createSession(ctx, personID, userAgent, ip, false)
+}
+
+func (s *Service) createSession(ctx context.Context, personID, userAgent, ip string, proved bool) (string, *Session, error) {
 	r, err := s.record(ctx, personID)
 	if err != nil {
 		return "", nil, err
@@ -52,10 +62,47 @@ func (s *Service) CreateSession(ctx context.Context, personID, userAgent, ip str
 	}
 	now := s.now()
 	token, sess := s.newSession(personID, now, now.Add(s.opts.SessionAbsolute), userAgent, ip)
+	if proved {
+		sess.AuthenticatedAt = sess.CreatedAt
+	}
 	if err := s.st.InsertSession(ctx, *sess); err != nil {
 		return "", nil, err
 	}
 	return token, sess, nil
+}
+
+// StartSession is CreateSession for a person who has just proved a
+// credential (logged in with a password or passkey, signed up, redeemed
+// an invitation): the session records the proof, so credential changes
+// need no re-authentication for ReauthWindow.
+func (s *Service) StartSession(ctx context.Context, personID, userAgent, ip string) (string, *Session, error) {
+	return s.createSession(ctx, personID, userAgent, ip, true)
+}
+
+// ReauthWindow is how long a proof of a credential lets the session's
+// person add or remove a passkey, or set a password without giving a
+// current one: a stolen session cookie alone changes no credential
+// (docs/decisions.md, "Credential changes need a recent proof").
+const ReauthWindow = 5 * time.Minute
+
+// RecentlyAuthenticated reports whether sess's person proved a credential
+// within ReauthWindow.
+func (s *Service) RecentlyAuthenticated(sess *Session) bool {
+	return sess != nil && !sess.AuthenticatedAt.IsZero() && s.now().Sub(sess.AuthenticatedAt) < ReauthWindow
+}
+
+// Reauthenticate records, for a session whose person has just proved a
+// credential again (the caller checked it), that proof: the session is
+// replaced (new cookie and CSRF tokens, as on any privilege change) by one
+// authenticated now. ErrNoSession when token is not a valid session.
+func (s *Service) Reauthenticate(ctx context.Context, token string) (string, *Session, error) {
+	return s.replaceInTx(ctx, token, func(ts *Service, old *Session) error {
+		if err := endForReplacement(ctx, ts, old); err != nil {
+			return err
+		}
+		old.AuthenticatedAt = s.now().Truncate(time.Second).UTC() // what replaceSession carries over
+		return nil
+	})
 }
 
 // newSession makes a token and its session, created now, ending at
@@ -136,15 +183,21 @@ func (s *Service) EndSessionsOf(ctx context.Context, personID string) error {
 // oldToken is not a valid session.
 func (s *Service) RotateSession(ctx context.Context, oldToken string) (string, *Session, error) {
 	return s.replaceInTx(ctx, oldToken, func(ts *Service, old *Session) error {
-		ended, err := ts.st.DeleteSession(ctx, old.IDHash)
-		if err != nil {
-			return err
-		}
-		if !ended { // a concurrent rotation or logout won
-			return ErrNoSession
-		}
-		return nil
+		return endForReplacement(ctx, ts, old)
 	})
+}
+
+// endForReplacement ends old so that it can be replaced; ErrNoSession when
+// a concurrent rotation or logout ended it first.
+func endForReplacement(ctx context.Context, ts *Service, old *Session) error {
+	ended, err := ts.st.DeleteSession(ctx, old.IDHash)
+	if err != nil {
+		return err
+	}
+	if !ended {
+		return ErrNoSession
+	}
+	return nil
 }
 
 // replaceInTx looks token's session up inside a transaction, runs end (which
@@ -174,11 +227,11 @@ func (s *Service) replaceInTx(ctx context.Context, token string, end func(ts *Se
 }
 
 // replaceSession stores a new session in place of old (already ended): new
-// cookie and CSRF tokens, old's creation time, absolute expiry, user agent
-// and address.
+// cookie and CSRF tokens, old's creation time, absolute expiry, user agent,
+// address and proof of a credential.
 func (s *Service) replaceSession(ctx context.Context, old *Session) (string, *Session, error) {
 	token, sess := s.newSession(old.PersonID, s.now(), old.ExpiresAt, old.UserAgent, old.IP)
-	sess.CreatedAt = old.CreatedAt
+	sess.CreatedAt, sess.AuthenticatedAt = old.CreatedAt, old.AuthenticatedAt
 	if err := s.st.InsertSession(ctx, *sess); err != nil {
 		return "", nil, err
 	}

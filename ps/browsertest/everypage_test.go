@@ -40,7 +40,8 @@ import (
 //     its follow-up and the agent's answer, and the Done pages of a
 //     person token and a completion;
 //   - TestBrowserLoginError, TestBrowserPasskey, TestBrowserGrantsRemove, TestBrowserAgentIdentifierWraps:
-//     the empty home page, settings, the grants page, agents with a long identifier.
+//     the empty home page, settings, the grants page, agents with a long identifier;
+//   - TestBrowserReauth: "Confirm it is you" (/reauth) with password and passkey.
 
 // TestBrowserEveryPublicPage audits the pages a visitor reaches without
 // a session (issue 9 must-show 1 and 2; PS-241 the person's login).

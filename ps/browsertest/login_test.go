@@ -80,17 +80,7 @@ func TestBrowserPasskey(t *testing.T) {
 	w := newWorld(t)
 	w.ps.CreatePerson(t, "alice", false)
 	b := newBrowser(t, w)
-	if _, err := chromedp.Call(b.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := chromedp.Call(b.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
-		Options: &webauthn.VirtualAuthenticatorOptions{
-			Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
-			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	auth := addAuthenticator(t, b)
 
 	b.open("/login")
 	b.checkPage("")

@@ -160,6 +160,35 @@ func (f *Flows) EndBindingIn(ctx context.Context, tx *store.Store, personID, bin
 	return len(ended), nil
 }
 
+// BlockProviderIn records personID's block of the agent provider issuer
+// and, in the caller's transaction tx, revokes each of that provider's
+// agents connected to her as EndBindingIn does (missions ended, tokens
+// revoked, waiting requests ended): a block refuses the agents already
+// connected, not only new ones (docs/decisions.md, "Blocking a
+// provider"). Revoked, they stay listed and cannot reconnect until she
+// unbinds them. It returns how many agents and missions ended.
+func (f *Flows) BlockProviderIn(ctx context.Context, tx *store.Store, personID, issuer string) (agentsEnded, missionsEnded int, err error) {
+	ag := f.Agents.WithStore(tx)
+	if err := ag.BlockProvider(ctx, personID, issuer); err != nil {
+		return 0, 0, err
+	}
+	bs, err := ag.Bindings(ctx, personID)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, b := range bs {
+		if b.Provider != issuer || b.State != agents.BindingActive {
+			continue
+		}
+		n, err := f.EndBindingIn(ctx, tx, personID, b.ID, false)
+		if err != nil {
+			return 0, 0, err
+		}
+		agentsEnded, missionsEnded = agentsEnded+1, missionsEnded+n
+	}
+	return agentsEnded, missionsEnded, nil
+}
+
 // Propose handles POST {mission_endpoint}: the person reviews a
 // proposal, so the answer is a 202 (or a binding 202 first, or 403
 // user_unreachable when neither the agent nor the person's inbox can

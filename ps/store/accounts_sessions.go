@@ -19,6 +19,8 @@ type sessionRow struct {
 	IdleExpiresAt int64  `gorm:"column:idle_expires_at"`
 	UserAgent     string `gorm:"column:user_agent"`
 	IP            string `gorm:"column:ip"`
+	// AuthenticatedAt is NULL when the session holds no proof.
+	AuthenticatedAt *int64 `gorm:"column:authenticated_at"`
 }
 
 func (sessionRow) TableName() string { return "sessions" }
@@ -28,6 +30,10 @@ func (s *Store) InsertSession(ctx context.Context, se account.Session) error {
 	r := sessionRow{IDHash: se.IDHash, PersonID: se.PersonID, CSRFToken: se.CSRFToken,
 		CreatedAt: se.CreatedAt.Unix(), LastSeenAt: se.LastSeenAt.Unix(), ExpiresAt: se.ExpiresAt.Unix(),
 		IdleExpiresAt: se.IdleExpiresAt.Unix(), UserAgent: se.UserAgent, IP: se.IP}
+	if !se.AuthenticatedAt.IsZero() {
+		at := se.AuthenticatedAt.Unix()
+		r.AuthenticatedAt = &at
+	}
 	return wrap("create session", s.stmt(ctx).Create(&r).Error)
 }
 
@@ -37,9 +43,13 @@ func (s *Store) SessionByHash(ctx context.Context, idHash string) (*account.Sess
 	if err := s.stmt(ctx).Where("id_hash = ?", idHash).Take(&r).Error; err != nil {
 		return nil, wrap("get session", err)
 	}
-	return &account.Session{IDHash: r.IDHash, PersonID: r.PersonID, CSRFToken: r.CSRFToken,
+	se := &account.Session{IDHash: r.IDHash, PersonID: r.PersonID, CSRFToken: r.CSRFToken,
 		CreatedAt: unixTime(r.CreatedAt), LastSeenAt: unixTime(r.LastSeenAt), ExpiresAt: unixTime(r.ExpiresAt),
-		IdleExpiresAt: unixTime(r.IdleExpiresAt), UserAgent: r.UserAgent, IP: r.IP}, nil
+		IdleExpiresAt: unixTime(r.IdleExpiresAt), UserAgent: r.UserAgent, IP: r.IP}
+	if r.AuthenticatedAt != nil {
+		se.AuthenticatedAt = unixTime(*r.AuthenticatedAt)
+	}
+	return se, nil
 }
 
 // TouchSession records use of a session and slides its idle expiry.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -100,7 +101,7 @@ func (u *UI) login(c *gin.Context, _ *session) error {
 // startSession logs person in: a fresh session (never a pre-login one,
 // against session fixation) and a redirect to next.
 func (u *UI) startSession(c *gin.Context, person *account.Person, next string) error {
-	token, sess, err := u.opt.Accounts.CreateSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
+	token, sess, err := u.opt.Accounts.StartSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func (u *UI) passkeyLoginFinish(c *gin.Context, _ *session) error {
 	if err != nil {
 		return u.jsonError(c, err)
 	}
-	token, sess, err := u.opt.Accounts.CreateSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
+	token, sess, err := u.opt.Accounts.StartSession(ctx(c), person.ID, c.Request.UserAgent(), c.ClientIP())
 	if err != nil {
 		return err
 	}
@@ -229,6 +230,10 @@ func (u *UI) passkeyLoginFinish(c *gin.Context, _ *session) error {
 }
 
 func (u *UI) passkeyRegisterBegin(c *gin.Context, s *session) error {
+	if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.problem(c, errReauthRequired)
+		return nil
+	}
 	id, opts, err := u.opt.Accounts.BeginPasskeyRegistration(ctx(c), s.person.ID)
 	if err != nil {
 		return u.jsonError(c, err)
@@ -242,6 +247,10 @@ func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
 	if name == "" {
 		name = "Passkey"
 	}
+	if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.problem(c, errReauthRequired)
+		return nil
+	}
 	token, sess, err := u.opt.Accounts.RegisterPasskey(ctx(c), s.token, c.Query("ceremony"), name, c.Request)
 	if err != nil {
 		return u.jsonError(c, err)
@@ -252,6 +261,10 @@ func (u *UI) passkeyRegisterFinish(c *gin.Context, s *session) error {
 }
 
 func (u *UI) deletePasskey(c *gin.Context, s *session) error {
+	if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.toReauth(c)
+		return nil
+	}
 	token, sess, err := u.opt.Accounts.RemovePasskey(ctx(c), s.token, c.Param("id"))
 	if errors.Is(err, account.ErrNotFound) {
 		u.redirectRefusal(c, "/settings", "There is no such passkey.")
@@ -386,10 +399,22 @@ func (u *UI) blockProvider(c *gin.Context, s *session) error {
 		u.redirectRefusal(c, "/agents", "That is not an agent provider identifier (https://host).")
 		return nil
 	}
-	if err := u.opt.Agents.BlockProvider(ctx(c), s.person.ID, iss); err != nil {
+	rec := u.auditChange(s, false, "provider.block", "provider:"+iss, "agent provider blocked", map[string]any{"issuer": iss})
+	var agentsEnded, missionsEnded int
+	err := u.audited(c, &rec, func(tx *store.Store) error {
+		var err error
+		agentsEnded, missionsEnded, err = u.opt.MissionFlows.BlockProviderIn(ctx(c), tx, s.person.ID, iss)
+		rec.Detail["agents_revoked"], rec.Detail["missions_ended"] = agentsEnded, missionsEnded
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	u.redirectFlash(c, "/agents", "Provider blocked.")
+	done := "Provider blocked"
+	if agentsEnded > 0 {
+		done += fmt.Sprintf("; %d of its agents revoked, %d missions ended", agentsEnded, missionsEnded)
+	}
+	u.redirectFlash(c, "/agents", done+".")
 	return nil
 }
 
@@ -437,7 +462,14 @@ func (u *UI) saveProfile(c *gin.Context, s *session) error {
 	name := strings.TrimSpace(c.PostForm("name"))
 	email := strings.TrimSpace(c.PostForm("email"))
 	inbox := c.PostForm("inbox_channel") == "on"
-	_, err := u.opt.Accounts.UpdatePerson(ctx(c), s.person.ID, account.PersonUpdate{Name: &name, Email: &email, InboxChannel: &inbox})
+	_, err := u.opt.Accounts.UpdateOwnProfile(ctx(c), s.person.ID, account.PersonUpdate{Name: &name, Email: &email, InboxChannel: &inbox})
+	var rl *account.RateLimitedError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(max(1, int(rl.RetryAfter.Seconds()))))
+		u.redirectRefusal(c, "/settings", fmt.Sprintf("Too many email address changes. Nothing was saved; try again in %d minutes.",
+			max(1, int(rl.RetryAfter.Round(time.Minute).Minutes()))))
+		return nil
+	}
 	if msg, ok := personError(err); ok {
 		u.redirectRefusal(c, "/settings", msg)
 		return nil
@@ -449,12 +481,18 @@ func (u *UI) saveProfile(c *gin.Context, s *session) error {
 	return nil
 }
 
+// changePassword sets a password. The current password, when there is
+// one, is the proof that the person is at the keyboard; without one (a
+// passkey-only account) the session must hold a recent proof.
 func (u *UI) changePassword(c *gin.Context, s *session) error {
 	if s.person.HasPassword {
 		if _, err := u.opt.Accounts.Authenticate(ctx(c), s.person.Username, c.PostForm("current"), c.ClientIP()); err != nil {
 			u.redirectRefusal(c, "/settings", "The current password is wrong.")
 			return nil
 		}
+	} else if !u.opt.Accounts.RecentlyAuthenticated(s.sess) {
+		u.toReauth(c)
+		return nil
 	}
 	token, sess, err := u.opt.Accounts.ChangePassword(ctx(c), s.token, c.PostForm("new"))
 	if msg, ok := personError(err); ok {

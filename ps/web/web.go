@@ -174,6 +174,10 @@ func (u *UI) Register(e *gin.Engine) {
 	g.POST("/settings/passkeys/begin", u.authed(u.passkeyRegisterBegin))
 	g.POST("/settings/passkeys/finish", u.authed(u.passkeyRegisterFinish))
 	g.POST("/settings/passkeys/:id/delete", u.authed(u.deletePasskey))
+	g.GET("/reauth", u.authed(u.reauthPage))
+	g.POST("/reauth", u.authed(u.reauth))
+	g.POST("/reauth/passkey/begin", u.authed(u.passkeyLoginBegin))
+	g.POST("/reauth/passkey/finish", u.authed(u.reauthPasskeyFinish))
 	g.POST("/passkeys/login/begin", u.public(u.passkeyLoginBegin))
 	g.POST("/passkeys/login/finish", u.public(u.passkeyLoginFinish))
 

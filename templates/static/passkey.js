@@ -12,6 +12,10 @@
     if (csrf) headers["X-CSRF-Token"] = csrf;
     var res = await fetch(url, { method: "POST", headers: headers, credentials: "same-origin", body: body ? JSON.stringify(body) : "{}" });
     var data = await res.json().catch(function () { return {}; });
+    if (data.error === "reauth_required") {
+      window.location.assign("/reauth?next=" + encodeURIComponent(window.location.pathname));
+      throw new Error("confirm it is you first");
+    }
     if (!res.ok) throw new Error(data.detail || data.error || ("HTTP " + res.status));
     return data;
   }
@@ -20,11 +24,14 @@
     login.addEventListener("click", async function () {
       try {
         status("Waiting for your passkey…");
-        var begin = await postJSON("/passkeys/login/begin");
+        // The re-authentication page uses the same ceremony at its own
+        // endpoints, with the session's CSRF token.
+        var csrf = login.dataset.csrf;
+        var begin = await postJSON(login.dataset.begin || "/passkeys/login/begin", null, csrf);
         var opts = PublicKeyCredential.parseRequestOptionsFromJSON(begin.options.publicKey);
         var cred = await navigator.credentials.get({ publicKey: opts });
-        var done = await postJSON("/passkeys/login/finish?ceremony=" + encodeURIComponent(begin.ceremony) +
-          "&next=" + encodeURIComponent(login.dataset.next || "/"), cred.toJSON());
+        var done = await postJSON((login.dataset.finish || "/passkeys/login/finish") + "?ceremony=" + encodeURIComponent(begin.ceremony) +
+          "&next=" + encodeURIComponent(login.dataset.next || "/"), cred.toJSON(), csrf);
         window.location.assign(done.redirect || "/");
       } catch (e) { status("Passkey login failed: " + e.message); }
     });

@@ -145,7 +145,7 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		s := account.Session{IDHash: "hash-1", PersonID: alice.ID, CSRFToken: "csrf", CreatedAt: at, LastSeenAt: at,
 			ExpiresAt: at.Add(time.Hour), IdleExpiresAt: at.Add(time.Minute), UserAgent: "ua", IP: "192.0.2.1"}
 		s2 := s
-		s2.IDHash = "hash-2"
+		s2.IDHash, s2.AuthenticatedAt = "hash-2", at.Add(time.Second) // a proven session (migration 00045)
 		for _, x := range []account.Session{s, s2} {
 			if err := st.InsertSession(ctx, x); err != nil {
 				t.Fatal(err)
@@ -156,6 +156,9 @@ func runAccounts(t *testing.T, open func(t *testing.T) *store.Store) {
 		}
 		if got, err := st.SessionByHash(ctx, "hash-1"); err != nil || *got != s {
 			t.Fatalf("SessionByHash = %+v, %v", got, err)
+		}
+		if got, err := st.SessionByHash(ctx, "hash-2"); err != nil || *got != s2 {
+			t.Fatalf("SessionByHash of a proven session = %+v, %v", got, err)
 		}
 		if err := st.TouchSession(ctx, "hash-1", at.Add(time.Minute), at.Add(2*time.Minute)); err != nil {
 			t.Fatal(err)

@@ -8,18 +8,13 @@ import (
 	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
-// TestReviewTokenIssuedWithoutAgentTokenRecord (review rev3; fails now):
-// the (iss, jti) → sub record of an accepted agent token (PS-293,
-// P§token-revocation "Records") is written by server.agentRoute's
-// AgentAccepted hook after the handler has committed and answered
-// (ps/server/server.go:261, ps/app/app.go:553), best effort: a failed write
-// is only logged, and it runs under the request's context (a client that
-// drops the connection cancels it). A person token is then issued with no
-// record of the agent token it was issued under, and the agent provider's
-// revocation of that agent token finds no sub (revocation.go:526) and
-// cascades to nothing: the person token stays live at the resource.
-// Here a trigger makes the record's insert fail.
-func TestReviewTokenIssuedWithoutAgentTokenRecord(t *testing.T) {
+// TestNoTokenDeliveredWithoutAgentTokenRecord (PS-293, PS-239; security
+// review 2026-12-07, rev3 #2): when the (iss, jti) → sub record of the
+// accepted agent token cannot be written (here a trigger refuses it), the
+// request answers 500 and delivers no person token, so no token reaches an
+// agent that the provider's revocation could not find. Before the fix the
+// record was written after the answer, best effort.
+func TestNoTokenDeliveredWithoutAgentTokenRecord(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
 	personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`) // consent given

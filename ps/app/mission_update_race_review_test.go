@@ -28,16 +28,12 @@ func endOnLogKind(t *testing.T, w *world, kind string) {
 	}
 }
 
-// TestReviewMissionUpdateRacingTermination (review rev3; fails now): a
-// mission update (POST {mission_endpoint}/{s256}, action update) checks
-// the mission is active (missionflow.Flows.MissionURL → Missions.Active)
-// and then appends the update in a separate transaction with no check
-// under the mission's lock, unlike /audit and /permission. A termination
-// committing in between leaves the update accepted (200 + s256) and logged
-// after the mission ended. P§mission-management: a terminated mission's
-// requests MUST be rejected with mission_terminated; PS-221's reading for
-// audit applies equally to updates.
-func TestReviewMissionUpdateRacingTermination(t *testing.T) {
+// TestMissionUpdateRacingTerminationRefused (PS-221; security review
+// 2026-12-07, rev3 #3): a mission update whose mission is terminated
+// between its check and its append is refused mission_terminated and
+// logged nowhere: the append re-checks the state under the mission's lock
+// (P§mission-management), as /audit and /permission do.
+func TestMissionUpdateRacingTerminationRefused(t *testing.T) {
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		t.Parallel()
 		w, alice, _ := missionWorld(t, opt)
@@ -50,12 +46,11 @@ func TestReviewMissionUpdateRacingTermination(t *testing.T) {
 	})
 }
 
-// TestReviewMissionCompletionRacingTermination (review rev3; fails now):
-// the completion's log entry and its pending request commit together, but
-// the mission's state is not checked again under the lock the append
-// takes; a termination in between leaves a completion logged after the
-// end and a person asked to accept completion of an ended mission.
-func TestReviewMissionCompletionRacingTermination(t *testing.T) {
+// TestMissionCompletionRacingTerminationRefused (PS-221; security review
+// 2026-12-07, rev3 #3): a completion racing the mission's termination is
+// refused, and no person is asked to accept the completion of an ended
+// mission.
+func TestMissionCompletionRacingTerminationRefused(t *testing.T) {
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		t.Parallel()
 		w, alice, _ := missionWorld(t, opt)
@@ -68,14 +63,11 @@ func TestReviewMissionCompletionRacingTermination(t *testing.T) {
 	})
 }
 
-// TestReviewInteractionUnderMissionRacingTermination (review rev3; fails
-// now): POST /interaction naming a mission creates the pending relay, then
-// appends the mission-log entry outside that transaction with its error
-// discarded (ps/server/interaction.go:50-52) and without checking the
-// mission again under the append's lock. A termination committing between
-// the check and the relay leaves a live interaction request (202) under an
-// ended mission, and its log entry after the end.
-func TestReviewInteractionUnderMissionRacingTermination(t *testing.T) {
+// TestInteractionUnderMissionRacingTerminationRefused (security review
+// 2026-12-07, rev3 #4): POST /interaction naming a mission that is
+// terminated meanwhile creates no relay: the relay and its mission-log
+// entry commit together, the state re-checked under the mission's lock.
+func TestInteractionUnderMissionRacingTerminationRefused(t *testing.T) {
 	onBothDatabases(t, func(t *testing.T, opt pstest.Options) {
 		t.Parallel()
 		w, alice, _ := missionWorld(t, opt)

@@ -10,13 +10,12 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
-// TestReviewPersonBlockStopsConnectedAgents: a person who blocks an agent
-// provider on *Connected agents* expects that provider's agents to stop
-// acting for them. The block is only consulted when an agent is first
-// bound (interact.bind): an agent of the blocked provider that is already
-// connected keeps reaching the person (here: a new question gets a 202
-// interaction instead of a refusal). Review rev2; fails before a fix.
-func TestReviewPersonBlockStopsConnectedAgents(t *testing.T) {
+// TestPersonBlockStopsConnectedAgents (security review 2026-12-07, rev2
+// #2): a person who blocks an agent provider on *Connected agents* stops
+// that provider's agents already connected to them: the block revokes
+// them (their next question is refused 403). Before the fix the block was
+// consulted only when an agent was first bound.
+func TestPersonBlockStopsConnectedAgents(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	alice := w.person(t, "alice", false)
@@ -32,13 +31,12 @@ func TestReviewPersonBlockStopsConnectedAgents(t *testing.T) {
 	}
 }
 
-// TestReviewEmailExistenceOracle: any logged-in person learns whether an
-// email address belongs to another account of this PS by saving it as
-// their own on *Settings*: a free address is "Saved.", a registered one
-// is refused with "Email is taken." (an existence oracle on people's
-// email addresses, which the PS releases as an identity claim). Review
-// rev2; fails before a fix.
-func TestReviewEmailExistenceOracle(t *testing.T) {
+// TestEmailChangesBounded (security review 2026-12-07, rev2 #4): saving
+// another account's email address on *Settings* still says it is taken
+// (addresses are unique), but a person may try 5 changes an hour, counted
+// whatever the outcome; past that a taken and a free address get the same
+// refusal. Before the fix the probing was unbounded.
+func TestEmailChangesBounded(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	alice := w.person(t, "alice", false)
@@ -93,15 +91,13 @@ func TestReviewConsentShowsTheCode(t *testing.T) {
 	}
 }
 
-// TestReviewCredentialChangeWithoutReauth: a person who logs in with
-// passkeys only (no password) can have a password set from any of their
-// sessions with no proof but the session cookie (the form asks for the
-// current password only when one exists), and the change ends every
-// other session of theirs. Whoever holds one session (a cookie stolen, a
-// browser left unlocked) so gets a lasting credential and logs the person
-// out everywhere else. Adding a passkey is the same (no re-authentication
-// in passkeyRegisterBegin/Finish). Review rev2; fails before a fix.
-func TestReviewCredentialChangeWithoutReauth(t *testing.T) {
+// TestCredentialChangeNeedsRecentProof (security review 2026-12-07, rev2
+// #1): setting a password on a passkey-only account (or adding or removing
+// a passkey) from a session that has not proved a credential in the last
+// 5 minutes is sent to /reauth and changes nothing, and the person's other
+// sessions stay. Before the fix the session cookie alone set a password
+// and ended every other session of the owner.
+func TestCredentialChangeNeedsRecentProof(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	p, err := w.ps.App.Accounts.CreatePerson(t.Context(), account.NewPerson{Username: "carol", Name: "Carol"})

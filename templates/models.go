@@ -105,6 +105,10 @@ type PSFacts struct {
 	BoundTo        string // username the agent is bound to, if any
 	RequestCreated time.Time
 	Expires        time.Time
+
+	// Code is the interaction code the person arrived with, verified by
+	// this server, in display form; "" on any later visit.
+	Code string
 }
 
 // Clarification is one round of the clarification chat.

@@ -148,6 +148,9 @@ type Consent struct {
 	Review       *Review      // a proposal the person may edit
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool
+	// Code is the interaction code the person arrived with, in display
+	// form, on the visit that used it ("" on any other).
+	Code string
 	// Outcome is set once the request ended.
 	Outcome *Outcome
 	// ASClaims is an access server's request for the person's details
@@ -277,7 +280,15 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 			return nil, err
 		}
 	}
-	return s.consent(ctx, r)
+	c, err := s.consent(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	// The code just verified is shown for the person to compare with the
+	// one their agent shows (P§interaction-code-format,
+	// P§interaction-code-misdirection).
+	c.Code = pending.DisplayCode(code)
+	return c, nil
 }
 
 // checkCallback admits an agent's callback only when its provider's

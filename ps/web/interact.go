@@ -333,7 +333,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		return outcomeView(cons.ID, cons.Outcome)
 	}
 	v.Facts = templates.PSFacts{AgentID: cons.Agent.Sub, Provider: cons.Agent.Iss, KeyThumbprint: cons.Agent.Thumbprint(),
-		NewEnrollment: cons.NewEnrollment, RequestCreated: cons.Created, Expires: cons.Expires}
+		NewEnrollment: cons.NewEnrollment, RequestCreated: cons.Created, Expires: cons.Expires, Code: cons.Code}
 	if cons.Bound {
 		v.Facts.BoundTo = "you"
 	}

@@ -212,6 +212,7 @@ type ToolView struct{ Name, Description string }
 type InteractView struct {
 	ID       string
 	Action   string // form action base: /interact/{id}
+	Shown    string // the request as shown; every decision form sends it back (PS-177)
 	Stage    InteractStage
 	Headline string
 	Facts    PSFacts

@@ -113,6 +113,10 @@ type PSFacts struct {
 	BoundTo        string // username the agent is bound to, if any
 	RequestCreated time.Time
 	Expires        time.Time
+
+	// Code is the interaction code the person arrived with, verified by
+	// this server, in display form; "" on any later visit.
+	Code string
 }
 
 // Clarification is one round of the clarification chat.
@@ -216,6 +220,7 @@ type ToolView struct{ Name, Description string }
 type InteractView struct {
 	ID       string
 	Action   string // form action base: /interact/{id}
+	Shown    string // the request as shown; every decision form sends it back (PS-177)
 	Stage    InteractStage
 	Headline string
 	Facts    PSFacts

@@ -101,8 +101,24 @@ func TestDemoAgentAgainstDevPS(t *testing.T) {
 	if csrf == nil {
 		t.Fatalf("no consent page:\n%s", page)
 	}
-	form("/interact/"+m[2]+"/approve", url.Values{"csrf": {string(csrf[1])}})
-	form("/interact/"+m[2]+"/answer", url.Values{"csrf": {string(csrf[1])}, "answer": {"The 9:00 one"}})
+	// Each decision sends back the version of the page it was made on
+	// (the hidden "shown" field), so the question is answered from its
+	// own page, read after connecting.
+	shownRE := regexp.MustCompile(`name="shown" value="([^"]+)"`)
+	shown := shownRE.FindSubmatch(page)
+	if shown == nil {
+		t.Fatalf("no version on the consent page:\n%s", page)
+	}
+	form("/interact/"+m[2]+"/approve", url.Values{"csrf": {string(csrf[1])}, "shown": {string(shown[1])}})
+	if res, err = c.Get(m[1]); err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if shown = shownRE.FindSubmatch(page); shown == nil {
+		t.Fatalf("no question page:\n%s", page)
+	}
+	form("/interact/"+m[2]+"/answer", url.Values{"csrf": {string(csrf[1])}, "shown": {string(shown[1])}, "answer": {"The 9:00 one"}})
 	select {
 	case err := <-done:
 		if err != nil {

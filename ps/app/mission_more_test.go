@@ -642,7 +642,10 @@ func TestMissionApprovedOnce(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			w, b, _ := missionWorld(t, pstest.Options{DatabaseURL: backend.NewMigratedURL(t)})
 			s := w.propose(t, w.agent, `{"description":"Once","resources":["https://rs.test"],"capabilities":["interaction"]}`)
-			csrf := csrfValue.FindStringSubmatch(open(t, b, s).HTML)[1]
+			pg := open(t, b, s)
+			csrf := csrfValue.FindStringSubmatch(pg.HTML)[1]
+			// The page's version goes with the approval (PS-177).
+			shown := regexp.MustCompile(`name="shown" value="([^"]*)"`).FindStringSubmatch(pg.HTML)[1]
 			// The browser's cookie jar is shared; its CSRF bookkeeping is
 			// not, so the racing posts are built by hand.
 			var wg sync.WaitGroup
@@ -650,7 +653,7 @@ func TestMissionApprovedOnce(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					req, _ := http.NewRequest(http.MethodPost, w.ps.URL(s.path()+"/approve"), strings.NewReader("csrf="+csrf))
+					req, _ := http.NewRequest(http.MethodPost, w.ps.URL(s.path()+"/approve"), strings.NewReader("csrf="+csrf+"&shown="+shown))
 					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 					if res, err := b.Client.Do(req); err == nil {
 						res.Body.Close()

@@ -995,6 +995,9 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		// and nothing is sent to the AS.
 		refused := false
 		if err := k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+			if err := k.s.o.Engine.WithStore(tx).Claim(ctx, r.ID, r.Digest()); err != nil {
+				return err
+			}
 			iss, sub := g.Agent.Grantee()
 			if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
 				return err
@@ -1011,6 +1014,12 @@ func (k kind) Decide(ctx context.Context, r *pending.Request, p *account.Person,
 		return nil, true, k.approveAS(ctx, r, g, ms)
 	}
 	return nil, true, k.s.o.DB.InTx(ctx, func(tx *store.Store) error {
+		// The grant is of the request as read, which the person was shown
+		// (interact checked Decision.Shown): an updated_request that lands
+		// meanwhile makes this ErrChanged, never a grant of it unseen.
+		if err := k.s.o.Engine.WithStore(tx).Claim(ctx, r.ID, r.Digest()); err != nil {
+			return err
+		}
 		iss, sub := g.Agent.Grantee()
 		if err := k.s.o.Tokens.WithStore(tx).GrantScopes(ctx, p.ID, iss, sub, g.Resource, g.Scope); err != nil {
 			return err

@@ -150,6 +150,10 @@ type Decision struct {
 	R3 R3Choice
 	// Authority is one edit of a proposed mission's Authority Set (narrow).
 	Authority AuthorityEdit
+	// Shown is Consent.Shown of the page the decision was made on: an
+	// approval, answer or opened link on a request that changed since is
+	// refused with ErrChanged (PS-177, P§updated-request).
+	Shown string
 }
 
 // R3Choice is how the person lets the agent use each operation of an R3

@@ -34,6 +34,11 @@ var (
 	ErrBadCallback = errors.New("interact: the agent's return address is not registered by its provider")
 	// ErrStage: the action does not fit the request's current stage.
 	ErrStage = errors.New("interact: that action is not available now")
+	// ErrChanged: the request changed after the person's page was shown
+	// (an agent's updated_request, PS-177, or a new stage); nothing was
+	// decided and the page shows the request as it is now.
+	ErrChanged = fmt.Errorf("%w: the request changed while you were reading it (the agent may have sent a new version). "+
+		"Nothing was decided: review it as it is now, then decide again", ErrStage)
 )
 
 // CodeError is an ErrCode with the facts the person is told (issue 9 item
@@ -148,6 +153,12 @@ type Consent struct {
 	Review       *Review      // a proposal the person may edit
 	// NeedCode is set when the person must enter the code first.
 	NeedCode bool
+	// Code is the interaction code the person arrived with, in display
+	// form, on the visit that used it ("" on any other).
+	Code string
+	// Shown names the request as this view shows it (pending.Request.Digest):
+	// the page sends it back with a decision (Decision.Shown).
+	Shown string
 	// Outcome is set once the request ended.
 	Outcome *Outcome
 	// ASClaims is an access server's request for the person's details
@@ -277,7 +288,15 @@ func (s *Service) Open(ctx context.Context, id string, p *account.Person, code, 
 			return nil, err
 		}
 	}
-	return s.consent(ctx, r)
+	c, err := s.consent(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	// The code just verified is shown for the person to compare with the
+	// one their agent shows (P§interaction-code-format,
+	// P§interaction-code-misdirection).
+	c.Code = pending.DisplayCode(code)
+	return c, nil
 }
 
 // checkCallback admits an agent's callback only when its provider's
@@ -311,7 +330,7 @@ func (s *Service) checkCallback(ctx context.Context, provider, callback string) 
 // consent builds the person's view of a request.
 func (s *Service) consent(ctx context.Context, r *pending.Request) (*Consent, error) {
 	c := &Consent{ID: r.ID, Kind: r.Kind, Stage: r.Stage, State: r.State, Chat: r.Answers, Outstanding: r.Question,
-		Expires: r.ExpiresAt, Created: r.CreatedAt}
+		Expires: r.ExpiresAt, Created: r.CreatedAt, Shown: r.Digest()}
 	// Every kind stores the agent under "agent" (tokens.Agent).
 	var withAgent struct {
 		Agent tokens.Agent `json:"agent"`
@@ -437,6 +456,9 @@ func withError(callback, code string) string {
 // meanwhile) delivers nothing: the request ends with the refusal.
 func (s *Service) Decide(ctx context.Context, id string, p *account.Person, d Decision) (*Outcome, error) {
 	out, err := s.decide(ctx, id, p, d)
+	if errors.Is(err, pending.ErrChanged) {
+		return nil, ErrChanged // the request moved under the decision's transaction
+	}
 	var re *pending.RefusedError
 	if !errors.As(err, &re) {
 		return out, err
@@ -491,6 +513,10 @@ func (s *Service) decide(ctx context.Context, id string, p *account.Person, d De
 	}
 	if !r.State.Open() {
 		return outcomeOf(r), nil
+	}
+	if givesSomething(action) && d.Shown != r.Digest() {
+		s.log.InfoContext(ctx, "decision on a request that changed since it was shown", "pending", id, "action", action, "person", p.ID)
+		return nil, ErrChanged
 	}
 	// Out-of-band completion (PS-281): a decision made without the code
 	// consumes it, so a later visit with it fails.
@@ -572,6 +598,15 @@ func (s *Service) decide(ctx context.Context, id string, p *account.Person, d De
 		return nil, ErrStage
 	}
 	return s.afterDecision(ctx, id)
+}
+
+// givesSomething reports the actions that give the agent something (a
+// grant, an answer, a followed link): they count only on the request as
+// the person's page showed it (Decision.Shown). Refusing, asking a
+// question and narrowing a proposal give nothing, so a page made stale
+// meanwhile still does them.
+func givesSomething(action string) bool {
+	return action == "approve" || action == "answer" || action == "open"
 }
 
 // afterDecision reports how a request stands after a decision: nil while

@@ -99,6 +99,17 @@ func NormalizeCode(s string) (norm string, ok bool) {
 	return string(out), true
 }
 
+// DisplayCode is s, as entered, in the display form NewCode gives the
+// agent (normalized, one hyphen after codeGroup symbols), so a person can
+// compare it with what their agent shows them; "" when s is not a code.
+func DisplayCode(s string) string {
+	n, ok := NormalizeCode(s)
+	if !ok {
+		return ""
+	}
+	return n[:codeGroup] + "-" + n[codeGroup:]
+}
+
 // CodesEqual reports whether two entered or displayed codes denote the same
 // value after normalization; the comparison of the normalized values takes
 // constant time. Invalid codes are never equal to anything.

@@ -874,7 +874,7 @@ func testClarificationRoundLimit(t *testing.T, s *store.Store) {
 	for i := range 5 {
 		require.NoError(t, e.Ask(ctx, r.ID, fmt.Sprintf("question %d", i+1), nil, 0))
 		c.Advance(3 * time.Second)
-		require202(t, e, post(t, e, r.ID, fmt.Sprintf(`{"clarification_response":"answer %d"}`, i+1)), r.ID, 5)
+		require202(t, e, post(t, e, r.ID, fmt.Sprintf(`{"action":"clarification_response","clarification_response":"answer %d"}`, i+1)), r.ID, 5)
 	}
 	require.ErrorIs(t, e.Ask(ctx, r.ID, "question 6", nil, 0), pending.ErrClarificationLimit)
 	got, _ := e.Get(ctx, r.ID)
@@ -921,16 +921,24 @@ func testPostActions(t *testing.T, s *store.Store) {
 	for _, bad := range []string{
 		`{}`, `{"action":"foo"}`, `{"action":42}`, `{"action":null}`, `{"action":"CANCEL"}`,
 		``, `not json`, `[]`, `"cancel"`, `{"action":"cancel","action":"cancel"}`, `{"action":"cancel"} {}`,
-		`{"clarification_response":"x","resource_token":"y"}`, // ambiguous without action
+		// Without action the request is refused, however clear the other
+		// members make it (P§agent-response-to-clarification, PS-157).
+		`{"clarification_response":"x","resource_token":"y"}`, `{"clarification_response":"x"}`,
+		`{"resource_token":"rt2","presented_token":"pt"}`,
 		"{\"action\":\"cancel\",\"x\":\"\xff\"}",
 	} {
 		m := requireProblem(t, post(t, e, r.ID, bad), http.StatusBadRequest, "invalid_request")
 		assert.NotEmpty(t, m["detail"], bad)
 	}
-	// Inferred clarification_response: still needs an outstanding question.
-	requireProblem(t, post(t, e, r.ID, `{"clarification_response":"x"}`), http.StatusBadRequest, "invalid_request")
+	// A clarification_response still needs an outstanding question; one
+	// without action is refused even then, and leaves it outstanding.
+	requireProblem(t, post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"x"}`), http.StatusBadRequest, "invalid_request")
 	require.NoError(t, e.Ask(ctxOf(t), r.ID, "Why?", nil, 0))
-	require202(t, e, post(t, e, r.ID, `{"clarification_response":"because"}`), r.ID, 5)
+	requireProblem(t, post(t, e, r.ID, `{"clarification_response":"because"}`), http.StatusBadRequest, "invalid_request")
+	if got, _ := e.Get(ctxOf(t), r.ID); got.Question == nil || len(got.Answers) != 0 {
+		t.Fatalf("a POST without action changed the request: question %v, answers %v", got.Question, got.Answers)
+	}
+	require202(t, e, post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"because"}`), r.ID, 5)
 	// Unknown members are ignored.
 	require.NoError(t, e.Ask(ctxOf(t), r.ID, "Why?", nil, 0))
 	require202(t, e, post(t, e, r.ID, `{"action":"clarification_response","clarification_response":"b","x":1}`), r.ID, 5)
@@ -989,9 +997,13 @@ func testUpdatedRequest(t *testing.T, s *store.Store) {
 	_, err := e.Post(ctx, r.ID, agentA1, []byte(`{"action":"updated_request","resource_token":"boom","presented_token":"pt"}`))
 	assert.ErrorContains(t, err, "verifier down")
 
-	// Accepted (action inferred from resource_token): the payload is replaced
-	// and the outstanding question counts as answered.
-	resp := post(t, e, r.ID, `{"resource_token":"rt2","presented_token":"pt","justification":"read-only now"}`)
+	// Without action it is refused and nothing changes (PS-157).
+	before := calls
+	requireProblem(t, post(t, e, r.ID, `{"resource_token":"rt2","presented_token":"pt"}`), http.StatusBadRequest, "invalid_request")
+	assert.Equal(t, before, calls, "a POST without action never reaches the hook")
+	// Accepted: the payload is replaced and the outstanding question
+	// counts as answered.
+	resp := post(t, e, r.ID, `{"action":"updated_request","resource_token":"rt2","presented_token":"pt","justification":"read-only now"}`)
 	require202(t, e, resp, r.ID, 5)
 	assert.Equal(t, "requirement=approval", resp.Header.Get("AAuth-Requirement"))
 	got, _ := e.Get(ctx, r.ID)

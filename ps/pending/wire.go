@@ -503,18 +503,12 @@ func (e *Engine) Post(ctx context.Context, id string, who Requester, body []byte
 	}
 }
 
-// actionOf returns the action, or a 400 detail.
+// actionOf returns the action, or a 400 detail. The action is never
+// guessed from the other members: the draft requires it and a POST
+// without it is 400 (P§agent-response-to-clarification, PS-157).
 func actionOf(m map[string]any) (string, string) {
 	v, present := m["action"]
 	if !present {
-		_, hasAnswer := m[aauth.ActionClarificationResponse]
-		_, hasRT := m["resource_token"]
-		switch {
-		case hasAnswer && !hasRT:
-			return aauth.ActionClarificationResponse, ""
-		case hasRT && !hasAnswer:
-			return aauth.ActionUpdatedRequest, ""
-		}
 		return "", "the action member is missing"
 	}
 	s, ok := v.(string)

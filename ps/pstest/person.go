@@ -31,11 +31,15 @@ func (p *PS) CreatePerson(t testing.TB, username string, admin bool) *account.Pe
 }
 
 // Browser is a person's HTTP client for the web UI: cookies, no
-// redirects followed automatically, and the last page's CSRF token.
+// redirects followed automatically, the last page's CSRF token, and for
+// each interaction the request as its last page showed it (the hidden
+// "shown" field its decision forms carry), which Post sends like a
+// browser submitting that page.
 type Browser struct {
 	PS     *PS
 	Client *http.Client
 	csrf   string
+	shown  map[string]string
 }
 
 // NewBrowser returns a logged-out browser for p.
@@ -55,7 +59,12 @@ type Page struct {
 	HTML     string
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfRE       = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	shownRE      = regexp.MustCompile(`name="shown" value="([^"]*)"`)
+	decisionForm = regexp.MustCompile(`action="/interact/([^/"?]+)/[a-z]+"`)
+	decisionPath = regexp.MustCompile(`^/interact/([^/?]+)/[a-z]+$`)
+)
 
 func (b *Browser) do(t testing.TB, req *http.Request) Page {
 	t.Helper()
@@ -68,6 +77,12 @@ func (b *Browser) do(t testing.TB, req *http.Request) Page {
 	pg := Page{Status: res.StatusCode, Location: res.Header.Get("Location"), Header: res.Header, HTML: string(body)}
 	if m := csrfRE.FindStringSubmatch(pg.HTML); m != nil {
 		b.csrf = m[1]
+	}
+	if id, v := decisionForm.FindStringSubmatch(pg.HTML), shownRE.FindStringSubmatch(pg.HTML); id != nil && v != nil {
+		if b.shown == nil {
+			b.shown = map[string]string{}
+		}
+		b.shown[id[1]] = v[1]
 	}
 	return pg
 }
@@ -92,6 +107,11 @@ func (b *Browser) Post(t testing.TB, path string, fields map[string]string) Page
 	}
 	if _, ok := fields["csrf"]; !ok && b.csrf != "" {
 		form.Set("csrf", b.csrf)
+	}
+	if m := decisionPath.FindStringSubmatch(strings.TrimPrefix(path, b.PS.Issuer)); m != nil {
+		if _, ok := fields["shown"]; !ok && b.shown[m[1]] != "" {
+			form.Set("shown", b.shown[m[1]])
+		}
 	}
 	req, err := http.NewRequest(http.MethodPost, b.abs(path), strings.NewReader(form.Encode()))
 	if err != nil {

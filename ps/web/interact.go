@@ -203,6 +203,7 @@ func (u *UI) decision(c *gin.Context) (interact.Decision, error) {
 	form := c.Request.PostForm
 	d.Question, d.Answer = form.Get("question"), form.Get("answer")
 	d.Remember = form.Get("remember") == "on"
+	d.Shown = form.Get("shown")
 	if desc, ok := form["description"]; ok {
 		joined := strings.Join(desc, "\n")
 		d.Edits.Description = &joined
@@ -324,7 +325,7 @@ func (u *UI) codeForm(c *gin.Context, s *session, id, msg string) bool {
 // interactView maps the domain consent onto the page, sanitizing every
 // piece of agent-asserted Markdown (PS-168) and keeping it attributed.
 func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
-	v := templates.InteractView{ID: cons.ID, Action: "/interact/" + cons.ID}
+	v := templates.InteractView{ID: cons.ID, Action: "/interact/" + cons.ID, Shown: cons.Shown}
 	if cons.NeedCode {
 		v.Stage, v.Headline = templates.StageEnterCode, "Enter the code from your agent"
 		return v
@@ -333,7 +334,7 @@ func (u *UI) interactView(cons *interact.Consent) templates.InteractView {
 		return outcomeView(cons.ID, cons.Outcome)
 	}
 	v.Facts = templates.PSFacts{AgentID: cons.Agent.Sub, Provider: cons.Agent.Iss, KeyThumbprint: cons.Agent.Thumbprint(),
-		NewEnrollment: cons.NewEnrollment, RequestCreated: cons.Created, Expires: cons.Expires}
+		NewEnrollment: cons.NewEnrollment, RequestCreated: cons.Created, Expires: cons.Expires, Code: cons.Code}
 	if cons.Bound {
 		v.Facts.BoundTo = "you"
 	}

@@ -7,19 +7,15 @@ import (
 	"github.com/aauth-ps/aauth-ps/conformance"
 )
 
-// TestReviewUpdatedRequestSwapsWhatThePersonApproves (review rev3; fails
-// now): an agent's updated_request replaces the pending request's payload
-// at any time (pending.Engine.postUpdated, ps/pending/wire.go:619-625), and
-// the person's approval is applied to whatever the payload is when the
-// click arrives: the decision form carries no version of what was shown
-// (ps/web/interact.go decision), and the R3 choice is by operation INDEX
-// (r3_op_<i>). An agent that sees the request go "interacting" swaps in a
-// resource token whose R3 document has a different operation at index 0;
-// the person's "granted" for list_calendar_events grants
-// delete_all_calendar_events instead. P§updated-request: "The PS presents
-// the updated request to the user" — here it is decided without having
-// been presented; P§agent-consent-surface-control.
-func TestReviewUpdatedRequestSwapsWhatThePersonApproves(t *testing.T) {
+// TestUpdatedRequestCannotSwapWhatThePersonApproves (PS-177,
+// P§updated-request, P§agent-consent-surface-control; security review
+// 2026-12-07, rev3 #1): an agent's updated_request posted while the person
+// reads the consent page (the request went "interacting") does not receive
+// the person's click: the decision carries the digest of the request as
+// shown, a changed request is shown again and nothing is granted. Before
+// the fix the person's "granted" for list_calendar_events granted the
+// swapped-in delete_all_calendar_events.
+func TestUpdatedRequestCannotSwapWhatThePersonApproves(t *testing.T) {
 	t.Parallel()
 	w, b, rs := authWorld(t)
 	pt := personToken(t, w, b, rs, `{"resource":"https://rs.test","capabilities":["interaction"]}`)

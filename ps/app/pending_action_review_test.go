@@ -8,15 +8,12 @@ import (
 	"github.com/aauth-ps/aauth-ps/ps/pstest"
 )
 
-// TestReviewPendingPostWithoutAction (review rev3; fails now): a POST to a
-// pending URL whose body has no `action` is accepted when the action can
-// be inferred (pending.actionOf, ps/pending/wire.go:506-517). The -11
-// draft (P§agent-response-to-clarification): "A POST body MUST include an
-// `action` member. A server MUST reject a POST with a missing or
-// unrecognized `action` with `400 Bad Request`"; PS-157 the same. The
-// inference recorded in docs/decisions.md (line 44) is a reading the
-// draft does not leave open.
-func TestReviewPendingPostWithoutAction(t *testing.T) {
+// TestPendingPostWithoutActionRefused (PS-157,
+// P§agent-response-to-clarification; security review 2026-12-07, rev3
+// #5): a POST to a pending URL whose body has no `action` is refused 400
+// invalid_request ("A POST body MUST include an `action` member"). Before
+// the fix the action was inferred from the other members.
+func TestPendingPostWithoutActionRefused(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	alice := w.person(t, "alice", false)

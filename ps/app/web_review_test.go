@@ -72,14 +72,12 @@ func firstMatch(page string) string {
 	return ""
 }
 
-// TestReviewConsentShowsTheCode: the draft has the person compare the code
-// their agent showed them "against the code shown on the interaction page"
-// (P§interaction-code-format; P§interaction-code-misdirection relies on
-// the person recognising a request they did not start). The page the
-// person lands on from {url}?code=… never shows the code, so a person
-// sent a link carrying an attacker's code has nothing to compare. Review
-// rev2; fails before a fix.
-func TestReviewConsentShowsTheCode(t *testing.T) {
+// TestConsentShowsTheCode (P§interaction-code-format,
+// P§interaction-code-misdirection; security review 2026-12-07, rev2 #3):
+// the page the person lands on from {url}?code=… shows that code among
+// what the PS verified, for the person to compare with what their agent
+// showed them. Before the fix it never showed the code.
+func TestConsentShowsTheCode(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, pstest.Options{})
 	alice := w.person(t, "alice", false)

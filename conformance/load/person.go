@@ -25,12 +25,19 @@ type Person struct {
 
 	mu   sync.Mutex // one form at a time: the CSRF token is the last page's
 	csrf string
+	// shown is the request digest the last page's decision forms carry
+	// (a PS that binds a decision to the request as shown refuses one
+	// without it).
+	shown string
 }
 
 // maxPage bounds what is read of a page.
 const maxPage = 1 << 20
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfRE  = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	shownRE = regexp.MustCompile(`name="shown" value="([^"]*)"`)
+)
 
 // Login logs username in at issuer through base's transport (its trust
 // anchors and name mapping), with its own cookie jar.
@@ -138,6 +145,9 @@ func (p *Person) post(ctx context.Context, path string, form url.Values) (int, s
 	if p.csrf != "" && form.Get("csrf") == "" {
 		form.Set("csrf", p.csrf)
 	}
+	if p.shown != "" && form.Get("shown") == "" {
+		form.Set("shown", p.shown)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.abs(path), strings.NewReader(form.Encode()))
 	if err != nil {
 		return 0, "", err
@@ -146,7 +156,8 @@ func (p *Person) post(ctx context.Context, path string, form url.Values) (int, s
 	return p.do(req)
 }
 
-// do sends req and keeps the page's CSRF token.
+// do sends req and keeps the page's CSRF token and, from a page read,
+// the request digest of its decision forms.
 func (p *Person) do(req *http.Request) (int, string, error) {
 	res, err := p.client.Do(req)
 	if err != nil {
@@ -159,6 +170,12 @@ func (p *Person) do(req *http.Request) (int, string, error) {
 	}
 	if m := csrfRE.FindSubmatch(page); m != nil {
 		p.csrf = string(m[1])
+	}
+	if req.Method == http.MethodGet {
+		p.shown = ""
+		if m := shownRE.FindSubmatch(page); m != nil {
+			p.shown = string(m[1])
+		}
 	}
 	return res.StatusCode, res.Header.Get("Location"), nil
 }

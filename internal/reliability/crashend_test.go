@@ -123,10 +123,12 @@ func killDuringEnds(t *testing.T, db string) {
 			m := approvedMission(t, p, alice, a, name+" complete "+strconv.Itoa(i))
 			touched = append(touched, m)
 			cs := interaction(t, must(t, p.Client, a, http.MethodPost, issuer+"/mission/"+m, `{"action":"completion","summary":"Done.","capabilities":["interaction"]}`))
-			if pg := alice.Get(t, cs.url+"?code="+cs.code); pg.Status != http.StatusOK {
-				t.Fatalf("opening the completion: %d\n%s", pg.Status, pg.HTML)
+			pg := alice.Get(t, cs.url+"?code="+cs.code)
+			shown := shownRE.FindStringSubmatch(pg.HTML)
+			if pg.Status != http.StatusOK || shown == nil {
+				t.Fatalf("opening the completion: %d (a decision form with the request as shown: %v)\n%s", pg.Status, shown != nil, pg.HTML)
 			}
-			ops = append(ops, endOp{what: "accept completion of " + m, form: cs.path() + "/approve", mission: m})
+			ops = append(ops, endOp{what: "accept completion of " + m, form: cs.path() + "/approve", shown: shown[1], mission: m})
 		}
 		// Three agents, each with a mission and two proposals waiting for
 		// the person: one the operator revokes (CLI), one she unbinds
@@ -223,10 +225,17 @@ func killDuringEnds(t *testing.T, db string) {
 
 // endOp is one decision that ends something: a form the person submits,
 // or a command the operator runs.
+// shownRE reads a decision form's digest of the request it shows.
+var shownRE = regexp.MustCompile(`name="shown" value="([^"]*)"`)
+
 type endOp struct {
 	what string
 	form string
-	cli  []string
+	// shown is the digest of the request as its page showed it, which a
+	// decision form carries (the PS refuses a decision on a request that
+	// changed since).
+	shown string
+	cli   []string
 	// said is what the command prints once its change committed.
 	said string
 	// mission is the mission it ends; binding, the agent binding (of
@@ -264,6 +273,9 @@ func (op endOp) run(p *proc, b *pstest.Browser, csrf string, w *world, clis chan
 		return opResult{wrong: fmt.Sprintf("%v\n%s", err, out.String())}
 	}
 	form := url.Values{"csrf": {csrf}}
+	if op.shown != "" {
+		form.Set("shown", op.shown)
+	}
 	req, _ := http.NewRequest(http.MethodPost, issuer+op.form, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	res, err := b.Client.Do(req)
